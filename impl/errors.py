@@ -1,0 +1,27 @@
+"""Errors the reference trainer raises for bad input.
+
+Every error carries a one-line message that names the problem; the CLI prints it as
+``error: <message>`` and exits with status 2, never with a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DescentcheckError(Exception):
+    """Base class: a user-facing problem with one-line message."""
+
+
+class SpecError(DescentcheckError):
+    """The architecture spec is malformed (cycle, unknown op, width mismatch, ...)."""
+
+
+class DataError(DescentcheckError):
+    """A data set is missing, unreadable, or does not fit the network (shape, NaN, labels)."""
+
+
+class ParamsError(DescentcheckError):
+    """A parameters file or dict does not fit the network, or is unreadable."""
+
+
+class HyperparameterError(DescentcheckError):
+    """An optimizer or trainer setting is out of range (negative learning rate, ...)."""

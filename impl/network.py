@@ -1,0 +1,190 @@
+"""A DAG network built from a spec: forward, backward, loss and gradient, in float64 numpy.
+
+Backprop follows the tutorial's two kinds of derivatives: each layer's backward returns dE/d(its
+inputs), which is passed back and *summed* over every consumer of a node (a node feeding several
+later nodes, the skip connections, accumulates all contributions), and dE/d(its parameters), which
+is kept as the gradient. Everything is vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError, ParamsError
+from .losses import LOSSES
+from .ops import OPS, Layer
+from .spec import INPUT, Spec, load_spec
+
+Array = np.ndarray
+Params = dict[str, Array]
+
+
+class Network:
+    """A network for one spec. Parameters live outside it, in a dict ``NAME.PARAM -> ndarray``."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.loss_fn = LOSSES[spec.loss]
+        self.layers: list[Layer] = []
+        for name in spec.order:
+            node = spec.nodes[name]
+            ins = tuple(node["inputs"])
+            in_widths = tuple(spec.widths[p] for p in ins)
+            self.layers.append(OPS[node["op"]](name, ins, in_widths, node))
+        self.param_shapes: dict[str, tuple[int, ...]] = {
+            layer.key(p): shape for layer in self.layers for p, shape in layer.param_shapes.items()
+        }
+        # how many consumers read each node: lets backward free a node's gradient buffer early
+        self._consumers: dict[str, int] = {INPUT: 0, **{layer.name: 0 for layer in self.layers}}
+        for layer in self.layers:
+            for p in layer.inputs:
+                self._consumers[p] += 1
+
+    @classmethod
+    def from_spec(cls, source: str | Path | Mapping[str, Any] | Spec) -> Network:
+        return cls(source if isinstance(source, Spec) else load_spec(source))
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.param_shapes)
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(np.prod(s) for s in self.param_shapes.values()))
+
+    # ---- parameters -------------------------------------------------------------------------
+
+    def init(self, seed: int = 0, x: Array | None = None) -> Params:
+        """Initial parameters from ``numpy.random.default_rng(seed)``, layer by layer in
+        topological order (dense: Glorot uniform; distance layers: see ``ops.gaussian``). With data
+        ``x``, distance layers take their centroids and radii from their inputs on that data."""
+        rng = np.random.default_rng(seed)
+        params: Params = {}
+        values: dict[str, Array] | None = None
+        if x is not None:
+            values = {INPUT: self.check_inputs(x)}
+        for layer in self.layers:
+            xs = [values[p] for p in layer.inputs] if values is not None else None
+            for p, v in layer.init(rng, xs).items():
+                params[layer.key(p)] = np.asarray(v, dtype=np.float64)
+            if values is not None:
+                values[layer.name] = layer.forward(params, xs)[0]
+        return params
+
+    def check_params(self, params: Mapping[str, Array]) -> Params:
+        """Validate a params dict against the spec; return float64 arrays."""
+        missing = [k for k in self.param_shapes if k not in params]
+        if missing:
+            raise ParamsError(f"parameter {missing[0]!r} is missing")
+        extra = [k for k in params if k not in self.param_shapes]
+        if extra:
+            raise ParamsError(f"unexpected parameter {extra[0]!r} (not in the spec)")
+        out: Params = {}
+        for k, shape in self.param_shapes.items():
+            v = np.asarray(params[k])
+            if v.dtype.kind not in "fiu":
+                raise ParamsError(f"parameter {k!r} has dtype {v.dtype}, expected float64")
+            if v.shape != shape:
+                raise ParamsError(f"parameter {k!r} has shape {v.shape}, expected {shape}")
+            if not np.all(np.isfinite(v)):
+                raise ParamsError(f"parameter {k!r} contains NaN or inf")
+            out[k] = v.astype(np.float64, copy=False)
+        return out
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def check_inputs(self, x: Array) -> Array:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.spec.inputs:
+            raise DataError(
+                f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})"
+            )
+        if x.dtype.kind not in "fiu":
+            raise DataError(f"inputs x have dtype {x.dtype}, expected numbers")
+        x = x.astype(np.float64, copy=False)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise DataError(f"inputs x contain NaN or inf (row {row})")
+        if len(x) == 0:
+            raise DataError("the data set is empty")
+        return x
+
+    def check_targets(self, y: Array, n: int) -> Array:
+        """Targets as float64 (n, out): one-hot for integer labels, as the loss expects.
+
+        ``mse`` takes (n, out) or, for out = 1, (n,); integer labels are one-hot encoded when
+        out > 1. ``softmax_cross_entropy`` takes integer labels (n,) in [0, out) or (n, out) rows
+        (one-hot or any distribution)."""
+        y = np.asarray(y)
+        m = self.spec.out_width
+        if len(y) != n:
+            raise DataError(f"targets y have {len(y)} rows but inputs x have {n}")
+        if y.dtype.kind not in "fiub":
+            raise DataError(f"targets y have dtype {y.dtype}, expected numbers")
+        if y.ndim == 1 and (y.dtype.kind in "iub" and (m > 1 or self.spec.loss != "mse")):
+            labels = y.astype(np.int64)
+            if labels.min(initial=0) < 0 or labels.max(initial=0) >= m:
+                raise DataError(
+                    f"integer labels must lie in [0, {m}) for output width {m}, got "
+                    f"[{labels.min()}, {labels.max()}]"
+                )
+            return np.eye(m)[labels]
+        if y.ndim == 1 and m == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[1] != m:
+            raise DataError(f"targets y have shape {y.shape}, expected ({n}, {m}) or labels ({n},)")
+        y = y.astype(np.float64, copy=False)
+        bad = ~np.isfinite(y)
+        if bad.any():
+            raise DataError(f"targets y contain NaN or inf (row {int(np.argwhere(bad)[0][0])})")
+        return y
+
+    def check_data(self, x: Array, y: Array) -> tuple[Array, Array]:
+        x = self.check_inputs(x)
+        return x, self.check_targets(y, len(x))
+
+    # ---- evaluation -------------------------------------------------------------------------
+
+    def forward(self, params: Mapping[str, Array], x: Array) -> Array:
+        """The network output for inputs ``x`` (n, inputs)."""
+        values: dict[str, Array] = {INPUT: x}
+        for layer in self.layers:
+            values[layer.name] = layer.forward(params, [values[p] for p in layer.inputs])[0]
+        return values[self.spec.output]
+
+    def loss(self, params: Mapping[str, Array], x: Array, y: Array) -> float:
+        """E(w) on (x, y); ``y`` already in the form :meth:`check_targets` returns."""
+        return self.loss_fn(self.forward(params, x), y)
+
+    def loss_and_grad(
+        self, params: Mapping[str, Array], x: Array, y: Array
+    ) -> tuple[float, Params]:
+        """E(w) and dE/dw for every parameter, by backprop through the DAG."""
+        values: dict[str, Array] = {INPUT: x}
+        caches: dict[str, Any] = {}
+        for layer in self.layers:
+            out, caches[layer.name] = layer.forward(params, [values[p] for p in layer.inputs])
+            values[layer.name] = out
+        if y.shape != values[self.spec.output].shape:
+            y = self.check_targets(y, len(x))
+        E, g_out = self.loss_fn.value_and_grad(values[self.spec.output], y)
+        grads_out: dict[str, Array] = {self.spec.output: g_out}
+        grads: Params = {}
+        for layer in reversed(self.layers):
+            gy = grads_out.pop(layer.name)
+            gxs, gparams = layer.backward(params, caches.pop(layer.name), gy)
+            for p, g in gparams.items():
+                grads[layer.key(p)] = g
+            for parent, gx in zip(layer.inputs, gxs):
+                if parent == INPUT:
+                    continue
+                if parent in grads_out:
+                    grads_out[parent] = grads_out[parent] + gx
+                else:
+                    grads_out[parent] = gx
+        return float(E), {k: grads[k] for k in self.param_shapes}

@@ -1,0 +1,38 @@
+"""Dense layer: ``y = x @ W + b`` with ``W`` of shape (in, units), ``b`` of shape (units,).
+
+Backward: ``dE/dx = gy @ W.T``, ``dE/dW = x.T @ gy``, ``dE/db = sum_n gy``.
+Initialisation: Glorot/Xavier uniform, ``W ~ U(-a, a)`` with ``a = sqrt(6 / (in + units))``
+(Glorot & Bengio 2010), ``b = 0``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Array, Layer
+
+
+class Dense(Layer):
+    def forward(self, params, xs):
+        x = xs[0]
+        W = params[self.key("W")]
+        b = params[self.key("b")]
+        return x @ W + b, x
+
+    def backward(self, params, cache, gy):
+        x = cache
+        W = params[self.key("W")]
+        return [gy @ W.T], {"W": x.T @ gy, "b": gy.sum(axis=0)}
+
+    def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
+        fan_in, fan_out = self.param_shapes["W"]
+        a = np.sqrt(6.0 / (fan_in + fan_out))
+        return {
+            "W": rng.uniform(-a, a, size=(fan_in, fan_out)),
+            "b": np.zeros(fan_out),
+        }
+
+
+def make_dense(name, inputs, in_widths, node) -> Dense:
+    units = node["units"]
+    return Dense(name, inputs, in_widths, units, {"W": (in_widths[0], units), "b": (units,)})

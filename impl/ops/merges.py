@@ -1,0 +1,41 @@
+"""Merges, the skip connections of a DAG.
+
+``add``: ``y = x_1 + ... + x_m`` (equal widths); ``dE/dx_k = gy`` for every k.
+``concat``: ``y = [x_1, ..., x_m]`` along features in the listed order; ``dE/dx_k`` is the slice
+of ``gy`` that ``x_k`` filled. A parent listed twice receives both contributions (the network sums
+gradients per parent).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+
+
+class Add(Layer):
+    def forward(self, params, xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return y, None
+
+    def backward(self, params, cache, gy):
+        return [gy] * len(self.inputs), {}
+
+
+class Concat(Layer):
+    def forward(self, params, xs):
+        return np.concatenate(xs, axis=1), None
+
+    def backward(self, params, cache, gy):
+        bounds = np.cumsum((0, *self.in_widths))
+        return [gy[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])], {}
+
+
+def make_add(name, inputs, in_widths, node) -> Add:
+    return Add(name, inputs, in_widths, in_widths[0])
+
+
+def make_concat(name, inputs, in_widths, node) -> Concat:
+    return Concat(name, inputs, in_widths, int(sum(in_widths)))

@@ -1,0 +1,227 @@
+"""Architecture spec v1: load, validate, and order a DAG network description.
+
+A spec is JSON (see ``DESIGN.md``)::
+
+    {"inputs": 3, "output": "out", "loss": "mse",
+     "nodes": [{"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]}, ...]}
+
+Nodes may be listed in any order; :func:`parse_spec` computes a topological order (Kahn's
+algorithm, ties broken by listing order, so the order is deterministic) and every node's width.
+Each mistake raises :class:`SpecError` with a one-line message that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+from .losses import LOSSES
+from .ops import ELEMENTWISE, OPS
+
+INPUT = "input"
+_NODE_KEYS = {
+    "dense": {"units"},
+    "gaussian": {"units", "radius"},
+    "gaussian_logits": {"units", "radius"},
+    "add": set(),
+    "concat": set(),
+    **{op: set() for op in ELEMENTWISE},
+}
+_RADII = ("per_connection", "per_unit")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec: the raw dict, the nodes by name, a topological order and the widths."""
+
+    raw: dict[str, Any]
+    inputs: int
+    output: str
+    loss: str
+    nodes: dict[str, dict[str, Any]]
+    order: tuple[str, ...]
+    widths: dict[str, int]
+
+    @property
+    def out_width(self) -> int:
+        return self.widths[self.output]
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, indent=1)
+
+
+def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
+    """Parse a spec from a dict, a JSON file path, or a JSON string."""
+    if isinstance(source, Mapping):
+        return parse_spec(source)
+    text = str(source)
+    if not text.lstrip().startswith("{"):
+        path = Path(text)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise SpecError(f"spec file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecError(f"cannot read spec file {path}: {e}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"malformed JSON in spec: {e.msg} at line {e.lineno} column {e.colno}") from None
+    return parse_spec(raw)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def parse_spec(raw: Mapping[str, Any]) -> Spec:
+    """Validate a spec dict; see the module docstring."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"a spec must be a JSON object, got {type(raw).__name__}")
+    unknown = set(raw) - {"inputs", "output", "loss", "nodes", "version", "name", "description"}
+    if unknown:
+        raise SpecError(f"unknown top-level key {sorted(unknown)[0]!r} in spec")
+    for key in ("inputs", "output", "loss", "nodes"):
+        if key not in raw:
+            raise SpecError(f"spec has no {key!r}")
+    n_in = _positive_int(raw["inputs"], "'inputs'")
+    loss = raw["loss"]
+    if loss not in LOSSES:
+        raise SpecError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
+    nodes_list = raw["nodes"]
+    if not isinstance(nodes_list, list) or not nodes_list:
+        raise SpecError("'nodes' must be a nonempty list")
+
+    nodes: dict[str, dict[str, Any]] = {}
+    for i, node in enumerate(nodes_list):
+        if not isinstance(node, Mapping):
+            raise SpecError(f"node #{i} must be an object")
+        name = node.get("name")
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"node #{i} has no name")
+        if name == INPUT:
+            raise SpecError(f"node name {INPUT!r} is reserved for the network input")
+        if "." in name:
+            raise SpecError(f"node name {name!r} must not contain '.' (it separates NODE.PARAM)")
+        if name in nodes:
+            raise SpecError(f"duplicate node name {name!r}")
+        op = node.get("op")
+        if op not in OPS:
+            raise SpecError(f"unknown op {op!r} in node {name!r}; known: {', '.join(OPS)}")
+        extra = set(node) - {"name", "op", "inputs"} - _NODE_KEYS[op]
+        if extra:
+            raise SpecError(f"unknown key {sorted(extra)[0]!r} in node {name!r} (op {op})")
+        ins = node.get("inputs")
+        if not isinstance(ins, list) or not ins or not all(isinstance(s, str) for s in ins):
+            raise SpecError(f"node {name!r} needs 'inputs', a nonempty list of node names")
+        if op in ("dense", "gaussian", "gaussian_logits"):
+            _positive_int(node.get("units"), f"'units' of node {name!r}")
+        if op in ("gaussian", "gaussian_logits") and node.get("radius", _RADII[0]) not in _RADII:
+            raise SpecError(
+                f"'radius' of node {name!r} must be one of {', '.join(_RADII)}, "
+                f"got {node.get('radius')!r}"
+            )
+        arity = len(ins)
+        if op == "add" and arity < 2:
+            raise SpecError(f"node {name!r}: add needs two or more inputs, got {arity}")
+        if op not in ("add", "concat") and arity != 1:
+            raise SpecError(f"node {name!r}: {op} takes exactly one input, got {arity}")
+        nodes[name] = dict(node)
+
+    for name, node in nodes.items():
+        for parent in node["inputs"]:
+            if parent != INPUT and parent not in nodes:
+                raise SpecError(f"node {name!r} has unknown input {parent!r}")
+    output = raw["output"]
+    if not isinstance(output, str) or output not in nodes:
+        raise SpecError(f"output {output!r} is not a node of the spec")
+
+    order = _topological_order(nodes)
+    widths = _widths(n_in, nodes, order)
+    _check_reaches_output(nodes, output)
+    if loss == "softmax_cross_entropy" and widths[output] < 2:
+        raise SpecError(
+            f"softmax_cross_entropy needs an output of width 2 or more; {output!r} has width "
+            f"{widths[output]}"
+        )
+    return Spec(dict(raw), n_in, output, loss, nodes, order, widths)
+
+
+def _topological_order(nodes: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    indegree = {name: sum(p != INPUT for p in node["inputs"]) for name, node in nodes.items()}
+    children: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, node in nodes.items():
+        for parent in node["inputs"]:
+            if parent != INPUT:
+                children[parent].append(name)
+    position = {name: i for i, name in enumerate(nodes)}
+    ready = [name for name in nodes if indegree[name] == 0]
+    order: list[str] = []
+    while ready:
+        ready.sort(key=position.__getitem__)
+        name = ready.pop(0)
+        order.append(name)
+        for child in children[name]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    if len(order) < len(nodes):
+        cycle = _find_cycle(nodes, set(nodes) - set(order))
+        raise SpecError(f"the spec has a cycle: {' -> '.join(cycle)}")
+    return tuple(order)
+
+
+def _find_cycle(nodes: dict[str, dict[str, Any]], stuck: set[str]) -> list[str]:
+    """A cycle among the nodes Kahn's algorithm could not order, as a closed path of names."""
+    start = min(stuck, key=list(nodes).index)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = start
+    # every stuck node has a stuck parent, so walking parents must revisit a node
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(p for p in nodes[node]["inputs"] if p in stuck)
+    cycle = path[seen[node] :] + [node]
+    return cycle[::-1]
+
+
+def _widths(n_in: int, nodes: dict[str, dict[str, Any]], order: tuple[str, ...]) -> dict[str, int]:
+    widths = {INPUT: n_in}
+    for name in order:
+        node = nodes[name]
+        op = node["op"]
+        ins = [widths[p] for p in node["inputs"]]
+        if op == "add":
+            if len(set(ins)) != 1:
+                desc = ", ".join(f"{p} ({w})" for p, w in zip(node["inputs"], ins))
+                raise SpecError(f"width mismatch at add node {name!r}: inputs {desc}")
+            widths[name] = ins[0]
+        elif op == "concat":
+            widths[name] = sum(ins)
+        elif op in ELEMENTWISE:
+            widths[name] = ins[0]
+        else:
+            widths[name] = node["units"]
+    return widths
+
+
+def _check_reaches_output(nodes: dict[str, dict[str, Any]], output: str) -> None:
+    reached = {output}
+    stack = [output]
+    while stack:
+        for parent in nodes[stack.pop()]["inputs"]:
+            if parent != INPUT and parent not in reached:
+                reached.add(parent)
+                stack.append(parent)
+    dead = [name for name in nodes if name not in reached]
+    if dead:
+        raise SpecError(f"node {dead[0]!r} does not feed the output {output!r}")
+    if not any(INPUT in nodes[n]["inputs"] for n in reached):
+        raise SpecError(f"the output {output!r} does not depend on the network input")
