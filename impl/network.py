@@ -187,4 +187,7 @@ class Network:
                     grads_out[parent] = grads_out[parent] + gx
                 else:
                     grads_out[parent] = gx
-        return float(E), {k: grads[k] for k in self.param_shapes}
+        # complex parameters are allowed so a complex step through backward gives exact
+        # Hessian-vector products
+        value = E if np.iscomplexobj(E) else float(E)
+        return value, {k: grads[k] for k in self.param_shapes}
