@@ -100,9 +100,7 @@ class Network:
     def check_inputs(self, x: Array) -> Array:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.spec.inputs:
-            raise DataError(
-                f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})"
-            )
+            raise DataError(f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})")
         if x.dtype.kind not in "fiu":
             raise DataError(f"inputs x have dtype {x.dtype}, expected numbers")
         x = x.astype(np.float64, copy=False)

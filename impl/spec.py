@@ -70,7 +70,9 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
-        raise SpecError(f"malformed JSON in spec: {e.msg} at line {e.lineno} column {e.colno}") from None
+        raise SpecError(
+            f"malformed JSON in spec: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
     return parse_spec(raw)
 
 
@@ -188,7 +190,7 @@ def _find_cycle(nodes: dict[str, dict[str, Any]], stuck: set[str]) -> list[str]:
         seen[node] = len(path)
         path.append(node)
         node = next(p for p in nodes[node]["inputs"] if p in stuck)
-    cycle = path[seen[node] :] + [node]
+    cycle = [*path[seen[node] :], node]
     return cycle[::-1]
 
 

@@ -8,6 +8,8 @@ gradients per parent).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .base import Layer
@@ -30,7 +32,7 @@ class Concat(Layer):
 
     def backward(self, params, cache, gy):
         bounds = np.cumsum((0, *self.in_widths))
-        return [gy[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])], {}
+        return [gy[:, a:b] for a, b in itertools.pairwise(bounds)], {}
 
 
 def make_add(name, inputs, in_widths, node) -> Add:

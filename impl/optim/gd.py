@@ -1,0 +1,17 @@
+"""Gradient descent: ``w_{k+1} = w_k - lr * g_k`` (``torch.optim.SGD(lr)``)."""
+
+from __future__ import annotations
+
+from .base import Optimizer, StepInfo, check_number
+
+
+def gd(lr: float) -> Optimizer:
+    lr = check_number("learning rate", lr, low_open=True)
+
+    def init(params):
+        return ()
+
+    def update(grads, state, params):
+        return {k: -(lr * g) for k, g in grads.items()}, state, StepInfo(None)
+
+    return Optimizer("gd", {"lr": lr}, init, update, gd.__doc__ or "")

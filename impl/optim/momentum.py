@@ -1,0 +1,53 @@
+"""Heavy-ball momentum and torch's Nesterov momentum, in torch's buffer form.
+
+Momentum (the tutorial's and Polyak's form, ``dw_{-1} = 0``)::
+
+    dw_k = -lr * g_k + beta * dw_{k-1},   w_{k+1} = w_k + dw_k
+
+is computed as ``torch.optim.SGD(lr, momentum=beta)`` computes it, with a buffer
+``buf_k = beta * buf_{k-1} + g_k`` (``buf_0 = g_0``) and ``w_{k+1} = w_k - lr * buf_k``; the two are
+equal because ``dw_k = -lr * buf_k`` (proved in ``descentcheck.theory``). Keeping torch's order of
+operations keeps the trajectories equal to torch's to rounding.
+
+Nesterov (``torch.optim.SGD(lr, momentum=beta, nesterov=True)``)::
+
+    buf_k = beta * buf_{k-1} + g_k,   w_{k+1} = w_k - lr * (g_k + beta * buf_k)
+"""
+
+from __future__ import annotations
+
+from .base import Optimizer, StepInfo, check_number
+
+
+def _buffers(grads, state, beta):
+    if state is None:
+        return {k: g.copy() for k, g in grads.items()}
+    return {k: beta * state[k] + g for k, g in grads.items()}
+
+
+def momentum(lr: float, beta: float) -> Optimizer:
+    lr = check_number("learning rate", lr, low_open=True)
+    beta = check_number("momentum", beta, high=1.0, high_open=True)
+
+    def init(params):
+        return None  # torch creates the buffer at the first step: buf_0 = g_0
+
+    def update(grads, state, params):
+        buf = _buffers(grads, state, beta)
+        return {k: -(lr * b) for k, b in buf.items()}, buf, StepInfo(beta)
+
+    return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, __doc__ or "")
+
+
+def nesterov(lr: float, beta: float) -> Optimizer:
+    lr = check_number("learning rate", lr, low_open=True)
+    beta = check_number("momentum", beta, low_open=True, high=1.0, high_open=True)
+
+    def init(params):
+        return None
+
+    def update(grads, state, params):
+        buf = _buffers(grads, state, beta)
+        return {k: -(lr * (grads[k] + beta * buf[k])) for k in grads}, buf, StepInfo(beta)
+
+    return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, __doc__ or "")

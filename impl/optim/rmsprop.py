@@ -1,0 +1,39 @@
+"""RMSProp in ``torch.optim.RMSprop``'s form (Tieleman & Hinton 2012; used for distance networks
+by Kurbiel & Khaleghian 2017)::
+
+    v_k = rho * v_{k-1} + (1 - rho) * g_k^2,          v_{-1} = 0
+    w_{k+1} = w_k - lr * g_k / (sqrt(v_k) + eps)
+
+and with torch's ``momentum`` option (``buf_{-1} = 0``)::
+
+    buf_k = momentum * buf_{k-1} + g_k / (sqrt(v_k) + eps),   w_{k+1} = w_k - lr * buf_k
+
+``rho`` is torch's ``alpha``; defaults follow torch (rho = 0.99, eps = 1e-8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Optimizer, StepInfo, check_number, zeros_like
+
+
+def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0) -> Optimizer:
+    lr = check_number("learning rate", lr, low_open=True)
+    rho = check_number("rho", rho, high=1.0, high_open=True)
+    eps = check_number("eps", eps)
+    beta = check_number("momentum", momentum, high=1.0, high_open=True)
+
+    def init(params):
+        return {"v": zeros_like(params), "buf": zeros_like(params) if beta > 0 else None}
+
+    def update(grads, state, params):
+        v = {k: rho * state["v"][k] + (1.0 - rho) * (g * g) for k, g in grads.items()}
+        scaled = {k: g / (np.sqrt(v[k]) + eps) for k, g in grads.items()}
+        if beta > 0:
+            buf = {k: beta * state["buf"][k] + s for k, s in scaled.items()}
+            return {k: -(lr * b) for k, b in buf.items()}, {"v": v, "buf": buf}, StepInfo(beta)
+        return {k: -(lr * s) for k, s in scaled.items()}, {"v": v, "buf": None}, StepInfo(None)
+
+    hp = {"lr": lr, "rho": rho, "eps": eps, "momentum": beta}
+    return Optimizer("rmsprop", hp, init, update, __doc__ or "")
