@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import HyperparameterError
 from .base import Optimizer, StepInfo, check_number, zeros_like
 
 GROUPINGS = ("array", "node", "global")
@@ -41,8 +42,6 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
     lr = check_number("learning rate", lr, low_open=True)
     tau = check_number("tau", tau)
     if group not in GROUPINGS:
-        from ..errors import HyperparameterError
-
         raise HyperparameterError(
             f"unknown momentum grouping {group!r}; known: {', '.join(GROUPINGS)}"
         )
