@@ -56,7 +56,9 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
             G = group_of(k, group)
             g2[G] = g2.get(G, 0.0) + float(np.vdot(g, g))
             d2[G] = d2.get(G, 0.0) + float(np.vdot(prev[k], prev[k]))
-        alpha = {G: (tau * np.sqrt(g2[G]) / np.sqrt(d2[G]) if d2[G] > 0.0 else 0.0) for G in g2}
+        alpha = {
+            G: float(tau * np.sqrt(g2[G]) / np.sqrt(d2[G])) if d2[G] > 0.0 else 0.0 for G in g2
+        }
         dw = {k: -(lr * g) + alpha[group_of(k, group)] * prev[k] for k, g in grads.items()}
         # the trajectory reports one number: the coefficient itself when there is one group,
         # else the largest over the groups

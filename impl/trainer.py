@@ -1,0 +1,156 @@
+"""The reference training loop: full-batch or seeded-minibatch, any optimizer, float64.
+
+``train`` runs K updates ``w_{k+1} = w_k + update(g_k)`` and records a :class:`Trajectory`.
+Full batch by default; with ``batch_size`` the data are shuffled once per epoch by
+``numpy.random.default_rng(seed)`` and cut into consecutive batches (the last one may be smaller,
+as torch's DataLoader does by default); ``losses`` stays the full-batch loss in both cases.
+Deterministic: the same inputs and seed give the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+from .errors import HyperparameterError
+from .network import Network
+from .optim import Optimizer, apply_updates, get_optimizer
+from .trajectory import Trajectory
+
+Array = np.ndarray
+
+
+def _norm(tree: Mapping[str, Array]) -> float:
+    return math.sqrt(sum(float(np.vdot(v, v)) for v in tree.values()))
+
+
+def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Array]:
+    """Row indices of each step's batch: a fresh permutation per epoch, consecutive slices."""
+    rng = np.random.default_rng(seed)
+    while True:
+        perm = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            yield perm[start : start + batch_size]
+
+
+def train(
+    net: Network,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    optimizer: str | Optimizer = "gd",
+    lr: float | None = None,
+    momentum: float | None = None,
+    tau: float | None = None,
+    rho: float | None = None,
+    eps: float | None = None,
+    group: str | None = None,
+    steps: int = 100,
+    batch_size: int | None = None,
+    seed: int = 0,
+    progress: bool | None = False,
+    keep_params: bool = False,
+) -> Trajectory:
+    """Train ``net`` from ``params`` on (x, y) for ``steps`` updates; see the module docstring.
+
+    ``optimizer`` is a name (then ``lr`` and the options it takes) or an :class:`Optimizer`.
+    ``progress``: True shows a bar, None shows one only on a terminal, False never.
+    ``keep_params`` stores every iterate w_0..w_K in ``Trajectory.params_history``.
+    """
+    if isinstance(optimizer, str):
+        if lr is None:
+            raise HyperparameterError(f"optimizer {optimizer} needs a learning rate (--lr)")
+        opt = get_optimizer(
+            optimizer, lr, momentum=momentum, tau=tau, rho=rho, eps=eps, group=group
+        )
+    else:
+        opt = optimizer
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise HyperparameterError(f"steps must be a non-negative integer, got {steps!r}")
+    x, y = net.check_data(x, y)
+    w = net.check_params(params)
+    n = len(x)
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise HyperparameterError(f"batch size must be a positive integer, got {batch_size!r}")
+        if batch_size < 1:
+            raise HyperparameterError(f"batch size must be a positive integer, got {batch_size}")
+        if batch_size >= n:
+            batch_size = None  # one batch of everything is full batch
+    batches = minibatches(n, batch_size, seed) if batch_size is not None else None
+
+    bar = None
+    if progress is not False:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=steps,
+            disable=None if progress is None else False,
+            unit="step",
+            desc=f"train {opt.name}",
+            leave=False,
+        )
+
+    losses: list[float] = []
+    grad_norms: list[float] = []
+    step_norms: list[float] = []
+    coefs: list[float | None] = []
+    history = [w] if keep_params else None
+    state = opt.init(w)
+    status, message = "completed", f"{steps} steps"
+    t0 = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k in range(steps + 1):
+            if batches is None:
+                E, g = net.loss_and_grad(w, x, y)
+            else:
+                E = float(net.loss(w, x, y))
+                if k < steps:
+                    idx = next(batches)
+                    _, g = net.loss_and_grad(w, x[idx], y[idx])
+            losses.append(E)
+            if not math.isfinite(E):
+                status = "diverged"
+                message = f"loss became {E} at step {k}"
+                break
+            if batches is None or k < steps:
+                gnorm = _norm(g)
+                grad_norms.append(gnorm)
+                if not math.isfinite(gnorm):
+                    status = "diverged"
+                    message = f"gradient became non-finite at step {k}"
+                    break
+            if k == steps:
+                break
+            updates, state, info = opt.update(g, state, w)
+            w = apply_updates(w, updates)
+            step_norms.append(_norm(updates))
+            coefs.append(info.momentum)
+            if history is not None:
+                history.append(w)
+            if bar is not None:
+                bar.update(1)
+                if k % 50 == 0:
+                    bar.set_postfix(loss=f"{E:.4g}", refresh=False)
+    if bar is not None:
+        bar.close()
+    if status == "completed":
+        message = f"{steps} steps, final loss {losses[-1]:.6g}"
+    return Trajectory(
+        optimizer=opt.name,
+        hyperparameters=dict(opt.hyperparameters),
+        losses=np.asarray(losses, dtype=np.float64),
+        grad_norms=np.asarray(grad_norms, dtype=np.float64),
+        step_norms=np.asarray(step_norms, dtype=np.float64),
+        momentum=coefs,
+        params=w,
+        status=status,
+        message=message,
+        wall_time=time.perf_counter() - t0,
+        batch_size=batch_size,
+        seed=seed,
+        params_history=history,
+    )

@@ -1,0 +1,102 @@
+"""What a training run measured, step by step, and its JSON form (``trajectory.json``).
+
+For steps k = 0..K-1 (K the number of updates made)::
+
+    losses[k]      E(w_k), the full-batch loss before update k; losses[K] = E(w_K)
+    grad_norms[k]  ||g_k||, the norm of the gradient update k used (the minibatch's with a
+                   batch size); grad_norms[K] is the full-batch ||grad E(w_K)|| when full batch
+    step_norms[k]  ||w_{k+1} - w_k||, the norm of the update applied
+    momentum[k]    the momentum coefficient of update k: alpha_k (adaptive), beta, or None
+
+A run that meets a non-finite loss stops there with ``status = "diverged"``; ``losses`` then ends
+with that inf/NaN value. JSON has no inf/NaN, so they are written as the strings ``"inf"``,
+``"-inf"`` and ``"nan"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def json_float(v: float | None) -> float | str | None:
+    """A float for JSON: non-finite values become strings."""
+    if v is None:
+        return None
+    v = float(v)
+    if math.isfinite(v):
+        return v
+    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+
+
+@dataclass
+class Trajectory:
+    optimizer: str
+    hyperparameters: dict[str, Any]
+    losses: Array
+    grad_norms: Array
+    step_norms: Array
+    momentum: list[float | None]
+    params: dict[str, Array]
+    status: str = "completed"
+    message: str = ""
+    wall_time: float = 0.0
+    batch_size: int | None = None
+    seed: int = 0
+    params_history: list[dict[str, Array]] | None = field(default=None, repr=False)
+
+    @property
+    def steps(self) -> int:
+        """Number of updates made."""
+        return len(self.step_norms)
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    def increases(self, tol: float = 0.0) -> list[int]:
+        """Steps k with E(w_{k+1}) > E(w_k) + tol."""
+        d = np.diff(self.losses)
+        return [int(k) for k in np.flatnonzero(d > tol)]
+
+    def to_json(self) -> dict[str, Any]:
+        steps = []
+        for k in range(len(self.losses)):
+            steps.append(
+                {
+                    "step": k,
+                    "loss": json_float(self.losses[k]),
+                    "grad_norm": json_float(self.grad_norms[k])
+                    if k < len(self.grad_norms)
+                    else None,
+                    "step_norm": json_float(self.step_norms[k])
+                    if k < len(self.step_norms)
+                    else None,
+                    "momentum": json_float(self.momentum[k]) if k < len(self.momentum) else None,
+                }
+            )
+        return {
+            "format": "descentcheck.trajectory/1",
+            "optimizer": self.optimizer,
+            "hyperparameters": {
+                k: json_float(v) if isinstance(v, float) else v
+                for k, v in self.hyperparameters.items()
+            },
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "status": self.status,
+            "message": self.message,
+            "n_steps": self.steps,
+            "final_loss": json_float(self.final_loss),
+            "wall_time": self.wall_time,
+            "steps": steps,
+        }
