@@ -1,0 +1,207 @@
+"""Safe file IO: atomic writes, and ``.npz`` reading that turns every failure into one clear line.
+
+Conventions:
+
+- Writes are atomic: the bytes go to a temporary file in the target's directory, which is flushed,
+  ``fsync``-ed and then ``os.replace``-d onto the target. A reader sees the old file or the new one,
+  never a half-written one; on any failure the temporary file is removed, the target is untouched
+  and the exception propagates. The new file gets the old file's permission bits, or the usual
+  ``0o666 & ~umask`` for a new one (a bare temporary file would be private, ``0o600``).
+- ``.npz`` files are read with ``np.load(path, allow_pickle=False)``, all arrays eagerly. Any
+  problem (missing, a directory, not an archive, corrupt, a pickled object array, empty) raises
+  :class:`DataError` (``what="data"``) or :class:`ParamsError` (``what="params"``) with a one-line
+  message naming the file.
+- ``.npz`` files are written with a fixed timestamp on every member, so the same arrays always give
+  the same bytes (``np.savez`` stamps the current time), and object arrays are refused on writing
+  since they could never be read back.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import DataError, DescentcheckError, ParamsError
+
+if TYPE_CHECKING:
+    from .network import Network
+
+Array = np.ndarray
+PathLike = str | os.PathLike[str]
+
+_ERRORS: dict[str, type[DescentcheckError]] = {"data": DataError, "params": ParamsError}
+_LABELS = {"data": "data file", "params": "parameters file"}
+# the earliest time a zip entry can hold; any fixed value makes the archive bytes reproducible
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+# ---- atomic writes -------------------------------------------------------------------------
+
+
+def _new_file_mode() -> int:
+    # os.umask can only be read by setting it; the window is two syscalls long
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring); parents must exist."""
+    target = Path(path)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = _new_file_mode()
+    # not a with-block around everything: the file must be closed before it is renamed
+    tmp = tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp.name, mode)
+        os.replace(tmp.name, target)
+    except BaseException:
+        # BaseException too: a KeyboardInterrupt must not leave a stray temp file either
+        try:
+            os.unlink(tmp.name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # makes the rename itself durable on POSIX; Windows cannot open a directory, and it is only
+    # durability (not atomicity) that is at stake, so failure here is not an error
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically, encoded as given, newlines written as they are."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+# ---- npz -----------------------------------------------------------------------------------
+
+
+def npz_bytes(arrays: Mapping[str, Array]) -> bytes:
+    """The bytes of an ``.npz`` archive (uncompressed, as ``np.savez``) holding ``arrays``.
+
+    Same arrays, same bytes. Raises ``ValueError`` for a key that is not a non-empty string or
+    for an object array."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"npz keys must be non-empty strings, got {key!r}")
+            arr = np.asanyarray(value)
+            if arr.dtype.hasobject:
+                raise ValueError(f"array {key!r} has dtype object, which cannot be stored")
+            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def save_npz_atomic(path: PathLike, arrays: Mapping[str, Array]) -> None:
+    """Save ``arrays`` as an ``.npz`` at ``path`` atomically; keys are stored as given."""
+    atomic_write_bytes(path, npz_bytes(arrays))
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def load_npz(path: PathLike, what: str) -> dict[str, Array]:
+    """All arrays of the ``.npz`` at ``path``, read with ``allow_pickle=False``.
+
+    ``what`` is ``"data"`` or ``"params"`` and picks the error class (:class:`DataError` or
+    :class:`ParamsError`) and the wording."""
+    if what not in _ERRORS:
+        raise ValueError(f"what must be 'data' or 'params', got {what!r}")
+    error, label = _ERRORS[what], _LABELS[what]
+    p = Path(path)
+    if not p.exists():
+        raise error(f"{label} not found: {p}")
+    if p.is_dir():
+        raise error(f"{label} {p} is a directory, not an .npz file")
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except EOFError:
+        raise error(f"{label} {p} is empty (0 bytes), not an .npz archive") from None
+    except (ValueError, zipfile.BadZipFile) as e:
+        # np.load takes anything that is neither zip nor .npy for a pickle, and refuses it
+        raise error(
+            f"{label} {p} is not a readable .npz archive (corrupt, truncated, or another "
+            f"format): {_one_line(e)}"
+        ) from None
+    except OSError as e:
+        raise error(f"cannot read {label} {p}: {_one_line(e)}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise error(f"{label} {p} holds a single .npy array, not an .npz archive of named arrays")
+    arrays: dict[str, Array] = {}
+    with loaded:
+        if not loaded.files:
+            raise error(f"{label} {p} is an empty .npz archive (no arrays)")
+        for key in loaded.files:
+            try:
+                value = loaded[key]
+            except ValueError as e:
+                if "pickle" in str(e).lower():
+                    raise error(
+                        f"{label} {p} contains a pickled object array {key!r}, which "
+                        "descentcheck refuses to load (allow_pickle=False)"
+                    ) from None
+                raise error(f"{label} {p}: array {key!r} is corrupt: {_one_line(e)}") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+                raise error(f"{label} {p}: array {key!r} is corrupt: {_one_line(e)}") from None
+            if not isinstance(value, np.ndarray):
+                raise error(f"{label} {p}: member {key!r} is not a .npy array")
+            arrays[key] = value
+    return arrays
+
+
+# ---- parameters ----------------------------------------------------------------------------
+
+
+def save_params(path: PathLike, params: Mapping[str, Array]) -> None:
+    """Save a params dict ``NAME.PARAM -> ndarray`` to ``path`` (``.npz``) atomically."""
+    save_npz_atomic(path, params)
+
+
+def load_params(path: PathLike, net: Network | None = None) -> dict[str, Array]:
+    """Read a params dict from an ``.npz``; with ``net``, check it fits (every key present, no
+    extra key, shapes, finite numbers) and return float64 arrays, else return arrays as stored.
+
+    Raises :class:`ParamsError` with a one-line message naming the file."""
+    params = load_npz(path, "params")
+    if net is None:
+        return params
+    try:
+        return net.check_params(params)
+    except ParamsError as e:
+        raise ParamsError(f"parameters file {Path(path)} does not fit the network: {e}") from None
