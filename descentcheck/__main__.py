@@ -1,0 +1,3 @@
+from descentcheck.cli import main
+
+main()

@@ -1,0 +1,197 @@
+"""The ``descentcheck`` command line: a thin layer over the Python API.
+
+Every user mistake ends in one line ``error: ...`` on stderr and exit status 2; no traceback.
+Heavy libraries (SymPy, matplotlib, scikit-learn) are imported inside the commands that need
+them, so ``descentcheck --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from descentcheck.impl.errors import DescentcheckError
+
+OPTIMIZER_NAMES = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")
+
+
+class _Group(click.Group):
+    """Turns the suite's errors and Ctrl-C into one line each, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DescentcheckError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was written", err=True)
+            ctx.exit(130)
+        except OSError as e:
+            where = f" {e.filename}" if getattr(e, "filename", None) else ""
+            click.echo(f"error: {e.strerror or e}{where}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="descentcheck")
+def main() -> None:
+    """Check convergence claims about neural-network training, and train with a float64
+    reference trainer whose gradients and updates are verified."""
+
+
+def _network_data_params(spec: str, data: str, init: str | None, seed: int | None):
+    from descentcheck.impl.data import load_data
+    from descentcheck.impl.io import load_params
+    from descentcheck.impl.network import Network
+
+    net = Network.from_spec(spec)
+    ds = load_data(data)
+    x, y = net.check_data(ds.x, ds.y)
+    if init is not None and seed is not None:
+        raise click.UsageError("give either --init PARAMS.npz or --seed N, not both")
+    params = load_params(init, net) if init is not None else net.init(seed=seed or 0, x=x)
+    return net, x, y, params
+
+
+_spec_arg = click.argument("spec", type=click.Path(dir_okay=False))
+_data_opt = click.option(
+    "--data",
+    required=True,
+    help="an .npz with x and y, or a built-in: digits, iris, wine, "
+    "breast_cancer, diabetes, xor, spirals, sine",
+)
+_init_opt = click.option(
+    "--init", type=click.Path(dir_okay=False), help="initial parameters (.npz, keys NODE.PARAM)"
+)
+_seed_opt = click.option(
+    "--seed", type=int, default=None, help="initialise with this seed instead (default 0)"
+)
+
+
+@main.command()
+@_spec_arg
+@_data_opt
+@_init_opt
+@_seed_opt
+@click.option("--optimizer", type=click.Choice(OPTIMIZER_NAMES), required=True)
+@click.option("--lr", type=float, required=True, help="learning rate")
+@click.option("--momentum", type=float, help="momentum beta (momentum, nesterov, rmsprop)")
+@click.option("--tau", type=float, help="adaptive momentum: alpha_k = tau |g_k| / |dw_{k-1}|")
+@click.option(
+    "--group",
+    type=click.Choice(("array", "node", "global")),
+    help="adaptive momentum: norms per parameter array (default), per node, or global",
+)
+@click.option("--rho", type=float, help="rmsprop decay (torch's alpha; default 0.99)")
+@click.option("--eps", type=float, help="rmsprop epsilon (default 1e-8)")
+@click.option("--steps", type=int, default=100, show_default=True, help="number of updates")
+@click.option("--batch-size", type=int, help="minibatch size (default: full batch)")
+@click.option("--shuffle-seed", type=int, default=0, show_default=True, help="minibatch order")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
+def train(
+    spec,
+    data,
+    init,
+    seed,
+    optimizer,
+    lr,
+    momentum,
+    tau,
+    group,
+    rho,
+    eps,
+    steps,
+    batch_size,
+    shuffle_seed,
+    out,
+    quiet,
+):
+    """Train SPEC on DATA and write OUT/trajectory.json and OUT/params.npz.
+
+    Both files are written atomically (temporary file, then rename), so a failed or
+    interrupted run never clobbers an earlier result. A loss that turns inf/NaN stops the run
+    with status "diverged".
+    """
+    import json
+
+    from descentcheck.impl.io import atomic_write_text, save_params
+    from descentcheck.impl.trainer import train as run
+
+    net, x, y, params = _network_data_params(spec, data, init, seed)
+    traj = run(
+        net,
+        params,
+        x,
+        y,
+        optimizer=optimizer,
+        lr=lr,
+        momentum=momentum,
+        tau=tau,
+        rho=rho,
+        eps=eps,
+        group=group,
+        steps=steps,
+        batch_size=batch_size,
+        seed=shuffle_seed,
+        progress=None if not quiet else False,
+    )
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = traj.to_json()
+    record["spec"] = net.spec.raw
+    record["data"] = data
+    record["init"] = init if init is not None else {"seed": seed or 0}
+    save_params(out_dir / "params.npz", traj.params)
+    atomic_write_text(out_dir / "trajectory.json", json.dumps(record, indent=1) + "\n")
+    if not quiet:
+        up = traj.increases()
+        click.echo(f"{traj.status}: {traj.message}")
+        click.echo(
+            f"loss {traj.losses[0]:.10g} -> {traj.losses[-1]:.10g} over {traj.steps} "
+            f"steps ({traj.wall_time:.3g} s)"
+        )
+        if up:
+            k = up[0]
+            click.echo(
+                f"loss increased at {len(up)} step(s); first at step {k}: "
+                f"{traj.losses[k]:.17g} -> {traj.losses[k + 1]:.17g}"
+            )
+        else:
+            click.echo("loss decreased (or stayed) at every step")
+        click.echo(f"wrote {out_dir / 'trajectory.json'} and {out_dir / 'params.npz'}")
+
+
+@main.command()
+@_spec_arg
+@_data_opt
+@_init_opt
+@_seed_opt
+@click.option(
+    "--method",
+    type=click.Choice(("auto", "complex_step", "mpmath", "richardson")),
+    default="auto",
+    show_default=True,
+    help="the oracle",
+)
+@click.option("--rtol", type=float, default=1e-8, show_default=True)
+def gradcheck(spec, data, init, seed, method, rtol):
+    """Check the backprop gradient of every parameter of SPEC against a high-precision oracle.
+
+    Prints one row per parameter array; exits with status 1 when any check fails.
+    """
+    from descentcheck.impl.gradcheck import check_network_gradient, format_table
+
+    net, x, y, params = _network_data_params(spec, data, init, seed)
+    result = check_network_gradient(net, params, x, y, method=method, rtol=rtol)
+    click.echo(format_table(result))
+    ok = all(r.ok for r in result) if isinstance(result, list) else result.ok
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

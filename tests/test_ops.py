@@ -1,0 +1,156 @@
+"""Every op's backward rule against a complex-step oracle, on Hypothesis-drawn shapes and values.
+
+For a layer f and a random cotangent u, the scalar s(theta) = <u, f(theta)> has gradient
+``backward(u)``; the complex step Im s(theta + i h e_j) / h (h = 1e-30) gives each entry exactly
+to rounding, so a relative 1e-12 tolerance can only be met by a correct rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from descentcheck.impl.ops import OPS
+
+H = 1e-30
+# values below ~1e-270 would underflow the complex step's imaginary part (h = 1e-30)
+floats = st.floats(-3.0, 3.0, allow_nan=False).map(lambda v: v if abs(v) > 1e-200 else 0.0)
+radii_floats = st.floats(0.05, 2.0)
+
+
+def _complex_step_grads(layer, params, xs, u):
+    """d<u, y>/d(each input entry and each param entry) by complex step."""
+
+    def s(params_c, xs_c):
+        y, _ = layer.forward(params_c, xs_c)
+        return (u * y).sum()
+
+    def cast(d):
+        return {k: v.astype(np.complex128) for k, v in d.items()}
+
+    g_in = []
+    for i, x in enumerate(xs):
+        g = np.zeros_like(x)
+        for idx in np.ndindex(x.shape):
+            xc = [v.astype(np.complex128) for v in xs]
+            xc[i][idx] += 1j * H
+            g[idx] = s(cast(params), xc).imag / H
+        g_in.append(g)
+    g_par = {}
+    for k, v in params.items():
+        g = np.zeros_like(v)
+        for idx in np.ndindex(v.shape):
+            pc = cast(params)
+            pc[k][idx] += 1j * H
+            g[idx] = s(pc, [x.astype(np.complex128) for x in xs]).imag / H
+        g_par[k] = g
+    return g_in, g_par
+
+
+def _close(a, b, what, floor=1e-300):
+    """Max error relative to the largest oracle entry; ``floor`` bounds the scale from below by
+    the size a single summed term can have, so a sum that cancels to ~0 is judged by the
+    rounding error of its terms, not by its own tiny size."""
+    scale = max(np.max(np.abs(b), initial=0.0), floor, 1e-300)
+    err = np.max(np.abs(a - b), initial=0.0) / scale
+    assert err <= 1e-12, f"{what}: relative error {err:.3g}"
+
+
+def _term_scale(params, xs, u):
+    big = max([np.max(np.abs(v), initial=0.0) for v in [*params.values(), *xs]], default=0.0)
+    return float(np.max(np.abs(u), initial=0.0)) * (1.0 + big) ** 2
+
+
+@st.composite
+def layer_case(draw, op):
+    n = draw(st.integers(1, 4))
+    d = draw(st.integers(1, 4))
+    units = draw(st.integers(1, 4))
+    node = {"units": units}
+    if op in ("gaussian", "gaussian_logits"):
+        node["radius"] = draw(st.sampled_from(["per_connection", "per_unit"]))
+    if op == "add":
+        k = draw(st.integers(2, 3))
+        widths = (d,) * k
+    elif op == "concat":
+        widths = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    else:
+        widths = (d,)
+    layer = OPS[op]("L", tuple(f"p{i}" for i in range(len(widths))), widths, node)
+    xs = [draw(arrays(np.float64, (n, w), elements=floats)) for w in widths]
+    params = {}
+    for p, shape in layer.param_shapes.items():
+        elements = radii_floats if p == "radii" else floats
+        params[layer.key(p)] = draw(arrays(np.float64, shape, elements=elements))
+    u = draw(arrays(np.float64, (n, layer.out_width), elements=floats))
+    return layer, params, xs, u
+
+
+def _op_test(op):
+    @settings(max_examples=40, deadline=None)
+    @given(layer_case(op))
+    def test(case):
+        layer, params, xs, u = case
+        _y, cache = layer.forward(params, xs)
+        g_in, g_par = layer.backward(params, cache, u)
+        o_in, o_par = _complex_step_grads(layer, params, xs, u)
+        floor = _term_scale(params, xs, u)
+        for i, (a, b) in enumerate(zip(g_in, o_in)):
+            _close(a, b, f"{op} d/dx{i}", floor)
+        assert set(g_par) == set(layer.param_shapes)
+        for p in g_par:
+            _close(g_par[p], o_par[layer.key(p)], f"{op} d/d{p}", floor)
+
+    test.__name__ = f"test_backward_matches_complex_step_{op}"
+    return test
+
+
+for _op in OPS:
+    globals()[f"test_backward_matches_complex_step_{_op}"] = _op_test(_op)
+
+
+def test_oracle_catches_a_wrong_backward_rule():
+    """The check above has teeth: a dense layer whose dW is off by 1e-9 relative fails it."""
+    layer = OPS["dense"]("L", ("p0",), (3,), {"units": 2})
+    rng = np.random.default_rng(0)
+    params = {"L.W": rng.standard_normal((3, 2)), "L.b": rng.standard_normal(2)}
+    xs = [rng.standard_normal((4, 3))]
+    u = rng.standard_normal((4, 2))
+    _y, cache = layer.forward(params, xs)
+    _, g = layer.backward(params, cache, u)
+    _, o = _complex_step_grads(layer, params, xs, u)
+    bad = g["W"].copy()
+    bad[1, 1] *= 1 + 1e-9
+    _close(g["W"], o["L.W"], "correct")
+    try:
+        _close(bad, o["L.W"], "perturbed")
+    except AssertionError:
+        return
+    raise AssertionError("a gradient off by 1e-9 relative passed the check")
+
+
+def test_distance_layer_is_finite_for_large_inputs_and_at_the_centroid():
+    layer = OPS["gaussian"]("g", ("input",), (2,), {"units": 2})
+    params = {"g.centroids": np.array([[0.0, 0.0], [1.0, 1.0]]), "g.radii": np.ones((2, 2))}
+    x = np.array([[0.0, 0.0], [1e150, -1e150], [1.0, 1.0]])
+    y, cache = layer.forward(params, [x])
+    assert np.all(np.isfinite(y))
+    assert y[0, 0] == 1.0 and y[2, 1] == 1.0  # at the centroid: exp(0), no NaN from a sqrt
+    assert y[1, 0] == 0.0
+    gx, gp = layer.backward(params, cache, np.ones_like(y))
+    assert np.all(np.isfinite(gx[0][[0, 2]]))
+    assert np.all(gp["centroids"][:, :] == gp["centroids"])  # no NaN
+
+
+def test_sigmoid_and_softplus_do_not_overflow():
+    for op in ("sigmoid", "softplus"):
+        layer = OPS[op]("a", ("input",), (1,), {})
+        x = np.array([[-1000.0], [0.0], [1000.0]])
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            y, cache = layer.forward({}, [x])
+            (g,), _ = layer.backward({}, cache, np.ones_like(y))
+        assert np.all(np.isfinite(y)) and np.all(np.isfinite(g))
+    sig = OPS["sigmoid"]("a", ("input",), (1,), {}).forward({}, [np.array([[-1000.0], [1000.0]])])
+    assert sig[0][0, 0] == 0.0 and sig[0][1, 0] == 1.0
