@@ -8,27 +8,55 @@ The public Python API (see DESIGN.md)::
     E, grads = net.loss_and_grad(params, x, y)
     traj = dc.train(net, params, x, y, optimizer="momentum", lr=0.05, momentum=0.5, steps=200)
     r = dc.check_gradient(fun, grad, x0)
+
+Names are imported on first use, so the command line starts fast.
 """
 
-from descentcheck.impl.errors import (
-    DataError,
-    DescentcheckError,
-    HyperparameterError,
-    ParamsError,
-    SpecError,
-)
-from descentcheck.impl.network import Network
-from descentcheck.impl.spec import Spec, load_spec
+from __future__ import annotations
+
+import importlib
+from pathlib import Path as _Path
+from typing import Any
+
+# In a source checkout the subpackages sit beside this folder (the build maps them in); let
+# `python -m descentcheck` and tests run from the checkout find them there too.
+_here = _Path(__file__).resolve().parent
+if not (_here / "impl").is_dir() and (_here.parent / "impl" / "network.py").is_file():
+    __path__.append(str(_here.parent))
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DataError",
-    "DescentcheckError",
-    "HyperparameterError",
-    "Network",
-    "ParamsError",
-    "Spec",
-    "SpecError",
-    "load_spec",
-]
+_EXPORTS = {
+    "DataError": "impl.errors",
+    "DescentcheckError": "impl.errors",
+    "HyperparameterError": "impl.errors",
+    "ParamsError": "impl.errors",
+    "SpecError": "impl.errors",
+    "Dataset": "impl.data",
+    "load_data": "impl.data",
+    "check_gradient": "impl.gradcheck",
+    "load_params": "impl.io",
+    "save_params": "impl.io",
+    "Network": "impl.network",
+    "OPTIMIZERS": "impl.optim",
+    "Optimizer": "impl.optim",
+    "get_optimizer": "impl.optim",
+    "Spec": "impl.spec",
+    "load_spec": "impl.spec",
+    "train": "impl.trainer",
+    "Trajectory": "impl.trajectory",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"descentcheck.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'descentcheck' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

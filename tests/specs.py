@@ -1,0 +1,45 @@
+"""Example specs shared by the tests (the DESIGN.md example and a few DAGs with skips)."""
+
+from __future__ import annotations
+
+DESIGN_EXAMPLE = {
+    "inputs": 3,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]},
+        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+        {"name": "h2", "op": "dense", "units": 6, "inputs": ["a1"]},
+        {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
+        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_connection", "inputs": ["s"]},
+        {"name": "out", "op": "dense", "units": 2, "inputs": ["g"]},
+    ],
+}
+
+CONCAT_DISTANCE_CLASSIFIER = {
+    "inputs": 4,
+    "output": "logits",
+    "loss": "softmax_cross_entropy",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 5, "inputs": ["input"]},
+        {"name": "a", "op": "sigmoid", "inputs": ["h"]},
+        {"name": "sp", "op": "softplus", "inputs": ["h"]},
+        {"name": "cat", "op": "concat", "inputs": ["a", "input", "sp"]},
+        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_unit", "inputs": ["cat"]},
+        {"name": "logits", "op": "gaussian_logits", "units": 3, "inputs": ["g"]},
+    ],
+}
+
+RELU_MULTI_SKIP = {
+    "inputs": 2,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "d1", "op": "dense", "units": 4, "inputs": ["input"]},
+        {"name": "r1", "op": "relu", "inputs": ["d1"]},
+        {"name": "d2", "op": "dense", "units": 4, "inputs": ["r1"]},
+        {"name": "i2", "op": "identity", "inputs": ["d2"]},
+        {"name": "s", "op": "add", "inputs": ["i2", "r1", "d1"]},
+        {"name": "out", "op": "dense", "units": 1, "inputs": ["s"]},
+    ],
+}

@@ -1,0 +1,178 @@
+"""Network: whole-DAG gradients, fan-out accumulation, targets, parameters and initialisation."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from specs import CONCAT_DISTANCE_CLASSIFIER, DESIGN_EXAMPLE, RELU_MULTI_SKIP
+
+from descentcheck.impl.errors import DataError, ParamsError
+from descentcheck.impl.gradcheck import check_network_gradient
+from descentcheck.impl.network import Network
+
+SPECS = {"design": DESIGN_EXAMPLE, "concat": CONCAT_DISTANCE_CLASSIFIER, "relu": RELU_MULTI_SKIP}
+
+
+def _data(spec, draw_x, draw_y):
+    net = Network.from_spec(spec)
+    return net, net.check_data(draw_x, draw_y)
+
+
+@st.composite
+def network_case(draw):
+    name = draw(st.sampled_from(sorted(SPECS)))
+    net = Network.from_spec(SPECS[name])
+    n = draw(st.integers(1, 6))
+    x = draw(arrays(np.float64, (n, net.spec.inputs), elements=st.floats(-2, 2)))
+    if net.spec.loss == "mse":
+        y = draw(arrays(np.float64, (n, net.spec.out_width), elements=st.floats(-2, 2)))
+    else:
+        y = draw(arrays(np.int64, (n,), elements=st.integers(0, net.spec.out_width - 1)))
+    seed = draw(st.integers(0, 2**16))
+    return net, x, y, seed
+
+
+@settings(max_examples=25, deadline=None)
+@given(network_case())
+def test_whole_network_gradient_matches_complex_step(case):
+    net, x, y, seed = case
+    x, y = net.check_data(x, y)
+    params = net.init(seed=seed, x=x)
+    rows = check_network_gradient(net, params, x, y, method="complex_step")
+    bad = [r for r in rows if not r.ok]
+    assert not bad, bad[0]
+
+
+def test_fan_out_gradients_accumulate():
+    """a1 feeds both h2 and the add: its gradient is the sum over both paths. Cutting the skip
+    (a second copy of the net with the add's a1 input replaced by a zero-valued constant path)
+    must change the gradient of h1 by exactly the skip's contribution."""
+    net = Network.from_spec(DESIGN_EXAMPLE)
+    rng = np.random.default_rng(3)
+    x, y = net.check_data(rng.standard_normal((7, 3)), rng.standard_normal((7, 2)))
+    params = net.init(seed=1, x=x)
+    rows = check_network_gradient(net, params, x, y, method="complex_step")
+    assert all(r.ok for r in rows)
+    # a node listed twice in one add gets both contributions
+    doubled = copy.deepcopy(DESIGN_EXAMPLE)
+    next(n for n in doubled["nodes"] if n["name"] == "s")["inputs"] = ["h2", "a1", "a1"]
+    net2 = Network.from_spec(doubled)
+    rows2 = check_network_gradient(net2, params, x, y, method="complex_step")
+    assert all(r.ok for r in rows2)
+
+
+def test_integer_labels_equal_one_hot():
+    net = Network.from_spec(CONCAT_DISTANCE_CLASSIFIER)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4))
+    labels = np.array([0, 2, 1, 1, 0])
+    params = net.init(seed=0, x=x)
+    _, y1 = net.check_data(x, labels)
+    _, y2 = net.check_data(x, np.eye(3)[labels])
+    assert np.array_equal(y1, y2)
+    assert net.loss_and_grad(params, x, y1)[0] == net.loss_and_grad(params, x, y2)[0]
+
+
+def test_cross_entropy_never_overflows():
+    spec = {
+        "inputs": 1,
+        "output": "o",
+        "loss": "softmax_cross_entropy",
+        "nodes": [{"name": "o", "op": "dense", "units": 3, "inputs": ["input"]}],
+    }
+    net = Network.from_spec(spec)
+    params = {"o.W": np.array([[1e4, -1e4, 0.0]]), "o.b": np.zeros(3)}
+    x, y = net.check_data(np.array([[1.0], [-1.0]]), np.array([1, 0]))
+    with np.errstate(over="raise", invalid="raise"):
+        E, g = net.loss_and_grad(params, x, y)
+    assert np.isfinite(E) and E == pytest.approx(2e4)
+    assert all(np.all(np.isfinite(v)) for v in g.values())
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "fragment"),
+    [
+        (np.ones((3, 2)), np.ones((3, 2)), "expected (n, 3)"),
+        (np.array([[np.nan, 1, 1]]), np.ones((1, 2)), "NaN or inf (row 0)"),
+        (np.ones((3, 3)), np.ones((2, 2)), "2 rows but inputs x have 3"),
+        (np.ones((3, 3)), np.ones((3, 5)), "targets y have shape"),
+        (np.ones((2, 3)), np.array([[0.0, np.inf], [1, 1]]), "targets y contain NaN or inf"),
+        (np.ones((0, 3)), np.ones((0, 2)), "empty"),
+    ],
+)
+def test_bad_data_is_named(x, y, fragment):
+    net = Network.from_spec(DESIGN_EXAMPLE)
+    with pytest.raises(DataError, match=None) as info:
+        net.check_data(x, y)
+    assert fragment in str(info.value)
+
+
+def test_labels_out_of_range():
+    net = Network.from_spec(CONCAT_DISTANCE_CLASSIFIER)
+    with pytest.raises(DataError, match=r"lie in \[0, 3\)"):
+        net.check_data(np.ones((2, 4)), np.array([0, 3]))
+
+
+def test_bad_params_are_named():
+    net = Network.from_spec(DESIGN_EXAMPLE)
+    params = net.init(seed=0)
+    with pytest.raises(ParamsError, match="'h1.W' is missing"):
+        net.check_params({k: v for k, v in params.items() if k != "h1.W"})
+    with pytest.raises(ParamsError, match="unexpected parameter 'zz.W'"):
+        net.check_params({**params, "zz.W": np.ones(1)})
+    with pytest.raises(ParamsError, match=r"'g.radii' has shape \(4,\), expected \(4, 6\)"):
+        net.check_params({**params, "g.radii": np.ones(4)})
+    with pytest.raises(ParamsError, match="NaN or inf"):
+        net.check_params({**params, "out.b": np.array([np.nan, 0.0])})
+
+
+def test_init_is_deterministic_and_glorot():
+    net = Network.from_spec(DESIGN_EXAMPLE)
+    a, b = net.init(seed=5), net.init(seed=5)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    limit = np.sqrt(6 / (3 + 6))
+    assert np.all(np.abs(a["h1.W"]) <= limit) and np.all(a["h1.b"] == 0)
+    assert np.abs(a["h1.W"]).max() > 0.5 * limit
+
+
+@pytest.mark.parametrize("radius", ["per_connection", "per_unit"])
+def test_distance_init_gives_activations_neither_zero_nor_one(radius):
+    """The initialisation the distance-network paper asks for: at init, the median activation
+    of every distance unit over the data is exp(-1/2), and most activations lie well inside
+    (0, 1), on real data (digits) and through a deep stack of distance layers."""
+    from descentcheck.impl.data import load_data
+
+    ds = load_data("digits")
+    nodes = [{"name": "g0", "op": "gaussian", "units": 16, "radius": radius, "inputs": ["input"]}]
+    for i in range(1, 5):
+        nodes.append(
+            {
+                "name": f"g{i}",
+                "op": "gaussian",
+                "units": 16,
+                "radius": radius,
+                "inputs": [f"g{i - 1}"],
+            }
+        )
+    nodes.append({"name": "out", "op": "gaussian_logits", "units": 10, "inputs": ["g4"]})
+    spec = {"inputs": 64, "output": "out", "loss": "softmax_cross_entropy", "nodes": nodes}
+    net = Network.from_spec(spec)
+    x = ds.x[:400]
+    params = net.init(seed=0, x=x)
+    values = {"input": x}
+    for layer in net.layers:
+        values[layer.name] = layer.forward(params, [values[p] for p in layer.inputs])[0]
+    for i in range(5):
+        a = values[f"g{i}"]
+        assert np.allclose(np.median(a, axis=0), np.exp(-0.5), rtol=0.05), i
+        inside = np.mean((a > 0.05) & (a < 0.95))
+        assert inside > 0.5, (i, inside)
+    # without data, activations of standardised inputs are still in range
+    params0 = net.init(seed=0)
+    a0 = net.layers[0].forward(params0, [x])[0]
+    assert 0.01 < np.median(a0) < 0.99

@@ -1,0 +1,143 @@
+"""Optimizers: pure updates over explicit state, the table's formulas, hyperparameter errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from descentcheck.impl.errors import HyperparameterError
+from descentcheck.impl.optim import apply_updates, get_optimizer
+
+vec = arrays(np.float64, 4, elements=st.floats(-2, 2))
+lrs = st.floats(1e-3, 1.0)
+betas = st.floats(0.0, 0.99)
+
+
+def _run(opt, grads_seq, w0):
+    state = opt.init(w0)
+    w = w0
+    out = []
+    for g in grads_seq:
+        before = {k: v.copy() for k, v in w.items()}
+        snapshot = state
+        upd, state, info = opt.update(g, state, w)
+        assert all(np.array_equal(before[k], w[k]) for k in w), "update mutated params"
+        del snapshot
+        w = apply_updates(w, upd)
+        out.append((upd, info))
+    return w, out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(vec, min_size=1, max_size=6), lrs, betas)
+def test_momentum_is_the_tables_dw_form(gs, lr, beta):
+    """w_K from torch's buffer form equals w_K from dw_k = -lr g_k + beta dw_{k-1}."""
+    w0 = {"p": np.zeros(4)}
+    wK, _ = _run(get_optimizer("momentum", lr, momentum=beta), [{"p": g} for g in gs], w0)
+    dw = np.zeros(4)
+    w = np.zeros(4)
+    for g in gs:
+        dw = -lr * g + beta * dw
+        w = w + dw
+    np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(vec, min_size=2, max_size=6), lrs, st.floats(0.01, 0.99))
+def test_nesterov_is_torchs_form(gs, lr, beta):
+    w0 = {"p": np.zeros(4)}
+    wK, _ = _run(get_optimizer("nesterov", lr, momentum=beta), [{"p": g} for g in gs], w0)
+    buf, w = None, np.zeros(4)
+    for g in gs:
+        buf = g.copy() if buf is None else beta * buf + g
+        w = w - lr * (g + beta * buf)
+    np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(vec, min_size=1, max_size=6), lrs, st.floats(0.0, 0.99), st.floats(0.0, 0.9))
+def test_rmsprop_is_torchs_form(gs, lr, rho, beta):
+    eps = 1e-8
+    opt = get_optimizer("rmsprop", lr, rho=rho, eps=eps, momentum=beta)
+    wK, _ = _run(opt, [{"p": g} for g in gs], {"p": np.zeros(4)})
+    v, buf, w = np.zeros(4), np.zeros(4), np.zeros(4)
+    for g in gs:
+        v = rho * v + (1 - rho) * g * g
+        step = g / (np.sqrt(v) + eps)
+        buf = beta * buf + step if beta > 0 else step
+        w = w - lr * buf
+    np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(vec, vec), min_size=1, max_size=6),
+    lrs,
+    st.floats(0.0, 1.0),
+    st.sampled_from(["array", "node", "global"]),
+)
+def test_adaptive_momentum_term_has_length_tau_times_gradient(gs, lr, tau, group):
+    """alpha_k dw_{k-1} has norm tau |g_k| in every group (0 after a zero step), so the step is
+    at most (lr + tau)|g_k| long -- the property the descent bound rests on."""
+    opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
+    w = {"a.W": np.zeros(4), "a.b": np.zeros(4)}
+    state = opt.init(w)
+    prev = {k: np.zeros(4) for k in w}
+    for ga, gb in gs:
+        g = {"a.W": ga, "a.b": gb}
+        upd, state, info = opt.update(g, state, w)
+        groups = {
+            "array": [["a.W"], ["a.b"]],
+            "node": [["a.W", "a.b"]],
+            "global": [["a.W", "a.b"]],
+        }[group]
+        for keys in groups:
+            mom = np.concatenate([upd[k] + lr * g[k] for k in keys])
+            gnorm = np.linalg.norm(np.concatenate([g[k] for k in keys]))
+            pnorm = np.linalg.norm(np.concatenate([prev[k] for k in keys]))
+            expected = tau * gnorm if pnorm > 0 else 0.0
+            assert np.linalg.norm(mom) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        total = np.linalg.norm(np.concatenate(list(upd.values())))
+        gtot = np.linalg.norm(np.concatenate(list(g.values())))
+        assert total <= (lr + tau) * gtot * (1 + 1e-12) + 1e-15
+        prev = upd
+        w = apply_updates(w, upd)
+
+
+def test_adaptive_momentum_first_step_is_plain_gd():
+    opt = get_optimizer("adaptive_momentum", 0.1, tau=0.5)
+    w = {"p": np.ones(3)}
+    upd, _, info = opt.update({"p": np.ones(3)}, opt.init(w), w)
+    assert np.array_equal(upd["p"], -0.1 * np.ones(3)) and info.momentum == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "fragment"),
+    [
+        ("gd", {"lr": -0.1}, "learning rate must lie in (0, inf]"),
+        ("gd", {"lr": 0.0}, "learning rate must lie in (0"),
+        ("gd", {"lr": float("nan")}, "learning rate must be finite"),
+        ("momentum", {"lr": 0.1}, "needs a momentum coefficient"),
+        ("momentum", {"lr": 0.1, "momentum": 1.0}, "momentum must lie in [0, 1)"),
+        ("momentum", {"lr": 0.1, "momentum": -0.5}, "momentum must lie in [0, 1)"),
+        ("nesterov", {"lr": 0.1, "momentum": 0.0}, "momentum must lie in (0, 1)"),
+        ("adaptive_momentum", {"lr": 0.1}, "needs tau"),
+        ("adaptive_momentum", {"lr": 0.1, "tau": -1.0}, "tau must lie in [0"),
+        (
+            "adaptive_momentum",
+            {"lr": 0.1, "tau": 0.1, "group": "unit"},
+            "unknown momentum grouping",
+        ),
+        ("rmsprop", {"lr": 0.1, "rho": 1.0}, "rho must lie in [0, 1)"),
+        ("rmsprop", {"lr": 0.1, "eps": -1e-8}, "eps must lie in [0"),
+        ("gd", {"lr": 0.1, "momentum": 0.5}, "gd takes no 'momentum'"),
+        ("adam", {"lr": 0.1}, "unknown optimizer 'adam'"),
+    ],
+)
+def test_bad_hyperparameters_are_named(name, kwargs, fragment):
+    with pytest.raises(HyperparameterError) as info:
+        get_optimizer(name, **kwargs)
+    assert fragment in str(info.value)

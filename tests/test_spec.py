@@ -1,0 +1,136 @@
+"""Spec v1 parsing: every op loads, order is topological, and each mistake gets one named line."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from specs import CONCAT_DISTANCE_CLASSIFIER, DESIGN_EXAMPLE, RELU_MULTI_SKIP
+
+from descentcheck.impl.errors import SpecError
+from descentcheck.impl.spec import load_spec
+
+
+def _bad(spec_or_text, *fragments):
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_or_text)
+    msg = str(info.value)
+    assert "\n" not in msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+def test_design_example_loads_with_widths_and_order():
+    spec = load_spec(DESIGN_EXAMPLE)
+    assert spec.order == ("h1", "a1", "h2", "s", "g", "out")
+    assert spec.widths["s"] == 6 and spec.out_width == 2
+
+
+def test_nodes_in_any_order():
+    shuffled = copy.deepcopy(DESIGN_EXAMPLE)
+    shuffled["nodes"] = shuffled["nodes"][::-1]
+    order = load_spec(shuffled).order
+    for node in DESIGN_EXAMPLE["nodes"]:
+        for parent in node["inputs"]:
+            if parent != "input":
+                assert order.index(parent) < order.index(node["name"])
+
+
+def test_every_op_and_both_losses_load():
+    for spec in (DESIGN_EXAMPLE, CONCAT_DISTANCE_CLASSIFIER, RELU_MULTI_SKIP):
+        load_spec(spec)
+    assert load_spec(CONCAT_DISTANCE_CLASSIFIER).widths["cat"] == 5 + 4 + 5
+
+
+def test_spec_from_file_and_json_text(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(DESIGN_EXAMPLE))
+    assert load_spec(str(path)).order == load_spec(json.dumps(DESIGN_EXAMPLE)).order
+
+
+def _with(mutate):
+    spec = copy.deepcopy(DESIGN_EXAMPLE)
+    mutate(spec)
+    return spec
+
+
+def _node(spec, name):
+    return next(n for n in spec["nodes"] if n["name"] == name)
+
+
+def test_cycle_names_its_nodes():
+    spec = _with(lambda s: _node(s, "h1").update(inputs=["s"]))
+    msg = _bad(spec, "cycle")
+    for name in ("h1", "a1", "s"):
+        assert name in msg
+
+
+def test_self_loop_is_a_cycle():
+    _bad(_with(lambda s: _node(s, "a1").update(inputs=["a1"])), "cycle", "a1 -> a1")
+
+
+def test_unknown_op():
+    _bad(_with(lambda s: _node(s, "a1").update(op="gelu")), "unknown op 'gelu'", "a1")
+
+
+def test_unknown_input():
+    _bad(_with(lambda s: _node(s, "h2").update(inputs=["nope"])), "unknown input 'nope'", "h2")
+
+
+def test_duplicate_name():
+    _bad(_with(lambda s: s["nodes"].append(dict(_node(s, "a1")))), "duplicate node name 'a1'")
+
+
+def test_width_mismatch_at_add():
+    msg = _bad(_with(lambda s: _node(s, "h2").update(units=5)), "width mismatch", "'s'")
+    assert "h2 (5)" in msg and "a1 (6)" in msg
+
+
+def test_missing_output():
+    _bad(_with(lambda s: s.update(output="nothere")), "output 'nothere'")
+    _bad(_with(lambda s: s.pop("output")), "no 'output'")
+
+
+def test_malformed_json(tmp_path):
+    _bad('{"inputs": 3, "nodes": [', "malformed JSON")
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    _bad(str(path), "malformed JSON")
+
+
+def test_missing_file():
+    _bad("/no/such/spec.json", "not found")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda s: s.update(loss="hinge"), "unknown loss 'hinge'"),
+        (lambda s: s.update(inputs=0), "'inputs' must be a positive integer"),
+        (lambda s: _node(s, "h1").update(units=-2), "'units' of node 'h1'"),
+        (lambda s: _node(s, "h1").update(units=2.5), "'units' of node 'h1'"),
+        (lambda s: _node(s, "g").update(radius="per_node"), "'radius' of node 'g'"),
+        (lambda s: _node(s, "s").update(inputs=["h2"]), "add needs two or more inputs"),
+        (lambda s: _node(s, "a1").update(inputs=["h1", "h2"]), "takes exactly one input"),
+        (lambda s: _node(s, "h1").update(unit=3), "unknown key 'unit'"),
+        (lambda s: _node(s, "h1").update(name="input"), "reserved"),
+        (lambda s: _node(s, "out").update(name="o.x"), "must not contain '.'"),
+        (
+            lambda s: s["nodes"].append({"name": "dead", "op": "tanh", "inputs": ["a1"]}),
+            "'dead' does not feed the output",
+        ),
+        (lambda s: s.update(nodes=[]), "nonempty list"),
+        (lambda s: s.update(extra=1), "unknown top-level key 'extra'"),
+    ],
+)
+def test_each_mistake_has_a_one_line_message(mutate, fragment):
+    _bad(_with(mutate), fragment)
+
+
+def test_cross_entropy_needs_two_outputs():
+    spec = _with(
+        lambda s: (s.update(loss="softmax_cross_entropy"), _node(s, "out").update(units=1))
+    )
+    _bad(spec, "width 2 or more")

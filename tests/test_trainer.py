@@ -1,0 +1,150 @@
+"""Trainer: trajectories, determinism, divergence, minibatches, the heavy-ball worst case."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from specs import DESIGN_EXAMPLE
+
+from descentcheck.impl.errors import HyperparameterError
+from descentcheck.impl.network import Network
+from descentcheck.impl.trainer import minibatches, train
+
+LINEAR = {
+    "inputs": 1,
+    "output": "o",
+    "loss": "mse",
+    "nodes": [{"name": "o", "op": "dense", "units": 1, "inputs": ["input"]}],
+}
+
+
+def _heavy_ball_case():
+    """E(w, b) = 1/2 (w + b)^2: x = 1, y = 0, n = 1. Hessian [[1, 1], [1, 1]], so L = 2."""
+    net = Network.from_spec(LINEAR)
+    params = {"o.W": np.array([[1.5]]), "o.b": np.array([0.5])}
+    return net, params, np.array([[1.0]]), np.array([[0.0]])
+
+
+def test_heavy_ball_worst_case_raises_the_loss_by_beta_squared():
+    net, params, x, y = _heavy_ball_case()
+    beta = 0.1
+    t = train(net, params, x, y, optimizer="momentum", lr=0.5, momentum=beta, steps=3)
+    E0 = t.losses[0]
+    assert E0 == 2.0
+    assert t.losses[1] == 0.0  # lr = 1/L lands on the minimum ...
+    assert t.losses[2] == pytest.approx(beta**2 * E0, rel=1e-14)  # ... then momentum leaves it
+    assert t.increases() == [1]
+
+
+def test_adaptive_momentum_does_not_rise_in_the_worst_case():
+    net, params, x, y = _heavy_ball_case()
+    t = train(net, params, x, y, optimizer="adaptive_momentum", lr=0.5, tau=0.1, steps=5)
+    assert list(t.losses) == [2.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert t.momentum[1] == 0.0  # alpha_k = tau |g_k| / |dw_{k-1}| = 0 at the minimum
+
+
+def _design_case(n=12):
+    net = Network.from_spec(DESIGN_EXAMPLE)
+    rng = np.random.default_rng(11)
+    x, y = net.check_data(rng.standard_normal((n, 3)), rng.standard_normal((n, 2)))
+    return net, net.init(seed=2, x=x), x, y
+
+
+@pytest.mark.parametrize(
+    ("opt", "kw"),
+    [
+        ("gd", {}),
+        ("momentum", {"momentum": 0.5}),
+        ("nesterov", {"momentum": 0.5}),
+        ("adaptive_momentum", {"tau": 0.05}),
+        ("rmsprop", {"momentum": 0.3}),
+    ],
+)
+def test_same_inputs_same_bits_and_consistent_records(opt, kw):
+    net, params, x, y = _design_case()
+    a = train(net, params, x, y, optimizer=opt, lr=0.05, steps=20, batch_size=5, seed=3, **kw)
+    b = train(net, params, x, y, optimizer=opt, lr=0.05, steps=20, batch_size=5, seed=3, **kw)
+    assert a.losses.tobytes() == b.losses.tobytes()
+    assert all(a.params[k].tobytes() == b.params[k].tobytes() for k in a.params)
+    assert len(a.losses) == 21 and len(a.step_norms) == 20 and len(a.momentum) == 20
+    # the recorded loss is the full-batch loss at each iterate
+    full = train(
+        net,
+        params,
+        x,
+        y,
+        optimizer=opt,
+        lr=0.05,
+        steps=20,
+        batch_size=5,
+        seed=3,
+        keep_params=True,
+        **kw,
+    )
+    for k, w in enumerate(full.params_history):
+        assert full.losses[k] == net.loss(w, x, y)
+        if k:
+            step = np.sqrt(sum(np.sum((w[p] - full.params_history[k - 1][p]) ** 2) for p in w))
+            assert full.step_norms[k - 1] == pytest.approx(step, rel=1e-12)
+    assert not np.array_equal(params["h1.W"], a.params["h1.W"])  # params were not mutated...
+    assert np.array_equal(params["h1.W"], net.init(seed=2, x=x)["h1.W"])  # ... in place
+
+
+def test_full_batch_gradient_norms():
+    net, params, x, y = _design_case()
+    t = train(net, params, x, y, optimizer="gd", lr=0.1, steps=5, keep_params=True)
+    assert len(t.grad_norms) == 6
+    for k, w in enumerate(t.params_history):
+        _, g = net.loss_and_grad(w, x, y)
+        assert t.grad_norms[k] == pytest.approx(
+            np.sqrt(sum(np.sum(v * v) for v in g.values())), rel=1e-13
+        )
+
+
+def test_minibatches_cover_each_epoch_and_depend_on_the_seed():
+    it = minibatches(10, 3, seed=4)
+    epoch = np.concatenate([next(it) for _ in range(4)])
+    assert sorted(epoch) == list(range(10))
+    assert [len(next(it)) for _ in range(4)] == [3, 3, 3, 1]
+    a = np.concatenate([next(minibatches(10, 10, seed=s)) for s in (0, 1)])
+    assert not np.array_equal(a[:10], a[10:])
+
+
+def test_divergence_is_reported_not_raised():
+    net, params, x, y = _heavy_ball_case()
+    t = train(net, params, x, y, optimizer="gd", lr=5.0, steps=5000)
+    assert t.status == "diverged" and t.diverged
+    k = len(t.losses) - 1
+    assert not np.isfinite(t.losses[-1]) and np.all(np.isfinite(t.losses[:-1]))
+    assert f"at step {k}" in t.message
+    record = t.to_json()
+    json.dumps(record, allow_nan=False)  # inf/NaN are written as strings
+    assert record["status"] == "diverged" and record["final_loss"] in ("inf", "nan")
+
+
+def test_trajectory_json_follows_the_contract():
+    net, params, x, y = _design_case()
+    t = train(net, params, x, y, optimizer="adaptive_momentum", lr=0.1, tau=0.05, steps=4)
+    record = json.loads(json.dumps(t.to_json(), allow_nan=False))
+    steps = record["steps"]
+    assert [s["step"] for s in steps] == [0, 1, 2, 3, 4]
+    assert set(steps[0]) >= {"step", "loss", "grad_norm", "step_norm", "momentum"}
+    assert steps[0]["loss"] == t.losses[0] and record["final_loss"] == t.losses[-1]
+    assert steps[0]["momentum"] == 0.0 and steps[2]["momentum"] > 0.0
+
+
+@pytest.mark.parametrize(
+    ("kw", "fragment"),
+    [
+        ({"optimizer": "gd", "lr": -0.1}, "learning rate"),
+        ({"optimizer": "gd"}, "needs a learning rate"),
+        ({"optimizer": "gd", "lr": 0.1, "steps": -1}, "steps must be"),
+        ({"optimizer": "gd", "lr": 0.1, "batch_size": 0}, "batch size"),
+    ],
+)
+def test_bad_trainer_settings(kw, fragment):
+    net, params, x, y = _design_case()
+    with pytest.raises(HyperparameterError, match=fragment):
+        train(net, params, x, y, **kw)
