@@ -1,0 +1,235 @@
+"""The command line: outputs, one-line errors, and earlier results never clobbered."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from specs import DESIGN_EXAMPLE
+
+from descentcheck.cli import main
+
+SINE_SPEC = {
+    "inputs": 1,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 8, "inputs": ["input"]},
+        {"name": "a", "op": "tanh", "inputs": ["h"]},
+        {"name": "s", "op": "concat", "inputs": ["a", "input"]},
+        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_unit", "inputs": ["s"]},
+        {"name": "out", "op": "dense", "units": 1, "inputs": ["g"]},
+    ],
+}
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "spec.json").write_text(json.dumps(SINE_SPEC))
+    return tmp_path
+
+
+def _run(args, workdir):
+    runner = CliRunner()
+    return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _train_args(workdir, *extra):
+    return [
+        "train",
+        workdir / "spec.json",
+        "--data",
+        "sine",
+        "--seed",
+        "0",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.1",
+        "--momentum",
+        "0.5",
+        "--steps",
+        "30",
+        "--out",
+        workdir / "run",
+        "-q",
+        *extra,
+    ]
+
+
+def _snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_train_writes_trajectory_and_params(workdir):
+    r = _run(_train_args(workdir), workdir)
+    assert r.exit_code == 0, r.output
+    record = json.loads((workdir / "run" / "trajectory.json").read_text())
+    assert len(record["steps"]) == 31 and record["status"] == "completed"
+    assert record["final_loss"] < record["steps"][0]["loss"]
+    with np.load(workdir / "run" / "params.npz", allow_pickle=False) as z:
+        assert set(z.files) == {"h.W", "h.b", "g.centroids", "g.radii", "out.W", "out.b"}
+    assert sorted(p.name for p in (workdir / "run").iterdir()) == ["params.npz", "trajectory.json"]
+
+
+def test_replay_from_params_gives_the_same_bits(workdir):
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+    first = json.loads((workdir / "run" / "trajectory.json").read_text())
+    # save initial params by training zero steps, then replay from them with --init
+    r = _run(_train_args(workdir, "--steps", "0", "--out", workdir / "init"), workdir)
+    assert r.exit_code == 0
+    args = _train_args(workdir, "--out", workdir / "replay")
+    args[args.index("--seed") : args.index("--seed") + 2] = [
+        "--init",
+        workdir / "init" / "params.npz",
+    ]
+    assert _run(args, workdir).exit_code == 0
+    again = json.loads((workdir / "replay" / "trajectory.json").read_text())
+    assert [s["loss"] for s in again["steps"]] == [s["loss"] for s in first["steps"]]
+
+
+def _corrupt_params(d):
+    p = d / "bad.npz"
+    p.write_bytes(b"PK\x03\x04 definitely not a zip")
+    return p
+
+
+def _pickled_params(d):
+    p = d / "pickled.npz"
+    np.savez(p, **{"h.W": np.array([{"a": 1}], dtype=object)})
+    return p
+
+
+def _nan_data(d):
+    p = d / "nan.npz"
+    np.savez(p, x=np.array([[0.0], [np.nan]]), y=np.array([[0.0], [1.0]]))
+    return p
+
+
+def _pickle_file(d):
+    p = d / "params.pkl"
+    p.write_bytes(pickle.dumps({"h.W": 1}))
+    return p
+
+
+BAD_INPUTS = {
+    "cycle": (lambda d: _spec(d, cycle=True), "cycle"),
+    "unknown op": (lambda d: _spec(d, op="gelu"), "unknown op 'gelu'"),
+    "shape mismatch": (
+        lambda d: ["--data", "iris"],
+        "inputs x have shape (150, 4), expected (n, 1)",
+    ),
+    "nan data": (lambda d: ["--data", _nan_data(d)], "NaN"),
+    "negative lr": (lambda d: ["--lr", "-0.1"], "learning rate must lie in"),
+    "missing data": (lambda d: ["--data", d / "nope.npz"], "nope.npz"),
+    "corrupt params": (lambda d: ["--init", _corrupt_params(d)], "bad.npz"),
+    "pickled params": (lambda d: ["--init", _pickled_params(d)], "pickled"),
+    "pickle file": (lambda d: ["--init", _pickle_file(d)], "params.pkl"),
+    "unknown data": (lambda d: ["--data", "mnist_from_the_web"], "unknown data set"),
+    "malformed spec": (lambda d: _spec(d, text="{oops"), "malformed JSON"),
+}
+
+
+def _spec(d, cycle=False, op=None, text=None):
+    spec = json.loads(json.dumps(SINE_SPEC))
+    if cycle:
+        spec["nodes"][0]["inputs"] = ["out"]
+    if op:
+        spec["nodes"][1]["op"] = op
+    path = d / "bad_spec.json"
+    path.write_text(text if text is not None else json.dumps(spec))
+    return ["SPEC", path]
+
+
+def _apply(args, extra):
+    args = list(args)
+    if extra and extra[0] == "SPEC":
+        args[1] = extra[1]
+        return args
+    for i in range(0, len(extra), 2):
+        flag, value = extra[i], extra[i + 1]
+        if flag == "--init":
+            j = args.index("--seed")
+            args[j : j + 2] = ["--init", value]
+        else:
+            args[args.index(flag) + 1] = value
+    return args
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_one_line_error_and_earlier_results_untouched(workdir, case):
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+    before = _snapshot(workdir / "run")
+    make, fragment = BAD_INPUTS[case]
+    args = [str(a) for a in _apply(_train_args(workdir), make(workdir))]
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentcheck", *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert fragment in lines[0], lines[0]
+    assert _snapshot(workdir / "run") == before
+
+
+def test_interrupted_run_writes_nothing(workdir, monkeypatch):
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+    before = _snapshot(workdir / "run")
+    import descentcheck.impl.trainer as trainer
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train", interrupted)
+    r = CliRunner().invoke(main, [str(a) for a in _train_args(workdir)])
+    assert r.exit_code == 130
+    assert _snapshot(workdir / "run") == before
+
+
+def test_failed_write_keeps_the_earlier_file(workdir, monkeypatch):
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+    before = _snapshot(workdir / "run")
+    import descentcheck.impl.io as io
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io.os, "replace", broken_replace)
+    r = CliRunner().invoke(main, [str(a) for a in _train_args(workdir, "--lr", "0.2")])
+    assert r.exit_code == 2
+    assert _snapshot(workdir / "run") == before
+    assert not [p for p in (workdir / "run").iterdir() if p.name.startswith(".")]
+
+
+def test_divergence_is_reported(workdir):
+    args = _apply(_train_args(workdir), ["--lr", "1e6", "--steps", "50"])
+    args.remove("-q")
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    assert "diverged: loss became" in r.output
+    record = json.loads((workdir / "run" / "trajectory.json").read_text())
+    assert record["status"] == "diverged"
+    assert record["final_loss"] in ("inf", "nan")
+
+
+def test_gradcheck_table(workdir):
+    spec = workdir / "design.json"
+    spec.write_text(json.dumps(DESIGN_EXAMPLE))
+    np.savez(workdir / "d.npz", x=np.linspace(-1, 1, 15).reshape(5, 3), y=np.ones((5, 2)))
+    r = CliRunner().invoke(main, ["gradcheck", str(spec), "--data", str(workdir / "d.npz")])
+    assert r.exit_code == 0, r.output
+    for name in ("h1.W", "h1.b", "g.centroids", "g.radii", "out.W"):
+        assert name in r.output
+    assert "complex_step" in r.output
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["gradcheck"]])
+def test_help_on_every_command(command):
+    r = CliRunner().invoke(main, [*command, "--help"])
+    assert r.exit_code == 0 and "Usage:" in r.output
