@@ -1,0 +1,168 @@
+"""The trainer's forward and backward rules, transcribed once into SymPy: the "claimed formulas".
+
+Each entry restates what ``descentcheck.impl`` computes (file named beside it) for one sample and
+one unit, in the symbols of :mod:`.units`, with the upstream gradient ``gy`` / ``gy0 ..`` of
+:meth:`Derivation.upstream`. Intermediate values are written the way the trainer forms them
+(``y`` from its forward rule, ``gz = gy * y``, ``diff = x - c``, the stable piecewise forms of
+sigmoid and softplus, log-softmax shifted by a row maximum), so that proving
+``claimed - derived == 0`` checks the trainer's algebra, not a restatement of the derivation.
+
+The log-softmax shift is a free real symbol ``m``: the trainer subtracts the row maximum, and the
+identity is proved for every shift ``m``, the maximum included. Nothing here imports ``impl``:
+the transcription is text read from the files, checked numerically against them in
+:mod:`.numeric_agreement`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .derivations import derive
+from .units import Unit
+
+Expr = sp.Expr
+HALF = sp.Rational(1, 2)
+SHIFT = sp.Symbol("m")  # the log-softmax shift (the trainer uses the row maximum)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The trainer's forward value and its backward (vector-Jacobian products) for one unit."""
+
+    op: str
+    source: str
+    forward: Expr | sp.ImmutableMatrix
+    vjp: dict[sp.Symbol, Expr]
+
+
+def _stable_sigmoid(x: Expr) -> Expr:
+    # impl/ops/activations.py: e = exp(-|x|); where(x >= 0, 1, e) / (1 + e)
+    return sp.Piecewise((1 / (1 + sp.exp(-x)), x >= 0), (sp.exp(x) / (1 + sp.exp(x)), True))
+
+
+def _stable_softplus(x: Expr) -> Expr:
+    # impl/ops/activations.py: log1p(exp(-|x|)) + where(x >= 0, x, 0)
+    return sp.Piecewise((sp.log(1 + sp.exp(-x)) + x, x >= 0), (sp.log(1 + sp.exp(x)), True))
+
+
+def _relu(x: Expr) -> Expr:
+    # impl/ops/activations.py: where(x > 0, x, 0)
+    return sp.Piecewise((x, x > 0), (0, True))
+
+
+def _relu_derivative(x: Expr) -> Expr:
+    # impl/ops/activations.py: (x > 0).astype(float64)
+    return sp.Piecewise((1, x > 0), (0, True))
+
+
+def _dense(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+    # impl/ops/dense.py: y = x @ W + b; dx = gy @ W.T, dW = x.T @ gy, db = sum_n gy
+    (g,) = gy
+    *w, b = u.params
+    x = u.inputs
+    y = sp.Add(*[xi * wi for xi, wi in zip(x, w)]) + b
+    vjp = {wi: xi * g for wi, xi in zip(w, x)}
+    vjp[b] = g
+    vjp.update({xi: g * wi for xi, wi in zip(x, w)})
+    return Claimed(u.op, "impl/ops/dense.py", y, vjp)
+
+
+def _distance(u: Unit, gy: tuple[sp.Symbol, ...], logits: bool) -> Claimed:
+    # impl/ops/gaussian.py: diff = x - c, sq = diff^2, r2 = r^2 (per unit: broadcast over inputs)
+    # z = -0.5 * sum(sq * r2); y = z or exp(z); gz = gy or gy * y
+    # gc = r2 * gz * diff; gr = -r * gz * sq (per unit: summed over inputs); gx = -gz * r2 * diff
+    (g,) = gy
+    d = u.dim
+    x = u.inputs
+    c = u.params[:d]
+    r = u.params[d:]
+    per_unit = len(r) == 1
+    radius = [r[0]] * d if per_unit else list(r)
+    diff = [xi - ci for xi, ci in zip(x, c)]
+    sq = [di * di for di in diff]
+    r2 = [ri * ri for ri in radius]
+    z = -HALF * sp.Add(*[s * q for s, q in zip(sq, r2)])
+    y = z if logits else sp.exp(z)
+    gz = g if logits else g * y
+    vjp: dict[sp.Symbol, Expr] = {ci: r2[i] * gz * diff[i] for i, ci in enumerate(c)}
+    if per_unit:
+        vjp[r[0]] = -r[0] * sp.Add(*[gz * s for s in sq])
+    else:
+        vjp.update({ri: -ri * gz * sq[i] for i, ri in enumerate(r)})
+    vjp.update({xi: -gz * r2[i] * diff[i] for i, xi in enumerate(x)})
+    return Claimed(u.op, "impl/ops/gaussian.py", y, vjp)
+
+
+_ELEMENTWISE: dict[str, tuple[Callable[[Expr], Expr], Callable[[Expr, Expr], Expr]]] = {
+    # op: (forward as the trainer computes it, derivative from (x, y) as the trainer computes it)
+    "sigmoid": (_stable_sigmoid, lambda x, y: y * (1 - y)),
+    "tanh": (sp.tanh, lambda x, y: 1 - y * y),
+    "softplus": (_stable_softplus, lambda x, y: _stable_sigmoid(x)),
+    "relu": (_relu, lambda x, y: _relu_derivative(x)),
+    "identity": (lambda x: x, lambda x, y: sp.S.One),
+}
+
+
+def _elementwise(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+    # impl/ops/activations.py: backward returns gy * derivative(cache)
+    fwd, der = _ELEMENTWISE[u.op]
+    ys = [fwd(xi) for xi in u.inputs]
+    vjp = {xi: g * der(xi, yi) for xi, yi, g in zip(u.inputs, ys, gy)}
+    return Claimed(u.op, "impl/ops/activations.py", sp.ImmutableMatrix(ys), vjp)
+
+
+def _add(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+    # impl/ops/merges.py: y = x_1 + ... + x_m; every input receives gy
+    (g,) = gy
+    return Claimed(u.op, "impl/ops/merges.py", sp.Add(*u.inputs), {xi: g for xi in u.inputs})
+
+
+def _concat(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+    # impl/ops/merges.py: y = concatenate(xs); input k receives the slice of gy it filled
+    vjp = dict(zip(u.inputs, gy))
+    return Claimed(u.op, "impl/ops/merges.py", sp.ImmutableMatrix(list(u.inputs)), vjp)
+
+
+def _mse(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+    # impl/losses.py: d = yhat - y; E = (d * d).sum() / (2n); grad = d / n; here n = 1
+    n = 1
+    d = [a - t for a, t in zip(u.inputs, u.labels)]
+    E = sp.Add(*[di * di for di in d]) / (2 * n)
+    return Claimed(u.op, "impl/losses.py", E, {a: di / n for a, di in zip(u.inputs, d)})
+
+
+def _softmax_cross_entropy(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+    # impl/losses.py: shifted = z - m; logp = shifted - log(sum(exp(shifted)))
+    # E = -(y * logp).sum() / n; grad = (exp(logp) * y.sum() - y) / n; here n = 1
+    n = 1
+    z, y = u.inputs, u.labels
+    shifted = [zk - SHIFT for zk in z]
+    lse = sp.log(sp.Add(*[sp.exp(s) for s in shifted]))
+    logp = [s - lse for s in shifted]
+    E = -sp.Add(*[yk * lp for yk, lp in zip(y, logp)]) / n
+    total = sp.Add(*y)
+    vjp = {zk: (sp.exp(lp) * total - yk) / n for zk, lp, yk in zip(z, logp, y)}
+    return Claimed(u.op, "impl/losses.py", E, vjp)
+
+
+_RULES: dict[str, Callable[[Unit, tuple[sp.Symbol, ...]], Claimed]] = {
+    "dense": _dense,
+    "gaussian": lambda u, g: _distance(u, g, logits=False),
+    "gaussian_per_unit": lambda u, g: _distance(u, g, logits=False),
+    "gaussian_logits": lambda u, g: _distance(u, g, logits=True),
+    "gaussian_logits_per_unit": lambda u, g: _distance(u, g, logits=True),
+    **{op: _elementwise for op in _ELEMENTWISE},
+    "add": _add,
+    "concat": _concat,
+    "mse": _mse,
+    "softmax_cross_entropy": _softmax_cross_entropy,
+}
+
+
+def claimed(op: str, dim: int = 3) -> Claimed:
+    """The trainer's rules for one unit of ``op`` with ``dim`` inputs."""
+    d = derive(op, dim)
+    return _RULES[op](d.unit, d.upstream())

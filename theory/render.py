@@ -1,0 +1,128 @@
+"""Text forms of a derivation: LaTeX, SymPy (``str``), JSON (DESIGN.md's contract) and MathML.
+
+``derive_text(op, fmt, dim)`` is what ``descentcheck derive OP --format FMT --dim D`` prints.
+The JSON form is exactly::
+
+    {"op": OP, "symbols": [names...], "output": EXPR, "grad": {SYMBOL: EXPR, ...}}
+
+where every EXPR is ``str`` of a SymPy expression, so ``sympy.sympify(EXPR)`` gives the same
+expression back (a column vector prints as ``Matrix([[..], ..])``). ``grad`` has one entry per
+parameter and input, ``d output / d SYMBOL``. The other formats add the notes (the relu kink,
+the softmax cross-entropy simplification and its condition, conventions) as comments.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from . import FORMATS
+from .derivations import Derivation, derive, softmax_ce_simplification
+from .errors import DeriveError
+
+_MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+
+
+def _latex_names(d: Derivation) -> dict[sp.Symbol, str]:
+    names: dict[sp.Symbol, str] = {}
+    for s in d.symbols:
+        if s.name.startswith("yhat"):
+            names[s] = rf"\hat{{y}}_{{{s.name[4:]}}}"
+    return names
+
+
+def _lhs_name(d: Derivation) -> tuple[str, str]:
+    """(plain, latex) name of the output: E for a loss, y or a bold y for a vector."""
+    if d.is_loss:
+        return "E", "E"
+    if d.unit.is_vector:
+        return "y", r"\mathbf{y}"
+    return "y", "y"
+
+
+def to_json(d: Derivation) -> str:
+    payload = {
+        "op": d.op,
+        "symbols": [s.name for s in d.symbols],
+        "output": str(d.output),
+        "grad": {s.name: str(g) for s, g in d.grad.items()},
+    }
+    return json.dumps(payload, indent=2)
+
+
+def to_sympy(d: Derivation) -> str:
+    name, _ = _lhs_name(d)
+    lines = [
+        f"# {d.op}: one unit with D = {d.dim} inputs",
+        f"# symbols: {', '.join(s.name for s in d.symbols)}",
+        *(f"# note: {n}" for n in d.notes),
+        f"{name} = {d.output}",
+    ]
+    lines += [f"d{name}/d{s} = {g}" for s, g in d.grad.items()]
+    if d.op == "softmax_cross_entropy":
+        lines += [f"# {identity}" for identity in softmax_ce_simplification(d.dim)]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(d: Derivation) -> str:
+    names = _latex_names(d)
+    _, lhs = _lhs_name(d)
+
+    def tex(e: sp.Expr) -> str:
+        return sp.latex(e, symbol_names=names)
+
+    rows = [f"{lhs} &= {tex(d.output)}"]
+    for s, g in d.grad.items():
+        rows.append(rf"\frac{{\partial {lhs}}}{{\partial {tex(s)}}} &= {tex(g)}")
+    if d.op == "softmax_cross_entropy":
+        yhat, y = d.unit.inputs, d.unit.labels
+        k = sp.Symbol("k")
+        rows.append(
+            rf"\frac{{\partial E}}{{\partial \hat{{y}}_{{k}}}} &= "
+            rf"\operatorname{{softmax}}(\hat{{y}})_{{k}} \sum_{{m}} y_{{m}} - y_{{{k}}}"
+            rf" = \operatorname{{softmax}}(\hat{{y}})_{{k}} - y_{{k}}"
+            rf" \quad\text{{exactly when }} \sum_{{m=0}}^{{{len(y) - 1}}} y_{{m}} = 1"
+        )
+        del yhat
+    head = [f"% {d.op}: one unit with D = {d.dim} inputs", *(f"% {n}" for n in d.notes)]
+    body = r" \\" + "\n"
+    return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
+
+
+def _math(inner: str) -> str:
+    return f'<math xmlns="{_MATHML_NS}" display="block"><mrow>{inner}</mrow></math>'
+
+
+def mathml_expr(e: sp.Expr) -> str:
+    """Presentation MathML of one expression (no ``<math>`` wrapper)."""
+    return sp.mathml(e, printer="presentation")
+
+
+def to_mathml(d: Derivation) -> str:
+    name, _ = _lhs_name(d)
+    lhs = f"<mi>{name}</mi>"
+    out = [f"<!-- {d.op}: one unit with D = {d.dim} inputs -->"]
+    out += [f"<!-- {n.replace('--', '-')} -->" for n in d.notes]
+    out.append(_math(f"{lhs}<mo>=</mo>{mathml_expr(d.output)}"))
+    for s, g in d.grad.items():
+        frac = (
+            f"<mfrac><mrow><mo>&#x2202;</mo>{lhs}</mrow>"
+            f"<mrow><mo>&#x2202;</mo>{mathml_expr(s)}</mrow></mfrac>"
+        )
+        out.append(_math(f"{frac}<mo>=</mo>{mathml_expr(g)}"))
+    return "\n".join(out) + "\n"
+
+
+_RENDERERS = {"latex": to_latex, "sympy": to_sympy, "json": to_json, "mathml": to_mathml}
+assert tuple(_RENDERERS) == FORMATS
+
+
+def derive_text(op: str, fmt: str = "latex", dim: int = 3) -> str:
+    """The derivation of one unit of ``op`` with ``dim`` inputs, as text in ``fmt``.
+
+    Raises :class:`DeriveError` (a ``ValueError``) with a one-line message for an unknown op,
+    an unknown format, or a dim out of range."""
+    if fmt not in _RENDERERS:
+        raise DeriveError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
+    return _RENDERERS[fmt](derive(op, dim))
