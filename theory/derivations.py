@@ -16,7 +16,7 @@ or ``gy0 .. gy{D-1}`` (vector output); those are what the trainer's rules are co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -86,7 +86,7 @@ def derive(op: str, dim: int = 3) -> Derivation:
     return _derive(op, check_request(op, dim))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _derive(op: str, dim: int) -> Derivation:
     u = unit(op, dim)
     grad: dict[sp.Symbol, Expr | sp.ImmutableMatrix] = {}
