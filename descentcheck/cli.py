@@ -57,7 +57,7 @@ def _network_data_params(spec: str, data: str, init: str | None, seed: int | Non
     return net, x, y, params
 
 
-_spec_arg = click.argument("spec", type=click.Path(dir_okay=False))
+_spec_arg = click.argument("spec")
 _data_opt = click.option(
     "--data",
     required=True,
@@ -191,6 +191,34 @@ def gradcheck(spec, data, init, seed, method, rtol):
     click.echo(format_table(result))
     ok = all(r.ok for r in result) if isinstance(result, list) else result.ok
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("name", required=False)
+def examples(name):
+    """List the built-in example specs, or print one as JSON (usable in place of SPEC)."""
+    import json
+
+    from descentcheck.impl.examples import EXAMPLES
+
+    if name is None:
+        for key, spec in EXAMPLES.items():
+            click.echo(
+                f"{key:16s} {spec['inputs']} inputs, {len(spec['nodes'])} nodes, "
+                f"loss {spec['loss']}"
+            )
+        return
+    if name not in EXAMPLES:
+        raise DescentcheckError(f"unknown example {name!r}; known: {', '.join(EXAMPLES)}")
+    click.echo(json.dumps(EXAMPLES[name], indent=1))
+
+
+@main.command()
+def datasets():
+    """List the built-in data sets and their preprocessing."""
+    from descentcheck.impl.data import describe_builtins
+
+    click.echo(describe_builtins())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,12 +59,20 @@ def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
     if isinstance(source, Mapping):
         return parse_spec(source)
     text = str(source)
+    if not text.lstrip().startswith("{") and not Path(text).exists():
+        from .examples import EXAMPLES
+
+        if text in EXAMPLES:
+            return parse_spec(EXAMPLES[text])
     if not text.lstrip().startswith("{"):
         path = Path(text)
         try:
             text = path.read_text()
         except FileNotFoundError:
-            raise SpecError(f"spec file not found: {path}") from None
+            from .examples import EXAMPLES
+
+            known = ", ".join(EXAMPLES)
+            raise SpecError(f"spec file not found: {path} (built-in examples: {known})") from None
         except (OSError, UnicodeDecodeError) as e:
             raise SpecError(f"cannot read spec file {path}: {e}") from None
     try:
