@@ -1,0 +1,489 @@
+"""Cross-check descentcheck's trainer against an independent PyTorch float64 reference.
+
+The reference (``tests/torch_reference.py``) evaluates a spec-v1 network from the spec dict and a
+``NAME.PARAM`` dict with its own topological order and torch ops, and takes gradients by autograd.
+Each case trains the same network from the same initial parameters for 60 steps with
+descentcheck's ``train`` and with ``torch.optim`` (``SGD``, ``SGD(momentum)``,
+``SGD(momentum, nesterov=True)``, ``RMSprop`` with and without momentum), or with a direct torch
+transcription of the papers' adaptive momentum, which torch lacks. Compared: E(w_0..w_60), the
+full-batch loss before every update and after the last (max relative difference <= 1e-10), and
+the final parameters (relative to each array's scale, <= 1e-9).
+
+Learning rates are chosen so that every run moves far (the loss drops at least by half) while
+staying out of the oscillating regime, where rounding differences of 1e-16 are amplified
+step after step and no two correct implementations agree.
+
+Only run by ``tox -e crosscheck`` (``pytest -m crosscheck``); skipped where torch is absent.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.crosscheck]
+
+torch = pytest.importorskip("torch", reason="torch is only installed in the crosscheck tox env")
+
+try:  # tests/ on sys.path (rootdir-relative import, no tests/__init__.py)
+    import torch_reference as ref
+except ImportError:  # tests/ as a package
+    from tests import torch_reference as ref
+
+from descentcheck.impl.network import Network  # noqa: E402
+from descentcheck.impl.trainer import minibatches, train  # noqa: E402
+
+STEPS = 60
+LOSS_RTOL = 1e-10
+PARAM_RTOL = 1e-9
+GRAD_RTOL = 1e-12
+N_SAMPLES = 24
+
+# ---- the networks -----------------------------------------------------------------------------
+
+NETS = {
+    # dense/tanh chain with two add skips (one of three inputs), listed in reverse order so the
+    # topological sort is exercised
+    "skip_chain": {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "out", "op": "dense", "units": 2, "inputs": ["s2"]},
+            {"name": "s2", "op": "add", "inputs": ["a3", "s", "a1"]},
+            {"name": "a3", "op": "tanh", "inputs": ["h3"]},
+            {"name": "h3", "op": "dense", "units": 8, "inputs": ["s"]},
+            {"name": "s", "op": "add", "inputs": ["a2", "a1"]},
+            {"name": "a2", "op": "tanh", "inputs": ["h2"]},
+            {"name": "h2", "op": "dense", "units": 8, "inputs": ["a1"]},
+            {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+            {"name": "h1", "op": "dense", "units": 8, "inputs": ["input"]},
+        ],
+    },
+    # the example spec of DESIGN.md (gaussian per_connection after an add skip)
+    "design_example": {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]},
+            {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+            {"name": "h2", "op": "dense", "units": 6, "inputs": ["a1"]},
+            {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
+            {
+                "name": "g",
+                "op": "gaussian",
+                "units": 4,
+                "radius": "per_connection",
+                "inputs": ["s"],
+            },
+            {"name": "out", "op": "dense", "units": 2, "inputs": ["g"]},
+        ],
+    },
+    # concat skips (the raw input reaches a deep layer), gaussian per_unit, softplus, sigmoid
+    "concat_gauss_unit": {
+        "inputs": 4,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": 6, "inputs": ["input"]},
+            {"name": "sp", "op": "softplus", "inputs": ["h"]},
+            {"name": "g", "op": "gaussian", "units": 5, "radius": "per_unit", "inputs": ["sp"]},
+            {"name": "cat", "op": "concat", "inputs": ["g", "input", "sp"]},
+            {"name": "h2", "op": "dense", "units": 5, "inputs": ["cat"]},
+            {"name": "sg", "op": "sigmoid", "inputs": ["h2"]},
+            {"name": "cat2", "op": "concat", "inputs": ["sg", "g"]},
+            {"name": "out", "op": "dense", "units": 2, "inputs": ["cat2"]},
+        ],
+    },
+    # distance classifier: gaussian_logits output into softmax cross-entropy, concat skips
+    "gauss_logits_ce": {
+        "inputs": 4,
+        "output": "out",
+        "loss": "softmax_cross_entropy",
+        "nodes": [
+            {
+                "name": "out",
+                "op": "gaussian_logits",
+                "units": 3,
+                "radius": "per_connection",
+                "inputs": ["cat"],
+            },
+            {"name": "cat", "op": "concat", "inputs": ["t", "g1"]},
+            {"name": "t", "op": "tanh", "inputs": ["h"]},
+            {"name": "h", "op": "dense", "units": 5, "inputs": ["c"]},
+            {"name": "c", "op": "concat", "inputs": ["g1", "input"]},
+            {
+                "name": "g1",
+                "op": "gaussian",
+                "units": 6,
+                "radius": "per_connection",
+                "inputs": ["input"],
+            },
+        ],
+    },
+    # relu with an add skip and an identity (pre-activations stay away from the kink at 0)
+    "relu_skip": {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h1", "op": "dense", "units": 10, "inputs": ["input"]},
+            {"name": "r1", "op": "relu", "inputs": ["h1"]},
+            {"name": "h2", "op": "dense", "units": 10, "inputs": ["r1"]},
+            {"name": "r2", "op": "relu", "inputs": ["h2"]},
+            {"name": "s", "op": "add", "inputs": ["r2", "r1"]},
+            {"name": "i", "op": "identity", "inputs": ["s"]},
+            {"name": "out", "op": "dense", "units": 1, "inputs": ["i"]},
+        ],
+    },
+}
+
+
+def problem(name: str) -> tuple[dict, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(spec, x, y, initial params) for a named net: fixed-seed data and an initialisation drawn
+    by the reference (not by descentcheck). Regression targets are a smooth function of x plus
+    noise; class targets are one-hot argmax labels of a random linear map."""
+    spec = NETS[name]
+    rng = np.random.default_rng(20240 + sorted(NETS).index(name))
+    d = spec["inputs"]
+    m = ref.widths(spec)[spec["output"]]
+    x = rng.standard_normal((N_SAMPLES, d))
+    A = rng.standard_normal((d, m))
+    if spec["loss"] == "mse":
+        y = np.sin(x @ A) + 0.5 * np.cos(x[:, :1]) + 0.1 * rng.standard_normal((N_SAMPLES, m))
+    else:
+        y = np.eye(m)[np.argmax(x @ A, axis=1)]
+    params = ref.init_params(spec, x, seed=7)
+    return spec, x, y, params
+
+
+# ---- comparisons with useful messages ---------------------------------------------------------
+
+
+def relative_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), np.finfo(np.float64).tiny)
+    rel = np.abs(a - b) / scale
+    return np.where(a == b, 0.0, rel)  # equal infinities count as equal
+
+
+def assert_losses_match(label: str, dc_losses, torch_losses, rtol: float = LOSS_RTOL) -> float:
+    """Every E(w_k) agrees to ``rtol``; returns the worst relative difference."""
+    dc_losses = np.asarray(dc_losses, dtype=np.float64)
+    torch_losses = np.asarray(torch_losses, dtype=np.float64)
+    assert len(dc_losses) == len(torch_losses), (
+        f"{label}: descentcheck recorded {len(dc_losses)} losses, torch {len(torch_losses)}"
+    )
+    rel = relative_differences(dc_losses, torch_losses)
+    bad = np.flatnonzero(~(rel <= rtol))  # NaN counts as a mismatch
+    if bad.size:
+        first, worst = int(bad[0]), int(np.nanargmax(np.where(np.isnan(rel), np.inf, rel)))
+        rows = "\n".join(
+            f"  step {k:3d}: descentcheck E={dc_losses[k]:.17g}  torch E={torch_losses[k]:.17g}"
+            f"  rel diff={rel[k]:.3e}"
+            for k in sorted({*range(max(first - 2, 0), min(first + 3, len(rel))), worst})
+        )
+        pytest.fail(
+            f"{label}: losses differ beyond rtol={rtol:g} at {bad.size} of {len(rel)} steps; "
+            f"first at step {first}, worst at step {worst} (rel diff {rel[worst]:.3e})\n{rows}",
+            pytrace=False,
+        )
+    return float(rel.max(initial=0.0))
+
+
+def assert_params_match(label: str, dc_params, torch_params, rtol: float = PARAM_RTOL) -> float:
+    """Every array agrees to ``rtol`` relative to its largest entry; returns the worst error."""
+    assert sorted(dc_params) == sorted(torch_params), (
+        f"{label}: parameter names differ: {sorted(dc_params)} vs {sorted(torch_params)}"
+    )
+    worst, lines = 0.0, []
+    for k in sorted(torch_params):
+        a, b = np.asarray(dc_params[k]), np.asarray(torch_params[k])
+        assert a.shape == b.shape, f"{label}: {k} has shape {a.shape}, torch {b.shape}"
+        scale = max(float(np.max(np.abs(b), initial=0.0)), np.finfo(np.float64).tiny)
+        diff = np.abs(a - b)
+        err = float(np.max(diff, initial=0.0)) / scale
+        worst = max(worst, err)
+        if not err <= rtol:
+            i = np.unravel_index(int(np.nanargmax(diff)), diff.shape)
+            lines.append(
+                f"  {k}{list(i)}: descentcheck {a[i]:.17g}  torch {b[i]:.17g}  "
+                f"(max diff / max |w| = {err:.3e})"
+            )
+    if lines:
+        pytest.fail(
+            f"{label}: final parameters differ beyond rtol={rtol:g}\n" + "\n".join(lines),
+            pytrace=False,
+        )
+    return worst
+
+
+# ---- torch.optim optimizers -------------------------------------------------------------------
+
+
+def torch_optimizer(name: str, hp: dict):
+    """The ``torch.optim`` optimizer that DESIGN.md's table names as the same as ``name``."""
+    lr = hp["lr"]
+
+    def make(ps):
+        if name == "gd":
+            return torch.optim.SGD(ps, lr=lr)
+        if name == "momentum":
+            return torch.optim.SGD(ps, lr=lr, momentum=hp["momentum"])
+        if name == "nesterov":
+            return torch.optim.SGD(ps, lr=lr, momentum=hp["momentum"], nesterov=True)
+        if name == "rmsprop":
+            return torch.optim.RMSprop(
+                ps, lr=lr, alpha=hp["rho"], eps=hp["eps"], momentum=hp.get("momentum", 0.0)
+            )
+        raise ValueError(name)
+
+    return make
+
+
+# (net, optimizer, hyperparameters): each run drops the loss a lot without oscillating
+CASES = [
+    ("skip_chain", "gd", {"lr": 0.1}),
+    ("skip_chain", "momentum", {"lr": 0.1, "momentum": 0.5}),
+    ("skip_chain", "nesterov", {"lr": 0.05, "momentum": 0.9}),
+    ("skip_chain", "rmsprop", {"lr": 0.005, "rho": 0.99, "eps": 1e-8}),
+    ("skip_chain", "rmsprop", {"lr": 0.003, "rho": 0.99, "eps": 1e-8, "momentum": 0.5}),
+    ("design_example", "gd", {"lr": 0.3}),
+    ("design_example", "momentum", {"lr": 0.2, "momentum": 0.5}),
+    ("design_example", "nesterov", {"lr": 0.1, "momentum": 0.9}),
+    ("design_example", "rmsprop", {"lr": 0.003, "rho": 0.99, "eps": 1e-8}),
+    ("design_example", "rmsprop", {"lr": 0.002, "rho": 0.99, "eps": 1e-8, "momentum": 0.5}),
+    ("concat_gauss_unit", "gd", {"lr": 0.2}),
+    ("concat_gauss_unit", "momentum", {"lr": 0.2, "momentum": 0.5}),
+    ("concat_gauss_unit", "nesterov", {"lr": 0.2, "momentum": 0.9}),
+    ("concat_gauss_unit", "rmsprop", {"lr": 0.005, "rho": 0.9, "eps": 1e-8}),
+    ("concat_gauss_unit", "rmsprop", {"lr": 0.002, "rho": 0.99, "eps": 1e-8, "momentum": 0.5}),
+    ("gauss_logits_ce", "gd", {"lr": 0.3}),
+    ("gauss_logits_ce", "momentum", {"lr": 0.3, "momentum": 0.5}),
+    ("gauss_logits_ce", "nesterov", {"lr": 0.05, "momentum": 0.9}),
+    ("gauss_logits_ce", "rmsprop", {"lr": 0.005, "rho": 0.99, "eps": 1e-6}),
+    ("gauss_logits_ce", "rmsprop", {"lr": 0.005, "rho": 0.9, "eps": 1e-8, "momentum": 0.5}),
+    ("relu_skip", "gd", {"lr": 0.2}),
+    ("relu_skip", "momentum", {"lr": 0.2, "momentum": 0.5}),
+    ("relu_skip", "nesterov", {"lr": 0.1, "momentum": 0.9}),
+    ("relu_skip", "rmsprop", {"lr": 0.005, "rho": 0.99, "eps": 1e-8}),
+    ("relu_skip", "rmsprop", {"lr": 0.002, "rho": 0.99, "eps": 1e-8, "momentum": 0.5}),
+]
+
+
+def case_id(case) -> str:
+    net, opt, hp = case
+    return f"{net}-{opt}" + ("+momentum" if opt == "rmsprop" and "momentum" in hp else "")
+
+
+def check_moves(label: str, losses: np.ndarray) -> None:
+    """The comparison means something only if training went somewhere."""
+    assert np.all(np.isfinite(losses)), f"{label}: non-finite loss {losses}"
+    assert losses[-1] <= 0.5 * losses[0], (
+        f"{label}: loss only went from {losses[0]:.6g} to {losses[-1]:.6g}; pick a larger lr"
+    )
+
+
+# ---- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_loss_and_gradient_match_autograd(name):
+    """At the initial parameters E and dE/dw agree with torch autograd (to rounding)."""
+    spec, x, y, params = problem(name)
+    net = Network.from_spec(spec)
+    E, grads = net.loss_and_grad(params, x, y)
+    E_t, grads_t = ref.loss_and_grad(spec, params, x, y)
+    assert_losses_match(f"{name} E(w_0)", [E], [E_t], rtol=GRAD_RTOL)
+    assert_params_match(f"{name} dE/dw at w_0", grads, grads_t, rtol=GRAD_RTOL)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_full_batch_trajectory_matches_torch_optim(case):
+    name, opt, hp = case
+    label = case_id(case)
+    spec, x, y, params = problem(name)
+    before = copy.deepcopy(params)
+    traj = train(
+        Network.from_spec(spec), copy.deepcopy(params), x, y, optimizer=opt, steps=STEPS, **hp
+    )
+    run = ref.train_torch(spec, params, x, y, torch_optimizer(opt, hp), STEPS)
+    assert traj.status == "completed", f"{label}: {traj.status}: {traj.message}"
+    assert len(traj.losses) == STEPS + 1
+    check_moves(label, run.losses)
+    assert_losses_match(label, traj.losses, run.losses)
+    assert_params_match(label, traj.params, run.params)
+    for k in before:  # neither side touched the caller's arrays
+        np.testing.assert_array_equal(params[k], before[k], err_msg=f"{label}: {k} was mutated")
+
+
+MINIBATCH_CASES = [
+    ("design_example", "momentum", {"lr": 0.05, "momentum": 0.5}, 8),
+    ("concat_gauss_unit", "rmsprop", {"lr": 0.002, "rho": 0.99, "eps": 1e-8, "momentum": 0.5}, 10),
+    ("relu_skip", "gd", {"lr": 0.1}, 10),
+    ("gauss_logits_ce", "nesterov", {"lr": 0.05, "momentum": 0.5}, 8),
+    ("skip_chain", "rmsprop", {"lr": 0.002, "rho": 0.99, "eps": 1e-8}, 8),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    MINIBATCH_CASES,
+    ids=[f"{case_id(c[:3])}-batch{c[3]}" for c in MINIBATCH_CASES],
+)
+def test_minibatch_trajectory_matches_torch_optim(case):
+    """Seeded minibatches: torch is fed the very index arrays descentcheck's ``minibatches``
+    generator yields (a batch size of 10 out of 24 leaves a short last batch per epoch); the
+    recorded loss stays the full-batch loss before each update."""
+    name, opt, hp, batch_size = case
+    label = f"{case_id(case[:3])} batch {batch_size}"
+    seed = 11
+    spec, x, y, params = problem(name)
+    traj = train(
+        Network.from_spec(spec),
+        copy.deepcopy(params),
+        x,
+        y,
+        optimizer=opt,
+        steps=STEPS,
+        batch_size=batch_size,
+        seed=seed,
+        **hp,
+    )
+    batches = minibatches(len(x), batch_size, seed)
+    run = ref.train_torch(spec, params, x, y, torch_optimizer(opt, hp), STEPS, batches=batches)
+    assert traj.status == "completed", f"{label}: {traj.status}: {traj.message}"
+    check_moves(label, run.losses)
+    assert_losses_match(label, traj.losses, run.losses)
+    assert_params_match(label, traj.params, run.params)
+
+
+ADAPTIVE = {"lr": 0.1, "tau": 0.1}
+
+
+@pytest.mark.parametrize("group", ["array", "node", "global"])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_adaptive_momentum_matches_formula(name, group):
+    """dw_k = -lr g_k + alpha_k dw_{k-1}, alpha_k = tau ||g_k|| / ||dw_{k-1}|| (0 at dw = 0),
+    one alpha per group; "array" is descentcheck's default, so that run passes no ``group``."""
+    label = f"{name} adaptive_momentum group={group}"
+    spec, x, y, params = problem(name)
+    kwargs = {} if group == "array" else {"group": group}
+    traj = train(
+        Network.from_spec(spec),
+        copy.deepcopy(params),
+        x,
+        y,
+        optimizer="adaptive_momentum",
+        steps=STEPS,
+        **ADAPTIVE,
+        **kwargs,
+    )
+    run = ref.train_adaptive_momentum(spec, params, x, y, steps=STEPS, group=group, **ADAPTIVE)
+    assert traj.status == "completed", f"{label}: {traj.status}: {traj.message}"
+    check_moves(label, run.losses)
+    assert_losses_match(label, traj.losses, run.losses)
+    assert_params_match(label, traj.params, run.params)
+
+
+def test_adaptive_momentum_groupings_are_distinguishable():
+    """The grouping test has teeth: per-array and global coefficients give trajectories far
+    further apart than the tolerance, so a mixed-up grouping cannot pass."""
+    spec, x, y, params = problem("design_example")
+    per_array = ref.train_adaptive_momentum(spec, params, x, y, steps=STEPS, **ADAPTIVE)
+    single = ref.train_adaptive_momentum(
+        spec, params, x, y, steps=STEPS, group="global", **ADAPTIVE
+    )
+    assert relative_differences(per_array.losses, single.losses).max() > 1e3 * LOSS_RTOL
+
+
+# ---- the heavy-ball counterexample ------------------------------------------------------------
+
+HEAVY_BALL_SPEC = {
+    "inputs": 1,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+}
+
+
+def heavy_ball_problem():
+    """E(w, b) = 1/2 (w + b)^2: a 1 -> 1 dense net, x = [[1]], y = [[0]], mse. From w = 1.5,
+    b = 0.5, E(w_0) = 2 and the gradient (2, 2) is exact in binary."""
+    x = np.array([[1.0]])
+    y = np.array([[0.0]])
+    params = {"out.W": np.array([[1.5]]), "out.b": np.array([0.5])}
+    return x, y, params
+
+
+def test_heavy_ball_smoothness_is_two():
+    """L = 2 (the Hessian [[1, 1], [1, 1]]), so lr = 1/L = 0.5."""
+    x, y, _ = heavy_ball_problem()
+    y_t = torch.tensor(y)
+
+    def E(v):
+        p = {"out.W": v[0].reshape(1, 1), "out.b": v[1].reshape(1)}
+        return ref.loss(HEAVY_BALL_SPEC, ref.forward(HEAVY_BALL_SPEC, p, torch.tensor(x)), y_t)
+
+    H = torch.autograd.functional.hessian(E, torch.tensor([1.5, 0.5], dtype=torch.float64))
+    np.testing.assert_allclose(torch.linalg.eigvalsh(H).numpy(), [0.0, 2.0], atol=1e-15)
+
+
+def test_heavy_ball_at_one_over_L_raises_the_loss_by_beta_squared():
+    """Constant momentum beta = 0.1 at lr = 1/L: step 0 lands on the minimum (E(w_1) = 0
+    exactly), and the leftover momentum carries the next step off it, to
+    E(w_2) = beta^2 (E(w_0) - E*) = 0.01 * 2, in descentcheck and in torch alike."""
+    x, y, params = heavy_ball_problem()
+    lr, beta = 0.5, 0.1
+    traj = train(
+        Network.from_spec(HEAVY_BALL_SPEC),
+        copy.deepcopy(params),
+        x,
+        y,
+        optimizer="momentum",
+        lr=lr,
+        momentum=beta,
+        steps=2,
+    )
+    run = ref.train_torch(
+        HEAVY_BALL_SPEC, params, x, y, torch_optimizer("momentum", {"lr": lr, "momentum": beta}), 2
+    )
+    expected_rise = beta**2 * 2.0
+    for who, losses in (("descentcheck", traj.losses), ("torch", run.losses)):
+        assert losses[0] == 2.0, f"{who}: E(w_0) = {losses[0]!r}, expected 2"
+        assert losses[1] == 0.0, f"{who}: E(w_1) = {losses[1]!r}, expected exactly 0"
+        rel = float(relative_differences(losses[2], expected_rise))
+        assert rel <= 1e-12, (
+            f"{who}: E(w_2) = {losses[2]!r}, expected beta^2 E(w_0) = {expected_rise!r} "
+            f"(rel diff {rel:.3e})"
+        )
+        assert losses[2] > losses[1], f"{who}: the loss did not rise: {list(losses)}"
+    assert_losses_match("heavy ball", traj.losses, run.losses, rtol=1e-12)
+    assert_params_match("heavy ball", traj.params, run.params, rtol=1e-12)
+
+
+def test_heavy_ball_adaptive_momentum_does_not_rise():
+    """Adaptive momentum with tau = 0.1 at the same lr: alpha_1 = tau ||g_1|| / ||dw_0|| = 0 at
+    the minimum, so the iterate stays there and the loss never rises."""
+    x, y, params = heavy_ball_problem()
+    hp = {"lr": 0.5, "tau": 0.1}
+    for group in ("array", "global"):
+        traj = train(
+            Network.from_spec(HEAVY_BALL_SPEC),
+            copy.deepcopy(params),
+            x,
+            y,
+            optimizer="adaptive_momentum",
+            group=group,
+            steps=5,
+            **hp,
+        )
+        run = ref.train_adaptive_momentum(HEAVY_BALL_SPEC, params, x, y, steps=5, group=group, **hp)
+        for who, losses in (("descentcheck", traj.losses), ("torch", run.losses)):
+            assert list(losses) == [2.0, 0.0, 0.0, 0.0, 0.0, 0.0], (
+                f"{who} adaptive_momentum group={group}: losses {list(losses)}"
+            )
+            assert np.all(np.diff(losses) <= 0.0)
