@@ -20,8 +20,7 @@ import sympy as sp
 from . import FORMATS
 from .derivations import Derivation, derive, softmax_ce_simplification
 from .errors import DeriveError
-
-_MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+from .mathml import math_block, presentation
 
 
 def _latex_names(d: Derivation) -> dict[sp.Symbol, str]:
@@ -90,27 +89,18 @@ def to_latex(d: Derivation) -> str:
     return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
 
 
-def _math(inner: str) -> str:
-    return f'<math xmlns="{_MATHML_NS}" display="block"><mrow>{inner}</mrow></math>'
-
-
-def mathml_expr(e: sp.Expr) -> str:
-    """Presentation MathML of one expression (no ``<math>`` wrapper)."""
-    return sp.mathml(e, printer="presentation")
-
-
 def to_mathml(d: Derivation) -> str:
     name, _ = _lhs_name(d)
     lhs = f"<mi>{name}</mi>"
     out = [f"<!-- {d.op}: one unit with D = {d.dim} inputs -->"]
     out += [f"<!-- {n.replace('--', '-')} -->" for n in d.notes]
-    out.append(_math(f"{lhs}<mo>=</mo>{mathml_expr(d.output)}"))
+    out.append(math_block(f"{lhs}<mo>=</mo>{presentation(d.output)}"))
     for s, g in d.grad.items():
         frac = (
             f"<mfrac><mrow><mo>&#x2202;</mo>{lhs}</mrow>"
-            f"<mrow><mo>&#x2202;</mo>{mathml_expr(s)}</mrow></mfrac>"
+            f"<mrow><mo>&#x2202;</mo>{presentation(s)}</mrow></mfrac>"
         )
-        out.append(_math(f"{frac}<mo>=</mo>{mathml_expr(g)}"))
+        out.append(math_block(f"{frac}<mo>=</mo>{presentation(g)}"))
     return "\n".join(out) + "\n"
 
 

@@ -97,6 +97,6 @@ def prove_equal(
     stated ``condition`` made explicit, e.g. ``y2 -> 1 - y0 - y1``)."""
     diff = sp.sympify(lhs) - sp.sympify(rhs)
     if substitutions:
-        diff = diff.subs(dict(substitutions))
+        diff = diff.subs(dict(substitutions), simultaneous=True)
     holds, residual = is_zero(diff)
     return Identity(name, lhs, rhs, holds, residual, condition, source)

@@ -1,0 +1,39 @@
+"""Presentation MathML from SymPy, as well-formed XML.
+
+SymPy's presentation printer writes relational operators as raw text (``<mo><</mo>``) and uses
+HTML named entities, neither well-formed XML; :func:`presentation` fixes both.
+:func:`math_block` wraps a fragment in a ``<math>`` element with the MathML namespace.
+"""
+
+from __future__ import annotations
+
+import re
+from html.entities import html5
+
+import sympy as sp
+
+NAMESPACE = "http://www.w3.org/1998/Math/MathML"
+_RAW_OPERATOR = re.compile(r"<mo>([<>&]=?)</mo>")
+_ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_XML_ENTITIES = {"lt", "gt", "amp", "quot", "apos"}
+
+
+def _numeric(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name in _XML_ENTITIES or f"{name};" not in html5:
+        return m.group(0)
+    return "".join(f"&#x{ord(ch):X};" for ch in html5[f"{name};"])
+
+
+def presentation(e: sp.Basic) -> str:
+    """Presentation MathML of ``e`` (no ``<math>`` wrapper), well-formed XML: raw ``<`` and
+    ``>`` operators escaped, HTML named entities (``&InvisibleTimes;``) as numeric ones."""
+    text = _NAMED_ENTITY.sub(_numeric, sp.mathml(e, printer="presentation"))
+    return _RAW_OPERATOR.sub(
+        lambda m: "<mo>" + "".join(_ESCAPES.get(ch, ch) for ch in m.group(1)) + "</mo>", text
+    )
+
+
+def math_block(inner: str, display: str = "block") -> str:
+    return f'<math xmlns="{NAMESPACE}" display="{display}"><mrow>{inner}</mrow></math>'

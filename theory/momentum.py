@@ -1,0 +1,216 @@
+"""The momentum algebra, proved in SymPy: each identity an :class:`~.zero.Identity`, printable.
+
+Conventions (DESIGN.md, torch): ``g_k`` the gradient at the k-th iterate, ``dw_{-1} = 0``,
+``buf_{-1} = 0``, ``v_{-1} = 0``.
+
+1. Heavy ball unrolled (the tutorial's momentum ``dw_k = -lr g_k + beta dw_{k-1}``)::
+
+       dw_k = -lr sum_{i=0}^{k} beta^(k-i) g_i
+
+2. Classic form == torch's buffer form (``buf_k = beta buf_{k-1} + g_k``, ``w -= lr buf_k``):
+   ``dw_k = -lr buf_k``.
+3. Exponential-moving-average form with step eta (``m_k = beta m_{k-1} + (1 - beta) g_k``,
+   ``w -= eta m_k``) == heavy ball with ``lr = eta (1 - beta)``: ``eta m_k = lr buf_k``.
+4. torch's Nesterov (``buf_k = beta buf_{k-1} + g_k``, ``w_{k+1} = w_k - lr (g_k + beta buf_k)``,
+   ``g_k`` the gradient at ``w_k``) == the look-ahead form of Sutskever et al. (2013)
+   (``v_{k+1} = beta v_k - lr grad f(theta_k + beta v_k)``, ``theta_{k+1} = theta_k + v_{k+1}``,
+   ``v_0 = 0``, ``theta_0 = w_0``): ``w_k = theta_k + beta v_k`` and ``v_k = -lr buf_{k-1}``.
+   torch's iterate is the look-ahead point, so both take the gradient at the same points.
+5. RMSProp's second moment (``v_k = rho v_{k-1} + (1 - rho) g_k^2``)::
+
+       v_k = (1 - rho) sum_{i=0}^{k} rho^(k-i) g_i^2
+
+Each is proved two ways. *For symbolic k*: identities 1 and 5 by induction, the base case and the
+step ``a S_{k-1} + b_k == S_k`` as symbolic equalities over ``Sum`` objects with symbolic k (the
+step peels the last term off, ``Sum_{0..k} = Sum_{0..k-1} + Sum_{k..k}``, itself proved by
+SymPy); identities 2-4 as invariants preserved by one step of both recurrences from an arbitrary
+state (with the base case at k = 0). *For concrete k*: both recurrences unrolled from the start,
+``k = 0 .. K`` (default 6), each iterate compared symbolically in ``g_0 .. g_K`` and the
+hyperparameters. For Nesterov the gradients are shared symbols only after the iterates were
+proved equal at that step (the same point gives the same gradient), so the unrolled check holds
+for every differentiable f.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy as sp
+
+from .zero import Identity, prove_equal
+
+Expr = sp.Expr
+
+lr, beta, eta, rho = sp.symbols("lr beta eta rho", real=True)
+k, i = sp.symbols("k i", integer=True, nonnegative=True)
+g = sp.IndexedBase("g", real=True)
+K_MAX = 6
+
+
+def _grads(K: int) -> list[sp.Symbol]:
+    return [sp.Symbol(f"g{j}", real=True) for j in range(K + 1)]
+
+
+def _induction(
+    name: str,
+    a: Expr,
+    b: Callable[[Expr], Expr],
+    term: Callable[[Expr, Expr], Expr],
+    scale: Expr,
+) -> list[Identity]:
+    """Prove ``S_k = scale * Sum_{i=0}^{k} term(i, k)`` solves ``S_k = a S_{k-1} + b(k)``,
+    ``S_{-1} = 0``, for symbolic k: base case, peeling identity, induction step."""
+
+    def closed(kk: Expr, upper: Expr | None = None, lower: Expr = 0) -> Expr:
+        return scale * sp.Sum(term(i, kk), (i, lower, kk if upper is None else upper))
+
+    base = prove_equal(f"{name}: base case k = 0", b(sp.S.Zero), closed(sp.S.Zero).doit())
+    peel = prove_equal(
+        f"{name}: peel the last term",
+        closed(k),
+        closed(k, k - 1) + closed(k, k, k),
+        condition="k >= 1",
+    )
+    last = prove_equal(f"{name}: the last term", closed(k, k, k).doit(), scale * term(k, k))
+    step = prove_equal(
+        f"{name}: induction step S_k = a S_(k-1) + b_k",
+        a * closed(k - 1) + b(k),
+        closed(k, k - 1) + scale * term(k, k),
+        condition="S_(k-1) as claimed, k >= 1",
+    )
+    return [base, peel, last, step]
+
+
+def unrolled_heavy_ball(K: int = K_MAX) -> list[Identity]:
+    """Identity 1, for symbolic k and for k = 0..K."""
+    out = _induction(
+        "heavy ball unrolled",
+        beta,
+        lambda kk: -lr * g[kk],
+        lambda ii, kk: beta ** (kk - ii) * g[ii],
+        -lr,
+    )
+    gs = _grads(K)
+    dw = sp.S.Zero
+    for kk in range(K + 1):
+        dw = -lr * gs[kk] + beta * dw
+        closed = -lr * sp.Add(*[beta ** (kk - ii) * gs[ii] for ii in range(kk + 1)])
+        out.append(prove_equal(f"heavy ball unrolled, k = {kk}", dw, closed))
+    return out
+
+
+def classic_equals_torch_buffer(K: int = K_MAX) -> list[Identity]:
+    """Identity 2: ``dw_k = -lr buf_k``: invariant step, and unrolled for k = 0..K."""
+    dw_prev, buf_prev, gk = sp.symbols("dw_prev buf_prev g_k", real=True)
+    out = [
+        prove_equal(
+            "classic == torch buffer: step preserves dw = -lr buf",
+            -lr * gk + beta * dw_prev,
+            -lr * (beta * buf_prev + gk),
+            condition="dw_(k-1) = -lr buf_(k-1) (true at k = 0: both are 0)",
+            substitutions={dw_prev: -lr * buf_prev},
+        )
+    ]
+    gs = _grads(K)
+    dw = buf = sp.S.Zero
+    for kk in range(K + 1):
+        dw = -lr * gs[kk] + beta * dw
+        buf = beta * buf + gs[kk]
+        out.append(prove_equal(f"classic == torch buffer, k = {kk}", dw, -lr * buf))
+    return out
+
+
+def ema_equals_heavy_ball(K: int = K_MAX) -> list[Identity]:
+    """Identity 3: the EMA form with step eta is heavy ball with ``lr = eta (1 - beta)``."""
+    m_prev, buf_prev, gk = sp.symbols("m_prev buf_prev g_k", real=True)
+    lr_ema = eta * (1 - beta)
+    out = [
+        prove_equal(
+            "EMA == heavy ball: step preserves eta m = eta (1 - beta) buf",
+            eta * (beta * m_prev + (1 - beta) * gk),
+            lr_ema * (beta * buf_prev + gk),
+            condition="m_(k-1) = (1 - beta) buf_(k-1) (true at k = 0: both are 0)",
+            substitutions={m_prev: (1 - beta) * buf_prev},
+        )
+    ]
+    gs = _grads(K)
+    m = buf = sp.S.Zero
+    for kk in range(K + 1):
+        m = beta * m + (1 - beta) * gs[kk]
+        buf = beta * buf + gs[kk]
+        out.append(prove_equal(f"EMA step == heavy-ball step, k = {kk}", -eta * m, -lr_ema * buf))
+    return out
+
+
+def nesterov_equals_lookahead(K: int = K_MAX) -> list[Identity]:
+    """Identity 4: torch's Nesterov iterate is the look-ahead point ``theta + beta v``."""
+    w, theta, v, buf_prev, gk = sp.symbols("w theta v buf_prev g_k", real=True)
+    # one step of each from states related by the invariant; g_k is the gradient at
+    # w = theta + beta v, the same point for both
+    buf_new = beta * buf_prev + gk
+    w_new = w - lr * (gk + beta * buf_new)
+    v_new = beta * v - lr * gk
+    theta_new = theta + v_new
+    # both invariants: v = -lr buf_(k-1) and w = theta + beta v = theta - beta lr buf_(k-1)
+    inv = {w: theta - beta * lr * buf_prev, v: -lr * buf_prev}
+    out = [
+        prove_equal(
+            "Nesterov: step preserves w = theta + beta v",
+            w_new,
+            theta_new + beta * v_new,
+            condition="w_k = theta_k + beta v_k and v_k = -lr buf_(k-1) (at k = 0: w_0 = "
+            "theta_0, v_0 = 0 = buf_(-1))",
+            substitutions=inv,
+        ),
+        prove_equal(
+            "Nesterov: step preserves v = -lr buf",
+            v_new,
+            -lr * buf_new,
+            condition="v_k = -lr buf_(k-1)",
+            substitutions={v: -lr * buf_prev},
+        ),
+    ]
+    gs = _grads(K)
+    w0 = sp.Symbol("w0", real=True)
+    wt, bt = w0, sp.S.Zero  # torch
+    th, vl = w0, sp.S.Zero  # look-ahead
+    for kk in range(K + 1):
+        # the gradient points must coincide before g_k may be shared
+        out.append(prove_equal(f"Nesterov: same gradient point, k = {kk}", wt, th + beta * vl))
+        bt = beta * bt + gs[kk]
+        wt = wt - lr * (gs[kk] + beta * bt)
+        vl = beta * vl - lr * gs[kk]
+        th = th + vl
+    return out
+
+
+def rmsprop_second_moment(K: int = K_MAX) -> list[Identity]:
+    """Identity 5, for symbolic k and for k = 0..K."""
+    out = _induction(
+        "RMSProp second moment unrolled",
+        rho,
+        lambda kk: (1 - rho) * g[kk] ** 2,
+        lambda ii, kk: rho ** (kk - ii) * g[ii] ** 2,
+        1 - rho,
+    )
+    gs = _grads(K)
+    v = sp.S.Zero
+    for kk in range(K + 1):
+        v = rho * v + (1 - rho) * gs[kk] ** 2
+        closed = (1 - rho) * sp.Add(*[rho ** (kk - ii) * gs[ii] ** 2 for ii in range(kk + 1)])
+        out.append(prove_equal(f"RMSProp second moment, k = {kk}", v, closed))
+    return out
+
+
+IDENTITIES: dict[str, Callable[[int], list[Identity]]] = {
+    "heavy ball unrolled: dw_k = -lr sum_i beta^(k-i) g_i": unrolled_heavy_ball,
+    "classic momentum == torch buffer form: dw_k = -lr buf_k": classic_equals_torch_buffer,
+    "EMA form (step eta) == heavy ball with lr = eta (1 - beta)": ema_equals_heavy_ball,
+    "torch Nesterov == look-ahead form: w_k = theta_k + beta v_k": nesterov_equals_lookahead,
+    "RMSProp: v_k = (1 - rho) sum_i rho^(k-i) g_i^2": rmsprop_second_moment,
+}
+
+
+def prove_all(K: int = K_MAX) -> dict[str, list[Identity]]:
+    """Every momentum identity, for symbolic k where stated and for k = 0..K."""
+    return {name: fn(K) for name, fn in IDENTITIES.items()}
