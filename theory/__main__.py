@@ -1,0 +1,46 @@
+"""``python -m descentcheck.theory``: run every derivation, proof and check; print a summary.
+
+Exit status 0 when everything held, 1 when anything failed. ``-v`` prints every detail line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
+    from .checks import PROVED, run_all
+
+    t0 = time.perf_counter()
+    results = run_all()
+    for kind, title in (
+        (PROVED, "Proved symbolically (SymPy)"),
+        ("numeric", "Checked numerically"),
+    ):
+        print(f"== {title}")
+        for r in (r for r in results if r.kind == kind):
+            mark = "ok  " if r.ok else "FAIL"
+            print(f"[{mark}] {r.name}  ({r.seconds:.1f} s)")
+            print(f"       {r.summary}")
+            shown = (
+                r.details
+                if (verbose or not r.ok)
+                else [d for d in r.details if d.startswith(("finding", "DESIGN", "tanh/", "relu:"))]
+            )
+            for d in shown:
+                print(f"       - {d}")
+    failed = [r for r in results if not r.ok]
+    total = time.perf_counter() - t0
+    print(
+        f"theory: {len(results) - len(failed)} passed, {len(failed)} failed "
+        f"({sum(r.kind == PROVED for r in results)} symbolic, "
+        f"{sum(r.kind != PROVED for r in results)} numeric) in {total:.1f} s"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

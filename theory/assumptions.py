@@ -1,0 +1,163 @@
+"""The convergence theorem's assumptions, computed: activation bounds and the Gaussian unit's.
+
+The theorem (Wu et al. 2008; Agarwal, Klobusicky & Schonfeld 2021, arXiv 1705.07404) needs a
+smooth activation with bounded derivatives. For each activation phi SymPy computes
+``sup |phi|``, ``sup |phi'|``, ``sup |phi''|`` over the real line by :func:`sup_abs`: the
+supremum of |f| of a continuous f is the largest |value| among f's critical points
+(``solveset(f' = 0)`` over the reals, which must come back as a finite set) and its limits at
+``+-oo``. relu is reported outside the theorem: not differentiable at 0, phi'' a Dirac delta.
+
+Gaussian unit ``y = exp(-1/2 sum_i r_i^2 u_i^2)``, ``u_i = x_i - c_i`` (Kurbiel & Khaleghian,
+arXiv:1708.01911). Each derivative is a one-variable factor times ``prod_{j != i}
+exp(-r_j^2 u_j^2 / 2) <= 1`` (equality at ``u_j = 0``), so its supremum over all inputs is the
+one-variable supremum, computed here with the radius as a positive symbol (``|r_i|``):
+
+* ``sup |dy/dx_i| = sup |dy/dc_i| = |r_i| e^(-1/2)``
+* ``sup |d2y/dx_i^2| = r_i^2``,  ``sup |d2y/dx_i dx_j| = |r_i r_j| / e``  (i != j)
+* ``sup |dy/dr_i| = 2 / (e |r_i|)`` -- unbounded as r_i -> 0 when the inputs are unbounded
+  (over inputs with ``|u_i| <= B`` it is at most ``|r_i| B^2``).
+
+The logits ``z = -1/2 sum_i r_i^2 u_i^2`` have ``dz/dx_i = -r_i^2 u_i`` (unbounded in x, bounded
+by ``r_i^2 B`` on ``|u_i| <= B``) and ``d2z/dx_i^2 = -r_i^2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+x = sp.Symbol("x", real=True)
+u = sp.Symbol("u", real=True)
+r, r2 = sp.symbols("r r_j", positive=True)
+
+ACTIVATION_FUNCTIONS: dict[str, sp.Expr] = {
+    "tanh": sp.tanh(x),
+    "sigmoid": 1 / (1 + sp.exp(-x)),
+    "softplus": sp.log(1 + sp.exp(x)),
+    "identity": x,
+}
+EXPECTED: dict[str, tuple[sp.Expr, sp.Expr, sp.Expr]] = {
+    "tanh": (sp.S.One, sp.S.One, 4 * sp.sqrt(3) / 9),
+    "sigmoid": (sp.S.One, sp.Rational(1, 4), sp.sqrt(3) / 18),
+    "softplus": (sp.oo, sp.S.One, sp.Rational(1, 4)),
+    "identity": (sp.oo, sp.S.One, sp.S.Zero),
+}
+
+
+class SupremumError(ValueError):
+    """SymPy could not list the critical points (``solveset`` gave no finite set)."""
+
+
+def sup_abs(f: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """``sup_{var in R} |f|`` for continuous ``f`` (see the module docstring)."""
+    crit = sp.solveset(sp.diff(f, var), var, sp.S.Reals)
+    if crit is sp.S.Reals:  # f is constant
+        return sp.Abs(f.subs(var, 0))
+    if crit is sp.S.EmptySet:
+        points: list[sp.Expr] = []
+    elif isinstance(crit, sp.FiniteSet):
+        points = list(crit)
+    else:
+        raise SupremumError(f"critical points of {f} are {crit}")
+    candidates = [sp.limit(f, var, sp.oo), sp.limit(f, var, -sp.oo)]
+    candidates += [f.subs(var, c) for c in points]
+    values = [sp.simplify(sp.Abs(v)) for v in candidates]
+    return sp.Max(*values) if len(values) > 1 else values[0]
+
+
+@dataclass(frozen=True)
+class ActivationBounds:
+    op: str
+    sups: tuple[sp.Expr, sp.Expr, sp.Expr] | None  # sup|phi|, sup|phi'|, sup|phi''|
+    derivatives_bounded: bool
+    in_theorem: bool
+    note: str
+
+    @property
+    def matches_expected(self) -> bool:
+        if self.sups is None:
+            return self.op == "relu"
+        return all(
+            sp.simplify(a - b) == 0 if b != sp.oo else a == sp.oo
+            for a, b in zip(self.sups, EXPECTED[self.op])
+        )
+
+
+def activation_bounds(op: str) -> ActivationBounds:
+    """The three suprema for one activation, and whether it meets the theorem's assumptions."""
+    if op == "relu":
+        return ActivationBounds(
+            "relu",
+            None,
+            False,
+            False,
+            "outside the theorem: relu is not differentiable at 0 (one-sided derivatives 0, "
+            "1); phi' is a step, phi'' a Dirac delta. The trainer uses phi'(0) = 0 (torch).",
+        )
+    phi = ACTIVATION_FUNCTIONS[op]
+    sups = tuple(sup_abs(sp.diff(phi, x, n), x) for n in range(3))
+    bounded = all(s.is_finite for s in sups[1:])
+    note = (
+        "bounded phi, phi', phi''"
+        if sups[0].is_finite
+        else ("phi itself is unbounded (sup |phi| = oo); phi' and phi'' are bounded")
+    )
+    return ActivationBounds(op, sups, bounded, bounded, note)  # type: ignore[arg-type]
+
+
+def all_activation_bounds() -> dict[str, ActivationBounds]:
+    return {op: activation_bounds(op) for op in (*ACTIVATION_FUNCTIONS, "relu")}
+
+
+def numeric_sup_check(b: ActivationBounds, lo: float = -30.0, hi: float = 30.0) -> float:
+    """Largest relative gap between each finite symbolic supremum and the max over a fine grid
+    (a numeric cross-check, not a proof; the grid includes the critical points' neighbourhood)."""
+    if b.sups is None:
+        return 0.0
+    phi = ACTIVATION_FUNCTIONS[b.op]
+    grid = np.linspace(lo, hi, 600_001)
+    worst = 0.0
+    for n, s in enumerate(b.sups):
+        if not s.is_finite:
+            continue
+        f = sp.lambdify(x, sp.diff(phi, x, n), "numpy")
+        vals = np.abs(np.broadcast_to(f(grid), grid.shape))
+        top = float(vals.max())
+        worst = max(worst, abs(top - float(s)) / max(float(s), 1e-300))
+    return worst
+
+
+@dataclass(frozen=True)
+class GaussianBound:
+    what: str
+    expression: sp.Expr  # the one-variable factor whose sup over u is taken
+    sup: sp.Expr
+    expected: sp.Expr
+
+    @property
+    def holds(self) -> bool:
+        return sp.simplify(self.sup - self.expected) == 0
+
+
+def gaussian_bounds() -> list[GaussianBound]:
+    """Suprema over all inputs of the Gaussian unit's derivatives, as functions of the radii."""
+    g = sp.exp(-(r**2) * u**2 / 2)  # the factor of unit i, u = x_i - c_i, r = |r_i|
+    g2 = sp.exp(-(r2**2) * u**2 / 2)
+    dx = sp.diff(g, u)  # d y / d x_i (d y / d c_i = -d y / d x_i)
+    dxx = sp.diff(g, u, 2)
+    dr = sp.diff(g, r)
+    # the mixed derivative factors into two one-variable suprema
+    mixed = sup_abs(sp.diff(g, u), u) * sup_abs(sp.diff(g2, u), u)
+    return [
+        GaussianBound("sup |dy/dx_i| = sup |dy/dc_i|", dx, sup_abs(dx, u), r * sp.exp(-sp.S.Half)),
+        GaussianBound("sup |d2y/dx_i^2|", dxx, sup_abs(dxx, u), r**2),
+        GaussianBound(
+            "sup |d2y/dx_i dx_j| (i != j)",
+            sp.diff(g, u) * sp.diff(g2, u),
+            mixed,
+            r * r2 * sp.exp(-1),
+        ),
+        GaussianBound("sup |dy/dr_i|", dr, sup_abs(dr, u), 2 / (sp.E * r)),
+    ]

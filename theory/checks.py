@@ -1,0 +1,536 @@
+"""Every derivation, proof and check of the theory subpackage, as one list of results.
+
+``run_all()`` returns :class:`CheckResult` objects, each either ``proved`` (symbolic: SymPy
+rewrote a difference to 0 or computed the stated set, limit or supremum) or ``numeric``
+(floating-point comparisons at seeded random points, with the measured error beside the
+tolerance). ``python -m descentcheck.theory`` prints them; any failure makes it exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import KNOWN_OPS
+
+PROVED = "proved"
+NUMERIC = "numeric"
+
+
+@dataclass
+class CheckResult:
+    """One check: what it is, how it was established, whether it held, and what was measured."""
+
+    name: str
+    kind: str  # PROVED or NUMERIC
+    ok: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _all_hold(items: list) -> tuple[bool, list[str]]:
+    bad = [str(i) for i in items if not i.holds]
+    return not bad, bad
+
+
+def check_derivations() -> CheckResult:
+    """Every op derived at D = 1..4 (2..4 where D = 1 is not an op), printed in every format;
+    the JSON round-trips through ``sympify`` to the same expressions."""
+    import sympy as sp
+
+    from .render import derive_text
+    from .units import MIN_DIM
+
+    n = 0
+    bad: list[str] = []
+    for op in KNOWN_OPS:
+        for dim in range(MIN_DIM.get(op, 1), 5):
+            for fmt in ("latex", "sympy", "mathml"):
+                derive_text(op, fmt, dim)
+            payload = json.loads(derive_text(op, "json", dim))
+            from .derivations import derive
+
+            d = derive(op, dim)
+            back = sp.sympify(payload["output"])
+            if sp.simplify(sp.Matrix([back]) - sp.Matrix([d.output])) != sp.zeros(
+                *sp.Matrix([d.output]).shape
+            ):
+                bad.append(f"{op} D={dim}: output does not round-trip")
+            for s, g in d.grad.items():
+                gb = sp.sympify(payload["grad"][s.name])
+                if sp.Matrix([gb]) != sp.Matrix([g]):
+                    bad.append(f"{op} D={dim}: grad {s} does not round-trip")
+            n += 1
+    return CheckResult(
+        "derivations: every op and loss, D = 1..4, four formats",
+        PROVED,
+        not bad,
+        f"{n} derivations by sympy.diff; JSON round-trips through sympify",
+        bad,
+    )
+
+
+def check_softmax_ce() -> CheckResult:
+    from .derivations import softmax_ce_simplification
+
+    ids = [i for dim in (2, 3, 5) for i in softmax_ce_simplification(dim)]
+    ok, bad = _all_hold(ids)
+    return CheckResult(
+        "softmax cross-entropy: dE/dyhat = softmax * sum(y) - y; = softmax - y iff sum(y) = 1",
+        PROVED,
+        ok,
+        f"{len(ids)} identities (D = 2, 3, 5)",
+        bad,
+    )
+
+
+def check_symbolic_agreement() -> CheckResult:
+    from .symbolic_agreement import agree_all
+
+    results = agree_all((1, 3))
+    ids = [i for v in results.values() for i in v]
+    ok, bad = _all_hold(ids)
+    return CheckResult(
+        "trainer == theory (a) symbolic: claimed rules - derived rules == 0",
+        PROVED,
+        ok,
+        f"{len(ids)} identities over {len(results)} ops (forward and every gradient, D = 1, 3)",
+        bad,
+    )
+
+
+def check_numeric_agreement(seed: int = 0, trials: int = 6) -> CheckResult:
+    from .numeric_agreement import (
+        LAYER_OPS,
+        LOSS_OPS,
+        RTOL,
+        compare_layer,
+        compare_loss,
+        saturation_report,
+    )
+    from .units import ACTIVATIONS
+
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    worst_rel_moderate = 0.0
+    bad: list[str] = []
+    count = 0
+    for _ in range(trials):
+        n, D, U = (int(v) for v in rng.integers(1, 5, size=3))
+        x = rng.uniform(-2, 2, size=(n, D))
+        for op in LAYER_OPS:
+            if op == "dense":
+                params = {"W": rng.uniform(-2, 2, (D, U)), "b": rng.uniform(-2, 2, U)}
+                c = compare_layer(op, [x], params, rng.normal(size=(n, U)), U)
+            elif op.startswith("gaussian"):
+                radii = rng.uniform(-2, 2, U if op.endswith("per_unit") else (U, D))
+                params = {"centroids": rng.uniform(-2, 2, (U, D)), "radii": radii}
+                c = compare_layer(op, [x], params, rng.normal(size=(n, U)), U)
+            elif op == "add":
+                xs = [rng.uniform(-2, 2, (n, D)) for _ in range(int(rng.integers(2, 4)))]
+                c = compare_layer(op, xs, {}, rng.normal(size=(n, D)))
+            elif op == "concat":
+                xs = [rng.uniform(-2, 2, (n, int(rng.integers(1, 4)))) for _ in range(2)]
+                c = compare_layer(op, xs, {}, rng.normal(size=(n, sum(a.shape[1] for a in xs))))
+            else:
+                xa = rng.uniform(-30, 30, (n, D))
+                c = compare_layer(op, [xa], {}, rng.normal(size=(n, D)))
+                moderate = compare_layer(op, [np.clip(xa, -4, 4)], {}, np.ones((n, D)))
+                worst_rel_moderate = max(worst_rel_moderate, moderate.max_rel_error)
+            count += 1
+            worst = max(worst, c.max_scaled_error)
+            if not c.ok:
+                bad.append(f"{op}: scaled error {c.max_scaled_error:.3g} at {c.worst}")
+        for op in LOSS_OPS:
+            Dl = max(D, 2)
+            yhat = rng.uniform(-20, 20, (n, Dl))
+            y = rng.uniform(0, 1, (n, Dl)) if op != "mse" else rng.uniform(-3, 3, (n, Dl))
+            c = compare_loss(op, yhat, y)
+            count += 1
+            worst = max(worst, c.max_scaled_error)
+            if not c.ok:
+                bad.append(f"{op}: scaled error {c.max_scaled_error:.3g} at {c.worst}")
+    if worst_rel_moderate > RTOL:
+        bad.append(f"activations on |x| <= 4: entrywise relative error {worst_rel_moderate:.3g}")
+    sat = saturation_report()
+    details = [
+        *bad,
+        f"activations on |x| <= 4 ({', '.join(ACTIVATIONS)}): worst entrywise relative "
+        f"error {worst_rel_moderate:.2e}",
+        "finding (not a failure): entrywise relative error of the trainer's activation "
+        "derivative on |x| <= 40: "
+        + ", ".join(f"{op} {v:.2g}" for op, v in sat.items())
+        + " -- y(1-y) and 1-y^2 lose relative accuracy once the unit saturates (absolute "
+        "error stays <= eps)",
+    ]
+    return CheckResult(
+        "trainer == theory (b) numeric: lambdified derivations vs the trainer's layers",
+        NUMERIC,
+        not bad,
+        f"{count} layer/loss calls; worst error {worst:.2e} relative to the summed terms "
+        f"(tolerance {RTOL:g})",
+        details,
+    )
+
+
+def check_network_agreement(seed: int = 0, networks: int = 25) -> CheckResult:
+    from .network_agreement import NORMWISE_LIMIT_EPS, compare_network, random_case
+    from .random_specs import RngChooser
+
+    worst_norm = worst_ent = worst_loss = 0.0
+    bad: list[str] = []
+    skips = 0
+    for i in range(networks):
+        case = random_case(RngChooser(seed * 1000 + i))
+        skips += sum(n["op"] in ("add", "concat") for n in case[0]["nodes"])
+        c = compare_network(*case)
+        worst_norm = max(worst_norm, c.normwise_eps)
+        worst_ent = max(worst_ent, c.entrywise_eps)
+        worst_loss = max(worst_loss, c.loss_eps)
+        if not c.ok:
+            bad.append(f"network {i}: {c.normwise_eps:.3g} eps at {c.worst}: {c.spec}")
+    return CheckResult(
+        "trainer == theory (c) whole networks vs mpmath at 50 digits",
+        NUMERIC,
+        not bad,
+        f"{networks} random DAGs ({skips} add/concat merges); worst gradient error "
+        f"{worst_norm:.2f} eps normwise, {worst_ent:.1f} eps entrywise; loss {worst_loss:.2f} "
+        f"eps (limit {NORMWISE_LIMIT_EPS:g} eps normwise)",
+        bad,
+    )
+
+
+def check_momentum() -> CheckResult:
+    from .momentum import K_MAX, prove_all
+
+    results = prove_all()
+    ids = [i for v in results.values() for i in v]
+    ok, bad = _all_hold(ids)
+    return CheckResult(
+        "momentum algebra",
+        PROVED,
+        ok,
+        f"{len(results)} identities, {len(ids)} equalities (symbolic k by induction or "
+        f"invariant, and k = 0..{K_MAX})",
+        bad + list(results),
+    )
+
+
+def check_descent() -> CheckResult:
+    from .descent_proofs import prove_all
+
+    results = prove_all()
+    items = [i for v in results.values() for i in v]
+    ok, bad = _all_hold(items)
+    return CheckResult(
+        "descent conditions from L-smoothness (strict inequalities)",
+        PROVED,
+        ok,
+        f"{len(items)} facts: GD lr < 2/L; adaptive tau + L(lr+tau)^2/2 < lr, tau_max closed "
+        "form, tau < 1/(4L); constant beta needs rho_k bounded; heavy-ball worst case outside",
+        bad + list(results),
+    )
+
+
+def check_descent_numeric(seed: int = 0, points: int = 2000) -> CheckResult:
+    """The float functions agree with the SymPy conditions; the trainer's momentum optimizer
+    reproduces the heavy-ball worst case; sampled quadratics never violate a guarantee."""
+    import sympy as sp
+
+    from . import descent
+    from . import descent_proofs as dp
+
+    rng = np.random.default_rng(seed)
+    bad: list[str] = []
+    regions = descent.REGIONS
+    syms = (dp.L, dp.lr, dp.tau, dp.beta, dp.ratio)
+    # the SymPy conditions, compiled once (evaluated at the same float points)
+    compiled = {name: sp.lambdify(syms, r.condition, "math") for name, r in regions.items()}
+    for _ in range(points):
+        L = float(rng.uniform(0.1, 10))
+        lr = float(rng.uniform(0, 3 / L))
+        tau = float(rng.uniform(0, 1 / L))
+        beta = float(rng.uniform(0, 1))
+        ratio = float(rng.uniform(0, 5))
+        top = descent.max_tau(lr, L)
+        margin = {
+            "gd": abs(lr - 2 / L),
+            "adaptive_momentum": abs(tau - top),
+            "constant_momentum": abs(beta * ratio - top),
+        }
+        for name, args in (
+            ("gd", (lr, L)),
+            ("adaptive_momentum", (lr, tau, L)),
+            ("constant_momentum", (lr, beta, L, ratio)),
+        ):
+            if margin[name] < 1e-9:
+                continue
+            sym = bool(compiled[name](L, lr, tau, beta, ratio))
+            if sym != regions[name].guaranteed(*args):
+                bad.append(f"{name} at {args}: sympy {sym}")
+        if margin["adaptive_momentum"] > 1e-9 and (
+            descent.adaptive_guaranteed(lr, tau, L) != (tau < top)
+        ):
+            bad.append(f"max_tau disagrees with adaptive_guaranteed at {(lr, tau, L)}")
+    # the worst case through the trainer's optimizer
+    from descentcheck.impl.optim import get_optimizer
+
+    worst_gap = 0.0
+    for _ in range(50):
+        L = float(rng.uniform(0.1, 10))
+        beta = float(rng.uniform(0.05, 0.95))
+        x0 = float(rng.uniform(-3, 3))
+        opt = get_optimizer("momentum", lr=1 / L, momentum=beta)
+        w = {"x": np.array([x0])}
+        state = opt.init(w)
+        fs = [L * x0**2 / 2]
+        for _k in range(2):
+            upd, state, _ = opt.update({"x": L * w["x"]}, state, w)
+            w = {"x": w["x"] + upd["x"]}
+            fs.append(float(L * w["x"][0] ** 2 / 2))
+        rise = fs[2] - fs[1]
+        expected = descent.heavy_ball_worst_case_rise(beta, fs[0])
+        worst_gap = max(worst_gap, abs(rise - expected) / expected)
+        if not rise > 0 or abs(rise - expected) > 1e-12 * expected:
+            bad.append(f"worst case L={L}, beta={beta}: rise {rise}, expected {expected}")
+    return CheckResult(
+        "descent regions, numerically: float API == SymPy condition; worst case via trainer",
+        NUMERIC,
+        not bad,
+        f"{points} random points (away from the boundary); heavy ball through "
+        f"impl.optim.momentum at lr = 1/L rises by beta^2 (f(x0) - f*) to {worst_gap:.1e}",
+        bad,
+    )
+
+
+def check_assumptions() -> CheckResult:
+    from .assumptions import all_activation_bounds, gaussian_bounds, numeric_sup_check
+
+    bad: list[str] = []
+    lines: list[str] = []
+    for op, b in all_activation_bounds().items():
+        if not b.matches_expected:
+            bad.append(f"{op}: sups {b.sups}")
+        gap = numeric_sup_check(b)
+        if gap > 1e-6:
+            bad.append(f"{op}: grid maximum differs from the symbolic supremum by {gap:.2g}")
+        sups = "n/a" if b.sups is None else ", ".join(str(s) for s in b.sups)
+        lines.append(
+            f"{op}: sup|phi|, sup|phi'|, sup|phi''| = {sups}; "
+            f"{'in' if b.in_theorem else 'OUTSIDE'} the theorem ({b.note})"
+        )
+    for gb in gaussian_bounds():
+        if not gb.holds:
+            bad.append(f"gaussian {gb.what} = {gb.sup}, expected {gb.expected}")
+        lines.append(f"gaussian unit: {gb.what} = {gb.sup}")
+    return CheckResult(
+        "assumptions: activation bounds, Gaussian unit bounds in the radii",
+        PROVED,
+        not bad,
+        "suprema by solveset over the reals and limits at +-oo (cross-checked on a grid)",
+        bad + lines,
+    )
+
+
+EXAMPLE_SPEC = {  # DESIGN.md's example
+    "inputs": 3,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]},
+        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+        {"name": "h2", "op": "dense", "units": 6, "inputs": ["a1"]},
+        {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
+        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_connection", "inputs": ["s"]},
+        {"name": "out", "op": "dense", "units": 2, "inputs": ["g"]},
+    ],
+}
+IRIS_SPEC = {
+    "inputs": 4,
+    "output": "logits",
+    "loss": "softmax_cross_entropy",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 5, "inputs": ["input"]},
+        {"name": "a", "op": "tanh", "inputs": ["h"]},
+        {"name": "cat", "op": "concat", "inputs": ["a", "input"]},
+        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_unit", "inputs": ["cat"]},
+        {"name": "logits", "op": "dense", "units": 3, "inputs": ["g"]},
+    ],
+}
+
+
+def linear_net_hessian(net, x: np.ndarray) -> np.ndarray:
+    """The exact Hessian ``J^T J / n`` of an mse loss of a network that is linear in its
+    parameters (dense layers and merges, identity activations): J's column j is
+    ``f(e_j) - f(0)``, exact because f is linear in the parameters."""
+    keys = net.param_names
+    shapes = net.param_shapes
+    sizes = [int(np.prod(shapes[k])) for k in keys]
+    total = sum(sizes)
+
+    def out(vec: np.ndarray) -> np.ndarray:
+        params, i = {}, 0
+        for k, s in zip(keys, sizes):
+            params[k] = vec[i : i + s].reshape(shapes[k])
+            i += s
+        return net.forward(params, x).ravel()
+
+    f0 = out(np.zeros(total))
+    J = np.stack([out(np.eye(total)[j]) - f0 for j in range(total)], axis=1)
+    return J.T @ J / len(x)
+
+
+LINEAR_SPECS = [
+    {
+        "inputs": 3,
+        "output": "o",
+        "loss": "mse",
+        "nodes": [{"name": "o", "op": "dense", "units": 2, "inputs": ["input"]}],
+    },
+    {
+        "inputs": 2,
+        "output": "o",
+        "loss": "mse",
+        "nodes": [
+            {"name": "a", "op": "dense", "units": 3, "inputs": ["input"]},
+            {"name": "i", "op": "identity", "inputs": ["a"]},
+            {"name": "b", "op": "dense", "units": 3, "inputs": ["input"]},
+            {"name": "s", "op": "add", "inputs": ["i", "b"]},
+            {"name": "c", "op": "concat", "inputs": ["s", "input"]},
+            {"name": "o", "op": "identity", "inputs": ["c"]},
+        ],
+    },
+]
+
+
+def check_smoothness(seed: int = 0) -> CheckResult:
+    import descentcheck as dc
+    from descentcheck.impl.data import load_data
+
+    from .descent import max_tau
+    from .smoothness import estimate_L, hessian_matrix
+
+    rng = np.random.default_rng(seed)
+    bad: list[str] = []
+    worst_quad = 0.0
+    for spec in LINEAR_SPECS:
+        net = dc.Network.from_spec(spec)
+        for _ in range(3):
+            n = int(rng.integers(2, 12))
+            x = rng.normal(size=(n, spec["inputs"])) * rng.uniform(0.1, 5)
+            y = rng.normal(size=(n, net.spec.out_width))
+            params = {k: rng.normal(size=s) for k, s in net.param_shapes.items()}
+            exact = float(np.max(np.abs(np.linalg.eigvalsh(linear_net_hessian(net, x)))))
+            for method, iters in (("lanczos", net.n_params), ("power", 2000)):
+                est = estimate_L(net, params, x, y, iters=iters, seed=0, method=method)
+                rel = abs(est - exact) / exact
+                if method == "lanczos":
+                    worst_quad = max(worst_quad, rel)
+                limit = 1e-12 if method == "lanczos" else 1e-6
+                if rel > limit:
+                    bad.append(f"{method} on a quadratic: {est} vs exact {exact} ({rel:.2g})")
+    lines = []
+    for name, spec, data in (
+        ("DESIGN example on 40 standard-normal rows", EXAMPLE_SPEC, None),
+        ("tanh/concat/gaussian classifier on iris", IRIS_SPEC, "iris"),
+    ):
+        net = dc.Network.from_spec(spec)
+        if data is None:
+            x = rng.normal(size=(40, 3))
+            y = np.sin(x[:, :2])
+        else:
+            ds = load_data(data)
+            x, y = ds.x, ds.y
+        params = net.init(seed=0, x=x)
+        H = hessian_matrix(net, params, x, y)
+        asym = float(np.max(np.abs(H - H.T)) / np.max(np.abs(H)))
+        exact = float(np.max(np.abs(np.linalg.eigvalsh((H + H.T) / 2))))
+        est = estimate_L(net, params, x, y, iters=40, seed=0)
+        rel = abs(est - exact) / exact
+        if rel > 1e-8 or asym > 1e-12:
+            bad.append(f"{name}: lanczos {est} vs eigvalsh {exact}, asymmetry {asym:.2g}")
+        lines.append(
+            f"{name} ({net.n_params} params): L ~ {est:.6g} at init (40 Lanczos steps; full "
+            f"Hessian eigvalsh {exact:.6g}, asymmetry {asym:.1e}); gd needs lr < {2 / est:.4g}, "
+            f"best adaptive tau_max {max_tau(0.75 / est, est):.4g} at lr = {0.75 / est:.4g}"
+        )
+    return CheckResult(
+        "smoothness: L by exact Hessian-vector products (complex step through backprop)",
+        NUMERIC,
+        not bad,
+        f"quadratics with known L: worst relative error {worst_quad:.1e} (Lanczos)",
+        bad + lines,
+    )
+
+
+def check_optimizers(seed: int = 0) -> CheckResult:
+    from .optimizer_agreement import compare_optimizer
+
+    rng = np.random.default_rng(seed)
+    bad: list[str] = []
+    worst = 0.0
+    for _ in range(10):
+        K = int(rng.integers(1, 8))
+        grads = [{"a": rng.normal(size=(2, 3)), "b": rng.normal(size=3)} for _ in range(K)]
+        lr = float(rng.uniform(0.01, 1))
+        for name in ("momentum", "nesterov", "rmsprop", "adaptive_momentum"):
+            c = compare_optimizer(
+                name,
+                grads,
+                lr,
+                momentum=float(rng.uniform(0, 0.99)),
+                tau=float(rng.uniform(0, 1)),
+                rho=float(rng.uniform(0, 0.99)),
+            )
+            worst = max(worst, c.max_scaled_error)
+            if not c.ok:
+                bad.append(f"{name}: {c.max_scaled_error:.3g}")
+    return CheckResult(
+        "impl.optim against the momentum algebra's closed forms",
+        NUMERIC,
+        not bad,
+        f"momentum, nesterov, rmsprop, adaptive momentum on 10 gradient sequences; worst "
+        f"{worst:.1e} relative to the summed terms",
+        bad,
+    )
+
+
+CHECKS: tuple[Callable[[], CheckResult], ...] = (
+    check_derivations,
+    check_softmax_ce,
+    check_symbolic_agreement,
+    check_numeric_agreement,
+    check_network_agreement,
+    check_momentum,
+    check_descent,
+    check_descent_numeric,
+    check_assumptions,
+    check_smoothness,
+    check_optimizers,
+)
+
+
+def run_all() -> list[CheckResult]:
+    """Run every check; an exception becomes a failed result with its traceback's last line."""
+    results = []
+    for fn in CHECKS:
+        t0 = time.perf_counter()
+        try:
+            r = fn()
+        except Exception as e:  # a crash is a failure, reported, not a traceback
+            r = CheckResult(
+                fn.__name__,
+                NUMERIC,
+                False,
+                f"error: {type(e).__name__}: {e}",
+                traceback.format_exc().splitlines()[-3:],
+            )
+        r.seconds = time.perf_counter() - t0
+        results.append(r)
+    return results

@@ -1,0 +1,103 @@
+"""The trainer's optimizers against the momentum algebra's closed forms (a numeric check).
+
+A *check* module (imports ``descentcheck.impl.optim``). Fed a sequence of gradients
+``g_0 .. g_K`` (the updates of these optimizers depend on the gradients only), each optimizer's
+updates are compared with the closed forms proved in :mod:`.momentum`:
+
+* momentum: ``dw_k = -lr sum_i beta^(k-i) g_i``;
+* nesterov: ``dw_k = -lr (g_k + beta buf_k)``, ``buf_k = sum_i beta^(k-i) g_i``;
+* rmsprop: ``dw_k = -lr g_k / (sqrt(v_k) + eps)``, ``v_k = (1 - rho) sum_i rho^(k-i) g_i^2``;
+* adaptive momentum: ``|dw_k + lr g_k| = tau |g_k|`` per group for k >= 1 (the momentum term
+  has length tau |g_k|, the fact the descent region rests on), and ``dw_0 = -lr g_0``.
+
+Errors are relative to the sum of the magnitudes of the terms (the closed forms add many terms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class OptimizerComparison:
+    name: str
+    max_scaled_error: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_scaled_error <= 1e-12
+
+
+def _run(opt, grads: list[dict[str, Array]]) -> list[dict[str, Array]]:
+    params = {k: np.zeros_like(v) for k, v in grads[0].items()}
+    state = opt.init(params)
+    out = []
+    for g in grads:
+        upd, state, _info = opt.update(g, state, params)
+        params = {k: params[k] + upd[k] for k in params}
+        out.append(upd)
+    return out
+
+
+def _scaled(a: Array, b: Array, scale: Array) -> float:
+    return float(np.max(np.abs(a - b) / np.maximum(scale, 1e-300), initial=0.0))
+
+
+def compare_optimizer(
+    name: str,
+    grads: list[dict[str, Array]],
+    lr: float,
+    momentum: float = 0.5,
+    tau: float = 0.1,
+    rho: float = 0.9,
+    eps: float = 1e-8,
+) -> OptimizerComparison:
+    """One optimizer of ``descentcheck.impl.optim`` on the gradient sequence ``grads``."""
+    from descentcheck.impl.optim import get_optimizer
+
+    kwargs: dict[str, float] = {
+        "momentum": {"momentum": momentum},
+        "nesterov": {"momentum": momentum},
+        "rmsprop": {"rho": rho, "eps": eps},
+        "adaptive_momentum": {"tau": tau},
+    }[name]
+    updates = _run(get_optimizer(name, lr=lr, **kwargs), grads)
+    worst = 0.0
+    keys = list(grads[0])
+    for k_step, upd in enumerate(updates):
+        for key in keys:
+            gs = np.array([g[key] for g in grads[: k_step + 1]])  # (k+1, ...)
+            pw = np.array([float(k_step - i) for i in range(k_step + 1)])
+            shape = (-1,) + (1,) * (gs.ndim - 1)
+            g_k = gs[-1]
+            if name in ("momentum", "nesterov"):
+                w = (momentum**pw).reshape(shape)
+                buf, buf_scale = (w * gs).sum(axis=0), (w * np.abs(gs)).sum(axis=0)
+                if name == "momentum":
+                    ref, scale = -lr * buf, lr * buf_scale
+                else:
+                    ref = -lr * (g_k + momentum * buf)
+                    scale = lr * (np.abs(g_k) + momentum * buf_scale)
+                worst = max(worst, _scaled(upd[key], ref, scale))
+            elif name == "rmsprop":
+                v = (1 - rho) * ((rho**pw).reshape(shape) * gs**2).sum(axis=0)
+                ref = -lr * g_k / (np.sqrt(v) + eps)
+                worst = max(worst, _scaled(upd[key], ref, np.abs(ref)))
+        if name == "adaptive_momentum":
+            for key in keys:  # group = "array": one coefficient per parameter array
+                g_k = grads[k_step][key]
+                term = upd[key] + lr * g_k
+                gn = float(np.linalg.norm(g_k))
+                if k_step == 0 or not np.any(updates[k_step - 1][key]):
+                    worst = max(
+                        worst, float(np.max(np.abs(term), initial=0.0)) / max(lr * gn, 1e-300)
+                    )
+                else:
+                    tn = float(np.linalg.norm(term))
+                    scale = tau * gn + lr * gn + float(np.linalg.norm(upd[key]))
+                    worst = max(worst, abs(tn - tau * gn) / max(scale, 1e-300))
+    return OptimizerComparison(name, worst)
