@@ -1,0 +1,85 @@
+"""A claim: a small declarative object, and what checking it on one case returns.
+
+Like PEPit's performance-estimation results, a check returns what it *measured* beside what
+*theory* says (the guaranteed decrease beside the observed one, the bound on the sum of squared
+gradients beside the sum), so the ledger shows both and a reader can see how tight a claim is.
+
+``expect`` is ``"holds"`` (no counterexample may exist within the stated conditions) or
+``"fails"`` (the search must find one: it shows the search has teeth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hypothesis import strategies as st
+
+from .profiles import Profile
+
+Expect = Literal["holds", "fails"]
+Aggregate = Literal["sum", "min", "max", "mean"]
+
+
+@dataclass
+class Context:
+    """What a check may consult or spend: the profile and the certification budget left."""
+
+    profile: Profile
+    certify_left: int = 0
+    certify_stride: int = 1
+    _eligible: int = 0
+
+    def take_certification(self, n_params: int) -> bool:
+        """True (and one less left) when this case is to be certified in interval arithmetic:
+        every ``certify_stride``-th small case, so the certified ones spread over the run rather
+        than being its first (simplest) cases."""
+        if self.certify_left <= 0 or n_params > self.profile.certify_max_params:
+            return False
+        self._eligible += 1
+        if (self._eligible - 1) % self.certify_stride:
+            return False
+        self.certify_left -= 1
+        return True
+
+
+@dataclass
+class Verdict:
+    """One case's result.
+
+    ``ok``: the property held on it. ``measured``/``theory``: numbers aggregated over cases as the
+    claim's ``summary`` says. ``target``: steers Hypothesis (bigger = nearer a violation; for a
+    claim expected to fail, the size of the loss increase). ``counterexample``: when not ok, the
+    replayable record (see :mod:`descentcheck.properties.counterexample`)."""
+
+    ok: bool
+    measured: dict[str, float] = field(default_factory=dict)
+    theory: dict[str, float] = field(default_factory=dict)
+    target: float | None = None
+    counterexample: dict[str, Any] | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """id, statement, source, conditions, expectation; how to draw a case and check it.
+
+    A *property* claim has ``strategy`` (profile -> Hypothesis strategy) and ``check``
+    (drawn value, context -> :class:`Verdict`); an *experiment* claim (a statistical statement
+    over seeds) has ``experiment`` (profile -> result dict) instead."""
+
+    id: str
+    statement: str
+    source: str
+    conditions: tuple[str, ...]
+    expect: Expect
+    strategy: Callable[[Profile], st.SearchStrategy[Any]] | None = None
+    check: Callable[[Any, Context], Verdict] | None = None
+    summary: Mapping[str, Aggregate] = field(default_factory=dict)
+    experiment: Callable[[Profile], dict[str, Any]] | None = None
+    falsify_budget: bool = False  # use Profile.falsify_examples (searching for a counterexample)
+
+    @property
+    def kind(self) -> str:
+        return "experiment" if self.experiment is not None else "property"

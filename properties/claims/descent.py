@@ -1,0 +1,266 @@
+"""Per-step decrease under the derived conditions (expected to hold).
+
+Agarwal, Klobusicky & Schonfeld (2021, arXiv 1705.07404, Theorem 1 (i); Wu et al. 2008 for one
+hidden layer) prove E(w_{k+1}) <= E(w_k) for backprop with adaptive momentum on DAGs with skip
+connections, full batch, smooth activations, small lr and tau. Their constants are global; the
+network loss is not globally L-smooth, so each claim here is conditioned on a local constant: for
+step k, ``L_k = 1.5 * max_{t in {0, 1/4, 1/2, 3/4, 1}} |u^T H(w_k + t d_k) u|`` with
+``d_k = w_{k+1} - w_k``, ``u = d_k/|d_k|`` (exact complex-step curvature, see ``curvature``).
+Hyperparameters are drawn inside the region for the estimated ``L = 1.5 * L_0`` (L_0 the largest
+|Hessian eigenvalue| at w_0, power iteration); every step is then checked against its own L_k:
+in the region, the loss must fall by at least theory's guaranteed amount ``c_k |g_k|^2``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from hypothesis import reject
+from hypothesis import strategies as st
+
+from descentcheck.impl.optim import GROUPINGS
+from descentcheck.impl.trainer import train
+
+from ..claim import Claim, Context, Verdict
+from ..conditions import (
+    THEORY,
+    adaptive_coefficient,
+    adaptive_guaranteed,
+    constant_momentum_coefficient,
+    constant_momentum_guaranteed,
+    gd_coefficient,
+    gd_guaranteed,
+    max_tau,
+)
+from ..counterexample import make_counterexample
+from ..curvature import SAFETY, estimate_L
+from ..profiles import Profile
+from ..steps import check_steps
+from ..strategies import Case, cases, fractions
+
+LOCAL_L = (
+    "L_k = 1.5 * max over t in {0, 1/4, 1/2, 3/4, 1} of |u^T H(w_k + t d_k) u|, d_k = w_{k+1} - "
+    "w_k, u = d_k/|d_k| (complex-step Hessian-vector products); this bounds the curvature the "
+    "descent lemma uses along the step"
+)
+COMMON = (
+    "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian); random DAGs "
+    "with add/concat skips, dense and distance layers, mse or softmax cross-entropy",
+    "L_0 = largest |Hessian eigenvalue| at w_0 (power iteration); hyperparameters drawn inside "
+    "the region for the estimated L = 1.5 L_0",
+    LOCAL_L,
+    "a step is tested when inside the region for L_k and its guaranteed decrease c_k |g_k|^2 "
+    "exceeds the float64 resolution 2^-36 (|E_k| + |E_k+1|) + 1e-14; steps below it are "
+    "reported as unresolved, not passed",
+)
+SUMMARY: dict[str, Any] = {
+    "steps": "sum",
+    "steps_in_region": "sum",
+    "steps_tested": "sum",
+    "steps_unresolved": "sum",
+    "steps_certified": "sum",
+    "steps_uncertified": "sum",
+    "min_decrease_over_guarantee": "min",
+    "L0": "max",
+}
+
+
+def initial_L(case: Case) -> float:
+    """L_0 at the case's w_0, or reject the case when the loss or curvature is degenerate."""
+    E0 = float(case.net.loss(case.params, case.x, case.yt))
+    if not math.isfinite(E0):
+        reject()
+    L0 = estimate_L(case.net, case.params, case.x, case.yt)
+    if not (math.isfinite(L0) and L0 > 1e-8):
+        reject()
+    return L0
+
+
+def descent_check(
+    drawn: dict[str, Any],
+    ctx: Context,
+    hyperparameters: Callable[[dict[str, Any], float], dict[str, Any]],
+    coefficient: Callable[[dict[str, Any], Any, int, float], float],
+    region: Callable[[dict[str, Any], Any, int, float], bool],
+) -> Verdict:
+    """Run the optimizer from the drawn case and check every step (see ``steps.check_steps``)."""
+    case: Case = drawn["case"]
+    L0 = initial_L(case)
+    hp = hyperparameters(drawn, SAFETY * L0)
+    steps = ctx.profile.steps
+    opt = {k: v for k, v in hp.items() if k != "optimizer"}
+    traj = train(
+        case.net,
+        case.params,
+        case.x,
+        case.yt,
+        hp["optimizer"],
+        steps=steps,
+        keep_params=True,
+        **opt,
+    )
+    tally = check_steps(
+        case,
+        traj.losses,
+        traj.grad_norms,
+        traj.params_history,
+        lambda k, L: coefficient(hp, traj, k, L),
+        lambda k, L: region(hp, traj, k, L),
+        ctx,
+    )
+    measured = {**tally.measured(), "L0": L0}
+    theory = {"min_decrease_over_guarantee": 1.0}
+    if tally.violation is None:
+        r = tally.min_ratio
+        tgt = -math.log(r) if math.isfinite(r) and r > 0 else None
+        return Verdict(True, measured, theory, target=tgt)
+    k = tally.violation
+    ce = make_counterexample(
+        case.spec,
+        case.x,
+        case.y,
+        case.params,
+        {**hp, "steps": k + 1},
+        k,
+        traj.losses,
+        **tally.details,
+    )
+    msg = (
+        f"step {k}: decrease {tally.details['observed_decrease']:.3e} below the guaranteed "
+        f"{tally.details['guaranteed_decrease']:.3e} (L_k = {tally.details['L_k']:.4g})"
+    )
+    return Verdict(False, measured, theory, counterexample=ce, message=msg)
+
+
+def _ratio(traj: Any, k: int) -> float:
+    """|dw_{k-1}| / |g_k| (0 at the first step, where dw_{-1} = 0)."""
+    if k == 0:
+        return 0.0
+    g = float(traj.grad_norms[k])
+    return float(traj.step_norms[k - 1]) / g if g > 0 else np.inf
+
+
+# ---- adaptive momentum -------------------------------------------------------------------
+
+
+def _adaptive_hp(drawn: dict[str, Any], L: float) -> dict[str, Any]:
+    lr = drawn["lr_frac"] / L
+    tau = drawn["tau_frac"] * max(max_tau(lr, L), 0.0)
+    return {"optimizer": "adaptive_momentum", "lr": lr, "tau": tau, "group": drawn["group"]}
+
+
+def _adaptive_strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "case": cases(profile.limits),
+            "lr_frac": fractions(0.02, 1.0),
+            "tau_frac": fractions(0.0, 0.95),
+            "group": st.sampled_from(GROUPINGS),
+        }
+    )
+
+
+ADAPTIVE = Claim(
+    id="adaptive-momentum-descent",
+    statement=(
+        "Backprop with adaptive momentum dw_k = -lr g_k + alpha_k dw_{k-1}, "
+        "alpha_k = tau |g_k| / |dw_{k-1}| per group, decreases the loss at every step whose "
+        "(lr, tau) lie in the derived region tau + L_k (lr + tau)^2 / 2 < lr, by at least "
+        "(lr - tau - L_k (lr + tau)^2 / 2) |g_k|^2"
+    ),
+    source=(
+        "Agarwal, Klobusicky & Schonfeld, J. Comput. Math. 39(1) 2021 (arXiv 1705.07404), "
+        f"Theorem 1 (i); region derived in {THEORY}"
+    ),
+    conditions=(
+        *COMMON,
+        "lr = a / (1.5 L_0), a in [0.02, 1]; tau = b * max_tau(lr, 1.5 L_0), b in [0, 0.95]; "
+        "grouping array, node or global",
+    ),
+    expect="holds",
+    strategy=_adaptive_strategy,
+    check=lambda drawn, ctx: descent_check(
+        drawn,
+        ctx,
+        _adaptive_hp,
+        lambda hp, traj, k, L: adaptive_coefficient(hp["lr"], hp["tau"], L),
+        lambda hp, traj, k, L: adaptive_guaranteed(hp["lr"], hp["tau"], L),
+    ),
+    summary=SUMMARY,
+)
+
+# ---- constant momentum -------------------------------------------------------------------
+
+
+def _momentum_hp(drawn: dict[str, Any], L: float) -> dict[str, Any]:
+    return {"optimizer": "momentum", "lr": drawn["lr_frac"] / L, "momentum": drawn["beta"]}
+
+
+CONSTANT_MOMENTUM = Claim(
+    id="constant-momentum-descent",
+    statement=(
+        "Heavy ball with a constant beta, dw_k = -lr g_k + beta dw_{k-1}, decreases the loss at "
+        "every step k where -lr + beta r_k + L_k (lr + beta r_k)^2 / 2 < 0, r_k = "
+        "|dw_{k-1}| / |g_k|, by at least (lr - beta r_k - L_k (lr + beta r_k)^2 / 2) |g_k|^2"
+    ),
+    source=(
+        "descent lemma for heavy ball (Polyak 1964) with the step-dependent ratio r_k; condition "
+        f"derived in {THEORY}; no beta > 0 is safe at every step without it (see "
+        "momentum-at-1-over-L-decreases)"
+    ),
+    conditions=(
+        *COMMON,
+        "lr = a / (1.5 L_0), a in [0.02, 1]; beta in [0.01, 0.5]; torch's buffer form "
+        "(equal to dw_k = -lr g_k + beta dw_{k-1})",
+    ),
+    expect="holds",
+    strategy=lambda profile: st.fixed_dictionaries(
+        {
+            "case": cases(profile.limits),
+            "lr_frac": fractions(0.02, 1.0),
+            "beta": fractions(0.01, 0.5),
+        }
+    ),
+    check=lambda drawn, ctx: descent_check(
+        drawn,
+        ctx,
+        _momentum_hp,
+        lambda hp, traj, k, L: constant_momentum_coefficient(
+            hp["lr"], hp["momentum"], L, _ratio(traj, k)
+        ),
+        lambda hp, traj, k, L: constant_momentum_guaranteed(
+            hp["lr"], hp["momentum"], L, _ratio(traj, k)
+        ),
+    ),
+    summary=SUMMARY,
+)
+
+# ---- gradient descent --------------------------------------------------------------------
+
+
+GRADIENT_DESCENT = Claim(
+    id="gd-descent",
+    statement=(
+        "Gradient descent w_{k+1} = w_k - lr g_k decreases the loss at every step with "
+        "lr < 2 / L_k, by at least lr (1 - L_k lr / 2) |g_k|^2"
+    ),
+    source=f"descent lemma (Nesterov 2004, Lemma 1.2.3 and eq. 1.2.13); derived in {THEORY}",
+    conditions=(*COMMON, "lr = a * 2 / (1.5 L_0), a in [0.02, 0.98]"),
+    expect="holds",
+    strategy=lambda profile: st.fixed_dictionaries(
+        {"case": cases(profile.limits), "lr_frac": fractions(0.02, 0.98)}
+    ),
+    check=lambda drawn, ctx: descent_check(
+        drawn,
+        ctx,
+        lambda d, L: {"optimizer": "gd", "lr": d["lr_frac"] * 2.0 / L},
+        lambda hp, traj, k, L: gd_coefficient(hp["lr"], L),
+        lambda hp, traj, k, L: gd_guaranteed(hp["lr"], L),
+    ),
+    summary=SUMMARY,
+)
+
+CLAIMS = (ADAPTIVE, CONSTANT_MOMENTUM, GRADIENT_DESCENT)

@@ -1,0 +1,258 @@
+"""Metamorphic relations: transformations that must leave training unchanged (expected to hold).
+
+Each draws a random DAG case, a transformation and an optimizer setting, trains the original and
+the transformed network from corresponding parameters for a few steps, and compares the loss
+sequences E(w_0), ..., E(w_K). See :mod:`descentcheck.properties.transforms`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import reject
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from descentcheck.impl.network import Network
+from descentcheck.impl.optim import GROUPINGS
+from descentcheck.impl.spec import load_spec
+from descentcheck.impl.trainer import train
+
+from ..claim import Claim, Context, Verdict
+from ..profiles import Profile
+from ..strategies import RADII, Case, cases, fractions, grid_floats
+from ..transforms import (
+    add_zero_branch,
+    descendants,
+    permutable_nodes,
+    permute_units,
+    reorder_rename,
+)
+
+RTOL = 1e-10
+
+
+def optimizer_settings() -> st.SearchStrategy[dict[str, Any]]:
+    """Any of the five optimizers with drawn hyperparameters (full batch)."""
+    lr = fractions(1e-3, 0.3)
+    beta = fractions(0.0, 0.9)
+    return st.one_of(
+        st.builds(lambda a: {"optimizer": "gd", "lr": a}, lr),
+        st.builds(lambda a, b: {"optimizer": "momentum", "lr": a, "momentum": b}, lr, beta),
+        st.builds(
+            lambda a, b: {"optimizer": "nesterov", "lr": a, "momentum": b},
+            lr,
+            fractions(0.05, 0.9),
+        ),
+        st.builds(
+            lambda a, t, g: {"optimizer": "adaptive_momentum", "lr": a, "tau": t, "group": g},
+            lr,
+            fractions(0.0, 0.3),
+            st.sampled_from(GROUPINGS),
+        ),
+        st.builds(
+            lambda a, r, e: {"optimizer": "rmsprop", "lr": a / 10, "rho": r, "eps": e},
+            lr,
+            fractions(0.5, 0.999),
+            st.sampled_from((1e-8, 1e-6, 1e-3)),
+        ),
+    )
+
+
+def _losses(
+    net: Network, params: dict[str, np.ndarray], case: Case, hp: dict[str, Any], steps: int
+) -> np.ndarray:
+    return train(net, params, case.x, case.yt, steps=steps, **hp).losses
+
+
+BIG = 1e100
+
+
+def _compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Largest relative difference of two loss sequences over the steps before either exceeds
+    1e100 or stops being finite (a diverging run's values there are rounding noise, and a zero
+    branch computes 0 * inf = NaN once its input's square overflows); inf when one sequence
+    stays below that threshold longer than the other."""
+
+    def tame(v: np.ndarray) -> int:
+        bad = ~(np.abs(v) <= BIG)
+        return int(np.argmax(bad)) if bad.any() else len(v)
+
+    n = tame(a)
+    if n != tame(b):
+        return {"max_rel_diff": np.inf, "bit_identical": 0.0}
+    fa, fb = a[:n], b[:n]
+    diff = np.abs(fa - fb) / np.maximum(np.maximum(np.abs(fa), np.abs(fb)), 1e-300)
+    return {
+        "max_rel_diff": float(diff.max(initial=0.0)),
+        "bit_identical": float(np.array_equal(fa, fb)),
+    }
+
+
+def _verdict(measured: dict[str, float], what: str) -> Verdict:
+    ok = measured["max_rel_diff"] <= RTOL
+    return Verdict(
+        ok,
+        {**measured, "cases_bit_identical": measured["bit_identical"]},
+        {"max_rel_diff": 0.0},
+        target=float(np.log10(measured["max_rel_diff"] + 1e-300)),
+        message="" if ok else f"{what}: loss sequences differ by {measured['max_rel_diff']:.3e}",
+    )
+
+
+_SUMMARY: dict[str, Any] = {
+    "max_rel_diff": "max",
+    "cases_bit_identical": "sum",
+    "bit_identical": "mean",
+    "nontrivial": "sum",
+}
+_COMMON = (
+    "random DAGs with add/concat skips, dense and distance layers, smooth activations, both "
+    "losses; any of the five optimizers with drawn hyperparameters, full batch",
+    f"the loss sequences E(w_0..w_K) must agree to a relative {RTOL:g} (rounding of reordered "
+    "sums) up to the step where one exceeds 1e100 or stops being finite, which must be the same "
+    "step in both; the ledger counts the cases that agree bit for bit",
+)
+
+# ---- zero branch -------------------------------------------------------------------------
+
+
+@st.composite
+def _zero_branch_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    case = draw(cases(profile.limits))
+    names = [n["name"] for n in case.spec["nodes"]]
+    at = draw(st.sampled_from(names))
+    below = descendants(case.spec, at)
+    source = draw(st.sampled_from(["input", *(n for n in names if n not in below)]))
+    widths = load_spec(case.spec).widths
+    centroids = draw(hnp.arrays(np.float64, (widths[at], widths[source]), elements=grid_floats(2)))
+    return {
+        "case": case,
+        "at": at,
+        "source": source,
+        "radius": draw(st.sampled_from(RADII)),
+        "centroids": centroids,
+        "hp": draw(optimizer_settings()),
+    }
+
+
+def _zero_branch_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    case: Case = drawn["case"]
+    spec2, params2 = add_zero_branch(
+        case.spec, case.params, drawn["at"], drawn["source"], drawn["radius"], drawn["centroids"]
+    )
+    K = ctx.profile.metamorphic_steps
+    a = _losses(case.net, case.params, case, drawn["hp"], K)
+    b = _losses(Network.from_spec(spec2), params2, case, drawn["hp"], K)
+    return _verdict(_compare(a, b), "zero branch")
+
+
+ZERO_BRANCH = Claim(
+    id="metamorphic-zero-branch",
+    statement=(
+        "Adding a zero branch through add, a -> add(a, gaussian_logits(s)) with all radii 0 "
+        "(output and every gradient through it exactly 0), leaves the whole training "
+        "trajectory unchanged"
+    ),
+    source="metamorphic relation (the tutorial's add merge and backprop summed over consumers)",
+    conditions=(
+        *_COMMON,
+        "a: any node; s: the input or any node not downstream of a; centroids drawn; "
+        "radius per_connection or per_unit",
+    ),
+    expect="holds",
+    strategy=_zero_branch_draw,
+    check=_zero_branch_check,
+    summary=_SUMMARY,
+)
+
+# ---- permuted hidden units ---------------------------------------------------------------
+
+
+@st.composite
+def _permute_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    case = draw(cases(profile.limits, min_blocks=1))
+    candidates = permutable_nodes(case.spec)
+    if not candidates:
+        reject()
+    node = draw(st.sampled_from(candidates))
+    units = load_spec(case.spec).widths[node]
+    perm = draw(st.permutations(range(units)))
+    return {"case": case, "node": node, "perm": list(perm), "hp": draw(optimizer_settings())}
+
+
+def _permute_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    case: Case = drawn["case"]
+    params2 = permute_units(case.spec, case.params, drawn["node"], drawn["perm"])
+    if params2 is None:
+        reject()  # the permutation would reach the input or the output
+    K = ctx.profile.metamorphic_steps
+    a = _losses(case.net, case.params, case, drawn["hp"], K)
+    b = _losses(case.net, params2, case, drawn["hp"], K)
+    measured = _compare(a, b)
+    measured["nontrivial"] = float(drawn["perm"] != sorted(drawn["perm"]))
+    return _verdict(measured, "permuted units")
+
+
+PERMUTE_UNITS = Claim(
+    id="metamorphic-permute-units",
+    statement=(
+        "Permuting the units of a hidden layer (and consistently its readers: dense rows, "
+        "distance-layer columns, concat blocks, the other inputs of an add) leaves the loss and "
+        "the training trajectory unchanged"
+    ),
+    source="metamorphic relation (permutation symmetry of layered networks)",
+    conditions=(
+        *_COMMON,
+        "the layer: a hidden dense or distance layer with two or more units; cases where the "
+        "permutation would have to reach the network input or output are skipped",
+    ),
+    expect="holds",
+    strategy=_permute_draw,
+    check=_permute_check,
+    summary=_SUMMARY,
+)
+
+# ---- reordered and renamed nodes ---------------------------------------------------------
+
+_NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8)
+
+
+@st.composite
+def _rename_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    case = draw(cases(profile.limits))
+    n = len(case.spec["nodes"])
+    order = draw(st.permutations(range(n)))
+    names = draw(
+        st.lists(_NAME.filter(lambda s: s != "input"), min_size=n, max_size=n, unique=True)
+    )
+    return {"case": case, "order": list(order), "names": names, "hp": draw(optimizer_settings())}
+
+
+def _rename_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    case: Case = drawn["case"]
+    spec2, params2 = reorder_rename(case.spec, case.params, drawn["order"], drawn["names"])
+    K = ctx.profile.metamorphic_steps
+    a = _losses(case.net, case.params, case, drawn["hp"], K)
+    b = _losses(Network.from_spec(spec2), params2, case, drawn["hp"], K)
+    measured = _compare(a, b)
+    measured["nontrivial"] = float(drawn["order"] != sorted(drawn["order"]))
+    return _verdict(measured, "reordered and renamed nodes")
+
+
+REORDER_RENAME = Claim(
+    id="metamorphic-reorder-rename",
+    statement=(
+        "Listing the spec's nodes in another order and renaming them (parameters renamed to "
+        "match) changes nothing: the training trajectory is the same"
+    ),
+    source="architecture spec v1 (DESIGN.md: nodes may be listed in any order)",
+    conditions=(*_COMMON, "any permutation of the node list; any fresh names"),
+    expect="holds",
+    strategy=_rename_draw,
+    check=_rename_check,
+    summary=_SUMMARY,
+)
+
+CLAIMS = (ZERO_BRANCH, PERMUTE_UNITS, REORDER_RENAME)

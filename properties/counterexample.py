@@ -1,0 +1,146 @@
+"""Counterexamples: serialised so that ``descentcheck train`` replays them bit for bit.
+
+A counterexample in the ledger (DESIGN.md, ``verify --json``) is::
+
+    {"spec": {...spec v1...},
+     "data": {"x": [[...]], "y": [...]},            # y: float rows (mse) or int labels
+     "params": {"NODE.PARAM": [[...]], ...},        # the initial parameters w_0, as lists
+     "hyperparameters": {"optimizer": "momentum", "lr": ..., "momentum": ..., "steps": K,
+                         "batch_size": null|N, "shuffle_seed": S, ...},
+     "step": k,                                     # E(w_{k+1}) > E(w_k) here
+     "loss_before": E(w_k), "loss_after": E(w_{k+1}), "increase": ...,
+     "certified_increase": true|false|null}         # proved in interval arithmetic?
+
+Floats go through JSON as Python's shortest round-tripping repr, so lists give back the same
+float64 bits. :func:`write_replay` writes ``spec.json``, ``data.npz`` and ``params.npz`` and the
+exact command; :func:`replay` runs the same training in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from descentcheck.impl.network import Network
+from descentcheck.impl.trainer import train
+from descentcheck.impl.trajectory import Trajectory
+
+Array = np.ndarray
+
+# hyperparameter key -> CLI option of ``descentcheck train``
+_OPTIONS = {
+    "lr": "--lr",
+    "momentum": "--momentum",
+    "tau": "--tau",
+    "group": "--group",
+    "rho": "--rho",
+    "eps": "--eps",
+    "steps": "--steps",
+    "batch_size": "--batch-size",
+    "shuffle_seed": "--shuffle-seed",
+}
+
+
+def make_counterexample(
+    spec: Mapping[str, Any],
+    x: Array,
+    y: Array,
+    params: Mapping[str, Array],
+    hyperparameters: Mapping[str, Any],
+    step: int,
+    losses: Array,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ledger record of a loss increase at ``step`` (see the module docstring).
+
+    ``hyperparameters`` holds ``optimizer`` and the options of ``train`` (``steps`` included)."""
+    y = np.asarray(y)
+    return {
+        "spec": json.loads(json.dumps(spec)),
+        "data": {"x": np.asarray(x, dtype=np.float64).tolist(), "y": y.tolist()},
+        "params": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in params.items()},
+        "hyperparameters": dict(hyperparameters),
+        "step": int(step),
+        "loss_before": float(losses[step]),
+        "loss_after": float(losses[step + 1]),
+        "increase": float(losses[step + 1] - losses[step]),
+        **extra,
+    }
+
+
+def arrays(counterexample: Mapping[str, Any]) -> tuple[Array, Array, dict[str, Array]]:
+    """x, y and the initial parameters of a counterexample, as float64 / int64 arrays."""
+    data = counterexample["data"]
+    x = np.asarray(data["x"], dtype=np.float64)
+    y_list = data["y"]
+    y = np.asarray(y_list)
+    y = y.astype(np.int64) if y.dtype.kind in "iub" else y.astype(np.float64)
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in counterexample["params"].items()}
+    return x, y, params
+
+
+def train_kwargs(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """``descentcheck.impl.trainer.train`` keyword arguments for the hyperparameters."""
+    hp = dict(hyperparameters)
+    kw: dict[str, Any] = {"optimizer": hp.pop("optimizer"), "steps": hp.pop("steps")}
+    kw["seed"] = hp.pop("shuffle_seed", 0)
+    kw.update(hp)
+    return kw
+
+
+def replay(counterexample: Mapping[str, Any]) -> Trajectory:
+    """Train again from the serialised inputs (in-process); the trajectory shows the increase."""
+    net = Network.from_spec(counterexample["spec"])
+    x, y, params = arrays(counterexample)
+    return train(net, params, x, y, **train_kwargs(counterexample["hyperparameters"]))
+
+
+def _save_npz(path: Path, arrays_: Mapping[str, Array]) -> None:
+    try:
+        from descentcheck.impl.io import save_npz_atomic
+    except ImportError:  # pragma: no cover - io is written alongside
+        np.savez(path, **arrays_)
+    else:
+        save_npz_atomic(path, arrays_)
+
+
+def replay_args(counterexample: Mapping[str, Any], directory: str | Path) -> list[str]:
+    """The ``descentcheck train`` argument list that replays it from files in ``directory``."""
+    d = Path(directory)
+    hp = dict(counterexample["hyperparameters"])
+    args = [
+        "descentcheck",
+        "train",
+        str(d / "spec.json"),
+        "--data",
+        str(d / "data.npz"),
+        "--init",
+        str(d / "params.npz"),
+        "--optimizer",
+        str(hp.pop("optimizer")),
+    ]
+    for key, option in _OPTIONS.items():
+        v = hp.get(key)
+        if v is None:
+            continue
+        args += [option, repr(float(v)) if isinstance(v, float) else str(v)]
+    return [*args, "--out", str(d / "replay")]
+
+
+def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> str:
+    """Write ``spec.json``, ``data.npz`` (x, y) and ``params.npz`` into ``directory``, print the
+    exact ``descentcheck train`` command that replays the counterexample, and return it."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    x, y, params = arrays(counterexample)
+    (d / "spec.json").write_text(json.dumps(counterexample["spec"], indent=1) + "\n")
+    _save_npz(d / "data.npz", {"x": x, "y": y})
+    _save_npz(d / "params.npz", params)
+    command = shlex.join(replay_args(counterexample, d))
+    print(command)
+    return command

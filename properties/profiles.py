@@ -1,0 +1,113 @@
+"""Profiles: how hard ``verify`` searches, and where Hypothesis keeps its examples.
+
+=========  ==========================================================  ==========================
+profile    used by                                                     budget
+=========  ==========================================================  ==========================
+fast       the pytest suite: every claim still checked, small counts   ~1 minute on 2 cores
+ci         ``descentcheck verify --profile ci``                         < 5 minutes on 2 cores
+thorough   ``tox -e properties`` / ``verify --profile thorough``         far more; may take long
+=========  ==========================================================  ==========================
+
+Environment: ``DESCENTCHECK_HYPOTHESIS_DB`` sets the example database folder (default
+``.hypothesis/`` in the working directory, Hypothesis's own default place);
+``DESCENTCHECK_JOBS`` the number of worker processes (default: up to 2, the budget's cores);
+``DESCENTCHECK_SEED`` the Hypothesis seed (fast and ci use a fixed seed, so a run is repeatable;
+thorough draws a fresh one each run).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .strategies import Limits
+
+DEFAULT_DATABASE = ".hypothesis"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Search effort for one ``verify`` run."""
+
+    name: str
+    examples: int  # Hypothesis examples for each claim expected to hold
+    falsify_examples: int  # the most examples spent looking for a counterexample
+    steps: int  # updates per trajectory in the per-step descent claims
+    convergence_steps: int  # updates per trajectory in the weak-convergence claims
+    metamorphic_steps: int  # updates compared in the metamorphic claims
+    certify_cases: int  # per claim, the cases whose first steps are certified in intervals
+    certify_steps: int  # steps certified per such case
+    certify_max_params: int  # only networks this small are certified
+    distance_seeds: int  # paired seeds in the RMSProp-vs-SGD experiment
+    distance_steps: int  # updates per run there
+    limits: Limits = field(default_factory=Limits)
+    seed: int | None = 0  # Hypothesis seed; None draws a fresh one
+    jobs: int = 2
+    database: str = DEFAULT_DATABASE
+
+
+PROFILES: dict[str, Profile] = {
+    "fast": Profile(
+        name="fast",
+        examples=25,
+        falsify_examples=150,
+        steps=8,
+        convergence_steps=20,
+        metamorphic_steps=3,
+        certify_cases=3,
+        certify_steps=2,
+        certify_max_params=40,
+        distance_seeds=12,
+        distance_steps=150,
+    ),
+    "ci": Profile(
+        name="ci",
+        examples=400,
+        falsify_examples=1000,
+        steps=12,
+        convergence_steps=40,
+        metamorphic_steps=5,
+        certify_cases=40,
+        certify_steps=3,
+        certify_max_params=60,
+        distance_seeds=30,
+        distance_steps=300,
+    ),
+    "thorough": Profile(
+        name="thorough",
+        examples=4000,
+        falsify_examples=10000,
+        steps=25,
+        convergence_steps=100,
+        metamorphic_steps=10,
+        certify_cases=400,
+        certify_steps=5,
+        certify_max_params=150,
+        distance_seeds=100,
+        distance_steps=600,
+        limits=Limits(max_blocks=6, max_width=6, max_inputs=4, max_rows=16),
+        seed=None,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The named profile with the environment's overrides (see the module docstring)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
+    p = PROFILES[name]
+    env = os.environ
+    if env.get("DESCENTCHECK_HYPOTHESIS_DB"):
+        p = replace(p, database=env["DESCENTCHECK_HYPOTHESIS_DB"])
+    if env.get("DESCENTCHECK_JOBS"):
+        p = replace(p, jobs=max(1, int(env["DESCENTCHECK_JOBS"])))
+    else:
+        p = replace(p, jobs=max(1, min(p.jobs, os.cpu_count() or 1)))
+    if env.get("DESCENTCHECK_SEED"):
+        p = replace(p, seed=int(env["DESCENTCHECK_SEED"]))
+    return p
+
+
+def database_path(profile: Profile) -> Path:
+    return Path(profile.database)
