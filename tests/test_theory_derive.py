@@ -1,0 +1,218 @@
+"""derive_text: the JSON contract, closed forms written independently here, errors, formats."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from descentcheck.theory import FORMATS, KNOWN_OPS, DeriveError, derive_text
+from descentcheck.theory.units import MIN_DIM
+
+DIMS = st.integers(1, 4)
+vals = st.floats(-2.0, 2.0, allow_nan=False)
+radii = st.floats(-2.0, 2.0, allow_nan=False)
+
+
+def _payload(op: str, dim: int) -> dict:
+    return json.loads(derive_text(op, "json", dim))
+
+
+def _evaluate(payload: dict, values: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """Evaluate the JSON's output and gradients (as a reader would: sympify, substitute)."""
+    syms = [sp.Symbol(s) for s in payload["symbols"]]
+    args = [values[s] for s in payload["symbols"]]
+
+    def num(text: str) -> float:
+        return float(sp.lambdify(syms, sp.sympify(text), "mpmath")(*args))
+
+    return num(payload["output"]), {k: num(v) for k, v in payload["grad"].items()}
+
+
+def _close(a: float, b: float, scale: float = 0.0) -> bool:
+    return abs(a - b) <= 1e-12 * max(abs(a), abs(b), scale, 1e-300)
+
+
+@pytest.mark.parametrize("op", KNOWN_OPS)
+def test_json_contract_keys_symbols_and_round_trip(op):
+    for dim in range(MIN_DIM.get(op, 1), 5):
+        p = _payload(op, dim)
+        assert list(p) == ["op", "symbols", "output", "grad"]
+        assert p["op"] == op
+        syms = p["symbols"]
+        if op in ("mse", "softmax_cross_entropy"):
+            assert syms == [f"yhat{i}" for i in range(dim)] + [f"y{i}" for i in range(dim)]
+            assert list(p["grad"]) == [f"yhat{i}" for i in range(dim)]
+        else:
+            assert syms[:dim] == [f"x{i}" for i in range(dim)]
+            params = syms[dim:]
+            if op == "dense":
+                assert params == [f"w{i}" for i in range(dim)] + ["b"]
+            elif op.endswith("per_unit"):
+                assert params == [f"c{i}" for i in range(dim)] + ["r"]
+            elif op.startswith("gaussian"):
+                assert params == [f"c{i}" for i in range(dim)] + [f"r{i}" for i in range(dim)]
+            else:
+                assert params == []
+            assert sorted(p["grad"]) == sorted(syms)
+        # every expression reads back through sympify with no unknown names
+        allowed = {sp.Symbol(s) for s in syms}
+        for text in [p["output"], *p["grad"].values()]:
+            e = sp.sympify(text)
+            assert e.free_symbols <= allowed
+
+
+@settings(max_examples=30, deadline=None)
+@given(dim=DIMS, data=st.data())
+def test_gaussian_unit_against_closed_form(dim, data):
+    x = [data.draw(vals) for _ in range(dim)]
+    c = [data.draw(vals) for _ in range(dim)]
+    r = [data.draw(radii) for _ in range(dim)]
+    for logits in (False, True):
+        op = "gaussian_logits" if logits else "gaussian"
+        values = {**{f"x{i}": x[i] for i in range(dim)}, **{f"c{i}": c[i] for i in range(dim)}}
+        values |= {f"r{i}": r[i] for i in range(dim)}
+        out, grad = _evaluate(_payload(op, dim), values)
+        z = -0.5 * sum(r[i] ** 2 * (x[i] - c[i]) ** 2 for i in range(dim))
+        y = z if logits else math.exp(z)
+        gz = 1.0 if logits else y  # d y / d z
+        assert _close(out, y, abs(z) * (1 if logits else y))
+        for i in range(dim):
+            u = x[i] - c[i]
+            assert _close(grad[f"c{i}"], gz * r[i] ** 2 * u)
+            assert _close(grad[f"x{i}"], -gz * r[i] ** 2 * u)
+            assert _close(grad[f"r{i}"], -gz * r[i] * u**2)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dim=DIMS, data=st.data())
+def test_gaussian_per_unit_against_closed_form(dim, data):
+    x = [data.draw(vals) for _ in range(dim)]
+    c = [data.draw(vals) for _ in range(dim)]
+    r = data.draw(radii)
+    values = {**{f"x{i}": x[i] for i in range(dim)}, **{f"c{i}": c[i] for i in range(dim)}, "r": r}
+    out, grad = _evaluate(_payload("gaussian_per_unit", dim), values)
+    d2 = sum((x[i] - c[i]) ** 2 for i in range(dim))
+    y = math.exp(-0.5 * r**2 * d2)
+    assert _close(out, y)
+    assert _close(grad["r"], -r * d2 * y)
+    for i in range(dim):
+        assert _close(grad[f"c{i}"], r**2 * (x[i] - c[i]) * y)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dim=DIMS, data=st.data())
+def test_dense_unit_against_closed_form(dim, data):
+    x = [data.draw(vals) for _ in range(dim)]
+    w = [data.draw(vals) for _ in range(dim)]
+    b = data.draw(vals)
+    values = {**{f"x{i}": x[i] for i in range(dim)}, **{f"w{i}": w[i] for i in range(dim)}, "b": b}
+    out, grad = _evaluate(_payload("dense", dim), values)
+    scale = sum(abs(a * v) for a, v in zip(w, x)) + abs(b)
+    assert _close(out, sum(a * v for a, v in zip(w, x)) + b, scale)
+    assert grad["b"] == 1.0
+    for i in range(dim):
+        assert _close(grad[f"w{i}"], x[i])
+        assert _close(grad[f"x{i}"], w[i])
+
+
+@settings(max_examples=30, deadline=None)
+@given(dim=st.integers(2, 4), data=st.data())
+def test_losses_against_closed_forms(dim, data):
+    yhat = [data.draw(st.floats(-10, 10)) for _ in range(dim)]
+    y = [data.draw(st.floats(0, 1)) for _ in range(dim)]
+    values = {**{f"yhat{i}": yhat[i] for i in range(dim)}, **{f"y{i}": y[i] for i in range(dim)}}
+    out, grad = _evaluate(_payload("mse", dim), values)
+    assert _close(
+        out,
+        0.5 * sum((a - t) ** 2 for a, t in zip(yhat, y)),
+        sum(a * a + t * t for a, t in zip(yhat, y)),
+    )
+    for k in range(dim):
+        assert _close(grad[f"yhat{k}"], yhat[k] - y[k], abs(yhat[k]) + abs(y[k]))
+    out, grad = _evaluate(_payload("softmax_cross_entropy", dim), values)
+    m = max(yhat)
+    lse = m + math.log(sum(math.exp(a - m) for a in yhat))
+    p = [math.exp(a - lse) for a in yhat]
+    ce = -sum(t * (a - lse) for a, t in zip(yhat, y))
+    assert _close(out, ce, sum(t * (abs(a) + abs(lse)) for a, t in zip(yhat, y)))
+    for k in range(dim):
+        # general labels: softmax * sum(y) - y (no normalisation assumed)
+        assert _close(grad[f"yhat{k}"], p[k] * sum(y) - y[k], p[k] * sum(y) + y[k])
+
+
+def test_relu_is_piecewise_with_zero_derivative_at_zero():
+    p = _payload("relu", 1)
+    g = sp.sympify(p["grad"]["x0"])
+    x0 = sp.Symbol("x0")
+    assert g.subs(x0, 0)[0] == 0 and g.subs(x0, 1)[0] == 1 and g.subs(x0, -1)[0] == 0
+    text = derive_text("relu", "sympy", 1)
+    assert "not differentiable at 0" in text and "torch" in text
+
+
+def test_softmax_ce_states_simplification_and_condition():
+    for fmt in ("latex", "sympy"):
+        text = derive_text("softmax_cross_entropy", fmt, 3)
+        assert "sum" in text.lower() and "= 1" in text
+    assert "-- proved" in derive_text("softmax_cross_entropy", "sympy", 3)
+    assert "NOT proved" not in derive_text("softmax_cross_entropy", "sympy", 3)
+
+
+@pytest.mark.parametrize("op", KNOWN_OPS)
+def test_every_format_renders_and_mathml_is_well_formed(op):
+    dim = MIN_DIM.get(op, 1) + 1
+    for fmt in FORMATS:
+        assert derive_text(op, fmt, dim).strip()
+    ET.fromstring("<root>" + derive_text(op, "mathml", dim) + "</root>")
+    assert r"\begin{align*}" in derive_text(op, "latex", dim)
+
+
+@pytest.mark.parametrize(
+    ("op", "fmt", "dim"),
+    [
+        ("conv2d", "json", 3),
+        ("", "json", 3),
+        ("dense", "json", 0),
+        ("dense", "json", 33),
+        ("dense", "json", -1),
+        ("dense", "json", True),
+        ("dense", "json", 2.0),
+        ("dense", "json", "3"),
+        ("add", "json", 1),
+        ("softmax_cross_entropy", "json", 1),
+        ("dense", "yaml", 3),
+    ],
+)
+def test_bad_requests_raise_one_line_derive_error(op, fmt, dim):
+    with pytest.raises(DeriveError) as info:
+        derive_text(op, fmt, dim)
+    msg = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "\n" not in msg
+    assert ("known ops: dense" in msg) or ("known formats: latex" in msg)
+
+
+def test_import_does_not_load_sympy():
+    code = (
+        "import sys; import descentcheck, descentcheck.theory, descentcheck.theory.descent; "
+        "from descentcheck.theory import DeriveError, KNOWN_OPS; "
+        "assert 'sympy' not in sys.modules and 'mpmath' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_derivation_is_sympy_diff_of_the_output():
+    # an independent re-derivation from the printed output: d output / d s == grad[s]
+    for op in ("gaussian", "gaussian_logits_per_unit", "dense", "softmax_cross_entropy", "tanh"):
+        p = _payload(op, 3)
+        out = sp.sympify(p["output"])
+        for s, g in p["grad"].items():
+            diff = sp.Matrix([out]).diff(sp.Symbol(s)) - sp.Matrix([sp.sympify(g)])
+            assert sp.simplify(diff) == sp.zeros(*diff.shape)
