@@ -1,0 +1,42 @@
+"""``python -m descentcheck.theory``: the summary and the exit status (the full run is the tox
+env's first command; here the runner is exercised with stand-in checks)."""
+
+from __future__ import annotations
+
+from descentcheck.theory import __main__ as main_module
+from descentcheck.theory import checks
+from descentcheck.theory.checks import NUMERIC, PROVED, CheckResult
+
+
+def _ok():
+    return CheckResult("a proof", PROVED, True, "fine")
+
+
+def _bad():
+    return CheckResult("a number", NUMERIC, False, "off by 3 eps", ["detail line"])
+
+
+def _crash():
+    raise RuntimeError("boom")
+
+
+def test_exit_status_zero_when_all_hold(monkeypatch, capsys):
+    monkeypatch.setattr(checks, "CHECKS", (_ok,))
+    assert main_module.main([]) == 0
+    out = capsys.readouterr().out
+    assert "[ok  ] a proof" in out and "1 passed, 0 failed" in out
+
+
+def test_exit_status_nonzero_on_failure_or_crash(monkeypatch, capsys):
+    monkeypatch.setattr(checks, "CHECKS", (_ok, _bad, _crash))
+    assert main_module.main([]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] a number" in out and "detail line" in out
+    assert "RuntimeError: boom" in out
+    assert "1 passed, 2 failed" in out
+
+
+def test_fast_checks_pass_for_real():
+    for fn in (checks.check_softmax_ce, checks.check_symbolic_agreement, checks.check_momentum):
+        r = fn()
+        assert r.ok, r.details
