@@ -13,7 +13,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from descentcheck.theory import FORMATS, KNOWN_OPS, DeriveError, derive_text
+from descentcheck.theory import FORMATS, KNOWN_OPS, DeriveError, derive, derive_text
 from descentcheck.theory.units import MIN_DIM
 
 DIMS = st.integers(1, 4)
@@ -34,6 +34,10 @@ def _evaluate(payload: dict, values: dict[str, float]) -> tuple[float, dict[str,
         return float(sp.lambdify(syms, sp.sympify(text), "mpmath")(*args))
 
     return num(payload["output"]), {k: num(v) for k, v in payload["grad"].items()}
+
+
+def _m(e) -> sp.Matrix:
+    return sp.Matrix(e) if isinstance(e, sp.MatrixBase) else sp.Matrix([e])
 
 
 def _close(a: float, b: float, scale: float = 0.0) -> bool:
@@ -62,11 +66,14 @@ def test_json_contract_keys_symbols_and_round_trip(op):
             else:
                 assert params == []
             assert sorted(p["grad"]) == sorted(syms)
-        # every expression reads back through sympify with no unknown names
+        # every expression reads back through sympify to the very same expression
+        d = derive(op, dim)
+        assert _m(sp.sympify(p["output"])) == _m(d.output)
+        for s, g in d.grad.items():
+            assert _m(sp.sympify(p["grad"][s.name])) == _m(g)
         allowed = {sp.Symbol(s) for s in syms}
         for text in [p["output"], *p["grad"].values()]:
-            e = sp.sympify(text)
-            assert e.free_symbols <= allowed
+            assert sp.sympify(text).free_symbols <= allowed
 
 
 @settings(max_examples=30, deadline=None)
@@ -197,6 +204,12 @@ def test_bad_requests_raise_one_line_derive_error(op, fmt, dim):
     assert isinstance(info.value, ValueError)
     assert "\n" not in msg
     assert ("known ops: dense" in msg) or ("known formats: latex" in msg)
+
+
+def test_numpy_integer_dim_is_accepted():
+    import numpy as np
+
+    assert derive_text("dense", "json", np.int64(2)) == derive_text("dense", "json", 2)
 
 
 def test_import_does_not_load_sympy():

@@ -75,15 +75,13 @@ def to_latex(d: Derivation) -> str:
     for s, g in d.grad.items():
         rows.append(rf"\frac{{\partial {lhs}}}{{\partial {tex(s)}}} &= {tex(g)}")
     if d.op == "softmax_cross_entropy":
-        yhat, y = d.unit.inputs, d.unit.labels
-        k = sp.Symbol("k")
+        last = d.dim - 1
         rows.append(
-            rf"\frac{{\partial E}}{{\partial \hat{{y}}_{{k}}}} &= "
-            rf"\operatorname{{softmax}}(\hat{{y}})_{{k}} \sum_{{m}} y_{{m}} - y_{{{k}}}"
-            rf" = \operatorname{{softmax}}(\hat{{y}})_{{k}} - y_{{k}}"
-            rf" \quad\text{{exactly when }} \sum_{{m=0}}^{{{len(y) - 1}}} y_{{m}} = 1"
+            r"\frac{\partial E}{\partial \hat{y}_{k}} &= "
+            r"\operatorname{softmax}(\hat{y})_{k} \sum_{m} y_{m} - y_{k}"
+            r" = \operatorname{softmax}(\hat{y})_{k} - y_{k}"
+            rf" \quad\text{{exactly when }} \sum_{{m=0}}^{{{last}}} y_{{m}} = 1"
         )
-        del yhat
     head = [f"% {d.op}: one unit with D = {d.dim} inputs", *(f"% {n}" for n in d.notes)]
     body = r" \\" + "\n"
     return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"

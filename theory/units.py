@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral
 
 import sympy as sp
 
@@ -215,12 +216,12 @@ def check_request(op: str, dim: object) -> int:
     if op not in _BUILDERS:
         raise DeriveError(f"unknown op {op!r}; known ops: {', '.join(KNOWN_OPS)}")
     lo = MIN_DIM.get(op, 1)
-    if isinstance(dim, bool) or not isinstance(dim, int) or not lo <= dim <= MAX_DIM:
+    if isinstance(dim, bool) or not isinstance(dim, Integral) or not lo <= dim <= MAX_DIM:
         raise DeriveError(
             f"dim for {op} must be an integer from {lo} to {MAX_DIM}, got {dim!r}; "
             f"known ops: {', '.join(KNOWN_OPS)}"
         )
-    return dim
+    return int(dim)
 
 
 def unit(op: str, dim: int = 3) -> Unit:
