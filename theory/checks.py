@@ -216,7 +216,7 @@ def check_momentum() -> CheckResult:
         ok,
         f"{len(results)} identities, {len(ids)} equalities (symbolic k by induction or "
         f"invariant, and k = 0..{K_MAX})",
-        bad + list(results),
+        [*bad, *results, *(str(i) for i in ids)],
     )
 
 
@@ -232,7 +232,7 @@ def check_descent() -> CheckResult:
         ok,
         f"{len(items)} facts: GD lr < 2/L; adaptive tau + L(lr+tau)^2/2 < lr, tau_max closed "
         "form, tau < 1/(4L); constant beta needs rho_k bounded; heavy-ball worst case outside",
-        bad + list(results),
+        [*bad, *results, *(str(i) for i in items)],
     )
 
 
@@ -321,7 +321,7 @@ def check_assumptions() -> CheckResult:
         sups = "n/a" if b.sups is None else ", ".join(str(s) for s in b.sups)
         lines.append(
             f"{op}: sup|phi|, sup|phi'|, sup|phi''| = {sups}; "
-            f"{'in' if b.in_theorem else 'OUTSIDE'} the theorem ({b.note})"
+            + (f"in the theorem ({b.note})" if b.in_theorem else b.note)
         )
     for gb in gaussian_bounds():
         if not gb.holds:
