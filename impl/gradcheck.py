@@ -1,0 +1,575 @@
+"""Gradient checking against an oracle far more accurate than the claim being checked.
+
+A claimed gradient ``a = grad(x0)`` of a scalar function ``f`` is compared entry by entry with an
+oracle ``n ~ df/dx(x0)`` whose own error is far below the tolerance (``rtol = 1e-8``), so a failure
+means the claim is wrong, not the check. Three oracles:
+
+``complex_step`` (Squire & Trapp 1998, SIAM Rev. 40(1):110-112)::
+
+    df/dx_i = Im f(x0 + i h e_i) / h,      h = 1e-30
+
+No subtraction, hence no cancellation: exact to rounding (relative error ~1e-16) whenever ``f``
+is complex-analytic in ``x_i`` as coded. A second pass, at ``h/3`` from a point one ulp away in
+every entry, measures what error there is: the ``h^2 f'''/6`` truncation (visible only where
+``f'`` nearly vanishes) and the rounding noise of the float64 program where a gradient entry is a
+cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two evaluations per entry. Its
+imaginary parts ``h f'`` underflow for gradients below ~1e-280.
+
+``richardson``: central differences ``D(h) = (f(x+h e_i) - f(x-h e_i)) / (2h)``, whose error is a
+series in ``h^2``, at steps ``h_k = h0 * max(1, |x_i|) / c^k`` (k = 0..11, h0 = 0.1, c = 1.6),
+extrapolated in a Neville table ``T[k][j] = T[k][j-1] + (T[k][j-1] - T[k-1][j-1]) / (c^(2j) - 1)``
+(Ridders' method, Numerical Recipes 5.7). Each entry's error estimate is Ridders'
+``max(|T[k][j] - T[k][j-1]|, |T[k][j] - T[k-1][j-1]|)`` (the difference between the last two
+extrapolation levels) plus the rounding noise of ``D(h_k)`` times what extrapolation can amplify
+it by; the rounding noise of ``f`` is measured (``f`` at four points one ulp from ``x0``), since
+``eps |f|`` misses it when ``f`` is a sum of terms that cancel. The entry with the smallest
+estimate is returned, its estimate raised to its distance from the runner-up (the least of ~66
+noisy estimates is optimistic). The ratio is not 2 on purpose: near ``x = 0`` halving the step
+scales the whole computation by powers of two, so every level rounds alike, successive levels
+agree to the bit, and the estimate claims an accuracy the rounding denies. The divisor is the
+step actually taken, ``(x+h) - (x-h)`` in floating point, not ``2h``. Measured on smooth O(1)
+functions the error is ~1e-13 of max|g|, the estimate ~1e-12 and never below the true error; 24
+evaluations per entry, plus 5.
+
+``mpmath``: the central difference above at 50 significant digits with ``h = 1e-20``, on an object
+array of ``mpmath.mpf``: truncation ~h^2 = 1e-40, rounding ~1e-50 / h = 1e-30, both estimated
+(a second step ``2h``). Only for functions that run on ``mpf`` objects (arithmetic, ``abs``,
+``**``; numpy's ``sin``/``exp`` do not). Four evaluations per entry.
+
+``auto`` takes complex step if usable, else mpmath if usable, else Richardson. Complex step is
+cross-validated against Richardson first (on the entry of largest magnitude and on one fixed
+random direction); code that silently breaks it -- ``np.abs``, ``.real``, comparisons -- then
+disagrees by far more than Richardson's error estimate, and auto falls back.
+
+Comparison, per entry, with ``floor = atol_rel * max_j |n_j| + 1e-300`` (``max_j |n_j|`` over the
+whole network's gradient in :func:`check_network_gradient`)::
+
+    rel_i = |a_i - n_i| / max(|a_i|, |n_i|, floor)
+    pass_i  iff  |a_i - n_i| <= rtol * max(|a_i|, |n_i|, floor) + 10 * oracle_err_i
+
+``oracle_err`` is the oracle's own error estimate: Richardson's is ~1e-12 of the gradient,
+complex step's ~1e-15, mpmath's ~1e-24; these two matter only where the true gradient vanishes
+(a claim of 0 against an oracle's 1e-60 must pass). A NaN or inf in either gradient fails.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .network import Network
+
+Array = np.ndarray
+ScalarFun = Callable[[Array], Any]
+
+METHODS = ("auto", "complex_step", "richardson", "mpmath")
+COMPLEX_STEP_H = 1e-30
+# the second, error-measuring step is h * this; a power of two would round exactly alike
+COMPLEX_STEP_RATIO = 1.0 / 3.0
+RICHARDSON_H0 = 0.1
+RICHARDSON_LEVELS = 12
+RICHARDSON_RATIO = 1.6  # not 2: see the module docstring
+MPMATH_H = 1e-20
+MPMATH_DPS = 50
+# auto rejects complex step when it and Richardson disagree by this many error estimates
+CROSSCHECK_FACTOR = 1e3
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = 1e-300
+
+
+def _signs(n: int) -> Array:
+    """A fixed pattern of n signs: reproducible, and generic enough for a probe direction."""
+    return np.random.default_rng(20_210_147).choice([-1.0, 1.0], size=n)
+
+
+class _Unusable(Exception):
+    """An oracle cannot evaluate this function; the message says why."""
+
+
+@dataclass(frozen=True)
+class _Oracle:
+    values: Array  # flat, the oracle's df/dx
+    errors: Array  # flat, its own error estimate (absolute)
+    method: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GradCheckResult:
+    """The outcome of one gradient check; truthy iff every entry passed.
+
+    ``worst_index`` indexes ``x0``'s shape: the entry that fails by most (relative to what it is
+    allowed) when the check fails, else the one of largest ``rel`` error. ``oracle_error`` is the
+    oracle's own error estimate per entry (absolute; see the module docstring); ``note`` says why
+    auto mode passed over an oracle, or is empty.
+    """
+
+    ok: bool
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    method: str
+    analytic: Array
+    numeric: Array
+    message: str
+    oracle_error: Array
+    note: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+# ---- evaluating f -------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> Any:
+    """The single element of what ``fun`` returned (a number, a 0-d or 1-element array)."""
+    if isinstance(value, np.ndarray) or np.ndim(value) > 0:
+        arr = np.asarray(value)
+        if arr.size != 1:
+            raise ValueError(f"fun must return a scalar, got an array of shape {arr.shape}")
+        return arr.reshape(()).item() if arr.dtype == object else arr.reshape(())[()]
+    return value
+
+
+def _real(value: Any) -> float:
+    v = _scalar(value)
+    return float(np.real(v)) if np.iscomplexobj(v) else float(v)
+
+
+# ---- oracles ------------------------------------------------------------------------------------
+
+
+def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
+    """``Im f(x0 + i h e_i) / h`` for every i; :class:`_Unusable` if ``f`` cannot take it.
+
+    Error estimate ``|D(x0, h) - D(x0', h/3)|`` with ``x0'`` one ulp from ``x0`` in every entry
+    (up or down by a fixed sign pattern). It measures the truncation ``h^2 f'''(x0) / 6``
+    (below rounding unless ``f'(x0)`` vanishes, where the oracle returns ~1e-60, not 0) and the
+    rounding noise of the float64 program: where a gradient entry is a cancelling sum, e.g. 0 by
+    symmetry, both the claim and the oracle come out as noise of order eps times the terms,
+    which may exceed ``rtol * atol_rel * max|g|``. The jitter re-draws that noise; the
+    non-power-of-two ratio makes the imaginary parts round differently. (The jitter's own
+    effect, ``f'' * ulp``, is at float64 resolution.)"""
+    flat = x0.ravel().astype(np.complex128)
+    up = _signs(flat.size) > 0
+    jittered = np.where(up, np.nextafter(x0.ravel(), np.inf), np.nextafter(x0.ravel(), -np.inf))
+    out = np.empty((2, flat.size))
+    all_complex = True
+    try:
+        with warnings.catch_warnings():
+            # a cast to float inside f drops the imaginary part: that must not pass silently
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            passes = ((flat, h), (jittered.astype(np.complex128), h * COMPLEX_STEP_RATIO))
+            for r, (base, step) in enumerate(passes):
+                for i in range(flat.size):
+                    xi = base.copy()
+                    xi[i] += 1j * step
+                    v = _scalar(fun(xi.reshape(x0.shape)))
+                    all_complex &= bool(np.iscomplexobj(v))
+                    out[r, i] = float(np.imag(v)) / step
+    except Exception as exc:
+        raise _Unusable(f"complex step: {type(exc).__name__}: {exc}") from exc
+    if not all_complex and not np.any(out != 0.0):
+        raise _Unusable("complex step: fun returned real values (the imaginary part was dropped)")
+    return _Oracle(out[0], np.abs(out[0] - out[1]), "complex_step")
+
+
+def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
+    """Central differences ``D(h)`` at ``MPMATH_DPS`` digits on object arrays of ``mpmath.mpf``.
+
+    Error estimate: truncation ``|D(h) - D(2h)| / 3`` (the h^2 term) plus rounding
+    ``1e5 * 10^-dps * max|f| / h``; both ~1e-30 of the gradient or less, they matter only where
+    ``f'(x0)`` vanishes."""
+    try:
+        import mpmath
+    except ImportError as exc:  # pragma: no cover - mpmath is a dependency
+        raise _Unusable("mpmath: not installed") from exc
+
+    def f(xs: Array) -> Any:
+        v = _scalar(fun(xs.reshape(x0.shape)))
+        if not isinstance(v, mpmath.mpf):
+            # anything else means f left high precision somewhere (e.g. np.asarray(x, float))
+            raise TypeError(f"fun returned {type(v).__name__}, not mpmath.mpf")
+        return v
+
+    out = np.empty(x0.size)
+    err = np.empty(x0.size)
+    try:
+        with mpmath.workdps(MPMATH_DPS):
+            step = mpmath.mpf(h)
+            base = np.array([mpmath.mpf(float(v)) for v in x0.ravel()], dtype=object)
+            f(base.copy())
+            rounding = mpmath.mpf(10) ** (5 - MPMATH_DPS) / step
+            for i in range(base.size):
+                d, fmax = [], mpmath.mpf(0)
+                for s in (step, 2 * step):
+                    xp, xm = base.copy(), base.copy()
+                    xp[i] += s
+                    xm[i] -= s
+                    fp, fm = f(xp), f(xm)
+                    d.append((fp - fm) / (2 * s))
+                    fmax = max(fmax, abs(fp), abs(fm))
+                out[i] = float(d[0])
+                err[i] = float(abs(d[0] - d[1]) / 3 + rounding * fmax)
+    except Exception as exc:
+        raise _Unusable(f"mpmath: {type(exc).__name__}: {exc}") from exc
+    return _Oracle(out, err, "mpmath")
+
+
+def _rounding_noise(fun: ScalarFun, x0: Array) -> float:
+    """How much float64 rounding moves ``f`` near ``x0``: the largest change of ``f`` when every
+    entry of ``x0`` moves by one ulp (four fixed sign patterns), at least ``eps |f(x0)|``.
+
+    ``eps |f|`` alone underestimates it when ``f`` is a sum of terms that cancel."""
+    x = x0.ravel()
+    f0 = _real(fun(x0.copy()))
+    worst = _EPS * abs(f0)
+    for seed in range(4):
+        up = np.random.default_rng(seed).random(x.size) < 0.5
+        xj = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+        worst = max(worst, abs(_real(fun(xj.reshape(x0.shape))) - f0))
+    return worst
+
+
+def _richardson_along(
+    fun: ScalarFun, x0: Array, directions: Array, h0: float, levels: int = RICHARDSON_LEVELS
+) -> tuple[Array, Array]:
+    """Derivatives of ``t -> f(x0 + t v)`` at 0 for each row ``v`` of ``directions``.
+
+    Returns (estimates, absolute error estimates); see the module docstring for the table."""
+    x = x0.ravel()
+    m = len(directions)
+    c2 = RICHARDSON_RATIO**2
+    D = np.empty((levels, m))
+    noise = np.empty((levels, m))  # rounding in D[k]: noise_f / h_k
+    noise_f = _rounding_noise(fun, x0)
+    with np.errstate(all="ignore"):
+        for k in range(levels):
+            t = h0 / RICHARDSON_RATIO**k
+            for r, v in enumerate(directions):
+                xp, xm = x + t * v, x - t * v
+                nz = np.flatnonzero(v)
+                # for a coordinate direction, divide by the step really taken (exact in fp)
+                width = (xp[nz[0]] - xm[nz[0]]) / v[nz[0]] if len(nz) == 1 else 2.0 * t
+                fp, fm = _real(fun(xp.reshape(x0.shape))), _real(fun(xm.reshape(x0.shape)))
+                D[k, r] = (fp - fm) / width
+                noise[k, r] = 2.0 * max(noise_f, _EPS * max(abs(fp), abs(fm))) / width
+        values, errors = [], []
+        prev = [D[0]]
+        for k in range(1, levels):
+            row = [D[k]]
+            gain = 1.0  # how much extrapolation to order j can amplify the noise of D
+            for j in range(1, k + 1):
+                w = 1.0 / (c2**j - 1.0)
+                gain *= 1.0 + 2.0 * w
+                t_kj = row[j - 1] + (row[j - 1] - prev[j - 1]) * w
+                err = np.maximum(np.abs(t_kj - row[j - 1]), np.abs(t_kj - prev[j - 1]))
+                values.append(t_kj)
+                errors.append(err + gain * noise[k] + _EPS * np.abs(t_kj))
+                row.append(t_kj)
+            prev = row
+        T = np.array(values)
+        E = np.where(np.isnan(np.array(errors)), np.inf, np.array(errors))
+        order = np.argsort(E, axis=0)
+        cols = np.arange(m)
+        best, best_err = T[order[0], cols], E[order[0], cols]
+        # the smallest of ~66 noisy estimates is optimistic: the runner-up's distance guards it
+        best_err = np.maximum(best_err, np.abs(best - T[order[1], cols]))
+        # coarse levels can agree spuriously (a feature narrower than the step, seen
+        # symmetrically from both sides); the finest level is the one in the h -> 0 regime, and
+        # where the two disagree beyond both error estimates it is the one to believe
+        last = slice(len(T) - (levels - 1), len(T))
+        f_at = np.argmin(E[last], axis=0)
+        fine, fine_err = T[last][f_at, cols], E[last][f_at, cols]
+        split = np.abs(best - fine) > best_err + fine_err
+        best = np.where(split, fine, best)
+        best_err = np.where(split, fine_err, best_err)
+    # no finite error estimate: no estimate at all, so the entry fails as non-finite
+    best = np.where(np.isfinite(best_err), best, np.nan)
+    return best, best_err
+
+
+def _richardson(fun: ScalarFun, x0: Array, h0: float) -> _Oracle:
+    scale = np.maximum(1.0, np.abs(x0.ravel()))
+    est, err = _richardson_along(fun, x0, np.diag(scale), h0)
+    # the table differentiates along v = scale * e_i: d/dt = scale * df/dx_i
+    return _Oracle(est / scale, err / scale, "richardson")
+
+
+def _crosscheck(fun: ScalarFun, x0: Array, cs: Array) -> str:
+    """Empty if complex step agrees with Richardson on the largest entry and on one fixed
+    random direction, else why not. Agreement: within ``CROSSCHECK_FACTOR`` Richardson error
+    estimates plus 1e-9 of the magnitudes involved."""
+    x = x0.ravel()
+    scale = np.maximum(1.0, np.abs(x))
+    j = int(np.argmax(np.abs(cs)))
+    sign = _signs(x.size)
+    directions = np.zeros((2, x.size))
+    directions[0, j] = scale[j]
+    directions[1] = sign * scale
+    est, err = _richardson_along(fun, x0, directions, RICHARDSON_H0)
+    claims = np.array([cs[j] * scale[j], directions[1] @ cs])
+    size = np.array([abs(claims[0]), np.abs(directions[1] * cs).sum()])
+    bad = ~(np.abs(claims - est) <= CROSSCHECK_FACTOR * err + 1e-9 * size)
+    if not bad.any():
+        return ""
+    if bad[0]:
+        # back from d/dt along scale_j * e_j to df/dx_j
+        c, r, e = cs[j], est[0] / scale[j], err[0] / scale[j]
+        at = tuple(int(i) for i in np.unravel_index(j, x0.shape))
+        return (
+            f"complex step disagreed with Richardson at index {at}: {c:.10e} vs {r:.10e} +- {e:.1e}"
+        )
+    return (
+        "complex step disagreed with Richardson along a random direction: "
+        f"{claims[1]:.10e} vs {est[1]:.10e} +- {err[1]:.1e}"
+    )
+
+
+def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
+    if method == "complex_step":
+        return _complex_step(fun, x0, COMPLEX_STEP_H if h is None else h)
+    if method == "mpmath":
+        return _mpmath(fun, x0, MPMATH_H if h is None else h)
+    if method == "richardson":
+        return _richardson(fun, x0, RICHARDSON_H0 if h is None else h)
+    notes = []
+    try:
+        cs = _complex_step(fun, x0, COMPLEX_STEP_H)
+    except _Unusable as exc:
+        notes.append(str(exc))
+    else:
+        why = _crosscheck(fun, x0, cs.values)
+        if not why:
+            return cs
+        notes.append(why)
+    try:
+        mp = _mpmath(fun, x0, MPMATH_H)
+    except _Unusable as exc:
+        notes.append(str(exc))
+    else:
+        return _Oracle(mp.values, mp.errors, mp.method, "; ".join(notes))
+    rich = _richardson(fun, x0, RICHARDSON_H0)
+    return _Oracle(rich.values, rich.errors, rich.method, "; ".join(notes))
+
+
+# ---- the check ----------------------------------------------------------------------------------
+
+
+def check_gradient(
+    fun: ScalarFun,
+    grad: Array | Callable[[Array], Array],
+    x0: Array,
+    *,
+    method: str = "auto",
+    rtol: float = 1e-8,
+    atol_rel: float = 1e-7,
+    h: float | None = None,
+    grad_scale: float | None = None,
+) -> GradCheckResult:
+    """Check a claimed gradient of the scalar function ``fun`` at ``x0`` against an oracle.
+
+    ``grad`` is the claimed gradient (an array of ``x0``'s shape) or a callable returning it.
+    ``method`` is ``"auto"``, ``"complex_step"``, ``"richardson"`` or ``"mpmath"`` (module
+    docstring); ``h`` overrides the named method's step (Richardson: its largest relative step
+    ``h0``) and needs a named method. ``grad_scale`` replaces ``max_j |n_j|`` in the floor: a
+    check of one block of a larger gradient passes the whole gradient's size, so a block that is
+    0 by symmetry (its entries pure rounding noise) is not judged against its own noise. A named
+    method that cannot evaluate ``fun`` raises ``ValueError``, as do a gradient of the wrong
+    shape and a non-finite ``fun(x0)``.
+    """
+    if grad_scale is not None and not (np.isfinite(grad_scale) and grad_scale >= 0):
+        raise ValueError(f"grad_scale must be finite and >= 0, got {grad_scale}")
+    x0, analytic = _validate(fun, grad, x0, method, rtol, atol_rel, h)
+    return _compare(analytic, _run_oracle(fun, x0, method, h), rtol, atol_rel, grad_scale)
+
+
+def _validate(
+    fun: ScalarFun,
+    grad: Array | Callable[[Array], Array],
+    x0: Array,
+    method: str,
+    rtol: float,
+    atol_rel: float,
+    h: float | None,
+) -> tuple[Array, Array]:
+    """Check the arguments; return ``x0`` and the claimed gradient as float64 arrays."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
+    if h is not None and method == "auto":
+        raise ValueError("a step h needs a named method (the methods' steps differ by 1e29)")
+    if h is not None and not (np.isfinite(h) and h > 0):
+        raise ValueError(f"step h must be positive and finite, got {h}")
+    if not (rtol >= 0 and atol_rel >= 0):
+        raise ValueError(f"rtol and atol_rel must be >= 0, got {rtol} and {atol_rel}")
+    x0 = np.array(x0, dtype=np.float64)
+    if x0.size == 0:
+        raise ValueError("x0 is empty: there is no gradient to check")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError("x0 contains NaN or inf")
+    g = np.asarray(grad(x0.copy()) if callable(grad) else grad)
+    if g.shape != x0.shape:
+        raise ValueError(f"gradient has shape {g.shape}, expected {x0.shape} (the shape of x0)")
+    if g.dtype.kind not in "fiub":
+        raise ValueError(f"gradient has dtype {g.dtype}, expected real numbers")
+    f0 = _real(fun(x0.copy()))
+    if not np.isfinite(f0):
+        raise ValueError(f"fun(x0) is {f0}: nothing to differentiate")
+    return x0, g.astype(np.float64)
+
+
+def _run_oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
+    try:
+        return _oracle(fun, x0, method, h)
+    except _Unusable as exc:
+        raise ValueError(f"method {method!r} cannot evaluate fun: {exc}") from exc
+
+
+def _max_abs(values: Array) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.max(np.abs(finite))) if finite.size else 0.0
+
+
+def _compare(
+    analytic: Array, oracle: _Oracle, rtol: float, atol_rel: float, grad_scale: float | None
+) -> GradCheckResult:
+    a, n, e = analytic.ravel(), oracle.values, oracle.errors
+    finite = np.isfinite(a) & np.isfinite(n) & np.isfinite(e)
+    diff = np.abs(a - n)
+    size = _max_abs(n) if grad_scale is None else grad_scale
+    floor = atol_rel * size + _TINY
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
+    with np.errstate(all="ignore"):
+        rel = np.where(finite, diff / scale, np.inf)
+        allowed = rtol * scale + 10.0 * e
+        ratio = np.where(finite, diff / allowed, np.inf)
+    passed = finite & (diff <= allowed)
+    ok = bool(passed.all())
+    k = int(np.argmax(rel) if ok else np.argmax(ratio))
+    index = tuple(int(i) for i in np.unravel_index(k, analytic.shape))
+    tag = oracle.method
+    if oracle.method == "richardson" or 10.0 * e[k] > rtol * scale[k]:
+        # say so whenever the oracle's own error, not rtol, decided the entry
+        tag = f"{oracle.method}, oracle error {e[k]:.1e}"
+    if ok:
+        message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
+    else:
+        what = "gradient mismatch" if finite[k] else "non-finite gradient entry"
+        message = (
+            f"{what} at index {index}: analytic {a[k]:.10e}, oracle {n[k]:.10e}, "
+            f"rel. error {rel[k]:.1e} ({tag})"
+        )
+    return GradCheckResult(
+        ok=ok,
+        max_rel_error=float(np.max(rel)),
+        worst_index=index,
+        method=oracle.method,
+        analytic=analytic,
+        numeric=n.reshape(analytic.shape),
+        message=message,
+        oracle_error=e.reshape(analytic.shape),
+        note=oracle.note,
+    )
+
+
+# ---- networks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamCheck:
+    """One parameter array's check: ``NODE.PARAM``, its shape, and the result."""
+
+    name: str
+    shape: tuple[int, ...]
+    result: GradCheckResult
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+
+@dataclass(frozen=True)
+class NetworkGradCheck:
+    """Checks of every parameter array of a network; truthy iff all passed."""
+
+    rows: tuple[ParamCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __iter__(self) -> Iterator[ParamCheck]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def table(self) -> str:
+        return format_table(self.rows)
+
+
+def check_network_gradient(
+    net: Network,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    *,
+    method: str = "auto",
+    rtol: float = 1e-8,
+    atol_rel: float = 1e-7,
+) -> NetworkGradCheck:
+    """Check ``net.loss_and_grad`` on every parameter array against an oracle.
+
+    For parameter ``name`` the function is ``w -> net.loss({**params, name: w}, x, y)``; the
+    other parameters stay float64 (numpy promotes them when ``w`` is complex: every forward
+    rule is complex-analytic, see ``ops.base``). Each array is checked as by
+    :func:`check_gradient` with ``grad_scale`` the largest oracle entry over all arrays."""
+    p = net.check_params(params)
+    xs, ys = net.check_data(x, y)
+    _, grads = net.loss_and_grad(p, xs, ys)
+    checked = []
+    for name in net.param_names:
+
+        def fun(w: Array, name: str = name) -> Any:
+            return net.loss({**p, name: w}, xs, ys)
+
+        w0, claim = _validate(fun, grads[name], p[name], method, rtol, atol_rel, None)
+        checked.append((name, claim, _run_oracle(fun, w0, method, None)))
+    # one floor for the whole gradient: a parameter array whose gradient is 0 by symmetry holds
+    # only rounding noise, and must not be measured against its own noise
+    size = max(_max_abs(oracle.values) for _, _, oracle in checked)
+    rows = [
+        ParamCheck(name, claim.shape, _compare(claim, oracle, rtol, atol_rel, size))
+        for name, claim, oracle in checked
+    ]
+    return NetworkGradCheck(tuple(rows))
+
+
+def format_table(rows: Iterable[ParamCheck]) -> str:
+    """A plain-text table: parameter, shape, method, max rel. error, worst index, OK/FAIL."""
+    head = ("parameter", "shape", "method", "max rel. error", "worst index", "result")
+    body = [
+        (
+            r.name,
+            "x".join(str(s) for s in r.shape) or "scalar",
+            r.result.method,
+            f"{r.result.max_rel_error:.1e}",
+            str(r.result.worst_index),
+            "OK" if r.ok else "FAIL",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[c]) for row in (head, *body)) for c in range(len(head))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (head, *body)
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

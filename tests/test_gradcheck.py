@@ -1,0 +1,435 @@
+"""Tests of the gradient checker: it catches a one-entry error of 1e-7, never false-alarms on
+correct gradients, picks (and reports) an oracle that works, and checks whole networks.
+
+Measured accuracy on these functions (smooth, O(1)-scaled, points drawn by Hypothesis): complex
+step and mpmath agree with the exact derivative to rounding (~1e-16 of max|g|; their error
+estimates ~1e-15 and ~1e-24), so the check resolves ``rtol = 1e-8``. Richardson's own error is
+~1e-13 of max|g| and its estimate ~1e-12, 2-10x above the true error; since an entry may differ
+by ``10 * oracle_err``, Richardson still resolves 1e-7 on every entry above ~1e-4 of the largest,
+as ``test_one_entry_off_by_1e7_is_caught`` (entries above 1e-2 of the largest) and
+``test_richardson_error_estimate_is_small_and_honest`` pin down.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from descentcheck.impl.gradcheck import (
+    GradCheckResult,
+    check_gradient,
+    check_network_gradient,
+    format_table,
+)
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops import sigmoid, softplus
+
+Array = np.ndarray
+Case = tuple[Callable[[Array], Any], Callable[[Array], Array], Array]
+
+FAST = settings(max_examples=12, deadline=None)
+SLOW = settings(max_examples=4, deadline=None)
+
+
+def floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Bounded floats; magnitudes below 1e-100 become 0. Complex step's imaginary parts,
+    ``h f'`` with ``h = 1e-30``, underflow for gradients below ~1e-280: a documented limit of
+    the oracle, not what these tests are about."""
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False).map(
+        lambda v: v if abs(v) >= 1e-100 else 0.0
+    )
+
+
+def away_from_zero(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.one_of(floats(-hi, -lo), floats(lo, hi))
+
+
+def _sin(x: Array) -> Array:
+    """``sin`` that also runs on object arrays of mpmath.mpf, so the mpmath oracle applies."""
+    return np.frompyfunc(mpmath.sin, 1, 1)(x) if x.dtype == object else np.sin(x)
+
+
+# ---- a family of (f, grad, x0) cases, every number drawn ------------------------------------
+
+
+@st.composite
+def sin_regularised(draw: st.DrawFn, n: int = 50) -> Case:
+    """f = sum sin(x_i) x_i^2 + lam/2 |x|^2."""
+    x = draw(arrays(np.float64, n, elements=floats(-3.0, 3.0)))
+    lam = draw(floats(0.0, 2.0))
+
+    def f(x):
+        return np.sum(_sin(x) * x**2) + 0.5 * lam * np.sum(x * x)
+
+    def g(x):
+        return np.cos(x) * x**2 + 2.0 * x * np.sin(x) + lam * x
+
+    return f, g, x
+
+
+@st.composite
+def log_sum_exp(draw: st.DrawFn) -> Case:
+    """f = log sum exp(x), shifted by max Re x so it neither overflows nor breaks complex step."""
+    x = draw(arrays(np.float64, 20, elements=floats(-30.0, 30.0)))
+
+    def f(x):
+        m = x.real.max()
+        return m + np.log(np.sum(np.exp(x - m)))
+
+    def g(x):
+        e = np.exp(x - x.max())
+        return e / e.sum()
+
+    return f, g, x
+
+
+@st.composite
+def product(draw: st.DrawFn) -> Case:
+    """f = prod x_i; df/dx_i = prod_{j != i} x_j (prefix times suffix products, no division)."""
+    x = draw(arrays(np.float64, 8, elements=away_from_zero(0.5, 2.0)))
+
+    def g(x):
+        pre = np.concatenate(([1.0], np.cumprod(x[:-1])))
+        suf = np.concatenate((np.cumprod(x[::-1][:-1])[::-1], [1.0]))
+        return pre * suf
+
+    return np.prod, g, x
+
+
+@st.composite
+def logistic_regularised(draw: st.DrawFn) -> Case:
+    """f(w) = 1/n sum softplus(-y_i X_i w) + lam/2 |w|^2, labels y in {-1, 1}."""
+    X = draw(arrays(np.float64, (12, 5), elements=floats(-2.0, 2.0)))
+    y = np.where(draw(arrays(np.bool_, 12)), 1.0, -1.0)
+    w = draw(arrays(np.float64, 5, elements=floats(-2.0, 2.0)))
+    lam = draw(floats(0.0, 1.0))
+
+    def f(w):
+        return np.mean(softplus(-y * (X @ w))) + 0.5 * lam * np.sum(w * w)
+
+    def g(w):
+        return -X.T @ (y * sigmoid(-y * (X @ w))) / len(y) + lam * w
+
+    return f, g, w
+
+
+@st.composite
+def matrix_least_squares(draw: st.DrawFn) -> Case:
+    """f(W) = 1/2 |A W - B|^2 + lam/2 |W|^2 over a (3, 4) matrix: multi-index positions."""
+    A = draw(arrays(np.float64, (6, 3), elements=floats(-2.0, 2.0)))
+    B = draw(arrays(np.float64, (6, 4), elements=floats(-2.0, 2.0)))
+    W = draw(arrays(np.float64, (3, 4), elements=floats(-2.0, 2.0)))
+    lam = draw(floats(0.0, 1.0))
+
+    def f(W):
+        r = A @ W - B
+        return 0.5 * np.sum(r * r) + 0.5 * lam * np.sum(W * W)
+
+    def g(W):
+        return A.T @ (A @ W - B) + lam * W
+
+    return f, g, W
+
+
+CASES = {
+    "sin_regularised": (sin_regularised(), True),
+    "log_sum_exp": (log_sum_exp(), False),
+    "product": (product(), True),
+    "logistic_regularised": (logistic_regularised(), False),
+    "matrix_least_squares": (matrix_least_squares(), True),
+}
+
+
+def _methods(mp_ok: bool) -> list[str]:
+    return ["auto", "complex_step", "richardson", *(["mpmath"] if mp_ok else [])]
+
+
+# ---- no false alarms --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "method"),
+    [(name, m) for name, (_, mp_ok) in CASES.items() for m in _methods(mp_ok)],
+)
+def test_correct_gradient_passes(case: str, method: str) -> None:
+    strategy, _ = CASES[case]
+
+    @FAST if method != "mpmath" else SLOW
+    @given(strategy)
+    def run(c: Case) -> None:
+        f, g, x0 = c
+        r = check_gradient(f, g, x0, method=method)
+        assert r.ok, r.message
+        assert bool(r)
+        # auto may pass over complex step where its h = 1e-30 is not small, e.g. x ~ 1e-30
+        if method == "auto":
+            assert r.method in ("complex_step", "mpmath", "richardson")
+        else:
+            assert r.method == method
+        assert r.message.startswith("gradient ok: ")
+        assert r.numeric.shape == x0.shape == r.analytic.shape
+
+    run()
+
+
+# ---- one entry off by 1e-7 in 50 ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["complex_step", "richardson", "mpmath", "auto"])
+@SLOW
+@given(case=sin_regularised(), pick=st.integers(0, 49), sign=st.sampled_from([-1.0, 1.0]))
+def test_one_entry_off_by_1e7_is_caught(case: Case, pick: int, sign: float, method: str) -> None:
+    f, g, x0 = case
+    a = g(x0)
+    assume(np.abs(a).max() > 1e-3)  # at x0 = 0 the gradient vanishes: nothing to perturb
+    # an entry below atol_rel * max|g| is compared against that floor, where 1e-7 of it is
+    # rounding; the claim is about entries that carry the gradient
+    big = np.flatnonzero(np.abs(a) >= 1e-2 * np.abs(a).max())
+    k = int(big[pick % len(big)])
+    bad = a.copy()
+    bad[k] *= 1.0 + sign * 1e-7
+    good = check_gradient(f, a, x0, method=method)
+    assert good.ok, good.message
+    r = check_gradient(f, bad, x0, method=method)
+    assert not r.ok
+    assert r.worst_index == (k,)
+    assert r.message.startswith(f"gradient mismatch at index ({k},): analytic ")
+    # the worst entry's error; max_rel_error may sit elsewhere, on an entry ~0 that passes
+    # because Richardson's error allows it
+    assert re.search(r"rel\. error (9\.\de-08|1\.\de-07) ", r.message), r.message
+
+
+@FAST
+@given(sin_regularised())
+def test_richardson_error_estimate_is_small_and_honest(case: Case) -> None:
+    """Richardson's own error: never below the true error, and at most 1e-10 of max|g|."""
+    f, g, x0 = case
+    exact = g(x0)
+    r = check_gradient(f, exact, x0, method="richardson")
+    size = np.abs(exact).max()
+    # the analytic formula is itself off by rounding (~1e-15 of its terms)
+    assert np.all(np.abs(r.numeric - exact) <= r.oracle_error + 1e-14 * size)
+    if size > 1e-3:  # "relative to max|g|" means nothing where the gradient vanishes
+        assert r.oracle_error.max() <= 1e-10 * size
+
+
+def test_complex_step_is_exact_to_rounding() -> None:
+    x0 = np.linspace(-2.0, 2.0, 9)
+    r = check_gradient(lambda x: np.sum(np.exp(x) * np.cos(x)), np.zeros(9), x0)
+    exact = np.exp(x0) * (np.cos(x0) - np.sin(x0))
+    assert r.method == "complex_step"
+    np.testing.assert_allclose(r.numeric, exact, rtol=0, atol=1e-15 * np.abs(exact).max())
+
+
+# ---- choosing the oracle ----------------------------------------------------------------------
+
+
+@FAST
+@given(x0=arrays(np.float64, 6, elements=away_from_zero(0.5, 3.0)), c=floats(0.5, 2.0))
+def test_auto_falls_back_to_richardson_when_abs_breaks_complex_step(x0: Array, c: float) -> None:
+    """np.abs drops the imaginary part; np.sin rules out mpmath: Richardson must be used."""
+
+    def f(x):
+        return np.sum(np.sin(x)) + c * np.sum(np.abs(x))
+
+    r = check_gradient(f, np.cos(x0) + c * np.sign(x0), x0)
+    assert r.ok, r.message
+    assert r.method == "richardson"
+    assert "complex step disagreed with Richardson" in r.note
+    # the claim complex step alone would have confirmed is caught
+    wrong = check_gradient(f, np.cos(x0), x0)
+    assert not wrong.ok
+    assert wrong.method == "richardson"
+    assert wrong.message.endswith(")") and "richardson" in wrong.message
+
+
+@FAST
+@given(x0=arrays(np.float64, 6, elements=away_from_zero(0.5, 3.0)))
+def test_auto_falls_back_to_mpmath_when_it_can(x0: Array) -> None:
+    def f(x):
+        return np.sum(x**2 + np.abs(x))
+
+    r = check_gradient(f, 2.0 * x0 + np.sign(x0), x0)
+    assert r.ok, r.message
+    assert r.method == "mpmath"
+    assert not check_gradient(f, 2.0 * x0, x0).ok
+
+
+def test_named_method_that_cannot_run_raises() -> None:
+    x0 = np.array([0.3, -1.2])
+    with pytest.raises(ValueError, match="complex_step"):
+        check_gradient(lambda x: float(np.sum(x)), np.ones(2), x0, method="complex_step")
+    with pytest.raises(ValueError, match="mpmath"):
+        check_gradient(lambda x: np.sum(np.sin(x)), np.cos(x0), x0, method="mpmath")
+
+
+def test_function_casting_to_float_is_not_complex_stepped() -> None:
+    x0 = np.array([0.3, -1.2, 2.0])
+    r = check_gradient(lambda x: np.sum(np.asarray(x, dtype=np.float64) ** 3), 3 * x0**2, x0)
+    assert r.ok, r.message
+    assert r.method == "richardson"
+    assert "ComplexWarning" in r.note
+
+
+# ---- reporting and input errors ---------------------------------------------------------------
+
+
+def test_message_and_fields() -> None:
+    x0 = np.arange(1.0, 7.0).reshape(2, 3)
+    g = 2.0 * x0
+    ok = check_gradient(lambda x: np.sum(x * x), g, x0)
+    assert isinstance(ok, GradCheckResult)
+    assert re.fullmatch(
+        r"gradient ok: max rel\. error \S+ at index \(\d, \d\) \(complex_step\)", ok.message
+    )
+    bad = g.copy()
+    bad[1, 2] *= 1 + 1e-6
+    r = check_gradient(lambda x: np.sum(x * x), bad, x0)
+    assert not r and r.worst_index == (1, 2)
+    assert r.message == (
+        f"gradient mismatch at index (1, 2): analytic {bad[1, 2]:.10e}, oracle "
+        f"{1.2e1:.10e}, rel. error {r.max_rel_error:.1e} (complex_step)"
+    )
+
+
+def test_non_finite_entry_fails() -> None:
+    x0 = np.array([1.0, 2.0, 3.0])
+    claim = 2.0 * x0
+    claim[1] = np.nan
+    r = check_gradient(lambda x: np.sum(x * x), claim, x0)
+    assert not r.ok and r.worst_index == (1,)
+    assert r.max_rel_error == np.inf
+    assert r.message.startswith("non-finite gradient entry at index (1,)")
+
+
+def test_shape_mismatch_and_bad_arguments_raise() -> None:
+    x0 = np.ones(4)
+    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(4,\)"):
+        check_gradient(np.sum, np.ones(3), x0)
+    with pytest.raises(ValueError, match="unknown method"):
+        check_gradient(np.sum, np.ones(4), x0, method="forward")
+    with pytest.raises(ValueError, match="named method"):
+        check_gradient(np.sum, np.ones(4), x0, h=1e-3)
+    with pytest.raises(ValueError, match="scalar"):
+        check_gradient(lambda x: x, np.ones(4), x0)
+
+
+def test_grad_may_be_a_callable_and_x0_a_scalar() -> None:
+    r = check_gradient(lambda x: x**3, lambda x: 3 * x**2, 1.5)
+    assert r.ok and r.worst_index == ()
+
+
+# ---- networks ---------------------------------------------------------------------------------
+
+SPEC = {
+    "inputs": 3,
+    "output": "out",
+    "loss": "softmax_cross_entropy",
+    "nodes": [
+        {"name": "h1", "op": "dense", "units": 5, "inputs": ["input"]},
+        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+        {"name": "h2", "op": "dense", "units": 5, "inputs": ["a1"]},
+        {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
+        {"name": "g1", "op": "gaussian", "units": 4, "radius": "per_unit", "inputs": ["s"]},
+        {"name": "g2", "op": "gaussian", "units": 4, "radius": "per_connection", "inputs": ["s"]},
+        {"name": "m", "op": "add", "inputs": ["g1", "g2"]},
+        {
+            "name": "out",
+            "op": "gaussian_logits",
+            "units": 3,
+            "radius": "per_connection",
+            "inputs": ["m"],
+        },
+    ],
+}
+UPSTREAM_OF_G1 = {"h1.W", "h1.b", "h2.W", "h2.b"}
+
+
+@pytest.fixture
+def net() -> Network:
+    return Network.from_spec(SPEC)
+
+
+@st.composite
+def net_data(draw: st.DrawFn) -> tuple[Array, Array, int]:
+    x = draw(arrays(np.float64, (7, 3), elements=floats(-2.0, 2.0)))
+    y = np.array(draw(st.lists(st.integers(0, 2), min_size=7, max_size=7)))
+    return x, y, draw(st.integers(0, 2**31 - 1))
+
+
+def test_network_gradient_ok_for_every_param(net: Network) -> None:
+    @SLOW
+    @given(net_data())
+    def run(data: tuple[Array, Array, int]) -> None:
+        x, y, seed = data
+        params = net.init(seed=seed, x=x)
+        r = check_network_gradient(net, params, x, y)
+        assert r.ok, r.table()
+        assert [row.name for row in r] == net.param_names
+        assert {row.result.method for row in r} == {"complex_step"}
+
+    run()
+
+
+def _data(net: Network) -> tuple[dict[str, Array], Array, Array]:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((8, 3))
+    return net.init(seed=3, x=x), x, rng.integers(0, 3, size=8)
+
+
+def _layer(net: Network, name: str) -> Any:
+    return next(layer for layer in net.layers if layer.name == name)
+
+
+def test_broken_parameter_gradient_is_caught(net: Network, monkeypatch) -> None:
+    params, x, y = _data(net)
+    layer = _layer(net, "g1")
+    backward = layer.backward
+
+    def broken(params, cache, gy):
+        gxs, gp = backward(params, cache, gy)
+        radii = gp["radii"].copy()
+        radii[2] *= 1 + 1e-6
+        return gxs, {**gp, "radii": radii}
+
+    monkeypatch.setattr(layer, "backward", broken)
+    r = check_network_gradient(net, params, x, y)
+    assert not r.ok
+    assert [row.name for row in r if not row.ok] == ["g1.radii"]
+    row = next(row for row in r if row.name == "g1.radii")
+    assert row.result.worst_index == (2,)
+    table = r.table()
+    assert re.search(r"^g1\.radii\s+4\s+complex_step\s+\S+\s+\(2,\)\s+FAIL$", table, re.M)
+    assert table == format_table(r.rows)
+
+
+def test_broken_input_gradient_is_caught_upstream(net: Network, monkeypatch) -> None:
+    """dE/d(input) of g1 scaled by 1 + 1e-6: g1's own parameters stay right, those feeding it
+    through the skip connection do not."""
+    params, x, y = _data(net)
+    layer = _layer(net, "g1")
+    backward = layer.backward
+
+    def broken(params, cache, gy):
+        gxs, gp = backward(params, cache, gy)
+        return [gxs[0] * (1 + 1e-6)], gp
+
+    monkeypatch.setattr(layer, "backward", broken)
+    r = check_network_gradient(net, params, x, y)
+    failing = {row.name for row in r if not row.ok}
+    assert failing and failing <= UPSTREAM_OF_G1
+
+
+def test_network_richardson_agrees(net: Network) -> None:
+    params, x, y = _data(net)
+    r = check_network_gradient(net, params, x, y, method="richardson")
+    assert r.ok, r.table()
+    assert {row.result.method for row in r} == {"richardson"}
