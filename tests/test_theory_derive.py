@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -25,15 +26,23 @@ def _payload(op: str, dim: int) -> dict:
     return json.loads(derive_text(op, "json", dim))
 
 
-def _evaluate(payload: dict, values: dict[str, float]) -> tuple[float, dict[str, float]]:
-    """Evaluate the JSON's output and gradients (as a reader would: sympify, substitute)."""
+@functools.cache
+def _compiled(op: str, dim: int) -> tuple[list[str], object, dict[str, object]]:
+    """The JSON's expressions read back as a reader would (sympify), compiled once."""
+    payload = _payload(op, dim)
     syms = [sp.Symbol(s) for s in payload["symbols"]]
-    args = [values[s] for s in payload["symbols"]]
 
-    def num(text: str) -> float:
-        return float(sp.lambdify(syms, sp.sympify(text), "mpmath")(*args))
+    def fn(text: str):
+        return sp.lambdify(syms, sp.sympify(text), "mpmath")
 
-    return num(payload["output"]), {k: num(v) for k, v in payload["grad"].items()}
+    return payload["symbols"], fn(payload["output"]), {k: fn(v) for k, v in payload["grad"].items()}
+
+
+def _evaluate(op: str, dim: int, values: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """Evaluate the JSON's output and gradients at ``values``."""
+    names, out, grads = _compiled(op, dim)
+    args = [values[s] for s in names]
+    return float(out(*args)), {k: float(g(*args)) for k, g in grads.items()}
 
 
 def _m(e) -> sp.Matrix:
@@ -86,7 +95,7 @@ def test_gaussian_unit_against_closed_form(dim, data):
         op = "gaussian_logits" if logits else "gaussian"
         values = {**{f"x{i}": x[i] for i in range(dim)}, **{f"c{i}": c[i] for i in range(dim)}}
         values |= {f"r{i}": r[i] for i in range(dim)}
-        out, grad = _evaluate(_payload(op, dim), values)
+        out, grad = _evaluate(op, dim, values)
         z = -0.5 * sum(r[i] ** 2 * (x[i] - c[i]) ** 2 for i in range(dim))
         y = z if logits else math.exp(z)
         gz = 1.0 if logits else y  # d y / d z
@@ -105,7 +114,7 @@ def test_gaussian_per_unit_against_closed_form(dim, data):
     c = [data.draw(vals) for _ in range(dim)]
     r = data.draw(radii)
     values = {**{f"x{i}": x[i] for i in range(dim)}, **{f"c{i}": c[i] for i in range(dim)}, "r": r}
-    out, grad = _evaluate(_payload("gaussian_per_unit", dim), values)
+    out, grad = _evaluate("gaussian_per_unit", dim, values)
     d2 = sum((x[i] - c[i]) ** 2 for i in range(dim))
     y = math.exp(-0.5 * r**2 * d2)
     assert _close(out, y)
@@ -121,7 +130,7 @@ def test_dense_unit_against_closed_form(dim, data):
     w = [data.draw(vals) for _ in range(dim)]
     b = data.draw(vals)
     values = {**{f"x{i}": x[i] for i in range(dim)}, **{f"w{i}": w[i] for i in range(dim)}, "b": b}
-    out, grad = _evaluate(_payload("dense", dim), values)
+    out, grad = _evaluate("dense", dim, values)
     scale = sum(abs(a * v) for a, v in zip(w, x)) + abs(b)
     assert _close(out, sum(a * v for a, v in zip(w, x)) + b, scale)
     assert grad["b"] == 1.0
@@ -136,7 +145,7 @@ def test_losses_against_closed_forms(dim, data):
     yhat = [data.draw(st.floats(-10, 10)) for _ in range(dim)]
     y = [data.draw(st.floats(0, 1)) for _ in range(dim)]
     values = {**{f"yhat{i}": yhat[i] for i in range(dim)}, **{f"y{i}": y[i] for i in range(dim)}}
-    out, grad = _evaluate(_payload("mse", dim), values)
+    out, grad = _evaluate("mse", dim, values)
     assert _close(
         out,
         0.5 * sum((a - t) ** 2 for a, t in zip(yhat, y)),
@@ -144,7 +153,7 @@ def test_losses_against_closed_forms(dim, data):
     )
     for k in range(dim):
         assert _close(grad[f"yhat{k}"], yhat[k] - y[k], abs(yhat[k]) + abs(y[k]))
-    out, grad = _evaluate(_payload("softmax_cross_entropy", dim), values)
+    out, grad = _evaluate("softmax_cross_entropy", dim, values)
     m = max(yhat)
     lse = m + math.log(sum(math.exp(a - m) for a in yhat))
     p = [math.exp(a - lse) for a in yhat]
