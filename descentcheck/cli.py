@@ -194,6 +194,31 @@ def gradcheck(spec, data, init, seed, method, rtol):
 
 
 @main.command()
+@click.argument("op")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("latex", "sympy", "json", "mathml")),
+    default="latex",
+    show_default=True,
+)
+@click.option("--dim", type=int, default=3, show_default=True, help="number of inputs D")
+def derive(op, fmt, dim):
+    """Print SymPy's derivation of OP: its output and gradient with respect to every parameter
+    and input, for one unit with inputs x0..x{D-1} (JSON: {"op", "symbols", "output", "grad"}).
+
+    OP is one of: dense, gaussian, gaussian_per_unit, gaussian_logits, gaussian_logits_per_unit,
+    sigmoid, tanh, softplus, relu, identity, add, concat, mse, softmax_cross_entropy.
+    """
+    from descentcheck.theory import DeriveError, derive_text
+
+    try:
+        click.echo(derive_text(op, fmt, dim))
+    except DeriveError as e:
+        raise DescentcheckError(str(e)) from None
+
+
+@main.command()
 @click.argument("name", required=False)
 def examples(name):
     """List the built-in example specs, or print one as JSON (usable in place of SPEC)."""

@@ -229,7 +229,34 @@ def test_gradcheck_table(workdir):
     assert "complex_step" in r.output
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["gradcheck"]])
+@pytest.mark.parametrize(
+    "command", [[], ["train"], ["gradcheck"], ["derive"], ["examples"], ["datasets"]]
+)
 def test_help_on_every_command(command):
     r = CliRunner().invoke(main, [*command, "--help"])
     assert r.exit_code == 0 and "Usage:" in r.output
+
+
+def test_derive_json_is_read_back_by_sympy():
+    import sympy
+
+    r = CliRunner().invoke(main, ["derive", "gaussian", "--format", "json", "--dim", "3"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.output)
+    assert record["op"] == "gaussian"
+    assert set(record["grad"]) >= {"x0", "x2", "c0", "c2", "r0", "r2"}
+    x0, c0, r0 = sympy.symbols("x0 c0 r0")
+    out = sympy.sympify(record["output"])
+    assert sympy.simplify(sympy.sympify(record["grad"]["c0"]) - sympy.diff(out, c0)) == 0
+    assert sympy.simplify(sympy.sympify(record["grad"]["r0"]) - sympy.diff(out, r0)) == 0
+
+
+def test_derive_unknown_op_is_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentcheck", "derive", "swish"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown op 'swish'")
+    assert len(proc.stderr.strip().splitlines()) == 1
