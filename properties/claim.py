@@ -49,8 +49,10 @@ class Verdict:
     """One case's result.
 
     ``ok``: the property held on it. ``measured``/``theory``: numbers aggregated over cases as the
-    claim's ``summary`` says. ``target``: steers Hypothesis (bigger = nearer a violation; for a
-    claim expected to fail, the size of the loss increase). ``counterexample``: when not ok, the
+    claim's ``summary`` says. ``target``: steers Hypothesis toward bigger values (the claims
+    expected to fail report the size of the loss increase; the claims expected to hold report
+    none, so that the search keeps the strategies' spread of architectures instead of
+    hill-climbing toward one). ``counterexample``: when not ok, the
     replayable record (see :mod:`descentcheck.properties.counterexample`)."""
 
     ok: bool
@@ -79,6 +81,7 @@ class Claim:
     summary: Mapping[str, Aggregate] = field(default_factory=dict)
     experiment: Callable[[Profile], dict[str, Any]] | None = None
     falsify_budget: bool = False  # use Profile.falsify_examples (searching for a counterexample)
+    cost: float = 1.0  # relative run time, to schedule the costliest claims first
 
     @property
     def kind(self) -> str:

@@ -1,4 +1,4 @@
-"""Local smoothness along a step: exact Hessian-vector products by the complex step.
+"""Local smoothness along a step, from theory's exact Hessian-vector products.
 
 The loss is not globally L-smooth (a dense layer feeding another makes E grow like a polynomial
 of degree 4 in the weights), so every descent claim is conditioned on a *local* constant. For the
@@ -10,14 +10,11 @@ step ``d = w_{k+1} - w_k`` the one-dimensional descent lemma (Taylor with integr
     kappa = sup_{t in [0, 1]} u^T H(w_k + t d) u,    u = d / |d|,
 
 and ``kappa <= sup ||H||`` over the segment, so every bound proved from L-smoothness holds with
-``L = kappa``. :func:`segment_L` estimates it as ``safety * max_t |u^T H(w_k + t d) u|`` over a few
-points t of the segment. Each curvature is exact to rounding: the complex step
-``H v = Im(grad E(w + i h v)) / h + O(h^2)`` (Squire & Trapp 1998; Pearlmutter 1994 for
-Hessian-vector products), here with h = 1e-20 and no subtractive cancellation.
-
-The largest |eigenvalue| of H at one point (power iteration) comes from
-``descentcheck.theory.smoothness.estimate_L`` when theory provides it, else from the same
-algorithm here (:func:`power_iteration_L`).
+``L = kappa``. :func:`segment_L` estimates it as ``SAFETY * max_t |u^T H(w_k + t d) u|`` over the
+points ``SEGMENT_POINTS`` of the segment (a sampled supremum with a safety factor: an estimate,
+stated as such in every claim's conditions). Each curvature is exact to rounding:
+``descentcheck.theory.smoothness.HessianOperator`` computes ``H v`` by the complex step through
+backprop. The largest |eigenvalue| at one point is theory's ``estimate_L`` (Lanczos).
 """
 
 from __future__ import annotations
@@ -27,42 +24,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from descentcheck.impl.network import Network
+from descentcheck.theory.smoothness import HessianOperator, flatten, unflatten
+from descentcheck.theory.smoothness import estimate_L as _estimate_L
 
 Array = np.ndarray
 Params = Mapping[str, Array]
 
-H_STEP = 1e-20
 SEGMENT_POINTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 SAFETY = 1.5
 
 
-def flatten(params: Params, names: Sequence[str]) -> Array:
-    """The parameters as one vector, in ``names`` order."""
-    return np.concatenate([np.ravel(params[k]) for k in names])
-
-
-def unflatten(vec: Array, like: Params) -> dict[str, Array]:
-    """Inverse of :func:`flatten` for the names and shapes of ``like`` (its key order)."""
-    out: dict[str, Array] = {}
-    i = 0
-    for k, v in like.items():
-        n = int(np.size(v))
-        out[k] = vec[i : i + n].reshape(np.shape(v))
-        i += n
-    return out
-
-
-def hvp(net: Network, params: Params, v: Array, x: Array, y: Array) -> Array:
-    """``H(w) v`` for the flattened direction ``v``, by the complex step through backprop."""
-    names = list(params)
-    w = flatten(params, names) + 1j * H_STEP * v
-    _, g = net.loss_and_grad(unflatten(w, params), x, y)
-    return flatten(g, names).imag / H_STEP
-
-
 def curvature(net: Network, params: Params, u: Array, x: Array, y: Array) -> float:
-    """``u^T H(w) u`` for a unit vector ``u``."""
-    return float(u @ hvp(net, params, u, x, y))
+    """``u^T H(w) u`` for a unit vector ``u`` (flattened in ``net.param_names`` order)."""
+    return float(u @ HessianOperator(net, params, x, y)(u))
 
 
 def segment_L(
@@ -74,45 +48,21 @@ def segment_L(
     points: Sequence[float] = SEGMENT_POINTS,
     safety: float = SAFETY,
 ) -> float:
-    """``safety * max_t |u^T H(w0 + t (w1 - w0)) u|``, u the unit step direction (0 for no step)."""
-    names = list(w0)
-    a, b = flatten(w0, names), flatten(w1, names)
+    """``safety * max_t |u^T H(w0 + t (w1 - w0)) u|``, u the unit step direction (0 for no
+    step, NaN when the step is not finite)."""
+    keys = list(net.param_names)
+    a, b = flatten(w0, keys), flatten(w1, keys)
     d = b - a
     nd = float(np.linalg.norm(d))
+    if not np.isfinite(nd):
+        return float("nan")
     if nd == 0.0:
         return 0.0
     u = d / nd
-    worst = max(abs(curvature(net, unflatten(a + t * d, w0), u, x, y)) for t in points)
+    worst = max(abs(curvature(net, unflatten(a + t * d, w0, keys), u, x, y)) for t in points)
     return safety * worst
 
 
-def power_iteration_L(
-    net: Network, params: Params, x: Array, y: Array, iters: int = 50, seed: int = 0
-) -> float:
-    """Largest |eigenvalue| of the Hessian at ``params`` by power iteration on complex-step
-    Hessian-vector products (a lower bound of it that tightens with ``iters``).
-
-    The start vector is fixed by ``seed`` (an algorithm constant, not test input)."""
-    n = sum(int(np.size(v)) for v in params.values())
-    v = np.random.default_rng(seed).standard_normal(n)
-    v /= np.linalg.norm(v)
-    lam = 0.0
-    for _ in range(iters):
-        hv = hvp(net, params, v, x, y)
-        lam_new = float(np.linalg.norm(hv))
-        if lam_new == 0.0 or not np.isfinite(lam_new):
-            return lam_new
-        v = hv / lam_new
-        if abs(lam_new - lam) <= 1e-10 * lam_new:
-            return lam_new
-        lam = lam_new
-    return lam
-
-
-def estimate_L(net: Network, params: Params, x: Array, y: Array, iters: int = 50) -> float:
-    """Largest |Hessian eigenvalue| at ``params``: theory's estimator, or the fallback above."""
-    try:
-        from descentcheck.theory.smoothness import estimate_L as theory_estimate
-    except ImportError:
-        return power_iteration_L(net, params, x, y, iters=iters)
-    return float(theory_estimate(net, dict(params), x, y, iters=iters, seed=0))
+def estimate_L(net: Network, params: Params, x: Array, y: Array, iters: int = 40) -> float:
+    """Largest |Hessian eigenvalue| at ``params`` (theory's Lanczos estimate, fixed start)."""
+    return float(_estimate_L(net, dict(params), x, y, iters=iters, seed=0))

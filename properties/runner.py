@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
@@ -114,7 +115,8 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     st: dict[str, Any] = {"examples": 0, "shrink_calls": 0, "failed": None}
 
     def body(drawn: Any) -> None:
-        verdict: Verdict = claim.check(drawn, ctx)
+        with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
+            verdict: Verdict = claim.check(drawn, ctx)
         if verdict.target is not None and math.isfinite(verdict.target):
             target(float(verdict.target), label=claim.id)
         searching = st["failed"] is None
@@ -172,6 +174,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
 
 def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     """Run any claim; returns its ledger entry with the declarative fields in front."""
+    cpu0 = time.process_time()
     head: dict[str, Any] = {
         "id": claim.id,
         "statement": claim.statement,
@@ -191,7 +194,7 @@ def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         body["seconds"] = time.perf_counter() - t0
     else:
         body = run_property_claim(claim, profile)
-    entry = {**head, **body}
+    entry = {**head, **body, "cpu_seconds": time.process_time() - cpu0}
     entry["meets_expectation"] = (entry["outcome"] == "held" and claim.expect == "holds") or (
         entry["outcome"] == "falsified" and claim.expect == "fails"
     )

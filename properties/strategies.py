@@ -79,7 +79,7 @@ def dag_specs(
     widths = [n_in]
     consumed = [False]
     for i in range(1, n_blocks + 1):
-        skips = [j for j in range(i - 1) if draw(_rare(3), label=f"skip {j}->{i}")]
+        skips = [j for j in range(i - 1) if draw(_rare(2), label=f"skip {j}->{i}")]
         drop_chain = bool(skips) and draw(_rare(4), label=f"drop chain {i - 1}->{i}")
         parents = ([] if drop_chain else [i - 1]) + skips
         src = _merge(

@@ -119,7 +119,18 @@ def permute_units(
     def identity(n: str) -> Array:
         return np.arange(s.widths[n])
 
-    while todo:
+    pending_concats: list[str] = []  # concats with a permuted input, settled once todo drains
+    while todo or pending_concats:
+        if not todo:
+            v = pending_concats.pop()
+            parts, offset = [], 0
+            for p in s.nodes[v]["inputs"]:
+                if p not in assigned:  # an input nothing asked to move stays in place
+                    todo.append((p, identity(p)))
+                parts.append(assigned.get(p, identity(p)) + offset)
+                offset += s.widths[p]
+            todo.append((v, np.concatenate(parts)))
+            continue
         u, pi = todo.pop()
         if u in assigned:
             if not np.array_equal(assigned[u], pi):
@@ -144,20 +155,12 @@ def permute_units(
                 if not np.all((block >= a) & (block < b)):
                     return None
                 todo.append((p, block - a))
-        # what u's readers then carry
+        # what u's readers then carry (dense and distance readers absorb it in their params)
         for v in consumers[u]:
             vop = s.nodes[v]["op"]
             if vop == "concat":
-                parts, offset = [], 0
-                for p in s.nodes[v]["inputs"]:
-                    if p not in assigned:
-                        todo.append((p, identity(p)))
-                        assigned_p = identity(p)
-                    else:
-                        assigned_p = assigned[p]
-                    parts.append(assigned_p + offset)
-                    offset += s.widths[p]
-                todo.append((v, np.concatenate(parts)))
+                if v not in assigned and v not in pending_concats:
+                    pending_concats.append(v)
             elif vop not in PARAMETRIC:  # add or elementwise
                 todo.append((v, pi))
     out = {k: np.array(v, copy=True) for k, v in params.items()}

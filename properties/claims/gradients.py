@@ -88,7 +88,6 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         ok,
         measured,
         theory,
-        target=err / allowed,
         message="" if ok else f"backprop differs from the oracle at {worst}: {err:.3e}",
     )
 

@@ -1,0 +1,217 @@
+"""``descentcheck verify``: run the claims ledger, write it as JSON, print it.
+
+The JSON follows DESIGN.md::
+
+    {"profile", "seconds",
+     "claims": [{"id", "statement", "source", "expect": "holds"|"fails",
+                 "outcome": "held"|"falsified"|"error", "examples",
+                 "counterexample": null | {"spec", "data", "params", "hyperparameters",
+                                           "step", ...},
+                 "conditions", "measured", "theory", "seconds", "meets_expectation", ...}],
+     "stats": {"per_claim": {id: {...}}, "all": {...}},   # what the strategies generated
+     "ok": true|false}
+
+Non-finite numbers are written as the strings ``"inf"``, ``"-inf"``, ``"nan"`` (JSON has none).
+Claims run in ``profile.jobs`` worker processes (each claim is independent; Hypothesis's example
+database is a directory, safe to share).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from .claims import BY_ID, CLAIMS
+from .profiles import Profile, get_profile
+from .runner import run_claim
+from .stats import StatsCollector, summarize
+
+LEDGER_FORMAT = "descentcheck.ledger/1"
+
+
+def _jsonable(v: Any) -> Any:
+    """Recursively: floats that JSON cannot hold become strings; numpy scalars become Python."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def _run_one(claim_id: str, profile: Profile) -> dict[str, Any]:
+    return run_claim(BY_ID[claim_id], profile)
+
+
+def run_claims(
+    profile: Profile, ids: Iterable[str] | None = None, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Ledger entries for the claims ``ids`` (default: all), in ledger order."""
+    ids = list(ids) if ids is not None else [c.id for c in CLAIMS]
+    unknown = [i for i in ids if i not in BY_ID]
+    if unknown:
+        raise ValueError(f"unknown claim {unknown[0]!r}; known: {', '.join(BY_ID)}")
+    done: dict[str, dict[str, Any]] = {}
+
+    def report(entry: dict[str, Any]) -> None:
+        if progress:
+            mark = "ok" if entry["meets_expectation"] else "UNEXPECTED"
+            print(
+                f"[{len(done)}/{len(ids)}] {entry['id']}: {entry['outcome']} "
+                f"({entry['examples']} examples, {entry['seconds']:.1f} s) {mark}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    # the costliest first, so the workers finish together
+    order = sorted(ids, key=lambda i: -BY_ID[i].cost)
+    if profile.jobs <= 1 or len(ids) == 1:
+        for i in order:
+            done[i] = _run_one(i, profile)
+            report(done[i])
+    else:
+        with ProcessPoolExecutor(max_workers=profile.jobs) as pool:
+            futures = {pool.submit(_run_one, i, profile): i for i in order}
+            for f in as_completed(futures):
+                done[futures[f]] = f.result()
+                report(done[futures[f]])
+    return [done[i] for i in ids]
+
+
+def build_ledger(
+    profile: Profile, entries: list[dict[str, Any]], seconds: float, rows: bool = False
+) -> dict[str, Any]:
+    """The ledger dict (JSON-ready) from claim entries; ``rows`` keeps every case's stats row."""
+    claims = []
+    per_claim: dict[str, Any] = {}
+    everything = StatsCollector()
+    for e in entries:
+        claim_rows = e.get("stats_rows", [])
+        if claim_rows:
+            per_claim[e["id"]] = summarize(claim_rows)
+            everything.rows.extend({"claim": e["id"], **r} for r in claim_rows)
+        claims.append({k: v for k, v in e.items() if k != "stats_rows"})
+    ledger: dict[str, Any] = {
+        "format": LEDGER_FORMAT,
+        "profile": profile.name,
+        "seconds": seconds,
+        "jobs": profile.jobs,
+        "hypothesis_database": str(Path(profile.database)),
+        "hypothesis_seed": profile.seed,
+        "claims": claims,
+        "ok": all(c["meets_expectation"] for c in claims),
+    }
+    ledger["stats"] = {"per_claim": per_claim, "all": everything.summary()}
+    if rows:
+        ledger["stats"]["rows"] = everything.rows
+    return _jsonable(ledger)
+
+
+def write_ledger(ledger: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write the ledger as JSON, atomically (temporary file, then rename)."""
+    text = json.dumps(ledger, indent=1, allow_nan=False) + "\n"
+    try:
+        from descentcheck.impl.io import atomic_write_text
+    except ImportError:  # pragma: no cover - io is written alongside
+        Path(path).write_text(text)
+    else:
+        atomic_write_text(path, text)
+
+
+def run_verify(
+    profile: str = "ci",
+    json_path: str | None = None,
+    stats: bool = False,
+    progress: bool | None = None,
+    claims: Iterable[str] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Run the ledger under a profile (``fast``, ``ci``, ``thorough``); write ``json_path`` when
+    given; return ``(ledger, ok)`` where ok means every claim met its expectation.
+
+    The ledger always holds the strategy measurements, aggregated (``ledger["stats"]``; the
+    CLI's ``--stats`` prints ``format_stats(ledger["stats"])``); ``stats=True`` also keeps one
+    row per generated case (``ledger["stats"]["rows"]``). ``progress``: one line per finished
+    claim on stderr (None: only when stderr is a terminal). ``claims``: a subset of claim ids."""
+    prof = get_profile(profile)
+    show = sys.stderr.isatty() if progress is None else progress
+    t0 = time.perf_counter()
+    entries = run_claims(prof, claims, progress=show)
+    ledger = build_ledger(prof, entries, time.perf_counter() - t0, rows=stats)
+    if json_path is not None:
+        write_ledger(ledger, json_path)
+    return ledger, bool(ledger["ok"])
+
+
+# ---- text ---------------------------------------------------------------------------------
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.4g}"
+
+
+def format_ledger(ledger: dict[str, Any]) -> str:
+    """A readable summary: one row per claim, its key numbers, and each counterexample."""
+    claims = ledger["claims"]
+    rows = [("claim", "expect", "outcome", "examples", "seconds", "")]
+    for c in claims:
+        rows.append(
+            (
+                c["id"],
+                c["expect"],
+                c["outcome"],
+                str(c["examples"]),
+                f"{float(c['seconds']):.1f}",
+                "ok" if c["meets_expectation"] else "UNEXPECTED",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for c in claims:
+        lines.append("")
+        lines.append(f"{c['id']} ({c['expect']}, {c['outcome']}): {c['statement']}")
+        measured = c.get("measured") or {}
+        if measured:
+            shown = ", ".join(f"{k} {_num(v)}" for k, v in measured.items())
+            lines.append(f"  measured: {shown}")
+        theory = c.get("theory") or {}
+        if theory:
+            lines.append("  theory: " + ", ".join(f"{k} {_num(v)}" for k, v in theory.items()))
+        ce = c.get("counterexample")
+        if ce:
+            hp = ", ".join(f"{k}={_num(v)}" for k, v in ce["hyperparameters"].items())
+            n_nodes = len(ce["spec"]["nodes"])
+            lines.append(
+                f"  counterexample: {n_nodes}-node spec, {len(ce['data']['x'])} rows, {hp}; "
+                f"step {ce['step']}: {ce['loss_before']!r} -> {ce['loss_after']!r}"
+                + (" (certified)" if ce.get("certified_increase") else "")
+            )
+        if c.get("message") and c["outcome"] != "falsified":
+            lines.append("  message: " + c["message"].splitlines()[0])
+    met = sum(c["meets_expectation"] for c in claims)
+    lines.append("")
+    lines.append(
+        f"{met} of {len(claims)} claims meet their expectation "
+        f"(profile {ledger['profile']}, {float(ledger['seconds']):.1f} s, "
+        f"{ledger.get('jobs', 1)} processes)"
+    )
+    if any(c.get("counterexample") for c in claims):
+        lines.append(
+            "replay a counterexample: descentcheck.properties.write_replay(counterexample, DIR) "
+            "writes spec.json, data.npz, params.npz and prints the train command"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""The interval certifier: it encloses the loss, certifies real decreases, and rejects fake ones."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from descentcheck.impl.network import Network
+from descentcheck.impl.trainer import train
+from descentcheck.properties import cases, certify_decrease, certify_increase, interval_loss
+
+LINEAR = {
+    "inputs": 3,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [{"name": "out", "op": "dense", "units": 2, "inputs": ["input"]}],
+}
+
+
+def _linear_problem():
+    net = Network.from_spec(LINEAR)
+    grid = np.arange(-16, 17) / 8.0
+    x = np.array([[grid[(5 * i + 3 * j) % 33] for j in range(3)] for i in range(8)])
+    y = np.array([[grid[(7 * i + j) % 33] / 2 for j in range(2)] for i in range(8)])
+    params = {"out.W": np.array([[0.3, -0.7], [1.1, 0.2], [-0.4, 0.9]]), "out.b": np.zeros(2)}
+    return net, x, y, params
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(cases())
+def test_interval_encloses_the_float_loss(case):
+    with np.errstate(all="ignore"):
+        E = float(case.net.loss(case.params, case.x, case.yt))
+    if not np.isfinite(E):
+        return
+    enclosure = interval_loss(case.net, case.params, case.x, case.yt)
+    lo, hi = float(mpmath.mpf(enclosure.a)), float(mpmath.mpf(enclosure.b))
+    slack = 1e-12 * abs(E) + 1e-300
+    assert lo - slack <= E <= hi + slack
+
+
+def test_a_real_gradient_step_is_certified():
+    net, x, y, params = _linear_problem()
+    traj = train(net, params, x, y, "gd", lr=0.05, steps=1, keep_params=True)
+    w0, w1 = traj.params_history
+    cert = certify_decrease(net, w0, w1, x, y)
+    assert cert.certified and cert.margin > 0
+    assert not certify_increase(net, w0, w1, x, y).certified
+
+
+def test_no_change_is_not_a_decrease():
+    net, x, y, params = _linear_problem()
+    cert = certify_decrease(net, params, {k: v.copy() for k, v in params.items()}, x, y)
+    assert not cert.certified
+
+
+def test_a_fake_decrease_is_rejected():
+    """At the least-squares optimum of a linear model the true loss barely changes under moves
+    of a few ulps, while float64 evaluation noise is ~eps E: many moves *look* like decreases.
+    Among those that 200-bit intervals prove to be increases, none may be certified as a
+    decrease; and whatever is certified at 53 bits must be a decrease at 200 bits too."""
+    net = Network.from_spec(LINEAR)
+    i = np.arange(40.0)  # non-dyadic data, so that float64 rounding is visible in E
+    x = np.stack([np.sin(i) * 3, np.cos(1.7 * i) * 2, np.sin(0.3 * i + 1)], axis=1)
+    y = np.stack([np.cos(2.3 * i) * 5 + 1, np.sin(0.77 * i) * 4], axis=1)
+    X1 = np.hstack([x, np.ones((len(x), 1))])
+    theta = np.linalg.lstsq(X1, y, rcond=None)[0]
+    params = {"out.W": theta[:3], "out.b": theta[3]}
+    E0 = float(net.loss(params, x, y))
+    fakes = 0
+    for k in range(1, 120):
+        signs = {
+            key: ((np.arange(v.size).reshape(v.shape) * k) % 3) - 1.0 for key, v in params.items()
+        }
+        moved = {key: v + signs[key] * k * np.spacing(np.abs(v)) for key, v in params.items()}
+        if not float(net.loss(moved, x, y)) < E0:  # float64 must say it went down
+            continue
+        cert = certify_decrease(net, params, moved, x, y)
+        if certify_increase(net, params, moved, x, y, prec=200).certified:
+            fakes += 1
+            assert not cert.certified, k
+        if cert.certified:
+            assert certify_decrease(net, params, moved, x, y, prec=200).certified, k
+    assert fakes >= 10, "too few rounding-level fake decreases were found to test against"
+
+
+@given(st.floats(0.01, 0.5))
+@settings(max_examples=10, deadline=None, database=None)
+def test_decreases_far_above_rounding_are_certified(lr):
+    net, x, y, params = _linear_problem()
+    traj = train(net, params, x, y, "gd", lr=lr, steps=3, keep_params=True)
+    h = traj.params_history
+    for k in range(3):
+        if traj.losses[k] - traj.losses[k + 1] > 1e-10 * traj.losses[k]:
+            assert certify_decrease(net, h[k], h[k + 1], x, y).certified

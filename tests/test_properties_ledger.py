@@ -1,0 +1,208 @@
+"""The claims ledger under the fast profile: every claim meets its expectation, counterexamples
+are complete and replay, and the strategies reach the cases the claims are about."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from descentcheck.impl.network import Network
+from descentcheck.impl.trainer import train
+from descentcheck.properties import (
+    BY_ID,
+    format_ledger,
+    format_stats,
+    get_profile,
+    replay,
+    replay_args,
+    run_verify,
+    write_replay,
+)
+from descentcheck.properties.counterexample import train_kwargs
+
+REQUIRED = {
+    "adaptive-momentum-descent",
+    "constant-momentum-descent",
+    "gd-descent",
+    "weak-convergence",
+    "vanishing-steps",
+    "gradient-equals-oracle",
+    "metamorphic-zero-branch",
+    "metamorphic-permute-units",
+    "metamorphic-reorder-rename",
+    "distance-nets-rmsprop-beats-sgd-and-momentum",
+    "momentum-at-1-over-L-decreases",
+    "rmsprop-decreases",
+    "minibatch-sgd-decreases-full-loss",
+    "gd-above-2-over-L-decreases",
+}
+
+
+@pytest.fixture(scope="session")
+def fast_ledger(tmp_path_factory):
+    """One fast-profile run of the whole ledger (a fresh example database), and its JSON."""
+    root = tmp_path_factory.mktemp("ledger")
+    old = os.environ.get("DESCENTCHECK_HYPOTHESIS_DB")
+    os.environ["DESCENTCHECK_HYPOTHESIS_DB"] = str(root / "hypothesis-db")
+    try:
+        ledger, ok = run_verify("fast", str(root / "ledger.json"), stats=True, progress=False)
+    finally:
+        if old is None:
+            del os.environ["DESCENTCHECK_HYPOTHESIS_DB"]
+        else:
+            os.environ["DESCENTCHECK_HYPOTHESIS_DB"] = old
+    return ledger, ok, root / "ledger.json"
+
+
+def test_every_claim_meets_its_expectation(fast_ledger):
+    ledger, ok, _ = fast_ledger
+    unexpected = {
+        c["id"]: (c["outcome"], c.get("message", "")[:300])
+        for c in ledger["claims"]
+        if not c["meets_expectation"]
+    }
+    assert not unexpected, unexpected
+    assert ok is True
+
+
+def test_ledger_lists_every_required_claim(fast_ledger):
+    ledger, _, _ = fast_ledger
+    ids = [c["id"] for c in ledger["claims"]]
+    assert len(ids) == len(set(ids)) >= 8
+    assert REQUIRED <= set(ids)
+    assert {c["expect"] for c in ledger["claims"]} == {"holds", "fails"}
+
+
+def test_json_follows_the_contract(fast_ledger):
+    ledger, _, path = fast_ledger
+    data = json.loads(path.read_text())
+    assert data["profile"] == "fast"
+    assert isinstance(data["seconds"], float)
+    for c in data["claims"]:
+        for key in ("id", "statement", "source", "expect", "outcome", "examples", "counterexample"):
+            assert key in c, (c["id"], key)
+        assert c["expect"] in ("holds", "fails")
+        assert c["outcome"] in ("held", "falsified", "error")
+        assert isinstance(c["examples"], int)
+        assert c["conditions"], c["id"]
+
+
+def test_claims_that_hold_ran_on_many_cases(fast_ledger):
+    ledger, _, _ = fast_ledger
+    profile = get_profile("fast")
+    for c in ledger["claims"]:
+        if c["expect"] == "holds" and c["kind"] == "property":
+            assert c["examples"] >= profile.examples, c["id"]
+            assert c["counterexample"] is None
+
+
+def test_descent_claims_test_most_steps_and_certify_some(fast_ledger):
+    ledger, _, _ = fast_ledger
+    for cid in ("adaptive-momentum-descent", "constant-momentum-descent", "gd-descent"):
+        m = {c["id"]: c for c in ledger["claims"]}[cid]["measured"]
+        assert m["steps_tested"] >= 0.5 * m["steps"], (cid, m)
+        assert m["steps_certified"] >= 1, (cid, m)
+        assert m["steps_certified"] + m["steps_uncertified"] <= m["steps_in_region"]
+        assert m["min_decrease_over_guarantee"] >= 1.0 - 1e-9
+
+
+def test_counterexamples_are_complete_and_certified(fast_ledger):
+    ledger, _, _ = fast_ledger
+    for c in ledger["claims"]:
+        if c["expect"] != "fails":
+            continue
+        ce = c["counterexample"]
+        assert ce is not None, c["id"]
+        for key in ("spec", "data", "params", "hyperparameters", "step"):
+            assert key in ce
+        assert ce["increase"] > 0
+        assert ce["certified_increase"] is True, c["id"]
+        assert ce.get("theory_guarantees_this_step") in (None, False), c["id"]
+        # shrunk toward the smallest DAG: a handful of nodes at most
+        assert len(ce["spec"]["nodes"]) <= 3, (c["id"], ce["spec"])
+
+
+def test_counterexamples_replay_in_process(fast_ledger, tmp_path):
+    ledger, _, _ = fast_ledger
+    for c in ledger["claims"]:
+        ce = c["counterexample"]
+        if ce is None:
+            continue
+        k = ce["step"]
+        traj = replay(ce)
+        assert traj.losses[k + 1] > traj.losses[k], c["id"]
+        assert float(traj.losses[k]) == ce["loss_before"]
+        assert float(traj.losses[k + 1]) == ce["loss_after"]
+        # and from the files write_replay writes, read back as the CLI reads them
+        d = tmp_path / c["id"]
+        command = write_replay(ce, d)
+        assert "descentcheck train" in command and "--init" in command
+        net = Network.from_spec(json.loads((d / "spec.json").read_text()))
+        with np.load(d / "data.npz", allow_pickle=False) as data:
+            x, y = data["x"], data["y"]
+        with np.load(d / "params.npz", allow_pickle=False) as p:
+            params = {key: p[key] for key in p.files}
+        traj2 = train(net, params, x, y, **train_kwargs(ce["hyperparameters"]))
+        assert np.array_equal(traj2.losses, traj.losses)
+
+
+def test_counterexamples_replay_with_the_cli(fast_ledger, tmp_path):
+    click_testing = pytest.importorskip("click.testing")
+    from descentcheck.cli import main
+
+    ledger, _, _ = fast_ledger
+    for c in ledger["claims"]:
+        ce = c["counterexample"]
+        if ce is None:
+            continue
+        d = tmp_path / c["id"]
+        write_replay(ce, d)
+        args = replay_args(ce, d)
+        result = click_testing.CliRunner().invoke(main, args[2:] if args[1] == "train" else args)
+        assert result.exit_code == 0, (c["id"], result.output)
+        steps = json.loads((d / "replay" / "trajectory.json").read_text())["steps"]
+        k = ce["step"]
+        assert steps[k + 1]["loss"] > steps[k]["loss"]
+        assert steps[k + 1]["loss"] == ce["loss_after"]
+
+
+def test_distance_claim_reports_its_statistics(fast_ledger):
+    ledger, _, _ = fast_ledger
+    c = {c["id"]: c for c in ledger["claims"]}["distance-nets-rmsprop-beats-sgd-and-momentum"]
+    m = c["measured"]
+    assert m["seeds"] == get_profile("fast").distance_seeds
+    for other in ("sgd", "momentum"):
+        assert 0.0 <= m[f"sign_test_p_vs_{other}"] <= 1.0
+        assert m["median_final_loss_rmsprop"] <= m[f"median_final_loss_{other}"]
+    assert len(c["final_losses"]["rmsprop"]) == m["seeds"]
+
+
+def test_strategies_reach_the_interesting_cases(fast_ledger):
+    ledger, _, _ = fast_ledger
+    s = ledger["stats"]["all"]
+    assert s["cases"] >= 200
+    assert s["share_with_skip"] >= 0.25, s
+    assert s["share_with_add"] >= 0.05 and s["share_with_concat"] >= 0.05, s
+    assert s["share_with_distance"] >= 0.3, s
+    assert s["share_depth_gt_1"] >= 0.5 and s["depth_max"] >= 3, s
+    assert 0.2 <= s["share_cross_entropy"] <= 0.8, s
+    # every property claim on random DAGs saw skips, not only chains
+    for cid, row in ledger["stats"]["per_claim"].items():
+        if BY_ID[cid].expect == "holds":
+            assert row["share_with_skip"] > 0.1, (cid, row)
+    assert len(ledger["stats"]["rows"]) == s["cases"]
+
+
+def test_text_forms(fast_ledger):
+    ledger, _, _ = fast_ledger
+    text = format_ledger(ledger)
+    for c in ledger["claims"]:
+        assert c["id"] in text
+    assert "meet their expectation" in text
+    table = format_stats(ledger["stats"])
+    assert "skips" in table and "all generated cases" in table
+    assert not math.isnan(ledger["seconds"])
