@@ -111,6 +111,22 @@ def test_symbolic_check_catches_a_wrong_formula(op, dim, mutate):
     assert not all(i.holds for i in ids)
 
 
+def test_expanded_distance_formulas_equal_derivation_for_any_shift():
+    # the trainer's large-batch (matrix-product) rules, with a symbolic shift mu
+    from descentcheck.theory.claimed import MATMUL_OPS, claimed_matmul
+
+    for op in MATMUL_OPS:
+        for dim in (1, 2):
+            ids = agree(op, dim, claimed_matmul(op, dim))
+            assert all(i.holds for i in ids), [str(i) for i in ids if not i.holds]
+    # dropping the cross term -2 c' G1 from the radius gradient must be caught
+    c = claimed_matmul("gaussian_logits", 1)
+    r0, c0, x0, mu0, gy = (sp.Symbol(n) for n in ("r0", "c0", "x0", "mu0", "gy"))
+    wrong = dict(c.vjp)
+    wrong[r0] = -r0 * (gy * (x0 - mu0) ** 2 + (c0 - mu0) ** 2 * gy)
+    assert not all(i.holds for i in agree("gaussian_logits", 1, dataclasses.replace(c, vjp=wrong)))
+
+
 # ---- (b) numeric ------------------------------------------------------------------------------
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -148,6 +164,32 @@ def test_distance_layers_match_derivation(n, d, u, op, data):
         op, [data.draw(_arr((n, d)))], params, data.draw(_arr((n, u))), u
     )
     assert c.ok, c
+
+
+@SETTINGS
+@given(
+    n=small,
+    d=small,
+    u=small,
+    op=st.sampled_from(
+        ["gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit"]
+    ),
+    offset=st.sampled_from([0.0, 30.0]),
+    data=st.data(),
+)
+def test_distance_layers_matmul_path_matches_derivation(n, d, u, op, offset, data):
+    from descentcheck.impl.ops import gaussian
+
+    if not hasattr(gaussian, "MATMUL_MIN_SIZE"):
+        pytest.skip("the trainer's distance layers have no matmul path")
+    x = data.draw(_arr((n, d))) + offset
+    radii = data.draw(_arr((u,) if op.endswith("per_unit") else (u, d)))
+    c = data.draw(_arr((u, d))) + offset
+    if data.draw(st.booleans()):
+        c[0] = x[0]  # a sample exactly at a centroid
+    params = {"centroids": c, "radii": radii}
+    cmp = numeric_agreement.compare_layer(op, [x], params, data.draw(_arr((n, u))), u, matmul=True)
+    assert cmp.ok, cmp
 
 
 @SETTINGS

@@ -88,10 +88,18 @@ def check_softmax_ce() -> CheckResult:
     )
 
 
+def _has_matmul_path() -> bool:
+    from descentcheck.impl.ops import gaussian
+
+    return hasattr(gaussian, "MATMUL_MIN_SIZE")
+
+
 def check_symbolic_agreement() -> CheckResult:
-    from .symbolic_agreement import agree_all
+    from .symbolic_agreement import agree_all, agree_matmul
 
     results = agree_all((1, 3))
+    if _has_matmul_path():  # the trainer's large-batch distance formulas, for any shift mu
+        results |= agree_matmul((1, 3))
     ids = [i for v in results.values() for i in v]
     ok, bad = _all_hold(ids)
     return CheckResult(
@@ -154,11 +162,42 @@ def check_numeric_agreement(seed: int = 0, trials: int = 6) -> CheckResult:
             worst = max(worst, c.max_scaled_error)
             if not c.ok:
                 bad.append(f"{op}: scaled error {c.max_scaled_error:.3g} at {c.worst}")
+    matmul_note = "distance layers have no matmul path"
+    if _has_matmul_path():
+        worst_mm = worst_mm_direct = 0.0
+        for _ in range(trials * 4):
+            n, D, U = (int(v) for v in rng.integers(1, 5, size=3))
+            x = rng.uniform(-2, 2, size=(n, D)) + rng.choice([0.0, 50.0])
+            for op in (
+                "gaussian",
+                "gaussian_per_unit",
+                "gaussian_logits",
+                "gaussian_logits_per_unit",
+            ):
+                radii = rng.uniform(-2, 2, U if op.endswith("per_unit") else (U, D))
+                c = x.mean(axis=0) + rng.uniform(-2, 2, (U, D))
+                c[0] = x[0] if rng.random() < 0.3 else c[0]
+                params = {"centroids": c, "radii": radii}
+                gy = rng.normal(size=(n, U))
+                mm = compare_layer(op, [x], params, gy, U, matmul=True)
+                worst_mm = max(worst_mm, mm.max_scaled_error)
+                count += 1
+                if not mm.ok:
+                    bad.append(f"{op} [matmul]: {mm.max_scaled_error:.3g} at {mm.worst}")
+                # the same numbers judged against the direct formula's (smaller) terms
+                direct = compare_layer(op, [x], params, gy, U, matmul=True, terms="direct")
+                worst_mm_direct = max(worst_mm_direct, direct.max_scaled_error)
+        worst = max(worst, worst_mm)
+        matmul_note = (
+            f"matmul path (forced at small sizes): worst {worst_mm:.1e} relative to its expanded "
+            f"terms, {worst_mm_direct:.1e} relative to the direct formula's terms"
+        )
     if worst_rel_moderate > RTOL:
         bad.append(f"activations on |x| <= 4: entrywise relative error {worst_rel_moderate:.3g}")
     sat = saturation_report()
     details = [
         *bad,
+        matmul_note,
         f"activations on |x| <= 4 ({', '.join(ACTIVATIONS)}): worst entrywise relative "
         f"error {worst_rel_moderate:.2e}",
         "finding (not a failure): entrywise relative error of the trainer's activation "

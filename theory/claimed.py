@@ -96,6 +96,43 @@ def _distance(u: Unit, gy: tuple[sp.Symbol, ...], logits: bool) -> Claimed:
     return Claimed(u.op, "impl/ops/gaussian.py", y, vjp)
 
 
+def _distance_matmul(u: Unit, gy: tuple[sp.Symbol, ...], logits: bool) -> Claimed:
+    # impl/ops/gaussian.py, matmul path (large batches): shift by any mu (the trainer takes the
+    # centroids' mid-range): x' = x - mu, c' = c - mu, rc = r2 c'; q = sum r2 x'^2,
+    # s = sum r2 c'^2, z = x' . rc - (q + s)/2. Backward with S = gz, G1 = gz x', G2 = gz x'^2:
+    # gc = r2 (G1 - c' S); gr = -r (G2 - 2 c' G1 + c'^2 S) (per unit: summed over inputs);
+    # gx = gz rc - x' gz r2. (Entries the trainer recomputes by the direct formula near a
+    # centroid are the direct path's, proved by _distance.)
+    (g,) = gy
+    d = u.dim
+    x = u.inputs
+    c = u.params[:d]
+    r = u.params[d:]
+    per_unit = len(r) == 1
+    radius = [r[0]] * d if per_unit else list(r)
+    mu = [sp.Symbol(f"mu{i}") for i in range(d)]
+    xs = [xi - m for xi, m in zip(x, mu)]
+    cs = [ci - m for ci, m in zip(c, mu)]
+    r2 = [ri * ri for ri in radius]
+    rc = [a * b for a, b in zip(r2, cs)]
+    q = sp.Add(*[a * b * b for a, b in zip(r2, xs)])
+    s_ = sp.Add(*[a * b for a, b in zip(rc, cs)])
+    z = sp.Add(*[a * b for a, b in zip(xs, rc)]) - HALF * (q + s_)
+    y = z if logits else sp.exp(z)
+    gz = g if logits else g * y
+    S = gz
+    G1 = [gz * a for a in xs]
+    G2 = [gz * a * a for a in xs]
+    gsq = [G2[i] - 2 * cs[i] * G1[i] + cs[i] ** 2 * S for i in range(d)]
+    vjp: dict[sp.Symbol, Expr] = {ci: r2[i] * (G1[i] - cs[i] * S) for i, ci in enumerate(c)}
+    if per_unit:
+        vjp[r[0]] = -r[0] * sp.Add(*gsq)
+    else:
+        vjp.update({ri: -ri * gsq[i] for i, ri in enumerate(r)})
+    vjp.update({xi: gz * rc[i] - xs[i] * gz * r2[i] for i, xi in enumerate(x)})
+    return Claimed(u.op, "impl/ops/gaussian.py (matmul path)", y, vjp)
+
+
 _ELEMENTWISE: dict[str, tuple[Callable[[Expr], Expr], Callable[[Expr, Expr], Expr]]] = {
     # op: (forward as the trainer computes it, derivative from (x, y) as the trainer computes it)
     "sigmoid": (_stable_sigmoid, lambda x, y: y * (1 - y)),
@@ -166,3 +203,12 @@ def claimed(op: str, dim: int = 3) -> Claimed:
     """The trainer's rules for one unit of ``op`` with ``dim`` inputs."""
     d = derive(op, dim)
     return _RULES[op](d.unit, d.upstream())
+
+
+MATMUL_OPS = ("gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit")
+
+
+def claimed_matmul(op: str, dim: int = 3) -> Claimed:
+    """The trainer's expanded (matrix-product) rules for a distance op, for any shift mu."""
+    d = derive(op, dim)
+    return _distance_matmul(d.unit, d.upstream(), logits="logits" in op)

@@ -21,7 +21,8 @@ y)``): a property of those formulas, reported by :func:`saturation_report`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
@@ -174,16 +175,68 @@ def layer_for(op: str, in_widths: tuple[int, ...], units: int = 1):
     return OPS[name]("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
 
 
+@contextmanager
+def matmul_path() -> Iterator[None]:
+    """Make the trainer's distance layers take their matrix-product evaluation at every size
+    (``impl.ops.gaussian.MATMUL_MIN_SIZE`` lowered to 0 for the duration)."""
+    from descentcheck.impl.ops import gaussian
+
+    if not hasattr(gaussian, "MATMUL_MIN_SIZE"):
+        raise LookupError("the trainer's distance layers have no matmul path")
+    saved = gaussian.MATMUL_MIN_SIZE
+    gaussian.MATMUL_MIN_SIZE = 0
+    try:
+        yield
+    finally:
+        gaussian.MATMUL_MIN_SIZE = saved
+
+
+def _matmul_scales(op: str, params: Mapping[str, Array], x: Array, gy: Array, y: Array) -> dict:
+    """Term sizes of the trainer's expanded (matmul) distance formulas, which add terms of size
+    ``r^2 (|x'| + |c'|)^2`` with ``x' = x - mu``, ``c' = c - mu`` for a shift ``mu`` inside the
+    centroids' range; bounded here by ``B = |x| + |c| + 2 max_j |c_j|`` (whatever mu the trainer
+    picks in that range)."""
+    C, R = params["centroids"], params["radii"]
+    per_unit = R.ndim == 1
+    r2 = np.broadcast_to((R * R)[:, None] if per_unit else R * R, C.shape)
+    B = np.abs(x)[:, None, :] + np.abs(C)[None] + 2 * np.max(np.abs(C), axis=0)  # (n, units, in)
+    logits = "logits" in op
+    a = np.abs(gy if logits else gy * y)  # |dE/dz|
+    z_terms = 0.5 * np.einsum("nud,ud->nu", B * B, r2)
+    gr = np.abs(R)[:, None] * np.einsum("nu,nud->ud", a, B * B)
+    return {
+        "y": z_terms if logits else np.abs(y) * (1.0 + z_terms),
+        "x": np.einsum("nu,ud,nud->nd", a, r2, B),
+        "centroids": r2 * np.einsum("nu,nud->ud", a, B),
+        "radii": gr.sum(axis=1) if per_unit else gr,
+    }
+
+
 def compare_layer(
-    op: str, xs: list[Array], params: Mapping[str, Array], gy: Array, units: int = 1
+    op: str,
+    xs: list[Array],
+    params: Mapping[str, Array],
+    gy: Array,
+    units: int = 1,
+    matmul: bool = False,
+    terms: str = "own",
 ) -> Comparison:
     """Run the trainer's layer forward and backward on ``xs`` (each (n, width)), ``params``
     (short names: ``W``, ``b``, ``centroids``, ``radii``) and upstream ``gy``; compare the
-    output and every gradient with the derivation."""
+    output and every gradient with the derivation.
+
+    ``matmul=True`` (distance ops) forces the trainer's expanded matrix-product path and judges
+    each entry against the size of *its* terms (:func:`_matmul_scales`); ``terms="direct"``
+    judges it against the direct formula's terms instead (a measurement, not a claim)."""
     layer = layer_for(op, tuple(x.shape[1] for x in xs), units)
     full = {layer.key(k): np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    y, cache_ = layer.forward(full, xs)
-    gxs, gparams = layer.backward(full, cache_, gy)
+    if matmul:
+        with matmul_path():
+            y, cache_ = layer.forward(full, xs)
+            gxs, gparams = layer.backward(full, cache_, gy)
+    else:
+        y, cache_ = layer.forward(full, xs)
+        gxs, gparams = layer.backward(full, cache_, gy)
     if op in ACTIVATIONS:
         ref = _reference_elementwise(op, xs[0], gy)
     elif op == "add":
@@ -201,6 +254,14 @@ def compare_layer(
         }
     else:
         ref = _reference_parametric(op, params, xs[0], gy)
+    if matmul and terms == "own":
+        sc = _matmul_scales(op, params, xs[0], gy, ref["y"][0])
+        ref["y"] = (ref["y"][0], np.maximum(ref["y"][1], sc["y"]))
+        ((gx_ref, gx_sc),) = ref["x"]
+        ref["x"] = [(gx_ref, np.maximum(gx_sc, sc["x"]))]
+        for key in ("centroids", "radii"):
+            val, scale = ref["params"][key]
+            ref["params"][key] = (val, np.maximum(scale, sc[key]))
     acc = {"scaled": 0.0, "rel": 0.0, "worst": ""}
     _err(y, *ref["y"], "y", acc)
     for k, (gx, (rx, sx)) in enumerate(zip(gxs, ref["x"])):

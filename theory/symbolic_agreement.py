@@ -16,7 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import KNOWN_OPS
-from .claimed import Claimed, claimed
+from .claimed import MATMUL_OPS, Claimed, claimed, claimed_matmul
 from .derivations import derive
 from .units import MIN_DIM
 from .zero import Identity, prove_equal
@@ -36,6 +36,15 @@ def agree(op: str, dim: int = 3, claim: Claimed | None = None) -> list[Identity]
             continue
         out.append(prove_equal(name, c.vjp[s], derived[s], source=c.source))
     return out
+
+
+def agree_matmul(dims: tuple[int, ...] = (1, 3)) -> dict[str, list[Identity]]:
+    """The distance ops' expanded matrix-product rules (the trainer's large-batch path), proved
+    equal to the derivation for every shift mu."""
+    return {
+        f"{op} [matmul]": [i for dim in dims for i in agree(op, dim, claimed_matmul(op, dim))]
+        for op in MATMUL_OPS
+    }
 
 
 def agree_all(dims: tuple[int, ...] = (1, 3)) -> dict[str, list[Identity]]:
