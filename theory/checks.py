@@ -260,6 +260,7 @@ def check_momentum() -> CheckResult:
 
 
 def check_descent() -> CheckResult:
+    from . import descent
     from .descent_proofs import prove_all
 
     results = prove_all()
@@ -271,7 +272,12 @@ def check_descent() -> CheckResult:
         ok,
         f"{len(items)} facts: GD lr < 2/L; adaptive tau + L(lr+tau)^2/2 < lr, tau_max closed "
         "form, tau < 1/(4L); constant beta needs rho_k bounded; heavy-ball worst case outside",
-        [*bad, *results, *(str(i) for i in items)],
+        [
+            *bad,
+            *results,
+            f"the paper's conditions: {descent.PAPER_CONDITIONS}",
+            *(str(i) for i in items),
+        ],
     )
 
 

@@ -131,21 +131,22 @@ def heavy_ball_worst_case_rise(beta: float, f0_minus_fstar: float) -> float:
 
 
 PAPER_CONDITIONS = (
-    "Agarwal, Klobusicky & Schonfeld (2021, arXiv 1705.07404), generalising Wu et al. (2008, "
-    "one hidden layer), train with full-batch gradients and the adaptive coefficient "
-    "alpha_k = tau |g_k| / |dw_{k-1}| per weight group, and assume (as we read them): an "
-    "activation with bounded phi, phi', phi''; bounded weights along the iteration; a momentum "
-    "factor 0 < tau < 1; and lr and tau small enough, below bounds built from the activation "
-    "bounds, the weight bound and the data (their constants are not reproduced here, and this "
-    "reading was not re-checked against the paper's text in this suite). Their proof bounds the "
-    "same two terms as ours: the first-order term by Cauchy-Schwarz with "
-    "|alpha_k dw_{k-1}| = tau |g_k|, and the second-order term by a constant C of the network "
-    "(a bound on the Hessian along the step, playing the role of L/2). Relation: with C = L/2 "
-    "their requirement tau - lr + C (lr + tau)^2 < 0 is exactly our region; with tau = s lr "
-    "(0 < s < 1, the form Zhang, Wu & Zheng 2006 use) it reads lr < 2 (1 - s) / (L (1 + s)^2). "
-    "Their C is a global worst-case constant, so their condition implies ours whenever C >= L/2; "
-    "ours uses the actual smoothness constant and is never more restrictive. Their tau < 1 is "
-    "implied by our region whenever L lr <= 2 (our region forces tau < lr and tau < 1/(4L))."
+    "What the paper assumes, as we read it (NOT re-checked against the paper's text in this "
+    "suite, and its constants are not reproduced): Agarwal, Klobusicky & Schonfeld (2021, arXiv "
+    "1705.07404), generalising Wu et al. (2008, one hidden layer), train with full-batch "
+    "gradients and the adaptive coefficient alpha_k = tau |g_k| / |dw_{k-1}| per weight group, "
+    "and assume an activation with bounded phi, phi', phi''; bounded weights along the "
+    "iteration; a momentum factor 0 < tau < 1; and lr and tau small enough, below bounds built "
+    "from those constants of the network and the data. "
+    "What is derived here: with L the smoothness constant of E, one step is guaranteed to "
+    "decrease E when tau - lr + (L/2)(lr + tau)^2 < 0. "
+    "How they relate: a proof of the Wu et al. kind bounds the same two terms (the first-order "
+    "term via |alpha_k dw_{k-1}| = tau |g_k|, the second-order term by a constant C of the "
+    "network that plays the role of L/2), giving a condition of the form "
+    "tau - lr + C (lr + tau)^2 < 0. Whenever C >= L/2 such a condition implies ours, so ours is "
+    "never more restrictive; with tau = s lr (0 < s < 1, the form Zhang, Wu & Zheng 2006 use) "
+    "ours reads lr < 2 (1 - s) / (L (1 + s)^2). Our region forces tau < min(lr, 1/(4L)), which "
+    "implies the paper's tau < 1 when lr <= 1 or L >= 1/4, not otherwise."
 )
 
 
