@@ -17,6 +17,10 @@ sides then agree to a few eps; the tolerance is ``1e-12``. :func:`compare_layer`
 plain entrywise relative error ``|a - b| / |b|``, which the trainer's ``y (1 - y)`` and ``1 - y^2``
 cannot keep small where the activation saturates (their relative error grows like ``eps / (1 -
 y)``): a property of those formulas, reported by :func:`saturation_report`.
+
+The trainer's distance layers switch, for large batches, to an expanded matrix-product form
+(``impl.ops.gaussian``, matmul path); ``compare_layer(..., matmul=True)`` forces that path at any
+size and judges it against the size of the terms *it* adds (:func:`_matmul_scales`).
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ def _vectorized(f: Callable) -> Callable[..., Array]:
 
 def _err(a: Array, b: Array, scale: Array, what: str, acc: dict) -> None:
     a, b, scale = np.asarray(a), np.asarray(b), np.asarray(scale)
+    if not a.shape == b.shape == scale.shape:
+        raise ValueError(f"{what}: shapes {a.shape}, {b.shape}, {scale.shape} differ")
     scaled = np.abs(a - b) / np.maximum(scale, TINY)
     nz = b != 0
     rel = np.where(nz, np.abs(a - b) / np.where(nz, np.abs(b), 1.0), np.where(a == 0, 0.0, np.inf))
@@ -203,12 +209,13 @@ def _matmul_scales(op: str, params: Mapping[str, Array], x: Array, gy: Array, y:
     logits = "logits" in op
     a = np.abs(gy if logits else gy * y)  # |dE/dz|
     z_terms = 0.5 * np.einsum("nud,ud->nu", B * B, r2)
-    gr = np.abs(R)[:, None] * np.einsum("nu,nud->ud", a, B * B)
+    gsq = np.einsum("nu,nud->ud", a, B * B)
+    gr = np.abs(R) * gsq.sum(axis=1) if per_unit else np.abs(R) * gsq
     return {
         "y": z_terms if logits else np.abs(y) * (1.0 + z_terms),
         "x": np.einsum("nu,ud,nud->nd", a, r2, B),
         "centroids": r2 * np.einsum("nu,nud->ud", a, B),
-        "radii": gr.sum(axis=1) if per_unit else gr,
+        "radii": gr,
     }
 
 
