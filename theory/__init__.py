@@ -11,11 +11,20 @@ Public entry points::
     DeriveError                                     # ValueError with a one-line message
     run_all() -> list[CheckResult]                  # every proof and check (python -m ...)
 
-Submodules, one idea each: ``units`` (forward rules of one unit), ``derivations`` (gradients),
-``render`` (text formats), ``claimed`` (the trainer's backward rules transcribed), ``zero``
-(proving an expression is identically zero), ``symbolic_agreement``, ``numeric_agreement``,
-``mp_network`` (an independent 50-digit evaluator of a spec), ``random_specs``,
-``network_agreement``, ``momentum``, ``descent``, ``assumptions``, ``smoothness``, ``checks``.
+Submodules, one idea each.
+
+Derivations (SymPy only, never ``impl``): ``units`` (the forward rule of one unit of each op),
+``derivations`` (gradients by ``sympy.diff``), ``render`` and ``mathml`` (text formats),
+``zero`` (proving an expression identically zero), ``momentum`` (the momentum identities),
+``descent_proofs`` (guaranteed-decrease regions from L-smoothness), ``descent`` (the same regions
+as plain-float functions and ``REGIONS`` for the report), ``assumptions`` (activation and
+Gaussian-unit bounds), ``claimed`` (the trainer's rules transcribed into SymPy),
+``symbolic_agreement``, ``mp_network`` (an independent 50-digit evaluator of a spec),
+``random_specs`` (small random DAGs with skip connections), ``smoothness`` (L from exact
+Hessian-vector products of a network it is handed).
+
+Checks against the trainer (these import ``descentcheck.impl``): ``numeric_agreement``,
+``network_agreement``, ``optimizer_agreement``, ``checks`` (everything, for ``__main__``).
 """
 
 from __future__ import annotations
