@@ -1,0 +1,236 @@
+"""The descent-region section: the two planes drawn with their cases, and the verdict in words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .document import Bullets, Callout, Figure, Paragraph, Section, Table
+from .fmt import num, pct
+from .plotting import DECREASE_COLOR, INCREASE_COLOR, REGION_COLOR, pyplot, save
+from .region import ADAPTIVE_BOX, CONSTANT_BOX, tau_bound
+
+
+def _scatter(ax: Any, xs: list[float], ys: list[float], ok: list[bool], xmax: float, ymax: float):
+    """Decreasing cases as blue dots, rising ones as red crosses; a point beyond the axes (its L
+    grew along the path) is drawn on the edge as a triangle pointing outwards."""
+    x, y, good = np.asarray(xs), np.asarray(ys), np.asarray(ok, dtype=bool)
+    beyond = (x > xmax) | (y > ymax)
+    x, y = np.minimum(x, xmax * 0.99), np.minimum(y, ymax * 0.99)
+    for sel, color, marker, size, label in (
+        (good & ~beyond, DECREASE_COLOR, "o", 14, "decreased at every step"),
+        (~good & ~beyond, INCREASE_COLOR, "x", 22, "loss rose at some step"),
+        (good & beyond, DECREASE_COLOR, ">", 16, None),
+        (~good & beyond, INCREASE_COLOR, ">", 16, "beyond the axes (drawn on the edge)"),
+    ):
+        if sel.any() or label:
+            ax.scatter(
+                x[sel],
+                y[sel],
+                s=size,
+                marker=marker,
+                color=color,
+                alpha=0.8,
+                label=label,
+                linewidths=1.2 if marker == "x" else 0,
+            )
+
+
+def region_figure(results: dict[str, Any], path: Path) -> Path:
+    """Two panels: (lr·L, tau·L) for adaptive momentum, (lr·L, beta) for constant momentum."""
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    a = np.linspace(1e-6, 2.0, 400)
+    bound = np.array([tau_bound(v) for v in a])
+    ax1.fill_between(a, 0, bound, color=REGION_COLOR, alpha=0.22, linewidth=0)
+    ax1.plot(a, bound, color=REGION_COLOR, linewidth=2, label=r"$\tau + L(\eta+\tau)^2/2 = \eta$")
+    ad = results["adaptive"]["cases"]
+    _scatter(
+        ax1,
+        [c["lr_L"] for c in ad],
+        [c["tau_L"] for c in ad],
+        [c["decreased"] for c in ad],
+        *ADAPTIVE_BOX,
+    )
+    ax1.axvline(2.0, color="#777777", linestyle=":", linewidth=1)
+    ax1.set_xlim(0, ADAPTIVE_BOX[0])
+    ax1.set_ylim(0, ADAPTIVE_BOX[1])
+    ax1.set_xlabel(r"learning rate $\eta \cdot L$")
+    ax1.set_ylabel(r"momentum factor $\tau \cdot L$")
+    ax1.set_title(r"adaptive momentum $\alpha_k = \tau\,|g_k| / |\Delta w_{k-1}|$")
+    ax1.text(
+        0.75,
+        0.27,
+        "guaranteed decrease",
+        color="#1e6b34",
+        ha="center",
+        fontsize=8.5,
+        fontweight="bold",
+    )
+
+    co = results["constant"]["cases"]
+    ax2.plot([0, 2], [0, 0], color=REGION_COLOR, linewidth=5, solid_capstyle="butt")
+    ax2.text(
+        1.0,
+        0.035,
+        "guaranteed only at β = 0, ηL < 2",
+        fontsize=8,
+        color="#1e6b34",
+        ha="center",
+        fontweight="bold",
+    )
+    ax2.axvline(1.0, color="#8a5a00", linestyle="--", linewidth=1)
+    ax2.text(
+        1.03,
+        0.93,
+        "f = Lx²/2, ηL = 1:\nrises for every β > 0",
+        color="#8a5a00",
+        fontsize=8,
+        va="top",
+    )
+    ax2.axvline(2.0, color="#777777", linestyle=":", linewidth=1)
+    _scatter(
+        ax2,
+        [c["lr_L"] for c in co],
+        [c["beta"] for c in co],
+        [c["decreased"] for c in co],
+        *CONSTANT_BOX,
+    )
+    ax2.set_xlim(0, CONSTANT_BOX[0])
+    ax2.set_ylim(-0.02, CONSTANT_BOX[1])
+    ax2.set_xlabel(r"learning rate $\eta \cdot L$")
+    ax2.set_ylabel(r"momentum $\beta$")
+    ax2.set_title(r"constant momentum $\Delta w_k = -\eta g_k + \beta \Delta w_{k-1}$")
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save(fig, path)
+
+
+def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
+    """(kind, sentence): whether the adaptive-momentum bound is tight or loose, in words."""
+    parts = []
+    if s["inside_failed"]:
+        kind = "fail"
+        parts.append(
+            f"{s['inside_failed']} of {s['inside']} cases inside the region rose at some step: "
+            "the region did not hold with this L (see the cases table)."
+        )
+    else:
+        kind = "ok"
+        parts.append(f"All {s['inside']} cases inside the region decreased at every step.")
+    if s["outside"]:
+        share = s["outside_decreased"] / s["outside"]
+        parts.append(
+            f"Outside it, {s['outside_decreased']} of {s['outside']} ({pct(share)}) still "
+            "decreased at every step,"
+        )
+        tb = s["min_failing_tau_over_bound"]
+        rf = s["min_failing_ray_factor"]
+        if s["outside_failed"] == 0:
+            parts.append("and none rose: the bound is **loose** everywhere we sampled.")
+        else:
+            where = []
+            if rf is not None:
+                where.append(
+                    f"the nearest rise lies {num(rf, 2)}× beyond the boundary along the ray "
+                    "from the origin"
+                )
+            if tb is not None:
+                where.append(
+                    f"at a learning rate inside lr·L < 2 no rise occurred below "
+                    f"{num(tb, 2)}× the tau bound"
+                )
+            tight = rf is not None and rf < 1.25
+            verdict = (
+                "the bound is **tight** near its learning-rate edge"
+                if tight
+                else "the bound is **loose**"
+            )
+            parts.append(
+                "; ".join(where) + f". So {verdict}: it is a sufficient condition derived from a "
+                "worst case (the momentum term aligned against the gradient, curvature L along "
+                "the whole step) that generic networks rarely meet."
+            )
+    return kind, " ".join(parts)
+
+
+def verdict_constant(s: dict[str, Any]) -> str:
+    mb = s["min_failing_beta"]
+    return (
+        f"With β > 0 and lr·L < 2, {s['failed_beta_positive_lr_below_2']} of "
+        f"{s['beta_positive_lr_below_2']} cases rose at some step "
+        + (f"(the smallest such β was {num(mb, 2)}); " if mb is not None else "; ")
+        + f"with β < 0.1 {s['small_beta_failed']} of {s['small_beta_cases']} did. Theory "
+        "promises nothing for β > 0 at every step (|Δw_{k-1}|/|g_k| is unbounded), and the "
+        "known worst case f = Lx²/2 at lr = 1/L rises for every β > 0; generic networks mostly "
+        "decrease at small β, so the guarantee is tight (nothing can be promised) while "
+        "the typical behaviour is far better than the worst case."
+    )
+
+
+def region_section(results: dict[str, Any], fig_dir: Path, rel: str) -> Section:
+    """The section; figures are written under ``fig_dir`` (``rel`` is its path in the page)."""
+    region_figure(results, fig_dir / "descent_region.png")
+    ad, co = results["adaptive"]["summary"], results["constant"]["summary"]
+    kind, words = verdict_adaptive(ad)
+    sec = Section("region", "The descent region against generated cases")
+    sec.add(
+        Paragraph(
+            f"Theory derives, from L-smoothness alone, when one adaptive-momentum step must "
+            f"decrease E: τ + L(η + τ)²/2 < η. Below, {ad['cases']} random small DAGs "
+            f"({pct(ad['share_with_skips'])} with skip connections, "
+            f"{pct(ad['share_with_distance'])} with a distance layer, both losses) were trained "
+            f"full batch for {results['steps']} steps with adaptive momentum, and "
+            f"{co['cases']} more with constant momentum. Each case drew its point in units of "
+            f"L_0 (largest |Hessian eigenvalue| at w_0, by {results['L_estimator']}) and is "
+            "plotted in units of L = max(L_0, the largest "
+            "curvature along the steps it took), the constant the descent lemma needs for "
+            f"this run (median L/L_0 = {num(ad['L_over_L0_median'], 3)})."
+        ),
+        Figure(
+            f"{rel}/descent_region.png",
+            "Left: the derived region for adaptive momentum (green) and the generated cases, "
+            "blue if the loss decreased at every step, red if it rose at some step (a rise "
+            "within float64 rounding, 4 eps (|E_k| + |E_k+1|), does not count). Right: constant "
+            "momentum; theory's region is only the segment β = 0, ηL < 2. Points beyond the "
+            "axes are drawn on the edge.",
+            "Scatter plots of generated cases over the derived descent regions",
+        ),
+        Callout(words, kind),
+        Paragraph(verdict_constant(co)),
+        Table(
+            ("plane", "cases", "inside region", "rose inside", "outside", "decreased outside"),
+            (
+                (
+                    "adaptive (lr·L, tau·L)",
+                    str(ad["cases"]),
+                    str(ad["inside"]),
+                    str(ad["inside_failed"]),
+                    str(ad["outside"]),
+                    str(ad["outside_decreased"]),
+                ),
+                (
+                    "constant (lr·L, beta)",
+                    str(co["cases"]),
+                    "-",
+                    "-",
+                    str(co["cases"]),
+                    str(co["decreased"]),
+                ),
+            ),
+            caption="Cases per plane (constant momentum: every case with β > 0 is outside).",
+            numeric=(False, True, True, True, True, True),
+        ),
+        Bullets(
+            (
+                f"Learning rates beyond the gradient-descent limit lr·L ≥ 2 (constant momentum "
+                f"plane): {co['lr_above_2_failed']} of {co['lr_above_2']} rose.",
+                "A rise at lr·L < 2 with τ ≥ η is possible: no multiple of such a point lies in "
+                "the region (the momentum term can outweigh the gradient step).",
+            )
+        ),
+    )
+    return sec
