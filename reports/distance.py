@@ -1,0 +1,181 @@
+"""The distance-network paper's experiments on digits (Kurbiel & Khaleghian, arXiv:1708.01911).
+
+1. **Optimizers on a deep distance network**: ``digits_distance`` (three Gaussian layers of 32
+   units and a ``gaussian_logits`` output feeding softmax) trained with minibatches by RMSProp,
+   SGD, heavy-ball momentum (beta = 0.9) and adaptive momentum (tau = lr / 2). Each optimizer
+   gets its best learning rate from a grid (lowest final training loss on seed 0), then runs
+   on every seed (initialisation, split and batch order); loss and accuracy per epoch.
+2. **Hybrid**: a dense body (two tanh layers of 32) with a distance output layer
+   (``gaussian_logits``), against the same body with a dense output, each with RMSProp and SGD
+   (learning rates chosen the same way).
+
+Inputs are the built-in ``digits`` (standardised pixels); the split is seeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .profiles import ReportProfile
+from .progress import Progress
+
+# learning-rate grids (x3 apart) and the index of the default (used when the grid has 1 point)
+GRIDS: dict[str, tuple[tuple[float, ...], int]] = {
+    "rmsprop": ((3e-4, 1e-3, 3e-3, 1e-2, 3e-2), 3),
+    "gd": ((0.1, 0.3, 1.0, 3.0, 10.0), 2),
+    "momentum": ((0.01, 0.03, 0.1, 0.3, 1.0), 2),
+    "adaptive_momentum": ((0.1, 0.3, 1.0, 3.0, 10.0), 2),
+}
+DEEP_OPTIMIZERS = ("rmsprop", "gd", "momentum", "adaptive_momentum")
+HYBRID_OPTIMIZERS = ("rmsprop", "gd")
+
+
+def _body(output_op: str) -> dict[str, Any]:
+    return {
+        "inputs": 64,
+        "output": "logits",
+        "loss": "softmax_cross_entropy",
+        "nodes": [
+            {"name": "h1", "op": "dense", "units": 32, "inputs": ["input"]},
+            {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+            {"name": "h2", "op": "dense", "units": 32, "inputs": ["a1"]},
+            {"name": "a2", "op": "tanh", "inputs": ["h2"]},
+            {"name": "logits", "op": output_op, "units": 10, "inputs": ["a2"]},
+        ],
+    }
+
+
+HYBRID_SPECS = {"hybrid": _body("gaussian_logits"), "dense": _body("dense")}
+
+
+def grid(optimizer: str, points: int) -> tuple[float, ...]:
+    """``points`` learning rates of the optimizer's grid, centred on its default."""
+    values, default = GRIDS[optimizer]
+    if points <= 1:
+        return (values[default],)
+    lo = max(0, min(default - points // 2, len(values) - points))
+    return values[lo : lo + points]
+
+
+def hyperparameters(optimizer: str, lr: float) -> dict[str, Any]:
+    if optimizer == "momentum":
+        return {"lr": lr, "momentum": 0.9}
+    if optimizer == "adaptive_momentum":
+        return {"lr": lr, "tau": lr / 2}
+    if optimizer == "rmsprop":
+        return {"lr": lr, "rho": 0.99}
+    return {"lr": lr}
+
+
+def digits_split(n_train: int, n_test: int, seed: int):
+    """(x_train, labels_train, x_test, labels_test) of the built-in digits, seeded split."""
+    from descentcheck.impl.data import load_data
+
+    ds = load_data("digits")
+    perm = np.random.default_rng([seed, 301]).permutation(ds.n)
+    tr, te = perm[:n_train], perm[n_train : n_train + n_test]
+    return ds.x[tr], ds.y[tr], ds.x[te], ds.y[te]
+
+
+def run_one(
+    spec: Any, optimizer: str, lr: float, profile: ReportProfile, seed: int
+) -> dict[str, Any]:
+    """Train one network from seed ``seed``; per-epoch curves and the settings."""
+    from descentcheck.impl.network import Network
+
+    from .epochs import train_epochs
+
+    net = Network.from_spec(spec)
+    x, y, xt, yt = digits_split(profile.distance_train, profile.distance_test, seed)
+    x, y1h = net.check_data(x, y)
+    xt, yt1h = net.check_data(xt, yt)
+    params = net.init(seed=seed, x=x)
+    hp = hyperparameters(optimizer, lr)
+    curves, _ = train_epochs(
+        net,
+        params,
+        (x, y1h, xt, yt1h),
+        optimizer,
+        profile.distance_epochs,
+        profile.distance_batch,
+        seed=seed,
+        **hp,
+    )
+    return {"hyperparameters": hp, "seed": seed, **curves.to_json()}
+
+
+def _final(run: dict[str, Any]) -> float:
+    v = run["train_loss"][-1]
+    return np.inf if v is None else float(v)
+
+
+def tuned_runs(
+    spec: Any,
+    optimizer: str,
+    profile: ReportProfile,
+    seed: int,
+    progress: Progress,
+    seeds: int,
+) -> dict[str, Any]:
+    """Sweep the grid on the first seed, keep the best lr, run it on every seed."""
+    sweep = []
+    for lr in grid(optimizer, profile.distance_lr_grid):
+        sweep.append(run_one(spec, optimizer, lr, profile, seed))
+        progress.tick()
+    best = min(sweep, key=_final)
+    lr = best["hyperparameters"]["lr"]
+    runs = [best]
+    for s in range(1, seeds):
+        runs.append(run_one(spec, optimizer, lr, profile, seed + s))
+        progress.tick()
+    return {
+        "lr": lr,
+        "sweep": [
+            {"lr": r["hyperparameters"]["lr"], "final_train_loss": r["train_loss"][-1]}
+            for r in sweep
+        ],
+        "runs": runs,
+    }
+
+
+def run(profile: ReportProfile, seed: int, progress: Progress) -> dict[str, Any]:
+    from descentcheck.impl.examples import EXAMPLES
+    from descentcheck.impl.network import Network
+
+    progress.stage("distance networks: optimizers")
+    deep = EXAMPLES["digits_distance"]
+    optimizers = {
+        opt: tuned_runs(deep, opt, profile, seed, progress, profile.distance_seeds)
+        for opt in DEEP_OPTIMIZERS
+    }
+    progress.stage("distance networks: hybrid")
+    hybrid = {
+        arch: {
+            opt: tuned_runs(spec, opt, profile, seed, progress, profile.hybrid_seeds)
+            for opt in HYBRID_OPTIMIZERS
+        }
+        for arch, spec in HYBRID_SPECS.items()
+    }
+    return {
+        "n_train": profile.distance_train,
+        "n_test": profile.distance_test,
+        "epochs": profile.distance_epochs,
+        "batch_size": profile.distance_batch,
+        "seeds": profile.distance_seeds,
+        "hybrid_seeds": profile.hybrid_seeds,
+        "deep_spec": deep,
+        "deep_params": Network.from_spec(deep).n_params,
+        "optimizers": optimizers,
+        "hybrid_specs": HYBRID_SPECS,
+        "hybrid_params": {k: Network.from_spec(s).n_params for k, s in HYBRID_SPECS.items()},
+        "hybrid": hybrid,
+    }
+
+
+def units(profile: ReportProfile) -> int:
+    g = profile.distance_lr_grid if profile.distance_lr_grid > 1 else 1
+    deep = len(DEEP_OPTIMIZERS) * (g + profile.distance_seeds - 1)
+    hyb = len(HYBRID_SPECS) * len(HYBRID_OPTIMIZERS) * (g + profile.hybrid_seeds - 1)
+    return deep + hyb
