@@ -1,0 +1,256 @@
+"""The derivations section, from ``descentcheck.theory``: every op's gradients (the distance
+units' centroids and radii first), the theorem's assumptions, the momentum identities and the
+descent conditions. SymPy prints the MathML the page shows and the LaTeX ``report.md`` shows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .document import Bullets, Callout, Details, Math, Paragraph, Section, Table
+
+DIM = 2  # inputs per unit in the displayed derivations (short enough to read)
+DISTANCE_OPS = ("gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit")
+OTHER_OPS = ("dense", "sigmoid", "tanh", "softplus", "relu", "identity", "add", "concat")
+LOSS_OPS = ("mse", "softmax_cross_entropy")
+
+_COMMENT = re.compile(r"<!--\s*(.*?)\s*-->")
+_YHAT = re.compile(r"<mi>yhat</mi>")  # SymPy prints the symbol yhat0 as the word yhat
+_HAT = '<mover accent="true"><mi>y</mi><mo>^</mo></mover>'
+
+
+def op_blocks(op: str, dim: int = DIM) -> tuple[list[str], list[Math]]:
+    """(notes, formulas) of one op: MathML from ``derive_text(op, "mathml")``, each formula
+    paired with its LaTeX row from ``derive_text(op, "latex")``."""
+    from descentcheck.theory import derive_text
+
+    mathml = derive_text(op, "mathml", dim)
+    latex = derive_text(op, "latex", dim)
+    notes = [m.group(1) for m in _COMMENT.finditer(mathml)][1:]  # the first names the op
+    maths = [_YHAT.sub(_HAT, line) for line in mathml.splitlines() if line.startswith("<math")]
+    body = latex.split("\\begin{align*}", 1)[1].split("\\end{align*}", 1)[0]
+    rows = [r.strip() for r in body.split("\\\\") if r.strip()]
+    blocks = []
+    for i, m in enumerate(maths):
+        tex = rows[i].replace("&=", "=").replace("&", "") if i < len(rows) else ""
+        blocks.append(Math(m, tex))
+    # the rows LaTeX adds beyond the MathML (the softmax cross-entropy simplification)
+    for r in rows[len(maths) :]:
+        blocks.append(Math(_latex_only_mathml(r), r.replace("&=", "=").replace("&", "")))
+    return notes, blocks
+
+
+def _latex_only_mathml(tex: str) -> str:
+    """The softmax cross-entropy simplification, which theory prints in LaTeX only, written
+    out in MathML by hand (it is a statement, not a derivation)."""
+    del tex
+    return (
+        '<math display="block"><mrow><mfrac><mrow><mo>&#x2202;</mo><mi>E</mi></mrow>'
+        "<mrow><mo>&#x2202;</mo><msub><mover><mi>y</mi><mo>^</mo></mover><mi>k</mi></msub>"
+        "</mrow></mfrac><mo>=</mo><msub><mi>softmax</mi><mi>k</mi></msub><mo>(</mo>"
+        "<mover><mi>y</mi><mo>^</mo></mover><mo>)</mo><mo>&#x2062;</mo><munder><mo>&#x2211;"
+        "</mo><mi>m</mi></munder><msub><mi>y</mi><mi>m</mi></msub><mo>&#x2212;</mo><msub>"
+        "<mi>y</mi><mi>k</mi></msub><mo>=</mo><msub><mi>softmax</mi><mi>k</mi></msub><mo>(</mo>"
+        "<mover><mi>y</mi><mo>^</mo></mover><mo>)</mo><mo>&#x2212;</mo><msub><mi>y</mi>"
+        "<mi>k</mi></msub><mspace width='1em'/><mtext>exactly when</mtext><mspace width='0.5em'/>"
+        "<munder><mo>&#x2211;</mo><mi>m</mi></munder><msub><mi>y</mi><mi>m</mi></msub><mo>=</mo>"
+        "<mn>1</mn></mrow></math>"
+    )
+
+
+def _op_group(op: str, open_: bool) -> tuple[Details, dict[str, Any]]:
+    notes, maths = op_blocks(op)
+    blocks: list[Any] = []
+    if notes:
+        blocks.append(Bullets(tuple(notes)))
+    blocks.extend(maths)
+    return Details(f"`{op}`: {len(maths)} formulas", blocks, open=open_), {
+        "notes": notes,
+        "formulas": [m.latex for m in maths],
+    }
+
+
+def _text(e: Any) -> str:
+    """A SymPy value as short plain text (4·√3/9, ∞)."""
+    s = str(e)
+    for a, b in (("**", "^"), ("*", "·"), ("sqrt", "√"), ("oo", "∞"), ("exp(-1/2)", "e^(-1/2)")):
+        s = s.replace(a, b)
+    return s
+
+
+def _assumptions(sec: Section) -> dict[str, Any]:
+    from descentcheck.theory.assumptions import all_activation_bounds, gaussian_bounds
+
+    sub = sec.sub("assumptions", "The theorem's assumptions, computed")
+    bounds = all_activation_bounds()
+    rows = []
+    for op, b in bounds.items():
+        sups = ("-", "-", "-") if b.sups is None else tuple(_text(v) for v in b.sups)
+        rows.append((f"`{op}`", *sups, "[badge] yes" if b.in_theorem else "[badge] no", b.note))
+    g = gaussian_bounds()
+    sub.add(
+        Paragraph(
+            "The convergence theorem needs a smooth activation with bounded derivatives. SymPy "
+            "computes each supremum over the real line from the critical points and the limits."
+        ),
+        Table(
+            ("activation", "sup |φ|", "sup |φ′|", "sup |φ″|", "in the theorem", "note"),
+            tuple(rows),
+            numeric=(False, True, True, True, False, False),
+        ),
+        Paragraph(
+            "The Gaussian unit's derivatives, bounded over all inputs as functions of its "
+            "radii (r = |r_i|):"
+        ),
+        Table(
+            ("derivative", "supremum", "checked"),
+            tuple((b.what, _text(b.sup), "[badge] yes" if b.holds else "[badge] no") for b in g),
+            numeric=(False, True, False),
+        ),
+    )
+    return {
+        "activations": {
+            op: {
+                "sups": None if b.sups is None else [str(v) for v in b.sups],
+                "in_theorem": b.in_theorem,
+            }
+            for op, b in bounds.items()
+        },
+        "gaussian": {b.what: str(b.sup) for b in g},
+    }
+
+
+def _momentum(sec: Section) -> dict[str, Any]:
+    import sympy as sp
+
+    from descentcheck.theory.mathml import math_block, presentation
+    from descentcheck.theory.momentum import prove_all
+
+    sub = sec.sub("momentum-identities", "Momentum identities, proved")
+    k, i = sp.symbols("k i", integer=True, nonnegative=True)
+    lr, beta, rho, _eta = sp.symbols("eta beta rho eta_ema")
+    g = sp.IndexedBase("g")
+    dw, buf, v = sp.IndexedBase("Delta_w"), sp.IndexedBase("buf"), sp.IndexedBase("v")
+    shown = [
+        sp.Eq(dw[k], -lr * sp.Sum(beta ** (k - i) * g[i], (i, 0, k))),
+        sp.Eq(dw[k], -lr * buf[k]),
+        sp.Eq(sp.Symbol("eta_EMA") * sp.Symbol("m_k"), lr * buf[k]),
+        sp.Eq(sp.Symbol("w_k"), sp.Symbol("theta_k") + beta * sp.Symbol("v_k")),
+        sp.Eq(v[k], (1 - rho) * sp.Sum(rho ** (k - i) * g[i] ** 2, (i, 0, k))),
+    ]
+    proved = prove_all()
+    sub.add(
+        Paragraph(
+            "Each identity is proved in SymPy for symbolic k (by induction, or as an invariant "
+            "kept by one step of both recurrences) and, unrolled, for k = 0..6; an identity "
+            "counts as proved only when the difference of its sides simplifies to exactly 0."
+        )
+    )
+    out: dict[str, Any] = {}
+    for (name, checks), eq in zip(proved.items(), shown):
+        n_ok = sum(c.holds for c in checks)
+        out[name] = {"proved": n_ok, "checks": len(checks)}
+        sub.add(
+            Math(
+                math_block(presentation(eq)),
+                sp.latex(eq),
+                label=f"{name}: {n_ok} of {len(checks)} checks proved",
+            ),
+            Details(
+                f"the {len(checks)} checks",
+                [
+                    Table(
+                        ("check", "condition", "proved"),
+                        tuple(
+                            (c.name, c.condition or "-", "[badge] yes" if c.holds else "[badge] no")
+                            for c in checks
+                        ),
+                    )
+                ],
+            ),
+        )
+    return out
+
+
+def _descent(sec: Section) -> dict[str, Any]:
+    from descentcheck.theory.descent import PAPER_CONDITIONS, REGIONS
+    from descentcheck.theory.descent_proofs import prove_all
+
+    sub = sec.sub("descent-conditions", "Descent conditions from L-smoothness")
+    sub.add(
+        Paragraph(
+            "With g = ∇E(w_k) and E L-smooth, a step d satisfies E(w_k + d) ≤ E(w_k) + g·d + "
+            "(L/2)|d|². Each optimizer's step bounds g·d and |d| by multiples of |g|², which "
+            "gives a coefficient c with E(w_k+1) − E(w_k) ≤ c|g|²: the step surely decreases E "
+            "when c < 0. The regions are strict and sufficient, not necessary. (η is the "
+            "learning rate lr.)"
+        )
+    )
+    out: dict[str, Any] = {"regions": {}}
+    for name, r in REGIONS.items():
+        sub.add(Math(r.mathml, r.latex, label=f"`{name}`"), Paragraph(r.words))
+        out["regions"][name] = {"latex": r.latex, "words": r.words}
+    proofs = prove_all()
+    rows = []
+    for group, facts in proofs.items():
+        for f in facts:
+            computed = _text(f.computed) if hasattr(f, "computed") else ""
+            rows.append(
+                (group.split(":")[0], f.name, computed, "[badge] yes" if f.holds else "[badge] no")
+            )
+    n_ok = sum(r[3] == "[badge] yes" for r in rows)
+    out["proofs"] = {"proved": n_ok, "checks": len(rows)}
+    sub.add(
+        Callout(
+            "The heavy-ball worst case lies outside the constant-momentum region: on "
+            "f = Lx²/2 with lr = 1/L, x_1 = 0 and g_1 = 0, so ρ_1 = |Δw_0|/|g_1| is infinite, "
+            "and the second step raises f by exactly β²(f(x_0) − f*), for every β > 0.",
+            "note",
+        ),
+        Details(
+            f"the derivation, step by step: {n_ok} of {len(rows)} facts proved",
+            [Table(("step", "fact", "SymPy computed", "proved"), tuple(rows))],
+        ),
+        Paragraph(f"**The papers' conditions.** {PAPER_CONDITIONS}"),
+    )
+    return out
+
+
+def derivations_section() -> tuple[Section, dict[str, Any]]:
+    """The section and its numbers (formulas as LaTeX, proof counts) for results.json."""
+    sec = Section("derivations", "Derivations")
+    sec.add(
+        Paragraph(
+            "SymPy differentiates each op's forward rule (one unit, here with D = 2 inputs); "
+            "nothing is written by hand. `descentcheck derive OP --format latex|sympy|json` "
+            "prints the same for any D, and the theory checks prove the trainer's backward rules "
+            "equal to these (their difference simplifies to 0) and compare them numerically."
+        )
+    )
+    out: dict[str, Any] = {"dim": DIM, "ops": {}}
+    sub = sec.sub("distance-units", "Distance units: centroids and radii")
+    sub.add(
+        Paragraph(
+            "The distance unit y = exp(−½ Σ_i r_i² (x_i − c_i)²) of Kurbiel & Khaleghian and its "
+            "logit form without exp, with one radius per connection or per unit."
+        )
+    )
+    for op in DISTANCE_OPS:
+        block, data = _op_group(op, open_=op in ("gaussian", "gaussian_logits"))
+        sub.add(block)
+        out["ops"][op] = data
+    sub = sec.sub("other-ops", "Dense unit, activations and merges")
+    for op in OTHER_OPS:
+        block, data = _op_group(op, open_=op == "dense")
+        sub.add(block)
+        out["ops"][op] = data
+    sub = sec.sub("losses", "Losses")
+    for op in LOSS_OPS:
+        block, data = _op_group(op, open_=True)
+        sub.add(block)
+        out["ops"][op] = data
+    out["assumptions"] = _assumptions(sec)
+    out["momentum"] = _momentum(sec)
+    out["descent"] = _descent(sec)
+    return sec, out

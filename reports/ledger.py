@@ -1,0 +1,79 @@
+"""The claims ledger for the report: ``descentcheck verify`` run beside the experiments.
+
+:class:`VerifyRun` starts ``descentcheck.properties.run_verify`` in a child process (it spends
+its own worker processes), so the ledger and the report's experiments share the machine's
+cores instead of running one after the other. The child writes the ledger JSON
+(``DESIGN.md``'s format) into the report folder.
+
+Same seed, same numbers: the child searches with a fixed Hypothesis seed (the report's seed,
+through ``DESCENTCHECK_SEED``) and a fresh, empty example database in a temporary folder, so a
+counterexample saved by an earlier run cannot change what this run finds.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) -> None:
+    """Run verify and write its ledger, or an error record, to ``json_path``."""
+    with tempfile.TemporaryDirectory(prefix="descentcheck-report-hypothesis-") as db:
+        os.environ["DESCENTCHECK_HYPOTHESIS_DB"] = db
+        os.environ["DESCENTCHECK_SEED"] = str(seed)
+        try:
+            from descentcheck.properties import run_verify
+
+            run_verify(profile, json_path, stats=False, progress=False, claims=claims)
+        except BaseException as e:  # the report shows the failure instead of the ledger
+            record = {
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(),
+                "profile": profile,
+            }
+            Path(json_path).write_text(json.dumps(record, indent=1))
+
+
+class VerifyRun:
+    """``run_verify(profile, claims)`` in a child process; :meth:`result` waits for it."""
+
+    def __init__(self, profile: str, claims: tuple[str, ...] | None, json_path: Path, seed: int):
+        self.json_path = Path(json_path)
+        self.json_path.unlink(missing_ok=True)
+        ctx = multiprocessing.get_context("spawn")
+        self.process = ctx.Process(
+            target=_child,
+            args=(profile, list(claims) if claims else None, str(self.json_path), seed),
+            name="descentcheck-verify",
+        )
+        self.process.start()
+
+    def done(self) -> bool:
+        return not self.process.is_alive()
+
+    def result(self) -> dict[str, Any]:
+        """The ledger dict, or ``{"error": ...}`` if verify failed."""
+        self.process.join()
+        return load_ledger(self.json_path, self.process.exitcode)
+
+    def stop(self) -> None:
+        """End the child (and so its workers) when the build is interrupted."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+
+
+def load_ledger(path: Path, exitcode: int | None = 0) -> dict[str, Any]:
+    """A ledger JSON file, or an error record saying why there is none."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return {"error": f"verify wrote no ledger (exit code {exitcode}): {e}"}
+    if not isinstance(data, dict) or ("claims" not in data and "error" not in data):
+        return {"error": f"{path} is not a ledger"}
+    return data

@@ -1,0 +1,176 @@
+"""The claims-ledger section: one row per claim, then each claim's statement, source,
+conditions, measured-against-theory numbers, and for a counterexample its DAG, loss curve and
+replay command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import counterexamples as cx
+from .document import Bullets, Callout, Code, Details, Figure, Paragraph, Section, Table
+from .fmt import num, seconds
+
+
+def _outcome(c: dict[str, Any]) -> str:
+    return f"[badge] {c['outcome']}"
+
+
+def _numbers(c: dict[str, Any]) -> Table | None:
+    measured, theory = c.get("measured") or {}, c.get("theory") or {}
+    keys = list(measured) + [k for k in theory if k not in measured]
+    if not keys:
+        return None
+    rows = tuple(
+        (
+            f"`{k}`",
+            num(measured[k], 4)
+            if isinstance(measured.get(k), int | float)
+            else str(measured.get(k, "-")),
+            num(theory[k], 4)
+            if isinstance(theory.get(k), int | float)
+            else str(theory.get(k, "-")),
+        )
+        for k in keys
+    )
+    return Table(
+        ("quantity", "measured", "theory"),
+        rows,
+        caption="What the claim measured beside what theory says (aggregated over its cases).",
+        numeric=(False, True, True),
+    )
+
+
+def _counterexample_blocks(
+    c: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
+) -> tuple[list[Any], dict[str, Any]]:
+    ce = c["counterexample"]
+    cid = c["id"]
+    cx.write_files(ce, out_dir / "counterexamples" / cid)
+    rep = cx.replay(ce)
+    command = cx.replay_command(ce, cid)
+    cx.counterexample_figure(ce, rep, cid, fig_dir / f"counterexample_{cid}.png")
+    hp = ", ".join(
+        f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
+        for k, v in ce["hyperparameters"].items()
+    )
+    certified = ce.get("certified_increase")
+    cert = {
+        True: "certified in interval arithmetic (the new loss's interval lies wholly above "
+        "the old one)",
+        False: "not certified in interval arithmetic",
+        None: "not checked in interval arithmetic",
+    }.get(certified, str(certified))
+    n = len(ce["data"]["x"])
+    blocks: list[Any] = [
+        Paragraph(
+            f"**Counterexample.** {len(ce['spec']['nodes'])} nodes, {n} samples; {hp}. At step "
+            f"{ce['step']} the loss rose from {ce['loss_before']!r} to {ce['loss_after']!r} "
+            f"(+{num(ce['increase'], 4)}), {cert}."
+        ),
+        Figure(
+            f"{rel}/counterexample_{cid}.png",
+            f"Counterexample to `{cid}`: its DAG, its loss per step with the rise in red, and "
+            "the change of loss per step (symmetric log scale).",
+            f"DAG and loss curve of the counterexample to {cid}",
+        ),
+        Paragraph(
+            "Replay it (from the report folder; the files are in "
+            f"`counterexamples/{cid}/`) and `train` prints the rise:"
+        ),
+        Code(command, "sh"),
+        Callout(
+            "Replayed in-process: the same two losses, bit for bit."
+            if rep["reproduced"]
+            else "Replayed in-process: the losses differ from the stored ones "
+            f"({rep['loss_before']!r} → {rep['loss_after']!r}).",
+            "ok" if rep["reproduced"] else "fail",
+        ),
+    ]
+    return blocks, {
+        "command": command,
+        **{k: rep[k] for k in ("reproduced", "loss_before", "loss_after")},
+    }
+
+
+def ledger_section(
+    ledger: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
+) -> tuple[Section, dict[str, Any]]:
+    """The section, and what the report adds to the ledger (replay commands and checks)."""
+    sec = Section("ledger", "Claims ledger")
+    if "error" in ledger:
+        sec.add(
+            Callout(f"The claims ledger could not be produced: {ledger['error']}", "fail"),
+            Code(ledger.get("traceback", ""), "text"),
+        )
+        return sec, {}
+    claims = ledger["claims"]
+    sec.add(
+        Paragraph(
+            f"`descentcheck verify --profile {ledger['profile']}` checked {len(claims)} claims in "
+            f"{seconds(float(ledger['seconds']))} ({ledger.get('jobs', 1)} processes, Hypothesis "
+            f"seed {ledger.get('hypothesis_seed')}). A claim expected to hold must survive every "
+            "generated case; a claim expected to fail must be falsified, with a shrunk "
+            "counterexample that `descentcheck train` replays — that shows the search has teeth."
+        ),
+        Table(
+            ("claim", "expect", "outcome", "cases", "seconds", "as expected"),
+            tuple(
+                (
+                    f"`{c['id']}`",
+                    c["expect"],
+                    _outcome(c),
+                    str(c["examples"]),
+                    f"{float(c['seconds']):.1f}",
+                    "[badge] yes" if c["meets_expectation"] else "[badge] no",
+                )
+                for c in claims
+            ),
+            caption="One row per claim; cases = generated examples (or seeds, for an experiment).",
+            numeric=(False, False, False, True, True, False),
+        ),
+    )
+    stats = (ledger.get("stats") or {}).get("all") or {}
+    if stats.get("cases"):
+        sec.add(
+            Paragraph(
+                f"The strategies generated {stats['cases']} random DAGs for the claims that draw "
+                f"them: mean depth {num(stats['depth_mean'], 3)} (max {stats['depth_max']}), "
+                f"{num(100 * stats['share_with_skip'], 3)}% with skip connections "
+                f"({num(100 * stats['share_with_add'], 3)}% with add, "
+                f"{num(100 * stats['share_with_concat'], 3)}% with concat), "
+                f"{num(100 * stats['share_with_distance'], 3)}% with a distance layer, median "
+                f"{num(stats['params_median'])} parameters (max {stats['params_max']})."
+            )
+        )
+    extra: dict[str, Any] = {}
+    for c in claims:
+        sub = sec.sub(f"claim-{c['id']}", f"`{c['id']}`")
+        sub.add(
+            Paragraph(
+                f"**Expect** {c['expect']}; **outcome** {c['outcome']} after {c['examples']} "
+                f"cases ({float(c['seconds']):.1f} s)."
+            ),
+            Paragraph(f"**Statement.** {c['statement']}"),
+            Paragraph(f"**Source.** {c['source']}"),
+        )
+        if c.get("conditions"):
+            sub.add(Paragraph("**Conditions.**"), Bullets(tuple(c["conditions"])))
+        table = _numbers(c)
+        if table is not None:
+            sub.add(table)
+        cert = (c.get("certification") or {}).get("cases_certified")
+        if cert:
+            sub.add(
+                Paragraph(
+                    f"{cert} cases had their first steps certified in interval arithmetic "
+                    "(see `steps_certified` and `steps_uncertified` above)."
+                )
+            )
+        if c.get("message") and c["outcome"] != "held":
+            sub.add(Details("message", [Code(str(c["message"]), "text")]))
+        if c.get("counterexample"):
+            blocks, info = _counterexample_blocks(c, out_dir, fig_dir, rel)
+            sub.add(*blocks)
+            extra[c["id"]] = info
+    return sec, extra

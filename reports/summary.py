@@ -1,0 +1,109 @@
+"""The summary section: which claims hold and which fail, how many cases, how long, and one line
+per experiment with its headline number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .document import Bullets, Callout, Paragraph, Section, Table
+from .fmt import mean_std, num, pct, seconds
+
+
+def claim_counts(ledger: dict[str, Any]) -> dict[str, Any]:
+    claims = ledger.get("claims", [])
+    return {
+        "claims": len(claims),
+        "held": sum(c["outcome"] == "held" for c in claims),
+        "falsified": sum(c["outcome"] == "falsified" for c in claims),
+        "error": sum(c["outcome"] == "error" for c in claims),
+        "as_expected": sum(bool(c["meets_expectation"]) for c in claims),
+        "cases": int(sum(int(c.get("examples") or 0) for c in claims)),
+    }
+
+
+def _headlines(results: dict[str, Any]) -> list[str]:
+    out = []
+    reg = results["region"]["adaptive"]["summary"]
+    if reg["outside"]:
+        out.append(
+            f"Descent region (adaptive momentum): {reg['inside_failed']} of {reg['inside']} "
+            f"generated cases inside the derived region rose at some step; "
+            f"{pct(reg['outside_decreased'] / reg['outside'])} of the cases outside it still "
+            "decreased at every step, so the bound is sufficient but loose."
+        )
+    ae = results["autoencoder"]
+    for opt in ae["runs"]["skip"]:
+        skip = [r["test"]["psnr"] for r in ae["runs"]["skip"][opt]]
+        seq = [r["test"]["psnr"] for r in ae["runs"]["sequential"][opt]]
+        d, _ = mean_std(np.asarray(skip) - np.asarray(seq))
+        out.append(
+            f"Autoencoders on digits ({opt.replace('_', ' ')}): the skip-connection DAG's "
+            f"held-out PSNR is {num(mean_std(skip)[0], 4)} dB against "
+            f"{num(mean_std(seq)[0], 4)} dB for the sequential one of the same size "
+            f"({'+' if d >= 0 else ''}{num(d, 2)} dB, {ae['seeds']} seeds)."
+        )
+    dist = results["distance"]["optimizers"]
+    accs = {
+        o: mean_std([r["test_acc"][-1] or 0.0 for r in dist[o]["runs"]])[0]
+        for o in ("rmsprop", "gd", "momentum", "adaptive_momentum")
+    }
+    out.append(
+        "Deep distance network on digits, held-out accuracy: RMSProp "
+        f"{pct(accs['rmsprop'], 1)}, SGD {pct(accs['gd'], 1)}, heavy ball "
+        f"{pct(accs['momentum'], 1)}, adaptive momentum {pct(accs['adaptive_momentum'], 1)}."
+    )
+    van = results["vanishing"]
+    d = str(max(int(k) for k in van["first_over_last"]["sigmoid"]))
+
+    def g(f: str) -> float:
+        return float(np.exp(np.mean(np.log(van["first_over_last"][f][d]))))
+
+    out.append(
+        f"Vanishing gradients at {d} hidden layers (first / last hidden layer): sigmoid "
+        f"{num(g('sigmoid'), 2)}, tanh {num(g('tanh'), 2)}, distance {num(g('distance'), 2)}."
+    )
+    return out
+
+
+def summary_section(
+    ledger: dict[str, Any], results: dict[str, Any], meta: dict[str, Any]
+) -> tuple[Section, dict[str, Any]]:
+    sec = Section("summary", "Summary")
+    numbers: dict[str, Any] = {}
+    if "error" in ledger:
+        sec.add(Callout(f"No claims ledger: {ledger['error']}", "fail"))
+    else:
+        n = claim_counts(ledger)
+        numbers["claims"] = n
+        ok = n["as_expected"] == n["claims"]
+        sec.add(
+            Callout(
+                f"{n['as_expected']} of {n['claims']} claims met their expectation: "
+                f"{n['held']} held, {n['falsified']} falsified with a replayable counterexample, "
+                f"{n['error']} errors; {n['cases']:,} generated cases in all "
+                f"(verify profile `{ledger['profile']}`, {seconds(float(ledger['seconds']))}).",
+                "ok" if ok else "fail",
+            ),
+            Table(
+                ("claim", "expect", "outcome", "cases"),
+                tuple(
+                    (f"`{c['id']}`", c["expect"], f"[badge] {c['outcome']}", str(c["examples"]))
+                    for c in ledger["claims"]
+                ),
+                numeric=(False, False, False, True),
+            ),
+        )
+    heads = _headlines(results)
+    numbers["headlines"] = heads
+    sec.add(
+        Paragraph("**What the experiments found.**"),
+        Bullets(tuple(heads)),
+        Paragraph(
+            f"Built with the `{meta['profile']}` profile and seed {meta['seed']} in "
+            f"{seconds(meta['seconds'])}; the same seed gives the same numbers. Every figure is a "
+            "file under `figures/`; every number is also in `results.json`."
+        ),
+    )
+    return sec, numbers
