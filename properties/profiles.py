@@ -50,7 +50,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "fast": Profile(
         name="fast",
-        examples=25,
+        examples=50,
         falsify_examples=150,
         steps=8,
         convergence_steps=20,
@@ -71,7 +71,7 @@ PROFILES: dict[str, Profile] = {
         certify_cases=40,
         certify_steps=3,
         certify_max_params=60,
-        distance_seeds=30,
+        distance_seeds=100,
         distance_steps=300,
     ),
     "thorough": Profile(
@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
         certify_cases=400,
         certify_steps=5,
         certify_max_params=150,
-        distance_seeds=100,
+        distance_seeds=300,
         distance_steps=600,
         limits=Limits(max_blocks=6, max_width=6, max_inputs=4, max_rows=16),
         seed=None,

@@ -162,7 +162,8 @@ def test_counterexamples_replay_with_the_cli(fast_ledger, tmp_path):
         d = tmp_path / c["id"]
         write_replay(ce, d)
         args = replay_args(ce, d)
-        result = click_testing.CliRunner().invoke(main, args[2:] if args[1] == "train" else args)
+        assert args[:2] == ["descentcheck", "train"]
+        result = click_testing.CliRunner().invoke(main, args[1:])
         assert result.exit_code == 0, (c["id"], result.output)
         steps = json.loads((d / "replay" / "trajectory.json").read_text())["steps"]
         k = ce["step"]
@@ -175,6 +176,7 @@ def test_distance_claim_reports_its_statistics(fast_ledger):
     c = {c["id"]: c for c in ledger["claims"]}["distance-nets-rmsprop-beats-sgd-and-momentum"]
     m = c["measured"]
     assert m["seeds"] == get_profile("fast").distance_seeds
+    assert c["examples"] == 3 * m["seeds"]
     for other in ("sgd", "momentum"):
         assert 0.0 <= m[f"sign_test_p_vs_{other}"] <= 1.0
         assert m["median_final_loss_rmsprop"] <= m[f"median_final_loss_{other}"]

@@ -131,7 +131,7 @@ def experiment(profile: Profile) -> dict[str, Any]:
         ok = ok and p < ALPHA
     return {
         "outcome": "held" if ok else "falsified",
-        "examples": n,
+        "examples": n * len(OPTIMIZERS),  # training runs compared (seeds x optimizers)
         "measured": measured,
         "theory": {"alpha": ALPHA},
         "message": "" if ok else "RMSProp's advantage is not significant at this budget",
