@@ -12,13 +12,15 @@ identity   x                                    1
 
 sigmoid and softplus are evaluated in the form that never overflows (``exp`` only of a
 non-positive real part); masks look at the real part so the complex-step oracle still works.
+Backward rules reuse what forward computed (softplus keeps ``exp(-|x|)`` and the sign mask, so its
+derivative ``sigmoid(x)`` costs one division) and work in place on their own temporaries.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Array, Layer
+from .base import Array, Layer, iadd, imul
 
 
 def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
@@ -27,9 +29,15 @@ def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
     return np.exp(np.where(pos, -x, x)), pos
 
 
+def _sigmoid_from(e: Array, pos: Array) -> Array:
+    """sigmoid from ``e = exp(-|x|)`` and the mask ``Re x >= 0``."""
+    den = 1.0 + e
+    return np.divide(np.where(pos, 1.0, e), den, out=den)
+
+
 def sigmoid(x: Array) -> Array:
     e, pos = _exp_neg_abs(x)
-    return np.where(pos, 1.0, e) / (1.0 + e)
+    return _sigmoid_from(e, pos)
 
 
 def softplus(x: Array) -> Array:
@@ -47,29 +55,36 @@ class Elementwise(Layer):
         return y, (y if self.uses_output else x)
 
     def backward(self, params, cache, gy):
-        return [gy * self.derivative(cache)], {}
+        return [imul(self.derivative(cache), gy)], {}  # gy * f'(x)
 
 
 class Sigmoid(Elementwise):
     fn = staticmethod(sigmoid)
 
     def derivative(self, y):
-        return y * (1.0 - y)
+        d = 1.0 - y
+        d *= y
+        return d
 
 
 class Tanh(Elementwise):
     fn = staticmethod(np.tanh)
 
     def derivative(self, y):
-        return 1.0 - y * y
+        d = y * y
+        return np.subtract(1.0, d, out=d)
 
 
 class Softplus(Elementwise):
     fn = staticmethod(softplus)
-    uses_output = False
 
-    def derivative(self, x):
-        return sigmoid(x)
+    def forward(self, params, xs):
+        x = xs[0]
+        e, pos = _exp_neg_abs(x)
+        return iadd(np.log1p(e), np.where(pos, x, 0.0)), (e, pos)
+
+    def derivative(self, cache):
+        return _sigmoid_from(*cache)
 
 
 class Relu(Elementwise):

@@ -6,6 +6,14 @@ tutorial distinguishes: dE/d(inputs), passed back to the parents, and dE/d(param
 gradient. Forward rules only use operations that are analytic for complex arguments (no ``abs``,
 masks on the real part), so the complex-step oracle in :mod:`descentcheck.impl.gradcheck` can
 differentiate whole networks.
+
+Two attributes serve speed only:
+
+* ``keys`` maps each short parameter name to its ``NODE.PARAM`` key, built once (the key strings
+  are not formatted again at every call);
+* ``input_grads``: when False, ``backward`` may return ``None`` in place of dE/d(inputs). A
+  :class:`~descentcheck.impl.network.Network` sets it for layers that read only the network input,
+  whose input gradient nobody uses; a layer built on its own always computes it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ class Layer:
     out_width: int
     param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.keys: dict[str, str] = {p: f"{self.name}.{p}" for p in self.param_shapes}
+        self.input_grads: bool = True
+
     def key(self, param: str) -> str:
         """The parameter's name in a params dict: ``NODE.PARAM``."""
         return f"{self.name}.{param}"
@@ -43,3 +55,33 @@ class Layer:
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
         """Initial parameters; ``xs`` are the node's inputs on the training data, when known."""
         return {}
+
+
+def same_kind(out: Array, other: Array) -> bool:
+    """True when ``other`` can be combined into ``out`` in place (``out=`` keeps ``out``'s dtype:
+    a complex ``other`` cannot be written into a real ``out``)."""
+    return out.dtype.kind == "c" or other.dtype.kind != "c"
+
+
+def iadd(out: Array, other: Array) -> Array:
+    """``out + other``, written into ``out`` (a fresh temporary of the caller) when possible."""
+    if same_kind(out, other):
+        out += other
+        return out
+    return out + other
+
+
+def isub(out: Array, other: Array) -> Array:
+    """``out - other``, written into ``out`` when possible."""
+    if same_kind(out, other):
+        out -= other
+        return out
+    return out - other
+
+
+def imul(out: Array, other: Array) -> Array:
+    """``out * other``, written into ``out`` when possible."""
+    if same_kind(out, other):
+        out *= other
+        return out
+    return out * other

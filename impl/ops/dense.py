@@ -3,26 +3,27 @@
 Backward: ``dE/dx = gy @ W.T``, ``dE/dW = x.T @ gy``, ``dE/db = sum_n gy``.
 Initialisation: Glorot/Xavier uniform, ``W ~ U(-a, a)`` with ``a = sqrt(6 / (in + units))``
 (Glorot & Bengio 2010), ``b = 0``.
+
+The bias is added in place to the fresh product ``x @ W`` (the same sums, one array fewer), and
+``dE/dx`` is skipped for a layer on the network input (``input_grads`` False).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Array, Layer
+from .base import Array, Layer, iadd
 
 
 class Dense(Layer):
     def forward(self, params, xs):
         x = xs[0]
-        W = params[self.key("W")]
-        b = params[self.key("b")]
-        return x @ W + b, x
+        return iadd(x @ params[self.keys["W"]], params[self.keys["b"]]), x
 
     def backward(self, params, cache, gy):
         x = cache
-        W = params[self.key("W")]
-        return [gy @ W.T], {"W": x.T @ gy, "b": gy.sum(axis=0)}
+        gx = gy @ params[self.keys["W"]].T if self.input_grads else None
+        return [gx], {"W": x.T @ gy, "b": np.add.reduce(gy, axis=0)}
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
         fan_in, fan_out = self.param_shapes["W"]

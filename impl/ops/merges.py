@@ -12,14 +12,14 @@ import itertools
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, iadd
 
 
 class Add(Layer):
     def forward(self, params, xs):
-        y = xs[0]
-        for x in xs[1:]:
-            y = y + x
+        y = xs[0] + xs[1]
+        for x in xs[2:]:
+            y = iadd(y, x)
         return y, None
 
     def backward(self, params, cache, gy):
@@ -27,12 +27,16 @@ class Add(Layer):
 
 
 class Concat(Layer):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bounds = np.cumsum((0, *self.in_widths)).tolist()
+        self._slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
     def forward(self, params, xs):
         return np.concatenate(xs, axis=1), None
 
     def backward(self, params, cache, gy):
-        bounds = np.cumsum((0, *self.in_widths))
-        return [gy[:, a:b] for a, b in itertools.pairwise(bounds)], {}
+        return [gy[:, s] for s in self._slices], {}
 
 
 def make_add(name, inputs, in_widths, node) -> Add:
