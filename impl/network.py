@@ -4,6 +4,17 @@ Backprop follows the tutorial's two kinds of derivatives: each layer's backward 
 inputs), which is passed back and *summed* over every consumer of a node (a node feeding several
 later nodes, the skip connections, accumulates all contributions), and dE/d(its parameters), which
 is kept as the gradient. Everything is vectorised over the batch.
+
+Evaluation follows a schedule fixed when the network is built: node values live in a list indexed
+by slot (slot 0 the input, slot i + 1 the i-th layer in topological order), each layer reads its
+input slots by integer index, and backward frees every cache and gradient as soon as it is used.
+A node's gradient is the sum of its consumers' contributions, added in reverse topological order
+(in place once the network owns the sum). Layers that read only the network input skip their
+input gradient, which nobody needs.
+
+For the trainer the parameters can also live in one flat float64 vector (``layout``: each
+``NAME.PARAM`` a contiguous slice in ``param_names`` order); :meth:`Network.unflatten` gives the
+dict of views a flat vector holds, :meth:`Network.flatten` the converse.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import numpy as np
 from .errors import DataError, ParamsError
 from .losses import LOSSES
 from .ops import OPS, Layer
+from .ops.base import same_kind
 from .spec import INPUT, Spec, load_spec
 
 Array = np.ndarray
@@ -38,11 +50,22 @@ class Network:
         self.param_shapes: dict[str, tuple[int, ...]] = {
             layer.key(p): shape for layer in self.layers for p, shape in layer.param_shapes.items()
         }
-        # how many consumers read each node: lets backward free a node's gradient buffer early
-        self._consumers: dict[str, int] = {INPUT: 0, **{layer.name: 0 for layer in self.layers}}
+        # the schedule: each layer with the slots of its inputs (its own output is slot i + 1)
+        slot = {INPUT: 0, **{layer.name: i + 1 for i, layer in enumerate(self.layers)}}
+        self._schedule: tuple[tuple[Layer, tuple[int, ...]], ...] = tuple(
+            (layer, tuple(slot[p] for p in layer.inputs)) for layer in self.layers
+        )
+        self._out_slot = slot[spec.output]
         for layer in self.layers:
-            for p in layer.inputs:
-                self._consumers[p] += 1
+            layer.input_grads = any(p != INPUT for p in layer.inputs)
+        # the flat layout: NAME.PARAM -> (start, stop, shape) in one vector
+        self.layout: dict[str, tuple[int, int, tuple[int, ...]]] = {}
+        start = 0
+        for k, shape in self.param_shapes.items():
+            stop = start + int(np.prod(shape, dtype=np.int64))
+            self.layout[k] = (start, stop, shape)
+            start = stop
+        self.size = start
 
     @classmethod
     def from_spec(cls, source: str | Path | Mapping[str, Any] | Spec) -> Network:
@@ -54,7 +77,17 @@ class Network:
 
     @property
     def n_params(self) -> int:
-        return int(sum(np.prod(s) for s in self.param_shapes.values()))
+        return self.size
+
+    def flatten(self, params: Mapping[str, Array]) -> Array:
+        """The parameters as one vector in ``layout`` order (a copy)."""
+        if not self.param_shapes:
+            return np.zeros(0)
+        return np.concatenate([np.asarray(params[k]).reshape(-1) for k in self.param_shapes])
+
+    def unflatten(self, w: Array) -> Params:
+        """The dict ``NAME.PARAM -> array`` of views into the flat vector ``w``."""
+        return {k: w[a:b].reshape(shape) for k, (a, b, shape) in self.layout.items()}
 
     # ---- parameters -------------------------------------------------------------------------
 
@@ -150,10 +183,10 @@ class Network:
 
     def forward(self, params: Mapping[str, Array], x: Array) -> Array:
         """The network output for inputs ``x`` (n, inputs)."""
-        values: dict[str, Array] = {INPUT: x}
-        for layer in self.layers:
-            values[layer.name] = layer.forward(params, [values[p] for p in layer.inputs])[0]
-        return values[self.spec.output]
+        values: list[Any] = [x]
+        for layer, slots in self._schedule:
+            values.append(layer.forward(params, [values[s] for s in slots])[0])
+        return values[self._out_slot]
 
     def loss(self, params: Mapping[str, Array], x: Array, y: Array) -> float:
         """E(w) on (x, y); ``y`` already in the form :meth:`check_targets` returns."""
@@ -163,28 +196,43 @@ class Network:
         self, params: Mapping[str, Array], x: Array, y: Array
     ) -> tuple[float, Params]:
         """E(w) and dE/dw for every parameter, by backprop through the DAG."""
-        values: dict[str, Array] = {INPUT: x}
-        caches: dict[str, Any] = {}
-        for layer in self.layers:
-            out, caches[layer.name] = layer.forward(params, [values[p] for p in layer.inputs])
-            values[layer.name] = out
-        if y.shape != values[self.spec.output].shape:
+        values: list[Any] = [x]
+        caches: list[Any] = []
+        for layer, slots in self._schedule:
+            out, cache = layer.forward(params, [values[s] for s in slots])
+            values.append(out)
+            caches.append(cache)
+        yhat = values[self._out_slot]
+        if y.shape != yhat.shape:
             y = self.check_targets(y, len(x))
-        E, g_out = self.loss_fn.value_and_grad(values[self.spec.output], y)
-        grads_out: dict[str, Array] = {self.spec.output: g_out}
+        E, g_out = self.loss_fn.value_and_grad(yhat, y)
+        del values, yhat
+        # gy[s]: dE/d(value of slot s), summed over the consumers seen so far; owned[s]: the sum
+        # is an array of ours (not a consumer's output or a view of one), so it may grow in place
+        gy: list[Any] = [None] * (len(self._schedule) + 1)
+        owned = [False] * len(gy)
+        gy[self._out_slot] = g_out
         grads: Params = {}
-        for layer in reversed(self.layers):
-            gy = grads_out.pop(layer.name)
-            gxs, gparams = layer.backward(params, caches.pop(layer.name), gy)
-            for p, g in gparams.items():
-                grads[layer.key(p)] = g
-            for parent, gx in zip(layer.inputs, gxs):
-                if parent == INPUT:
+        for i in range(len(self._schedule) - 1, -1, -1):
+            layer, slots = self._schedule[i]
+            g = gy[i + 1]
+            gy[i + 1] = None
+            gxs, gparams = layer.backward(params, caches[i], g)
+            caches[i] = None
+            keys = layer.keys
+            for p, gp in gparams.items():
+                grads[keys[p]] = gp
+            for s, gx in zip(slots, gxs):
+                if s == 0:
                     continue
-                if parent in grads_out:
-                    grads_out[parent] = grads_out[parent] + gx
+                acc = gy[s]
+                if acc is None:
+                    gy[s] = gx
+                elif owned[s] and same_kind(acc, gx):
+                    acc += gx
                 else:
-                    grads_out[parent] = gx
+                    gy[s] = acc + gx
+                    owned[s] = True
         # complex parameters are allowed so a complex step through backward gives exact
         # Hessian-vector products
         value = E if np.iscomplexobj(E) else float(E)
