@@ -5,6 +5,11 @@ Full batch by default; with ``batch_size`` the data are shuffled once per epoch 
 ``numpy.random.default_rng(seed)`` and cut into consecutive batches (the last one may be smaller,
 as torch's DataLoader does by default); ``losses`` stays the full-batch loss in both cases.
 Deterministic: the same inputs and seed give the same bits.
+
+The loop keeps the parameters in one flat vector (``Network.layout``): each step evaluates the
+network on views of it, concatenates the gradient, and lets the optimizer's flat form
+(``Optimizer.flat``, same arithmetic as the dict form) update the whole vector at once; an
+optimizer without a flat form is called on dicts as before. Norms are 2-norms of the flat vectors.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ import numpy as np
 
 from .errors import HyperparameterError
 from .network import Network
-from .optim import Optimizer, apply_updates, get_optimizer
+from .optim import Optimizer, get_optimizer
+from .optim.base import Layout
 from .trajectory import Trajectory
 
 Array = np.ndarray
 
 
-def _norm(tree: Mapping[str, Array]) -> float:
-    return math.sqrt(sum(float(np.vdot(v, v)) for v in tree.values()))
+def _norm(v: Array) -> float:
+    return math.sqrt(float(np.dot(v, v)))
 
 
 def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Array]:
@@ -98,25 +104,32 @@ def train(
     grad_norms: list[float] = []
     step_norms: list[float] = []
     coefs: list[float | None] = []
+    bounds = net.layout.values()
+    starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
+    layout = Layout(tuple(net.layout), starts, stops)
+    flat = opt.flat(layout) if opt.flat is not None else None
+    v = net.flatten(w)  # the iterate w_k as one vector; every step makes a new one
+    w = net.unflatten(v)
     history = [w] if keep_params else None
-    state = opt.init(w)
+    state = flat.init(v) if flat is not None else opt.init(w)
     status, message = "completed", f"{steps} steps"
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for k in range(steps + 1):
             if batches is None:
-                E, g = net.loss_and_grad(w, x, y)
+                E, grads = net.loss_and_grad(w, x, y)
             else:
                 E = float(net.loss(w, x, y))
                 if k < steps:
                     idx = next(batches)
-                    _, g = net.loss_and_grad(w, x[idx], y[idx])
+                    _, grads = net.loss_and_grad(w, x[idx], y[idx])
             losses.append(E)
             if not math.isfinite(E):
                 status = "diverged"
                 message = f"loss became {E} at step {k}"
                 break
             if batches is None or k < steps:
+                g = layout.flatten(grads)
                 gnorm = _norm(g)
                 grad_norms.append(gnorm)
                 if not math.isfinite(gnorm):
@@ -125,10 +138,15 @@ def train(
                     break
             if k == steps:
                 break
-            updates, state, info = opt.update(g, state, w)
-            w = apply_updates(w, updates)
-            step_norms.append(_norm(updates))
-            coefs.append(info.momentum)
+            if flat is not None:
+                dw, state, coef = flat.update(g, state, v)
+            else:
+                updates, state, info = opt.update(grads, state, w)
+                dw, coef = layout.flatten(updates), info.momentum
+            v = v + dw
+            w = net.unflatten(v)
+            step_norms.append(_norm(dw))
+            coefs.append(coef)
             if history is not None:
                 history.append(w)
             if bar is not None:

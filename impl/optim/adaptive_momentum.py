@@ -18,6 +18,10 @@ norms taken over that group. ``group`` chooses the grouping:
 
 The descent bound ``tau + L (lr + tau)^2 / 2 < lr`` holds for every grouping, since each group's
 momentum term has length ``tau * ||g_G||`` and the squared lengths add up.
+
+Squared norms are summed per parameter array first (``numpy.add.reduceat`` over the arrays laid
+end to end, the same call in the dict and the flat form, so both give the same bits), then per
+group in parameter order.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import HyperparameterError
-from .base import Optimizer, StepInfo, check_number, zeros_like
+from .base import Array, FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
 
 GROUPINGS = ("array", "node", "global")
 
@@ -36,6 +40,45 @@ def group_of(key: str, group: str) -> str:
     if group == "node":
         return key.rsplit(".", 1)[0]
     return "*"
+
+
+def sumsq_per_array(v: Array, starts: Array, sizes: Array) -> Array:
+    """``sum(a * a)`` of each array ``a = v[start:start + size]`` of the flat vector ``v``."""
+    sq = v.real * v.real + v.imag * v.imag if np.iscomplexobj(v) else v * v
+    nonempty = sizes > 0
+    if nonempty.all():
+        return np.add.reduceat(sq, starts)
+    out = np.zeros(len(sizes))
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(sq, starts[nonempty])
+    return out
+
+
+def _coefficients(tau: float, g2: Array, d2: Array) -> Array:
+    """``alpha_G = tau * sqrt(g2_G) / sqrt(d2_G)``, and 0 where ``d2_G = 0``."""
+    num = np.sqrt(g2)
+    num *= tau
+    return np.divide(num, np.sqrt(d2), out=np.zeros(len(g2)), where=d2 > 0.0)
+
+
+class _Groups:
+    """The grouping of a fixed list of parameter arrays: which group each array belongs to."""
+
+    def __init__(self, names: list[str] | tuple[str, ...], group: str):
+        labels = [group_of(k, group) for k in names]
+        self.names = tuple(dict.fromkeys(labels))
+        index = {G: i for i, G in enumerate(self.names)}
+        self.of_array = [index[G] for G in labels]
+        self.identity = group == "array"
+
+    def sums(self, per_array: Array) -> Array:
+        """Per-group sums of per-array values, added in parameter order as Python floats."""
+        if self.identity:
+            return per_array
+        out = [0.0] * len(self.names)
+        for i, v in zip(self.of_array, per_array.tolist()):
+            out[i] += v
+        return np.array(out)
 
 
 def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
@@ -50,21 +93,51 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         return zeros_like(params)  # dw_{-1} = 0
 
     def update(grads, prev, params):
-        g2: dict[str, float] = {}
-        d2: dict[str, float] = {}
-        for k, g in grads.items():
-            G = group_of(k, group)
-            g2[G] = g2.get(G, 0.0) + float(np.vdot(g, g))
-            d2[G] = d2.get(G, 0.0) + float(np.vdot(prev[k], prev[k]))
-        alpha = {
-            G: float(tau * np.sqrt(g2[G]) / np.sqrt(d2[G])) if d2[G] > 0.0 else 0.0 for G in g2
-        }
-        dw = {k: -(lr * g) + alpha[group_of(k, group)] * prev[k] for k, g in grads.items()}
+        names = list(grads)
+        layout = Layout.of(grads)
+        starts = np.asarray(layout.starts, dtype=np.intp)
+        sizes = np.asarray(layout.stops, dtype=np.intp) - starts
+        groups = _Groups(names, group)
+        g2 = groups.sums(sumsq_per_array(layout.flatten(grads), starts, sizes))
+        d2 = groups.sums(sumsq_per_array(layout.flatten(prev), starts, sizes))
+        alpha = _coefficients(tau, g2, d2).tolist()
+        a_of = {k: alpha[groups.of_array[i]] for i, k in enumerate(names)}
+        dw = {k: -(lr * g) + a_of[k] * prev[k] for k, g in grads.items()}
         # the trajectory reports one number: the coefficient itself when there is one group,
         # else the largest over the groups
-        shown = max(alpha.values()) if alpha else 0.0
-        return dw, dw, StepInfo(shown, alpha)
+        shown = max(alpha) if alpha else 0.0
+        return dw, dw, StepInfo(shown, dict(zip(groups.names, alpha)))
+
+    def flat(layout: Layout) -> FlatOptimizer:
+        starts = np.asarray(layout.starts, dtype=np.intp)
+        sizes = np.asarray(layout.stops, dtype=np.intp) - starts
+        groups = _Groups(layout.names, group)
+        of_array = np.asarray(groups.of_array, dtype=np.intp)
+
+        reduceat = np.add.reduceat if len(starts) and sizes.all() else None
+
+        def flat_update(g, prev, w):
+            if reduceat is not None:  # the same call as sumsq_per_array's
+                g2 = groups.sums(reduceat(g * g, starts))
+                d2 = groups.sums(reduceat(prev * prev, starts))
+            else:
+                g2 = groups.sums(sumsq_per_array(g, starts, sizes))
+                d2 = groups.sums(sumsq_per_array(prev, starts, sizes))
+            alpha = _coefficients(tau, g2, d2)
+            dw = g * -lr
+            if len(alpha) == 1:
+                dw += float(alpha[0]) * prev
+            else:
+                dw += np.repeat(alpha[of_array], sizes) * prev
+            return dw, dw, max(alpha.tolist(), default=0.0)
+
+        return FlatOptimizer(np.zeros_like, flat_update)
 
     return Optimizer(
-        "adaptive_momentum", {"lr": lr, "tau": tau, "group": group}, init, update, __doc__ or ""
+        "adaptive_momentum",
+        {"lr": lr, "tau": tau, "group": group},
+        init,
+        update,
+        __doc__ or "",
+        flat,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Optimizer, StepInfo, check_number
+from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
 def gd(lr: float) -> Optimizer:
@@ -14,4 +14,7 @@ def gd(lr: float) -> Optimizer:
     def update(grads, state, params):
         return {k: -(lr * g) for k, g in grads.items()}, state, StepInfo(None)
 
-    return Optimizer("gd", {"lr": lr}, init, update, gd.__doc__ or "")
+    def flat(layout: Layout) -> FlatOptimizer:
+        return FlatOptimizer(lambda w: (), lambda g, state, w: (g * -lr, state, None))
+
+    return Optimizer("gd", {"lr": lr}, init, update, gd.__doc__ or "", flat)

@@ -16,13 +16,22 @@ Nesterov (``torch.optim.SGD(lr, momentum=beta, nesterov=True)``)::
 
 from __future__ import annotations
 
-from .base import Optimizer, StepInfo, check_number
+from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
 def _buffers(grads, state, beta):
     if state is None:
         return {k: g.copy() for k, g in grads.items()}
     return {k: beta * state[k] + g for k, g in grads.items()}
+
+
+def _buffer(g, buf, beta):
+    """``buf_k`` of a flat vector: ``g_0`` at the first step, ``beta * buf_{k-1} + g_k`` after."""
+    if buf is None:
+        return g.copy()
+    new = buf * beta
+    new += g
+    return new
 
 
 def momentum(lr: float, beta: float) -> Optimizer:
@@ -36,7 +45,14 @@ def momentum(lr: float, beta: float) -> Optimizer:
         buf = _buffers(grads, state, beta)
         return {k: -(lr * b) for k, b in buf.items()}, buf, StepInfo(beta)
 
-    return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, __doc__ or "")
+    def flat(layout: Layout) -> FlatOptimizer:
+        def flat_update(g, buf, w):
+            buf = _buffer(g, buf, beta)
+            return buf * -lr, buf, beta
+
+        return FlatOptimizer(lambda w: None, flat_update)
+
+    return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, __doc__ or "", flat)
 
 
 def nesterov(lr: float, beta: float) -> Optimizer:
@@ -50,4 +66,14 @@ def nesterov(lr: float, beta: float) -> Optimizer:
         buf = _buffers(grads, state, beta)
         return {k: -(lr * (grads[k] + beta * buf[k])) for k in grads}, buf, StepInfo(beta)
 
-    return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, __doc__ or "")
+    def flat(layout: Layout) -> FlatOptimizer:
+        def flat_update(g, buf, w):
+            buf = _buffer(g, buf, beta)
+            dw = buf * beta
+            dw += g
+            dw *= -lr
+            return dw, buf, beta
+
+        return FlatOptimizer(lambda w: None, flat_update)
+
+    return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, __doc__ or "", flat)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Optimizer, StepInfo, check_number, zeros_like
+from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
 
 
 def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0) -> Optimizer:
@@ -35,5 +35,26 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
             return {k: -(lr * b) for k, b in buf.items()}, {"v": v, "buf": buf}, StepInfo(beta)
         return {k: -(lr * s) for k, s in scaled.items()}, {"v": v, "buf": None}, StepInfo(None)
 
+    def flat_init(w):
+        return np.zeros_like(w), (np.zeros_like(w) if beta > 0 else None)
+
+    def flat_update(g, state, w):
+        v_prev, buf = state
+        v = v_prev * rho
+        gg = g * g
+        gg *= 1.0 - rho
+        v += gg
+        den = np.sqrt(v)
+        den += eps
+        scaled = np.divide(g, den, out=den)
+        if beta > 0:
+            buf = buf * beta
+            buf += scaled
+            return buf * -lr, (v, buf), beta
+        return scaled * -lr, (v, None), None
+
+    def flat(layout: Layout) -> FlatOptimizer:
+        return FlatOptimizer(flat_init, flat_update)
+
     hp = {"lr": lr, "rho": rho, "eps": eps, "momentum": beta}
-    return Optimizer("rmsprop", hp, init, update, __doc__ or "")
+    return Optimizer("rmsprop", hp, init, update, __doc__ or "", flat)
