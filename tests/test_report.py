@@ -1,0 +1,245 @@
+"""The report, built once (smoke profile) and checked as a user and a browser would see it.
+
+Completeness: every section is present and carries numbers, every figure the page names exists
+and is a PNG, results.json is strict JSON. Offline: the page names no URL at all (no CDN, no
+web font, no remote image; only relative files and in-page anchors). The counterexample replay
+command printed on the page runs and shows the rise. The browser test opens the page in
+headless Chromium (Debian's ``chromium``), checks for console errors and broken images, and
+saves a screenshot beside the report (``DESCENTCHECK_SCREENSHOT=path`` copies it there too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+SECTIONS = ("summary", "ledger", "derivations", "region", "trajectories", "autoencoder", "distance")
+SUBSECTIONS = ("distance-units", "momentum-identities", "descent-conditions", "vanishing")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from descentcheck.reports import build_report
+
+    out = tmp_path_factory.mktemp("report")
+    index = build_report(out, profile="smoke", progress=False, seed=0)
+    assert index == out / "index.html"
+    return out
+
+
+class _Page(HTMLParser):
+    """Collects tag attributes, section ids and each section's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attrs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.tags: list[str] = []
+        self.text: dict[str, list[str]] = {}
+        self._sections: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for k, v in attrs:
+            self.attrs.append((tag, k, v or ""))
+        if tag == "section":
+            sid = dict(attrs).get("id") or ""
+            self._sections.append(sid)
+            self.text.setdefault(sid, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section" and self._sections:
+            self._sections.pop()
+
+    def handle_data(self, data: str) -> None:
+        for sid in self._sections:
+            self.text[sid].append(data)
+
+
+def _page(report: Path) -> _Page:
+    p = _Page()
+    p.feed((report / "index.html").read_text("utf-8"))
+    return p
+
+
+def test_writes_the_three_documents_and_the_ledger(report: Path) -> None:
+    for name in ("index.html", "report.md", "results.json", "ledger.json"):
+        assert (report / name).is_file(), name
+        assert (report / name).stat().st_size > 1000, name
+
+
+def test_every_section_is_present_with_numbers(report: Path) -> None:
+    page = _page(report)
+    for sid in (*SECTIONS, *SUBSECTIONS):
+        assert sid in page.text, f"section {sid} missing"
+        text = " ".join(page.text[sid])
+        assert len(re.findall(r"\d+(?:\.\d+)?", text)) >= 3, f"section {sid} has no numbers"
+    summary = " ".join(page.text["summary"])
+    assert re.search(r"\d+ of \d+ claims met their expectation", summary)
+
+
+def test_every_figure_the_page_names_exists(report: Path) -> None:
+    page = _page(report)
+    srcs = [v for tag, k, v in page.attrs if tag == "img" and k == "src"]
+    assert len(srcs) >= 15
+    for src in srcs:
+        path = report / src
+        assert path.is_file(), f"figure {src} missing"
+        assert path.read_bytes()[:8] == PNG_MAGIC, f"{src} is not a PNG"
+    md = (report / "report.md").read_text("utf-8")
+    md_srcs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert sorted(md_srcs) == sorted(srcs), "report.md and index.html name different figures"
+    for name in ("descent_region.png", "autoencoder_curves.png", "vanishing_gradients.png"):
+        assert f"figures/{name}" in srcs
+
+
+def test_the_page_is_offline(report: Path) -> None:
+    html = (report / "index.html").read_text("utf-8")
+    assert not re.search(r"(?i)https?:|ftp:|//[a-z0-9.-]+\.[a-z]{2,}", html), "a URL in the page"
+    assert "@import" not in html and "url(" not in html and "@font-face" not in html
+    page = _page(report)
+    assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
+    for tag, k, v in page.attrs:
+        if k in ("src", "href"):
+            assert not v.startswith(("/", "data:")), f"{tag} {k}={v}"
+            if v.startswith("#"):
+                assert f'id="{v[1:]}"' in html, f"dangling anchor {v}"
+            else:
+                assert (report / v).is_file(), f"{tag} {k}={v} missing"
+    assert html.count("<math") >= 20, "the derivations are MathML"
+
+
+def test_results_json_is_strict_and_complete(report: Path) -> None:
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    data = json.loads((report / "results.json").read_text("utf-8"), parse_constant=no_constants)
+    assert data["format"] == "descentcheck.report/1"
+    assert data["profile"] == "smoke"
+    for key in ("ledger", "derivations", "region", "trajectories", "autoencoder", "distance"):
+        assert data[key], key
+    assert data["ledger"]["claims"], "the ledger ran"
+    assert data["region"]["adaptive"]["summary"]["cases"] > 0
+    assert data["summary"]["claims"]["as_expected"] == data["summary"]["claims"]["claims"]
+
+
+def test_the_replay_command_on_the_page_shows_the_rise(
+    report: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+
+    html = (report / "index.html").read_text("utf-8")
+    commands = re.findall(r"<pre><code>(descentcheck train [^<]+)</code></pre>", html)
+    assert commands, "no counterexample replay command on the page"
+    monkeypatch.chdir(report)
+    for command in commands:
+        args = shlex.split(command.replace("&#x27;", "'").replace("&quot;", '"'))
+        result = CliRunner().invoke(main, args[1:])
+        assert result.exit_code == 0, result.output
+        assert "loss increased" in result.output, result.output
+
+
+# ---- the browser --------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
+CHECKER = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  var t = e.target;
+  window.__errors.push(t && t !== window ? 'failed to load ' + (t.src || t.href || t.tagName)
+                                         : 'error: ' + e.message);
+}, true);
+['error', 'warn'].forEach(function (k) {
+  var orig = console[k];
+  console[k] = function () {
+    window.__errors.push('console.' + k + ': ' + Array.prototype.join.call(arguments, ' '));
+    orig.apply(console, arguments);
+  };
+});
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var out = document.createElement('pre');
+  out.id = '__report_check';
+  out.textContent = JSON.stringify({
+    images: imgs.length,
+    broken: imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+                .map(function (i) { return i.getAttribute('src'); }),
+    errors: window.__errors,
+    math: document.getElementsByTagName('math').length
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium(args: list[str], profile_dir: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile_dir}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_page_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    html = (report / "index.html").read_text("utf-8")
+    # a copy with a checker script that records errors and image loads; same folder, same files
+    check = report / "_browser_check.html"
+    check.write_text(html.replace("<head>", "<head>\n" + CHECKER, 1), "utf-8")
+    try:
+        run = _chromium(
+            [
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                check.as_uri(),
+            ],
+            tmp_path / "profile-1",
+        )
+    finally:
+        check.unlink()
+    m = re.search(r'<pre id="__report_check">(.*?)</pre>', run.stdout, re.S)
+    assert m, f"the checker did not run:\n{run.stderr[-2000:]}"
+    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    page_images = len(re.findall(r"<img ", html))
+    assert result["images"] == page_images
+    assert result["broken"] == [], f"images that did not load: {result['broken']}"
+    assert result["errors"] == [], f"errors in the page: {result['errors']}"
+    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], f"console messages: {console}"
+    assert result["math"] >= 20
+
+    shot = report / "screenshot.png"
+    run = _chromium(
+        [f"--screenshot={shot}", "--window-size=1280,4000", (report / "index.html").as_uri()],
+        tmp_path / "profile-2",
+    )
+    assert shot.is_file() and shot.read_bytes()[:8] == PNG_MAGIC, run.stderr[-2000:]
+    assert shot.stat().st_size > 50_000, "the screenshot looks empty"
+    keep = os.environ.get("DESCENTCHECK_SCREENSHOT")
+    if keep:
+        Path(keep).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, keep)

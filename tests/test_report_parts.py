@@ -1,0 +1,163 @@
+"""The report's parts, one at a time: fast checks of what the full build relies on."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from descentcheck.reports import PROFILES
+
+
+def test_importing_the_package_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, descentcheck.reports as r; r.PROFILES; "
+        "print([m for m in ('matplotlib', 'sympy', 'sklearn', 'hypothesis') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_smoke_profile_names_real_claims() -> None:
+    from descentcheck.properties import BY_ID
+
+    for name, prof in PROFILES.items():
+        for cid in prof.claims or ():
+            assert cid in BY_ID, f"profile {name} names unknown claim {cid}"
+
+
+def test_html_escapes_text_and_renders_only_two_markers() -> None:
+    from descentcheck.reports.document import Paragraph, Section
+    from descentcheck.reports.html import inline, render_html
+
+    assert inline("a < b & `x<y` **bold**") == (
+        "a &lt; b &amp; <code>x&lt;y</code> <strong>bold</strong>"
+    )
+    page = render_html("t", ["s"], [Section("one", "One", [Paragraph("<script>")])])
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "http" not in page
+
+
+def test_markdown_keeps_the_same_sections_and_figures() -> None:
+    from descentcheck.reports.document import Figure, Math, Section, Table
+    from descentcheck.reports.markdown import render_markdown
+
+    s = Section("a", "Alpha")
+    s.add(Figure("figures/x.png", "cap", "alt"), Math("<math/>", r"x^2"), Table(("h",), (("1",),)))
+    md = render_markdown("T", ["sub"], [s])
+    assert '<a id="a"></a>' in md and "## Alpha" in md
+    assert "![alt](figures/x.png)" in md and "$$\nx^2\n$$" in md and "| 1 |" in md
+
+
+def test_dag_layout_runs_left_to_right() -> None:
+    from descentcheck.impl.examples import EXAMPLES
+    from descentcheck.reports.dag import layout
+
+    for spec in EXAMPLES.values():
+        pos = layout(spec)
+        assert pos["input"][0] == 0
+        for node in spec["nodes"]:
+            for parent in node["inputs"]:
+                assert pos[parent][0] < pos[node["name"]][0]
+        rows = {}
+        for name, (x, y) in pos.items():
+            assert (x, y) not in rows, f"{name} overlaps {rows.get((x, y))}"
+            rows[(x, y)] = name
+
+
+def test_random_cases_are_valid_and_include_skips() -> None:
+    from descentcheck.impl.network import Network
+    from descentcheck.reports.cases import random_data, random_spec, skip_edges
+
+    rng = np.random.default_rng(0)
+    skips = 0
+    for _ in range(60):
+        spec = random_spec(rng)
+        net = Network.from_spec(spec)
+        x, y = random_data(rng, spec)
+        net.check_data(x, y)
+        skips += skip_edges(spec) > 0
+    assert 10 <= skips <= 55
+
+
+def test_rise_detection_ignores_rounding_only() -> None:
+    from descentcheck.reports.region import decreased_every_step
+
+    assert decreased_every_step(np.array([1.0, 0.5, 0.5, 0.25]))[0]
+    assert decreased_every_step(np.array([1.0, 1.0 + 2e-16]))[0]  # within rounding
+    ok, first, worst = decreased_every_step(np.array([1.0, 0.5, 0.6]))
+    assert not ok and first == 1 and worst == pytest.approx(0.2)
+    assert not decreased_every_step(np.array([1.0, np.inf]))[0]
+
+
+def test_ray_factor_is_one_on_the_boundary() -> None:
+    from descentcheck.reports.region import ray_factor, tau_bound
+
+    for a in (0.1, 0.75, 1.5, 1.9):
+        assert ray_factor(a, tau_bound(a)) == pytest.approx(1.0)
+        assert ray_factor(a, 0.5 * tau_bound(a)) < 1.0
+    assert math.isinf(ray_factor(0.5, 0.6))
+
+
+def test_epoch_loop_matches_the_reference_trainer_bit_for_bit() -> None:
+    from descentcheck.impl.data import load_data
+    from descentcheck.impl.network import Network
+    from descentcheck.impl.trainer import train
+    from descentcheck.reports.epochs import train_epochs
+
+    spec = {
+        "inputs": 4,
+        "output": "out",
+        "loss": "softmax_cross_entropy",
+        "nodes": [
+            {"name": "g", "op": "gaussian", "units": 5, "inputs": ["input"]},
+            {"name": "out", "op": "gaussian_logits", "units": 3, "inputs": ["g"]},
+        ],
+    }
+    ds = load_data("iris")
+    net = Network.from_spec(spec)
+    x, y = net.check_data(ds.x[:60], ds.y[:60])
+    params = net.init(seed=1, x=x)
+    for opt, hp in (("rmsprop", {"lr": 0.01}), ("momentum", {"lr": 0.1, "momentum": 0.9})):
+        curves, final = train_epochs(net, params, (x, y, x, y), opt, 3, 16, seed=4, **hp)
+        ref = train(net, params, x, y, optimizer=opt, steps=3 * 4, batch_size=16, seed=4, **hp)
+        for k in final:
+            np.testing.assert_array_equal(final[k], ref.params[k])
+        assert curves.train_loss[-1] == ref.losses[-1]
+        assert len(curves.test_acc) == 4
+
+
+def test_same_seed_same_numbers() -> None:
+    from descentcheck.reports import distance, region, vanishing
+    from descentcheck.reports.progress import Silent
+
+    prof = PROFILES["smoke"]
+    for part in (region, vanishing):
+        a = json.dumps(part.run(prof, 3, Silent()), sort_keys=True, default=str)
+        b = json.dumps(part.run(prof, 3, Silent()), sort_keys=True, default=str)
+        assert a == b, part.__name__
+    spec = distance.HYBRID_SPECS["hybrid"]
+    one = distance.run_one(spec, "rmsprop", 0.01, prof, 5)
+    assert one == distance.run_one(spec, "rmsprop", 0.01, prof, 5)
+    assert one != distance.run_one(spec, "rmsprop", 0.01, prof, 6)
+
+
+def test_autoencoders_are_matched_in_size() -> None:
+    from descentcheck.reports.autoencoder import (
+        matched_widths,
+        n_params,
+        sequential_spec,
+        skip_spec,
+    )
+
+    h_seq, h_skip = matched_widths()
+    a, b = n_params(sequential_spec(h_seq)), n_params(skip_spec(h_skip))
+    assert abs(a - b) / a < 0.01
+    skips = [n for n in skip_spec(h_skip)["nodes"] if n["op"] == "concat"]
+    assert len(skips) == 2
+    # no skip bypasses the code: the output's inputs do not reach the input around the code
+    assert skips[1]["inputs"] == ["a3", "code"]
