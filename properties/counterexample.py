@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from descentcheck.impl.data import save_data
+from descentcheck.impl.io import atomic_write_text, save_params
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
 from descentcheck.impl.trajectory import Trajectory
@@ -100,15 +102,6 @@ def replay(counterexample: Mapping[str, Any]) -> Trajectory:
     return train(net, params, x, y, **train_kwargs(counterexample["hyperparameters"]))
 
 
-def _save_npz(path: Path, arrays_: Mapping[str, Array]) -> None:
-    try:
-        from descentcheck.impl.io import save_npz_atomic
-    except ImportError:  # pragma: no cover - io is written alongside
-        np.savez(path, **arrays_)
-    else:
-        save_npz_atomic(path, arrays_)
-
-
 def replay_args(counterexample: Mapping[str, Any], directory: str | Path) -> list[str]:
     """The ``descentcheck train`` argument list that replays it from files in ``directory``."""
     d = Path(directory)
@@ -138,9 +131,9 @@ def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> st
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     x, y, params = arrays(counterexample)
-    (d / "spec.json").write_text(json.dumps(counterexample["spec"], indent=1) + "\n")
-    _save_npz(d / "data.npz", {"x": x, "y": y})
-    _save_npz(d / "params.npz", params)
+    atomic_write_text(d / "spec.json", json.dumps(counterexample["spec"], indent=1) + "\n")
+    save_data(d / "data.npz", x, y)
+    save_params(d / "params.npz", params)
     command = shlex.join(replay_args(counterexample, d))
     print(command)
     return command

@@ -28,6 +28,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from descentcheck.impl.io import atomic_write_text
+
 from .claims import BY_ID, CLAIMS
 from .profiles import Profile, get_profile
 from .runner import run_claim
@@ -119,13 +121,7 @@ def build_ledger(
 
 def write_ledger(ledger: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write the ledger as JSON, atomically (temporary file, then rename)."""
-    text = json.dumps(ledger, indent=1, allow_nan=False) + "\n"
-    try:
-        from descentcheck.impl.io import atomic_write_text
-    except ImportError:  # pragma: no cover - io is written alongside
-        Path(path).write_text(text)
-    else:
-        atomic_write_text(path, text)
+    atomic_write_text(path, json.dumps(ledger, indent=1, allow_nan=False) + "\n")
 
 
 def run_verify(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .strategies import Limits
 
@@ -107,7 +106,3 @@ def get_profile(name: str) -> Profile:
     if env.get("DESCENTCHECK_SEED"):
         p = replace(p, seed=int(env["DESCENTCHECK_SEED"]))
     return p
-
-
-def database_path(profile: Profile) -> Path:
-    return Path(profile.database)

@@ -91,10 +91,6 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def merge_rows(groups: Iterable[Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    return [dict(r) for g in groups for r in g]
-
-
 _COLUMNS = (
     ("cases", "cases", "{:d}"),
     ("depth_mean", "depth", "{:.2f}"),

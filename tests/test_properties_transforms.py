@@ -1,14 +1,11 @@
-"""The metamorphic rewrites on hand-made specs, and the strategies' shapes."""
+"""The metamorphic rewrites on a hand-made spec with add, concat and a distance layer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 
 from descentcheck.impl.network import Network
-from descentcheck.impl.spec import load_spec
-from descentcheck.properties import dag_specs, spec_stats
 from descentcheck.properties.transforms import (
     add_zero_branch,
     permutable_nodes,
@@ -85,14 +82,3 @@ def test_reorder_and_rename(problem):
     spec2, params2 = reorder_rename(SPEC, params, list(range(n))[::-1], [f"n{i}" for i in range(n)])
     assert spec2["nodes"][0]["name"] == f"n{n - 1}"
     assert net.loss(params, x, y) == Network.from_spec(spec2).loss(params2, x, y)
-
-
-@settings(max_examples=200, deadline=None, database=None)
-@given(dag_specs())
-def test_generated_specs_are_valid_dags_that_feed_the_output(spec):
-    parsed = load_spec(spec)  # raises on cycles, width mismatches, dead nodes
-    stats = spec_stats(parsed)
-    assert stats["depth"] >= 1
-    assert stats["params"] == Network(parsed).n_params
-    for node in spec["nodes"]:
-        assert node["op"] != "relu"

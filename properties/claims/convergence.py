@@ -214,7 +214,7 @@ VANISHING_STEPS = Claim(
     strategy=_strategy,
     check=_steps_check,
     summary=_SUMMARY,
-    cost=3,
+    cost=2.5,
 )
 
 CLAIMS = (WEAK_CONVERGENCE, VANISHING_STEPS)

@@ -34,7 +34,7 @@ from descentcheck.theory.descent import (
 )
 
 from ..claim import Claim, Context, Verdict
-from ..counterexample import make_counterexample
+from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import SAFETY, estimate_L
 from ..profiles import Profile
 from ..steps import check_steps
@@ -89,18 +89,8 @@ def descent_check(
     case: Case = drawn["case"]
     L0 = initial_L(case)
     hp = hyperparameters(drawn, SAFETY * L0)
-    steps = ctx.profile.steps
-    opt = {k: v for k, v in hp.items() if k != "optimizer"}
-    traj = train(
-        case.net,
-        case.params,
-        case.x,
-        case.yt,
-        hp["optimizer"],
-        steps=steps,
-        keep_params=True,
-        **opt,
-    )
+    kw = train_kwargs({**hp, "steps": ctx.profile.steps})
+    traj = train(case.net, case.params, case.x, case.yt, keep_params=True, **kw)
     tally = check_steps(
         case,
         traj.losses,
@@ -189,7 +179,7 @@ ADAPTIVE = Claim(
         lambda hp, traj, k, L: adaptive_guaranteed(hp["lr"], hp["tau"], L),
     ),
     summary=SUMMARY,
-    cost=2,
+    cost=1.5,
 )
 
 # ---- constant momentum -------------------------------------------------------------------
@@ -236,7 +226,7 @@ CONSTANT_MOMENTUM = Claim(
         ),
     ),
     summary=SUMMARY,
-    cost=3,
+    cost=1.5,
 )
 
 # ---- gradient descent --------------------------------------------------------------------

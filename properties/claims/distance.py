@@ -161,7 +161,7 @@ DISTANCE_RMSPROP = Claim(
     ),
     expect="holds",
     experiment=experiment,
-    cost=2.5,
+    cost=5,
 )
 
 CLAIMS = (DISTANCE_RMSPROP,)

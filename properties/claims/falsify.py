@@ -24,7 +24,7 @@ from descentcheck.theory.descent import constant_momentum_guaranteed, gd_guarant
 
 from ..certify import certify_increase
 from ..claim import Claim, Context, Verdict
-from ..counterexample import make_counterexample
+from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import segment_L
 from ..profiles import Profile
 from ..steps import resolution
@@ -62,12 +62,8 @@ def falsify_check(
     L0 = initial_L(case)
     hp = hyperparameters(drawn, L0, case)
     K = ctx.profile.steps
-    kw = {k: v for k, v in hp.items() if k not in ("optimizer", "shuffle_seed")}
-    if "shuffle_seed" in hp:
-        kw["seed"] = hp["shuffle_seed"]
-    traj = train(
-        case.net, case.params, case.x, case.yt, hp["optimizer"], steps=K, keep_params=True, **kw
-    )
+    kw = train_kwargs({**hp, "steps": K})
+    traj = train(case.net, case.params, case.x, case.yt, keep_params=True, **kw)
     rel = _relative_increase(traj.losses)
     measured = {"L0": L0, "lr_times_L0": hp["lr"] * L0}
     k = first_increase(traj.losses)

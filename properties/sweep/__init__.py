@@ -1,0 +1,1 @@
+"""Resumable sweeps stored in SQLite."""
