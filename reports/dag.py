@@ -24,8 +24,8 @@ KIND_COLORS = {
     "merge": "#fbe3c8",
 }
 SKIP_COLOR = "#c0392b"
-SPACING = 1.2  # column distance, in box heights
-BOX_W, BOX_H = 0.9, 0.6
+SPACING = 1.3  # column distance, in box heights
+BOX_W, BOX_H = 1.0, 0.6
 
 
 def kind(op: str) -> str:
@@ -75,6 +75,8 @@ def label(node: Mapping[str, Any] | None) -> str:
         return "input"
     op = node["op"]
     text = op if "units" not in node else f"{op} {node['units']}"
+    if len(text) > 12 and "units" in node:  # a long op name: the units on their own line
+        text = f"{op}\n{node['units']} units"
     if node.get("radius") == "per_unit":
         text += "\nr per unit"
     return f"{node['name']}\n{text}"
@@ -87,15 +89,34 @@ def draw_dag(ax: Any, spec: Mapping[str, Any], title: str = "") -> None:
     nodes = _nodes(spec)
     pos = layout(spec)
     box_w, box_h = BOX_W, BOX_H
+    skips = [
+        (p, n)
+        for n, node in nodes.items()
+        for p in node["inputs"]
+        if pos[n][0] - pos[p][0] > 1.5 * SPACING
+    ]
+
+    def spread(key: str, edges: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        """Horizontal offsets along a box's bottom edge, so arcs sharing a box fan out."""
+        out: dict[tuple[str, str], float] = {}
+        for name in {e[0] if key == "src" else e[1] for e in edges}:
+            mine = [e for e in edges if (e[0] if key == "src" else e[1]) == name]
+            mine.sort(key=lambda e: pos[e[1] if key == "src" else e[0]][0])
+            for i, e in enumerate(mine):
+                out[e] = (i - (len(mine) - 1) / 2) * min(0.22, 0.8 * box_w / len(mine))
+        return out
+
+    out_dx, in_dx = spread("src", skips), spread("dst", skips)
     for name, node in nodes.items():
         x1, y1 = pos[name]
         for parent in node["inputs"]:
             x0, y0 = pos[parent]
-            skip = x1 - x0 > 1.5 * SPACING
-            if skip:  # bottom to bottom, bending down under the columns it jumps
-                start, end, bend = (x0, y0 - box_h / 2), (x1, y1 - box_h / 2), 0.3
+            if (parent, name) in out_dx:  # a skip: bottom to bottom, bending under the columns
+                start = (x0 + out_dx[(parent, name)], y0 - box_h / 2)
+                end = (x1 + in_dx[(parent, name)], y1 - box_h / 2)
+                bend, skip = 0.3, True
             else:
-                start, end, bend = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1), 0.0
+                start, end, bend, skip = (x0 + box_w / 2, y0), (x1 - box_w / 2, y1), 0.0, False
             arrow = FancyArrowPatch(
                 start,
                 end,
@@ -142,7 +163,7 @@ def dag_size(spec: Mapping[str, Any]) -> tuple[float, float]:
     pos = layout(spec)
     cols = max(p[0] for p in pos.values()) / SPACING + 1
     rows = max(p[1] for p in pos.values()) - min(p[1] for p in pos.values()) + 1
-    return max(3.0, 1.0 * cols + 0.3), max(1.5, 0.75 * rows + 0.9)
+    return max(3.0, 1.08 * cols + 0.3), max(1.5, 0.75 * rows + 0.9)
 
 
 def dag_figure(spec: Mapping[str, Any], path: Path, title: str = "") -> Path:

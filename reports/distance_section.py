@@ -12,7 +12,15 @@ from .dag import dag_figure
 from .distance import DEEP_OPTIMIZERS, HYBRID_OPTIMIZERS
 from .document import Callout, Figure, Paragraph, Section, Table
 from .fmt import mean_std, num, pct, pm
-from .plotting import OPTIMIZER_COLORS, OPTIMIZER_LABELS, band, log_axis, pyplot, save
+from .plotting import (
+    OPTIMIZER_COLORS,
+    OPTIMIZER_LABELS,
+    band,
+    integer_ticks,
+    log_axis,
+    pyplot,
+    save,
+)
 from .vanishing_section import vanishing_subsection
 
 LABELS = {**OPTIMIZER_LABELS, "gd": "SGD"}
@@ -41,6 +49,7 @@ def optimizer_figure(res: dict[str, Any], path: Path) -> Path:
     ax2.set_ylim(0, 1)
     for ax in (ax1, ax2):
         ax.set_xlabel("epoch")
+        integer_ticks(ax)
     ax2.legend(loc="lower right")
     fig.tight_layout()
     return save(fig, path)
@@ -70,6 +79,7 @@ def hybrid_figure(res: dict[str, Any], path: Path) -> Path:
     ax2.set_ylim(max(0.0, min(late) - 0.15), 1.0)
     for ax in (ax1, ax2):
         ax.set_xlabel("epoch")
+        integer_ticks(ax)
     ax2.legend(loc="lower right")
     fig.tight_layout()
     return save(fig, path)

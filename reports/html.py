@@ -65,9 +65,8 @@ figure { margin: 16px 0 24px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px;
              background: #fff; }
 figcaption { font-size: 0.9rem; color: var(--muted); margin-top: 6px; max-width: 62rem; }
-table { border-collapse: collapse; margin: 10px 0 20px; font-size: 0.9rem; }
-caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.88rem;
-          padding-bottom: 6px; }
+table { border-collapse: collapse; margin: 4px 0 20px; font-size: 0.9rem; }
+p.caption { color: var(--muted); font-size: 0.88rem; margin: 14px 0 4px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left;
          vertical-align: top; }
 th { background: var(--panel); font-weight: 600; }
@@ -89,6 +88,7 @@ math { font-size: 1.12em; font-family: "Latin Modern Math", "STIX Two Math", "De
 .math math[display="block"] { text-align: left; margin: 4px 0 4px 8px; }
 details { border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px; margin: 10px 0; }
 details > summary { cursor: pointer; font-weight: 600; }
+details[open] > summary { margin-bottom: 6px; }
 ul { margin: 6px 0 12px; padding-left: 22px; max-width: 62rem; }
 li { margin: 3px 0; }
 @media (max-width: 900px) {
@@ -140,7 +140,7 @@ def _cell(text: str) -> str:
 
 def _table(t: Table) -> str:
     numeric = t.numeric or tuple(False for _ in t.header)
-    cap = f"<caption>{inline(t.caption)}</caption>" if t.caption else ""
+    cap = f'<p class="caption">{inline(t.caption)}</p>' if t.caption else ""
     head = "".join(f"<th>{inline(h)}</th>" for h in t.header)
     body = []
     for row in t.rows:
@@ -150,7 +150,7 @@ def _table(t: Table) -> str:
         )
         body.append(f"<tr>{cells}</tr>")
     return (
-        f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
+        f'{cap}<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 

@@ -111,7 +111,9 @@ def ledger_section(
             f"{seconds(float(ledger['seconds']))} ({ledger.get('jobs', 1)} processes, Hypothesis "
             f"seed {ledger.get('hypothesis_seed')}). A claim expected to hold must survive every "
             "generated case; a claim expected to fail must be falsified, with a shrunk "
-            "counterexample that `descentcheck train` replays — that shows the search has teeth."
+            "counterexample that `descentcheck train` replays — that shows the search has teeth. "
+            "Open a claim for its statement, source, conditions and measured numbers; the "
+            "falsified ones show their counterexample."
         ),
         Table(
             ("claim", "expect", "outcome", "cases", "seconds", "as expected"),
@@ -145,32 +147,33 @@ def ledger_section(
         )
     extra: dict[str, Any] = {}
     for c in claims:
-        sub = sec.sub(f"claim-{c['id']}", f"`{c['id']}`")
-        sub.add(
-            Paragraph(
-                f"**Expect** {c['expect']}; **outcome** {c['outcome']} after {c['examples']} "
-                f"cases ({float(c['seconds']):.1f} s)."
-            ),
+        blocks: list[Any] = [
             Paragraph(f"**Statement.** {c['statement']}"),
             Paragraph(f"**Source.** {c['source']}"),
-        )
+        ]
         if c.get("conditions"):
-            sub.add(Paragraph("**Conditions.**"), Bullets(tuple(c["conditions"])))
+            blocks += [Paragraph("**Conditions.**"), Bullets(tuple(c["conditions"]))]
         table = _numbers(c)
         if table is not None:
-            sub.add(table)
+            blocks.append(table)
         cert = (c.get("certification") or {}).get("cases_certified")
         if cert:
-            sub.add(
+            blocks.append(
                 Paragraph(
                     f"{cert} cases had their first steps certified in interval arithmetic "
                     "(see `steps_certified` and `steps_uncertified` above)."
                 )
             )
         if c.get("message") and c["outcome"] != "held":
-            sub.add(Details("message", [Code(str(c["message"]), "text")]))
+            blocks.append(Code(str(c["message"]), "text"))
         if c.get("counterexample"):
-            blocks, info = _counterexample_blocks(c, out_dir, fig_dir, rel)
-            sub.add(*blocks)
+            more, info = _counterexample_blocks(c, out_dir, fig_dir, rel)
+            blocks += more
             extra[c["id"]] = info
+        head = (
+            f"`{c['id']}`: expected to {'hold' if c['expect'] == 'holds' else 'fail'}, "
+            f"{c['outcome']} after {c['examples']} cases"
+            + ("" if c["meets_expectation"] else " (UNEXPECTED)")
+        )
+        sec.add(Details(head, blocks, open=c["outcome"] != "held" or not c["meets_expectation"]))
     return sec, extra

@@ -97,6 +97,13 @@ def band(
         ax.fill_between(x, a.min(axis=0), a.max(axis=0), color=color, alpha=0.18, linewidth=0)
 
 
+def integer_ticks(ax: Any, axis: str = "x") -> None:
+    """Ticks at whole numbers only (epochs, layers, depths)."""
+    from matplotlib.ticker import MaxNLocator
+
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+
+
 def log_axis(ax: Any, axis: str = "y") -> None:
     """A log scale whose tick labels read as plain numbers (0.5, 2, 1e-05), not 5×10^-1;
     the minor ticks (2 and 5 times each power of ten) are labelled only when the axis spans

@@ -102,7 +102,7 @@ def trajectories_section(results: dict[str, Any], fig_dir: Path, rel: str) -> Se
         sub.add(
             Figure(
                 f"{rel}/dag_{key}.png",
-                f"The DAG: {dag['n_params']} parameters; skip connections in red.",
+                f"The DAG: {dag['n_params']} parameters; skip connections (if any) in red.",
                 f"DAG of {dag['title']}",
             ),
             Figure(

@@ -9,7 +9,7 @@ import numpy as np
 
 from .document import Callout, Figure, Paragraph, Section, Table
 from .fmt import num
-from .plotting import log_axis, pyplot, save
+from .plotting import integer_ticks, log_axis, pyplot, save
 from .vanishing import FAMILIES
 
 COLORS = {"sigmoid": "#4c72b0", "tanh": "#8172b3", "distance": "#2a9d8f"}
@@ -40,7 +40,8 @@ def vanishing_figure(res: dict[str, Any], path: Path) -> Path:
     ax1.set_xlabel(f"layer (1 = first hidden, {int(deepest) + 1} = output)")
     ax1.set_title(f"gradient RMS per layer, {deepest} hidden layers")
     ax1.set_xticks(range(1, int(deepest) + 2))
-    ax2.set_yscale("log")
+    log_axis(ax2)
+    integer_ticks(ax2)
     ax2.axhline(1.0, color="#777777", linestyle=":", linewidth=1)
     ax2.set_xlabel("hidden layers D")
     ax2.set_title("first hidden layer / last hidden layer")
@@ -58,9 +59,9 @@ def vanishing_subsection(sec: Section, res: dict[str, Any], fig_dir: Path, rel: 
             f"Chains of D hidden layers of {res['width']} units (D = "
             f"{', '.join(str(d) for d in res['depths'])}) on {res['rows']} digits, at "
             "initialisation (Glorot-uniform dense layers; data-driven distance layers), "
-            f"{res['seeds']} seeds. A layer's measure is the root-mean-square of the gradient "
-            "over all its parameters; a ratio first/last far below 1 means the gradient "
-            "vanishes on its way back to the input."
+            f"{res['seeds']} seed{'s' if res['seeds'] > 1 else ''}. A layer's measure is the "
+            "root-mean-square of the gradient over all its parameters; a ratio first/last far "
+            "below 1 means the gradient vanishes on its way back to the input."
         ),
         Figure(
             f"{rel}/vanishing_gradients.png",
