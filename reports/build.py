@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -59,13 +62,18 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _clean(out: Path) -> Path:
-    """The figures folder, emptied of the PNGs an earlier build left."""
-    fig_dir = out / FIGURES
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    for old in fig_dir.glob("*.png"):
-        old.unlink()
-    return fig_dir
+def _publish(stage: Path, out: Path) -> None:
+    """Move every file built in ``stage`` to the same place under ``out`` (each move a rename),
+    then drop the figures an earlier build left that this one did not make."""
+    made = set()
+    for src in sorted(p for p in stage.rglob("*") if p.is_file()):
+        rel = src.relative_to(stage)
+        made.add(rel)
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, out / rel)
+    for old in (out / FIGURES).glob("*.png"):
+        if old.relative_to(out) not in made:
+            old.unlink()
 
 
 def build_report(
@@ -93,9 +101,13 @@ def build_report(
     from .trajectories_section import trajectories_section
 
     prof = get_profile(profile)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fig_dir = _clean(out)
+    final = Path(out_dir)
+    final.mkdir(parents=True, exist_ok=True)
+    # everything is built in a hidden folder inside out_dir and moved into place at the end,
+    # so an interrupted or failed build leaves the earlier report whole
+    out = Path(tempfile.mkdtemp(prefix=".building-", dir=final))
+    fig_dir = out / FIGURES
+    fig_dir.mkdir()
     t0 = time.perf_counter()
     verify = (
         None
@@ -133,6 +145,7 @@ def build_report(
                 ledger_data = verify.result()
             else:
                 ledger_data = load_ledger(Path(ledger))
+                (out / "ledger.json").write_text(json.dumps(ledger_data, indent=1), "utf-8")
             timing["waiting_for_verify"] = time.perf_counter() - t
             bar.tick()
             bar.stage("ledger figures and pages")
@@ -162,8 +175,10 @@ def build_report(
             (out / "results.json").write_text(
                 json.dumps(_jsonable(record), indent=1, allow_nan=False) + "\n", "utf-8"
             )
+            _publish(out, final)
             bar.tick()
     finally:
         if verify is not None:
             verify.stop()
-    return out / "index.html"
+        shutil.rmtree(out, ignore_errors=True)
+    return final / "index.html"

@@ -156,6 +156,26 @@ def test_the_replay_command_on_the_page_shows_the_rise(
         assert "loss increased" in result.output, result.output
 
 
+def test_a_failed_build_leaves_the_earlier_report_whole(
+    report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from descentcheck.reports import build_report, region
+
+    earlier = tmp_path / "earlier"
+    shutil.copytree(report, earlier)
+    before = {p.relative_to(earlier): p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(region, "run", broken)
+    with pytest.raises(RuntimeError, match="stop here"):
+        build_report(earlier, profile="smoke", progress=False, ledger=earlier / "ledger.json")
+    after = {p.relative_to(earlier): p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(earlier.glob(".building-*"))
+
+
 # ---- the browser --------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
