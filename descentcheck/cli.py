@@ -219,6 +219,63 @@ def derive(op, fmt, dim):
 
 
 @main.command()
+@click.option(
+    "--profile",
+    type=click.Choice(("fast", "ci", "thorough")),
+    default="ci",
+    show_default=True,
+    help="how many generated cases per claim",
+)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the ledger")
+@click.option("--stats", is_flag=True, help="also print what the strategies generated")
+@click.option("--claim", "claims", multiple=True, help="run only this claim id (repeatable)")
+def verify(profile, json_path, stats, claims):
+    """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
+    replayable counterexample. Exits with status 1 when a claim misses its expectation."""
+    from descentcheck.properties import BY_ID, format_ledger, format_stats, run_verify
+
+    unknown = [c for c in claims if c not in BY_ID]
+    if unknown:
+        raise DescentcheckError(f"unknown claim {unknown[0]!r}; known: {', '.join(BY_ID)}")
+    ledger, ok = run_verify(
+        profile=profile, json_path=json_path, stats=stats, progress=None, claims=claims or None
+    )
+    click.echo(format_ledger(ledger))
+    if stats:
+        click.echo(format_stats(ledger["stats"]))
+    if json_path:
+        click.echo(f"wrote {json_path}")
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("ledger", type=click.Path(dir_okay=False))
+@click.option("--claim", "claim_id", help="which claim's counterexample (default: the first)")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False))
+def replay(ledger, claim_id, directory):
+    """Write a ledger's counterexample as spec.json, data.npz and params.npz in DIR and print
+    the `descentcheck train` command that replays it."""
+    import json
+
+    from descentcheck.properties import write_replay
+
+    try:
+        record = json.loads(Path(ledger).read_text())
+        claims = record["claims"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DescentcheckError(
+            f"{ledger} is not a ledger written by verify --json ({e})"
+        ) from None
+    found = [
+        c for c in claims if c.get("counterexample") and (claim_id is None or c["id"] == claim_id)
+    ]
+    if not found:
+        which = f"claim {claim_id!r}" if claim_id else "any claim"
+        raise DescentcheckError(f"{ledger} holds no counterexample for {which}")
+    write_replay(found[0]["counterexample"], directory)
+
+
+@main.command()
 @click.argument("name", required=False)
 def examples(name):
     """List the built-in example specs, or print one as JSON (usable in place of SPEC)."""

@@ -230,7 +230,8 @@ def test_gradcheck_table(workdir):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["train"], ["gradcheck"], ["derive"], ["examples"], ["datasets"]]
+    "command",
+    [[], ["train"], ["gradcheck"], ["derive"], ["verify"], ["replay"], ["examples"], ["datasets"]],
 )
 def test_help_on_every_command(command):
     r = CliRunner().invoke(main, [*command, "--help"])
@@ -260,3 +261,32 @@ def test_derive_unknown_op_is_one_line():
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: unknown op 'swish'")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_verify_then_replay_shows_the_increase(tmp_path):
+    ledger = tmp_path / "ledger.json"
+    r = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            "--profile",
+            "fast",
+            "--claim",
+            "momentum-at-1-over-L-decreases",
+            "--json",
+            str(ledger),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["replay", str(ledger), "--dir", str(tmp_path / "cx")])
+    assert r.exit_code == 0, r.output
+    command = r.output.strip().splitlines()[-1].split()
+    assert command[:2] == ["descentcheck", "train"]
+    r = CliRunner().invoke(main, command[1:])
+    assert r.exit_code == 0, r.output
+    assert "loss increased at" in r.output
+
+
+def test_verify_unknown_claim():
+    r = CliRunner().invoke(main, ["verify", "--claim", "nonsense"])
+    assert r.exit_code == 2 and "unknown claim 'nonsense'" in r.output
