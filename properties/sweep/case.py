@@ -1,0 +1,139 @@
+"""Evaluate one case: a pure function of its JSON (and of a data file's bytes, found by hash).
+
+Steps: build the network from the inlined spec; load the data (a built-in with its seed, a
+file checked against its SHA-256, or random data drawn to fit the spec with
+``theory.random_specs.random_data`` from ``default_rng(seed)``), subsampled by
+``default_rng(seed).choice(n, subsample, replace=False)`` (sorted) when asked; initialise
+``w_0 = net.init(init_seed, x)``; estimate ``L_0`` at w_0 when the case needs it; resolve the
+hyperparameters (``lr`` and ``tau`` divided by L_0 when ``relative_to_L``); train full batch for
+``steps`` updates; run the checks (:mod:`.checks`). The result::
+
+    {"L0": float | null, "hyperparameters": {...as trained...}, "status": "completed" |
+     "diverged", "steps_done": int, "checks": {NAME: {...}, ...}}
+
+Same JSON, same numpy, same result bits: nothing reads the clock, the environment or global
+random state (the worker limits BLAS to one thread, see :mod:`.worker`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from descentcheck.impl.trajectory import json_float
+
+from . import checks as C
+from .errors import CaseError
+
+Array = np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def _builtin(name: str, seed: int) -> tuple[Array, Array]:
+    from descentcheck.impl.data import load_data
+
+    ds = load_data(name, seed=seed)
+    return ds.x, ds.y
+
+
+@functools.lru_cache(maxsize=8)
+def _file(path: str, sha256: str) -> tuple[Array, Array]:
+    from descentcheck.impl.data import load_data
+
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != sha256:
+        raise CaseError(f"data file {path} changed since the sweep was planned (SHA-256 differs)")
+    ds = load_data(path)
+    return ds.x, ds.y
+
+
+class SeededChooser:
+    """``theory.random_specs.Chooser`` over ``numpy.random.default_rng(seed)`` (an int or a
+    list of ints, as numpy's ``SeedSequence`` takes)."""
+
+    def __init__(self, seed: int | list[int]):
+        self.rng = np.random.default_rng(seed)
+
+    def integer(self, lo: int, hi: int) -> int:
+        return int(self.rng.integers(lo, hi + 1))
+
+    def real(self, lo: float, hi: float) -> float:
+        return float(self.rng.uniform(lo, hi))
+
+
+def load_case_data(
+    data: Mapping[str, Any], spec: Mapping[str, Any], out_width: int, files: Mapping[str, str]
+) -> tuple[Array, Array]:
+    """The case's (x, y), as described in the module docstring."""
+    kind = data["kind"]
+    if kind == "random":
+        from descentcheck.theory.random_specs import random_data
+
+        return random_data(SeededChooser(data["seed"]), dict(spec), out_width, data["n"])
+    if kind == "builtin":
+        x, y = _builtin(data["name"], data["seed"])
+    elif kind == "file":
+        path = files.get(data["sha256"])
+        if path is None:
+            raise CaseError(f"no path given for data file {data['name']} ({data['sha256'][:12]})")
+        x, y = _file(path, data["sha256"])
+    else:
+        raise CaseError(f"unknown data kind {kind!r}")
+    if data.get("subsample") is not None:
+        rng = np.random.default_rng(data["seed"])
+        idx = np.sort(rng.choice(len(x), size=data["subsample"], replace=False))
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+def evaluate(case: Mapping[str, Any], files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run one case; see the module docstring. Raises a ``DescentcheckError`` for a case that
+    cannot run (the worker records it as failed)."""
+    from descentcheck.impl.network import Network
+    from descentcheck.impl.trainer import train
+
+    net = Network.from_spec(case["architecture"]["spec"])
+    x, y = load_case_data(
+        case["data"], case["architecture"]["spec"], net.spec.out_width, files or {}
+    )
+    x, y = net.check_data(x, y)
+    w0 = net.init(seed=case["init_seed"], x=x)
+    L0: float | None = None
+    if "estimate_L" in case:
+        from descentcheck.theory.smoothness import estimate_L
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            L0 = float(estimate_L(net, w0, x, y, **case["estimate_L"]))
+    hp = dict(case["hyperparameters"])
+    if case.get("relative_to_L"):
+        if L0 is None or not np.isfinite(L0) or L0 <= 0:
+            raise CaseError(f"relative_to_L needs a finite L_0 > 0, got {L0}")
+        for k in ("lr", "tau"):
+            if k in hp:
+                hp[k] = float(hp[k]) / L0
+    traj = train(net, w0, x, y, optimizer=case["optimizer"], steps=case["steps"], **hp)
+    results: dict[str, Any] = {}
+    for name in case["checks"]:
+        if name == "decrease_every_step":
+            results[name] = C.decrease_every_step(traj)
+        elif name == "inside_region":
+            assert L0 is not None
+            results[name] = C.inside_region(case["optimizer"], hp, L0)
+        elif name == "final_loss":
+            results[name] = C.final_loss(traj)
+        elif name == "diverged":
+            results[name] = C.diverged(traj)
+        else:
+            raise CaseError(f"unknown check {name!r}")
+    return {
+        "L0": json_float(L0),
+        "hyperparameters": {k: json_float(v) if isinstance(v, float) else v for k, v in hp.items()},
+        "status": traj.status,
+        "steps_done": traj.steps,
+        "checks": results,
+    }
