@@ -34,7 +34,7 @@ from .canonical import canonical_json, case_key, config_hash
 from .case import SeededChooser
 from .config import Architecture, DataEntry, OptimizerBlock, RandomDags, SweepConfig
 from .errors import SweepConfigError
-from .space import points
+from .space import corner_points, points
 
 CASE_FORMAT = "descentcheck.sweep-case/1"
 MAX_REDRAWS = 1000
@@ -176,7 +176,7 @@ def _case_objects(config: SweepConfig, files: dict[str, str]) -> tuple[list[dict
     pts = []
     for b, block in enumerate(config.optimizers):
         ps = points(block)
-        for p in ps:
+        for p in corner_points(block) + ps:
             _check_point(block, p, f"{config.path}: optimizers[{b}]")
         pts.append(ps)
     out: list[dict[str, Any]] = []

@@ -48,3 +48,15 @@ def points(block: OptimizerBlock) -> list[dict[str, Any]]:
     rng = np.random.default_rng(block.seed)
     assert block.count is not None
     return [{n: draw_value(rng, block.axes[n]) for n in names} for _ in range(block.count)]
+
+
+def corner_points(block: OptimizerBlock) -> list[dict[str, Any]]:
+    """Points at the ends of every axis (all at their first value or ``min``, then each one
+    in turn at each of its values or at ``max``): checking these checks every range's
+    endpoints, not only the values a random search happened to draw."""
+    base = {n: (a.values[0] if a.values is not None else a.low) for n, a in block.axes.items()}
+    out = [base]
+    for n, a in sorted(block.axes.items()):
+        ends = list(a.values) if a.values is not None else [a.high]
+        out += [{**base, n: v} for v in ends]
+    return out

@@ -1,0 +1,107 @@
+"""Running pending cases on an existing Dask distributed cluster (``--scheduler tcp://H:P``).
+
+Dask is optional (``pip install 'descentcheck[dask]'``) and imported here only. The parent
+connects a ``distributed.Client``, submits :func:`.worker.run_case` for at most ``window`` cases
+at a time (default twice the cluster's worker threads), and commits each result as it comes
+back, in this process: workers never see the database. Every worker needs descentcheck
+installed (the same version, for the same bits) and, for sweeps over ``.npz`` files, the files
+at the same paths.
+
+Task keys are ``descentcheck-sweep-<case key>-<attempt>``. A case whose worker died (Dask
+retries such a task itself before raising ``KilledWorker``) or that raised instead of returning
+is *lost*, as with local workers (:mod:`.execute`): nothing is committed, it is tried again up
+to ``max_attempts`` times in all, then left pending. On an interrupt the futures in flight are
+cancelled and the client closed; the cluster keeps running.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import SweepError
+from .execute import MAX_ATTEMPTS, Commit, RunStats, Task
+from .worker import run_case
+
+INSTALL_HINT = "pip install 'descentcheck[dask]'"
+CONNECT_TIMEOUT = "20s"
+
+
+def require_dask(address: str) -> None:
+    """Raise a one-line :class:`SweepError` naming the install command when Dask's
+    distributed scheduler cannot be imported."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise SweepError(
+            f"--scheduler {address} needs Dask's distributed scheduler, which is not installed: "
+            f"{INSTALL_HINT}"
+        ) from None
+
+
+def client_for(address: str) -> Any:
+    """A ``distributed.Client`` connected to ``address``, or a one-line :class:`SweepError`."""
+    require_dask(address)
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise SweepError(f"cannot reach the Dask scheduler at {address}: {msg}") from None
+    except ValueError as e:
+        raise SweepError(f"bad Dask scheduler address {address!r}: {e}") from None
+
+
+def run_dask(
+    tasks: Sequence[Task],
+    files: Mapping[str, str],
+    commit: Commit,
+    client: Any,
+    window: int | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> RunStats:
+    """The tasks on the cluster of ``client`` (from :func:`client_for`; the caller closes it);
+    see the module docstring."""
+    from distributed import as_completed
+
+    stats = RunStats()
+    queue: deque[Task] = deque(tasks)
+    inflight: dict[str, tuple[Task, Any]] = {}
+    try:
+        threads = sum(client.nthreads().values()) or 1
+        window = window or 2 * threads
+        futures = as_completed(loop=client.loop)
+
+        def submit() -> None:
+            task = queue.popleft()
+            attempt = stats.attempts[task[0]]
+            fut = client.submit(
+                run_case,
+                task[1],
+                dict(files),
+                key=f"descentcheck-sweep-{task[0]}-{attempt}",
+                pure=False,
+            )
+            inflight[fut.key] = (task, fut)
+            futures.add(fut)
+
+        while queue and len(inflight) < window:
+            submit()
+        for fut in futures:
+            task, _ = inflight.pop(fut.key)
+            if fut.status == "finished":
+                commit(task[0], fut.result())
+            else:
+                stats.requeue(task, queue, max_attempts)
+            fut.release()
+            while queue and len(inflight) < window:
+                submit()
+    finally:
+        if inflight:
+            try:
+                client.cancel([f for _, f in inflight.values()])
+            except Exception:  # the interrupt matters more than a failed cancel
+                pass
+    return stats

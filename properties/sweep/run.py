@@ -1,0 +1,224 @@
+"""``run_sweep``: read the sweep file, expand it, open its database, run what is pending.
+
+Where cases run (``scheduler``):
+
+* ``None`` or ``"local"``: ``workers`` spawned local processes (default: every core);
+* ``"serial"``: one by one in this process (debugging and profiling; no fault isolation);
+* an address with ``://`` (``tcp://HOST:PORT``): an existing Dask distributed cluster;
+  ``workers`` then caps the cases in flight (default twice the cluster's threads).
+
+Every finished case is committed at once (:mod:`.store`); re-running a finished sweep opens the
+database, finds nothing pending and returns. Ctrl-C or SIGTERM stops the workers and raises
+:class:`SweepInterrupted` (a ``KeyboardInterrupt``) whose message says how much is committed;
+running the same command again resumes. The progress bar (tqdm, on stderr) shows cases done,
+the rate and the time left; ``progress=None`` shows it only on a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import load_config
+from .errors import SweepError, SweepInterrupted
+from .execute import RunStats, run_local, run_serial
+from .expand import Plan, expand
+from .store import SweepStore
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """The state of a sweep after a run.
+
+    ``done``/``failed``/``pending``: the database's counts now (``failed``: the case raised; its
+    error is stored). ``already``: finished before this run. ``ran``: committed in this run.
+    ``lost``: attempts whose worker died or raised (retried); ``restarts``: local pools
+    replaced; ``abandoned``: keys left pending after their last attempt."""
+
+    db_path: Path
+    name: str
+    config_hash: str
+    total: int
+    done: int
+    failed: int
+    pending: int
+    already: int
+    ran: int
+    lost: int
+    restarts: int
+    abandoned: tuple[str, ...]
+    unfit_pairs: int
+    seconds: float
+    where: str
+
+    @property
+    def complete(self) -> bool:
+        return self.pending == 0
+
+    def format(self) -> str:
+        """One line for the command line."""
+        if self.ran == 0 and self.complete:
+            head = f"sweep {self.name!r}: all {self.total} cases already done, nothing to run"
+        else:
+            head = (
+                f"sweep {self.name!r}: {self.ran} cases run on {self.where} in "
+                f"{self.seconds:.1f} s; {self.done + self.failed} of {self.total} finished"
+            )
+        parts = [head]
+        if self.failed:
+            parts.append(f"{self.failed} failed (errors stored; see the report)")
+        if self.lost:
+            parts.append(f"{self.lost} worker losses retried")
+        if self.pending:
+            parts.append(f"{self.pending} still pending (run again to resume)")
+        return "; ".join(parts) + f" [{self.db_path}]"
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while inside (main thread only), so the sweep stops
+    its workers the same way as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _backend(scheduler: str | None, workers: int | None) -> tuple[str, str]:
+    """(kind, description) for a scheduler argument; validates ``workers``."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise SweepError(f"workers must be a positive integer, got {workers!r}")
+    if scheduler in (None, "", "local"):
+        n = workers or os.cpu_count() or 1
+        return "local", f"{n} local process{'es' if n > 1 else ''}"
+    if scheduler == "serial":
+        return "serial", "this process"
+    if "://" in scheduler:
+        return "dask", f"Dask at {scheduler}"
+    raise SweepError(
+        f"unknown scheduler {scheduler!r}: use tcp://HOST:PORT for a Dask cluster, "
+        "'local' (the default) or 'serial'"
+    )
+
+
+def run_sweep(
+    config_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str],
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> SweepSummary:
+    """Run (or resume) the sweep in ``config_path`` against the database ``db_path``.
+
+    Raises ``SweepConfigError`` (bad sweep file), ``SweepDbError`` (a file that is not this
+    sweep's database), ``SweepError`` (scheduler problems) or :class:`SweepInterrupted`."""
+    kind, where = _backend(scheduler, workers)
+    t0 = time.perf_counter()
+    plan = expand(load_config(config_path))
+    client = None
+    if kind == "dask":
+        from .cluster import client_for
+
+        assert scheduler is not None
+        client = client_for(scheduler)  # before the database file is created
+    try:
+        return _run(plan, db_path, kind, where, client, workers, progress, t0)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(
+    plan: Plan,
+    db_path: str | os.PathLike[str],
+    kind: str,
+    where: str,
+    client: Any,
+    workers: int | None,
+    progress: bool | None,
+    t0: float,
+) -> SweepSummary:
+    with SweepStore.open(db_path, plan) as store:
+        before = store.counts()
+        tasks = store.pending()
+        total = len(plan.cases)
+        ran = 0
+
+        bar = None
+        if progress is not False and tasks:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=total,
+                initial=total - len(tasks),
+                unit="case",
+                desc=f"sweep {plan.config.name}",
+                disable=None if progress is None else False,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
+
+        def commit(key: str, outcome: Mapping[str, Any]) -> None:
+            nonlocal ran
+            if store.commit(key, outcome):
+                ran += 1
+                if bar is not None:
+                    bar.update(1)
+
+        stats = RunStats()
+        try:
+            with _sigterm_as_interrupt():
+                if not tasks:
+                    pass
+                elif kind == "serial":
+                    stats = run_serial(tasks, plan.files, commit)
+                elif kind == "local":
+                    stats = run_local(tasks, plan.files, commit, workers or os.cpu_count() or 1)
+                else:
+                    from .cluster import run_dask
+
+                    stats = run_dask(tasks, plan.files, commit, client, window=workers)
+        except KeyboardInterrupt:
+            c = store.counts()
+            raise SweepInterrupted(
+                f"interrupted: {c['done'] + c['failed']} of {total} cases committed ({ran} in "
+                f"this run), nothing lost; run the same command again to resume"
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
+        after = store.counts()
+    return SweepSummary(
+        db_path=Path(db_path),
+        name=plan.config.name,
+        config_hash=plan.config_hash,
+        total=total,
+        done=after["done"],
+        failed=after["failed"],
+        pending=after["pending"],
+        already=before["done"] + before["failed"],
+        ran=ran,
+        lost=stats.lost,
+        restarts=stats.restarts,
+        abandoned=tuple(stats.abandoned),
+        unfit_pairs=plan.unfit_pairs,
+        seconds=time.perf_counter() - t0,
+        where=where,
+    )

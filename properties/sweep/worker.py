@@ -1,0 +1,96 @@
+"""What a worker runs for one case (a local process, a Dask worker, or this process).
+
+:func:`run_case` takes the case's canonical JSON and returns a small dict for the parent to
+commit; it never touches the database. A case that raises (a ``DescentcheckError`` or any other
+``Exception``, both deterministic for a pure function) comes back as ``status = "failed"`` with
+its one-line error; ``MemoryError`` and interrupts propagate, so that case is left pending.
+
+BLAS runs on one thread while a case runs (``threadpoolctl``; a reduction split over threads
+would round differently, and the sweep already runs cases in parallel). The limit is process
+wide and reference counted, so threads of one Dask worker running cases side by side keep it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from .canonical import canonical_json
+
+_lock = threading.Lock()
+_active = 0
+_limit: Any = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread inside the block (a no-op without threadpoolctl)."""
+    global _active, _limit
+    with _lock:
+        if _active == 0:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # pragma: no cover - scikit-learn depends on it
+                _limit = None
+            else:
+                _limit = threadpool_limits(limits=1)
+        _active += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0 and _limit is not None:
+                _limit.restore_original_limits()
+                _limit = None
+
+
+def worker_id() -> str:
+    """``HOST:PID``, or the Dask worker's address when this runs on one."""
+    if "distributed" in sys.modules:
+        try:
+            from distributed import get_worker
+
+            return str(get_worker().address)
+        except (ImportError, ValueError):
+            pass
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def run_case(case_text: str, files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Evaluate one case; returns ``{"status": "done" | "failed", "results_json", "error",
+    "worker", "started", "seconds"}`` (``results_json`` canonical JSON, or None)."""
+    from .case import evaluate
+
+    started = time.time()
+    t0 = time.perf_counter()
+    results_json: str | None = None
+    error: str | None = None
+    with one_blas_thread():
+        try:
+            results_json = canonical_json(evaluate(json.loads(case_text), files))
+            status = "done"
+        except (MemoryError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:
+            status, error = "failed", _one_line(e)
+    return {
+        "status": status,
+        "results_json": results_json,
+        "error": error,
+        "worker": worker_id(),
+        "started": started,
+        "seconds": time.perf_counter() - t0,
+    }
