@@ -1,0 +1,208 @@
+"""Running sweeps: straight through, interrupted and resumed, on local processes with a worker
+killed, on a Dask LocalCluster; every run's rows must equal a straight-through run's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from descentcheck.properties.sweep import SweepError, read_sweep, report_from_db, run_sweep
+
+# 24 cases of about 0.1 s: long enough to interrupt mid-sweep, short enough for CI
+SWEEP_TOML = """
+name = "run test"
+steps = 400
+seeds = [0, 1]
+
+[architectures]
+specs = ["sine_skip"]
+random = {count = 2, seed = 0, max_steps = 4, max_params = 60}
+
+[[data]]
+source = "random"
+n = 12
+
+[[optimizers]]
+name = "adaptive_momentum"
+relative_to_L = true
+lr = [0.5, 2.5]
+tau = [0.05]
+
+[[optimizers]]
+name = "momentum"
+lr = 0.05
+momentum = [0.0, 0.9]
+
+[estimate_L]
+iters = 20
+"""
+N_CASES = 24
+
+
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sweep") / "sweep.toml"
+    path.write_text(SWEEP_TOML)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(sweep_file):
+    """The sweep run straight through, in this process."""
+    db = sweep_file.with_name("reference.sqlite")
+    summary = run_sweep(sweep_file, db, scheduler="serial", progress=False)
+    assert summary.complete and summary.ran == N_CASES and summary.failed == 0
+    return db
+
+
+def _rows(db):
+    """What must match between runs: everything but where and when."""
+    return [
+        (r.key, r.index, r.case_json, r.status, r.results_json, r.error)
+        for r in read_sweep(db).rows
+    ]
+
+
+def _finished(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT count(*) FROM cases WHERE status != 'pending'").fetchone()[
+                0
+            ]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # still being created
+        return 0
+
+
+def _wait_for(db, n: int, proc=None, timeout: float = 60.0) -> int:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        done = _finished(db)
+        if done >= n:
+            return done
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"sweep exited early: {proc.communicate()}")
+        time.sleep(0.005)
+    raise AssertionError(f"fewer than {n} cases finished in {timeout} s")
+
+
+def test_rerun_does_no_work(reference, sweep_file):
+    before = read_sweep(reference).rows
+    summary = run_sweep(sweep_file, reference, progress=False)
+    assert summary.ran == 0 and summary.already == N_CASES and summary.complete
+    assert "nothing to run" in summary.format()
+    after = read_sweep(reference).rows
+    assert [(r.key, r.finished, r.worker) for r in after] == [
+        (r.key, r.finished, r.worker) for r in before
+    ]
+
+
+def test_killed_sweep_resumes_without_loss_or_duplicates(reference, sweep_file, tmp_path):
+    """SIGTERM a sweep, then SIGKILL it (workers and all), then resume: row by row equal."""
+    db = tmp_path / "resumed.sqlite"
+    code = "import sys\nfrom descentcheck.properties.sweep import run_sweep\nrun_sweep(sys.argv[1], sys.argv[2], workers=2, progress=False)\n"
+    cmd = [sys.executable, "-c", code, str(sweep_file), str(db)]
+    seen = []
+    for sig, stop_after in ((signal.SIGTERM, 3), (signal.SIGKILL, 8)):
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            done = _wait_for(db, stop_after, proc)
+            assert done < N_CASES, "the sweep finished before it could be interrupted"
+            os.kill(proc.pid, sig)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            try:  # whatever is left of the sweep's process group (nothing, normally)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        if sig == signal.SIGTERM:
+            assert proc.returncode != 0
+            assert "interrupted:" in err and "run the same command again to resume" in err
+        else:  # communicate() returned: the orphaned workers exited and closed the pipes
+            assert proc.returncode == -signal.SIGKILL
+        seen.append(_finished(db))
+    assert 0 < seen[0] <= seen[1] < N_CASES
+    summary = run_sweep(sweep_file, db, scheduler="serial", progress=False)
+    assert summary.already == seen[1] and summary.ran == N_CASES - seen[1] and summary.complete
+    assert _rows(db) == _rows(reference)
+
+
+def test_killed_worker_is_noticed_and_its_case_rerun(reference, sweep_file, tmp_path):
+    db = tmp_path / "killed_worker.sqlite"
+    killed: list[int] = []
+
+    def killer() -> None:
+        _wait_for(db, 2)
+        workers = [p for p in multiprocessing.active_children() if p.is_alive()]
+        if workers:
+            os.kill(workers[0].pid, signal.SIGKILL)
+            killed.append(workers[0].pid)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    summary = run_sweep(sweep_file, db, workers=2, progress=False)
+    thread.join(timeout=10)
+    assert killed, "no worker process was found to kill"
+    assert summary.lost >= 1 and summary.restarts >= 1, summary
+    assert summary.complete and summary.ran == N_CASES and not summary.abandoned
+    assert _rows(db) == _rows(reference)
+
+
+def test_dask_local_cluster_equals_local_run(reference, sweep_file, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="dask is not installed")
+    db = tmp_path / "dask.sqlite"
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        summary = run_sweep(sweep_file, db, scheduler=cluster.scheduler_address, progress=False)
+    assert summary.complete and summary.ran == N_CASES and "Dask" in summary.where
+    assert _rows(db) == _rows(reference)
+
+
+def test_bad_scheduler_arguments(sweep_file, tmp_path, monkeypatch):
+    with pytest.raises(SweepError, match="unknown scheduler 'mars'"):
+        run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="mars")
+    with pytest.raises(SweepError, match="workers must be a positive integer"):
+        run_sweep(sweep_file, tmp_path / "x.sqlite", workers=0)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask were not installed
+    with pytest.raises(SweepError, match=r"pip install 'descentcheck\[dask\]'") as err:
+        run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="tcp://127.0.0.1:8786")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_report_builds(reference, tmp_path):
+    index = report_from_db(reference, tmp_path / "report")
+    assert index.name == "index.html"
+    out = index.parent
+    for name in ("region.png", "outcomes.png", "final_loss.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = index.read_text()
+    assert "region.png" in html and "http" not in html.replace("http-equiv", "")
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["format"] == "descentcheck.sweep-report/1"
+    assert len(doc["cases"]) == N_CASES and doc["sweep"]["n_cases"] == N_CASES
+    assert doc["counts"]["status"] == {"done": N_CASES, "failed": 0, "pending": 0}
+    claim = next(v for k, v in doc["counts"].items() if k.startswith("claim"))
+    assert sum(claim.values()) == N_CASES
+    # the same rows give the same report files
+    again = report_from_db(reference, tmp_path / "again").parent
+    for name in ("results.json", "index.html", "region.png"):
+        assert (again / name).read_bytes() == (out / name).read_bytes()

@@ -1,0 +1,164 @@
+"""The sweep database: schema, one write per case, and files that are not ours left untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from descentcheck.properties.sweep import (
+    SCHEMA_VERSION,
+    SweepDbError,
+    expand,
+    parse_config,
+    read_sweep,
+)
+from descentcheck.properties.sweep.store import APP_ID, SweepStore
+
+SWEEP = {
+    "name": "store",
+    "steps": 3,
+    "seeds": [0, 1, 2],
+    "architectures": ["sine_skip"],
+    "data": {"source": "random", "n": 5},
+    "optimizers": {"name": "gd", "lr": [0.01, 0.02]},
+    "checks": ["final_loss"],
+}
+
+
+def _plan(**changes):
+    return expand(parse_config({**SWEEP, **changes}, "store.json"))
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _outcome(results_json='{"ok":1}', status="done"):
+    return {
+        "status": status,
+        "results_json": results_json if status == "done" else None,
+        "error": None if status == "done" else "E: boom",
+        "worker": "test:1",
+        "started": 0.0,
+        "seconds": 0.5,
+    }
+
+
+def test_schema_and_meta(tmp_path):
+    db = tmp_path / "r.sqlite"
+    plan = _plan()
+    with SweepStore.open(db, plan) as store:
+        assert store.counts() == {"pending": 6, "done": 0, "failed": 0}
+        assert [k for k, _ in store.pending()] == [c.key for c in plan.cases]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APP_ID
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    assert meta["schema_version"] == "1" and meta["config_hash"] == plan.config_hash
+    assert meta["n_cases"] == "6" and meta["app"] == "descentcheck.sweep"
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(cases)")]
+    assert cols[:5] == ["key", "idx", "case_json", "status", "results_json"]
+    assert {"worker", "started", "seconds", "finished", "error"} <= set(cols)
+    conn.close()
+
+
+def test_a_case_is_written_once(tmp_path):
+    db = tmp_path / "r.sqlite"
+    plan = _plan()
+    key = plan.cases[2].key
+    with SweepStore.open(db, plan) as store:
+        assert store.commit(key, _outcome('{"a":1}'))
+        assert not store.commit(key, _outcome('{"a":2}'))  # no second write, no duplicate
+        assert store.commit(plan.cases[3].key, _outcome(status="failed"))
+        assert store.counts() == {"pending": 4, "done": 1, "failed": 1}
+        with pytest.raises(sqlite3.IntegrityError):
+            store.conn.execute(
+                "INSERT INTO cases (key, idx, case_json) VALUES (?, 99, '{}')", (key,)
+            )
+    rows = read_sweep(db).rows
+    assert len(rows) == 6 and rows[2].results == {"a": 1} and rows[3].error == "E: boom"
+    # reopening with the same sweep resumes: only the pending ones are left
+    with SweepStore.open(db, _plan()) as store:
+        assert len(store.pending()) == 4
+
+
+def test_another_sweep_is_refused(tmp_path):
+    db = tmp_path / "r.sqlite"
+    SweepStore.open(db, _plan()).close()
+    before = _digest(db)
+    with pytest.raises(SweepDbError, match="holds another sweep .* use another --db"):
+        SweepStore.open(db, _plan(seeds=[0, 1]))
+    assert _digest(db) == before
+
+
+def test_foreign_sqlite_database_is_refused_untouched(tmp_path):
+    db = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE cases (key TEXT PRIMARY KEY, x)")
+    conn.execute("INSERT INTO cases VALUES ('a', 1)")
+    conn.commit()
+    conn.close()
+    before = _digest(db)
+    for call in (lambda: SweepStore.open(db, _plan()), lambda: read_sweep(db)):
+        with pytest.raises(SweepDbError, match="not a descentcheck sweep") as err:
+            call()
+        assert "\n" not in str(err.value)
+    assert _digest(db) == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"hello, this is a text file\n" * 10, b"SQLite format 3\x00" + b"\x07" * 50],
+    ids=["text", "truncated-header"],
+)
+def test_non_database_files_are_refused_untouched(tmp_path, content):
+    db = tmp_path / "r.sqlite"
+    db.write_bytes(content)
+    with pytest.raises(SweepDbError, match="not an SQLite database"):
+        SweepStore.open(db, _plan())
+    assert db.read_bytes() == content
+
+
+def test_corrupt_sweep_database_is_refused_untouched(tmp_path):
+    db = tmp_path / "r.sqlite"
+    plan = _plan(seeds=list(range(40)))  # a few pages
+    with SweepStore.open(db, plan) as store:
+        for c in plan.cases[:10]:
+            store.commit(c.key, _outcome())
+    raw = bytearray(db.read_bytes())
+    assert len(raw) > 3 * 4096
+    page = 4096  # sqlite's default page size; garble everything after the first page
+    raw[page:] = bytes((i * 7 + 3) % 256 for i in range(len(raw) - page))
+    db.write_bytes(bytes(raw))
+    before = _digest(db)
+    with pytest.raises(SweepDbError, match="corrupt sweep database") as err:
+        SweepStore.open(db, plan)
+    assert "\n" not in str(err.value)
+    with pytest.raises(SweepDbError, match="corrupt"):
+        read_sweep(db)
+    assert _digest(db) == before
+
+
+def test_empty_file_and_directory(tmp_path):
+    db = tmp_path / "r.sqlite"
+    db.write_bytes(b"")
+    SweepStore.open(db, _plan()).close()  # nothing to lose: created
+    assert read_sweep(db).meta["n_cases"] == "6"
+    with pytest.raises(SweepDbError, match="is a directory"):
+        SweepStore.open(tmp_path, _plan())
+    with pytest.raises(SweepDbError, match="not found"):
+        read_sweep(tmp_path / "absent.sqlite")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    db = tmp_path / "r.sqlite"
+    SweepStore.open(db, _plan()).close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SweepDbError, match="newer descentcheck .*schema 2"):
+        SweepStore.open(db, _plan())
