@@ -25,19 +25,30 @@ from .base import Array, Layer, iadd, imul
 
 def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
     """``exp(-|x|)`` analytically continued: exp(-x) where Re x >= 0, exp(x) elsewhere."""
-    pos = x.real >= 0
-    return np.exp(np.where(pos, -x, x)), pos
+    if x.dtype.kind == "c":
+        pos = x.real >= 0
+        return np.exp(np.where(pos, -x, x)), pos
+    # real x: where(x >= 0, -x, x) is -|x| (at -0.0 both give exp(0) = 1), without the
+    # data-dependent branch of np.where
+    e = np.abs(x)
+    np.negative(e, out=e)
+    return np.exp(e, out=e), x >= 0
 
 
-def _sigmoid_from(e: Array, pos: Array) -> Array:
-    """sigmoid from ``e = exp(-|x|)`` and the mask ``Re x >= 0``."""
+def _sigmoid_from(e: Array, pos: Array, consume: bool = False) -> Array:
+    """sigmoid from ``e = exp(-|x|)`` and the mask ``Re x >= 0``: ``where(pos, 1, e) / (1 + e)``.
+    ``consume``: ``e`` is a temporary of the caller's and may be overwritten."""
     den = 1.0 + e
-    return np.divide(np.where(pos, 1.0, e), den, out=den)
+    if e.dtype.kind == "c":
+        num = np.where(pos, 1.0, e)
+    else:  # real e lies in [0, 1], so where(pos, 1, e) = max(e, pos) bit for bit
+        num = np.maximum(e, pos, out=e if consume else None)
+    return np.divide(num, den, out=den)
 
 
 def sigmoid(x: Array) -> Array:
     e, pos = _exp_neg_abs(x)
-    return _sigmoid_from(e, pos)
+    return _sigmoid_from(e, pos, consume=True)
 
 
 def softplus(x: Array) -> Array:

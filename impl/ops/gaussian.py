@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Array, Layer, iadd, imul, isub
+from .base import Array, Layer, iadd, imul, isub, same_kind
 
 MATMUL_MIN_SIZE = 1 << 16
 """From this ``n * units * in`` on, the matmul evaluation is used (see the module docstring)."""
@@ -145,45 +145,52 @@ class Gaussian(Layer):
         rc = r2 * cs
         xx = xs * xs
         if self.per_unit:
-            q = np.add.reduce(xx, axis=1)[:, None] * r2[:, 0]
+            th = np.add.reduce(xx, axis=1)[:, None] * r2[:, 0]
         else:
-            q = xx @ r2.T
-        t = iadd(q, np.einsum("ud,ud->u", rc, cs))  # q + s >= 0: the size of the terms
-        z = isub(xs @ rc.T, 0.5 * t)
-        near = RHO * (-2.0 * z.real) < t.real
+            th = xx @ r2.T
+        # th = (q + s) / 2 >= 0, half the size of the terms (halving is exact); z = p - th
+        th = iadd(th, np.einsum("ud,ud->u", rc, cs))
+        th *= 0.5
+        z = isub(xs @ rc.T, th)
+        # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
+        e = z.real * RHO
+        e += th.real
+        near = e > 0.0
         if near.any():
-            rows, cols = np.nonzero(near)
+            rows, cols = np.divmod(np.flatnonzero(near), z.shape[1])
             dd = x[rows] - c[cols]
             dd *= dd
-            r2b = np.broadcast_to(r2, c.shape)[cols]
-            z[rows, cols] = -0.5 * np.einsum("kd,kd->k", dd, r2b)
-        return z, ("matmul", x, c, xs, cs, xx, r2, rc, t, z)
+            z[rows, cols] = -0.5 * np.einsum("kd,kd->k", dd, np.broadcast_to(r2[cols], dd.shape))
+            e[rows, cols] = th.real[rows, cols] + RHO * z.real[rows, cols]
+        return z, ("matmul", x, c, xs, cs, xx, r2, rc, e)
 
     def _backward_matmul(self, inner: tuple, r: Array, gz: Array):
-        _, x, c, xs, cs, xx, r2, rc, t, z = inner
-        # the size of the expanded terms against the squared distances, weighted by |gz|
-        a = np.abs(gz.real)
-        size = a * t.real
-        dist = a * (-2.0 * z.real)
+        _, x, c, xs, cs, xx, r2, rc, e = inner
+        # |gz|-weighted excess of the terms' size over RHO times the squared distances, per
+        # unit (column sums) and per sample (row sums): > 0 hands them to the direct formula
+        w = np.abs(gz.real)
+        w *= e
         gzt = gz.T
         S = np.add.reduce(gz, axis=0)[:, None]  # (units, 1)
         G1 = gzt @ xs
-        gd = G1 - cs * S
-        gsq = isub(gzt @ xx, 2.0 * cs * G1)
-        gsq = iadd(gsq, cs * cs * S)
-        units = np.flatnonzero(RHO * np.add.reduce(dist, axis=0) < np.add.reduce(size, axis=0))
+        t = cs * S
+        gd = np.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
+        # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
+        gsq = isub(gzt @ xx, imul(iadd(G1, gd), cs))
+        units = np.flatnonzero(np.add.reduce(w, axis=0) > 0.0)
         if units.size:
             diff = x[:, None, :] - c[units]
             gd[units], gsq[units] = self._sums_direct(gz[:, units], diff, diff * diff)
         gc = imul(gd, r2)
-        gr = -r * (np.add.reduce(gsq, axis=1) if self.per_unit else gsq)
+        gr = imul(np.add.reduce(gsq, axis=1) if self.per_unit else gsq, r)
+        gr = np.negative(gr, out=gr)  # -(r gsq), sign exact
         gx = None
         if self.input_grads:
             if self.per_unit:
-                gx = gz @ rc - xs * (gz @ r2[:, 0])[:, None]
+                gx = isub(gz @ rc, (gz @ r2[:, 0])[:, None] * xs)
             else:
-                gx = isub(gz @ rc, xs * (gz @ r2))
-            rows = np.flatnonzero(RHO * np.add.reduce(dist, axis=1) < np.add.reduce(size, axis=1))
+                gx = isub(gz @ rc, imul(gz @ r2, xs))
+            rows = np.flatnonzero(np.add.reduce(w, axis=1) > 0.0)
             if rows.size:
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
         return [gx], {"centroids": gc, "radii": gr}
