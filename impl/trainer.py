@@ -7,9 +7,11 @@ as torch's DataLoader does by default); ``losses`` stays the full-batch loss in 
 Deterministic: the same inputs and seed give the same bits.
 
 The loop keeps the parameters in one flat vector (``Network.layout``): each step evaluates the
-network on views of it, concatenates the gradient, and lets the optimizer's flat form
-(``Optimizer.flat``, same arithmetic as the dict form) update the whole vector at once; an
-optimizer without a flat form is called on dicts as before. Norms are 2-norms of the flat vectors.
+network on views of it, concatenates the gradient into one reused vector, and lets the
+optimizer's flat form (``Optimizer.flat``, same arithmetic as the dict form) update the whole
+vector at once, in place; an optimizer without a flat form is called on dicts as before. The
+iterate is updated in place too, unless ``keep_params`` asks for every iterate. Norms are
+2-norms of the flat vectors.
 """
 
 from __future__ import annotations
@@ -108,8 +110,10 @@ def train(
     starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
     layout = Layout(tuple(net.layout), starts, stops)
     flat = opt.flat(layout) if opt.flat is not None else None
-    v = net.flatten(w)  # the iterate w_k as one vector; every step makes a new one
-    w = net.unflatten(v)
+    v = net.flatten(w)  # the iterate w_k as one vector (a copy: the caller's arrays stay)
+    w = net.unflatten(v)  # views of v: they follow v when it is updated in place
+    names = layout.names
+    g = np.empty(net.size) if net.size else np.zeros(0)
     history = [w] if keep_params else None
     state = flat.init(v) if flat is not None else opt.init(w)
     status, message = "completed", f"{steps} steps"
@@ -129,7 +133,8 @@ def train(
                 message = f"loss became {E} at step {k}"
                 break
             if batches is None or k < steps:
-                g = layout.flatten(grads)
+                if names:
+                    g = np.concatenate([grads[n].reshape(-1) for n in names], out=g)
                 gnorm = _norm(g)
                 grad_norms.append(gnorm)
                 if not math.isfinite(gnorm):
@@ -143,11 +148,13 @@ def train(
             else:
                 updates, state, info = opt.update(grads, state, w)
                 dw, coef = layout.flatten(updates), info.momentum
-            v = v + dw
-            w = net.unflatten(v)
             step_norms.append(_norm(dw))
             coefs.append(coef)
-            if history is not None:
+            if history is None:
+                v += dw  # nobody keeps w_k, and the views w follow v
+            else:
+                v = v + dw
+                w = net.unflatten(v)
                 history.append(w)
             if bar is not None:
                 bar.update(1)

@@ -124,12 +124,13 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
                 g2 = groups.sums(sumsq_per_array(g, starts, sizes))
                 d2 = groups.sums(sumsq_per_array(prev, starts, sizes))
             alpha = _coefficients(tau, g2, d2)
-            dw = g * -lr
+            # dw_k = -(lr g_k) + alpha prev, written over prev (which it replaces)
             if len(alpha) == 1:
-                dw += float(alpha[0]) * prev
+                prev *= float(alpha[0])
             else:
-                dw += np.repeat(alpha[of_array], sizes) * prev
-            return dw, dw, max(alpha.tolist(), default=0.0)
+                prev *= np.repeat(alpha[of_array], sizes)
+            prev += np.multiply(g, -lr, out=g)
+            return prev, prev, max(alpha.tolist(), default=0.0)
 
         return FlatOptimizer(np.zeros_like, flat_update)
 

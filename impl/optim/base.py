@@ -10,7 +10,9 @@ The built-in optimizers also come in a *flat* form (``Optimizer.flat``) for the 
 formulas over one vector holding every parameter array (:class:`Layout` says where each lies), so
 a step costs a few numpy calls instead of a few per array. The flat form does the same arithmetic
 element by element (``g * -lr`` is ``-(lr * g)`` bit for bit; per-array norms are taken the same
-way in both forms), so its updates equal the dict form's to the last bit.
+way in both forms), so its updates equal the dict form's to the last bit. Unlike the dict form it
+works in place, to spare the allocations (and page faults) of parameter-sized vectors at every
+step: see :class:`FlatOptimizer` for who owns what.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ class Layout:
 @dataclass(frozen=True)
 class FlatOptimizer:
     """An optimizer over flat vectors: ``init(w) -> state``, ``update(g, state, w) -> (dw, state,
-    momentum)``, ``momentum`` what ``StepInfo.momentum`` would be. Pure, like the dict form."""
+    momentum)``, ``momentum`` what ``StepInfo.momentum`` would be.
+
+    Not pure, for speed: ``update`` may overwrite ``g`` (scratch to it; ``dw`` may be ``g``'s
+    memory), updates its state in place (``dw`` may be part of it), and never writes ``w``. The
+    caller reads ``dw`` before the next call and hands each state back exactly once."""
 
     init: Callable[[Array], Any]
     update: Callable[[Array, Any, Array], tuple[Array, Any, float | None]]

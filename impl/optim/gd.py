@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
@@ -14,7 +16,10 @@ def gd(lr: float) -> Optimizer:
     def update(grads, state, params):
         return {k: -(lr * g) for k, g in grads.items()}, state, StepInfo(None)
 
+    def flat_update(g, state, w):
+        return np.multiply(g, -lr, out=g), state, None
+
     def flat(layout: Layout) -> FlatOptimizer:
-        return FlatOptimizer(lambda w: (), lambda g, state, w: (g * -lr, state, None))
+        return FlatOptimizer(lambda w: (), flat_update)
 
     return Optimizer("gd", {"lr": lr}, init, update, gd.__doc__ or "", flat)

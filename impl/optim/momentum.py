@@ -16,6 +16,8 @@ Nesterov (``torch.optim.SGD(lr, momentum=beta, nesterov=True)``)::
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
@@ -26,12 +28,13 @@ def _buffers(grads, state, beta):
 
 
 def _buffer(g, buf, beta):
-    """``buf_k`` of a flat vector: ``g_0`` at the first step, ``beta * buf_{k-1} + g_k`` after."""
+    """``buf_k`` of a flat vector, in place: ``g_0`` at the first step, ``beta * buf_{k-1} + g_k``
+    after."""
     if buf is None:
         return g.copy()
-    new = buf * beta
-    new += g
-    return new
+    buf *= beta
+    buf += g
+    return buf
 
 
 def momentum(lr: float, beta: float) -> Optimizer:
@@ -48,7 +51,7 @@ def momentum(lr: float, beta: float) -> Optimizer:
     def flat(layout: Layout) -> FlatOptimizer:
         def flat_update(g, buf, w):
             buf = _buffer(g, buf, beta)
-            return buf * -lr, buf, beta
+            return np.multiply(buf, -lr, out=g), buf, beta
 
         return FlatOptimizer(lambda w: None, flat_update)
 
@@ -69,10 +72,8 @@ def nesterov(lr: float, beta: float) -> Optimizer:
     def flat(layout: Layout) -> FlatOptimizer:
         def flat_update(g, buf, w):
             buf = _buffer(g, buf, beta)
-            dw = buf * beta
-            dw += g
-            dw *= -lr
-            return dw, buf, beta
+            g += beta * buf  # g + beta * buf
+            return np.multiply(g, -lr, out=g), buf, beta
 
         return FlatOptimizer(lambda w: None, flat_update)
 

@@ -39,19 +39,19 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
         return np.zeros_like(w), (np.zeros_like(w) if beta > 0 else None)
 
     def flat_update(g, state, w):
-        v_prev, buf = state
-        v = v_prev * rho
-        gg = g * g
-        gg *= 1.0 - rho
-        v += gg
-        den = np.sqrt(v)
+        v, buf = state
+        v *= rho
+        tmp = g * g
+        tmp *= 1.0 - rho
+        v += tmp
+        den = np.sqrt(v, out=tmp)
         den += eps
-        scaled = np.divide(g, den, out=den)
+        scaled = np.divide(g, den, out=g)
         if beta > 0:
-            buf = buf * beta
+            buf *= beta
             buf += scaled
-            return buf * -lr, (v, buf), beta
-        return scaled * -lr, (v, None), None
+            return np.multiply(buf, -lr, out=g), (v, buf), beta
+        return np.multiply(scaled, -lr, out=g), (v, None), None
 
     def flat(layout: Layout) -> FlatOptimizer:
         return FlatOptimizer(flat_init, flat_update)
