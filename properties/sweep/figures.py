@@ -4,7 +4,9 @@
   momentum in the plane (lr·L_0, tau·L_0), with theory's region ``tau + L (lr + tau)^2 / 2 < lr``
   shaded and gd's ``lr·L < 2`` on the axis tau = 0. Right (when the sweep has them): constant
   momentum (heavy ball, Nesterov) in (lr·L_0, beta), whose region is only beta = 0. Each case is
-  a point coloured by whether E decreased at every step; its marker names the optimizer.
+  a point coloured by whether E decreased at every step (red when any case at that place rose;
+  a place shared by several cases, as with ``relative_to_L``, is labelled "rose/cases"); its
+  marker names the optimizer.
 * :func:`outcomes_figure`: how many cases fell in each outcome of each check and of the claim
   "inside the region => decrease at every step".
 * :func:`final_loss_figure`: E(w_K) / E(w_0) per optimizer, coloured as above.
@@ -65,9 +67,14 @@ def _empty(ax: Any, text: str) -> None:
 
 
 def _scatter(ax: Any, pts: Sequence[tuple[float, float, bool, str]]) -> None:
-    for opt in sorted({p[3] for p in pts}):
-        for ok, colour, word in ((True, DECREASE, "decreased"), (False, RISE, "rose")):
-            sel = [(x, y) for x, y, d, o in pts if o == opt and d == ok]
+    """One marker per optimizer and place, blue when every case there decreased at every
+    step, red when any rose; a place holding several cases is labelled "rose/cases"."""
+    groups: dict[tuple[str, float, float], list[bool]] = {}
+    for x, y, ok, opt in pts:  # places equal to 6 digits are one (lr·L recomputed from lr)
+        groups.setdefault((opt, float(f"{x:.6g}"), float(f"{y:.6g}")), []).append(ok)
+    for opt in sorted({g[0] for g in groups}):
+        for ok, colour, word in ((True, DECREASE, "decreased every step"), (False, RISE, "rose")):
+            sel = [(x, y) for (o, x, y), oks in groups.items() if o == opt and all(oks) == ok]
             if sel:
                 xs, ys = zip(*sel)
                 ax.scatter(
@@ -79,9 +86,19 @@ def _scatter(ax: Any, pts: Sequence[tuple[float, float, bool, str]]) -> None:
                     alpha=0.8,
                     linewidths=0.4,
                     edgecolors="white",
-                    label=f"{opt}, {word} every step" if ok else f"{opt}, {word} at some step",
+                    label=f"{opt}, {word}",
                     zorder=3,
                 )
+    for (_, x, y), oks in groups.items():
+        if len(oks) > 1:
+            ax.annotate(
+                f"{oks.count(False)}/{len(oks)}",
+                (x, y),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=6.5,
+                color="0.3",
+            )
 
 
 def region_figure(points: Sequence[Mapping[str, Any]]) -> bytes:
@@ -107,7 +124,7 @@ def region_figure(points: Sequence[Mapping[str, Any]]) -> bytes:
     adaptive = [p for p in adaptive if math.isfinite(p[0]) and math.isfinite(p[1])]
     constant = [p for p in constant if math.isfinite(p[0]) and math.isfinite(p[1])]
     panels = 2 if constant else 1
-    fig = _figure(5.2 * panels, 4.2)
+    fig = _figure(5.2 * panels, 4.9)
     axes = fig.subplots(1, panels, squeeze=False)[0]
 
     ax = axes[0]
@@ -149,8 +166,8 @@ def region_figure(points: Sequence[Mapping[str, Any]]) -> bytes:
     ax.set_ylim(-0.02 * ymax, ymax)
     ax.set_xlabel("lr · L₀")
     ax.set_ylabel("tau · L₀   (0 for gd)")
-    ax.set_title("Adaptive momentum and gd: theory's region (shaded) and the cases")
-    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.set_title("gd and adaptive momentum: theory's region (shaded)")
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
 
     if constant:
         ax = axes[1]
@@ -174,7 +191,9 @@ def region_figure(points: Sequence[Mapping[str, Any]]) -> bytes:
         ax.set_xlabel("lr · L₀")
         ax.set_ylabel("beta")
         ax.set_title("Constant momentum: no region beyond beta = 0")
-        ax.legend(fontsize=7, frameon=False, loc="upper right")
+        ax.legend(
+            fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2
+        )
     return _png(fig)
 
 

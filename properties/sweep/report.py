@@ -170,9 +170,11 @@ def _case_cells(row: CaseRow) -> list[Any]:
     c = row.case
     res = row.results or {}
     checks = res.get("checks", {})
-    hp = ", ".join(f"{k}={_fmt(v)}" for k, v in c["hyperparameters"].items())
-    if c.get("relative_to_L"):
-        hp += " (×1/L₀)"
+    scaled = ("lr", "tau") if c.get("relative_to_L") else ()
+    hp = ", ".join(
+        f"{k}·L₀={_fmt(v)}" if k in scaled else f"{k}={_fmt(v)}"
+        for k, v in c["hyperparameters"].items()
+    )
     return [
         row.index,
         c["architecture"]["name"],
@@ -220,7 +222,8 @@ def _html(data: SweepData, counts: dict[str, dict[str, int]]) -> str:
         "gradient descent when lr·L &lt; 2; a constant momentum beta &gt; 0 has no such region. "
         "Each case is placed with L₀, the largest |Hessian eigenvalue| at its initial weights, "
         "and coloured by whether the loss decreased at every step (blue) or rose at some step "
-        "(red). L₀ is local: a red point inside the region met more curvature later.</p>",
+        "(red; a place shared by several cases is red when any of them rose and is labelled "
+        "rose/cases). L₀ is local: a red point inside the region met more curvature later.</p>",
         '<p><img src="region.png" alt="descent region with the cases"></p>',
         "<h2>Outcomes</h2>",
         '<p><img src="outcomes.png" alt="counts of outcomes"></p>',
