@@ -236,7 +236,13 @@ def test_a_case_that_cannot_run_comes_back_failed(tmp_path):
     raw = _with("data", [{"source": "d.npz"}])
     raw["architectures"] = {"specs": ["sine_skip"]}
     plan = expand(parse_config(raw, tmp_path / "s.json"))
+    assert plan.cases[0].case["data"]["kind"] == "file"
+    assert run_case(plan.cases[0].text, plan.files)["status"] == "done"
     np.savez(data, x=np.ones((4, 1)), y=np.zeros((4, 1)))  # changed after planning
+    # a worker keeps the verified arrays per (path, hash); a fresh worker reads the file again
+    from descentcheck.properties.sweep import case as case_module
+
+    case_module._file.cache_clear()
     out = run_case(plan.cases[0].text, plan.files)
     assert out["status"] == "failed" and out["results_json"] is None
     assert "changed since the sweep was planned" in out["error"]

@@ -72,9 +72,8 @@ def run_dask(
     try:
         threads = sum(client.nthreads().values()) or 1
         window = window or 2 * threads
-        futures = as_completed(loop=client.loop)
 
-        def submit() -> None:
+        def submit() -> Any:
             task = queue.popleft()
             attempt = stats.attempts[task[0]]
             fut = client.submit(
@@ -85,10 +84,10 @@ def run_dask(
                 pure=False,
             )
             inflight[fut.key] = (task, fut)
-            futures.add(fut)
+            return fut
 
-        while queue and len(inflight) < window:
-            submit()
+        first = [submit() for _ in range(min(window, len(queue)))]
+        futures = as_completed(first, loop=client.loop)
         for fut in futures:
             task, _ = inflight.pop(fut.key)
             if fut.status == "finished":
@@ -97,7 +96,7 @@ def run_dask(
                 stats.requeue(task, queue, max_attempts)
             fut.release()
             while queue and len(inflight) < window:
-                submit()
+                futures.add(submit())
     finally:
         if inflight:
             try:
