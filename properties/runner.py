@@ -112,30 +112,30 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     )
     measured, theory = Aggregator(claim.summary), Aggregator(claim.summary)
     rows: list[dict[str, Any]] = []
-    st: dict[str, Any] = {"examples": 0, "shrink_calls": 0, "failed": None}
+    state: dict[str, Any] = {"examples": 0, "shrink_calls": 0, "failed": None}
 
     def body(drawn: Any) -> None:
         with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
             verdict: Verdict = claim.check(drawn, ctx)
         if verdict.target is not None and math.isfinite(verdict.target):
             target(float(verdict.target), label=claim.id)
-        searching = st["failed"] is None
+        searching = state["failed"] is None
         if not verdict.ok:
             if searching:
-                st["examples"] += 1
+                state["examples"] += 1
             else:
-                st["shrink_calls"] += 1
-            st["failed"] = (drawn, verdict)
+                state["shrink_calls"] += 1
+            state["failed"] = (drawn, verdict)
             raise ClaimFailed(verdict.message or f"{claim.id} violated")
         if searching:
-            st["examples"] += 1
+            state["examples"] += 1
             measured.add(verdict.measured)
             theory.add(verdict.theory)
             case = drawn.get("case") if isinstance(drawn, dict) else None
             if case is not None:
                 rows.append(spec_stats(case.net.spec))
         else:
-            st["shrink_calls"] += 1
+            state["shrink_calls"] += 1
 
     test = given(claim.strategy(profile))(body)
     if profile.seed is not None:
@@ -147,7 +147,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     try:
         test()
     except ClaimFailed:
-        _, verdict = st["failed"]
+        _, verdict = state["failed"]
         outcome, message = "falsified", verdict.message
         counterexample = verdict.counterexample
         measured.add({f"counterexample_{k}": v for k, v in verdict.measured.items()})
@@ -158,8 +158,8 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         message += "\n" + "".join(tb[-3:])
     return {
         "outcome": outcome,
-        "examples": st["examples"],
-        "shrink_calls": st["shrink_calls"],
+        "examples": state["examples"],
+        "shrink_calls": state["shrink_calls"],
         "seconds": time.perf_counter() - t0,
         "measured": measured.result(),
         "theory": theory.result(),

@@ -20,7 +20,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from descentcheck.impl.trainer import train
-from descentcheck.theory.descent import constant_momentum_guaranteed, gd_guaranteed
+from descentcheck.theory.descent import (
+    constant_momentum_guaranteed,
+    gd_guaranteed,
+    heavy_ball_worst_case_rise,
+)
 
 from ..certify import certify_increase
 from ..claim import Claim, Context, Verdict
@@ -51,6 +55,31 @@ def _relative_increase(losses: np.ndarray) -> float:
     return float(np.max(np.diff(e) / np.maximum(np.abs(e[:-1]), 1e-300)))
 
 
+def quadratic_minimum(case: Case) -> float | None:
+    """min E when the network is one dense layer on the input with mse (least squares on
+    [x, 1]: E is then a quadratic in the parameters), else None."""
+    nodes = case.spec["nodes"]
+    if case.spec["loss"] != "mse" or len(nodes) != 1 or nodes[0]["op"] != "dense":
+        return None
+    X1 = np.hstack([case.x, np.ones((len(case.x), 1))])
+    theta = np.linalg.lstsq(X1, case.yt, rcond=None)[0]
+    r = X1 @ theta - case.yt
+    return float((r * r).sum() / (2 * len(case.x)))
+
+
+def _pep_reference(case: Case, hp: Hyper, traj: Any) -> dict[str, float]:
+    """For heavy ball on a quadratic: theory's worst-case rise beta^2 (E_0 - E*) beside the
+    measured one (exact on f = L x^2 / 2 at lr = 1/L; a reference on other quadratics)."""
+    fstar = quadratic_minimum(case)
+    if fstar is None or hp.get("optimizer") != "momentum":
+        return {}
+    gap = max(float(traj.losses[0]) - fstar, 0.0)
+    return {
+        "E0_minus_Emin": gap,
+        "pep_worst_case_rise": heavy_ball_worst_case_rise(hp["momentum"], gap),
+    }
+
+
 def falsify_check(
     drawn: dict[str, Any],
     ctx: Context,
@@ -76,6 +105,7 @@ def falsify_check(
         "interval_before": list(cert.before),
         "interval_after": list(cert.after),
         "L0": L0,
+        **_pep_reference(case, hp, traj),
     }
     if in_region is not None:
         Lk = segment_L(case.net, w[k], w[k + 1], case.x, case.yt)
