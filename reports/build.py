@@ -3,6 +3,8 @@
 The claims ledger (``descentcheck verify``) runs in a child process from the start, beside the
 report's own experiments; the build waits for it at the end. One progress bar (tqdm) counts the
 work units of every part.
+
+BLAS runs with one thread during the build (see :mod:`.blas`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import autoencoder, distance, region, trajectories, vanishing
+from .blas import single_threaded_blas
 from .profiles import get_profile
 from .progress import Progress
 
@@ -118,7 +121,7 @@ def build_report(
     results: dict[str, Any] = {}
     total = sum(module.units(prof) for _, module in PARTS) + 4
     try:
-        with Progress(total, progress) as bar:
+        with single_threaded_blas(), Progress(total, progress) as bar:
             bar.stage("derivations")
             t = time.perf_counter()
             deriv_sec, results["derivations"] = derivations_section()

@@ -7,7 +7,9 @@ cores instead of running one after the other. The child writes the ledger JSON
 
 Same seed, same numbers: the child searches with a fixed Hypothesis seed (the report's seed,
 through ``DESCENTCHECK_SEED``) and a fresh, empty example database in a temporary folder, so a
-counterexample saved by an earlier run cannot change what this run finds.
+counterexample saved by an earlier run cannot change what this run finds. BLAS runs with one
+thread in the child and its workers (``OPENBLAS_NUM_THREADS`` and friends, set before numpy
+loads), as in the build itself.
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ from typing import Any
 
 def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) -> None:
     """Run verify and write its ledger, or an error record, to ``json_path``."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     with tempfile.TemporaryDirectory(prefix="descentcheck-report-hypothesis-") as db:
         os.environ["DESCENTCHECK_HYPOTHESIS_DB"] = db
         os.environ["DESCENTCHECK_SEED"] = str(seed)
         try:
             from descentcheck.properties import run_verify
 
-            run_verify(profile, json_path, stats=False, progress=False, claims=claims)
+            from .blas import single_threaded_blas
+
+            with single_threaded_blas():
+                run_verify(profile, json_path, stats=False, progress=False, claims=claims)
         except BaseException as e:  # the report shows the failure instead of the ledger
             record = {
                 "error": f"{type(e).__name__}: {e}",
@@ -57,9 +64,14 @@ class VerifyRun:
         return not self.process.is_alive()
 
     def result(self) -> dict[str, Any]:
-        """The ledger dict, or ``{"error": ...}`` if verify failed."""
+        """The ledger dict, or ``{"error": ...}`` if verify failed. The ledger file is
+        rewritten with the database entry naming no temporary path (same seed, same file)."""
         self.process.join()
-        return load_ledger(self.json_path, self.process.exitcode)
+        data = load_ledger(self.json_path, self.process.exitcode)
+        if "hypothesis_database" in data:
+            data["hypothesis_database"] = "a fresh temporary folder, removed after the run"
+            self.json_path.write_text(json.dumps(data, indent=1) + "\n")
+        return data
 
     def stop(self) -> None:
         """End the child (and so its workers) when the build is interrupted."""

@@ -109,14 +109,24 @@ def region_figure(results: dict[str, Any], path: Path) -> Path:
     return save(fig, path)
 
 
+def tightness(s: dict[str, Any]) -> tuple[str, str]:
+    """(along the learning rate, in tau): "tight", "loose" or "untested" for each."""
+    lr_edge = s.get("min_failing_lr_L_past_2")
+    tau = s.get("min_failing_tau_over_bound")
+    along_lr = "untested" if lr_edge is None else ("tight" if lr_edge <= 2.5 else "loose")
+    in_tau = "loose" if tau is None or tau >= 2.0 else "tight"
+    return along_lr, in_tau
+
+
 def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
-    """(kind, sentence): whether the adaptive-momentum bound is tight or loose, in words."""
+    """(kind, sentences): whether the adaptive-momentum bound held, and where it is tight or
+    loose, in words."""
     parts = []
     if s["inside_failed"]:
         kind = "fail"
         parts.append(
             f"{s['inside_failed']} of {s['inside']} cases inside the region rose at some step: "
-            "the region did not hold with this L (see the cases table)."
+            "the region did not hold with this L."
         )
     else:
         kind = "ok"
@@ -125,35 +135,38 @@ def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
         share = s["outside_decreased"] / s["outside"]
         parts.append(
             f"Outside it, {s['outside_decreased']} of {s['outside']} ({pct(share)}) still "
-            "decreased at every step,"
+            "decreased at every step."
         )
-        tb = s["min_failing_tau_over_bound"]
-        rf = s["min_failing_ray_factor"]
-        if s["outside_failed"] == 0:
-            parts.append("and none rose: the bound is **loose** everywhere we sampled.")
-        else:
-            where = []
-            if rf is not None:
-                where.append(
-                    f"the nearest rise lies {num(rf, 2)}× beyond the boundary along the ray "
-                    "from the origin"
-                )
-            if tb is not None:
-                where.append(
-                    f"at a learning rate inside lr·L < 2 no rise occurred below "
-                    f"{num(tb, 2)}× the tau bound"
-                )
-            tight = rf is not None and rf < 1.25
-            verdict = (
-                "the bound is **tight** near its learning-rate edge"
-                if tight
-                else "the bound is **loose**"
-            )
-            parts.append(
-                "; ".join(where) + f". So {verdict}: it is a sufficient condition derived from a "
-                "worst case (the momentum term aligned against the gradient, curvature L along "
-                "the whole step) that generic networks rarely meet."
-            )
+    along_lr, in_tau = tightness(s)
+    lr_edge, tau = s.get("min_failing_lr_L_past_2"), s.get("min_failing_tau_over_bound")
+    if along_lr == "tight":
+        parts.append(
+            f"Along the learning rate the bound is **tight**: the first rises appear at lr·L = "
+            f"{num(lr_edge, 3)}, just past its edge lr·L = 2, where gradient descent's "
+            "guarantee ends too."
+        )
+    elif along_lr == "loose":
+        parts.append(
+            f"Along the learning rate the bound is **loose**: no case rose below lr·L = "
+            f"{num(lr_edge, 3)}, well past its edge lr·L = 2."
+        )
+    if tau is None:
+        parts.append("In τ it is **loose**: no case with lr·L < 2 rose, whatever its τ.")
+    elif in_tau == "loose":
+        parts.append(
+            f"In τ it is **loose**: with lr·L < 2, no case rose with τ under {num(tau, 2)} "
+            "times the bound τ_max(lr)."
+        )
+    else:
+        parts.append(
+            f"In τ it is **tight**: with lr·L < 2, rises appear from {num(tau, 2)} times the "
+            "bound τ_max(lr)."
+        )
+    parts.append(
+        "The region is a sufficient condition derived for the worst case (the momentum term "
+        "pointing against the gradient, curvature L along the whole step), which generic "
+        "networks rarely meet."
+    )
     return kind, " ".join(parts)
 
 

@@ -27,19 +27,16 @@ def _headlines(results: dict[str, Any]) -> list[str]:
     out = []
     reg = results["region"]["adaptive"]["summary"]
     if reg["outside"]:
+        from .region_section import tightness
+
         share = reg["outside_decreased"] / reg["outside"]
-        rf = reg["min_failing_ray_factor"]
-        verdict = (
-            "the bound held and is loose"
-            if not reg["inside_failed"] and (rf is None or rf >= 1.25)
-            else "the bound held and is tight near its edge"
-            if not reg["inside_failed"]
-            else "the bound did not hold for every case (see the section)"
-        )
+        along_lr, in_tau = tightness(reg)
+        held = "held" if not reg["inside_failed"] else "did not hold for every case"
         out.append(
             f"Descent region (adaptive momentum): {reg['inside_failed']} of {reg['inside']} "
             f"generated cases inside the derived region rose at some step; {pct(share)} of the "
-            f"cases outside it still decreased at every step: {verdict}."
+            f"cases outside it still decreased at every step. The bound {held}; it is "
+            f"{along_lr} along the learning rate and {in_tau} in τ."
         )
     ae = results["autoencoder"]
     for opt in ae["runs"]["skip"]:
