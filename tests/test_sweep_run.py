@@ -181,6 +181,13 @@ def test_bad_scheduler_arguments(sweep_file, tmp_path, monkeypatch):
         run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="mars")
     with pytest.raises(SweepError, match="workers must be a positive integer"):
         run_sweep(sweep_file, tmp_path / "x.sqlite", workers=0)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        with pytest.raises(SweepError, match="bad Dask scheduler address .* missing port"):
+            run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="tcp://127.0.0.1")
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask were not installed
     with pytest.raises(SweepError, match=r"pip install 'descentcheck\[dask\]'") as err:
         run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="tcp://127.0.0.1:8786")

@@ -44,7 +44,14 @@ def client_for(address: str) -> Any:
     """A ``distributed.Client`` connected to ``address``, or a one-line :class:`SweepError`."""
     require_dask(address)
     from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
 
+    try:  # before Client(): a Client that fails on a malformed address hangs when collected
+        scheme, location = parse_address(address, strict=True)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError as e:
+        raise SweepError(f"bad Dask scheduler address {address!r}: {e}") from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as e:
