@@ -386,7 +386,7 @@ def read_sweep(path: str | Path) -> SweepData:
     """Read a sweep database without writing to it (``PRAGMA query_only``)."""
     p = Path(path)
     if not check_file(p):
-        raise SweepDbError(f"sweep database not found: {p}")
+        raise SweepDbError(f"sweep database not found (or empty): {p}")
     conn = _connect(p)
     try:
         conn.execute("PRAGMA query_only = ON")
