@@ -249,6 +249,55 @@ def verify(profile, json_path, stats, claims):
 
 
 @main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite results file")
+@click.option(
+    "--scheduler",
+    default=None,
+    help="tcp://HOST:PORT runs on a Dask cluster; 'local' (default: worker processes) or 'serial'",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="default: all cores")
+@click.option("--progress/--no-progress", default=None, help="default: on a terminal only")
+def sweep(sweep_file, db, scheduler, workers, progress):
+    """Run a resumable sweep (SWEEP_FILE: TOML or JSON) over architectures, optimizers,
+    hyperparameters and seeds; every finished case is committed to the SQLite file at once, so an
+    interrupted sweep resumes where it stopped and a finished one does no work."""
+    from descentcheck.properties.sweep import SweepInterrupted, run_sweep
+
+    try:
+        summary = run_sweep(sweep_file, db, scheduler=scheduler, workers=workers, progress=progress)
+    except SweepInterrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(130)
+    click.echo(summary.format())
+    sys.exit(0 if summary.complete else 1)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), help="default: reports/out")
+@click.option(
+    "--profile",
+    type=click.Choice(("smoke", "ci", "thorough")),
+    default="ci",
+    show_default=True,
+)
+@click.option("--db", type=click.Path(dir_okay=False), help="report on a sweep's SQLite file")
+@click.option("--seed", type=int, default=0, show_default=True)
+def report(out, profile, db, seed):
+    """Build the convergence report (index.html, report.md, results.json, figures), or with
+    --db the report of a sweep's results."""
+    if db is not None:
+        from descentcheck.properties.sweep import report_from_db
+
+        index = report_from_db(db, out)
+    else:
+        from descentcheck.reports import build_report
+
+        index = build_report(out or "reports/out", profile=profile, progress=None, seed=seed)
+    click.echo(f"wrote {index}")
+
+
+@main.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.option("--claim", "claim_id", help="which claim's counterexample (default: the first)")
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False))

@@ -231,7 +231,18 @@ def test_gradcheck_table(workdir):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["train"], ["gradcheck"], ["derive"], ["verify"], ["replay"], ["examples"], ["datasets"]],
+    [
+        [],
+        ["train"],
+        ["gradcheck"],
+        ["derive"],
+        ["verify"],
+        ["replay"],
+        ["sweep"],
+        ["report"],
+        ["examples"],
+        ["datasets"],
+    ],
 )
 def test_help_on_every_command(command):
     r = CliRunner().invoke(main, [*command, "--help"])
@@ -290,3 +301,47 @@ def test_verify_then_replay_shows_the_increase(tmp_path):
 def test_verify_unknown_claim():
     r = CliRunner().invoke(main, ["verify", "--claim", "nonsense"])
     assert r.exit_code == 2 and "unknown claim 'nonsense'" in r.output
+
+
+TINY_SWEEP = """
+name = "cli test"
+steps = 30
+seeds = [0]
+
+[architectures]
+specs = ["sine_skip"]
+
+[[data]]
+source = "sine"
+subsample = 24
+
+[[optimizers]]
+name = "adaptive_momentum"
+relative_to_L = true
+lr = [0.5]
+tau = [0.05, 0.2]
+
+[estimate_L]
+iters = 10
+"""
+
+
+def test_sweep_runs_resumes_and_reports(tmp_path):
+    sweep_file = tmp_path / "sweep.toml"
+    sweep_file.write_text(TINY_SWEEP)
+    db = tmp_path / "results.sqlite"
+    args = ["sweep", str(sweep_file), "--db", str(db), "--scheduler", "serial", "--no-progress"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    before = db.read_bytes()
+    r = CliRunner().invoke(main, args)  # a finished sweep does no work
+    assert r.exit_code == 0 and "all 2 cases already done" in r.output, r.output
+    r = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rep" / "index.html").is_file()
+    foreign = tmp_path / "foreign.sqlite"
+    foreign.write_bytes(b"SQLite format 3\x00" + bytes(200))
+    r = CliRunner().invoke(main, [*args[:3], str(foreign), *args[4:]])
+    assert r.exit_code == 2 and r.output.startswith("error: ")
+    assert foreign.read_bytes() == b"SQLite format 3\x00" + bytes(200)
+    assert len(before) > 0
