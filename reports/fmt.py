@@ -43,6 +43,8 @@ def pm(values: Sequence[float], digits: int = 3) -> str:
 
 
 def seconds(s: float) -> str:
-    if s < 60:
+    """``42.0 s`` or ``2 min 5 s``."""
+    if s < 59.95:
         return f"{s:.1f} s"
-    return f"{int(s // 60)} min {s % 60:.0f} s"
+    whole = round(s)
+    return f"{whole // 60} min {whole % 60} s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from .document import (
     Block,
     Bullets,
@@ -54,8 +56,11 @@ def _block(b: Block) -> str:
         body = b.text.replace("\n", "\n> ")
         return f"> [!{_CALLOUT.get(b.kind, 'NOTE')}]\n> {body}"
     if isinstance(b, Details):
+        # GitHub renders <details>; Markdown inside it needs the blank lines around
         inner = "\n\n".join(_block(x) for x in b.blocks)
-        return f"**{b.summary}**\n\n{inner}"
+        summary = html.escape(b.summary.replace("`", "").replace("**", ""))
+        op = " open" if b.open else ""
+        return f"<details{op}><summary>{summary}</summary>\n\n{inner}\n\n</details>"
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
