@@ -70,6 +70,7 @@ p.caption { color: var(--muted); font-size: 0.88rem; margin: 14px 0 4px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left;
          vertical-align: top; }
 th { background: var(--panel); font-weight: 600; }
+td code { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .table-wrap { overflow-x: auto; }
 .callout { border-left: 4px solid var(--note); background: var(--notebg); padding: 8px 14px;
