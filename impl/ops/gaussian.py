@@ -107,23 +107,31 @@ class Gaussian(Layer):
     # ---- direct evaluation ---------------------------------------------------------------------
 
     def _z_direct(self, x: Array, c: Array, r: Array) -> tuple[Array, tuple]:
+        n, (u, d) = x.shape[0], c.shape
         diff = x[:, None, :] - c  # (n, units, in)
         sq = diff * diff
-        if self.per_unit:
-            s = np.einsum("nud,u->nu", sq, r * r)
-        else:
-            s = np.einsum("nud,ud->nu", sq, r * r)
-        return -0.5 * s, ("direct", diff, sq)
+        if self.per_unit:  # r_j^2 sum_i (x_i - c_ji)^2
+            z = imul((sq.reshape(n * u, d) @ np.ones(d)).reshape(n, u), r * r)
+        else:  # sum_i r_ji^2 (x_i - c_ji)^2 for every unit: one small product per unit
+            z = np.matmul(sq.transpose(1, 0, 2), (r * r)[:, :, None])[:, :, 0].T
+        return np.multiply(z, -0.5, order="C"), ("direct", diff, sq)
 
     def _sums_direct(self, gz: Array, diff: Array, sq: Array) -> tuple[Array, Array]:
-        """``sum_n gz_nj (x_ni - c_ji)`` and ``sum_n gz_nj (x_ni - c_ji)^2``, term by term."""
-        return np.einsum("nu,nud->ud", gz, diff), np.einsum("nu,nud->ud", gz, sq)
+        """``sum_n gz_nj (x_ni - c_ji)`` and ``sum_n gz_nj (x_ni - c_ji)^2``, term by term (one
+        small product per unit)."""
+        gzt = gz.T[:, None, :]  # (units, 1, n)
+        return (
+            np.matmul(gzt, diff.transpose(1, 0, 2))[:, 0, :],
+            np.matmul(gzt, sq.transpose(1, 0, 2))[:, 0, :],
+        )
 
     def _gx_direct(self, gz: Array, r2: Array, diff: Array) -> Array:
-        """``-sum_j gz_nj r2_ji (x_ni - c_ji)``, term by term."""
+        """``-sum_j gz_nj r2_ji (x_ni - c_ji)``, term by term (one small product per sample)."""
         if self.per_unit:
-            return -np.einsum("nu,nud->nd", gz * r2[:, 0], diff)
-        return -np.einsum("nu,nud->nd", gz, r2 * diff)
+            gx = np.matmul((gz * r2[:, 0])[:, None, :], diff)[:, 0, :]
+        else:
+            gx = np.matmul(gz[:, None, :], r2 * diff)[:, 0, :]
+        return np.negative(gx, out=gx)
 
     def _backward_direct(self, inner: tuple, r: Array, gz: Array):
         _, diff, sq = inner
