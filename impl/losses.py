@@ -12,6 +12,9 @@
 which is ``(softmax - y)/n`` when each label row sums to one. ``log softmax`` is computed as
 ``yhat - logsumexp(yhat)`` with the row maximum (of the real part) subtracted first, so neither the
 value nor the gradient overflows.
+
+``value_and_grad`` computes both from one ``log softmax`` (in place on its own temporaries), and
+``__call__`` gives the same value bit for bit.
 """
 
 from __future__ import annotations
@@ -32,9 +35,14 @@ class Loss(Protocol):
 
 
 def _log_softmax(z: Array) -> Array:
-    m = z.real.max(axis=1, keepdims=True)
-    shifted = z - m
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    m = np.maximum.reduce(z.real, axis=1, keepdims=True)
+    logp = z - m  # shifted
+    logp -= np.log(np.add.reduce(np.exp(logp), axis=1, keepdims=True))
+    return logp
+
+
+def _sum(a: Array):
+    return np.add.reduce(a, axis=None)  # ndarray.sum(), without the method's wrapper
 
 
 class MSE:
@@ -42,7 +50,7 @@ class MSE:
 
     def __call__(self, yhat: Array, y: Array):
         d = yhat - y
-        return (d * d).sum() / (2 * len(yhat))
+        return _sum(d * d) / (2 * len(yhat))
 
     def grad(self, yhat: Array, y: Array) -> Array:
         return (yhat - y) / len(yhat)
@@ -50,14 +58,16 @@ class MSE:
     def value_and_grad(self, yhat: Array, y: Array):
         d = yhat - y
         n = len(yhat)
-        return (d * d).sum() / (2 * n), d / n
+        value = _sum(d * d) / (2 * n)
+        d /= n
+        return value, d
 
 
 class SoftmaxCrossEntropy:
     name = "softmax_cross_entropy"
 
     def __call__(self, yhat: Array, y: Array):
-        return -(y * _log_softmax(yhat)).sum() / len(yhat)
+        return -_sum(y * _log_softmax(yhat)) / len(yhat)
 
     def grad(self, yhat: Array, y: Array) -> Array:
         return self.value_and_grad(yhat, y)[1]
@@ -65,8 +75,11 @@ class SoftmaxCrossEntropy:
     def value_and_grad(self, yhat: Array, y: Array):
         logp = _log_softmax(yhat)
         n = len(yhat)
-        value = -(y * logp).sum() / n
-        g = (np.exp(logp) * y.sum(axis=1, keepdims=True) - y) / n
+        value = -_sum(y * logp) / n
+        g = np.exp(logp, out=logp)  # softmax; logp is not needed any more
+        g *= np.add.reduce(y, axis=1, keepdims=True)
+        g -= y
+        g /= n
         return value, g
 
 

@@ -235,5 +235,5 @@ class Network:
                     owned[s] = True
         # complex parameters are allowed so a complex step through backward gives exact
         # Hessian-vector products
-        value = E if np.iscomplexobj(E) else float(E)
+        value = E if isinstance(E, (complex, np.complexfloating)) else float(E)
         return value, {k: grads[k] for k in self.param_shapes}
