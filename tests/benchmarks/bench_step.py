@@ -1,0 +1,201 @@
+"""Per training step: descentcheck's trainer against PyTorch eager and JAX, and the BLAS floor.
+
+A step is a forward pass, a backward pass and a momentum update (``torch.optim.SGD(lr,
+momentum)``; descentcheck's ``momentum``, its bit-for-bit equal in torch's buffer form). Each
+timed call trains S steps from the same initial parameters, as descentcheck's ``train`` does:
+S + 1 forward/backward passes (E(w_S) and its gradient are recorded too) and S updates; per-step
+time = call time / S for every side alike. All sides run in this process and are warmed up
+first (JAX compiles at warm-up; its compile time is measured on its own by
+``test_jax_compile``). Before timing, each side's loss trajectory is checked against
+descentcheck's (relative 1e-8): the same nets are trained.
+
+The ratios the goals are stated in are measured *interleaved* (``test_ratio_*``): one round of
+side A, one of side B, repeated, so that a change of load on a shared machine hits both alike;
+each records the median of the per-round ratios and the ratio of the two minima in its
+``extra_info``. Nothing here asserts a time: ``render_table.py`` turns the JSON into the table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from nets import LARGE, SMALL, problem
+
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops.gaussian import MATMUL_MIN_SIZE
+from descentcheck.impl.trainer import train
+
+LR = 0.01
+BETA = 0.5
+CASES = [*SMALL, *LARGE]
+
+
+def steps_of(case: str) -> int:
+    return 5 if case in LARGE else 50
+
+
+def rounds_of(case: str) -> int:
+    return 5 if case in LARGE else 25
+
+
+def _label(benchmark, case: str, impl: str, **extra) -> None:
+    pb = problem(case)
+    benchmark.group = f"step {case}"
+    benchmark.extra_info.update(
+        kind="step",
+        case=case,
+        impl=impl,
+        steps=steps_of(case),
+        batch=len(pb.x),
+        n_params=Network.from_spec(pb.spec).n_params,
+        **extra,
+    )
+
+
+def _reference_losses(case: str) -> np.ndarray:
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    t = train(net, pb.params, pb.x, pb.y, "momentum", lr=LR, momentum=BETA, steps=steps_of(case))
+    return t.losses
+
+
+def _same_trajectory(label: str, losses, case: str) -> None:
+    ref = _reference_losses(case)
+    np.testing.assert_allclose(np.asarray(losses), ref, rtol=1e-8, err_msg=label)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_descentcheck(benchmark, case):
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    S = steps_of(case)
+
+    def run():
+        return train(net, pb.params, pb.x, pb.y, "momentum", lr=LR, momentum=BETA, steps=S)
+
+    assert run().status == "completed"
+    _label(benchmark, case, "descentcheck")
+    benchmark.pedantic(run, rounds=rounds_of(case), iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_torch(benchmark, case):
+    pytest.importorskip("torch")
+    from torch_side import TorchRun
+
+    pb = problem(case)
+    S = steps_of(case)
+
+    def make():
+        return (TorchRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE),), {}
+
+    _same_trajectory("torch", make()[0][0].run(S), case)
+    _label(benchmark, case, "torch")
+    benchmark.pedantic(
+        lambda r: r.run(S), setup=make, rounds=rounds_of(case), iterations=1, warmup_rounds=1
+    )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_jax(benchmark, case):
+    pytest.importorskip("jax")
+    from jax_side import JaxRun
+
+    pb = problem(case)
+    S = steps_of(case)
+    r = JaxRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE)
+    _same_trajectory("jax", r.run(S), case)  # compiles
+    _label(benchmark, case, "jax")
+    benchmark.pedantic(r.run, args=(S,), rounds=rounds_of(case), iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_jax_compile(benchmark, case):
+    pytest.importorskip("jax")
+    from jax_side import JaxRun
+
+    pb = problem(case)
+    r = JaxRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE)
+    benchmark.group = "jax compile"
+    benchmark.extra_info.update(kind="jax_compile", case=case, impl="jax")
+    benchmark.pedantic(r.compile_seconds, rounds=3, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("case", list(LARGE))
+def test_blas_floor(benchmark, case):
+    from floor import floor_fn
+
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    S = steps_of(case)
+    run, n_products = floor_fn(net, len(pb.x), passes=S + 1)
+    _label(benchmark, case, "floor", products_per_pass=n_products)
+    benchmark.pedantic(run, rounds=rounds_of(case), iterations=1, warmup_rounds=1)
+
+
+def _paired(benchmark, a: Callable[[], object], b: Callable[[], object], rounds: int) -> None:
+    """Time ``a`` and ``b`` alternately for ``rounds`` rounds (after one warm-up round each);
+    store both minima, the ratio of the minima and the median per-round ratio a/b."""
+    ta: list[float] = []
+    tb: list[float] = []
+
+    def one_round() -> None:
+        t0 = time.perf_counter()
+        a()
+        t1 = time.perf_counter()
+        b()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+
+    one_round()
+    ta.clear()
+    tb.clear()
+    benchmark.pedantic(one_round, rounds=rounds, iterations=1)
+    ratios = np.array(ta) / np.array(tb)
+    benchmark.extra_info.update(
+        min_a=min(ta),
+        min_b=min(tb),
+        ratio_of_minima=min(ta) / min(tb),
+        median_ratio=float(np.median(ratios)),
+        rounds=rounds,
+    )
+
+
+def _dc_runner(case: str) -> Callable[[], object]:
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    S = steps_of(case)
+    return lambda: train(net, pb.params, pb.x, pb.y, "momentum", lr=LR, momentum=BETA, steps=S)
+
+
+@pytest.mark.parametrize("case", list(SMALL))
+def test_ratio_torch(benchmark, case):
+    """descentcheck / PyTorch eager per step, interleaved (goal: <= 0.33 on small DAGs)."""
+    pytest.importorskip("torch")
+    from torch_side import TorchRun
+
+    pb = problem(case)
+    S = steps_of(case)
+
+    def torch_run():
+        TorchRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE).run(S)
+
+    benchmark.group = "ratios"
+    benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b="torch", goal=0.33)
+    _paired(benchmark, _dc_runner(case), torch_run, rounds_of(case))
+
+
+@pytest.mark.parametrize("case", list(LARGE))
+def test_ratio_floor(benchmark, case):
+    """descentcheck / BLAS floor per step, interleaved (goal: <= 1.2 on the large net)."""
+    from floor import floor_fn
+
+    pb = problem(case)
+    run_floor, _ = floor_fn(Network.from_spec(pb.spec), len(pb.x), passes=steps_of(case) + 1)
+    benchmark.group = "ratios"
+    benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b="floor", goal=1.2)
+    _paired(benchmark, _dc_runner(case), run_floor, 2 * rounds_of(case))

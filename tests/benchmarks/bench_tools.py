@@ -1,0 +1,77 @@
+"""The other costs a user meets: the theory suite, a gradient check, and CLI start-up.
+
+* ``python -m descentcheck.theory`` in a fresh process: every SymPy derivation and proof plus the
+  numeric agreement checks (SymPy import and derivation caches included, as a user runs it);
+* ``descentcheck.impl.gradcheck.check_network_gradient`` on each small benchmark DAG (complex
+  step, every parameter entry);
+* ``descentcheck --help`` and ``descentcheck train --help`` as subprocesses (goal: < 0.3 s, which
+  needs SymPy and matplotlib imported lazily).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from nets import SMALL, problem
+
+
+def _cli() -> list[str]:
+    exe = shutil.which("descentcheck")
+    return [exe] if exe else [sys.executable, "-m", "descentcheck"]
+
+
+def test_theory_suite(benchmark):
+    out: list[subprocess.CompletedProcess] = []
+
+    def run() -> None:
+        cmd = [sys.executable, "-m", "descentcheck.theory"]
+        out.append(subprocess.run(cmd, capture_output=True, text=True))
+
+    benchmark.group = "theory"
+    benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=0)
+    summary = out[-1].stdout.strip().splitlines()[-1] if out[-1].stdout.strip() else ""
+    m = re.search(r"(\d+) passed, (\d+) failed", summary)
+    benchmark.extra_info.update(
+        kind="theory",
+        case="python -m descentcheck.theory",
+        exit_status=out[-1].returncode,
+        summary=summary,
+        passed=int(m.group(1)) if m else None,
+        failed=int(m.group(2)) if m else None,
+    )
+
+
+@pytest.mark.parametrize("case", list(SMALL))
+def test_gradcheck(benchmark, case):
+    from descentcheck.impl.gradcheck import check_network_gradient
+    from descentcheck.impl.network import Network
+
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    result = check_network_gradient(net, pb.params, pb.x, pb.y)
+    assert result.ok
+    benchmark.group = "gradcheck"
+    benchmark.extra_info.update(kind="gradcheck", case=case, n_params=net.n_params)
+    benchmark.pedantic(
+        check_network_gradient,
+        args=(net, pb.params, pb.x, pb.y),
+        rounds=5,
+        iterations=1,
+        warmup_rounds=1,
+    )
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"]], ids=["help", "train-help"])
+def test_cli_startup(benchmark, args):
+    cmd = [*_cli(), *args]
+
+    def run() -> None:
+        subprocess.run(cmd, capture_output=True, check=True)
+
+    benchmark.group = "cli"
+    benchmark.extra_info.update(kind="cli", case="descentcheck " + " ".join(args), goal=0.3)
+    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)

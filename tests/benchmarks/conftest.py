@@ -1,0 +1,106 @@
+"""Benchmark setup: thread limits, import paths, and the machine description in the JSON.
+
+Run with ``pytest tests/benchmarks -o python_files='bench_*.py' --benchmark-json=FILE`` (the
+files are ``bench_*.py`` so the default test run never collects them; see ``tox -e bench``).
+
+``DESCENTCHECK_BENCH_THREADS`` (default 1) caps the BLAS threads of numpy (threadpoolctl), torch's
+intra-op threads and XLA's CPU threads alike, so every side computes on the same cores and a
+shared machine gives repeatable numbers; ``0`` leaves every library at its default.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+THREADS = int(os.environ.get("DESCENTCHECK_BENCH_THREADS", "1"))
+
+
+def _benchmarks_collected(config) -> bool:
+    return any(pattern.startswith("bench") for pattern in config.getini("python_files"))
+
+
+def pytest_configure(config):
+    """Only when the bench files are collected (the default test run loads this file too, and
+    must see none of it): import paths, and XLA's thread flags before jax is imported."""
+    if not _benchmarks_collected(config):
+        return
+    for path in (HERE, HERE.parent):  # nets.py & co.; tests/torch_reference.py
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    if THREADS:
+        os.environ.setdefault(
+            "XLA_FLAGS",
+            f"--xla_cpu_multi_thread_eigen={'false' if THREADS == 1 else 'true'} "
+            f"intra_op_parallelism_threads={THREADS}",
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def thread_limits():
+    """Cap BLAS and torch threads for the whole session (see the module docstring)."""
+    if not THREADS:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=THREADS):
+        try:
+            import torch
+
+            torch.set_num_threads(THREADS)
+        except ImportError:
+            pass
+        yield
+
+
+def _lscpu() -> dict[str, str]:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    keep = (
+        "Model name",
+        "CPU(s)",
+        "Thread(s) per core",
+        "Core(s) per socket",
+        "L2 cache",
+        "L3 cache",
+    )
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in keep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _versions() -> dict[str, Any]:
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__}
+    info["blas"] = [
+        {k: d.get(k) for k in ("internal_api", "version", "architecture")}
+        for d in threadpool_info()
+        if d.get("user_api") == "blas"
+    ]
+    for name in ("torch", "jax", "jaxlib", "sympy"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            info[name] = None
+    return info
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["lscpu"] = _lscpu()
+    machine_info["bench_threads"] = THREADS or "library defaults"
+    machine_info["versions"] = _versions()

@@ -1,0 +1,77 @@
+"""The BLAS floor of a training step: the same net's matrix products alone.
+
+For every layer, the products its forward and backward rules perform (the shapes and memory
+layouts of ``impl/ops``), on random arrays preallocated once, written with ``out=`` so nothing but
+the products is timed:
+
+* dense ``(in -> units)``: ``x @ W``; ``x.T @ gy``; ``gy @ W.T`` unless the layer reads only
+  the network input (its input gradient is skipped);
+* gaussian / gaussian_logits on the matmul path (``n * units * in >= MATMUL_MIN_SIZE``):
+  ``x'^2 @ r2.T`` (per connection), ``x' @ (r2 c').T``; ``gz.T @ x'``, ``gz.T @ x'^2``;
+  ``gz @ (r2 c')`` and ``gz @ r2`` unless on the network input. On the direct path a distance
+  layer does no matrix product, so it adds nothing to the floor.
+
+Elementwise work, reductions, the loss and the optimizer update are what the floor leaves out;
+``time(step) / time(floor)`` is how far a step is from the hardware's matrix-product speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops import gaussian
+
+Product = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def products(net: Network, n: int, rng: np.random.Generator) -> list[Product]:
+    """``(a, b, out)`` for every matrix product of one forward and backward pass on n rows."""
+    out: list[Product] = []
+
+    def mm(shape_a, shape_b, transpose_a=False, transpose_b=False):
+        a = rng.standard_normal(shape_a[::-1] if transpose_a else shape_a)
+        b = rng.standard_normal(shape_b[::-1] if transpose_b else shape_b)
+        a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
+        out.append((a, b, np.empty((a.shape[0], b.shape[1]))))
+
+    for layer in net.layers:
+        op = type(layer).__name__
+        if op == "Dense":
+            d, u = layer.param_shapes["W"]
+            mm((n, d), (d, u))
+            mm((d, n), (n, u), transpose_a=True)
+            if layer.input_grads:
+                mm((n, u), (u, d), transpose_b=True)
+        elif op == "Gaussian":
+            u, d = layer.param_shapes["centroids"]
+            if n * u * d < gaussian.MATMUL_MIN_SIZE:
+                continue
+            if not layer.per_unit:
+                mm((n, d), (d, u), transpose_b=True)
+            mm((n, d), (d, u), transpose_b=True)
+            mm((u, n), (n, d), transpose_a=True)
+            mm((u, n), (n, d), transpose_a=True)
+            if layer.input_grads:
+                mm((n, u), (u, d))
+                if layer.per_unit:
+                    a = rng.standard_normal((n, u))
+                    out.append((a, rng.standard_normal(u), np.empty(n)))
+                else:
+                    mm((n, u), (u, d))
+    return out
+
+
+def floor_fn(net: Network, n: int, passes: int, seed: int = 0) -> tuple[Callable[[], None], int]:
+    """A function running the products of ``passes`` forward/backward passes; and the number
+    of products in one pass."""
+    prods = products(net, n, np.random.default_rng(seed))
+
+    def run() -> None:
+        for _ in range(passes):
+            for a, b, o in prods:
+                np.matmul(a, b, out=o)
+
+    return run, len(prods)

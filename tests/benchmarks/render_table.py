@@ -1,0 +1,257 @@
+"""Render a pytest-benchmark JSON file of ``tests/benchmarks`` as a Markdown report.
+
+    python tests/benchmarks/render_table.py BENCH.json [-o BENCH.md]
+
+Per-step times are the call time divided by the steps each call trains (``extra_info["steps"]``);
+each cell shows the minimum over rounds and, in brackets, the median. Goal ratios come from the
+interleaved ``test_ratio_*`` benchmarks (median of the per-round ratios, and the ratio of the two
+minima) when the file has them, else from the separate benchmarks' minima. Every goal is shown as
+met or not, and by how much when not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+IMPLS = ("descentcheck", "torch", "jax", "floor")
+TITLES = {"descentcheck": "descentcheck", "torch": "PyTorch eager", "jax": "JAX jit"}
+
+
+def _time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def _cell(stats: dict[str, float] | None, per: int = 1) -> str:
+    if stats is None:
+        return "-"
+    return f"{_time(stats['min'] / per)} ({_time(stats['median'] / per)})"
+
+
+def _goal(value: float, target: float, below: bool = True) -> str:
+    ok = value <= target if below else value >= target
+    if ok:
+        return "met"
+    return f"**not met**: {value / target - 1:.0%} over" if below else "**not met**"
+
+
+def _machine(info: dict[str, Any]) -> str:
+    cpu = info.get("lscpu", {})
+    model = cpu.get("Model name") or info.get("cpu", {}).get("brand_raw") or info.get("machine")
+    v = info.get("versions", {})
+    blas = ", ".join(
+        f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')})"
+        for b in v.get("blas", [])
+    )
+    parts = [
+        f"{model}, {cpu.get('CPU(s)', info.get('cpu', {}).get('count', '?'))} CPUs",
+        f"L2 {cpu['L2 cache']}, L3 {cpu['L3 cache']}" if "L2 cache" in cpu else None,
+        f"{info.get('system')} {info.get('release')}",
+        f"Python {v.get('python', info.get('python_version'))}",
+        f"numpy {v.get('numpy')} with {blas or 'unknown BLAS'}",
+        f"torch {v['torch']}" if v.get("torch") else "torch not installed",
+        f"jax {v['jax']}" if v.get("jax") else "jax not installed",
+        f"threads per library: {info.get('bench_threads', '?')}",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def render(data: dict[str, Any]) -> str:
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for b in data["benchmarks"]:
+        by_kind[b["extra_info"].get("kind", "other")].append(b)
+    commit = data.get("commit_info", {})
+    lines = [
+        "# descentcheck benchmarks",
+        "",
+        f"{data.get('datetime', '')[:19]} UTC, commit {str(commit.get('id', '?'))[:10]}"
+        f"{' (uncommitted changes)' if commit.get('dirty') else ''}, "
+        f"pytest-benchmark {data.get('version', '?')}.",
+        "",
+        f"Machine: {_machine(data.get('machine_info', {}))}.",
+        "",
+    ]
+
+    # ---- per step
+    steps: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for b in by_kind["step"]:
+        steps[b["extra_info"]["case"]][b["extra_info"]["impl"]] = b
+    if steps:
+        lines += [
+            "## Per training step (forward, backward, momentum update)",
+            "",
+            "Minimum over rounds per step (median in brackets); every side trains the same net "
+            "from the same parameters in the same process, warmed up.",
+            "",
+            "| net | batch | params | descentcheck | PyTorch eager | JAX jit | BLAS floor "
+            "| dc / torch | dc / JAX | dc / floor |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for case, impls in steps.items():
+            ref = next(iter(impls.values()))["extra_info"]
+            per = ref["steps"]
+            st = {k: impls[k]["stats"] if k in impls else None for k in IMPLS}
+            dc = st["descentcheck"]
+
+            def ratio(other: str, dc=dc, st=st) -> str:
+                if dc is None or st[other] is None:
+                    return "-"
+                return f"{dc['min'] / st[other]['min']:.2f}"
+
+            lines.append(
+                f"| {case} | {ref['batch']} | {ref['n_params']} | {_cell(dc, per)} "
+                f"| {_cell(st['torch'], per)} | {_cell(st['jax'], per)} "
+                f"| {_cell(st['floor'], per)} | {ratio('torch')} | {ratio('jax')} "
+                f"| {ratio('floor')} |"
+            )
+        lines.append("")
+
+    # ---- goals
+    lines += ["## Goals", "", "| goal | measured | target | status |", "|---|---|---|---|"]
+    ratios = {(b["extra_info"]["case"], b["extra_info"]["b"]): b for b in by_kind["ratio"]}
+    small = [c for c, impls in steps.items() if "floor" not in impls]
+    worst = None
+    for case in small:
+        r = ratios.get((case, "torch"))
+        if r is not None:
+            e = r["extra_info"]
+            value, shown = (
+                e["median_ratio"],
+                (
+                    f"{e['median_ratio']:.3f} (ratio of minima {e['ratio_of_minima']:.3f}), "
+                    f"interleaved, {e['rounds']} rounds"
+                ),
+            )
+        elif "descentcheck" in steps[case] and "torch" in steps[case]:
+            value = (
+                steps[case]["descentcheck"]["stats"]["min"] / steps[case]["torch"]["stats"]["min"]
+            )
+            shown = f"{value:.3f} (minima of separate runs)"
+        else:
+            continue
+        worst = value if worst is None else max(worst, value)
+        lines.append(
+            f"| {case}: descentcheck / PyTorch eager per step | {shown} | <= 0.33 "
+            f"| {_goal(value, 0.33)} |"
+        )
+    for case in (c for c, impls in steps.items() if "floor" in impls):
+        r = ratios.get((case, "floor"))
+        if r is not None:
+            e = r["extra_info"]
+            value = e["median_ratio"]
+            shown = (
+                f"{e['median_ratio']:.3f} (ratio of minima {e['ratio_of_minima']:.3f}), "
+                f"interleaved, {e['rounds']} rounds"
+            )
+        else:
+            value = (
+                steps[case]["descentcheck"]["stats"]["min"] / steps[case]["floor"]["stats"]["min"]
+            )
+            shown = f"{value:.3f} (minima of separate runs)"
+        lines.append(
+            f"| {case}: descentcheck / BLAS floor per step | {shown} | <= 1.2 "
+            f"| {_goal(value, 1.2)} |"
+        )
+    for b in by_kind["cli"]:
+        e, s = b["extra_info"], b["stats"]
+        lines.append(
+            f"| `{e['case']}` start-up | {_time(s['median'])} median, {_time(s['min'])} min "
+            f"| < {e.get('goal', 0.3)} s | {_goal(s['median'], e.get('goal', 0.3))} |"
+        )
+    lines.append("")
+
+    # ---- JAX compile
+    if by_kind["jax_compile"]:
+        lines += [
+            "## JAX compile time (trace, lower, compile: paid for every new architecture)",
+            "",
+            "| net | compile | = descentcheck steps |",
+            "|---|---:|---:|",
+        ]
+        for b in by_kind["jax_compile"]:
+            case = b["extra_info"]["case"]
+            dc = steps.get(case, {}).get("descentcheck")
+            n = ""
+            if dc is not None:
+                n = f"{b['stats']['min'] / (dc['stats']['min'] / dc['extra_info']['steps']):.0f}"
+            lines.append(f"| {case} | {_cell(b['stats'])} | {n} |")
+        lines.append("")
+
+    # ---- other costs
+    lines += ["## Other costs", "", "| what | time | note |", "|---|---:|---|"]
+    for b in by_kind["throughput"]:
+        e, s = b["extra_info"], b["stats"]
+        lines.append(
+            f"| property throughput | {e['cases'] / s['min']:.1f} cases/s "
+            f"({e['cases'] / s['median']:.1f} median) | {e['measured']}; {e['cases']} cases per "
+            f"round, {s['rounds']} rounds |"
+        )
+    for b in by_kind["theory"]:
+        e, s = b["extra_info"], b["stats"]
+        lines.append(
+            f"| theory suite (`{e['case']}`) | {_time(s['min'])} | {e.get('summary', '')} "
+            f"(exit status {e.get('exit_status')}) |"
+        )
+    for b in by_kind["gradcheck"]:
+        e = b["extra_info"]
+        lines.append(
+            f"| gradient check, {e['case']} | {_cell(b['stats'])} | "
+            f"`check_network_gradient`, complex step, {e['n_params']} parameters |"
+        )
+    for b in by_kind["layer"]:
+        e = b["extra_info"]
+        lines.append(
+            f"| distance layer forward + backward, {e['case']}, {e['impl']} path "
+            f"| {_cell(b['stats'])} | |"
+        )
+    lines.append("")
+
+    # ---- accuracy
+    if by_kind["accuracy"]:
+        lines += [
+            "## Distance layer: accuracy of the matmul path (errors in eps = 2^-52)",
+            "",
+            "Against the direct formula in extended precision; *scaled*: relative to the sum of "
+            "the magnitudes of the terms (the theory checks' measure), *normwise*: relative to "
+            "the largest exact value; worst over the output and all gradients.",
+            "",
+            "| op | inputs | matmul scaled | matmul normwise | direct scaled | direct normwise |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for b in by_kind["accuracy"]:
+            for row in b["extra_info"]["rows"]:
+                m, d = row["matmul"], row["direct"]
+                lines.append(
+                    f"| {b['extra_info']['case'][3:]} | {row['scenario']} "
+                    f"| {m['scaled_eps']:.1f} | {m['normwise_eps']:.1f} "
+                    f"| {d['scaled_eps']:.1f} | {d['normwise_eps']:.1f} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("json", type=Path, help="pytest-benchmark JSON (--benchmark-json)")
+    ap.add_argument("-o", "--out", type=Path, help="write the Markdown here (default: stdout)")
+    args = ap.parse_args(argv)
+    text = render(json.loads(args.json.read_text()))
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
