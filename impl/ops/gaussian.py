@@ -160,32 +160,36 @@ class Gaussian(Layer):
         r2 = self._r2(r)  # (units, in) or (units, 1)
         rc = r2 * cs
         xx = xs * xs
+        h2 = 0.5 * r2  # halving is exact, so th below is exactly (q + s) / 2
         if self.per_unit:
-            th = np.add.reduce(xx, axis=1)[:, None] * r2[:, 0]
+            th = np.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
         else:
-            th = xx @ r2.T
-        # th = (q + s) / 2 >= 0, half the size of the terms (halving is exact); z = p - th
-        th = iadd(th, np.einsum("ud,ud->u", rc, cs))
-        th *= 0.5
+            th = xx @ h2.T
+        # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
+        th = iadd(th, np.einsum("ud,ud->u", h2 * cs, cs))
         z = isub(xs @ rc.T, th)
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
         e = z.real * RHO
         e += th.real
         near = e > 0.0
-        if near.any():
+        any_near = bool(near.any())
+        if any_near:
             rows, cols = np.divmod(np.flatnonzero(near), z.shape[1])
             dd = x[rows] - c[cols]
             dd *= dd
             z[rows, cols] = -0.5 * np.einsum("kd,kd->k", dd, np.broadcast_to(r2[cols], dd.shape))
             e[rows, cols] = th.real[rows, cols] + RHO * z.real[rows, cols]
-        return z, ("matmul", x, c, xs, cs, xx, r2, rc, e)
+        # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check
+        return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
 
     def _backward_matmul(self, inner: tuple, r: Array, gz: Array):
         _, x, c, xs, cs, xx, r2, rc, e = inner
         # |gz|-weighted excess of the terms' size over RHO times the squared distances, per
         # unit (column sums) and per sample (row sums): > 0 hands them to the direct formula
-        w = np.abs(gz.real)
-        w *= e
+        w = None
+        if e is not None:
+            w = np.abs(gz.real)
+            w *= e
         gzt = gz.T
         S = np.add.reduce(gz, axis=0)[:, None]  # (units, 1)
         G1 = gzt @ xs
@@ -193,8 +197,8 @@ class Gaussian(Layer):
         gd = np.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
         # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
         gsq = isub(gzt @ xx, imul(iadd(G1, gd), cs))
-        units = np.flatnonzero(np.add.reduce(w, axis=0) > 0.0)
-        if units.size:
+        units = np.flatnonzero(np.add.reduce(w, axis=0) > 0.0) if w is not None else ()
+        if len(units):
             diff = x[:, None, :] - c[units]
             gd[units], gsq[units] = self._sums_direct(gz[:, units], diff, diff * diff)
         gc = imul(gd, r2)
@@ -206,8 +210,8 @@ class Gaussian(Layer):
                 gx = isub(gz @ rc, (gz @ r2[:, 0])[:, None] * xs)
             else:
                 gx = isub(gz @ rc, imul(gz @ r2, xs))
-            rows = np.flatnonzero(np.add.reduce(w, axis=1) > 0.0)
-            if rows.size:
+            rows = np.flatnonzero(np.add.reduce(w, axis=1) > 0.0) if w is not None else ()
+            if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
         return [gx], {"centroids": gc, "radii": gr}
 
