@@ -7,6 +7,7 @@ sequences E(w_0), ..., E(w_K). See :mod:`descentcheck.properties.transforms`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,11 @@ from ..transforms import (
 RTOL = 1e-10
 
 
-def optimizer_settings() -> st.SearchStrategy[dict[str, Any]]:
-    """Any of the five optimizers with drawn hyperparameters (full batch)."""
+def optimizer_settings(
+    adaptive_groups: Sequence[str] = GROUPINGS,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Any of the five optimizers with drawn hyperparameters (full batch); adaptive momentum
+    with one of ``adaptive_groups``."""
     lr = fractions(1e-3, 0.3)
     beta = fractions(0.0, 0.9)
     return st.one_of(
@@ -49,7 +53,7 @@ def optimizer_settings() -> st.SearchStrategy[dict[str, Any]]:
             lambda a, t, g: {"optimizer": "adaptive_momentum", "lr": a, "tau": t, "group": g},
             lr,
             fractions(0.0, 0.3),
-            st.sampled_from(GROUPINGS),
+            st.sampled_from(tuple(adaptive_groups)),
         ),
         st.builds(
             lambda a, r, e: {"optimizer": "rmsprop", "lr": a / 10, "rho": r, "eps": e},
@@ -178,7 +182,8 @@ def _permute_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     node = draw(st.sampled_from(candidates))
     units = load_spec(case.spec).widths[node]
     perm = draw(st.permutations(range(units)))
-    return {"case": case, "node": node, "perm": list(perm), "hp": draw(optimizer_settings())}
+    hp = draw(optimizer_settings(adaptive_groups=("global",)))
+    return {"case": case, "node": node, "perm": list(perm), "hp": hp}
 
 
 def _permute_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
@@ -206,6 +211,11 @@ PERMUTE_UNITS = Claim(
         *_COMMON,
         "the layer: a hidden dense or distance layer with two or more units; cases where the "
         "permutation would have to reach the network input or output are skipped",
+        "adaptive momentum with one global coefficient only: per-array or per-node coefficients "
+        "alpha = tau |g_G| / |dw_G| are discontinuous at dw_G = 0, so when a group's previous "
+        "step is at rounding level (a bias whose gradient cancels) the reordered sums of the "
+        "permuted network flip the direction of a step of length tau |g_G| (found: a 0.18 "
+        "relative loss difference after 3 steps); the relation holds in exact arithmetic",
     ),
     expect="holds",
     strategy=_permute_draw,
