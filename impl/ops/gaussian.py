@@ -175,9 +175,10 @@ class Gaussian(Layer):
         any_near = bool(near.any())
         if any_near:
             rows, cols = np.divmod(np.flatnonzero(near), z.shape[1])
-            dd = x[rows] - c[cols]
+            dd = isub(np.take(x, rows, axis=0), np.take(c, cols, axis=0))
             dd *= dd
-            z[rows, cols] = -0.5 * np.einsum("kd,kd->k", dd, np.broadcast_to(r2[cols], dd.shape))
+            r2k = np.take(r2, cols, axis=0)  # (k, in) or (k, 1)
+            z[rows, cols] = -0.5 * np.einsum("kd,kd->k", dd, np.broadcast_to(r2k, dd.shape))
             e[rows, cols] = th.real[rows, cols] + RHO * z.real[rows, cols]
         # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check
         return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
