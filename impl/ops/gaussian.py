@@ -65,7 +65,8 @@ replacement when there are fewer rows than units), or N(0, 1) draws when no data
 matches standardised inputs. Radii are set per unit so that the median over the data of ``z_j`` is
 ``-1/2``: the median activation is ``exp(-1/2) ~ 0.61``, neither ~0 (no gradient through exp) nor
 ~1 (no information) -- the paper stresses that initialisation decides whether these nets train.
-Without data the median squared distance of two N(0, I_d) points, ``~2d``, stands in.
+Without data the median squared distance of two N(0, I_d) points, ``~2d``, stands in; so it does
+for units whose median over the data is below ``1e-8 d`` (data that coincide with a centroid).
 """
 
 from __future__ import annotations
@@ -227,7 +228,9 @@ class Gaussian(Layer):
             sqdist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)  # (n, units)
             med = np.median(sqdist, axis=0)
             fallback = max(float(np.mean(sqdist)), 2.0 * d)
-            med = np.where(med > 0, med, fallback)
+            # data that (nearly) coincide with the centroids would give huge radii, whose
+            # squares overflow on the next perturbation; such units fall back to the no-data scale
+            med = np.where(med > 1e-8 * d, med, fallback)
         else:
             c = rng.standard_normal((units, d))
             med = np.full(units, 2.0 * d)
