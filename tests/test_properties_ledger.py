@@ -42,14 +42,18 @@ REQUIRED = {
 }
 
 
+# tox sets DESCENTCHECK_PROFILE (fast by default); ci or thorough run the same checks harder
+PROFILE = os.environ.get("DESCENTCHECK_PROFILE", "fast")
+
+
 @pytest.fixture(scope="session")
 def fast_ledger(tmp_path_factory):
-    """One fast-profile run of the whole ledger (a fresh example database), and its JSON."""
+    """One run of the whole ledger under PROFILE (a fresh example database), and its JSON."""
     root = tmp_path_factory.mktemp("ledger")
     old = os.environ.get("DESCENTCHECK_HYPOTHESIS_DB")
     os.environ["DESCENTCHECK_HYPOTHESIS_DB"] = str(root / "hypothesis-db")
     try:
-        ledger, ok = run_verify("fast", str(root / "ledger.json"), stats=True, progress=False)
+        ledger, ok = run_verify(PROFILE, str(root / "ledger.json"), stats=True, progress=False)
     finally:
         if old is None:
             del os.environ["DESCENTCHECK_HYPOTHESIS_DB"]
@@ -80,7 +84,7 @@ def test_ledger_lists_every_required_claim(fast_ledger):
 def test_json_follows_the_contract(fast_ledger):
     ledger, _, path = fast_ledger
     data = json.loads(path.read_text())
-    assert data["profile"] == "fast"
+    assert data["profile"] == PROFILE
     assert isinstance(data["seconds"], float)
     for c in data["claims"]:
         for key in ("id", "statement", "source", "expect", "outcome", "examples", "counterexample"):
@@ -93,7 +97,7 @@ def test_json_follows_the_contract(fast_ledger):
 
 def test_claims_that_hold_ran_on_many_cases(fast_ledger):
     ledger, _, _ = fast_ledger
-    profile = get_profile("fast")
+    profile = get_profile(PROFILE)
     for c in ledger["claims"]:
         if c["expect"] == "holds" and c["kind"] == "property":
             assert c["examples"] >= profile.examples, c["id"]
@@ -175,7 +179,7 @@ def test_distance_claim_reports_its_statistics(fast_ledger):
     ledger, _, _ = fast_ledger
     c = {c["id"]: c for c in ledger["claims"]}["distance-nets-rmsprop-beats-sgd-and-momentum"]
     m = c["measured"]
-    assert m["seeds"] == get_profile("fast").distance_seeds
+    assert m["seeds"] == get_profile(PROFILE).distance_seeds
     assert c["examples"] == 3 * m["seeds"]
     for other in ("sgd", "momentum"):
         assert 0.0 <= m[f"sign_test_p_vs_{other}"] <= 1.0
@@ -220,7 +224,7 @@ def test_counterexamples_are_kept_in_the_example_database(fast_ledger):
     _, _, path = fast_ledger
     db = path.parent / "hypothesis-db"
     assert any(p.is_file() for p in db.rglob("*"))
-    profile = replace(get_profile("fast"), database=str(db), jobs=1)
+    profile = replace(get_profile(PROFILE), database=str(db), jobs=1)
     entry = run_claim(BY_ID["gd-above-2-over-L-decreases"], profile)
     assert entry["outcome"] == "falsified"
     assert entry["examples"] == 1
