@@ -1,15 +1,15 @@
 """Per training step: descentcheck's trainer against PyTorch eager and JAX, and the BLAS floor.
 
 A step is a forward pass, a backward pass and a momentum update (``torch.optim.SGD(lr,
-momentum)``; descentcheck's ``momentum``, its bit-for-bit equal in torch's buffer form). Each
-timed call trains S steps from the same initial parameters, as descentcheck's ``train`` does:
-S + 1 forward/backward passes (E(w_S) and its gradient are recorded too) and S updates; per-step
-time = call time / S for every side alike. All sides run in this process and are warmed up
+momentum)``; descentcheck's ``momentum``, the same update in torch's buffer form). Each timed call
+trains S steps (50 on the small nets, 20 on the large one) from the same initial parameters, as
+descentcheck's ``train`` does: S + 1 forward/backward passes (E(w_S) and its gradient are
+recorded too) and S updates; per-step time = call time / S for every side alike. All sides run in this process and are warmed up
 first (JAX compiles at warm-up; its compile time is measured on its own by
 ``test_jax_compile``). Before timing, each side's loss trajectory is checked against
 descentcheck's (relative 1e-8): the same nets are trained.
 
-The ratios the goals are stated in are measured *interleaved* (``test_ratio_*``): one round of
+The ratios the goals are stated in are measured *interleaved* (``test_ratio``): one round of
 side A, one of side B, repeated, so that a change of load on a shared machine hits both alike;
 each records the median of the per-round ratios and the ratio of the two minima in its
 ``extra_info``. Nothing here asserts a time: ``render_table.py`` turns the JSON into the table.
@@ -31,14 +31,15 @@ from descentcheck.impl.trainer import train
 LR = 0.01
 BETA = 0.5
 CASES = [*SMALL, *LARGE]
+Maker = Callable[[], Callable[[], object]]
 
 
 def steps_of(case: str) -> int:
-    return 5 if case in LARGE else 50
+    return 20 if case in LARGE else 50
 
 
 def rounds_of(case: str) -> int:
-    return 5 if case in LARGE else 25
+    return 3 if case in LARGE else 25
 
 
 def _label(benchmark, case: str, impl: str, **extra) -> None:
@@ -136,20 +137,22 @@ def test_blas_floor(benchmark, case):
     benchmark.pedantic(run, rounds=rounds_of(case), iterations=1, warmup_rounds=1)
 
 
-def _paired(benchmark, a: Callable[[], object], b: Callable[[], object], rounds: int) -> None:
-    """Time ``a`` and ``b`` alternately for ``rounds`` rounds (after one warm-up round each);
-    store both minima, the ratio of the minima and the median per-round ratio a/b."""
+def _paired(benchmark, make_a: Maker, make_b: Maker, rounds: int) -> None:
+    """Time ``a`` and ``b`` alternately for ``rounds`` rounds (after one warm-up round each),
+    each freshly made by its maker outside the timing; store both minima, the ratio of the
+    minima and the median per-round ratio a/b."""
     ta: list[float] = []
     tb: list[float] = []
 
     def one_round() -> None:
+        a, b = make_a(), make_b()
         t0 = time.perf_counter()
         a()
         t1 = time.perf_counter()
-        b()
-        t2 = time.perf_counter()
         ta.append(t1 - t0)
-        tb.append(t2 - t1)
+        t2 = time.perf_counter()
+        b()
+        tb.append(time.perf_counter() - t2)
 
     one_round()
     ta.clear()
@@ -165,37 +168,63 @@ def _paired(benchmark, a: Callable[[], object], b: Callable[[], object], rounds:
     )
 
 
-def _dc_runner(case: str) -> Callable[[], object]:
+def _dc_maker(case: str) -> Maker:
     pb = problem(case)
     net = Network.from_spec(pb.spec)
     S = steps_of(case)
-    return lambda: train(net, pb.params, pb.x, pb.y, "momentum", lr=LR, momentum=BETA, steps=S)
+
+    def run():
+        return train(net, pb.params, pb.x, pb.y, "momentum", lr=LR, momentum=BETA, steps=S)
+
+    return lambda: run
 
 
-@pytest.mark.parametrize("case", list(SMALL))
-def test_ratio_torch(benchmark, case):
-    """descentcheck / PyTorch eager per step, interleaved (goal: <= 0.33 on small DAGs)."""
+def _torch_maker(case: str) -> Maker:
     pytest.importorskip("torch")
     from torch_side import TorchRun
 
     pb = problem(case)
     S = steps_of(case)
 
-    def torch_run():
-        TorchRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE).run(S)
+    def make():
+        r = TorchRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE)
+        return lambda: r.run(S)
 
-    benchmark.group = "ratios"
-    benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b="torch", goal=0.33)
-    _paired(benchmark, _dc_runner(case), torch_run, rounds_of(case))
+    return make
 
 
-@pytest.mark.parametrize("case", list(LARGE))
-def test_ratio_floor(benchmark, case):
-    """descentcheck / BLAS floor per step, interleaved (goal: <= 1.2 on the large net)."""
+def _jax_maker(case: str) -> Maker:
+    pytest.importorskip("jax")
+    from jax_side import JaxRun
+
+    pb = problem(case)
+    S = steps_of(case)
+    r = JaxRun(pb.spec, pb.params, pb.x, pb.y, LR, BETA, MATMUL_MIN_SIZE)
+    r.run(S)  # compile
+    return lambda: lambda: r.run(S)
+
+
+def _floor_maker(case: str) -> Maker:
     from floor import floor_fn
 
     pb = problem(case)
-    run_floor, _ = floor_fn(Network.from_spec(pb.spec), len(pb.x), passes=steps_of(case) + 1)
+    run, _ = floor_fn(Network.from_spec(pb.spec), len(pb.x), passes=steps_of(case) + 1)
+    return lambda: run
+
+
+GOALS = {("small", "torch"): 0.33, ("large", "floor"): 1.2}
+PAIRS = [(c, o) for c in SMALL for o in ("torch", "jax")] + [
+    (c, o) for c in LARGE for o in ("floor", "torch", "jax")
+]
+
+
+@pytest.mark.parametrize(("case", "other"), PAIRS, ids=[f"{c}-{o}" for c, o in PAIRS])
+def test_ratio(benchmark, case, other):
+    """descentcheck / other per step, interleaved; the goals: <= 0.33 against PyTorch eager on
+    small DAGs, <= 1.2 against the BLAS floor on the large net."""
+    make_other = {"torch": _torch_maker, "jax": _jax_maker, "floor": _floor_maker}[other](case)
+    goal = GOALS.get(("large" if case in LARGE else "small", other))
     benchmark.group = "ratios"
-    benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b="floor", goal=1.2)
-    _paired(benchmark, _dc_runner(case), run_floor, 2 * rounds_of(case))
+    benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b=other, goal=goal)
+    rounds = 10 if case in LARGE else rounds_of(case)
+    _paired(benchmark, _dc_maker(case), make_other, rounds)
