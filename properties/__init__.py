@@ -21,14 +21,49 @@ One idea per module: ``strategies`` (what is drawn), ``stats`` (what was drawn, 
 
 from __future__ import annotations
 
-from .certify import Certificate, certify_decrease, certify_increase, interval_loss
-from .claim import Claim, Verdict
-from .claims import BY_ID, CLAIMS
-from .counterexample import make_counterexample, replay, replay_args, write_replay
-from .ledger import build_ledger, format_ledger, run_claims, run_verify, write_ledger
-from .profiles import PROFILES, Profile, get_profile
-from .stats import format_stats, spec_stats
-from .strategies import Case, Limits, cases, dag_specs, datasets
+from importlib import import_module
+from typing import Any
+
+# Lazy exports: importing the package (the CLI, sweep workers) loads neither Hypothesis nor
+# mpmath until a name is used.
+_EXPORTS = {
+    "Certificate": "certify",
+    "certify_decrease": "certify",
+    "certify_increase": "certify",
+    "interval_loss": "certify",
+    "Claim": "claim",
+    "Verdict": "claim",
+    "BY_ID": "claims",
+    "CLAIMS": "claims",
+    "make_counterexample": "counterexample",
+    "replay": "counterexample",
+    "replay_args": "counterexample",
+    "write_replay": "counterexample",
+    "build_ledger": "ledger",
+    "format_ledger": "ledger",
+    "run_claims": "ledger",
+    "run_verify": "ledger",
+    "write_ledger": "ledger",
+    "PROFILES": "profiles",
+    "Profile": "profiles",
+    "get_profile": "profiles",
+    "format_stats": "stats",
+    "spec_stats": "stats",
+    "Case": "strategies",
+    "Limits": "strategies",
+    "cases": "strategies",
+    "dag_specs": "strategies",
+    "datasets": "strategies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BY_ID",

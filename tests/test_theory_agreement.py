@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -260,6 +260,19 @@ def test_numeric_check_catches_a_wrong_backward(op, monkeypatch):
 # ---- (c) whole networks -----------------------------------------------------------------------
 
 
+def _relu_at_kink(spec, params, x) -> bool:
+    from descentcheck.impl.network import Network
+
+    net = Network.from_spec(dict(spec))
+    values = {"input": np.asarray(x, dtype=np.float64)}
+    for layer in net.layers:
+        xs = [values[p] for p in layer.inputs]
+        if net.spec.nodes[layer.name]["op"] == "relu" and np.any(xs[0] == 0.0):
+            return True
+        values[layer.name] = layer.forward(params, xs)[0]
+    return False
+
+
 class HypothesisChooser:
     """The random-spec generator's choices, drawn by Hypothesis (so failures shrink)."""
 
@@ -277,6 +290,9 @@ class HypothesisChooser:
 @given(data=st.data())
 def test_whole_networks_agree_with_mpmath(data):
     case = random_case(HypothesisChooser(data), n=data.draw(st.integers(1, 3)), max_steps=5)
+    # relu has no derivative at 0 (the trainer takes 0 there, a finite difference takes 1/2):
+    # a case that puts a relu input exactly on the kink says nothing about agreement
+    assume(not _relu_at_kink(*case[:3]))
     c = compare_network(*case)
     assert c.ok, (c.normwise_eps, c.worst, c.spec)
 
