@@ -165,6 +165,13 @@ def render(data: dict[str, Any]) -> str:
             f"| {case}: descentcheck / BLAS floor per step | {shown} | <= 1.2 "
             f"| {_goal(value, 1.2)} |"
         )
+    for b in by_kind["verify"]:
+        e, s = b["extra_info"], b["stats"]
+        lines.append(
+            f"| `{e['case']}` | {_time(s['min'])}; {e.get('summary', '')} "
+            f"(exit status {e.get('exit_status')}) | < {e['goal']:.0f} s "
+            f"| {_goal(s['min'], e['goal'])} |"
+        )
     for b in by_kind["cli"]:
         e, s = b["extra_info"], b["stats"]
         lines.append(
