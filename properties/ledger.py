@@ -120,7 +120,9 @@ def build_ledger(
 
 
 def write_ledger(ledger: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write the ledger as JSON, atomically (temporary file, then rename)."""
+    """Write the ledger as JSON, atomically (temporary file, then rename); the folder is made
+    when missing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(ledger, indent=1, allow_nan=False) + "\n")
 
 

@@ -345,3 +345,21 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     assert r.exit_code == 2 and r.output.startswith("error: ")
     assert foreign.read_bytes() == b"SQLite format 3\x00" + bytes(200)
     assert len(before) > 0
+
+
+def test_verify_json_into_a_new_folder(tmp_path):
+    ledger = tmp_path / "new" / "folder" / "ledger.json"
+    r = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            "--profile",
+            "fast",
+            "--claim",
+            "gd-above-2-over-L-decreases",
+            "--json",
+            str(ledger),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(ledger.read_text())["claims"][0]["outcome"] == "falsified"
