@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-DESIGN_EXAMPLE = {
-    "inputs": 3,
-    "output": "out",
-    "loss": "mse",
-    "nodes": [
-        {"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]},
-        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
-        {"name": "h2", "op": "dense", "units": 6, "inputs": ["a1"]},
-        {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
-        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_connection", "inputs": ["s"]},
-        {"name": "out", "op": "dense", "units": 2, "inputs": ["g"]},
-    ],
-}
+from descentcheck.impl.examples import EXAMPLES
+
+DESIGN_EXAMPLE = EXAMPLES["design"]
 
 CONCAT_DISTANCE_CLASSIFIER = {
     "inputs": 4,
