@@ -283,7 +283,13 @@ def sweep(sweep_file, db, scheduler, workers, progress):
 )
 @click.option("--db", type=click.Path(dir_okay=False), help="report on a sweep's SQLite file")
 @click.option("--seed", type=int, default=0, show_default=True)
-def report(out, profile, db, seed):
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, exists=True),
+    help="present this `verify --json` ledger instead of running verify",
+)
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def report(out, profile, db, seed, ledger, quiet):
     """Build the convergence report (index.html, report.md, results.json, figures), or with
     --db the report of a sweep's results."""
     if db is not None:
@@ -293,7 +299,13 @@ def report(out, profile, db, seed):
     else:
         from descentcheck.reports import build_report
 
-        index = build_report(out or "reports/out", profile=profile, progress=None, seed=seed)
+        index = build_report(
+            out or "reports/out",
+            profile=profile,
+            progress=False if quiet else None,
+            seed=seed,
+            ledger=ledger,
+        )
     click.echo(f"wrote {index}")
 
 
