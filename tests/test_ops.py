@@ -154,3 +154,21 @@ def test_sigmoid_and_softplus_do_not_overflow():
         assert np.all(np.isfinite(y)) and np.all(np.isfinite(g))
     sig = OPS["sigmoid"]("a", ("input",), (1,), {}).forward({}, [np.array([[-1000.0], [1000.0]])])
     assert sig[0][0, 0] == 0.0 and sig[0][1, 0] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-300.0, 300.0, allow_nan=False), st.sampled_from(["sigmoid", "tanh"]))
+def test_saturated_activation_derivatives_keep_relative_accuracy(x, op):
+    """y (1 - y) and 1 - y^2 lose every digit once y rounds to +-1; the trainer's forms do not."""
+    import mpmath
+
+    layer = OPS[op]("a", ("input",), (1,), {})
+    y, cache = layer.forward({}, [np.array([[x]])])
+    (g,), _ = layer.backward({}, cache, np.ones((1, 1)))
+    with mpmath.workdps(60):
+        t = mpmath.mpf(x)
+        exact = mpmath.sech(t) ** 2 if op == "tanh" else mpmath.exp(-t) / (1 + mpmath.exp(-t)) ** 2
+        if exact < mpmath.mpf(2) ** -1000:  # the true value underflows float64 anyway
+            return
+        rel = abs((mpmath.mpf(float(g[0, 0])) - exact) / exact)
+    assert rel < 8 * 2.0**-52, (x, float(rel))

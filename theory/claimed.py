@@ -43,6 +43,12 @@ def _stable_sigmoid(x: Expr) -> Expr:
     return sp.Piecewise((1 / (1 + sp.exp(-x)), x >= 0), (sp.exp(x) / (1 + sp.exp(x)), True))
 
 
+def _bell(x: Expr, k: int) -> Expr:
+    # impl/ops/activations.py: e = exp(-k|x|); e / (1 + e)^2
+    e = sp.Piecewise((sp.exp(-k * x), x >= 0), (sp.exp(k * x), True))
+    return e / (1 + e) ** 2
+
+
 def _stable_softplus(x: Expr) -> Expr:
     # impl/ops/activations.py: log1p(exp(-|x|)) + where(x >= 0, x, 0)
     return sp.Piecewise((sp.log(1 + sp.exp(-x)) + x, x >= 0), (sp.log(1 + sp.exp(x)), True))
@@ -135,8 +141,8 @@ def _distance_matmul(u: Unit, gy: tuple[sp.Symbol, ...], logits: bool) -> Claime
 
 _ELEMENTWISE: dict[str, tuple[Callable[[Expr], Expr], Callable[[Expr, Expr], Expr]]] = {
     # op: (forward as the trainer computes it, derivative from (x, y) as the trainer computes it)
-    "sigmoid": (_stable_sigmoid, lambda x, y: y * (1 - y)),
-    "tanh": (sp.tanh, lambda x, y: 1 - y * y),
+    "sigmoid": (_stable_sigmoid, lambda x, y: _bell(x, 1)),
+    "tanh": (sp.tanh, lambda x, y: 4 * _bell(x, 2)),
     "softplus": (_stable_softplus, lambda x, y: _stable_sigmoid(x)),
     "relu": (_relu, lambda x, y: _relu_derivative(x)),
     "identity": (lambda x: x, lambda x, y: sp.S.One),
