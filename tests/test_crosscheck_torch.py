@@ -32,6 +32,7 @@ try:  # tests/ on sys.path (rootdir-relative import, no tests/__init__.py)
 except ImportError:  # tests/ as a package
     from tests import torch_reference as ref
 
+from descentcheck.impl.examples import EXAMPLES  # noqa: E402
 from descentcheck.impl.network import Network  # noqa: E402
 from descentcheck.impl.trainer import minibatches, train  # noqa: E402
 
@@ -63,25 +64,7 @@ NETS = {
         ],
     },
     # the example spec of DESIGN.md (gaussian per_connection after an add skip)
-    "design_example": {
-        "inputs": 3,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [
-            {"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]},
-            {"name": "a1", "op": "tanh", "inputs": ["h1"]},
-            {"name": "h2", "op": "dense", "units": 6, "inputs": ["a1"]},
-            {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
-            {
-                "name": "g",
-                "op": "gaussian",
-                "units": 4,
-                "radius": "per_connection",
-                "inputs": ["s"],
-            },
-            {"name": "out", "op": "dense", "units": 2, "inputs": ["g"]},
-        ],
-    },
+    "design_example": EXAMPLES["design"],
     # concat skips (the raw input reaches a deep layer), gaussian per_unit, softplus, sigmoid
     "concat_gauss_unit": {
         "inputs": 4,

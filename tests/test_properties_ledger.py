@@ -155,7 +155,8 @@ def test_counterexamples_replay_in_process(fast_ledger, tmp_path):
 
 
 def test_counterexamples_replay_with_the_cli(fast_ledger, tmp_path):
-    click_testing = pytest.importorskip("click.testing")
+    from click import testing as click_testing
+
     from descentcheck.cli import main
 
     ledger, _, _ = fast_ledger

@@ -68,7 +68,6 @@ grad_arrays = arrays(
     name=st.sampled_from(["momentum", "nesterov", "rmsprop", "adaptive_momentum"]),
 )
 def test_trainer_optimizers_follow_the_closed_forms(seq, lr_, beta_, tau, rho, name):
-    pytest.importorskip("descentcheck.impl.optim")
     from descentcheck.theory.optimizer_agreement import compare_optimizer
 
     if name == "nesterov" and beta_ == 0:

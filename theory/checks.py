@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from descentcheck.impl.examples import EXAMPLES
+
 from . import KNOWN_OPS
 
 PROVED = "proved"
@@ -383,19 +385,7 @@ def check_assumptions() -> CheckResult:
     )
 
 
-EXAMPLE_SPEC = {  # DESIGN.md's example
-    "inputs": 3,
-    "output": "out",
-    "loss": "mse",
-    "nodes": [
-        {"name": "h1", "op": "dense", "units": 6, "inputs": ["input"]},
-        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
-        {"name": "h2", "op": "dense", "units": 6, "inputs": ["a1"]},
-        {"name": "s", "op": "add", "inputs": ["h2", "a1"]},
-        {"name": "g", "op": "gaussian", "units": 4, "radius": "per_connection", "inputs": ["s"]},
-        {"name": "out", "op": "dense", "units": 2, "inputs": ["g"]},
-    ],
-}
+EXAMPLE_SPEC = EXAMPLES["design"]  # DESIGN.md's example
 IRIS_SPEC = {
     "inputs": 4,
     "output": "logits",
