@@ -16,6 +16,7 @@ import click
 from descentcheck.impl.errors import DescentcheckError
 
 OPTIMIZER_NAMES = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")
+BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
 
 
 class _Group(click.Group):
@@ -91,6 +92,13 @@ _seed_opt = click.option(
 @click.option("--steps", type=int, default=100, show_default=True, help="number of updates")
 @click.option("--batch-size", type=int, help="minibatch size (default: full batch)")
 @click.option("--shuffle-seed", type=int, default=0, show_default=True, help="minibatch order")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKEND_NAMES),
+    default="numpy",
+    show_default=True,
+    help="where to compute: numpy on the CPU, or cupy on an NVIDIA GPU (float64 both)",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def train(
@@ -108,6 +116,7 @@ def train(
     steps,
     batch_size,
     shuffle_seed,
+    backend,
     out,
     quiet,
 ):
@@ -122,6 +131,9 @@ def train(
     from descentcheck.impl.io import atomic_write_text, save_params
     from descentcheck.impl.trainer import train as run
 
+    from descentcheck.impl.backend import get_backend
+
+    be = get_backend(backend)  # an unusable backend fails before any data is loaded
     net, x, y, params = _network_data_params(spec, data, init, seed)
     traj = run(
         net,
@@ -139,6 +151,7 @@ def train(
         batch_size=batch_size,
         seed=shuffle_seed,
         progress=None if not quiet else False,
+        backend=be,
     )
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +166,7 @@ def train(
         click.echo(f"{traj.status}: {traj.message}")
         click.echo(
             f"loss {traj.losses[0]:.10g} -> {traj.losses[-1]:.10g} over {traj.steps} "
-            f"steps ({traj.wall_time:.3g} s)"
+            f"steps ({traj.wall_time:.3g} s on {traj.device})"
         )
         if up:
             k = up[0]

@@ -25,3 +25,7 @@ class ParamsError(DescentcheckError):
 
 class HyperparameterError(DescentcheckError):
     """An optimizer or trainer setting is out of range (negative learning rate, ...)."""
+
+
+class BackendError(DescentcheckError):
+    """An array backend is unknown or cannot run here (CuPy missing, no CUDA GPU)."""

@@ -23,6 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .backend import namespace
+
 Array = np.ndarray
 
 
@@ -35,14 +37,15 @@ class Loss(Protocol):
 
 
 def _log_softmax(z: Array) -> Array:
-    m = np.maximum.reduce(z.real, axis=1, keepdims=True)
+    xp = namespace(z)
+    m = z.real.max(axis=1, keepdims=True)  # CuPy has no maximum.reduce
     logp = z - m  # shifted
-    logp -= np.log(np.add.reduce(np.exp(logp), axis=1, keepdims=True))
+    logp -= xp.log(xp.add.reduce(xp.exp(logp), axis=1, keepdims=True))
     return logp
 
 
 def _sum(a: Array):
-    return np.add.reduce(a, axis=None)  # ndarray.sum(), without the method's wrapper
+    return namespace(a).add.reduce(a, axis=None)  # a.sum(), without the method's wrapper
 
 
 class MSE:
@@ -76,8 +79,9 @@ class SoftmaxCrossEntropy:
         logp = _log_softmax(yhat)
         n = len(yhat)
         value = -_sum(y * logp) / n
-        g = np.exp(logp, out=logp)  # softmax; logp is not needed any more
-        g *= np.add.reduce(y, axis=1, keepdims=True)
+        xp = namespace(logp)
+        g = xp.exp(logp, out=logp)  # softmax; logp is not needed any more
+        g *= xp.add.reduce(y, axis=1, keepdims=True)
         g -= y
         g /= n
         return value, g

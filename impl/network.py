@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import namespace
 from .errors import DataError, ParamsError
 from .losses import LOSSES
 from .ops import OPS, Layer
@@ -80,10 +81,11 @@ class Network:
         return self.size
 
     def flatten(self, params: Mapping[str, Array]) -> Array:
-        """The parameters as one vector in ``layout`` order (a copy)."""
+        """The parameters as one vector in ``layout`` order (a copy, on the arrays' backend)."""
         if not self.param_shapes:
             return np.zeros(0)
-        return np.concatenate([np.asarray(params[k]).reshape(-1) for k in self.param_shapes])
+        xp = namespace(params[next(iter(self.param_shapes))])
+        return xp.concatenate([xp.asarray(params[k]).reshape(-1) for k in self.param_shapes])
 
     def unflatten(self, w: Array) -> Params:
         """The dict ``NAME.PARAM -> array`` of views into the flat vector ``w``."""
@@ -235,5 +237,6 @@ class Network:
                     owned[s] = True
         # complex parameters are allowed so a complex step through backward gives exact
         # Hessian-vector products
-        value = E if isinstance(E, (complex, np.complexfloating)) else float(E)
+        kind = E.dtype.kind if hasattr(E, "dtype") else ("c" if isinstance(E, complex) else "f")
+        value = E if kind == "c" else float(E)
         return value, {k: grads[k] for k in self.param_shapes}

@@ -12,6 +12,11 @@ optimizer's flat form (``Optimizer.flat``, same arithmetic as the dict form) upd
 vector at once, in place; an optimizer without a flat form is called on dicts as before. The
 iterate is updated in place too, unless ``keep_params`` asks for every iterate. Norms are
 2-norms of the flat vectors.
+
+``backend`` picks the array namespace of the loop (:mod:`descentcheck.impl.backend`): data,
+iterate, gradient and optimizer state live there, on a GPU for ``"cupy"``; the checks, the
+initial parameters and the minibatch order come from the host, and the trajectory's parameters
+go back to it, so a run differs between backends only by the rounding of their arithmetic.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from .backend import Backend, get_backend, namespace
 from .errors import HyperparameterError
 from .network import Network
 from .optim import Optimizer, get_optimizer
@@ -32,7 +38,7 @@ Array = np.ndarray
 
 
 def _norm(v: Array) -> float:
-    return math.sqrt(float(np.dot(v, v)))
+    return math.sqrt(float(namespace(v).dot(v, v)))
 
 
 def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Array]:
@@ -61,12 +67,14 @@ def train(
     seed: int = 0,
     progress: bool | None = False,
     keep_params: bool = False,
+    backend: str | Backend = "numpy",
 ) -> Trajectory:
     """Train ``net`` from ``params`` on (x, y) for ``steps`` updates; see the module docstring.
 
     ``optimizer`` is a name (then ``lr`` and the options it takes) or an :class:`Optimizer`.
     ``progress``: True shows a bar, None shows one only on a terminal, False never.
     ``keep_params`` stores every iterate w_0..w_K in ``Trajectory.params_history``.
+    ``backend``: ``"numpy"`` (the default, CPU) or ``"cupy"`` (an NVIDIA GPU), see above.
     """
     if isinstance(optimizer, str):
         if lr is None:
@@ -89,6 +97,9 @@ def train(
         if batch_size >= n:
             batch_size = None  # one batch of everything is full batch
     batches = minibatches(n, batch_size, seed) if batch_size is not None else None
+    be = get_backend(backend)
+    xp = be.xp
+    x, y = be.to_device(x), be.to_device(y)
 
     bar = None
     if progress is not False:
@@ -110,10 +121,10 @@ def train(
     starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
     layout = Layout(tuple(net.layout), starts, stops)
     flat = opt.flat(layout) if opt.flat is not None else None
-    v = net.flatten(w)  # the iterate w_k as one vector (a copy: the caller's arrays stay)
+    v = be.to_device(net.flatten(w))  # the iterate w_k as one vector (a copy: the caller's stay)
     w = net.unflatten(v)  # views of v: they follow v when it is updated in place
     names = layout.names
-    g = np.empty(net.size) if net.size else np.zeros(0)
+    g = xp.empty(net.size) if net.size else xp.zeros(0)
     history = [w] if keep_params else None
     state = flat.init(v) if flat is not None else opt.init(w)
     status, message = "completed", f"{steps} steps"
@@ -125,7 +136,7 @@ def train(
             else:
                 E = float(net.loss(w, x, y))
                 if k < steps:
-                    idx = next(batches)
+                    idx = xp.asarray(next(batches))
                     _, grads = net.loss_and_grad(w, x[idx], y[idx])
             losses.append(E)
             if not math.isfinite(E):
@@ -134,7 +145,7 @@ def train(
                 break
             if batches is None or k < steps:
                 if names:
-                    g = np.concatenate([grads[n].reshape(-1) for n in names], out=g)
+                    g = xp.concatenate([grads[n].reshape(-1) for n in names], out=g)
                 gnorm = _norm(g)
                 grad_norms.append(gnorm)
                 if not math.isfinite(gnorm):
@@ -171,11 +182,17 @@ def train(
         grad_norms=np.asarray(grad_norms, dtype=np.float64),
         step_norms=np.asarray(step_norms, dtype=np.float64),
         momentum=coefs,
-        params=w,
+        params=_on_host(be, w),
         status=status,
         message=message,
         wall_time=time.perf_counter() - t0,
         batch_size=batch_size,
         seed=seed,
-        params_history=history,
+        params_history=[_on_host(be, p) for p in history] if history is not None else None,
+        backend=be.name,
+        device=be.device,
     )
+
+
+def _on_host(be: Backend, params: dict[str, Array]) -> dict[str, Array]:
+    return params if be.xp is np else {k: be.to_host(a) for k, a in params.items()}

@@ -49,6 +49,9 @@ class Trajectory:
     batch_size: int | None = None
     seed: int = 0
     params_history: list[dict[str, Array]] | None = field(default=None, repr=False)
+    backend: str = "numpy"
+    """The array backend the run computed on (``impl.backend``), and its device in words."""
+    device: str = ""
 
     @property
     def steps(self) -> int:
@@ -93,6 +96,8 @@ class Trajectory:
             },
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "backend": self.backend,
+            "device": self.device,
             "status": self.status,
             "message": self.message,
             "n_steps": self.steps,

@@ -21,32 +21,33 @@ derivative ``sigmoid(x)`` costs one division) and work in place on their own tem
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .base import Array, Layer, iadd, imul
 
 
 def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
     """``exp(-|x|)`` analytically continued: exp(-x) where Re x >= 0, exp(x) elsewhere."""
+    xp = namespace(x)
     if x.dtype.kind == "c":
         pos = x.real >= 0
-        return np.exp(np.where(pos, -x, x)), pos
+        return xp.exp(xp.where(pos, -x, x)), pos
     # real x: where(x >= 0, -x, x) is -|x| (at -0.0 both give exp(0) = 1), without the
-    # data-dependent branch of np.where
-    e = np.abs(x)
-    np.negative(e, out=e)
-    return np.exp(e, out=e), x >= 0
+    # data-dependent branch of where
+    e = xp.abs(x)
+    xp.negative(e, out=e)
+    return xp.exp(e, out=e), x >= 0
 
 
 def _sigmoid_from(e: Array, pos: Array, consume: bool = False) -> Array:
     """sigmoid from ``e = exp(-|x|)`` and the mask ``Re x >= 0``: ``where(pos, 1, e) / (1 + e)``.
     ``consume``: ``e`` is a temporary of the caller's and may be overwritten."""
+    xp = namespace(e)
     den = 1.0 + e
     if e.dtype.kind == "c":
-        num = np.where(pos, 1.0, e)
+        num = xp.where(pos, 1.0, e)
     else:  # real e lies in [0, 1], so where(pos, 1, e) = max(e, pos) bit for bit
-        num = np.maximum(e, pos, out=e if consume else None)
-    return np.divide(num, den, out=den)
+        num = xp.maximum(e, pos, out=e) if consume else xp.maximum(e, pos)
+    return xp.divide(num, den, out=den)
 
 
 def sigmoid(x: Array) -> Array:
@@ -56,7 +57,8 @@ def sigmoid(x: Array) -> Array:
 
 def softplus(x: Array) -> Array:
     e, pos = _exp_neg_abs(x)
-    return np.log1p(e) + np.where(pos, x, 0.0)
+    xp = namespace(e)
+    return xp.log1p(e) + xp.where(pos, x, 0.0)
 
 
 class Elementwise(Layer):
@@ -77,7 +79,7 @@ def _bell(e: Array) -> Array:
     ``e = exp(-2|x|)``; accurate to a few ulps relative for every x."""
     d = 1.0 + e
     d *= d
-    return np.divide(e, d, out=d)
+    return namespace(d).divide(e, d, out=d)
 
 
 class Sigmoid(Elementwise):
@@ -90,7 +92,7 @@ class Sigmoid(Elementwise):
 
 
 class Tanh(Elementwise):
-    fn = staticmethod(np.tanh)
+    fn = staticmethod(lambda x: namespace(x).tanh(x))
     uses_output = False
 
     def derivative(self, x):
@@ -106,18 +108,19 @@ class Softplus(Elementwise):
     def forward(self, params, xs):
         x = xs[0]
         e, pos = _exp_neg_abs(x)
-        return iadd(np.log1p(e), np.where(pos, x, 0.0)), (e, pos)
+        xp = namespace(e)
+        return iadd(xp.log1p(e), xp.where(pos, x, 0.0)), (e, pos)
 
     def derivative(self, cache):
         return _sigmoid_from(*cache)
 
 
 class Relu(Elementwise):
-    fn = staticmethod(lambda x: np.where(x.real > 0, x, 0.0))
+    fn = staticmethod(lambda x: namespace(x).where(x.real > 0, x, 0.0))
     uses_output = False
 
     def derivative(self, x):
-        return (x.real > 0).astype(np.float64)
+        return (x.real > 0).astype(namespace(x).float64)
 
 
 class Identity(Elementwise):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from .base import Array, Layer, iadd
 
 
@@ -23,7 +24,7 @@ class Dense(Layer):
     def backward(self, params, cache, gy):
         x = cache
         gx = gy @ params[self.keys["W"]].T if self.input_grads else None
-        return [gx], {"W": x.T @ gy, "b": np.add.reduce(gy, axis=0)}
+        return [gx], {"W": x.T @ gy, "b": namespace(gy).add.reduce(gy, axis=0)}
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
         fan_in, fan_out = self.param_shapes["W"]

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace
 from .base import Array, Layer, iadd, imul, isub, same_kind
 
 MATMUL_MIN_SIZE = 1 << 16
@@ -102,7 +103,7 @@ class Gaussian(Layer):
             z, cache = self._z_matmul(x, c, r)
         else:
             z, cache = self._z_direct(x, c, r)
-        y = z if self.logits else np.exp(z)
+        y = z if self.logits else namespace(z).exp(z)
         return y, (cache, y)
 
     def backward(self, params, cache, gy):
@@ -116,46 +117,51 @@ class Gaussian(Layer):
     # ---- direct evaluation ---------------------------------------------------------------------
 
     def _z_direct(self, x: Array, c: Array, r: Array) -> tuple[Array, tuple]:
+        xp = namespace(x)
         n, (u, d) = x.shape[0], c.shape
         diff = x[:, None, :] - c  # (n, units, in)
         sq = diff * diff
         if self.per_unit:  # r_j^2 sum_i (x_i - c_ji)^2
-            z = imul((sq.reshape(n * u, d) @ np.ones(d)).reshape(n, u), r * r)
+            z = imul((sq.reshape(n * u, d) @ xp.ones(d)).reshape(n, u), r * r)
         else:  # sum_i r_ji^2 (x_i - c_ji)^2 for every unit: one small product per unit
-            z = np.matmul(sq.transpose(1, 0, 2), (r * r)[:, :, None])[:, :, 0].T
-        return np.multiply(z, -0.5, order="C"), ("direct", diff, sq)
+            z = xp.matmul(sq.transpose(1, 0, 2), (r * r)[:, :, None])[:, :, 0].T
+        # a C-ordered result (z may be a transposed view)
+        return xp.multiply(z, -0.5, out=xp.empty(z.shape, z.dtype)), ("direct", diff, sq)
 
     def _sums_direct(self, gz: Array, diff: Array, sq: Array) -> tuple[Array, Array]:
         """``sum_n gz_nj (x_ni - c_ji)`` and ``sum_n gz_nj (x_ni - c_ji)^2``, term by term (one
         small product per unit)."""
+        xp = namespace(gz)
         gzt = gz.T[:, None, :]  # (units, 1, n)
         return (
-            np.matmul(gzt, diff.transpose(1, 0, 2))[:, 0, :],
-            np.matmul(gzt, sq.transpose(1, 0, 2))[:, 0, :],
+            xp.matmul(gzt, diff.transpose(1, 0, 2))[:, 0, :],
+            xp.matmul(gzt, sq.transpose(1, 0, 2))[:, 0, :],
         )
 
     def _gx_direct(self, gz: Array, r2: Array, diff: Array) -> Array:
         """``-sum_j gz_nj r2_ji (x_ni - c_ji)``, term by term (one small product per sample)."""
+        xp = namespace(gz)
         if self.per_unit:
-            gx = np.matmul((gz * r2[:, 0])[:, None, :], diff)[:, 0, :]
+            gx = xp.matmul((gz * r2[:, 0])[:, None, :], diff)[:, 0, :]
         else:
-            gx = np.matmul(gz[:, None, :], r2 * diff)[:, 0, :]
-        return np.negative(gx, out=gx)
+            gx = xp.matmul(gz[:, None, :], r2 * diff)[:, 0, :]
+        return xp.negative(gx, out=gx)
 
     def _backward_direct(self, inner: tuple, r: Array, gz: Array):
         _, diff, sq = inner
         r2 = self._r2(r)
         gd, gsq = self._sums_direct(gz, diff, sq)
         gc = r2 * gd
-        gr = -r * (np.add.reduce(gsq, axis=1) if self.per_unit else gsq)
+        gr = -r * (namespace(gsq).add.reduce(gsq, axis=1) if self.per_unit else gsq)
         gx = self._gx_direct(gz, r2, diff) if self.input_grads else None
         return [gx], {"centroids": gc, "radii": gr}
 
     # ---- matmul evaluation ---------------------------------------------------------------------
 
     def _z_matmul(self, x: Array, c: Array, r: Array) -> tuple[Array, tuple]:
+        xp = namespace(x)
         cr = c.real
-        mu = 0.5 * (np.maximum.reduce(cr, axis=0) + np.minimum.reduce(cr, axis=0))
+        mu = 0.5 * (cr.max(axis=0) + cr.min(axis=0))
         xs = x - mu  # x', c': the same differences, smaller magnitudes
         cs = c - mu
         r2 = self._r2(r)  # (units, in) or (units, 1)
@@ -163,11 +169,11 @@ class Gaussian(Layer):
         xx = xs * xs
         h2 = 0.5 * r2  # halving is exact, so th below is exactly (q + s) / 2
         if self.per_unit:
-            th = np.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
+            th = xp.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
         else:
             th = xx @ h2.T
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
-        th = iadd(th, np.einsum("ud,ud->u", h2 * cs, cs))
+        th = iadd(th, xp.einsum("ud,ud->u", h2 * cs, cs))
         z = isub(xs @ rc.T, th)
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
         e = z.real * RHO
@@ -175,44 +181,45 @@ class Gaussian(Layer):
         near = e > 0.0
         any_near = bool(near.any())
         if any_near:
-            rows, cols = np.divmod(np.flatnonzero(near), z.shape[1])
-            dd = isub(np.take(x, rows, axis=0), np.take(c, cols, axis=0))
+            rows, cols = xp.divmod(xp.flatnonzero(near), z.shape[1])
+            dd = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
             dd *= dd
-            r2k = np.take(r2, cols, axis=0)  # (k, in) or (k, 1)
-            z[rows, cols] = -0.5 * np.einsum("kd,kd->k", dd, np.broadcast_to(r2k, dd.shape))
+            r2k = xp.take(r2, cols, axis=0)  # (k, in) or (k, 1)
+            z[rows, cols] = -0.5 * xp.einsum("kd,kd->k", dd, xp.broadcast_to(r2k, dd.shape))
             e[rows, cols] = th.real[rows, cols] + RHO * z.real[rows, cols]
         # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check
         return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
 
     def _backward_matmul(self, inner: tuple, r: Array, gz: Array):
         _, x, c, xs, cs, xx, r2, rc, e = inner
+        xp = namespace(gz)
         # |gz|-weighted excess of the terms' size over RHO times the squared distances, per
         # unit (column sums) and per sample (row sums): > 0 hands them to the direct formula
         w = None
         if e is not None:
-            w = np.abs(gz.real)
+            w = xp.abs(gz.real)
             w *= e
         gzt = gz.T
-        S = np.add.reduce(gz, axis=0)[:, None]  # (units, 1)
+        S = xp.add.reduce(gz, axis=0)[:, None]  # (units, 1)
         G1 = gzt @ xs
         t = cs * S
-        gd = np.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
+        gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
         # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
         gsq = isub(gzt @ xx, imul(iadd(G1, gd), cs))
-        units = np.flatnonzero(np.add.reduce(w, axis=0) > 0.0) if w is not None else ()
+        units = xp.flatnonzero(xp.add.reduce(w, axis=0) > 0.0) if w is not None else ()
         if len(units):
             diff = x[:, None, :] - c[units]
             gd[units], gsq[units] = self._sums_direct(gz[:, units], diff, diff * diff)
         gc = imul(gd, r2)
-        gr = imul(np.add.reduce(gsq, axis=1) if self.per_unit else gsq, r)
-        gr = np.negative(gr, out=gr)  # -(r gsq), sign exact
+        gr = imul(xp.add.reduce(gsq, axis=1) if self.per_unit else gsq, r)
+        gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
         gx = None
         if self.input_grads:
             if self.per_unit:
                 gx = isub(gz @ rc, (gz @ r2[:, 0])[:, None] * xs)
             else:
                 gx = isub(gz @ rc, imul(gz @ r2, xs))
-            rows = np.flatnonzero(np.add.reduce(w, axis=1) > 0.0) if w is not None else ()
+            rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > 0.0) if w is not None else ()
             if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
         return [gx], {"centroids": gc, "radii": gr}

@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 
+from ..backend import namespace
 from .base import Layer, iadd
 
 
@@ -33,7 +34,7 @@ class Concat(Layer):
         self._slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
     def forward(self, params, xs):
-        return np.concatenate(xs, axis=1), None
+        return namespace(xs[0]).concatenate(xs, axis=1), None
 
     def backward(self, params, cache, gy):
         return [gy[:, s] for s in self._slices], {}

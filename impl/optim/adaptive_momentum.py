@@ -21,13 +21,17 @@ momentum term has length ``tau * ||g_G||`` and the squared lengths add up.
 
 Squared norms are summed per parameter array first (``numpy.add.reduceat`` over the arrays laid
 end to end, the same call in the dict and the flat form, so both give the same bits), then per
-group in parameter order.
+group in parameter order. The sums come to the host (one number per array) and the coefficients
+are computed there, in numpy, whatever the arrays' backend. On another backend each array's sum
+is its own reduction: CuPy's ``add.reduceat`` takes differences of a running sum, which would
+lose the relative accuracy of a small array's norm next to a large one's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..backend import namespace, to_host
 from ..errors import HyperparameterError
 from .base import Array, FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
 
@@ -43,8 +47,13 @@ def group_of(key: str, group: str) -> str:
 
 
 def sumsq_per_array(v: Array, starts: Array, sizes: Array) -> Array:
-    """``sum(a * a)`` of each array ``a = v[start:start + size]`` of the flat vector ``v``."""
-    sq = v.real * v.real + v.imag * v.imag if np.iscomplexobj(v) else v * v
+    """``sum(a * a)`` of each array ``a = v[start:start + size]`` of the flat vector ``v`` (on
+    the host; ``starts`` and ``sizes`` are numpy arrays)."""
+    xp = namespace(v)
+    sq = v.real * v.real + v.imag * v.imag if v.dtype.kind == "c" else v * v
+    if xp is not np:
+        bounds = zip(starts.tolist(), (starts + sizes).tolist())
+        return to_host(xp.stack([sq[a:b].sum() for a, b in bounds])) if len(starts) else np.zeros(0)
     nonempty = sizes > 0
     if nonempty.all():
         return np.add.reduceat(sq, starts)
@@ -115,9 +124,11 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         of_array = np.asarray(groups.of_array, dtype=np.intp)
 
         reduceat = np.add.reduceat if len(starts) and sizes.all() else None
+        size_list = sizes.tolist()
 
         def flat_update(g, prev, w):
-            if reduceat is not None:  # the same call as sumsq_per_array's
+            xp = namespace(g)
+            if reduceat is not None and xp is np:  # the same call as sumsq_per_array's
                 g2 = groups.sums(reduceat(g * g, starts))
                 d2 = groups.sums(reduceat(prev * prev, starts))
             else:
@@ -128,11 +139,11 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
             if len(alpha) == 1:
                 prev *= float(alpha[0])
             else:
-                prev *= np.repeat(alpha[of_array], sizes)
-            prev += np.multiply(g, -lr, out=g)
+                prev *= xp.repeat(xp.asarray(alpha[of_array]), size_list)
+            prev += xp.multiply(g, -lr, out=g)
             return prev, prev, max(alpha.tolist(), default=0.0)
 
-        return FlatOptimizer(np.zeros_like, flat_update)
+        return FlatOptimizer(lambda w: namespace(w).zeros_like(w), flat_update)
 
     return Optimizer(
         "adaptive_momentum",

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace
 from ..errors import HyperparameterError
 
 Array = np.ndarray
@@ -52,7 +53,7 @@ class Layout:
         starts, stops, at = [], [], 0
         for v in params.values():
             starts.append(at)
-            at += int(np.size(v))
+            at += int(v.size if hasattr(v, "size") else np.size(v))
             stops.append(at)
         return cls(tuple(params), tuple(starts), tuple(stops))
 
@@ -61,10 +62,11 @@ class Layout:
         return self.stops[-1] if self.stops else 0
 
     def flatten(self, tree: Mapping[str, Array]) -> Array:
-        """The arrays of ``tree`` (keys ``names``) as one vector (a copy)."""
+        """The arrays of ``tree`` (keys ``names``) as one vector (a copy, on their backend)."""
         if not self.names:
             return np.zeros(0)
-        return np.concatenate([np.asarray(tree[k]).reshape(-1) for k in self.names])
+        xp = namespace(tree[self.names[0]])
+        return xp.concatenate([xp.asarray(tree[k]).reshape(-1) for k in self.names])
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def apply_updates(params: Mapping[str, Array], updates: Mapping[str, Array]) -> 
 
 
 def zeros_like(params: Mapping[str, Array]) -> Params:
-    return {k: np.zeros_like(v) for k, v in params.items()}
+    return {k: namespace(v).zeros_like(v) for k, v in params.items()}
 
 
 def check_number(

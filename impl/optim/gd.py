@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
@@ -17,7 +16,7 @@ def gd(lr: float) -> Optimizer:
         return {k: -(lr * g) for k, g in grads.items()}, state, StepInfo(None)
 
     def flat_update(g, state, w):
-        return np.multiply(g, -lr, out=g), state, None
+        return namespace(g).multiply(g, -lr, out=g), state, None
 
     def flat(layout: Layout) -> FlatOptimizer:
         return FlatOptimizer(lambda w: (), flat_update)

@@ -16,8 +16,7 @@ Nesterov (``torch.optim.SGD(lr, momentum=beta, nesterov=True)``)::
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
@@ -51,7 +50,7 @@ def momentum(lr: float, beta: float) -> Optimizer:
     def flat(layout: Layout) -> FlatOptimizer:
         def flat_update(g, buf, w):
             buf = _buffer(g, buf, beta)
-            return np.multiply(buf, -lr, out=g), buf, beta
+            return namespace(g).multiply(buf, -lr, out=g), buf, beta
 
         return FlatOptimizer(lambda w: None, flat_update)
 
@@ -73,7 +72,7 @@ def nesterov(lr: float, beta: float) -> Optimizer:
         def flat_update(g, buf, w):
             buf = _buffer(g, buf, beta)
             g += beta * buf  # g + beta * buf
-            return np.multiply(g, -lr, out=g), buf, beta
+            return namespace(g).multiply(g, -lr, out=g), buf, beta
 
         return FlatOptimizer(lambda w: None, flat_update)
 

@@ -13,8 +13,7 @@ and with torch's ``momentum`` option (``buf_{-1} = 0``)::
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..backend import namespace
 from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
 
 
@@ -29,29 +28,31 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
 
     def update(grads, state, params):
         v = {k: rho * state["v"][k] + (1.0 - rho) * (g * g) for k, g in grads.items()}
-        scaled = {k: g / (np.sqrt(v[k]) + eps) for k, g in grads.items()}
+        scaled = {k: g / (namespace(g).sqrt(v[k]) + eps) for k, g in grads.items()}
         if beta > 0:
             buf = {k: beta * state["buf"][k] + s for k, s in scaled.items()}
             return {k: -(lr * b) for k, b in buf.items()}, {"v": v, "buf": buf}, StepInfo(beta)
         return {k: -(lr * s) for k, s in scaled.items()}, {"v": v, "buf": None}, StepInfo(None)
 
     def flat_init(w):
-        return np.zeros_like(w), (np.zeros_like(w) if beta > 0 else None)
+        xp = namespace(w)
+        return xp.zeros_like(w), (xp.zeros_like(w) if beta > 0 else None)
 
     def flat_update(g, state, w):
         v, buf = state
+        xp = namespace(g)
         v *= rho
         tmp = g * g
         tmp *= 1.0 - rho
         v += tmp
-        den = np.sqrt(v, out=tmp)
+        den = xp.sqrt(v, out=tmp)
         den += eps
-        scaled = np.divide(g, den, out=g)
+        scaled = xp.divide(g, den, out=g)
         if beta > 0:
             buf *= beta
             buf += scaled
-            return np.multiply(buf, -lr, out=g), (v, buf), beta
-        return np.multiply(scaled, -lr, out=g), (v, None), None
+            return xp.multiply(buf, -lr, out=g), (v, buf), beta
+        return xp.multiply(scaled, -lr, out=g), (v, None), None
 
     def flat(layout: Layout) -> FlatOptimizer:
         return FlatOptimizer(flat_init, flat_update)

@@ -1,0 +1,140 @@
+"""Array backends: the same trainer code on NumPy (CPU, the default) or CuPy (an NVIDIA GPU).
+
+There is one implementation. Every routine on the training path (layers, losses, optimizers, the
+training loop) takes its array functions from ``xp = namespace(a)``, the namespace of the arrays
+it is handed -- ``numpy`` for numpy arrays, ``cupy`` for cupy arrays, the idiom of
+``cupy.get_array_module`` -- and never from ``numpy`` directly. Both are float64 throughout.
+
+What stays on the host, in numpy, whatever the backend: spec and data validation, parameter
+initialisation (numpy's RNG, so both backends start from the same bits), the minibatch order,
+per-group norms of adaptive momentum (one number per parameter array), and the trajectory.
+
+The rules that keep the shared code valid on CuPy, which a strict CPU stand-in for CuPy enforces in
+the tests (``tests/device_double.py``): no numpy array is mixed with a device array; no implicit
+conversion of a device array to numpy (values come back through ``float``, ``bool``, ``.tolist``
+or :meth:`Backend.to_host`); ufuncs take ``out=`` but not numpy's ``where=`` or ``order=``.
+
+The backends' results agree to rounding, not to the bit: cuBLAS and CuPy's reductions add in other
+orders than OpenBLAS and numpy. The GPU tests require 1e-10 relative agreement with the CPU path.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendError
+
+BACKENDS = ("numpy", "cupy")
+"""The built-in backends; ``numpy`` is the default."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace with its host transfers: ``to_device`` takes numpy arrays to ``xp``,
+    ``to_host`` brings ``xp`` arrays back as numpy arrays; ``device`` says where it computes."""
+
+    name: str
+    xp: Any
+    array_type: type
+    to_device: Callable[[Any], Any]
+    to_host: Callable[[Any], np.ndarray]
+    device: str
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return "CPU: " + line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU: " + (platform.processor() or platform.machine() or "unknown")
+
+
+def _numpy_backend() -> Backend:
+    return Backend("numpy", np, np.ndarray, np.asarray, np.asarray, _cpu_name())
+
+
+def _cupy_backend() -> Backend:
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendError(f"backend 'cupy' needs CuPy (pip install cupy-cuda12x): {e}") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            raise BackendError("backend 'cupy' needs a CUDA GPU, and none is visible")
+        dev = cupy.cuda.Device()
+        props = cupy.cuda.runtime.getDeviceProperties(dev.id)
+        name = props["name"]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+    except BackendError:
+        raise
+    except Exception as e:  # CUDARuntimeError and friends: no driver, no device
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise BackendError(f"backend 'cupy' cannot use a CUDA GPU here: {msg}") from None
+    return Backend("cupy", cupy, cupy.ndarray, cupy.asarray, cupy.asnumpy, f"GPU {dev.id}: {name}")
+
+
+_FACTORIES: dict[str, Callable[[], Backend]] = {"numpy": _numpy_backend, "cupy": _cupy_backend}
+_LOADED: dict[str, Backend] = {}
+_BY_TYPE: dict[type, ModuleType | Any] = {np.ndarray: np}
+
+
+def register_backend(name: str, factory: Callable[[], Backend]) -> None:
+    """Make another numpy-like namespace available by name (the tests register a CPU stand-in
+    for CuPy this way)."""
+    _FACTORIES[name] = factory
+    _LOADED.pop(name, None)
+
+
+def get_backend(name: str | Backend = "numpy") -> Backend:
+    """The backend called ``name``; a :class:`BackendError` with the reason when it cannot run."""
+    if isinstance(name, Backend):
+        return name
+    if name not in _FACTORIES:
+        raise BackendError(f"unknown backend {name!r}; known: {', '.join(_FACTORIES)}")
+    if name not in _LOADED:
+        be = _FACTORIES[name]()
+        _LOADED[name] = be
+        _BY_TYPE[be.array_type] = be.xp
+    return _LOADED[name]
+
+
+def _backend_of(t: type) -> Backend | None:
+    """The loaded backend whose arrays are of type ``t``, loading CuPy's for a cupy array."""
+    for be in _LOADED.values():
+        if issubclass(t, be.array_type):
+            return be
+    if t.__module__.split(".", 1)[0] == "cupy" and "cupy" in sys.modules:
+        return get_backend("cupy")
+    return None
+
+
+def namespace(a: Any) -> Any:
+    """The array namespace of ``a``: numpy for numpy arrays and Python or numpy scalars, the
+    backend's module for its arrays."""
+    xp = _BY_TYPE.get(type(a))
+    if xp is not None:
+        return xp
+    be = _backend_of(type(a))
+    if be is None:
+        return np
+    _BY_TYPE[type(a)] = be.xp
+    return be.xp
+
+
+def to_host(a: Any) -> np.ndarray:
+    """``a`` as a numpy array, copied from the device when it lives on one."""
+    if type(a) is np.ndarray:
+        return a
+    be = _backend_of(type(a))
+    return np.asarray(a) if be is None else be.to_host(a)
