@@ -128,10 +128,9 @@ def train(
     """
     import json
 
+    from descentcheck.impl.backend import get_backend
     from descentcheck.impl.io import atomic_write_text, save_params
     from descentcheck.impl.trainer import train as run
-
-    from descentcheck.impl.backend import get_backend
 
     be = get_backend(backend)  # an unusable backend fails before any data is loaded
     net, x, y, params = _network_data_params(spec, data, init, seed)
