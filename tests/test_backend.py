@@ -66,24 +66,24 @@ def test_cupy_backend_says_why_it_cannot_run_here():
         get_backend("cupy")
 
 
-@pytest.mark.skipif(_cupy_usable(), reason="CuPy and a GPU are here: tests/test_gpu.py uses them")
-def test_cli_reports_an_unusable_backend_in_one_line(tmp_path):
-    r = CliRunner().invoke(
+def _train_cli(out, backend: str):
+    return CliRunner().invoke(
         main,
         ["train", "sine_skip", "--data", "sine", "--optimizer", "gd", "--lr", "0.1",
-         "--steps", "2", "--backend", "cupy", "--out", str(tmp_path / "run")],
+         "--steps", "3", "--backend", backend, "--out", str(out)],
     )  # fmt: skip
+
+
+@pytest.mark.skipif(_cupy_usable(), reason="CuPy and a GPU are here: tests/test_gpu.py uses them")
+def test_cli_reports_an_unusable_backend_in_one_line(tmp_path):
+    r = _train_cli(tmp_path / "run", "cupy")
     assert r.exit_code == 2, r.output
     assert r.output.startswith("error: backend 'cupy'") and r.output.count("\n") == 1
     assert not (tmp_path / "run").exists()
 
 
 def test_cli_trains_on_a_named_backend(tmp_path):
-    r = CliRunner().invoke(
-        main,
-        ["train", "sine_skip", "--data", "sine", "--optimizer", "gd", "--lr", "0.1",
-         "--steps", "3", "--backend", "numpy", "--out", str(tmp_path / "run")],
-    )  # fmt: skip
+    r = _train_cli(tmp_path / "run", "numpy")
     assert r.exit_code == 0, r.output
     traj = (tmp_path / "run" / "trajectory.json").read_text()
     assert '"backend": "numpy"' in traj and '"device": "CPU' in traj
