@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import namespace
+from .backend import namespace, to_host
 from .errors import DataError, ParamsError
 from .losses import LOSSES
 from .ops import OPS, Layer
@@ -111,7 +111,8 @@ class Network:
         return params
 
     def check_params(self, params: Mapping[str, Array]) -> Params:
-        """Validate a params dict against the spec; return float64 arrays."""
+        """Validate a params dict against the spec; return float64 numpy arrays (device arrays
+        are checked on the host, as are data in ``check_inputs`` and ``check_targets``)."""
         missing = [k for k in self.param_shapes if k not in params]
         if missing:
             raise ParamsError(f"parameter {missing[0]!r} is missing")
@@ -120,7 +121,7 @@ class Network:
             raise ParamsError(f"unexpected parameter {extra[0]!r} (not in the spec)")
         out: Params = {}
         for k, shape in self.param_shapes.items():
-            v = np.asarray(params[k])
+            v = to_host(params[k])  # checked on the host, whatever the backend
             if v.dtype.kind not in "fiu":
                 raise ParamsError(f"parameter {k!r} has dtype {v.dtype}, expected float64")
             if v.shape != shape:
@@ -133,7 +134,7 @@ class Network:
     # ---- data -------------------------------------------------------------------------------
 
     def check_inputs(self, x: Array) -> Array:
-        x = np.asarray(x)
+        x = to_host(x)
         if x.ndim != 2 or x.shape[1] != self.spec.inputs:
             raise DataError(f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})")
         if x.dtype.kind not in "fiu":
@@ -153,7 +154,7 @@ class Network:
         ``mse`` takes (n, out) or, for out = 1, (n,); integer labels are one-hot encoded when
         out > 1. ``softmax_cross_entropy`` takes integer labels (n,) in [0, out) or (n, out) rows
         (one-hot or any distribution)."""
-        y = np.asarray(y)
+        y = to_host(y)
         m = self.spec.out_width
         if len(y) != n:
             raise DataError(f"targets y have {len(y)} rows but inputs x have {n}")
@@ -205,8 +206,8 @@ class Network:
             values.append(out)
             caches.append(cache)
         yhat = values[self._out_slot]
-        if y.shape != yhat.shape:
-            y = self.check_targets(y, len(x))
+        if y.shape != yhat.shape:  # labels: one-hot rows, on the outputs' backend
+            y = namespace(yhat).asarray(self.check_targets(y, len(x)))
         E, g_out = self.loss_fn.value_and_grad(yhat, y)
         del values, yhat
         # gy[s]: dE/d(value of slot s), summed over the consumers seen so far; owned[s]: the sum

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from descentcheck.cli import main
 from descentcheck.impl.backend import BACKENDS, get_backend, namespace, to_host
-from descentcheck.impl.errors import BackendError
+from descentcheck.impl.errors import BackendError, DataError
 from descentcheck.impl.optim import OPTIMIZERS, get_optimizer
 from descentcheck.properties.strategies import cases
 
@@ -207,3 +207,21 @@ def test_the_cli_offers_the_built_in_backends():
     from descentcheck.cli import BACKEND_NAMES
 
     assert BACKEND_NAMES == BACKENDS
+
+
+def test_device_resident_inputs_are_checked_on_the_host_and_train():
+    case = CASES[2]  # iris: integer labels
+    net, params, x, y = case.problem()
+    ref = case.run("numpy")
+    on = {k: xp.asarray(v) for k, v in params.items()}
+    from descentcheck.impl.trainer import train
+
+    t = train(net, on, xp.asarray(x), xp.asarray(y), case.optimizer, steps=case.steps,
+              seed=5, backend="device_double", **case.options)  # fmt: skip
+    np.testing.assert_array_equal(t.losses, ref.losses)
+    E, _ = net.loss_and_grad(params, x, y)  # labels, one-hot inside
+    Ed, _ = net.loss_and_grad(on, xp.asarray(x), xp.asarray(y))
+    assert Ed == E
+    bad = xp.asarray(np.where(np.arange(len(x))[:, None] == 3, np.nan, x))
+    with pytest.raises(DataError, match=r"inputs x contain NaN or inf \(row 3\)"):
+        train(net, on, bad, xp.asarray(y), "gd", lr=0.1, steps=1, backend="device_double")
