@@ -11,7 +11,7 @@ from __future__ import annotations
 import device_double
 import numpy as np
 import pytest
-from backend_cases import CASES, Case, relative_difference
+from backend_cases import CASES, ILL_CONDITIONED, Case, perturbed_run, relative_difference
 from click.testing import CliRunner
 from device_double import DeviceArray, DeviceLeak, xp
 from hypothesis import HealthCheck, given, settings
@@ -132,6 +132,18 @@ def test_the_cases_reach_the_matmul_evaluation_and_its_near_pairs():
     net, params, x, _ = matmul[0].problem()
     cache = net.layers[0].forward(params, [x])[1][0]
     assert cache[0] == "matmul" and cache[-1] is not None  # some pairs were recomputed directly
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_gpu_cases_are_well_conditioned(case: Case):
+    """A 1e-15 relative change of the start moves the run by at most 1e-11: the GPU tests'
+    1e-10 is within reach of arithmetic that rounds differently (and it would not be for the
+    ill-conditioned RMSProp run, shown below)."""
+    assert relative_difference(case.run("numpy"), perturbed_run(case, 1e-15)) <= 1e-11
+
+
+def test_the_ill_conditioned_run_is_ill_conditioned():
+    assert relative_difference(ILL_CONDITIONED.run("numpy"), perturbed_run(ILL_CONDITIONED)) > 1e-8
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
