@@ -67,7 +67,9 @@ def _cupy_backend() -> Backend:
     try:
         import cupy
     except ImportError as e:
-        raise BackendError(f"backend 'cupy' needs CuPy (pip install cupy-cuda12x): {e}") from None
+        raise BackendError(
+            f"backend 'cupy' needs CuPy (pip install 'descentcheck[gpu]'): {e}"
+        ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
         if count < 1:

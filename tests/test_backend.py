@@ -237,3 +237,17 @@ def test_device_resident_inputs_are_checked_on_the_host_and_train():
     bad = xp.asarray(np.where(np.arange(len(x))[:, None] == 3, np.nan, x))
     with pytest.raises(DataError, match=r"inputs x contain NaN or inf \(row 3\)"):
         train(net, on, bad, xp.asarray(y), "gd", lr=0.1, steps=1, backend="device_double")
+
+
+def test_the_numpy_path_never_imports_cupy():
+    """Meaningful where CuPy is installed (tox -e gpu): CPU runs do not pay for its import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, descentcheck as dc; net = dc.Network.from_spec('sine_skip'); "
+        "ds = dc.load_data('sine'); p = net.init(seed=0, x=ds.x); "
+        "dc.train(net, p, ds.x, ds.y, 'gd', lr=0.1, steps=2); print('cupy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout
