@@ -15,7 +15,9 @@ SMOOTH_OPS = {"dense", "gaussian", "gaussian_logits", "add", "concat"} | {
     "softplus",
     "identity",
 }
-QUIET = settings(max_examples=300, deadline=None, database=None)
+# derandomized: how far a shrink gets depends on the random search, so a seeded one keeps the
+# shrink tests repeatable
+QUIET = settings(max_examples=300, deadline=None, database=None, derandomize=True)
 
 
 def test_generated_specs_are_valid_and_reach_every_op_and_loss():
