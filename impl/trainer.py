@@ -76,6 +76,8 @@ def train(
     ``keep_params`` stores every iterate w_0..w_K in ``Trajectory.params_history``.
     ``backend``: ``"numpy"`` (the default, CPU) or ``"cupy"`` (an NVIDIA GPU), see above.
     """
+    be = get_backend(backend)  # an unusable backend fails before any work
+    xp = be.xp
     if isinstance(optimizer, str):
         if lr is None:
             raise HyperparameterError(f"optimizer {optimizer} needs a learning rate (--lr)")
@@ -97,8 +99,6 @@ def train(
         if batch_size >= n:
             batch_size = None  # one batch of everything is full batch
     batches = minibatches(n, batch_size, seed) if batch_size is not None else None
-    be = get_backend(backend)
-    xp = be.xp
     x, y = be.to_device(x), be.to_device(y)
 
     bar = None
