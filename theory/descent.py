@@ -1,27 +1,45 @@
-"""Guaranteed-decrease regions from L-smoothness, as plain-float functions and report formulas.
+"""Exact one-step descent regions from L-smoothness, as plain-float functions.
 
-Derived in :mod:`.descent_proofs` (SymPy); restated here as floats for the property tests,
-without importing SymPy. With ``g = grad E(w_k)``, ``G = |g|`` and E L-smooth, one step ``d``
-satisfies ``E(w_k + d) - E(w_k) <= c G^2``; the step is *guaranteed* to decrease E when
-``c < 0`` (strict: on the boundary nothing is guaranteed). Conditions are sufficient, not
-necessary.
+Derived in :mod:`.descent_proofs` (SymPy), proved over the reals in :mod:`.descent_smt`
+(z3) and refereed by PEPit at test time (``tox -e pep``). Without SymPy here: the property
+tests call these per step.
+
+The theorem (this suite's derivation; the descent lemma is Nesterov 2004, Lemma 1.2.3). Take
+one step ``d = -lr g + m`` from ``w`` with ``g = grad E(w)``, ``G = |g|`` and a momentum vector
+of length ``|m| = s G``. Over every L-smooth ``E`` (``grad E`` L-Lipschitz, curvature anywhere
+in ``[-L, L]``, not necessarily convex) and every *direction* of ``m``::
+
+    sup [E(w + d) - E(w)] = G^2 ((|1 - lr L| + s L)^2 - 1) / (2 L)             (L > 0)
+                          = G^2 (s - lr)                                      (L = 0)
+
+It is attained: ``E(x) = g.(x - w) + L |x - w|^2 / 2`` with ``m = sign(1 - lr L) s g``. So one
+step is guaranteed to decrease every such E (g != 0) iff, strictly,
+
+    s < min(lr, 2/L - lr),
+
+and ``E(w) - E(w + d) >= (min(lr, 2/L - lr) - s) (1 + |1 - lr L| + s L) G^2 / 2``, an equality
+for the worst E (the factored form has no cancellation at small L).
 
 ================================  ============================================================
-step                              guaranteed decrease iff (strict)
+step                              s (momentum length over |g_k|), region
 ================================  ============================================================
-gradient descent                  0 < lr < 2/L;  E_k - E_{k+1} >= lr (1 - L lr / 2) G^2
-adaptive momentum                 tau + L (lr + tau)^2 / 2 < lr;
-(alpha_k = tau |g_k|/|dw_{k-1}|)  i.e. tau < tau_max = lr (3 - s) / (1 + s), s = sqrt(1 + 4 L lr)
-constant momentum beta            beta rho_k + L (lr + beta rho_k)^2 / 2 < lr,
-                                  rho_k = |dw_{k-1}| / |g_k| (unbounded: no beta > 0 is safe for
-                                  every step; heavy ball at lr = 1/L on f = L x^2/2 rises by
-                                  beta^2 (f(x_0) - f*) at its second step, where rho_1 = inf)
+gradient descent                  s = 0:  0 < lr < 2/L
+adaptive momentum                 s = tau (alpha_k = tau |g_k|/|dw_{k-1}| per group: the group
+                                  lengths tau |g_G| add up in squares to tau G):
+                                  tau < max_tau(lr, L) = min(lr, 2/L - lr)
+heavy ball beta (torch buffer)    s = beta rho_k, rho_k = |dw_{k-1}| / |g_k| (unbounded: no
+                                  beta > 0 is safe at every step)
+Nesterov (torch form)             d = -lr (1 + beta) g_k - lr beta^2 b_{k-1}: effective lr
+                                  lr (1 + beta), s = beta^2 rho_k, rho_k = lr |b_{k-1}| / |g_k|
+RMSProp (D = diag(1/(sqrt(v)+e))) d = -lr D g:  lr < 2 g.Dg / (L |Dg|^2)  (per step; see
+                                  :func:`rmsprop_guaranteed`)
 ================================  ============================================================
 
+The previous (first-round) regions bounded ``g.m >= -|g||m|`` and ``|d| <= lr G + |m|`` at
+once; they are kept, for comparison in the report only, in :mod:`.descent_cauchy_schwarz`.
 ``REGIONS`` (built on first access, with SymPy) maps a name to a :class:`Region` carrying the
 SymPy condition, LaTeX, MathML and a plain-words statement for the report.
 """
-
 from __future__ import annotations
 
 import math
@@ -41,6 +59,13 @@ __all__ = [
     "gd_guaranteed",
     "heavy_ball_worst_case_rise",
     "max_tau",
+    "momentum_step_decrease_bound",
+    "momentum_step_guaranteed",
+    "momentum_step_worst_case",
+    "nesterov_decrease_bound",
+    "nesterov_guaranteed",
+    "rmsprop_decrease_bound",
+    "rmsprop_guaranteed",
 ]
 
 
@@ -58,69 +83,189 @@ def _finite(**values: float) -> None:
             raise ValueError(f"{name} must be finite, got {v!r}")
 
 
-def gd_guaranteed(lr: float, L: float) -> bool:
-    """One gradient-descent step ``w -= lr g`` surely decreases an L-smooth E (g != 0):
-    ``0 < lr < 2/L`` (any lr > 0 when L = 0)."""
+# ---- the one theorem: d = -lr g + m, |m| = s |g| -------------------------------------------
+
+
+def momentum_step_guaranteed(lr: float, s: float, L: float) -> bool:
+    """True iff one step ``d = -lr g + m`` with ``|m| = s |g|`` decreases every L-smooth E
+    whatever the direction of m: ``s < min(lr, 2/L - lr)`` (strict; ``s < lr`` when L = 0)."""
+    _check(lr=lr, s=s, L=L)
+    _finite(lr=lr, s=s, L=L)
+    if lr == 0:
+        return False
+    return s < max_tau(lr, L)
+
+
+def momentum_step_decrease_bound(lr: float, s: float, L: float, grad_norm: float) -> float:
+    """The exact guaranteed decrease ``inf [E(w) - E(w + d)]`` over L-smooth E and directions
+    of m: ``(min(lr, 2/L - lr) - s) (1 + |1 - lr L| + s L) G^2 / 2``. Negative outside the
+    region, where its magnitude is the worst-case increase (attained)."""
+    _check(lr=lr, s=s, L=L, grad_norm=grad_norm)
+    if math.isinf(s):
+        return -math.inf
+    return (max_tau(lr, L) - s) * (1.0 + abs(1.0 - lr * L) + s * L) * grad_norm**2 / 2.0
+
+
+def momentum_step_worst_case(lr: float, s: float, L: float, grad_norm: float = 1.0) -> float:
+    """``sup [E(w + d) - E(w)] = G^2 ((|1 - lr L| + s L)^2 - 1) / (2L)``: minus
+    :func:`momentum_step_decrease_bound`."""
+    return -momentum_step_decrease_bound(lr, s, L, grad_norm)
+
+
+def max_tau(lr: float, L: float) -> float:
+    """The supremum of the admissible momentum length over ``|g|`` for this lr (not attained:
+    the region is open): ``min(lr, 2/L - lr)``; ``lr`` when L = 0. It peaks at ``1/L`` at
+    ``lr = 1/L``. Zero or negative means that no s >= 0 is admissible (``lr >= 2/L``)."""
     _check(lr=lr, L=L)
     _finite(lr=lr, L=L)
     if L == 0:
-        return lr > 0
-    return 0 < lr < 2.0 / L
+        return float(lr)
+    return min(float(lr), 2.0 / L - lr)
+
+
+# ---- the named optimizers ---------------------------------------------------------------------
+
+
+def gd_guaranteed(lr: float, L: float) -> bool:
+    """One gradient-descent step ``w -= lr g`` surely decreases every L-smooth E (g != 0) iff
+    ``0 < lr < 2/L`` (any lr > 0 when L = 0): the theorem with s = 0."""
+    return momentum_step_guaranteed(lr, 0.0, L)
 
 
 def gd_decrease_bound(lr: float, L: float, grad_norm: float) -> float:
-    """``lr (1 - L lr / 2) |g|^2``: E_k - E_{k+1} is at least this much. Negative when
-    lr > 2/L, where it bounds the possible increase instead."""
+    """``lr (1 - L lr / 2) |g|^2``, exact: the quadratic ``L |x - w|^2 / 2 + g.(x - w)``
+    attains it. Negative when lr > 2/L, where it is minus the worst increase."""
     _check(lr=lr, L=L, grad_norm=grad_norm)
     return lr * (1.0 - L * lr / 2.0) * grad_norm**2
 
 
 def adaptive_guaranteed(lr: float, tau: float, L: float) -> bool:
-    """One adaptive-momentum step (``alpha_k = tau |g_k| / |dw_{k-1}|``, per group or global)
-    surely decreases an L-smooth E: ``tau + L (lr + tau)^2 / 2 < lr``."""
-    _check(lr=lr, tau=tau, L=L)
-    _finite(lr=lr, tau=tau, L=L)
-    return tau + L * (lr + tau) ** 2 / 2.0 < lr
-
-
-def max_tau(lr: float, L: float) -> float:
-    """The supremum of the admissible tau for this lr (not attained: the region is open):
-    ``lr (3 - s) / (1 + s)``, ``s = sqrt(1 + 4 L lr)``, equal to
-    ``(sqrt(1 + 4 L lr) - 1 - L lr) / L`` (this form has no cancellation). Positive iff
-    ``lr < 2/L``; at most ``1/(4L)``, reached at ``lr = 3/(4L)``. Zero or negative means no
-    tau >= 0 is admissible. ``lr`` itself when L = 0."""
-    _check(lr=lr, L=L)
-    _finite(lr=lr, L=L)
-    s = math.sqrt(1.0 + 4.0 * L * lr)
-    return lr * (3.0 - s) / (1.0 + s)
+    """One adaptive-momentum step (``alpha_k = tau |g_k| / |dw_{k-1}|``, per group, unit, node
+    or global: the momentum term has length exactly ``tau |g_k|``) surely decreases every
+    L-smooth E iff ``tau < min(lr, 2/L - lr)``."""
+    return momentum_step_guaranteed(lr, tau, L)
 
 
 def adaptive_decrease_bound(lr: float, tau: float, L: float, grad_norm: float) -> float:
-    """``(lr - tau - L (lr + tau)^2 / 2) |g|^2``: E_k - E_{k+1} is at least this much."""
-    _check(lr=lr, tau=tau, L=L, grad_norm=grad_norm)
-    return (lr - tau - L * (lr + tau) ** 2 / 2.0) * grad_norm**2
+    """The exact guaranteed decrease of an adaptive-momentum step (s = tau)."""
+    return momentum_step_decrease_bound(lr, tau, L, grad_norm)
+
+
+def _momentum_length(beta: float, ratio: float) -> float:
+    # beta = 0 with an infinite ratio is plain GD, not 0 * inf
+    return 0.0 if beta == 0 else beta * ratio
 
 
 def constant_momentum_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
-    """One heavy-ball step ``dw_k = -lr g_k + beta dw_{k-1}`` surely decreases an L-smooth E
-    when ``-lr + beta rho + L (lr + beta rho)^2 / 2 < 0``, ``rho = ratio = |dw_{k-1}| / |g_k|``
-    (``inf`` when g_k = 0 and dw_{k-1} != 0: then never, for beta > 0)."""
+    """One heavy-ball step ``dw_k = -lr g_k + beta dw_{k-1}`` surely decreases every L-smooth E
+    iff ``beta rho < min(lr, 2/L - lr)``, ``rho = ratio = |dw_{k-1}| / |g_k|`` (``inf`` when
+    g_k = 0 and dw_{k-1} != 0: then never, for beta > 0)."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio)
     _finite(lr=lr, beta=beta, L=L)
-    if beta == 0:
-        return gd_guaranteed(lr, L)
-    if math.isinf(ratio):
-        return False
-    m = beta * ratio
-    return m + L * (lr + m) ** 2 / 2.0 < lr
+    s = _momentum_length(beta, ratio)
+    return not math.isinf(s) and momentum_step_guaranteed(lr, s, L)
 
 
 def constant_momentum_decrease_bound(
     lr: float, beta: float, L: float, ratio: float, grad_norm: float
 ) -> float:
-    """``(lr - beta rho - L (lr + beta rho)^2 / 2) |g|^2`` (with ``rho |g| = |dw_{k-1}|``)."""
+    """The exact guaranteed decrease of a heavy-ball step (s = beta rho)."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
-    return (lr - beta * ratio - L * (lr + beta * ratio) ** 2 / 2.0) * grad_norm**2
+    return momentum_step_decrease_bound(lr, _momentum_length(beta, ratio), L, grad_norm)
+
+
+def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
+    """One step of torch's Nesterov SGD surely decreases every L-smooth E.
+
+    torch: ``b_k = beta b_{k-1} + g_k``, ``w -= lr (g_k + beta b_k)``, so the step is
+    ``d = -lr (1 + beta) g_k - lr beta^2 b_{k-1}``: the theorem with effective learning rate
+    ``lr (1 + beta)`` and ``s = beta^2 rho``. Here ``ratio = rho = lr |b_{k-1}| / |g_k|``: the
+    length of the previous buffer in parameter units (``lr b_{k-1}``, which is ``-dw_{k-1}``
+    for heavy ball) over the current gradient's norm; 0 at the first step (``b_{-1} = 0``).
+    Condition: ``beta^2 rho < min(lr (1 + beta), 2/L - lr (1 + beta))``."""
+    _check(lr=lr, beta=beta, L=L, ratio=ratio)
+    _finite(lr=lr, beta=beta, L=L)
+    s = _momentum_length(beta * beta, ratio)
+    return not math.isinf(s) and momentum_step_guaranteed(lr * (1.0 + beta), s, L)
+
+
+def nesterov_decrease_bound(
+    lr: float, beta: float, L: float, ratio: float, grad_norm: float
+) -> float:
+    """The exact guaranteed decrease of a Nesterov step (see :func:`nesterov_guaranteed`)."""
+    _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
+    s = _momentum_length(beta * beta, ratio)
+    return momentum_step_decrease_bound(lr * (1.0 + beta), s, L, grad_norm)
+
+
+# ---- RMSProp: a diagonal preconditioner known at the step ------------------------------------
+
+
+def _rmsprop_terms(
+    grad: Any, scale: Any, momentum: float, prev_step_norm: float
+) -> tuple[float, float, float, float]:
+    """``(g.Dg, |Dg|^2, |g|^2, r)`` with r the momentum term's length, in exact-rounded sums."""
+    g = [float(v) for v in _flat(grad)]
+    dg = [float(v) for v in _flat(scale)]
+    if len(g) != len(dg):
+        raise ValueError(f"grad has {len(g)} entries but scale has {len(dg)}")
+    if any(not (v > 0) or math.isinf(v) for v in dg):
+        raise ValueError("scale (the diagonal 1/(sqrt(v) + eps)) must be finite and positive")
+    u = [a * b for a, b in zip(g, dg)]
+    _check(momentum=momentum, prev_step_norm=prev_step_norm)
+    return (
+        math.fsum(a * b for a, b in zip(g, u)),
+        math.fsum(v * v for v in u),
+        math.fsum(v * v for v in g),
+        _momentum_length(momentum, prev_step_norm),
+    )
+
+
+def _flat(a: Any) -> list[float]:
+    if hasattr(a, "ravel"):
+        return list(a.ravel().tolist())
+    return [float(v) for v in a]
+
+
+def rmsprop_decrease_bound(
+    lr: float,
+    L: float,
+    grad: Any,
+    scale: Any,
+    momentum: float = 0.0,
+    prev_step_norm: float = 0.0,
+) -> float:
+    """The exact guaranteed decrease of one RMSProp step ``d = -lr D g + m``.
+
+    ``D = diag(scale)``, ``scale = 1/(sqrt(v_k) + eps)`` known at step k (v_k already includes
+    g_k, as in torch), and torch's momentum option ``m = momentum * dw_{k-1}`` of length
+    ``r = momentum * prev_step_norm``. Over every L-smooth E and direction of m::
+
+        inf [E(w) - E(w + d)] = lr g.Dg - L lr^2 |Dg|^2 / 2 - r |g - L lr Dg| - L r^2 / 2,
+
+    attained by ``E = g.(x - w) + L |x - w|^2 / 2`` with m along ``g - L lr Dg``. With
+    ``momentum = 0`` it is positive iff ``lr < 2 g.Dg / (L |Dg|^2)``."""
+    _check(lr=lr, L=L)
+    gdg, dgdg, gg, r = _rmsprop_terms(grad, scale, momentum, prev_step_norm)
+    if math.isinf(r):
+        return -math.inf
+    # |g - L lr Dg|^2 = |g|^2 - 2 L lr g.Dg + L^2 lr^2 |Dg|^2 (>= 0 up to rounding)
+    v2 = max(gg - 2.0 * L * lr * gdg + (L * lr) ** 2 * dgdg, 0.0)
+    return lr * gdg - L * lr * lr * dgdg / 2.0 - r * math.sqrt(v2) - L * r * r / 2.0
+
+
+def rmsprop_guaranteed(
+    lr: float,
+    L: float,
+    grad: Any,
+    scale: Any,
+    momentum: float = 0.0,
+    prev_step_norm: float = 0.0,
+) -> bool:
+    """True iff the RMSProp step decreases every L-smooth E (see
+    :func:`rmsprop_decrease_bound`); without momentum: ``0 < lr < 2 g.Dg / (L |Dg|^2)``."""
+    _finite(lr=lr, L=L)
+    return rmsprop_decrease_bound(lr, L, grad, scale, momentum, prev_step_norm) > 0
 
 
 def heavy_ball_worst_case_rise(beta: float, f0_minus_fstar: float) -> float:
@@ -131,22 +276,26 @@ def heavy_ball_worst_case_rise(beta: float, f0_minus_fstar: float) -> float:
 
 
 PAPER_CONDITIONS = (
-    "What the paper assumes, as we read it (NOT re-checked against the paper's text in this "
-    "suite, and its constants are not reproduced): Agarwal, Klobusicky & Schonfeld (2021, arXiv "
-    "1705.07404), generalising Wu et al. (2008, one hidden layer), train with full-batch "
+    "What the paper assumes, as we read its abstract (NOT re-checked against the paper's text in "
+    "this suite, and its constants are not reproduced): Agarwal, Klobusicky & Schonfeld (2021, "
+    "arXiv 1705.07404), generalising Wu et al. (2008, one hidden layer), train with full-batch "
     "gradients and the adaptive coefficient alpha_k = tau |g_k| / |dw_{k-1}| per weight group, "
     "and assume an activation with bounded phi, phi', phi''; bounded weights along the "
     "iteration; a momentum factor 0 < tau < 1; and lr and tau small enough, below bounds built "
     "from those constants of the network and the data. "
-    "What is derived here: with L the smoothness constant of E, one step is guaranteed to "
-    "decrease E when tau - lr + (L/2)(lr + tau)^2 < 0. "
-    "How they relate: a proof of the Wu et al. kind bounds the same two terms (the first-order "
-    "term via |alpha_k dw_{k-1}| = tau |g_k|, the second-order term by a constant C of the "
-    "network that plays the role of L/2), giving a condition of the form "
-    "tau - lr + C (lr + tau)^2 < 0. Whenever C >= L/2 such a condition implies ours, so ours is "
-    "never more restrictive; with tau = s lr (0 < s < 1, the form Zhang, Wu & Zheng 2006 use) "
-    "ours reads lr < 2 (1 - s) / (L (1 + s)^2). Our region forces tau < min(lr, 1/(4L)), which "
-    "implies the paper's tau < 1 when lr <= 1 or L >= 1/4, not otherwise."
+    "What is derived here (exact, this suite's own derivation): with L the smoothness constant "
+    "of E, one step whose momentum term has length tau |g_k| decreases every L-smooth E, for "
+    "every direction of that term, iff tau < min(lr, 2/L - lr); outside, an L-smooth quadratic "
+    "and a momentum direction exist for which the step does not decrease E. "
+    "How they relate: a proof of the Wu et al. kind bounds the first-order term via "
+    "|alpha_k dw_{k-1}| = tau |g_k| and the second-order term by a constant C of the network "
+    "that plays the role of L/2; any such sufficient condition lies inside the exact region "
+    "(whenever C >= L/2), so the exact region is never more restrictive. In the papers' "
+    "parametrisation tau = s lr, 0 < s < 1 (the form Zhang, Wu & Zheng 2006 use), the exact "
+    "region reads lr < 2 / (L (1 + s)): (1 + s)/(1 - s) times the first-round Cauchy-Schwarz "
+    "bound lr < 2 (1 - s) / (L (1 + s)^2), and non-empty even as s -> 1, where the old bound "
+    "vanished. The exact region forces tau < 1/L (largest at lr = 1/L), which implies the "
+    "paper's tau < 1 when L >= 1, not otherwise."
 )
 
 
