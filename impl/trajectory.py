@@ -34,6 +34,31 @@ def json_float(v: float | None) -> float | str | None:
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
+ROUNDING = 4 * float(np.finfo(np.float64).eps)
+
+
+def decreased_every_step(losses: Any) -> tuple[bool, int | None, float]:
+    """Whether E fell at every step, up to float64 rounding.
+
+    A step k counts as a rise when ``E_{k+1} - E_k > 4 eps (|E_k| + |E_{k+1}|)``; a run whose
+    losses turn non-finite does not hold, and its first rise is the step before that.
+
+    Returns:
+        ``(holds, first_rise, worst_relative_rise)``: the first step that rose (None when none
+        did) and the largest ``(E_{k+1} - E_k) / |E_k|`` (inf for a non-finite run; negative
+        when every step fell).
+    """
+    e = np.asarray(losses, dtype=np.float64)
+    if not np.all(np.isfinite(e)):
+        bad = int(np.argmax(~np.isfinite(e)))
+        return False, max(bad - 1, 0), math.inf
+    d = np.diff(e)
+    up = np.flatnonzero(d > ROUNDING * (np.abs(e[:-1]) + np.abs(e[1:])))
+    rel = d / np.maximum(np.abs(e[:-1]), 1e-300)
+    worst = float(rel.max()) if rel.size else 0.0
+    return (up.size == 0), (int(up[0]) if up.size else None), worst
+
+
 @dataclass
 class Trajectory:
     optimizer: str

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from descentcheck.impl.trajectory import decreased_every_step
+
 from .cases import CaseLimits, random_data, random_spec, skip_edges
 from .profiles import ReportProfile
 from .progress import Progress
 
-EPS = float(np.finfo(np.float64).eps)
 ADAPTIVE_BOX = (3.0, 1.0)  # lr·L in (0, 3), tau·L in (0, 1)
 CONSTANT_BOX = (3.0, 1.0)  # lr·L in (0, 3), beta in (0, 1)
 INSIDE_SHARE = 0.4
@@ -46,20 +47,6 @@ def ray_factor(lr_L: float, tau_L: float) -> float:
         return math.inf
     with np.errstate(over="ignore"):
         return float(np.float64(lr_L + tau_L) ** 2 / (2.0 * (lr_L - tau_L)))
-
-
-def decreased_every_step(losses: np.ndarray) -> tuple[bool, int | None, float]:
-    """(no rise beyond rounding, the first such step, the largest relative rise)."""
-    e = np.asarray(losses, dtype=float)
-    if not np.all(np.isfinite(e)):
-        bad = int(np.argmax(~np.isfinite(e)))
-        return False, max(bad - 1, 0), math.inf
-    d = np.diff(e)
-    tol = 4 * EPS * (np.abs(e[:-1]) + np.abs(e[1:]))
-    up = np.flatnonzero(d > tol)
-    rel = d / np.maximum(np.abs(e[:-1]), 1e-300)
-    worst = float(rel.max()) if rel.size else 0.0
-    return (up.size == 0), (int(up[0]) if up.size else None), worst
 
 
 def _draw_point(rng: np.random.Generator, plane: str) -> tuple[float, float]:
