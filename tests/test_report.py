@@ -178,6 +178,20 @@ def test_a_failed_build_leaves_the_earlier_report_whole(
 
 # ---- the browser --------------------------------------------------------------------------
 
+
+def test_the_report_env_installs_nothing() -> None:
+    """``tox -e report`` is a user's command: it may not install system packages."""
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(Path(__file__).resolve().parents[1] / "tox.ini")
+    env = tox["testenv:report"]
+    text = " ".join(env.values()).lower()
+    for word in ("apt-get", "apt ", "dnf", "yum", "brew", "sudo", "snap install"):
+        assert word not in text, f"tox -e report runs {word.strip()!r}"
+    assert "commands_pre" not in env and "allowlist_externals" not in env
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = (
     "--headless",
@@ -229,7 +243,10 @@ def _chromium(args: list[str], profile_dir: Path) -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no chromium or chromium-browser on the PATH (install one to run the browser check)",
+)
 def test_the_page_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     html = (report / "index.html").read_text("utf-8")
     # a copy with a checker script that records errors and image loads; same folder, same files
