@@ -12,13 +12,14 @@ import time
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     verbose = "-v" in args or "--verbose" in args
-    from .checks import PROVED, run_all
+    from .checks import NUMERIC, PROVED, SMT, run_all
 
     t0 = time.perf_counter()
     results = run_all()
     for kind, title in (
-        (PROVED, "Proved symbolically (SymPy)"),
-        ("numeric", "Checked numerically"),
+        (PROVED, "Proved symbolically (SymPy; exact rationals)"),
+        (SMT, "Proved over the reals by an SMT solver (z3); every obligation listed"),
+        (NUMERIC, "Checked numerically"),
     ):
         print(f"== {title}")
         for r in (r for r in results if r.kind == kind):
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"       {r.summary}")
             shown = (
                 r.details
-                if (verbose or not r.ok)
+                if (verbose or not r.ok or kind == SMT)
                 else [d for d in r.details if d.startswith(("finding", "DESIGN", "tanh/", "relu:"))]
             )
             for d in shown:
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"theory: {len(results) - len(failed)} passed, {len(failed)} failed "
         f"({sum(r.kind == PROVED for r in results)} symbolic, "
-        f"{sum(r.kind != PROVED for r in results)} numeric) in {total:.1f} s"
+        f"{sum(r.kind == SMT for r in results)} SMT, "
+        f"{sum(r.kind == NUMERIC for r in results)} numeric) in {total:.1f} s"
     )
     return 1 if failed else 0
 

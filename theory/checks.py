@@ -12,28 +12,21 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from descentcheck.impl.examples import EXAMPLES
 
 from . import KNOWN_OPS
+from .check_result import NUMERIC, PROVED, SMT, CheckResult
+from .descent_checks import (
+    check_descent,
+    check_descent_numeric,
+    check_descent_smt,
+    check_descent_witness,
+)
 
-PROVED = "proved"
-NUMERIC = "numeric"
-
-
-@dataclass
-class CheckResult:
-    """One check: what it is, how it was established, whether it held, and what was measured."""
-
-    name: str
-    kind: str  # PROVED or NUMERIC
-    ok: bool
-    summary: str
-    details: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+__all__ = ["NUMERIC", "PROVED", "SMT", "CheckResult", "run_all"]
 
 
 def _all_hold(items: list) -> tuple[bool, list[str]]:
@@ -263,99 +256,6 @@ def check_momentum() -> CheckResult:
     )
 
 
-def check_descent() -> CheckResult:
-    from . import descent
-    from .descent_proofs import prove_all
-
-    results = prove_all()
-    items = [i for v in results.values() for i in v]
-    ok, bad = _all_hold(items)
-    return CheckResult(
-        "descent conditions from L-smoothness (strict inequalities)",
-        PROVED,
-        ok,
-        f"{len(items)} facts: GD lr < 2/L; adaptive tau + L(lr+tau)^2/2 < lr, tau_max closed "
-        "form, tau < 1/(4L); constant beta needs rho_k bounded; heavy-ball worst case outside",
-        [
-            *bad,
-            *results,
-            f"the paper's conditions: {descent.PAPER_CONDITIONS}",
-            *(str(i) for i in items),
-        ],
-    )
-
-
-def check_descent_numeric(seed: int = 0, points: int = 2000) -> CheckResult:
-    """The float functions agree with the SymPy conditions; the trainer's momentum optimizer
-    reproduces the heavy-ball worst case; sampled quadratics never violate a guarantee."""
-    import sympy as sp
-
-    from . import descent
-    from . import descent_proofs as dp
-
-    rng = np.random.default_rng(seed)
-    bad: list[str] = []
-    regions = descent.REGIONS
-    syms = (dp.L, dp.lr, dp.tau, dp.beta, dp.ratio)
-    # the SymPy conditions, compiled once (evaluated at the same float points)
-    compiled = {name: sp.lambdify(syms, r.condition, "math") for name, r in regions.items()}
-    for _ in range(points):
-        L = float(rng.uniform(0.1, 10))
-        lr = float(rng.uniform(0, 3 / L))
-        tau = float(rng.uniform(0, 1 / L))
-        beta = float(rng.uniform(0, 1))
-        ratio = float(rng.uniform(0, 5))
-        top = descent.max_tau(lr, L)
-        margin = {
-            "gd": abs(lr - 2 / L),
-            "adaptive_momentum": abs(tau - top),
-            "constant_momentum": abs(beta * ratio - top),
-        }
-        for name, args in (
-            ("gd", (lr, L)),
-            ("adaptive_momentum", (lr, tau, L)),
-            ("constant_momentum", (lr, beta, L, ratio)),
-        ):
-            if margin[name] < 1e-9:
-                continue
-            sym = bool(compiled[name](L, lr, tau, beta, ratio))
-            if sym != regions[name].guaranteed(*args):
-                bad.append(f"{name} at {args}: sympy {sym}")
-        if margin["adaptive_momentum"] > 1e-9 and (
-            descent.adaptive_guaranteed(lr, tau, L) != (tau < top)
-        ):
-            bad.append(f"max_tau disagrees with adaptive_guaranteed at {(lr, tau, L)}")
-    # the worst case through the trainer's optimizer
-    from descentcheck.impl.optim import get_optimizer
-
-    worst_gap = 0.0
-    for _ in range(50):
-        L = float(rng.uniform(0.1, 10))
-        beta = float(rng.uniform(0.05, 0.95))
-        x0 = float(rng.uniform(-3, 3))
-        opt = get_optimizer("momentum", lr=1 / L, momentum=beta)
-        w = {"x": np.array([x0])}
-        state = opt.init(w)
-        fs = [L * x0**2 / 2]
-        for _k in range(2):
-            upd, state, _ = opt.update({"x": L * w["x"]}, state, w)
-            w = {"x": w["x"] + upd["x"]}
-            fs.append(float(L * w["x"][0] ** 2 / 2))
-        rise = fs[2] - fs[1]
-        expected = descent.heavy_ball_worst_case_rise(beta, fs[0])
-        worst_gap = max(worst_gap, abs(rise - expected) / expected)
-        if not rise > 0 or abs(rise - expected) > 1e-12 * expected:
-            bad.append(f"worst case L={L}, beta={beta}: rise {rise}, expected {expected}")
-    return CheckResult(
-        "descent regions, numerically: float API == SymPy condition; worst case via trainer",
-        NUMERIC,
-        not bad,
-        f"{points} random points (away from the boundary); heavy ball through "
-        f"impl.optim.momentum at lr = 1/L rises by beta^2 (f(x0) - f*) to {worst_gap:.1e}",
-        bad,
-    )
-
-
 def check_assumptions() -> CheckResult:
     from .assumptions import all_activation_bounds, gaussian_bounds, numeric_sup_check
 
@@ -493,7 +393,7 @@ def check_smoothness(seed: int = 0) -> CheckResult:
         lines.append(
             f"{name} ({net.n_params} params): L ~ {est:.6g} at init (40 Lanczos steps; full "
             f"Hessian eigvalsh {exact:.6g}, asymmetry {asym:.1e}); gd needs lr < {2 / est:.4g}, "
-            f"best adaptive tau_max {max_tau(0.75 / est, est):.4g} at lr = {0.75 / est:.4g}"
+            f"best adaptive tau_max {max_tau(1 / est, est):.4g} at lr = 1/L = {1 / est:.4g}"
         )
     return CheckResult(
         "smoothness: L by exact Hessian-vector products (complex step through backprop)",
@@ -544,6 +444,8 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_network_agreement,
     check_momentum,
     check_descent,
+    check_descent_smt,
+    check_descent_witness,
     check_descent_numeric,
     check_assumptions,
     check_smoothness,

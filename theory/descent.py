@@ -40,6 +40,7 @@ once; they are kept, for comparison in the report only, in :mod:`.descent_cauchy
 ``REGIONS`` (built on first access, with SymPy) maps a name to a :class:`Region` carrying the
 SymPy condition, LaTeX, MathML and a plain-words statement for the report.
 """
+
 from __future__ import annotations
 
 import math
@@ -304,7 +305,7 @@ class Region:
     """A guaranteed-decrease region, for the report and the property tests."""
 
     name: str
-    condition: Any  # a SymPy strict inequality in lr, tau, beta, rho_k, L (positive symbols)
+    condition: Any  # a SymPy strict inequality in lr, tau, beta, rho_k, L, ... (descent_proofs)
     latex: str
     mathml: str
     words: str
@@ -322,7 +323,9 @@ def _build_regions() -> dict[str, Region]:
         dp.tau: sp.Symbol("tau"),
         dp.beta: sp.Symbol("beta"),
         dp.ratio: sp.Symbol("rho_k"),
-        dp.s: sp.Symbol("s"),
+        dp.s_paper: sp.Symbol("s"),
+        dp.p: sp.Symbol("p_k"),  # g_k^T D g_k
+        dp.q: sp.Symbol("q_k"),  # |D g_k|^2
     }
 
     def tex(e: Any) -> str:
@@ -331,37 +334,57 @@ def _build_regions() -> dict[str, Region]:
     def mml(e: Any) -> str:
         return math_block(presentation(e.xreplace(shown)))
 
+    bound = dp.REGION_BOUND  # min(lr, 2/L - lr)
+    lr_nesterov = dp.lr * (1 + dp.beta)
     conditions = {
         "gd": (
             sp.StrictLessThan(dp.lr, 2 / dp.L),
             "Gradient descent: one step w <- w - lr g decreases every L-smooth E (with g != 0) "
-            "when 0 < lr < 2/L (strict); the decrease is at least lr (1 - L lr / 2) |g|^2.",
+            "iff 0 < lr < 2/L (strict); the exact guaranteed decrease is lr (1 - L lr / 2) |g|^2.",
             gd_guaranteed,
         ),
         "adaptive_momentum": (
-            sp.StrictLessThan(dp.tau + dp.L * (dp.lr + dp.tau) ** 2 / 2, dp.lr),
-            "Adaptive momentum (alpha_k = tau |g_k| / |dw_{k-1}|, per group or global): one "
-            "step decreases every L-smooth E when tau + L (lr + tau)^2 / 2 < lr (strict), i.e. "
-            "tau < lr (3 - s)/(1 + s) with s = sqrt(1 + 4 L lr); such tau > 0 exist iff "
-            "lr < 2/L, and tau < 1/(4L) always (the largest at lr = 3/(4L)).",
+            sp.StrictLessThan(dp.tau, bound),
+            "Adaptive momentum (alpha_k = tau |g_k| / |dw_{k-1}| per array, unit, node or "
+            "global: the momentum term has length tau |g_k|): one step decreases every L-smooth "
+            "E, whatever the direction of dw_{k-1}, iff tau < min(lr, 2/L - lr) (strict). The "
+            "largest admissible tau is 1/L, at lr = 1/L. Outside, an L-smooth quadratic and a "
+            "direction of dw_{k-1} exist for which the step does not decrease E.",
             adaptive_guaranteed,
         ),
         "adaptive_momentum_tau_proportional": (
-            sp.StrictLessThan(dp.lr, 2 * (1 - dp.s) / (dp.L * (1 + dp.s) ** 2)),
+            sp.StrictLessThan(dp.lr, 2 / (dp.L * (1 + dp.s_paper))),
             "Adaptive momentum with tau = s lr, 0 < s < 1 (the papers' parametrisation): the "
-            "same region reads lr < 2 (1 - s) / (L (1 + s)^2) (strict).",
+            "exact region reads lr < 2 / (L (1 + s)) (strict), (1 + s)/(1 - s) times the "
+            "first round's Cauchy-Schwarz bound 2 (1 - s) / (L (1 + s)^2).",
             lambda lr, s, L: adaptive_guaranteed(lr, s * lr, L),
         ),
         "constant_momentum": (
-            sp.StrictLessThan(
-                dp.beta * dp.ratio + dp.L * (dp.lr + dp.beta * dp.ratio) ** 2 / 2, dp.lr
-            ),
-            "Constant momentum beta: one step dw_k = -lr g_k + beta dw_{k-1} decreases every "
-            "L-smooth E when beta rho_k + L (lr + beta rho_k)^2 / 2 < lr (strict), "
-            "rho_k = |dw_{k-1}| / |g_k|. rho_k is unbounded (infinite when g_k = 0), so no "
-            "beta > 0 is guaranteed safe at every step: heavy ball on f = L x^2 / 2 with "
-            "lr = 1/L has g_1 = 0 and rises by exactly beta^2 (f(x_0) - f*) at its second step.",
+            sp.StrictLessThan(dp.beta * dp.ratio, bound),
+            "Heavy ball (constant beta): one step dw_k = -lr g_k + beta dw_{k-1} decreases every "
+            "L-smooth E iff beta rho_k < min(lr, 2/L - lr) (strict), rho_k = |dw_{k-1}| / |g_k|. "
+            "rho_k is unbounded (infinite when g_k = 0), so no beta > 0 is guaranteed safe at "
+            "every step: heavy ball on f = L x^2 / 2 with lr = 1/L has g_1 = 0 and rises by "
+            "exactly beta^2 (f(x_0) - f*) at its second step.",
             constant_momentum_guaranteed,
+        ),
+        "nesterov": (
+            sp.StrictLessThan(dp.beta**2 * dp.ratio, bound.subs(dp.lr, lr_nesterov)),
+            "Nesterov (torch: b_k = beta b_{k-1} + g_k, w -= lr (g_k + beta b_k)): the step is "
+            "-lr (1 + beta) g_k - lr beta^2 b_{k-1}, so it decreases every L-smooth E iff "
+            "beta^2 rho_k < min(lr (1 + beta), 2/L - lr (1 + beta)) (strict), with "
+            "rho_k = lr |b_{k-1}| / |g_k|.",
+            nesterov_guaranteed,
+        ),
+        "rmsprop": (
+            sp.StrictLessThan(dp.lr, 2 * dp.p / (dp.L * dp.q)),
+            "RMSProp (D = diag(1/(sqrt(v_k) + eps)) known at step k, v_k including g_k): one "
+            "step w -= lr D g decreases every L-smooth E iff lr < 2 p_k / (L q_k), "
+            "p_k = g^T D g, q_k = |D g|^2 (strict): a condition on the step's own g and D, "
+            "checked per step. With torch's momentum option the worst case adds "
+            "r |g - L lr D g| + L r^2 / 2, "
+            "r = momentum |dw_{k-1}| (rmsprop_decrease_bound).",
+            rmsprop_guaranteed,
         ),
     }
     return {

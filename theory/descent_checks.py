@@ -1,0 +1,186 @@
+"""The theory checks of the exact descent regions: SymPy's derivation, the SMT proofs, the
+exact-rational witnesses, and the float API against all three.
+
+Each returns a :class:`~.checks.CheckResult`; ``python -m descentcheck.theory`` prints them
+(the SMT obligations one per line, with their result and time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .check_result import NUMERIC, PROVED, SMT, CheckResult
+
+
+def check_descent() -> CheckResult:
+    from . import descent
+    from .descent_proofs import prove_all
+
+    results = prove_all()
+    items = [i for v in results.values() for i in v]
+    bad = [str(i) for i in items if not i.holds]
+    return CheckResult(
+        "exact descent regions, derived (SymPy): worst case over L-smooth E and momentum direction",
+        PROVED,
+        not bad,
+        f"{len(items)} facts: W = G^2((|1 - lr L| + sL)^2 - 1)/(2L), attained; region "
+        "s < min(lr, 2/L - lr); GD 0 < lr < 2/L; Nesterov, RMSProp; 3x the Cauchy-Schwarz area",
+        [*bad, *results, f"the paper's conditions: {descent.PAPER_CONDITIONS}"]
+        + [str(i) for i in items],
+    )
+
+
+def check_descent_smt() -> CheckResult:
+    """Every obligation of :mod:`.descent_smt`; ``unknown`` fails the check (never proved)."""
+    from .descent_smt import PROVED as SMT_PROVED
+    from .descent_smt import prove_all
+
+    outcomes = prove_all()
+    bad = [o for o in outcomes if o.result != SMT_PROVED]
+    return CheckResult(
+        "exact descent regions, proved over the reals (z3 nonlinear arithmetic)",
+        SMT,
+        not bad,
+        f"{len(outcomes) - len(bad)} of {len(outcomes)} obligations proved"
+        + (f"; NOT proved: {', '.join(o.name for o in bad)}" if bad else ""),
+        [
+            f"{o.result:8s} {o.name} ({o.seconds * 1000:.0f} ms): {o.statement}"
+            + (f" -- {o.detail}" if o.detail else "")
+            for o in outcomes
+        ],
+    )
+
+
+def check_descent_witness() -> CheckResult:
+    from .descent_witness import check_grid
+
+    rep = check_grid()
+    return CheckResult(
+        "exact descent regions, attained: witnesses in exact rational arithmetic",
+        PROVED,
+        not rep.failures,
+        f"{rep.points} grid points ({rep.inside} inside, {rep.outside} outside, boundary "
+        "included): witness change == W exactly, < 0 iff inside; E* L-smooth; the Cauchy-Schwarz "
+        "region inside the exact one",
+        rep.failures[:20],
+    )
+
+
+def _float_vs_sympy(rng: np.random.Generator, points: int) -> list[str]:
+    """The float API against the SymPy conditions at random points off the boundary."""
+    import sympy as sp
+
+    from . import descent
+    from . import descent_proofs as dp
+
+    regions = descent.REGIONS
+    syms = (dp.L, dp.lr, dp.tau, dp.beta, dp.ratio)
+    names = ("gd", "adaptive_momentum", "constant_momentum", "nesterov")
+    compiled = {n: sp.lambdify(syms, regions[n].condition, "math") for n in names}
+    bad: list[str] = []
+    for _ in range(points):
+        L = float(rng.uniform(0.1, 10))
+        lr, tau = float(rng.uniform(0, 3 / L)), float(rng.uniform(0, 1.5 / L))
+        beta, ratio = float(rng.uniform(0, 1)), float(rng.uniform(0, 5 / L))
+        lr_n = lr * (1 + beta)
+        margin = {
+            "gd": abs(lr - 2 / L),
+            "adaptive_momentum": abs(tau - descent.max_tau(lr, L)),
+            "constant_momentum": abs(beta * ratio - descent.max_tau(lr, L)),
+            "nesterov": abs(beta * beta * ratio - descent.max_tau(lr_n, L)),
+        }
+        args = {
+            "gd": (lr, L),
+            "adaptive_momentum": (lr, tau, L),
+            "constant_momentum": (lr, beta, L, ratio),
+            "nesterov": (lr, beta, L, ratio),
+        }
+        for name in names:
+            if margin[name] < 1e-9 / L:
+                continue
+            sym = bool(compiled[name](L, lr, tau, beta, ratio))
+            if sym != regions[name].guaranteed(*args[name]):
+                bad.append(f"{name} at {args[name]}: sympy {sym}")
+    return bad
+
+
+def _worst_on_quadratics(rng: np.random.Generator, points: int) -> tuple[float, list[str]]:
+    """Random L-smooth quadratics (curvatures in [-L, L]) and momentum vectors never beat the
+    closed-form worst case; the witness reaches it (to rounding)."""
+    from . import descent
+
+    bad: list[str] = []
+    worst_gap = 0.0
+    for _ in range(points):
+        L = float(rng.uniform(0.1, 10))
+        h = rng.uniform(-L, L, 5)
+        g = rng.normal(size=5)
+        m = rng.normal(size=5)
+        lr, s = float(rng.uniform(0, 2.5 / L)), float(rng.uniform(0, 1.5 / L))
+        gn = float(np.linalg.norm(g))
+        m *= s * gn / float(np.linalg.norm(m))
+        d = -lr * g + m
+        change = float(g @ d + 0.5 * d @ (h * d))
+        W = descent.momentum_step_worst_case(lr, s, L, gn)
+        if change > W + 1e-12 * (abs(W) + gn * gn / L):
+            bad.append(f"quadratic beat the worst case: {change} > {W}")
+        sign = 1.0 if lr * L <= 1 else -1.0
+        dw = -lr * g + sign * s * g
+        reached = float(g @ dw + 0.5 * L * dw @ dw)
+        worst_gap = max(worst_gap, abs(reached - W) / (abs(W) + gn * gn / L))
+    if worst_gap > 1e-13:
+        bad.append(f"the witness misses the worst case by {worst_gap:.2e} (relative)")
+    return worst_gap, bad
+
+
+def _heavy_ball_through_trainer(rng: np.random.Generator) -> tuple[float, list[str]]:
+    from descentcheck.impl.optim import get_optimizer
+
+    from . import descent
+
+    worst_gap = 0.0
+    bad: list[str] = []
+    for _ in range(50):
+        L = float(rng.uniform(0.1, 10))
+        beta = float(rng.uniform(0.05, 0.95))
+        x0 = float(rng.uniform(-3, 3))
+        opt = get_optimizer("momentum", lr=1 / L, momentum=beta)
+        w = {"x": np.array([x0])}
+        state = opt.init(w)
+        fs = [L * x0**2 / 2]
+        for _k in range(2):
+            upd, state, _ = opt.update({"x": L * w["x"]}, state, w)
+            w = {"x": w["x"] + upd["x"]}
+            fs.append(float(L * w["x"][0] ** 2 / 2))
+        rise, expected = fs[2] - fs[1], descent.heavy_ball_worst_case_rise(beta, fs[0])
+        worst_gap = max(worst_gap, abs(rise - expected) / expected)
+        if not rise > 0 or abs(rise - expected) > 1e-12 * expected:
+            bad.append(f"worst case L={L}, beta={beta}: rise {rise}, expected {expected}")
+    return worst_gap, bad
+
+
+def check_descent_numeric(seed: int = 0, points: int = 2000) -> CheckResult:
+    """The float functions agree with the SymPy conditions; random quadratics never beat the
+    worst case and the witness reaches it; the trainer reproduces the heavy-ball worst case."""
+    rng = np.random.default_rng(seed)
+    bad = _float_vs_sympy(rng, points)
+    quad_gap, quad_bad = _worst_on_quadratics(rng, points)
+    hb_gap, hb_bad = _heavy_ball_through_trainer(rng)
+    return CheckResult(
+        "descent regions, numerically: float API == SymPy condition; worst case on quadratics; "
+        "heavy ball via trainer",
+        NUMERIC,
+        not (bad or quad_bad or hb_bad),
+        f"{points} random points (away from the boundary); {points} random L-smooth quadratics "
+        f"never beat W, the witness reaches it to {quad_gap:.1e}; heavy ball through "
+        f"impl.optim.momentum at lr = 1/L rises by beta^2 (f(x0) - f*) to {hb_gap:.1e}",
+        [*bad, *quad_bad, *hb_bad][:20],
+    )
+
+
+__all__ = [
+    "check_descent",
+    "check_descent_numeric",
+    "check_descent_smt",
+    "check_descent_witness",
+]
