@@ -1,5 +1,6 @@
-"""Descent regions: the SymPy derivation, the float API the property tests use, sufficiency on
-L-smooth quadratics (convex or not), and the heavy-ball worst case on both sides."""
+"""Exact descent regions: the SymPy derivation, the float API the property tests use, the worst
+case on L-smooth quadratics (convex or not) reached by the witness, and the heavy-ball worst
+case on both sides."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from hypothesis.extra.numpy import arrays
 
 from descentcheck.theory import descent
 from descentcheck.theory import descent_proofs as dp
+from descentcheck.theory.descent_cauchy_schwarz import cs_guaranteed, cs_max_tau
 
 Ls = st.floats(0.05, 20.0)
-unit = st.floats(0.0, 1.0)
-SETTINGS = settings(max_examples=60, deadline=None)
+NO_DEADLINE = settings(deadline=None)  # example counts come from the registered profile
 
 
 def test_every_derived_fact_holds():
@@ -28,19 +29,18 @@ def test_every_derived_fact_holds():
 
 def test_regions_for_the_report():
     regions = descent.REGIONS
-    assert {"gd", "adaptive_momentum", "constant_momentum"} <= set(regions)
+    assert {"gd", "adaptive_momentum", "constant_momentum", "nesterov", "rmsprop"} <= set(regions)
     for r in regions.values():
         assert isinstance(r.condition, sp.core.relational.StrictLessThan)
         assert r.latex and "<" in r.latex
         ET.fromstring(r.mathml)
         assert "strict" in r.words
-    assert "2 \\left(1 - s\\right)" in regions["adaptive_momentum_tau_proportional"].latex or (
-        "s" in regions["adaptive_momentum_tau_proportional"].latex
-    )
+    assert r"\min" in regions["adaptive_momentum"].latex
     assert "1705.07404" in descent.PAPER_CONDITIONS
+    assert "2 / (L (1 + s))" in descent.PAPER_CONDITIONS
 
 
-@SETTINGS
+@NO_DEADLINE
 @given(L=Ls, a=st.floats(0.0, 3.0))
 def test_gd_region_is_lr_below_two_over_L(L, a):
     lr = a / L
@@ -49,25 +49,27 @@ def test_gd_region_is_lr_below_two_over_L(L, a):
     bound = descent.gd_decrease_bound(lr, L, 1.0)
     assert (bound > 0) == descent.gd_guaranteed(lr, L)
     assert bound <= 1 / (2 * L) * (1 + 1e-12)  # best at lr = 1/L
+    assert math.isclose(bound, descent.adaptive_decrease_bound(lr, 0.0, L, 1.0), abs_tol=1e-14)
 
 
-@SETTINGS
-@given(L=Ls, a=st.floats(1e-6, 2.5), t=st.floats(0.0, 1.0))
-def test_adaptive_region_is_tau_below_max_tau(L, a, t):
+@NO_DEADLINE
+@given(L=Ls, a=st.floats(1e-6, 2.5), t=st.floats(0.0, 1.5))
+def test_adaptive_region_is_tau_below_min_of_lr_and_two_over_L_minus_lr(L, a, t):
     lr, tau = a / L, t / L
     top = descent.max_tau(lr, L)
     assume(abs(tau - top) > 1e-9 / L)
+    assert top == min(lr, 2 / L - lr)
     assert descent.adaptive_guaranteed(lr, tau, L) == (tau < top)
-    assert top <= 1 / (4 * L) * (1 + 1e-12)
-    assert (top > 0) == (lr < 2 / L) or abs(lr - 2 / L) < 1e-9 / L
-    # same closed form two ways
-    assert math.isclose(
-        top, (math.sqrt(1 + 4 * L * lr) - 1 - L * lr) / L, rel_tol=1e-9, abs_tol=1e-12 / L
-    )
+    assert top <= 1 / L * (1 + 1e-12)
+    # the decrease bound is positive exactly inside, and equals the closed form
+    dec = descent.adaptive_decrease_bound(lr, tau, L, 1.0)
+    assert (dec > 0) == (tau < top)
+    closed = (1 - (abs(1 - lr * L) + tau * L) ** 2) / (2 * L)
+    assert math.isclose(dec, closed, rel_tol=1e-9, abs_tol=1e-12 / L)
 
 
-@settings(max_examples=20, deadline=None)
-@given(L=Ls, a=st.floats(0.01, 2.5), t=st.floats(0.0, 0.5))
+@NO_DEADLINE
+@given(L=Ls, a=st.floats(0.01, 2.5), t=st.floats(0.0, 1.5))
 def test_float_api_equals_the_sympy_condition_exactly(L, a, t):
     lr, tau = a / L, t / L
     exact = {dp.L: sp.Rational(L), dp.lr: sp.Rational(lr), dp.tau: sp.Rational(tau)}
@@ -81,16 +83,22 @@ def test_float_api_equals_the_sympy_condition_exactly(L, a, t):
             assert bool(cond.subs(exact)) == fast, (name, margin)
 
 
-def test_max_tau_peak_and_edges():
+def test_region_edges():
     L = 3.0
-    assert math.isclose(descent.max_tau(0.75 / L, L), 0.25 / L, rel_tol=1e-15)
+    assert descent.max_tau(1 / L, L) == pytest.approx(1 / L, rel=1e-15)  # the peak
     assert descent.max_tau(2 / L, L) == pytest.approx(0.0, abs=1e-15)
     assert descent.max_tau(2.5 / L, L) < 0
     assert descent.max_tau(0.1, 0.0) == pytest.approx(0.1)
     assert descent.gd_guaranteed(1e9, 0.0)
     assert not descent.gd_guaranteed(0.0, 1.0)
     assert not descent.gd_guaranteed(2.0, 1.0)  # strict: the boundary is excluded
-    assert not descent.adaptive_guaranteed(0.75, 0.25, 1.0)  # the boundary point itself
+    assert not descent.adaptive_guaranteed(1.0, 1.0, 1.0)  # the peak itself is excluded
+    assert descent.adaptive_guaranteed(1.0, 0.999, 1.0)
+    # the first round refused this point; the exact region admits it
+    assert not cs_guaranteed(1.0, 0.5, 1.0) and descent.adaptive_guaranteed(1.0, 0.5, 1.0)
+    assert math.isclose(cs_max_tau(0.75, 1.0), 0.25, rel_tol=1e-15)
+    assert descent.constant_momentum_guaranteed(0.5, 0.0, 1.0, math.inf)  # beta = 0 is GD
+    assert not descent.constant_momentum_guaranteed(0.5, 0.1, 1.0, math.inf)
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan")])
@@ -102,71 +110,127 @@ def test_bad_inputs_raise(bad):
     with pytest.raises(ValueError):
         descent.constant_momentum_guaranteed(0.1, 0.5, bad, 1.0)
     with pytest.raises(ValueError):
+        descent.nesterov_guaranteed(0.1, bad, 1.0, 0.0)
+    with pytest.raises(ValueError):
         descent.max_tau(0.1, bad)
 
 
-# ---- sufficiency: on every L-smooth quadratic, a guaranteed step does decrease E ---------------
+# ---- the worst case, on L-smooth quadratics and at the witness --------------------------------
 
 vec = arrays(np.float64, 4, elements=st.floats(-3, 3, allow_nan=False))
 
 
-def _quadratic(L, curvatures):
-    """f(w) = 1/2 w^T diag(h) w with eigenvalues in [-L, L] (L-smooth, not necessarily convex),
-    the largest |eigenvalue| exactly L."""
+def _curvatures(L, curvatures):
+    """Eigenvalues in [-L, L] (L-smooth, not necessarily convex), the first exactly +-L."""
     h = np.array(curvatures) * L
-    h[0] = L if abs(h[0]) < L else h[0]
+    h[0] = L if h[0] >= 0 else -L
     return h
 
 
-@SETTINGS
+@NO_DEADLINE
 @given(
     L=Ls,
     curv=st.lists(st.floats(-1, 1), min_size=4, max_size=4),
     w=vec,
     prev=vec,
     a=st.floats(0.0, 2.5),
-    t=st.floats(0.0, 0.5),
+    t=st.floats(0.0, 1.5),
 )
-def test_adaptive_guarantee_is_sufficient_on_quadratics(L, curv, w, prev, a, t):
-    h = _quadratic(L, curv)
+def test_no_quadratic_beats_the_worst_case(L, curv, w, prev, a, t):
+    h = _curvatures(L, curv)
     g = h * w
     lr, tau = a / L, t / L
     gn, pn = float(np.linalg.norm(g)), float(np.linalg.norm(prev))
-    assume(gn > 1e-6)
-    alpha = tau * gn / pn if pn > 0 else 0.0
-    d = -lr * g + alpha * prev
+    assume(gn > 1e-6 and pn > 1e-6)
+    d = -lr * g + (tau * gn / pn) * prev
     change = float(g @ d + 0.5 * d @ (h * d))
+    worst = -descent.adaptive_decrease_bound(lr, tau, L, gn)
+    assert change <= worst + 1e-9 * (abs(worst) + gn * gn / L)
     if descent.adaptive_guaranteed(lr, tau, L):
-        bound = -descent.adaptive_decrease_bound(lr, tau, L, gn)
-        assert change <= bound + 1e-9 * (1 + abs(bound))
         assert change < 0
 
 
-@SETTINGS
+@NO_DEADLINE
+@given(L=Ls, g=vec, a=st.floats(0.0, 2.5), t=st.floats(0.0, 1.5))
+def test_the_witness_attains_the_worst_case(L, g, a, t):
+    """E*(x) = g.x + L|x|^2/2 and m = sign(1 - lr L) tau g: the change is the worst case, so
+    outside the region the step does not decrease E*. This is what makes the region exact."""
+    gn = float(np.linalg.norm(g))
+    assume(gn > 1e-6)
+    lr, tau = a / L, t / L
+    d = -lr * g + math.copysign(1.0, 1 - lr * L) * tau * g
+    change = float(g @ d + 0.5 * L * d @ d)
+    worst = -descent.adaptive_decrease_bound(lr, tau, L, gn)
+    assert math.isclose(change, worst, rel_tol=1e-9, abs_tol=1e-12 * gn * gn / L)
+    if abs(tau - descent.max_tau(lr, L)) > 1e-9 / L:
+        assert (change < 0) == descent.adaptive_guaranteed(lr, tau, L)
+
+
+@NO_DEADLINE
 @given(
     L=Ls,
     curv=st.lists(st.floats(-1, 1), min_size=4, max_size=4),
     w=vec,
-    prev=vec,
-    a=st.floats(0.0, 2.5),
+    buf=vec,
+    a=st.floats(0.0, 2.0),
     beta=st.floats(0.0, 0.99),
 )
-def test_constant_momentum_guarantee_is_sufficient_on_quadratics(L, curv, w, prev, a, beta):
-    h = _quadratic(L, curv)
+def test_nesterov_region_is_sufficient_on_quadratics(L, curv, w, buf, a, beta):
+    """torch's Nesterov step from a buffer b_{k-1}, against nesterov_guaranteed."""
+    h = _curvatures(L, curv)
     g = h * w
     lr = a / L
     gn = float(np.linalg.norm(g))
     assume(gn > 1e-6)
-    ratio = float(np.linalg.norm(prev)) / gn
-    d = -lr * g + beta * prev
+    b = beta * buf + g
+    d = -lr * (g + beta * b)
     change = float(g @ d + 0.5 * d @ (h * d))
-    if descent.constant_momentum_guaranteed(lr, beta, L, ratio):
-        assert change < 1e-12 * (1 + abs(change))
-        bound = -descent.constant_momentum_decrease_bound(lr, beta, L, ratio, gn)
-        assert change <= bound + 1e-9 * (1 + abs(bound))
+    ratio = lr * float(np.linalg.norm(buf)) / gn
+    worst = -descent.nesterov_decrease_bound(lr, beta, L, ratio, gn)
+    assert change <= worst + 1e-9 * (abs(worst) + gn * gn / L)
+    if descent.nesterov_guaranteed(lr, beta, L, ratio):
+        assert change < 0
 
 
-@SETTINGS
+@NO_DEADLINE
+@given(
+    L=Ls,
+    curv=st.lists(st.floats(-1, 1), min_size=4, max_size=4),
+    w=vec,
+    scale=arrays(np.float64, 4, elements=st.floats(0.01, 100)),
+    prev=vec,
+    a=st.floats(0.0, 3.0),
+    mu=st.floats(0.0, 0.99),
+)
+def test_rmsprop_region_is_exact_on_quadratics(L, curv, w, scale, prev, a, mu):
+    h = _curvatures(L, curv)
+    g = h * w
+    gn = float(np.linalg.norm(g))
+    assume(gn > 1e-6)
+    dg = scale * g
+    lr = a / (L * float(scale.max()))
+    d = -lr * dg + mu * prev
+    change = float(g @ d + 0.5 * d @ (h * d))
+    dec = descent.rmsprop_decrease_bound(lr, L, g, scale, mu, float(np.linalg.norm(prev)))
+    assert change <= -dec + 1e-9 * (abs(dec) + gn * gn / L + float(dg @ dg) * lr * lr * L)
+    # without momentum: the witness (curvature L everywhere) reaches the bound
+    d0 = -lr * dg
+    witness = float(g @ d0 + 0.5 * L * d0 @ d0)
+    dec0 = descent.rmsprop_decrease_bound(lr, L, g, scale)
+    assert math.isclose(witness, -dec0, rel_tol=1e-9, abs_tol=1e-12 * gn * gn / L)
+    bound = 2 * float(g @ dg) / (L * float(dg @ dg))
+    if abs(lr - bound) > 1e-9 * bound:
+        assert descent.rmsprop_guaranteed(lr, L, g, scale) == (0 < lr < bound)
+
+
+def test_rmsprop_bad_scale_is_a_one_line_error():
+    with pytest.raises(ValueError, match="scale"):
+        descent.rmsprop_guaranteed(0.1, 1.0, [1.0, 2.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match="entries"):
+        descent.rmsprop_guaranteed(0.1, 1.0, [1.0, 2.0], [1.0])
+
+
+@NO_DEADLINE
 @given(L=Ls, beta=st.floats(0.01, 0.99), x0=st.floats(-10, 10).filter(lambda v: abs(v) > 1e-3))
 def test_heavy_ball_worst_case_rises_and_lies_outside_the_region(L, beta, x0):
     lr = 1 / L
@@ -182,8 +246,6 @@ def test_heavy_ball_worst_case_rises_and_lies_outside_the_region(L, beta, x0):
     rise = f[2] - f[1]
     assert rise > 0
     assert math.isclose(rise, descent.heavy_ball_worst_case_rise(beta, f[0]), rel_tol=1e-12)
-    # step 1 (the second step) lies outside the constant-momentum region, step 0 inside
     assert not descent.constant_momentum_guaranteed(lr, beta, L, ratios[1])
     assert descent.constant_momentum_guaranteed(lr, beta, L, ratios[0])
-    # and no constant beta > 0 is safe for every ratio
     assert not descent.constant_momentum_guaranteed(lr / 10, beta, L, 1e6)
