@@ -108,6 +108,9 @@ _BADGES = {
     "error": "fail",
     "yes": "ok",
     "no": "fail",
+    "proved": "ok",
+    "refuted": "fail",
+    "unknown": "note",
 }
 
 
