@@ -19,21 +19,11 @@ value nor the gradient overflows.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
 from .backend import namespace
 
 Array = np.ndarray
-
-
-class Loss(Protocol):
-    name: str
-
-    def __call__(self, yhat: Array, y: Array) -> Array: ...
-
-    def grad(self, yhat: Array, y: Array) -> Array: ...
 
 
 def _log_softmax(z: Array) -> Array:

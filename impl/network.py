@@ -49,7 +49,7 @@ class Network:
             in_widths = tuple(spec.widths[p] for p in ins)
             self.layers.append(OPS[node["op"]](name, ins, in_widths, node))
         self.param_shapes: dict[str, tuple[int, ...]] = {
-            layer.key(p): shape for layer in self.layers for p, shape in layer.param_shapes.items()
+            layer.keys[p]: shape for layer in self.layers for p, shape in layer.param_shapes.items()
         }
         # the schedule: each layer with the slots of its inputs (its own output is slot i + 1)
         slot = {INPUT: 0, **{layer.name: i + 1 for i, layer in enumerate(self.layers)}}
@@ -105,7 +105,7 @@ class Network:
         for layer in self.layers:
             xs = [values[p] for p in layer.inputs] if values is not None else None
             for p, v in layer.init(rng, xs).items():
-                params[layer.key(p)] = np.asarray(v, dtype=np.float64)
+                params[layer.keys[p]] = np.asarray(v, dtype=np.float64)
             if values is not None:
                 values[layer.name] = layer.forward(params, xs)[0]
         return params

@@ -34,6 +34,21 @@ def json_float(v: float | None) -> float | str | None:
     return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
 
 
+def jsonable(v: Any) -> Any:
+    """``v`` with dicts and sequences copied recursively, numpy scalars made Python and
+    non-finite floats made strings (:func:`json_float`), so ``json.dumps(allow_nan=False)``
+    accepts it."""
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [jsonable(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, str | bytes):
+        v = v.item()
+    if isinstance(v, float):
+        return json_float(v)
+    return v
+
+
 ROUNDING = 4 * float(np.finfo(np.float64).eps)
 
 

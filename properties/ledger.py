@@ -19,7 +19,6 @@ database is a directory, safe to share).
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from descentcheck.impl.io import atomic_write_text
+from descentcheck.impl.trajectory import jsonable
 
 from .claims import BY_ID, CLAIMS
 from .profiles import Profile, get_profile
@@ -36,19 +36,6 @@ from .runner import run_claim
 from .stats import StatsCollector, summarize
 
 LEDGER_FORMAT = "descentcheck.ledger/1"
-
-
-def _jsonable(v: Any) -> Any:
-    """Recursively: floats that JSON cannot hold become strings; numpy scalars become Python."""
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return v
 
 
 def _run_one(claim_id: str, profile: Profile) -> dict[str, Any]:
@@ -116,7 +103,7 @@ def build_ledger(
     ledger["stats"] = {"per_claim": per_claim, "all": everything.summary()}
     if rows:
         ledger["stats"]["rows"] = everything.rows
-    return _jsonable(ledger)
+    return jsonable(ledger)
 
 
 def write_ledger(ledger: dict[str, Any], path: str | os.PathLike[str]) -> None:

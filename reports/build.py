@@ -10,7 +10,6 @@ BLAS runs with one thread during the build (see :mod:`.blas`).
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import shutil
@@ -19,9 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from descentcheck.impl.trajectory import jsonable
+
 from . import autoencoder, distance, region, trajectories, vanishing
 from .blas import single_threaded_blas
-from .profiles import get_profile
+from .document import Section
+from .profiles import ReportProfile, get_profile
 from .progress import Progress
 
 FIGURES = "figures"
@@ -35,18 +37,6 @@ PARTS = (
     ("distance", distance),
     ("vanishing", vanishing),
 )
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if hasattr(v, "item") and not isinstance(v, str | bytes):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return v
 
 
 def _versions() -> dict[str, str]:
@@ -79,6 +69,105 @@ def _publish(stage: Path, out: Path) -> None:
             old.unlink()
 
 
+def _experiments(
+    prof: ReportProfile, seed: int, bar: Progress, fig_dir: Path, timing: dict[str, float]
+) -> tuple[list[Section], dict[str, Any]]:
+    """Run the derivations and every experiment; their sections (figures written under
+    ``fig_dir``) and their numbers. Each stage's seconds go into ``timing``."""
+    from .autoencoder_section import autoencoder_section
+    from .derivations import derivations_section
+    from .distance_section import distance_section
+    from .region_section import region_section
+    from .trajectories_section import trajectories_section
+
+    results: dict[str, Any] = {}
+    bar.stage("derivations")
+    t = time.perf_counter()
+    deriv_sec, results["derivations"] = derivations_section()
+    timing["derivations"] = time.perf_counter() - t
+    bar.tick()
+    for name, module in PARTS:
+        t = time.perf_counter()
+        results[name] = module.run(prof, seed, bar)
+        timing[name] = time.perf_counter() - t
+    bar.stage("figures")
+    t = time.perf_counter()
+    sections = [
+        deriv_sec,
+        region_section(results["region"], fig_dir, FIGURES),
+        trajectories_section(results["trajectories"], fig_dir, FIGURES),
+        autoencoder_section(results["autoencoder"], fig_dir, FIGURES),
+        distance_section(results["distance"], results["vanishing"], fig_dir, FIGURES),
+    ]
+    timing["figures"] = time.perf_counter() - t
+    bar.tick()
+    return sections, results
+
+
+def _ledger(verify: Any, ledger: str | Path | None, out: Path) -> dict[str, Any]:
+    """The claims ledger: the background verify run's, or the given file's (copied to ``out``)."""
+    from .ledger import load_ledger
+
+    if verify is not None:
+        return verify.result()
+    data = load_ledger(Path(ledger))
+    (out / "ledger.json").write_text(json.dumps(data, indent=1), "utf-8")
+    return data
+
+
+def _write_pages(out: Path, sections: list[Section], prof: ReportProfile, seed: int) -> None:
+    """``index.html`` and ``report.md``, from the same sections."""
+    from .html import render_html
+    from .markdown import render_markdown
+
+    subtitle = [
+        f"Profile `{prof.name}`, seed {seed}. Claims, derivations and experiments for "
+        "backprop with momentum on DAGs with skip connections (Agarwal, Klobusicky & "
+        "Schonfeld 2021, arXiv:1705.07404) and distance networks trained with RMSProp "
+        "(Kurbiel & Khaleghian 2017, arXiv:1708.01911).",
+    ]
+    (out / "index.html").write_text(render_html(TITLE, subtitle, sections), "utf-8")
+    (out / "report.md").write_text(render_markdown(TITLE, subtitle, sections), "utf-8")
+
+
+def _build(
+    out: Path, prof: ReportProfile, seed: int, verify: Any, ledger: str | Path | None, bar: Progress
+) -> None:
+    """Every file of the report, into ``out``."""
+    from .ledger_section import ledger_section
+    from .summary import summary_section
+
+    t0 = time.perf_counter()
+    fig_dir = out / FIGURES
+    fig_dir.mkdir()
+    timing: dict[str, float] = {}
+    sections_body, results = _experiments(prof, seed, bar, fig_dir, timing)
+    bar.stage("claims ledger (verify)")
+    t = time.perf_counter()
+    ledger_data = _ledger(verify, ledger, out)
+    timing["waiting_for_verify"] = time.perf_counter() - t
+    bar.tick()
+    bar.stage("ledger figures and pages")
+    led_sec, replays = ledger_section(ledger_data, out, fig_dir, FIGURES)
+    meta = {"profile": prof.name, "seed": seed, "seconds": time.perf_counter() - t0}
+    summ_sec, summary = summary_section(ledger_data, results, meta)
+    _write_pages(out, [summ_sec, led_sec, *sections_body], prof, seed)
+    timing["total"] = time.perf_counter() - t0
+    record = {
+        "format": RESULTS_FORMAT,
+        "profile": prof.name,
+        "seed": seed,
+        "versions": _versions(),
+        "timing_seconds": timing,
+        "summary": summary,
+        "ledger": {**ledger_data, "report_replays": replays},
+        **results,
+    }
+    (out / "results.json").write_text(
+        json.dumps(jsonable(record), indent=1, allow_nan=False) + "\n", "utf-8"
+    )
+
+
 def build_report(
     out_dir: str | Path,
     profile: str = "ci",
@@ -91,93 +180,23 @@ def build_report(
     ``profile``: smoke | ci | thorough (see :mod:`.profiles`). ``progress``: True shows the bar,
     None only on a terminal, False never. ``seed`` seeds every experiment and the ledger's
     Hypothesis search. ``ledger``: an existing ``verify --json`` file to present instead of
-    running verify."""
-    from .autoencoder_section import autoencoder_section
-    from .derivations import derivations_section
-    from .distance_section import distance_section
-    from .html import render_html
-    from .ledger import VerifyRun, load_ledger
-    from .ledger_section import ledger_section
-    from .markdown import render_markdown
-    from .region_section import region_section
-    from .summary import summary_section
-    from .trajectories_section import trajectories_section
+    running verify. Everything is built in a hidden folder inside ``out_dir`` and moved into
+    place at the end, so an interrupted or failed build leaves the earlier report whole."""
+    from .ledger import VerifyRun
 
     prof = get_profile(profile)
     final = Path(out_dir)
     final.mkdir(parents=True, exist_ok=True)
-    # everything is built in a hidden folder inside out_dir and moved into place at the end,
-    # so an interrupted or failed build leaves the earlier report whole
     out = Path(tempfile.mkdtemp(prefix=".building-", dir=final))
-    fig_dir = out / FIGURES
-    fig_dir.mkdir()
-    t0 = time.perf_counter()
     verify = (
         None
         if ledger is not None
         else VerifyRun(prof.verify, prof.claims, out / "ledger.json", seed)
     )
-    timing: dict[str, float] = {}
-    results: dict[str, Any] = {}
     total = sum(module.units(prof) for _, module in PARTS) + 4
     try:
         with single_threaded_blas(), Progress(total, progress) as bar:
-            bar.stage("derivations")
-            t = time.perf_counter()
-            deriv_sec, results["derivations"] = derivations_section()
-            timing["derivations"] = time.perf_counter() - t
-            bar.tick()
-            for name, module in PARTS:
-                t = time.perf_counter()
-                results[name] = module.run(prof, seed, bar)
-                timing[name] = time.perf_counter() - t
-            bar.stage("figures")
-            t = time.perf_counter()
-            sections_body = [
-                deriv_sec,
-                region_section(results["region"], fig_dir, FIGURES),
-                trajectories_section(results["trajectories"], fig_dir, FIGURES),
-                autoencoder_section(results["autoencoder"], fig_dir, FIGURES),
-                distance_section(results["distance"], results["vanishing"], fig_dir, FIGURES),
-            ]
-            timing["figures"] = time.perf_counter() - t
-            bar.tick()
-            bar.stage("claims ledger (verify)")
-            t = time.perf_counter()
-            if verify is not None:
-                ledger_data = verify.result()
-            else:
-                ledger_data = load_ledger(Path(ledger))
-                (out / "ledger.json").write_text(json.dumps(ledger_data, indent=1), "utf-8")
-            timing["waiting_for_verify"] = time.perf_counter() - t
-            bar.tick()
-            bar.stage("ledger figures and pages")
-            led_sec, replays = ledger_section(ledger_data, out, fig_dir, FIGURES)
-            meta = {"profile": prof.name, "seed": seed, "seconds": time.perf_counter() - t0}
-            summ_sec, summary = summary_section(ledger_data, results, meta)
-            sections = [summ_sec, led_sec, *sections_body]
-            subtitle = [
-                f"Profile `{prof.name}`, seed {seed}. Claims, derivations and experiments for "
-                "backprop with momentum on DAGs with skip connections (Agarwal, Klobusicky & "
-                "Schonfeld 2021, arXiv:1705.07404) and distance networks trained with RMSProp "
-                "(Kurbiel & Khaleghian 2017, arXiv:1708.01911).",
-            ]
-            (out / "index.html").write_text(render_html(TITLE, subtitle, sections), "utf-8")
-            (out / "report.md").write_text(render_markdown(TITLE, subtitle, sections), "utf-8")
-            timing["total"] = time.perf_counter() - t0
-            record = {
-                "format": RESULTS_FORMAT,
-                "profile": prof.name,
-                "seed": seed,
-                "versions": _versions(),
-                "timing_seconds": timing,
-                "summary": summary,
-                "ledger": {**ledger_data, "report_replays": replays},
-                **results,
-            }
-            (out / "results.json").write_text(
-                json.dumps(_jsonable(record), indent=1, allow_nan=False) + "\n", "utf-8"
-            )
+            _build(out, prof, seed, verify, ledger, bar)
             _publish(out, final)
             bar.tick()
     finally:

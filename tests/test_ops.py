@@ -83,7 +83,7 @@ def layer_case(draw, op):
     params = {}
     for p, shape in layer.param_shapes.items():
         elements = radii_floats if p == "radii" else floats
-        params[layer.key(p)] = draw(arrays(np.float64, shape, elements=elements))
+        params[layer.keys[p]] = draw(arrays(np.float64, shape, elements=elements))
     u = draw(arrays(np.float64, (n, layer.out_width), elements=floats))
     return layer, params, xs, u
 
@@ -101,7 +101,7 @@ def _op_test(op):
             _close(a, b, f"{op} d/dx{i}", floor)
         assert set(g_par) == set(layer.param_shapes)
         for p in g_par:
-            _close(g_par[p], o_par[layer.key(p)], f"{op} d/d{p}", floor)
+            _close(g_par[p], o_par[layer.keys[p]], f"{op} d/d{p}", floor)
 
     test.__name__ = f"test_backward_matches_complex_step_{op}"
     return test

@@ -236,7 +236,7 @@ def compare_layer(
     each entry against the size of *its* terms (:func:`_matmul_scales`); ``terms="direct"``
     judges it against the direct formula's terms instead (a measurement, not a claim)."""
     layer = layer_for(op, tuple(x.shape[1] for x in xs), units)
-    full = {layer.key(k): np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    full = {layer.keys[k]: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     if matmul:
         with matmul_path():
             y, cache_ = layer.forward(full, xs)

@@ -37,12 +37,9 @@ class Layer:
     param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # each parameter's name in a params dict: ``NODE.PARAM``
         self.keys: dict[str, str] = {p: f"{self.name}.{p}" for p in self.param_shapes}
         self.input_grads: bool = True
-
-    def key(self, param: str) -> str:
-        """The parameter's name in a params dict: ``NODE.PARAM``."""
-        return f"{self.name}.{param}"
 
     def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, Any]:
         raise NotImplementedError
