@@ -8,6 +8,8 @@ The public Python API (see DESIGN.md)::
     E, grads = net.loss_and_grad(params, x, y)
     traj = dc.train(net, params, x, y, optimizer="momentum", lr=0.05, momentum=0.5, steps=200)
     r = dc.check_gradient(fun, grad, x0)
+    ref = dc.reference_trajectory(spec, params, x, y, optimizer="gd", lr=0.1, steps=50)
+    dc.assert_trajectory_close(ref, my_frameworks_run, rtol=1e-9)   # descentcheck.testing
 
 Names are imported on first use, so the command line starts fast.
 """
@@ -45,6 +47,8 @@ _EXPORTS = {
     "load_spec": "impl.spec",
     "train": "impl.trainer",
     "Trajectory": "impl.trajectory",
+    "assert_trajectory_close": "testing",
+    "reference_trajectory": "testing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,9 +5,12 @@ The reference (``tests/torch_reference.py``) evaluates a spec-v1 network from th
 Each case trains the same network from the same initial parameters for 60 steps with
 descentcheck's ``train`` and with ``torch.optim`` (``SGD``, ``SGD(momentum)``,
 ``SGD(momentum, nesterov=True)``, ``RMSprop`` with and without momentum), or with a direct torch
-transcription of the papers' adaptive momentum, which torch lacks. Compared: E(w_0..w_60), the
-full-batch loss before every update and after the last (max relative difference <= 1e-10), and
-the final parameters (relative to each array's scale, <= 1e-9).
+transcription of the papers' adaptive momentum, which torch lacks. descentcheck's side is
+``descentcheck.testing.reference_trajectory`` and the comparison is
+``descentcheck.testing.assert_trajectory_close``, as a user's own suite would do it: at every step
+E(w_k), the full-batch loss before every update and after the last (relative difference
+<= 1e-10), the norm of the gradient each update used (<= 1e-9), and every iterate w_k (relative
+to each array's largest entry, <= 1e-9); a failure names the first step and quantity that differ.
 
 Learning rates are chosen so that every run moves far (the loss drops at least by half) while
 staying out of the oscillating regime, where rounding differences of 1e-16 are amplified
@@ -34,7 +37,12 @@ except ImportError:  # tests/ as a package
 
 from descentcheck.impl.examples import EXAMPLES  # noqa: E402
 from descentcheck.impl.network import Network  # noqa: E402
-from descentcheck.impl.trainer import minibatches, train  # noqa: E402
+from descentcheck.impl.trainer import minibatches  # noqa: E402
+from descentcheck.testing import (  # noqa: E402
+    TrajectoryMismatch,
+    assert_trajectory_close,
+    reference_trajectory,
+)
 
 STEPS = 60
 LOSS_RTOL = 1e-10
@@ -143,7 +151,10 @@ def problem(name: str) -> tuple[dict, np.ndarray, np.ndarray, dict[str, np.ndarr
     return spec, x, y, params
 
 
-# ---- comparisons with useful messages ---------------------------------------------------------
+# ---- comparisons ------------------------------------------------------------------------------
+
+# per quantity: E(w_k), ||g_k|| and every iterate w_k (relative to each array's largest entry)
+TOLERANCE = {"loss": LOSS_RTOL, "grad_norm": PARAM_RTOL, "params": PARAM_RTOL}
 
 
 def relative_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -153,55 +164,14 @@ def relative_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(a == b, 0.0, rel)  # equal infinities count as equal
 
 
-def assert_losses_match(label: str, dc_losses, torch_losses, rtol: float = LOSS_RTOL) -> float:
-    """Every E(w_k) agrees to ``rtol``; returns the worst relative difference."""
-    dc_losses = np.asarray(dc_losses, dtype=np.float64)
-    torch_losses = np.asarray(torch_losses, dtype=np.float64)
-    assert len(dc_losses) == len(torch_losses), (
-        f"{label}: descentcheck recorded {len(dc_losses)} losses, torch {len(torch_losses)}"
-    )
-    rel = relative_differences(dc_losses, torch_losses)
-    bad = np.flatnonzero(~(rel <= rtol))  # NaN counts as a mismatch
-    if bad.size:
-        first, worst = int(bad[0]), int(np.nanargmax(np.where(np.isnan(rel), np.inf, rel)))
-        rows = "\n".join(
-            f"  step {k:3d}: descentcheck E={dc_losses[k]:.17g}  torch E={torch_losses[k]:.17g}"
-            f"  rel diff={rel[k]:.3e}"
-            for k in sorted({*range(max(first - 2, 0), min(first + 3, len(rel))), worst})
-        )
-        pytest.fail(
-            f"{label}: losses differ beyond rtol={rtol:g} at {bad.size} of {len(rel)} steps; "
-            f"first at step {first}, worst at step {worst} (rel diff {rel[worst]:.3e})\n{rows}",
-            pytrace=False,
-        )
-    return float(rel.max(initial=0.0))
-
-
-def assert_params_match(label: str, dc_params, torch_params, rtol: float = PARAM_RTOL) -> float:
-    """Every array agrees to ``rtol`` relative to its largest entry; returns the worst error."""
-    assert sorted(dc_params) == sorted(torch_params), (
-        f"{label}: parameter names differ: {sorted(dc_params)} vs {sorted(torch_params)}"
-    )
-    worst, lines = 0.0, []
-    for k in sorted(torch_params):
-        a, b = np.asarray(dc_params[k]), np.asarray(torch_params[k])
-        assert a.shape == b.shape, f"{label}: {k} has shape {a.shape}, torch {b.shape}"
-        scale = max(float(np.max(np.abs(b), initial=0.0)), np.finfo(np.float64).tiny)
-        diff = np.abs(a - b)
-        err = float(np.max(diff, initial=0.0)) / scale
-        worst = max(worst, err)
-        if not err <= rtol:
-            i = np.unravel_index(int(np.nanargmax(diff)), diff.shape)
-            lines.append(
-                f"  {k}{list(i)}: descentcheck {a[i]:.17g}  torch {b[i]:.17g}  "
-                f"(max diff / max |w| = {err:.3e})"
-            )
-    if lines:
-        pytest.fail(
-            f"{label}: final parameters differ beyond rtol={rtol:g}\n" + "\n".join(lines),
-            pytrace=False,
-        )
-    return worst
+def assert_same_run(label: str, reference, run: ref.Run, rtol=TOLERANCE) -> None:
+    """descentcheck's trajectory and torch's agree at every step (``descentcheck.testing``)."""
+    __tracebackhide__ = True
+    assert reference.status == "completed", f"{label}: {reference.status}: {reference.message}"
+    try:
+        assert_trajectory_close(reference, run.as_candidate(), rtol=rtol)
+    except TrajectoryMismatch as e:
+        pytest.fail(f"{label}: {e}", pytrace=False)
 
 
 # ---- torch.optim optimizers -------------------------------------------------------------------
@@ -280,8 +250,13 @@ def test_loss_and_gradient_match_autograd(name):
     net = Network.from_spec(spec)
     E, grads = net.loss_and_grad(params, x, y)
     E_t, grads_t = ref.loss_and_grad(spec, params, x, y)
-    assert_losses_match(f"{name} E(w_0)", [E], [E_t], rtol=GRAD_RTOL)
-    assert_params_match(f"{name} dE/dw at w_0", grads, grads_t, rtol=GRAD_RTOL)
+    assert E == pytest.approx(E_t, rel=GRAD_RTOL, abs=0.0), f"{name}: E(w_0)"
+    assert sorted(grads) == sorted(grads_t), f"{name}: gradient names differ"
+    for k, g_t in grads_t.items():
+        scale = float(np.max(np.abs(g_t), initial=0.0))
+        np.testing.assert_allclose(
+            grads[k], g_t, rtol=0.0, atol=GRAD_RTOL * scale, err_msg=f"{name}: dE/d{k} at w_0"
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
@@ -290,15 +265,11 @@ def test_full_batch_trajectory_matches_torch_optim(case):
     label = case_id(case)
     spec, x, y, params = problem(name)
     before = copy.deepcopy(params)
-    traj = train(
-        Network.from_spec(spec), copy.deepcopy(params), x, y, optimizer=opt, steps=STEPS, **hp
-    )
+    traj = reference_trajectory(spec, params, x, y, optimizer=opt, steps=STEPS, **hp)
     run = ref.train_torch(spec, params, x, y, torch_optimizer(opt, hp), STEPS)
-    assert traj.status == "completed", f"{label}: {traj.status}: {traj.message}"
     assert len(traj.losses) == STEPS + 1
     check_moves(label, run.losses)
-    assert_losses_match(label, traj.losses, run.losses)
-    assert_params_match(label, traj.params, run.params)
+    assert_same_run(label, traj, run)
     for k in before:  # neither side touched the caller's arrays
         np.testing.assert_array_equal(params[k], before[k], err_msg=f"{label}: {k} was mutated")
 
@@ -325,23 +296,13 @@ def test_minibatch_trajectory_matches_torch_optim(case):
     label = f"{case_id(case[:3])} batch {batch_size}"
     seed = 11
     spec, x, y, params = problem(name)
-    traj = train(
-        Network.from_spec(spec),
-        copy.deepcopy(params),
-        x,
-        y,
-        optimizer=opt,
-        steps=STEPS,
-        batch_size=batch_size,
-        seed=seed,
-        **hp,
+    traj = reference_trajectory(
+        spec, params, x, y, optimizer=opt, steps=STEPS, batch_size=batch_size, seed=seed, **hp
     )
     batches = minibatches(len(x), batch_size, seed)
     run = ref.train_torch(spec, params, x, y, torch_optimizer(opt, hp), STEPS, batches=batches)
-    assert traj.status == "completed", f"{label}: {traj.status}: {traj.message}"
     check_moves(label, run.losses)
-    assert_losses_match(label, traj.losses, run.losses)
-    assert_params_match(label, traj.params, run.params)
+    assert_same_run(label, traj, run)
 
 
 ADAPTIVE = {"lr": 0.1, "tau": 0.1}
@@ -355,21 +316,12 @@ def test_adaptive_momentum_matches_formula(name, group):
     label = f"{name} adaptive_momentum group={group}"
     spec, x, y, params = problem(name)
     kwargs = {} if group == "array" else {"group": group}
-    traj = train(
-        Network.from_spec(spec),
-        copy.deepcopy(params),
-        x,
-        y,
-        optimizer="adaptive_momentum",
-        steps=STEPS,
-        **ADAPTIVE,
-        **kwargs,
+    traj = reference_trajectory(
+        spec, params, x, y, optimizer="adaptive_momentum", steps=STEPS, **ADAPTIVE, **kwargs
     )
     run = ref.train_adaptive_momentum(spec, params, x, y, steps=STEPS, group=group, **ADAPTIVE)
-    assert traj.status == "completed", f"{label}: {traj.status}: {traj.message}"
     check_moves(label, run.losses)
-    assert_losses_match(label, traj.losses, run.losses)
-    assert_params_match(label, traj.params, run.params)
+    assert_same_run(label, traj, run)
 
 
 def test_adaptive_momentum_groupings_are_distinguishable():
@@ -421,15 +373,8 @@ def test_heavy_ball_at_one_over_L_raises_the_loss_by_beta_squared():
     E(w_2) = beta^2 (E(w_0) - E*) = 0.01 * 2, in descentcheck and in torch alike."""
     x, y, params = heavy_ball_problem()
     lr, beta = 0.5, 0.1
-    traj = train(
-        Network.from_spec(HEAVY_BALL_SPEC),
-        copy.deepcopy(params),
-        x,
-        y,
-        optimizer="momentum",
-        lr=lr,
-        momentum=beta,
-        steps=2,
+    traj = reference_trajectory(
+        HEAVY_BALL_SPEC, params, x, y, optimizer="momentum", lr=lr, momentum=beta, steps=2
     )
     run = ref.train_torch(
         HEAVY_BALL_SPEC, params, x, y, torch_optimizer("momentum", {"lr": lr, "momentum": beta}), 2
@@ -444,8 +389,7 @@ def test_heavy_ball_at_one_over_L_raises_the_loss_by_beta_squared():
             f"(rel diff {rel:.3e})"
         )
         assert losses[2] > losses[1], f"{who}: the loss did not rise: {list(losses)}"
-    assert_losses_match("heavy ball", traj.losses, run.losses, rtol=1e-12)
-    assert_params_match("heavy ball", traj.params, run.params, rtol=1e-12)
+    assert_same_run("heavy ball", traj, run, rtol=1e-12)
 
 
 def test_heavy_ball_adaptive_momentum_does_not_rise():
@@ -454,17 +398,11 @@ def test_heavy_ball_adaptive_momentum_does_not_rise():
     x, y, params = heavy_ball_problem()
     hp = {"lr": 0.5, "tau": 0.1}
     for group in ("array", "global"):
-        traj = train(
-            Network.from_spec(HEAVY_BALL_SPEC),
-            copy.deepcopy(params),
-            x,
-            y,
-            optimizer="adaptive_momentum",
-            group=group,
-            steps=5,
-            **hp,
+        traj = reference_trajectory(
+            HEAVY_BALL_SPEC, params, x, y, optimizer="adaptive_momentum", group=group, steps=5, **hp
         )
         run = ref.train_adaptive_momentum(HEAVY_BALL_SPEC, params, x, y, steps=5, group=group, **hp)
+        assert_same_run(f"heavy ball adaptive_momentum group={group}", traj, run, rtol=1e-12)
         for who, losses in (("descentcheck", traj.losses), ("torch", run.losses)):
             assert list(losses) == [2.0, 0.0, 0.0, 0.0, 0.0, 0.0], (
                 f"{who} adaptive_momentum group={group}: losses {list(losses)}"

@@ -210,11 +210,28 @@ def init_params(spec: Mapping[str, Any], x: np.ndarray, seed: int) -> dict[str, 
 
 
 class Run:
-    """What a reference run measured: E(w_0..w_K) (full batch) and the final parameters."""
+    """What a reference run measured, step by step: E(w_0..w_K) (full batch), the norm of the
+    gradient each update used, and every iterate w_0..w_K."""
 
-    def __init__(self, losses: list[float], params: dict[str, np.ndarray]):
+    def __init__(
+        self,
+        losses: list[float],
+        grad_norms: list[float],
+        history: list[dict[str, np.ndarray]],
+    ):
         self.losses = np.asarray(losses, dtype=np.float64)
-        self.params = params
+        self.grad_norms = np.asarray(grad_norms, dtype=np.float64)
+        self.history = history
+        self.params = history[-1]
+
+    def as_candidate(self) -> dict[str, Any]:
+        """The run in the mapping form ``descentcheck.testing.assert_trajectory_close`` reads."""
+        return {"losses": self.losses, "grad_norms": self.grad_norms, "params": self.history}
+
+
+def grad_norm(params: Mapping[str, torch.Tensor]) -> float:
+    """The 2-norm of all the parameters' gradients together."""
+    return float(torch.sqrt(sum((v.grad**2).sum() for v in params.values())))
 
 
 def train_torch(
@@ -234,6 +251,8 @@ def train_torch(
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     it = iter(batches) if batches is not None else None
     losses: list[float] = []
+    norms: list[float] = []
+    history = [to_numpy(tp)]
     for k in range(steps + 1):
         opt.zero_grad(set_to_none=True)
         if it is None:
@@ -249,8 +268,10 @@ def train_torch(
                 break
             idx = torch.from_numpy(np.asarray(next(it)))
             loss(spec, forward(spec, tp, xt[idx]), yt[idx]).backward()
+        norms.append(grad_norm(tp))
         opt.step()
-    return Run(losses, to_numpy(tp))
+        history.append(to_numpy(tp))
+    return Run(losses, norms, history)
 
 
 def train_adaptive_momentum(
@@ -277,6 +298,8 @@ def train_adaptive_momentum(
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     dw = {k: torch.zeros_like(v, requires_grad=False) for k, v in tp.items()}
     losses: list[float] = []
+    norms: list[float] = []
+    history = [to_numpy(tp)]
     for k in range(steps + 1):
         for v in tp.values():
             v.grad = None
@@ -285,6 +308,7 @@ def train_adaptive_momentum(
         if k == steps:
             break
         E.backward()
+        norms.append(grad_norm(tp))
         with torch.no_grad():
             gsq: dict[str, torch.Tensor] = {}
             dsq: dict[str, torch.Tensor] = {}
@@ -298,4 +322,5 @@ def train_adaptive_momentum(
             for name, v in tp.items():
                 dw[name] = -lr * v.grad + alpha[group_of(name)] * dw[name]
                 v.add_(dw[name])
-    return Run(losses, to_numpy(tp))
+        history.append(to_numpy(tp))
+    return Run(losses, norms, history)

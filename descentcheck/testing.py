@@ -1,0 +1,321 @@
+"""The reference trainer in a user's own test suite: check another framework's training loop.
+
+::
+
+    from descentcheck.testing import assert_trajectory_close, reference_trajectory
+
+    ref = reference_trajectory(spec, params, x, y, optimizer="momentum", lr=0.1, momentum=0.5,
+                               steps=50)
+    mine = my_framework_train(spec, params, x, y, ...)     # see "What a candidate may be"
+    assert_trajectory_close(ref, mine, rtol=1e-9)
+
+:func:`reference_trajectory` trains with descentcheck's float64 numpy trainer (``train``) and
+keeps every iterate. :func:`assert_trajectory_close` walks the steps k = 0, 1, ... and at each
+compares, in this order, the loss E(w_k), the gradient norm ||g_k|| and every parameter array of
+w_k, wherever both sides recorded them; the first value outside the tolerance raises
+:class:`TrajectoryMismatch` (an ``AssertionError``, so pytest reports it as a failed test) whose
+one-line message names the step, the quantity (``loss``, ``grad_norm``, or ``parameter NAME[i,
+j]``) and both values.
+
+Tolerances (numpy's ``allclose`` convention, the reference as the scale): a loss or gradient
+norm matches when ``|cand - ref| <= atol + rtol * |ref|``; a parameter entry when
+``|cand - ref| <= atol + rtol * max|ref array|``, relative to the largest entry of its array,
+since single entries pass through zero. Equal infinities match, and NaN matches NaN. ``rtol``
+and ``atol`` are numbers, or mappings with any of the keys ``"loss"``, ``"grad_norm"``,
+``"params"`` (a missing key takes the default).
+
+What a candidate may be (``reference`` too):
+
+* a :class:`~descentcheck.impl.trajectory.Trajectory` (every iterate compared when it kept
+  them, ``keep_params=True``; otherwise its final parameters, as w_K);
+* a mapping ``{"losses": [E_0, ..., E_K], "grad_norms": [...], "params": ...}``: ``losses``
+  required; ``grad_norms`` optional (``grad_norms[k]`` the norm of the gradient update k used);
+  ``params`` optional, either a sequence of per-step dicts ``NAME.PARAM -> array`` (w_0, w_1,
+  ...) or one such dict, the final parameters w_K;
+* a sequence of per-step records ``[{"loss": E_k, "grad_norm": ..., "params": {...}}, ...]``
+  (record k describes w_k: ``loss`` required, the others optional), which is what a training
+  loop appending one dict per step produces; a mapping with such a list under ``"steps"`` (the
+  ``trajectory.json`` that ``descentcheck train`` writes) is read the same way.
+
+Arrays may be anything ``numpy.asarray`` reads (convert GPU tensors to host arrays first);
+numbers may be the strings ``"inf"``, ``"-inf"``, ``"nan"`` of ``trajectory.json``. Both sides
+must record the same number of losses; gradient norms and parameters are compared at the steps
+both recorded. A candidate in none of these shapes raises ``TypeError`` or ``ValueError`` with
+one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import numpy as np
+
+from descentcheck.impl.trajectory import Trajectory
+
+QUANTITIES = ("loss", "grad_norm", "params")
+DEFAULT_RTOL = 1e-9
+DEFAULT_ATOL = 0.0
+
+__all__ = ["TrajectoryMismatch", "assert_trajectory_close", "reference_trajectory"]
+
+
+class TrajectoryMismatch(AssertionError):
+    """Two trajectories differ: ``step`` and ``quantity`` name the first value that does, and
+    ``reference`` and ``candidate`` hold the two values."""
+
+    def __init__(self, message: str, step: int, quantity: str, reference: Any, candidate: Any):
+        super().__init__(message)
+        self.step = step
+        self.quantity = quantity
+        self.reference = reference
+        self.candidate = candidate
+
+
+def reference_trajectory(
+    spec: Any,
+    params: Mapping[str, Any],
+    x: Any,
+    y: Any,
+    optimizer: str = "gd",
+    *,
+    steps: int = 100,
+    batch_size: int | None = None,
+    seed: int = 0,
+    **hyperparameters: Any,
+) -> Trajectory:
+    """descentcheck's float64 run of ``optimizer`` from ``params``, keeping every iterate.
+
+    Args:
+        spec: an architecture: a spec dict, a spec file's path, a built-in example's name, or a
+            :class:`~descentcheck.impl.network.Network`.
+        params: the initial parameters, ``NAME.PARAM -> array`` (not modified).
+        x, y: the data, as ``Network.check_data`` takes them (integer labels are one-hot
+            encoded for ``softmax_cross_entropy``).
+        optimizer: ``gd``, ``momentum``, ``nesterov``, ``adaptive_momentum``, ``rmsprop`` or a
+            registered optimizer's name.
+        steps, batch_size, seed: as for ``descentcheck.train`` (full batch by default).
+        **hyperparameters: the optimizer's, e.g. ``lr=0.1, momentum=0.5``.
+
+    Returns:
+        The :class:`Trajectory`: ``losses`` E(w_0..w_K), ``grad_norms``, and
+        ``params_history`` w_0..w_K.
+    """
+    from descentcheck.impl.network import Network
+    from descentcheck.impl.trainer import train
+
+    net = spec if isinstance(spec, Network) else Network.from_spec(spec)
+    xs, ys = net.check_data(np.asarray(x), np.asarray(y))
+    start = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+    return train(
+        net,
+        start,
+        xs,
+        ys,
+        optimizer=optimizer,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        keep_params=True,
+        **hyperparameters,
+    )
+
+
+# ---- reading either side ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One side, normalised: losses, gradient norms (or None), parameters by step."""
+
+    losses: np.ndarray
+    grad_norms: np.ndarray | None
+    params: dict[int, dict[str, np.ndarray]]
+
+
+def _floats(values: Any, what: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: expected a sequence of numbers ({e})") from None
+
+
+def _param_dict(p: Any, what: str) -> dict[str, np.ndarray]:
+    if not isinstance(p, Mapping):
+        raise TypeError(f"{what}: expected a dict NAME.PARAM -> array, got {type(p).__name__}")
+    try:
+        return {str(k): np.asarray(v, dtype=np.float64) for k, v in p.items()}
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: an entry is not a float array ({e})") from None
+
+
+def _from_records(records: Sequence[Any], what: str) -> _Run:
+    if not all(isinstance(r, Mapping) for r in records):
+        raise TypeError(f"{what}: every per-step record must be a dict with a 'loss'")
+    if not all("loss" in r for r in records):
+        k = next(i for i, r in enumerate(records) if "loss" not in r)
+        raise ValueError(f"{what}: step record {k} has no 'loss'")
+    losses = _floats([r["loss"] for r in records], f"{what} losses")
+    norms = [r.get("grad_norm") for r in records]
+    n = next((i for i, v in enumerate(norms) if v is None), len(norms))
+    grad_norms = _floats(norms[:n], f"{what} grad_norm") if n else None
+    params = {
+        k: _param_dict(r["params"], f"{what} step {k} params")
+        for k, r in enumerate(records)
+        if r.get("params") is not None
+    }
+    return _Run(losses, grad_norms, params)
+
+
+def _from_mapping(m: Mapping[str, Any], what: str) -> _Run:
+    if "steps" in m and isinstance(m["steps"], Sequence) and "losses" not in m:
+        return _from_records(m["steps"], what)
+    if "losses" not in m:
+        raise ValueError(f"{what}: a mapping needs 'losses' (or 'steps', per-step records)")
+    losses = _floats(m["losses"], f"{what} losses")
+    grads = m.get("grad_norms")
+    grad_norms = _floats(grads, f"{what} grad_norms") if grads is not None else None
+    p = m.get("params")
+    if p is None:
+        params: dict[int, dict[str, np.ndarray]] = {}
+    elif isinstance(p, Mapping):
+        params = {len(losses) - 1: _param_dict(p, f"{what} params")}
+    else:
+        params = {k: _param_dict(v, f"{what} params[{k}]") for k, v in enumerate(p)}
+    return _Run(losses, grad_norms, params)
+
+
+def _read(side: Any, what: str) -> _Run:
+    if isinstance(side, Trajectory):
+        hist = side.params_history
+        params = (
+            dict(enumerate(hist)) if hist is not None else {len(side.losses) - 1: dict(side.params)}
+        )
+        params = {k: _param_dict(v, what) for k, v in params.items()}
+        return _Run(_floats(side.losses, what), _floats(side.grad_norms, what), params)
+    if isinstance(side, Mapping):
+        return _from_mapping(side, what)
+    if isinstance(side, Sequence) and not isinstance(side, str | bytes):
+        return _from_records(side, what)
+    raise TypeError(
+        f"{what}: expected a Trajectory, a mapping with 'losses' or a list of per-step records, "
+        f"got {type(side).__name__}"
+    )
+
+
+# ---- comparing --------------------------------------------------------------------------------
+
+
+def _tolerance(value: float | Mapping[str, float], default: float, name: str) -> dict[str, float]:
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(QUANTITIES))
+        if unknown:
+            raise ValueError(f"{name}: unknown quantity {unknown[0]!r} (one of {QUANTITIES})")
+        out = {q: float(value.get(q, default)) for q in QUANTITIES}
+    else:
+        out = dict.fromkeys(QUANTITIES, float(value))
+    bad = [q for q, v in out.items() if not (v >= 0 and math.isfinite(v))]
+    if bad:
+        raise ValueError(f"{name} for {bad[0]} must be a finite number >= 0, got {out[bad[0]]}")
+    return out
+
+
+def _bad(ref: np.ndarray, cand: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Entries that differ beyond ``allowed`` (equal values, infinities and NaNs match)."""
+    with np.errstate(invalid="ignore"):
+        near = np.isfinite(ref) & np.isfinite(cand) & (np.abs(cand - ref) <= allowed)
+        close = (ref == cand) | near | (np.isnan(ref) & np.isnan(cand))
+    return ~close
+
+
+def _fail(step: int, quantity: str, ref: float, cand: float, allowed: float, rule: str) -> NoReturn:
+    agree = f"steps 0-{step - 1} agree" if step > 1 else ("step 0 agrees" if step else "")
+    diff = abs(cand - ref) if math.isfinite(cand - ref) else math.inf
+    raise TrajectoryMismatch(
+        f"trajectories differ at step {step}, {quantity}: candidate {cand!r} vs reference "
+        f"{ref!r} (|diff| {diff:.3g} > {allowed:.3g} = {rule})" + (f"; {agree}" if agree else ""),
+        step,
+        quantity,
+        ref,
+        cand,
+    )
+
+
+def _check_scalar(k: int, q: str, ref: float, cand: float, rtol: dict, atol: dict) -> None:
+    allowed = atol[q] + rtol[q] * abs(ref)
+    if _bad(np.float64(ref), np.float64(cand), np.float64(allowed)):
+        _fail(k, q, ref, cand, allowed, f"atol + rtol·|reference| for {q}")
+
+
+def _check_params(k: int, ref: dict, cand: dict, rtol: dict, atol: dict) -> None:
+    if sorted(ref) != sorted(cand):
+        missing = sorted(set(ref) - set(cand))
+        extra = sorted(set(cand) - set(ref))
+        what = f"missing {missing}" if missing else f"unexpected {extra}"
+        raise TrajectoryMismatch(
+            f"trajectories differ at step {k}, parameter names: the candidate has {what}",
+            k,
+            "parameter names",
+            sorted(ref),
+            sorted(cand),
+        )
+    for name in sorted(ref):
+        r, c = ref[name], cand[name]
+        if r.shape != c.shape:
+            raise TrajectoryMismatch(
+                f"trajectories differ at step {k}, parameter {name}: shape {c.shape} in the "
+                f"candidate, {r.shape} in the reference",
+                k,
+                f"parameter {name}",
+                r.shape,
+                c.shape,
+            )
+        finite = np.abs(r[np.isfinite(r)])
+        allowed = atol["params"] + rtol["params"] * float(finite.max(initial=0.0))
+        bad = np.flatnonzero(_bad(r, c, np.float64(allowed)))
+        if bad.size:
+            i = np.unravel_index(int(bad[0]), r.shape)
+            where = f"[{', '.join(str(int(j)) for j in i)}]" if r.ndim else ""
+            rule = f"atol + rtol·max|{name}| for params"
+            _fail(k, f"parameter {name}{where}", float(r[i]), float(c[i]), allowed, rule)
+
+
+def assert_trajectory_close(
+    reference: Any,
+    candidate: Any,
+    rtol: float | Mapping[str, float] = DEFAULT_RTOL,
+    atol: float | Mapping[str, float] = DEFAULT_ATOL,
+) -> None:
+    """Raise :class:`TrajectoryMismatch` at the first step and quantity where ``candidate``
+    leaves ``reference``'s tolerance; see the module docstring for the accepted shapes and the
+    tolerance rule.
+
+    Raises:
+        TrajectoryMismatch: the first difference (losses, gradient norms, parameters per step),
+            or a different number of steps.
+        TypeError, ValueError: a side in none of the accepted shapes, or a bad tolerance.
+    """
+    rt = _tolerance(rtol, DEFAULT_RTOL, "rtol")
+    at = _tolerance(atol, DEFAULT_ATOL, "atol")
+    ref, cand = _read(reference, "reference"), _read(candidate, "candidate")
+    common = min(len(ref.losses), len(cand.losses))
+    for k in range(common):
+        _check_scalar(k, "loss", float(ref.losses[k]), float(cand.losses[k]), rt, at)
+        if ref.grad_norms is not None and cand.grad_norms is not None:
+            if k < min(len(ref.grad_norms), len(cand.grad_norms)):
+                g_ref, g_cand = float(ref.grad_norms[k]), float(cand.grad_norms[k])
+                _check_scalar(k, "grad_norm", g_ref, g_cand, rt, at)
+        if k in ref.params and k in cand.params:
+            _check_params(k, ref.params[k], cand.params[k], rt, at)
+    if len(ref.losses) != len(cand.losses):
+        raise TrajectoryMismatch(
+            f"trajectories differ at step {common}, number of steps: the candidate records "
+            f"{len(cand.losses)} losses, the reference {len(ref.losses)} (the first {common} "
+            "agree)",
+            common,
+            "number of steps",
+            len(ref.losses),
+            len(cand.losses),
+        )

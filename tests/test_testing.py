@@ -1,0 +1,201 @@
+"""descentcheck.testing: the reference trajectory, and an assertion that names the first step and
+quantity where a candidate leaves it (and stays quiet while it does not)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import descentcheck as dc
+from descentcheck.impl.examples import EXAMPLES
+from descentcheck.testing import (
+    TrajectoryMismatch,
+    assert_trajectory_close,
+    reference_trajectory,
+)
+
+STEPS = 6
+HP = {"lr": 0.1, "momentum": 0.5}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    spec = EXAMPLES["design"]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((10, spec["inputs"]))
+    y = rng.standard_normal((10, 2))
+    params = dc.Network.from_spec(spec).init(seed=1, x=x)
+    return spec, params, x, y
+
+
+@pytest.fixture(scope="module")
+def ref(problem):
+    spec, params, x, y = problem
+    return reference_trajectory(spec, params, x, y, optimizer="momentum", steps=STEPS, **HP)
+
+
+def records(traj) -> list[dict]:
+    """The trajectory as a training loop would log it: one dict per step."""
+    out = []
+    for k, loss in enumerate(traj.losses):
+        r = {
+            "loss": float(loss),
+            "params": {n: a.copy() for n, a in traj.params_history[k].items()},
+        }
+        if k < len(traj.grad_norms):
+            r["grad_norm"] = float(traj.grad_norms[k])
+        out.append(r)
+    return out
+
+
+def test_reference_is_the_trainer_with_every_iterate(problem, ref) -> None:
+    spec, params, x, y = problem
+    before = {k: v.copy() for k, v in params.items()}
+    net = dc.Network.from_spec(spec)
+    plain = dc.train(net, params, x, y, optimizer="momentum", steps=STEPS, **HP)
+    np.testing.assert_array_equal(ref.losses, plain.losses)
+    assert len(ref.params_history) == STEPS + 1
+    for k in params:
+        np.testing.assert_array_equal(ref.params_history[0][k], before[k])
+        np.testing.assert_array_equal(ref.params_history[-1][k], plain.params[k])
+        np.testing.assert_array_equal(params[k], before[k])  # the caller's arrays untouched
+    assert ref.losses[-1] < ref.losses[0]
+
+
+def test_every_accepted_shape_of_the_same_run_passes(ref) -> None:
+    recs = records(ref)
+    as_json = json.loads(json.dumps(ref.to_json()))  # trajectory.json: losses and norms only
+    mapping = {
+        "losses": list(ref.losses),
+        "grad_norms": list(ref.grad_norms),
+        "params": [dict(p) for p in ref.params_history],
+    }
+    final_only = {"losses": ref.losses.tolist(), "params": ref.params}
+    for candidate in (ref, recs, {"steps": recs}, as_json, mapping, final_only):
+        assert_trajectory_close(ref, candidate)
+    assert_trajectory_close(recs, ref)  # either side may be any shape
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    step=st.integers(0, STEPS),
+    quantity=st.sampled_from(["loss", "grad_norm", "params"]),
+    factor=st.floats(1e-6, 1e-1),
+    sign=st.sampled_from([-1.0, 1.0]),
+    data=st.data(),
+)
+def test_a_one_step_perturbation_is_named_by_step_and_quantity(
+    ref, step, quantity, factor, sign, data
+) -> None:
+    """Perturb one value of one step by far more than rtol: the assertion fires at that step,
+    naming that quantity (and for a parameter, the array and entry)."""
+    recs = records(ref)
+    if quantity == "loss":
+        recs[step]["loss"] *= 1 + sign * factor
+        expected = "loss"
+    elif quantity == "grad_norm":
+        step = min(step, len(ref.grad_norms) - 1)
+        recs[step]["grad_norm"] *= 1 + sign * factor
+        expected = "grad_norm"
+    else:
+        name = data.draw(st.sampled_from(sorted(ref.params)))
+        arr = recs[step]["params"][name]
+        i = data.draw(st.integers(0, arr.size - 1))
+        scale = float(np.abs(arr).max()) or 1.0  # a zero-initialised bias: an absolute step
+        arr.reshape(-1)[i] += sign * factor * scale
+        idx = np.unravel_index(i, arr.shape)
+        expected = f"parameter {name}[{', '.join(str(int(j)) for j in idx)}]"
+    with pytest.raises(TrajectoryMismatch) as err:
+        assert_trajectory_close(ref, recs, rtol=1e-9)
+    assert err.value.step == step and err.value.quantity == expected
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert f"step {step}, {expected}:" in msg
+
+
+def test_a_perturbation_inside_the_tolerance_passes(ref) -> None:
+    recs = records(ref)
+    recs[3]["loss"] *= 1 + 1e-12
+    recs[2]["grad_norm"] *= 1 - 1e-12
+    recs[4]["params"]["h1.W"] += 1e-12 * np.abs(recs[4]["params"]["h1.W"]).max()
+    assert_trajectory_close(ref, recs, rtol=1e-10)
+    with pytest.raises(TrajectoryMismatch, match="step 2, grad_norm"):
+        assert_trajectory_close(ref, recs, rtol=1e-13)
+    # per-quantity tolerances: the loss is held tight, the rest loose
+    with pytest.raises(TrajectoryMismatch, match="step 3, loss"):
+        assert_trajectory_close(ref, recs, rtol={"loss": 1e-13, "grad_norm": 1e-10, "params": 1})
+
+
+def test_atol_admits_an_absolute_difference(ref) -> None:
+    recs = records(ref)
+    recs[1]["loss"] += 1e-8
+    with pytest.raises(TrajectoryMismatch, match="step 1, loss"):
+        assert_trajectory_close(ref, recs, rtol=1e-12)
+    assert_trajectory_close(ref, recs, rtol=1e-12, atol={"loss": 2e-8})
+
+
+def test_different_lengths_and_names_are_mismatches(ref) -> None:
+    recs = records(ref)
+    with pytest.raises(TrajectoryMismatch, match=r"step 6, number of steps") as err:
+        assert_trajectory_close(ref, recs[:-1])
+    assert err.value.quantity == "number of steps"
+    del recs[2]["params"]["h1.b"]
+    with pytest.raises(TrajectoryMismatch, match=r"step 2, parameter names: .*missing \['h1.b'\]"):
+        assert_trajectory_close(ref, recs)
+    recs = records(ref)
+    recs[1]["params"]["h1.b"] = recs[1]["params"]["h1.b"][:-1]
+    with pytest.raises(TrajectoryMismatch, match=r"step 1, parameter h1.b: shape"):
+        assert_trajectory_close(ref, recs)
+
+
+def test_non_finite_values_match_only_themselves(ref) -> None:
+    recs = records(ref)
+    recs[-1]["loss"] = float("nan")
+    with pytest.raises(TrajectoryMismatch, match=r"step 6, loss: candidate nan"):
+        assert_trajectory_close(ref, recs)
+    diverged = {"losses": [1.0, float("inf")]}
+    assert_trajectory_close(diverged, {"steps": [{"loss": 1.0}, {"loss": "inf"}]})
+    with pytest.raises(TrajectoryMismatch, match="step 1, loss"):
+        assert_trajectory_close(diverged, {"losses": [1.0, float("-inf")]})
+
+
+@pytest.mark.parametrize(
+    ("candidate", "error", "message"),
+    [
+        (3.0, TypeError, "expected a Trajectory"),
+        ("losses", TypeError, "expected a Trajectory"),
+        ({"loss": [1.0]}, ValueError, "needs 'losses'"),
+        ([{"loss": 1.0}, {"grad_norm": 1.0}], ValueError, "step record 1 has no 'loss'"),
+        ([1.0, 2.0], TypeError, "per-step record must be a dict"),
+        ({"losses": ["a"]}, ValueError, "candidate losses: expected a sequence of numbers"),
+        ({"losses": [1.0], "params": [3]}, TypeError, r"params\[0\]: expected a dict"),
+    ],
+)
+def test_a_candidate_of_no_known_shape_is_one_line(ref, candidate, error, message) -> None:
+    with pytest.raises(error, match=message) as err:
+        assert_trajectory_close({"losses": [1.0]}, candidate)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rtol": -1.0}, "rtol for loss must be a finite number >= 0"),
+        ({"atol": {"los": 1.0}}, "atol: unknown quantity 'los'"),
+        ({"rtol": float("nan")}, "rtol for loss must be"),
+    ],
+)
+def test_bad_tolerances_are_refused(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        assert_trajectory_close({"losses": [1.0]}, {"losses": [1.0]}, **kwargs)
+
+
+def test_exported_at_the_top_level() -> None:
+    assert dc.reference_trajectory is reference_trajectory
+    assert dc.assert_trajectory_close is assert_trajectory_close
