@@ -97,9 +97,13 @@ def test_rise_detection_ignores_rounding_only() -> None:
 def test_ray_factor_is_one_on_the_boundary() -> None:
     from descentcheck.reports.region import ray_factor, tau_bound
 
-    for a in (0.1, 0.75, 1.5, 1.9):
+    # the exact region is the triangle tau < min(lr, 2/L - lr): a ray below the diagonal
+    # leaves it through the right edge tau = 2/L - lr
+    for a in (1.2, 1.5, 1.9):
         assert ray_factor(a, tau_bound(a)) == pytest.approx(1.0)
+    for a in (0.1, 0.75, 1.5, 1.9):
         assert ray_factor(a, 0.5 * tau_bound(a)) < 1.0
+    assert math.isinf(ray_factor(0.5, tau_bound(0.5)))  # on the left edge tau = lr
     assert math.isinf(ray_factor(0.5, 0.6))
 
 
