@@ -7,6 +7,7 @@ them, so ``descentcheck --help`` starts fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,9 @@ _seed_opt = click.option(
 @click.option("--tau", type=float, help="adaptive momentum: alpha_k = tau |g_k| / |dw_{k-1}|")
 @click.option(
     "--group",
-    type=click.Choice(("array", "node", "global")),
-    help="adaptive momentum: norms per parameter array (default), per node, or global",
+    type=click.Choice(("array", "unit", "node", "global")),
+    help="adaptive momentum: norms per parameter array (default), per unit (its incoming "
+    "weights and bias), per node, or global",
 )
 @click.option("--rho", type=float, help="rmsprop decay (torch's alpha; default 0.99)")
 @click.option("--eps", type=float, help="rmsprop epsilon (default 1e-8)")
@@ -241,7 +243,13 @@ def derive(op, fmt, dim):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the ledger")
 @click.option("--stats", is_flag=True, help="also print what the strategies generated")
 @click.option("--claim", "claims", multiple=True, help="run only this claim id (repeatable)")
-def verify(profile, json_path, stats, claims):
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Hypothesis seed (default: the profile's fixed seed; thorough draws a fresh one)",
+)
+def verify(profile, json_path, stats, claims, seed):
     """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
     replayable counterexample. Exits with status 1 when a claim misses its expectation."""
     from descentcheck.properties import BY_ID, format_ledger, format_stats, run_verify
@@ -249,6 +257,8 @@ def verify(profile, json_path, stats, claims):
     unknown = [c for c in claims if c not in BY_ID]
     if unknown:
         raise DescentcheckError(f"unknown claim {unknown[0]!r}; known: {', '.join(BY_ID)}")
+    if seed is not None:  # read by properties.profiles.get_profile, as DESCENTCHECK_SEED
+        os.environ["DESCENTCHECK_SEED"] = str(seed)
     ledger, ok = run_verify(
         profile=profile, json_path=json_path, stats=stats, progress=None, claims=claims or None
     )
@@ -305,7 +315,7 @@ def report(out, profile, db, seed, ledger, quiet):
     """Build the convergence report (index.html, report.md, results.json, figures), or with
     --db the report of a sweep's results."""
     if db is not None:
-        from descentcheck.properties.sweep import report_from_db
+        from descentcheck.reports.sweep import report_from_db
 
         index = report_from_db(db, out)
     else:

@@ -119,7 +119,7 @@ def train(
     coefs: list[float | None] = []
     bounds = net.layout.values()
     starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
-    layout = Layout(tuple(net.layout), starts, stops)
+    layout = Layout(tuple(net.layout), starts, stops, tuple(s for _, _, s in bounds))
     flat = opt.flat(layout) if opt.flat is not None else None
     v = be.to_device(net.flatten(w))  # the iterate w_k as one vector (a copy: the caller's stay)
     w = net.unflatten(v)  # views of v: they follow v when it is updated in place

@@ -186,3 +186,30 @@ def cases(draw: st.DrawFn, limits: Limits = Limits(), **spec_kwargs: Any) -> Cas
 def fractions(low: float, high: float) -> st.SearchStrategy[float]:
     """A number in [low, high] (a hyperparameter as a fraction of a theory bound)."""
     return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+GRID = 2**16 - 1  # the grids below: 65536 points, drawn as two bytes
+
+
+def _grid_index() -> st.SearchStrategy[float]:
+    """``t`` in [0, 1] on a grid of 65536 points, evenly spread when generating.
+
+    Two bytes, coarse then fine: Hypothesis draws an integer in a small range (0..255) evenly,
+    but an integer in a wide one is weighted toward small values (measured: of 400 draws of
+    ``integers(0, 2**16)``, 71% fell in the lowest tenth), and ``st.floats(low, high)`` puts
+    many draws on the bounds (measured in the ledger: 18-38% of learning rates at the lower
+    bound). Shrinks toward 0."""
+    byte = st.integers(0, 255)
+    return st.tuples(byte, byte).map(lambda t: (t[0] * 256 + t[1]) / GRID)
+
+
+def unit_interval(low: float, high: float) -> st.SearchStrategy[float]:
+    """A number in [low, high], spread evenly over the range (see :func:`_grid_index`)."""
+    return _grid_index().map(lambda t: low + (high - low) * t)
+
+
+def log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
+    """A number in [low, high] whose logarithm is spread evenly (a scale: a learning rate, an
+    eps); shrinks toward ``low``."""
+    ratio = high / low
+    return _grid_index().map(lambda t: min(high, max(low, low * ratio**t)))

@@ -128,7 +128,7 @@ def test_adaptive_momentum_first_step_is_plain_gd():
         ("adaptive_momentum", {"lr": 0.1, "tau": -1.0}, "tau must lie in [0"),
         (
             "adaptive_momentum",
-            {"lr": 0.1, "tau": 0.1, "group": "unit"},
+            {"lr": 0.1, "tau": 0.1, "group": "neuron"},
             "unknown momentum grouping",
         ),
         ("rmsprop", {"lr": 0.1, "rho": 1.0}, "rho must lie in [0, 1)"),
@@ -141,3 +141,41 @@ def test_bad_hyperparameters_are_named(name, kwargs, fragment):
     with pytest.raises(HyperparameterError) as info:
         get_optimizer(name, **kwargs)
     assert fragment in str(info.value)
+
+
+def test_unit_grouping_is_wu_et_al_per_unit():
+    """group="unit": each unit's incoming weights and bias share one coefficient
+    alpha_j = tau |g_j| / |dw_j| (dense: column j of W with b[j]; distance layers: row j of the
+    centroids with row j of the radii); the dict and flat forms give the same bits."""
+    from descentcheck.impl.optim.base import Layout
+
+    rng = np.random.default_rng(3)
+    p = {
+        "h.W": rng.normal(size=(3, 2)),
+        "h.b": rng.normal(size=2),
+        "g.centroids": rng.normal(size=(2, 3)),
+        "g.radii": rng.normal(size=(2, 3)),
+    }
+    opt = get_optimizer("adaptive_momentum", 0.1, tau=0.3, group="unit")
+    layout = Layout.of(p)
+    flat = opt.flat(layout)
+    state, fstate = opt.init(p), flat.init(layout.flatten(p))
+    prev = None
+    for _ in range(3):
+        g = {k: rng.normal(size=v.shape) for k, v in p.items()}
+        upd, state, info = opt.update(g, state, p)
+        dw, fstate, _ = flat.update(layout.flatten(g), fstate, None)
+        assert np.array_equal(layout.flatten(upd), dw)
+        if prev is not None:
+            for j in range(2):
+                gu = np.concatenate([g["h.W"][:, j], [g["h.b"][j]]])
+                du = np.concatenate([prev["h.W"][:, j], [prev["h.b"][j]]])
+                alpha = 0.3 * np.linalg.norm(gu) / np.linalg.norm(du)
+                assert info.group_momentum[f"h[{j}]"] == pytest.approx(alpha, rel=1e-14)
+                want = -0.1 * g["h.W"][:, j] + alpha * prev["h.W"][:, j]
+                np.testing.assert_allclose(upd["h.W"][:, j], want, rtol=1e-13)
+                gc = np.concatenate([g["g.centroids"][j], g["g.radii"][j]])
+                dc = np.concatenate([prev["g.centroids"][j], prev["g.radii"][j]])
+                a2 = 0.3 * np.linalg.norm(gc) / np.linalg.norm(dc)
+                assert info.group_momentum[f"g[{j}]"] == pytest.approx(a2, rel=1e-14)
+        prev = upd

@@ -214,3 +214,98 @@ IDENTITIES: dict[str, Callable[[int], list[Identity]]] = {
 def prove_all(K: int = K_MAX) -> dict[str, list[Identity]]:
     """Every momentum identity, for symbolic k where stated and for k = 0..K."""
     return {name: fn(K) for name, fn in IDENTITIES.items()}
+
+
+# ---- one-step updates in observable quantities (the ledger's whole-update claims) -----------
+#
+# Each optimizer's step dw_k written in what a run shows from outside: the gradient g_k at w_k,
+# the previous gradient g_(k-1) and the previous step dw_(k-1) = w_k - w_(k-1) (all 0 at k = 0),
+# and, where the state cannot be seen from outside (RMSProp), the state itself. Entry by entry
+# (adaptive momentum's group norms enter as the symbols G2 = sum_G g^2, D2 = sum_G dw_(k-1)^2).
+
+gk, gp, dprev, tau, eps_, vprev, bprev, G2, D2 = sp.symbols(
+    "g_k g_prev dw_prev tau eps v_prev buf_prev G2 D2", real=True
+)
+
+
+def _nesterov_observable(prove: bool = True) -> tuple[Expr, list[Identity]]:
+    """Derive torch's Nesterov step from the look-ahead form (identity 4) by eliminating the
+    velocity: with ``w_k = theta_k + beta v_k``, ``v_(k+1) = beta v_k - lr g_k``::
+
+        dw_(k-1) = beta v_k - lr g_(k-1)   =>   v_k = (dw_(k-1) + lr g_(k-1)) / beta
+        dw_k = (1 + beta) v_(k+1) - beta v_k = beta dw_(k-1) - lr (1 + beta) g_k + lr beta g_(k-1)
+
+    and prove it equal to torch's buffer form from the invariant
+    ``dw_(k-1) = -lr (g_(k-1) + beta buf_(k-1))``."""
+    vk, vkm1 = sp.symbols("v_k v_km1", real=True)
+    v_next = beta * vk - lr * gk
+    dw_prev_expr = (1 + beta) * vk - beta * vkm1  # w_k - w_(k-1) in look-ahead terms
+    vkm1_sol = sp.solve(sp.Eq(vk, beta * vkm1 - lr * gp), vkm1)[0]
+    vk_sol = sp.solve(sp.Eq(dprev, dw_prev_expr.subs(vkm1, vkm1_sol)), vk)[0]
+    step = sp.expand(((1 + beta) * v_next - beta * vk).subs(vk, vk_sol))
+    if not prove:
+        return step, []
+    torch_buf = beta * bprev + gk
+    proofs = [
+        prove_equal(
+            "Nesterov step in observables == torch buffer form",
+            step,
+            -lr * (gk + beta * torch_buf),
+            condition="dw_(k-1) = -lr (g_(k-1) + beta buf_(k-1)) (k = 0: all three are 0)",
+            substitutions={dprev: -lr * (gp + beta * bprev)},
+        )
+    ]
+    return step, proofs
+
+
+def step_rules(prove: bool = True) -> dict[str, tuple[Expr, tuple[sp.Symbol, ...], list[Identity]]]:
+    """Each update rule as ``(dw_k entry, its symbols in call order, proofs)``:
+
+    * ``gd``: ``-lr g_k``;
+    * ``momentum``: ``-lr g_k + beta dw_(k-1)`` (DESIGN.md's form; identity 2 proves torch's
+      buffer form equal to it);
+    * ``nesterov``: derived by :func:`_nesterov_observable`;
+    * ``adaptive_momentum``: ``-lr g_k + alpha dw_(k-1)``, ``alpha = tau sqrt(G2) / sqrt(D2)``
+      (0 when D2 = 0), G2 and D2 the squared norms of g_k and dw_(k-1) over the entry's group;
+      the momentum term has length ``tau |g_G|`` over the group (proved here);
+    * ``rmsprop``: ``-lr g_k / (sqrt(v_k) + eps)``, ``v_k = rho v_(k-1) + (1 - rho) g_k^2``;
+    * ``rmsprop_momentum``: ``-lr (beta buf_(k-1) + g_k / (sqrt(v_k) + eps))``.
+
+    ``prove=False`` derives without proving (the ledger's claim evaluates the rules; the proofs
+    run in the theory checks and tests).
+    """
+    v_k = rho * vprev + (1 - rho) * gk**2
+    scaled = gk / (sp.sqrt(v_k) + eps_)
+    alpha = sp.Piecewise((tau * sp.sqrt(G2) / sp.sqrt(D2), D2 > 0), (0, True))
+    nest, nest_proofs = _nesterov_observable(prove)
+    dvec = sp.symbols("d0:3", real=True)  # a 3-entry group: the momentum term's length
+    d2 = sum(d * d for d in dvec)
+    length = sp.sqrt(sum((tau * sp.sqrt(G2) / sp.sqrt(d2) * d) ** 2 for d in dvec))
+    adaptive_proofs = (
+        [
+            prove_equal(
+                "adaptive momentum: |alpha dw_(k-1)|_G = tau |g_k|_G",
+                sp.simplify(length**2),
+                tau**2 * G2,
+                condition="dw_(k-1) != 0 over the group",
+            )
+        ]
+        if prove
+        else []
+    )
+    return {
+        "gd": (-lr * gk, (lr, gk), []),
+        "momentum": (-lr * gk + beta * dprev, (lr, beta, gk, dprev), []),
+        "nesterov": (nest, (lr, beta, gk, gp, dprev), nest_proofs),
+        "adaptive_momentum": (
+            -lr * gk + alpha * dprev,
+            (lr, tau, gk, dprev, G2, D2),
+            adaptive_proofs,
+        ),
+        "rmsprop": (-lr * scaled, (lr, rho, eps_, gk, vprev), []),
+        "rmsprop_momentum": (
+            -lr * (beta * bprev + scaled),
+            (lr, rho, eps_, beta, gk, vprev, bprev),
+            [],
+        ),
+    }

@@ -13,6 +13,10 @@ norms taken over that group. ``group`` chooses the grouping:
 
 * ``"array"`` (default): one coefficient per parameter array (``h1.W``, ``h1.b``, ...), the finest
   grouping and the closest to the papers' per-weight-vector coefficients;
+* ``"unit"``: one per unit, its incoming weights and its bias together (the form of Wu et al.,
+  one weight vector per hidden unit): for dense ``NAME.W`` (in, units) and ``NAME.b`` (units,),
+  column j of W with b[j]; for distance layers row j of ``NAME.centroids`` with row j (or entry
+  j, per-unit radius) of ``NAME.radii``. Any other array's unit is its first index (its row);
 * ``"node"``: one per spec node (a layer's weights and bias together);
 * ``"global"``: one for all parameters, norms over the whole parameter vector.
 
@@ -29,13 +33,15 @@ lose the relative accuracy of a small array's norm next to a large one's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..backend import namespace, to_host
 from ..errors import HyperparameterError
 from .base import Array, FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
 
-GROUPINGS = ("array", "node", "global")
+GROUPINGS = ("array", "unit", "node", "global")
 
 
 def group_of(key: str, group: str) -> str:
@@ -70,15 +76,58 @@ def _coefficients(tau: float, g2: Array, d2: Array) -> Array:
     return np.divide(num, np.sqrt(d2), out=np.zeros(len(g2)), where=d2 > 0.0)
 
 
-class _Groups:
-    """The grouping of a fixed list of parameter arrays: which group each array belongs to."""
+def unit_index(names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> tuple[list[str], Array]:
+    """The ``"unit"`` grouping of arrays laid end to end (row-major): the units' labels
+    ``NODE[j]`` in order of first appearance, and each entry's unit number."""
+    labels: dict[str, int] = {}
+    parts = []
+    for key, shape in zip(names, shapes):
+        node, param = key.rsplit(".", 1) if "." in key else (key, "")
+        size = int(np.prod(shape))
+        if param == "W" and len(shape) == 2:  # (in, units): column j is unit j
+            unit = np.tile(np.arange(shape[1]), shape[0])
+        elif len(shape) >= 1 and shape[0] > 0:  # (units, ...): row j is unit j
+            unit = np.repeat(np.arange(shape[0]), size // shape[0])
+        else:
+            unit = np.zeros(size, dtype=np.intp)
+        ids = [
+            labels.setdefault(f"{node}[{j}]", len(labels))
+            for j in range(int(unit.max(initial=-1)) + 1)
+        ]
+        parts.append(np.asarray(ids, dtype=np.intp)[unit] if size else np.zeros(0, dtype=np.intp))
+    return list(labels), np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
 
-    def __init__(self, names: list[str] | tuple[str, ...], group: str):
+
+class _Groups:
+    """The grouping of a fixed list of parameter arrays: which group each array belongs to (for
+    ``"unit"``: which group each entry belongs to, ``of_entry``)."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        group: str,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ):
+        self.of_entry: Array | None = None
+        if group == "unit":
+            if shapes is None:
+                raise HyperparameterError("group 'unit' needs the parameters' shapes")
+            units, self.of_entry = unit_index(names, shapes)
+            self.names = tuple(units)
+            self.of_array = []
+            self.identity = False
+            return
         labels = [group_of(k, group) for k in names]
         self.names = tuple(dict.fromkeys(labels))
         index = {G: i for i, G in enumerate(self.names)}
         self.of_array = [index[G] for G in labels]
         self.identity = group == "array"
+
+    def entry_sums(self, v: Array) -> Array:
+        """Per-unit sums of ``v * v`` over the flat vector ``v`` (on the host, entries added in
+        order by ``numpy.bincount``)."""
+        sq = to_host(v * v)
+        return np.bincount(self.of_entry, weights=sq, minlength=len(self.names))
 
     def sums(self, per_array: Array) -> Array:
         """Per-group sums of per-array values, added in parameter order as Python floats."""
@@ -106,7 +155,18 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         layout = Layout.of(grads)
         starts = np.asarray(layout.starts, dtype=np.intp)
         sizes = np.asarray(layout.stops, dtype=np.intp) - starts
-        groups = _Groups(names, group)
+        groups = _Groups(names, group, layout.shapes)
+        if groups.of_entry is not None:
+            g_flat, d_flat = layout.flatten(grads), layout.flatten(prev)
+            alpha_v = _coefficients(tau, groups.entry_sums(g_flat), groups.entry_sums(d_flat))
+            coef = alpha_v[groups.of_entry]
+            dw = {
+                k: -(lr * grads[k])
+                + namespace(grads[k]).asarray(coef[a:b]).reshape(grads[k].shape) * prev[k]
+                for k, a, b in zip(names, layout.starts, layout.stops)
+            }
+            alpha = alpha_v.tolist()
+            return dw, dw, StepInfo(max(alpha, default=0.0), dict(zip(groups.names, alpha)))
         g2 = groups.sums(sumsq_per_array(layout.flatten(grads), starts, sizes))
         d2 = groups.sums(sumsq_per_array(layout.flatten(prev), starts, sizes))
         alpha = _coefficients(tau, g2, d2).tolist()
@@ -120,7 +180,7 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
     def flat(layout: Layout) -> FlatOptimizer:
         starts = np.asarray(layout.starts, dtype=np.intp)
         sizes = np.asarray(layout.stops, dtype=np.intp) - starts
-        groups = _Groups(layout.names, group)
+        groups = _Groups(layout.names, group, layout.shapes)
         of_array = np.asarray(groups.of_array, dtype=np.intp)
 
         reduceat = np.add.reduceat if len(starts) and sizes.all() else None
@@ -128,6 +188,11 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
 
         def flat_update(g, prev, w):
             xp = namespace(g)
+            if groups.of_entry is not None:  # one coefficient per unit
+                alpha = _coefficients(tau, groups.entry_sums(g), groups.entry_sums(prev))
+                prev *= xp.asarray(alpha[groups.of_entry])
+                prev += xp.multiply(g, -lr, out=g)
+                return prev, prev, max(alpha.tolist(), default=0.0)
             if reduceat is not None and xp is np:  # the same call as sumsq_per_array's
                 g2 = groups.sums(reduceat(g * g, starts))
                 d2 = groups.sums(reduceat(prev * prev, starts))

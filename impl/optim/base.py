@@ -37,25 +37,28 @@ class StepInfo:
 
     momentum: float | None = None
     group_momentum: Mapping[str, float] | None = None
+    group_momentum: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
 class Layout:
     """Where each parameter array lies in a flat vector: ``names[i]`` fills
-    ``[starts[i], stops[i])``, in order and without gaps."""
+    ``[starts[i], stops[i])``, in order and without gaps, with shape ``shapes[i]`` (row-major)."""
 
     names: tuple[str, ...]
     starts: tuple[int, ...]
     stops: tuple[int, ...]
+    shapes: tuple[tuple[int, ...], ...] | None = None  # each array's shape (None: not known)
 
     @classmethod
     def of(cls, params: Mapping[str, Array]) -> Layout:
-        starts, stops, at = [], [], 0
+        starts, stops, shapes, at = [], [], [], 0
         for v in params.values():
             starts.append(at)
             at += int(v.size if hasattr(v, "size") else np.size(v))
             stops.append(at)
-        return cls(tuple(params), tuple(starts), tuple(stops))
+            shapes.append(tuple(int(n) for n in np.shape(v)))
+        return cls(tuple(params), tuple(starts), tuple(stops), tuple(shapes))
 
     @property
     def size(self) -> int:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from ..claim import Claim
+from .apriori import CLAIMS as APRIORI
 from .convergence import CLAIMS as CONVERGENCE
 from .descent import CLAIMS as DESCENT
 from .distance import CLAIMS as DISTANCE
 from .falsify import CLAIMS as FALSIFY
 from .gradients import CLAIMS as GRADIENTS
 from .metamorphic import CLAIMS as METAMORPHIC
+from .skip import CLAIMS as SKIP
+from .updates import CLAIMS as UPDATES
 
 CLAIMS: tuple[Claim, ...] = (
+    *APRIORI,
     *DESCENT,
     *CONVERGENCE,
     *GRADIENTS,
+    *UPDATES,
     *METAMORPHIC,
     *DISTANCE,
     *FALSIFY,
+    *SKIP,
 )
 BY_ID: dict[str, Claim] = {c.id: c for c in CLAIMS}
 
