@@ -232,7 +232,7 @@ class _Sabotaged:
 
     def __init__(self, layer):
         self.layer = layer
-        self.key = layer.key
+        self.keys = layer.keys
 
     def forward(self, params, xs):
         return self.layer.forward(params, xs)
