@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from descentcheck.properties.sweep import SweepError, read_sweep, report_from_db, run_sweep
+from descentcheck.properties.sweep import SweepError, read_sweep, run_sweep
+from descentcheck.reports.sweep import report_from_db
 
 # 24 cases of about 0.1 s: long enough to interrupt mid-sweep, short enough for CI
 SWEEP_TOML = """

@@ -12,15 +12,15 @@ finished case, so an interrupted sweep resumes where it stopped.
 Public API::
 
     run_sweep(config_path, db_path, scheduler=None, workers=None, progress=None) -> SweepSummary
-    report_from_db(db_path, out_dir=None) -> Path      # index.html + PNGs + results.json
     read_sweep(db_path) -> SweepData                   # meta and rows, read only
     load_config(path) -> SweepConfig; expand(config) -> Plan; evaluate(case) -> dict
 
 Modules, one idea each: ``config`` (the file), ``space`` (hyperparameter points), ``expand``
 (cases and keys), ``canonical`` (canonical JSON, hashes), ``case`` and ``checks`` (one case),
 ``worker`` (what a worker runs), ``store`` (SQLite), ``execute`` (serial, local processes),
-``cluster`` (Dask), ``run`` (run_sweep), ``figures`` and ``report`` (the sweep's report),
-``errors``.
+``cluster`` (Dask), ``run`` (run_sweep), ``errors``. The sweep's report is drawn by the
+convergence report's code: ``descentcheck.reports.sweep.report_from_db(db_path, out_dir=None)``
+(``descentcheck report --db``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from .case import evaluate
 from .config import CHECKS, SweepConfig, load_config, parse_config
 from .errors import CaseError, SweepConfigError, SweepDbError, SweepError, SweepInterrupted
 from .expand import Case, Plan, expand
-from .report import report_from_db
 from .run import SweepSummary, run_sweep
 from .store import SCHEMA_VERSION, CaseRow, SweepData, read_sweep
 
@@ -52,6 +51,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_sweep",
-    "report_from_db",
     "run_sweep",
 ]

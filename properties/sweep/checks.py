@@ -22,28 +22,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
-from descentcheck.impl.trajectory import Trajectory, json_float
-
-EPS = float(np.finfo(np.float64).eps)
+from descentcheck.impl.trajectory import Trajectory, decreased_every_step, json_float
 
 
 def decrease_every_step(traj: Trajectory) -> dict[str, Any]:
-    e = np.asarray(traj.losses, dtype=np.float64)
-    if not np.all(np.isfinite(e)):
-        bad = int(np.argmax(~np.isfinite(e)))
-        return {"holds": False, "first_rise": max(bad - 1, 0), "worst_relative_rise": "inf"}
-    d = np.diff(e)
-    tol = 4 * EPS * (np.abs(e[:-1]) + np.abs(e[1:]))
-    up = np.flatnonzero(d > tol)
-    rel = d / np.maximum(np.abs(e[:-1]), 1e-300)
-    worst = float(rel.max()) if rel.size else 0.0
-    return {
-        "holds": bool(up.size == 0),
-        "first_rise": int(up[0]) if up.size else None,
-        "worst_relative_rise": json_float(max(worst, 0.0)),
-    }
+    """The run's per-step decrease (:func:`descentcheck.impl.trajectory.decreased_every_step`,
+    the one the convergence report uses), as JSON; a rise below 0 reads as 0."""
+    holds, first, worst = decreased_every_step(traj.losses)
+    return {"holds": holds, "first_rise": first, "worst_relative_rise": json_float(max(worst, 0.0))}
 
 
 def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any]:
