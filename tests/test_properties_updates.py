@@ -119,3 +119,52 @@ def test_update_claim_kills_mutant(mutant, monkeypatch, tmp_path):
     monkeypatch.setattr(module, name, fn)
     entry = _run(UPDATE, tmp_path, kinds=(kind,))
     assert entry["outcome"] == "falsified", f"{mutant} survived: {entry['measured']}"
+
+
+# ---- the forward pass ----------------------------------------------------------------------
+
+FORWARD = "forward-equals-spec"
+dense_mod = importlib.import_module("descentcheck.impl.ops.dense")
+act_mod = importlib.import_module("descentcheck.impl.ops.activations")
+gauss_mod = importlib.import_module("descentcheck.impl.ops.gaussian")
+loss_mod = importlib.import_module("descentcheck.impl.losses")
+
+
+def test_forward_claim_holds_on_the_trainer(tmp_path):
+    entry = _run(FORWARD, tmp_path)
+    assert entry["outcome"] == "held", entry["message"]
+    assert entry["measured"]["cases_tested"] >= 45
+    assert entry["measured"]["error_over_allowed"] <= 1.0
+
+
+def _dense_minus_bias(self, params, xs):
+    """Mutant: y = x W - b."""
+    x = xs[0]
+    return x @ params[self.keys["W"]] - params[self.keys["b"]], x
+
+
+_REAL_GAUSSIAN = gauss_mod.Gaussian.forward
+
+
+def _gaussian_flipped(self, params, xs):
+    """Mutant: the distance layer's exponent with the wrong sign (exp(+z), or -z for logits)."""
+    y, cache = _REAL_GAUSSIAN(self, params, xs)
+    return (-y if self.logits else 1.0 / y), cache
+
+
+_REAL_MSE = loss_mod.MSE.__call__
+
+FORWARD_MUTANTS = {
+    "dense adds -b": (dense_mod.Dense, "forward", _dense_minus_bias),
+    "tanh(-x)": (act_mod.Tanh, "fn", staticmethod(lambda x: np.tanh(-x))),
+    "gaussian exponent sign": (gauss_mod.Gaussian, "forward", _gaussian_flipped),
+    "mse without the 1/2": (loss_mod.MSE, "__call__", lambda self, a, b: 2 * _REAL_MSE(self, a, b)),
+}
+
+
+@pytest.mark.parametrize("mutant", list(FORWARD_MUTANTS))
+def test_forward_claim_kills_mutant(mutant, monkeypatch, tmp_path):
+    owner, name, fn = FORWARD_MUTANTS[mutant]
+    monkeypatch.setattr(owner, name, fn)
+    entry = _run(FORWARD, tmp_path)
+    assert entry["outcome"] == "falsified", f"{mutant} survived: {entry['measured']}"

@@ -44,6 +44,38 @@ _EXP = _v(mpmath.exp)
 _LOG = _v(mpmath.log)
 
 
+def arb_functions() -> dict[str, Callable[[Array], Array]]:
+    """The same ops on object arrays of python-flint ``arb`` balls (the interval certifier's
+    numbers), each written so its argument appears once (tight enclosures):
+    ``tanh(x) = 1 - 2 / (exp(2x) + 1)``, ``sigmoid(x) = 1 / (1 + exp(-x))``,
+    ``softplus(x) = log(1 + exp(x))``; relu has no interval rule (not smooth). Pass as
+    ``functions=`` to :func:`forward` / :func:`loss` with :func:`to_arb` inputs."""
+    exp = np.frompyfunc(lambda v: v.exp(), 1, 1)
+    log = np.frompyfunc(lambda v: v.log(), 1, 1)
+    return {
+        "exp": exp,
+        "log": log,
+        "sigmoid": lambda t: 1 / (1 + exp(-t)),
+        "tanh": lambda t: 1 - 2 / (exp(2 * t) + 1),
+        "softplus": lambda t: log(1 + exp(t)),
+        "identity": lambda t: t,
+    }
+
+
+MPMATH_FUNCTIONS: dict[str, Callable[[Array], Array]] = {"exp": _EXP, "log": _LOG, **_ACT}
+
+
+def to_arb(a: Array) -> Array:
+    """A float array as an object array of exact ``arb`` balls (radius 0)."""
+    from flint import arb
+
+    a = np.asarray(a, dtype=np.float64)
+    out = np.empty(a.shape, dtype=object)
+    for idx in np.ndindex(a.shape):
+        out[idx] = arb(float(a[idx]))
+    return out
+
+
 def to_mp(a: Array) -> Array:
     """A float array as an object array of exactly equal ``mpf`` values."""
     a = np.asarray(a, dtype=np.float64)
@@ -74,7 +106,12 @@ def topological_order(nodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]
     return order
 
 
-def _node(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array]) -> Array:
+def _node(
+    node: Mapping[str, Any],
+    params: Mapping[str, Array],
+    xs: list[Array],
+    fn: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+) -> Array:
     op, name = node["op"], node["name"]
     if op == "dense":
         return xs[0].dot(params[f"{name}.W"]) + params[f"{name}.b"]
@@ -85,9 +122,9 @@ def _node(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array])
             r2 = np.repeat(r2[:, None], c.shape[1], axis=1)
         diff = xs[0][:, None, :] - c[None, :, :]
         z = -(diff * diff * r2[None, :, :]).sum(axis=2) / 2
-        return z if op == "gaussian_logits" else _EXP(z)
-    if op in _ACT:
-        return _ACT[op](xs[0])
+        return z if op == "gaussian_logits" else fn["exp"](z)
+    if op in fn and op not in ("exp", "log"):
+        return fn[op](xs[0])
     if op == "add":
         total = xs[0]
         for x in xs[1:]:
@@ -98,29 +135,48 @@ def _node(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array])
     raise ValueError(f"unknown op {op!r}")
 
 
-def forward(spec: Mapping[str, Any], params: Mapping[str, Array], x: Array) -> Array:
-    """The network output on object arrays of mpf (``params`` and ``x`` from :func:`to_mp`)."""
+def forward(
+    spec: Mapping[str, Any],
+    params: Mapping[str, Array],
+    x: Array,
+    functions: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+) -> Array:
+    """The network output on object arrays of mpf (``params`` and ``x`` from :func:`to_mp`), or
+    of any numbers ``functions`` knows (:func:`arb_functions` with :func:`to_arb` inputs)."""
     values: dict[str, Array] = {INPUT: x}
     for node in topological_order(list(spec["nodes"])):
-        values[node["name"]] = _node(node, params, [values[p] for p in node["inputs"]])
+        xs = [values[p] for p in node["inputs"]]
+        values[node["name"]] = _node(node, params, xs, functions)
     return values[spec["output"]]
 
 
-def loss_value(spec: Mapping[str, Any], yhat: Array, y: Array) -> mpmath.mpf:
+def loss_value(
+    spec: Mapping[str, Any],
+    yhat: Array,
+    y: Array,
+    functions: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+) -> Any:
     """The spec's loss at the output ``yhat`` for targets ``y`` (rows, same shape)."""
     n = yhat.shape[0]
     if spec["loss"] == "mse":
         d = yhat - y
         return (d * d).sum() / (2 * n)
     if spec["loss"] == "softmax_cross_entropy":
-        lse = _LOG(_EXP(yhat).sum(axis=1))
+        lse = functions["log"](functions["exp"](yhat).sum(axis=1))
         logp = yhat - lse[:, None]
         return -(y * logp).sum() / n
     raise ValueError(f"unknown loss {spec['loss']!r}")
 
 
-def loss(spec: Mapping[str, Any], params: Mapping[str, Array], x: Array, y: Array) -> mpmath.mpf:
-    return loss_value(spec, forward(spec, params, x), y)
+def loss(
+    spec: Mapping[str, Any],
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    functions: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+) -> Any:
+    """E at ``params`` (same number type throughout: mpf by default)."""
+    return loss_value(spec, forward(spec, params, x, functions), y, functions)
 
 
 def gradient(
@@ -149,3 +205,96 @@ def gradient(
                 g[idx] = float((up - down) / (2 * STEP))
             grads[k] = g
     return E, grads
+
+
+# ---- a float64 error bound for the forward pass -----------------------------------------
+#
+# How far a float64 evaluation of the same formulas can be from the exact value: each node's
+# bound e (entrywise) from its inputs' bounds and the exact values v (first order in the unit
+# roundoff u = 2^-53; libm's exp/log/tanh taken as 1 ulp):
+#   dense         e_x |W| + (n_in + 2) u (|x| |W| + |b|)
+#   distance      z: (d + 4) u sum_i r^2 (|x_i| + |c_i|)^2 + sum_i r^2 |x_i - c_i| e_x,i
+#                 (covers the direct and the expanded matrix-product forms); exp: y e_z + 2u y
+#   activation    |f'(x)| e_x + 2u (|y| + |x|)  (tanh' = 1 - y^2, sigmoid' = y (1 - y),
+#                 softplus' = sigmoid, relu/identity' <= 1)
+#   add / concat  sum of the inputs' e + (m - 1) u sum |x_i| / the inputs' e side by side
+#   mse           (sum 2 |d| (e + u |d|) + (N + 2) u sum d^2) / (2n)
+#   cross-entropy (sum_rows sum_j |p_j s - y_j| e_j + (m + 4) u sum |y_k| (1 + 2 |z|_max + |lse|)
+#                 + (N + 1) u n |E|) / n,  s = sum_k y_k
+
+U = 2.0**-53
+
+
+def _flt(a: Array) -> Array:
+    return np.asarray(a, dtype=object).astype(np.float64)
+
+
+def _node_error(
+    node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], es: list[Array], y: Array
+) -> Array:
+    op, name = node["op"], node["name"]
+    if op == "dense":
+        W, b = np.abs(params[f"{name}.W"]), np.abs(params[f"{name}.b"])
+        n_in = W.shape[0]
+        return es[0] @ W + (n_in + 2) * U * (np.abs(xs[0]) @ W + b)
+    if op in ("gaussian", "gaussian_logits"):
+        c, r = params[f"{name}.centroids"], params[f"{name}.radii"]
+        r2 = r * r if r.ndim == 2 else np.repeat((r * r)[:, None], c.shape[1], axis=1)
+        x = xs[0][:, None, :]
+        mag = (r2[None] * (np.abs(x) + np.abs(c)[None]) ** 2).sum(axis=2)
+        ez = (c.shape[1] + 4) * U * mag + (r2[None] * np.abs(x - c[None]) * es[0][:, None, :]).sum(
+            axis=2
+        )
+        return ez if op == "gaussian_logits" else y * ez + 2 * U * y
+    if op == "add":
+        return sum(es) + (len(xs) - 1) * U * sum(np.abs(x) for x in xs)
+    if op == "concat":
+        return np.concatenate(es, axis=1)
+    x = xs[0]
+    slope = {
+        "tanh": lambda: 1 - y * y,
+        "sigmoid": lambda: y * (1 - y),
+        "softplus": lambda: 1 / (1 + np.exp(-np.clip(x, -700, 700))),
+    }.get(op, lambda: np.ones_like(x))()
+    return np.abs(slope) * es[0] + (0 if op == "identity" else 2 * U * (np.abs(y) + np.abs(x)))
+
+
+def _loss_error(spec: Mapping[str, Any], z: Array, e: Array, y: Array, E: float) -> float:
+    n, N = z.shape[0], z.size
+    if spec["loss"] == "mse":
+        d = np.abs(z - y)
+        return float((2 * d * (e + U * d)).sum() + (N + 2) * U * (d * d).sum()) / (2 * n)
+    m = z.shape[1]
+    zmax = np.abs(z).max(axis=1, keepdims=True)
+    shifted = z - z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True)) + z.max(axis=1, keepdims=True)
+    p = np.exp(z - lse)
+    s = y.sum(axis=1, keepdims=True)
+    sens = (np.abs(p * s - y) * e).sum()
+    rnd = (m + 4) * U * (np.abs(y) * (1 + 2 * zmax + np.abs(lse))).sum()
+    return float(sens + rnd + (N + 1) * U * n * abs(E)) / n
+
+
+def loss_with_error_bound(
+    spec: Mapping[str, Any], params: Mapping[str, Array], x: Array, y: Array
+) -> tuple[mpmath.mpf, float]:
+    """E at float64 ``params``, ``x``, targets ``y`` ((n, out), one-hot for labels) in mpmath at
+    :data:`DPS` digits, and a bound on how far any float64 evaluation of the spec's formulas in
+    the trainer's order of operations can be from it (the rules above)."""
+    with mpmath.workdps(DPS):
+        P = {k: to_mp(v) for k, v in params.items()}
+        values: dict[str, Array] = {INPUT: to_mp(x)}
+        fvals: dict[str, Array] = {INPUT: np.asarray(x, dtype=np.float64)}
+        errs: dict[str, Array] = {INPUT: np.zeros(np.shape(x))}
+        for node in topological_order(list(spec["nodes"])):
+            ins = node["inputs"]
+            v = _node(node, P, [values[p] for p in ins])
+            values[node["name"]] = v
+            fvals[node["name"]] = _flt(v)
+            errs[node["name"]] = _node_error(
+                node, params, [fvals[p] for p in ins], [errs[p] for p in ins], fvals[node["name"]]
+            )
+        out = spec["output"]
+        E = loss_value(spec, values[out], to_mp(y))
+        bound = _loss_error(spec, fvals[out], errs[out], np.asarray(y, dtype=np.float64), float(E))
+    return E, bound

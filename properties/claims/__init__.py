@@ -8,6 +8,7 @@ from .convergence import CLAIMS as CONVERGENCE
 from .descent import CLAIMS as DESCENT
 from .distance import CLAIMS as DISTANCE
 from .falsify import CLAIMS as FALSIFY
+from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
 from .metamorphic import CLAIMS as METAMORPHIC
 from .skip import CLAIMS as SKIP
@@ -19,6 +20,7 @@ CLAIMS: tuple[Claim, ...] = (
     *CONVERGENCE,
     *GRADIENTS,
     *UPDATES,
+    *FORWARD,
     *METAMORPHIC,
     *DISTANCE,
     *FALSIFY,
