@@ -30,6 +30,7 @@ class Context:
     certify_left: int = 0
     certify_stride: int = 1
     _eligible: int = 0
+    searching: bool = True  # False while Hypothesis shrinks a counterexample (see runner)
 
     def take_certification(self, n_params: int) -> bool:
         """True (and one less left) when this case is to be certified in interval arithmetic:
@@ -82,6 +83,7 @@ class Claim:
     experiment: Callable[[Profile], dict[str, Any]] | None = None
     falsify_budget: bool = False  # use Profile.falsify_examples (searching for a counterexample)
     cost: float = 1.0  # relative run time, to schedule the costliest claims first
+    examples_scale: float = 1.0  # this claim's examples: the profile's count times this
 
     @property
     def kind(self) -> str:

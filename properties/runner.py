@@ -66,7 +66,7 @@ class Aggregator:
             v = float(v)
             if math.isnan(v):
                 continue
-            mode = self.how.get(k, "max")
+            mode = self.how.get(k, "sum" if k.startswith("uncertified:") else "max")
             if k not in self.values:
                 self.values[k], self.counts[k] = v, 1
                 continue
@@ -82,16 +82,49 @@ class Aggregator:
                 self.values[k] = old + (v - old) / self.counts[k]
 
     def result(self) -> dict[str, float | int]:
+        def summed(k: str) -> bool:
+            return self.how.get(k) == "sum" or k.startswith("uncertified:")
+
         return {
-            k: (int(v) if self.how.get(k) == "sum" and float(v).is_integer() else v)
+            k: (int(v) if summed(k) and float(v).is_integer() else v)
             for k, v in self.values.items()
         }
+
+
+# Shrink calls spent on one counterexample, by profile (None: no limit). Shrinking the
+# must-fail claims was half of a ci run; past the budget the shrinker stops making progress
+# (see ``run_property_claim``), and the counterexample is the smallest failing case found so far.
+SHRINK_BUDGET: dict[str, int | None] = {"fast": 40, "ci": 80, "thorough": None}
+
+
+def fingerprint(drawn: Any) -> Any:
+    """A hashable key of a drawn value: cases by their spec, data, seed and parameters."""
+    if isinstance(drawn, Mapping):
+        return tuple((k, fingerprint(v)) for k, v in sorted(drawn.items()))
+    if isinstance(drawn, (list, tuple)):
+        return tuple(fingerprint(v) for v in drawn)
+    if isinstance(drawn, np.ndarray):
+        return (drawn.dtype.str, drawn.shape, drawn.tobytes())
+    if hasattr(drawn, "spec") and hasattr(drawn, "params") and hasattr(drawn, "x"):
+        return (
+            repr(drawn.spec),
+            fingerprint(drawn.x),
+            fingerprint(np.asarray(drawn.y)),
+            fingerprint(dict(drawn.params)),
+        )
+    return repr(drawn)
+
+
+def _budget(claim: Claim, profile: Profile) -> int:
+    """The most examples this claim may draw under the profile."""
+    n = profile.falsify_examples if claim.falsify_budget else profile.examples
+    return max(1, round(n * claim.examples_scale))
 
 
 def _settings(claim: Claim, profile: Profile) -> settings:
     db = NamespacedDatabase(DirectoryBasedExampleDatabase(profile.database), claim.id)
     return settings(
-        max_examples=profile.falsify_examples if claim.falsify_budget else profile.examples,
+        max_examples=_budget(claim, profile),
         deadline=None,
         database=db,
         suppress_health_check=list(HealthCheck),
@@ -104,7 +137,7 @@ def _settings(claim: Claim, profile: Profile) -> settings:
 def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     """Run one property claim; the ledger entry (outcome, counts, numbers, counterexample)."""
     assert claim.strategy is not None and claim.check is not None
-    budget = profile.falsify_examples if claim.falsify_budget else profile.examples
+    budget = _budget(claim, profile)
     ctx = Context(
         profile,
         certify_left=profile.certify_cases,
@@ -112,20 +145,34 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     )
     measured, theory = Aggregator(claim.summary), Aggregator(claim.summary)
     rows: list[dict[str, Any]] = []
-    state: dict[str, Any] = {"examples": 0, "shrink_calls": 0, "failed": None}
+    state: dict[str, Any] = {"examples": 0, "shrink_calls": 0, "failed": None, "t_fail": None}
+    budget_left = SHRINK_BUDGET.get(profile.name)
+    failing: dict[Any, Verdict] = {}  # fingerprint -> verdict, of every failing case seen
 
     def body(drawn: Any) -> None:
+        searching = state["failed"] is None
+        ctx.searching = searching
+        key = fingerprint(drawn) if not searching and budget_left is not None else None
+        if key is not None and state["shrink_calls"] >= budget_left:
+            # budget spent: replay known failures, let every new candidate pass unchecked,
+            # so the shrinker stops here (it never sees a new failing case)
+            if key in failing:
+                state["failed"] = (drawn, failing[key])
+                raise ClaimFailed(failing[key].message or f"{claim.id} violated")
+            return
         with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
             verdict: Verdict = claim.check(drawn, ctx)
         if verdict.target is not None and math.isfinite(verdict.target):
             target(float(verdict.target), label=claim.id)
-        searching = state["failed"] is None
         if not verdict.ok:
             if searching:
                 state["examples"] += 1
+                state["t_fail"] = time.perf_counter()
             else:
                 state["shrink_calls"] += 1
             state["failed"] = (drawn, verdict)
+            if budget_left is not None:
+                failing[fingerprint(drawn)] = verdict
             raise ClaimFailed(verdict.message or f"{claim.id} violated")
         if searching:
             state["examples"] += 1
@@ -150,17 +197,27 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         _, verdict = state["failed"]
         outcome, message = "falsified", verdict.message
         counterexample = verdict.counterexample
-        measured.add({f"counterexample_{k}": v for k, v in verdict.measured.items()})
+        measured.add(
+            {
+                f"counterexample_{k}": v
+                for k, v in verdict.measured.items()
+                if not k.startswith("uncertified:")
+            }
+        )
+        outcome, message = _require_certified(outcome, message, counterexample)
     except Exception as e:  # a crash in the check or the code under test
         outcome = "error"
         message = f"{type(e).__name__}: {e}".strip()
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         message += "\n" + "".join(tb[-3:])
+    t1 = time.perf_counter()
     return {
         "outcome": outcome,
         "examples": state["examples"],
         "shrink_calls": state["shrink_calls"],
-        "seconds": time.perf_counter() - t0,
+        "shrink_budget": budget_left,
+        "seconds": t1 - t0,
+        "shrink_seconds": t1 - state["t_fail"] if state["t_fail"] is not None else 0.0,
         "measured": measured.result(),
         "theory": theory.result(),
         "certification": {
@@ -170,6 +227,21 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "message": message,
         "stats_rows": rows,
     }
+
+
+def _require_certified(
+    outcome: str, message: str, counterexample: Mapping[str, Any] | None
+) -> tuple[str, str]:
+    """A falsified claim whose counterexample is a loss record (``loss_before``) must have its
+    violation certified in ball arithmetic (``certified_increase`` for a rise,
+    ``certified_violation`` for a decrease below a guarantee): otherwise the outcome is
+    ``error``. Counterexamples of other kinds (a gradient off its oracle) pass through."""
+    if counterexample is None or "loss_before" not in counterexample:
+        return outcome, message
+    if counterexample.get("certified_increase") or counterexample.get("certified_violation"):
+        return outcome, message
+    why = counterexample.get("uncertified_reason", "not certified")
+    return "error", f"the counterexample's violation is not certified ({why}): {message}"
 
 
 def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:

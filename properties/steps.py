@@ -9,8 +9,14 @@ guaranteed-decrease region for L_k and how much it must then decrease::
 A step is *tested* when it lies in the region and its guaranteed decrease exceeds the float64
 resolution ``tol_k = 2^-36 (|E_k| + |E_{k+1}|) + 1e-14`` of the loss (below that a float
 comparison says nothing: the step is counted as *unresolved*, never as a pass). A tested step
-*violates* the claim when ``E_k - E_{k+1} < c_k |g_k|^2 - tol_k``. Certified steps are proved in
-interval arithmetic (:mod:`.certify`) on top of that, for small cases.
+*violates* the claim when ``E_k - E_{k+1} < c_k |g_k|^2 - tol_k``. Every tested step is then
+certified in ball arithmetic (:mod:`.certify`): the claim's own inequality
+``E_k - E_{k+1} > c_k |g_k|^2`` is proved on the real network at the float64 iterates, or the
+step is reported uncertified with the reason.
+
+:func:`judge_decreases` does the same for the a-priori claims, whose inequality is plain
+``E_{k+1} < E_k`` at every step: a step is tested when its float change exceeds ``tol_k``; a
+violation is an increase beyond ``tol_k``, certified as an increase.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .certify import certify_decrease
+from .certify import PROVED_FALSE, Certificate, Enclosures
 from .claim import Context
 from .curvature import segment_L
 from .strategies import Case
@@ -56,9 +62,29 @@ class StepTally:
     min_ratio: float = math.inf  # observed decrease / guaranteed decrease, over tested steps
     violation: int | None = None  # the first violating step
     details: dict[str, float] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # why steps were not certified
+    lemma: bool = True  # a descent-lemma tally (region, guarantee); False: plain decreases
+
+    def record(self, cert: Certificate) -> None:
+        """Count one tested step's certificate (and the reason when it is not certified)."""
+        if cert.certified:
+            self.certified += 1
+            return
+        self.uncertified += 1
+        self.reasons[cert.reason] = self.reasons.get(cert.reason, 0) + 1
 
     def measured(self) -> dict[str, float]:
+        if not self.lemma:
+            return {
+                k: v
+                for k, v in self._measured().items()
+                if k not in ("steps_in_region", "min_decrease_over_guarantee")
+            }
+        return self._measured()
+
+    def _measured(self) -> dict[str, float]:
         return {
+            **{f"uncertified: {r}": n for r, n in self.reasons.items()},
             "steps": self.steps,
             "steps_in_region": self.in_region,
             "steps_tested": self.tested,
@@ -85,8 +111,7 @@ def check_steps(
     tally = StepTally()
     K = len(history) - 1
     Ls = local_Ls(case, history)
-    certify = ctx.take_certification(case.net.n_params)
-    budget = ctx.profile.certify_steps if certify else 0
+    balls = Enclosures(case.net, history, case.x, case.yt)
     for k in range(K):
         tally.steps += 1
         L, e0, e1 = Ls[k], float(losses[k]), float(losses[k + 1])
@@ -99,23 +124,63 @@ def check_steps(
             )
         tally.in_region += 1
         tol = resolution(e0, e1)
-        if budget > 0:
-            budget -= 1
-            cert = certify_decrease(case.net, history[k], history[k + 1], case.x, case.yt)
-            tally.certified += cert.certified
-            tally.uncertified += not cert.certified
         if bound <= tol:
             tally.unresolved += 1
             continue
         tally.tested += 1
         observed = e0 - e1
+        if observed >= bound - tol:
+            tally.record(balls.decrease(k, by=bound))
         tally.min_ratio = min(tally.min_ratio, observed / bound)
         if observed < bound - tol and tally.violation is None:
             tally.violation = k
+            cert = balls.decrease(k, by=bound)  # its failure proved, or not
             tally.details = {
                 "L_k": L,
                 "guaranteed_decrease": bound,
                 "observed_decrease": observed,
                 "resolution": tol,
+                "certified_violation": cert.reason == PROVED_FALSE,
             }
+    return tally
+
+
+def judge_decreases(
+    case: Case,
+    losses: np.ndarray,
+    history: Sequence[dict[str, np.ndarray]],
+    certify: bool = True,
+) -> StepTally:
+    """Every step of a run against ``E_{k+1} < E_k`` (see the module docstring): the first
+    increase beyond ``tol_k`` is the violation (``details["certified_increase"]`` says whether
+    ball arithmetic proves it); each decrease beyond ``tol_k`` is certified or reported with its
+    reason (``certify=False``, while a counterexample is shrunk: decreases are not certified,
+    the increase still is); a non-finite loss ends the run (the steps after it are untested)."""
+    tally = StepTally(lemma=False)
+    balls = Enclosures(case.net, history, case.x, case.yt)
+    for k in range(len(history) - 1):
+        tally.steps += 1
+        e0, e1 = float(losses[k]), float(losses[k + 1])
+        if not (math.isfinite(e0) and math.isfinite(e1)):
+            break
+        tol = resolution(e0, e1)
+        if abs(e1 - e0) <= tol:
+            tally.unresolved += 1
+            continue
+        tally.tested += 1
+        if e1 < e0:
+            if certify:
+                tally.record(balls.decrease(k))
+            continue
+        cert = balls.increase(k)
+        tally.record(cert)
+        tally.violation = k
+        tally.details = {
+            "certified_increase": cert.certified,
+            "interval_before": list(cert.before),
+            "interval_after": list(cert.after),
+        }
+        if not cert.certified:
+            tally.details["uncertified_reason"] = cert.reason
+        break
     return tally

@@ -48,7 +48,7 @@ PROFILES: dict[str, ReportProfile] = {
     "smoke": ReportProfile(
         name="smoke",
         verify="fast",
-        claims=("gd-descent", "gd-above-2-over-L-decreases"),
+        claims=("trainer-obeys-descent-lemma-gd", "gd-above-2-over-L-decreases"),
         region_cases=40,
         region_steps=10,
         trajectory_steps=40,

@@ -23,11 +23,25 @@ from descentcheck.properties import (
     write_replay,
 )
 from descentcheck.properties.counterexample import train_kwargs
+from descentcheck.properties.runner import _budget
+
+SKIP_CLAIMS = {
+    "gd-step-safe-on-sequential-net-stays-safe-with-add-skip",
+    "adaptive-momentum-safe-on-sequential-net-stays-safe-with-concat-skip",
+}
 
 REQUIRED = {
-    "adaptive-momentum-descent",
-    "constant-momentum-descent",
-    "gd-descent",
+    "trainer-obeys-descent-lemma-adaptive-momentum",
+    "trainer-obeys-descent-lemma-heavy-ball",
+    "trainer-obeys-descent-lemma-gd",
+    "apriori-gd-c2-decreases-every-step",
+    "apriori-adaptive-momentum-c4-decreases-every-step",
+    "apriori-momentum-c2-decreases-every-step",
+    "apriori-nesterov-c2-decreases-every-step",
+    "apriori-adaptive-momentum-c1-decreases-every-step",
+    "apriori-gd-c1-decreases-every-step",
+    "gd-step-safe-on-sequential-net-stays-safe-with-add-skip",
+    "adaptive-momentum-safe-on-sequential-net-stays-safe-with-concat-skip",
     "weak-convergence",
     "vanishing-steps",
     "gradient-equals-oracle",
@@ -100,17 +114,38 @@ def test_claims_that_hold_ran_on_many_cases(fast_ledger):
     profile = get_profile(PROFILE)
     for c in ledger["claims"]:
         if c["expect"] == "holds" and c["kind"] == "property":
-            assert c["examples"] >= profile.examples, c["id"]
+            assert c["examples"] >= _budget(BY_ID[c["id"]], profile), c["id"]
             assert c["counterexample"] is None
 
 
-def test_descent_claims_test_most_steps_and_certify_some(fast_ledger):
+LEMMA = (
+    "trainer-obeys-descent-lemma-adaptive-momentum",
+    "trainer-obeys-descent-lemma-heavy-ball",
+    "trainer-obeys-descent-lemma-gd",
+)
+
+
+def test_descent_claims_test_most_steps_and_certify_them(fast_ledger):
+    """Every tested step of a held descent claim is certified or reported with its reason; at
+    least 95% are certified (the issue's bar for the ci profile, kept in fast too)."""
     ledger, _, _ = fast_ledger
-    for cid in ("adaptive-momentum-descent", "constant-momentum-descent", "gd-descent"):
-        m = {c["id"]: c for c in ledger["claims"]}[cid]["measured"]
-        assert m["steps_tested"] >= 0.5 * m["steps"], (cid, m)
-        assert m["steps_certified"] >= 1, (cid, m)
-        assert m["steps_certified"] + m["steps_uncertified"] <= m["steps_in_region"]
+    by_id = {c["id"]: c for c in ledger["claims"]}
+    held = [
+        c for c in ledger["claims"] if c["expect"] == "holds" and "steps_tested" in c["measured"]
+    ]
+    assert {c["id"] for c in held} >= set(LEMMA) | {
+        i for i in by_id if i.startswith("apriori-")
+    } - {i for i in by_id if by_id[i]["expect"] == "fails"}
+    for c in held:
+        m = c["measured"]
+        assert m["steps_tested"] >= 0.5 * m["steps"], (c["id"], m)
+        assert m["steps_certified"] + m["steps_uncertified"] == m["steps_tested"], c["id"]
+        assert m["steps_certified"] >= 0.95 * m["steps_tested"], (c["id"], m)
+        reasons = sum(v for k, v in m.items() if k.startswith("uncertified:"))
+        assert reasons == m["steps_uncertified"], (c["id"], m)
+    for cid in LEMMA:
+        m = by_id[cid]["measured"]
+        assert m["steps_tested"] <= m["steps_in_region"]
         assert m["min_decrease_over_guarantee"] >= 1.0 - 1e-9
 
 
@@ -126,8 +161,12 @@ def test_counterexamples_are_complete_and_certified(fast_ledger):
         assert ce["increase"] > 0
         assert ce["certified_increase"] is True, c["id"]
         assert ce.get("theory_guarantees_this_step") in (None, False), c["id"]
-        # shrunk toward the smallest DAG: a handful of nodes at most
-        assert len(ce["spec"]["nodes"]) <= 3, (c["id"], ce["spec"])
+        ops = [n["op"] for n in ce["spec"]["nodes"]]
+        if c["id"] in SKIP_CLAIMS:  # the skip connection survives shrinking
+            assert {"add", "concat"} & set(ops), (c["id"], ce["spec"])
+            assert ce["sequential"]["losses"][-1] < ce["sequential"]["losses"][0]
+        else:  # shrunk toward the smallest DAG (within the profile's shrink budget)
+            assert len(ops) <= 7, (c["id"], ce["spec"])
 
 
 def test_counterexamples_replay_in_process(fast_ledger, tmp_path):

@@ -1,0 +1,258 @@
+"""A-priori descent: hyperparameters fixed at w_0, then *every* step must decrease the loss.
+
+The convergence papers' property (Agarwal, Klobusicky & Schonfeld 2021, arXiv 1705.07404, from
+its abstract: with full-batch gradients, a smooth activation and small enough lr and momentum,
+E(w_{k+1}) <= E(w_k) at every step; Wu et al. 2008 for one hidden layer) is a statement about
+hyperparameters chosen *before* training. Their constants are global bounds this suite does not
+have (the abstract gives none), so each claim here makes the choice from what is known at w_0:
+
+    L = c * L_0,    L_0 = the largest |Hessian eigenvalue| at w_0 (Lanczos),
+
+c a stated safety factor, and the hyperparameters inside this suite's exact one-step region for
+L (``descentcheck.theory.descent``; this suite's derivation: a step ``-lr g + m`` with
+``|m| = s |g|`` decreases every L-smooth E iff ``s < min(lr, 2/L - lr)``). Nothing measured
+along the run enters the conditions. The loss is not globally L-smooth, so whether the whole run
+stays in the region is an empirical question: each claim's expectation was set from runs with
+several c and K (the ``notes`` condition says which), and a failure, where the curvature grows
+along the run until the fixed step leaves the region, is a counterexample worth showing. The
+counterexample records ``L_k`` (see ``curvature.segment_L``) on the failing step beside the
+assumed L.
+
+A step is *tested* when its float change exceeds the float64 resolution of the loss
+(``steps.resolution``); a tested decrease is certified in ball arithmetic, an increase beyond
+the resolution is the counterexample and is certified as an increase (``steps.judge_decreases``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from descentcheck.impl.optim import GROUPINGS
+from descentcheck.impl.trainer import train
+from descentcheck.theory.descent import max_tau
+
+from ..claim import Claim, Context, Verdict
+from ..counterexample import make_counterexample, train_kwargs
+from ..curvature import segment_L
+from ..profiles import Profile
+from ..steps import judge_decreases
+from ..strategies import Case, cases, fractions
+from .descent import initial_L
+
+Hyper = dict[str, Any]
+
+CERTIFIED = (
+    "a step is tested when |E_k+1 - E_k| exceeds the float64 resolution 2^-36 (|E_k| + "
+    "|E_k+1|) + 1e-14 (smaller changes are reported as unresolved, not passed); each tested "
+    "decrease is certified in 128-bit Arb ball arithmetic on the real network at the float64 "
+    "iterates, each uncertified one reported with its reason; an increase beyond the resolution "
+    "is a counterexample only when certified (else the claim's outcome is error)"
+)
+SETTING = (
+    "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian; relu is "
+    "excluded: not smooth, not certifiable); random DAGs with add/concat skips, dense and "
+    "distance layers, mse or softmax cross-entropy"
+)
+SUMMARY: dict[str, Any] = {
+    "steps": "sum",
+    "steps_tested": "sum",
+    "steps_unresolved": "sum",
+    "steps_certified": "sum",
+    "steps_uncertified": "sum",
+    "L0": "max",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one optimizer's hyperparameters follow from L = c L_0 and the drawn fractions."""
+
+    optimizer: str
+    draws: Mapping[str, Callable[[], st.SearchStrategy[Any]]]
+    hyper: Callable[[Mapping[str, Any], float], Hyper]
+    words: str  # the rule, for the claim's conditions
+
+
+def _gd(d: Mapping[str, Any], L: float) -> Hyper:
+    return {"optimizer": "gd", "lr": d["a"] * 2.0 / L}
+
+
+def _adaptive(d: Mapping[str, Any], L: float) -> Hyper:
+    lr = d["a"] * 2.0 / L
+    return {
+        "optimizer": "adaptive_momentum",
+        "lr": lr,
+        "tau": d["b"] * max(max_tau(lr, L), 0.0),
+        "group": d["group"],
+    }
+
+
+def _heavy_ball(d: Mapping[str, Any], L: float) -> Hyper:
+    return {"optimizer": "momentum", "lr": d["a"] / L, "momentum": d["b"] * (1.0 - d["a"])}
+
+
+def _nesterov(d: Mapping[str, Any], L: float) -> Hyper:
+    beta = d["b"] * (1.0 - d["a"])
+    return {"optimizer": "nesterov", "lr": d["a"] / (L * (1.0 + beta)), "momentum": beta}
+
+
+RULES: dict[str, Rule] = {
+    "gd": Rule(
+        "gd",
+        {"a": lambda: fractions(0.02, 0.98)},
+        _gd,
+        "lr = a * 2/L, a in [0.02, 0.98] (inside the exact region lr < 2/L)",
+    ),
+    "adaptive_momentum": Rule(
+        "adaptive_momentum",
+        {
+            "a": lambda: fractions(0.02, 0.98),
+            "b": lambda: fractions(0.0, 0.95),
+            "group": lambda: st.sampled_from(GROUPINGS),
+        },
+        _adaptive,
+        "lr = a * 2/L, a in [0.02, 0.98]; tau = b * min(lr, 2/L - lr), b in [0, 0.95] (inside "
+        f"the exact region tau < min(lr, 2/L - lr)); grouping drawn from {', '.join(GROUPINGS)}",
+    ),
+    "momentum": Rule(
+        "momentum",
+        {"a": lambda: fractions(0.02, 0.98), "b": lambda: fractions(0.02, 0.98)},
+        _heavy_ball,
+        "lr = a/L, a in [0.02, 0.98]; beta = b (1 - a), b in [0.02, 0.98]: at step 0 the exact "
+        "region lr < 2/L; at step 1 on a quadratic of curvature L (where |dw_0|/|g_1| = "
+        "lr/(1 - lr L)) beta < 1 - lr L is the exact region beta |dw_0|/|g_1| < lr; later steps "
+        "have no a-priori region (the ratio |dw_k-1|/|g_k| is unknown at w_0)",
+    ),
+    "nesterov": Rule(
+        "nesterov",
+        {"a": lambda: fractions(0.02, 0.98), "b": lambda: fractions(0.02, 0.98)},
+        _nesterov,
+        "beta = b (1 - a), b in [0.02, 0.98]; lr = a / (L (1 + beta)), a in [0.02, 0.98] "
+        "(torch's Nesterov step is -lr (1 + beta) g_k - lr beta^2 b_k-1: effective lr a/L "
+        "inside the exact region at step 0; later steps as for heavy ball)",
+    ),
+}
+
+
+def _relative_rise(losses: Any) -> float:
+    best = 0.0
+    for e0, e1 in itertools.pairwise(losses):
+        e0, e1 = float(e0), float(e1)
+        if math.isfinite(e0) and math.isfinite(e1):
+            best = max(best, (e1 - e0) / max(abs(e0), 1e-300))
+    return best
+
+
+def apriori_check(
+    drawn: Mapping[str, Any],
+    ctx: Context,
+    rule: Rule,
+    safety: float,
+    steep: bool,
+    steps: int | None = None,
+) -> Verdict:
+    """Fix the hyperparameters from ``safety * L_0``, train K steps (``steps``, default the
+    profile's), judge every step. ``steep``: steer the search toward large rises (claims
+    expected to fail)."""
+    case: Case = drawn["case"]
+    L0 = initial_L(case)
+    hp = rule.hyper(drawn, safety * L0)
+    K = steps or ctx.profile.steps
+    traj = train(
+        case.net, case.params, case.x, case.yt, keep_params=True, **train_kwargs({**hp, "steps": K})
+    )
+    tally = judge_decreases(case, traj.losses, traj.params_history, ctx.searching)
+    measured = {**tally.measured(), "L0": L0}
+    if drawn.get("group") is not None:
+        measured[f"cases_group_{drawn['group']}"] = 1
+    rise = _relative_rise(traj.losses) if steep else None
+    if tally.violation is None:
+        return Verdict(True, measured, target=rise)
+    k = tally.violation
+    w = traj.params_history
+    Lk = segment_L(case.net, w[k], w[k + 1], case.x, case.yt)
+    extra = {**tally.details, "L0": L0, "L_assumed": safety * L0, "L_k": Lk}
+    ce = make_counterexample(
+        case.spec, case.x, case.y, case.params, {**hp, "steps": k + 1}, k, traj.losses, **extra
+    )
+    msg = (
+        f"step {k}: the loss rose {ce['loss_before']!r} -> {ce['loss_after']!r} "
+        f"(L assumed {safety * L0:.4g}, curvature met on the step L_k = {Lk:.4g})"
+    )
+    return Verdict(False, measured, target=rise, counterexample=ce, message=msg)
+
+
+def apriori_claim(
+    name: str,
+    safety: float,
+    expect: str,
+    evidence: str,
+    steps: int | None = None,
+    examples_scale: float = 1.0,
+) -> Claim:
+    """The a-priori claim for optimizer ``name`` with safety factor ``safety`` over ``steps``
+    steps (default: the profile's)."""
+    rule = RULES[name]
+    horizon = f"K = {steps}" if steps else "K = the profile's steps (8 fast, 12 ci, 25 thorough)"
+    cid = f"apriori-{name.replace('_', '-')}-c{safety:g}-decreases-every-step"
+
+    def strategy(profile: Profile) -> st.SearchStrategy[Any]:
+        draws = {k: f() for k, f in rule.draws.items()}
+        return st.fixed_dictionaries({"case": cases(profile.limits), **draws})
+
+    return Claim(
+        id=cid,
+        statement=(
+            f"{name} with hyperparameters fixed at w_0 inside the exact one-step region for "
+            f"L = {safety:g} L_0 decreases the loss at every one of K steps"
+        ),
+        source=(
+            "the convergence papers' per-step decrease (Agarwal, Klobusicky & Schonfeld 2021, "
+            "arXiv 1705.07404, as stated in its abstract; Wu et al. 2008), with this suite's "
+            "a-priori choice of constants and its exact region (descentcheck.theory.descent)"
+        ),
+        conditions=(
+            SETTING,
+            f"L_0 = largest |Hessian eigenvalue| at w_0 (Lanczos); L = {safety:g} L_0, fixed "
+            "before the run; nothing measured along the run enters the conditions",
+            rule.words,
+            horizon,
+            CERTIFIED,
+            f"expectation from evidence: {evidence}",
+        ),
+        expect=expect,  # type: ignore[arg-type]
+        strategy=strategy,
+        check=lambda drawn, ctx: apriori_check(drawn, ctx, rule, safety, expect == "fails", steps),
+        summary=SUMMARY,
+        falsify_budget=expect == "fails",
+        cost=1.0,
+        examples_scale=examples_scale,
+    )
+
+
+# Evidence (random cases from these strategies, Hypothesis seed 1, no search steering; the
+# ledger's own runs add a steered search): failures / cases at safety factor c and K steps.
+EVIDENCE = {
+    "gd": "c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 2/150 (L_k up to 1.9 L), c 2 0/150",
+    "adaptive_momentum": (
+        "K 12: c 1 6/100, c 1.5 3/100, c 2 1/100, c 4 0/100; K 30: c 1 6/150 (L_k 2.4-4.5 L), "
+        "c 2 2/150, c 4 0/150"
+    ),
+    "momentum": "c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 1/150 (L_k 5.1 L), c 2 0/150",
+    "nesterov": "c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 0/150, c 2 0/150",
+}
+
+CLAIMS: tuple[Claim, ...] = (
+    apriori_claim("gd", 2.0, "holds", EVIDENCE["gd"], examples_scale=0.5),
+    apriori_claim("adaptive_momentum", 4.0, "holds", EVIDENCE["adaptive_momentum"]),
+    apriori_claim("momentum", 2.0, "holds", EVIDENCE["momentum"], examples_scale=0.5),
+    apriori_claim("nesterov", 2.0, "holds", EVIDENCE["nesterov"], examples_scale=0.5),
+    apriori_claim("adaptive_momentum", 1.0, "fails", EVIDENCE["adaptive_momentum"]),
+    apriori_claim("gd", 1.0, "fails", EVIDENCE["gd"], steps=30),
+)
