@@ -1,4 +1,4 @@
-"""The sweep file: TOML or JSON, read and validated into a :class:`SweepConfig`.
+"""The sweep file: TOML or JSON, validated by pydantic into a :class:`SweepConfig`.
 
 A sweep is the product architectures x data x optimizer settings x seeds; each case trains one
 network full batch for ``steps`` updates and evaluates the ``checks`` on the run. An example
@@ -53,7 +53,11 @@ nesterov ``lr``, ``momentum``; adaptive_momentum ``lr``, ``tau``, ``group``; rms
 ``rho``, ``eps``, ``momentum``. ``relative_to_L`` scales ``lr`` and ``tau`` (the only ones with the
 units of a step size) by 1/L_0 in each case.
 
-Every problem raises :class:`SweepConfigError` with one line: ``FILE: WHERE: PROBLEM``.
+Every problem raises :class:`SweepConfigError` with one line: ``FILE: WHERE: PROBLEM``. The
+models below are strict (no string-to-number coercion, unknown keys refused with a suggestion);
+pydantic's first error is turned into that line by :func:`_one_line`. A key spelled ``<...>``
+is an internal slot for a shorthand (a list where a table may stand) and never appears in a
+message.
 """
 
 from __future__ import annotations
@@ -62,10 +66,26 @@ import difflib
 import json
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .errors import SweepConfigError
 
@@ -78,29 +98,78 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "adaptive_momentum": ("lr", "tau", "group"),
     "rmsprop": ("lr", "rho", "eps", "momentum"),
 }
-REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
-    "gd": ("lr",),
-    "momentum": ("lr", "momentum"),
-    "nesterov": ("lr", "momentum"),
-    "adaptive_momentum": ("lr", "tau"),
-    "rmsprop": ("lr",),
-}
+REQUIRED_PARAMS = {**OPTIMIZER_PARAMS, "adaptive_momentum": ("lr", "tau"), "rmsprop": ("lr",)}
 STRING_PARAMS = frozenset({"group"})
 SCALED_PARAMS = ("lr", "tau")  # the ones relative_to_L divides by L_0
 MAX_RANDOM_STEPS = 12
 DEFAULT_RANDOM_ROWS = 16
-_TOP_KEYS = (
-    "version",
-    "name",
-    "description",
-    "steps",
-    "seeds",
-    "checks",
-    "architectures",
-    "data",
-    "optimizers",
-    "estimate_L",
-)
+
+NonNeg = Annotated[StrictInt, Field(ge=0)]
+Positive = Annotated[StrictInt, Field(ge=1)]
+Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+Name = Annotated[StrictStr, Field(min_length=1)]
+
+
+def _problem(text: str, *at: str | int) -> PydanticCustomError:
+    """A validation error whose message is ``text``, ``at`` keys below the current place."""
+    return PydanticCustomError("sweep", "{text}", {"text": text, "at": at})
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, int | float | str):
+        return f"{'a string' if isinstance(v, str) else 'a number'} ({v!r})"
+    return "a table" if isinstance(v, Mapping) else "a list" if isinstance(v, list) else "null"
+
+
+def _choice(v: Any, known: tuple[str, ...], what: str, *at: str | int) -> str:
+    if not isinstance(v, str) or v not in known:
+        close = difflib.get_close_matches(str(v), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _problem(f"unknown {what} {v!r} (known: {', '.join(known)}){hint}", *at)
+    return v
+
+
+def _keys(data: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    for k in data:
+        if k not in known:
+            close = difflib.get_close_matches(str(k), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+            raise _problem(f"unknown key {k!r}{hint}")
+
+
+def _unique(values: tuple[Any, ...], what: str, *at: str) -> tuple[Any, ...]:
+    for i, v in enumerate(values):
+        if v in values[:i]:
+            raise _problem(f"{what} {v} appears twice", *at, i)
+    return values
+
+
+def _listed(v: Any) -> Any:
+    return v if isinstance(v, list | tuple) else [v]
+
+
+class _Table(BaseModel):
+    """A table of the file: typed strictly (no string-to-number coercion), frozen, and its
+    unknown keys named with a suggestion. ``_internal`` fields are set by the reader only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    _internal: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _file_keys(cls) -> tuple[str, ...]:
+        fields = cls.model_fields.items()
+        names = [f.validation_alias or f.alias or n for n, f in fields if n not in cls._internal]
+        return tuple(n for n in names if not n.startswith("<"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            given = [k for k in data if k not in cls._internal and not str(k).startswith("<")]
+            _keys(dict.fromkeys(given), cls._file_keys())
+        return data
 
 
 @dataclass(frozen=True)
@@ -111,198 +180,368 @@ class Architecture:
     spec: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class RandomDags:
+def _read_spec(entry: str, base: Path) -> dict[str, Any]:
+    from descentcheck.impl.examples import EXAMPLES
+
+    file = base / entry
+    if file.is_file():
+        try:
+            return json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise _problem(f"cannot read spec file {file}: {' '.join(str(e).split())}") from None
+    if entry in EXAMPLES:
+        return EXAMPLES[entry]
+    close = difflib.get_close_matches(entry, list(EXAMPLES), n=1)
+    raise _problem(
+        f"{entry!r} is neither a spec file (looked in {base}) nor a built-in example "
+        f"({', '.join(EXAMPLES)})" + (f"; did you mean {close[0]!r}?" if close else "")
+    )
+
+
+def _architecture(entry: Any, base: Path, i: int) -> Architecture:
+    from descentcheck.impl.errors import SpecError
+    from descentcheck.impl.spec import parse_spec
+
+    name = None
+    if isinstance(entry, Mapping) and "spec" in entry:
+        _keys(entry, ("name", "spec"))
+        name, entry = entry.get("name"), entry["spec"]
+    if isinstance(entry, str):
+        spec, name = _read_spec(entry, base), name or entry
+    elif isinstance(entry, Mapping):
+        spec, name = dict(entry), name or str(entry.get("name") or f"inline{i}")
+    else:
+        raise _problem(f"expected a spec name, a file path or a table, got {_kind(entry)}")
+    try:
+        spec = json.loads(json.dumps(spec, allow_nan=False))  # plain JSON types only
+        parse_spec(spec)
+    except SpecError as e:
+        raise _problem(f"invalid spec: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise _problem(f"spec is not plain JSON: {e}") from None
+    return Architecture(str(name), spec)
+
+
+class RandomDags(_Table):
     """A seeded generator of small random DAG specs with skip connections."""
 
-    count: int
-    seed: int
-    max_steps: int = 5
-    max_params: int | None = None
+    count: Positive
+    seed: NonNeg = 0
+    max_steps: Annotated[StrictInt, Field(ge=2, le=MAX_RANDOM_STEPS)] = 5
+    max_params: Positive | None = None
     exclude_ops: tuple[str, ...] = ()
 
+    @field_validator("exclude_ops")
+    @classmethod
+    def _ops(cls, ops: tuple[str, ...]) -> tuple[str, ...]:
+        from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
 
-@dataclass(frozen=True)
-class DataEntry:
+        for i, o in enumerate(ops):
+            _choice(o, (*ACTIVATIONS, *LAYERS), "op", i)
+        if set(LAYERS) <= set(ops):
+            raise _problem("excludes every layer op; nothing can be generated")
+        return tuple(sorted(set(ops)))
+
+
+class Architectures(_Table):
+    specs: tuple[Any, ...] = ()
+    random: tuple[RandomDags, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, v: Any) -> Any:
+        v = {"specs": v} if isinstance(v, list) else v
+        return {**v, "random": _listed(v["random"])} if isinstance(v, dict) and "random" in v else v
+
+    @field_validator("specs")
+    @classmethod
+    def _specs(cls, entries: tuple[Any, ...], info: ValidationInfo) -> tuple[Architecture, ...]:
+        out: list[Architecture] = []
+        for i, e in enumerate(entries):
+            try:
+                out.append(_architecture(e, info.context["base"], i))
+            except PydanticCustomError as err:  # place it at the entry
+                raise _problem(err.context["text"], i, *err.context["at"]) from None
+            if out[-1].name in [a.name for a in out[:-1]]:
+                raise _problem(f"name {out[-1].name!r} is used twice (give one a name)", i)
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _some(self) -> Architectures:
+        if not self.specs and not self.random:
+            raise _problem("no architectures (give specs or random)")
+        return self
+
+
+class DataEntry(_Table):
     """One data set. ``kind`` is ``"random"`` (drawn per case to fit the spec), ``"builtin"``
     (``source`` its name) or ``"file"`` (``path`` absolute)."""
 
+    _internal = ("kind", "path")
     kind: str
-    source: str
-    seed: int = 0
-    subsample: int | None = None
-    n: int | None = None
+    source: Name
+    seed: NonNeg = 0
+    subsample: Positive | None = None
+    n: Positive | None = None
     path: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, v: Any, info: ValidationInfo) -> Any:
+        from descentcheck.impl.data import BUILTIN_DATASETS
 
-@dataclass(frozen=True)
-class Axis:
+        v = {"source": v} if isinstance(v, str) else v
+        if not isinstance(v, Mapping) or not isinstance(v.get("source"), str):
+            return v  # left to the type checks
+        _keys(v, cls._file_keys())
+        key = v["source"].strip().lower().replace("-", "_")
+        if key == "random":
+            if "subsample" in v:
+                raise _problem("random data take n (rows), not subsample", "subsample")
+            return {**v, "kind": "random", "source": "random", "n": v.get("n", DEFAULT_RANDOM_ROWS)}
+        if "n" in v:
+            raise _problem("n (rows) is for random data; use subsample for a data set", "n")
+        if key in BUILTIN_DATASETS:
+            return {**v, "kind": "builtin", "source": key}
+        base = info.context["base"]
+        file = (base / v["source"]).resolve()
+        if not file.is_file():
+            close = difflib.get_close_matches(key, [*BUILTIN_DATASETS, "random"], n=1)
+            raise _problem(
+                f"{v['source']!r} is neither a data file (looked in {base}) nor 'random' nor a "
+                f"built-in ({', '.join(BUILTIN_DATASETS)})"
+                + (f"; did you mean {close[0]!r}?" if close else ""),
+                "source",
+            )
+        return {**v, "kind": "file", "path": str(file)}
+
+
+class Axis(_Table):
     """One hyperparameter's values: explicit ``values``, or a range ``low..high`` (``num``
     points for a grid, drawn for a random search; geometric / log-uniform with ``log``)."""
 
-    values: tuple[Any, ...] | None = None
-    low: float | None = None
-    high: float | None = None
-    num: int | None = None
-    log: bool = False
+    values: tuple[Any, ...] | None = Field(None, validation_alias="<values>")
+    low: Number | None = Field(None, alias="min")
+    high: Number | None = Field(None, alias="max")
+    num: Positive | None = None
+    log: StrictBool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> Axis:
+        if self.values is not None:
+            return self
+        low, high = self.low, self.high
+        if low is None or high is None:
+            raise _problem(f"missing key {'min' if low is None else 'max'!r}")
+        if low > high:
+            raise _problem(f"bad range: min {low} > max {high}")
+        if low < 0:
+            raise _problem(f"bad range: min {low} < 0 (hyperparameters are non-negative)")
+        if self.log and low <= 0:
+            raise _problem(f"bad range: log = true needs min > 0, got {low}")
+        if self.num is not None and self.num > 1 and low == high:
+            raise _problem(f"bad range: {self.num} points between equal min and max")
+        return self
 
 
-@dataclass(frozen=True)
-class OptimizerBlock:
+def _values(param: str, v: Any) -> tuple[Any, ...]:
+    """A list (or one value) of ``param``: groupings by name, numbers as finite floats >= 0."""
+    from descentcheck.impl.optim import GROUPINGS
+
+    items = _listed(v)
+    if not items:
+        raise _problem("is empty", param)
+    out = []
+    for i, x in enumerate(items):
+        at = (param, i) if isinstance(v, list) else (param,)
+        if param in STRING_PARAMS:
+            out.append(_choice(x, GROUPINGS, param, *at))
+        elif isinstance(x, bool) or not isinstance(x, int | float):
+            raise _problem(f"expected a number, got {_kind(x)}", *at)
+        elif not (math.isfinite(x) and x >= 0):
+            raise _problem(f"must be {'>= 0' if math.isfinite(x) else 'finite'}, got {x}", *at)
+        else:
+            out.append(float(x))
+    return _unique(tuple(out), "value", param) if param not in STRING_PARAMS else tuple(out)
+
+
+class OptimizerBlock(_Table):
     name: str
-    search: str  # "grid" | "random"
-    axes: dict[str, Axis]
-    relative_to_L: bool = False
-    count: int | None = None
-    seed: int = 0
+    search: Annotated[str, AfterValidator(lambda v: _choice(v, ("grid", "random"), "search"))]
+    axes: dict[str, Axis] = Field(validation_alias="<axes>")
+    relative_to_L: StrictBool = False
+    count: Positive | None = None
+    seed: NonNeg = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        """Check the name and which hyperparameters it takes; gather them under ``<axes>``."""
+        if not isinstance(v, Mapping) or "<axes>" in v:
+            return v
+        if "name" not in v:
+            raise _problem("missing key 'name'")
+        name = _choice(v["name"], tuple(OPTIMIZER_PARAMS), "optimizer", "name")
+        params = OPTIMIZER_PARAMS[name]
+        _keys(v, ("name", "search", "count", "seed", "relative_to_L", *params))
+        for p in REQUIRED_PARAMS[name]:
+            if p not in v:
+                raise _problem(f"optimizer {name} needs {p!r}")
+        axes = {
+            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(p, v[p])}
+            for p in params
+            if p in v
+        }
+        search = v.get("search", "grid")
+        if search == "random" and "count" not in v:
+            raise _problem("a random search needs count (how many points to draw)")
+        if search == "grid" and ("count" in v or "seed" in v):
+            raise _problem("count and seed are for search = 'random'")
+        for p, a in axes.items():
+            if search == "grid" and {"min", "max"} <= set(a) and "num" not in a:
+                raise _problem("a grid range needs num (how many points), or use a list", p)
+            if search == "random" and "num" in a:
+                raise _problem("unknown key 'num' (known: min, max, log)", p)
+        rest = {k: x for k, x in v.items() if k not in params}
+        return {**rest, "search": search, "<axes>": axes}
 
 
-@dataclass(frozen=True)
-class SweepConfig:
-    path: Path
-    text: str
-    name: str
-    steps: int
-    seeds: tuple[int, ...]
-    checks: tuple[str, ...]
-    architectures: tuple[Architecture, ...]
-    random_dags: tuple[RandomDags, ...]
-    data: tuple[DataEntry, ...]
-    optimizers: tuple[OptimizerBlock, ...]
-    estimate_L: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
+class EstimateL(_Table):
+    """How L_0 is estimated at w_0 (``theory.smoothness``)."""
+
+    iters: Positive = 60
+    seed: NonNeg = 0
+    method: Annotated[str, AfterValidator(lambda v: _choice(v, ("lanczos", "power"), "method"))] = (
+        "lanczos"
+    )
+
+
+class SeedRange(_Table):
+    count: Positive
+    start: NonNeg = 0
+
+
+def _check(v: str) -> str:
+    return _choice(v, CHECKS, "check")
+
+
+class SweepConfig(_Table):
+    """A validated sweep file; ``architectures`` and ``random_dags`` are its two kinds of nets."""
+
+    _internal = ("path", "text")
+    path: Path = Path("<sweep>")
+    text: str = ""
+    version: StrictInt = FORMAT_VERSION
+    name: Name
+    description: StrictStr = ""
+    steps: Positive
+    seeds: Annotated[tuple[NonNeg, ...], Field(min_length=1)] = (0,)
+    checks: Annotated[tuple[Annotated[str, AfterValidator(_check)], ...], Field(min_length=1)] = (
+        CHECKS
+    )
+    table: Architectures = Field(alias="architectures")
+    data: Annotated[tuple[DataEntry, ...], Field(min_length=1)]
+    optimizers: Annotated[tuple[OptimizerBlock, ...], Field(min_length=1)]
+    estimate_L: EstimateL = EstimateL()
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: int) -> int:
+        if v != FORMAT_VERSION:
+            raise _problem(
+                f"this descentcheck reads sweep files of version {FORMAT_VERSION}, got {v}"
+            )
+        return v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_range(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):
+            r = SeedRange.model_validate(v)
+            return list(range(r.start, r.start + r.count))
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return _unique(v, "seed")
+
+    @field_validator("checks")
+    @classmethod
+    def _canonical(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(c for c in CHECKS if c in v)  # canonical order, no duplicates
+
+    @field_validator("data", "optimizers", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return _listed(v)
+
+    @field_validator("data")
+    @classmethod
+    def _distinct_data(cls, v: tuple[DataEntry, ...]) -> tuple[DataEntry, ...]:
+        for i, d in enumerate(v):
+            if d in v[:i]:
+                raise _problem("the same data set appears twice", i)
+        return v
+
+    @property
+    def architectures(self) -> tuple[Architecture, ...]:
+        return self.table.specs
+
+    @property
+    def random_dags(self) -> tuple[RandomDags, ...]:
+        return self.table.random
 
     def to_json(self) -> dict[str, Any]:
         """The validated config as plain JSON (stored in the database's ``meta``)."""
-
-        def axis(a: Axis) -> Any:
-            if a.values is not None:
-                return list(a.values)
-            return {"min": a.low, "max": a.high, "num": a.num, "log": a.log}
-
-        return {
-            "name": self.name,
-            "description": self.description,
-            "steps": self.steps,
-            "seeds": list(self.seeds),
-            "checks": list(self.checks),
-            "architectures": [a.name for a in self.architectures],
-            "random_dags": [
-                vars(r) | {"exclude_ops": list(r.exclude_ops)} for r in self.random_dags
-            ],
-            "data": [vars(d) for d in self.data],
-            "optimizers": [
-                {
-                    "name": o.name,
-                    "search": o.search,
-                    "count": o.count,
-                    "seed": o.seed,
-                    "relative_to_L": o.relative_to_L,
-                    "hyperparameters": {k: axis(v) for k, v in o.axes.items()},
-                }
-                for o in self.optimizers
-            ],
-            "estimate_L": dict(self.estimate_L),
-        }
+        return self.model_dump(mode="json", by_alias=True, exclude={"path", "text"})
 
 
 # ---- reading -------------------------------------------------------------------------------
 
-
-class _Reader:
-    """Validation helpers that know the file name, for one-line ``FILE: WHERE: PROBLEM``."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, where: str, problem: str) -> SweepConfigError:
-        return SweepConfigError(
-            f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}"
-        )
-
-    def keys(
-        self, table: Any, where: str, known: Sequence[str], required: Sequence[str] = ()
-    ) -> dict[str, Any]:
-        if not isinstance(table, Mapping):
-            raise self.fail(where or "top level", f"expected a table, got {_kind(table)}")
-        for k in table:
-            if k not in known:
-                close = difflib.get_close_matches(str(k), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-                raise self.fail(where or "top level", f"unknown key {k!r}{hint}")
-        for k in required:
-            if k not in table:
-                raise self.fail(where or "top level", f"missing key {k!r}")
-        return dict(table)
-
-    def integer(self, v: Any, where: str, low: int | None = None, high: int | None = None) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.fail(where, f"expected an integer, got {_kind(v)}")
-        if low is not None and v < low:
-            raise self.fail(where, f"must be >= {low}, got {v}")
-        if high is not None and v > high:
-            raise self.fail(where, f"must be <= {high}, got {v}")
-        return v
-
-    def number(self, v: Any, where: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.fail(where, f"expected a number, got {_kind(v)}")
-        if not math.isfinite(v):
-            raise self.fail(where, f"must be finite, got {v}")
-        return float(v)
-
-    def string(self, v: Any, where: str) -> str:
-        if not isinstance(v, str) or not v:
-            raise self.fail(where, f"expected a non-empty string, got {_kind(v)}")
-        return v
-
-    def boolean(self, v: Any, where: str) -> bool:
-        if not isinstance(v, bool):
-            raise self.fail(where, f"expected true or false, got {_kind(v)}")
-        return v
-
-    def choice(self, v: Any, where: str, known: Sequence[str], what: str) -> str:
-        if not isinstance(v, str) or v not in known:
-            close = difflib.get_close_matches(str(v), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise self.fail(where, f"unknown {what} {v!r} (known: {', '.join(known)}){hint}")
-        return v
-
-    def listing(self, v: Any, where: str, nonempty: bool = True) -> list[Any]:
-        if not isinstance(v, list):
-            raise self.fail(where, f"expected a list, got {_kind(v)}")
-        if nonempty and not v:
-            raise self.fail(where, "is empty")
-        return v
+MESSAGES = {
+    "greater_than_equal": "must be >= {ge}, got {v}",
+    "less_than_equal": "must be <= {le}, got {v}",
+    "int_type": "expected an integer, got {kind}",
+    "float_type": "expected a number, got {kind}",
+    "finite_number": "must be finite, got {v}",
+    "bool_type": "expected true or false, got {kind}",
+    "string_type": "expected a string, got {kind}",
+    "string_too_short": "expected a non-empty string, got {kind}",
+    "tuple_type": "expected a list, got {kind}",
+    "too_short": "is empty",
+    "model_type": "expected a table, got {kind}",
+    "model_attributes_type": "expected a table, got {kind}",
+    "dict_type": "expected a table, got {kind}",
+}
 
 
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return f"a boolean ({str(v).lower()})"
-    if isinstance(v, (int, float)):
-        return f"a number ({v!r})"
-    if isinstance(v, str):
-        return f"a string ({v!r})"
-    if isinstance(v, Mapping):
-        return "a table"
-    if isinstance(v, list):
-        return "a list"
-    return type(v).__name__
+def _one_line(path: Path, e: ValidationError) -> SweepConfigError:
+    """pydantic's first error as ``FILE: WHERE: PROBLEM`` (``<...>`` slots left out)."""
+    err = e.errors(include_url=False)[0]
+    ctx = err.get("ctx") or {}
+    loc = [p for p in (*err["loc"], *ctx.get("at", ())) if not str(p).startswith("<")]
+    if err["type"] == "missing":
+        loc, text = loc[:-1], f"missing key {loc[-1]!r}"
+    elif err["type"] == "sweep":
+        text = ctx["text"]
+    else:
+        v = err.get("input")
+        template = MESSAGES.get(err["type"], "{msg}")
+        text = template.format(**ctx, v=v, kind=_kind(v), msg=err["msg"])
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    return SweepConfigError(f"{path}: {where or 'top level'}: {text}")
 
 
 def _parse_text(path: Path, text: str) -> Any:
     as_json = path.suffix.lower() == ".json" or (
         path.suffix.lower() != ".toml" and text.lstrip().startswith("{")
     )
-    if as_json:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SweepConfigError(
-                f"{path}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
-            ) from None
     try:
-        return tomllib.loads(text)
+        return json.loads(text) if as_json else tomllib.loads(text)
+    except json.JSONDecodeError as e:
+        msg = f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        raise SweepConfigError(f"{path}: {msg}") from None
     except tomllib.TOMLDecodeError as e:
         raise SweepConfigError(f"{path}: malformed TOML: {' '.join(str(e).split())}") from None
 
@@ -324,285 +563,12 @@ def load_config(path: str | Path) -> SweepConfig:
 def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> SweepConfig:
     """Validate an already-parsed sweep dict; relative paths resolve against ``path``'s folder."""
     p = Path(path)
-    r = _Reader(p)
-    top = r.keys(raw, "", _TOP_KEYS, required=("steps", "architectures", "data", "optimizers"))
-    if "version" in top and r.integer(top["version"], "version") != FORMAT_VERSION:
-        raise r.fail(
-            "version",
-            f"this descentcheck reads sweep files of version {FORMAT_VERSION}, "
-            f"got {top['version']}",
-        )
-    name = r.string(top["name"], "name") if "name" in top else p.stem
-    description = str(top.get("description", ""))
-    steps = r.integer(top["steps"], "steps", low=1)
-    seeds = _seeds(r, top.get("seeds", [0]))
-    checks = _checks(r, top.get("checks", list(CHECKS)))
+    if not isinstance(raw, Mapping):
+        raise SweepConfigError(f"{p}: top level: expected a table, got {_kind(raw)}")
     base = p.parent if p.name != "<sweep>" else Path.cwd()
-    architectures, random_dags = _architectures(r, top["architectures"], base)
-    data = _data(r, top["data"], base)
-    optimizers = _optimizers(r, top["optimizers"])
-    estimate = _estimate_L(r, top.get("estimate_L", {}))
-    return SweepConfig(
-        path=p,
-        text=text,
-        name=name,
-        description=description,
-        steps=steps,
-        seeds=seeds,
-        checks=checks,
-        architectures=architectures,
-        random_dags=random_dags,
-        data=data,
-        optimizers=optimizers,
-        estimate_L=estimate,
-    )
-
-
-def _seeds(r: _Reader, v: Any) -> tuple[int, ...]:
-    if isinstance(v, Mapping):
-        t = r.keys(v, "seeds", ("count", "start"), required=("count",))
-        count = r.integer(t["count"], "seeds.count", low=1)
-        start = r.integer(t.get("start", 0), "seeds.start", low=0)
-        return tuple(range(start, start + count))
-    seeds = [r.integer(s, f"seeds[{i}]", low=0) for i, s in enumerate(r.listing(v, "seeds"))]
-    for i, s in enumerate(seeds):
-        if s in seeds[:i]:
-            raise r.fail(f"seeds[{i}]", f"seed {s} appears twice")
-    return tuple(seeds)
-
-
-def _checks(r: _Reader, v: Any) -> tuple[str, ...]:
-    names = [
-        r.choice(c, f"checks[{i}]", CHECKS, "check") for i, c in enumerate(r.listing(v, "checks"))
-    ]
-    return tuple(c for c in CHECKS if c in names)  # canonical order, no duplicates
-
-
-# ---- architectures -------------------------------------------------------------------------
-
-
-def _architectures(
-    r: _Reader, v: Any, base: Path
-) -> tuple[tuple[Architecture, ...], tuple[RandomDags, ...]]:
-    if isinstance(v, list):
-        v = {"specs": v}
-    t = r.keys(v, "architectures", ("specs", "random"))
-    specs: list[Architecture] = []
-    for i, entry in enumerate(r.listing(t.get("specs", []), "architectures.specs", nonempty=False)):
-        specs.append(_architecture(r, entry, f"architectures.specs[{i}]", base, i))
-    names = [a.name for a in specs]
-    for i, n in enumerate(names):
-        if n in names[:i]:
-            raise r.fail(f"architectures.specs[{i}]", f"name {n!r} is used twice (give one a name)")
-    rnd = t.get("random", [])
-    rnd_list = rnd if isinstance(rnd, list) else [rnd]
-    randoms = tuple(
-        _random_dags(r, e, f"architectures.random[{i}]") for i, e in enumerate(rnd_list)
-    )
-    if not specs and not randoms:
-        raise r.fail("architectures", "no architectures (give specs or random)")
-    return tuple(specs), randoms
-
-
-def _architecture(r: _Reader, entry: Any, where: str, base: Path, i: int) -> Architecture:
-    from descentcheck.impl.errors import SpecError
-    from descentcheck.impl.examples import EXAMPLES
-    from descentcheck.impl.spec import parse_spec
-
-    name: str | None = None
-    if isinstance(entry, Mapping) and "spec" in entry:
-        t = r.keys(entry, where, ("name", "spec"), required=("spec",))
-        name = r.string(t["name"], f"{where}.name") if "name" in t else None
-        entry = t["spec"]
-    if isinstance(entry, str):
-        file = base / entry
-        if file.is_file():
-            try:
-                spec = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as e:
-                raise r.fail(where, f"cannot read spec file {file}: {e}") from None
-            except json.JSONDecodeError as e:
-                raise r.fail(
-                    where, f"spec file {file}: malformed JSON: {e.msg} at line {e.lineno}"
-                ) from None
-        elif entry in EXAMPLES:
-            spec = EXAMPLES[entry]
-        else:
-            close = difflib.get_close_matches(entry, list(EXAMPLES), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise r.fail(
-                where,
-                f"{entry!r} is neither a spec file (looked in {base}) nor a built-in example "
-                f"({', '.join(EXAMPLES)}){hint}",
-            )
-        name = name or entry
-    elif isinstance(entry, Mapping):
-        spec = dict(entry)
-        name = name or str(spec.get("name") or f"inline{i}")
-    else:
-        raise r.fail(where, f"expected a spec name, a file path or a table, got {_kind(entry)}")
     try:
-        spec = json.loads(json.dumps(spec, allow_nan=False))  # plain JSON types only
-        parse_spec(spec)
-    except SpecError as e:
-        raise r.fail(where, f"invalid spec: {e}") from None
-    except (TypeError, ValueError) as e:
-        raise r.fail(where, f"spec is not plain JSON: {e}") from None
-    return Architecture(name, spec)
-
-
-def _random_dags(r: _Reader, v: Any, where: str) -> RandomDags:
-    from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
-
-    t = r.keys(
-        v, where, ("count", "seed", "max_steps", "max_params", "exclude_ops"), required=("count",)
-    )
-    count = r.integer(t["count"], f"{where}.count", low=1)
-    seed = r.integer(t.get("seed", 0), f"{where}.seed", low=0)
-    max_steps = r.integer(t.get("max_steps", 5), f"{where}.max_steps", low=2, high=MAX_RANDOM_STEPS)
-    max_params = (
-        r.integer(t["max_params"], f"{where}.max_params", low=1) if "max_params" in t else None
-    )
-    ops = (*ACTIVATIONS, *LAYERS)
-    exclude = tuple(
-        r.choice(o, f"{where}.exclude_ops[{i}]", ops, "op")
-        for i, o in enumerate(
-            r.listing(t.get("exclude_ops", []), f"{where}.exclude_ops", nonempty=False)
+        return SweepConfig.model_validate(
+            {"name": p.stem, **raw, "path": p, "text": text}, context={"base": base}
         )
-    )
-    if set(LAYERS) <= set(exclude):
-        raise r.fail(f"{where}.exclude_ops", "excludes every layer op; nothing can be generated")
-    return RandomDags(count, seed, max_steps, max_params, tuple(sorted(set(exclude))))
-
-
-# ---- data ----------------------------------------------------------------------------------
-
-
-def _data(r: _Reader, v: Any, base: Path) -> tuple[DataEntry, ...]:
-    entries = v if isinstance(v, list) else [v]
-    if not entries:
-        raise r.fail("data", "is empty")
-    out = tuple(_data_entry(r, e, f"data[{i}]", base) for i, e in enumerate(entries))
-    for i, d in enumerate(out):
-        if d in out[:i]:
-            raise r.fail(f"data[{i}]", "the same data set appears twice")
-    return out
-
-
-def _data_entry(r: _Reader, v: Any, where: str, base: Path) -> DataEntry:
-    from descentcheck.impl.data import BUILTIN_DATASETS
-
-    if isinstance(v, str):
-        v = {"source": v}
-    t = r.keys(v, where, ("source", "seed", "subsample", "n"), required=("source",))
-    source = r.string(t["source"], f"{where}.source")
-    seed = r.integer(t.get("seed", 0), f"{where}.seed", low=0)
-    subsample = r.integer(t["subsample"], f"{where}.subsample", low=1) if "subsample" in t else None
-    key = source.strip().lower().replace("-", "_")
-    if key == "random":
-        if subsample is not None:
-            raise r.fail(f"{where}.subsample", "random data take n (rows), not subsample")
-        n = r.integer(t.get("n", DEFAULT_RANDOM_ROWS), f"{where}.n", low=1)
-        return DataEntry("random", "random", seed, None, n)
-    if "n" in t:
-        raise r.fail(f"{where}.n", "n (rows) is for random data; use subsample for a data set")
-    if key in BUILTIN_DATASETS:
-        return DataEntry("builtin", key, seed, subsample)
-    file = (base / source).resolve()
-    if not file.is_file():
-        close = difflib.get_close_matches(key, [*BUILTIN_DATASETS, "random"], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise r.fail(
-            f"{where}.source",
-            f"{source!r} is neither a data file (looked in {base}) nor 'random' nor a built-in "
-            f"({', '.join(BUILTIN_DATASETS)}){hint}",
-        )
-    return DataEntry("file", source, seed, subsample, path=str(file))
-
-
-# ---- optimizers ----------------------------------------------------------------------------
-
-
-def _optimizers(r: _Reader, v: Any) -> tuple[OptimizerBlock, ...]:
-    blocks = v if isinstance(v, list) else [v]
-    if not blocks:
-        raise r.fail("optimizers", "is empty")
-    return tuple(_optimizer(r, b, f"optimizers[{i}]") for i, b in enumerate(blocks))
-
-
-def _optimizer(r: _Reader, v: Any, where: str) -> OptimizerBlock:
-    if not isinstance(v, Mapping):
-        raise r.fail(where, f"expected a table, got {_kind(v)}")
-    if "name" not in v:
-        raise r.fail(where, "missing key 'name'")
-    name = r.choice(v["name"], f"{where}.name", list(OPTIMIZER_PARAMS), "optimizer")
-    params = OPTIMIZER_PARAMS[name]
-    t = r.keys(v, where, ("name", "search", "count", "seed", "relative_to_L", *params))
-    search = r.choice(t.get("search", "grid"), f"{where}.search", ("grid", "random"), "search")
-    count: int | None = None
-    if search == "random":
-        if "count" not in t:
-            raise r.fail(where, "a random search needs count (how many points to draw)")
-        count = r.integer(t["count"], f"{where}.count", low=1)
-    elif "count" in t or "seed" in t:
-        raise r.fail(where, "count and seed are for search = 'random'")
-    seed = r.integer(t.get("seed", 0), f"{where}.seed", low=0)
-    relative = r.boolean(t.get("relative_to_L", False), f"{where}.relative_to_L")
-    for p in REQUIRED_PARAMS[name]:
-        if p not in t:
-            raise r.fail(where, f"optimizer {name} needs {p!r}")
-    axes = {p: _axis(r, t[p], f"{where}.{p}", p, search) for p in params if p in t}
-    return OptimizerBlock(name, search, axes, relative, count, seed)
-
-
-def _axis(r: _Reader, v: Any, where: str, param: str, search: str) -> Axis:
-    if param in STRING_PARAMS:
-        from descentcheck.impl.optim import GROUPINGS
-
-        vals = v if isinstance(v, list) else [v]
-        return Axis(
-            values=tuple(r.choice(g, where, GROUPINGS, param) for g in r.listing(vals, where))
-        )
-    if isinstance(v, Mapping):
-        keys = ("min", "max", "log") + (("num",) if search == "grid" else ())
-        t = r.keys(v, where, keys, required=("min", "max"))
-        low, high = r.number(t["min"], f"{where}.min"), r.number(t["max"], f"{where}.max")
-        log = r.boolean(t.get("log", False), f"{where}.log")
-        if low > high:
-            raise r.fail(where, f"bad range: min {low} > max {high}")
-        if low < 0:
-            raise r.fail(where, f"bad range: min {low} < 0 (hyperparameters are non-negative)")
-        if log and low <= 0:
-            raise r.fail(where, f"bad range: log = true needs min > 0, got {low}")
-        if search == "grid":
-            if "num" not in t:
-                raise r.fail(where, "a grid range needs num (how many points), or use a list")
-            num = r.integer(t["num"], f"{where}.num", low=1)
-            if num > 1 and low == high:
-                raise r.fail(where, f"bad range: {num} points between equal min and max")
-            return Axis(low=low, high=high, num=num, log=log)
-        return Axis(low=low, high=high, log=log)
-    vals = v if isinstance(v, list) else [v]
-    nums = [
-        r.number(x, f"{where}[{i}]" if isinstance(v, list) else where)
-        for i, x in enumerate(r.listing(vals, where))
-    ]
-    for i, x in enumerate(nums):
-        if x < 0:
-            raise r.fail(
-                f"{where}[{i}]" if isinstance(v, list) else where, f"must be >= 0, got {x}"
-            )
-        if x in nums[:i]:
-            raise r.fail(f"{where}[{i}]", f"value {x} appears twice")
-    return Axis(values=tuple(nums))
-
-
-def _estimate_L(r: _Reader, v: Any) -> dict[str, Any]:
-    t = r.keys(v, "estimate_L", ("iters", "seed", "method"))
-    return {
-        "iters": r.integer(t.get("iters", 60), "estimate_L.iters", low=1),
-        "seed": r.integer(t.get("seed", 0), "estimate_L.seed", low=0),
-        "method": r.choice(
-            t.get("method", "lanczos"), "estimate_L.method", ("lanczos", "power"), "method"
-        ),
-    }
+    except ValidationError as e:
+        raise _one_line(p, e) from None
