@@ -33,7 +33,7 @@ class Profile:
     examples: int  # Hypothesis examples for each claim expected to hold
     falsify_examples: int  # the most examples spent looking for a counterexample
     steps: int  # updates per trajectory in the per-step descent claims
-    convergence_steps: int  # updates per trajectory in the weak-convergence claims
+    convergence_steps: int  # updates per trajectory in the weight-path claim
     metamorphic_steps: int  # updates compared in the metamorphic claims
     certify_cases: int  # per claim, the cases whose first steps are certified in intervals
     certify_steps: int  # steps certified per such case

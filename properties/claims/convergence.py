@@ -1,17 +1,26 @@
-"""Weak convergence and vanishing steps (expected to hold).
+"""Weights along a finite run: the path length is bounded and its tail shrinks (expected to hold).
 
-Agarwal, Klobusicky & Schonfeld (2021, arXiv 1705.07404), Theorem 1 (ii)-(iii): the gradient
-goes to zero and so do the steps. On a finite run the checkable content is the summed descent
-inequality. If every step k < K satisfies ``E(w_k) - E(w_{k+1}) >= c |g_k|^2`` with
-``c = lr - tau - L (lr + tau)^2 / 2 > 0`` and ``L = max_k L_k`` (each L_k as in the descent
-claims; c(L) falls as L grows, so the largest L_k gives a c valid for every step), then for every
-window start j::
+What the source says: the abstract of Agarwal, Klobusicky & Schonfeld (arXiv 1705.07404; its
+text was not available here) states that with adaptive momentum on DAGs with skip connections
+the error decreases, the gradient goes to zero and, under an extra condition, the *weights*
+converge. Everything below is this suite's own derivation and its own finite-horizon reading.
 
-    sum_{k=j}^{K-1} |g_k|^2 <= (E_j - E_K) / c                      (telescoping)
-    min_{k<K} |g_k| <= sqrt(E_0 / (c K)) = C / sqrt(K)              (E >= 0 for both losses)
-    sum_{k=j}^{K-1} |w_{k+1} - w_k|^2 <= (lr + tau)^2 (E_j - E_K) / c   (|dw_k| <= (lr+tau)|g_k|)
+The iterates converge iff their path is Cauchy, which no finite run can show: K steps of any
+method have a finite path. What a run of K steps can show is a bound fixed by quantities of
+the run itself. With ``c = lr - tau - L (lr + tau)^2 / 2 > 0`` for ``L = max_k L_k`` (each step
+inside the exact descent region), ``E_k - E_(k+1) >= c |g_k|^2`` and, for every grouping,
+``|dw_k| <= (lr + tau) |g_k|`` (the momentum term has length ``tau |g_G|`` per group), so by
+Cauchy-Schwarz the path length from step j on obeys::
 
-so the squared steps have a finite sum and |w_{k+1} - w_k| -> 0. tau = 0 is gradient descent.
+    P_j = sum_{k=j}^{K-1} |w_(k+1) - w_k| <= (lr + tau) sqrt((K - j) (E_j - E_K) / c)
+
+for every window start j: the path stays bounded by the loss still to be lost, and its tail
+shrinks as the loss settles (``E_j - E_K -> 0``). The check uses the step lengths the trainer
+took (so a momentum term longer than ``tau |g_G|``, which the per-step loss claims cannot see
+while the loss still falls, breaks it) and reports the measured tail share ``P_(K/2) / P_0``
+beside the loss share ``(E_(K/2) - E_K) / (E_0 - E_K)``. It cannot show that the path stays
+finite after step K (a flat valley of minima lets the weights drift at a vanishing rate; the
+paper's extra condition is what rules that out), nor a rate.
 """
 
 from __future__ import annotations
@@ -31,12 +40,13 @@ from ..counterexample import make_counterexample
 from ..curvature import SAFETY
 from ..profiles import Profile
 from ..steps import local_Ls, resolution
-from ..strategies import cases, fractions
+from ..strategies import cases, unit_interval
 from .descent import COMMON, initial_L
 
 SOURCE = (
-    "Agarwal, Klobusicky & Schonfeld, J. Comput. Math. 39(1) 2021 (arXiv 1705.07404), "
-    "Theorem 1 (ii)-(iii); summed descent inequality, region from descentcheck.theory.descent"
+    "Agarwal, Klobusicky & Schonfeld, J. Comput. Math. 39(1) 2021 (arXiv 1705.07404): its "
+    "abstract (weights converge for adaptive momentum on DAGs); the finite-horizon path bound "
+    "is this suite's derivation, with the region from descentcheck.theory.descent"
 )
 CONDITIONS = (
     *COMMON,
@@ -51,8 +61,8 @@ def _strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "case": cases(profile.limits),
-            "lr_frac": fractions(0.02, 1.0),
-            "tau_frac": st.one_of(st.just(0.0), fractions(0.0, 0.9)),
+            "lr_frac": unit_interval(0.02, 1.0),
+            "tau_frac": unit_interval(0.0, 0.9),
             "group": st.sampled_from(GROUPINGS),
         }
     )
@@ -129,92 +139,65 @@ def _verdict(
     )
 
 
-def _weak_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+def _path_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     run = _run(drawn, ctx)
     if run["c"] is None:
         return Verdict(True, {"runs_tested": 0, "runs_outside": 1})
     traj, K, c = run["traj"], run["K"], run["c"]
-    g2 = traj.grad_norms[:K] ** 2
-    ok, worst, j = _window_check(run, g2, 1.0)
-    E0 = float(traj.losses[0])
-    C = math.sqrt(E0 / c) if E0 > 0 else 0.0
-    gmin = float(traj.grad_norms[:K].min())
-    min_ok = gmin**2 <= (E0 + resolution(E0, 0.0)) / (c * K) * (1 + 1e-9)
-    measured = {
-        "runs_tested": 1,
-        "runs_outside": 0,
-        "sum_grad_sq_over_bound": worst,
-        "min_grad_times_sqrtK_over_C": gmin * math.sqrt(K) / C if C > 0 else 0.0,
-        "final_over_initial_grad": float(traj.grad_norms[K] / traj.grad_norms[0])
-        if traj.grad_norms[0] > 0
-        else 0.0,
-    }
-    theory = {"sum_grad_sq_over_bound": 1.0, "min_grad_times_sqrtK_over_C": 1.0}
-    if ok and not min_ok:
-        return _verdict(run, False, worst, 0, measured, theory, "min_k |g_k| > C / sqrt(K):")
-    return _verdict(run, ok, worst, j, measured, theory, "sum of |g_k|^2")
-
-
-def _steps_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
-    run = _run(drawn, ctx)
-    if run["c"] is None:
-        return Verdict(True, {"runs_tested": 0, "runs_outside": 1})
-    traj, K = run["traj"], run["K"]
     lr, tau = run["hp"]["lr"], run["hp"]["tau"]
-    d2 = traj.step_norms[:K] ** 2
-    ok, worst, j = _window_check(run, d2, (lr + tau) ** 2)
-    first, last = float(traj.step_norms[0]), float(traj.step_norms[K - 1])
+    E = traj.losses
+    steps = traj.step_norms[:K]
+    P = _tails(steps)
+    worst, worst_j = 0.0, 0
+    for j in range(K):
+        drop = max(float(E[j] - E[K]), 0.0) + resolution(float(E[j]), float(E[K]))
+        bound = (lr + tau) * math.sqrt((K - j) * drop / c) * (1 + 1e-9)
+        ratio = float(P[j]) / bound if bound > 0 else (math.inf if P[j] > 0 else 0.0)
+        if ratio > worst:
+            worst, worst_j = ratio, j
+    h = K // 2
+    lost = float(E[0] - E[K])
     measured = {
         "runs_tested": 1,
         "runs_outside": 0,
-        "sum_step_sq_over_bound": worst,
-        "last_over_first_step": last / first if first > 0 else 0.0,
+        "path_over_bound": worst,
+        "path_length": float(P[0]),
+        "tail_share_of_path": float(P[h] / P[0]) if P[0] > 0 else 0.0,
+        "tail_share_of_loss_drop": float(E[h] - E[K]) / lost if lost > 0 else 0.0,
     }
     return _verdict(
-        run, ok, worst, j, measured, {"sum_step_sq_over_bound": 1.0}, "sum of squared steps"
+        run, worst <= 1.0, worst, worst_j, measured, {"path_over_bound": 1.0}, "path length"
     )
 
 
 _SUMMARY: dict[str, Any] = {
     "runs_tested": "sum",
     "runs_outside": "sum",
-    "sum_grad_sq_over_bound": "max",
-    "min_grad_times_sqrtK_over_C": "max",
-    "final_over_initial_grad": "mean",
-    "sum_step_sq_over_bound": "max",
-    "last_over_first_step": "mean",
+    "path_over_bound": "max",
+    "path_length": "max",
+    "tail_share_of_path": "mean",
+    "tail_share_of_loss_drop": "mean",
 }
 
-WEAK_CONVERGENCE = Claim(
-    id="weak-convergence",
+PATH_LENGTH = Claim(
+    id="weight-path-bounded",
     statement=(
-        "Under the descent conditions, the squared gradients have a bounded sum: for every j, "
-        "sum_{k>=j} |g_k|^2 <= (E_j - E_K) / c, hence min_{k<K} |g_k| <= C / sqrt(K) with "
-        "C = sqrt(E_0 / c), c = lr - tau - L (lr + tau)^2 / 2, L = max_k L_k"
+        "Under the descent conditions, the weights' path from every step j on is bounded by the "
+        "loss still to be lost: sum_{k>=j} |w_(k+1) - w_k| <= (lr + tau) sqrt((K - j) "
+        "(E_j - E_K) / c), c = lr - tau - L (lr + tau)^2 / 2, L = max_k L_k; so its tail shrinks "
+        "as the loss settles (a finite-horizon reading of weight convergence)"
     ),
     source=SOURCE,
-    conditions=CONDITIONS,
+    conditions=(
+        *CONDITIONS,
+        "a finite run cannot show convergence: the bound covers steps 0..K only (module "
+        "docstring says what it can and cannot show)",
+    ),
     expect="holds",
     strategy=_strategy,
-    check=_weak_check,
+    check=_path_check,
     summary=_SUMMARY,
     cost=2.5,
 )
 
-VANISHING_STEPS = Claim(
-    id="vanishing-steps",
-    statement=(
-        "Under the descent conditions, the squared steps have a bounded sum, so "
-        "|w_{k+1} - w_k| -> 0: for every j, sum_{k>=j} |w_{k+1} - w_k|^2 <= "
-        "(lr + tau)^2 (E_j - E_K) / c"
-    ),
-    source=SOURCE,
-    conditions=CONDITIONS,
-    expect="holds",
-    strategy=_strategy,
-    check=_steps_check,
-    summary=_SUMMARY,
-    cost=2.5,
-)
-
-CLAIMS = (WEAK_CONVERGENCE, VANISHING_STEPS)
+CLAIMS = (PATH_LENGTH,)
