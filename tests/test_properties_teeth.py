@@ -6,10 +6,14 @@ import importlib
 from dataclasses import replace
 
 import pytest
+from hypothesis import strategies as st
 
 from descentcheck.impl.ops import merges
 from descentcheck.impl.optim import Optimizer
 from descentcheck.properties import BY_ID, get_profile
+from descentcheck.properties.claim import Claim, Verdict
+from descentcheck.properties.claims import skip
+from descentcheck.properties.claims.apriori import apriori_claim
 from descentcheck.properties.runner import run_claim
 
 
@@ -49,6 +53,86 @@ def test_adaptive_momentum_with_a_reversed_tripled_momentum_term_is_caught(monke
         return Optimizer(opt.name, opt.hyperparameters, opt.init, update)
 
     monkeypatch.setattr("descentcheck.impl.optim.adaptive_momentum", broken)
-    entry = run_claim(BY_ID["adaptive-momentum-descent"], profile)
+    entry = run_claim(BY_ID["trainer-obeys-descent-lemma-adaptive-momentum"], profile)
     assert entry["outcome"] == "falsified"
     assert entry["counterexample"]["step"] >= 1  # momentum only acts from the second step on
+
+
+def _mutant(monkeypatch, name, make):
+    """Replace optimizer ``name`` in the trainer's registry by ``make(real)``."""
+    real = getattr(importlib.import_module("descentcheck.impl.optim"), name)
+    monkeypatch.setattr(f"descentcheck.impl.optim.{name}", make(real))
+
+
+def _falsified_and_certified(entry):
+    assert entry["outcome"] == "falsified", entry["message"]
+    assert entry["counterexample"]["certified_increase"] is True
+
+
+def test_apriori_gd_catches_a_step_three_times_too_long(monkeypatch, profile):
+    _mutant(monkeypatch, "gd", lambda real: lambda lr: real(3.0 * lr))
+    entry = run_claim(BY_ID["apriori-gd-c2-decreases-every-step"], profile)
+    _falsified_and_certified(entry)
+
+
+def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, profile):
+    """The buffer's coefficient fixed at 0.97 whatever beta was asked for."""
+    _mutant(monkeypatch, "momentum", lambda real: lambda lr, beta: real(lr, 0.97))
+    entry = run_claim(BY_ID["apriori-momentum-c2-decreases-every-step"], profile)
+    _falsified_and_certified(entry)
+
+
+def test_apriori_adaptive_catches_a_reversed_tripled_momentum_term(monkeypatch, profile):
+    real = importlib.import_module("descentcheck.impl.optim.adaptive_momentum").adaptive_momentum
+
+    def broken(lr, tau, group="array"):
+        opt = real(lr, tau, group)
+
+        def update(grads, prev, params):
+            dw, _, info = opt.update(grads, prev, params)
+            bad = {k: -(lr * g) - 3.0 * (dw[k] + lr * g) for k, g in grads.items()}
+            return bad, bad, info
+
+        return Optimizer(opt.name, opt.hyperparameters, opt.init, update)
+
+    monkeypatch.setattr("descentcheck.impl.optim.adaptive_momentum", broken)
+    claim = BY_ID["apriori-adaptive-momentum-c4-decreases-every-step"]
+    _falsified_and_certified(run_claim(claim, profile))
+
+
+def test_apriori_nesterov_fails_with_a_safety_factor_below_one(profile):
+    """A bad hyperparameter: L = L_0 / 4, so the effective lr reaches 4 * 2 / L_0."""
+    claim = apriori_claim("nesterov", 0.25, "holds", "test")
+    _falsified_and_certified(run_claim(claim, profile))
+
+
+def test_the_skip_claims_can_hold(profile):
+    """Their expected failure is not built in: with a learning rate far inside the sequential
+    net's region (a = 0.05) the skip net descends too, and the claim holds."""
+    for claim in (skip.GD_ADD, skip.ADAPTIVE_CONCAT):
+        small = replace(
+            claim,
+            strategy=lambda p, c=claim: c.strategy(p).map(lambda d: {**d, "a": 0.05}),
+            falsify_budget=False,
+        )
+        entry = run_claim(small, replace(profile, examples=12))
+        assert entry["outcome"] == "held", (claim.id, entry["message"])
+        assert entry["measured"]["steps_certified"] >= 12
+
+
+def test_verify_errors_on_an_uncertified_increase(profile):
+    """A falsifying loss record without a certified increase makes the claim an error."""
+    ce = {"loss_before": 1.0, "loss_after": 1.0 + 1e-15, "certified_increase": False}
+    fake = Claim(
+        id="fake",
+        statement="s",
+        source="s",
+        conditions=("c",),
+        expect="fails",
+        strategy=lambda p: st.integers(0, 3),
+        check=lambda drawn, ctx: Verdict(False, counterexample=ce, message="rose"),
+    )
+    entry = run_claim(fake, profile)
+    assert entry["outcome"] == "error"
+    assert "not certified" in entry["message"]
+    assert not entry["meets_expectation"]
