@@ -20,9 +20,40 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
 from .strategies import Limits
 
 DEFAULT_DATABASE = ".hypothesis"
+
+# Hypothesis settings profiles for the pytest suite, registered here and nowhere else: tests
+# take ``settings.get_profile(TEST_PROFILE)`` (or ``hypothesis_settings(...)``) instead of literal
+# ``max_examples``. The property profiles keep the example database (a failure found once is
+# replayed first; Hypothesis refuses a database beside derandomize); the survey profile, whose
+# tests measure what a strategy generates, is derandomized (a fixed seed per test) instead.
+TEST_PROFILE = "descentcheck-tests"
+TEST_PROFILE_SLOW = "descentcheck-tests-slow"  # tests whose every example trains a network
+TEST_PROFILE_SURVEY = "descentcheck-tests-survey"  # tests measuring what a strategy generates
+
+
+def _register() -> None:
+    db = DirectoryBasedExampleDatabase(
+        os.environ.get("DESCENTCHECK_HYPOTHESIS_DB") or DEFAULT_DATABASE
+    )
+    settings.register_profile(TEST_PROFILE, max_examples=60, deadline=None, database=db)
+    settings.register_profile(TEST_PROFILE_SLOW, max_examples=30, deadline=None, database=db)
+    settings.register_profile(
+        TEST_PROFILE_SURVEY, max_examples=300, deadline=None, database=None, derandomize=True
+    )
+
+
+_register()
+
+
+def hypothesis_settings(name: str = TEST_PROFILE, **overrides: object) -> settings:
+    """The registered profile ``name`` (optionally with overrides), for a test's decorator."""
+    return settings(settings.get_profile(name), **overrides)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

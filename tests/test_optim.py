@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from descentcheck.impl.errors import HyperparameterError
 from descentcheck.impl.optim import apply_updates, get_optimizer
+from descentcheck.properties.profiles import hypothesis_settings
 
 vec = arrays(np.float64, 4, elements=st.floats(-2, 2))
 lrs = st.floats(1e-3, 1.0)
@@ -31,7 +32,7 @@ def _run(opt, grads_seq, w0):
     return w, out
 
 
-@settings(max_examples=60, deadline=None)
+@hypothesis_settings()
 @given(st.lists(vec, min_size=1, max_size=6), lrs, betas)
 def test_momentum_is_the_tables_dw_form(gs, lr, beta):
     """w_K from torch's buffer form equals w_K from dw_k = -lr g_k + beta dw_{k-1}."""
@@ -45,7 +46,7 @@ def test_momentum_is_the_tables_dw_form(gs, lr, beta):
     np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
 
 
-@settings(max_examples=60, deadline=None)
+@hypothesis_settings()
 @given(st.lists(vec, min_size=2, max_size=6), lrs, st.floats(0.01, 0.99))
 def test_nesterov_is_torchs_form(gs, lr, beta):
     w0 = {"p": np.zeros(4)}
@@ -57,7 +58,7 @@ def test_nesterov_is_torchs_form(gs, lr, beta):
     np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
 
 
-@settings(max_examples=60, deadline=None)
+@hypothesis_settings()
 @given(st.lists(vec, min_size=1, max_size=6), lrs, st.floats(0.0, 0.99), st.floats(0.0, 0.9))
 def test_rmsprop_is_torchs_form(gs, lr, rho, beta):
     eps = 1e-8
@@ -72,7 +73,7 @@ def test_rmsprop_is_torchs_form(gs, lr, rho, beta):
     np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
 
 
-@settings(max_examples=80, deadline=None)
+@hypothesis_settings()
 @given(
     st.lists(st.tuples(vec, vec), min_size=1, max_size=6),
     lrs,

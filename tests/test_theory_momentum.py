@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from descentcheck.properties.profiles import TEST_PROFILE_SLOW, hypothesis_settings
 from descentcheck.theory import momentum
 from descentcheck.theory.momentum import IDENTITIES, _induction, beta, g, lr
 from descentcheck.theory.zero import prove_equal
@@ -58,7 +59,7 @@ grad_arrays = arrays(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(
     seq=st.lists(grad_arrays, min_size=1, max_size=8),
     lr_=st.floats(1e-3, 1.0),

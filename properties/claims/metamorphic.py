@@ -22,7 +22,7 @@ from descentcheck.impl.trainer import train
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import RADII, Case, cases, fractions, grid_floats
+from ..strategies import RADII, Case, cases, grid_floats, log_uniform, unit_interval
 from ..transforms import (
     add_zero_branch,
     descendants,
@@ -39,26 +39,26 @@ def optimizer_settings(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Any of the five optimizers with drawn hyperparameters (full batch); adaptive momentum
     with one of ``adaptive_groups``."""
-    lr = fractions(1e-3, 0.3)
-    beta = fractions(0.0, 0.9)
+    lr = log_uniform(1e-3, 0.3)
+    beta = unit_interval(0.0, 0.9)
     return st.one_of(
         st.builds(lambda a: {"optimizer": "gd", "lr": a}, lr),
         st.builds(lambda a, b: {"optimizer": "momentum", "lr": a, "momentum": b}, lr, beta),
         st.builds(
             lambda a, b: {"optimizer": "nesterov", "lr": a, "momentum": b},
             lr,
-            fractions(0.05, 0.9),
+            unit_interval(0.05, 0.9),
         ),
         st.builds(
             lambda a, t, g: {"optimizer": "adaptive_momentum", "lr": a, "tau": t, "group": g},
             lr,
-            fractions(0.0, 0.3),
+            unit_interval(0.0, 0.3),
             st.sampled_from(tuple(adaptive_groups)),
         ),
         st.builds(
             lambda a, r, e: {"optimizer": "rmsprop", "lr": a / 10, "rho": r, "eps": e},
             lr,
-            fractions(0.5, 0.999),
+            unit_interval(0.5, 0.999),
             st.sampled_from((1e-8, 1e-6, 1e-3)),
         ),
     )
@@ -181,7 +181,11 @@ def _permute_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         reject()
     node = draw(st.sampled_from(candidates))
     units = load_spec(case.spec).widths[node]
-    perm = draw(st.permutations(range(units)))
+    # never the identity (21 of 50 drawn permutations were; at 2 units half of them are)
+    perm = draw(
+        st.permutations(range(units)).filter(lambda p: list(p) != list(range(units))),
+        label="permutation",
+    )
     hp = draw(optimizer_settings(adaptive_groups=("global",)))
     return {"case": case, "node": node, "perm": list(perm), "hp": hp}
 
