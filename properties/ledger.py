@@ -148,6 +148,10 @@ def _num(v: Any) -> str:
     return f"{v:.4g}"
 
 
+def _held_steps(c: dict[str, Any]) -> bool:
+    return c["expect"] == "holds" and "steps_certified" in (c.get("measured") or {})
+
+
 def format_ledger(ledger: dict[str, Any]) -> str:
     """A readable summary: one row per claim, its key numbers, and each counterexample."""
     claims = ledger["claims"]
@@ -185,9 +189,24 @@ def format_ledger(ledger: dict[str, Any]) -> str:
                 f"step {ce['step']}: {ce['loss_before']!r} -> {ce['loss_after']!r}"
                 + (" (certified)" if ce.get("certified_increase") else "")
             )
+        shrink = c.get("shrink_seconds")
+        if c.get("counterexample") and shrink is not None:
+            lines.append(
+                f"  search {float(c['seconds']) - float(shrink):.1f} s, shrinking "
+                f"{float(shrink):.1f} s ({c.get('shrink_calls', 0)} calls, budget "
+                f"{c.get('shrink_budget')})"
+            )
         if c.get("message") and c["outcome"] != "falsified":
             lines.append("  message: " + c["message"].splitlines()[0])
     met = sum(c["meets_expectation"] for c in claims)
+    done = sum(int(c["measured"].get("steps_certified", 0)) for c in claims if _held_steps(c))
+    left = sum(int(c["measured"].get("steps_uncertified", 0)) for c in claims if _held_steps(c))
+    if done + left:
+        lines.append("")
+        lines.append(
+            f"certified: {done} of {done + left} tested steps of the claims expected to hold "
+            f"({100 * done / (done + left):.2f}%) proved in Arb ball arithmetic"
+        )
     lines.append("")
     lines.append(
         f"{met} of {len(claims)} claims meet their expectation "

@@ -220,9 +220,6 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "shrink_seconds": t1 - state["t_fail"] if state["t_fail"] is not None else 0.0,
         "measured": measured.result(),
         "theory": theory.result(),
-        "certification": {
-            "cases_certified": profile.certify_cases - ctx.certify_left,
-        },
         "counterexample": counterexample,
         "message": message,
         "stats_rows": rows,
