@@ -45,9 +45,6 @@ class MSE:
         d = yhat - y
         return _sum(d * d) / (2 * len(yhat))
 
-    def grad(self, yhat: Array, y: Array) -> Array:
-        return (yhat - y) / len(yhat)
-
     def value_and_grad(self, yhat: Array, y: Array):
         d = yhat - y
         n = len(yhat)
@@ -61,9 +58,6 @@ class SoftmaxCrossEntropy:
 
     def __call__(self, yhat: Array, y: Array):
         return -_sum(y * _log_softmax(yhat)) / len(yhat)
-
-    def grad(self, yhat: Array, y: Array) -> Array:
-        return self.value_and_grad(yhat, y)[1]
 
     def value_and_grad(self, yhat: Array, y: Array):
         logp = _log_softmax(yhat)

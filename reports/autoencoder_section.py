@@ -82,6 +82,38 @@ def reconstructions_figure(res: dict[str, Any], path: Path) -> Path:
     return save(fig, path)
 
 
+def _results_rows(res: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The results table's rows (optimizer x architecture) and, per optimizer, the paired
+    skip-against-sequential PSNR verdict in words."""
+    p = res["params"]
+    rows, verdicts = [], []
+    for opt in OPTIMIZERS:
+        for arch in ("sequential", "skip"):
+            runs = res["runs"][arch][opt]
+            rows.append(
+                (
+                    OPTIMIZER_LABELS[opt],
+                    ARCH_LABELS[arch],
+                    f"{p[arch]:,}",
+                    pm([r["test"]["mse"] for r in runs], 3),
+                    pm([r["test"]["psnr"] for r in runs], 4),
+                    pm([r["test"]["mae"] for r in runs], 3),
+                    pm([r["curve"][-1] for r in runs], 3),
+                )
+            )
+        seq = [r["test"]["psnr"] for r in res["runs"]["sequential"][opt]]
+        skip = [r["test"]["psnr"] for r in res["runs"]["skip"][opt]]
+        d = np.asarray(skip) - np.asarray(seq)
+        dm, ds = mean_std(d)
+        wins = int(np.sum(d > 0))
+        verdicts.append(
+            f"with {OPTIMIZER_LABELS[opt]} the DAG's held-out PSNR is {num(dm, 2)} dB "
+            f"{'higher' if dm > 0 else 'lower'} on average (sd {num(ds, 2)} dB over paired "
+            f"seeds; better on {wins} of {len(d)} seeds)"
+        )
+    return rows, verdicts
+
+
 def autoencoder_section(res: dict[str, Any], fig_dir: Path, rel: str) -> Section:
     curves_figure(res, fig_dir / "autoencoder_curves.png")
     reconstructions_figure(res, fig_dir / "autoencoder_reconstructions.png")
@@ -115,32 +147,7 @@ def autoencoder_section(res: dict[str, Any], fig_dir: Path, rel: str) -> Section
             "Autoencoder training curves and test PSNR",
         ),
     )
-    rows = []
-    verdicts = []
-    for opt in OPTIMIZERS:
-        for arch in ("sequential", "skip"):
-            runs = res["runs"][arch][opt]
-            rows.append(
-                (
-                    OPTIMIZER_LABELS[opt],
-                    ARCH_LABELS[arch],
-                    f"{p[arch]:,}",
-                    pm([r["test"]["mse"] for r in runs], 3),
-                    pm([r["test"]["psnr"] for r in runs], 4),
-                    pm([r["test"]["mae"] for r in runs], 3),
-                    pm([r["curve"][-1] for r in runs], 3),
-                )
-            )
-        seq = [r["test"]["psnr"] for r in res["runs"]["sequential"][opt]]
-        skip = [r["test"]["psnr"] for r in res["runs"]["skip"][opt]]
-        d = np.asarray(skip) - np.asarray(seq)
-        dm, ds = mean_std(d)
-        wins = int(np.sum(d > 0))
-        verdicts.append(
-            f"with {OPTIMIZER_LABELS[opt]} the DAG's held-out PSNR is {num(dm, 2)} dB "
-            f"{'higher' if dm > 0 else 'lower'} on average (sd {num(ds, 2)} dB over paired "
-            f"seeds; better on {wins} of {len(d)} seeds)"
-        )
+    rows, verdicts = _results_rows(res)
     base_m, _ = mean_std(res["mean_image_psnr"])
     sec.add(
         Table(

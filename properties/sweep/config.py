@@ -100,7 +100,6 @@ OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_PARAMS = {**OPTIMIZER_PARAMS, "adaptive_momentum": ("lr", "tau"), "rmsprop": ("lr",)}
 STRING_PARAMS = frozenset({"group"})
-SCALED_PARAMS = ("lr", "tau")  # the ones relative_to_L divides by L_0
 MAX_RANDOM_STEPS = 12
 DEFAULT_RANDOM_ROWS = 16
 
