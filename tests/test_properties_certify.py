@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
 from descentcheck.properties import cases, certify_decrease, certify_increase, interval_loss
+from descentcheck.properties.certify import PROVED_FALSE, Enclosures
 
 LINEAR = {
     "inputs": 3,
@@ -94,3 +95,36 @@ def test_decreases_far_above_rounding_are_certified(lr):
     for k in range(3):
         if traj.losses[k] - traj.losses[k + 1] > 1e-10 * traj.losses[k]:
             assert certify_decrease(net, h[k], h[k + 1], x, y).certified
+
+
+def test_relu_is_reported_uncertifiable_with_its_reason():
+    spec = {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": 2, "inputs": ["input"]},
+            {"name": "r", "op": "relu", "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": 2, "inputs": ["r"]},
+        ],
+    }
+    net = Network.from_spec(spec)
+    _, x, y, _ = _linear_problem()
+    traj = train(net, net.init(seed=0, x=x), x, y, "gd", lr=0.05, steps=1, keep_params=True)
+    cert = Enclosures(net, traj.params_history, x, y).decrease(0)
+    assert not cert.certified
+    assert "relu" in cert.reason and "not smooth" in cert.reason
+
+
+@given(st.floats(0.01, 0.5), st.floats(0.0, 1.0))
+@settings(max_examples=10, deadline=None, database=None)
+def test_a_guaranteed_margin_is_certified_only_when_met(lr, share):
+    """``decrease(k, by=c)`` proves E_k - E_k+1 > c: true for c below the real decrease (here a
+    share of the float decrease, minus rounding), proved false well above it."""
+    net, x, y, params = _linear_problem()
+    traj = train(net, params, x, y, "gd", lr=lr, steps=1, keep_params=True)
+    balls = Enclosures(net, traj.params_history, x, y)
+    drop = float(traj.losses[0] - traj.losses[1])
+    assert balls.decrease(0, by=share * drop * (1 - 1e-9)).certified
+    above = balls.decrease(0, by=drop * (1.5 + share))
+    assert not above.certified and above.reason == PROVED_FALSE
