@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +167,64 @@ def test_autoencoders_are_matched_in_size() -> None:
     assert len(skips) == 2
     # no skip bypasses the code: the output's inputs do not reach the input around the code
     assert skips[1]["inputs"] == ["a3", "code"]
+
+
+def test_the_sweep_draws_the_reports_region_figure(monkeypatch, tmp_path: Path) -> None:
+    """One region figure: the sweep's is the report's, fed the sweep's points (gd on the axis
+    tau = 0, heavy ball and Nesterov in the constant-momentum plane, RMSProp and points without
+    finite coordinates left out)."""
+    from descentcheck.reports import region_section, sweep_figures
+
+    seen: list[dict] = []
+
+    def record(results: dict, path: Path) -> Path:
+        seen.append(results)
+        return path
+
+    monkeypatch.setattr(region_section, "region_figure", record)
+    points = [
+        {"optimizer": "gd", "lr_L": 1.5, "tau_L": None, "beta": None, "decreased": True},
+        {
+            "optimizer": "adaptive_momentum",
+            "lr_L": 0.5,
+            "tau_L": 0.2,
+            "beta": None,
+            "decreased": False,
+        },
+        {
+            "optimizer": "adaptive_momentum",
+            "lr_L": "inf",
+            "tau_L": 0.2,
+            "beta": None,
+            "decreased": False,
+        },
+        {"optimizer": "nesterov", "lr_L": 0.3, "tau_L": None, "beta": 0.9, "decreased": True},
+        {"optimizer": "rmsprop", "lr_L": 0.3, "tau_L": None, "beta": None, "decreased": True},
+    ]
+    assert sweep_figures.region_figure(points, tmp_path / "r.png") == tmp_path / "r.png"
+    assert seen == [
+        {
+            "adaptive": {
+                "cases": [
+                    {"lr_L": 1.5, "tau_L": 0.0, "decreased": True},
+                    {"lr_L": 0.5, "tau_L": 0.2, "decreased": False},
+                ]
+            },
+            "constant": {"cases": [{"lr_L": 0.3, "beta": 0.9, "decreased": True}]},
+        }
+    ]
+
+
+def test_the_sweep_keeps_no_report_of_its_own() -> None:
+    """The sweep package (properties/) renders nothing and imports nothing from reports/."""
+    import descentcheck.properties.sweep as sweep
+
+    folder = Path(sweep.__file__).parent
+    assert not (folder / "report.py").exists() and not (folder / "figures.py").exists()
+    for f in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text("utf-8"))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [a.name for a in node.names]
+                bad = [n for n in names if n.startswith(("descentcheck.reports", "matplotlib"))]
+                assert not bad, f"{f.name} imports {bad}"
