@@ -20,8 +20,9 @@ norms taken over that group. ``group`` chooses the grouping:
 * ``"node"``: one per spec node (a layer's weights and bias together);
 * ``"global"``: one for all parameters, norms over the whole parameter vector.
 
-The descent bound ``tau + L (lr + tau)^2 / 2 < lr`` holds for every grouping, since each group's
-momentum term has length ``tau * ||g_G||`` and the squared lengths add up.
+The exact descent region ``tau < min(lr, 2/L - lr)`` (``descentcheck.theory.descent``) holds for
+every grouping, since each group's momentum term has length ``tau * ||g_G||`` and the squared
+lengths add up to ``tau^2 ||g_k||^2``.
 
 Squared norms are summed per parameter array first (``numpy.add.reduceat`` over the arrays laid
 end to end, the same call in the dict and the flat form, so both give the same bits), then per

@@ -7,9 +7,10 @@ converge. Everything below is this suite's own derivation and its own finite-hor
 
 The iterates converge iff their path is Cauchy, which no finite run can show: K steps of any
 method have a finite path. What a run of K steps can show is a bound fixed by quantities of
-the run itself. With ``c = lr - tau - L (lr + tau)^2 / 2 > 0`` for ``L = max_k L_k`` (each step
-inside the exact descent region), ``E_k - E_(k+1) >= c |g_k|^2`` and, for every grouping,
-``|dw_k| <= (lr + tau) |g_k|`` (the momentum term has length ``tau |g_G|`` per group), so by
+the run itself. With ``c = adaptive_decrease_bound(lr, tau, L, 1) > 0`` (the exact guaranteed
+decrease per |g|^2, ``(min(lr, 2/L - lr) - tau)(1 + |1 - lr L| + tau L) / 2``) for
+``L = max_k L_k`` (each step inside the exact descent region), ``E_k - E_(k+1) >= c |g_k|^2``
+and, for every grouping, ``|dw_k| <= (lr + tau) |g_k|`` (the momentum term has length ``tau |g_G|`` per group), so by
 Cauchy-Schwarz the path length from step j on obeys::
 
     P_j = sum_{k=j}^{K-1} |w_(k+1) - w_k| <= (lr + tau) sqrt((K - j) (E_j - E_K) / c)
@@ -52,8 +53,9 @@ CONDITIONS = (
     *COMMON,
     "adaptive momentum (tau = 0 is gradient descent): lr = a / (1.5 L_0), a in [0.02, 1]; "
     "tau = b * max_tau(lr, 1.5 L_0), b in [0, 0.9]",
-    "a run is tested when c = lr - tau - L (lr + tau)^2 / 2 > 0 for L = max_k L_k over the whole "
-    "run (else counted as outside the conditions)",
+    "a run is tested when the exact guaranteed decrease c = (min(lr, 2/L - lr) - tau)"
+    "(1 + |1 - lr L| + tau L) / 2 > 0 for L = max_k L_k over the whole run (else counted as "
+    "outside the conditions)",
 )
 
 
@@ -184,7 +186,7 @@ PATH_LENGTH = Claim(
     statement=(
         "Under the descent conditions, the weights' path from every step j on is bounded by the "
         "loss still to be lost: sum_{k>=j} |w_(k+1) - w_k| <= (lr + tau) sqrt((K - j) "
-        "(E_j - E_K) / c), c = lr - tau - L (lr + tau)^2 / 2, L = max_k L_k; so its tail shrinks "
+        "(E_j - E_K) / c), c the exact guaranteed decrease per |g|^2, L = max_k L_k; so its tail shrinks "
         "as the loss settles (a finite-horizon reading of weight convergence)"
     ),
     source=SOURCE,

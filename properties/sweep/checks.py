@@ -6,8 +6,8 @@
 * ``inside_region``: is (lr, tau or beta) inside theory's guaranteed-decrease region
   (``theory.descent``) for L = L_0, the largest |Hessian eigenvalue| at w_0
   (``theory.smoothness.estimate_L``)? ``{"inside": true | false | null, "region", "lr_L",
-  "tau_L", "tau_max_L", "beta", "note"}``. gd: ``0 < lr L < 2``; adaptive_momentum:
-  ``tau + L (lr + tau)^2 / 2 < lr``; momentum and nesterov: only beta = 0 (then gd's region), since
+  "tau_L", "tau_max_L", "beta", "note"}``. gd: ``0 < lr L < 2``; adaptive_momentum: the exact
+  region ``tau < min(lr, 2/L - lr)``; momentum and nesterov: only beta = 0 (then gd's region), since
   a constant beta > 0 has no region (|dw_{k-1}| / |g_k| is unbounded); rmsprop: ``null`` (no
   region). L_0 is a local estimate, so "inside" is theory's premise read with the curvature at the
   start, not a certificate for the whole run.
