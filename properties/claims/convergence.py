@@ -10,8 +10,8 @@ method have a finite path. What a run of K steps can show is a bound fixed by qu
 the run itself. With ``c = adaptive_decrease_bound(lr, tau, L, 1) > 0`` (the exact guaranteed
 decrease per |g|^2, ``(min(lr, 2/L - lr) - tau)(1 + |1 - lr L| + tau L) / 2``) for
 ``L = max_k L_k`` (each step inside the exact descent region), ``E_k - E_(k+1) >= c |g_k|^2``
-and, for every grouping, ``|dw_k| <= (lr + tau) |g_k|`` (the momentum term has length ``tau |g_G|`` per group), so by
-Cauchy-Schwarz the path length from step j on obeys::
+and, for every grouping, ``|dw_k| <= (lr + tau) |g_k|`` (the momentum term has length
+``tau |g_G|`` per group), so by Cauchy-Schwarz the path length from step j on obeys::
 
     P_j = sum_{k=j}^{K-1} |w_(k+1) - w_k| <= (lr + tau) sqrt((K - j) (E_j - E_K) / c)
 
@@ -186,8 +186,8 @@ PATH_LENGTH = Claim(
     statement=(
         "Under the descent conditions, the weights' path from every step j on is bounded by the "
         "loss still to be lost: sum_{k>=j} |w_(k+1) - w_k| <= (lr + tau) sqrt((K - j) "
-        "(E_j - E_K) / c), c the exact guaranteed decrease per |g|^2, L = max_k L_k; so its tail shrinks "
-        "as the loss settles (a finite-horizon reading of weight convergence)"
+        "(E_j - E_K) / c), c the exact guaranteed decrease per |g|^2, L = max_k L_k; so its "
+        "tail shrinks as the loss settles (a finite-horizon reading of weight convergence)"
     ),
     source=SOURCE,
     conditions=(
