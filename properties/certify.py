@@ -34,7 +34,7 @@ import numpy as np
 from flint import arb, ctx
 
 from descentcheck.impl.network import Network
-from descentcheck.impl.spec import INPUT
+from descentcheck.theory import mp_network as mpn
 
 Array = np.ndarray
 PREC = 128
@@ -54,9 +54,8 @@ def _precision(prec: int) -> Iterator[None]:
         ctx.prec = old
 
 
-_exp = np.frompyfunc(lambda v: v.exp(), 1, 1)
-_log = np.frompyfunc(lambda v: v.log(), 1, 1)
 _ball = np.frompyfunc(lambda v: arb(float(v)), 1, 1)
+_FUNCTIONS = mpn.arb_functions()
 
 
 def _balls(a: Array) -> Array:
@@ -77,63 +76,19 @@ def uncertifiable(net: Network) -> str | None:
     return None
 
 
-def _activation(op: str, x: Array) -> Array:
-    if op == "identity":
-        return x
-    if op == "tanh":
-        return 1 - 2 / (_exp(2 * x) + 1)
-    if op == "sigmoid":
-        return 1 / (1 + _exp(-x))
-    if op == "softplus":
-        return _log(1 + _exp(x))
-    raise ValueError(f"no interval rule for activation {op!r}")
-
-
-def _forward(net: Network, params: Mapping[str, Array], x: Array) -> Array:
-    values: dict[str, Array] = {INPUT: x}
-    for name in net.spec.order:
-        node = net.spec.nodes[name]
-        op = node["op"]
-        xs = [values[p] for p in node["inputs"]]
-        if op == "dense":
-            y = xs[0] @ params[f"{name}.W"] + params[f"{name}.b"]
-        elif op in ("gaussian", "gaussian_logits"):
-            c = params[f"{name}.centroids"]
-            r = params[f"{name}.radii"]
-            r2 = r**2 if r.ndim == 2 else np.repeat((r**2)[:, None], c.shape[1], axis=1)
-            diff = xs[0][:, None, :] - c[None, :, :]
-            z = -(((diff**2) * r2[None, :, :]).sum(axis=2)) / 2
-            y = z if op == "gaussian_logits" else _exp(z)
-        elif op == "add":
-            y = xs[0]
-            for other in xs[1:]:
-                y = y + other
-        elif op == "concat":
-            y = np.concatenate(xs, axis=1)
-        else:
-            y = _activation(op, xs[0])
-        values[name] = y
-    return values[net.spec.output]
-
-
 def interval_loss(
     net: Network, params: Mapping[str, Array], x: Array, y: Array, prec: int = PREC
 ) -> arb:
     """A ball enclosing the exact loss E(params) on (x, y), ``y`` as ``check_targets`` returns
     it: ``mse`` ``1/(2n) sum |yhat - y|^2``; cross-entropy ``-1/n sum_ik y_ik (z_ik - log sum_m
-    exp z_im)`` (DESIGN.md's losses)."""
+    exp z_im)`` (DESIGN.md's losses). The evaluator is theory's (``theory.mp_network.loss``, the
+    one the forward-pass claim checks the float loss against) on Arb balls."""
     reason = uncertifiable(net)
     if reason is not None and "interval rule" in reason:
         raise ValueError(f"cannot enclose this loss: {reason}")
     with _precision(prec):
         p = {k: _balls(v) for k, v in params.items()}
-        yhat = _forward(net, p, _balls(x))
-        yt = _balls(y)
-        n = len(x)
-        if net.spec.loss == "mse":
-            return arb(((yhat - yt) ** 2).sum()) / (2 * n)
-        lse = _log(_exp(yhat).sum(axis=1))
-        return -arb((yt * (yhat - lse[:, None])).sum()) / n
+        return arb(mpn.loss(net.spec.raw, p, _balls(x), _balls(y), _FUNCTIONS))
 
 
 @dataclass(frozen=True)
