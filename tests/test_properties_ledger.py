@@ -34,7 +34,6 @@ REQUIRED = {
     "trainer-obeys-descent-lemma-adaptive-momentum",
     "trainer-obeys-descent-lemma-heavy-ball",
     "trainer-obeys-descent-lemma-gd",
-    "apriori-gd-c2-decreases-every-step",
     "apriori-adaptive-momentum-c4-decreases-every-step",
     "apriori-momentum-c2-decreases-every-step",
     "apriori-nesterov-c2-decreases-every-step",

@@ -192,7 +192,7 @@ ADAPTIVE = Claim(
     ),
     summary=SUMMARY,
     cost=1.5,
-    examples_scale=0.5,
+    examples_scale=0.25,
 )
 
 # ---- constant momentum -------------------------------------------------------------------
@@ -242,7 +242,7 @@ CONSTANT_MOMENTUM = Claim(
     ),
     summary=SUMMARY,
     cost=1.5,
-    examples_scale=0.5,
+    examples_scale=0.25,
 )
 
 # ---- gradient descent --------------------------------------------------------------------
@@ -273,7 +273,7 @@ GRADIENT_DESCENT = Claim(
     ),
     summary=SUMMARY,
     cost=1.5,
-    examples_scale=0.5,
+    examples_scale=0.25,
 )
 
 CLAIMS = (ADAPTIVE, CONSTANT_MOMENTUM, GRADIENT_DESCENT)
