@@ -5,8 +5,10 @@ Each counterexample is written out with ``descentcheck.properties.write_replay``
 in-process with ``descentcheck.properties.replay``: the report states whether the replay shows
 the same two losses bit for bit. The figure shows the DAG, the loss curve with the rising step
 marked, and the change of loss per step on a symmetric log scale (a rise of 1e-9 stays visible
-beside falls of order 1). The curve runs a few steps past the stored run, drawn dashed, for
-context; the replay command reproduces exactly the stored run.
+beside falls of order 1). A skip-DAG counterexample (a metamorphic pair) also gets
+:func:`pair_figure`: the sequential net beside the same net with the skip connection. The curve
+runs a few steps past the stored run, drawn dashed, for context; the replay command reproduces
+exactly the stored run.
 """
 
 from __future__ import annotations
@@ -101,4 +103,16 @@ def counterexample_figure(ce: dict[str, Any], rep: dict[str, Any], title: str, p
     ax2.set_xlabel("step k → k+1")
     ax2.set_title(f"E(w_k+1) − E(w_k), symlog; rise at k = {k}: +{ce['increase']:.3g}")
     fig.suptitle(title, fontsize=10, y=1.02)
+    return save(fig, path)
+
+
+def pair_figure(ce: dict[str, Any], path: Path):
+    """A skip-DAG counterexample's metamorphic pair: the sequential DAG | the skip DAG."""
+    plt = pyplot()
+    seq = ce["sequential"]["spec"]
+    cols = [max(p[0] for p in layout(s).values()) for s in (seq, ce["spec"])]
+    fig = plt.figure(figsize=(11, 3.0))
+    grid = fig.add_gridspec(1, 2, width_ratios=[max(1.0, 0.25 * c) for c in cols], wspace=0.15)
+    draw_dag(fig.add_subplot(grid[0]), seq, "sequential net: decreased at every step")
+    draw_dag(fig.add_subplot(grid[1]), ce["spec"], f"with the skip: rose at step {ce['step']}")
     return save(fig, path)

@@ -41,6 +41,59 @@ def _numbers(c: dict[str, Any]) -> Table | None:
     )
 
 
+def _certified(measured: dict[str, Any]) -> Paragraph | None:
+    """How many tested steps were certified in ball arithmetic, and why the others were not."""
+    if "steps_certified" not in measured:
+        return None
+    done, left = int(measured["steps_certified"]), int(measured.get("steps_uncertified", 0))
+    if done + left == 0:
+        return None
+    why = "; ".join(
+        f"{int(v)}: {k.split(':', 1)[1].strip()}"
+        for k, v in measured.items()
+        if k.startswith("uncertified:")
+    )
+    return Paragraph(
+        f"**Certified.** {done} of {done + left} tested steps "
+        f"({num(100 * done / (done + left), 4)}%) were certified in Arb ball arithmetic on the "
+        "real network, each for the claim's own inequality"
+        + (f"; not certified: {why}." if why else ".")
+    )
+
+
+def certified_total(claims: list[dict[str, Any]]) -> tuple[int, int]:
+    """Certified and uncertified tested steps over the claims expected to hold."""
+    done = left = 0
+    for c in claims:
+        m = c.get("measured") or {}
+        if c["expect"] == "holds" and "steps_certified" in m:
+            done += int(m["steps_certified"])
+            left += int(m.get("steps_uncertified", 0))
+    return done, left
+
+
+def _pair_blocks(ce: dict[str, Any], cid: str, fig_dir: Path, rel: str) -> list[Any]:
+    """For a skip-DAG counterexample: the sequential net and the skip net, side by side."""
+    if "sequential" not in ce:
+        return []
+    cx.pair_figure(ce, fig_dir / f"pair_{cid}.png")
+    seq = ce["sequential"]["losses"]
+    return [
+        Paragraph(
+            f"**The pair.** With the same learning rate, the sequential net (left) decreased "
+            f"its loss at every one of {len(seq) - 1} steps ({seq[0]!r} → {seq[-1]!r}); the "
+            f"same net with the skip connection (right, in red) rose at step {ce['step']}. "
+            f"L_0: sequential {num(ce['L0_sequential'], 4)}, with the skip "
+            f"{num(ce['L0_skip'], 4)}."
+        ),
+        Figure(
+            f"{rel}/pair_{cid}.png",
+            f"The metamorphic pair of `{cid}`: the sequential DAG and the skip DAG.",
+            f"sequential and skip DAGs of the counterexample to {cid}",
+        ),
+    ]
+
+
 def _counterexample_blocks(
     c: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
 ) -> tuple[list[Any], dict[str, Any]]:
@@ -56,10 +109,10 @@ def _counterexample_blocks(
     )
     certified = ce.get("certified_increase")
     cert = {
-        True: "certified in interval arithmetic (the new loss's interval lies wholly above "
+        True: "certified in Arb ball arithmetic (the new loss's ball lies wholly above "
         "the old one)",
-        False: "not certified in interval arithmetic",
-        None: "not checked in interval arithmetic",
+        False: "not certified in ball arithmetic",
+        None: "not checked in ball arithmetic",
     }.get(certified, str(certified))
     n = len(ce["data"]["x"])
     blocks: list[Any] = [
@@ -74,6 +127,7 @@ def _counterexample_blocks(
             "the change of loss per step (symmetric log scale).",
             f"DAG and loss curve of the counterexample to {cid}",
         ),
+        *_pair_blocks(ce, cid, fig_dir, rel),
         Paragraph(
             "Replay it (from the report folder; the files are in "
             f"`counterexamples/{cid}/`) and `train` prints the rise:"
@@ -132,6 +186,16 @@ def ledger_section(
             numeric=(False, False, False, True, True, False),
         ),
     )
+    done, left = certified_total(claims)
+    if done + left:
+        sec.add(
+            Paragraph(
+                f"Certified verdicts: {done} of {done + left} tested steps of the claims expected "
+                f"to hold ({num(100 * done / (done + left), 4)}%) are proved in Arb ball "
+                "arithmetic on the real network; each falsified claim's increase is certified "
+                "(verify reports an error otherwise)."
+            )
+        )
     stats = (ledger.get("stats") or {}).get("all") or {}
     if stats.get("cases"):
         sec.add(
@@ -156,14 +220,9 @@ def ledger_section(
         table = _numbers(c)
         if table is not None:
             blocks.append(table)
-        cert = (c.get("certification") or {}).get("cases_certified")
-        if cert:
-            blocks.append(
-                Paragraph(
-                    f"{cert} cases had their first steps certified in interval arithmetic "
-                    "(see `steps_certified` and `steps_uncertified` above)."
-                )
-            )
+        cert = _certified(c.get("measured") or {})
+        if cert is not None:
+            blocks.append(cert)
         if c.get("message") and c["outcome"] != "held":
             blocks.append(Code(str(c["message"]), "text"))
         if c.get("counterexample"):
