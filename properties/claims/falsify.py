@@ -5,7 +5,8 @@ search steers toward large increases with ``hypothesis.target`` (the relative in
 ``max_k (E_{k+1} - E_k) / |E_k|``), and Hypothesis shrinks what it finds toward the smallest DAG
 (fewest blocks, no skips, narrowest layers, fewest rows). A counterexample is an increase larger
 than the float64 resolution of the loss (see ``steps.resolution``) between two finite losses,
-re-proved in interval arithmetic (``certified_increase``), and serialised for replay.
+re-proved in 128-bit Arb ball arithmetic (``certified_increase``; ``verify`` reports the claim as
+an error otherwise), and serialised for replay.
 Where theory has a region, the ledger also records that the failing step lies outside it for the
 step's local L (so the counterexample does not contradict the claims that hold).
 """
@@ -142,7 +143,7 @@ _COMMON = (
     "random DAGs with add/concat skips, dense and distance layers, smooth activations, both "
     "losses; L_0 = largest |Hessian eigenvalue| at w_0 (Lanczos)",
     "a counterexample: E(w_{k+1}) - E(w_k) above the float64 resolution "
-    "2^-36 (|E_k| + |E_{k+1}|) + 1e-14, both finite; certified in interval arithmetic",
+    "2^-36 (|E_k| + |E_{k+1}|) + 1e-14, both finite; certified in Arb ball arithmetic",
 )
 
 
