@@ -57,7 +57,7 @@ class Layout:
             starts.append(at)
             at += int(v.size if hasattr(v, "size") else np.size(v))
             stops.append(at)
-            shapes.append(tuple(int(n) for n in np.shape(v)))
+            shapes.append(tuple(int(n) for n in (v.shape if hasattr(v, "shape") else np.shape(v))))
         return cls(tuple(params), tuple(starts), tuple(stops), tuple(shapes))
 
     @property
