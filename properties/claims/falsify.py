@@ -25,6 +25,7 @@ from descentcheck.theory.descent import (
     constant_momentum_guaranteed,
     gd_guaranteed,
     heavy_ball_worst_case_rise,
+    rmsprop_guaranteed,
 )
 
 from ..certify import certify_increase
@@ -178,9 +179,29 @@ MOMENTUM_AT_1_OVER_L = Claim(
     falsify_budget=True,
 )
 
+
+def _rmsprop_in_region(case: Case) -> Callable[[Hyper, Any, int, float], bool]:
+    """Whether RMSProp's step k lies in its exact per-step region for L (``rmsprop_guaranteed``:
+    ``lr < 2 g.Dg / (L |Dg|^2)``, D = diag(1/(sqrt(v_k) + eps)), v_k replayed as torch does
+    from the gradients at the kept iterates)."""
+
+    def inside(hp: Hyper, traj: Any, k: int, L: float) -> bool:
+        v: Any = 0.0
+        for w in traj.params_history[: k + 1]:
+            _, grads = case.net.loss_and_grad(w, case.x, case.yt)
+            g = np.concatenate([np.ravel(a) for a in grads.values()])
+            v = hp["rho"] * v + (1.0 - hp["rho"]) * g * g
+        return rmsprop_guaranteed(hp["lr"], L, g, 1.0 / (np.sqrt(v) + hp["eps"]))
+
+    return inside
+
+
 RMSPROP = Claim(
     id="rmsprop-decreases",
-    statement="RMSProp with lr <= 1/L decreases the loss at every step",
+    statement=(
+        "RMSProp with lr <= 1/L decreases the loss at every step (the counterexample's rising "
+        "step is also judged by RMSProp's exact per-step region lr < 2 g.Dg / (L_k |Dg|^2))"
+    ),
     source=(
         "a common belief, false: RMSProp divides by sqrt(v_k), so its step does not shrink "
         "with the gradient (Tieleman & Hinton 2012; torch.optim.RMSprop)"
@@ -204,6 +225,7 @@ RMSPROP = Claim(
             "rho": d["rho"],
             "eps": d["eps"],
         },
+        _rmsprop_in_region(drawn["case"]),
     ),
     summary=_SUMMARY,
     falsify_budget=True,
