@@ -94,7 +94,7 @@ class Aggregator:
 # Shrink calls spent on one counterexample, by profile (None: no limit). Shrinking the
 # must-fail claims was half of a ci run; past the budget the shrinker stops making progress
 # (see ``run_property_claim``), and the counterexample is the smallest failing case found so far.
-SHRINK_BUDGET: dict[str, int | None] = {"fast": 30, "ci": 40, "thorough": None}
+SHRINK_BUDGET: dict[str, int | None] = {"fast": 25, "ci": 25, "thorough": None}
 
 
 def fingerprint(drawn: Any) -> Any:

@@ -165,8 +165,10 @@ def test_counterexamples_are_complete_and_certified(fast_ledger):
         if c["id"] in SKIP_CLAIMS:  # the skip connection survives shrinking
             assert {"add", "concat"} & set(ops), (c["id"], ce["spec"])
             assert ce["sequential"]["losses"][-1] < ce["sequential"]["losses"][0]
-        else:  # shrunk toward the smallest DAG (within the profile's shrink budget)
-            assert len(ops) <= 7, (c["id"], ce["spec"])
+        else:  # shrunk toward the smallest DAG, within the profile's shrink budget
+            assert len(ops) <= 10, (c["id"], ce["spec"])
+        budget = c["shrink_budget"]
+        assert budget is None or c["shrink_calls"] <= budget, c["id"]
 
 
 def test_counterexamples_replay_in_process(fast_ledger, tmp_path):
@@ -238,7 +240,7 @@ def test_strategies_reach_the_interesting_cases(fast_ledger):
     assert 0.2 <= s["share_cross_entropy"] <= 0.8, s
     # every property claim on random DAGs saw skips, not only chains
     for cid, row in ledger["stats"]["per_claim"].items():
-        if BY_ID[cid].expect == "holds":
+        if BY_ID[cid].expect == "holds" and row["cases"] >= 30:
             assert row["share_with_skip"] > 0.1, (cid, row)
     assert len(ledger["stats"]["rows"]) == s["cases"]
 

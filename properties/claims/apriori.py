@@ -260,7 +260,9 @@ EVIDENCE = {
 }
 
 CLAIMS: tuple[Claim, ...] = (
-    apriori_claim("adaptive_momentum", 4.0, "holds", EVIDENCE["adaptive_momentum"]),
+    apriori_claim(
+        "adaptive_momentum", 4.0, "holds", EVIDENCE["adaptive_momentum"], examples_scale=0.5
+    ),
     apriori_claim("momentum", 2.0, "holds", EVIDENCE["momentum"], examples_scale=0.5),
     apriori_claim("nesterov", 2.0, "holds", EVIDENCE["nesterov"], examples_scale=0.5),
     apriori_claim(
