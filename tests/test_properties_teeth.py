@@ -69,12 +69,12 @@ def _falsified_and_certified(entry):
     assert entry["counterexample"]["certified_increase"] is True
 
 
-def test_apriori_gd_catches_a_step_three_times_too_long(monkeypatch, profile):
-    """The GD claim at c = 4 holds on the fast profile's cases; with every step three times
-    as long it is falsified at once."""
+def test_apriori_gd_catches_a_step_eight_times_too_long(monkeypatch, profile):
+    """The GD claim at c = 4 (lr = a / (2 L_0)) holds on the fast profile's cases; with every
+    step eight times as long (up to 3.9 / L_0, past 2 / L_0) it is falsified."""
     claim = apriori_claim("gd", 4.0, "holds", "test")
     assert run_claim(claim, profile)["outcome"] == "held"
-    _mutant(monkeypatch, "gd", lambda real: lambda lr: real(3.0 * lr))
+    _mutant(monkeypatch, "gd", lambda real: lambda lr: real(8.0 * lr))
     _falsified_and_certified(run_claim(claim, profile))
 
 
