@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("PEPit", reason="PEPit is the test-time referee: tox -e pep installs it")
-pep = pytest.importorskip("pep_reference")
+import pep_reference as pep
 
-from descentcheck.theory import descent  # noqa: E402
+from descentcheck.theory import descent
 
 pytestmark = pytest.mark.pep
 
