@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .optim.base import Layout
 from .trajectory import Trajectory
 
 Array = np.ndarray
+Params = dict[str, Array]
 
 
 def _norm(v: Array) -> float:
@@ -57,141 +59,165 @@ def train(
     y: Array,
     optimizer: str | Optimizer = "gd",
     lr: float | None = None,
-    momentum: float | None = None,
-    tau: float | None = None,
-    rho: float | None = None,
-    eps: float | None = None,
-    group: str | None = None,
     steps: int = 100,
     batch_size: int | None = None,
     seed: int = 0,
     progress: bool | None = False,
     keep_params: bool = False,
     backend: str | Backend = "numpy",
+    **hyperparameters: Any,
 ) -> Trajectory:
     """Train ``net`` from ``params`` on (x, y) for ``steps`` updates; see the module docstring.
 
-    ``optimizer`` is a name (then ``lr`` and the options it takes) or an :class:`Optimizer`.
+    ``optimizer`` is a registered name (then ``lr`` and the hyperparameters it takes, as
+    declared in :mod:`descentcheck.registry.optimizers`, e.g. ``momentum=0.5``; one it does not
+    take is an error) or an :class:`Optimizer` (then no hyperparameters).
     ``progress``: True shows a bar, None shows one only on a terminal, False never.
     ``keep_params`` stores every iterate w_0..w_K in ``Trajectory.params_history``.
     ``backend``: ``"numpy"`` (the default, CPU) or ``"cupy"`` (an NVIDIA GPU), see above.
     """
     be = get_backend(backend)  # an unusable backend fails before any work
-    xp = be.xp
-    if isinstance(optimizer, str):
-        if lr is None:
-            raise HyperparameterError(f"optimizer {optimizer} needs a learning rate (--lr)")
-        opt = get_optimizer(
-            optimizer, lr, momentum=momentum, tau=tau, rho=rho, eps=eps, group=group
-        )
-    else:
-        opt = optimizer
+    opt = _optimizer(optimizer, lr, hyperparameters)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise HyperparameterError(f"steps must be a non-negative integer, got {steps!r}")
     x, y = net.check_data(x, y)
     w = net.check_params(params)
-    n = len(x)
-    if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise HyperparameterError(f"batch size must be a positive integer, got {batch_size!r}")
-        if batch_size < 1:
-            raise HyperparameterError(f"batch size must be a positive integer, got {batch_size}")
-        if batch_size >= n:
-            batch_size = None  # one batch of everything is full batch
-    batches = minibatches(n, batch_size, seed) if batch_size is not None else None
-    x, y = be.to_device(x), be.to_device(y)
-
-    bar = None
-    if progress is not False:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=steps,
-            disable=None if progress is None else False,
-            unit="step",
-            desc=f"train {opt.name}",
-            leave=False,
-        )
-
-    losses: list[float] = []
-    grad_norms: list[float] = []
-    step_norms: list[float] = []
-    coefs: list[float | None] = []
-    bounds = net.layout.values()
-    starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
-    layout = Layout(tuple(net.layout), starts, stops, tuple(s for _, _, s in bounds))
-    flat = opt.flat(layout) if opt.flat is not None else None
-    v = be.to_device(net.flatten(w))  # the iterate w_k as one vector (a copy: the caller's stay)
-    w = net.unflatten(v)  # views of v: they follow v when it is updated in place
-    names = layout.names
-    g = xp.empty(net.size) if net.size else xp.zeros(0)
-    history = [w] if keep_params else None
-    state = flat.init(v) if flat is not None else opt.init(w)
-    status, message = "completed", f"{steps} steps"
+    batch_size = _batch_size(batch_size, len(x))
+    batches = minibatches(len(x), batch_size, seed) if batch_size is not None else None
+    run = _Run(net, be, opt, w, keep_params)
+    bar = _bar(progress, steps, opt.name)
     t0 = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        run.loop(be.to_device(x), be.to_device(y), steps, batches, bar)
+    if bar is not None:
+        bar.close()
+    if run.status == "completed":
+        run.message = f"{steps} steps, final loss {run.losses[-1]:.6g}"
+    return Trajectory(
+        optimizer=opt.name,
+        hyperparameters=dict(opt.hyperparameters),
+        losses=np.asarray(run.losses, dtype=np.float64),
+        grad_norms=np.asarray(run.grad_norms, dtype=np.float64),
+        step_norms=np.asarray(run.step_norms, dtype=np.float64),
+        momentum=run.coefs,
+        params=_on_host(be, run.w),
+        status=run.status,
+        message=run.message or f"{steps} steps",
+        wall_time=time.perf_counter() - t0,
+        batch_size=batch_size,
+        seed=seed,
+        params_history=[_on_host(be, p) for p in run.history] if run.history is not None else None,
+        backend=be.name,
+        device=be.device,
+    )
+
+
+def _optimizer(optimizer: str | Optimizer, lr: float | None, hp: dict[str, Any]) -> Optimizer:
+    """The optimizer: built from the registry by name, or the one given (then no options)."""
+    if isinstance(optimizer, str):
+        if lr is None:
+            raise HyperparameterError(f"optimizer {optimizer} needs a learning rate (--lr)")
+        return get_optimizer(optimizer, lr, **hp)
+    given = sorted(k for k, v in {"lr": lr, **hp}.items() if v is not None)
+    if given:
+        raise HyperparameterError(
+            f"an Optimizer object carries its own settings; got {given[0]!r} as well"
+        )
+    return optimizer
+
+
+def _batch_size(batch_size: int | None, n: int) -> int | None:
+    """The batch size, or None for full batch (also when it covers every row)."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise HyperparameterError(f"batch size must be a positive integer, got {batch_size!r}")
+    if batch_size < 1:
+        raise HyperparameterError(f"batch size must be a positive integer, got {batch_size}")
+    return None if batch_size >= n else batch_size  # one batch of everything is full batch
+
+
+def _bar(progress: bool | None, steps: int, name: str) -> Any:
+    if progress is False:
+        return None
+    from tqdm import tqdm
+
+    disable = None if progress is None else False
+    return tqdm(total=steps, disable=disable, unit="step", desc=f"train {name}", leave=False)
+
+
+class _Run:
+    """One run's loop state: the flat iterate ``v`` (``w`` its views), the flat gradient, the
+    optimizer's state, and the records."""
+
+    def __init__(self, net: Network, be: Backend, opt: Optimizer, w: Params, keep: bool):
+        self.net, self.be, self.opt = net, be, opt
+        bounds = net.layout.values()
+        starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
+        self.layout = Layout(tuple(net.layout), starts, stops, tuple(s for _, _, s in bounds))
+        self.flat = opt.flat(self.layout) if opt.flat is not None else None
+        self.v = be.to_device(net.flatten(w))  # w_k as one vector (a copy: the caller's stay)
+        self.w = net.unflatten(self.v)  # views of v: they follow v when it is updated in place
+        self.g = be.xp.empty(net.size) if net.size else be.xp.zeros(0)
+        self.history = [self.w] if keep else None
+        self.state = self.flat.init(self.v) if self.flat is not None else opt.init(self.w)
+        self.losses: list[float] = []
+        self.grad_norms: list[float] = []
+        self.step_norms: list[float] = []
+        self.coefs: list[float | None] = []
+        self.status, self.message = "completed", ""
+
+    def diverged(self, message: str) -> bool:
+        self.status, self.message = "diverged", message
+        return True
+
+    def loop(self, x: Array, y: Array, steps: int, batches: Iterator[Array] | None, bar) -> None:
+        xp, net = self.be.xp, self.net
         for k in range(steps + 1):
             if batches is None:
-                E, grads = net.loss_and_grad(w, x, y)
+                E, grads = net.loss_and_grad(self.w, x, y)
             else:
-                E = float(net.loss(w, x, y))
+                E = float(net.loss(self.w, x, y))
                 if k < steps:
                     idx = xp.asarray(next(batches))
-                    _, grads = net.loss_and_grad(w, x[idx], y[idx])
-            losses.append(E)
-            if not math.isfinite(E):
-                status = "diverged"
-                message = f"loss became {E} at step {k}"
-                break
-            if batches is None or k < steps:
-                if names:
-                    g = xp.concatenate([grads[n].reshape(-1) for n in names], out=g)
-                gnorm = _norm(g)
-                grad_norms.append(gnorm)
-                if not math.isfinite(gnorm):
-                    status = "diverged"
-                    message = f"gradient became non-finite at step {k}"
-                    break
+                    _, grads = net.loss_and_grad(self.w, x[idx], y[idx])
+            self.losses.append(E)
+            if not math.isfinite(E) and self.diverged(f"loss became {E} at step {k}"):
+                return
+            if (batches is None or k < steps) and not self.gradient(grads, k):
+                return
             if k == steps:
-                break
-            if flat is not None:
-                dw, state, coef = flat.update(g, state, v)
-            else:
-                updates, state, info = opt.update(grads, state, w)
-                dw, coef = layout.flatten(updates), info.momentum
-            step_norms.append(_norm(dw))
-            coefs.append(coef)
-            if history is None:
-                v += dw  # nobody keeps w_k, and the views w follow v
-            else:
-                v = v + dw
-                w = net.unflatten(v)
-                history.append(w)
+                return
+            self.update(grads)
             if bar is not None:
                 bar.update(1)
                 if k % 50 == 0:
                     bar.set_postfix(loss=f"{E:.4g}", refresh=False)
-    if bar is not None:
-        bar.close()
-    if status == "completed":
-        message = f"{steps} steps, final loss {losses[-1]:.6g}"
-    return Trajectory(
-        optimizer=opt.name,
-        hyperparameters=dict(opt.hyperparameters),
-        losses=np.asarray(losses, dtype=np.float64),
-        grad_norms=np.asarray(grad_norms, dtype=np.float64),
-        step_norms=np.asarray(step_norms, dtype=np.float64),
-        momentum=coefs,
-        params=_on_host(be, w),
-        status=status,
-        message=message,
-        wall_time=time.perf_counter() - t0,
-        batch_size=batch_size,
-        seed=seed,
-        params_history=[_on_host(be, p) for p in history] if history is not None else None,
-        backend=be.name,
-        device=be.device,
-    )
+
+    def gradient(self, grads: Params, k: int) -> bool:
+        """Gather ``g_k`` into the flat vector and record its norm; False when non-finite."""
+        if self.layout.names:
+            parts = [grads[n].reshape(-1) for n in self.layout.names]
+            self.g = self.be.xp.concatenate(parts, out=self.g)
+        gnorm = _norm(self.g)
+        self.grad_norms.append(gnorm)
+        return math.isfinite(gnorm) or not self.diverged(f"gradient became non-finite at step {k}")
+
+    def update(self, grads: Params) -> None:
+        """One step ``w_(k+1) = w_k + dw_k``: the flat form in place, else the dict form."""
+        if self.flat is not None:
+            dw, self.state, coef = self.flat.update(self.g, self.state, self.v)
+        else:
+            updates, self.state, info = self.opt.update(grads, self.state, self.w)
+            dw, coef = self.layout.flatten(updates), info.momentum
+        self.step_norms.append(_norm(dw))
+        self.coefs.append(coef)
+        if self.history is None:
+            self.v += dw  # nobody keeps w_k, and the views w follow v
+        else:
+            self.v = self.v + dw
+            self.w = self.net.unflatten(self.v)
+            self.history.append(self.w)
 
 
 def _on_host(be: Backend, params: dict[str, Array]) -> dict[str, Array]:

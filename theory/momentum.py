@@ -309,3 +309,74 @@ def step_rules(prove: bool = True) -> dict[str, tuple[Expr, tuple[sp.Symbol, ...
             [],
         ),
     }
+
+
+# ---- the registry's derivations (``descentcheck.registry.optimizers``) ------------------------
+#
+# Each built-in optimizer's update of one entry as an elementwise recurrence (an UpdateRule:
+# state symbols mean s_(k-1) inside ``state``, s_k inside ``step``), proved equal to its
+# observable form in :func:`step_rules` under the invariant that links the two (the previous
+# applied step in terms of the previous state). Adaptive momentum's coefficient needs its group's
+# norms, so its rule is the observable form itself.
+
+buf_, v_ = sp.symbols("buf v", real=True)
+
+
+def _rule(name: str, step: Expr, hps: dict, state: dict, link: dict | None = None):
+    from descentcheck.registry.optimizers import UpdateRule
+
+    observable = step_rules(prove=False)[name][0]
+    # the recurrence's step with its new state written in the previous state (b_prev, v_prev)
+    new = {s: e.subs({buf_: bprev, v_: vprev}, simultaneous=True) for s, e in state.items()}
+    unrolled = step.subs(new, simultaneous=True)
+    proof = prove_equal(
+        f"{name}: the registry's recurrence == the observable step",
+        unrolled,
+        observable,
+        condition="dw_(k-1) = the previous step of the same recurrence",
+        substitutions=link or {},
+    )
+    return UpdateRule(step, gk, hps, state, step_index=None, proofs=(proof,))
+
+
+def gd_rule():
+    """``dw_k = -lr g_k``."""
+    return _rule("gd", -lr * gk, {"lr": lr}, {})
+
+
+def momentum_rule():
+    """torch's buffer: ``buf_k = beta buf_(k-1) + g_k``, ``dw_k = -lr buf_k``."""
+    state = {buf_: beta * buf_ + gk}
+    link = {dprev: -lr * bprev}
+    return _rule("momentum", -lr * buf_, {"lr": lr, "momentum": beta}, state, link)
+
+
+def nesterov_rule():
+    """``buf_k = beta buf_(k-1) + g_k``, ``dw_k = -lr (g_k + beta buf_k)``."""
+    state = {buf_: beta * buf_ + gk}
+    link = {dprev: -lr * (gp + beta * bprev)}
+    step = -lr * (gk + beta * buf_)
+    return _rule("nesterov", step, {"lr": lr, "momentum": beta}, state, link)
+
+
+def rmsprop_rule():
+    """``v_k = rho v_(k-1) + (1 - rho) g_k^2``, ``buf_k = beta buf_(k-1) + g_k / (sqrt(v_k) +
+    eps)`` (beta = 0: no momentum), ``dw_k = -lr buf_k``."""
+    v_new = rho * v_ + (1 - rho) * gk**2
+    state = {v_: v_new, buf_: beta * buf_ + gk / (sp.sqrt(v_new) + eps_)}
+    hps = {"lr": lr, "rho": rho, "eps": eps_, "momentum": beta}
+    return _rule("rmsprop_momentum", -lr * buf_, hps, state)
+
+
+def adaptive_momentum_rule():
+    """The observable form of :func:`step_rules` (its group norms G2, D2 are observables)."""
+    from descentcheck.registry.optimizers import UpdateRule
+
+    expr, _symbols, proofs = step_rules(prove=True)["adaptive_momentum"]
+    observables = {
+        dprev: "the previous applied step dw_(k-1) (0 at k = 0)",
+        G2: "the sum of g_k^2 over the entry's group",
+        D2: "the sum of dw_(k-1)^2 over the entry's group",
+    }
+    hps = {"lr": lr, "tau": tau}
+    return UpdateRule(expr, gk, hps, observables=observables, proofs=tuple(proofs))

@@ -166,8 +166,7 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
                 + namespace(grads[k]).asarray(coef[a:b]).reshape(grads[k].shape) * prev[k]
                 for k, a, b in zip(names, layout.starts, layout.stops)
             }
-            alpha = alpha_v.tolist()
-            return dw, dw, StepInfo(max(alpha, default=0.0), dict(zip(groups.names, alpha)))
+            return dw, dw, StepInfo(max(alpha_v.tolist(), default=0.0))
         g2 = groups.sums(sumsq_per_array(layout.flatten(grads), starts, sizes))
         d2 = groups.sums(sumsq_per_array(layout.flatten(prev), starts, sizes))
         alpha = _coefficients(tau, g2, d2).tolist()
@@ -176,7 +175,7 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         # the trajectory reports one number: the coefficient itself when there is one group,
         # else the largest over the groups
         shown = max(alpha) if alpha else 0.0
-        return dw, dw, StepInfo(shown, dict(zip(groups.names, alpha)))
+        return dw, dw, StepInfo(shown)
 
     def flat(layout: Layout) -> FlatOptimizer:
         starts = np.asarray(layout.starts, dtype=np.intp)

@@ -36,8 +36,6 @@ class StepInfo:
     """What one update did, for the trajectory."""
 
     momentum: float | None = None
-    group_momentum: Mapping[str, float] | None = None
-    group_momentum: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)

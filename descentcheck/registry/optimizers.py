@@ -1,0 +1,623 @@
+"""The optimizer registry: each optimizer declared once, and the optimizer plugins.
+
+Importable without numpy or SymPy: an entry holds declarations and *where* the code lives (a
+``"module:attribute"`` string, imported on use), never the numeric code itself. Everything that
+names optimizers or their hyperparameters reads from here: ``get_optimizer`` and ``OPTIMIZERS``
+(``impl.optim``), ``train``'s keywords, the ``descentcheck train`` options, the sweep file's
+optimizer blocks, counterexample replay, the report's trajectories, ``descentcheck.testing``,
+theory's optimizer checks and the ledger claim ``update-equals-derived-rule``.
+
+Reading the registry (:func:`registry`, :func:`names`, :func:`get`) loads the plugins once, on
+the first read.
+
+Plugin API
+----------
+A package adds an optimizer with an entry point in the group ``descentcheck.optimizers``
+(``descentcheck.registry.OPTIMIZERS_GROUP``)::
+
+    # the plugin package's pyproject.toml
+    [project.entry-points."descentcheck.optimizers"]
+    adam = "my_adam.plugin:ADAM"
+
+The entry point names an :class:`OptimizerEntry` (or a zero-argument callable returning one).
+Its fields, all in one place:
+
+``name`` (str)
+    The optimizer's name (``--optimizer NAME``, ``train(optimizer=NAME)``): letters, digits and
+    ``_``, starting with a letter; not a name already registered.
+``summary`` (str)
+    One line: the update formula.
+``hyperparameters`` (tuple of :class:`Hyperparameter`)
+    Every setting, ``lr`` among them (every optimizer takes a learning rate). Each becomes a
+    keyword of ``train`` and ``get_optimizer``, a key of a sweep file's optimizer block, and a
+    ``descentcheck train`` option ``--NAME`` (``_`` written ``-``). A name another optimizer
+    also uses (``momentum``, ``eps``) must have the same ``kind``; names the trainer or the CLI
+    use themselves (``steps``, ``seed``, ``data``, ...) are refused. :class:`Hyperparameter`
+    fields: ``name``, ``kind`` (``"float"`` or ``"choice"``), ``help`` (one line), ``default``
+    (:data:`REQUIRED` when it must be given), ``low``/``high`` with ``low_open``/``high_open``
+    (the closed or open interval a float lies in; ``high=None`` is unbounded), ``choices`` (the
+    names a ``"choice"`` takes), ``label`` (the name in messages, default ``name``), ``noun``
+    (what ``needs ...`` messages call it), ``argument`` (the factory's keyword, default
+    ``name``), ``step_size`` (True when it has the units of a step: a sweep's
+    ``relative_to_L`` divides it by L_0), ``draw`` (``(low, high, log)``: the range property
+    tests draw it from, inside the interval).
+``factory`` (callable, or ``"module:attribute"``)
+    ``factory(**arguments) -> descentcheck.impl.optim.Optimizer``, called with every
+    hyperparameter (defaults filled in, values already checked against their declared
+    intervals and choices) under its ``argument`` keyword. The :class:`~descentcheck.impl.optim.
+    base.Optimizer` holds ``init(params) -> state`` and ``update(grads, state, params) ->
+    (updates, new_state, StepInfo)`` over dicts ``NODE.PARAM -> float64 array``, pure (optax's
+    convention); ``flat`` may be None: the trainer then calls ``update`` on dicts (its flat,
+    in-place form is only a speed-up).
+``derivation`` (callable, or ``"module:attribute"``)
+    A zero-argument function returning an :class:`UpdateRule`: the SymPy update of one entry
+    (see there). Required: a plugin without one is refused with :class:`OptimizerPluginError`.
+``region`` (str, callable, or None) / ``no_region`` (str or None)
+    Exactly one of them: ``region`` names the exact one-step descent region in
+    ``descentcheck.theory.descent.REGIONS`` (or is a zero-argument callable returning a
+    ``theory.descent.Region``), ``no_region`` states why none exists.
+``torch`` (str, optional)
+    The torch equivalent, for documentation.
+
+:class:`UpdateRule` (what ``derivation()`` returns), element by element, SymPy objects:
+``step`` is ``dw_k`` of one entry; ``gradient`` the Symbol of that entry's ``g_k``;
+``hyperparameters`` maps each hyperparameter name to its Symbol (a ``"choice"`` is left out);
+``state`` maps each state Symbol ``s`` to its new value ``s_k`` written in the previous values
+(inside ``state`` a state Symbol means ``s_(k-1)``; inside ``step`` it means ``s_k``, the value
+just computed, the order of an update's code); ``initial`` the values ``s_(-1)`` (0 when not
+given); ``step_index`` the Symbol of ``k`` (0 at the first update) when the rule uses it (bias
+corrections); ``proofs`` optional ``theory.zero.Identity`` objects. A plugin's ``step`` may use
+only these symbols, so the ledger's ``update-equals-derived-rule`` evaluates it in mpmath with
+its state unrolled from the gradients, and compares it with every step the trainer applies.
+
+Adam as a plugin (``my_adam/plugin.py``)::
+
+    import sympy as sp
+    from descentcheck.registry.optimizers import Hyperparameter, OptimizerEntry, UpdateRule
+
+    def make_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8): ...   # returns an impl.optim.Optimizer
+
+    def adam_rule():
+        lr, b1, b2, eps, g, m, v, k = sp.symbols("lr beta1 beta2 eps g m v k", real=True)
+        m_hat = m / (1 - b1 ** (k + 1))
+        v_hat = v / (1 - b2 ** (k + 1))
+        return UpdateRule(step=-lr * m_hat / (sp.sqrt(v_hat) + eps), gradient=g,
+                          hyperparameters={"lr": lr, "beta1": b1, "beta2": b2, "eps": eps},
+                          state={m: b1 * m + (1 - b1) * g, v: b2 * v + (1 - b2) * g**2},
+                          step_index=k)
+
+    ADAM = OptimizerEntry(
+        name="adam", summary="Adam (Kingma & Ba 2015)",
+        hyperparameters=(LR, Hyperparameter("beta1", "float", "first-moment decay", 0.9,
+                                            high=1.0, high_open=True, draw=(0.5, 0.99, False)),
+                         ...),
+        factory=make_adam, derivation=adam_rule,
+        no_region="the step's direction depends on the whole gradient history")
+
+Every problem with a plugin raises :class:`OptimizerPluginError` (a ``DescentcheckError``) with
+one line naming the entry point and what is wrong; the CLI prints it as ``error: ...``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from descentcheck.impl.errors import DescentcheckError, HyperparameterError
+
+from . import OPTIMIZERS_GROUP
+
+
+class OptimizerPluginError(DescentcheckError):
+    """An optimizer plugin cannot be registered (one line: which plugin, what is missing)."""
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""The ``default`` of a hyperparameter that must be given."""
+
+#: keywords of ``train`` and options of ``descentcheck train`` that no hyperparameter may take
+RESERVED = frozenset(
+    "net params x y optimizer steps batch_size seed progress keep_params backend spec data init "
+    "shuffle_seed out quiet help".split()
+)
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One optimizer setting, declared once (see the module docstring for each field)."""
+
+    name: str
+    kind: str  # "float" or "choice"
+    help: str
+    default: Any = REQUIRED
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    label: str = ""
+    noun: str = ""
+    argument: str = ""
+    step_size: bool = False
+    draw: tuple[float, float, bool] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def option(self) -> str:
+        """The ``descentcheck train`` option."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def keyword(self) -> str:
+        """The factory's keyword."""
+        return self.argument or self.name
+
+    def interval(self) -> str:
+        """``[0, 1)``-style text of the declared interval (floats)."""
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        top = "inf" if self.high is None else f"{self.high:g}"
+        return f"{lo}{0.0 if self.low is None else self.low:g}, {top}{hi}"
+
+    def describe(self) -> str:
+        """What it takes, for help texts: the interval or the choices, and the default."""
+        what = ", ".join(self.choices) if self.kind == "choice" else self.interval()
+        return what + ("" if self.required else f"; default {self.default}")
+
+    def check(self, value: Any) -> Any:
+        """``value`` as the optimizer receives it (a float, or one of the choices), else a
+        one-line :class:`HyperparameterError` (the wording of ``impl.optim.base.check_number``).
+        """
+        label = self.label or self.name
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise HyperparameterError(
+                    f"unknown {label} {value!r}; known: {', '.join(self.choices)}"
+                )
+            return value
+        return check_float(label, value, self)
+
+
+def check_float(label: str, value: Any, hp: Hyperparameter) -> float:
+    """A finite float inside ``hp``'s interval, else a one-line HyperparameterError."""
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise HyperparameterError(f"{label} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise HyperparameterError(f"{label} must be finite, got {v}")
+    low = 0.0 if hp.low is None else hp.low
+    bad_lo = v <= low if hp.low_open else v < low
+    bad_hi = hp.high is not None and (v >= hp.high if hp.high_open else v > hp.high)
+    if bad_lo or bad_hi:
+        raise HyperparameterError(f"{label} must lie in {hp.interval()}, got {v:g}")
+    return v
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """One entry's update ``dw_k`` in SymPy (see the module docstring)."""
+
+    step: Any
+    gradient: Any
+    hyperparameters: Mapping[str, Any]
+    state: Mapping[Any, Any] = field(default_factory=dict)
+    initial: Mapping[Any, Any] = field(default_factory=dict)
+    step_index: Any = None
+    observables: Mapping[Any, str] = field(default_factory=dict)
+    """Further symbols a built-in's ``step`` uses, which its own ledger check supplies (the
+    previous gradient, the previous applied step, group norms); a plugin leaves it empty."""
+    proofs: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """One optimizer, declared once (see the module docstring for each field)."""
+
+    name: str
+    summary: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    factory: Callable[..., Any] | str
+    derivation: Callable[[], UpdateRule] | str | None
+    region: str | Callable[[], Any] | None = None
+    no_region: str | None = None
+    torch: str = ""
+    origin: str = "builtin"  # "builtin", or the plugin's entry point
+
+    def hyperparameter(self, name: str) -> Hyperparameter:
+        return next(h for h in self.hyperparameters if h.name == name)
+
+    @property
+    def hyperparameter_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hyperparameters)
+
+    def make(self, **given: Any) -> Any:
+        """The optimizer built from ``given`` (names as declared; None means not given):
+        unknown options, missing required ones and values outside their intervals are one-line
+        :class:`HyperparameterError` s."""
+        given = {k: v for k, v in given.items() if v is not None}
+        extra = sorted(set(given) - set(self.hyperparameter_names))
+        if extra:
+            raise HyperparameterError(f"optimizer {self.name} takes no {extra[0]!r}")
+        args = {}
+        for h in self.hyperparameters:
+            if h.name not in given and h.required:
+                noun = h.noun or h.name
+                raise HyperparameterError(f"optimizer {self.name} needs {noun} ({h.option})")
+            args[h.keyword] = h.check(given[h.name]) if h.name in given else h.default
+        return resolve(self.factory)(**args)
+
+    def build_derivation(self) -> UpdateRule:
+        """The SymPy update rule (imports SymPy)."""
+        if self.derivation is None:
+            raise OptimizerPluginError(f"optimizer {self.name}: no SymPy derivation")
+        return resolve(self.derivation)()
+
+
+def resolve(ref: Any) -> Any:
+    """A ``"module:attribute"`` reference imported, or the object itself."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# ---- the built-in optimizers ----------------------------------------------------------------
+
+LR = Hyperparameter(
+    "lr",
+    "float",
+    "learning rate",
+    low_open=True,
+    label="learning rate",
+    noun="a learning rate",
+    step_size=True,
+    draw=(1e-3, 0.5, True),
+)
+_BETA = dict(high=1.0, high_open=True, label="momentum", noun="a momentum coefficient")
+_THEORY = "descentcheck.theory.momentum"
+_OPTIM = "descentcheck.impl.optim"
+
+BUILTINS: tuple[OptimizerEntry, ...] = (
+    OptimizerEntry(
+        "gd",
+        "w_(k+1) = w_k - lr g_k",
+        (LR,),
+        f"{_OPTIM}.gd:gd",
+        f"{_THEORY}:gd_rule",
+        region="gd",
+        torch="torch.optim.SGD(lr)",
+    ),
+    OptimizerEntry(
+        "momentum",
+        "heavy ball: dw_k = -lr g_k + beta dw_(k-1) (torch's buffer form)",
+        (
+            LR,
+            Hyperparameter(
+                "momentum",
+                "float",
+                "momentum beta",
+                argument="beta",
+                draw=(0.05, 0.95, False),
+                **_BETA,
+            ),
+        ),
+        f"{_OPTIM}.momentum:momentum",
+        f"{_THEORY}:momentum_rule",
+        region="constant_momentum",
+        torch="torch.optim.SGD(lr, momentum=beta)",
+    ),
+    OptimizerEntry(
+        "nesterov",
+        "torch's Nesterov: buf_k = beta buf_(k-1) + g_k, dw_k = -lr (g_k + beta buf_k)",
+        (
+            LR,
+            Hyperparameter(
+                "momentum",
+                "float",
+                "momentum beta",
+                argument="beta",
+                low_open=True,
+                draw=(0.05, 0.95, False),
+                **_BETA,
+            ),
+        ),
+        f"{_OPTIM}.momentum:nesterov",
+        f"{_THEORY}:nesterov_rule",
+        region="nesterov",
+        torch="torch.optim.SGD(lr, momentum=beta, nesterov=True)",
+    ),
+    OptimizerEntry(
+        "adaptive_momentum",
+        "dw_k = -lr g_k + alpha_k dw_(k-1), alpha_k = tau |g_k| / |dw_(k-1)| per group",
+        (
+            LR,
+            Hyperparameter(
+                "tau",
+                "float",
+                "adaptive momentum: alpha_k = tau |g_k| / |dw_{k-1}|",
+                noun="tau",
+                step_size=True,
+                draw=(0.01, 0.5, False),
+            ),
+            Hyperparameter(
+                "group",
+                "choice",
+                "adaptive momentum: norms per parameter array (default), per unit (its incoming "
+                "weights and bias), per node, or global",
+                default="array",
+                choices=("array", "unit", "node", "global"),
+                label="momentum grouping",
+            ),
+        ),
+        f"{_OPTIM}.adaptive_momentum:adaptive_momentum",
+        f"{_THEORY}:adaptive_momentum_rule",
+        region="adaptive_momentum",
+    ),
+    OptimizerEntry(
+        "rmsprop",
+        "v_k = rho v_(k-1) + (1 - rho) g_k^2, w_(k+1) = w_k - lr g_k / (sqrt(v_k) + eps)",
+        (
+            LR,
+            Hyperparameter(
+                "rho",
+                "float",
+                "rmsprop decay (torch's alpha; default 0.99)",
+                0.99,
+                high=1.0,
+                high_open=True,
+                draw=(0.5, 0.999, False),
+            ),
+            Hyperparameter(
+                "eps", "float", "rmsprop epsilon (default 1e-8)", 1e-8, draw=(1e-8, 1e-3, True)
+            ),
+            Hyperparameter(
+                "momentum", "float", "momentum beta", 0.0, draw=(0.05, 0.95, False), **_BETA
+            ),
+        ),
+        f"{_OPTIM}.rmsprop:rmsprop",
+        f"{_THEORY}:rmsprop_rule",
+        region="rmsprop",
+        torch="torch.optim.RMSprop(lr, alpha=rho, eps, momentum)",
+    ),
+)
+
+
+# ---- reading, and loading the plugins once ---------------------------------------------------
+
+_entries: dict[str, OptimizerEntry] = {e.name: e for e in BUILTINS}
+_loaded = False
+
+
+def registry() -> Mapping[str, OptimizerEntry]:
+    """Every registered optimizer by name, built-ins first (loads the plugins on first read)."""
+    global _loaded
+    if not _loaded:
+        found = dict(_entries)
+        for entry in _plugin_entries():
+            _check_plugin(entry, found)
+            found[entry.name] = entry
+        _entries.update(found)
+        _loaded = True
+    return dict(_entries)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(registry())
+
+
+def get(name: str) -> OptimizerEntry:
+    """The entry of ``name``; an unknown name is a one-line HyperparameterError."""
+    entries = registry()
+    if not isinstance(name, str) or name not in entries:
+        raise HyperparameterError(f"unknown optimizer {name!r}; known: {', '.join(entries)}")
+    return entries[name]
+
+
+def options() -> dict[str, Hyperparameter]:
+    """Every hyperparameter name across the registry (its first declaration) — the CLI's
+    options."""
+    out: dict[str, Hyperparameter] = {}
+    for e in registry().values():
+        for h in e.hyperparameters:
+            out.setdefault(h.name, h)
+    return out
+
+
+def users(hyperparameter: str) -> tuple[str, ...]:
+    """The optimizers that take ``hyperparameter``."""
+    return tuple(n for n, e in registry().items() if hyperparameter in e.hyperparameter_names)
+
+
+def option_settings(entry: OptimizerEntry) -> list[dict[str, Any]]:
+    """The settings every check of ``entry`` covers: each choice of each ``"choice"``
+    hyperparameter, and each optional float whose default is 0 (an option switched off)
+    both absent and given. Each dict fixes those names; a missing name is drawn (0.0 marks
+    "absent": leave it out)."""
+    settings: list[dict[str, Any]] = [{}]
+    for h in entry.hyperparameters:
+        if h.kind == "choice":
+            settings = [{**s, h.name: c} for s in settings for c in h.choices]
+        elif not h.required and h.default == 0:
+            settings = [{**s, h.name: v} for s in settings for v in (0.0, None)]
+    return settings
+
+
+def _plugin_entries() -> list[OptimizerEntry]:
+    from importlib.metadata import entry_points
+
+    out = []
+    for ep in entry_points(group=OPTIMIZERS_GROUP):
+        where = f"optimizer plugin {ep.name!r} ({ep.value})"
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, OptimizerEntry):
+                obj = obj()
+        except Exception as e:  # a plugin's import failing is its problem: say so in one line
+            msg = " ".join(str(e).split())
+            raise OptimizerPluginError(f"{where}: cannot load: {type(e).__name__}: {msg}") from None
+        if not isinstance(obj, OptimizerEntry):
+            raise OptimizerPluginError(
+                f"{where}: is a {type(obj).__name__}, not a "
+                "descentcheck.registry.optimizers.OptimizerEntry"
+            )
+        out.append(_with_origin(obj, f"{ep.name} = {ep.value}"))
+    return out
+
+
+def _with_origin(entry: OptimizerEntry, origin: str) -> OptimizerEntry:
+    values = {f.name: getattr(entry, f.name) for f in fields(entry)}
+    return OptimizerEntry(**{**values, "origin": origin})
+
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _check_plugin(entry: OptimizerEntry, known: Mapping[str, OptimizerEntry]) -> None:
+    """Refuse an entry that does not bring everything (one line, naming the plugin)."""
+    where = f"optimizer plugin {entry.origin!r}"
+
+    def refuse(what: str) -> None:
+        raise OptimizerPluginError(f"{where}: {what}")
+
+    if not isinstance(entry.name, str) or not _NAME.match(entry.name):
+        refuse(f"name {entry.name!r} is not a name (letters, digits, _)")
+    if entry.name in known:
+        refuse(f"name {entry.name!r} is already registered ({known[entry.name].origin})")
+    if entry.derivation is None or not (callable(entry.derivation) or ":" in entry.derivation):
+        refuse(f"optimizer {entry.name} has no SymPy derivation (derivation)")
+    if entry.factory is None or not (callable(entry.factory) or ":" in str(entry.factory)):
+        refuse(f"optimizer {entry.name} has no init/update factory (factory)")
+    if (entry.region is None) == (entry.no_region is None):
+        refuse(
+            f"optimizer {entry.name} needs exactly one of region (its exact descent region) "
+            "and no_region (why none exists)"
+        )
+    _check_hyperparameters(entry, known, refuse)
+
+
+def _check_hyperparameters(
+    entry: OptimizerEntry, known: Mapping[str, OptimizerEntry], refuse: Callable[[str], None]
+) -> None:
+    hps = entry.hyperparameters
+    if not isinstance(hps, tuple) or not all(isinstance(h, Hyperparameter) for h in hps):
+        refuse(f"optimizer {entry.name}: hyperparameters must be a tuple of Hyperparameter")
+    seen = [h.name for h in hps]
+    if "lr" not in seen:
+        refuse(f"optimizer {entry.name} declares no 'lr' (every optimizer takes a learning rate)")
+    for i, h in enumerate(hps):
+        if not _NAME.match(h.name) or h.name in seen[:i]:
+            refuse(f"optimizer {entry.name}: hyperparameter {h.name!r} is not a new name")
+        if h.name in RESERVED:
+            refuse(f"optimizer {entry.name}: hyperparameter {h.name!r} is a trainer option")
+        if h.kind not in ("float", "choice") or (h.kind == "choice") != bool(h.choices):
+            refuse(f"optimizer {entry.name}: hyperparameter {h.name!r}: kind {h.kind!r}")
+        for other in known.values():
+            if h.name in other.hyperparameter_names:
+                if other.hyperparameter(h.name).kind != h.kind:
+                    refuse(
+                        f"optimizer {entry.name}: hyperparameter {h.name!r} is a "
+                        f"{other.hyperparameter(h.name).kind} in {other.name}, a {h.kind} here"
+                    )
+
+
+def coverage_problems(entry: OptimizerEntry) -> list[str]:
+    """What ``entry`` lacks, one line each naming the optimizer (empty: complete). Imports the
+    code it names, and SymPy: the update pair, the SymPy derivation (an :class:`UpdateRule`
+    whose symbols are declared) and the region or a stated reason."""
+    import sympy as sp
+
+    out: list[str] = []
+    name = entry.name
+    try:
+        opt = entry.make(**{h.name: _example(h) for h in entry.hyperparameters})
+        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
+            out.append(f"optimizer {name}: its factory gives no init/update pair")
+    except Exception as e:  # reported, not raised: the test lists every gap
+        out.append(f"optimizer {name}: its update pair cannot be built ({e})")
+    try:
+        rule = entry.build_derivation()
+        if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
+            out.append(f"optimizer {name}: its derivation returns no UpdateRule of SymPy exprs")
+        else:
+            out += _rule_problems(entry, rule)
+    except Exception as e:
+        out.append(f"optimizer {name}: no SymPy derivation ({type(e).__name__}: {e})")
+    if (entry.region is None) == (entry.no_region is None):
+        out.append(f"optimizer {name}: neither a descent region nor a reason why none exists")
+    elif entry.region is not None:
+        try:
+            region_of(entry)
+        except Exception as e:
+            out.append(f"optimizer {name}: its descent region {entry.region!r} is missing ({e})")
+    elif not str(entry.no_region).strip():
+        out.append(f"optimizer {name}: its reason for having no descent region is empty")
+    return out
+
+
+def _rule_problems(entry: OptimizerEntry, rule: UpdateRule) -> list[str]:
+    floats = {h.name for h in entry.hyperparameters if h.kind == "float"}
+    missing = sorted(floats - set(rule.hyperparameters))
+    out = [f"optimizer {entry.name}: its derivation has no symbol for {m!r}" for m in missing]
+    allowed = {rule.gradient, *rule.hyperparameters.values(), *rule.state, *rule.observables}
+    if rule.step_index is not None:
+        allowed.add(rule.step_index)
+    stray = sorted(str(s) for s in rule.step.free_symbols - allowed)
+    if stray:
+        out.append(f"optimizer {entry.name}: its derivation uses undeclared symbols {stray}")
+    return out
+
+
+def _example(h: Hyperparameter) -> Any:
+    if h.kind == "choice":
+        return h.default if not h.required else h.choices[0]
+    if h.draw is not None:
+        return h.draw[0]
+    return None if not h.required else (h.low or 0.0) + 0.5
+
+
+def region_of(entry: OptimizerEntry) -> Any:
+    """The exact descent region (a ``theory.descent.Region``), or None with ``no_region``."""
+    if entry.region is None:
+        return None
+    if callable(entry.region):
+        return entry.region()
+    from descentcheck.theory.descent import REGIONS
+
+    return REGIONS[entry.region]
+
+
+__all__ = [
+    "BUILTINS",
+    "LR",
+    "REQUIRED",
+    "Hyperparameter",
+    "OptimizerEntry",
+    "OptimizerPluginError",
+    "UpdateRule",
+    "coverage_problems",
+    "get",
+    "names",
+    "option_settings",
+    "options",
+    "region_of",
+    "registry",
+    "resolve",
+    "users",
+]
