@@ -7,7 +7,9 @@ A spec is JSON (see ``DESIGN.md``)::
 
 Nodes may be listed in any order; :func:`parse_spec` computes a topological order (Kahn's
 algorithm, ties broken by listing order, so the order is deterministic) and every node's width.
-Each mistake raises :class:`SpecError` with a one-line message that names it.
+Each mistake raises :class:`SpecError` with a one-line message that names it. What each op
+accepts (its keys, their types and choices, how many inputs, its output width) is read from the
+op registry (:mod:`descentcheck.registry.ops`), never written here.
 """
 
 from __future__ import annotations
@@ -18,20 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from descentcheck.registry import ops as registry
+
 from .errors import SpecError
-from .losses import LOSSES
-from .ops import ELEMENTWISE, OPS
 
 INPUT = "input"
-_NODE_KEYS = {
-    "dense": {"units"},
-    "gaussian": {"units", "radius"},
-    "gaussian_logits": {"units", "radius"},
-    "add": set(),
-    "concat": set(),
-    **{op: set() for op in ELEMENTWISE},
-}
-_RADII = ("per_connection", "per_unit")
+_COUNTS = {1: "one", 2: "two", 3: "three"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +84,43 @@ def _positive_int(value: Any, what: str) -> int:
     return value
 
 
+def _check_node(name: str, node: Mapping[str, Any]) -> None:
+    """One node's op, keys, key values and number of inputs, as the op registry declares them."""
+    op = node.get("op")
+    info = registry.get(op) if isinstance(op, str) else None
+    if info is None or info.kind == "loss":
+        known = ", ".join(registry.layer_names())
+        raise SpecError(f"unknown op {op!r} in node {name!r}; known: {known}")
+    extra = set(node) - {"name", "op", "inputs"} - info.key_names
+    if extra:
+        raise SpecError(f"unknown key {sorted(extra)[0]!r} in node {name!r} (op {op})")
+    ins = node.get("inputs")
+    if not isinstance(ins, list) or not ins or not all(isinstance(s, str) for s in ins):
+        raise SpecError(f"node {name!r} needs 'inputs', a nonempty list of node names")
+    for key in info.keys:
+        value = node.get(key.name, key.default)
+        if key.type == "int" and (key.required or key.name in node):
+            _positive_int(value, f"{key.name!r} of node {name!r}")
+        if key.choices and value not in key.choices:
+            raise SpecError(
+                f"{key.name!r} of node {name!r} must be one of {', '.join(key.choices)}, "
+                f"got {value!r}"
+            )
+    least, most = info.arity
+    arity = len(ins)
+    if least == most and arity != least:
+        raise SpecError(
+            f"node {name!r}: {op} takes exactly {_COUNTS.get(least, least)} input"
+            f"{'s' if least > 1 else ''}, got {arity}"
+        )
+    if arity < least:
+        raise SpecError(
+            f"node {name!r}: {op} needs {_COUNTS.get(least, least)} or more inputs, got {arity}"
+        )
+    if most is not None and arity > most:
+        raise SpecError(f"node {name!r}: {op} takes at most {most} inputs, got {arity}")
+
+
 def parse_spec(raw: Mapping[str, Any]) -> Spec:
     """Validate a spec dict; see the module docstring."""
     if not isinstance(raw, Mapping):
@@ -102,8 +133,9 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
             raise SpecError(f"spec has no {key!r}")
     n_in = _positive_int(raw["inputs"], "'inputs'")
     loss = raw["loss"]
-    if loss not in LOSSES:
-        raise SpecError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
+    losses = registry.loss_names()
+    if not isinstance(loss, str) or loss not in losses:
+        raise SpecError(f"unknown loss {loss!r}; known: {', '.join(losses)}")
     nodes_list = raw["nodes"]
     if not isinstance(nodes_list, list) or not nodes_list:
         raise SpecError("'nodes' must be a nonempty list")
@@ -121,27 +153,7 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
             raise SpecError(f"node name {name!r} must not contain '.' (it separates NODE.PARAM)")
         if name in nodes:
             raise SpecError(f"duplicate node name {name!r}")
-        op = node.get("op")
-        if op not in OPS:
-            raise SpecError(f"unknown op {op!r} in node {name!r}; known: {', '.join(OPS)}")
-        extra = set(node) - {"name", "op", "inputs"} - _NODE_KEYS[op]
-        if extra:
-            raise SpecError(f"unknown key {sorted(extra)[0]!r} in node {name!r} (op {op})")
-        ins = node.get("inputs")
-        if not isinstance(ins, list) or not ins or not all(isinstance(s, str) for s in ins):
-            raise SpecError(f"node {name!r} needs 'inputs', a nonempty list of node names")
-        if op in ("dense", "gaussian", "gaussian_logits"):
-            _positive_int(node.get("units"), f"'units' of node {name!r}")
-        if op in ("gaussian", "gaussian_logits") and node.get("radius", _RADII[0]) not in _RADII:
-            raise SpecError(
-                f"'radius' of node {name!r} must be one of {', '.join(_RADII)}, "
-                f"got {node.get('radius')!r}"
-            )
-        arity = len(ins)
-        if op == "add" and arity < 2:
-            raise SpecError(f"node {name!r}: add needs two or more inputs, got {arity}")
-        if op not in ("add", "concat") and arity != 1:
-            raise SpecError(f"node {name!r}: {op} takes exactly one input, got {arity}")
+        _check_node(name, node)
         nodes[name] = dict(node)
 
     for name, node in nodes.items():
@@ -155,9 +167,10 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
     order = _topological_order(nodes)
     widths = _widths(n_in, nodes, order)
     _check_reaches_output(nodes, output)
-    if loss == "softmax_cross_entropy" and widths[output] < 2:
+    least = registry.get(loss).min_width  # type: ignore[union-attr]
+    if widths[output] < least:
         raise SpecError(
-            f"softmax_cross_entropy needs an output of width 2 or more; {output!r} has width "
+            f"{loss} needs an output of width {least} or more; {output!r} has width "
             f"{widths[output]}"
         )
     return Spec(dict(raw), n_in, output, loss, nodes, order, widths)
@@ -208,17 +221,16 @@ def _widths(n_in: int, nodes: dict[str, dict[str, Any]], order: tuple[str, ...])
         node = nodes[name]
         op = node["op"]
         ins = [widths[p] for p in node["inputs"]]
-        if op == "add":
-            if len(set(ins)) != 1:
-                desc = ", ".join(f"{p} ({w})" for p, w in zip(node["inputs"], ins))
-                raise SpecError(f"width mismatch at add node {name!r}: inputs {desc}")
-            widths[name] = ins[0]
-        elif op == "concat":
+        rule = registry.get(op).width  # type: ignore[union-attr]
+        if rule == "equal" and len(set(ins)) != 1:
+            desc = ", ".join(f"{p} ({w})" for p, w in zip(node["inputs"], ins))
+            raise SpecError(f"width mismatch at {op} node {name!r}: inputs {desc}")
+        if rule == "sum":
             widths[name] = sum(ins)
-        elif op in ELEMENTWISE:
-            widths[name] = ins[0]
-        else:
+        elif rule == "units":
             widths[name] = node["units"]
+        else:  # "input" (one input) or "equal"
+            widths[name] = ins[0]
     return widths
 
 

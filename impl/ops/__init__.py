@@ -1,4 +1,17 @@
-"""The ops of architecture spec v1, by name: each a factory ``(name, inputs, in_widths, node)``."""
+"""The ops of architecture spec v1, by name: each a factory ``(name, inputs, in_widths, node)``.
+
+Which ops exist, and their kind, is the op registry's (:mod:`descentcheck.registry.ops`);
+:data:`FACTORIES` holds the built-in layers, :mod:`.plugin` builds a plugin's. ``OPS`` reads the
+registry at every lookup (so plugins loaded later are seen), and ``PARAMETRIC``, ``ELEMENTWISE``,
+``MERGES`` are the registry's names of each kind, computed when first imported from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from descentcheck.registry import ops as registry
 
 from .activations import ACTIVATIONS, make_activation, sigmoid, softplus
 from .base import Layer
@@ -6,7 +19,9 @@ from .dense import make_dense
 from .gaussian import make_gaussian, make_gaussian_logits
 from .merges import make_add, make_concat
 
-OPS = {
+Factory = Callable[[str, tuple[str, ...], tuple[int, ...], Mapping[str, Any]], Layer]
+
+FACTORIES: dict[str, Factory] = {
     "dense": make_dense,
     "gaussian": make_gaussian,
     "gaussian_logits": make_gaussian_logits,
@@ -15,8 +30,54 @@ OPS = {
     "concat": make_concat,
 }
 
-PARAMETRIC = ("dense", "gaussian", "gaussian_logits")
-ELEMENTWISE = tuple(ACTIVATIONS)
-MERGES = ("add", "concat")
 
-__all__ = ["ELEMENTWISE", "MERGES", "OPS", "PARAMETRIC", "Layer", "sigmoid", "softplus"]
+def factory(op: str) -> Factory | None:
+    """The layer factory of a registered op: built in, or made from its plugin; else None."""
+    info = registry.get(op)
+    if info is None or info.kind == "loss":
+        return None
+    if info.plugin is not None:
+        from .plugin import make_plugin_activation
+
+        return make_plugin_activation(info.plugin)
+    return FACTORIES.get(op)
+
+
+class _Ops(Mapping[str, Factory]):
+    """Every registered op that has a layer, by name (read from the registry at each lookup)."""
+
+    def __getitem__(self, op: str) -> Factory:
+        f = factory(op)
+        if f is None:
+            raise KeyError(op)
+        return f
+
+    def __iter__(self) -> Iterator[str]:
+        return (op for op in registry.layer_names() if factory(op) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+OPS: Mapping[str, Factory] = _Ops()
+
+_KIND_VIEWS = {"PARAMETRIC": "parametric", "ELEMENTWISE": "elementwise", "MERGES": "merge"}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name in _KIND_VIEWS:
+        return registry.names(_KIND_VIEWS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "ELEMENTWISE",
+    "FACTORIES",
+    "MERGES",
+    "OPS",
+    "PARAMETRIC",
+    "Layer",
+    "factory",
+    "sigmoid",
+    "softplus",
+]
