@@ -16,7 +16,6 @@ import click
 
 from descentcheck.impl.errors import DescentcheckError
 
-OPTIMIZER_NAMES = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")
 BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
 
 
@@ -74,23 +73,47 @@ _seed_opt = click.option(
 )
 
 
-@main.command()
+class _TrainCommand(click.Command):
+    """``train`` with ``--optimizer`` and one option per hyperparameter of the optimizer
+    registry (built-ins and plugins), added on first use so that ``descentcheck --help`` loads
+    no plugin. A hyperparameter several optimizers take is one option. Rebuilt at each use
+    (cheap once the registry is loaded), so it always shows the registry as it is."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        base = getattr(self, "_base", None)
+        if base is None:
+            base = self._base = list(self.params)
+        at = next(i for i, p in enumerate(base) if p.name == "seed") + 1
+        self.params = [*base[:at], *_optimizer_options(), *base[at:]]
+        return super().get_params(ctx)
+
+
+def _optimizer_options() -> list[click.Option]:
+    """``--optimizer`` and the hyperparameters' options, from the registry."""
+    from descentcheck.registry import optimizers as registry
+
+    names = registry.names()
+    out = [click.Option(["--optimizer"], type=click.Choice(names), required=True)]
+    for name, h in registry.options().items():
+        users = registry.users(name)
+        if h.kind == "choice":
+            choices = {c: None for u in users for c in registry.get(u).hyperparameter(name).choices}
+            kind: Any = click.Choice(tuple(choices))
+        else:
+            kind = float
+        who = "" if len(users) == len(names) else f"{', '.join(users)}: "
+        what = f" ({h.describe()})" if len(users) == 1 else ""
+        required = name == "lr"  # every optimizer takes a learning rate
+        text = who + h.help + what
+        out.append(click.Option([h.option], type=kind, required=required, help=text))
+    return out
+
+
+@main.command(cls=_TrainCommand)
 @_spec_arg
 @_data_opt
 @_init_opt
 @_seed_opt
-@click.option("--optimizer", type=click.Choice(OPTIMIZER_NAMES), required=True)
-@click.option("--lr", type=float, required=True, help="learning rate")
-@click.option("--momentum", type=float, help="momentum beta (momentum, nesterov, rmsprop)")
-@click.option("--tau", type=float, help="adaptive momentum: alpha_k = tau |g_k| / |dw_{k-1}|")
-@click.option(
-    "--group",
-    type=click.Choice(("array", "unit", "node", "global")),
-    help="adaptive momentum: norms per parameter array (default), per unit (its incoming "
-    "weights and bias), per node, or global",
-)
-@click.option("--rho", type=float, help="rmsprop decay (torch's alpha; default 0.99)")
-@click.option("--eps", type=float, help="rmsprop epsilon (default 1e-8)")
 @click.option("--steps", type=int, default=100, show_default=True, help="number of updates")
 @click.option("--batch-size", type=int, help="minibatch size (default: full batch)")
 @click.option("--shuffle-seed", type=int, default=0, show_default=True, help="minibatch order")
@@ -109,18 +132,13 @@ def train(
     init,
     seed,
     optimizer,
-    lr,
-    momentum,
-    tau,
-    group,
-    rho,
-    eps,
     steps,
     batch_size,
     shuffle_seed,
     backend,
     out,
     quiet,
+    **hyperparameters,
 ):
     """Train SPEC on DATA and write OUT/trajectory.json and OUT/params.npz.
 
@@ -142,17 +160,12 @@ def train(
         x,
         y,
         optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
-        tau=tau,
-        rho=rho,
-        eps=eps,
-        group=group,
         steps=steps,
         batch_size=batch_size,
         seed=shuffle_seed,
         progress=None if not quiet else False,
         backend=be,
+        **hyperparameters,
     )
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -172,8 +172,8 @@ class Hyperparameter:
 
     def describe(self) -> str:
         """What it takes, for help texts: the interval or the choices, and the default."""
-        what = ", ".join(self.choices) if self.kind == "choice" else self.interval()
-        return what + ("" if self.required else f"; default {self.default}")
+        what = [self.interval()] if self.kind == "float" else []
+        return "; ".join(what + ([] if self.required else [f"default {self.default}"]))
 
     def check(self, value: Any) -> Any:
         """``value`` as the optimizer receives it (a float, or one of the choices), else a
@@ -290,6 +290,8 @@ LR = Hyperparameter(
     step_size=True,
     draw=(1e-3, 0.5, True),
 )
+#: adaptive momentum's groupings of the parameters (``impl.optim.adaptive_momentum``)
+ADAPTIVE_GROUPINGS = ("array", "unit", "node", "global")
 _BETA = dict(high=1.0, high_open=True, label="momentum", noun="a momentum coefficient")
 _THEORY = "descentcheck.theory.momentum"
 _OPTIM = "descentcheck.impl.optim"
@@ -351,7 +353,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
             Hyperparameter(
                 "tau",
                 "float",
-                "adaptive momentum: alpha_k = tau |g_k| / |dw_{k-1}|",
+                "alpha_k = tau |g_k| / |dw_{k-1}|",
                 noun="tau",
                 step_size=True,
                 draw=(0.01, 0.5, False),
@@ -359,10 +361,10 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
             Hyperparameter(
                 "group",
                 "choice",
-                "adaptive momentum: norms per parameter array (default), per unit (its incoming "
-                "weights and bias), per node, or global",
+                "norms per parameter array (default), per unit (its incoming weights and bias), "
+                "per node, or global",
                 default="array",
-                choices=("array", "unit", "node", "global"),
+                choices=ADAPTIVE_GROUPINGS,
                 label="momentum grouping",
             ),
         ),
@@ -378,15 +380,13 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
             Hyperparameter(
                 "rho",
                 "float",
-                "rmsprop decay (torch's alpha; default 0.99)",
+                "decay (torch's alpha)",
                 0.99,
                 high=1.0,
                 high_open=True,
                 draw=(0.5, 0.999, False),
             ),
-            Hyperparameter(
-                "eps", "float", "rmsprop epsilon (default 1e-8)", 1e-8, draw=(1e-8, 1e-3, True)
-            ),
+            Hyperparameter("eps", "float", "added to sqrt(v_k)", 1e-8, draw=(1e-8, 1e-3, True)),
             Hyperparameter(
                 "momentum", "float", "momentum beta", 0.0, draw=(0.05, 0.95, False), **_BETA
             ),
@@ -604,6 +604,7 @@ def region_of(entry: OptimizerEntry) -> Any:
 
 
 __all__ = [
+    "ADAPTIVE_GROUPINGS",
     "BUILTINS",
     "LR",
     "REQUIRED",

@@ -38,11 +38,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from descentcheck.registry.optimizers import ADAPTIVE_GROUPINGS as GROUPINGS
+
 from ..backend import namespace, to_host
 from ..errors import HyperparameterError
 from .base import Array, FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
-
-GROUPINGS = ("array", "unit", "node", "global")
 
 
 def group_of(key: str, group: str) -> str:

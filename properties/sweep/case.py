@@ -113,8 +113,10 @@ def evaluate(case: Mapping[str, Any], files: Mapping[str, str] | None = None) ->
     if case.get("relative_to_L"):
         if L0 is None or not np.isfinite(L0) or L0 <= 0:
             raise CaseError(f"relative_to_L needs a finite L_0 > 0, got {L0}")
-        for k in ("lr", "tau"):
-            if k in hp:
+        from descentcheck.registry.optimizers import get
+
+        for h in get(case["optimizer"]).hyperparameters:  # those in the units of a step
+            if h.step_size and (k := h.name) in hp:
                 hp[k] = float(hp[k]) / L0
     traj = train(net, w0, x, y, optimizer=case["optimizer"], steps=case["steps"], **hp)
     results: dict[str, Any] = {}

@@ -48,10 +48,12 @@ the ops in ``exclude_ops`` (drawn again until they fit). Random DAGs have 1-3 in
 need ``source = "random"`` data; an architecture is paired with every data set it fits (inputs
 and outputs), and one that fits none, or a data set that fits no architecture, is an error.
 
-Optimizer hyperparameters (names as ``descentcheck train`` takes them): gd ``lr``; momentum,
-nesterov ``lr``, ``momentum``; adaptive_momentum ``lr``, ``tau``, ``group``; rmsprop ``lr``,
-``rho``, ``eps``, ``momentum``. ``relative_to_L`` scales ``lr`` and ``tau`` (the only ones with the
-units of a step size) by 1/L_0 in each case.
+Optimizers and their hyperparameters are those of the optimizer registry
+(``descentcheck.registry.optimizers``, plugins included), named as ``descentcheck train`` takes
+them: gd ``lr``; momentum, nesterov ``lr``, ``momentum``; adaptive_momentum ``lr``, ``tau``,
+``group``; rmsprop ``lr``, ``rho``, ``eps``, ``momentum``. A block must give each required one.
+``relative_to_L`` scales those with the units of a step size (``lr`` and ``tau``: declared
+``step_size``) by 1/L_0 in each case.
 
 Every problem raises :class:`SweepConfigError` with one line: ``FILE: WHERE: PROBLEM``. The
 models below are strict (no string-to-number coercion, unknown keys refused with a suggestion);
@@ -91,15 +93,6 @@ from .errors import SweepConfigError
 
 FORMAT_VERSION = 1
 CHECKS = ("decrease_every_step", "inside_region", "final_loss", "diverged")
-OPTIMIZER_PARAMS: dict[str, tuple[str, ...]] = {
-    "gd": ("lr",),
-    "momentum": ("lr", "momentum"),
-    "nesterov": ("lr", "momentum"),
-    "adaptive_momentum": ("lr", "tau", "group"),
-    "rmsprop": ("lr", "rho", "eps", "momentum"),
-}
-REQUIRED_PARAMS = {**OPTIMIZER_PARAMS, "adaptive_momentum": ("lr", "tau"), "rmsprop": ("lr",)}
-STRING_PARAMS = frozenset({"group"})
 MAX_RANDOM_STEPS = 12
 DEFAULT_RANDOM_ROWS = 16
 
@@ -343,25 +336,23 @@ class Axis(_Table):
         return self
 
 
-def _values(param: str, v: Any) -> tuple[Any, ...]:
-    """A list (or one value) of ``param``: groupings by name, numbers as finite floats >= 0."""
-    from descentcheck.impl.optim import GROUPINGS
-
+def _values(param: str, v: Any, choices: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """A list (or one value) of ``param``: ``choices`` by name, numbers as finite floats >= 0."""
     items = _listed(v)
     if not items:
         raise _problem("is empty", param)
     out = []
     for i, x in enumerate(items):
         at = (param, i) if isinstance(v, list) else (param,)
-        if param in STRING_PARAMS:
-            out.append(_choice(x, GROUPINGS, param, *at))
+        if choices:
+            out.append(_choice(x, choices, param, *at))
         elif isinstance(x, bool) or not isinstance(x, int | float):
             raise _problem(f"expected a number, got {_kind(x)}", *at)
         elif not (math.isfinite(x) and x >= 0):
             raise _problem(f"must be {'>= 0' if math.isfinite(x) else 'finite'}, got {x}", *at)
         else:
             out.append(float(x))
-    return _unique(tuple(out), "value", param) if param not in STRING_PARAMS else tuple(out)
+    return _unique(tuple(out), "value", param) if not choices else tuple(out)
 
 
 class OptimizerBlock(_Table):
@@ -380,14 +371,19 @@ class OptimizerBlock(_Table):
             return v
         if "name" not in v:
             raise _problem("missing key 'name'")
-        name = _choice(v["name"], tuple(OPTIMIZER_PARAMS), "optimizer", "name")
-        params = OPTIMIZER_PARAMS[name]
+        from descentcheck.registry import optimizers as registry
+
+        name = _choice(v["name"], registry.names(), "optimizer", "name")
+        declared = {h.name: h for h in registry.get(name).hyperparameters}
+        params = tuple(declared)
         _keys(v, ("name", "search", "count", "seed", "relative_to_L", *params))
-        for p in REQUIRED_PARAMS[name]:
-            if p not in v:
+        for p, h in declared.items():
+            if h.required and p not in v:
                 raise _problem(f"optimizer {name} needs {p!r}")
         axes = {
-            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(p, v[p])}
+            p: v[p]
+            if isinstance(v[p], Mapping)
+            else {"<values>": _values(p, v[p], declared[p].choices)}
             for p in params
             if p in v
         }
