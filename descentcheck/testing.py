@@ -94,10 +94,11 @@ def reference_trajectory(
         params: the initial parameters, ``NAME.PARAM -> array`` (not modified).
         x, y: the data, as ``Network.check_data`` takes them (integer labels are one-hot
             encoded for ``softmax_cross_entropy``).
-        optimizer: ``gd``, ``momentum``, ``nesterov``, ``adaptive_momentum``, ``rmsprop`` or a
-            registered optimizer's name.
+        optimizer: a registered optimizer's name (``descentcheck.registry.optimizers.names()``:
+            the built-ins and any plugin's).
         steps, batch_size, seed: as for ``descentcheck.train`` (full batch by default).
-        **hyperparameters: the optimizer's, e.g. ``lr=0.1, momentum=0.5``.
+        **hyperparameters: the optimizer's, as its registry entry declares them, e.g.
+            ``lr=0.1, momentum=0.5``; one it does not take is a ``HyperparameterError``.
 
     Returns:
         The :class:`Trajectory`: ``losses`` E(w_0..w_K), ``grad_norms``, and

@@ -34,18 +34,16 @@ from descentcheck.impl.trajectory import Trajectory
 
 Array = np.ndarray
 
-# hyperparameter key -> CLI option of ``descentcheck train``
-_OPTIONS = {
-    "lr": "--lr",
-    "momentum": "--momentum",
-    "tau": "--tau",
-    "group": "--group",
-    "rho": "--rho",
-    "eps": "--eps",
-    "steps": "--steps",
-    "batch_size": "--batch-size",
-    "shuffle_seed": "--shuffle-seed",
-}
+# the trainer's own settings -> CLI options of ``descentcheck train`` (the optimizer's come from
+# the optimizer registry, :func:`_options`)
+_RUN_OPTIONS = {"steps": "--steps", "batch_size": "--batch-size", "shuffle_seed": "--shuffle-seed"}
+
+
+def _options(optimizer: str) -> dict[str, str]:
+    """Hyperparameter key -> CLI option, for ``optimizer``'s hyperparameters and the run's."""
+    from descentcheck.registry.optimizers import get
+
+    return {**{h.name: h.option for h in get(optimizer).hyperparameters}, **_RUN_OPTIONS}
 
 
 def make_counterexample(
@@ -117,7 +115,7 @@ def replay_args(counterexample: Mapping[str, Any], directory: str | Path) -> lis
         "--optimizer",
         str(hp.pop("optimizer")),
     ]
-    for key, option in _OPTIONS.items():
+    for key, option in _options(str(args[-1])).items():
         v = hp.get(key)
         if v is None:
             continue

@@ -1,11 +1,13 @@
 """Trajectories: loss, gradient norm and momentum coefficient per step, for representative DAGs
-and each of the five optimizers.
+and each registered optimizer (the five built-ins, and any plugin's).
 
 Each DAG trains full batch on a small real or synthetic data set from the same w_0 with every
 optimizer. Learning rates are set from the estimated L_0 at w_0 so that the comparison is fair
 across networks: lr = 1/L_0 for gradient descent, heavy ball and Nesterov (beta = 0.5) and
 adaptive momentum (tau = 0.8 tau_max(lr, L_0), inside the derived region); RMSProp is not
-L-scaled (its step is normalised per coordinate), lr = 0.01, rho = 0.99.
+L-scaled (its step is normalised per coordinate), lr = 0.01, rho = 0.99. A plugin's optimizer
+runs with lr = 0.01 and its declared defaults (a required hyperparameter other than lr: left out,
+the run is skipped).
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ import numpy as np
 from .profiles import ReportProfile
 from .progress import Progress
 
-OPTIMIZERS = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")
+BUILTIN_SETTINGS = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")
+
+
+def optimizers() -> tuple[str, ...]:
+    """The registered optimizers that can run here: the built-ins, and each plugin whose only
+    required hyperparameter is lr."""
+    from descentcheck.registry.optimizers import registry
+
+    def runs_here(e: Any) -> bool:
+        return all(h.name == "lr" or not h.required for h in e.hyperparameters)
+
+    return tuple(n for n, e in registry().items() if n in BUILTIN_SETTINGS or runs_here(e))
+
 
 DAGS: dict[str, dict[str, Any]] = {
     "chain_iris": {
@@ -88,7 +102,9 @@ def hyperparameters(name: str, L0: float) -> dict[str, Any]:
         return {"lr": lr, "momentum": 0.5}
     if name == "adaptive_momentum":
         return {"lr": lr, "tau": 0.8 * max_tau(lr, L0)}
-    return {"lr": 0.01, "rho": 0.99}
+    if name == "rmsprop":
+        return {"lr": 0.01, "rho": 0.99}
+    return {"lr": 0.01}
 
 
 def _series(a: np.ndarray) -> list[float | None]:
@@ -113,7 +129,7 @@ def run_dag(key: str, steps: int, seed: int) -> dict[str, Any]:
     params = net.init(seed=seed, x=x)
     L0 = estimate_L(net, params, x, y)
     runs = {}
-    for opt in OPTIMIZERS:
+    for opt in optimizers():
         hp = hyperparameters(opt, L0)
         traj = train(net, params, x, y, optimizer=opt, steps=steps, **hp)
         ok, first, _ = decreased_every_step(traj.losses)

@@ -11,7 +11,6 @@ from .dag import dag_figure
 from .document import Figure, Paragraph, Section, Table
 from .fmt import num
 from .plotting import OPTIMIZER_COLORS, OPTIMIZER_LABELS, log_axis, pyplot, save
-from .trajectories import OPTIMIZERS
 
 
 def _values(series: list[float | None]) -> np.ndarray:
@@ -33,9 +32,10 @@ def trajectory_figure(dag: dict[str, Any], path: Path) -> Path:
     start = max(_values(r["loss"])[0] for r in dag["runs"].values())
     limit = 10 * start
     top = 0.0
-    for opt in OPTIMIZERS:
-        run = dag["runs"][opt]
-        color, label = OPTIMIZER_COLORS[opt], OPTIMIZER_LABELS[opt]
+    for i, (opt, run) in enumerate(dag["runs"].items()):
+        # a plugin's optimizer: its name, and a colour the palette does not use
+        color = OPTIMIZER_COLORS.get(opt, f"C{(i + 5) % 10}")
+        label = OPTIMIZER_LABELS.get(opt, opt)
         style = "--" if opt == "nesterov" else "-"
         loss = _values(run["loss"])
         n = _clip_divergence(loss, limit)
@@ -112,8 +112,7 @@ def trajectories_section(results: dict[str, Any], fig_dir: Path, rel: str) -> Se
                 f"Per-step loss, gradient norm and momentum for {dag['title']}",
             ),
         )
-        for opt in OPTIMIZERS:
-            r = dag["runs"][opt]
+        for opt, r in dag["runs"].items():
             if r["status"] == "diverged":
                 mono = f"[badge] diverged (rise at step {r['first_increase']})"
             elif r["decreased_every_step"]:
@@ -123,7 +122,7 @@ def trajectories_section(results: dict[str, Any], fig_dir: Path, rel: str) -> Se
             rows.append(
                 (
                     dag["title"],
-                    OPTIMIZER_LABELS[opt],
+                    OPTIMIZER_LABELS.get(opt, opt),
                     _hp(r["hyperparameters"]),
                     num(r["final_loss"], 4) if r["status"] != "diverged" else "diverged",
                     mono,
