@@ -16,6 +16,7 @@ Errors are relative to the sum of the magnitudes of the terms (the closed forms 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -101,3 +102,72 @@ def compare_optimizer(
                     scale = tau * gn + lr * gn + float(np.linalg.norm(upd[key]))
                     worst = max(worst, abs(tn - tau * gn) / max(scale, 1e-300))
     return OptimizerComparison(name, worst)
+
+
+# ---- every registered optimizer against its own SymPy derivation ----------------------------
+
+
+def _flat(tree: dict[str, Array]) -> Array:
+    return np.concatenate([np.ravel(v) for v in tree.values()])
+
+
+def _drawn(entry: Any, rng: np.random.Generator, setting: dict[str, Any]) -> dict[str, Any]:
+    """Hyperparameters from each declared ``draw`` range (uniform, or log-uniform), except those
+    ``setting`` fixes (``registry.option_settings``); a default where no range is declared."""
+    hp: dict[str, Any] = {k: v for k, v in setting.items() if v is not None}
+    for h in entry.hyperparameters:
+        if h.name in hp or h.kind == "choice":
+            continue
+        if h.draw is not None:
+            lo, hi, log = h.draw
+            hp[h.name] = float(
+                np.exp(rng.uniform(np.log(lo), np.log(hi))) if log else rng.uniform(lo, hi)
+            )
+    return hp
+
+
+def compare_with_derivation(
+    entry: Any, grads: list[dict[str, Array]], hp: dict[str, Any]
+) -> OptimizerComparison:
+    """``entry``'s dict-form updates on ``grads`` against its :class:`UpdateRule` unrolled in
+    mpmath (elementwise rules only); the error of each step relative to its largest entry."""
+    import mpmath
+
+    from .update_rules import unroll
+
+    rule = entry.build_derivation()
+    updates = _run(entry.make(**hp), grads)
+    with mpmath.workdps(30):
+        ref = unroll(rule, hp, [_flat(g) for g in grads])
+    worst = 0.0
+    for upd, r in zip(updates, ref):
+        exact = np.array([float(v) for v in r])
+        scale = max(float(np.max(np.abs(exact), initial=0.0)), 1e-300)
+        worst = max(worst, float(np.max(np.abs(_flat(upd) - exact), initial=0.0)) / scale)
+    return OptimizerComparison(entry.name, worst)
+
+
+def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerComparison]:
+    """Every registered optimizer with an elementwise derivation (all but adaptive momentum,
+    whose rule needs group norms) on ``sequences`` random gradient sequences, its derivation's
+    proofs included (a failed proof counts as an infinite error)."""
+    from descentcheck.registry.optimizers import option_settings, registry
+
+    from .update_rules import elementwise
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for entry in registry().values():
+        rule = entry.build_derivation()
+        if not elementwise(rule):
+            continue
+        worst = 0.0 if all(p.holds for p in rule.proofs) else np.inf
+        for setting in option_settings(entry):
+            for _ in range(sequences):
+                K = int(rng.integers(1, 6))
+                shapes = ((2, 3), (3,))
+                grads = [{k: rng.normal(size=s) for k, s in zip("ab", shapes)} for _ in range(K)]
+                hp = _drawn(entry, rng, setting)
+                worst = max(worst, compare_with_derivation(entry, grads, hp).max_scaled_error)
+        out.append(OptimizerComparison(entry.name, worst))
+    return out
