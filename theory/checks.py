@@ -405,7 +405,7 @@ def check_smoothness(seed: int = 0) -> CheckResult:
 
 
 def check_optimizers(seed: int = 0) -> CheckResult:
-    from .optimizer_agreement import compare_optimizer
+    from .optimizer_agreement import compare_optimizer, compare_registered
 
     rng = np.random.default_rng(seed)
     bad: list[str] = []
@@ -426,12 +426,16 @@ def check_optimizers(seed: int = 0) -> CheckResult:
             worst = max(worst, c.max_scaled_error)
             if not c.ok:
                 bad.append(f"{name}: {c.max_scaled_error:.3g}")
+    derived = compare_registered(seed)  # every registered optimizer, plugins included
+    bad += [f"{c.name} vs its derivation: {c.max_scaled_error:.3g}" for c in derived if not c.ok]
     return CheckResult(
-        "impl.optim against the momentum algebra's closed forms",
+        "impl.optim against the momentum algebra's closed forms and the registry's derivations",
         NUMERIC,
         not bad,
         f"momentum, nesterov, rmsprop, adaptive momentum on 10 gradient sequences; worst "
-        f"{worst:.1e} relative to the summed terms",
+        f"{worst:.1e} relative to the summed terms; "
+        f"{', '.join(c.name for c in derived)} against their SymPy recurrences in mpmath, worst "
+        f"{max((c.max_scaled_error for c in derived), default=0.0):.1e} of the step",
         bad,
     )
 
