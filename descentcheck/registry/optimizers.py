@@ -447,9 +447,9 @@ def users(hyperparameter: str) -> tuple[str, ...]:
 
 def option_settings(entry: OptimizerEntry) -> list[dict[str, Any]]:
     """The settings every check of ``entry`` covers: each choice of each ``"choice"``
-    hyperparameter, and each optional float whose default is 0 (an option switched off)
-    both absent and given. Each dict fixes those names; a missing name is drawn (0.0 marks
-    "absent": leave it out)."""
+    hyperparameter, and each optional float whose default is 0 (an option switched off) both
+    off (0.0) and on (None: drawn from its range). Each dict maps those names to their value,
+    or to None where the check draws it; names not in the dict are drawn too."""
     settings: list[dict[str, Any]] = [{}]
     for h in entry.hyperparameters:
         if h.kind == "choice":
