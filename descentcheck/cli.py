@@ -220,7 +220,22 @@ def gradcheck(spec, data, init, seed, method, rtol):
     sys.exit(0 if ok else 1)
 
 
-@main.command()
+class _OpsHelp(click.Command):
+    """A command whose help lists the op registry's derivations (plugins' included) where its
+    text says ``{ops}``; read when the help is shown, so ``--help`` alone stays fast."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from descentcheck.registry.ops import derive_names
+
+        text = self.help
+        self.help = (text or "").replace("{ops}", ", ".join(derive_names()))
+        try:
+            super().format_help_text(ctx, formatter)
+        finally:
+            self.help = text
+
+
+@main.command(cls=_OpsHelp)
 @click.argument("op")
 @click.option(
     "--format",
@@ -234,8 +249,7 @@ def derive(op, fmt, dim):
     """Print SymPy's derivation of OP: its output and gradient with respect to every parameter
     and input, for one unit with inputs x0..x{D-1} (JSON: {"op", "symbols", "output", "grad"}).
 
-    OP is one of: dense, gaussian, gaussian_per_unit, gaussian_logits, gaussian_logits_per_unit,
-    sigmoid, tanh, softplus, relu, identity, add, concat, mse, softmax_cross_entropy.
+    OP is one of: {ops}.
     """
     from descentcheck.theory import DeriveError, derive_text
 

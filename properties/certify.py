@@ -21,7 +21,8 @@ step of a ci run.)
 Each function is written in a form where its argument appears once, so the enclosure is tight:
 ``tanh(x) = 1 - 2 / (exp(2x) + 1)``, ``sigmoid(x) = 1 / (1 + exp(-x))``,
 ``softplus(x) = log(1 + exp(x))``; Arb's exponent range is unbounded, so nothing overflows.
-``relu`` is not certified (:func:`uncertifiable`): it is not smooth, so no claim here covers it.
+``relu`` is not certified (:func:`uncertifiable`): it is not smooth, so no claim here covers it
+(the op registry states that exclusion; a plugin's activation brings its own interval rule).
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ import numpy as np
 from flint import arb, ctx
 
 from descentcheck.impl.network import Network
+from descentcheck.registry import ops as registry
 from descentcheck.theory import mp_network as mpn
 
 Array = np.ndarray
 PREC = 128
 MAX_PARAMS = 400  # larger networks are reported uncertified ("too large"), not evaluated
-_SMOOTH = ("identity", "tanh", "sigmoid", "softplus")
 PROVED_FALSE = "the inequality is false on the real network (proved)"
 
 
@@ -55,7 +56,6 @@ def _precision(prec: int) -> Iterator[None]:
 
 
 _ball = np.frompyfunc(lambda v: arb(float(v)), 1, 1)
-_FUNCTIONS = mpn.arb_functions()
 
 
 def _balls(a: Array) -> Array:
@@ -63,14 +63,34 @@ def _balls(a: Array) -> Array:
     return np.asarray(_ball(np.asarray(a, dtype=np.float64).astype(object)), dtype=object)
 
 
+def no_interval_rule(op: str) -> str | None:
+    """Why ``op`` has no interval rule (the op registry's stated reason, or that none was
+    written), or None when it has one: an activation's in ``mp_network.arb_functions()``, every
+    other op's and loss's the generic rules of ``mp_network`` evaluated on balls."""
+    info = registry.get(op)
+    if info is None:
+        return f"op {op!r} is not registered"
+    if "interval" in info.excluded:
+        return info.excluded["interval"]
+    if info.kind == "elementwise":
+        found = op in mpn.arb_functions()
+    else:
+        found = op in (mpn.LOSS_RULES if info.kind == "loss" else mpn.NODE_RULES)
+    return None if found else f"op {op!r} has no interval rule"
+
+
 def uncertifiable(net: Network) -> str | None:
     """Why this network's loss is not certified here, or None: an op without an interval rule
-    (``relu``: not smooth, outside every descent claim) or more than ``MAX_PARAMS`` parameters."""
+    (``relu``: not smooth, outside every descent claim; the registry states each reason) or more
+    than ``MAX_PARAMS`` parameters."""
     for name in net.spec.order:
         op = net.spec.nodes[name]["op"]
-        if op in ("dense", "gaussian", "gaussian_logits", "add", "concat", *_SMOOTH):
-            continue
-        return f"op {op!r} (node {name!r}) has no interval rule (not smooth)"
+        why = no_interval_rule(op)
+        if why is not None:
+            return f"op {op!r} (node {name!r}) has no interval rule: {why}"
+    why = no_interval_rule(net.spec.loss)
+    if why is not None:
+        return f"loss {net.spec.loss!r} has no interval rule: {why}"
     if net.n_params > MAX_PARAMS:
         return f"{net.n_params} parameters > {MAX_PARAMS}"
     return None
@@ -88,7 +108,7 @@ def interval_loss(
         raise ValueError(f"cannot enclose this loss: {reason}")
     with _precision(prec):
         p = {k: _balls(v) for k, v in params.items()}
-        return arb(mpn.loss(net.spec.raw, p, _balls(x), _balls(y), _FUNCTIONS))
+        return arb(mpn.loss(net.spec.raw, p, _balls(x), _balls(y), mpn.arb_functions()))
 
 
 @dataclass(frozen=True)

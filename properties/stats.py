@@ -22,9 +22,11 @@ import numpy as np
 
 from descentcheck.impl.network import Network
 from descentcheck.impl.spec import Spec, load_spec
+from descentcheck.registry import ops as registry
 
-PARAMETRIC = ("dense", "gaussian", "gaussian_logits")
-DISTANCE = ("gaussian", "gaussian_logits")
+# the op registry's (plugins add elementwise ops only)
+PARAMETRIC = tuple(o.name for o in registry.BUILTIN if o.kind == "parametric")
+DISTANCE = tuple(o.name for o in registry.BUILTIN if o.family == "distance")
 
 
 def spec_stats(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:

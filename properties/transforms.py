@@ -19,12 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from descentcheck.impl.spec import INPUT, load_spec
+from descentcheck.impl.spec import INPUT, Spec, load_spec
+from descentcheck.registry import ops as registry
 
 Array = np.ndarray
 SpecDict = dict[str, Any]
 Params = dict[str, Array]
-PARAMETRIC = ("dense", "gaussian", "gaussian_logits")
+# the op registry's parametric ops (the dense and distance layouts below; plugins add none)
+PARAMETRIC = tuple(o.name for o in registry.BUILTIN if o.kind == "parametric")
 
 
 def _fresh(base: str, taken: set[str]) -> str:
@@ -109,12 +111,20 @@ def permute_units(
     """Parameters of the same function with ``node``'s units reordered by ``perm`` (the new unit
     i is the old unit ``perm[i]``), or None when no consistent reordering exists."""
     s = load_spec(spec)
+    assigned = _unit_orders(s, node, np.asarray(perm, dtype=np.int64))
+    return None if assigned is None else _apply_orders(s, params, assigned)
+
+
+def _unit_orders(s: Spec, node: str, perm: Array) -> dict[str, Array] | None:
+    """Every node's unit order forced by reordering ``node``'s units by ``perm`` (a node not
+    in the result keeps its order), or None when the orders conflict or would move the input's
+    or the output's units."""
     consumers: dict[str, list[str]] = {name: [] for name in (INPUT, *s.nodes)}
     for name in s.order:
         for p in s.nodes[name]["inputs"]:
             consumers[p].append(name)
     assigned: dict[str, Array] = {}
-    todo: list[tuple[str, Array]] = [(node, np.asarray(perm, dtype=np.int64))]
+    todo: list[tuple[str, Array]] = [(node, perm)]
 
     def identity(n: str) -> Array:
         return np.arange(s.widths[n])
@@ -163,6 +173,12 @@ def permute_units(
                     pending_concats.append(v)
             elif vop not in PARAMETRIC:  # add or elementwise
                 todo.append((v, pi))
+    return assigned
+
+
+def _apply_orders(s: Spec, params: Mapping[str, Array], assigned: Mapping[str, Array]) -> Params:
+    """The parametric nodes' parameters with their input and output units in the orders
+    ``assigned`` gives (copies; the given arrays are not changed)."""
     out = {k: np.array(v, copy=True) for k, v in params.items()}
     for name in s.order:
         node_ = s.nodes[name]

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from descentcheck.registry import ops as registry
+
 from .plotting import pyplot, save
 
 INPUT = "input"
@@ -29,13 +31,9 @@ BOX_W, BOX_H = 1.0, 0.6
 
 
 def kind(op: str) -> str:
-    if op == "dense":
-        return "dense"
-    if op in ("gaussian", "gaussian_logits"):
-        return "distance"
-    if op in ("add", "concat"):
-        return "merge"
-    return "activation"
+    """The box colour's kind: the op registry's family of ``op`` (an unknown op: activation)."""
+    info = registry.get(op)
+    return info.family if info is not None and info.family in KIND_COLORS else "activation"
 
 
 def _nodes(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

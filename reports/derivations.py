@@ -8,12 +8,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from descentcheck.registry import ops as registry
+
 from .document import Bullets, Callout, Details, Math, Paragraph, Section, Table
 
 DIM = 2  # inputs per unit in the displayed derivations (short enough to read)
-DISTANCE_OPS = ("gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit")
-OTHER_OPS = ("dense", "sigmoid", "tanh", "softplus", "relu", "identity", "add", "concat")
-LOSS_OPS = ("mse", "softmax_cross_entropy")
+
+
+def ops_of(*families: str) -> tuple[str, ...]:
+    """The derivation names of the op registry's ops of these families (plugins' included)."""
+    return tuple(v.name for o in registry.ops() if o.family in families for v in o.variants)
+
 
 _COMMENT = re.compile(r"<!--\s*(.*?)\s*-->")
 _YHAT = re.compile(r"<mi>yhat</mi>")  # SymPy prints the symbol yhat0 as the word yhat
@@ -267,17 +272,17 @@ def derivations_section() -> tuple[Section, dict[str, Any]]:
             "logit form without exp, with one radius per connection or per unit."
         )
     )
-    for op in DISTANCE_OPS:
-        block, data = _op_group(op, open_=op in ("gaussian", "gaussian_logits"))
+    for op in ops_of("distance"):
+        block, data = _op_group(op, open_=not op.endswith("_per_unit"))
         sub.add(block)
         out["ops"][op] = data
     sub = sec.sub("other-ops", "Dense unit, activations and merges")
-    for op in OTHER_OPS:
+    for op in ops_of("dense", "activation", "merge"):
         block, data = _op_group(op, open_=op == "dense")
         sub.add(block)
         out["ops"][op] = data
     sub = sec.sub("losses", "Losses")
-    for op in LOSS_OPS:
+    for op in ops_of("loss"):
         block, data = _op_group(op, open_=True)
         sub.add(block)
         out["ops"][op] = data

@@ -13,18 +13,20 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from descentcheck.impl.random_dag import HypothesisDraws
+from descentcheck.registry import ops as registry
 from descentcheck.theory import KNOWN_OPS, numeric_agreement
-from descentcheck.theory.claimed import claimed
+from descentcheck.theory.claimed import MATMUL_OPS, claimed
 from descentcheck.theory.network_agreement import compare_network, random_case
 from descentcheck.theory.symbolic_agreement import agree
-from descentcheck.theory.units import MIN_DIM, softmax
+from descentcheck.theory.units import min_dim, softmax
 
 # ---- (a) symbolic -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("op", KNOWN_OPS)
 def test_trainer_rules_equal_derivation_symbolically(op):
-    for dim in sorted({MIN_DIM.get(op, 1), 2, 3}):
+    for dim in sorted({min_dim(op), 2, 3}):
         ids = agree(op, dim)
         assert ids and all(i.holds for i in ids), [str(i) for i in ids if not i.holds]
 
@@ -152,9 +154,7 @@ def test_dense_layer_matches_derivation(n, d, u, data):
     n=small,
     d=small,
     u=small,
-    op=st.sampled_from(
-        ["gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit"]
-    ),
+    op=st.sampled_from(MATMUL_OPS),
     data=st.data(),
 )
 def test_distance_layers_match_derivation(n, d, u, op, data):
@@ -171,9 +171,7 @@ def test_distance_layers_match_derivation(n, d, u, op, data):
     n=small,
     d=small,
     u=small,
-    op=st.sampled_from(
-        ["gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit"]
-    ),
+    op=st.sampled_from(MATMUL_OPS),
     offset=st.sampled_from([0.0, 30.0]),
     data=st.data(),
 )
@@ -195,7 +193,7 @@ def test_distance_layers_matmul_path_matches_derivation(n, d, u, op, offset, dat
 @given(
     n=small,
     d=small,
-    op=st.sampled_from(["sigmoid", "tanh", "softplus", "relu", "identity"]),
+    op=st.sampled_from(registry.names("elementwise")),
     data=st.data(),
 )
 def test_activations_match_derivation(n, d, op, data):
@@ -272,23 +270,10 @@ def _relu_at_kink(spec, params, x) -> bool:
     return False
 
 
-class HypothesisChooser:
-    """The random-spec generator's choices, drawn by Hypothesis (so failures shrink)."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def integer(self, lo: int, hi: int) -> int:
-        return self.data.draw(st.integers(lo, hi))
-
-    def real(self, lo: float, hi: float) -> float:
-        return self.data.draw(st.floats(lo, hi, allow_nan=False))
-
-
 @settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_whole_networks_agree_with_mpmath(data):
-    case = random_case(HypothesisChooser(data), n=data.draw(st.integers(1, 3)), max_steps=5)
+    case = random_case(HypothesisDraws(data.draw), n=data.draw(st.integers(1, 3)), max_steps=5)
     # relu has no derivative at 0 (the trainer takes 0 there, a finite difference takes 1/2):
     # a case that puts a relu input exactly on the kink says nothing about agreement
     assume(not _relu_at_kink(*case[:3]))
@@ -312,6 +297,6 @@ def test_whole_network_check_catches_a_wrong_gradient(monkeypatch):
 
 
 def numeric_agreement_chooser():
-    from descentcheck.theory.random_specs import RngChooser
+    from descentcheck.impl.random_dag import SeededDraws
 
-    return RngChooser(7)
+    return SeededDraws(7)

@@ -14,8 +14,9 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from descentcheck.registry import ops as registry
 from descentcheck.theory import FORMATS, KNOWN_OPS, DeriveError, derive, derive_text
-from descentcheck.theory.units import MIN_DIM
+from descentcheck.theory.units import min_dim
 
 DIMS = st.integers(1, 4)
 vals = st.floats(-2.0, 2.0, allow_nan=False)
@@ -55,12 +56,12 @@ def _close(a: float, b: float, scale: float = 0.0) -> bool:
 
 @pytest.mark.parametrize("op", KNOWN_OPS)
 def test_json_contract_keys_symbols_and_round_trip(op):
-    for dim in range(MIN_DIM.get(op, 1), 5):
+    for dim in range(min_dim(op), 5):
         p = _payload(op, dim)
         assert list(p) == ["op", "symbols", "output", "grad"]
         assert p["op"] == op
         syms = p["symbols"]
-        if op in ("mse", "softmax_cross_entropy"):
+        if registry.variant(op)[0].kind == "loss":
             assert syms == [f"yhat{i}" for i in range(dim)] + [f"y{i}" for i in range(dim)]
             assert list(p["grad"]) == [f"yhat{i}" for i in range(dim)]
         else:
@@ -183,7 +184,7 @@ def test_softmax_ce_states_simplification_and_condition():
 
 @pytest.mark.parametrize("op", KNOWN_OPS)
 def test_every_format_renders_and_mathml_is_well_formed(op):
-    dim = MIN_DIM.get(op, 1) + 1
+    dim = min_dim(op) + 1
     for fmt in FORMATS:
         assert derive_text(op, fmt, dim).strip()
     ET.fromstring("<root>" + derive_text(op, "mathml", dim) + "</root>")

@@ -7,7 +7,9 @@ Public entry points::
 
     derive_text(op, fmt="latex", dim=3) -> str      # latex | sympy | json | mathml
     derive(op, dim=3) -> Derivation                 # the SymPy objects themselves
-    KNOWN_OPS, FORMATS                              # what derive accepts
+    KNOWN_OPS, FORMATS                              # what derive accepts (KNOWN_OPS: the
+                                                    # op registry's derivation names, read
+                                                    # at each access, plugins included)
     DeriveError                                     # ValueError with a one-line message
     run_all() -> list[CheckResult]                  # every proof and check (python -m ...)
 
@@ -24,7 +26,9 @@ Gaussian-unit bounds), ``claimed`` (the trainer's rules transcribed into SymPy),
 Hessian-vector products of a network it is handed).
 
 Checks against the trainer (these import ``descentcheck.impl``): ``numeric_agreement``,
-``network_agreement``, ``optimizer_agreement``, ``checks`` (everything, for ``__main__``).
+``network_agreement``, ``optimizer_agreement``, ``coverage`` (every op of the op registry,
+``descentcheck.registry.ops``, has each of its rules or a stated exclusion), ``checks``
+(everything, for ``__main__``). Each loops over the op registry, plugins' ops included.
 """
 
 from __future__ import annotations
@@ -33,22 +37,6 @@ from typing import Any
 
 from .errors import DeriveError
 
-KNOWN_OPS: tuple[str, ...] = (
-    "dense",
-    "gaussian",
-    "gaussian_per_unit",
-    "gaussian_logits",
-    "gaussian_logits_per_unit",
-    "sigmoid",
-    "tanh",
-    "softplus",
-    "relu",
-    "identity",
-    "add",
-    "concat",
-    "mse",
-    "softmax_cross_entropy",
-)
 FORMATS: tuple[str, ...] = ("latex", "sympy", "json", "mathml")
 
 _LAZY = {
@@ -63,7 +51,12 @@ __all__ = ["FORMATS", "KNOWN_OPS", "DeriveError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy exports: the SymPy-backed modules load on first use."""
+    """Lazy exports: the SymPy-backed modules load on first use; ``KNOWN_OPS`` is read from the
+    op registry each time (never stored, so plugins loaded later are seen)."""
+    if name == "KNOWN_OPS":
+        from descentcheck.registry.ops import derive_names
+
+        return derive_names()
     if name in _LAZY:
         from importlib import import_module
 

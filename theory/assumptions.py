@@ -28,16 +28,20 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from descentcheck.registry import ops as registry
+
 x = sp.Symbol("x", real=True)
 u = sp.Symbol("u", real=True)
 r, r2 = sp.symbols("r r_j", positive=True)
 
+#: the built-in smooth activations in a real x (a plugin's: its ``sympy`` rule at x)
 ACTIVATION_FUNCTIONS: dict[str, sp.Expr] = {
     "tanh": sp.tanh(x),
     "sigmoid": 1 / (1 + sp.exp(-x)),
     "softplus": sp.log(1 + sp.exp(x)),
     "identity": x,
 }
+#: sup|phi|, sup|phi'|, sup|phi''| known beforehand (a plugin's: its ``expected_bounds``)
 EXPECTED: dict[str, tuple[sp.Expr, sp.Expr, sp.Expr]] = {
     "tanh": (sp.S.One, sp.S.One, 4 * sp.sqrt(3) / 9),
     "sigmoid": (sp.S.One, sp.Rational(1, 4), sp.sqrt(3) / 18),
@@ -77,12 +81,34 @@ class ActivationBounds:
 
     @property
     def matches_expected(self) -> bool:
+        """The suprema equal the expected ones (where any are stated); no suprema only for an op
+        the op registry declares not smooth."""
         if self.sups is None:
-            return self.op == "relu"
+            info = registry.get(self.op)
+            return info is not None and not info.smooth
+        expected = expected_bounds(self.op)
+        if expected is None:
+            return True
         return all(
             sp.simplify(a - b) == 0 if b != sp.oo else a == sp.oo
-            for a, b in zip(self.sups, EXPECTED[self.op])
+            for a, b in zip(self.sups, expected)
         )
+
+
+def phi_of(op: str) -> sp.Expr:
+    """The activation ``op`` as an expression in the real symbol ``x``."""
+    info = registry.get(op)
+    if info is not None and info.plugin is not None:
+        return sp.sympify(info.plugin.phi(x))
+    return ACTIVATION_FUNCTIONS[op]
+
+
+def expected_bounds(op: str) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
+    info = registry.get(op)
+    if info is not None and info.plugin is not None:
+        given = info.plugin.expected_bounds
+        return None if given is None else tuple(sp.sympify(v) for v in given)  # type: ignore
+    return EXPECTED.get(op)
 
 
 def activation_bounds(op: str) -> ActivationBounds:
@@ -96,7 +122,10 @@ def activation_bounds(op: str) -> ActivationBounds:
             "outside the theorem: relu is not differentiable at 0 (one-sided derivatives 0, "
             "1); phi' is a step, phi'' a Dirac delta. The trainer uses phi'(0) = 0 (torch).",
         )
-    phi = ACTIVATION_FUNCTIONS[op]
+    info = registry.get(op)
+    if info is not None and not info.smooth:
+        return ActivationBounds(op, None, False, False, f"outside the theorem: {op} is not smooth")
+    phi = phi_of(op)
     sups = tuple(sup_abs(sp.diff(phi, x, n), x) for n in range(3))
     bounded = all(s.is_finite for s in sups[1:])
     note = (
@@ -108,7 +137,8 @@ def activation_bounds(op: str) -> ActivationBounds:
 
 
 def all_activation_bounds() -> dict[str, ActivationBounds]:
-    return {op: activation_bounds(op) for op in (*ACTIVATION_FUNCTIONS, "relu")}
+    """:func:`activation_bounds` of every elementwise op of the op registry."""
+    return {op: activation_bounds(op) for op in registry.names("elementwise")}
 
 
 def numeric_sup_check(b: ActivationBounds, lo: float = -30.0, hi: float = 30.0) -> float:
@@ -116,7 +146,7 @@ def numeric_sup_check(b: ActivationBounds, lo: float = -30.0, hi: float = 30.0) 
     (a numeric cross-check, not a proof; the grid includes the critical points' neighbourhood)."""
     if b.sups is None:
         return 0.0
-    phi = ACTIVATION_FUNCTIONS[b.op]
+    phi = phi_of(b.op)
     grid = np.linspace(lo, hi, 600_001)
     worst = 0.0
     for n, s in enumerate(b.sups):

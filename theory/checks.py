@@ -16,9 +16,10 @@ from collections.abc import Callable
 import numpy as np
 
 from descentcheck.impl.examples import EXAMPLES
+from descentcheck.registry import ops as registry
 
-from . import KNOWN_OPS
 from .check_result import NUMERIC, PROVED, SMT, CheckResult
+from .coverage import check_coverage
 from .descent_checks import (
     check_descent,
     check_descent_numeric,
@@ -35,21 +36,21 @@ def _all_hold(items: list) -> tuple[bool, list[str]]:
 
 
 def check_derivations() -> CheckResult:
-    """Every op derived at D = 1..4 (2..4 where D = 1 is not an op), printed in every format;
-    the JSON round-trips through ``sympify`` to the same expressions."""
+    """Every op of the op registry derived at D = 1..4 (2..4 where D = 1 is not an op), printed
+    in every format; the JSON round-trips through ``sympify`` to the same expressions."""
     import sympy as sp
 
     from .derivations import derive
     from .render import derive_text
-    from .units import MIN_DIM
+    from .units import min_dim
 
     def as_matrix(e: object) -> sp.Matrix:
         return sp.Matrix(e) if isinstance(e, sp.MatrixBase) else sp.Matrix([e])
 
     n = 0
     bad: list[str] = []
-    for op in KNOWN_OPS:
-        for dim in range(MIN_DIM.get(op, 1), 5):
+    for op in registry.derive_names():
+        for dim in range(min_dim(op), 5):
             for fmt in ("latex", "sympy", "mathml"):
                 derive_text(op, fmt, dim)
             payload = json.loads(derive_text(op, "json", dim))
@@ -83,18 +84,11 @@ def check_softmax_ce() -> CheckResult:
     )
 
 
-def _has_matmul_path() -> bool:
-    from descentcheck.impl.ops import gaussian
-
-    return hasattr(gaussian, "MATMUL_MIN_SIZE")
-
-
 def check_symbolic_agreement() -> CheckResult:
     from .symbolic_agreement import agree_all, agree_matmul
 
     results = agree_all((1, 3))
-    if _has_matmul_path():  # the trainer's large-batch distance formulas, for any shift mu
-        results |= agree_matmul((1, 3))
+    results |= agree_matmul((1, 3))  # the trainer's large-batch distance formulas, any shift mu
     ids = [i for v in results.values() for i in v]
     ok, bad = _all_hold(ids)
     return CheckResult(
@@ -106,95 +100,106 @@ def check_symbolic_agreement() -> CheckResult:
     )
 
 
-def check_numeric_agreement(seed: int = 0, trials: int = 6) -> CheckResult:
-    from .numeric_agreement import (
-        LAYER_OPS,
-        LOSS_OPS,
-        RTOL,
-        compare_layer,
-        compare_loss,
-        saturation_report,
-    )
-    from .units import ACTIVATIONS
+Case = tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray, int]
 
-    rng = np.random.default_rng(seed)
-    worst = 0.0
-    worst_rel_moderate = 0.0
-    bad: list[str] = []
-    count = 0
+
+def _layer_case(op: str, rng: np.random.Generator, n: int, D: int, U: int) -> Case:
+    """Inputs, parameters, upstream gradient and units for one call of the layer ``op``, drawn
+    by what the op registry says of it (family, width rule, node settings)."""
+    info, settings = registry.variant(op)  # type: ignore[misc]
+    if info.family == "dense":
+        params = {"W": rng.uniform(-2, 2, (D, U)), "b": rng.uniform(-2, 2, U)}
+        return [rng.uniform(-2, 2, (n, D))], params, rng.normal(size=(n, U)), U
+    if info.family == "distance":
+        per_unit = settings.get("radius") == "per_unit"
+        radii = rng.uniform(-2, 2, U if per_unit else (U, D))
+        params = {"centroids": rng.uniform(-2, 2, (U, D)), "radii": radii}
+        return [rng.uniform(-2, 2, (n, D))], params, rng.normal(size=(n, U)), U
+    if info.width == "equal":  # add
+        xs = [rng.uniform(-2, 2, (n, D)) for _ in range(int(rng.integers(2, 4)))]
+        return xs, {}, rng.normal(size=(n, D)), 1
+    if info.width == "sum":  # concat
+        xs = [rng.uniform(-2, 2, (n, int(rng.integers(1, 4)))) for _ in range(2)]
+        return xs, {}, rng.normal(size=(n, sum(a.shape[1] for a in xs))), 1
+    # elementwise: wide inputs, saturated units included
+    return [rng.uniform(-30, 30, (n, D))], {}, rng.normal(size=(n, D)), 1
+
+
+def _layer_and_loss_trials(rng: np.random.Generator, trials: int, bad: list[str]) -> dict:
+    """Every registered layer and loss against its derivation on ``trials`` random shapes."""
+    from .numeric_agreement import compare_layer, compare_loss, layer_ops, loss_ops
+
+    out = {"count": 0, "worst": 0.0, "moderate": 0.0}
     for _ in range(trials):
         n, D, U = (int(v) for v in rng.integers(1, 5, size=3))
-        x = rng.uniform(-2, 2, size=(n, D))
-        for op in LAYER_OPS:
-            if op == "dense":
-                params = {"W": rng.uniform(-2, 2, (D, U)), "b": rng.uniform(-2, 2, U)}
-                c = compare_layer(op, [x], params, rng.normal(size=(n, U)), U)
-            elif op.startswith("gaussian"):
-                radii = rng.uniform(-2, 2, U if op.endswith("per_unit") else (U, D))
-                params = {"centroids": rng.uniform(-2, 2, (U, D)), "radii": radii}
-                c = compare_layer(op, [x], params, rng.normal(size=(n, U)), U)
-            elif op == "add":
-                xs = [rng.uniform(-2, 2, (n, D)) for _ in range(int(rng.integers(2, 4)))]
-                c = compare_layer(op, xs, {}, rng.normal(size=(n, D)))
-            elif op == "concat":
-                xs = [rng.uniform(-2, 2, (n, int(rng.integers(1, 4)))) for _ in range(2)]
-                c = compare_layer(op, xs, {}, rng.normal(size=(n, sum(a.shape[1] for a in xs))))
-            else:
-                xa = rng.uniform(-30, 30, (n, D))
-                c = compare_layer(op, [xa], {}, rng.normal(size=(n, D)))
-                moderate = compare_layer(op, [np.clip(xa, -4, 4)], {}, np.ones((n, D)))
-                worst_rel_moderate = max(worst_rel_moderate, moderate.max_rel_error)
-            count += 1
-            worst = max(worst, c.max_scaled_error)
+        for op in layer_ops():
+            xs, params, gy, units = _layer_case(op, rng, n, D, U)
+            c = compare_layer(op, xs, params, gy, units)
+            if registry.variant(op)[0].kind == "elementwise":  # type: ignore[index]
+                moderate = compare_layer(op, [np.clip(xs[0], -4, 4)], {}, np.ones((n, D)))
+                out["moderate"] = max(out["moderate"], moderate.max_rel_error)
+            out["count"] += 1
+            out["worst"] = max(out["worst"], c.max_scaled_error)
             if not c.ok:
                 bad.append(f"{op}: scaled error {c.max_scaled_error:.3g} at {c.worst}")
-        for op in LOSS_OPS:
-            Dl = max(D, 2)
+        for op in loss_ops():
+            Dl = max(D, registry.variant(op)[0].min_width)  # type: ignore[index]
             yhat = rng.uniform(-20, 20, (n, Dl))
             y = rng.uniform(0, 1, (n, Dl)) if op != "mse" else rng.uniform(-3, 3, (n, Dl))
             c = compare_loss(op, yhat, y)
-            count += 1
-            worst = max(worst, c.max_scaled_error)
+            out["count"] += 1
+            out["worst"] = max(out["worst"], c.max_scaled_error)
             if not c.ok:
                 bad.append(f"{op}: scaled error {c.max_scaled_error:.3g} at {c.worst}")
-    matmul_note = "distance layers have no matmul path"
-    if _has_matmul_path():
-        worst_mm = worst_mm_direct = 0.0
-        for _ in range(trials * 4):
-            n, D, U = (int(v) for v in rng.integers(1, 5, size=3))
-            x = rng.uniform(-2, 2, size=(n, D)) + rng.choice([0.0, 50.0])
-            for op in (
-                "gaussian",
-                "gaussian_per_unit",
-                "gaussian_logits",
-                "gaussian_logits_per_unit",
-            ):
-                radii = rng.uniform(-2, 2, U if op.endswith("per_unit") else (U, D))
-                c = x.mean(axis=0) + rng.uniform(-2, 2, (U, D))
-                c[0] = x[0] if rng.random() < 0.3 else c[0]
-                params = {"centroids": c, "radii": radii}
-                gy = rng.normal(size=(n, U))
-                mm = compare_layer(op, [x], params, gy, U, matmul=True)
-                worst_mm = max(worst_mm, mm.max_scaled_error)
-                count += 1
-                if not mm.ok:
-                    bad.append(f"{op} [matmul]: {mm.max_scaled_error:.3g} at {mm.worst}")
-                # the same numbers judged against the direct formula's (smaller) terms
-                direct = compare_layer(op, [x], params, gy, U, matmul=True, terms="direct")
-                worst_mm_direct = max(worst_mm_direct, direct.max_scaled_error)
-        worst = max(worst, worst_mm)
-        matmul_note = (
-            f"matmul path (forced at small sizes): worst {worst_mm:.1e} relative to its expanded "
-            f"terms, {worst_mm_direct:.1e} relative to the direct formula's terms"
-        )
-    if worst_rel_moderate > RTOL:
-        bad.append(f"activations on |x| <= 4: entrywise relative error {worst_rel_moderate:.3g}")
+    return out
+
+
+def _matmul_trials(rng: np.random.Generator, trials: int, bad: list[str]) -> dict:
+    """The distance layers' expanded (matmul) path, forced at small sizes, on data offset from
+    the origin (where its cancellation shows) with some centroids on data rows."""
+    from .claimed import MATMUL_OPS
+    from .numeric_agreement import compare_layer
+
+    out = {"count": 0, "worst": 0.0, "direct": 0.0}
+    for _ in range(trials):
+        n, D, U = (int(v) for v in rng.integers(1, 5, size=3))
+        x = rng.uniform(-2, 2, size=(n, D)) + rng.choice([0.0, 50.0])
+        for op in MATMUL_OPS:
+            radii = rng.uniform(-2, 2, U if op.endswith("per_unit") else (U, D))
+            c = x.mean(axis=0) + rng.uniform(-2, 2, (U, D))
+            c[0] = x[0] if rng.random() < 0.3 else c[0]
+            params = {"centroids": c, "radii": radii}
+            gy = rng.normal(size=(n, U))
+            mm = compare_layer(op, [x], params, gy, U, matmul=True)
+            out["worst"] = max(out["worst"], mm.max_scaled_error)
+            out["count"] += 1
+            if not mm.ok:
+                bad.append(f"{op} [matmul]: {mm.max_scaled_error:.3g} at {mm.worst}")
+            # the same numbers judged against the direct formula's (smaller) terms
+            direct = compare_layer(op, [x], params, gy, U, matmul=True, terms="direct")
+            out["direct"] = max(out["direct"], direct.max_scaled_error)
+    return out
+
+
+def check_numeric_agreement(seed: int = 0, trials: int = 6) -> CheckResult:
+    """Every layer and loss of the op registry against its lambdified derivation (and the
+    distance layers' matmul path), judged relative to the summed terms."""
+    from .numeric_agreement import RTOL, saturation_report
+
+    rng = np.random.default_rng(seed)
+    bad: list[str] = []
+    layers = _layer_and_loss_trials(rng, trials, bad)
+    mm = _matmul_trials(rng, trials * 4, bad)
+    worst = max(layers["worst"], mm["worst"])
+    if layers["moderate"] > RTOL:
+        bad.append(f"activations on |x| <= 4: entrywise relative error {layers['moderate']:.3g}")
     sat = saturation_report()
     details = [
         *bad,
-        matmul_note,
-        f"activations on |x| <= 4 ({', '.join(ACTIVATIONS)}): worst entrywise relative "
-        f"error {worst_rel_moderate:.2e}",
+        f"matmul path (forced at small sizes): worst {mm['worst']:.1e} relative to its expanded "
+        f"terms, {mm['direct']:.1e} relative to the direct formula's terms",
+        f"activations on |x| <= 4 ({', '.join(registry.names('elementwise'))}): worst entrywise "
+        f"relative error {layers['moderate']:.2e}",
         "activation derivatives on |x| <= 40, saturated units included: worst entrywise "
         "relative error " + ", ".join(f"{op} {v:.2g}" for op, v in sat.items()),
     ]
@@ -207,21 +212,22 @@ def check_numeric_agreement(seed: int = 0, trials: int = 6) -> CheckResult:
         "trainer == theory (b) numeric: lambdified derivations vs the trainer's layers",
         NUMERIC,
         not bad,
-        f"{count} layer/loss calls; worst error {worst:.2e} relative to the summed terms "
-        f"(tolerance {RTOL:g})",
+        f"{layers['count'] + mm['count']} layer/loss calls; worst error {worst:.2e} relative to "
+        f"the summed terms (tolerance {RTOL:g})",
         details,
     )
 
 
 def check_network_agreement(seed: int = 0, networks: int = 25) -> CheckResult:
+    from descentcheck.impl.random_dag import SeededDraws
+
     from .network_agreement import NORMWISE_LIMIT_EPS, compare_network, random_case
-    from .random_specs import RngChooser
 
     worst_norm = worst_ent = worst_loss = 0.0
     bad: list[str] = []
     skips = 0
     for i in range(networks):
-        case = random_case(RngChooser(seed * 1000 + i))
+        case = random_case(SeededDraws(seed * 1000 + i))
         skips += sum(n["op"] in ("add", "concat") for n in case[0]["nodes"])
         c = compare_network(*case)
         worst_norm = max(worst_norm, c.normwise_eps)
@@ -441,6 +447,7 @@ def check_optimizers(seed: int = 0) -> CheckResult:
 
 
 CHECKS: tuple[Callable[[], CheckResult], ...] = (
+    check_coverage,
     check_derivations,
     check_softmax_ce,
     check_symbolic_agreement,

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
+
+from descentcheck.registry import ops as registry
 
 from .derivations import derive
 from .units import Unit
@@ -157,6 +160,20 @@ def _elementwise(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
     return Claimed(u.op, "impl/ops/activations.py", sp.ImmutableMatrix(ys), vjp)
 
 
+def _plugin_elementwise(plugin: Any) -> Callable[[Unit, tuple[sp.Symbol, ...]], Claimed]:
+    # impl/ops/plugin.py: y = f(x), backward gy * f'(x), with the plugin's numpy rules; their
+    # transcription is the plugin's claimed_forward/claimed_derivative (phi and phi' when the
+    # numpy rules are phi and phi' lambdified)
+    fwd, der = plugin.claimed_rules()
+
+    def rule(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+        ys = [fwd(xi) for xi in u.inputs]
+        vjp = {xi: g * der(xi) for xi, g in zip(u.inputs, gy)}
+        return Claimed(u.op, f"impl/ops/plugin.py ({plugin.who})", sp.ImmutableMatrix(ys), vjp)
+
+    return rule
+
+
 def _add(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
     # impl/ops/merges.py: y = x_1 + ... + x_m; every input receives gy
     (g,) = gy
@@ -191,6 +208,7 @@ def _softmax_cross_entropy(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
     return Claimed(u.op, "impl/losses.py", E, vjp)
 
 
+#: the built-in ops' claimed rules by derivation name (a plugin's: :func:`rule`)
 _RULES: dict[str, Callable[[Unit, tuple[sp.Symbol, ...]], Claimed]] = {
     "dense": _dense,
     "gaussian": lambda u, g: _distance(u, g, logits=False),
@@ -205,13 +223,25 @@ _RULES: dict[str, Callable[[Unit, tuple[sp.Symbol, ...]], Claimed]] = {
 }
 
 
+def rule(op: str) -> Callable[[Unit, tuple[sp.Symbol, ...]], Claimed] | None:
+    """The claimed rule of a derivation name: built in, or its plugin's; None if neither."""
+    found = registry.variant(op)
+    if found is not None and found[0].plugin is not None:
+        return _plugin_elementwise(found[0].plugin)
+    return _RULES.get(op)
+
+
 def claimed(op: str, dim: int = 3) -> Claimed:
     """The trainer's rules for one unit of ``op`` with ``dim`` inputs."""
     d = derive(op, dim)
-    return _RULES[op](d.unit, d.upstream())
+    r = rule(op)
+    if r is None:
+        raise LookupError(f"op {op!r} has no claimed rule (theory/claimed.py)")
+    return r(d.unit, d.upstream())
 
 
-MATMUL_OPS = ("gaussian", "gaussian_per_unit", "gaussian_logits", "gaussian_logits_per_unit")
+#: the distance ops' derivations: the trainer's distance layers have the expanded (matmul) path
+MATMUL_OPS = tuple(v.name for o in registry.BUILTIN if o.family == "distance" for v in o.variants)
 
 
 def claimed_matmul(op: str, dim: int = 3) -> Claimed:

@@ -12,6 +12,9 @@ Ops (DESIGN.md): dense ``x W + b``; gaussian ``exp(-1/2 sum_i r_ji^2 (x_i - c_ji
 (Kurbiel & Khaleghian, arXiv:1708.01911) and its logits; sigmoid, tanh, softplus
 (``log1p(exp x)``), relu (``x if x > 0 else 0``), identity; add; concat; losses mse
 ``1/(2n) sum ||yhat - y||^2`` and softmax cross-entropy ``-1/n sum y log softmax(yhat)``.
+The rules sit in tables (:data:`NODE_RULES`, :data:`LOSS_RULES`, the activations of
+:func:`mpmath_functions` and :func:`arb_functions`), which the op registry's coverage check reads;
+a plugin's activation brings its own ``mpmath`` and ``interval`` rules.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 import mpmath
 import numpy as np
+
+from descentcheck.registry import ops as registry
 
 Array = np.ndarray
 DPS = 50
@@ -33,6 +38,7 @@ def _v(f: Callable[[Any], Any]) -> Callable[[Array], Array]:
     return np.vectorize(f, otypes=[object])
 
 
+#: the built-in activations on object arrays of mpf (a plugin's: its ``mpmath`` rule)
 _ACT: dict[str, Callable[[Array], Array]] = {
     "sigmoid": _v(lambda t: 1 / (1 + mpmath.exp(-t))),
     "tanh": _v(mpmath.tanh),
@@ -44,25 +50,44 @@ _EXP = _v(mpmath.exp)
 _LOG = _v(mpmath.log)
 
 
+def _arb_method(m: str) -> Callable[[Array], Array]:
+    return np.frompyfunc(lambda v: getattr(v, m)(), 1, 1)
+
+
+_ARB_EXP, _ARB_LOG = _arb_method("exp"), _arb_method("log")
+
+#: the built-in activations on object arrays of python-flint ``arb`` balls (the interval
+#: certifier's numbers), each written so its argument appears once (tight enclosures);
+#: relu has none (the op registry states why)
+ARB_FUNCTIONS: dict[str, Callable[[Array], Array]] = {
+    "sigmoid": lambda t: 1 / (1 + _ARB_EXP(-t)),
+    "tanh": lambda t: 1 - 2 / (_ARB_EXP(2 * t) + 1),
+    "softplus": lambda t: _ARB_LOG(1 + _ARB_EXP(t)),
+    "identity": lambda t: t,
+}
+
+
+def _plugin_rules(attr: str) -> dict[str, Callable[[Array], Array]]:
+    """The plugins' scalar rules ``attr`` (``mpmath_rule``, ``interval_rule``) on object arrays."""
+    out = {}
+    for info in registry.ops():
+        rule = getattr(info.plugin, attr, None) if info.plugin is not None else None
+        if rule is not None:
+            out[info.name] = np.frompyfunc(rule, 1, 1)
+    return out
+
+
+def mpmath_functions() -> dict[str, Callable[[Array], Array]]:
+    """``exp``, ``log`` and every activation (plugins' included) on object arrays of mpf."""
+    return {"exp": _EXP, "log": _LOG, **_ACT, **_plugin_rules("mpmath_rule")}
+
+
 def arb_functions() -> dict[str, Callable[[Array], Array]]:
-    """The same ops on object arrays of python-flint ``arb`` balls (the interval certifier's
-    numbers), each written so its argument appears once (tight enclosures):
-    ``tanh(x) = 1 - 2 / (exp(2x) + 1)``, ``sigmoid(x) = 1 / (1 + exp(-x))``,
-    ``softplus(x) = log(1 + exp(x))``; relu has no interval rule (not smooth). Pass as
-    ``functions=`` to :func:`forward` / :func:`loss` with :func:`to_arb` inputs."""
-    exp = np.frompyfunc(lambda v: v.exp(), 1, 1)
-    log = np.frompyfunc(lambda v: v.log(), 1, 1)
-    return {
-        "exp": exp,
-        "log": log,
-        "sigmoid": lambda t: 1 / (1 + exp(-t)),
-        "tanh": lambda t: 1 - 2 / (exp(2 * t) + 1),
-        "softplus": lambda t: log(1 + exp(t)),
-        "identity": lambda t: t,
-    }
-
-
-MPMATH_FUNCTIONS: dict[str, Callable[[Array], Array]] = {"exp": _EXP, "log": _LOG, **_ACT}
+    """The same on object arrays of ``arb`` balls: ``tanh(x) = 1 - 2 / (exp(2x) + 1)``,
+    ``sigmoid(x) = 1 / (1 + exp(-x))``, ``softplus(x) = log(1 + exp(x))``, a plugin's interval
+    rule; relu has none. Pass as ``functions=`` to :func:`forward` / :func:`loss` with
+    :func:`to_arb` inputs."""
+    return {"exp": _ARB_EXP, "log": _ARB_LOG, **ARB_FUNCTIONS, **_plugin_rules("interval_rule")}
 
 
 def to_arb(a: Array) -> Array:
@@ -106,43 +131,75 @@ def topological_order(nodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]
     return order
 
 
-def _node(
-    node: Mapping[str, Any],
-    params: Mapping[str, Array],
-    xs: list[Array],
-    fn: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
-) -> Array:
-    op, name = node["op"], node["name"]
-    if op == "dense":
-        return xs[0].dot(params[f"{name}.W"]) + params[f"{name}.b"]
-    if op in ("gaussian", "gaussian_logits"):
+Functions = Mapping[str, Callable[[Array], Array]]
+
+
+def _dense(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+    name = node["name"]
+    return xs[0].dot(params[f"{name}.W"]) + params[f"{name}.b"]
+
+
+def _distance(logits: bool) -> Callable[..., Array]:
+    def rule(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+        name = node["name"]
         c, r = params[f"{name}.centroids"], params[f"{name}.radii"]
         r2 = r * r
         if r2.ndim == 1:
             r2 = np.repeat(r2[:, None], c.shape[1], axis=1)
         diff = xs[0][:, None, :] - c[None, :, :]
         z = -(diff * diff * r2[None, :, :]).sum(axis=2) / 2
-        return z if op == "gaussian_logits" else fn["exp"](z)
+        return z if logits else fn["exp"](z)
+
+    return rule
+
+
+def _add(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return total
+
+
+def _concat(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+    return np.concatenate(xs, axis=1)
+
+
+#: the rules of the ops with parameters or several inputs, written over any number type that
+#: ``fn`` knows (mpf, or Arb balls: so each is also the op's interval rule); elementwise ops
+#: read ``fn[op]``
+NODE_RULES: dict[str, Callable[..., Array]] = {
+    "dense": _dense,
+    "gaussian": _distance(logits=False),
+    "gaussian_logits": _distance(logits=True),
+    "add": _add,
+    "concat": _concat,
+}
+
+
+def _node(
+    node: Mapping[str, Any],
+    params: Mapping[str, Array],
+    xs: list[Array],
+    fn: Functions | None = None,
+) -> Array:
+    op = node["op"]
+    fn = mpmath_functions() if fn is None else fn
+    if op in NODE_RULES:
+        return NODE_RULES[op](node, params, xs, fn)
     if op in fn and op not in ("exp", "log"):
         return fn[op](xs[0])
-    if op == "add":
-        total = xs[0]
-        for x in xs[1:]:
-            total = total + x
-        return total
-    if op == "concat":
-        return np.concatenate(xs, axis=1)
-    raise ValueError(f"unknown op {op!r}")
+    raise ValueError(f"op {op!r} has no rule for these numbers")
 
 
 def forward(
     spec: Mapping[str, Any],
     params: Mapping[str, Array],
     x: Array,
-    functions: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+    functions: Functions | None = None,
 ) -> Array:
     """The network output on object arrays of mpf (``params`` and ``x`` from :func:`to_mp`), or
     of any numbers ``functions`` knows (:func:`arb_functions` with :func:`to_arb` inputs)."""
+    functions = mpmath_functions() if functions is None else functions
     values: dict[str, Array] = {INPUT: x}
     for node in topological_order(list(spec["nodes"])):
         xs = [values[p] for p in node["inputs"]]
@@ -150,22 +207,35 @@ def forward(
     return values[spec["output"]]
 
 
+def _mse(yhat: Array, y: Array, fn: Functions) -> Any:
+    d = yhat - y
+    return (d * d).sum() / (2 * yhat.shape[0])
+
+
+def _softmax_cross_entropy(yhat: Array, y: Array, fn: Functions) -> Any:
+    lse = fn["log"](fn["exp"](yhat).sum(axis=1))
+    logp = yhat - lse[:, None]
+    return -(y * logp).sum() / yhat.shape[0]
+
+
+#: the losses, over any number type ``fn`` knows (so each is also the loss's interval rule)
+LOSS_RULES: dict[str, Callable[[Array, Array, Functions], Any]] = {
+    "mse": _mse,
+    "softmax_cross_entropy": _softmax_cross_entropy,
+}
+
+
 def loss_value(
     spec: Mapping[str, Any],
     yhat: Array,
     y: Array,
-    functions: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+    functions: Functions | None = None,
 ) -> Any:
     """The spec's loss at the output ``yhat`` for targets ``y`` (rows, same shape)."""
-    n = yhat.shape[0]
-    if spec["loss"] == "mse":
-        d = yhat - y
-        return (d * d).sum() / (2 * n)
-    if spec["loss"] == "softmax_cross_entropy":
-        lse = functions["log"](functions["exp"](yhat).sum(axis=1))
-        logp = yhat - lse[:, None]
-        return -(y * logp).sum() / n
-    raise ValueError(f"unknown loss {spec['loss']!r}")
+    rule = LOSS_RULES.get(spec["loss"])
+    if rule is None:
+        raise ValueError(f"unknown loss {spec['loss']!r}")
+    return rule(yhat, y, mpmath_functions() if functions is None else functions)
 
 
 def loss(
@@ -173,7 +243,7 @@ def loss(
     params: Mapping[str, Array],
     x: Array,
     y: Array,
-    functions: Mapping[str, Callable[[Array], Array]] = MPMATH_FUNCTIONS,
+    functions: Functions | None = None,
 ) -> Any:
     """E at ``params`` (same number type throughout: mpf by default)."""
     return loss_value(spec, forward(spec, params, x, functions), y, functions)
@@ -251,11 +321,18 @@ def _node_error(
     if op == "concat":
         return np.concatenate(es, axis=1)
     x = xs[0]
-    slope = {
-        "tanh": lambda: 1 - y * y,
-        "sigmoid": lambda: y * (1 - y),
-        "softplus": lambda: 1 / (1 + np.exp(-np.clip(x, -700, 700))),
-    }.get(op, lambda: np.ones_like(x))()
+    info = registry.get(op)
+    if op == "tanh":
+        slope = 1 - y * y
+    elif op == "sigmoid":
+        slope = y * (1 - y)
+    elif op == "softplus":
+        slope = 1 / (1 + np.exp(-np.clip(x, -700, 700)))
+    elif info is not None and info.plugin is not None:
+        # a plugin's f' from its own float rule (its rounding taken as within the same 2u)
+        slope = np.broadcast_to(info.plugin.numpy_rules[1](x), x.shape)
+    else:  # relu, identity: |f'| <= 1
+        slope = np.ones_like(x)
     return np.abs(slope) * es[0] + (0 if op == "identity" else 2 * U * (np.abs(y) + np.abs(x)))
 
 

@@ -35,26 +35,23 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from descentcheck.registry import ops as registry
+
 from .derivations import derive
-from .units import ACTIVATIONS
 
 Array = np.ndarray
 RTOL = 1e-12
 DPS = 60  # 1 - tanh(x)^2 at |x| = 40 cancels 35 digits
 TINY = 1e-300
 
-_PER_UNIT = {"gaussian_per_unit": "gaussian", "gaussian_logits_per_unit": "gaussian_logits"}
-LAYER_OPS = (
-    "dense",
-    "gaussian",
-    "gaussian_per_unit",
-    "gaussian_logits",
-    "gaussian_logits_per_unit",
-    *ACTIVATIONS,
-    "add",
-    "concat",
-)
-LOSS_OPS = ("mse", "softmax_cross_entropy")
+
+def layer_ops() -> tuple[str, ...]:
+    """Every derivation of a layer op in the op registry (plugins' included)."""
+    return registry.derive_names("parametric", "elementwise", "merge")
+
+
+def loss_ops() -> tuple[str, ...]:
+    return registry.derive_names("loss")
 
 
 @dataclass(frozen=True)
@@ -171,14 +168,16 @@ def _reference_elementwise(op: str, x: Array, gy: Array) -> dict:
 
 
 def layer_for(op: str, in_widths: tuple[int, ...], units: int = 1):
-    """The trainer's layer object for ``op`` (``*_per_unit`` maps to ``radius: per_unit``)."""
+    """The trainer's layer object for the derivation ``op`` (its node settings from the op
+    registry: ``*_per_unit`` is ``radius: per_unit``)."""
     from descentcheck.impl.ops import OPS
 
-    node: dict = {"units": units}
-    if op in _PER_UNIT:
-        node["radius"] = "per_unit"
-    name = _PER_UNIT.get(op, op)
-    return OPS[name]("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
+    found = registry.variant(op)
+    if found is None:
+        raise LookupError(f"op {op!r} is not registered")
+    info, settings = found
+    node: dict = {"units": units, **settings}
+    return OPS[info.name]("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
 
 
 @contextmanager
@@ -244,7 +243,8 @@ def compare_layer(
     else:
         y, cache_ = layer.forward(full, xs)
         gxs, gparams = layer.backward(full, cache_, gy)
-    if op in ACTIVATIONS:
+    kind = registry.variant(op)[0].kind  # type: ignore[index]
+    if kind == "elementwise":
         ref = _reference_elementwise(op, xs[0], gy)
     elif op == "add":
         ref = {

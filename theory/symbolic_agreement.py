@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import KNOWN_OPS
+from descentcheck.registry.ops import derive_names
+
 from .claimed import MATMUL_OPS, Claimed, claimed, claimed_matmul
 from .derivations import derive
-from .units import MIN_DIM
+from .units import min_dim
 from .zero import Identity, prove_equal
 
 
@@ -48,11 +49,12 @@ def agree_matmul(dims: tuple[int, ...] = (1, 3)) -> dict[str, list[Identity]]:
 
 
 def agree_all(dims: tuple[int, ...] = (1, 3)) -> dict[str, list[Identity]]:
-    """:func:`agree` for every op at each dim (raised to the op's minimum where needed)."""
+    """:func:`agree` for every op and loss of the op registry (plugins' included) at each dim
+    (raised to the op's minimum where needed)."""
     result: dict[str, list[Identity]] = {}
-    for op in KNOWN_OPS:
+    for op in derive_names():
         ids: list[Identity] = []
-        for dim in sorted({max(dm, MIN_DIM.get(op, 1)) for dm in dims}):
+        for dim in sorted({max(dm, min_dim(op)) for dm in dims}):
             ids += agree(op, dim)
         result[op] = ids
     return result

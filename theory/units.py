@@ -34,7 +34,8 @@ from numbers import Integral
 
 import sympy as sp
 
-from . import KNOWN_OPS
+from descentcheck.registry import ops as registry
+
 from .errors import DeriveError
 
 Expr = sp.Expr
@@ -96,6 +97,7 @@ def identity(x: Expr) -> Expr:
     return x
 
 
+#: the built-in activations' forward rules; a plugin's is its ``sympy`` (:func:`activation`)
 ACTIVATIONS: dict[str, Callable[[Expr], Expr]] = {
     "sigmoid": sigmoid,
     "tanh": sp.tanh,
@@ -134,12 +136,24 @@ def _distance(op: str, dim: int, per_unit: bool, logits: bool) -> Unit:
     return Unit(op, dim, x, (*c, *r), z if logits else sp.exp(z), notes=notes)
 
 
+def activation(op: str) -> Callable[[Expr], Expr] | None:
+    """The forward rule phi of an elementwise op: built in, or its plugin's; None if neither."""
+    info = registry.get(op)
+    if info is not None and info.plugin is not None:
+        return info.plugin.phi
+    return ACTIVATIONS.get(op)
+
+
 def _elementwise(op: str, dim: int) -> Unit:
     x = vec("x", dim)
-    phi = ACTIVATIONS[op]
+    phi = activation(op)
+    assert phi is not None, op
     notes: tuple[str, ...] = (
         f"elementwise: y_i = {op}(x_i); the Jacobian is diagonal, grad[x_i] is its i-th column",
     )
+    info = registry.get(op)
+    if info is not None and info.plugin is not None:
+        notes += (f"from {info.plugin.who}", *info.plugin.notes)
     if op == "relu":
         notes += (
             "relu is not differentiable at 0 (one-sided derivatives 0 and 1); the derivative is "
@@ -192,6 +206,7 @@ def _softmax_cross_entropy(dim: int) -> Unit:
     return Unit("softmax_cross_entropy", dim, yhat, (), E, labels=y, notes=notes)
 
 
+#: the built-in ops' builders by derivation name (a plugin's: :func:`builder`)
 _BUILDERS: dict[str, Callable[[int], Unit]] = {
     "dense": _dense,
     "gaussian": lambda d: _distance("gaussian", d, per_unit=False, logits=False),
@@ -206,24 +221,40 @@ _BUILDERS: dict[str, Callable[[int], Unit]] = {
     "mse": _mse,
     "softmax_cross_entropy": _softmax_cross_entropy,
 }
-assert tuple(_BUILDERS) == KNOWN_OPS, "units and the package's KNOWN_OPS list must agree"
 
-MIN_DIM = {"add": 2, "softmax_cross_entropy": 2}
+
+def builder(op: str) -> Callable[[int], Unit] | None:
+    """The forward rule's builder of a derivation name, or None (not registered, or no rule)."""
+    found = registry.variant(op)
+    if found is None:
+        return None
+    info, _ = found
+    if info.plugin is not None:
+        return lambda d: _elementwise(op, d)
+    return _BUILDERS.get(op)
+
+
+def min_dim(op: str) -> int:
+    """The least number of inputs D of ``op``'s one-unit derivation (the op registry's)."""
+    found = registry.variant(op)
+    return found[0].min_dim if found is not None else 1
 
 
 def check_request(op: str, dim: object) -> int:
     """Validate ``op`` and ``dim``; return dim as an int or raise a one-line DeriveError."""
-    if op not in _BUILDERS:
-        raise DeriveError(f"unknown op {op!r}; known ops: {', '.join(KNOWN_OPS)}")
-    lo = MIN_DIM.get(op, 1)
+    known = ", ".join(registry.derive_names())
+    if not isinstance(op, str) or builder(op) is None:
+        raise DeriveError(f"unknown op {op!r}; known ops: {known}")
+    lo = min_dim(op)
     if isinstance(dim, bool) or not isinstance(dim, Integral) or not lo <= dim <= MAX_DIM:
         raise DeriveError(
             f"dim for {op} must be an integer from {lo} to {MAX_DIM}, got {dim!r}; "
-            f"known ops: {', '.join(KNOWN_OPS)}"
+            f"known ops: {known}"
         )
     return int(dim)
 
 
 def unit(op: str, dim: int = 3) -> Unit:
     """The forward rule of one unit of ``op`` with ``dim`` inputs."""
-    return _BUILDERS[op](check_request(op, dim))
+    dim = check_request(op, dim)
+    return builder(op)(dim)  # type: ignore[misc]

@@ -122,8 +122,8 @@ RADIUS = SpecKey(
     help="one radius per connection (units, in) or per unit (units,)",
 )
 RELU_NOT_SMOOTH = (
-    "relu is not differentiable at 0 (one-sided derivatives 0 and 1), so it is outside every "
-    "descent claim and nothing needs its loss certified"
+    "relu is not smooth (not differentiable at 0: one-sided derivatives 0 and 1), so it is "
+    "outside every descent claim and nothing needs its loss certified"
 )
 
 
