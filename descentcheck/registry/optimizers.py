@@ -294,14 +294,14 @@ LR = Hyperparameter(
 ADAPTIVE_GROUPINGS = ("array", "unit", "node", "global")
 _BETA = dict(high=1.0, high_open=True, label="momentum", noun="a momentum coefficient")
 _THEORY = "descentcheck.theory.momentum"
-_OPTIM = "descentcheck.impl.optim"
+_OPTIM = "descentcheck.impl.optim"  # the package's attributes: a test's monkeypatch reaches them
 
 BUILTINS: tuple[OptimizerEntry, ...] = (
     OptimizerEntry(
         "gd",
         "w_(k+1) = w_k - lr g_k",
         (LR,),
-        f"{_OPTIM}.gd:gd",
+        f"{_OPTIM}:gd",
         f"{_THEORY}:gd_rule",
         region="gd",
         torch="torch.optim.SGD(lr)",
@@ -320,7 +320,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
                 **_BETA,
             ),
         ),
-        f"{_OPTIM}.momentum:momentum",
+        f"{_OPTIM}:momentum",
         f"{_THEORY}:momentum_rule",
         region="constant_momentum",
         torch="torch.optim.SGD(lr, momentum=beta)",
@@ -340,7 +340,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
                 **_BETA,
             ),
         ),
-        f"{_OPTIM}.momentum:nesterov",
+        f"{_OPTIM}:nesterov",
         f"{_THEORY}:nesterov_rule",
         region="nesterov",
         torch="torch.optim.SGD(lr, momentum=beta, nesterov=True)",
@@ -368,7 +368,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
                 label="momentum grouping",
             ),
         ),
-        f"{_OPTIM}.adaptive_momentum:adaptive_momentum",
+        f"{_OPTIM}:adaptive_momentum",
         f"{_THEORY}:adaptive_momentum_rule",
         region="adaptive_momentum",
     ),
@@ -391,7 +391,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
                 "momentum", "float", "momentum beta", 0.0, draw=(0.05, 0.95, False), **_BETA
             ),
         ),
-        f"{_OPTIM}.rmsprop:rmsprop",
+        f"{_OPTIM}:rmsprop",
         f"{_THEORY}:rmsprop_rule",
         region="rmsprop",
         torch="torch.optim.RMSprop(lr, alpha=rho, eps, momentum)",

@@ -42,8 +42,11 @@ from hypothesis import strategies as st
 
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
+from descentcheck.registry.optimizers import ADAPTIVE_GROUPINGS as GROUPS
+from descentcheck.registry.optimizers import names as optimizer_names
 from descentcheck.theory.momentum import step_rules
 
+from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import Limits, cases, log_uniform, unit_interval
@@ -51,7 +54,6 @@ from ..strategies import Limits, cases, log_uniform, unit_interval
 DPS = 50
 U = 2.0**-53
 SAFETY = 2.0
-GROUPS = ("array", "unit", "node", "global")
 SMALL = Limits(max_blocks=3, max_width=3, max_inputs=2, max_rows=4)
 
 
@@ -64,18 +66,21 @@ def _rules() -> dict[str, Any]:
     }
 
 
-KINDS = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")
+KINDS = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")  # hand-derived bounds
 
 
 @st.composite
-def optimizer_draws(draw: st.DrawFn, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
+def optimizer_draws(draw: st.DrawFn, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     """An optimizer and its hyperparameters: the kind drawn evenly from one byte
     (``st.one_of`` favoured its first branch, 31 of 50 draws gd), lr log-uniform in
     [1e-3, 0.5] (RMSProp: a tenth), beta, tau, rho spread evenly over their ranges, eps
     log-uniform. Adaptive momentum is then checked with every grouping and RMSProp with and
     without momentum (:func:`variants`): Hypothesis repeats a drawn prefix over runs of
     examples, so a drawn grouping covered only 2 of 4 groupings in some 400-example runs."""
+    kinds = kinds or optimizer_names()  # every registered optimizer, plugins included
     kind = kinds[draw(st.integers(0, 255), label="optimizer") % len(kinds)]
+    if kind not in KINDS:
+        return draw(registered.hyperparameter_draws(kind), label="hyperparameters")
     hp: dict[str, Any] = {"optimizer": kind, "lr": draw(log_uniform(1e-3, 0.5), label="lr")}
     if kind in ("momentum", "nesterov", "rmsprop"):
         hp["momentum"] = draw(unit_interval(0.05, 0.95), label="beta")
@@ -91,6 +96,8 @@ def optimizer_draws(draw: st.DrawFn, kinds: tuple[str, ...] = KINDS) -> dict[str
 def variants(hp: dict[str, Any]) -> list[dict[str, Any]]:
     """The settings checked for one draw: adaptive momentum with each grouping, RMSProp without
     and with torch's momentum option, any other optimizer as drawn."""
+    if hp["optimizer"] not in KINDS:
+        return registered.variants(hp)
     if hp["optimizer"] == "adaptive_momentum":
         return [{**hp, "group": g} for g in GROUPS]
     if hp["optimizer"] == "rmsprop":
@@ -98,7 +105,7 @@ def variants(hp: dict[str, Any]) -> list[dict[str, Any]]:
     return [hp]
 
 
-def update_strategy(kinds: tuple[str, ...] = KINDS):
+def update_strategy(kinds: tuple[str, ...] | None = None):
     """The claim's strategy over the optimizer kinds ``kinds`` (a test narrows them)."""
 
     def strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
@@ -179,6 +186,8 @@ def _adaptive(hp, g, D, rho_k, groups, absg, absD):
 def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray], groups):
     """For each step k: (rule values in mpmath, tolerances without the final rho_(k+1))."""
     name = hp["optimizer"]
+    if name not in KINDS:
+        return registered.reference_steps(hp, W, G)
     rules = _rules()
     lr = hp["lr"]
     beta = hp.get("momentum", 0.0)

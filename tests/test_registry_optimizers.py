@@ -1,0 +1,404 @@
+"""The optimizer registry: importable without numpy, complete for every optimizer (coverage),
+and open to plugins (a fake entry point adding Adam; broken plugins refused in one line)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+
+import descentcheck.registry.optimizers as reg
+from descentcheck.cli import main
+from descentcheck.impl.errors import HyperparameterError
+from descentcheck.impl.optim.base import Optimizer, StepInfo
+from descentcheck.registry import OPTIMIZERS_GROUP
+from descentcheck.registry.optimizers import (
+    LR,
+    Hyperparameter,
+    OptimizerEntry,
+    OptimizerPluginError,
+    UpdateRule,
+    coverage_problems,
+)
+
+# ---- importable without numpy ---------------------------------------------------------------
+
+BLOCK_NUMPY = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" or name.startswith("numpy.") or name == "sympy":
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Block())
+from descentcheck.registry import optimizers as reg
+names = reg.names()
+assert names[:5] == ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop"), names
+assert reg.get("rmsprop").hyperparameter("rho").default == 0.99
+assert set(reg.options()) >= {"lr", "momentum", "tau", "group", "rho", "eps"}
+assert "numpy" not in sys.modules and "sympy" not in sys.modules
+print("ok")
+"""
+
+
+def test_registry_imports_without_numpy_or_sympy():
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_NUMPY], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_blocker_blocks():
+    """The subprocess above would fail if the registry imported numpy (shown here)."""
+    code = BLOCK_NUMPY.replace(
+        "from descentcheck.registry import optimizers as reg", "import numpy"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and "blocked: numpy" in proc.stderr
+
+
+# ---- coverage: every optimizer brings its update pair, derivation, region or reason ----------
+
+
+def all_problems() -> list[str]:
+    return [p for e in reg.registry().values() for p in coverage_problems(e)]
+
+
+def test_every_registered_optimizer_is_complete():
+    assert all_problems() == []
+
+
+def test_builtin_derivations_are_proved_equal_to_the_observable_forms():
+    for entry in reg.registry().values():
+        rule = entry.build_derivation()
+        assert rule.proofs and all(p.holds for p in rule.proofs), entry.name
+
+
+def test_a_wrong_recurrence_is_not_proved():
+    """The proof in theory.momentum._rule compares against the observable form: a heavy ball
+    recurrence with the wrong sign does not pass it."""
+    from descentcheck.theory import momentum as m
+
+    bad = m._rule("momentum", -m.lr * m.buf_, {"lr": m.lr}, {m.buf_: -m.beta * m.buf_ + m.gk})
+    assert not bad.proofs[0].holds
+
+
+def _replace_entry(monkeypatch, name: str, **changes) -> None:
+    entries = dict(reg._entries)
+    entries[name] = replace(entries[name], **changes)
+    monkeypatch.setattr(reg, "_entries", entries)
+
+
+def _rule_without(name: str, hyperparameter: str):
+    def derivation():
+        rule = next(e for e in reg.BUILTINS if e.name == name).build_derivation()
+        hps = {k: v for k, v in rule.hyperparameters.items() if k != hyperparameter}
+        return dataclasses.replace(rule, hyperparameters=hps)
+
+    return derivation
+
+
+MISSING = {  # what is removed: (optimizer, field changes, fragment of the message)
+    "derivation": ("nesterov", {"derivation": None}, "no SymPy derivation"),
+    "derivation function": (
+        "rmsprop",
+        {"derivation": "descentcheck.theory.momentum:no_such_rule"},
+        "no SymPy derivation",
+    ),
+    "a hyperparameter's symbol": (
+        "rmsprop",
+        {"derivation": _rule_without("rmsprop", "rho")},
+        "no symbol for 'rho'",
+    ),
+    "update pair": (
+        "gd",
+        {"factory": "descentcheck.impl.optim:no_such_factory"},
+        "update pair cannot be built",
+    ),
+    "region and reason": ("momentum", {"region": None}, "neither a descent region nor a reason"),
+    "region": ("adaptive_momentum", {"region": "no_such_region"}, "descent region"),
+    "reason": ("gd", {"region": None, "no_region": " "}, "reason for having no descent region"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(MISSING))
+def test_coverage_fails_naming_the_optimizer_and_what_is_missing(monkeypatch, what):
+    name, changes, fragment = MISSING[what]
+    _replace_entry(monkeypatch, name, **changes)
+    problems = all_problems()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"optimizer {name}") and fragment in problems[0], problems
+
+
+def test_coverage_fails_when_a_region_leaves_theory(monkeypatch):
+    from descentcheck.theory import descent
+
+    regions = {k: v for k, v in descent.REGIONS.items() if k != "nesterov"}
+    monkeypatch.setattr(descent, "_regions", regions)
+    problems = all_problems()
+    assert problems and "optimizer nesterov" in problems[0] and "region" in problems[0]
+
+
+def test_declared_ranges_match_the_factories():
+    """A value just outside a declared interval is refused by the registry with the same words
+    the factory itself uses; the boundary of a closed end is accepted."""
+    from descentcheck.impl.optim.base import check_number
+
+    for entry in reg.registry().values():
+        for h in entry.hyperparameters:
+            if h.kind != "float":
+                continue
+            lo = 0.0 if h.low is None else h.low
+            outside = [lo - 1e-9] + ([h.high + 1e-9] if h.high is not None else [])
+            for v in outside:
+                with pytest.raises(HyperparameterError) as ours:
+                    h.check(v)
+                with pytest.raises(HyperparameterError) as theirs:
+                    check_number(
+                        h.label or h.name,
+                        v,
+                        low=lo,
+                        low_open=h.low_open,
+                        high=h.high,
+                        high_open=h.high_open,
+                    )
+                assert str(ours.value) == str(theirs.value)
+            if not h.low_open:
+                assert h.check(lo) == lo
+
+
+# ---- a plugin: Adam, through a fake entry point ------------------------------------------------
+
+
+def make_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+    """Adam (Kingma & Ba 2015), dict form only (the trainer runs it on dicts)."""
+
+    def init(params):
+        zeros = {k: np.zeros_like(v) for k, v in params.items()}
+        return 0, zeros, dict(zeros)
+
+    def update(grads, state, params):
+        t, m, v = state
+        t += 1
+        m = {k: beta1 * m[k] + (1 - beta1) * g for k, g in grads.items()}
+        v = {k: beta2 * v[k] + (1 - beta2) * g * g for k, g in grads.items()}
+        dw = {
+            k: -lr * (m[k] / (1 - beta1**t)) / (np.sqrt(v[k] / (1 - beta2**t)) + eps) for k in grads
+        }
+        return dw, (t, m, v), StepInfo(None)
+
+    hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
+    return Optimizer("adam", hp, init, update, "Adam")
+
+
+def adam_rule() -> UpdateRule:
+    lr, b1, b2, eps, g, m, v, k = sp.symbols("lr beta1 beta2 eps g m v k", real=True)
+    m_hat = m / (1 - b1 ** (k + 1))
+    v_hat = v / (1 - b2 ** (k + 1))
+    return UpdateRule(
+        step=-lr * m_hat / (sp.sqrt(v_hat) + eps),
+        gradient=g,
+        hyperparameters={"lr": lr, "beta1": b1, "beta2": b2, "eps": eps},
+        state={m: b1 * m + (1 - b1) * g, v: b2 * v + (1 - b2) * g**2},
+        step_index=k,
+    )
+
+
+def _decay(name: str, default: float) -> Hyperparameter:
+    return Hyperparameter(
+        name, "float", f"{name} decay", default, high=1.0, high_open=True, draw=(0.5, 0.99, False)
+    )
+
+
+ADAM = OptimizerEntry(
+    name="adam",
+    summary="Adam (Kingma & Ba 2015)",
+    hyperparameters=(
+        replace(LR, draw=(1e-3, 0.05, True)),
+        _decay("beta1", 0.9),
+        _decay("beta2", 0.999),
+        Hyperparameter("eps", "float", "added to sqrt(v_hat)", 1e-8, draw=(1e-8, 1e-3, True)),
+    ),
+    factory=make_adam,
+    derivation=adam_rule,
+    no_region="the step's direction depends on the whole gradient history",
+)
+
+
+class FakeEntryPoint:
+    def __init__(self, name: str, obj, value: str = "fake_plugin:ADAM"):
+        self.name, self.value, self._obj = name, value, obj
+
+    def load(self):
+        if isinstance(self._obj, Exception):
+            raise self._obj
+        return self._obj
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    """Install fake entry points: ``plugins(ep, ...)``; the registry is read afresh."""
+    import importlib.metadata
+
+    def install(*eps):
+        def entry_points(group=None, **kw):
+            return list(eps) if group == OPTIMIZERS_GROUP else []
+
+        monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+        monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
+        monkeypatch.setattr(reg, "_loaded", False)
+
+    yield install
+    monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
+    monkeypatch.setattr(reg, "_loaded", False)
+
+
+def _sine_case():
+    from descentcheck.impl.data import load_data
+    from descentcheck.impl.network import Network
+
+    net = Network.from_spec("sine_skip")
+    ds = load_data("sine")
+    x, y = net.check_data(ds.x, ds.y)
+    return net, net.init(seed=0, x=x), x, y
+
+
+def test_plugin_optimizer_is_registered_complete_and_trains(plugins):
+    from descentcheck.impl.trainer import train
+
+    plugins(FakeEntryPoint("adam", ADAM))
+    assert "adam" in reg.names() and reg.get("adam").origin == "adam = fake_plugin:ADAM"
+    assert all_problems() == []
+    net, params, x, y = _sine_case()
+    traj = train(net, params, x, y, optimizer="adam", lr=0.01, beta1=0.8, steps=20)
+    assert traj.status == "completed" and traj.losses[-1] < traj.losses[0]
+    assert traj.hyperparameters == {"lr": 0.01, "beta1": 0.8, "beta2": 0.999, "eps": 1e-8}
+    with pytest.raises(HyperparameterError, match="optimizer adam takes no 'tau'"):
+        train(net, params, x, y, optimizer="adam", lr=0.01, tau=0.1)
+    with pytest.raises(HyperparameterError, match=r"beta2 must lie in \[0, 1\)"):
+        train(net, params, x, y, optimizer="adam", lr=0.01, beta2=1.0)
+
+
+def test_plugin_hyperparameters_are_cli_options(plugins, tmp_path):
+    plugins(FakeEntryPoint("adam", ADAM))
+    r = CliRunner().invoke(main, ["train", "--help"])
+    assert r.exit_code == 0 and "--beta1" in r.output and "adam" in r.output
+    out = tmp_path / "run"
+    args = ["train", "sine_skip", "--data", "sine", "--optimizer", "adam", "--lr", "0.01"]
+    r = CliRunner().invoke(main, [*args, "--beta1", "0.8", "--eps", "1e-6", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    record = json.loads((out / "trajectory.json").read_text())
+    assert record["optimizer"] == "adam"
+    assert record["hyperparameters"]["beta1"] == 0.8 and record["hyperparameters"]["eps"] == 1e-6
+    r = CliRunner().invoke(main, [*args, "--tau", "0.1", "--out", str(out)])
+    assert r.exit_code == 2 and r.output.strip() == "error: optimizer adam takes no 'tau'"
+
+
+def test_plugin_optimizer_in_a_sweep_file(plugins, tmp_path):
+    from descentcheck.properties.sweep.config import parse_config
+    from descentcheck.properties.sweep.errors import SweepConfigError
+
+    plugins(FakeEntryPoint("adam", ADAM))
+    raw = {
+        "steps": 3,
+        "architectures": ["sine_skip"],
+        "data": "sine",
+        "optimizers": [{"name": "adam", "lr": [0.01, 0.02], "beta1": 0.8}],
+    }
+    config = parse_config(raw, tmp_path / "s.toml")
+    assert set(config.optimizers[0].axes) == {"lr", "beta1"}
+    raw["optimizers"][0]["tau"] = 0.1
+    with pytest.raises(SweepConfigError, match="unknown key 'tau'"):
+        parse_config(raw, tmp_path / "s.toml")
+
+
+def _without_derivation():
+    return replace(ADAM, derivation=None)
+
+
+BROKEN = {  # the plugin object, and what the one-line error must say
+    "no derivation": (replace(ADAM, derivation=None), "optimizer adam has no SymPy derivation"),
+    "a callable without derivation": (_without_derivation, "has no SymPy derivation"),
+    "no region nor reason": (replace(ADAM, no_region=None), "exactly one of region"),
+    "no lr": (replace(ADAM, hyperparameters=ADAM.hyperparameters[1:]), "declares no 'lr'"),
+    "a built-in's name": (replace(ADAM, name="rmsprop"), "'rmsprop' is already registered"),
+    "a trainer option": (
+        replace(ADAM, hyperparameters=(*ADAM.hyperparameters, replace(LR, name="steps"))),
+        "hyperparameter 'steps' is a trainer option",
+    ),
+    "a clashing kind": (
+        replace(ADAM, hyperparameters=(*ADAM.hyperparameters[:3], replace(LR, name="group"))),
+        "'group' is a choice in adaptive_momentum, a float here",
+    ),
+    "not an entry": ({"name": "adam"}, "is a dict, not a"),
+    "fails to import": (ModuleNotFoundError("No module named 'jax'"), "cannot load"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_plugin_is_refused_in_one_line(plugins, case):
+    obj, fragment = BROKEN[case]
+    plugins(FakeEntryPoint("adam", obj))
+    with pytest.raises(OptimizerPluginError) as info:
+        reg.names()
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("optimizer plugin 'adam")
+    assert fragment in message, message
+
+
+def test_broken_plugin_in_the_cli_is_one_line_without_traceback(plugins, tmp_path):
+    plugins(FakeEntryPoint("adam", replace(ADAM, derivation=None)))
+    args = ["train", "sine_skip", "--data", "sine", "--optimizer", "gd", "--lr", "0.1"]
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o")])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0] == (
+        "error: optimizer plugin 'adam = fake_plugin:ADAM': optimizer adam has no SymPy "
+        "derivation (derivation)"
+    )
+
+
+# ---- the ledger's update claim covers a plugin's optimizer generically -------------------------
+
+
+def _update_claim(tmp_path, kinds):
+    from descentcheck.properties.claims import BY_ID
+    from descentcheck.properties.claims.updates import update_strategy
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    claim = replace(BY_ID["update-equals-derived-rule"], strategy=update_strategy(kinds))
+    return run_claim(claim, profile)
+
+
+def test_update_claim_holds_on_a_plugin_optimizer(plugins, tmp_path):
+    plugins(FakeEntryPoint("adam", ADAM))
+    entry = _update_claim(tmp_path, ("adam",))
+    assert entry["outcome"] == "held", entry["message"]
+    assert entry["measured"]["runs_tested"] >= 20
+    assert entry["measured"]["entries_sign_resolved"] > 0.5 * entry["measured"]["entries_checked"]
+
+
+def _adam_without_bias_correction(lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Mutant: Adam's first moment not divided by 1 - beta1^t (a common slip)."""
+    real = make_adam(lr, beta1, beta2, eps)
+
+    def update(grads, state, params):
+        dw, new, info = real.update(grads, state, params)
+        t = new[0]
+        return {k: v * (1 - beta1**t) for k, v in dw.items()}, new, info
+
+    return replace(real, update=update)
+
+
+def test_update_claim_kills_a_wrong_plugin_update(plugins, tmp_path):
+    plugins(FakeEntryPoint("adam", replace(ADAM, factory=_adam_without_bias_correction)))
+    entry = _update_claim(tmp_path, ("adam",))
+    assert entry["outcome"] == "falsified", entry["measured"]
