@@ -28,21 +28,45 @@ from .strategies import Limits
 DEFAULT_DATABASE = ".hypothesis"
 
 # Hypothesis settings profiles for the pytest suite, registered here and nowhere else: tests
-# take ``settings.get_profile(TEST_PROFILE)`` (or ``hypothesis_settings(...)``) instead of literal
-# ``max_examples``. The property profiles keep the example database (a failure found once is
-# replayed first; Hypothesis refuses a database beside derandomize); the survey profile, whose
-# tests measure what a strategy generates, is derandomized (a fixed seed per test) instead.
-TEST_PROFILE = "descentcheck-tests"
-TEST_PROFILE_SLOW = "descentcheck-tests-slow"  # tests whose every example trains a network
+# take ``hypothesis_settings(NAME)`` instead of a literal ``max_examples``. Each name is a cost
+# tier (what one example costs), its count scaled by the active profile (``DESCENTCHECK_PROFILE``:
+# fast 1x, the pytest default; ci 3x; thorough 10x). The property profiles keep the example
+# database (a failure found once is replayed first; Hypothesis refuses a database beside
+# derandomize); the survey profile, whose tests measure what a strategy generates, is
+# derandomized (a fixed seed per test) instead, and not scaled (its shares are calibrated at 300).
+TEST_PROFILE = "descentcheck-tests"  # an example is cheap (array ops, one small network)
+TEST_PROFILE_MANY = "descentcheck-tests-many"  # an example is a formula evaluated in floats
+TEST_PROFILE_MEDIUM = "descentcheck-tests-medium"  # an example backprops or encloses a few nets
+TEST_PROFILE_SLOW = "descentcheck-tests-slow"  # an example trains a network or runs SymPy
+TEST_PROFILE_HEAVY = "descentcheck-tests-heavy"  # an example runs Arb/mpmath or finite differences
+TEST_PROFILE_EXACT = "descentcheck-tests-exact"  # an example differentiates in 50-digit mpmath
 TEST_PROFILE_SURVEY = "descentcheck-tests-survey"  # tests measuring what a strategy generates
+
+# examples per tier at scale 1 (the fast profile)
+TEST_EXAMPLES: dict[str, int] = {
+    TEST_PROFILE: 60,
+    TEST_PROFILE_MANY: 100,
+    TEST_PROFILE_MEDIUM: 40,
+    TEST_PROFILE_SLOW: 30,
+    TEST_PROFILE_HEAVY: 10,
+    TEST_PROFILE_EXACT: 4,
+}
+TEST_SCALE: dict[str, int] = {"fast": 1, "ci": 3, "thorough": 10}
+
+
+def examples_scale() -> int:
+    """How many times the tiers' example counts the active profile runs (unknown names: 1; the
+    profile name itself is checked where it is used, by :func:`get_profile`)."""
+    return TEST_SCALE.get(os.environ.get("DESCENTCHECK_PROFILE", "fast"), 1)
 
 
 def _register() -> None:
     db = DirectoryBasedExampleDatabase(
         os.environ.get("DESCENTCHECK_HYPOTHESIS_DB") or DEFAULT_DATABASE
     )
-    settings.register_profile(TEST_PROFILE, max_examples=60, deadline=None, database=db)
-    settings.register_profile(TEST_PROFILE_SLOW, max_examples=30, deadline=None, database=db)
+    scale = examples_scale()
+    for name, n in TEST_EXAMPLES.items():
+        settings.register_profile(name, max_examples=n * scale, deadline=None, database=db)
     settings.register_profile(
         TEST_PROFILE_SURVEY, max_examples=300, deadline=None, database=None, derandomize=True
     )

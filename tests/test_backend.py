@@ -14,13 +14,14 @@ import pytest
 from backend_cases import CASES, ILL_CONDITIONED, Case, perturbed_run, relative_difference
 from click.testing import CliRunner
 from device_double import DeviceArray, DeviceLeak, xp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from descentcheck.cli import main
 from descentcheck.impl.backend import BACKENDS, get_backend, namespace, to_host
 from descentcheck.impl.errors import BackendError, DataError
 from descentcheck.impl.optim import OPTIMIZERS, get_optimizer
+from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
 from descentcheck.properties.strategies import cases
 
 device_double.register()
@@ -180,7 +181,7 @@ def test_keep_params_history_comes_back_to_the_host():
             np.testing.assert_array_equal(a[k], b[k])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(TEST_PROFILE, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases(), opt=st.sampled_from(OPTIMIZERS))
 def test_network_and_optimizers_on_device_arrays_equal_numpy(case, opt):
     """Random DAGs: loss, gradient and three dict-form optimizer updates, on device arrays."""

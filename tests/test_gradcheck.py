@@ -19,7 +19,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -31,12 +31,17 @@ from descentcheck.impl.gradcheck import (
 )
 from descentcheck.impl.network import Network
 from descentcheck.impl.ops import sigmoid, softplus
+from descentcheck.properties.profiles import (
+    TEST_PROFILE_EXACT,
+    TEST_PROFILE_HEAVY,
+    hypothesis_settings,
+)
 
 Array = np.ndarray
 Case = tuple[Callable[[Array], Any], Callable[[Array], Array], Array]
 
-FAST = settings(max_examples=12, deadline=None)
-SLOW = settings(max_examples=4, deadline=None)
+FAST = hypothesis_settings(TEST_PROFILE_HEAVY)
+SLOW = hypothesis_settings(TEST_PROFILE_EXACT)
 
 
 def floats(lo: float, hi: float) -> st.SearchStrategy[float]:

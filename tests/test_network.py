@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from specs import CONCAT_DISTANCE_CLASSIFIER, DESIGN_EXAMPLE, RELU_MULTI_SKIP
@@ -14,6 +14,7 @@ from specs import CONCAT_DISTANCE_CLASSIFIER, DESIGN_EXAMPLE, RELU_MULTI_SKIP
 from descentcheck.impl.errors import DataError, ParamsError
 from descentcheck.impl.gradcheck import check_network_gradient
 from descentcheck.impl.network import Network
+from descentcheck.properties.profiles import TEST_PROFILE_SLOW, hypothesis_settings
 
 SPECS = {"design": DESIGN_EXAMPLE, "concat": CONCAT_DISTANCE_CLASSIFIER, "relu": RELU_MULTI_SKIP}
 
@@ -37,7 +38,7 @@ def network_case(draw):
     return net, x, y, seed
 
 
-@settings(max_examples=25, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(network_case())
 def test_whole_network_gradient_matches_complex_step(case):
     net, x, y, seed = case

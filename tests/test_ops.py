@@ -8,11 +8,12 @@ to rounding, so a relative 1e-12 tolerance can only be met by a correct rule.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from descentcheck.impl.ops import OPS
+from descentcheck.properties.profiles import TEST_PROFILE, TEST_PROFILE_MEDIUM, hypothesis_settings
 
 H = 1e-30
 # values below ~1e-270 would underflow the complex step's imaginary part (h = 1e-30)
@@ -89,7 +90,7 @@ def layer_case(draw, op):
 
 
 def _op_test(op):
-    @settings(max_examples=40, deadline=None)
+    @hypothesis_settings(TEST_PROFILE_MEDIUM)
     @given(layer_case(op))
     def test(case):
         layer, params, xs, u = case
@@ -156,7 +157,7 @@ def test_sigmoid_and_softplus_do_not_overflow():
     assert sig[0][0, 0] == 0.0 and sig[0][1, 0] == 1.0
 
 
-@settings(max_examples=60, deadline=None)
+@hypothesis_settings(TEST_PROFILE)
 @given(st.floats(-300.0, 300.0, allow_nan=False), st.sampled_from(["sigmoid", "tanh"]))
 def test_saturated_activation_derivatives_keep_relative_accuracy(x, op):
     """y (1 - y) and 1 - y^2 lose every digit once y rounds to +-1; the trainer's forms do not."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
 from descentcheck.properties import cases, certify_decrease, certify_increase, interval_loss
 from descentcheck.properties.certify import PROVED_FALSE, Enclosures
+from descentcheck.properties.profiles import (
+    TEST_PROFILE_HEAVY,
+    TEST_PROFILE_MEDIUM,
+    hypothesis_settings,
+)
 
 LINEAR = {
     "inputs": 3,
@@ -28,7 +33,7 @@ def _linear_problem():
     return net, x, y, params
 
 
-@settings(max_examples=40, deadline=None, database=None)
+@hypothesis_settings(TEST_PROFILE_MEDIUM)
 @given(cases())
 def test_interval_encloses_the_float_loss(case):
     with np.errstate(all="ignore"):
@@ -87,7 +92,7 @@ def test_a_fake_decrease_is_rejected():
 
 
 @given(st.floats(0.01, 0.5))
-@settings(max_examples=10, deadline=None, database=None)
+@hypothesis_settings(TEST_PROFILE_HEAVY)
 def test_decreases_far_above_rounding_are_certified(lr):
     net, x, y, params = _linear_problem()
     traj = train(net, params, x, y, "gd", lr=lr, steps=3, keep_params=True)
@@ -117,7 +122,7 @@ def test_relu_is_reported_uncertifiable_with_its_reason():
 
 
 @given(st.floats(0.01, 0.5), st.floats(0.0, 1.0))
-@settings(max_examples=10, deadline=None, database=None)
+@hypothesis_settings(TEST_PROFILE_HEAVY)
 def test_a_guaranteed_margin_is_certified_only_when_met(lr, share):
     """``decrease(k, by=c)`` proves E_k - E_k+1 > c: true for c below the real decrease (here a
     share of the float decrease, minus rounding), proved false well above it."""

@@ -7,11 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 import descentcheck as dc
 from descentcheck.impl.examples import EXAMPLES
+from descentcheck.properties.profiles import TEST_PROFILE_MEDIUM, hypothesis_settings
 from descentcheck.testing import (
     TrajectoryMismatch,
     assert_trajectory_close,
@@ -80,8 +81,8 @@ def test_every_accepted_shape_of_the_same_run_passes(ref) -> None:
     assert_trajectory_close(recs, ref)  # either side may be any shape
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+@hypothesis_settings(
+    TEST_PROFILE_MEDIUM, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     step=st.integers(0, STEPS),

@@ -9,11 +9,12 @@ import dataclasses
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from descentcheck.impl.random_dag import HypothesisDraws
+from descentcheck.properties.profiles import TEST_PROFILE_SLOW, hypothesis_settings
 from descentcheck.registry import ops as registry
 from descentcheck.theory import KNOWN_OPS, numeric_agreement
 from descentcheck.theory.claimed import MATMUL_OPS, claimed
@@ -131,7 +132,7 @@ def test_expanded_distance_formulas_equal_derivation_for_any_shift():
 
 # ---- (b) numeric ------------------------------------------------------------------------------
 
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = hypothesis_settings(TEST_PROFILE_SLOW)
 small = st.integers(1, 4)
 
 
@@ -270,7 +271,7 @@ def _relu_at_kink(spec, params, x) -> bool:
     return False
 
 
-@settings(max_examples=20, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(data=st.data())
 def test_whole_networks_agree_with_mpmath(data):
     case = random_case(HypothesisDraws(data.draw), n=data.draw(st.integers(1, 3)), max_steps=5)

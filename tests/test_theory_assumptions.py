@@ -7,9 +7,10 @@ import math
 
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
 from descentcheck.theory.assumptions import (
     ACTIVATION_FUNCTIONS,
     EXPECTED,
@@ -46,7 +47,7 @@ def test_sup_abs_is_not_fooled_by_a_wrong_claim():
         sup_abs(3 * sp.sin(x), x)
 
 
-@settings(max_examples=60, deadline=None)
+@hypothesis_settings(TEST_PROFILE)
 @given(v=st.floats(-40, 40), op=st.sampled_from(list(ACTIVATION_FUNCTIONS)))
 def test_activation_derivatives_never_exceed_their_suprema(v, op):
     phi = ACTIVATION_FUNCTIONS[op]
@@ -62,7 +63,7 @@ radius = st.floats(0.05, 5.0)
 coord = st.floats(-10.0, 10.0)
 
 
-@settings(max_examples=60, deadline=None)
+@hypothesis_settings(TEST_PROFILE)
 @given(r=radius, r_j=radius, u=coord, u_j=coord)
 def test_gaussian_bounds_hold_at_drawn_points(r, r_j, u, u_j):
     y = math.exp(-0.5 * (r * r * u * u + r_j * r_j * u_j * u_j))

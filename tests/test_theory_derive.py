@@ -11,9 +11,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from descentcheck.properties.profiles import TEST_PROFILE_SLOW, hypothesis_settings
 from descentcheck.registry import ops as registry
 from descentcheck.theory import FORMATS, KNOWN_OPS, DeriveError, derive, derive_text
 from descentcheck.theory.units import min_dim
@@ -86,7 +87,7 @@ def test_json_contract_keys_symbols_and_round_trip(op):
             assert sp.sympify(text).free_symbols <= allowed
 
 
-@settings(max_examples=30, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(dim=DIMS, data=st.data())
 def test_gaussian_unit_against_closed_form(dim, data):
     x = [data.draw(vals) for _ in range(dim)]
@@ -108,7 +109,7 @@ def test_gaussian_unit_against_closed_form(dim, data):
             assert _close(grad[f"r{i}"], -gz * r[i] * u**2)
 
 
-@settings(max_examples=30, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(dim=DIMS, data=st.data())
 def test_gaussian_per_unit_against_closed_form(dim, data):
     x = [data.draw(vals) for _ in range(dim)]
@@ -124,7 +125,7 @@ def test_gaussian_per_unit_against_closed_form(dim, data):
         assert _close(grad[f"c{i}"], r**2 * (x[i] - c[i]) * y)
 
 
-@settings(max_examples=30, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(dim=DIMS, data=st.data())
 def test_dense_unit_against_closed_form(dim, data):
     x = [data.draw(vals) for _ in range(dim)]
@@ -140,7 +141,7 @@ def test_dense_unit_against_closed_form(dim, data):
         assert _close(grad[f"x{i}"], w[i])
 
 
-@settings(max_examples=30, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(dim=st.integers(2, 4), data=st.data())
 def test_losses_against_closed_forms(dim, data):
     yhat = [data.draw(st.floats(-10, 10)) for _ in range(dim)]

@@ -10,16 +10,17 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from descentcheck.properties.profiles import TEST_PROFILE_MANY, hypothesis_settings
 from descentcheck.theory import descent
 from descentcheck.theory import descent_proofs as dp
 from descentcheck.theory.descent_cauchy_schwarz import cs_guaranteed, cs_max_tau
 
 Ls = st.floats(0.05, 20.0)
-NO_DEADLINE = settings(deadline=None)  # example counts come from the registered profile
+NO_DEADLINE = hypothesis_settings(TEST_PROFILE_MANY)
 
 
 def test_every_derived_fact_holds():

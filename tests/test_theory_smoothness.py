@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import descentcheck as dc
+from descentcheck.properties.profiles import TEST_PROFILE_SLOW, hypothesis_settings
 from descentcheck.theory.checks import LINEAR_SPECS, linear_net_hessian
 from descentcheck.theory.smoothness import HessianOperator, estimate_L, hessian_matrix
 
@@ -27,7 +28,7 @@ def _case(data, spec):
     return net, params, x, y
 
 
-@settings(max_examples=25, deadline=None)
+@hypothesis_settings(TEST_PROFILE_SLOW)
 @given(data=st.data(), which=st.integers(0, len(LINEAR_SPECS) - 1))
 def test_estimate_matches_the_exact_eigenvalue_of_a_quadratic(data, which):
     net, params, x, y = _case(data, LINEAR_SPECS[which])
