@@ -134,6 +134,63 @@ def _settings(claim: Claim, profile: Profile) -> settings:
     )
 
 
+class _Body:
+    """The ``@given`` test body for one claim, and what it saw: examples searched, shrink calls,
+    the last failing case, and the aggregated numbers of the passing cases.
+
+    While shrinking, every failing case is remembered by :func:`fingerprint`; once the shrink
+    budget is spent, known failures are replayed and every new candidate passes unchecked, so the
+    shrinker stops (it never sees a new failing case)."""
+
+    def __init__(self, claim: Claim, profile: Profile, ctx: Context):
+        self.claim, self.ctx = claim, ctx
+        self.measured, self.theory = Aggregator(claim.summary), Aggregator(claim.summary)
+        self.rows: list[dict[str, Any]] = []
+        self.examples = 0
+        self.shrink_calls = 0
+        self.failed: tuple[Any, Verdict] | None = None
+        self.t_fail: float | None = None
+        self.budget_left = SHRINK_BUDGET.get(profile.name)
+        self.failing: dict[Any, Verdict] = {}  # fingerprint -> verdict, of every failing case
+
+    def __call__(self, drawn: Any) -> None:
+        claim, searching = self.claim, self.failed is None
+        self.ctx.searching = searching
+        limited = not searching and self.budget_left is not None
+        key = fingerprint(drawn) if limited else None
+        if key is not None and self.shrink_calls >= self.budget_left:
+            if key in self.failing:
+                self.failed = (drawn, self.failing[key])
+                raise ClaimFailed(self.failing[key].message or f"{claim.id} violated")
+            return
+        with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
+            verdict: Verdict = claim.check(drawn, self.ctx)
+        if verdict.target is not None and math.isfinite(verdict.target):
+            target(float(verdict.target), label=claim.id)
+        if not verdict.ok:
+            self._fail(drawn, verdict, searching)
+        if searching:
+            self.examples += 1
+            self.measured.add(verdict.measured)
+            self.theory.add(verdict.theory)
+            case = drawn.get("case") if isinstance(drawn, dict) else None
+            if case is not None:
+                self.rows.append(spec_stats(case.net.spec))
+        else:
+            self.shrink_calls += 1
+
+    def _fail(self, drawn: Any, verdict: Verdict, searching: bool) -> None:
+        if searching:
+            self.examples += 1
+            self.t_fail = time.perf_counter()
+        else:
+            self.shrink_calls += 1
+        self.failed = (drawn, verdict)
+        if self.budget_left is not None:
+            self.failing[fingerprint(drawn)] = verdict
+        raise ClaimFailed(verdict.message or f"{self.claim.id} violated")
+
+
 def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     """Run one property claim; the ledger entry (outcome, counts, numbers, counterexample)."""
     assert claim.strategy is not None and claim.check is not None
@@ -143,48 +200,12 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         certify_left=profile.certify_cases,
         certify_stride=max(1, budget // (2 * max(1, profile.certify_cases))),
     )
-    measured, theory = Aggregator(claim.summary), Aggregator(claim.summary)
-    rows: list[dict[str, Any]] = []
-    state: dict[str, Any] = {"examples": 0, "shrink_calls": 0, "failed": None, "t_fail": None}
-    budget_left = SHRINK_BUDGET.get(profile.name)
-    failing: dict[Any, Verdict] = {}  # fingerprint -> verdict, of every failing case seen
+    body = _Body(claim, profile, ctx)
 
-    def body(drawn: Any) -> None:
-        searching = state["failed"] is None
-        ctx.searching = searching
-        key = fingerprint(drawn) if not searching and budget_left is not None else None
-        if key is not None and state["shrink_calls"] >= budget_left:
-            # budget spent: replay known failures, let every new candidate pass unchecked,
-            # so the shrinker stops here (it never sees a new failing case)
-            if key in failing:
-                state["failed"] = (drawn, failing[key])
-                raise ClaimFailed(failing[key].message or f"{claim.id} violated")
-            return
-        with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
-            verdict: Verdict = claim.check(drawn, ctx)
-        if verdict.target is not None and math.isfinite(verdict.target):
-            target(float(verdict.target), label=claim.id)
-        if not verdict.ok:
-            if searching:
-                state["examples"] += 1
-                state["t_fail"] = time.perf_counter()
-            else:
-                state["shrink_calls"] += 1
-            state["failed"] = (drawn, verdict)
-            if budget_left is not None:
-                failing[fingerprint(drawn)] = verdict
-            raise ClaimFailed(verdict.message or f"{claim.id} violated")
-        if searching:
-            state["examples"] += 1
-            measured.add(verdict.measured)
-            theory.add(verdict.theory)
-            case = drawn.get("case") if isinstance(drawn, dict) else None
-            if case is not None:
-                rows.append(spec_stats(case.net.spec))
-        else:
-            state["shrink_calls"] += 1
+    def check(drawn: Any) -> None:
+        body(drawn)
 
-    test = given(claim.strategy(profile))(body)
+    test = given(claim.strategy(profile))(check)
     if profile.seed is not None:
         test = seed(profile.seed)(test)
     test = _settings(claim, profile)(test)
@@ -194,10 +215,11 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     try:
         test()
     except ClaimFailed:
-        _, verdict = state["failed"]
+        assert body.failed is not None
+        verdict = body.failed[1]
         outcome, message = "falsified", verdict.message
         counterexample = verdict.counterexample
-        measured.add(
+        body.measured.add(
             {
                 f"counterexample_{k}": v
                 for k, v in verdict.measured.items()
@@ -213,16 +235,16 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     t1 = time.perf_counter()
     return {
         "outcome": outcome,
-        "examples": state["examples"],
-        "shrink_calls": state["shrink_calls"],
-        "shrink_budget": budget_left,
+        "examples": body.examples,
+        "shrink_calls": body.shrink_calls,
+        "shrink_budget": body.budget_left,
         "seconds": t1 - t0,
-        "shrink_seconds": t1 - state["t_fail"] if state["t_fail"] is not None else 0.0,
-        "measured": measured.result(),
-        "theory": theory.result(),
+        "shrink_seconds": t1 - body.t_fail if body.t_fail is not None else 0.0,
+        "measured": body.measured.result(),
+        "theory": body.theory.result(),
         "counterexample": counterexample,
         "message": message,
-        "stats_rows": rows,
+        "stats_rows": body.rows,
     }
 
 
