@@ -1,0 +1,219 @@
+"""Op plugins through a faked entry point: a smooth activation added in a few lines is parsed,
+trained, gradient-checked, derived, and covered by theory's checks and the certifier; a broken
+plugin is refused with one line naming it and what is missing.
+
+The activation is ``isru(x) = x / sqrt(1 + x^2)`` (the inverse square root unit), not softsign
+``x / (1 + |x|)``: softsign is not twice differentiable at 0 (phi'' jumps from 2 to -2), which the
+convergence theorem's assumptions exclude, and ``abs`` is not analytic, so the complex-step oracle
+cannot differentiate it. isru is analytic on the real line (its singularities sit at +-i), with
+sup|phi| = sup|phi'| = 1 and sup|phi''| = 48 sqrt(5) / 125 (at x = -+1/2).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from descentcheck.cli import main
+from descentcheck.registry import OPS_GROUP
+from descentcheck.registry import ops as registry
+from descentcheck.registry.op_plugins import ElementwisePlugin
+from descentcheck.registry.plugins import PluginError
+
+
+def _isru(x):
+    import sympy as sp
+
+    return x / sp.sqrt(1 + x**2)
+
+
+ISRU = ElementwisePlugin(
+    name="isru",
+    sympy=_isru,
+    formula="x / sqrt(1 + x^2)",
+    expected_bounds=("1", "1", "48*sqrt(5)/125"),
+)
+
+
+def _install(monkeypatch, **plugins) -> None:
+    """Fake entry points ``NAME = "fake_plugins:NAME"`` in the ops group, and re-read them."""
+    module = types.ModuleType("fake_plugins")
+    for name, obj in plugins.items():
+        setattr(module, name, obj)
+    monkeypatch.setitem(sys.modules, "fake_plugins", module)
+    eps = [importlib.metadata.EntryPoint(n, f"fake_plugins:{n}", OPS_GROUP) for n in plugins]
+    real = importlib.metadata.entry_points
+
+    def fake(**kw):
+        return eps if kw.get("group") == OPS_GROUP else real(**kw)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    registry.reset()
+
+
+@pytest.fixture
+def isru(monkeypatch):
+    _install(monkeypatch, isru=ISRU)
+    yield registry.get("isru")
+    registry.reset()
+
+
+SPEC = {
+    "inputs": 3,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+        {"name": "a", "op": "isru", "inputs": ["h"]},
+        {"name": "s", "op": "add", "inputs": ["a", "h"]},
+        {"name": "out", "op": "dense", "units": 2, "inputs": ["s"]},
+    ],
+}
+
+
+def _data(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(12, 3))
+    return x, np.tanh(x[:, :2])
+
+
+def test_the_plugin_is_registered_with_its_kind(isru):
+    from descentcheck.impl.ops import ELEMENTWISE
+    from descentcheck.theory import KNOWN_OPS
+
+    assert isru.kind == "elementwise" and isru.smooth and isru.plugin is not None
+    assert "isru" in ELEMENTWISE and "isru" in KNOWN_OPS
+    assert registry.get("isru") is isru  # loaded once
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_network_trains_and_gradcheck_passes(seed):
+    import descentcheck as dc
+    from descentcheck.impl.gradcheck import check_network_gradient
+
+    with pytest.MonkeyPatch.context() as mp:
+        _install(mp, isru=ISRU)
+        try:
+            net = dc.Network.from_spec(SPEC)
+            x, y = _data(seed)
+            params = net.init(seed=seed % 1000, x=x)
+            traj = dc.train(net, params, x, y, optimizer="gd", lr=0.05, steps=20)
+            assert traj.losses[-1] < traj.losses[0]
+            result = check_network_gradient(net, params, x, y)
+            assert all(r.ok for r in result) if isinstance(result, list) else result.ok
+        finally:
+            registry.reset()
+
+
+def test_derive_prints_its_latex_and_the_help_lists_it(isru):
+    runner = CliRunner()
+    r = runner.invoke(main, ["derive", "isru", "--format", "latex", "--dim", "2"])
+    assert r.exit_code == 0, r.output
+    assert "\\sqrt{x_{0}^{2} + 1}" in r.output
+    payload = json.loads(runner.invoke(main, ["derive", "isru", "--format", "json"]).output)
+    assert payload["op"] == "isru" and set(payload["grad"]) == {"x0", "x1", "x2"}
+    assert "isru" in runner.invoke(main, ["derive", "--help"]).output
+
+
+def test_theory_checks_include_it(isru):
+    from descentcheck.theory import assumptions, coverage, numeric_agreement
+    from descentcheck.theory.symbolic_agreement import agree_all
+
+    assert coverage.gaps() == []
+    ids = agree_all((1, 3))["isru"]
+    assert ids and all(i.holds for i in ids)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-30, 30, (5, 3))
+    assert numeric_agreement.compare_layer("isru", [x], {}, rng.normal(size=(5, 3))).ok
+    b = assumptions.activation_bounds("isru")
+    assert b.in_theorem and b.matches_expected and assumptions.numeric_sup_check(b) < 1e-6
+
+
+def test_wrong_expected_bounds_are_caught(monkeypatch):
+    _install(monkeypatch, isru=ElementwisePlugin("isru", _isru, expected_bounds=("1", "1", "1")))
+    try:
+        from descentcheck.theory import assumptions
+
+        assert not assumptions.activation_bounds("isru").matches_expected
+    finally:
+        registry.reset()
+
+
+def test_the_certifier_encloses_its_loss(isru):
+    import descentcheck as dc
+    from descentcheck.properties.certify import certify_decrease, uncertifiable
+
+    net = dc.Network.from_spec(SPEC)
+    x, y = _data(0)
+    w0 = net.init(seed=0, x=x)
+    traj = dc.train(net, w0, x, y, optimizer="gd", lr=0.05, steps=1, keep_params=True)
+    assert uncertifiable(net) is None
+    assert certify_decrease(net, *traj.params_history[:2], x, y).certified
+
+
+def test_cli_trains_a_spec_using_it(isru, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    x, y = _data(1)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    args = ["train", str(spec), "--data", str(tmp_path / "d.npz"), "--seed", "0"]
+    args += ["--optimizer", "gd", "--lr", "0.05", "--steps", "5", "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    losses = [
+        s["loss"] for s in json.loads((tmp_path / "o" / "trajectory.json").read_text())["steps"]
+    ]
+    assert losses[-1] < losses[0]
+
+
+BROKEN = [
+    (dict(name="nosym", kind="elementwise"), "op 'nosym' has no SymPy derivation"),
+    (ElementwisePlugin("half", _isru, numpy_forward=np.tanh), "gives only one of numpy_forward"),
+    (
+        ElementwisePlugin("bare", _isru, numpy_forward=np.tanh, numpy_derivative=np.cosh),
+        "without their SymPy transcription",
+    ),
+    (ElementwisePlugin("tanh", _isru), "op name 'tanh' is already registered"),
+    (ElementwisePlugin("Bad-Name", _isru), "'name' must be lowercase"),
+    (dict(name="conv", kind="parametric", sympy=_isru), "'kind' must be one of elementwise"),
+    (
+        ElementwisePlugin("both", _isru, interval=abs, interval_exclusion="why"),
+        "both an interval rule and an exclusion",
+    ),
+]
+
+
+@pytest.mark.parametrize("obj,message", BROKEN, ids=[m for _, m in BROKEN])
+def test_a_broken_plugin_is_refused_in_one_line(monkeypatch, obj, message):
+    plugin = types.SimpleNamespace(**obj) if isinstance(obj, dict) else obj
+    _install(monkeypatch, broken=plugin)
+    try:
+        with pytest.raises(PluginError) as e:
+            registry.ops()
+        text = str(e.value)
+        assert "\n" not in text and "plugin 'broken' (fake_plugins:broken" in text
+        assert message in text
+        r = CliRunner().invoke(main, ["derive", "tanh"])
+        assert r.exit_code == 2 and r.output.strip() == f"error: {text}"
+    finally:
+        registry.reset()
+
+
+def test_a_plugin_that_fails_to_import_is_refused_in_one_line(monkeypatch):
+    ep = importlib.metadata.EntryPoint("ghost", "no_such_module_xyz:op", OPS_GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [ep])
+    registry.reset()
+    try:
+        with pytest.raises(PluginError, match=r"plugin 'ghost' .*cannot load: ModuleNotFound"):
+            registry.ops()
+    finally:
+        registry.reset()
