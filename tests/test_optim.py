@@ -180,3 +180,81 @@ def test_unit_grouping_is_wu_et_al_per_unit():
                 want = -0.1 * g["g.centroids"][j] + a2 * prev["g.centroids"][j]
                 np.testing.assert_allclose(upd["g.centroids"][j], want, rtol=1e-13)
         prev = upd
+
+
+# ---- the dict form and the trainer's flat, in-place form agree bit for bit ----------------------
+
+from descentcheck.impl.optim.base import Layout  # noqa: E402
+from descentcheck.properties.registered_updates import hyperparameter_draws  # noqa: E402
+from descentcheck.registry.optimizers import BUILTINS, option_settings  # noqa: E402
+
+# every built-in (each has a flat form) under every option setting: each grouping of adaptive
+# momentum, RMSProp with and without momentum
+SETTINGS = [(e.name, s) for e in BUILTINS for s in option_settings(e)]
+SHAPES = {"h.W": 2, "h.b": 1, "g.centroids": 2, "g.radii": 1}  # dense and distance layers
+
+
+@st.composite
+def _params(draw):
+    """Parameter shapes of a dense layer (in, units) and a distance layer (units, in), some
+    arrays possibly empty, and K gradients with entries from a wide range of magnitudes."""
+    n_in, units, cents = (draw(st.integers(0, 3), label=k) for k in ("in", "units", "cents"))
+    shapes = {"h.W": (n_in, units), "h.b": (units,), "g.centroids": (cents, 2), "g.radii": (cents,)}
+    finite = st.floats(-1e6, 1e6, allow_subnormal=False)
+    grads = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {k: arrays(np.float64, s, elements=finite) for k, s in shapes.items()}
+            ),
+            min_size=1,
+            max_size=5,
+        ),
+        label="gradients",
+    )
+    return shapes, grads
+
+
+def _compare_forms(opt, shapes, grads) -> None:
+    """Run the dict and the flat form side by side on ``grads``: every update and momentum
+    coefficient equal to the bit."""
+    params = {k: np.zeros(s) for k, s in shapes.items()}
+    layout = Layout.of(params)
+    flat = opt.flat(layout)
+    state, fstate = opt.init(params), flat.init(layout.flatten(params))
+    w = layout.flatten(params)
+    for g in grads:
+        g = {k: g[k] for k in shapes}  # the trainer's order (the dict form sums in g's order)
+        upd, state, info = opt.update(g, state, params)
+        dw, fstate, coef = flat.update(layout.flatten(g), fstate, w)  # g: a fresh copy
+        np.testing.assert_array_equal(layout.flatten(upd), dw, strict=True)
+        assert coef == info.momentum, (coef, info.momentum)
+
+
+@pytest.mark.parametrize(("name", "setting"), SETTINGS, ids=[f"{n}-{s}" for n, s in SETTINGS])
+def test_flat_form_equals_dict_form_bit_for_bit(name, setting):
+    @hypothesis_settings()
+    @given(hp=hyperparameter_draws(name), case=_params())
+    def check(hp, case):
+        hp = {**hp, **{k: v for k, v in setting.items() if v is not None}}
+        _compare_forms(get_optimizer(**{"name": hp.pop("optimizer"), **hp}), *case)
+
+    check()
+
+
+def test_flat_form_check_catches_a_one_ulp_difference():
+    """The comparison fails on a flat form whose step is one ulp longer than the dict form's."""
+    from dataclasses import replace
+
+    from descentcheck.impl.optim.base import FlatOptimizer
+
+    real = get_optimizer("gd", 0.1)
+    mutant = replace(
+        real,
+        flat=lambda layout: FlatOptimizer(
+            lambda w: (), lambda g, s, w: (g * -0.1 * (1 + 2**-52), s, None)
+        ),
+    )
+    shapes, grads = {"p": (2,)}, [{"p": np.array([1.0, -3.0])}]
+    _compare_forms(real, shapes, grads)
+    with pytest.raises(AssertionError):
+        _compare_forms(mutant, shapes, grads)
