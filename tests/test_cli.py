@@ -363,3 +363,18 @@ def test_verify_json_into_a_new_folder(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert json.loads(ledger.read_text())["claims"][0]["outcome"] == "falsified"
+
+
+def test_train_options_are_the_optimizer_registry():
+    """Every registered optimizer is an --optimizer choice and every hyperparameter an option
+    (generated from descentcheck.registry.optimizers); lr is required."""
+    from descentcheck.registry.optimizers import names, options
+
+    r = CliRunner().invoke(main, ["train", "--help"])
+    assert r.exit_code == 0
+    for name in names():
+        assert name in r.output
+    for h in options().values():
+        assert h.option in r.output
+    r = CliRunner().invoke(main, ["train", "sine_skip", "--data", "sine", "--optimizer", "gd"])
+    assert r.exit_code == 2 and "Missing option '--lr'" in r.output

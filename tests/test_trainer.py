@@ -142,9 +142,30 @@ def test_trajectory_json_follows_the_contract():
         ({"optimizer": "gd"}, "needs a learning rate"),
         ({"optimizer": "gd", "lr": 0.1, "steps": -1}, "steps must be"),
         ({"optimizer": "gd", "lr": 0.1, "batch_size": 0}, "batch size"),
+        ({"optimizer": "gd", "lr": 0.1, "momentum": 0.5}, "optimizer gd takes no 'momentum'"),
+        ({"optimizer": "momentum", "lr": 0.1}, r"needs a momentum coefficient \(--momentum\)"),
+        ({"optimizer": "rmsprop", "lr": 0.1, "rho": 1.0}, r"rho must lie in \[0, 1\)"),
+        ({"optimizer": "adam", "lr": 0.1}, "unknown optimizer 'adam'; known: gd, momentum"),
+        ({"optimizer": "adaptive_momentum", "lr": 0.1, "tau": 0.1, "group": "x"}, "grouping"),
     ],
 )
 def test_bad_trainer_settings(kw, fragment):
     net, params, x, y = _design_case()
     with pytest.raises(HyperparameterError, match=fragment):
         train(net, params, x, y, **kw)
+
+
+def test_design_call_and_optimizer_objects():
+    """DESIGN.md's call works as written; an Optimizer object carries its own settings, so an
+    option beside it is an error rather than ignored."""
+    import descentcheck as dc
+    from descentcheck.impl.optim import get_optimizer
+
+    net, params, x, y = _design_case()
+    traj = dc.train(net, params, x, y, optimizer="momentum", lr=0.05, momentum=0.5, steps=20)
+    assert traj.hyperparameters == {"lr": 0.05, "momentum": 0.5} and traj.steps == 20
+    opt = get_optimizer("momentum", 0.05, momentum=0.5)
+    same = train(net, params, x, y, optimizer=opt, steps=20)
+    assert np.array_equal(same.losses, traj.losses)
+    with pytest.raises(HyperparameterError, match="carries its own settings; got 'lr'"):
+        train(net, params, x, y, optimizer=opt, lr=0.1)
