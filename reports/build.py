@@ -151,7 +151,9 @@ def _build(
     led_sec, replays = ledger_section(ledger_data, out, fig_dir, FIGURES)
     meta = {"profile": prof.name, "seed": seed, "seconds": time.perf_counter() - t0}
     summ_sec, summary = summary_section(ledger_data, results, meta)
-    _write_pages(out, [summ_sec, led_sec, *sections_body], prof, seed)
+    from .mutants_section import mutants_section  # the committed mutation results (tox -e mutants)
+
+    _write_pages(out, [summ_sec, led_sec, *sections_body, mutants_section()], prof, seed)
     timing["total"] = time.perf_counter() - t0
     record = {
         "format": RESULTS_FORMAT,

@@ -1,0 +1,138 @@
+"""Which mutants the mutation run tries: no mutant that only touches a docstring, a type
+annotation, an annotation-only type alias or the text of a raised error, and (optionally) a
+seeded sample of the rest.
+
+A mutant is *filtered* when its source and the original are the same program once both are
+normalised: docstrings removed, every annotation removed, module-level assignments to names
+used only inside annotations removed (files with ``from __future__ import annotations`` never
+evaluate them), and each ``raise`` reduced to the exception type it raises (the message is for
+people; the ledger never reads it). The sample keeps a mutant when
+``sha256(f"{seed}|{file}|{line}|{index}")`` read as a fraction in [0, 1) is below ``rate``, so
+the same seed and rate always pick the same mutants.
+
+Environment (read by :func:`sample_from_env`): ``MUTANTS_SAMPLE`` the kept fraction (default 1,
+every mutant), ``MUTANTS_SEED`` the seed (default 0).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+
+DOCSTRING_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _drop_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return body[1:] or [ast.Pass()]
+    return body
+
+
+def _annotation_only_names(tree: ast.Module) -> set[str]:
+    """Names loaded inside annotations and nowhere else (type aliases like ``Array``)."""
+    if not any(
+        isinstance(n, ast.ImportFrom)
+        and n.module == "__future__"
+        and any(a.name == "annotations" for a in n.names)
+        for n in tree.body
+    ):
+        return set()
+    in_annotations: set[str] = set()
+    for node in ast.walk(tree):
+        for ann in _annotations_of(node):
+            in_annotations |= {n.id for n in ast.walk(ann) if isinstance(n, ast.Name)}
+    assigned_at_top = {
+        t.id
+        for s in tree.body
+        if isinstance(s, ast.Assign)
+        for t in s.targets
+        if isinstance(t, ast.Name)
+    }
+    stripped = _Strip(set()).visit(_copy(tree))
+    loaded = {
+        n.id for n in ast.walk(stripped) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return (in_annotations & assigned_at_top) - loaded
+
+
+def _annotations_of(node: ast.AST) -> list[ast.expr]:
+    out: list[ast.expr] = []
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+        out.append(node.returns)
+    if isinstance(node, ast.arg) and node.annotation is not None:
+        out.append(node.annotation)
+    if isinstance(node, ast.AnnAssign):
+        out.append(node.annotation)
+    return out
+
+
+def _copy(tree: ast.Module) -> ast.Module:
+    return ast.parse(ast.unparse(tree))
+
+
+class _Strip(ast.NodeTransformer):
+    """Removes what the run does not mutate: docstrings, annotations, alias definitions, and the
+    arguments of a raised exception."""
+
+    def __init__(self, aliases: set[str]) -> None:
+        self.aliases = aliases
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        node = super().generic_visit(node)
+        if isinstance(node, DOCSTRING_OWNERS):
+            node.body = _drop_docstring(node.body)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+        if isinstance(node, ast.arg):
+            node.annotation = None
+        if isinstance(node, ast.AnnAssign):
+            node.annotation = ast.Constant(None)
+        if isinstance(node, ast.Raise):
+            exc = node.exc
+            node.exc = exc.func if isinstance(exc, ast.Call) else exc
+            node.cause = None
+        if isinstance(node, ast.Module):
+            node.body = [s for s in node.body if not self._alias(s)] or [ast.Pass()]
+        return node
+
+    def _alias(self, stmt: ast.stmt) -> bool:
+        return isinstance(stmt, ast.Assign) and all(
+            isinstance(t, ast.Name) and t.id in self.aliases for t in stmt.targets
+        )
+
+
+def normalized(source: str, aliases: set[str] | None = None) -> str:
+    """The program ``source`` without what the run does not mutate, as a canonical AST dump."""
+    tree = ast.parse(source)
+    if aliases is None:
+        aliases = _annotation_only_names(tree)
+    return ast.dump(_Strip(aliases).visit(tree))
+
+
+def filter_reason(original: str, mutated: str) -> str | None:
+    """Why the mutant is not tried (``"docstring, annotation or error text"``), or None."""
+    try:
+        aliases = _annotation_only_names(ast.parse(original))
+        same = normalized(original, aliases) == normalized(mutated, aliases)
+    except SyntaxError:
+        return None  # a mutant that does not parse is tried, and dies on import
+    return "docstring, annotation or error text" if same else None
+
+
+def sampled(filename: str, line_number: int, index: int, rate: float, seed: int) -> bool:
+    """Whether the seeded sample keeps this mutant (``line_number`` 0-based, as mutmut's)."""
+    if rate >= 1.0:
+        return True
+    digest = hashlib.sha256(f"{seed}|{filename}|{line_number}|{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < rate
+
+
+def sample_from_env() -> tuple[float, int]:
+    """``(rate, seed)`` from ``MUTANTS_SAMPLE`` and ``MUTANTS_SEED``."""
+    return float(os.environ.get("MUTANTS_SAMPLE", "1")), int(os.environ.get("MUTANTS_SEED", "0"))
