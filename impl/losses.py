@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import namespace
+from .plugin_loss import RegisteredLosses
 
 Array = np.ndarray
 
@@ -71,4 +72,6 @@ class SoftmaxCrossEntropy:
         return value, g
 
 
-LOSSES = {"mse": MSE(), "softmax_cross_entropy": SoftmaxCrossEntropy()}
+BUILTIN = {"mse": MSE(), "softmax_cross_entropy": SoftmaxCrossEntropy()}
+# every registered loss by name, the plugins' included (read from the op registry at each lookup)
+LOSSES = RegisteredLosses(BUILTIN)

@@ -72,7 +72,7 @@ def no_interval_rule(op: str) -> str | None:
         return f"op {op!r} is not registered"
     if "interval" in info.excluded:
         return info.excluded["interval"]
-    if info.kind == "elementwise":
+    if info.kind == "elementwise" or info.plugin is not None:
         found = op in mpn.arb_functions()
     else:
         found = op in (mpn.LOSS_RULES if info.kind == "loss" else mpn.NODE_RULES)

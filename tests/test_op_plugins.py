@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from descentcheck.cli import main
 from descentcheck.registry import OPS_GROUP
 from descentcheck.registry import ops as registry
-from descentcheck.registry.op_plugins import ElementwisePlugin
+from descentcheck.registry.op_plugins import ElementwisePlugin, LossPlugin
 from descentcheck.registry.plugins import PluginError
 
 
@@ -33,6 +33,12 @@ def _isru(x):
     import sympy as sp
 
     return x / sp.sqrt(1 + x**2)
+
+
+def _logcosh(yhat, y):
+    import sympy as sp
+
+    return sp.Add(*[sp.log(sp.cosh(a - t)) for a, t in zip(yhat, y)])
 
 
 ISRU = ElementwisePlugin(
@@ -182,13 +188,19 @@ BROKEN = [
         ElementwisePlugin("bare", _isru, numpy_forward=np.tanh, numpy_derivative=np.cosh),
         "without their SymPy transcription",
     ),
-    (ElementwisePlugin("tanh", _isru), "op name 'tanh' is already registered"),
+    (ElementwisePlugin("tanh", _isru), "name 'tanh' is already registered"),
     (ElementwisePlugin("Bad-Name", _isru), "'name' must be lowercase"),
-    (dict(name="conv", kind="parametric", sympy=_isru), "'kind' must be one of elementwise"),
+    (dict(name="conv", kind="parametric", sympy=_isru), "'kind' must be one of elementwise, loss"),
     (
         ElementwisePlugin("both", _isru, interval=abs, interval_exclusion="why"),
         "both an interval rule and an exclusion",
     ),
+    (dict(name="noloss", kind="loss"), "loss 'noloss' has no SymPy derivation"),
+    (
+        LossPlugin("raw", _logcosh, numpy_value_and_grad=lambda yhat, y: (0.0, yhat)),
+        "numpy_value_and_grad without its SymPy transcription",
+    ),
+    (LossPlugin("wide", _logcosh, min_width=0), "'min_width' must be a positive integer"),
 ]
 
 
@@ -215,5 +227,67 @@ def test_a_plugin_that_fails_to_import_is_refused_in_one_line(monkeypatch):
     try:
         with pytest.raises(PluginError, match=r"plugin 'ghost' .*cannot load: ModuleNotFound"):
             registry.ops()
+    finally:
+        registry.reset()
+
+
+# ---- a loss plugin ----------------------------------------------------------------------------
+# log cosh(yhat - y): smooth (analytic near the real line, so the complex step applies), ~ d^2/2
+# near 0 and ~ |d| far away; its derivative tanh(d) is bounded.
+
+LOGCOSH = LossPlugin(name="logcosh", sympy=_logcosh, formula="sum_k log cosh(yhat_k - y_k)")
+
+
+@pytest.fixture
+def logcosh(monkeypatch):
+    _install(monkeypatch, isru=ISRU, logcosh=LOGCOSH)
+    yield registry.get("logcosh")
+    registry.reset()
+
+
+def test_a_loss_plugin_trains_gradchecks_and_is_proved(logcosh, tmp_path):
+    import descentcheck as dc
+    from descentcheck.impl.gradcheck import check_network_gradient
+    from descentcheck.properties.certify import certify_decrease, uncertifiable
+    from descentcheck.theory import coverage, numeric_agreement
+    from descentcheck.theory.symbolic_agreement import agree_all
+
+    assert logcosh.kind == "loss" and "logcosh" in dc.impl.losses.LOSSES
+    net = dc.Network.from_spec({**SPEC, "loss": "logcosh"})
+    x, y = _data(2)
+    w0 = net.init(seed=0, x=x)
+    traj = dc.train(net, w0, x, y, optimizer="gd", lr=0.1, steps=10, keep_params=True)
+    assert traj.losses[-1] < traj.losses[0]
+    result = check_network_gradient(net, w0, x, y)
+    assert all(r.ok for r in result) if isinstance(result, list) else result.ok
+    assert coverage.gaps() == []
+    assert all(i.holds for i in agree_all((1, 2))["logcosh"])
+    rng = np.random.default_rng(0)
+    assert numeric_agreement.compare_loss("logcosh", rng.normal(size=(4, 3)), rng.random((4, 3))).ok
+    assert uncertifiable(net) is None
+    assert certify_decrease(net, *traj.params_history[:2], x, y).certified
+    r = CliRunner().invoke(main, ["derive", "logcosh", "--format", "latex", "--dim", "2"])
+    assert r.exit_code == 0 and "\\cosh" in r.output, r.output
+
+
+def test_a_wrong_loss_rule_is_caught(monkeypatch):
+    # a plugin whose numpy gradient (and its faithful transcription) is d, not tanh(d)
+    def claimed(yhat, y):
+        return _logcosh(yhat, y), {a: a - t for a, t in zip(yhat, y)}
+
+    def value_and_grad(yhat, y):
+        d = yhat - y
+        return float(np.log(np.cosh(d)).sum() / len(d)), d / len(d)
+
+    bad = LossPlugin("logcosh", _logcosh, numpy_value_and_grad=value_and_grad, claimed=claimed)
+    _install(monkeypatch, logcosh=bad)
+    try:
+        from descentcheck.theory import numeric_agreement
+        from descentcheck.theory.symbolic_agreement import agree
+
+        ids = agree("logcosh", 2)
+        assert ids[0].holds and not any(i.holds for i in ids[1:])
+        yhat, y = np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]])
+        assert not numeric_agreement.compare_loss("logcosh", yhat, y).ok
     finally:
         registry.reset()

@@ -143,8 +143,10 @@ def _layer_and_loss_trials(rng: np.random.Generator, trials: int, bad: list[str]
             if not c.ok:
                 bad.append(f"{op}: scaled error {c.max_scaled_error:.3g} at {c.worst}")
         for op in loss_ops():
-            Dl = max(D, registry.variant(op)[0].min_width)  # type: ignore[index]
-            yhat = rng.uniform(-20, 20, (n, Dl))
+            info = registry.variant(op)[0]  # type: ignore[index]
+            Dl = max(D, info.min_width)
+            # a plugin's loss on moderate outputs and targets in [0, 1] (its domain unknown)
+            yhat = rng.uniform(-3, 3, (n, Dl)) if info.plugin else rng.uniform(-20, 20, (n, Dl))
             y = rng.uniform(0, 1, (n, Dl)) if op != "mse" else rng.uniform(-3, 3, (n, Dl))
             c = compare_loss(op, yhat, y)
             out["count"] += 1

@@ -208,6 +208,16 @@ def _softmax_cross_entropy(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
     return Claimed(u.op, "impl/losses.py", E, vjp)
 
 
+def _plugin_loss(plugin: Any) -> Callable[[Unit, tuple[sp.Symbol, ...]], Claimed]:
+    # impl/plugin_loss.py: the plugin's numpy_value_and_grad, transcribed by its `claimed`
+    # (E and dE/dyhat of E lambdified when it gives no numpy rule); here n = 1
+    def rule(u: Unit, gy: tuple[sp.Symbol, ...]) -> Claimed:
+        E, grads = plugin.claimed_rule(u.inputs, u.labels)
+        return Claimed(u.op, f"impl/plugin_loss.py ({plugin.who})", E, dict(grads))
+
+    return rule
+
+
 #: the built-in ops' claimed rules by derivation name (a plugin's: :func:`rule`)
 _RULES: dict[str, Callable[[Unit, tuple[sp.Symbol, ...]], Claimed]] = {
     "dense": _dense,
@@ -227,6 +237,8 @@ def rule(op: str) -> Callable[[Unit, tuple[sp.Symbol, ...]], Claimed] | None:
     """The claimed rule of a derivation name: built in, or its plugin's; None if neither."""
     found = registry.variant(op)
     if found is not None and found[0].plugin is not None:
+        if found[0].kind == "loss":
+            return _plugin_loss(found[0].plugin)
         return _plugin_elementwise(found[0].plugin)
     return _RULES.get(op)
 

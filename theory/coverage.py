@@ -7,12 +7,12 @@ For every registered op (plugins' included) and every rule of
 rule       table
 =========  ================================================================================
 numpy      ``impl.ops.factory`` (the built-in ``FACTORIES`` or the plugin's layer); losses:
-           ``impl.losses.LOSSES``
+           ``impl.losses.LOSSES`` (the built-in ``BUILTIN`` or the plugin's loss)
 sympy      ``theory.units.builder``, for each derivation of the op (``gaussian_per_unit`` ...)
 claimed    ``theory.claimed.rule``, for each derivation
-mpmath     ``theory.mp_network``: ``mpmath_functions()`` (activations), ``NODE_RULES``,
-           ``LOSS_RULES``
-interval   ``theory.mp_network``: ``arb_functions()`` (activations); the ``NODE_RULES`` and
+mpmath     ``theory.mp_network``: ``mpmath_functions()`` (activations, plugins' losses),
+           ``NODE_RULES``, ``LOSS_RULES``
+interval   ``theory.mp_network``: ``arb_functions()`` (the same); the ``NODE_RULES`` and
            ``LOSS_RULES`` are written over any number type, so they are the others' interval
            rules too (``properties.certify`` evaluates them on Arb balls)
 =========  ================================================================================
@@ -45,10 +45,11 @@ def _has(info: registry.OpInfo, rule: str) -> bool:
         return all(units.builder(v.name) is not None for v in info.variants)
     if rule == "claimed":
         return all(claimed.rule(v.name) is not None for v in info.variants)
-    if info.kind == "loss":
+    if info.plugin is None and info.kind == "loss":
         return info.name in mp_network.LOSS_RULES
-    if info.kind != "elementwise":
+    if info.plugin is None and info.kind != "elementwise":
         return info.name in mp_network.NODE_RULES
+    # activations, and the plugins' losses, sit in the number type's function table
     table = mp_network.mpmath_functions() if rule == "mpmath" else mp_network.arb_functions()
     return info.name in table
 

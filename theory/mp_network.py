@@ -67,18 +67,20 @@ ARB_FUNCTIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 
-def _plugin_rules(attr: str) -> dict[str, Callable[[Array], Array]]:
-    """The plugins' scalar rules ``attr`` (``mpmath_rule``, ``interval_rule``) on object arrays."""
-    out = {}
+def _plugin_rules(attr: str) -> dict[str, Callable[..., Any]]:
+    """The plugins' rules ``attr`` (``mpmath_rule``, ``interval_rule``): an activation's scalar
+    rule on object arrays, a loss's ``(yhat, y) -> E`` as it is."""
+    out: dict[str, Callable[..., Any]] = {}
     for info in registry.ops():
         rule = getattr(info.plugin, attr, None) if info.plugin is not None else None
         if rule is not None:
-            out[info.name] = np.frompyfunc(rule, 1, 1)
+            out[info.name] = rule if info.kind == "loss" else np.frompyfunc(rule, 1, 1)
     return out
 
 
 def mpmath_functions() -> dict[str, Callable[[Array], Array]]:
-    """``exp``, ``log`` and every activation (plugins' included) on object arrays of mpf."""
+    """``exp``, ``log`` and every activation (plugins' included) on object arrays of mpf, and
+    each plugin loss's rule ``(yhat, y) -> E``."""
     return {"exp": _EXP, "log": _LOG, **_ACT, **_plugin_rules("mpmath_rule")}
 
 
@@ -232,10 +234,13 @@ def loss_value(
     functions: Functions | None = None,
 ) -> Any:
     """The spec's loss at the output ``yhat`` for targets ``y`` (rows, same shape)."""
-    rule = LOSS_RULES.get(spec["loss"])
-    if rule is None:
-        raise ValueError(f"unknown loss {spec['loss']!r}")
-    return rule(yhat, y, mpmath_functions() if functions is None else functions)
+    functions = mpmath_functions() if functions is None else functions
+    name = spec["loss"]
+    if name in LOSS_RULES:
+        return LOSS_RULES[name](yhat, y, functions)
+    if name in functions:  # a plugin's loss rule for these numbers
+        return functions[name](yhat, y)
+    raise ValueError(f"loss {name!r} has no rule for these numbers")
 
 
 def loss(

@@ -11,12 +11,14 @@ and for the losses ``dE/dyhat_n = (1/n) dE_n/dyhat_n``, ``E = (1/n) sum_n E_n``.
 
 Error measure. Each entry's error is divided by ``scale = sum of |terms|`` (``sum_n |gy_nj|
 |G_theta|`` above; ``|yhat| + |y|`` for mse, ``p sum|y| + |y|`` for cross-entropy, ``|y| + |y|^2``
-for the ``y (1 - y)`` of sigmoid, ``1 + y^2`` for ``1 - y^2`` of tanh): the size of the numbers the
-two computations add, so a sum that cancels to ~0 is judged by the rounding of its terms. Both
-sides then agree to a few eps; the tolerance is ``1e-12``. :func:`compare_layer` also reports the
-plain entrywise relative error ``|a - b| / |b|``, which the trainer's ``y (1 - y)`` and ``1 - y^2``
-cannot keep small where the activation saturates (their relative error grows like ``eps / (1 -
-y)``): a property of those formulas, reported by :func:`saturation_report`.
+for the ``y (1 - y)`` of sigmoid, ``1 + y^2`` for ``1 - y^2`` of tanh; a plugin loss's gradient
+row by row, each entry against ``|g| + max_k |g_k|`` of its row, its value against
+``sum |E_n|``): the size of the numbers the two computations add, so a sum that cancels to ~0 is
+judged by the rounding of its terms. Both sides then agree to a few eps; the tolerance is
+``1e-12``. :func:`compare_layer` also reports the plain entrywise relative error
+``|a - b| / |b|``, which the trainer's ``y (1 - y)`` and ``1 - y^2`` cannot keep small where the
+activation saturates (their relative error grows like ``eps / (1 - y)``): a property of those
+formulas, reported by :func:`saturation_report`.
 
 The trainer's distance layers switch, for large batches, to an expanded matrix-product form
 (``impl.ops.gaussian``, matmul path); ``compare_layer(..., matmul=True)`` forces that path at any
@@ -290,6 +292,9 @@ def compare_loss(op: str, yhat: Array, y: Array) -> Comparison:
     if op == "mse":
         g_scale = (np.abs(yhat) + np.abs(y)) / n
         e_terms = (yhat - y) ** 2 / 2
+    elif op != "softmax_cross_entropy":  # a plugin's: rowwise, against its largest entries
+        g_scale = np.abs(grad) + np.abs(grad).max(axis=1, keepdims=True)
+        e_terms = np.abs(E_n)
     else:
         shifted = yhat - yhat.max(axis=1, keepdims=True)
         p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)

@@ -229,9 +229,23 @@ def builder(op: str) -> Callable[[int], Unit] | None:
     if found is None:
         return None
     info, _ = found
+    if info.plugin is not None and info.kind == "loss":
+        return lambda d: _plugin_loss(info.plugin, d)
     if info.plugin is not None:
         return lambda d: _elementwise(op, d)
     return _BUILDERS.get(op)
+
+
+def _plugin_loss(plugin: object, dim: int) -> Unit:
+    """A plugin's loss of one sample, ``E(yhat, y)`` from its ``sympy`` rule."""
+    yhat, y = vec("yhat", dim), vec("y", dim)
+    E = sp.sympify(plugin.sympy(yhat, y))  # type: ignore[attr-defined]
+    notes = (
+        "n = 1 sample; for n samples E is the mean, and each gradient is divided by n",
+        f"from {plugin.who}",  # type: ignore[attr-defined]
+        *plugin.notes,  # type: ignore[attr-defined]
+    )
+    return Unit(plugin.name, dim, yhat, (), E, labels=y, notes=notes)  # type: ignore[attr-defined]
 
 
 def min_dim(op: str) -> int:

@@ -1,4 +1,4 @@
-"""Op plugins: a third-party package adds an elementwise activation, with every rule in one place.
+"""Op plugins: a third-party package adds an activation or a loss, with every rule in one place.
 
 Write the plugin object, name it as an entry point of the group ``descentcheck.ops``, install the
 package; every part of descentcheck then knows the op (spec files, ``train``, ``gradcheck``,
@@ -24,7 +24,7 @@ attribute            required meaning
 ==================== ======== ===============================================================
 ``name``             yes      the op name in specs: lowercase letters, digits, ``_``; not a
                               built-in op's or another plugin's
-``kind``             yes      ``"elementwise"`` (only kind plugins add today)
+``kind``             yes      ``"elementwise"`` (a loss: ``"loss"``, below)
 ``sympy``            yes      ``phi(x) -> sympy.Expr``: the forward rule on a SymPy symbol ``x``
                               (real or complex). Everything else defaults from it.
 ``formula``          no       one line for help and reports (default: ``str(phi(x))``)
@@ -52,6 +52,31 @@ attribute            required meaning
                               allowed); theory checks SymPy's suprema equal them
 ==================== ======== ===============================================================
 
+A loss is a :class:`LossPlugin` (``kind = "loss"``), used as a spec's ``"loss"``:
+
+==================== ======== ===============================================================
+attribute            required meaning
+==================== ======== ===============================================================
+``name``, ``kind``   yes      as above; ``kind`` is ``"loss"``
+``sympy``            yes      ``E(yhat, y) -> sympy.Expr``: the loss of ONE sample, from the
+                              tuples of symbols ``yhat0..yhat{D-1}`` (the network output) and
+                              ``y0..y{D-1}`` (its targets, one-hot rows for integer labels).
+                              Over n samples the loss is the mean of the per-sample losses.
+``min_width``        no       the least output width D it accepts (default 1)
+``formula``,         no       as above
+``smooth``, ``notes``
+``numpy_value_and_grad`` no   ``(yhat, y) -> (E, dE/dyhat)`` on (n, D) arrays, E the mean over
+                              rows; default: ``E`` and ``dE/dyhat_k`` lambdified, evaluated
+                              column by column, averaged (the gradient divided by n)
+``claimed``          if numpy ``(yhat, y) -> (E, {yhat_k: dE/dyhat_k})``: the SymPy transcription
+                              of ``numpy_value_and_grad`` for one sample
+``mpmath``           no       ``(yhat, y) -> E`` on (n, D) object arrays of mpf (the mean over
+                              rows); default: ``E`` lambdified onto mpmath, averaged
+``interval``         no       the same on object arrays of ``arb`` balls; default: ``E``
+                              lambdified onto Arb, averaged
+``interval_exclusion`` no     as above
+==================== ======== ===============================================================
+
 Where the defaults are sound: lambdify evaluates ``phi`` as written. In mpmath at 50 digits and on
 Arb balls (rigorous outward rounding) that is always sound. In float64 it is sound when the
 written form neither overflows nor cancels on the inputs that matter (``x / sqrt(1 + x^2)`` is
@@ -61,25 +86,27 @@ Theory's numeric agreement check compares the float rules with the 60-digit deri
 
 Refused at load, with a one-line :class:`~descentcheck.registry.plugins.PluginError` naming the
 entry point and what is missing: no ``sympy`` rule, an unknown ``kind``, a bad or taken name,
-only one of the two numpy rules, numpy rules without their transcriptions, both an ``interval``
-rule and an ``interval_exclusion``. Nothing here imports numpy or SymPy until a rule is asked for.
+only one of the two numpy rules, numpy rules without their transcriptions (``claimed_*`` for an
+activation, ``claimed`` for a loss), both an ``interval`` rule and an ``interval_exclusion``, a
+``min_width`` that is not a positive integer. Nothing here imports numpy or SymPy until a rule
+is asked for.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, fields
+from functools import cache, cached_property
 from typing import Any
 
 from .. import registry
 from .ops import OpInfo
 from .plugins import PluginError, load_group
 
-Fn = Callable[[Any], Any]
+Fn = Callable[..., Any]
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-PLUGIN_KINDS = ("elementwise",)
+PLUGIN_KINDS = ("elementwise", "loss")
 
 
 @dataclass(frozen=True)
@@ -102,16 +129,56 @@ class ElementwisePlugin:
     kind: str = "elementwise"
 
 
-_FIELDS = tuple(ElementwisePlugin.__dataclass_fields__)
+@dataclass(frozen=True)
+class LossPlugin:
+    """A loss with all its rules (see the module docstring)."""
+
+    name: str
+    sympy: Fn
+    formula: str = ""
+    smooth: bool = True
+    notes: tuple[str, ...] = ()
+    min_width: int = 1
+    numpy_value_and_grad: Fn | None = None
+    claimed: Fn | None = None
+    mpmath: Fn | None = None
+    interval: Fn | None = None
+    interval_exclusion: str | None = None
+    kind: str = "loss"
 
 
-class PluginOp:
-    """A validated plugin, normalised: every rule as a function (given, or derived from phi)."""
+def _defaults(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in fields(cls) if f.name not in ("name", "sympy")}
+
+
+class _Plugin:
+    """A validated plugin object, its attributes copied (absent ones at their defaults)."""
+
+    template: type = ElementwisePlugin
 
     def __init__(self, obj: Any, who: str):
         self.who = who
-        for f in _FIELDS:
-            setattr(self, f, getattr(obj, f, ElementwisePlugin.__dataclass_fields__[f].default))
+        self.name: str = obj.name
+        self.sympy: Fn = obj.sympy
+        for f, default in _defaults(self.template).items():
+            setattr(self, f, getattr(obj, f, default))
+
+    def _info(self, kind: Any, family: str, **kw: Any) -> OpInfo:
+        excluded = {"interval": self.interval_exclusion} if self.interval_exclusion else {}
+        return OpInfo(
+            self.name,
+            kind,
+            family,
+            self.formula or f"{self.name}(x)",
+            smooth=bool(self.smooth),
+            excluded=excluded,
+            plugin=self,
+            **kw,
+        )
+
+
+class PluginOp(_Plugin):
+    """An activation plugin, normalised: every rule as a function (given, or derived from phi)."""
 
     def phi(self, x: Any) -> Any:
         """The SymPy forward rule at ``x``."""
@@ -133,7 +200,7 @@ class PluginOp:
     def numpy_rules(self) -> tuple[Fn, Fn]:
         """(forward, derivative) on arrays: the plugin's, or phi and phi' lambdified."""
         if self.numpy_forward is not None:
-            return self.numpy_forward, self.numpy_derivative  # type: ignore[return-value]
+            return self.numpy_forward, self.numpy_derivative
         return self._lambdified(False, "numpy"), self._lambdified(True, "numpy")
 
     def claimed_rules(self) -> tuple[Fn, Fn]:
@@ -146,6 +213,7 @@ class PluginOp:
 
     @cached_property
     def mpmath_rule(self) -> Fn:
+        """``f(mpf) -> mpf``."""
         return self.mpmath if self.mpmath is not None else self._lambdified(False, "mpmath")
 
     @cached_property
@@ -155,24 +223,98 @@ class PluginOp:
             return None
         if self.interval is not None:
             return self.interval
-        return self._lambdified(False, [_arb_namespace(), "mpmath"])
+        return self._lambdified(False, [arb_namespace(), "mpmath"])
 
     def info(self) -> OpInfo:
         """The registry entry."""
-        excluded = {"interval": self.interval_exclusion} if self.interval_exclusion else {}
-        return OpInfo(
-            self.name,
-            "elementwise",
-            "activation",
-            self.formula or f"{self.name}(x)",
-            smooth=bool(self.smooth),
-            excluded=excluded,
-            plugin=self,
-        )
+        return self._info("elementwise", "activation")
+
+
+class PluginLoss(_Plugin):
+    """A loss plugin, normalised: every rule as a function (given, or derived from E)."""
+
+    template = LossPlugin
+
+    @staticmethod
+    def symbols(dim: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """``(yhat0..yhat{D-1}, y0..y{D-1})`` as SymPy symbols."""
+        import sympy as sp
+
+        return sp.symbols(f"yhat0:{dim}"), sp.symbols(f"y0:{dim}")
+
+    def expression(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> Any:
+        """The per-sample loss E(yhat, y)."""
+        return self.sympy(tuple(yhat), tuple(y))
+
+    def _lambdified(self, dim: int, numbers: str, grad: bool) -> Any:
+        return _lambdified_loss(self, dim, numbers, grad)
+
+    def value_and_grad(self, yhat: Any, y: Any) -> tuple[Any, Any]:
+        """``(E, dE/dyhat)`` over (n, D) arrays: the plugin's, or the lambdified mean."""
+        if self.numpy_value_and_grad is not None:
+            return self.numpy_value_and_grad(yhat, y)
+        n, dim = yhat.shape
+        cols = (*yhat.T, *y.T)
+        value = (self._lambdified(dim, "numpy", False)(*cols) + 0 * yhat[:, 0]).sum() / n
+        grads = [g(*cols) + 0 * yhat[:, 0] for g in self._lambdified(dim, "numpy", True)]
+        import numpy as np
+
+        return value, np.stack(grads, axis=1) / n
+
+    def claimed_rule(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, dict]:
+        """(E, {yhat_k: dE/dyhat_k}) for one sample: the plugin's transcription, or E's diff."""
+        if self.claimed is not None:
+            return self.claimed(yhat, y)
+        import sympy as sp
+
+        E = self.expression(yhat, y)
+        return E, {a: sp.diff(E, a) for a in yhat}
+
+    def _mean_rule(self, numbers: str) -> Fn:
+        def rule(yhat: Any, y: Any) -> Any:
+            n, dim = yhat.shape
+            f = self._lambdified(dim, numbers, False)
+            return sum(f(*yhat[i], *y[i]) for i in range(n)) / n
+
+        return rule
+
+    @cached_property
+    def mpmath_rule(self) -> Fn:
+        """``(yhat, y) -> E`` on object arrays of mpf."""
+        return self.mpmath if self.mpmath is not None else self._mean_rule("mpmath")
+
+    @cached_property
+    def interval_rule(self) -> Fn | None:
+        """``(yhat, y) -> E`` on object arrays of arb, or None (a stated exclusion)."""
+        if self.interval_exclusion is not None:
+            return None
+        if self.interval is not None:
+            return self.interval
+        return self._mean_rule("arb")
+
+    def info(self) -> OpInfo:
+        """The registry entry."""
+        least = int(self.min_width)
+        return self._info("loss", "loss", width=None, min_dim=least, min_width=least)
+
+
+@cache
+def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> Any:
+    """E (or the tuple of dE/dyhat_k) of one sample lambdified for ``numbers`` (``numpy``,
+    ``mpmath`` or ``arb``); cached per (plugin, D, numbers)."""
+    import sympy as sp
+
+    modules = [arb_namespace(), "mpmath"] if numbers == "arb" else numbers
+    yhat, y = plugin.symbols(dim)
+    E = plugin.expression(yhat, y)
+    if grad:
+        return tuple(sp.lambdify((*yhat, *y), sp.diff(E, a), modules) for a in yhat)
+    return sp.lambdify((*yhat, *y), E, modules)
 
 
 def _arb_mpf(a: Any) -> Any:
-    """mpmath's printed constants (``mpf(1)``, ``mpf((sign, man, exp, bc))``) as Arb balls."""
+    """mpmath's printed constants (``mpf(1)``, ``mpf((sign, man, exp, bc))``) as Arb balls
+    (rigorous: a ball that contains the constant)."""
     from flint import arb
 
     if isinstance(a, tuple):
@@ -182,7 +324,9 @@ def _arb_mpf(a: Any) -> Any:
     return arb(a)
 
 
-def _arb_namespace() -> dict[str, Fn]:
+def arb_namespace() -> dict[str, Fn]:
+    """What ``lambdify(..., [arb_namespace(), "mpmath"])`` calls: Arb's own functions."""
+
     def method(m: str) -> Fn:
         return lambda v: getattr(v, m)()
 
@@ -190,7 +334,33 @@ def _arb_namespace() -> dict[str, Fn]:
     return {"mpf": _arb_mpf, **{n: method(n) for n in names}}
 
 
-def validate(obj: Any, who: str) -> PluginOp:
+def _missing(obj: Any, name: str, kind: str) -> str | None:
+    """What an object of ``kind`` lacks or gets wrong, or None."""
+    attrs = _defaults(LossPlugin) | _defaults(ElementwisePlugin)
+    has = {f: getattr(obj, f, None) is not None for f in attrs}
+    if kind == "elementwise":
+        if has["numpy_forward"] != has["numpy_derivative"]:
+            return f"op {name!r} gives only one of numpy_forward, numpy_derivative"
+        if has["numpy_forward"] and not (has["claimed_forward"] and has["claimed_derivative"]):
+            return (
+                f"op {name!r} gives numpy rules without their SymPy transcription "
+                "(claimed_forward, claimed_derivative)"
+            )
+    else:
+        if has["numpy_value_and_grad"] and not has["claimed"]:
+            return (
+                f"loss {name!r} gives numpy_value_and_grad without its SymPy transcription "
+                "(claimed)"
+            )
+        least = getattr(obj, "min_width", 1)
+        if isinstance(least, bool) or not isinstance(least, int) or least < 1:
+            return f"loss {name!r}: 'min_width' must be a positive integer, got {least!r}"
+    if has["interval"] and has["interval_exclusion"]:
+        return f"{kind} {name!r} gives both an interval rule and an exclusion"
+    return None
+
+
+def validate(obj: Any, who: str) -> PluginOp | PluginLoss:
     """Check a loaded plugin object; raise a one-line PluginError naming what is missing."""
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not NAME.match(name):
@@ -198,19 +368,16 @@ def validate(obj: Any, who: str) -> PluginOp:
     kind = getattr(obj, "kind", None)
     if kind not in PLUGIN_KINDS:
         raise PluginError(f"{who}: 'kind' must be one of {', '.join(PLUGIN_KINDS)}, got {kind!r}")
+    what = "op" if kind == "elementwise" else "loss"
     if not callable(getattr(obj, "sympy", None)):
-        raise PluginError(f"{who}: op {name!r} has no SymPy derivation ('sympy': phi(x) -> Expr)")
-    has = {f: getattr(obj, f, None) is not None for f in _FIELDS}
-    if has["numpy_forward"] != has["numpy_derivative"]:
-        raise PluginError(f"{who}: op {name!r} gives only one of numpy_forward, numpy_derivative")
-    if has["numpy_forward"] and not (has["claimed_forward"] and has["claimed_derivative"]):
-        raise PluginError(
-            f"{who}: op {name!r} gives numpy rules without their SymPy transcription "
-            "(claimed_forward, claimed_derivative)"
-        )
-    if has["interval"] and has["interval_exclusion"]:
-        raise PluginError(f"{who}: op {name!r} gives both an interval rule and an exclusion")
-    return PluginOp(obj, who)
+        rule = "phi(x) -> Expr" if kind == "elementwise" else "E(yhat, y) -> Expr"
+        raise PluginError(f"{who}: {what} {name!r} has no SymPy derivation ('sympy': {rule})")
+    problem = _missing(obj, name, kind)
+    if problem is not None:
+        raise PluginError(f"{who}: {problem}")
+    if kind == "elementwise":
+        return PluginOp(obj, who)
+    return PluginLoss(obj, who)
 
 
 def load_plugins(taken: set[str]) -> list[OpInfo]:
@@ -219,7 +386,7 @@ def load_plugins(taken: set[str]) -> list[OpInfo]:
     seen = set(taken)
     for p in load_group(registry.OPS_GROUP, validate):
         if p.name in seen:
-            raise PluginError(f"{p.who}: op name {p.name!r} is already registered")
+            raise PluginError(f"{p.who}: name {p.name!r} is already registered")
         seen.add(p.name)
         infos.append(p.info())
     return infos
