@@ -142,6 +142,10 @@ def test_theory_checks_include_it(isru):
     assert numeric_agreement.compare_layer("isru", [x], {}, rng.normal(size=(5, 3))).ok
     b = assumptions.activation_bounds("isru")
     assert b.in_theorem and b.matches_expected and assumptions.numeric_sup_check(b) < 1e-6
+    from descentcheck.theory.checks import check_numeric_agreement
+
+    r = check_numeric_agreement(trials=1)
+    assert r.ok and any("isru" in d for d in r.details), r.details
 
 
 def test_wrong_expected_bounds_are_caught(monkeypatch):

@@ -107,11 +107,6 @@ class OpInfo:
     def key_names(self) -> frozenset[str]:
         return frozenset(k.name for k in self.keys)
 
-    def setting(self, node: Mapping[str, Any], key: str) -> Any:
-        """The node's value of ``key``, or its declared default."""
-        spec_key = next(k for k in self.keys if k.name == key)
-        return node.get(key, spec_key.default)
-
 
 UNITS = SpecKey("units", "int", required=True, help="number of units (output width)")
 RADIUS = SpecKey(
