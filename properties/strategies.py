@@ -5,21 +5,15 @@ and replays. The one indirection: initial parameters come from ``net.init(seed, 
 *drawn* integer ``seed`` (it shrinks toward 0 and is stored in the example database like any
 other draw); the arrays themselves are serialised with every counterexample.
 
-Architecture (:func:`dag_specs`). A network is a sequence of *blocks* ``b1..bB`` after the input
-``b0``; each block picks a nonempty set of parents among the earlier ones: the chain edge
-``b_{i-1} -> b_i`` plus any number of skip edges ``b_j -> b_i`` (j < i-1), and may drop the
-chain edge when it has a skip edge. So the graph is acyclic by construction, and since a skip
-edge and a dropped chain edge both shrink to "absent", every DAG shrinks toward a chain (and the
-chain toward fewer blocks, down to a single output layer on the input). A block is::
-
-    [merge: add | concat of its parents]  ->  dense | gaussian | gaussian_logits  ->  [activation]
-
-``add`` needs equal widths, so one network-wide width is drawn and a block keeps it unless it
-draws its own. Blocks nobody reads (the sinks) are merged into the output layer, so every node
-feeds the output. Activations are the smooth ones of the convergence theorem: tanh, sigmoid,
-softplus, identity (never relu). Output: ``dense`` with identity for ``mse`` (the tutorial's
-regression head), ``dense`` or ``gaussian_logits`` (the distance paper's head) for
-``softmax_cross_entropy``.
+Architecture (:func:`dag_specs`): the one random-DAG generator,
+:func:`descentcheck.impl.random_dag.random_dag`, drawing through Hypothesis
+(:class:`~descentcheck.impl.random_dag.HypothesisDraws`), in its default
+:class:`~descentcheck.impl.random_dag.DagShape`: blocks ``[add | concat of its parents] -> dense |
+gaussian | gaussian_logits -> [activation]``, each reading its predecessor and, with probability
+1/2 each, earlier blocks (skip connections); so every DAG shrinks toward a chain, and the chain
+toward fewer blocks. Activations are the smooth ones of the convergence theorem (the op
+registry's smooth elementwise ops: never relu). Output: ``dense`` for ``mse``, ``dense`` or
+``gaussian_logits`` (the distance paper's head) for ``softmax_cross_entropy``.
 """
 
 from __future__ import annotations
@@ -33,14 +27,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.network import Network
+from descentcheck.impl.random_dag import DagShape, HypothesisDraws, random_dag
+from descentcheck.registry.ops import RADIUS
 
 Array = np.ndarray
 SpecDict = dict[str, Any]
 
-ACTIVATIONS = ("tanh", "sigmoid", "softplus", "identity")
-LAYERS = ("dense", "gaussian", "gaussian_logits")
-LOSSES = ("mse", "softmax_cross_entropy")
-RADII = ("per_connection", "per_unit")
+#: a distance layer's radius modes (for strategies that build nodes themselves)
+RADII: tuple[str, ...] = RADIUS.choices
 
 
 @dataclass(frozen=True)
@@ -55,79 +49,25 @@ class Limits:
     data_bound: float = 2.0
 
 
-def _rare(one_in: int) -> st.SearchStrategy[bool]:
-    """True with probability 1/one_in when generating; shrinks to False."""
-    return st.integers(0, one_in - 1).map(lambda v: v == one_in - 1)
-
-
 @st.composite
 def dag_specs(
     draw: st.DrawFn,
     limits: Limits = Limits(),
-    losses: Sequence[str] = LOSSES,
-    layers: Sequence[str] = LAYERS,
+    losses: Sequence[str] | None = None,
+    layers: Sequence[str] | None = None,
     min_blocks: int = 0,
 ) -> SpecDict:
-    """A spec v1 dict for a random DAG (see the module docstring)."""
-    n_in = draw(st.integers(1, limits.max_inputs), label="inputs")
-    loss = draw(st.sampled_from(tuple(losses)), label="loss")
-    n_blocks = draw(st.integers(min_blocks, limits.max_blocks), label="blocks")
-    width = draw(st.integers(1, limits.max_width), label="width")
-
-    nodes: list[dict[str, Any]] = []
-    out_name = ["input"]  # name of each block's output node; block 0 is the input
-    widths = [n_in]
-    consumed = [False]
-    for i in range(1, n_blocks + 1):
-        skips = [j for j in range(i - 1) if draw(_rare(2), label=f"skip {j}->{i}")]
-        drop_chain = bool(skips) and draw(_rare(4), label=f"drop chain {i - 1}->{i}")
-        parents = ([] if drop_chain else [i - 1]) + skips
-        src = _merge(
-            draw, nodes, f"m{i}", [out_name[j] for j in parents], [widths[j] for j in parents]
-        )
-        for j in parents:
-            consumed[j] = True
-        own = draw(_rare(4), label=f"own width {i}")
-        units = draw(st.integers(1, limits.max_width)) if own else width
-        op = draw(st.sampled_from(tuple(layers)), label=f"layer {i}")
-        layer: dict[str, Any] = {"name": f"h{i}", "op": op, "units": units, "inputs": [src[0]]}
-        if op != "dense":
-            layer["radius"] = draw(st.sampled_from(RADII), label=f"radius {i}")
-        nodes.append(layer)
-        last = layer["name"]
-        if op != "gaussian":  # gaussian is already a bounded nonlinearity
-            act = draw(st.sampled_from(ACTIVATIONS), label=f"activation {i}")
-            nodes.append({"name": f"a{i}", "op": act, "inputs": [last]})
-            last = f"a{i}"
-        out_name.append(last)
-        widths.append(units)
-        consumed.append(False)
-
-    sinks = [j for j in range(len(out_name)) if not consumed[j]] or [0]
-    src = _merge(draw, nodes, "mo", [out_name[j] for j in sinks], [widths[j] for j in sinks])
-    if loss == "mse":
-        m = draw(st.integers(1, 2), label="outputs")
-        head = "dense"
-    else:
-        m = draw(st.integers(2, 3), label="classes")
-        head = draw(st.sampled_from(("dense", "gaussian_logits")), label="head")
-    out: dict[str, Any] = {"name": "out", "op": head, "units": m, "inputs": [src[0]]}
-    if head == "gaussian_logits":
-        out["radius"] = draw(st.sampled_from(RADII), label="head radius")
-    nodes.append(out)
-    return {"inputs": n_in, "output": "out", "loss": loss, "nodes": nodes}
-
-
-def _merge(
-    draw: st.DrawFn, nodes: list[dict[str, Any]], name: str, parents: list[str], widths: list[int]
-) -> tuple[str, int]:
-    """One node's input: the single parent, or an ``add``/``concat`` node over several."""
-    if len(parents) == 1:
-        return parents[0], widths[0]
-    ops = ("add", "concat") if len(set(widths)) == 1 else ("concat",)
-    op = draw(st.sampled_from(ops), label=f"merge {name}")
-    nodes.append({"name": name, "op": op, "inputs": list(parents)})
-    return name, widths[0] if op == "add" else sum(widths)
+    """A spec v1 dict for a random DAG (see the module docstring): ``limits`` bounds its size,
+    ``losses`` and ``layers`` (default: every registered one) its choices."""
+    shape = DagShape(
+        min_blocks=min_blocks,
+        max_blocks=limits.max_blocks,
+        max_width=limits.max_width,
+        max_inputs=limits.max_inputs,
+        **({} if losses is None else {"losses": tuple(losses)}),
+        **({} if layers is None else {"layers": tuple(layers)}),
+    )
+    return random_dag(HypothesisDraws(draw), shape)
 
 
 @dataclass

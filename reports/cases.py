@@ -1,13 +1,14 @@
 """Random small DAG problems from a seeded numpy generator, for the report's descent-region study.
 
 The property tests draw their cases through Hypothesis (so failures shrink); a report wants
-something else: many cases, the same ones for the same seed, no shrinking. This generator makes
-the same family as ``descentcheck.properties.strategies.dag_specs``: a sequence of blocks, each
-reading its predecessor and, with probability ``skip_p``, earlier blocks too (skip connections,
-merged by ``add`` when widths agree or ``concat``); each block a dense or distance layer with a
-smooth activation (tanh, sigmoid, softplus, identity; a gaussian layer is its own nonlinearity);
-unread blocks merged into the output layer; mse or softmax cross-entropy. Data: x uniform on
-[-2, 2], targets uniform on [-1, 1] (mse) or random labels.
+something else: many cases, the same ones for the same seed, no shrinking. The DAGs come from the
+one generator, :func:`descentcheck.impl.random_dag.random_dag`, drawing from the report's
+``numpy.random.Generator`` (:class:`~descentcheck.impl.random_dag.SeededDraws`) in the report's
+shape (:func:`report_shape`): 1-4 blocks of one width (2-4), each reading its predecessor and,
+with probability 2/5 each, earlier blocks too (skip connections, merged by ``add`` or ``concat``);
+each block a dense (twice as likely) or distance layer with a smooth activation (a gaussian layer
+is its own nonlinearity); unread blocks merged into the output layer; mse or softmax
+cross-entropy. Data: x uniform on [-2, 2], targets uniform on [-1, 1] (mse) or random labels.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-ACTIVATIONS = ("tanh", "sigmoid", "softplus", "identity")
-LAYERS = ("dense", "dense", "gaussian", "gaussian_logits")  # dense twice as often
-RADII = ("per_connection", "per_unit")
+from descentcheck.impl.random_dag import DagShape, SeededDraws, random_dag, skip_edges
 
 
 @dataclass(frozen=True)
 class CaseLimits:
+    """Sizes of the report's cases (the DAGs' shape is :func:`report_shape`) and their data."""
+
     max_blocks: int = 4
     max_width: int = 4
     max_inputs: int = 3
@@ -32,54 +33,25 @@ class CaseLimits:
     skip_p: float = 0.4
 
 
-def _merge(
-    rng: np.random.Generator, nodes: list[dict[str, Any]], name: str, parents: list[tuple[str, int]]
-) -> tuple[str, int]:
-    if len(parents) == 1:
-        return parents[0]
-    widths = {w for _, w in parents}
-    op = "add" if len(widths) == 1 and rng.random() < 0.5 else "concat"
-    nodes.append({"name": name, "op": op, "inputs": [p for p, _ in parents]})
-    return name, (parents[0][1] if op == "add" else sum(w for _, w in parents))
+def report_shape(limits: CaseLimits = CaseLimits()) -> DagShape:
+    """The report's DAG family (see the module docstring)."""
+    dense_twice = ("dense", *DagShape().layers)
+    return DagShape(
+        min_blocks=1,
+        max_blocks=limits.max_blocks,
+        min_width=2,
+        max_width=limits.max_width,
+        max_inputs=limits.max_inputs,
+        layers=dense_twice,
+        skip=limits.skip_p,
+        drop_chain=0.0,
+        own_width=0.0,
+    )
 
 
 def random_spec(rng: np.random.Generator, limits: CaseLimits = CaseLimits()) -> dict[str, Any]:
     """A spec v1 dict for a random DAG with skip connections (see the module docstring)."""
-    n_in = int(rng.integers(1, limits.max_inputs + 1))
-    loss = "mse" if rng.random() < 0.5 else "softmax_cross_entropy"
-    n_blocks = int(rng.integers(1, limits.max_blocks + 1))
-    width = int(rng.integers(2, limits.max_width + 1))
-    nodes: list[dict[str, Any]] = []
-    blocks: list[tuple[str, int]] = [("input", n_in)]
-    read = [False]
-    for i in range(1, n_blocks + 1):
-        parents = [i - 1] + [j for j in range(i - 1) if rng.random() < limits.skip_p]
-        src, _ = _merge(rng, nodes, f"m{i}", [blocks[j] for j in parents])
-        for j in parents:
-            read[j] = True
-        op = str(rng.choice(LAYERS))
-        layer: dict[str, Any] = {"name": f"h{i}", "op": op, "units": width, "inputs": [src]}
-        if op != "dense":
-            layer["radius"] = str(rng.choice(RADII))
-        nodes.append(layer)
-        last = layer["name"]
-        if op != "gaussian":
-            nodes.append({"name": f"a{i}", "op": str(rng.choice(ACTIVATIONS)), "inputs": [last]})
-            last = f"a{i}"
-        blocks.append((last, width))
-        read.append(False)
-    sinks = [blocks[j] for j in range(len(blocks)) if not read[j]]
-    src, _ = _merge(rng, nodes, "mo", sinks)
-    if loss == "mse":
-        m, head = int(rng.integers(1, 3)), "dense"
-    else:
-        m = int(rng.integers(2, 4))
-        head = "dense" if rng.random() < 0.6 else "gaussian_logits"
-    out: dict[str, Any] = {"name": "out", "op": head, "units": m, "inputs": [src]}
-    if head == "gaussian_logits":
-        out["radius"] = str(rng.choice(RADII))
-    nodes.append(out)
-    return {"inputs": n_in, "output": "out", "loss": loss, "nodes": nodes}
+    return random_dag(SeededDraws(rng), report_shape(limits))
 
 
 def random_data(
@@ -99,6 +71,4 @@ def random_data(
     return x, y
 
 
-def skip_edges(spec: dict[str, Any]) -> int:
-    """Extra paths opened by merges: the sum over add/concat nodes of (inputs - 1)."""
-    return sum(len(n["inputs"]) - 1 for n in spec["nodes"] if n["op"] in ("add", "concat"))
+__all__ = ["CaseLimits", "random_data", "random_spec", "report_shape", "skip_edges"]

@@ -8,14 +8,10 @@ from descentcheck.impl.network import Network
 from descentcheck.impl.spec import load_spec
 from descentcheck.properties import cases, dag_specs, spec_stats
 from descentcheck.properties.profiles import TEST_PROFILE_SURVEY, hypothesis_settings
+from descentcheck.registry import ops as registry
 
 # every op of spec v1 but relu (the convergence theorem needs bounded smooth derivatives)
-SMOOTH_OPS = {"dense", "gaussian", "gaussian_logits", "add", "concat"} | {
-    "tanh",
-    "sigmoid",
-    "softplus",
-    "identity",
-}
+SMOOTH_OPS = set(registry.smooth_names("parametric", "elementwise", "merge"))
 # derandomized: how far a shrink gets depends on the random search, so a seeded one keeps the
 # shrink tests repeatable
 QUIET = hypothesis_settings(TEST_PROFILE_SURVEY)

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from descentcheck.impl.random_dag import Draws
+
 from . import mp_network
-from .random_specs import Chooser, random_data, random_params, random_spec
+from .random_specs import random_data, random_params, random_spec
 
 EPS = float(np.finfo(np.float64).eps)
 NORMWISE_LIMIT_EPS = 1e3
@@ -75,13 +77,13 @@ def compare_network(
 
 
 def random_case(
-    choose: Chooser, n: int = 3, max_steps: int = 5
+    draws: Draws, n: int = 3, max_steps: int = 5
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """A random DAG spec with skip connections, parameters and data, all drawn by ``choose``."""
+    """A random DAG spec with skip connections, parameters and data, all drawn by ``draws``."""
     from descentcheck.impl.network import Network
 
-    spec = random_spec(choose, max_steps)
+    spec = random_spec(draws, max_steps)
     net = Network.from_spec(spec)
-    params = random_params(choose, net.param_shapes)
-    x, y = random_data(choose, spec, net.spec.out_width, n)
+    params = random_params(draws, net.param_shapes)
+    x, y = random_data(draws, spec, net.spec.out_width, n)
     return spec, params, x, y

@@ -52,29 +52,16 @@ def _file(path: str, sha256: str) -> tuple[Array, Array]:
     return ds.x, ds.y
 
 
-class SeededChooser:
-    """``theory.random_specs.Chooser`` over ``numpy.random.default_rng(seed)`` (an int or a
-    list of ints, as numpy's ``SeedSequence`` takes)."""
-
-    def __init__(self, seed: int | list[int]):
-        self.rng = np.random.default_rng(seed)
-
-    def integer(self, lo: int, hi: int) -> int:
-        return int(self.rng.integers(lo, hi + 1))
-
-    def real(self, lo: float, hi: float) -> float:
-        return float(self.rng.uniform(lo, hi))
-
-
 def load_case_data(
     data: Mapping[str, Any], spec: Mapping[str, Any], out_width: int, files: Mapping[str, str]
 ) -> tuple[Array, Array]:
     """The case's (x, y), as described in the module docstring."""
     kind = data["kind"]
     if kind == "random":
+        from descentcheck.impl.random_dag import SeededDraws
         from descentcheck.theory.random_specs import random_data
 
-        return random_data(SeededChooser(data["seed"]), dict(spec), out_width, data["n"])
+        return random_data(SeededDraws(data["seed"]), dict(spec), out_width, data["n"])
     if kind == "builtin":
         x, y = _builtin(data["name"], data["seed"])
     elif kind == "file":

@@ -18,7 +18,9 @@ worker needs nothing else, but a data file, found by its SHA-256)::
      "estimate_L": {"iters": 60, "method": "lanczos", "seed": 0}}   # only when L_0 is needed
 
 Its key is the SHA-256 of its canonical JSON (:mod:`.canonical`); the sweep's config hash is the
-hash of the sorted keys. Random DAG number ``j`` of a generator with seed ``s`` is drawn from
+hash of the sorted keys. Random DAG number ``j`` of a generator with seed ``s`` is theory's
+family (``theory.random_specs.random_spec``: the one generator, ``impl.random_dag``, with one
+block per construction step, so at most ``max_steps`` blocks) drawn from
 ``numpy.random.default_rng([s, j, attempt])``, ``attempt`` counting redraws for ``max_params``
 and ``exclude_ops``: so DAG ``j`` does not depend on ``count``.
 """
@@ -31,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from .canonical import canonical_json, case_key, config_hash
-from .case import SeededChooser
 from .config import Architecture, DataEntry, OptimizerBlock, RandomDags, SweepConfig
 from .errors import SweepConfigError
 from .space import corner_points, points
@@ -66,12 +67,13 @@ def random_architectures(
 ) -> list[Architecture]:
     """The generator's ``count`` DAG specs (see the module docstring)."""
     from descentcheck.impl.network import Network
+    from descentcheck.impl.random_dag import SeededDraws
     from descentcheck.theory.random_specs import random_spec
 
     out = []
     for j in range(gen.count):
         for attempt in range(MAX_REDRAWS):
-            spec = random_spec(SeededChooser([gen.seed, j, attempt]), max_steps=gen.max_steps)
+            spec = random_spec(SeededDraws([gen.seed, j, attempt]), max_steps=gen.max_steps)
             if any(node["op"] in gen.exclude_ops for node in spec["nodes"]):
                 continue
             if gen.max_params is not None and Network.from_spec(spec).n_params > gen.max_params:
