@@ -147,19 +147,9 @@ def _counterexample_blocks(
     }
 
 
-def ledger_section(
-    ledger: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
-) -> tuple[Section, dict[str, Any]]:
-    """The section, and what the report adds to the ledger (replay commands and checks)."""
-    sec = Section("ledger", "Claims ledger")
-    if "error" in ledger:
-        sec.add(
-            Callout(f"The claims ledger could not be produced: {ledger['error']}", "fail"),
-            Code(ledger.get("traceback", ""), "text"),
-        )
-        return sec, {}
-    claims = ledger["claims"]
-    sec.add(
+def _overview(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> list[Any]:
+    """What ran, and one table row per claim."""
+    return [
         Paragraph(
             f"`descentcheck verify --profile {ledger['profile']}` checked {len(claims)} claims in "
             f"{seconds(float(ledger['seconds']))} ({ledger.get('jobs', 1)} processes, Hypothesis "
@@ -185,10 +175,15 @@ def ledger_section(
             caption="One row per claim; cases = generated examples (or seeds, for an experiment).",
             numeric=(False, False, False, True, True, False),
         ),
-    )
+    ]
+
+
+def _totals(claims: list[dict[str, Any]], stats: dict[str, Any]) -> list[Any]:
+    """The ledger-wide certified share and what the strategies generated (each when present)."""
+    out: list[Any] = []
     done, left = certified_total(claims)
     if done + left:
-        sec.add(
+        out.append(
             Paragraph(
                 f"Certified verdicts: {done} of {done + left} tested steps of the claims expected "
                 f"to hold ({num(100 * done / (done + left), 4)}%) are proved in Arb ball "
@@ -196,9 +191,8 @@ def ledger_section(
                 "(verify reports an error otherwise)."
             )
         )
-    stats = (ledger.get("stats") or {}).get("all") or {}
     if stats.get("cases"):
-        sec.add(
+        out.append(
             Paragraph(
                 f"The strategies generated {stats['cases']} random DAGs for the claims that draw "
                 f"them: mean depth {num(stats['depth_mean'], 3)} (max {stats['depth_max']}), "
@@ -209,30 +203,57 @@ def ledger_section(
                 f"{num(stats['params_median'])} parameters (max {stats['params_max']})."
             )
         )
+    return out
+
+
+def _claim_details(
+    c: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
+) -> tuple[Details, dict[str, Any] | None]:
+    """One claim's collapsible block, and its counterexample's additions (None without one)."""
+    blocks: list[Any] = [
+        Paragraph(f"**Statement.** {c['statement']}"),
+        Paragraph(f"**Source.** {c['source']}"),
+    ]
+    if c.get("conditions"):
+        blocks += [Paragraph("**Conditions.**"), Bullets(tuple(c["conditions"]))]
+    table = _numbers(c)
+    if table is not None:
+        blocks.append(table)
+    cert = _certified(c.get("measured") or {})
+    if cert is not None:
+        blocks.append(cert)
+    if c.get("message") and c["outcome"] != "held":
+        blocks.append(Code(str(c["message"]), "text"))
+    info = None
+    if c.get("counterexample"):
+        more, info = _counterexample_blocks(c, out_dir, fig_dir, rel)
+        blocks += more
+    head = (
+        f"`{c['id']}`: expected to {'hold' if c['expect'] == 'holds' else 'fail'}, "
+        f"{c['outcome']} after {c['examples']} cases"
+        + ("" if c["meets_expectation"] else " (UNEXPECTED)")
+    )
+    return Details(head, blocks, open=c["outcome"] != "held" or not c["meets_expectation"]), info
+
+
+def ledger_section(
+    ledger: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
+) -> tuple[Section, dict[str, Any]]:
+    """The section, and what the report adds to the ledger (replay commands and checks)."""
+    sec = Section("ledger", "Claims ledger")
+    if "error" in ledger:
+        sec.add(
+            Callout(f"The claims ledger could not be produced: {ledger['error']}", "fail"),
+            Code(ledger.get("traceback", ""), "text"),
+        )
+        return sec, {}
+    claims = ledger["claims"]
+    sec.add(*_overview(ledger, claims))
+    sec.add(*_totals(claims, (ledger.get("stats") or {}).get("all") or {}))
     extra: dict[str, Any] = {}
     for c in claims:
-        blocks: list[Any] = [
-            Paragraph(f"**Statement.** {c['statement']}"),
-            Paragraph(f"**Source.** {c['source']}"),
-        ]
-        if c.get("conditions"):
-            blocks += [Paragraph("**Conditions.**"), Bullets(tuple(c["conditions"]))]
-        table = _numbers(c)
-        if table is not None:
-            blocks.append(table)
-        cert = _certified(c.get("measured") or {})
-        if cert is not None:
-            blocks.append(cert)
-        if c.get("message") and c["outcome"] != "held":
-            blocks.append(Code(str(c["message"]), "text"))
-        if c.get("counterexample"):
-            more, info = _counterexample_blocks(c, out_dir, fig_dir, rel)
-            blocks += more
+        details, info = _claim_details(c, out_dir, fig_dir, rel)
+        if info is not None:
             extra[c["id"]] = info
-        head = (
-            f"`{c['id']}`: expected to {'hold' if c['expect'] == 'holds' else 'fail'}, "
-            f"{c['outcome']} after {c['examples']} cases"
-            + ("" if c["meets_expectation"] else " (UNEXPECTED)")
-        )
-        sec.add(Details(head, blocks, open=c["outcome"] != "held" or not c["meets_expectation"]))
+        sec.add(details)
     return sec, extra
