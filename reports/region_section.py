@@ -40,20 +40,18 @@ def _scatter(ax: Any, xs: list[float], ys: list[float], ok: list[bool], xmax: fl
             )
 
 
-def region_figure(results: dict[str, Any], path: Path) -> Path:
-    """Two panels: (lr·L, tau·L) for adaptive momentum, (lr·L, beta) for constant momentum."""
-    plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+def _adaptive_panel(ax: Any, cases: list[dict[str, Any]]) -> None:
+    """(lr·L, tau·L): the exact region, the first round's boundary, and the cases."""
     from descentcheck.theory.descent_cauchy_schwarz import cs_max_tau
 
     a = np.linspace(1e-6, 2.0, 401)
     bound = np.array([tau_bound(v) for v in a])
-    ax1.fill_between(a, 0, bound, color=REGION_COLOR, alpha=0.22, linewidth=0)
-    ax1.plot(
+    ax.fill_between(a, 0, bound, color=REGION_COLOR, alpha=0.22, linewidth=0)
+    ax.plot(
         a, bound, color=REGION_COLOR, linewidth=2, label=r"exact: $\tau = \min(\eta, 2/L-\eta)$"
     )
     old = np.array([max(0.0, cs_max_tau(v, 1.0)) for v in a])
-    ax1.plot(
+    ax.plot(
         a,
         old,
         color="#555555",
@@ -61,21 +59,20 @@ def region_figure(results: dict[str, Any], path: Path) -> Path:
         linestyle="--",
         label=r"first round (Cauchy-Schwarz): $\tau + L(\eta+\tau)^2/2 = \eta$",
     )
-    ad = results["adaptive"]["cases"]
     _scatter(
-        ax1,
-        [c["lr_L"] for c in ad],
-        [c["tau_L"] for c in ad],
-        [c["decreased"] for c in ad],
+        ax,
+        [c["lr_L"] for c in cases],
+        [c["tau_L"] for c in cases],
+        [c["decreased"] for c in cases],
         *ADAPTIVE_BOX,
     )
-    ax1.axvline(2.0, color="#777777", linestyle=":", linewidth=1)
-    ax1.set_xlim(0, ADAPTIVE_BOX[0])
-    ax1.set_ylim(0, ADAPTIVE_BOX[1])
-    ax1.set_xlabel(r"learning rate $\eta \cdot L$")
-    ax1.set_ylabel(r"momentum factor $\tau \cdot L$")
-    ax1.set_title(r"adaptive momentum $\alpha_k = \tau\,|g_k| / |\Delta w_{k-1}|$")
-    ax1.text(
+    ax.axvline(2.0, color="#777777", linestyle=":", linewidth=1)
+    ax.set_xlim(0, ADAPTIVE_BOX[0])
+    ax.set_ylim(0, ADAPTIVE_BOX[1])
+    ax.set_xlabel(r"learning rate $\eta \cdot L$")
+    ax.set_ylabel(r"momentum factor $\tau \cdot L$")
+    ax.set_title(r"adaptive momentum $\alpha_k = \tau\,|g_k| / |\Delta w_{k-1}|$")
+    ax.text(
         1.0,
         0.45,
         "guaranteed decrease",
@@ -85,9 +82,11 @@ def region_figure(results: dict[str, Any], path: Path) -> Path:
         fontweight="bold",
     )
 
-    co = results["constant"]["cases"]
-    ax2.plot([0, 2], [0, 0], color=REGION_COLOR, linewidth=5, solid_capstyle="butt")
-    ax2.text(
+
+def _constant_panel(ax: Any, cases: list[dict[str, Any]]) -> None:
+    """(lr·L, beta): the region's one edge beta = 0, the quadratic's counterexample, the cases."""
+    ax.plot([0, 2], [0, 0], color=REGION_COLOR, linewidth=5, solid_capstyle="butt")
+    ax.text(
         1.0,
         0.035,
         "guaranteed only at β = 0, ηL < 2",
@@ -96,8 +95,8 @@ def region_figure(results: dict[str, Any], path: Path) -> Path:
         ha="center",
         fontweight="bold",
     )
-    ax2.axvline(1.0, color="#8a5a00", linestyle="--", linewidth=1)
-    ax2.text(
+    ax.axvline(1.0, color="#8a5a00", linestyle="--", linewidth=1)
+    ax.text(
         1.03,
         0.93,
         "f = Lx²/2, ηL = 1:\nrises for every β > 0",
@@ -105,19 +104,27 @@ def region_figure(results: dict[str, Any], path: Path) -> Path:
         fontsize=8,
         va="top",
     )
-    ax2.axvline(2.0, color="#777777", linestyle=":", linewidth=1)
+    ax.axvline(2.0, color="#777777", linestyle=":", linewidth=1)
     _scatter(
-        ax2,
-        [c["lr_L"] for c in co],
-        [c["beta"] for c in co],
-        [c["decreased"] for c in co],
+        ax,
+        [c["lr_L"] for c in cases],
+        [c["beta"] for c in cases],
+        [c["decreased"] for c in cases],
         *CONSTANT_BOX,
     )
-    ax2.set_xlim(0, CONSTANT_BOX[0])
-    ax2.set_ylim(-0.02, CONSTANT_BOX[1])
-    ax2.set_xlabel(r"learning rate $\eta \cdot L$")
-    ax2.set_ylabel(r"momentum $\beta$")
-    ax2.set_title(r"constant momentum $\Delta w_k = -\eta g_k + \beta \Delta w_{k-1}$")
+    ax.set_xlim(0, CONSTANT_BOX[0])
+    ax.set_ylim(-0.02, CONSTANT_BOX[1])
+    ax.set_xlabel(r"learning rate $\eta \cdot L$")
+    ax.set_ylabel(r"momentum $\beta$")
+    ax.set_title(r"constant momentum $\Delta w_k = -\eta g_k + \beta \Delta w_{k-1}$")
+
+
+def region_figure(results: dict[str, Any], path: Path) -> Path:
+    """Two panels: (lr·L, tau·L) for adaptive momentum, (lr·L, beta) for constant momentum."""
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    _adaptive_panel(ax1, results["adaptive"]["cases"])
+    _constant_panel(ax2, results["constant"]["cases"])
     handles, labels = ax1.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.01))
     fig.tight_layout(rect=(0, 0.11, 1, 1))
