@@ -11,6 +11,7 @@ from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
 from .metamorphic import CLAIMS as METAMORPHIC
+from .refusals import CLAIMS as REFUSALS
 from .skip import CLAIMS as SKIP
 from .updates import CLAIMS as UPDATES
 
@@ -21,6 +22,7 @@ CLAIMS: tuple[Claim, ...] = (
     *GRADIENTS,
     *UPDATES,
     *FORWARD,
+    *REFUSALS,
     *METAMORPHIC,
     *DISTANCE,
     *FALSIFY,

@@ -125,12 +125,15 @@ def filter_reason(original: str, mutated: str) -> str | None:
     return "docstring, annotation or error text" if same else None
 
 
-def sampled(filename: str, line_number: int, index: int, rate: float, seed: int) -> bool:
-    """Whether the seeded sample keeps this mutant (``line_number`` 0-based, as mutmut's)."""
-    if rate >= 1.0:
-        return True
+def sample_key(filename: str, line_number: int, index: int, seed: int) -> float:
+    """The mutant's place in the seeded sample, in [0, 1) (``line_number`` 0-based)."""
     digest = hashlib.sha256(f"{seed}|{filename}|{line_number}|{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64 < rate
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def sampled(filename: str, line_number: int, index: int, rate: float, seed: int) -> bool:
+    """Whether the seeded sample at ``rate`` keeps this mutant."""
+    return rate >= 1.0 or sample_key(filename, line_number, index, seed) < rate
 
 
 def sample_from_env() -> tuple[float, int]:

@@ -1,0 +1,91 @@
+"""A mutation run that fits a time budget and is still a clean sample.
+
+``mutmut run`` goes file by file, so stopping it early keeps the first files and none of the
+rest. Here the mutants in the seeded sample are run one at a time (``mutmut run ID``) in the
+order of their sample hash (:func:`filters.sample_key`), so the mutants tried when the budget
+runs out are *exactly* the seeded sample at a smaller rate: the hash of the first mutant not
+tried. That rate is printed and written to ``budget.json`` beside the cache, for
+:mod:`collect` (``--rate``).
+
+Run from the mutated tree's root after a ``mutmut run`` has filled ``.mutmut-cache`` (it may
+be stopped as soon as it starts checking mutants); environment as for ``mutmut run``
+(``PYTHONPATH`` with this folder, ``MUTANTS_SEED_DB``)::
+
+    python tests/mutation/budget.py --seconds 3600 --rate 0.06 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from collect import mutated_line
+from filters import filter_reason, sample_key
+
+DONE = ("ok_killed", "ok_suspicious", "bad_timeout", "bad_survived")
+
+
+def queue(cache: Path, rate: float, seed: int) -> list[tuple[float, int, str]]:
+    """``(sample key, mutmut id, file:line:index)`` of every unfiltered mutant in the sample,
+    in key order."""
+    with sqlite3.connect(cache) as db:
+        rows = db.execute(
+            'SELECT m.id, s.filename, l.line, l.line_number, m."index" FROM mutant m '
+            "JOIN line l ON m.line = l.id JOIN sourcefile s ON l.sourcefile = s.id"
+        ).fetchall()
+    out = []
+    for mid, filename, line, line_number, index in rows:
+        key = sample_key(filename, line_number, index, seed)
+        if key >= rate:
+            continue
+        original, mutated = mutated_line(filename, line, line_number, index)
+        if filter_reason(original, mutated) is None:
+            out.append((key, mid, f"{filename}:{line_number + 1}:{index}"))
+    return sorted(out)
+
+
+def status(cache: Path, mid: int) -> str:
+    with sqlite3.connect(cache) as db:
+        return db.execute("SELECT status FROM mutant WHERE id = ?", (mid,)).fetchone()[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", default=".mutmut-cache", type=Path)
+    ap.add_argument("--seconds", required=True, type=float, help="stop starting mutants after")
+    ap.add_argument("--rate", required=True, type=float, help="the largest sample wanted")
+    ap.add_argument("--seed", default=0, type=int)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    todo = queue(args.cache, args.rate, args.seed)
+    print(f"{len(todo)} mutants in the sample at rate {args.rate}", flush=True)
+    reached = args.rate
+    for key, mid, where in todo:
+        if time.perf_counter() - t0 > args.seconds:
+            reached = key  # every mutant below this key was tried
+            break
+        if status(args.cache, mid) not in DONE:
+            t = time.perf_counter()
+            subprocess.run(
+                ["mutmut", "run", str(mid), "--no-progress", "--simple-output"],
+                capture_output=True,
+                check=False,
+            )
+            print(
+                f"{where}: {status(args.cache, mid)} ({time.perf_counter() - t:.0f} s)", flush=True
+            )
+    seconds = time.perf_counter() - t0
+    summary = {"rate": reached, "seed": args.seed, "seconds": seconds, "asked_rate": args.rate}
+    (args.cache.parent / "budget.json").write_text(json.dumps(summary) + "\n", "utf-8")
+    print(f"sample reached: rate {reached:.6f} (seed {args.seed}), {seconds:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The mutation score (issue 12 item 7): the committed results file, its report section, and
+the filter that decides which mutants the run tries."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from descentcheck.reports.mutants_section import (
+    COUNT_KEYS,
+    MUTANTS_FILE,
+    MutantsFileError,
+    load_mutants,
+    mutants_section,
+    score,
+    validate,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "mutation"))
+
+from filters import filter_reason, sampled
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    return load_mutants()
+
+
+def test_the_results_name_the_commit_and_a_reproducible_sample(results: dict) -> None:
+    assert len(results["commit"]) == 40 and int(results["commit"], 16) >= 0
+    assert 0 < float(results["sample"]["rate"]) <= 1 and isinstance(results["sample"]["seed"], int)
+    assert results["counts"]["tried"] > 0
+
+
+def test_every_survivor_is_triaged_with_a_reason(results: dict) -> None:
+    survivors = [m for m in results["mutants"] if m["status"] == "survived"]
+    for m in survivors:
+        t = m["triage"]
+        assert t["kind"] in ("equivalent", "gap"), m["id"]
+        assert len(t["reason"].split()) >= 5, f"{m['id']}: a reason says why"
+        if t["kind"] == "gap":
+            assert t.get("claim"), f"{m['id']}: a gap names the claim that closes it"
+
+
+def test_gap_claims_are_in_the_ledger(results: dict) -> None:
+    from descentcheck.properties import BY_ID
+
+    for m in results["mutants"]:
+        claim = (m.get("triage") or {}).get("claim")
+        if claim:
+            assert claim in BY_ID, f"{m['id']}: claim {claim} is not registered"
+
+
+def test_the_counts_add_up(results: dict) -> None:
+    c = results["counts"]
+    assert c["generated"] == c["filtered"] + c["not_sampled"] + c["tried"]
+    assert c["tried"] == c["killed"] + c["timeout"] + c["survived"]
+    assert c["survived"] == c["equivalent"] + c["gap"]
+    assert 0.0 <= score(c) <= 1.0
+
+
+def test_the_section_renders_the_score_and_every_survivor(results: dict) -> None:
+    from descentcheck.reports.html import render_html
+    from descentcheck.reports.markdown import render_markdown
+
+    sec = mutants_section()
+    md = render_markdown("T", [], [sec])
+    page = render_html("T", [], [sec])
+    assert "Mutation score" in md and 'id="mutants"' in page
+    assert f"{results['counts']['tried']}" in md
+    for m in results["mutants"]:
+        if m["status"] == "survived":
+            assert f"{m['file']}:{m['line']}" in md
+
+
+def _one_line_error(data: object) -> str:
+    with pytest.raises(MutantsFileError) as e:
+        validate(data)
+    msg = str(e.value)
+    assert "\n" not in msg and msg
+    return msg
+
+
+def test_a_corrupt_results_file_is_refused_in_one_line(results: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "mutants.json"
+    bad.write_text("{not json", "utf-8")
+    with pytest.raises(MutantsFileError, match="unreadable") as e:
+        load_mutants(bad)
+    assert "\n" not in str(e.value)
+    assert "not a descentcheck.mutants" in _one_line_error({"format": "other"})
+    miscount = copy.deepcopy(results)
+    miscount["counts"]["killed"] += 1
+    assert "killed" in _one_line_error(miscount)
+    missing = copy.deepcopy(results)
+    del missing["counts"][COUNT_KEYS[0]]
+    assert "counts" in _one_line_error(missing)
+    untriaged = copy.deepcopy(results)
+    untriaged["mutants"].append(
+        {"file": "impl/x.py", "line": 1, "original": "a", "mutated": "b", "status": "survived"}
+    )
+    assert "not triaged" in _one_line_error(untriaged)
+    no_reason = copy.deepcopy(untriaged)
+    no_reason["mutants"][-1]["triage"] = {"kind": "equivalent", "reason": " "}
+    assert "no triage reason" in _one_line_error(no_reason)
+
+
+def test_the_committed_file_is_package_data() -> None:
+    assert MUTANTS_FILE.name == "mutants.json" and MUTANTS_FILE.is_file()
+    json.loads(MUTANTS_FILE.read_text("utf-8"))
+
+
+SOURCE = '''from __future__ import annotations
+Array = list
+
+
+def f(x: Array, n: int) -> Array:
+    """Doubles."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return [2 * v for v in x]
+'''
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "filtered"),
+    [
+        ('"""Doubles."""', '"""XXDoubles.XX"""', True),
+        ("got {n}", "XXgot {n}XX", True),
+        ("n: int", "n: float", True),
+        ("Array = list", "Array = None", True),
+        ("2 * v", "3 * v", False),  # the arithmetic: tried
+        ("n < 0", "n <= 0", False),  # the check: tried
+        ("raise ValueError", "raise TypeError", False),  # what is raised: tried
+    ],
+)
+def test_the_filter_skips_only_text_and_annotations(old: str, new: str, filtered: bool) -> None:
+    mutated = SOURCE.replace(old, new)
+    assert mutated != SOURCE
+    assert (filter_reason(SOURCE, mutated) is not None) is filtered
+
+
+def test_the_sample_is_seeded_and_nested() -> None:
+    keys = [("impl/a.py", line, i) for line in range(200) for i in range(3)]
+    small = {k for k in keys if sampled(*k, 0.06, 0)}
+    large = {k for k in keys if sampled(*k, 0.1, 0)}
+    assert small <= large and 0 < len(small) < len(large) < len(keys)
+    assert small == {k for k in keys if sampled(*k, 0.06, 0)}
+    assert small != {k for k in keys if sampled(*k, 0.06, 1)}
+
+
+# ---- the claims added for the gaps the run found: each kills its mutant -------------------
+
+
+@pytest.fixture()
+def fast_profile(tmp_path):
+    from dataclasses import replace
+
+    from descentcheck.properties import get_profile
+
+    return replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1, examples=10)
+
+
+def _run(claim_id: str, profile) -> dict:
+    from descentcheck.properties import BY_ID
+    from descentcheck.properties.runner import run_claim
+
+    return run_claim(BY_ID[claim_id], profile)
+
+
+def test_the_refusal_claim_holds_on_the_trainer(fast_profile) -> None:
+    entry = _run("trainer-refuses-bad-input", fast_profile)
+    assert entry["outcome"] == "held", entry.get("message")
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new", "what"),
+    [
+        # network.py: the finite check on parameters dropped
+        ("check_params", "if not np.all(np.isfinite(v)):", "if False:", "NaN or inf entry"),
+        # network.py: the input-width check dropped (only ndim is checked)
+        (
+            "check_inputs",
+            "x.ndim != 2 or x.shape[1] != self.spec.inputs",
+            "x.ndim != 2",
+            "one column too many",
+        ),
+        # network.py: an empty data set let through
+        ("check_inputs", "if len(x) == 0:", "if len(x) < 0:", "no rows"),
+    ],
+)
+def test_the_refusal_claim_kills_range_check_mutants(
+    monkeypatch, fast_profile, where: str, old: str, new: str, what: str
+) -> None:
+    import inspect
+    import textwrap
+
+    from descentcheck.impl import network
+
+    src = textwrap.dedent(inspect.getsource(getattr(network.Network, where)))
+    assert old in src
+    namespace: dict = {}
+    exec(compile(src.replace(old, new), network.__file__, "exec"), vars(network), namespace)
+    monkeypatch.setattr(network.Network, where, namespace[where])
+    entry = _run("trainer-refuses-bad-input", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert what in entry["message"]
