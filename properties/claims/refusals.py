@@ -133,7 +133,8 @@ BAD: dict[str, tuple[Change, type[DescentcheckError]]] = {
     "y: NaN or inf entry": (_y_nan, DataError),
     "y: one column too many": (_y_width, DataError),
     LABEL: (_y_label, DataError),
-    "lr <= 0": (lambda c, t: _hp("gd", lr=-t), HyperparameterError),
+    "lr 0": (lambda c, t: _hp("gd", lr=0.0), HyperparameterError),
+    "lr < 0": (lambda c, t: _hp("gd", lr=-t - 2.0**-20), HyperparameterError),
     "lr not finite": (
         lambda c, t: _hp("gd", lr=np.nan if t < 0.5 else np.inf),
         HyperparameterError,
@@ -146,10 +147,9 @@ BAD: dict[str, tuple[Change, type[DescentcheckError]]] = {
         lambda c, t: _hp("momentum", momentum=-t - 2.0**-20),
         HyperparameterError,
     ),
-    "nesterov momentum 0 or 1": (
-        lambda c, t: _hp("nesterov", momentum=0.0 if t < 0.5 else 1.0),
-        HyperparameterError,
-    ),
+    "nesterov momentum 0": (lambda c, t: _hp("nesterov", momentum=0.0), HyperparameterError),
+    "nesterov momentum 1": (lambda c, t: _hp("nesterov", momentum=1.0), HyperparameterError),
+    "heavy-ball momentum 1": (lambda c, t: _hp("momentum", momentum=1.0), HyperparameterError),
     "adaptive tau < 0": (
         lambda c, t: _hp("adaptive_momentum", tau=-t - 2.0**-20),
         HyperparameterError,
