@@ -5,9 +5,9 @@ Run from the mutated tree's root after ``mutmut run`` (its sources restored)::
 
     python tests/mutation/collect.py --commit SHA --seconds 3600 --out reports/mutants.json
 
-Every mutant mutmut generated is counted: *filtered* (a docstring, annotation or error-text
-mutant, see :mod:`filters`), *not_sampled* (outside the seeded sample), or *tried*, with its
-status and, for a survivor, its triage. Triage entries are keyed ``file:line:index`` (line
+Every mutant mutmut generated is counted: *not_sampled* (outside the seeded sample),
+*filtered* (in the sample, but a docstring, annotation or error-text mutant, see
+:mod:`filters`), or *tried*, with its status and, for a survivor, its triage. Triage entries are keyed ``file:line:index`` (line
 1-based) and give ``kind`` (``equivalent`` or ``gap``), ``reason`` and, for a gap, ``claim``.
 A survivor without a triage entry is written with ``kind`` "untriaged", which the report's
 loader refuses, so an untriaged run cannot reach the report.
@@ -84,13 +84,15 @@ def collect(
     mutants = []
     for filename, line, line_number, index, status in cache_rows(cache):
         counts["generated"] += 1
+        if not sampled(filename, line_number, index, rate, seed):
+            counts["not_sampled"] += 1
+            continue
         original, mutated = mutated_line(filename, line, line_number, index)
         if filter_reason(original, mutated) is not None:
             counts["filtered"] += 1
             continue
-        if not sampled(filename, line_number, index, rate, seed) or status not in STATUS:
-            counts["not_sampled"] += 1
-            continue
+        if status not in STATUS:  # in the sample but never run: the results are not whole
+            raise SystemExit(f"{filename}:{line_number + 1}:{index} was not run ({status})")
         key = f"{filename}:{line_number + 1}:{index}"
         before, after = _diff_line(original, mutated, line_number)
         entry: dict[str, Any] = {

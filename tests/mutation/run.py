@@ -8,11 +8,14 @@
 3. :mod:`collect` writes ``reports/mutants.json`` (commit, seconds, sample, every tried
    mutant with its status and each survivor's triage from ``triage.json``).
 
-``MUTANTS_SAMPLE`` / ``MUTANTS_SEED`` pick a reproducible sample (default: every mutant).
+``MUTANTS_SAMPLE`` / ``MUTANTS_SEED`` pick a reproducible sample (default: every mutant);
+``MUTANTS_BUDGET_S`` runs that sample in :mod:`budget`'s hash order and stops starting mutants
+after so many seconds, which leaves the same seeded sample at a smaller rate.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,10 +48,19 @@ def main() -> int:
         return 1
     env["MUTANTS_SEED_DB"] = seed_db
     t0 = time.perf_counter()
-    # mutmut's exit status is a bit mask of what it saw (survivors included): not a failure
-    subprocess.run(["mutmut", "run", "--no-progress", "--simple-output"], cwd=root, env=env)
-    seconds = time.perf_counter() - t0
     rate, seed = env.get("MUTANTS_SAMPLE", "1"), env.get("MUTANTS_SEED", "0")
+    budget = env.get("MUTANTS_BUDGET_S")
+    # mutmut's exit status is a bit mask of what it saw (survivors included): not a failure
+    mutmut = ["mutmut", "run", "--no-progress", "--simple-output"]
+    if budget:
+        # fill the cache (baseline, every mutant skipped), then the sample in hash order
+        subprocess.run(mutmut, cwd=root, env={**env, "MUTANTS_SAMPLE": "0"})
+        cmd = [sys.executable, str(HERE / "budget.py"), "--seconds", budget]
+        subprocess.run([*cmd, "--rate", rate, "--seed", seed], cwd=root, env=env, check=True)
+        rate = str(json.loads((root / "budget.json").read_text())["rate"])
+    else:
+        subprocess.run(mutmut, cwd=root, env=env)
+    seconds = time.perf_counter() - t0
     return subprocess.run(
         [
             sys.executable,
