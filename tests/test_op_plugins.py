@@ -11,6 +11,7 @@ sup|phi| = sup|phi'| = 1 and sup|phi''| = 48 sqrt(5) / 125 (at x = -+1/2).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import sys
@@ -146,6 +147,38 @@ def test_theory_checks_include_it(isru):
 
     r = check_numeric_agreement(trials=1)
     assert r.ok and any("isru" in d for d in r.details), r.details
+    from descentcheck.theory.plugin_rules import check_plugin_rules
+
+    r = check_plugin_rules()
+    assert r.ok and "isru" in r.summary, r.details
+
+
+def _tanh_ball(v):
+    return v.tanh()
+
+
+def _mp_plus_ulp(t):
+    import mpmath
+
+    return t / mpmath.sqrt(1 + t * t) + mpmath.mpf("1e-30")
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ({"interval": _tanh_ball}, "interval rule at x = -2.5"),
+        ({"mpmath": _mp_plus_ulp}, "mpmath rule at x"),
+    ],
+)
+def test_a_wrong_evaluator_rule_is_caught(monkeypatch, override, message):
+    _install(monkeypatch, isru=dataclasses.replace(ISRU, **override))
+    try:
+        from descentcheck.theory.plugin_rules import check_plugin_rules
+
+        r = check_plugin_rules()
+        assert not r.ok and any(message in d for d in r.details), r.details
+    finally:
+        registry.reset()
 
 
 def test_wrong_expected_bounds_are_caught(monkeypatch):
@@ -270,6 +303,9 @@ def test_a_loss_plugin_trains_gradchecks_and_is_proved(logcosh, tmp_path):
     assert numeric_agreement.compare_loss("logcosh", rng.normal(size=(4, 3)), rng.random((4, 3))).ok
     assert uncertifiable(net) is None
     assert certify_decrease(net, *traj.params_history[:2], x, y).certified
+    from descentcheck.theory.plugin_rules import plugin_rule_errors
+
+    assert plugin_rule_errors() == []
     r = CliRunner().invoke(main, ["derive", "logcosh", "--format", "latex", "--dim", "2"])
     assert r.exit_code == 0 and "\\cosh" in r.output, r.output
 

@@ -26,6 +26,7 @@ from .descent_checks import (
     check_descent_smt,
     check_descent_witness,
 )
+from .plugin_rules import check_plugin_rules
 
 __all__ = ["NUMERIC", "PROVED", "SMT", "CheckResult", "run_all"]
 
@@ -450,6 +451,7 @@ def check_optimizers(seed: int = 0) -> CheckResult:
 
 CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_coverage,
+    check_plugin_rules,
     check_derivations,
     check_softmax_ce,
     check_symbolic_agreement,
