@@ -48,11 +48,18 @@ attribute            required meaning
                               atan, sin, cos; rationals as exact balls)
 ``interval_exclusion`` no     the reason there is no interval rule; then ``interval`` must be
                               None and the certifier declines networks using the op
-``expected_bounds``  no       ``(sup|phi|, sup|phi'|, sup|phi''|)`` as SymPy numbers (``oo``
-                              allowed); theory checks SymPy's suprema equal them
+``expected_bounds``  no       ``(sup|phi|, sup|phi'|, sup|phi''|)`` over the reals, as SymPy
+                              numbers or strings ``sympify`` reads (``"48*sqrt(5)/125"``,
+                              ``"oo"``); theory checks SymPy's suprema equal them
 ==================== ======== ===============================================================
 
-A loss is a :class:`LossPlugin` (``kind = "loss"``), used as a spec's ``"loss"``:
+A loss is a :class:`LossPlugin` (``kind = "loss"``), used as a spec's ``"loss"``::
+
+    def _logcosh(yhat, y):               # tuples of SymPy symbols yhat0.., y0..
+        import sympy as sp
+        return sp.Add(*[sp.log(sp.cosh(a - t)) for a, t in zip(yhat, y)])
+
+    logcosh = LossPlugin(name="logcosh", sympy=_logcosh)
 
 ==================== ======== ===============================================================
 attribute            required meaning
@@ -82,7 +89,12 @@ Arb balls (rigorous outward rounding) that is always sound. In float64 it is sou
 written form neither overflows nor cancels on the inputs that matter (``x / sqrt(1 + x^2)`` is
 fine for |x| < 1e154; ``log(1 + exp(x))`` overflows for x > 709: give ``numpy_forward`` and
 ``numpy_derivative`` in a stable form, with their transcriptions, as the built-in softplus does).
-Theory's numeric agreement check compares the float rules with the 60-digit derivation.
+What checks each rule: theory's coverage check (every rule present), its symbolic agreement
+(the transcriptions equal SymPy's derivatives), its numeric agreement (the float rules against the
+60-digit derivation), its plugin-rules check (a given ``mpmath`` rule equals phi, the
+``interval`` ball contains it, at sample points) and, for an activation, its assumptions check
+(the suprema, and ``expected_bounds``). Each loops over the op registry, so
+``python -m descentcheck.theory`` covers every installed plugin.
 
 Refused at load, with a one-line :class:`~descentcheck.registry.plugins.PluginError` naming the
 entry point and what is missing: no ``sympy`` rule, an unknown ``kind``, a bad or taken name,
