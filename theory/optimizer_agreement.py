@@ -171,3 +171,11 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
                 worst = max(worst, compare_with_derivation(entry, grads, hp).max_scaled_error)
         out.append(OptimizerComparison(entry.name, worst))
     return out
+
+
+def registry_problems() -> list[str]:
+    """What any registered optimizer lacks (its update pair, its SymPy derivation, its region
+    or a reason): ``registry.optimizers.coverage_problems`` over the registry, one line each."""
+    from descentcheck.registry.optimizers import coverage_problems, registry
+
+    return [p for entry in registry().values() for p in coverage_problems(entry)]
