@@ -414,7 +414,7 @@ def check_smoothness(seed: int = 0) -> CheckResult:
 
 
 def check_optimizers(seed: int = 0) -> CheckResult:
-    from .optimizer_agreement import compare_optimizer, compare_registered
+    from .optimizer_agreement import compare_optimizer, compare_registered, registry_problems
 
     rng = np.random.default_rng(seed)
     bad: list[str] = []
@@ -436,6 +436,7 @@ def check_optimizers(seed: int = 0) -> CheckResult:
             if not c.ok:
                 bad.append(f"{name}: {c.max_scaled_error:.3g}")
     derived = compare_registered(seed)  # every registered optimizer, plugins included
+    bad += registry_problems()
     bad += [f"{c.name} vs its derivation: {c.max_scaled_error:.3g}" for c in derived if not c.ok]
     return CheckResult(
         "impl.optim against the momentum algebra's closed forms and the registry's derivations",
