@@ -207,6 +207,14 @@ def format_ledger(ledger: dict[str, Any]) -> str:
             f"certified: {done} of {done + left} tested steps of the claims expected to hold "
             f"({100 * done / (done + left):.2f}%) proved in Arb ball arithmetic"
         )
+    runs = [c["measured"] for c in claims if "runs_certified" in (c.get("measured") or {})]
+    if runs:
+        done_r = sum(int(m["runs_certified"]) for m in runs)
+        tested_r = sum(int(m.get("runs_tested", 0)) for m in runs)
+        lines.append(
+            f"certified: {done_r} of {tested_r} tested runs of the path claims decided in Arb "
+            "ball arithmetic"
+        )
     lines.append("")
     lines.append(
         f"{met} of {len(claims)} claims meet their expectation "
