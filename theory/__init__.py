@@ -27,7 +27,8 @@ Hessian-vector products of a network it is handed).
 
 Checks against the trainer (these import ``descentcheck.impl``): ``numeric_agreement``,
 ``network_agreement``, ``optimizer_agreement``, ``coverage`` (every op of the op registry,
-``descentcheck.registry.ops``, has each of its rules or a stated exclusion), ``checks``
+``descentcheck.registry.ops``, has each of its rules or a stated exclusion), ``plugin_rules``
+(a plugin's own mpmath and interval rules against its SymPy rule), ``checks``
 (everything, for ``__main__``). Each loops over the op registry, plugins' ops included.
 """
 
