@@ -3,7 +3,8 @@
 Which ops exist, and their kind, is the op registry's (:mod:`descentcheck.registry.ops`);
 :data:`FACTORIES` holds the built-in layers, :mod:`.plugin` builds a plugin's. ``OPS`` reads the
 registry at every lookup (so plugins loaded later are seen), and ``PARAMETRIC``, ``ELEMENTWISE``,
-``MERGES`` are the registry's names of each kind, computed when first imported from here.
+``MERGES`` are the registry's names of each kind, read at each access (``from ... import`` keeps
+the tuple of that moment).
 """
 
 from __future__ import annotations
