@@ -402,3 +402,33 @@ def test_update_claim_kills_a_wrong_plugin_update(plugins, tmp_path):
     plugins(FakeEntryPoint("adam", replace(ADAM, factory=_adam_without_bias_correction)))
     entry = _update_claim(tmp_path, ("adam",))
     assert entry["outcome"] == "falsified", entry["measured"]
+
+
+def test_the_documented_plugin_example_works(plugins):
+    """The Adam plugin in the registry's module docstring, run as written."""
+    import textwrap
+
+    doc = reg.__doc__
+    start = doc.index("::", doc.index("Adam as a plugin")) + 2
+    code = textwrap.dedent(doc[start : doc.index("Then ``descentcheck train")])
+    namespace: dict = {}
+    exec(compile(code, "registry docstring", "exec"), namespace)
+    plugins(FakeEntryPoint("adam", namespace["ADAM"], "my_adam.plugin:ADAM"))
+    assert coverage_problems(reg.get("adam")) == []
+    from descentcheck.impl.trainer import train
+    from descentcheck.theory.optimizer_agreement import compare_registered
+
+    net, params, x, y = _sine_case()
+    mine = train(net, params, x, y, optimizer="adam", lr=0.01, beta1=0.8, steps=10)
+    ours = train(net, params, x, y, optimizer=make_adam(0.01, beta1=0.8), steps=10)
+    assert np.array_equal(mine.losses, ours.losses)
+    assert all(c.ok for c in compare_registered(sequences=2))
+
+
+def test_theory_check_catches_a_wrong_plugin_update(plugins):
+    """theory's compare_registered fails on Adam without its bias correction."""
+    from descentcheck.theory.optimizer_agreement import compare_registered
+
+    plugins(FakeEntryPoint("adam", replace(ADAM, factory=_adam_without_bias_correction)))
+    results = {c.name: c for c in compare_registered(sequences=2)}
+    assert not results["adam"].ok and all(c.ok for n, c in results.items() if n != "adam")

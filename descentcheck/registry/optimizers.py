@@ -70,12 +70,27 @@ corrections); ``proofs`` optional ``theory.zero.Identity`` objects. A plugin's `
 only these symbols, so the ledger's ``update-equals-derived-rule`` evaluates it in mpmath with
 its state unrolled from the gradients, and compares it with every step the trainer applies.
 
-Adam as a plugin (``my_adam/plugin.py``)::
+Adam as a plugin (``my_adam/plugin.py``; the package depends on descentcheck, numpy, sympy)::
 
+    import numpy as np
     import sympy as sp
-    from descentcheck.registry.optimizers import Hyperparameter, OptimizerEntry, UpdateRule
+    from descentcheck.impl.optim.base import Optimizer, StepInfo
+    from descentcheck.registry.optimizers import LR, Hyperparameter, OptimizerEntry, UpdateRule
 
-    def make_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8): ...   # returns an impl.optim.Optimizer
+    def make_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        def init(params):                     # state: step count, first and second moments
+            return 0, {k: np.zeros_like(v) for k, v in params.items()}, \
+                {k: np.zeros_like(v) for k, v in params.items()}
+        def update(grads, state, params):     # pure: fresh arrays, the input state untouched
+            t, m, v = state
+            t += 1
+            m = {k: beta1 * m[k] + (1 - beta1) * g for k, g in grads.items()}
+            v = {k: beta2 * v[k] + (1 - beta2) * g * g for k, g in grads.items()}
+            dw = {k: -lr * (m[k] / (1 - beta1**t)) / (np.sqrt(v[k] / (1 - beta2**t)) + eps)
+                  for k in grads}
+            return dw, (t, m, v), StepInfo(None)  # StepInfo.momentum: None (no coefficient)
+        hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
+        return Optimizer("adam", hp, init, update)   # (name, hyperparameters, init, update)
 
     def adam_rule():
         lr, b1, b2, eps, g, m, v, k = sp.symbols("lr beta1 beta2 eps g m v k", real=True)
@@ -86,13 +101,35 @@ Adam as a plugin (``my_adam/plugin.py``)::
                           state={m: b1 * m + (1 - b1) * g, v: b2 * v + (1 - b2) * g**2},
                           step_index=k)
 
+    def decay(name, default):
+        return Hyperparameter(name, "float", f"{name} decay", default, high=1.0,
+                              high_open=True, draw=(0.5, 0.99, False))
+
     ADAM = OptimizerEntry(
         name="adam", summary="Adam (Kingma & Ba 2015)",
-        hyperparameters=(LR, Hyperparameter("beta1", "float", "first-moment decay", 0.9,
-                                            high=1.0, high_open=True, draw=(0.5, 0.99, False)),
-                         ...),
+        hyperparameters=(LR, decay("beta1", 0.9), decay("beta2", 0.999),
+                         Hyperparameter("eps", "float", "added to sqrt(v_hat)", 1e-8,
+                                        draw=(1e-8, 1e-3, True))),
         factory=make_adam, derivation=adam_rule,
         no_region="the step's direction depends on the whole gradient history")
+
+Then ``descentcheck train SPEC --data DATA --optimizer adam --lr 0.01 --beta1 0.8 --out DIR``,
+``dc.train(net, params, x, y, optimizer="adam", lr=0.01, beta1=0.8)``, a sweep block
+``{name = "adam", lr = [0.01, 0.02]}`` and ``descentcheck verify --claim
+update-equals-derived-rule`` all know it. (``eps`` is also RMSProp's: one ``--eps`` option
+serves both, and both declare it a float.)
+
+What is checked, and when: on the first read of the registry, each plugin's entry (a name, a
+factory, a derivation, exactly one of region and no_region, ``lr`` declared, hyperparameter
+names new or of the same kind as elsewhere); a failure refuses the plugin and every read raises
+until it is fixed or uninstalled. The content is checked by :func:`coverage_problems` (the
+factory builds an optimizer with ``init`` and ``update``; the derivation returns an
+:class:`UpdateRule` whose ``step`` uses only declared symbols and which has a symbol for each
+float hyperparameter; the region exists), which ``python -m descentcheck.theory`` runs with
+``theory.optimizer_agreement.compare_registered`` (the dict-form updates on random gradients
+against the rule unrolled in mpmath, within 1e-12 of the step, each option setting of
+:func:`option_settings`), and by the ledger's ``update-equals-derived-rule`` (every step the
+trainer applies, hyperparameters drawn from each ``draw`` range).
 
 Every problem with a plugin raises :class:`OptimizerPluginError` (a ``DescentcheckError``) with
 one line naming the entry point and what is wrong; the CLI prints it as ``error: ...``.
