@@ -176,6 +176,19 @@ def test_the_refusal_claim_holds_on_the_trainer(fast_profile) -> None:
     assert entry["outcome"] == "held", entry.get("message")
 
 
+def _mutated(function, old: str, new: str):
+    """``function`` compiled again from its source with ``old`` replaced by ``new``."""
+    import inspect
+    import textwrap
+
+    src = textwrap.dedent(inspect.getsource(function))
+    assert old in src, f"{old!r} not in {function.__qualname__}"
+    module = inspect.getmodule(function)
+    namespace: dict = {}
+    exec(compile(src.replace(old, new), module.__file__, "exec"), vars(module), namespace)
+    return namespace[function.__name__]
+
+
 @pytest.mark.parametrize(
     ("where", "old", "new", "what"),
     [
@@ -195,16 +208,69 @@ def test_the_refusal_claim_holds_on_the_trainer(fast_profile) -> None:
 def test_the_refusal_claim_kills_range_check_mutants(
     monkeypatch, fast_profile, where: str, old: str, new: str, what: str
 ) -> None:
-    import inspect
-    import textwrap
-
     from descentcheck.impl import network
 
-    src = textwrap.dedent(inspect.getsource(getattr(network.Network, where)))
-    assert old in src
-    namespace: dict = {}
-    exec(compile(src.replace(old, new), network.__file__, "exec"), vars(network), namespace)
-    monkeypatch.setattr(network.Network, where, namespace[where])
+    mutant = _mutated(getattr(network.Network, where), old, new)
+    monkeypatch.setattr(network.Network, where, mutant)
     entry = _run("trainer-refuses-bad-input", fast_profile)
     assert entry["outcome"] == "falsified"
     assert what in entry["message"]
+
+
+def test_the_refusal_claim_kills_a_closed_momentum_bound(monkeypatch, fast_profile) -> None:
+    """The run's survivor impl/optim/momentum.py:62 (nesterov's bound beta < 1 made beta <= 1),
+    here in both layers that check it since the optimizer registry: the registry's range and
+    the optimizer's own check."""
+    import importlib
+
+    from descentcheck.impl.optim import base
+    from descentcheck.registry import optimizers
+
+    momentum = importlib.import_module("descentcheck.impl.optim.momentum")  # not the function
+
+    closed = _mutated(optimizers.check_float, "v >= hp.high if hp.high_open else ", "")
+    monkeypatch.setattr(optimizers, "check_float", closed)
+    own = _mutated(base.check_number, "v >= high if high_open else ", "")
+    monkeypatch.setattr(momentum, "check_number", own)
+    entry = _run("trainer-refuses-bad-input", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert "momentum 1: expected a one-line HyperparameterError, got no error" in entry["message"]
+
+
+def test_the_drawn_state_claim_holds_on_the_trainer(fast_profile) -> None:
+    entry = _run("adaptive-update-from-drawn-state-equals-rule", fast_profile)
+    assert entry["outcome"] == "held", entry.get("message")
+
+
+@pytest.mark.parametrize(
+    ("function", "old", "new", "what"),
+    [
+        # the run's survivor adaptive_momentum.py:49: array grouping falls through to global
+        ("group_of", 'if group == "array":', 'if group == "XXarrayXX":', "array"),
+        # adaptive_momentum.py:52 (not in the sample): a node's group named by the array kind
+        ("group_of", 'key.rsplit(".", 1)[0]', 'key.rsplit(".", 1)[1]', "node"),
+    ],
+)
+def test_the_drawn_state_claim_kills_grouping_mutants(
+    monkeypatch, fast_profile, function: str, old: str, new: str, what: str
+) -> None:
+    import importlib
+
+    am = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    monkeypatch.setattr(am, function, _mutated(getattr(am, function), old, new))
+    entry = _run("adaptive-update-from-drawn-state-equals-rule", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert entry["message"].startswith(what)
+
+
+def test_the_drawn_state_claim_kills_a_unit_sum_of_ones(monkeypatch, fast_profile) -> None:
+    """The run's survivor adaptive_momentum.py:130: per-unit sums of v / v (a count of the
+    nonzero entries) instead of v * v."""
+    import importlib
+
+    am = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    mutant = _mutated(am._Groups.entry_sums, "to_host(v * v)", "to_host(v / v)")
+    monkeypatch.setattr(am._Groups, "entry_sums", mutant)
+    entry = _run("adaptive-update-from-drawn-state-equals-rule", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert entry["message"].startswith("unit")

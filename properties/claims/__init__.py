@@ -7,6 +7,7 @@ from .apriori import CLAIMS as APRIORI
 from .convergence import CLAIMS as CONVERGENCE
 from .descent import CLAIMS as DESCENT
 from .distance import CLAIMS as DISTANCE
+from .drawn_state import CLAIMS as DRAWN_STATE
 from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
@@ -21,6 +22,7 @@ CLAIMS: tuple[Claim, ...] = (
     *CONVERGENCE,
     *GRADIENTS,
     *UPDATES,
+    *DRAWN_STATE,
     *FORWARD,
     *REFUSALS,
     *METAMORPHIC,
