@@ -432,3 +432,24 @@ def test_theory_check_catches_a_wrong_plugin_update(plugins):
     plugins(FakeEntryPoint("adam", replace(ADAM, factory=_adam_without_bias_correction)))
     results = {c.name: c for c in compare_registered(sequences=2)}
     assert not results["adam"].ok and all(c.ok for n, c in results.items() if n != "adam")
+
+
+def test_builtin_factories_check_their_own_ranges(monkeypatch):
+    """The built-ins validate in impl.optim (validates=True), so the registry does not mask a
+    mistake there: with momentum's range check disabled, train accepts momentum = 1 (the
+    mutation tests of impl/optim see it); a plugin's values are checked by the registry."""
+    import importlib
+
+    from descentcheck.impl.trainer import train
+
+    mom = importlib.import_module(
+        "descentcheck.impl.optim.momentum"
+    )  # the module, not the function
+
+    net, params, x, y = _sine_case()
+    with pytest.raises(HyperparameterError, match=r"momentum must lie in \[0, 1\)"):
+        train(net, params, x, y, optimizer="momentum", lr=0.01, momentum=1.0, steps=1)
+    monkeypatch.setattr(mom, "check_number", lambda name, v, **kw: float(v))
+    traj = train(net, params, x, y, optimizer="momentum", lr=0.01, momentum=1.0, steps=1)
+    assert traj.hyperparameters["momentum"] == 1.0
+    assert all(e.validates for e in reg.BUILTINS) and not ADAM.validates

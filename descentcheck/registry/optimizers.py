@@ -43,8 +43,9 @@ Its fields, all in one place:
     tests draw it from, inside the interval).
 ``factory`` (callable, or ``"module:attribute"``)
     ``factory(**arguments) -> descentcheck.impl.optim.Optimizer``, called with every
-    hyperparameter (defaults filled in, values already checked against their declared
-    intervals and choices) under its ``argument`` keyword. The :class:`~descentcheck.impl.optim.
+    hyperparameter (defaults filled in, given values already checked against their declared
+    intervals and choices, unless ``validates=True`` says the factory checks them itself, as
+    the built-ins do) under its ``argument`` keyword. The :class:`~descentcheck.impl.optim.
     base.Optimizer` holds ``init(params) -> state`` and ``update(grads, state, params) ->
     (updates, new_state, StepInfo)`` over dicts ``NODE.PARAM -> float64 array``, pure (optax's
     convention); ``flat`` may be None: the trainer then calls ``update`` on dicts (its flat,
@@ -273,6 +274,11 @@ class OptimizerEntry:
     no_region: str | None = None
     torch: str = ""
     origin: str = "builtin"  # "builtin", or the plugin's entry point
+    validates: bool = False
+    """True when the factory checks its own arguments against the declared intervals (the
+    built-ins, through ``impl.optim.base.check_number``): the registry then leaves the check to
+    it, so a mistake in the factory's check is seen through ``train`` (a test keeps the two in
+    agreement). False: the registry checks each value before calling the factory."""
 
     def hyperparameter(self, name: str) -> Hyperparameter:
         return next(h for h in self.hyperparameters if h.name == name)
@@ -294,7 +300,8 @@ class OptimizerEntry:
             if h.name not in given and h.required:
                 noun = h.noun or h.name
                 raise HyperparameterError(f"optimizer {self.name} needs {noun} ({h.option})")
-            args[h.keyword] = h.check(given[h.name]) if h.name in given else h.default
+            value = given.get(h.name, h.default)
+            args[h.keyword] = value if self.validates or h.name not in given else h.check(value)
         return resolve(self.factory)(**args)
 
     def build_derivation(self) -> UpdateRule:
@@ -342,6 +349,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
         f"{_THEORY}:gd_rule",
         region="gd",
         torch="torch.optim.SGD(lr)",
+        validates=True,
     ),
     OptimizerEntry(
         "momentum",
@@ -361,6 +369,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
         f"{_THEORY}:momentum_rule",
         region="constant_momentum",
         torch="torch.optim.SGD(lr, momentum=beta)",
+        validates=True,
     ),
     OptimizerEntry(
         "nesterov",
@@ -381,6 +390,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
         f"{_THEORY}:nesterov_rule",
         region="nesterov",
         torch="torch.optim.SGD(lr, momentum=beta, nesterov=True)",
+        validates=True,
     ),
     OptimizerEntry(
         "adaptive_momentum",
@@ -408,6 +418,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
         f"{_OPTIM}:adaptive_momentum",
         f"{_THEORY}:adaptive_momentum_rule",
         region="adaptive_momentum",
+        validates=True,
     ),
     OptimizerEntry(
         "rmsprop",
@@ -432,6 +443,7 @@ BUILTINS: tuple[OptimizerEntry, ...] = (
         f"{_THEORY}:rmsprop_rule",
         region="rmsprop",
         torch="torch.optim.RMSprop(lr, alpha=rho, eps, momentum)",
+        validates=True,
     ),
 )
 
