@@ -81,6 +81,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         ref, tol = reference(net, group, g, d, lr, tau)
         for form, step in _steps(net, opt, g, d, w).items():
             ratio = np.abs(step - ref) / tol
+            ratio[~np.isfinite(ratio)] = np.inf  # a NaN step is a miss, not a pass
             i = int(np.argmax(ratio)) if len(ratio) else 0
             if len(ratio) and ratio[i] > worst:
                 worst = float(ratio[i])
