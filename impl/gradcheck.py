@@ -42,7 +42,11 @@ random direction); code that silently breaks it -- ``np.abs``, ``.real``, compar
 disagrees by far more than Richardson's error estimate, and auto falls back.
 
 Comparison, per entry, with ``floor = atol_rel * max_j |n_j| + 1e-300`` (``max_j |n_j|`` over the
-whole network's gradient in :func:`check_network_gradient`)::
+whole network's gradient in :func:`check_network_gradient`; ``atol_rel = 1e-6`` by default, so an
+entry whose true value vanishes may carry ``rtol * atol_rel = 1e-14`` of the largest entry, ~45 eps:
+backprop's rounding on such an entry is a few eps of the largest intermediate term, and those sit
+at the scale of the largest gradient entry; a Gaussian-distance net with saturated softmax was
+measured at 8 eps, over the former 1e-15)::
 
     rel_i = |a_i - n_i| / max(|a_i|, |n_i|, floor)
     pass_i  iff  |a_i - n_i| <= rtol * max(|a_i|, |n_i|, floor) + 10 * oracle_err_i
@@ -368,7 +372,7 @@ def check_gradient(
     *,
     method: str = "auto",
     rtol: float = 1e-8,
-    atol_rel: float = 1e-7,
+    atol_rel: float = 1e-6,
     h: float | None = None,
     grad_scale: float | None = None,
 ) -> GradCheckResult:
@@ -524,7 +528,7 @@ def check_network_gradient(
     *,
     method: str = "auto",
     rtol: float = 1e-8,
-    atol_rel: float = 1e-7,
+    atol_rel: float = 1e-6,
 ) -> NetworkGradCheck:
     """Check ``net.loss_and_grad`` on every parameter array against an oracle.
 
