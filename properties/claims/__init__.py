@@ -1,6 +1,15 @@
-"""The claims ledger: every claim ``descentcheck verify`` checks, in ledger order."""
+"""The claims ledger: every claim ``descentcheck verify`` checks, in ledger order.
+
+``BUILTIN`` holds the claims defined here; ``CLAIMS`` and ``BY_ID`` add the plugins' claims
+(entry points in ``descentcheck.claims``, :mod:`descentcheck.registry.claims`), loaded on the
+first read of either name, not at import: a broken claim plugin then fails ``verify`` with its
+one-line error and leaves ``train`` and the other commands alone. :func:`reset` drops the cache
+(tests that fake entry points); a module that already imported the names keeps its copies.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..claim import Claim
 from .apriori import CLAIMS as APRIORI
@@ -16,7 +25,7 @@ from .refusals import CLAIMS as REFUSALS
 from .skip import CLAIMS as SKIP
 from .updates import CLAIMS as UPDATES
 
-CLAIMS: tuple[Claim, ...] = (
+BUILTIN: tuple[Claim, ...] = (
     *APRIORI,
     *DESCENT,
     *CONVERGENCE,
@@ -30,6 +39,23 @@ CLAIMS: tuple[Claim, ...] = (
     *FALSIFY,
     *SKIP,
 )
-BY_ID: dict[str, Claim] = {c.id: c for c in CLAIMS}
 
-__all__ = ["BY_ID", "CLAIMS"]
+
+def __getattr__(name: str) -> Any:
+    """``CLAIMS`` (the built-ins, then every plugin's) and ``BY_ID``, built on first read."""
+    if name not in ("CLAIMS", "BY_ID"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from descentcheck.registry.claims import plugin_claims
+
+    claims = (*BUILTIN, *plugin_claims(c.id for c in BUILTIN))
+    globals().update(CLAIMS=claims, BY_ID={c.id: c for c in claims})
+    return globals()[name]
+
+
+def reset() -> None:
+    """Forget the loaded plugin claims: the next read of ``CLAIMS``/``BY_ID`` loads them again."""
+    for name in ("CLAIMS", "BY_ID"):
+        globals().pop(name, None)
+
+
+__all__ = ["BUILTIN", "BY_ID", "CLAIMS", "reset"]

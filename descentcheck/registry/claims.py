@@ -1,0 +1,137 @@
+"""Claim plugins: a third-party package adds claims to the ledger through entry points.
+
+A package declares, in its ``pyproject.toml``::
+
+    [project.entry-points."descentcheck.claims"]
+    adam_step = "my_package.claims:CLAIMS"     # a Claim, a sequence of them, or a
+                                               # zero-argument callable returning either
+
+The object is a :class:`descentcheck.properties.claim.Claim` (or a list or tuple of them), the
+same dataclass the built-in claims are::
+
+    from descentcheck.properties.claim import Claim, Verdict
+
+    CLAIM = Claim(
+        id="adam-step-bounded",             # letters, digits, '-'; not already taken
+        statement="every entry of every Adam step is at most ...",   # one line, what is claimed
+        source="Kingma & Ba 2015, sec. 2.1",                         # where the claim comes from
+        conditions=("generated DAGs", "beta1, beta2 in [0, 1)"),      # what the cases satisfy
+        expect="holds",                     # "holds": no counterexample may exist;
+                                            # "fails": the search must find one
+        strategy=lambda profile: ...,       # profile -> Hypothesis strategy of one case
+        check=lambda drawn, ctx: Verdict(ok=...),  # (case, Context) -> Verdict
+        summary={"worst_ratio": "max"},     # how each measured number aggregates over cases
+    )
+
+A *property* claim gives ``strategy`` and ``check``; an *experiment* claim (a statistical
+statement over seeds) gives ``experiment`` (profile -> result dict) instead. The cases are drawn
+by Hypothesis under the ledger's profile (``fast``, ``ci``, ``thorough``: the number of examples,
+the seed, the example database), a falsified ``holds`` claim is shrunk to a small replayable
+counterexample, and the ledger (``descentcheck verify``, ``verify --claim ID``, the report's
+ledger section) lists plugin claims after the built-in ones, in entry-point name order. The
+claims run in worker processes, which import the plugin by its entry point again: a claim must
+be importable, not built at run time.
+
+Refused, with one line naming the entry point and what is wrong (the CLI prints it as
+``error: ...``): an object that is not a ``Claim``; an ``id`` that is not letters, digits
+and ``-``, or that a built-in claim or another plugin already has; an empty
+``statement`` or ``source``; ``conditions`` that is not a tuple of strings; ``expect`` other
+than ``"holds"`` or ``"fails"``; neither ``strategy`` with ``check`` nor ``experiment`` (or
+only one of ``strategy`` and ``check``, or both forms); a ``summary`` aggregate other than
+sum, min, max, mean. Nothing is loaded until the ledger is first read
+(``descentcheck.properties.claims.CLAIMS`` / ``BY_ID``); importing this module imports neither
+Hypothesis nor numpy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from . import CLAIMS_GROUP
+from .plugins import PluginError, load_group
+
+ID = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
+EXPECTS = ("holds", "fails")
+AGGREGATES = ("sum", "min", "max", "mean")
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def problem(claim: Any) -> str | None:
+    """What a ``Claim`` lacks or gets wrong, one line (None: complete)."""
+    cid = claim.id
+    if not isinstance(cid, str) or not ID.match(cid):
+        return f"claim id {cid!r} must be letters, digits and '-' (no '-' at either end)"
+    if not _text(claim.statement):
+        return f"claim {cid!r} has no statement"
+    if not _text(claim.source):
+        return f"claim {cid!r} has no source (where the claim comes from)"
+    conds = claim.conditions
+    if not isinstance(conds, tuple) or not all(isinstance(c, str) for c in conds):
+        return f"claim {cid!r}: conditions must be a tuple of strings"
+    if claim.expect not in EXPECTS:
+        return f"claim {cid!r}: expect must be 'holds' or 'fails', got {claim.expect!r}"
+    has_property = claim.strategy is not None or claim.check is not None
+    if claim.experiment is not None:
+        if has_property:
+            return f"claim {cid!r} gives both an experiment and a strategy/check"
+        if not callable(claim.experiment):
+            return f"claim {cid!r}: experiment is not callable"
+    elif not (callable(claim.strategy) and callable(claim.check)):
+        return (
+            f"claim {cid!r} has no way to be checked: it needs a strategy and a check, "
+            "or an experiment"
+        )
+    bad = [k for k, v in dict(claim.summary).items() if v not in AGGREGATES]
+    if bad:
+        return f"claim {cid!r}: summary of {bad[0]!r} must be one of {', '.join(AGGREGATES)}"
+    return None
+
+
+def validate(obj: Any, who: str) -> list[Any]:
+    """The claims an entry point names, each checked; a one-line PluginError otherwise."""
+    from descentcheck.properties.claim import Claim
+
+    if callable(obj) and not isinstance(obj, Claim):
+        try:
+            obj = obj()
+        except Exception as e:  # a plugin's own failure: one line, naming it
+            first = str(e).splitlines()[0] if str(e) else ""
+            why = f"{type(e).__name__}: {first}"
+            raise PluginError(f"{who}: cannot build its claims: {why}") from None
+    items = [obj] if isinstance(obj, Claim) else obj
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise PluginError(f"{who}: is a {type(obj).__name__}, not a Claim or a sequence of them")
+    items = list(items)
+    if not items:
+        raise PluginError(f"{who}: names no claims")
+    for c in items:
+        if not isinstance(c, Claim):
+            raise PluginError(
+                f"{who}: holds a {type(c).__name__}, not a descentcheck.properties.claim.Claim"
+            )
+        p = problem(c)
+        if p is not None:
+            raise PluginError(f"{who}: {p}")
+    return [(who, c) for c in items]
+
+
+def plugin_claims(taken: Iterable[str]) -> tuple[Any, ...]:
+    """Every claim of the ``descentcheck.claims`` entry points, checked; an id that is
+    ``taken`` (the built-ins') or named twice is refused."""
+    seen = set(taken)
+    out = []
+    for group in load_group(CLAIMS_GROUP, validate):
+        for who, claim in group:
+            if claim.id in seen:
+                raise PluginError(f"{who}: claim id {claim.id!r} is already registered")
+            seen.add(claim.id)
+            out.append(claim)
+    return tuple(out)
+
+
+__all__ = ["AGGREGATES", "EXPECTS", "ID", "plugin_claims", "problem", "validate"]
