@@ -274,3 +274,22 @@ def test_the_drawn_state_claim_kills_a_unit_sum_of_ones(monkeypatch, fast_profil
     entry = _run("adaptive-update-from-drawn-state-equals-rule", fast_profile)
     assert entry["outcome"] == "falsified"
     assert entry["message"].startswith("unit")
+
+
+def test_the_matmul_claim_holds_on_the_trainer(fast_profile) -> None:
+    entry = _run("distance-layer-matmul-equals-direct", fast_profile)
+    assert entry["outcome"] == "held", entry.get("message")
+    assert entry["measured"]["cases_tested"] > 0
+
+
+def test_the_matmul_claim_kills_the_matmul_path_survivor(monkeypatch, fast_profile) -> None:
+    """The run's survivor gaussian.py:202: the matmul backward's gz.T replaced by None, a crash
+    that no other claim reached (their networks stay below the matmul threshold)."""
+    import importlib
+
+    g = importlib.import_module("descentcheck.impl.ops.gaussian")
+    mutant = _mutated(g.Gaussian._backward_matmul, "gzt = gz.T", "gzt = None")
+    monkeypatch.setattr(g.Gaussian, "_backward_matmul", mutant)
+    entry = _run("distance-layer-matmul-equals-direct", fast_profile)
+    assert entry["outcome"] == "error"  # a crash misses the expectation: the mutant is killed
+    assert not entry["meets_expectation"]

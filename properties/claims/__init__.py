@@ -20,6 +20,7 @@ from .drawn_state import CLAIMS as DRAWN_STATE
 from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
+from .matmul_path import CLAIMS as MATMUL_PATH
 from .metamorphic import CLAIMS as METAMORPHIC
 from .refusals import CLAIMS as REFUSALS
 from .skip import CLAIMS as SKIP
@@ -33,6 +34,7 @@ BUILTIN: tuple[Claim, ...] = (
     *UPDATES,
     *DRAWN_STATE,
     *FORWARD,
+    *MATMUL_PATH,
     *REFUSALS,
     *METAMORPHIC,
     *DISTANCE,

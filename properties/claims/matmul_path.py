@@ -1,0 +1,117 @@
+"""The distance layers' matmul evaluation equals their direct one (holds).
+
+``impl/ops/gaussian.py`` evaluates a distance layer in one of two ways: *direct* (differences
+x - c formed entry by entry) below ``MATMUL_MIN_SIZE = n * units * in = 2^16``, *matmul*
+(squares expanded into matrix products, pairs near a centroid handed back to the direct
+formula) from there up. Every other claim draws networks far below that size, so the matmul
+path, forward and backward, was run by no claim: the mutation run found a mutant that set a
+matrix it needs to None alive.
+
+Here each generated network with distance layers is evaluated twice, with the threshold forced
+to 0 (matmul everywhere) and to infinity (direct everywhere): the loss must agree to
+1e-9 (1 + |E|) and every gradient entry to 1e-8 (1 + max |dE/dw|). The module's own error
+analysis puts the two within a few eps of each other normwise on hard data; a wrong term misses
+by far more. Parameters are the data-driven initialisation (centroids on data rows, so the
+near-pair hand-back runs) or that plus a drawn offset on the 1/16 grid of [-1/2, 1/2].
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ..claim import Claim, Context, Verdict
+from ..profiles import Profile
+from ..strategies import cases, grid_floats
+from .updates import SMALL
+
+LOSS_TOL, GRAD_TOL = 1e-9, 1e-8
+DISTANCE_LAYERS = ("gaussian", "gaussian_logits")
+
+
+@st.composite
+def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    case = draw(cases(SMALL, layers=("dense", *DISTANCE_LAYERS)), label="case")
+    params = case.params
+    if draw(st.booleans(), label="offset the parameters"):
+        params = {
+            k: v + draw(hnp.arrays(np.float64, v.shape, elements=grid_floats(0.5)), label=k)
+            for k, v in params.items()
+        }
+    return {"case": case, "params": params}
+
+
+def _evaluate(case: Any, params: dict[str, np.ndarray], threshold: float):
+    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+    old = gaussian.MATMUL_MIN_SIZE
+    gaussian.MATMUL_MIN_SIZE = threshold  # read at each forward call
+    try:
+        with np.errstate(all="ignore"):
+            E, grads = case.net.loss_and_grad(params, case.x, case.yt)
+    finally:
+        gaussian.MATMUL_MIN_SIZE = old
+    return float(E), case.net.flatten(grads)
+
+
+def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    case, params = drawn["case"], drawn["params"]
+    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+    if not any(isinstance(layer, gaussian.Gaussian) for layer in case.net.layers):
+        return Verdict(True, {"cases_without_distance_layer": 1.0})
+    E_d, g_d = _evaluate(case, params, float("inf"))
+    if not (np.isfinite(E_d) and np.all(np.isfinite(g_d))):
+        return Verdict(True, {"cases_overflowed": 1.0})
+    E_m, g_m = _evaluate(case, params, 0)
+    loss_err = abs(E_m - E_d) / (LOSS_TOL * (1 + abs(E_d)))
+    scale = GRAD_TOL * (1 + float(np.max(np.abs(g_d), initial=0.0)))
+    diff = np.abs(g_m - g_d)
+    grad_err = float(np.max(diff, initial=0.0)) / scale
+    worst = max(loss_err, grad_err)
+    if not np.isfinite(worst):
+        worst = float("inf")
+    ok = worst <= 1.0
+    msg = ""
+    if not ok:
+        i = int(np.argmax(np.where(np.isfinite(diff), diff, np.inf))) if len(diff) else 0
+        msg = (
+            f"matmul loss {E_m!r} vs direct {E_d!r}; gradient entry {i}: "
+            f"{g_m[i] if len(g_m) else float('nan')!r} vs {g_d[i] if len(g_d) else 0.0!r}"
+        )
+    measured = {"worst_error_over_tolerance": worst, "cases_tested": 1.0}
+    return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
+
+
+MATMUL_EQUALS_DIRECT = Claim(
+    id="distance-layer-matmul-equals-direct",
+    statement=(
+        "A distance layer's matmul evaluation (used from n * units * in = 2^16 up) gives the "
+        "loss and every gradient entry of its direct evaluation, on random DAGs with skips"
+    ),
+    source=(
+        "impl/ops/gaussian.py's two evaluations of DESIGN.md's distance layer; added after "
+        "the mutation run (issue 12 item 7) found the matmul path run by no claim"
+    ),
+    conditions=(
+        "small random DAGs with dense and distance layers, both radius kinds, both losses",
+        "the threshold forced to 0 and to infinity in turn; loss within 1e-9 (1 + |E|), "
+        "gradient entries within 1e-8 (1 + max |dE/dw|)",
+        "a case with no distance layer, or whose direct evaluation overflows, is counted, "
+        "not tested",
+    ),
+    expect="holds",
+    strategy=_draw,
+    check=_check,
+    summary={
+        "worst_error_over_tolerance": "max",
+        "cases_tested": "sum",
+        "cases_without_distance_layer": "sum",
+        "cases_overflowed": "sum",
+    },
+    cost=0.5,
+)
+
+CLAIMS = (MATMUL_EQUALS_DIRECT,)
