@@ -293,3 +293,32 @@ def test_the_matmul_claim_kills_the_matmul_path_survivor(monkeypatch, fast_profi
     entry = _run("distance-layer-matmul-equals-direct", fast_profile)
     assert entry["outcome"] == "error"  # a crash misses the expectation: the mutant is killed
     assert not entry["meets_expectation"]
+
+
+def test_the_dict_form_claim_holds_on_the_trainer(fast_profile) -> None:
+    entry = _run("optimizer-dict-form-equals-flat-form", fast_profile)
+    assert entry["outcome"] == "held", entry.get("message")
+
+
+def test_the_dict_form_claim_kills_the_rmsprop_dict_survivor(monkeypatch, fast_profile) -> None:
+    """The run's survivor rmsprop.py:33: the dict form's momentum buffer read from a key that
+    is not in the state (the trainer runs the flat form, so no other claim called it)."""
+    import importlib
+
+    rms = importlib.import_module("descentcheck.impl.optim.rmsprop")
+    real = rms.rmsprop
+
+    def mutant(*args, **kwargs):
+        opt = real(*args, **kwargs)
+        if opt.hyperparameters.get("momentum", 0.0) > 0:
+
+            def update(grads, state, params):
+                return opt.update(grads, {"v": state["v"], "XXbufXX": state["buf"]}, params)
+
+            return type(opt)(**{**vars(opt), "update": update})
+        return opt
+
+    monkeypatch.setattr("descentcheck.impl.optim.rmsprop", mutant)
+    entry = _run("optimizer-dict-form-equals-flat-form", fast_profile)
+    assert not entry["meets_expectation"]
+    assert "KeyError" in entry["message"] or "rmsprop (momentum)" in entry["message"]

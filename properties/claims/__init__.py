@@ -15,6 +15,7 @@ from ..claim import Claim
 from .apriori import CLAIMS as APRIORI
 from .convergence import CLAIMS as CONVERGENCE
 from .descent import CLAIMS as DESCENT
+from .dict_form import CLAIMS as DICT_FORM
 from .distance import CLAIMS as DISTANCE
 from .drawn_state import CLAIMS as DRAWN_STATE
 from .falsify import CLAIMS as FALSIFY
@@ -33,6 +34,7 @@ BUILTIN: tuple[Claim, ...] = (
     *GRADIENTS,
     *UPDATES,
     *DRAWN_STATE,
+    *DICT_FORM,
     *FORWARD,
     *MATMUL_PATH,
     *REFUSALS,
