@@ -308,7 +308,7 @@ def test_minibatch_trajectory_matches_torch_optim(case):
 ADAPTIVE = {"lr": 0.1, "tau": 0.1}
 
 
-@pytest.mark.parametrize("group", ["array", "node", "global"])
+@pytest.mark.parametrize("group", ["array", "unit", "node", "global"])
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_adaptive_momentum_matches_formula(name, group):
     """dw_k = -lr g_k + alpha_k dw_{k-1}, alpha_k = tau ||g_k|| / ||dw_{k-1}|| (0 at dw = 0),
@@ -333,6 +333,18 @@ def test_adaptive_momentum_groupings_are_distinguishable():
         spec, params, x, y, steps=STEPS, group="global", **ADAPTIVE
     )
     assert relative_differences(per_array.losses, single.losses).max() > 1e3 * LOSS_RTOL
+
+
+@pytest.mark.parametrize("name", ["design_example", "concat_gauss_unit"])
+def test_unit_grouping_is_distinguishable(name):
+    """Per-unit coefficients are not per-array or per-node ones: on a net with dense and
+    distance layers the trajectories differ far beyond the tolerance, so a transcription (or a
+    trainer) that grouped units as whole arrays or nodes cannot pass the unit case above."""
+    spec, x, y, params = problem(name)
+    unit = ref.train_adaptive_momentum(spec, params, x, y, steps=STEPS, group="unit", **ADAPTIVE)
+    for other in ("array", "node"):
+        run = ref.train_adaptive_momentum(spec, params, x, y, steps=STEPS, group=other, **ADAPTIVE)
+        assert relative_differences(unit.losses, run.losses).max() > 1e3 * LOSS_RTOL, other
 
 
 # ---- the heavy-ball counterexample ------------------------------------------------------------

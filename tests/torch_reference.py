@@ -289,10 +289,33 @@ def train_adaptive_momentum(
         dw_k = -lr g_k + alpha_k dw_{k-1},   alpha_k = tau ||g_k|| / ||dw_{k-1}||  (0 if dw_{k-1} = 0)
 
     with one alpha per group of parameters and norms over the group: ``"array"`` (each
-    ``NAME.PARAM``), ``"node"`` (each spec node), ``"global"`` (all parameters)."""
+    ``NAME.PARAM``), ``"node"`` (each spec node), ``"global"`` (all parameters), ``"unit"``
+    (each unit j of a node: column j of a dense ``W`` with ``b[j]``, row j of any other array,
+    e.g. a distance layer's centroids and radii; Wu et al.'s one weight vector per unit)."""
 
     def group_of(key: str) -> str:
-        return {"array": key, "node": key.split(".")[0], "global": "*"}[group]
+        node = key.split(".")[0]  # "unit": the node's units, one coefficient each (see sq)
+        return {"array": key, "node": node, "global": "*", "unit": node}[group]
+
+    def unit_axis(key: str, v: torch.Tensor) -> int:
+        return 1 if key.endswith(".W") and v.dim() == 2 else 0
+
+    def sq(key: str, v: torch.Tensor) -> torch.Tensor:
+        """The squared norm of v's part in each group: a scalar, or one per unit."""
+        if group != "unit":
+            return (v**2).sum()
+        axis = unit_axis(key, v)
+        others = [d for d in range(v.dim()) if d != axis]
+        # torch sums over every dimension when given an empty list: a vector is its own per-unit
+        return (v**2).sum(dim=others) if others else v**2
+
+    def spread(key: str, v: torch.Tensor, a: torch.Tensor | float) -> torch.Tensor | float:
+        """A group coefficient shaped to multiply v (one per unit along its unit axis)."""
+        if group != "unit" or not isinstance(a, torch.Tensor):
+            return a
+        shape = [1] * v.dim()
+        shape[unit_axis(key, v)] = -1
+        return a.reshape(shape)
 
     tp = to_torch(params)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -314,13 +337,18 @@ def train_adaptive_momentum(
             dsq: dict[str, torch.Tensor] = {}
             for name, v in tp.items():
                 G = group_of(name)
-                gsq[G] = gsq.get(G, 0.0) + (v.grad**2).sum()
-                dsq[G] = dsq.get(G, 0.0) + (dw[name] ** 2).sum()
+                gsq[G] = gsq.get(G, 0.0) + sq(name, v.grad)
+                dsq[G] = dsq.get(G, 0.0) + sq(name, dw[name])
             alpha = {
-                G: tau * torch.sqrt(gsq[G]) / torch.sqrt(dsq[G]) if dsq[G] > 0 else 0.0 for G in gsq
+                G: torch.where(
+                    dsq[G] > 0,
+                    tau * torch.sqrt(gsq[G]) / torch.sqrt(torch.where(dsq[G] > 0, dsq[G], 1.0)),
+                    0.0,
+                )
+                for G in gsq
             }
             for name, v in tp.items():
-                dw[name] = -lr * v.grad + alpha[group_of(name)] * dw[name]
+                dw[name] = -lr * v.grad + spread(name, v, alpha[group_of(name)]) * dw[name]
                 v.add_(dw[name])
         history.append(to_numpy(tp))
     return Run(losses, norms, history)
