@@ -24,25 +24,10 @@ Aggregate = Literal["sum", "min", "max", "mean"]
 
 @dataclass
 class Context:
-    """What a check may consult or spend: the profile and the certification budget left."""
+    """What a check may consult: the profile, and whether Hypothesis is still searching."""
 
     profile: Profile
-    certify_left: int = 0
-    certify_stride: int = 1
-    _eligible: int = 0
     searching: bool = True  # False while Hypothesis shrinks a counterexample (see runner)
-
-    def take_certification(self, n_params: int) -> bool:
-        """True (and one less left) when this case is to be certified in interval arithmetic:
-        every ``certify_stride``-th small case, so the certified ones spread over the run rather
-        than being its first (simplest) cases."""
-        if self.certify_left <= 0 or n_params > self.profile.certify_max_params:
-            return False
-        self._eligible += 1
-        if (self._eligible - 1) % self.certify_stride:
-            return False
-        self.certify_left -= 1
-        return True
 
 
 @dataclass

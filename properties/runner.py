@@ -191,13 +191,7 @@ def _order_key() -> Any:
 def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     """Run one property claim; the ledger entry (outcome, counts, numbers, counterexample)."""
     assert claim.strategy is not None and claim.check is not None
-    budget = _budget(claim, profile)
-    ctx = Context(
-        profile,
-        certify_left=profile.certify_cases,
-        certify_stride=max(1, budget // (2 * max(1, profile.certify_cases))),
-    )
-    body = _Body(claim, profile, ctx)
+    body = _Body(claim, profile, Context(profile))
 
     def check(drawn: Any) -> None:
         body(drawn)
