@@ -103,10 +103,9 @@ def validate(obj: Any, who: str) -> list[Any]:
             first = str(e).splitlines()[0] if str(e) else ""
             why = f"{type(e).__name__}: {first}"
             raise PluginError(f"{who}: cannot build its claims: {why}") from None
-    items = [obj] if isinstance(obj, Claim) else obj
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+    if not isinstance(obj, (Claim, list, tuple)):
         raise PluginError(f"{who}: is a {type(obj).__name__}, not a Claim or a sequence of them")
-    items = list(items)
+    items = [obj] if isinstance(obj, Claim) else list(obj)
     if not items:
         raise PluginError(f"{who}: names no claims")
     for c in items:

@@ -1,0 +1,409 @@
+"""The example plugin package (``tests/plugin_example``), built and installed for real.
+
+The package is copied to a temporary folder (the build leaves nothing in the repository),
+installed with ``pip install --no-deps --no-build-isolation --no-index`` (offline) into a fresh
+virtual environment that sees this interpreter's packages (a ``.pth`` adding its site
+directories, so the same descentcheck is used inside tox's own environment), and descentcheck's
+commands run there as subprocesses (``python -m descentcheck``): ``train`` with the plugin's
+Adam and a spec using its isru activation, ``gradcheck`` and ``derive`` on that activation,
+``verify --claim`` on its claim, theory's coverage rules on all three, and a broken variant of
+the package refused in one line per registry. ``test_plugin_adam_matches_torch`` (marker
+``crosscheck``) compares the installed Adam on an isru network with ``torch.optim.Adam`` through
+``descentcheck.testing``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PLUGIN = Path(__file__).parent / "plugin_example"
+TESTS = Path(__file__).parent
+TIMEOUT = 300
+
+SPEC = {
+    "inputs": 1,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 8, "inputs": ["input"]},
+        {"name": "a", "op": "isru", "inputs": ["h"]},
+        {"name": "s", "op": "concat", "inputs": ["a", "input"]},
+        {"name": "out", "op": "dense", "units": 1, "inputs": ["s"]},
+    ],
+}
+
+
+def _install(package: Path, root: Path) -> Path:
+    """A virtual environment under ``root`` with ``package`` installed; its python."""
+    src = root / "src"
+    shutil.copytree(package, src, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    env = root / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
+    python = env / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    # this interpreter's site directories (with their .pth files): the system's, or tox's env
+    parents = [*site.getsitepackages(), *([site.getusersitepackages()] * site.ENABLE_USER_SITE)]
+    lines = [f"import site; site.addsitedir({p!r})" for p in parents]
+    Path(purelib, "_descentcheck_test_parent.pth").write_text("\n".join(lines) + "\n")
+    pip = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    r = subprocess.run([*pip, "--no-index", src], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return python
+
+
+def _env() -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return {**keep, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def run(python: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """``python ARGS`` in ``cwd``; stdout and stderr as text."""
+    return subprocess.run(
+        [str(python), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**_env(), **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> tuple[Path, Path]:
+    """(python of an environment with the example plugin installed, a work folder)."""
+    root = tmp_path_factory.mktemp("plugin")
+    python = _install(PLUGIN, root)
+    work = root / "work"
+    work.mkdir()
+    (work / "isru.json").write_text(json.dumps(SPEC))
+    return python, work
+
+
+def dc(installed, *args: str) -> subprocess.CompletedProcess:
+    python, work = installed
+    return run(python, "-m", "descentcheck", *args, cwd=work)
+
+
+def test_the_build_leaves_the_repository_clean(installed):
+    left = sorted(p.name for p in PLUGIN.iterdir())
+    assert left == ["descentcheck_example_plugin", "pyproject.toml"], left
+
+
+def test_train_with_the_plugin_optimizer_and_activation(installed):
+    args = ["train", "isru.json", "--data", "sine", "--optimizer", "adam", "--lr", "0.01"]
+    more = ["--beta1", "0.8", "--beta2", "0.99", "--eps", "1e-7", "--steps", "40"]
+    r = dc(installed, *args, *more, "--out", "run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    record = json.loads((installed[1] / "run" / "trajectory.json").read_text())
+    assert record["optimizer"] == "adam"
+    assert record["hyperparameters"] == {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "eps": 1e-7}
+    assert record["status"] == "completed"
+    losses = [s["loss"] for s in record["steps"]]
+    assert len(losses) == 41 and losses[-1] < 0.5 * losses[0], losses
+    r = dc(installed, *args, "--tau", "0.1", "--out", "run2")
+    assert r.returncode == 2 and r.stderr.strip() == "error: optimizer adam takes no 'tau'"
+
+
+def test_gradcheck_on_the_plugin_activation(installed):
+    r = dc(installed, "gradcheck", "isru.json", "--data", "sine")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith(("h.", "out."))]
+    assert len(rows) == 4 and all(line.rstrip().endswith("OK") for line in rows), r.stdout
+
+
+def test_derive_the_plugin_activation(installed):
+    r = dc(installed, "derive", "isru")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "from plugin 'isru'" in r.stdout
+    assert r"\frac{x_{0}}{\sqrt{x_{0}^{2} + 1}}" in r.stdout
+
+
+def test_verify_the_plugin_claim(installed):
+    r = dc(
+        installed,
+        *("verify", "--claim", "adam-step-bounded", "--profile", "fast"),
+        *("--json", "ledger.json"),
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    (entry,) = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    assert entry["id"] == "adam-step-bounded" and entry["outcome"] == "held"
+    m = entry["measured"]
+    # the bound is sharp (first steps come within eps/|g| of it), so the check is not vacuous
+    assert 0.99 < m["worst_step_over_bound"] <= 1.0 and m["entries_near_bound"] > 0, m
+
+
+MUTANT = """
+    import dataclasses, json
+    import numpy as np
+    from descentcheck.impl.optim.base import Optimizer
+    from descentcheck.properties.claims import BY_ID
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+    from descentcheck_example_plugin import adam, claims
+
+    def adam_without_v_correction(lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        real = adam.make_adam(lr, beta1, beta2, eps)
+
+        def update(grads, state, params):
+            _, (t, m, v), info = real.update(grads, state, params)
+            dw = {k: -lr * (m[k] / (1 - beta1**t)) / (np.sqrt(v[k]) + eps) for k in m}
+            return dw, (t, m, v), info
+
+        return Optimizer("adam", real.hyperparameters, real.init, update)
+
+    def check(drawn, ctx):
+        return claims.check(drawn, ctx, optimizer=adam_without_v_correction)
+
+    claim = dataclasses.replace(BY_ID["adam-step-bounded"], check=check)
+    profile = dataclasses.replace(get_profile("fast"), database="mutant-db", jobs=1)
+    entry = run_claim(claim, profile)
+    print(json.dumps({"outcome": entry["outcome"], "message": entry["message"]}))
+"""
+
+
+def test_the_plugin_claim_fails_on_adam_without_its_second_moment_correction(installed):
+    """The claim can fail: v_hat = v (no bias correction) makes the first step
+    lr / sqrt(1 - beta2) long, over the bound lr."""
+    python, work = installed
+    r = run(python, "-c", textwrap.dedent(MUTANT), cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "falsified", result
+    assert result["message"].startswith("step 1,"), result
+
+
+COVERAGE = """
+    from descentcheck.registry.optimizers import coverage_problems, get
+    from descentcheck.theory.assumptions import activation_bounds
+    from descentcheck.theory.coverage import gaps
+    from descentcheck.theory.optimizer_agreement import compare_registered
+    from descentcheck.theory.plugin_rules import plugin_rule_errors
+
+    assert gaps() == [], gaps()
+    assert plugin_rule_errors() == [], plugin_rule_errors()
+    assert activation_bounds("isru").matches_expected
+    assert coverage_problems(get("adam")) == []
+    (adam,) = [c for c in compare_registered(sequences=2) if c.name == "adam"]
+    assert adam.ok, adam
+    print("covered")
+"""
+
+
+def test_the_plugins_pass_theorys_coverage_rules(installed):
+    python, work = installed
+    r = run(python, "-c", textwrap.dedent(COVERAGE), cwd=work)
+    assert r.returncode == 0 and r.stdout.strip() == "covered", r.stdout + r.stderr
+
+
+# ---- a broken variant: each registry refuses it in one line -----------------------------------
+
+BROKEN = """
+    import dataclasses, os
+    from descentcheck_example_plugin import adam, claims, ops
+
+    WHICH = os.environ.get("BROKEN_PART", "")
+    ISRU = dataclasses.replace(ops.ISRU, sympy=None) if WHICH == "op" else ops.ISRU
+    ADAM = dataclasses.replace(adam.ADAM, derivation=None) if WHICH == "optimizer" else adam.ADAM
+    CLAIMS = (dataclasses.replace(claims.CLAIM, statement=""),) if WHICH == "claim" else claims.CLAIMS
+"""
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory) -> tuple[Path, Path]:
+    """The package with its entry points moved to a module that breaks one part on demand
+    (``BROKEN_PART=op|optimizer|claim``), installed in its own environment."""
+    root = tmp_path_factory.mktemp("broken")
+    pkg = root / "pkg"
+    shutil.copytree(PLUGIN, pkg, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    (pkg / "descentcheck_example_plugin" / "broken.py").write_text(textwrap.dedent(BROKEN))
+    toml = (pkg / "pyproject.toml").read_text()
+    for module in ("ops", "adam", "claims"):
+        toml = toml.replace(
+            f"descentcheck_example_plugin.{module}:", "descentcheck_example_plugin.broken:"
+        )
+    (pkg / "pyproject.toml").write_text(toml)
+    python = _install(pkg, root / "install")
+    work = root / "work"
+    work.mkdir()
+    (work / "isru.json").write_text(json.dumps(SPEC))
+    return python, work
+
+
+TRAIN = ["train", "isru.json", "--data", "sine", "--optimizer", "adam", "--lr", "0.01"]
+
+REFUSALS = {
+    "op": (
+        ["derive", "isru"],
+        "error: plugin 'isru' (descentcheck_example_plugin.broken:ISRU, from package "
+        "descentcheck-example-plugin): op 'isru' has no SymPy derivation ('sympy': phi(x) -> "
+        "Expr)",
+    ),
+    "optimizer": (
+        TRAIN,
+        "error: optimizer plugin 'adam = descentcheck_example_plugin.broken:ADAM': optimizer "
+        "adam has no SymPy derivation (derivation)",
+    ),
+    "claim": (
+        ["verify", "--claim", "adam-step-bounded", "--profile", "fast"],
+        "error: plugin 'adam_step_bounded' (descentcheck_example_plugin.broken:CLAIMS, from "
+        "package descentcheck-example-plugin): claim 'adam-step-bounded' has no statement",
+    ),
+}
+
+
+UNBROKEN = {  # cheap commands reading the same registry
+    "op": ["derive", "isru"],
+    "optimizer": [*TRAIN, "--steps", "1", "--out", "once"],
+    "claim": ["verify", "--claim", "no-such-claim"],  # refused, listing the known claims
+}
+UNBROKEN_RC = {"op": 0, "optimizer": 0, "claim": 2}
+
+
+@pytest.mark.parametrize("part", sorted(REFUSALS))
+def test_a_broken_plugin_is_refused_in_one_line(broken, part):
+    python, work = broken
+    args, line = REFUSALS[part]
+    r = run(python, "-m", "descentcheck", *args, cwd=work, BROKEN_PART=part)
+    assert r.returncode == 2 and r.stderr.splitlines() == [line], r.stdout + r.stderr
+    # the same package unbroken loads: the refusal came from the broken part
+    ok = run(python, "-m", "descentcheck", *UNBROKEN[part], cwd=work)
+    assert ok.returncode == UNBROKEN_RC[part] and "plugin" not in ok.stderr, ok.stderr
+    if part == "claim":
+        assert "adam-step-bounded" in ok.stderr, ok.stderr
+
+
+# ---- torch.optim.Adam on an isru network (tox -e crosscheck) -----------------------------------
+
+CROSSCHECK = """
+    import sys
+    import numpy as np
+    import torch
+    sys.path.insert(0, {tests!r})
+    import torch_reference as ref
+    from descentcheck.testing import assert_trajectory_close, reference_trajectory
+
+    ref._ELEMENTWISE["isru"] = lambda x: x / torch.sqrt(1 + x * x)  # torch's own isru
+    spec = {spec!r}
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((24, 1))
+    y = np.sin(2 * x) + 0.1 * rng.standard_normal((24, 1))
+    params = ref.init_params(spec, x, seed=7)
+    for hp in ({{"lr": 0.01}}, {{"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}}):
+        mine = reference_trajectory(spec, params, x, y, optimizer="adam", steps=60, **hp)
+        betas = (hp.get("beta1", 0.9), hp.get("beta2", 0.999))
+        run = ref.train_torch(
+            spec, params, x, y,
+            lambda ps: torch.optim.Adam(ps, lr=hp["lr"], betas=betas, eps=hp.get("eps", 1e-8)),
+            60,
+        )
+        assert run.losses[-1] < 0.5 * run.losses[0], run.losses
+        assert_trajectory_close(mine, run.as_candidate(),
+                                rtol={{"loss": 1e-10, "grad_norm": 1e-9, "params": 1e-9}})
+    print("agree")
+"""
+
+
+@pytest.mark.crosscheck
+def test_plugin_adam_matches_torch(installed):
+    """The installed Adam and isru against torch.optim.Adam and a torch isru, at every step
+    (losses, gradient norms, iterates), through descentcheck.testing."""
+    pytest.importorskip("torch", reason="torch is only installed in the crosscheck tox env")
+    python, work = installed
+    code = textwrap.dedent(CROSSCHECK.format(tests=str(TESTS), spec=SPEC))
+    r = run(python, "-c", code, cwd=work)
+    assert r.returncode == 0 and r.stdout.strip() == "agree", r.stdout + r.stderr
+
+
+# ---- the claim registry's checks, in-process (no install) ------------------------------------
+
+
+def _claim(**changes):
+    import dataclasses
+
+    from descentcheck.properties.claim import Claim, Verdict
+
+    base = Claim(
+        id="my-claim",
+        statement="x",
+        source="here",
+        conditions=("any",),
+        expect="holds",
+        strategy=lambda profile: None,
+        check=lambda drawn, ctx: Verdict(True),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+CLAIM_REFUSALS = {
+    "bad id": ({"id": "My claim"}, "claim id 'My claim' must be letters, digits and '-'"),
+    "no statement": ({"statement": " "}, "claim 'my-claim' has no statement"),
+    "no source": ({"source": ""}, "claim 'my-claim' has no source"),
+    "conditions": ({"conditions": ["a"]}, "conditions must be a tuple of strings"),
+    "expect": ({"expect": "maybe"}, "expect must be 'holds' or 'fails', got 'maybe'"),
+    "no check": ({"check": None}, "needs a strategy and a check, or an experiment"),
+    "nothing": ({"check": None, "strategy": None}, "needs a strategy and a check"),
+    "both": ({"experiment": lambda p: {}}, "gives both an experiment and a strategy/check"),
+    "summary": ({"summary": {"a": "median"}}, "summary of 'a' must be one of sum, min"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLAIM_REFUSALS))
+def test_an_incomplete_claim_is_refused_in_one_line(case):
+    from descentcheck.registry.claims import validate
+    from descentcheck.registry.plugins import PluginError
+
+    changes, fragment = CLAIM_REFUSALS[case]
+    assert validate(_claim(), "plugin 'p'")  # the complete claim passes
+    with pytest.raises(PluginError) as info:
+        validate(_claim(**changes), "plugin 'p'")
+    assert str(info.value).startswith("plugin 'p': ") and fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_claim_entry_points_reach_the_ledger_and_clashes_are_refused(monkeypatch):
+    import importlib.metadata
+
+    from descentcheck.properties import claims as ledger
+    from descentcheck.registry import CLAIMS_GROUP
+    from descentcheck.registry.plugins import PluginError
+
+    module = type(sys)("fake_claims")
+    module.ONE, module.TWO = _claim(), [_claim(id="other"), _claim(id="third")]
+    module.TAKEN, module.NOT = _claim(id="gradient-equals-oracle"), {"id": "x"}
+    monkeypatch.setitem(sys.modules, "fake_claims", module)
+
+    def install(*names):
+        eps = [importlib.metadata.EntryPoint(n, f"fake_claims:{n}", CLAIMS_GROUP) for n in names]
+        monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: eps)
+        ledger.reset()
+
+    try:
+        install("ONE", "TWO")
+        assert [c.id for c in ledger.CLAIMS[-3:]] == ["my-claim", "other", "third"]
+        assert ledger.BY_ID["other"] is module.TWO[0]
+        assert len(ledger.CLAIMS) == len(ledger.BUILTIN) + 3
+        for names, fragment in (
+            (("TAKEN",), "claim id 'gradient-equals-oracle' is already registered"),
+            (("ONE", "ONE"), "claim id 'my-claim' is already registered"),
+            (("NOT",), "is a dict, not a Claim or a sequence of them"),
+        ):
+            install(*names)
+            with pytest.raises(PluginError, match=fragment):
+                ledger.BY_ID  # noqa: B018
+    finally:
+        monkeypatch.undo()
+        ledger.reset()
