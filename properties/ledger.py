@@ -89,7 +89,9 @@ def build_ledger(
         if claim_rows:
             per_claim[e["id"]] = summarize(claim_rows)
             everything.rows.extend({"claim": e["id"], **r} for r in claim_rows)
-        claims.append({k: v for k, v in e.items() if k != "stats_rows"})
+        if e.get("draws"):
+            per_claim[e["id"]] = {**per_claim.get(e["id"], {"cases": 0}), **e["draws"]}
+        claims.append({k: v for k, v in e.items() if k not in ("stats_rows", "draws")})
     ledger: dict[str, Any] = {
         "format": LEDGER_FORMAT,
         "profile": profile.name,
@@ -100,7 +102,11 @@ def build_ledger(
         "claims": claims,
         "ok": all(c["meets_expectation"] for c in claims),
     }
-    ledger["stats"] = {"per_claim": per_claim, "all": everything.summary()}
+    totals = {
+        k: sum(int(s.get(k, 0)) for s in per_claim.values())
+        for k in ("draws", "vacuous", "at_bound")
+    }
+    ledger["stats"] = {"per_claim": per_claim, "all": {**everything.summary(), **totals}}
     if rows:
         ledger["stats"]["rows"] = everything.rows
     return jsonable(ledger)

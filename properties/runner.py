@@ -20,9 +20,10 @@ import numpy as np
 from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
+from .certify import SPENT
 from .claim import Aggregate, Claim, Context, Verdict
 from .profiles import Profile
-from .stats import spec_stats
+from .stats import DrawTally, float_ranges, spec_stats
 
 
 class ClaimFailed(AssertionError):
@@ -131,8 +132,9 @@ class _Body:
     """The ``@given`` test body for one claim, and what it saw: examples searched, shrink calls,
     the smallest failing case so far, and the aggregated numbers of the passing cases."""
 
-    def __init__(self, claim: Claim, profile: Profile, ctx: Context):
+    def __init__(self, claim: Claim, profile: Profile, ctx: Context, strategy: Any):
         self.claim, self.ctx = claim, ctx
+        self.draws = DrawTally(float_ranges(strategy))
         self.measured, self.theory = Aggregator(claim.summary), Aggregator(claim.summary)
         self.rows: list[dict[str, Any]] = []
         self.examples = 0
@@ -151,6 +153,8 @@ class _Body:
             verdict: Verdict = claim.check(drawn, self.ctx)
         if verdict.target is not None and math.isfinite(verdict.target):
             target(float(verdict.target), label=claim.id)
+        if searching:
+            self.draws.add(drawn, verdict.measured)
         if not verdict.ok:
             self._fail(drawn, verdict, searching)
         if searching:
@@ -191,17 +195,18 @@ def _order_key() -> Any:
 def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     """Run one property claim; the ledger entry (outcome, counts, numbers, counterexample)."""
     assert claim.strategy is not None and claim.check is not None
-    body = _Body(claim, profile, Context(profile))
+    strategy = claim.strategy(profile)
+    body = _Body(claim, profile, Context(profile), strategy)
 
     def check(drawn: Any) -> None:
         body(drawn)
 
-    test = given(claim.strategy(profile))(check)
+    test = given(strategy)(check)
     if profile.seed is not None:
         test = seed(profile.seed)(test)
     test = _settings(claim, profile)(test)
 
-    t0 = time.perf_counter()
+    t0, cert0 = time.perf_counter(), SPENT["seconds"]
     outcome, message, counterexample = "held", "", None
     try:
         test()
@@ -231,11 +236,13 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "shrink_budget": body.budget_left,
         "seconds": t1 - t0,
         "shrink_seconds": t1 - body.t_fail if body.t_fail is not None else 0.0,
+        "certify_cpu_seconds": SPENT["seconds"] - cert0,
         "measured": body.measured.result(),
         "theory": body.theory.result(),
         "counterexample": counterexample,
         "message": message,
         "stats_rows": body.rows,
+        "draws": body.draws.result(),
     }
 
 

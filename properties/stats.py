@@ -10,10 +10,19 @@ Per spec (:func:`spec_stats`):
 
 :class:`StatsCollector` aggregates them over the cases a claim ran on, and :func:`format_stats`
 prints the table ``descentcheck verify --stats`` shows.
+
+Per draw (:class:`DrawTally`, every case a claim searched): *vacuous* when the claim's condition
+left nothing to test (:func:`is_vacuous`: no step, run or case tested, an identity rewrite, or
+E(w_0) = 0, a global minimum where nothing can decrease), and *at a bound* when a hyperparameter
+drawn by ``st.floats(low, high)`` (``strategies.fractions``) equals ``low`` or ``high``
+(:func:`float_ranges`, :func:`at_bound`; Hypothesis favours the ends of a float range). The
+evenly spread grid draws (``unit_interval``, ``log_uniform``) reach an end with probability
+2/65536 by construction and are not inspected.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +56,74 @@ def spec_stats(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
         "nodes": len(s.nodes),
         "loss": s.loss,
     }
+
+
+# a measured count of 0 under one of these keys: the case tested nothing
+TESTED_KEYS = ("steps_tested", "runs_tested", "cases_tested", "nontrivial")
+
+
+def is_vacuous(measured: Mapping[str, float], drawn: Any = None) -> bool:
+    """The case's check tested nothing: a ``TESTED_KEYS`` count is 0, or the drawn case starts
+    at E(w_0) = 0 (a global minimum of a non-negative loss: nothing can decrease)."""
+    if any(k in measured and measured[k] == 0 for k in TESTED_KEYS):
+        return True
+    case = drawn.get("case") if isinstance(drawn, Mapping) else None
+    if case is None:
+        return False
+    with np.errstate(all="ignore"):
+        return float(case.net.loss(case.params, case.x, case.yt)) == 0.0
+
+
+def float_ranges(strategy: Any) -> dict[str, tuple[float, float]]:
+    """``{key: (low, high)}`` for each top-level key of a ``fixed_dictionaries`` strategy drawn
+    by ``st.floats(low, high)`` (possibly filtered); {} for any other strategy."""
+    try:
+        mapping = strategy.wrapped_strategy.mapping
+    except AttributeError:
+        return {}
+    out = {}
+    for key, sub in mapping.items():
+        inner = getattr(sub, "wrapped_strategy", sub)
+        inner = getattr(inner, "filtered_strategy", inner)
+        lo, hi = getattr(inner, "min_value", None), getattr(inner, "max_value", None)
+        if isinstance(lo, float) and isinstance(hi, float) and math.isfinite(lo + hi):
+            out[key] = (lo, hi)
+    return out
+
+
+def at_bound(drawn: Any, ranges: Mapping[str, tuple[float, float]]) -> list[str]:
+    """The keys of ``ranges`` whose drawn value equals its range's low or high end."""
+    if not isinstance(drawn, Mapping):
+        return []
+    return [k for k, (lo, hi) in ranges.items() if k in drawn and drawn[k] in (lo, hi)]
+
+
+@dataclass
+class DrawTally:
+    """Per claim: cases searched, vacuous ones, ones with a hyperparameter at a bound (which)."""
+
+    ranges: Mapping[str, tuple[float, float]]
+    cases: int = 0
+    vacuous: int = 0
+    at_bound: int = 0
+    by_key: dict[str, int] = field(default_factory=dict)
+
+    def add(self, drawn: Any, measured: Mapping[str, float]) -> None:
+        self.cases += 1
+        self.vacuous += is_vacuous(measured, drawn)
+        keys = at_bound(drawn, self.ranges)
+        self.at_bound += bool(keys)
+        for k in keys:
+            self.by_key[k] = self.by_key.get(k, 0) + 1
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "draws": self.cases,
+            "vacuous": self.vacuous,
+            "at_bound": self.at_bound,
+            "at_bound_by_key": dict(self.by_key),
+            "float_ranges": {k: list(v) for k, v in self.ranges.items()},
+        }
 
 
 @dataclass
@@ -94,6 +171,9 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 _COLUMNS = (
+    ("draws", "draws", "{:d}"),
+    ("vacuous", "vacuous", "{:d}"),
+    ("at_bound", "at bound", "{:d}"),
     ("cases", "cases", "{:d}"),
     ("depth_mean", "depth", "{:.2f}"),
     ("depth_max", "max", "{:d}"),
@@ -112,7 +192,7 @@ _COLUMNS = (
 def format_stats(stats: Mapping[str, Any]) -> str:
     """A text table of ``ledger["stats"]``: one row per claim that drew random DAGs, then all."""
     per_claim: Mapping[str, Mapping[str, Any]] = stats.get("per_claim", {})
-    rows = [(cid, s) for cid, s in per_claim.items() if s.get("cases")]
+    rows = [(cid, s) for cid, s in per_claim.items() if s.get("cases") or s.get("draws")]
     rows.append(("all generated cases", stats.get("all", {"cases": 0})))
     head = ["claim", *(h for _, h, _ in _COLUMNS)]
     table = [head]
@@ -128,7 +208,17 @@ def format_stats(stats: Mapping[str, Any]) -> str:
         for r in table
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    for cid, st in rows:
+        by_key = st.get("at_bound_by_key") or {}
+        if by_key:
+            shown = ", ".join(f"{k} {n}/{st['draws']}" for k, n in sorted(by_key.items()))
+            lines.append(f"at a bound, {cid}: {shown}")
     note = (
+        "draws: cases searched; vacuous: of them, cases where the claim's condition left nothing "
+        "to test (no step, run or case tested, an identity rewrite, E(w_0) = 0); at bound: cases "
+        "with a st.floats hyperparameter drawn at an end of its range (grid draws are even by "
+        "construction and not inspected); cases: those with a generated DAG, described by the "
+        "rest. "
         "depth: parametric layers on the longest input-output path; skips: share of nets with an "
         "add/concat merge; skip/net: sum of (merge inputs - 1); distance: share with a gaussian "
         "or gaussian_logits layer; params~: median parameter count; xent: softmax cross-entropy."
