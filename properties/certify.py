@@ -27,6 +27,7 @@ Each function is written in a form where its argument appears once, so the enclo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,6 +97,10 @@ def uncertifiable(net: Network) -> str | None:
     return None
 
 
+# CPU seconds spent enclosing losses in this process (the runner reports each claim's share)
+SPENT: dict[str, float] = {"seconds": 0.0}
+
+
 def interval_loss(
     net: Network, params: Mapping[str, Array], x: Array, y: Array, prec: int = PREC
 ) -> arb:
@@ -106,9 +111,12 @@ def interval_loss(
     reason = uncertifiable(net)
     if reason is not None and "interval rule" in reason:
         raise ValueError(f"cannot enclose this loss: {reason}")
+    t0 = time.process_time()
     with _precision(prec):
         p = {k: _balls(v) for k, v in params.items()}
-        return arb(mpn.loss(net.spec.raw, p, _balls(x), _balls(y), mpn.arb_functions()))
+        E = arb(mpn.loss(net.spec.raw, p, _balls(x), _balls(y), mpn.arb_functions()))
+    SPENT["seconds"] += time.process_time() - t0
+    return E
 
 
 @dataclass(frozen=True)

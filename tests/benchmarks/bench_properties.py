@@ -1,86 +1,96 @@
-"""Property throughput: generated cases per second for the main descent claim.
+"""The claims ledger's time: the ci-profile run, and where it goes.
 
-The claim is ``adaptive-momentum-descent`` (``descentcheck.properties.claims.descent.ADAPTIVE``),
-run by ``descentcheck.properties.runner.run_property_claim`` exactly as ``verify`` runs it, on the
-``ci`` profile with a fixed Hypothesis seed, a fresh example database per round, one process, and
-interval certification off (a separate, deliberately slow check): each case draws a random DAG,
-data and hyperparameters, estimates L by power iteration (complex-step Hessian-vector products),
-trains with adaptive momentum and checks every step against its local L_k.
+``test_ledger_ci`` runs ``descentcheck verify --profile ci`` in-process (``run_claims``: the same
+claims, the same worker processes, a fixed Hypothesis seed, a fresh example database so nothing
+is replayed from an earlier run) once, and records per claim in ``extra_info``: wall seconds, CPU
+seconds, search and shrink seconds (a falsified claim's time after its first failing case is
+shrinking), and the CPU seconds spent enclosing losses in Arb balls (certification); beside them
+the run's wall time, its total CPU time and the longest claim (no schedule can finish before it).
+On 2 cores the ledger must stay within 150 s (issue 12); the benchmark records, it does not
+assert, since a loaded machine stretches wall time: judge by the CPU seconds and the claims.
 
-Where that API is missing (the properties package changed), a proxy is timed instead and the
-JSON says so: build a random small DAG spec, initialise it, train 20 full-batch steps.
+``test_property_throughput`` times generated cases per second for one held descent claim
+(``trainer-obeys-descent-lemma-adaptive-momentum``, ci settings, one process, 40 cases).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import replace
-
-import numpy as np
 
 CASES = 40
 
 
-def _claim_runner():
-    try:
-        from descentcheck.properties.claims.descent import ADAPTIVE
-        from descentcheck.properties.profiles import get_profile
-        from descentcheck.properties.runner import run_property_claim
-    except (ImportError, AttributeError):
-        return None
-    base = replace(get_profile("ci"), examples=CASES, certify_cases=0, seed=0, jobs=1)
+def _claim_seconds(entry: dict) -> dict:
+    shrink = float(entry.get("shrink_seconds") or 0.0)
+    return {
+        "outcome": entry["outcome"],
+        "examples": entry["examples"],
+        "seconds": round(float(entry["seconds"]), 2),
+        "cpu_seconds": round(float(entry["cpu_seconds"]), 2),
+        "search_seconds": round(float(entry["seconds"]) - shrink, 2),
+        "shrink_seconds": round(shrink, 2),
+        "certify_cpu_seconds": round(float(entry.get("certify_cpu_seconds") or 0.0), 2),
+    }
 
-    def run() -> int:
+
+def test_ledger_ci(benchmark):
+    from descentcheck.properties.ledger import run_claims
+    from descentcheck.properties.profiles import get_profile
+
+    entries: list[list[dict]] = []
+
+    def run() -> None:
         with tempfile.TemporaryDirectory() as db:
-            result = run_property_claim(ADAPTIVE, replace(base, database=db))
-        assert result["outcome"] == "held", result["message"]
-        return int(result["examples"])
+            entries.append(run_claims(replace(get_profile("ci"), database=db)))
 
-    return run
-
-
-def _random_spec(rng: np.random.Generator) -> dict:
-    """A small random DAG: 1-4 blocks (dense or gaussian, then tanh/sigmoid/softplus), each
-    reading the previous block and maybe an earlier one through add (equal widths) or concat."""
-    width = int(rng.integers(2, 6))
-    nodes, outs = [], ["input"]
-    for i in range(int(rng.integers(1, 5))):
-        src = outs[-1]
-        if len(outs) > 1 and rng.random() < 0.5:
-            nodes.append({"name": f"m{i}", "op": "concat", "inputs": [outs[-1], outs[-2]]})
-            src = f"m{i}"
-        op = "dense" if rng.random() < 0.6 else "gaussian"
-        nodes.append({"name": f"l{i}", "op": op, "units": width, "inputs": [src]})
-        act = str(rng.choice(["tanh", "sigmoid", "softplus"]))
-        nodes.append({"name": f"a{i}", "op": act, "inputs": [f"l{i}"]})
-        outs.append(f"a{i}")
-    nodes.append({"name": "out", "op": "dense", "units": 2, "inputs": [outs[-1]]})
-    return {"inputs": 3, "output": "out", "loss": "mse", "nodes": nodes}
-
-
-def _proxy_runner():
-    from descentcheck.impl.network import Network
-    from descentcheck.impl.trainer import train
-
-    def run() -> int:
-        rng = np.random.default_rng(0)
-        for seed in range(CASES):
-            net = Network.from_spec(_random_spec(rng))
-            x, y = net.check_data(rng.standard_normal((8, 3)), rng.standard_normal((8, 2)))
-            params = net.init(seed=seed, x=x)
-            train(net, params, x, y, "adaptive_momentum", lr=0.05, tau=0.01, steps=20)
-        return CASES
-
-    return run
+    benchmark.group = "ledger"
+    benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=0)
+    claims = {e["id"]: _claim_seconds(e) for e in entries[-1]}
+    longest = max(claims, key=lambda i: claims[i]["seconds"])
+    met = sum(e["meets_expectation"] for e in entries[-1])
+    benchmark.extra_info.update(
+        kind="verify",  # render_table.py's row for the ledger's time against its goal
+        case="verify --profile ci (in-process ledger)",
+        goal=150.0,
+        exit_status=int(met != len(entries[-1])),
+        summary=f"{met} of {len(entries[-1])} claims meet their expectation",
+        jobs=get_profile("ci").jobs,
+        cpu_count=os.cpu_count(),
+        load_average=os.getloadavg()[0],
+        cpu_seconds=round(sum(c["cpu_seconds"] for c in claims.values()), 1),
+        shrink_seconds=round(sum(c["shrink_seconds"] for c in claims.values()), 1),
+        certify_cpu_seconds=round(sum(c["certify_cpu_seconds"] for c in claims.values()), 1),
+        longest_claim=longest,
+        longest_claim_seconds=claims[longest]["seconds"],
+        claims=claims,
+    )
+    assert met == len(entries[-1]), [e["id"] for e in entries[-1] if not e["meets_expectation"]]
 
 
 def test_property_throughput(benchmark):
-    run = _claim_runner()
-    what = "adaptive-momentum-descent claim (ci profile, certification off)"
-    if run is None:
-        run = _proxy_runner()
-        what = "proxy: random small DAG spec + init + 20 full-batch adaptive-momentum steps"
+    from descentcheck.properties.claims.descent import ADAPTIVE
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_property_claim
+
+    base = replace(get_profile("ci"), examples=CASES, seed=0, jobs=1)
+    scale = ADAPTIVE.examples_scale
     counts: list[int] = []
+
+    def run() -> None:
+        with tempfile.TemporaryDirectory() as db:
+            # the claim draws examples_scale of the profile's count; undo it for CASES cases
+            profile = replace(base, database=db, examples=round(CASES / scale))
+            result = run_property_claim(ADAPTIVE, profile)
+        assert result["outcome"] == "held", result["message"]
+        counts.append(int(result["examples"]))
+
     benchmark.group = "throughput"
-    benchmark.pedantic(lambda: counts.append(run()), rounds=3, iterations=1, warmup_rounds=0)
-    benchmark.extra_info.update(kind="throughput", case="property", measured=what, cases=counts[-1])
+    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(
+        kind="throughput",
+        case="property",
+        measured=f"{ADAPTIVE.id} (ci settings, every tested step certified)",
+        cases=counts[-1],
+    )
