@@ -407,3 +407,63 @@ def test_claim_entry_points_reach_the_ledger_and_clashes_are_refused(monkeypatch
     finally:
         monkeypatch.undo()
         ledger.reset()
+
+
+# ---- the README's plugin and descentcheck.testing sections run as written ---------------------
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def _blocks(heading: str, lang: str = "python") -> list[str]:
+    import re
+
+    text = README.read_text()
+    start = text.index(heading)
+    end = text.index("\n## ", start + len(heading))
+    return re.findall(rf"```{lang}\n(.*?)```", text[start:end], re.S)
+
+
+def test_readme_plugin_examples_run_and_pass_the_registries(monkeypatch, tmp_path):
+    import dataclasses
+    import importlib.metadata
+
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+    from descentcheck.registry import OPTIMIZERS_GROUP, op_plugins
+    from descentcheck.registry import claims as claim_registry
+    from descentcheck.registry import optimizers as reg
+
+    ns: dict = {}
+    for i, block in enumerate(_blocks("## Extending descentcheck: plugins")):
+        exec(compile(block, f"README plugin block {i}", "exec"), ns)
+    op_plugins.validate(ns["ISRU"], "README")
+    assert reg.coverage_problems(ns["ADAM"]) == []
+    (claim,) = (c for _, c in claim_registry.validate(ns["CLAIMS"], "README"))
+    ep = importlib.metadata.EntryPoint("adam", "readme:ADAM", OPTIMIZERS_GROUP)
+    monkeypatch.setitem(sys.modules, "readme", type(sys)("readme"))
+    monkeypatch.setattr(sys.modules["readme"], "ADAM", ns["ADAM"], raising=False)
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda **kw: [ep] if kw.get("group") == OPTIMIZERS_GROUP else [],
+    )
+    monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
+    monkeypatch.setattr(reg, "_loaded", False)
+    profile = dataclasses.replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    entry = run_claim(claim, profile)
+    assert entry["outcome"] == "held", entry["message"]
+    assert 0.99 < entry["measured"]["worst_step_over_bound"] <= 1.0
+
+
+def test_readme_refusals_are_the_ones_the_cli_prints():
+    text = README.read_text()
+    lines = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert lines == [line for _, line in REFUSALS.values()]
+
+
+@pytest.mark.crosscheck
+def test_readme_testing_example_runs():
+    """The descentcheck.testing example (a torch loop refereed by the reference trainer)."""
+    pytest.importorskip("torch", reason="torch is only installed in the crosscheck tox env")
+    (block,) = _blocks("### Checking your own trainer")
+    exec(compile(block, "README testing block", "exec"), {})
