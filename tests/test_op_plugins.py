@@ -20,10 +20,11 @@ import types
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from descentcheck.cli import main
+from descentcheck.properties.profiles import TEST_PROFILE_HEAVY, hypothesis_settings
 from descentcheck.registry import OPS_GROUP
 from descentcheck.registry import ops as registry
 from descentcheck.registry.op_plugins import ElementwisePlugin, LossPlugin
@@ -101,7 +102,7 @@ def test_the_plugin_is_registered_with_its_kind(isru):
     assert registry.get("isru") is isru  # loaded once
 
 
-@settings(max_examples=10, deadline=None)
+@hypothesis_settings(TEST_PROFILE_HEAVY)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_network_trains_and_gradcheck_passes(seed):
     import descentcheck as dc
