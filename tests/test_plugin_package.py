@@ -1,15 +1,16 @@
 """The example plugin package (``tests/plugin_example``), built and installed for real.
 
-The package is copied to a temporary folder (the build leaves nothing in the repository),
+The package is copied to a temporary folder (the build leaves nothing in the repository) and
 installed with ``pip install --no-deps --no-build-isolation --no-index`` (offline) into a fresh
-virtual environment that sees this interpreter's packages (a ``.pth`` adding its site
-directories, so the same descentcheck is used inside tox's own environment), and descentcheck's
-commands run there as subprocesses (``python -m descentcheck``): ``train`` with the plugin's
-Adam and a spec using its isru activation, ``gradcheck`` and ``derive`` on that activation,
-``verify --claim`` on its claim, theory's coverage rules on all three, and a broken variant of
+virtual environment that sees this interpreter's packages through a ``.pth`` adding its site
+directories (``venv --system-site-packages`` would reach the base interpreter's, not those of
+the tox environment this may run in). descentcheck's commands then run there as subprocesses
+(``python -m descentcheck``): ``train`` with the plugin's Adam and a spec using its isru
+activation, ``gradcheck`` and ``derive`` on that activation, ``verify --claim`` on its claim,
+theory's coverage rules on all three, the claim against a mutant Adam, and a broken variant of
 the package refused in one line per registry. ``test_plugin_adam_matches_torch`` (marker
-``crosscheck``) compares the installed Adam on an isru network with ``torch.optim.Adam`` through
-``descentcheck.testing``.
+``crosscheck``) compares the installed Adam on an isru network with ``torch.optim.Adam``
+through ``descentcheck.testing``. The README's plugin and testing examples run here too.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ SPEC = {
 }
 
 
+def _site_dirs() -> list[str]:
+    """This interpreter's site directories, whose ``.pth`` files (editable installs) the new
+    environment processes too: the system's, tox's environment, and any a parent environment
+    made with ``--system-site-packages`` reaches."""
+    user = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    found = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+    return list(dict.fromkeys([*site.getsitepackages(), *user, *found]))
+
+
 def _install(package: Path, root: Path) -> Path:
     """A virtual environment under ``root`` with ``package`` installed; its python."""
     src = root / "src"
@@ -55,9 +65,7 @@ def _install(package: Path, root: Path) -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    # this interpreter's site directories (with their .pth files): the system's, or tox's env
-    parents = [*site.getsitepackages(), *([site.getusersitepackages()] * site.ENABLE_USER_SITE)]
-    lines = [f"import site; site.addsitedir({p!r})" for p in parents]
+    lines = [f"import site; site.addsitedir({p!r})" for p in _site_dirs()]
     Path(purelib, "_descentcheck_test_parent.pth").write_text("\n".join(lines) + "\n")
     pip = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
     r = subprocess.run([*pip, "--no-index", src], capture_output=True, text=True)
@@ -66,8 +74,8 @@ def _install(package: Path, root: Path) -> Path:
 
 
 def _env() -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    return {**keep, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    fixed = {"PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    return {**os.environ, **fixed}
 
 
 def run(python: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
