@@ -154,6 +154,28 @@ def test_verify_the_plugin_claim(installed):
     assert 0.99 < m["worst_step_over_bound"] <= 1.0 and m["entries_near_bound"] > 0, m
 
 
+def test_the_reports_ledger_section_shows_the_plugin_claim(installed, tmp_path):
+    """The report renders the ledger it gets, plugin claims included (from the run above)."""
+    from descentcheck.reports.ledger_section import ledger_section
+    from descentcheck.reports.markdown import render_markdown
+
+    path = installed[1] / "ledger.json"
+    if not path.exists():
+        dc(
+            installed,
+            "verify",
+            "--claim",
+            "adam-step-bounded",
+            "--profile",
+            "fast",
+            "--json",
+            path.name,
+        )
+    section, _ = ledger_section(json.loads(path.read_text()), tmp_path, tmp_path, "fig")
+    text = render_markdown("report", [], [section])
+    assert "| `adam-step-bounded` | holds | held |" in text, text
+
+
 MUTANT = """
     import dataclasses, json
     import numpy as np
