@@ -141,17 +141,21 @@ def test_derive_the_plugin_activation(installed):
 
 
 def test_verify_the_plugin_claim(installed):
+    """The plugin's claim, and the built-in update claim, which now draws the plugin's Adam
+    too and compares its every step with its SymPy derivation (two claims: worker processes,
+    each loading the plugin by its entry point)."""
     r = dc(
         installed,
-        *("verify", "--claim", "adam-step-bounded", "--profile", "fast"),
-        *("--json", "ledger.json"),
+        *("verify", "--claim", "adam-step-bounded", "--claim", "update-equals-derived-rule"),
+        *("--profile", "fast", "--json", "ledger.json"),
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    (entry,) = json.loads((installed[1] / "ledger.json").read_text())["claims"]
-    assert entry["id"] == "adam-step-bounded" and entry["outcome"] == "held"
-    m = entry["measured"]
+    bounded, update = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    assert bounded["id"] == "adam-step-bounded" and bounded["outcome"] == "held"
+    m = bounded["measured"]
     # the bound is sharp (first steps come within eps/|g| of it), so the check is not vacuous
     assert 0.99 < m["worst_step_over_bound"] <= 1.0 and m["entries_near_bound"] > 0, m
+    assert update["outcome"] == "held" and update["measured"].get("runs_adam", 0) >= 1, update
 
 
 def test_the_reports_ledger_section_shows_the_plugin_claim(installed, tmp_path):
