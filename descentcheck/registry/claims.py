@@ -24,7 +24,27 @@ same dataclass the built-in claims are::
     )
 
 A *property* claim gives ``strategy`` and ``check``; an *experiment* claim (a statistical
-statement over seeds) gives ``experiment`` (profile -> result dict) instead. The cases are drawn
+statement over seeds) gives ``experiment`` (profile -> result dict) instead. What they may use:
+
+* ``strategy(profile)`` returns a Hypothesis strategy of one case. Generated networks come from
+  ``descentcheck.properties.cases(Limits(...))``: a ``Case`` with ``spec`` (the spec dict),
+  ``net`` (the :class:`~descentcheck.impl.network.Network`), ``x``, ``y`` (as drawn), ``yt``
+  (the targets in the loss's form, what ``train`` takes) and ``params`` (initial parameters);
+  its architectures draw every registered op, plugins' included. Draw every number through
+  Hypothesis, so that a failure shrinks and replays.
+* ``check(drawn, ctx)`` returns a ``Verdict(ok, measured={}, theory={}, target=None,
+  counterexample=None, message="")``: ``ok`` whether the property held on this case;
+  ``measured`` and ``theory`` numbers the ledger aggregates over cases as ``summary`` says
+  (``"sum"``, ``"min"``, ``"max"``, ``"mean"``), the measured value beside what theory allows;
+  ``message`` one line for a failure; ``counterexample`` a JSON-ready dict (a dict with
+  ``loss_before`` is read as a loss-increase record, which the ledger accepts only when it is
+  certified in interval arithmetic: ``certified_increase`` or ``certified_violation``);
+  ``target`` a number Hypothesis steers toward (for ``"fails"`` claims). An exception raised
+  by ``check`` makes the claim's outcome ``error``, never a pass. ``ctx.profile`` is the
+  :class:`~descentcheck.properties.profiles.Profile` (``ctx.profile.steps`` and the like).
+* Optional fields: ``falsify_budget`` (use the profile's larger example count for a claim
+  expected to fail), ``cost`` (relative run time, for scheduling), ``examples_scale`` (a
+  multiple of the profile's example count). The cases are drawn
 by Hypothesis under the ledger's profile (``fast``, ``ci``, ``thorough``: the number of examples,
 the seed, the example database), a falsified ``holds`` claim is shrunk to a small replayable
 counterexample, and the ledger (``descentcheck verify``, ``verify --claim ID``, the report's
