@@ -102,7 +102,10 @@ PROFILES: dict[str, Profile] = {
     "fast": Profile(
         name="fast",
         examples=50,
-        falsify_examples=150,
+        # 200, not 150: after the generator's changes of 1 Dec, apriori-adaptive-momentum-c1
+        # held over 150 cases (Hypothesis plans its phases from this budget); at 200 it fell on
+        # its 31st case, at 300 its 52nd (measured). The other must-fail claims fall within 11.
+        falsify_examples=200,
         steps=8,
         convergence_steps=20,
         metamorphic_steps=3,
