@@ -322,3 +322,21 @@ def test_the_dict_form_claim_kills_the_rmsprop_dict_survivor(monkeypatch, fast_p
     entry = _run("optimizer-dict-form-equals-flat-form", fast_profile)
     assert not entry["meets_expectation"]
     assert "KeyError" in entry["message"] or "rmsprop (momentum)" in entry["message"]
+
+
+def test_the_activation_claim_holds(fast_profile) -> None:
+    entry = _run("activations-equal-formulas", fast_profile)
+    assert entry["outcome"] == "held", entry.get("message")
+
+
+def test_the_activation_claim_kills_the_softplus_survivor(monkeypatch, fast_profile) -> None:
+    """The run's survivor activations.py:61: the exported softplus adds 1 instead of 0 for
+    x < 0 (the softplus layer's forward has its own formula, so no network claim saw it)."""
+    from descentcheck.impl import ops
+    from descentcheck.impl.ops import activations
+
+    mutant = _mutated(activations.softplus, "xp.where(pos, x, 0.0)", "xp.where(pos, x, 1.0)")
+    monkeypatch.setattr(ops, "softplus", mutant)
+    entry = _run("activations-equal-formulas", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert entry["message"].startswith("softplus")

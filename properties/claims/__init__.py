@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..claim import Claim
+from .activations import CLAIMS as ACTIVATIONS
 from .apriori import CLAIMS as APRIORI
 from .convergence import CLAIMS as CONVERGENCE
 from .descent import CLAIMS as DESCENT
@@ -37,6 +38,7 @@ BUILTIN: tuple[Claim, ...] = (
     *DICT_FORM,
     *FORWARD,
     *MATMUL_PATH,
+    *ACTIVATIONS,
     *REFUSALS,
     *METAMORPHIC,
     *DISTANCE,

@@ -1,0 +1,104 @@
+"""Every activation, as a function and as a layer's forward pass, equals its formula (holds).
+
+The activation layers are reached by the other claims only through the forward pass of the
+networks they draw, which never use relu (it is not smooth) and call the layers' ``forward``,
+not their ``fn`` (which ``impl.ops.sigmoid`` / ``impl.ops.softplus`` export): the mutation run
+found mutants of ``softplus`` and of relu's ``fn`` alive.
+
+Here each activation in ``impl.ops.activations.ACTIVATIONS`` is evaluated on drawn inputs, both
+as ``fn`` and as a layer's ``forward``, and compared with DESIGN.md's formula evaluated in
+mpmath at 50 digits: sigmoid 1 / (1 + exp(-x)), tanh, softplus log(1 + exp(x)),
+relu max(x, 0), identity x; within 4 eps relative plus the smallest normal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mpmath
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from descentcheck.impl import ops
+from descentcheck.impl.ops.activations import ACTIVATIONS
+
+from ..claim import Claim, Context, Verdict
+from ..profiles import Profile
+
+EPS = float(np.finfo(np.float64).eps)
+TINY = float(np.finfo(np.float64).tiny)
+FORMULAS = {
+    "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),
+    "tanh": mpmath.tanh,
+    "softplus": lambda x: mpmath.log(1 + mpmath.exp(x)),
+    "relu": lambda x: max(x, mpmath.mpf(0)),
+    "identity": lambda x: x,
+}
+
+
+@st.composite
+def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    rows = draw(st.integers(1, 4), label="rows")
+    width = draw(st.integers(1, 3), label="width")
+    values = st.floats(-50.0, 50.0, allow_nan=False, allow_subnormal=False)
+    x = draw(hnp.arrays(np.float64, (rows, width), elements=values), label="x")
+    return {"x": x}
+
+
+def _worst(name: str, x: np.ndarray) -> tuple[float, str]:
+    cls = ACTIVATIONS[name]
+    layer = cls("a", ("x",), (x.shape[1],), x.shape[1])
+    got = {"forward": layer.forward({}, [x.copy()])[0]}
+    fn = getattr(cls, "fn", None)
+    if fn is not None:
+        got["fn"] = np.asarray(fn(x.copy()))
+    exported = getattr(ops, name, None)  # impl.ops.sigmoid and impl.ops.softplus
+    if callable(exported):
+        got["impl.ops function"] = np.asarray(exported(x.copy()))
+    with mpmath.workdps(50):
+        want = np.array([float(FORMULAS[name](mpmath.mpf(float(v)))) for v in x.reshape(-1)])
+    want = want.reshape(x.shape)
+    allowed = 4 * EPS * np.abs(want) + TINY
+    worst, where = 0.0, ""
+    for form, y in got.items():
+        ratio = np.abs(np.asarray(y, dtype=np.float64) - want) / allowed
+        ratio[~np.isfinite(ratio)] = np.inf
+        i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        if ratio[i] > worst:
+            worst = float(ratio[i])
+            where = f"{name} ({form}) at x = {x[i]!r}: {y[i]!r} vs {want[i]!r}"
+    return worst, where
+
+
+def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    worst, where = 0.0, ""
+    for name in FORMULAS:
+        if name in ACTIVATIONS:
+            r, at = _worst(name, drawn["x"])
+            if r > worst:
+                worst, where = r, at
+    ok = worst <= 1.0
+    measured = {"worst_error_over_tolerance": worst, "cases_tested": 1.0}
+    return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message="" if ok else where)
+
+
+ACTIVATIONS_EQUAL_FORMULAS = Claim(
+    id="activations-equal-formulas",
+    statement=(
+        "Each activation (sigmoid, tanh, softplus, relu, identity), as a function and as a "
+        "layer's forward pass, equals its formula evaluated in mpmath at 50 digits, to 4 eps"
+    ),
+    source=(
+        "DESIGN.md's activation definitions; added after the mutation run (issue 12 item 7) "
+        "found softplus's exported function and relu's alive under mutation"
+    ),
+    conditions=("inputs drawn in [-50, 50], 1 to 4 rows of width 1 to 3",),
+    expect="holds",
+    strategy=_draw,
+    check=_check,
+    summary={"worst_error_over_tolerance": "max", "cases_tested": "sum"},
+    cost=0.5,
+)
+
+CLAIMS = (ACTIVATIONS_EQUAL_FORMULAS,)
