@@ -340,3 +340,16 @@ def test_the_activation_claim_kills_the_softplus_survivor(monkeypatch, fast_prof
     entry = _run("activations-equal-formulas", fast_profile)
     assert entry["outcome"] == "falsified"
     assert entry["message"].startswith("softplus")
+
+
+def test_the_loss_value_claim_kills_the_complex_value_survivor(monkeypatch, fast_profile) -> None:
+    """The run's survivor network.py:242: a complex loss returned as its real part (the
+    curvature code reads only the gradient, so no claim saw it); the claim holds without it."""
+    from descentcheck.impl import network
+
+    assert _run("backprop-returns-the-loss", fast_profile)["outcome"] == "held"
+    mutant = _mutated(network.Network.loss_and_grad, 'kind == "c"', 'kind == "XXcXX"')
+    monkeypatch.setattr(network.Network, "loss_and_grad", mutant)
+    entry = _run("backprop-returns-the-loss", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert entry["message"].startswith("complex point")

@@ -22,6 +22,7 @@ from .drawn_state import CLAIMS as DRAWN_STATE
 from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
+from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_path import CLAIMS as MATMUL_PATH
 from .metamorphic import CLAIMS as METAMORPHIC
 from .refusals import CLAIMS as REFUSALS
@@ -33,6 +34,7 @@ BUILTIN: tuple[Claim, ...] = (
     *DESCENT,
     *CONVERGENCE,
     *GRADIENTS,
+    *LOSS_VALUE,
     *UPDATES,
     *DRAWN_STATE,
     *DICT_FORM,
