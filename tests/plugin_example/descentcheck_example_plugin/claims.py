@@ -47,16 +47,29 @@ def bound(t: int, lr: float, beta1: float, beta2: float) -> float:
     return lr * (1 - beta1) / (1 - beta1**t) * math.sqrt(growth * s)
 
 
+def spread(low: float, high: float, log: bool = False) -> st.SearchStrategy[float]:
+    """A number in [low, high], evenly spread (its logarithm, with ``log``) over 1001 grid
+    points, both ends included; it shrinks toward ``low``. (``st.floats`` puts about a third of
+    its draws at the ends of a range.)"""
+
+    def at(i: int) -> float:
+        if log:
+            return min(high, low * (high / low) ** (i / 1000))
+        return low + (high - low) * i / 1000
+
+    return st.integers(0, 1000).map(at)
+
+
 def strategy(profile: Any) -> st.SearchStrategy[dict[str, Any]]:
     """A generated DAG with its data and initial parameters, Adam's hyperparameters, a number
     of steps."""
     return st.fixed_dictionaries(
         {
             "case": cases(Limits(max_blocks=3, max_width=3, max_inputs=2, max_rows=6)),
-            "lr": st.floats(1e-3, 0.5),
-            "beta1": st.floats(0.0, 0.99),
-            "beta2": st.floats(0.5, 0.999),
-            "eps": st.floats(1e-8, 1e-3),
+            "lr": spread(1e-3, 0.5, log=True),
+            "beta1": spread(0.0, 0.99),
+            "beta2": spread(0.5, 0.999),
+            "eps": spread(1e-8, 1e-3, log=True),
             "steps": st.integers(1, 8),
         }
     )
