@@ -422,7 +422,8 @@ def test_claim_entry_points_reach_the_ledger_and_clashes_are_refused(monkeypatch
 
     def install(*names):
         eps = [importlib.metadata.EntryPoint(n, f"fake_claims:{n}", CLAIMS_GROUP) for n in names]
-        monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: eps)
+        fake = lambda **kw: eps if kw.get("group") == CLAIMS_GROUP else []  # noqa: E731
+        monkeypatch.setattr(importlib.metadata, "entry_points", fake)
         ledger.reset()
 
     try:
