@@ -50,7 +50,8 @@ the seed, the example database), a falsified ``holds`` claim is shrunk to a smal
 counterexample, and the ledger (``descentcheck verify``, ``verify --claim ID``, the report's
 ledger section) lists plugin claims after the built-in ones, in entry-point name order. The
 claims run in worker processes, which import the plugin by its entry point again: a claim must
-be importable, not built at run time.
+be importable, not built at run time; and its module must not read ``CLAIMS`` or ``BY_ID`` at
+import (they are being built from it then: the plugin is refused as unloadable).
 
 Refused, with one line naming the entry point and what is wrong (the CLI prints it as
 ``error: ...``): an object that is not a ``Claim``; an ``id`` that is not letters, digits
