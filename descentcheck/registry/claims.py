@@ -42,6 +42,9 @@ statement over seeds) gives ``experiment`` (profile -> result dict) instead. Wha
   ``target`` a number Hypothesis steers toward (for ``"fails"`` claims). An exception raised
   by ``check`` makes the claim's outcome ``error``, never a pass. ``ctx.profile`` is the
   :class:`~descentcheck.properties.profiles.Profile` (``ctx.profile.steps`` and the like).
+* ``experiment(profile)`` returns the ledger entry's body: ``outcome`` (``"held"``,
+  ``"falsified"`` or ``"error"``), ``examples`` (how many runs or seeds), ``measured`` and
+  ``theory`` dicts, ``message``, optionally ``counterexample``; an exception makes it ``error``.
 * Optional fields: ``falsify_budget`` (use the profile's larger example count for a claim
   expected to fail), ``cost`` (relative run time, for scheduling), ``examples_scale`` (a
   multiple of the profile's example count). The cases are drawn
