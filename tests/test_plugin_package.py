@@ -383,10 +383,10 @@ def _claim(**changes):
 
 
 CLAIM_REFUSALS = {
-    "bad id": ({"id": "My claim"}, "claim id 'My claim' must be letters, digits and '-'"),
+    "bad id": ({"id": "My claim"}, "claim id 'My claim' must be letters and digits joined by"),
     "no statement": ({"statement": " "}, "claim 'my-claim' has no statement"),
     "no source": ({"source": ""}, "claim 'my-claim' has no source"),
-    "conditions": ({"conditions": ["a"]}, "conditions must be a tuple of strings"),
+    "conditions": ({"conditions": ("a", 1)}, "conditions must be a tuple of strings"),
     "expect": ({"expect": "maybe"}, "expect must be 'holds' or 'fails', got 'maybe'"),
     "no check": ({"check": None}, "needs a strategy and a check, or an experiment"),
     "nothing": ({"check": None, "strategy": None}, "needs a strategy and a check"),
@@ -402,6 +402,8 @@ def test_an_incomplete_claim_is_refused_in_one_line(case):
 
     changes, fragment = CLAIM_REFUSALS[case]
     assert validate(_claim(), "plugin 'p'")  # the complete claim passes
+    lenient = _claim(id="my_claim", conditions=["a list"])  # read as the tuple it means
+    assert validate(lenient, "plugin 'p'")[0][1].conditions == ("a list",)
     with pytest.raises(PluginError) as info:
         validate(_claim(**changes), "plugin 'p'")
     assert str(info.value).startswith("plugin 'p': ") and fragment in str(info.value)

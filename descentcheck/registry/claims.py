@@ -12,7 +12,7 @@ same dataclass the built-in claims are::
     from descentcheck.properties.claim import Claim, Verdict
 
     CLAIM = Claim(
-        id="adam-step-bounded",             # letters, digits, '-'; not already taken
+        id="adam-step-bounded",             # letters, digits, '-', '_'; not already taken
         statement="every entry of every Adam step is at most ...",   # one line, what is claimed
         source="Kingma & Ba 2015, sec. 2.1",                         # where the claim comes from
         conditions=("generated DAGs", "beta1, beta2 in [0, 1)"),      # what the cases satisfy
@@ -57,12 +57,12 @@ be importable, not built at run time; and its module must not read ``CLAIMS`` or
 import (they are being built from it then: the plugin is refused as unloadable).
 
 Refused, with one line naming the entry point and what is wrong (the CLI prints it as
-``error: ...``): an object that is not a ``Claim``; an ``id`` that is not letters, digits
-and ``-``, or that a built-in claim or another plugin already has; an empty
-``statement`` or ``source``; ``conditions`` that is not a tuple of strings; ``expect`` other
-than ``"holds"`` or ``"fails"``; neither ``strategy`` with ``check`` nor ``experiment`` (or
-only one of ``strategy`` and ``check``, or both forms); a ``summary`` aggregate other than
-sum, min, max, mean. Nothing is loaded until the ledger is first read
+``error: ...``): an object that is not a ``Claim``; an ``id`` that is not letters and digits
+joined by ``-`` or ``_``, or that a built-in claim or another plugin already has; an empty
+``statement`` or ``source``; ``conditions`` that is not a tuple (or list) of strings;
+``expect`` other than ``"holds"`` or ``"fails"``; neither ``strategy`` with ``check`` nor
+``experiment`` (or only one of ``strategy`` and ``check``, or both forms); a ``summary``
+aggregate other than sum, min, max, mean. Nothing is loaded until the ledger is first read
 (``descentcheck.properties.claims.CLAIMS`` / ``BY_ID``); importing this module imports neither
 Hypothesis nor numpy.
 """
@@ -71,12 +71,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from . import CLAIMS_GROUP
 from .plugins import PluginError, load_group
 
-ID = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
+ID = re.compile(r"^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$")
 EXPECTS = ("holds", "fails")
 AGGREGATES = ("sum", "min", "max", "mean")
 
@@ -89,13 +90,13 @@ def problem(claim: Any) -> str | None:
     """What a ``Claim`` lacks or gets wrong, one line (None: complete)."""
     cid = claim.id
     if not isinstance(cid, str) or not ID.match(cid):
-        return f"claim id {cid!r} must be letters, digits and '-' (no '-' at either end)"
+        return f"claim id {cid!r} must be letters and digits joined by '-' or '_'"
     if not _text(claim.statement):
         return f"claim {cid!r} has no statement"
     if not _text(claim.source):
         return f"claim {cid!r} has no source (where the claim comes from)"
     conds = claim.conditions
-    if not isinstance(conds, tuple) or not all(isinstance(c, str) for c in conds):
+    if not isinstance(conds, (tuple, list)) or not all(isinstance(c, str) for c in conds):
         return f"claim {cid!r}: conditions must be a tuple of strings"
     if claim.expect not in EXPECTS:
         return f"claim {cid!r}: expect must be 'holds' or 'fails', got {claim.expect!r}"
@@ -140,7 +141,13 @@ def validate(obj: Any, who: str) -> list[Any]:
         p = problem(c)
         if p is not None:
             raise PluginError(f"{who}: {p}")
-    return [(who, c) for c in items]
+    # conditions given as a list: the tuple the Claim declares (the ledger writes a list)
+    return [(who, c if isinstance(c.conditions, tuple) else _tuple_conditions(c)) for c in items]
+
+
+def _tuple_conditions(claim: Any) -> Any:
+    """``claim`` with its conditions as a tuple."""
+    return replace(claim, conditions=tuple(claim.conditions))
 
 
 def plugin_claims(taken: Iterable[str]) -> tuple[Any, ...]:
