@@ -51,9 +51,9 @@ statement over seeds) gives ``experiment`` (profile -> result dict) instead. Wha
 by Hypothesis under the ledger's profile (``fast``, ``ci``, ``thorough``: the number of examples,
 the seed, the example database), a falsified ``holds`` claim is shrunk to a small replayable
 counterexample, and the ledger (``descentcheck verify``, ``verify --claim ID``, the report's
-ledger section) lists plugin claims after the built-in ones, in entry-point name order. The
-claims run in worker processes, which import the plugin by its entry point again: a claim must
-be importable, not built at run time; and its module must not read ``CLAIMS`` or ``BY_ID`` at
+ledger section) lists plugin claims after the built-in ones, in entry-point name order. Claims
+may run in worker processes, which look a claim up by its id (a freshly started worker imports
+the plugin by its entry point): a claim must be importable, not built at run time; and its module must not read ``CLAIMS`` or ``BY_ID`` at
 import (they are being built from it then: the plugin is refused as unloadable).
 
 Refused, with one line naming the entry point and what is wrong (the CLI prints it as
