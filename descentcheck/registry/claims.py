@@ -47,14 +47,16 @@ statement over seeds) gives ``experiment`` (profile -> result dict) instead. Wha
   ``theory`` dicts, ``message``, optionally ``counterexample``; an exception makes it ``error``.
 * Optional fields: ``falsify_budget`` (use the profile's larger example count for a claim
   expected to fail), ``cost`` (relative run time, for scheduling), ``examples_scale`` (a
-  multiple of the profile's example count). The cases are drawn
-by Hypothesis under the ledger's profile (``fast``, ``ci``, ``thorough``: the number of examples,
-the seed, the example database), a falsified ``holds`` claim is shrunk to a small replayable
-counterexample, and the ledger (``descentcheck verify``, ``verify --claim ID``, the report's
-ledger section) lists plugin claims after the built-in ones, in entry-point name order. Claims
-may run in worker processes, which look a claim up by its id (a freshly started worker imports
-the plugin by its entry point): a claim must be importable, not built at run time; and its module must not read ``CLAIMS`` or ``BY_ID`` at
-import (they are being built from it then: the plugin is refused as unloadable).
+  multiple of the profile's example count).
+
+The cases are drawn by Hypothesis under the ledger's profile (``fast``, ``ci``, ``thorough``:
+the number of examples, the seed, the example database), a falsified ``holds`` claim is shrunk
+to a small replayable counterexample, and the ledger (``descentcheck verify``, ``verify --claim
+ID``, the report's ledger section) lists plugin claims after the built-in ones, in entry-point
+name order. Claims may run in worker processes, which look a claim up by its id (a freshly
+started worker imports the plugin by its entry point): a claim must be importable, not built at
+run time, and its module must not read ``CLAIMS`` or ``BY_ID`` at import (they are being built
+from it then: the plugin is refused as unloadable).
 
 Refused, with one line naming the entry point and what is wrong (the CLI prints it as
 ``error: ...``): an object that is not a ``Claim``; an ``id`` that is not letters and digits
