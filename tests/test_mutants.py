@@ -42,8 +42,8 @@ def test_every_survivor_is_triaged_with_a_reason(results: dict) -> None:
         t = m["triage"]
         assert t["kind"] in ("equivalent", "gap"), m["id"]
         assert len(t["reason"].split()) >= 5, f"{m['id']}: a reason says why"
-        if t["kind"] == "gap":
-            assert t.get("claim"), f"{m['id']}: a gap names the claim that closes it"
+        if t["kind"] == "gap" and t.get("claim"):
+            assert t.get("rerun", "").startswith("killed by"), f"{m['id']}: rerun on the mutant"
 
 
 def test_gap_claims_are_in_the_ledger(results: dict) -> None:
@@ -353,3 +353,16 @@ def test_the_loss_value_claim_kills_the_complex_value_survivor(monkeypatch, fast
     entry = _run("backprop-returns-the-loss", fast_profile)
     assert entry["outcome"] == "falsified"
     assert entry["message"].startswith("complex point")
+
+
+def test_the_activation_claim_kills_the_complex_sigmoid_survivor(monkeypatch, fast_profile):
+    """The run's survivor activations.py:46: sigmoid's complex branch skipped, so at Re x = 0
+    max(e, pos) picks e: the complex-step slope of sigmoid at 0 comes out with the wrong sign
+    for a negative step."""
+    from descentcheck.impl.ops import activations
+
+    mutant = _mutated(activations._sigmoid_from, 'e.dtype.kind == "c"', 'e.dtype.kind == "XXcXX"')
+    monkeypatch.setattr(activations, "_sigmoid_from", mutant)
+    entry = _run("activations-equal-formulas", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert "complex step" in entry["message"]
