@@ -22,10 +22,11 @@ Derivations (SymPy only, never ``impl``): ``units`` (the forward rule of one uni
 as plain-float functions and ``REGIONS`` for the report), ``assumptions`` (activation and
 Gaussian-unit bounds), ``claimed`` (the trainer's rules transcribed into SymPy),
 ``symbolic_agreement``, ``mp_network`` (an independent 50-digit evaluator of a spec),
-``random_specs`` (small random DAGs with skip connections), ``smoothness`` (L from exact
-Hessian-vector products of a network it is handed).
+``smoothness`` (L from exact Hessian-vector products of a network it is handed).
 
-Checks against the trainer (these import ``descentcheck.impl``): ``numeric_agreement``,
+Checks against the trainer (these import ``descentcheck.impl``): ``random_specs`` (theory's
+family of small random DAGs with skip connections, drawn by the one generator
+``descentcheck.impl.random_dag``), ``numeric_agreement``,
 ``network_agreement``, ``optimizer_agreement``, ``coverage`` (every op of the op registry,
 ``descentcheck.registry.ops``, has each of its rules or a stated exclusion), ``plugin_rules``
 (a plugin's own mpmath and interval rules against its SymPy rule), ``checks``
