@@ -228,3 +228,23 @@ def test_ratio(benchmark, case, other):
     benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b=other, goal=goal)
     rounds = 10 if case in LARGE else rounds_of(case)
     _paired(benchmark, _dc_maker(case), make_other, rounds)
+
+
+@pytest.mark.parametrize("case", list(LARGE))
+def test_breakdown(benchmark, case):
+    """Per layer: forward and backward time, matrix products against the rest
+    (``breakdown.py``); the numbers land in ``extra_info`` and the rendered table."""
+    from breakdown import step_breakdown
+
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    repeats = 9
+    out: dict = {}
+
+    def run() -> None:
+        out.update(step_breakdown(net, pb.params, pb.x, pb.y, LR, BETA, repeats=repeats))
+
+    benchmark.group = "breakdown"
+    benchmark.pedantic(run, rounds=1, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(kind="breakdown", case=case, repeats=repeats, **out)
+    assert out["products"] > 0.0

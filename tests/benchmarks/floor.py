@@ -22,45 +22,55 @@ from collections.abc import Callable
 import numpy as np
 
 from descentcheck.impl.network import Network
-from descentcheck.impl.ops import gaussian
+from descentcheck.impl.ops import Layer, gaussian
 
 Product = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def layer_products(layer: Layer, n: int, rng: np.random.Generator) -> tuple[list, list]:
+    """``(a, b, out)`` for every matrix product of ``layer``'s forward rule and of its backward
+    rule on n rows: ``(forward, backward)``."""
+    fwd: list[Product] = []
+    bwd: list[Product] = []
+
+    def mm(into, shape_a, shape_b, transpose_a=False, transpose_b=False):
+        a = rng.standard_normal(shape_a[::-1] if transpose_a else shape_a)
+        b = rng.standard_normal(shape_b[::-1] if transpose_b else shape_b)
+        a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
+        into.append((a, b, np.empty((a.shape[0], b.shape[1]))))
+
+    op = type(layer).__name__
+    if op == "Dense":
+        d, u = layer.param_shapes["W"]
+        mm(fwd, (n, d), (d, u))
+        mm(bwd, (d, n), (n, u), transpose_a=True)
+        if layer.input_grads:
+            mm(bwd, (n, u), (u, d), transpose_b=True)
+    elif op == "Gaussian":
+        u, d = layer.param_shapes["centroids"]
+        if n * u * d < gaussian.MATMUL_MIN_SIZE:
+            return fwd, bwd
+        if not layer.per_unit:
+            mm(fwd, (n, d), (d, u), transpose_b=True)
+        mm(fwd, (n, d), (d, u), transpose_b=True)
+        mm(bwd, (u, n), (n, d), transpose_a=True)
+        mm(bwd, (u, n), (n, d), transpose_a=True)
+        if layer.input_grads:
+            mm(bwd, (n, u), (u, d))
+            if layer.per_unit:
+                a = rng.standard_normal((n, u))
+                bwd.append((a, rng.standard_normal(u), np.empty(n)))
+            else:
+                mm(bwd, (n, u), (u, d))
+    return fwd, bwd
 
 
 def products(net: Network, n: int, rng: np.random.Generator) -> list[Product]:
     """``(a, b, out)`` for every matrix product of one forward and backward pass on n rows."""
     out: list[Product] = []
-
-    def mm(shape_a, shape_b, transpose_a=False, transpose_b=False):
-        a = rng.standard_normal(shape_a[::-1] if transpose_a else shape_a)
-        b = rng.standard_normal(shape_b[::-1] if transpose_b else shape_b)
-        a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
-        out.append((a, b, np.empty((a.shape[0], b.shape[1]))))
-
     for layer in net.layers:
-        op = type(layer).__name__
-        if op == "Dense":
-            d, u = layer.param_shapes["W"]
-            mm((n, d), (d, u))
-            mm((d, n), (n, u), transpose_a=True)
-            if layer.input_grads:
-                mm((n, u), (u, d), transpose_b=True)
-        elif op == "Gaussian":
-            u, d = layer.param_shapes["centroids"]
-            if n * u * d < gaussian.MATMUL_MIN_SIZE:
-                continue
-            if not layer.per_unit:
-                mm((n, d), (d, u), transpose_b=True)
-            mm((n, d), (d, u), transpose_b=True)
-            mm((u, n), (n, d), transpose_a=True)
-            mm((u, n), (n, d), transpose_a=True)
-            if layer.input_grads:
-                mm((n, u), (u, d))
-                if layer.per_unit:
-                    a = rng.standard_normal((n, u))
-                    out.append((a, rng.standard_normal(u), np.empty(n)))
-                else:
-                    mm((n, u), (u, d))
+        fwd, bwd = layer_products(layer, n, rng)
+        out += fwd + bwd
     return out
 
 

@@ -2,6 +2,7 @@
 
     python tests/benchmarks/render_table.py BENCH.json [-o BENCH.md]
 
+With a per-layer breakdown (``test_breakdown``), a table of where the large net's step goes.
 Per-step times are the call time divided by the steps each call trains (``extra_info["steps"]``);
 each cell shows the minimum over rounds and, in brackets, the median. Goal ratios come from the
 interleaved ``test_ratio_*`` benchmarks (median of the per-round ratios, and the ratio of the two
@@ -66,6 +67,37 @@ def _machine(info: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def _breakdown(b: dict[str, Any]) -> list[str]:
+    """A step breakdown (``breakdown.step_breakdown``) as table lines: ms per step, and each
+    row's rest as a share of the step."""
+
+    def ms(t: float) -> str:
+        return f"{t * 1e3:.2f}"
+
+    step = b["step"]
+    lines = [
+        "| layer | op | forward: products | forward: rest | backward: products "
+        "| backward: rest | rest, share of step |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in b["layers"]:
+        rest = r["fwd_rest"] + r["bwd_rest"]
+        lines.append(
+            f"| {r['layer']} | {r['op']} | {ms(r['fwd_products'])} | {ms(r['fwd_rest'])} "
+            f"| {ms(r['bwd_products'])} | {ms(r['bwd_rest'])} | {rest / step:.1%} |"
+        )
+    lines += [
+        f"| (network: loss, gradient sums, frees) | | | | | {ms(b['network'])} "
+        f"| {b['network'] / step:.1%} |",
+        f"| (trainer: gather, norms, update) | | | | | {ms(b['trainer'])} "
+        f"| {b['trainer'] / step:.1%} |",
+        f"| **step** | | {ms(b['products'])} products | | "
+        f"| {ms(b['rest'])} rest ({ms(b.get('rest_of_parts', b['rest']))} in the rows) "
+        f"| {b['rest'] / step:.1%} |",
+    ]
+    return lines
+
+
 def render(data: dict[str, Any]) -> str:
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for b in data["benchmarks"]:
@@ -121,6 +153,20 @@ def render(data: dict[str, Any]) -> str:
                 f"| {ratio('floor')} |"
             )
         lines.append("")
+
+    # ---- per layer
+    for b in by_kind["breakdown"]:
+        e = b["extra_info"]
+        lines += [
+            f"## Where a step of {e['case']} goes: matrix products and the rest, per layer",
+            "",
+            "ms per step; each layer's rules timed inside `loss_and_grad`, their matrix products "
+            "alone (the floor's shapes), interleaved, minimum over "
+            f"{e['repeats']} repeats; *rest* = rule - its products.",
+            "",
+            *_breakdown(e),
+            "",
+        ]
 
     # ---- goals
     goals_at = len(lines)

@@ -1,0 +1,139 @@
+"""Where a training step's time goes, layer by layer: matrix products against the rest.
+
+For each layer of a network, on the arrays one training step hands it:
+
+* ``fwd``, ``bwd``: its forward rule and its backward rule, timed where ``loss_and_grad`` runs
+  them (each call wrapped by a timer; minimum over ``repeats`` calls), so caches are as cold
+  and temporaries as fresh as in a step;
+* ``fwd_products``, ``bwd_products``: the matrix products those rules perform
+  (:func:`floor.layer_products`: the same shapes and memory layouts, written with ``out=``),
+  timed alone in the same way;
+* ``fwd_rest``, ``bwd_rest``: the difference, the work a BLAS floor leaves out (elementwise
+  passes, reductions, temporaries, Python).
+
+Besides the layers, ``network`` (what ``loss_and_grad`` spends outside the layers' rules: the
+loss and its gradient, the sums of gradients over a node's consumers, freeing), ``trainer`` (what a step
+of ``train`` does beyond ``loss_and_grad``: gathering the gradient into one vector, its norm, the
+optimizer's flat update and its norm), ``step`` = ``loss_and_grad`` + ``trainer`` and ``rest`` =
+``step`` - products (``rest_of_parts``: the rows' rests summed, less where load varied between
+rounds). Times in seconds per step; each part is a minimum over repeats, measured
+interleaved (one round of every part per repeat) so that load on a shared machine hits all alike.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from floor import Product, layer_products
+
+from descentcheck.impl.backend import get_backend
+from descentcheck.impl.network import Network
+from descentcheck.impl.optim import get_optimizer
+from descentcheck.impl.trainer import _Run
+
+Row = dict[str, Any]
+
+
+def _timers(net: Network, best: list[list[float]], spent: list[float]) -> None:
+    """Wrap each layer's forward and backward (instance attributes, removed by
+    :func:`_untimed`) so that every call keeps the minimum of its time in ``best[i]`` and adds
+    it to ``spent[0]``."""
+    for i, layer in enumerate(net.layers):
+        fwd, bwd = layer.forward, layer.backward
+
+        def forward(p, xs, i=i, fwd=fwd):
+            t0 = time.perf_counter()
+            out = fwd(p, xs)
+            t = time.perf_counter() - t0
+            best[i][0], spent[0] = min(best[i][0], t), spent[0] + t
+            return out
+
+        def backward(p, cache, gy, i=i, bwd=bwd):
+            t0 = time.perf_counter()
+            out = bwd(p, cache, gy)
+            t = time.perf_counter() - t0
+            best[i][1], spent[0] = min(best[i][1], t), spent[0] + t
+            return out
+
+        layer.forward, layer.backward = forward, backward
+
+
+def _untimed(net: Network) -> None:
+    for layer in net.layers:
+        del layer.forward, layer.backward
+
+
+def _products_time(prods: list[Product]) -> float:
+    t0 = time.perf_counter()
+    for a, b, o in prods:
+        np.matmul(a, b, out=o)
+    return time.perf_counter() - t0
+
+
+def _trainer_time(net: Network, params, grads, lr: float, beta: float) -> float:
+    """One step's work in the trainer beyond ``loss_and_grad``: gathering the gradient into the
+    flat vector with its norm (``gradient``), the momentum update with its norm (``update``)."""
+    run = _Run(
+        net, get_backend("numpy"), get_optimizer("momentum", lr, momentum=beta), params, False
+    )
+    run.gradient(grads, 0)
+    run.update(grads)  # the first update makes momentum's buffer
+    t0 = time.perf_counter()
+    run.gradient(grads, 1)
+    run.update(grads)
+    return time.perf_counter() - t0
+
+
+def step_breakdown(
+    net: Network, params, x, y, lr: float, beta: float, repeats: int = 7
+) -> dict[str, Any]:
+    """The per-layer rows, the loss, the trainer's share of a momentum step, and totals. The
+    parts are measured interleaved, one round of each per repeat, minimum over repeats."""
+    x, y = net.check_data(x, y)
+    params = net.check_params(params)
+    rng = np.random.default_rng(0)
+    prods = [layer_products(layer, len(x), rng) for layer in net.layers]
+    best = [[float("inf")] * 4 for _ in net.layers]  # fwd, bwd, fwd products, bwd products
+    network = lag = trainer = float("inf")
+    _, grads = net.loss_and_grad(params, x, y)  # warm-up
+    for _ in range(repeats):
+        spent = [0.0]
+        _timers(net, best, spent)
+        try:
+            t0 = time.perf_counter()
+            net.loss_and_grad(params, x, y)
+            t = time.perf_counter() - t0
+        finally:
+            _untimed(net)
+        lag, network = min(lag, t), min(network, t - spent[0])
+        for b, (fp, bp) in zip(best, prods):
+            b[2] = min(b[2], _products_time(fp))
+            b[3] = min(b[3], _products_time(bp))
+        trainer = min(trainer, _trainer_time(net, params, grads, lr, beta))
+    rows = [
+        {
+            "layer": layer.name,
+            "op": type(layer).__name__,
+            "fwd": f,
+            "fwd_products": fp,
+            "fwd_rest": f - fp,
+            "bwd": b,
+            "bwd_products": bp,
+            "bwd_rest": b - bp,
+        }
+        for layer, (f, b, fp, bp) in zip(net.layers, best)
+    ]
+    products = sum(r["fwd_products"] + r["bwd_products"] for r in rows)
+    step = lag + trainer
+    return {
+        "layers": rows,
+        "network": network,
+        "trainer": trainer,
+        "loss_and_grad": lag,
+        "step": step,
+        "products": products,
+        "rest": step - products,
+        "rest_of_parts": sum(r["fwd_rest"] + r["bwd_rest"] for r in rows) + network + trainer,
+    }
