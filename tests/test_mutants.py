@@ -366,3 +366,22 @@ def test_the_activation_claim_kills_the_complex_sigmoid_survivor(monkeypatch, fa
     entry = _run("activations-equal-formulas", fast_profile)
     assert entry["outcome"] == "falsified"
     assert "complex step" in entry["message"]
+
+
+def test_the_records_claim_kills_the_misnamed_setting_survivor(monkeypatch, fast_profile):
+    """The run's survivor adaptive_momentum.py:216: the learning rate recorded as 'XXlrXX'."""
+    import importlib
+
+    am = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    real = am.adaptive_momentum
+
+    def mutant(lr, tau, group="array"):
+        opt = real(lr, tau, group)
+        hp = {("XXlrXX" if k == "lr" else k): v for k, v in opt.hyperparameters.items()}
+        return type(opt)(**{**vars(opt), "hyperparameters": hp})
+
+    assert _run("trajectory-records-its-settings", fast_profile)["outcome"] == "held"
+    monkeypatch.setattr("descentcheck.impl.optim.adaptive_momentum", mutant)
+    entry = _run("trajectory-records-its-settings", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert "adaptive_momentum: lr" in entry["message"]

@@ -25,6 +25,7 @@ from .gradients import CLAIMS as GRADIENTS
 from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_path import CLAIMS as MATMUL_PATH
 from .metamorphic import CLAIMS as METAMORPHIC
+from .records import CLAIMS as RECORDS
 from .refusals import CLAIMS as REFUSALS
 from .skip import CLAIMS as SKIP
 from .updates import CLAIMS as UPDATES
@@ -42,6 +43,7 @@ BUILTIN: tuple[Claim, ...] = (
     *MATMUL_PATH,
     *ACTIVATIONS,
     *REFUSALS,
+    *RECORDS,
     *METAMORPHIC,
     *DISTANCE,
     *FALSIFY,
