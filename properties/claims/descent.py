@@ -40,7 +40,7 @@ from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import SAFETY, estimate_L
 from ..profiles import Profile
 from ..steps import check_steps
-from ..strategies import Case, cases, fractions
+from ..strategies import Case, cases, unit_interval
 
 LOCAL_L = (
     "L_k = 1.5 * max(sup over t in [0, 1] of |u^T H(w_k + t d_k) u|, max over 8 equal "
@@ -152,8 +152,8 @@ def _adaptive_strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "case": cases(profile.limits),
-            "lr_frac": fractions(0.02, 1.0),
-            "tau_frac": fractions(0.0, 0.95),
+            "lr_frac": unit_interval(0.02, 1.0),
+            "tau_frac": unit_interval(0.0, 0.95),
             "group": st.sampled_from(GROUPINGS),
         }
     )
@@ -225,8 +225,8 @@ CONSTANT_MOMENTUM = Claim(
     strategy=lambda profile: st.fixed_dictionaries(
         {
             "case": cases(profile.limits),
-            "lr_frac": fractions(0.02, 1.0),
-            "beta": fractions(0.01, 0.5),
+            "lr_frac": unit_interval(0.02, 1.0),
+            "beta": unit_interval(0.01, 0.5),
         }
     ),
     check=lambda drawn, ctx: descent_check(
@@ -262,7 +262,7 @@ GRADIENT_DESCENT = Claim(
     conditions=(*COMMON, "lr = a * 2 / (1.5 L_0), a in [0.02, 0.98]"),
     expect="holds",
     strategy=lambda profile: st.fixed_dictionaries(
-        {"case": cases(profile.limits), "lr_frac": fractions(0.02, 0.98)}
+        {"case": cases(profile.limits), "lr_frac": unit_interval(0.02, 0.98)}
     ),
     check=lambda drawn, ctx: descent_check(
         drawn,
