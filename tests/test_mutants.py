@@ -385,3 +385,22 @@ def test_the_records_claim_kills_the_misnamed_setting_survivor(monkeypatch, fast
     entry = _run("trajectory-records-its-settings", fast_profile)
     assert entry["outcome"] == "falsified"
     assert "adaptive_momentum: lr" in entry["message"]
+
+
+def test_the_init_claim_kills_the_with_replacement_survivor(monkeypatch, fast_profile):
+    """The run's survivor gaussian.py:233: centroids drawn with replacement when the rows and
+    units are equally many, so two units can start on the same row."""
+    from descentcheck.impl.ops import gaussian
+
+    assert _run("distance-init-uses-distinct-rows", fast_profile)["outcome"] == "held"
+    old, new = "replace=len(x) < units", "replace=len(x) <= units"
+    monkeypatch.setattr(gaussian.Gaussian, "init", _mutated(gaussian.Gaussian.init, old, new))
+    entry = _run("distance-init-uses-distinct-rows", replace_examples(fast_profile, 50))
+    assert entry["outcome"] == "falsified"
+    assert "is a centroid 2 times" in entry["message"]
+
+
+def replace_examples(profile, n: int):
+    from dataclasses import replace
+
+    return replace(profile, examples=n)

@@ -18,6 +18,7 @@ from .convergence import CLAIMS as CONVERGENCE
 from .descent import CLAIMS as DESCENT
 from .dict_form import CLAIMS as DICT_FORM
 from .distance import CLAIMS as DISTANCE
+from .distance_init import CLAIMS as DISTANCE_INIT
 from .drawn_state import CLAIMS as DRAWN_STATE
 from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
@@ -41,6 +42,7 @@ BUILTIN: tuple[Claim, ...] = (
     *DICT_FORM,
     *FORWARD,
     *MATMUL_PATH,
+    *DISTANCE_INIT,
     *ACTIVATIONS,
     *REFUSALS,
     *RECORDS,
