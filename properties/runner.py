@@ -95,7 +95,7 @@ class Aggregator:
 # Shrink calls spent on one counterexample, by profile (None: no limit). Shrinking the
 # must-fail claims was half of a ci run; once the budget is spent the run stops (see
 # :class:`ShrinkBudgetSpent`), and the counterexample is the smallest failing case found so far.
-SHRINK_BUDGET: dict[str, int | None] = {"fast": 25, "ci": 25, "thorough": None}
+SHRINK_BUDGET: dict[str, int | None] = {"fast": 40, "ci": 25, "thorough": None}
 
 
 class ShrinkBudgetSpent(BaseException):
