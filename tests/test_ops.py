@@ -180,7 +180,10 @@ def _tanh_error_eps(x: float) -> float:
     """|tanh(x) as the Tanh layer computes it - tanh(x)| / |tanh(x)|, in eps, against mpmath."""
     import mpmath
 
-    y = OPS["tanh"]("a", ("input",), (1,), {}).forward({}, [np.array([[x]])])[0][0, 0]
+    from descentcheck.impl.ops.activations import TANH_EXP_MIN_SIZE
+
+    row = np.full((1, TANH_EXP_MIN_SIZE), x)  # as large as the exp(-2|x|) form is taken from
+    y = OPS["tanh"]("a", ("input",), (TANH_EXP_MIN_SIZE,), {}).forward({}, [row])[0][0, -1]
     with mpmath.workdps(40):
         exact = mpmath.tanh(mpmath.mpf(x))
         return 0.0 if exact == 0 else float(abs((mpmath.mpf(float(y)) - exact) / exact)) / 2.0**-52

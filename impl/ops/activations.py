@@ -18,11 +18,12 @@ non-positive real part); masks look at the real part so the complex-step oracle 
 Backward rules reuse what forward computed (softplus keeps ``exp(-|x|)`` and the sign mask, so its
 derivative ``sigmoid(x)`` costs one division) and work in place on their own temporaries.
 
-For real x, tanh comes from the same ``e = exp(-2|x|)`` its derivative needs: ``(1 - e) / (1 + e)``
-for ``|x| >= 1/2`` and Cephes' rational form below (:func:`_tanh_real`, within 1.4 eps of tanh),
-so a step evaluates one ``exp`` per tanh unit instead of a ``tanh`` and an ``exp`` (numpy's float64
-tanh and exp are scalar libm loops on CPUs without AVX-512, where they cost more than a matrix
-product of the same width). Complex x (the complex-step oracle) goes through the namespace's tanh.
+For real x of 4096 entries or more, tanh comes from the ``e = exp(-2|x|)`` its derivative needs:
+``(1 - e) / (1 + e)`` for ``|x| >= 1/2`` and Cephes' rational form below (:func:`_tanh_real`,
+within 1.4 eps of tanh), so a step evaluates one ``exp`` per tanh unit instead of a ``tanh`` and
+an ``exp`` (numpy's float64 tanh and exp are scalar libm loops on CPUs without AVX-512, where
+they cost about as much as a matrix product of the same width). Smaller arrays (small DAGs, the
+claims' draws) and complex x (the complex-step oracle) go through the namespace's tanh.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def softplus(x: Array) -> Array:
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
 _TANH_SMALL = 0.5
+TANH_EXP_MIN_SIZE = 4096
+"""From this many entries on, real tanh takes the ``exp(-2|x|)`` form (:func:`_tanh_real`); below,
+its ~25 array calls cost more than numpy's tanh saves (small DAGs)."""
 
 
 def _tanh_real(x: Array) -> tuple[Array, Array]:
@@ -108,11 +112,14 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     return xp.copysign(y, x, out=y), e
 
 
+def _tanh_fused(x: Array) -> bool:
+    return x.dtype.kind != "c" and x.size >= TANH_EXP_MIN_SIZE
+
+
 def tanh(x: Array) -> Array:
-    """tanh; real x as :func:`_tanh_real` evaluates it, complex x by the namespace's tanh."""
-    if x.dtype.kind == "c":
-        return namespace(x).tanh(x)
-    return _tanh_real(x)[0]
+    """tanh: real x of :data:`TANH_EXP_MIN_SIZE` entries or more as :func:`_tanh_real`
+    evaluates it, else (complex x too) by the namespace's tanh."""
+    return _tanh_real(x)[0] if _tanh_fused(x) else namespace(x).tanh(x)
 
 
 _TANH = tanh
@@ -164,7 +171,7 @@ class Tanh(Elementwise):
 
     def forward(self, params, xs):
         x = xs[0]
-        if type(self).fn is not _TANH or x.dtype.kind == "c":  # a replaced fn is honoured
+        if type(self).fn is not _TANH or not _tanh_fused(x):  # a replaced fn is honoured
             return type(self).fn(x), x
         y, e = _tanh_real(x)
         return y, (e,)  # exp(-2|x|): made here, so backward may overwrite it
@@ -172,7 +179,7 @@ class Tanh(Elementwise):
     def derivative(self, cache):
         if isinstance(cache, tuple):
             return _tanh_slope(cache[0])
-        e, _ = _exp_neg_abs(cache + cache)  # complex x, or a replaced fn
+        e, _ = _exp_neg_abs(cache + cache)  # small or complex x, or a replaced fn
         return _tanh_slope(e)
 
 
