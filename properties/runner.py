@@ -98,9 +98,11 @@ class Aggregator:
 SHRINK_BUDGET: dict[str, int | None] = {"fast": 40, "ci": 25, "thorough": None}
 
 
-class ShrinkBudgetSpent(BaseException):
-    """Raised by the test body at the first shrink call past the budget: a ``BaseException``, so
-    Hypothesis does not take it for a failure of the test but stops the whole run at once.
+class ShrinkBudgetSpent(KeyboardInterrupt):
+    """Raised by the test body at the first shrink call past the budget. Hypothesis takes a
+    ``BaseException`` for no failure of the test and stops the whole run at once; a
+    ``KeyboardInterrupt`` in particular it does not save to the example database (any other it
+    saves as a crash to replay, and the next run would replay that passing candidate first).
 
     The earlier way, letting every later candidate pass unchecked, left the shrinker running up
     to 200 more candidates (its stall limit), each drawn, a random DAG built and initialised,
