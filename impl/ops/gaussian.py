@@ -172,8 +172,12 @@ class Gaussian(Layer):
             th = xp.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
         else:
             th = xx @ h2.T
+        # s / 2 = sum_i (r2 c')_ji c'_ji / 2: the same bits as sum_i h2_ji c'_ji c'_ji (halving
+        # commutes with rounding), without an (units, in) temporary for h2 c'
+        s_half = xp.einsum("ud,ud->u", rc, cs)
+        s_half *= 0.5
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
-        th = iadd(th, xp.einsum("ud,ud->u", h2 * cs, cs))
+        th = iadd(th, s_half)
         z = isub(xs @ rc.T, th)
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
         e = z.real * RHO

@@ -17,11 +17,13 @@ of ``train`` does beyond ``loss_and_grad``: gathering the gradient into one vect
 optimizer's flat update and its norm), ``step`` = ``loss_and_grad`` + ``trainer`` and ``rest`` =
 ``step`` - products (``rest_of_parts``: the rows' rests summed, less where load varied between
 rounds). Times in seconds per step; each part is a minimum over repeats, measured
-interleaved (one round of every part per repeat) so that load on a shared machine hits all alike.
+interleaved (one round of every part per repeat) so that load on a shared machine hits all alike;
+with one thread per library (the bench's default) as CPU time, else as wall time.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -34,6 +36,13 @@ from descentcheck.impl.optim import get_optimizer
 from descentcheck.impl.trainer import _Run
 
 Row = dict[str, Any]
+# one thread per library: the process's CPU time, which load on a shared machine disturbs far less
+# than wall time; with more threads CPU time would add them up, so wall time
+_clock = (
+    time.process_time
+    if os.environ.get("DESCENTCHECK_BENCH_THREADS", "1") == "1"
+    else time.perf_counter
+)
 
 
 def _timers(net: Network, best: list[list[float]], spent: list[float]) -> None:
@@ -44,16 +53,16 @@ def _timers(net: Network, best: list[list[float]], spent: list[float]) -> None:
         fwd, bwd = layer.forward, layer.backward
 
         def forward(p, xs, i=i, fwd=fwd):
-            t0 = time.perf_counter()
+            t0 = _clock()
             out = fwd(p, xs)
-            t = time.perf_counter() - t0
+            t = _clock() - t0
             best[i][0], spent[0] = min(best[i][0], t), spent[0] + t
             return out
 
         def backward(p, cache, gy, i=i, bwd=bwd):
-            t0 = time.perf_counter()
+            t0 = _clock()
             out = bwd(p, cache, gy)
-            t = time.perf_counter() - t0
+            t = _clock() - t0
             best[i][1], spent[0] = min(best[i][1], t), spent[0] + t
             return out
 
@@ -66,10 +75,10 @@ def _untimed(net: Network) -> None:
 
 
 def _products_time(prods: list[Product]) -> float:
-    t0 = time.perf_counter()
+    t0 = _clock()
     for a, b, o in prods:
         np.matmul(a, b, out=o)
-    return time.perf_counter() - t0
+    return _clock() - t0
 
 
 def _trainer_time(net: Network, params, grads, lr: float, beta: float) -> float:
@@ -80,10 +89,10 @@ def _trainer_time(net: Network, params, grads, lr: float, beta: float) -> float:
     )
     run.gradient(grads, 0)
     run.update(grads)  # the first update makes momentum's buffer
-    t0 = time.perf_counter()
+    t0 = _clock()
     run.gradient(grads, 1)
     run.update(grads)
-    return time.perf_counter() - t0
+    return _clock() - t0
 
 
 def step_breakdown(
@@ -102,9 +111,9 @@ def step_breakdown(
         spent = [0.0]
         _timers(net, best, spent)
         try:
-            t0 = time.perf_counter()
+            t0 = _clock()
             net.loss_and_grad(params, x, y)
-            t = time.perf_counter() - t0
+            t = _clock() - t0
         finally:
             _untimed(net)
         lag, network = min(lag, t), min(network, t - spent[0])

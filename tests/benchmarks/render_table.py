@@ -160,8 +160,9 @@ def render(data: dict[str, Any]) -> str:
         lines += [
             f"## Where a step of {e['case']} goes: matrix products and the rest, per layer",
             "",
-            "ms per step; each layer's rules timed inside `loss_and_grad`, their matrix products "
-            "alone (the floor's shapes), interleaved, minimum over "
+            "ms per step (CPU time with one thread per library); each layer's rules timed inside "
+            "`loss_and_grad`, their matrix products alone (the floor's shapes), interleaved, "
+            "minimum over "
             f"{e['repeats']} repeats; *rest* = rule - its products.",
             "",
             *_breakdown(e),
