@@ -120,13 +120,29 @@ def score(counts: dict[str, int]) -> float:
     return (counts["killed"] + counts["timeout"]) / live if live else 1.0
 
 
+def score_after_rerun(data: dict[str, Any]) -> float:
+    """The score once the gaps' reruns count: killed plus the survivors a new claim killed."""
+    c = data["counts"]
+    closed = sum(
+        1
+        for m in data["mutants"]
+        if m["status"] == "survived"
+        and str((m.get("triage") or {}).get("rerun", "")).startswith("killed by")
+    )
+    live = c["tried"] - c["equivalent"]
+    return (c["killed"] + c["timeout"] + closed) / live if live else 1.0
+
+
 def _survivor_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
     rows = []
     for m in data["mutants"]:
         if m["status"] != "survived":
             continue
         t = m["triage"]
-        why = t["reason"] + (f" Claim: `{t['claim']}`." if t.get("claim") else "")
+        why = t["reason"]
+        if t.get("claim"):
+            why += f" Claim added: `{t['claim']}`"
+            why += f"; rerun on this mutant: {t['rerun']}." if t.get("rerun") else "."
         rows.append(
             (
                 f"`{m['file']}:{m['line']}`",
@@ -151,7 +167,8 @@ def _intro(data: dict[str, Any]) -> Paragraph:
         f"`{str(data['commit'])[:12]}` and ran the claims ledger alone (`{data['test_command']}`) "
         f"against {sample}, in {num(float(data['seconds']) / 60, 3)} minutes. A mutant is "
         "killed when a claim misses its expectation, crashes or times out. Mutants that only "
-        "touch a docstring, an annotation or the text of a raised error are not tried."
+        "touch a docstring, an annotation or the text of a raised error are not tried "
+        "(*filtered* counts those inside the sample)."
     )
 
 
@@ -169,6 +186,10 @@ def mutants_section(data: dict[str, Any] | None = None) -> Section:
             (
                 *((k.replace("_", " "), str(c[k])) for k in COUNT_KEYS),
                 ("score: killed / (tried − equivalent)", num(score(c), 4)),
+                (
+                    "score with the claims added for the gaps (rerun)",
+                    num(score_after_rerun(data), 4),
+                ),
             ),
             caption="Killed includes crashes; timeouts are counted on their own row and in "
             "the score.",
@@ -185,7 +206,10 @@ def mutants_section(data: dict[str, Any] | None = None) -> Section:
     if open_gaps:
         sec.add(
             Callout(
-                f"{len(open_gaps)} surviving mutants are real gaps no claim closes yet.", "fail"
+                f"{len(open_gaps)} surviving mutant(s) are real gaps no claim closes yet: "
+                + ", ".join(f"`{m['file']}:{m['line']}`" for m in open_gaps)
+                + ".",
+                "fail",
             )
         )
     elif c["survived"] == c["equivalent"]:
@@ -196,6 +220,15 @@ def mutants_section(data: dict[str, Any] | None = None) -> Section:
                 f"{c['gap']} survivors were gaps; each now has a claim that kills it "
                 "(shown by a test), rerun on the mutant.",
                 "note",
+            )
+        )
+    if any((m.get("triage") or {}).get("rerun") for m in data["mutants"]):
+        sec.add(
+            Paragraph(
+                "Each gap's mutant was run again against the ledger with the new claims added "
+                "(the claim files copied onto the same commit); *rerun* names the claim that "
+                "killed it there. `tests/test_mutants.py` shows each new claim holding on the "
+                "trainer and failing on its mutant at the current commit."
             )
         )
     rows = _survivor_rows(data)
