@@ -193,7 +193,7 @@ class Softplus(Elementwise):
         return iadd(xp.log1p(e), xp.where(pos, x, 0.0)), (e, pos)
 
     def derivative(self, cache):
-        return _sigmoid_from(*cache)
+        return _sigmoid_from(*cache, consume=True)  # e is ours: made by forward, used once
 
 
 class Relu(Elementwise):
