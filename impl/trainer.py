@@ -30,6 +30,7 @@ import numpy as np
 
 from .backend import Backend, get_backend, namespace
 from .errors import HyperparameterError
+from .heap import keep_freed_memory
 from .network import Network
 from .optim import Optimizer, get_optimizer
 from .optim.base import Layout
@@ -77,6 +78,7 @@ def train(
     ``backend``: ``"numpy"`` (the default, CPU) or ``"cupy"`` (an NVIDIA GPU), see above.
     """
     be = get_backend(backend)  # an unusable backend fails before any work
+    keep_freed_memory()  # steps recycle their arrays instead of page-faulting them in (glibc)
     opt = _optimizer(optimizer, lr, hyperparameters)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise HyperparameterError(f"steps must be a non-negative integer, got {steps!r}")
