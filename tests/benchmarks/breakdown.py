@@ -31,6 +31,7 @@ import numpy as np
 from floor import Product, layer_products
 
 from descentcheck.impl.backend import get_backend
+from descentcheck.impl.heap import keep_freed_memory
 from descentcheck.impl.network import Network
 from descentcheck.impl.optim import get_optimizer
 from descentcheck.impl.trainer import _Run
@@ -100,6 +101,7 @@ def step_breakdown(
 ) -> dict[str, Any]:
     """The per-layer rows, the loss, the trainer's share of a momentum step, and totals. The
     parts are measured interleaved, one round of each per repeat, minimum over repeats."""
+    keep_freed_memory()  # as train does: the step's arrays recycled, not page-faulted in
     x, y = net.check_data(x, y)
     params = net.check_params(params)
     rng = np.random.default_rng(0)
