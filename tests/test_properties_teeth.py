@@ -79,9 +79,11 @@ def test_apriori_gd_catches_a_step_eight_times_too_long(monkeypatch, profile):
 
 
 def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, profile):
-    """The buffer's coefficient fixed at 0.97 whatever beta was asked for."""
+    """The buffer's coefficient fixed at 0.97 whatever beta was asked for. The ledger's heavy-ball
+    claim is must-fail (and replays a recorded gradient-collapse case); its fresh draws alone
+    are what the mutant must fail on."""
     _mutant(monkeypatch, "momentum", lambda real: lambda lr, beta: real(lr, 0.97))
-    entry = run_claim(BY_ID["apriori-momentum-c2-decreases-every-step"], profile)
+    entry = run_claim(apriori_claim("momentum", 2.0, "holds", "test"), profile)
     _falsified_and_certified(entry)
 
 
