@@ -2,55 +2,52 @@
 
 from __future__ import annotations
 
-import ctypes
 import platform
+import subprocess
+import sys
 
-import numpy as np
 import pytest
 
 from descentcheck.impl import heap
 
-GLIBC = platform.libc_ver()[0] == "glibc"
+# a fresh interpreter (its heap has no 24 MiB free block yet) sets the thresholds, with the mmap
+# threshold given, and says whether glibc then serves a 24 MiB array by mmap (mallinfo2's
+# mmapped total grows by it)
+_PROBE = """
+import ctypes, sys
+import numpy as np
+from descentcheck.impl import heap
+heap.MMAP_THRESHOLD = int(sys.argv[1])
+assert heap.keep_freed_memory()
+names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in names]
+info = ctypes.CDLL(None).mallinfo2
+info.restype = Info
+before = info().hblkhd
+a = np.empty(3 << 20)
+print(info().hblkhd - before >= a.nbytes)
+"""
 
 
-_MALLINFO2 = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+def _mmapped(threshold: int) -> bool:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(threshold)], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip() == "True"
 
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2.split()]
-
-
-def _mmapped_while_allocated(nbytes: int) -> bool:
-    """Whether glibc serves an array of ``nbytes`` by mmap (its mmapped total grows by it)."""
-    try:
-        info = ctypes.CDLL(None).mallinfo2
-    except AttributeError:
-        pytest.skip("glibc before 2.33 has no mallinfo2")
-    info.restype = _Mallinfo2
-    before = info().hblkhd
-    a = np.empty(nbytes // 8)
-    grown = info().hblkhd - before
-    del a
-    return grown >= nbytes
-
-
-@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
-def test_arrays_up_to_32_mib_come_from_the_heap(monkeypatch):
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_arrays_up_to_32_mib_come_from_the_heap():
     """24 MiB is served from the heap with the thresholds set; with a 1 MiB mmap threshold (a
     mutant of the constant) it is mmapped, so the check can fail."""
-    real = heap.MMAP_THRESHOLD
-    monkeypatch.setattr(heap, "_done", [])
-    monkeypatch.setattr(heap, "MMAP_THRESHOLD", 1 << 20)
-    assert heap.keep_freed_memory() is True
-    assert _mmapped_while_allocated(24 << 20)
-    monkeypatch.setattr(heap, "_done", [])
-    monkeypatch.setattr(heap, "MMAP_THRESHOLD", real)
-    assert heap.keep_freed_memory() is True
-    assert not _mmapped_while_allocated(24 << 20)
-    assert heap.keep_freed_memory() is True  # once per process, remembered
+    assert not _mmapped(heap.MMAP_THRESHOLD)
+    assert _mmapped(1 << 20)
 
 
-def test_opt_out(monkeypatch):
+def test_once_per_process_and_opt_out(monkeypatch):
     monkeypatch.setattr(heap, "_done", [])
     monkeypatch.setenv("DESCENTCHECK_KEEP_FREED_MEMORY", "0")
     assert heap.keep_freed_memory() is False
+    monkeypatch.delenv("DESCENTCHECK_KEEP_FREED_MEMORY")
+    assert heap.keep_freed_memory() is False  # remembered: set once per process

@@ -112,14 +112,12 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     return xp.copysign(y, x, out=y), e
 
 
-def _tanh_fused(x: Array) -> bool:
-    return x.dtype.kind != "c" and x.size >= TANH_EXP_MIN_SIZE
-
-
 def tanh(x: Array) -> Array:
     """tanh: real x of :data:`TANH_EXP_MIN_SIZE` entries or more as :func:`_tanh_real`
     evaluates it, else (complex x too) by the namespace's tanh."""
-    return _tanh_real(x)[0] if _tanh_fused(x) else namespace(x).tanh(x)
+    if x.size < TANH_EXP_MIN_SIZE or x.dtype.kind == "c":
+        return namespace(x).tanh(x)
+    return _tanh_real(x)[0]
 
 
 _TANH = tanh
@@ -171,8 +169,9 @@ class Tanh(Elementwise):
 
     def forward(self, params, xs):
         x = xs[0]
-        if type(self).fn is not _TANH or not _tanh_fused(x):  # a replaced fn is honoured
-            return type(self).fn(x), x
+        fn = type(self).fn
+        if x.size < TANH_EXP_MIN_SIZE or fn is not _TANH or x.dtype.kind == "c":
+            return fn(x), x  # small or complex x, or a replaced fn (honoured)
         y, e = _tanh_real(x)
         return y, (e,)  # exp(-2|x|): made here, so backward may overwrite it
 
