@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from filters import filter_reason, sampled
 
+from descentcheck.reports.mutants_section import COUNT_KEYS
+
 STATUS = {
     "ok_killed": "killed",
     "ok_suspicious": "killed",  # killed, only slowly
@@ -67,20 +69,7 @@ def _diff_line(original: str, mutated: str, line_number: int) -> tuple[str, str]
 def collect(
     cache: Path, triage: dict[str, Any], rate: float, seed: int
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    counts = dict.fromkeys(
-        (
-            "generated",
-            "filtered",
-            "not_sampled",
-            "tried",
-            "killed",
-            "timeout",
-            "survived",
-            "equivalent",
-            "gap",
-        ),
-        0,
-    )
+    counts = dict.fromkeys(COUNT_KEYS, 0)
     mutants = []
     for filename, line, line_number, index, status in cache_rows(cache):
         counts["generated"] += 1
