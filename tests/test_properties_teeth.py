@@ -35,10 +35,9 @@ def test_an_add_that_drops_the_skip_gradient_is_caught(monkeypatch, profile):
     assert "differs from the oracle" in entry["message"]
 
 
-def test_adaptive_momentum_with_a_reversed_tripled_momentum_term_is_caught(monkeypatch, profile):
-    """The momentum term alpha_k dw_{k-1} reversed and three times as long: |m| = 3 tau |g_k|
-    breaks the |m| = tau |g_k| the region is derived from, and from the second step on the loss
-    falls by less than theory guarantees (or rises)."""
+def _plant_reversed_tripled_adaptive(monkeypatch) -> None:
+    """Adaptive momentum whose term alpha_k dw_{k-1} is reversed and three times as long (a
+    fresh Optimizer: only the dict-form update, the planted bug in it)."""
     real = importlib.import_module("descentcheck.impl.optim.adaptive_momentum").adaptive_momentum
 
     def broken(lr, tau, group="array"):
@@ -49,10 +48,16 @@ def test_adaptive_momentum_with_a_reversed_tripled_momentum_term_is_caught(monke
             bad = {k: -(lr * g) - 3.0 * (dw[k] + lr * g) for k, g in grads.items()}
             return bad, bad, info
 
-        # a fresh Optimizer: only the dict-form update, the planted bug in it
         return Optimizer(opt.name, opt.hyperparameters, opt.init, update)
 
     monkeypatch.setattr("descentcheck.impl.optim.adaptive_momentum", broken)
+
+
+def test_adaptive_momentum_with_a_reversed_tripled_momentum_term_is_caught(monkeypatch, profile):
+    """The momentum term alpha_k dw_{k-1} reversed and three times as long: |m| = 3 tau |g_k|
+    breaks the |m| = tau |g_k| the region is derived from, and from the second step on the loss
+    falls by less than theory guarantees (or rises)."""
+    _plant_reversed_tripled_adaptive(monkeypatch)
     entry = run_claim(BY_ID["trainer-obeys-descent-lemma-adaptive-momentum"], profile)
     assert entry["outcome"] == "falsified"
     assert entry["counterexample"]["step"] >= 1  # momentum only acts from the second step on
@@ -88,19 +93,7 @@ def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, pr
 
 
 def test_apriori_adaptive_catches_a_reversed_tripled_momentum_term(monkeypatch, profile):
-    real = importlib.import_module("descentcheck.impl.optim.adaptive_momentum").adaptive_momentum
-
-    def broken(lr, tau, group="array"):
-        opt = real(lr, tau, group)
-
-        def update(grads, prev, params):
-            dw, _, info = opt.update(grads, prev, params)
-            bad = {k: -(lr * g) - 3.0 * (dw[k] + lr * g) for k, g in grads.items()}
-            return bad, bad, info
-
-        return Optimizer(opt.name, opt.hyperparameters, opt.init, update)
-
-    monkeypatch.setattr("descentcheck.impl.optim.adaptive_momentum", broken)
+    _plant_reversed_tripled_adaptive(monkeypatch)
     claim = BY_ID["apriori-adaptive-momentum-c4-decreases-every-step"]
     _falsified_and_certified(run_claim(claim, profile))
 
