@@ -3,14 +3,17 @@
 * ``decrease_every_step``: ``{"holds", "first_rise", "worst_relative_rise"}``: no step k with
   ``E(w_{k+1}) - E(w_k) > 4 eps (|E_k| + |E_{k+1}|)`` (a rise within float64 rounding of the two
   losses is not counted); a run that diverged does not hold.
-* ``inside_region``: is (lr, tau or beta) inside theory's guaranteed-decrease region
-  (``theory.descent``) for L = L_0, the largest |Hessian eigenvalue| at w_0
-  (``theory.smoothness.estimate_L``)? ``{"inside": true | false | null, "region", "lr_L",
-  "tau_L", "tau_max_L", "beta", "note"}``. gd: ``0 < lr L < 2``; adaptive_momentum: the exact
-  region ``tau < min(lr, 2/L - lr)``; momentum and nesterov: only beta = 0 (then gd's region), since
-  a constant beta > 0 has no region (|dw_{k-1}| / |g_k| is unbounded); rmsprop: ``null`` (no
-  region). L_0 is a local estimate, so "inside" is theory's premise read with the curvature at the
-  start, not a certificate for the whole run.
+* ``inside_region``: are the hyperparameters inside the optimizer's guaranteed-decrease region
+  (its registry entry's ``region``, a ``theory.descent.Region``) for L = L_0, the largest
+  |Hessian eigenvalue| at w_0 (``theory.smoothness.estimate_L``)? ``{"inside": true | false |
+  null, "region", "lr_L", "tau_L", "tau_max_L", "beta", "note"}``. The verdict is the region's
+  ``guaranteed`` called by keyword: ``L`` = L_0, each float hyperparameter under its name or its
+  factory keyword (momentum's ``beta``), and ``ratio`` (rho_k = |dw_{k-1}| / |g_k|, unbounded)
+  at its worst case, inf: so heavy ball and Nesterov are inside only with beta = 0 (then gd's
+  region). A region that needs another per-step quantity (rmsprop's ``grad``, ``scale``), an
+  optimizer with ``no_region``, or a non-finite L_0 gives ``null``. gd: ``0 < lr L < 2``;
+  adaptive_momentum: ``tau < min(lr, 2/L - lr)``. L_0 is a local estimate, so "inside" is
+  theory's premise read with the curvature at the start, not a certificate for the whole run.
 * ``final_loss``: ``{"initial", "final", "final_grad_norm"}`` (E(w_0), E(w_K), |grad E(w_K)|).
 * ``diverged``: ``{"diverged", "message"}`` (a non-finite loss or gradient stopped the run).
 
@@ -19,6 +22,7 @@ Non-finite floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -32,10 +36,22 @@ def decrease_every_step(traj: Trajectory) -> dict[str, Any]:
     return {"holds": holds, "first_rise": first, "worst_relative_rise": json_float(max(worst, 0.0))}
 
 
-def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any]:
-    from descentcheck.theory.descent import adaptive_guaranteed, gd_guaranteed, max_tau
+#: the worst case of a region's per-step ratio rho_k = |dw_{k-1}| / |g_k|, which no bound on
+#: L-smooth losses limits (it is infinite when g_k = 0): an a-priori verdict must hold for it
+WORST_CASE = {"ratio": math.inf}
 
-    lr = float(hp["lr"])
+
+def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any]:
+    """The ``inside_region`` check (module docstring) of the registered ``optimizer``."""
+    from descentcheck.registry.optimizers import get, region_of
+    from descentcheck.theory.descent import max_tau
+
+    entry = get(optimizer)
+    given = dict(WORST_CASE, L=L)
+    for h in entry.hyperparameters:
+        if h.kind == "float" and (h.name in hp or not h.required):
+            given[h.name] = given[h.keyword] = float(hp.get(h.name, h.default))
+    lr, tau, beta = given["lr"], given.get("tau"), given.get("beta")
     out: dict[str, Any] = {
         "inside": None,
         "region": None,
@@ -45,31 +61,28 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
         "beta": None,
         "note": "",
     }
+    region = region_of(entry)
+    if region is None:
+        out["note"] = f"{optimizer}: no guaranteed-decrease region ({entry.no_region})"
+        return out
+    out["region"] = region.name
     if not math.isfinite(L):
         out["note"] = f"L_0 is {json_float(L)}: no region"
         return out
-    if optimizer == "gd":
-        out.update(region="gd", inside=gd_guaranteed(lr, L))
-    elif optimizer == "adaptive_momentum":
-        tau = float(hp["tau"])
-        out.update(
-            region="adaptive_momentum",
-            inside=adaptive_guaranteed(lr, tau, L),
-            tau_L=json_float(tau * L),
-            tau_max_L=json_float(max_tau(lr, L) * L),
-        )
-    elif optimizer in ("momentum", "nesterov"):
-        beta = float(hp["momentum"])
-        out.update(region="constant_momentum", beta=beta)
+    params = inspect.signature(region.guaranteed).parameters
+    missing = [p for p, a in params.items() if p not in given and a.default is a.empty]
+    if missing:
+        out["note"] = f"the {region.name} region needs per-step {', '.join(missing)}: no verdict"
+        return out
+    out["inside"] = bool(region.guaranteed(**{p: given[p] for p in params if p in given}))
+    if "tau" in params and tau is not None:
+        out.update(tau_L=json_float(tau * L), tau_max_L=json_float(max_tau(lr, L) * L))
+    if "beta" in params and beta is not None:
+        out["beta"] = beta
+    if "ratio" in params:
+        out["note"] = "worst case over the unbounded rho_k = |dw_{k-1}|/|g_k|"
         if beta == 0:
-            out.update(inside=gd_guaranteed(lr, L), note="beta = 0 is gradient descent")
-        else:
-            out.update(
-                inside=False,
-                note="constant beta > 0: no guaranteed region (|dw_{k-1}|/|g_k| is unbounded)",
-            )
-    else:
-        out["note"] = f"{optimizer}: no guaranteed-decrease region in theory.descent"
+            out["note"] = "beta = 0 is gradient descent"
     return out
 
 
