@@ -134,3 +134,49 @@ def test_verify_errors_on_an_uncertified_increase(profile):
     assert entry["outcome"] == "error"
     assert "not certified" in entry["message"]
     assert not entry["meets_expectation"]
+
+
+def _plant_source_mutant(monkeypatch, cls, method: str, old: str, new: str) -> None:
+    """``cls.method`` with ``old`` replaced by ``new`` in its source (the mutation run's
+    mutant, planted without touching the file)."""
+    import inspect
+    import textwrap
+
+    module = importlib.import_module(cls.__module__)
+    source = textwrap.dedent(inspect.getsource(getattr(cls, method)))
+    assert source.count(old) == 1, f"{old!r} is not in {cls.__name__}.{method} once"
+    namespace: dict = {}
+    exec(compile(source.replace(old, new), module.__file__, "exec"), vars(module), namespace)
+    monkeypatch.setattr(cls, method, namespace[method])
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # the mutation run's last open gap (gaussian.py: units picked by per-sample sums)
+        ("xp.add.reduce(w, axis=0) > 0.0", "xp.add.reduce(w, axis=1) > 0.0"),
+        # no unit handed back to the direct formula
+        ("if len(units):", "if False:"),
+    ],
+)
+def test_the_matmul_accuracy_claim_catches_a_unit_left_to_the_cancelling_sums(
+    monkeypatch, profile, old, new
+):
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    _plant_source_mutant(monkeypatch, Gaussian, "_backward_matmul", old, new)
+    entry = run_claim(BY_ID["distance-layer-matmul-accurate"], profile)
+    assert not entry["meets_expectation"], entry
+    # normwise, against the direct evaluation, the same mutants pass: why the claim exists
+    if new == "if False:":
+        normwise = run_claim(BY_ID["distance-layer-matmul-equals-direct"], profile)
+        assert normwise["meets_expectation"], normwise
+
+
+def test_the_matmul_accuracy_claim_catches_a_pair_left_to_the_cancelling_sums(monkeypatch, profile):
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    _plant_source_mutant(monkeypatch, Gaussian, "_z_matmul", "if any_near:", "if False:")
+    entry = run_claim(BY_ID["distance-layer-matmul-accurate"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert entry["message"].startswith("z entry"), entry["message"]

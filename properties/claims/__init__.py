@@ -24,6 +24,7 @@ from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
 from .loss_value import CLAIMS as LOSS_VALUE
+from .matmul_accuracy import CLAIMS as MATMUL_ACCURACY
 from .matmul_path import CLAIMS as MATMUL_PATH
 from .metamorphic import CLAIMS as METAMORPHIC
 from .records import CLAIMS as RECORDS
@@ -42,6 +43,7 @@ BUILTIN: tuple[Claim, ...] = (
     *DICT_FORM,
     *FORWARD,
     *MATMUL_PATH,
+    *MATMUL_ACCURACY,
     *DISTANCE_INIT,
     *ACTIVATIONS,
     *REFUSALS,
