@@ -144,13 +144,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from descentcheck.impl.errors import DescentcheckError, HyperparameterError
+from descentcheck.impl.errors import HyperparameterError
 
 from . import OPTIMIZERS_GROUP
+from .plugins import PluginError, entry_points
 
 
-class OptimizerPluginError(DescentcheckError):
-    """An optimizer plugin cannot be registered (one line: which plugin, what is missing)."""
+class OptimizerPluginError(PluginError):
+    """An optimizer plugin cannot be registered (one line: which plugin, what is missing); a
+    :class:`~descentcheck.registry.plugins.PluginError`, as every plugin's refusal is."""
 
 
 class _Required:
@@ -509,10 +511,8 @@ def option_settings(entry: OptimizerEntry) -> list[dict[str, Any]]:
 
 
 def _plugin_entries() -> list[OptimizerEntry]:
-    from importlib.metadata import entry_points
-
     out = []
-    for ep in entry_points(group=OPTIMIZERS_GROUP):
+    for ep in entry_points(OPTIMIZERS_GROUP):  # sorted by name: install order does not matter
         where = f"optimizer plugin {ep.name!r} ({ep.value})"
         try:
             obj = ep.load()
