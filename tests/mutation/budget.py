@@ -4,7 +4,7 @@
 rest. Here the mutants in the seeded sample are run one at a time (``mutmut run ID``) in the
 order of their sample hash (:func:`filters.sample_key`), so the mutants tried when the budget
 runs out are *exactly* the seeded sample at a smaller rate: the hash of the first mutant not
-tried. That rate is printed and written to ``budget.json`` beside the cache, for
+tried (the same when the file ``budget.stop`` appears beside the cache). That rate is printed and written to ``budget.json`` beside the cache, for
 :mod:`collect` (``--rate``).
 
 Run from the mutated tree's root after a ``mutmut run`` has filled ``.mutmut-cache`` (it may
@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     todo = queue(args.cache, args.rate, args.seed)
     print(f"{len(todo)} mutants in the sample at rate {args.rate}", flush=True)
     reached = args.rate
+    stop = args.cache.parent / "budget.stop"  # touch it to end the run early, still a sample
     for key, mid, where in todo:
-        if time.perf_counter() - t0 > args.seconds:
+        if time.perf_counter() - t0 > args.seconds or stop.exists():
             reached = key  # every mutant below this key was tried
             break
         if status(args.cache, mid) not in DONE:
