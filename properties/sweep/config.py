@@ -1,65 +1,12 @@
-"""The sweep file: TOML or JSON, validated by pydantic into a :class:`SweepConfig`.
+"""The sweep file (TOML, or JSON), validated by pydantic into a :class:`SweepConfig`.
 
-A sweep is the product architectures x data x optimizer settings x seeds; each case trains one
-network full batch for ``steps`` updates and evaluates the ``checks`` on the run. An example
-(TOML; the same keys in JSON)::
-
-    version = 1                      # optional: the sweep-file format
-    name = "region map"              # optional label
-    steps = 40                       # updates per case (an integer >= 1)
-    seeds = [0, 1, 2]                # init seeds (net.init(seed, x)); or {count = 3, start = 0}
-    checks = ["decrease_every_step", "inside_region", "final_loss", "diverged"]   # the default
-
-    [architectures]
-    specs = ["sine_skip", "nets/mine.json", {name = "tiny", spec = {inputs = 1, ...}}]
-    random = {count = 20, seed = 0, max_steps = 4, max_params = 80, exclude_ops = ["relu"]}
-
-    [[data]]                         # a table, a list of tables, or just a name: data = "sine"
-    source = "random"                # "random", a built-in (sine, iris, ...) or an .npz path
-    n = 16                           # rows (random data only; default 16)
-    seed = 0                         # synthetic data and subsample seed (default 0)
-    # subsample = 64                 # optional: that many rows, drawn without replacement
-
-    [[optimizers]]
-    name = "adaptive_momentum"
-    relative_to_L = true             # lr and tau are given as multiples of 1/L_0 (lr·L, tau·L)
-    lr = {min = 0.2, max = 2.4, num = 12}        # a grid range (num points, log = true for
-    tau = [0.02, 0.1, 0.3]                       #   geometric); a list; or one number
-
-    [[optimizers]]
-    name = "momentum"
-    search = "random"                # random search: count points, each value drawn from
-    count = 16                       #   its range (uniform, or log-uniform with log = true)
-    seed = 1                         #   or its list (a uniform choice)
-    lr = {min = 1e-3, max = 1.0, log = true}
-    momentum = {min = 0.0, max = 0.95}
-
-    [estimate_L]                     # how L_0 is estimated at w_0 (theory.smoothness)
-    iters = 60
-    seed = 0
-    method = "lanczos"
-
-Architectures: ``specs`` entries are built-in example names (``impl.examples``), spec files
-(``.json``, relative to the sweep file's folder), inline spec dicts, or ``{name, spec}`` tables
-whose ``spec`` is any of those; ``random`` (a table or a list of tables) generates small DAGs
-with skip connections from a seed (``theory.random_specs``): ``count`` of them, each with at most
-``max_steps`` construction steps (2..12), optionally at most ``max_params`` parameters and none of
-the ops in ``exclude_ops`` (drawn again until they fit). Random DAGs have 1-3 inputs, so they
-need ``source = "random"`` data; an architecture is paired with every data set it fits (inputs
-and outputs), and one that fits none, or a data set that fits no architecture, is an error.
-
-Optimizers and their hyperparameters are those of the optimizer registry
-(``descentcheck.registry.optimizers``, plugins included), named as ``descentcheck train`` takes
-them: gd ``lr``; momentum, nesterov ``lr``, ``momentum``; adaptive_momentum ``lr``, ``tau``,
-``group``; rmsprop ``lr``, ``rho``, ``eps``, ``momentum``. A block must give each required one.
-``relative_to_L`` scales those with the units of a step size (``lr`` and ``tau``: declared
-``step_size``) by 1/L_0 in each case.
-
-Every problem raises :class:`SweepConfigError` with one line: ``FILE: WHERE: PROBLEM``. The
-models below are strict (no string-to-number coercion, unknown keys refused with a suggestion);
-pydantic's first error is turned into that line by :func:`_one_line`. A key spelled ``<...>``
-is an internal slot for a shorthand (a list where a table may stand) and never appears in a
-message.
+The format, key by key, is the README's "Sweep files" section. The models are strict (no
+string-to-number coercion) and frozen; an unknown key is refused with the closest known one.
+Every problem raises :class:`SweepConfigError` with one line, ``FILE: WHERE: PROBLEM``:
+:func:`_one_line` writes pydantic's first error so (``MESSAGES`` words its error types, and a
+:func:`_problem` raised by a validator carries its own text). Shorthands (a name for a table,
+one value for a list, ``seeds = {count, start}``) are expanded by ``mode="before"`` validators;
+a key spelled ``<...>`` is an internal slot they fill, never written in a file nor a message.
 """
 
 from __future__ import annotations
@@ -68,14 +15,15 @@ import difflib
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -96,11 +44,6 @@ CHECKS = ("decrease_every_step", "inside_region", "final_loss", "diverged")
 MAX_RANDOM_STEPS = 12
 DEFAULT_RANDOM_ROWS = 16
 
-NonNeg = Annotated[StrictInt, Field(ge=0)]
-Positive = Annotated[StrictInt, Field(ge=1)]
-Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-Name = Annotated[StrictStr, Field(min_length=1)]
-
 
 def _problem(text: str, *at: str | int) -> PydanticCustomError:
     """A validation error whose message is ``text``, ``at`` keys below the current place."""
@@ -108,6 +51,7 @@ def _problem(text: str, *at: str | int) -> PydanticCustomError:
 
 
 def _kind(v: Any) -> str:
+    """A value as a message names it: ``a number (3)``, ``a table``, ``null``..."""
     if isinstance(v, bool):
         return f"a boolean ({str(v).lower()})"
     if isinstance(v, int | float | str):
@@ -115,52 +59,63 @@ def _kind(v: Any) -> str:
     return "a table" if isinstance(v, Mapping) else "a list" if isinstance(v, list) else "null"
 
 
+def _hint(v: Any, known: Iterable[str], otherwise: str = "") -> str:
+    close = difflib.get_close_matches(str(v), list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else otherwise
+
+
 def _choice(v: Any, known: tuple[str, ...], what: str, *at: str | int) -> str:
     if not isinstance(v, str) or v not in known:
-        close = difflib.get_close_matches(str(v), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _problem(f"unknown {what} {v!r} (known: {', '.join(known)}){hint}", *at)
+        raise _problem(f"unknown {what} {v!r} (known: {', '.join(known)}){_hint(v, known)}", *at)
     return v
 
 
-def _keys(data: Mapping[str, Any], known: tuple[str, ...]) -> None:
-    for k in data:
+def _keys(given: Iterable[Any], known: tuple[str, ...]) -> None:
+    for k in given:
         if k not in known:
-            close = difflib.get_close_matches(str(k), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-            raise _problem(f"unknown key {k!r}{hint}")
+            raise _problem(f"unknown key {k!r}" + _hint(k, known, f" (known: {', '.join(known)})"))
 
 
-def _unique(values: tuple[Any, ...], what: str, *at: str) -> tuple[Any, ...]:
-    for i, v in enumerate(values):
-        if v in values[:i]:
-            raise _problem(f"{what} {v} appears twice", *at, i)
-    return values
+def _one_of(what: str, known: tuple[str, ...]) -> AfterValidator:
+    return AfterValidator(lambda v: _choice(v, known, what))
+
+
+def _unique(what: str, *at: str) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    def check(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        for i, v in enumerate(values):
+            if v in values[:i]:
+                raise _problem(f"{what} {v} appears twice", *at, i)
+        return values
+
+    return check
 
 
 def _listed(v: Any) -> Any:
     return v if isinstance(v, list | tuple) else [v]
 
 
+NonNeg = Annotated[StrictInt, Field(ge=0)]
+Positive = Annotated[StrictInt, Field(ge=1)]
+NonNegNumber = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[StrictStr, Field(min_length=1)]
+OneOrMore = BeforeValidator(_listed)  # a single table or value stands for a list of one
+
+
 class _Table(BaseModel):
-    """A table of the file: typed strictly (no string-to-number coercion), frozen, and its
-    unknown keys named with a suggestion. ``_internal`` fields are set by the reader only."""
+    """A table of the file: unknown keys are named with the closest known one."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-    _internal: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def _file_keys(cls) -> tuple[str, ...]:
-        fields = cls.model_fields.items()
-        names = [f.validation_alias or f.alias or n for n, f in fields if n not in cls._internal]
+        names = [f.validation_alias or f.alias or n for n, f in cls.model_fields.items()]
         return tuple(n for n in names if not n.startswith("<"))
 
     @model_validator(mode="before")
     @classmethod
     def _known(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
-            given = [k for k in data if k not in cls._internal and not str(k).startswith("<")]
-            _keys(dict.fromkeys(given), cls._file_keys())
+            _keys([k for k in data if not str(k).startswith("<")], cls._file_keys())
         return data
 
 
@@ -173,6 +128,7 @@ class Architecture:
 
 
 def _read_spec(entry: str, base: Path) -> dict[str, Any]:
+    """A spec file (relative to the sweep file's folder) or a built-in example, by name."""
     from descentcheck.impl.examples import EXAMPLES
 
     file = base / entry
@@ -181,16 +137,16 @@ def _read_spec(entry: str, base: Path) -> dict[str, Any]:
             return json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise _problem(f"cannot read spec file {file}: {' '.join(str(e).split())}") from None
-    if entry in EXAMPLES:
-        return EXAMPLES[entry]
-    close = difflib.get_close_matches(entry, list(EXAMPLES), n=1)
-    raise _problem(
-        f"{entry!r} is neither a spec file (looked in {base}) nor a built-in example "
-        f"({', '.join(EXAMPLES)})" + (f"; did you mean {close[0]!r}?" if close else "")
-    )
+    if entry not in EXAMPLES:
+        raise _problem(
+            f"{entry!r} is neither a spec file (looked in {base}) nor a built-in example "
+            f"({', '.join(EXAMPLES)}){_hint(entry, EXAMPLES)}"
+        )
+    return EXAMPLES[entry]
 
 
 def _architecture(entry: Any, base: Path, i: int) -> Architecture:
+    """One ``specs`` entry: a name or file, an inline spec, or a ``{name, spec}`` table."""
     from descentcheck.impl.errors import SpecError
     from descentcheck.impl.spec import parse_spec
 
@@ -214,6 +170,12 @@ def _architecture(entry: Any, base: Path, i: int) -> Architecture:
     return Architecture(str(name), spec)
 
 
+def _op(v: Any) -> str:
+    from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
+
+    return _choice(v, (*ACTIVATIONS, *LAYERS), "op")
+
+
 class RandomDags(_Table):
     """A seeded generator of small random DAG specs with skip connections."""
 
@@ -221,15 +183,13 @@ class RandomDags(_Table):
     seed: NonNeg = 0
     max_steps: Annotated[StrictInt, Field(ge=2, le=MAX_RANDOM_STEPS)] = 5
     max_params: Positive | None = None
-    exclude_ops: tuple[str, ...] = ()
+    exclude_ops: tuple[Annotated[str, AfterValidator(_op)], ...] = ()
 
     @field_validator("exclude_ops")
     @classmethod
-    def _ops(cls, ops: tuple[str, ...]) -> tuple[str, ...]:
-        from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
+    def _some_layer(cls, ops: tuple[str, ...]) -> tuple[str, ...]:
+        from descentcheck.theory.random_specs import LAYERS
 
-        for i, o in enumerate(ops):
-            _choice(o, (*ACTIVATIONS, *LAYERS), "op", i)
         if set(LAYERS) <= set(ops):
             raise _problem("excludes every layer op; nothing can be generated")
         return tuple(sorted(set(ops)))
@@ -237,13 +197,12 @@ class RandomDags(_Table):
 
 class Architectures(_Table):
     specs: tuple[Any, ...] = ()
-    random: tuple[RandomDags, ...] = ()
+    random: Annotated[tuple[RandomDags, ...], OneOrMore] = ()
 
     @model_validator(mode="before")
     @classmethod
-    def _shorthands(cls, v: Any) -> Any:
-        v = {"specs": v} if isinstance(v, list) else v
-        return {**v, "random": _listed(v["random"])} if isinstance(v, dict) and "random" in v else v
+    def _just_specs(cls, v: Any) -> Any:
+        return {"specs": v} if isinstance(v, list) else v
 
     @field_validator("specs")
     @classmethod
@@ -269,13 +228,12 @@ class DataEntry(_Table):
     """One data set. ``kind`` is ``"random"`` (drawn per case to fit the spec), ``"builtin"``
     (``source`` its name) or ``"file"`` (``path`` absolute)."""
 
-    _internal = ("kind", "path")
-    kind: str
     source: Name
+    kind: str = Field(validation_alias="<kind>")
     seed: NonNeg = 0
     subsample: Positive | None = None
     n: Positive | None = None
-    path: str | None = None
+    path: str | None = Field(None, validation_alias="<path>")
 
     @model_validator(mode="before")
     @classmethod
@@ -285,58 +243,54 @@ class DataEntry(_Table):
         v = {"source": v} if isinstance(v, str) else v
         if not isinstance(v, Mapping) or not isinstance(v.get("source"), str):
             return v  # left to the type checks
-        _keys(v, cls._file_keys())
         key = v["source"].strip().lower().replace("-", "_")
         if key == "random":
             if "subsample" in v:
                 raise _problem("random data take n (rows), not subsample", "subsample")
-            return {**v, "kind": "random", "source": "random", "n": v.get("n", DEFAULT_RANDOM_ROWS)}
+            n = v.get("n", DEFAULT_RANDOM_ROWS)
+            return {**v, "<kind>": "random", "source": "random", "n": n}
         if "n" in v:
             raise _problem("n (rows) is for random data; use subsample for a data set", "n")
         if key in BUILTIN_DATASETS:
-            return {**v, "kind": "builtin", "source": key}
+            return {**v, "<kind>": "builtin", "source": key}
         base = info.context["base"]
-        file = (base / v["source"]).resolve()
-        if not file.is_file():
-            close = difflib.get_close_matches(key, [*BUILTIN_DATASETS, "random"], n=1)
+        if not (file := (base / v["source"]).resolve()).is_file():
+            hint = _hint(key, [*BUILTIN_DATASETS, "random"])
             raise _problem(
                 f"{v['source']!r} is neither a data file (looked in {base}) nor 'random' nor a "
-                f"built-in ({', '.join(BUILTIN_DATASETS)})"
-                + (f"; did you mean {close[0]!r}?" if close else ""),
+                f"built-in ({', '.join(BUILTIN_DATASETS)}){hint}",
                 "source",
             )
-        return {**v, "kind": "file", "path": str(file)}
+        return {**v, "<kind>": "file", "<path>": str(file)}
 
 
 class Axis(_Table):
-    """One hyperparameter's values: explicit ``values``, or a range ``low..high`` (``num``
+    """One hyperparameter's values: explicit ``values``, or a range ``min..max`` (``num``
     points for a grid, drawn for a random search; geometric / log-uniform with ``log``)."""
 
     values: tuple[Any, ...] | None = Field(None, validation_alias="<values>")
-    low: Number | None = Field(None, alias="min")
-    high: Number | None = Field(None, alias="max")
+    low: NonNegNumber | None = Field(None, alias="min")
+    high: NonNegNumber | None = Field(None, alias="max")
     num: Positive | None = None
     log: StrictBool = False
 
     @model_validator(mode="after")
     def _range(self) -> Axis:
+        low, high = self.low, self.high
         if self.values is not None:
             return self
-        low, high = self.low, self.high
         if low is None or high is None:
             raise _problem(f"missing key {'min' if low is None else 'max'!r}")
         if low > high:
             raise _problem(f"bad range: min {low} > max {high}")
-        if low < 0:
-            raise _problem(f"bad range: min {low} < 0 (hyperparameters are non-negative)")
-        if self.log and low <= 0:
+        if self.log and low == 0:
             raise _problem(f"bad range: log = true needs min > 0, got {low}")
         if self.num is not None and self.num > 1 and low == high:
             raise _problem(f"bad range: {self.num} points between equal min and max")
         return self
 
 
-def _values(param: str, v: Any, choices: tuple[str, ...] = ()) -> tuple[Any, ...]:
+def _values(param: str, v: Any, choices: tuple[str, ...]) -> tuple[Any, ...]:
     """A list (or one value) of ``param``: ``choices`` by name, numbers as finite floats >= 0."""
     items = _listed(v)
     if not items:
@@ -352,21 +306,24 @@ def _values(param: str, v: Any, choices: tuple[str, ...] = ()) -> tuple[Any, ...
             raise _problem(f"must be {'>= 0' if math.isfinite(x) else 'finite'}, got {x}", *at)
         else:
             out.append(float(x))
-    return _unique(tuple(out), "value", param) if not choices else tuple(out)
+    return tuple(out) if choices else _unique("value", param)(tuple(out))
 
 
 class OptimizerBlock(_Table):
+    """An optimizer of the registry and its hyperparameters' axes, searched on a grid (the
+    product of the axes) or at ``count`` random points drawn from ``seed``."""
+
     name: str
-    search: Annotated[str, AfterValidator(lambda v: _choice(v, ("grid", "random"), "search"))]
-    axes: dict[str, Axis] = Field(validation_alias="<axes>")
-    relative_to_L: StrictBool = False
+    search: Annotated[str, _one_of("search", ("grid", "random"))] = "grid"
     count: Positive | None = None
     seed: NonNeg = 0
+    relative_to_L: StrictBool = False
+    axes: dict[str, Axis] = Field(validation_alias="<axes>")
 
     @model_validator(mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
-        """Check the name and which hyperparameters it takes; gather them under ``<axes>``."""
+        """Check the name and the hyperparameters it takes; gather them under ``<axes>``."""
         if not isinstance(v, Mapping) or "<axes>" in v:
             return v
         if "name" not in v:
@@ -375,30 +332,29 @@ class OptimizerBlock(_Table):
 
         name = _choice(v["name"], registry.names(), "optimizer", "name")
         declared = {h.name: h for h in registry.get(name).hyperparameters}
-        params = tuple(declared)
-        _keys(v, ("name", "search", "count", "seed", "relative_to_L", *params))
-        for p, h in declared.items():
-            if h.required and p not in v:
-                raise _problem(f"optimizer {name} needs {p!r}")
+        _keys(v, (*cls._file_keys(), *declared))
+        if missing := [p for p, h in declared.items() if h.required and p not in v]:
+            raise _problem(f"optimizer {name} needs {missing[0]!r}")
         axes = {
-            p: v[p]
-            if isinstance(v[p], Mapping)
-            else {"<values>": _values(p, v[p], declared[p].choices)}
-            for p in params
+            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(p, v[p], h.choices)}
+            for p, h in declared.items()
             if p in v
         }
-        search = v.get("search", "grid")
-        if search == "random" and "count" not in v:
+        return {**{k: x for k, x in v.items() if k not in declared}, "<axes>": axes}
+
+    @model_validator(mode="after")
+    def _searched(self) -> OptimizerBlock:
+        grid = self.search == "grid"
+        if not grid and self.count is None:
             raise _problem("a random search needs count (how many points to draw)")
-        if search == "grid" and ("count" in v or "seed" in v):
+        if grid and {"count", "seed"} & self.model_fields_set:
             raise _problem("count and seed are for search = 'random'")
-        for p, a in axes.items():
-            if search == "grid" and {"min", "max"} <= set(a) and "num" not in a:
+        for p, a in self.axes.items():
+            if grid and a.values is None and a.num is None:
                 raise _problem("a grid range needs num (how many points), or use a list", p)
-            if search == "random" and "num" in a:
+            if not grid and a.num is not None:
                 raise _problem("unknown key 'num' (known: min, max, log)", p)
-        rest = {k: x for k, x in v.items() if k not in params}
-        return {**rest, "search": search, "<axes>": axes}
+        return self
 
 
 class EstimateL(_Table):
@@ -406,9 +362,7 @@ class EstimateL(_Table):
 
     iters: Positive = 60
     seed: NonNeg = 0
-    method: Annotated[str, AfterValidator(lambda v: _choice(v, ("lanczos", "power"), "method"))] = (
-        "lanczos"
-    )
+    method: Annotated[str, _one_of("method", ("lanczos", "power"))] = "lanczos"
 
 
 class SeedRange(_Table):
@@ -416,68 +370,52 @@ class SeedRange(_Table):
     start: NonNeg = 0
 
 
-def _check(v: str) -> str:
-    return _choice(v, CHECKS, "check")
+def _seed_range(v: Any) -> Any:
+    if not isinstance(v, Mapping):
+        return v
+    r = SeedRange.model_validate(v)
+    return list(range(r.start, r.start + r.count))
+
+
+def _version(v: int) -> int:
+    if v != FORMAT_VERSION:
+        raise _problem(f"this descentcheck reads sweep files of version {FORMAT_VERSION}, got {v}")
+    return v
+
+
+def _distinct_data(data: tuple[DataEntry, ...]) -> tuple[DataEntry, ...]:
+    for i, d in enumerate(data):
+        if d in data[:i]:
+            raise _problem("the same data set appears twice", i)
+    return data
 
 
 class SweepConfig(_Table):
     """A validated sweep file; ``architectures`` and ``random_dags`` are its two kinds of nets."""
 
-    _internal = ("path", "text")
-    path: Path = Path("<sweep>")
-    text: str = ""
-    version: StrictInt = FORMAT_VERSION
+    path: Path = Field(Path("<sweep>"), validation_alias="<path>")
+    text: str = Field("", validation_alias="<text>")
+    version: Annotated[StrictInt, AfterValidator(_version)] = FORMAT_VERSION
     name: Name
     description: StrictStr = ""
     steps: Positive
-    seeds: Annotated[tuple[NonNeg, ...], Field(min_length=1)] = (0,)
-    checks: Annotated[tuple[Annotated[str, AfterValidator(_check)], ...], Field(min_length=1)] = (
-        CHECKS
-    )
+    seeds: Annotated[
+        tuple[NonNeg, ...],
+        BeforeValidator(_seed_range),
+        Field(min_length=1),
+        AfterValidator(_unique("seed")),
+    ] = (0,)
+    checks: Annotated[
+        tuple[Annotated[str, _one_of("check", CHECKS)], ...],
+        Field(min_length=1),
+        AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),  # canonical order, once
+    ] = CHECKS
     table: Architectures = Field(alias="architectures")
-    data: Annotated[tuple[DataEntry, ...], Field(min_length=1)]
-    optimizers: Annotated[tuple[OptimizerBlock, ...], Field(min_length=1)]
+    data: Annotated[
+        tuple[DataEntry, ...], OneOrMore, Field(min_length=1), AfterValidator(_distinct_data)
+    ]
+    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, Field(min_length=1)]
     estimate_L: EstimateL = EstimateL()
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: int) -> int:
-        if v != FORMAT_VERSION:
-            raise _problem(
-                f"this descentcheck reads sweep files of version {FORMAT_VERSION}, got {v}"
-            )
-        return v
-
-    @field_validator("seeds", mode="before")
-    @classmethod
-    def _seed_range(cls, v: Any) -> Any:
-        if isinstance(v, Mapping):
-            r = SeedRange.model_validate(v)
-            return list(range(r.start, r.start + r.count))
-        return v
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_seeds(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        return _unique(v, "seed")
-
-    @field_validator("checks")
-    @classmethod
-    def _canonical(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(c for c in CHECKS if c in v)  # canonical order, no duplicates
-
-    @field_validator("data", "optimizers", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return _listed(v)
-
-    @field_validator("data")
-    @classmethod
-    def _distinct_data(cls, v: tuple[DataEntry, ...]) -> tuple[DataEntry, ...]:
-        for i, d in enumerate(v):
-            if d in v[:i]:
-                raise _problem("the same data set appears twice", i)
-        return v
 
     @property
     def architectures(self) -> tuple[Architecture, ...]:
@@ -495,8 +433,8 @@ class SweepConfig(_Table):
 # ---- reading -------------------------------------------------------------------------------
 
 MESSAGES = {
-    "greater_than_equal": "must be >= {ge}, got {v}",
-    "less_than_equal": "must be <= {le}, got {v}",
+    "greater_than_equal": "must be >= {ge:g}, got {v}",
+    "less_than_equal": "must be <= {le:g}, got {v}",
     "int_type": "expected an integer, got {kind}",
     "float_type": "expected a number, got {kind}",
     "finite_number": "must be finite, got {v}",
@@ -529,9 +467,8 @@ def _one_line(path: Path, e: ValidationError) -> SweepConfigError:
 
 
 def _parse_text(path: Path, text: str) -> Any:
-    as_json = path.suffix.lower() == ".json" or (
-        path.suffix.lower() != ".toml" and text.lstrip().startswith("{")
-    )
+    suffix = path.suffix.lower()
+    as_json = suffix == ".json" or (suffix != ".toml" and text.lstrip().startswith("{"))
     try:
         return json.loads(text) if as_json else tomllib.loads(text)
     except json.JSONDecodeError as e:
@@ -563,7 +500,7 @@ def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> Swee
     base = p.parent if p.name != "<sweep>" else Path.cwd()
     try:
         return SweepConfig.model_validate(
-            {"name": p.stem, **raw, "path": p, "text": text}, context={"base": base}
+            {"name": p.stem, **raw, "<path>": p, "<text>": text}, context={"base": base}
         )
     except ValidationError as e:
         raise _one_line(p, e) from None
