@@ -264,3 +264,61 @@ def test_progress_bar_shows_rate_and_time_left(tmp_path, capsys):
     assert summary.complete and summary.ran == 2
     err = capsys.readouterr().err
     assert "2/2" in err and "case/s" in err and "<" in err  # tqdm: rate and elapsed<left
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("data", [{"n": 3}], "data[0]: missing key 'source'"),
+        ("data", [{"source": 3}], "data[0].source: expected a string, got a number (3)"),
+        ("data", [{"source": "random", "kind": "file"}], "data[0]: unknown key 'kind'"),
+        ("path", "elsewhere.json", "top level: unknown key 'path'"),
+        ("optimizers.0.lr", {"min": -0.1, "max": 1.0, "num": 2}, "lr.min: must be >= 0, got -0.1"),
+        ("optimizers.0.lr", {"min": 0.1, "max": 1.0, "nums": 2}, "did you mean 'num'?"),
+        ("optimizers.0.lr", {"min": 0.1, "max": 0.1, "num": 3}, "3 points between equal"),
+        ("optimizers.0.lr", 0.5, None),  # one value stands for a list of one
+        ("optimizers.0.lr", [0.5, 0.5], "optimizers[0].lr[1]: value 0.5 appears twice"),
+        ("optimizers.0.group", ["node", "lay"], "optimizers[0].group[1]: unknown group 'lay'"),
+        ("optimizers.0.count", 3, "count and seed are for search = 'random'"),
+        ("optimizers.1.lr", {"min": 0.1, "max": 1.0, "num": 3}, "unknown key 'num'"),
+        ("optimizers.1.search", "grd", "unknown search 'grd' (known: grid, random)"),
+        ("architectures.specs", ["sine_skip", "sine_skip"], "specs[1]: name 'sine_skip' is used"),
+        ("architectures.random.exclude_ops", ["rleu"], "exclude_ops[0]: unknown op 'rleu'"),
+        ("architectures", {}, "architectures: no architectures"),
+        ("seeds", {"count": 0}, "seeds.count: must be >= 1, got 0"),
+        ("data", ["random", "random"], "data[1]: the same data set appears twice"),
+    ],
+)
+def test_more_one_line_errors(path, value, message):
+    raw = _with(path, value)
+    if message is None:
+        assert parse_config(raw, "sweep.json").optimizers[0].axes["lr"].values == (0.5,)
+        return
+    with pytest.raises(SweepConfigError) as err:
+        parse_config(raw, "sweep.json")
+    text = str(err.value)
+    assert message in text and "\n" not in text and text.startswith("sweep.json:")
+
+
+def test_the_readme_examples_are_valid_sweep_files(tmp_path):
+    """The README's Sweep files section: its small example parses, and every key its full
+    example writes is a key the models know (the full one's spec entries are placeholders)."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from descentcheck.properties.sweep import config as C
+    from descentcheck.registry.optimizers import registry
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Sweep files") : readme.index("## Python API")]
+    full, small = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    config = parse_config(tomllib.loads(small), tmp_path / "s.toml")
+    assert config.name == "adaptive momentum around the region" and len(config.architectures) == 2
+    code = "\n".join(line.split("#")[0] for line in full.splitlines())
+    written = set(re.findall(r"(\w+) =", code)) | set(re.findall(r"^\[+(\w+)\]+", code, re.M))
+    models = (C.SweepConfig, C.Architectures, C.RandomDags, C.DataEntry, C.Axis, C.EstimateL)
+    known = {k for m in (*models, C.SeedRange, C.OptimizerBlock) for k in m._file_keys()}
+    known |= {h.name for e in registry().values() for h in e.hyperparameters}
+    known |= {"spec", "inputs"}  # a {name, spec} entry, and the inline spec's own key
+    assert written - known == set() and len(written) > 25

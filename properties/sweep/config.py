@@ -3,7 +3,7 @@
 The format, key by key, is the README's "Sweep files" section. The models are strict (no
 string-to-number coercion) and frozen; an unknown key is refused with the closest known one.
 Every problem raises :class:`SweepConfigError` with one line, ``FILE: WHERE: PROBLEM``:
-:func:`_one_line` writes pydantic's first error so (``MESSAGES`` words its error types, and a
+:func:`_one_line` writes pydantic's first error so (``MESSAGES`` words its error types; a
 :func:`_problem` raised by a validator carries its own text). Shorthands (a name for a table,
 one value for a list, ``seeds = {count, start}``) are expanded by ``mode="before"`` validators;
 a key spelled ``<...>`` is an internal slot they fill, never written in a file nor a message.
@@ -16,7 +16,7 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +32,6 @@ from pydantic import (
     StrictStr,
     ValidationError,
     ValidationInfo,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -76,18 +75,21 @@ def _keys(given: Iterable[Any], known: tuple[str, ...]) -> None:
             raise _problem(f"unknown key {k!r}" + _hint(k, known, f" (known: {', '.join(known)})"))
 
 
-def _one_of(what: str, known: tuple[str, ...]) -> AfterValidator:
-    return AfterValidator(lambda v: _choice(v, known, what))
+def _one_of(what: str, known: Callable[[], tuple[str, ...]]) -> AfterValidator:
+    """A name among ``known()`` (read on use: the registries load lazily)."""
+    return AfterValidator(lambda v: _choice(v, known(), what))
 
 
-def _unique(what: str, *at: str) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    def check(values: tuple[Any, ...]) -> tuple[Any, ...]:
-        for i, v in enumerate(values):
-            if v in values[:i]:
-                raise _problem(f"{what} {v} appears twice", *at, i)
-        return values
+def _unique(problem: Callable[[Any], str]) -> AfterValidator:
+    """Each item once; a repeat is ``problem(item)`` at its index."""
 
-    return check
+    def check(items: tuple[Any, ...]) -> tuple[Any, ...]:
+        for i, v in enumerate(items):
+            if v in items[:i]:
+                raise _problem(problem(v), i)
+        return items
+
+    return AfterValidator(check)
 
 
 def _listed(v: Any) -> Any:
@@ -97,8 +99,8 @@ def _listed(v: Any) -> Any:
 NonNeg = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
 NonNegNumber = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
-Name = Annotated[StrictStr, Field(min_length=1)]
-OneOrMore = BeforeValidator(_listed)  # a single table or value stands for a list of one
+OneOrMore = BeforeValidator(_listed)  # one table or value stands for a list of one
+NotEmpty = Field(min_length=1)
 
 
 class _Table(BaseModel):
@@ -127,39 +129,34 @@ class Architecture:
     spec: dict[str, Any]
 
 
-def _read_spec(entry: str, base: Path) -> dict[str, Any]:
-    """A spec file (relative to the sweep file's folder) or a built-in example, by name."""
-    from descentcheck.impl.examples import EXAMPLES
-
-    file = base / entry
-    if file.is_file():
-        try:
-            return json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise _problem(f"cannot read spec file {file}: {' '.join(str(e).split())}") from None
-    if entry not in EXAMPLES:
-        raise _problem(
-            f"{entry!r} is neither a spec file (looked in {base}) nor a built-in example "
-            f"({', '.join(EXAMPLES)}){_hint(entry, EXAMPLES)}"
-        )
-    return EXAMPLES[entry]
-
-
-def _architecture(entry: Any, base: Path, i: int) -> Architecture:
-    """One ``specs`` entry: a name or file, an inline spec, or a ``{name, spec}`` table."""
+def _architecture(entry: Any, info: ValidationInfo) -> Architecture:
+    """One ``specs`` entry: a spec file (relative to the sweep file) or built-in example by
+    name, an inline spec, or ``{name, spec}`` with either; unnamed inline specs get ``""``."""
     from descentcheck.impl.errors import SpecError
+    from descentcheck.impl.examples import EXAMPLES
     from descentcheck.impl.spec import parse_spec
 
-    name = None
+    name, spec = None, entry
     if isinstance(entry, Mapping) and "spec" in entry:
         _keys(entry, ("name", "spec"))
-        name, entry = entry.get("name"), entry["spec"]
-    if isinstance(entry, str):
-        spec, name = _read_spec(entry, base), name or entry
-    elif isinstance(entry, Mapping):
-        spec, name = dict(entry), name or str(entry.get("name") or f"inline{i}")
-    else:
-        raise _problem(f"expected a spec name, a file path or a table, got {_kind(entry)}")
+        name, spec = entry.get("name"), entry["spec"]
+    if isinstance(spec, str):
+        name, base = name or spec, info.context["base"]
+        if (file := base / spec).is_file():
+            try:
+                spec = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                text = " ".join(str(e).split())
+                raise _problem(f"cannot read spec file {file}: {text}") from None
+        elif spec in EXAMPLES:
+            spec = EXAMPLES[spec]
+        else:
+            raise _problem(
+                f"{spec!r} is neither a spec file (looked in {base}) nor a built-in "
+                f"example ({', '.join(EXAMPLES)}){_hint(spec, EXAMPLES)}"
+            )
+    elif not isinstance(spec, Mapping):
+        raise _problem(f"expected a spec name, a file path or a table, got {_kind(spec)}")
     try:
         spec = json.loads(json.dumps(spec, allow_nan=False))  # plain JSON types only
         parse_spec(spec)
@@ -167,13 +164,27 @@ def _architecture(entry: Any, base: Path, i: int) -> Architecture:
         raise _problem(f"invalid spec: {e}") from None
     except (TypeError, ValueError) as e:
         raise _problem(f"spec is not plain JSON: {e}") from None
-    return Architecture(str(name), spec)
+    return Architecture(str(name or spec.get("name") or ""), spec)
 
 
-def _op(v: Any) -> str:
+def _named(archs: tuple[Architecture, ...]) -> tuple[Architecture, ...]:
+    """Unnamed inline specs named ``inline{i}``; every name once."""
+    out = [replace(a, name=a.name or f"inline{i}") for i, a in enumerate(archs)]
+    for i, a in enumerate(out):
+        if a.name in [b.name for b in out[:i]]:
+            raise _problem(f"name {a.name!r} is used twice (give one a name)", i)
+    return tuple(out)
+
+
+def _exclusions(ops: tuple[str, ...]) -> tuple[str, ...]:
+    """Known ops, sorted, each once, leaving a layer op to build with."""
     from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
 
-    return _choice(v, (*ACTIVATIONS, *LAYERS), "op")
+    for i, op in enumerate(ops):
+        _choice(op, (*ACTIVATIONS, *LAYERS), "op", i)
+    if set(LAYERS) <= set(ops):
+        raise _problem("excludes every layer op; nothing can be generated")
+    return tuple(sorted(set(ops)))
 
 
 class RandomDags(_Table):
@@ -183,39 +194,19 @@ class RandomDags(_Table):
     seed: NonNeg = 0
     max_steps: Annotated[StrictInt, Field(ge=2, le=MAX_RANDOM_STEPS)] = 5
     max_params: Positive | None = None
-    exclude_ops: tuple[Annotated[str, AfterValidator(_op)], ...] = ()
-
-    @field_validator("exclude_ops")
-    @classmethod
-    def _some_layer(cls, ops: tuple[str, ...]) -> tuple[str, ...]:
-        from descentcheck.theory.random_specs import LAYERS
-
-        if set(LAYERS) <= set(ops):
-            raise _problem("excludes every layer op; nothing can be generated")
-        return tuple(sorted(set(ops)))
+    exclude_ops: Annotated[tuple[str, ...], AfterValidator(_exclusions)] = ()
 
 
 class Architectures(_Table):
-    specs: tuple[Any, ...] = ()
+    specs: Annotated[
+        tuple[Annotated[Any, AfterValidator(_architecture)], ...], AfterValidator(_named)
+    ] = ()
     random: Annotated[tuple[RandomDags, ...], OneOrMore] = ()
 
     @model_validator(mode="before")
     @classmethod
     def _just_specs(cls, v: Any) -> Any:
         return {"specs": v} if isinstance(v, list) else v
-
-    @field_validator("specs")
-    @classmethod
-    def _specs(cls, entries: tuple[Any, ...], info: ValidationInfo) -> tuple[Architecture, ...]:
-        out: list[Architecture] = []
-        for i, e in enumerate(entries):
-            try:
-                out.append(_architecture(e, info.context["base"], i))
-            except PydanticCustomError as err:  # place it at the entry
-                raise _problem(err.context["text"], i, *err.context["at"]) from None
-            if out[-1].name in [a.name for a in out[:-1]]:
-                raise _problem(f"name {out[-1].name!r} is used twice (give one a name)", i)
-        return tuple(out)
 
     @model_validator(mode="after")
     def _some(self) -> Architectures:
@@ -228,7 +219,7 @@ class DataEntry(_Table):
     """One data set. ``kind`` is ``"random"`` (drawn per case to fit the spec), ``"builtin"``
     (``source`` its name) or ``"file"`` (``path`` absolute)."""
 
-    source: Name
+    source: Annotated[StrictStr, NotEmpty]
     kind: str = Field(validation_alias="<kind>")
     seed: NonNeg = 0
     subsample: Positive | None = None
@@ -291,7 +282,8 @@ class Axis(_Table):
 
 
 def _values(param: str, v: Any, choices: tuple[str, ...]) -> tuple[Any, ...]:
-    """A list (or one value) of ``param``: ``choices`` by name, numbers as finite floats >= 0."""
+    """A list (or one value) of ``param``: ``choices`` by name, numbers as finite floats >= 0,
+    each once."""
     items = _listed(v)
     if not items:
         raise _problem("is empty", param)
@@ -304,9 +296,11 @@ def _values(param: str, v: Any, choices: tuple[str, ...]) -> tuple[Any, ...]:
             raise _problem(f"expected a number, got {_kind(x)}", *at)
         elif not (math.isfinite(x) and x >= 0):
             raise _problem(f"must be {'>= 0' if math.isfinite(x) else 'finite'}, got {x}", *at)
+        elif float(x) in out:
+            raise _problem(f"value {float(x)} appears twice", *at)
         else:
             out.append(float(x))
-    return tuple(out) if choices else _unique("value", param)(tuple(out))
+    return tuple(out)
 
 
 class OptimizerBlock(_Table):
@@ -314,7 +308,7 @@ class OptimizerBlock(_Table):
     product of the axes) or at ``count`` random points drawn from ``seed``."""
 
     name: str
-    search: Annotated[str, _one_of("search", ("grid", "random"))] = "grid"
+    search: Annotated[str, _one_of("search", lambda: ("grid", "random"))] = "grid"
     count: Positive | None = None
     seed: NonNeg = 0
     relative_to_L: StrictBool = False
@@ -362,7 +356,7 @@ class EstimateL(_Table):
 
     iters: Positive = 60
     seed: NonNeg = 0
-    method: Annotated[str, _one_of("method", ("lanczos", "power"))] = "lanczos"
+    method: Annotated[str, _one_of("method", lambda: ("lanczos", "power"))] = "lanczos"
 
 
 class SeedRange(_Table):
@@ -383,38 +377,34 @@ def _version(v: int) -> int:
     return v
 
 
-def _distinct_data(data: tuple[DataEntry, ...]) -> tuple[DataEntry, ...]:
-    for i, d in enumerate(data):
-        if d in data[:i]:
-            raise _problem("the same data set appears twice", i)
-    return data
-
-
 class SweepConfig(_Table):
     """A validated sweep file; ``architectures`` and ``random_dags`` are its two kinds of nets."""
 
     path: Path = Field(Path("<sweep>"), validation_alias="<path>")
     text: str = Field("", validation_alias="<text>")
     version: Annotated[StrictInt, AfterValidator(_version)] = FORMAT_VERSION
-    name: Name
+    name: Annotated[StrictStr, NotEmpty]
     description: StrictStr = ""
     steps: Positive
     seeds: Annotated[
         tuple[NonNeg, ...],
         BeforeValidator(_seed_range),
-        Field(min_length=1),
-        AfterValidator(_unique("seed")),
+        NotEmpty,
+        _unique(lambda s: f"seed {s} appears twice"),
     ] = (0,)
     checks: Annotated[
-        tuple[Annotated[str, _one_of("check", CHECKS)], ...],
-        Field(min_length=1),
+        tuple[Annotated[str, _one_of("check", lambda: CHECKS)], ...],
+        NotEmpty,
         AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),  # canonical order, once
     ] = CHECKS
     table: Architectures = Field(alias="architectures")
     data: Annotated[
-        tuple[DataEntry, ...], OneOrMore, Field(min_length=1), AfterValidator(_distinct_data)
+        tuple[DataEntry, ...],
+        OneOrMore,
+        NotEmpty,
+        _unique(lambda _: "the same data set appears twice"),
     ]
-    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, Field(min_length=1)]
+    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, NotEmpty]
     estimate_L: EstimateL = EstimateL()
 
     @property
@@ -432,20 +422,18 @@ class SweepConfig(_Table):
 
 # ---- reading -------------------------------------------------------------------------------
 
-MESSAGES = {
+MESSAGES = {  # pydantic's error types, worded; {v} is the input, {kind} its kind (_kind)
     "greater_than_equal": "must be >= {ge:g}, got {v}",
     "less_than_equal": "must be <= {le:g}, got {v}",
+    "finite_number": "must be finite, got {v}",
+    "too_short": "is empty",
     "int_type": "expected an integer, got {kind}",
     "float_type": "expected a number, got {kind}",
-    "finite_number": "must be finite, got {v}",
     "bool_type": "expected true or false, got {kind}",
     "string_type": "expected a string, got {kind}",
     "string_too_short": "expected a non-empty string, got {kind}",
     "tuple_type": "expected a list, got {kind}",
-    "too_short": "is empty",
     "model_type": "expected a table, got {kind}",
-    "model_attributes_type": "expected a table, got {kind}",
-    "dict_type": "expected a table, got {kind}",
 }
 
 
@@ -466,30 +454,27 @@ def _one_line(path: Path, e: ValidationError) -> SweepConfigError:
     return SweepConfigError(f"{path}: {where or 'top level'}: {text}")
 
 
-def _parse_text(path: Path, text: str) -> Any:
-    suffix = path.suffix.lower()
-    as_json = suffix == ".json" or (suffix != ".toml" and text.lstrip().startswith("{"))
-    try:
-        return json.loads(text) if as_json else tomllib.loads(text)
-    except json.JSONDecodeError as e:
-        msg = f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        raise SweepConfigError(f"{path}: {msg}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SweepConfigError(f"{path}: malformed TOML: {' '.join(str(e).split())}") from None
-
-
 def load_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep file (TOML, or JSON by suffix or a leading ``{``)."""
+    """Read and validate a sweep file: JSON by its suffix or a leading ``{``, else TOML."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+        as_json = p.suffix.lower() == ".json" or (
+            p.suffix.lower() != ".toml" and text.lstrip().startswith("{")
+        )
+        raw = json.loads(text) if as_json else tomllib.loads(text)
     except FileNotFoundError:
         raise SweepConfigError(f"sweep file not found: {p}") from None
     except IsADirectoryError:
         raise SweepConfigError(f"sweep file {p} is a directory") from None
+    except json.JSONDecodeError as e:
+        msg = f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        raise SweepConfigError(f"{p}: {msg}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SweepConfigError(f"{p}: malformed TOML: {' '.join(str(e).split())}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SweepConfigError(f"cannot read sweep file {p}: {' '.join(str(e).split())}") from None
-    return parse_config(_parse_text(p, text), p, text)
+    return parse_config(raw, p, text)
 
 
 def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> SweepConfig:
