@@ -8,12 +8,13 @@
   |Hessian eigenvalue| at w_0 (``theory.smoothness.estimate_L``)? ``{"inside": true | false |
   null, "region", "lr_L", "tau_L", "tau_max_L", "beta", "note"}``. The verdict is the region's
   ``guaranteed`` called by keyword: ``L`` = L_0, each float hyperparameter under its name or its
-  factory keyword (momentum's ``beta``), and ``ratio`` (rho_k = |dw_{k-1}| / |g_k|, unbounded)
-  at its worst case, inf: so heavy ball and Nesterov are inside only with beta = 0 (then gd's
-  region). A region that needs another per-step quantity (rmsprop's ``grad``, ``scale``), an
-  optimizer with ``no_region``, or a non-finite L_0 gives ``null``. gd: ``0 < lr L < 2``;
-  adaptive_momentum: ``tau < min(lr, 2/L - lr)``. L_0 is a local estimate, so "inside" is
-  theory's premise read with the curvature at the start, not a certificate for the whole run.
+  factory keyword (momentum's ``beta``), and ``ratio`` (theory's per-step rho_k: heavy ball's
+  |dw_{k-1}| / |g_k|, Nesterov's lr |b_{k-1}| / |g_k|; unbounded) at its worst case, inf: so
+  heavy ball and Nesterov are inside only with beta = 0 (then gd's region). A region that needs
+  another per-step quantity (rmsprop's ``grad``, ``scale``), an optimizer with ``no_region``,
+  or a non-finite L_0 gives ``null``. gd: ``0 < lr L < 2``; adaptive_momentum:
+  ``tau < min(lr, 2/L - lr)``. L_0 is a local estimate, so "inside" is theory's premise read
+  with the curvature at the start, not a certificate for the whole run.
 * ``final_loss``: ``{"initial", "final", "final_grad_norm"}`` (E(w_0), E(w_K), |grad E(w_K)|).
 * ``diverged``: ``{"diverged", "message"}`` (a non-finite loss or gradient stopped the run).
 
@@ -36,8 +37,9 @@ def decrease_every_step(traj: Trajectory) -> dict[str, Any]:
     return {"holds": holds, "first_rise": first, "worst_relative_rise": json_float(max(worst, 0.0))}
 
 
-#: the worst case of a region's per-step ratio rho_k = |dw_{k-1}| / |g_k|, which no bound on
-#: L-smooth losses limits (it is infinite when g_k = 0): an a-priori verdict must hold for it
+#: the worst case of a region's per-step ratio rho_k (a previous step's length over |g_k|),
+#: which nothing known at w_0 bounds (it is infinite when g_k = 0): an a-priori verdict must
+#: hold for it
 WORST_CASE = {"ratio": math.inf}
 
 
@@ -80,7 +82,7 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
     if "beta" in params and beta is not None:
         out["beta"] = beta
     if "ratio" in params:
-        out["note"] = "worst case over the unbounded rho_k = |dw_{k-1}|/|g_k|"
+        out["note"] = "at the worst case of the unbounded per-step ratio rho_k"
         if beta == 0:
             out["note"] = "beta = 0 is gradient descent"
     return out
