@@ -75,9 +75,8 @@ def _keys(given: Iterable[Any], known: tuple[str, ...]) -> None:
             raise _problem(f"unknown key {k!r}" + _hint(k, known, f" (known: {', '.join(known)})"))
 
 
-def _one_of(what: str, known: Callable[[], tuple[str, ...]]) -> AfterValidator:
-    """A name among ``known()`` (read on use: the registries load lazily)."""
-    return AfterValidator(lambda v: _choice(v, known(), what))
+def _one_of(what: str, known: tuple[str, ...]) -> AfterValidator:
+    return AfterValidator(lambda v: _choice(v, known, what))
 
 
 def _unique(problem: Callable[[Any], str]) -> AfterValidator:
@@ -308,7 +307,7 @@ class OptimizerBlock(_Table):
     product of the axes) or at ``count`` random points drawn from ``seed``."""
 
     name: str
-    search: Annotated[str, _one_of("search", lambda: ("grid", "random"))] = "grid"
+    search: Annotated[str, _one_of("search", ("grid", "random"))] = "grid"
     count: Positive | None = None
     seed: NonNeg = 0
     relative_to_L: StrictBool = False
@@ -356,7 +355,7 @@ class EstimateL(_Table):
 
     iters: Positive = 60
     seed: NonNeg = 0
-    method: Annotated[str, _one_of("method", lambda: ("lanczos", "power"))] = "lanczos"
+    method: Annotated[str, _one_of("method", ("lanczos", "power"))] = "lanczos"
 
 
 class SeedRange(_Table):
@@ -393,7 +392,7 @@ class SweepConfig(_Table):
         _unique(lambda s: f"seed {s} appears twice"),
     ] = (0,)
     checks: Annotated[
-        tuple[Annotated[str, _one_of("check", lambda: CHECKS)], ...],
+        tuple[Annotated[str, _one_of("check", CHECKS)], ...],
         NotEmpty,
         AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),  # canonical order, once
     ] = CHECKS
