@@ -102,6 +102,16 @@ def test_region_edges():
     assert not descent.constant_momentum_guaranteed(0.5, 0.1, 1.0, math.inf)
 
 
+@pytest.mark.parametrize("beta", [1e-190, 1e-170, 0.5])
+def test_nesterov_any_positive_beta_has_no_guarantee_against_an_unbounded_buffer(beta):
+    """beta^2 underflows to 0 below 1e-162; an infinite |b_{k-1}| / |g_k| must still refuse."""
+    assert not descent.nesterov_guaranteed(0.1, beta, 1.0, math.inf)
+    assert descent.nesterov_guaranteed(0.1, 0.0, 1.0, math.inf)  # beta = 0 is GD
+    # a huge finite ratio: beta (beta rho) = 1e-80, not (beta^2) rho = 0
+    assert descent.nesterov_guaranteed(0.1, 1e-190, 1.0, 1e300)
+    assert descent.nesterov_decrease_bound(0.1, 1e-190, 1.0, 1e300, 1.0) > 0
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan")])
 def test_bad_inputs_raise(bad):
     with pytest.raises(ValueError):

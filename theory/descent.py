@@ -186,7 +186,9 @@ def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
     Condition: ``beta^2 rho < min(lr (1 + beta), 2/L - lr (1 + beta))``."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio)
     _finite(lr=lr, beta=beta, L=L)
-    s = _momentum_length(beta * beta, ratio)
+    # beta (beta rho), not (beta^2) rho: beta^2 underflows to 0 for beta < 1e-162, which would
+    # turn an infinite rho into a guarantee
+    s = _momentum_length(beta, beta * ratio)
     return not math.isinf(s) and momentum_step_guaranteed(lr * (1.0 + beta), s, L)
 
 
@@ -195,7 +197,7 @@ def nesterov_decrease_bound(
 ) -> float:
     """The exact guaranteed decrease of a Nesterov step (see :func:`nesterov_guaranteed`)."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
-    s = _momentum_length(beta * beta, ratio)
+    s = _momentum_length(beta, beta * ratio)
     return momentum_step_decrease_bound(lr * (1.0 + beta), s, L, grad_norm)
 
 
