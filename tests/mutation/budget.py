@@ -56,6 +56,13 @@ def status(cache: Path, mid: int) -> str:
         return db.execute("SELECT status FROM mutant WHERE id = ?", (mid,)).fetchone()[0]
 
 
+def untested(cache: Path, mid: int) -> None:
+    """Mark a mutant the cache-filling run skipped as untested: ``mutmut run ID`` takes a cached
+    status as final, so it would otherwise report the skip again without running anything."""
+    with sqlite3.connect(cache) as db:
+        db.execute("UPDATE mutant SET status = 'untested' WHERE id = ?", (mid,))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=".mutmut-cache", type=Path)
@@ -73,15 +80,17 @@ def main(argv: list[str] | None = None) -> None:
             reached = key  # every mutant below this key was tried
             break
         if status(args.cache, mid) not in DONE:
+            untested(args.cache, mid)
             t = time.perf_counter()
             subprocess.run(
                 ["mutmut", "run", str(mid), "--no-progress", "--simple-output"],
                 capture_output=True,
                 check=False,
             )
-            print(
-                f"{where}: {status(args.cache, mid)} ({time.perf_counter() - t:.0f} s)", flush=True
-            )
+            now = status(args.cache, mid)
+            if now in ("skipped", "untested"):  # never ran: the sample would be a lie
+                raise SystemExit(f"{where}: mutmut did not run it (status {now})")
+            print(f"{where}: {now} ({time.perf_counter() - t:.0f} s)", flush=True)
     seconds = time.perf_counter() - t0
     summary = {"rate": reached, "seed": args.seed, "seconds": seconds, "asked_rate": args.rate}
     (args.cache.parent / "budget.json").write_text(json.dumps(summary) + "\n", "utf-8")
