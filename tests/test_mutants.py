@@ -152,6 +152,21 @@ def test_the_sample_is_seeded_and_nested() -> None:
     assert small != {k for k in keys if sampled(*k, 0.06, 1)}
 
 
+def test_the_budget_run_unmarks_the_cache_fills_skips(tmp_path: Path) -> None:
+    """``mutmut run ID`` takes a cached status as final: a mutant the cache-filling run marked
+    skipped would be reported skipped again, never run, unless budget.py marks it untested."""
+    import sqlite3
+
+    from budget import status, untested
+
+    cache = tmp_path / ".mutmut-cache"
+    with sqlite3.connect(cache) as db:
+        db.execute("CREATE TABLE mutant (id INTEGER PRIMARY KEY, status TEXT)")
+        db.executemany("INSERT INTO mutant VALUES (?, ?)", [(1, "skipped"), (2, "skipped")])
+    untested(cache, 1)
+    assert (status(cache, 1), status(cache, 2)) == ("untested", "skipped")
+
+
 # ---- the claims added for the gaps the run found: each kills its mutant -------------------
 
 
