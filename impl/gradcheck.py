@@ -535,14 +535,19 @@ def check_network_gradient(
     For parameter ``name`` the function is ``w -> net.loss({**params, name: w}, x, y)``; the
     other parameters stay float64 (numpy promotes them when ``w`` is complex: every forward
     rule is complex-analytic, see ``ops.base``). Each array is checked as by
-    :func:`check_gradient` with ``grad_scale`` the largest oracle entry over all arrays."""
+    :func:`check_gradient` with ``grad_scale`` the largest oracle entry over all arrays. The
+    ``mpmath`` oracle differentiates theory's independent mpmath evaluation of the spec (at
+    float64 points both are E to within rounding; its claim is the same E's gradient)."""
     p = net.check_params(params)
     xs, ys = net.check_data(x, y)
     _, grads = net.loss_and_grad(p, xs, ys)
     checked = []
     for name in net.param_names:
+        mp_fun = _mpmath_loss(net, p, xs, ys, name) if method == "mpmath" else None
 
-        def fun(w: Array, name: str = name) -> Any:
+        def fun(w: Array, name: str = name, mp: Any = mp_fun) -> Any:
+            if mp is not None and w.dtype == object:
+                return mp(w)
             return net.loss({**p, name: w}, xs, ys)
 
         w0, claim = _validate(fun, grads[name], p[name], method, rtol, atol_rel, None)
@@ -555,6 +560,19 @@ def check_network_gradient(
         for name, claim, oracle in checked
     ]
     return NetworkGradCheck(tuple(rows))
+
+
+def _mpmath_loss(
+    net: Network, params: Mapping[str, Array], x: Array, y: Array, name: str
+) -> Callable[[Array], Any]:
+    """``w -> E`` on object arrays of mpf, parameter ``name`` set to ``w``: theory's evaluator of
+    the spec (``theory.mp_network``, written from DESIGN.md's definitions, plugins' ``mpmath``
+    rules included). The layers' numpy rules take float and complex arrays, not mpf."""
+    from descentcheck.theory import mp_network
+
+    fixed = {k: mp_network.to_mp(v) for k, v in params.items() if k != name}
+    X, Y = mp_network.to_mp(x), mp_network.to_mp(y)
+    return lambda w: mp_network.loss(net.spec.raw, {**fixed, name: w}, X, Y)
 
 
 def format_table(rows: Iterable[ParamCheck]) -> str:

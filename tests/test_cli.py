@@ -6,6 +6,7 @@ import json
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -378,3 +379,23 @@ def test_train_options_are_the_optimizer_registry():
         assert h.option in r.output
     r = CliRunner().invoke(main, ["train", "sine_skip", "--data", "sine", "--optimizer", "gd"])
     assert r.exit_code == 2 and "Missing option '--lr'" in r.output
+
+
+def test_gradcheck_mpmath_and_an_unusable_oracle_in_one_line(workdir):
+    spec = workdir / "design.json"
+    spec.write_text(json.dumps(DESIGN_EXAMPLE))
+    np.savez(workdir / "d.npz", x=np.linspace(-1, 1, 6).reshape(2, 3), y=np.ones((2, 2)))
+    args = ["gradcheck", str(spec), "--data", str(workdir / "d.npz")]
+    r = CliRunner().invoke(main, [*args, "--method", "mpmath"])
+    assert r.exit_code == 0, r.output
+    assert "mpmath" in r.output and "FAIL" not in r.output
+    # a loss that overflows: the oracle has nothing to differentiate, said in one line
+    np.savez(workdir / "big.npz", x=np.ones((2, 3)), y=np.full((2, 2), 1e300))
+    big = ["gradcheck", str(spec), "--data", str(workdir / "big.npz"), "--method", "mpmath"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be a second line on the terminal
+        r = CliRunner().invoke(main, big)
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: gradcheck: "), (
+        r.output
+    )

@@ -438,3 +438,41 @@ def test_network_richardson_agrees(net: Network) -> None:
     r = check_network_gradient(net, params, x, y, method="richardson")
     assert r.ok, r.table()
     assert {row.result.method for row in r} == {"richardson"}
+
+
+TANH_SKIP = {
+    "inputs": 2,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 3, "inputs": ["input"]},
+        {"name": "a", "op": "tanh", "inputs": ["h"]},
+        {"name": "s", "op": "sigmoid", "inputs": ["a"]},
+        {"name": "cat", "op": "concat", "inputs": ["s", "input"]},
+        {"name": "g", "op": "gaussian", "units": 2, "inputs": ["cat"]},
+        {"name": "skip", "op": "concat", "inputs": ["g", "a"]},
+        {"name": "out", "op": "dense", "units": 1, "inputs": ["skip"]},
+    ],
+}
+
+
+def test_the_mpmath_oracle_checks_a_network_with_tanh(monkeypatch) -> None:
+    """The mpmath oracle differentiates theory's mpmath evaluation of the spec: the numpy rules
+    (tanh from exp of a float array) cannot take mpf arrays, and the CLI crashed on them."""
+    net = Network.from_spec(TANH_SKIP)
+    x = np.linspace(-1, 1, 8).reshape(4, 2)
+    y = np.linspace(0, 1, 4)
+    params = net.init(seed=0, x=x)
+    r = check_network_gradient(net, params, x, y, method="mpmath")
+    assert r.ok, r.table()
+    assert {row.result.method for row in r} == {"mpmath"}
+    layer = _layer(net, "h")
+    backward = layer.backward
+
+    def broken(params, cache, gy):
+        gxs, gp = backward(params, cache, gy)
+        return gxs, {**gp, "b": gp["b"] * (1 + 1e-6)}
+
+    monkeypatch.setattr(layer, "backward", broken)
+    r = check_network_gradient(net, params, x, y, method="mpmath")
+    assert [row.name for row in r if not row.ok] == ["h.b"], r.table()
