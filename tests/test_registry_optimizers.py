@@ -104,6 +104,17 @@ def _rule_without(name: str, hyperparameter: str):
     return derivation
 
 
+def _rule_with_stray_initial(name: str):
+    """The rule with an initial state that names a symbol no hyperparameter declares."""
+
+    def derivation():
+        rule = next(e for e in reg.BUILTINS if e.name == name).build_derivation()
+        state = next(iter(rule.state))
+        return dataclasses.replace(rule, initial={state: sp.Symbol("stray")})
+
+    return derivation
+
+
 MISSING = {  # what is removed: (optimizer, field changes, fragment of the message)
     "derivation": ("nesterov", {"derivation": None}, "no SymPy derivation"),
     "derivation function": (
@@ -120,6 +131,11 @@ MISSING = {  # what is removed: (optimizer, field changes, fragment of the messa
         "gd",
         {"factory": "descentcheck.impl.optim:no_such_factory"},
         "update pair cannot be built",
+    ),
+    "a stray symbol in an initial state": (
+        "rmsprop",
+        {"derivation": _rule_with_stray_initial("rmsprop")},
+        "initial value of state",
     ),
     "region and reason": ("momentum", {"region": None}, "neither a descent region nor a reason"),
     "region": ("adaptive_momentum", {"region": "no_such_region"}, "descent region"),
@@ -453,3 +469,24 @@ def test_builtin_factories_check_their_own_ranges(monkeypatch):
     traj = train(net, params, x, y, optimizer="momentum", lr=0.01, momentum=1.0, steps=1)
     assert traj.hyperparameters["momentum"] == 1.0
     assert all(e.validates for e in reg.BUILTINS) and not ADAM.validates
+
+
+def test_an_initial_state_may_name_a_hyperparameter():
+    """AdaGrad's accumulator starts at a hyperparameter: the rule unrolls with its value (it
+    crashed converting the symbol to float; found by a held-out plugin)."""
+    import mpmath
+
+    from descentcheck.theory.update_rules import unroll
+
+    lr, a0, g, G = sp.symbols("lr a0 g G", real=True)
+    rule = UpdateRule(
+        step=-lr * g / sp.sqrt(G),
+        gradient=g,
+        hyperparameters={"lr": lr, "a0": a0},
+        state={G: G + g**2},
+        initial={G: a0},
+    )
+    with mpmath.workdps(40):
+        (d0,), (d1,) = unroll(rule, {"lr": 0.125, "a0": 0.5}, [[1.0], [2.0]])
+        assert abs(d0 - (-0.125 / mpmath.sqrt(1.5))) < mpmath.mpf(10) ** -35
+        assert abs(d1 - (-0.25 / mpmath.sqrt(5.5))) < mpmath.mpf(10) ** -35

@@ -45,7 +45,11 @@ class Unrolled:
             for s in self.states
         ]
         self._step = sp.lambdify(args, sp.sympify(rule.step).subs(values), modules="mpmath")
-        self.initial = [mpmath.mpf(float(rule.initial.get(s, 0))) for s in self.states]
+        # an initial state may name hyperparameters (AdaGrad's initial accumulator)
+        self.initial = [
+            mpmath.mpf(sp.N(sp.sympify(rule.initial.get(s, 0)).subs(values), 30))
+            for s in self.states
+        ]
 
     def steps(self, grads: Sequence[float]) -> list[mpmath.mpf]:
         """``dw_0 .. dw_K`` of one entry whose gradients are ``grads`` (g_0 .. g_K)."""

@@ -630,6 +630,15 @@ def _rule_problems(entry: OptimizerEntry, rule: UpdateRule) -> list[str]:
     stray = sorted(str(s) for s in rule.step.free_symbols - allowed)
     if stray:
         out.append(f"optimizer {entry.name}: its derivation uses undeclared symbols {stray}")
+    for state, value in rule.initial.items():
+        # an initial state is known before the first step: hyperparameters and numbers only
+        loose = getattr(value, "free_symbols", set()) - set(rule.hyperparameters.values())
+        if loose:
+            names = sorted(str(s) for s in loose)
+            out.append(
+                f"optimizer {entry.name}: the initial value of state {state} uses {names}, "
+                "which are not hyperparameters"
+            )
     return out
 
 
