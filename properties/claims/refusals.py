@@ -161,7 +161,8 @@ BAD: dict[str, tuple[Change, type[DescentcheckError]]] = {
         HyperparameterError,
     ),
     "rmsprop rho >= 1": (lambda c, t: _hp("rmsprop", rho=1.0 + t), HyperparameterError),
-    "optimizer unknown": (lambda c, t: _hp("adagrad"), HyperparameterError),
+    # a hyphen: no plugin can register this name (registry.optimizers refuses it)
+    "optimizer unknown": (lambda c, t: _hp("no-such-optimizer"), HyperparameterError),
     "momentum given to gd": (lambda c, t: _hp("gd", momentum=t), HyperparameterError),
 }
 
