@@ -288,8 +288,8 @@ REFUSALS = {
     ),
     "optimizer": (
         TRAIN,
-        "error: optimizer plugin 'adam = descentcheck_example_plugin.broken:ADAM': optimizer "
-        "adam has no SymPy derivation (derivation)",
+        "error: optimizer plugin 'adam = descentcheck_example_plugin.broken:ADAM, from package "
+        "descentcheck-example-plugin': optimizer adam has no SymPy derivation (derivation)",
     ),
     "claim": (
         ["verify", "--claim", "adam-step-bounded", "--profile", "fast"],

@@ -80,8 +80,8 @@ Adam as a plugin (``my_adam/plugin.py``; the package depends on descentcheck, nu
 
     def make_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
         def init(params):                     # state: step count, first and second moments
-            return 0, {k: np.zeros_like(v) for k, v in params.items()}, \
-                {k: np.zeros_like(v) for k, v in params.items()}
+            m = {k: np.zeros_like(v) for k, v in params.items()}
+            return 0, m, {k: np.zeros_like(v) for k, v in params.items()}
         def update(grads, state, params):     # pure: fresh arrays, the input state untouched
             t, m, v = state
             t += 1
@@ -526,7 +526,9 @@ def _plugin_entries() -> list[OptimizerEntry]:
                 f"{where}: is a {type(obj).__name__}, not a "
                 "descentcheck.registry.optimizers.OptimizerEntry"
             )
-        out.append(_with_origin(obj, f"{ep.name} = {ep.value}"))
+        dist = getattr(getattr(ep, "dist", None), "name", None)
+        package = f", from package {dist}" if dist else ""
+        out.append(_with_origin(obj, f"{ep.name} = {ep.value}{package}"))
     return out
 
 
