@@ -180,3 +180,18 @@ def test_the_matmul_accuracy_claim_catches_a_pair_left_to_the_cancelling_sums(mo
     entry = run_claim(BY_ID["distance-layer-matmul-accurate"], profile)
     assert entry["outcome"] == "falsified", entry
     assert entry["message"].startswith("z entry"), entry["message"]
+
+
+@pytest.mark.parametrize("table", ["_TANH_P", "_TANH_Q"])
+def test_the_activation_claim_catches_a_coefficient_of_the_large_array_tanh(
+    monkeypatch, profile, table
+):
+    """The mutation run's survivor: one Cephes coefficient off by 1 (mutmut's number mutant),
+    seen only by arrays of TANH_EXP_MIN_SIZE entries or more."""
+    from descentcheck.impl.ops import activations
+
+    coefficients = getattr(activations, table)
+    monkeypatch.setattr(activations, table, (*coefficients[:2], coefficients[2] + 1.0))
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "tanh" in entry["message"], entry["message"]

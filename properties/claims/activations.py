@@ -13,6 +13,12 @@ also evaluated at x + i s h (s = +-1, h = 1e-20), the complex step the gradient 
 the curvature code rely on: the real part must be f(x) and the imaginary part / (s h) must be
 f'(x), to 4 eps relative or 4 eps absolute (numpy's complex log1p is not as accurate as its
 real one far left of 0); a branch that mishandles complex input at Re x = 0 shows there.
+
+Half the cases tile the drawn values past ``TANH_EXP_MIN_SIZE`` entries, where tanh takes its
+``exp(-2|x|)`` form (a mutated Cephes coefficient survived the mutation run: no claim reached
+that size), and the backward rule's slope (``gy = 1``) is compared with the formula's derivative
+there too, to 4 eps relative or 4 eps absolute (``1 - tanh^2`` would lose the relative accuracy
+far from 0; the rule's ``4 e / (1 + e)^2`` keeps it).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl import ops
-from descentcheck.impl.ops.activations import ACTIVATIONS
+from descentcheck.impl.ops.activations import ACTIVATIONS, TANH_EXP_MIN_SIZE
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
@@ -56,27 +62,42 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     width = draw(st.integers(1, 3), label="width")
     values = st.floats(-50.0, 50.0, allow_nan=False, allow_subnormal=False)
     x = draw(hnp.arrays(np.float64, (rows, width), elements=values), label="x")
-    return {"x": x}
+    tiled = draw(st.booleans(), label=f"tiled to {TANH_EXP_MIN_SIZE} entries or more")
+    return {"x": x, "tiled": tiled}
 
 
-def _worst(name: str, x: np.ndarray) -> tuple[float, str]:
+def _tile(a: np.ndarray, reps: int) -> np.ndarray:
+    return np.tile(a, (reps, 1))
+
+
+def _worst(name: str, x: np.ndarray, tiled: bool = False) -> tuple[float, str]:
+    """The largest error over its allowance, and where: the forward forms on ``x`` (tiled past
+    the large-array size when ``tiled``: the paths the networks of the bench take), the
+    backward rule's slope there, and the complex step on ``x``."""
     cls = ACTIVATIONS[name]
+    reps = -(-TANH_EXP_MIN_SIZE // x.size) if tiled else 1
+    big = _tile(x, reps)
     layer = cls("a", ("x",), (x.shape[1],), x.shape[1])
-    got = {"forward": layer.forward({}, [x.copy()])[0]}
+    y, cache = layer.forward({}, [big.copy()])
+    got = {"forward": y}
     fn = getattr(cls, "fn", None)
     if fn is not None:
-        got["fn"] = np.asarray(fn(x.copy()))
+        got["fn"] = np.asarray(fn(big.copy()))
     exported = getattr(ops, name, None)  # impl.ops.sigmoid and impl.ops.softplus
     if callable(exported):
-        got["impl.ops function"] = np.asarray(exported(x.copy()))
+        got["impl.ops function"] = np.asarray(exported(big.copy()))
     with mpmath.workdps(50):
         want = np.array([float(FORMULAS[name](mpmath.mpf(float(v)))) for v in x.reshape(-1)])
     want = want.reshape(x.shape)
-    worst, where = _compare(name, x, got, want)
+    worst, where = _compare(name, big, got, _tile(want, reps))
     if name in SLOPES:  # the complex step: f(x + i s h) = f(x) + i s h f'(x) + O(h^2)
         with mpmath.workdps(50):
             slope = [float(SLOPES[name](mpmath.mpf(float(v)))) for v in x.reshape(-1)]
         slope = np.array(slope).reshape(x.shape)
+        (gx,), _ = layer.backward({}, cache, np.ones_like(big))  # gy = 1: f'(x) itself
+        r, at = _compare(name, big, {"backward's slope": gx}, _tile(slope, reps), floor=4 * EPS)
+        if r > worst:
+            worst, where = r, at
         for s in (1.0, -1.0):
             z = x + 1j * s * H
             steps = {"forward": layer.forward({}, [z.copy()])[0]}
@@ -114,7 +135,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     worst, where = 0.0, ""
     for name in FORMULAS:
         if name in ACTIVATIONS:
-            r, at = _worst(name, drawn["x"])
+            r, at = _worst(name, drawn["x"], drawn.get("tiled", False))
             if r > worst:
                 worst, where = r, at
     ok = worst <= 1.0
@@ -132,7 +153,11 @@ ACTIVATIONS_EQUAL_FORMULAS = Claim(
         "DESIGN.md's activation definitions; added after the mutation run (issue 12 item 7) "
         "found softplus's exported function and relu's alive under mutation"
     ),
-    conditions=("inputs drawn in [-50, 50], 1 to 4 rows of width 1 to 3",),
+    conditions=(
+        "inputs drawn in [-50, 50], 1 to 4 rows of width 1 to 3; half the cases tile them to "
+        "4096 entries or more (the large-array paths: tanh from exp(-2|x|))",
+        "the backward rule's slope (gy = 1) within 4 eps relative or 4 eps absolute",
+    ),
     expect="holds",
     strategy=_draw,
     check=_check,
