@@ -104,7 +104,10 @@ def _optimizer_options() -> list[click.Option]:
         who = "" if len(users) == len(names) else f"{', '.join(users)}: "
         what = f" ({h.describe()})" if len(users) == 1 else ""
         required = name == "lr"  # every optimizer takes a learning rate
+        helps = {u: registry.get(u).hyperparameter(name).help for u in users}
         text = who + h.help + what
+        if len(set(helps.values())) > 1:  # one name, several meanings: each optimizer's own
+            text = "; ".join(f"{u}: {t}" for u, t in helps.items())
         out.append(click.Option([h.option], type=kind, required=required, help=text))
     return out
 

@@ -305,6 +305,9 @@ def test_plugin_hyperparameters_are_cli_options(plugins, tmp_path):
     plugins(FakeEntryPoint("adam", ADAM))
     r = CliRunner().invoke(main, ["train", "--help"])
     assert r.exit_code == 0 and "--beta1" in r.output and "adam" in r.output
+    # --eps means a different thing to rmsprop and adam: each one's help is shown
+    flat = " ".join(r.output.split())
+    assert "adam: added to sqrt(v_hat)" in flat and "rmsprop: " in flat, flat
     out = tmp_path / "run"
     args = ["train", "sine_skip", "--data", "sine", "--optimizer", "adam", "--lr", "0.01"]
     r = CliRunner().invoke(main, [*args, "--beta1", "0.8", "--eps", "1e-6", "--out", str(out)])
