@@ -81,3 +81,17 @@ def test_gaussian_bounds_symbolic_and_attained():
     r = 1.7
     u = 1 / r
     assert math.isclose(r * r * u * math.exp(-0.5 * r * r * u * u), r * math.exp(-0.5))
+
+
+def test_a_wrong_stated_bound_fails_naming_what_was_expected(monkeypatch):
+    """A wrong expected supremum (a plugin's typo) fails the check, and the message shows the
+    stated values beside SymPy's."""
+    from descentcheck.theory import assumptions
+    from descentcheck.theory.checks import check_assumptions
+
+    wrong = {**EXPECTED, "tanh": (sp.Integer(1), sp.Integer(2), EXPECTED["tanh"][2])}
+    monkeypatch.setattr(assumptions, "EXPECTED", wrong)
+    result = check_assumptions()
+    assert not result.ok
+    lines = [d for d in result.details if d.startswith("tanh:") and "expected" in d]
+    assert len(lines) == 1 and "expected (1, 2," in lines[0] and "are (1, 1," in lines[0], lines

@@ -266,13 +266,20 @@ def check_momentum() -> CheckResult:
 
 
 def check_assumptions() -> CheckResult:
-    from .assumptions import all_activation_bounds, gaussian_bounds, numeric_sup_check
+    from .assumptions import (
+        all_activation_bounds,
+        expected_bounds,
+        gaussian_bounds,
+        numeric_sup_check,
+    )
 
     bad: list[str] = []
     lines: list[str] = []
     for op, b in all_activation_bounds().items():
         if not b.matches_expected:
-            bad.append(f"{op}: sups {b.sups}")
+            want = expected_bounds(op)
+            stated = "a smooth op needs them" if want is None else f"expected {tuple(want)}"
+            bad.append(f"{op}: sup |phi|, |phi'|, |phi''| are {b.sups}, {stated}")
         gap = numeric_sup_check(b)
         if gap > 1e-6:
             bad.append(f"{op}: grid maximum differs from the symbolic supremum by {gap:.2g}")
