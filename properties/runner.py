@@ -55,7 +55,8 @@ class NamespacedDatabase(ExampleDatabase):
 
 
 class Aggregator:
-    """Folds per-case numbers into one per key, as a claim's ``summary`` says (default: max)."""
+    """Folds per-case numbers into one per key, as a claim's ``summary`` says (default: max;
+    sum for the counts ``uncertified:REASON`` and ``runs_NAME``)."""
 
     def __init__(self, how: Mapping[str, Aggregate]):
         self.how = dict(how)
@@ -67,7 +68,9 @@ class Aggregator:
             v = float(v)
             if math.isnan(v):
                 continue
-            mode = self.how.get(k, "sum" if k.startswith("uncertified:") else "max")
+            # counts a check names on the fly (a plugin optimizer's runs_NAME) add up
+            counted = k.startswith(("uncertified:", "runs_"))
+            mode = self.how.get(k, "sum" if counted else "max")
             if k not in self.values:
                 self.values[k], self.counts[k] = v, 1
                 continue

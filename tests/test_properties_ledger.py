@@ -284,3 +284,16 @@ def test_heavy_ball_counterexample_matches_the_known_worst_case(fast_ledger):
     x = np.asarray(ce["data"]["x"])
     if not np.any(x) and len(ce["params"]["out.b"]) == 1 and ce["step"] == 1:
         assert ce["increase"] == pytest.approx(ce["pep_worst_case_rise"], rel=1e-9)
+
+
+def test_counts_named_on_the_fly_add_up():
+    """A plugin optimizer's ``runs_NAME`` is not in the claim's summary: it is a count, summed
+    (it read 1 over 85 runs as a maximum), as ``uncertified:REASON`` is; other keys keep max."""
+    from descentcheck.properties.runner import Aggregator
+
+    agg = Aggregator({"worst": "max"})
+    for _ in range(3):
+        agg.add({"runs_adagrad": 1.0, "uncertified:overflow": 1.0, "worst": 0.5, "other": 2.0})
+    got = agg.result()
+    assert (got["runs_adagrad"], got["uncertified:overflow"]) == (3, 3)
+    assert (got["worst"], got["other"]) == (0.5, 2.0)

@@ -338,8 +338,8 @@ UPDATE_EQUALS_RULE = Claim(
         "optimizer (gd; heavy ball -lr g_k + beta dw_(k-1); Nesterov beta dw_(k-1) - lr (1+beta) "
         "g_k + lr beta g_(k-1); adaptive momentum -lr g_k + alpha_G dw_(k-1), alpha_G = tau "
         "|g_k|_G / |dw_(k-1)|_G per array, unit, node or globally; RMSProp with and without "
-        "momentum) evaluated in mpmath at 50 digits, entry by entry within a float64 rounding "
-        "bound"
+        "momentum; a plugin optimizer: its registered UpdateRule) evaluated in mpmath at 50 "
+        "digits, entry by entry within a float64 rounding bound"
     ),
     source=(
         "DESIGN.md's optimizer table and torch's SGD/RMSprop forms; Nesterov's observable form "
