@@ -195,3 +195,24 @@ def test_the_activation_claim_catches_a_coefficient_of_the_large_array_tanh(
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)
     assert entry["outcome"] == "falsified", entry
     assert "tanh" in entry["message"], entry["message"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("cls = _layer_class(plugin)", "cls = None"),  # the mutation run's survivor
+        ("d = d * namespace(x).ones_like(x)", "d = d"),  # a constant f' left a scalar
+    ],
+)
+def test_the_plugin_op_claim_catches_a_broken_plugin_layer(monkeypatch, profile, old, new):
+    import inspect
+
+    from descentcheck.impl.ops import plugin
+
+    source = inspect.getsource(plugin)
+    assert source.count(old) == 1
+    namespace: dict = {"__name__": plugin.__name__, "__package__": plugin.__package__}
+    exec(compile(source.replace(old, new), plugin.__file__, "exec"), namespace)
+    monkeypatch.setattr(plugin, "make_plugin_activation", namespace["make_plugin_activation"])
+    entry = run_claim(BY_ID["plugin-activation-equals-its-formula"], profile)
+    assert not entry["meets_expectation"], entry

@@ -27,6 +27,7 @@ from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_accuracy import CLAIMS as MATMUL_ACCURACY
 from .matmul_path import CLAIMS as MATMUL_PATH
 from .metamorphic import CLAIMS as METAMORPHIC
+from .plugin_op import CLAIMS as PLUGIN_OP
 from .records import CLAIMS as RECORDS
 from .refusals import CLAIMS as REFUSALS
 from .skip import CLAIMS as SKIP
@@ -46,6 +47,7 @@ BUILTIN: tuple[Claim, ...] = (
     *MATMUL_ACCURACY,
     *DISTANCE_INIT,
     *ACTIVATIONS,
+    *PLUGIN_OP,
     *REFUSALS,
     *RECORDS,
     *METAMORPHIC,
