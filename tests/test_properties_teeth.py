@@ -216,3 +216,18 @@ def test_the_plugin_op_claim_catches_a_broken_plugin_layer(monkeypatch, profile,
     monkeypatch.setattr(plugin, "make_plugin_activation", namespace["make_plugin_activation"])
     entry = run_claim(BY_ID["plugin-activation-equals-its-formula"], profile)
     assert not entry["meets_expectation"], entry
+
+
+def test_the_init_radii_claim_catches_the_fallback_mutant(monkeypatch, profile):
+    """The mutation run's survivor: the fallback scale 2/d for 2d (same at d = 1)."""
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    _plant_source_mutant(
+        monkeypatch,
+        Gaussian,
+        "init",
+        "max(float(np.mean(sqdist)), 2.0 * d)",
+        "max(float(np.mean(sqdist)), 2.0 / d)",
+    )
+    entry = run_claim(BY_ID["distance-init-radii-set-the-median"], profile)
+    assert entry["outcome"] == "falsified", entry

@@ -26,13 +26,21 @@ from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import grid_floats
 
+EPS = float(np.finfo(np.float64).eps)
+
 
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     d = draw(st.integers(1, 3), label="inputs")
     units = draw(st.integers(1, 4), label="units")
     n = draw(st.integers(units, units + 2), label="rows")
-    x = draw(hnp.arrays(np.float64, (n, d), elements=grid_floats(2.0)), label="x")
+    # rows from a pool of 1..n distinct ones: repeated rows put a unit's median distance at 0
+    pool = draw(hnp.arrays(np.float64, (n, d), elements=grid_floats(2.0)), label="row pool")
+    x = pool
+    if draw(st.booleans(), label="repeated rows"):
+        size = draw(st.integers(1, n), label="pool size")
+        picks = st.lists(st.integers(0, size - 1), min_size=n, max_size=n)
+        x = pool[draw(picks, label="rows used")]
     seed = draw(st.integers(0, 2**32 - 1), label="param seed")
     radius = draw(st.sampled_from(("per_connection", "per_unit")), label="radius")
     spec = {
@@ -61,6 +69,29 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     return Verdict(not misses, {"cases_tested": 1.0, "misses": float(len(misses))}, message=msg)
 
 
+def _check_radii(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    net = Network.from_spec(drawn["spec"])
+    x = drawn["x"]
+    p = net.init(seed=drawn["seed"], x=x)
+    c, r = p["g.centroids"], p["g.radii"]
+    d = x.shape[1]
+    sqdist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)  # (n, units)
+    med = np.median(sqdist, axis=0)
+    fallback = max(float(np.mean(sqdist)), 2.0 * d)
+    scale = np.where(med > 1e-8 * d, med, fallback)  # what r_j^2 must invert
+    r_unit = r if r.ndim == 1 else r[:, 0]
+    same = r.ndim == 1 or bool(np.all(r == r[:, :1]))
+    worst = float(np.max(np.abs(r_unit * r_unit * scale - 1.0))) / (4 * EPS)
+    ok = same and worst <= 1.0
+    msg = "" if ok else f"r^2 times the unit's scale is {r_unit * r_unit * scale}, not 1 (x = {x})"
+    measured = {
+        "worst_error_over_tolerance": worst if same else float("inf"),
+        "units_on_the_median": float(np.sum(med > 1e-8 * d)),
+        "units_on_the_fallback": float(np.sum(med <= 1e-8 * d)),
+    }
+    return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
+
+
 DISTANCE_INIT = Claim(
     id="distance-init-uses-distinct-rows",
     statement=(
@@ -74,7 +105,8 @@ DISTANCE_INIT = Claim(
     ),
     conditions=(
         "a distance layer on 1 to 3 inputs with 1 to 4 units, then a dense output; n = units "
-        "to units + 2 rows on the 1/16 grid of [-2, 2]; both radius kinds",
+        "to units + 2 rows on the 1/16 grid of [-2, 2], drawn from a pool of 1 to n distinct "
+        "rows (repeats); both radius kinds",
     ),
     expect="holds",
     strategy=_draw,
@@ -83,4 +115,33 @@ DISTANCE_INIT = Claim(
     cost=0.5,
 )
 
-CLAIMS = (DISTANCE_INIT,)
+DISTANCE_INIT_RADII = Claim(
+    id="distance-init-radii-set-the-median",
+    statement=(
+        "A distance layer initialised on data sets each unit's radius so that the median over "
+        "the data of r^2 |x - c_j|^2 is 1 (the median logit -1/2), and for a unit whose median "
+        "squared distance is at most 1e-8 d (data on its centroid) to the larger of the mean "
+        "squared distance and 2d, to 4 eps"
+    ),
+    source=(
+        "impl/ops/gaussian.py's initialisation (Kurbiel & Khaleghian stress that initialisation "
+        "decides whether these nets train; the median rule and its fallback are this suite's "
+        "choice); added after the mutation run found a mutant of the fallback (2/d for 2d) alive"
+    ),
+    conditions=(
+        "as distance-init-uses-distinct-rows; rows drawn from a pool of 1 to n distinct ones, "
+        "so that repeated rows put some units' median distance at 0",
+        "per-connection radii: every entry of a unit equal",
+    ),
+    expect="holds",
+    strategy=_draw,
+    check=_check_radii,
+    summary={
+        "worst_error_over_tolerance": "max",
+        "units_on_the_median": "sum",
+        "units_on_the_fallback": "sum",
+    },
+    cost=0.5,
+)
+
+CLAIMS = (DISTANCE_INIT, DISTANCE_INIT_RADII)
