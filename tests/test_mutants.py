@@ -419,3 +419,22 @@ def replace_examples(profile, n: int):
     from dataclasses import replace
 
     return replace(profile, examples=n)
+
+
+def test_the_runner_tries_a_files_killers_first(tmp_path: Path) -> None:
+    """The claims that killed mutants of the same file run first; the order changes only how
+    soon a killed mutant stops."""
+    from ledger_runner import _kills, _order, _record
+
+    log = str(tmp_path / "kills.jsonl")
+    for claim in ("forward-equals-spec", "forward-equals-spec", "activations-equal-formulas"):
+        _record(log, "impl/ops/activations.py", claim)
+    _record(log, "impl/losses.py", "backprop-returns-the-loss")
+    with open(log, "a", encoding="utf-8") as f:
+        f.write('{"file": "impl/ops/act')  # a line cut short by a stopped run
+    kills = _kills(log, "impl/ops/activations.py")
+    assert kills == {"forward-equals-spec": 2, "activations-equal-formulas": 1}
+    order = _order(kills)
+    assert order[:2] == ["forward-equals-spec", "activations-equal-formulas"]
+    assert sorted(order) == sorted(_order())  # every claim still runs
+    assert _kills(None, "impl/losses.py") == {} and _kills(log, None) == {}

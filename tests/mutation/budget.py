@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
                 ["mutmut", "run", str(mid), "--no-progress", "--simple-output"],
                 capture_output=True,
                 check=False,
+                env={**os.environ, "MUTANTS_FILE": where.rsplit(":", 2)[0]},
             )
             now = status(args.cache, mid)
             if now in ("skipped", "untested"):  # never ran: the sample would be a lie

@@ -47,6 +47,7 @@ def main() -> int:
         print("the ledger is not green on the unmutated tree; no mutation run", file=sys.stderr)
         return 1
     env["MUTANTS_SEED_DB"] = seed_db
+    env.setdefault("MUTANTS_KILLS", str(root / "mutants-kills.jsonl"))  # see ledger_runner
     t0 = time.perf_counter()
     rate, seed = env.get("MUTANTS_SAMPLE", "1"), env.get("MUTANTS_SEED", "0")
     budget = env.get("MUTANTS_BUDGET_S")
