@@ -52,10 +52,13 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
             {"name": "out", "op": "dense", "units": 1, "inputs": ["g"]},
         ],
     }
-    return {"spec": spec, "x": x, "seed": seed}
+    no_data = draw(st.booleans(), label="initialised without data")
+    return {"spec": spec, "x": x, "seed": seed, "no_data": no_data}
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    if drawn.get("no_data"):
+        return Verdict(True, {"cases_without_data": 1.0})  # centroids are not rows then
     net = Network.from_spec(drawn["spec"])
     x = drawn["x"]
     c = net.init(seed=drawn["seed"], x=x)["g.centroids"]
@@ -71,14 +74,19 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
 
 def _check_radii(drawn: dict[str, Any], ctx: Context) -> Verdict:
     net = Network.from_spec(drawn["spec"])
-    x = drawn["x"]
-    p = net.init(seed=drawn["seed"], x=x)
-    c, r = p["g.centroids"], p["g.radii"]
-    d = x.shape[1]
-    sqdist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)  # (n, units)
-    med = np.median(sqdist, axis=0)
-    fallback = max(float(np.mean(sqdist)), 2.0 * d)
-    scale = np.where(med > 1e-8 * d, med, fallback)  # what r_j^2 must invert
+    x, d = drawn["x"], drawn["x"].shape[1]
+    no_data = bool(drawn.get("no_data"))
+    if no_data:  # no data: the median squared distance of two N(0, I_d) points
+        r = net.init(seed=drawn["seed"])["g.radii"]
+        med = np.zeros(r.shape[0])  # every unit on the no-data scale
+        scale = np.full(r.shape[0], 2.0 * d)
+    else:
+        p = net.init(seed=drawn["seed"], x=x)
+        c, r = p["g.centroids"], p["g.radii"]
+        sqdist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)  # (n, units)
+        med = np.median(sqdist, axis=0)
+        fallback = max(float(np.mean(sqdist)), 2.0 * d)
+        scale = np.where(med > 1e-8 * d, med, fallback)  # what r_j^2 must invert
     r_unit = r if r.ndim == 1 else r[:, 0]
     same = r.ndim == 1 or bool(np.all(r == r[:, :1]))
     worst = float(np.max(np.abs(r_unit * r_unit * scale - 1.0))) / (4 * EPS)
@@ -87,7 +95,8 @@ def _check_radii(drawn: dict[str, Any], ctx: Context) -> Verdict:
     measured = {
         "worst_error_over_tolerance": worst if same else float("inf"),
         "units_on_the_median": float(np.sum(med > 1e-8 * d)),
-        "units_on_the_fallback": float(np.sum(med <= 1e-8 * d)),
+        "units_on_the_fallback": 0.0 if no_data else float(np.sum(med <= 1e-8 * d)),
+        "units_without_data": float(len(med)) if no_data else 0.0,
     }
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
 
@@ -111,7 +120,7 @@ DISTANCE_INIT = Claim(
     expect="holds",
     strategy=_draw,
     check=_check,
-    summary={"cases_tested": "sum", "misses": "sum"},
+    summary={"cases_tested": "sum", "misses": "sum", "cases_without_data": "sum"},
     cost=0.5,
 )
 
@@ -121,7 +130,7 @@ DISTANCE_INIT_RADII = Claim(
         "A distance layer initialised on data sets each unit's radius so that the median over "
         "the data of r^2 |x - c_j|^2 is 1 (the median logit -1/2), and for a unit whose median "
         "squared distance is at most 1e-8 d (data on its centroid) to the larger of the mean "
-        "squared distance and 2d, to 4 eps"
+        "squared distance and 2d; without data to 2d; to 4 eps"
     ),
     source=(
         "impl/ops/gaussian.py's initialisation (Kurbiel & Khaleghian stress that initialisation "
@@ -131,7 +140,8 @@ DISTANCE_INIT_RADII = Claim(
     conditions=(
         "as distance-init-uses-distinct-rows; rows drawn from a pool of 1 to n distinct ones, "
         "so that repeated rows put some units' median distance at 0",
-        "per-connection radii: every entry of a unit equal",
+        "per-connection radii: every entry of a unit equal; half the cases initialise without "
+        "data (the distinct-rows claim counts those, untested)",
     ),
     expect="holds",
     strategy=_draw,
@@ -140,6 +150,7 @@ DISTANCE_INIT_RADII = Claim(
         "worst_error_over_tolerance": "max",
         "units_on_the_median": "sum",
         "units_on_the_fallback": "sum",
+        "units_without_data": "sum",
     },
     cost=0.5,
 )

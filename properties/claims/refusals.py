@@ -137,6 +137,9 @@ BAD: dict[str, tuple[Change, type[DescentcheckError]]] = {
     LABEL: (_y_label, DataError),
     "lr 0": (lambda c, t: _hp("gd", lr=0.0), HyperparameterError),
     "lr < 0": (lambda c, t: _hp("gd", lr=-t - 2.0**-20), HyperparameterError),
+    "lr given as text": (lambda c, t: _hp("gd", lr=f"{t + 2.0**-20}"), HyperparameterError),
+    "lr given as a boolean": (lambda c, t: _hp("gd", lr=True), HyperparameterError),
+    "momentum given as None": (lambda c, t: _hp("momentum", momentum=None), HyperparameterError),
     "lr not finite": (
         lambda c, t: _hp("gd", lr=np.nan if t < 0.5 else np.inf),
         HyperparameterError,
