@@ -9,7 +9,8 @@ triage of every survivor, to ``mutants.json`` beside this module. The score is
 
 where *killed* counts timeouts and crashes too, and an *equivalent* mutant is one no claim can
 tell from the original (each is recorded with why). A survivor that is not equivalent is a
-*gap*: the claim added for it is named, and a test shows it kills that mutant.
+*gap*: the claim added for it is named, and a test shows it kills that mutant; or, where the
+mutated code was dead (read by nothing in the package), it is removed and ``removed`` says why.
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ def mutants_section(data: dict[str, Any] | None = None) -> Section:
         for m in data["mutants"]
         if m["status"] == "survived"
         and m["triage"]["kind"] == "gap"
-        and not m["triage"].get("claim")
+        and not (m["triage"].get("claim") or m["triage"].get("removed"))
     ]
     if open_gaps:
         sec.add(
@@ -218,7 +219,8 @@ def mutants_section(data: dict[str, Any] | None = None) -> Section:
         sec.add(
             Callout(
                 f"{c['gap']} survivors were gaps; each now has a claim that kills it "
-                "(shown by a test), rerun on the mutant.",
+                "(shown by a test), rerun on the mutant, or its code is gone (dead code "
+                "removed, the reason recorded).",
                 "note",
             )
         )

@@ -46,6 +46,14 @@ def test_every_survivor_is_triaged_with_a_reason(results: dict) -> None:
             assert t.get("rerun", "").startswith("killed by"), f"{m['id']}: rerun on the mutant"
 
 
+def test_removed_code_is_gone(results: dict) -> None:
+    """A gap closed by removing dead code: the mutated line is no longer in its file."""
+    root = Path(__file__).resolve().parent.parent
+    for m in results["mutants"]:
+        if (m.get("triage") or {}).get("removed"):
+            assert m["original"].strip() not in (root / m["file"]).read_text("utf-8"), m["id"]
+
+
 def test_gap_claims_are_in_the_ledger(results: dict) -> None:
     from descentcheck.properties import BY_ID
 

@@ -231,3 +231,30 @@ def test_the_init_radii_claim_catches_the_fallback_mutant(monkeypatch, profile):
     )
     entry = run_claim(BY_ID["distance-init-radii-set-the-median"], profile)
     assert entry["outcome"] == "falsified", entry
+
+
+def test_the_activation_claim_catches_relus_slope_at_zero(monkeypatch, profile):
+    """The mutation run's survivor: relu's derivative (x >= 0) instead of (x > 0)."""
+    from descentcheck.impl.ops import activations
+
+    _plant_source_mutant(monkeypatch, activations.Relu, "derivative", "x.real > 0", "x.real >= 0")
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert entry["outcome"] == "falsified" and "relu" in entry["message"], entry
+
+
+def test_the_activation_claim_catches_a_missing_function(monkeypatch, profile):
+    """The mutation run's survivor: identity's fn = None (its layer's forward skips fn)."""
+    from descentcheck.impl.ops import activations
+
+    monkeypatch.setattr(activations.Identity, "fn", None)
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert not entry["meets_expectation"] and "identity" in entry["message"], entry
+
+
+def test_the_defaults_claim_catches_a_drifted_factory_default(monkeypatch, profile):
+    """The mutation run's survivor: RMSProp's momentum default 1.0 for 0.0."""
+    rmsprop = importlib.import_module("descentcheck.impl.optim.rmsprop").rmsprop
+    rho, eps, _ = rmsprop.__defaults__
+    monkeypatch.setattr(rmsprop, "__defaults__", (rho, eps, 1.0))
+    entry = run_claim(BY_ID["optimizer-factories-default-as-declared"], profile)
+    assert entry["outcome"] == "falsified" and "momentum defaults to 1.0" in entry["message"]

@@ -40,9 +40,9 @@ def test_derived_views_are_the_registry():
     from descentcheck.theory import KNOWN_OPS
 
     assert tuple(impl_ops.OPS) == registry.layer_names()
-    assert impl_ops.PARAMETRIC == ("dense", "gaussian", "gaussian_logits")
-    assert impl_ops.ELEMENTWISE == ("sigmoid", "tanh", "softplus", "relu", "identity")
-    assert impl_ops.MERGES == ("add", "concat")
+    assert registry.names("parametric") == ("dense", "gaussian", "gaussian_logits")
+    assert registry.names("elementwise") == ("sigmoid", "tanh", "softplus", "relu", "identity")
+    assert registry.names("merge") == ("add", "concat")
     assert tuple(impl_losses.LOSSES) == registry.loss_names()
     assert KNOWN_OPS == registry.derive_names()
     assert "gaussian_logits_per_unit" in KNOWN_OPS

@@ -2,9 +2,8 @@
 
 Which ops exist, and their kind, is the op registry's (:mod:`descentcheck.registry.ops`);
 :data:`FACTORIES` holds the built-in layers, :mod:`.plugin` builds a plugin's. ``OPS`` reads the
-registry at every lookup (so plugins loaded later are seen), and ``PARAMETRIC``, ``ELEMENTWISE``,
-``MERGES`` are the registry's names of each kind, read at each access (``from ... import`` keeps
-the tuple of that moment).
+registry at every lookup (so plugins loaded later are seen). The names of each kind of op are the
+registry's (``registry.ops.names("parametric" | "elementwise" | "merge")``), not copied here.
 """
 
 from __future__ import annotations
@@ -62,21 +61,9 @@ class _Ops(Mapping[str, Factory]):
 
 OPS: Mapping[str, Factory] = _Ops()
 
-_KIND_VIEWS = {"PARAMETRIC": "parametric", "ELEMENTWISE": "elementwise", "MERGES": "merge"}
-
-
-def __getattr__(name: str) -> tuple[str, ...]:
-    if name in _KIND_VIEWS:
-        return registry.names(_KIND_VIEWS[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
-    "ELEMENTWISE",
     "FACTORIES",
-    "MERGES",
     "OPS",
-    "PARAMETRIC",
     "Layer",
     "factory",
     "sigmoid",

@@ -15,6 +15,7 @@ from ..claim import Claim
 from .activations import CLAIMS as ACTIVATIONS
 from .apriori import CLAIMS as APRIORI
 from .convergence import CLAIMS as CONVERGENCE
+from .defaults import CLAIMS as DEFAULTS
 from .descent import CLAIMS as DESCENT
 from .dict_form import CLAIMS as DICT_FORM
 from .distance import CLAIMS as DISTANCE
@@ -42,6 +43,7 @@ BUILTIN: tuple[Claim, ...] = (
     *UPDATES,
     *DRAWN_STATE,
     *DICT_FORM,
+    *DEFAULTS,
     *FORWARD,
     *MATMUL_PATH,
     *MATMUL_ACCURACY,

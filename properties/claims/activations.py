@@ -70,6 +70,12 @@ def _tile(a: np.ndarray, reps: int) -> np.ndarray:
     return np.tile(a, (reps, 1))
 
 
+def _mp(f: Any, x: np.ndarray) -> np.ndarray:
+    """``f`` at every entry of ``x``, in mpmath at 50 digits, rounded to float64."""
+    with mpmath.workdps(50):
+        return np.array([float(f(mpmath.mpf(float(v)))) for v in x.reshape(-1)]).reshape(x.shape)
+
+
 def _worst(name: str, x: np.ndarray, tiled: bool = False) -> tuple[float, str]:
     """The largest error over its allowance, and where: the forward forms on ``x`` (tiled past
     the large-array size when ``tiled``: the paths the networks of the bench take), the
@@ -79,38 +85,47 @@ def _worst(name: str, x: np.ndarray, tiled: bool = False) -> tuple[float, str]:
     big = _tile(x, reps)
     layer = cls("a", ("x",), (x.shape[1],), x.shape[1])
     y, cache = layer.forward({}, [big.copy()])
-    got = {"forward": y}
     fn = getattr(cls, "fn", None)
+    if "fn" in vars(cls) and not callable(fn):  # declared, so the layer's users may call it
+        return float("inf"), f"{name}: its fn is {fn!r}"
+    got = {"forward": y}
     if fn is not None:
         got["fn"] = np.asarray(fn(big.copy()))
     exported = getattr(ops, name, None)  # impl.ops.sigmoid and impl.ops.softplus
     if callable(exported):
         got["impl.ops function"] = np.asarray(exported(big.copy()))
-    with mpmath.workdps(50):
-        want = np.array([float(FORMULAS[name](mpmath.mpf(float(v)))) for v in x.reshape(-1)])
-    want = want.reshape(x.shape)
-    worst, where = _compare(name, big, got, _tile(want, reps))
-    if name in SLOPES:  # the complex step: f(x + i s h) = f(x) + i s h f'(x) + O(h^2)
-        with mpmath.workdps(50):
-            slope = [float(SLOPES[name](mpmath.mpf(float(v)))) for v in x.reshape(-1)]
-        slope = np.array(slope).reshape(x.shape)
-        (gx,), _ = layer.backward({}, cache, np.ones_like(big))  # gy = 1: f'(x) itself
-        r, at = _compare(name, big, {"backward's slope": gx}, _tile(slope, reps), floor=4 * EPS)
-        if r > worst:
-            worst, where = r, at
-        for s in (1.0, -1.0):
-            z = x + 1j * s * H
-            steps = {"forward": layer.forward({}, [z.copy()])[0]}
-            if fn is not None:
-                steps["fn"] = fn(z.copy())
-            for form, y in steps.items():
-                y = np.asarray(y, dtype=np.complex128)
-                parts = (("value", y.real, want), ("slope", y.imag / (s * H), slope))
-                for label, values, expected in parts:
-                    key = f"{form}, complex step {s:+.0f}, {label}"
-                    r, at = _compare(name, x, {key: values}, expected, floor=4 * EPS)
-                    if r > worst:
-                        worst, where = r, at
+    want = _mp(FORMULAS[name], x)
+    checks = [_compare(name, big, got, _tile(want, reps))]
+    (gx,), _ = layer.backward({}, cache, np.ones_like(big))  # gy = 1: f'(x) itself
+    slope_of = {"backward's slope": gx}
+    if name in SLOPES:
+        slope = _mp(SLOPES[name], x)
+        checks.append(_compare(name, big, slope_of, _tile(slope, reps), floor=4 * EPS))
+        checks.append(_complex_step(name, layer, fn, x, want, slope))
+    else:  # relu's subgradient at 0 is 0, as in torch; identity's slope is 1
+        exact = (big > 0) if name == "relu" else np.ones_like(big)
+        checks.append(_compare(name, big, slope_of, exact.astype(np.float64)))
+    return max(checks, key=lambda c: c[0])
+
+
+def _complex_step(
+    name: str, layer: Any, fn: Any, x: np.ndarray, want: np.ndarray, slope: np.ndarray
+) -> tuple[float, str]:
+    """f(x + i s h) = f(x) + i s h f'(x) + O(h^2), for the layer's forward and ``fn``."""
+    worst, where = 0.0, ""
+    for s in (1.0, -1.0):
+        z = x + 1j * s * H
+        steps = {"forward": layer.forward({}, [z.copy()])[0]}
+        if fn is not None:
+            steps["fn"] = fn(z.copy())
+        for form, y in steps.items():
+            y = np.asarray(y, dtype=np.complex128)
+            parts = (("value", y.real, want), ("slope", y.imag / (s * H), slope))
+            for label, values, expected in parts:
+                key = f"{form}, complex step {s:+.0f}, {label}"
+                r, at = _compare(name, x, {key: values}, expected, floor=4 * EPS)
+                if r > worst:
+                    worst, where = r, at
     return worst, where
 
 
