@@ -258,3 +258,29 @@ def test_the_defaults_claim_catches_a_drifted_factory_default(monkeypatch, profi
     monkeypatch.setattr(rmsprop, "__defaults__", (rho, eps, 1.0))
     entry = run_claim(BY_ID["optimizer-factories-default-as-declared"], profile)
     assert entry["outcome"] == "falsified" and "momentum defaults to 1.0" in entry["message"]
+
+
+def test_the_dict_form_claim_catches_a_coefficient_reported_for_no_parameters(monkeypatch, profile):
+    """The mutation run's survivor: adaptive momentum's dict form reporting 1.0, not 0.0, as the
+    coefficient of a network without parameters (the flat form reports 0.0)."""
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    _plant_module_function(
+        monkeypatch, module, "adaptive_momentum", "if alpha else 0.0", "if alpha else 1.0"
+    )
+    # the registry builds optimizers from the package's attribute
+    package = importlib.import_module("descentcheck.impl.optim")
+    monkeypatch.setattr(package, "adaptive_momentum", module.adaptive_momentum)
+    entry = run_claim(BY_ID["optimizer-dict-form-equals-flat-form"], profile)
+    assert entry["outcome"] == "falsified" and "coefficient" in entry["message"], entry
+
+
+def _plant_module_function(monkeypatch, module, name: str, old: str, new: str) -> None:
+    """``module.name`` (a function) with ``old`` replaced by ``new`` in its source."""
+    import inspect
+    import textwrap
+
+    source = textwrap.dedent(inspect.getsource(getattr(module, name)))
+    assert source.count(old) == 1
+    namespace = dict(vars(module))
+    exec(compile(source.replace(old, new), module.__file__, "exec"), namespace)
+    monkeypatch.setattr(module, name, namespace[name])

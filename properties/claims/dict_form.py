@@ -9,7 +9,9 @@ not there, alive.
 Here both forms are started from their own ``init`` and fed the same drawn gradients for three
 steps (parameters moved by the flat form's steps); at every step the two steps must agree to
 within 1e-12 max |dw| plus the smallest subnormal, for gd, heavy ball, Nesterov, adaptive
-momentum with each grouping, and RMSProp with and without momentum.
+momentum with each grouping, and RMSProp with and without momentum; and the momentum coefficient
+each reports for the trajectory must agree (to 1e-12). One case in ten is a network without
+parameters (empty steps, an empty set of groups).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from descentcheck.impl.network import Network
 from descentcheck.impl.optim import get_optimizer
 from descentcheck.impl.optim.base import Layout
 
@@ -47,10 +50,25 @@ def settings(lr: float, beta: float, tau: float, rho: float, eps: float) -> list
     ]
 
 
+# a network without parameters: train accepts it, and every optimizer takes empty steps and
+# reports a coefficient for them (the dict form's empty-group branch)
+BARE = {
+    "inputs": 2,
+    "output": "a",
+    "loss": "mse",
+    "nodes": [{"name": "a", "op": "tanh", "inputs": ["input"]}],
+}
+
+
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
-    case = draw(cases(SMALL), label="case")
-    n = case.net.size
+    if draw(st.integers(0, 9), label="a network without parameters") == 0:
+        net = Network.from_spec(BARE)
+        w0 = np.zeros(0)
+    else:
+        case = draw(cases(SMALL), label="case")
+        net, w0 = case.net, case.net.flatten(case.params)
+    n = net.size
     grads = [
         draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label=f"gradient {k}")
         for k in range(STEPS)
@@ -62,7 +80,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         "rho": draw(fractions(0.5, 0.999), label="rho"),
         "eps": draw(fractions(1e-8, 1e-3), label="eps"),
     }
-    return {"case": case, "grads": grads, "hp": hp}
+    return {"net": net, "w0": w0, "grads": grads, "hp": hp}
 
 
 def _worst(net: Any, setting: dict[str, Any], w0: np.ndarray, grads: list[np.ndarray]):
@@ -75,9 +93,13 @@ def _worst(net: Any, setting: dict[str, Any], w0: np.ndarray, grads: list[np.nda
     state_f = flat.init(w.copy())
     worst, where = 0.0, ""
     for k, g in enumerate(grads):
-        dw_d, state_d, _ = opt.update(net.unflatten(g.copy()), state_d, net.unflatten(w.copy()))
+        dw_d, state_d, info = opt.update(net.unflatten(g.copy()), state_d, net.unflatten(w.copy()))
         dw_d = net.flatten(dw_d)
-        dw_f, state_f, _ = flat.update(g.copy(), state_f, w)
+        dw_f, state_f, coef = flat.update(g.copy(), state_f, w)
+        # the momentum coefficient the trajectory records: the same from both forms
+        a, b = info.momentum, coef
+        if (a is None) != (b is None) or (a is not None and abs(a - b) > TOL * max(1.0, abs(b))):
+            return float("inf"), f"step {k}: coefficient dict {a!r} vs flat {b!r}"
         dw_f = np.array(dw_f)  # the flat form may hand back its state's memory
         allowed = TOL * float(np.max(np.abs(dw_f), initial=0.0))
         allowed += np.finfo(np.float64).smallest_subnormal
@@ -100,8 +122,7 @@ def _label(setting: dict[str, Any]) -> str:
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
-    net = drawn["case"].net
-    w0 = net.flatten(drawn["case"].params)
+    net, w0 = drawn["net"], drawn["w0"]
     worst, where = 0.0, ""
     for setting in settings(**drawn["hp"]):
         r, at = _worst(net, setting, w0, drawn["grads"])
