@@ -40,8 +40,6 @@ def _sum(a: Array):
 
 
 class MSE:
-    name = "mse"
-
     def __call__(self, yhat: Array, y: Array):
         d = yhat - y
         return _sum(d * d) / (2 * len(yhat))
@@ -55,8 +53,6 @@ class MSE:
 
 
 class SoftmaxCrossEntropy:
-    name = "softmax_cross_entropy"
-
     def __call__(self, yhat: Array, y: Array):
         return -_sum(y * _log_softmax(yhat)) / len(yhat)
 
