@@ -53,9 +53,9 @@ class Layout:
         starts, stops, shapes, at = [], [], [], 0
         for v in params.values():
             starts.append(at)
-            at += int(v.size if hasattr(v, "size") else np.size(v))
+            at += int(np.size(v))  # reads v.size where there is one (any backend's array)
             stops.append(at)
-            shapes.append(tuple(int(n) for n in (v.shape if hasattr(v, "shape") else np.shape(v))))
+            shapes.append(tuple(int(n) for n in np.shape(v)))
         return cls(tuple(params), tuple(starts), tuple(stops), tuple(shapes))
 
     @property
