@@ -28,7 +28,7 @@ import numpy as np
 from .backend import namespace, to_host
 from .errors import DataError, ParamsError
 from .losses import LOSSES
-from .ops import OPS, Layer
+from .ops import Layer, factory
 from .ops.base import same_kind
 from .spec import INPUT, Spec, load_spec
 
@@ -47,7 +47,7 @@ class Network:
             node = spec.nodes[name]
             ins = tuple(node["inputs"])
             in_widths = tuple(spec.widths[p] for p in ins)
-            self.layers.append(OPS[node["op"]](name, ins, in_widths, node))
+            self.layers.append(factory(node["op"])(name, ins, in_widths, node))
         self.param_shapes: dict[str, tuple[int, ...]] = {
             layer.keys[p]: shape for layer in self.layers for p, shape in layer.param_shapes.items()
         }

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from descentcheck.cli import main
 from descentcheck.impl.backend import BACKENDS, get_backend, namespace, to_host
 from descentcheck.impl.errors import BackendError, DataError
-from descentcheck.impl.optim import OPTIMIZERS, get_optimizer
+from descentcheck.impl.optim import get_optimizer
 from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
 from descentcheck.properties.strategies import cases
+from descentcheck.registry.optimizers import names as optimizer_names
 
 device_double.register()
 
@@ -182,7 +183,7 @@ def test_keep_params_history_comes_back_to_the_host():
 
 
 @hypothesis_settings(TEST_PROFILE, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases(), opt=st.sampled_from(OPTIMIZERS))
+@given(case=cases(), opt=st.sampled_from(optimizer_names()))
 def test_network_and_optimizers_on_device_arrays_equal_numpy(case, opt):
     """Random DAGs: loss, gradient and three dict-form optimizer updates, on device arrays."""
     on = lambda tree: {k: xp.asarray(v) for k, v in tree.items()}  # noqa: E731

@@ -13,8 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from descentcheck.impl.ops import OPS
+from descentcheck.impl.ops import factory
 from descentcheck.properties.profiles import TEST_PROFILE, TEST_PROFILE_MEDIUM, hypothesis_settings
+from descentcheck.registry import ops as registry
+
+OPS = {op: factory(op) for op in registry.layer_names()}  # every registered op's layer factory
 
 H = 1e-30
 # values below ~1e-270 would underflow the complex step's imaginary part (h = 1e-30)

@@ -315,7 +315,8 @@ def test_a_broken_plugin_is_refused_in_one_line(broken, part):
     assert r.returncode == 2 and r.stderr.splitlines() == [line], r.stdout + r.stderr
     # the same package unbroken loads: the refusal came from the broken part
     ok = run(python, "-m", "descentcheck", *UNBROKEN[part], cwd=work)
-    assert ok.returncode == UNBROKEN_RC[part] and "plugin" not in ok.stderr, ok.stderr
+    # no plugin refusal ("plugin 'NAME' ..."); a claim id may contain the word
+    assert ok.returncode == UNBROKEN_RC[part] and "plugin '" not in ok.stderr, ok.stderr
     if part == "claim":
         assert "adam-step-bounded" in ok.stderr, ok.stderr
 

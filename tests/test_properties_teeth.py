@@ -242,13 +242,15 @@ def test_the_activation_claim_catches_relus_slope_at_zero(monkeypatch, profile):
     assert entry["outcome"] == "falsified" and "relu" in entry["message"], entry
 
 
-def test_the_activation_claim_catches_a_missing_function(monkeypatch, profile):
-    """The mutation run's survivor: identity's fn = None (its layer's forward skips fn)."""
+@pytest.mark.parametrize("cls", ["Identity", "Softplus"])
+def test_the_activation_claim_catches_a_missing_function(monkeypatch, profile, cls):
+    """The mutation run's survivors: identity's and softplus's fn = None (their layers' forward
+    skips fn)."""
     from descentcheck.impl.ops import activations
 
-    monkeypatch.setattr(activations.Identity, "fn", None)
+    monkeypatch.setattr(getattr(activations, cls), "fn", None)
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)
-    assert not entry["meets_expectation"] and "identity" in entry["message"], entry
+    assert not entry["meets_expectation"] and cls.lower() in entry["message"], entry
 
 
 def test_the_defaults_claim_catches_a_drifted_factory_default(monkeypatch, profile):

@@ -39,7 +39,7 @@ def test_numpy_is_really_blocked_in_that_subprocess():
 def test_derived_views_are_the_registry():
     from descentcheck.theory import KNOWN_OPS
 
-    assert tuple(impl_ops.OPS) == registry.layer_names()
+    assert all(impl_ops.factory(op) is not None for op in registry.layer_names())
     assert registry.names("parametric") == ("dense", "gaussian", "gaussian_logits")
     assert registry.names("elementwise") == ("sigmoid", "tanh", "softplus", "relu", "identity")
     assert registry.names("merge") == ("add", "concat")

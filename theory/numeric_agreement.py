@@ -172,14 +172,14 @@ def _reference_elementwise(op: str, x: Array, gy: Array) -> dict:
 def layer_for(op: str, in_widths: tuple[int, ...], units: int = 1):
     """The trainer's layer object for the derivation ``op`` (its node settings from the op
     registry: ``*_per_unit`` is ``radius: per_unit``)."""
-    from descentcheck.impl.ops import OPS
+    from descentcheck.impl.ops import factory
 
     found = registry.variant(op)
     if found is None:
         raise LookupError(f"op {op!r} is not registered")
     info, settings = found
     node: dict = {"units": units, **settings}
-    return OPS[info.name]("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
+    return factory(info.name)("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
 
 
 @contextmanager

@@ -49,7 +49,7 @@ KINDS: tuple[str, ...] = ("parametric", "elementwise", "merge", "loss")
 #: every rule an op needs, and where its table lives
 RULES: Mapping[str, str] = MappingProxyType(
     {
-        "numpy": "the trainer's layer or loss (descentcheck.impl.ops.OPS / impl.losses.LOSSES)",
+        "numpy": "the trainer's layer or loss (descentcheck.impl.ops.factory / impl.losses.LOSSES)",
         "sympy": "the SymPy forward rule of one unit (descentcheck.theory.units)",
         "claimed": "the trainer's rules transcribed into SymPy (descentcheck.theory.claimed)",
         "mpmath": "the 50-digit evaluator's rule (descentcheck.theory.mp_network)",

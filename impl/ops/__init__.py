@@ -1,14 +1,14 @@
 """The ops of architecture spec v1, by name: each a factory ``(name, inputs, in_widths, node)``.
 
 Which ops exist, and their kind, is the op registry's (:mod:`descentcheck.registry.ops`);
-:data:`FACTORIES` holds the built-in layers, :mod:`.plugin` builds a plugin's. ``OPS`` reads the
-registry at every lookup (so plugins loaded later are seen). The names of each kind of op are the
-registry's (``registry.ops.names("parametric" | "elementwise" | "merge")``), not copied here.
+:data:`FACTORIES` holds the built-in layers, :mod:`.plugin` builds a plugin's; :func:`factory`
+reads the registry at every call (so plugins loaded later are seen). The names of each kind of
+op are the registry's (``registry.ops.names("parametric" | "elementwise" | "merge")``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from descentcheck.registry import ops as registry
@@ -43,27 +43,8 @@ def factory(op: str) -> Factory | None:
     return FACTORIES.get(op)
 
 
-class _Ops(Mapping[str, Factory]):
-    """Every registered op that has a layer, by name (read from the registry at each lookup)."""
-
-    def __getitem__(self, op: str) -> Factory:
-        f = factory(op)
-        if f is None:
-            raise KeyError(op)
-        return f
-
-    def __iter__(self) -> Iterator[str]:
-        return (op for op in registry.layer_names() if factory(op) is not None)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-OPS: Mapping[str, Factory] = _Ops()
-
 __all__ = [
     "FACTORIES",
-    "OPS",
     "Layer",
     "factory",
     "sigmoid",

@@ -2,7 +2,7 @@
 
 Which optimizers exist, and which hyperparameters each takes, is declared once in
 :mod:`descentcheck.registry.optimizers` (built-ins and plugins); this module builds them.
-``OPTIMIZERS`` is the registry's names, read on access (plugins are loaded on first read).
+Their names are the registry's (``registry.optimizers.names()``, plugins included).
 """
 
 from __future__ import annotations
@@ -25,15 +25,8 @@ def get_optimizer(name: str, lr: float | None = None, **hyperparameters: Any) ->
     return _registry.get(name).make(lr=lr, **hyperparameters)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "OPTIMIZERS":
-        return _registry.names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "GROUPINGS",
-    "OPTIMIZERS",
     "Optimizer",
     "StepInfo",
     "adaptive_momentum",

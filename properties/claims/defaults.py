@@ -7,7 +7,10 @@ and the like: a second copy of each default, which the mutation run found free t
 momentum default 1.0 for 0.0 stayed alive, since the registry always passes every value).
 
 Here each registered optimizer's factory signature is read: every declared hyperparameter must be
-one of its keywords, and where the factory has a default it must equal the declared one.
+one of its keywords, and where the factory has a default it must equal the declared one. And the
+optimizer the factory builds from the required values alone (its own defaults) must take the
+same steps, bit for bit, on drawn gradients, as the one the registry builds (the declared
+defaults).
 """
 
 from __future__ import annotations
@@ -15,19 +18,33 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from descentcheck.registry import optimizers as registry
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
+from ..registered_updates import hyperparameter_draws
+from ..strategies import grid_floats
+
+SIZE, STEPS = 3, 2
 
 
-def _draw(profile: Profile) -> st.SearchStrategy[str]:
-    return st.sampled_from(registry.names())
+@st.composite
+def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    name = draw(st.sampled_from(registry.names()), label="optimizer")
+    hp = draw(hyperparameter_draws(name), label="hyperparameters")
+    required = {h.name for h in registry.get(name).hyperparameters if h.required}
+    grads = [
+        draw(hnp.arrays(np.float64, SIZE, elements=grid_floats(1.0)), label=f"gradient {k}")
+        for k in range(STEPS)
+    ]
+    return {"name": name, "given": {k: v for k, v in hp.items() if k in required}, "grads": grads}
 
 
-def _mismatches(name: str) -> list[str]:
+def _signature_mismatches(name: str) -> list[str]:
     entry = registry.get(name)
     params = inspect.signature(registry.resolve(entry.factory)).parameters
     out = []
@@ -40,8 +57,36 @@ def _mismatches(name: str) -> list[str]:
     return out
 
 
-def _check(name: Any, ctx: Context) -> Verdict:
-    misses = _mismatches(name)
+def _steps(opt: Any, grads: list[np.ndarray]) -> list[np.ndarray]:
+    w = {"w": np.zeros(SIZE)}
+    state, out = opt.init(w), []
+    for g in grads:
+        dw, state, _ = opt.update({"w": g.copy()}, state, w)
+        out.append(np.asarray(dw["w"]))
+    return out
+
+
+def _behaviour_mismatch(name: str, given: dict[str, Any], grads: list[np.ndarray]) -> str:
+    """The factory called with the required values only (its own defaults) against the registry
+    building the optimizer (the declared defaults): the same steps, bit for bit."""
+    entry = registry.get(name)
+    keyword = {h.name: h.keyword for h in entry.hyperparameters}
+    try:
+        own = registry.resolve(entry.factory)(**{keyword[k]: v for k, v in given.items()})
+    except Exception as e:  # a default outside its own range is refused by the factory
+        return f"{name}: the factory's defaults fail: {type(e).__name__}: {e}"
+    declared = entry.make(**given)
+    for k, (a, b) in enumerate(zip(_steps(own, grads), _steps(declared, grads))):
+        if a.tobytes() != b.tobytes():
+            return f"{name}: step {k} with the factory's defaults {a} vs the declared {b}"
+    return ""
+
+
+def _check(drawn: Any, ctx: Context) -> Verdict:
+    name = drawn["name"]
+    misses = _signature_mismatches(name)
+    behaviour = _behaviour_mismatch(name, drawn["given"], drawn["grads"])
+    misses += [behaviour] if behaviour else []
     measured = {"optimizers_tested": 1.0, "mismatches": float(len(misses))}
     return Verdict(not misses, measured, message="; ".join(misses))
 
@@ -56,7 +101,11 @@ FACTORY_DEFAULTS = Claim(
         "issue 13 (each hyperparameter declared once, in descentcheck.registry.optimizers); "
         "added after the mutation run found a factory default free to drift"
     ),
-    conditions=("every registered optimizer, plugins included, drawn by name",),
+    conditions=(
+        "every registered optimizer, plugins included, drawn by name; its required "
+        "hyperparameters drawn from their declared ranges; two steps on drawn gradients of a "
+        "3-entry parameter",
+    ),
     expect="holds",
     strategy=_draw,
     check=_check,

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import descentcheck.impl.ops.gaussian as gaussian
-from descentcheck.impl.ops import OPS
+from descentcheck.impl.ops import factory
 
 EPS = float(np.finfo(np.float64).eps)
 LIMIT_EPS = 32.0
@@ -59,7 +59,7 @@ def _reference(x, c, r, gy, per_unit: bool, logits: bool) -> dict[str, tuple[np.
 def _layer(u: int, d: int, per_unit: bool, logits: bool):
     op = "gaussian_logits" if logits else "gaussian"
     radius = "per_unit" if per_unit else "per_connection"
-    return OPS[op]("L", ("p",), (d,), {"units": u, "radius": radius})
+    return factory(op)("L", ("p",), (d,), {"units": u, "radius": radius})
 
 
 def _evaluate(layer, x, c, r, gy, matmul: bool):
