@@ -286,3 +286,21 @@ def _plant_module_function(monkeypatch, module, name: str, old: str, new: str) -
     namespace = dict(vars(module))
     exec(compile(source.replace(old, new), module.__file__, "exec"), namespace)
     monkeypatch.setattr(module, name, namespace[name])
+
+
+def test_the_matmul_claim_catches_a_wrong_mixed_real_complex_difference(monkeypatch, profile):
+    """The mutation run's survivor: isub's fallback (a real out, a complex other: the matmul
+    path's near-pair hand-back under the complex step) adding instead of subtracting."""
+    import inspect
+    import textwrap
+
+    base = importlib.import_module("descentcheck.impl.ops.base")
+    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+    source = textwrap.dedent(inspect.getsource(base.isub)).replace(
+        "    return out - other", "    return out + other"
+    )
+    namespace = dict(vars(base))
+    exec(compile(source, base.__file__, "exec"), namespace)
+    monkeypatch.setattr(gaussian, "isub", namespace["isub"])
+    entry = run_claim(BY_ID["distance-layer-matmul-equals-direct"], profile)
+    assert entry["outcome"] == "falsified" and "w + i h u" in entry["message"], entry

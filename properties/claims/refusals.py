@@ -177,6 +177,10 @@ EDGE: dict[str, Change] = {
     "rmsprop rho 0": lambda c, t: _hp("rmsprop", rho=0.0),
     "lr tiny": lambda c, t: _hp("gd", lr=2.0**-1000),
     "integer inputs": lambda c, t: {"x": np.rint(c.x).astype(np.int64)},
+    # mse with one output reads integer targets as numbers (0, 1, 2, ...), not as labels
+    "integer targets of one mse output": lambda c, t: (
+        {"y": np.arange(len(c.x), dtype=np.int64) % 3} if _labels_are_numbers(c) else {}
+    ),
 }
 
 
