@@ -304,3 +304,24 @@ def test_the_matmul_claim_catches_a_wrong_mixed_real_complex_difference(monkeypa
     monkeypatch.setattr(gaussian, "isub", namespace["isub"])
     entry = run_claim(BY_ID["distance-layer-matmul-equals-direct"], profile)
     assert entry["outcome"] == "falsified" and "w + i h u" in entry["message"], entry
+
+
+def test_the_init_claim_catches_a_fan_in_glorot_bound(monkeypatch, profile):
+    """A held-out reviewer's bug: the Glorot bound sqrt(6 / fan_in)."""
+    from descentcheck.impl.ops.dense import Dense
+
+    _plant_source_mutant(
+        monkeypatch, Dense, "init", "np.sqrt(6.0 / (fan_in + fan_out))", "np.sqrt(6.0 / fan_in)"
+    )
+    entry = run_claim(BY_ID["dense-init-glorot-uniform"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
+def test_the_data_claim_catches_the_sample_standard_deviation(monkeypatch, profile):
+    """A held-out reviewer's bug: standardisation with ddof = 1."""
+    data = importlib.import_module("descentcheck.impl.data")
+    _plant_module_function(
+        monkeypatch, data, "standardize", "centred.std(axis=0)", "centred.std(axis=0, ddof=1)"
+    )
+    entry = run_claim(BY_ID["builtin-data-standardised"], profile)
+    assert entry["outcome"] == "falsified", entry

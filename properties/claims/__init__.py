@@ -24,6 +24,7 @@ from .drawn_state import CLAIMS as DRAWN_STATE
 from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
+from .init_and_data import CLAIMS as INIT_AND_DATA
 from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_accuracy import CLAIMS as MATMUL_ACCURACY
 from .matmul_path import CLAIMS as MATMUL_PATH
@@ -48,6 +49,7 @@ BUILTIN: tuple[Claim, ...] = (
     *MATMUL_PATH,
     *MATMUL_ACCURACY,
     *DISTANCE_INIT,
+    *INIT_AND_DATA,
     *ACTIVATIONS,
     *PLUGIN_OP,
     *REFUSALS,

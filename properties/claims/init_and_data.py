@@ -1,0 +1,147 @@
+"""What training starts from: a dense layer's initial weights and the built-in data (holds).
+
+Every other claim trains from an initialisation and on data, but none looked at either: a
+held-out reviewer's bugs -- a Glorot bound of sqrt(6 / fan_in) for sqrt(6 / (fan_in + fan_out)),
+and standardisation with the sample standard deviation (ddof 1) for the population one -- passed
+the whole ledger. Two claims state the documented starting points:
+
+* ``dense-init-glorot-uniform``: a dense layer's ``W`` (in, out) is drawn from U(-a, a),
+  a = sqrt(6 / (in + out)) (README: "Glorot-uniform init"), and ``b`` is 0. Every entry must lie
+  in [-a, a]; on layers of 256 entries or more the largest |W| must exceed 0.9 a (a uniform
+  sample misses that with probability 0.9^256 < 2e-11), so a bound too small fails as well as
+  one too large.
+* ``builtin-data-standardised``: every built-in data set's input columns have mean 0 (to
+  16 n eps times the column's largest magnitude) and population standard deviation (ddof 0) 1 to
+  1e-12, or are constant and exactly 0 (impl/data.py's conventions); class labels are int64 in
+  0..K-1, each class present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from descentcheck.impl.data import BUILTIN_DATASETS, load_data
+from descentcheck.impl.network import Network
+
+from ..claim import Claim, Context, Verdict
+from ..profiles import Profile
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+@st.composite
+def _layer(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    fan_in = draw(st.integers(1, 48), label="inputs")
+    fan_out = draw(st.integers(1, 48), label="units")
+    seed = draw(st.integers(0, 2**32 - 1), label="seed")
+    return {"fan_in": fan_in, "fan_out": fan_out, "seed": seed}
+
+
+def _check_layer(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    fan_in, fan_out = drawn["fan_in"], drawn["fan_out"]
+    spec = {
+        "inputs": fan_in,
+        "output": "h",
+        "loss": "mse",
+        "nodes": [{"name": "h", "op": "dense", "units": fan_out, "inputs": ["input"]}],
+    }
+    p = Network.from_spec(spec).init(seed=drawn["seed"])
+    W, b = p["h.W"], p["h.b"]
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    top = float(np.max(np.abs(W)))
+    large = W.size >= 256
+    problems = []
+    if W.shape != (fan_in, fan_out) or top > a:
+        problems.append(f"W {W.shape} reaches {top!r} beyond a = {a!r}")
+    if large and top < 0.9 * a:
+        problems.append(f"W's largest |entry| {top!r} < 0.9 a on {W.size} entries")
+    if np.any(b != 0):
+        problems.append("b is not 0")
+    measured = {
+        "worst_max_over_bound": top / a,
+        "least_max_over_bound_on_large_layers": top / a if large else float("nan"),
+        "large_layers": float(large),
+    }
+    theory = {"worst_max_over_bound": 1.0}
+    return Verdict(not problems, measured, theory, message="; ".join(problems))
+
+
+def _data(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {"name": st.sampled_from(BUILTIN_DATASETS), "seed": st.integers(0, 2**32 - 1)}
+    )
+
+
+def _check_data(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    d = load_data(drawn["name"], seed=drawn["seed"])
+    x = d.x
+    n = x.shape[0]
+    problems = []
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)  # population (ddof 0), the documented convention
+    constant = np.all(x == x[:1], axis=0)
+    if np.any(x[:, constant] != 0):
+        problems.append("a constant column is not exactly 0")
+    scale = np.max(np.abs(x), axis=0, initial=0.0)
+    worst_mean = float(np.max(np.abs(mean) / (16 * n * EPS * np.maximum(scale, 1.0)), initial=0))
+    worst_std = float(np.max(np.abs(std[~constant] - 1.0), initial=0.0)) / 1e-12
+    if worst_mean > 1.0:
+        problems.append(f"column means {mean}")
+    if worst_std > 1.0:
+        problems.append(f"column standard deviations (ddof 0) {std}")
+    if d.task == "classification":
+        y = d.y
+        k = d.n_classes or 0
+        if y.dtype != np.int64 or set(np.unique(y).tolist()) != set(range(k)):
+            problems.append(f"labels {np.unique(y)} are not int64 0..{k - 1}, each present")
+    measured = {
+        "worst_mean_over_tolerance": worst_mean,
+        "worst_std_error_over_tolerance": worst_std,
+        "constant_columns": float(constant.sum()),
+    }
+    theory = {"worst_mean_over_tolerance": 1.0, "worst_std_error_over_tolerance": 1.0}
+    return Verdict(not problems, measured, theory, message="; ".join(problems)[:400])
+
+
+DENSE_INIT = Claim(
+    id="dense-init-glorot-uniform",
+    statement=(
+        "A dense layer initialises W from U(-a, a), a = sqrt(6 / (in + out)), and b to 0: every "
+        "|W| <= a, and on 256 entries or more the largest |W| exceeds 0.9 a"
+    ),
+    source="README's spec section (dense: Glorot-uniform init; Glorot & Bengio 2010)",
+    conditions=("a dense layer of 1-48 inputs and 1-48 units, any seed",),
+    expect="holds",
+    strategy=_layer,
+    check=_check_layer,
+    summary={
+        "worst_max_over_bound": "max",
+        "least_max_over_bound_on_large_layers": "min",
+        "large_layers": "sum",
+    },
+    cost=0.5,
+)
+
+BUILTIN_DATA = Claim(
+    id="builtin-data-standardised",
+    statement=(
+        "Every built-in data set's inputs are standardised per column (mean 0, population "
+        "standard deviation 1; a constant column exactly 0) and its class labels are int64 0..K-1"
+    ),
+    source="impl/data.py's conventions, as the README's data section states them",
+    conditions=("each built-in (scikit-learn's bundled sets and the synthetic ones), any seed",),
+    expect="holds",
+    strategy=_data,
+    check=_check_data,
+    summary={
+        "worst_mean_over_tolerance": "max",
+        "worst_std_error_over_tolerance": "max",
+        "constant_columns": "max",
+    },
+    cost=0.5,
+)
+
+CLAIMS = (DENSE_INIT, BUILTIN_DATA)
