@@ -29,6 +29,8 @@ from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_accuracy import CLAIMS as MATMUL_ACCURACY
 from .matmul_path import CLAIMS as MATMUL_PATH
 from .metamorphic import CLAIMS as METAMORPHIC
+from .minibatch import CLAIMS as MINIBATCH
+from .observables import CLAIMS as OBSERVABLES
 from .plugin_op import CLAIMS as PLUGIN_OP
 from .records import CLAIMS as RECORDS
 from .refusals import CLAIMS as REFUSALS
@@ -54,6 +56,8 @@ BUILTIN: tuple[Claim, ...] = (
     *PLUGIN_OP,
     *REFUSALS,
     *RECORDS,
+    *OBSERVABLES,
+    *MINIBATCH,
     *METAMORPHIC,
     *DISTANCE,
     *FALSIFY,
