@@ -18,7 +18,7 @@ registry's smooth elementwise ops: never relu). Output: ``dense`` for ``mse``, `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.network import Network
 from descentcheck.impl.random_dag import DagShape, HypothesisDraws, random_dag
+from descentcheck.registry import ops as registry
 from descentcheck.registry.ops import RADIUS
 
 Array = np.ndarray
@@ -56,18 +57,129 @@ def dag_specs(
     losses: Sequence[str] | None = None,
     layers: Sequence[str] | None = None,
     min_blocks: int = 0,
+    shape_options: Mapping[str, Any] | None = None,
 ) -> SpecDict:
     """A spec v1 dict for a random DAG (see the module docstring): ``limits`` bounds its size,
-    ``losses`` and ``layers`` (default: every registered one) its choices."""
+    ``losses`` and ``layers`` (default: every registered one) its choices; ``shape_options``
+    (e.g. :data:`KNOTTY`) are further :class:`DagShape` fields, and two keys of their own: with
+    probability ``add_repeats`` each ``concat(a, a)`` that feeds a layer becomes ``add(a, a)``;
+    with probability ``tap_add`` the output layer also reads one add (:func:`_tap_an_add`)."""
+    options = dict(shape_options or {})
+    add_repeats = float(options.pop("add_repeats", 0.0))
+    tap_add = float(options.pop("tap_add", 0.0))
     shape = DagShape(
-        min_blocks=min_blocks,
+        min_blocks=options.pop("min_blocks", min_blocks),
         max_blocks=limits.max_blocks,
         max_width=limits.max_width,
         max_inputs=limits.max_inputs,
         **({} if losses is None else {"losses": tuple(losses)}),
         **({} if layers is None else {"layers": tuple(layers)}),
+        **options,
     )
-    return random_dag(HypothesisDraws(draw), shape)
+    draws = HypothesisDraws(draw)
+    spec = random_dag(draws, shape)
+    if add_repeats:
+        spec = _repeats_as_adds(draws, spec, add_repeats)
+    if tap_add:
+        spec = _tap_an_add(draws, spec, tap_add)
+    return spec
+
+
+#: :class:`DagShape` options for DAGs whose merges are knotty: the width shared with the input
+#: half the time (so skips from the input can be added), skips at 2/3, ``add`` drawn twice as
+#: often as ``concat`` where widths allow, a parent read twice (``concat(a, a)``, half of those
+#: turned into ``add(a, a)``) and bare activations after a merge a quarter of the time each,
+#: an add's value read by the output layer too half the time, at least three blocks, every
+#: layer of the shared width. Three-input adds, fan-out
+#: and repeated parents are what backprop's summing over consumers gets wrong; the default shape
+#: draws them rarely (a three-input add in 31 of 2000 seeded DAGs).
+KNOTTY: dict[str, Any] = {
+    "min_blocks": 3,
+    "input_width": 3 / 4,
+    "own_width": 0.0,
+    "skip": 3 / 4,
+    "merges": ("add", "add", "concat"),
+    "repeat_input": 1 / 2,
+    "bare_activation": 1 / 4,
+    "add_repeats": 1 / 2,
+    "tap_add": 1 / 2,
+}
+
+
+def _repeats_as_adds(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDict:
+    """``spec`` with each ``concat(a, a)`` read by a parametric layer turned into ``add(a, a)``
+    with probability ``p`` (a layer takes any input width; a bare activation's width is its
+    block's, which later adds rely on, so those are kept)."""
+    readers = {i: n for n in spec["nodes"] for i in n["inputs"]}
+    parametric = registry.names("parametric")
+    for node in spec["nodes"]:
+        ins = node["inputs"]
+        if node["op"] != "concat" or len(ins) != 2 or ins[0] != ins[1]:
+            continue
+        if readers[node["name"]]["op"] in parametric:
+            if draws.booleans(p, label=f"add repeat {node['name']}"):
+                node["op"] = "add"
+    return spec
+
+
+#: the counters :func:`knots` returns
+KNOT_KEYS: tuple[str, ...] = (
+    "cases_with_add_of_3_or_more",
+    "cases_with_fan_out",
+    "cases_with_add_read_by_several",
+    "cases_with_concat_a_a",
+    "cases_with_add_a_a",
+    "cases_with_soft_targets",
+    "cases_cross_entropy",
+)
+
+
+def _tap_an_add(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDict:
+    """``spec`` where, with probability ``p``, the output layer reads ``concat(its input, A)``
+    for an add ``A`` drawn among the others (not the output's own input): so an add's value is
+    read by two nodes, its own block's and the new concat ``mx``. A concat takes any widths and
+    the output layer any input width, so the spec stays valid."""
+    nodes = spec["nodes"]
+    out = next(n for n in nodes if n["name"] == spec["output"])
+    adds = [n["name"] for n in nodes if n["op"] == "add" and n["name"] not in out["inputs"]]
+    if not adds or not draws.booleans(p, label="tap an add"):
+        return spec
+    tapped = draws.sampled_from(adds, label="tapped add")
+    nodes.insert(
+        nodes.index(out), {"name": "mx", "op": "concat", "inputs": [*out["inputs"], tapped]}
+    )
+    out["inputs"] = ["mx"]
+    return spec
+
+
+def knots(spec: SpecDict, y: Array) -> dict[str, float]:
+    """Which knotty features a case has, as 0/1 counts for a claim's ledger: an add of three or
+    more inputs, a value read by several nodes (fan-out), an add whose value (directly or after
+    one elementwise op) is read by several nodes, a parent read twice by ``concat`` / ``add``,
+    general cross-entropy target rows ((n, m) floats, not labels), and a cross-entropy loss (the
+    rows' share's denominator)."""
+    consumers: dict[str, int] = {}
+    for n in spec["nodes"]:
+        for i in set(n["inputs"]):
+            consumers[i] = consumers.get(i, 0) + 1
+    elementwise = registry.names("elementwise")
+    after = {n["inputs"][0]: n["name"] for n in spec["nodes"] if n["op"] in elementwise}
+    adds = [n for n in spec["nodes"] if n["op"] == "add"]
+    repeated = [n["op"] for n in spec["nodes"] if len(set(n["inputs"])) < len(n["inputs"])]
+    xent = spec["loss"] == "softmax_cross_entropy"
+    shared_add = any(
+        consumers.get(a["name"], 0) > 1 or consumers.get(after.get(a["name"], ""), 0) > 1
+        for a in adds
+    )
+    return {
+        "cases_with_add_of_3_or_more": float(any(len(a["inputs"]) >= 3 for a in adds)),
+        "cases_with_fan_out": float(any(c > 1 for c in consumers.values())),
+        "cases_with_add_read_by_several": float(shared_add),
+        "cases_with_concat_a_a": float("concat" in repeated),
+        "cases_with_add_a_a": float("add" in repeated),
+        "cases_with_soft_targets": float(xent and np.ndim(y) == 2),
+        "cases_cross_entropy": float(xent),
+    }
 
 
 @dataclass
@@ -98,26 +210,44 @@ def grid_floats(bound: float, resolution: int = 16) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def datasets(draw: st.DrawFn, net: Network, limits: Limits = Limits()) -> tuple[Array, Array]:
+def datasets(
+    draw: st.DrawFn, net: Network, limits: Limits = Limits(), soft_targets: bool = False
+) -> tuple[Array, Array]:
     """Small data for ``net``, drawn with ``hypothesis.extra.numpy``: x (n, inputs) on the 1/16
     grid of [-b, b]; y (n, m) on the grid of [-1, 1] for mse, int labels in [0, m) for
-    cross-entropy."""
+    cross-entropy; with ``soft_targets``, half the cross-entropy cases get general (n, m) rows
+    instead (:func:`soft_target_rows`)."""
+    xent = net.spec.loss != "mse"
+    # three in four drawn, about half realised: Hypothesis's first cases favour the simplest
+    # choice (labels), measured in the forward and gradient claims' ledgers
+    soft = xent and soft_targets and draw(st.integers(0, 3), label="soft targets") > 0
     n = draw(st.integers(limits.min_rows, limits.max_rows), label="rows")
     d, m = net.spec.inputs, net.spec.out_width
     x = draw(hnp.arrays(np.float64, (n, d), elements=grid_floats(limits.data_bound)), label="x")
     if net.spec.loss == "mse":
         y = draw(hnp.arrays(np.float64, (n, m), elements=grid_floats(1.0)), label="y")
+    elif soft:
+        y = draw(soft_target_rows(n, m), label="target rows")
     else:
         y = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, m - 1)), label="labels")
     return x, y
 
 
+def soft_target_rows(n: int, m: int) -> st.SearchStrategy[Array]:
+    """(n, m) cross-entropy targets beyond one-hot rows: entries on the 1/4 grid of [0, 2], so a
+    row may sum to anything in [0, 2m] (the loss's general form, ``Network.check_targets``: "one-hot
+    or any distribution"; ``impl.losses``: ``dE/dyhat = (softmax * sum_m y_m - y) / n``)."""
+    return hnp.arrays(np.float64, (n, m), elements=st.integers(0, 8).map(lambda v: v / 4))
+
+
 @st.composite
-def cases(draw: st.DrawFn, limits: Limits = Limits(), **spec_kwargs: Any) -> Case:
+def cases(
+    draw: st.DrawFn, limits: Limits = Limits(), soft_targets: bool = False, **spec_kwargs: Any
+) -> Case:
     """A spec from :func:`dag_specs`, data from :func:`datasets`, params from a drawn seed."""
     spec = draw(dag_specs(limits, **spec_kwargs), label="spec")
     net = Network.from_spec(spec)
-    x, y = draw(datasets(net, limits), label="data")
+    x, y = draw(datasets(net, limits, soft_targets), label="data")
     x, yt = net.check_data(x, y)
     seed = draw(st.integers(0, 2**32 - 1), label="param seed")
     return Case(spec, net, x, np.asarray(y), yt, net.init(seed=seed, x=x), seed)

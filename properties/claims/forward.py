@@ -8,6 +8,13 @@ checks use, and that takes python-flint balls for interval certification), toget
 first-order bound on the float64 rounding of the same formulas (its rules are in that module).
 The claim: ``|E_float - E_mp| <= 2 * bound``.
 
+The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`: three-input adds,
+fan-out, a parent read twice), and half the cross-entropy cases have general (n, m) target rows
+(non-negative, rows summing to anything: the loss's general form). The evaluator is handed the
+targets as the spec reads them, built here from the drawn ``y`` (one-hot rows for labels, the
+rows themselves otherwise), not the trainer's ``check_targets`` output, so a trainer that
+rewrote the rows (normalised them, say) is seen.
+
 Parameters are the initialisation from a drawn seed *plus* a drawn offset on the 1/16 grid of
 [-1/2, 1/2] for every entry, so that biases (0 at initialisation) and centroids away from the
 data are exercised: a wrong sign on a bias is invisible at b = 0.
@@ -25,7 +32,7 @@ from descentcheck.theory.mp_network import loss_with_error_bound
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, grid_floats
+from ..strategies import KNOT_KEYS, KNOTTY, cases, grid_floats, knots
 from .updates import SMALL
 
 SAFETY = 2.0
@@ -34,7 +41,7 @@ EPS = float(np.finfo(np.float64).eps)
 
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
-    case = draw(cases(SMALL), label="case")
+    case = draw(cases(SMALL, soft_targets=True, shape_options=KNOTTY), label="case")
     offsets = {
         k: draw(hnp.arrays(np.float64, v.shape, elements=grid_floats(0.5)), label=k)
         for k, v in case.params.items()
@@ -42,12 +49,22 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     return {"case": case, "params": {k: case.params[k] + offsets[k] for k in case.params}}
 
 
+def spec_targets(spec: dict[str, Any], y: np.ndarray) -> np.ndarray:
+    """The targets as DESIGN.md's loss reads them: integer labels as one-hot rows of the output
+    width, (n, m) rows as given."""
+    if np.ndim(y) == 1 and spec["loss"] == "softmax_cross_entropy":
+        m = next(n for n in spec["nodes"] if n["name"] == spec["output"])["units"]
+        return np.eye(m)[np.asarray(y, dtype=np.int64)]
+    return np.asarray(y, dtype=np.float64)
+
+
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, params = drawn["case"], drawn["params"]
     E = float(case.net.loss(params, case.x, case.yt))
-    E_mp, bound = loss_with_error_bound(case.spec, params, case.x, case.yt)
+    E_mp, bound = loss_with_error_bound(case.spec, params, case.x, spec_targets(case.spec, case.y))
+    shares = knots(case.spec, case.y)
     if not np.isfinite(E) or not np.isfinite(bound):
-        return Verdict(True, {"cases_overflowed": 1.0})
+        return Verdict(True, {"cases_overflowed": 1.0, **shares})
     err = abs(float(E - E_mp)) if E_mp is not None else float("inf")
     allowed = SAFETY * bound + np.finfo(np.float64).smallest_subnormal
     ratio = err / allowed
@@ -57,6 +74,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "rel_error_in_eps": err / (scale * EPS) if scale > 0 else 0.0,
         "bound_in_eps": bound / (scale * EPS) if scale > 0 else 0.0,
         "cases_tested": 1.0,
+        **shares,
     }
     ok = err <= allowed
     msg = "" if ok else f"float loss {E!r} vs 50-digit {float(E_mp)!r} ({ratio:.3g} x allowed)"
@@ -75,8 +93,11 @@ FORWARD_EQUALS_SPEC = Claim(
         "descentcheck.theory.mp_network, written from them and sharing no code with impl"
     ),
     conditions=(
-        "small random DAGs with add/concat skips, dense and distance layers, smooth "
-        "activations, both losses",
+        "small random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)) with "
+        "dense and distance layers, smooth activations, both losses",
+        "cross-entropy targets: integer labels, or (half the cases) (n, m) rows on the 1/4 grid "
+        "of [0, 2] (rows need not sum to 1); the evaluator reads the drawn targets, not the "
+        "trainer's",
         "parameters: initialisation from a drawn seed plus a drawn offset in [-1/2, 1/2] per "
         "entry (biases nonzero)",
         "a case whose float loss or bound overflows is counted, not tested",
@@ -90,6 +111,7 @@ FORWARD_EQUALS_SPEC = Claim(
         "bound_in_eps": "max",
         "cases_tested": "sum",
         "cases_overflowed": "sum",
+        **dict.fromkeys(KNOT_KEYS, "sum"),
     },
     cost=0.5,
 )

@@ -6,6 +6,13 @@ and it only runs the *forward* pass (the network's forward rules are analytic; r
 from the strategies). Backprop's reverse sweep, the summing of gradients over a node's several
 consumers (skip connections) and the per-op backward rules are all checked against it.
 
+Cases. The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`): three-input
+adds, a value read by several nodes (an add's among them), ``concat(a, a)`` and ``add(a, a)``,
+each in a good share of the cases (counted in the ledger), since summing a node's gradient over
+its consumers is where backprop goes wrong; and half the cross-entropy cases have general
+(n, m) target rows, whose gradient ``(softmax * sum_m y_m - y) / n`` differs from the one-hot
+form.
+
 Tolerance. Some generated points are ill-conditioned: a gaussian unit initialised on nearly equal
 hidden values gets a radius near 1e5, and dE/dc = r^2 (x - c) ... then turns a one-ulp change of
 x into a change of 1e-7 in the derivative. No float64 method can do better there, so the
@@ -24,7 +31,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..claim import Claim, Context, Verdict
-from ..strategies import Case, cases
+from ..strategies import KNOT_KEYS, KNOTTY, Case, cases, knots
 
 H = 1e-20
 RTOL = 1e-8
@@ -81,6 +88,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "worst_error_over_allowed": err / allowed,
         "ill_conditioned_cases": float(ill),
         "parameters_checked": float(sum(v.size for v in case.params.values())),
+        **knots(case.spec, case.y),
     }
     theory = {"worst_error_over_allowed": 1.0}
     ok = err <= allowed
@@ -104,20 +112,26 @@ GRADIENT_ORACLE = Claim(
         "complex step, Squire & Trapp, SIAM Review 40(1), 1998"
     ),
     conditions=(
-        "random DAGs with add/concat skips, dense and distance layers, smooth activations, both "
-        "losses; parameters from net.init(seed, x) with a drawn seed",
+        "random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)), dense and "
+        "distance layers, smooth activations, both losses; parameters from net.init(seed, x) "
+        "with a drawn seed",
+        "cross-entropy targets: integer labels, or (half the cases) (n, m) rows on the 1/4 grid "
+        "of [0, 2] (rows need not sum to 1)",
         "tolerance 1e-8 |g|_inf + 1e-13, plus 10x the derivative's noise floor under 4-ulp "
         "parameter moves where the point is ill-conditioned (counted in the ledger)",
         "oracle: Im E(w + 1e-20 i e_j) / 1e-20 for every coordinate j",
     ),
     expect="holds",
-    strategy=lambda profile: st.fixed_dictionaries({"case": cases(profile.limits)}),
+    strategy=lambda profile: st.fixed_dictionaries(
+        {"case": cases(profile.limits, soft_targets=True, shape_options=KNOTTY)}
+    ),
     check=_check,
     summary={
         "worst_rel_error_in_eps": "max",
         "worst_error_over_allowed": "max",
         "ill_conditioned_cases": "sum",
         "parameters_checked": "sum",
+        **dict.fromkeys(KNOT_KEYS, "sum"),
     },
 )
 

@@ -5,7 +5,8 @@ complex step through backprop gives Hessian-vector products (``properties/curvat
 claims read only its gradient, so what it returned as E ran under no claim: the mutation run
 found a mutant that dropped the imaginary part of a complex E alive.
 
-Here, on generated networks, at w (real) and at w + i h u (u a drawn unit direction,
+Here, on generated networks (the knotty ones of the forward and gradient claims, with their
+general cross-entropy target rows), at w (real) and at w + i h u (u a drawn unit direction,
 h = 1e-20), ``loss_and_grad``'s value must equal ``Network.loss`` at the same point, real and
 imaginary parts, to 4 eps of their size (both run the same forward arithmetic) plus the
 smallest subnormal.
@@ -21,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, grid_floats
+from ..strategies import KNOT_KEYS, KNOTTY, cases, grid_floats, knots
 from .updates import SMALL
 
 H = 1e-20
@@ -30,7 +31,7 @@ EPS = float(np.finfo(np.float64).eps)
 
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
-    case = draw(cases(SMALL), label="case")
+    case = draw(cases(SMALL, soft_targets=True, shape_options=KNOTTY), label="case")
     u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="u")
     return {"case": case, "u": u}
 
@@ -62,7 +63,11 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         if r > worst:
             worst, where = r, f"{kind} point: loss_and_grad gave {E_bp!r}, loss {E!r}"
     ok = worst <= 1.0
-    measured = {"worst_error_over_tolerance": worst, "cases_tested": 1.0}
+    measured = {
+        "worst_error_over_tolerance": worst,
+        "cases_tested": 1.0,
+        **knots(case.spec, case.y),
+    }
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message="" if ok else where)
 
 
@@ -77,13 +82,19 @@ LOSS_VALUE = Claim(
         "complex step); added after the mutation run (issue 12 item 7) found its value unread"
     ),
     conditions=(
-        "small random DAGs with skips; u drawn on the 1/16 grid of [-1, 1], h = 1e-20",
+        "small random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)), "
+        "cross-entropy targets as labels or general (n, m) rows",
+        "u drawn on the 1/16 grid of [-1, 1], h = 1e-20",
         "4 eps of the larger part's size per part",
     ),
     expect="holds",
     strategy=_draw,
     check=_check,
-    summary={"worst_error_over_tolerance": "max", "cases_tested": "sum"},
+    summary={
+        "worst_error_over_tolerance": "max",
+        "cases_tested": "sum",
+        **dict.fromkeys(KNOT_KEYS, "sum"),
+    },
     cost=0.5,
 )
 
