@@ -12,7 +12,7 @@ Here a case with 3 to 7 rows is drawn, with a batch size below n that does not d
 cases in four: a smaller last batch exists) or one that does, a seed, and enough steps to start
 a third epoch (two epoch boundaries crossed). The schedule is rebuilt here: one generator
 ``numpy.random.default_rng(seed)`` for the run, ``permutation(n)`` at the start of each epoch,
-consecutive slices of ``batch_size`` rows. For gd, heavy ball, Nesterov, adaptive momentum
+consecutive slices of ``batch_size`` rows. For gd, heavy ball, adaptive momentum
 (grouping drawn) and RMSProp with momentum, the reference loop runs the optimizer's dict form
 (``get_optimizer(...).init/update``, state carried across epochs) on the gradient of each
 step's batch (``Network.loss_and_grad`` on those rows) at the trainer's recorded iterate w_k,
@@ -57,7 +57,6 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     hp = {
         "gd": {"lr": lr},
         "momentum": {"lr": lr, "momentum": beta},
-        "nesterov": {"lr": lr, "momentum": beta},
         "adaptive_momentum": {
             "lr": lr,
             "tau": draw(unit_interval(0.01, 0.5), label="tau"),
@@ -152,7 +151,11 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     worst = dict.fromkeys(
         ("step", "loss", "grad_norm", "step_norm", "steps_not_bit_for_bit", "runs_diverged"), 0.0
     )
-    misses = [m for hp in drawn["settings"] for m in _check_one(drawn, hp, worst)]
+    misses: list[str] = []
+    for hp in drawn["settings"]:
+        misses += _check_one(drawn, hp, worst)
+        if misses:  # one setting's misses make the case; shrinking then runs less
+            break
     n, b = len(drawn["case"].x), drawn["batch_size"]
     measured = {
         "cases_with_a_smaller_last_batch": float(n % b != 0),
@@ -184,7 +187,7 @@ MINIBATCH_EQUALS_REFERENCE = Claim(
     conditions=(
         "small random DAGs with skips, 3 to 7 rows; a batch size below n, one that does not "
         "divide n in three cases of four; steps enough to start a third epoch",
-        "gd, heavy ball, Nesterov, adaptive momentum (grouping drawn), RMSProp with momentum; "
+        "gd, heavy ball, adaptive momentum (grouping drawn), RMSProp with momentum; "
         "lr log-uniform in [1e-3, 0.5] (RMSProp: a tenth), beta in [0.05, 0.95], tau in "
         "[0.01, 0.5], rho in [0.5, 0.999], eps log-uniform in [1e-8, 1e-3]",
         "tolerances from float64 rounding (module docstring); a diverged run is compared "
