@@ -325,3 +325,30 @@ def test_the_data_claim_catches_the_sample_standard_deviation(monkeypatch, profi
     )
     entry = run_claim(BY_ID["builtin-data-standardised"], profile)
     assert entry["outcome"] == "falsified", entry
+
+
+def test_the_update_claim_catches_a_state_wrong_only_from_the_third_step(monkeypatch, profile):
+    """A held-out reviewer's bug: adaptive momentum remembers -lr g_k as dw_k (not the whole
+    step), which shows only when the remembered step is read again, from the third step."""
+    import inspect
+    import textwrap
+
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    source = textwrap.dedent(inspect.getsource(module.adaptive_momentum))
+    old = (
+        "            prev += xp.multiply(g, -lr, out=g)\n"
+        "            return prev, prev, max(alpha.tolist(), default=0.0)\n"
+    )
+    new = (
+        "            xp.multiply(g, -lr, out=g)\n"
+        "            step = prev + g\n"
+        "            prev[...] = g\n"
+        "            return step, prev, max(alpha.tolist(), default=0.0)\n"
+    )
+    assert source.count(old) == 1
+    namespace = dict(vars(module))
+    exec(compile(source.replace(old, new), module.__file__, "exec"), namespace)
+    package = importlib.import_module("descentcheck.impl.optim")
+    monkeypatch.setattr(package, "adaptive_momentum", namespace["adaptive_momentum"])
+    entry = run_claim(BY_ID["update-equals-derived-rule"], profile)
+    assert entry["outcome"] == "falsified", entry

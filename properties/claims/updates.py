@@ -70,15 +70,23 @@ KINDS = ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")  # hand-d
 
 
 @st.composite
-def optimizer_draws(draw: st.DrawFn, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """An optimizer and its hyperparameters: the kind drawn evenly from one byte
-    (``st.one_of`` favoured its first branch, 31 of 50 draws gd), lr log-uniform in
-    [1e-3, 0.5] (RMSProp: a tenth), beta, tau, rho spread evenly over their ranges, eps
-    log-uniform. Adaptive momentum is then checked with every grouping and RMSProp with and
-    without momentum (:func:`variants`): Hypothesis repeats a drawn prefix over runs of
-    examples, so a drawn grouping covered only 2 of 4 groupings in some 400-example runs."""
-    kinds = kinds or optimizer_names()  # every registered optimizer, plugins included
-    kind = kinds[draw(st.integers(0, 255), label="optimizer") % len(kinds)]
+def optimizer_draws(draw: st.DrawFn, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Every optimizer of ``kinds`` (default: every registered one, plugins included), each with
+    its own drawn hyperparameters (:func:`hyperparameters_of`). Every case checks them all: a
+    drawn kind (one of ``st.one_of``, ``st.sampled_from``, a byte modulo the count) left some
+    optimizer out of whole 50-example runs (none of 50 drew adaptive momentum in one), and a
+    held-out bug in it went unseen."""
+    kinds = kinds or optimizer_names()
+    return [draw(hyperparameters_of(kind), label=kind) for kind in kinds]
+
+
+@st.composite
+def hyperparameters_of(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+    """``kind``'s hyperparameters: lr log-uniform in [1e-3, 0.5] (RMSProp: a tenth), beta, tau,
+    rho spread evenly over their ranges, eps log-uniform; a plugin's from its declared ranges.
+    Adaptive momentum is then checked with every grouping and RMSProp with and without momentum
+    (:func:`variants`): Hypothesis repeats a drawn prefix over runs of examples, so a drawn
+    grouping covered only 2 of 4 groupings in some 400-example runs."""
     if kind not in KINDS:
         return draw(registered.hyperparameter_draws(kind), label="hyperparameters")
     hp: dict[str, Any] = {"optimizer": kind, "lr": draw(log_uniform(1e-3, 0.5), label="lr")}
@@ -113,7 +121,9 @@ def update_strategy(kinds: tuple[str, ...] | None = None):
             {
                 "hp": optimizer_draws(kinds),
                 "case": cases(SMALL),
-                "steps": st.integers(2, 3),
+                # from 3: a state that goes wrong only when it is read twice (the step after
+                # next) shows from the third step on; a held-out bug hid at 2
+                "steps": st.integers(3, 4),
             }
         )
 
@@ -285,7 +295,7 @@ def _check_one(case, hp: dict[str, Any], K: int) -> dict[str, Any]:
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, K = drawn["case"], drawn["steps"]
     measured: dict[str, float] = {"worst_error_over_tolerance": 0.0}
-    for hp in variants(drawn["hp"]):
+    for hp in (v for drawn_hp in drawn["hp"] for v in variants(drawn_hp)):
         r = _check_one(case, hp, K)
         if r.get("diverged"):
             measured["runs_diverged"] = measured.get("runs_diverged", 0.0) + 1
@@ -349,11 +359,11 @@ UPDATE_EQUALS_RULE = Claim(
     ),
     conditions=(
         "small random DAGs with add/concat skips, dense and distance layers, both losses; "
-        "parameters from a drawn seed; 2 or 3 full-batch steps",
+        "parameters from a drawn seed; 3 or 4 full-batch steps",
         "lr log-uniform in [1e-3, 0.5] (RMSProp: a tenth), beta in [0.05, 0.95], tau in "
         "[0.01, 0.5], rho in [0.5, 0.999], eps log-uniform in [1e-8, 1e-3]",
-        "each drawn adaptive-momentum case is checked with all four groupings, each RMSProp "
-        "case without and with momentum",
+        "each drawn case is checked with every registered optimizer, adaptive momentum with "
+        "all four groupings, RMSProp without and with momentum",
         "tolerance: a first-order forward error bound of the trainer's float64 operations plus "
         "half an ulp of the iterates, times 2 (module docstring); a diverged run is counted, "
         "not tested; a run with no sign-resolved entry is counted as vacuous",
@@ -362,7 +372,10 @@ UPDATE_EQUALS_RULE = Claim(
     strategy=update_strategy(),
     check=_check,
     summary=_SUMMARY,
-    cost=0.5,
+    cost=1.5,
+    # each case checks every optimizer and option (9 runs): 0.4 of the profile's cases is
+    # still 3.6 times the runs a one-optimizer case gave, every optimizer in each
+    examples_scale=0.4,
 )
 
 CLAIMS = (UPDATE_EQUALS_RULE,)
