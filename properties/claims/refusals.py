@@ -33,6 +33,7 @@ from .updates import SMALL
 
 Change = Callable[[Case, float], dict[str, Any]]
 LABEL = "y: label outside [0, out)"
+FLAT_FLOATS = "y: fractional targets of shape (n,) where labels or (n, out) rows are due"
 
 
 def _params(case: Case, f: Callable[[dict[str, np.ndarray]], None]) -> dict[str, Any]:
@@ -109,6 +110,11 @@ def _y_width(case: Case, t: float) -> dict[str, Any]:
     return {"y": np.hstack([case.yt, case.yt[:, :1]])}
 
 
+def _y_flat_floats(case: Case, t: float) -> dict[str, Any]:
+    """Fractional targets of shape (n,): neither labels nor (n, m) rows for this net."""
+    return {"y": np.arange(len(case.x), dtype=np.float64) + 0.5 + t}
+
+
 def _y_label(case: Case, t: float) -> dict[str, Any]:
     m = case.net.spec.out_width
     labels = np.zeros(len(case.x), dtype=np.int64)
@@ -135,6 +141,7 @@ BAD: dict[str, tuple[Change, type[DescentcheckError]]] = {
     "y: NaN or inf entry": (_y_nan, DataError),
     "y: one column too many": (_y_width, DataError),
     LABEL: (_y_label, DataError),
+    FLAT_FLOATS: (_y_flat_floats, DataError),
     "lr 0": (lambda c, t: _hp("gd", lr=0.0), HyperparameterError),
     "lr < 0": (lambda c, t: _hp("gd", lr=-t - 2.0**-20), HyperparameterError),
     "lr given as text": (lambda c, t: _hp("gd", lr=f"{t + 2.0**-20}"), HyperparameterError),
@@ -210,7 +217,7 @@ def _misses(case: Case, t: float) -> list[str]:
     """Every corruption not refused as it should be, and every edge value refused."""
     out = []
     for kind, (change, expected) in BAD.items():
-        if kind == LABEL and _labels_are_numbers(case):
+        if kind in (LABEL, FLAT_FLOATS) and _labels_are_numbers(case):
             continue
         err = _attempt(case, change(case, t))
         if not (isinstance(err, expected) and len(str(err).splitlines()) == 1):
