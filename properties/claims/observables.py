@@ -59,6 +59,9 @@ GROUPINGS = ("array", "unit", "node", "global")
 
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    # the case first, as the other claims draw it: drawn after the settings, 1 net in 50 of the
+    # fixed-seed fast run had a skip
+    case = draw(cases(SMALL), label="case")
     hp = {
         "lr": draw(log_uniform(1e-3, 0.5), label="lr"),
         "beta": draw(unit_interval(0.05, 0.95), label="momentum"),
@@ -67,7 +70,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         "eps": draw(log_uniform(1e-8, 1e-3), label="eps"),
     }
     return {
-        "case": draw(cases(SMALL), label="case"),
+        "case": case,
         "hp": hp,
         "steps": draw(st.integers(3, 4), label="steps"),
     }
