@@ -168,7 +168,7 @@ ZERO_BRANCH = Claim(
     strategy=_zero_branch_draw,
     check=_zero_branch_check,
     cost=2.0,  # 11-13 s CPU of a ci run each at the full count: before the 1-8 s claims
-    examples_scale=0.75,
+    examples_scale=0.5,
     summary=_SUMMARY,
 )
 
@@ -227,7 +227,7 @@ PERMUTE_UNITS = Claim(
     strategy=_permute_draw,
     check=_permute_check,
     cost=2.0,  # 11-13 s CPU of a ci run each at the full count: before the 1-8 s claims
-    examples_scale=0.75,
+    examples_scale=0.5,
     summary=_SUMMARY,
 )
 
@@ -270,7 +270,7 @@ REORDER_RENAME = Claim(
     strategy=_rename_draw,
     check=_rename_check,
     cost=2.0,  # 11-13 s CPU of a ci run each at the full count: before the 1-8 s claims
-    examples_scale=0.75,
+    examples_scale=0.5,
     summary=_SUMMARY,
 )
 
