@@ -16,6 +16,10 @@ from descentcheck.properties.claims import skip
 from descentcheck.properties.claims.apriori import apriori_claim
 from descentcheck.properties.runner import run_claim
 
+# planted bugs against the claims: minutes of claim runs, so `tox -e teeth` (and CI) runs them,
+# not the default `tox`
+pytestmark = pytest.mark.teeth
+
 
 @pytest.fixture()
 def profile(tmp_path):

@@ -27,6 +27,10 @@ from descentcheck.impl.ops.merges import Add
 from descentcheck.properties import BY_ID, get_profile
 from descentcheck.properties.runner import run_claim
 
+# planted bugs against the claims: minutes of claim runs, so `tox -e teeth` (and CI) runs them,
+# not the default `tox`
+pytestmark = pytest.mark.teeth
+
 
 @pytest.fixture()
 def profile(tmp_path):

@@ -22,6 +22,10 @@ from descentcheck.impl import trainer
 from descentcheck.properties import BY_ID, get_profile
 from descentcheck.properties.runner import run_claim
 
+# planted bugs against the claims: minutes of claim runs, so `tox -e teeth` (and CI) runs them,
+# not the default `tox`
+pytestmark = pytest.mark.teeth
+
 OBSERVABLES = "trajectory-records-equal-the-observables"
 MINIBATCH = "minibatch-trainer-equals-the-reference-loop"
 
