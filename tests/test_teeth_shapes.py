@@ -14,12 +14,10 @@ include that shape no longer meets its expectation:
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import textwrap
 from dataclasses import replace
 
 import pytest
+from planting import plant
 
 from descentcheck.impl.losses import SoftmaxCrossEntropy
 from descentcheck.impl.network import Network
@@ -35,17 +33,6 @@ pytestmark = pytest.mark.teeth
 @pytest.fixture()
 def profile(tmp_path):
     return replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
-
-
-def _plant(monkeypatch, cls: type, method: str, old: str, new: str) -> None:
-    """``cls.method`` with ``old`` replaced by ``new`` in its source, planted without touching
-    the file (as tests/test_properties_teeth.py's ``_plant_source_mutant``)."""
-    module = importlib.import_module(cls.__module__)
-    source = textwrap.dedent(inspect.getsource(getattr(cls, method)))
-    assert source.count(old) == 1, f"{old!r} is not in {cls.__name__}.{method} once"
-    namespace: dict = {}
-    exec(compile(source.replace(old, new), module.__file__, "exec"), vars(module), namespace)
-    monkeypatch.setattr(cls, method, namespace[method])
 
 
 NORMALISED = """    if self.spec.loss == "softmax_cross_entropy":
@@ -94,7 +81,8 @@ CAUGHT_BY = [
 
 @pytest.mark.parametrize(("mutant", "claim"), CAUGHT_BY)
 def test_a_planted_bug_on_knotty_cases_is_caught(monkeypatch, profile, mutant, claim):
-    _plant(monkeypatch, *MUTANTS[mutant])
+    cls, method, old, new = MUTANTS[mutant]
+    plant(monkeypatch, cls, method, (old, new))
     entry = run_claim(BY_ID[claim], profile)
     assert entry["outcome"] == "falsified", entry
     assert not entry["meets_expectation"]

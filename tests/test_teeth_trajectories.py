@@ -12,11 +12,11 @@ epoch), m13 (the batch's loss recorded).
 from __future__ import annotations
 
 import importlib
-import inspect
 import textwrap
 from dataclasses import replace
 
 import pytest
+from planting import mutated
 
 from descentcheck.impl import trainer
 from descentcheck.properties import BY_ID, get_profile
@@ -35,19 +35,6 @@ def profile(tmp_path):
     return replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
 
 
-def _mutant(func, edits: list[tuple[str, str]]):
-    """``func`` compiled again from its source with each ``old`` (found exactly once) replaced
-    by ``new``, in its module's namespace."""
-    module = importlib.import_module(func.__module__)
-    source = textwrap.dedent(inspect.getsource(func))
-    for old, new in edits:
-        assert source.count(old) == 1, f"{old!r} is not in {func.__qualname__} once"
-        source = source.replace(old, new)
-    namespace: dict = {}
-    exec(compile(source, module.__file__, "exec"), vars(module), namespace)
-    return namespace[func.__name__]
-
-
 def _falsified(claim_id: str, profile, words: str) -> None:
     entry = run_claim(BY_ID[claim_id], profile)
     assert entry["outcome"] == "falsified", entry
@@ -57,7 +44,7 @@ def _falsified(claim_id: str, profile, words: str) -> None:
 def test_m14_a_step_norm_of_the_scratch_buffer_is_caught(monkeypatch, profile):
     """For adaptive momentum the scratch buffer holds -lr g_k after the step, not dw_k."""
     old = "self.step_norms.append(_norm(dw))"
-    bad = _mutant(trainer._Run.update, [(old, "self.step_norms.append(_norm(self.g))")])
+    bad = mutated(trainer._Run.update, [(old, "self.step_norms.append(_norm(self.g))")])
     monkeypatch.setattr(trainer._Run, "update", bad)
     _falsified(OBSERVABLES, profile, "step_norm")
 
@@ -65,7 +52,7 @@ def test_m14_a_step_norm_of_the_scratch_buffer_is_caught(monkeypatch, profile):
 def test_m25_adaptive_momentum_recording_its_first_group_is_caught(monkeypatch, profile):
     optim = importlib.import_module("descentcheck.impl.optim")
     first = "alpha[0] if alpha else 0.0"
-    bad = _mutant(
+    bad = mutated(
         optim.adaptive_momentum,
         [
             ("shown = max(alpha) if alpha else 0.0", f"shown = {first}"),
@@ -81,21 +68,21 @@ def test_m25_adaptive_momentum_recording_its_first_group_is_caught(monkeypatch, 
 
 def test_y26_an_in_place_step_that_leaves_the_views_behind_is_caught(monkeypatch, profile):
     old = "self.v += dw  # nobody keeps w_k, and the views w follow v"
-    bad = _mutant(trainer._Run.update, [(old, "self.v = self.v + dw")])
+    bad = mutated(trainer._Run.update, [(old, "self.v = self.v + dw")])
     monkeypatch.setattr(trainer._Run, "update", bad)
     _falsified(OBSERVABLES, profile, "differ between keep_params=True and False")
 
 
 def test_m11_dropping_the_smaller_last_batch_is_caught(monkeypatch, profile):
     old = "range(0, n, batch_size)"
-    bad = _mutant(trainer.minibatches, [(old, "range(0, n - batch_size + 1, batch_size)")])
+    bad = mutated(trainer.minibatches, [(old, "range(0, n - batch_size + 1, batch_size)")])
     monkeypatch.setattr(trainer, "minibatches", bad)
     _falsified(MINIBATCH, profile, "off fl(w_k + dw_k)")
 
 
 def test_m10_the_same_permutation_every_epoch_is_caught(monkeypatch, profile):
     old = "perm = rng.permutation(n)"
-    bad = _mutant(trainer.minibatches, [(old, "perm = np.random.default_rng(seed).permutation(n)")])
+    bad = mutated(trainer.minibatches, [(old, "perm = np.random.default_rng(seed).permutation(n)")])
     monkeypatch.setattr(trainer, "minibatches", bad)
     _falsified(MINIBATCH, profile, "off fl(w_k + dw_k)")
 
@@ -117,13 +104,13 @@ def test_m12_a_fresh_optimizer_state_every_epoch_is_caught(monkeypatch, profile)
         ),
         " " * 16,
     ).lstrip()
-    monkeypatch.setattr(trainer._Run, "loop", _mutant(trainer._Run.loop, [(old, new)]))
+    monkeypatch.setattr(trainer._Run, "loop", mutated(trainer._Run.loop, [(old, new)]))
     _falsified(MINIBATCH, profile, "off fl(w_k + dw_k)")
 
 
 def test_m13_recording_the_batch_loss_is_caught(monkeypatch, profile):
     old = "_, grads = net.loss_and_grad(self.w, x[idx], y[idx])"
-    bad = _mutant(
+    bad = mutated(
         trainer._Run.loop, [(old, "E, grads = net.loss_and_grad(self.w, x[idx], y[idx])")]
     )
     monkeypatch.setattr(trainer._Run, "loop", bad)
@@ -133,7 +120,7 @@ def test_m13_recording_the_batch_loss_is_caught(monkeypatch, profile):
 def test_the_mutants_plant_what_they_claim(monkeypatch):
     """A planted mutant that changed nothing would pass vacuously: m11 really drops a batch."""
     old = "range(0, n, batch_size)"
-    bad = _mutant(trainer.minibatches, [(old, "range(0, n - batch_size + 1, batch_size)")])
+    bad = mutated(trainer.minibatches, [(old, "range(0, n - batch_size + 1, batch_size)")])
     clean = trainer.minibatches(5, 2, 0)
     assert [len(next(clean)) for _ in range(3)] == [2, 2, 1]
     dropped = bad(5, 2, 0)
