@@ -401,7 +401,8 @@ def test_update_claim_holds_on_a_plugin_optimizer(plugins, tmp_path):
     plugins(FakeEntryPoint("adam", ADAM))
     entry = _update_claim(tmp_path, ("adam",))
     assert entry["outcome"] == "held", entry["message"]
-    assert entry["measured"]["runs_tested"] >= 20
+    # the claim runs 0.3 of the profile's cases (each checks every optimizer it is given)
+    assert entry["examples"] >= 12 and entry["measured"]["runs_tested"] >= 0.8 * entry["examples"]
     assert entry["measured"]["entries_sign_resolved"] > 0.5 * entry["measured"]["entries_checked"]
 
 
