@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import replace
 
 import pytest
@@ -304,4 +305,31 @@ def test_the_update_claim_catches_a_state_wrong_only_from_the_third_step(monkeyp
     bad = mutated(module.adaptive_momentum, [(old, new)])
     monkeypatch.setattr(package, "adaptive_momentum", bad)
     entry = run_claim(BY_ID["update-equals-derived-rule"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "old", "new"),
+    [
+        # hyperparameters of the wrong type (text float() reads, a boolean) taken as numbers
+        ("descentcheck.impl.optim.base", "check_number", "bool) or not", "bool) and not"),
+        # integer targets of a one-output mse net read as labels
+        ("Network", "check_targets", "(m > 1 or", "(m >= 1 or"),
+        # fractional targets of shape (n,) read as labels where rows are due
+        ("Network", "check_targets", '"iub" and (m > 1', '"iub" or (m > 1'),
+    ],
+)
+def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
+    monkeypatch, profile, owner, name, old, new
+):
+    from descentcheck.impl.network import Network
+
+    target = Network if owner == "Network" else importlib.import_module(owner)
+    plant(monkeypatch, target, name, (old, new))
+    if name == "check_number":  # imported by name: every module that holds it gets the mutant
+        for module in list(sys.modules.values()):
+            if getattr(module, "check_number", None) is not None and module is not target:
+                if module.__name__.startswith("descentcheck"):
+                    monkeypatch.setattr(module, "check_number", target.check_number)
+    entry = run_claim(BY_ID["trainer-refuses-bad-input"], profile)
     assert entry["outcome"] == "falsified", entry
