@@ -333,3 +333,47 @@ def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
                     monkeypatch.setattr(module, "check_number", target.check_number)
     entry = run_claim(BY_ID["trainer-refuses-bad-input"], profile)
     assert entry["outcome"] == "falsified", entry
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "old", "new", "claim"),
+    [
+        # a distance layer initialised without data
+        (
+            "Gaussian",
+            "init",
+            "med = np.full(units, 2.0 * d)",
+            "med = None",
+            "distance-init-radii-set-the-median",
+        ),
+        # the Glorot bound of sqrt(7 / (in + out))
+        (
+            "Dense",
+            "init",
+            "np.sqrt(6.0 / (fan_in + fan_out))",
+            "np.sqrt(7.0 / (fan_in + fan_out))",
+            "dense-init-glorot-uniform",
+        ),
+        # backprop stopping at a layer's first input that is the network input
+        (
+            "Network",
+            "loss_and_grad",
+            "if s == 0:\n                continue",  # the method's source, dedented by 4
+            "if s == 0:\n                break",
+            "gradient-equals-oracle",
+        ),
+        # a node's owned gradient sum subtracting its third and later contributions
+        ("Network", "loss_and_grad", "acc += gx", "acc -= gx", "gradient-equals-oracle"),
+    ],
+)
+def test_the_claims_catch_the_mutation_runs_other_survivors(
+    monkeypatch, profile, where, name, old, new, claim
+):
+    from descentcheck.impl.network import Network
+    from descentcheck.impl.ops.dense import Dense
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    owner = {"Gaussian": Gaussian, "Dense": Dense, "Network": Network}[where]
+    plant(monkeypatch, owner, name, (old, new))
+    entry = run_claim(BY_ID[claim], profile)
+    assert not entry["meets_expectation"], entry
