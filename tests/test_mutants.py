@@ -446,3 +446,12 @@ def test_the_runner_tries_a_files_killers_first(tmp_path: Path) -> None:
     assert order[:2] == ["forward-equals-spec", "activations-equal-formulas"]
     assert sorted(order) == sorted(_order())  # every claim still runs
     assert _kills(None, "impl/losses.py") == {} and _kills(log, None) == {}
+
+
+def test_the_results_carry_the_current_triage(results: dict) -> None:
+    """The results file copies each survivor's triage at collection; a triage edited since must
+    be copied again (tests/mutation/triage.json is the one source)."""
+    triage = json.loads((Path(__file__).parent / "mutation" / "triage.json").read_text("utf-8"))
+    for m in results["mutants"]:
+        if m["status"] == "survived":
+            assert m["triage"] == triage.get(m["id"]), m["id"]
