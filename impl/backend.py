@@ -10,9 +10,10 @@ initialisation (numpy's RNG, so both backends start from the same bits), the min
 per-group norms of adaptive momentum (one number per parameter array), and the trajectory.
 
 The rules that keep the shared code valid on CuPy, which a strict CPU stand-in for CuPy enforces in
-the tests (``tests/device_double.py``): no numpy array is mixed with a device array; no implicit
-conversion of a device array to numpy (values come back through ``float``, ``bool``, ``.tolist``
-or :meth:`Backend.to_host`); ufuncs take ``out=`` but not numpy's ``where=`` or ``order=``.
+the tests and the ledger (:mod:`descentcheck.impl.device_standin`): no numpy array is mixed with a
+device array; no implicit conversion of a device array to numpy (values come back through
+``float``, ``bool``, ``.tolist`` or :meth:`Backend.to_host`); ufuncs take ``out=`` but not numpy's
+``where=`` or ``order=``.
 
 The backends' results agree to rounding, not to the bit: cuBLAS and CuPy's reductions add in other
 orders than OpenBLAS and numpy. The GPU tests require 1e-10 relative agreement with the CPU path.
@@ -101,6 +102,9 @@ def register_backend(name: str, factory: Callable[[], Backend]) -> None:
 def get_backend(name: str | Backend = "numpy") -> Backend:
     """The backend called ``name``; a :class:`BackendError` with the reason when it cannot run."""
     if isinstance(name, Backend):
+        # loaded like a named one, so namespace() and to_host() know its arrays
+        _LOADED.setdefault(f"<{name.name}>", name)
+        _BY_TYPE.setdefault(name.array_type, name.xp)
         return name
     if name not in _FACTORIES:
         raise BackendError(f"unknown backend {name!r}; known: {', '.join(_FACTORIES)}")

@@ -1,6 +1,6 @@
 """The array-namespace code path, checked without a GPU through a strict stand-in for CuPy.
 
-``tests/device_double.py`` keeps numpy arrays behind CuPy's rules (no numpy array mixed in, no
+``descentcheck.impl.device_standin`` keeps numpy arrays behind CuPy's rules (no numpy array mixed in, no
 implicit conversion, no ``where=``/``order=``, only CuPy's names) and refuses numpy functions on
 its arrays; training on it must give the numpy run's bits, since the arithmetic is numpy's. The
 GPU itself is compared with the CPU in ``tests/test_gpu.py``.
@@ -8,24 +8,24 @@ GPU itself is compared with the CPU in ``tests/test_gpu.py``.
 
 from __future__ import annotations
 
-import device_double
 import numpy as np
 import pytest
 from backend_cases import CASES, ILL_CONDITIONED, Case, perturbed_run, relative_difference
 from click.testing import CliRunner
-from device_double import DeviceArray, DeviceLeak, xp
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from descentcheck.cli import main
+from descentcheck.impl import device_standin
 from descentcheck.impl.backend import BACKENDS, get_backend, namespace, to_host
+from descentcheck.impl.device_standin import DeviceArray, DeviceLeak, xp
 from descentcheck.impl.errors import BackendError, DataError
 from descentcheck.impl.optim import get_optimizer
 from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
 from descentcheck.properties.strategies import cases
 from descentcheck.registry.optimizers import names as optimizer_names
 
-device_double.register()
+device_standin.register()
 
 OPTIONS = {
     "gd": {},
@@ -153,8 +153,8 @@ def test_training_on_the_device_path_equals_numpy_bit_for_bit(case: Case):
     """Bit for bit, but for adaptive momentum: off numpy its per-array norms are separate
     reductions, not one ``numpy.add.reduceat`` (see ``optim.adaptive_momentum``)."""
     ref = case.run("numpy")
-    dev = case.run("device_double")
-    assert (dev.backend, dev.device) == ("device_double", "CPU stand-in for CuPy")
+    dev = case.run("device_standin")
+    assert (dev.backend, dev.device) == ("device_standin", "CPU stand-in for CuPy")
     assert dev.status == ref.status == "completed"
     assert all(type(v) is np.ndarray for v in dev.params.values())  # back on the host
     if case.optimizer == "adaptive_momentum":
@@ -173,7 +173,7 @@ def test_keep_params_history_comes_back_to_the_host():
     net, params, x, y = case.problem()
     from descentcheck.impl.trainer import train
 
-    t = train(net, params, x, y, "gd", lr=0.1, steps=3, keep_params=True, backend="device_double")
+    t = train(net, params, x, y, "gd", lr=0.1, steps=3, keep_params=True, backend="device_standin")
     ref = train(net, params, x, y, "gd", lr=0.1, steps=3, keep_params=True)
     assert len(t.params_history) == 4
     for a, b in zip(t.params_history, ref.params_history):
@@ -231,14 +231,14 @@ def test_device_resident_inputs_are_checked_on_the_host_and_train():
     from descentcheck.impl.trainer import train
 
     t = train(net, on, xp.asarray(x), xp.asarray(y), case.optimizer, steps=case.steps,
-              seed=5, backend="device_double", **case.options)  # fmt: skip
+              seed=5, backend="device_standin", **case.options)  # fmt: skip
     np.testing.assert_array_equal(t.losses, ref.losses)
     E, _ = net.loss_and_grad(params, x, y)  # labels, one-hot inside
     Ed, _ = net.loss_and_grad(on, xp.asarray(x), xp.asarray(y))
     assert Ed == E
     bad = xp.asarray(np.where(np.arange(len(x))[:, None] == 3, np.nan, x))
     with pytest.raises(DataError, match=r"inputs x contain NaN or inf \(row 3\)"):
-        train(net, on, bad, xp.asarray(y), "gd", lr=0.1, steps=1, backend="device_double")
+        train(net, on, bad, xp.asarray(y), "gd", lr=0.1, steps=1, backend="device_standin")
 
 
 def test_the_numpy_path_never_imports_cupy():

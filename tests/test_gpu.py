@@ -71,9 +71,9 @@ def test_network_gradient_on_gpu_arrays_equals_cpu(gpu):
 
 
 def test_recorded_cupy_api_matches_the_installed_cupy():
-    """The stand-in's names and keywords (tests/data/cupy_api.json) are still CuPy's."""
+    """The stand-in's names and keywords (impl/cupy_api.json) are still CuPy's."""
     cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
-    from device_double import API
+    from descentcheck.impl.device_standin import API
 
     for name in API["ufuncs"]:
         assert isinstance(getattr(cupy, name, None), cupy.ufunc), name

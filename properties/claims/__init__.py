@@ -17,6 +17,7 @@ from .apriori import CLAIMS as APRIORI
 from .convergence import CLAIMS as CONVERGENCE
 from .defaults import CLAIMS as DEFAULTS
 from .descent import CLAIMS as DESCENT
+from .device_path import CLAIMS as DEVICE_PATH
 from .dict_form import CLAIMS as DICT_FORM
 from .distance import CLAIMS as DISTANCE
 from .distance_init import CLAIMS as DISTANCE_INIT
@@ -56,6 +57,7 @@ BUILTIN: tuple[Claim, ...] = (
     *PLUGIN_OP,
     *REFUSALS,
     *RECORDS,
+    *DEVICE_PATH,
     *OBSERVABLES,
     *MINIBATCH,
     *METAMORPHIC,

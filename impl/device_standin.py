@@ -12,8 +12,8 @@ and ``add.reduceat`` raises too, since CuPy computes it as differences of a runn
 loses the relative accuracy of a small segment beside a large one.
 
 Which names exist, which are ufuncs and which keywords each function takes come from CuPy itself:
-``tests/data/cupy_api.json`` was written from an installed CuPy by ``--dump-cupy-api`` (import
-cupy needs no GPU), and ``tests/test_backend.py`` checks it against the installed CuPy when there
+``impl/cupy_api.json`` was written from an installed CuPy by ``--dump-cupy-api`` (import
+cupy needs no GPU), and ``tests/test_gpu.py`` checks it against the installed CuPy when there
 is one. Arithmetic is numpy's, so results equal the numpy backend's bit for bit wherever the code
 does the same operations on both.
 """
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from descentcheck.impl.backend import Backend, get_backend, register_backend
+from .backend import Backend, get_backend, register_backend
 
-API_FILE = Path(__file__).parent / "data" / "cupy_api.json"
+API_FILE = Path(__file__).parent / "cupy_api.json"
 API = json.loads(API_FILE.read_text())
 UFUNC_KW = {"out", "dtype", "casting"}
 REDUCE_KW = {"axis", "dtype", "out", "keepdims"}
@@ -240,14 +240,14 @@ xp = _namespace()
 
 def backend() -> Backend:
     return Backend(
-        "device_double", xp, DeviceArray, xp.asarray, xp.asnumpy, "CPU stand-in for CuPy"
+        "device_standin", xp, DeviceArray, xp.asarray, xp.asnumpy, "CPU stand-in for CuPy"
     )
 
 
 def register() -> None:
-    """Make ``backend="device_double"`` available to ``train`` and ``get_backend``."""
-    register_backend("device_double", backend)
-    get_backend("device_double")  # loaded now, so namespace() knows its arrays from the start
+    """Make ``backend="device_standin"`` available to ``train`` and ``get_backend``."""
+    register_backend("device_standin", backend)
+    get_backend("device_standin")  # loaded now, so namespace() knows its arrays from the start
 
 
 def dump_cupy_api(path: Path = API_FILE) -> None:
@@ -284,4 +284,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--dump-cupy-api"]:
         dump_cupy_api()
     else:
-        sys.exit("usage: python tests/device_double.py --dump-cupy-api")
+        sys.exit("usage: python -m descentcheck.impl.device_standin --dump-cupy-api")
