@@ -64,21 +64,43 @@ def untested(cache: Path, mid: int) -> None:
         db.execute("UPDATE mutant SET status = 'untested' WHERE id = ?", (mid,))
 
 
+def merge(source: Path, cache: Path) -> None:
+    """Copy the finished statuses of a second worker's cache (same commit, same mutants, the
+    same ids: both caches filled by the same ``mutmut run``) into ``cache``."""
+    with sqlite3.connect(source) as src:
+        done = src.execute(
+            f"SELECT id, status FROM mutant WHERE status IN ({', '.join('?' * len(DONE))})", DONE
+        ).fetchall()
+    with sqlite3.connect(cache) as db:
+        db.executemany("UPDATE mutant SET status = ? WHERE id = ?", [(s, i) for i, s in done])
+    print(f"{len(done)} finished statuses copied from {source}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=".mutmut-cache", type=Path)
     ap.add_argument("--seconds", required=True, type=float, help="stop starting mutants after")
     ap.add_argument("--rate", required=True, type=float, help="the largest sample wanted")
     ap.add_argument("--seed", default=0, type=int)
+    ap.add_argument(
+        "--descending",
+        action="store_true",
+        help="from the top of the hash order down: a second worker, in a second clone, that "
+        "meets the first (merge its statuses into the first cache with --merge-from)",
+    )
+    ap.add_argument("--merge-from", type=Path, help="copy this cache's finished statuses in, exit")
     args = ap.parse_args(argv)
+    if args.merge_from:
+        merge(args.merge_from, args.cache)
+        return
     t0 = time.perf_counter()
     todo = queue(args.cache, args.rate, args.seed)
     print(f"{len(todo)} mutants in the sample at rate {args.rate}", flush=True)
     reached = args.rate
     stop = args.cache.parent / "budget.stop"  # touch it to end the run early, still a sample
-    for key, mid, where in todo:
+    for key, mid, where in reversed(todo) if args.descending else todo:
         if time.perf_counter() - t0 > args.seconds or stop.exists():
-            reached = key  # every mutant below this key was tried
+            reached = key  # every mutant below this key was tried (above it, descending)
             break
         if status(args.cache, mid) not in DONE:
             untested(args.cache, mid)
