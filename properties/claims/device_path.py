@@ -41,8 +41,8 @@ from descentcheck.impl.trainer import train
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, fractions, grid_floats
-from .dict_form import settings
+from ..strategies import cases, grid_floats
+from .dict_form import setting_values, settings
 from .updates import SMALL
 
 STEPS = 3
@@ -55,13 +55,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(SMALL), label="case")
     n = case.x.shape[0]
     batch = draw(st.one_of(st.none(), st.integers(1, max(1, n - 1))), label="batch size")
-    hp = {
-        "lr": draw(fractions(1e-3, 0.5), label="lr"),
-        "beta": draw(fractions(0.05, 0.95), label="momentum"),
-        "tau": draw(fractions(0.01, 1.0), label="tau"),
-        "rho": draw(fractions(0.5, 0.999), label="rho"),
-        "eps": draw(fractions(1e-8, 1e-3), label="eps"),
-    }
+    hp = draw(setting_values(), label="settings")
     u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="direction")
     matmul = draw(st.booleans(), label="force the matmul evaluation")
     return {"case": case, "batch": batch, "hp": hp, "direction": u, "matmul": matmul}

@@ -35,6 +35,19 @@ STEPS = 3
 TOL = 1e-12
 
 
+@st.composite
+def setting_values(draw: st.DrawFn) -> dict[str, float]:
+    """The values :func:`settings` takes, each drawn in its range (shared by the claims that
+    run every setting)."""
+    return {
+        "lr": draw(fractions(1e-3, 0.5), label="lr"),
+        "beta": draw(fractions(0.05, 0.95), label="momentum"),
+        "tau": draw(fractions(0.01, 1.0), label="tau"),
+        "rho": draw(fractions(0.5, 0.999), label="rho"),
+        "eps": draw(fractions(1e-8, 1e-3), label="eps"),
+    }
+
+
 def settings(lr: float, beta: float, tau: float, rho: float, eps: float) -> list[dict[str, Any]]:
     """Every optimizer and option checked for one draw."""
     return [
@@ -73,13 +86,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label=f"gradient {k}")
         for k in range(STEPS)
     ]
-    hp = {
-        "lr": draw(fractions(1e-3, 0.5), label="lr"),
-        "beta": draw(fractions(0.05, 0.95), label="momentum"),
-        "tau": draw(fractions(0.01, 1.0), label="tau"),
-        "rho": draw(fractions(0.5, 0.999), label="rho"),
-        "eps": draw(fractions(1e-8, 1e-3), label="eps"),
-    }
+    hp = draw(setting_values(), label="settings")
     return {"net": net, "w0": w0, "grads": grads, "hp": hp}
 
 

@@ -20,21 +20,15 @@ from descentcheck.impl.trainer import train
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, fractions
-from .dict_form import settings
+from ..strategies import cases
+from .dict_form import setting_values, settings
 from .updates import SMALL
 
 
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(SMALL), label="case")
-    hp = {
-        "lr": draw(fractions(1e-3, 0.5), label="lr"),
-        "beta": draw(fractions(0.05, 0.95), label="momentum"),
-        "tau": draw(fractions(0.01, 1.0), label="tau"),
-        "rho": draw(fractions(0.5, 0.999), label="rho"),
-        "eps": draw(fractions(1e-8, 1e-3), label="eps"),
-    }
+    hp = draw(setting_values(), label="settings")
     return {"case": case, "hp": hp}
 
 
