@@ -377,3 +377,14 @@ def test_the_claims_catch_the_mutation_runs_other_survivors(
     plant(monkeypatch, owner, name, (old, new))
     entry = run_claim(BY_ID[claim], profile)
     assert not entry["meets_expectation"], entry
+
+
+def test_the_drawn_state_claim_catches_a_lost_scalar_unit(monkeypatch, profile):
+    """The "unit" grouping of a 0-d parameter array (no op has one; the dict API takes any):
+    the mutation run's survivor set its unit index to None."""
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    plant(
+        monkeypatch, module, "unit_index", ("unit = np.zeros(size, dtype=np.intp)", "unit = None")
+    )
+    entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
+    assert not entry["meets_expectation"], entry

@@ -15,7 +15,9 @@ optimizer's dict-form ``update`` and its flat form (the trainer's) must give
 
 for every entry i of each group G, the groups built from the spec (as in
 :func:`.updates.reference_groups`), to within 64 eps (lr |g_i| + alpha_G |D_i|) plus the
-smallest subnormal; a wrong grouping misses by a factor, not by rounding.
+smallest subnormal; a wrong grouping misses by a factor, not by rounding. Each case also
+steps a lone 0-d parameter array (no op has one, but the dict form takes any arrays): every
+grouping makes it one group of its own.
 """
 
 from __future__ import annotations
@@ -46,7 +48,29 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     d = draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label="previous step")
     lr = draw(fractions(1e-3, 0.5), label="lr")
     tau = draw(fractions(0.01, 1.0), label="tau")
-    return {"case": case, "g": g, "d": d, "lr": lr, "tau": tau}
+    # a 0-d parameter array (no op has one; the dict API takes any arrays): one group of its own
+    scalar = (
+        draw(grid_floats(1.0), label="0-d gradient"),
+        draw(grid_floats(1.0), label="0-d step"),
+    )
+    return {"case": case, "g": g, "d": d, "lr": lr, "tau": tau, "scalar": scalar}
+
+
+def _scalar_miss(drawn: dict[str, Any], group: str) -> str:
+    """The dict-form step of a lone 0-d parameter ``s`` against the rule, ``""`` if within."""
+    (gs, ds), lr, tau = drawn["scalar"], drawn["lr"], drawn["tau"]
+    opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
+    w = {"s": np.array(0.0)}
+    dw, _, _ = opt.update({"s": np.array(gs)}, {"s": np.array(ds)}, w)
+    ref, tol = reference_scalar(gs, ds, lr, tau)
+    got = float(dw["s"]) if np.shape(dw["s"]) == () else np.nan
+    return "" if abs(got - ref) <= tol else f"{group}, a 0-d parameter: {got!r} vs rule {ref!r}"
+
+
+def reference_scalar(gs: float, ds: float, lr: float, tau: float) -> tuple[float, float]:
+    alpha = tau * abs(gs) / abs(ds) if ds != 0 else 0.0
+    tol = 64 * EPS * (lr * abs(gs) + alpha * abs(ds)) + np.finfo(np.float64).smallest_subnormal
+    return -lr * gs + alpha * ds, tol
 
 
 def reference(net: Any, group: str, g: np.ndarray, d: np.ndarray, lr: float, tau: float):
@@ -86,9 +110,15 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
             if len(ratio) and ratio[i] > worst:
                 worst = float(ratio[i])
                 where = f"{group} ({form} form), entry {i}: {step[i]!r} vs rule {ref[i]!r}"
-    ok = worst <= 1.0
-    measured = {"worst_error_over_tolerance": worst, "cases_tested": 1.0}
-    return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message="" if ok else where)
+    scalar = [m for m in (_scalar_miss(drawn, group) for group in GROUPINGS) if m]
+    ok = worst <= 1.0 and not scalar
+    measured = {
+        "worst_error_over_tolerance": worst,
+        "cases_tested": 1.0,
+        "scalar_misses": float(len(scalar)),
+    }
+    message = "; ".join([where] * (worst > 1.0) + scalar)
+    return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=message)
 
 
 ADAPTIVE_FROM_DRAWN_STATE = Claim(
@@ -111,7 +141,7 @@ ADAPTIVE_FROM_DRAWN_STATE = Claim(
     expect="holds",
     strategy=_draw,
     check=_check,
-    summary={"worst_error_over_tolerance": "max", "cases_tested": "sum"},
+    summary={"worst_error_over_tolerance": "max", "cases_tested": "sum", "scalar_misses": "sum"},
     cost=0.5,
 )
 
