@@ -149,6 +149,9 @@ def test_verify_errors_on_an_uncertified_increase(profile):
         ("xp.add.reduce(w, axis=0) > 0.0", "xp.add.reduce(w, axis=1) > 0.0"),
         # no unit handed back to the direct formula
         ("if len(units):", "if False:"),
+        # the full mutation run: rows handed back set to None (NaN), which the claim counted
+        # as no error until a NaN became a miss
+        ("gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)", "gx[rows] = None"),
     ],
 )
 def test_the_matmul_accuracy_claim_catches_a_unit_left_to_the_cancelling_sums(

@@ -116,6 +116,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     worst, where = 0.0, ""
     for name, (value, size) in exact.items():
         err = np.abs(got[name] - value)
+        err[np.isnan(err)] = np.inf  # a NaN is a miss (nan > 0 is false: it would pass)
         err = err.reshape(len(size), -1).sum(axis=1) if name != "z" else err
         ratio = np.where(err > 0, err / (tol * np.maximum(size, 1e-300)), 0.0)
         i = int(np.argmax(ratio))
