@@ -111,7 +111,7 @@ def _window_check(run: dict[str, Any], terms: np.ndarray, scale: float) -> tuple
         rhs = scale * float(E[j] - E[K]) / c
         if rhs > tol and lhs[j] / rhs > worst:
             worst, worst_j = lhs[j] / rhs, j
-        if lhs[j] > rhs + tol:
+        if not lhs[j] <= rhs + tol:  # a NaN term or loss is a miss
             return False, max(worst, lhs[j] / max(rhs, tol)), j
     return True, worst, worst_j
 

@@ -70,13 +70,20 @@ def noise_floor(case: Case, oracle: dict[str, np.ndarray]) -> float:
     return floor
 
 
+def _worst_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b|, inf where either is NaN (Python's max drops a NaN after the first item)."""
+    d = np.abs(a - b)
+    return float("inf") if np.isnan(d).any() else float(np.max(d, initial=0.0))
+
+
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case: Case = drawn["case"]
     _, grads = case.net.loss_and_grad(case.params, case.x, case.yt)
     oracle = complex_step_gradient(case)
     scale = max(float(np.max(np.abs(g))) for g in oracle.values())
-    err = max(float(np.max(np.abs(grads[k] - oracle[k]))) for k in oracle)
-    worst = max(oracle, key=lambda k: float(np.max(np.abs(grads[k] - oracle[k]))))
+    errors = {k: _worst_difference(grads[k], oracle[k]) for k in oracle}
+    err = max(errors.values(), default=0.0)
+    worst = max(errors, key=errors.__getitem__)
     base = RTOL * scale + ATOL
     fine = ILL_ULPS * EPS * scale  # an error this small needs no explanation
     floor = noise_floor(case, oracle) if err > fine else 0.0

@@ -54,7 +54,7 @@ def _check_layer(drawn: dict[str, Any], ctx: Context) -> Verdict:
     top = float(np.max(np.abs(W)))
     large = W.size >= 256
     problems = []
-    if W.shape != (fan_in, fan_out) or top > a:
+    if W.shape != (fan_in, fan_out) or not top <= a:  # NaN entries too
         problems.append(f"W {W.shape} reaches {top!r} beyond a = {a!r}")
     if large and top < 0.9 * a:
         problems.append(f"W's largest |entry| {top!r} < 0.9 a on {W.size} entries")
@@ -88,9 +88,9 @@ def _check_data(drawn: dict[str, Any], ctx: Context) -> Verdict:
     scale = np.max(np.abs(x), axis=0, initial=0.0)
     worst_mean = float(np.max(np.abs(mean) / (16 * n * EPS * np.maximum(scale, 1.0)), initial=0))
     worst_std = float(np.max(np.abs(std[~constant] - 1.0), initial=0.0)) / 1e-12
-    if worst_mean > 1.0:
+    if not worst_mean <= 1.0:  # NaN too
         problems.append(f"column means {mean}")
-    if worst_std > 1.0:
+    if not worst_std <= 1.0:
         problems.append(f"column standard deviations (ddof 0) {std}")
     if d.task == "classification":
         y = d.y

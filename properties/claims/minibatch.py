@@ -103,9 +103,9 @@ def reference_misses(
         want, got = net.flatten(W[k]) + d, net.flatten(W[k + 1])
         tol = TOL * float(np.max(np.abs(d), initial=0.0)) + np.finfo(np.float64).smallest_subnormal
         err = float(np.max(np.abs(got - want), initial=0.0))
-        worst["step"] = max(worst["step"], err / tol)
+        worst["step"] = max(worst["step"], err / tol if err == err else float("inf"))
         worst["steps_not_bit_for_bit"] += float(got.tobytes() != want.tobytes())
-        if err > tol:
+        if not err <= tol:  # a NaN is a miss
             out.append(
                 f"{name} step {k} (rows {rows.tolist()}): w_(k+1) off fl(w_k + dw_k) by {err:.3g}"
             )

@@ -98,7 +98,9 @@ def label(hp: dict[str, Any]) -> str:
 
 
 def ratio(err: float, tol: float) -> float:
-    """err / tol, with 0 / 0 = 0 (an exact record where nothing may differ)."""
+    """err / tol, with 0 / 0 = 0 (an exact record where nothing may differ); a NaN is inf."""
+    if math.isnan(err) or math.isnan(tol):
+        return math.inf
     return err / tol if tol else (math.inf if err else 0.0)
 
 
@@ -123,7 +125,7 @@ def step_misses(
         tol = 2 * (norm(rho) + (len(D) + 2) * U * norm(D))
         err = abs(float(rec) - norm(D))
         worst["step_norm"] = max(worst["step_norm"], ratio(err, tol))
-        if err > tol:
+        if not err <= tol:  # a NaN record is a miss
             out.append(f"{name} step {k}: step_norm {rec!r}, |w_(k+1) - w_k| = {norm(D)!r}")
     return out
 
@@ -136,12 +138,12 @@ def observed_misses(case: Case, traj: Any, name: str, worst: dict[str, float]) -
         err = abs(float(traj.losses[k]) - E)
         tol = 8 * U * abs(E)
         worst["loss"] = max(worst["loss"], ratio(err, tol))
-        if err > tol:
+        if not err <= tol:  # a NaN record is a miss
             out.append(f"{name} step {k}: loss {traj.losses[k]!r}, E(w_k) = {E!r}")
         g = net.flatten(net.loss_and_grad(p, case.x, case.yt)[1])
         err, tol = abs(float(traj.grad_norms[k]) - norm(g)), norm_tolerance(g)
         worst["grad_norm"] = max(worst["grad_norm"], ratio(err, tol))
-        if err > tol:
+        if not err <= tol:  # a NaN record is a miss
             out.append(f"{name} step {k}: grad_norm {traj.grad_norms[k]!r}, |g_k| = {norm(g)!r}")
     return out
 

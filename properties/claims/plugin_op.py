@@ -85,6 +85,7 @@ def _worst(name: str, x: np.ndarray, gy: np.ndarray) -> tuple[float, str]:
         if got.shape != x.shape or grads:
             return float("inf"), f"{name} {what}: shape {got.shape}, parameters {sorted(grads)}"
         ratio = np.abs(got - want) / (rel * np.abs(want) + TINY)
+        ratio[~np.isfinite(ratio)] = np.inf  # NaN would pass argmax's comparison below
         i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         if ratio[i] > worst:
             worst = float(ratio[i])

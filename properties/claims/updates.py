@@ -285,6 +285,7 @@ def _check_one(case, hp: dict[str, Any], K: int) -> dict[str, Any]:
             for i, r in enumerate(ref):
                 applied = mpmath.mpf(float(W[k + 1][i])) - mpmath.mpf(float(W[k][i]))
                 ratio = float(abs(applied - r)) / tol[i]
+                ratio = ratio if ratio == ratio else float("inf")  # NaN is a miss
                 resolved += float(abs(r)) > tol[i]
                 entries += 1
                 if ratio > worst:

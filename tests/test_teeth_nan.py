@@ -1,0 +1,63 @@
+"""A NaN is a miss: each claim below once let a NaN through its comparison.
+
+``nan > tol`` is false, and Python's ``max`` keeps its first argument when a later one is NaN,
+so a claim that looks for a miss with ``>`` or folds errors with ``max`` passes a NaN. An
+adversarial review of the full mutation run found the matmul-accuracy claim doing so (a NaN
+input gradient passed); the same pattern was then fixed in the claims below, and each planted
+NaN here held before the fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+
+import pytest
+from planting import plant
+
+from descentcheck.properties import BY_ID, get_profile
+from descentcheck.properties.runner import run_claim
+
+pytestmark = pytest.mark.teeth
+
+
+@pytest.fixture()
+def profile(tmp_path):
+    return replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+
+
+def test_a_nan_step_norm_record_is_caught(monkeypatch, profile):
+    trainer = importlib.import_module("descentcheck.impl.trainer")
+    new = "self.step_norms.append(float('nan'))"
+    plant(monkeypatch, trainer._Run, "update", ("self.step_norms.append(_norm(dw))", new))
+    entry = run_claim(BY_ID["trajectory-records-equal-the-observables"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
+def test_a_nan_in_a_later_gradient_array_is_caught(monkeypatch, profile):
+    from descentcheck.impl.ops.dense import Dense
+
+    real = Dense.backward
+
+    def backward(self, params, cache, gy):
+        gx, grads = real(self, params, cache, gy)
+        return gx, {**grads, "b": grads["b"] * float("nan")}  # "b" after "W"
+
+    monkeypatch.setattr(Dense, "backward", backward)
+    entry = run_claim(BY_ID["gradient-equals-oracle"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
+def test_a_nan_initial_weight_is_caught(monkeypatch, profile):
+    from descentcheck.impl.ops.dense import Dense
+
+    real = Dense.init
+
+    def init(self, rng, xs):
+        p = real(self, rng, xs)
+        p["W"].flat[-1] = float("nan")
+        return p
+
+    monkeypatch.setattr(Dense, "init", init)
+    entry = run_claim(BY_ID["dense-init-glorot-uniform"], profile)
+    assert not entry["meets_expectation"], entry
