@@ -155,16 +155,19 @@ def judge_decreases(
     increase beyond ``tol_k`` is the violation (``details["certified_increase"]`` says whether
     ball arithmetic proves it); each decrease beyond ``tol_k`` is certified or reported with its
     reason (``certify=False``, while a counterexample is shrunk: decreases are not certified,
-    the increase still is); a non-finite loss ends the run (the steps after it are untested)."""
+    the increase still is). A step from a finite loss to inf or NaN (divergence) is an increase
+    (certified, or not, like any other); a non-finite loss before a step leaves it untested."""
     tally = StepTally(lemma=False)
     balls = Enclosures(case.net, history, case.x, case.yt)
     for k in range(len(history) - 1):
         tally.steps += 1
         e0, e1 = float(losses[k]), float(losses[k + 1])
-        if not (math.isfinite(e0) and math.isfinite(e1)):
+        if not math.isfinite(e0):
             break
-        tol = resolution(e0, e1)
-        if abs(e1 - e0) <= tol:
+        # a finite loss followed by inf or NaN (the run diverged) is a tested step that did not
+        # decrease: certified on the real network at w_{k+1}, whose entries are still floats
+        tol = resolution(e0, e1) if math.isfinite(e1) else 0.0
+        if math.isfinite(e1) and abs(e1 - e0) <= tol:
             tally.unresolved += 1
             continue
         tally.tested += 1

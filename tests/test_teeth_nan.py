@@ -3,8 +3,9 @@
 ``nan > tol`` is false, and Python's ``max`` keeps its first argument when a later one is NaN,
 so a claim that looks for a miss with ``>`` or folds errors with ``max`` passes a NaN. An
 adversarial review of the full mutation run found the matmul-accuracy claim doing so (a NaN
-input gradient passed); the same pattern was then fixed in the claims below, and each planted
-NaN here held before the fix.
+input gradient passed); the same pattern was then fixed in the claims below, and a divergence
+(a finite loss, then inf or NaN) is now a step the a-priori claims judge. Each planted bug here
+held before the fix.
 """
 
 from __future__ import annotations
@@ -60,4 +61,17 @@ def test_a_nan_initial_weight_is_caught(monkeypatch, profile):
 
     monkeypatch.setattr(Dense, "init", init)
     entry = run_claim(BY_ID["dense-init-glorot-uniform"], profile)
+    assert not entry["meets_expectation"], entry
+
+
+def test_a_run_that_diverges_fails_a_held_apriori_claim(monkeypatch, profile):
+    """A trainer whose third step is infinite: the loss goes from finite to NaN. The a-priori
+    claims judged no step after a non-finite loss, so this run held; a divergence is now a step
+    that did not decrease (uncertified here: the iterate itself is not finite, so the claim's
+    outcome is an error, which misses its expectation as a falsification would)."""
+    trainer = importlib.import_module("descentcheck.impl.trainer")
+    old = "self.step_norms.append(_norm(dw))"
+    new = "dw = dw * (float('inf') if len(self.step_norms) == 2 else 1.0)\n    " + old
+    plant(monkeypatch, trainer._Run, "update", (old, new))
+    entry = run_claim(BY_ID["apriori-adaptive-momentum-c4-decreases-every-step"], profile)
     assert not entry["meets_expectation"], entry
