@@ -65,15 +65,20 @@ def test_a_nan_initial_weight_is_caught(monkeypatch, profile):
 
 
 @pytest.mark.parametrize(
-    "claim", ["apriori-adaptive-momentum-c4-decreases-every-step", "update-equals-derived-rule"]
+    "claim",
+    [
+        "apriori-adaptive-momentum-c4-decreases-every-step",
+        "update-equals-derived-rule",
+        "minibatch-trainer-equals-the-reference-loop",
+    ],
 )
 def test_a_run_that_diverges_fails_a_held_claim(monkeypatch, profile, claim):
     """A trainer whose third step is infinite: the loss goes from finite to NaN. The a-priori
     claims judged no step after a non-finite loss, so this run held; a divergence is now a step
     that did not decrease (uncertified here: the iterate itself is not finite, so the claim's
-    outcome is an error, which misses its expectation as a falsification would). The update
-    claim skipped diverged runs whole: it held with every one of its runs diverged; it now
-    checks each step a diverged run took."""
+    outcome is an error, which misses its expectation as a falsification would). The update and
+    minibatch claims skipped diverged runs whole: they held with every one of their runs
+    diverged; they now check each step a diverged run took."""
     trainer = importlib.import_module("descentcheck.impl.trainer")
     old = "self.step_norms.append(_norm(dw))"
     new = "dw = dw * (float('inf') if len(self.step_norms) == 2 else 1.0)\n    " + old
