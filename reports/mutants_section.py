@@ -157,11 +157,16 @@ def _survivor_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
 
 def _intro(data: dict[str, Any]) -> Paragraph:
     s = data["sample"]
+    rate, top = float(s["rate"]), float(s.get("top", 0.0))
     sample = (
         "every mutant"
-        if float(s["rate"]) >= 1.0
-        else f"a seeded sample (rate {num(float(s['rate']), 3)}, seed {s['seed']}; "
+        if rate + top >= 1.0
+        else f"a seeded sample (rate {num(rate, 3)}, seed {s['seed']}; "
         "the full run is `tox -e mutants` without MUTANTS_SAMPLE)"
+        if not top
+        else f"a seeded sample of {num(rate + top, 3)} of the mutants (seed {s['seed']}: "
+        f"hash keys below {num(rate, 3)}, run upward, and at or above {num(1 - top, 3)}, run "
+        "downward by a second worker)"
     )
     return Paragraph(
         f"{data['tool']} mutated the trainer ({', '.join(data.get('paths', []))}) at commit "

@@ -60,10 +60,10 @@ def _scalar_miss(drawn: dict[str, Any], group: str) -> str:
     """The dict-form step of a lone 0-d parameter ``s`` against the rule, ``""`` if within."""
     (gs, ds), lr, tau = drawn["scalar"], drawn["lr"], drawn["tau"]
     opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
-    w = {"s": np.array(0.0)}
-    dw, _, _ = opt.update({"s": np.array(gs)}, {"s": np.array(ds)}, w)
+    w = {"lone.s": np.array(0.0)}  # NODE.PARAM, as a network names its arrays
+    dw, _, _ = opt.update({"lone.s": np.array(gs)}, {"lone.s": np.array(ds)}, w)
     ref, tol = reference_scalar(gs, ds, lr, tau)
-    got = float(dw["s"]) if np.shape(dw["s"]) == () else np.nan
+    got = float(dw["lone.s"]) if np.shape(dw["lone.s"]) == () else np.nan
     return "" if abs(got - ref) <= tol else f"{group}, a 0-d parameter: {got!r} vs rule {ref!r}"
 
 

@@ -67,13 +67,13 @@ def _diff_line(original: str, mutated: str, line_number: int) -> tuple[str, str]
 
 
 def collect(
-    cache: Path, triage: dict[str, Any], rate: float, seed: int
+    cache: Path, triage: dict[str, Any], rate: float, seed: int, top: float = 0.0
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
     counts = dict.fromkeys(COUNT_KEYS, 0)
     mutants = []
     for filename, line, line_number, index, status in cache_rows(cache):
         counts["generated"] += 1
-        if not sampled(filename, line_number, index, rate, seed):
+        if not sampled(filename, line_number, index, rate, seed, top):
             counts["not_sampled"] += 1
             continue
         original, mutated = mutated_line(filename, line, line_number, index)
@@ -112,17 +112,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", required=True, type=float)
     ap.add_argument("--rate", default=1.0, type=float, help="MUTANTS_SAMPLE of the run")
     ap.add_argument("--seed", default=0, type=int, help="MUTANTS_SEED of the run")
+    ap.add_argument("--top", default=0.0, type=float, help="budget.py --descending: 1 - its rate")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
     triage = json.loads(args.triage.read_text("utf-8")) if args.triage.is_file() else {}
-    counts, mutants = collect(args.cache, triage, args.rate, args.seed)
+    counts, mutants = collect(args.cache, triage, args.rate, args.seed, args.top)
     data = {
         "format": "descentcheck.mutants/1",
         "commit": args.commit,
         "tool": f"mutmut {version('mutmut')}",
         "test_command": TEST_COMMAND,
         "paths": PATHS,
-        "sample": {"rate": args.rate, "seed": args.seed},
+        "sample": {"rate": args.rate, "seed": args.seed, **({"top": args.top} if args.top else {})},
         "seconds": args.seconds,
         "counts": counts,
         "mutants": mutants,

@@ -131,9 +131,15 @@ def sample_key(filename: str, line_number: int, index: int, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def sampled(filename: str, line_number: int, index: int, rate: float, seed: int) -> bool:
-    """Whether the seeded sample at ``rate`` keeps this mutant."""
-    return rate >= 1.0 or sample_key(filename, line_number, index, seed) < rate
+def sampled(
+    filename: str, line_number: int, index: int, rate: float, seed: int, top: float = 0.0
+) -> bool:
+    """Whether the seeded sample at ``rate`` keeps this mutant: its key below ``rate``, or (two
+    workers from both ends of the hash order, see :mod:`budget`) at or above ``1 - top``."""
+    if rate + top >= 1.0:
+        return True
+    key = sample_key(filename, line_number, index, seed)
+    return key < rate or key >= 1.0 - top
 
 
 def sample_from_env() -> tuple[float, int]:
