@@ -391,3 +391,12 @@ def test_the_drawn_state_claim_catches_a_lost_scalar_unit(monkeypatch, profile):
     )
     entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
     assert not entry["meets_expectation"], entry
+
+
+def test_the_drawn_state_claim_catches_an_empty_array_summed(monkeypatch, profile):
+    """An empty parameter array taken as non-empty by the per-array sums (``reduceat`` then
+    reads past the end): the mutation run's survivor, unreachable from a network."""
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    plant(monkeypatch, module, "sumsq_per_array", ("nonempty = sizes > 0", "nonempty = sizes >= 0"))
+    entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
+    assert not entry["meets_expectation"], entry

@@ -16,8 +16,9 @@ optimizer's dict-form ``update`` and its flat form (the trainer's) must give
 for every entry i of each group G, the groups built from the spec (as in
 :func:`.updates.reference_groups`), to within 64 eps (lr |g_i| + alpha_G |D_i|) plus the
 smallest subnormal; a wrong grouping misses by a factor, not by rounding. Each case also
-steps a lone 0-d parameter array (no op has one, but the dict form takes any arrays): every
-grouping makes it one group of its own.
+steps a lone 0-d parameter array and an empty one after it (no op has either, but the dict form
+takes any arrays): every grouping makes the 0-d one a group of its own, the empty one adding
+nothing.
 """
 
 from __future__ import annotations
@@ -57,11 +58,19 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
 
 
 def _scalar_miss(drawn: dict[str, Any], group: str) -> str:
-    """The dict-form step of a lone 0-d parameter ``s`` against the rule, ``""`` if within."""
+    """The dict-form step of a lone 0-d parameter ``s`` (beside an empty one) against the
+    rule, ``""`` if within."""
     (gs, ds), lr, tau = drawn["scalar"], drawn["lr"], drawn["tau"]
     opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
-    w = {"lone.s": np.array(0.0)}  # NODE.PARAM, as a network names its arrays
-    dw, _, _ = opt.update({"lone.s": np.array(gs)}, {"lone.s": np.array(ds)}, w)
+    # NODE.PARAM, as a network names its arrays; an empty array last, whose sums are 0 (it
+    # shares s's group under node and global, and adds nothing)
+    e = np.zeros(0)
+    w = {"lone.s": np.array(0.0), "lone.e": e}
+    dw, _, _ = opt.update(
+        {"lone.s": np.array(gs), "lone.e": e}, {"lone.s": np.array(ds), "lone.e": e}, w
+    )
+    if np.shape(dw["lone.e"]) != (0,):
+        return f"{group}, an empty parameter: step of shape {np.shape(dw['lone.e'])}"
     ref, tol = reference_scalar(gs, ds, lr, tau)
     got = float(dw["lone.s"]) if np.shape(dw["lone.s"]) == () else np.nan
     return "" if abs(got - ref) <= tol else f"{group}, a 0-d parameter: {got!r} vs rule {ref!r}"
