@@ -57,7 +57,7 @@ def sumsq_per_array(v: Array, starts: Array, sizes: Array) -> Array:
     """``sum(a * a)`` of each array ``a = v[start:start + size]`` of the flat vector ``v`` (on
     the host; ``starts`` and ``sizes`` are numpy arrays)."""
     xp = namespace(v)
-    sq = v.real * v.real + v.imag * v.imag if v.dtype.kind == "c" else v * v
+    sq = v * v
     if xp is not np:
         bounds = zip(starts.tolist(), (starts + sizes).tolist())
         return to_host(xp.stack([sq[a:b].sum() for a, b in bounds])) if len(starts) else np.zeros(0)
