@@ -50,7 +50,7 @@ def test_a_device_only_bug_is_caught(monkeypatch, profile, mutant):
 
 
 def test_the_claim_holds_and_reaches_minibatches_and_the_matmul_path(profile):
-    entry = run_claim(BY_ID[CLAIM], profile)
+    entry = run_claim(BY_ID[CLAIM], replace(profile, examples=150))  # 30 cases: shares
     assert entry["meets_expectation"], entry
     measured, n = entry["measured"], entry["examples"]
     assert measured["runs_compared"] == 9 * n  # every setting of every case

@@ -54,7 +54,8 @@ AM_RTOL = 1e-13
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(SMALL), label="case")
     n = case.x.shape[0]
-    batch = draw(st.one_of(st.none(), st.integers(1, max(1, n - 1))), label="batch size")
+    minibatch = draw(st.booleans(), label="minibatches")
+    batch = draw(st.integers(1, max(1, n - 1)), label="batch size") if minibatch else None
     hp = draw(setting_values(), label="settings")
     u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="direction")
     matmul = draw(st.booleans(), label="force the matmul evaluation")
