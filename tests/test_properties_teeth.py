@@ -400,3 +400,15 @@ def test_the_drawn_state_claim_catches_an_empty_array_summed(monkeypatch, profil
     plant(monkeypatch, module, "sumsq_per_array", ("nonempty = sizes > 0", "nonempty = sizes >= 0"))
     entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
     assert not entry["meets_expectation"], entry
+
+
+def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
+    """loss_and_grad turning the targets into one-hot rows only when they already have the
+    outputs' shape (the full mutation run's survivor: no claim passed labels)."""
+    from descentcheck.impl.network import Network
+
+    old, new = "if y.shape != yhat.shape:", "if y.shape == yhat.shape:"
+    plant(monkeypatch, Network, "loss_and_grad", (old, new))
+    entry = run_claim(BY_ID["backprop-returns-the-loss"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "targets as drawn" in entry["message"]

@@ -124,13 +124,14 @@ _TANH = tanh
 
 
 class Elementwise(Layer):
+    """``y = fn(x)`` entry by entry; ``derivative(cache)`` is ``fn'(x)`` from what ``forward``
+    cached: ``x`` itself here (a subclass whose forward caches more reads that instead)."""
+
     fn: staticmethod
-    uses_output: bool = True
 
     def forward(self, params, xs):
         x = xs[0]
-        y = type(self).fn(x)
-        return y, (y if self.uses_output else x)
+        return type(self).fn(x), x
 
     def backward(self, params, cache, gy):
         return [imul(self.derivative(cache), gy)], {}  # gy * f'(x)
@@ -165,7 +166,6 @@ class Sigmoid(Elementwise):
 
 class Tanh(Elementwise):
     fn = staticmethod(tanh)
-    uses_output = False
 
     def forward(self, params, xs):
         x = xs[0]
@@ -197,7 +197,6 @@ class Softplus(Elementwise):
 
 class Relu(Elementwise):
     fn = staticmethod(lambda x: namespace(x).where(x.real > 0, x, 0.0))
-    uses_output = False
 
     def derivative(self, x):
         return (x.real > 0).astype(namespace(x).float64)

@@ -20,7 +20,6 @@ def _layer_class(plugin: Any) -> type[Elementwise]:
 
     class PluginActivation(Elementwise):
         fn = staticmethod(forward)
-        uses_output = False
 
         def derivative(self, x):
             d = derivative(x)

@@ -9,7 +9,9 @@ Here, on generated networks (the knotty ones of the forward and gradient claims,
 general cross-entropy target rows), at w (real) and at w + i h u (u a drawn unit direction,
 h = 1e-20), ``loss_and_grad``'s value must equal ``Network.loss`` at the same point, real and
 imaginary parts, to 4 eps of their size (both run the same forward arithmetic) plus the
-smallest subnormal.
+smallest subnormal. At w it is also given the targets as drawn (integer labels, 1-D mse
+targets) instead of the trainer's form of them: the same bits (the full mutation run found its
+labels-to-rows branch alive, inverted).
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ def _miss(a: complex, b: complex) -> float:
     return worst
 
 
+def _raw_target_miss(case: Any, params: dict[str, np.ndarray]) -> str:
+    """``loss_and_grad`` given the targets as drawn (integer labels, 1-D mse targets, rows)
+    must give the bits it gives for the trainer's form of them (``Network.check_targets``)."""
+    with np.errstate(all="ignore"):
+        E_t, g_t = case.net.loss_and_grad(params, case.x, case.yt)
+        try:
+            E, g = case.net.loss_and_grad(params, case.x, case.y)
+        except Exception as e:  # refusing targets it documents is a miss, not a crash
+            return f"targets as drawn ({case.y.dtype}, {case.y.shape}): {type(e).__name__}: {e}"
+    same = E == E_t or (E != E and E_t != E_t)
+    if same and all(np.array_equal(g[k], g_t[k], equal_nan=True) for k in g_t):
+        return ""
+    return f"targets as drawn ({case.y.dtype}, {case.y.shape}): E {E!r}, trainer's form {E_t!r}"
+
+
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, u = drawn["case"], drawn["u"]
     net, w = case.net, case.net.flatten(case.params)
@@ -62,10 +79,13 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         r = _miss(complex(E_bp), complex(E))
         if r > worst:
             worst, where = r, f"{kind} point: loss_and_grad gave {E_bp!r}, loss {E!r}"
-    ok = worst <= 1.0
+    raw = _raw_target_miss(case, net.unflatten(w))
+    ok = worst <= 1.0 and not raw
+    where = where if worst > 1.0 else raw
     measured = {
         "worst_error_over_tolerance": worst,
         "cases_tested": 1.0,
+        "raw_target_misses": float(bool(raw)),
         **knots(case.spec, case.y),
     }
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message="" if ok else where)
@@ -93,6 +113,7 @@ LOSS_VALUE = Claim(
     summary={
         "worst_error_over_tolerance": "max",
         "cases_tested": "sum",
+        "raw_target_misses": "sum",
         **dict.fromkeys(KNOT_KEYS, "sum"),
     },
     cost=0.5,
