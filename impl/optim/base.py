@@ -60,10 +60,6 @@ class Layout:
             shapes.append(tuple(int(n) for n in (v.shape if hasattr(v, "shape") else np.shape(v))))
         return cls(tuple(params), tuple(starts), tuple(stops), tuple(shapes))
 
-    @property
-    def size(self) -> int:
-        return self.stops[-1] if self.stops else 0
-
     def flatten(self, tree: Mapping[str, Array]) -> Array:
         """The arrays of ``tree`` (keys ``names``) as one vector (a copy, on their backend)."""
         if not self.names:
