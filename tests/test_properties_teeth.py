@@ -412,3 +412,26 @@ def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
     entry = run_claim(BY_ID["backprop-returns-the-loss"], profile)
     assert entry["outcome"] == "falsified", entry
     assert "targets as drawn" in entry["message"]
+
+
+def test_the_activation_claim_catches_a_large_complex_tanh_on_the_real_path(monkeypatch, profile):
+    """tanh's complex test inverted: a complex array past the large-array size would take the
+    real-only exp(-2|x|) form (the full mutation run's survivor: the complex step ran on small
+    arrays only)."""
+    act = importlib.import_module("descentcheck.impl.ops.activations")
+    broken = mutated(act.tanh, [('x.dtype.kind == "c"', 'x.dtype.kind == "XXcXX"')])
+    monkeypatch.setattr(act, "tanh", broken)
+    monkeypatch.setattr(act, "_TANH", broken)  # as mutating the module's tanh in place would
+    monkeypatch.setattr(act.Tanh, "fn", staticmethod(broken))
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert not entry["meets_expectation"], entry
+
+
+def test_the_drawn_state_claim_catches_lost_sums_beside_an_empty_array(monkeypatch, profile):
+    """With an empty array among them, the other arrays' sums set to None (NaN): the full
+    mutation run's survivor, reached now that each case steps an empty parameter too."""
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    old = "out[nonempty] = np.add.reduceat(sq, starts[nonempty])"
+    plant(monkeypatch, module, "sumsq_per_array", (old, "out[nonempty] = None"))
+    entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
+    assert not entry["meets_expectation"], entry
