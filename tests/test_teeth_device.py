@@ -5,11 +5,14 @@ stand-in one calls numpy on a device array and the other takes a complex loss fo
 
 - ``impl/optim/base.py`` (``Layout.of``): a device array's size read through ``numpy.size``;
 - ``impl/network.py`` (``loss_and_grad``): the loss's kind read from ``isinstance(E, complex)``
-  instead of its dtype.
+  instead of its dtype;
+- ``impl/optim/adaptive_momentum.py`` (the full run): the dict form's array sizes as
+  ``stops + starts``, read only by the device path's per-array slices.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 
 import pytest
@@ -29,7 +32,13 @@ def profile(tmp_path):
     return replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
 
 
+OPTIM = importlib.import_module("descentcheck.impl.optim")  # the registry's factories live here
+SIZES = "sizes = np.asarray(layout.stops, dtype=np.intp) {} starts\n        groups = _Groups(names,"
+
 MUTANTS = {
+    # the full mutation run: the dict form's array sizes as stops + starts, which only the
+    # device path's per-array slices read (numpy's reduceat reads the starts)
+    "sizes_plus_starts": (OPTIM, "adaptive_momentum", SIZES.format("-"), SIZES.format("+")),
     "size_through_numpy": (Layout, "of", 'hasattr(v, "size")', 'hasattr(v, "XXsizeXX")'),
     "loss_kind_from_isinstance": (
         Network,
