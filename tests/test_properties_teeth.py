@@ -435,3 +435,15 @@ def test_the_drawn_state_claim_catches_lost_sums_beside_an_empty_array(monkeypat
     plant(monkeypatch, module, "sumsq_per_array", (old, "out[nonempty] = None"))
     entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
     assert not entry["meets_expectation"], entry
+
+
+def test_the_refusal_claim_catches_a_wrong_row_in_the_nan_message(monkeypatch, profile):
+    """The NaN-in-inputs message naming the column as the row (the full mutation run's
+    survivor: the refusal claim checked the error class and its one line, not its row)."""
+    from descentcheck.impl.network import Network
+
+    old = "row = int(np.argwhere(bad)[0][0])"
+    plant(monkeypatch, Network, "check_inputs", (old, old.replace("[0][0]", "[0][1]")))
+    entry = run_claim(BY_ID["trainer-refuses-bad-input"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "names the wrong row" in entry["message"]

@@ -213,6 +213,19 @@ def _labels_are_numbers(case: Case) -> bool:
     return case.net.spec.loss == "mse" and case.net.spec.out_width == 1
 
 
+def _row(a: np.ndarray, t: float) -> str:
+    """The ``(row R)`` a message must name for the entry ``_x_nan``/``_y_nan`` corrupt."""
+    flat = int(t * a.size) % a.size
+    return f"(row {flat // (a.shape[1] if a.ndim == 2 else 1)})"
+
+
+#: the row a refusal names, for the corruptions placed at one entry
+ROWS = {
+    "x: NaN entry": lambda c, t: _row(c.x, t),
+    "y: NaN or inf entry": lambda c, t: _row(c.yt, t),
+}
+
+
 def _misses(case: Case, t: float) -> list[str]:
     """Every corruption not refused as it should be, and every edge value refused."""
     out = []
@@ -223,6 +236,8 @@ def _misses(case: Case, t: float) -> list[str]:
         if not (isinstance(err, expected) and len(str(err).splitlines()) == 1):
             got = "no error" if err is None else f"{type(err).__name__}: {err}"
             out.append(f"{kind}: expected a one-line {expected.__name__}, got {got}")
+        elif kind in ROWS and ROWS[kind](case, t) not in str(err):
+            out.append(f"{kind}: the message names the wrong row ({err}; {ROWS[kind](case, t)})")
     for kind, change in EDGE.items():
         err = _attempt(case, change(case, t))
         if err is not None:
