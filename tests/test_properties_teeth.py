@@ -447,3 +447,14 @@ def test_the_refusal_claim_catches_a_wrong_row_in_the_nan_message(monkeypatch, p
     entry = run_claim(BY_ID["trainer-refuses-bad-input"], profile)
     assert entry["outcome"] == "falsified", entry
     assert "names the wrong row" in entry["message"]
+
+
+def test_the_dict_form_claim_catches_apply_updates_subtracting(monkeypatch, profile):
+    """apply_updates computing w - dw (the full mutation run's survivor: no claim applied a
+    dict-form step through the public helper)."""
+    base = importlib.import_module("descentcheck.impl.optim.base")
+    broken = mutated(base.apply_updates, [("params[k] + updates[k]", "params[k] - updates[k]")])
+    # imported by name: the claim module holds the mutant as a mutated file would give it
+    monkeypatch.setattr("descentcheck.properties.claims.dict_form.apply_updates", broken)
+    entry = run_claim(BY_ID["optimizer-dict-form-equals-flat-form"], profile)
+    assert entry["outcome"] == "falsified", entry

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.network import Network
-from descentcheck.impl.optim import get_optimizer
+from descentcheck.impl.optim import apply_updates, get_optimizer
 from descentcheck.impl.optim.base import Layout
 
 from ..claim import Claim, Context, Verdict
@@ -101,7 +101,10 @@ def _worst(net: Any, setting: dict[str, Any], w0: np.ndarray, grads: list[np.nda
     worst, where = 0.0, ""
     for k, g in enumerate(grads):
         dw_d, state_d, info = opt.update(net.unflatten(g.copy()), state_d, net.unflatten(w.copy()))
+        moved = net.flatten(apply_updates(net.unflatten(w.copy()), dw_d))
         dw_d = net.flatten(dw_d)
+        if not np.array_equal(moved, w + dw_d, equal_nan=True):  # the dict API's w + dw
+            return float("inf"), f"step {k}: apply_updates(w, dw) is not w + dw"
         dw_f, state_f, coef = flat.update(g.copy(), state_f, w)
         # the momentum coefficient the trajectory records: the same from both forms
         a, b = info.momentum, coef
