@@ -382,13 +382,20 @@ def test_the_claims_catch_the_mutation_runs_other_survivors(
     assert not entry["meets_expectation"], entry
 
 
-def test_the_drawn_state_claim_catches_a_lost_scalar_unit(monkeypatch, profile):
-    """The "unit" grouping of a 0-d parameter array (no op has one; the dict API takes any):
-    the mutation run's survivor set its unit index to None."""
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # a 0-d array's unit index set to None
+        ("unit = np.zeros(size, dtype=np.intp)", "unit = None"),
+        # an array with an empty first axis taken as one with units (0 // 0)
+        ("elif len(shape) >= 1 and shape[0] > 0:", "elif len(shape) >= 1 and shape[0] >= 0:"),
+    ],
+)
+def test_the_drawn_state_claim_catches_a_lost_scalar_unit(monkeypatch, profile, old, new):
+    """The "unit" grouping of a 0-d or empty parameter array (no op has one; the dict API takes
+    any): two survivors of the mutation runs."""
     module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
-    plant(
-        monkeypatch, module, "unit_index", ("unit = np.zeros(size, dtype=np.intp)", "unit = None")
-    )
+    plant(monkeypatch, module, "unit_index", (old, new))
     entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
     assert not entry["meets_expectation"], entry
 
