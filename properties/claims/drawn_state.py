@@ -49,11 +49,10 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     d = draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label="previous step")
     lr = draw(fractions(1e-3, 0.5), label="lr")
     tau = draw(fractions(0.01, 1.0), label="tau")
-    # a 0-d parameter array (no op has one; the dict API takes any arrays): one group of its own
-    scalar = (
-        draw(grid_floats(1.0), label="0-d gradient"),
-        draw(grid_floats(1.0), label="0-d step"),
-    )
+    # a 0-d parameter array (no op has one; the dict API takes any arrays): one group of its own,
+    # its values taken from the drawn ones (further draws shifted Hypothesis's generation: the
+    # share of cases with a skip fell from over 0.1 to 0.02, tests/test_properties_ledger.py)
+    scalar = (float(g[0]), float(d[-1])) if n else (0.5, -0.25)
     return {"case": case, "g": g, "d": d, "lr": lr, "tau": tau, "scalar": scalar}
 
 
