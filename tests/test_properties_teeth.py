@@ -465,3 +465,15 @@ def test_the_dict_form_claim_catches_apply_updates_subtracting(monkeypatch, prof
     monkeypatch.setattr("descentcheck.properties.claims.dict_form.apply_updates", broken)
     entry = run_claim(BY_ID["optimizer-dict-form-equals-flat-form"], profile)
     assert entry["outcome"] == "falsified", entry
+
+
+def test_the_activation_claim_catches_tanhs_layer_sending_complex_arrays_to_the_real_form(
+    monkeypatch, profile
+):
+    """Tanh's forward with its complex test inverted (the full mutation run's survivor: the
+    complex step ran on small arrays only)."""
+    act = importlib.import_module("descentcheck.impl.ops.activations")
+    old = 'fn is not _TANH or x.dtype.kind == "c"'
+    plant(monkeypatch, act.Tanh, "forward", (old, old.replace("==", "!=")))
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert not entry["meets_expectation"], entry

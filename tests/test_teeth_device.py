@@ -39,6 +39,13 @@ MUTANTS = {
     # the full mutation run: the dict form's array sizes as stops + starts, which only the
     # device path's per-array slices read (numpy's reduceat reads the starts)
     "sizes_plus_starts": (OPTIM, "adaptive_momentum", SIZES.format("-"), SIZES.format("+")),
+    # the full run: the device path's per-array slices lost
+    "device_bounds_none": (
+        importlib.import_module("descentcheck.impl.optim.adaptive_momentum"),
+        "sumsq_per_array",
+        "bounds = zip(starts.tolist(), (starts + sizes).tolist())",
+        "bounds = None",
+    ),
     "size_through_numpy": (Layout, "of", 'hasattr(v, "size")', 'hasattr(v, "XXsizeXX")'),
     "loss_kind_from_isinstance": (
         Network,
