@@ -477,3 +477,26 @@ def test_the_activation_claim_catches_tanhs_layer_sending_complex_arrays_to_the_
     plant(monkeypatch, act.Tanh, "forward", (old, old.replace("==", "!=")))
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)
     assert not entry["meets_expectation"], entry
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "old", "new"),
+    [
+        ("adaptive_momentum", "adaptive_momentum", "lr, low_open=True)", "lr, low_open=False)"),
+        ("momentum", "nesterov", "lr, low_open=True)", "lr, low_open=False)"),
+        ("rmsprop", "rmsprop", "momentum, high=1.0, high_open=True)", "momentum, high=1.0)"),
+    ],
+)
+def test_the_defaults_claim_catches_a_factorys_own_range_loosened(
+    monkeypatch, profile, module, name, old, new
+):
+    """Three survivors of the full mutation run: a built-in factory's own range check
+    loosened, which the registry's check (first on every path) hid from every claim."""
+    source = importlib.import_module(f"descentcheck.impl.optim.{module}")
+    # the registry resolves factories from the package's attributes
+    monkeypatch.setattr(
+        f"descentcheck.impl.optim.{name}", mutated(getattr(source, name), [(old, new)])
+    )
+    entry = run_claim(BY_ID["optimizer-factories-default-as-declared"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "on its own" in entry["message"]

@@ -10,7 +10,10 @@ Here each registered optimizer's factory signature is read: every declared hyper
 one of its keywords, and where the factory has a default it must equal the declared one. And the
 optimizer the factory builds from the required values alone (its own defaults) must take the
 same steps, bit for bit, on drawn gradients, as the one the registry builds (the declared
-defaults).
+defaults). And a built-in factory, called directly, must refuse on its own every value outside
+each declared float range (an open end itself; a closed end's next float outward) and accept a
+closed end: the registry checks first on every path it builds from, so the factories' own checks
+were under no claim.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from descentcheck.impl.errors import HyperparameterError
 from descentcheck.registry import optimizers as registry
 
 from ..claim import Claim, Context, Verdict
@@ -82,9 +86,39 @@ def _behaviour_mismatch(name: str, given: dict[str, Any], grads: list[np.ndarray
     return ""
 
 
+def _range_mismatches(name: str, given: dict[str, Any]) -> list[str]:
+    """A built-in factory, called directly, refuses on its own each value outside a declared
+    float range (an open end itself, a closed end's next float outward) and accepts a closed
+    end. The registry checks first on every path it builds from, so the factories' own checks
+    ran under no claim (the mutation run found three of them loosened alive). Plugins' factories
+    need no checks of their own (the registry checks for them), so built-ins only."""
+    entry = registry.get(name)
+    if entry not in registry.BUILTINS:
+        return []
+    factory = registry.resolve(entry.factory)
+    base = {h.keyword: given.get(h.name, h.default) for h in entry.hyperparameters}
+    out = []
+    for h in (h for h in entry.hyperparameters if h.kind == "float"):
+        low = 0.0 if h.low is None else h.low  # the registry's convention: non-negative
+        ends = [(low, h.low_open, -np.inf), (h.high, h.high_open, np.inf)]
+        for end, is_open, outward in ((e, o, w) for e, o, w in ends if e is not None):
+            past = float(np.nextafter(end, outward))
+            trials = [(end, False)] if is_open else [(end, True), (past, False)]
+            for value, accept in trials:
+                try:
+                    factory(**{**base, h.keyword: value})
+                    took = True
+                except HyperparameterError:
+                    took = False
+                if took != accept:
+                    verb = "accepts" if took else "refuses"
+                    out.append(f"{name}: the factory {verb} {h.keyword} = {value!r} on its own")
+    return out
+
+
 def _check(drawn: Any, ctx: Context) -> Verdict:
     name = drawn["name"]
-    misses = _signature_mismatches(name)
+    misses = _signature_mismatches(name) + _range_mismatches(name, drawn["given"])
     behaviour = _behaviour_mismatch(name, drawn["given"], drawn["grads"])
     misses += [behaviour] if behaviour else []
     measured = {"optimizers_tested": 1.0, "mismatches": float(len(misses))}
