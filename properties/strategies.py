@@ -69,6 +69,7 @@ def dag_specs(
     add_repeats = float(options.pop("add_repeats", 0.0))
     tap_add = float(options.pop("tap_add", 0.0))
     third_input = float(options.pop("third_input", 0.0))
+    lone_concat = float(options.pop("lone_concat", 0.0))
     shape = DagShape(
         min_blocks=options.pop("min_blocks", min_blocks),
         max_blocks=limits.max_blocks,
@@ -86,6 +87,8 @@ def dag_specs(
         spec = _tap_an_add(draws, spec, tap_add)
     if third_input:
         spec = _a_third_input(draws, spec, third_input)
+    if lone_concat:
+        spec = _a_lone_concat(draws, spec, lone_concat)
     return spec
 
 
@@ -135,6 +138,7 @@ KNOT_KEYS: tuple[str, ...] = (
     "cases_with_add_read_by_several",
     "cases_with_concat_a_a",
     "cases_with_add_a_a",
+    "cases_with_one_input_concat",
     "cases_with_soft_targets",
     "cases_cross_entropy",
 )
@@ -175,6 +179,20 @@ def _a_third_input(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDict
     return spec
 
 
+def _a_lone_concat(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDict:
+    """``spec`` where, with probability ``p``, the output layer reads ``concat(x)`` of its one
+    input ``x``: a concat of one input (its arity allows it; the shape draws none)."""
+    nodes = spec["nodes"]
+    out = next(n for n in nodes if n["name"] == spec["output"])
+    if len(out["inputs"]) != 1 or not draws.booleans(p, label="a one-input concat"):
+        return spec
+    nodes.insert(
+        nodes.index(out), {"name": "lone_cat", "op": "concat", "inputs": list(out["inputs"])}
+    )
+    out["inputs"] = ["lone_cat"]
+    return spec
+
+
 def knots(spec: SpecDict, y: Array) -> dict[str, float]:
     """Which knotty features a case has, as 0/1 counts for a claim's ledger: an add of three or
     more inputs, a value read by several nodes (fan-out), an add whose value (directly or after
@@ -200,6 +218,9 @@ def knots(spec: SpecDict, y: Array) -> dict[str, float]:
         "cases_with_add_read_by_several": float(shared_add),
         "cases_with_concat_a_a": float("concat" in repeated),
         "cases_with_add_a_a": float("add" in repeated),
+        "cases_with_one_input_concat": float(
+            any(n["op"] == "concat" and len(n["inputs"]) == 1 for n in spec["nodes"])
+        ),
         "cases_with_soft_targets": float(xent and np.ndim(y) == 2),
         "cases_cross_entropy": float(xent),
     }

@@ -21,7 +21,7 @@ from planting import plant
 
 from descentcheck.impl.losses import SoftmaxCrossEntropy
 from descentcheck.impl.network import Network
-from descentcheck.impl.ops.merges import Add
+from descentcheck.impl.ops.merges import Add, Concat
 from descentcheck.properties import BY_ID, get_profile
 from descentcheck.properties.runner import run_claim
 
@@ -67,6 +67,9 @@ MUTANTS = {
     ),
     # y35: 2-D cross-entropy targets normalised to sum to 1
     "xent_targets_normalised": (Network, "check_targets", "    return y\n", NORMALISED),
+    # the full mutation run: concat's namespace read from its second input (a one-input concat,
+    # which no DAG drew before, fails)
+    "concat_reads_a_second_input": (Concat, "forward", "namespace(xs[0])", "namespace(xs[1])"),
 }
 
 CAUGHT_BY = [
@@ -76,6 +79,7 @@ CAUGHT_BY = [
     ("accumulate_into_consumer_array", "gradient-equals-oracle"),
     ("xent_grad_ignores_row_sum", "gradient-equals-oracle"),
     ("xent_targets_normalised", "forward-equals-spec"),
+    ("concat_reads_a_second_input", "forward-equals-spec"),
 ]
 
 
@@ -84,8 +88,9 @@ def test_a_planted_bug_on_knotty_cases_is_caught(monkeypatch, profile, mutant, c
     cls, method, old, new = MUTANTS[mutant]
     plant(monkeypatch, cls, method, (old, new))
     entry = run_claim(BY_ID[claim], profile)
-    assert entry["outcome"] == "falsified", entry
-    assert not entry["meets_expectation"]
+    # a crash inside the claim's own check (the one-input concat raises) is an error outcome
+    assert entry["outcome"] in (("falsified", "error") if "concat" in mutant else ("falsified",))
+    assert not entry["meets_expectation"], entry
 
 
 @pytest.mark.parametrize(

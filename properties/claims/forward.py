@@ -39,9 +39,15 @@ SAFETY = 2.0
 EPS = float(np.finfo(np.float64).eps)
 
 
+# the knotty shapes, and the output layer reading a one-input concat a quarter of the time (the
+# full mutation run found concat's namespace read from a second input alive: no DAG had one);
+# here only, so the gradient claim's generation, tuned to its planted bugs, is unchanged
+FORWARD_SHAPES = {**KNOTTY, "lone_concat": 1 / 4}
+
+
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
-    case = draw(cases(SMALL, soft_targets=True, shape_options=KNOTTY), label="case")
+    case = draw(cases(SMALL, soft_targets=True, shape_options=FORWARD_SHAPES), label="case")
     offsets = {
         k: draw(hnp.arrays(np.float64, v.shape, elements=grid_floats(0.5)), label=k)
         for k, v in case.params.items()
