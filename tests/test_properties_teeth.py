@@ -500,3 +500,24 @@ def test_the_defaults_claim_catches_a_factorys_own_range_loosened(
     entry = run_claim(BY_ID["optimizer-factories-default-as-declared"], profile)
     assert entry["outcome"] == "falsified", entry
     assert "on its own" in entry["message"]
+
+
+def test_the_activation_claim_catches_an_activation_without_its_layer_class(monkeypatch, profile):
+    """relu's entry renamed in ACTIVATIONS (the full mutation run's survivor: the claim skipped
+    a formula whose layer class it could not find, and the DAGs draw smooth activations only)."""
+    claim_module = importlib.import_module("descentcheck.properties.claims.activations")
+    renamed = {("XXreluXX" if k == "relu" else k): v for k, v in claim_module.ACTIVATIONS.items()}
+    monkeypatch.setattr(claim_module, "ACTIVATIONS", renamed)  # the same dict as impl's
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
+def test_the_init_radii_claim_catches_centroids_lost_without_data(monkeypatch, profile):
+    """The no-data initialisation's centroids set to None (the full mutation run's survivor:
+    the claim read only the radii there)."""
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    old = "c = rng.standard_normal((units, d))"
+    plant(monkeypatch, Gaussian, "init", (old, "c = None"))
+    entry = run_claim(BY_ID["distance-init-radii-set-the-median"], profile)
+    assert entry["outcome"] == "falsified", entry

@@ -151,10 +151,12 @@ def _compare(
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     worst, where = 0.0, ""
     for name in FORMULAS:
-        if name in ACTIVATIONS:
-            r, at = _worst(name, drawn["x"], drawn.get("tiled", False))
-            if r > worst:
-                worst, where = r, at
+        if name not in ACTIVATIONS:  # every formula's op must have its layer class
+            worst, where = float("inf"), f"{name}: no layer class in ACTIVATIONS"
+            break
+        r, at = _worst(name, drawn["x"], drawn.get("tiled", False))
+        if r > worst:
+            worst, where = r, at
     ok = worst <= 1.0
     measured = {"worst_error_over_tolerance": worst, "cases_tested": 1.0}
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message="" if ok else where)

@@ -77,9 +77,12 @@ def _check_radii(drawn: dict[str, Any], ctx: Context) -> Verdict:
     x, d = drawn["x"], drawn["x"].shape[1]
     no_data = bool(drawn.get("no_data"))
     if no_data:  # no data: the median squared distance of two N(0, I_d) points
-        r = net.init(seed=drawn["seed"])["g.radii"]
+        p = net.init(seed=drawn["seed"])
+        r, c = p["g.radii"], np.asarray(p["g.centroids"], dtype=np.float64)
         med = np.zeros(r.shape[0])  # every unit on the no-data scale
         scale = np.full(r.shape[0], 2.0 * d)
+        if c.shape != (r.shape[0], d) or not np.all(np.isfinite(c)):  # N(0, I_d) centroids
+            return Verdict(False, {"cases_without_data": 1.0}, message=f"centroids {c!r}")
     else:
         p = net.init(seed=drawn["seed"], x=x)
         c, r = p["g.centroids"], p["g.radii"]
