@@ -18,6 +18,7 @@ registry's smooth elementwise ops: never relu). Output: ``dense`` for ``mse``, `
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +70,6 @@ def dag_specs(
     add_repeats = float(options.pop("add_repeats", 0.0))
     tap_add = float(options.pop("tap_add", 0.0))
     third_input = float(options.pop("third_input", 0.0))
-    lone_concat = float(options.pop("lone_concat", 0.0))
     shape = DagShape(
         min_blocks=options.pop("min_blocks", min_blocks),
         max_blocks=limits.max_blocks,
@@ -87,8 +87,6 @@ def dag_specs(
         spec = _tap_an_add(draws, spec, tap_add)
     if third_input:
         spec = _a_third_input(draws, spec, third_input)
-    if lone_concat:
-        spec = _a_lone_concat(draws, spec, lone_concat)
     return spec
 
 
@@ -179,12 +177,14 @@ def _a_third_input(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDict
     return spec
 
 
-def _a_lone_concat(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDict:
-    """``spec`` where, with probability ``p``, the output layer reads ``concat(x)`` of its one
-    input ``x``: a concat of one input (its arity allows it; the shape draws none)."""
+def with_a_lone_concat(spec: SpecDict) -> SpecDict:
+    """``spec`` (a copy) where the output layer reads ``concat(x)`` of its one input ``x``: a
+    concat of one input (its arity allows it; the shape draws none). Widths are unchanged, so
+    the case's data and parameters still fit."""
+    spec = copy.deepcopy(spec)
     nodes = spec["nodes"]
     out = next(n for n in nodes if n["name"] == spec["output"])
-    if len(out["inputs"]) != 1 or not draws.booleans(p, label="a one-input concat"):
+    if len(out["inputs"]) != 1:
         return spec
     nodes.insert(
         nodes.index(out), {"name": "lone_cat", "op": "concat", "inputs": list(out["inputs"])}
