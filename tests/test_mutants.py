@@ -242,19 +242,17 @@ def test_the_refusal_claim_kills_range_check_mutants(
 
 def test_the_refusal_claim_kills_a_closed_momentum_bound(monkeypatch, fast_profile) -> None:
     """The run's survivor impl/optim/momentum.py:62 (nesterov's bound beta < 1 made beta <= 1),
-    here in both layers that check it since the optimizer registry: the registry's range and
-    the optimizer's own check."""
+    here in the one range check both layers call since the optimizer registry: the registry's
+    range and the optimizer's own check."""
     import importlib
 
-    from descentcheck.impl.optim import base
     from descentcheck.registry import optimizers
 
     momentum = importlib.import_module("descentcheck.impl.optim.momentum")  # not the function
 
-    closed = _mutated(optimizers.check_float, "v >= hp.high if hp.high_open else ", "")
-    monkeypatch.setattr(optimizers, "check_float", closed)
-    own = _mutated(base.check_number, "v >= high if high_open else ", "")
-    monkeypatch.setattr(momentum, "check_number", own)
+    closed = _mutated(optimizers.check_number, "v >= high if high_open else ", "")
+    monkeypatch.setattr(optimizers, "check_number", closed)
+    monkeypatch.setattr(momentum, "check_number", closed)
     entry = _run("trainer-refuses-bad-input", fast_profile)
     assert entry["outcome"] == "falsified"
     assert "momentum 1: expected a one-line HyperparameterError, got no error" in entry["message"]

@@ -315,7 +315,7 @@ def test_the_update_claim_catches_a_state_wrong_only_from_the_third_step(monkeyp
     ("owner", "name", "old", "new"),
     [
         # hyperparameters of the wrong type (text float() reads, a boolean) taken as numbers
-        ("descentcheck.impl.optim.base", "check_number", "bool) or not", "bool) and not"),
+        ("descentcheck.registry.optimizers", "check_number", "bool) or not", "bool) and not"),
         # integer targets of a one-output mse net read as labels
         ("Network", "check_targets", "(m > 1 or", "(m >= 1 or"),
         # fractional targets of shape (n,) read as labels where rows are due
@@ -348,6 +348,18 @@ def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
             "med = np.full(units, 2.0 * d)",
             "med = None",
             "distance-init-radii-set-the-median",
+        ),
+        # the data-driven radii's fallback threshold: at it, doubled, and 1e-8 / d for 1e-8 d
+        # (the full mutation run's open survivors: no drawn median came near it)
+        *(
+            (
+                "Gaussian",
+                "init",
+                "med > 1e-8 * d, med",
+                f"{bad}, med",
+                "distance-init-radii-set-the-median",
+            )
+            for bad in ("med >= 1e-8 * d", "med > 2e-8 * d", "med > 1e-8 / d")
         ),
         # the Glorot bound of sqrt(7 / (in + out))
         (
@@ -508,6 +520,16 @@ def test_the_activation_claim_catches_an_activation_without_its_layer_class(monk
     claim_module = importlib.import_module("descentcheck.properties.claims.activations")
     renamed = {("XXreluXX" if k == "relu" else k): v for k, v in claim_module.ACTIVATIONS.items()}
     monkeypatch.setattr(claim_module, "ACTIVATIONS", renamed)  # the same dict as impl's
+    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
+def test_the_activation_claim_catches_the_complex_sign_mask_lost(monkeypatch, profile):
+    """exp(-|x|)'s continuation with its sign mask None (the full mutation run's open
+    survivor): sigmoid and softplus then take exp(x) on both sides, the same functions until
+    Re x passes exp's range, which the claim's inputs moved 750 from 0 now reach."""
+    module = importlib.import_module("descentcheck.impl.ops.activations")
+    plant(monkeypatch, module, "_exp_neg_abs", ("pos = x.real >= 0", "pos = None"))
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)
     assert entry["outcome"] == "falsified", entry
 

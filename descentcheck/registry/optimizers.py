@@ -205,10 +205,8 @@ class Hyperparameter:
 
     def interval(self) -> str:
         """``[0, 1)``-style text of the declared interval (floats)."""
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
-        top = "inf" if self.high is None else f"{self.high:g}"
-        return f"{lo}{0.0 if self.low is None else self.low:g}, {top}{hi}"
+        low = 0.0 if self.low is None else self.low
+        return interval_text(low, self.low_open, self.high, self.high_open)
 
     def describe(self) -> str:
         """What it takes, for help texts: the interval or the choices, and the default."""
@@ -231,19 +229,44 @@ class Hyperparameter:
 
 def check_float(label: str, value: Any, hp: Hyperparameter) -> float:
     """A finite float inside ``hp``'s interval, else a one-line HyperparameterError."""
+    low = 0.0 if hp.low is None else hp.low
+    return check_number(
+        label, value, low=low, low_open=hp.low_open, high=hp.high, high_open=hp.high_open
+    )
+
+
+def interval_text(low: float, low_open: bool, high: float | None, high_open: bool) -> str:
+    """``[0, 1)``-style text of an interval (``high`` None: no upper end)."""
+    top = "inf" if high is None else f"{high:g}"
+    return f"{'(' if low_open else '['}{low:g}, {top}{')' if high_open else ']'}"
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    low_open: bool = False,
+    high: float | None = None,
+    high_open: bool = False,
+) -> float:
+    """A finite float in the stated interval, else a one-line HyperparameterError.
+
+    The one range check: the registry's (:meth:`Hyperparameter.check`) and each optimizer
+    factory's own (``impl.optim.base.check_number`` is this function)."""
     import math
     import numbers
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise HyperparameterError(f"{label} must be a number, got {value!r}")
+        raise HyperparameterError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
-        raise HyperparameterError(f"{label} must be finite, got {v}")
-    low = 0.0 if hp.low is None else hp.low
-    bad_lo = v <= low if hp.low_open else v < low
-    bad_hi = hp.high is not None and (v >= hp.high if hp.high_open else v > hp.high)
+        raise HyperparameterError(f"{name} must be finite, got {v}")
+    bad_lo = v <= low if low_open else v < low
+    bad_hi = high is not None and (v >= high if high_open else v > high)
     if bad_lo or bad_hi:
-        raise HyperparameterError(f"{label} must lie in {hp.interval()}, got {v:g}")
+        interval = interval_text(low, low_open, high, high_open)
+        raise HyperparameterError(f"{name} must lie in {interval}, got {v:g}")
     return v
 
 

@@ -17,15 +17,16 @@ step: see :class:`FlatOptimizer` for who owns what.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+# the one range check, shared with the registry's (each factory checks its own arguments too)
+from descentcheck.registry.optimizers import check_number as check_number
+
 from ..backend import namespace
-from ..errors import HyperparameterError
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -33,9 +34,10 @@ Params = dict[str, Array]
 
 @dataclass(frozen=True)
 class StepInfo:
-    """What one update did, for the trajectory."""
+    """What one update did, for the trajectory: ``momentum`` the coefficient it used (None:
+    no momentum), given by every optimizer (no default to fall back on)."""
 
-    momentum: float | None = None
+    momentum: float | None
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,9 @@ class Layout:
 
     def flatten(self, tree: Mapping[str, Array]) -> Array:
         """The arrays of ``tree`` (keys ``names``) as one vector (a copy, on their backend)."""
-        if not self.names:
-            return np.zeros(0)
-        xp = namespace(tree[self.names[0]])
-        return xp.concatenate([xp.asarray(tree[k]).reshape(-1) for k in self.names])
+        xp = namespace(tree[self.names[0]]) if self.names else np
+        # the empty head makes an empty layout's vector the same code path, not a special case
+        return xp.concatenate([xp.zeros(0), *(xp.asarray(tree[k]).reshape(-1) for k in self.names)])
 
 
 @dataclass(frozen=True)
@@ -99,28 +100,3 @@ def apply_updates(params: Mapping[str, Array], updates: Mapping[str, Array]) -> 
 
 def zeros_like(params: Mapping[str, Array]) -> Params:
     return {k: namespace(v).zeros_like(v) for k, v in params.items()}
-
-
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    low: float = 0.0,
-    low_open: bool = False,
-    high: float | None = None,
-    high_open: bool = False,
-) -> float:
-    """A finite float in the stated interval, else a one-line HyperparameterError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise HyperparameterError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise HyperparameterError(f"{name} must be finite, got {v}")
-    lo_bad = v <= low if low_open else v < low
-    hi_bad = high is not None and (v >= high if high_open else v > high)
-    if lo_bad or hi_bad:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        top = "inf" if high is None else f"{high:g}"
-        raise HyperparameterError(f"{name} must lie in {lo}{low:g}, {top}{hi}, got {v:g}")
-    return v

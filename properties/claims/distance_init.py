@@ -13,6 +13,7 @@ by more units than it occurs in the data.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -54,6 +55,23 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     }
     no_data = draw(st.booleans(), label="initialised without data")
     return {"spec": spec, "x": x, "seed": seed, "no_data": no_data}
+
+
+@st.composite
+def _draw_radii(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    """:func:`_draw`'s cases, then data moved near the radii's fallback threshold 1e-8 d."""
+    drawn = draw(_draw(profile))
+    x = drawn["x"]
+    d, units = x.shape[1], drawn["spec"]["nodes"][0]["units"]
+    near = draw(st.integers(0, 2), label="data toward the fallback threshold")
+    if near == 1:  # scaled by 2^-k (exact): typical medians (2^0..2^3) to 1e-8 d ~ 2^-26.6 d
+        x = x * 2.0 ** -draw(st.integers(13, 15), label="scale exponent")
+    elif near == 2 and d <= 2 and units <= 3:
+        # rows 0, t e_1 and -t e_1: every centroid's median squared distance is t^2, exactly
+        # 1e-8 d for d = 1, 2 (the threshold itself, which must take the fallback)
+        x = np.zeros((3, d))
+        x[1:, 0] = math.sqrt(1e-8 * d), -math.sqrt(1e-8 * d)
+    return {**drawn, "x": x}
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
@@ -100,6 +118,9 @@ def _check_radii(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "units_on_the_median": float(np.sum(med > 1e-8 * d)),
         "units_on_the_fallback": 0.0 if no_data else float(np.sum(med <= 1e-8 * d)),
         "units_without_data": float(len(med)) if no_data else 0.0,
+        # medians within 2x of the threshold, and at it: where its mutants differ
+        "units_near_the_threshold": float(np.sum((med > 5e-9 * d) & (med < 2e-8 * d))),
+        "units_at_the_threshold": float(np.sum(med == 1e-8 * d)),
     }
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
 
@@ -145,15 +166,20 @@ DISTANCE_INIT_RADII = Claim(
         "so that repeated rows put some units' median distance at 0",
         "per-connection radii: every entry of a unit equal; half the cases initialise without "
         "data (the distinct-rows claim counts those, untested)",
+        "a third of the cases scale the data by 2^-13 to 2^-15, putting medians near the "
+        "fallback threshold 1e-8 d; a third (d <= 2, units <= 3) take the rows 0, +-sqrt(1e-8 "
+        "d) e_1, whose medians are the threshold exactly",
     ),
     expect="holds",
-    strategy=_draw,
+    strategy=_draw_radii,
     check=_check_radii,
     summary={
         "worst_error_over_tolerance": "max",
         "units_on_the_median": "sum",
         "units_on_the_fallback": "sum",
         "units_without_data": "sum",
+        "units_near_the_threshold": "sum",
+        "units_at_the_threshold": "sum",
     },
     cost=0.5,
 )
