@@ -238,6 +238,7 @@ class Network:
                     owned[s] = True
         # complex parameters are allowed so a complex step through backward gives exact
         # Hessian-vector products
-        kind = E.dtype.kind if hasattr(E, "dtype") else ("c" if isinstance(E, complex) else "f")
-        value = E if kind == "c" else float(E)
+        # a plugin loss may hand back a Python scalar: numpy's type rules give its kind too
+        dtype = E.dtype if hasattr(E, "dtype") else np.result_type(E)
+        value = E if dtype.kind == "c" else float(E)
         return value, {k: grads[k] for k in self.param_shapes}
