@@ -210,7 +210,7 @@ def make_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 
         return dw, (t, m, v), StepInfo(None)
 
     hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
-    return Optimizer("adam", hp, init, update, "Adam")
+    return Optimizer("adam", hp, init, update)
 
 
 def adam_rule() -> UpdateRule:

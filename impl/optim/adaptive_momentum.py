@@ -107,12 +107,10 @@ class _Groups:
         self,
         names: Sequence[str],
         group: str,
-        shapes: Sequence[tuple[int, ...]] | None = None,
+        shapes: Sequence[tuple[int, ...]],
     ):
         self.of_entry: Array | None = None
         if group == "unit":
-            if shapes is None:
-                raise HyperparameterError("group 'unit' needs the parameters' shapes")
             units, self.of_entry = unit_index(names, shapes)
             self.names = tuple(units)
             self.of_array = []
@@ -215,6 +213,5 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         {"lr": lr, "tau": tau, "group": group},
         init,
         update,
-        __doc__ or "",
         flat,
     )

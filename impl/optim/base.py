@@ -48,7 +48,7 @@ class Layout:
     names: tuple[str, ...]
     starts: tuple[int, ...]
     stops: tuple[int, ...]
-    shapes: tuple[tuple[int, ...], ...] | None = None  # each array's shape (None: not known)
+    shapes: tuple[tuple[int, ...], ...]  # each array's shape
 
     @classmethod
     def of(cls, params: Mapping[str, Array]) -> Layout:
@@ -88,7 +88,6 @@ class Optimizer:
     hyperparameters: Mapping[str, Any]
     init: Callable[[Mapping[str, Array]], Any]
     update: Callable[[Mapping[str, Array], Any, Mapping[str, Array]], tuple[Params, Any, StepInfo]]
-    doc: str = field(default="", repr=False)
     flat: Callable[[Layout], FlatOptimizer] | None = field(default=None, repr=False)
     """The same optimizer over flat vectors laid out by a :class:`Layout` (None: dict form only)."""
 

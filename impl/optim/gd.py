@@ -21,4 +21,4 @@ def gd(lr: float) -> Optimizer:
     def flat(layout: Layout) -> FlatOptimizer:
         return FlatOptimizer(lambda w: (), flat_update)
 
-    return Optimizer("gd", {"lr": lr}, init, update, gd.__doc__ or "", flat)
+    return Optimizer("gd", {"lr": lr}, init, update, flat)

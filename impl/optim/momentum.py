@@ -54,7 +54,7 @@ def momentum(lr: float, beta: float) -> Optimizer:
 
         return FlatOptimizer(lambda w: None, flat_update)
 
-    return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, __doc__ or "", flat)
+    return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, flat)
 
 
 def nesterov(lr: float, beta: float) -> Optimizer:
@@ -76,4 +76,4 @@ def nesterov(lr: float, beta: float) -> Optimizer:
 
         return FlatOptimizer(lambda w: None, flat_update)
 
-    return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, __doc__ or "", flat)
+    return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, flat)

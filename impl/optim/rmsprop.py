@@ -58,4 +58,4 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
         return FlatOptimizer(flat_init, flat_update)
 
     hp = {"lr": lr, "rho": rho, "eps": eps, "momentum": beta}
-    return Optimizer("rmsprop", hp, init, update, __doc__ or "", flat)
+    return Optimizer("rmsprop", hp, init, update, flat)
