@@ -361,6 +361,15 @@ def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
             )
             for bad in ("med >= 1e-8 * d", "med > 2e-8 * d", "med > 1e-8 / d")
         ),
+        # the matmul backward's mixed-kind branch adding t (a real cotangent on a complex input:
+        # the full mutation run's open survivor, reached by the layer-level check only)
+        (
+            "Gaussian",
+            "_backward_matmul",
+            "else G1 - t",
+            "else G1 + t",
+            "distance-layer-matmul-equals-direct",
+        ),
         # the Glorot bound of sqrt(7 / (in + out))
         (
             "Dense",

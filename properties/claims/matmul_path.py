@@ -15,7 +15,11 @@ by far more. Both are also evaluated at the complex point w + i h u / |u| (h = 1
 the complex step the gradient oracle takes: real parts within the loss tolerance, imaginary
 parts over h (the directional derivative) within 1e-8 (1 + |grad E|); complex arithmetic in the
 matmul path (its near-pair hand-back mixes real inputs with complex centroids) runs nowhere
-else. Parameters are the data-driven initialisation (centroids on data rows, so the
+else. Each distance layer is also run alone on both paths at a complex input with a real
+cotangent, a mix of kinds no network makes (a complex forward makes the upstream gradient
+complex) but the layer's backward takes: the real parts must agree within the gradient
+tolerance (a sign error in the matmul backward's mixed-kind branch survived the full mutation
+run). Parameters are the data-driven initialisation (centroids on data rows, so the
 near-pair hand-back runs) or that plus a drawn offset on the 1/16 grid of [-1/2, 1/2].
 """
 
@@ -90,6 +94,41 @@ def _complex_error(drawn: dict[str, Any], E: float, g: np.ndarray) -> float:
     return worst if np.isfinite(worst) else float("inf")
 
 
+def _layer_error(drawn: dict[str, Any]) -> float:
+    """Each distance layer alone, both paths, at a complex input ``x + i h v`` with a *real*
+    cotangent (the one mix of kinds a network never makes: a complex forward makes its
+    upstream gradient complex): the real parts of the backward's results must agree within the
+    gradient tolerance. ``x``, ``v`` and the cotangent are the case's data and direction laid
+    out to the layer's shapes."""
+    case, params, u = drawn["case"], drawn["params"], drawn["direction"]
+    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+    worst = 0.0
+    for layer in case.net.layers:
+        if not isinstance(layer, gaussian.Gaussian) or not np.any(u):
+            continue
+        n, shape = case.x.shape[0], (case.x.shape[0], layer.in_widths[0])
+        z = np.resize(case.x, shape) + 1j * STEP * np.resize(u, shape)
+        gy = np.resize(u[::-1], (n, layer.out_width))
+        own = {k: params[k] for k in layer.keys.values()}
+        results = []
+        for threshold in (float("inf"), 0):
+            old = gaussian.MATMUL_MIN_SIZE
+            gaussian.MATMUL_MIN_SIZE = threshold
+            try:
+                with np.errstate(all="ignore"):
+                    _, cache = layer.forward(own, [z.copy()])
+                    (gx,), grads = layer.backward(own, cache, gy.copy())
+            finally:
+                gaussian.MATMUL_MIN_SIZE = old
+            parts = [grads[k] for k in sorted(grads)] + ([] if gx is None else [gx])
+            results.append(np.concatenate([np.ravel(np.real(a)) for a in parts]))
+        direct, matmul = results
+        scale = GRAD_TOL * (1 + float(np.max(np.abs(direct), initial=0.0)))
+        err = float(np.max(np.abs(matmul - direct), initial=0.0)) / scale
+        worst = max(worst, err) if np.isfinite(err) else float("inf")
+    return worst
+
+
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, params = drawn["case"], drawn["params"]
     gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
@@ -106,11 +145,14 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     worst = max(loss_err, grad_err)
     if not np.isfinite(worst):
         worst = float("inf")
-    complex_err = _complex_error(drawn, E_d, g_d)
+    complex_err = max(_complex_error(drawn, E_d, g_d), _layer_error(drawn))
     ok = worst <= 1.0 and complex_err <= 1.0
     msg = ""
     if complex_err > 1.0:
-        msg = f"at w + i h u: matmul and direct differ by {complex_err:.3g} x tolerance"
+        msg = (
+            f"at w + i h u, or a layer's complex input with a real cotangent: matmul and "
+            f"direct differ by {complex_err:.3g} x tolerance"
+        )
     elif not ok:
         i = int(np.argmax(np.where(np.isfinite(diff), diff, np.inf))) if len(diff) else 0
         msg = (
@@ -138,6 +180,9 @@ MATMUL_EQUALS_DIRECT = Claim(
         "small random DAGs with dense and distance layers, both radius kinds, both losses",
         "the threshold forced to 0 and to infinity in turn; loss within 1e-9 (1 + |E|), "
         "gradient entries within 1e-8 (1 + max |dE/dw|)",
+        "each distance layer alone at a complex input (the case's data and direction laid out "
+        "to its shape) with a real cotangent: real parts of its backward within the gradient "
+        "tolerance",
         "a case with no distance layer, or whose direct evaluation overflows, is counted, "
         "not tested",
     ),
