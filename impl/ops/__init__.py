@@ -33,9 +33,9 @@ FACTORIES: dict[str, Factory] = {
 
 def factory(op: str) -> Factory | None:
     """The layer factory of a registered op: built in, or made from its plugin; else None."""
-    info = registry.get(op)
-    if info is None or info.kind == "loss":
+    if op not in registry.layer_names():  # unknown, or a loss
         return None
+    info = registry.get(op)
     if info.plugin is not None:
         from .plugin import make_plugin_activation
 
