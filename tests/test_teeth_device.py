@@ -50,8 +50,8 @@ MUTANTS = {
     "loss_kind_from_isinstance": (
         Network,
         "loss_and_grad",
-        'E.dtype.kind if hasattr(E, "dtype")',
-        'E.dtype.kind if hasattr(E, "XXdtypeXX")',
+        'E.dtype if hasattr(E, "dtype")',
+        'E.dtype if hasattr(E, "XXdtypeXX")',
     ),
 }
 
