@@ -533,12 +533,24 @@ def test_the_activation_claim_catches_an_activation_without_its_layer_class(monk
     assert entry["outcome"] == "falsified", entry
 
 
-def test_the_activation_claim_catches_the_complex_sign_mask_lost(monkeypatch, profile):
-    """exp(-|x|)'s continuation with its sign mask None (the full mutation run's open
-    survivor): sigmoid and softplus then take exp(x) on both sides, the same functions until
-    Re x passes exp's range, which the claim's inputs moved 750 from 0 now reach."""
+@pytest.mark.parametrize(
+    ("function", "old", "new"),
+    [
+        # exp(-|x|)'s continuation with its sign mask None: sigmoid and softplus take exp(x) on
+        # both sides, the same functions until Re x passes exp's range
+        ("_exp_neg_abs", "pos = x.real >= 0", "pos = None"),
+        # large-array tanh from exp(+2|x|): the same magnitude (the sign comes from x) until
+        # 2|x| passes exp's range
+        ("_tanh_real", "e = xp.multiply(a, -2.0)", "e = xp.multiply(a, +2.0)"),
+    ],
+)
+def test_the_activation_claim_catches_forms_that_overflow_past_exps_range(
+    monkeypatch, profile, function, old, new
+):
+    """Two survivors of the full mutation run that agree with the formulas below |x| ~ 355 or
+    709: the claim's rows 750 farther from 0 (tiled or not) now reach them."""
     module = importlib.import_module("descentcheck.impl.ops.activations")
-    plant(monkeypatch, module, "_exp_neg_abs", ("pos = x.real >= 0", "pos = None"))
+    plant(monkeypatch, module, function, (old, new))
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)
     assert entry["outcome"] == "falsified", entry
 
