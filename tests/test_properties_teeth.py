@@ -430,6 +430,17 @@ def test_the_drawn_state_claim_catches_an_empty_array_summed(monkeypatch, profil
     assert not entry["meets_expectation"], entry
 
 
+@pytest.mark.parametrize("new", ["(m > 2 or self", "(m > 1 and self"])
+def test_the_loss_claim_catches_mse_labels_read_as_values(monkeypatch, profile, new):
+    """Integer labels for an mse net with two outputs read as values, not one-hot rows (two
+    survivors of the full mutation run: no claim gave an mse net with out > 1 labels)."""
+    from descentcheck.impl.network import Network
+
+    plant(monkeypatch, Network, "check_targets", ("(m > 1 or self", new))
+    entry = run_claim(BY_ID["backprop-returns-the-loss"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
 def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
     """loss_and_grad turning the targets into one-hot rows only when they already have the
     outputs' shape (the full mutation run's survivor: no claim passed labels)."""

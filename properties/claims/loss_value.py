@@ -10,8 +10,9 @@ general cross-entropy target rows), at w (real) and at w + i h u (u a drawn unit
 h = 1e-20), ``loss_and_grad``'s value must equal ``Network.loss`` at the same point, real and
 imaginary parts, to 4 eps of their size (both run the same forward arithmetic) plus the
 smallest subnormal. At w it is also given the targets as drawn (integer labels, 1-D mse
-targets) instead of the trainer's form of them: the same bits (the full mutation run found its
-labels-to-rows branch alive, inverted).
+targets) instead of the trainer's form of them, and an mse net with two or more outputs its
+rows' argmax as integer labels instead of their one-hot rows: the same bits (the full mutation
+run found the labels-to-rows branch alive, inverted, and mse labels read as values).
 """
 
 from __future__ import annotations
@@ -50,17 +51,25 @@ def _miss(a: complex, b: complex) -> float:
 
 def _raw_target_miss(case: Any, params: dict[str, np.ndarray]) -> str:
     """``loss_and_grad`` given the targets as drawn (integer labels, 1-D mse targets, rows)
-    must give the bits it gives for the trainer's form of them (``Network.check_targets``)."""
-    with np.errstate(all="ignore"):
-        E_t, g_t = case.net.loss_and_grad(params, case.x, case.yt)
-        try:
-            E, g = case.net.loss_and_grad(params, case.x, case.y)
-        except Exception as e:  # refusing targets it documents is a miss, not a crash
-            return f"targets as drawn ({case.y.dtype}, {case.y.shape}): {type(e).__name__}: {e}"
-    same = E == E_t or (E != E and E_t != E_t)
-    if same and all(np.array_equal(g[k], g_t[k], equal_nan=True) for k in g_t):
-        return ""
-    return f"targets as drawn ({case.y.dtype}, {case.y.shape}): E {E!r}, trainer's form {E_t!r}"
+    must give the bits it gives for the trainer's form of them (``Network.check_targets``);
+    an mse net with two or more outputs, given integer labels (each row's argmax), the bits of
+    their one-hot rows (DESIGN.md: labels are one-hot encoded when out > 1)."""
+    forms = [(case.y, case.yt)]
+    m = case.net.spec.out_width
+    if case.net.spec.loss == "mse" and m > 1:
+        labels = np.argmax(case.yt, axis=1).astype(np.int64)
+        forms.append((labels, np.eye(m)[labels]))
+    for y, rows in forms:
+        with np.errstate(all="ignore"):
+            E_t, g_t = case.net.loss_and_grad(params, case.x, rows)
+            try:
+                E, g = case.net.loss_and_grad(params, case.x, y)
+            except Exception as e:  # refusing targets it documents is a miss, not a crash
+                return f"targets ({y.dtype}, {y.shape}): {type(e).__name__}: {e}"
+        same = E == E_t or (E != E and E_t != E_t)
+        if not (same and all(np.array_equal(g[k], g_t[k], equal_nan=True) for k in g_t)):
+            return f"targets ({y.dtype}, {y.shape}): E {E!r}, as rows {E_t!r}"
+    return ""
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
@@ -86,6 +95,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "worst_error_over_tolerance": worst,
         "cases_tested": 1.0,
         "raw_target_misses": float(bool(raw)),
+        "mse_label_cases": float(net.spec.loss == "mse" and net.spec.out_width > 1),
         **knots(case.spec, case.y),
     }
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message="" if ok else where)
@@ -114,6 +124,7 @@ LOSS_VALUE = Claim(
         "worst_error_over_tolerance": "max",
         "cases_tested": "sum",
         "raw_target_misses": "sum",
+        "mse_label_cases": "sum",
         **dict.fromkeys(KNOT_KEYS, "sum"),
     },
     cost=0.5,
