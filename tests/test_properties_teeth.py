@@ -441,6 +441,27 @@ def test_the_loss_claim_catches_mse_labels_read_as_values(monkeypatch, profile, 
     assert entry["outcome"] == "falsified", entry
 
 
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("rmsprop", 'check_number("eps", eps)', 'check_number("XXepsXX", eps)'),
+        ("adaptive_momentum", 'check_number("tau", tau)', 'check_number("XXtauXX", tau)'),
+    ],
+)
+def test_the_defaults_claim_catches_a_factory_refusal_naming_the_wrong_setting(
+    monkeypatch, profile, module, old, new
+):
+    """A factory's own range check naming its setting wrongly (survivors of the full mutation
+    run: the claim checked that the factory refuses, not what it says)."""
+    owner = importlib.import_module(f"descentcheck.impl.optim.{module}")
+    plant(monkeypatch, owner, module, (old, new))
+    package = importlib.import_module("descentcheck.impl.optim")
+    monkeypatch.setattr(package, module, getattr(owner, module))  # the registry resolves here
+    entry = run_claim(BY_ID["optimizer-factories-default-as-declared"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "XX" in entry["message"], entry["message"]
+
+
 def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
     """loss_and_grad turning the targets into one-hot rows only when they already have the
     outputs' shape (the full mutation run's survivor: no claim passed labels)."""

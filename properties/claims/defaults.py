@@ -90,8 +90,9 @@ def _range_mismatches(name: str, given: dict[str, Any]) -> list[str]:
     """A built-in factory, called directly, refuses on its own each value outside a declared
     float range (an open end itself, a closed end's next float outward) and accepts a closed
     end. The registry checks first on every path it builds from, so the factories' own checks
-    ran under no claim (the mutation run found three of them loosened alive). Plugins' factories
-    need no checks of their own (the registry checks for them), so built-ins only."""
+    ran under no claim (the mutation run found three of them loosened alive); a refusal must
+    say what the registry says (the full run found a factory's label mangled alive). Plugins'
+    factories need no checks of their own (the registry checks for them), so built-ins only."""
     entry = registry.get(name)
     if entry not in registry.BUILTINS:
         return []
@@ -107,13 +108,24 @@ def _range_mismatches(name: str, given: dict[str, Any]) -> list[str]:
             for value, accept in trials:
                 try:
                     factory(**{**base, h.keyword: value})
-                    took = True
-                except HyperparameterError:
-                    took = False
+                    took, said = True, ""
+                except HyperparameterError as e:
+                    took, said = False, str(e)
                 if took != accept:
                     verb = "accepts" if took else "refuses"
                     out.append(f"{name}: the factory {verb} {h.keyword} = {value!r} on its own")
+                elif not took and said != _registry_words(h, value):
+                    # the refusal names the setting and its range as the registry does
+                    out.append(f"{name}: the factory refuses {h.keyword} = {value!r} as {said!r}")
     return out
+
+
+def _registry_words(h: Any, value: float) -> str:
+    try:
+        h.check(value)
+    except HyperparameterError as e:
+        return str(e)
+    return "(accepted by the registry)"
 
 
 def _check(drawn: Any, ctx: Context) -> Verdict:
