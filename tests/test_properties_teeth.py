@@ -462,6 +462,19 @@ def test_the_defaults_claim_catches_a_factory_refusal_naming_the_wrong_setting(
     assert "XX" in entry["message"], entry["message"]
 
 
+def test_the_drawn_state_claim_catches_the_flat_shortcut_over_an_empty_array(monkeypatch, profile):
+    """The flat form's reduceat shortcut taken with an empty parameter among the arrays (the
+    full mutation run's survivor: no claim ran the flat form over an empty array)."""
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    old = "if len(starts) and sizes.all() else None"
+    plant(monkeypatch, module, "adaptive_momentum", (old, old.replace(" and ", " or ")))
+    package = importlib.import_module("descentcheck.impl.optim")
+    monkeypatch.setattr(package, "adaptive_momentum", module.adaptive_momentum)
+    entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "flat form" in entry["message"], entry["message"]
+
+
 def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
     """loss_and_grad turning the targets into one-hot rows only when they already have the
     outputs' shape (the full mutation run's survivor: no claim passed labels)."""

@@ -57,8 +57,8 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
 
 
 def _scalar_miss(drawn: dict[str, Any], group: str) -> str:
-    """The dict-form step of a lone 0-d parameter ``s`` (beside an empty one) against the
-    rule, ``""`` if within."""
+    """The dict-form and flat-form steps of a lone 0-d parameter ``s`` (beside an empty one)
+    against the rule, ``""`` if within."""
     (gs, ds), lr, tau = drawn["scalar"], drawn["lr"], drawn["tau"]
     opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
     # NODE.PARAM, as a network names its arrays; an empty array last, whose sums are 0 (it
@@ -72,7 +72,17 @@ def _scalar_miss(drawn: dict[str, Any], group: str) -> str:
         return f"{group}, an empty parameter: step of shape {np.shape(dw['lone.e'])}"
     ref, tol = reference_scalar(gs, ds, lr, tau)
     got = float(dw["lone.s"]) if np.shape(dw["lone.s"]) == () else np.nan
-    return "" if abs(got - ref) <= tol else f"{group}, a 0-d parameter: {got!r} vs rule {ref!r}"
+    if not abs(got - ref) <= tol:
+        return f"{group}, a 0-d parameter: {got!r} vs rule {ref!r}"
+    # the flat form over the same layout (one entry, then an empty array)
+    try:
+        flat = opt.flat(Layout.of(w))
+        step = np.array(flat.update(np.array([gs]), np.array([ds]), np.zeros(1))[0])
+    except Exception as e:  # an index past the vector's end is a miss, not a crash
+        return f"{group}, a 0-d parameter (flat form): {type(e).__name__}: {e}"
+    got = float(step[0]) if step.shape == (1,) else np.nan
+    ok = abs(got - ref) <= tol
+    return "" if ok else f"{group}, a 0-d parameter (flat form): {step!r} vs rule {ref!r}"
 
 
 def reference_scalar(gs: float, ds: float, lr: float, tau: float) -> tuple[float, float]:
