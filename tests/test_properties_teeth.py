@@ -370,6 +370,9 @@ def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
             "else G1 + t",
             "distance-layer-matmul-equals-direct",
         ),
+        # full-run survivors: a one-sided draw U(a, a), and init's default seed 1
+        ("Dense", "init", "rng.uniform(-a, a,", "rng.uniform(+a, a,", "dense-init-glorot-uniform"),
+        ("Network", "init", "seed: int = 0", "seed: int = 1", "dense-init-glorot-uniform"),
         # the Glorot bound of sqrt(7 / (in + out))
         (
             "Dense",

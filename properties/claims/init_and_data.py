@@ -9,7 +9,9 @@ the whole ledger. Two claims state the documented starting points:
   a = sqrt(6 / (in + out)) (README: "Glorot-uniform init"), and ``b`` is 0. Every entry must lie
   in [-a, a]; on layers of 256 entries or more the largest |W| must exceed 0.9 a (a uniform
   sample misses that with probability 0.9^256 < 2e-11), so a bound too small fails as well as
-  one too large.
+  one too large, and some entry must exceed a / 2 and some lie below -a / 2 (missed with
+  probability 0.75^256 < 1e-31 each), so a one-sided draw fails. The default seed is 0:
+  ``init()`` must give ``init(seed=0)``'s bits.
 * ``builtin-data-standardised``: every built-in data set's input columns have mean 0 (to
   16 n eps times the column's largest magnitude) and population standard deviation (ddof 0) 1 to
   1e-12, or are constant and exactly 0 (impl/data.py's conventions); class labels are int64 in
@@ -48,7 +50,8 @@ def _check_layer(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "loss": "mse",
         "nodes": [{"name": "h", "op": "dense", "units": fan_out, "inputs": ["input"]}],
     }
-    p = Network.from_spec(spec).init(seed=drawn["seed"])
+    net = Network.from_spec(spec)
+    p = net.init(seed=drawn["seed"])
     W, b = p["h.W"], p["h.b"]
     a = np.sqrt(6.0 / (fan_in + fan_out))
     top = float(np.max(np.abs(W)))
@@ -58,8 +61,12 @@ def _check_layer(drawn: dict[str, Any], ctx: Context) -> Verdict:
         problems.append(f"W {W.shape} reaches {top!r} beyond a = {a!r}")
     if large and top < 0.9 * a:
         problems.append(f"W's largest |entry| {top!r} < 0.9 a on {W.size} entries")
+    if large and not (np.min(W) < -0.5 * a and np.max(W) > 0.5 * a):
+        problems.append(f"W's entries span [{np.min(W)!r}, {np.max(W)!r}], not both signs")
     if np.any(b != 0):
         problems.append("b is not 0")
+    if not np.array_equal(net.init()["h.W"], net.init(seed=0)["h.W"]):
+        problems.append("init() is not init(seed=0)")
     measured = {
         "worst_max_over_bound": top / a,
         "least_max_over_bound_on_large_layers": top / a if large else float("nan"),
