@@ -478,6 +478,18 @@ def test_the_drawn_state_claim_catches_the_flat_shortcut_over_an_empty_array(mon
     assert "flat form" in entry["message"], entry["message"]
 
 
+def test_the_matmul_claim_catches_the_mixed_kind_product(monkeypatch, profile):
+    """imul's fallback for a real array times a complex one dividing instead (a survivor of the
+    full mutation run: only a distance layer's backward at a complex input with a real
+    cotangent, which the claim's layer-level check now makes, mixes the kinds that way)."""
+    from descentcheck.impl.ops import base, gaussian
+
+    bad = mutated(base.imul, [("    return out * other", "    return out / other")])
+    monkeypatch.setattr(gaussian, "imul", bad)  # imported by name there
+    entry = run_claim(BY_ID["distance-layer-matmul-equals-direct"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
 def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
     """loss_and_grad turning the targets into one-hot rows only when they already have the
     outputs' shape (the full mutation run's survivor: no claim passed labels)."""

@@ -98,28 +98,31 @@ def _layer_error(drawn: dict[str, Any]) -> float:
     """Each distance layer alone, both paths, at a complex input ``x + i h v`` with a *real*
     cotangent (the one mix of kinds a network never makes: a complex forward makes its
     upstream gradient complex): the real parts of the backward's results must agree within the
-    gradient tolerance. ``x``, ``v`` and the cotangent are the case's data and direction laid
-    out to the layer's shapes."""
+    gradient tolerance. ``x`` is the case's data and ``v`` 1 plus its direction, laid out to
+    the layer's shapes; the cotangent a fixed ramp over [-1, 1]."""
     case, params, u = drawn["case"], drawn["params"], drawn["direction"]
     gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
     worst = 0.0
     for layer in case.net.layers:
-        if not isinstance(layer, gaussian.Gaussian) or not np.any(u):
+        if not isinstance(layer, gaussian.Gaussian):
             continue
         n, shape = case.x.shape[0], (case.x.shape[0], layer.in_widths[0])
-        z = np.resize(case.x, shape) + 1j * STEP * np.resize(u, shape)
-        gy = np.resize(u[::-1], (n, layer.out_width))
+        # 1 + u and a fixed ramp: never all zero (Hypothesis favours u = 0), so the input is
+        # complex and the cotangent reaches every unit
+        z = np.resize(case.x, shape) + 1j * STEP * (1.0 + np.resize(u, shape))
+        gy = np.linspace(-1.0, 1.0, n * layer.out_width).reshape(n, layer.out_width)
         own = {k: params[k] for k in layer.keys.values()}
         results = []
         for threshold in (float("inf"), 0):
-            old = gaussian.MATMUL_MIN_SIZE
+            old, asked = gaussian.MATMUL_MIN_SIZE, layer.input_grads
             gaussian.MATMUL_MIN_SIZE = threshold
+            layer.input_grads = True  # the input gradient too, wherever the layer sits
             try:
                 with np.errstate(all="ignore"):
                     _, cache = layer.forward(own, [z.copy()])
                     (gx,), grads = layer.backward(own, cache, gy.copy())
             finally:
-                gaussian.MATMUL_MIN_SIZE = old
+                gaussian.MATMUL_MIN_SIZE, layer.input_grads = old, asked
             parts = [grads[k] for k in sorted(grads)] + ([] if gx is None else [gx])
             results.append(np.concatenate([np.ravel(np.real(a)) for a in parts]))
         direct, matmul = results
