@@ -490,6 +490,15 @@ def test_the_matmul_claim_catches_the_mixed_kind_product(monkeypatch, profile):
     assert entry["outcome"] == "falsified", entry
 
 
+def test_the_shift_claim_catches_the_max_added(monkeypatch, profile):
+    """log-softmax shifted by +max instead of -max (a survivor of the full mutation run: the
+    same function until a logit passes about 355, where exp of the doubled shift overflows)."""
+    module = importlib.import_module("descentcheck.impl.losses")
+    plant(monkeypatch, module, "_log_softmax", ("logp = z - m", "logp = z + m"))
+    entry = run_claim(BY_ID["softmax-cross-entropy-shift-invariant"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
 def test_the_loss_claim_catches_labels_left_unconverted(monkeypatch, profile):
     """loss_and_grad turning the targets into one-hot rows only when they already have the
     outputs' shape (the full mutation run's survivor: no claim passed labels)."""

@@ -130,4 +130,58 @@ LOSS_VALUE = Claim(
     cost=0.5,
 )
 
-CLAIMS = (LOSS_VALUE,)
+
+@st.composite
+def _logits(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+    n = draw(st.integers(1, 4), label="rows")
+    m = draw(st.integers(2, 4), label="classes")
+    z = draw(hnp.arrays(np.float64, (n, m), elements=grid_floats(4.0)), label="logits")
+    labels = draw(hnp.arrays(np.int64, n, elements=st.integers(0, m - 1)), label="labels")
+    # up to 2^10: past where exp of a doubled shift overflows (about 355)
+    c = draw(st.sampled_from([-1.0, 1.0]), label="sign") * 2.0 ** draw(
+        st.integers(0, 10), label="k"
+    )
+    return {"z": z, "y": np.eye(m)[labels], "c": c}
+
+
+def _check_shift(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    from descentcheck.impl.losses import LOSSES
+
+    z, y, c = drawn["z"], drawn["y"], drawn["c"]
+    loss = LOSSES["softmax_cross_entropy"]
+    with np.errstate(all="ignore"):
+        E, g = loss.value_and_grad(z, y)
+        E_c, g_c = loss.value_and_grad(z + c, y)
+    # z + c rounds by eps (|c| + |z|) per logit, and E and g move by at most a few times that
+    tol = 8 * EPS * (abs(c) + float(np.max(np.abs(z)))) + 4 * EPS * abs(float(E))
+    worst = max(abs(float(E_c) - float(E)), float(np.max(np.abs(np.asarray(g_c) - g)))) / tol
+    worst = worst if np.isfinite(worst) else float("inf")
+    ok = worst <= 1.0
+    msg = "" if ok else f"shift {c}: E {float(E_c)!r} vs {float(E)!r} ({worst:.3g} x tolerance)"
+    measured = {"worst_error_over_tolerance": worst, "cases_tested": 1.0, "largest_shift": abs(c)}
+    return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
+
+
+SOFTMAX_SHIFT = Claim(
+    id="softmax-cross-entropy-shift-invariant",
+    statement=(
+        "Softmax cross-entropy and its gradient are unchanged, to the rounding of the shifted "
+        "logits, when every logit is shifted by the same constant, up to 2^10 either way"
+    ),
+    source=(
+        "DESIGN.md's softmax cross-entropy (log-softmax is invariant to a shift of the logits; "
+        "impl/losses.py subtracts each row's max so that large logits do not overflow); added "
+        "after the full mutation run found the max added instead of subtracted alive"
+    ),
+    conditions=(
+        "1 to 4 rows of 2 to 4 logits on the 1/16 grid of [-4, 4], one-hot targets; shifts "
+        "+-2^k, k = 0..10; |dE| and every |dg| within 8 eps (|c| + max |z|) + 4 eps |E|",
+    ),
+    expect="holds",
+    strategy=_logits,
+    check=_check_shift,
+    summary={"worst_error_over_tolerance": "max", "cases_tested": "sum", "largest_shift": "max"},
+    cost=0.2,
+)
+
+CLAIMS = (LOSS_VALUE, SOFTMAX_SHIFT)
