@@ -86,9 +86,11 @@ def _mp(f: Any, x: np.ndarray) -> np.ndarray:
     """``f`` at every entry of ``x``, in mpmath at 50 digits more than ``exp(-|x|)`` needs,
     rounded to float64: the formulas as written (``log(1 + exp(x))``, ``s (1 - s)``) must keep
     ``exp(-|x|)`` beside 1 (at 50 digits softplus(-658) came out 0, not 2e-286)."""
-    far = float(np.max(np.abs(x), initial=0.0))
-    with mpmath.workdps(50 + int(far / np.log(10.0)) + 1):
-        return np.array([float(f(mpmath.mpf(float(v)))) for v in x.reshape(-1)]).reshape(x.shape)
+    out = []
+    for v in x.reshape(-1).tolist():  # each entry at its own precision (far ones cost more)
+        with mpmath.workdps(50 + int(abs(v) / np.log(10.0)) + 1):
+            out.append(float(f(mpmath.mpf(v))))
+    return np.array(out).reshape(x.shape)
 
 
 def _worst(name: str, x: np.ndarray, tiled: bool = False) -> tuple[float, str]:
