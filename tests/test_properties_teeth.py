@@ -444,38 +444,78 @@ def test_the_loss_claim_catches_mse_labels_read_as_values(monkeypatch, profile, 
     assert entry["outcome"] == "falsified", entry
 
 
+FACTORIES = "optimizer-factories-default-as-declared"
+
+
 @pytest.mark.parametrize(
-    ("module", "old", "new"),
+    ("module", "function", "old", "new", "claim", "says"),
     [
-        ("rmsprop", 'check_number("eps", eps)', 'check_number("XXepsXX", eps)'),
-        ("adaptive_momentum", 'check_number("tau", tau)', 'check_number("XXtauXX", tau)'),
+        # a factory's own range check naming its setting wrongly (the claim checked that the
+        # factory refuses, not what it says)
+        ("optim.rmsprop", "rmsprop", '"eps", eps', '"XXepsXX", eps', FACTORIES, "XX"),
+        (
+            "optim.adaptive_momentum",
+            "adaptive_momentum",
+            '"tau", tau',
+            '"XXtauXX", tau',
+            FACTORIES,
+            "XX",
+        ),
+        # the flat form's reduceat shortcut taken with an empty parameter among the arrays (no
+        # claim ran the flat form over an empty array)
+        (
+            "optim.adaptive_momentum",
+            "adaptive_momentum",
+            "len(starts) and sizes.all()",
+            "len(starts) or sizes.all()",
+            "adaptive-update-from-drawn-state-equals-rule",
+            "flat form",
+        ),
+        # log-softmax shifted by +max: the same function until a logit passes about 355
+        (
+            "losses",
+            "_log_softmax",
+            "logp = z - m",
+            "logp = z + m",
+            "softmax-cross-entropy-shift-invariant",
+            "shift",
+        ),
+        # exp(-|x|)'s continuation with its sign mask None: sigmoid and softplus take exp(x)
+        # on both sides, the same functions until Re x passes exp's range
+        (
+            "ops.activations",
+            "_exp_neg_abs",
+            "pos = x.real >= 0",
+            "pos = None",
+            "activations-equal-formulas",
+            "750",
+        ),
+        # large-array tanh from exp(+2|x|): the same magnitude (the sign comes from x) until
+        # 2|x| passes exp's range
+        (
+            "ops.activations",
+            "_tanh_real",
+            "multiply(a, -2.0)",
+            "multiply(a, +2.0)",
+            "activations-equal-formulas",
+            "750",
+        ),
     ],
 )
-def test_the_defaults_claim_catches_a_factory_refusal_naming_the_wrong_setting(
-    monkeypatch, profile, module, old, new
+def test_the_claims_catch_the_full_runs_function_survivors(
+    monkeypatch, profile, module, function, old, new, claim, says
 ):
-    """A factory's own range check naming its setting wrongly (survivors of the full mutation
-    run: the claim checked that the factory refuses, not what it says)."""
-    owner = importlib.import_module(f"descentcheck.impl.optim.{module}")
-    plant(monkeypatch, owner, module, (old, new))
+    """Survivors of the full mutation run in module-level functions, planted as mutmut made
+    them; ``says`` is what the claim's message must show (the case that exposes the bug)."""
+    owner = importlib.import_module(f"descentcheck.impl.{module}")
+    original = getattr(owner, function)
+    plant(monkeypatch, owner, function, (old, new))
     package = importlib.import_module("descentcheck.impl.optim")
-    monkeypatch.setattr(package, module, getattr(owner, module))  # the registry resolves here
-    entry = run_claim(BY_ID["optimizer-factories-default-as-declared"], profile)
+    if getattr(package, function, None) is original:  # the registry resolves factories there
+        monkeypatch.setattr(package, function, getattr(owner, function))
+    entry = run_claim(BY_ID[claim], profile)
     assert entry["outcome"] == "falsified", entry
-    assert "XX" in entry["message"], entry["message"]
-
-
-def test_the_drawn_state_claim_catches_the_flat_shortcut_over_an_empty_array(monkeypatch, profile):
-    """The flat form's reduceat shortcut taken with an empty parameter among the arrays (the
-    full mutation run's survivor: no claim ran the flat form over an empty array)."""
-    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
-    old = "if len(starts) and sizes.all() else None"
-    plant(monkeypatch, module, "adaptive_momentum", (old, old.replace(" and ", " or ")))
-    package = importlib.import_module("descentcheck.impl.optim")
-    monkeypatch.setattr(package, "adaptive_momentum", module.adaptive_momentum)
-    entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
-    assert entry["outcome"] == "falsified", entry
-    assert "flat form" in entry["message"], entry["message"]
+    assert says in entry["message"], entry["message"]
 
 
 def test_the_matmul_claim_catches_the_mixed_kind_product(monkeypatch, profile):
@@ -487,15 +527,6 @@ def test_the_matmul_claim_catches_the_mixed_kind_product(monkeypatch, profile):
     bad = mutated(base.imul, [("    return out * other", "    return out / other")])
     monkeypatch.setattr(gaussian, "imul", bad)  # imported by name there
     entry = run_claim(BY_ID["distance-layer-matmul-equals-direct"], profile)
-    assert entry["outcome"] == "falsified", entry
-
-
-def test_the_shift_claim_catches_the_max_added(monkeypatch, profile):
-    """log-softmax shifted by +max instead of -max (a survivor of the full mutation run: the
-    same function until a logit passes about 355, where exp of the doubled shift overflows)."""
-    module = importlib.import_module("descentcheck.impl.losses")
-    plant(monkeypatch, module, "_log_softmax", ("logp = z - m", "logp = z + m"))
-    entry = run_claim(BY_ID["softmax-cross-entropy-shift-invariant"], profile)
     assert entry["outcome"] == "falsified", entry
 
 
@@ -598,28 +629,6 @@ def test_the_activation_claim_catches_an_activation_without_its_layer_class(monk
     claim_module = importlib.import_module("descentcheck.properties.claims.activations")
     renamed = {("XXreluXX" if k == "relu" else k): v for k, v in claim_module.ACTIVATIONS.items()}
     monkeypatch.setattr(claim_module, "ACTIVATIONS", renamed)  # the same dict as impl's
-    entry = run_claim(BY_ID["activations-equal-formulas"], profile)
-    assert entry["outcome"] == "falsified", entry
-
-
-@pytest.mark.parametrize(
-    ("function", "old", "new"),
-    [
-        # exp(-|x|)'s continuation with its sign mask None: sigmoid and softplus take exp(x) on
-        # both sides, the same functions until Re x passes exp's range
-        ("_exp_neg_abs", "pos = x.real >= 0", "pos = None"),
-        # large-array tanh from exp(+2|x|): the same magnitude (the sign comes from x) until
-        # 2|x| passes exp's range
-        ("_tanh_real", "e = xp.multiply(a, -2.0)", "e = xp.multiply(a, +2.0)"),
-    ],
-)
-def test_the_activation_claim_catches_forms_that_overflow_past_exps_range(
-    monkeypatch, profile, function, old, new
-):
-    """Two survivors of the full mutation run that agree with the formulas below |x| ~ 355 or
-    709: the claim's rows 750 farther from 0 (tiled or not) now reach them."""
-    module = importlib.import_module("descentcheck.impl.ops.activations")
-    plant(monkeypatch, module, function, (old, new))
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)
     assert entry["outcome"] == "falsified", entry
 

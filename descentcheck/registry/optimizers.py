@@ -139,6 +139,8 @@ one line naming the entry point and what is wrong; the CLI prints it as ``error:
 from __future__ import annotations
 
 import importlib
+import math
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -224,15 +226,10 @@ class Hyperparameter:
                     f"unknown {label} {value!r}; known: {', '.join(self.choices)}"
                 )
             return value
-        return check_float(label, value, self)
-
-
-def check_float(label: str, value: Any, hp: Hyperparameter) -> float:
-    """A finite float inside ``hp``'s interval, else a one-line HyperparameterError."""
-    low = 0.0 if hp.low is None else hp.low
-    return check_number(
-        label, value, low=low, low_open=hp.low_open, high=hp.high, high_open=hp.high_open
-    )
+        low = 0.0 if self.low is None else self.low
+        return check_number(
+            label, value, low=low, low_open=self.low_open, high=self.high, high_open=self.high_open
+        )
 
 
 def interval_text(low: float, low_open: bool, high: float | None, high_open: bool) -> str:
@@ -254,9 +251,6 @@ def check_number(
 
     The one range check: the registry's (:meth:`Hyperparameter.check`) and each optimizer
     factory's own (``impl.optim.base.check_number`` is this function)."""
-    import math
-    import numbers
-
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise HyperparameterError(f"{name} must be a number, got {value!r}")
     v = float(value)
