@@ -24,14 +24,13 @@ Conventions:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, did_you_mean
 from .io import PathLike, load_npz, save_npz_atomic
 
 Array = np.ndarray
@@ -304,23 +303,26 @@ def save_data(path: PathLike, x: Array, y: Array) -> None:
     save_npz_atomic(path, {"x": np.asarray(x), "y": np.asarray(y)})
 
 
+def resolve_source(source: str | Path, base: str | Path = ".") -> tuple[str, str]:
+    """``("builtin", name)`` or ``("file", path)`` for a data source, a path relative to ``base``
+    (the rule is the module docstring's). A bare word that is no file is a mistyped name, not a
+    missing file, and raises :class:`DataError`."""
+    key = str(source).strip().lower().replace("-", "_")
+    if isinstance(source, str) and key in _BUILTINS:
+        return "builtin", key
+    path = Path(base) / source
+    if not path.exists() and path.suffix == "" and len(Path(source).parts) == 1:
+        raise DataError(
+            f"unknown data set {str(source)!r}: not a file (looked in {path.resolve().parent}), "
+            f"and not a built-in ({', '.join(BUILTIN_DATASETS)}){did_you_mean(key, _BUILTINS)}"
+        )
+    return "file", str(path)
+
+
 def load_data(source: str | Path, seed: int = 0) -> Dataset:
     """A built-in data set by name or an ``.npz`` file by path (conventions in the module
     docstring). ``seed`` drives the synthetic sets only.
 
     Raises :class:`DataError` with a one-line message for an unknown name or a bad file."""
-    if isinstance(source, str):
-        key = source.strip().lower().replace("-", "_")
-        if key in _BUILTINS:
-            return _BUILTINS[key].load(seed)
-        path = Path(source)
-        # a bare word that is no file is a mistyped name, not a missing file
-        if not path.exists() and path.suffix == "" and len(path.parts) == 1:
-            close = difflib.get_close_matches(key, BUILTIN_DATASETS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise DataError(
-                f"unknown data set {source!r}: not a file, and not a built-in "
-                f"({', '.join(BUILTIN_DATASETS)}){hint}"
-            )
-        return _from_file(path)
-    return _from_file(Path(source))
+    kind, name = resolve_source(source)
+    return _BUILTINS[name].load(seed) if kind == "builtin" else _from_file(Path(name))

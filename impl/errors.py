@@ -6,6 +6,9 @@ Every error carries a one-line message that names the problem; the CLI prints it
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class DescentcheckError(Exception):
     """Base class: a user-facing problem with one-line message."""
@@ -29,3 +32,10 @@ class HyperparameterError(DescentcheckError):
 
 class BackendError(DescentcheckError):
     """An array backend is unknown or cannot run here (CuPy missing, no CUDA GPU)."""
+
+
+def did_you_mean(word: object, known: Iterable[str], otherwise: str = "") -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``word`` (difflib's ratio of at
+    least 0.6), else ``otherwise``: the tail every "unknown name" message ends with."""
+    close = difflib.get_close_matches(str(word), list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else otherwise

@@ -11,6 +11,8 @@ Conventions:
   problem (missing, a directory, not an archive, corrupt, a pickled object array, empty) raises
   :class:`DataError` (``what="data"``) or :class:`ParamsError` (``what="params"``) with a one-line
   message naming the file.
+- A text document (a spec, a sweep file) is read by :func:`read_document` as JSON, or TOML where
+  the caller allows it; every failure is one line naming the file, as for ``.npz`` files.
 - ``.npz`` files are written with a fixed timestamp on every member, so the same arrays always give
   the same bytes (``np.savez`` stamps the current time), and object arrays are refused on writing
   since they could never be read back.
@@ -19,14 +21,16 @@ Conventions:
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import tempfile
+import tomllib
 import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -183,6 +187,31 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
                 raise error(f"{label} {p}: member {key!r} is not a .npy array")
             arrays[key] = value
     return arrays
+
+
+def read_document(
+    path: PathLike, label: str, error: type[Exception], *, toml: bool = False
+) -> tuple[Any, str]:
+    """The parsed document at ``path`` and its text. It is JSON unless ``toml`` allows TOML, which
+    is then taken for any file but a ``.json`` one or one whose text starts with ``{``. Every
+    failure raises ``error`` with one line naming ``label`` (``"spec file"``) and the path."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{label} not found: {p}") from None
+    except IsADirectoryError:
+        raise error(f"{label} {p} is a directory") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {label} {p}: {_one_line(e)}") from None
+    as_toml = toml and p.suffix.lower() != ".json" and not text.lstrip().startswith("{")
+    try:
+        return (tomllib.loads(text) if as_toml else json.loads(text)), text
+    except json.JSONDecodeError as e:
+        where = f"at line {e.lineno} column {e.colno}"
+        raise error(f"{p}: malformed JSON: {e.msg} {where}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{p}: malformed TOML: {_one_line(e)}") from None
 
 
 # ---- parameters ----------------------------------------------------------------------------

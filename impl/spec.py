@@ -22,7 +22,8 @@ from typing import Any
 
 from descentcheck.registry import ops as registry
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
+from .io import read_document
 
 INPUT = "input"
 _COUNTS = {1: "one", 2: "two", 3: "three"}
@@ -48,34 +49,30 @@ class Spec:
         return json.dumps(self.raw, indent=1)
 
 
-def load_spec(source: str | Path | Mapping[str, Any]) -> Spec:
-    """Parse a spec from a dict, a JSON file path, or a JSON string."""
+def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") -> Spec:
+    """Parse a spec from a dict, a JSON string, a JSON file's path (relative to ``base``) or,
+    where no such file exists, a built-in example's name (:mod:`descentcheck.impl.examples`);
+    a bare word that is neither is a mistyped name, not a missing file."""
     if isinstance(source, Mapping):
         return parse_spec(source)
     text = str(source)
-    if not text.lstrip().startswith("{") and not Path(text).exists():
+    if text.lstrip().startswith("{"):
+        try:
+            return parse_spec(json.loads(text))
+        except json.JSONDecodeError as e:
+            where = f"at line {e.lineno} column {e.colno}"
+            raise SpecError(f"malformed JSON in spec: {e.msg} {where}") from None
+    path = Path(base) / text
+    if not path.exists() and not path.suffix and len(Path(text).parts) == 1:
         from .examples import EXAMPLES
 
         if text in EXAMPLES:
             return parse_spec(EXAMPLES[text])
-    if not text.lstrip().startswith("{"):
-        path = Path(text)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            from .examples import EXAMPLES
-
-            known = ", ".join(EXAMPLES)
-            raise SpecError(f"spec file not found: {path} (built-in examples: {known})") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecError(f"cannot read spec file {path}: {e}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
         raise SpecError(
-            f"malformed JSON in spec: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
-    return parse_spec(raw)
+            f"{text!r} is neither a spec file (looked in {path.resolve().parent}) nor a built-in "
+            f"example ({', '.join(EXAMPLES)}){did_you_mean(text, EXAMPLES)}"
+        )
+    return parse_spec(read_document(path, "spec file", SpecError)[0])
 
 
 def _positive_int(value: Any, what: str) -> int:

@@ -7,15 +7,15 @@ Every problem raises :class:`SweepConfigError` with one line, ``FILE: WHERE: PRO
 :func:`_problem` raised by a validator carries its own text). Shorthands (a name for a table,
 one value for a list, ``seeds = {count, start}``) are expanded by ``mode="before"`` validators;
 a key spelled ``<...>`` is an internal slot they fill, never written in a file nor a message.
+Specs and data sources resolve as everywhere else (``impl.spec.load_spec``,
+``impl.data.resolve_source``), relative to the sweep file's folder.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
-import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +35,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from descentcheck.impl.errors import DataError, SpecError, did_you_mean
+from descentcheck.impl.io import read_document
 
 from .errors import SweepConfigError
 
@@ -58,48 +61,36 @@ def _kind(v: Any) -> str:
     return "a table" if isinstance(v, Mapping) else "a list" if isinstance(v, list) else "null"
 
 
-def _hint(v: Any, known: Iterable[str], otherwise: str = "") -> str:
-    close = difflib.get_close_matches(str(v), list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else otherwise
-
-
 def _choice(v: Any, known: tuple[str, ...], what: str, *at: str | int) -> str:
     if not isinstance(v, str) or v not in known:
-        raise _problem(f"unknown {what} {v!r} (known: {', '.join(known)}){_hint(v, known)}", *at)
+        hint = did_you_mean(v, known)
+        raise _problem(f"unknown {what} {v!r} (known: {', '.join(known)}){hint}", *at)
     return v
 
 
 def _keys(given: Iterable[Any], known: tuple[str, ...]) -> None:
     for k in given:
         if k not in known:
-            raise _problem(f"unknown key {k!r}" + _hint(k, known, f" (known: {', '.join(known)})"))
+            hint = did_you_mean(k, known, f" (known: {', '.join(known)})")
+            raise _problem(f"unknown key {k!r}{hint}")
 
 
 def _one_of(what: str, known: tuple[str, ...]) -> AfterValidator:
     return AfterValidator(lambda v: _choice(v, known, what))
 
 
-def _unique(problem: Callable[[Any], str]) -> AfterValidator:
-    """Each item once; a repeat is ``problem(item)`` at its index."""
-
-    def check(items: tuple[Any, ...]) -> tuple[Any, ...]:
-        for i, v in enumerate(items):
-            if v in items[:i]:
-                raise _problem(problem(v), i)
-        return items
-
-    return AfterValidator(check)
-
-
-def _listed(v: Any) -> Any:
-    return v if isinstance(v, list | tuple) else [v]
+def _unique(items: tuple[Any, ...], problem: str = "the same {} appears twice") -> tuple:
+    """``items``, each once; a repeat is ``problem`` (``{}`` the item) at its index."""
+    for i, v in enumerate(items):
+        if v in items[:i]:
+            raise _problem(problem.format(v), i)
+    return items
 
 
 NonNeg = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
 NonNegNumber = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
-OneOrMore = BeforeValidator(_listed)  # one table or value stands for a list of one
-NotEmpty = Field(min_length=1)
+OneOrMore = BeforeValidator(lambda v: v if isinstance(v, list | tuple) else [v])
 
 
 class _Table(BaseModel):
@@ -129,50 +120,31 @@ class Architecture:
 
 
 def _architecture(entry: Any, info: ValidationInfo) -> Architecture:
-    """One ``specs`` entry: a spec file (relative to the sweep file) or built-in example by
-    name, an inline spec, or ``{name, spec}`` with either; unnamed inline specs get ``""``."""
-    from descentcheck.impl.errors import SpecError
-    from descentcheck.impl.examples import EXAMPLES
-    from descentcheck.impl.spec import parse_spec
+    """One ``specs`` entry: a spec file or built-in example by name, an inline spec, or
+    ``{name, spec}`` with either; unnamed inline specs get ``""`` (then ``inline{i}``)."""
+    from descentcheck.impl.spec import load_spec
 
     name, spec = None, entry
     if isinstance(entry, Mapping) and "spec" in entry:
         _keys(entry, ("name", "spec"))
         name, spec = entry.get("name"), entry["spec"]
-    if isinstance(spec, str):
-        name, base = name or spec, info.context["base"]
-        if (file := base / spec).is_file():
-            try:
-                spec = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-                text = " ".join(str(e).split())
-                raise _problem(f"cannot read spec file {file}: {text}") from None
-        elif spec in EXAMPLES:
-            spec = EXAMPLES[spec]
-        else:
-            raise _problem(
-                f"{spec!r} is neither a spec file (looked in {base}) nor a built-in "
-                f"example ({', '.join(EXAMPLES)}){_hint(spec, EXAMPLES)}"
-            )
-    elif not isinstance(spec, Mapping):
+    if not isinstance(spec, str | Mapping):
         raise _problem(f"expected a spec name, a file path or a table, got {_kind(spec)}")
     try:
-        spec = json.loads(json.dumps(spec, allow_nan=False))  # plain JSON types only
-        parse_spec(spec)
+        plain = json.loads(json.dumps(spec, allow_nan=False))  # plain JSON types only
+        raw = load_spec(plain, info.context["base"]).raw
     except SpecError as e:
-        raise _problem(f"invalid spec: {e}") from None
+        raise _problem(f"invalid spec: {e}" if isinstance(spec, Mapping) else str(e)) from None
     except (TypeError, ValueError) as e:
         raise _problem(f"spec is not plain JSON: {e}") from None
-    return Architecture(str(name or spec.get("name") or ""), spec)
+    title = name or (spec if isinstance(spec, str) else raw.get("name"))
+    return Architecture(str(title or ""), dict(raw))
 
 
 def _named(archs: tuple[Architecture, ...]) -> tuple[Architecture, ...]:
-    """Unnamed inline specs named ``inline{i}``; every name once."""
-    out = [replace(a, name=a.name or f"inline{i}") for i, a in enumerate(archs)]
-    for i, a in enumerate(out):
-        if a.name in [b.name for b in out[:i]]:
-            raise _problem(f"name {a.name!r} is used twice (give one a name)", i)
-    return tuple(out)
+    out = tuple(replace(a, name=a.name or f"inline{i}") for i, a in enumerate(archs))
+    _unique(tuple(a.name for a in out), "name {!r} is used twice (give one a name)")
+    return out
 
 
 def _exclusions(ops: tuple[str, ...]) -> tuple[str, ...]:
@@ -218,7 +190,7 @@ class DataEntry(_Table):
     """One data set. ``kind`` is ``"random"`` (drawn per case to fit the spec), ``"builtin"``
     (``source`` its name) or ``"file"`` (``path`` absolute)."""
 
-    source: Annotated[StrictStr, NotEmpty]
+    source: Annotated[StrictStr, Field(min_length=1)]
     kind: str = Field(validation_alias="<kind>")
     seed: NonNeg = 0
     subsample: Positive | None = None
@@ -228,30 +200,26 @@ class DataEntry(_Table):
     @model_validator(mode="before")
     @classmethod
     def _resolve(cls, v: Any, info: ValidationInfo) -> Any:
-        from descentcheck.impl.data import BUILTIN_DATASETS
+        from descentcheck.impl.data import resolve_source
 
         v = {"source": v} if isinstance(v, str) else v
         if not isinstance(v, Mapping) or not isinstance(v.get("source"), str):
             return v  # left to the type checks
-        key = v["source"].strip().lower().replace("-", "_")
-        if key == "random":
+        if v["source"].strip().lower() == "random":
             if "subsample" in v:
                 raise _problem("random data take n (rows), not subsample", "subsample")
-            n = v.get("n", DEFAULT_RANDOM_ROWS)
-            return {**v, "<kind>": "random", "source": "random", "n": n}
+            return {"n": DEFAULT_RANDOM_ROWS, **v, "<kind>": "random", "source": "random"}
         if "n" in v:
             raise _problem("n (rows) is for random data; use subsample for a data set", "n")
-        if key in BUILTIN_DATASETS:
-            return {**v, "<kind>": "builtin", "source": key}
-        base = info.context["base"]
-        if not (file := (base / v["source"]).resolve()).is_file():
-            hint = _hint(key, [*BUILTIN_DATASETS, "random"])
-            raise _problem(
-                f"{v['source']!r} is neither a data file (looked in {base}) nor 'random' nor a "
-                f"built-in ({', '.join(BUILTIN_DATASETS)}){hint}",
-                "source",
-            )
-        return {**v, "<kind>": "file", "<path>": str(file)}
+        try:
+            kind, where = resolve_source(v["source"], info.context["base"])
+        except DataError as e:
+            raise _problem(str(e), "source") from None
+        if kind == "builtin":
+            return {**v, "<kind>": kind, "source": where}
+        if not Path(where).is_file():
+            raise _problem(f"data file not found: {where}", "source")
+        return {**v, "<kind>": kind, "<path>": str(Path(where).resolve())}
 
 
 class Axis(_Table):
@@ -266,39 +234,37 @@ class Axis(_Table):
 
     @model_validator(mode="after")
     def _range(self) -> Axis:
-        low, high = self.low, self.high
+        low, high, num = self.low, self.high, self.num or 0
         if self.values is not None:
             return self
         if low is None or high is None:
             raise _problem(f"missing key {'min' if low is None else 'max'!r}")
-        if low > high:
-            raise _problem(f"bad range: min {low} > max {high}")
-        if self.log and low == 0:
-            raise _problem(f"bad range: log = true needs min > 0, got {low}")
-        if self.num is not None and self.num > 1 and low == high:
-            raise _problem(f"bad range: {self.num} points between equal min and max")
+        for bad, problem in (
+            (low > high, f"min {low} > max {high}"),
+            (self.log and low == 0, f"log = true needs min > 0, got {low}"),
+            (num > 1 and low == high, f"{num} points between equal min and max"),
+        ):
+            if bad:
+                raise _problem(f"bad range: {problem}")
         return self
 
 
 def _values(param: str, v: Any, choices: tuple[str, ...]) -> tuple[Any, ...]:
-    """A list (or one value) of ``param``: ``choices`` by name, numbers as finite floats >= 0,
-    each once."""
-    items = _listed(v)
+    """A list (or one value) of ``param``: ``choices`` by name, or finite numbers >= 0."""
+    items, out = (v if isinstance(v, list) else [v]), []
     if not items:
         raise _problem("is empty", param)
-    out = []
     for i, x in enumerate(items):
         at = (param, i) if isinstance(v, list) else (param,)
         if choices:
-            out.append(_choice(x, choices, param, *at))
+            x = _choice(x, choices, param, *at)
         elif isinstance(x, bool) or not isinstance(x, int | float):
             raise _problem(f"expected a number, got {_kind(x)}", *at)
         elif not (math.isfinite(x) and x >= 0):
             raise _problem(f"must be {'>= 0' if math.isfinite(x) else 'finite'}, got {x}", *at)
-        elif float(x) in out:
-            raise _problem(f"value {float(x)} appears twice", *at)
-        else:
-            out.append(float(x))
+        if (x := x if choices else float(x)) in out:
+            raise _problem(f"value {x} appears twice", *at)
+        out.append(x)
     return tuple(out)
 
 
@@ -319,10 +285,10 @@ class OptimizerBlock(_Table):
         """Check the name and the hyperparameters it takes; gather them under ``<axes>``."""
         if not isinstance(v, Mapping) or "<axes>" in v:
             return v
-        if "name" not in v:
-            raise _problem("missing key 'name'")
         from descentcheck.registry import optimizers as registry
 
+        if "name" not in v:
+            raise _problem("missing key 'name'")
         name = _choice(v["name"], registry.names(), "optimizer", "name")
         declared = {h.name: h for h in registry.get(name).hyperparameters}
         _keys(v, (*cls._file_keys(), *declared))
@@ -382,28 +348,28 @@ class SweepConfig(_Table):
     path: Path = Field(Path("<sweep>"), validation_alias="<path>")
     text: str = Field("", validation_alias="<text>")
     version: Annotated[StrictInt, AfterValidator(_version)] = FORMAT_VERSION
-    name: Annotated[StrictStr, NotEmpty]
+    name: Annotated[StrictStr, Field(min_length=1)]
     description: StrictStr = ""
     steps: Positive
     seeds: Annotated[
         tuple[NonNeg, ...],
         BeforeValidator(_seed_range),
-        NotEmpty,
-        _unique(lambda s: f"seed {s} appears twice"),
+        Field(min_length=1),
+        AfterValidator(lambda s: _unique(s, "seed {} appears twice")),
     ] = (0,)
     checks: Annotated[
         tuple[Annotated[str, _one_of("check", CHECKS)], ...],
-        NotEmpty,
+        Field(min_length=1),
         AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),  # canonical order, once
     ] = CHECKS
     table: Architectures = Field(alias="architectures")
     data: Annotated[
         tuple[DataEntry, ...],
         OneOrMore,
-        NotEmpty,
-        _unique(lambda _: "the same data set appears twice"),
+        Field(min_length=1),
+        AfterValidator(lambda d: _unique(d, "the same data set appears twice")),
     ]
-    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, NotEmpty]
+    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, Field(min_length=1)]
     estimate_L: EstimateL = EstimateL()
 
     @property
@@ -418,8 +384,6 @@ class SweepConfig(_Table):
         """The validated config as plain JSON (stored in the database's ``meta``)."""
         return self.model_dump(mode="json", by_alias=True, exclude={"path", "text"})
 
-
-# ---- reading -------------------------------------------------------------------------------
 
 MESSAGES = {  # pydantic's error types, worded; {v} is the input, {kind} its kind (_kind)
     "greater_than_equal": "must be >= {ge:g}, got {v}",
@@ -455,25 +419,8 @@ def _one_line(path: Path, e: ValidationError) -> SweepConfigError:
 
 def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file: JSON by its suffix or a leading ``{``, else TOML."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        as_json = p.suffix.lower() == ".json" or (
-            p.suffix.lower() != ".toml" and text.lstrip().startswith("{")
-        )
-        raw = json.loads(text) if as_json else tomllib.loads(text)
-    except FileNotFoundError:
-        raise SweepConfigError(f"sweep file not found: {p}") from None
-    except IsADirectoryError:
-        raise SweepConfigError(f"sweep file {p} is a directory") from None
-    except json.JSONDecodeError as e:
-        msg = f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        raise SweepConfigError(f"{p}: {msg}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SweepConfigError(f"{p}: malformed TOML: {' '.join(str(e).split())}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SweepConfigError(f"cannot read sweep file {p}: {' '.join(str(e).split())}") from None
-    return parse_config(raw, p, text)
+    raw, text = read_document(path, "sweep file", SweepConfigError, toml=True)
+    return parse_config(raw, path, text)
 
 
 def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> SweepConfig:
