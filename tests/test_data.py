@@ -164,7 +164,9 @@ def test_unknown_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError) as e:
         load_data("foo")
-    assert _message(e).startswith(f"unknown data set 'foo': not a file (looked in {tmp_path.resolve()}),")
+    assert _message(e).startswith(
+        f"unknown data set 'foo': not a file (looked in {tmp_path.resolve()}),"
+    )
     assert "and not a built-in (digits," in _message(e)
     with pytest.raises(DataError, match="did you mean 'spirals'"):
         load_data("spiral")
