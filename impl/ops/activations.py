@@ -80,19 +80,19 @@ its ~25 array calls cost more than numpy's tanh saves (small DAGs)."""
 def _tanh_real(x: Array) -> tuple[Array, Array]:
     """``tanh(x)`` and ``e = exp(-2|x|)`` for real x, from one ``exp``: ``(1 - e) / (1 + e)``
     for ``|x| >= 1/2`` (there ``e <= 1/e``, so ``1 - e`` keeps e's relative error within 0.6
-    times it) and the Cephes rational below (clipped to 1/2, so nothing overflows), blended by
-    multiplying with the 0/1 mask (exact, and faster than ``where``); the sign from x.
-    Within 1.4 eps of tanh (tests/test_ops.py measures it against extended precision)."""
+    times it) and the Cephes rational below, evaluated on the gathered entries under 1/2 only
+    (a third of a standard-normal layer, where the full-array form spent 13 passes on all);
+    the sign from x. Within 1.4 eps of tanh (tests/test_ops.py measures it against extended
+    precision)."""
     xp = namespace(x)
     a = xp.abs(x)
     e = xp.multiply(a, -2.0)
     e = xp.exp(e, out=e)
     y = xp.subtract(1.0, e)
-    t = xp.add(1.0, e)
-    y = xp.divide(y, t, out=y)  # tanh|x| for |x| >= 1/2
-    small = xp.less(a, _TANH_SMALL)
-    s = xp.minimum(a, _TANH_SMALL, out=a)
-    s2 = xp.multiply(s, s, out=t)
+    y = xp.divide(y, xp.add(1.0, e), out=y)  # tanh|x| for |x| >= 1/2
+    small = xp.flatnonzero(a < _TANH_SMALL)
+    s = a.ravel().take(small)
+    s2 = s * s
     p = xp.multiply(s2, _TANH_P[0])
     p += _TANH_P[1]
     p *= s2
@@ -106,9 +106,7 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     p *= s2
     p *= s
     p += s  # tanh|x| for |x| < 1/2
-    p *= small
-    y *= xp.logical_not(small, out=small)
-    y += p
+    y.ravel()[small] = p
     return xp.copysign(y, x, out=y), e
 
 
