@@ -254,3 +254,17 @@ def test_save_data_refuses_what_load_data_would(tmp_path: Path, case: str) -> No
 def test_check_arrays_converts_ints_and_bools() -> None:
     x, y, k = check_arrays(np.arange(6).reshape(3, 2), np.array([True, False, True]))
     assert x.dtype == np.float64 and y.dtype == np.int64 and k == 2
+
+
+def test_resolve_source_names_a_builtin_or_a_file_relative_to_a_base(tmp_path: Path) -> None:
+    from descentcheck.impl.data import resolve_source
+
+    (tmp_path / "iris").write_bytes(b"")
+    assert resolve_source(" Breast-Cancer ") == ("builtin", "breast_cancer")
+    assert resolve_source("iris", tmp_path) == ("builtin", "iris")  # a name beats a file
+    assert resolve_source("./iris", tmp_path) == ("file", str(tmp_path / "iris"))
+    assert resolve_source(Path("iris"), tmp_path) == ("file", str(tmp_path / "iris"))
+    assert resolve_source("d/x.npz", tmp_path) == ("file", str(tmp_path / "d" / "x.npz"))
+    with pytest.raises(DataError, match="did you mean 'digits'") as e:
+        resolve_source("digitz", tmp_path)
+    assert f"(looked in {tmp_path.resolve()})" in str(e.value)

@@ -272,3 +272,30 @@ def test_load_params_with_network_rejects_misfits(tmp_path: Path, case: str) -> 
     msg = _one_line(e)
     assert words in msg
     assert str(path) in msg
+
+
+def test_read_document_picks_json_or_toml_and_words_each_failure(tmp_path: Path) -> None:
+    from descentcheck.impl.errors import SpecError
+
+    (tmp_path / "a.toml").write_text('name = "x"\nsteps = 2\n')
+    (tmp_path / "a.json").write_text('{"name": "x", "steps": 2}')
+    (tmp_path / "brace").write_text('{"steps": 2}')  # no suffix: JSON by its leading brace
+    for name in ("a.toml", "a.json"):
+        raw, text = dio.read_document(tmp_path / name, "sweep file", SpecError, toml=True)
+        assert raw == {"name": "x", "steps": 2} and text == (tmp_path / name).read_text()
+    assert dio.read_document(tmp_path / "brace", "f", SpecError, toml=True)[0] == {"steps": 2}
+    # JSON only unless TOML is allowed: a TOML file is then malformed JSON
+    with pytest.raises(SpecError, match=r"a\.toml: malformed JSON: .* at line 1 column 1$"):
+        dio.read_document(tmp_path / "a.toml", "spec file", SpecError)
+    (tmp_path / "bad.toml").write_text("steps = \n")
+    (tmp_path / "bad.bin").write_bytes(b"\xff\xfe\x00")
+    cases = {
+        "bad.toml": r"bad\.toml: malformed TOML: ",
+        "missing.json": r"^spec file not found: .*missing\.json$",
+        "bad.bin": r"^cannot read spec file .*bad\.bin: ",
+        ".": r" is a directory$",
+    }
+    for name, message in cases.items():
+        with pytest.raises(SpecError, match=message) as e:
+            dio.read_document(tmp_path / name, "spec file", SpecError, toml=True)
+        assert "\n" not in str(e.value)

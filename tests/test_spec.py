@@ -134,3 +134,18 @@ def test_cross_entropy_needs_two_outputs():
         lambda s: (s.update(loss="softmax_cross_entropy"), _node(s, "out").update(units=1))
     )
     _bad(spec, "width 2 or more")
+
+
+def test_a_spec_by_name_or_by_path_relative_to_a_base(tmp_path, monkeypatch):
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "mine.json").write_text(json.dumps(DESIGN_EXAMPLE))
+    (tmp_path / "sine_skip").write_text(json.dumps(DESIGN_EXAMPLE))  # a file beats a name
+    monkeypatch.chdir(tmp_path / "nets")
+    assert load_spec("nets/mine.json", tmp_path).raw == DESIGN_EXAMPLE
+    assert load_spec("mine.json").raw == DESIGN_EXAMPLE  # the working directory by default
+    assert load_spec("sine_skip", tmp_path).raw == DESIGN_EXAMPLE
+    assert load_spec("sine_skip").out_width == 1  # no such file here: the built-in example
+    msg = _bad("sine_skp", "'sine_skp' is neither a spec file", "did you mean 'sine_skip'?")
+    assert f"(looked in {(tmp_path / 'nets').resolve()})" in msg
+    # a path (a suffix or a folder) that names no file is a missing file, not a mistyped name
+    _bad("nets/other.json", "spec file not found: nets/other.json")

@@ -287,6 +287,9 @@ def test_progress_bar_shows_rate_and_time_left(tmp_path, capsys):
         ("architectures", {}, "architectures: no architectures"),
         ("seeds", {"count": 0}, "seeds.count: must be >= 1, got 0"),
         ("data", ["random", "random"], "data[1]: the same data set appears twice"),
+        ("data", [{"source": "d/missing.npz"}], "data[0].source: data file not found: "),
+        ("architectures.specs", ["nets/missing.json"], "specs[0]: spec file not found: "),
+        ("architectures.specs", [3], "specs[0]: expected a spec name, a file path or a table"),
     ],
 )
 def test_more_one_line_errors(path, value, message):
@@ -322,3 +325,21 @@ def test_the_readme_examples_are_valid_sweep_files(tmp_path):
     known |= {h.name for e in registry().values() for h in e.hyperparameters}
     known |= {"spec", "inputs"}  # a {name, spec} entry, and the inline spec's own key
     assert written - known == set() and len(written) > 25
+
+
+def test_spec_and_data_files_resolve_against_the_sweep_files_folder(tmp_path, monkeypatch):
+    from specs import DESIGN_EXAMPLE
+
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "mine.json").write_text(json.dumps(DESIGN_EXAMPLE))
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 3)), y=np.array([0, 1, 0, 1]))
+    raw = {
+        **BASE,
+        "architectures": ["nets/mine.json", {"name": "b", "spec": "sine_skip"}],
+        "data": ["d.npz"],
+    }
+    monkeypatch.chdir(tmp_path / "nets")  # elsewhere: the sweep file's folder decides
+    config = parse_config(raw, tmp_path / "s.json")
+    first, second = config.architectures
+    assert (first.name, first.spec, second.name) == ("nets/mine.json", DESIGN_EXAMPLE, "b")
+    assert config.data[0].kind == "file" and config.data[0].path == str(tmp_path / "d.npz")
