@@ -1,8 +1,8 @@
 """The networks the benchmarks train: small DAGs with skip connections and one large net.
 
 Small (batch 24, widths 4-16): the sizes property tests meet, where per-step overhead decides
-the speed. Large (batch 512, width 256, a distance layer of 256 units on 256 inputs): where the
-matrix products should dominate. Every case has its data and initial parameters fixed by a seed,
+the speed. Large (batch 512, width 256, a distance layer of 256 units on 256 inputs; also at
+widths 128, 192 and 384): where the matrix products should dominate. Every case has its data and initial parameters fixed by a seed,
 so every implementation trains the same net from the same point.
 """
 
@@ -100,27 +100,32 @@ SMALL: dict[str, dict[str, Any]] = {
     },
 }
 
-LARGE: dict[str, dict[str, Any]] = {
-    # batch 512, width 256: dense/tanh with an add skip, a 256x256 per-connection distance layer,
-    # a concat skip, sigmoid, and a gaussian_logits head (per-unit radii) into cross-entropy
-    "large_w256": {
-        "inputs": LARGE_WIDTH,
+
+def _large(w: int) -> dict[str, Any]:
+    """Batch 512, width w: dense/tanh with an add skip, a w x w per-connection distance layer, a
+    concat skip, sigmoid, and a gaussian_logits head (per-unit radii) into cross-entropy."""
+    return {
+        "inputs": w,
         "output": "out",
         "loss": "softmax_cross_entropy",
         "nodes": [
-            _dense("h1", LARGE_WIDTH, "input"),
+            _dense("h1", w, "input"),
             _act("a1", "tanh", "h1"),
-            _dense("h2", LARGE_WIDTH, "a1"),
+            _dense("h2", w, "a1"),
             _act("a2", "tanh", "h2"),
             {"name": "s", "op": "add", "inputs": ["a2", "a1"]},
-            _gauss("g", LARGE_WIDTH, "s"),
+            _gauss("g", w, "s"),
             {"name": "cat", "op": "concat", "inputs": ["g", "a1"]},
-            _dense("h3", LARGE_WIDTH, "cat"),
+            _dense("h3", w, "cat"),
             _act("a3", "sigmoid", "h3"),
             _gauss("out", 10, "a3", radius="per_unit", logits=True),
         ],
-    },
-}
+    }
+
+
+# the tuned width, and widths around it: the matrix products' share of a step grows with w, and
+# a BLAS's speed varies with the shape, so one width alone would hide where a step is slow
+LARGE: dict[str, dict[str, Any]] = {f"large_w{w}": _large(w) for w in (LARGE_WIDTH, 128, 192, 384)}
 
 
 @dataclass(frozen=True)
