@@ -4,6 +4,11 @@ claim kills each: how a survivor's triage shows that the claim added for it clos
 Run from the mutated tree's root, as the mutation run is (``MUTANTS_SEED_DB`` as there). Each
 mutant is written into its file, :mod:`ledger_runner` runs, and the file is put back (also when
 the run is interrupted). Prints one JSON line per mutant: ``{"id", "killed", "by", "seconds"}``.
+
+On a later commit than the cache's, lines have moved: the mutated line is then found by its
+text (the nearest equal line to where it was, ``"line"`` in the output; ``"gone"`` when no line
+has that text any more), and the edit mutmut makes there must be the one ``--results`` (the run's
+``reports/mutants.json``) recorded, else ``"edit differs"`` and nothing runs.
 """
 
 from __future__ import annotations
@@ -35,11 +40,18 @@ def _line_text(cache: Path, filename: str, line_number: int) -> str:
     return row[0]
 
 
-def rerun(cache: Path, mutant: str) -> dict[str, object]:
+def rerun(cache: Path, mutant: str, recorded: dict[str, str]) -> dict[str, object]:
     filename, line, index = mutant.rsplit(":", 2)
-    n = int(line) - 1
-    original, mutated = mutated_line(filename, _line_text(cache, filename, n), n, int(index))
+    text = _line_text(cache, filename, int(line) - 1)
     path = Path(filename)
+    equal = [i for i, t in enumerate(path.read_text("utf-8").split("\n")) if t == text]
+    if not equal:
+        return {"id": mutant, "gone": True}
+    n = min(equal, key=lambda i: abs(i - (int(line) - 1)))
+    original, mutated = mutated_line(filename, text, n, int(index))
+    edit = mutated.split("\n")[n] if mutated != original else None
+    if mutant in recorded and edit != recorded[mutant]:
+        return {"id": mutant, "line": n + 1, "edit differs": [recorded[mutant], edit]}
     t0 = time.perf_counter()
     try:
         path.write_text(mutated, "utf-8")
@@ -55,6 +67,7 @@ def rerun(cache: Path, mutant: str) -> dict[str, object]:
     by = last.removeprefix("killed by ").split(":")[0] if run.returncode else None
     return {
         "id": mutant,
+        "line": n + 1,
         "killed": run.returncode != 0,
         "by": by,
         "seconds": round(time.perf_counter() - t0),
@@ -65,9 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mutants", nargs="+", help="file:line:index (line 1-based)")
     ap.add_argument("--cache", default=".mutmut-cache", type=Path)
+    ap.add_argument("--results", type=Path, help="the run's reports/mutants.json")
     args = ap.parse_args(argv)
+    runs = json.loads(args.results.read_text("utf-8"))["mutants"] if args.results else []
+    recorded = {m["id"]: m["mutated"] for m in runs}
     for m in args.mutants:
-        print(json.dumps(rerun(args.cache, m)), flush=True)
+        print(json.dumps(rerun(args.cache, m, recorded)), flush=True)
 
 
 if __name__ == "__main__":
