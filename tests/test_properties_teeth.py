@@ -164,6 +164,22 @@ def test_the_matmul_accuracy_claim_catches_a_unit_left_to_the_cancelling_sums(
     assert not entry["meets_expectation"], entry
 
 
+def test_the_loss_scaling_claim_catches_a_hand_back_that_reads_the_cotangents_size(
+    monkeypatch, profile
+):
+    """The full mutation run's survivor (gaussian.py:226:2): a sample's input gradient handed
+    back to the direct formula when its |gz|-weighted excess is > 1 instead of > 0, so the
+    choice changes with the cotangent's scale and a scaled loss gradient no longer scales every
+    gradient entry exactly."""
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    rows = "rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > {}) if w is not None else ()"
+    plant(monkeypatch, Gaussian, "_backward_matmul", (rows.format("0.0"), rows.format("1.0")))
+    entry = run_claim(BY_ID["backprop-exact-under-loss-scaling"], replace(profile, examples=400))
+    assert entry["outcome"] == "falsified", entry
+    assert entry["message"].startswith("with the matmul path forced"), entry["message"]
+
+
 def test_the_matmul_accuracy_claim_catches_a_pair_left_to_the_cancelling_sums(monkeypatch, profile):
     from descentcheck.impl.ops.gaussian import Gaussian
 

@@ -26,6 +26,7 @@ from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
 from .init_and_data import CLAIMS as INIT_AND_DATA
+from .loss_scale import CLAIMS as LOSS_SCALE
 from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_accuracy import CLAIMS as MATMUL_ACCURACY
 from .matmul_path import CLAIMS as MATMUL_PATH
@@ -51,6 +52,7 @@ BUILTIN: tuple[Claim, ...] = (
     *FORWARD,
     *MATMUL_PATH,
     *MATMUL_ACCURACY,
+    *LOSS_SCALE,
     *DISTANCE_INIT,
     *INIT_AND_DATA,
     *ACTIVATIONS,
