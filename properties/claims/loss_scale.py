@@ -3,20 +3,26 @@
 Every backward rule is linear in its cotangent, and multiplying by a power of two is exact in
 floating point short of overflow and underflow, so a loss gradient ``2^k dE/dyhat`` must give
 exactly ``2^k`` times every parameter gradient, bit for bit, whatever the rules round: loss
-scaling (as in mixed-precision training) is lossless. A rule that reads its cotangent's size and not
-only its sign breaks this. The distance layer's matmul backward hands a sample's input gradient
-back to the exact direct formula when the sample's ``|gz|``-weighted excess over the guard is
-``> 0``; a threshold of 1 instead survived the full mutation run (its data kept the rows it
-skips within the accuracy bound), and makes the choice depend on the scale: the drawn
-cotangents' excesses mostly sum to under 1, so scaling up (k > 0) is what exposes it.
+scaling (as in mixed-precision training) is lossless. A rule that reads its cotangent's size,
+not only its sign, breaks this. The distance layer's matmul backward hands a sample's input
+gradient back to the exact direct formula when the sample's ``|gz|``-weighted excess over the
+guard is ``> 0``; a threshold of 1 instead survived the full mutation run (its data kept the rows
+it skips within the accuracy bound) and makes the choice depend on the scale: a row whose excess
+sums to between 0 and 1 at one scale and past 1 at the other is handed back at one only.
 
 Each case is a random DAG of dense and distance layers with the data-driven initialisation
-(centroids on rows of the layer's input, so near pairs are handed back), run once with every
-distance layer on the path its size picks and once with the matmul path forced
-(``MATMUL_MIN_SIZE = 0``); ``k`` is drawn from -60..60 without 0. The loss's own value is not
-scaled, only the gradient it hands to backprop. A case is counted, not tested, when its
-unscaled gradient is not finite or has an entry under 2^-900 or over 2^900 in size, or its
-scaled one is not finite (where 2^k times a value could leave the normal range and round).
+(centroids on rows of the layer's input, so near pairs are handed back), its data stretched off
+the drawn grids by a drawn factor (on dyadic data both paths are often exact, and agree bit for
+bit whatever is handed back). It runs once with every distance layer on the path its size picks
+and once with the matmul path forced (``MATMUL_MIN_SIZE = 0``): the whole network, with only the
+gradient the loss hands to backprop scaled (not its value), and each layer alone on its input
+in the case, its input gradients asked for wherever it sits, at a fixed ramp cotangent and, for
+a distance layer, at its own response ``exp(z)`` too (under the ramp far pairs outweigh the near
+ones in nine rows of ten, measured, and the rows stay with the matmul formula either way; the
+response lets the near pairs lead). ``k`` is drawn from -60..60 without 0. A run is counted,
+not tested, when its unscaled gradient is not finite or has an entry under 2^-900 or over
+2^900 in size, or its scaled one is not finite (where 2^k times a value could leave the normal
+range and round).
 """
 
 from __future__ import annotations
@@ -54,21 +60,79 @@ class _ScaledGradient:
         return getattr(self.loss, name)
 
 
-def _gradient(case: Case, factor: float, threshold: float | None) -> np.ndarray:
-    """The flat gradient with the loss gradient scaled by ``factor``; ``threshold`` forces
-    ``MATMUL_MIN_SIZE`` (None: the module's own)."""
-    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+class _Path:
+    """Every distance layer on the path its size picks (``threshold`` None) or on the one
+    ``threshold`` forces through ``MATMUL_MIN_SIZE``, within the block."""
+
+    def __init__(self, threshold: float | None):
+        self.gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+        self.threshold, self.old = threshold, self.gaussian.MATMUL_MIN_SIZE
+
+    def __enter__(self) -> None:
+        if self.threshold is not None:
+            self.gaussian.MATMUL_MIN_SIZE = self.threshold  # read at each forward call
+
+    def __exit__(self, *exc: object) -> None:
+        self.gaussian.MATMUL_MIN_SIZE = self.old
+
+
+def _network_gradient(case: Case, factor: float) -> np.ndarray:
+    """The flat gradient with the loss gradient scaled by ``factor``."""
     net = Network.from_spec(case.spec)
     net.loss_fn = _ScaledGradient(net.loss_fn, factor)
-    old = gaussian.MATMUL_MIN_SIZE
-    if threshold is not None:
-        gaussian.MATMUL_MIN_SIZE = threshold  # read at each forward call
+    with np.errstate(all="ignore"):
+        return net.flatten(net.loss_and_grad(case.params, case.x, case.yt)[1])
+
+
+def _layer_inputs(case: Case) -> dict[str, np.ndarray]:
+    """Every node's value on the case's data (the network input as ``"input"``)."""
+    values = {"input": case.x}
+    with np.errstate(all="ignore"):
+        for layer in case.net.layers:
+            values[layer.name] = layer.forward(case.params, [values[p] for p in layer.inputs])[0]
+    return values
+
+
+def _cotangents(layer: Any, y: np.ndarray) -> list[np.ndarray]:
+    """A fixed ramp over [-1, 1] (never zero, reaching every unit); for a distance layer also
+    its own response ``exp(z)``, which weighs each pair by its closeness: the weighted excess
+    that picks the rows handed back is then led by the near pairs (under the ramp, far pairs
+    outweigh them in nine rows of ten, measured)."""
+    ramp = np.linspace(-1.0, 1.0, y.size).reshape(y.shape)
+    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+    if not isinstance(layer, gaussian.Gaussian):
+        return [ramp]
+    return [ramp, np.exp(y) if layer.logits else y.copy()]
+
+
+def _layer_gradients(case: Case, layer: Any, values: dict, factor: float) -> np.ndarray:
+    """One layer alone, its input gradients asked for wherever it sits, at each of
+    :func:`_cotangents` times ``factor``: its parameter and input gradients as one vector."""
+    xs = [values[p].copy() for p in layer.inputs]
+    asked, layer.input_grads = layer.input_grads, True
+    parts = []
     try:
         with np.errstate(all="ignore"):
-            _, grads = net.loss_and_grad(case.params, case.x, case.yt)
+            y = layer.forward(case.params, [x.copy() for x in xs])[0]
+            for gy in _cotangents(layer, y):
+                # a fresh forward each time: a backward may write into its cache
+                cache = layer.forward(case.params, [x.copy() for x in xs])[1]
+                gxs, grads = layer.backward(case.params, cache, gy * factor)
+                parts += [grads[k] for k in sorted(grads)] + [g for g in gxs if g is not None]
     finally:
-        gaussian.MATMUL_MIN_SIZE = old
-    return net.flatten(grads)
+        layer.input_grads = asked
+    return np.concatenate([np.ravel(a) for a in parts]) if parts else np.zeros(0)
+
+
+def _compare(g: np.ndarray, scaled: np.ndarray, factor: float) -> np.ndarray | None:
+    """The entries where ``scaled`` is not ``factor * g`` bit for bit; None when either is
+    out of the range where scaling by ``factor`` is exact (the case is not tested)."""
+    size = np.abs(g)
+    if not np.all(np.isfinite(g)) or np.any((size > 0) & (size < TINY) | (size > HUGE)):
+        return None
+    if not np.all(np.isfinite(scaled)):
+        return None
+    return np.flatnonzero(scaled != g * factor)
 
 
 @st.composite
@@ -86,35 +150,47 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, k = drawn["case"], drawn["k"]
     factor = 2.0**k
     distance = [n for n in case.spec["nodes"] if n["op"] in DISTANCE_LAYERS]
-    inside = sum(n["inputs"] != ["input"] for n in distance)  # input gradients: the rows
     measured = {
         "entries_differing": 0.0,
         "cases_tested": 1.0,
         "distance_layers_tested": len(distance),
-        "distance_layers_with_input_gradients": inside,
+        "layer_runs_tested": 0.0,
     }
     message = ""
     for threshold in (None, 0):
-        g = _gradient(case, 1.0, threshold)
-        size = np.abs(g)
-        if not np.all(np.isfinite(g)) or np.any((size > 0) & (size < TINY) | (size > HUGE)):
-            return Verdict(True, {"cases_near_overflow_or_underflow": 1.0})
-        scaled = _gradient(case, factor, threshold)
-        if not np.all(np.isfinite(scaled)):
-            return Verdict(True, {"cases_near_overflow_or_underflow": 1.0})
-        differ = np.flatnonzero(scaled != g * factor)
-        measured["entries_differing"] += len(differ)
-        if len(differ) and not message:
-            i = int(differ[0])
-            path = "the matmul path forced" if threshold == 0 else "each layer's own path"
-            got, want = float(scaled[i]), float(g[i])
-            message = (
-                f"with {path}, gradient entry {i} ({_name(case, i)}) at a loss gradient scaled "
-                f"by 2^{k} is {got!r}, not 2^{k} x {want!r} = {want * factor!r} "
-                f"({len(differ)} of {len(g)} entries differ)"
-            )
+        path = "the matmul path forced" if threshold == 0 else "each layer on its own path"
+        with _Path(threshold):
+            g = _network_gradient(case, 1.0)
+            scaled = _network_gradient(case, factor)
+            differ = _compare(g, scaled, factor)
+            if differ is None:
+                return Verdict(True, {"cases_near_overflow_or_underflow": 1.0})
+            measured["entries_differing"] += len(differ)
+            if len(differ) and not message:
+                i = int(differ[0])
+                where = f"{path}, gradient entry {i} ({_name(case, i)})"
+                message = _differs(where, scaled[i], g[i], k)
+            values = _layer_inputs(case)
+            for layer in case.net.layers:
+                g = _layer_gradients(case, layer, values, 1.0)
+                scaled = _layer_gradients(case, layer, values, factor)
+                differ = _compare(g, scaled, factor)
+                if differ is None:
+                    continue
+                measured["layer_runs_tested"] += 1
+                measured["entries_differing"] += len(differ)
+                if len(differ) and not message:
+                    where = f"{path}, layer {layer.name} alone, its gradient entry {differ[0]}"
+                    message = _differs(where, scaled[differ[0]], g[differ[0]], k)
     ok = measured["entries_differing"] == 0
     return Verdict(ok, measured, {"entries_differing": 0.0}, message=message)
+
+
+def _differs(where: str, got: float, want: float, k: int) -> str:
+    return (
+        f"with {where}: {float(got)!r} at a cotangent scaled by 2^{k}, not 2^{k} x "
+        f"{float(want)!r} = {float(want) * 2.0**k!r}"
+    )
 
 
 def _name(case: Case, i: int) -> str:
@@ -140,9 +216,12 @@ LOSS_SCALE_EXACT = Claim(
     conditions=(
         "small random DAGs with dense and distance layers, both radius kinds, both losses, "
         "data-driven initialisation (near pairs)",
-        "k from -60 to 60, not 0; each case with every distance layer on its own path and with the "
-        "matmul path forced (MATMUL_MIN_SIZE = 0)",
-        "a case whose gradient is not finite or has an entry under 2^-900 or over 2^900 in "
+        "k from -60 to 60, not 0; data stretched by 1, 1/3, 0.7 or sqrt(2); each case with "
+        "every distance layer on its own path and with the matmul path forced "
+        "(MATMUL_MIN_SIZE = 0)",
+        "the whole network (the loss's gradient scaled), and each layer alone with its input "
+        "gradients, at a ramp cotangent and, for distance layers, at their own response",
+        "a run whose gradient is not finite or has an entry under 2^-900 or over 2^900 in "
         "size, or whose scaled gradient is not finite, is counted, not tested",
     ),
     expect="holds",
@@ -152,7 +231,7 @@ LOSS_SCALE_EXACT = Claim(
         "entries_differing": "sum",
         "cases_tested": "sum",
         "distance_layers_tested": "sum",
-        "distance_layers_with_input_gradients": "sum",
+        "layer_runs_tested": "sum",
         "cases_near_overflow_or_underflow": "sum",
     },
     cost=0.3,
