@@ -235,6 +235,7 @@ LOSS_SCALE_EXACT = Claim(
         "cases_near_overflow_or_underflow": "sum",
     },
     cost=0.3,
+    examples_scale=0.5,  # the planted hand-back bug falls at the 5th case; 3-4 s of a ci run
 )
 
 CLAIMS = (LOSS_SCALE_EXACT,)
