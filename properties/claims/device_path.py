@@ -28,7 +28,6 @@ the small nets drawn here would not reach, so both evaluations run on the device
 
 from __future__ import annotations
 
-import importlib
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,6 +42,7 @@ from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import cases, grid_floats
 from .dict_form import setting_values, settings
+from .matmul_path import distance_path
 from .updates import SMALL
 
 STEPS = 3
@@ -145,19 +145,14 @@ def _compare(drawn: dict[str, Any], standin: Any) -> tuple[list[str], int]:
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     from descentcheck.impl import device_standin
 
-    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
     standin = device_standin.backend()
-    old = gaussian.MATMUL_MIN_SIZE
-    if drawn["matmul"]:
-        gaussian.MATMUL_MIN_SIZE = 0  # read at each forward call
     try:
-        misses, runs = _compare(drawn, standin)
+        with distance_path(0 if drawn["matmul"] else None):
+            misses, runs = _compare(drawn, standin)
     except device_standin.DeviceLeak as e:
         misses, runs = [f"the device path left the device: {e}"], 0
     except Exception as e:
         misses, runs = [f"the device path failed: {type(e).__name__}: {e}"], 0
-    finally:
-        gaussian.MATMUL_MIN_SIZE = old
     spec = drawn["case"].spec
     distance = any(n["op"] in ("gaussian", "gaussian_logits") for n in spec["nodes"])
     measured = {

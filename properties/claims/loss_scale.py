@@ -39,7 +39,7 @@ from descentcheck.impl.network import Network
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import Case, cases
-from .matmul_path import DISTANCE_LAYERS
+from .matmul_path import DISTANCE_LAYERS, distance_path
 from .updates import SMALL
 
 TINY, HUGE = 2.0**-900, 2.0**900
@@ -58,22 +58,6 @@ class _ScaledGradient:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.loss, name)
-
-
-class _Path:
-    """Every distance layer on the path its size picks (``threshold`` None) or on the one
-    ``threshold`` forces through ``MATMUL_MIN_SIZE``, within the block."""
-
-    def __init__(self, threshold: float | None):
-        self.gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
-        self.threshold, self.old = threshold, self.gaussian.MATMUL_MIN_SIZE
-
-    def __enter__(self) -> None:
-        if self.threshold is not None:
-            self.gaussian.MATMUL_MIN_SIZE = self.threshold  # read at each forward call
-
-    def __exit__(self, *exc: object) -> None:
-        self.gaussian.MATMUL_MIN_SIZE = self.old
 
 
 def _network_gradient(case: Case, factor: float) -> np.ndarray:
@@ -159,7 +143,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     message = ""
     for threshold in (None, 0):
         path = "the matmul path forced" if threshold == 0 else "each layer on its own path"
-        with _Path(threshold):
+        with distance_path(threshold):
             g = _network_gradient(case, 1.0)
             scaled = _network_gradient(case, factor)
             differ = _compare(g, scaled, factor)

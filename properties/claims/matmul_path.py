@@ -26,6 +26,8 @@ near-pair hand-back runs) or that plus a drawn offset on the 1/16 grid of [-1/2,
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,20 @@ STEP = 1e-20  # the complex step
 DISTANCE_LAYERS = ("gaussian", "gaussian_logits")
 
 
+@contextmanager
+def distance_path(threshold: float | None) -> Iterator[None]:
+    """Within the block every distance layer takes the path ``threshold`` forces through
+    ``MATMUL_MIN_SIZE`` (0: matmul, infinity: direct; None: the path its size picks)."""
+    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
+    old = gaussian.MATMUL_MIN_SIZE
+    if threshold is not None:
+        gaussian.MATMUL_MIN_SIZE = threshold  # read at each forward call
+    try:
+        yield
+    finally:
+        gaussian.MATMUL_MIN_SIZE = old
+
+
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(SMALL, layers=("dense", *DISTANCE_LAYERS)), label="case")
@@ -56,28 +72,16 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
 
 
 def _evaluate(case: Any, params: dict[str, np.ndarray], threshold: float):
-    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
-    old = gaussian.MATMUL_MIN_SIZE
-    gaussian.MATMUL_MIN_SIZE = threshold  # read at each forward call
-    try:
-        with np.errstate(all="ignore"):
-            E, grads = case.net.loss_and_grad(params, case.x, case.yt)
-    finally:
-        gaussian.MATMUL_MIN_SIZE = old
+    with distance_path(threshold), np.errstate(all="ignore"):
+        E, grads = case.net.loss_and_grad(params, case.x, case.yt)
     return float(E), case.net.flatten(grads)
 
 
 def _complex_loss(case: Any, params: dict[str, np.ndarray], u: np.ndarray, threshold: float):
     """E at w + i H u / |u| (the complex step the gradient oracle takes), on one path."""
-    gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
     w = case.net.flatten(params) + 1j * STEP * (u / np.linalg.norm(u))
-    old = gaussian.MATMUL_MIN_SIZE
-    gaussian.MATMUL_MIN_SIZE = threshold
-    try:
-        with np.errstate(all="ignore"):
-            return complex(case.net.loss(case.net.unflatten(w), case.x, case.yt))
-    finally:
-        gaussian.MATMUL_MIN_SIZE = old
+    with distance_path(threshold), np.errstate(all="ignore"):
+        return complex(case.net.loss(case.net.unflatten(w), case.x, case.yt))
 
 
 def _complex_error(drawn: dict[str, Any], E: float, g: np.ndarray) -> float:
@@ -114,15 +118,13 @@ def _layer_error(drawn: dict[str, Any]) -> float:
         own = {k: params[k] for k in layer.keys.values()}
         results = []
         for threshold in (float("inf"), 0):
-            old, asked = gaussian.MATMUL_MIN_SIZE, layer.input_grads
-            gaussian.MATMUL_MIN_SIZE = threshold
-            layer.input_grads = True  # the input gradient too, wherever the layer sits
+            asked, layer.input_grads = layer.input_grads, True  # wherever the layer sits
             try:
-                with np.errstate(all="ignore"):
+                with distance_path(threshold), np.errstate(all="ignore"):
                     _, cache = layer.forward(own, [z.copy()])
                     (gx,), grads = layer.backward(own, cache, gy.copy())
             finally:
-                gaussian.MATMUL_MIN_SIZE, layer.input_grads = old, asked
+                layer.input_grads = asked
             parts = [grads[k] for k in sorted(grads)] + ([] if gx is None else [gx])
             results.append(np.concatenate([np.ravel(np.real(a)) for a in parts]))
         direct, matmul = results
