@@ -146,8 +146,14 @@ class HypothesisDraws:
         num, den = _as_fraction(p)
         if num in (0, den):
             return num == den
-        # one mapped integer draw (see _as_fraction), labelled as a whole
-        return self._draw(st.integers(0, den - 1).map(lambda v: v >= den - num), label)
+        # one mapped integer draw (see _as_fraction), labelled as a whole; the strategy is made
+        # once per fraction: Hypothesis validates every new strategy object at its first draw
+        if (num, den) not in _BOOLEANS:
+            _BOOLEANS[num, den] = st.integers(0, den - 1).map(lambda v: v >= den - num)
+        return self._draw(_BOOLEANS[num, den], label)
+
+
+_BOOLEANS: dict[tuple[int, int], Any] = {}
 
 
 def _names(*kinds: str) -> Any:

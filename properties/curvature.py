@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from descentcheck.impl.network import Network
-from descentcheck.theory.smoothness import H_STEP, flatten, unflatten
+from descentcheck.theory.smoothness import H_STEP
 from descentcheck.theory.smoothness import estimate_L as _estimate_L
 
 Array = np.ndarray
@@ -57,19 +57,18 @@ class Line:
     def __init__(self, net: Network, w0: Params, w1: Params, x: Array, y: Array):
         self.net = net
         self.x, self.y = net.check_data(x, y)
-        self.keys = list(net.param_names)
-        self.like = {k: np.asarray(w0[k]) for k in self.keys}
-        self.a = flatten(w0, self.keys)
-        self.d = flatten(w1, self.keys) - self.a
+        self.a = net.flatten(w0)
+        self.d = net.flatten(w1) - self.a
         self.norm = float(np.linalg.norm(self.d))
         self.u = self.d / self.norm if self.norm > 0 else self.d
+        self.iu = 1j * H_STEP * self.u  # made once: a Line asks for 20-25 points
         self.cache: dict[float, tuple[float, float]] = {}
 
     def __call__(self, t: float) -> tuple[float, float]:
         if t not in self.cache:
-            z = self.a + t * self.d + 1j * H_STEP * self.u
-            _, g = self.net.loss_and_grad(unflatten(z, self.like, self.keys), self.x, self.y)
-            gv = flatten(g, self.keys)
+            z = self.a + t * self.d + self.iu
+            _, g = self.net.loss_and_grad(self.net.unflatten(z), self.x, self.y)
+            gv = self.net.flatten(g)
             self.cache[t] = (float(gv.real @ self.u), float(gv.imag @ self.u) / H_STEP)
         return self.cache[t]
 
@@ -86,9 +85,7 @@ class Line:
 
 def curvature(net: Network, params: Params, u: Array, x: Array, y: Array) -> float:
     """``u^T H(w) u`` for a unit vector ``u`` (flattened in ``net.param_names`` order)."""
-    keys = list(net.param_names)
-    w = flatten(params, keys)
-    return Line(net, params, unflatten(w + u, params, keys), x, y)(0.0)[1]
+    return Line(net, params, net.unflatten(net.flatten(params) + u), x, y)(0.0)[1]
 
 
 def sup_on_interval(

@@ -19,6 +19,7 @@ registry's smooth elementwise ops: never relu). Output: ``dense`` for ``mse``, `
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,6 +244,7 @@ class Case:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.cache  # one object per grid: Hypothesis validates each new strategy at its first draw
 def grid_floats(bound: float, resolution: int = 16) -> st.SearchStrategy[float]:
     """Multiples of ``1/resolution`` in [-bound, bound]; shrinks toward 0.
 
@@ -251,6 +253,15 @@ def grid_floats(bound: float, resolution: int = 16) -> st.SearchStrategy[float]:
     read better in short decimals."""
     k = int(bound * resolution)
     return st.integers(-k, k).map(lambda v: v / resolution)
+
+
+@functools.cache  # one strategy object per (dtype, shape, elements), as for grid_floats
+def arrays(
+    dtype: type, shape: int | tuple[int, ...], elements: st.SearchStrategy
+) -> st.SearchStrategy:
+    """``hnp.arrays(dtype, shape, elements=elements)``, made once per arguments (``elements``
+    should itself be made once, e.g. by :func:`grid_floats`)."""
+    return hnp.arrays(dtype, shape, elements=elements)
 
 
 @st.composite
@@ -267,13 +278,13 @@ def datasets(
     soft = xent and soft_targets and draw(st.integers(0, 3), label="soft targets") > 0
     n = draw(st.integers(limits.min_rows, limits.max_rows), label="rows")
     d, m = net.spec.inputs, net.spec.out_width
-    x = draw(hnp.arrays(np.float64, (n, d), elements=grid_floats(limits.data_bound)), label="x")
+    x = draw(arrays(np.float64, (n, d), grid_floats(limits.data_bound)), label="x")
     if net.spec.loss == "mse":
-        y = draw(hnp.arrays(np.float64, (n, m), elements=grid_floats(1.0)), label="y")
+        y = draw(arrays(np.float64, (n, m), grid_floats(1.0)), label="y")
     elif soft:
         y = draw(soft_target_rows(n, m), label="target rows")
     else:
-        y = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, m - 1)), label="labels")
+        y = draw(arrays(np.int64, (n,), st.integers(0, m - 1)), label="labels")
     return x, y
 
 
@@ -281,7 +292,10 @@ def soft_target_rows(n: int, m: int) -> st.SearchStrategy[Array]:
     """(n, m) cross-entropy targets beyond one-hot rows: entries on the 1/4 grid of [0, 2], so a
     row may sum to anything in [0, 2m] (the loss's general form, ``Network.check_targets``: "one-hot
     or any distribution"; ``impl.losses``: ``dE/dyhat = (softmax * sum_m y_m - y) / n``)."""
-    return hnp.arrays(np.float64, (n, m), elements=st.integers(0, 8).map(lambda v: v / 4))
+    return arrays(np.float64, (n, m), _QUARTERS)
+
+
+_QUARTERS = st.integers(0, 8).map(lambda v: v / 4)
 
 
 @st.composite

@@ -53,14 +53,16 @@ class HessianOperator:
         self.keys = list(net.param_names)
         self.params = {k: np.asarray(params[k], dtype=np.float64) for k in self.keys}
         self.size = int(sum(np.size(v) for v in self.params.values()))
+        self.w = flatten(self.params, self.keys)
         self.calls = 0
 
     def __call__(self, v: Array) -> Array:
-        dv = unflatten(np.asarray(v, dtype=np.float64), self.params, self.keys)
-        shifted = {k: self.params[k] + 1j * H_STEP * dv[k] for k in self.keys}
-        _, g = self.net.loss_and_grad(shifted, self.x, self.y)
+        # one flat complex vector, handed to the network as views (entry by entry the same
+        # numbers as shifting each parameter array)
+        z = self.w + 1j * H_STEP * np.asarray(v, dtype=np.float64)
+        _, g = self.net.loss_and_grad(unflatten(z, self.params, self.keys), self.x, self.y)
         self.calls += 1
-        return flatten({k: np.imag(g[k]) / H_STEP for k in self.keys}, self.keys)
+        return flatten(g, self.keys).imag / H_STEP
 
 
 def hessian_matrix(net: Any, params: Mapping[str, Array], x: Array, y: Array) -> Array:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.errors import HyperparameterError
 from descentcheck.registry import optimizers as registry
@@ -31,7 +30,7 @@ from descentcheck.registry import optimizers as registry
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..registered_updates import hyperparameter_draws
-from ..strategies import grid_floats
+from ..strategies import arrays, grid_floats
 
 SIZE, STEPS = 3, 2
 
@@ -42,7 +41,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     hp = draw(hyperparameter_draws(name), label="hyperparameters")
     required = {h.name for h in registry.get(name).hyperparameters if h.required}
     grads = [
-        draw(hnp.arrays(np.float64, SIZE, elements=grid_floats(1.0)), label=f"gradient {k}")
+        draw(arrays(np.float64, SIZE, grid_floats(1.0)), label=f"gradient {k}")
         for k in range(STEPS)
     ]
     return {"name": name, "given": {k: v for k, v in hp.items() if k in required}, "grads": grads}

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.network import Network
 from descentcheck.impl.optim import apply_updates, get_optimizer
@@ -28,7 +27,7 @@ from descentcheck.impl.optim.base import Layout
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, fractions, grid_floats
+from ..strategies import arrays, cases, fractions, grid_floats
 from .updates import SMALL
 
 STEPS = 3
@@ -83,8 +82,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         net, w0 = case.net, case.net.flatten(case.params)
     n = net.size
     grads = [
-        draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label=f"gradient {k}")
-        for k in range(STEPS)
+        draw(arrays(np.float64, n, grid_floats(1.0)), label=f"gradient {k}") for k in range(STEPS)
     ]
     hp = draw(setting_values(), label="settings")
     return {"net": net, "w0": w0, "grads": grads, "hp": hp}

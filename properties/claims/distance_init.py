@@ -19,13 +19,12 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.network import Network
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import grid_floats
+from ..strategies import arrays, grid_floats
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -36,7 +35,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     units = draw(st.integers(1, 4), label="units")
     n = draw(st.integers(units, units + 2), label="rows")
     # rows from a pool of 1..n distinct ones: repeated rows put a unit's median distance at 0
-    pool = draw(hnp.arrays(np.float64, (n, d), elements=grid_floats(2.0)), label="row pool")
+    pool = draw(arrays(np.float64, (n, d), grid_floats(2.0)), label="row pool")
     x = pool
     if draw(st.booleans(), label="repeated rows"):
         size = draw(st.integers(1, n), label="pool size")

@@ -32,11 +32,10 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, grid_floats
+from ..strategies import arrays, cases, grid_floats
 from .updates import SMALL
 
 LOSS_TOL, GRAD_TOL = 1e-9, 1e-8
@@ -64,10 +63,10 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     params = case.params
     if draw(st.booleans(), label="offset the parameters"):
         params = {
-            k: v + draw(hnp.arrays(np.float64, v.shape, elements=grid_floats(0.5)), label=k)
+            k: v + draw(arrays(np.float64, v.shape, grid_floats(0.5)), label=k)
             for k, v in params.items()
         }
-    u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="direction")
+    u = draw(arrays(np.float64, case.net.size, grid_floats(1.0)), label="direction")
     return {"case": case, "params": params, "direction": u}
 
 
