@@ -257,6 +257,36 @@ def test_a_broken_plugin_is_refused_in_one_line(monkeypatch, obj, message):
         registry.reset()
 
 
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (42, "is a int, not an ElementwisePlugin or a LossPlugin"),
+        (lambda: 42, "is a int, not an ElementwisePlugin or a LossPlugin"),
+        (lambda: 1 / 0, "cannot build its op: ZeroDivisionError"),
+    ],
+    ids=["a number", "a callable giving a number", "a callable that raises"],
+)
+def test_an_entry_point_to_no_plugin_is_refused_in_one_line(monkeypatch, obj, message):
+    _install(monkeypatch, broken=obj)
+    try:
+        with pytest.raises(PluginError) as e:
+            registry.ops()
+        text = str(e.value)
+        assert "\n" not in text and "plugin 'broken' (fake_plugins:broken" in text
+        assert message in text
+    finally:
+        registry.reset()
+
+
+def test_an_entry_point_may_name_a_function_that_builds_the_plugin(monkeypatch):
+    """As for optimizers and claims: a zero-argument callable is called for the plugin."""
+    _install(monkeypatch, isru=lambda: ISRU)
+    try:
+        assert registry.get("isru").kind == "elementwise"
+    finally:
+        registry.reset()
+
+
 def test_a_plugin_that_fails_to_import_is_refused_in_one_line(monkeypatch):
     ep = importlib.metadata.EntryPoint("ghost", "no_such_module_xyz:op", OPS_GROUP)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [ep])

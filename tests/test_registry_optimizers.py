@@ -454,6 +454,48 @@ def test_theory_check_catches_a_wrong_plugin_update(plugins):
     assert not results["adam"].ok and all(c.ok for n, c in results.items() if n != "adam")
 
 
+def _mystery_rule() -> UpdateRule:
+    rule = adam_rule()
+    return replace(rule, step=rule.step * sp.Symbol("mystery"))
+
+
+def _exploding(lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    raise RuntimeError("factory exploded")
+
+
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [
+        (replace(ADAM, derivation=_mystery_rule), "uses undeclared symbols ['mystery']"),
+        (replace(ADAM, factory=_exploding), "factory exploded"),
+    ],
+    ids=["undeclared symbol", "factory raises"],
+)
+def test_theory_reports_a_plugin_that_raises_in_one_line(plugins, broken, says):
+    """A derivation with a symbol it does not declare, or a factory that raises: theory's
+    optimizer check fails and says why in one line (no traceback, the other optimizers still
+    compared)."""
+    from descentcheck.theory.checks import check_optimizers
+
+    plugins(FakeEntryPoint("adam", broken))
+    result = check_optimizers()
+    assert not result.ok
+    lines = [p for p in result.details if "adam" in p]
+    assert lines and all("\n" not in p for p in lines), result.details
+    assert any(says in p for p in lines), lines
+    assert len(result.details) == len(lines)  # the built-ins agree with theirs
+
+
+def test_a_plugin_factory_that_raises_is_one_line_in_train(plugins, tmp_path):
+    plugins(FakeEntryPoint("adam", replace(ADAM, factory=_exploding)))
+    args = ["train", "sine_skip", "--data", "sine", "--optimizer", "adam", "--lr", "0.1"]
+    r = CliRunner().invoke(main, [*args, "--steps", "2", "--out", str(tmp_path / "o")])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0].startswith("error: optimizer plugin 'adam = fake_plugin:ADAM': its factory")
+    assert lines[0].endswith("RuntimeError: factory exploded")
+
+
 def test_builtin_factories_check_their_own_ranges(monkeypatch):
     """The built-ins validate in impl.optim (validates=True), so the registry does not mask a
     mistake there: with momentum's range check disabled, train accepts momentum = 1 (the

@@ -444,7 +444,7 @@ def check_optimizers(seed: int = 0) -> CheckResult:
                 bad.append(f"{name}: {c.max_scaled_error:.3g}")
     derived = compare_registered(seed)  # every registered optimizer, plugins included
     bad += registry_problems()
-    bad += [f"{c.name} vs its derivation: {c.max_scaled_error:.3g}" for c in derived if not c.ok]
+    bad += [c.problem() for c in derived if not c.ok]
     return CheckResult(
         "impl.optim against the momentum algebra's closed forms and the registry's derivations",
         NUMERIC,

@@ -27,10 +27,17 @@ Array = np.ndarray
 class OptimizerComparison:
     name: str
     max_scaled_error: float
+    error: str = ""  # why no comparison could be made (a plugin's factory or derivation raised)
 
     @property
     def ok(self) -> bool:
-        return self.max_scaled_error <= 1e-12
+        return not self.error and self.max_scaled_error <= 1e-12
+
+    def problem(self) -> str:
+        """One line for a failed comparison."""
+        if self.error:
+            return f"{self.name}: cannot be compared with its derivation ({self.error})"
+        return f"{self.name} vs its derivation: {self.max_scaled_error:.3g}"
 
 
 def _run(opt, grads: list[dict[str, Array]]) -> list[dict[str, Array]]:
@@ -147,28 +154,46 @@ def compare_with_derivation(
     return OptimizerComparison(entry.name, worst)
 
 
+def _worst(entry: Any, rng: np.random.Generator, sequences: int) -> float:
+    """The largest scaled error of ``entry`` against its derivation over its option settings,
+    ``sequences`` random gradient sequences each."""
+    from descentcheck.registry.optimizers import option_settings
+
+    worst = 0.0
+    for setting in option_settings(entry):
+        for _ in range(sequences):
+            K = int(rng.integers(1, 6))
+            shapes = ((2, 3), (3,))
+            grads = [{k: rng.normal(size=s) for k, s in zip("ab", shapes)} for _ in range(K)]
+            hp = _drawn(entry, rng, setting)
+            worst = max(worst, compare_with_derivation(entry, grads, hp).max_scaled_error)
+    return worst
+
+
 def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerComparison]:
     """Every registered optimizer with an elementwise derivation (all but adaptive momentum,
     whose rule needs group norms) on ``sequences`` random gradient sequences, its derivation's
-    proofs included (a failed proof counts as an infinite error)."""
-    from descentcheck.registry.optimizers import option_settings, registry
+    proofs included (a failed proof counts as an infinite error). One that lacks a part is left
+    to :func:`registry_problems`; one whose rule or update raises is a failed comparison."""
+    from descentcheck.registry.optimizers import coverage_problems, registry
 
     from .update_rules import elementwise
 
     rng = np.random.default_rng(seed)
     out = []
     for entry in registry().values():
-        rule = entry.build_derivation()
-        if not elementwise(rule):
+        if coverage_problems(entry):
             continue
-        worst = 0.0 if all(p.holds for p in rule.proofs) else np.inf
-        for setting in option_settings(entry):
-            for _ in range(sequences):
-                K = int(rng.integers(1, 6))
-                shapes = ((2, 3), (3,))
-                grads = [{k: rng.normal(size=s) for k, s in zip("ab", shapes)} for _ in range(K)]
-                hp = _drawn(entry, rng, setting)
-                worst = max(worst, compare_with_derivation(entry, grads, hp).max_scaled_error)
+        try:
+            rule = entry.build_derivation()
+            if not elementwise(rule):
+                continue
+            proved = all(p.holds for p in rule.proofs)
+            worst = max(_worst(entry, rng, sequences), 0.0 if proved else np.inf)
+        except Exception as e:  # a plugin's rule or update failing: one line, not a traceback
+            why = " ".join(str(e).split())
+            out.append(OptimizerComparison(entry.name, np.inf, f"{type(e).__name__}: {why}"))
+            continue
         out.append(OptimizerComparison(entry.name, worst))
     return out
 

@@ -373,7 +373,19 @@ def _missing(obj: Any, name: str, kind: str) -> str | None:
 
 
 def validate(obj: Any, who: str) -> PluginOp | PluginLoss:
-    """Check a loaded plugin object; raise a one-line PluginError naming what is missing."""
+    """Check a loaded plugin object (or what a zero-argument callable the entry point names
+    returns, as for optimizers and claims); raise a one-line PluginError naming what is missing."""
+    if callable(obj) and not hasattr(obj, "name"):
+        try:
+            obj = obj()
+        except Exception as e:  # a plugin's own failure: one line, naming it
+            why = " ".join(str(e).split())
+            raise PluginError(f"{who}: cannot build its op: {type(e).__name__}: {why}") from None
+    if not hasattr(obj, "name") or not hasattr(obj, "kind"):
+        raise PluginError(
+            f"{who}: is a {type(obj).__name__}, not an ElementwisePlugin or a LossPlugin "
+            "(descentcheck.registry.op_plugins)"
+        )
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not NAME.match(name):
         raise PluginError(f"{who}: 'name' must be lowercase letters, digits and _, got {name!r}")
