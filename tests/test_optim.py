@@ -118,7 +118,7 @@ def test_adaptive_momentum_first_step_is_plain_gd():
 @pytest.mark.parametrize(
     ("name", "kwargs", "fragment"),
     [
-        ("gd", {"lr": -0.1}, "learning rate must lie in (0, inf]"),
+        ("gd", {"lr": -0.1}, "learning rate must lie in (0, inf)"),
         ("gd", {"lr": 0.0}, "learning rate must lie in (0"),
         ("gd", {"lr": float("nan")}, "learning rate must be finite"),
         ("momentum", {"lr": 0.1}, "needs a momentum coefficient"),

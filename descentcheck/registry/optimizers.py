@@ -56,7 +56,13 @@ Its fields, all in one place:
 ``region`` (str, callable, or None) / ``no_region`` (str or None)
     Exactly one of them: ``region`` names the exact one-step descent region in
     ``descentcheck.theory.descent.REGIONS`` (or is a zero-argument callable returning a
-    ``theory.descent.Region``), ``no_region`` states why none exists.
+    ``theory.descent.Region``), ``no_region`` states why none exists. A ``Region`` (a
+    dataclass) has ``name``; ``condition``, a SymPy strict inequality in the Symbols of
+    ``theory.descent_proofs`` (``lr``, ``tau``, ``beta``, ``L``, ``ratio`` = rho_k, and for
+    per-entry scalings ``p`` = g.Dg, ``q`` = |Dg|^2); ``latex``, ``mathml`` and ``words`` for
+    the report; and ``guaranteed``, the plain-float test of the same condition, which callers
+    call by keyword with the names it declares (the hyperparameters, ``L``; a sweep case
+    without one of them, such as per-step ``grad`` and ``scale``, gets no verdict).
 ``torch`` (str, optional)
     The torch equivalent, for documentation.
 
@@ -233,9 +239,11 @@ class Hyperparameter:
 
 
 def interval_text(low: float, low_open: bool, high: float | None, high_open: bool) -> str:
-    """``[0, 1)``-style text of an interval (``high`` None: no upper end)."""
-    top = "inf" if high is None else f"{high:g}"
-    return f"{'(' if low_open else '['}{low:g}, {top}{')' if high_open else ']'}"
+    """``[0, 1)``-style text of an interval (``high`` None: no upper end, ``inf)``: values are
+    finite)."""
+    if high is None:
+        return f"{'(' if low_open else '['}{low:g}, inf)"
+    return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
 def check_number(
@@ -321,7 +329,19 @@ class OptimizerEntry:
                 raise HyperparameterError(f"optimizer {self.name} needs {noun} ({h.option})")
             value = given.get(h.name, h.default)
             args[h.keyword] = value if self.validates or h.name not in given else h.check(value)
-        return resolve(self.factory)(**args)
+        factory = resolve(self.factory)
+        if self.origin == "builtin":
+            return factory(**args)
+        try:
+            return factory(**args)
+        except HyperparameterError:
+            raise
+        except Exception as e:  # a plugin's own failure: one line naming it, not a traceback
+            why = " ".join(str(e).split())
+            raise OptimizerPluginError(
+                f"optimizer plugin {self.origin!r}: its factory failed on {args}: "
+                f"{type(e).__name__}: {why}"
+            ) from None
 
     def build_derivation(self) -> UpdateRule:
         """The SymPy update rule (imports SymPy)."""
@@ -530,7 +550,9 @@ def option_settings(entry: OptimizerEntry) -> list[dict[str, Any]]:
 def _plugin_entries() -> list[OptimizerEntry]:
     out = []
     for ep in entry_points(OPTIMIZERS_GROUP):  # sorted by name: install order does not matter
-        where = f"optimizer plugin {ep.name!r} ({ep.value})"
+        dist = getattr(getattr(ep, "dist", None), "name", None)
+        origin = f"{ep.name} = {ep.value}" + (f", from package {dist}" if dist else "")
+        where = f"optimizer plugin {origin!r}"
         try:
             obj = ep.load()
             if callable(obj) and not isinstance(obj, OptimizerEntry):
@@ -543,9 +565,7 @@ def _plugin_entries() -> list[OptimizerEntry]:
                 f"{where}: is a {type(obj).__name__}, not a "
                 "descentcheck.registry.optimizers.OptimizerEntry"
             )
-        dist = getattr(getattr(ep, "dist", None), "name", None)
-        package = f", from package {dist}" if dist else ""
-        out.append(_with_origin(obj, f"{ep.name} = {ep.value}{package}"))
+        out.append(_with_origin(obj, origin))
     return out
 
 
