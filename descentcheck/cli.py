@@ -235,9 +235,14 @@ class _OpsHelp(click.Command):
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         from descentcheck.registry.ops import derive_names
+        from descentcheck.registry.optimizers import names
 
         text = self.help
-        self.help = (text or "").replace("{ops}", ", ".join(derive_names()))
+        self.help = (
+            (text or "")
+            .replace("{ops}", ", ".join(derive_names()))
+            .replace("{optimizers}", ", ".join(names()))
+        )
         try:
             super().format_help_text(ctx, formatter)
         finally:
@@ -257,8 +262,10 @@ class _OpsHelp(click.Command):
 def derive(op, fmt, dim):
     """Print SymPy's derivation of OP: its output and gradient with respect to every parameter
     and input, for one unit with inputs x0..x{D-1} (JSON: {"op", "symbols", "output", "grad"}).
+    For an optimizer, its update rule of one entry and its exact descent region (or why it has
+    none; JSON: {"optimizer", "state", "step", "region", ...}).
 
-    OP is one of: {ops}.
+    OP is one of: {ops}; or an optimizer: {optimizers}.
     """
     from descentcheck.theory import DeriveError, derive_text
 
@@ -390,7 +397,18 @@ def replay(ledger, claim_id, directory):
     ]
     if not found:
         which = f"claim {claim_id!r}" if claim_id else "any claim"
+        drawn = [c["id"] for c in claims if c.get("falsifying_draw")]
+        if drawn and (claim_id is None or claim_id in drawn):
+            which += f" (claim {drawn[0]!r} keeps only its shrunk draw, its falsifying_draw)"
         raise DescentcheckError(f"{ledger} holds no counterexample for {which}")
+    from descentcheck.properties.ledger import REPLAYABLE
+
+    missing = sorted(REPLAYABLE - set(found[0]["counterexample"]))
+    if missing:
+        raise DescentcheckError(
+            f"the counterexample of claim {found[0]['id']!r} is a record of the claim's own, "
+            f"not a run to replay (no {', '.join(missing)}; make_counterexample builds one)"
+        )
     write_replay(found[0]["counterexample"], directory)
 
 

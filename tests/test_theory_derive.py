@@ -214,7 +214,9 @@ def test_bad_requests_raise_one_line_derive_error(op, fmt, dim):
     msg = str(info.value)
     assert isinstance(info.value, ValueError)
     assert "\n" not in msg
-    assert ("known ops: dense" in msg) or ("known formats: latex" in msg)
+    # each names what is wrong and what it takes (the ops, the formats, or dim's range)
+    known = ("known ops: dense", "known formats: latex", f"dim for {op} must be an integer from")
+    assert any(k in msg for k in known), msg
 
 
 def test_numpy_integer_dim_is_accepted():
@@ -240,3 +242,48 @@ def test_derivation_is_sympy_diff_of_the_output():
         for s, g in p["grad"].items():
             diff = sp.Matrix([out]).diff(sp.Symbol(s)) - sp.Matrix([sp.sympify(g)])
             assert sp.simplify(diff) == sp.zeros(*diff.shape)
+
+
+# ---- an optimizer's update rule ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop"])
+def test_derive_an_optimizer_prints_its_rule_and_region(name):
+    """``derive OPTIMIZER``: the JSON reads back (sympify) to the registry's own rule and region,
+    and the other formats render it."""
+    from descentcheck.registry import optimizers
+    from descentcheck.registry.optimizers import region_of
+
+    entry = optimizers.get(name)
+    rule, region = entry.build_derivation(), region_of(entry)
+    payload = json.loads(derive_text(name, "json"))
+    assert payload["optimizer"] == name
+
+    def same(text: str, expr) -> bool:  # read back with expr's symbols (their assumptions)
+        names = {s.name: s for s in sp.sympify(expr).free_symbols}
+        return sp.simplify(sp.sympify(text, locals=names) - expr) == 0
+
+    assert same(payload["step"], rule.step)
+    state = {str(s): v for s, v in rule.state.items()}
+    assert set(payload["state"]) == set(state)
+    assert all(same(v, state[s]) for s, v in payload["state"].items())
+    assert payload["region"]["name"] == region.name
+    names = {s.name: s for s in region.condition.free_symbols}
+    assert sp.sympify(payload["region"]["condition"], locals=names) == region.condition
+    assert payload["no_region"] is None
+    for fmt in FORMATS:
+        assert region.name in derive_text(name, fmt)
+    ET.fromstring(f"<r>{derive_text(name, 'mathml')}</r>")  # well-formed
+
+
+def test_derive_an_optimizer_shows_which_step_each_state_is():
+    """In the rule a state symbol means s_(k-1) inside the state update and s_k inside the step;
+    the text says so with indices (torch's heavy ball: buf_k = beta buf_(k-1) + g_k)."""
+    text = derive_text("momentum", "sympy")
+    assert "buf_k = beta*buf_(k-1) + g_k" in text
+    assert "dw_k = -buf_k*lr" in text
+
+
+def test_an_unknown_name_lists_ops_and_optimizers():
+    with pytest.raises(DeriveError, match=r"unknown op 'adamw'; known ops: .*; optimizers: gd"):
+        derive_text("adamw", "json")

@@ -107,10 +107,18 @@ assert tuple(_RENDERERS) == FORMATS
 
 
 def derive_text(op: str, fmt: str = "latex", dim: int = 3) -> str:
-    """The derivation of one unit of ``op`` with ``dim`` inputs, as text in ``fmt``.
+    """The derivation of one unit of ``op`` with ``dim`` inputs, as text in ``fmt``; for an
+    optimizer's name (not an op's), its update rule and descent region (``render_update``).
 
     Raises :class:`DeriveError` (a ``ValueError``) with a one-line message for an unknown op,
     an unknown format, or a dim out of range."""
     if fmt not in _RENDERERS:
         raise DeriveError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
+    from descentcheck.registry import ops
+    from descentcheck.registry import optimizers as updates
+
+    if isinstance(op, str) and op not in ops.derive_names() and op in updates.names():
+        from .render_update import RENDERERS  # an optimizer: its update rule (dim not used)
+
+        return RENDERERS[fmt](updates.get(op))
     return _RENDERERS[fmt](derive(op, dim))

@@ -258,13 +258,13 @@ def check_request(op: str, dim: object) -> int:
     """Validate ``op`` and ``dim``; return dim as an int or raise a one-line DeriveError."""
     known = ", ".join(registry.derive_names())
     if not isinstance(op, str) or builder(op) is None:
-        raise DeriveError(f"unknown op {op!r}; known ops: {known}")
+        from descentcheck.registry import optimizers
+
+        updates = ", ".join(optimizers.names())
+        raise DeriveError(f"unknown op {op!r}; known ops: {known}; optimizers: {updates}")
     lo = min_dim(op)
     if isinstance(dim, bool) or not isinstance(dim, Integral) or not lo <= dim <= MAX_DIM:
-        raise DeriveError(
-            f"dim for {op} must be an integer from {lo} to {MAX_DIM}, got {dim!r}; "
-            f"known ops: {known}"
-        )
+        raise DeriveError(f"dim for {op} must be an integer from {lo} to {MAX_DIM}, got {dim!r}")
     return int(dim)
 
 

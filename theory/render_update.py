@@ -1,0 +1,141 @@
+"""An optimizer's SymPy update derivation as text: what ``descentcheck derive OPTIMIZER`` prints.
+
+The rule is the optimizer registry's :class:`~descentcheck.registry.optimizers.UpdateRule` for
+one entry of the parameters (the convention of ``theory.update_rules``)::
+
+    s_(-1) = initial[s]            (0 when not given)
+    s_k    = state[s](s_(k-1), g_k, k)
+    dw_k   = step(s_k, g_k, k)     (w_(k+1) = w_k + dw_k)
+
+followed by its exact one-step descent region (``theory.descent``) or the stated reason it has
+none. A built-in whose step also reads per-run observables (the previous step, group norms)
+lists them. The JSON form is::
+
+    {"optimizer": NAME, "hyperparameters": {NAME: SYMBOL}, "gradient": SYMBOL,
+     "step_index": SYMBOL | null, "state": {SYMBOL: EXPR}, "initial": {SYMBOL: EXPR},
+     "observables": {SYMBOL: TEXT}, "step": EXPR,
+     "region": {"name", "condition", "words"} | null, "no_region": TEXT | null}
+
+with every EXPR ``str`` of a SymPy expression (``sympy.sympify`` gives it back).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sympy as sp
+
+from .mathml import math_block, presentation
+
+
+def _parts(entry: Any) -> dict[str, Any]:
+    from descentcheck.registry.optimizers import region_of
+
+    rule = entry.build_derivation()
+    region = region_of(entry)
+    return {
+        "rule": rule,
+        "state": {s: sp.sympify(v) for s, v in rule.state.items()},
+        "initial": {s: sp.sympify(rule.initial.get(s, 0)) for s in rule.state},
+        "step": sp.sympify(rule.step),
+        "region": region,
+    }
+
+
+def _shown(p: dict[str, Any]) -> dict[str, Any]:
+    """The parts with each state symbol written with its index for people: ``s_(k-1)`` inside
+    the state updates, ``s_k`` inside the step (the rule's convention, made visible)."""
+    k = _k(p["rule"])
+    before = {s: sp.Symbol(f"{s}_({k}-1)") for s in p["state"]}
+    now = {s: sp.Symbol(f"{s}_{k}") for s in p["state"]}
+    return {
+        **p,
+        "state": {now[s]: v.xreplace(before) for s, v in p["state"].items()},
+        "initial": {sp.Symbol(f"{s}_(-1)"): v for s, v in p["initial"].items()},
+        "step": p["step"].xreplace(now),
+    }
+
+
+def _k(rule: Any) -> str:
+    return str(rule.step_index) if rule.step_index is not None else "k"
+
+
+def to_json(entry: Any) -> str:
+    p = _parts(entry)
+    rule, region = p["rule"], p["region"]
+    payload = {
+        "optimizer": entry.name,
+        "hyperparameters": {n: str(s) for n, s in rule.hyperparameters.items()},
+        "gradient": str(rule.gradient),
+        "step_index": None if rule.step_index is None else str(rule.step_index),
+        "state": {str(s): str(v) for s, v in p["state"].items()},
+        "initial": {str(s): str(v) for s, v in p["initial"].items()},
+        "observables": {str(s): str(v) for s, v in rule.observables.items()},
+        "step": str(p["step"]),
+        "region": None
+        if region is None
+        else {"name": region.name, "condition": str(region.condition), "words": region.words},
+        "no_region": entry.no_region,
+    }
+    return json.dumps(payload, indent=2)
+
+
+def _notes(entry: Any, rule: Any) -> list[str]:
+    k = _k(rule)
+    out = [
+        f"{entry.name}: {entry.summary}",
+        f"one entry's update dw_{k} (w_({k}+1) = w_{k} + dw_{k}; {k} = 0 at the first update), "
+        f"gradient {rule.gradient}",
+    ]
+    out += [f"observable {s}: {text}" for s, text in rule.observables.items()]
+    return out
+
+
+def _closing(entry: Any, region: Any) -> str:
+    if region is None:
+        return f"no exact descent region: {entry.no_region}"
+    return f"exact one-step descent region '{region.name}': {region.words}"
+
+
+def to_sympy(entry: Any) -> str:
+    p = _shown(_parts(entry))
+    rule, k = p["rule"], _k(p["rule"])
+    lines = [f"# {n}" for n in _notes(entry, rule)]
+    lines += [f"{s} = {v}" for s, v in p["initial"].items()]
+    lines += [f"{s} = {v}" for s, v in p["state"].items()]
+    lines.append(f"dw_{k} = {p['step']}")
+    if p["region"] is not None:
+        lines.append(f"region: {p['region'].condition}")
+    lines.append(f"# {_closing(entry, p['region'])}")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(entry: Any) -> str:
+    p = _shown(_parts(entry))
+    rule, k = p["rule"], _k(p["rule"])
+    rows = [rf"{sp.latex(s)} &= {sp.latex(v)}" for s, v in p["initial"].items()]
+    rows += [rf"{sp.latex(s)} &= {sp.latex(v)}" for s, v in p["state"].items()]
+    rows.append(rf"\Delta w_{{{k}}} &= {sp.latex(p['step'])}")
+    if p["region"] is not None:
+        rows.append(rf"\text{{region: }} & {p['region'].latex}")
+    head = [f"% {n}" for n in _notes(entry, rule)] + [f"% {_closing(entry, p['region'])}"]
+    body = r" \\" + "\n"
+    return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
+
+
+def to_mathml(entry: Any) -> str:
+    p = _shown(_parts(entry))
+    rule, k = p["rule"], _k(p["rule"])
+    out = [f"<!-- {n.replace('--', '-')} -->" for n in _notes(entry, rule)]
+    for s, v in (*p["initial"].items(), *p["state"].items()):
+        out.append(math_block(f"{presentation(s)}<mo>=</mo>{presentation(v)}"))
+    dw = f"<msub><mi>&#x394;w</mi><mrow><mi>{k}</mi></mrow></msub>"
+    out.append(math_block(f"{dw}<mo>=</mo>{presentation(p['step'])}"))
+    if p["region"] is not None:
+        out.append(p["region"].mathml)
+    out.append(f"<!-- {_closing(entry, p['region']).replace('--', '-')} -->")
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"latex": to_latex, "sympy": to_sympy, "json": to_json, "mathml": to_mathml}
