@@ -135,3 +135,24 @@ def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> st
     command = shlex.join(replay_args(counterexample, d))
     print(command)
     return command
+
+
+def describe_draw(value: Any) -> Any:
+    """A plain-JSON form of a drawn value, for the ledger's ``falsifying_draw`` (a falsified
+    claim whose check built no counterexample): a generated case as its spec, data and parameter
+    seed (``net.init(param_seed, x)`` gives its parameters back), arrays as lists, numbers and
+    strings as they are, anything else as its ``repr``."""
+    from .strategies import Case
+
+    if isinstance(value, Case):
+        x, y, seed = np.asarray(value.x).tolist(), np.asarray(value.y).tolist(), value.param_seed
+        return {"spec": value.spec, "x": x, "y": y, "param_seed": seed}
+    if isinstance(value, Mapping):
+        return {str(k): describe_draw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [describe_draw(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)

@@ -45,11 +45,13 @@ def _run_one(claim_id: str, profile: Profile) -> dict[str, Any]:
 def run_claims(
     profile: Profile, ids: Iterable[str] | None = None, progress: bool = False
 ) -> list[dict[str, Any]]:
-    """Ledger entries for the claims ``ids`` (default: all), in ledger order."""
+    """Ledger entries for the claims ``ids`` (default: all), in ledger order (each once,
+    whatever order they were asked in)."""
     ids = list(ids) if ids is not None else [c.id for c in CLAIMS]
     unknown = [i for i in ids if i not in BY_ID]
     if unknown:
         raise ValueError(f"unknown claim {unknown[0]!r}; known: {', '.join(BY_ID)}")
+    ids = [c.id for c in CLAIMS if c.id in set(ids)]
     done: dict[str, dict[str, Any]] = {}
 
     def report(entry: dict[str, Any]) -> None:
@@ -158,6 +160,19 @@ def _held_steps(c: dict[str, Any]) -> bool:
     return c["expect"] == "holds" and "steps_certified" in (c.get("measured") or {})
 
 
+#: the keys of a counterexample that ``descentcheck replay`` can train again
+#: (``counterexample.make_counterexample``)
+REPLAYABLE = frozenset(
+    {"spec", "data", "params", "hyperparameters", "step", "loss_before", "loss_after"}
+)
+
+
+def _clipped(value: Any, width: int = 240) -> str:
+    """Compact JSON of ``value``, cut at ``width`` characters (the ledger file has all of it)."""
+    text = json.dumps(value, separators=(",", ":"), default=repr)
+    return text if len(text) <= width else f"{text[:width]} ... (all of it in the ledger JSON)"
+
+
 def format_ledger(ledger: dict[str, Any]) -> str:
     """A readable summary: one row per claim, its key numbers, and each counterexample."""
     claims = ledger["claims"]
@@ -187,7 +202,7 @@ def format_ledger(ledger: dict[str, Any]) -> str:
         if theory:
             lines.append("  theory: " + ", ".join(f"{k} {_num(v)}" for k, v in theory.items()))
         ce = c.get("counterexample")
-        if ce:
+        if ce and REPLAYABLE <= set(ce):
             hp = ", ".join(f"{k}={_num(v)}" for k, v in ce["hyperparameters"].items())
             n_nodes = len(ce["spec"]["nodes"])
             lines.append(
@@ -195,6 +210,8 @@ def format_ledger(ledger: dict[str, Any]) -> str:
                 f"step {ce['step']}: {ce['loss_before']!r} -> {ce['loss_after']!r}"
                 + (" (certified)" if ce.get("certified_increase") else "")
             )
+        elif ce:  # a record of the claim's own making (a plugin's): shown as it is
+            lines.append(f"  counterexample: {_clipped(ce)}")
         shrink = c.get("shrink_seconds")
         if c.get("counterexample") and shrink is not None:
             lines.append(
@@ -204,6 +221,9 @@ def format_ledger(ledger: dict[str, Any]) -> str:
             )
         if c.get("message") and c["outcome"] != "falsified":
             lines.append("  message: " + c["message"].splitlines()[0])
+        if c["outcome"] == "falsified" and not ce:
+            lines.append(f"  falsified: {c.get('message') or 'the check failed'}")
+            lines.append(f"  the shrunk draw: {_clipped(c.get('falsifying_draw'))}")
     met = sum(c["meets_expectation"] for c in claims)
     done = sum(int(c["measured"].get("steps_certified", 0)) for c in claims if _held_steps(c))
     left = sum(int(c["measured"].get("steps_uncertified", 0)) for c in claims if _held_steps(c))

@@ -22,6 +22,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from .certify import SPENT
 from .claim import Aggregate, Claim, Context, Verdict
+from .counterexample import describe_draw
 from .profiles import Profile
 from .stats import DrawTally, float_ranges, spec_stats
 
@@ -54,12 +55,18 @@ class NamespacedDatabase(ExampleDatabase):
         self.inner.move(self.prefix + src, self.prefix + dest, value)
 
 
+def _counted(key: str) -> bool:
+    """A count a check names on the fly (a plugin optimizer's ``runs_NAME``, an uncertified
+    step's reason): summed over cases, an integer in the ledger."""
+    return key.startswith(("uncertified:", "runs_"))
+
+
 class Aggregator:
     """Folds per-case numbers into one per key, as a claim's ``summary`` says (default: max;
     sum for the counts ``uncertified:REASON`` and ``runs_NAME``)."""
 
     def __init__(self, how: Mapping[str, Aggregate]):
-        self.how = dict(how)
+        self.how = dict(how)  # a key it does not name: summed if _counted, else the max
         self.values: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
@@ -69,8 +76,7 @@ class Aggregator:
             if math.isnan(v):
                 continue
             # counts a check names on the fly (a plugin optimizer's runs_NAME) add up
-            counted = k.startswith(("uncertified:", "runs_"))
-            mode = self.how.get(k, "sum" if counted else "max")
+            mode = self.how.get(k, "sum" if _counted(k) else "max")
             if k not in self.values:
                 self.values[k], self.counts[k] = v, 1
                 continue
@@ -87,7 +93,7 @@ class Aggregator:
 
     def result(self) -> dict[str, float | int]:
         def summed(k: str) -> bool:
-            return self.how.get(k) == "sum" or k.startswith("uncertified:")
+            return self.how.get(k, "sum" if _counted(k) else "max") == "sum"
 
         return {
             k: (int(v) if summed(k) and float(v).is_integer() else v)
@@ -212,7 +218,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     test = _settings(claim, profile)(test)
 
     t0, cert0 = time.perf_counter(), SPENT["seconds"]
-    outcome, message, counterexample = "held", "", None
+    outcome, message, counterexample, draw = "held", "", None, None
     try:
         test()
     except (ClaimFailed, ShrinkBudgetSpent):
@@ -220,6 +226,8 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         verdict = body.failed[1]
         outcome, message = "falsified", verdict.message
         counterexample = verdict.counterexample
+        if counterexample is None:  # the check built none (a plugin's may not): the draw itself
+            draw = describe_draw(body.failed[0])
         body.measured.add(
             {
                 f"counterexample_{k}": v
@@ -245,6 +253,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "measured": body.measured.result(),
         "theory": body.theory.result(),
         "counterexample": counterexample,
+        "falsifying_draw": draw,
         "message": message,
         "stats_rows": body.rows,
         "draws": body.draws.result(),

@@ -138,6 +138,10 @@ def test_derive_the_plugin_activation(installed):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "from plugin 'isru'" in r.stdout
     assert r"\frac{x_{0}}{\sqrt{x_{0}^{2} + 1}}" in r.stdout
+    r = dc(installed, "derive", "adam", "--format", "sympy")  # the optimizer's update rule
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no exact descent region: each entry moves about lr" in r.stdout
+    assert "m_k = beta1*m_(k-1) + g*(1 - beta1)" in r.stdout, r.stdout
 
 
 def test_verify_the_plugin_claim(installed):
@@ -199,13 +203,28 @@ MUTANT = """
 
         return Optimizer("adam", real.hyperparameters, real.init, update)
 
-    def check(drawn, ctx):
-        return claims.check(drawn, ctx, optimizer=adam_without_v_correction)
+    def check(drawn, ctx):  # as the README's short check: no counterexample record
+        verdict = claims.check(drawn, ctx, optimizer=adam_without_v_correction)
+        return dataclasses.replace(verdict, counterexample=None)
 
     claim = dataclasses.replace(BY_ID["adam-step-bounded"], check=check)
     profile = dataclasses.replace(get_profile("fast"), database="mutant-db", jobs=1)
     entry = run_claim(claim, profile)
-    print(json.dumps({"outcome": entry["outcome"], "message": entry["message"]}))
+    # the check builds no counterexample: the ledger keeps the shrunk draw, which fails again
+    from descentcheck.impl.network import Network
+    from descentcheck.properties.claim import Context
+    from descentcheck.properties.strategies import Case
+
+    draw = json.loads(json.dumps(entry["falsifying_draw"]))
+    spec, data = draw["case"]["spec"], draw["case"]
+    net = Network.from_spec(spec)
+    x, y = np.array(data["x"]), np.array(data["y"])
+    x, yt = net.check_data(x, y)
+    params = net.init(seed=data["param_seed"], x=x)
+    again = {**draw, "case": Case(spec, net, x, y, yt, params, data["param_seed"])}
+    replayed = check(again, Context(profile))
+    print(json.dumps({"outcome": entry["outcome"], "message": entry["message"],
+                      "counterexample": entry["counterexample"], "replayed": replayed.ok}))
 """
 
 
@@ -218,6 +237,7 @@ def test_the_plugin_claim_fails_on_adam_without_its_second_moment_correction(ins
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["outcome"] == "falsified", result
     assert result["message"].startswith("step 1,"), result
+    assert result["counterexample"] is None and result["replayed"] is False, result
 
 
 COVERAGE = """

@@ -297,3 +297,95 @@ def test_counts_named_on_the_fly_add_up():
     got = agg.result()
     assert (got["runs_adagrad"], got["uncertified:overflow"]) == (3, 3)
     assert (got["worst"], got["other"]) == (0.5, 2.0)
+
+
+def test_a_falsified_claim_without_a_counterexample_keeps_its_shrunk_draw(tmp_path):
+    """A check that builds no counterexample (a plugin's may not): the ledger keeps the shrunk
+    draw as plain JSON (a case as spec, data and parameter seed) and ``verify`` prints it."""
+    from dataclasses import replace
+
+    from hypothesis import strategies as st
+
+    from descentcheck.properties import Limits, cases
+    from descentcheck.properties.claim import Claim, Verdict
+    from descentcheck.properties.ledger import build_ledger, format_ledger
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    claim = Claim(
+        id="count-below-three",
+        statement="every drawn count is below 3",
+        source="this test",
+        conditions=(),
+        expect="holds",
+        strategy=lambda p: st.fixed_dictionaries(
+            {"case": cases(Limits(max_blocks=1, max_width=2)), "count": st.integers(0, 10)}
+        ),
+        check=lambda d, ctx: Verdict(d["count"] < 3, {}, {}, message=f"count {d['count']}"),
+    )
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    entry = run_claim(claim, profile)
+    assert entry["outcome"] == "falsified" and entry["counterexample"] is None
+    draw = json.loads(json.dumps(entry["falsifying_draw"]))  # plain JSON
+    assert draw["count"] == 3  # shrunk to the boundary
+    assert {"spec", "x", "y", "param_seed"} <= set(draw["case"])
+    text = format_ledger(build_ledger(profile, [entry], entry["seconds"]))
+    assert "falsified: count 3" in text
+    assert 'the shrunk draw: {"case":{"spec":' in text
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (
+            {"counterexample": {"spec": {}, "hyperparameters": {}, "step": 1}},
+            "is a record of the claim's own, not a run to replay (no data, loss_after",
+        ),
+        (
+            {"counterexample": None, "falsifying_draw": {"count": 3}},
+            "holds no counterexample for any claim (claim 'mine' keeps only its shrunk draw",
+        ),
+    ],
+    ids=["a record of its own", "only a draw"],
+)
+def test_replay_says_why_a_falsified_claim_cannot_be_replayed(tmp_path, entry, says):
+    """Ledger text and replay on what a plugin claim may leave: a record of its own making
+    is shown as it is, and replay names what it lacks, in one line."""
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+    from descentcheck.properties.ledger import format_ledger
+
+    claim = {
+        "id": "mine",
+        "statement": "s",
+        "expect": "holds",
+        "outcome": "falsified",
+        "examples": 3,
+        "seconds": 0.1,
+        "meets_expectation": False,
+        "measured": {},
+        "message": "count 3",
+        **entry,
+    }
+    ledger = {"profile": "fast", "seconds": 0.1, "claims": [claim]}
+    text = format_ledger(ledger)
+    assert ("counterexample: {" in text) == (entry["counterexample"] is not None)
+    (tmp_path / "l.json").write_text(json.dumps(ledger))
+    r = CliRunner().invoke(main, ["replay", str(tmp_path / "l.json"), "--dir", str(tmp_path)])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert says in r.output, r.output
+
+
+def test_claims_asked_for_come_back_in_ledger_order(tmp_path):
+    from dataclasses import replace
+
+    from descentcheck.properties.claims import CLAIMS
+    from descentcheck.properties.ledger import run_claims
+    from descentcheck.properties.profiles import get_profile
+
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1, examples=3)
+    asked = ["dense-init-glorot-uniform", "softmax-cross-entropy-shift-invariant"]
+    got = [e["id"] for e in run_claims(profile, [*asked, asked[0]])]
+    order = [c.id for c in CLAIMS]
+    assert got == sorted(asked, key=order.index) == asked[::-1]
