@@ -35,7 +35,8 @@ What a candidate may be (``reference`` too):
 * a sequence of per-step records ``[{"loss": E_k, "grad_norm": ..., "params": {...}}, ...]``
   (record k describes w_k: ``loss`` required, the others optional), which is what a training
   loop appending one dict per step produces; a mapping with such a list under ``"steps"`` (the
-  ``trajectory.json`` that ``descentcheck train`` writes) is read the same way.
+  ``trajectory.json`` that ``descentcheck train`` writes) is read the same way;
+* the path of such a ``trajectory.json``, or of the run folder that holds one.
 
 Arrays may be anything ``numpy.asarray`` reads (convert GPU tensors to host arrays first);
 numbers may be the strings ``"inf"``, ``"-inf"``, ``"nan"`` of ``trajectory.json``. Both sides
@@ -47,8 +48,10 @@ one line saying what is wrong.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -188,7 +191,19 @@ def _from_mapping(m: Mapping[str, Any], what: str) -> _Run:
     return _Run(losses, grad_norms, params)
 
 
+def _from_file(path: str | os.PathLike, what: str) -> Any:
+    """The document of a ``trajectory.json``, or of the one in a run folder."""
+    from descentcheck.impl.io import read_document
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "trajectory.json"
+    return read_document(p, f"{what}: trajectory file", ValueError)[0]
+
+
 def _read(side: Any, what: str) -> _Run:
+    if isinstance(side, str | os.PathLike):
+        side = _from_file(side, what)
     if isinstance(side, Trajectory):
         hist = side.params_history
         params = (

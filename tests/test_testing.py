@@ -81,6 +81,28 @@ def test_every_accepted_shape_of_the_same_run_passes(ref) -> None:
     assert_trajectory_close(recs, ref)  # either side may be any shape
 
 
+def test_the_cli_run_is_read_from_its_folder_or_file(problem, ref, tmp_path) -> None:
+    """``descentcheck train``'s output, by its folder or its trajectory.json, is a candidate;
+    a run with another momentum is told apart at step 2 (w_2 is the first it moves)."""
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+
+    spec, params, x, y = problem
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.savez(tmp_path / "w0.npz", **params)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    for beta, out in ((HP["momentum"], "same"), (0.4, "other")):
+        args = ["train", str(tmp_path / "spec.json"), "--data", str(tmp_path / "d.npz")]
+        args += ["--init", str(tmp_path / "w0.npz"), "--optimizer", "momentum", "--lr", "0.1"]
+        args += ["--momentum", str(beta), "--steps", str(STEPS), "--out", str(tmp_path / out)]
+        assert CliRunner().invoke(main, [*args, "-q"]).exit_code == 0
+    assert_trajectory_close(ref, tmp_path / "same")
+    assert_trajectory_close(ref, str(tmp_path / "same" / "trajectory.json"))
+    with pytest.raises(TrajectoryMismatch, match="at step 2, loss"):
+        assert_trajectory_close(ref, tmp_path / "other")
+
+
 @hypothesis_settings(
     TEST_PROFILE_MEDIUM, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -170,7 +192,7 @@ def test_non_finite_values_match_only_themselves(ref) -> None:
     ("candidate", "error", "message"),
     [
         (3.0, TypeError, "expected a Trajectory"),
-        ("losses", TypeError, "expected a Trajectory"),
+        ("losses", ValueError, "candidate: trajectory file not found: losses"),
         ({"loss": [1.0]}, ValueError, "needs 'losses'"),
         ([{"loss": 1.0}, {"grad_norm": 1.0}], ValueError, "step record 1 has no 'loss'"),
         ([1.0, 2.0], TypeError, "per-step record must be a dict"),

@@ -40,3 +40,14 @@ def test_fast_checks_pass_for_real():
     for fn in (checks.check_softmax_ce, checks.check_symbolic_agreement, checks.check_momentum):
         r = fn()
         assert r.ok, r.details
+
+
+def test_help_prints_usage_and_runs_nothing(monkeypatch, capsys):
+    import pytest
+
+    monkeypatch.setattr(checks, "CHECKS", (_crash,))
+    with pytest.raises(SystemExit) as done:
+        main_module.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m descentcheck.theory") and "boom" not in out

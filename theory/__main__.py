@@ -5,13 +5,18 @@ Exit status 0 when everything held, 1 when anything failed. ``-v`` prints every 
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    verbose = "-v" in args or "--verbose" in args
+    parser = argparse.ArgumentParser(
+        prog="python -m descentcheck.theory",
+        description="Run every derivation, proof and check of descentcheck.theory (plugins "
+        "included) and print a summary; exit status 1 when anything failed.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every detail line")
+    verbose = parser.parse_args(argv).verbose
     from .checks import NUMERIC, PROVED, SMT, run_all
 
     t0 = time.perf_counter()
