@@ -154,7 +154,9 @@ def test_verify_the_plugin_claim(installed):
         *("--profile", "fast", "--json", "ledger.json"),
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    bounded, update = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    # in ledger order: the built-in claim first, then the plugin's, whatever order they were asked
+    update, bounded = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    assert update["id"] == "update-equals-derived-rule"
     assert bounded["id"] == "adam-step-bounded" and bounded["outcome"] == "held"
     m = bounded["measured"]
     # the bound is sharp (first steps come within eps/|g| of it), so the check is not vacuous
