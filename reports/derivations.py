@@ -1,6 +1,7 @@
 """The derivations section, from ``descentcheck.theory``: every op's gradients (the distance
-units' centroids and radii first), the theorem's assumptions, the momentum identities and the
-descent conditions. SymPy prints the MathML the page shows and the LaTeX ``report.md`` shows.
+units' centroids and radii first), the theorem's assumptions, the momentum identities, every
+optimizer's update rule and the descent conditions. SymPy prints the MathML the page shows and
+the LaTeX ``report.md`` shows.
 """
 
 from __future__ import annotations
@@ -288,5 +289,28 @@ def derivations_section() -> tuple[Section, dict[str, Any]]:
         out["ops"][op] = data
     out["assumptions"] = _assumptions(sec)
     out["momentum"] = _momentum(sec)
+    out["updates"] = _updates(sec)
     out["descent"] = _descent(sec)
     return sec, out
+
+
+def _updates(sec: Section) -> dict[str, Any]:
+    """Every registered optimizer's update rule (plugins' included), from ``derive_text``."""
+    from descentcheck.registry.optimizers import registry
+
+    sub = sec.sub("optimizer-updates", "Optimizer updates, as the registry derives them")
+    sub.add(
+        Paragraph(
+            "Each optimizer's update of one parameter entry in SymPy (state recurrences, then "
+            "the step; s_(k−1) is the state before update k), with its exact descent region or "
+            "the reason it has none. theory compares every optimizer's update pair with it, "
+            "unrolled in mpmath, and the ledger's update-equals-derived-rule every step the "
+            "trainer applies. `descentcheck derive OPTIMIZER` prints the same."
+        )
+    )
+    out: dict[str, Any] = {}
+    for name, entry in registry().items():
+        notes, maths = op_blocks(name)
+        sub.add(Details(f"`{name}`: {entry.summary}", [Bullets(tuple(notes)), *maths]))
+        out[name] = {"summary": entry.summary, "notes": notes, "formulas": [m.latex for m in maths]}
+    return out

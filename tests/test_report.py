@@ -25,7 +25,13 @@ from pathlib import Path
 import pytest
 
 SECTIONS = ("summary", "ledger", "derivations", "region", "trajectories", "autoencoder", "distance")
-SUBSECTIONS = ("distance-units", "momentum-identities", "descent-conditions", "vanishing")
+SUBSECTIONS = (
+    "distance-units",
+    "momentum-identities",
+    "optimizer-updates",
+    "descent-conditions",
+    "vanishing",
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -228,3 +228,24 @@ def test_the_sweep_keeps_no_report_of_its_own() -> None:
                 names += [a.name for a in node.names]
                 bad = [n for n in names if n.startswith(("descentcheck.reports", "matplotlib"))]
                 assert not bad, f"{f.name} imports {bad}"
+
+
+def test_the_derivations_show_every_optimizers_update_rule() -> None:
+    """Each registered optimizer (a plugin's too) with its state recurrences, its step and its
+    region or the reason it has none, from the registry's SymPy derivation."""
+    from descentcheck.registry.optimizers import registry
+    from descentcheck.reports.derivations import derivations_section
+
+    sec, out = derivations_section()
+    updates = out["updates"]
+    assert list(updates) == list(registry())
+    for name, entry in registry().items():
+        formulas = updates[name]["formulas"]
+        assert any(f.startswith(r"\Delta w_{k} =") for f in formulas), (name, formulas)
+        closing = updates[name]["notes"][-1]
+        assert closing.startswith("exact one-step descent region" if entry.region else "no exact")
+    assert updates["momentum"]["formulas"][:2] == [
+        "buf_{(-1)} = 0",
+        r"buf_{k} = \beta buf_{(k-1)} + g_{k}",
+    ]
+    assert any(getattr(b, "id", "") == "optimizer-updates" for b in sec.blocks)
