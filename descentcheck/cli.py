@@ -102,12 +102,15 @@ def _optimizer_options() -> list[click.Option]:
         else:
             kind = float
         who = "" if len(users) == len(names) else f"{', '.join(users)}: "
-        what = f" ({h.describe()})" if len(users) == 1 else ""
         required = name == "lr"  # every optimizer takes a learning rate
-        helps = {u: registry.get(u).hyperparameter(name).help for u in users}
-        text = who + h.help + what
-        if len(set(helps.values())) > 1:  # one name, several meanings: each optimizer's own
-            text = "; ".join(f"{u}: {t}" for u, t in helps.items())
+        own = {u: registry.get(u).hyperparameter(name) for u in users}
+
+        def told(x: Any) -> str:  # its help, with its interval and default when it has them
+            return x.help + (f" ({x.describe()})" if x.describe() else "")
+
+        text = who + told(h)
+        if len({told(x) for x in own.values()}) > 1:  # meanings, ranges or defaults differ
+            text = "; ".join(f"{u}: {told(x)}" for u, x in own.items())
         out.append(click.Option([h.option], type=kind, required=required, help=text))
     return out
 

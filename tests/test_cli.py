@@ -377,6 +377,9 @@ def test_train_options_are_the_optimizer_registry():
         assert name in r.output
     for h in options().values():
         assert h.option in r.output
+    # a shared option whose range or default differs between optimizers says each one's
+    flat = " ".join(r.output.split())
+    assert "nesterov: momentum beta ((0, 1)); rmsprop: momentum beta ([0, 1); default 0.0)" in flat
     r = CliRunner().invoke(main, ["train", "sine_skip", "--data", "sine", "--optimizer", "gd"])
     assert r.exit_code == 2 and "Missing option '--lr'" in r.output
 
