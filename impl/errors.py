@@ -34,6 +34,13 @@ class BackendError(DescentcheckError):
     """An array backend is unknown or cannot run here (CuPy missing, no CUDA GPU)."""
 
 
+def one_line(e: BaseException) -> str:
+    """An exception as one line of a message, ``TypeName: text`` (its whitespace collapsed),
+    for the failures of code descentcheck runs but did not write (a plugin, a worker's case)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def did_you_mean(word: object, known: Iterable[str], otherwise: str = "") -> str:
     """``"; did you mean 'x'?"`` for the known name closest to ``word`` (difflib's ratio of at
     least 0.6), else ``otherwise``: the tail every "unknown name" message ends with."""

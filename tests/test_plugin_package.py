@@ -433,6 +433,20 @@ def test_an_incomplete_claim_is_refused_in_one_line(case):
     assert "\n" not in str(info.value)
 
 
+def test_a_claim_entry_point_may_name_a_function_and_its_failure_is_one_line():
+    from descentcheck.registry.claims import validate
+    from descentcheck.registry.plugins import PluginError
+
+    assert validate(lambda: (_claim(),), "plugin 'p'")[0][1].id == "my-claim"
+
+    def broken():
+        raise RuntimeError("no claims\ntoday")
+
+    with pytest.raises(PluginError) as info:
+        validate(broken, "plugin 'p'")
+    assert str(info.value) == "plugin 'p': cannot build its claims: RuntimeError: no claims today"
+
+
 def test_claim_entry_points_reach_the_ledger_and_clashes_are_refused(monkeypatch):
     import importlib.metadata
 

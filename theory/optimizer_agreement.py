@@ -175,6 +175,7 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
     whose rule needs group norms) on ``sequences`` random gradient sequences, its derivation's
     proofs included (a failed proof counts as an infinite error). One that lacks a part is left
     to :func:`registry_problems`; one whose rule or update raises is a failed comparison."""
+    from descentcheck.impl.errors import one_line
     from descentcheck.registry.optimizers import coverage_problems, registry
 
     from .update_rules import elementwise
@@ -191,8 +192,7 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
             proved = all(p.holds for p in rule.proofs)
             worst = max(_worst(entry, rng, sequences), 0.0 if proved else np.inf)
         except Exception as e:  # a plugin's rule or update failing: one line, not a traceback
-            why = " ".join(str(e).split())
-            out.append(OptimizerComparison(entry.name, np.inf, f"{type(e).__name__}: {why}"))
+            out.append(OptimizerComparison(entry.name, np.inf, one_line(e)))
             continue
         out.append(OptimizerComparison(entry.name, worst))
     return out

@@ -77,7 +77,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import CLAIMS_GROUP
-from .plugins import PluginError, load_group
+from .plugins import PluginError, built, load_group
 
 ID = re.compile(r"^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$")
 EXPECTS = ("holds", "fails")
@@ -123,13 +123,7 @@ def validate(obj: Any, who: str) -> list[Any]:
     """The claims an entry point names, each checked; a one-line PluginError otherwise."""
     from descentcheck.properties.claim import Claim
 
-    if callable(obj) and not isinstance(obj, Claim):
-        try:
-            obj = obj()
-        except Exception as e:  # a plugin's own failure: one line, naming it
-            first = str(e).splitlines()[0] if str(e) else ""
-            why = f"{type(e).__name__}: {first}"
-            raise PluginError(f"{who}: cannot build its claims: {why}") from None
+    obj = built(obj, who, "claims", lambda o: isinstance(o, Claim))
     if not isinstance(obj, (Claim, list, tuple)):
         raise PluginError(f"{who}: is a {type(obj).__name__}, not a Claim or a sequence of them")
     items = [obj] if isinstance(obj, Claim) else list(obj)

@@ -114,7 +114,7 @@ from typing import Any
 
 from .. import registry
 from .ops import OpInfo
-from .plugins import PluginError, load_group
+from .plugins import PluginError, built, load_group
 
 Fn = Callable[..., Any]
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -375,12 +375,7 @@ def _missing(obj: Any, name: str, kind: str) -> str | None:
 def validate(obj: Any, who: str) -> PluginOp | PluginLoss:
     """Check a loaded plugin object (or what a zero-argument callable the entry point names
     returns, as for optimizers and claims); raise a one-line PluginError naming what is missing."""
-    if callable(obj) and not hasattr(obj, "name"):
-        try:
-            obj = obj()
-        except Exception as e:  # a plugin's own failure: one line, naming it
-            why = " ".join(str(e).split())
-            raise PluginError(f"{who}: cannot build its op: {type(e).__name__}: {why}") from None
+    obj = built(obj, who, "op", lambda o: hasattr(o, "name"))
     if not hasattr(obj, "name") or not hasattr(obj, "kind"):
         raise PluginError(
             f"{who}: is a {type(obj).__name__}, not an ElementwisePlugin or a LossPlugin "

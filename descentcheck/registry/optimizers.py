@@ -152,7 +152,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from descentcheck.impl.errors import HyperparameterError
+from descentcheck.impl.errors import HyperparameterError, one_line
 
 from . import OPTIMIZERS_GROUP
 from .plugins import PluginError, entry_points
@@ -337,10 +337,8 @@ class OptimizerEntry:
         except HyperparameterError:
             raise
         except Exception as e:  # a plugin's own failure: one line naming it, not a traceback
-            why = " ".join(str(e).split())
             raise OptimizerPluginError(
-                f"optimizer plugin {self.origin!r}: its factory failed on {args}: "
-                f"{type(e).__name__}: {why}"
+                f"optimizer plugin {self.origin!r}: its factory failed on {args}: {one_line(e)}"
             ) from None
 
     def build_derivation(self) -> UpdateRule:
@@ -558,8 +556,7 @@ def _plugin_entries() -> list[OptimizerEntry]:
             if callable(obj) and not isinstance(obj, OptimizerEntry):
                 obj = obj()
         except Exception as e:  # a plugin's import failing is its problem: say so in one line
-            msg = " ".join(str(e).split())
-            raise OptimizerPluginError(f"{where}: cannot load: {type(e).__name__}: {msg}") from None
+            raise OptimizerPluginError(f"{where}: cannot load: {one_line(e)}") from None
         if not isinstance(obj, OptimizerEntry):
             raise OptimizerPluginError(
                 f"{where}: is a {type(obj).__name__}, not a "

@@ -22,7 +22,7 @@ import importlib.metadata
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from descentcheck.impl.errors import DescentcheckError
+from descentcheck.impl.errors import DescentcheckError, one_line
 
 T = TypeVar("T")
 
@@ -52,7 +52,18 @@ def load_group(group: str, validate: Callable[[Any, str], T]) -> list[T]:
         try:
             obj = ep.load()
         except Exception as e:  # any import-time failure of a third-party module
-            first = str(e).splitlines()[0] if str(e) else ""
-            raise PluginError(f"{who}: cannot load: {type(e).__name__}: {first}") from None
+            raise PluginError(f"{who}: cannot load: {one_line(e)}") from None
         out.append(validate(obj, who))
     return out
+
+
+def built(obj: Any, who: str, what: str, ready: Callable[[Any], bool]) -> Any:
+    """What an entry point names: ``obj`` itself, or, when it is a callable that is not
+    ``ready`` (not a plugin object already), what calling it with no arguments returns. A call
+    that raises is a one-line :class:`PluginError` (``cannot build its WHAT``)."""
+    if not callable(obj) or ready(obj):
+        return obj
+    try:
+        return obj()
+    except Exception as e:  # a plugin's own failure: one line, naming it
+        raise PluginError(f"{who}: cannot build its {what}: {one_line(e)}") from None

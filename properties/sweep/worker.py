@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from descentcheck.impl.errors import one_line
+
 from .canonical import canonical_json
 
 _lock = threading.Lock()
@@ -64,11 +66,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 def run_case(case_text: str, files: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Evaluate one case; returns ``{"status": "done" | "failed", "results_json", "error",
     "worker", "started", "seconds"}`` (``results_json`` canonical JSON, or None)."""
@@ -85,7 +82,7 @@ def run_case(case_text: str, files: Mapping[str, str] | None = None) -> dict[str
         except (MemoryError, KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:
-            status, error = "failed", _one_line(e)
+            status, error = "failed", one_line(e)
     return {
         "status": status,
         "results_json": results_json,
