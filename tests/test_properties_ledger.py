@@ -389,3 +389,16 @@ def test_claims_asked_for_come_back_in_ledger_order(tmp_path):
     got = [e["id"] for e in run_claims(profile, [*asked, asked[0]])]
     order = [c.id for c in CLAIMS]
     assert got == sorted(asked, key=order.index) == asked[::-1]
+
+
+def test_counts_named_on_the_fly_are_summed_integers():
+    """A plugin optimizer's ``runs_NAME`` (not in the claim's summary) adds up over cases and
+    is an integer in the ledger, as the declared counts are; an undeclared number is a max."""
+    from descentcheck.properties.runner import Aggregator
+
+    agg = Aggregator({"runs_gd": "sum"})
+    for _ in range(3):
+        agg.add({"runs_gd": 1.0, "runs_adagrad": 1.0, "worst": 0.5})
+    result = agg.result()
+    assert result == {"runs_gd": 3, "runs_adagrad": 3, "worst": 0.5}
+    assert type(result["runs_adagrad"]) is int

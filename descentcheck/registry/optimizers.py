@@ -329,14 +329,13 @@ class OptimizerEntry:
                 raise HyperparameterError(f"optimizer {self.name} needs {noun} ({h.option})")
             value = given.get(h.name, h.default)
             args[h.keyword] = value if self.validates or h.name not in given else h.check(value)
-        factory = resolve(self.factory)
-        if self.origin == "builtin":
-            return factory(**args)
         try:
-            return factory(**args)
+            return resolve(self.factory)(**args)
         except HyperparameterError:
             raise
         except Exception as e:  # a plugin's own failure: one line naming it, not a traceback
+            if self.origin == "builtin":
+                raise  # ours: a bug, with its traceback
             raise OptimizerPluginError(
                 f"optimizer plugin {self.origin!r}: its factory failed on {args}: {one_line(e)}"
             ) from None
