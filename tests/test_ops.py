@@ -179,14 +179,22 @@ def test_saturated_activation_derivatives_keep_relative_accuracy(x, op):
     assert rel < 8 * 2.0**-52, (x, float(rel))
 
 
-def _tanh_error_eps(x: float) -> float:
-    """|tanh(x) as the Tanh layer computes it - tanh(x)| / |tanh(x)|, in eps, against mpmath."""
+TANH_FORMS = ("layer", "_tanh_real", "_tanh_simd")
+
+
+def _tanh_error_eps(x: float, form: str = "layer") -> float:
+    """|tanh(x) as ``form`` computes it - tanh(x)| / |tanh(x)|, in eps, against mpmath: the
+    Tanh layer (this machine's large-array form), or either large-array form itself."""
     import mpmath
 
-    from descentcheck.impl.ops.activations import TANH_EXP_MIN_SIZE
+    from descentcheck.impl.ops import activations as act
 
-    row = np.full((1, TANH_EXP_MIN_SIZE), x)  # as large as the exp(-2|x|) form is taken from
-    y = OPS["tanh"]("a", ("input",), (TANH_EXP_MIN_SIZE,), {}).forward({}, [row])[0][0, -1]
+    row = np.full((1, act.TANH_EXP_MIN_SIZE), x)  # as large as the large-array forms start at
+    if form == "layer":
+        layer = OPS["tanh"]("a", ("input",), (act.TANH_EXP_MIN_SIZE,), {})
+        y = layer.forward({}, [row])[0][0, -1]
+    else:
+        y = getattr(act, form)(row)[0][0, -1]
     with mpmath.workdps(40):
         exact = mpmath.tanh(mpmath.mpf(x))
         return 0.0 if exact == 0 else float(abs((mpmath.mpf(float(y)) - exact) / exact)) / 2.0**-52
@@ -199,12 +207,36 @@ def _tanh_error_eps(x: float) -> float:
         st.floats(-40.0, 40.0),
         st.floats(0.49, 0.51),
         st.floats(allow_nan=False),
-    )
+    ),
+    st.sampled_from(TANH_FORMS),
 )
-def test_tanh_real_path_within_2_eps(x):
+def test_tanh_real_path_within_2_eps(x, form):
     """The real path (exp(-2|x|) form from |x| = 1/2, Cephes' rational below) measured 1.34 eps
-    at worst over 7e6 points against extended precision; the claims allow 4."""
-    assert _tanh_error_eps(x) <= 2.0, x
+    at worst over 7e6 points against extended precision; numpy's AVX-512 tanh (the SIMD form)
+    0.79 eps over 45,000; the claims allow 4."""
+    assert _tanh_error_eps(x, form) <= 2.0, (x, form)
+
+
+def test_the_tanh_layer_takes_the_form_the_machine_flag_names(monkeypatch):
+    """Large real x: ``_tanh_simd`` where numpy's tanh is a SIMD loop, ``_tanh_real`` elsewhere,
+    bit for bit (value and the cached exp(-2|x|)); the flag is the CPU's AVX-512 (SKX)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
+
+    from descentcheck.impl.ops import activations as act
+
+    assert act.NUMPY_TANH_IS_SIMD == bool(__cpu_features__.get("AVX512_SKX"))
+    x = np.linspace(-30.0, 30.0, act.TANH_EXP_MIN_SIZE).reshape(64, -1)
+    layer = OPS["tanh"]("a", ("input",), (x.shape[1],), {})
+    for simd, form in ((True, act._tanh_simd), (False, act._tanh_real)):
+        monkeypatch.setattr(act, "NUMPY_TANH_IS_SIMD", simd)
+        y, (e,) = layer.forward({}, [x])
+        want_y, want_e = form(x)
+        assert np.array_equal(y, want_y) and np.array_equal(e, want_e), simd
+        assert np.array_equal(act.tanh(x), want_y), simd
+    assert not np.array_equal(act._tanh_simd(x)[0], act._tanh_real(x)[0])  # two forms indeed
 
 
 def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):

@@ -496,6 +496,24 @@ FACTORIES = "optimizer-factories-default-as-declared"
             "softmax-cross-entropy-shift-invariant",
             "shift",
         ),
+        # the SIMD tanh form (numpy's tanh beside exp(-2|x|)), checked on every machine whichever
+        # form the layer takes: its exp a number off (the slope) and its tanh another function
+        (
+            "ops.activations",
+            "_tanh_simd",
+            "e *= -2.0",
+            "e *= -3.0",
+            "activations-equal-formulas",
+            "slope",
+        ),
+        (
+            "ops.activations",
+            "_tanh_simd",
+            "return np.tanh(x)",
+            "return np.sinh(x)",
+            "activations-equal-formulas",
+            "tanh (",
+        ),
         # exp(-|x|)'s continuation with its sign mask None: sigmoid and softplus take exp(x)
         # on both sides, the same functions until Re x passes exp's range
         (
@@ -563,6 +581,8 @@ def test_the_activation_claim_catches_a_large_complex_tanh_on_the_real_path(monk
     real-only exp(-2|x|) form (the full mutation run's survivor: the complex step ran on small
     arrays only)."""
     act = importlib.import_module("descentcheck.impl.ops.activations")
+    # numpy's SIMD tanh takes complex x too, so the mutant does harm only beside the real-only form
+    monkeypatch.setattr(act, "NUMPY_TANH_IS_SIMD", False)
     broken = mutated(act.tanh, [('x.dtype.kind == "c"', 'x.dtype.kind == "XXcXX"')])
     monkeypatch.setattr(act, "tanh", broken)
     monkeypatch.setattr(act, "_TANH", broken)  # as mutating the module's tanh in place would
@@ -610,6 +630,7 @@ def test_the_activation_claim_catches_tanhs_layer_sending_complex_arrays_to_the_
     """Tanh's forward with its complex test inverted (the full mutation run's survivor: the
     complex step ran on small arrays only)."""
     act = importlib.import_module("descentcheck.impl.ops.activations")
+    monkeypatch.setattr(act, "NUMPY_TANH_IS_SIMD", False)  # as in the test above
     old = 'fn is not _TANH or x.dtype.kind == "c"'
     plant(monkeypatch, act.Tanh, "forward", (old, old.replace("==", "!=")))
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)

@@ -22,14 +22,34 @@ For real x of 4096 entries or more, tanh comes from the ``e = exp(-2|x|)`` its d
 ``(1 - e) / (1 + e)`` for ``|x| >= 1/2`` and Cephes' rational form below (:func:`_tanh_real`,
 within 1.4 eps of tanh), so a step evaluates one ``exp`` per tanh unit instead of a ``tanh`` and
 an ``exp`` (numpy's float64 tanh and exp are scalar libm loops on CPUs without AVX-512, where
-they cost about as much as a matrix product of the same width). Smaller arrays (small DAGs, the
-claims' draws) and complex x (the complex-step oracle) go through the namespace's tanh.
+they cost about as much as a matrix product of the same width). Where numpy's float64 tanh is a
+SIMD loop (:data:`NUMPY_TANH_IS_SIMD`: x86-64 with AVX-512), a tanh and an exp cost less than
+that form's ~25 passes, so the layer takes numpy's tanh and ``exp(-2|x|)`` beside it: the choice
+is fixed per machine, so the same inputs give the same bits on it. Smaller arrays (small DAGs,
+the claims' draws) and complex x (the complex-step oracle) go through the namespace's tanh.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from .base import Array, Layer, iadd, imul
+
+
+def _numpy_tanh_is_simd() -> bool:
+    """numpy dispatches float64 tanh and exp to its AVX-512 (SKX) loops on this CPU."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
+    return bool(__cpu_features__.get("AVX512_SKX", False))
+
+
+NUMPY_TANH_IS_SIMD = _numpy_tanh_is_simd()
+"""Large real tanh layers on numpy take numpy's tanh beside ``exp(-2|x|)`` (True), or the
+one-``exp`` form :func:`_tanh_real` (False). Measured (tests/benchmarks): on AVX-512 the pair
+costs half that form; without it, numpy's tanh is a scalar loop and the form wins."""
 
 
 def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
@@ -110,12 +130,26 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     return xp.copysign(y, x, out=y), e
 
 
+def _tanh_simd(x: Array) -> tuple[Array, Array]:
+    """``tanh(x)`` by numpy's SIMD loop and ``e = exp(-2|x|)`` (as :func:`_tanh_real` makes it)."""
+    e = np.abs(x)
+    e *= -2.0
+    return np.tanh(x), np.exp(e, out=e)
+
+
+def _tanh_large(x: Array) -> tuple[Array, Array]:
+    """``(tanh(x), exp(-2|x|))`` for large real x, by this machine's faster form."""
+    if NUMPY_TANH_IS_SIMD and namespace(x) is np:
+        return _tanh_simd(x)
+    return _tanh_real(x)
+
+
 def tanh(x: Array) -> Array:
-    """tanh: real x of :data:`TANH_EXP_MIN_SIZE` entries or more as :func:`_tanh_real`
+    """tanh: real x of :data:`TANH_EXP_MIN_SIZE` entries or more as :func:`_tanh_large`
     evaluates it, else (complex x too) by the namespace's tanh."""
     if x.size < TANH_EXP_MIN_SIZE or x.dtype.kind == "c":
         return namespace(x).tanh(x)
-    return _tanh_real(x)[0]
+    return _tanh_large(x)[0]
 
 
 _TANH = tanh
@@ -170,7 +204,7 @@ class Tanh(Elementwise):
         fn = type(self).fn
         if x.size < TANH_EXP_MIN_SIZE or fn is not _TANH or x.dtype.kind == "c":
             return fn(x), x  # small or complex x, or a replaced fn (honoured)
-        y, e = _tanh_real(x)
+        y, e = _tanh_large(x)
         return y, (e,)  # exp(-2|x|): made here, so backward may overwrite it
 
     def derivative(self, cache):

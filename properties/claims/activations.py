@@ -15,12 +15,15 @@ f'(x), to 4 eps relative or 4 eps absolute (numpy's complex log1p is not as accu
 real one far left of 0); a branch that mishandles complex input at Re x = 0 shows there.
 
 Half the cases tile the drawn values past ``TANH_EXP_MIN_SIZE`` entries, where tanh takes its
-``exp(-2|x|)`` form (a mutated Cephes coefficient survived the mutation run: no claim reached
+large-array form (a mutated Cephes coefficient survived the mutation run: no claim reached
 that size), and the backward rule's slope (``gy = 1``) is compared with the formula's derivative
-there too, to 4 eps relative or 4 eps absolute (``1 - tanh^2`` would lose the relative accuracy
-far from 0; the rule's ``4 e / (1 + e)^2`` keeps it). Half the cases add a row 750 farther from
-0, past exp's range, where only the ``exp(-|x|)`` forms stay finite: a lost sign mask in
-the complex continuation survived the full mutation run, since below 709 both forms agree.
+there too; both large-array forms, ``_tanh_real`` and ``_tanh_simd`` (value, and the slope from
+their ``exp(-2|x|)``), are compared there whichever this machine's layer takes
+(``NUMPY_TANH_IS_SIMD``), so a bug in either is seen on every machine; to 4 eps relative or 4
+eps absolute (``1 - tanh^2`` would lose the relative accuracy far from 0; the rule's
+``4 e / (1 + e)^2`` keeps it). Half the cases add a row 750 farther from 0, past exp's range,
+where only the ``exp(-|x|)`` forms stay finite: a lost sign mask in the complex continuation
+survived the full mutation run, since below 709 both forms agree.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl import ops
+from descentcheck.impl.ops import activations as _activations
 from descentcheck.impl.ops.activations import ACTIVATIONS, TANH_EXP_MIN_SIZE
 
 from ..claim import Claim, Context, Verdict
@@ -112,9 +116,14 @@ def _worst(name: str, x: np.ndarray, tiled: bool = False) -> tuple[float, str]:
     if callable(exported):
         got["impl.ops function"] = np.asarray(exported(big.copy()))
     want = _mp(FORMULAS[name], x)
-    checks = [_compare(name, big, got, _tile(want, reps))]
     (gx,), _ = layer.backward({}, cache, np.ones_like(big))  # gy = 1: f'(x) itself
     slope_of = {"backward's slope": gx}
+    if name == "tanh" and tiled:
+        for form in ("_tanh_real", "_tanh_simd"):
+            value, e = getattr(_activations, form)(big.copy())
+            got[form] = value
+            slope_of[f"{form}'s exp(-2|x|) slope"] = _activations._tanh_slope(e)
+    checks = [_compare(name, big, got, _tile(want, reps))]
     if name in SLOPES:
         slope = _mp(SLOPES[name], x)
         checks.append(_compare(name, big, slope_of, _tile(slope, reps), floor=4 * EPS))
@@ -199,7 +208,7 @@ ACTIVATIONS_EQUAL_FORMULAS = Claim(
     conditions=(
         "inputs drawn in [-50, 50], 1 to 4 rows of width 1 to 3, half the cases with a row "
         "added 750 farther from 0 (past exp's range); half the cases tile them to "
-        "4096 entries or more (the large-array paths: tanh from exp(-2|x|))",
+        "4096 entries or more (the large-array paths: tanh's two forms, each checked)",
         "the backward rule's slope (gy = 1) within 4 eps relative or 4 eps absolute",
     ),
     expect="holds",
