@@ -146,10 +146,13 @@ def _tanh_large(x: Array) -> tuple[Array, Array]:
 
 def tanh(x: Array) -> Array:
     """tanh: real x of :data:`TANH_EXP_MIN_SIZE` entries or more as :func:`_tanh_large`
-    evaluates it, else (complex x too) by the namespace's tanh."""
+    evaluates it (without the ``exp`` the SIMD form computes for the layer's derivative), else
+    (complex x too) by the namespace's tanh."""
     if x.size < TANH_EXP_MIN_SIZE or x.dtype.kind == "c":
         return namespace(x).tanh(x)
-    return _tanh_large(x)[0]
+    if NUMPY_TANH_IS_SIMD and namespace(x) is np:
+        return np.tanh(x)  # _tanh_simd's value
+    return _tanh_real(x)[0]
 
 
 _TANH = tanh
