@@ -217,6 +217,21 @@ def test_tanh_real_path_within_2_eps(x, form):
     assert _tanh_error_eps(x, form) <= 2.0, (x, form)
 
 
+def test_the_tanh_flag_reads_avx512_and_is_false_where_numpy_does_not_say(monkeypatch):
+    from numpy._core import _multiarray_umath as umath
+
+    from descentcheck.impl.ops import activations as act
+
+    for features, want in (
+        ({"AVX512_SKX": True}, True),
+        ({"AVX512_SKX": False, "AVX2": True}, False),
+    ):
+        monkeypatch.setattr(umath, "__cpu_features__", features)
+        assert act._numpy_tanh_is_simd() is want
+    monkeypatch.delattr(umath, "__cpu_features__")
+    assert act._numpy_tanh_is_simd() is False
+
+
 def test_the_tanh_layer_takes_the_form_the_machine_flag_names(monkeypatch):
     """Large real x: ``_tanh_simd`` where numpy's tanh is a SIMD loop, ``_tanh_real`` elsewhere,
     bit for bit (value and the cached exp(-2|x|)); the flag is the CPU's AVX-512 (SKX)."""

@@ -38,12 +38,13 @@ from .base import Array, Layer, iadd, imul
 
 
 def _numpy_tanh_is_simd() -> bool:
-    """numpy dispatches float64 tanh and exp to its AVX-512 (SKX) loops on this CPU."""
+    """numpy dispatches float64 tanh and exp to its AVX-512 (SKX) loops on this CPU (False
+    where numpy does not say: a build without runtime dispatch keeps the portable form)."""
     try:
-        from numpy._core._multiarray_umath import __cpu_features__
+        from numpy._core import _multiarray_umath as umath
     except ImportError:  # numpy 1.x
-        from numpy.core._multiarray_umath import __cpu_features__
-    return bool(__cpu_features__.get("AVX512_SKX", False))
+        from numpy.core import _multiarray_umath as umath
+    return bool(getattr(umath, "__cpu_features__", {}).get("AVX512_SKX", False))
 
 
 NUMPY_TANH_IS_SIMD = _numpy_tanh_is_simd()
