@@ -341,6 +341,10 @@ def _without_derivation():
     return replace(ADAM, derivation=None)
 
 
+def _raising():
+    raise RuntimeError("no jax\nhere")
+
+
 BROKEN = {  # the plugin object, and what the one-line error must say
     "no derivation": (replace(ADAM, derivation=None), "optimizer adam has no SymPy derivation"),
     "a callable without derivation": (_without_derivation, "has no SymPy derivation"),
@@ -357,6 +361,10 @@ BROKEN = {  # the plugin object, and what the one-line error must say
     ),
     "not an entry": ({"name": "adam"}, "is a dict, not a"),
     "fails to import": (ModuleNotFoundError("No module named 'jax'"), "cannot load"),
+    "a callable that raises": (
+        _raising,
+        "adam = fake_plugin:ADAM': cannot build its optimizer: RuntimeError: no jax here",
+    ),
 }
 
 

@@ -155,7 +155,7 @@ from typing import Any
 from descentcheck.impl.errors import HyperparameterError, one_line
 
 from . import OPTIMIZERS_GROUP
-from .plugins import PluginError, entry_points
+from .plugins import PluginError, built, entry_points
 
 
 class OptimizerPluginError(PluginError):
@@ -552,10 +552,10 @@ def _plugin_entries() -> list[OptimizerEntry]:
         where = f"optimizer plugin {origin!r}"
         try:
             obj = ep.load()
-            if callable(obj) and not isinstance(obj, OptimizerEntry):
-                obj = obj()
         except Exception as e:  # a plugin's import failing is its problem: say so in one line
             raise OptimizerPluginError(f"{where}: cannot load: {one_line(e)}") from None
+        is_entry = lambda o: isinstance(o, OptimizerEntry)  # noqa: E731 (already built)
+        obj = built(obj, where, "optimizer", is_entry, OptimizerPluginError)
         if not isinstance(obj, OptimizerEntry):
             raise OptimizerPluginError(
                 f"{where}: is a {type(obj).__name__}, not a "

@@ -57,13 +57,19 @@ def load_group(group: str, validate: Callable[[Any, str], T]) -> list[T]:
     return out
 
 
-def built(obj: Any, who: str, what: str, ready: Callable[[Any], bool]) -> Any:
+def built(
+    obj: Any,
+    who: str,
+    what: str,
+    ready: Callable[[Any], bool],
+    error: type[PluginError] = PluginError,
+) -> Any:
     """What an entry point names: ``obj`` itself, or, when it is a callable that is not
     ``ready`` (not a plugin object already), what calling it with no arguments returns. A call
-    that raises is a one-line :class:`PluginError` (``cannot build its WHAT``)."""
+    that raises is a one-line ``error`` (``cannot build its WHAT``)."""
     if not callable(obj) or ready(obj):
         return obj
     try:
         return obj()
     except Exception as e:  # a plugin's own failure: one line, naming it
-        raise PluginError(f"{who}: cannot build its {what}: {one_line(e)}") from None
+        raise error(f"{who}: cannot build its {what}: {one_line(e)}") from None
