@@ -218,7 +218,10 @@ def test_tanh_real_path_within_2_eps(x, form):
 
 
 def test_the_tanh_flag_reads_avx512_and_is_false_where_numpy_does_not_say(monkeypatch):
-    from numpy._core import _multiarray_umath as umath
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as umath
 
     from descentcheck.impl.ops import activations as act
 
