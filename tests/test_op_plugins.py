@@ -238,7 +238,7 @@ BROKEN = [
         "numpy_value_and_grad without its SymPy transcription",
     ),
     (LossPlugin("wide", _logcosh, min_width=0), "'min_width' must be a positive integer"),
-    (42, "is a int, not an ElementwisePlugin or a LossPlugin"),  # an entry point to no plugin
+    (42, "is an int, not an ElementwisePlugin or a LossPlugin"),  # an entry point to no plugin
     (lambda: 42, "not an ElementwisePlugin or a LossPlugin"),  # a function giving none
     (lambda: 1 / 0, "cannot build its op: ZeroDivisionError"),
 ]
@@ -341,5 +341,58 @@ def test_a_wrong_loss_rule_is_caught(monkeypatch):
         assert ids[0].holds and not any(i.holds for i in ids[1:])
         yhat, y = np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]])
         assert not numeric_agreement.compare_loss("logcosh", yhat, y).ok
+    finally:
+        registry.reset()
+
+
+def _raises(x):
+    return 1 / 0
+
+
+def _numpy_on_a_symbol(x):
+    return np.exp(x) / (1 + np.exp(x))  # numpy's exp cannot take a SymPy symbol
+
+
+BAD_RULES = [
+    (ElementwisePlugin("badphi", _raises), "rule 'sympy' raises ZeroDivisionError"),
+    (ElementwisePlugin("badphi", _numpy_on_a_symbol), "rule 'sympy' raises TypeError"),
+    (ElementwisePlugin("badphi", lambda x: None), "rule 'sympy' gives NoneType, not a SymPy"),
+]
+
+
+@pytest.mark.parametrize("plugin,message", BAD_RULES, ids=[m for _, m in BAD_RULES])
+def test_a_sympy_rule_that_fails_is_one_line_wherever_it_is_first_used(
+    monkeypatch, tmp_path, plugin, message
+):
+    """Load imports nothing, so it cannot call the rule: its first use must refuse it in one
+    line naming the plugin (train, gradcheck, derive), never a traceback."""
+    _install(monkeypatch, broken=plugin)
+    spec = tmp_path / "spec.json"
+    nodes = [dict(n, op="badphi") if n.get("op") == "isru" else n for n in SPEC["nodes"]]
+    spec.write_text(json.dumps({**SPEC, "nodes": nodes}))
+    x, y = _data(1)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    data = ["--data", str(tmp_path / "d.npz"), "--seed", "0"]
+    try:
+        for args in (
+            [
+                "train",
+                str(spec),
+                *data,
+                "--optimizer",
+                "gd",
+                "--lr",
+                "0.05",
+                "--out",
+                str(tmp_path),
+            ],
+            ["gradcheck", str(spec), *data],
+            ["derive", "badphi"],
+        ):
+            r = CliRunner().invoke(main, args)
+            out = r.output.strip()
+            assert r.exit_code == 2, out
+            assert out.startswith("error: plugin 'broken' (fake_plugins:broken") and message in out
+            assert "\n" not in out and "Traceback" not in out, out
     finally:
         registry.reset()

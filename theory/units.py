@@ -239,7 +239,7 @@ def builder(op: str) -> Callable[[int], Unit] | None:
 def _plugin_loss(plugin: object, dim: int) -> Unit:
     """A plugin's loss of one sample, ``E(yhat, y)`` from its ``sympy`` rule."""
     yhat, y = vec("yhat", dim), vec("y", dim)
-    E = sp.sympify(plugin.sympy(yhat, y))  # type: ignore[attr-defined]
+    E = plugin.expression(yhat, y)  # type: ignore[attr-defined]
     notes = (
         "n = 1 sample; for n samples E is the mean, and each gradient is divided by n",
         f"from {plugin.who}",  # type: ignore[attr-defined]

@@ -77,7 +77,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import CLAIMS_GROUP
-from .plugins import PluginError, built, load_group
+from .plugins import PluginError, a_kind, built, load_group
 
 ID = re.compile(r"^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$")
 EXPECTS = ("holds", "fails")
@@ -125,14 +125,14 @@ def validate(obj: Any, who: str) -> list[Any]:
 
     obj = built(obj, who, "claims", lambda o: isinstance(o, Claim))
     if not isinstance(obj, (Claim, list, tuple)):
-        raise PluginError(f"{who}: is a {type(obj).__name__}, not a Claim or a sequence of them")
+        raise PluginError(f"{who}: is {a_kind(obj)}, not a Claim or a sequence of them")
     items = [obj] if isinstance(obj, Claim) else list(obj)
     if not items:
         raise PluginError(f"{who}: names no claims")
     for c in items:
         if not isinstance(c, Claim):
             raise PluginError(
-                f"{who}: holds a {type(c).__name__}, not a descentcheck.properties.claim.Claim"
+                f"{who}: holds {a_kind(c)}, not a descentcheck.properties.claim.Claim"
             )
         p = problem(c)
         if p is not None:

@@ -112,9 +112,11 @@ from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from typing import Any
 
+from descentcheck.impl.errors import one_line
+
 from .. import registry
 from .ops import OpInfo
-from .plugins import PluginError, built, load_group
+from .plugins import PluginError, a_kind, built, load_group
 
 Fn = Callable[..., Any]
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -175,6 +177,30 @@ class _Plugin:
         for f, default in _defaults(self.template).items():
             setattr(self, f, getattr(obj, f, default))
 
+    def _expr(self, rule: str, *args: Any) -> Any:
+        """What the plugin's SymPy rule ``rule`` gives on ``args``, checked to be a SymPy
+        expression. Load cannot check this (it imports nothing), so the first use does: a rule
+        that raises (``1/0``, ``np.exp`` of a symbol) or gives something else (None) is a
+        one-line :class:`PluginError` naming the plugin, wherever it is first called."""
+        import sympy as sp
+
+        try:
+            e = getattr(self, rule)(*args)
+        except Exception as err:  # the plugin's own code
+            raise PluginError(
+                f"{self.who}: its SymPy rule '{rule}' raises {one_line(err)}"
+            ) from None
+        try:
+            e = sp.sympify(e, strict=True)
+        except sp.SympifyError:
+            pass
+        if not isinstance(e, sp.Expr):
+            raise PluginError(
+                f"{self.who}: its SymPy rule '{rule}' gives {type(e).__name__}, "
+                "not a SymPy expression"
+            )
+        return e
+
     def _info(self, kind: Any, family: str, **kw: Any) -> OpInfo:
         excluded = {"interval": self.interval_exclusion} if self.interval_exclusion else {}
         return OpInfo(
@@ -194,7 +220,7 @@ class PluginOp(_Plugin):
 
     def phi(self, x: Any) -> Any:
         """The SymPy forward rule at ``x``."""
-        return self.sympy(x)
+        return self._expr("sympy", x)
 
     @cached_property
     def _x(self) -> Any:
@@ -218,7 +244,10 @@ class PluginOp(_Plugin):
     def claimed_rules(self) -> tuple[Fn, Fn]:
         """(forward, derivative) as SymPy functions of x: what the numpy rules compute."""
         if self.claimed_forward is not None:
-            return self.claimed_forward, self.claimed_derivative  # type: ignore[return-value]
+            return (
+                lambda x: self._expr("claimed_forward", x),
+                lambda x: self._expr("claimed_derivative", x),
+            )
         import sympy as sp
 
         return self.phi, lambda x: sp.diff(self.phi(self._x), self._x).subs(self._x, x)
@@ -256,7 +285,7 @@ class PluginLoss(_Plugin):
 
     def expression(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> Any:
         """The per-sample loss E(yhat, y)."""
-        return self.sympy(tuple(yhat), tuple(y))
+        return self._expr("sympy", tuple(yhat), tuple(y))
 
     def _lambdified(self, dim: int, numbers: str, grad: bool) -> Any:
         return _lambdified_loss(self, dim, numbers, grad)
@@ -378,7 +407,7 @@ def validate(obj: Any, who: str) -> PluginOp | PluginLoss:
     obj = built(obj, who, "op", lambda o: hasattr(o, "name"))
     if not hasattr(obj, "name") or not hasattr(obj, "kind"):
         raise PluginError(
-            f"{who}: is a {type(obj).__name__}, not an ElementwisePlugin or a LossPlugin "
+            f"{who}: is {a_kind(obj)}, not an ElementwisePlugin or a LossPlugin "
             "(descentcheck.registry.op_plugins)"
         )
     name = getattr(obj, "name", None)

@@ -38,6 +38,12 @@ def describe(ep: Any) -> str:
     return f"plugin {ep.name!r} ({where})"
 
 
+def a_kind(obj: Any) -> str:
+    """``obj``'s type with its article, for messages: ``an int``, ``a function``."""
+    name = type(obj).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def entry_points(group: str) -> list[Any]:
     """The entry points of ``group``, sorted by name (a hook tests may monkeypatch)."""
     return sorted(importlib.metadata.entry_points(group=group), key=lambda ep: ep.name)
