@@ -92,13 +92,18 @@ def _assumptions(sec: Section) -> dict[str, Any]:
     bounds = all_activation_bounds()
     rows = []
     for op, b in bounds.items():
-        sups = ("-", "-", "-") if b.sups is None else tuple(_text(v) for v in b.sups)
+        sups = tuple(
+            "-" if v is None else _text(v) + (" (stated)" if given else "")
+            for v, given in zip(b.sups or (None,) * 3, b.stated)
+        )
         rows.append((f"`{op}`", *sups, "[badge] yes" if b.in_theorem else "[badge] no", b.note))
     g = gaussian_bounds()
     sub.add(
         Paragraph(
             "The convergence theorem needs a smooth activation with bounded derivatives. SymPy "
-            "computes each supremum over the real line from the critical points and the limits."
+            "computes each supremum over the real line from the critical points and the limits; "
+            "a plugin's supremum marked (stated) is its own, where SymPy finds no closed form, "
+            "checked on a fine grid, not proved."
         ),
         Table(
             ("activation", "sup |φ|", "sup |φ′|", "sup |φ″|", "in the theorem", "note"),
@@ -118,7 +123,8 @@ def _assumptions(sec: Section) -> dict[str, Any]:
     return {
         "activations": {
             op: {
-                "sups": None if b.sups is None else [str(v) for v in b.sups],
+                "sups": None if b.sups is None else [None if v is None else str(v) for v in b.sups],
+                "stated": list(b.stated),
                 "in_theorem": b.in_theorem,
             }
             for op, b in bounds.items()

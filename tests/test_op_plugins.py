@@ -396,3 +396,61 @@ def test_a_sympy_rule_that_fails_is_one_line_wherever_it_is_first_used(
             assert "\n" not in out and "Traceback" not in out, out
     finally:
         registry.reset()
+
+
+def _swish(x):
+    import sympy as sp
+
+    return x / (1 + sp.exp(-x))
+
+
+# sup |phi'| at the root of phi'' near 2.3994 (mpmath, 40 digits); sup |phi''| = 1/2 at 0
+SWISH_SUPS = ("oo", "1.0998393201288669", "1/2")
+
+
+def test_suprema_sympy_cannot_find_are_stated_and_grid_checked(monkeypatch):
+    """swish's critical points solve x + exp(x) + 1 = 0 (no closed form): its stated suprema
+    stand, marked stated, and the grid check holds them to 1e-6; a wrong one is caught there."""
+    from descentcheck.theory import assumptions
+    from descentcheck.theory.checks import check_assumptions
+
+    _install(monkeypatch, swish=ElementwisePlugin("swish", _swish, expected_bounds=SWISH_SUPS))
+    try:
+        b = assumptions.activation_bounds("swish")
+        assert b.stated == (True, True, True) and "x + exp(x) + 1" in b.unsolved
+        assert b.in_theorem and b.matches_expected and "stated by the plugin" in b.note
+        assert assumptions.numeric_sup_check(b) < 1e-6
+        assert check_assumptions().ok
+    finally:
+        registry.reset()
+    wrong = ElementwisePlugin("swish", _swish, expected_bounds=("oo", "1.2", "1/2"))
+    _install(monkeypatch, swish=wrong)
+    try:
+        r = check_assumptions()
+        assert not r.ok and any(d.startswith("swish: grid maximum differs") for d in r.details)
+    finally:
+        registry.reset()
+
+
+def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_report(monkeypatch):
+    """Without expected_bounds: reported outside the theorem, the theory check fails naming
+    what SymPy could not solve, the other ops are still checked (isru's wrong bounds), and
+    the report's assumptions table renders (it used to raise)."""
+    from descentcheck.reports.derivations import _assumptions
+    from descentcheck.reports.document import Section
+    from descentcheck.theory import assumptions
+    from descentcheck.theory.checks import check_assumptions
+
+    bad_isru = ElementwisePlugin("isru", _isru, expected_bounds=("1", "1", "1"))
+    _install(monkeypatch, swish=ElementwisePlugin("swish", _swish), isru=bad_isru)
+    try:
+        b = assumptions.activation_bounds("swish")
+        assert not b.in_theorem and not b.matches_expected and None in b.sups
+        r = check_assumptions()
+        assert not r.ok
+        assert any(d.startswith("swish: SymPy finds no closed form (sup |phi|") for d in r.details)
+        assert any(d.startswith("isru: sup |phi|") for d in r.details), r.details
+        data = _assumptions(Section("s", "S"))["activations"]
+        assert data["swish"]["in_theorem"] is False and None in data["swish"]["sups"]
+    finally:
+        registry.reset()
