@@ -271,7 +271,9 @@ def _require_certified(
         return outcome, message
     if counterexample.get("certified_increase") or counterexample.get("certified_violation"):
         return outcome, message
-    why = counterexample.get("uncertified_reason", "not certified")
+    why = counterexample.get("uncertified_reason") or (
+        "no certified_increase: prove the rise with properties.certify.certify_increase"
+    )
     return "error", f"the counterexample's violation is not certified ({why}): {message}"
 
 

@@ -138,7 +138,7 @@ def test_verify_errors_on_an_uncertified_increase(profile):
     )
     entry = run_claim(fake, profile)
     assert entry["outcome"] == "error"
-    assert "not certified" in entry["message"]
+    assert "not certified" in entry["message"] and "certify_increase" in entry["message"]
     assert not entry["meets_expectation"]
 
 
