@@ -50,7 +50,9 @@ from typing import Any
 
 __all__ = [
     "PAPER_CONDITIONS",
+    "PROVED_FOR",
     "REGIONS",
+    "REGION_NAMES",
     "Region",
     "adaptive_decrease_bound",
     "adaptive_guaranteed",
@@ -389,11 +391,30 @@ def _build_regions() -> dict[str, Region]:
             rmsprop_guaranteed,
         ),
     }
+    # one list of names: the registry refuses a plugin's region name from REGION_NAMES
+    assert tuple(conditions) == REGION_NAMES, (tuple(conditions), REGION_NAMES)
     return {
         name: Region(name, cond, tex(cond), mml(cond), words, fn)
         for name, (cond, words, fn) in conditions.items()
     }
 
+
+#: Each region of ``REGIONS`` and the update its proof covers: the built-in optimizer (its
+#: registry entry's ``derivation``) and the substitutions of that optimizer's hyperparameters
+#: (SymPy text in hyperparameter names) the region states it in. Without SymPy, so the optimizer
+#: registry can check a plugin's region name at load. A plugin naming one of these regions must
+#: have that optimizer's update (``theory.named_regions`` compares the two derivations).
+PROVED_FOR: dict[str, tuple[str, dict[str, str]]] = {
+    "gd": ("gd", {}),
+    "adaptive_momentum": ("adaptive_momentum", {}),
+    # the papers' parametrisation: a hyperparameter s with tau = s lr
+    "adaptive_momentum_tau_proportional": ("adaptive_momentum", {"tau": "s*lr"}),
+    "constant_momentum": ("momentum", {}),
+    "nesterov": ("nesterov", {}),
+    "rmsprop": ("rmsprop", {}),
+}
+#: the names of ``REGIONS``, known without building it (which needs SymPy)
+REGION_NAMES: tuple[str, ...] = tuple(PROVED_FOR)
 
 REGIONS: dict[str, Region]  # built on first access by __getattr__ below
 _regions: dict[str, Region] | None = None

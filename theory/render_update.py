@@ -8,13 +8,17 @@ one entry of the parameters (the convention of ``theory.update_rules``)::
     dw_k   = step(s_k, g_k, k)     (w_(k+1) = w_k + dw_k)
 
 followed by its exact one-step descent region (``theory.descent``) or the stated reason it has
-none. A built-in whose step also reads per-run observables (the previous step, group norms)
-lists them. The JSON form is::
+none. A plugin's region is shown only when ``theory.named_regions`` finds nothing wrong with it
+(a named region: the plugin's update is the one it was proved for); otherwise ``region`` is
+null and ``region_refused`` says why. A built-in whose step also reads per-run observables (the
+previous step, group norms) lists them. A plugin whose derivation or region raises is a
+one-line ``OptimizerPluginError``. The JSON form is::
 
     {"optimizer": NAME, "hyperparameters": {NAME: SYMBOL}, "gradient": SYMBOL,
      "step_index": SYMBOL | null, "state": {SYMBOL: EXPR}, "initial": {SYMBOL: EXPR},
      "observables": {SYMBOL: TEXT}, "step": EXPR,
-     "region": {"name", "condition", "words"} | null, "no_region": TEXT | null}
+     "region": {"name", "condition", "words"} | null, "no_region": TEXT | null,
+     "region_refused": TEXT | null}
 
 with every EXPR ``str`` of a SymPy expression (``sympy.sympify`` gives it back).
 """
@@ -22,6 +26,7 @@ with every EXPR ``str`` of a SymPy expression (``sympy.sympify`` gives it back).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sympy as sp
@@ -34,12 +39,21 @@ def _parts(entry: Any) -> dict[str, Any]:
 
     rule = entry.build_derivation()
     region = region_of(entry)
+    refused = None
+    if region is not None and entry.origin != "builtin":
+        from .named_regions import region_problems
+
+        # a plugin's region is shown only when theory's check of it passes
+        problems = region_problems(entry)
+        if problems:
+            region, refused = None, "; ".join(problems)
     return {
         "rule": rule,
         "state": {s: sp.sympify(v) for s, v in rule.state.items()},
         "initial": {s: sp.sympify(rule.initial.get(s, 0)) for s in rule.state},
         "step": sp.sympify(rule.step),
         "region": region,
+        "refused": refused,
     }
 
 
@@ -77,6 +91,7 @@ def to_json(entry: Any) -> str:
         if region is None
         else {"name": region.name, "condition": str(region.condition), "words": region.words},
         "no_region": entry.no_region,
+        "region_refused": p["refused"],
     }
     return json.dumps(payload, indent=2)
 
@@ -92,7 +107,10 @@ def _notes(entry: Any, rule: Any) -> list[str]:
     return out
 
 
-def _closing(entry: Any, region: Any) -> str:
+def _closing(entry: Any, p: dict[str, Any]) -> str:
+    region = p["region"]
+    if p["refused"] is not None:
+        return f"the declared descent region is not shown, theory refuses it: {p['refused']}"
     if region is None:
         return f"no exact descent region: {entry.no_region}"
     return f"exact one-step descent region '{region.name}': {region.words}"
@@ -107,7 +125,7 @@ def to_sympy(entry: Any) -> str:
     lines.append(f"dw_{k} = {p['step']}")
     if p["region"] is not None:
         lines.append(f"region: {p['region'].condition}")
-    lines.append(f"# {_closing(entry, p['region'])}")
+    lines.append(f"# {_closing(entry, p)}")
     return "\n".join(lines) + "\n"
 
 
@@ -119,7 +137,7 @@ def to_latex(entry: Any) -> str:
     rows.append(rf"\Delta w_{{{k}}} &= {sp.latex(p['step'])}")
     if p["region"] is not None:
         rows.append(rf"\text{{region: }} & {p['region'].latex}")
-    head = [f"% {n}" for n in _notes(entry, rule)] + [f"% {_closing(entry, p['region'])}"]
+    head = [f"% {n}" for n in _notes(entry, rule)] + [f"% {_closing(entry, p)}"]
     body = r" \\" + "\n"
     return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
 
@@ -134,8 +152,38 @@ def to_mathml(entry: Any) -> str:
     out.append(math_block(f"{dw}<mo>=</mo>{presentation(p['step'])}"))
     if p["region"] is not None:
         out.append(p["region"].mathml)
-    out.append(f"<!-- {_closing(entry, p['region']).replace('--', '-')} -->")
+    out.append(f"<!-- {_closing(entry, p).replace('--', '-')} -->")
     return "\n".join(out) + "\n"
 
 
-RENDERERS = {"latex": to_latex, "sympy": to_sympy, "json": to_json, "mathml": to_mathml}
+def _guarded(render: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``render`` for a plugin's entry: its derivation or region raising (a bug of the plugin)
+    is a one-line ``OptimizerPluginError`` naming it, never a traceback."""
+
+    def guarded(entry: Any) -> str:
+        if entry.origin == "builtin":
+            return render(entry)  # ours: a bug, with its traceback
+        from descentcheck.impl.errors import one_line
+        from descentcheck.registry.optimizers import OptimizerPluginError
+
+        try:
+            return render(entry)
+        except OptimizerPluginError:
+            raise
+        except Exception as e:
+            raise OptimizerPluginError(
+                f"optimizer plugin {entry.origin!r}: cannot derive {entry.name}: {one_line(e)}"
+            ) from None
+
+    return guarded
+
+
+RENDERERS = {
+    fmt: _guarded(fn)
+    for fmt, fn in {
+        "latex": to_latex,
+        "sympy": to_sympy,
+        "json": to_json,
+        "mathml": to_mathml,
+    }.items()
+}

@@ -56,7 +56,12 @@ Its fields, all in one place:
 ``region`` (str, callable, or None) / ``no_region`` (str or None)
     Exactly one of them: ``region`` names the exact one-step descent region in
     ``descentcheck.theory.descent.REGIONS`` (or is a zero-argument callable returning a
-    ``theory.descent.Region``), ``no_region`` states why none exists. A ``Region`` (a
+    ``theory.descent.Region``), ``no_region`` states why none exists. A named region is proved
+    for one built-in's update (``theory.descent.PROVED_FOR``: ``gd`` for ``-lr g``,
+    ``constant_momentum`` for momentum's buffer form, ...): theory checks that the plugin's
+    derivation is that update, under the hyperparameter names the region uses
+    (``theory.named_regions``). A callable's own region is the plugin's claim: theory checks
+    its form only; the ledger and the sweep test it on runs. A ``Region`` (a
     dataclass) has ``name``; ``condition``, a SymPy strict inequality in the Symbols of
     ``theory.descent_proofs`` (``lr``, ``tau``, ``beta``, ``L``, ``ratio`` = rho_k, and for
     per-entry scalings ``p`` = g.Dg, ``q`` = |Dg|^2); ``latex``, ``mathml`` and ``words`` for
@@ -127,12 +132,14 @@ update-equals-derived-rule`` all know it. (``eps`` is also RMSProp's: one ``--ep
 serves both, and both declare it a float.)
 
 What is checked, and when: on the first read of the registry, each plugin's entry (a name, a
-factory, a derivation, exactly one of region and no_region, ``lr`` declared, hyperparameter
-names new or of the same kind as elsewhere); a failure refuses the plugin and every read raises
-until it is fixed or uninstalled. The content is checked by :func:`coverage_problems` (the
-factory builds an optimizer with ``init`` and ``update``; the derivation returns an
-:class:`UpdateRule` whose ``step`` uses only declared symbols and which has a symbol for each
-float hyperparameter; the region exists), which ``python -m descentcheck.theory`` runs with
+factory, a derivation, exactly one of region and no_region, a region name among
+``theory.descent.REGION_NAMES``, ``lr`` declared, hyperparameter names new or of the same kind
+as elsewhere); a failure refuses the plugin and every read raises until it is fixed or
+uninstalled. The content is checked by :func:`coverage_problems` (the factory builds an
+optimizer with ``init`` and ``update``; the derivation returns an :class:`UpdateRule` whose
+``step`` uses only declared symbols and which has a symbol for each float hyperparameter; the
+region exists, a named one's update is the one it was proved for, a callable's is a well-formed
+``Region``: ``theory.named_regions``), which ``python -m descentcheck.theory`` runs with
 ``theory.optimizer_agreement.compare_registered`` (the dict-form updates on random gradients
 against the rule unrolled in mpmath, within 1e-12 of the step, each option setting of
 :func:`option_settings`), and by the ledger's ``update-equals-derived-rule`` (every step the
@@ -593,7 +600,23 @@ def _check_plugin(entry: OptimizerEntry, known: Mapping[str, OptimizerEntry]) ->
             f"optimizer {entry.name} needs exactly one of region (its exact descent region) "
             "and no_region (why none exists)"
         )
+    if entry.region is not None and not callable(entry.region):
+        # the names are known without SymPy: a typo is refused here, not by a KeyError later
+        from descentcheck.theory.descent import REGION_NAMES
+
+        if not isinstance(entry.region, str) or entry.region not in REGION_NAMES:
+            refuse(_unknown_region(entry))
     _check_hyperparameters(entry, known, refuse)
+
+
+def _unknown_region(entry: OptimizerEntry) -> str:
+    from descentcheck.theory.descent import REGION_NAMES
+
+    return (
+        f"optimizer {entry.name}: region {entry.region!r} is not one of "
+        f"theory.descent.REGIONS (known: {', '.join(REGION_NAMES)}) nor a callable returning a "
+        "theory.descent.Region"
+    )
 
 
 def _check_hyperparameters(
@@ -650,6 +673,14 @@ def coverage_problems(entry: OptimizerEntry) -> list[str]:
             region_of(entry)
         except Exception as e:
             out.append(f"optimizer {name}: its descent region {entry.region!r} is missing ({e})")
+        else:
+            # a region is proved for one update: a named one must be that update
+            from descentcheck.theory.named_regions import region_problems
+
+            try:
+                out += region_problems(entry)
+            except Exception as e:  # a plugin's derivation or region raising: one line
+                out.append(f"optimizer {name}: its region cannot be checked ({one_line(e)})")
     elif not str(entry.no_region).strip():
         out.append(f"optimizer {name}: its reason for having no descent region is empty")
     return out
@@ -693,6 +724,8 @@ def region_of(entry: OptimizerEntry) -> Any:
         return entry.region()
     from descentcheck.theory.descent import REGIONS
 
+    if entry.region not in REGIONS:  # a built-in's typo or a region removed from theory
+        raise OptimizerPluginError(_unknown_region(entry))
     return REGIONS[entry.region]
 
 

@@ -18,6 +18,11 @@ array raises), whose arithmetic is numpy's, so the device run must give the nump
 * the same settings' dict form (``get_optimizer(...).update`` on per-array dicts, the public
   API) takes K steps from the network's gradients on numpy and on device arrays, compared the
   same way (coefficients and final parameters);
+* every registered plugin optimizer, its hyperparameters drawn from their declared ranges,
+  under each of its option settings (``registry.optimizers.option_settings``), trains and
+  steps its dict form the same way, compared bit for bit: a plugin's update must take its array
+  functions from the arrays' namespace too (``descentcheck.impl.backend.namespace``); one that
+  calls ``numpy.*`` on a device array falsifies the claim with a message naming the plugin;
 * the network's ``loss_and_grad`` at the complex point w + i h u (h = 2^-40, u drawn on a grid;
   the complex step of the gradient oracle and the Hessian-vector products) on device arrays must
   equal the numpy evaluation bit for bit, the loss staying complex (a Python or 0-d complex).
@@ -35,9 +40,12 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from descentcheck.impl.errors import one_line
 from descentcheck.impl.optim import get_optimizer
 from descentcheck.impl.trainer import train
+from descentcheck.registry.optimizers import registry
 
+from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import cases, grid_floats
@@ -59,7 +67,25 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     hp = draw(setting_values(), label="settings")
     u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="direction")
     matmul = draw(st.booleans(), label="force the matmul evaluation")
-    return {"case": case, "batch": batch, "hp": hp, "direction": u, "matmul": matmul}
+    # drawn last: without plugins the draws (and the examples saved in a database) are unchanged
+    plugins = [
+        draw(registered.hyperparameter_draws(name), label=name)
+        for name, entry in registry().items()
+        if entry.origin != "builtin"
+    ]
+    return {
+        "case": case,
+        "batch": batch,
+        "hp": hp,
+        "direction": u,
+        "matmul": matmul,
+        "plugins": plugins,
+    }
+
+
+def _plugin_settings(drawn: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each drawn plugin optimizer under each of its option settings."""
+    return [s for hp in drawn.get("plugins", ()) for s in registered.variants(hp)]
 
 
 def _differences(setting: dict[str, Any], ref: Any, dev: Any) -> list[str]:
@@ -126,17 +152,30 @@ def _dict_form(case: Any, setting: dict[str, Any], xp: Any) -> tuple[Any, Any]:
 
 
 def _compare(drawn: dict[str, Any], standin: Any) -> tuple[list[str], int]:
+    from descentcheck.impl.device_standin import DeviceLeak
+
     case, batch = drawn["case"], drawn["batch"]
     runs, out = 0, []
-    for setting in settings(**drawn["hp"]):
+    builtin = [(s, "") for s in settings(**drawn["hp"])]
+    plugins = [(s, registry()[s["optimizer"]].origin) for s in _plugin_settings(drawn)]
+    for setting, origin in builtin + plugins:
         kw = {"steps": STEPS, "batch_size": batch, "seed": 0, **setting}
-        with np.errstate(all="ignore"):  # a diverging run is compared as it is
-            ref = train(case.net, case.params, case.x, case.yt, **kw)
-            dev = train(case.net, case.params, case.x, case.yt, backend=standin, **kw)
-            ref_dict, dev_dict = _dict_form(case, setting, standin.xp)
+        try:
+            with np.errstate(all="ignore"):  # a diverging run is compared as it is
+                ref = train(case.net, case.params, case.x, case.yt, **kw)
+                dev = train(case.net, case.params, case.x, case.yt, backend=standin, **kw)
+                ref_dict, dev_dict = _dict_form(case, setting, standin.xp)
+        except Exception as e:
+            if not origin:
+                raise  # ours: reported by _check as the whole device path's failure
+            # a plugin's update off the device (numpy.* on a device array): its fault, named
+            what = "left the device" if isinstance(e, DeviceLeak) else "failed"
+            out.append(f"optimizer plugin {origin!r}: its update {what}: {one_line(e)}")
+            continue
         runs += 1
-        out += _differences(setting, ref, dev)
-        out += [f"dict form {m}" for m in _differences(setting, ref_dict, dev_dict)]
+        misses = _differences(setting, ref, dev)
+        misses += [f"dict form {m}" for m in _differences(setting, ref_dict, dev_dict)]
+        out += [f"optimizer plugin {origin!r}: {m}" if origin else m for m in misses]
     with np.errstate(all="ignore"):
         out += _complex_differences(drawn, standin)
     return out, runs
@@ -169,7 +208,8 @@ DEVICE_PATH = Claim(
     id="device-path-equals-numpy-path",
     statement=(
         "Training on a strict CPU stand-in for CuPy gives the numpy run's bits (adaptive "
-        "momentum to 1e-13) for every optimizer and option, full batch and minibatch, and the "
+        "momentum to 1e-13) for every optimizer and option, registered plugins' included, "
+        "full batch and minibatch, and the "
         "network's complex-step loss and gradient on device arrays equal numpy's"
     ),
     source=(
@@ -179,8 +219,8 @@ DEVICE_PATH = Claim(
     ),
     conditions=(
         f"small random DAGs with skips, {STEPS} steps of each setting that "
-        "optimizer-dict-form-equals-flat-form checks; half the cases on the distance layers' "
-        "matmul evaluation",
+        "optimizer-dict-form-equals-flat-form checks and of each plugin optimizer's option "
+        "settings; half the cases on the distance layers' matmul evaluation",
     ),
     expect="holds",
     strategy=_draw,

@@ -1,0 +1,355 @@
+"""A plugin optimizer's descent region: a region name theory does not know is refused at load;
+a named region must be proved for the plugin's own update (theory compares the derivations);
+``derive`` never shows a traceback or a region theory refuses; and the device-path claim trains
+plugin optimizers too (held-out report, bugs 3, 5 and 6)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+
+import descentcheck.registry.optimizers as reg
+from descentcheck.cli import main
+from descentcheck.impl.backend import namespace
+from descentcheck.impl.optim.base import Optimizer, StepInfo
+from descentcheck.registry import OPTIMIZERS_GROUP
+from descentcheck.registry.optimizers import (
+    LR,
+    Hyperparameter,
+    OptimizerEntry,
+    OptimizerPluginError,
+    UpdateRule,
+    coverage_problems,
+)
+
+
+class FakeEntryPoint:
+    def __init__(self, name: str, obj: object, value: str = "fake_plugin:OPT"):
+        self.name, self.value, self._obj = name, value, obj
+
+    def load(self) -> object:
+        return self._obj
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    """Install fake entry points: ``plugins(ep, ...)``; the registry is read afresh."""
+    import importlib.metadata
+
+    def install(*eps):
+        def entry_points(group=None, **kw):
+            return list(eps) if group == OPTIMIZERS_GROUP else []
+
+        monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+        monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
+        monkeypatch.setattr(reg, "_loaded", False)
+
+    yield install
+    monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
+    monkeypatch.setattr(reg, "_loaded", False)
+
+
+# ---- sign descent (the held-out plugin's), and gradient descent written with a state ---------
+
+
+def make_signsgd(lr: float) -> Optimizer:
+    def init(params):
+        return None
+
+    def update(grads, state, params):
+        return {k: -lr * namespace(g).sign(g) for k, g in grads.items()}, None, StepInfo(None)
+
+    return Optimizer("signsgd", {"lr": lr}, init, update)
+
+
+def sign_rule() -> UpdateRule:
+    lr, g = sp.symbols("lr g", real=True)
+    return UpdateRule(step=-lr * sp.sign(g), gradient=g, hyperparameters={"lr": lr})
+
+
+SIGNSGD = OptimizerEntry(
+    name="signsgd",
+    summary="dw_k = -lr sign(g_k)",
+    hyperparameters=(LR,),
+    factory=make_signsgd,
+    derivation=sign_rule,
+    region="gd",  # false: gd's region is proved for -lr g, not -lr sign(g)
+)
+
+
+def make_gd_with_state(lr: float) -> Optimizer:
+    def init(params):
+        return {k: namespace(v).zeros_like(v) for k, v in params.items()}
+
+    def update(grads, state, params):
+        m = {k: g + 0 * state[k] for k, g in grads.items()}
+        return {k: -lr * m[k] for k in grads}, m, StepInfo(None)
+
+    return Optimizer("gd2", {"lr": lr}, init, update)
+
+
+def gd_rule_with_state() -> UpdateRule:
+    lr, g, m = sp.symbols("lr g m", positive=True)  # other assumptions than the built-in's
+    return UpdateRule(step=-lr * m, gradient=g, hyperparameters={"lr": lr}, state={m: g})
+
+
+GD2 = OptimizerEntry(
+    name="gd2",
+    summary="gradient descent through a copy of the gradient",
+    hyperparameters=(LR,),
+    factory=make_gd_with_state,
+    derivation=gd_rule_with_state,
+    region="gd",
+)
+
+
+# ---- bug 3: a region name theory does not know ----------------------------------------------
+
+
+def test_an_unknown_region_name_is_refused_at_load_in_one_line(plugins):
+    plugins(FakeEntryPoint("signsgd", replace(SIGNSGD, region="no_such_region")))
+    with pytest.raises(OptimizerPluginError) as info:
+        reg.names()
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("optimizer plugin 'signsgd = fake_plugin")
+    assert "region 'no_such_region' is not one of theory.descent.REGIONS (known: gd, " in message
+
+
+def test_derive_of_an_unknown_region_is_one_line_without_traceback(plugins):
+    plugins(FakeEntryPoint("signsgd", replace(SIGNSGD, region="no_such_region")))
+    for fmt in ("latex", "json"):
+        r = CliRunner().invoke(main, ["derive", "signsgd", "--format", fmt])
+        lines = r.output.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1, (r.output, r.exception)
+        assert lines[0].startswith("error: optimizer plugin 'signsgd"), r.output
+        assert "no_such_region" in lines[0]
+
+
+def _raising_rule() -> UpdateRule:
+    raise RuntimeError("no sympy\nhere")
+
+
+def _raising_region():
+    raise RuntimeError("region exploded")
+
+
+@pytest.mark.parametrize(
+    ("broken", "says"),
+    [
+        (replace(SIGNSGD, derivation=_raising_rule), "RuntimeError: no sympy here"),
+        (replace(SIGNSGD, region=_raising_region), "RuntimeError: region exploded"),
+        (replace(SIGNSGD, derivation=lambda: "not a rule"), "cannot derive signsgd"),
+    ],
+    ids=["derivation raises", "region raises", "derivation returns a str"],
+)
+def test_derive_of_a_raising_plugin_is_one_line(plugins, broken, says):
+    plugins(FakeEntryPoint("signsgd", broken))
+    for fmt in ("latex", "sympy", "json", "mathml"):
+        r = CliRunner().invoke(main, ["derive", "signsgd", "--format", fmt])
+        lines = r.output.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1, (fmt, r.output, r.exception)
+        assert lines[0].startswith("error: optimizer plugin 'signsgd = fake_plugin:OPT'")
+        assert says in lines[0], lines[0]
+
+
+# ---- bug 5: a named region must be the plugin's own update ----------------------------------
+
+
+def test_sign_descent_naming_gd_fails_theory_in_one_line(plugins):
+    from descentcheck.theory.checks import check_optimizers
+
+    plugins(FakeEntryPoint("signsgd", SIGNSGD))
+    problems = coverage_problems(reg.get("signsgd"))
+    assert len(problems) == 1 and "\n" not in problems[0], problems
+    assert problems[0].startswith(
+        "optimizer signsgd names region 'gd', proved for the update -g*lr; its derivation "
+        "gives -lr*sign(g) (dw_0 differs at "
+    ), problems
+    result = check_optimizers()
+    assert not result.ok and problems[0] in result.details, result.details
+
+
+def test_derive_does_not_show_a_region_theory_refuses(plugins):
+    plugins(FakeEntryPoint("signsgd", SIGNSGD))
+    r = CliRunner().invoke(main, ["derive", "signsgd", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.output)
+    assert payload["region"] is None
+    assert "names region 'gd', proved for the update" in payload["region_refused"]
+    r = CliRunner().invoke(main, ["derive", "signsgd", "--format", "sympy"])
+    assert r.exit_code == 0 and "region: lr < 2/L" not in r.output, r.output
+    assert "theory refuses it" in r.output
+
+
+def test_the_same_update_written_otherwise_keeps_its_named_region(plugins):
+    """Gradient descent through a state copy of g, with positive symbols: the same update, so
+    gd's region holds for it, and derive shows it."""
+    plugins(FakeEntryPoint("gd2", GD2))
+    assert coverage_problems(reg.get("gd2")) == []
+    r = CliRunner().invoke(main, ["derive", "gd2", "--format", "json"])
+    assert r.exit_code == 0 and json.loads(r.output)["region"]["name"] == "gd", r.output
+
+
+def _rmsprop_like(momentum: bool, eps_inside: bool = False):
+    def rule() -> UpdateRule:
+        lr, rho, eps, beta, g, v, b = sp.symbols("lr rho eps momentum g v b", real=True)
+        v_new = rho * v + (1 - rho) * g**2
+        scale = sp.sqrt(v_new + eps) if eps_inside else sp.sqrt(v_new) + eps
+        hps = {"lr": lr, "rho": rho, "eps": eps}
+        if not momentum:  # inside the step, v is already v_k
+            now = sp.sqrt(v + eps) if eps_inside else sp.sqrt(v) + eps
+            return UpdateRule(step=-lr * g / now, gradient=g, hyperparameters=hps, state={v: v_new})
+        state = {v: v_new, b: beta * b + g / scale}
+        return UpdateRule(-lr * b, g, {**hps, "momentum": beta}, state)
+
+    return rule
+
+
+RMSPROP = next(e for e in reg.BUILTINS if e.name == "rmsprop")
+
+
+@pytest.mark.parametrize(
+    ("momentum", "eps_inside", "region", "says"),
+    [
+        (False, False, "rmsprop", None),  # rmsprop without its momentum option (default 0)
+        (True, False, "rmsprop", None),  # the built-in's update in another state's names
+        (True, True, "rmsprop", "dw_0 differs at"),  # eps inside the root: another update
+        (False, False, "constant_momentum", "it declares no 'momentum'"),
+    ],
+    ids=["without momentum", "with momentum", "eps inside sqrt", "heavy ball's region"],
+)
+def test_a_named_region_is_checked_against_its_builtin_update(
+    plugins, momentum, eps_inside, region, says
+):
+    hps = RMSPROP.hyperparameters if momentum else RMSPROP.hyperparameters[:3]
+    entry = replace(
+        RMSPROP,
+        name="rms2",
+        hyperparameters=hps,
+        derivation=_rmsprop_like(momentum, eps_inside),
+        region=region,
+        validates=False,
+    )
+    plugins(FakeEntryPoint("rms2", entry))
+    problems = coverage_problems(reg.get("rms2"))
+    if says is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(
+            f"optimizer rms2 names region {region!r}"
+        )
+        assert says in problems[0], problems
+
+
+def test_a_callable_region_must_return_a_region(plugins):
+    plugins(FakeEntryPoint("signsgd", replace(SIGNSGD, region=lambda: "gd")))
+    problems = coverage_problems(reg.get("signsgd"))
+    assert problems == ["optimizer signsgd: its own region is a str, not a theory.descent.Region"]
+
+
+def test_a_callable_region_of_a_builtin_name_is_checked_as_that_region(plugins):
+    from descentcheck.theory import descent
+
+    plugins(FakeEntryPoint("signsgd", replace(SIGNSGD, region=lambda: descent.REGIONS["gd"])))
+    problems = coverage_problems(reg.get("signsgd"))
+    assert len(problems) == 1 and "names region 'gd', proved for the update" in problems[0]
+
+
+def test_a_callable_region_with_stray_symbols_is_reported(plugins):
+    from descentcheck.theory import descent
+
+    gd = descent.REGIONS["gd"]
+    own = replace(gd, name="mine", condition=sp.StrictLessThan(sp.Symbol("lr"), 1))
+    plugins(FakeEntryPoint("signsgd", replace(SIGNSGD, region=lambda: own)))
+    problems = coverage_problems(reg.get("signsgd"))
+    assert problems == [
+        "optimizer signsgd: its own region 'mine': its condition uses ['lr'], not symbols of "
+        "theory.descent_proofs"
+    ]
+
+
+# ---- bug 6 (optimizers): the device-path claim trains plugin optimizers ---------------------
+
+
+def make_adagrad(lr: float, eps: float = 1e-10, initial_accumulator_value: float = 0.0):
+    def init(params):
+        return {k: namespace(v).full_like(v, initial_accumulator_value) for k, v in params.items()}
+
+    def update(grads, state, params):
+        G = {k: state[k] + g * g for k, g in grads.items()}
+        dw = {k: -lr * g / (namespace(g).sqrt(G[k]) + eps) for k, g in grads.items()}
+        return dw, G, StepInfo(None)
+
+    hp = {"lr": lr, "eps": eps, "initial_accumulator_value": initial_accumulator_value}
+    return Optimizer("adagrad", hp, init, update)
+
+
+def make_adagrad_with_numpy(lr: float, eps: float = 1e-10, initial_accumulator_value: float = 0.0):
+    """The same, with numpy's functions: they refuse a device array."""
+
+    def init(params):
+        return {k: np.full_like(v, initial_accumulator_value) for k, v in params.items()}
+
+    def update(grads, state, params):
+        G = {k: state[k] + g * g for k, g in grads.items()}
+        return {k: -lr * g / (np.sqrt(G[k]) + eps) for k, g in grads.items()}, G, StepInfo(None)
+
+    hp = {"lr": lr, "eps": eps, "initial_accumulator_value": initial_accumulator_value}
+    return Optimizer("adagrad", hp, init, update)
+
+
+def adagrad_rule() -> UpdateRule:
+    lr, eps, G0, g, G = sp.symbols("lr eps initial_accumulator_value g G", real=True)
+    return UpdateRule(
+        step=-lr * g / (sp.sqrt(G) + eps),
+        gradient=g,
+        hyperparameters={"lr": lr, "eps": eps, "initial_accumulator_value": G0},
+        state={G: G + g**2},
+        initial={G: G0},
+    )
+
+
+ADAGRAD = OptimizerEntry(
+    name="adagrad",
+    summary="Adagrad",
+    hyperparameters=(
+        LR,
+        Hyperparameter("eps", "float", "added to sqrt(G_k)", 1e-10, draw=(1e-10, 1e-3, True)),
+        Hyperparameter("initial_accumulator_value", "float", "G_(-1)", 0.0, draw=(0.0, 1.0, False)),
+    ),
+    factory=make_adagrad,
+    derivation=adagrad_rule,
+    no_region="the step's length depends on the whole gradient history",
+)
+
+
+def _device_claim(tmp_path):
+    from descentcheck.properties.claims import BY_ID
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    return run_claim(BY_ID["device-path-equals-numpy-path"], profile)
+
+
+def test_device_path_claim_trains_a_plugin_optimizer(plugins, tmp_path):
+    plugins(FakeEntryPoint("adagrad", ADAGRAD))
+    entry = _device_claim(tmp_path)
+    assert entry["outcome"] == "held", entry["message"]
+    # 9 built-in settings and adagrad's two (initial_accumulator_value 0 and drawn) per case
+    measured = entry["measured"]
+    assert measured["runs_compared"] == 11 * measured["cases_tested"], measured
+
+
+def test_device_path_claim_names_a_plugin_that_calls_numpy(plugins, tmp_path):
+    plugins(FakeEntryPoint("adagrad", replace(ADAGRAD, factory=make_adagrad_with_numpy)))
+    entry = _device_claim(tmp_path)
+    assert entry["outcome"] == "falsified", entry
+    text = json.dumps(entry)
+    assert "optimizer plugin 'adagrad = fake_plugin:OPT': its update left the device" in text
+    assert "numpy.full_like called on a device array" in text

@@ -1,0 +1,192 @@
+"""A region an optimizer declares, checked against the update it was proved for.
+
+Each region of ``theory.descent.REGIONS`` is proved (``descent_proofs``, ``descent_smt``) for
+one update: the built-in optimizer ``theory.descent.PROVED_FOR`` names, whose SymPy
+derivation (its registry entry's :class:`~descentcheck.registry.optimizers.UpdateRule`) is
+itself proved equal to the observable step the proofs use (``theory.momentum``). So a region
+holds for another optimizer only when that optimizer's update *is* that update:
+
+* an optimizer that **names** a region (``region="gd"``, or a callable returning a ``Region``
+  of that name) must have a derivation equal to the built-in's, under the hyperparameter names
+  the region is stated in (``lr``, ``momentum``, ``rho``, ``eps``, ``tau``; ``s`` with
+  ``tau = s lr`` for ``adaptive_momentum_tau_proportional``). A hyperparameter of the built-in
+  that the optimizer does not declare is taken at the built-in's default (RMSProp's
+  ``momentum = 0``); one without a default must be declared. Both rules are unrolled from
+  their initial state (the convention of ``theory.update_rules``) over the first
+  :data:`STEPS` updates, ``dw_0 .. dw_(STEPS-1)``, as SymPy expressions in symbolic gradients
+  ``g_0, g_1, ...`` and the hyperparameters; each pair is first evaluated at one rational
+  point (a difference there is a counterexample, reported with the point) and then proved
+  equal with ``theory.zero.is_zero``. Equality of the first updates is what is checked, not an
+  induction over every k. A rule with observables (adaptive momentum's group norms) is
+  compared as its one-step expression, observables matched by name.
+* an optimizer with its **own** region (a callable returning a ``Region`` under a new name)
+  makes a claim of its own: what is checked here is its form (a ``Region``; its condition a
+  SymPy strict inequality in ``theory.descent_proofs``' symbols; ``guaranteed`` callable; its
+  words not empty). That the region is right is not proved by theory; the ledger's and the
+  sweep's runs test it (a run inside it whose loss rises falsifies it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+from .zero import is_zero
+
+#: the updates compared: dw_0 .. dw_(STEPS - 1)
+STEPS = 3
+#: the gradients of the numeric comparison, g_0, g_1, ...: nonzero, distinct, of both signs
+GRADIENTS = (sp.Rational(7, 10), sp.Rational(-13, 10), sp.Rational(2, 5), sp.Rational(-1, 3))
+
+
+def region_problems(entry: Any) -> list[str]:
+    """What is wrong with ``entry``'s declared region, one line each (empty: nothing found;
+    also empty with ``no_region``). ``registry.optimizers.coverage_problems`` calls it once the
+    region itself resolves."""
+    from descentcheck.registry.optimizers import region_of
+    from descentcheck.theory.descent import PROVED_FOR
+
+    region = region_of(entry)
+    if region is None:
+        return []
+    named = entry.region if isinstance(entry.region, str) else getattr(region, "name", None)
+    if named in PROVED_FOR:
+        return _named_problems(entry, named)
+    return _own_region_problems(entry, region)
+
+
+def _own_region_problems(entry: Any, region: Any) -> list[str]:
+    from . import descent_proofs as dp
+    from .descent import Region
+
+    where = f"optimizer {entry.name}: its own region"
+    if not isinstance(region, Region):
+        return [f"{where} is a {type(region).__name__}, not a theory.descent.Region"]
+    out = []
+    strict = (sp.StrictLessThan, sp.StrictGreaterThan)
+    known = {dp.lr, dp.tau, dp.beta, dp.L, dp.ratio, dp.s_paper, dp.p, dp.q}
+    if not isinstance(region.condition, strict):
+        out.append(f"{where} {region.name!r}: its condition is not a SymPy strict inequality")
+    else:
+        stray = sorted(str(s) for s in region.condition.free_symbols - known)
+        if stray:
+            out.append(
+                f"{where} {region.name!r}: its condition uses {stray}, not symbols of "
+                "theory.descent_proofs"
+            )
+    if not callable(region.guaranteed):
+        out.append(f"{where} {region.name!r}: guaranteed is not callable")
+    if not str(region.words).strip():
+        out.append(f"{where} {region.name!r}: its words are empty")
+    return out
+
+
+def _named_problems(entry: Any, named: str) -> list[str]:
+    from descentcheck.registry.optimizers import BUILTINS
+    from descentcheck.theory.descent import PROVED_FOR
+
+    builtin_name, substitutions = PROVED_FOR[named]
+    if entry.origin == "builtin" and entry.name == builtin_name:
+        return []  # the update the region was proved for
+    reference = next(e for e in BUILTINS if e.name == builtin_name)
+    where = f"optimizer {entry.name} names region {named!r}"
+    declared = {h.name: h for h in entry.hyperparameters}
+    names = {sp.Symbol(n, real=True): n for n in declared}
+    common = {n: s for s, n in names.items()}
+    ref_rule, rule = reference.build_derivation(), entry.build_derivation()
+
+    # the built-in's hyperparameters in the plugin's names, a substitution, or its default
+    ref_values: dict[Any, Any] = {}
+    for name, sym in ref_rule.hyperparameters.items():
+        if name in substitutions:
+            text = substitutions[name]
+            needed = sorted(str(s) for s in sp.sympify(text).free_symbols if str(s) not in common)
+            if needed:
+                return [f"{where}, stated in {name} = {text}: it declares no {needed[0]!r}"]
+            ref_values[sym] = sp.sympify(text, locals=common)
+        elif name in common:
+            ref_values[sym] = common[name]
+        elif not reference.hyperparameter(name).required:
+            ref_values[sym] = sp.nsimplify(reference.hyperparameter(name).default)
+        else:
+            return [f"{where}, stated in hyperparameter {name!r}: it declares no {name!r}"]
+    values = {sym: common[name] for name, sym in rule.hyperparameters.items() if name in common}
+
+    ref_text = _text(ref_rule, ref_values, rule.gradient)
+    mine_text = _text(rule, values, rule.gradient)
+    said = f"{where}, proved for the update {ref_text}; its derivation gives {mine_text}"
+    if bool(ref_rule.observables) != bool(rule.observables):
+        return [f"{said} (one reads per-run observables, the other does not)"]
+    steps = 1 if ref_rule.observables else STEPS
+    grads = sp.symbols(f"g_0:{steps}", real=True)
+    observables = {
+        s: sp.Symbol(str(s), real=True) for s in (*ref_rule.observables, *rule.observables)
+    }
+    ref_steps = _unroll(ref_rule, {**ref_values, **observables}, grads)
+    mine = _unroll(rule, {**values, **observables}, grads)
+    point = _point(entry, common, grads, set(observables.values()))
+    for k, (a, b) in enumerate(zip(ref_steps, mine)):
+        gap = _gap(a, b, point)
+        if gap is not None and gap > 1e-20:
+            at = ", ".join(f"{s} = {v}" for s, v in point.items() if s in (a - b).free_symbols)
+            return [f"{said} (dw_{k} differs at {at})"]
+        proved, _residual = is_zero(a - b)
+        if not proved:
+            return [f"{said} (dw_{k} not proved equal)"]
+    return []
+
+
+def _unroll(rule: Any, values: dict[Any, Any], grads: tuple[Any, ...]) -> list[Any]:
+    """``dw_0 .. dw_(K-1)`` of ``rule`` with its symbols replaced by ``values``, from its
+    initial state (0 where not given): each state from the previous ones at once, then the step
+    from the new state (``theory.update_rules``' convention)."""
+    state = {s: sp.sympify(rule.initial.get(s, 0)).xreplace(values) for s in rule.state}
+    out = []
+    for k, g in enumerate(grads):
+        now = {**values, rule.gradient: g}
+        if rule.step_index is not None:
+            now[rule.step_index] = sp.Integer(k)
+        state = {s: sp.sympify(e).xreplace({**now, **state}) for s, e in rule.state.items()}
+        out.append(sp.sympify(rule.step).xreplace({**now, **state}))
+    return out
+
+
+def _point(entry: Any, common: dict[str, Any], grads: tuple[Any, ...], others: set) -> dict:
+    """A rational point inside each declared range (a float without a range: its default, or
+    3/10 where that is 0) with the gradients of :data:`GRADIENTS`."""
+    point: dict[Any, Any] = {}
+    for name, sym in common.items():
+        h = entry.hyperparameter(name)
+        if h.kind != "float":
+            continue
+        if h.draw is not None:
+            lo, hi, _log = h.draw
+            point[sym] = sp.nsimplify(lo + 0.37 * (hi - lo), rational=True)
+        else:
+            default = 0.0 if h.required else float(h.default)
+            point[sym] = sp.nsimplify(default, rational=True) or sp.Rational(3, 10)
+    point.update(zip(grads, GRADIENTS))
+    point.update({s: sp.Rational(1, 2) + i for i, s in enumerate(sorted(others, key=str))})
+    return point
+
+
+def _gap(a: Any, b: Any, point: dict[Any, Any]) -> float | None:
+    """``|a - b| / (1 + |a|)`` at ``point`` in 30 digits, or None where it does not evaluate to
+    a number (then only the proof decides)."""
+    try:
+        va, vb = (complex(sp.N(e.xreplace(point), 30)) for e in (a, b))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    gap = abs(va - vb) / (1 + abs(va))
+    return gap if gap == gap else None  # nan: no verdict here
+
+
+def _text(rule: Any, values: dict[Any, Any], gradient: Any) -> str:
+    """The rule's step, with its state updates, in the compared names: ``dw = ...`` text."""
+    shown = {**values, rule.gradient: gradient}
+    step = sp.sympify(rule.step).xreplace(shown)
+    text = str(step)
+    for s, e in rule.state.items():
+        text += f", {s} <- {sp.sympify(e).xreplace(shown)}"
+    return text
