@@ -116,7 +116,7 @@ def test_an_unknown_region_name_is_refused_at_load_in_one_line(plugins):
     with pytest.raises(OptimizerPluginError) as info:
         reg.names()
     message = str(info.value)
-    assert "\n" not in message and message.startswith("optimizer plugin 'signsgd = fake_plugin")
+    assert "\n" not in message and message.startswith("plugin 'signsgd' (fake_plugin")
     assert "region 'no_such_region' is not one of theory.descent.REGIONS (known: gd, " in message
 
 
@@ -126,7 +126,7 @@ def test_derive_of_an_unknown_region_is_one_line_without_traceback(plugins):
         r = CliRunner().invoke(main, ["derive", "signsgd", "--format", fmt])
         lines = r.output.strip().splitlines()
         assert r.exit_code == 2 and len(lines) == 1, (r.output, r.exception)
-        assert lines[0].startswith("error: optimizer plugin 'signsgd"), r.output
+        assert lines[0].startswith("error: plugin 'signsgd'"), r.output
         assert "no_such_region" in lines[0]
 
 
@@ -153,7 +153,7 @@ def test_derive_of_a_raising_plugin_is_one_line(plugins, broken, says):
         r = CliRunner().invoke(main, ["derive", "signsgd", "--format", fmt])
         lines = r.output.strip().splitlines()
         assert r.exit_code == 2 and len(lines) == 1, (fmt, r.output, r.exception)
-        assert lines[0].startswith("error: optimizer plugin 'signsgd = fake_plugin:OPT'")
+        assert lines[0].startswith("error: plugin 'signsgd' (fake_plugin:OPT)")
         assert says in lines[0], lines[0]
 
 
@@ -351,5 +351,5 @@ def test_device_path_claim_names_a_plugin_that_calls_numpy(plugins, tmp_path):
     entry = _device_claim(tmp_path)
     assert entry["outcome"] == "falsified", entry
     text = json.dumps(entry)
-    assert "optimizer plugin 'adagrad = fake_plugin:OPT': its update left the device" in text
+    assert "plugin 'adagrad' (fake_plugin:OPT): its update left the device" in text
     assert "numpy.full_like called on a device array" in text

@@ -310,8 +310,8 @@ REFUSALS = {
     ),
     "optimizer": (
         TRAIN,
-        "error: optimizer plugin 'adam = descentcheck_example_plugin.broken:ADAM, from package "
-        "descentcheck-example-plugin': optimizer adam has no SymPy derivation (derivation)",
+        "error: plugin 'adam' (descentcheck_example_plugin.broken:ADAM, from package "
+        "descentcheck-example-plugin): optimizer adam has no SymPy derivation (derivation)",
     ),
     "claim": (
         ["verify", "--claim", "adam-step-bounded", "--profile", "fast"],

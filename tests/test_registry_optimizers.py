@@ -289,7 +289,7 @@ def test_plugin_optimizer_is_registered_complete_and_trains(plugins):
     from descentcheck.impl.trainer import train
 
     plugins(FakeEntryPoint("adam", ADAM))
-    assert "adam" in reg.names() and reg.get("adam").origin == "adam = fake_plugin:ADAM"
+    assert "adam" in reg.names() and reg.get("adam").origin == "plugin 'adam' (fake_plugin:ADAM)"
     assert all_problems() == []
     net, params, x, y = _sine_case()
     traj = train(net, params, x, y, optimizer="adam", lr=0.01, beta1=0.8, steps=20)
@@ -363,7 +363,7 @@ BROKEN = {  # the plugin object, and what the one-line error must say
     "fails to import": (ModuleNotFoundError("No module named 'jax'"), "cannot load"),
     "a callable that raises": (
         _raising,
-        "adam = fake_plugin:ADAM': cannot build its optimizer: RuntimeError: no jax here",
+        "'adam' (fake_plugin:ADAM): cannot build its optimizer: RuntimeError: no jax here",
     ),
 }
 
@@ -375,7 +375,7 @@ def test_broken_plugin_is_refused_in_one_line(plugins, case):
     with pytest.raises(OptimizerPluginError) as info:
         reg.names()
     message = str(info.value)
-    assert "\n" not in message and message.startswith("optimizer plugin 'adam")
+    assert "\n" not in message and message.startswith("plugin 'adam'")
     assert fragment in message, message
 
 
@@ -386,7 +386,7 @@ def test_broken_plugin_in_the_cli_is_one_line_without_traceback(plugins, tmp_pat
     lines = r.output.strip().splitlines()
     assert r.exit_code == 2 and len(lines) == 1, r.output
     assert lines[0] == (
-        "error: optimizer plugin 'adam = fake_plugin:ADAM': optimizer adam has no SymPy "
+        "error: plugin 'adam' (fake_plugin:ADAM): optimizer adam has no SymPy "
         "derivation (derivation)"
     )
 
@@ -500,7 +500,7 @@ def test_a_plugin_factory_that_raises_is_one_line_in_train(plugins, tmp_path):
     r = CliRunner().invoke(main, [*args, "--steps", "2", "--out", str(tmp_path / "o")])
     lines = r.output.strip().splitlines()
     assert r.exit_code == 2 and len(lines) == 1, r.output
-    assert lines[0].startswith("error: optimizer plugin 'adam = fake_plugin:ADAM': its factory")
+    assert lines[0].startswith("error: plugin 'adam' (fake_plugin:ADAM): its factory")
     assert lines[0].endswith("RuntimeError: factory exploded")
 
 

@@ -172,7 +172,7 @@ def _guarded(render: Callable[[Any], str]) -> Callable[[Any], str]:
             raise
         except Exception as e:
             raise OptimizerPluginError(
-                f"optimizer plugin {entry.origin!r}: cannot derive {entry.name}: {one_line(e)}"
+                f"{entry.origin}: cannot derive {entry.name}: {one_line(e)}"
             ) from None
 
     return guarded

@@ -162,7 +162,7 @@ from typing import Any
 from descentcheck.impl.errors import HyperparameterError, one_line
 
 from . import OPTIMIZERS_GROUP
-from .plugins import PluginError, built, entry_points
+from .plugins import PluginError, a_kind, built, describe, entry_points
 
 
 class OptimizerPluginError(PluginError):
@@ -307,7 +307,7 @@ class OptimizerEntry:
     region: str | Callable[[], Any] | None = None
     no_region: str | None = None
     torch: str = ""
-    origin: str = "builtin"  # "builtin", or the plugin's entry point
+    origin: str = "builtin"  # "builtin", or the plugin's entry point as plugins.describe words it
     validates: bool = False
     """True when the factory checks its own arguments against the declared intervals (the
     built-ins, through ``impl.optim.base.check_number``): the registry then leaves the check to
@@ -344,7 +344,7 @@ class OptimizerEntry:
             if self.origin == "builtin":
                 raise  # ours: a bug, with its traceback
             raise OptimizerPluginError(
-                f"optimizer plugin {self.origin!r}: its factory failed on {args}: {one_line(e)}"
+                f"{self.origin}: its factory failed on {args}: {one_line(e)}"
             ) from None
 
     def build_derivation(self) -> UpdateRule:
@@ -554,9 +554,7 @@ def option_settings(entry: OptimizerEntry) -> list[dict[str, Any]]:
 def _plugin_entries() -> list[OptimizerEntry]:
     out = []
     for ep in entry_points(OPTIMIZERS_GROUP):  # sorted by name: install order does not matter
-        dist = getattr(getattr(ep, "dist", None), "name", None)
-        origin = f"{ep.name} = {ep.value}" + (f", from package {dist}" if dist else "")
-        where = f"optimizer plugin {origin!r}"
+        origin = where = describe(ep)  # as ops and claims name their plugins
         try:
             obj = ep.load()
         except Exception as e:  # a plugin's import failing is its problem: say so in one line
@@ -565,8 +563,7 @@ def _plugin_entries() -> list[OptimizerEntry]:
         obj = built(obj, where, "optimizer", is_entry, OptimizerPluginError)
         if not isinstance(obj, OptimizerEntry):
             raise OptimizerPluginError(
-                f"{where}: is a {type(obj).__name__}, not a "
-                "descentcheck.registry.optimizers.OptimizerEntry"
+                f"{where}: is {a_kind(obj)}, not a descentcheck.registry.optimizers.OptimizerEntry"
             )
         out.append(_with_origin(obj, origin))
     return out
@@ -582,7 +579,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 def _check_plugin(entry: OptimizerEntry, known: Mapping[str, OptimizerEntry]) -> None:
     """Refuse an entry that does not bring everything (one line, naming the plugin)."""
-    where = f"optimizer plugin {entry.origin!r}"
+    where = entry.origin
 
     def refuse(what: str) -> None:
         raise OptimizerPluginError(f"{where}: {what}")

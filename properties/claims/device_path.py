@@ -170,12 +170,12 @@ def _compare(drawn: dict[str, Any], standin: Any) -> tuple[list[str], int]:
                 raise  # ours: reported by _check as the whole device path's failure
             # a plugin's update off the device (numpy.* on a device array): its fault, named
             what = "left the device" if isinstance(e, DeviceLeak) else "failed"
-            out.append(f"optimizer plugin {origin!r}: its update {what}: {one_line(e)}")
+            out.append(f"{origin}: its update {what}: {one_line(e)}")
             continue
         runs += 1
         misses = _differences(setting, ref, dev)
         misses += [f"dict form {m}" for m in _differences(setting, ref_dict, dev_dict)]
-        out += [f"optimizer plugin {origin!r}: {m}" if origin else m for m in misses]
+        out += [f"{origin}: {m}" if origin else m for m in misses]
     with np.errstate(all="ignore"):
         out += _complex_differences(drawn, standin)
     return out, runs
