@@ -129,12 +129,35 @@ def to_sympy(entry: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
+    """LaTeX for symbols named in words (``initial_accumulator_value``, or a state ``sum_sq``
+    shown as ``sum_sq_k``), which SymPy would print as ``initial_{accumulator value}``: the
+    words upright, joined by ``\\_``, the index (``k``, ``(k-1)``, ``(-1)``) as a subscript."""
+    exprs = [*p["initial"], *p["initial"].values(), *p["state"], *p["state"].values(), p["step"]]
+    names: dict[sp.Symbol, str] = {}
+    for s in set().union(*(sp.sympify(e).free_symbols for e in exprs)):
+        base, sub = s.name, ""
+        for index in (f"({k}-1)", "(-1)", k):
+            if base.endswith("_" + index):
+                base, sub = base[: -len(index) - 1], index
+                break
+        if any(len(w) > 2 for w in base.split("_")[1:]):
+            words = base.replace("_", r"\_")
+            names[s] = rf"\mathrm{{{words}}}" + (f"_{{{sub}}}" if sub else "")
+    return names
+
+
 def to_latex(entry: Any) -> str:
     p = _shown(_parts(entry))
     rule, k = p["rule"], _k(p["rule"])
-    rows = [rf"{sp.latex(s)} &= {sp.latex(v)}" for s, v in p["initial"].items()]
-    rows += [rf"{sp.latex(s)} &= {sp.latex(v)}" for s, v in p["state"].items()]
-    rows.append(rf"\Delta w_{{{k}}} &= {sp.latex(p['step'])}")
+    names = _word_names(p, k)
+
+    def tex(e: Any) -> str:
+        return sp.latex(e, symbol_names=names)
+
+    rows = [rf"{tex(s)} &= {tex(v)}" for s, v in p["initial"].items()]
+    rows += [rf"{tex(s)} &= {tex(v)}" for s, v in p["state"].items()]
+    rows.append(rf"\Delta w_{{{k}}} &= {tex(p['step'])}")
     if p["region"] is not None:
         rows.append(rf"\text{{region: }} & {p['region'].latex}")
     head = [f"% {n}" for n in _notes(entry, rule)] + [f"% {_closing(entry, p)}"]
