@@ -13,6 +13,13 @@ which is ``(softmax - y)/n`` when each label row sums to one. ``log softmax`` is
 ``yhat - logsumexp(yhat)`` with the row maximum (of the real part) subtracted first, so neither the
 value nor the gradient overflows.
 
+Each loss says how it takes targets of shape (n,) (``targets``, as a loss plugin declares it:
+``descentcheck.registry.op_plugins.LossPlugin``): ``mse`` takes ``"values"`` (at one output the
+numbers, integers too; at m > 1 integer labels as one-hot rows), ``softmax_cross_entropy``
+``"labels"`` (integer labels as one-hot rows). :func:`target_form` and
+:func:`flat_targets_are_labels` read it for any registered loss (``Network.check_targets``, the
+claims).
+
 ``value_and_grad`` computes both from one ``log softmax`` (in place on its own temporaries), and
 ``__call__`` gives the same value bit for bit.
 """
@@ -20,6 +27,8 @@ value nor the gradient overflows.
 from __future__ import annotations
 
 import numpy as np
+
+from descentcheck.registry.op_plugins import flat_targets_are_labels as _flat_are_labels
 
 from .backend import namespace
 from .plugin_loss import RegisteredLosses
@@ -40,6 +49,8 @@ def _sum(a: Array):
 
 
 class MSE:
+    targets = "values"
+
     def __call__(self, yhat: Array, y: Array):
         d = yhat - y
         return _sum(d * d) / (2 * len(yhat))
@@ -53,6 +64,8 @@ class MSE:
 
 
 class SoftmaxCrossEntropy:
+    targets = "labels"
+
     def __call__(self, yhat: Array, y: Array):
         return -_sum(y * _log_softmax(yhat)) / len(yhat)
 
@@ -71,3 +84,17 @@ class SoftmaxCrossEntropy:
 BUILTIN = {"mse": MSE(), "softmax_cross_entropy": SoftmaxCrossEntropy()}
 # every registered loss by name, the plugins' included (read from the op registry at each lookup)
 LOSSES = RegisteredLosses(BUILTIN)
+
+
+def target_form(loss: str) -> str:
+    """How the registered loss ``loss`` takes targets of shape (n,): ``"labels"`` or
+    ``"values"`` (a built-in loss's ``targets``, a plugin's declared ``LossPlugin.targets``)."""
+    fn = LOSSES[loss]
+    plugin = getattr(fn, "plugin", None)
+    return str(plugin.targets if plugin is not None else fn.targets)
+
+
+def flat_targets_are_labels(loss: str, width: int) -> bool:
+    """Whether targets of shape (n,) are integer labels (one-hot rows) for ``loss`` at output
+    width ``width``; otherwise they are the numbers of the one output (``"values"``, width 1)."""
+    return _flat_are_labels(target_form(loss), width)

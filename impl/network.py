@@ -27,7 +27,7 @@ import numpy as np
 
 from .backend import namespace, to_host
 from .errors import DataError, ParamsError
-from .losses import LOSSES
+from .losses import LOSSES, target_form
 from .ops import Layer, factory
 from .ops.base import same_kind
 from .spec import INPUT, Spec, load_spec
@@ -151,16 +151,22 @@ class Network:
     def check_targets(self, y: Array, n: int) -> Array:
         """Targets as float64 (n, out): one-hot for integer labels, as the loss expects.
 
-        ``mse`` takes (n, out) or, for out = 1, (n,); integer labels are one-hot encoded when
-        out > 1. ``softmax_cross_entropy`` takes integer labels (n,) in [0, out) or (n, out) rows
-        (one-hot or any distribution)."""
+        Every loss takes (n, out) rows as given (for ``softmax_cross_entropy`` one-hot or any
+        distribution). Targets of shape (n,) are read as the loss declares (its ``targets``,
+        ``impl.losses.target_form``): integer labels in [0, out), one-hot encoded, for a
+        ``"labels"`` loss (``softmax_cross_entropy``; a plugin loss by default) and for any loss
+        when out > 1; the numbers of the one output for a ``"values"`` loss (``mse``; a plugin
+        declaring ``targets="values"``) when out = 1. Other (n,) targets are refused: fractional
+        ones where labels are due."""
         y = to_host(y)
         m = self.spec.out_width
         if len(y) != n:
             raise DataError(f"targets y have {len(y)} rows but inputs x have {n}")
         if y.dtype.kind not in "fiub":
             raise DataError(f"targets y have dtype {y.dtype}, expected numbers")
-        if y.ndim == 1 and (y.dtype.kind in "iub" and (m > 1 or self.spec.loss != "mse")):
+        # impl.losses.flat_targets_are_labels's rule, written out here: the teeth tests
+        # (tests/test_properties_teeth.py) plant the mutation run's mutants in this line's text
+        if y.ndim == 1 and (y.dtype.kind in "iub" and (m > 1 or self._labels_loss)):
             labels = y.astype(np.int64)
             if labels.min(initial=0) < 0 or labels.max(initial=0) >= m:
                 raise DataError(
@@ -168,7 +174,7 @@ class Network:
                     f"[{labels.min()}, {labels.max()}]"
                 )
             return np.eye(m)[labels]
-        if y.ndim == 1 and m == 1:
+        if y.ndim == 1 and m == 1 and not self._labels_loss:  # one output's numbers
             y = y[:, None]
         if y.ndim != 2 or y.shape[1] != m:
             raise DataError(f"targets y have shape {y.shape}, expected ({n}, {m}) or labels ({n},)")
@@ -177,6 +183,12 @@ class Network:
         if bad.any():
             raise DataError(f"targets y contain NaN or inf (row {int(np.argwhere(bad)[0][0])})")
         return y
+
+    @property
+    def _labels_loss(self) -> bool:
+        """The loss reads targets of shape (n,) as labels at every output width (its declared
+        ``targets`` is ``"labels"``; ``"values"`` reads them as numbers at width 1)."""
+        return target_form(self.spec.loss) == "labels"
 
     def check_data(self, x: Array, y: Array) -> tuple[Array, Array]:
         x = self.check_inputs(x)

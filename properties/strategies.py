@@ -269,17 +269,21 @@ def datasets(
     draw: st.DrawFn, net: Network, limits: Limits = Limits(), soft_targets: bool = False
 ) -> tuple[Array, Array]:
     """Small data for ``net``, drawn with ``hypothesis.extra.numpy``: x (n, inputs) on the 1/16
-    grid of [-b, b]; y (n, m) on the grid of [-1, 1] for mse, int labels in [0, m) for
-    cross-entropy; with ``soft_targets``, half the cross-entropy cases get general (n, m) rows
+    grid of [-b, b]; y (n, m) on the grid of [-1, 1] for a loss taking values (mse, a plugin's
+    ``targets="values"``), int labels in [0, m) for one taking labels (cross-entropy, a
+    plugin's by default); with ``soft_targets``, half of those get general (n, m) rows
     instead (:func:`soft_target_rows`)."""
-    xent = net.spec.loss != "mse"
+    from descentcheck.impl.losses import target_form
+
+    values = target_form(net.spec.loss) == "values"
+    xent = not values
     # three in four drawn, about half realised: Hypothesis's first cases favour the simplest
     # choice (labels), measured in the forward and gradient claims' ledgers
     soft = xent and soft_targets and draw(st.integers(0, 3), label="soft targets") > 0
     n = draw(st.integers(limits.min_rows, limits.max_rows), label="rows")
     d, m = net.spec.inputs, net.spec.out_width
     x = draw(arrays(np.float64, (n, d), grid_floats(limits.data_bound)), label="x")
-    if net.spec.loss == "mse":
+    if values:
         y = draw(arrays(np.float64, (n, m), grid_floats(1.0)), label="y")
     elif soft:
         y = draw(soft_target_rows(n, m), label="target rows")

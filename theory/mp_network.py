@@ -341,8 +341,35 @@ def _node_error(
     return np.abs(slope) * es[0] + (0 if op == "identity" else 2 * U * (np.abs(y) + np.abs(x)))
 
 
+def _plugin_loss_error(plugin: Any, z: Array, e: Array, y: Array, E: float) -> float:
+    """A plugin loss's bound, its float rule unknown here: the propagated error
+    ``sum |dE/dz| e`` (the plugin's gradient at the float output, within 2x for the step of e)
+    plus a first-order model of its own rounding, per sample ``8 (ops + 1) u max_node |node|``
+    over the subexpressions of its SymPy loss at the point (mpmath), so a form that cancels
+    (``sqrt(1 + r^2) - 1``) is allowed the size of its terms, not of its result; then the mean.
+    A model, not a proof, as the claim's conditions say; a wrong formula is O(1) off."""
+    import sympy as sp
+
+    n, dim = z.shape
+    with np.errstate(all="ignore"):
+        _, g = plugin.value_and_grad(z, y)
+    sens = 2.0 * float(np.nansum(np.abs(np.asarray(g)) * e))
+    yhat_s, y_s = plugin.symbols(dim)
+    expr = plugin.expression(yhat_s, y_s)
+    nodes = [a for a in sp.preorder_traversal(expr) if not a.is_Symbol]
+    size = sp.lambdify((*yhat_s, *y_s), nodes, "mpmath")
+    ops = int(sp.count_ops(expr))
+    with mpmath.workdps(30):
+        rows = [max(abs(v) for v in size(*z[i], *y[i])) for i in range(n)]
+    rnd = 8 * (ops + 1) * U * float(sum(rows)) / n
+    return sens + rnd + (n + 1) * U * abs(E)
+
+
 def _loss_error(spec: Mapping[str, Any], z: Array, e: Array, y: Array, E: float) -> float:
     n, N = z.shape[0], z.size
+    info = registry.get(spec["loss"])
+    if info is not None and info.plugin is not None:
+        return _plugin_loss_error(info.plugin, z, e, y, E)
     if spec["loss"] == "mse":
         d = np.abs(z - y)
         return float((2 * d * (e + U * d)).sum() + (N + 2) * U * (d * d).sum()) / (2 * n)

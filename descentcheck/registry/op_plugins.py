@@ -36,7 +36,10 @@ attribute            required meaning
 ``numpy_derivative`` no       ``f'(x: ndarray) -> ndarray``; default ``lambdify(phi', "numpy")``.
                               Give both or neither. Both must accept complex arrays (the
                               complex-step gradient oracle): no ``abs``, no masks on the
-                              imaginary part.
+                              imaginary part. Both also run on the device path (CuPy arrays):
+                              take array functions from
+                              ``descentcheck.impl.backend.namespace(x)``, not numpy (the
+                              defaults do: they are lambdified onto ``x``'s namespace)
 ``claimed_forward``  if numpy ``x -> Expr``: the SymPy transcription of ``numpy_forward``
 ``claimed_derivative`` if numpy ``x -> Expr``: the transcription of ``numpy_derivative``; theory
                               proves both equal to ``phi`` and ``phi'`` (default: ``phi`` and
@@ -70,15 +73,24 @@ attribute            required meaning
                               ``y0..y{D-1}`` (its targets, one-hot rows for integer labels).
                               Over n samples the loss is the mean of the per-sample losses.
 ``min_width``        no       the least output width D it accepts (default 1)
+``targets``          no       how it takes targets of shape (n,) (integer labels or numbers):
+                              ``"labels"`` (default, as ``softmax_cross_entropy``): integer
+                              labels in [0, D), read as one-hot rows; fractional ones refused.
+                              ``"values"`` (a regression loss, as ``mse``): at D = 1 the numbers
+                              of the one output (integers too), at D > 1 integer labels as
+                              one-hot rows. (n, D) rows are taken as given either way
 ``formula``,         no       as above
 ``smooth``, ``notes``
 ``numpy_value_and_grad`` no   ``(yhat, y) -> (E, dE/dyhat)`` on (n, D) arrays, E the mean over
-                              rows; default: ``E`` and ``dE/dyhat_k`` lambdified, evaluated
-                              column by column, averaged (the gradient divided by n)
+                              rows; default: ``E`` and ``dE/dyhat_k`` lambdified onto the
+                              arrays' namespace, evaluated column by column, averaged (the
+                              gradient divided by n). Runs on device arrays too (as above)
 ``claimed``          if numpy ``(yhat, y) -> (E, {yhat_k: dE/dyhat_k})``: the SymPy transcription
                               of ``numpy_value_and_grad`` for one sample
 ``mpmath``           no       ``(yhat, y) -> E`` on (n, D) object arrays of mpf (the mean over
-                              rows); default: ``E`` lambdified onto mpmath, averaged
+                              rows; ``y`` one-hot rows for labels); default: ``E`` lambdified
+                              onto mpmath, averaged (it also takes ``y`` of shape (n,), read
+                              as ``targets`` says)
 ``interval``         no       the same on object arrays of ``arb`` balls; default: ``E``
                               lambdified onto Arb, averaged
 ``interval_exclusion`` no     as above
@@ -100,7 +112,10 @@ Refused at load, with a one-line :class:`~descentcheck.registry.plugins.PluginEr
 entry point and what is missing: no ``sympy`` rule, an unknown ``kind``, a bad or taken name,
 only one of the two numpy rules, numpy rules without their transcriptions (``claimed_*`` for an
 activation, ``claimed`` for a loss), both an ``interval`` rule and an ``interval_exclusion``, a
-``min_width`` that is not a positive integer. Nothing here imports numpy or SymPy until a rule
+``min_width`` that is not a positive integer, ``targets`` neither ``"labels"`` nor ``"values"``.
+A rule the plugin gives that fails on device arrays with a ``TypeError`` (numpy called on them)
+is reported as a one-line :class:`~descentcheck.registry.plugins.PluginError` naming the plugin
+and the rule. Nothing here imports numpy or SymPy until a rule
 is asked for.
 """
 
@@ -145,7 +160,13 @@ class ElementwisePlugin:
 
 @dataclass(frozen=True)
 class LossPlugin:
-    """A loss with all its rules (see the module docstring)."""
+    """A loss with all its rules (see the module docstring).
+
+    ``targets`` says how it takes targets of shape (n,): ``"labels"`` (the default, as
+    ``softmax_cross_entropy``): integer class labels, one-hot rows, fractional ones refused;
+    ``"values"`` (a regression loss, as ``mse``): at output width 1 the numbers themselves,
+    integers too; at width > 1 integer labels again. (n, D) rows are taken as given either way.
+    ``Network.check_targets``, the claims and the default evaluator rules all read it."""
 
     name: str
     sympy: Fn
@@ -158,7 +179,21 @@ class LossPlugin:
     mpmath: Fn | None = None
     interval: Fn | None = None
     interval_exclusion: str | None = None
+    # "labels" by default: how every non-mse loss read flat integer targets before the field
+    targets: str = "labels"
     kind: str = "loss"
+
+
+#: how a loss takes targets of shape (n,): the values of ``LossPlugin.targets``
+TARGET_FORMS = ("labels", "values")
+
+
+def flat_targets_are_labels(targets: str, width: int) -> bool:
+    """Whether targets of shape (n,) are integer labels (read as one-hot rows of ``width``) for
+    a loss whose ``targets`` is ``"labels"`` or ``"values"`` at output width ``width``: always
+    for ``"labels"``; for ``"values"`` only at ``width > 1`` (at width 1 they are the one
+    output's numbers, integers included)."""
+    return targets == "labels" or width > 1
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -236,10 +271,17 @@ class PluginOp(_Plugin):
 
     @cached_property
     def numpy_rules(self) -> tuple[Fn, Fn]:
-        """(forward, derivative) on arrays: the plugin's, or phi and phi' lambdified."""
+        """(forward, derivative) on arrays of any backend: the plugin's (a namespace leak on
+        device arrays named in one line), or phi and phi' lambdified onto ``x``'s namespace."""
         if self.numpy_forward is not None:
-            return self.numpy_forward, self.numpy_derivative
-        return self._lambdified(False, "numpy"), self._lambdified(True, "numpy")
+            return (
+                _device_guarded(self.numpy_forward, self.who, "numpy_forward"),
+                _device_guarded(self.numpy_derivative, self.who, "numpy_derivative"),
+            )
+        import sympy as sp
+
+        e = self.phi(self._x)
+        return ArrayRule((self._x,), e), ArrayRule((self._x,), sp.diff(e, self._x))
 
     def claimed_rules(self) -> tuple[Fn, Fn]:
         """(forward, derivative) as SymPy functions of x: what the numpy rules compute."""
@@ -291,16 +333,21 @@ class PluginLoss(_Plugin):
         return _lambdified_loss(self, dim, numbers, grad)
 
     def value_and_grad(self, yhat: Any, y: Any) -> tuple[Any, Any]:
-        """``(E, dE/dyhat)`` over (n, D) arrays: the plugin's, or the lambdified mean."""
+        """``(E, dE/dyhat)`` over (n, D) arrays of any backend: the plugin's (a namespace leak
+        on device arrays named in one line), or the mean of E lambdified onto their namespace."""
         if self.numpy_value_and_grad is not None:
-            return self.numpy_value_and_grad(yhat, y)
+            return self._given_value_and_grad(yhat, y)
+        from descentcheck.impl.backend import namespace
+
         n, dim = yhat.shape
         cols = (*yhat.T, *y.T)
         value = (self._lambdified(dim, "numpy", False)(*cols) + 0 * yhat[:, 0]).sum() / n
         grads = [g(*cols) + 0 * yhat[:, 0] for g in self._lambdified(dim, "numpy", True)]
-        import numpy as np
+        return value, namespace(yhat).stack(grads, axis=1) / n
 
-        return value, np.stack(grads, axis=1) / n
+    @cached_property
+    def _given_value_and_grad(self) -> Fn:
+        return _device_guarded(self.numpy_value_and_grad, self.who, "numpy_value_and_grad")
 
     def claimed_rule(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, dict]:
         """(E, {yhat_k: dE/dyhat_k}) for one sample: the plugin's transcription, or E's diff."""
@@ -311,11 +358,24 @@ class PluginLoss(_Plugin):
         E = self.expression(yhat, y)
         return E, {a: sp.diff(E, a) for a in yhat}
 
+    def target_rows(self, y: Any, dim: int) -> Any:
+        """``y`` as rows of ``dim`` targets: (n, D) rows as given; (n,) targets as
+        :attr:`targets` reads them (:func:`flat_targets_are_labels`): labels as one-hot rows of
+        0 and 1, the numbers of one output as one-entry rows. Any number type (mpf, arb)."""
+        import numpy as np
+
+        if np.ndim(y) != 1:
+            return y
+        if flat_targets_are_labels(self.targets, dim):
+            return [[1 if t == k else 0 for k in range(dim)] for t in y]
+        return [[t] for t in y]
+
     def _mean_rule(self, numbers: str) -> Fn:
         def rule(yhat: Any, y: Any) -> Any:
             n, dim = yhat.shape
             f = self._lambdified(dim, numbers, False)
-            return sum(f(*yhat[i], *y[i]) for i in range(n)) / n
+            rows = self.target_rows(y, dim)  # a caller may hand labels (n,), not (n, D) rows
+            return sum(f(*yhat[i], *rows[i]) for i in range(n)) / n
 
         return rule
 
@@ -341,16 +401,77 @@ class PluginLoss(_Plugin):
 
 @cache
 def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> Any:
-    """E (or the tuple of dE/dyhat_k) of one sample lambdified for ``numbers`` (``numpy``,
-    ``mpmath`` or ``arb``); cached per (plugin, D, numbers)."""
+    """E (or the tuple of dE/dyhat_k) of one sample lambdified for ``numbers`` (``numpy``: onto
+    the namespace of the arrays at each call, see :class:`ArrayRule`; ``mpmath`` or ``arb``);
+    cached per (plugin, D, numbers)."""
     import sympy as sp
 
-    modules = [arb_namespace(), "mpmath"] if numbers == "arb" else numbers
     yhat, y = plugin.symbols(dim)
     E = plugin.expression(yhat, y)
+    if numbers == "numpy":
+        args = (*yhat, *y)
+        return tuple(ArrayRule(args, sp.diff(E, a)) for a in yhat) if grad else ArrayRule(args, E)
+    modules = [arb_namespace(), "mpmath"] if numbers == "arb" else numbers
     if grad:
         return tuple(sp.lambdify((*yhat, *y), sp.diff(E, a), modules) for a in yhat)
     return sp.lambdify((*yhat, *y), E, modules)
+
+
+class ArrayRule:
+    """A SymPy expression lambdified onto the namespace of the arrays it is called with
+    (``descentcheck.impl.backend.namespace`` of its first argument: numpy, CuPy or the device
+    stand-in), so a default rule runs on the device path as the built-in ops do; lambdified
+    once per namespace. SymPy's numpy printer writes bare names (``sqrt``, ``exp``, ``pi``),
+    which the namespace's own functions replace; a name it lacks falls back to numpy's."""
+
+    def __init__(self, args: tuple[Any, ...], expr: Any):
+        self.args = args
+        self.expr = expr
+        # id(namespace) -> (namespace, function): the namespace kept alive, so its id is not
+        # reused (the stand-in's namespace is a SimpleNamespace, which cannot be hashed)
+        self._by_namespace: dict[int, tuple[Any, Fn]] = {}
+
+    def __call__(self, *a: Any) -> Any:
+        from descentcheck.impl.backend import namespace
+
+        xp = namespace(a[0])
+        hit = self._by_namespace.get(id(xp))
+        if hit is None:
+            hit = (xp, self._lambdify(xp))
+            self._by_namespace[id(xp)] = hit
+        return hit[1](*a)
+
+    def _lambdify(self, xp: Any) -> Fn:
+        import numpy as np
+        import sympy as sp
+
+        if xp is np:
+            return sp.lambdify(self.args, self.expr, "numpy")
+        names = {k: v for k, v in vars(xp).items() if not k.startswith("_")}
+        return sp.lambdify(self.args, self.expr, [names, "numpy"])
+
+
+def _device_guarded(rule: Fn, who: str, what: str) -> Fn:
+    """A rule the plugin gives, whose ``TypeError`` on device arrays (numpy called on them, or
+    a numpy array mixed in) becomes a one-line PluginError naming the plugin and the rule."""
+
+    def guarded(*a: Any) -> Any:
+        try:
+            return rule(*a)
+        except TypeError as e:
+            import numpy as np
+
+            from descentcheck.impl.backend import namespace
+
+            if namespace(a[0]) is np:
+                raise
+            raise PluginError(
+                f"{who}: its {what} failed on a device array ({one_line(e)}); a plugin's "
+                "rules run on the device path too: take array functions from "
+                "descentcheck.impl.backend.namespace(a), not numpy"
+            ) from None
+
+    return guarded
 
 
 def _arb_mpf(a: Any) -> Any:
@@ -396,6 +517,9 @@ def _missing(obj: Any, name: str, kind: str) -> str | None:
         least = getattr(obj, "min_width", 1)
         if isinstance(least, bool) or not isinstance(least, int) or least < 1:
             return f"loss {name!r}: 'min_width' must be a positive integer, got {least!r}"
+        targets = getattr(obj, "targets", "labels")
+        if targets not in TARGET_FORMS:
+            return f"loss {name!r}: 'targets' must be 'labels' or 'values', got {targets!r}"
     if has["interval"] and has["interval_exclusion"]:
         return f"{kind} {name!r} gives both an interval rule and an exclusion"
     return None

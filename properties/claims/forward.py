@@ -11,9 +11,9 @@ The claim: ``|E_float - E_mp| <= 2 * bound``.
 The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`: three-input adds,
 fan-out, a parent read twice), and half the cross-entropy cases have general (n, m) target rows
 (non-negative, rows summing to anything: the loss's general form). The evaluator is handed the
-targets as the spec reads them, built here from the drawn ``y`` (one-hot rows for labels, the
-rows themselves otherwise), not the trainer's ``check_targets`` output, so a trainer that
-rewrote the rows (normalised them, say) is seen.
+targets as the spec reads them, built here from the drawn ``y`` (one-hot rows for labels, a
+column for the numbers of one output, the rows themselves otherwise), not the trainer's
+``check_targets`` output, so a trainer that rewrote the rows (normalised them, say) is seen.
 
 Parameters are the initialisation from a drawn seed *plus* a drawn offset on the 1/16 grid of
 [-1/2, 1/2] for every entry, so that biases (0 at initialisation) and centroids away from the
@@ -29,6 +29,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from descentcheck.impl.losses import flat_targets_are_labels
 from descentcheck.impl.network import Network
 from descentcheck.theory.mp_network import loss_with_error_bound
 
@@ -58,12 +59,16 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
 
 
 def spec_targets(spec: dict[str, Any], y: np.ndarray) -> np.ndarray:
-    """The targets as DESIGN.md's loss reads them: integer labels as one-hot rows of the output
-    width, (n, m) rows as given."""
-    if np.ndim(y) == 1 and spec["loss"] == "softmax_cross_entropy":
-        m = next(n for n in spec["nodes"] if n["name"] == spec["output"])["units"]
+    """The targets as DESIGN.md's loss reads them, (n, m) rows: integer labels as one-hot rows
+    of the output width, the numbers of one output as a column, (n, m) rows as given. Which
+    (n,) targets are labels is the loss's declared ``targets`` (mse and plugin losses too, read
+    by ``impl.losses.flat_targets_are_labels``), the rows built here all the same."""
+    if np.ndim(y) != 1:
+        return np.asarray(y, dtype=np.float64)
+    m = next(n for n in spec["nodes"] if n["name"] == spec["output"])["units"]
+    if flat_targets_are_labels(spec["loss"], m):
         return np.eye(m)[np.asarray(y, dtype=np.int64)]
-    return np.asarray(y, dtype=np.float64)
+    return np.asarray(y, dtype=np.float64)[:, None]
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:

@@ -24,6 +24,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from descentcheck.impl.errors import DataError, DescentcheckError, HyperparameterError, ParamsError
+from descentcheck.impl.losses import flat_targets_are_labels
 from descentcheck.impl.trainer import train
 
 from ..claim import Claim, Context, Verdict
@@ -184,8 +185,9 @@ EDGE: dict[str, Change] = {
     "rmsprop rho 0": lambda c, t: _hp("rmsprop", rho=0.0),
     "lr tiny": lambda c, t: _hp("gd", lr=2.0**-1000),
     "integer inputs": lambda c, t: {"x": np.rint(c.x).astype(np.int64)},
-    # mse with one output reads integer targets as numbers (0, 1, 2, ...), not as labels
-    "integer targets of one mse output": lambda c, t: (
+    # a "values" loss (mse) with one output reads integer targets as numbers (0, 1, 2, ...),
+    # not as labels
+    "integer targets of one output of a values loss": lambda c, t: (
         {"y": np.arange(len(c.x), dtype=np.int64) % 3} if _labels_are_numbers(c) else {}
     ),
 }
@@ -209,8 +211,10 @@ def _attempt(case: Case, change: dict[str, Any]) -> Exception | None:
 
 
 def _labels_are_numbers(case: Case) -> bool:
-    """mse with one output reads integer targets as numbers, not labels."""
-    return case.net.spec.loss == "mse" and case.net.spec.out_width == 1
+    """The case's loss reads targets of shape (n,) as the numbers of its one output, not as
+    labels: a ``"values"`` loss (mse, or a plugin declaring it) with one output. Read from the
+    loss itself (``impl.losses.flat_targets_are_labels``), as ``Network.check_targets`` does."""
+    return not flat_targets_are_labels(case.net.spec.loss, case.net.spec.out_width)
 
 
 def _row(a: np.ndarray, t: float) -> str:
@@ -265,8 +269,8 @@ TRAINER_REFUSES_BAD_INPUT = Claim(
     conditions=(
         "small random DAGs with skips and their data; every corruption and every edge value "
         "listed in properties/claims/refusals.py tried on each case (where and how much drawn)",
-        "an out-of-range integer label is a corruption except for mse with one output, which "
-        "reads it as a number",
+        "an out-of-range integer label is a corruption except for a loss taking values (mse, "
+        "a plugin loss declaring targets='values') with one output, which reads it as a number",
     ),
     expect="holds",
     strategy=_draw,
