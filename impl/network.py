@@ -42,6 +42,8 @@ class Network:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.loss_fn = LOSSES[spec.loss]
+        if hasattr(self.loss_fn, "prepare"):  # a plugin loss lambdifies its rules here, once
+            self.loss_fn.prepare(spec.out_width)
         self.layers: list[Layer] = []
         for name in spec.order:
             node = spec.nodes[name]

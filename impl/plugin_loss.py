@@ -27,6 +27,10 @@ class PluginLossFn:
     def __call__(self, yhat: Array, y: Array):
         return self.plugin.value_and_grad(yhat, y)[0]
 
+    def prepare(self, width: int) -> None:
+        """Build the rules for output width ``width`` before any step (``Network`` calls it)."""
+        self.plugin.prepare(width)
+
     def value_and_grad(self, yhat: Array, y: Array):
         return self.plugin.value_and_grad(yhat, y)
 

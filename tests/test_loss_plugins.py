@@ -405,3 +405,26 @@ def test_generated_data_follow_the_losss_target_form(data):
         for loss, kind in (("ph_values", "f"), ("pseudo_huber", "i")):
             _, y = data.draw(datasets(Network.from_spec({**spec, "loss": loss})), label=loss)
             assert y.dtype.kind == kind and y.ndim == (2 if kind == "f" else 1)
+
+
+def test_a_plugins_default_rules_are_built_with_the_network_not_in_its_first_step(monkeypatch):
+    """The lambdified rules (about 0.3 s for a loss) are made when the network is built, so a
+    run's wall_time counts training alone: train must not lambdify anything."""
+    import sympy as sp
+
+    import descentcheck as dc
+    from descentcheck.impl.network import Network
+
+    spec = {**PH_CASE["spec"], "nodes": [*PH_CASE["spec"]["nodes"][:1]], "output": "h1"}
+    spec["nodes"] = [*spec["nodes"], {"name": "act", "op": "isru", "inputs": ["h1"]}]
+    spec["output"] = "act"
+    with _installed(**ALL):
+        net = Network.from_spec(spec)
+        x, y = np.linspace(-1, 1, 6)[:, None], np.linspace(0, 1, 6)
+
+        def refuse(*a, **k):
+            raise AssertionError("lambdify called while training")
+
+        monkeypatch.setattr(sp, "lambdify", refuse)
+        run = dc.train(net, net.init(0, x), x, y, "gd", lr=0.1, steps=2)
+        assert run.status == "completed"

@@ -281,7 +281,7 @@ class PluginOp(_Plugin):
         import sympy as sp
 
         e = self.phi(self._x)
-        return ArrayRule((self._x,), e), ArrayRule((self._x,), sp.diff(e, self._x))
+        return ArrayRule((self._x,), e).ready(), ArrayRule((self._x,), sp.diff(e, self._x)).ready()
 
     def claimed_rules(self) -> tuple[Fn, Fn]:
         """(forward, derivative) as SymPy functions of x: what the numpy rules compute."""
@@ -357,6 +357,14 @@ class PluginLoss(_Plugin):
 
         E = self.expression(yhat, y)
         return E, {a: sp.diff(E, a) for a in yhat}
+
+    def prepare(self, dim: int) -> None:
+        """Lambdify the default numpy rules for output width ``dim`` now (the network does at
+        construction), not inside the first training step."""
+        if self.numpy_value_and_grad is None:
+            self._lambdified(dim, "numpy", False).ready()
+            for g in self._lambdified(dim, "numpy", True):
+                g.ready()
 
     def target_rows(self, y: Any, dim: int) -> Any:
         """``y`` as rows of ``dim`` targets: (n, D) rows as given; (n,) targets as
@@ -435,11 +443,16 @@ class ArrayRule:
         from descentcheck.impl.backend import namespace
 
         xp = namespace(a[0])
-        hit = self._by_namespace.get(id(xp))
-        if hit is None:
-            hit = (xp, self._lambdify(xp))
-            self._by_namespace[id(xp)] = hit
-        return hit[1](*a)
+        return self.ready(xp)._by_namespace[id(xp)][1](*a)
+
+    def ready(self, xp: Any = None) -> ArrayRule:
+        """Lambdified for ``xp`` (numpy by default) now, so that the first training step does
+        not pay for it (a run's ``wall_time`` would count it)."""
+        if xp is None:
+            import numpy as xp
+        if id(xp) not in self._by_namespace:
+            self._by_namespace[id(xp)] = (xp, self._lambdify(xp))
+        return self
 
     def _lambdify(self, xp: Any) -> Fn:
         import numpy as np
