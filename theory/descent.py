@@ -270,6 +270,12 @@ def rmsprop_guaranteed(
     """True iff the RMSProp step decreases every L-smooth E (see
     :func:`rmsprop_decrease_bound`); without momentum: ``0 < lr < 2 g.Dg / (L |Dg|^2)``."""
     _finite(lr=lr, L=L)
+    if lr > 0 and (momentum == 0 or prev_step_norm == 0):
+        # the sign of lr (g.Dg - L lr |Dg|^2 / 2) without forming the product, which underflows
+        # to 0 for a subnormal lr (5e-324: inside the region, yet the bound read 0)
+        _check(lr=lr, L=L)
+        gdg, dgdg, _, _ = _rmsprop_terms(grad, scale, momentum, prev_step_norm)
+        return gdg - L * lr * dgdg / 2.0 > 0
     return rmsprop_decrease_bound(lr, L, grad, scale, momentum, prev_step_norm) > 0
 
 
