@@ -145,17 +145,20 @@ def test_derive_the_plugin_activation(installed):
 
 
 def test_verify_the_plugin_claim(installed):
-    """The plugin's claim, and the built-in update claim, which now draws the plugin's Adam
-    too and compares its every step with its SymPy derivation (two claims: worker processes,
-    each loading the plugin by its entry point)."""
+    """The plugin's claim, and the built-in update and device claims, which now draw the
+    plugin's Adam too: every step against its SymPy derivation, and its run on the strict
+    device stand-in against numpy's bits (worker processes, each loading the plugin by its
+    entry point)."""
     r = dc(
         installed,
         *("verify", "--claim", "adam-step-bounded", "--claim", "update-equals-derived-rule"),
-        *("--profile", "fast", "--json", "ledger.json"),
+        *("--claim", "device-path-equals-numpy-path", "--profile", "fast", "--json", "ledger.json"),
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    # in ledger order: the built-in claim first, then the plugin's, whatever order they were asked
-    update, bounded = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    # in ledger order: the built-in claims first, then the plugin's, whatever order they were asked
+    update, device, bounded = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    assert device["id"] == "device-path-equals-numpy-path" and device["outcome"] == "held"
+    assert device["measured"]["runs_compared"] > 0, device
     assert update["id"] == "update-equals-derived-rule"
     assert bounded["id"] == "adam-step-bounded" and bounded["outcome"] == "held"
     m = bounded["measured"]

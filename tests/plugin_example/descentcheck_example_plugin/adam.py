@@ -25,15 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from descentcheck.impl.backend import namespace
 from descentcheck.impl.optim.base import Optimizer, StepInfo
 from descentcheck.registry.optimizers import LR, Hyperparameter, OptimizerEntry, UpdateRule
 
 
 def make_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Any:
-    """The optimizer: state (t, m, v), t the number of updates taken."""
+    """The optimizer: state (t, m, v), t the number of updates taken. Array functions come
+    from the arrays' namespace (numpy, or CuPy on the device path), never ``np.*``."""
 
     def init(params: dict[str, np.ndarray]) -> Any:
-        zeros = {k: np.zeros_like(v) for k, v in params.items()}
+        zeros = {k: namespace(v).zeros_like(v) for k, v in params.items()}
         return 0, zeros, dict(zeros)
 
     def update(grads: dict[str, np.ndarray], state: Any, params: Any) -> Any:
@@ -42,7 +44,7 @@ def make_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 
         m = {k: beta1 * m[k] + (1 - beta1) * g for k, g in grads.items()}
         v = {k: beta2 * v[k] + (1 - beta2) * g * g for k, g in grads.items()}
         c1, c2 = 1 - beta1**t, 1 - beta2**t
-        dw = {k: -lr * (m[k] / c1) / (np.sqrt(v[k] / c2) + eps) for k in grads}
+        dw = {k: -lr * (m[k] / c1) / (namespace(v[k]).sqrt(v[k] / c2) + eps) for k in grads}
         return dw, (t, m, v), StepInfo(None)  # no momentum coefficient to report
 
     hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
