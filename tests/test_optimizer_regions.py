@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import sympy as sp
 from click.testing import CliRunner
+from optimizer_plugins import FakeEntryPoint
 
 import descentcheck.registry.optimizers as reg
 from descentcheck.cli import main
 from descentcheck.impl.backend import namespace
 from descentcheck.impl.optim.base import Optimizer, StepInfo
-from descentcheck.registry import OPTIMIZERS_GROUP
 from descentcheck.registry.optimizers import (
     LR,
     Hyperparameter,
@@ -26,33 +26,6 @@ from descentcheck.registry.optimizers import (
     UpdateRule,
     coverage_problems,
 )
-
-
-class FakeEntryPoint:
-    def __init__(self, name: str, obj: object, value: str = "fake_plugin:OPT"):
-        self.name, self.value, self._obj = name, value, obj
-
-    def load(self) -> object:
-        return self._obj
-
-
-@pytest.fixture
-def plugins(monkeypatch):
-    """Install fake entry points: ``plugins(ep, ...)``; the registry is read afresh."""
-    import importlib.metadata
-
-    def install(*eps):
-        def entry_points(group=None, **kw):
-            return list(eps) if group == OPTIMIZERS_GROUP else []
-
-        monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-        monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
-        monkeypatch.setattr(reg, "_loaded", False)
-
-    yield install
-    monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
-    monkeypatch.setattr(reg, "_loaded", False)
-
 
 # ---- sign descent (the held-out plugin's), and gradient descent written with a state ---------
 
@@ -153,7 +126,7 @@ def test_derive_of_a_raising_plugin_is_one_line(plugins, broken, says):
         r = CliRunner().invoke(main, ["derive", "signsgd", "--format", fmt])
         lines = r.output.strip().splitlines()
         assert r.exit_code == 2 and len(lines) == 1, (fmt, r.output, r.exception)
-        assert lines[0].startswith("error: plugin 'signsgd' (fake_plugin:OPT)")
+        assert lines[0].startswith("error: plugin 'signsgd' (fake_plugin:ADAM)")
         assert says in lines[0], lines[0]
 
 
@@ -351,5 +324,5 @@ def test_device_path_claim_names_a_plugin_that_calls_numpy(plugins, tmp_path):
     entry = _device_claim(tmp_path)
     assert entry["outcome"] == "falsified", entry
     text = json.dumps(entry)
-    assert "plugin 'adagrad' (fake_plugin:OPT): its update left the device" in text
+    assert "plugin 'adagrad' (fake_plugin:ADAM): its update left the device" in text
     assert "numpy.full_like called on a device array" in text

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import sympy as sp
 from click.testing import CliRunner
+from optimizer_plugins import FakeEntryPoint
 
 import descentcheck.registry.optimizers as reg
 from descentcheck.cli import main
 from descentcheck.impl.errors import HyperparameterError
 from descentcheck.impl.optim.base import Optimizer, StepInfo
-from descentcheck.registry import OPTIMIZERS_GROUP
 from descentcheck.registry.optimizers import (
     LR,
     Hyperparameter,
@@ -245,34 +245,6 @@ ADAM = OptimizerEntry(
     derivation=adam_rule,
     no_region="the step's direction depends on the whole gradient history",
 )
-
-
-class FakeEntryPoint:
-    def __init__(self, name: str, obj, value: str = "fake_plugin:ADAM"):
-        self.name, self.value, self._obj = name, value, obj
-
-    def load(self):
-        if isinstance(self._obj, Exception):
-            raise self._obj
-        return self._obj
-
-
-@pytest.fixture
-def plugins(monkeypatch):
-    """Install fake entry points: ``plugins(ep, ...)``; the registry is read afresh."""
-    import importlib.metadata
-
-    def install(*eps):
-        def entry_points(group=None, **kw):
-            return list(eps) if group == OPTIMIZERS_GROUP else []
-
-        monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-        monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
-        monkeypatch.setattr(reg, "_loaded", False)
-
-    yield install
-    monkeypatch.setattr(reg, "_entries", {e.name: e for e in reg.BUILTINS})
-    monkeypatch.setattr(reg, "_loaded", False)
 
 
 def _sine_case():
