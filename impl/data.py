@@ -58,8 +58,10 @@ class Dataset:
 
     @property
     def outputs(self) -> int:
-        """The output width a network needs: K classes, or the target width m."""
-        return self.n_classes if self.n_classes is not None else int(self.y.shape[1])
+        """The output width a network needs: K classes, or the target width m (1 for (n,))."""
+        if self.n_classes is not None:
+            return self.n_classes
+        return int(self.y.shape[1]) if self.y.ndim == 2 else 1
 
 
 def _frozen(a: Array) -> Array:
@@ -241,7 +243,8 @@ def _first_bad_row(a: Array) -> int | None:
 
 def check_arrays(x: Array, y: Array, where: str = "data") -> tuple[Array, Array, int | None]:
     """Validate ``x`` and ``y`` as a data file holds them; return float64 ``x`` (n, d), ``y``
-    (int64 labels (n,) or float64 (n, m)) and the number of classes (None for float targets).
+    (int64 labels (n,), float64 (n,) or (n, m)) and the number of classes (None for float
+    targets).
 
     Raises :class:`DataError`, its message starting with ``where``."""
     x, y = np.asarray(x), np.asarray(y)
@@ -270,8 +273,10 @@ def check_arrays(x: Array, y: Array, where: str = "data") -> tuple[Array, Array,
             row = int(np.argmax(labels < 0))
             raise DataError(f"{where}: y holds a negative label {labels[row]} (row {row})")
         return x, labels, int(labels.max()) + 1
-    y = y.astype(np.float64).reshape(n, -1)
-    if y.shape[1] == 0:
+    # (n,) float targets stay (n,): the loss decides what they are (Network.check_targets:
+    # one output's numbers for a "values" loss, refused where labels are due)
+    y = y.astype(np.float64)
+    if y.ndim == 2 and y.shape[1] == 0:
         raise DataError(f"{where}: y has 0 columns")
     row = _first_bad_row(y)
     if row is not None:

@@ -178,6 +178,13 @@ class Network:
             return np.eye(m)[labels]
         if y.ndim == 1 and m == 1 and not self._labels_loss:  # one output's numbers
             y = y[:, None]
+        if y.ndim == 1 and y.dtype.kind == "f":
+            raise DataError(
+                f"targets y are {n} fractional numbers, shape ({n},), but loss "
+                f"{self.spec.loss!r} at output width {m} takes integer labels ({n},) or rows "
+                f"({n}, {m})"
+                + (" (a regression loss plugin declares targets='values')" if m == 1 else "")
+            )
         if y.ndim != 2 or y.shape[1] != m:
             raise DataError(f"targets y have shape {y.shape}, expected ({n}, {m}) or labels ({n},)")
         y = y.astype(np.float64, copy=False)

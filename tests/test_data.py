@@ -150,9 +150,11 @@ def test_file_round_trip_is_used_as_stored(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "y, shape",
-    [(np.linspace(0, 1, 4), (4, 1)), (np.ones((4, 2)), (4, 2)), (np.eye(4, 3, dtype=int), (4, 3))],
+    [(np.linspace(0, 1, 4), (4,)), (np.ones((4, 2)), (4, 2)), (np.eye(4, 3, dtype=int), (4, 3))],
 )
-def test_file_float_targets_become_2d(tmp_path: Path, y: np.ndarray, shape: tuple) -> None:
+def test_file_float_targets_keep_their_shape(tmp_path: Path, y: np.ndarray, shape: tuple) -> None:
+    """As stored: (n,) float targets stay (n,), and the loss decides what they are
+    (``Network.check_targets``); made (n, 1) here, they passed a labels loss's refusal."""
     path = tmp_path / "r.npz"
     save_data(path, np.zeros((4, 2)), y)
     d = load_data(path)

@@ -138,7 +138,8 @@ def test_a_labels_loss_refuses_fractional_flat_targets_in_one_line():
         assert net.check_data(x, np.array([0, 0, 0]))[1].tolist() == [[1.0]] * 3  # labels
         with pytest.raises(DataError) as e:
             net.check_data(x, np.array([0.5, 1.5, 2.5]))
-        assert "\n" not in str(e.value) and "expected (3, 1) or labels (3,)" in str(e.value)
+        text = str(e.value)
+        assert "\n" not in text and "3 fractional numbers" in text and "targets='values'" in text
         with pytest.raises(DataError, match=r"integer labels must lie in \[0, 1\)"):
             net.check_data(x, np.array([0, 1, 0]))
         assert net.check_data(x, np.array([[0.5], [1.5], [2.5]]))[1].shape == (3, 1)  # rows
@@ -428,3 +429,27 @@ def test_a_plugins_default_rules_are_built_with_the_network_not_in_its_first_ste
         monkeypatch.setattr(sp, "lambdify", refuse)
         run = dc.train(net, net.init(0, x), x, y, "gd", lr=0.1, steps=2)
         assert run.status == "completed"
+
+
+def test_a_data_file_s_flat_targets_reach_the_loss_as_stored(tmp_path):
+    """An .npz with y of shape (n,): a values loss trains on the numbers, a labels loss
+    refuses the fractions in one line (the file reader made them (n, 1) before, so the CLI
+    trained a labels loss on them while the API refused them)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+
+    np.savez(tmp_path / "d.npz", x=np.linspace(-1, 1, 12)[:, None], y=np.linspace(0, 2, 12))
+    spec = {**PH_CASE["spec"], "nodes": PH_CASE["spec"]["nodes"][:2], "output": "a1"}
+    args = ["--data", str(tmp_path / "d.npz"), "--seed", "0", "--optimizer", "gd", "--lr", "0.1"]
+    with _installed(**ALL):
+        for loss, code in (("ph_values", 0), ("pseudo_huber", 2), ("mse", 0)):
+            path = tmp_path / f"{loss}.json"
+            path.write_text(json.dumps({**spec, "loss": loss}))
+            out = ["--steps", "2", "--out", str(tmp_path / loss)]
+            r = CliRunner().invoke(main, ["train", str(path), *args, *out])
+            assert r.exit_code == code, r.output
+            if code:
+                assert r.output.count("\n") == 1 and "12 fractional numbers" in r.output
