@@ -241,6 +241,8 @@ BROKEN = [
     (42, "is an int, not an ElementwisePlugin or a LossPlugin"),  # an entry point to no plugin
     (lambda: 42, "not an ElementwisePlugin or a LossPlugin"),  # a function giving none
     (lambda: 1 / 0, "cannot build its op: ZeroDivisionError"),
+    (ElementwisePlugin("short", _isru, expected_bounds=("oo", "1/2")), "must be three numbers"),
+    (ElementwisePlugin("nobool", _isru, expected_bounds=(1, True, 1)), "must be three numbers"),
 ]
 
 
@@ -452,5 +454,51 @@ def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_repor
         assert any(d.startswith("isru: sup |phi|") for d in r.details), r.details
         data = _assumptions(Section("s", "S"))["activations"]
         assert data["swish"]["in_theorem"] is False and None in data["swish"]["sups"]
+    finally:
+        registry.reset()
+
+
+@pytest.mark.parametrize(
+    "bounds,says",
+    [
+        (("oo", "one point one", "1/2"), "expected_bounds[1] = 'one point one' is not a number"),
+        (("oo", "x", "1/2"), "expected_bounds[1] = 'x' is not a number"),
+        (("oo", "-1", "1/2"), "expected_bounds[1] = '-1' is not a number >= 0"),
+    ],
+)
+def test_stated_bounds_that_are_not_numbers_fail_theory_in_one_line(monkeypatch, bounds, says):
+    """Load checks the shape only (no SymPy there); theory reads each entry and fails that op
+    in one line (the report used to crash on the first, and took 'x' as a supremum)."""
+    from descentcheck.theory.checks import check_assumptions
+
+    _install(monkeypatch, swish=ElementwisePlugin("swish", _swish, expected_bounds=bounds))
+    try:
+        r = check_assumptions()
+        assert not r.ok and any(says in d and "plugin 'swish'" in d for d in r.details), r.details
+    finally:
+        registry.reset()
+
+
+def test_a_smooth_op_with_an_unbounded_derivative_fails_theory(monkeypatch):
+    """smooth=True promises bounded phi', phi'' (the claims that assume C^2 draw the op): an
+    infinite supremum, found (x^3) or stated ('oo' for swish, silencing SymPy's failure), fails
+    theory; declared smooth=False it is reported outside the theorem and passes."""
+    from descentcheck.theory.checks import check_assumptions
+
+    def cube(x):
+        return x**3
+
+    stated_oo = ElementwisePlugin("swish", _swish, expected_bounds=("oo", "oo", "oo"))
+    for plugin in (ElementwisePlugin("cube", cube), stated_oo):
+        _install(monkeypatch, p=plugin)
+        try:
+            r = check_assumptions()
+            assert not r.ok
+            assert any(d.startswith(f"{plugin.name}: declared smooth, but") for d in r.details)
+        finally:
+            registry.reset()
+    _install(monkeypatch, p=ElementwisePlugin("cube", cube, smooth=False))
+    try:
+        assert check_assumptions().ok
     finally:
         registry.reset()

@@ -29,6 +29,7 @@ by ``r_i^2 B`` on ``|u_i| <= B``) and ``d2z/dx_i^2 = -r_i^2``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -122,8 +123,28 @@ def expected_bounds(op: str) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
     info = registry.get(op)
     if info is not None and info.plugin is not None:
         given = info.plugin.expected_bounds
-        return None if given is None else tuple(sp.sympify(v) for v in given)  # type: ignore
+        return None if given is None else _stated(info.plugin, given)
     return EXPECTED.get(op)
+
+
+def _stated(plugin: Any, given: Any) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """A plugin's ``expected_bounds`` as SymPy numbers; an entry that is not a non-negative
+    number or ``oo`` is a one-line PluginError naming the plugin (load checks only the shape:
+    it imports no SymPy)."""
+    from descentcheck.registry.plugins import PluginError
+
+    out = []
+    for i, v in enumerate(given):
+        try:
+            e = sp.sympify(v)
+        except (sp.SympifyError, TypeError, ValueError):
+            e = None
+        if e is None or not (e == sp.oo or (e.is_number and e.is_real and e >= 0)):
+            raise PluginError(
+                f"{plugin.who}: expected_bounds[{i}] = {v!r} is not a number >= 0 or 'oo'"
+            )
+        out.append(e)
+    return tuple(out)  # type: ignore[return-value]
 
 
 def activation_bounds(op: str) -> ActivationBounds:

@@ -514,6 +514,16 @@ def _missing(obj: Any, name: str, kind: str) -> str | None:
     attrs = _defaults(LossPlugin) | _defaults(ElementwisePlugin)
     has = {f: getattr(obj, f, None) is not None for f in attrs}
     if kind == "elementwise":
+        bounds = getattr(obj, "expected_bounds", None)
+        if bounds is not None and (
+            not isinstance(bounds, tuple | list)
+            or len(bounds) != 3
+            or any(isinstance(b, bool) or not isinstance(b, int | float | str) for b in bounds)
+        ):
+            return (
+                f"op {name!r}: 'expected_bounds' must be three numbers or strings "
+                f"(sup|phi|, sup|phi'|, sup|phi''|), got {bounds!r}"
+            )
         if has["numpy_forward"] != has["numpy_derivative"]:
             return f"op {name!r} gives only one of numpy_forward, numpy_derivative"
         if has["numpy_forward"] and not (has["claimed_forward"] and has["claimed_derivative"]):
