@@ -324,5 +324,18 @@ def test_device_path_claim_names_a_plugin_that_calls_numpy(plugins, tmp_path):
     entry = _device_claim(tmp_path)
     assert entry["outcome"] == "falsified", entry
     text = json.dumps(entry)
-    assert "plugin 'adagrad' (fake_plugin:ADAM): its update left the device" in text
+    assert "plugin 'adagrad' (fake_plugin:ADAM): its init/update left the device" in text
     assert "numpy.full_like called on a device array" in text
+
+
+def test_a_sweep_judges_no_run_by_a_region_theory_refuses(plugins):
+    """The sweep's inside_region check gave sign descent gd's region and then reported the
+    region falsified by its runs; now it gives no verdict and says why. The same update
+    written otherwise keeps the region."""
+    from descentcheck.properties.sweep.checks import inside_region
+
+    plugins(FakeEntryPoint("signsgd", SIGNSGD), FakeEntryPoint("gd2", GD2))
+    out = inside_region("signsgd", {"lr": 0.1}, 1.0)
+    assert out["inside"] is None and out["region"] is None
+    assert "theory refuses its region 'gd'" in out["note"] and "-lr*sign(g)" in out["note"]
+    assert inside_region("gd2", {"lr": 0.1}, 1.0)["inside"] is True

@@ -170,7 +170,7 @@ def _compare(drawn: dict[str, Any], standin: Any) -> tuple[list[str], int]:
                 raise  # ours: reported by _check as the whole device path's failure
             # a plugin's update off the device (numpy.* on a device array): its fault, named
             what = "left the device" if isinstance(e, DeviceLeak) else "failed"
-            out.append(f"{origin}: its update {what}: {one_line(e)}")
+            out.append(f"{origin}: its init/update {what}: {one_line(e)}")
             continue
         runs += 1
         misses = _differences(setting, ref, dev)

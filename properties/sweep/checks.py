@@ -23,6 +23,7 @@ Non-finite floats are written as the strings ``"nan"``, ``"inf"``, ``"-inf"``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from typing import Any
@@ -67,6 +68,10 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
     if region is None:
         out["note"] = f"{optimizer}: no guaranteed-decrease region ({entry.no_region})"
         return out
+    refused = _refused(entry) if entry.origin != "builtin" else ""
+    if refused:  # a plugin's region theory does not accept is not used to judge runs
+        out["note"] = f"{optimizer}: theory refuses its region {region.name!r} ({refused})"
+        return out
     out["region"] = region.name
     if not math.isfinite(L):
         out["note"] = f"L_0 is {json_float(L)}: no region"
@@ -86,6 +91,16 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
         if beta == 0:
             out["note"] = "beta = 0 is gradient descent"
     return out
+
+
+@functools.cache
+def _refused(entry: Any) -> str:
+    """Why theory refuses a plugin optimizer's declared region (``theory.named_regions``: a
+    named region proved for another update, a callable's malformed Region), or ""; once per
+    entry in a worker (the comparison takes SymPy a fraction of a second)."""
+    from descentcheck.theory.named_regions import region_problems
+
+    return "; ".join(region_problems(entry))
 
 
 def final_loss(traj: Trajectory) -> dict[str, Any]:
