@@ -502,3 +502,20 @@ def test_a_smooth_op_with_an_unbounded_derivative_fails_theory(monkeypatch):
         assert check_assumptions().ok
     finally:
         registry.reset()
+
+
+def test_theory_reports_a_plugins_one_line_error_without_traceback_lines(monkeypatch):
+    """A check stopped by a plugin's one-line error shows that line alone; a crash of ours
+    keeps the last traceback lines, which say where."""
+    from descentcheck.theory import checks
+
+    def plugin_fails():
+        raise PluginError("plugin 'p' (m:P): its SymPy rule 'sympy' raises ZeroDivisionError")
+
+    def ours_fails():
+        raise ValueError("bug")
+
+    monkeypatch.setattr(checks, "CHECKS", (plugin_fails, ours_fails))
+    plugin, ours = checks.run_all()
+    assert not plugin.ok and plugin.details == [] and "plugin 'p'" in plugin.summary
+    assert not ours.ok and any("ValueError" in d for d in ours.details)

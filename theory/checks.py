@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from descentcheck.impl.errors import DescentcheckError
 from descentcheck.impl.examples import EXAMPLES
 from descentcheck.registry import ops as registry
 
@@ -498,12 +499,14 @@ def run_all() -> list[CheckResult]:
         try:
             r = fn()
         except Exception as e:  # a crash is a failure, reported, not a traceback
+            # a one-line error (a plugin's, naming it) says all; a crash of ours shows where
+            ours = not isinstance(e, DescentcheckError)
             r = CheckResult(
                 fn.__name__,
                 NUMERIC,
                 False,
                 f"error: {type(e).__name__}: {e}",
-                traceback.format_exc().splitlines()[-3:],
+                traceback.format_exc().splitlines()[-3:] if ours else [],
             )
         r.seconds = time.perf_counter() - t0
         results.append(r)
