@@ -16,7 +16,7 @@ it got) and writes into ``out_dir``:
 
 The claim read from each case: *inside theory's region (L_0 at w_0) => E decreased at every
 step*. Outcome ``held`` (inside, decreased), ``falsified`` (inside, rose: L_0 is local, so the
-curvature met later may exceed it), ``vacuous`` (outside or no region: theory promises
+curvature met later may exceed it), ``vacuous`` (outside, or no verdict a priori: theory promises
 nothing), or ``not evaluated`` (the case lacks a check, failed, or is pending).
 """
 
@@ -65,7 +65,9 @@ def count_outcomes(rows: list[CaseRow]) -> dict[str, dict[str, int]]:
         out["inside_region"] = {
             "inside": ins.count(True),
             "outside": ins.count(False),
-            "no region": ins.count(None),
+            # no region, or one that needs per-step values (RMSProp's), or refused by theory:
+            # each case's note says which
+            "no verdict": ins.count(None),
         }
     div = [c["diverged"]["diverged"] for c in done if "diverged" in c]
     if div:

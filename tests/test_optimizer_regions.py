@@ -339,3 +339,16 @@ def test_a_sweep_judges_no_run_by_a_region_theory_refuses(plugins):
     assert out["inside"] is None and out["region"] is None
     assert "theory refuses its region 'gd'" in out["note"] and "-lr*sign(g)" in out["note"]
     assert inside_region("gd2", {"lr": 0.1}, 1.0)["inside"] is True
+
+
+def test_the_sweep_report_counts_cases_without_an_a_priori_verdict_as_such():
+    """A region that needs per-step values (RMSProp's, Adagrad's) or that theory refuses gives
+    no verdict; the report's count said "no region" for them."""
+    from types import SimpleNamespace
+
+    from descentcheck.reports.sweep import count_outcomes
+
+    checks = {"inside_region": {"inside": None}, "decrease_every_step": {"holds": True}}
+    row = SimpleNamespace(status="done", results={"checks": checks})
+    out = count_outcomes([row])
+    assert out["inside_region"] == {"inside": 0, "outside": 0, "no verdict": 1}
