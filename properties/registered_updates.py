@@ -26,6 +26,7 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
+from descentcheck.impl.errors import one_line
 from descentcheck.registry.optimizers import get, option_settings
 
 from .strategies import log_uniform, unit_interval
@@ -60,12 +61,20 @@ def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray]
     as :func:`.claims.updates.reference_steps` gives them."""
     from descentcheck.theory.update_rules import unroll
 
-    rule = get(hp["optimizer"]).build_derivation()
+    entry = get(hp["optimizer"])
+    rule = entry.build_derivation()
     values = {k: v for k, v in hp.items() if k != "optimizer"}
     grads = G[: len(W) - 1]
-    exact = unroll(rule, values, grads)
-    with mpmath.workdps(15):  # the same recurrence at float64's precision
-        rounded = unroll(rule, values, grads)
+    try:
+        exact = unroll(rule, values, grads)
+        with mpmath.workdps(15):  # the same recurrence at float64's precision
+            rounded = unroll(rule, values, grads)
+    except (TypeError, ValueError) as e:  # a plugin's derivation (a symbol it did not declare)
+        if entry.origin == "builtin":
+            raise
+        raise ValueError(
+            f"{entry.origin}: its derivation cannot be evaluated: {one_line(e)}"
+        ) from None
     n_ops = int(sp.count_ops(rule.step)) + sum(int(sp.count_ops(e)) for e in rule.state.values())
     out = []
     for k, (ref, fl) in enumerate(zip(exact, rounded)):

@@ -516,3 +516,13 @@ def test_an_initial_state_may_name_a_hyperparameter():
         (d0,), (d1,) = unroll(rule, {"lr": 0.125, "a0": 0.5}, [[1.0], [2.0]])
         assert abs(d0 - (-0.125 / mpmath.sqrt(1.5))) < mpmath.mpf(10) ** -35
         assert abs(d1 - (-0.25 / mpmath.sqrt(5.5))) < mpmath.mpf(10) ** -35
+
+
+def test_update_claim_names_a_plugin_whose_derivation_cannot_be_evaluated(plugins, tmp_path):
+    """A derivation with a symbol it does not declare: the claim's error names the plugin
+    (it said only "cannot create mpf from ... mystery")."""
+    plugins(FakeEntryPoint("adam", replace(ADAM, derivation=_mystery_rule)))
+    entry = _update_claim(tmp_path, ("adam",))
+    assert entry["outcome"] in ("error", "falsified")
+    text = entry["message"]
+    assert "plugin 'adam' (fake_plugin:ADAM): its derivation cannot be evaluated" in text, text
