@@ -114,7 +114,7 @@ def _err(a: Array, b: Array, scale: Array, what: str, acc: dict) -> None:
     if scaled.size:
         i = np.unravel_index(int(np.argmax(scaled)), scaled.shape)
         if scaled[i] >= acc["scaled"]:
-            acc["scaled"], acc["worst"] = float(scaled[i]), f"{what}{list(i)}"
+            acc["scaled"], acc["worst"] = float(scaled[i]), f"{what}{[int(j) for j in i]}"
         acc["rel"] = max(acc["rel"], float(np.max(rel)))
 
 
