@@ -352,3 +352,29 @@ def test_the_sweep_report_counts_cases_without_an_a_priori_verdict_as_such():
     row = SimpleNamespace(status="done", results={"checks": checks})
     out = count_outcomes([row])
     assert out["inside_region"] == {"inside": 0, "outside": 0, "no verdict": 1}
+
+
+def test_derive_latex_writes_hyperparameters_as_the_regions_do(plugins):
+    """lr and eps as eta and epsilon (the region's row says eta; SymPy wrote l r and e p s),
+    names in words upright (it wrote initial_{accumulator value})."""
+    from descentcheck.theory.render_update import to_latex
+
+    rms = to_latex(reg.get("rmsprop"))
+    assert r"- buf_{k} \eta" in rms and r"\epsilon + \sqrt" in rms and r"\eta <" in rms
+    assert " lr" not in rms.split(r"\begin{align*}")[1]
+
+    def rule():
+        lr, g, acc, a0 = sp.symbols("lr g acc initial_accumulator_value", real=True)
+        return UpdateRule(
+            step=-lr * g / sp.sqrt(acc),
+            gradient=g,
+            hyperparameters={"lr": lr, "initial_accumulator_value": a0},
+            state={acc: acc + g**2},
+            initial={acc: a0},
+        )
+
+    init = Hyperparameter("initial_accumulator_value", "float", "G_(-1)", 0.1)
+    entry = replace(SIGNSGD, name="ada", hyperparameters=(LR, init), derivation=rule)
+    plugins(FakeEntryPoint("ada", replace(entry, region=None, no_region="none here")))
+    text = to_latex(reg.get("ada"))
+    assert r"\mathrm{initial\_accumulator\_value}" in text and "accumulator value" not in text

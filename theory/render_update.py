@@ -132,7 +132,8 @@ def to_sympy(entry: Any) -> str:
 def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
     """LaTeX for symbols named in words (``initial_accumulator_value``, or a state ``sum_sq``
     shown as ``sum_sq_k``), which SymPy would print as ``initial_{accumulator value}``: the
-    words upright, joined by ``\\_``, the index (``k``, ``(k-1)``, ``(-1)``) as a subscript."""
+    words upright, joined by ``\\_``, the index (``k``, ``(k-1)``, ``(-1)``) as a subscript;
+    ``lr`` and ``eps`` as the regions write them (eta, epsilon)."""
     exprs = [*p["initial"], *p["initial"].values(), *p["state"], *p["state"].values(), p["step"]]
     names: dict[sp.Symbol, str] = {}
     for s in set().union(*(sp.sympify(e).free_symbols for e in exprs)):
@@ -141,10 +142,16 @@ def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
             if base.endswith("_" + index):
                 base, sub = base[: -len(index) - 1], index
                 break
-        if any(len(w) > 2 for w in base.split("_")[1:]):
+        if base in _GREEK:  # as the regions write them (theory.descent: lr is eta)
+            names[s] = _GREEK[base] + (f"_{{{sub}}}" if sub else "")
+        elif any(len(w) > 2 for w in base.split("_")[1:]):
             words = base.replace("_", r"\_")
             names[s] = rf"\mathrm{{{words}}}" + (f"_{{{sub}}}" if sub else "")
     return names
+
+
+#: hyperparameters SymPy would print as products of letters (l r, e p s), in the regions' letters
+_GREEK = {"lr": r"\eta", "eps": r"\epsilon"}
 
 
 def to_latex(entry: Any) -> str:
