@@ -107,7 +107,10 @@ FORWARD_EQUALS_SPEC = Claim(
     ),
     conditions=(
         "small random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)) with "
-        "dense and distance layers, smooth activations, both losses",
+        "dense and distance layers, smooth activations, every installed loss",
+        "a plugin loss's bound is its gradient times the output's error bound plus a "
+        "first-order model of its own float rule's rounding, 8 (ops + 1) u times its largest "
+        "term per sample (theory.mp_network._plugin_loss_error): a model, not a proof",
         "cross-entropy targets: integer labels, or (half the cases) (n, m) rows on the 1/4 grid "
         "of [0, 2] (rows need not sum to 1); the evaluator reads the drawn targets, not the "
         "trainer's",
