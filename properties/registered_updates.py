@@ -34,13 +34,19 @@ from .strategies import log_uniform, unit_interval
 U = 2.0**-53
 
 
-def hyperparameter_draws(name: str) -> st.SearchStrategy[dict[str, Any]]:
+def hyperparameter_draws(
+    name: str, step_sizes: tuple[float, float] | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
     """``{"optimizer": name, ...}`` with each float drawn from its declared ``draw`` range and
-    each choice sampled (a float without a range keeps its default)."""
+    each choice sampled (a float without a range keeps its default). With ``step_sizes``, a
+    float in the units of a step size (``step_size``: lr, tau) is a fraction drawn
+    log-uniformly from that range instead, for the caller to divide by an L."""
     fields: dict[str, st.SearchStrategy[Any]] = {"optimizer": st.just(name)}
     for h in get(name).hyperparameters:
         if h.kind == "choice":
             fields[h.name] = st.sampled_from(h.choices)
+        elif step_sizes is not None and h.step_size:
+            fields[h.name] = log_uniform(*step_sizes)
         elif h.draw is not None:
             lo, hi, log = h.draw
             fields[h.name] = log_uniform(lo, hi) if log else unit_interval(lo, hi)

@@ -150,8 +150,10 @@ def judge_decreases(
     losses: np.ndarray,
     history: Sequence[dict[str, np.ndarray]],
     certify: bool = True,
+    judged: Sequence[bool] | None = None,
 ) -> StepTally:
-    """Every step of a run against ``E_{k+1} < E_k`` (see the module docstring): the first
+    """Every step of a run (with ``judged``, the steps k where ``judged[k]``, counted as
+    ``in_region``) against ``E_{k+1} < E_k`` (see the module docstring): the first
     increase beyond ``tol_k`` is the violation (``details["certified_increase"]`` says whether
     ball arithmetic proves it); each decrease beyond ``tol_k`` is certified or reported with its
     reason (``certify=False``, while a counterexample is shrunk: decreases are not certified,
@@ -164,6 +166,9 @@ def judge_decreases(
         e0, e1 = float(losses[k]), float(losses[k + 1])
         if not math.isfinite(e0):
             break
+        if judged is not None and not judged[k]:
+            continue
+        tally.in_region += judged is not None
         # a finite loss followed by inf or NaN (the run diverged) is a tested step that did not
         # decrease: certified on the real network at w_{k+1}, whose entries are still floats
         tol = resolution(e0, e1) if math.isfinite(e1) else 0.0

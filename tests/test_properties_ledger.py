@@ -34,6 +34,7 @@ REQUIRED = {
     "trainer-obeys-descent-lemma-adaptive-momentum",
     "trainer-obeys-descent-lemma-heavy-ball",
     "trainer-obeys-descent-lemma-gd",
+    "registered-regions-give-descent",
     "apriori-adaptive-momentum-c4-decreases-every-step",
     "apriori-momentum-c2-decreases-every-step",
     "apriori-nesterov-c2-decreases-every-step",

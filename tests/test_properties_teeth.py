@@ -89,6 +89,26 @@ def test_apriori_gd_catches_a_step_eight_times_too_long(monkeypatch, profile):
     _falsified_and_certified(run_claim(claim, profile))
 
 
+def test_the_registered_regions_claim_catches_a_widened_region_and_a_long_step(
+    monkeypatch, profile
+):
+    """``registered-regions-give-descent`` holds on the fast profile's cases; gd's region
+    widened to lr L < 6 in theory's table falsifies it, and so does the trainer taking gd steps
+    eight times as long as the region was asked about (the update claims catch any length
+    exactly; this one only where the longer step leaves the true region)."""
+    from descentcheck.theory import descent
+
+    claim = BY_ID["registered-regions-give-descent"]
+    profile = replace(profile, examples=200)  # 50 cases, about half of them gd's
+    assert run_claim(claim, profile)["outcome"] == "held"
+    wide = replace(descent.REGIONS["gd"], guaranteed=lambda lr, L: 0.0 < lr * L < 6.0)
+    with monkeypatch.context() as m:
+        m.setitem(descent.REGIONS, "gd", wide)
+        _falsified_and_certified(run_claim(claim, profile))
+    _mutant(monkeypatch, "gd", lambda real: lambda lr: real(8.0 * lr))
+    _falsified_and_certified(run_claim(claim, profile))
+
+
 def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, profile):
     """The buffer's coefficient fixed at 0.97 whatever beta was asked for. The ledger's heavy-ball
     claim is must-fail (and replays a recorded gradient-collapse case); its fresh draws alone

@@ -36,12 +36,14 @@ from .observables import CLAIMS as OBSERVABLES
 from .plugin_op import CLAIMS as PLUGIN_OP
 from .records import CLAIMS as RECORDS
 from .refusals import CLAIMS as REFUSALS
+from .registered_regions import CLAIMS as REGISTERED_REGIONS
 from .skip import CLAIMS as SKIP
 from .updates import CLAIMS as UPDATES
 
 BUILTIN: tuple[Claim, ...] = (
     *APRIORI,
     *DESCENT,
+    *REGISTERED_REGIONS,
     *CONVERGENCE,
     *GRADIENTS,
     *LOSS_VALUE,
