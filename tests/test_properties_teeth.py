@@ -99,7 +99,7 @@ def test_the_registered_regions_claim_catches_a_widened_region_and_a_long_step(
     from descentcheck.theory import descent
 
     claim = BY_ID["registered-regions-give-descent"]
-    profile = replace(profile, examples=200)  # 50 cases, about half of them gd's
+    profile = replace(profile, examples=120)  # 30 cases, about half of them gd's
     assert run_claim(claim, profile)["outcome"] == "held"
     wide = replace(descent.REGIONS["gd"], guaranteed=lambda lr, L: 0.0 < lr * L < 6.0)
     with monkeypatch.context() as m:
