@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import sympy as sp
 from optimizer_plugins import FakeEntryPoint
 
@@ -14,7 +15,7 @@ from descentcheck.properties.claims.registered_regions import REGISTERED_REGIONS
 from descentcheck.properties.counterexample import replay
 from descentcheck.properties.profiles import get_profile
 from descentcheck.properties.runner import run_claim
-from descentcheck.registry.optimizers import LR, OptimizerEntry, UpdateRule
+from descentcheck.registry.optimizers import LR, OptimizerEntry, OptimizerPluginError, UpdateRule
 from descentcheck.theory import descent
 from descentcheck.theory import descent_proofs as dp
 
@@ -100,3 +101,35 @@ def test_a_region_theory_refuses_is_not_judged(plugins):
     )
     plugins(FakeEntryPoint("sign", refused))
     assert judged_optimizers() == ("gd", "adaptive_momentum")
+
+
+def test_a_plugin_region_that_raises_is_one_line_naming_the_plugin(plugins, tmp_path):
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+    from descentcheck.properties.sweep.checks import inside_region
+
+    def broken(lr, L):
+        return 1 / 0
+
+    region = replace(edge_region(2.0), guaranteed=broken)
+    plugins(FakeEntryPoint("plain_gd", replace(plain_gd(2.0), region=lambda: region)))
+    message = (
+        "plugin 'plain_gd' (fake_plugin:ADAM): its region's guaranteed failed on "
+        "{'lr': 0.5, 'L': 1.0}: ZeroDivisionError: division by zero"
+    )
+    with pytest.raises(OptimizerPluginError) as info:
+        inside_region("plain_gd", {"lr": 0.5}, 1.0)
+    assert str(info.value) == message
+    env = {"DESCENTCHECK_HYPOTHESIS_DB": str(tmp_path / "db"), "DESCENTCHECK_JOBS": "1"}
+    args = ["verify", "--profile", "fast", "--claim", "registered-regions-give-descent"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code != 0
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: plugin 'plain_gd' (fake_plugin:ADAM): its region's guaranteed failed on"
+        )
+    ), result.output
+    assert "Traceback" not in result.output

@@ -81,7 +81,7 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
     if missing:
         out["note"] = f"the {region.name} region needs per-step {', '.join(missing)}: no verdict"
         return out
-    out["inside"] = bool(region.guaranteed(**{p: given[p] for p in params if p in given}))
+    out["inside"] = _verdict(entry, region, {p: given[p] for p in params if p in given})
     if "tau" in params and tau is not None:
         out.update(tau_L=json_float(tau * L), tau_max_L=json_float(max_tau(lr, L) * L))
     if "beta" in params and beta is not None:
@@ -91,6 +91,21 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
         if beta == 0:
             out["note"] = "beta = 0 is gradient descent"
     return out
+
+
+def _verdict(entry: Any, region: Any, args: dict[str, float]) -> bool:
+    """``region.guaranteed(**args)``; a plugin's failing test is its one-line error, naming it."""
+    try:
+        return bool(region.guaranteed(**args))
+    except Exception as e:
+        if entry.origin == "builtin":
+            raise  # ours: a bug, with its traceback
+        from descentcheck.impl.errors import one_line
+        from descentcheck.registry.optimizers import OptimizerPluginError
+
+        raise OptimizerPluginError(
+            f"{entry.origin}: its region's guaranteed failed on {args}: {one_line(e)}"
+        ) from None
 
 
 @functools.cache
