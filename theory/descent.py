@@ -322,27 +322,12 @@ class Region:
     guaranteed: Callable[..., bool]  # the plain-float test of the same condition
 
 
-def _build_regions() -> dict[str, Region]:
+def _conditions() -> dict[str, tuple[Any, str, Callable[..., bool]]]:
+    """Each region's SymPy condition (in ``descent_proofs``' symbols), its words and its float
+    test, in ``REGION_NAMES`` order."""
     import sympy as sp
 
     from . import descent_proofs as dp
-    from .mathml import math_block, presentation
-
-    shown = {
-        dp.lr: sp.Symbol("eta"),
-        dp.tau: sp.Symbol("tau"),
-        dp.beta: sp.Symbol("beta"),
-        dp.ratio: sp.Symbol("rho_k"),
-        dp.s_paper: sp.Symbol("s"),
-        dp.p: sp.Symbol("p_k"),  # g_k^T D g_k
-        dp.q: sp.Symbol("q_k"),  # |D g_k|^2
-    }
-
-    def tex(e: Any) -> str:
-        return sp.latex(e.xreplace(shown))
-
-    def mml(e: Any) -> str:
-        return math_block(presentation(e.xreplace(shown)))
 
     bound = dp.REGION_BOUND  # min(lr, 2/L - lr)
     lr_nesterov = dp.lr * (1 + dp.beta)
@@ -399,9 +384,34 @@ def _build_regions() -> dict[str, Region]:
     }
     # one list of names: the registry refuses a plugin's region name from REGION_NAMES
     assert tuple(conditions) == REGION_NAMES, (tuple(conditions), REGION_NAMES)
+    return conditions
+
+
+def _build_regions() -> dict[str, Region]:
+    import sympy as sp
+
+    from . import descent_proofs as dp
+    from .mathml import math_block, presentation
+
+    shown = {
+        dp.lr: sp.Symbol("eta"),
+        dp.tau: sp.Symbol("tau"),
+        dp.beta: sp.Symbol("beta"),
+        dp.ratio: sp.Symbol("rho_k"),
+        dp.s_paper: sp.Symbol("s"),
+        dp.p: sp.Symbol("p_k"),  # g_k^T D g_k
+        dp.q: sp.Symbol("q_k"),  # |D g_k|^2
+    }
+
+    def tex(e: Any) -> str:
+        return sp.latex(e.xreplace(shown))
+
+    def mml(e: Any) -> str:
+        return math_block(presentation(e.xreplace(shown)))
+
     return {
         name: Region(name, cond, tex(cond), mml(cond), words, fn)
-        for name, (cond, words, fn) in conditions.items()
+        for name, (cond, words, fn) in _conditions().items()
     }
 
 
