@@ -1,4 +1,4 @@
-"""Every registered optimizer's exact one-step region, read from the registry, gives descent.
+"""The registry's exact one-step regions, a plugin's own included, give descent (holds).
 
 A region of ``theory.descent`` is a theorem: with E L-smooth along the step and the
 hyperparameters inside the region for L, the step lowers E. The built-ins' regions are proved
@@ -192,9 +192,10 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
 REGISTERED_REGIONS = Claim(
     id="registered-regions-give-descent",
     statement=(
-        "For every registered optimizer with an exact one-step region (built-ins and installed "
-        "plugins), a full-batch step whose hyperparameters lie inside the region for the "
-        "curvature L_k met on that step lowers the loss"
+        "For every registered optimizer whose exact one-step region needs no per-step quantity "
+        "(gd, adaptive momentum, and such regions of installed plugins), a full-batch step "
+        "whose hyperparameters lie inside the region for the curvature L_k met on that step "
+        "lowers the loss"
     ),
     source=(
         "the descent lemma (Nesterov 2004, Lemma 1.2.3) read through each registry entry's "
