@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,15 @@ from .claim import Context
 from .curvature import segment_L
 from .strategies import Case
 
+#: how a claim's ``summary`` folds :meth:`StepTally.measured` over its cases
+TALLY_SUMMARY: dict[str, Any] = {
+    "steps": "sum",
+    "steps_in_region": "sum",
+    "steps_tested": "sum",
+    "steps_unresolved": "sum",
+    "steps_certified": "sum",
+    "steps_uncertified": "sum",
+}
 REL_RESOLUTION = 2.0**-36
 ABS_RESOLUTION = 1e-14
 

@@ -39,7 +39,7 @@ from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import SAFETY, estimate_L
 from ..profiles import Profile
-from ..steps import check_steps
+from ..steps import TALLY_SUMMARY, check_steps
 from ..strategies import Case, cases, unit_interval
 
 LOCAL_L = (
@@ -64,16 +64,7 @@ COMMON = (
     "|g_k|^2 is certified in 128-bit Arb ball arithmetic on the real network, or reported "
     "uncertified with its reason",
 )
-SUMMARY: dict[str, Any] = {
-    "steps": "sum",
-    "steps_in_region": "sum",
-    "steps_tested": "sum",
-    "steps_unresolved": "sum",
-    "steps_certified": "sum",
-    "steps_uncertified": "sum",
-    "min_decrease_over_guarantee": "min",
-    "L0": "max",
-}
+SUMMARY: dict[str, Any] = {**TALLY_SUMMARY, "min_decrease_over_guarantee": "min", "L0": "max"}
 
 
 def initial_L(case: Case) -> float:

@@ -54,23 +54,14 @@ from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import SAFETY, curvature
 from ..profiles import Profile
 from ..registered_updates import hyperparameter_draws
-from ..steps import judge_decreases, local_Ls
+from ..steps import TALLY_SUMMARY, judge_decreases, local_Ls
 from ..strategies import Case, cases, unit_interval
 from ..sweep.checks import inside_region
 from .apriori import CERTIFIED, SETTING
 from .descent import LOCAL_L
 
 FRACTIONS = (0.1, 5.0)
-SUMMARY: dict[str, Any] = {
-    "steps": "sum",
-    "steps_in_region": "sum",
-    "steps_tested": "sum",
-    "steps_unresolved": "sum",
-    "steps_certified": "sum",
-    "steps_uncertified": "sum",
-    "cases_of_plugins": "sum",
-    "L_g": "max",
-}
+SUMMARY: dict[str, Any] = {**TALLY_SUMMARY, "cases_of_plugins": "sum", "L_g": "max"}
 
 
 def _probe(entry: Any) -> dict[str, float]:
