@@ -20,11 +20,21 @@ BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing nu
 
 
 class _Group(click.Group):
-    """Turns the suite's errors and Ctrl-C into one line each, never a traceback."""
+    """Turns the suite's errors, click's usage errors and Ctrl-C into one line each, never a
+    traceback nor a usage block."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            _usage_error(ctx, e)
+            raise  # unreachable: _usage_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:  # a subcommand's bad option value, a missing option
+            _usage_error(ctx, e)
         except DescentcheckError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
@@ -35,6 +45,15 @@ class _Group(click.Group):
             where = f" {e.filename}" if getattr(e, "filename", None) else ""
             click.echo(f"error: {e.strerror or e}{where}", err=True)
             ctx.exit(2)
+
+
+def _usage_error(ctx: click.Context, e: click.UsageError) -> None:
+    """``error: <click's message>``, exit status 2 (click's own status for usage errors); no
+    command at all is not an error but a request for the help, which click prints."""
+    if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        raise e
+    click.echo(f"error: {e.format_message()}", err=True)
+    ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -298,6 +317,7 @@ def derive(op, fmt, dim):
 def verify(profile, json_path, stats, claims, seed):
     """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
     replayable counterexample. Exits with status 1 when a claim misses its expectation."""
+    _every_registry()
     from descentcheck.properties import BY_ID, format_ledger, format_stats, run_verify
 
     unknown = [c for c in claims if c not in BY_ID]
@@ -332,6 +352,7 @@ def sweep(sweep_file, db, scheduler, workers, progress):
     interrupted sweep resumes where it stopped and a finished one does no work."""
     from descentcheck.properties.sweep import SweepInterrupted, run_sweep
 
+    _every_registry()
     try:
         summary = run_sweep(sweep_file, db, scheduler=scheduler, workers=workers, progress=progress)
     except SweepInterrupted as e:
@@ -339,6 +360,18 @@ def sweep(sweep_file, db, scheduler, workers, progress):
         sys.exit(130)
     click.echo(summary.format())
     sys.exit(0 if summary.complete else 1)
+
+
+def _every_registry() -> None:
+    """Load every registry, plugins included: a command that draws networks and runs claims
+    (verify, sweep, report) stops at a refused plugin's one line before it starts, instead of
+    failing claim by claim (``train --help`` reads the optimizer registry for its options)."""
+    from descentcheck.registry import ops
+    from descentcheck.registry.optimizers import registry
+
+    ops.ops()
+    registry()
+    from descentcheck.properties.claims import CLAIMS  # noqa: F401 (the import loads them)
 
 
 @main.command()
@@ -367,6 +400,7 @@ def report(out, profile, db, seed, ledger, quiet):
     else:
         from descentcheck.reports import build_report
 
+        _every_registry()
         index = build_report(
             out or "reports/out",
             profile=profile,

@@ -224,6 +224,13 @@ def format_ledger(ledger: dict[str, Any]) -> str:
         if c["outcome"] == "falsified" and not ce:
             lines.append(f"  falsified: {c.get('message') or 'the check failed'}")
             lines.append(f"  the shrunk draw: {_clipped(c.get('falsifying_draw'))}")
+    return "\n".join(lines + _footer(ledger))
+
+
+def _footer(ledger: dict[str, Any]) -> list[str]:
+    """The ledger's closing lines: what was certified, how many claims met their expectation,
+    and how to replay a counterexample."""
+    claims, lines = ledger["claims"], []
     met = sum(c["meets_expectation"] for c in claims)
     done = sum(int(c["measured"].get("steps_certified", 0)) for c in claims if _held_steps(c))
     left = sum(int(c["measured"].get("steps_uncertified", 0)) for c in claims if _held_steps(c))
@@ -249,7 +256,9 @@ def format_ledger(ledger: dict[str, Any]) -> str:
     )
     if any(c.get("counterexample") for c in claims):
         lines.append(
-            "replay a counterexample: descentcheck.properties.write_replay(counterexample, DIR) "
-            "writes spec.json, data.npz, params.npz and prints the train command"
+            "replay a counterexample: descentcheck replay LEDGER.json --claim ID --dir DIR (the "
+            "ledger of verify --json LEDGER.json), or descentcheck.properties.write_replay("
+            "counterexample, DIR), writes spec.json, data.npz, params.npz and prints the train "
+            "command"
         )
-    return "\n".join(lines)
+    return lines

@@ -384,6 +384,38 @@ def test_train_options_are_the_optimizer_registry():
     assert r.exit_code == 2 and "Missing option '--lr'" in r.output
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["train", "sine_skip", "--data", "sine", "--optimizer", "gd", "--lr", "abc"],
+            "error: Invalid value for '--lr': 'abc' is not a valid float.",
+        ),
+        (
+            ["train", "sine_skip", "--data", "sine", "--optimizer", "gd"],
+            "error: Missing option '--lr'.",
+        ),
+        (
+            ["verify", "--profile", "nope"],
+            "error: Invalid value for '--profile': 'nope' is not one of 'fast', 'ci', 'thorough'.",
+        ),
+        (["nosuch"], "error: No such command 'nosuch'."),
+        (["--bogus"], "error: No such option '--bogus'."),
+    ],
+    ids=["type", "missing", "choice", "command", "group option"],
+)
+def test_a_usage_error_is_one_line(args, line):
+    """The held-out run: a bad option type printed click's usage block (README: every mistake
+    is one line ``error: ...``, exit status 2)."""
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [line], r.output
+
+
+def test_no_command_prints_the_help():
+    r = CliRunner().invoke(main, [])
+    assert r.output.startswith("Usage: ") and "COMMAND [ARGS]" in r.output and "train" in r.output
+
+
 def test_gradcheck_mpmath_and_an_unusable_oracle_in_one_line(workdir):
     spec = workdir / "design.json"
     spec.write_text(json.dumps(DESIGN_EXAMPLE))

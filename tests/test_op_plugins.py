@@ -262,6 +262,33 @@ def test_a_broken_plugin_is_refused_in_one_line(monkeypatch, obj, message):
         registry.reset()
 
 
+def test_verify_sweep_and_report_stop_at_a_refused_op_plugin_in_one_line(monkeypatch, tmp_path):
+    """The held-out run: with a refused op plugin, verify ran every claim and marked each one
+    an error (exit 1); they now stop before starting, as the README says refused means."""
+    _install(monkeypatch, broken=types.SimpleNamespace(name="nosym", kind="elementwise"))
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        'steps = 2\narchitectures = ["sine_skip"]\ndata = "sine"\n'
+        '[[optimizers]]\nname = "gd"\nlr = 0.1\n'
+    )
+    commands = (
+        ["verify", "--profile", "fast", "--claim", "forward-equals-spec"],
+        ["sweep", str(sweep), "--db", str(tmp_path / "s.sqlite")],
+        ["report", "--out", str(tmp_path / "r"), "--profile", "smoke"],
+    )
+    try:
+        for args in commands:
+            r = CliRunner().invoke(main, args)
+            assert r.exit_code == 2, (args, r.output)
+            assert r.output.strip().splitlines() == [
+                "error: plugin 'broken' (fake_plugins:broken): op 'nosym' has no SymPy derivation "
+                "('sympy': phi(x) -> Expr)"
+            ], (args, r.output)
+        assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "r").exists()
+    finally:
+        registry.reset()
+
+
 def test_an_entry_point_may_name_a_function_that_builds_the_plugin(monkeypatch):
     """As for optimizers and claims: a zero-argument callable is called for the plugin."""
     _install(monkeypatch, isru=lambda: ISRU)

@@ -237,12 +237,12 @@ def test_a_callable_region_with_stray_symbols_is_reported(plugins):
     from descentcheck.theory import descent
 
     gd = descent.REGIONS["gd"]
-    own = replace(gd, name="mine", condition=sp.StrictLessThan(sp.Symbol("lr"), 1))
+    own = replace(gd, name="mine", condition=sp.StrictLessThan(sp.Symbol("gamma"), 1))
     plugins(FakeEntryPoint("signsgd", replace(SIGNSGD, region=lambda: own)))
     problems = coverage_problems(reg.get("signsgd"))
     assert problems == [
-        "optimizer signsgd: its own region 'mine': its condition uses ['lr'], not symbols of "
-        "theory.descent_proofs"
+        "optimizer signsgd: its own region 'mine': its condition uses ['gamma'], neither symbols "
+        "of theory.descent_proofs nor hyperparameters of signsgd"
     ]
 
 

@@ -21,9 +21,12 @@ holds for another optimizer only when that optimizer's update *is* that update:
   compared as its one-step expression, observables matched by name.
 * an optimizer with its **own** region (a callable returning a ``Region`` under a new name)
   makes a claim of its own: what is checked here is its form (a ``Region``; its condition a
-  SymPy strict inequality in ``theory.descent_proofs``' symbols; ``guaranteed`` callable; its
-  words not empty). That the region is right is not proved by theory; the ledger's and the
-  sweep's runs test it (a run inside it whose loss rises falsifies it).
+  SymPy strict inequality in symbols named as ``theory.descent_proofs``' or as the optimizer's
+  hyperparameters; ``guaranteed`` callable; its words not empty) and that its two statements
+  agree (:func:`agreement_problems`: ``guaranteed``, which the sweep and the ledger call, takes
+  the condition's quantities and gives its verdict at seeded points). That the region is right
+  is not proved by theory; the ledger's (``registered-regions-give-descent``) and the sweep's
+  runs test it (a step inside it whose loss rises falsifies it).
 """
 
 from __future__ import annotations
@@ -65,21 +68,94 @@ def _own_region_problems(entry: Any, region: Any) -> list[str]:
         return [f"{where} is a {type(region).__name__}, not a theory.descent.Region"]
     out = []
     strict = (sp.StrictLessThan, sp.StrictGreaterThan)
-    known = {dp.lr, dp.tau, dp.beta, dp.L, dp.ratio, dp.s_paper, dp.p, dp.q}
+    known = {str(s) for s in (dp.lr, dp.tau, dp.beta, dp.L, dp.ratio, dp.s_paper, dp.p, dp.q)}
+    known |= {h.name for h in entry.hyperparameters}
     if not isinstance(region.condition, strict):
         out.append(f"{where} {region.name!r}: its condition is not a SymPy strict inequality")
     else:
-        stray = sorted(str(s) for s in region.condition.free_symbols - known)
+        stray = sorted(str(s) for s in region.condition.free_symbols if str(s) not in known)
         if stray:
             out.append(
-                f"{where} {region.name!r}: its condition uses {stray}, not symbols of "
-                "theory.descent_proofs"
+                f"{where} {region.name!r}: its condition uses {stray}, neither symbols of "
+                f"theory.descent_proofs nor hyperparameters of {entry.name}"
             )
     if not callable(region.guaranteed):
         out.append(f"{where} {region.name!r}: guaranteed is not callable")
     if not str(region.words).strip():
         out.append(f"{where} {region.name!r}: its words are empty")
+    if not out:
+        out += [f"{where} {region.name!r}: {p}" for p in agreement_problems(entry, region)]
     return out
+
+
+#: a condition's symbol (by name) -> the keyword ``guaranteed`` takes it under
+KEYWORDS = {"rho_k": "ratio", "s_p": "s"}
+#: points where ``guaranteed`` and the condition are compared
+AGREEMENT_POINTS = 200
+
+
+def _draw(name: str, L: float, entry: Any, rng: Any) -> float:
+    """A value of the keyword ``name`` for the agreement check: step sizes up to 4/L, the
+    ratio up to 5/L, a plugin's hyperparameter from its declared draw range or interval."""
+    if name in ("lr", "tau"):
+        return float(rng.uniform(0.0, 4.0 / L))
+    if name == "ratio":
+        return float(rng.uniform(0.0, 5.0 / L))
+    h = next((h for h in entry.hyperparameters if name in (h.name, h.keyword)), None)
+    if h is not None and h.kind == "float":
+        low, high = (h.draw[0], h.draw[1]) if h.draw else (h.low or 0.0, h.high)
+        return float(rng.uniform(low, high if high is not None else low + 10.0))
+    return float(rng.uniform(0.0, 1.0))
+
+
+def agreement_problems(entry: Any, region: Any) -> list[str]:
+    """Does an own region's ``guaranteed`` (the float test the sweep and the ledger call)
+    say what its ``condition`` (the SymPy inequality ``derive`` prints) says? Both take the
+    same quantities (a condition's ``rho_k`` is the keyword ``ratio``, ``s_p`` is ``s``) and
+    agree at :data:`AGREEMENT_POINTS` seeded points off the boundary (relative margin 1e-9).
+    A condition in the per-step ``p``, ``q`` (RMSProp's form) is not sampled."""
+    import inspect
+    import math
+
+    import numpy as np
+
+    from descentcheck.impl.errors import one_line
+
+    symbols = {str(s): s for s in region.condition.free_symbols}
+    if {"p", "q"} & set(symbols):
+        return []
+    params = inspect.signature(region.guaranteed).parameters
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    required = {n for n, a in params.items() if a.default is a.empty and a.kind in named}
+    takes_any = any(a.kind == a.VAR_KEYWORD for a in params.values())
+    uses = {KEYWORDS.get(n, n) for n in symbols}
+    if required - uses or not (takes_any or uses <= set(params)):
+        return [
+            f"guaranteed takes {sorted(params)}, its condition {sorted(uses)}: the two cannot "
+            "state the same region"
+        ]
+    cond = region.condition
+    gap = sp.lambdify(list(symbols.values()), cond.lhs - cond.rhs, "math")
+    size = sp.lambdify(list(symbols.values()), abs(cond.lhs) + abs(cond.rhs), "math")
+    less = isinstance(cond, sp.StrictLessThan)
+    rng = np.random.default_rng(0)
+    for _ in range(AGREEMENT_POINTS):
+        L = float(rng.uniform(0.1, 10.0))
+        point = {k: (L if k == "L" else _draw(k, L, entry, rng)) for k in sorted(uses)}
+        values = [point[KEYWORDS.get(n, n)] for n in symbols]
+        try:
+            d, scale = float(gap(*values)), float(size(*values))
+        except (ArithmeticError, TypeError, ValueError):  # the condition undefined there
+            continue
+        if not math.isfinite(d) or abs(d) <= 1e-9 * scale:
+            continue
+        try:
+            said = bool(region.guaranteed(**point))
+        except Exception as e:
+            return [f"guaranteed raised at {point}: {one_line(e)}"]
+        if said != (d < 0 if less else d > 0):
+            return [f"guaranteed says {said}, its condition {not said}, at {point}"]
+    return []
 
 
 def _named_problems(entry: Any, named: str) -> list[str]:

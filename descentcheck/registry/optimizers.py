@@ -82,24 +82,24 @@ corrections); ``proofs`` optional ``theory.zero.Identity`` objects. A plugin's `
 only these symbols, so the ledger's ``update-equals-derived-rule`` evaluates it in mpmath with
 its state unrolled from the gradients, and compares it with every step the trainer applies.
 
-Adam as a plugin (``my_adam/plugin.py``; the package depends on descentcheck, numpy, sympy)::
+Adam as a plugin (``my_adam/plugin.py``; the package depends on descentcheck and sympy)::
 
-    import numpy as np
     import sympy as sp
+    from descentcheck.impl.backend import namespace   # numpy, or CuPy on the device path
     from descentcheck.impl.optim.base import Optimizer, StepInfo
     from descentcheck.registry.optimizers import LR, Hyperparameter, OptimizerEntry, UpdateRule
 
     def make_adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
         def init(params):                     # state: step count, first and second moments
-            m = {k: np.zeros_like(v) for k, v in params.items()}
-            return 0, m, {k: np.zeros_like(v) for k, v in params.items()}
+            m = {k: namespace(v).zeros_like(v) for k, v in params.items()}
+            return 0, m, {k: namespace(v).zeros_like(v) for k, v in params.items()}
         def update(grads, state, params):     # pure: fresh arrays, the input state untouched
             t, m, v = state
             t += 1
             m = {k: beta1 * m[k] + (1 - beta1) * g for k, g in grads.items()}
             v = {k: beta2 * v[k] + (1 - beta2) * g * g for k, g in grads.items()}
-            dw = {k: -lr * (m[k] / (1 - beta1**t)) / (np.sqrt(v[k] / (1 - beta2**t)) + eps)
-                  for k in grads}
+            dw = {k: -lr * (m[k] / (1 - beta1**t))
+                      / (namespace(v[k]).sqrt(v[k] / (1 - beta2**t)) + eps) for k in grads}
             return dw, (t, m, v), StepInfo(None)  # StepInfo.momentum: None (no coefficient)
         hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
         return Optimizer("adam", hp, init, update)   # (name, hyperparameters, init, update)

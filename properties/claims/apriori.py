@@ -62,7 +62,8 @@ CERTIFIED = (
 SETTING = (
     "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian; relu is "
     "excluded: not smooth, not certifiable); random DAGs with add/concat skips, dense and "
-    "distance layers, mse or softmax cross-entropy"
+    "distance layers, mse or softmax cross-entropy; installed plugins' activations and losses "
+    "are drawn too"
 )
 SUMMARY: dict[str, Any] = {
     "steps": "sum",

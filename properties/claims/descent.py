@@ -52,7 +52,8 @@ LOCAL_L = (
 )
 COMMON = (
     "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian); random DAGs "
-    "with add/concat skips, dense and distance layers, mse or softmax cross-entropy",
+    "with add/concat skips, dense and distance layers, mse or softmax cross-entropy; installed "
+    "plugins' activations and losses are drawn too",
     "L_0 = largest |Hessian eigenvalue| at w_0 (Lanczos); hyperparameters drawn inside "
     "the exact region for the estimated L = 1.5 L_0",
     "L_k is measured on the step it judges: a check of the trainer against the descent lemma, "

@@ -64,13 +64,13 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
         "beta": None,
         "note": "",
     }
+    refused = region_refusal(entry) if entry.origin != "builtin" else ""
+    if refused:  # a plugin's region theory does not accept is not used to judge runs
+        out["note"] = f"{optimizer}: theory refuses its region {_region_name(entry)} ({refused})"
+        return out
     region = region_of(entry)
     if region is None:
         out["note"] = f"{optimizer}: no guaranteed-decrease region ({entry.no_region})"
-        return out
-    refused = _refused(entry) if entry.origin != "builtin" else ""
-    if refused:  # a plugin's region theory does not accept is not used to judge runs
-        out["note"] = f"{optimizer}: theory refuses its region {region.name!r} ({refused})"
         return out
     out["region"] = region.name
     if not math.isfinite(L):
@@ -109,13 +109,29 @@ def _verdict(entry: Any, region: Any, args: dict[str, float]) -> bool:
 
 
 @functools.cache
-def _refused(entry: Any) -> str:
+def region_refusal(entry: Any) -> str:
     """Why theory refuses a plugin optimizer's declared region (``theory.named_regions``: a
-    named region proved for another update, a callable's malformed Region), or ""; once per
-    entry in a worker (the comparison takes SymPy a fraction of a second)."""
+    named region proved for another update, a callable's malformed Region or its failure), or
+    ""; once per entry in a worker (the comparison takes SymPy a fraction of a second)."""
+    from descentcheck.impl.errors import one_line
+    from descentcheck.registry.optimizers import region_of
     from descentcheck.theory.named_regions import region_problems
 
-    return "; ".join(region_problems(entry))
+    try:
+        region_of(entry)
+        return "; ".join(region_problems(entry))
+    except Exception as e:  # the plugin's region callable or derivation raising
+        return f"its region cannot be built ({one_line(e)})"
+
+
+def _region_name(entry: Any) -> str:
+    """A plugin's region as a message names it: the name it gives, else what it declared."""
+    if isinstance(entry.region, str):
+        return repr(entry.region)
+    try:
+        return repr(entry.region().name)
+    except Exception:
+        return "(its callable)"
 
 
 def final_loss(traj: Trajectory) -> dict[str, Any]:
