@@ -109,6 +109,22 @@ def test_the_registered_regions_claim_catches_a_widened_region_and_a_long_step(
     _falsified_and_certified(run_claim(claim, profile))
 
 
+def test_the_registered_regions_claim_judges_only_steps_inside_the_region(monkeypatch, profile):
+    """Its verdict rests on the gate: with every step judged (``judged`` ignored), steps that
+    leave the region for their L_k rise, and the claim is falsified on the built-ins."""
+    from descentcheck.properties import steps
+    from descentcheck.properties.claims import registered_regions
+
+    real = steps.judge_decreases
+
+    def ungated(case, losses, history, certify=True, judged=None):
+        return real(case, losses, history, certify, None)
+
+    monkeypatch.setattr(registered_regions, "judge_decreases", ungated)
+    entry = run_claim(BY_ID["registered-regions-give-descent"], replace(profile, examples=400))
+    _falsified_and_certified(entry)
+
+
 def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, profile):
     """The buffer's coefficient fixed at 0.97 whatever beta was asked for. The ledger's heavy-ball
     claim is must-fail (and replays a recorded gradient-collapse case); its fresh draws alone
