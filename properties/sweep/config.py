@@ -14,7 +14,6 @@ Specs and data sources resolve as everywhere else (``impl.spec.load_spec``,
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from descentcheck.impl.errors import DataError, SpecError, did_you_mean
+from descentcheck.impl.errors import DataError, HyperparameterError, SpecError, did_you_mean
 from descentcheck.impl.io import read_document
 
 from .errors import SweepConfigError
@@ -89,7 +88,7 @@ def _unique(items: tuple[Any, ...], problem: str = "the same {} appears twice") 
 
 NonNeg = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
-NonNegNumber = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
+Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 OneOrMore = BeforeValidator(lambda v: v if isinstance(v, list | tuple) else [v])
 
 
@@ -227,8 +226,8 @@ class Axis(_Table):
     points for a grid, drawn for a random search; geometric / log-uniform with ``log``)."""
 
     values: tuple[Any, ...] | None = Field(None, validation_alias="<values>")
-    low: NonNegNumber | None = Field(None, alias="min")
-    high: NonNegNumber | None = Field(None, alias="max")
+    low: Number | None = Field(None, alias="min")
+    high: Number | None = Field(None, alias="max")
     num: Positive | None = None
     log: StrictBool = False
 
@@ -241,7 +240,7 @@ class Axis(_Table):
             raise _problem(f"missing key {'min' if low is None else 'max'!r}")
         for bad, problem in (
             (low > high, f"min {low} > max {high}"),
-            (self.log and low == 0, f"log = true needs min > 0, got {low}"),
+            (self.log and low <= 0, f"log = true needs min > 0, got {low}"),
             (num > 1 and low == high, f"{num} points between equal min and max"),
         ):
             if bad:
@@ -249,20 +248,27 @@ class Axis(_Table):
         return self
 
 
-def _values(param: str, v: Any, choices: tuple[str, ...]) -> tuple[Any, ...]:
-    """A list (or one value) of ``param``: ``choices`` by name, or finite numbers >= 0."""
+def _value(h: Any, x: Any, *at: str | int) -> Any:
+    """One value of hyperparameter ``h``: one of its choices, or a number in its declared
+    interval (the registry's check and wording, as ``train`` gives them)."""
+    if h.choices:
+        return _choice(x, h.choices, h.name, *at)
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise _problem(f"expected a number, got {_kind(x)}", *at)
+    try:
+        return h.check(x)
+    except HyperparameterError as e:
+        raise _problem(str(e), *at) from None
+
+
+def _values(h: Any, v: Any) -> tuple[Any, ...]:
+    """A list (or one value) of hyperparameter ``h``, each value once."""
     items, out = (v if isinstance(v, list) else [v]), []
     if not items:
-        raise _problem("is empty", param)
+        raise _problem("is empty", h.name)
     for i, x in enumerate(items):
-        at = (param, i) if isinstance(v, list) else (param,)
-        if choices:
-            x = _choice(x, choices, param, *at)
-        elif isinstance(x, bool) or not isinstance(x, int | float):
-            raise _problem(f"expected a number, got {_kind(x)}", *at)
-        elif not (math.isfinite(x) and x >= 0):
-            raise _problem(f"must be {'>= 0' if math.isfinite(x) else 'finite'}, got {x}", *at)
-        if (x := x if choices else float(x)) in out:
+        at = (h.name, i) if isinstance(v, list) else (h.name,)
+        if (x := _value(h, x, *at)) in out:
             raise _problem(f"value {x} appears twice", *at)
         out.append(x)
     return tuple(out)
@@ -295,7 +301,7 @@ class OptimizerBlock(_Table):
         if missing := [p for p, h in declared.items() if h.required and p not in v]:
             raise _problem(f"optimizer {name} needs {missing[0]!r}")
         axes = {
-            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(p, v[p], h.choices)}
+            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(h, v[p])}
             for p, h in declared.items()
             if p in v
         }
@@ -303,7 +309,10 @@ class OptimizerBlock(_Table):
 
     @model_validator(mode="after")
     def _searched(self) -> OptimizerBlock:
+        from descentcheck.registry import optimizers as registry
+
         grid = self.search == "grid"
+        declared = {h.name: h for h in registry.get(self.name).hyperparameters}
         if not grid and self.count is None:
             raise _problem("a random search needs count (how many points to draw)")
         if grid and {"count", "seed"} & self.model_fields_set:
@@ -313,6 +322,9 @@ class OptimizerBlock(_Table):
                 raise _problem("a grid range needs num (how many points), or use a list", p)
             if not grid and a.num is not None:
                 raise _problem("unknown key 'num' (known: min, max, log)", p)
+            for key, end in (("min", a.low), ("max", a.high)):
+                if end is not None:
+                    _value(declared[p], end, p, key)
         return self
 
 
