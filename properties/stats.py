@@ -6,7 +6,11 @@ Per spec (:func:`spec_stats`):
   input to the output;
 - ``skip_edges``: the extra paths merges open, ``sum over add/concat nodes of (inputs - 1)``;
 - ``distance_layers``: gaussian and gaussian_logits nodes;
-- ``params``: the number of scalar parameters; ``nodes``: spec nodes; ``loss``.
+- ``params``: the number of scalar parameters; ``nodes``: spec nodes; ``loss``;
+- ``ops``: the ops the spec uses, each once (plugins' included).
+
+Over a claim's cases (:func:`summarize`), ``op_shares`` and ``loss_shares`` give the share of
+nets that use each op and each loss: what a plugin author reads to see that their op is drawn.
 
 :class:`StatsCollector` aggregates them over the cases a claim ran on, and :func:`format_stats`
 prints the table ``descentcheck verify --stats`` shows.
@@ -55,6 +59,7 @@ def spec_stats(spec: Spec | Mapping[str, Any]) -> dict[str, Any]:
         "params": Network(s).n_params,
         "nodes": len(s.nodes),
         "loss": s.loss,
+        "ops": sorted({n["op"] for n in s.nodes.values()}),
     }
 
 
@@ -168,7 +173,18 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "params_median": float(np.median(params)),
         "params_max": int(params.max()),
         "share_cross_entropy": float(np.mean([r["loss"] != "mse" for r in rows])),
+        "op_shares": _shares([r.get("ops", ()) for r in rows]),
+        "loss_shares": _shares([(r["loss"],) for r in rows]),
     }
+
+
+def _shares(used: list[Iterable[str]]) -> dict[str, float]:
+    """``{name: share of the rows whose names include it}``, by name."""
+    counts: dict[str, int] = {}
+    for names in used:
+        for name in set(names):
+            counts[name] = counts.get(name, 0) + 1
+    return {k: counts[k] / len(used) for k in sorted(counts)}
 
 
 _COLUMNS = (
@@ -209,6 +225,11 @@ def format_stats(stats: Mapping[str, Any]) -> str:
         for r in table
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    everything = stats.get("all", {})
+    for key, what in (("op_shares", "ops"), ("loss_shares", "losses")):
+        if everything.get(key):
+            shown = ", ".join(f"{k} {v:.0%}" for k, v in everything[key].items())
+            lines.append(f"{what} in all generated cases (share of nets using each): {shown}")
     for cid, st in rows:
         by_key = st.get("at_bound_by_key") or {}
         if by_key:

@@ -153,6 +153,22 @@ def test_theory_checks_include_it(isru):
     assert r.ok and "isru" in r.summary, r.details
 
 
+def test_verify_stats_show_the_share_of_nets_drawing_it(isru, tmp_path):
+    """``verify --stats`` names each op's share of the generated nets: how a plugin author sees
+    that the claims draw their op (here a claim over random DAGs, with isru installed)."""
+    from dataclasses import replace
+
+    from descentcheck.properties import BY_ID, build_ledger, format_stats, get_profile
+    from descentcheck.properties.runner import run_claim
+
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    entry = run_claim(BY_ID["gradient-equals-oracle"], profile)
+    shares = build_ledger(profile, [entry], 1.0)["stats"]["all"]["op_shares"]
+    assert 0.1 < shares["isru"] < 1.0 and 0 < shares["add"] <= 1.0, shares
+    text = format_stats(build_ledger(profile, [entry], 1.0)["stats"])
+    assert f"isru {shares['isru']:.0%}" in text.split("ops in all generated cases")[1], text
+
+
 def _tanh_ball(v):
     return v.tanh()
 
