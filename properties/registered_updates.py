@@ -27,7 +27,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from descentcheck.impl.errors import one_line
-from descentcheck.registry.optimizers import get, option_settings
+from descentcheck.registry.optimizers import get, option_settings, registry
 
 from .strategies import log_uniform, unit_interval
 
@@ -51,6 +51,22 @@ def hyperparameter_draws(
             lo, hi, log = h.draw
             fields[h.name] = log_uniform(lo, hi) if log else unit_interval(lo, hi)
     return st.fixed_dictionaries(fields)
+
+
+def plugin_draws(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Each installed plugin optimizer's hyperparameters (:func:`hyperparameter_draws`), in
+    registry order. A claim draws these last, so that without plugins its draws, and the
+    examples saved in a database, are unchanged."""
+    return [
+        draw(hyperparameter_draws(name), label=name)
+        for name, entry in registry().items()
+        if entry.origin != "builtin"
+    ]
+
+
+def plugin_settings(hps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each drawn plugin optimizer (:func:`plugin_draws`) under each of its option settings."""
+    return [s for hp in hps for s in variants(hp)]
 
 
 def variants(hp: dict[str, Any]) -> list[dict[str, Any]]:

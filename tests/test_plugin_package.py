@@ -145,18 +145,21 @@ def test_derive_the_plugin_activation(installed):
 
 
 def test_verify_the_plugin_claim(installed):
-    """The plugin's claim, and the built-in update and device claims, which now draw the
-    plugin's Adam too: every step against its SymPy derivation, and its run on the strict
+    """The plugin's claim, and the built-in update, device and trajectory-record claims, which
+    now draw the plugin's Adam too: every step against its SymPy derivation, and its run on the strict
     device stand-in against numpy's bits (worker processes, each loading the plugin by its
     entry point)."""
     r = dc(
         installed,
         *("verify", "--claim", "adam-step-bounded", "--claim", "update-equals-derived-rule"),
         *("--claim", "device-path-equals-numpy-path", "--profile", "fast", "--json", "ledger.json"),
+        *("--claim", "trajectory-records-equal-the-observables"),
     )
     assert r.returncode == 0, r.stdout + r.stderr
     # in ledger order: the built-in claims first, then the plugin's, whatever order they were asked
-    update, device, bounded = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    claims = json.loads((installed[1] / "ledger.json").read_text())["claims"]
+    update, device, records, bounded = claims
+    assert records["outcome"] == "held" and records["measured"]["runs_adam"] > 0, records
     assert device["id"] == "device-path-equals-numpy-path" and device["outcome"] == "held"
     assert device["measured"]["runs_compared"] > 0, device
     assert update["id"] == "update-equals-derived-rule"

@@ -67,12 +67,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     hp = draw(setting_values(), label="settings")
     u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="direction")
     matmul = draw(st.booleans(), label="force the matmul evaluation")
-    # drawn last: without plugins the draws (and the examples saved in a database) are unchanged
-    plugins = [
-        draw(registered.hyperparameter_draws(name), label=name)
-        for name, entry in registry().items()
-        if entry.origin != "builtin"
-    ]
+    plugins = registered.plugin_draws(draw)
     return {
         "case": case,
         "batch": batch,
@@ -81,11 +76,6 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         "matmul": matmul,
         "plugins": plugins,
     }
-
-
-def _plugin_settings(drawn: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each drawn plugin optimizer under each of its option settings."""
-    return [s for hp in drawn.get("plugins", ()) for s in registered.variants(hp)]
 
 
 def _differences(setting: dict[str, Any], ref: Any, dev: Any) -> list[str]:
@@ -157,7 +147,10 @@ def _compare(drawn: dict[str, Any], standin: Any) -> tuple[list[str], int]:
     case, batch = drawn["case"], drawn["batch"]
     runs, out = 0, []
     builtin = [(s, "") for s in settings(**drawn["hp"])]
-    plugins = [(s, registry()[s["optimizer"]].origin) for s in _plugin_settings(drawn)]
+    plugins = [
+        (s, registry()[s["optimizer"]].origin)
+        for s in registered.plugin_settings(drawn.get("plugins", []))
+    ]
     for setting, origin in builtin + plugins:
         kw = {"steps": STEPS, "batch_size": batch, "seed": 0, **setting}
         try:

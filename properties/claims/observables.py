@@ -29,6 +29,12 @@ own ``loss`` and ``loss_and_grad`` and with u = 2^-53, n the parameter count::
                    0 after a zero step ("the largest over the groups": the comment in
                    impl/optim/adaptive_momentum.py; README names alpha_k only)
 
+Installed plugin optimizers run too, under each of their option settings (hyperparameters drawn
+from their declared ranges), for every record but the momentum coefficient, which a plugin
+reports as it likes (no documented rule to hold it to). A plugin whose state keeps a reference
+to the parameters it was given, and reads them later, sees them move under it on the in-place
+path only: the two paths then differ, and the plugin is named.
+
 Adaptive momentum's ``dw_(k-1)`` is the step the optimizer remembers, seen here only as the
 applied ``D_(k-1)``; each group's coefficient is therefore an interval,
 ``tau |g|_G / (|D|_G +- |rho|_G)`` widened by 2 (n_G + 8) u for the rounding of the norms, and
@@ -45,9 +51,12 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from descentcheck.impl.errors import one_line
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
+from descentcheck.registry.optimizers import get
 
+from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import Case, cases, log_uniform, unit_interval
@@ -73,6 +82,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
         "case": case,
         "hp": hp,
         "steps": draw(st.integers(3, 4), label="steps"),
+        "plugins": registered.plugin_draws(draw),
     }
 
 
@@ -90,6 +100,9 @@ def settings(lr: float, beta: float, tau: float, rho: float, eps: float) -> list
 
 
 def label(hp: dict[str, Any]) -> str:
+    if get(hp["optimizer"]).origin != "builtin":  # the optimizer and its choices
+        choices = [v for k, v in hp.items() if k != "optimizer" and isinstance(v, str)]
+        return "_".join([hp["optimizer"], *choices])
     if hp["optimizer"] == "adaptive_momentum":
         return f"adaptive_{hp['group']}"
     if hp["optimizer"] == "rmsprop" and hp.get("momentum"):
@@ -211,15 +224,22 @@ def path_misses(kept: Any, inplace: Any, name: str) -> list[str]:
 
 def _check_one(case: Case, hp: dict[str, Any], K: int, worst: dict[str, float]) -> list[str]:
     net, name = case.net, label(hp)
-    kept = train(net, case.params, case.x, case.yt, steps=K, keep_params=True, **hp)
-    inplace = train(net, case.params, case.x, case.yt, steps=K, **hp)
+    plugin = get(hp["optimizer"]).origin != "builtin"
+    try:
+        with np.errstate(all="ignore"):  # a diverging run is compared as it is
+            kept = train(net, case.params, case.x, case.yt, steps=K, keep_params=True, **hp)
+            inplace = train(net, case.params, case.x, case.yt, steps=K, **hp)
+    except Exception as e:  # a plugin's own failure, named (ours raise: built-ins never fail)
+        if not plugin:
+            raise
+        return [f"{name}: training failed: {one_line(e)}"]
     out = path_misses(kept, inplace, name)
     if kept.status != "completed":
         return out
     W = [net.flatten(p) for p in kept.params_history]
     out += observed_misses(case, kept, name, worst)
     out += step_misses(net, kept, W, name, worst)
-    return out + coefficient_misses(case, kept, hp, W)
+    return out + ([] if plugin else coefficient_misses(case, kept, hp, W))
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
@@ -227,11 +247,13 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     worst = {"loss": 0.0, "grad_norm": 0.0, "step_norm": 0.0}
     misses: list[str] = []
     measured: dict[str, float] = {}
-    for hp in settings(**drawn["hp"]):
+    plugins = registered.plugin_settings(drawn.get("plugins", []))
+    for hp in settings(**drawn["hp"]) + plugins:
         misses += _check_one(case, hp, K, worst)
         measured[f"runs_{label(hp)}"] = 1.0
         if misses:  # one setting's misses make the case; shrinking then runs less
             break
+    measured["runs_of_plugins"] = float(sum(f"runs_{label(hp)}" in measured for hp in plugins))
     measured.update({f"worst_{k}_error_over_tolerance": v for k, v in worst.items()})
     measured["misses"] = float(len(misses))
     theory = {f"worst_{k}_error_over_tolerance": 1.0 for k in worst}
@@ -256,6 +278,8 @@ TRAJECTORY_RECORDS_OBSERVABLES = Claim(
         "adaptive momentum with each grouping, RMSProp with and without momentum",
         "lr log-uniform in [1e-3, 0.5] (RMSProp: a tenth), beta in [0.05, 0.95], tau in "
         "[0.01, 0.5], rho in [0.5, 0.999], eps log-uniform in [1e-8, 1e-3]",
+        "installed plugin optimizers: each option setting, hyperparameters drawn from their "
+        "declared ranges; every record but the momentum coefficient (no documented rule)",
         "tolerances from float64 rounding (module docstring); a diverged run is compared "
         "between the two paths only",
     ),
@@ -264,6 +288,7 @@ TRAJECTORY_RECORDS_OBSERVABLES = Claim(
     check=_check,
     summary={
         "misses": "sum",
+        "runs_of_plugins": "sum",
         "worst_loss_error_over_tolerance": "max",
         "worst_grad_norm_error_over_tolerance": "max",
         "worst_step_norm_error_over_tolerance": "max",

@@ -1,0 +1,116 @@
+"""The trajectory claims run installed plugin optimizers too: a sound plugin passes both, and
+the bugs a plugin can bring into a run's records are named (state that keeps a reference to
+the parameters, a setting recorded under another name, an update that raises)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import sympy as sp
+from optimizer_plugins import FakeEntryPoint
+
+from descentcheck.impl.optim.base import Optimizer, StepInfo
+from descentcheck.properties.claims.observables import TRAJECTORY_RECORDS_OBSERVABLES
+from descentcheck.properties.claims.records import RECORDS_SETTINGS
+from descentcheck.properties.profiles import get_profile
+from descentcheck.properties.runner import run_claim
+from descentcheck.registry.optimizers import LR, Hyperparameter, OptimizerEntry, UpdateRule
+
+BETA = Hyperparameter(
+    "beta", "float", "momentum", 0.5, high=1.0, high_open=True, draw=(0.1, 0.9, False)
+)
+
+
+def make_ball(lr: float, beta: float = 0.5) -> Optimizer:
+    """Heavy ball written as a plugin would: pure, fresh arrays every step."""
+
+    def init(params):
+        return {k: 0.0 * v for k, v in params.items()}
+
+    def update(grads, state, params):
+        dw = {k: beta * state[k] - lr * g for k, g in grads.items()}
+        return dw, dw, StepInfo(beta)
+
+    return Optimizer("ball", {"lr": lr, "beta": beta}, init, update)
+
+
+def make_anchored(lr: float, beta: float = 0.5) -> Optimizer:
+    """Pulls towards w_0, but keeps the caller's arrays as w_0 (no copy): on the in-place path
+    they move with w, so the pull vanishes there and only there."""
+
+    def update(grads, anchor, params):
+        dw = {k: -lr * g + beta * (anchor[k] - params[k]) for k, g in grads.items()}
+        return dw, anchor, StepInfo(None)
+
+    return Optimizer("ball", {"lr": lr, "beta": beta}, lambda params: params, update)
+
+
+def make_misnamed(lr: float, beta: float = 0.5) -> Optimizer:
+    opt = make_ball(lr, beta)
+    return replace(opt, hyperparameters={"learning_rate": lr, "beta": beta})
+
+
+def make_raising(lr: float, beta: float = 0.5) -> Optimizer:
+    def update(grads, state, params):
+        raise ValueError("no update today")
+
+    return Optimizer("ball", {"lr": lr, "beta": beta}, lambda params: None, update)
+
+
+def ball_rule() -> UpdateRule:
+    lr, beta, g, m = sp.symbols("lr beta g m", real=True)
+    return UpdateRule(
+        step=m, gradient=g, hyperparameters={"lr": lr, "beta": beta}, state={m: beta * m - lr * g}
+    )
+
+
+def ball(factory) -> OptimizerEntry:
+    return OptimizerEntry(
+        name="ball",
+        summary="heavy ball, as a plugin",
+        hyperparameters=(LR, BETA),
+        factory=factory,
+        derivation=ball_rule,
+        no_region="a test plugin",
+    )
+
+
+def _run(claim, tmp_path) -> dict:
+    return run_claim(claim, replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1))
+
+
+@pytest.mark.parametrize("claim", [RECORDS_SETTINGS, TRAJECTORY_RECORDS_OBSERVABLES])
+def test_a_sound_plugin_is_run_and_holds(plugins, tmp_path, claim):
+    plugins(FakeEntryPoint("ball", ball(make_ball)))
+    entry = _run(claim, tmp_path)
+    assert entry["outcome"] == "held", entry["message"]
+    assert entry["measured"]["runs_of_plugins"] >= 10, entry["measured"]
+
+
+def test_without_plugins_no_plugin_runs(tmp_path):
+    entry = _run(RECORDS_SETTINGS, tmp_path)
+    assert entry["outcome"] == "held" and entry["measured"]["runs_of_plugins"] == 0
+
+
+def test_a_plugin_keeping_the_callers_parameters_is_named(plugins, tmp_path):
+    plugins(FakeEntryPoint("ball", ball(make_anchored)))
+    entry = _run(TRAJECTORY_RECORDS_OBSERVABLES, tmp_path)
+    assert entry["outcome"] == "falsified"
+    assert entry["message"].startswith("ball: "), entry["message"]
+    assert "differ between keep_params=True and False" in entry["message"]
+
+
+@pytest.mark.parametrize(
+    ("factory", "says"),
+    [
+        (make_misnamed, "ball: lr = "),
+        (make_raising, "ball: training failed: "),
+    ],
+)
+def test_a_plugins_mistake_in_its_records_is_named(plugins, tmp_path, factory, says):
+    plugins(FakeEntryPoint("ball", ball(factory)))
+    entry = _run(RECORDS_SETTINGS, tmp_path)
+    assert entry["outcome"] == "falsified"
+    assert entry["message"].startswith(says), entry["message"]
+    assert "\n" not in entry["message"]
