@@ -196,6 +196,38 @@ REGION_TEXT = (
 )
 
 
+REGION_HEAD = ("optimizer", "region", "inside", "inside, yet rose", "outside", "no verdict", "why")
+
+
+def region_rows(rows: list[CaseRow]) -> tuple[tuple[str, ...], ...]:
+    """Per optimizer (in case order), plugins' included: its region, the finished cases inside
+    it (and of them, those whose loss rose), outside it, and without a verdict, with each
+    distinct reason (the check's note: no region, one theory refuses, one that needs per-step
+    values, L_0 not finite). The figure draws the built-in regions; this reads every one."""
+    table: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        check = ((r.results or {}).get("checks") or {}).get("inside_region")
+        if r.status != "done" or check is None:
+            continue
+        t = table.setdefault(r.case["optimizer"], {"regions": [], "n": Counter(), "why": []})
+        if check.get("region") and check["region"] not in t["regions"]:
+            t["regions"].append(check["region"])
+        inside = check["inside"]
+        t["n"]["inside" if inside else "outside" if inside is False else "none"] += 1
+        t["n"]["rose"] += claim_outcome(r) == "falsified"
+        if inside is None and check.get("note") and check["note"] not in t["why"]:
+            t["why"].append(check["note"])
+    return tuple(
+        (
+            name,
+            ", ".join(t["regions"]) or "none",
+            *(str(t["n"][k]) for k in ("inside", "rose", "outside", "none")),
+            "; ".join(t["why"]),
+        )
+        for name, t in table.items()
+    )
+
+
 def _sections(data: SweepData, counts: dict[str, dict[str, int]]) -> list[Section]:
     rows = data.rows
     falsified = [r for r in rows if claim_outcome(r) == "falsified"]
@@ -203,6 +235,12 @@ def _sections(data: SweepData, counts: dict[str, dict[str, int]]) -> list[Sectio
     region = Section("region", "The descent region").add(
         Paragraph(REGION_TEXT),
         Figure("region.png", "Finished cases over theory's regions.", "descent region and cases"),
+        Table(
+            REGION_HEAD,
+            region_rows(rows),
+            caption="Every optimizer's region, read from each finished case's inside_region check.",
+            numeric=(False, False, True, True, True, True, False),
+        ),
     )
     outcomes = Section("outcomes", "Outcomes").add(
         Figure("outcomes.png", "Cases per outcome of each check and of the claim.", "outcomes"),

@@ -249,3 +249,36 @@ def test_the_derivations_show_every_optimizers_update_rule() -> None:
         r"buf_{k} = \beta buf_{(k-1)} + g_{k}",
     ]
     assert any(getattr(b, "id", "") == "optimizer-updates" for b in sec.blocks)
+
+
+def test_the_sweep_report_tables_every_optimizers_region_plugins_included() -> None:
+    """The region figure draws the built-in regions; the table beside it reads every case's
+    inside_region check: a plugin's region, its outcomes, and why a case has no verdict."""
+    from descentcheck.properties.sweep.store import CaseRow
+    from descentcheck.reports.sweep import region_rows
+
+    def row(i, optimizer, inside, region=None, note="", rose=False, status="done"):
+        checks = {
+            "inside_region": {"inside": inside, "region": region, "note": note},
+            "decrease_every_step": {"holds": not rose},
+        }
+        return CaseRow(
+            f"k{i}", i, {"optimizer": optimizer}, status, {"checks": checks}, None,
+            None, None, None, None, "{}", None,
+        )  # fmt: skip
+
+    refused = "sign: theory refuses its region 'gd' (proved for the update -g*lr)"
+    rows = [
+        row(0, "scaled_gd", True, "scaled_gd"),
+        row(1, "scaled_gd", True, "scaled_gd", rose=True),
+        row(2, "scaled_gd", False, "scaled_gd", rose=True),
+        row(3, "rmsprop", None, "rmsprop", "the rmsprop region needs per-step grad, scale"),
+        row(4, "sign", None, None, refused),
+        row(5, "sign", None, None, refused),
+        row(6, "gd", True, "gd", status="failed"),
+    ]
+    assert region_rows(rows) == (
+        ("scaled_gd", "scaled_gd", "2", "1", "1", "0", ""),
+        ("rmsprop", "rmsprop", "0", "0", "0", "1", "the rmsprop region needs per-step grad, scale"),
+        ("sign", "none", "0", "0", "0", "2", refused),
+    )

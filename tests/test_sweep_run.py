@@ -210,6 +210,10 @@ def test_report_builds(reference, tmp_path):
     assert doc["counts"]["status"] == {"done": N_CASES, "failed": 0, "pending": 0}
     claim = next(v for k, v in doc["counts"].items() if k.startswith("claim"))
     assert sum(claim.values()) == N_CASES
+    # every optimizer's region in a table, with its cases inside and outside
+    md = (out / "report.md").read_text()
+    assert "| adaptive_momentum | adaptive_momentum |" in md, md
+    assert "| momentum | constant_momentum | 6 | 0 | 6 | 0 |  |" in md, md
     # the same rows give the same report files
     again = report_from_db(reference, tmp_path / "again").parent
     for name in ("results.json", "index.html", "region.png"):
