@@ -97,6 +97,20 @@ def _versions() -> dict[str, Any]:
             info[name] = __import__(name).__version__
         except ImportError:
             info[name] = None
+    # what makes a machine's elementwise work fast or slow, and how a run emulated another
+    # machine (NPY_DISABLE_CPU_FEATURES, ATEN_CPU_CAPABILITY, OPENBLAS_CORETYPE: tox passes them)
+    from descentcheck.impl.ops.activations import NUMPY_TANH_IS_SIMD
+
+    info["numpy_tanh_exp_simd"] = NUMPY_TANH_IS_SIMD
+    if info["torch"]:
+        import torch
+
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    info["emulation"] = {
+        k: os.environ[k]
+        for k in ("NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE")
+        if os.environ.get(k)
+    }
     return info
 
 

@@ -64,7 +64,21 @@ def _machine(info: dict[str, Any]) -> str:
         f"{info.get('system')} {info.get('release')}",
         f"Python {v.get('python', info.get('python_version'))}",
         f"numpy {v.get('numpy')} with {blas or 'unknown BLAS'}",
+        (
+            "numpy's float64 exp and tanh: "
+            + ("AVX-512 SIMD loops" if v["numpy_tanh_exp_simd"] else "scalar libm loops")
+            if "numpy_tanh_exp_simd" in v
+            else None
+        ),
         f"torch {v['torch']}" if v.get("torch") else "torch not installed",
+        f"torch CPU capability {v['torch_cpu_capability']}"
+        if v.get("torch_cpu_capability")
+        else None,
+        (
+            "set: " + ", ".join(f"{k}={x}" for k, x in v["emulation"].items())
+            if v.get("emulation")
+            else None
+        ),
         f"jax {v['jax']}" if v.get("jax") else "jax not installed",
         f"threads per library: {info.get('bench_threads', '?')}",
     ]
