@@ -26,6 +26,7 @@ from .errors import SpecError, did_you_mean
 from .io import read_document
 
 INPUT = "input"
+SPEC_VERSION = 1  # "version" may be left out; any other value is refused, not guessed at
 _COUNTS = {1: "one", 2: "two", 3: "three"}
 
 
@@ -128,6 +129,13 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
     for key in ("inputs", "output", "loss", "nodes"):
         if key not in raw:
             raise SpecError(f"spec has no {key!r}")
+    if raw.get("version", SPEC_VERSION) != SPEC_VERSION or isinstance(raw.get("version"), bool):
+        raise SpecError(
+            f"this descentcheck reads specs of version {SPEC_VERSION}, got {raw['version']!r}"
+        )
+    for key in ("name", "description"):
+        if not isinstance(raw.get(key, ""), str):
+            raise SpecError(f"spec {key!r} must be a string, got {raw[key]!r}")
     n_in = _positive_int(raw["inputs"], "'inputs'")
     loss = raw["loss"]
     losses = registry.loss_names()

@@ -9,7 +9,7 @@ import pytest
 from specs import CONCAT_DISTANCE_CLASSIFIER, DESIGN_EXAMPLE, RELU_MULTI_SKIP
 
 from descentcheck.impl.errors import SpecError
-from descentcheck.impl.spec import load_spec
+from descentcheck.impl.spec import load_spec, parse_spec
 
 
 def _bad(spec_or_text, *fragments):
@@ -123,10 +123,19 @@ def test_missing_file():
         ),
         (lambda s: s.update(nodes=[]), "nonempty list"),
         (lambda s: s.update(extra=1), "unknown top-level key 'extra'"),
+        (lambda s: s.update(version=2), "reads specs of version 1, got 2"),
+        (lambda s: s.update(version="banana"), "reads specs of version 1, got 'banana'"),
+        (lambda s: s.update(version=True), "reads specs of version 1, got True"),
+        (lambda s: s.update(name=3), "spec 'name' must be a string, got 3"),
     ],
 )
 def test_each_mistake_has_a_one_line_message(mutate, fragment):
     _bad(_with(mutate), fragment)
+
+
+def test_version_1_may_be_written_or_left_out():
+    assert parse_spec({**DESIGN_EXAMPLE, "version": 1}).raw["version"] == 1
+    assert "version" not in parse_spec(DESIGN_EXAMPLE).raw
 
 
 def test_cross_entropy_needs_two_outputs():
