@@ -41,7 +41,19 @@ Params = dict[str, Array]
 
 
 def _norm(v: Array) -> float:
-    return math.sqrt(float(namespace(v).dot(v, v)))
+    """``|v|_2``: the square root of one BLAS dot while the sum of squares neither overflows
+    nor underflows; otherwise scaled by ``max |v_i|`` first (as LAPACK's ``nrm2``), so a finite
+    step of 1e200 is recorded as 1e200, not inf (and a gradient so large is not taken for a
+    non-finite one). NaN or inf entries give NaN or inf."""
+    xp = namespace(v)
+    s = float(xp.dot(v, v))
+    if 0.0 < s < math.inf or v.size == 0:
+        return math.sqrt(s)
+    m = float(xp.max(xp.abs(v)))
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    u = v / m
+    return m * math.sqrt(float(xp.dot(u, u)))
 
 
 def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Array]:

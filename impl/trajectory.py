@@ -107,9 +107,10 @@ class Trajectory:
         return self.status == "diverged"
 
     def increases(self, tol: float = 0.0) -> list[int]:
-        """Steps k with E(w_{k+1}) > E(w_k) + tol."""
+        """Steps k where the loss did not end at most ``tol`` above where it started:
+        E(w_{k+1}) > E(w_k) + tol, or either is NaN (a loss that became NaN did not decrease)."""
         d = np.diff(self.losses)
-        return [int(k) for k in np.flatnonzero(d > tol)]
+        return [int(k) for k in np.flatnonzero(~(d <= tol))]
 
     def to_json(self) -> dict[str, Any]:
         steps = []

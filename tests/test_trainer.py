@@ -38,6 +38,21 @@ def test_heavy_ball_worst_case_raises_the_loss_by_beta_squared():
     assert t.increases() == [1]
 
 
+def test_a_step_whose_loss_became_nan_did_not_decrease():
+    t = train(*_heavy_ball_case(), optimizer="gd", lr=0.25, steps=2)
+    assert t.increases() == []
+    t.losses = np.array([2.0, 1.0, np.nan])  # NaN compares false both ways: not a decrease
+    assert t.increases() == [1]
+
+
+@pytest.mark.parametrize("lr", [1e200, 1e-200])
+def test_step_norms_past_the_square_range_are_recorded_not_overflowed(lr):
+    """|dw| = lr |g|: its square overflows (or underflows) float64, the norm itself does not."""
+    t = train(*_heavy_ball_case(), optimizer="gd", lr=lr, steps=1)
+    assert 0 < t.step_norms[0] < np.inf
+    assert t.step_norms[0] == pytest.approx(lr * t.grad_norms[0], rel=1e-15)
+
+
 def test_adaptive_momentum_does_not_rise_in_the_worst_case():
     net, params, x, y = _heavy_ball_case()
     t = train(net, params, x, y, optimizer="adaptive_momentum", lr=0.5, tau=0.1, steps=5)
