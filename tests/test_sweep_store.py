@@ -9,6 +9,7 @@ import pytest
 
 from descentcheck.properties.sweep import (
     SCHEMA_VERSION,
+    SweepConfigError,
     SweepDbError,
     expand,
     parse_config,
@@ -162,3 +163,33 @@ def test_newer_schema_is_refused(tmp_path):
     conn.close()
     with pytest.raises(SweepDbError, match="newer descentcheck .*schema 2"):
         SweepStore.open(db, _plan())
+
+
+def test_a_missing_folder_is_created_and_an_impossible_one_named(tmp_path):
+    db = tmp_path / "new" / "deeper" / "r.sqlite"
+    SweepStore.open(db, _plan()).close()  # as train's --out: the folders are made
+    assert read_sweep(db).meta["n_cases"] == "6"
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SweepDbError, match=r"^cannot write the sweep database .*a_file/r.sqlite"):
+        SweepStore.open(tmp_path / "a_file" / "r.sqlite", _plan())
+
+
+def test_a_database_that_stops_accepting_writes_is_one_line(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with SweepStore.open(db, _plan()) as store:
+        store.conn.execute("PRAGMA query_only = ON")  # stands in for a full disk
+        key = store.pending()[0][0]
+        with pytest.raises(SweepDbError, match="cannot write .*; the cases committed before"):
+            store.commit(key, _outcome())
+
+
+@pytest.mark.parametrize(
+    "changes, cases",
+    [
+        ({"optimizers": {"name": "gd", "lr": {"min": 0.001, "max": 0.1, "num": 10**8}}}, 3 * 10**8),
+        ({"seeds": {"count": 1000}, "architectures": {"random": {"count": 1100}}}, 2_200_000),
+    ],
+)
+def test_a_sweep_too_large_for_one_database_is_refused_before_expansion(changes, cases):
+    with pytest.raises(SweepConfigError, match=f"up to {cases:,} cases"):
+        _plan(**changes)

@@ -28,6 +28,7 @@ and ``exclude_ops``: so DAG ``j`` does not depend on ``count``.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from .space import corner_points, points
 
 CASE_FORMAT = "descentcheck.sweep-case/1"
 MAX_REDRAWS = 1000
+MAX_CASES = 1_000_000  # each case is a row of a few kB: beyond this, split the sweep
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,30 @@ def _check_point(block: OptimizerBlock, point: dict[str, Any], where: str) -> No
         raise SweepConfigError(f"{where}: {e}") from None
 
 
+def _n_points(block: OptimizerBlock) -> int:
+    if block.search == "random":
+        assert block.count is not None
+        return block.count
+    sizes = (len(a.values) if a.values is not None else a.num or 1 for a in block.axes.values())
+    return math.prod(sizes)
+
+
+def _check_size(config: SweepConfig) -> None:
+    """Refuse, before anything is drawn or expanded, a sweep of more than ``MAX_CASES`` cases
+    (a grid's ``num = 100000000`` would otherwise exhaust the memory without a word)."""
+    nets = len(config.architectures) + sum(g.count for g in config.random_dags)
+    per_net = len(config.data) * sum(_n_points(b) for b in config.optimizers) * len(config.seeds)
+    if nets * per_net > MAX_CASES:
+        raise SweepConfigError(
+            f"{config.path}: the sweep would have up to {nets * per_net:,} cases ({nets} "
+            f"architectures x {per_net:,} data, hyperparameter and seed combinations), more "
+            f"than {MAX_CASES:,} in one database: split it, or use search = 'random' with a count"
+        )
+
+
 def _case_objects(config: SweepConfig, files: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
     """The case objects in order, and the number of architecture x data pairs that do not fit."""
+    _check_size(config)
     archs = list(config.architectures)
     for k, gen in enumerate(config.random_dags):
         archs += random_architectures(gen, f"{config.path}: architectures.random[{k}]")

@@ -154,6 +154,15 @@ def check_file(path: Path) -> bool:
     return True
 
 
+def _unusable(path: Path, e: BaseException, then: str = "") -> SweepDbError:
+    """One line for a database file that cannot be created, opened or written."""
+    why = getattr(e, "strerror", None) or str(e)
+    where = f" ({e.filename})" if getattr(e, "filename", None) not in (None, str(path)) else ""
+    return SweepDbError(
+        f"cannot write the sweep database {path}: {why}{where}" + (f"; {then}" if then else "")
+    )
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -237,9 +246,13 @@ class SweepStore:
         """Open the database of ``plan`` (an :class:`~.expand.Plan`) at ``path``, creating it
         when absent; see the module docstring for what is checked."""
         p = Path(path)
-        if not check_file(p):
-            _create(p, plan)
-        conn = _connect(p)
+        try:
+            if not check_file(p):
+                p.parent.mkdir(parents=True, exist_ok=True)  # as train's --out
+                _create(p, plan)
+            conn = _connect(p)
+        except (OSError, sqlite3.Error) as e:
+            raise _unusable(p, e) from None
         try:
             meta = _read_meta(conn, p)
             if meta.get("config_hash") != plan.config_hash:
@@ -257,6 +270,9 @@ class SweepStore:
                 )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.OperationalError as e:  # a read-only folder: WAL cannot start
+            conn.close()
+            raise _unusable(p, e) from None
         except BaseException:
             conn.close()
             raise
@@ -293,6 +309,12 @@ class SweepStore:
         when the case is not pending (already recorded)."""
         if outcome["status"] not in ("done", "failed"):
             raise ValueError(f"bad outcome status {outcome['status']!r}")
+        try:
+            return self._commit(key, outcome)
+        except sqlite3.OperationalError as e:  # a full disk, a folder made read-only
+            raise _unusable(self.path, e, "the cases committed before are kept") from None
+
+    def _commit(self, key: str, outcome: Mapping[str, Any]) -> bool:
         with _transaction(self.conn):
             cur = self.conn.execute(
                 "UPDATE cases SET status = ?, results_json = ?, error = ?, worker = ?, "
