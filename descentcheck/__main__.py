@@ -1,3 +1,3 @@
-from descentcheck.cli import main
+from descentcheck.cli import run
 
-main()
+run()

@@ -38,12 +38,19 @@ class _Group(click.Group):
         except DescentcheckError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: nothing was written", err=True)
+        except KeyboardInterrupt:  # a sweep says itself what it committed (SweepInterrupted)
+            click.echo(
+                "interrupted: every file is written whole or not at all, so earlier results "
+                "are intact",
+                err=True,
+            )
             ctx.exit(130)
         except OSError as e:
             where = f" {e.filename}" if getattr(e, "filename", None) else ""
             click.echo(f"error: {e.strerror or e}{where}", err=True)
+            ctx.exit(2)
+        except MemoryError as e:  # numpy names the array: "Unable to allocate 745. GiB for ..."
+            click.echo(f"error: out of memory: {e or 'an allocation failed'}", err=True)
             ctx.exit(2)
 
 
@@ -54,6 +61,20 @@ def _usage_error(ctx: click.Context, e: click.UsageError) -> None:
         raise e
     click.echo(f"error: {e.format_message()}", err=True)
     ctx.exit(2)
+
+
+def run() -> None:
+    """The console script: :func:`main`; once an interrupt has been reported (status 130) the
+    process only exits, and a further Ctrl-C would only add a traceback from Python's exit
+    handlers under the one line, so it is ignored from then on."""
+    try:
+        main()
+    except SystemExit as e:
+        if e.code == 130:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -167,14 +188,15 @@ def train(
 ):
     """Train SPEC on DATA and write OUT/trajectory.json and OUT/params.npz.
 
-    Both files are written atomically (temporary file, then rename), so a failed or
-    interrupted run never clobbers an earlier result. A loss that turns inf/NaN stops the run
+    Both files are written atomically and together (temporary files, then renames with Ctrl-C
+    held off), so a failed or interrupted run never clobbers an earlier result nor leaves one
+    run's parameters beside another's trajectory. A loss that turns inf/NaN stops the run
     with status "diverged".
     """
     import json
 
     from descentcheck.impl.backend import get_backend
-    from descentcheck.impl.io import atomic_write_text, save_params
+    from descentcheck.impl.io import atomic_write_files, npz_bytes
     from descentcheck.impl.trainer import train as run
 
     be = get_backend(backend)  # an unusable backend fails before any data is loaded
@@ -198,8 +220,12 @@ def train(
     record["spec"] = net.spec.raw
     record["data"] = data
     record["init"] = init if init is not None else {"seed": seed or 0}
-    save_params(out_dir / "params.npz", traj.params)
-    atomic_write_text(out_dir / "trajectory.json", json.dumps(record, indent=1) + "\n")
+    atomic_write_files(  # as a pair: never one run's parameters beside another's trajectory
+        {
+            out_dir / "params.npz": npz_bytes(traj.params),
+            out_dir / "trajectory.json": (json.dumps(record, indent=1) + "\n").encode(),
+        }
+    )
     if not quiet:
         up = traj.increases()
         click.echo(f"{traj.status}: {traj.message}")
@@ -210,7 +236,7 @@ def train(
         if up:
             k = up[0]
             click.echo(
-                f"loss increased at {len(up)} step(s); first at step {k}: "
+                f"loss did not decrease at {len(up)} step(s); first at step {k}: "
                 f"{traj.losses[k]:.17g} -> {traj.losses[k + 1]:.17g}"
             )
         else:
@@ -418,17 +444,10 @@ def report(out, profile, db, seed, ledger, quiet):
 def replay(ledger, claim_id, directory):
     """Write a ledger's counterexample as spec.json, data.npz and params.npz in DIR and print
     the `descentcheck train` command that replays it."""
-    import json
-
     from descentcheck.properties import write_replay
+    from descentcheck.properties.ledger_file import read_ledger
 
-    try:
-        record = json.loads(Path(ledger).read_text())
-        claims = record["claims"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DescentcheckError(
-            f"{ledger} is not a ledger written by verify --json ({e})"
-        ) from None
+    claims = read_ledger(ledger)["claims"]
     found = [
         c for c in claims if c.get("counterexample") and (claim_id is None or c["id"] == claim_id)
     ]
@@ -446,6 +465,11 @@ def replay(ledger, claim_id, directory):
             f"the counterexample of claim {found[0]['id']!r} is a record of the claim's own, "
             f"not a run to replay (no {', '.join(missing)}; make_counterexample builds one)"
         )
+    others = len(found) - 1 if claim_id is None else 0
+    click.echo(
+        f"counterexample of claim {found[0]['id']}"
+        + (f" (the first of {others + 1}; --claim ID picks another)" if others else "")
+    )
     write_replay(found[0]["counterexample"], directory)
 
 

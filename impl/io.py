@@ -58,9 +58,9 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see the module docstring); parents must exist."""
-    target = Path(path)
+def _staged(target: Path, data: bytes) -> str:
+    """A temporary file beside ``target`` holding ``data``, flushed, fsync-ed, with the mode
+    ``target`` has (or a new file's); its name. Removed again if anything fails."""
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
@@ -75,15 +75,45 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp.name, mode)
-        os.replace(tmp.name, target)
     except BaseException:
-        # BaseException too: a KeyboardInterrupt must not leave a stray temp file either
-        try:
-            os.unlink(tmp.name)
-        except FileNotFoundError:
-            pass
+        _unlink(tmp.name)
         raise
-    _fsync_dir(target.parent)
+    return tmp.name
+
+
+def _unlink(name: str) -> None:
+    try:
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_write_files(files: Mapping[PathLike, bytes]) -> None:
+    """Write each ``path: data`` atomically (see the module docstring), as one group: every file
+    is staged first, then all are renamed with Ctrl-C held off, so an interruption, or a failure
+    before the renames (a full disk, say), leaves all the old files, and a finished write all
+    the new ones: never a new file beside an old one it belongs with. Parents must exist."""
+    from .interrupts import deferred_interrupts
+
+    staged: list[tuple[str, Path]] = []
+    try:  # BaseException too: a KeyboardInterrupt must not leave a stray temp file either
+        for path, data in files.items():
+            target = Path(path)
+            staged.append((_staged(target, data), target))
+        with deferred_interrupts():
+            for tmp, target in staged:
+                os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in staged:
+            _unlink(tmp)
+        raise
+    for directory in {target.parent for _, target in staged}:
+        _fsync_dir(directory)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring); parents must exist."""
+    atomic_write_files({path: data})
 
 
 def _fsync_dir(directory: Path) -> None:

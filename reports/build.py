@@ -104,15 +104,13 @@ def _experiments(
     return sections, results
 
 
-def _ledger(verify: Any, ledger: str | Path | None, out: Path) -> dict[str, Any]:
-    """The claims ledger: the background verify run's, or the given file's (copied to ``out``)."""
-    from .ledger import load_ledger
-
+def _ledger(verify: Any, given: dict[str, Any] | None, out: Path) -> dict[str, Any]:
+    """The claims ledger: the background verify run's, or the given one (copied to ``out``)."""
     if verify is not None:
         return verify.result()
-    data = load_ledger(Path(ledger))
-    (out / "ledger.json").write_text(json.dumps(data, indent=1), "utf-8")
-    return data
+    assert given is not None
+    (out / "ledger.json").write_text(json.dumps(given, indent=1), "utf-8")
+    return given
 
 
 def _write_pages(out: Path, sections: list[Section], prof: ReportProfile, seed: int) -> None:
@@ -131,7 +129,12 @@ def _write_pages(out: Path, sections: list[Section], prof: ReportProfile, seed: 
 
 
 def _build(
-    out: Path, prof: ReportProfile, seed: int, verify: Any, ledger: str | Path | None, bar: Progress
+    out: Path,
+    prof: ReportProfile,
+    seed: int,
+    verify: Any,
+    ledger: dict[str, Any] | None,
+    bar: Progress,
 ) -> None:
     """Every file of the report, into ``out``."""
     from .ledger_section import ledger_section
@@ -182,10 +185,15 @@ def build_report(
     ``profile``: smoke | ci | thorough (see :mod:`.profiles`). ``progress``: True shows the bar,
     None only on a terminal, False never. ``seed`` seeds every experiment and the ledger's
     Hypothesis search. ``ledger``: an existing ``verify --json`` file to present instead of
-    running verify. Everything is built in a hidden folder inside ``out_dir`` and moved into
-    place at the end, so an interrupted or failed build leaves the earlier report whole."""
+    running verify, checked before anything runs (``properties.ledger_file``). Everything is
+    built in a hidden folder inside ``out_dir`` and moved into place at the end (Ctrl-C held off
+    while the files move), so an interrupted or failed build leaves the earlier report whole."""
+    from descentcheck.impl.interrupts import deferred_interrupts
+    from descentcheck.properties.ledger_file import read_ledger
+
     from .ledger import VerifyRun
 
+    given = read_ledger(ledger) if ledger is not None else None
     prof = get_profile(profile)
     final = Path(out_dir)
     final.mkdir(parents=True, exist_ok=True)
@@ -198,8 +206,9 @@ def build_report(
     total = sum(module.units(prof) for _, module in PARTS) + 4
     try:
         with single_threaded_blas(), Progress(total, progress) as bar:
-            _build(out, prof, seed, verify, ledger, bar)
-            _publish(out, final)
+            _build(out, prof, seed, verify, given, bar)
+            with deferred_interrupts():
+                _publish(out, final)
             bar.tick()
     finally:
         if verify is not None:

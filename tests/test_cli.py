@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import signal
 import subprocess
 import sys
 import warnings
@@ -208,6 +210,30 @@ def test_failed_write_keeps_the_earlier_file(workdir, monkeypatch):
     assert not [p for p in (workdir / "run").iterdir() if p.name.startswith(".")]
 
 
+def test_ctrl_c_between_the_two_renames_still_leaves_a_matching_pair(workdir, monkeypatch):
+    """Ctrl-C lands after params.npz is renamed into place: trajectory.json must follow it,
+    else the folder would hold one run's parameters beside another's trajectory."""
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+    before = _snapshot(workdir / "run")
+    import descentcheck.impl.io as io
+
+    real_replace, calls = io.os.replace, []
+
+    def replace_then_ctrl_c(src, dst):
+        real_replace(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(io.os, "replace", replace_then_ctrl_c)
+    r = CliRunner().invoke(main, [str(a) for a in _train_args(workdir, "--lr", "0.2")])
+    assert r.exit_code == 130 and len(calls) == 2
+    after = _snapshot(workdir / "run")
+    assert after.keys() == before.keys() == {"params.npz", "trajectory.json"}
+    assert all(after[k] != before[k] for k in after)
+    assert json.loads(after["trajectory.json"])["hyperparameters"]["lr"] == 0.2
+
+
 def test_divergence_is_reported(workdir):
     args = _apply(_train_args(workdir), ["--lr", "1e6", "--steps", "50"])
     args.remove("-q")
@@ -296,7 +322,7 @@ def test_verify_then_replay_shows_the_increase(tmp_path):
     assert command[:2] == ["descentcheck", "train"]
     r = CliRunner().invoke(main, command[1:])
     assert r.exit_code == 0, r.output
-    assert "loss increased at" in r.output
+    assert "loss did not decrease at" in r.output
 
 
 def test_verify_unknown_claim():
@@ -434,3 +460,45 @@ def test_gradcheck_mpmath_and_an_unusable_oracle_in_one_line(workdir):
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: gradcheck: "), (
         r.output
     )
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (bytes(range(256)), "cannot read ledger"),
+        (b'{"claims": 5}', "top level: missing key 'profile'"),
+        (b'{"claims": 5, "profile": "ci", "seconds": 1}', "claims: input should be a valid list"),
+        (b"[]", "is not a ledger written by verify --json (got list)"),
+        (
+            b'{"profile": "ci", "seconds": 1, "claims": [{"id": "x", "expect": "holds", '
+            b'"outcome": "maybe", "examples": 1, "meets_expectation": true}]}',
+            "claims[0].outcome: input should be 'held', 'falsified' or 'error', got 'maybe'",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["replay", "report"])
+def test_a_file_that_is_no_ledger_is_one_line_before_any_work(tmp_path, content, says, command):
+    ledger = tmp_path / "ledger.json"
+    ledger.write_bytes(content)
+    out = tmp_path / "out"
+    args = ["--dir", str(out)] if command == "replay" else ["--ledger", "--out", str(out), "-q"]
+    args = [command, str(ledger), *args] if command == "replay" else [command, *args]
+    if command == "report":
+        args.insert(args.index("--ledger") + 1, str(ledger))
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"error: {ledger}" if "cannot" not in says else "error: cannot")
+    assert says in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not out.exists() or not any(out.iterdir())  # nothing built, nothing written
+
+
+def test_a_net_too_large_to_allocate_is_one_line(workdir):
+    spec = json.loads((workdir / "spec.json").read_text())
+    spec["nodes"][0]["units"] = 10**15  # 8 PB of weights: past any address space
+    (workdir / "huge.json").write_text(json.dumps(spec))
+    args = _train_args(workdir)
+    args[1] = workdir / "huge.json"
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: out of memory: Unable to allocate"), r.output
+    assert len(r.output.strip().splitlines()) == 1

@@ -145,6 +145,39 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(reference, sweep_file, 
     assert _rows(db) == _rows(reference)
 
 
+def test_ctrl_c_twice_on_the_command_line_ends_in_one_line(sweep_file, tmp_path):
+    """As a terminal's Ctrl-C: SIGINT to the whole process group (parent and workers), twice
+    in quick succession. The second must not cut the cleanup the first started: the workers
+    are terminated, the line says what was committed, and nothing hangs or tracebacks."""
+    db = tmp_path / "ctrl_c.sqlite"
+    cmd = [sys.executable, "-m", "descentcheck", "sweep", str(sweep_file), "--db", str(db)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert _wait_for(db, 2, proc) < N_CASES, "the sweep finished before it could be stopped"
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    committed = _finished(db)
+    assert proc.returncode == 130, err
+    assert err.strip() == (
+        f"interrupted: {committed} of {N_CASES} cases committed ({committed} in this run), "
+        "nothing lost; run the same command again to resume"
+    )
+
+
 def test_killed_worker_is_noticed_and_its_case_rerun(reference, sweep_file, tmp_path):
     db = tmp_path / "killed_worker.sqlite"
     killed: list[int] = []

@@ -11,8 +11,9 @@ the break are committed first.
 Local workers are ``concurrent.futures.ProcessPoolExecutor`` processes started with ``spawn``
 (no state inherited from the parent; the same on every platform), so a script calling this
 needs the usual ``if __name__ == "__main__":`` guard. At most ``window`` (default twice the
-workers) cases are submitted at a time, so an interruption discards little work. On Ctrl-C or
-SIGTERM the pool is cancelled and its processes terminated before the interrupt propagates; if
+workers) cases are submitted at a time, so an interruption discards little work. Workers ignore
+Ctrl-C (it reaches the whole process group); on Ctrl-C or SIGTERM in the parent the pool is
+cancelled and its processes terminated before the interrupt propagates; if
 the parent is killed outright (SIGKILL), each worker notices (it watches the parent's sentinel)
 and exits.
 """
@@ -29,6 +30,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
+
+from descentcheck.impl.interrupts import ignore_interrupts
 
 from .worker import one_blas_thread, run_case
 
@@ -65,8 +68,10 @@ def run_serial(tasks: Sequence[Task], files: Mapping[str, str], commit: Commit) 
 
 
 def _exit_with_parent() -> None:
-    """Pool initializer: exit when the parent process dies (killed with SIGKILL, say), rather
-    than linger; a spawned worker otherwise waits forever on a queue its siblings keep open."""
+    """Pool initializer: leave Ctrl-C to the parent (it terminates the workers), and exit when
+    the parent process dies (killed with SIGKILL, say), rather than linger; a spawned worker
+    otherwise waits forever on a queue its siblings keep open."""
+    ignore_interrupts()
     parent = multiprocessing.parent_process()
     if parent is None:
         return
@@ -80,12 +85,13 @@ def _exit_with_parent() -> None:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what is queued and terminate the workers now (not after their current case)."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14: all of it
     if terminate is not None:
         terminate()
         return
+    # taken before shutdown, which forgets them (pool._processes = None)
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         if p.is_alive():
             p.terminate()

@@ -9,22 +9,22 @@ Where cases run (``scheduler``):
 
 Every finished case is committed at once (:mod:`.store`); re-running a finished sweep opens the
 database, finds nothing pending and returns. Ctrl-C or SIGTERM stops the workers and raises
-:class:`SweepInterrupted` (a ``KeyboardInterrupt``) whose message says how much is committed;
+:class:`SweepInterrupted` (a ``KeyboardInterrupt``) whose message says how much is committed
+(further signals are ignored until then: a second Ctrl-C cannot cut that cleanup short);
 running the same command again resumes. The progress bar (tqdm, on stderr) shows cases done,
 the rate and the time left; ``progress=None`` shows it only on a terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from descentcheck.impl.interrupts import interrupt_once
 
 from .config import load_config
 from .errors import SweepError, SweepInterrupted
@@ -79,24 +79,6 @@ class SweepSummary:
         if self.pending:
             parts.append(f"{self.pending} still pending (run again to resume)")
         return "; ".join(parts) + f" [{self.db_path}]"
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt while inside (main thread only), so the sweep stops
-    its workers the same way as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _backend(scheduler: str | None, workers: int | None) -> tuple[str, str]:
@@ -155,7 +137,7 @@ def _run(
     progress: bool | None,
     t0: float,
 ) -> SweepSummary:
-    with SweepStore.open(db_path, plan) as store:
+    with interrupt_once(), SweepStore.open(db_path, plan) as store:
         before = store.counts()
         tasks = store.pending()
         total = len(plan.cases)
@@ -184,19 +166,19 @@ def _run(
 
         stats = RunStats()
         try:
-            with _sigterm_as_interrupt():
-                if not tasks:
-                    pass
-                elif kind == "serial":
-                    stats = run_serial(tasks, plan.files, commit)
-                elif kind == "local":
-                    stats = run_local(tasks, plan.files, commit, workers or os.cpu_count() or 1)
-                else:
-                    from .cluster import run_dask
+            if not tasks:
+                pass
+            elif kind == "serial":
+                stats = run_serial(tasks, plan.files, commit)
+            elif kind == "local":
+                stats = run_local(tasks, plan.files, commit, workers or os.cpu_count() or 1)
+            else:
+                from .cluster import run_dask
 
-                    stats = run_dask(tasks, plan.files, commit, client, window=workers)
+                stats = run_dask(tasks, plan.files, commit, client, window=workers)
+            after = store.counts()
         except KeyboardInterrupt:
-            c = store.counts()
+            c = store.counts()  # later signals are ignored (interrupt_once): this runs
             raise SweepInterrupted(
                 f"interrupted: {c['done'] + c['failed']} of {total} cases committed ({ran} in "
                 f"this run), nothing lost; run the same command again to resume"
@@ -204,7 +186,6 @@ def _run(
         finally:
             if bar is not None:
                 bar.close()
-        after = store.counts()
     return SweepSummary(
         db_path=Path(db_path),
         name=plan.config.name,

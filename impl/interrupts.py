@@ -1,0 +1,70 @@
+"""Ctrl-C and SIGTERM around work that must not be cut in half.
+
+A user who presses Ctrl-C twice (the first seems slow) must still get the cleanup the first one
+started: workers terminated, the count of what was committed, one line and an exit status, not
+a second traceback nor a process that hangs at exit waiting on orphaned workers. And a group of
+renames that must land together (a run's parameters beside its trajectory, a report's files) is
+never left half done. Both hold in the main thread only (the only one Python delivers signals
+to); elsewhere these are no-ops.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _handlers(handler: Any) -> Iterator[None]:
+    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def interrupt_once() -> Iterator[None]:
+    """Inside, the first SIGINT or SIGTERM raises ``KeyboardInterrupt`` and every later one is
+    ignored until the block is left, so the cleanup the first one starts runs to its end."""
+    if not _main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: Any) -> None:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    with _handlers(first):
+        yield
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM inside are held until the block ends, then raised as one
+    ``KeyboardInterrupt``: the block itself always runs to its end."""
+    if not _main_thread():
+        yield
+        return
+    caught: list[int] = []
+    with _handlers(lambda signum, frame: caught.append(signum)):
+        yield
+    if caught:
+        raise KeyboardInterrupt
+
+
+def ignore_interrupts() -> None:
+    """For a worker process: Ctrl-C reaches the whole process group, but only the parent
+    decides what stops (it terminates its workers itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,82 @@
+"""Reading a ledger file back (``verify --json``'s output) for ``replay`` and ``report --ledger``.
+
+The file is checked before anything runs on it, against what its readers use: a JSON object
+whose ``format`` (when given) is ``descentcheck.ledger/1``, with ``profile``, ``seconds`` and a
+``claims`` list; each claim an object with ``id``, ``expect`` (``holds`` or ``fails``),
+``outcome`` (``held``, ``falsified`` or ``error``), ``examples`` and ``meets_expectation``, and
+where present ``conditions`` (strings), ``message`` (a string) and ``counterexample`` (an object
+or null). Other keys are kept as they are. Every problem is :class:`LedgerError`, one line
+naming the file, where in it and what is wrong (``claims[2].outcome: ...``): never a
+traceback, and never after a long build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from descentcheck.impl.errors import DescentcheckError
+from descentcheck.impl.io import read_document
+
+from .ledger import LEDGER_FORMAT
+
+
+class LedgerError(DescentcheckError):
+    """A file given as a ledger that is not one."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ClaimRecord(_Entry):
+    id: StrictStr
+    expect: Literal["holds", "fails"]
+    outcome: Literal["held", "falsified", "error"]
+    examples: StrictInt = Field(ge=0)
+    meets_expectation: StrictBool
+    conditions: list[StrictStr] = []
+    message: StrictStr = ""
+    counterexample: dict[str, Any] | None = None
+
+
+class LedgerRecord(_Entry):
+    format: Literal[LEDGER_FORMAT] = LEDGER_FORMAT  # type: ignore[valid-type]
+    profile: StrictStr
+    seconds: StrictFloat | StrictInt = Field(ge=0)
+    claims: list[ClaimRecord]
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def read_ledger(path: str | Path) -> dict[str, Any]:
+    """The ledger at ``path`` as a dict (as written), after the checks of the module docstring."""
+    p = Path(path)
+    raw, _ = read_document(p, "ledger", LedgerError)
+    if not isinstance(raw, dict) or "claims" not in raw:
+        got = "an object without claims" if isinstance(raw, dict) else type(raw).__name__
+        raise LedgerError(f"{p} is not a ledger written by verify --json (got {got})")
+    try:
+        LedgerRecord.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc, problem = err["loc"], f"{err['msg'].lower()}, got {err['input']!r:.60}"
+        if err["type"] == "missing":
+            loc, problem = loc[:-1], f"missing key {loc[-1]!r}"
+        raise LedgerError(
+            f"{p} is not a ledger written by verify --json: {_where(loc) or 'top level'}: {problem}"
+        ) from None
+    return raw
