@@ -42,7 +42,9 @@ Arrays may be anything ``numpy.asarray`` reads (convert GPU tensors to host arra
 numbers may be the strings ``"inf"``, ``"-inf"``, ``"nan"`` of ``trajectory.json``. Both sides
 must record the same number of losses; gradient norms and parameters are compared at the steps
 both recorded. A candidate in none of these shapes raises ``TypeError`` or ``ValueError`` with
-one line saying what is wrong.
+one line saying what is wrong; so does a key one edit from a known one (``grad_norm`` in the
+mapping form, ``grad_norms`` in a record), since its quantity would silently go uncompared.
+Other extra keys (metadata) are ignored.
 """
 
 from __future__ import annotations
@@ -155,9 +157,29 @@ def _param_dict(p: Any, what: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{what}: an entry is not a float array ({e})") from None
 
 
+def _no_near_misses(keys: Any, known: tuple[str, ...], what: str) -> None:
+    """A key one edit from a known one (``grad_norm`` for ``grad_norms``) would be ignored and
+    its quantity never compared: refused, named. Other extra keys (metadata) are left alone."""
+    from descentcheck.impl.errors import did_you_mean
+
+    for key in keys:
+        hint = did_you_mean(key, known) if key not in known else ""
+        if hint:
+            raise ValueError(
+                f"{what}: unknown key {key!r}{hint} (it would not be compared; known: "
+                f"{', '.join(known)})"
+            )
+
+
+MAPPING_KEYS = ("losses", "grad_norms", "params", "steps")
+RECORD_KEYS = ("loss", "grad_norm", "params", "step", "step_norm", "momentum")
+
+
 def _from_records(records: Sequence[Any], what: str) -> _Run:
     if not all(isinstance(r, Mapping) for r in records):
         raise TypeError(f"{what}: every per-step record must be a dict with a 'loss'")
+    for k, r in enumerate(records):
+        _no_near_misses(r, RECORD_KEYS, f"{what} step record {k}")
     if not all("loss" in r for r in records):
         k = next(i for i, r in enumerate(records) if "loss" not in r)
         raise ValueError(f"{what}: step record {k} has no 'loss'")
@@ -176,6 +198,7 @@ def _from_records(records: Sequence[Any], what: str) -> _Run:
 def _from_mapping(m: Mapping[str, Any], what: str) -> _Run:
     if "steps" in m and isinstance(m["steps"], Sequence) and "losses" not in m:
         return _from_records(m["steps"], what)
+    _no_near_misses(m, MAPPING_KEYS, what)
     if "losses" not in m:
         raise ValueError(f"{what}: a mapping needs 'losses' (or 'steps', per-step records)")
     losses = _floats(m["losses"], f"{what} losses")

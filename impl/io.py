@@ -219,6 +219,13 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     return arrays
 
 
+def json_problem(e: json.JSONDecodeError) -> str:
+    """``Expecting ',' delimiter at line 2 column 1``; json's own "Unterminated string starting
+    at" is not followed by a second "at"."""
+    at = "" if e.msg.endswith(" at") else " at"
+    return f"{e.msg}{at} line {e.lineno} column {e.colno}"
+
+
 def read_document(
     path: PathLike, label: str, error: type[Exception], *, toml: bool = False
 ) -> tuple[Any, str]:
@@ -238,8 +245,7 @@ def read_document(
     try:
         return (tomllib.loads(text) if as_toml else json.loads(text)), text
     except json.JSONDecodeError as e:
-        where = f"at line {e.lineno} column {e.colno}"
-        raise error(f"{p}: malformed JSON: {e.msg} {where}") from None
+        raise error(f"{p}: malformed JSON: {json_problem(e)}") from None
     except tomllib.TOMLDecodeError as e:
         raise error(f"{p}: malformed TOML: {_one_line(e)}") from None
 

@@ -23,7 +23,7 @@ from typing import Any
 from descentcheck.registry import ops as registry
 
 from .errors import SpecError, did_you_mean
-from .io import read_document
+from .io import json_problem, read_document
 
 INPUT = "input"
 SPEC_VERSION = 1  # "version" may be left out; any other value is refused, not guessed at
@@ -61,8 +61,7 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
         try:
             return parse_spec(json.loads(text))
         except json.JSONDecodeError as e:
-            where = f"at line {e.lineno} column {e.colno}"
-            raise SpecError(f"malformed JSON in spec: {e.msg} {where}") from None
+            raise SpecError(f"malformed JSON in spec: {json_problem(e)}") from None
     path = Path(base) / text
     if not path.exists() and not path.suffix and len(Path(text).parts) == 1:
         from .examples import EXAMPLES

@@ -100,6 +100,11 @@ def test_malformed_json(tmp_path):
     _bad(str(path), "malformed JSON")
 
 
+def test_an_unterminated_string_is_located_in_plain_words():
+    msg = _bad('{"inputs": "3', "malformed JSON in spec: Unterminated string starting at line 1")
+    assert "at at" not in msg
+
+
 def test_missing_file():
     _bad("/no/such/spec.json", "not found")
 

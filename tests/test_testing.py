@@ -193,7 +193,11 @@ def test_non_finite_values_match_only_themselves(ref) -> None:
     [
         (3.0, TypeError, "expected a Trajectory"),
         ("losses", ValueError, "candidate: trajectory file not found: losses"),
-        ({"loss": [1.0]}, ValueError, "needs 'losses'"),
+        ({"values": [1.0]}, ValueError, "needs 'losses'"),
+        ({"loss": [1.0]}, ValueError, "unknown key 'loss'; did you mean 'losses'"),
+        # a misspelt quantity would silently never be compared
+        ({"losses": [1.0], "grad_norm": [9.0]}, ValueError, "'grad_norm'; did you mean 'grad_n"),
+        ([{"loss": 1.0, "grad_norms": 9.0}], ValueError, "record 0: unknown key 'grad_norms'"),
         ([{"loss": 1.0}, {"grad_norm": 1.0}], ValueError, "step record 1 has no 'loss'"),
         ([1.0, 2.0], TypeError, "per-step record must be a dict"),
         ({"losses": ["a"]}, ValueError, "candidate losses: expected a sequence of numbers"),
