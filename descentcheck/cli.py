@@ -45,6 +45,9 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(130)
+        except BrokenPipeError:  # `descentcheck verify --list | head`: the reader has gone
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            ctx.exit(141)  # as a shell reports a process ended by SIGPIPE
         except OSError as e:
             where = f" {e.filename}" if getattr(e, "filename", None) else ""
             click.echo(f"error: {e.strerror or e}{where}", err=True)
@@ -340,15 +343,24 @@ def derive(op, fmt, dim):
     default=None,
     help="Hypothesis seed (default: the profile's fixed seed; thorough draws a fresh one)",
 )
-def verify(profile, json_path, stats, claims, seed):
+@click.option("--list", "list_claims", is_flag=True, help="list the claims (id, expect) and stop")
+def verify(profile, json_path, stats, claims, seed, list_claims):
     """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
     replayable counterexample. Exits with status 1 when a claim misses its expectation."""
     _every_registry()
     from descentcheck.properties import BY_ID, format_ledger, format_stats, run_verify
 
+    if list_claims:
+        width = max(map(len, BY_ID))
+        for c in BY_ID.values():
+            click.echo(f"{c.id:{width}s}  {c.expect:5s}  {c.statement}")
+        return
+
     unknown = [c for c in claims if c not in BY_ID]
     if unknown:
         raise DescentcheckError(f"unknown claim {unknown[0]!r}; known: {', '.join(BY_ID)}")
+    if json_path:  # before the claims run, not after
+        _writable(Path(json_path), "ledger")
     if seed is not None:  # read by properties.profiles.get_profile, as DESCENTCHECK_SEED
         os.environ["DESCENTCHECK_SEED"] = str(seed)
     ledger, ok = run_verify(
@@ -386,6 +398,21 @@ def sweep(sweep_file, db, scheduler, workers, progress):
         sys.exit(130)
     click.echo(summary.format())
     sys.exit(0 if summary.complete else 1)
+
+
+def _writable(path: Path, what: str) -> None:
+    """Fail now, in one line, if ``path`` cannot be written, rather than after a long run."""
+    if path.is_dir():
+        raise DescentcheckError(f"cannot write the {what} to {path}: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        bad = next(p for p in path.parents if p.exists() and not p.is_dir())
+        raise DescentcheckError(f"cannot write the {what} to {path}: {bad} is a file") from None
+    except OSError as e:
+        raise DescentcheckError(f"cannot write the {what} to {path}: {e.strerror or e}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise DescentcheckError(f"cannot write the {what} to {path}: its folder is read-only")
 
 
 def _every_registry() -> None:

@@ -66,17 +66,22 @@ def _staged(target: Path, data: bytes) -> str:
     except FileNotFoundError:
         mode = _new_file_mode()
     # not a with-block around everything: the file must be closed before it is renamed
-    tmp = tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-    )
+    try:
+        tmp = tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+        )
+    except OSError as e:  # named by the file the user asked for, not our temporary name
+        raise OSError(e.errno, e.strerror, str(target)) from None
     try:
         with tmp:
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp.name, mode)
-    except BaseException:
+    except BaseException as e:
         _unlink(tmp.name)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, str(target)) from None
         raise
     return tmp.name
 

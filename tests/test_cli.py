@@ -502,3 +502,58 @@ def test_a_net_too_large_to_allocate_is_one_line(workdir):
     assert r.exit_code == 2, r.output
     assert r.output.startswith("error: out of memory: Unable to allocate"), r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["a_file/ledger.json", "a_file/deeper/ledger.json"])
+def test_an_unwritable_json_target_is_named_before_verify_runs(tmp_path, where, monkeypatch):
+    import descentcheck.properties as properties
+
+    def must_not_run(**kwargs):
+        raise AssertionError("verify ran before its output was checked")
+
+    monkeypatch.setattr(properties, "run_verify", must_not_run)
+    (tmp_path / "a_file").write_text("x")
+    target = tmp_path / where
+    args = ["verify", "--claim", "backprop-returns-the-loss", "--json", str(target)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert r.output.strip() == (
+        f"error: cannot write the ledger to {target}: {tmp_path / 'a_file'} is a file"
+    )
+
+
+def test_a_failed_atomic_write_names_the_target_not_its_temporary_file(tmp_path, monkeypatch):
+    from descentcheck.impl import io
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / ".x.json.abc.tmp"))
+
+    monkeypatch.setattr(io.tempfile, "NamedTemporaryFile", no_space)
+    with pytest.raises(OSError) as err:
+        io.atomic_write_text(tmp_path / "x.json", "{}")
+    assert err.value.filename == str(tmp_path / "x.json") and err.value.errno == 28
+
+
+def test_verify_list_names_every_claim_and_runs_none(monkeypatch):
+    import descentcheck.properties as properties
+    from descentcheck.properties import BY_ID
+
+    monkeypatch.setattr(properties, "run_verify", lambda **kw: pytest.fail("verify ran"))
+    r = CliRunner().invoke(main, ["verify", "--list"])
+    assert r.exit_code == 0, r.output
+    rows = [line.split()[:2] for line in r.output.strip().splitlines()]
+    assert rows == [[c.id, c.expect] for c in BY_ID.values()]
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`descentcheck verify --list | head -1`: no 'error: Broken pipe' once the reader has gone
+    (here it is gone before the first write, so every write meets a closed pipe)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "descentcheck", "verify", "--list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == ""
