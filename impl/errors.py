@@ -43,6 +43,7 @@ def one_line(e: BaseException) -> str:
 
 def did_you_mean(word: object, known: Iterable[str], otherwise: str = "") -> str:
     """``"; did you mean 'x'?"`` for the known name closest to ``word`` (difflib's ratio of at
-    least 0.6), else ``otherwise``: the tail every "unknown name" message ends with."""
-    close = difflib.get_close_matches(str(word), list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else otherwise
+    least 0.6, case aside), else ``otherwise``: the tail every "unknown name" message ends with."""
+    by_lower = {k.lower(): k for k in reversed(list(known))}  # SINE_SKIP finds sine_skip
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else otherwise

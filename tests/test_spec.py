@@ -160,6 +160,7 @@ def test_a_spec_by_name_or_by_path_relative_to_a_base(tmp_path, monkeypatch):
     assert load_spec("sine_skip", tmp_path).raw == DESIGN_EXAMPLE
     assert load_spec("sine_skip").out_width == 1  # no such file here: the built-in example
     msg = _bad("sine_skp", "'sine_skp' is neither a spec file", "did you mean 'sine_skip'?")
+    _bad("SINE_SKIP", "did you mean 'sine_skip'?")  # names are lower case; the hint ignores case
     assert f"(looked in {(tmp_path / 'nets').resolve()})" in msg
     # a path (a suffix or a folder) that names no file is a missing file, not a mistyped name
     _bad("nets/other.json", "spec file not found: nets/other.json")
