@@ -188,8 +188,10 @@ def test_every_format_renders_and_mathml_is_well_formed(op):
     dim = min_dim(op) + 1
     for fmt in FORMATS:
         assert derive_text(op, fmt, dim).strip()
-    ET.fromstring("<root>" + derive_text(op, "mathml", dim) + "</root>")
+    root = ET.fromstring("<root>" + derive_text(op, "mathml", dim) + "</root>")
     assert r"\begin{align*}" in derive_text(op, "latex", dim)
+    identifiers = [e.text or "" for e in root.iter("{http://www.w3.org/1998/Math/MathML}mi")]
+    assert not [t for t in identifiers if t.isdigit()], "a number written as an identifier"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Presentation MathML from SymPy, as well-formed XML.
 
 SymPy's presentation printer writes relational operators as raw text (``<mo><</mo>``) and uses
-HTML named entities, neither well-formed XML; :func:`presentation` fixes both.
+HTML named entities, neither well-formed XML, and writes a subscript's digits as an identifier
+(``<mi>0</mi>``); :func:`presentation` fixes all three.
 :func:`math_block` wraps a fragment in a ``<math>`` element with the MathML namespace.
 """
 
@@ -17,6 +18,7 @@ _RAW_OPERATOR = re.compile(r"<mo>([<>&]=?)</mo>")
 _ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 _XML_ENTITIES = {"lt", "gt", "amp", "quot", "apos"}
+_NUMBER_AS_IDENTIFIER = re.compile(r"<mi>(\d+(?:\.\d+)?)</mi>")  # SymPy's subscripts: x_0
 
 
 def _numeric(m: re.Match[str]) -> str:
@@ -28,8 +30,10 @@ def _numeric(m: re.Match[str]) -> str:
 
 def presentation(e: sp.Basic) -> str:
     """Presentation MathML of ``e`` (no ``<math>`` wrapper), well-formed XML: raw ``<`` and
-    ``>`` operators escaped, HTML named entities (``&InvisibleTimes;``) as numeric ones."""
+    ``>`` operators escaped, HTML named entities (``&InvisibleTimes;``) as numeric ones, and
+    numeric subscripts as numbers (``<mn>0</mn>``, not SymPy's ``<mi>0</mi>``)."""
     text = _NAMED_ENTITY.sub(_numeric, sp.mathml(e, printer="presentation"))
+    text = _NUMBER_AS_IDENTIFIER.sub(r"<mn>\1</mn>", text)
     return _RAW_OPERATOR.sub(
         lambda m: "<mo>" + "".join(_ESCAPES.get(ch, ch) for ch in m.group(1)) + "</mo>", text
     )
