@@ -7,6 +7,7 @@ them, so ``descentcheck --help`` starts fast.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -238,8 +239,10 @@ def train(
         )
         if up:
             k = up[0]
+            nan = any(math.isnan(traj.losses[j + 1]) for j in up)
             click.echo(
-                f"loss did not decrease at {len(up)} step(s); first at step {k}: "
+                f"loss {'increased or became NaN' if nan else 'increased'} at {len(up)} step(s); "
+                f"first at step {k}: "
                 f"{traj.losses[k]:.17g} -> {traj.losses[k + 1]:.17g}"
             )
         else:

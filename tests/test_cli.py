@@ -234,6 +234,26 @@ def test_ctrl_c_between_the_two_renames_still_leaves_a_matching_pair(workdir, mo
     assert json.loads(after["trajectory.json"])["hyperparameters"]["lr"] == 0.2
 
 
+def test_a_loss_that_became_nan_is_not_called_a_decrease(workdir, monkeypatch):
+    import descentcheck.impl.trainer as trainer
+
+    real = trainer.train
+
+    def nan_at_the_end(*args, **kwargs):
+        t = real(*args, **kwargs)
+        t.losses = np.append(t.losses[:-1], np.nan)
+        t.status, t.message = "diverged", "loss became nan at step 1"
+        return t
+
+    monkeypatch.setattr(trainer, "train", nan_at_the_end)
+    args = _apply(_train_args(workdir), ["--steps", "1"])
+    args.remove("-q")
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    assert "decreased (or stayed) at every step" not in r.output
+    assert "loss increased or became NaN at 1 step(s); first at step 0: " in r.output
+
+
 def test_divergence_is_reported(workdir):
     args = _apply(_train_args(workdir), ["--lr", "1e6", "--steps", "50"])
     args.remove("-q")
@@ -322,7 +342,7 @@ def test_verify_then_replay_shows_the_increase(tmp_path):
     assert command[:2] == ["descentcheck", "train"]
     r = CliRunner().invoke(main, command[1:])
     assert r.exit_code == 0, r.output
-    assert "loss did not decrease at" in r.output
+    assert "loss increased at" in r.output
 
 
 def test_verify_unknown_claim():
