@@ -193,3 +193,10 @@ def test_a_database_that_stops_accepting_writes_is_one_line(tmp_path):
 def test_a_sweep_too_large_for_one_database_is_refused_before_expansion(changes, cases):
     with pytest.raises(SweepConfigError, match=f"up to {cases:,} cases"):
         _plan(**changes)
+
+
+def test_a_million_seeds_are_checked_quickly_and_more_refused_before_listing():
+    plan_seeds = parse_config({**SWEEP, "seeds": {"count": 200_000}}, "store.json").seeds
+    assert len(plan_seeds) == 200_000  # each once: checked in linear time, not quadratic
+    with pytest.raises(SweepConfigError, match=r"seeds.count: 1,000,000,000 seeds; a sweep"):
+        parse_config({**SWEEP, "seeds": {"count": 10**9}}, "store.json")

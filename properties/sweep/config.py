@@ -1,42 +1,28 @@
-"""The sweep file (TOML, or JSON), validated by pydantic into a :class:`SweepConfig`.
-
-The format, key by key, is the README's "Sweep files" section. The models are strict (no
-string-to-number coercion) and frozen; an unknown key is refused with the closest known one.
-Every problem raises :class:`SweepConfigError` with one line, ``FILE: WHERE: PROBLEM``:
-:func:`_one_line` writes pydantic's first error so (``MESSAGES`` words its error types; a
-:func:`_problem` raised by a validator carries its own text). Shorthands (a name for a table,
-one value for a list, ``seeds = {count, start}``) are expanded by ``mode="before"`` validators;
-a key spelled ``<...>`` is an internal slot they fill, never written in a file nor a message.
-Specs and data sources resolve as everywhere else (``impl.spec.load_spec``,
-``impl.data.resolve_source``), relative to the sweep file's folder.
+"""The sweep file (TOML or JSON; the README's "Sweep files"), validated by strict, frozen pydantic
+models. ``mode="before"`` validators refuse unknown keys (naming the closest known one), expand
+shorthands and fill the ``<...>`` slots, keys that no file or message shows. Every problem is one
+line ``FILE: WHERE: PROBLEM``: pydantic's first error as ``MESSAGES`` words it, or a validator's
+:func:`_problem`. Specs and data resolve as everywhere else, relative to the sweep file's folder.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+import pydantic
+from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
+from descentcheck.impl.data import resolve_source
 from descentcheck.impl.errors import DataError, HyperparameterError, SpecError, did_you_mean
 from descentcheck.impl.io import read_document
+from descentcheck.impl.spec import load_spec
+from descentcheck.registry import optimizers as registry
+from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
 
 from .errors import SweepConfigError
 
@@ -44,6 +30,20 @@ FORMAT_VERSION = 1
 CHECKS = ("decrease_every_step", "inside_region", "final_loss", "diverged")
 MAX_RANDOM_STEPS = 12
 DEFAULT_RANDOM_ROWS = 16
+MAX_SEEDS = 1_000_000  # as expand.MAX_CASES
+MESSAGES = {  # pydantic's error types, worded; {v} is the input, {kind} its kind (_kind)
+    "greater_than_equal": "must be >= {ge:g}, got {v}",
+    "less_than_equal": "must be <= {le:g}, got {v}",
+    "finite_number": "must be finite, got {v}",
+    "too_short": "is empty",
+    "int_type": "expected an integer, got {kind}",
+    "float_type": "expected a number, got {kind}",
+    "bool_type": "expected true or false, got {kind}",
+    "string_type": "expected a string, got {kind}",
+    "string_too_short": "expected a non-empty string, got {kind}",
+    "tuple_type": "expected a list, got {kind}",
+    "model_type": "expected a table, got {kind}",
+}
 
 
 def _problem(text: str, *at: str | int) -> PydanticCustomError:
@@ -61,53 +61,55 @@ def _kind(v: Any) -> str:
 
 
 def _choice(v: Any, known: tuple[str, ...], what: str, *at: str | int) -> str:
+    """``v`` if one of ``known``; else "unknown WHAT", the known ones and the closest one (for a
+    key: the closest one, else the known ones)."""
     if not isinstance(v, str) or v not in known:
-        hint = did_you_mean(v, known)
-        raise _problem(f"unknown {what} {v!r} (known: {', '.join(known)}){hint}", *at)
+        listed = f" (known: {', '.join(known)})"
+        tail = did_you_mean(v, known, listed) if what == "key" else listed + did_you_mean(v, known)
+        raise _problem(f"unknown {what} {v!r}{tail}", *at)
     return v
 
 
-def _keys(given: Iterable[Any], known: tuple[str, ...]) -> None:
-    for k in given:
-        if k not in known:
-            hint = did_you_mean(k, known, f" (known: {', '.join(known)})")
-            raise _problem(f"unknown key {k!r}{hint}")
+def _unique(items: tuple[Any, ...], problem: str) -> tuple[Any, ...]:
+    """``items``, each once; a repeat is ``problem`` (``{}`` the item) at its index."""
+    seen: set[Any] = set()  # not items[:i]: quadratic, and seeds may number a million
+    for i, v in enumerate(items):
+        if v in seen:
+            raise _problem(problem.format(v), i)
+        seen.add(v)
+    return items
 
 
-def _one_of(what: str, known: tuple[str, ...]) -> AfterValidator:
+def _one_of(what: str, *known: str) -> AfterValidator:
     return AfterValidator(lambda v: _choice(v, known, what))
 
 
-def _unique(items: tuple[Any, ...], problem: str = "the same {} appears twice") -> tuple:
-    """``items``, each once; a repeat is ``problem`` (``{}`` the item) at its index."""
-    for i, v in enumerate(items):
-        if v in items[:i]:
-            raise _problem(problem.format(v), i)
-    return items
+def _once(problem: str) -> AfterValidator:
+    return AfterValidator(lambda items: _unique(items, problem))
 
 
 NonNeg = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-OneOrMore = BeforeValidator(lambda v: v if isinstance(v, list | tuple) else [v])
+OneOrMore = pydantic.BeforeValidator(lambda v: v if isinstance(v, list | tuple) else [v])
+NonEmpty = Field(min_length=1)
 
 
-class _Table(BaseModel):
-    """A table of the file: unknown keys are named with the closest known one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+class _Table(pydantic.BaseModel, frozen=True, extra="forbid", populate_by_name=True):
+    """A table of the file; its keys are its fields' names (or aliases), less the slots."""
 
     @classmethod
     def _file_keys(cls) -> tuple[str, ...]:
-        names = [f.validation_alias or f.alias or n for n, f in cls.model_fields.items()]
+        names = [f.validation_alias or n for n, f in cls.model_fields.items()]
         return tuple(n for n in names if not n.startswith("<"))
 
-    @model_validator(mode="before")
+    @pydantic.model_validator(mode="before")
     @classmethod
-    def _known(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            _keys([k for k in data if not str(k).startswith("<")], cls._file_keys())
-        return data
+    def _known(cls, v: Any) -> Any:
+        for k in v if isinstance(v, Mapping) else ():
+            if not str(k).startswith("<"):
+                _choice(k, cls._file_keys(), "key")
+        return v
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,13 @@ class Architecture:
     spec: dict[str, Any]
 
 
-def _architecture(entry: Any, info: ValidationInfo) -> Architecture:
+def _architecture(entry: Any, info: pydantic.ValidationInfo) -> Architecture:
     """One ``specs`` entry: a spec file or built-in example by name, an inline spec, or
     ``{name, spec}`` with either; unnamed inline specs get ``""`` (then ``inline{i}``)."""
-    from descentcheck.impl.spec import load_spec
-
     name, spec = None, entry
     if isinstance(entry, Mapping) and "spec" in entry:
-        _keys(entry, ("name", "spec"))
+        for k in entry:
+            _choice(k, ("name", "spec"), "key")
         name, spec = entry.get("name"), entry["spec"]
     if not isinstance(spec, str | Mapping):
         raise _problem(f"expected a spec name, a file path or a table, got {_kind(spec)}")
@@ -141,15 +142,13 @@ def _architecture(entry: Any, info: ValidationInfo) -> Architecture:
 
 
 def _named(archs: tuple[Architecture, ...]) -> tuple[Architecture, ...]:
-    out = tuple(replace(a, name=a.name or f"inline{i}") for i, a in enumerate(archs))
+    out = tuple(Architecture(a.name or f"inline{i}", a.spec) for i, a in enumerate(archs))
     _unique(tuple(a.name for a in out), "name {!r} is used twice (give one a name)")
     return out
 
 
 def _exclusions(ops: tuple[str, ...]) -> tuple[str, ...]:
     """Known ops, sorted, each once, leaving a layer op to build with."""
-    from descentcheck.theory.random_specs import ACTIVATIONS, LAYERS
-
     for i, op in enumerate(ops):
         _choice(op, (*ACTIVATIONS, *LAYERS), "op", i)
     if set(LAYERS) <= set(ops):
@@ -168,17 +167,19 @@ class RandomDags(_Table):
 
 
 class Architectures(_Table):
+    """The ``architectures`` table (a list is its ``specs``); not empty."""
+
     specs: Annotated[
         tuple[Annotated[Any, AfterValidator(_architecture)], ...], AfterValidator(_named)
     ] = ()
     random: Annotated[tuple[RandomDags, ...], OneOrMore] = ()
 
-    @model_validator(mode="before")
+    @pydantic.model_validator(mode="before")
     @classmethod
     def _just_specs(cls, v: Any) -> Any:
         return {"specs": v} if isinstance(v, list) else v
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _some(self) -> Architectures:
         if not self.specs and not self.random:
             raise _problem("no architectures (give specs or random)")
@@ -186,21 +187,18 @@ class Architectures(_Table):
 
 
 class DataEntry(_Table):
-    """One data set. ``kind`` is ``"random"`` (drawn per case to fit the spec), ``"builtin"``
-    (``source`` its name) or ``"file"`` (``path`` absolute)."""
+    """One data set: ``kind`` "random", "builtin" (``source`` its name) or "file" (``path``)."""
 
-    source: Annotated[StrictStr, Field(min_length=1)]
+    source: Annotated[StrictStr, NonEmpty]
     kind: str = Field(validation_alias="<kind>")
     seed: NonNeg = 0
     subsample: Positive | None = None
     n: Positive | None = None
     path: str | None = Field(None, validation_alias="<path>")
 
-    @model_validator(mode="before")
+    @pydantic.model_validator(mode="before")
     @classmethod
-    def _resolve(cls, v: Any, info: ValidationInfo) -> Any:
-        from descentcheck.impl.data import resolve_source
-
+    def _resolve(cls, v: Any, info: pydantic.ValidationInfo) -> Any:
         v = {"source": v} if isinstance(v, str) else v
         if not isinstance(v, Mapping) or not isinstance(v.get("source"), str):
             return v  # left to the type checks
@@ -222,8 +220,7 @@ class DataEntry(_Table):
 
 
 class Axis(_Table):
-    """One hyperparameter's values: explicit ``values``, or a range ``min..max`` (``num``
-    points for a grid, drawn for a random search; geometric / log-uniform with ``log``)."""
+    """One hyperparameter's ``values``, or a range ``min..max`` (``num`` points, or drawn)."""
 
     values: tuple[Any, ...] | None = Field(None, validation_alias="<values>")
     low: Number | None = Field(None, alias="min")
@@ -231,7 +228,7 @@ class Axis(_Table):
     num: Positive | None = None
     log: StrictBool = False
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _range(self) -> Axis:
         low, high, num = self.low, self.high, self.num or 0
         if self.values is not None:
@@ -248,71 +245,62 @@ class Axis(_Table):
         return self
 
 
-def _value(h: Any, x: Any, *at: str | int) -> Any:
-    """One value of hyperparameter ``h``: one of its choices, or a number in its declared
+def _values(h: registry.Hyperparameter, v: Any, *at: str | int) -> tuple[Any, ...]:
+    """A list (or one value) of ``h``, each once: one of its choices, or a number in its declared
     interval (the registry's check and wording, as ``train`` gives them)."""
-    if h.choices:
-        return _choice(x, h.choices, h.name, *at)
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        raise _problem(f"expected a number, got {_kind(x)}", *at)
-    try:
-        return h.check(x)
-    except HyperparameterError as e:
-        raise _problem(str(e), *at) from None
-
-
-def _values(h: Any, v: Any) -> tuple[Any, ...]:
-    """A list (or one value) of hyperparameter ``h``, each value once."""
-    items, out = (v if isinstance(v, list) else [v]), []
-    if not items:
-        raise _problem("is empty", h.name)
-    for i, x in enumerate(items):
-        at = (h.name, i) if isinstance(v, list) else (h.name,)
-        if (x := _value(h, x, *at)) in out:
-            raise _problem(f"value {x} appears twice", *at)
+    out: list[Any] = []
+    for i, x in enumerate(v if isinstance(v, list) else [v]):
+        here = (*at, i) if isinstance(v, list) else at
+        if h.choices:
+            x = _choice(x, h.choices, h.name, *here)
+        elif isinstance(x, bool) or not isinstance(x, int | float):
+            raise _problem(f"expected a number, got {_kind(x)}", *here)
+        try:
+            x = h.check(x)
+        except HyperparameterError as e:
+            raise _problem(str(e), *here) from None
+        if x in out:
+            raise _problem(f"value {x} appears twice", *here)
         out.append(x)
+    if not out:
+        raise _problem("is empty", *at)
     return tuple(out)
 
 
 class OptimizerBlock(_Table):
-    """An optimizer of the registry and its hyperparameters' axes, searched on a grid (the
-    product of the axes) or at ``count`` random points drawn from ``seed``."""
+    """An optimizer's axes, searched on a grid (their product) or at ``count`` random points."""
 
     name: str
-    search: Annotated[str, _one_of("search", ("grid", "random"))] = "grid"
+    search: Annotated[str, _one_of("search", "grid", "random")] = "grid"
     count: Positive | None = None
     seed: NonNeg = 0
     relative_to_L: StrictBool = False
     axes: dict[str, Axis] = Field(validation_alias="<axes>")
 
-    @model_validator(mode="before")
+    @pydantic.model_validator(mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         """Check the name and the hyperparameters it takes; gather them under ``<axes>``."""
         if not isinstance(v, Mapping) or "<axes>" in v:
             return v
-        from descentcheck.registry import optimizers as registry
-
         if "name" not in v:
             raise _problem("missing key 'name'")
         name = _choice(v["name"], registry.names(), "optimizer", "name")
         declared = {h.name: h for h in registry.get(name).hyperparameters}
-        _keys(v, (*cls._file_keys(), *declared))
+        for k in v:
+            _choice(k, (*cls._file_keys(), *declared), "key")
         if missing := [p for p, h in declared.items() if h.required and p not in v]:
             raise _problem(f"optimizer {name} needs {missing[0]!r}")
         axes = {
-            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(h, v[p])}
+            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(h, v[p], p)}
             for p, h in declared.items()
             if p in v
         }
         return {**{k: x for k, x in v.items() if k not in declared}, "<axes>": axes}
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _searched(self) -> OptimizerBlock:
-        from descentcheck.registry import optimizers as registry
-
-        grid = self.search == "grid"
-        declared = {h.name: h for h in registry.get(self.name).hyperparameters}
+        grid, hs = self.search == "grid", registry.get(self.name).hyperparameters
         if not grid and self.count is None:
             raise _problem("a random search needs count (how many points to draw)")
         if grid and {"count", "seed"} & self.model_fields_set:
@@ -324,7 +312,7 @@ class OptimizerBlock(_Table):
                 raise _problem("unknown key 'num' (known: min, max, log)", p)
             for key, end in (("min", a.low), ("max", a.high)):
                 if end is not None:
-                    _value(declared[p], end, p, key)
+                    _values(next(h for h in hs if h.name == p), end, p, key)
         return self
 
 
@@ -333,19 +321,21 @@ class EstimateL(_Table):
 
     iters: Positive = 60
     seed: NonNeg = 0
-    method: Annotated[str, _one_of("method", ("lanczos", "power"))] = "lanczos"
+    method: Annotated[str, _one_of("method", "lanczos", "power")] = "lanczos"
 
 
 class SeedRange(_Table):
+    """``seeds = {count, start}``: ``count`` seeds from ``start`` on."""
+
     count: Positive
     start: NonNeg = 0
 
 
-def _seed_range(v: Any) -> Any:
-    if not isinstance(v, Mapping):
-        return v
-    r = SeedRange.model_validate(v)
-    return list(range(r.start, r.start + r.count))
+def _seeds(v: Any) -> Any:
+    r = SeedRange.model_validate(v) if isinstance(v, Mapping) else None
+    if r and r.count > MAX_SEEDS:  # before a list of them is made
+        raise _problem(f"{r.count:,} seeds; a sweep holds at most {MAX_SEEDS:,} cases", "count")
+    return list(range(r.start, r.start + r.count)) if r else v
 
 
 def _version(v: int) -> int:
@@ -360,28 +350,25 @@ class SweepConfig(_Table):
     path: Path = Field(Path("<sweep>"), validation_alias="<path>")
     text: str = Field("", validation_alias="<text>")
     version: Annotated[StrictInt, AfterValidator(_version)] = FORMAT_VERSION
-    name: Annotated[StrictStr, Field(min_length=1)]
+    name: Annotated[StrictStr, NonEmpty]
     description: StrictStr = ""
     steps: Positive
     seeds: Annotated[
         tuple[NonNeg, ...],
-        BeforeValidator(_seed_range),
-        Field(min_length=1),
-        AfterValidator(lambda s: _unique(s, "seed {} appears twice")),
+        pydantic.BeforeValidator(_seeds),
+        NonEmpty,
+        _once("seed {} appears twice"),
     ] = (0,)
     checks: Annotated[
-        tuple[Annotated[str, _one_of("check", CHECKS)], ...],
-        Field(min_length=1),
-        AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),  # canonical order, once
+        tuple[Annotated[str, _one_of("check", *CHECKS)], ...],
+        NonEmpty,
+        AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),
     ] = CHECKS
     table: Architectures = Field(alias="architectures")
     data: Annotated[
-        tuple[DataEntry, ...],
-        OneOrMore,
-        Field(min_length=1),
-        AfterValidator(lambda d: _unique(d, "the same data set appears twice")),
+        tuple[DataEntry, ...], OneOrMore, NonEmpty, _once("the same data set appears twice")
     ]
-    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, Field(min_length=1)]
+    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, NonEmpty]
     estimate_L: EstimateL = EstimateL()
 
     @property
@@ -397,38 +384,6 @@ class SweepConfig(_Table):
         return self.model_dump(mode="json", by_alias=True, exclude={"path", "text"})
 
 
-MESSAGES = {  # pydantic's error types, worded; {v} is the input, {kind} its kind (_kind)
-    "greater_than_equal": "must be >= {ge:g}, got {v}",
-    "less_than_equal": "must be <= {le:g}, got {v}",
-    "finite_number": "must be finite, got {v}",
-    "too_short": "is empty",
-    "int_type": "expected an integer, got {kind}",
-    "float_type": "expected a number, got {kind}",
-    "bool_type": "expected true or false, got {kind}",
-    "string_type": "expected a string, got {kind}",
-    "string_too_short": "expected a non-empty string, got {kind}",
-    "tuple_type": "expected a list, got {kind}",
-    "model_type": "expected a table, got {kind}",
-}
-
-
-def _one_line(path: Path, e: ValidationError) -> SweepConfigError:
-    """pydantic's first error as ``FILE: WHERE: PROBLEM`` (``<...>`` slots left out)."""
-    err = e.errors(include_url=False)[0]
-    ctx = err.get("ctx") or {}
-    loc = [p for p in (*err["loc"], *ctx.get("at", ())) if not str(p).startswith("<")]
-    if err["type"] == "missing":
-        loc, text = loc[:-1], f"missing key {loc[-1]!r}"
-    elif err["type"] == "sweep":
-        text = ctx["text"]
-    else:
-        v = err.get("input")
-        template = MESSAGES.get(err["type"], "{msg}")
-        text = template.format(**ctx, v=v, kind=_kind(v), msg=err["msg"])
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    return SweepConfigError(f"{path}: {where or 'top level'}: {text}")
-
-
 def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file: JSON by its suffix or a leading ``{``, else TOML."""
     raw, text = read_document(path, "sweep file", SweepConfigError, toml=True)
@@ -436,14 +391,19 @@ def load_config(path: str | Path) -> SweepConfig:
 
 
 def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> SweepConfig:
-    """Validate an already-parsed sweep dict; relative paths resolve against ``path``'s folder."""
+    """Validate an already-parsed sweep dict; relative paths resolve against ``path``'s folder.
+    A problem is pydantic's first error as ``FILE: WHERE: PROBLEM`` (slots left out)."""
     p = Path(path)
-    if not isinstance(raw, Mapping):
-        raise SweepConfigError(f"{p}: top level: expected a table, got {_kind(raw)}")
     base = p.parent if p.name != "<sweep>" else Path.cwd()
+    raw = {"name": p.stem, **raw, "<path>": p, "<text>": text} if isinstance(raw, Mapping) else raw
     try:
-        return SweepConfig.model_validate(
-            {"name": p.stem, **raw, "<path>": p, "<text>": text}, context={"base": base}
-        )
-    except ValidationError as e:
-        raise _one_line(p, e) from None
+        return SweepConfig.model_validate(raw, context={"base": base})
+    except pydantic.ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        ctx, v, msg = err.get("ctx") or {}, err.get("input"), err["msg"]
+        loc = [k for k in (*err["loc"], *ctx.get("at", ())) if not str(k).startswith("<")]
+        if err["type"] == "missing":
+            loc, msg = loc[:-1], f"missing key {loc[-1]!r}"
+        text = MESSAGES.get(err["type"], "{msg}").format(**ctx, v=v, kind=_kind(v), msg=msg)
+        where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
+        raise SweepConfigError(f"{p}: {where or 'top level'}: {text}") from None
