@@ -118,8 +118,17 @@ def ratio(err: float, tol: float) -> float:
 
 
 def norm(v: np.ndarray) -> float:
-    """The 2-norm, correctly rounded to within one rounding (the squares summed exactly)."""
-    return math.sqrt(math.fsum(float(t) * float(t) for t in v))
+    """The 2-norm, correctly rounded to within one rounding: scaled by the power of two nearest
+    above ``max |v_i|`` (exactly), the squares summed exactly, so entries whose squares would
+    underflow (1e-230) or overflow (1e200) are measured, not taken for 0 or inf."""
+    a = [abs(float(t)) for t in v]
+    if not all(map(math.isfinite, a)):
+        return math.nan if any(map(math.isnan, a)) else math.inf
+    top = max(a, default=0.0)
+    if top == 0.0:
+        return 0.0
+    e = math.frexp(top)[1]
+    return math.ldexp(math.sqrt(math.fsum(math.ldexp(t, -e) ** 2 for t in a)), e)
 
 
 def norm_tolerance(v: np.ndarray) -> float:
