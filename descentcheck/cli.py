@@ -49,9 +49,9 @@ class _Group(click.Group):
         except BrokenPipeError:  # `descentcheck verify --list | head`: the reader has gone
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
             ctx.exit(141)  # as a shell reports a process ended by SIGPIPE
-        except OSError as e:
-            where = f" {e.filename}" if getattr(e, "filename", None) else ""
-            click.echo(f"error: {e.strerror or e}{where}", err=True)
+        except OSError as e:  # "error: run/trajectory.json: is a directory"
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            click.echo(f"error: {where}{(e.strerror or str(e)).lower()}", err=True)
             ctx.exit(2)
         except MemoryError as e:  # numpy names the array: "Unable to allocate 745. GiB for ..."
             click.echo(f"error: out of memory: {e or 'an allocation failed'}", err=True)
@@ -407,6 +407,8 @@ def _writable(path: Path, what: str) -> None:
     """Fail now, in one line, if ``path`` cannot be written, rather than after a long run."""
     if path.is_dir():
         raise DescentcheckError(f"cannot write the {what} to {path}: it is a directory")
+    if path.exists() and not path.is_file():
+        raise DescentcheckError(f"cannot write the {what} to {path}: not a regular file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

@@ -20,6 +20,7 @@ Conventions:
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -56,6 +57,14 @@ def _new_file_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def _replaceable(target: Path) -> None:
+    """Raise ``OSError`` unless ``target`` is absent or a regular file (or a link to one): a
+    folder cannot be replaced, and a device (``/dev/null``, as root) must not be."""
+    if target.exists() and not target.is_file():
+        what = "a directory" if target.is_dir() else "not a regular file (a device, a pipe?)"
+        raise OSError(errno.EISDIR if target.is_dir() else errno.EINVAL, f"is {what}", str(target))
 
 
 def _staged(target: Path, data: bytes) -> str:
@@ -100,14 +109,19 @@ def atomic_write_files(files: Mapping[PathLike, bytes]) -> None:
     the new ones: never a new file beside an old one it belongs with. Parents must exist."""
     from .interrupts import deferred_interrupts
 
+    targets = [Path(p) for p in files]
+    for target in targets:  # every target first: a rename that must fail fails before any is made
+        _replaceable(target)
     staged: list[tuple[str, Path]] = []
     try:  # BaseException too: a KeyboardInterrupt must not leave a stray temp file either
-        for path, data in files.items():
-            target = Path(path)
+        for target, data in zip(targets, files.values()):
             staged.append((_staged(target, data), target))
         with deferred_interrupts():
             for tmp, target in staged:
-                os.replace(tmp, target)
+                try:
+                    os.replace(tmp, target)
+                except OSError as e:
+                    raise OSError(e.errno, e.strerror, str(target)) from None
     except BaseException:
         for tmp, _ in staged:
             _unlink(tmp)

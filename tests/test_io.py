@@ -13,6 +13,7 @@ from descentcheck.impl import io as dio
 from descentcheck.impl.errors import DataError, ParamsError
 from descentcheck.impl.io import (
     atomic_write_bytes,
+    atomic_write_files,
     atomic_write_text,
     load_npz,
     load_params,
@@ -299,3 +300,22 @@ def test_read_document_picks_json_or_toml_and_words_each_failure(tmp_path: Path)
         with pytest.raises(SpecError, match=message) as e:
             dio.read_document(tmp_path / name, "spec file", SpecError, toml=True)
         assert "\n" not in str(e.value)
+
+
+def test_a_pair_whose_second_target_is_a_folder_leaves_the_first_untouched(tmp_path):
+    first, second = tmp_path / "params.npz", tmp_path / "trajectory.json"
+    first.write_bytes(b"old")
+    second.mkdir()
+    with pytest.raises(OSError) as err:
+        atomic_write_files({first: b"new", second: b"new"})
+    assert err.value.filename == str(second) and "is a directory" in err.value.strerror
+    assert first.read_bytes() == b"old" and second.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.npz", "trajectory.json"]
+
+
+def test_a_target_that_is_not_a_regular_file_is_never_replaced(tmp_path):
+    fifo = tmp_path / "fifo"  # stands in for /dev/null, which root would otherwise replace
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write_bytes(fifo, b"x")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import sqlite3
 
 import pytest
@@ -200,3 +202,11 @@ def test_a_million_seeds_are_checked_quickly_and_more_refused_before_listing():
     assert len(plan_seeds) == 200_000  # each once: checked in linear time, not quadratic
     with pytest.raises(SweepConfigError, match=r"seeds.count: 1,000,000,000 seeds; a sweep"):
         parse_config({**SWEEP, "seeds": {"count": 10**9}}, "store.json")
+
+
+def test_a_device_or_pipe_given_as_the_database_is_left_alone(tmp_path):
+    fifo = tmp_path / "fifo"  # as /dev/null: root would have unlinked it and linked a database
+    os.mkfifo(fifo)
+    with pytest.raises(SweepDbError, match="not a regular file .*left untouched"):
+        SweepStore.open(fifo, _plan())
+    assert stat.S_ISFIFO(fifo.stat().st_mode)

@@ -133,6 +133,10 @@ def check_file(path: Path) -> bool:
         return False
     if path.is_dir():
         raise SweepDbError(f"{path} is a directory, not a sweep database")
+    if not path.is_file():  # /dev/null: as root, creating "over" it would replace the device
+        raise SweepDbError(
+            f"{path} is not a regular file (a device, a pipe?); it was left untouched"
+        )
     try:
         with open(path, "rb") as f:
             header = f.read(100)
