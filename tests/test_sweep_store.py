@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import sqlite3
+import stat
 
 import pytest
 
