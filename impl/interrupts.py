@@ -66,5 +66,25 @@ def deferred_interrupts() -> Iterator[None]:
 
 def ignore_interrupts() -> None:
     """For a worker process: Ctrl-C reaches the whole process group, but only the parent
-    decides what stops (it terminates its workers itself)."""
+    decides what stops (it terminates its workers itself, with SIGTERM, which must then end a
+    worker even if it was forked inside :func:`interrupt_once` and inherited its handler)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def stop_pool(pool: Any) -> None:
+    """Cancel what a ``ProcessPoolExecutor`` has queued and terminate its workers now, not after
+    their current task (``shutdown`` alone waits for them: a claim or a case may run for
+    minutes)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14: all of it
+    if terminate is not None:
+        terminate()
+        return
+    # taken before shutdown, which forgets them (pool._processes = None)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=5)

@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from descentcheck.impl.interrupts import ignore_interrupts, interrupt_once, stop_pool
 from descentcheck.impl.io import atomic_write_text
 from descentcheck.impl.trajectory import jsonable
 
@@ -71,11 +72,19 @@ def run_claims(
             done[i] = _run_one(i, profile)
             report(done[i])
     else:
-        with ProcessPoolExecutor(max_workers=profile.jobs) as pool:
-            futures = {pool.submit(_run_one, i, profile): i for i in order}
-            for f in as_completed(futures):
-                done[futures[f]] = f.result()
-                report(done[futures[f]])
+        # Ctrl-C: the workers are terminated at once (shutdown would wait for their claims), and
+        # a second Ctrl-C cannot cut that short (it hung the exit, the workers still running)
+        with interrupt_once():
+            pool = ProcessPoolExecutor(max_workers=profile.jobs, initializer=ignore_interrupts)
+            try:
+                futures = {pool.submit(_run_one, i, profile): i for i in order}
+                for f in as_completed(futures):
+                    done[futures[f]] = f.result()
+                    report(done[futures[f]])
+            except BaseException:
+                stop_pool(pool)
+                raise
+            pool.shutdown()
     return [done[i] for i in ids]
 
 

@@ -577,3 +577,47 @@ def test_a_closed_pipe_ends_quietly():
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_ctrl_c_twice_during_verify_stops_its_workers_at_once(tmp_path):
+    """SIGINT to the process group twice, as a terminal's Ctrl-C pressed again: the claims'
+    worker processes are terminated (not waited for; the second press once hung the exit)."""
+    import time
+
+    slow = ["weight-path-bounded", "distance-nets-rmsprop-beats-sgd-and-momentum"]  # > 10 s
+    cmd = [sys.executable, "-m", "descentcheck", "verify", "--profile", "ci"]
+    cmd += [a for c in slow for a in ("--claim", c)] + ["--json", str(tmp_path / "l.json")]
+    env = {**os.environ, "DESCENTCHECK_HYPOTHESIS_DB": str(tmp_path / "db")}
+    proc = subprocess.Popen(
+        cmd,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
+    try:
+        time.sleep(4)  # the workers are busy with their claims by now
+        assert proc.poll() is None, proc.communicate()
+        for _ in range(2):
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        waited = time.monotonic() - t0
+        time.sleep(0.5)
+        survivors = True
+        try:  # signal 0: is anyone of its process group still there?
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            survivors = False
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == 130 and err.startswith("interrupted:"), err
+    assert len(err.strip().splitlines()) == 1 and waited < 10
+    assert not (tmp_path / "l.json").exists()
+    assert not survivors, "a worker outlived the command"

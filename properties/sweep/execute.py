@@ -31,7 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from descentcheck.impl.interrupts import ignore_interrupts
+from descentcheck.impl.interrupts import ignore_interrupts, stop_pool
 
 from .worker import one_blas_thread, run_case
 
@@ -81,22 +81,6 @@ def _exit_with_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what is queued and terminate the workers now (not after their current case)."""
-    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14: all of it
-    if terminate is not None:
-        terminate()
-        return
-    # taken before shutdown, which forgets them (pool._processes = None)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in processes:
-        if p.is_alive():
-            p.terminate()
-    for p in processes:
-        p.join(timeout=5)
 
 
 def run_local(
@@ -149,10 +133,10 @@ def run_local(
                 for task in sorted(lost, key=lambda t: order[t[0]], reverse=True):
                     stats.requeue(task, queue, max_attempts)
         except BaseException:
-            _stop(pool)
+            stop_pool(pool)
             raise
         if broken:
-            _stop(pool)
+            stop_pool(pool)
         else:
             pool.shutdown(wait=True)
     return stats
