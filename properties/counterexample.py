@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from descentcheck.impl.data import save_data
+from descentcheck.impl.errors import DescentcheckError
 from descentcheck.impl.io import atomic_write_text, save_params
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
@@ -93,6 +94,39 @@ def train_kwargs(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
     return kw
 
 
+class CounterexampleError(DescentcheckError):
+    """A counterexample that is not a run ``descentcheck train`` can replay."""
+
+
+def check_counterexample(counterexample: Mapping[str, Any]) -> None:
+    """Raise :class:`CounterexampleError` (one line) unless the counterexample is a run that
+    ``train`` accepts: a valid spec, data and initial parameters that fit it, a known optimizer
+    with hyperparameters in their ranges, a positive number of steps. Checked by building the
+    network and training it for zero steps (one forward pass), so nothing is written for a run
+    that cannot be replayed."""
+    try:
+        kw = train_kwargs(counterexample["hyperparameters"])
+    except (KeyError, TypeError, AttributeError) as e:
+        raise CounterexampleError(f"not a run to replay: its hyperparameters lack {e}") from None
+    try:
+        x, y, params = arrays(counterexample)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise CounterexampleError(
+            f"not a run to replay: its data and parameters must be arrays of numbers "
+            f"({' '.join(str(e).split())})"
+        ) from None
+    steps = kw.pop("steps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise CounterexampleError(
+            f"not a run to replay: steps must be a positive integer, got {steps!r}"
+        )
+    try:
+        net = Network.from_spec(counterexample["spec"])
+        train(net, params, x, y, **kw, steps=0, progress=False)
+    except DescentcheckError as e:
+        raise CounterexampleError(f"not a run to replay: {e}") from None
+
+
 def replay(counterexample: Mapping[str, Any]) -> Trajectory:
     """Train again from the serialised inputs (in-process); the trajectory shows the increase."""
     net = Network.from_spec(counterexample["spec"])
@@ -125,7 +159,9 @@ def replay_args(counterexample: Mapping[str, Any], directory: str | Path) -> lis
 
 def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> str:
     """Write ``spec.json``, ``data.npz`` (x, y) and ``params.npz`` into ``directory``, print the
-    exact ``descentcheck train`` command that replays the counterexample, and return it."""
+    exact ``descentcheck train`` command that replays the counterexample, and return it. A
+    counterexample that is no run (:func:`check_counterexample`) writes nothing."""
+    check_counterexample(counterexample)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     x, y, params = arrays(counterexample)

@@ -621,3 +621,43 @@ def test_ctrl_c_twice_during_verify_stops_its_workers_at_once(tmp_path):
     assert len(err.strip().splitlines()) == 1 and waited < 10
     assert not (tmp_path / "l.json").exists()
     assert not survivors, "a worker outlived the command"
+
+
+@pytest.fixture(scope="module")
+def falsified_ledger(tmp_path_factory):
+    """A real ledger whose one claim holds a replayable counterexample."""
+    path = tmp_path_factory.mktemp("ledger") / "ledger.json"
+    args = ["verify", "--profile", "fast", "--claim", "gd-above-2-over-L-decreases"]
+    r = CliRunner().invoke(main, [*args, "--json", str(path)])
+    assert r.exit_code == 0, r.output
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "spoil, says",
+    [
+        (lambda ce: ce["data"].update(x=[[1.0], [2.0, 3.0]]), "must be arrays of numbers"),
+        (lambda ce: ce.update(params=None), "must be arrays of numbers"),
+        (lambda ce: ce.update(spec={"inputs": 1}), "spec has no 'output'"),
+        (lambda ce: ce["hyperparameters"].update(lr=-1), "learning rate must lie in (0, inf)"),
+        (lambda ce: ce["hyperparameters"].update(steps="many"), "steps must be a positive"),
+    ],
+)
+def test_a_counterexample_that_is_no_run_is_refused_before_any_file(
+    falsified_ledger, tmp_path, spoil, says
+):
+    ledger = json.loads(json.dumps(falsified_ledger))
+    spoil(ledger["claims"][0]["counterexample"])
+    (tmp_path / "l.json").write_text(json.dumps(ledger))
+    r = CliRunner().invoke(main, ["replay", str(tmp_path / "l.json"), "--dir", str(tmp_path / "d")])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "claims[0].counterexample: not a run to replay: " in r.output and says in r.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_ledger_naming_one_claim_twice_is_refused(falsified_ledger, tmp_path):
+    ledger = {**falsified_ledger, "claims": falsified_ledger["claims"] * 2}
+    (tmp_path / "l.json").write_text(json.dumps(ledger))
+    r = CliRunner().invoke(main, ["replay", str(tmp_path / "l.json"), "--dir", str(tmp_path / "d")])
+    assert r.exit_code == 2, r.output
+    assert "claims[1].id: 'gd-above-2-over-L-decreases' appears twice" in r.output
