@@ -113,7 +113,10 @@ _init_opt = click.option(
     "--init", type=click.Path(dir_okay=False), help="initial parameters (.npz, keys NODE.PARAM)"
 )
 _seed_opt = click.option(
-    "--seed", type=int, default=None, help="initialise with this seed instead (default 0)"
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="initialise with this seed instead (default 0)",
 )
 
 
@@ -166,7 +169,13 @@ def _optimizer_options() -> list[click.Option]:
 @_seed_opt
 @click.option("--steps", type=int, default=100, show_default=True, help="number of updates")
 @click.option("--batch-size", type=int, help="minibatch size (default: full batch)")
-@click.option("--shuffle-seed", type=int, default=0, show_default=True, help="minibatch order")
+@click.option(
+    "--shuffle-seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="minibatch order",
+)
 @click.option(
     "--backend",
     type=click.Choice(BACKEND_NAMES),
@@ -245,6 +254,8 @@ def train(
                 f"first at step {k}: "
                 f"{traj.losses[k]:.17g} -> {traj.losses[k + 1]:.17g}"
             )
+        elif len(traj.losses) < 2:  # diverged at w_0 (or --steps 0): nothing to compare
+            click.echo("no step was taken, so nothing to say about a decrease")
         else:
             click.echo("loss decreased (or stayed) at every step")
         click.echo(f"wrote {out_dir / 'trajectory.json'} and {out_dir / 'params.npz'}")
@@ -441,7 +452,7 @@ def _every_registry() -> None:
     show_default=True,
 )
 @click.option("--db", type=click.Path(dir_okay=False), help="report on a sweep's SQLite file")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--ledger",
     type=click.Path(dir_okay=False, exists=True),

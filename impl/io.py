@@ -263,6 +263,8 @@ def read_document(
     as_toml = toml and p.suffix.lower() != ".json" and not text.lstrip().startswith("{")
     try:
         return (tomllib.loads(text) if as_toml else json.loads(text)), text
+    except RecursionError:
+        raise error(f"{p}: nested too deeply to be a {label}") from None
     except json.JSONDecodeError as e:
         raise error(f"{p}: malformed JSON: {json_problem(e)}") from None
     except tomllib.TOMLDecodeError as e:

@@ -99,17 +99,21 @@ class Network:
         """Initial parameters from ``numpy.random.default_rng(seed)``, layer by layer in
         topological order (dense: Glorot uniform; distance layers: see ``ops.gaussian``). With data
         ``x``, distance layers take their centroids and radii from their inputs on that data."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParamsError(f"the init seed must be a non-negative integer, got {seed!r}")
         rng = np.random.default_rng(seed)
         params: Params = {}
         values: dict[str, Array] | None = None
         if x is not None:
             values = {INPUT: self.check_inputs(x)}
-        for layer in self.layers:
-            xs = [values[p] for p in layer.inputs] if values is not None else None
-            for p, v in layer.init(rng, xs).items():
-                params[layer.keys[p]] = np.asarray(v, dtype=np.float64)
-            if values is not None:
-                values[layer.name] = layer.forward(params, xs)[0]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # data of 1e200 overflows here; the trainer names non-finite parameters, not numpy
+            for layer in self.layers:
+                xs = [values[p] for p in layer.inputs] if values is not None else None
+                for p, v in layer.init(rng, xs).items():
+                    params[layer.keys[p]] = np.asarray(v, dtype=np.float64)
+                if values is not None:
+                    values[layer.name] = layer.forward(params, xs)[0]
         return params
 
     def check_params(self, params: Mapping[str, Array]) -> Params:

@@ -26,6 +26,7 @@ from .errors import SpecError, did_you_mean
 from .io import json_problem, read_document
 
 INPUT = "input"
+MAX_WIDTH = 2**31 - 1
 SPEC_VERSION = 1  # "version" may be left out; any other value is refused, not guessed at
 _COUNTS = {1: "one", 2: "two", 3: "three"}
 
@@ -62,6 +63,8 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
             return parse_spec(json.loads(text))
         except json.JSONDecodeError as e:
             raise SpecError(f"malformed JSON in spec: {json_problem(e)}") from None
+        except RecursionError:
+            raise SpecError("spec nested too deeply to be a spec") from None
     path = Path(base) / text
     if not path.exists() and not path.suffix and len(Path(text).parts) == 1:
         from .examples import EXAMPLES
@@ -78,6 +81,8 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"{what} must be a positive integer, got {value!r}")
+    if value > MAX_WIDTH:  # numpy's shapes are C longs: 1e24 would be an OverflowError
+        raise SpecError(f"{what} must be at most {MAX_WIDTH} (2^31 - 1), got {value}")
     return value
 
 

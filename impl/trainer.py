@@ -94,6 +94,8 @@ def train(
     opt = _optimizer(optimizer, lr, hyperparameters)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise HyperparameterError(f"steps must be a non-negative integer, got {steps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise HyperparameterError(f"shuffle seed must be a non-negative integer, got {seed!r}")
     x, y = net.check_data(x, y)
     w = net.check_params(params)
     batch_size = _batch_size(batch_size, len(x))

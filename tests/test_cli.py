@@ -661,3 +661,16 @@ def test_a_ledger_naming_one_claim_twice_is_refused(falsified_ledger, tmp_path):
     r = CliRunner().invoke(main, ["replay", str(tmp_path / "l.json"), "--dir", str(tmp_path / "d")])
     assert r.exit_code == 2, r.output
     assert "claims[1].id: 'gd-above-2-over-L-decreases' appears twice" in r.output
+
+
+def test_a_run_diverged_at_w0_says_no_step_was_taken_without_numpy_warnings(workdir):
+    x = np.linspace(-1, 1, 20).reshape(20, 1) * 1e200  # finite, but every loss is NaN
+    np.savez(workdir / "big.npz", x=x, y=np.ones((20, 1)))
+    args = _apply(_train_args(workdir), ["--data", str(workdir / "big.npz")])
+    args.remove("-q")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from numpy fails the command
+        r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    assert "diverged: loss became nan at step 0" in r.output
+    assert "no step was taken" in r.output and "decreased" not in r.output

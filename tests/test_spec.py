@@ -105,6 +105,13 @@ def test_an_unterminated_string_is_located_in_plain_words():
     assert "at at" not in msg
 
 
+def test_a_file_nested_past_the_parser_is_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    _bad(str(path), "nested too deeply to be a spec file")
+    _bad('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "spec nested too deeply")
+
+
 def test_missing_file():
     _bad("/no/such/spec.json", "not found")
 
@@ -129,6 +136,7 @@ def test_missing_file():
         (lambda s: s.update(nodes=[]), "nonempty list"),
         (lambda s: s.update(extra=1), "unknown top-level key 'extra'"),
         (lambda s: s.update(version=2), "reads specs of version 1, got 2"),
+        (lambda s: _node(s, "h1").update(units=10**24), "must be at most 2147483647"),
         (lambda s: s.update(version="banana"), "reads specs of version 1, got 'banana'"),
         (lambda s: s.update(version=True), "reads specs of version 1, got True"),
         (lambda s: s.update(name=3), "spec 'name' must be a string, got 3"),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from specs import DESIGN_EXAMPLE
 
-from descentcheck.impl.errors import HyperparameterError
+from descentcheck.impl.errors import HyperparameterError, ParamsError
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import minibatches, train
 
@@ -51,6 +51,14 @@ def test_step_norms_past_the_square_range_are_recorded_not_overflowed(lr):
     t = train(*_heavy_ball_case(), optimizer="gd", lr=lr, steps=1)
     assert 0 < t.step_norms[0] < np.inf
     assert t.step_norms[0] == pytest.approx(lr * t.grad_norms[0], rel=1e-15)
+
+
+def test_negative_seeds_are_named_not_numpy_errors():
+    net, params, x, y = _heavy_ball_case()
+    with pytest.raises(HyperparameterError, match="shuffle seed must be a non-negative integer"):
+        train(net, params, x, y, optimizer="gd", lr=0.1, steps=1, batch_size=1, seed=-1)
+    with pytest.raises(ParamsError, match="init seed must be a non-negative integer, got -1"):
+        net.init(seed=-1)
 
 
 def test_adaptive_momentum_does_not_rise_in_the_worst_case():
