@@ -189,6 +189,19 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
+def _not_an_archive(p: Path, label: str, e: BaseException) -> str:
+    """Why ``np.load`` refused ``p``. numpy takes whatever is neither zip nor .npy for a pickle
+    and says "If you trust the file you can load it unsafely": false for a text file, and
+    advice this suite never takes, so its words are kept only for a damaged zip."""
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):
+        return f"{label} {p} is a damaged .npz archive: {_one_line(e)}"
+    if head[:1] == b"\x80":  # pickle protocol 2 and later
+        return f"{label} {p} is a Python pickle, which descentcheck never loads"
+    return f"{label} {p} is not an .npz archive (it does not begin as a zip file does)"
+
+
 def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     """All arrays of the ``.npz`` at ``path``, read with ``allow_pickle=False``.
 
@@ -207,11 +220,7 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     except EOFError:
         raise error(f"{label} {p} is empty (0 bytes), not an .npz archive") from None
     except (ValueError, zipfile.BadZipFile) as e:
-        # np.load takes anything that is neither zip nor .npy for a pickle, and refuses it
-        raise error(
-            f"{label} {p} is not a readable .npz archive (corrupt, truncated, or another "
-            f"format): {_one_line(e)}"
-        ) from None
+        raise error(_not_an_archive(p, label, e)) from None
     except OSError as e:
         raise error(f"cannot read {label} {p}: {_one_line(e)}") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
