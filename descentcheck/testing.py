@@ -113,6 +113,8 @@ def reference_trajectory(
     from descentcheck.impl.trainer import train
 
     net = spec if isinstance(spec, Network) else Network.from_spec(spec)
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params: expected a mapping NAME.PARAM -> array, got {params!r:.40}")
     xs, ys = net.check_data(np.asarray(x), np.asarray(y))
     start = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
     return train(
@@ -248,13 +250,14 @@ def _read(side: Any, what: str) -> _Run:
 
 
 def _tolerance(value: float | Mapping[str, float], default: float, name: str) -> dict[str, float]:
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(QUANTITIES))
-        if unknown:
-            raise ValueError(f"{name}: unknown quantity {unknown[0]!r} (one of {QUANTITIES})")
-        out = {q: float(value.get(q, default)) for q in QUANTITIES}
-    else:
-        out = dict.fromkeys(QUANTITIES, float(value))
+    given = dict(value) if isinstance(value, Mapping) else dict.fromkeys(QUANTITIES, value)
+    unknown = sorted(set(given) - set(QUANTITIES))
+    if unknown:
+        raise ValueError(f"{name}: unknown quantity {unknown[0]!r} (one of {QUANTITIES})")
+    for q, v in given.items():  # True would pass for 1 and "1e-2" for a number
+        if isinstance(v, bool) or not isinstance(v, int | float | np.floating | np.integer):
+            raise TypeError(f"{name} for {q} must be a number, got {v!r}")
+    out = {q: float(given.get(q, default)) for q in QUANTITIES}
     bad = [q for q, v in out.items() if not (v >= 0 and math.isfinite(v))]
     if bad:
         raise ValueError(f"{name} for {bad[0]} must be a finite number >= 0, got {out[bad[0]]}")
@@ -271,10 +274,13 @@ def _bad(ref: np.ndarray, cand: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 def _fail(step: int, quantity: str, ref: float, cand: float, allowed: float, rule: str) -> NoReturn:
     agree = f"steps 0-{step - 1} agree" if step > 1 else ("step 0 agrees" if step else "")
-    diff = abs(cand - ref) if math.isfinite(cand - ref) else math.inf
+    if math.isfinite(ref) and math.isfinite(cand):
+        why = f"|diff| {abs(cand - ref):.3g} > {allowed:.3g} = {rule}"
+    else:
+        why = "a non-finite value matches only itself"
     raise TrajectoryMismatch(
         f"trajectories differ at step {step}, {quantity}: candidate {cand!r} vs reference "
-        f"{ref!r} (|diff| {diff:.3g} > {allowed:.3g} = {rule})" + (f"; {agree}" if agree else ""),
+        f"{ref!r} ({why})" + (f"; {agree}" if agree else ""),
         step,
         quantity,
         ref,
@@ -292,7 +298,11 @@ def _check_params(k: int, ref: dict, cand: dict, rtol: dict, atol: dict) -> None
     if sorted(ref) != sorted(cand):
         missing = sorted(set(ref) - set(cand))
         extra = sorted(set(cand) - set(ref))
-        what = f"missing {missing}" if missing else f"unexpected {extra}"
+        what = " and ".join(
+            part
+            for part in (missing and f"missing {missing}", extra and f"unexpected {extra}")
+            if part
+        )
         raise TrajectoryMismatch(
             f"trajectories differ at step {k}, parameter names: the candidate has {what}",
             k,

@@ -172,6 +172,10 @@ def test_different_lengths_and_names_are_mismatches(ref) -> None:
     with pytest.raises(TrajectoryMismatch, match=r"step 2, parameter names: .*missing \['h1.b'\]"):
         assert_trajectory_close(ref, recs)
     recs = records(ref)
+    recs[3]["params"]["H1.b"] = recs[3]["params"].pop("h1.b")  # a misspelt name: both named
+    with pytest.raises(TrajectoryMismatch, match=r"missing \['h1.b'\] and unexpected \['H1.b'\]"):
+        assert_trajectory_close(ref, recs)
+    recs = records(ref)
     recs[1]["params"]["h1.b"] = recs[1]["params"]["h1.b"][:-1]
     with pytest.raises(TrajectoryMismatch, match=r"step 1, parameter h1.b: shape"):
         assert_trajectory_close(ref, recs)
@@ -182,6 +186,8 @@ def test_non_finite_values_match_only_themselves(ref) -> None:
     recs[-1]["loss"] = float("nan")
     with pytest.raises(TrajectoryMismatch, match=r"step 6, loss: candidate nan"):
         assert_trajectory_close(ref, recs)
+    with pytest.raises(TrajectoryMismatch, match=r"\(a non-finite value matches only itself\)"):
+        assert_trajectory_close({"losses": [float("inf")]}, {"losses": [float("-inf")]})
     diverged = {"losses": [1.0, float("inf")]}
     assert_trajectory_close(diverged, {"steps": [{"loss": 1.0}, {"loss": "inf"}]})
     with pytest.raises(TrajectoryMismatch, match="step 1, loss"):
@@ -221,6 +227,17 @@ def test_a_candidate_of_no_known_shape_is_one_line(ref, candidate, error, messag
 def test_bad_tolerances_are_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         assert_trajectory_close({"losses": [1.0]}, {"losses": [1.0]}, **kwargs)
+
+
+@pytest.mark.parametrize("value", [True, "1e-2", None])
+def test_a_tolerance_that_is_no_number_is_refused(value) -> None:
+    with pytest.raises(TypeError, match="rtol for loss must be a number"):
+        assert_trajectory_close({"losses": [1.0]}, {"losses": [1.0]}, rtol=value)
+
+
+def test_reference_params_that_are_no_mapping_are_one_line() -> None:
+    with pytest.raises(TypeError, match="params: expected a mapping NAME.PARAM -> array, got None"):
+        reference_trajectory("design", None, np.zeros((2, 3)), np.zeros((2, 2)), lr=0.1)
 
 
 def test_exported_at_the_top_level() -> None:
