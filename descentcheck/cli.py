@@ -88,6 +88,13 @@ def main() -> None:
     reference trainer whose gradients and updates are verified."""
 
 
+def _named_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty path would be the working folder, written into without being named."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty; name a folder (. for this one)")
+    return value
+
+
 def _network_data_params(spec: str, data: str, init: str | None, seed: int | None):
     from descentcheck.impl.data import load_data
     from descentcheck.impl.io import load_params
@@ -183,7 +190,13 @@ def _optimizer_options() -> list[click.Option]:
     show_default=True,
     help="where to compute: numpy on the CPU, or cupy on an NVIDIA GPU (float64 both)",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="output directory",
+    callback=_named_path,
+)
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def train(
     spec,
@@ -365,6 +378,8 @@ def verify(profile, json_path, stats, claims, seed, list_claims):
     from descentcheck.properties import BY_ID, format_ledger, format_stats, run_verify
 
     if list_claims:
+        if claims or json_path or stats:
+            raise click.UsageError("--list takes no --claim, --json or --stats: it runs nothing")
         width = max(map(len, BY_ID))
         for c in BY_ID.values():
             click.echo(f"{c.id:{width}s}  {c.expect:5s}  {c.statement}")
@@ -444,7 +459,9 @@ def _every_registry() -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), help="default: reports/out")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="default: reports/out", callback=_named_path
+)
 @click.option(
     "--profile",
     type=click.Choice(("smoke", "ci", "thorough")),
@@ -465,6 +482,9 @@ def report(out, profile, db, seed, ledger, quiet):
     if db is not None:
         from descentcheck.reports.sweep import report_from_db
 
+        given = [o for o, v in (("--ledger", ledger), ("--seed", seed or None)) if v is not None]
+        if given:  # a sweep's report runs nothing: these would be ignored without a word
+            raise click.UsageError(f"{given[0]} has no use with --db (a sweep's report)")
         index = report_from_db(db, out)
     else:
         from descentcheck.reports import build_report

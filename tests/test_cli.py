@@ -674,3 +674,34 @@ def test_a_run_diverged_at_w0_says_no_step_was_taken_without_numpy_warnings(work
     assert r.exit_code == 0, r.output
     assert "diverged: loss became nan at step 0" in r.output
     assert "no step was taken" in r.output and "decreased" not in r.output
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (
+            [
+                "train",
+                "sine_skip",
+                "--data",
+                "sine",
+                "--optimizer",
+                "gd",
+                "--lr",
+                "0.1",
+                "--out",
+                "",
+            ],
+            "Invalid value for '--out': is empty",
+        ),
+        (["report", "--db", "x.sqlite", "--ledger", "{ledger}"], "--ledger has no use with --db"),
+        (["verify", "--list", "--claim", "nope"], "--list takes no --claim"),
+    ],
+)
+def test_options_that_would_be_ignored_or_misread_are_refused(tmp_path, args, says):
+    (tmp_path / "l.json").write_text("{}")
+    args = [a.replace("{ledger}", str(tmp_path / "l.json")) for a in args]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, (
+        r.output
+    )

@@ -210,3 +210,13 @@ def test_a_device_or_pipe_given_as_the_database_is_left_alone(tmp_path):
     with pytest.raises(SweepDbError, match="not a regular file .*left untouched"):
         SweepStore.open(fifo, _plan())
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_local_workers_past_eight_per_core_are_refused():
+    from descentcheck.properties.sweep import SweepError
+    from descentcheck.properties.sweep.run import _backend
+
+    n = 8 * (os.cpu_count() or 1)
+    assert _backend(None, n)[0] == "local"
+    with pytest.raises(SweepError, match=f"{n + 1} local worker processes .* more than 8 per core"):
+        _backend(None, n + 1)

@@ -32,6 +32,8 @@ from .execute import RunStats, run_local, run_serial
 from .expand import Plan, expand
 from .store import SweepStore
 
+MAX_WORKERS_PER_CORE = 8  # each is a Python process of ~100 MB; more only thrash
+
 
 @dataclass(frozen=True)
 class SweepSummary:
@@ -89,6 +91,11 @@ def _backend(scheduler: str | None, workers: int | None) -> tuple[str, str]:
         raise SweepError(f"workers must be a positive integer, got {workers!r}")
     if scheduler in (None, "", "local"):
         n = workers or os.cpu_count() or 1
+        if n > MAX_WORKERS_PER_CORE * (os.cpu_count() or 1):
+            raise SweepError(
+                f"{n} local worker processes on {os.cpu_count() or 1} cores is more than "
+                f"{MAX_WORKERS_PER_CORE} per core; a Dask cluster (--scheduler) spreads further"
+            )
         return "local", f"{n} local process{'es' if n > 1 else ''}"
     if scheduler == "serial":
         return "serial", "this process"
