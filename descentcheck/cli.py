@@ -17,7 +17,8 @@ import click
 
 from descentcheck.impl.errors import DescentcheckError
 
-BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
+BACKEND_NAMES = ("numpy", "cupy")
+INTERRUPTED = "interrupted: every file is written whole or not at all, so earlier results are intact"  # impl.backend.BACKENDS, without importing numpy
 
 
 class _Group(click.Group):
@@ -40,11 +41,7 @@ class _Group(click.Group):
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:  # a sweep says itself what it committed (SweepInterrupted)
-            click.echo(
-                "interrupted: every file is written whole or not at all, so earlier results "
-                "are intact",
-                err=True,
-            )
+            click.echo(INTERRUPTED, err=True)
             ctx.exit(130)
         except BrokenPipeError:  # `descentcheck verify --list | head`: the reader has gone
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
@@ -71,12 +68,16 @@ def run() -> None:
     """The console script: :func:`main`; once an interrupt has been reported (status 130) the
     process only exits, and a further Ctrl-C would only add a traceback from Python's exit
     handlers under the one line, so it is ignored from then on."""
+    import signal
+
     try:
         main()
+    except KeyboardInterrupt:  # after the command's own handling: its work is done or undone
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        click.echo(INTERRUPTED, err=True)
+        sys.exit(130)
     except SystemExit as e:
         if e.code == 130:
-            import signal
-
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise
 
