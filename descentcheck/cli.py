@@ -17,8 +17,10 @@ import click
 
 from descentcheck.impl.errors import DescentcheckError
 
-BACKEND_NAMES = ("numpy", "cupy")
-INTERRUPTED = "interrupted: every file is written whole or not at all, so earlier results are intact"  # impl.backend.BACKENDS, without importing numpy
+BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
+INTERRUPTED = (
+    "interrupted: every file is written whole or not at all, so earlier results are intact"
+)
 
 
 class _Group(click.Group):
