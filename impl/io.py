@@ -247,6 +247,24 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     return arrays
 
 
+class DuplicateKey(ValueError):
+    """A JSON object that names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:  # json keeps the last silently: a spec would lose a node's first "units"
+            raise DuplicateKey(f"the key {k!r} appears twice in one object")
+        out[k] = v
+    return out
+
+
+def json_loads(text: str) -> Any:
+    """``json.loads``, refusing an object that names a key twice (:class:`DuplicateKey`)."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def json_problem(e: json.JSONDecodeError) -> str:
     """``Expecting ',' delimiter at line 2 column 1``; json's own "Unterminated string starting
     at" is not followed by a second "at"."""
@@ -271,7 +289,9 @@ def read_document(
         raise error(f"cannot read {label} {p}: {_one_line(e)}") from None
     as_toml = toml and p.suffix.lower() != ".json" and not text.lstrip().startswith("{")
     try:
-        return (tomllib.loads(text) if as_toml else json.loads(text)), text
+        return (tomllib.loads(text) if as_toml else json_loads(text)), text
+    except DuplicateKey as e:
+        raise error(f"{p}: {e}") from None
     except RecursionError:
         raise error(f"{p}: nested too deeply to be a {label}") from None
     except json.JSONDecodeError as e:

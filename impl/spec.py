@@ -23,7 +23,7 @@ from typing import Any
 from descentcheck.registry import ops as registry
 
 from .errors import SpecError, did_you_mean
-from .io import json_problem, read_document
+from .io import DuplicateKey, json_loads, json_problem, read_document
 
 INPUT = "input"
 MAX_WIDTH = 2**31 - 1
@@ -60,7 +60,9 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
     text = str(source)
     if text.lstrip().startswith("{"):
         try:
-            return parse_spec(json.loads(text))
+            return parse_spec(json_loads(text))
+        except DuplicateKey as e:
+            raise SpecError(f"spec: {e}") from None
         except json.JSONDecodeError as e:
             raise SpecError(f"malformed JSON in spec: {json_problem(e)}") from None
         except RecursionError:

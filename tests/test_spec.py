@@ -112,6 +112,13 @@ def test_a_file_nested_past_the_parser_is_one_line(tmp_path):
     _bad('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "spec nested too deeply")
 
 
+def test_a_key_named_twice_is_refused_not_overwritten(tmp_path):
+    text = json.dumps(DESIGN_EXAMPLE).replace('"units": 6', '"units": 6, "units": 9', 1)
+    _bad(text, "the key 'units' appears twice in one object")
+    (tmp_path / "s.json").write_text(text)
+    _bad(str(tmp_path / "s.json"), "s.json: the key 'units' appears twice")
+
+
 def test_missing_file():
     _bad("/no/such/spec.json", "not found")
 
