@@ -193,7 +193,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 def test_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "junk.npz"
     path.write_bytes(np.random.default_rng(0).bytes(64))
-    with pytest.raises(DataError, match=r"not a readable \.npz") as e:
+    with pytest.raises(DataError, match=r"is not an \.npz archive") as e:
         load_data(path)
     assert str(path) in _message(e)
 
