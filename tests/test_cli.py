@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from process_groups import group_alive, kill_group
 from specs import DESIGN_EXAMPLE
 
 from descentcheck.cli import main
@@ -611,18 +612,9 @@ def test_ctrl_c_twice_during_verify_stops_its_workers_at_once(tmp_path):
         t0 = time.monotonic()
         _, err = proc.communicate(timeout=30)
         waited = time.monotonic() - t0
-        time.sleep(0.5)
-        survivors = True
-        try:  # signal 0: is anyone of its process group still there?
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            survivors = False
+        survivors = group_alive(proc)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_group(proc)
     assert proc.returncode == 130 and err.startswith("interrupted:"), err
     assert len(err.strip().splitlines()) == 1 and waited < 10
     assert not (tmp_path / "l.json").exists()

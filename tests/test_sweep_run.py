@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from process_groups import group_alive, kill_group
 
 from descentcheck.properties.sweep import SweepError, read_sweep, run_sweep
 from descentcheck.reports.sweep import report_from_db
@@ -128,11 +129,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(reference, sweep_file, 
             os.kill(proc.pid, sig)
             _, err = proc.communicate(timeout=30)
         finally:
-            try:  # whatever is left of the sweep's process group (nothing, normally)
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+            kill_group(proc)
         if sig == signal.SIGTERM:
             assert proc.returncode != 0
             assert "interrupted:" in err and "run the same command again to resume" in err
@@ -164,14 +161,12 @@ def test_ctrl_c_twice_on_the_command_line_ends_in_one_line(sweep_file, tmp_path)
         time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
+        survivors = group_alive(proc)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_group(proc)
     committed = _finished(db)
     assert proc.returncode == 130, err
+    assert not survivors, "a worker outlived the sweep"
     assert err.strip() == (
         f"interrupted: {committed} of {N_CASES} cases committed ({committed} in this run), "
         "nothing lost; run the same command again to resume"
