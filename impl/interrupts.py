@@ -29,8 +29,8 @@ def _handlers(handler: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for s, h in old.items():  # None: a handler set outside Python; the default then
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
 @contextmanager
