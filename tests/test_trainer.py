@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -50,7 +51,16 @@ def test_step_norms_past_the_square_range_are_recorded_not_overflowed(lr):
     """|dw| = lr |g|: its square overflows (or underflows) float64, the norm itself does not."""
     t = train(*_heavy_ball_case(), optimizer="gd", lr=lr, steps=1)
     assert 0 < t.step_norms[0] < np.inf
-    assert t.step_norms[0] == pytest.approx(lr * t.grad_norms[0], rel=1e-15)
+    assert t.step_norms[0] == pytest.approx(lr * t.grad_norms[0], rel=1e-15, abs=0)
+
+
+def test_a_gradient_whose_squares_underflow_has_its_true_norm():
+    """E = 1/2 (w + b)^2 at w = 1e-230, b = 0: g = (1e-230, 1e-230), |g| = sqrt(2) 1e-230, whose
+    squares (1e-460) underflow to 0 in a plain dot product."""
+    net, _, x, y = _heavy_ball_case()
+    params = {"o.W": np.array([[1e-230]]), "o.b": np.array([0.0])}
+    t = train(net, params, x, y, optimizer="gd", lr=0.1, steps=1)
+    assert t.grad_norms[0] == pytest.approx(math.sqrt(2) * 1e-230, rel=1e-15, abs=0)
 
 
 def test_negative_seeds_are_named_not_numpy_errors():
