@@ -41,6 +41,11 @@ def one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+def located(path: Iterable[str | int]) -> str:
+    """A place in a parsed document as its messages name it: ``claims[2].outcome``."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".")
+
+
 def did_you_mean(word: object, known: Iterable[str], otherwise: str = "") -> str:
     """``"; did you mean 'x'?"`` for the known name closest to ``word`` (difflib's ratio of at
     least 0.6, case aside), else ``otherwise``: the tail every "unknown name" message ends with."""

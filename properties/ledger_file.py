@@ -26,7 +26,7 @@ from pydantic import (
     ValidationError,
 )
 
-from descentcheck.impl.errors import DescentcheckError
+from descentcheck.impl.errors import DescentcheckError, located
 from descentcheck.impl.io import read_document
 
 from .ledger import LEDGER_FORMAT
@@ -56,10 +56,6 @@ class LedgerRecord(_Entry):
     profile: StrictStr
     seconds: StrictFloat | StrictInt = Field(ge=0)
     claims: list[ClaimRecord]
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
 def _replayable(claims: list[dict[str, Any]]) -> None:
@@ -105,7 +101,8 @@ def read_ledger(path: str | Path) -> dict[str, Any]:
             problem = err["msg"]
         elif err["type"] == "missing":
             loc, problem = loc[:-1], f"missing key {loc[-1]!r}"
+        where = located(loc) or "top level"
         raise LedgerError(
-            f"{p} is not a ledger written by verify --json: {_where(loc) or 'top level'}: {problem}"
+            f"{p} is not a ledger written by verify --json: {where}: {problem}"
         ) from None
     return raw

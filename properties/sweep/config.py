@@ -18,7 +18,13 @@ from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, 
 from pydantic_core import PydanticCustomError
 
 from descentcheck.impl.data import resolve_source
-from descentcheck.impl.errors import DataError, HyperparameterError, SpecError, did_you_mean
+from descentcheck.impl.errors import (
+    DataError,
+    HyperparameterError,
+    SpecError,
+    did_you_mean,
+    located,
+)
 from descentcheck.impl.io import read_document
 from descentcheck.impl.spec import load_spec
 from descentcheck.registry import optimizers as registry
@@ -405,5 +411,5 @@ def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> Swee
         if err["type"] == "missing":
             loc, msg = loc[:-1], f"missing key {loc[-1]!r}"
         text = MESSAGES.get(err["type"], "{msg}").format(**ctx, v=v, kind=_kind(v), msg=msg)
-        where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
+        where = located(loc)
         raise SweepConfigError(f"{p}: {where or 'top level'}: {text}") from None
