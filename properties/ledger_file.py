@@ -58,30 +58,28 @@ class LedgerRecord(_Entry):
     claims: list[ClaimRecord]
 
 
-def _replayable(claims: list[dict[str, Any]]) -> None:
-    """Each id once, and each counterexample meant to be replayed (it has every key a run
-    needs) one that ``train`` accepts; raised as pydantic errors, located like the others."""
-    from pydantic_core import InitErrorDetails, PydanticCustomError
+def _not_a_ledger(p: Path, where: tuple[Any, ...], problem: str) -> LedgerError:
+    place = located(where) or "top level"
+    return LedgerError(f"{p} is not a ledger written by verify --json: {place}: {problem}")
 
+
+def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
+    """Each id once, and each counterexample meant to be replayed (it has every key a run
+    needs) one that ``train`` accepts."""
     from .counterexample import CounterexampleError, check_counterexample
     from .ledger import REPLAYABLE
-
-    def fail(where: tuple[Any, ...], text: str, given: Any) -> ValidationError:
-        error = PydanticCustomError("ledger", text)
-        details = InitErrorDetails(type=error, loc=where, input=given)
-        return ValidationError.from_exception_data("ledger", [details])
 
     seen: set[str] = set()
     for i, c in enumerate(claims):
         if c["id"] in seen:
-            raise fail(("claims", i, "id"), f"{c['id']!r} appears twice", c["id"])
+            raise _not_a_ledger(p, ("claims", i, "id"), f"{c['id']!r} appears twice")
         seen.add(c["id"])
         ce = c.get("counterexample")
         if ce and REPLAYABLE <= set(ce):
             try:
                 check_counterexample(ce)
             except CounterexampleError as e:
-                raise fail(("claims", i, "counterexample"), str(e), "...") from None
+                raise _not_a_ledger(p, ("claims", i, "counterexample"), str(e)) from None
 
 
 def read_ledger(path: str | Path) -> dict[str, Any]:
@@ -93,16 +91,11 @@ def read_ledger(path: str | Path) -> dict[str, Any]:
         raise LedgerError(f"{p} is not a ledger written by verify --json (got {got})")
     try:
         LedgerRecord.model_validate(raw)
-        _replayable(raw["claims"])
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         loc, problem = err["loc"], f"{err['msg'].lower()}, got {err['input']!r:.60}"
-        if err["type"] == "ledger":  # _replayable's own words
-            problem = err["msg"]
-        elif err["type"] == "missing":
+        if err["type"] == "missing":
             loc, problem = loc[:-1], f"missing key {loc[-1]!r}"
-        where = located(loc) or "top level"
-        raise LedgerError(
-            f"{p} is not a ledger written by verify --json: {where}: {problem}"
-        ) from None
+        raise _not_a_ledger(p, loc, problem) from None
+    _replayable(p, raw["claims"])
     return raw
