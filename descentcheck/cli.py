@@ -450,14 +450,15 @@ def _writable(path: Path, what: str) -> None:
 
 
 def _every_registry() -> None:
-    """Load every registry, plugins included: a command that draws networks and runs claims
-    (verify, sweep, report) stops at a refused plugin's one line before it starts, instead of
-    failing claim by claim (``train --help`` reads the optimizer registry for its options)."""
+    """Load every registry, plugins included, and call each plugin's SymPy rules and
+    derivation once: a command that draws networks and runs claims (verify, sweep, report)
+    stops at a refused plugin's one line before it starts, instead of failing claim by claim
+    (``train --help`` reads the optimizer registry for its options)."""
     from descentcheck.registry import ops
-    from descentcheck.registry.optimizers import registry
+    from descentcheck.registry.optimizers import check_plugin_derivations
 
-    ops.ops()
-    registry()
+    ops.check_plugin_rules()
+    check_plugin_derivations()
     from descentcheck.properties.claims import CLAIMS  # noqa: F401 (the import loads them)
 
 

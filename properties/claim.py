@@ -57,11 +57,13 @@ class Claim:
     (drawn value, context -> :class:`Verdict`); an *experiment* claim (a statistical statement
     over seeds) has ``experiment`` (profile -> result dict) instead."""
 
-    id: str
-    statement: str
-    source: str
-    conditions: tuple[str, ...]
-    expect: Expect
+    # required; the defaults only let a plugin that leaves one out get the registry's
+    # one-line refusal naming it (registry.claims.problem), not a TypeError
+    id: str = ""
+    statement: str = ""
+    source: str = ""
+    conditions: tuple[str, ...] = ()
+    expect: Expect | None = None
     strategy: Callable[[Profile], st.SearchStrategy[Any]] | None = None
     check: Callable[[Any, Context], Verdict] | None = None
     summary: Mapping[str, Aggregate] = field(default_factory=dict)

@@ -241,7 +241,10 @@ BROKEN = [
         ElementwisePlugin("bare", _isru, numpy_forward=np.tanh, numpy_derivative=np.cosh),
         "without their SymPy transcription",
     ),
-    (ElementwisePlugin("tanh", _isru), "name 'tanh' is already registered"),
+    (ElementwisePlugin("tanh", _isru), "name 'tanh' is already registered (builtin)"),
+    # the rule left out of the constructor: the README's refusal (was a TypeError at import)
+    (ElementwisePlugin(name="nosympy"), "op 'nosympy' has no SymPy derivation ('sympy'"),
+    (LossPlugin(name="nosympy"), "loss 'nosympy' has no SymPy derivation ('sympy'"),
     (ElementwisePlugin("Bad-Name", _isru), "'name' must be lowercase"),
     (dict(name="conv", kind="parametric", sympy=_isru), "'kind' must be one of elementwise, loss"),
     (
@@ -301,6 +304,21 @@ def test_verify_sweep_and_report_stop_at_a_refused_op_plugin_in_one_line(monkeyp
                 "('sympy': phi(x) -> Expr)"
             ], (args, r.output)
         assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "r").exists()
+    finally:
+        registry.reset()
+
+
+def test_a_name_two_plugins_take_names_the_plugin_that_took_it_first(monkeypatch):
+    """Entry points load in name order: the later one is refused, and the line names the one
+    holding the name (the blind author's clash named only the plugin that was refused)."""
+    _install(monkeypatch, a_first=ISRU, b_second=ElementwisePlugin("isru", _isru))
+    try:
+        with pytest.raises(PluginError) as e:
+            registry.ops()
+        assert str(e.value) == (
+            "plugin 'b_second' (fake_plugins:b_second): name 'isru' is already registered "
+            "(plugin 'a_first' (fake_plugins:a_first))"
+        )
     finally:
         registry.reset()
 
@@ -433,12 +451,36 @@ def test_a_sympy_rule_that_fails_is_one_line_wherever_it_is_first_used(
             ],
             ["gradcheck", str(spec), *data],
             ["derive", "badphi"],
+            # before any claim runs (the blind author saw each claim drawing it an error)
+            ["verify", "--profile", "fast", "--claim", "gradient-equals-oracle"],
         ):
             r = CliRunner().invoke(main, args)
             out = r.output.strip()
             assert r.exit_code == 2, out
             assert out.startswith("error: plugin 'broken' (fake_plugins:broken") and message in out
             assert "\n" not in out and "Traceback" not in out, out
+    finally:
+        registry.reset()
+
+
+def test_verify_refuses_a_loss_whose_transcription_raises_before_it_starts(monkeypatch):
+    """A loss's given SymPy transcription is called once before verify runs anything."""
+
+    def claimed(yhat, y):
+        raise ValueError("boom")
+
+    plugin = LossPlugin(
+        "badloss", _logcosh, numpy_value_and_grad=lambda yhat, y: (0.0, yhat), claimed=claimed
+    )
+    _install(monkeypatch, broken=plugin)
+    try:
+        r = CliRunner().invoke(
+            main, ["verify", "--profile", "fast", "--claim", "forward-equals-spec"]
+        )
+        assert r.exit_code == 2 and r.output.strip().splitlines() == [
+            "error: plugin 'broken' (fake_plugins:broken): its SymPy rule 'claimed' raises "
+            "ValueError: boom"
+        ], r.output
     finally:
         registry.reset()
 

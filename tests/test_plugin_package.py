@@ -439,6 +439,35 @@ def test_an_incomplete_claim_is_refused_in_one_line(case):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("left_out", "says"),
+    [
+        ("statement", "claim 'my-claim' has no statement"),
+        ("source", "claim 'my-claim' has no source (where the claim comes from)"),
+        ("expect", "claim 'my-claim': expect must be 'holds' or 'fails', got None"),
+    ],
+)
+def test_a_claim_field_left_out_of_the_constructor_is_the_same_refusal(left_out, says):
+    """Leaving a field out was a TypeError when the plugin module was imported (the blind
+    author's finding); it is now the registry's line naming it, as for an empty one."""
+    from descentcheck.properties.claim import Claim, Verdict
+    from descentcheck.registry.claims import validate
+    from descentcheck.registry.plugins import PluginError
+
+    given = dict(
+        id="my-claim",
+        statement="x",
+        source="here",
+        expect="holds",
+        strategy=lambda profile: None,
+        check=lambda drawn, ctx: Verdict(True),
+    )
+    del given[left_out]
+    with pytest.raises(PluginError) as info:
+        validate(Claim(**given), "plugin 'p'")
+    assert str(info.value) == f"plugin 'p': {says}"
+
+
 def test_a_claim_entry_point_may_name_a_function_and_its_failure_is_one_line():
     from descentcheck.registry.claims import validate
     from descentcheck.registry.plugins import PluginError
@@ -478,7 +507,11 @@ def test_claim_entry_points_reach_the_ledger_and_clashes_are_refused(monkeypatch
         assert len(ledger.CLAIMS) == len(ledger.BUILTIN) + 3
         for names, fragment in (
             (("TAKEN",), "claim id 'gradient-equals-oracle' is already registered"),
-            (("ONE", "ONE"), "claim id 'my-claim' is already registered"),
+            (("TAKEN",), r"'gradient-equals-oracle' is already registered \(builtin\)$"),
+            (
+                ("ONE", "ONE"),
+                r"'my-claim' is already registered \(plugin 'ONE' \(fake_claims:ONE\)\)",
+            ),
             (("NOT",), "is a dict, not a Claim or a sequence of them"),
         ):
             install(*names)

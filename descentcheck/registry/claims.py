@@ -149,13 +149,15 @@ def _tuple_conditions(claim: Any) -> Any:
 def plugin_claims(taken: Iterable[str]) -> tuple[Any, ...]:
     """Every claim of the ``descentcheck.claims`` entry points, checked; an id that is
     ``taken`` (the built-ins') or named twice is refused."""
-    seen = set(taken)
+    holders = dict.fromkeys(taken, "builtin")  # as the op and optimizer registries say
     out = []
     for group in load_group(CLAIMS_GROUP, validate):
         for who, claim in group:
-            if claim.id in seen:
-                raise PluginError(f"{who}: claim id {claim.id!r} is already registered")
-            seen.add(claim.id)
+            if claim.id in holders:
+                raise PluginError(
+                    f"{who}: claim id {claim.id!r} is already registered ({holders[claim.id]})"
+                )
+            holders[claim.id] = who
             out.append(claim)
     return tuple(out)
 

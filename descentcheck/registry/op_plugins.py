@@ -143,7 +143,7 @@ class ElementwisePlugin:
     """An elementwise activation with all its rules (see the module docstring)."""
 
     name: str
-    sympy: Fn
+    sympy: Fn | None = None  # required: None is refused at load, naming the rule
     formula: str = ""
     smooth: bool = True
     notes: tuple[str, ...] = ()
@@ -169,7 +169,7 @@ class LossPlugin:
     ``Network.check_targets``, the claims and the default evaluator rules all read it."""
 
     name: str
-    sympy: Fn
+    sympy: Fn | None = None  # required: None is refused at load, naming the rule
     formula: str = ""
     smooth: bool = True
     notes: tuple[str, ...] = ()
@@ -217,14 +217,18 @@ class _Plugin:
         expression. Load cannot check this (it imports nothing), so the first use does: a rule
         that raises (``1/0``, ``np.exp`` of a symbol) or gives something else (None) is a
         one-line :class:`PluginError` naming the plugin, wherever it is first called."""
-        import sympy as sp
-
         try:
             e = getattr(self, rule)(*args)
         except Exception as err:  # the plugin's own code
             raise PluginError(
                 f"{self.who}: its SymPy rule '{rule}' raises {one_line(err)}"
             ) from None
+        return self._sympy_expr(rule, e)
+
+    def _sympy_expr(self, rule: str, e: Any) -> Any:
+        """``e`` as a SymPy expression, or a one-line :class:`PluginError` naming ``rule``."""
+        import sympy as sp
+
         try:
             e = sp.sympify(e, strict=True)
         except sp.SympifyError:
@@ -308,6 +312,14 @@ class PluginOp(_Plugin):
             return self.interval
         return self._lambdified(False, [arb_namespace(), "mpmath"])
 
+    def check_rules(self) -> None:
+        """Call every SymPy rule the plugin gives once (a one-line :class:`PluginError` if one
+        raises or gives no expression), so a command can refuse it before it starts."""
+        self.phi(self._x)
+        if self.claimed_forward is not None:
+            self._expr("claimed_forward", self._x)
+            self._expr("claimed_derivative", self._x)
+
     def info(self) -> OpInfo:
         """The registry entry."""
         return self._info("elementwise", "activation")
@@ -357,6 +369,22 @@ class PluginLoss(_Plugin):
 
         E = self.expression(yhat, y)
         return E, {a: sp.diff(E, a) for a in yhat}
+
+    def check_rules(self) -> None:
+        """Call the SymPy rule (and a given transcription) once at the least output width, as
+        :meth:`PluginOp.check_rules` does."""
+        yhat, y = self.symbols(max(1, int(self.min_width)))
+        self.expression(yhat, y)
+        if self.claimed is not None:
+            try:
+                E, grads = self.claimed(yhat, y)
+                grads = dict(grads).values()
+            except Exception as err:  # the plugin's own code
+                raise PluginError(
+                    f"{self.who}: its SymPy rule 'claimed' raises {one_line(err)}"
+                ) from None
+            for e in (E, *grads):
+                self._sympy_expr("claimed", e)
 
     def prepare(self, dim: int) -> None:
         """Lambdify the default numpy rules for output width ``dim`` now (the network does at
@@ -578,10 +606,10 @@ def validate(obj: Any, who: str) -> PluginOp | PluginLoss:
 def load_plugins(taken: set[str]) -> list[OpInfo]:
     """Registry entries of every plugin in ``descentcheck.ops``; a name taken twice is refused."""
     infos: list[OpInfo] = []
-    seen = set(taken)
+    holders = dict.fromkeys(taken, "builtin")  # as the optimizer registry names its origins
     for p in load_group(registry.OPS_GROUP, validate):
-        if p.name in seen:
-            raise PluginError(f"{p.who}: name {p.name!r} is already registered")
-        seen.add(p.name)
+        if p.name in holders:
+            raise PluginError(f"{p.who}: name {p.name!r} is already registered ({holders[p.name]})")
+        holders[p.name] = p.who
         infos.append(p.info())
     return infos

@@ -188,6 +188,15 @@ def ops() -> tuple[OpInfo, ...]:
     return _loaded
 
 
+def check_plugin_rules() -> None:
+    """Call every plugin op's and loss's SymPy rules once (imports SymPy when there are
+    plugins): one that raises or gives no expression is a one-line ``PluginError`` now, not
+    at its first use inside a long run."""
+    for info in ops():
+        if info.plugin is not None:
+            info.plugin.check_rules()
+
+
 def reset() -> None:
     """Forget the loaded plugins; the next read loads the entry points again."""
     global _loaded

@@ -300,10 +300,12 @@ class OptimizerEntry:
     """One optimizer, declared once (see the module docstring for each field)."""
 
     name: str
-    summary: str
-    hyperparameters: tuple[Hyperparameter, ...]
-    factory: Callable[..., Any] | str
-    derivation: Callable[[], UpdateRule] | str | None
+    # defaults only so that a plugin leaving one out gets the registry's one-line refusal
+    # naming it, not a TypeError from the constructor
+    summary: str = ""
+    hyperparameters: tuple[Hyperparameter, ...] = ()
+    factory: Callable[..., Any] | str | None = None
+    derivation: Callable[[], UpdateRule] | str | None = None
     region: str | Callable[[], Any] | None = None
     no_region: str | None = None
     torch: str = ""
@@ -352,6 +354,25 @@ class OptimizerEntry:
         if self.derivation is None:
             raise OptimizerPluginError(f"optimizer {self.name}: no SymPy derivation")
         return resolve(self.derivation)()
+
+
+def check_plugin_derivations() -> None:
+    """Build every plugin optimizer's SymPy derivation once: one that raises or gives no
+    :class:`UpdateRule` is a one-line :class:`OptimizerPluginError` now, not in the middle of
+    a run (``python -m descentcheck.theory`` checks the rule itself)."""
+    for entry in registry().values():
+        if entry.origin == "builtin":
+            continue
+        try:
+            rule = entry.build_derivation()
+        except Exception as e:  # the plugin's own code
+            raise OptimizerPluginError(
+                f"{entry.origin}: its SymPy derivation raises {one_line(e)}"
+            ) from None
+        if not isinstance(rule, UpdateRule):
+            raise OptimizerPluginError(
+                f"{entry.origin}: its SymPy derivation gives {a_kind(rule)}, not an UpdateRule"
+            )
 
 
 def resolve(ref: Any) -> Any:
@@ -588,6 +609,8 @@ def _check_plugin(entry: OptimizerEntry, known: Mapping[str, OptimizerEntry]) ->
         refuse(f"name {entry.name!r} is not a name (letters, digits, _)")
     if entry.name in known:
         refuse(f"name {entry.name!r} is already registered ({known[entry.name].origin})")
+    if not isinstance(entry.summary, str) or not entry.summary.strip():
+        refuse(f"optimizer {entry.name} has no summary (one line: its update formula)")
     if entry.derivation is None or not (callable(entry.derivation) or ":" in entry.derivation):
         refuse(f"optimizer {entry.name} has no SymPy derivation (derivation)")
     if entry.factory is None or not (callable(entry.factory) or ":" in str(entry.factory)):
@@ -630,8 +653,20 @@ def _check_hyperparameters(
             refuse(f"optimizer {entry.name}: hyperparameter {h.name!r} is not a new name")
         if h.name in RESERVED:
             refuse(f"optimizer {entry.name}: hyperparameter {h.name!r} is a trainer option")
-        if h.kind not in ("float", "choice") or (h.kind == "choice") != bool(h.choices):
-            refuse(f"optimizer {entry.name}: hyperparameter {h.name!r}: kind {h.kind!r}")
+        if h.kind not in ("float", "choice"):
+            refuse(
+                f"optimizer {entry.name}: hyperparameter {h.name!r}: kind {h.kind!r} is "
+                "neither 'float' (a number in [low, high]) nor 'choice' (one of its choices)"
+            )
+        if (h.kind == "choice") != bool(h.choices):
+            refuse(
+                f"optimizer {entry.name}: hyperparameter {h.name!r}: "
+                + (
+                    "a 'choice' needs choices=(...), the names it takes"
+                    if h.kind == "choice"
+                    else "choices are for kind 'choice', not 'float'"
+                )
+            )
         for other in known.values():
             if h.name in other.hyperparameter_names:
                 if other.hyperparameter(h.name).kind != h.kind:
