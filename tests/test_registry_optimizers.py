@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -322,7 +323,43 @@ BROKEN = {  # the plugin object, and what the one-line error must say
     "a callable without derivation": (_without_derivation, "has no SymPy derivation"),
     "no region nor reason": (replace(ADAM, no_region=None), "exactly one of region"),
     "no lr": (replace(ADAM, hyperparameters=ADAM.hyperparameters[1:]), "declares no 'lr'"),
-    "a built-in's name": (replace(ADAM, name="rmsprop"), "'rmsprop' is already registered"),
+    "a built-in's name": (
+        replace(ADAM, name="rmsprop"),
+        "name 'rmsprop' is already registered (builtin)",
+    ),
+    # left out of the constructor: the same refusal as None (was a TypeError at import)
+    "no derivation given": (
+        OptimizerEntry(
+            "adam", ADAM.summary, ADAM.hyperparameters, factory=make_adam, no_region="why"
+        ),
+        "optimizer adam has no SymPy derivation (derivation)",
+    ),
+    "no factory given": (
+        OptimizerEntry(
+            "adam", ADAM.summary, ADAM.hyperparameters, derivation=adam_rule, no_region="why"
+        ),
+        "optimizer adam has no init/update factory (factory)",
+    ),
+    "no summary": (replace(ADAM, summary=" "), "optimizer adam has no summary"),
+    "an unknown kind": (
+        replace(ADAM, hyperparameters=(*ADAM.hyperparameters, Hyperparameter("n", "int", "n"))),
+        "hyperparameter 'n': kind 'int' is neither 'float' (a number in [low, high]) nor "
+        "'choice' (one of its choices)",
+    ),
+    "a choice without choices": (
+        replace(ADAM, hyperparameters=(*ADAM.hyperparameters, Hyperparameter("m", "choice", "m"))),
+        "hyperparameter 'm': a 'choice' needs choices=(...), the names it takes",
+    ),
+    "a float with choices": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("m", "float", "m", 1.0, choices=("a",)),
+            ),
+        ),
+        "hyperparameter 'm': choices are for kind 'choice', not 'float'",
+    ),
     "a trainer option": (
         replace(ADAM, hyperparameters=(*ADAM.hyperparameters, replace(LR, name="steps"))),
         "hyperparameter 'steps' is a trainer option",
@@ -432,6 +469,14 @@ def test_theory_check_catches_a_wrong_plugin_update(plugins):
     plugins(FakeEntryPoint("adam", replace(ADAM, factory=_adam_without_bias_correction)))
     results = {c.name: c for c in compare_registered(sequences=2)}
     assert not results["adam"].ok and all(c.ok for n, c in results.items() if n != "adam")
+    # the line says where: which update and which settings (the blind plugin author's wrong
+    # Adagrad failed only with a nonzero initial accumulator, and nothing said so)
+    line = results["adam"].problem()
+    assert re.fullmatch(
+        r"adam vs its derivation: [0-9.e+-]+ at update \d of \d \(lr=[0-9.e+-]+, beta1=.*, "
+        r"eps=[0-9.e+-]+\)",
+        line,
+    ), line
 
 
 def _mystery_rule() -> UpdateRule:
@@ -464,6 +509,41 @@ def test_theory_reports_a_plugin_that_raises_in_one_line(plugins, broken, says):
     assert lines and all("\n" not in p for p in lines), result.details
     assert any(says in p for p in lines), lines
     assert len(result.details) == len(lines)  # the built-ins agree with theirs
+
+
+def _derivation_raises():
+    raise ValueError("boom in my rule")
+
+
+@pytest.mark.parametrize(
+    ("derivation", "says"),
+    [
+        (_derivation_raises, "its SymPy derivation raises ValueError: boom in my rule"),
+        (lambda: "dw = -lr g", "its SymPy derivation gives a str, not an UpdateRule"),
+    ],
+    ids=["raises", "no UpdateRule"],
+)
+def test_verify_sweep_and_report_refuse_a_broken_derivation_before_they_start(
+    plugins, tmp_path, derivation, says
+):
+    """The blind plugin author's finding: a derivation that raises was met only by the claims
+    that build it, each an error, while the README says these commands refuse a broken plugin
+    before they start."""
+    plugins(FakeEntryPoint("adam", replace(ADAM, derivation=derivation)))
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        'steps = 2\narchitectures = ["sine_skip"]\ndata = "sine"\n'
+        '[[optimizers]]\nname = "gd"\nlr = 0.1\n'
+    )
+    for args in (
+        ["verify", "--profile", "fast", "--claim", "forward-equals-spec"],
+        ["sweep", str(sweep), "--db", str(tmp_path / "s.sqlite")],
+        ["report", "--out", str(tmp_path / "r"), "--profile", "smoke"],
+    ):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert r.output.strip().splitlines() == [f"error: plugin 'adam' (fake_plugin:ADAM): {says}"]
+    assert not (tmp_path / "s.sqlite").exists() and not (tmp_path / "r").exists()
 
 
 def test_a_plugin_factory_that_raises_is_one_line_in_train(plugins, tmp_path):

@@ -467,9 +467,30 @@ def check_optimizers(seed: int = 0) -> CheckResult:
         f"momentum, nesterov, rmsprop, adaptive momentum on 10 gradient sequences; worst "
         f"{worst:.1e} relative to the summed terms; "
         f"{', '.join(c.name for c in derived)} against their SymPy recurrences in mpmath, worst "
-        f"{max((c.max_scaled_error for c in derived), default=0.0):.1e} of the step",
+        f"{max((c.max_scaled_error for c in derived), default=0.0):.1e} of the step; "
+        + _regions_checked(),
         bad,
     )
+
+
+def _regions_checked() -> str:
+    """What the registry's coverage check (``registry_problems``) did with each region."""
+    from descentcheck.registry.optimizers import registry
+
+    from .named_regions import AGREEMENT_POINTS
+
+    named, own, none = [], [], []
+    for e in registry().values():
+        (none if e.region is None else own if callable(e.region) else named).append(e.name)
+    parts = [f"named regions checked to be proved for their updates: {', '.join(named)}"]
+    if own:
+        parts.append(
+            f"own regions ({', '.join(own)}): their form, and guaranteed against their "
+            f"condition at {AGREEMENT_POINTS} seeded points"
+        )
+    if none:
+        parts.append(f"no region, a reason stated: {', '.join(none)}")
+    return "; ".join(parts)
 
 
 CHECKS: tuple[Callable[[], CheckResult], ...] = (

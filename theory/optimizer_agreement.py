@@ -28,6 +28,7 @@ class OptimizerComparison:
     name: str
     max_scaled_error: float
     error: str = ""  # why no comparison could be made (a plugin's factory or derivation raised)
+    at: str = ""  # where the worst error was met: the settings and the update
 
     @property
     def ok(self) -> bool:
@@ -37,7 +38,8 @@ class OptimizerComparison:
         """One line for a failed comparison."""
         if self.error:
             return f"{self.name}: cannot be compared with its derivation ({self.error})"
-        return f"{self.name} vs its derivation: {self.max_scaled_error:.3g}"
+        where = f" at {self.at}" if self.at else ""
+        return f"{self.name} vs its derivation: {self.max_scaled_error:.3g}{where}"
 
 
 def _run(opt, grads: list[dict[str, Array]]) -> list[dict[str, Array]]:
@@ -146,12 +148,17 @@ def compare_with_derivation(
     updates = _run(entry.make(**hp), grads)
     with mpmath.workdps(30):
         ref = unroll(rule, hp, [_flat(g) for g in grads])
-    worst = 0.0
-    for upd, r in zip(updates, ref):
+    worst, at = 0.0, ""
+    for k, (upd, r) in enumerate(zip(updates, ref)):
         exact = np.array([float(v) for v in r])
         scale = max(float(np.max(np.abs(exact), initial=0.0)), 1e-300)
-        worst = max(worst, float(np.max(np.abs(_flat(upd) - exact), initial=0.0)) / scale)
-    return OptimizerComparison(entry.name, worst)
+        err = float(np.max(np.abs(_flat(upd) - exact), initial=0.0)) / scale
+        if err > worst or not at:
+            settings = ", ".join(
+                f"{n}={v:.6g}" if isinstance(v, float) else f"{n}={v}" for n, v in hp.items()
+            )
+            worst, at = max(err, worst), f"update {k} of {len(updates)} ({settings})"
+    return OptimizerComparison(entry.name, worst, at=at)
 
 
 def _worst(entry: Any, rng: np.random.Generator, sequences: int) -> float:
@@ -159,14 +166,16 @@ def _worst(entry: Any, rng: np.random.Generator, sequences: int) -> float:
     ``sequences`` random gradient sequences each."""
     from descentcheck.registry.optimizers import option_settings
 
-    worst = 0.0
+    worst = OptimizerComparison(entry.name, 0.0)
     for setting in option_settings(entry):
         for _ in range(sequences):
             K = int(rng.integers(1, 6))
             shapes = ((2, 3), (3,))
             grads = [{k: rng.normal(size=s) for k, s in zip("ab", shapes)} for _ in range(K)]
             hp = _drawn(entry, rng, setting)
-            worst = max(worst, compare_with_derivation(entry, grads, hp).max_scaled_error)
+            c = compare_with_derivation(entry, grads, hp)
+            if c.max_scaled_error > worst.max_scaled_error or not worst.at:
+                worst = c
     return worst
 
 
@@ -189,12 +198,16 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
             rule = entry.build_derivation()
             if not elementwise(rule):
                 continue
-            proved = all(p.holds for p in rule.proofs)
-            worst = max(_worst(entry, rng, sequences), 0.0 if proved else np.inf)
+            failed = [p for p in rule.proofs if not p.holds]
+            worst = _worst(entry, rng, sequences)
         except Exception as e:  # a plugin's rule or update failing: one line, not a traceback
             out.append(OptimizerComparison(entry.name, np.inf, one_line(e)))
             continue
-        out.append(OptimizerComparison(entry.name, worst))
+        if failed:
+            worst = OptimizerComparison(
+                entry.name, np.inf, at=f"its identity {failed[0].name!r}, not proved"
+            )
+        out.append(worst)
     return out
 
 
