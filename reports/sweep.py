@@ -228,13 +228,29 @@ def region_rows(rows: list[CaseRow]) -> tuple[tuple[str, ...], ...]:
     )
 
 
+def _region_caption(rows: list[CaseRow]) -> str:
+    """The region figure's caption, naming the swept optimizers it cannot draw (their regions
+    live in other planes, or they have none): those are in the table only."""
+    from .sweep_figures import ADAPTIVE_PLANE, CONSTANT_PLANE
+
+    drawn = (*ADAPTIVE_PLANE, *CONSTANT_PLANE)
+    left = sorted({r.case["optimizer"] for r in rows} - set(drawn))
+    text = (
+        f"Finished cases over theory's regions: {', '.join(ADAPTIVE_PLANE)} in the "
+        f"(lr L, tau L) plane, {', '.join(CONSTANT_PLANE)} in the (lr L, beta) plane."
+    )
+    if left:
+        text += f" Not drawn: {', '.join(left)} (each in the table below)."
+    return text
+
+
 def _sections(data: SweepData, counts: dict[str, dict[str, int]]) -> list[Section]:
     rows = data.rows
     falsified = [r for r in rows if claim_outcome(r) == "falsified"]
     failed = [r for r in rows if r.status == "failed"]
     region = Section("region", "The descent region").add(
         Paragraph(REGION_TEXT),
-        Figure("region.png", "Finished cases over theory's regions.", "descent region and cases"),
+        Figure("region.png", _region_caption(rows), "descent region and cases"),
         Table(
             REGION_HEAD,
             region_rows(rows),

@@ -242,7 +242,21 @@ def test_report_builds(reference, tmp_path):
     md = (out / "report.md").read_text()
     assert "| adaptive_momentum | adaptive_momentum |" in md, md
     assert "| momentum | constant_momentum | 6 | 0 | 6 | 0 |  |" in md, md
+    assert "adaptive_momentum in the (lr L, tau L) plane" in md and "Not drawn" not in md
     # the same rows give the same report files
     again = report_from_db(reference, tmp_path / "again").parent
     for name in ("results.json", "index.html", "region.png"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_the_region_figure_names_the_swept_optimizers_it_does_not_draw():
+    """A sweep of plugin optimizers only drew an empty figure captioned as if it showed them
+    (a blind plugin author's finding): the caption now names what is left to the table."""
+    from types import SimpleNamespace
+
+    from descentcheck.reports.sweep import _region_caption
+
+    rows = [SimpleNamespace(case={"optimizer": o}) for o in ("adagrad", "gd", "rmsprop", "gd")]
+    caption = _region_caption(rows)
+    assert caption.endswith(" Not drawn: adagrad, rmsprop (each in the table below)."), caption
+    assert "gd, adaptive_momentum in the (lr L, tau L) plane" in caption
