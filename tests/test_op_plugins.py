@@ -4,8 +4,8 @@ plugin is refused with one line naming it and what is missing.
 
 The activation is ``isru(x) = x / sqrt(1 + x^2)`` (the inverse square root unit), not softsign
 ``x / (1 + |x|)``: softsign is not twice differentiable at 0 (phi'' jumps from 2 to -2), which the
-convergence theorem's assumptions exclude, and ``abs`` is not analytic, so the complex-step oracle
-cannot differentiate it. isru is analytic on the real line (its singularities sit at +-i), with
+convergence theorem's assumptions exclude (the tests at the end install softsign itself, written
+with ``sp.Abs``). isru is analytic on the real line (its singularities sit at +-i), with
 sup|phi| = sup|phi'| = 1 and sup|phi''| = 48 sqrt(5) / 125 (at x = -+1/2).
 """
 
@@ -604,3 +604,87 @@ def test_theory_reports_a_plugins_one_line_error_without_traceback_lines(monkeyp
     plugin, ours = checks.run_all()
     assert not plugin.ok and plugin.details == [] and "plugin 'p'" in plugin.summary
     assert not ours.ok and any("ValueError" in d for d in ours.details)
+
+
+# ---- |x| in a rule: softsign as the plugin issue first named it --------------------------------
+
+
+def _softsign(x):
+    import sympy as sp
+
+    return x / (1 + sp.Abs(x))
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, smooth):
+    """``sp.Abs`` of the (complex) rule symbol used to crash train and gradcheck with SymPy's
+    PrintMethodNotImplementedError (its derivative is ``Derivative(re(x), x)``): |u| is now
+    read as sqrt(u^2), exact on the reals, whose derivative SymPy writes in closed form and the
+    complex step sees through, at 0 too (softsign'(0) = 1)."""
+    import descentcheck as dc
+    from descentcheck.impl.gradcheck import check_network_gradient
+
+    _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign, smooth=smooth))
+    try:
+        forward, slope = registry.get("softsign").plugin.numpy_rules
+        x = np.array([-3.0, -1e-300, 0.0, 0.5, 2.0])
+        assert np.array_equal(forward(x), x / (1 + np.abs(x)))
+        np.testing.assert_allclose(slope(x), 1 / (1 + np.abs(x)) ** 2, rtol=4e-16, atol=0)
+        nodes = [dict(n, op="softsign") if n.get("op") == "isru" else n for n in SPEC["nodes"]]
+        net = dc.Network.from_spec({**SPEC, "nodes": nodes})
+        xs, ys = _data(3)
+        params = net.init(seed=3, x=xs)
+        assert dc.train(net, params, xs, ys, optimizer="gd", lr=0.05, steps=5).status == "completed"
+        result = check_network_gradient(net, params, xs, ys)  # the complex step
+        assert all(r.ok for r in result) if isinstance(result, list) else result.ok
+        r = CliRunner().invoke(main, ["derive", "softsign", "--format", "sympy", "--dim", "1"])
+        assert r.exit_code == 0 and "sqrt(x0**2)" in r.output, r.output
+    finally:
+        registry.reset()
+
+
+def test_softsign_declared_smooth_fails_theory_naming_abs(monkeypatch):
+    """softsign is not C^2 at 0: declared smooth (the default), theory's assumptions check
+    fails and says why; declared smooth=False, it is outside the theorem, as relu."""
+    from descentcheck.theory.checks import check_assumptions
+
+    _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign))
+    try:
+        result = check_assumptions()
+        assert not result.ok
+        assert (
+            "softsign: declared smooth, but its rule uses Abs: not twice differentiable "
+            "everywhere (|x| at 0); declare smooth=False"
+        ) in result.details
+    finally:
+        registry.reset()
+    _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign, smooth=False))
+    try:
+        assert check_assumptions().ok
+    finally:
+        registry.reset()
+
+
+@pytest.mark.parametrize(
+    "rule", [lambda x: x * __import__("sympy").sign(x), lambda x: __import__("sympy").floor(x)]
+)
+def test_a_rule_sympy_cannot_differentiate_is_one_line(monkeypatch, tmp_path, rule):
+    """sign or floor of a complex symbol differentiate to an unevaluated Derivative: train is
+    one line naming the plugin, not a SymPy printer traceback."""
+    _install(monkeypatch, broken=ElementwisePlugin("rough", rule))
+    nodes = [dict(n, op="rough") if n.get("op") == "isru" else n for n in SPEC["nodes"]]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**SPEC, "nodes": nodes}))
+    x, y = _data(1)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    args = ["train", str(spec), "--data", str(tmp_path / "d.npz"), "--optimizer", "gd"]
+    try:
+        r = CliRunner().invoke(main, [*args, "--lr", "0.1", "--out", str(tmp_path / "o")])
+        out = r.output.strip()
+        assert r.exit_code == 2 and "\n" not in out, out
+        assert out.startswith(
+            "error: plugin 'broken' (fake_plugins:broken): SymPy cannot differentiate its rule "
+            "in closed form (it leaves Derivative("
+        ), out
+    finally:
+        registry.reset()

@@ -111,6 +111,21 @@ class ActivationBounds:
         )
 
 
+#: functions that are not twice differentiable everywhere on the reals: a rule using one is
+#: not the C^2 activation the theorem assumes
+NOT_SMOOTH = (
+    sp.Abs,
+    sp.sign,
+    sp.Heaviside,
+    sp.DiracDelta,
+    sp.Piecewise,
+    sp.Max,
+    sp.Min,
+    sp.floor,
+    sp.ceiling,
+)
+
+
 def phi_of(op: str) -> sp.Expr:
     """The activation ``op`` as an expression in the real symbol ``x``."""
     info = registry.get(op)
@@ -162,6 +177,16 @@ def activation_bounds(op: str) -> ActivationBounds:
     if info is not None and not info.smooth:
         return ActivationBounds(op, None, False, False, f"outside the theorem: {op} is not smooth")
     phi, expected = phi_of(op), expected_bounds(op)
+    rough = sorted({type(a).__name__ for a in phi.atoms(*NOT_SMOOTH)})
+    if rough:  # a plugin declaring smooth (the default) a rule with |x| in it, as softsign
+        return ActivationBounds(
+            op,
+            None,
+            False,
+            False,
+            f"declared smooth, but its rule uses {', '.join(rough)}: not twice differentiable "
+            "everywhere (|x| at 0); declare smooth=False",
+        )
     sups: list[sp.Expr | None] = []
     stated: list[bool] = []
     unsolved: list[str] = []

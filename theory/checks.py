@@ -290,6 +290,8 @@ def check_assumptions() -> CheckResult:
                 f"({', '.join(map(str, b.sups))}): the theorem needs them bounded; a plugin "
                 "declares smooth=False"
             )
+        elif b.sups is None and registry.get(op).smooth:
+            bad.append(f"{op}: {b.note}")  # a smooth rule that is not (assumptions.NOT_SMOOTH)
         elif not b.matches_expected:
             want = expected_bounds(op)
             stated = "a smooth op needs them" if want is None else f"expected {tuple(want)}"

@@ -101,6 +101,11 @@ Arb balls (rigorous outward rounding) that is always sound. In float64 it is sou
 written form neither overflows nor cancels on the inputs that matter (``x / sqrt(1 + x^2)`` is
 fine for |x| < 1e154; ``log(1 + exp(x))`` overflows for x > 709: give ``numpy_forward`` and
 ``numpy_derivative`` in a stable form, with their transcriptions, as the built-in softplus does).
+A rule's ``|u|`` (``sp.Abs``) is read as ``sqrt(u^2)`` (:func:`analytic`): the same on the reals,
+and the continuation the complex step differentiates; a rule SymPy can only differentiate as an
+unevaluated ``Derivative`` (``sign``, ``floor`` of x) is refused in one line when its numeric
+rules are built. Declared smooth, a rule with ``Abs`` (or ``sign``, ``Max``, ``Piecewise``...)
+fails theory's assumptions check: it is not C^2.
 What checks each rule: theory's coverage check (every rule present), its symbolic agreement
 (the transcriptions equal SymPy's derivatives), its numeric agreement (the float rules against the
 60-digit derivation), its plugin-rules check (a given ``mpmath`` rule equals phi, the
@@ -258,8 +263,8 @@ class PluginOp(_Plugin):
     """An activation plugin, normalised: every rule as a function (given, or derived from phi)."""
 
     def phi(self, x: Any) -> Any:
-        """The SymPy forward rule at ``x``."""
-        return self._expr("sympy", x)
+        """The SymPy forward rule at ``x``, ``|u|`` written ``sqrt(u^2)`` (:func:`analytic`)."""
+        return analytic(self._expr("sympy", x))
 
     @cached_property
     def _x(self) -> Any:
@@ -271,7 +276,13 @@ class PluginOp(_Plugin):
         import sympy as sp
 
         e = self.phi(self._x)
-        return sp.lambdify(self._x, sp.diff(e, self._x) if derivative else e, modules)
+        return sp.lambdify(self._x, self.diff(e, self._x) if derivative else e, modules)
+
+    def diff(self, e: Any, x: Any) -> Any:
+        """``de/dx`` in closed form, or a one-line :class:`PluginError` naming the plugin (a
+        rule SymPy can only differentiate as ``Derivative(re(x), x)``, such as ``sign`` or
+        ``Max`` of a complex symbol, has no numeric derivative to lambdify)."""
+        return closed_derivative(e, x, self.who)
 
     @cached_property
     def numpy_rules(self) -> tuple[Fn, Fn]:
@@ -282,21 +293,23 @@ class PluginOp(_Plugin):
                 _device_guarded(self.numpy_forward, self.who, "numpy_forward"),
                 _device_guarded(self.numpy_derivative, self.who, "numpy_derivative"),
             )
-        import sympy as sp
-
         e = self.phi(self._x)
-        return ArrayRule((self._x,), e).ready(), ArrayRule((self._x,), sp.diff(e, self._x)).ready()
+        d = self.diff(e, self._x)
+        try:
+            return ArrayRule((self._x,), e).ready(), ArrayRule((self._x,), d).ready()
+        except Exception as err:  # SymPy cannot print a function of the rule as numpy code
+            raise PluginError(
+                f"{self.who}: its SymPy rule cannot be written as numpy code ({one_line(err)})"
+            ) from None
 
     def claimed_rules(self) -> tuple[Fn, Fn]:
         """(forward, derivative) as SymPy functions of x: what the numpy rules compute."""
         if self.claimed_forward is not None:
             return (
-                lambda x: self._expr("claimed_forward", x),
-                lambda x: self._expr("claimed_derivative", x),
+                lambda x: analytic(self._expr("claimed_forward", x)),
+                lambda x: analytic(self._expr("claimed_derivative", x)),
             )
-        import sympy as sp
-
-        return self.phi, lambda x: sp.diff(self.phi(self._x), self._x).subs(self._x, x)
+        return self.phi, lambda x: self.diff(self.phi(self._x), self._x).subs(self._x, x)
 
     @cached_property
     def mpmath_rule(self) -> Fn:
@@ -338,8 +351,8 @@ class PluginLoss(_Plugin):
         return sp.symbols(f"yhat0:{dim}"), sp.symbols(f"y0:{dim}")
 
     def expression(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> Any:
-        """The per-sample loss E(yhat, y)."""
-        return self._expr("sympy", tuple(yhat), tuple(y))
+        """The per-sample loss E(yhat, y), ``|u|`` written ``sqrt(u^2)`` (:func:`analytic`)."""
+        return analytic(self._expr("sympy", tuple(yhat), tuple(y)))
 
     def _lambdified(self, dim: int, numbers: str, grad: bool) -> Any:
         return _lambdified_loss(self, dim, numbers, grad)
@@ -364,11 +377,10 @@ class PluginLoss(_Plugin):
     def claimed_rule(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, dict]:
         """(E, {yhat_k: dE/dyhat_k}) for one sample: the plugin's transcription, or E's diff."""
         if self.claimed is not None:
-            return self.claimed(yhat, y)
-        import sympy as sp
-
+            E, grads = self.claimed(yhat, y)
+            return analytic(E), {k: analytic(g) for k, g in dict(grads).items()}
         E = self.expression(yhat, y)
-        return E, {a: sp.diff(E, a) for a in yhat}
+        return E, {a: closed_derivative(E, a, self.who) for a in yhat}
 
     def check_rules(self) -> None:
         """Call the SymPy rule (and a given transcription) once at the least output width, as
@@ -444,13 +456,43 @@ def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> 
 
     yhat, y = plugin.symbols(dim)
     E = plugin.expression(yhat, y)
+    grads = [closed_derivative(E, a, plugin.who) for a in yhat] if grad else []
     if numbers == "numpy":
         args = (*yhat, *y)
-        return tuple(ArrayRule(args, sp.diff(E, a)) for a in yhat) if grad else ArrayRule(args, E)
+        return tuple(ArrayRule(args, g) for g in grads) if grad else ArrayRule(args, E)
     modules = [arb_namespace(), "mpmath"] if numbers == "arb" else numbers
     if grad:
-        return tuple(sp.lambdify((*yhat, *y), sp.diff(E, a), modules) for a in yhat)
+        return tuple(sp.lambdify((*yhat, *y), g, modules) for g in grads)
     return sp.lambdify((*yhat, *y), E, modules)
+
+
+def analytic(e: Any) -> Any:
+    """``e`` with every ``|u|`` written ``sqrt(u^2)``: the same function on the reals, and, for
+    a complex symbol, the analytic continuation near the real line (``u`` where ``Re u > 0``,
+    ``-u`` where ``Re u < 0``), which SymPy differentiates in closed form and the complex-step
+    oracle sees through (``abs`` of a complex number drops its imaginary part, and SymPy's
+    derivative of ``Abs`` of a complex symbol is ``Derivative(re(x), x)``, which nothing can
+    evaluate). A real symbol's ``sqrt(u^2)`` reads ``Abs`` again, as written."""
+    import sympy as sp
+
+    if not isinstance(e, sp.Basic) or not e.has(sp.Abs):
+        return e
+    return e.replace(sp.Abs, lambda u: sp.sqrt(u**2))
+
+
+def closed_derivative(e: Any, x: Any, who: str) -> Any:
+    """``de/dx``, or a one-line :class:`PluginError` naming ``who`` when SymPy leaves an
+    unevaluated ``Derivative`` in it."""
+    import sympy as sp
+
+    d = sp.diff(e, x)
+    if d.has(sp.Derivative):
+        left = min(map(str, d.atoms(sp.Derivative)), key=len)
+        raise PluginError(
+            f"{who}: SymPy cannot differentiate its rule in closed form (it leaves {left}); "
+            "write it with functions analytic near the real line (|u| as sp.sqrt(u**2))"
+        )
+    return d
 
 
 class ArrayRule:

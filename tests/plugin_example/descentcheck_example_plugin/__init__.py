@@ -17,10 +17,10 @@ edit to descentcheck:
 Why isru and not softsign ``x / (1 + |x|)``, the activation the plugin issue first named:
 softsign is not twice differentiable at 0 (phi'' jumps from 2 to -2 there), so it breaks the
 convergence theorem's assumption of a bounded, continuous phi'' (the op would have to be
-declared ``smooth=False`` and kept out of those claims), and its ``abs`` is not analytic, so the
-complex-step gradient oracle descentcheck checks gradients against cannot differentiate it
-(``abs`` of a complex number is real: the imaginary part, which carries the derivative, is
-lost). isru is softsign's smooth
+declared ``smooth=False`` and kept out of those claims), and its ``abs`` is not analytic
+(descentcheck reads a rule's ``|u|`` as ``sqrt(u^2)`` so that the complex-step gradient oracle
+still sees its derivative, but that is a continuation near the real line only). isru is
+softsign's smooth
 cousin: the same shape (odd, increasing, tending to -1 and 1, phi'(0) = 1) but analytic on the
 real line (its singularities sit at +-i), with sup|phi| = sup|phi'| = 1 and
 sup|phi''| = 48 sqrt(5) / 125 (at x = -+1/2), which theory's checks confirm from the SymPy rule.
