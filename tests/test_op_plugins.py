@@ -619,17 +619,24 @@ def _softsign(x):
 def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, smooth):
     """``sp.Abs`` of the (complex) rule symbol used to crash train and gradcheck with SymPy's
     PrintMethodNotImplementedError (its derivative is ``Derivative(re(x), x)``): |u| is now
-    read as sqrt(u^2), exact on the reals, whose derivative SymPy writes in closed form and the
-    complex step sees through, at 0 too (softsign'(0) = 1)."""
+    its continuation near the reals, exact on them, whose derivative sign(u) SymPy writes in
+    closed form and the complex step sees through, at 0 too (softsign'(0) = 1)."""
     import descentcheck as dc
     from descentcheck.impl.gradcheck import check_network_gradient
 
     _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign, smooth=smooth))
     try:
         forward, slope = registry.get("softsign").plugin.numpy_rules
+        huge = np.array([-1e300, 1e200])  # no x^2 in the forward rule to overflow
+        assert np.array_equal(forward(huge), huge / (1 + np.abs(huge)))
+        # the derivative as SymPy writes it, 1/(1+|x|) - x sign(x)/(1+|x|)^2, is evaluated as
+        # written (it cancels for |x| >> 1, as the README says of lambdified rules)
         x = np.array([-3.0, -1e-300, 0.0, 0.5, 2.0])
         assert np.array_equal(forward(x), x / (1 + np.abs(x)))
         np.testing.assert_allclose(slope(x), 1 / (1 + np.abs(x)) ** 2, rtol=4e-16, atol=0)
+        assert slope(np.zeros(1))[0] == 1.0
+        step = 1e-30j  # the complex step through the forward rule gives the same slope
+        np.testing.assert_allclose(forward(x + step).imag / 1e-30, slope(x), rtol=4e-16, atol=0)
         nodes = [dict(n, op="softsign") if n.get("op") == "isru" else n for n in SPEC["nodes"]]
         net = dc.Network.from_spec({**SPEC, "nodes": nodes})
         xs, ys = _data(3)
@@ -638,7 +645,7 @@ def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, sm
         result = check_network_gradient(net, params, xs, ys)  # the complex step
         assert all(r.ok for r in result) if isinstance(result, list) else result.ok
         r = CliRunner().invoke(main, ["derive", "softsign", "--format", "sympy", "--dim", "1"])
-        assert r.exit_code == 0 and "sqrt(x0**2)" in r.output, r.output
+        assert r.exit_code == 0 and "x0/(Abs(x0) + 1)" in r.output, r.output
     finally:
         registry.reset()
 
@@ -666,10 +673,10 @@ def test_softsign_declared_smooth_fails_theory_naming_abs(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "rule", [lambda x: x * __import__("sympy").sign(x), lambda x: __import__("sympy").floor(x)]
+    "rule", [lambda x: x * __import__("sympy").re(x), lambda x: __import__("sympy").floor(x)]
 )
 def test_a_rule_sympy_cannot_differentiate_is_one_line(monkeypatch, tmp_path, rule):
-    """sign or floor of a complex symbol differentiate to an unevaluated Derivative: train is
+    """re or floor of a complex symbol differentiate to an unevaluated Derivative: train is
     one line naming the plugin, not a SymPy printer traceback."""
     _install(monkeypatch, broken=ElementwisePlugin("rough", rule))
     nodes = [dict(n, op="rough") if n.get("op") == "isru" else n for n in SPEC["nodes"]]
@@ -686,5 +693,26 @@ def test_a_rule_sympy_cannot_differentiate_is_one_line(monkeypatch, tmp_path, ru
             "error: plugin 'broken' (fake_plugins:broken): SymPy cannot differentiate its rule "
             "in closed form (it leaves Derivative("
         ), out
+    finally:
+        registry.reset()
+
+
+def _l1(yhat, y):
+    import sympy as sp
+
+    return sp.Add(*[sp.Abs(a - t) for a, t in zip(yhat, y)])
+
+
+def test_an_l1_loss_written_with_abs_has_torchs_gradient_at_the_kink(monkeypatch):
+    """|yhat - y| as a loss plugin: its gradient is sign(yhat - y) / n, 0 where a prediction
+    equals its target (torch's l1_loss), not the 0/0 of sqrt(u^2)'s derivative."""
+    _install(monkeypatch, l1=LossPlugin("l1", _l1, targets="values", smooth=False))
+    try:
+        loss = registry.get("l1").plugin
+        yhat = np.array([[0.0, 2.0], [-1.5, 0.25]])
+        y = np.array([[0.0, 1.0], [1.0, 0.25]])
+        E, g = loss.value_and_grad(yhat, y)
+        assert E == (0.0 + 1.0 + 2.5 + 0.0) / 2
+        assert np.array_equal(g, np.array([[0.0, 1.0], [-1.0, 0.0]]) / 2)
     finally:
         registry.reset()

@@ -101,11 +101,11 @@ Arb balls (rigorous outward rounding) that is always sound. In float64 it is sou
 written form neither overflows nor cancels on the inputs that matter (``x / sqrt(1 + x^2)`` is
 fine for |x| < 1e154; ``log(1 + exp(x))`` overflows for x > 709: give ``numpy_forward`` and
 ``numpy_derivative`` in a stable form, with their transcriptions, as the built-in softplus does).
-A rule's ``|u|`` (``sp.Abs``) is read as ``sqrt(u^2)`` (:func:`analytic`): the same on the reals,
-and the continuation the complex step differentiates; a rule SymPy can only differentiate as an
-unevaluated ``Derivative`` (``sign``, ``floor`` of x) is refused in one line when its numeric
-rules are built. Declared smooth, a rule with ``Abs`` (or ``sign``, ``Max``, ``Piecewise``...)
-fails theory's assumptions check: it is not C^2.
+A rule's ``|u|`` and ``sign(u)`` (``sp.Abs``, ``sp.sign``) are read as :func:`analytic` says:
+the same on the reals, continued near them for the complex step, with torch's derivatives; a rule
+SymPy can only differentiate as an unevaluated ``Derivative`` (``floor``, ``re`` of x) is refused
+in one line when its numeric rules are built. Declared smooth, a rule with ``Abs`` (or
+``sign``, ``Max``, ``Piecewise``...) fails theory's assumptions check: it is not C^2.
 What checks each rule: theory's coverage check (every rule present), its symbolic agreement
 (the transcriptions equal SymPy's derivatives), its numeric agreement (the float rules against the
 60-digit derivation), its plugin-rules check (a given ``mpmath`` rule equals phi, the
@@ -467,17 +467,120 @@ def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> 
 
 
 def analytic(e: Any) -> Any:
-    """``e`` with every ``|u|`` written ``sqrt(u^2)``: the same function on the reals, and, for
-    a complex symbol, the analytic continuation near the real line (``u`` where ``Re u > 0``,
-    ``-u`` where ``Re u < 0``), which SymPy differentiates in closed form and the complex-step
-    oracle sees through (``abs`` of a complex number drops its imaginary part, and SymPy's
-    derivative of ``Abs`` of a complex symbol is ``Derivative(re(x), x)``, which nothing can
-    evaluate). A real symbol's ``sqrt(u^2)`` reads ``Abs`` again, as written."""
+    """``e`` with every ``|u|`` and ``sign(u)`` of a ``u`` not known to be real written as
+    :func:`abs_c` and :func:`sign_re`: on the reals the same functions, and for a complex ``u``
+    near the real line the analytic continuation (``u sign(Re u)``), which SymPy differentiates
+    in closed form and the complex-step oracle sees through (``abs`` of a complex number drops
+    its imaginary part, and SymPy's derivative of ``Abs`` of a complex symbol is
+    ``Derivative(re(x), x)``, which nothing can evaluate). Their derivatives are torch's:
+    ``d|u| = sign(u) du`` with ``sign(0) = 0``, and ``d sign(u) = 0``. Of a real symbol they
+    stay SymPy's ``Abs`` and ``sign`` (what theory's suprema read)."""
     import sympy as sp
 
-    if not isinstance(e, sp.Basic) or not e.has(sp.Abs):
+    if not isinstance(e, sp.Basic) or not e.has(sp.Abs, sp.sign):
         return e
-    return e.replace(sp.Abs, lambda u: sp.sqrt(u**2))
+    abs_c, sign_re = _kink_functions()
+    return e.replace(sp.Abs, abs_c).replace(sp.sign, sign_re)
+
+
+def _abs_value(u: Any) -> Any:
+    """``|u|`` for real numbers and arrays (numpy, CuPy, mpmath, Arb), ``u sign(Re u)`` for
+    complex ones."""
+    from descentcheck.impl.backend import namespace
+
+    if isinstance(u, complex):
+        return -u if u.real < 0 else u
+    if getattr(getattr(u, "dtype", None), "kind", "") == "c":
+        return namespace(u).where(u.real < 0, -u, u)
+    if type(u).__name__ == "mpc":
+        return -u if u.real < 0 else u
+    return abs(u)
+
+
+def _sign_value(u: Any) -> Any:
+    """``sign(Re u)``: -1, 0 or 1 (an Arb ball: the ball of the signs it contains)."""
+    import mpmath
+
+    from descentcheck.impl.backend import namespace
+
+    if hasattr(u, "sgn"):  # an Arb ball
+        return u.sgn()
+    if hasattr(u, "dtype"):
+        return namespace(u).sign(u.real)
+    if type(u).__name__ in ("mpf", "mpc"):
+        return mpmath.sign(u.real)
+    re = u.real if isinstance(u, complex) else u
+    return float((re > 0) - (re < 0))
+
+
+def _mathml_row(printer: Any, name: str | None, left: str, arg: Any, right: str) -> Any:
+    """``<mrow>[<mi>name</mi>]<mo>left</mo>arg<mo>right</mo></mrow>`` in SymPy's MathML DOM."""
+    dom = printer.dom
+    row = dom.createElement("mrow")
+    for tag, text in (("mi", name), ("mo", left), (None, arg), ("mo", right)):
+        if tag is None:
+            row.appendChild(printer._print(text))
+        elif text is not None:
+            node = dom.createElement(tag)
+            node.appendChild(dom.createTextNode(text))
+            row.appendChild(node)
+    return row
+
+
+@cache
+def _kink_functions() -> tuple[Any, Any]:
+    """The SymPy functions ``abs_c`` and ``sign_re`` (built once SymPy is imported)."""
+    import sympy as sp
+
+    class sign_re(sp.Function):  # lambdify prints the class name: _imp_ evaluates it
+        """sign(Re u); its derivative is 0 (the jump at 0 is the op's kink)."""
+
+        nargs = 1
+        _imp_ = staticmethod(_sign_value)
+
+        @classmethod
+        def eval(cls, u: Any) -> Any:
+            if u.is_extended_real:
+                return sp.sign(u)
+            return None
+
+        def fdiff(self, argindex: int = 1) -> Any:
+            return sp.S.Zero
+
+        def _latex(self, printer: Any) -> str:
+            return rf"\operatorname{{sign}}{{\left({printer._print(self.args[0])}\right)}}"
+
+        def _sympystr(self, printer: Any) -> str:
+            return f"sign({printer._print(self.args[0])})"
+
+        def _mathml_presentation(self, printer: Any) -> Any:
+            return _mathml_row(printer, "sign", "(", self.args[0], ")")
+
+    class abs_c(sp.Function):
+        """|u| on the reals, u sign(Re u) near them; its derivative is sign_re(u)."""
+
+        nargs = 1
+        _imp_ = staticmethod(_abs_value)
+
+        @classmethod
+        def eval(cls, u: Any) -> Any:
+            if u.is_extended_real:
+                return sp.Abs(u)
+            return None
+
+        def fdiff(self, argindex: int = 1) -> Any:
+            return sign_re(self.args[0])
+
+        def _latex(self, printer: Any) -> str:
+            return rf"\left|{printer._print(self.args[0])}\right|"
+
+        def _sympystr(self, printer: Any) -> str:
+            return f"Abs({printer._print(self.args[0])})"
+
+        def _mathml_presentation(self, printer: Any) -> Any:
+            return _mathml_row(printer, None, "|", self.args[0], "|")
+
+    return abs_c, sign_re
 
 
 def closed_derivative(e: Any, x: Any, who: str) -> Any:

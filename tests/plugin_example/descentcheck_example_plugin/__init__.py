@@ -18,8 +18,8 @@ Why isru and not softsign ``x / (1 + |x|)``, the activation the plugin issue fir
 softsign is not twice differentiable at 0 (phi'' jumps from 2 to -2 there), so it breaks the
 convergence theorem's assumption of a bounded, continuous phi'' (the op would have to be
 declared ``smooth=False`` and kept out of those claims), and its ``abs`` is not analytic
-(descentcheck reads a rule's ``|u|`` as ``sqrt(u^2)`` so that the complex-step gradient oracle
-still sees its derivative, but that is a continuation near the real line only). isru is
+(descentcheck continues a rule's ``|u|`` near the real line so that the complex-step gradient
+oracle still sees its derivative, but it is not analytic at 0). isru is
 softsign's smooth
 cousin: the same shape (odd, increasing, tending to -1 and 1, phi'(0) = 1) but analytic on the
 real line (its singularities sit at +-i), with sup|phi| = sup|phi'| = 1 and
