@@ -30,7 +30,8 @@ twice as often; one that takes any widths (``concat``) must be among them.
 Names come from the op registry (:mod:`descentcheck.registry.ops`): layers are its parametric
 ops (each key with choices, as ``radius``, drawn from them), activations its elementwise ones
 (smooth ones by default), merges its merge ops (by their width rule: ``equal`` as ``add``, ``sum``
-as ``concat``), losses its losses (the least output width of each picks the head).
+as ``concat``), losses its losses (smooth ones by default; the least output width of each picks
+the head).
 
 A draw that does not apply (a probability of 0, one option) consumes nothing, so a shape's
 unused options leave the other shapes' draw sequences unchanged.
@@ -169,15 +170,16 @@ class DagShape:
     """Which DAGs :func:`random_dag` draws (see the module docstring). Probabilities are per
     choice; a name listed twice in ``layers`` or ``activations`` is drawn twice as often. The
     op defaults are the op registry's, read when the shape is made (plugins included): every
-    parametric op, the smooth activations (the convergence theorem needs bounded phi', phi''),
-    every loss."""
+    parametric op, the smooth activations (the convergence theorem needs bounded phi', phi'')
+    and the smooth losses (its L-smooth E: a plugin's L1 loss, declared smooth=False, drawn
+    into an a-priori descent claim falsified it)."""
 
     min_blocks: int = 0
     max_blocks: int = 4
     min_width: int = 1
     max_width: int = 4
     max_inputs: int = 3
-    losses: tuple[str, ...] = _names("loss")
+    losses: tuple[str, ...] = _smooth("loss")
     layers: tuple[str, ...] = _names("parametric")
     activations: tuple[str, ...] = _smooth("elementwise")
     merges: tuple[str, ...] = _names("merge")

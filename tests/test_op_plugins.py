@@ -716,3 +716,18 @@ def test_an_l1_loss_written_with_abs_has_torchs_gradient_at_the_kink(monkeypatch
         assert np.array_equal(g, np.array([[0.0, 1.0], [-1.0, 0.0]]) / 2)
     finally:
         registry.reset()
+
+
+def test_generated_dags_of_the_claims_draw_smooth_losses_only(monkeypatch):
+    """The L1 loss above (smooth=False) was drawn into apriori-adaptive-momentum-c4, which
+    assumes an L-smooth E, and falsified it; the claims' DAGs now draw smooth losses only, as
+    smooth activations only, while theory's agreement DAGs still draw every loss."""
+    from descentcheck.impl.random_dag import DagShape
+    from descentcheck.theory.random_specs import theory_shape
+
+    _install(monkeypatch, l1=LossPlugin("l1", _l1, targets="values", smooth=False), logcosh=LOGCOSH)
+    try:
+        assert DagShape().losses == ("mse", "softmax_cross_entropy", "logcosh")
+        assert theory_shape().losses == ("mse", "softmax_cross_entropy", "l1", "logcosh")
+    finally:
+        registry.reset()

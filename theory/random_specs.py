@@ -31,11 +31,13 @@ def theory_shape(max_steps: int = 5) -> DagShape:
     probability 3/4, merged by ``add`` twice as often as by ``concat`` where the widths agree
     (the network width is the input's, so skips from the input can be added too), every
     activation (relu included) after a layer or, one block in five, alone, a concat reading a
-    lone parent twice one time in five, a dense or gaussian_logits head for either loss."""
+    lone parent twice one time in five, every loss (a non-smooth plugin's too), a dense or
+    gaussian_logits head for either loss."""
     return DagShape(
         min_blocks=min(2, max_steps),
         max_blocks=max_steps,
         activations=registry.names("elementwise"),
+        losses=registry.names("loss"),
         merges=("add", "add", "concat"),
         skip=3 / 4,
         drop_chain=1 / 3,
