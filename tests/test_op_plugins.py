@@ -646,6 +646,7 @@ def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, sm
         assert all(r.ok for r in result) if isinstance(result, list) else result.ok
         r = CliRunner().invoke(main, ["derive", "softsign", "--format", "sympy", "--dim", "1"])
         assert r.exit_code == 0 and "x0/(Abs(x0) + 1)" in r.output, r.output
+        assert "# note: not differentiable where x_i = 0 (|u| and sign(u) in its rule)" in r.output
     finally:
         registry.reset()
 
@@ -714,6 +715,11 @@ def test_an_l1_loss_written_with_abs_has_torchs_gradient_at_the_kink(monkeypatch
         E, g = loss.value_and_grad(yhat, y)
         assert E == (0.0 + 1.0 + 2.5 + 0.0) / 2
         assert np.array_equal(g, np.array([[0.0, 1.0], [-1.0, 0.0]]) / 2)
+        # the complex-step oracle agrees with the rule at the kinks too (|ih| continues as 0)
+        for i, j in np.ndindex(yhat.shape):
+            z = yhat.astype(complex)
+            z[i, j] += 1e-30j
+            assert loss.value_and_grad(z, y)[0].imag / 1e-30 == g[i, j]
     finally:
         registry.reset()
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral
+from typing import Any
 
 import sympy as sp
 
@@ -144,6 +145,11 @@ def activation(op: str) -> Callable[[Expr], Expr] | None:
     return ACTIVATIONS.get(op)
 
 
+def _is_kink(f: Any) -> bool:
+    """``f`` is a plugin rule's |u| or sign(u) (``registry.op_plugins.analytic``)."""
+    return type(f).__name__ in ("abs_c", "sign_re") or isinstance(f, (sp.Abs, sp.sign))
+
+
 def _elementwise(op: str, dim: int) -> Unit:
     x = vec("x", dim)
     phi = activation(op)
@@ -154,6 +160,14 @@ def _elementwise(op: str, dim: int) -> Unit:
     info = registry.get(op)
     if info is not None and info.plugin is not None:
         notes += (f"from {info.plugin.who}", *info.plugin.notes)
+        kinks = sorted(
+            {str(k.args[0]) for k in phi(sp.Symbol("x_i")).atoms(sp.Function) if _is_kink(k)}
+        )
+        if kinks:
+            notes += (
+                f"not differentiable where {', '.join(kinks)} = 0 (|u| and sign(u) in its rule); "
+                "the derivative there uses sign(0) = 0 (torch's convention)",
+            )
     if op == "relu":
         notes += (
             "relu is not differentiable at 0 (one-sided derivatives 0 and 1); the derivative is "

@@ -30,7 +30,7 @@ attribute            required meaning
 ``formula``          no       one line for help and reports (default: ``str(phi(x))``)
 ``smooth``           no       True (default) when phi is C^2 with bounded phi', phi'' on the
                               reals: what the convergence theorem assumes; False keeps the op
-                              out of the claims that assume it
+                              out of the claims' generated DAGs (as relu)
 ``notes``            no       tuple of one-line notes ``derive`` prints
 ``numpy_forward``    no       ``f(x: ndarray) -> ndarray``; default ``lambdify(phi, "numpy")``
 ``numpy_derivative`` no       ``f'(x: ndarray) -> ndarray``; default ``lambdify(phi', "numpy")``.
@@ -485,15 +485,12 @@ def analytic(e: Any) -> Any:
 
 def _abs_value(u: Any) -> Any:
     """``|u|`` for real numbers and arrays (numpy, CuPy, mpmath, Arb), ``u sign(Re u)`` for
-    complex ones."""
-    from descentcheck.impl.backend import namespace
-
-    if isinstance(u, complex):
-        return -u if u.real < 0 else u
+    complex ones: exact (a product by -1, 0 or 1), and 0 where ``Re u = 0``, so the complex
+    step's derivative at the kink is ``sign(0) = 0``, the value the rules use (torch's)."""
+    if isinstance(u, complex) or type(u).__name__ == "mpc":
+        return u * _sign_value(u)
     if getattr(getattr(u, "dtype", None), "kind", "") == "c":
-        return namespace(u).where(u.real < 0, -u, u)
-    if type(u).__name__ == "mpc":
-        return -u if u.real < 0 else u
+        return u * _sign_value(u)
     return abs(u)
 
 
