@@ -575,6 +575,17 @@ def _mpmath_loss(
     return lambda w: mp_network.loss(net.spec.raw, {**fixed, name: w}, X, Y)
 
 
+def _nonfinite(r: GradCheckResult) -> str:
+    """Why a failed row failed, when it is not a size: a NaN or inf backprop gradient or
+    oracle value (``max rel. error inf`` alone does not say which side)."""
+    sides = [
+        side
+        for side, values in (("backprop", r.analytic), ("oracle", r.numeric))
+        if not np.all(np.isfinite(values))
+    ]
+    return f" ({' and '.join(sides)} not finite)" if sides else ""
+
+
 def format_table(rows: Iterable[ParamCheck]) -> str:
     """A plain-text table: parameter, shape, method, max rel. error, worst index, OK/FAIL."""
     head = ("parameter", "shape", "method", "max rel. error", "worst index", "result")
@@ -585,7 +596,7 @@ def format_table(rows: Iterable[ParamCheck]) -> str:
             r.result.method,
             f"{r.result.max_rel_error:.1e}",
             str(r.result.worst_index),
-            "OK" if r.ok else "FAIL",
+            "OK" if r.ok else "FAIL" + _nonfinite(r.result),
         )
         for r in rows
     ]

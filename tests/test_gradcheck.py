@@ -416,6 +416,23 @@ def test_broken_parameter_gradient_is_caught(net: Network, monkeypatch) -> None:
     assert table == format_table(r.rows)
 
 
+def test_a_nan_backprop_gradient_says_so_in_the_table(net: Network, monkeypatch) -> None:
+    """A blind tester's L1 loss gave NaN gradients at a perfect fit, and the table said only
+    ``max rel. error inf ... FAIL``: the row now says which side was not finite."""
+    params, x, y = _data(net)
+    layer = _layer(net, "g1")
+    backward = layer.backward
+
+    def nan_radii(params, cache, gy):
+        gxs, gp = backward(params, cache, gy)
+        return gxs, {**gp, "radii": np.full_like(gp["radii"], np.nan)}
+
+    monkeypatch.setattr(layer, "backward", nan_radii)
+    table = check_network_gradient(net, params, x, y).table()
+    assert re.search(r"^g1\.radii\s.*\sFAIL \(backprop not finite\)$", table, re.M), table
+    assert "OK (" not in table and table.count("not finite") == 1
+
+
 def test_broken_input_gradient_is_caught_upstream(net: Network, monkeypatch) -> None:
     """dE/d(input) of g1 scaled by 1 + 1e-6: g1's own parameters stay right, those feeding it
     through the skip connection do not."""
