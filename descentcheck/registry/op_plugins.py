@@ -526,56 +526,49 @@ def _mathml_row(printer: Any, name: str | None, left: str, arg: Any, right: str)
 
 @cache
 def _kink_functions() -> tuple[Any, Any]:
-    """The SymPy functions ``abs_c`` and ``sign_re`` (built once SymPy is imported)."""
+    """The SymPy functions ``abs_c`` and ``sign_re`` (built once SymPy is imported). Each is
+    SymPy's own (``Abs``, ``sign``) of a real argument, prints as it (LaTeX, MathML, ``str``),
+    and evaluates by its ``_imp_``, which lambdify calls by the class name."""
     import sympy as sp
 
-    class sign_re(sp.Function):  # lambdify prints the class name: _imp_ evaluates it
-        """sign(Re u); its derivative is 0 (the jump at 0 is the op's kink)."""
-
+    class Kink(sp.Function):
         nargs = 1
-        _imp_ = staticmethod(_sign_value)
+        real_form: Any = None  # SymPy's function, for a real argument
+        word: str | None = None  # the name printed before the brackets
+        brackets = ("(", ")")
 
         @classmethod
         def eval(cls, u: Any) -> Any:
-            if u.is_extended_real:
-                return sp.sign(u)
-            return None
+            return cls.real_form(u) if u.is_extended_real else None
+
+        def _latex(self, printer: Any) -> str:
+            name = rf"\operatorname{{{self.word}}}" if self.word else ""
+            left, right = self.brackets
+            return rf"{name}\left{left}{printer._print(self.args[0])}\right{right}"
+
+        def _sympystr(self, printer: Any) -> str:
+            return f"{self.real_form.__name__}({printer._print(self.args[0])})"
+
+        def _mathml_presentation(self, printer: Any) -> Any:
+            return _mathml_row(
+                printer, self.word, *self.brackets[:1], self.args[0], self.brackets[1]
+            )
+
+    class sign_re(Kink):
+        """sign(Re u); its derivative is 0 (the jump at 0 is the op's kink)."""
+
+        real_form, word, _imp_ = sp.sign, "sign", staticmethod(_sign_value)
 
         def fdiff(self, argindex: int = 1) -> Any:
             return sp.S.Zero
 
-        def _latex(self, printer: Any) -> str:
-            return rf"\operatorname{{sign}}{{\left({printer._print(self.args[0])}\right)}}"
-
-        def _sympystr(self, printer: Any) -> str:
-            return f"sign({printer._print(self.args[0])})"
-
-        def _mathml_presentation(self, printer: Any) -> Any:
-            return _mathml_row(printer, "sign", "(", self.args[0], ")")
-
-    class abs_c(sp.Function):
+    class abs_c(Kink):
         """|u| on the reals, u sign(Re u) near them; its derivative is sign_re(u)."""
 
-        nargs = 1
-        _imp_ = staticmethod(_abs_value)
-
-        @classmethod
-        def eval(cls, u: Any) -> Any:
-            if u.is_extended_real:
-                return sp.Abs(u)
-            return None
+        real_form, brackets, _imp_ = sp.Abs, ("|", "|"), staticmethod(_abs_value)
 
         def fdiff(self, argindex: int = 1) -> Any:
             return sign_re(self.args[0])
-
-        def _latex(self, printer: Any) -> str:
-            return rf"\left|{printer._print(self.args[0])}\right|"
-
-        def _sympystr(self, printer: Any) -> str:
-            return f"Abs({printer._print(self.args[0])})"
-
-        def _mathml_presentation(self, printer: Any) -> Any:
-            return _mathml_row(printer, None, "|", self.args[0], "|")
 
     return abs_c, sign_re
 
@@ -590,7 +583,7 @@ def closed_derivative(e: Any, x: Any, who: str) -> Any:
         left = min(map(str, d.atoms(sp.Derivative)), key=len)
         raise PluginError(
             f"{who}: SymPy cannot differentiate its rule in closed form (it leaves {left}); "
-            "write it with functions analytic near the real line (|u| as sp.sqrt(u**2))"
+            "write it with functions analytic near the real line (|u| and sign(u) may appear)"
         )
     return d
 
