@@ -737,3 +737,24 @@ def test_generated_dags_of_the_claims_draw_smooth_losses_only(monkeypatch):
         assert theory_shape().losses == ("mse", "softmax_cross_entropy", "l1", "logcosh")
     finally:
         registry.reset()
+
+
+def test_a_rule_with_heaviside_trains_and_its_derivative_follows_sympys_h0(monkeypatch):
+    """x Heaviside(x) (relu written with SymPy's step) left a DiracDelta in its derivative,
+    which numpy could not evaluate (a NameError traceback); H(u) is now (1 + sign u)/2, so the
+    slope is H(x): 0, 1/2 at 0 (SymPy's H(0)), 1; the complex step agrees."""
+
+    def rule(x):
+        import sympy as sp
+
+        return x * sp.Heaviside(x)
+
+    _install(monkeypatch, step=ElementwisePlugin("steprelu", rule, smooth=False))
+    try:
+        forward, slope = registry.get("steprelu").plugin.numpy_rules
+        x = np.array([-1.0, 0.0, 2.0])
+        assert np.array_equal(forward(x), np.array([0.0, 0.0, 2.0]))
+        assert np.array_equal(slope(x), np.array([0.0, 0.5, 1.0]))
+        assert np.array_equal(forward(x + 1e-30j).imag / 1e-30, slope(x))
+    finally:
+        registry.reset()

@@ -289,3 +289,24 @@ def test_derive_an_optimizer_shows_which_step_each_state_is():
 def test_an_unknown_name_lists_ops_and_optimizers():
     with pytest.raises(DeriveError, match=r"unknown op 'adamw'; known ops: .*; optimizers: gd"):
         derive_text("adamw", "json")
+
+
+def test_the_round_trip_check_fails_on_a_json_that_reads_back_otherwise(monkeypatch):
+    """theory's derivations check compares what the JSON reads back to with the derivation
+    (up to expansion): a JSON whose output is off by a factor fails it, naming op and D."""
+    from descentcheck.theory import checks, render
+
+    real = render.derive_text
+
+    def doubled(op, fmt, dim):
+        text = real(op, fmt, dim)
+        if fmt != "json" or op != "tanh":
+            return text
+        payload = json.loads(text)
+        payload["output"] = f"2*({payload['output']})"
+        return json.dumps(payload)
+
+    monkeypatch.setattr(render, "derive_text", doubled)
+    result = checks.check_derivations()
+    assert not result.ok and "tanh D=1: output does not round-trip" in result.details
+    assert all(line.startswith("tanh ") for line in result.details)

@@ -468,7 +468,8 @@ def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> 
 
 def analytic(e: Any) -> Any:
     """``e`` with every ``|u|`` and ``sign(u)`` of a ``u`` not known to be real written as
-    :func:`abs_c` and :func:`sign_re`: on the reals the same functions, and for a complex ``u``
+    ``abs_c`` and ``sign_re`` (``Heaviside(u)`` as ``(1 + sign_re(u)) / 2``): on the reals the
+    same functions, and for a complex ``u``
     near the real line the analytic continuation (``u sign(Re u)``), which SymPy differentiates
     in closed form and the complex-step oracle sees through (``abs`` of a complex number drops
     its imaginary part, and SymPy's derivative of ``Abs`` of a complex symbol is
@@ -477,10 +478,15 @@ def analytic(e: Any) -> Any:
     stay SymPy's ``Abs`` and ``sign`` (what theory's suprema read)."""
     import sympy as sp
 
-    if not isinstance(e, sp.Basic) or not e.has(sp.Abs, sp.sign):
+    if not isinstance(e, sp.Basic) or not e.has(sp.Abs, sp.sign, sp.Heaviside):
         return e
     abs_c, sign_re = _kink_functions()
-    return e.replace(sp.Abs, abs_c).replace(sp.sign, sign_re)
+
+    def step(u: Any, *at_zero: Any) -> Any:  # H(u) = (1 + sign u) / 2: H(0) = 1/2, SymPy's
+        half = (1 + sign_re(u)) / 2
+        return half if not at_zero or at_zero[0] == sp.S.Half else sp.Heaviside(u, *at_zero)
+
+    return e.replace(sp.Abs, abs_c).replace(sp.sign, sign_re).replace(sp.Heaviside, step)
 
 
 def _abs_value(u: Any) -> Any:
@@ -578,7 +584,8 @@ def closed_derivative(e: Any, x: Any, who: str) -> Any:
     unevaluated ``Derivative`` in it."""
     import sympy as sp
 
-    d = sp.diff(e, x)
+    # a jump's DiracDelta is 0 off the jump, and 0 at it by the rules' convention (sign(0) = 0)
+    d = sp.diff(e, x).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
     if d.has(sp.Derivative):
         left = min(map(str, d.atoms(sp.Derivative)), key=len)
         raise PluginError(
