@@ -71,6 +71,27 @@ def test_a_plugin_may_name_a_theory_region(registered):
     assert out["inside"] is False and out["region"] == "gd"
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_a_plugin_naming_a_builtins_region_gets_its_verdicts(registered, beta):
+    """A blind plugin author's heavy ball named constant_momentum, its hyperparameters named as
+    the README says (``momentum``, no ``argument``): the sweep gave no verdict ("needs per-step
+    beta"), because the region's test takes the built-in's keyword ``beta``."""
+    own = Hyperparameter("momentum", "float", "momentum", 0.0, high=1.0, high_open=True)
+    registered(
+        replace(
+            reg.get("momentum"),
+            name="hb2",
+            hyperparameters=(LR, own),
+            origin="plugin 'hb2' (hb:HB2)",
+        )
+    )
+    for lr in (0.5, 1.9, 2.5):
+        mine = inside_region("hb2", {"lr": lr, "momentum": beta}, 1.0)
+        builtin = inside_region("momentum", {"lr": lr, "momentum": beta}, 1.0)
+        assert mine["inside"] is builtin["inside"] is not None, mine
+        assert mine["region"] == "constant_momentum" and mine["beta"] == beta
+
+
 def test_no_verdict_without_a_region_or_with_a_per_step_quantity(registered):
     per_step = Region("per_step", None, "", "", "", lambda lr, L, grad: True)
     registered(

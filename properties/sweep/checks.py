@@ -54,6 +54,7 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
     for h in entry.hyperparameters:
         if h.kind == "float" and (h.name in hp or not h.required):
             given[h.name] = given[h.keyword] = float(hp.get(h.name, h.default))
+    given.update(_named_region_keywords(entry, given))
     lr, tau, beta = given["lr"], given.get("tau"), given.get("beta")
     out: dict[str, Any] = {
         "inside": None,
@@ -91,6 +92,19 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
         if beta == 0:
             out["note"] = "beta = 0 is gradient descent"
     return out
+
+
+def _named_region_keywords(entry: Any, given: dict[str, float]) -> dict[str, float]:
+    """A plugin naming a built-in's region carries that built-in's hyperparameter names
+    (``momentum``), while the region's test takes the built-in's factory keywords (``beta``):
+    the values under those keywords (a plugin's own keywords may differ)."""
+    from descentcheck.registry.optimizers import get
+    from descentcheck.theory.descent import PROVED_FOR
+
+    if entry.origin == "builtin" or not isinstance(entry.region, str):
+        return {}
+    reference = get(PROVED_FOR[entry.region][0])
+    return {h.keyword: given[h.name] for h in reference.hyperparameters if h.name in given}
 
 
 def _verdict(entry: Any, region: Any, args: dict[str, float]) -> bool:
