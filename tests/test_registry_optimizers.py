@@ -606,3 +606,45 @@ def test_update_claim_names_a_plugin_whose_derivation_cannot_be_evaluated(plugin
     assert entry["outcome"] in ("error", "falsified")
     text = entry["message"]
     assert "plugin 'adam' (fake_plugin:ADAM): its derivation cannot be evaluated" in text, text
+
+
+def _make_scaled(lr, c=1.0):
+    def update(grads, state, params):
+        return {k: -lr * c * g for k, g in grads.items()}, state, StepInfo(None)
+
+    return Optimizer("scaled", {"lr": lr, "c": c}, lambda params: None, update)
+
+
+def _scaled_rule():
+    lr, c, g = sp.symbols("lr c g", real=True)
+    return UpdateRule(step=-lr * c * g, gradient=g, hyperparameters={"lr": lr, "c": c})
+
+
+def test_theory_evaluates_a_hyperparameter_without_draw_at_its_default(plugins):
+    """A blind author's float hyperparameter declared without ``draw`` failed theory with
+    "cannot create mpf from ...*c": its symbol was left unevaluated; the README says the
+    checks then use the default."""
+    from descentcheck.theory.optimizer_agreement import compare_registered
+
+    c = Hyperparameter("c", "float", "step multiplier", 1.0, low_open=True)
+    entry = OptimizerEntry(
+        "scaled",
+        "dw = -lr c g",
+        (LR, c),
+        factory=_make_scaled,
+        derivation=_scaled_rule,
+        no_region="a test",
+    )
+    plugins(FakeEntryPoint("scaled", entry))
+    assert coverage_problems(reg.get("scaled")) == []
+    results = {r.name: r for r in compare_registered(sequences=2)}
+    assert results["scaled"].ok, results["scaled"].problem()
+    # and a wrong factory is still caught at the default (c = 1 makes -lr c g equal -lr g,
+    # so the planted bug must involve c: -lr c^2 g at c = 2)
+    wrong = replace(
+        entry,
+        factory=lambda lr, c=2.0: _make_scaled(lr, c * c),
+        hyperparameters=(LR, replace(c, default=2.0)),
+    )
+    plugins(FakeEntryPoint("scaled", wrong))
+    assert not {r.name: r for r in compare_registered(sequences=2)}["scaled"].ok

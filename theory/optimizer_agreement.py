@@ -123,6 +123,8 @@ def _flat(tree: dict[str, Array]) -> Array:
 def _drawn(entry: Any, rng: np.random.Generator, setting: dict[str, Any]) -> dict[str, Any]:
     """Hyperparameters from each declared ``draw`` range (uniform, or log-uniform), except those
     ``setting`` fixes (``registry.option_settings``); a default where no range is declared."""
+    from descentcheck.registry.optimizers import example_value
+
     hp: dict[str, Any] = {k: v for k, v in setting.items() if v is not None}
     for h in entry.hyperparameters:
         if h.name in hp or h.kind == "choice":
@@ -132,6 +134,8 @@ def _drawn(entry: Any, rng: np.random.Generator, setting: dict[str, Any]) -> dic
             hp[h.name] = float(
                 np.exp(rng.uniform(np.log(lo), np.log(hi))) if log else rng.uniform(lo, hi)
             )
+        else:  # the default (the unrolled rule needs a number for every symbol it declares)
+            hp[h.name] = example_value(h)
     return hp
 
 

@@ -745,7 +745,19 @@ def _example(h: Hyperparameter) -> Any:
         return h.default if not h.required else h.choices[0]
     if h.draw is not None:
         return h.draw[0]
-    return None if not h.required else (h.low or 0.0) + 0.5
+    return None if not h.required else example_value(h)
+
+
+def example_value(h: Hyperparameter) -> Any:
+    """A value of ``h`` to evaluate with when nothing is drawn: its default, else (required)
+    its first choice, or a number inside its interval (``low + 1/2``, or the interval's middle
+    when that is past ``high``)."""
+    if not h.required:
+        return h.default
+    if h.kind == "choice":
+        return h.choices[0]
+    low = h.low or 0.0
+    return low + 0.5 if h.high is None or low + 0.5 < h.high else (low + h.high) / 2
 
 
 def region_of(entry: OptimizerEntry) -> Any:
