@@ -13,7 +13,9 @@ is complex-analytic in ``x_i`` as coded. A second pass, at ``h/3`` from a point 
 every entry, measures what error there is: the ``h^2 f'''/6`` truncation (visible only where
 ``f'`` nearly vanishes) and the rounding noise of the float64 program where a gradient entry is a
 cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two evaluations per entry. Its
-imaginary parts ``h f'`` underflow for gradients below ~1e-280.
+imaginary parts ``h f'`` underflow for gradients below ~1e-280, so its error estimate is at least
+``tiny / h`` (2.2e-278, ``tiny`` the least normal float64): an entry smaller than that is judged
+to that resolution, not failed against an oracle that underflowed to 0.
 
 ``richardson``: central differences ``D(h) = (f(x+h e_i) - f(x-h e_i)) / (2h)``, whose error is a
 series in ``h^2``, at steps ``h_k = h0 * max(1, |x_i|) / c^k`` (k = 0..11, h0 = 0.1, c = 1.6),
@@ -180,7 +182,9 @@ def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
         raise _Unusable(f"complex step: {type(exc).__name__}: {exc}") from exc
     if not all_complex and not np.any(out != 0.0):
         raise _Unusable("complex step: fun returned real values (the imaginary part was dropped)")
-    return _Oracle(out[0], np.abs(out[0] - out[1]), "complex_step")
+    # below tiny the program's imaginary parts are subnormal or flushed: its resolution
+    resolution = np.finfo(np.float64).tiny / h
+    return _Oracle(out[0], np.maximum(np.abs(out[0] - out[1]), resolution), "complex_step")
 
 
 def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:

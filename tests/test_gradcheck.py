@@ -493,3 +493,25 @@ def test_the_mpmath_oracle_checks_a_network_with_tanh(monkeypatch) -> None:
     monkeypatch.setattr(layer, "backward", broken)
     r = check_network_gradient(net, params, x, y, method="mpmath")
     assert [row.name for row in r if not row.ok] == ["h.b"], r.table()
+
+
+def test_the_complex_step_judges_gradients_below_its_resolution_to_that_resolution() -> None:
+    """Hypothesis found a net whose data (y ~ 2e-294) give a bias gradient of -2.06e-294, where
+    ``h f'`` underflows and the complex step returned 0: a correct gradient failed. The
+    oracle's error is now at least tiny / h (2.2e-278); a gradient above that is still judged
+    to rtol, so a wrong one there still fails."""
+    tiny = np.finfo(np.float64).tiny
+
+    def f(x: Array) -> Any:
+        return (x[0] - 2.06e-294) ** 2 / 2
+
+    x0 = np.array([0.0])
+    r = check_gradient(f, np.array([-2.06e-294]), x0, method="complex_step")
+    assert r.ok and r.numeric[0] == 0.0 and r.oracle_error[0] == tiny / 1e-30
+    big = np.array([1e-250])  # above the resolution: judged as ever
+
+    def g(x: Array) -> Any:
+        return (x[0] - big[0]) ** 2 / 2
+
+    assert check_gradient(g, -big, x0, method="complex_step").ok
+    assert not check_gradient(g, -big * (1 + 1e-6), x0, method="complex_step").ok
