@@ -350,6 +350,39 @@ BROKEN = {  # the plugin object, and what the one-line error must say
         replace(ADAM, hyperparameters=(*ADAM.hyperparameters, Hyperparameter("m", "choice", "m"))),
         "hyperparameter 'm': a 'choice' needs choices=(...), the names it takes",
     ),
+    # the blind author's plausible mistakes, which trained silently with the bad value
+    "a choice default not a choice": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("mode", "choice", "m", "plian", choices=("plain", "fancy")),
+            ),
+        ),
+        "hyperparameter 'mode': its default is not a value it takes (unknown mode 'plian'; "
+        "known: plain, fancy)",
+    ),
+    "a default outside the interval": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("c", "float", "c", -1.0, low_open=True),
+            ),
+        ),
+        "hyperparameter 'c': its default is not a value it takes (c must lie in (0, inf), got -1)",
+    ),
+    "a draw outside the interval": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("c", "float", "c", 1.0, high=2.0, draw=(0.5, 5.0, False)),
+            ),
+        ),
+        "hyperparameter 'c': draw = (0.5, 5.0, False) is not (low, high, log) inside its "
+        "interval (c must lie in [0, 2], got 5)",
+    ),
     "a float with choices": (
         replace(
             ADAM,

@@ -667,6 +667,8 @@ def _check_hyperparameters(
                     else "choices are for kind 'choice', not 'float'"
                 )
             )
+        for problem in _declaration_problems(h):
+            refuse(f"optimizer {entry.name}: hyperparameter {h.name!r}: {problem}")
         for other in known.values():
             if h.name in other.hyperparameter_names:
                 if other.hyperparameter(h.name).kind != h.kind:
@@ -674,6 +676,27 @@ def _check_hyperparameters(
                         f"optimizer {entry.name}: hyperparameter {h.name!r} is a "
                         f"{other.hyperparameter(h.name).kind} in {other.name}, a {h.kind} here"
                     )
+
+
+def _declaration_problems(h: Hyperparameter) -> list[str]:
+    """What ``h`` declares against itself: a default it would refuse as a value, a ``draw``
+    range outside its interval (property tests and theory would draw values ``train``
+    refuses)."""
+    out = []
+    if not h.required:
+        try:
+            h.check(h.default)
+        except HyperparameterError as e:
+            out.append(f"its default is not a value it takes ({e})")
+    if h.draw is not None:
+        try:
+            low, high, log = h.draw
+            if not low <= high or (log and low <= 0):
+                raise HyperparameterError(f"({low}, {high}, log={log}) is not a range")
+            h.check(low), h.check(high)
+        except (TypeError, ValueError, HyperparameterError) as e:
+            out.append(f"draw = {h.draw!r} is not (low, high, log) inside its interval ({e})")
+    return out[:1]
 
 
 def coverage_problems(entry: OptimizerEntry) -> list[str]:
