@@ -277,6 +277,29 @@ def _require_certified(
     return "error", f"the counterexample's violation is not certified ({why}): {message}"
 
 
+OUTCOMES = ("held", "falsified", "error")
+
+
+def _experiment_body(body: Any) -> dict[str, Any]:
+    """An experiment's ledger entry as the ledger needs it (``outcome`` one of
+    :data:`OUTCOMES`, ``examples`` a count, ``measured`` and ``theory`` dicts, ``message``
+    text), or a ValueError saying what is wrong (the claim's outcome is then ``error``)."""
+    if not isinstance(body, dict):
+        raise ValueError(f"the experiment returned {type(body).__name__}, not a dict")
+    if body.get("outcome") not in OUTCOMES:
+        raise ValueError(
+            f"the experiment's outcome is {body.get('outcome')!r}, not one of {', '.join(OUTCOMES)}"
+        )
+    examples = body.setdefault("examples", 0)
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
+        raise ValueError(f"the experiment's examples is {examples!r}, not a count")
+    for key in ("measured", "theory"):
+        if not isinstance(body.setdefault(key, {}), dict):
+            raise ValueError(f"the experiment's {key} is not a dict")
+    body["message"] = str(body.get("message", ""))
+    return body
+
+
 def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     """Run any claim; returns its ledger entry with the declarative fields in front."""
     cpu0 = time.process_time()
@@ -291,7 +314,7 @@ def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     if claim.experiment is not None:
         t0 = time.perf_counter()
         try:
-            body = claim.experiment(profile)
+            body = _experiment_body(claim.experiment(profile))
         except Exception as e:
             body = {"outcome": "error", "examples": 0, "message": f"{type(e).__name__}: {e}"}
         body.setdefault("counterexample", None)

@@ -580,3 +580,31 @@ def test_readme_testing_example_runs():
     pytest.importorskip("torch", reason="torch is only installed in the crosscheck tox env")
     (block,) = _blocks("### Checking your own trainer")
     exec(compile(block, "README testing block", "exec"), {})
+
+
+@pytest.mark.parametrize(
+    ("returned", "outcome", "says"),
+    [
+        ({"outcome": "held"}, "held", ""),  # examples, measured, theory, message filled in
+        ({"outcome": "ok"}, "error", "outcome is 'ok', not one of held, falsified, error"),
+        ({"outcome": "held", "examples": "many"}, "error", "examples is 'many', not a count"),
+        (5, "error", "the experiment returned int, not a dict"),
+    ],
+)
+def test_an_experiment_claims_result_is_checked(returned, outcome, says):
+    """A blind author's experiment returning {"outcome": "held"} crashed the ledger's table
+    (KeyError: 'examples'), and outcome "ok" was stored as such: the entry is now completed or
+    the claim's outcome is error, saying why."""
+    from descentcheck.properties import format_ledger
+    from descentcheck.properties.claim import Claim
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    claim = Claim(
+        id="exp", statement="x", source="here", expect="holds", experiment=lambda profile: returned
+    )
+    entry = run_claim(claim, get_profile("fast"))
+    assert entry["outcome"] == outcome and says in entry["message"]
+    assert entry["meets_expectation"] is (outcome == "held")
+    table = format_ledger({"claims": [entry], "profile": "fast", "seconds": 0.0})
+    assert "exp" in table
