@@ -681,3 +681,27 @@ def test_theory_evaluates_a_hyperparameter_without_draw_at_its_default(plugins):
     )
     plugins(FakeEntryPoint("scaled", wrong))
     assert not {r.name: r for r in compare_registered(sequences=2)}["scaled"].ok
+
+
+def test_a_callable_regions_empty_latex_or_mathml_is_printed_from_its_condition():
+    """The README's example region leaves mathml="": derive printed a blank line for it."""
+    from descentcheck.theory.descent import Region
+
+    lr, c, L = sp.symbols("lr c L", positive=True)
+
+    def region():
+        return Region(
+            "scaled",
+            sp.StrictLessThan(lr * c * L, 2),
+            "",
+            "",
+            "lr c L < 2",
+            lambda lr, c, L: 0 < lr * c * L < 2,
+        )
+
+    entry = OptimizerEntry("scaled", "dw = -lr c g", (LR,), region=region)
+    printed = reg.region_of(entry)
+    assert printed.latex == sp.latex(sp.StrictLessThan(lr * c * L, 2))
+    assert printed.mathml.startswith("<math") and "<mi>c</mi>" in printed.mathml
+    given = reg.region_of(replace(entry, region=lambda: replace(region(), latex="x", mathml="y")))
+    assert (given.latex, given.mathml) == ("x", "y")  # what the plugin wrote is kept

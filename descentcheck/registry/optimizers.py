@@ -63,11 +63,14 @@ Its fields, all in one place:
     (``theory.named_regions``). A callable's own region is the plugin's claim: theory checks
     its form only; the ledger and the sweep test it on runs. A ``Region`` (a
     dataclass) has ``name``; ``condition``, a SymPy strict inequality in the Symbols of
-    ``theory.descent_proofs`` (``lr``, ``tau``, ``beta``, ``L``, ``ratio`` = rho_k, and for
-    per-entry scalings ``p`` = g.Dg, ``q`` = |Dg|^2); ``latex``, ``mathml`` and ``words`` for
-    the report; and ``guaranteed``, the plain-float test of the same condition, which callers
-    call by keyword with the names it declares (the hyperparameters, ``L``; a sweep case
-    without one of them, such as per-step ``grad`` and ``scale``, gets no verdict).
+    ``theory.descent_proofs`` (``lr``, ``tau``, ``beta``, ``L``, ``rho_k``, ``s_p``, and for
+    per-entry scalings ``p`` = g.Dg, ``q`` = |Dg|^2) or the plugin's own hyperparameters;
+    ``latex``, ``mathml`` and ``words`` for the report (an empty ``latex`` or ``mathml`` is
+    printed from ``condition``); and ``guaranteed``, the plain-float test of the same
+    condition, which callers call by keyword with the names it declares (the
+    hyperparameters, ``L``, and ``ratio`` for rho_k, given its worst case, inf, so a region
+    with ``beta * ratio`` must treat ``beta = 0`` itself; a sweep case without one of them,
+    such as per-step ``grad`` and ``scale``, gets no verdict).
 ``torch`` (str, optional)
     The torch equivalent, for documentation.
 
@@ -783,12 +786,33 @@ def example_value(h: Hyperparameter) -> Any:
     return low + 0.5 if h.high is None or low + 0.5 < h.high else (low + h.high) / 2
 
 
+def _printed(region: Any) -> Any:
+    """A plugin's ``Region`` with an empty ``latex`` or ``mathml`` printed from its SymPy
+    ``condition`` (the README's example leaves ``mathml=""``: derive printed a blank line)."""
+    import dataclasses
+
+    condition = getattr(region, "condition", None)
+    if not dataclasses.is_dataclass(region) or condition is None:
+        return region  # not a Region: theory's form check names what is wrong
+    if getattr(region, "latex", "x") and getattr(region, "mathml", "x"):
+        return region
+    import sympy as sp
+
+    from descentcheck.theory.mathml import math_block, presentation
+
+    return dataclasses.replace(
+        region,
+        latex=region.latex or sp.latex(condition),
+        mathml=region.mathml or math_block(presentation(condition)),
+    )
+
+
 def region_of(entry: OptimizerEntry) -> Any:
     """The exact descent region (a ``theory.descent.Region``), or None with ``no_region``."""
     if entry.region is None:
         return None
     if callable(entry.region):
-        return entry.region()
+        return _printed(entry.region())
     from descentcheck.theory.descent import REGIONS
 
     if entry.region not in REGIONS:  # a built-in's typo or a region removed from theory
