@@ -202,3 +202,17 @@ def test_design_call_and_optimizer_objects():
     assert np.array_equal(same.losses, traj.losses)
     with pytest.raises(HyperparameterError, match="carries its own settings; got 'lr'"):
         train(net, params, x, y, optimizer=opt, lr=0.1)
+
+
+def test_an_option_the_optimizer_does_not_take_is_named_before_the_missing_lr() -> None:
+    """A blind author passed the factory's keyword (learning_rate=0.3) for lr and was told
+    "needs a learning rate (--lr)": the unknown option is named first."""
+    import descentcheck as dc
+
+    net = dc.Network.from_spec("sine_skip")
+    x, y = np.zeros((4, 1)), np.zeros((4, 1))
+    params = net.init(seed=0, x=x)
+    with pytest.raises(HyperparameterError, match=r"^optimizer momentum takes no 'learning_rate'$"):
+        dc.train(net, params, x, y, "momentum", learning_rate=0.3)
+    with pytest.raises(HyperparameterError, match=r"^optimizer momentum needs a learning rate"):
+        dc.train(net, params, x, y, "momentum")
