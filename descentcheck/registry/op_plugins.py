@@ -263,7 +263,8 @@ class PluginOp(_Plugin):
     """An activation plugin, normalised: every rule as a function (given, or derived from phi)."""
 
     def phi(self, x: Any) -> Any:
-        """The SymPy forward rule at ``x``, ``|u|`` written ``sqrt(u^2)`` (:func:`analytic`)."""
+        """The SymPy forward rule at ``x``, its ``|u|``, ``sign(u)`` as :func:`analytic` reads
+        them."""
         return analytic(self._expr("sympy", x))
 
     @cached_property
@@ -280,8 +281,8 @@ class PluginOp(_Plugin):
 
     def diff(self, e: Any, x: Any) -> Any:
         """``de/dx`` in closed form, or a one-line :class:`PluginError` naming the plugin (a
-        rule SymPy can only differentiate as ``Derivative(re(x), x)``, such as ``sign`` or
-        ``Max`` of a complex symbol, has no numeric derivative to lambdify)."""
+        rule SymPy can only differentiate as ``Derivative(...)``, such as ``floor`` or ``re``
+        of a complex symbol, has no numeric derivative to lambdify)."""
         return closed_derivative(e, x, self.who)
 
     @cached_property
@@ -351,7 +352,8 @@ class PluginLoss(_Plugin):
         return sp.symbols(f"yhat0:{dim}"), sp.symbols(f"y0:{dim}")
 
     def expression(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> Any:
-        """The per-sample loss E(yhat, y), ``|u|`` written ``sqrt(u^2)`` (:func:`analytic`)."""
+        """The per-sample loss E(yhat, y), its ``|u|``, ``sign(u)`` as :func:`analytic` reads
+        them."""
         return analytic(self._expr("sympy", tuple(yhat), tuple(y)))
 
     def _lambdified(self, dim: int, numbers: str, grad: bool) -> Any:
@@ -469,8 +471,8 @@ def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> 
 def analytic(e: Any) -> Any:
     """``e`` with every ``|u|`` and ``sign(u)`` of a ``u`` not known to be real written as
     ``abs_c`` and ``sign_re`` (``Heaviside(u)`` as ``(1 + sign_re(u)) / 2``): on the reals the
-    same functions, and for a complex ``u``
-    near the real line the analytic continuation (``u sign(Re u)``), which SymPy differentiates
+    same functions, and for a complex ``u`` near the real line the continuation
+    ``u sign(Re u)`` (0 at ``Re u = 0``, where ``abs`` has its kink), which SymPy differentiates
     in closed form and the complex-step oracle sees through (``abs`` of a complex number drops
     its imaginary part, and SymPy's derivative of ``Abs`` of a complex symbol is
     ``Derivative(re(x), x)``, which nothing can evaluate). Their derivatives are torch's:
@@ -493,9 +495,8 @@ def _abs_value(u: Any) -> Any:
     """``|u|`` for real numbers and arrays (numpy, CuPy, mpmath, Arb), ``u sign(Re u)`` for
     complex ones: exact (a product by -1, 0 or 1), and 0 where ``Re u = 0``, so the complex
     step's derivative at the kink is ``sign(0) = 0``, the value the rules use (torch's)."""
-    if isinstance(u, complex) or type(u).__name__ == "mpc":
-        return u * _sign_value(u)
-    if getattr(getattr(u, "dtype", None), "kind", "") == "c":
+    complex_array = getattr(getattr(u, "dtype", None), "kind", "") == "c"
+    if complex_array or isinstance(u, complex) or type(u).__name__ == "mpc":
         return u * _sign_value(u)
     return abs(u)
 
