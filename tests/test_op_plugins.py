@@ -661,8 +661,8 @@ def test_softsign_declared_smooth_fails_theory_naming_abs(monkeypatch):
         result = check_assumptions()
         assert not result.ok
         assert (
-            "softsign: declared smooth, but its rule uses Abs: not twice differentiable "
-            "everywhere (|x| at 0); declare smooth=False"
+            "softsign: declared smooth, but phi'' jumps at x = 0 (its rule uses Abs): not "
+            "twice differentiable; declare smooth=False"
         ) in result.details
     finally:
         registry.reset()
@@ -756,5 +756,25 @@ def test_a_rule_with_heaviside_trains_and_its_derivative_follows_sympys_h0(monke
         assert np.array_equal(forward(x), np.array([0.0, 0.0, 2.0]))
         assert np.array_equal(slope(x), np.array([0.0, 0.5, 1.0]))
         assert np.array_equal(forward(x + 1e-30j).imag / 1e-30, slope(x))
+    finally:
+        registry.reset()
+
+
+def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink(monkeypatch):
+    """softplus as max(x, 0) + log(1 + exp(-|x|)) is C^infinity: the kink check evaluates
+    phi, phi', phi'' either side of x = 0 and finds no jump, so it is not refused as softsign
+    is (SymPy finds no closed-form suprema for it: the bounds are stated)."""
+    from descentcheck.theory.assumptions import activation_bounds
+
+    def rule(x):
+        import sympy as sp
+
+        return sp.Max(x, 0) + sp.log(1 + sp.exp(-sp.Abs(x)))
+
+    plugin = ElementwisePlugin("maxsoftplus", rule, expected_bounds=("oo", "1", "1/4"))
+    _install(monkeypatch, msp=plugin)
+    try:
+        note = activation_bounds("maxsoftplus").note
+        assert "declared smooth, but" not in note and "jumps" not in note, note
     finally:
         registry.reset()

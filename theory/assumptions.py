@@ -126,6 +126,57 @@ NOT_SMOOTH = (
 )
 
 
+def _kink_points(phi: sp.Expr) -> list[Any] | None:
+    """The real x where a function of ``NOT_SMOOTH`` in ``phi`` may break (where the argument
+    of ``Abs``, ``sign``, ``Heaviside``, ``DiracDelta`` vanishes, the two of a ``Max`` or
+    ``Min`` meet, a ``Piecewise`` condition's two sides meet); None when they cannot be listed
+    (``floor``, a set SymPy cannot enumerate)."""
+    edges: list[Any] = []
+    for f in phi.atoms(*NOT_SMOOTH):
+        if isinstance(f, (sp.floor, sp.ceiling)):
+            return None
+        if isinstance(f, (sp.Max, sp.Min)):
+            edges += [a - b for a in f.args for b in f.args if a != b]
+        elif isinstance(f, sp.Piecewise):
+            conds = [c for _, c in f.args if c is not sp.true]
+            if not all(isinstance(c, sp.core.relational.Relational) for c in conds):
+                return None
+            edges += [c.lhs - c.rhs for c in conds]
+        else:
+            edges.append(f.args[0])
+    points: list[Any] = []
+    for e in edges:
+        roots = sp.solveset(e, x, sp.S.Reals)
+        if not isinstance(roots, sp.FiniteSet):
+            return None
+        points += list(roots)
+    return sorted(set(points), key=float)
+
+
+def _jump(phi: sp.Expr) -> str | None:
+    """Where phi, phi' or phi'' jumps at one of its kink points (30 digits, 1e-12 either side;
+    a jump's DiracDelta counts as 0 off the point), e.g. "phi'' jumps at x = 0" for softsign;
+    None when none jumps (a smooth function written with Abs or Max, as a stable softplus);
+    a description of the rule when the points cannot be listed."""
+    import mpmath
+
+    points = _kink_points(phi)
+    if points is None:
+        return "its kinks cannot be located"
+    for n in range(3):
+        d = sp.diff(phi, x, n).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+        f = sp.lambdify(x, d, "mpmath")
+        with mpmath.workdps(30):
+            for r in points:
+                left, right = (
+                    f(mpmath.mpf(r) - mpmath.mpf("1e-12")),
+                    f(mpmath.mpf(r) + mpmath.mpf("1e-12")),
+                )
+                if abs(left - right) > mpmath.mpf("1e-8") * (1 + abs(left) + abs(right)):
+                    return f"{_PHI[n]} jumps at x = {r}"
+    return None
+
+
 def phi_of(op: str) -> sp.Expr:
     """The activation ``op`` as an expression in the real symbol ``x``."""
     info = registry.get(op)
@@ -178,14 +229,15 @@ def activation_bounds(op: str) -> ActivationBounds:
         return ActivationBounds(op, None, False, False, f"outside the theorem: {op} is not smooth")
     phi, expected = phi_of(op), expected_bounds(op)
     rough = sorted({type(a).__name__ for a in phi.atoms(*NOT_SMOOTH)})
-    if rough:  # a plugin declaring smooth (the default) a rule with |x| in it, as softsign
+    jump = _jump(phi) if rough else None
+    if jump:  # a plugin declaring smooth (the default) a rule with a kink, as softsign's |x|
         return ActivationBounds(
             op,
             None,
             False,
             False,
-            f"declared smooth, but its rule uses {', '.join(rough)}: not twice differentiable "
-            "everywhere (|x| at 0); declare smooth=False",
+            f"declared smooth, but {jump} (its rule uses {', '.join(rough)}): not twice "
+            "differentiable; declare smooth=False",
         )
     sups: list[sp.Expr | None] = []
     stated: list[bool] = []

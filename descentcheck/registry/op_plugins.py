@@ -104,8 +104,10 @@ fine for |x| < 1e154; ``log(1 + exp(x))`` overflows for x > 709: give ``numpy_fo
 A rule's ``|u|`` and ``sign(u)`` (``sp.Abs``, ``sp.sign``) are read as :func:`analytic` says:
 the same on the reals, continued near them for the complex step, with torch's derivatives; a rule
 SymPy can only differentiate as an unevaluated ``Derivative`` (``floor``, ``re`` of x) is refused
-in one line when its numeric rules are built. Declared smooth, a rule with ``Abs`` (or
-``sign``, ``Max``, ``Piecewise``...) fails theory's assumptions check: it is not C^2.
+in one line when its numeric rules are built. Declared smooth, a rule whose phi, phi' or
+phi'' jumps where an ``Abs``, ``sign``, ``Max``, ``Piecewise``... of it breaks (softsign's phi''
+at 0) fails theory's assumptions check: it is not C^2 (a smooth function written with them, as
+``max(x, 0) + log(1 + exp(-|x|))``, is not refused).
 What checks each rule: theory's coverage check (every rule present), its symbolic agreement
 (the transcriptions equal SymPy's derivatives), its numeric agreement (the float rules against the
 60-digit derivation), its plugin-rules check (a given ``mpmath`` rule equals phi, the
