@@ -778,3 +778,46 @@ def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink(monkeypatch
         assert "declared smooth, but" not in note and "jumps" not in note, note
     finally:
         registry.reset()
+
+
+def _tanh_lin(x):
+    import sympy as sp
+
+    return sp.tanh(x) + x / 10
+
+
+def test_theory_names_an_own_numpy_rule_that_calls_numpy_on_device_arrays(monkeypatch):
+    """A blind author's numpy_forward called np.tanh: it passed theory and trained, and only
+    the ledger's device-path claim caught it. Theory's plugin-rules check now runs a plugin's
+    own numpy rules on the strict CuPy stand-in; the namespace's tanh passes."""
+    from descentcheck.impl.backend import namespace
+    from descentcheck.theory.plugin_rules import check_plugin_rules
+
+    def transcription(x):
+        import sympy as sp
+
+        return sp.tanh(x) + x / 10, 1 - sp.tanh(x) ** 2 + sp.Rational(1, 10)
+
+    def plugin(tanh):
+        return ElementwisePlugin(
+            "tanhlin",
+            _tanh_lin,
+            numpy_forward=lambda x: tanh(x) + x / 10,
+            numpy_derivative=lambda x: 1 - tanh(x) ** 2 + 0.1,
+            claimed_forward=lambda x: transcription(x)[0],
+            claimed_derivative=lambda x: transcription(x)[1],
+        )
+
+    _install(monkeypatch, tl=plugin(np.tanh))
+    try:
+        r = check_plugin_rules()
+        assert not r.ok and any(
+            "its numpy_forward failed on a device array" in d for d in r.details
+        ), r.details
+    finally:
+        registry.reset()
+    _install(monkeypatch, tl=plugin(lambda x: namespace(x).tanh(x)))
+    try:
+        assert check_plugin_rules().ok
+    finally:
+        registry.reset()

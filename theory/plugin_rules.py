@@ -9,9 +9,11 @@ ball contains the true value). For every plugin op and loss, at the points of :d
 * ``|mpmath_rule(t) - phi(t)| <= 1e-40 (1 + |phi(t)|)``, ``phi(t)`` from SymPy at 60 digits;
 * the ball ``interval_rule(arb(t))`` (at 128 bits) contains ``phi(t)`` up to 1e-30 relative.
 
-A loss is evaluated on the rows of :data:`LOSS_ROWS` (outputs and targets, width D = 2 or its
-``min_width``), against the mean of its SymPy per-sample loss. Built-in ops are not sampled here:
-their evaluators are checked on whole networks (``network_agreement``) and by the certifier's
+A plugin's own numpy rules are also run on device arrays (the strict CuPy stand-in): one that
+calls numpy on them is named. A loss is evaluated on the rows of :data:`LOSS_ROWS` (outputs
+and targets, width D = 2 or its ``min_width``), against the mean of its SymPy per-sample loss.
+Built-in ops are not sampled here: their evaluators are checked on whole networks
+(``network_agreement``) and by the certifier's
 tests.
 """
 
@@ -111,6 +113,32 @@ def _objects(a: Any, number: Any) -> Any:
     return out
 
 
+def _device_errors(p: Any, kind: str, min_width: int) -> list[str]:
+    """A plugin's own numpy rules run on the strict CPU stand-in for CuPy's arrays
+    (:mod:`descentcheck.impl.device_standin`): one that calls numpy on them (``np.tanh(x)``)
+    would fail ``train --backend cupy``; only the ledger's device-path claim saw it before.
+    The rules derived from phi are lambdified onto the arrays' namespace and are left out."""
+    import numpy as np
+
+    from descentcheck.impl import device_standin
+    from descentcheck.registry.plugins import PluginError
+
+    device_standin.register()
+    dev = device_standin.xp.asarray
+    try:
+        if kind == "loss" and p.numpy_value_and_grad is not None:
+            dim = max(2, min_width)
+            rows = np.array([[r[k % 3] for k in range(dim)] for r in LOSS_ROWS])
+            p.value_and_grad(dev(rows), dev(rows - 0.5 * (np.arange(dim) + 1)))
+        elif kind != "loss" and p.numpy_forward is not None:
+            forward, derivative = p.numpy_rules
+            x = dev(np.array(SAMPLES))
+            forward(x), derivative(x)
+    except PluginError as e:  # the rule's TypeError on a device array, named by the registry
+        return [str(e)]
+    return []
+
+
 def plugin_rule_errors() -> list[str]:
     """One line per plugin rule that disagrees with the plugin's SymPy rule, or fails to run."""
     out: list[str] = []
@@ -120,6 +148,7 @@ def plugin_rule_errors() -> list[str]:
             continue
         try:
             out += _loss_errors(p, info.min_width) if info.kind == "loss" else _activation_errors(p)
+            out += _device_errors(p, info.kind, info.min_width)
         except Exception as e:  # a plugin's rule that cannot even run is a failed check
             out.append(f"{p.who}: a rule fails to evaluate: {type(e).__name__}: {e}")
     return out
