@@ -89,6 +89,10 @@ def run() -> None:
 def main() -> None:
     """Check convergence claims about neural-network training, and train with a float64
     reference trainer whose gradients and updates are verified."""
+    if os.environ.get("DESCENTCHECK_VECTOR_MATH"):  # else nothing to check, and numpy unneeded
+        from descentcheck.impl.ops.vector_math import setting
+
+        setting()
 
 
 def _named_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

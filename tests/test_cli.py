@@ -703,3 +703,16 @@ def test_options_that_would_be_ignored_or_misread_are_refused(tmp_path, args, sa
     assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, (
         r.output
     )
+
+
+def test_a_bad_vector_math_setting_stops_every_command_in_one_line(workdir, monkeypatch):
+    """Even a net too small to call MKL's exp: the setting is checked before the command runs."""
+    monkeypatch.setenv("DESCENTCHECK_VECTOR_MATH", "fast")
+    r = CliRunner().invoke(main, [str(a) for a in _train_args(workdir)])
+    assert r.exit_code == 2
+    assert r.output.strip() == (
+        "error: DESCENTCHECK_VECTOR_MATH must be 'auto' or 'numpy', got 'fast'"
+    )
+    assert not (workdir / "run").exists()
+    monkeypatch.setenv("DESCENTCHECK_VECTOR_MATH", "numpy")
+    assert _run(_train_args(workdir), workdir).exit_code == 0

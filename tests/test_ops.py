@@ -224,15 +224,17 @@ def test_the_tanh_flag_reads_avx512_and_is_false_where_numpy_does_not_say(monkey
         from numpy.core import _multiarray_umath as umath
 
     from descentcheck.impl.ops import activations as act
+    from descentcheck.impl.ops import vector_math
 
+    assert act.NUMPY_TANH_IS_SIMD is vector_math.NUMPY_IS_SIMD
     for features, want in (
         ({"AVX512_SKX": True}, True),
         ({"AVX512_SKX": False, "AVX2": True}, False),
     ):
         monkeypatch.setattr(umath, "__cpu_features__", features)
-        assert act._numpy_tanh_is_simd() is want
+        assert vector_math._numpy_is_simd() is want
     monkeypatch.delattr(umath, "__cpu_features__")
-    assert act._numpy_tanh_is_simd() is False
+    assert vector_math._numpy_is_simd() is False
 
 
 def test_the_tanh_layer_takes_the_form_the_machine_flag_names(monkeypatch):

@@ -22,7 +22,9 @@ For real x of 4096 entries or more, tanh comes from the ``e = exp(-2|x|)`` its d
 ``(1 - e) / (1 + e)`` for ``|x| >= 1/2`` and Cephes' rational form below (:func:`_tanh_real`,
 within 1.4 eps of tanh), so a step evaluates one ``exp`` per tanh unit instead of a ``tanh`` and
 an ``exp`` (numpy's float64 tanh and exp are scalar libm loops on CPUs without AVX-512, where
-they cost about as much as a matrix product of the same width). Where numpy's float64 tanh is a
+they cost about as much as a matrix product of the same width; there the ``exp`` of a large real
+array is MKL's vectorised one when the optional ``mkl_umath`` is installed, :mod:`.vector_math`,
+as is the ``exp(-|x|)`` of sigmoid and softplus). Where numpy's float64 tanh is a
 SIMD loop (:data:`NUMPY_TANH_IS_SIMD`: x86-64 with AVX-512), a tanh and an exp cost less than
 that form's ~25 passes, so the layer takes numpy's tanh and ``exp(-2|x|)`` beside it: the choice
 is fixed per machine, so the same inputs give the same bits on it. Smaller arrays (small DAGs,
@@ -34,20 +36,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
+from . import vector_math
 from .base import Array, Layer, iadd, imul
 
-
-def _numpy_tanh_is_simd() -> bool:
-    """numpy dispatches float64 tanh and exp to its AVX-512 (SKX) loops on this CPU (False
-    where numpy does not say: a build without runtime dispatch keeps the portable form)."""
-    try:
-        from numpy._core import _multiarray_umath as umath
-    except ImportError:  # numpy 1.x
-        from numpy.core import _multiarray_umath as umath
-    return bool(getattr(umath, "__cpu_features__", {}).get("AVX512_SKX", False))
-
-
-NUMPY_TANH_IS_SIMD = _numpy_tanh_is_simd()
+NUMPY_TANH_IS_SIMD = vector_math.NUMPY_IS_SIMD
 """Large real tanh layers on numpy take numpy's tanh beside ``exp(-2|x|)`` (True), or the
 one-``exp`` form :func:`_tanh_real` (False). Measured (tests/benchmarks): on AVX-512 the pair
 costs half that form; without it, numpy's tanh is a scalar loop and the form wins."""
@@ -63,7 +55,7 @@ def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
     # data-dependent branch of where
     e = xp.abs(x)
     xp.negative(e, out=e)
-    return xp.exp(e, out=e), x >= 0
+    return vector_math.exp(e, out=e), x >= 0
 
 
 def _sigmoid_from(e: Array, pos: Array, consume: bool = False) -> Array:
@@ -108,7 +100,7 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     xp = namespace(x)
     a = xp.abs(x)
     e = xp.multiply(a, -2.0)
-    e = xp.exp(e, out=e)
+    e = vector_math.exp(e, out=e)
     y = xp.subtract(1.0, e)
     y = xp.divide(y, xp.add(1.0, e), out=y)  # tanh|x| for |x| >= 1/2
     small = xp.flatnonzero(a < _TANH_SMALL)

@@ -7,8 +7,9 @@ With centroids ``c`` (units, in) and radii ``r`` (units, in) for ``radius="per_c
     y_j = exp(z_j)                                   (gaussian)
 
 Squared distances only: no square root, so no singular derivative at ``x = c``; ``z <= 0`` for real
-inputs, so ``exp`` never overflows however large the input. With ``gz = dE/dz``
-(``gy * y`` for gaussian, ``gy`` for logits)::
+inputs, so ``exp`` never overflows however large the input (a large real ``z``'s ``exp`` is
+:func:`.vector_math.exp`: MKL's where numpy's is a scalar loop and ``mkl_umath`` is installed).
+With ``gz = dE/dz`` (``gy * y`` for gaussian, ``gy`` for logits)::
 
     dE/dc_ji = sum_n gz_nj r_ji^2 (x_ni - c_ji)
     dE/dr_ji = -sum_n gz_nj r_ji (x_ni - c_ji)^2     (per_unit: summed over i)
@@ -74,6 +75,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
+from . import vector_math
 from .base import Array, Layer, iadd, imul, isub, same_kind
 
 MATMUL_MIN_SIZE = 1 << 16
@@ -103,7 +105,7 @@ class Gaussian(Layer):
             z, cache = self._z_matmul(x, c, r)
         else:
             z, cache = self._z_direct(x, c, r)
-        y = z if self.logits else namespace(z).exp(z)
+        y = z if self.logits else vector_math.exp(z)
         return y, (cache, y)
 
     def backward(self, params, cache, gy):

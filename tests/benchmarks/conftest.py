@@ -51,6 +51,9 @@ def thread_limits():
         return
     from threadpoolctl import threadpool_limits
 
+    from descentcheck.impl.ops import vector_math
+
+    vector_math.provider()  # loads MKL where it will be used, so that the limits reach it
     with threadpool_limits(limits=THREADS):
         try:
             import torch
@@ -99,16 +102,23 @@ def _versions() -> dict[str, Any]:
             info[name] = None
     # what makes a machine's elementwise work fast or slow, and how a run emulated another
     # machine (NPY_DISABLE_CPU_FEATURES, ATEN_CPU_CAPABILITY, OPENBLAS_CORETYPE: tox passes them)
-    from descentcheck.impl.ops.activations import NUMPY_TANH_IS_SIMD
+    from descentcheck.impl.ops import vector_math
 
-    info["numpy_tanh_exp_simd"] = NUMPY_TANH_IS_SIMD
+    info["numpy_tanh_exp_simd"] = vector_math.NUMPY_IS_SIMD
+    info["large_exp"] = vector_math.provider()
     if info["torch"]:
         import torch
 
         info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     info["emulation"] = {
         k: os.environ[k]
-        for k in ("NPY_DISABLE_CPU_FEATURES", "ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE")
+        for k in (
+            "NPY_DISABLE_CPU_FEATURES",
+            "ATEN_CPU_CAPABILITY",
+            "OPENBLAS_CORETYPE",
+            "MKL_ENABLE_INSTRUCTIONS",
+            "DESCENTCHECK_VECTOR_MATH",
+        )
         if os.environ.get(k)
     }
     return info

@@ -70,6 +70,12 @@ def _machine(info: dict[str, Any]) -> str:
             if "numpy_tanh_exp_simd" in v
             else None
         ),
+        (
+            "large arrays' exp: "
+            + ("MKL's (mkl_umath)" if v["large_exp"] == "mkl_umath" else "numpy's")
+            if "large_exp" in v
+            else None
+        ),
         f"torch {v['torch']}" if v.get("torch") else "torch not installed",
         f"torch CPU capability {v['torch_cpu_capability']}"
         if v.get("torch_cpu_capability")

@@ -1,0 +1,91 @@
+"""``exp`` of large real float64 numpy arrays: numpy's ufunc, or MKL's vectorised one where
+numpy's is a scalar loop.
+
+numpy evaluates float64 ``exp`` and ``tanh`` in SIMD loops only on x86-64 CPUs with AVX-512
+(:data:`NUMPY_IS_SIMD`); elsewhere each entry is a scalar libm call, and on a 512 x 256 array
+``np.exp`` costs about a third of a 512 x 256 x 256 matrix product (README, Speed). There, if the
+optional ``mkl_umath`` is installed (``pip install "descentcheck[mkl]"``: Intel's numpy ufuncs
+over MKL's Vector Math Library, in VML's default high-accuracy mode), real float64 numpy arrays
+of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop about four times as fast
+(measured within 0.52 ulp of exp, subnormal results and inf/NaN as numpy gives them;
+tests/test_vector_math.py). Only ``exp``: MKL's float64 ``tanh`` measured no faster than
+numpy's scalar loop (0.54 against 0.58 ms), so large tanh layers keep the one-``exp`` form of
+:mod:`.activations`, whose ``exp`` is this one.
+
+Which ufunc a process uses is fixed when it first needs one (:func:`provider`) and depends only
+on the CPU, the installed packages and ``DESCENTCHECK_VECTOR_MATH``, so the same inputs give the
+same bits on a machine; with and without ``mkl_umath`` the last bit of about one ``exp`` in 200
+differs, as two machines' libm would. Small arrays (small DAGs: a call's overhead decides there),
+complex ones (the complex-step oracle) and device arrays take their namespace's ``exp``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import numpy as np
+
+from ..backend import namespace
+from ..errors import BackendError
+
+MIN_SIZE = 4096
+"""Arrays this large or larger may take MKL's ``exp``."""
+
+ENV = "DESCENTCHECK_VECTOR_MATH"
+"""``numpy`` keeps numpy's ``exp`` even where ``mkl_umath`` is installed (to time or compare the
+two on one machine); unset, or ``auto``, lets :func:`provider` choose."""
+
+
+def _numpy_is_simd() -> bool:
+    """numpy dispatches float64 tanh and exp to its AVX-512 (SKX) loops on this CPU (False
+    where numpy does not say: a build without runtime dispatch)."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as umath
+    return bool(getattr(umath, "__cpu_features__", {}).get("AVX512_SKX", False))
+
+
+NUMPY_IS_SIMD = _numpy_is_simd()
+
+
+def setting() -> str:
+    """:data:`ENV`'s value, ``"auto"`` (unset or empty) or ``"numpy"``; any other is refused in
+    one line (the CLI asks before any command runs, so a typo never passes unnoticed)."""
+    choice = os.environ.get(ENV, "").strip().lower() or "auto"
+    if choice not in ("auto", "numpy"):
+        raise BackendError(f"{ENV} must be 'auto' or 'numpy', got {choice!r}")
+    return choice
+
+
+@functools.cache
+def provider() -> str:
+    """``"numpy"`` or ``"mkl_umath"``: whose ``exp`` large real arrays take in this process
+    (``mkl_umath`` only where numpy's is scalar, the package imports and :data:`ENV` allows)."""
+    choice = setting()
+    if NUMPY_IS_SIMD or choice == "numpy":
+        return "numpy"
+    try:
+        import mkl_umath  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "mkl_umath"
+
+
+@functools.cache
+def _large_exp() -> Any:
+    if provider() == "mkl_umath":
+        import mkl_umath
+
+        return mkl_umath.exp
+    return np.exp
+
+
+def exp(x: Any, out: Any = None) -> Any:
+    """``exp(x)``: a large real float64 numpy array's by :func:`provider`'s ufunc, any other
+    array's by its namespace's."""
+    large = type(x) is np.ndarray and x.dtype == np.float64 and x.size >= MIN_SIZE
+    f = _large_exp() if large else namespace(x).exp
+    return f(x) if out is None else f(x, out=out)

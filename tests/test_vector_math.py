@@ -1,0 +1,177 @@
+"""impl/ops/vector_math: which exp a large real array takes, and that MKL's (mkl_umath, the
+``mkl`` extra) is as accurate as numpy's and leaves every layer's value and gradient within
+rounding of numpy's path. The MKL tests force the choice a CPU without AVX-512 makes, so they
+run on every machine where mkl_umath is installed (tox installs it)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from descentcheck.impl.errors import BackendError
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops import activations as act
+from descentcheck.impl.ops import vector_math as vm
+from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
+
+
+def _choose_again() -> None:
+    vm.provider.cache_clear()
+    vm._large_exp.cache_clear()
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """The provider chosen anew in the test (and again after it, for the tests that follow)."""
+    monkeypatch.delenv(vm.ENV, raising=False)
+    _choose_again()
+    yield monkeypatch
+    monkeypatch.undo()
+    _choose_again()
+
+
+@contextlib.contextmanager
+def _as_without_avx512():
+    """This process as on a CPU without AVX-512 with mkl_umath installed: large arrays' exp is
+    MKL's, and large tanh layers take the one-exp form (a context manager, not a fixture, so
+    that a Hypothesis test enters it per example)."""
+    mkl_umath = pytest.importorskip("mkl_umath")  # the mkl extra: tox's envs install it
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(vm.ENV, raising=False)
+        mp.setattr(vm, "NUMPY_IS_SIMD", False)
+        mp.setattr(act, "NUMPY_TANH_IS_SIMD", False)
+        _choose_again()
+        try:
+            assert vm.provider() == "mkl_umath"
+            yield mkl_umath
+        finally:
+            _choose_again()
+
+
+@pytest.fixture
+def mkl():
+    with _as_without_avx512() as mkl_umath:
+        yield mkl_umath
+
+
+def test_provider_is_numpy_where_numpys_exp_is_simd_or_asked_for(fresh):
+    fresh.setattr(vm, "NUMPY_IS_SIMD", True)
+    assert vm.provider() == "numpy"
+    _choose_again()
+    fresh.setattr(vm, "NUMPY_IS_SIMD", False)
+    fresh.setenv(vm.ENV, "numpy")
+    assert vm.provider() == "numpy"
+    assert vm._large_exp() is np.exp
+
+
+def test_provider_is_numpy_without_mkl_umath(fresh):
+    fresh.setattr(vm, "NUMPY_IS_SIMD", False)
+    fresh.setitem(sys.modules, "mkl_umath", None)  # import fails as if not installed
+    assert vm.provider() == "numpy"
+
+
+def test_a_bad_setting_is_one_line_that_names_it(fresh):
+    fresh.setenv(vm.ENV, "fast")
+    with pytest.raises(BackendError) as e:
+        vm.provider()
+    assert str(e.value) == "DESCENTCHECK_VECTOR_MATH must be 'auto' or 'numpy', got 'fast'"
+
+
+def test_only_large_real_float64_numpy_arrays_take_mkls_exp(mkl):
+    """Bit for bit: MKL's exp on a large array, numpy's on one entry short of it, on float32
+    and on complex (the complex-step oracle); both arrays hold entries where the two differ."""
+    large = np.linspace(-30.0, 30.0, vm.MIN_SIZE)
+    small = large[1:]
+    assert not np.array_equal(mkl.exp(small), np.exp(small))  # the test can tell them apart
+    assert np.array_equal(vm.exp(large), mkl.exp(large))
+    assert not np.array_equal(vm.exp(large), np.exp(large))
+    assert np.array_equal(vm.exp(small), np.exp(small))
+    as32 = large.astype(np.float32)
+    assert np.array_equal(vm.exp(as32), np.exp(as32))
+    z = large + 1e-20j
+    assert np.array_equal(vm.exp(z), np.exp(z))
+    out = np.empty_like(large)
+    assert vm.exp(large, out=out) is out and np.array_equal(out, mkl.exp(large))
+
+
+@hypothesis_settings(TEST_PROFILE)
+@given(
+    st.lists(
+        st.one_of(st.floats(-745.2, 709.78), st.floats(-40.0, 40.0), st.floats(-1e-6, 1e-6)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_mkls_exp_is_within_one_ulp_of_exp(xs):
+    """VML's high-accuracy exp measured 0.52 ulp at worst; numpy's scalar libm exp is within 1
+    ulp too. Judged at 40 digits, subnormal results by their absolute spacing."""
+    import mpmath
+
+    x = np.resize(np.asarray(xs, dtype=np.float64), vm.MIN_SIZE)
+    with _as_without_avx512():
+        y = vm.exp(x)
+    with mpmath.workdps(40):
+        for xi, yi in zip(xs, y, strict=False):
+            exact = mpmath.exp(mpmath.mpf(xi))
+            ulp = np.spacing(np.float64(float(exact)))
+            assert abs(mpmath.mpf(float(yi)) - exact) <= ulp, (xi, float(yi))
+
+
+def test_mkls_exp_keeps_numpys_special_values(mkl):
+    x = np.resize([-np.inf, np.inf, np.nan, 709.79, -740.0, -746.0, 0.0, -0.0], vm.MIN_SIZE)
+    with np.errstate(over="ignore"):
+        assert np.array_equal(vm.exp(x), np.exp(x), equal_nan=True)
+
+
+LARGE_NET = {
+    "name": "large_layers",
+    "inputs": 64,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "inputs": ["input"], "units": 80},
+        {"name": "t", "op": "tanh", "inputs": ["h"]},
+        {"name": "s", "op": "sigmoid", "inputs": ["h"]},
+        {"name": "p", "op": "softplus", "inputs": ["t"]},
+        {"name": "m", "op": "add", "inputs": ["s", "p"]},
+        {"name": "g", "op": "gaussian", "inputs": ["m"], "units": 64},
+        {"name": "out", "op": "dense", "inputs": ["g"], "units": 3},
+    ],
+}
+
+
+def _loss_and_grad():
+    net = Network.from_spec(LARGE_NET)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(64, 64)), rng.normal(size=(64, 3))
+    params = net.init(seed=3, x=x)
+    return net.loss_and_grad(params, x, y)
+
+
+def test_a_network_on_mkls_exp_agrees_with_numpys_to_rounding(fresh):
+    """Every large layer that calls exp (tanh's one-exp form, sigmoid, softplus, the Gaussian
+    layer: 64 x 80 and 64 x 64 arrays) gives the loss and every gradient entry within 1e-12
+    relative of numpy's path, and not the same bits (MKL's exp was used)."""
+    pytest.importorskip("mkl_umath")
+    fresh.setattr(act, "NUMPY_TANH_IS_SIMD", False)  # one form on both sides: only exp differs
+    fresh.setenv(vm.ENV, "numpy")
+    fresh.setattr(vm, "NUMPY_IS_SIMD", False)
+    loss0, grad0 = _loss_and_grad()
+    fresh.delenv(vm.ENV)
+    _choose_again()
+    assert vm.provider() == "mkl_umath"
+    loss1, grad1 = _loss_and_grad()
+    assert loss1 == pytest.approx(loss0, rel=1e-12)
+    differs = loss1 != loss0
+    for k, g in grad0.items():
+        scale = np.max(np.abs(g))
+        assert np.max(np.abs(grad1[k] - g)) <= 1e-12 * scale, k
+        differs |= not np.array_equal(grad1[k], g)
+    assert differs
+    again = _loss_and_grad()
+    assert again[0] == loss1 and all(np.array_equal(again[1][k], grad1[k]) for k in grad1)
