@@ -11,6 +11,7 @@ sup|phi| = sup|phi'| = 1 and sup|phi''| = 48 sqrt(5) / 125 (at x = -+1/2).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import json
@@ -67,6 +68,18 @@ def _install(monkeypatch, **plugins) -> None:
     registry.reset()
 
 
+@contextlib.contextmanager
+def installed(**plugins):
+    """``plugins`` installed as :func:`_install` does for the ``with`` block; the registry is
+    re-read after it."""
+    with pytest.MonkeyPatch.context() as mp:
+        _install(mp, **plugins)
+        try:
+            yield
+        finally:
+            registry.reset()
+
+
 @pytest.fixture
 def isru(monkeypatch):
     _install(monkeypatch, isru=ISRU)
@@ -107,18 +120,14 @@ def test_network_trains_and_gradcheck_passes(seed):
     import descentcheck as dc
     from descentcheck.impl.gradcheck import check_network_gradient
 
-    with pytest.MonkeyPatch.context() as mp:
-        _install(mp, isru=ISRU)
-        try:
-            net = dc.Network.from_spec(SPEC)
-            x, y = _data(seed)
-            params = net.init(seed=seed % 1000, x=x)
-            traj = dc.train(net, params, x, y, optimizer="gd", lr=0.05, steps=20)
-            assert traj.losses[-1] < traj.losses[0]
-            result = check_network_gradient(net, params, x, y)
-            assert all(r.ok for r in result) if isinstance(result, list) else result.ok
-        finally:
-            registry.reset()
+    with installed(isru=ISRU):
+        net = dc.Network.from_spec(SPEC)
+        x, y = _data(seed)
+        params = net.init(seed=seed % 1000, x=x)
+        traj = dc.train(net, params, x, y, optimizer="gd", lr=0.05, steps=20)
+        assert traj.losses[-1] < traj.losses[0]
+        result = check_network_gradient(net, params, x, y)
+        assert all(r.ok for r in result) if isinstance(result, list) else result.ok
 
 
 def test_derive_prints_its_latex_and_the_help_lists_it(isru):
@@ -186,25 +195,19 @@ def _mp_plus_ulp(t):
         ({"mpmath": _mp_plus_ulp}, "mpmath rule at x"),
     ],
 )
-def test_a_wrong_evaluator_rule_is_caught(monkeypatch, override, message):
-    _install(monkeypatch, isru=dataclasses.replace(ISRU, **override))
-    try:
+def test_a_wrong_evaluator_rule_is_caught(override, message):
+    with installed(isru=dataclasses.replace(ISRU, **override)):
         from descentcheck.theory.plugin_rules import check_plugin_rules
 
         r = check_plugin_rules()
         assert not r.ok and any(message in d for d in r.details), r.details
-    finally:
-        registry.reset()
 
 
-def test_wrong_expected_bounds_are_caught(monkeypatch):
-    _install(monkeypatch, isru=ElementwisePlugin("isru", _isru, expected_bounds=("1", "1", "1")))
-    try:
+def test_wrong_expected_bounds_are_caught():
+    with installed(isru=ElementwisePlugin("isru", _isru, expected_bounds=("1", "1", "1"))):
         from descentcheck.theory import assumptions
 
         assert not assumptions.activation_bounds("isru").matches_expected
-    finally:
-        registry.reset()
 
 
 def test_the_certifier_encloses_its_loss(isru):
@@ -266,10 +269,9 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("obj,message", BROKEN, ids=[m for _, m in BROKEN])
-def test_a_broken_plugin_is_refused_in_one_line(monkeypatch, obj, message):
+def test_a_broken_plugin_is_refused_in_one_line(obj, message):
     plugin = types.SimpleNamespace(**obj) if isinstance(obj, dict) else obj
-    _install(monkeypatch, broken=plugin)
-    try:
+    with installed(broken=plugin):
         with pytest.raises(PluginError) as e:
             registry.ops()
         text = str(e.value)
@@ -277,8 +279,6 @@ def test_a_broken_plugin_is_refused_in_one_line(monkeypatch, obj, message):
         assert message in text
         r = CliRunner().invoke(main, ["derive", "tanh"])
         assert r.exit_code == 2 and r.output.strip() == f"error: {text}"
-    finally:
-        registry.reset()
 
 
 def test_verify_sweep_and_report_stop_at_a_refused_op_plugin_in_one_line(monkeypatch, tmp_path):
@@ -308,28 +308,22 @@ def test_verify_sweep_and_report_stop_at_a_refused_op_plugin_in_one_line(monkeyp
         registry.reset()
 
 
-def test_a_name_two_plugins_take_names_the_plugin_that_took_it_first(monkeypatch):
+def test_a_name_two_plugins_take_names_the_plugin_that_took_it_first():
     """Entry points load in name order: the later one is refused, and the line names the one
     holding the name (the blind author's clash named only the plugin that was refused)."""
-    _install(monkeypatch, a_first=ISRU, b_second=ElementwisePlugin("isru", _isru))
-    try:
+    with installed(a_first=ISRU, b_second=ElementwisePlugin("isru", _isru)):
         with pytest.raises(PluginError) as e:
             registry.ops()
         assert str(e.value) == (
             "plugin 'b_second' (fake_plugins:b_second): name 'isru' is already registered "
             "(plugin 'a_first' (fake_plugins:a_first))"
         )
-    finally:
-        registry.reset()
 
 
-def test_an_entry_point_may_name_a_function_that_builds_the_plugin(monkeypatch):
+def test_an_entry_point_may_name_a_function_that_builds_the_plugin():
     """As for optimizers and claims: a zero-argument callable is called for the plugin."""
-    _install(monkeypatch, isru=lambda: ISRU)
-    try:
+    with installed(isru=lambda: ISRU):
         assert registry.get("isru").kind == "elementwise"
-    finally:
-        registry.reset()
 
 
 def test_a_plugin_that_fails_to_import_is_refused_in_one_line(monkeypatch):
@@ -385,7 +379,7 @@ def test_a_loss_plugin_trains_gradchecks_and_is_proved(logcosh, tmp_path):
     assert r.exit_code == 0 and "\\cosh" in r.output, r.output
 
 
-def test_a_wrong_loss_rule_is_caught(monkeypatch):
+def test_a_wrong_loss_rule_is_caught():
     # a plugin whose numpy gradient (and its faithful transcription) is d, not tanh(d)
     def claimed(yhat, y):
         return _logcosh(yhat, y), {a: a - t for a, t in zip(yhat, y)}
@@ -395,8 +389,7 @@ def test_a_wrong_loss_rule_is_caught(monkeypatch):
         return float(np.log(np.cosh(d)).sum() / len(d)), d / len(d)
 
     bad = LossPlugin("logcosh", _logcosh, numpy_value_and_grad=value_and_grad, claimed=claimed)
-    _install(monkeypatch, logcosh=bad)
-    try:
+    with installed(logcosh=bad):
         from descentcheck.theory import numeric_agreement
         from descentcheck.theory.symbolic_agreement import agree
 
@@ -404,8 +397,6 @@ def test_a_wrong_loss_rule_is_caught(monkeypatch):
         assert ids[0].holds and not any(i.holds for i in ids[1:])
         yhat, y = np.array([[0.5, 2.0]]), np.array([[0.0, 0.0]])
         assert not numeric_agreement.compare_loss("logcosh", yhat, y).ok
-    finally:
-        registry.reset()
 
 
 def _raises(x):
@@ -463,7 +454,7 @@ def test_a_sympy_rule_that_fails_is_one_line_wherever_it_is_first_used(
         registry.reset()
 
 
-def test_verify_refuses_a_loss_whose_transcription_raises_before_it_starts(monkeypatch):
+def test_verify_refuses_a_loss_whose_transcription_raises_before_it_starts():
     """A loss's given SymPy transcription is called once before verify runs anything."""
 
     def claimed(yhat, y):
@@ -472,8 +463,7 @@ def test_verify_refuses_a_loss_whose_transcription_raises_before_it_starts(monke
     plugin = LossPlugin(
         "badloss", _logcosh, numpy_value_and_grad=lambda yhat, y: (0.0, yhat), claimed=claimed
     )
-    _install(monkeypatch, broken=plugin)
-    try:
+    with installed(broken=plugin):
         r = CliRunner().invoke(
             main, ["verify", "--profile", "fast", "--claim", "forward-equals-spec"]
         )
@@ -481,8 +471,6 @@ def test_verify_refuses_a_loss_whose_transcription_raises_before_it_starts(monke
             "error: plugin 'broken' (fake_plugins:broken): its SymPy rule 'claimed' raises "
             "ValueError: boom"
         ], r.output
-    finally:
-        registry.reset()
 
 
 def _swish(x):
@@ -495,31 +483,25 @@ def _swish(x):
 SWISH_SUPS = ("oo", "1.0998393201288669", "1/2")
 
 
-def test_suprema_sympy_cannot_find_are_stated_and_grid_checked(monkeypatch):
+def test_suprema_sympy_cannot_find_are_stated_and_grid_checked():
     """swish's critical points solve x + exp(x) + 1 = 0 (no closed form): its stated suprema
     stand, marked stated, and the grid check holds them to 1e-6; a wrong one is caught there."""
     from descentcheck.theory import assumptions
     from descentcheck.theory.checks import check_assumptions
 
-    _install(monkeypatch, swish=ElementwisePlugin("swish", _swish, expected_bounds=SWISH_SUPS))
-    try:
+    with installed(swish=ElementwisePlugin("swish", _swish, expected_bounds=SWISH_SUPS)):
         b = assumptions.activation_bounds("swish")
         assert b.stated == (True, True, True) and "x + exp(x) + 1" in b.unsolved
         assert b.in_theorem and b.matches_expected and "stated by the plugin" in b.note
         assert assumptions.numeric_sup_check(b) < 1e-6
         assert check_assumptions().ok
-    finally:
-        registry.reset()
     wrong = ElementwisePlugin("swish", _swish, expected_bounds=("oo", "1.2", "1/2"))
-    _install(monkeypatch, swish=wrong)
-    try:
+    with installed(swish=wrong):
         r = check_assumptions()
         assert not r.ok and any(d.startswith("swish: grid maximum differs") for d in r.details)
-    finally:
-        registry.reset()
 
 
-def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_report(monkeypatch):
+def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_report():
     """Without expected_bounds: reported outside the theorem, the theory check fails naming
     what SymPy could not solve, the other ops are still checked (isru's wrong bounds), and
     the report's assumptions table renders (it used to raise)."""
@@ -529,8 +511,7 @@ def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_repor
     from descentcheck.theory.checks import check_assumptions
 
     bad_isru = ElementwisePlugin("isru", _isru, expected_bounds=("1", "1", "1"))
-    _install(monkeypatch, swish=ElementwisePlugin("swish", _swish), isru=bad_isru)
-    try:
+    with installed(swish=ElementwisePlugin("swish", _swish), isru=bad_isru):
         b = assumptions.activation_bounds("swish")
         assert not b.in_theorem and not b.matches_expected and None in b.sups
         r = check_assumptions()
@@ -539,8 +520,6 @@ def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_repor
         assert any(d.startswith("isru: sup |phi|") for d in r.details), r.details
         data = _assumptions(Section("s", "S"))["activations"]
         assert data["swish"]["in_theorem"] is False and None in data["swish"]["sups"]
-    finally:
-        registry.reset()
 
 
 @pytest.mark.parametrize(
@@ -551,20 +530,17 @@ def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_repor
         (("oo", "-1", "1/2"), "expected_bounds[1] = '-1' is not a number >= 0"),
     ],
 )
-def test_stated_bounds_that_are_not_numbers_fail_theory_in_one_line(monkeypatch, bounds, says):
+def test_stated_bounds_that_are_not_numbers_fail_theory_in_one_line(bounds, says):
     """Load checks the shape only (no SymPy there); theory reads each entry and fails that op
     in one line (the report used to crash on the first, and took 'x' as a supremum)."""
     from descentcheck.theory.checks import check_assumptions
 
-    _install(monkeypatch, swish=ElementwisePlugin("swish", _swish, expected_bounds=bounds))
-    try:
+    with installed(swish=ElementwisePlugin("swish", _swish, expected_bounds=bounds)):
         r = check_assumptions()
         assert not r.ok and any(says in d and "plugin 'swish'" in d for d in r.details), r.details
-    finally:
-        registry.reset()
 
 
-def test_a_smooth_op_with_an_unbounded_derivative_fails_theory(monkeypatch):
+def test_a_smooth_op_with_an_unbounded_derivative_fails_theory():
     """smooth=True promises bounded phi', phi'' (the claims that assume C^2 draw the op): an
     infinite supremum, found (x^3) or stated ('oo' for swish, silencing SymPy's failure), fails
     theory; declared smooth=False it is reported outside the theorem and passes."""
@@ -575,18 +551,12 @@ def test_a_smooth_op_with_an_unbounded_derivative_fails_theory(monkeypatch):
 
     stated_oo = ElementwisePlugin("swish", _swish, expected_bounds=("oo", "oo", "oo"))
     for plugin in (ElementwisePlugin("cube", cube), stated_oo):
-        _install(monkeypatch, p=plugin)
-        try:
+        with installed(p=plugin):
             r = check_assumptions()
             assert not r.ok
             assert any(d.startswith(f"{plugin.name}: declared smooth, but") for d in r.details)
-        finally:
-            registry.reset()
-    _install(monkeypatch, p=ElementwisePlugin("cube", cube, smooth=False))
-    try:
+    with installed(p=ElementwisePlugin("cube", cube, smooth=False)):
         assert check_assumptions().ok
-    finally:
-        registry.reset()
 
 
 def test_theory_reports_a_plugins_one_line_error_without_traceback_lines(monkeypatch):
@@ -616,7 +586,7 @@ def _softsign(x):
 
 
 @pytest.mark.parametrize("smooth", [False, True])
-def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, smooth):
+def test_softsign_written_with_abs_trains_gradchecks_and_derives(smooth):
     """``sp.Abs`` of the (complex) rule symbol used to crash train and gradcheck with SymPy's
     PrintMethodNotImplementedError (its derivative is ``Derivative(re(x), x)``): |u| is now
     its continuation near the reals, exact on them, whose derivative sign(u) SymPy writes in
@@ -624,8 +594,7 @@ def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, sm
     import descentcheck as dc
     from descentcheck.impl.gradcheck import check_network_gradient
 
-    _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign, smooth=smooth))
-    try:
+    with installed(softsign=ElementwisePlugin("softsign", _softsign, smooth=smooth)):
         forward, slope = registry.get("softsign").plugin.numpy_rules
         huge = np.array([-1e300, 1e200])  # no x^2 in the forward rule to overflow
         assert np.array_equal(forward(huge), huge / (1 + np.abs(huge)))
@@ -647,30 +616,22 @@ def test_softsign_written_with_abs_trains_gradchecks_and_derives(monkeypatch, sm
         r = CliRunner().invoke(main, ["derive", "softsign", "--format", "sympy", "--dim", "1"])
         assert r.exit_code == 0 and "x0/(Abs(x0) + 1)" in r.output, r.output
         assert "# note: not differentiable where x_i = 0 (|u| and sign(u) in its rule)" in r.output
-    finally:
-        registry.reset()
 
 
-def test_softsign_declared_smooth_fails_theory_naming_abs(monkeypatch):
+def test_softsign_declared_smooth_fails_theory_naming_abs():
     """softsign is not C^2 at 0: declared smooth (the default), theory's assumptions check
     fails and says why; declared smooth=False, it is outside the theorem, as relu."""
     from descentcheck.theory.checks import check_assumptions
 
-    _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign))
-    try:
+    with installed(softsign=ElementwisePlugin("softsign", _softsign)):
         result = check_assumptions()
         assert not result.ok
         assert (
             "softsign: declared smooth, but phi'' jumps at x = 0 (its rule uses Abs): not "
             "twice differentiable; declare smooth=False"
         ) in result.details
-    finally:
-        registry.reset()
-    _install(monkeypatch, softsign=ElementwisePlugin("softsign", _softsign, smooth=False))
-    try:
+    with installed(softsign=ElementwisePlugin("softsign", _softsign, smooth=False)):
         assert check_assumptions().ok
-    finally:
-        registry.reset()
 
 
 @pytest.mark.parametrize(
@@ -704,11 +665,10 @@ def _l1(yhat, y):
     return sp.Add(*[sp.Abs(a - t) for a, t in zip(yhat, y)])
 
 
-def test_an_l1_loss_written_with_abs_has_torchs_gradient_at_the_kink(monkeypatch):
+def test_an_l1_loss_written_with_abs_has_torchs_gradient_at_the_kink():
     """|yhat - y| as a loss plugin: its gradient is sign(yhat - y) / n, 0 where a prediction
     equals its target (torch's l1_loss), not the 0/0 of sqrt(u^2)'s derivative."""
-    _install(monkeypatch, l1=LossPlugin("l1", _l1, targets="values", smooth=False))
-    try:
+    with installed(l1=LossPlugin("l1", _l1, targets="values", smooth=False)):
         loss = registry.get("l1").plugin
         yhat = np.array([[0.0, 2.0], [-1.5, 0.25]])
         y = np.array([[0.0, 1.0], [1.0, 0.25]])
@@ -720,26 +680,21 @@ def test_an_l1_loss_written_with_abs_has_torchs_gradient_at_the_kink(monkeypatch
             z = yhat.astype(complex)
             z[i, j] += 1e-30j
             assert loss.value_and_grad(z, y)[0].imag / 1e-30 == g[i, j]
-    finally:
-        registry.reset()
 
 
-def test_generated_dags_of_the_claims_draw_smooth_losses_only(monkeypatch):
+def test_generated_dags_of_the_claims_draw_smooth_losses_only():
     """The L1 loss above (smooth=False) was drawn into apriori-adaptive-momentum-c4, which
     assumes an L-smooth E, and falsified it; the claims' DAGs now draw smooth losses only, as
     smooth activations only, while theory's agreement DAGs still draw every loss."""
     from descentcheck.impl.random_dag import DagShape
     from descentcheck.theory.random_specs import theory_shape
 
-    _install(monkeypatch, l1=LossPlugin("l1", _l1, targets="values", smooth=False), logcosh=LOGCOSH)
-    try:
+    with installed(l1=LossPlugin("l1", _l1, targets="values", smooth=False), logcosh=LOGCOSH):
         assert DagShape().losses == ("mse", "softmax_cross_entropy", "logcosh")
         assert theory_shape().losses == ("mse", "softmax_cross_entropy", "l1", "logcosh")
-    finally:
-        registry.reset()
 
 
-def test_a_rule_with_heaviside_trains_and_its_derivative_follows_sympys_h0(monkeypatch):
+def test_a_rule_with_heaviside_trains_and_its_derivative_follows_sympys_h0():
     """x Heaviside(x) (relu written with SymPy's step) left a DiracDelta in its derivative,
     which numpy could not evaluate (a NameError traceback); H(u) is now (1 + sign u)/2, so the
     slope is H(x): 0, 1/2 at 0 (SymPy's H(0)), 1; the complex step agrees."""
@@ -749,18 +704,15 @@ def test_a_rule_with_heaviside_trains_and_its_derivative_follows_sympys_h0(monke
 
         return x * sp.Heaviside(x)
 
-    _install(monkeypatch, step=ElementwisePlugin("steprelu", rule, smooth=False))
-    try:
+    with installed(step=ElementwisePlugin("steprelu", rule, smooth=False)):
         forward, slope = registry.get("steprelu").plugin.numpy_rules
         x = np.array([-1.0, 0.0, 2.0])
         assert np.array_equal(forward(x), np.array([0.0, 0.0, 2.0]))
         assert np.array_equal(slope(x), np.array([0.0, 0.5, 1.0]))
         assert np.array_equal(forward(x + 1e-30j).imag / 1e-30, slope(x))
-    finally:
-        registry.reset()
 
 
-def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink(monkeypatch):
+def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink():
     """softplus as max(x, 0) + log(1 + exp(-|x|)) is C^infinity: the kink check evaluates
     phi, phi', phi'' either side of x = 0 and finds no jump, so it is not refused as softsign
     is (SymPy finds no closed-form suprema for it: the bounds are stated)."""
@@ -772,12 +724,9 @@ def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink(monkeypatch
         return sp.Max(x, 0) + sp.log(1 + sp.exp(-sp.Abs(x)))
 
     plugin = ElementwisePlugin("maxsoftplus", rule, expected_bounds=("oo", "1", "1/4"))
-    _install(monkeypatch, msp=plugin)
-    try:
+    with installed(msp=plugin):
         note = activation_bounds("maxsoftplus").note
         assert "declared smooth, but" not in note and "jumps" not in note, note
-    finally:
-        registry.reset()
 
 
 def _tanh_lin(x):
@@ -786,7 +735,7 @@ def _tanh_lin(x):
     return sp.tanh(x) + x / 10
 
 
-def test_theory_names_an_own_numpy_rule_that_calls_numpy_on_device_arrays(monkeypatch):
+def test_theory_names_an_own_numpy_rule_that_calls_numpy_on_device_arrays():
     """A blind author's numpy_forward called np.tanh: it passed theory and trained, and only
     the ledger's device-path claim caught it. Theory's plugin-rules check now runs a plugin's
     own numpy rules on the strict CuPy stand-in; the namespace's tanh passes."""
@@ -808,16 +757,10 @@ def test_theory_names_an_own_numpy_rule_that_calls_numpy_on_device_arrays(monkey
             claimed_derivative=lambda x: transcription(x)[1],
         )
 
-    _install(monkeypatch, tl=plugin(np.tanh))
-    try:
+    with installed(tl=plugin(np.tanh)):
         r = check_plugin_rules()
         assert not r.ok and any(
             "its numpy_forward failed on a device array" in d for d in r.details
         ), r.details
-    finally:
-        registry.reset()
-    _install(monkeypatch, tl=plugin(lambda x: namespace(x).tanh(x)))
-    try:
+    with installed(tl=plugin(lambda x: namespace(x).tanh(x))):
         assert check_plugin_rules().ok
-    finally:
-        registry.reset()
