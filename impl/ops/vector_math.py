@@ -86,6 +86,8 @@ def _large_exp() -> Any:
 def exp(x: Any, out: Any = None) -> Any:
     """``exp(x)``: a large real float64 numpy array's by :func:`provider`'s ufunc, any other
     array's by its namespace's."""
-    large = type(x) is np.ndarray and x.dtype == np.float64 and x.size >= MIN_SIZE
-    f = _large_exp() if large else namespace(x).exp
-    return f(x) if out is None else f(x, out=out)
+    if type(x) is not np.ndarray:
+        return namespace(x).exp(x, out=out)
+    # small DAGs call this on arrays of a few hundred entries, many times a step: two checks
+    large = x.size >= MIN_SIZE and x.dtype == np.float64
+    return (_large_exp() if large else np.exp)(x, out=out)
