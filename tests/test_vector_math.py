@@ -1,7 +1,7 @@
 """impl/ops/vector_math: which exp a large real array takes, and that MKL's (mkl_umath, the
 ``mkl`` extra) is as accurate as numpy's and leaves every layer's value and gradient within
 rounding of numpy's path. The MKL tests force the choice a CPU without AVX-512 makes, so they
-run on every machine where mkl_umath is installed (tox installs it)."""
+run on every machine where mkl_umath is installed (tox's default env installs it)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _as_without_avx512():
     """This process as on a CPU without AVX-512 with mkl_umath installed: large arrays' exp is
     MKL's, and large tanh layers take the one-exp form (a context manager, not a fixture, so
     that a Hypothesis test enters it per example)."""
-    mkl_umath = pytest.importorskip("mkl_umath")  # the mkl extra: tox's envs install it
+    mkl_umath = pytest.importorskip("mkl_umath")  # the mkl extra: tox -e py installs it
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(vm.ENV, raising=False)
         mp.setattr(vm, "NUMPY_IS_SIMD", False)
