@@ -14,8 +14,8 @@ loses the relative accuracy of a small segment beside a large one.
 Which names exist, which are ufuncs and which keywords each function takes come from CuPy itself:
 ``impl/cupy_api.json`` was written from an installed CuPy by ``--dump-cupy-api`` (import
 cupy needs no GPU), and ``tests/test_gpu.py`` checks it against the installed CuPy when there
-is one. Arithmetic is numpy's, so results equal the numpy backend's bit for bit wherever the code
-does the same operations on both.
+is one. Arithmetic is numpy's (``exp`` the numpy backend's own, :func:`_host_exp`), so results
+equal the numpy backend's bit for bit wherever the code does the same operations on both.
 """
 
 from __future__ import annotations
@@ -84,10 +84,18 @@ def _call(name: str, fn: Any, args: tuple, kwargs: dict, allowed: set[str] | Non
     return _wrap(out)
 
 
+def _host_exp(x: np.ndarray, out: np.ndarray | None = None, **kw: Any) -> np.ndarray:
+    """The numpy backend's ``exp`` (MKL's for large arrays where that backend takes it,
+    :mod:`.ops.vector_math`), so that the stand-in keeps giving its bits."""
+    from .ops import vector_math
+
+    return np.exp(x, out=out, **kw) if kw else vector_math.exp(x, out=out)
+
+
 class _Ufunc:
     def __init__(self, name: str):
         self.name = name
-        self._u = getattr(np, name)
+        self._u = _host_exp if name == "exp" else getattr(np, name)
 
     def __call__(self, *args, **kwargs):
         return _call(self.name, self._u, args, kwargs, UFUNC_KW)

@@ -130,7 +130,7 @@ def test_mkls_exp_keeps_numpys_special_values(mkl):
 
 LARGE_NET = {
     "name": "large_layers",
-    "inputs": 64,
+    "inputs": 16,
     "output": "out",
     "loss": "mse",
     "nodes": [
@@ -148,14 +148,14 @@ LARGE_NET = {
 def _loss_and_grad():
     net = Network.from_spec(LARGE_NET)
     rng = np.random.default_rng(4)
-    x, y = rng.normal(size=(64, 64)), rng.normal(size=(64, 3))
+    x, y = rng.normal(size=(512, 16)), rng.normal(size=(512, 3))
     params = net.init(seed=3, x=x)
     return net.loss_and_grad(params, x, y)
 
 
 def test_a_network_on_mkls_exp_agrees_with_numpys_to_rounding(fresh):
     """Every large layer that calls exp (tanh's one-exp form, sigmoid, softplus, the Gaussian
-    layer: 64 x 80 and 64 x 64 arrays) gives the loss and every gradient entry within 1e-12
+    layer: 512 x 80 and 512 x 64 arrays) gives the loss and every gradient entry within 1e-12
     relative of numpy's path, and not the same bits (MKL's exp was used)."""
     pytest.importorskip("mkl_umath")
     fresh.setattr(act, "NUMPY_TANH_IS_SIMD", False)  # one form on both sides: only exp differs
@@ -175,3 +175,16 @@ def test_a_network_on_mkls_exp_agrees_with_numpys_to_rounding(fresh):
     assert differs
     again = _loss_and_grad()
     assert again[0] == loss1 and all(np.array_equal(again[1][k], grad1[k]) for k in grad1)
+
+
+def test_the_cupy_stand_in_takes_the_numpy_backends_exp(mkl):
+    """The stand-in promises the numpy backend's bits; with MKL's exp on the host path, its own
+    exp must be MKL's too (on an AVX2 machine the device-path tests and claim caught this)."""
+    from descentcheck.impl.device_standin import xp
+
+    large = np.linspace(-30.0, 30.0, vm.MIN_SIZE)
+    on_device = xp.exp(xp.asarray(large))
+    assert np.array_equal(xp.asnumpy(on_device), vm.exp(large))
+    assert not np.array_equal(xp.asnumpy(on_device), np.exp(large))
+    small = large[: vm.MIN_SIZE // 2]
+    assert np.array_equal(xp.asnumpy(xp.exp(xp.asarray(small))), np.exp(small))

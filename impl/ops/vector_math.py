@@ -6,7 +6,7 @@ numpy evaluates float64 ``exp`` and ``tanh`` in SIMD loops only on x86-64 CPUs w
 ``np.exp`` costs about a third of a 512 x 256 x 256 matrix product (README, Speed). There, if the
 optional ``mkl_umath`` is installed (``pip install "descentcheck[mkl]"``: Intel's numpy ufuncs
 over MKL's Vector Math Library, in VML's default high-accuracy mode), real float64 numpy arrays
-of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop about four times as fast
+of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop up to four times as fast
 (measured within 0.52 ulp of exp, subnormal results and inf/NaN as numpy gives them;
 tests/test_vector_math.py). Only ``exp``: MKL's float64 ``tanh`` measured no faster than
 numpy's scalar loop (0.54 against 0.58 ms), so large tanh layers keep the one-``exp`` form of
@@ -15,8 +15,9 @@ numpy's scalar loop (0.54 against 0.58 ms), so large tanh layers keep the one-``
 Which ufunc a process uses is fixed when it first needs one (:func:`provider`) and depends only
 on the CPU, the installed packages and ``DESCENTCHECK_VECTOR_MATH``, so the same inputs give the
 same bits on a machine; with and without ``mkl_umath`` the last bit of about one ``exp`` in 200
-differs, as two machines' libm would. Small arrays (small DAGs: a call's overhead decides there),
-complex ones (the complex-step oracle) and device arrays take their namespace's ``exp``.
+differs, as two machines' libm would. Smaller arrays (small DAGs), complex ones (the complex-step
+oracle) and device arrays take their namespace's ``exp``; the CPU stand-in for CuPy takes this
+one, so that it still gives the numpy backend's bits.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ import numpy as np
 from ..backend import namespace
 from ..errors import BackendError
 
-MIN_SIZE = 4096
-"""Arrays this large or larger may take MKL's ``exp``."""
+MIN_SIZE = 1 << 15
+"""Arrays of 32,768 entries or more may take MKL's ``exp``: ``mkl_umath`` itself calls VML only
+above 8192 entries (below, a scalar loop with numpy's bits), and VML measured faster than numpy's
+scalar loop from about 32,768 entries on (twice as fast there, four times at 131,072)."""
 
 ENV = "DESCENTCHECK_VECTOR_MATH"
 """``numpy`` keeps numpy's ``exp`` even where ``mkl_umath`` is installed (to time or compare the
