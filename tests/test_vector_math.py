@@ -40,7 +40,9 @@ def _as_without_avx512():
     """This process as on a CPU without AVX-512 with mkl_umath installed: large arrays' exp is
     MKL's, and large tanh layers take the one-exp form (a context manager, not a fixture, so
     that a Hypothesis test enters it per example)."""
-    mkl_umath = pytest.importorskip("mkl_umath")  # the mkl extra: tox -e py installs it
+    mkl_umath = pytest.importorskip(
+        "mkl_umath", reason="mkl_umath (the mkl extra) is not installed"
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(vm.ENV, raising=False)
         mp.setattr(vm, "NUMPY_IS_SIMD", False)
@@ -102,7 +104,13 @@ def test_only_large_real_float64_numpy_arrays_take_mkls_exp(mkl):
 @hypothesis_settings(TEST_PROFILE)
 @given(
     st.lists(
-        st.one_of(st.floats(-745.2, 709.78), st.floats(-40.0, 40.0), st.floats(-1e-6, 1e-6)),
+        st.one_of(
+            st.floats(-745.2, 709.78),
+            st.floats(-40.0, 40.0),
+            st.floats(-1e-6, 1e-6),
+            st.floats(700.0, 709.78),  # the largest results, below overflow
+            st.floats(-745.2, -700.0),  # subnormal and underflowing results
+        ),
         min_size=1,
         max_size=8,
     )
@@ -157,7 +165,7 @@ def test_a_network_on_mkls_exp_agrees_with_numpys_to_rounding(fresh):
     """Every large layer that calls exp (tanh's one-exp form, sigmoid, softplus, the Gaussian
     layer: 512 x 80 and 512 x 64 arrays) gives the loss and every gradient entry within 1e-12
     relative of numpy's path, and not the same bits (MKL's exp was used)."""
-    pytest.importorskip("mkl_umath")
+    pytest.importorskip("mkl_umath", reason="mkl_umath (the mkl extra) is not installed")
     fresh.setattr(act, "NUMPY_TANH_IS_SIMD", False)  # one form on both sides: only exp differs
     fresh.setenv(vm.ENV, "numpy")
     fresh.setattr(vm, "NUMPY_IS_SIMD", False)
