@@ -259,6 +259,31 @@ def test_the_tanh_layer_takes_the_form_the_machine_flag_names(monkeypatch):
     assert not np.array_equal(act._tanh_simd(x)[0], act._tanh_real(x)[0])  # two forms indeed
 
 
+@hypothesis_settings(TEST_PROFILE)
+@given(
+    arrays(
+        np.float64,
+        st.integers(1, 12),
+        elements=st.one_of(st.floats(-40.0, 40.0), st.floats(allow_nan=True, allow_infinity=True)),
+    )
+)
+def test_a_small_tanh_layers_slope_is_the_large_forms_bit_for_bit(x):
+    """Below the large-array size, tanh's backward makes ``exp(-2|x|)`` from ``|x| * -2`` (three
+    array calls): the bits of ``exp(-|x + x|)`` (-0.0, overflow to inf and NaN included), so a
+    small layer's slope is the one the large forms' cached ``exp(-2|x|)`` gives."""
+    from descentcheck.impl.ops import activations as act
+
+    x = x.reshape(1, -1)
+    layer = OPS["tanh"]("a", ("input",), (x.shape[1],), {})
+    with np.errstate(over="ignore", invalid="ignore"):  # |x| near the largest float: 2|x| = inf
+        _, cache = layer.forward({}, [x])
+        assert cache is x  # the small path: backward recomputes the exp
+        (slope,), _ = layer.backward({}, cache, np.ones_like(x))
+        e, _ = act._exp_neg_abs(x + x)
+        assert np.array_equal(slope, act._tanh_slope(e), equal_nan=True)
+        assert np.array_equal(act._exp_neg_2abs(x), act._tanh_real(x)[1], equal_nan=True)
+
+
 def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):
     """(1 - e) / (1 + e) cancels for small |x|: using it everywhere fails the test."""
     import descentcheck.impl.ops.activations as act
