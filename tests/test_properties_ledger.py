@@ -46,6 +46,7 @@ REQUIRED = {
     "update-equals-derived-rule",
     "forward-equals-spec",
     "gradient-equals-oracle",
+    "gradient-equals-oracle-through-relu",
     "metamorphic-zero-branch",
     "metamorphic-permute-units",
     "metamorphic-reorder-rename",

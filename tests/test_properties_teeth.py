@@ -6,6 +6,7 @@ import importlib
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import strategies as st
 from planting import mutated, plant
@@ -715,3 +716,36 @@ def test_the_init_radii_claim_catches_centroids_lost_without_data(monkeypatch, p
     plant(monkeypatch, Gaussian, "init", (old, "c = None"))
     entry = run_claim(BY_ID["distance-init-radii-set-the-median"], profile)
     assert entry["outcome"] == "falsified", entry
+
+
+@pytest.mark.parametrize(
+    "mutant",
+    [
+        # relu'(0) = 1 (Re x >= 0): the complex step says 0 at a kink
+        "slope_one_at_the_kink",
+        # relu written into its input array: a merge's value read by another node is changed
+        "in_place",
+    ],
+)
+def test_the_relu_claim_catches_what_no_other_claim_draws(monkeypatch, profile, mutant):
+    """Both mutants live in relu's rules, which the smooth DAGs of gradient-equals-oracle never
+    reach (shown here too): only gradient-equals-oracle-through-relu draws relu in a network."""
+    from descentcheck.impl.ops.activations import Relu
+
+    if mutant == "slope_one_at_the_kink":
+        monkeypatch.setattr(Relu, "derivative", lambda self, x: (x.real >= 0).astype(np.float64))
+    else:
+
+        def forward(self, params, xs):
+            x = xs[0]
+            x[~(x.real > 0)] = 0.0  # real and complex alike: the oracle runs it too
+            return x, x
+
+        monkeypatch.setattr(Relu, "forward", forward)
+    # the in-place relu needs a relu on a value another node reads: 9 of the fast profile's 50
+    # cases, 80 of ci's 400; 150 examples find it
+    entry = run_claim(BY_ID["gradient-equals-oracle-through-relu"], replace(profile, examples=150))
+    assert entry["outcome"] == "falsified", entry
+    assert "differs from the oracle" in entry["message"]
+    smooth = run_claim(BY_ID["gradient-equals-oracle"], profile)
+    assert smooth["outcome"] == "held" and smooth["measured"]["parameters_checked"] > 0

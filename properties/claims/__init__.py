@@ -37,6 +37,7 @@ from .plugin_op import CLAIMS as PLUGIN_OP
 from .records import CLAIMS as RECORDS
 from .refusals import CLAIMS as REFUSALS
 from .registered_regions import CLAIMS as REGISTERED_REGIONS
+from .relu_gradients import CLAIMS as RELU_GRADIENTS
 from .skip import CLAIMS as SKIP
 from .updates import CLAIMS as UPDATES
 
@@ -46,6 +47,7 @@ BUILTIN: tuple[Claim, ...] = (
     *REGISTERED_REGIONS,
     *CONVERGENCE,
     *GRADIENTS,
+    *RELU_GRADIENTS,
     *LOSS_VALUE,
     *UPDATES,
     *DRAWN_STATE,

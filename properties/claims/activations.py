@@ -1,8 +1,8 @@
 """Every activation, as a function and as a layer's forward pass, equals its formula (holds).
 
 The activation layers are reached by the other claims only through the forward pass of the
-networks they draw, which never use relu (it is not smooth) and call the layers' ``forward``,
-not their ``fn`` (which ``impl.ops.sigmoid`` / ``impl.ops.softplus`` export): the mutation run
+networks they draw, which use relu only in gradient-equals-oracle-through-relu (it is not
+smooth) and call the layers' ``forward``, not their ``fn`` (which ``impl.ops.sigmoid`` / ``impl.ops.softplus`` export): the mutation run
 found mutants of ``softplus`` and of relu's ``fn`` alive.
 
 Here each activation in ``impl.ops.activations.ACTIVATIONS`` is evaluated on drawn inputs, both

@@ -2,8 +2,8 @@
 
 Oracle: the complex step (Squire & Trapp 1998). For each parameter coordinate i,
 ``dE/dw_i = Im E(w + i h e_i) / h`` with h = 1e-20: no subtraction, so it is exact to rounding,
-and it only runs the *forward* pass (the network's forward rules are analytic; relu is excluded
-from the strategies). Backprop's reverse sweep, the summing of gradients over a node's several
+and it only runs the *forward* pass (the network's forward rules are analytic; relu, not smooth,
+is left out of these DAGs: :mod:`.relu_gradients` draws it). Backprop's reverse sweep, the summing of gradients over a node's several
 consumers (skip connections) and the per-op backward rules are all checked against it.
 
 Cases. The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`): three-input

@@ -1,0 +1,115 @@
+"""Backprop through relu equals the complex-step oracle, kinks included (expected to hold).
+
+relu is not smooth, so no descent claim draws it and :mod:`.gradients` leaves it out of its DAGs
+(the op registry's smooth activations). This claim puts it back: knotty random DAGs whose
+activations are relu two times in three, checked against the same oracle and tolerance as
+``gradient-equals-oracle`` (:func:`.gradients._check`).
+
+At a kink the two sides agree exactly, by convention rather than by calculus: relu's forward
+rule is ``where(Re x > 0, x, 0)`` (analytic off ``Re x = 0``), so at ``x = 0 + i h`` the complex
+step gives 0, and the backward rule's ``relu'(0) = 0`` is torch's subgradient. Kinks are common
+in the draws: dense biases start at 0 and Hypothesis draws rows of zeros, so a first layer's
+pre-activation is exactly 0 there; the ledger counts the cases with a relu input at exactly 0
+(``cases_with_a_kink``). A ``relu'(0) = 1`` (``Re x >= 0``) is falsified on those. A relu that
+writes its output into its input array (an in-place forward, "where ownership allows") is
+falsified where another node reads that array too (``cases_with_a_shared_relu_input``), since
+then the forward pass and backprop disagree on which value that node saw.
+tests/test_properties_teeth.py plants both; gradient-equals-oracle sees neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from descentcheck.impl.ops.activations import Relu
+
+from ..claim import Claim, Context, Verdict
+from ..strategies import KNOT_KEYS, KNOTTY, Case, cases
+from .gradients import ATOL, RTOL
+from .gradients import _check as _oracle_check
+
+#: relu two times in three; tanh keeps a smooth activation beside it (relu after tanh, tanh
+#: after relu: both orders of a kink's gradient passing through another rule)
+RELU_SHAPE: dict[str, Any] = {**KNOTTY, "activations": ("relu", "relu", "tanh")}
+
+
+def _shared_relu_inputs(spec: dict[str, Any]) -> int:
+    """relu nodes whose input is read by another node as well (a bare activation on a block's
+    output or on the network input)."""
+    readers: dict[str, int] = {}
+    for node in spec["nodes"]:
+        for name in node["inputs"]:
+            readers[name] = readers.get(name, 0) + 1
+    relus = [n["inputs"][0] for n in spec["nodes"] if n["op"] == "relu"]
+    return sum(1 for x in relus if x == "input" or readers[x] > 1)
+
+
+def relu_inputs(case: Case) -> list[np.ndarray]:
+    """The input array of every relu node on the case's data, in the network's order."""
+    values: list[Any] = [case.x]
+    seen: list[np.ndarray] = []
+    for layer, slots in case.net._schedule:
+        xs = [values[s] for s in slots]
+        if isinstance(layer, Relu):
+            seen.append(np.array(xs[0], copy=True))
+        values.append(layer.forward(case.params, xs)[0])
+    return seen
+
+
+def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
+    case: Case = drawn["case"]
+    inputs = relu_inputs(case)  # before the oracle's check: a relu in place must not hide here
+    verdict = _oracle_check(drawn, ctx)
+    kinks = sum(int(np.count_nonzero(a == 0.0)) for a in inputs)
+    verdict.measured.update(
+        relu_nodes=float(len(inputs)),
+        cases_with_relu=float(bool(inputs)),
+        cases_with_a_kink=float(kinks > 0),
+        relu_inputs_at_a_kink=float(kinks),
+        cases_with_a_shared_relu_input=float(_shared_relu_inputs(case.spec) > 0),
+    )
+    return verdict
+
+
+GRADIENT_ORACLE_RELU = Claim(
+    id="gradient-equals-oracle-through-relu",
+    statement=(
+        "With relu in the DAG, the trainer's backprop gradient equals the complex-step derivative "
+        "of the loss, kinks included (relu'(0) = 0, torch's subgradient, on both sides): "
+        f"|g_backprop - g_oracle|_inf <= {RTOL:g} |g_oracle|_inf + {ATOL:g} (plus 10x the "
+        "derivative's 4-ulp noise floor at ill-conditioned points)"
+    ),
+    source=(
+        "the tutorial's backprop; relu's rule as DESIGN.md and torch define it; oracle: complex "
+        "step, Squire & Trapp, SIAM Review 40(1), 1998; added because no claim drew relu (it is "
+        "not smooth, so the descent claims and gradient-equals-oracle leave it out)"
+    ),
+    conditions=(
+        "random knotty DAGs as gradient-equals-oracle draws them, activations relu (2 in 3) "
+        "and tanh; dense and distance layers, both losses; parameters from net.init(seed, x)",
+        "relu inputs exactly at 0 (the kink) in a share of the cases, counted in the ledger",
+        "tolerance and oracle as gradient-equals-oracle",
+    ),
+    expect="holds",
+    strategy=lambda profile: st.fixed_dictionaries(
+        {"case": cases(profile.limits, soft_targets=True, shape_options=RELU_SHAPE)}
+    ),
+    check=_check,
+    summary={
+        "worst_rel_error_in_eps": "max",
+        "worst_error_over_allowed": "max",
+        "ill_conditioned_cases": "sum",
+        "parameters_checked": "sum",
+        "relu_nodes": "sum",
+        "cases_with_relu": "sum",
+        "cases_with_a_kink": "sum",
+        "relu_inputs_at_a_kink": "sum",
+        "cases_with_a_shared_relu_input": "sum",
+        **dict.fromkeys(KNOT_KEYS, "sum"),
+    },
+)
+
+CLAIMS = (GRADIENT_ORACLE_RELU,)
