@@ -27,7 +27,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 from descentcheck.impl.errors import one_line
-from descentcheck.registry.optimizers import get, option_settings, registry
+from descentcheck.registry.optimizers import example_value, get, option_settings, registry
 
 from .strategies import log_uniform, unit_interval
 
@@ -38,7 +38,8 @@ def hyperparameter_draws(
     name: str, step_sizes: tuple[float, float] | None = None
 ) -> st.SearchStrategy[dict[str, Any]]:
     """``{"optimizer": name, ...}`` with each float drawn from its declared ``draw`` range and
-    each choice sampled (a float without a range keeps its default). With ``step_sizes``, a
+    each choice sampled (a float without a range keeps its default; a required one without a
+    range takes :func:`~descentcheck.registry.optimizers.example_value`). With ``step_sizes``, a
     float in the units of a step size (``step_size``: lr, tau) is a fraction drawn
     log-uniformly from that range instead, for the caller to divide by an L."""
     fields: dict[str, st.SearchStrategy[Any]] = {"optimizer": st.just(name)}
@@ -50,6 +51,8 @@ def hyperparameter_draws(
         elif h.draw is not None:
             lo, hi, log = h.draw
             fields[h.name] = log_uniform(lo, hi) if log else unit_interval(lo, hi)
+        elif h.required:  # no default to keep: the value theory's agreement check takes too
+            fields[h.name] = st.just(example_value(h))
     return st.fixed_dictionaries(fields)
 
 

@@ -383,6 +383,38 @@ BROKEN = {  # the plugin object, and what the one-line error must say
         "hyperparameter 'c': draw = (0.5, 5.0, False) is not (low, high, log) inside its "
         "interval (c must lie in [0, 2], got 5)",
     ),
+    # a held-out author's: a NaN end compares false, so train took eps = -5 with "[nan, inf)"
+    "a NaN end": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("c", "float", "c", 1.0, low=float("nan")),
+            ),
+        ),
+        "hyperparameter 'c': low = nan is not a number",
+    ),
+    # ... and an empty interval was blamed on the default, or loaded when there was none
+    "an empty interval": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("c", "float", "c", 1e-10, low=1.0, high=0.5),
+            ),
+        ),
+        "hyperparameter 'c': its interval [1, 0.5] is empty",
+    ),
+    "an empty interval without a default": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("c", "float", "c", low=1.0, high=1.0, low_open=True),
+            ),
+        ),
+        "hyperparameter 'c': its interval (1, 1] is empty",
+    ),
     "a float with choices": (
         replace(
             ADAM,
@@ -553,8 +585,10 @@ def _derivation_raises():
     [
         (_derivation_raises, "its SymPy derivation raises ValueError: boom in my rule"),
         (lambda: "dw = -lr g", "its SymPy derivation gives a str, not an UpdateRule"),
+        # a held-out author's: met by update-equals-derived-rule mid-run ("cannot create mpf")
+        (_mystery_rule, "optimizer adam: its derivation uses undeclared symbols ['mystery']"),
     ],
-    ids=["raises", "no UpdateRule"],
+    ids=["raises", "no UpdateRule", "undeclared symbol"],
 )
 def test_verify_sweep_and_report_refuse_a_broken_derivation_before_they_start(
     plugins, tmp_path, derivation, says
@@ -572,6 +606,7 @@ def test_verify_sweep_and_report_refuse_a_broken_derivation_before_they_start(
         ["verify", "--profile", "fast", "--claim", "forward-equals-spec"],
         ["sweep", str(sweep), "--db", str(tmp_path / "s.sqlite")],
         ["report", "--out", str(tmp_path / "r"), "--profile", "smoke"],
+        ["derive", "adam"],
     ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2, (args, r.output)
@@ -705,3 +740,38 @@ def test_a_callable_regions_empty_latex_or_mathml_is_printed_from_its_condition(
     assert printed.mathml.startswith("<math") and "<mi>c</mi>" in printed.mathml
     given = reg.region_of(replace(entry, region=lambda: replace(region(), latex="x", mathml="y")))
     assert (given.latex, given.mathml) == ("x", "y")  # what the plugin wrote is kept
+
+
+def test_the_claims_train_a_plugin_whose_required_float_has_no_draw(plugins, tmp_path):
+    """A held-out author's optimizer with a required float and no ``draw`` loaded and passed
+    theory (which takes ``example_value``), but four claims trained it without that value and
+    were falsified with "needs c": they take ``example_value`` now too."""
+    from descentcheck.properties.claims import BY_ID
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.registered_updates import hyperparameter_draws
+    from descentcheck.properties.runner import run_claim
+    from descentcheck.registry.optimizers import example_value
+
+    c = Hyperparameter("c", "float", "step multiplier", low_open=True)
+    assert c.required and c.draw is None and example_value(c) == 0.5
+    entry = OptimizerEntry(
+        "scaled",
+        "dw = -lr c g",
+        (replace(LR, draw=(1e-3, 0.05, True)), c),
+        factory=_make_scaled,
+        derivation=_scaled_rule,
+        no_region="a test",
+    )
+    plugins(FakeEntryPoint("scaled", entry))
+    assert "c" in hyperparameter_draws("scaled").wrapped_strategy.mapping
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    for claim in (
+        "update-equals-derived-rule",
+        "trajectory-records-its-settings",
+        "trajectory-records-equal-the-observables",
+        "device-path-equals-numpy-path",
+    ):
+        entry = run_claim(BY_ID[claim], profile)
+        assert entry["outcome"] == "held", (claim, entry["message"])
+        if claim == "update-equals-derived-rule":
+            assert entry["measured"]["runs_scaled"] > 0, entry["measured"]

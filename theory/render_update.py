@@ -35,9 +35,10 @@ from .mathml import math_block, presentation
 
 
 def _parts(entry: Any) -> dict[str, Any]:
-    from descentcheck.registry.optimizers import region_of
+    from descentcheck.registry.optimizers import checked_derivation, region_of
 
-    rule = entry.build_derivation()
+    # a plugin's derivation with undeclared symbols is refused, not printed
+    rule = entry.build_derivation() if entry.origin == "builtin" else checked_derivation(entry)
     region = region_of(entry)
     refused = None
     if region is not None and entry.origin != "builtin":

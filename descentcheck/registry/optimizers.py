@@ -360,22 +360,35 @@ class OptimizerEntry:
 
 
 def check_plugin_derivations() -> None:
-    """Build every plugin optimizer's SymPy derivation once: one that raises or gives no
-    :class:`UpdateRule` is a one-line :class:`OptimizerPluginError` now, not in the middle of
-    a run (``python -m descentcheck.theory`` checks the rule itself)."""
+    """Build every plugin optimizer's SymPy derivation once (:func:`checked_derivation`), so a
+    broken one is a one-line :class:`OptimizerPluginError` now, not in the middle of a run."""
     for entry in registry().values():
-        if entry.origin == "builtin":
-            continue
-        try:
-            rule = entry.build_derivation()
-        except Exception as e:  # the plugin's own code
-            raise OptimizerPluginError(
-                f"{entry.origin}: its SymPy derivation raises {one_line(e)}"
-            ) from None
-        if not isinstance(rule, UpdateRule):
-            raise OptimizerPluginError(
-                f"{entry.origin}: its SymPy derivation gives {a_kind(rule)}, not an UpdateRule"
-            )
+        if entry.origin != "builtin":
+            checked_derivation(entry)
+
+
+def checked_derivation(entry: OptimizerEntry) -> UpdateRule:
+    """``entry``'s SymPy derivation, or a one-line :class:`OptimizerPluginError` naming the
+    plugin when it raises, gives no :class:`UpdateRule` of SymPy expressions, or uses symbols
+    it does not declare (``python -m descentcheck.theory`` checks the rule against the update
+    pair; this is what ``verify`` and ``derive`` check before they use it)."""
+    import sympy as sp
+
+    try:
+        rule = entry.build_derivation()
+    except Exception as e:  # the plugin's own code
+        raise OptimizerPluginError(
+            f"{entry.origin}: its SymPy derivation raises {one_line(e)}"
+        ) from None
+    if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
+        what = a_kind(rule) if not isinstance(rule, UpdateRule) else "a step not in SymPy"
+        raise OptimizerPluginError(
+            f"{entry.origin}: its SymPy derivation gives {what}, not an UpdateRule"
+        )
+    problems = _rule_problems(entry, rule)
+    if problems:
+        raise OptimizerPluginError(f"{entry.origin}: {problems[0]}")
+    return rule
 
 
 def resolve(ref: Any) -> Any:
@@ -681,10 +694,26 @@ def _check_hyperparameters(
                     )
 
 
+def _interval_problem(h: Hyperparameter) -> str | None:
+    """A float's declared interval that takes no value, or whose ends are not numbers (a NaN
+    end compares false, so it would let every value through)."""
+    for end, v in (("low", h.low), ("high", h.high)):
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v)
+        ):
+            return f"{end} = {v!r} is not a number"
+    low = 0.0 if h.low is None else h.low
+    if h.high is not None and (low > h.high or (low == h.high and (h.low_open or h.high_open))):
+        return f"its interval {h.interval()} is empty"
+    return None
+
+
 def _declaration_problems(h: Hyperparameter) -> list[str]:
-    """What ``h`` declares against itself: a default it would refuse as a value, a ``draw``
-    range outside its interval (property tests and theory would draw values ``train``
-    refuses)."""
+    """What ``h`` declares against itself: an interval that takes no value, a default it would
+    refuse as a value, a ``draw`` range outside its interval (property tests and theory would
+    draw values ``train`` refuses)."""
+    if h.kind == "float" and (problem := _interval_problem(h)) is not None:
+        return [problem]
     out = []
     if not h.required:
         try:

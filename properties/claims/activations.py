@@ -2,8 +2,9 @@
 
 The activation layers are reached by the other claims only through the forward pass of the
 networks they draw, which use relu only in gradient-equals-oracle-through-relu (it is not
-smooth) and call the layers' ``forward``, not their ``fn`` (which ``impl.ops.sigmoid`` / ``impl.ops.softplus`` export): the mutation run
-found mutants of ``softplus`` and of relu's ``fn`` alive.
+smooth) and call the layers' ``forward``, not their ``fn`` (which ``impl.ops.sigmoid`` /
+``impl.ops.softplus`` export): the mutation run found mutants of ``softplus`` and of relu's
+``fn`` alive.
 
 Here each activation in ``impl.ops.activations.ACTIVATIONS`` is evaluated on drawn inputs, both
 as ``fn`` and as a layer's ``forward``, and compared with DESIGN.md's formula evaluated in

@@ -3,8 +3,9 @@
 Oracle: the complex step (Squire & Trapp 1998). For each parameter coordinate i,
 ``dE/dw_i = Im E(w + i h e_i) / h`` with h = 1e-20: no subtraction, so it is exact to rounding,
 and it only runs the *forward* pass (the network's forward rules are analytic; relu, not smooth,
-is left out of these DAGs: :mod:`.relu_gradients` draws it). Backprop's reverse sweep, the summing of gradients over a node's several
-consumers (skip connections) and the per-op backward rules are all checked against it.
+is left out of these DAGs: :mod:`.relu_gradients` draws it). Backprop's reverse sweep, the
+summing of gradients over a node's several consumers (skip connections) and the per-op backward
+rules are all checked against it.
 
 Cases. The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`): three-input
 adds, a value read by several nodes (an add's among them), ``concat(a, a)`` and ``add(a, a)``,
