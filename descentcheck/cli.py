@@ -93,6 +93,11 @@ def main() -> None:
         from descentcheck.impl.ops.vector_math import setting
 
         setting()
+    # every command reads the optimizer registry before it starts, so a refused optimizer
+    # plugin stops each one with its line (never half-used; train's options come from it)
+    from descentcheck.registry.optimizers import names
+
+    names()
 
 
 def _named_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -87,7 +87,7 @@ def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray]
     from descentcheck.theory.update_rules import unroll
 
     entry = get(hp["optimizer"])
-    rule = entry.build_derivation()
+    rule = entry.build_derivation(**hp)  # the rule of hp's choices, when it depends on them
     values = {k: v for k, v in hp.items() if k != "optimizer"}
     grads = G[: len(W) - 1]
     try:

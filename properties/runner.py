@@ -278,14 +278,24 @@ def _require_certified(
 
 
 OUTCOMES = ("held", "falsified", "error")
+#: the keys of an experiment's entry the ledger reads; others are kept as the experiment's data
+EXPERIMENT_KEYS = ("outcome", "examples", "measured", "theory", "message", "counterexample")
 
 
 def _experiment_body(body: Any) -> dict[str, Any]:
     """An experiment's ledger entry as the ledger needs it (``outcome`` one of
-    :data:`OUTCOMES`, ``examples`` a count, ``measured`` and ``theory`` dicts, ``message``
-    text), or a ValueError saying what is wrong (the claim's outcome is then ``error``)."""
+    :data:`OUTCOMES`, ``examples`` a count, ``measured`` and ``theory`` dicts of numbers,
+    ``message`` text; a falsifying loss record certified as a property claim's must be), or
+    a ValueError saying what is wrong (the claim's outcome is then ``error``). A key one letter
+    off a key the ledger reads (``mesage``) is refused rather than kept as data."""
+    from descentcheck.impl.errors import did_you_mean
+
     if not isinstance(body, dict):
         raise ValueError(f"the experiment returned {type(body).__name__}, not a dict")
+    for key in body:
+        near = did_you_mean(str(key), EXPERIMENT_KEYS) if key not in EXPERIMENT_KEYS else ""
+        if near:
+            raise ValueError(f"the experiment's entry has the key {key!r}{near}")
     if body.get("outcome") not in OUTCOMES:
         raise ValueError(
             f"the experiment's outcome is {body.get('outcome')!r}, not one of {', '.join(OUTCOMES)}"
@@ -294,9 +304,17 @@ def _experiment_body(body: Any) -> dict[str, Any]:
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise ValueError(f"the experiment's examples is {examples!r}, not a count")
     for key in ("measured", "theory"):
-        if not isinstance(body.setdefault(key, {}), dict):
+        numbers = body.setdefault(key, {})
+        if not isinstance(numbers, dict):
             raise ValueError(f"the experiment's {key} is not a dict")
+        for name, v in numbers.items():
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise ValueError(f"the experiment's {key}[{name!r}] is {v!r}, not a number")
     body["message"] = str(body.get("message", ""))
+    if body["outcome"] == "falsified":
+        body["outcome"], body["message"] = _require_certified(
+            "falsified", body["message"], body.get("counterexample")
+        )
     return body
 
 

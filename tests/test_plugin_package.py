@@ -589,6 +589,31 @@ def test_readme_testing_example_runs():
         ({"outcome": "ok"}, "error", "outcome is 'ok', not one of held, falsified, error"),
         ({"outcome": "held", "examples": "many"}, "error", "examples is 'many', not a count"),
         (5, "error", "the experiment returned int, not a dict"),
+        # a held-out author's: these were kept as given, or dropped silently
+        (
+            {"outcome": "held", "measured": {"worst": "small"}},
+            "error",
+            "the experiment's measured['worst'] is 'small', not a number",
+        ),
+        (
+            {"outcome": "held", "mesage": "x"},
+            "error",
+            "the experiment's entry has the key 'mesage'; did you mean 'message'?",
+        ),
+        ({"outcome": "held", "final_losses": [1.0]}, "held", ""),  # its own data: kept
+        (
+            {"outcome": "falsified", "counterexample": {"loss_before": 1.0, "loss_after": 2.0}},
+            "error",
+            "the counterexample's violation is not certified",
+        ),
+        (
+            {
+                "outcome": "falsified",
+                "counterexample": {"loss_before": 1.0, "certified_increase": True},
+            },
+            "falsified",
+            "",
+        ),
     ],
 )
 def test_an_experiment_claims_result_is_checked(returned, outcome, says):

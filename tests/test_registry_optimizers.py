@@ -775,3 +775,113 @@ def test_the_claims_train_a_plugin_whose_required_float_has_no_draw(plugins, tmp
         assert entry["outcome"] == "held", (claim, entry["message"])
         if claim == "update-equals-derived-rule":
             assert entry["measured"]["runs_scaled"] > 0, entry["measured"]
+
+
+# ---- a derivation that depends on a choice hyperparameter ---------------------------------------
+
+
+def _make_signum(lr, mode="sign"):
+    def update(grads, state, params):
+        step = {k: (np.sign(g) if mode == "sign" else g) for k, g in grads.items()}
+        return {k: -lr * v for k, v in step.items()}, state, StepInfo(None)
+
+    return Optimizer("signum", {"lr": lr, "mode": mode}, lambda params: None, update)
+
+
+def _signum_rule(mode="sign"):
+    lr, g = sp.symbols("lr g", real=True)
+    return UpdateRule(
+        step=-lr * (sp.sign(g) if mode == "sign" else g), gradient=g, hyperparameters={"lr": lr}
+    )
+
+
+SIGNUM = OptimizerEntry(
+    "signum",
+    "dw = -lr sign(g), or -lr g (mode)",
+    (
+        replace(LR, draw=(1e-3, 0.05, True)),
+        Hyperparameter("mode", "choice", "sign or plain", "sign", choices=("sign", "plain")),
+    ),
+    factory=_make_signum,
+    derivation=_signum_rule,
+    no_region="a test",
+)
+
+
+def test_a_derivation_may_depend_on_a_choice(plugins, tmp_path):
+    """A held-out author's optimizer with mode in {sign, plain} could pass neither theory nor
+    the ledger: its derivation took no arguments, so one rule stood for both modes. A
+    derivation taking the choice as a keyword gets each setting's value; without it (the
+    mutant) theory's agreement and the ledger's update claim fail, naming the mode."""
+    from descentcheck.theory.optimizer_agreement import compare_registered
+
+    plugins(FakeEntryPoint("signum", SIGNUM))
+    entry = reg.get("signum")
+    assert entry.derivation_settings() == [{"mode": "sign"}, {"mode": "plain"}]
+    assert coverage_problems(entry) == []
+    g, lr = sp.symbols("g lr", real=True)
+    assert entry.build_derivation(mode="plain", lr=0.1).step == -lr * g
+    assert entry.build_derivation().step == -lr * sp.sign(g)  # the default
+    assert {r.name: r for r in compare_registered(sequences=2)}["signum"].ok
+    shown = json.loads(CliRunner().invoke(main, ["derive", "signum", "--format", "json"]).output)
+    assert shown["setting"] == {"mode": "sign"} and shown["step"] == "-lr*sign(g)"
+    text = CliRunner().invoke(main, ["derive", "signum"]).output
+    assert "the rule shown is for mode = 'sign', its default" in text
+    assert _update_claim(tmp_path / "a", ("signum",))["outcome"] == "held"
+
+    one_rule = replace(SIGNUM, derivation=lambda: _signum_rule("sign"))
+    plugins(FakeEntryPoint("signum", one_rule))
+    assert reg.get("signum").derivation_settings() == [{}]
+    assert not {r.name: r for r in compare_registered(sequences=2)}["signum"].ok
+    entry = _update_claim(tmp_path / "b", ("signum",))
+    assert entry["outcome"] == "falsified" and "mode='plain'" in entry["message"], entry
+
+
+def test_every_setting_of_a_choice_dependent_derivation_is_checked(plugins, tmp_path):
+    """verify's check before it starts (and derive's) builds the rule of every setting: a
+    symbol left undeclared in the non-default mode only is refused, naming the mode."""
+
+    def rule(mode="sign"):
+        base = _signum_rule(mode)
+        return base if mode == "sign" else replace(base, step=base.step * sp.Symbol("rho"))
+
+    plugins(FakeEntryPoint("signum", replace(SIGNUM, derivation=rule)))
+    r = CliRunner().invoke(main, ["derive", "signum"])
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        "error: plugin 'signum' (fake_plugin:ADAM): optimizer signum: its derivation uses "
+        "undeclared symbols ['rho'] for mode='plain'"
+    ], r.output
+
+
+def test_a_refused_region_does_not_skip_the_update_comparison(plugins):
+    """A held-out author's finding: with its region refused, an optimizer dropped out of
+    theory's update-against-derivation comparison silently; a wrong update must still show."""
+    from descentcheck.theory.optimizer_agreement import compare_registered
+
+    def region():
+        raise RuntimeError("region exploded")
+
+    wrong = replace(
+        SIGNUM,
+        factory=lambda lr, mode="sign": _make_signum(2 * lr, mode),
+        region=region,
+        no_region=None,
+    )
+    plugins(FakeEntryPoint("signum", wrong))
+    assert any("region" in p for p in coverage_problems(reg.get("signum")))
+    result = {r.name: r for r in compare_registered(sequences=2)}
+    assert "signum" in result and not result["signum"].ok
+
+
+@pytest.mark.parametrize(
+    "args", [["derive", "tanh"], ["gradcheck", "sine_skip", "--data", "sine"], ["examples"]]
+)
+def test_every_command_stops_at_a_refused_optimizer_plugin(plugins, args):
+    """The README says every command reads the optimizer registry; a held-out author found
+    derive (of an op), gradcheck, examples and datasets running past a refused plugin."""
+    plugins(FakeEntryPoint("adam", replace(ADAM, derivation=None)))
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        "error: plugin 'adam' (fake_plugin:ADAM): optimizer adam has no SymPy derivation "
+        "(derivation)"
+    ], (args, r.output)

@@ -243,3 +243,12 @@ def test_reference_params_that_are_no_mapping_are_one_line() -> None:
 def test_exported_at_the_top_level() -> None:
     assert dc.reference_trajectory is reference_trajectory
     assert dc.assert_trajectory_close is assert_trajectory_close
+
+
+def test_every_top_level_name_resolves() -> None:
+    """``dc.OPTIMIZERS`` was in ``dir(dc)`` and ``__all__`` but raised AttributeError (a
+    held-out author's finding): every exported name must import."""
+    missing = [n for n in dc.__all__ if not hasattr(dc, n)]
+    assert missing == []
+    assert set(dc.OPTIMIZERS) >= {"gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop"}
+    assert dc.OPTIMIZERS["gd"].name == "gd"

@@ -148,7 +148,7 @@ def compare_with_derivation(
 
     from .update_rules import unroll
 
-    rule = entry.build_derivation()
+    rule = entry.build_derivation(**hp)  # the rule of hp's choices, when it depends on them
     updates = _run(entry.make(**hp), grads)
     with mpmath.workdps(30):
         ref = unroll(rule, hp, [_flat(g) for g in grads])
@@ -189,20 +189,22 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
     proofs included (a failed proof counts as an infinite error). One that lacks a part is left
     to :func:`registry_problems`; one whose rule or update raises is a failed comparison."""
     from descentcheck.impl.errors import one_line
-    from descentcheck.registry.optimizers import coverage_problems, registry
+    from descentcheck.registry.optimizers import registry
 
     from .update_rules import elementwise
 
     rng = np.random.default_rng(seed)
     out = []
     for entry in registry().values():
-        if coverage_problems(entry):
+        # compared unless the update pair or the rule itself is missing (a refused region
+        # alone does not skip the comparison: registry_problems reports it)
+        if entry.derivation is None or _pair_missing(entry):
             continue
         try:
-            rule = entry.build_derivation()
-            if not elementwise(rule):
+            rules = [entry.build_derivation(**s) for s in entry.derivation_settings()]
+            if not all(elementwise(rule) for rule in rules):
                 continue
-            failed = [p for p in rule.proofs if not p.holds]
+            failed = [p for rule in rules for p in rule.proofs if not p.holds]
             worst = _worst(entry, rng, sequences)
         except Exception as e:  # a plugin's rule or update failing: one line, not a traceback
             out.append(OptimizerComparison(entry.name, np.inf, one_line(e)))
@@ -213,6 +215,17 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
             )
         out.append(worst)
     return out
+
+
+def _pair_missing(entry: Any) -> bool:
+    """The entry's factory gives no init/update pair at its example settings."""
+    from descentcheck.registry.optimizers import _example
+
+    try:
+        opt = entry.make(**{h.name: _example(h) for h in entry.hyperparameters})
+    except Exception:
+        return True
+    return not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)))
 
 
 def registry_problems() -> list[str]:

@@ -55,6 +55,8 @@ def _parts(entry: Any) -> dict[str, Any]:
         "step": sp.sympify(rule.step),
         "region": region,
         "refused": refused,
+        # the choices the rule depends on, at their defaults (the rule shown is theirs)
+        "setting": {c: entry.choice_default(c) for c in entry.derivation_choices()},
     }
 
 
@@ -93,6 +95,7 @@ def to_json(entry: Any) -> str:
         else {"name": region.name, "condition": str(region.condition), "words": region.words},
         "no_region": entry.no_region,
         "region_refused": p["refused"],
+        "setting": p["setting"],
     }
     return json.dumps(payload, indent=2)
 
@@ -105,6 +108,12 @@ def _notes(entry: Any, rule: Any) -> list[str]:
         f"gradient {rule.gradient}",
     ]
     out += [f"observable {s}: {text}" for s, text in rule.observables.items()]
+    for c in entry.derivation_choices():
+        h = entry.hyperparameter(c)
+        out.append(
+            f"the rule shown is for {c} = {entry.choice_default(c)!r}, its default; it depends "
+            f"on {c} ({', '.join(h.choices)}): each has its own rule"
+        )
     return out
 
 

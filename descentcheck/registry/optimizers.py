@@ -51,8 +51,12 @@ Its fields, all in one place:
     convention); ``flat`` may be None: the trainer then calls ``update`` on dicts (its flat,
     in-place form is only a speed-up).
 ``derivation`` (callable, or ``"module:attribute"``)
-    A zero-argument function returning an :class:`UpdateRule`: the SymPy update of one entry
-    (see there). Required: a plugin without one is refused with :class:`OptimizerPluginError`.
+    A function returning an :class:`UpdateRule`: the SymPy update of one entry (see there).
+    Required: a plugin without one is refused with :class:`OptimizerPluginError`. Called with
+    no arguments, unless its rule depends on ``"choice"`` hyperparameters: then it takes them
+    as keywords (``def rule(mode="sign")``), and every check (theory's agreement and coverage,
+    the ledger's ``update-equals-derived-rule``, ``verify``'s check before it starts) calls it
+    for each setting it compares; ``derive`` shows the default setting's rule.
 ``region`` (str, callable, or None) / ``no_region`` (str or None)
     Exactly one of them: ``region`` names the exact one-step descent region in
     ``descentcheck.theory.descent.REGIONS`` (or is a zero-argument callable returning a
@@ -155,6 +159,7 @@ one line naming the entry point and what is wrong; the CLI prints it as ``error:
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import numbers
 import re
@@ -352,11 +357,44 @@ class OptimizerEntry:
                 f"{self.origin}: its factory failed on {args}: {one_line(e)}"
             ) from None
 
-    def build_derivation(self) -> UpdateRule:
-        """The SymPy update rule (imports SymPy)."""
+    def choice_default(self, name: str) -> str:
+        """The value a ``"choice"`` hyperparameter takes when none is given."""
+        h = self.hyperparameter(name)
+        return h.choices[0] if h.required else h.default
+
+    def derivation_choices(self) -> tuple[str, ...]:
+        """The ``"choice"`` hyperparameters the derivation takes as keywords (its rule depends
+        on them); () when it takes none (one rule for every setting)."""
+        if self.derivation is None:
+            return ()
+        choices = tuple(h.name for h in self.hyperparameters if h.kind == "choice")
+        try:
+            params = inspect.signature(resolve(self.derivation)).parameters
+        except (TypeError, ValueError):  # no signature to read: called without arguments
+            return ()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return choices
+        return tuple(c for c in choices if c in params)
+
+    def build_derivation(self, **setting: Any) -> UpdateRule:
+        """The SymPy update rule (imports SymPy) for ``setting``: a derivation that takes
+        keywords named after choice hyperparameters (``def rule(mode="sign")``) is called with
+        their values in ``setting`` (others ignored; one not given: :meth:`choice_default`)."""
         if self.derivation is None:
             raise OptimizerPluginError(f"optimizer {self.name}: no SymPy derivation")
-        return resolve(self.derivation)()
+        wanted = self.derivation_choices()
+        return resolve(self.derivation)(
+            **{c: setting.get(c, self.choice_default(c)) for c in wanted}
+        )
+
+    def derivation_settings(self) -> list[dict[str, str]]:
+        """Each combination of the choices the derivation depends on (``[{}]``: none): the
+        settings a check of the derivation covers."""
+        settings: list[dict[str, str]] = [{}]
+        for c in self.derivation_choices():
+            options = self.hyperparameter(c).choices
+            settings = [{**s, c: v} for s in settings for v in options]
+        return settings
 
 
 def check_plugin_derivations() -> None:
@@ -367,28 +405,31 @@ def check_plugin_derivations() -> None:
             checked_derivation(entry)
 
 
-def checked_derivation(entry: OptimizerEntry) -> UpdateRule:
-    """``entry``'s SymPy derivation, or a one-line :class:`OptimizerPluginError` naming the
-    plugin when it raises, gives no :class:`UpdateRule` of SymPy expressions, or uses symbols
+def checked_derivation(entry: OptimizerEntry, **setting: Any) -> UpdateRule:
+    """``entry``'s SymPy derivation for ``setting`` (:meth:`OptimizerEntry.build_derivation`),
+    every setting it depends on checked: a one-line :class:`OptimizerPluginError` naming the
+    plugin when one raises, gives no :class:`UpdateRule` of SymPy expressions, or uses symbols
     it does not declare (``python -m descentcheck.theory`` checks the rule against the update
     pair; this is what ``verify`` and ``derive`` check before they use it)."""
     import sympy as sp
 
-    try:
-        rule = entry.build_derivation()
-    except Exception as e:  # the plugin's own code
-        raise OptimizerPluginError(
-            f"{entry.origin}: its SymPy derivation raises {one_line(e)}"
-        ) from None
-    if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
-        what = a_kind(rule) if not isinstance(rule, UpdateRule) else "a step not in SymPy"
-        raise OptimizerPluginError(
-            f"{entry.origin}: its SymPy derivation gives {what}, not an UpdateRule"
-        )
-    problems = _rule_problems(entry, rule)
-    if problems:
-        raise OptimizerPluginError(f"{entry.origin}: {problems[0]}")
-    return rule
+    for other in entry.derivation_settings():
+        where = "".join(f" for {c}={v!r}" for c, v in other.items())
+        try:
+            rule = entry.build_derivation(**other)
+        except Exception as e:  # the plugin's own code
+            raise OptimizerPluginError(
+                f"{entry.origin}: its SymPy derivation{where} raises {one_line(e)}"
+            ) from None
+        if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
+            what = a_kind(rule) if not isinstance(rule, UpdateRule) else "a step not in SymPy"
+            raise OptimizerPluginError(
+                f"{entry.origin}: its SymPy derivation{where} gives {what}, not an UpdateRule"
+            )
+        problems = _rule_problems(entry, rule)
+        if problems:
+            raise OptimizerPluginError(f"{entry.origin}: {problems[0]}{where}")
+    return entry.build_derivation(**setting)
 
 
 def resolve(ref: Any) -> Any:
@@ -746,10 +787,11 @@ def coverage_problems(entry: OptimizerEntry) -> list[str]:
     except Exception as e:  # reported, not raised: the test lists every gap
         out.append(f"optimizer {name}: its update pair cannot be built ({e})")
     try:
-        rule = entry.build_derivation()
-        if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
-            out.append(f"optimizer {name}: its derivation returns no UpdateRule of SymPy exprs")
-        else:
+        for setting in entry.derivation_settings():
+            rule = entry.build_derivation(**setting)
+            if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
+                out.append(f"optimizer {name}: its derivation returns no UpdateRule of SymPy exprs")
+                break
             out += _rule_problems(entry, rule)
     except Exception as e:
         out.append(f"optimizer {name}: no SymPy derivation ({type(e).__name__}: {e})")

@@ -25,8 +25,17 @@ def get_optimizer(name: str, lr: float | None = None, **hyperparameters: Any) ->
     return _registry.get(name).make(lr=lr, **hyperparameters)
 
 
+def __getattr__(name: str) -> Any:
+    """``OPTIMIZERS``: the registry's read-only mapping name -> ``OptimizerEntry``, plugins
+    included (read at each access, so it is the registry's state, not a copy)."""
+    if name == "OPTIMIZERS":
+        return _registry.registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "GROUPINGS",
+    "OPTIMIZERS",
     "Optimizer",
     "StepInfo",
     "adaptive_momentum",

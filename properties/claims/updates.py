@@ -331,9 +331,11 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         )
         if r["worst"] > 1.0:
             k, i, a, ref = r["where"]
+            # the setting that ran (a choice may differ from the draw, which variants expand)
+            setting = ", ".join(f"{n}={v!r}" for n, v in hp.items() if n != "optimizer")
             msg = (
-                f"{_label(hp)} step {k}, entry {i}: applied {a:.17g}, rule {ref:.17g} "
-                f"({r['worst']:.3g} x tolerance)"
+                f"{_label(hp)} ({setting}) step {k}, entry {i}: applied {a:.17g}, rule "
+                f"{ref:.17g} ({r['worst']:.3g} x tolerance)"
             )
             return Verdict(False, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
     return Verdict(True, measured, {"worst_error_over_tolerance": 1.0})
