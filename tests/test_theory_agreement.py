@@ -226,6 +226,25 @@ def test_losses_match_derivation(n, d, data):
     assert numeric_agreement.compare_loss("softmax_cross_entropy", yhat, y).ok
 
 
+def test_a_small_cross_entropy_is_judged_by_its_logsumexp(monkeypatch):
+    """Hypothesis found yhat = (0, -11), y = (1, 0): E = log(1 + e^-11) = 1.7e-5, and both the
+    trainer and the lambdified derivation round the log of a sum near 1 to ~eps absolute, which
+    the value's scale (then 3.3e-5) did not allow for. The value is judged to ~eps absolute
+    there (a relative 1e-10 of 1.7e-5 is 8 eps, within it); 1e-11 off (45 eps) still fails."""
+    from descentcheck.impl.losses import SoftmaxCrossEntropy
+
+    yhat, y = np.array([[0.0, -11.0]]), np.array([[1.0, 0.0]])
+    assert numeric_agreement.compare_loss("softmax_cross_entropy", yhat, y).ok
+    real = SoftmaxCrossEntropy.value_and_grad
+
+    def off(self, yhat, y):
+        value, g = real(self, yhat, y)
+        return value + 1e-11, g
+
+    monkeypatch.setattr(SoftmaxCrossEntropy, "value_and_grad", off)
+    assert not numeric_agreement.compare_loss("softmax_cross_entropy", yhat, y).ok
+
+
 class _Sabotaged:
     """Wraps a trainer layer; scales one parameter gradient by (1 + 1e-9)."""
 

@@ -278,7 +278,7 @@ def check_momentum() -> CheckResult:
 def check_assumptions() -> CheckResult:
     from descentcheck.registry.plugins import PluginError
 
-    from .assumptions import activation_bounds, expected_bounds, gaussian_bounds, numeric_sup_check
+    from .assumptions import activation_bounds, expected_bounds, gaussian_bounds, numeric_sup_gaps
 
     bad: list[str] = []
     lines: list[str] = []
@@ -305,10 +305,13 @@ def check_assumptions() -> CheckResult:
             want = expected_bounds(op)
             stated = "a smooth op needs them" if want is None else f"expected {tuple(want)}"
             bad.append(f"{op}: sup |phi|, |phi'|, |phi''| are {b.sups}, {stated}")
-        gap = numeric_sup_check(b)
-        if gap > 1e-6:
-            which = "stated" if any(b.stated) else "symbolic"
-            bad.append(f"{op}: grid maximum differs from the {which} supremum by {gap:.2g}")
+        for what, value, top, gap in numeric_sup_gaps(b):
+            if gap > 1e-6:
+                which = "stated" if any(b.stated) else "symbolic"
+                bad.append(
+                    f"{op}: the grid maximum of {what} is {top:.10g}, the {which} supremum "
+                    f"{value:.10g} (relative gap {gap:.2g})"
+                )
         sups = "n/a" if b.sups is None else ", ".join(map(str, b.sups))
         lines.append(
             f"{op}: sup|phi|, sup|phi'|, sup|phi''| = {sups}; "
@@ -523,8 +526,28 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
 )
 
 
+def _registries_refused() -> CheckResult | None:
+    """A refused plugin stops every registry read: one failed result naming it, instead of the
+    same line under every check that reads the registry."""
+    from descentcheck.registry import ops, optimizers
+
+    t0 = time.perf_counter()
+    try:
+        ops.ops()
+        optimizers.names()
+    except DescentcheckError as e:
+        r = CheckResult("plugins load", NUMERIC, False, f"error: {e}", [])
+        r.seconds = time.perf_counter() - t0
+        return r
+    return None
+
+
 def run_all() -> list[CheckResult]:
-    """Run every check; an exception becomes a failed result with its traceback's last line."""
+    """Run every check; an exception becomes a failed result with its traceback's last line.
+    A plugin refused when the registries load is the one result (nothing can be checked)."""
+    refused = _registries_refused()
+    if refused is not None:
+        return [refused]
     results = []
     for fn in CHECKS:
         t0 = time.perf_counter()

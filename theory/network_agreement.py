@@ -68,7 +68,8 @@ def compare_network(
         ent = diff / np.maximum(np.abs(G[k]), 1e-3 * scale)
         if diff.size and float(diff.max()) / scale >= normwise:
             normwise = float(diff.max()) / scale
-            worst = f"{k}{list(np.unravel_index(int(diff.argmax()), diff.shape))}"
+            at = np.unravel_index(int(diff.argmax()), diff.shape)
+            worst = f"{k}{[int(i) for i in at]}"  # h2.radii[1], not [np.int64(1)]
         entrywise = max(entrywise, float(ent.max(initial=0.0)))
     loss_rel = abs(E - E_mp) / max(abs(E_mp), 1e-300)
     return NetworkComparison(

@@ -10,15 +10,16 @@ derivations alone: with ``G_s(x_n, theta_j) = d y_j / d s`` lambdified from :fun
 and for the losses ``dE/dyhat_n = (1/n) dE_n/dyhat_n``, ``E = (1/n) sum_n E_n``.
 
 Error measure. Each entry's error is divided by ``scale = sum of |terms|`` (``sum_n |gy_nj|
-|G_theta|`` above; ``|yhat| + |y|`` for mse, ``p sum|y| + |y|`` for cross-entropy, ``|y| + |y|^2``
-for the ``y (1 - y)`` of sigmoid, ``1 + y^2`` for ``1 - y^2`` of tanh; a plugin loss's gradient
-row by row, each entry against ``|g| + max_k |g_k|`` of its row, its value against
-``sum |E_n|``): the size of the numbers the two computations add, so a sum that cancels to ~0 is
-judged by the rounding of its terms. Both sides then agree to a few eps; the tolerance is
-``1e-12``. :func:`compare_layer` also reports the plain entrywise relative error
-``|a - b| / |b|``, which the trainer's ``y (1 - y)`` and ``1 - y^2`` cannot keep small where the
-activation saturates (their relative error grows like ``eps / (1 - y)``): a property of those
-formulas, reported by :func:`saturation_report`.
+|G_theta|`` above; ``|yhat| + |y|`` for mse, ``p sum|y| + |y|`` for cross-entropy's gradient and
+``|y| (|yhat| + |lse| + |log p| + 1)`` for its value (the log of a sum >= 1 rounds to ~eps
+absolute), ``|y| + |y|^2`` for the ``y (1 - y)`` of sigmoid, ``1 + y^2`` for ``1 - y^2`` of tanh; a
+plugin loss's gradient row by row, each entry against ``|g| + max_k |g_k|`` of its row, its value
+against ``sum |E_n|``): the size of the numbers the two computations add, so a sum that cancels to
+~0 is judged by the rounding of its terms. Both sides then agree to a few eps; the tolerance is
+``1e-12``. :func:`compare_layer` also reports the plain entrywise relative error ``|a - b| / |b|``,
+which the trainer's ``y (1 - y)`` and ``1 - y^2`` cannot keep small where the activation saturates
+(their relative error grows like ``eps / (1 - y)``): a property of those formulas, reported by
+:func:`saturation_report`.
 
 The trainer's distance layers switch, for large batches, to an expanded matrix-product form
 (``impl.ops.gaussian``, matmul path); ``compare_layer(..., matmul=True)`` forces that path at any
@@ -301,7 +302,9 @@ def compare_loss(op: str, yhat: Array, y: Array) -> Comparison:
         g_scale = (p * np.abs(y).sum(axis=1, keepdims=True) + np.abs(y)) / n
         logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         lse = yhat.max(axis=1, keepdims=True) + np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        e_terms = np.abs(y) * (np.abs(yhat) + np.abs(lse) + np.abs(logp))
+        # + 1: logsumexp is the log of a sum >= 1, so both sides round it to ~eps absolute,
+        # however small the loss (yhat = (0, -11), y = (1, 0): E = 1.7e-5, both off by ~eps)
+        e_terms = np.abs(y) * (np.abs(yhat) + np.abs(lse) + np.abs(logp) + 1.0)
     value, g = LOSSES[op].value_and_grad(yhat, y)
     acc = {"scaled": 0.0, "rel": 0.0, "worst": ""}
     _err(np.array([value]), np.array([E_n.sum() / n]), np.array([e_terms.sum() / n]), "E", acc)
