@@ -15,12 +15,10 @@ from typing import Any
 
 import click
 
+from descentcheck.__main__ import INTERRUPTED  # the entry point's line, one text for both
 from descentcheck.impl.errors import DescentcheckError
 
 BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
-INTERRUPTED = (
-    "interrupted: every file is written whole or not at all, so earlier results are intact"
-)
 
 
 class _Group(click.Group):
@@ -40,7 +38,13 @@ class _Group(click.Group):
         except click.UsageError as e:  # a subcommand's bad option value, a missing option
             _usage_error(ctx, e)
         except DescentcheckError as e:
-            click.echo(f"error: {e}", err=True)
+            _error(str(e))
+            ctx.exit(2)
+        except UnicodeEncodeError as e:  # a non-ASCII path printed to an ASCII-only stdout
+            _error(
+                f"cannot print {e.object[e.start : e.end]!r} in this terminal's encoding "
+                f"({e.encoding}); set PYTHONIOENCODING=utf-8"
+            )
             ctx.exit(2)
         except KeyboardInterrupt:  # a sweep says itself what it committed (SweepInterrupted)
             click.echo(INTERRUPTED, err=True)
@@ -50,11 +54,32 @@ class _Group(click.Group):
             ctx.exit(141)  # as a shell reports a process ended by SIGPIPE
         except OSError as e:  # "error: run/trajectory.json: is a directory"
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            click.echo(f"error: {where}{(e.strerror or str(e)).lower()}", err=True)
+            _error(f"{where}{(e.strerror or str(e)).lower()}")
             ctx.exit(2)
         except MemoryError as e:  # numpy names the array: "Unable to allocate 745. GiB for ..."
-            click.echo(f"error: out of memory: {e or 'an allocation failed'}", err=True)
+            _error(f"out of memory: {e or 'an allocation failed'}")
             ctx.exit(2)
+
+
+def _error(message: str, join: bool = False) -> None:
+    """``error: MESSAGE`` on one line whatever the message holds: a newline in it (a path's) is
+    shown as ``\\n``; with ``join``, click's multi-line messages (a missing choice option lists
+    its choices one per line) are joined instead. Characters stderr cannot encode are escaped."""
+    if join:
+        message = " ".join(" ".join(line.split()) for line in message.splitlines() if line.strip())
+    text = "error: " + message.replace("\r", "\\r").replace("\n", "\\n")
+    if not _can_print(text):
+        text = text.encode("ascii", "backslashreplace").decode()
+    click.echo(text, err=True)
+
+
+def _can_print(text: str) -> bool:
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _usage_error(ctx: click.Context, e: click.UsageError) -> None:
@@ -62,7 +87,7 @@ def _usage_error(ctx: click.Context, e: click.UsageError) -> None:
     command at all is not an error but a request for the help, which click prints."""
     if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
         raise e
-    click.echo(f"error: {e.format_message()}", err=True)
+    _error(e.format_message(), join=True)
     ctx.exit(2)
 
 
@@ -516,7 +541,9 @@ def report(out, profile, db, seed, ledger, quiet):
 @main.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.option("--claim", "claim_id", help="which claim's counterexample (default: the first)")
-@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--dir", "directory", required=True, type=click.Path(file_okay=False), callback=_named_path
+)
 def replay(ledger, claim_id, directory):
     """Write a ledger's counterexample as spec.json, data.npz and params.npz in DIR and print
     the `descentcheck train` command that replays it."""

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from descentcheck.impl.data import save_data
+from descentcheck.impl.data import check_arrays
 from descentcheck.impl.errors import DescentcheckError
-from descentcheck.impl.io import atomic_write_text, save_params
+from descentcheck.impl.io import atomic_write_files, npz_bytes
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
 from descentcheck.impl.trajectory import Trajectory
@@ -165,9 +165,16 @@ def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> st
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     x, y, params = arrays(counterexample)
-    atomic_write_text(d / "spec.json", json.dumps(counterexample["spec"], indent=1) + "\n")
-    save_data(d / "data.npz", x, y)
-    save_params(d / "params.npz", params)
+    check_arrays(x, y, where=f"data for {d / 'data.npz'}")  # as save_data checks them
+    # one group: a failure (a full disk) or Ctrl-C leaves the folder's earlier three files, never
+    # one new file beside two old ones it does not fit
+    atomic_write_files(
+        {
+            d / "spec.json": (json.dumps(counterexample["spec"], indent=1) + "\n").encode(),
+            d / "data.npz": npz_bytes({"x": np.asarray(x), "y": np.asarray(y)}),
+            d / "params.npz": npz_bytes(params),
+        }
+    )
     command = shlex.join(replay_args(counterexample, d))
     print(command)
     return command

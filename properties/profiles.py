@@ -142,18 +142,45 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def _env_int(name: str, least: int) -> int | None:
+    """The environment's integer ``name`` (None when unset or empty), else a one-line error."""
+    from descentcheck.impl.errors import DescentcheckError
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        raise DescentcheckError(f"{name}={text!r}: expected an integer >= {least}")
+    return value
+
+
+def _env_database() -> str | None:
+    """``DESCENTCHECK_HYPOTHESIS_DB``, refused in one line when it names a file (Hypothesis
+    would then keep no counterexample, silently)."""
+    from descentcheck.impl.errors import DescentcheckError
+
+    path = os.environ.get("DESCENTCHECK_HYPOTHESIS_DB")
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        raise DescentcheckError(
+            f"DESCENTCHECK_HYPOTHESIS_DB={path!r}: is a file, not a folder for the examples"
+        )
+    return path or None
+
+
 def get_profile(name: str) -> Profile:
-    """The named profile with the environment's overrides (see the module docstring)."""
+    """The named profile with the environment's overrides (see the module docstring); a bad
+    override is a one-line ``DescentcheckError`` naming the variable."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
     p = PROFILES[name]
-    env = os.environ
-    if env.get("DESCENTCHECK_HYPOTHESIS_DB"):
-        p = replace(p, database=env["DESCENTCHECK_HYPOTHESIS_DB"])
-    if env.get("DESCENTCHECK_JOBS"):
-        p = replace(p, jobs=max(1, int(env["DESCENTCHECK_JOBS"])))
-    else:
-        p = replace(p, jobs=max(1, min(p.jobs, os.cpu_count() or 1)))
-    if env.get("DESCENTCHECK_SEED"):
-        p = replace(p, seed=int(env["DESCENTCHECK_SEED"]))
+    if (database := _env_database()) is not None:
+        p = replace(p, database=database)
+    jobs = _env_int("DESCENTCHECK_JOBS", 1)
+    p = replace(p, jobs=jobs if jobs is not None else max(1, min(p.jobs, os.cpu_count() or 1)))
+    if (seed := _env_int("DESCENTCHECK_SEED", 0)) is not None:
+        p = replace(p, seed=seed)
     return p

@@ -55,18 +55,26 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _publish(stage: Path, out: Path) -> None:
+#: the report's own subfolders: what an earlier build left there and this one did not make goes
+MANAGED = (FIGURES, "counterexamples")
+
+
+def _publish(stage: Path, out: Path, managed: tuple[str, ...] = MANAGED) -> None:
     """Move every file built in ``stage`` to the same place under ``out`` (each move a rename),
-    then drop the figures an earlier build left that this one did not make."""
+    then drop the files an earlier build left in the ``managed`` subfolders (figures, replay
+    folders of claims no longer falsified) that this one did not make."""
     made = set()
     for src in sorted(p for p in stage.rglob("*") if p.is_file()):
         rel = src.relative_to(stage)
         made.add(rel)
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, out / rel)
-    for old in (out / FIGURES).glob("*.png"):
-        if old.relative_to(out) not in made:
-            old.unlink()
+    for sub in managed:
+        for old in sorted((out / sub).rglob("*"), reverse=True):  # files before their folders
+            if old.is_file() and old.relative_to(out) not in made:
+                old.unlink()
+            elif old.is_dir() and not any(old.iterdir()):
+                old.rmdir()
 
 
 def _experiments(

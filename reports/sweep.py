@@ -23,6 +23,8 @@ nothing), or ``not evaluated`` (the case lacks a check, failed, or is pending).
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -323,25 +325,34 @@ def _results(data: SweepData, counts: dict[str, dict[str, int]]) -> dict[str, An
 def report_from_db(db_path: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write the sweep report for ``db_path`` into ``out_dir`` (default: ``<db stem>_report``
     beside the database); return the path of ``index.html``."""
+    from descentcheck.impl.interrupts import deferred_interrupts
     from descentcheck.impl.io import atomic_write_text
 
     from . import sweep_figures
+    from .build import _publish
     from .html import render_html
     from .markdown import render_markdown
 
     data = read_sweep(db_path)
     out = Path(out_dir) if out_dir is not None else data.path.with_name(f"{data.path.stem}_report")
     out.mkdir(parents=True, exist_ok=True)
-    counts = count_outcomes(data.rows)
-    region, losses = _points(data.rows)
-    sweep_figures.region_figure(region, out / "region.png")
-    sweep_figures.outcomes_figure(counts, out / "outcomes.png")
-    sweep_figures.final_loss_figure(losses, out / "final_loss.png")
-    doc = json.dumps(_results(data, counts), indent=1, ensure_ascii=False)
-    atomic_write_text(out / "results.json", doc + "\n")
-    title = f"Sweep {data.meta.get('name', '')}".strip()
-    sections, subtitle = _sections(data, counts), _subtitle(data, counts)
-    atomic_write_text(out / "report.md", render_markdown(title, subtitle, sections))
-    index = out / "index.html"
-    atomic_write_text(index, render_html(title, subtitle, sections))
-    return index
+    # built in a staging folder beside, then moved in with Ctrl-C held off: an interrupted or
+    # failed build leaves the earlier report whole, never a new figure beside an old page
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        counts = count_outcomes(data.rows)
+        region, losses = _points(data.rows)
+        sweep_figures.region_figure(region, stage / "region.png")
+        sweep_figures.outcomes_figure(counts, stage / "outcomes.png")
+        sweep_figures.final_loss_figure(losses, stage / "final_loss.png")
+        doc = json.dumps(_results(data, counts), indent=1, ensure_ascii=False)
+        atomic_write_text(stage / "results.json", doc + "\n")
+        title = f"Sweep {data.meta.get('name', '')}".strip()
+        sections, subtitle = _sections(data, counts), _subtitle(data, counts)
+        atomic_write_text(stage / "report.md", render_markdown(title, subtitle, sections))
+        atomic_write_text(stage / "index.html", render_html(title, subtitle, sections))
+        with deferred_interrupts():
+            _publish(stage, out, managed=())
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out / "index.html"

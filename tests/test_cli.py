@@ -344,6 +344,29 @@ def test_verify_then_replay_shows_the_increase(tmp_path):
     r = CliRunner().invoke(main, command[1:])
     assert r.exit_code == 0, r.output
     assert "loss increased at" in r.output
+    # a held-out audit: replay wrote its files one by one (a full disk left a new spec.json
+    # beside old arrays it does not fit) and --dir "" wrote into the working folder
+    before = {f: (tmp_path / "cx" / f).read_bytes() for f in ("spec.json", "data.npz")}
+    import descentcheck.impl.io as io_module
+
+    real = io_module._staged
+
+    def full_disk(target, data):
+        if os.path.basename(target) == "params.npz":
+            raise OSError(28, "No space left on device", str(target))
+        return real(target, data)
+
+    (tmp_path / "cx" / "spec.json").write_text('{"old": true}\n')
+    before["spec.json"] = (tmp_path / "cx" / "spec.json").read_bytes()
+    io_module._staged = full_disk
+    try:
+        r = CliRunner().invoke(main, ["replay", str(ledger), "--dir", str(tmp_path / "cx")])
+    finally:
+        io_module._staged = real
+    assert r.exit_code == 2 and "no space left on device" in r.output, r.output
+    assert {f: (tmp_path / "cx" / f).read_bytes() for f in before} == before
+    r = CliRunner().invoke(main, ["replay", str(ledger), "--dir", ""])
+    assert r.exit_code == 2 and "is empty; name a folder" in r.output, r.output
 
 
 def test_verify_unknown_claim():
@@ -387,6 +410,24 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     r = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "rep")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "rep" / "index.html").is_file()
+    # a held-out audit: Ctrl-C mid-report left a new region.png beside the old pages while the
+    # line said everything was whole; the report is staged, then moved in all at once
+    files = {}
+    for p in (tmp_path / "rep").iterdir():  # an earlier report, other than this one's
+        p.write_bytes(b"the earlier " + p.name.encode())
+        files[p.name] = p.read_bytes()
+    from descentcheck.reports import sweep_figures
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real, sweep_figures.final_loss_figure = sweep_figures.final_loss_figure, interrupted
+    try:
+        r = CliRunner().invoke(main, ["report", "--db", str(db), "--out", str(tmp_path / "rep")])
+    finally:
+        sweep_figures.final_loss_figure = real
+    assert r.exit_code == 130, r.output
+    assert {p.name: p.read_bytes() for p in (tmp_path / "rep").iterdir()} == files
     foreign = tmp_path / "foreign.sqlite"
     foreign.write_bytes(b"SQLite format 3\x00" + bytes(200))
     r = CliRunner().invoke(main, [*args[:3], str(foreign), *args[4:]])
@@ -716,3 +757,25 @@ def test_a_bad_vector_math_setting_stops_every_command_in_one_line(workdir, monk
     assert not (workdir / "run").exists()
     monkeypatch.setenv("DESCENTCHECK_VECTOR_MATH", "numpy")
     assert _run(_train_args(workdir), workdir).exit_code == 0
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line(monkeypatch, capsys):
+    """A held-out audit: SIGINT in the first tenth of a second, while descentcheck.cli imports,
+    gave a traceback; the entry point imports it inside its own handler."""
+    import builtins
+
+    from descentcheck import __main__ as entry
+    from descentcheck.cli import INTERRUPTED
+
+    real = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "descentcheck.cli":
+            raise KeyboardInterrupt
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as info:
+        entry.main()
+    assert info.value.code == 130
+    assert capsys.readouterr().err == INTERRUPTED + "\n" == entry.INTERRUPTED + "\n"

@@ -293,3 +293,29 @@ def test_the_page_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     if keep:
         Path(keep).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, keep)
+
+
+def test_publishing_drops_what_an_earlier_build_left_in_its_own_folders(tmp_path):
+    """A held-out audit: a report built from another ledger kept an earlier build's
+    counterexamples/<claim>/ folder, a replay of a claim no longer falsified, beside the new
+    page; the report's own subfolders now hold only what this build made."""
+    from descentcheck.reports.build import _publish
+
+    stage, out = tmp_path / "stage", tmp_path / "out"
+    for rel in ("index.html", "figures/a.png", "counterexamples/new-claim/spec.json"):
+        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stage / rel).write_text("new")
+    for rel in ("figures/old.png", "counterexamples/old-claim/spec.json", "notes.txt"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text("old")
+    _publish(stage, out)
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert left == [
+        "counterexamples",
+        "counterexamples/new-claim",
+        "counterexamples/new-claim/spec.json",
+        "figures",
+        "figures/a.png",
+        "index.html",
+        "notes.txt",  # not the report's: kept
+    ]
