@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from descentcheck.__main__ import INTERRUPTED  # the entry point's line, one text for both
-from descentcheck.impl.errors import DescentcheckError
+from descentcheck.impl.errors import DescentcheckError, did_you_mean
 
 BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
 
@@ -424,7 +424,9 @@ def verify(profile, json_path, stats, claims, seed, list_claims):
 
     unknown = [c for c in claims if c not in BY_ID]
     if unknown:
-        raise DescentcheckError(f"unknown claim {unknown[0]!r}; known: {', '.join(BY_ID)}")
+        # 40-odd ids: the closest one, else the command that lists them (not a 2 KB line)
+        near = did_you_mean(unknown[0], BY_ID, "; descentcheck verify --list names them")
+        raise DescentcheckError(f"unknown claim {unknown[0]!r}{near}")
     if json_path:  # before the claims run, not after
         _writable(Path(json_path), "ledger")
     if seed is not None:  # read by properties.profiles.get_profile, as DESCENTCHECK_SEED

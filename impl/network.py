@@ -195,6 +195,14 @@ class Network:
         bad = ~np.isfinite(y)
         if bad.any():
             raise DataError(f"targets y contain NaN or inf (row {int(np.argwhere(bad)[0][0])})")
+        if self.spec.loss == "softmax_cross_entropy" and (y < 0).any():
+            # -sum_k y_k log p_k with a negative weight rewards a wrong class without bound: the
+            # loss then falls forever (a held-out audit trained to -4834)
+            row = int(np.argwhere(y < 0)[0][0])
+            raise DataError(
+                f"targets y for softmax_cross_entropy must be >= 0 (one-hot rows or a "
+                f"distribution's weights), row {row} is {y[row].tolist()}"
+            )
         return y
 
     @property

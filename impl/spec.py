@@ -93,8 +93,11 @@ def _check_node(name: str, node: Mapping[str, Any]) -> None:
     op = node.get("op")
     info = registry.get(op) if isinstance(op, str) else None
     if info is None or info.kind == "loss":
-        known = ", ".join(registry.layer_names())
-        raise SpecError(f"unknown op {op!r} in node {name!r}; known: {known}")
+        if op is None:
+            raise SpecError(f'node {name!r} has no "op"')
+        known = registry.layer_names()
+        near = did_you_mean(op, known, f"; known: {', '.join(known)}")
+        raise SpecError(f"unknown op {op!r} in node {name!r}{near}")
     extra = set(node) - {"name", "op", "inputs"} - info.key_names
     if extra:
         raise SpecError(f"unknown key {sorted(extra)[0]!r} in node {name!r} (op {op})")

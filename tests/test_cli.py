@@ -372,6 +372,9 @@ def test_verify_then_replay_shows_the_increase(tmp_path):
 def test_verify_unknown_claim():
     r = CliRunner().invoke(main, ["verify", "--claim", "nonsense"])
     assert r.exit_code == 2 and "unknown claim 'nonsense'" in r.output
+    assert "verify --list names them" in r.output and len(r.output) < 200  # not all 40-odd ids
+    r = CliRunner().invoke(main, ["verify", "--claim", "gradient-equals-orcale"])
+    assert "did you mean 'gradient-equals-oracle'?" in r.output
 
 
 TINY_SWEEP = """

@@ -119,6 +119,17 @@ def test_labels_out_of_range():
         net.check_data(np.ones((2, 4)), np.array([0, 3]))
 
 
+def test_negative_cross_entropy_targets_are_refused():
+    """A held-out audit trained y = -one_hot to a loss of -4834: a negative weight rewards a
+    wrong class without bound. Rows of other non-negative weights stay allowed (the claims
+    draw them on [0, 2])."""
+    net = Network.from_spec(CONCAT_DISTANCE_CLASSIFIER)
+    with pytest.raises(DataError, match=r"must be >= 0 .* row 1 is \[0.0, -0.5, 1.0\]"):
+        net.check_data(np.ones((2, 4)), np.array([[1.0, 0, 0], [0, -0.5, 1]]))
+    _, y = net.check_data(np.ones((2, 4)), np.array([[0.0, 0, 2], [0.5, 0.5, 0]]))
+    assert y.min() == 0.0
+
+
 def test_bad_params_are_named():
     net = Network.from_spec(DESIGN_EXAMPLE)
     params = net.init(seed=0)

@@ -73,6 +73,9 @@ def test_self_loop_is_a_cycle():
 
 def test_unknown_op():
     _bad(_with(lambda s: _node(s, "a1").update(op="gelu")), "unknown op 'gelu'", "a1")
+    # a held-out audit: a typo got the whole list, a missing op "unknown op None"
+    _bad(_with(lambda s: _node(s, "a1").update(op="tahn")), "did you mean 'tanh'?", "a1")
+    _bad(_with(lambda s: _node(s, "a1").pop("op")), "node 'a1' has no \"op\"", "a1")
 
 
 def test_unknown_input():
