@@ -108,6 +108,14 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     )
 
 
+def oracle_cases(profile: Any, shape: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """``{"case": ...}``: a DAG of ``shape`` with its data (soft cross-entropy rows in half the
+    cases) and initial parameters, as the oracle claims draw them."""
+    return st.fixed_dictionaries(
+        {"case": cases(profile.limits, soft_targets=True, shape_options=shape)}
+    )
+
+
 GRADIENT_ORACLE = Claim(
     id="gradient-equals-oracle",
     statement=(
@@ -130,9 +138,7 @@ GRADIENT_ORACLE = Claim(
         "oracle: Im E(w + 1e-20 i e_j) / 1e-20 for every coordinate j",
     ),
     expect="holds",
-    strategy=lambda profile: st.fixed_dictionaries(
-        {"case": cases(profile.limits, soft_targets=True, shape_options=KNOTTY)}
-    ),
+    strategy=lambda profile: oracle_cases(profile, KNOTTY),
     check=_check,
     summary={
         "worst_rel_error_in_eps": "max",

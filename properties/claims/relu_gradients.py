@@ -22,13 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
 
 from descentcheck.impl.ops.activations import Relu
 
 from ..claim import Claim, Context, Verdict
-from ..strategies import KNOT_KEYS, KNOTTY, Case, cases
-from .gradients import ATOL, RTOL
+from ..strategies import KNOTTY, Case
+from .gradients import ATOL, GRADIENT_ORACLE, RTOL, oracle_cases
 from .gradients import _check as _oracle_check
 
 #: relu two times in three; tanh keeps a smooth activation beside it (relu after tanh, tanh
@@ -94,21 +93,15 @@ GRADIENT_ORACLE_RELU = Claim(
         "tolerance and oracle as gradient-equals-oracle",
     ),
     expect="holds",
-    strategy=lambda profile: st.fixed_dictionaries(
-        {"case": cases(profile.limits, soft_targets=True, shape_options=RELU_SHAPE)}
-    ),
+    strategy=lambda profile: oracle_cases(profile, RELU_SHAPE),
     check=_check,
     summary={
-        "worst_rel_error_in_eps": "max",
-        "worst_error_over_allowed": "max",
-        "ill_conditioned_cases": "sum",
-        "parameters_checked": "sum",
+        **GRADIENT_ORACLE.summary,  # the knots' counts among them
         "relu_nodes": "sum",
         "cases_with_relu": "sum",
         "cases_with_a_kink": "sum",
         "relu_inputs_at_a_kink": "sum",
         "cases_with_a_shared_relu_input": "sum",
-        **dict.fromkeys(KNOT_KEYS, "sum"),
     },
 )
 
