@@ -47,6 +47,7 @@ _EXPORTS = {
     "load_spec": "impl.spec",
     "train": "impl.trainer",
     "Trajectory": "impl.trajectory",
+    "TrajectoryMismatch": "testing",
     "assert_trajectory_close": "testing",
     "reference_trajectory": "testing",
 }

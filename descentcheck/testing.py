@@ -182,6 +182,9 @@ def _from_records(records: Sequence[Any], what: str) -> _Run:
         raise TypeError(f"{what}: every per-step record must be a dict with a 'loss'")
     for k, r in enumerate(records):
         _no_near_misses(r, RECORD_KEYS, f"{what} step record {k}")
+        # trajectory.json's records carry their index: one out of place is not step k
+        if "step" in r and not (isinstance(r["step"], int | np.integer) and r["step"] == k):
+            raise ValueError(f"{what}: step record {k} says 'step': {r['step']!r}")
     if not all("loss" in r for r in records):
         k = next(i for i, r in enumerate(records) if "loss" not in r)
         raise ValueError(f"{what}: step record {k} has no 'loss'")
@@ -273,6 +276,7 @@ def _bad(ref: np.ndarray, cand: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 
 def _fail(step: int, quantity: str, ref: float, cand: float, allowed: float, rule: str) -> NoReturn:
+    __tracebackhide__ = True  # pytest shows the caller's line, not these frames
     agree = f"steps 0-{step - 1} agree" if step > 1 else ("step 0 agrees" if step else "")
     if math.isfinite(ref) and math.isfinite(cand):
         why = f"|diff| {abs(cand - ref):.3g} > {allowed:.3g} = {rule}"
@@ -289,12 +293,14 @@ def _fail(step: int, quantity: str, ref: float, cand: float, allowed: float, rul
 
 
 def _check_scalar(k: int, q: str, ref: float, cand: float, rtol: dict, atol: dict) -> None:
+    __tracebackhide__ = True
     allowed = atol[q] + rtol[q] * abs(ref)
     if _bad(np.float64(ref), np.float64(cand), np.float64(allowed)):
         _fail(k, q, ref, cand, allowed, f"atol + rtol·|reference| for {q}")
 
 
 def _check_params(k: int, ref: dict, cand: dict, rtol: dict, atol: dict) -> None:
+    __tracebackhide__ = True
     if sorted(ref) != sorted(cand):
         missing = sorted(set(ref) - set(cand))
         extra = sorted(set(cand) - set(ref))
@@ -346,6 +352,7 @@ def assert_trajectory_close(
             or a different number of steps.
         TypeError, ValueError: a side in none of the accepted shapes, or a bad tolerance.
     """
+    __tracebackhide__ = True  # a failing test's report ends at its own assert_trajectory_close
     rt = _tolerance(rtol, DEFAULT_RTOL, "rtol")
     at = _tolerance(atol, DEFAULT_ATOL, "atol")
     ref, cand = _read(reference, "reference"), _read(candidate, "candidate")

@@ -252,3 +252,13 @@ def test_every_top_level_name_resolves() -> None:
     assert missing == []
     assert set(dc.OPTIMIZERS) >= {"gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop"}
     assert dc.OPTIMIZERS["gd"].name == "gd"
+
+
+def test_a_records_step_must_be_its_index() -> None:
+    """A held-out user's record with "step": 42 at index 2 passed: records carry their index
+    (trajectory.json's do), so one out of place is refused, not compared as another step."""
+    ref = {"losses": [1.0, 0.5, 0.25]}
+    assert_trajectory_close(ref, [{"loss": v, "step": k} for k, v in enumerate(ref["losses"])])
+    with pytest.raises(ValueError, match="candidate: step record 2 says 'step': 42"):
+        assert_trajectory_close(ref, [{"loss": 1.0}, {"loss": 0.5}, {"loss": 0.25, "step": 42}])
+    assert dc.TrajectoryMismatch is TrajectoryMismatch
