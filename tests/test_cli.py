@@ -782,3 +782,55 @@ def test_ctrl_c_while_the_cli_loads_is_one_line(monkeypatch, capsys):
         entry.main()
     assert info.value.code == 130
     assert capsys.readouterr().err == INTERRUPTED + "\n" == entry.INTERRUPTED + "\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DESCENTCHECK_JOBS": "abc"}, "DESCENTCHECK_JOBS='abc': expected an integer >= 1"),
+        ({"DESCENTCHECK_JOBS": "0"}, "DESCENTCHECK_JOBS='0': expected an integer >= 1"),
+        ({"DESCENTCHECK_SEED": "1.5"}, "DESCENTCHECK_SEED='1.5': expected an integer >= 0"),
+        ({"DESCENTCHECK_HYPOTHESIS_DB": "{file}"}, "is a file, not a folder for the examples"),
+    ],
+)
+def test_bad_environment_settings_are_one_line(tmp_path, monkeypatch, env, says):
+    """A held-out audit: these were a 35-line traceback (int() on the raw value), or, for a
+    database path naming a file, ignored without a word (Hypothesis kept nothing)."""
+    (tmp_path / "afile").write_text("x")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.format(file=tmp_path / "afile"))
+    r = CliRunner().invoke(main, ["verify", "--profile", "fast", "--claim", "forward-equals-spec"])
+    lines = r.output.strip().splitlines()
+    assert (
+        r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0]
+    )
+
+
+def test_every_error_is_one_line(tmp_path):
+    """A path with a newline in it, click's list of choices, characters the terminal cannot
+    encode: each was a second line, or a UnicodeEncodeError traceback (replay's command)."""
+    args = ["--data", "sine", "--optimizer", "gd", "--lr", "0.1", "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(main, ["train", "no\nsuch.json", *args])
+    assert r.exit_code == 2 and r.output == "error: spec file not found: no\\nsuch.json\n"
+    r = CliRunner().invoke(main, ["train", "sine_skip", "--data", "sine", "--lr", "0.1"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert r.output.startswith("error: Missing option '--optimizer'. Choose from: gd, momentum")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "descentcheck",
+            "train",
+            "sine_skip",
+            "--data",
+            "dätä.npz",
+            *args[2:],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        encoding="utf-8",
+    )
+    assert proc.returncode == 2 and proc.stderr == "error: data file not found: d\\xe4t\\xe4.npz\n"
