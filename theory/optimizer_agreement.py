@@ -189,7 +189,7 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
     proofs included (a failed proof counts as an infinite error). One that lacks a part is left
     to :func:`registry_problems`; one whose rule or update raises is a failed comparison."""
     from descentcheck.impl.errors import one_line
-    from descentcheck.registry.optimizers import registry
+    from descentcheck.registry.optimizers import pair_problem, registry
 
     from .update_rules import elementwise
 
@@ -198,7 +198,7 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
     for entry in registry().values():
         # compared unless the update pair or the rule itself is missing (a refused region
         # alone does not skip the comparison: registry_problems reports it)
-        if entry.derivation is None or _pair_missing(entry):
+        if entry.derivation is None or pair_problem(entry) is not None:
             continue
         try:
             rules = [entry.build_derivation(**s) for s in entry.derivation_settings()]
@@ -215,17 +215,6 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
             )
         out.append(worst)
     return out
-
-
-def _pair_missing(entry: Any) -> bool:
-    """The entry's factory gives no init/update pair at its example settings."""
-    from descentcheck.registry.optimizers import _example
-
-    try:
-        opt = entry.make(**{h.name: _example(h) for h in entry.hyperparameters})
-    except Exception:
-        return True
-    return not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None)))
 
 
 def registry_problems() -> list[str]:

@@ -772,20 +772,26 @@ def _declaration_problems(h: Hyperparameter) -> list[str]:
     return out[:1]
 
 
+def pair_problem(entry: OptimizerEntry) -> str | None:
+    """Why ``entry``'s factory gives no ``init``/``update`` pair at its example settings, or
+    None when it does (reported, not raised: coverage lists every gap)."""
+    try:
+        opt = entry.make(**{h.name: _example(h) for h in entry.hyperparameters})
+    except Exception as e:
+        return f"optimizer {entry.name}: its update pair cannot be built ({e})"
+    if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
+        return f"optimizer {entry.name}: its factory gives no init/update pair"
+    return None
+
+
 def coverage_problems(entry: OptimizerEntry) -> list[str]:
     """What ``entry`` lacks, one line each naming the optimizer (empty: complete). Imports the
     code it names, and SymPy: the update pair, the SymPy derivation (an :class:`UpdateRule`
     whose symbols are declared) and the region or a stated reason."""
     import sympy as sp
 
-    out: list[str] = []
     name = entry.name
-    try:
-        opt = entry.make(**{h.name: _example(h) for h in entry.hyperparameters})
-        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
-            out.append(f"optimizer {name}: its factory gives no init/update pair")
-    except Exception as e:  # reported, not raised: the test lists every gap
-        out.append(f"optimizer {name}: its update pair cannot be built ({e})")
+    out: list[str] = [p] if (p := pair_problem(entry)) is not None else []
     try:
         for setting in entry.derivation_settings():
             rule = entry.build_derivation(**setting)
