@@ -84,7 +84,7 @@ def test_descentcheck(benchmark, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_torch(benchmark, case):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is installed by tox -e bench, the side it times")
     from torch_side import TorchRun
 
     pb = problem(case)
@@ -102,7 +102,7 @@ def test_torch(benchmark, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_jax(benchmark, case):
-    pytest.importorskip("jax")
+    pytest.importorskip("jax", reason="jax is installed by tox -e bench, the side it times")
     from jax_side import JaxRun
 
     pb = problem(case)
@@ -115,7 +115,7 @@ def test_jax(benchmark, case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_jax_compile(benchmark, case):
-    pytest.importorskip("jax")
+    pytest.importorskip("jax", reason="jax is installed by tox -e bench, the side it times")
     from jax_side import JaxRun
 
     pb = problem(case)
@@ -180,7 +180,7 @@ def _dc_maker(case: str) -> Maker:
 
 
 def _torch_maker(case: str) -> Maker:
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is installed by tox -e bench, the side it times")
     from torch_side import TorchRun
 
     pb = problem(case)
@@ -194,7 +194,7 @@ def _torch_maker(case: str) -> Maker:
 
 
 def _jax_maker(case: str) -> Maker:
-    pytest.importorskip("jax")
+    pytest.importorskip("jax", reason="jax is installed by tox -e bench, the side it times")
     from jax_side import JaxRun
 
     pb = problem(case)
