@@ -186,8 +186,12 @@ def _run(
             after = store.counts()
         except KeyboardInterrupt:
             c = store.counts()  # later signals are ignored (interrupt_once): this runs
+            # from the database, not ``ran``: a Ctrl-C between a commit and its ``ran += 1``
+            # said "3 of 24 committed (2 in this run)" on a fresh database (a CI run under load)
+            committed = c["done"] + c["failed"]
+            this_run = committed - before["done"] - before["failed"]
             raise SweepInterrupted(
-                f"interrupted: {c['done'] + c['failed']} of {total} cases committed ({ran} in "
+                f"interrupted: {committed} of {total} cases committed ({this_run} in "
                 f"this run), nothing lost; run the same command again to resume"
             ) from None
         finally:
