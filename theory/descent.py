@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 __all__ = [
@@ -87,16 +88,26 @@ def _finite(**values: float) -> None:
 
 
 # ---- the one theorem: d = -lr g + m, |m| = s |g| -------------------------------------------
+#
+# The verdicts (``*_guaranteed``) are exact for the floats they are handed: every comparison is
+# made in rational arithmetic (``Fraction`` of a float is exact), never on a rounded 2/L - lr or
+# a rounded product such as lr (1 + beta), which near the boundary could turn a step that can
+# raise the loss into a guarantee. The bounds (``*_decrease_bound``) are values, evaluated
+# exactly and rounded once, so their sign is exact too (up to underflow to 0).
+
+
+def _inside(lr: Fraction, s: Fraction, L: Fraction) -> bool:
+    """``0 < lr`` and ``s < min(lr, 2/L - lr)``, i.e. ``(lr + s) L < 2``, exactly."""
+    return lr > 0 and s < lr and (L == 0 or (lr + s) * L < 2)
 
 
 def momentum_step_guaranteed(lr: float, s: float, L: float) -> bool:
     """True iff one step ``d = -lr g + m`` with ``|m| = s |g|`` decreases every L-smooth E
-    whatever the direction of m: ``s < min(lr, 2/L - lr)`` (strict; ``s < lr`` when L = 0)."""
+    whatever the direction of m: ``s < min(lr, 2/L - lr)`` (strict; ``s < lr`` when L = 0),
+    decided exactly for the given floats."""
     _check(lr=lr, s=s, L=L)
     _finite(lr=lr, s=s, L=L)
-    if lr == 0:
-        return False
-    return s < max_tau(lr, L)
+    return _inside(Fraction(lr), Fraction(s), Fraction(L))
 
 
 def momentum_step_decrease_bound(lr: float, s: float, L: float, grad_norm: float) -> float:
@@ -106,7 +117,15 @@ def momentum_step_decrease_bound(lr: float, s: float, L: float, grad_norm: float
     _check(lr=lr, s=s, L=L, grad_norm=grad_norm)
     if math.isinf(s):
         return -math.inf
-    return (max_tau(lr, L) - s) * (1.0 + abs(1.0 - lr * L) + s * L) * grad_norm**2 / 2.0
+    _finite(lr=lr, L=L, grad_norm=grad_norm)
+    return float(_decrease(Fraction(lr), Fraction(s), Fraction(L), Fraction(grad_norm)))
+
+
+def _decrease(lr: Fraction, s: Fraction, L: Fraction, G: Fraction) -> Fraction:
+    """``(min(lr, 2/L - lr) - s) (1 + |1 - lr L| + s L) G^2 / 2`` (``(lr - s) G^2`` at L = 0)."""
+    if L == 0:
+        return (lr - s) * G * G
+    return (min(lr, 2 / L - lr) - s) * (1 + abs(1 - lr * L) + s * L) * G * G / 2
 
 
 def momentum_step_worst_case(lr: float, s: float, L: float, grad_norm: float = 1.0) -> float:
@@ -139,7 +158,9 @@ def gd_decrease_bound(lr: float, L: float, grad_norm: float) -> float:
     """``lr (1 - L lr / 2) |g|^2``, exact: the quadratic ``L |x - w|^2 / 2 + g.(x - w)``
     attains it. Negative when lr > 2/L, where it is minus the worst increase."""
     _check(lr=lr, L=L, grad_norm=grad_norm)
-    return lr * (1.0 - L * lr / 2.0) * grad_norm**2
+    _finite(lr=lr, L=L, grad_norm=grad_norm)
+    lr_, L_, G = Fraction(lr), Fraction(L), Fraction(grad_norm)
+    return float(lr_ * (1 - L_ * lr_ / 2) * G * G)
 
 
 def adaptive_guaranteed(lr: float, tau: float, L: float) -> bool:
@@ -147,6 +168,13 @@ def adaptive_guaranteed(lr: float, tau: float, L: float) -> bool:
     or global: the momentum term has length exactly ``tau |g_k|``) surely decreases every
     L-smooth E iff ``tau < min(lr, 2/L - lr)``."""
     return momentum_step_guaranteed(lr, tau, L)
+
+
+def _tau_proportional_guaranteed(lr: float, s: float, L: float) -> bool:
+    """:func:`adaptive_guaranteed` at ``tau = s lr`` (the papers' parametrisation), exactly."""
+    _check(lr=lr, s=s, L=L)
+    _finite(lr=lr, s=s, L=L)
+    return _inside(Fraction(lr), Fraction(s) * Fraction(lr), Fraction(L))
 
 
 def adaptive_decrease_bound(lr: float, tau: float, L: float, grad_norm: float) -> float:
@@ -161,12 +189,17 @@ def _momentum_length(beta: float, ratio: float) -> float:
 
 def constant_momentum_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
     """One heavy-ball step ``dw_k = -lr g_k + beta dw_{k-1}`` surely decreases every L-smooth E
-    iff ``beta rho < min(lr, 2/L - lr)``, ``rho = ratio = |dw_{k-1}| / |g_k|`` (``inf`` when
-    g_k = 0 and dw_{k-1} != 0: then never, for beta > 0)."""
+    iff ``beta rho < min(lr, 2/L - lr)``, ``rho = ratio = |dw_{k-1}| / |g_k|``, decided exactly
+    (``beta rho`` is not rounded). ``ratio = inf`` is an unbounded rho (g_k = 0 with
+    dw_{k-1} != 0, or the a-priori worst case the sweep asks about): never for beta > 0; with
+    beta = 0 the step is gradient descent's, and its verdict, like every verdict here, is for
+    g_k != 0 (a zero step decreases nothing)."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio)
     _finite(lr=lr, beta=beta, L=L)
-    s = _momentum_length(beta, ratio)
-    return not math.isinf(s) and momentum_step_guaranteed(lr, s, L)
+    if math.isinf(ratio) and beta != 0:
+        return False
+    s = Fraction(0) if beta == 0 else Fraction(beta) * Fraction(ratio)
+    return _inside(Fraction(lr), s, Fraction(L))
 
 
 def constant_momentum_decrease_bound(
@@ -188,10 +221,11 @@ def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
     Condition: ``beta^2 rho < min(lr (1 + beta), 2/L - lr (1 + beta))``."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio)
     _finite(lr=lr, beta=beta, L=L)
-    # beta (beta rho), not (beta^2) rho: beta^2 underflows to 0 for beta < 1e-162, which would
-    # turn an infinite rho into a guarantee
-    s = _momentum_length(beta, beta * ratio)
-    return not math.isinf(s) and momentum_step_guaranteed(lr * (1.0 + beta), s, L)
+    if math.isinf(ratio) and beta != 0:  # as constant_momentum_guaranteed
+        return False
+    b = Fraction(beta)
+    s = Fraction(0) if beta == 0 else b * b * Fraction(ratio)
+    return _inside(Fraction(lr) * (1 + b), s, Fraction(L))
 
 
 def nesterov_decrease_bound(
@@ -206,23 +240,23 @@ def nesterov_decrease_bound(
 # ---- RMSProp: a diagonal preconditioner known at the step ------------------------------------
 
 
-def _rmsprop_terms(
-    grad: Any, scale: Any, momentum: float, prev_step_norm: float
-) -> tuple[float, float, float, float]:
-    """``(g.Dg, |Dg|^2, |g|^2, r)`` with r the momentum term's length, in exact-rounded sums."""
+def _rmsprop_inputs(grad: Any, scale: Any) -> tuple[list[float], list[float]]:
     g = [float(v) for v in _flat(grad)]
     dg = [float(v) for v in _flat(scale)]
     if len(g) != len(dg):
         raise ValueError(f"grad has {len(g)} entries but scale has {len(dg)}")
     if any(not (v > 0) or math.isinf(v) for v in dg):
         raise ValueError("scale (the diagonal 1/(sqrt(v) + eps)) must be finite and positive")
+    return g, dg
+
+
+def _rmsprop_terms(g: list[float], dg: list[float]) -> tuple[float, float, float]:
+    """``(g.Dg, |Dg|^2, |g|^2)`` in floats (products rounded, sums exactly rounded)."""
     u = [a * b for a, b in zip(g, dg)]
-    _check(momentum=momentum, prev_step_norm=prev_step_norm)
     return (
         math.fsum(a * b for a, b in zip(g, u)),
         math.fsum(v * v for v in u),
         math.fsum(v * v for v in g),
-        _momentum_length(momentum, prev_step_norm),
     )
 
 
@@ -240,7 +274,8 @@ def rmsprop_decrease_bound(
     momentum: float = 0.0,
     prev_step_norm: float = 0.0,
 ) -> float:
-    """The exact guaranteed decrease of one RMSProp step ``d = -lr D g + m``.
+    """The exact guaranteed decrease of one RMSProp step ``d = -lr D g + m``, in floats (its
+    sign is decided exactly by :func:`rmsprop_guaranteed`).
 
     ``D = diag(scale)``, ``scale = 1/(sqrt(v_k) + eps)`` known at step k (v_k already includes
     g_k, as in torch), and torch's momentum option ``m = momentum * dw_{k-1}`` of length
@@ -250,13 +285,63 @@ def rmsprop_decrease_bound(
 
     attained by ``E = g.(x - w) + L |x - w|^2 / 2`` with m along ``g - L lr Dg``. With
     ``momentum = 0`` it is positive iff ``lr < 2 g.Dg / (L |Dg|^2)``."""
-    _check(lr=lr, L=L)
-    gdg, dgdg, gg, r = _rmsprop_terms(grad, scale, momentum, prev_step_norm)
+    _check(lr=lr, L=L, momentum=momentum, prev_step_norm=prev_step_norm)
+    g, dg = _rmsprop_inputs(grad, scale)
+    gdg, dgdg, gg = _rmsprop_terms(g, dg)
+    r = _momentum_length(momentum, prev_step_norm)
     if math.isinf(r):
         return -math.inf
     # |g - L lr Dg|^2 = |g|^2 - 2 L lr g.Dg + L^2 lr^2 |Dg|^2 (>= 0 up to rounding)
     v2 = max(gg - 2.0 * L * lr * gdg + (L * lr) ** 2 * dgdg, 0.0)
     return lr * gdg - L * lr * lr * dgdg / 2.0 - r * math.sqrt(v2) - L * r * r / 2.0
+
+
+#: a float verdict stands when its margin exceeds this share of the terms' size; nearer the
+#: boundary the sums are redone in rational arithmetic
+_FILTER = 1e-12
+
+
+def _rmsprop_filter(lr: float, L: float, g: list[float], dg: list[float], r: float) -> bool | None:
+    """The sign of ``A - r sqrt(V)`` (see :func:`_rmsprop_exact`) from float sums, or None when
+    too near to call. The sums' terms are within a few eps (relative; 2^-1074 absolute where a
+    product underflows), so A is within 1e-13 of the sum of its terms' sizes and V within
+    ``delta`` = 1e-13 of its terms' sizes, ``sqrt(V)`` within ``sqrt(delta)``; the rounding of
+    this bracket itself is under ``_FILTER`` of the size T."""
+    gdg, dgdg, gg = _rmsprop_terms(g, dg)
+    c = L * lr
+    a1, a2, a3 = lr * gdg, c * lr * dgdg / 2.0, L * r * r / 2.0
+    v = gg - 2.0 * c * gdg + c * c * dgdg
+    delta = 1e-13 * (gg + 2.0 * c * gdg + c * c * dgdg)
+    err = 1e-13 * (a1 + a2 + a3)
+    A = a1 - a2 - a3
+    high = r * math.sqrt(max(v, 0.0) + delta)
+    size = a1 + a2 + a3 + high
+    if not (math.isfinite(size) and size > 2.0**-900):
+        return None
+    if A - err - high > _FILTER * size:
+        return True
+    if A + err - r * math.sqrt(max(v - delta, 0.0)) < -_FILTER * size:
+        return False
+    return None
+
+
+def _rmsprop_exact(
+    lr: Fraction, L: Fraction, g: list[float], dg: list[float], r: Fraction
+) -> bool:
+    """The sign of the decrease bound in rational arithmetic: ``A - r sqrt(V) > 0`` with
+    ``A = lr g.Dg - L lr^2 |Dg|^2 / 2 - L r^2 / 2`` and ``V = |g - L lr Dg|^2`` holds iff
+    ``A > 0`` and ``A^2 > r^2 V``."""
+    gs, ds = [Fraction(v) for v in g], [Fraction(v) for v in dg]
+    gdg = sum((a * a * b for a, b in zip(gs, ds)), Fraction(0))
+    dgdg = sum((a * a * b * b for a, b in zip(gs, ds)), Fraction(0))
+    A = lr * gdg - L * lr * lr * dgdg / 2 - L * r * r / 2
+    if A <= 0:
+        return False
+    if r == 0:
+        return True
+    c = L * lr
+    V = sum(((a - c * b * a) ** 2 for a, b in zip(gs, ds)), Fraction(0))
+    return A * A > r * r * V
 
 
 def rmsprop_guaranteed(
@@ -268,15 +353,21 @@ def rmsprop_guaranteed(
     prev_step_norm: float = 0.0,
 ) -> bool:
     """True iff the RMSProp step decreases every L-smooth E (see
-    :func:`rmsprop_decrease_bound`); without momentum: ``0 < lr < 2 g.Dg / (L |Dg|^2)``."""
+    :func:`rmsprop_decrease_bound`); without momentum: ``0 < lr < 2 g.Dg / (L |Dg|^2)``.
+    Decided exactly for the given floats: a float verdict far from the boundary, rational
+    arithmetic near it."""
+    _check(lr=lr, L=L, momentum=momentum, prev_step_norm=prev_step_norm)
     _finite(lr=lr, L=L)
-    if lr > 0 and (momentum == 0 or prev_step_norm == 0):
-        # the sign of lr (g.Dg - L lr |Dg|^2 / 2) without forming the product, which underflows
-        # to 0 for a subnormal lr (5e-324: inside the region, yet the bound read 0)
-        _check(lr=lr, L=L)
-        gdg, dgdg, _, _ = _rmsprop_terms(grad, scale, momentum, prev_step_norm)
-        return gdg - L * lr * dgdg / 2.0 > 0
-    return rmsprop_decrease_bound(lr, L, grad, scale, momentum, prev_step_norm) > 0
+    g, dg = _rmsprop_inputs(grad, scale)
+    if lr == 0 or not any(g) or not all(map(math.isfinite, g)):
+        return False
+    if momentum != 0 and math.isinf(prev_step_norm):
+        return False
+    r = Fraction(0) if momentum == 0 else Fraction(momentum) * Fraction(prev_step_norm)
+    verdict = _rmsprop_filter(lr, L, g, dg, float(r))
+    if verdict is not None:
+        return verdict
+    return _rmsprop_exact(Fraction(lr), Fraction(L), g, dg, r)
 
 
 def heavy_ball_worst_case_rise(beta: float, f0_minus_fstar: float) -> float:
@@ -352,7 +443,7 @@ def _conditions() -> dict[str, tuple[Any, str, Callable[..., bool]]]:
             "Adaptive momentum with tau = s lr, 0 < s < 1 (the papers' parametrisation): the "
             "exact region reads lr < 2 / (L (1 + s)) (strict), (1 + s)/(1 - s) times the "
             "first round's Cauchy-Schwarz bound 2 (1 - s) / (L (1 + s)^2).",
-            lambda lr, s, L: adaptive_guaranteed(lr, s * lr, L),
+            _tau_proportional_guaranteed,
         ),
         "constant_momentum": (
             sp.StrictLessThan(dp.beta * dp.ratio, bound),
