@@ -204,8 +204,11 @@ def _descent(sec: Section) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"regions": {}}
     for name, r in REGIONS.items():
-        sub.add(Math(r.mathml, r.latex, label=f"`{name}`"), Paragraph(r.words))
+        label = f"`{name}` ({r.applies_when})" if r.applies_when else f"`{name}`"
+        sub.add(Math(r.mathml, r.latex, label=label), Paragraph(r.words))
         out["regions"][name] = {"latex": r.latex, "words": r.words}
+        if r.applies_when:
+            out["regions"][name]["applies_when"] = r.applies_when
     proofs = prove_all()
     rows = []
     for group, facts in proofs.items():

@@ -136,8 +136,10 @@ def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, pr
 
 
 def test_apriori_adaptive_catches_a_reversed_tripled_momentum_term(monkeypatch, profile):
+    """The ledger's c = 4 claim is must-fail (a recorded case rises); its fresh draws, built
+    alone as a claim expected to hold, are what the mutant must fail on."""
     _plant_reversed_tripled_adaptive(monkeypatch)
-    claim = BY_ID["apriori-adaptive-momentum-c4-decreases-every-step"]
+    claim = apriori_claim("adaptive_momentum", 4.0, "holds", "test")
     _falsified_and_certified(run_claim(claim, profile))
 
 

@@ -17,6 +17,7 @@ import pytest
 from planting import plant
 
 from descentcheck.properties import BY_ID, get_profile
+from descentcheck.properties.claims.apriori import apriori_claim
 from descentcheck.properties.runner import run_claim
 
 pytestmark = pytest.mark.teeth
@@ -67,7 +68,7 @@ def test_a_nan_initial_weight_is_caught(monkeypatch, profile):
 @pytest.mark.parametrize(
     "claim",
     [
-        "apriori-adaptive-momentum-c4-decreases-every-step",
+        "apriori-adaptive-momentum-c4 (fresh draws)",
         "update-equals-derived-rule",
         "minibatch-trainer-equals-the-reference-loop",
     ],
@@ -83,5 +84,8 @@ def test_a_run_that_diverges_fails_a_held_claim(monkeypatch, profile, claim):
     old = "self.step_norms.append(_norm(dw))"
     new = "dw = dw * (float('inf') if len(self.step_norms) == 2 else 1.0)\n    " + old
     plant(monkeypatch, trainer._Run, "update", (old, new))
-    entry = run_claim(BY_ID[claim], profile)
+    # the ledger's c = 4 claim is must-fail (a recorded case rises): its fresh draws, as a
+    # claim expected to hold
+    held = apriori_claim("adaptive_momentum", 4.0, "holds", "test")
+    entry = run_claim(held if claim.startswith("apriori") else BY_ID[claim], profile)
     assert not entry["meets_expectation"], entry

@@ -278,6 +278,23 @@ def test_derive_an_optimizer_prints_its_rule_and_region(name):
     ET.fromstring(f"<r>{derive_text(name, 'mathml')}</r>")  # well-formed
 
 
+def test_rmsprops_region_is_printed_for_momentum_zero_only():
+    """RMSProp's rule carries torch's momentum buffer, but its region lr < 2p/(Lq) is the
+    momentum-free one (a held-out review: with momentum 0.9 a point inside it rises): every
+    format says so, and a region without a restriction says nothing."""
+    assert json.loads(derive_text("rmsprop", "json"))["region"]["applies_when"] == "momentum = 0"
+    assert "region (momentum = 0): lr < 2*p/(L*q)" in derive_text("rmsprop", "sympy")
+    assert r"\text{region (momentum = 0): }" in derive_text("rmsprop", "latex")
+    assert "region (momentum = 0)" in derive_text("rmsprop", "mathml")
+    assert json.loads(derive_text("gd", "json"))["region"]["applies_when"] is None
+    assert "region: lr < 2/L" in derive_text("gd", "sympy")
+    from descentcheck.theory.descent import rmsprop_guaranteed
+
+    # the review's point: inside lr < 2p/(Lq) (0.5 < 2), yet with momentum 0.9 not guaranteed
+    assert rmsprop_guaranteed(0.5, 1.0, [1.0, 1.0], [1.0, 1.0])
+    assert not rmsprop_guaranteed(0.5, 1.0, [1.0, 1.0], [1.0, 1.0], 0.9, 1.0)
+
+
 def test_derive_an_optimizer_shows_which_step_each_state_is():
     """In the rule a state symbol means s_(k-1) inside the state update and s_k inside the step;
     the text says so with indices (torch's heavy ball: buf_k = beta buf_(k-1) + g_k)."""

@@ -325,9 +325,7 @@ def _rmsprop_filter(lr: float, L: float, g: list[float], dg: list[float], r: flo
     return None
 
 
-def _rmsprop_exact(
-    lr: Fraction, L: Fraction, g: list[float], dg: list[float], r: Fraction
-) -> bool:
+def _rmsprop_exact(lr: Fraction, L: Fraction, g: list[float], dg: list[float], r: Fraction) -> bool:
     """The sign of the decrease bound in rational arithmetic: ``A - r sqrt(V) > 0`` with
     ``A = lr g.Dg - L lr^2 |Dg|^2 / 2 - L r^2 / 2`` and ``V = |g - L lr Dg|^2`` holds iff
     ``A > 0`` and ``A^2 > r^2 V``."""
@@ -411,6 +409,8 @@ class Region:
     mathml: str
     words: str
     guaranteed: Callable[..., bool]  # the plain-float test of the same condition
+    #: a restriction the condition is stated under ("momentum = 0"), printed with it; "" for none
+    applies_when: str = ""
 
 
 def _conditions() -> dict[str, tuple[Any, str, Callable[..., bool]]]:
@@ -500,8 +500,11 @@ def _build_regions() -> dict[str, Region]:
     def mml(e: Any) -> str:
         return math_block(presentation(e.xreplace(shown)))
 
+    # RMSProp's derivation carries torch's momentum buffer; its condition is the momentum-free
+    # one (with momentum the worst case adds r |g - L lr D g| + L r^2 / 2, no closed-form lr)
+    scope = {"rmsprop": "momentum = 0"}
     return {
-        name: Region(name, cond, tex(cond), mml(cond), words, fn)
+        name: Region(name, cond, tex(cond), mml(cond), words, fn, scope.get(name, ""))
         for name, (cond, words, fn) in _conditions().items()
     }
 

@@ -92,7 +92,12 @@ def to_json(entry: Any) -> str:
         "step": str(p["step"]),
         "region": None
         if region is None
-        else {"name": region.name, "condition": str(region.condition), "words": region.words},
+        else {
+            "name": region.name,
+            "condition": str(region.condition),
+            "applies_when": region.applies_when or None,
+            "words": region.words,
+        },
         "no_region": entry.no_region,
         "region_refused": p["refused"],
         "setting": p["setting"],
@@ -126,6 +131,12 @@ def _closing(entry: Any, p: dict[str, Any]) -> str:
     return f"exact one-step descent region '{region.name}': {region.words}"
 
 
+def _scope(region: Any) -> str:
+    """`` (momentum = 0)`` for a region stated under a restriction, else ""."""
+    when = getattr(region, "applies_when", "")  # a plugin's Region may predate the field
+    return f" ({when})" if when else ""
+
+
 def to_sympy(entry: Any) -> str:
     p = _shown(_parts(entry))
     rule, k = p["rule"], _k(p["rule"])
@@ -134,7 +145,7 @@ def to_sympy(entry: Any) -> str:
     lines += [f"{s} = {v}" for s, v in p["state"].items()]
     lines.append(f"dw_{k} = {p['step']}")
     if p["region"] is not None:
-        lines.append(f"region: {p['region'].condition}")
+        lines.append(f"region{_scope(p['region'])}: {p['region'].condition}")
     lines.append(f"# {_closing(entry, p)}")
     return "\n".join(lines) + "\n"
 
@@ -176,7 +187,7 @@ def to_latex(entry: Any) -> str:
     rows += [rf"{tex(s)} &= {tex(v)}" for s, v in p["state"].items()]
     rows.append(rf"\Delta w_{{{k}}} &= {tex(p['step'])}")
     if p["region"] is not None:
-        rows.append(rf"\text{{region: }} & {p['region'].latex}")
+        rows.append(rf"\text{{region{_scope(p['region'])}: }} & {p['region'].latex}")
     head = [f"% {n}" for n in _notes(entry, rule)] + [f"% {_closing(entry, p)}"]
     body = r" \\" + "\n"
     return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
@@ -191,6 +202,8 @@ def to_mathml(entry: Any) -> str:
     dw = f"<msub><mi>&#x394;w</mi><mrow><mi>{k}</mi></mrow></msub>"
     out.append(math_block(f"{dw}<mo>=</mo>{presentation(p['step'])}"))
     if p["region"] is not None:
+        if p["region"].applies_when:
+            out.append(f"<!-- region{_scope(p['region'])}: -->")
         out.append(p["region"].mathml)
     out.append(f"<!-- {_closing(entry, p).replace('--', '-')} -->")
     return "\n".join(out) + "\n"

@@ -291,7 +291,11 @@ EVIDENCE = {
     ),
     "adaptive_momentum": (
         "K 12: c 1 6/100, c 1.5 3/100, c 2 1/100, c 4 0/100; K 30: c 1 6/150 (L_k 2.4-4.5 L), "
-        "c 2 2/150, c 4 0/150"
+        "c 2 2/150, c 4 0/150; but a held-out review found c 4 falsified inside its scope "
+        "(known/curvature_growth.json: a width-2 identity chain with a concat skip where tau "
+        "near 0 is GD at lr 0.49/L_0 and the curvature grows to 6.5 L_0 by step 2), and "
+        "3459 rising runs of narrow dense/tanh chains in a random search: no c tried is safe "
+        "for every DAG. The c 4 claim is must-fail; the recorded case is drawn beside fresh ones"
     ),
     "momentum": (
         "random cases: c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 1/150 (L_k 5.1 L), c 2 "
@@ -311,7 +315,12 @@ EVIDENCE = {
 
 CLAIMS: tuple[Claim, ...] = (
     apriori_claim(
-        "adaptive_momentum", 4.0, "holds", EVIDENCE["adaptive_momentum"], examples_scale=0.5
+        "adaptive_momentum",
+        4.0,
+        "fails",
+        EVIDENCE["adaptive_momentum"],
+        examples_scale=0.5,
+        known="curvature_growth",
     ),
     apriori_claim(
         "momentum",

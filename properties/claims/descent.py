@@ -8,7 +8,11 @@ theorem a step that rises meets curvature that puts it outside the region, so th
 catch a rise: they check that the trainer's step and theory's guaranteed decrease agree (the
 descent lemma, Nesterov 2004, Lemma 1.2.3, with this suite's exact one-step region from
 ``descentcheck.theory.descent``): in the region for L_k the loss must fall by at least theory's
-``c_k |g_k|^2``. The claims with conditions fixed before the run are in ``apriori``.
+``c_k |g_k|^2``. The factor 1.5 makes the guarantee weaker than the curvature's own: for GD it
+reads ``lr (1 - 0.75 kappa lr) |g|^2``, which a step c lr long still meets for c up to about 1.3
+(at small kappa lr), so these claims alone do not catch a learning rate off by less than that;
+``update-equals-derived-rule`` and the torch cross-check do. The claims with conditions fixed
+before the run are in ``apriori``.
 Hyperparameters are drawn inside the exact region for ``L = 1.5 * L_0`` (L_0 the largest
 |Hessian eigenvalue| at w_0, Lanczos).
 """
@@ -156,8 +160,9 @@ ADAPTIVE = Claim(
     statement=(
         "The trainer's adaptive-momentum step dw_k = -lr g_k + alpha_k dw_{k-1}, "
         "alpha_k = tau |g_k| / |dw_{k-1}| per group, obeys the descent lemma: at every step "
-        "whose (lr, tau) lie in the exact region tau < min(lr, 2/L_k - lr) for the curvature "
-        "L_k met on that step, the loss falls by at least "
+        "whose (lr, tau) lie in the exact region tau < min(lr, 2/L_k - lr) for L_k = 1.5 times "
+        "the curvature met on that step (a margin for estimating a supremum), the loss falls by "
+        "at least "
         "(min(lr, 2/L_k - lr) - tau) (1 + |1 - lr L_k| + tau L_k) |g_k|^2 / 2"
     ),
     source=(
@@ -198,9 +203,9 @@ CONSTANT_MOMENTUM = Claim(
     id="trainer-obeys-descent-lemma-heavy-ball",
     statement=(
         "The trainer's heavy-ball step dw_k = -lr g_k + beta dw_{k-1} obeys the descent lemma: "
-        "at every step k where beta r_k < min(lr, 2/L_k - lr), r_k = |dw_{k-1}| / |g_k|, the "
-        "loss falls by at least (min(lr, 2/L_k - lr) - beta r_k) (1 + |1 - lr L_k| + "
-        "beta r_k L_k) |g_k|^2 / 2"
+        "at every step k where beta r_k < min(lr, 2/L_k - lr), r_k = |dw_{k-1}| / |g_k|, L_k = "
+        "1.5 times the curvature met on that step, the loss falls by at least "
+        "(min(lr, 2/L_k - lr) - beta r_k) (1 + |1 - lr L_k| + beta r_k L_k) |g_k|^2 / 2"
     ),
     source=(
         "descent lemma for heavy ball (Polyak 1964; Nesterov 2004, Lemma 1.2.3) with the "
@@ -244,7 +249,8 @@ GRADIENT_DESCENT = Claim(
     id="trainer-obeys-descent-lemma-gd",
     statement=(
         "The trainer's gradient-descent step w_{k+1} = w_k - lr g_k obeys the descent lemma: "
-        "at every step with lr < 2 / L_k it lowers the loss by at least "
+        "at every step with lr < 2 / L_k, L_k = 1.5 times the curvature met on that step, it "
+        "lowers the loss by at least "
         "lr (1 - L_k lr / 2) |g_k|^2"
     ),
     source=(

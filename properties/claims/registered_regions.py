@@ -189,8 +189,8 @@ REGISTERED_REGIONS = Claim(
     statement=(
         "For every registered optimizer whose exact one-step region needs no per-step quantity "
         "(gd, adaptive momentum, and such regions of installed plugins), a full-batch step "
-        "whose hyperparameters lie inside the region for the curvature L_k met on that step "
-        "lowers the loss"
+        "whose hyperparameters lie inside the region for L_k, 1.5 times the curvature met on "
+        "that step (a margin for estimating a supremum), lowers the loss"
     ),
     source=(
         "the descent lemma (Nesterov 2004, Lemma 1.2.3) read through each registry entry's "
