@@ -56,7 +56,8 @@ def decreased_every_step(losses: Any) -> tuple[bool, int | None, float]:
     """Whether E fell at every step, up to float64 rounding.
 
     A step k counts as a rise when ``E_{k+1} - E_k > 4 eps (|E_k| + |E_{k+1}|)``; a run whose
-    losses turn non-finite does not hold, and its first rise is the step before that.
+    losses turn non-finite does not hold: its first rise is the first finite step that rose,
+    else the step into the non-finite loss.
 
     Returns:
         ``(holds, first_rise, worst_relative_rise)``: the first step that rose (None when none
@@ -64,11 +65,12 @@ def decreased_every_step(losses: Any) -> tuple[bool, int | None, float]:
         when every step fell).
     """
     e = np.asarray(losses, dtype=np.float64)
-    if not np.all(np.isfinite(e)):
-        bad = int(np.argmax(~np.isfinite(e)))
-        return False, max(bad - 1, 0), math.inf
-    d = np.diff(e)
-    up = np.flatnonzero(d > ROUNDING * (np.abs(e[:-1]) + np.abs(e[1:])))
+    finite = np.isfinite(e)
+    bad = len(e) if finite.all() else int(np.argmax(~finite))
+    d = np.diff(e[:bad])
+    up = np.flatnonzero(d > ROUNDING * (np.abs(e[: bad - 1]) + np.abs(e[1:bad])))
+    if bad < len(e):  # a held-out sweep user: a run rising from step 0 was reported from its end
+        return False, int(up[0]) if up.size else max(bad - 1, 0), math.inf
     rel = d / np.maximum(np.abs(e[:-1]), 1e-300)
     worst = float(rel.max()) if rel.size else 0.0
     return (up.size == 0), (int(up[0]) if up.size else None), worst

@@ -96,6 +96,18 @@ def test_rise_detection_ignores_rounding_only() -> None:
     assert not decreased_every_step(np.array([1.0, np.inf]))[0]
 
 
+def test_a_diverged_runs_first_rise_is_its_first_rise() -> None:
+    """A held-out sweep user: gd at lr 10 rose at every step from 0 until inf at step 88, and
+    the sweep and report said 87 (the step before the non-finite loss); train said 0."""
+    from descentcheck.impl.trajectory import decreased_every_step
+
+    assert decreased_every_step(np.array([0.09, 5.7, 40.0, 900.0, np.inf])) == (False, 0, np.inf)
+    assert decreased_every_step(np.array([3.0, 2.0, 2.5, 1.0, np.nan]))[1] == 1
+    # no finite rise: the step into the non-finite loss
+    assert decreased_every_step(np.array([3.0, 2.0, 1.0, np.nan]))[1] == 2
+    assert decreased_every_step(np.array([np.nan]))[:2] == (False, 0)
+
+
 def test_ray_factor_is_one_on_the_boundary() -> None:
     from descentcheck.reports.region import ray_factor, tau_bound
 

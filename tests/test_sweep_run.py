@@ -260,3 +260,33 @@ def test_the_region_figure_names_the_swept_optimizers_it_does_not_draw():
     caption = _region_caption(rows)
     assert caption.endswith(" Not drawn: adagrad, rmsprop (each in the table below)."), caption
     assert "gd, adaptive_momentum in the (lr L, tau L) plane" in caption
+
+
+def test_a_case_given_up_is_named_with_why(tmp_path):
+    """A held-out user's 2.9 TiB net was lost three times and left pending with no reason; the
+    summary now says how many were given up and why, from the last attempt's exception."""
+    from collections import deque
+    from concurrent.futures.process import BrokenProcessPool
+
+    from descentcheck.properties.sweep.execute import RunStats, lost_reason
+    from descentcheck.properties.sweep.run import SweepSummary
+
+    oom = MemoryError("Unable to allocate 2.91 TiB for an array\nwith shape (200, 2000000000)")
+    assert lost_reason(oom) == (
+        "out of memory: Unable to allocate 2.91 TiB for an array with shape (200, 2000000000)"
+    )
+    assert lost_reason(BrokenProcessPool()) == "its worker process died (killed, or out of memory)"
+    stats, queue = RunStats(), deque()
+    queue.append(("k", "{}"))
+    for _ in range(3):
+        stats.requeue(queue.popleft(), queue, 3, oom)
+    assert stats.abandoned == ["k"] and not queue and stats.lost == 3
+    fields = dict(db_path=tmp_path / "r.sqlite", name="s", config_hash="h", total=2, done=1)
+    summary = SweepSummary(
+        **fields, failed=0, pending=1, already=0, ran=1, lost=3, restarts=0,
+        abandoned=("k",), reason=stats.reason, unfit_pairs=0, seconds=1.0, where="1 local process",
+    )  # fmt: skip
+    line = summary.format()
+    assert "1 case run on" in line and "\n" not in line
+    assert "1 case given up after every attempt was lost (last: out of memory: Unable" in line
+    assert not summary.complete

@@ -100,7 +100,7 @@ def run_dask(
             if fut.status == "finished":
                 commit(task[0], fut.result())
             else:
-                stats.requeue(task, queue, max_attempts)
+                stats.requeue(task, queue, max_attempts, _why(fut))
             fut.release()
             while queue and len(inflight) < window:
                 futures.add(submit())
@@ -111,3 +111,11 @@ def run_dask(
             except Exception:  # the interrupt matters more than a failed cancel
                 pass
     return stats
+
+
+def _why(fut: Any) -> BaseException | None:
+    """The exception a lost future holds (a cancelled one holds none)."""
+    try:
+        return fut.exception(timeout=0)
+    except Exception:
+        return None

@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from descentcheck.impl.errors import one_line
 from descentcheck.impl.interrupts import ignore_interrupts, stop_pool
 
 from .worker import one_blas_thread, run_case
@@ -48,8 +49,12 @@ class RunStats:
     restarts: int = 0
     abandoned: list[str] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)
+    #: why the last abandoned case's last attempt was lost, in one line
+    reason: str = ""
 
-    def requeue(self, task: Task, queue: deque[Task], max_attempts: int) -> None:
+    def requeue(
+        self, task: Task, queue: deque[Task], max_attempts: int, why: BaseException | None = None
+    ) -> None:
         """Count a lost attempt of ``task``; put it back at the front unless it used them all."""
         self.lost += 1
         self.attempts[task[0]] += 1
@@ -57,6 +62,17 @@ class RunStats:
             queue.appendleft(task)
         else:
             self.abandoned.append(task[0])
+            self.reason = lost_reason(why)
+
+
+def lost_reason(e: BaseException | None) -> str:
+    """Why an attempt was lost, for the summary line: numpy's "Unable to allocate ..." for a
+    case out of memory (a held-out user saw a 596 GiB net left pending with no reason given)."""
+    if isinstance(e, MemoryError):
+        return f"out of memory: {' '.join(str(e).split())}" if str(e) else "out of memory"
+    if isinstance(e, BrokenProcessPool) or e is None:
+        return "its worker process died (killed, or out of memory)"
+    return one_line(e)
 
 
 def run_serial(tasks: Sequence[Task], files: Mapping[str, str], commit: Commit) -> RunStats:
@@ -129,9 +145,9 @@ def run_local(
                     if fut.exception() is None:
                         commit(task[0], fut.result())
                     else:
-                        lost.append(task)
-                for task in sorted(lost, key=lambda t: order[t[0]], reverse=True):
-                    stats.requeue(task, queue, max_attempts)
+                        lost.append((task, fut.exception()))
+                for task, why in sorted(lost, key=lambda t: order[t[0][0]], reverse=True):
+                    stats.requeue(task, queue, max_attempts, why)
         except BaseException:
             stop_pool(pool)
             raise

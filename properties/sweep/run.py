@@ -42,7 +42,8 @@ class SweepSummary:
     ``done``/``failed``/``pending``: the database's counts now (``failed``: the case raised; its
     error is stored). ``already``: finished before this run. ``ran``: committed in this run.
     ``lost``: attempts whose worker died or raised (retried); ``restarts``: local pools
-    replaced; ``abandoned``: keys left pending after their last attempt."""
+    replaced; ``abandoned``: keys left pending after their last attempt, ``reason`` why the last
+    of them was lost."""
 
     db_path: Path
     name: str
@@ -56,6 +57,7 @@ class SweepSummary:
     lost: int
     restarts: int
     abandoned: tuple[str, ...]
+    reason: str
     unfit_pairs: int
     seconds: float
     where: str
@@ -70,7 +72,8 @@ class SweepSummary:
             head = f"sweep {self.name!r}: all {self.total} cases already done, nothing to run"
         else:
             head = (
-                f"sweep {self.name!r}: {self.ran} cases run on {self.where} in "
+                f"sweep {self.name!r}: {self.ran} case{'' if self.ran == 1 else 's'} run on "
+                f"{self.where} in "
                 f"{self.seconds:.1f} s; {self.done + self.failed} of {self.total} finished"
             )
         parts = [head]
@@ -78,6 +81,12 @@ class SweepSummary:
             parts.append(f"{self.failed} failed (errors stored; see the report)")
         if self.lost:
             parts.append(f"{self.lost} worker losses retried")
+        if self.abandoned:
+            n = len(self.abandoned)
+            parts.append(
+                f"{n} case{'s' if n > 1 else ''} given up after every attempt was lost "
+                f"(last: {self.reason})"
+            )
         if self.pending:
             parts.append(f"{self.pending} still pending (run again to resume)")
         return "; ".join(parts) + f" [{self.db_path}]"
@@ -210,6 +219,7 @@ def _run(
         lost=stats.lost,
         restarts=stats.restarts,
         abandoned=tuple(stats.abandoned),
+        reason=stats.reason,
         unfit_pairs=plan.unfit_pairs,
         seconds=time.perf_counter() - t0,
         where=where,
