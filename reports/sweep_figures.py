@@ -100,19 +100,32 @@ def final_loss_figure(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
         return save(fig, path)
     opts = sorted({p["optimizer"] for p in pts})
     rng = np.random.default_rng(0)  # jitter only; fixed so the PNG is reproducible
+    beyond: list[float] = []  # x of the cases a log axis cannot show (inf, NaN or 0 final loss)
     for i, opt in enumerate(opts):
         for ok, colour in ((True, DECREASE_COLOR), (False, INCREASE_COLOR)):
             sel = [p for p in pts if p["optimizer"] == opt and p["decreased"] == ok]
             if sel:
                 with np.errstate(all="ignore"):
                     ratio = np.array([_num(p["final"]) / _num(p["initial"]) for p in sel])
-                ratio = np.where(np.isfinite(ratio), ratio, np.nan)
                 x = i + rng.uniform(-0.25, 0.25, size=len(sel))
-                ax.scatter(x, ratio, s=14, color=colour, alpha=0.75, linewidths=0, zorder=3)
+                shown = np.isfinite(ratio) & (ratio > 0)
+                beyond += [float(v) for v in x[~shown]]
+                ax.scatter(x[shown], ratio[shown], s=14, color=colour, alpha=0.75, linewidths=0)
     ax.set_yscale("log")
+    if beyond:  # a held-out user: diverged cases were left out of the figure without a word
+        _on_top_edge(ax, beyond)
     ax.set_xticks(range(len(opts)), opts, fontsize=8)
     for label, opt in zip(ax.get_xticklabels(), opts):
         label.set_color(OPTIMIZER_COLORS.get(opt, "0.2"))
     ax.set_ylabel("E(w_K) / E(w_0)")
     ax.set_title("Final loss relative to the initial (blue: decreased every step; red: rose)")
     return save(fig, path)
+
+
+def _on_top_edge(ax: Any, xs: list[float]) -> None:
+    """Cases without a finite positive ratio, as triangles on the top edge, and counted."""
+    top = ax.get_ylim()[1] if ax.dataLim.height > 0 else 10.0
+    ax.set_ylim(top=top)
+    ax.scatter(xs, [top] * len(xs), s=22, marker="^", color=INCREASE_COLOR, clip_on=False)
+    note = f"▲ on the top edge: {len(xs)} with an inf, NaN or zero final loss (diverged)"
+    ax.text(0.99, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=7)

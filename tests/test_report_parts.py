@@ -294,3 +294,22 @@ def test_the_sweep_report_tables_every_optimizers_region_plugins_included() -> N
         ("rmsprop", "rmsprop", "0", "0", "0", "1", "the rmsprop region needs per-step grad, scale"),
         ("sign", "none", "0", "0", "0", "2", refused),
     )
+
+
+def test_the_final_loss_figure_shows_diverged_cases_on_its_edge(monkeypatch, tmp_path) -> None:
+    """A held-out sweep user: gd at lr 10 (final loss inf) and an RMSProp run (NaN) were left
+    out of the figure, which said nothing; they are now triangles on the top edge, counted."""
+    from descentcheck.reports import sweep_figures
+
+    seen = {}
+    monkeypatch.setattr(sweep_figures, "save", lambda fig, path: seen.setdefault("fig", fig))
+    points = [
+        {"optimizer": "gd", "initial": 0.09, "final": 0.01, "decreased": True},
+        {"optimizer": "gd", "initial": 0.09, "final": "inf", "decreased": False},
+        {"optimizer": "rmsprop", "initial": 0.09, "final": "nan", "decreased": False},
+    ]
+    sweep_figures.final_loss_figure(points, tmp_path / "f.png")
+    ax = seen["fig"].axes[0]
+    drawn = sum(len(c.get_offsets()) for c in ax.collections)
+    assert drawn == 3  # every case, none dropped
+    assert any("2 with an inf, NaN or zero final loss" in t.get_text() for t in ax.texts)
