@@ -354,3 +354,37 @@ def test_spec_and_data_files_resolve_against_the_sweep_files_folder(tmp_path, mo
     first, second = config.architectures
     assert (first.name, first.spec, second.name) == ("nets/mine.json", DESIGN_EXAMPLE, "b")
     assert config.data[0].kind == "file" and config.data[0].path == str(tmp_path / "d.npz")
+
+
+def test_a_random_search_drawing_a_point_twice_is_named_as_such():
+    """A held-out user: count 3 over lr = [0.1, 0.2] blamed a block "listed twice"."""
+    raw = {
+        "name": "dup",
+        "steps": 3,
+        "architectures": ["sine_skip"],
+        "data": "sine",
+        "optimizers": [{"name": "gd", "search": "random", "count": 3, "lr": [0.1, 0.2]}],
+    }
+    with pytest.raises(SweepConfigError, match="a random search drew the same point twice"):
+        expand(parse_config(raw, "dup.json"))
+    grid = {**raw, "optimizers": [{"name": "gd", "lr": [0.1]}, {"name": "gd", "lr": [0.1]}]}
+    with pytest.raises(SweepConfigError, match=r"listed twice$"):
+        expand(parse_config(grid, "dup.json"))
+
+
+def test_the_size_cap_speaks_of_one_architecture_and_of_what_the_file_uses():
+    raw = {
+        "name": "big",
+        "steps": 3,
+        "seeds": {"count": 1000},
+        "architectures": ["sine_skip"],
+        "data": "sine",
+        "optimizers": [
+            {"name": "gd", "search": "random", "count": 1001, "lr": {"min": 0.01, "max": 0.1}}
+        ],
+    }
+    with pytest.raises(SweepConfigError) as err:
+        expand(parse_config(raw, "big.json"))
+    text = str(err.value)
+    assert "(1 architecture x 1,001,000 data" in text
+    assert "search = 'random'" not in text and text.endswith("or lower a count")

@@ -97,6 +97,27 @@ def test_another_sweep_is_refused(tmp_path):
     assert _digest(db) == before
 
 
+def test_a_changed_data_file_is_named(tmp_path):
+    """A held-out user rewrote the sweep's .npz and was told only "holds another sweep"."""
+    import numpy as np
+
+    data = tmp_path / "d.npz"
+    rng_x = np.linspace(-1.0, 1.0, 10)[:, None]
+    np.savez(data, x=rng_x, y=np.sin(rng_x))
+    plan = lambda: expand(parse_config({**SWEEP, "data": "d.npz"}, tmp_path / "s.json"))  # noqa: E731
+    db = tmp_path / "r.sqlite"
+    SweepStore.open(db, plan()).close()
+    np.savez(data, x=2 * rng_x, y=np.sin(rng_x))
+    with pytest.raises(
+        SweepDbError, match=r"; data file d\.npz changed since it was made \(sha256"
+    ):
+        SweepStore.open(db, plan())
+    with pytest.raises(SweepDbError) as err:  # another change names no file
+        SweepStore.open(tmp_path / "other.sqlite", _plan()).close()
+        SweepStore.open(tmp_path / "other.sqlite", _plan(seeds=[0]))
+    assert "data file" not in str(err.value)
+
+
 def test_foreign_sqlite_database_is_refused_untouched(tmp_path):
     db = tmp_path / "other.sqlite"
     conn = sqlite3.connect(db)

@@ -184,10 +184,12 @@ def _check_size(config: SweepConfig) -> None:
     nets = len(config.architectures) + sum(g.count for g in config.random_dags)
     per_net = len(config.data) * sum(_n_points(b) for b in config.optimizers) * len(config.seeds)
     if nets * per_net > MAX_CASES:
+        grid = any(b.search == "grid" for b in config.optimizers)
         raise SweepConfigError(
             f"{config.path}: the sweep would have up to {nets * per_net:,} cases ({nets} "
-            f"architectures x {per_net:,} data, hyperparameter and seed combinations), more "
-            f"than {MAX_CASES:,} in one database: split it, or use search = 'random' with a count"
+            f"architecture{'s' if nets > 1 else ''} x {per_net:,} data, hyperparameter and seed "
+            f"combinations), more than {MAX_CASES:,} in one database: split it"
+            + (", or use search = 'random' with a count" if grid else ", or lower a count")
         )
 
 
@@ -258,6 +260,12 @@ def expand(config: SweepConfig) -> Plan:
             raise SweepConfigError(
                 f"{config.path}: case {describe(case)} appears twice (positions {seen[key]} and "
                 f"{len(cases)}): the same architecture, data or optimizer block is listed twice"
+                + (
+                    ", or a random search drew the same point twice (its lists allow fewer "
+                    "distinct points than its count)"
+                    if any(b.search == "random" for b in config.optimizers)
+                    else ""
+                )
             )
         seen[key] = len(cases)
         cases.append(Case(len(cases), key, case, text))

@@ -235,6 +235,32 @@ def _row(r: sqlite3.Row) -> CaseRow:
 # ---- the store -----------------------------------------------------------------------------
 
 
+def _data_files(case_jsons: Any) -> dict[str, str]:
+    """``{name: sha256}`` of the data files the cases read."""
+    out = {}
+    for text in case_jsons:
+        d = json.loads(text)["data"]
+        if d.get("kind") == "file":
+            out[d["name"]] = d["sha256"]
+    return out
+
+
+def _changed_files(conn: sqlite3.Connection, plan: Any) -> str:
+    """``; data file NAME changed since ...`` when a data file the database's cases read has
+    other contents now (a held-out user edited one and was told only "another sweep")."""
+    try:
+        rows = conn.execute("SELECT DISTINCT json_extract(case_json, '$.data') FROM cases")
+        then = _data_files(json.dumps({"data": json.loads(r[0])}) for r in rows if r[0])
+    except (sqlite3.Error, ValueError, TypeError, KeyError):
+        return ""
+    now = _data_files(c.text for c in plan.cases)
+    changed = sorted(n for n in then.keys() & now.keys() if then[n] != now[n])
+    return "".join(
+        f"; data file {n} changed since it was made (sha256 {then[n][:12]} -> {now[n][:12]})"
+        for n in changed
+    )
+
+
 class SweepStore:
     """An open sweep database (the parent process's one connection)."""
 
@@ -263,8 +289,9 @@ class SweepStore:
                 raise SweepDbError(
                     f"{p} holds another sweep ({meta.get('name')!r}, {meta.get('n_cases')} "
                     f"cases, config {meta.get('config_hash', '?')[:12]}); this file expands to "
-                    f"{len(plan.cases)} cases, config {plan.config_hash[:12]}: use another --db, "
-                    "or delete that file to start over"
+                    f"{len(plan.cases)} cases, config {plan.config_hash[:12]}"
+                    f"{_changed_files(conn, plan)}: use another --db, or delete that file to "
+                    "start over"
                 )
             n = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
             if n != len(plan.cases) or str(n) != meta.get("n_cases"):
