@@ -151,7 +151,8 @@ def _overview(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> list[Any]
     """What ran, and one table row per claim."""
     return [
         Paragraph(
-            f"`descentcheck verify --profile {ledger['profile']}` checked {len(claims)} claim{'' if len(claims) == 1 else 's'} in "
+            f"`descentcheck verify --profile {ledger['profile']}` checked {len(claims)} "
+            f"claim{'' if len(claims) == 1 else 's'} in "
             f"{seconds(float(ledger['seconds']))} ({ledger.get('jobs', 1)} processes, Hypothesis "
             f"seed {ledger.get('hypothesis_seed')}). A claim expected to hold must survive every "
             "generated case; a claim expected to fail must be falsified, with a shrunk "
