@@ -40,6 +40,8 @@ REQUIRED = {
     "apriori-nesterov-c2-decreases-every-step",
     "apriori-adaptive-momentum-c1-decreases-every-step",
     "apriori-gd-c1-decreases-every-step",
+    "apriori-gd-c1-on-quadratics-decreases-every-step",
+    "apriori-adaptive-momentum-c1-on-quadratics-decreases-every-step",
     "gd-step-safe-on-sequential-net-stays-safe-with-add-skip",
     "adaptive-momentum-safe-on-sequential-net-stays-safe-with-concat-skip",
     "weight-path-bounded",

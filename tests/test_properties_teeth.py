@@ -126,6 +126,21 @@ def test_the_registered_regions_claim_judges_only_steps_inside_the_region(monkey
     _falsified_and_certified(entry)
 
 
+def test_apriori_on_quadratics_catches_a_step_twice_too_long(monkeypatch, profile):
+    """The quadratic claims hold with no safety factor (L_0 is the global L there); a GD step
+    twice as long (up to 3.9 / L) and a reversed tripled adaptive momentum term rise."""
+    gd = BY_ID["apriori-gd-c1-on-quadratics-decreases-every-step"]
+    assert run_claim(gd, profile)["outcome"] == "held"
+    _mutant(monkeypatch, "gd", lambda real: lambda lr: real(2.0 * lr))
+    _falsified_and_certified(run_claim(gd, profile))
+
+
+def test_apriori_adaptive_on_quadratics_catches_a_reversed_tripled_term(monkeypatch, profile):
+    _plant_reversed_tripled_adaptive(monkeypatch)
+    claim = BY_ID["apriori-adaptive-momentum-c1-on-quadratics-decreases-every-step"]
+    _falsified_and_certified(run_claim(claim, profile))
+
+
 def test_apriori_heavy_ball_catches_a_momentum_that_ignores_beta(monkeypatch, profile):
     """The buffer's coefficient fixed at 0.97 whatever beta was asked for. The ledger's heavy-ball
     claim is must-fail (and replays a recorded gradient-collapse case); its fresh draws alone

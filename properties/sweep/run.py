@@ -143,6 +143,23 @@ def run_sweep(
             client.close()
 
 
+def _bar(name: str, total: int, pending: int, progress: bool | None) -> Any:
+    """A tqdm bar over the cases (on a terminal only when ``progress`` is None), or None."""
+    if progress is False or not pending:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=total - pending,
+        unit="case",
+        desc=f"sweep {name}",
+        disable=None if progress is None else False,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+
+
 def _run(
     plan: Plan,
     db_path: str | os.PathLike[str],
@@ -159,19 +176,7 @@ def _run(
         total = len(plan.cases)
         ran = 0
 
-        bar = None
-        if progress is not False and tasks:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=total,
-                initial=total - len(tasks),
-                unit="case",
-                desc=f"sweep {plan.config.name}",
-                disable=None if progress is None else False,
-                dynamic_ncols=True,
-                smoothing=0.1,
-            )
+        bar = _bar(plan.config.name, total, len(tasks), progress)
 
         def commit(key: str, outcome: Mapping[str, Any]) -> None:
             nonlocal ran
