@@ -199,7 +199,10 @@ def _descent(sec: Section) -> dict[str, Any]:
             "which gives W = |g|²((|1 − ηL| + sL)² − 1)/(2L). So the step decreases every L-smooth "
             "E iff s < min(η, 2/L − η): exact, not only sufficient. SymPy derives it, z3 proves "
             "it over the reals (below), exact rationals check the witness on a grid, and PEPit "
-            "referees it at test time. (η is the learning rate lr.)"
+            "referees it at test time. What z3 proves is the bound over the quadratic model "
+            "g·d + (L/2)|d|² of one step; that this model bounds every L-smooth E is the descent "
+            "lemma (Nesterov 2004, Lemma 1.2.3), cited, not re-proved. (η is the learning rate "
+            "lr; for torch's Nesterov, s = β²ρ_k at the rate η(1 + β), ρ_k = η|b_k−1|/|g_k|.)"
         )
     )
     out: dict[str, Any] = {"regions": {}}
