@@ -242,9 +242,10 @@ def test_strategies_reach_the_interesting_cases(fast_ledger):
     assert s["share_with_distance"] >= 0.3, s
     assert s["share_depth_gt_1"] >= 0.5 and s["depth_max"] >= 3, s
     assert 0.2 <= s["share_cross_entropy"] <= 0.8, s
-    # every property claim on random DAGs saw skips, not only chains
+    # every property claim on random DAGs saw skips, not only chains (the quadratic claims
+    # draw one dense layer on purpose)
     for cid, row in ledger["stats"]["per_claim"].items():
-        if BY_ID[cid].expect == "holds" and row["cases"] >= 30:
+        if BY_ID[cid].expect == "holds" and row["cases"] >= 30 and "-on-quadratics" not in cid:
             assert row["share_with_skip"] > 0.1, (cid, row)
     assert len(ledger["stats"]["rows"]) == s["cases"]
 
