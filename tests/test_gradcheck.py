@@ -257,6 +257,47 @@ def test_auto_falls_back_to_richardson_when_abs_breaks_complex_step(x0: Array, c
 
 
 @FAST
+@given(
+    offset=st.sampled_from([3e4, 1e6, -2.5e5]),
+    x0=arrays(np.float64, 6, elements=away_from_zero(0.25, 1.0)),
+)
+def test_auto_keeps_complex_step_far_from_the_origin(offset: float, x0: Array) -> None:
+    """A held-out review: at |x| = 3e4 Richardson's steps relative to |x| (the finest 17) could
+    not resolve sin, agreed with themselves on a wrong value, and auto failed a correct gradient
+    with Richardson. The cross-check now also tries absolute steps; a wrong claim still fails,
+    and abs far out still breaks complex step."""
+    x = x0 + offset
+    ok = check_gradient(lambda v: np.sum(np.sin(v)), np.cos, x)
+    assert ok.ok and ok.method == "complex_step", ok.message
+    assert not check_gradient(lambda v: np.sum(np.sin(v)), lambda v: 1.001 * np.cos(v), x).ok
+
+    def broken(v):
+        return np.sum(np.sin(v)) + np.sum(np.abs(v - offset))
+
+    r = check_gradient(broken, np.cos(x) + np.sign(x - offset), x)
+    assert r.method != "complex_step" and "complex step disagreed" in r.note
+
+
+def test_a_distance_layer_on_offset_data_passes_gradcheck() -> None:
+    """The review's network: centroids are data rows near 1e4 (unstandardised features)."""
+    spec = {
+        "inputs": 2,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "g", "op": "gaussian", "units": 3, "inputs": ["input"]},
+            {"name": "out", "op": "dense", "units": 1, "inputs": ["g"]},
+        ],
+    }
+    net = Network.from_spec(spec)
+    x = np.linspace(-1.0, 1.0, 40).reshape(20, 2) + 1e4
+    y = np.sin(x[:, :1] - 1e4)
+    result = check_network_gradient(net, net.init(seed=0, x=x), x, y)
+    assert result.ok, result.table()
+    assert {r.result.method for r in result} == {"complex_step"}
+
+
+@FAST
 @given(x0=arrays(np.float64, 6, elements=away_from_zero(0.5, 3.0)))
 def test_auto_falls_back_to_mpmath_when_it_can(x0: Array) -> None:
     def f(x):
