@@ -73,6 +73,13 @@ def test_rmsprop_is_torchs_form(gs, lr, rho, beta):
     np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
 
 
+def _scaled_norm(v):
+    """|v| without underflow (np.linalg.norm squares 1e-202 to 0, and took a previous step of
+    that size for none, as the optimizer once did)."""
+    m = float(np.max(np.abs(v), initial=0.0))
+    return m * float(np.linalg.norm(v / m)) if m > 0 else 0.0
+
+
 @hypothesis_settings()
 @given(
     st.lists(st.tuples(vec, vec), min_size=1, max_size=6),
@@ -97,8 +104,8 @@ def test_adaptive_momentum_term_has_length_tau_times_gradient(gs, lr, tau, group
         }[group]
         for keys in groups:
             mom = np.concatenate([upd[k] + lr * g[k] for k in keys])
-            gnorm = np.linalg.norm(np.concatenate([g[k] for k in keys]))
-            pnorm = np.linalg.norm(np.concatenate([prev[k] for k in keys]))
+            gnorm = _scaled_norm(np.concatenate([g[k] for k in keys]))
+            pnorm = _scaled_norm(np.concatenate([prev[k] for k in keys]))
             expected = tau * gnorm if pnorm > 0 else 0.0
             assert np.linalg.norm(mom) == pytest.approx(expected, rel=1e-9, abs=1e-12)
         total = np.linalg.norm(np.concatenate(list(upd.values())))
@@ -258,3 +265,48 @@ def test_flat_form_check_catches_a_one_ulp_difference():
     _compare_forms(real, shapes, grads)
     with pytest.raises(AssertionError):
         _compare_forms(mutant, shapes, grads)
+
+
+@hypothesis_settings()
+@given(
+    st.lists(st.floats(-1.0, 1.0).filter(lambda v: abs(v) > 1e-3), min_size=2, max_size=4),
+    st.lists(st.floats(-1.0, 1.0).filter(lambda v: abs(v) > 1e-3), min_size=2, max_size=4),
+    st.integers(-1000, 960),
+    st.integers(-1000, 960),
+    st.sampled_from(["array", "unit", "node", "global"]),
+)
+def test_adaptive_momentum_at_any_scale_is_its_formula(g, d, a, b, group):
+    """dw = -lr g + tau |g| d / |d| at scales where sums of squares under- or overflow: a
+    held-out review saw a previous step of ~1e-170 dropped (alpha = 0) and gradients of 1e160
+    give NaN. Against 60-digit mpmath; the dict and the flat form give the same bits."""
+    import mpmath
+
+    from descentcheck.impl.optim.base import Layout
+
+    n = min(len(g), len(d))
+    assume_ratio = abs(a - b) < 900  # alpha = tau |g| / |d| itself stays a float
+    if not assume_ratio:
+        return
+    gv = np.ldexp(np.array(g[:n]), a)
+    dv = np.ldexp(np.array(d[:n]), b)
+    lr, tau = 0.5, 0.25
+    opt = get_optimizer("adaptive_momentum", lr=lr, tau=tau, group=group)
+    p = {"x.W": np.zeros((1, n))}
+    dw, _, _ = opt.update({"x.W": gv[None, :]}, {"x.W": dv[None, :]}, p)
+    flat = opt.flat(Layout.of(p))
+    fd, _, _ = flat.update(gv.copy(), dv.copy(), None)
+    assert np.array_equal(dw["x.W"].ravel(), fd)
+    with mpmath.workdps(60):
+        G = [mpmath.mpf(float(v)) for v in gv]
+        D = [mpmath.mpf(float(v)) for v in dv]
+        # groups: every grouping but "unit" puts this one array in one group; "unit": each column
+        cols = [[i] for i in range(n)] if group == "unit" else [list(range(n))]
+        want = [-lr * G[i] for i in range(n)]
+        for c in cols:
+            ng = mpmath.sqrt(mpmath.fsum(G[i] ** 2 for i in c))
+            nd = mpmath.sqrt(mpmath.fsum(D[i] ** 2 for i in c))
+            for i in c:
+                want[i] += tau * ng * D[i] / nd
+        size = lr * max(abs(v) for v in G) + tau * mpmath.sqrt(mpmath.fsum(v**2 for v in G))
+        err = max(abs(mpmath.mpf(float(fd[i])) - want[i]) for i in range(n))
+        assert err <= 1e-14 * size, (err, size)

@@ -77,6 +77,39 @@ def _coefficients(tau: float, g2: Array, d2: Array) -> Array:
     return np.divide(num, np.sqrt(d2), out=np.zeros(len(g2)), where=d2 > 0.0)
 
 
+#: a sum of squares outside [_LOW, _HIGH] may have lost entries to underflow, or overflowed
+_LOW, _HIGH = 2.0**-960, 2.0**960
+
+
+def _rescued(
+    alpha: Array, tau: float, g2: Array, d2: Array, g: Array, d: Array, of_entry: Array
+) -> Array:
+    """``alpha`` with each group whose sum of squares left ``[_LOW, _HIGH]`` recomputed from
+    norms scaled by the group's largest entry (as LAPACK's ``nrm2``): a held-out review saw a
+    previous step of entries ~1e-170 (squares 0) lose its momentum term, ``alpha = 0``, and
+    gradients ~1e160 (squares inf) give NaN, where the formula's step is finite. ``g``, ``d``:
+    the flat vectors; ``of_entry``: each entry's group. The other groups keep their bits."""
+    bad = ~((g2 >= _LOW) & (g2 <= _HIGH) & (d2 >= _LOW) & (d2 <= _HIGH))
+    if not bad.any():
+        return alpha
+    n = len(alpha)
+    norm_g, norm_d = _scaled_norms(to_host(g), of_entry, n), _scaled_norms(to_host(d), of_entry, n)
+    with np.errstate(over="ignore"):
+        fixed = np.divide(tau * norm_g, norm_d, out=np.zeros(n), where=norm_d > 0.0)
+    out = np.array(alpha, dtype=np.float64)
+    out[bad] = fixed[bad]
+    return out
+
+
+def _scaled_norms(v: Array, of_entry: Array, n: int) -> Array:
+    """Each group's 2-norm, ``m_G sqrt(sum (v / m_G)^2)`` with ``m_G = max |v_G|``."""
+    m = np.zeros(n)
+    np.maximum.at(m, of_entry, np.abs(v))
+    scale = m[of_entry]
+    u = np.divide(v, scale, out=np.zeros(len(v)), where=scale > 0.0)
+    return m * np.sqrt(np.bincount(of_entry, weights=u * u, minlength=n))
+
+
 def unit_index(names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> tuple[list[str], Array]:
     """The ``"unit"`` grouping of arrays laid end to end (row-major): the units' labels
     ``NODE[j]`` in order of first appearance, and each entry's unit number."""
@@ -122,6 +155,12 @@ class _Groups:
         self.of_array = [index[G] for G in labels]
         self.identity = group == "array"
 
+    def entry_groups(self, sizes: Sequence[int]) -> Array:
+        """Each flat entry's group number."""
+        if self.of_entry is not None:
+            return self.of_entry
+        return np.repeat(np.asarray(self.of_array, dtype=np.intp), sizes)
+
     def entry_sums(self, v: Array) -> Array:
         """Per-unit sums of ``v * v`` over the flat vector ``v`` (on the host, entries added in
         order by ``numpy.bincount``)."""
@@ -157,7 +196,9 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         groups = _Groups(names, group, layout.shapes)
         if groups.of_entry is not None:
             g_flat, d_flat = layout.flatten(grads), layout.flatten(prev)
-            alpha_v = _coefficients(tau, groups.entry_sums(g_flat), groups.entry_sums(d_flat))
+            g2, d2 = groups.entry_sums(g_flat), groups.entry_sums(d_flat)
+            alpha_v = _coefficients(tau, g2, d2)
+            alpha_v = _rescued(alpha_v, tau, g2, d2, g_flat, d_flat, groups.of_entry)
             coef = alpha_v[groups.of_entry]
             dw = {
                 k: -(lr * grads[k])
@@ -165,9 +206,11 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
                 for k, a, b in zip(names, layout.starts, layout.stops)
             }
             return dw, dw, StepInfo(max(alpha_v.tolist(), default=0.0))
-        g2 = groups.sums(sumsq_per_array(layout.flatten(grads), starts, sizes))
-        d2 = groups.sums(sumsq_per_array(layout.flatten(prev), starts, sizes))
-        alpha = _coefficients(tau, g2, d2).tolist()
+        g_flat, d_flat = layout.flatten(grads), layout.flatten(prev)
+        g2 = groups.sums(sumsq_per_array(g_flat, starts, sizes))
+        d2 = groups.sums(sumsq_per_array(d_flat, starts, sizes))
+        alpha_a = _coefficients(tau, g2, d2)
+        alpha = _rescued(alpha_a, tau, g2, d2, g_flat, d_flat, groups.entry_groups(sizes)).tolist()
         a_of = {k: alpha[groups.of_array[i]] for i, k in enumerate(names)}
         dw = {k: -(lr * g) + a_of[k] * prev[k] for k, g in grads.items()}
         # the trajectory reports one number: the coefficient itself when there is one group,
@@ -187,7 +230,8 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         def flat_update(g, prev, w):
             xp = namespace(g)
             if groups.of_entry is not None:  # one coefficient per unit
-                alpha = _coefficients(tau, groups.entry_sums(g), groups.entry_sums(prev))
+                g2, d2 = groups.entry_sums(g), groups.entry_sums(prev)
+                alpha = _rescued(_coefficients(tau, g2, d2), tau, g2, d2, g, prev, groups.of_entry)
                 prev *= xp.asarray(alpha[groups.of_entry])
                 prev += xp.multiply(g, -lr, out=g)
                 return prev, prev, max(alpha.tolist(), default=0.0)
@@ -198,6 +242,7 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
                 g2 = groups.sums(sumsq_per_array(g, starts, sizes))
                 d2 = groups.sums(sumsq_per_array(prev, starts, sizes))
             alpha = _coefficients(tau, g2, d2)
+            alpha = _rescued(alpha, tau, g2, d2, g, prev, groups.entry_groups(size_list))
             # dw_k = -(lr g_k) + alpha prev, written over prev (which it replaces)
             if len(alpha) == 1:
                 prev *= float(alpha[0])
