@@ -3,7 +3,8 @@
 ``train`` runs K updates ``w_{k+1} = w_k + update(g_k)`` and records a :class:`Trajectory`.
 Full batch by default; with ``batch_size`` the data are shuffled once per epoch by
 ``numpy.random.default_rng(seed)`` and cut into consecutive batches (the last one may be smaller,
-as torch's DataLoader does by default); ``losses`` stays the full-batch loss in both cases.
+as torch's DataLoader does by default); ``losses`` stays the full-batch loss in both cases. A
+``batch_size`` of n or more is full batch (no permutation; the trajectory's ``batch_size`` None).
 Deterministic: the same inputs and seed give the same bits.
 
 The loop keeps the parameters in one flat vector (``Network.layout``): each step evaluates the

@@ -5,7 +5,8 @@ For steps k = 0..K-1 (K the number of updates made)::
     losses[k]      E(w_k), the full-batch loss before update k; losses[K] = E(w_K)
     grad_norms[k]  ||g_k||, the norm of the gradient update k used (the minibatch's with a
                    batch size); grad_norms[K] is the full-batch ||grad E(w_K)|| when full batch
-    step_norms[k]  ||w_{k+1} - w_k||, the norm of the update applied
+    step_norms[k]  ||dw_k||, the norm of the update the optimizer computed; w_{k+1} = w_k + dw_k
+                   rounds, so ||w_{k+1} - w_k|| differs only where dw_k is below an entry's ulp
     momentum[k]    the momentum coefficient of update k: alpha_k (adaptive), beta, or None
 
 A run that meets a non-finite loss stops there with ``status = "diverged"``; ``losses`` then ends
