@@ -143,9 +143,21 @@ class _Run:
     params: dict[int, dict[str, np.ndarray]]
 
 
+def _real_number(v: Any) -> float:
+    """``float(v)`` for a real number, or for ``"inf"``, ``"-inf"``, ``"nan"`` (how
+    ``trajectory.json`` writes them); another string, a bool or a complex number is refused (a
+    held-out user's ``"0.5"`` and ``True`` were taken for numbers, a complex one lost its
+    imaginary part with only a warning)."""
+    if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+        return float(v)
+    if isinstance(v, str | bytes | bool | np.bool_ | complex) or np.iscomplexobj(v):
+        raise ValueError(f"{v!r} is not a real number")
+    return float(v)
+
+
 def _floats(values: Any, what: str) -> np.ndarray:
     try:
-        return np.array([float(v) for v in values], dtype=np.float64)
+        return np.array([_real_number(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{what}: expected a sequence of numbers ({e})") from None
 
@@ -153,10 +165,13 @@ def _floats(values: Any, what: str) -> np.ndarray:
 def _param_dict(p: Any, what: str) -> dict[str, np.ndarray]:
     if not isinstance(p, Mapping):
         raise TypeError(f"{what}: expected a dict NAME.PARAM -> array, got {type(p).__name__}")
-    try:
-        return {str(k): np.asarray(v, dtype=np.float64) for k, v in p.items()}
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{what}: an entry is not a float array ({e})") from None
+    out = {}
+    for k, v in p.items():
+        a = np.asarray(v)
+        if a.dtype.kind not in "fiu":  # complex, bool, strings, objects
+            raise ValueError(f"{what}: {k} is not a real float array (dtype {a.dtype})")
+        out[str(k)] = a.astype(np.float64)
+    return out
 
 
 def _no_near_misses(keys: Any, known: tuple[str, ...], what: str) -> None:

@@ -208,6 +208,15 @@ def test_non_finite_values_match_only_themselves(ref) -> None:
         ([1.0, 2.0], TypeError, "per-step record must be a dict"),
         ({"losses": ["a"]}, ValueError, "candidate losses: expected a sequence of numbers"),
         ({"losses": [1.0], "params": [3]}, TypeError, r"params\[0\]: expected a dict"),
+        # a held-out user: these were taken for numbers (the complex one with a warning only)
+        ({"losses": ["1.0"]}, ValueError, "'1.0' is not a real number"),
+        ({"losses": [True]}, ValueError, "True is not a real number"),
+        ({"losses": [1.0 + 0j]}, ValueError, r"\(1\+0j\) is not a real number"),
+        (
+            {"losses": [1.0], "params": [{"a.W": np.array([1.0, 2.0 + 1j])}]},
+            ValueError,
+            r"params\[0\]: a.W is not a real float array \(dtype complex128\)",
+        ),
     ],
 )
 def test_a_candidate_of_no_known_shape_is_one_line(ref, candidate, error, message) -> None:
