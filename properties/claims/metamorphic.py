@@ -99,7 +99,9 @@ def _verdict(measured: dict[str, float], what: str) -> Verdict:
     return Verdict(
         ok,
         {**measured, "cases_bit_identical": measured["bit_identical"]},
-        {"max_rel_diff": 0.0},
+        # what is allowed: 0 in exact arithmetic, the reordered sums' rounding in floats (a
+        # held-out review read the former 0 here as the bound the verdict used)
+        {"max_rel_diff": RTOL},
         message="" if ok else f"{what}: loss sequences differ by {measured['max_rel_diff']:.3e}",
     )
 
@@ -240,7 +242,9 @@ _NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, m
 def _rename_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(profile.limits))
     n = len(case.spec["nodes"])
-    order = draw(st.permutations(range(n)))
+    # never the identity when another order exists: 87 of 200 ci draws were, and those cases
+    # tested renaming alone (a held-out review; metamorphic-permute-units filters the same way)
+    order = draw(st.permutations(range(n)).filter(lambda p: n < 2 or list(p) != list(range(n))))
     names = draw(
         st.lists(_NAME.filter(lambda s: s != "input"), min_size=n, max_size=n, unique=True)
     )
