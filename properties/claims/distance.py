@@ -14,8 +14,9 @@ Protocol (numbers in the ledger):
   (rho = 0.99, eps = 1e-8), each for K steps with minibatch order ``shuffle_seed = seed``;
 - learning rates: for each optimizer the lr of ``LR_GRID`` with the lowest median final loss on
   ``TUNING_SEEDS`` (disjoint from the evaluation seeds), so no optimizer is handicapped by its lr;
-- test: on evaluation seeds 0..N-1, paired final full-batch losses; one-sided exact sign test of
-  "RMSProp's final loss is lower" against each of SGD and momentum (ties count against RMSProp).
+- test: on evaluation seeds ``EVAL_SEED0``..+N-1, paired final full-batch losses; one-sided exact
+  sign test of "RMSProp's final loss is lower" against each of SGD and momentum (ties count
+  against RMSProp).
   The claim holds when both p-values are below ``ALPHA``.
 """
 
@@ -36,8 +37,14 @@ DATA = "wine"
 DEPTH = 4
 WIDTH = 8
 BATCH = 16
-LR_GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
+# quarter decades from 1e-3 to 1 (rounded to 2 digits): a held-out review found the former
+# half-decade grid (0.003 ... 0.3) handicapped momentum, whose best rate, 0.05, lay between two
+# points, and SGD, whose best was the grid's top
+LR_GRID = (0.001, 0.0018, 0.0032, 0.0056, 0.01, 0.018, 0.032, 0.056, 0.1, 0.18, 0.32, 0.56, 1.0)
 TUNING_SEEDS = (1001, 1002, 1003, 1004)
+#: the first evaluation seed: disjoint from the tuning seeds and from the pilot's 0-29 that set
+#: the number of seeds (profiles.PROFILES["ci"])
+EVAL_SEED0 = 2000
 ALPHA = 0.01
 OPTIMIZERS: dict[str, dict[str, Any]] = {
     "sgd": {"optimizer": "gd"},
@@ -110,7 +117,7 @@ def experiment(profile: Profile) -> dict[str, Any]:
             for lr in LR_GRID
         }
         lrs[name] = min(medians, key=medians.__getitem__)
-    seeds = range(profile.distance_seeds)
+    seeds = range(EVAL_SEED0, EVAL_SEED0 + profile.distance_seeds)
     finals = {
         name: np.array([_final_loss(net, x, y, name, lrs[name], s, K) for s in seeds])
         for name in OPTIMIZERS
@@ -156,8 +163,9 @@ DISTANCE_RMSPROP = Claim(
         f"minibatches of {BATCH}, shuffle seed = init seed; K = the profile's distance_steps",
         f"lr per optimizer: best median final loss over {LR_GRID} on tuning seeds "
         f"{TUNING_SEEDS}; momentum beta = 0.9; RMSProp rho = 0.99, eps = 1e-8",
-        "evaluation seeds 0..N-1 (N = the profile's distance_seeds), enumerated rather than "
-        "drawn by Hypothesis: a statement about the distribution of runs",
+        f"evaluation seeds {EVAL_SEED0}..{EVAL_SEED0}+N-1 (N = the profile's distance_seeds, "
+        "80 in fast and ci: power 0.91 at a 70% win rate, from a pilot on other seeds), "
+        "enumerated rather than drawn by Hypothesis: a statement about the distribution of runs",
     ),
     expect="holds",
     experiment=experiment,
