@@ -100,17 +100,22 @@ def _spec(
     return {"inputs": n_in, "output": "out", "loss": loss, "nodes": nodes}
 
 
-def _run(case: Case, hp: Hyper, K: int, certify: bool) -> tuple[Any, Any]:
+def _run(case: Case, hp: Hyper, K: int, certify: bool, from_step: int = 0) -> tuple[Any, Any]:
     traj = train(
         case.net, case.params, case.x, case.yt, keep_params=True, **train_kwargs({**hp, "steps": K})
     )
-    return traj, judge_decreases(case, traj.losses, traj.params_history, certify)
+    judged = [k >= from_step for k in range(K)] if from_step else None
+    return traj, judge_decreases(case, traj.losses, traj.params_history, certify, judged)
 
 
 def pair_check(
-    drawn: Mapping[str, Any], ctx: Context, hyper: Callable[[Mapping[str, Any], float], Hyper]
+    drawn: Mapping[str, Any],
+    ctx: Context,
+    hyper: Callable[[Mapping[str, Any], float], Hyper],
+    from_step: int = 0,
 ) -> Verdict:
-    """Premise on the sequential net, claim on the skip net (see the module docstring)."""
+    """Premise on the sequential net, claim on the skip net (see the module docstring), judged
+    on the skip net from step ``from_step`` on."""
     seq, skip = drawn["seq"], drawn["skip"]
     L0 = initial_L(seq)
     hp = hyper(drawn, L0)
@@ -118,7 +123,7 @@ def pair_check(
     seq_traj, seq_tally = _run(seq, hp, K, True)
     if seq_tally.violation is not None or seq_tally.tested == 0 or seq_tally.uncertified:
         reject()  # the premise fails: no certified decrease at every step of the sequential net
-    traj, tally = _run(skip, hp, K, ctx.searching)
+    traj, tally = _run(skip, hp, K, ctx.searching, from_step)
     measured = {
         f"sequential_{k}": v
         for k, v in seq_tally.measured().items()
@@ -213,7 +218,8 @@ ADAPTIVE_CONCAT = Claim(
     statement=(
         "Adaptive momentum (lr, tau) inside the exact region for the sequential net's L_0 that "
         "decreases the loss at every step on the sequential net still does on the skip DAG "
-        "(the same net with a concat skip connection)"
+        "(the same net with a concat skip connection) at every step with a momentum term "
+        "(k >= 1; step 0 is a gradient step, dw_-1 = 0)"
     ),
     source=(
         "the convergence paper's setting (Agarwal, Klobusicky & Schonfeld 2021, arXiv "
@@ -223,13 +229,16 @@ ADAPTIVE_CONCAT = Claim(
     conditions=(
         *PAIR,
         "L = L_0(sequential); lr = a * 2/L, a in [0.3, 0.98]; tau = b * min(lr, 2/L - lr), b in "
-        "[0.1, 0.95] (a momentum term always present); grouping array; merge concat",
+        "[0.1, 0.95]; grouping array; merge concat",
+        "the skip net is judged from step 1 on, where the momentum term is present: a rise at "
+        "step 0 is gradient descent's, the content of the add-skip GD claim (a held-out review "
+        "found the shrunk counterexample was exactly that)",
     ),
     expect="fails",
     strategy=lambda profile: st.fixed_dictionaries(
         {"pair": skip_pairs("concat"), "a": fractions(0.3, 0.98), "b": fractions(0.1, 0.95)}
     ).map(lambda d: {**d["pair"], "a": d["a"], "b": d["b"]}),
-    check=lambda drawn, ctx: pair_check(drawn, ctx, _adaptive_hp),
+    check=lambda drawn, ctx: pair_check(drawn, ctx, _adaptive_hp, from_step=1),
     summary=SUMMARY,
     falsify_budget=True,
 )
