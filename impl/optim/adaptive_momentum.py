@@ -218,45 +218,47 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         shown = max(alpha) if alpha else 0.0
         return dw, dw, StepInfo(shown)
 
-    def flat(layout: Layout) -> FlatOptimizer:
-        starts = np.asarray(layout.starts, dtype=np.intp)
-        sizes = np.asarray(layout.stops, dtype=np.intp) - starts
-        groups = _Groups(layout.names, group, layout.shapes)
-        of_array = np.asarray(groups.of_array, dtype=np.intp)
-
-        reduceat = np.add.reduceat if len(starts) and sizes.all() else None
-        size_list = sizes.tolist()
-
-        def flat_update(g, prev, w):
-            xp = namespace(g)
-            if groups.of_entry is not None:  # one coefficient per unit
-                g2, d2 = groups.entry_sums(g), groups.entry_sums(prev)
-                alpha = _rescued(_coefficients(tau, g2, d2), tau, g2, d2, g, prev, groups.of_entry)
-                prev *= xp.asarray(alpha[groups.of_entry])
-                prev += xp.multiply(g, -lr, out=g)
-                return prev, prev, max(alpha.tolist(), default=0.0)
-            if reduceat is not None and xp is np:  # the same call as sumsq_per_array's
-                g2 = groups.sums(reduceat(g * g, starts))
-                d2 = groups.sums(reduceat(prev * prev, starts))
-            else:
-                g2 = groups.sums(sumsq_per_array(g, starts, sizes))
-                d2 = groups.sums(sumsq_per_array(prev, starts, sizes))
-            alpha = _coefficients(tau, g2, d2)
-            alpha = _rescued(alpha, tau, g2, d2, g, prev, groups.entry_groups(size_list))
-            # dw_k = -(lr g_k) + alpha prev, written over prev (which it replaces)
-            if len(alpha) == 1:
-                prev *= float(alpha[0])
-            else:
-                prev *= xp.repeat(xp.asarray(alpha[of_array]), size_list)
-            prev += xp.multiply(g, -lr, out=g)
-            return prev, prev, max(alpha.tolist(), default=0.0)
-
-        return FlatOptimizer(lambda w: namespace(w).zeros_like(w), flat_update)
-
     return Optimizer(
         "adaptive_momentum",
         {"lr": lr, "tau": tau, "group": group},
         init,
         update,
-        flat,
+        lambda layout: _flat_form(lr, tau, group, layout),
     )
+
+
+def _flat_form(lr: float, tau: float, group: str, layout: Layout) -> FlatOptimizer:
+    """The flat form: the same arithmetic on the trainer's one vector, updated in place."""
+    starts = np.asarray(layout.starts, dtype=np.intp)
+    sizes = np.asarray(layout.stops, dtype=np.intp) - starts
+    groups = _Groups(layout.names, group, layout.shapes)
+    of_array = np.asarray(groups.of_array, dtype=np.intp)
+
+    reduceat = np.add.reduceat if len(starts) and sizes.all() else None
+    size_list = sizes.tolist()
+
+    def flat_update(g, prev, w):
+        xp = namespace(g)
+        if groups.of_entry is not None:  # one coefficient per unit
+            g2, d2 = groups.entry_sums(g), groups.entry_sums(prev)
+            alpha = _rescued(_coefficients(tau, g2, d2), tau, g2, d2, g, prev, groups.of_entry)
+            prev *= xp.asarray(alpha[groups.of_entry])
+            prev += xp.multiply(g, -lr, out=g)
+            return prev, prev, max(alpha.tolist(), default=0.0)
+        if reduceat is not None and xp is np:  # the same call as sumsq_per_array's
+            g2 = groups.sums(reduceat(g * g, starts))
+            d2 = groups.sums(reduceat(prev * prev, starts))
+        else:
+            g2 = groups.sums(sumsq_per_array(g, starts, sizes))
+            d2 = groups.sums(sumsq_per_array(prev, starts, sizes))
+        alpha = _coefficients(tau, g2, d2)
+        alpha = _rescued(alpha, tau, g2, d2, g, prev, groups.entry_groups(size_list))
+        # dw_k = -(lr g_k) + alpha prev, written over prev (which it replaces)
+        if len(alpha) == 1:
+            prev *= float(alpha[0])
+        else:
+            prev *= xp.repeat(xp.asarray(alpha[of_array]), size_list)
+        prev += xp.multiply(g, -lr, out=g)
+        return prev, prev, max(alpha.tolist(), default=0.0)
+
+    return FlatOptimizer(lambda w: namespace(w).zeros_like(w), flat_update)
