@@ -308,6 +308,13 @@ def cases(
 ) -> Case:
     """A spec from :func:`dag_specs`, data from :func:`datasets`, params from a drawn seed."""
     spec = draw(dag_specs(limits, **spec_kwargs), label="spec")
+    return case_of(draw, spec, limits, soft_targets)
+
+
+def case_of(
+    draw: st.DrawFn, spec: SpecDict, limits: Limits = Limits(), soft_targets: bool = False
+) -> Case:
+    """The case of a given ``spec``: data from :func:`datasets`, params from a drawn seed."""
     net = Network.from_spec(spec)
     x, y = draw(datasets(net, limits, soft_targets), label="data")
     x, yt = net.check_data(x, y)

@@ -47,7 +47,7 @@ from ..counterexample import arrays, make_counterexample, train_kwargs
 from ..curvature import segment_L
 from ..profiles import Profile
 from ..steps import judge_decreases
-from ..strategies import Case, cases, datasets, fractions, unit_interval
+from ..strategies import Case, case_of, cases, fractions, unit_interval
 from .descent import initial_L
 
 Hyper = dict[str, Any]
@@ -213,11 +213,7 @@ def quadratic_cases(draw: st.DrawFn, profile: Profile) -> Case:
         "loss": "mse",
         "nodes": [{"name": "out", "op": "dense", "units": m, "inputs": ["input"]}],
     }
-    net = Network.from_spec(spec)
-    x, y = draw(datasets(net, profile.limits), label="data")
-    x, yt = net.check_data(x, y)
-    seed = draw(st.integers(0, 2**32 - 1), label="param seed")
-    return Case(spec, net, x, np.asarray(y), yt, net.init(seed=seed, x=x), seed)
+    return case_of(draw, spec, profile.limits)
 
 
 KNOWN = Path(__file__).with_name("known")
