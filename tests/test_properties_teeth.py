@@ -365,18 +365,16 @@ def test_the_update_claim_catches_a_state_wrong_only_from_the_third_step(monkeyp
     step), which shows only when the remembered step is read again, from the third step."""
     module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
     old = (
-        "            prev += xp.multiply(g, -lr, out=g)\n"
-        "            return prev, prev, max(alpha.tolist(), default=0.0)\n"
+        "        prev += xp.multiply(g, -lr, out=g)\n"
+        "        return prev, prev, max(alpha.tolist(), default=0.0)\n"
     )
     new = (
-        "            xp.multiply(g, -lr, out=g)\n"
-        "            step = prev + g\n"
-        "            prev[...] = g\n"
-        "            return step, prev, max(alpha.tolist(), default=0.0)\n"
+        "        xp.multiply(g, -lr, out=g)\n"
+        "        step = prev + g\n"
+        "        prev[...] = g\n"
+        "        return step, prev, max(alpha.tolist(), default=0.0)\n"
     )
-    package = importlib.import_module("descentcheck.impl.optim")
-    bad = mutated(module.adaptive_momentum, [(old, new)])
-    monkeypatch.setattr(package, "adaptive_momentum", bad)
+    plant(monkeypatch, module, "_flat_form", (old, new))  # the factory's flat form reads it
     entry = run_claim(BY_ID["update-equals-derived-rule"], profile)
     assert entry["outcome"] == "falsified", entry
 
@@ -535,7 +533,7 @@ FACTORIES = "optimizer-factories-default-as-declared"
         # claim ran the flat form over an empty array)
         (
             "optim.adaptive_momentum",
-            "adaptive_momentum",
+            "_flat_form",
             "len(starts) and sizes.all()",
             "len(starts) or sizes.all()",
             "adaptive-update-from-drawn-state-equals-rule",
@@ -645,12 +643,16 @@ def test_the_activation_claim_catches_a_large_complex_tanh_on_the_real_path(monk
     assert not entry["meets_expectation"], entry
 
 
-def test_the_drawn_state_claim_catches_lost_sums_beside_an_empty_array(monkeypatch, profile):
-    """With an empty array among them, the other arrays' sums set to None (NaN): the full
-    mutation run's survivor, reached now that each case steps an empty parameter too."""
+def test_the_drawn_state_claim_catches_wrong_sums_beside_an_empty_array(monkeypatch, profile):
+    """With an empty array among them, the other arrays' sums off by one: the full mutation run's
+    survivor (there set to None, NaN), reached now that each case steps an empty parameter
+    too. Sums that are NaN, 0 or inf no longer matter: the coefficient of such a group is
+    recomputed from scaled norms (``_rescued``), so the mutant plants a finite wrong sum (not a
+    scaled one, which the ratio of two sums would cancel)."""
     module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
     old = "out[nonempty] = np.add.reduceat(sq, starts[nonempty])"
-    plant(monkeypatch, module, "sumsq_per_array", (old, "out[nonempty] = None"))
+    new = "out[nonempty] = np.add.reduceat(sq, starts[nonempty]) + 1.0"
+    plant(monkeypatch, module, "sumsq_per_array", (old, new))
     entry = run_claim(BY_ID["adaptive-update-from-drawn-state-equals-rule"], profile)
     assert not entry["meets_expectation"], entry
 

@@ -16,7 +16,7 @@ import textwrap
 from dataclasses import replace
 
 import pytest
-from planting import mutated
+from planting import mutated, plant
 
 from descentcheck.impl import trainer
 from descentcheck.properties import BY_ID, get_profile
@@ -51,18 +51,19 @@ def test_m14_a_step_norm_of_the_scratch_buffer_is_caught(monkeypatch, profile):
 
 def test_m25_adaptive_momentum_recording_its_first_group_is_caught(monkeypatch, profile):
     optim = importlib.import_module("descentcheck.impl.optim")
+    module = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
     first = "alpha[0] if alpha else 0.0"
     bad = mutated(
-        optim.adaptive_momentum,
-        [
-            ("shown = max(alpha) if alpha else 0.0", f"shown = {first}"),
-            (
-                "\n            return prev, prev, max(alpha.tolist(), default=0.0)",
-                "\n            return prev, prev, (alpha.tolist() or [0.0])[0]",
-            ),
-        ],
+        optim.adaptive_momentum, [("shown = max(alpha) if alpha else 0.0", f"shown = {first}")]
     )
     monkeypatch.setattr(optim, "adaptive_momentum", bad)
+    last = "\n        return prev, prev, max(alpha.tolist(), default=0.0)"
+    plant(
+        monkeypatch,
+        module,
+        "_flat_form",
+        (last, "\n        return prev, prev, (alpha.tolist() or [0.0])[0]"),
+    )
     _falsified(OBSERVABLES, profile, "max alpha_G")
 
 
