@@ -553,6 +553,14 @@ def replay(ledger, claim_id, directory):
     from descentcheck.properties.ledger_file import read_ledger
 
     claims = read_ledger(ledger)["claims"]
+    ids = [c["id"] for c in claims]
+    if claim_id is not None and claim_id not in ids:
+        from descentcheck.impl.errors import did_you_mean
+
+        raise DescentcheckError(
+            f"{ledger} has no claim {claim_id!r}{did_you_mean(claim_id, ids)} "
+            f"({len(ids)} claim{'' if len(ids) == 1 else 's'} in it)"
+        )
     found = [
         c for c in claims if c.get("counterexample") and (claim_id is None or c["id"] == claim_id)
     ]
@@ -603,7 +611,7 @@ def datasets():
     """List the built-in data sets and their preprocessing."""
     from descentcheck.impl.data import describe_builtins
 
-    click.echo(describe_builtins())
+    click.echo(describe_builtins(preprocessing=True))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,7 +69,8 @@ def _cupy_backend() -> Backend:
         import cupy
     except ImportError as e:
         raise BackendError(
-            f"backend 'cupy' needs CuPy (pip install 'descentcheck[gpu]'): {e}"
+            "backend 'cupy' needs CuPy (its extra: pip install -e '.[gpu]' in descentcheck's "
+            f"checkout): {e}"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -220,15 +220,19 @@ _BUILTINS: dict[str, _Builtin] = {
 BUILTIN_DATASETS: tuple[str, ...] = tuple(_BUILTINS)
 
 
-def describe_builtins() -> str:
-    """A small plain-text table of the built-in data sets, for the CLI help."""
+def describe_builtins(preprocessing: bool = False) -> str:
+    """A small plain-text table of the built-in data sets; with ``preprocessing``, each set's
+    description below it (what is standardised, what is not: it loads each set)."""
     rows = [("name", "task", "n", "inputs", "outputs", "source")]
     rows += [
         (name, b.task, str(b.n), str(b.inputs), str(b.outputs), b.source)
         for name, b in _BUILTINS.items()
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+    table = [("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()) for r in rows]
+    if preprocessing:
+        table += ["", *(f"{b.load(0).description}" for b in _BUILTINS.values())]
+    return "\n".join(table)
 
 
 # ---- files ---------------------------------------------------------------------------------

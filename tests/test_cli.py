@@ -834,3 +834,40 @@ def test_every_error_is_one_line(tmp_path):
         encoding="utf-8",
     )
     assert proc.returncode == 2 and proc.stderr == "error: data file not found: d\\xe4t\\xe4.npz\n"
+
+
+def test_replay_of_a_claim_the_ledger_does_not_hold_names_the_id(tmp_path, monkeypatch):
+    """A held-out new user's typo was answered "holds no counterexample for claim 'nope'", as if
+    the claim were there and held; it now says the ledger has no such claim, and the closest."""
+    monkeypatch.setenv("DESCENTCHECK_HYPOTHESIS_DB", str(tmp_path / "db"))
+    ledger = tmp_path / "l.json"
+    r = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            "--profile",
+            "fast",
+            "--claim",
+            "gd-above-2-over-L-decreases",
+            "--json",
+            str(ledger),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            str(ledger),
+            "--claim",
+            "gd-above-2-over-L-decrease",
+            "--dir",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert r.exit_code == 2
+    assert (
+        "has no claim 'gd-above-2-over-L-decrease'; did you mean 'gd-above-2-over-L-decreases'?"
+        in r.output
+    )
+    assert "(1 claim in it)" in r.output

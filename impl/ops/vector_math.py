@@ -4,9 +4,9 @@ numpy's is a scalar loop.
 numpy evaluates float64 ``exp`` and ``tanh`` in SIMD loops only on x86-64 CPUs with AVX-512
 (:data:`NUMPY_IS_SIMD`); elsewhere each entry is a scalar libm call, and on a 512 x 256 array
 ``np.exp`` costs about a third of a 512 x 256 x 256 matrix product (README, Speed). There, if the
-optional ``mkl_umath`` is installed (``pip install "descentcheck[mkl]"``: Intel's numpy ufuncs
-over MKL's Vector Math Library, in VML's default high-accuracy mode), real float64 numpy arrays
-of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop up to four times as fast
+optional ``mkl_umath`` is installed (``pip install -e ".[mkl]"`` in the checkout: Intel's numpy
+ufuncs over MKL's Vector Math Library, in VML's default high-accuracy mode), real float64 numpy
+arrays of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop up to four times as fast
 (measured within 0.52 ulp of exp, subnormal results and inf/NaN as numpy gives them;
 tests/test_vector_math.py). Only ``exp``: MKL's float64 ``tanh`` measured no faster than
 numpy's scalar loop (0.54 against 0.58 ms), so large tanh layers keep the one-``exp`` form of

@@ -1,6 +1,6 @@
 """Running pending cases on an existing Dask distributed cluster (``--scheduler tcp://H:P``).
 
-Dask is optional (``pip install 'descentcheck[dask]'``) and imported here only. The parent
+Dask is optional (``pip install -e '.[dask]'`` in the checkout) and imported here only. The parent
 connects a ``distributed.Client``, submits :func:`.worker.run_case` for at most ``window`` cases
 at a time (default twice the cluster's worker threads), and commits each result as it comes
 back, in this process: workers never see the database. Every worker needs descentcheck
@@ -24,7 +24,7 @@ from .errors import SweepError
 from .execute import MAX_ATTEMPTS, Commit, RunStats, Task
 from .worker import run_case
 
-INSTALL_HINT = "pip install 'descentcheck[dask]'"
+INSTALL_HINT = "its extra: pip install -e '.[dask]' in descentcheck's checkout"
 CONNECT_TIMEOUT = "20s"
 
 
