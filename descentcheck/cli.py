@@ -407,7 +407,9 @@ def derive(op, fmt, dim):
     default=None,
     help="Hypothesis seed (default: the profile's fixed seed; thorough draws a fresh one)",
 )
-@click.option("--list", "list_claims", is_flag=True, help="list the claims (id, expect, statement) and stop")
+@click.option(
+    "--list", "list_claims", is_flag=True, help="list the claims (id, expect, statement) and stop"
+)
 def verify(profile, json_path, stats, claims, seed, list_claims):
     """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
     replayable counterexample. Exits with status 1 when a claim misses its expectation."""
