@@ -330,15 +330,23 @@ def gradcheck(spec, data, init, seed, method, rtol):
     Prints one row per parameter array; exits with status 1 when any check fails.
     """
     import numpy as np
+    from tqdm import tqdm
 
     from descentcheck.impl.gradcheck import check_network_gradient, format_table
 
     net, x, y, params = _network_data_params(spec, data, init, seed)
+    total = sum(int(np.size(params[n])) for n in net.param_names)
+    # on a terminal only (disable=None): a large net's check takes minutes
+    bar = tqdm(total=total, unit="entry", desc="gradcheck", disable=None, leave=False)
     try:
         with np.errstate(all="ignore"):  # a non-finite loss is reported below, not warned of
-            result = check_network_gradient(net, params, x, y, method=method, rtol=rtol)
+            result = check_network_gradient(
+                net, params, x, y, method=method, rtol=rtol, progress=lambda _, n: bar.update(n)
+            )
     except ValueError as e:  # an oracle that cannot evaluate, a loss that is not finite
         raise DescentcheckError(f"gradcheck: {' '.join(str(e).split())}") from None
+    finally:
+        bar.close()
     click.echo(format_table(result))
     ok = all(r.ok for r in result) if isinstance(result, list) else result.ok
     sys.exit(0 if ok else 1)

@@ -534,8 +534,11 @@ def check_network_gradient(
     method: str = "auto",
     rtol: float = 1e-8,
     atol_rel: float = 1e-6,
+    progress: Callable[[str, int], Any] | None = None,
 ) -> NetworkGradCheck:
-    """Check ``net.loss_and_grad`` on every parameter array against an oracle.
+    """Check ``net.loss_and_grad`` on every parameter array against an oracle; ``progress(name,
+    size)`` is called as each array is done (a large net takes minutes: two evaluations of the
+    loss per entry, more where the oracle falls back).
 
     For parameter ``name`` the function is ``w -> net.loss({**params, name: w}, x, y)``; the
     other parameters stay float64 (numpy promotes them when ``w`` is complex: every forward
@@ -557,6 +560,8 @@ def check_network_gradient(
 
         w0, claim = _validate(fun, grads[name], p[name], method, rtol, atol_rel, None)
         checked.append((name, claim, _run_oracle(fun, w0, method, None)))
+        if progress is not None:
+            progress(name, int(np.size(p[name])))
     # one floor for the whole gradient: a parameter array whose gradient is 0 by symmetry holds
     # only rounding noise, and must not be measured against its own noise
     size = max(_max_abs(oracle.values) for _, _, oracle in checked)

@@ -556,3 +556,15 @@ def test_the_complex_step_judges_gradients_below_its_resolution_to_that_resoluti
 
     assert check_gradient(g, -big, x0, method="complex_step").ok
     assert not check_gradient(g, -big * (1 + 1e-6), x0, method="complex_step").ok
+
+
+def test_a_network_check_reports_its_progress_per_array() -> None:
+    """A held-out new user waited minutes on digits_skip with no output: the CLI now shows a bar
+    fed by this callback, one call per parameter array with its size."""
+    net = Network.from_spec("sine_skip")
+    x = np.linspace(-1.0, 1.0, 12)[:, None]
+    y = np.sin(x)
+    params = net.init(seed=0, x=x)
+    seen: list[tuple[str, int]] = []
+    check_network_gradient(net, params, x, y, progress=lambda name, n: seen.append((name, n)))
+    assert seen == [(n, params[n].size) for n in net.param_names]
