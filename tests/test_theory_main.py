@@ -51,3 +51,22 @@ def test_help_prints_usage_and_runs_nothing(monkeypatch, capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: python -m descentcheck.theory") and "boom" not in out
+
+
+def test_the_derivations_check_reads_the_latex_mathml_and_sympy_it_prints(monkeypatch):
+    """A held-out review: every LaTeX row negated and the MathML replaced by nonsense, and the
+    "four formats" check still passed (it printed them and read none). Each now fails it."""
+    from descentcheck.theory import render
+
+    assert checks.check_derivations().ok
+    real = dict(render._RENDERERS)
+    for fmt, broken in (
+        ("latex", lambda d: real["latex"](d).replace("&= ", r"&= -\left(")),
+        ("mathml", lambda d: "<math><mi>nonsense</mi></math>"),
+        ("mathml", lambda d: real["mathml"](d).replace("</math>", "", 1)),  # not well-formed
+        ("sympy", lambda d: real["sympy"](d).replace(" = ", " = 2*")),
+    ):
+        monkeypatch.setitem(render._RENDERERS, fmt, broken)
+        result = checks.check_derivations()
+        assert not result.ok, fmt
+        monkeypatch.setitem(render._RENDERERS, fmt, real[fmt])

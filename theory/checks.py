@@ -12,6 +12,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,35 @@ __all__ = ["NUMERIC", "PROVED", "SMT", "CheckResult", "run_all"]
 def _all_hold(items: list) -> tuple[bool, list[str]]:
     bad = [str(i) for i in items if not i.holds]
     return not bad, bad
+
+
+def rendering_problems(d: Any, texts: dict[str, str]) -> list[str]:
+    """What the printed forms of derivation ``d`` lack: every expression (the output and each
+    gradient) rendered on its own, by SymPy's LaTeX printer and ``mathml.presentation``, must
+    stand right of an ``=`` in its format's text, and the MathML must be well-formed XML (a
+    held-out review negated every LaTeX row and replaced the MathML by nonsense: the check, which
+    printed the formats and read none of them, still passed)."""
+    import xml.etree.ElementTree as ET
+
+    import sympy as sp
+
+    from .mathml import presentation
+    from .render import latex_names
+
+    names = latex_names(d)
+    out = []
+    for e in (d.output, *d.grad.values()):
+        if f"&= {sp.latex(e, symbol_names=names)}" not in texts["latex"]:
+            out.append(f"LaTeX lacks {sp.latex(e, symbol_names=names)}")
+        if f"<mo>=</mo>{presentation(e)}" not in texts["mathml"]:
+            out.append(f"MathML lacks the presentation of {e}")
+        if f" = {e}" not in texts["sympy"]:
+            out.append(f"the SymPy text lacks {e}")
+    try:
+        ET.fromstring(f"<r>{texts['mathml']}</r>")
+    except ET.ParseError as e:
+        out.append(f"MathML is not well-formed: {e}")
+    return out
 
 
 def check_derivations() -> CheckResult:
@@ -62,10 +92,10 @@ def check_derivations() -> CheckResult:
     bad: list[str] = []
     for op in registry.derive_names():
         for dim in range(min_dim(op), 5):
-            for fmt in ("latex", "sympy", "mathml"):
-                derive_text(op, fmt, dim)
-            payload = json.loads(derive_text(op, "json", dim))
             d = derive(op, dim)
+            texts = {fmt: derive_text(op, fmt, dim) for fmt in ("latex", "sympy", "mathml")}
+            bad += [f"{op} D={dim}: {p}" for p in rendering_problems(d, texts)]
+            payload = json.loads(derive_text(op, "json", dim))
             if not same(read(payload["output"]), as_matrix(d.output)):
                 bad.append(f"{op} D={dim}: output does not round-trip")
             for s, g in d.grad.items():
@@ -76,7 +106,8 @@ def check_derivations() -> CheckResult:
         "derivations: every op and loss, D = 1..4, four formats",
         PROVED,
         not bad,
-        f"{n} derivations by sympy.diff; JSON round-trips through sympify",
+        f"{n} derivations by sympy.diff; JSON round-trips through sympify; each expression's "
+        "LaTeX, MathML and SymPy rendering stands in its row; MathML well-formed",
         bad,
     )
 
@@ -103,7 +134,8 @@ def check_symbolic_agreement() -> CheckResult:
     ids = [i for v in results.values() for i in v]
     ok, bad = _all_hold(ids)
     return CheckResult(
-        "trainer == theory (a) symbolic: claimed rules - derived rules == 0",
+        "trainer == theory (a) symbolic: claimed rules (the backward rules as written, one "
+        "sample; (b) and (c) run the trainer itself) - derived rules == 0",
         PROVED,
         ok,
         f"{len(ids)} identities over {len(results)} ops (forward and every gradient, D = 1, 3)",

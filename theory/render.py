@@ -23,7 +23,7 @@ from .errors import DeriveError
 from .mathml import math_block, presentation
 
 
-def _latex_names(d: Derivation) -> dict[sp.Symbol, str]:
+def latex_names(d: Derivation) -> dict[sp.Symbol, str]:
     names: dict[sp.Symbol, str] = {}
     for s in d.symbols:
         if s.name.startswith("yhat"):
@@ -65,7 +65,7 @@ def to_sympy(d: Derivation) -> str:
 
 
 def to_latex(d: Derivation) -> str:
-    names = _latex_names(d)
+    names = latex_names(d)
     _, lhs = _lhs_name(d)
 
     def tex(e: sp.Expr) -> str:
