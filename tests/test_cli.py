@@ -439,21 +439,16 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     assert len(before) > 0
 
 
+def _one_claim_ledger(ledger):
+    """``verify --json LEDGER`` of one quick must-fail claim (fast profile)."""
+    args = ["verify", "--profile", "fast", "--claim", "gd-above-2-over-L-decreases"]
+    r = CliRunner().invoke(main, [*args, "--json", str(ledger)])
+    assert r.exit_code == 0, r.output
+
+
 def test_verify_json_into_a_new_folder(tmp_path):
     ledger = tmp_path / "new" / "folder" / "ledger.json"
-    r = CliRunner().invoke(
-        main,
-        [
-            "verify",
-            "--profile",
-            "fast",
-            "--claim",
-            "gd-above-2-over-L-decreases",
-            "--json",
-            str(ledger),
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    _one_claim_ledger(ledger)
     assert json.loads(ledger.read_text())["claims"][0]["outcome"] == "falsified"
 
 
@@ -841,19 +836,7 @@ def test_replay_of_a_claim_the_ledger_does_not_hold_names_the_id(tmp_path, monke
     the claim were there and held; it now says the ledger has no such claim, and the closest."""
     monkeypatch.setenv("DESCENTCHECK_HYPOTHESIS_DB", str(tmp_path / "db"))
     ledger = tmp_path / "l.json"
-    r = CliRunner().invoke(
-        main,
-        [
-            "verify",
-            "--profile",
-            "fast",
-            "--claim",
-            "gd-above-2-over-L-decreases",
-            "--json",
-            str(ledger),
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    _one_claim_ledger(ledger)
     r = CliRunner().invoke(
         main,
         [
