@@ -278,6 +278,15 @@ def test_derive_an_optimizer_prints_its_rule_and_region(name):
     ET.fromstring(f"<r>{derive_text(name, 'mathml')}</r>")  # well-formed
 
 
+def test_relus_mathml_is_a_brace_over_its_cases():
+    """SymPy's presentation printer wrote relu as the call piecewise((x0, x0 > 0), (0, True)),
+    where the LaTeX shows cases (a held-out review); it is now a brace, "for" and "otherwise"."""
+    text = derive_text("relu", "mathml", 2)
+    ET.fromstring(f"<r>{text}</r>")
+    assert "piecewise" not in text and "<mi>True</mi>" not in text
+    assert text.count("<mtext>otherwise</mtext>") >= 2 and "<mo>{</mo>" in text
+
+
 def test_rmsprops_region_is_printed_for_momentum_zero_only():
     """RMSProp's rule carries torch's momentum buffer, but its region lr < 2p/(Lq) is the
     momentum-free one (a held-out review: with momentum 0.9 a point inside it rises): every

@@ -12,6 +12,7 @@ import re
 from html.entities import html5
 
 import sympy as sp
+from sympy.printing.mathml import MathMLPresentationPrinter
 
 NAMESPACE = "http://www.w3.org/1998/Math/MathML"
 _RAW_OPERATOR = re.compile(r"<mo>([<>&]=?)</mo>")
@@ -28,11 +29,38 @@ def _numeric(m: re.Match[str]) -> str:
     return "".join(f"&#x{ord(ch):X};" for ch in html5[f"{name};"])
 
 
+class _Printer(MathMLPresentationPrinter):
+    """SymPy's presentation printer, with a ``Piecewise`` as a brace over its cases ("for x > 0",
+    "otherwise"), as LaTeX's ``cases`` reads; SymPy's own printed relu as the function call
+    ``piecewise((x, x > 0), (0, True))``."""
+
+    def _print_Piecewise(self, e: sp.Piecewise) -> object:
+        def node(tag: str, *children: object, text: str | None = None) -> object:
+            el = self.dom.createElement(tag)
+            if text is not None:
+                el.appendChild(self.dom.createTextNode(text))
+            for c in children:
+                el.appendChild(c)
+            return el
+
+        rows = []
+        for expr, cond in e.args:
+            when = (
+                [node("mtext", text="otherwise")]
+                if cond == sp.true
+                else [node("mtext", text="for\u00a0"), self._print(cond)]
+            )
+            rows.append(node("mtr", node("mtd", self._print(expr)), node("mtd", *when)))
+        table = node("mtable", *rows)
+        table.setAttribute("columnalign", "left")
+        return node("mrow", node("mo", text="{"), table)
+
+
 def presentation(e: sp.Basic) -> str:
     """Presentation MathML of ``e`` (no ``<math>`` wrapper), well-formed XML: raw ``<`` and
     ``>`` operators escaped, HTML named entities (``&InvisibleTimes;``) as numeric ones, and
     numeric subscripts as numbers (``<mn>0</mn>``, not SymPy's ``<mi>0</mi>``)."""
-    text = _NAMED_ENTITY.sub(_numeric, sp.mathml(e, printer="presentation"))
+    text = _NAMED_ENTITY.sub(_numeric, _Printer().doprint(e))
     text = _NUMBER_AS_IDENTIFIER.sub(r"<mn>\1</mn>", text)
     return _RAW_OPERATOR.sub(
         lambda m: "<mo>" + "".join(_ESCAPES.get(ch, ch) for ch in m.group(1)) + "</mo>", text
