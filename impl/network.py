@@ -162,8 +162,8 @@ class Network:
         ``impl.losses.target_form``): integer labels in [0, out), one-hot encoded, for a
         ``"labels"`` loss (``softmax_cross_entropy``; a plugin loss by default) and for any loss
         when out > 1; the numbers of the one output for a ``"values"`` loss (``mse``; a plugin
-        declaring ``targets="values"``) when out = 1. Other (n,) targets are refused: fractional
-        ones where labels are due."""
+        declaring ``targets="values"``) when out = 1. Other (n,) targets are refused: floats
+        where labels are due (whole ones with a hint to convert them)."""
         y = to_host(y)
         m = self.spec.out_width
         if len(y) != n:
@@ -183,10 +183,13 @@ class Network:
         if y.ndim == 1 and m == 1 and not self._labels_loss:  # one output's numbers
             y = y[:, None]
         if y.ndim == 1 and y.dtype.kind == "f":
+            # whole floats (0.0, 1.0, ...) are labels stored as floats: say how to pass them
+            whole = bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
             raise DataError(
-                f"targets y are {n} fractional numbers, shape ({n},), but loss "
+                f"targets y are {n} floats (dtype {y.dtype}), shape ({n},), but loss "
                 f"{self.spec.loss!r} at output width {m} takes integer labels ({n},) or rows "
                 f"({n}, {m})"
+                + (": they are whole numbers, so y.astype(int) gives the labels" if whole else "")
                 + (" (a regression loss plugin declares targets='values')" if m == 1 else "")
             )
         if y.ndim != 2 or y.shape[1] != m:
