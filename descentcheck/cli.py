@@ -381,7 +381,7 @@ class _OpsHelp(click.Command):
     default="latex",
     show_default=True,
 )
-@click.option("--dim", type=int, default=3, show_default=True, help="number of inputs D")
+@click.option("--dim", type=int, default=None, help="number of inputs D of an op [default: 3]")
 def derive(op, fmt, dim):
     """Print SymPy's derivation of OP: its output and gradient with respect to every parameter
     and input, for one unit with inputs x0..x{D-1} (JSON: {"op", "symbols", "output", "grad"}).
@@ -390,10 +390,15 @@ def derive(op, fmt, dim):
 
     OP is one of: {ops}; or an optimizer: {optimizers}.
     """
+    from descentcheck.registry import ops
+    from descentcheck.registry.optimizers import names
     from descentcheck.theory import DeriveError, derive_text
 
+    if dim is not None and op not in ops.derive_names() and op in names():
+        # an update rule is of one entry: a D would be silently ignored
+        raise DescentcheckError(f"--dim is for ops; {op!r} is an optimizer (one entry's rule)")
     try:
-        click.echo(derive_text(op, fmt, dim))
+        click.echo(derive_text(op, fmt, 3 if dim is None else dim))
     except DeriveError as e:
         raise DescentcheckError(str(e)) from None
 

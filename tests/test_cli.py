@@ -854,3 +854,14 @@ def test_replay_of_a_claim_the_ledger_does_not_hold_names_the_id(tmp_path, monke
         in r.output
     )
     assert "(1 claim in it)" in r.output
+
+
+def test_derive_refuses_a_dim_for_an_optimizer():
+    """An update rule is of one entry: `derive gd --dim 5` printed gd's rule and ignored 5."""
+    r = CliRunner().invoke(main, ["derive", "gd", "--dim", "5"])
+    assert r.exit_code == 2 and "--dim is for ops; 'gd' is an optimizer" in r.output
+    r = CliRunner().invoke(main, ["derive", "dense", "--dim", "2", "--format", "sympy"])
+    assert r.exit_code == 0 and "D = 2 inputs" in r.output
+    assert (
+        "D = 3 inputs" in CliRunner().invoke(main, ["derive", "dense", "--format", "sympy"]).output
+    )
