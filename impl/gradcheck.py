@@ -72,6 +72,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .threads import one_blas_thread
+
 if TYPE_CHECKING:
     from .network import Network
 
@@ -546,6 +548,20 @@ def check_network_gradient(
     :func:`check_gradient` with ``grad_scale`` the largest oracle entry over all arrays. The
     ``mpmath`` oracle differentiates theory's independent mpmath evaluation of the spec (at
     float64 points both are E to within rounding; its claim is the same E's gradient)."""
+    with one_blas_thread():  # the same table on every core count (impl.threads)
+        return _check_network(net, params, x, y, method, rtol, atol_rel, progress)
+
+
+def _check_network(
+    net: Network,
+    params: Mapping[str, Array],
+    x: Array,
+    y: Array,
+    method: str,
+    rtol: float,
+    atol_rel: float,
+    progress: Callable[[str, int], Any] | None,
+) -> NetworkGradCheck:
     p = net.check_params(params)
     xs, ys = net.check_data(x, y)
     _, grads = net.loss_and_grad(p, xs, ys)

@@ -31,6 +31,7 @@ from .losses import LOSSES, target_form
 from .ops import Layer, factory
 from .ops.base import same_kind
 from .spec import INPUT, Spec, load_spec
+from .threads import one_blas_thread
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -98,7 +99,8 @@ class Network:
     def init(self, seed: int = 0, x: Array | None = None) -> Params:
         """Initial parameters from ``numpy.random.default_rng(seed)``, layer by layer in
         topological order (dense: Glorot uniform; distance layers: see ``ops.gaussian``). With data
-        ``x``, distance layers take their centroids and radii from their inputs on that data."""
+        ``x``, distance layers take their centroids and radii from their inputs on that data (the
+        same bits on every core count)."""
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParamsError(f"the init seed must be a non-negative integer, got {seed!r}")
         rng = np.random.default_rng(seed)
@@ -106,8 +108,10 @@ class Network:
         values: dict[str, Array] | None = None
         if x is not None:
             values = {INPUT: self.check_inputs(x)}
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            # data of 1e200 overflows here; the trainer names non-finite parameters, not numpy
+        # data of 1e200 overflows here (the trainer names non-finite parameters, not numpy); one
+        # BLAS thread: a distance layer's centroids come from the layers before it on the data,
+        # whose products round by the thread count (impl.threads)
+        with one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for layer in self.layers:
                 xs = [values[p] for p in layer.inputs] if values is not None else None
                 for p, v in layer.init(rng, xs).items():

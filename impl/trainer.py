@@ -5,7 +5,8 @@ Full batch by default; with ``batch_size`` the data are shuffled once per epoch 
 ``numpy.random.default_rng(seed)`` and cut into consecutive batches (the last one may be smaller,
 as torch's DataLoader does by default); ``losses`` stays the full-batch loss in both cases. A
 ``batch_size`` of n or more is full batch (no permutation; the trajectory's ``batch_size`` None).
-Deterministic: the same inputs and seed give the same bits.
+Deterministic: the same inputs and seed give the same bits, on any core count (BLAS runs one
+thread inside ``train``: ``impl.threads``).
 
 The loop keeps the parameters in one flat vector (``Network.layout``): each step evaluates the
 network on views of it, concatenates the gradient into one reused vector, and lets the
@@ -35,6 +36,7 @@ from .heap import keep_freed_memory
 from .network import Network
 from .optim import Optimizer, get_optimizer
 from .optim.base import Layout
+from .threads import one_blas_thread
 from .trajectory import Trajectory
 
 Array = np.ndarray
@@ -104,7 +106,8 @@ def train(
     run = _Run(net, be, opt, w, keep_params)
     bar = _bar(progress, steps, opt.name)
     t0 = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # one BLAS thread: the same bits on every core count (impl.threads)
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         run.loop(be.to_device(x), be.to_device(y), steps, batches, bar)
     if bar is not None:
         bar.close()

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from descentcheck.impl.threads import one_blas_thread
 from descentcheck.impl.trajectory import jsonable
 
 from . import autoencoder, distance, region, trajectories, vanishing
-from .blas import single_threaded_blas
 from .document import Section
 from .profiles import ReportProfile, get_profile
 from .progress import Progress
@@ -213,7 +213,7 @@ def build_report(
     )
     total = sum(module.units(prof) for _, module in PARTS) + 4
     try:
-        with single_threaded_blas(), Progress(total, progress) as bar:
+        with one_blas_thread(), Progress(total, progress) as bar:
             _build(out, prof, seed, verify, given, bar)
             with deferred_interrupts():
                 _publish(out, final)

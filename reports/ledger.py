@@ -31,11 +31,10 @@ def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) ->
         os.environ["DESCENTCHECK_HYPOTHESIS_DB"] = db
         os.environ["DESCENTCHECK_SEED"] = str(seed)
         try:
+            from descentcheck.impl.threads import one_blas_thread
             from descentcheck.properties import run_verify
 
-            from .blas import single_threaded_blas
-
-            with single_threaded_blas():
+            with one_blas_thread():
                 run_verify(profile, json_path, stats=False, progress=False, claims=claims)
         except BaseException as e:  # the report shows the failure instead of the ledger
             record = {

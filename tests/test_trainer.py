@@ -216,3 +216,40 @@ def test_an_option_the_optimizer_does_not_take_is_named_before_the_missing_lr() 
         dc.train(net, params, x, y, "momentum", learning_rate=0.3)
     with pytest.raises(HyperparameterError, match=r"^optimizer momentum needs a learning rate"):
         dc.train(net, params, x, y, "momentum")
+
+
+_THREADS_SCRIPT = """
+import hashlib, sys
+import descentcheck as dc
+net = dc.Network.from_spec("digits_distance")
+ds = dc.load_data("digits")
+x, y = net.check_data(ds.x, ds.y)
+p = net.init(seed=0, x=ds.x)
+tr = dc.train(net, p, x, y, "rmsprop", lr=0.01, steps=3)
+h = hashlib.sha256(b"".join(tr.params[k].tobytes() for k in sorted(tr.params)))
+h.update(tr.losses.tobytes())
+print(h.hexdigest())
+"""
+
+
+@pytest.mark.skipif(
+    (__import__("os").cpu_count() or 1) < 2, reason="one core: BLAS runs one thread either way"
+)
+def test_the_same_bits_on_one_and_two_blas_threads():
+    """A held-out audit: OpenBLAS splits a product over its threads and rounds otherwise, so
+    digits_distance's RMSProp run ended at 0.16392 on two threads and 0.16238 on one (init too:
+    a distance layer's centroids come through the dense layers' products). train, init and the
+    gradient check now run BLAS on one thread."""
+    import os
+    import subprocess
+    import sys
+
+    digests = set()
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        out = subprocess.run(
+            [sys.executable, "-c", _THREADS_SCRIPT], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests

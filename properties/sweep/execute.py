@@ -33,8 +33,9 @@ from typing import Any
 
 from descentcheck.impl.errors import one_line
 from descentcheck.impl.interrupts import ignore_interrupts, stop_pool
+from descentcheck.impl.threads import one_blas_thread
 
-from .worker import one_blas_thread, run_case
+from .worker import run_case
 
 Task = tuple[str, str]
 Commit = Callable[[str, Mapping[str, Any]], None]

@@ -5,9 +5,9 @@ commit; it never touches the database. A case that raises (a ``DescentcheckError
 ``Exception``, both deterministic for a pure function) comes back as ``status = "failed"`` with
 its one-line error; ``MemoryError`` and interrupts propagate, so that case is left pending.
 
-BLAS runs on one thread while a case runs (``threadpoolctl``; a reduction split over threads
-would round differently, and the sweep already runs cases in parallel). The limit is process
-wide and reference counted, so threads of one Dask worker running cases side by side keep it.
+BLAS runs on one thread while a case runs (``impl.threads.one_blas_thread``: a reduction split
+over threads would round differently, and the sweep already runs cases in parallel), as it does
+in ``train``, so a case gives ``train``'s bits.
 """
 
 from __future__ import annotations
@@ -16,42 +16,14 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from descentcheck.impl.errors import one_line
+from descentcheck.impl.threads import one_blas_thread
 
 from .canonical import canonical_json
-
-_lock = threading.Lock()
-_active = 0
-_limit: Any = None
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS limited to one thread inside the block (a no-op without threadpoolctl)."""
-    global _active, _limit
-    with _lock:
-        if _active == 0:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:  # pragma: no cover - scikit-learn depends on it
-                _limit = None
-            else:
-                _limit = threadpool_limits(limits=1)
-        _active += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _active -= 1
-            if _active == 0 and _limit is not None:
-                _limit.restore_original_limits()
-                _limit = None
 
 
 def worker_id() -> str:
