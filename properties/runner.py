@@ -152,6 +152,7 @@ class _Body:
         self.shrink_calls = 0
         self.failed: tuple[Any, Verdict] | None = None
         self.failed_key: Any = None  # Hypothesis's order of the failing case kept (smaller first)
+        self.failed_searching = True  # whether the kept failure was judged in full (not shrinking)
         self.t_fail: float | None = None
         self.budget_left = SHRINK_BUDGET.get(profile.name)
 
@@ -187,6 +188,7 @@ class _Body:
         key = _order_key()
         if self.failed is None or key is None or self.failed_key is None or key < self.failed_key:
             self.failed, self.failed_key = (drawn, verdict), key
+            self.failed_searching = searching
         raise ClaimFailed(verdict.message or f"{self.claim.id} violated")
 
 
@@ -201,6 +203,19 @@ def _order_key() -> Any:
         return sort_key(current_build_context().data.nodes)
     except Exception:  # an internal API: without it, the latest failure (the shrinker's pick)
         return None
+
+
+def _judged_in_full(claim: Claim, profile: Profile, body: _Body) -> Verdict:
+    """The kept failure's verdict, judged once more in full when it was found while shrinking
+    (shrink calls skip certifying decreases): a held-out audit saw 22 tested steps with 1
+    certified and none uncertified, and 22 certified when the same case was replayed from the
+    database. The check is deterministic; a verdict that now holds keeps the shrinking one."""
+    drawn, verdict = body.failed  # type: ignore[misc]
+    if body.failed_searching:
+        return verdict
+    with np.errstate(all="ignore"):
+        full = claim.check(drawn, Context(profile, searching=True))
+    return verdict if full.ok else full
 
 
 def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
@@ -223,7 +238,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         test()
     except (ClaimFailed, ShrinkBudgetSpent):
         assert body.failed is not None
-        verdict = body.failed[1]
+        verdict = _judged_in_full(claim, profile, body)
         outcome, message = "falsified", verdict.message
         counterexample = verdict.counterexample
         if counterexample is None:  # the check built none (a plugin's may not): the draw itself
