@@ -190,7 +190,7 @@ class Network:
             # whole floats (0.0, 1.0, ...) are labels stored as floats: say how to pass them
             whole = bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
             raise DataError(
-                f"targets y are {n} floats (dtype {y.dtype}), shape ({n},), but loss "
+                f"targets y are {n} floats, shape ({n},), but loss "
                 f"{self.spec.loss!r} at output width {m} takes integer labels ({n},) or rows "
                 f"({n}, {m})"
                 + (": they are whole numbers, so y.astype(int) gives the labels" if whole else "")

@@ -228,6 +228,11 @@ def format_ledger(ledger: dict[str, Any]) -> str:
                 f"{float(shrink):.1f} s ({c.get('shrink_calls', 0)} calls, budget "
                 f"{c.get('shrink_budget')})"
             )
+        if c.get("database_examples"):
+            lines.append(
+                f"  began from {c['database_examples']} examples saved in the Hypothesis database "
+                "(an earlier run's, of any seed: the counterexample and the sums may be theirs)"
+            )
         if c.get("message") and c["outcome"] != "falsified":
             lines.append("  message: " + c["message"].splitlines()[0])
         if c["outcome"] == "falsified" and not ce:

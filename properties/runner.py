@@ -41,12 +41,15 @@ class NamespacedDatabase(ExampleDatabase):
         super().__init__()
         self.inner = inner
         self.prefix = f"descentcheck:{namespace}:".encode()
+        self.fetched = 0  # examples the run read back (0: it started from an empty database)
 
     def save(self, key: bytes, value: bytes) -> None:
         self.inner.save(self.prefix + key, value)
 
     def fetch(self, key: bytes):
-        return self.inner.fetch(self.prefix + key)
+        for value in self.inner.fetch(self.prefix + key):
+            self.fetched += 1
+            yield value
 
     def delete(self, key: bytes, value: bytes) -> None:
         self.inner.delete(self.prefix + key, value)
@@ -230,7 +233,8 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     test = given(strategy)(check)
     if profile.seed is not None:
         test = seed(profile.seed)(test)
-    test = _settings(claim, profile)(test)
+    chosen = _settings(claim, profile)
+    test = chosen(test)
 
     t0, cert0 = time.perf_counter(), SPENT["seconds"]
     outcome, message, counterexample, draw = "held", "", None, None
@@ -262,6 +266,9 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "examples": body.examples,
         "shrink_calls": body.shrink_calls,
         "shrink_budget": body.budget_left,
+        # > 0: the run began by replaying saved examples (from any earlier seed), which can
+        # change its counterexample and its summed numbers (README, verify)
+        "database_examples": chosen.database.fetched,
         "seconds": t1 - t0,
         "shrink_seconds": t1 - body.t_fail if body.t_fail is not None else 0.0,
         "certify_cpu_seconds": SPENT["seconds"] - cert0,

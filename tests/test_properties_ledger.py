@@ -436,3 +436,19 @@ def test_counts_named_on_the_fly_are_summed_integers():
     result = agg.result()
     assert result == {"runs_gd": 3, "runs_adagrad": 3, "worst": 0.5}
     assert type(result["runs_adagrad"]) is int
+
+
+def test_a_run_says_when_it_began_from_saved_examples(tmp_path):
+    """A held-out audit: a database warmed by another seed changed the counterexample and the
+    summed numbers, and nothing in the ledger said the database was not empty."""
+    from dataclasses import replace
+
+    from descentcheck.properties.runner import run_claim
+
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    claim = BY_ID["gd-above-2-over-L-decreases"]
+    first, second = run_claim(claim, profile), run_claim(claim, profile)
+    assert first["database_examples"] == 0 and second["database_examples"] > 0
+    assert first["outcome"] == second["outcome"] == "falsified"
+    entry = {"id": claim.id, "statement": claim.statement, "expect": claim.expect, **second}
+    assert "began from" in format_ledger({"profile": "fast", "seconds": 0.0, "claims": [entry]})
