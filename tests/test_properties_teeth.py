@@ -768,3 +768,13 @@ def test_the_relu_claim_catches_what_no_other_claim_draws(monkeypatch, profile, 
     assert "differs from the oracle" in entry["message"]
     smooth = run_claim(BY_ID["gradient-equals-oracle"], profile)
     assert smooth["outcome"] == "held" and smooth["measured"]["parameters_checked"] > 0
+
+
+def test_the_distance_claim_catches_an_rmsprop_that_is_momentum(monkeypatch, profile):
+    """The distance-nets claim with its learning-rate grid and 80 fresh seeds: an "RMSProp" that
+    is heavy ball (beta 0.9) wins none of the pairs against momentum."""
+    from descentcheck.properties.claims import distance
+
+    monkeypatch.setitem(distance.OPTIMIZERS, "rmsprop", {"optimizer": "momentum", "momentum": 0.9})
+    entry = run_claim(BY_ID["distance-nets-rmsprop-beats-sgd-and-momentum"], profile)
+    assert entry["outcome"] == "falsified", entry["measured"]
