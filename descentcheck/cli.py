@@ -555,15 +555,46 @@ def report(out, profile, db, seed, ledger, quiet):
     click.echo(f"wrote {index}")
 
 
+def _is_sqlite(path: str) -> bool:
+    from descentcheck.properties.sweep.store import SQLITE_MAGIC
+
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False  # the ledger reader names the problem
+
+
 @main.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
-@click.option("--claim", "claim_id", help="which claim's counterexample (default: the first)")
+@click.argument("ledger", metavar="SOURCE", type=click.Path(dir_okay=False))
+@click.option(
+    "--claim", "claim_id", help="a ledger: which claim's counterexample (default: the first)"
+)
+@click.option(
+    "--case",
+    "case_index",
+    type=click.IntRange(min=0),
+    help="a sweep database: which case, its # in the sweep report (default: the first inside "
+    "the region whose loss rose, else the first that rose)",
+)
 @click.option(
     "--dir", "directory", required=True, type=click.Path(file_okay=False), callback=_named_path
 )
-def replay(ledger, claim_id, directory):
-    """Write a ledger's counterexample as spec.json, data.npz and params.npz in DIR and print
-    the `descentcheck train` command that replays it."""
+def replay(ledger, claim_id, case_index, directory):
+    """Write a run as spec.json, data.npz and params.npz in DIR and print the `descentcheck
+    train` command that replays it bit for bit. SOURCE is a ledger (its counterexample) or a
+    sweep database (any of its cases)."""
+    if _is_sqlite(ledger):
+        if claim_id is not None:
+            raise DescentcheckError(f"{ledger} is a sweep database: pick a case with --case N")
+        from descentcheck.properties.sweep.replay import write_case_replay
+
+        write_case_replay(ledger, case_index, directory)
+        return
+    if case_index is not None:
+        raise DescentcheckError(
+            f"--case picks a case of a sweep database; {ledger} is a ledger: use --claim ID"
+        )
     from descentcheck.properties import write_replay
     from descentcheck.properties.ledger_file import read_ledger
 

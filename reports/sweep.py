@@ -271,6 +271,13 @@ def _sections(data: SweepData, counts: dict[str, dict[str, int]]) -> list[Sectio
     )
     inside = Section("falsified", f"Inside the region, yet the loss rose ({len(falsified)})")
     inside.add(_cases_table(falsified) if falsified else Paragraph("None."))
+    inside.add(
+        Paragraph(
+            f"`descentcheck replay {data.path.name} --case N --dir DIR` writes case N (its # "
+            "here) as spec.json, data.npz and params.npz, and prints the `descentcheck train` "
+            "command that replays it with the sweep's bits."
+        )
+    )
     fails = Section("failed", f"Failed cases ({len(failed)})")
     fails.add(
         Table(

@@ -245,6 +245,8 @@ def test_report_builds(reference, tmp_path):
     assert "| adaptive_momentum | adaptive_momentum |" in md, md
     assert "| momentum | constant_momentum | 6 | 0 | 6 | 0 |  |" in md, md
     assert "adaptive_momentum in the (lr L, tau L) plane" in md and "Not drawn" not in md
+    assert "`descentcheck replay reference.sqlite --case N --dir DIR`" in md
+    assert "<code>descentcheck replay reference.sqlite --case N --dir DIR</code>" in html
     # the same rows give the same report files
     again = report_from_db(reference, tmp_path / "again").parent
     for name in ("results.json", "index.html", "region.png"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,17 +79,32 @@ def load_case_data(
     return x, y
 
 
-def evaluate(case: Mapping[str, Any], files: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Run one case; see the module docstring. Raises a ``DescentcheckError`` for a case that
-    cannot run (the worker records it as failed)."""
+@dataclass(frozen=True)
+class Prepared:
+    """What a case trains: its network, its data as loaded (``data``: x and y before
+    ``check_data``, as a data file holds them) and as trained (``x``, ``y``), the initial
+    parameters w_0, L_0 (None when the case does not estimate it) and the hyperparameters as
+    trained (already divided by L_0)."""
+
+    net: Any
+    data: tuple[Array, Array]
+    x: Array
+    y: Array
+    w0: dict[str, Array]
+    L0: float | None
+    hyperparameters: dict[str, Any]
+
+
+def prepare(case: Mapping[str, Any], files: Mapping[str, str] | None = None) -> Prepared:
+    """Everything before the training of one case (the module docstring's steps 1-4); the sweep
+    and ``descentcheck replay`` both start from it, so a replayed case is the case."""
     from descentcheck.impl.network import Network
-    from descentcheck.impl.trainer import train
 
     net = Network.from_spec(case["architecture"]["spec"])
-    x, y = load_case_data(
+    data = load_case_data(
         case["data"], case["architecture"]["spec"], net.spec.out_width, files or {}
     )
-    x, y = net.check_data(x, y)
+    x, y = net.check_data(*data)
     w0 = net.init(seed=case["init_seed"], x=x)
     L0: float | None = None
     if "estimate_L" in case:
@@ -105,7 +121,17 @@ def evaluate(case: Mapping[str, Any], files: Mapping[str, str] | None = None) ->
         for h in get(case["optimizer"]).hyperparameters:  # those in the units of a step
             if h.step_size and (k := h.name) in hp:
                 hp[k] = float(hp[k]) / L0
-    traj = train(net, w0, x, y, optimizer=case["optimizer"], steps=case["steps"], **hp)
+    return Prepared(net, data, x, y, w0, L0, hp)
+
+
+def evaluate(case: Mapping[str, Any], files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run one case; see the module docstring. Raises a ``DescentcheckError`` for a case that
+    cannot run (the worker records it as failed)."""
+    from descentcheck.impl.trainer import train
+
+    p = prepare(case, files)
+    L0, hp = p.L0, p.hyperparameters
+    traj = train(p.net, p.w0, p.x, p.y, optimizer=case["optimizer"], steps=case["steps"], **hp)
     results: dict[str, Any] = {}
     for name in case["checks"]:
         if name == "decrease_every_step":
