@@ -64,15 +64,18 @@ def _balls(a: Array) -> Array:
     return np.asarray(_ball(np.asarray(a, dtype=np.float64).astype(object)), dtype=object)
 
 
-def no_interval_rule(op: str) -> str | None:
-    """Why ``op`` has no interval rule (the op registry's stated reason, or that none was
-    written), or None when it has one: an activation's in ``mp_network.arb_functions()``, every
-    other op's and loss's the generic rules of ``mp_network`` evaluated on balls."""
+def no_interval_rule(op: str, dim: int | None = None) -> str | None:
+    """Why ``op`` has no interval rule (the op registry's stated reason, what in a plugin's rule
+    has no Arb form at output width ``dim``, or that none was written), or None when it has one:
+    an activation's in ``mp_network.arb_functions()``, every other op's and loss's the generic
+    rules of ``mp_network`` evaluated on balls."""
     info = registry.get(op)
     if info is None:
         return f"op {op!r} is not registered"
     if "interval" in info.excluded:
         return info.excluded["interval"]
+    if info.plugin is not None and (why := info.plugin.no_interval(dim)) is not None:
+        return why
     if info.kind == "elementwise" or info.plugin is not None:
         found = op in mpn.arb_functions()
     else:
@@ -89,7 +92,7 @@ def uncertifiable(net: Network) -> str | None:
         why = no_interval_rule(op)
         if why is not None:
             return f"op {op!r} (node {name!r}) has no interval rule: {why}"
-    why = no_interval_rule(net.spec.loss)
+    why = no_interval_rule(net.spec.loss, net.spec.out_width)
     if why is not None:
         return f"loss {net.spec.loss!r} has no interval rule: {why}"
     if net.n_params > MAX_PARAMS:
@@ -114,8 +117,10 @@ def interval_loss(
     t0 = time.process_time()
     with _precision(prec):
         p = {k: _balls(v) for k, v in params.items()}
-        E = arb(mpn.loss(net.spec.raw, p, _balls(x), _balls(y), mpn.arb_functions()))
+        E = mpn.loss(net.spec.raw, p, _balls(x), _balls(y), mpn.arb_functions())
     SPENT["seconds"] += time.process_time() - t0
+    if not isinstance(E, arb):  # never arb(E): a value without a radius is no enclosure
+        raise ValueError(f"cannot enclose this loss: the rules gave a {type(E).__name__}")
     return E
 
 

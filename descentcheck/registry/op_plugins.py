@@ -47,8 +47,12 @@ attribute            required meaning
 ``mpmath``           no       ``f(mpf) -> mpf`` for the 50-digit evaluator; default
                               ``lambdify(phi, "mpmath")``
 ``interval``         no       ``f(arb) -> arb`` (python-flint balls) for the certifier; default
-                              ``phi`` lambdified onto Arb (exp, log, sqrt, tanh, sinh, cosh,
-                              atan, sin, cos; rationals as exact balls)
+                              ``phi`` lambdified onto Arb alone (:mod:`.arb_rules`: exp, log,
+                              sqrt, tanh, sinh, cosh, atan, sin, cos, pi, e, Max, Min, Abs,
+                              sign; rationals as exact balls). A rule using anything else
+                              (``erf``, a ``Piecewise``) has no default: the certifier then
+                              declines nets using the op, naming why. Every result must be an
+                              ``arb``; anything else stops the run with a one-line error
 ``interval_exclusion`` no     the reason there is no interval rule; then ``interval`` must be
                               None and the certifier declines networks using the op
 ``expected_bounds``  no       ``(sup|phi|, sup|phi'|, sup|phi''|)`` over the reals, as SymPy
@@ -92,12 +96,13 @@ attribute            required meaning
                               onto mpmath, averaged (it also takes ``y`` of shape (n,), read
                               as ``targets`` says)
 ``interval``         no       the same on object arrays of ``arb`` balls; default: ``E``
-                              lambdified onto Arb, averaged
+                              lambdified onto Arb alone (as above), averaged
 ``interval_exclusion`` no     as above
 ==================== ======== ===============================================================
 
 Where the defaults are sound: lambdify evaluates ``phi`` as written. In mpmath at 50 digits and on
-Arb balls (rigorous outward rounding) that is always sound. In float64 it is sound when the
+Arb balls (rigorous outward rounding, and only Arb's functions: :mod:`.arb_rules`) that is always
+sound. In float64 it is sound when the
 written form neither overflows nor cancels on the inputs that matter (``x / sqrt(1 + x^2)`` is
 fine for |x| < 1e154; ``log(1 + exp(x))`` overflows for x > 709: give ``numpy_forward`` and
 ``numpy_derivative`` in a stable form, with their transcriptions, as the built-in softplus does).
@@ -137,6 +142,7 @@ from typing import Any
 from descentcheck.impl.errors import one_line
 
 from .. import registry
+from .arb_rules import NoArbForm, arb_lambdify, ball_checked
 from .ops import OpInfo
 from .plugins import PluginError, a_kind, built, load_group
 
@@ -320,13 +326,25 @@ class PluginOp(_Plugin):
         return self.mpmath if self.mpmath is not None else self._lambdified(False, "mpmath")
 
     @cached_property
-    def interval_rule(self) -> Fn | None:
-        """``f(arb) -> arb``, or None when the plugin states an interval exclusion."""
+    def _interval(self) -> tuple[Fn | None, str | None]:
         if self.interval_exclusion is not None:
-            return None
+            return None, str(self.interval_exclusion)
         if self.interval is not None:
-            return self.interval
-        return self._lambdified(False, [arb_namespace(), "mpmath"])
+            return ball_checked(self.interval, self.who), None
+        try:
+            return arb_lambdify(self._x, self.phi(self._x), self.who), None
+        except NoArbForm as e:
+            return None, str(e)
+
+    @property
+    def interval_rule(self) -> Fn | None:
+        """``f(arb) -> arb`` (:mod:`.arb_rules`: closed, every result a ball), or None when the
+        plugin states an interval exclusion or its rule has no Arb form (:meth:`no_interval`)."""
+        return self._interval[0]
+
+    def no_interval(self, dim: int | None = None) -> str | None:
+        """Why there is no interval rule (the stated exclusion, or what has no Arb form)."""
+        return self._interval[1]
 
     def check_rules(self) -> None:
         """Call every SymPy rule the plugin gives once (a one-line :class:`PluginError` if one
@@ -438,12 +456,26 @@ class PluginLoss(_Plugin):
 
     @cached_property
     def interval_rule(self) -> Fn | None:
-        """``(yhat, y) -> E`` on object arrays of arb, or None (a stated exclusion)."""
+        """``(yhat, y) -> E`` on object arrays of arb (every result a ball), or None (a stated
+        exclusion). The default is lambdified per width D, closed (:mod:`.arb_rules`); a width
+        whose rule has no Arb form is named by :meth:`no_interval`."""
         if self.interval_exclusion is not None:
             return None
         if self.interval is not None:
-            return self.interval
-        return self._mean_rule("arb")
+            return ball_checked(self.interval, self.who)
+        return ball_checked(self._mean_rule("arb"), self.who)
+
+    def no_interval(self, dim: int | None = None) -> str | None:
+        """Why there is no interval rule at output width ``dim`` (default: the least)."""
+        if self.interval_exclusion is not None:
+            return str(self.interval_exclusion)
+        if self.interval is not None:
+            return None
+        try:
+            _lambdified_loss(self, dim or int(self.min_width), "arb", False)
+        except NoArbForm as e:
+            return str(e)
+        return None
 
     def info(self) -> OpInfo:
         """The registry entry."""
@@ -464,10 +496,16 @@ def _lambdified_loss(plugin: PluginLoss, dim: int, numbers: str, grad: bool) -> 
     if numbers == "numpy":
         args = (*yhat, *y)
         return tuple(ArrayRule(args, g) for g in grads) if grad else ArrayRule(args, E)
-    modules = [arb_namespace(), "mpmath"] if numbers == "arb" else numbers
+    if numbers == "arb":
+        args = (*yhat, *y)
+        return (
+            tuple(arb_lambdify(args, g, plugin.who) for g in grads)
+            if grad
+            else (arb_lambdify(args, E, plugin.who))
+        )
     if grad:
-        return tuple(sp.lambdify((*yhat, *y), g, modules) for g in grads)
-    return sp.lambdify((*yhat, *y), E, modules)
+        return tuple(sp.lambdify((*yhat, *y), g, numbers) for g in grads)
+    return sp.lambdify((*yhat, *y), E, numbers)
 
 
 def analytic(e: Any) -> Any:
@@ -658,28 +696,6 @@ def _device_guarded(rule: Fn, who: str, what: str) -> Fn:
             ) from None
 
     return guarded
-
-
-def _arb_mpf(a: Any) -> Any:
-    """mpmath's printed constants (``mpf(1)``, ``mpf((sign, man, exp, bc))``) as Arb balls
-    (rigorous: a ball that contains the constant)."""
-    from flint import arb
-
-    if isinstance(a, tuple):
-        sign, man, exp, _ = a
-        v = arb(man) * arb(2) ** exp
-        return -v if sign else v
-    return arb(a)
-
-
-def arb_namespace() -> dict[str, Fn]:
-    """What ``lambdify(..., [arb_namespace(), "mpmath"])`` calls: Arb's own functions."""
-
-    def method(m: str) -> Fn:
-        return lambda v: getattr(v, m)()
-
-    names = ("exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan", "sin", "cos")
-    return {"mpf": _arb_mpf, **{n: method(n) for n in names}}
 
 
 def _missing(obj: Any, name: str, kind: str) -> str | None:
