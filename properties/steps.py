@@ -17,6 +17,10 @@ step is reported uncertified with the reason.
 :func:`judge_decreases` does the same for the a-priori claims, whose inequality is plain
 ``E_{k+1} < E_k`` at every step: a step is tested when its float change exceeds ``tol_k``; a
 violation is an increase beyond ``tol_k``, certified as an increase.
+
+Either way, a step the floats pass but ball arithmetic proves false on the real network (a float
+decrease within ``tol_k`` of the bound, or a float fall where ``E_{k+1} >= E_k`` is proved) is a
+certified violation (``certified_violation``), never an uncertified pass.
 """
 
 from __future__ import annotations
@@ -139,20 +143,33 @@ def check_steps(
             continue
         tally.tested += 1
         observed = e0 - e1
-        if observed >= bound - tol:
-            tally.record(balls.decrease(k, by=bound))
         tally.min_ratio = min(tally.min_ratio, observed / bound)
-        if observed < bound - tol and tally.violation is None:
+        passed = observed >= bound - tol
+        cert = balls.decrease(k, by=bound)  # proved, its failure proved, or neither
+        if passed:
+            tally.record(cert)
+        # a float pass within tol of the bound that the balls prove false is a violation too
+        proved_false = cert.reason == PROVED_FALSE
+        if (not passed or proved_false) and tally.violation is None:
             tally.violation = k
-            cert = balls.decrease(k, by=bound)  # its failure proved, or not
             tally.details = {
                 "L_k": L,
                 "guaranteed_decrease": bound,
                 "observed_decrease": observed,
                 "resolution": tol,
-                "certified_violation": cert.reason == PROVED_FALSE,
+                "certified_violation": proved_false,
             }
     return tally
+
+
+def rose_words(details: dict[str, Any], before: float, after: float) -> str:
+    """How a :func:`judge_decreases` violation reads: a rise, or a float fall disproved."""
+    if details.get("float_decrease_disproved"):
+        return (
+            f"the float loss fell {before!r} -> {after!r} but the real one did not (E_k+1 >= E_k "
+            "proved in ball arithmetic)"
+        )
+    return f"the loss rose {before!r} -> {after!r}"
 
 
 def judge_decreases(
@@ -187,9 +204,21 @@ def judge_decreases(
             continue
         tally.tested += 1
         if e1 < e0:
-            if certify:
-                tally.record(balls.decrease(k))
-            continue
+            cert = balls.decrease(k) if certify else None
+            if cert is not None:
+                tally.record(cert)
+            if cert is None or cert.reason != PROVED_FALSE:
+                continue
+            # the float loss fell by more than tol_k, yet E_{k+1} >= E_k on the real network
+            tally.violation = k
+            tally.details = {
+                "certified_increase": False,
+                "certified_violation": True,
+                "float_decrease_disproved": True,
+                "interval_before": list(cert.before),
+                "interval_after": list(cert.after),
+            }
+            break
         cert = balls.increase(k)
         tally.record(cert)
         tally.violation = k

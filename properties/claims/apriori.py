@@ -46,7 +46,7 @@ from ..claim import Claim, Context, Verdict
 from ..counterexample import arrays, make_counterexample, train_kwargs
 from ..curvature import segment_L
 from ..profiles import Profile
-from ..steps import judge_decreases
+from ..steps import judge_decreases, rose_words
 from ..strategies import Case, case_of, cases, fractions, unit_interval
 from .descent import initial_L
 
@@ -189,7 +189,7 @@ def apriori_check(
         case.spec, case.x, case.y, case.params, {**hp, "steps": k + 1}, k, traj.losses, **extra
     )
     msg = (
-        f"step {k}: the loss rose {ce['loss_before']!r} -> {ce['loss_after']!r} "
+        f"step {k}: {rose_words(ce, ce['loss_before'], ce['loss_after'])} "
         f"(L assumed {safety * L0:.4g}, curvature met on the step L_k = {Lk:.4g})"
     )
     return Verdict(False, measured, target=rise, counterexample=ce, message=msg)

@@ -54,7 +54,7 @@ from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import SAFETY, curvature
 from ..profiles import Profile
 from ..registered_updates import hyperparameter_draws
-from ..steps import TALLY_SUMMARY, judge_decreases, local_Ls
+from ..steps import TALLY_SUMMARY, judge_decreases, local_Ls, rose_words
 from ..strategies import Case, cases, unit_interval
 from ..sweep.checks import inside_region, region_refusal
 from .apriori import CERTIFIED, SETTING
@@ -179,7 +179,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     )
     msg = (
         f"{name}, step {k}: inside its region {region!r} for the curvature met on the step, "
-        f"L_k = {Ls[k]:.4g}, the loss rose {ce['loss_before']!r} -> {ce['loss_after']!r}"
+        f"L_k = {Ls[k]:.4g}, {rose_words(ce, ce['loss_before'], ce['loss_after'])}"
     )
     return Verdict(False, measured, counterexample=ce, message=msg)
 

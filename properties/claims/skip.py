@@ -35,7 +35,7 @@ from descentcheck.theory.descent import max_tau
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import estimate_L
-from ..steps import judge_decreases
+from ..steps import judge_decreases, rose_words
 from ..strategies import Case, datasets, fractions
 from .apriori import CERTIFIED, _relative_rise
 from .descent import initial_L
@@ -151,7 +151,7 @@ def pair_check(
         skip.spec, skip.x, skip.y, skip.params, {**hp, "steps": k + 1}, k, traj.losses, **extra
     )
     msg = (
-        f"skip net, step {k}: the loss rose {ce['loss_before']!r} -> {ce['loss_after']!r} "
+        f"skip net, step {k}: {rose_words(ce, ce['loss_before'], ce['loss_after'])} "
         f"(L_0 sequential {L0:.4g}, with the skip {L0_skip:.4g}); the sequential net "
         f"decreased at all {K} steps"
     )
