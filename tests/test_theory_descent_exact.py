@@ -126,3 +126,96 @@ def test_rmsprop_far_from_the_edge_needs_no_rationals() -> None:
     assert descent._rmsprop_filter(0.01, 1.0, g, scale, 0.0) is True
     assert descent._rmsprop_filter(100.0, 1.0, g, scale, 0.0) is False
     assert descent._rmsprop_filter(0.01, 1.0, g, scale, 1e-3) is True
+
+
+@st.composite
+def momentum_near_edge(draw: st.DrawFn) -> tuple[float, float, float, float, bool]:
+    """(lr, beta, L, rho, nesterov) with the momentum length beta rho (beta^2 rho for Nesterov)
+    within a few ulps of either edge of min(lr', 2/L - lr'), lr' = lr (1 + beta) for Nesterov."""
+    L = draw(positive)
+    lr = draw(st.floats(min_value=0.01, max_value=2.2)) / L
+    beta = draw(st.floats(min_value=0.05, max_value=0.99))
+    nesterov = draw(st.booleans())
+    lr_eff = F(lr) * (1 + F(beta)) if nesterov else F(lr)
+    edge = lr_eff if draw(st.booleans()) else 2 / F(L) - lr_eff
+    assume(edge > 0)
+    rho = _nudge(float(edge / (F(beta) ** 2 if nesterov else F(beta))), draw(ulps))
+    return lr, beta, L, rho, nesterov
+
+
+@hypothesis_settings(TEST_PROFILE_MANY)
+@given(momentum_near_edge())
+def test_heavy_ball_and_nesterov_bounds_have_the_verdicts_sign(point) -> None:
+    """The bounds were evaluated from rounded ``beta rho`` and ``lr (1 + beta)``: at the edge
+    their sign could disagree with the exact verdict (held-out review)."""
+    lr, beta, L, rho, nesterov = point
+    if nesterov:
+        exact = _worst_case_negative(F(lr) * (1 + F(beta)), F(beta) ** 2 * F(rho), F(L))
+        verdict = descent.nesterov_guaranteed(lr, beta, L, rho)
+        bound = descent.nesterov_decrease_bound(lr, beta, L, rho, 1.0)
+    else:
+        exact = _worst_case_negative(F(lr), F(beta) * F(rho), F(L))
+        verdict = descent.constant_momentum_guaranteed(lr, beta, L, rho)
+        bound = descent.constant_momentum_decrease_bound(lr, beta, L, rho, 1.0)
+    assert verdict == exact and (bound > 0) == exact
+
+
+def _rmsprop_rational(lr, L, g, scale, momentum, prev) -> bool:
+    """The RMSProp worst case's sign in rationals: A - r sqrt(V) > 0 iff A > 0, A^2 > r^2 V."""
+    lr, L, r = F(lr), F(L), F(momentum) * F(prev)
+    gs, ds = [F(v) for v in g], [F(v) for v in scale]
+    A = (
+        lr * sum(a * a * b for a, b in zip(gs, ds))
+        - L * lr**2 * sum((a * b) ** 2 for a, b in zip(gs, ds)) / 2
+        - L * r**2 / 2
+    )
+    V = sum((a - L * lr * b * a) ** 2 for a, b in zip(gs, ds))
+    return A > 0 and A * A > r * r * V
+
+
+def _power_of_two_scaled(lo: int, hi: int) -> st.SearchStrategy[float]:
+    return st.builds(math.ldexp, st.floats(min_value=0.5, max_value=1.0), st.integers(lo, hi))
+
+
+@st.composite
+def extreme_entry(draw: st.DrawFn) -> tuple[float, float]:
+    """(g_i, D_i) whose product g_i D_i lies anywhere in 2^[-700, 100]: below 2^-537 its square
+    underflows in floats, below 2^-1074 g_i^2 D_i can too."""
+    e_product = draw(st.integers(-700, 100))
+    e_g = draw(st.integers(-450, 450))
+    e_d = max(min(e_product - e_g, 1000), -1000)
+    m_g, m_d = draw(st.floats(0.5, 1.0)), draw(st.floats(0.5, 1.0))
+    return math.ldexp(m_g, e_g) * draw(st.sampled_from((1, -1))), math.ldexp(m_d, e_d)
+
+
+@hypothesis_settings(TEST_PROFILE_MEDIUM)
+@given(
+    st.lists(extreme_entry(), min_size=1, max_size=3),
+    _power_of_two_scaled(-100, 100),
+    ulps,
+    st.one_of(st.just(0.0), st.floats(0.0, 0.99)),
+    _power_of_two_scaled(-600, 0),
+)
+def test_rmsprop_verdict_is_exact_where_products_underflow(entries, L, k, momentum, prev) -> None:
+    """Entries spanning 2^+-500: |Dg|^2 or g.Dg underflow in floats, and a relative error bracket
+    no longer holds (g = 1e-100, D = 1e-65 and lr = 1e150 were called guaranteed)."""
+    g, scale = [a for a, _ in entries], [b for _, b in entries]
+    p = sum(F(a) ** 2 * F(b) for a, b in entries)
+    q = sum((F(a) * F(b)) ** 2 for a, b in entries)
+    edge = 2 * p / (F(L) * q)
+    assume(edge < F(2.0**1000))
+    lr = _nudge(float(edge), k)
+    assume(0 < lr < math.inf)
+    exact = _rmsprop_rational(lr, L, g, scale, momentum, prev)
+    assert descent.rmsprop_guaranteed(lr, L, g, scale, momentum, prev) == exact
+
+
+def test_the_reviewed_extreme_points() -> None:
+    assert not descent.rmsprop_guaranteed(1e150, 1.0, [1e-100], [1e-65])
+    lr, L, g, D = 3.868579246472686e41, 0.5570381383674031, [4.05e-119], [9.28e-42]
+    assert descent.rmsprop_guaranteed(lr, L, g, D) == _rmsprop_rational(lr, L, g, D, 0.0, 0.0)
+    # beyond the float range: +-inf, never OverflowError; below it: the least subnormal, signed
+    assert descent.gd_decrease_bound(1e-5, 1e-300, 1e200) == math.inf
+    assert descent.gd_decrease_bound(1e300, 1e10, 1e10) == -math.inf
+    tiny = descent.momentum_step_decrease_bound(1e-200, 0.0, 1.0, 1e-100)
+    assert tiny == math.ulp(0.0) and descent.momentum_step_guaranteed(1e-200, 0.0, 1.0)

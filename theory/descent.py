@@ -110,6 +110,19 @@ def momentum_step_guaranteed(lr: float, s: float, L: float) -> bool:
     return _inside(Fraction(lr), Fraction(s), Fraction(L))
 
 
+def _float(q: Fraction) -> float:
+    """``q`` rounded to the nearest float (Python's int division rounds correctly), keeping its
+    sign: beyond the float range it is +-inf, and a nonzero q below the least subnormal is that
+    subnormal, so a bound's sign is always the exact verdict's."""
+    try:
+        v = float(q)
+    except OverflowError:
+        return math.inf if q > 0 else -math.inf
+    if v == 0 and q != 0:
+        return math.copysign(math.ulp(0.0), q)
+    return v
+
+
 def momentum_step_decrease_bound(lr: float, s: float, L: float, grad_norm: float) -> float:
     """The exact guaranteed decrease ``inf [E(w) - E(w + d)]`` over L-smooth E and directions
     of m: ``(min(lr, 2/L - lr) - s) (1 + |1 - lr L| + s L) G^2 / 2``. Negative outside the
@@ -118,7 +131,7 @@ def momentum_step_decrease_bound(lr: float, s: float, L: float, grad_norm: float
     if math.isinf(s):
         return -math.inf
     _finite(lr=lr, L=L, grad_norm=grad_norm)
-    return float(_decrease(Fraction(lr), Fraction(s), Fraction(L), Fraction(grad_norm)))
+    return _float(_decrease(Fraction(lr), Fraction(s), Fraction(L), Fraction(grad_norm)))
 
 
 def _decrease(lr: Fraction, s: Fraction, L: Fraction, G: Fraction) -> Fraction:
@@ -160,7 +173,7 @@ def gd_decrease_bound(lr: float, L: float, grad_norm: float) -> float:
     _check(lr=lr, L=L, grad_norm=grad_norm)
     _finite(lr=lr, L=L, grad_norm=grad_norm)
     lr_, L_, G = Fraction(lr), Fraction(L), Fraction(grad_norm)
-    return float(lr_ * (1 - L_ * lr_ / 2) * G * G)
+    return _float(lr_ * (1 - L_ * lr_ / 2) * G * G)
 
 
 def adaptive_guaranteed(lr: float, tau: float, L: float) -> bool:
@@ -187,6 +200,13 @@ def _momentum_length(beta: float, ratio: float) -> float:
     return 0.0 if beta == 0 else beta * ratio
 
 
+def _momentum_bound(lr: Fraction, s: Fraction | None, L: float, grad_norm: float) -> float:
+    """:func:`_decrease` for exact ``lr`` and ``s`` (None: an unbounded s, -inf)."""
+    if s is None:
+        return -math.inf
+    return _float(_decrease(lr, s, Fraction(L), Fraction(grad_norm)))
+
+
 def constant_momentum_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
     """One heavy-ball step ``dw_k = -lr g_k + beta dw_{k-1}`` surely decreases every L-smooth E
     iff ``beta rho < min(lr, 2/L - lr)``, ``rho = ratio = |dw_{k-1}| / |g_k|``, decided exactly
@@ -205,9 +225,14 @@ def constant_momentum_guaranteed(lr: float, beta: float, L: float, ratio: float)
 def constant_momentum_decrease_bound(
     lr: float, beta: float, L: float, ratio: float, grad_norm: float
 ) -> float:
-    """The exact guaranteed decrease of a heavy-ball step (s = beta rho)."""
+    """The exact guaranteed decrease of a heavy-ball step (s = beta rho, not rounded), rounded
+    once: its sign is :func:`constant_momentum_guaranteed`'s verdict."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
-    return momentum_step_decrease_bound(lr, _momentum_length(beta, ratio), L, grad_norm)
+    _finite(lr=lr, beta=beta, L=L, grad_norm=grad_norm)
+    if beta == 0:
+        return _momentum_bound(Fraction(lr), Fraction(0), L, grad_norm)
+    s = None if math.isinf(ratio) else Fraction(beta) * Fraction(ratio)
+    return _momentum_bound(Fraction(lr), s, L, grad_norm)
 
 
 def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
@@ -231,10 +256,16 @@ def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
 def nesterov_decrease_bound(
     lr: float, beta: float, L: float, ratio: float, grad_norm: float
 ) -> float:
-    """The exact guaranteed decrease of a Nesterov step (see :func:`nesterov_guaranteed`)."""
+    """The exact guaranteed decrease of a Nesterov step (see :func:`nesterov_guaranteed`):
+    ``lr (1 + beta)`` and ``beta^2 rho`` not rounded, the bound rounded once, so its sign is
+    :func:`nesterov_guaranteed`'s verdict."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
-    s = _momentum_length(beta, beta * ratio)
-    return momentum_step_decrease_bound(lr * (1.0 + beta), s, L, grad_norm)
+    _finite(lr=lr, beta=beta, L=L, grad_norm=grad_norm)
+    b = Fraction(beta)
+    if beta == 0:
+        return _momentum_bound(Fraction(lr), Fraction(0), L, grad_norm)
+    s = None if math.isinf(ratio) else b * b * Fraction(ratio)
+    return _momentum_bound(Fraction(lr) * (1 + b), s, L, grad_norm)
 
 
 # ---- RMSProp: a diagonal preconditioner known at the step ------------------------------------
@@ -299,6 +330,11 @@ def rmsprop_decrease_bound(
 #: a float verdict stands when its margin exceeds this share of the terms' size; nearer the
 #: boundary the sums are redone in rational arithmetic
 _FILTER = 1e-12
+#: the filter's error bracket is relative, so it holds only while no product underflows or
+#: overflows: every term is a product of at most six of lr, L, r, g_i, D_i, so inputs within
+#: 2^+-150 keep every product within 2^+-900; beyond, the verdict is rational (g = 1e-100,
+#: D = 1e-65 squared |Dg|^2 to 0, and lr = 1e150 then read as guaranteed: held-out review)
+_FILTER_RANGE = (2.0**-150, 2.0**150)
 
 
 def _rmsprop_filter(lr: float, L: float, g: list[float], dg: list[float], r: float) -> bool | None:
@@ -307,6 +343,8 @@ def _rmsprop_filter(lr: float, L: float, g: list[float], dg: list[float], r: flo
     product underflows), so A is within 1e-13 of the sum of its terms' sizes and V within
     ``delta`` = 1e-13 of its terms' sizes, ``sqrt(V)`` within ``sqrt(delta)``; the rounding of
     this bracket itself is under ``_FILTER`` of the size T."""
+    if not all(_FILTER_RANGE[0] <= abs(v) <= _FILTER_RANGE[1] for v in (lr, L, r, *g, *dg) if v):
+        return None
     gdg, dgdg, gg = _rmsprop_terms(g, dg)
     c = L * lr
     a1, a2, a3 = lr * gdg, c * lr * dgdg / 2.0, L * r * r / 2.0
