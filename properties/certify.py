@@ -43,6 +43,17 @@ Array = np.ndarray
 PREC = 128
 MAX_PARAMS = 400  # larger networks are reported uncertified ("too large"), not evaluated
 PROVED_FALSE = "the inequality is false on the real network (proved)"
+NOT_REAL = "a parameter is inf or NaN (the run diverged): no real network to enclose there"
+
+
+def _real(params: Mapping[str, Array]) -> bool:
+    """Every parameter finite: only then is E(params) a real number Arb can enclose (an inf
+    weight gave a "certified increase" to an infinite loss: held-out soundness review)."""
+    return all(bool(np.isfinite(v).all()) for v in params.values())
+
+
+def _not_real() -> Certificate:
+    return Certificate(False, (np.nan, np.nan), (np.nan, np.nan), NOT_REAL)
 
 
 @contextmanager
@@ -171,7 +182,10 @@ def certify_decrease(
     prec: int = PREC,
     by: float = 0.0,
 ) -> Certificate:
-    """Prove ``E(w_before) - E(w_after) > by`` (default: E fell) in ball arithmetic."""
+    """Prove ``E(w_before) - E(w_after) > by`` (default: E fell) in ball arithmetic; never
+    at a point with a non-finite parameter."""
+    if not (_real(w_before) and _real(w_after)):
+        return _not_real()
     before = interval_loss(net, w_before, x, y, prec)
     after = interval_loss(net, w_after, x, y, prec)
     return decide(before, after, by, prec)
@@ -197,6 +211,13 @@ class Enclosures:
         self.net, self.history, self.x, self.y = net, history, x, y
         self.skip = uncertifiable(net)
         self._cache: dict[int, arb] = {}
+        self._reals: dict[int, bool] = {}
+
+    def _both_real(self, k: int) -> bool:
+        for i in (k, k + 1):
+            if i not in self._reals:
+                self._reals[i] = _real(self.history[i])
+        return self._reals[k] and self._reals[k + 1]
 
     def __getitem__(self, k: int) -> arb:
         if k not in self._cache:
@@ -211,11 +232,15 @@ class Enclosures:
         """Step k certified to decrease E by more than ``by``, or the reason it is not."""
         if self.skip is not None:
             return Certificate(False, (np.nan, np.nan), (np.nan, np.nan), self.skip)
+        if not self._both_real(k):
+            return _not_real()
         return decide(self[k], self[k + 1], by)
 
     def increase(self, k: int) -> Certificate:
         """Step k certified to increase E."""
         if self.skip is not None:
             return Certificate(False, (np.nan, np.nan), (np.nan, np.nan), self.skip)
+        if not self._both_real(k):
+            return _not_real()
         c = decide(self[k + 1], self[k])
         return Certificate(c.certified, c.after, c.before, c.reason)

@@ -133,3 +133,20 @@ def test_a_guaranteed_margin_is_certified_only_when_met(lr, share):
     assert balls.decrease(0, by=share * drop * (1 - 1e-9)).certified
     above = balls.decrease(0, by=drop * (1.5 + share))
     assert not above.certified and above.reason == PROVED_FALSE
+
+
+def test_a_point_with_an_infinite_weight_is_never_certified():
+    """An inf weight gave a "certified increase" to an infinite loss, at a point that is no
+    real network (held-out soundness review): such a step is uncertified, with that reason."""
+    from descentcheck.properties.certify import NOT_REAL
+
+    net, x, y, params = _linear_problem()
+    blown = {**params, "out.W": params["out.W"] * np.array([[1.0, np.inf], [1.0, 1.0], [1.0, 1.0]])}
+    for cert in (
+        certify_increase(net, params, blown, x, y),
+        certify_decrease(net, blown, params, x, y),
+        Enclosures(net, [params, blown], x, y).increase(0),
+        Enclosures(net, [blown, params], x, y).decrease(0),
+    ):
+        assert not cert.certified and cert.reason == NOT_REAL
+    assert certify_increase(net, params, {**params, "out.b": np.ones(2)}, x, y).certified
