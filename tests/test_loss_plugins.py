@@ -456,3 +456,41 @@ def test_a_data_file_s_flat_targets_reach_the_loss_as_stored(tmp_path):
             assert r.exit_code == code, r.output
             if code:
                 assert r.output.count("\n") == 1 and "12 floats, shape (12,)" in r.output
+
+
+def _huber(yhat, y):
+    import sympy as sp
+
+    r = [a - t for a, t in zip(yhat, y)]
+    half = sp.Rational(1, 2)
+    return sp.Add(*[sp.Piecewise((u**2 / 2, sp.Abs(u) <= 1), (sp.Abs(u) - half, True)) for u in r])
+
+
+def _stable_log_cosh(yhat, y):  # log cosh r written with |r|: C^2 although it uses Abs
+    import sympy as sp
+
+    r = [a - t for a, t in zip(yhat, y)]
+    return sp.Add(*[sp.Abs(u) + sp.log(1 + sp.exp(-2 * sp.Abs(u))) - sp.log(2) for u in r])
+
+
+@pytest.mark.parametrize(
+    ("plugin", "bad"),
+    [
+        (LossPlugin("huber", _huber, targets="values"), "E'' jumps at x = -1"),
+        (LossPlugin("huber", _huber, targets="values", smooth=False), None),
+        (LossPlugin("huber", _stable_log_cosh, targets="values"), None),
+        (PH_VALUES, None),
+    ],
+)
+def test_a_loss_declared_smooth_must_be_twice_differentiable(plugin, bad):
+    """Huber's loss is C^1 only (E'' jumps at |r| = 1): declared smooth, it was drawn into the
+    generated DAGs and passed theory (held-out plugin author); it now fails the assumptions."""
+    from descentcheck.theory.checks import check_assumptions
+
+    with _installed(**{plugin.name: plugin}):
+        r = check_assumptions()
+        found = [d for d in r.details if d.startswith(f"{plugin.name}: declared smooth")]
+        if bad is None:
+            assert r.ok and not found, r.details
+        else:
+            assert not r.ok and found and bad in found[0] and "smooth=False" in found[0]

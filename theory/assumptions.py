@@ -269,6 +269,42 @@ def activation_bounds(op: str) -> ActivationBounds:
     return ActivationBounds(op, tuple(sups), bounded, bounded, note, tuple(stated), why)  # type: ignore[arg-type]
 
 
+#: values the other outputs and the targets take on the lines :func:`loss_jump` follows
+_LINE_VALUES = (sp.S.Zero, sp.Rational(1, 2), sp.Rational(-1, 3))
+
+
+def loss_jump(op: str) -> str | None:
+    """For a plugin loss declared smooth whose rule uses a function of ``NOT_SMOOTH``: where it,
+    or its first or second derivative in an output, jumps along a line ``yhat_k = x`` (the
+    other outputs and the targets held at a few values, targets one-hot for a labels loss), as
+    :func:`_jump` finds for an activation (a Huber loss's second derivative at |r| = 1); else
+    None. A loss smooth on every such line may still not be C^2: a necessary check, not a proof.
+    """
+    info = registry.get(op)
+    if info is None or info.plugin is None or info.kind != "loss" or not info.smooth:
+        return None
+    dim = max(int(info.min_width), 1)
+    yhat = sp.symbols(f"yhat0:{dim}", real=True)
+    y = sp.symbols(f"y0:{dim}", real=True)
+    E = sp.sympify(info.plugin.expression(yhat, y))  # on real symbols: Abs, sign as SymPy's
+    if not E.atoms(*NOT_SMOOTH):
+        return None
+    labels = getattr(info.plugin, "targets", "labels") == "labels"
+    for k in range(dim):
+        for v in _LINE_VALUES:
+            if labels:
+                targets = {t: sp.S.One if i == 0 else sp.S.Zero for i, t in enumerate(y)}
+            else:
+                targets = {t: v for t in y}
+            line = {**{a: v for a in yhat if a != yhat[k]}, **targets, yhat[k]: x}
+            jump = _jump(E.subs(line))
+            if jump:
+                where = ", ".join(f"{a} = {line[a]}" for a in (*yhat, *y) if a != yhat[k])
+                words = jump.replace("phi''", "E''").replace("phi'", "E'").replace("phi", "E")
+                return f"along {yhat[k]} = x with {where}, {words}"
+    return None
+
+
 def all_activation_bounds() -> dict[str, ActivationBounds]:
     """:func:`activation_bounds` of every elementwise op of the op registry."""
     return {op: activation_bounds(op) for op in registry.names("elementwise")}

@@ -310,7 +310,13 @@ def check_momentum() -> CheckResult:
 def check_assumptions() -> CheckResult:
     from descentcheck.registry.plugins import PluginError
 
-    from .assumptions import activation_bounds, expected_bounds, gaussian_bounds, numeric_sup_gaps
+    from .assumptions import (
+        activation_bounds,
+        expected_bounds,
+        gaussian_bounds,
+        loss_jump,
+        numeric_sup_gaps,
+    )
 
     bad: list[str] = []
     lines: list[str] = []
@@ -349,6 +355,12 @@ def check_assumptions() -> CheckResult:
             f"{op}: sup|phi|, sup|phi'|, sup|phi''| = {sups}; "
             + (f"in the theorem ({b.note})" if b.in_theorem else b.note)
         )
+    for op in registry.names("loss"):
+        jump = loss_jump(op)
+        if jump:
+            bad.append(
+                f"{op}: declared smooth, but {jump}: not twice differentiable; declare smooth=False"
+            )
     for gb in gaussian_bounds():
         if not gb.holds:
             bad.append(f"gaussian {gb.what} = {gb.sup}, expected {gb.expected}")

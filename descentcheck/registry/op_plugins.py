@@ -112,7 +112,9 @@ SymPy can only differentiate as an unevaluated ``Derivative`` (``floor``, ``re``
 in one line when its numeric rules are built. Declared smooth, a rule whose phi, phi' or
 phi'' jumps where an ``Abs``, ``sign``, ``Max``, ``Piecewise``... of it breaks (softsign's phi''
 at 0) fails theory's assumptions check: it is not C^2 (a smooth function written with them, as
-``max(x, 0) + log(1 + exp(-|x|))``, is not refused).
+``max(x, 0) + log(1 + exp(-|x|))``, is not refused). A loss declared smooth is checked the same
+way along lines ``yhat_k = x`` (the other outputs and targets held at a few values): Huber's
+loss, whose E'' jumps at ``|r| = 1``, fails it; declare it ``smooth=False``.
 What checks each rule: theory's coverage check (every rule present), its symbolic agreement
 (the transcriptions equal SymPy's derivatives), its numeric agreement (the float rules against the
 60-digit derivation), its plugin-rules check (a given ``mpmath`` rule equals phi, the
