@@ -39,13 +39,19 @@ theory's ``estimate_L`` (Lanczos on the same products).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from hypothesis import reject
 
 from descentcheck.impl.network import Network
 from descentcheck.theory.smoothness import H_STEP
 from descentcheck.theory.smoothness import estimate_L as _estimate_L
+
+if TYPE_CHECKING:
+    from .strategies import Case
 
 Array = np.ndarray
 Params = Mapping[str, Array]
@@ -176,3 +182,17 @@ def segment_L(
 def estimate_L(net: Network, params: Params, x: Array, y: Array, iters: int = 40) -> float:
     """Largest |Hessian eigenvalue| at ``params`` (theory's Lanczos estimate, fixed start)."""
     return float(_estimate_L(net, dict(params), x, y, iters=iters, seed=0))
+
+
+def gradient_curvature(case: Case) -> float:
+    """``|g^T H g| / |g|^2`` at w_0, or reject a case whose loss, gradient or curvature there
+    is degenerate (a non-finite loss, a zero gradient, no curvature along it)."""
+    E0, g = case.net.loss_and_grad(case.params, case.x, case.yt)
+    gv = case.net.flatten(g)
+    norm = float(np.linalg.norm(gv))
+    if not (math.isfinite(float(E0)) and math.isfinite(norm) and norm > 0.0):
+        reject()
+    L_g = abs(curvature(case.net, case.params, gv / norm, case.x, case.yt))
+    if not (math.isfinite(L_g) and L_g > 1e-8):
+        reject()
+    return L_g

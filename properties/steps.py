@@ -45,7 +45,9 @@ TALLY_SUMMARY: dict[str, Any] = {
     "steps_unresolved": "sum",
     "steps_certified": "sum",
     "steps_uncertified": "sum",
+    "steps_tested_lr_L_over_1": "sum",
 }
+LONG_STEPS = "steps_tested_lr_L_over_1"
 REL_RESOLUTION = 2.0**-36
 ABS_RESOLUTION = 1e-14
 
@@ -74,6 +76,7 @@ class StepTally:
     certified: int = 0
     uncertified: int = 0
     min_ratio: float = math.inf  # observed decrease / guaranteed decrease, over tested steps
+    long_steps: int = 0  # tested steps with lr L_k >= 1 (the region's 2/L_k - lr side)
     violation: int | None = None  # the first violating step
     details: dict[str, float] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # why steps were not certified
@@ -89,11 +92,8 @@ class StepTally:
 
     def measured(self) -> dict[str, float]:
         if not self.lemma:
-            return {
-                k: v
-                for k, v in self._measured().items()
-                if k not in ("steps_in_region", "min_decrease_over_guarantee")
-            }
+            lemma_only = ("steps_in_region", "min_decrease_over_guarantee", LONG_STEPS)
+            return {k: v for k, v in self._measured().items() if k not in lemma_only}
         return self._measured()
 
     def _measured(self) -> dict[str, float]:
@@ -105,6 +105,7 @@ class StepTally:
             "steps_unresolved": self.unresolved,
             "steps_certified": self.certified,
             "steps_uncertified": self.uncertified,
+            LONG_STEPS: self.long_steps,
             "min_decrease_over_guarantee": self.min_ratio,
         }
 
@@ -117,11 +118,13 @@ def check_steps(
     guaranteed: Callable[[int, float], float],
     in_region: Callable[[int, float], bool],
     ctx: Context,
+    lr: float | None = None,
 ) -> StepTally:
     """Check every step k < K: ``in_region(k, L_k)`` is theory's verdict that the step is
     guaranteed to decrease, ``guaranteed(k, L_k)`` the decrease c_k |g_k|^2 it guarantees (they
     must agree: a guaranteed step has a positive bound). A step with a non-finite L_k (the run
-    diverged) lies outside every region."""
+    diverged) lies outside every region. With ``lr``, the tested steps with lr L_k >= 1 are
+    counted (``steps_tested_lr_L_over_1``): where the region's 2/L_k - lr side binds."""
     tally = StepTally()
     K = len(history) - 1
     Ls = local_Ls(case, history)
@@ -142,6 +145,7 @@ def check_steps(
             tally.unresolved += 1
             continue
         tally.tested += 1
+        tally.long_steps += lr is not None and lr * L >= 1.0
         observed = e0 - e1
         tally.min_ratio = min(tally.min_ratio, observed / bound)
         passed = observed >= bound - tol

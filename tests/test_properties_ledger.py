@@ -151,6 +151,9 @@ def test_descent_claims_test_most_steps_and_certify_them(fast_ledger):
         m = by_id[cid]["measured"]
         assert m["steps_tested"] <= m["steps_in_region"]
         assert m["min_decrease_over_guarantee"] >= 1.0 - 1e-9
+        # the region's far side (2/L_k - lr binds) is tested too: drawn from L_g up to its edge
+        # (with lr from 1.5 L_0 and lr L_0 <= 1, adaptive momentum tested 0 such steps at ci)
+        assert m["steps_tested_lr_L_over_1"] >= 1, (cid, m)
 
 
 def test_counterexamples_are_complete_and_certified(fast_ledger):

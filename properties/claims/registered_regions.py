@@ -43,7 +43,6 @@ import math
 from functools import cache
 from typing import Any
 
-import numpy as np
 from hypothesis import reject
 from hypothesis import strategies as st
 
@@ -51,7 +50,7 @@ from descentcheck.impl.trainer import train
 
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
-from ..curvature import SAFETY, curvature
+from ..curvature import SAFETY, gradient_curvature
 from ..profiles import Profile
 from ..registered_updates import hyperparameter_draws
 from ..steps import TALLY_SUMMARY, judge_decreases, local_Ls, rose_words
@@ -105,20 +104,6 @@ def _strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
             "below_edge": unit_interval(0.0, 0.9),
         }
     )
-
-
-def gradient_curvature(case: Case) -> float:
-    """``|g^T H g| / |g|^2`` at w_0, or reject a case whose loss, gradient or curvature there
-    is degenerate (a non-finite loss, a zero gradient, no curvature along it)."""
-    E0, g = case.net.loss_and_grad(case.params, case.x, case.yt)
-    gv = case.net.flatten(g)
-    norm = float(np.linalg.norm(gv))
-    if not (math.isfinite(float(E0)) and math.isfinite(norm) and norm > 0.0):
-        reject()
-    L_g = abs(curvature(case.net, case.params, gv / norm, case.x, case.yt))
-    if not (math.isfinite(L_g) and L_g > 1e-8):
-        reject()
-    return L_g
 
 
 def _scaled(hp: dict[str, Any], s: float) -> dict[str, Any]:
