@@ -135,7 +135,7 @@ def train(
 def _optimizer(optimizer: str | Optimizer, lr: float | None, hp: dict[str, Any]) -> Optimizer:
     """The optimizer: built from the registry by name, or the one given (then no options)."""
     if isinstance(optimizer, str):
-        # the registry says "needs a learning rate (--lr)" when lr is missing, after naming
+        # the registry says "needs a learning rate (...)" when lr is missing, after naming
         # any option the optimizer does not take (a factory keyword given for its name)
         return get_optimizer(optimizer, lr, **hp)
     given = sorted(k for k, v in {"lr": lr, **hp}.items() if v is not None)

@@ -176,7 +176,10 @@ def test_trajectory_json_follows_the_contract():
         ({"optimizer": "gd", "lr": 0.1, "steps": -1}, "steps must be"),
         ({"optimizer": "gd", "lr": 0.1, "batch_size": 0}, "batch size"),
         ({"optimizer": "gd", "lr": 0.1, "momentum": 0.5}, "optimizer gd takes no 'momentum'"),
-        ({"optimizer": "momentum", "lr": 0.1}, r"needs a momentum coefficient \(--momentum\)"),
+        (
+            {"optimizer": "momentum", "lr": 0.1},
+            r"needs a momentum coefficient \(keyword momentum, option --momentum\)",
+        ),
         ({"optimizer": "rmsprop", "lr": 0.1, "rho": 1.0}, r"rho must lie in \[0, 1\)"),
         ({"optimizer": "adam", "lr": 0.1}, "unknown optimizer 'adam'; known: gd, momentum"),
         ({"optimizer": "adaptive_momentum", "lr": 0.1, "tau": 0.1, "group": "x"}, "grouping"),
@@ -206,7 +209,7 @@ def test_design_call_and_optimizer_objects():
 
 def test_an_option_the_optimizer_does_not_take_is_named_before_the_missing_lr() -> None:
     """A blind author passed the factory's keyword (learning_rate=0.3) for lr and was told
-    "needs a learning rate (--lr)": the unknown option is named first."""
+    "needs a learning rate (keyword lr, option --lr)": the unknown option is named first."""
     import descentcheck as dc
 
     net = dc.Network.from_spec("sine_skip")

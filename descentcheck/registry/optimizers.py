@@ -343,7 +343,9 @@ class OptimizerEntry:
         for h in self.hyperparameters:
             if h.name not in given and h.required:
                 noun = h.noun or h.name
-                raise HyperparameterError(f"optimizer {self.name} needs {noun} ({h.option})")
+                raise HyperparameterError(
+                    f"optimizer {self.name} needs {noun} (keyword {h.name}, option {h.option})"
+                )
             value = given.get(h.name, h.default)
             args[h.keyword] = value if self.validates or h.name not in given else h.check(value)
         try:
