@@ -7,6 +7,7 @@ import numpy as np
 from descentcheck.impl.network import Network
 from descentcheck.properties import BY_ID, curvature, get_profile
 from descentcheck.properties.claim import Context
+from descentcheck.properties.claims.descent import initial_L
 from descentcheck.properties.strategies import Case
 
 # a held-out review's case: a sigmoid unit of weight 1e6 whose threshold the first step crosses
@@ -58,13 +59,17 @@ def test_a_slope_that_returns_between_grid_points_is_not_missed(monkeypatch):
     step leaves the region, and the claims hold on the case. Without the term they fail."""
     case = _steep_case()
     ctx = Context(get_profile("fast"))
-    for cid, drawn in LEMMA.items():
+    # the reviewed learning rates, set as fractions of 1 / (1.5 L_0); the claims now scale by
+    # the curvature along the gradient, L_g, so the same rates are fractions L_g / L_0 as large
+    scale = curvature.gradient_curvature(case) / initial_L(case)
+    lemma = {cid: {**d, "lr_frac": d["lr_frac"] * scale} for cid, d in LEMMA.items()}
+    for cid, drawn in lemma.items():
         v = BY_ID[cid].check({"case": case, **drawn}, ctx)
         assert v.ok, (cid, v.message)
         assert v.measured["steps_tested"] >= 1, (cid, v.measured)
     monkeypatch.setattr(curvature.Line, "secant", lambda self: -np.inf)
     v = BY_ID["trainer-obeys-descent-lemma-gd"].check(
-        {"case": case, **LEMMA[next(iter(LEMMA))]}, ctx
+        {"case": case, **lemma["trainer-obeys-descent-lemma-gd"]}, ctx
     )
     assert not v.ok and "below the guaranteed" in v.message
 
