@@ -264,6 +264,8 @@ def train(
 
     be = get_backend(backend)  # an unusable backend fails before any data is loaded
     net, x, y, params = _network_data_params(spec, data, init, seed)
+    for name in ("params.npz", "trajectory.json"):  # before the run, not after it
+        _writable(Path(out) / name, "run")
     traj = run(
         net,
         params,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from descentcheck.messages import one_line as one_line  # re-exported for impl's modules
+
 
 class DescentcheckError(Exception):
     """Base class: a user-facing problem with one-line message."""
@@ -32,13 +34,6 @@ class HyperparameterError(DescentcheckError):
 
 class BackendError(DescentcheckError):
     """An array backend is unknown or cannot run here (CuPy missing, no CUDA GPU)."""
-
-
-def one_line(e: BaseException) -> str:
-    """An exception as one line of a message, ``TypeName: text`` (its whitespace collapsed),
-    for the failures of code descentcheck runs but did not write (a plugin, a worker's case)."""
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def located(path: Iterable[str | int]) -> str:

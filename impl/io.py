@@ -25,6 +25,7 @@ import io
 import json
 import os
 import stat
+import sys
 import tempfile
 import tomllib
 import zipfile
@@ -298,6 +299,11 @@ def read_document(
         raise error(f"{p}: malformed JSON: {json_problem(e)}") from None
     except tomllib.TOMLDecodeError as e:
         raise error(f"{p}: malformed TOML: {_one_line(e)}") from None
+    except ValueError as e:  # Python's cap on int() of a long digit string (4300 digits)
+        if "digits" not in str(e):
+            raise error(f"{p}: cannot read it as a {label}: {_one_line(e)}") from None
+        limit = sys.get_int_max_str_digits()
+        raise error(f"{p}: a number of more than {limit} digits, too long to read") from None
 
 
 # ---- parameters ----------------------------------------------------------------------------

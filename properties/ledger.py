@@ -218,6 +218,11 @@ def format_ledger(ledger: dict[str, Any]) -> str:
                 f"  counterexample: {n_nodes}-node spec, {len(ce['data']['x'])} rows, {hp}; "
                 f"step {ce['step']}: {ce['loss_before']!r} -> {ce['loss_after']!r}"
                 + (" (certified)" if ce.get("certified_increase") else "")
+                + (
+                    f"; the recorded case {ce['recorded_case']}, not a fresh draw"
+                    if ce.get("recorded_case")
+                    else ""
+                )
             )
         elif ce:  # a record of the claim's own making (a plugin's): shown as it is
             lines.append(f"  counterexample: {_clipped(ce)}")

@@ -44,7 +44,7 @@ def claim_outcome(row: CaseRow) -> str:
     """The claim's outcome on one case (see the module docstring)."""
     if row.status != "done" or row.results is None:
         return "not evaluated"
-    checks = row.results["checks"]
+    checks = row.results.get("checks") or {}
     if "inside_region" not in checks or "decrease_every_step" not in checks:
         return "not evaluated"
     if checks["inside_region"]["inside"] is not True:

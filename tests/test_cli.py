@@ -865,3 +865,21 @@ def test_derive_refuses_a_dim_for_an_optimizer():
     assert (
         "D = 3 inputs" in CliRunner().invoke(main, ["derive", "dense", "--format", "sympy"]).output
     )
+
+
+def test_train_checks_its_output_folder_before_it_trains(workdir, monkeypatch):
+    """A read-only or blocked --out was found only after the run: a long run lost its work
+    (held-out crash audit)."""
+    import descentcheck.impl.trainer as trainer
+
+    def never(*a, **k):
+        raise AssertionError("trained before checking --out")
+
+    monkeypatch.setattr(trainer, "train", never)
+    (workdir / "run" / "params.npz").mkdir(parents=True)
+    r = CliRunner().invoke(main, [str(a) for a in _train_args(workdir)])
+    assert r.exit_code == 2
+    assert (
+        r.output.strip()
+        == f"error: cannot write the run to {workdir / 'run' / 'params.npz'}: it is a directory"
+    )

@@ -455,3 +455,27 @@ def test_a_run_says_when_it_began_from_saved_examples(tmp_path):
     assert first["outcome"] == second["outcome"] == "falsified"
     entry = {"id": claim.id, "statement": claim.statement, "expect": claim.expect, **second}
     assert "began from" in format_ledger({"profile": "fast", "seconds": 0.0, "claims": [entry]})
+
+
+def test_the_matmul_claim_tests_every_case_it_draws(fast_ledger):
+    """22-48% of its draws had no distance layer and passed testing nothing (held-out coverage
+    audit); every draw now holds one."""
+    c = {c["id"]: c for c in ledger_claims(fast_ledger)}["distance-layer-matmul-equals-direct"]
+    assert c["measured"]["cases_tested"] >= 0.9 * c["examples"], c["measured"]
+    assert c["measured"].get("cases_without_distance_layer", 0) == 0, c["measured"]
+
+
+def test_a_falsification_by_a_recorded_case_says_so():
+    """In the fast profile the three must-fail a-priori claims are falsified by their recorded
+    case, not by a fresh draw (held-out coverage audit): the counterexample and the message
+    name the file, so no reader takes it for the search's find."""
+    from descentcheck.properties import BY_ID, get_profile
+    from descentcheck.properties.claim import Context
+    from descentcheck.properties.claims.apriori import known_case
+
+    drawn = known_case("gradient_collapse")
+    claim = BY_ID["apriori-momentum-c2-decreases-every-step"]
+    v = claim.check(dict(drawn), Context(get_profile("fast")))
+    assert not v.ok
+    assert v.counterexample["recorded_case"] == "known/gradient_collapse.json"
+    assert v.message.startswith("the recorded case known/gradient_collapse.json, step ")

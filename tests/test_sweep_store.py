@@ -241,3 +241,58 @@ def test_local_workers_past_eight_per_core_are_refused():
     assert _backend(None, n)[0] == "local"
     with pytest.raises(SweepError, match=f"{n + 1} local worker processes .* more than 8 per core"):
         _backend(None, n + 1)
+
+
+def _finished_db(tmp_path):
+    db = tmp_path / "r.sqlite"
+    plan = _plan()
+    with SweepStore.open(db, plan) as store:
+        for c in plan.cases:
+            store.commit(c.key, _outcome())
+    return db
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("UPDATE cases SET results_json = '{not json' WHERE idx = 0", "case 0 is damaged: its"),
+        ("UPDATE cases SET results_json = '[1, 2, 3]' WHERE idx = 1", "case 1 is damaged: its"),
+        ("UPDATE cases SET case_json = '{}' WHERE idx = 2", "case 2 is damaged: its case_json"),
+        ("UPDATE meta SET value = 'abc' WHERE key = 'n_cases'", "n_cases is not a count"),
+        ("UPDATE meta SET value = '{x' WHERE key = 'config_json'", "config_json is not a JSON"),
+    ],
+)
+def test_a_damaged_row_or_meta_entry_is_one_line_not_a_traceback(tmp_path, statement, message):
+    """Rows SQLite's own check passes, damaged by hand: a report read them and raised
+    JSONDecodeError, TypeError or ValueError (held-out crash audit)."""
+    from descentcheck.properties.sweep import read_sweep
+
+    db = _finished_db(tmp_path)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(statement)
+    conn.close()
+    before = _digest(db)
+    with pytest.raises(SweepDbError, match="left untouched") as err:
+        read_sweep(db)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert _digest(db) == before
+
+
+def test_a_database_in_a_read_only_place_is_read_not_called_corrupt(tmp_path, monkeypatch):
+    """A WAL reader creates a -shm file: in a read-only place SQLite said "unable to open" and
+    the file was called corrupt (held-out crash audit). It is read immutable there, and a
+    sweep that would write to it says where the trouble is."""
+    from descentcheck.properties.sweep import read_sweep, store
+
+    db = _finished_db(tmp_path)
+    monkeypatch.setattr(store, "_writable", lambda p: False)
+
+    def unable(path):  # what a normal WAL reader meets on a read-only mount
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(store, "_connect", unable)
+    data = read_sweep(db)
+    assert len(data.rows) == 6 and all(r.status == "done" for r in data.rows)
+    with pytest.raises(SweepDbError, match="read-only place"):
+        SweepStore.open(db, _plan())

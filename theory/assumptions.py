@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from descentcheck.impl.errors import one_line
+from descentcheck.messages import one_line
 from descentcheck.registry import ops as registry
 
 x = sp.Symbol("x", real=True)

@@ -119,7 +119,7 @@ def agreement_problems(entry: Any, region: Any) -> list[str]:
 
     import numpy as np
 
-    from descentcheck.impl.errors import one_line
+    from descentcheck.messages import one_line
 
     symbols = {str(s): s for s in region.condition.free_symbols}
     if {"p", "q"} & set(symbols):

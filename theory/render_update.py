@@ -216,7 +216,7 @@ def _guarded(render: Callable[[Any], str]) -> Callable[[Any], str]:
     def guarded(entry: Any) -> str:
         if entry.origin == "builtin":
             return render(entry)  # ours: a bug, with its traceback
-        from descentcheck.impl.errors import one_line
+        from descentcheck.messages import one_line
         from descentcheck.registry.optimizers import OptimizerPluginError
 
         try:

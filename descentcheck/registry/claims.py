@@ -6,8 +6,10 @@ A package declares, in its ``pyproject.toml``::
     adam_step = "my_package.claims:CLAIMS"     # a Claim, a sequence of them, or a
                                                # zero-argument callable returning either
 
-The object is a :class:`descentcheck.properties.claim.Claim` (or a list or tuple of them), the
-same dataclass the built-in claims are::
+The object is a :class:`descentcheck.properties.claim.Claim` (or a non-empty list or tuple of
+them: an empty one is refused as naming no claims), the same dataclass the built-in claims
+are. A claims module imports what it needs from ``descentcheck.properties`` but must not read
+the claims registry (``CLAIMS``, ``BY_ID``) while it loads::
 
     from descentcheck.properties.claim import Claim, Verdict
 

@@ -41,7 +41,8 @@ Its fields, all in one place:
     ``name``), ``step_size`` (True when it has the units of a step: a sweep's
     ``relative_to_L`` divides it by L_0), ``draw`` (``(low, high, log)``: the range property
     tests draw it from, inside the interval).
-``factory`` (callable, or ``"module:attribute"``)
+``factory`` (callable, or ``"module:attribute"``, resolved when first called: a string naming
+a missing attribute is refused then, in one line, not at load)
     ``factory(**arguments) -> descentcheck.impl.optim.Optimizer``, called with every
     hyperparameter (defaults filled in, given values already checked against their declared
     intervals and choices, unless ``validates=True`` says the factory checks them itself, as
@@ -74,7 +75,12 @@ Its fields, all in one place:
     condition, which callers call by keyword with the names it declares (the
     hyperparameters, ``L``, and ``ratio`` for rho_k, given its worst case, inf, so a region
     with ``beta * ratio`` must treat ``beta = 0`` itself; a sweep case without one of them,
-    such as per-step ``grad`` and ``scale``, gets no verdict).
+    such as per-step ``grad`` and ``scale``, gets no verdict); and ``applies_when`` (default
+    ``""``: always), the words for a restriction the region needs, printed beside it by
+    ``derive`` and the report (RMSProp's ``"momentum = 0"``). How hard the ledger presses a
+    callable's region: ``registered-regions-give-descent`` draws a few plugin cases in the
+    fast profile (a region several times too wide, tight only in a limit of the state, was
+    falsified at ci but not in fast); judge a new region with ``--profile ci`` or higher.
 ``torch`` (str, optional)
     The torch equivalent, for documentation.
 

@@ -185,11 +185,14 @@ def apriori_check(
     w = traj.params_history
     Lk = segment_L(case.net, w[k], w[k + 1], case.x, case.yt)
     extra = {**tally.details, "L0": L0, "L_assumed": safety * L0, "L_k": Lk}
+    if drawn.get("recorded"):  # said so: a fresh search may not have found it in this profile
+        extra["recorded_case"] = drawn["recorded"]
     ce = make_counterexample(
         case.spec, case.x, case.y, case.params, {**hp, "steps": k + 1}, k, traj.losses, **extra
     )
     msg = (
-        f"step {k}: {rose_words(ce, ce['loss_before'], ce['loss_after'])} "
+        (f"the recorded case {drawn['recorded']}, " if drawn.get("recorded") else "")
+        + f"step {k}: {rose_words(ce, ce['loss_before'], ce['loss_after'])} "
         f"(L assumed {safety * L0:.4g}, curvature met on the step L_k = {Lk:.4g})"
     )
     return Verdict(False, measured, target=rise, counterexample=ce, message=msg)
@@ -228,7 +231,7 @@ def known_case(name: str) -> dict[str, Any]:
     x, y, params = arrays(record)
     x, yt = net.check_data(x, y)
     case = Case(record["spec"], net, x, np.asarray(y), yt, params, -1)
-    return {"case": case, **record["fractions"]}
+    return {"case": case, "recorded": f"known/{name}.json", **record["fractions"]}
 
 
 def apriori_claim(
@@ -272,7 +275,9 @@ def apriori_claim(
         fresh = st.fixed_dictionaries({"case": drawn_case, **draws})
         if known is None:
             return fresh
-        rule_keys = {k: v for k, v in known_case(known).items() if k == "case" or k in draws}
+        rule_keys = {
+            k: v for k, v in known_case(known).items() if k in ("case", "recorded") or k in draws
+        }
         return st.one_of(st.just(rule_keys), fresh)
 
     return Claim(

@@ -36,6 +36,7 @@ FORMAT_VERSION = 1
 CHECKS = ("decrease_every_step", "inside_region", "final_loss", "diverged")
 MAX_RANDOM_STEPS = 12
 DEFAULT_RANDOM_ROWS = 16
+MAX_RANDOM_ROWS = 100_000  # drawn one number at a time: n = 1e10 grew a worker without bound
 MAX_SEEDS = 1_000_000  # as expand.MAX_CASES
 MESSAGES = {  # pydantic's error types, worded; {v} is the input, {kind} its kind (_kind)
     "greater_than_equal": "must be >= {ge:g}, got {v}",
@@ -199,7 +200,7 @@ class DataEntry(_Table):
     kind: str = Field(validation_alias="<kind>")
     seed: NonNeg = 0
     subsample: Positive | None = None
-    n: Positive | None = None
+    n: Annotated[StrictInt, Field(ge=1, le=MAX_RANDOM_ROWS)] | None = None
     path: str | None = Field(None, validation_alias="<path>")
 
     @pydantic.model_validator(mode="before")

@@ -215,13 +215,29 @@ def _read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, str]:
     return meta
 
 
+#: what a row's JSON must hold for a reader to use it (a row damaged by hand fails one line)
+_CASE_KEYS = ("architecture", "data", "optimizer", "hyperparameters", "init_seed", "steps")
+
+
+def _decoded(text: Any, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        v = json.loads(text)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"its {what} is not JSON ({' '.join(str(e).split())})") from None
+    if not isinstance(v, dict) or any(k not in v for k in keys):
+        raise ValueError(f"its {what} is not a {what.split('_')[0]} record (a JSON object)")
+    return v
+
+
 def _row(r: sqlite3.Row) -> CaseRow:
     return CaseRow(
         key=r["key"],
         index=r["idx"],
-        case=json.loads(r["case_json"]),
+        case=_decoded(r["case_json"], "case_json", _CASE_KEYS),
         status=r["status"],
-        results=json.loads(r["results_json"]) if r["results_json"] is not None else None,
+        results=_decoded(r["results_json"], "results_json", ())
+        if r["results_json"] is not None
+        else None,
         error=r["error"],
         worker=r["worker"],
         started=r["started"],
@@ -280,6 +296,12 @@ class SweepStore:
             if not check_file(p):
                 p.parent.mkdir(parents=True, exist_ok=True)  # as train's --out
                 _create(p, plan)
+            elif not _writable(p):  # else SQLite's "unable to open" reads as a corrupt file
+                raise SweepDbError(
+                    f"cannot write the sweep database {p}: it is in a read-only place (a sweep "
+                    "commits each case to it); copy it elsewhere to resume, or read it there "
+                    "with report --db"
+                )
             conn = _connect(p)
         except (OSError, sqlite3.Error) as e:
             raise _unusable(p, e) from None
@@ -426,6 +448,22 @@ def _create(path: Path, plan: Any) -> None:
 # ---- reading a finished (or partial) sweep -------------------------------------------------
 
 
+def _check_meta(path: Path, meta: dict[str, str]) -> None:
+    """The meta entries a reader parses, parsed once here (one line if damaged)."""
+    problems = [] if str(meta.get("n_cases", "")).isdigit() else ["n_cases is not a count"]
+    for key in ("config_json", "files_json"):
+        try:
+            ok = isinstance(json.loads(meta.get(key, "{}")), dict)
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{key} is not a JSON object")
+    if problems:
+        raise SweepDbError(
+            f"{path}: its meta table is damaged ({'; '.join(problems)}); it was left untouched"
+        )
+
+
 @dataclass(frozen=True)
 class SweepData:
     """Everything in a sweep database: ``meta`` and the rows in sweep order."""
@@ -435,19 +473,43 @@ class SweepData:
     rows: list[CaseRow]
 
 
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that needs no write access: a WAL database's reader must create its
+    ``-shm`` file, so in a read-only place (a read-only mount, a folder not ours) the file is
+    opened ``immutable`` (no locks, no ``-shm``; nothing can write there meanwhile). It used to
+    be called corrupt there."""
+    uri = f"{path.resolve().as_uri()}?immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
 def read_sweep(path: str | Path) -> SweepData:
-    """Read a sweep database without writing to it (``PRAGMA query_only``)."""
+    """Read a sweep database without writing to it (``PRAGMA query_only``; in a read-only
+    place, opened immutable)."""
     p = Path(path)
     if not check_file(p):
         raise SweepDbError(f"sweep database not found (or empty): {p}")
-    conn = _connect(p)
+    conn = _connect(p) if _writable(p) else _connect_read_only(p)
     try:
         conn.execute("PRAGMA query_only = ON")
         meta = _read_meta(conn, p)
+        rows = []
         try:
-            rows = [_row(r) for r in conn.execute("SELECT * FROM cases ORDER BY idx")]
+            for r in conn.execute("SELECT * FROM cases ORDER BY idx"):
+                try:
+                    rows.append(_row(r))
+                except ValueError as e:
+                    raise SweepDbError(
+                        f"{p}: case {r['idx']} is damaged: {e}; the file was left untouched"
+                    ) from None
         except sqlite3.DatabaseError as e:
             raise SweepDbError(f"{p} is a corrupt sweep database ({e})") from None
+        _check_meta(p, meta)
     finally:
         conn.close()
     return SweepData(p, meta, rows)
