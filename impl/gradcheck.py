@@ -591,10 +591,10 @@ def _check_network(
 def _mpmath_loss(
     net: Network, params: Mapping[str, Array], x: Array, y: Array, name: str
 ) -> Callable[[Array], Any]:
-    """``w -> E`` on object arrays of mpf, parameter ``name`` set to ``w``: theory's evaluator of
-    the spec (``theory.mp_network``, written from DESIGN.md's definitions, plugins' ``mpmath``
-    rules included). The layers' numpy rules take float and complex arrays, not mpf."""
-    from descentcheck.theory import mp_network
+    """``w -> E`` on object arrays of mpf, parameter ``name`` set to ``w``: the independent
+    evaluator of the spec (``impl.mp_network``, written from DESIGN.md's definitions, plugins'
+    ``mpmath`` rules included). The layers' numpy rules take float and complex arrays, not mpf."""
+    from descentcheck.impl import mp_network
 
     fixed = {k: mp_network.to_mp(v) for k, v in params.items() if k != name}
     X, Y = mp_network.to_mp(x), mp_network.to_mp(y)

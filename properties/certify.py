@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 from flint import arb, ctx
 
+from descentcheck.impl import mp_network as mpn
 from descentcheck.impl.network import Network
 from descentcheck.registry import ops as registry
-from descentcheck.theory import mp_network as mpn
 
 Array = np.ndarray
 PREC = 128
@@ -120,8 +120,9 @@ def interval_loss(
 ) -> arb:
     """A ball enclosing the exact loss E(params) on (x, y), ``y`` as ``check_targets`` returns
     it: ``mse`` ``1/(2n) sum |yhat - y|^2``; cross-entropy ``-1/n sum_ik y_ik (z_ik - log sum_m
-    exp z_im)`` (DESIGN.md's losses). The evaluator is theory's (``theory.mp_network.loss``, the
-    one the forward-pass claim checks the float loss against) on Arb balls."""
+    exp z_im)`` (DESIGN.md's losses). The evaluator is the independent one
+    (``impl.mp_network.loss``, the one the forward-pass claim checks the float loss against) on
+    Arb balls."""
     reason = uncertifiable(net)
     if reason is not None and "interval rule" in reason:
         raise ValueError(f"cannot enclose this loss: {reason}")

@@ -207,11 +207,11 @@ def test_the_forward_claim_evaluates_a_loss_given_only_its_sympy_rule(loss, data
     """The claim's 50-digit evaluation of a plugin loss runs (it raised a TypeError on labels),
     agrees with the trainer's float loss (the targets read alike: labels one-hot, numbers as a
     column), and the claim holds: a plugin loss has its own rounding bound
-    (``theory.mp_network._plugin_loss_error``; under the cross-entropy bound it was applied
+    (``impl.mp_network._plugin_loss_error``; under the cross-entropy bound it was applied
     before, pseudo-Huber's sqrt(1 + r^2) - 1, which cancels for small r, was falsified)."""
+    from descentcheck.impl.mp_network import loss_with_error_bound
     from descentcheck.properties.claims.forward import _check, spec_targets
     from descentcheck.properties.claims.updates import SMALL
-    from descentcheck.theory.mp_network import loss_with_error_bound
 
     with _installed(**ALL):
         case = data.draw(cases(SMALL, losses=[loss], shape_options=ACTIVATIONS), label="case")
@@ -381,8 +381,8 @@ def test_a_plugin_loss_has_its_own_rounding_bound():
     """pseudo-Huber's float form sqrt(1 + r^2) - 1 is 2.8x off the bound cross-entropy's
     rounding gives on this net (the claim was falsified so); the plugin bound (the loss's
     gradient times the output's error, and its terms' size) holds it."""
+    from descentcheck.impl import mp_network
     from descentcheck.impl.network import Network
-    from descentcheck.theory import mp_network
 
     with _installed(**ALL):
         net = Network.from_spec(PH_CASE["spec"])

@@ -10,11 +10,12 @@ import sys
 import pytest
 
 from descentcheck.impl import losses as impl_losses
+from descentcheck.impl import mp_network
 from descentcheck.impl import ops as impl_ops
 from descentcheck.impl.errors import SpecError
 from descentcheck.impl.spec import parse_spec
 from descentcheck.registry import ops as registry
-from descentcheck.theory import claimed, coverage, mp_network, units
+from descentcheck.theory import claimed, coverage, units
 from descentcheck.theory.checks import check_coverage
 
 

@@ -21,12 +21,14 @@ Derivations (SymPy only, never ``impl``): ``units`` (the forward rule of one uni
 ``descent_proofs`` (guaranteed-decrease regions from L-smoothness), ``descent`` (the same regions
 as plain-float functions and ``REGIONS`` for the report), ``assumptions`` (activation and
 Gaussian-unit bounds), ``claimed`` (the trainer's rules transcribed into SymPy),
-``symbolic_agreement``, ``mp_network`` (an independent 50-digit evaluator of a spec),
-``smoothness`` (L from exact Hessian-vector products of a network it is handed).
+``symbolic_agreement``, ``smoothness`` (L from exact Hessian-vector products of a network it
+is handed). The 50-digit evaluator of a spec these checks compare with is numeric code, so it
+lives in ``descentcheck.impl.mp_network`` (``impl``'s mpmath gradient check uses it; DESIGN.md:
+``impl`` knows nothing of ``theory``).
 
 Checks against the trainer (these import ``descentcheck.impl``): ``random_specs`` (theory's
 family of small random DAGs with skip connections, drawn by the one generator
-``descentcheck.impl.random_dag``), ``numeric_agreement``,
+``descentcheck.impl.random_dag``), ``numeric_agreement``, ``descent_checks``,
 ``network_agreement``, ``optimizer_agreement``, ``coverage`` (every op of the op registry,
 ``descentcheck.registry.ops``, has each of its rules or a stated exclusion), ``plugin_rules``
 (a plugin's own mpmath and interval rules against its SymPy rule), ``checks``

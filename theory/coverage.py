@@ -10,9 +10,9 @@ numpy      ``impl.ops.factory`` (the built-in ``FACTORIES`` or the plugin's laye
            ``impl.losses.LOSSES`` (the built-in ``BUILTIN`` or the plugin's loss)
 sympy      ``theory.units.builder``, for each derivation of the op (``gaussian_per_unit`` ...)
 claimed    ``theory.claimed.rule``, for each derivation
-mpmath     ``theory.mp_network``: ``mpmath_functions()`` (activations, plugins' losses),
+mpmath     ``impl.mp_network``: ``mpmath_functions()`` (activations, plugins' losses),
            ``NODE_RULES``, ``LOSS_RULES``
-interval   ``theory.mp_network``: ``arb_functions()`` (the same); the ``NODE_RULES`` and
+interval   ``impl.mp_network``: ``arb_functions()`` (the same); the ``NODE_RULES`` and
            ``LOSS_RULES`` are written over any number type, so they are the others' interval
            rules too (``properties.certify`` evaluates them on Arb balls)
 =========  ================================================================================
@@ -31,7 +31,9 @@ from .check_result import PROVED, CheckResult
 
 
 def _has(info: registry.OpInfo, rule: str) -> bool:
-    from . import claimed, mp_network, units
+    from descentcheck.impl import mp_network
+
+    from . import claimed, units
 
     if rule == "numpy":
         if info.kind == "loss":

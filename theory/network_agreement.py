@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from descentcheck.impl import mp_network
 from descentcheck.impl.random_dag import Draws
 
-from . import mp_network
 from .random_specs import random_data, random_params, random_spec
 
 EPS = float(np.finfo(np.float64).eps)

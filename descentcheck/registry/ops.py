@@ -52,8 +52,8 @@ RULES: Mapping[str, str] = MappingProxyType(
         "numpy": "the trainer's layer or loss (descentcheck.impl.ops.factory / impl.losses.LOSSES)",
         "sympy": "the SymPy forward rule of one unit (descentcheck.theory.units)",
         "claimed": "the trainer's rules transcribed into SymPy (descentcheck.theory.claimed)",
-        "mpmath": "the 50-digit evaluator's rule (descentcheck.theory.mp_network)",
-        "interval": "the Arb ball rule the certifier uses (theory.mp_network.arb_functions, "
+        "mpmath": "the 50-digit evaluator's rule (descentcheck.impl.mp_network)",
+        "interval": "the Arb ball rule the certifier uses (impl.mp_network.arb_functions, "
         "read by descentcheck.properties.certify)",
     }
 )

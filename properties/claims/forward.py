@@ -2,7 +2,7 @@
 
 The gradient claim's oracle differentiates the trainer's own forward pass, so a wrong forward
 rule (a sign, a missing square) would pass it. Here ``Network.loss`` is compared with
-:func:`descentcheck.theory.mp_network.loss_with_error_bound`: the spec read again from
+:func:`descentcheck.impl.mp_network.loss_with_error_bound`: the spec read again from
 DESIGN.md's definitions and evaluated in mpmath at 50 digits (the same evaluator the theory
 checks use, and that takes python-flint balls for interval certification), together with a
 first-order bound on the float64 rounding of the same formulas (its rules are in that module).
@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.losses import flat_targets_are_labels
+from descentcheck.impl.mp_network import loss_with_error_bound
 from descentcheck.impl.network import Network
-from descentcheck.theory.mp_network import loss_with_error_bound
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
@@ -103,14 +103,14 @@ FORWARD_EQUALS_SPEC = Claim(
     ),
     source=(
         "DESIGN.md's op and loss definitions (spec v1); evaluator "
-        "descentcheck.theory.mp_network, written from them and sharing no code with impl"
+        "descentcheck.impl.mp_network, written from them and sharing no code with the trainer"
     ),
     conditions=(
         "small random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)) with "
         "dense and distance layers, smooth activations, every installed loss",
         "a plugin loss's bound is its gradient times the output's error bound plus a "
         "first-order model of its own float rule's rounding, 8 (ops + 1) u times its largest "
-        "term per sample (theory.mp_network._plugin_loss_error): a model, not a proof",
+        "term per sample (impl.mp_network._plugin_loss_error): a model, not a proof",
         "cross-entropy targets: integer labels, or (half the cases) (n, m) rows on the 1/4 grid "
         "of [0, 2] (rows need not sum to 1); the evaluator reads the drawn targets, not the "
         "trainer's",

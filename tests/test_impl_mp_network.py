@@ -6,8 +6,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from descentcheck.impl import mp_network
 from descentcheck.impl.network import Network
-from descentcheck.theory import mp_network
 from descentcheck.theory.momentum import step_rules
 
 SPEC = {
