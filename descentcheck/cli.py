@@ -46,9 +46,9 @@ class _Group(click.Group):
                 f"({e.encoding}); set PYTHONIOENCODING=utf-8"
             )
             ctx.exit(2)
-        except KeyboardInterrupt:  # a sweep says itself what it committed (SweepInterrupted)
+        except KeyboardInterrupt as e:  # a sweep says itself what it committed (SweepInterrupted)
             click.echo(INTERRUPTED, err=True)
-            ctx.exit(130)
+            ctx.exit(_status(e))
         except BrokenPipeError:  # `descentcheck verify --list | head`: the reader has gone
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
             ctx.exit(141)  # as a shell reports a process ended by SIGPIPE
@@ -91,20 +91,37 @@ def _usage_error(ctx: click.Context, e: click.UsageError) -> None:
     ctx.exit(2)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM's default action ended the process at once, leaving a half-written temporary
+    file beside the result (held-out crash audit): it is raised as an interrupt instead."""
+    from descentcheck.impl.interrupts import Terminated
+
+    raise Terminated()
+
+
+def _status(e: BaseException) -> int:
+    """128 + the signal: 143 after SIGTERM, 130 after Ctrl-C, as a shell reports them."""
+    from descentcheck.impl.interrupts import Terminated
+
+    return 143 if isinstance(e, Terminated) else 130
+
+
 def run() -> None:
-    """The console script: :func:`main`; once an interrupt has been reported (status 130) the
-    process only exits, and a further Ctrl-C would only add a traceback from Python's exit
-    handlers under the one line, so it is ignored from then on."""
+    """The console script: :func:`main`, with SIGTERM raised as an interrupt; once an
+    interrupt has been reported (status 130, or 143) the process only exits, and a further
+    Ctrl-C would only add a traceback from Python's exit handlers under the one line, so it is
+    ignored from then on."""
     import signal
 
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         main()
-    except KeyboardInterrupt:  # after the command's own handling: its work is done or undone
+    except KeyboardInterrupt as e:  # after the command's own handling: its work is done or undone
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         click.echo(INTERRUPTED, err=True)
-        sys.exit(130)
+        sys.exit(_status(e))
     except SystemExit as e:
-        if e.code == 130:
+        if e.code in (130, 143):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise
 

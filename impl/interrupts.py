@@ -10,13 +10,24 @@ to); elsewhere these are no-ops.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt, so every cleanup Ctrl-C gets (temporary files removed,
+    workers stopped, renames held off) runs for it too; the command line exits 143 for it."""
+
+
+def _raised(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _main_thread() -> bool:
@@ -44,7 +55,7 @@ def interrupt_once() -> Iterator[None]:
     def first(signum: int, frame: Any) -> None:
         for s in SIGNALS:
             signal.signal(s, signal.SIG_IGN)
-        raise KeyboardInterrupt
+        raise _raised(signum)
 
     with _handlers(first):
         yield
@@ -61,15 +72,37 @@ def deferred_interrupts() -> Iterator[None]:
     with _handlers(lambda signum, frame: caught.append(signum)):
         yield
     if caught:
-        raise KeyboardInterrupt
+        raise _raised(caught[0])
+
+
+def die_with_parent() -> None:
+    """Have the kernel end this process (SIGTERM) when its parent dies, even by SIGKILL, which
+    leaves the parent no chance to stop its children: a killed ``verify`` left its pool's
+    workers blocked on a pipe for good, a killed ``report`` its verify child running (held-out
+    crash audit). Linux's ``PR_SET_PDEATHSIG``; elsewhere a no-op. A parent already gone
+    before the call ends this process at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import multiprocessing
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def ignore_interrupts() -> None:
     """For a worker process: Ctrl-C reaches the whole process group, but only the parent
     decides what stops (it terminates its workers itself, with SIGTERM, which must then end a
-    worker even if it was forked inside :func:`interrupt_once` and inherited its handler)."""
+    worker even if it was forked inside :func:`interrupt_once` and inherited its handler); and
+    the worker ends with its parent (:func:`die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()
 
 
 def stop_pool(pool: Any) -> None:

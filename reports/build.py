@@ -59,12 +59,34 @@ def _versions() -> dict[str, str]:
 MANAGED = (FIGURES, "counterexamples")
 
 
+def _publishable(out: Path, target: Path) -> None:
+    """Raise a one-line error naming ``target`` unless it, and every folder between ``out`` and
+    it, can take its new file (a folder where a file goes, or a file where a folder goes, made
+    the rename fail after earlier files had moved: a report of two runs)."""
+    from descentcheck.impl.errors import DescentcheckError
+
+    for folder in reversed(target.relative_to(out).parents[:-1]):
+        if (out / folder).exists() and not (out / folder).is_dir():
+            raise DescentcheckError(
+                f"cannot publish the report: {out / folder} is a file where a folder goes; the "
+                "earlier report was left as it was"
+            )
+    if target.exists() and not target.is_file():
+        raise DescentcheckError(
+            f"cannot publish the report: {target} is not a regular file (a directory?); the "
+            "earlier report was left as it was"
+        )
+
+
 def _publish(stage: Path, out: Path, managed: tuple[str, ...] = MANAGED) -> None:
     """Move every file built in ``stage`` to the same place under ``out`` (each move a rename),
     then drop the files an earlier build left in the ``managed`` subfolders (figures, replay
     folders of claims no longer falsified) that this one did not make."""
+    files = sorted(p for p in stage.rglob("*") if p.is_file())
+    for src in files:  # every target first: none is replaced unless all can be
+        _publishable(out, out / src.relative_to(stage))
     made = set()
-    for src in sorted(p for p in stage.rglob("*") if p.is_file()):
+    for src in files:
         rel = src.relative_to(stage)
         made.add(rel)
         (out / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,15 @@ from typing import Any
 
 
 def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) -> None:
-    """Run verify and write its ledger, or an error record, to ``json_path``."""
+    """Run verify and write its ledger, or an error record, to ``json_path``. It ends with the
+    report (``die_with_parent``), says nothing on stderr (its failures go in the record: a
+    Ctrl-C to the group printed its tracebacks under the parent's one line), and an interrupt
+    ends it without a record (the parent, interrupted too, reports)."""
+    from descentcheck.impl.interrupts import die_with_parent
+
+    die_with_parent()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     with tempfile.TemporaryDirectory(prefix="descentcheck-report-hypothesis-") as db:
@@ -36,13 +44,18 @@ def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) ->
 
             with one_blas_thread():
                 run_verify(profile, json_path, stats=False, progress=False, claims=claims)
+        except KeyboardInterrupt:
+            return
         except BaseException as e:  # the report shows the failure instead of the ledger
             record = {
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(),
                 "profile": profile,
             }
-            Path(json_path).write_text(json.dumps(record, indent=1))
+            try:
+                Path(json_path).write_text(json.dumps(record, indent=1))
+            except OSError:  # the report removed its staging folder: it has stopped
+                pass
 
 
 class VerifyRun:

@@ -883,3 +883,27 @@ def test_train_checks_its_output_folder_before_it_trains(workdir, monkeypatch):
         r.output.strip()
         == f"error: cannot write the run to {workdir / 'run' / 'params.npz'}: it is a directory"
     )
+
+
+def test_sigterm_during_train_is_an_interrupt_that_leaves_the_earlier_run(workdir):
+    """SIGTERM's default action ended train at once: a half-written .params.npz.*.tmp stayed
+    beside the result (held-out crash audit). It is raised as an interrupt now: one line,
+    status 143 (128 + 15), the earlier pair intact, no temporary file left."""
+    import time
+
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+    before = _snapshot(workdir / "run")
+    args = [str(a) for a in _train_args(workdir, "--steps", "100000000")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "descentcheck", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # training by now
+    assert proc.poll() is None, proc.communicate()
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.startswith("interrupted:"), (proc.returncode, err)
+    assert len(err.strip().splitlines()) == 1
+    assert _snapshot(workdir / "run") == before

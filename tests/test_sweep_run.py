@@ -294,3 +294,23 @@ def test_a_case_given_up_is_named_with_why(tmp_path):
     assert "1 case run on" in line and "\n" not in line
     assert "1 case given up after every attempt was lost (last: out of memory: Unable" in line
     assert not summary.complete
+
+
+def test_a_report_that_cannot_be_published_whole_leaves_the_earlier_one(reference, tmp_path):
+    """A folder where results.json goes failed the rename after index.html and the figures had
+    moved: the folder held two runs' files (held-out crash audit). Every target is checked
+    first now."""
+    from descentcheck.impl.errors import DescentcheckError
+
+    out = tmp_path / "report"
+    report_from_db(reference, out)
+    (out / "results.json").unlink()
+    (out / "results.json").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    (out / "index.html").write_bytes(b"an earlier report")
+    before["index.html"] = b"an earlier report"
+    with pytest.raises(DescentcheckError, match="results.json is not a regular file") as err:
+        report_from_db(reference, out)
+    assert "\n" not in str(err.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
