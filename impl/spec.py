@@ -84,7 +84,9 @@ def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"{what} must be a positive integer, got {value!r}")
     if value > MAX_WIDTH:  # numpy's shapes are C longs: 1e24 would be an OverflowError
-        raise SpecError(f"{what} must be at most {MAX_WIDTH} (2^31 - 1), got {value}")
+        digits = len(str(value))
+        got = value if digits <= 30 else f"a number of {digits} digits"  # one line, not 4000 digits
+        raise SpecError(f"{what} must be at most {MAX_WIDTH} (2^31 - 1), got {got}")
     return value
 
 

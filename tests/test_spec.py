@@ -147,6 +147,7 @@ def test_missing_file():
         (lambda s: s.update(extra=1), "unknown top-level key 'extra'"),
         (lambda s: s.update(version=2), "reads specs of version 1, got 2"),
         (lambda s: _node(s, "h1").update(units=10**24), "must be at most 2147483647"),
+        (lambda s: _node(s, "h1").update(units=10**4000), "got a number of 4001 digits"),
         (lambda s: s.update(version="banana"), "reads specs of version 1, got 'banana'"),
         (lambda s: s.update(version=True), "reads specs of version 1, got True"),
         (lambda s: s.update(name=3), "spec 'name' must be a string, got 3"),

@@ -130,6 +130,11 @@ DELETE = object()
         ("data", [{"source": "digitz"}], "did you mean 'digits'?"),
         ("data.0.n", 0, "data[0].n: must be >= 1"),
         ("data.0.n", 10**10, "data[0].n: must be <= 100000, got 10000000000"),
+        (
+            "steps",
+            __import__("datetime").date(1979, 5, 27),  # TOML has dates; it said "got null"
+            "steps: expected an integer, got a date (1979-05-27)",
+        ),
         ("data", [{"source": "sine", "subsample": 10_000}], "subsample: 10000 rows asked"),
         ("data", [{"source": "iris"}], "fits none of the architectures"),
         ("estimate_L.method", "arnoldi", "unknown method 'arnoldi'"),

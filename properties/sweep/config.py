@@ -64,7 +64,9 @@ def _kind(v: Any) -> str:
         return f"a boolean ({str(v).lower()})"
     if isinstance(v, int | float | str):
         return f"{'a string' if isinstance(v, str) else 'a number'} ({v!r})"
-    return "a table" if isinstance(v, Mapping) else "a list" if isinstance(v, list) else "null"
+    if isinstance(v, Mapping | list) or v is None:
+        return "a table" if isinstance(v, Mapping) else "a list" if isinstance(v, list) else "null"
+    return f"a {type(v).__name__} ({v})"  # TOML's dates and times
 
 
 def _choice(v: Any, known: tuple[str, ...], what: str, *at: str | int) -> str:
