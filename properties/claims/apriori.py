@@ -272,7 +272,7 @@ def apriori_claim(
             for k, f in rule.draws.items()
         }
         drawn_case = quadratic_cases(profile) if quadratic else cases(profile.limits)
-        fresh = st.fixed_dictionaries({"case": drawn_case, **draws})
+        fresh = st.fixed_dictionaries({**draws, "case": drawn_case})  # fractions first
         if known is None:
             return fresh
         rule_keys = {

@@ -68,11 +68,11 @@ CONDITIONS = (
 
 def _strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
-        {
-            "case": cases(profile.limits),
+        {  # the fractions before the case: after it, they piled up at the range's low end
             "lr_frac": unit_interval(0.02, 1.0),
             "tau_frac": unit_interval(0.0, 0.9),
             "group": st.sampled_from(GROUPINGS),
+            "case": cases(profile.limits),
         }
     )
 

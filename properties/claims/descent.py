@@ -156,11 +156,11 @@ def _adaptive_hp(drawn: dict[str, Any], L: float) -> dict[str, Any]:
 
 def _adaptive_strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
-        {
-            "case": cases(profile.limits),
+        {  # the fractions first: drawn after a case, 30% of them fell in the range's bottom 1%
             "lr_frac": unit_interval(0.02, 1.98),
             "tau_frac": unit_interval(0.0, 0.95),
             "group": st.sampled_from(GROUPINGS),
+            "case": cases(profile.limits),
         }
     )
 
@@ -233,9 +233,9 @@ CONSTANT_MOMENTUM = Claim(
     expect="holds",
     strategy=lambda profile: st.fixed_dictionaries(
         {
-            "case": cases(profile.limits),
             "lr_frac": unit_interval(0.02, 1.98),
             "beta": unit_interval(0.01, 0.5),
+            "case": cases(profile.limits),
         }
     ),
     check=lambda drawn, ctx: descent_check(
@@ -272,7 +272,7 @@ GRADIENT_DESCENT = Claim(
     conditions=(*COMMON, SCALED_BY_L_G, "lr = a * 2 / (1.5 L_g), a in [0.02, 0.98]"),
     expect="holds",
     strategy=lambda profile: st.fixed_dictionaries(
-        {"case": cases(profile.limits), "lr_frac": unit_interval(0.02, 0.98)}
+        {"lr_frac": unit_interval(0.02, 0.98), "case": cases(profile.limits)}
     ),
     check=lambda drawn, ctx: descent_check(
         drawn,

@@ -96,12 +96,12 @@ def _is_plugin(name: str) -> bool:
 def _strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
     names = judged_optimizers()
     return st.fixed_dictionaries(
-        {
-            "case": cases(profile.limits),
+        {  # the hyperparameters before the case (as the descent claims)
             "hp": st.sampled_from(names).flatmap(
                 lambda n: hyperparameter_draws(n, step_sizes=FRACTIONS)
             ),
             "below_edge": unit_interval(0.0, 0.9),
+            "case": cases(profile.limits),
         }
     )
 
