@@ -280,6 +280,8 @@ def read_document(
     is then taken for any file but a ``.json`` one or one whose text starts with ``{``. Every
     failure raises ``error`` with one line naming ``label`` (``"spec file"``) and the path."""
     p = Path(path)
+    if p.exists() and not p.is_file() and not p.is_dir():  # a FIFO would block the read forever
+        raise error(f"{label} {p} is not a regular file (a pipe, a device?)")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -325,3 +325,15 @@ def test_a_target_that_is_not_a_regular_file_is_never_replaced(tmp_path):
     with pytest.raises(OSError, match="not a regular file"):
         atomic_write_bytes(fifo, b"x")
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
+def test_a_named_pipe_given_as_a_document_is_refused_not_read(tmp_path: Path) -> None:
+    """Reading a FIFO with no writer blocks forever (held-out crash audit)."""
+    from descentcheck.impl.errors import SpecError
+    from descentcheck.impl.io import read_document
+
+    fifo = tmp_path / "spec.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError, match=r"spec file .*spec\.json is not a regular file"):
+        read_document(fifo, "spec file", SpecError)
