@@ -149,3 +149,63 @@ def test_a_given_interval_rule_must_return_a_ball():
         x, y = net.check_data(np.array([[1.0]]), np.array([0.0]))
         with pytest.raises(PluginError, match="returned a mpf, not an Arb ball"):
             interval_loss(net, _params(0.5, 1.0), x, y)
+
+
+def _step_up(x):
+    import sympy as sp
+
+    return x + sp.Heaviside(x, 0)
+
+
+def _own_tanh(x):
+    from flint import arb
+    from sympy.utilities.lambdify import implemented_function
+
+    return implemented_function("tanh", lambda v: arb(float(v.mid().tanh())))(x)
+
+
+def _remainder(x):
+    return x % 3
+
+
+def _complex_constant(x):
+    import sympy as sp
+
+    return sp.I * x**2 + x
+
+
+def _gelu_tanh(x):
+    import sympy as sp
+
+    inner = sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 10**6) * x**3)
+    return x * (1 + sp.tanh(inner)) / 2
+
+
+@pytest.mark.parametrize(
+    ("rule", "word"),
+    [
+        (_step_up, "a conditional"),  # printed `0 if x <= 0 else 1`: a certified fake decrease
+        (_own_tanh, "tanh (a function with its own numeric implementation)"),
+        (_remainder, "a remainder"),
+        (_complex_constant, "a complex constant"),
+    ],
+)
+def test_what_a_ball_cannot_take_is_refused_by_reading_the_rule(rule, word):
+    """Held-out review of the closed rule: conditionals without a Piecewise, a function with
+    its own implementation under an allowed name, % and complex constants slipped through."""
+    with installed(bad=ElementwisePlugin("bad", rule, smooth=False)):
+        plugin = registry.get("bad").plugin
+        assert plugin.interval_rule is None and word in plugin.no_interval()
+
+
+def test_constants_inside_functions_are_balls(prec128):
+    """sqrt(2) prints its 2 bare: the rule called 2.sqrt() and crashed every certification."""
+    import mpmath
+
+    with installed(gelu=ElementwisePlugin("gelu", _gelu_tanh)):
+        ball = registry.get("gelu").plugin.interval_rule(arb(0.3))
+        with mpmath.workdps(60):
+            t = mpmath.mpf(0.3)
+            inner = mpmath.sqrt(2 / mpmath.pi) * (t + mpmath.mpf(44715) / 10**6 * t**3)
+            true = t * (1 + mpmath.tanh(inner)) / 2
+        assert ball.rad() < 1e-35 and ball.overlaps(arb(mpmath.nstr(true, 50), 1e-45))
