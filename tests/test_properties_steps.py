@@ -32,15 +32,28 @@ def _run(steps: int = 2):
     return Case(SPEC, net, x, Y, yt, w0, 0), traj
 
 
-def test_a_float_pass_within_tolerance_that_the_balls_disprove_is_a_violation():
+def test_a_float_pass_the_balls_disprove_beyond_tolerance_is_a_violation():
+    """A trainer whose float loss is off by more than tol_k (here the losses it reports after
+    the step are 2 tol_k too low) passes the float test; the balls, evaluating the real loss at
+    its iterates, prove the decrease short of bound - tol_k: a certified violation."""
     case, traj = _run()
-    L = traj.losses
+    L = np.array(traj.losses)
+    true_drop = [float(L[k] - L[k + 1]) for k in range(2)]
+    tol = [resolution(float(L[k]), float(L[k + 1])) for k in range(2)]
+    reported = L.copy()
+    reported[1:] -= 2 * tol[0]
 
-    def just_above_observed(k, _L):  # a guarantee the floats cannot tell from the decrease
-        return float(L[k] - L[k + 1]) + 0.5 * resolution(float(L[k]), float(L[k + 1]))
+    def above_the_true_drop(k, _L):
+        return true_drop[k] + 1.5 * tol[k]
 
     tally = check_steps(
-        case, L, traj.grad_norms, traj.params_history, just_above_observed, lambda k, _L: True, None
+        case,
+        reported,
+        traj.grad_norms,
+        traj.params_history,
+        above_the_true_drop,
+        lambda k, _L: True,
+        None,
     )
     assert tally.violation == 0 and tally.details["certified_violation"] is True
     # an honest guarantee below the decrease stays a certified pass
@@ -49,11 +62,46 @@ def test_a_float_pass_within_tolerance_that_the_balls_disprove_is_a_violation():
         L,
         traj.grad_norms,
         traj.params_history,
-        lambda k, _L: float(L[k] - L[k + 1]) / 2,
+        lambda k, _L: true_drop[k] / 2,
         lambda k, _L: True,
         None,
     )
     assert honest.violation is None and honest.certified == 2
+
+
+def test_a_correct_step_short_of_the_bound_by_its_rounding_is_no_violation():
+    """The review's false alarm: least squares with |w| ~ 1e3 and lr L ~ 1e-8, where the float
+    iterates lose about 6e-5 of the guaranteed decrease to rounding; the balls prove the real
+    decrease short of the bound, but not of bound - tol_k: an uncertified pass."""
+    from descentcheck.theory.descent import gd_decrease_bound, gd_guaranteed
+
+    spec = {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+    }
+    net = dc.Network.from_spec(spec)
+    X = np.array([[0.5, -1.25, 2.0], [1.5, 0.25, -0.75], [-1.0, 2.0, 0.5], [0.25, 0.5, 1.0]])
+    w_star = np.array([[1250.0], [-875.5], [640.25]])
+    x, yt = net.check_data(X, (X @ w_star)[:, 0])
+    w0 = {"out.W": w_star + np.array([[0.03125], [-0.0625], [0.015625]]), "out.b": np.zeros(1)}
+    case = Case(spec, net, x, (X @ w_star)[:, 0], yt, w0, 0)
+    false_alarms = 0
+    for lr in (1e-11, 3e-11, 1e-10, 3e-10, 1e-9, 3e-9, 1e-8):
+        traj = dc.train(net, w0, x, yt, optimizer="gd", lr=lr, steps=3, keep_params=True)
+        t = check_steps(
+            case,
+            traj.losses,
+            traj.grad_norms,
+            traj.params_history,
+            lambda k, L, t=traj, lr=lr: gd_decrease_bound(lr, L, float(t.grad_norms[k])),
+            lambda k, L, lr=lr: gd_guaranteed(lr, L),
+            None,
+            lr=lr,
+        )
+        false_alarms += t.violation is not None
+    assert false_alarms == 0
 
 
 def test_a_float_fall_the_balls_disprove_is_a_certified_violation():
