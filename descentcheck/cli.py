@@ -497,7 +497,7 @@ def sweep(sweep_file, db, scheduler, workers, progress):
         summary = run_sweep(sweep_file, db, scheduler=scheduler, workers=workers, progress=progress)
     except SweepInterrupted as e:
         click.echo(str(e), err=True)
-        sys.exit(130)
+        sys.exit(143 if e.terminated else 130)
     click.echo(summary.format())
     sys.exit(0 if summary.complete else 1)
 
@@ -612,7 +612,8 @@ def replay(ledger, claim_id, case_index, directory):
         return
     if case_index is not None:
         raise DescentcheckError(
-            f"--case picks a case of a sweep database; {ledger} is a ledger: use --claim ID"
+            f"--case picks a case of a sweep database, and {ledger} is not one (a ledger "
+            "takes --claim ID)"
         )
     from descentcheck.properties import write_replay
     from descentcheck.properties.ledger_file import read_ledger

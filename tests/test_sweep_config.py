@@ -250,10 +250,8 @@ def test_a_case_that_cannot_run_comes_back_failed(tmp_path):
     assert plan.cases[0].case["data"]["kind"] == "file"
     assert run_case(plan.cases[0].text, plan.files)["status"] == "done"
     np.savez(data, x=np.ones((4, 1)), y=np.zeros((4, 1)))  # changed after planning
-    # a worker keeps the verified arrays per (path, hash); a fresh worker reads the file again
-    from descentcheck.properties.sweep import case as case_module
-
-    case_module._file.cache_clear()
+    # the same worker notices: its cache is keyed by the file's size and modification time
+    # too (it served the old arrays, and a change during a running sweep went unnoticed)
     out = run_case(plan.cases[0].text, plan.files)
     assert out["status"] == "failed" and out["results_json"] is None
     assert "changed since the sweep was planned" in out["error"]

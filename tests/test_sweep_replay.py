@@ -160,4 +160,20 @@ def test_case_on_a_ledger_is_refused(tmp_path):
     ledger = tmp_path / "ledger.json"
     ledger.write_text("{}")
     r = _invoke("replay", ledger, "--case", "0", "--dir", tmp_path / "out")
-    assert r.exit_code == 2 and "is a ledger: use --claim ID" in r.output
+    assert r.exit_code == 2 and "is not one (a ledger takes --claim ID)" in r.output
+
+
+def test_a_changed_data_file_is_one_line_before_any_header(swept, tmp_path):
+    """The case's header was printed before the data file was found changed: two lines."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(swept.parent, copy)
+    row = next(r for r in read_sweep(swept).rows if r.case["data"]["kind"] == "file")
+    (swept.parent / "mine.npz").write_bytes((swept.parent / "mine.npz").read_bytes() + b"x")
+    try:
+        r = _invoke("replay", swept, "--case", row.index, "--dir", tmp_path / "out")
+    finally:
+        shutil.copy(copy / "mine.npz", swept.parent / "mine.npz")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "changed since the sweep was planned" in r.output

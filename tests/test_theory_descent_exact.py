@@ -208,6 +208,8 @@ def test_rmsprop_verdict_is_exact_where_products_underflow(entries, L, k, moment
     assume(0 < lr < math.inf)
     exact = _rmsprop_rational(lr, L, g, scale, momentum, prev)
     assert descent.rmsprop_guaranteed(lr, L, g, scale, momentum, prev) == exact
+    # the bound's sign is the verdict's too (its float sums gave NaN or 0: held-out review)
+    assert (descent.rmsprop_decrease_bound(lr, L, g, scale, momentum, prev) > 0) == exact
 
 
 def test_the_reviewed_extreme_points() -> None:
@@ -217,5 +219,14 @@ def test_the_reviewed_extreme_points() -> None:
     # beyond the float range: +-inf, never OverflowError; below it: the least subnormal, signed
     assert descent.gd_decrease_bound(1e-5, 1e-300, 1e200) == math.inf
     assert descent.gd_decrease_bound(1e300, 1e10, 1e10) == -math.inf
+    for lr, L, g, D in (
+        (1e150, 0.0, [1e146], [1e153]),
+        (0.5, 1.0, [1e300, 1e300], [1.0, 1.0]),
+        (1e-160, 0.0, [1e-160], [1e-150]),
+        (1.0, 1.0, [1e-170], [1.0]),
+        (1.0, 1e200, [1e-300], [1e-300]),
+    ):
+        assert descent.rmsprop_guaranteed(lr, L, g, D)
+        assert descent.rmsprop_decrease_bound(lr, L, g, D) > 0
     tiny = descent.momentum_step_decrease_bound(1e-200, 0.0, 1.0, 1e-100)
     assert tiny == math.ulp(0.0) and descent.momentum_step_guaranteed(1e-200, 0.0, 1.0)

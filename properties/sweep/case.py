@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,19 @@ def _builtin(name: str, seed: int) -> tuple[Array, Array]:
     return ds.x, ds.y
 
 
-@functools.lru_cache(maxsize=8)
 def _file(path: str, sha256: str) -> tuple[Array, Array]:
+    """The data file's arrays, its digest checked; cached per size and modification time, so a
+    file changed after it was first read (during a sweep, before a replay) is read and checked
+    again, not served from the cache."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CaseError(f"data file {path} cannot be read: {e.strerror or e}") from None
+    return _file_checked(path, sha256, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_checked(path: str, sha256: str, size: int, mtime_ns: int) -> tuple[Array, Array]:
     from descentcheck.impl.data import load_data
 
     with open(path, "rb") as f:

@@ -23,4 +23,7 @@ class CaseError(DescentcheckError):
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped the sweep; ``str(e)`` says how much is committed and how to
-    resume (a KeyboardInterrupt, so callers that only know Ctrl-C still stop)."""
+    resume (a KeyboardInterrupt, so callers that only know Ctrl-C still stop); ``terminated``
+    whether it was SIGTERM."""
+
+    terminated: bool = False

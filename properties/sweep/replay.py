@@ -81,9 +81,10 @@ def write_case_replay(db: str | Path, index: int | None, directory: str | Path) 
 
     sweep = read_sweep(db)
     row = pick_case(sweep, index)
+    run = case_run(sweep, row)  # before a word is printed: a changed data file is one line
     rel = row.case.get("relative_to_L")
     print(
         f"case {row.index} of sweep {sweep.meta.get('name')!r} ({row.status}): {describe(row.case)}"
         + ("; its step sizes divided by L_0 at w_0, as the sweep trained them" if rel else "")
     )
-    return write_replay(case_run(sweep, row), directory)
+    return write_replay(run, directory)

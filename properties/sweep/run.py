@@ -198,16 +198,20 @@ def _run(
 
                 stats = run_dask(tasks, plan.files, commit, client, window=workers)
             after = store.counts()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             c = store.counts()  # later signals are ignored (interrupt_once): this runs
             # from the database, not ``ran``: a Ctrl-C between a commit and its ``ran += 1``
             # said "3 of 24 committed (2 in this run)" on a fresh database (a CI run under load)
             committed = c["done"] + c["failed"]
             this_run = committed - before["done"] - before["failed"]
-            raise SweepInterrupted(
+            from descentcheck.impl.interrupts import Terminated
+
+            stopped = SweepInterrupted(
                 f"interrupted: {committed} of {total} cases committed ({this_run} in "
                 f"this run), nothing lost; run the same command again to resume"
-            ) from None
+            )
+            stopped.terminated = isinstance(interrupt, Terminated)  # SIGTERM: status 143
+            raise stopped from None
         finally:
             if bar is not None:
                 bar.close()
