@@ -143,13 +143,16 @@ def _ledger(verify: Any, given: dict[str, Any] | None, out: Path) -> dict[str, A
     return given
 
 
-def _write_pages(out: Path, sections: list[Section], prof: ReportProfile, seed: int) -> None:
+def _write_pages(
+    out: Path, sections: list[Section], prof: ReportProfile, seed: int, verified: str
+) -> None:
     """``index.html`` and ``report.md``, from the same sections."""
     from .html import render_html
     from .markdown import render_markdown
 
     subtitle = [
-        f"Profile `{prof.name}`, seed {seed}. Claims, derivations and experiments for "
+        f"Profile `{prof.name}` (its claims ledger: verify's `{verified}` profile), seed "
+        f"{seed}. Claims, derivations and experiments for "
         "backprop with momentum on DAGs with skip connections (Agarwal, Klobusicky & "
         "Schonfeld 2021, arXiv:1705.07404) and distance networks trained with RMSProp "
         "(Kurbiel & Khaleghian 2017, arXiv:1708.01911).",
@@ -186,7 +189,8 @@ def _build(
     summ_sec, summary = summary_section(ledger_data, results, meta)
     from .mutants_section import mutants_section  # the committed mutation results (tox -e mutants)
 
-    _write_pages(out, [summ_sec, led_sec, *sections_body, mutants_section()], prof, seed)
+    verified = str(ledger_data.get("profile", prof.verify))  # a given ledger's own
+    _write_pages(out, [summ_sec, led_sec, *sections_body, mutants_section()], prof, seed, verified)
     timing["total"] = time.perf_counter() - t0
     record = {
         "format": RESULTS_FORMAT,

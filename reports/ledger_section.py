@@ -72,6 +72,16 @@ def certified_total(claims: list[dict[str, Any]]) -> tuple[int, int]:
     return done, left
 
 
+def unresolved_total(claims: list[dict[str, Any]]) -> int:
+    """Steps of the claims expected to hold whose change was below the float resolution:
+    neither tested nor passed (said beside the certified share, which leaves them out)."""
+    return sum(
+        int((c.get("measured") or {}).get("steps_unresolved", 0))
+        for c in claims
+        if c["expect"] == "holds"
+    )
+
+
 def _pair_blocks(ce: dict[str, Any], cid: str, fig_dir: Path, rel: str) -> list[Any]:
     """For a skip-DAG counterexample: the sequential net and the skip net, side by side."""
     if "sequential" not in ce:
@@ -189,7 +199,15 @@ def _totals(claims: list[dict[str, Any]], stats: dict[str, Any]) -> list[Any]:
                 f"Certified verdicts: {done} of {done + left} tested steps of the claims expected "
                 f"to hold ({num(100 * done / (done + left), 4)}%) are proved in Arb ball "
                 "arithmetic on the real network; each falsified claim's increase is certified "
-                "(verify reports an error otherwise)."
+                "(verify reports an error otherwise). Not among them: "
+                f"{unresolved_total(claims)} unresolved steps, whose change or guarantee was "
+                "below the float resolution, neither tested nor passed"
+                + (
+                    f"; and {stats['vacuous']} of {stats['draws']} draws tested nothing "
+                    "(vacuous: no step in a region, no layer of the kind claimed)."
+                    if stats.get("draws") and "vacuous" in stats
+                    else "."
+                )
             )
         )
     if stats.get("cases"):

@@ -137,8 +137,18 @@ def run_case(rng: np.random.Generator, plane: str, steps: int) -> dict[str, Any]
     }
 
 
+def _inside_at_L0(c: dict[str, Any]) -> bool:
+    """The case's drawn point (lr L_0, tau L_0) inside the region for L_0: all one knows
+    before training."""
+    from descentcheck.theory.descent import adaptive_guaranteed
+
+    a, b = c["drawn"]
+    return adaptive_guaranteed(float(a), float(b), 1.0)
+
+
 def _summary_adaptive(cases: list[dict[str, Any]]) -> dict[str, Any]:
     inside = [c for c in cases if c["inside_region"]]
+    at_L0 = [c for c in cases if _inside_at_L0(c)]
     outside = [c for c in cases if not c["inside_region"]]
     failed = [c for c in outside if not c["decreased"]]
     fail_lr = [c["lr_L"] for c in failed]
@@ -147,6 +157,10 @@ def _summary_adaptive(cases: list[dict[str, Any]]) -> dict[str, Any]:
         "cases": len(cases),
         "inside": len(inside),
         "inside_failed": sum(not c["decreased"] for c in inside),
+        # the same cases by L_0 alone, before training (the README and the apriori-* claims:
+        # curvature grows along a run, so no region fixed at w_0 keeps every run decreasing)
+        "inside_at_L0": len(at_L0),
+        "inside_at_L0_failed": sum(not c["decreased"] for c in at_L0),
         "L_over_L0_median": float(np.median([c["L"] / c["L0"] for c in cases])) if cases else 1,
         "outside": len(outside),
         "outside_decreased": sum(c["decreased"] for c in outside),

@@ -153,6 +153,14 @@ def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
     else:
         kind = "ok"
         parts.append(f"All {s['inside']} cases inside the region decreased at every step.")
+    if "inside_at_L0" in s:
+        parts.append(
+            f"Each case is placed with the largest curvature met along its run, known after it; "
+            f"placed by L₀ alone, known before training, {s['inside_at_L0_failed']} of "
+            f"{s['inside_at_L0']} cases inside the region rose (the curvature grew): the region "
+            "is checked after the run here, not a guarantee fixed at w₀ (the ledger's apriori-* "
+            "claims)."
+        )
     if s["outside"]:
         share = s["outside_decreased"] / s["outside"]
         parts.append(
@@ -163,9 +171,9 @@ def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
     lr_edge, tau = s.get("min_failing_lr_L_past_2"), s.get("min_failing_tau_over_bound")
     if along_lr == "tight":
         parts.append(
-            f"Along the learning rate the bound is **tight**: the first rises appear at lr·L = "
-            f"{num(lr_edge, 3)}, just past its edge lr·L = 2, where gradient descent's "
-            "guarantee ends too."
+            f"Along the learning rate the bound is **tight**: past lr·L = 2, where τ no longer "
+            f"matters, the first rise is at lr·L = {num(lr_edge, 3)}, just past the edge, where "
+            "gradient descent's guarantee ends too."
         )
     elif along_lr == "loose":
         parts.append(

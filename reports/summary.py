@@ -33,11 +33,18 @@ def _headlines(results: dict[str, Any]) -> list[str]:
         share = reg["outside_decreased"] / reg["outside"]
         along_lr, in_tau = tightness(reg)
         held = "held" if not reg["inside_failed"] else "did not hold for every case"
+        before = (
+            f" Placed by L₀ alone (known before training), {reg['inside_at_L0_failed']} of "
+            f"{reg['inside_at_L0']} cases inside it rose: the check is made with the curvature "
+            "met along each run, after it."
+            if "inside_at_L0" in reg
+            else ""
+        )
         out.append(
             f"Descent region (adaptive momentum): {reg['inside_failed']} of {reg['inside']} "
             f"generated cases inside the derived region rose at some step; {pct(share)} of the "
             f"cases outside it still decreased at every step. The bound {held}; it is "
-            f"{along_lr} along the learning rate and {in_tau} in τ."
+            f"{along_lr} along the learning rate and {in_tau} in τ.{before}"
         )
     ae = results["autoencoder"]
     for opt in ae["runs"]["skip"]:

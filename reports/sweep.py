@@ -235,12 +235,15 @@ def _region_caption(rows: list[CaseRow]) -> str:
     live in other planes, or they have none): those are in the table only."""
     from .sweep_figures import ADAPTIVE_PLANE, CONSTANT_PLANE
 
+    swept = {r.case["optimizer"] for r in rows}
     drawn = (*ADAPTIVE_PLANE, *CONSTANT_PLANE)
-    left = sorted({r.case["optimizer"] for r in rows} - set(drawn))
-    text = (
-        f"Finished cases over theory's regions: {', '.join(ADAPTIVE_PLANE)} in the "
-        f"(lr L, tau L) plane, {', '.join(CONSTANT_PLANE)} in the (lr L, beta) plane."
-    )
+    left = sorted(swept - set(drawn))
+    planes = [
+        f"{', '.join(o for o in plane if o in swept)} in the {axes} plane"
+        for plane, axes in ((ADAPTIVE_PLANE, "(lr L, tau L)"), (CONSTANT_PLANE, "(lr L, beta)"))
+        if swept & set(plane)
+    ]  # only the swept ones: it named optimizers the sweep never ran (held-out report review)
+    text = f"Finished cases over theory's regions: {', '.join(planes) or 'none drawn'}."
     if left:
         text += f" Not drawn: {', '.join(left)} (each in the table below)."
     return text

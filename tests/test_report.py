@@ -144,6 +144,25 @@ def test_results_json_is_strict_and_complete(report: Path) -> None:
     assert data["summary"]["claims"]["as_expected"] == data["summary"]["claims"]["claims"]
 
 
+def test_the_region_is_also_told_by_l0_alone(report: Path) -> None:
+    """The headline "0 of 105 inside rose" places a case with the curvature met along its run,
+    known only after it; by L_0, known before training, cases inside rose (held-out report
+    review). The summary counts them from each case's drawn point, and the page says so."""
+    from descentcheck.theory.descent import adaptive_guaranteed
+
+    data = json.loads((report / "results.json").read_text("utf-8"))
+    reg = data["region"]["adaptive"]
+    inside = [c for c in reg["cases"] if adaptive_guaranteed(*map(float, c["drawn"]), 1.0)]
+    assert reg["summary"]["inside_at_L0"] == len(inside)
+    assert reg["summary"]["inside_at_L0_failed"] == sum(not c["decreased"] for c in inside)
+    md = " ".join((report / "report.md").read_text("utf-8").split())
+    told = (
+        f"placed by L₀ alone, known before training, {reg['summary']['inside_at_L0_failed']} "
+        f"of {reg['summary']['inside_at_L0']} cases inside the region rose"
+    )
+    assert told in md
+
+
 def test_the_replay_command_on_the_page_shows_the_rise(
     report: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -263,7 +263,9 @@ def test_the_region_figure_names_the_swept_optimizers_it_does_not_draw():
     rows = [SimpleNamespace(case={"optimizer": o}) for o in ("adagrad", "gd", "rmsprop", "gd")]
     caption = _region_caption(rows)
     assert caption.endswith(" Not drawn: adagrad, rmsprop (each in the table below)."), caption
-    assert "gd, adaptive_momentum in the (lr L, tau L) plane" in caption
+    # only what was swept: it named adaptive_momentum and the momentum plane, never run here
+    assert "regions: gd in the (lr L, tau L) plane." in caption, caption
+    assert "adaptive_momentum" not in caption and "beta" not in caption
 
 
 def test_a_case_given_up_is_named_with_why(tmp_path):
