@@ -52,7 +52,10 @@ attribute            required meaning
                               sign; rationals as exact balls). A rule using anything else
                               (``erf``, a ``Piecewise``) has no default: the certifier then
                               declines nets using the op, naming why. Every result must be an
-                              ``arb``; anything else stops the run with a one-line error
+                              ``arb``; anything else stops the run with a one-line error. A
+                              rule you give is trusted to enclose: ``python -m
+                              descentcheck.theory`` samples it against phi (run it before
+                              relying on certified verdicts of nets that use the op)
 ``interval_exclusion`` no     the reason there is no interval rule; then ``interval`` must be
                               None and the certifier declines networks using the op
 ``expected_bounds``  no       ``(sup|phi|, sup|phi'|, sup|phi''|)`` over the reals, as SymPy
