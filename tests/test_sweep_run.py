@@ -142,19 +142,24 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(reference, sweep_file, 
     assert _rows(db) == _rows(reference)
 
 
-def test_ctrl_c_twice_on_the_command_line_ends_in_one_line(sweep_file, tmp_path):
-    """As a terminal's Ctrl-C: SIGINT to the whole process group (parent and workers), twice
-    in quick succession. The second must not cut the cleanup the first started: the workers
-    are terminated, the line says what was committed, and nothing hangs or tracebacks."""
-    db = tmp_path / "ctrl_c.sqlite"
+def _sweep_in_its_own_group(sweep_file, db) -> subprocess.Popen:
+    """``descentcheck sweep`` on two workers in a new process group, as a terminal starts it."""
     cmd = [sys.executable, "-m", "descentcheck", "sweep", str(sweep_file), "--db", str(db)]
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [*cmd, "--workers", "2", "--no-progress"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
+
+
+def test_ctrl_c_twice_on_the_command_line_ends_in_one_line(sweep_file, tmp_path):
+    """As a terminal's Ctrl-C: SIGINT to the whole process group (parent and workers), twice
+    in quick succession. The second must not cut the cleanup the first started: the workers
+    are terminated, the line says what was committed, and nothing hangs or tracebacks."""
+    db = tmp_path / "ctrl_c.sqlite"
+    proc = _sweep_in_its_own_group(sweep_file, db)
     try:
         assert _wait_for(db, 2, proc) < N_CASES, "the sweep finished before it could be stopped"
         os.killpg(proc.pid, signal.SIGINT)
@@ -322,14 +327,7 @@ def test_sigterm_stops_a_sweep_with_status_143(sweep_file, tmp_path):
     """SIGTERM to the sweep's parent: the same one line and cleanup as Ctrl-C, and the status a
     shell gives SIGTERM, 143 (it said 130: held-out review)."""
     db = tmp_path / "term.sqlite"
-    cmd = [sys.executable, "-m", "descentcheck", "sweep", str(sweep_file), "--db", str(db)]
-    proc = subprocess.Popen(
-        [*cmd, "--workers", "2", "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _sweep_in_its_own_group(sweep_file, db)
     try:
         assert _wait_for(db, 2, proc) < N_CASES, "the sweep finished before it could be stopped"
         proc.terminate()
