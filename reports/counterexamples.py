@@ -82,6 +82,14 @@ def counterexample_figure(ce: dict[str, Any], rep: dict[str, Any], title: str, p
     )
     if len(e) > n + 1:
         ax1.plot(steps[n:], e[n:], "o--", color="#9aa5b1", markersize=3, label="further steps")
+    # every rise of the stored run in red, not only the judged one (a skip claim judged from
+    # step 1 drew its step-0 rise blue: held-out report review)
+    others = [i for i in range(min(n, len(e) - 1)) if e[i + 1] > e[i] and i != k]
+    for j, i in enumerate(others):
+        label = "another rise" if j == 0 else None
+        ax1.plot(
+            [i, i + 1], [e[i], e[i + 1]], "-", color=INCREASE_COLOR, linewidth=1.5, label=label
+        )
     ax1.plot([k, k + 1], [e[k], e[k + 1]], "-", color=INCREASE_COLOR, linewidth=3, label="the rise")
     ax1.set_xlabel("step k")
     ax1.set_title("loss E(w_k)")

@@ -313,3 +313,36 @@ def test_the_final_loss_figure_shows_diverged_cases_on_its_edge(monkeypatch, tmp
     drawn = sum(len(c.get_offsets()) for c in ax.collections)
     assert drawn == 3  # every case, none dropped
     assert any("2 with an inf, NaN or zero final loss" in t.get_text() for t in ax.texts)
+
+
+def test_every_rise_of_a_counterexample_is_drawn_red(monkeypatch, tmp_path) -> None:
+    """A skip claim judged from step 1 drew its step-0 rise blue in the loss panel, red only in
+    the bars (held-out report review): every rise of the stored run is red now."""
+    from matplotlib.colors import to_hex
+
+    from descentcheck.reports import counterexamples as cx
+    from descentcheck.reports.plotting import INCREASE_COLOR
+
+    shown = {}
+
+    def keep(fig, path):
+        shown["fig"] = fig
+        return path
+
+    monkeypatch.setattr(cx, "save", keep)
+    spec = {
+        "inputs": 1,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+    }
+    losses = [1.0, 1.5, 1.7, 1.2, 1.1]  # rises at steps 0 and 1; the judged one is step 1
+    ce = {"spec": spec, "step": 1, "increase": 0.2}
+    cx.counterexample_figure(ce, {"losses": losses, "stored_steps": 4}, "t", tmp_path / "f.png")
+    ax = shown["fig"].axes[1]
+    red = [
+        tuple(line.get_xdata())
+        for line in ax.get_lines()
+        if to_hex(line.get_color()) == to_hex(INCREASE_COLOR)
+    ]
+    assert sorted(red) == [(0, 1), (1, 2)], red
