@@ -39,20 +39,33 @@ PARTS = (
 )
 
 
+#: the distributions whose versions the numbers depend on: the search (hypothesis), the proofs
+#: (z3), the balls (python-flint), the oracle (mpmath), the data (scikit-learn, scipy)
+VERSIONED = (
+    "numpy",
+    "sympy",
+    "matplotlib",
+    "hypothesis",
+    "z3-solver",
+    "python-flint",
+    "mpmath",
+    "scikit-learn",
+    "scipy",
+)
+
+
 def _versions() -> dict[str, str]:
-    import matplotlib
-    import numpy
-    import sympy
+    from importlib.metadata import PackageNotFoundError, version
 
     import descentcheck
 
-    return {
-        "descentcheck": descentcheck.__version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "sympy": sympy.__version__,
-        "matplotlib": matplotlib.__version__,
-    }
+    out = {"descentcheck": descentcheck.__version__, "python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 #: the report's own subfolders: what an earlier build left there and this one did not make goes

@@ -142,6 +142,9 @@ def test_results_json_is_strict_and_complete(report: Path) -> None:
     assert data["ledger"]["claims"], "the ledger ran"
     assert data["region"]["adaptive"]["summary"]["cases"] > 0
     assert data["summary"]["claims"]["as_expected"] == data["summary"]["claims"]["claims"]
+    # every library the numbers depend on, by version (hypothesis, z3 and flint were missing)
+    for name in ("hypothesis", "z3-solver", "python-flint", "mpmath", "scikit-learn", "numpy"):
+        assert data["versions"][name][0].isdigit(), (name, data["versions"])
 
 
 def test_the_region_is_also_told_by_l0_alone(report: Path) -> None:
