@@ -66,7 +66,8 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); borde
              background: #fff; }
 figcaption { font-size: 0.9rem; color: var(--muted); margin-top: 6px; max-width: 62rem; }
 table { border-collapse: collapse; margin: 4px 0 20px; font-size: 0.9rem; }
-p.caption { color: var(--muted); font-size: 0.88rem; margin: 14px 0 4px; }
+caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.88rem;
+  padding: 14px 0 4px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left;
          vertical-align: top; }
 th { background: var(--panel); font-weight: 600; }
@@ -144,8 +145,9 @@ def _cell(text: str) -> str:
 
 def _table(t: Table) -> str:
     numeric = t.numeric or tuple(False for _ in t.header)
-    cap = f'<p class="caption">{inline(t.caption)}</p>' if t.caption else ""
-    head = "".join(f"<th>{inline(h)}</th>" for h in t.header)
+    # a real <caption> and column scopes, so a screen reader ties them to the table
+    cap = f"<caption>{inline(t.caption)}</caption>" if t.caption else ""
+    head = "".join(f'<th scope="col">{inline(h)}</th>' for h in t.header)
     body = []
     for row in t.rows:
         cells = "".join(
@@ -154,7 +156,7 @@ def _table(t: Table) -> str:
         )
         body.append(f"<tr>{cells}</tr>")
     return (
-        f'{cap}<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+        f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 

@@ -346,3 +346,14 @@ def test_every_rise_of_a_counterexample_is_drawn_red(monkeypatch, tmp_path) -> N
         if to_hex(line.get_color()) == to_hex(INCREASE_COLOR)
     ]
     assert sorted(red) == [(0, 1), (1, 2)], red
+
+
+def test_a_table_carries_its_caption_and_column_scopes() -> None:
+    """A caption was a <p> before the table and headers had no scope, so a screen reader could
+    not tie them to it (held-out report review)."""
+    from descentcheck.reports.document import Table
+    from descentcheck.reports.html import _table
+
+    html = _table(Table(("a", "b"), (("1", "2"),), caption="what the table holds"))
+    assert "<table><caption>what the table holds</caption><thead>" in html
+    assert html.count('<th scope="col">') == 2 and 'class="caption"' not in html
