@@ -115,7 +115,7 @@ def build_ledger(
     }
     totals = {
         k: sum(int(s.get(k, 0)) for s in per_claim.values())
-        for k in ("draws", "vacuous", "at_bound")
+        for k in ("draws", "vacuous", "at_bound", "rejected")
     }
     ledger["stats"] = {"per_claim": per_claim, "all": {**everything.summary(), **totals}}
     if rows:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.errors import UnsatisfiedAssumption
 
 from .certify import SPENT
 from .claim import Aggregate, Claim, Context, Verdict
@@ -156,6 +157,9 @@ class _Body:
         self.failed: tuple[Any, Verdict] | None = None
         self.failed_key: Any = None  # Hypothesis's order of the failing case kept (smaller first)
         self.failed_searching = True  # whether the kept failure was judged in full (not shrinking)
+        # draws the check itself rejected (reject()/assume(): a degenerate loss, a premise not
+        # met), which ``examples`` does not count; the strategies' own filters stay Hypothesis's
+        self.rejected = 0
         self.t_fail: float | None = None
         self.budget_left = SHRINK_BUDGET.get(profile.name)
 
@@ -164,8 +168,12 @@ class _Body:
         self.ctx.searching = searching
         if not searching and self.budget_left is not None and self.shrink_calls >= self.budget_left:
             raise ShrinkBudgetSpent
-        with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
-            verdict: Verdict = claim.check(drawn, self.ctx)
+        try:
+            with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
+                verdict: Verdict = claim.check(drawn, self.ctx)
+        except UnsatisfiedAssumption:
+            self.rejected += searching
+            raise
         if verdict.target is not None and math.isfinite(verdict.target):
             target(float(verdict.target), label=claim.id)
         if searching:
@@ -278,7 +286,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "falsifying_draw": draw,
         "message": message,
         "stats_rows": body.rows,
-        "draws": body.draws.result(),
+        "draws": {**body.draws.result(), "rejected": body.rejected},
     }
 
 

@@ -189,6 +189,7 @@ def _shares(used: list[Iterable[str]]) -> dict[str, float]:
 
 _COLUMNS = (
     ("draws", "draws", "{:d}"),
+    ("rejected", "rejected", "{:d}"),  # by the check (a premise not met), beside the draws
     ("vacuous", "vacuous", "{:d}"),
     ("at_bound", "at bound", "{:d}"),
     ("cases", "cases", "{:d}"),

@@ -493,3 +493,13 @@ def test_a_falsification_by_a_recorded_case_says_so():
     assert not v.ok
     assert v.counterexample["recorded_case"] == "known/gradient_collapse.json"
     assert v.message.startswith("the recorded case known/gradient_collapse.json, step ")
+
+
+def test_draws_a_check_rejects_are_counted(fast_ledger):
+    """Draws a check rejects (a premise not met: a degenerate curvature, a sequential net that
+    did not decrease) were counted nowhere, beside health checks that are all suppressed
+    (held-out coverage audit): the ledger's stats count them per claim and in all."""
+    ledger, _, _ = fast_ledger
+    per_claim, everything = ledger["stats"]["per_claim"], ledger["stats"]["all"]
+    assert per_claim["registered-regions-give-descent"]["rejected"] >= 1, per_claim
+    assert everything["rejected"] == sum(s.get("rejected", 0) for s in per_claim.values())
