@@ -296,3 +296,25 @@ def test_a_database_in_a_read_only_place_is_read_not_called_corrupt(tmp_path, mo
     assert len(data.rows) == 6 and all(r.status == "done" for r in data.rows)
     with pytest.raises(SweepDbError, match="read-only place"):
         SweepStore.open(db, _plan())
+
+
+def test_two_sweeps_started_at_once_share_the_database_one_links(tmp_path, monkeypatch):
+    """Two sweeps on one fresh --db: the second to link its database found the first's there
+    and stopped with 'appeared while ... being created' (held-out crash audit). It now opens
+    that file, checked like any existing one."""
+    from descentcheck.properties.sweep import store
+
+    db = tmp_path / "r.sqlite"
+    plan = _plan()
+    with SweepStore.open(db, plan) as first:
+        first.commit(plan.cases[0].key, _outcome())
+    real, seen = store.check_file, []
+
+    def absent_once(path):  # the second sweep looked before the first linked its file
+        seen.append(path)
+        return False if len(seen) == 1 else real(path)
+
+    monkeypatch.setattr(store, "check_file", absent_once)
+    with SweepStore.open(db, plan) as second:
+        assert second.counts() == {"pending": 5, "done": 1, "failed": 0}
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -295,7 +295,10 @@ class SweepStore:
         try:
             if not check_file(p):
                 p.parent.mkdir(parents=True, exist_ok=True)  # as train's --out
-                _create(p, plan)
+                try:
+                    _create(p, plan)
+                except _Appeared:  # two sweeps started at once: open the other's, checked below
+                    pass
             elif not _writable(p):  # else SQLite's "unable to open" reads as a corrupt file
                 raise SweepDbError(
                     f"cannot write the sweep database {p}: it is in a read-only place (a sweep "
@@ -386,6 +389,11 @@ class SweepStore:
         return cur.rowcount == 1
 
 
+class _Appeared(SweepDbError):
+    """Another sweep linked the same database into place first (it is whole: linked, not
+    written in place)."""
+
+
 def _create(path: Path, plan: Any) -> None:
     """Build the database under a temporary name and link it into place (never replacing)."""
     import numpy as np
@@ -432,12 +440,10 @@ def _create(path: Path, plan: Any) -> None:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            raise SweepDbError(
-                f"{path} appeared while the sweep database was being created"
-            ) from None
+            raise _Appeared(f"{path} appeared while the sweep database was being created") from None
         except OSError:  # a file system without hard links
             if path.exists():
-                raise SweepDbError(
+                raise _Appeared(
                     f"{path} appeared while the sweep database was being created"
                 ) from None
             os.replace(tmp, path)
