@@ -117,9 +117,16 @@ def test_a_certified_verdict_is_not_faked_by_53_bit_pi():
         assert certify_decrease(net, A, B, x, y).certified
 
 
-def test_max_encloses_across_its_kink(prec128):
-    with installed(sp2=ElementwisePlugin("sp2", _smooth_softplus)):
-        rule = registry.get("sp2").plugin.interval_rule
+def _min_ramp(x):
+    import sympy as sp
+
+    return sp.Min(x, 0) + x
+
+
+@pytest.mark.parametrize("phi", [_smooth_softplus, _min_ramp], ids=["max", "min"])
+def test_max_and_min_enclose_across_their_kink(prec128, phi):
+    with installed(kinked=ElementwisePlugin("kinked", phi, smooth=False)):
+        rule = registry.get("kinked").plugin.interval_rule
         straddling = rule(arb(1e-21, 2e-21))  # [-1e-21, 3e-21]
         for t in (-1e-21, -2e-22, 0.0, 1e-21, 2.5e-21, 3e-21):
             assert straddling.contains(rule(arb(t))), t

@@ -49,33 +49,24 @@ def _arb_mpf(a: Any) -> Any:
     return arb(a)
 
 
-def _balls(values: tuple[Any, ...]) -> list[Any]:
+def _ball(v: Any) -> Any:
+    """``v`` as a ball: an ``arb`` as it is; an int (``sqrt(2)`` prints its 2 bare) exactly."""
     from flint import arb
 
-    return [v if isinstance(v, arb) else arb(v) for v in values]
+    return v if isinstance(v, arb) else arb(v)
 
 
 def _arb_max(*values: Any) -> Any:
     """A ball enclosing max(values): the larger where the order is decided, else the union."""
-    best, *rest = _balls(values)
+    best, *rest = map(_ball, values)
     for b in rest:
         best = best if best >= b else b if b >= best else best.union(b)
     return best
 
 
 def _arb_min(*values: Any) -> Any:
-    """A ball enclosing min(values) (as :func:`_arb_max`)."""
-    best, *rest = _balls(values)
-    for b in rest:
-        best = best if best <= b else b if b <= best else best.union(b)
-    return best
-
-
-def _ball(v: Any) -> Any:
-    """``v`` as a ball: an ``arb`` as it is; an int (``sqrt(2)`` prints its 2 bare) exactly."""
-    from flint import arb
-
-    return v if isinstance(v, arb) else arb(v)
+    """min(values) = -max(-values) (negating a ball is exact)."""
+    return -_arb_max(*(-_ball(v) for v in values))
 
 
 def namespace() -> dict[str, Fn]:
@@ -163,8 +154,6 @@ def arb_lambdify(args: Any, expr: Any, who: str) -> Fn:
             "rule, or an interval_exclusion)"
         )
 
-    if expr.has(sp.Piecewise):
-        raise refuse("a Piecewise (it picks its branch by a comparison a ball cannot decide)")
     if foreign := _foreign_functions(expr):
         raise refuse(f"{', '.join(foreign)} (a function with its own numeric implementation)")
     f = sp.lambdify(args, expr, [namespace(), "mpmath"])
