@@ -288,10 +288,14 @@ def test_a_database_in_a_read_only_place_is_read_not_called_corrupt(tmp_path, mo
     db = _finished_db(tmp_path)
     monkeypatch.setattr(store, "_writable", lambda p: False)
 
-    def unable(path):  # what a normal WAL reader meets on a read-only mount
-        raise sqlite3.OperationalError("unable to open database file")
+    real = store._connect
 
-    monkeypatch.setattr(store, "_connect", unable)
+    def only_immutable(path, immutable=False):  # a normal WAL reader's lot on a read-only mount
+        if not immutable:
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(path, immutable=True)
+
+    monkeypatch.setattr(store, "_connect", only_immutable)
     data = read_sweep(db)
     assert len(data.rows) == 6 and all(r.status == "done" for r in data.rows)
     with pytest.raises(SweepDbError, match="read-only place"):

@@ -59,7 +59,7 @@ def case_run(sweep: SweepData, row: CaseRow) -> dict[str, Any]:
 
     from .case import prepare
 
-    files = {sha: path for sha, path in json.loads(sweep.meta.get("files_json", "{}")).items()}
+    files = json.loads(sweep.meta.get("files_json", "{}"))  # SHA-256 -> path
     p = prepare(row.case, files)
     x, y = p.data
     return {

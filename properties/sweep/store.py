@@ -167,8 +167,14 @@ def _unusable(path: Path, e: BaseException, then: str = "") -> SweepDbError:
     )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+def _connect(path: Path, immutable: bool = False) -> sqlite3.Connection:
+    """A connection to ``path``; ``immutable`` opens it needing no write access (see
+    the comment in :func:`read_sweep`)."""
+    if immutable:
+        uri = f"{path.resolve().as_uri()}?immutable=1"
+        conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+    else:
+        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -483,24 +489,16 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that needs no write access: a WAL database's reader must create its
-    ``-shm`` file, so in a read-only place (a read-only mount, a folder not ours) the file is
-    opened ``immutable`` (no locks, no ``-shm``; nothing can write there meanwhile). It used to
-    be called corrupt there."""
-    uri = f"{path.resolve().as_uri()}?immutable=1"
-    conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
 def read_sweep(path: str | Path) -> SweepData:
     """Read a sweep database without writing to it (``PRAGMA query_only``; in a read-only
     place, opened immutable)."""
     p = Path(path)
     if not check_file(p):
         raise SweepDbError(f"sweep database not found (or empty): {p}")
-    conn = _connect(p) if _writable(p) else _connect_read_only(p)
+    # a WAL database's reader must create its -shm file: in a read-only place (a read-only
+    # mount, a folder not ours) the file is opened immutable (no locks, no -shm; nothing can
+    # write there meanwhile). It used to be called corrupt there.
+    conn = _connect(p, immutable=not _writable(p))
     try:
         conn.execute("PRAGMA query_only = ON")
         meta = _read_meta(conn, p)
