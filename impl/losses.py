@@ -56,6 +56,8 @@ class MSE:
         return _sum(d * d) / (2 * len(yhat))
 
     def value_and_grad(self, yhat: Array, y: Array):
+        """``E = 1/(2n) sum_i |yhat_i - y_i|^2`` (mean over the n rows, summed over outputs) and
+        ``dE/dyhat = (yhat - y) / n``."""
         d = yhat - y
         n = len(yhat)
         value = _sum(d * d) / (2 * n)
@@ -70,6 +72,8 @@ class SoftmaxCrossEntropy:
         return -_sum(y * _log_softmax(yhat)) / len(yhat)
 
     def value_and_grad(self, yhat: Array, y: Array):
+        """``E = -1/n sum_i y_i . log softmax(yhat_i)`` and ``dE/dyhat_i = (S_i p_i - y_i) / n``
+        with ``p = softmax(yhat)`` and ``S_i = sum_j y_ij`` (1 for one-hot or soft targets)."""
         logp = _log_softmax(yhat)
         n = len(yhat)
         value = -_sum(y * logp) / n

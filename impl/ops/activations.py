@@ -71,11 +71,13 @@ def _sigmoid_from(e: Array, pos: Array, consume: bool = False) -> Array:
 
 
 def sigmoid(x: Array) -> Array:
+    """``1 / (1 + exp(-x))``, from ``e = exp(-|x|)`` so that nothing overflows."""
     e, pos = _exp_neg_abs(x)
     return _sigmoid_from(e, pos, consume=True)
 
 
 def softplus(x: Array) -> Array:
+    """``log(1 + exp(x)) = log1p(exp(-|x|)) + max(x, 0)``, stable for large |x|."""
     e, pos = _exp_neg_abs(x)
     xp = namespace(e)
     return xp.log1p(e) + xp.where(pos, x, 0.0)

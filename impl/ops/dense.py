@@ -27,6 +27,7 @@ class Dense(Layer):
         return [gx], {"W": x.T @ gy, "b": namespace(gy).add.reduce(gy, axis=0)}
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
+        """Glorot uniform: ``W ~ U(-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``; ``b = 0``."""
         fan_in, fan_out = self.param_shapes["W"]
         a = np.sqrt(6.0 / (fan_in + fan_out))
         return {

@@ -66,8 +66,9 @@ replacement when there are fewer rows than units), or N(0, 1) draws when no data
 matches standardised inputs. Radii are set per unit so that the median over the data of ``z_j`` is
 ``-1/2``: the median activation is ``exp(-1/2) ~ 0.61``, neither ~0 (no gradient through exp) nor
 ~1 (no information) -- the paper stresses that initialisation decides whether these nets train.
-Without data the median squared distance of two N(0, I_d) points, ``~2d``, stands in; so it does
-for units whose median over the data is below ``1e-8 d`` (data that coincide with a centroid).
+Without data the median squared distance of two N(0, I_d) points, ``~2d``, stands in. A unit whose
+median over the data is below ``1e-8 d`` (data that coincide with its centroid) takes
+``max(mean over every row and unit of |x - c|^2, 2d)`` instead.
 """
 
 from __future__ import annotations
@@ -233,6 +234,8 @@ class Gaussian(Layer):
     # ---- initialisation ------------------------------------------------------------------------
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
+        """Centroids at data rows (N(0, 1) without data), radii so that the median of ``z_j`` over
+        the data is -1/2 (the module docstring gives the rule and its fallbacks)."""
         units, d = self.param_shapes["centroids"]
         if xs is not None and len(xs[0]) > 0:
             x = np.asarray(xs[0], dtype=np.float64)

@@ -178,6 +178,9 @@ class _Groups:
 
 
 def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
+    """``dw_k = -lr * g_k + alpha_k * dw_{k-1}``, ``alpha_k = tau * ||g_G|| / ||dw_{k-1,G}||`` per
+    group G (0 where ``dw_{k-1,G} = 0``, so ``dw_0 = -lr * g_0``); lr > 0, tau >= 0, ``group``
+    one of ``GROUPINGS`` (the module docstring)."""
     lr = check_number("learning rate", lr, low_open=True)
     tau = check_number("tau", tau)
     if group not in GROUPINGS:

@@ -7,6 +7,7 @@ from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
 
 
 def gd(lr: float) -> Optimizer:
+    """Gradient descent, ``dw_k = -lr * g_k``; lr > 0."""
     lr = check_number("learning rate", lr, low_open=True)
 
     def init(params):

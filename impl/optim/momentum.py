@@ -37,6 +37,8 @@ def _buffer(g, buf, beta):
 
 
 def momentum(lr: float, beta: float) -> Optimizer:
+    """Heavy ball in torch's buffer form: ``buf_k = beta * buf_{k-1} + g_k`` (``buf_0 = g_0``),
+    ``dw_k = -lr * buf_k``; lr > 0, 0 <= beta < 1."""
     lr = check_number("learning rate", lr, low_open=True)
     beta = check_number("momentum", beta, high=1.0, high_open=True)
 
@@ -58,6 +60,8 @@ def momentum(lr: float, beta: float) -> Optimizer:
 
 
 def nesterov(lr: float, beta: float) -> Optimizer:
+    """torch's Nesterov: ``buf_k = beta * buf_{k-1} + g_k`` (``buf_0 = g_0``),
+    ``dw_k = -lr * (g_k + beta * buf_k)``; lr > 0, 0 < beta < 1."""
     lr = check_number("learning rate", lr, low_open=True)
     beta = check_number("momentum", beta, low_open=True, high=1.0, high_open=True)
 

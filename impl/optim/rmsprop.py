@@ -18,6 +18,10 @@ from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zero
 
 
 def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0) -> Optimizer:
+    """torch's RMSprop: ``v_k = rho * v_{k-1} + (1 - rho) * g_k^2`` (``v_{-1} = 0``),
+    ``dw_k = -lr * g_k / (sqrt(v_k) + eps)``, eps outside the root, no bias correction; with
+    momentum > 0, ``buf_k = momentum * buf_{k-1} + g_k / (sqrt(v_k) + eps)`` (``buf_{-1} = 0``)
+    and ``dw_k = -lr * buf_k``."""
     lr = check_number("learning rate", lr, low_open=True)
     rho = check_number("rho", rho, high=1.0, high_open=True)
     eps = check_number("eps", eps)
