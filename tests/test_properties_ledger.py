@@ -156,6 +156,17 @@ def test_descent_claims_test_most_steps_and_certify_them(fast_ledger):
         assert m["steps_tested_lr_L_over_1"] >= 1, (cid, m)
 
 
+def test_gradient_claims_reach_negative_and_large_radii(fast_ledger):
+    """The oracle claims judge radii init never gives: negated (a backward taking |r| passed
+    while every radius was positive) and over 1e3 (a clamped r^2 passed likewise)."""
+    ledger, _, _ = fast_ledger
+    by_id = {c["id"]: c for c in ledger["claims"]}
+    for cid in ("gradient-equals-oracle", "gradient-equals-oracle-through-relu"):
+        m = by_id[cid]["measured"]
+        assert m["cases_with_a_negative_radius"] >= 0.2 * by_id[cid]["examples"], (cid, m)
+        assert m["cases_with_a_large_radius"] >= 0.05 * by_id[cid]["examples"], (cid, m)
+
+
 def test_counterexamples_are_complete_and_certified(fast_ledger):
     ledger, _, _ = fast_ledger
     for c in ledger["claims"]:

@@ -459,6 +459,22 @@ def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
         ),
         # a node's owned gradient sum subtracting its third and later contributions
         ("Network", "loss_and_grad", "acc += gx", "acc -= gx", "gradient-equals-oracle"),
+        # dE/dr from |r| (init's radii are all positive: passed before radii were negated)
+        (
+            "Gaussian",
+            "_backward_direct",
+            "gr = -r * (",
+            "gr = -abs(r) * (",
+            "gradient-equals-oracle",
+        ),
+        # the backward's r^2 clamped at 1e6 (radii over 1e3 came only from tight data)
+        (
+            "Gaussian",
+            "_backward_direct",
+            "r2 = self._r2(r)",
+            "r2 = np.minimum(self._r2(r), 1e6)",
+            "gradient-equals-oracle",
+        ),
     ],
 )
 def test_the_claims_catch_the_mutation_runs_other_survivors(

@@ -12,7 +12,10 @@ adds, a value read by several nodes (an add's among them), ``concat(a, a)`` and 
 each in a good share of the cases (counted in the ledger), since summing a node's gradient over
 its consumers is where backprop goes wrong; and half the cross-entropy cases have general
 (n, m) target rows, whose gradient ``(softmax * sum_m y_m - y) / n`` differs from the one-hot
-form.
+form. Parameters are not all as init leaves them: a drawn subset of the radii is negated (init's
+radii are positive, and a backward rule that took ``|r|`` passed every case before), and a
+quarter of the cases train on data pulled close to one row, whose radii of 1e3..1e5 reach the
+backward's ``r^2`` at scales grid data never give (a clamped ``r^2`` passed before).
 
 Tolerance. Some generated points are ill-conditioned: a gaussian unit initialised on nearly equal
 hidden values gets a radius near 1e5, and dE/dc = r^2 (x - c) ... then turns a one-ulp change of
@@ -38,6 +41,7 @@ H = 1e-20
 RTOL = 1e-8
 ATOL = 1e-13
 EPS = float(np.finfo(np.float64).eps)
+LARGE_RADIUS = 1e3  # beyond what init gives on the grid data (counted in the ledger)
 ILL_ULPS = 1000.0  # a point is ill-conditioned when its noise floor exceeds 1000 eps |g|_inf
 
 
@@ -77,6 +81,15 @@ def _worst_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if np.isnan(d).any() else float(np.max(d, initial=0.0))
 
 
+def _radius_counts(case: Case) -> dict[str, float]:
+    """Whether the case has a negative radius, and a radius over ``LARGE_RADIUS`` in size."""
+    radii = [v for k, v in case.params.items() if k.endswith(".radii")]
+    return {
+        "cases_with_a_negative_radius": float(any(bool((r < 0).any()) for r in radii)),
+        "cases_with_a_large_radius": float(any(bool((abs(r) > LARGE_RADIUS).any()) for r in radii)),
+    }
+
+
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case: Case = drawn["case"]
     _, grads = case.net.loss_and_grad(case.params, case.x, case.yt)
@@ -97,6 +110,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "ill_conditioned_cases": float(ill),
         "parameters_checked": float(sum(v.size for v in case.params.values())),
         **knots(case.spec, case.y),
+        **_radius_counts(case),
     }
     theory = {"worst_error_over_allowed": 1.0}
     ok = err <= allowed
@@ -108,12 +122,41 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     )
 
 
-def oracle_cases(profile: Any, shape: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+def _tight(case: Case, spread: float) -> Case:
+    """The case on data pulled toward its first row, ``x_0 + spread (x - x_0)``, initialised
+    again from its seed: the distance layers' radii grow as ``1/spread``."""
+    x = case.x[:1] + spread * (case.x - case.x[:1])
+    return replace(case, x=x, params=case.net.init(seed=case.param_seed, x=x))
+
+
+def _flipped(draw: st.DrawFn, case: Case) -> Case:
+    """The case with a drawn subset of its radii negated: the forward rule reads ``r^2`` only,
+    so ``-r`` is as legal a state as ``r`` (an RMSProp step can carry a radius through 0), and
+    ``dE/dr`` must change sign with it."""
+    params = dict(case.params)
+    for k in (k for k in params if k.endswith(".radii")):
+        n = params[k].size
+        signs = draw(st.lists(st.booleans(), min_size=n, max_size=n), label=f"negated {k}")
+        params[k] = np.where(np.reshape(signs, params[k].shape), -params[k], params[k])
+    return replace(case, params=params)
+
+
+@st.composite
+def _stressed(draw: st.DrawFn, profile: Any, shape: dict[str, Any], tight: bool) -> Case:
+    case = draw(cases(profile.limits, soft_targets=True, shape_options=shape), label="case")
+    if tight and draw(st.integers(0, 3), label="tight data") == 0:  # a quarter of the cases
+        case = _tight(case, 2.0 ** -draw(st.integers(10, 14), label="spread exponent"))
+    return _flipped(draw, case)
+
+
+def oracle_cases(
+    profile: Any, shape: dict[str, Any], tight: bool = True
+) -> st.SearchStrategy[dict[str, Any]]:
     """``{"case": ...}``: a DAG of ``shape`` with its data (soft cross-entropy rows in half the
-    cases) and initial parameters, as the oracle claims draw them."""
-    return st.fixed_dictionaries(
-        {"case": cases(profile.limits, soft_targets=True, shape_options=shape)}
-    )
+    cases) and initial parameters, as the oracle claims draw them; a drawn subset of the radii
+    negated, and with ``tight`` a quarter of the cases on data within ``2^-10..2^-14`` of one
+    row (radii near ``1e3..1e5``: the backward's ``r^2`` at scales init never reaches)."""
+    return st.fixed_dictionaries({"case": _stressed(profile, shape, tight)})
 
 
 GRADIENT_ORACLE = Claim(
@@ -130,7 +173,9 @@ GRADIENT_ORACLE = Claim(
     conditions=(
         "random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)), dense and "
         "distance layers, smooth activations, both losses; parameters from net.init(seed, x) "
-        "with a drawn seed",
+        "with a drawn seed, a drawn subset of the radii negated (the forward reads r^2)",
+        "a quarter of the cases on data pulled within 2^-10..2^-14 of one row, so that radii "
+        "pass 1e3 (both counted in the ledger)",
         "cross-entropy targets: integer labels, or (half the cases) (n, m) rows on the 1/4 grid "
         "of [0, 2] (rows need not sum to 1)",
         "tolerance 1e-8 |g|_inf + 1e-13, plus 10x the derivative's noise floor under 4-ulp "
@@ -145,6 +190,8 @@ GRADIENT_ORACLE = Claim(
         "worst_error_over_allowed": "max",
         "ill_conditioned_cases": "sum",
         "parameters_checked": "sum",
+        "cases_with_a_negative_radius": "sum",
+        "cases_with_a_large_radius": "sum",
         **dict.fromkeys(KNOT_KEYS, "sum"),
     },
 )

@@ -88,7 +88,8 @@ GRADIENT_ORACLE_RELU = Claim(
     ),
     conditions=(
         "random knotty DAGs as gradient-equals-oracle draws them, activations relu (2 in 3) "
-        "and tanh; dense and distance layers, both losses; parameters from net.init(seed, x)",
+        "and tanh; dense and distance layers, both losses; parameters from net.init(seed, x), "
+        "radii negated and data pulled tight as gradient-equals-oracle draws them",
         "relu inputs exactly at 0 (the kink) in a share of the cases, counted in the ledger",
         "tolerance and oracle as gradient-equals-oracle",
     ),
