@@ -97,20 +97,29 @@ def _exact(x, c, r, gz, per_unit: bool) -> dict[str, tuple[np.ndarray, np.ndarra
     }
 
 
-def _matmul(x, c, r, gz, per_unit: bool) -> tuple[dict[str, np.ndarray], int]:
+def _matmul(x, c, r, gz, per_unit: bool) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The matmul path's values, and how much of it went to the direct formula: pairs in the
+    forward (``e > 0``), units and samples in the backward (a positive ``|gz|``-weighted sum
+    of ``e`` over the unit's column or the sample's row, as ``_backward_matmul`` decides)."""
     from descentcheck.impl.ops.gaussian import Gaussian
 
     layer = Gaussian("g", ["x"], [x.shape[1]], c.shape[0], per_unit, logits=True)
     z, cache = layer._z_matmul(x, c, r)
-    handed_back = int(np.count_nonzero(cache[-1] > 0)) if cache[-1] is not None else 0
+    e = cache[-1] if cache[-1] is not None else np.zeros_like(z)
+    w = np.abs(gz) * e
+    counts = {
+        "pairs_handed_back": float(np.count_nonzero(e > 0)),
+        "units_handed_back": float(np.count_nonzero(w.sum(axis=0) > 0)),
+        "samples_handed_back": float(np.count_nonzero(w.sum(axis=1) > 0)),
+    }
     (gx,), grads = layer._backward_matmul(cache, r, gz)
-    return {"z": z, "input": gx, **grads}, handed_back
+    return {"z": z, "input": gx, **grads}, counts
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     x, c, r, gz, per_unit = (drawn[k] for k in ("x", "c", "r", "gz", "per_unit"))
     n, d = x.shape
-    got, handed_back = _matmul(x, c, r, gz, per_unit)
+    got, counts = _matmul(x, c, r, gz, per_unit)
     exact = _exact(x, c, r, gz, per_unit)
     tol = 8.0 * (n + d + 2) * EPS  # RHO (n + d + 2) eps, RHO = 8 as in impl/ops/gaussian.py
     worst, where = 0.0, ""
@@ -127,8 +136,10 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     measured = {
         "worst_error_over_bound": worst,
         "cases_tested": 1.0,
-        "pairs_handed_back": float(handed_back),
-        "cases_with_a_pair_handed_back": float(handed_back > 0),
+        **counts,
+        "cases_with_a_pair_handed_back": float(counts["pairs_handed_back"] > 0),
+        "cases_with_a_unit_handed_back": float(counts["units_handed_back"] > 0),
+        "cases_with_a_sample_handed_back": float(counts["samples_handed_back"] > 0),
     }
     return Verdict(ok, measured, {"worst_error_over_bound": 1.0}, message=msg)
 
@@ -158,7 +169,11 @@ MATMUL_ACCURATE = Claim(
         "worst_error_over_bound": "max",
         "cases_tested": "sum",
         "pairs_handed_back": "sum",
+        "units_handed_back": "sum",
+        "samples_handed_back": "sum",
         "cases_with_a_pair_handed_back": "sum",
+        "cases_with_a_unit_handed_back": "sum",
+        "cases_with_a_sample_handed_back": "sum",
     },
     cost=1.0,
 )
