@@ -95,6 +95,27 @@ def test_cross_entropy_never_overflows():
     assert all(np.all(np.isfinite(v)) for v in g.values())
 
 
+@hypothesis_settings(TEST_PROFILE_SLOW)
+@given(
+    logits=arrays(np.float64, (4, 3), elements=st.integers(-64, 64).map(lambda v: v / 2)),
+    shift=st.sampled_from([0.0, 30.0, -700.0, 1e4]),
+    soft=arrays(np.float64, (4, 3), elements=st.integers(0, 8).map(lambda v: v / 4)),
+)
+def test_cross_entropy_gradient_on_soft_targets_and_large_logits(logits, shift, soft):
+    """The loss's own gradient against complex step, on target rows that need not sum to 1
+    (dE/dyhat = (S p - y) / n, S the row's sum) and logits shifted far out (a stable path's
+    bug only for large logits, or one that drops S, passed test_ops and test_network before:
+    the held-out gradcheck review)."""
+    from descentcheck.impl.gradcheck import check_gradient
+    from descentcheck.impl.losses import LOSSES
+
+    loss = LOSSES["softmax_cross_entropy"]
+    yhat = logits + shift
+    _, g = loss.value_and_grad(yhat.copy(), soft)
+    r = check_gradient(lambda z: loss(z, soft), g, yhat, method="complex_step")
+    assert r.ok, r.message
+
+
 @pytest.mark.parametrize(
     ("x", "y", "fragment"),
     [
