@@ -422,6 +422,30 @@ def test_named_method_that_cannot_run_raises() -> None:
         check_gradient(lambda x: np.sum(np.sin(x)), np.cos(x0), x0, method="mpmath")
 
 
+def test_named_complex_step_refuses_a_function_that_drops_the_imaginary_part() -> None:
+    """``np.real`` inside f gives real values and an oracle of zeros: refused, not a pass of
+    the claim 0 (a mutation survivor let it through)."""
+    x0 = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match="imaginary part was dropped"):
+        check_gradient(lambda v: np.sum(np.real(v) ** 2), np.zeros(2), x0, method="complex_step")
+
+
+def test_grad_scale_is_taken_and_checked() -> None:
+    """``grad_scale`` replaces max|n| in the floor: a block whose gradient is rounding noise
+    passes against the whole gradient's size and fails against its own."""
+    x0 = np.array([0.3, -1.2])
+    noise = np.array([1e-17, -1e-17])  # the claim; the true gradient of 1e-30 * |x|^2 is ~1e-30
+    assert not check_gradient(lambda v: 1e-30 * np.sum(v * v), noise, x0).ok
+    assert check_gradient(lambda v: 1e-30 * np.sum(v * v), noise, x0, grad_scale=1.0).ok
+    with pytest.raises(ValueError, match="grad_scale must be finite and >= 0"):
+        check_gradient(lambda v: np.sum(v * v), 2 * x0, x0, grad_scale=-1.0)
+
+
+def test_a_one_element_array_is_a_scalar() -> None:
+    x0 = np.array([0.3, -1.2])
+    assert check_gradient(lambda v: np.array([np.sum(v**3)]), 3 * x0**2, x0).ok
+
+
 def test_function_casting_to_float_is_not_complex_stepped() -> None:
     x0 = np.array([0.3, -1.2, 2.0])
     r = check_gradient(lambda x: np.sum(np.asarray(x, dtype=np.float64) ** 3), 3 * x0**2, x0)

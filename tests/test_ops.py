@@ -136,6 +136,17 @@ def test_oracle_catches_a_wrong_backward_rule():
     raise AssertionError("a gradient off by 1e-9 relative passed the check")
 
 
+@pytest.mark.parametrize("n", [5, 6])
+def test_distance_init_draws_distinct_rows_when_there_are_enough(n):
+    """Centroids are data rows drawn without replacement whenever n >= units (n == units
+    included: a mutation survivor drew with replacement there)."""
+    layer = OPS["gaussian"]("g", ("input",), (2,), {"units": 5, "radius": "per_unit"})
+    x = np.arange(2.0 * n).reshape(n, 2)
+    c = layer.init(np.random.default_rng(0), [x])["centroids"]
+    assert len({tuple(row) for row in c}) == 5
+    assert all(any(np.array_equal(row, xr) for xr in x) for row in c)
+
+
 def test_distance_layer_is_finite_for_large_inputs_and_at_the_centroid():
     layer = OPS["gaussian"]("g", ("input",), (2,), {"units": 2})
     params = {"g.centroids": np.array([[0.0, 0.0], [1.0, 1.0]]), "g.radii": np.ones((2, 2))}
@@ -257,6 +268,26 @@ def test_the_tanh_layer_takes_the_form_the_machine_flag_names(monkeypatch):
         assert np.array_equal(y, want_y) and np.array_equal(e, want_e), simd
         assert np.array_equal(act.tanh(x), want_y), simd
     assert not np.array_equal(act._tanh_simd(x)[0], act._tanh_real(x)[0])  # two forms indeed
+
+
+@pytest.mark.parametrize("simd", [True, False])
+def test_a_large_tanh_layers_slope_is_finite_far_out(monkeypatch, simd):
+    """Both large forms cache ``exp(-2|x|)``; the slope ``4e / (1 + e)^2`` reads the same for
+    ``e`` and ``1/e``, so a form caching ``exp(+2|x|)`` passed every O(1) input (a mutation
+    survivor) while its ``exp`` overflows past |x| ~ 355 and the slope is NaN."""
+    from descentcheck.impl.ops import activations as act
+
+    monkeypatch.setattr(act, "NUMPY_TANH_IS_SIMD", simd)
+    x = np.tile([400.0, -400.0, 1e300, -0.3, 0.3, 0.0, 30.0, -710.0], act.TANH_EXP_MIN_SIZE // 8)
+    x = x.reshape(2, -1)
+    layer = OPS["tanh"]("a", ("input",), (x.shape[1],), {})
+    with np.errstate(over="raise", invalid="raise"):
+        y, cache = layer.forward({}, [x])
+        (slope,), _ = layer.backward({}, cache, np.ones_like(x))
+    with np.errstate(over="ignore"):
+        want = 1.0 / np.cosh(x) ** 2  # sech^2, 0 where cosh overflows (the true value underflows)
+    assert np.all(np.isfinite(slope))
+    np.testing.assert_allclose(slope, want, rtol=1e-15, atol=0.0)
 
 
 @hypothesis_settings(TEST_PROFILE)

@@ -115,6 +115,13 @@ def test_adaptive_momentum_term_has_length_tau_times_gradient(gs, lr, tau, group
         w = apply_updates(w, upd)
 
 
+def test_rmsprops_defaults_are_torchs():
+    """rho = 0.99 (torch's alpha), eps = 1e-8, no momentum, called directly as well."""
+    from descentcheck.impl.optim.rmsprop import rmsprop
+
+    assert rmsprop(0.1).hyperparameters == {"lr": 0.1, "rho": 0.99, "eps": 1e-8, "momentum": 0.0}
+
+
 def test_adaptive_momentum_first_step_is_plain_gd():
     opt = get_optimizer("adaptive_momentum", 0.1, tau=0.5)
     w = {"p": np.ones(3)}
@@ -127,6 +134,13 @@ def test_adaptive_momentum_first_step_is_plain_gd():
     [
         ("gd", {"lr": -0.1}, "learning rate must lie in (0, inf)"),
         ("gd", {"lr": 0.0}, "learning rate must lie in (0"),
+        # each factory checks its own lr (the registry leaves it to them): mutation survivors
+        ("momentum", {"lr": 0.0, "momentum": 0.5}, "learning rate must lie in (0"),
+        ("nesterov", {"lr": 0.0, "momentum": 0.5}, "learning rate must lie in (0"),
+        ("rmsprop", {"lr": 0.0}, "learning rate must lie in (0"),
+        ("adaptive_momentum", {"lr": 0.0, "tau": 0.1}, "learning rate must lie in (0"),
+        ("rmsprop", {"lr": 0.1, "momentum": 1.0}, "momentum must lie in [0, 1)"),
+        ("rmsprop", {"lr": 0.1, "momentum": 1.5}, "momentum must lie in [0, 1)"),
         ("gd", {"lr": float("nan")}, "learning rate must be finite"),
         ("momentum", {"lr": 0.1}, "needs a momentum coefficient"),
         ("momentum", {"lr": 0.1, "momentum": 1.0}, "momentum must lie in [0, 1)"),
