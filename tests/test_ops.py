@@ -136,6 +136,24 @@ def test_oracle_catches_a_wrong_backward_rule():
     raise AssertionError("a gradient off by 1e-9 relative passed the check")
 
 
+@pytest.mark.parametrize("offset", [1e4, -3e5])
+def test_the_matmul_path_shifts_by_the_centroids_mid_range(offset):
+    """Data and centroids far from the origin but within 1 of each other: shifted by the
+    centroids' mid-range, the expanded terms stay at the spread's scale and only pairs nearer
+    than the guard allows go to the direct formula. A wrong shift (1.5 times the mid-range, a
+    mutation survivor: the guard kept the values accurate by handing nearly every pair back)
+    makes every term huge."""
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    layer = Gaussian("g", ["x"], [3], 4, False, logits=True)
+    grid = np.linspace(-1.0, 1.0, 5)
+    x = np.stack(np.meshgrid(grid, grid, grid), axis=-1).reshape(-1, 3) + offset
+    c = np.array([[0.3, -0.2, 0.1], [-0.7, 0.5, 0.9], [0.0, 0.0, -0.4], [0.6, 0.6, 0.6]]) + offset
+    _, cache = layer._z_matmul(x, c, np.ones((4, 3)))
+    flagged = 0 if cache[-1] is None else int(np.count_nonzero(cache[-1] > 0))
+    assert flagged <= 0.1 * x.shape[0] * c.shape[0], flagged
+
+
 @pytest.mark.parametrize("n", [5, 6])
 def test_distance_init_draws_distinct_rows_when_there_are_enough(n):
     """Centroids are data rows drawn without replacement whenever n >= units (n == units
