@@ -356,13 +356,12 @@ def _at_kink(fun: ScalarFun, x0: Array, v: Array) -> bool:
 
 
 def _disagreement(
-    fun: ScalarFun, x0: Array, cs: Array, v: Array, where: str, kinks: list[Array]
+    fun: ScalarFun, x0: Array, cs: Array, v: Array, where: str, kinks: list[str]
 ) -> str:
     """Why complex step ``cs`` and Richardson disagree along ``v``, or ``""``. Agreement: within
     ``CROSSCHECK_FACTOR`` Richardson error estimates plus 1e-9 of ``|v| . |cs|``. Along a kink
     the support of ``v`` is halved until each part is smooth (then judged) or one entry (set
-    aside: its flat index appended to ``kinks``); past ``KINK_SPLITS`` parts the rest is set
-    aside whole (its support appended)."""
+    aside, named in ``kinks``); past ``KINK_SPLITS`` parts the rest is set aside whole."""
     (est,), (err,) = _richardson_along(fun, x0, v[None], RICHARDSON_H0)
     claim = float(v @ cs)
     if abs(claim - est) <= CROSSCHECK_FACTOR * err + 1e-9 * float(np.abs(v) @ np.abs(cs)):
@@ -374,7 +373,8 @@ def _disagreement(
         )
     support = np.flatnonzero(v)
     if len(support) == 1 or len(kinks) >= KINK_SPLITS:
-        kinks.append(support)
+        at = tuple(int(i) for i in np.unravel_index(support[0], x0.shape))
+        kinks.append(f"index {at}" if len(support) == 1 else f"{len(support)} entries together")
         return ""
     for half in np.array_split(support, 2):
         part = np.zeros_like(v)
@@ -385,53 +385,31 @@ def _disagreement(
     return ""
 
 
-def _crosscheck(fun: ScalarFun, x0: Array, cs: Array) -> tuple[str, list[Array]]:
-    """``("", kinks)`` if complex step agrees with Richardson on the largest entry and on one
-    fixed random direction, else ``(why not, [])``. Code that breaks complex step (``abs``,
+def _crosscheck(fun: ScalarFun, x0: Array, cs: Array) -> tuple[str, str]:
+    """``("", note)`` if complex step agrees with Richardson on the largest entry and on one
+    fixed random direction, else ``(why not, "")``. Code that breaks complex step (``abs``,
     ``.real``) disagrees by a finite amount.
 
     Along a kink of ``f`` at ``x0`` (relu's input exactly 0) no two-sided difference can decide:
     it averages the one-sided slopes, while complex step gives the forward rule's own convention
     (``where(Re x > 0, x, 0)``: relu'(0) = 0, what backprop claims). The direction is split
     until the kinks are isolated (:func:`_disagreement`); the entries at kinks are set aside,
-    the rest still judged; ``kinks`` lists them (flat indices, one array per set-aside part)."""
+    the rest still judged, and ``note`` names what was set aside."""
     j = int(np.argmax(np.abs(cs)))
     largest = np.zeros(x0.size)
     largest[j] = 1.0
     at = tuple(int(i) for i in np.unravel_index(j, x0.shape))
-    kinks: list[Array] = []
+    kinks: list[str] = []
     for v, where in ((largest, f"at index {at}"), (_signs(x0.size), "along a random direction")):
         why = _disagreement(fun, x0, cs, v, where, kinks)  # random: Richardson's absolute steps
         if why:
-            return why, []
-    return "", kinks
-
-
-def _judged_at_kinks(fun: ScalarFun, x0: Array, cs: _Oracle, kinks: list[Array]) -> _Oracle:
-    """``cs`` with its error estimate on entries isolated at a kink measured without the jitter:
-    a one-ulp move crosses the kink, so the jittered pass reports the jump as error (and any
-    claim within it would pass); ``|D(x0, h) - D(x0, h/3)|`` keeps the truncation term."""
-    errors = cs.errors.copy()
-    alone = [int(k[0]) for k in kinks if len(k) == 1]
-    flat = x0.ravel().astype(np.complex128)
-    step = COMPLEX_STEP_H * COMPLEX_STEP_RATIO
-    resolution = np.finfo(np.float64).tiny / COMPLEX_STEP_H
-    for i in alone:
-        xi = flat.copy()
-        xi[i] += 1j * step
-        d = float(np.imag(_scalar(fun(xi.reshape(x0.shape))))) / step
-        errors[i] = max(abs(d - cs.values[i]), resolution)
-    where = [
-        f"index {tuple(int(i) for i in np.unravel_index(k[0], x0.shape))}"
-        if len(k) == 1
-        else f"{len(k)} entries together"
-        for k in kinks
-    ]
-    note = (
-        f"kinks at this point ({', '.join(dict.fromkeys(where))}: one-sided derivatives differ): "
+            return why, ""
+    if not kinks:
+        return "", ""
+    return "", (
+        f"kinks at this point ({', '.join(dict.fromkeys(kinks))}: one-sided derivatives differ): "
         "complex step gives the forward rule's convention there, which Richardson cannot confirm"
     )
-    return _Oracle(cs.values, errors, cs.method, note)
 
 
 def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
@@ -447,9 +425,9 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
     except _Unusable as exc:
         notes.append(str(exc))
     else:
-        why, kinks = _crosscheck(fun, x0, cs.values)
+        why, note = _crosscheck(fun, x0, cs.values)
         if not why:
-            return _judged_at_kinks(fun, x0, cs, kinks) if kinks else cs
+            return _Oracle(cs.values, cs.errors, cs.method, note)
         notes.append(why)
     try:
         mp = _mpmath(fun, x0, MPMATH_H)
