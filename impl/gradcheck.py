@@ -48,6 +48,16 @@ cross-validated against Richardson first (on the entry of largest magnitude and 
 random direction); code that silently breaks it -- ``np.abs``, ``.real``, comparisons -- then
 disagrees by far more than Richardson's error estimate, and auto falls back.
 
+Kinks. At a relu input of exactly 0 (rows of zeros, biases at 0) the forward takes one branch,
+backprop's ``relu'(0) = 0`` follows it and so does complex step, while two-sided differences
+average the two slopes. An entry is found at a kink by one-sided Richardson (``(f(x + h e_i) -
+f(x)) / h`` from each side, extrapolated in ``h``): its two sides differ. There complex step's
+value stands, its error estimate taken without the jitter (which may cross the kink and measure
+the jump), and the cross-check's probes leave the entry out; ``auto`` keeps complex step only if
+its value at each kink equals one side's derivative (it does wherever the relu inputs at 0 move
+the same way along the entry; else auto falls back and the note says where). See
+:func:`_at_kinks` for what this cannot catch.
+
 Comparison, per entry, with ``floor = atol_rel * max_j |n_j| + 1e-300`` (``max_j |n_j|`` over the
 whole network's gradient in :func:`check_network_gradient`; ``atol_rel = 1e-6`` by default, so an
 entry whose true value vanishes may carry ``rtol * atol_rel = 1e-14`` of the largest entry, ~45 eps:
@@ -91,6 +101,13 @@ MPMATH_H = 1e-20
 MPMATH_DPS = 50
 # auto rejects complex step when it and Richardson disagree by this many error estimates
 CROSSCHECK_FACTOR = 1e3
+# an entry whose complex step the one-ulp jitter moves this many times more than a changed step
+# alone does has a kink within an ulp of x0 (confirmed by one-sided Richardson)
+KINK_FACTOR = 1e3
+# ... examined only where the jitter moved it by more than this many eps of the largest entry
+# (rounding noise of the largest entries reaches a few eps; a kink's jump below this would be
+# within the tolerance of any entry the check resolves)
+JUMPY = 16.0
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-300
 
@@ -110,6 +127,13 @@ class _Oracle:
     errors: Array  # flat, its own error estimate (absolute)
     method: str
     note: str = ""
+    # complex step (_at_kinks): the entries at a kink, those of them whose value equals neither
+    # one-sided derivative, the jitter's error estimates before kinks were taken out, and
+    # Richardson's evaluations along every entry when it made them all
+    kinks: Array | None = None
+    unmatched: Array | None = None
+    jumps: Array | None = None
+    steps: _Steps | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +181,39 @@ def _real(value: Any) -> float:
 # ---- oracles ------------------------------------------------------------------------------------
 
 
+def _jittered(x: Array) -> Array:
+    """``x`` one ulp away in every entry, up or down by a fixed sign pattern."""
+    up = _signs(x.size) > 0
+    return np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+
+
+def _imaginary_parts(
+    fun: ScalarFun, base: Array, step: float, shape: tuple[int, ...], entries: Array | None = None
+) -> Array:
+    """``Im f(base + i step e_i) / step`` for each i of ``entries`` (default all);
+    :class:`_Unusable` if ``f`` cannot take a complex argument, or gives real values throughout
+    (its imaginary part was dropped)."""
+    flat = base.astype(np.complex128)
+    entries = np.arange(flat.size) if entries is None else entries
+    out = np.empty(len(entries))
+    all_complex = True
+    try:
+        with warnings.catch_warnings():
+            # a cast to float inside f drops the imaginary part: that must not pass silently
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            for r, i in enumerate(entries):
+                xi = flat.copy()
+                xi[i] += 1j * step
+                v = _scalar(fun(xi.reshape(shape)))
+                all_complex &= bool(np.iscomplexobj(v))
+                out[r] = float(np.imag(v)) / step
+    except Exception as exc:
+        raise _Unusable(f"complex step: {type(exc).__name__}: {exc}") from exc
+    if not all_complex and not np.any(out != 0.0):
+        raise _Unusable("complex step: fun returned real values (the imaginary part was dropped)")
+    return out
+
+
 def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     """``Im f(x0 + i h e_i) / h`` for every i; :class:`_Unusable` if ``f`` cannot take it.
 
@@ -167,31 +224,59 @@ def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     symmetry, both the claim and the oracle come out as noise of order eps times the terms,
     which may exceed ``rtol * atol_rel * max|g|``. The jitter re-draws that noise; the
     non-power-of-two ratio makes the imaginary parts round differently. (The jitter's own
-    effect, ``f'' * ulp``, is at float64 resolution.)"""
-    flat = x0.ravel().astype(np.complex128)
-    up = _signs(flat.size) > 0
-    jittered = np.where(up, np.nextafter(x0.ravel(), np.inf), np.nextafter(x0.ravel(), -np.inf))
-    out = np.empty((2, flat.size))
-    all_complex = True
-    try:
-        with warnings.catch_warnings():
-            # a cast to float inside f drops the imaginary part: that must not pass silently
-            warnings.simplefilter("error", np.exceptions.ComplexWarning)
-            passes = ((flat, h), (jittered.astype(np.complex128), h * COMPLEX_STEP_RATIO))
-            for r, (base, step) in enumerate(passes):
-                for i in range(flat.size):
-                    xi = base.copy()
-                    xi[i] += 1j * step
-                    v = _scalar(fun(xi.reshape(x0.shape)))
-                    all_complex &= bool(np.iscomplexobj(v))
-                    out[r, i] = float(np.imag(v)) / step
-    except Exception as exc:
-        raise _Unusable(f"complex step: {type(exc).__name__}: {exc}") from exc
-    if not all_complex and not np.any(out != 0.0):
-        raise _Unusable("complex step: fun returned real values (the imaginary part was dropped)")
+    effect, ``f'' * ulp``, is at float64 resolution.) Where the jitter crosses a kink (a relu
+    input at exactly 0) it measures the jump instead, which would let a wrong claim within the
+    jump pass: :func:`_at_kinks` takes the jump out."""
+    x = x0.ravel()
+    values = _imaginary_parts(fun, x, h, x0.shape)
+    jittered = _imaginary_parts(fun, _jittered(x), h * COMPLEX_STEP_RATIO, x0.shape)
+    return _at_kinks(fun, x0, h, values, np.abs(values - jittered))
+
+
+def _at_kinks(
+    fun: ScalarFun, x0: Array, h: float, values: Array, jumps: Array, everywhere: bool = False
+) -> _Oracle:
+    """Complex step's oracle from its values and jitter estimates ``jumps``, with the jumps over
+    kinks taken out. The entries examined are those whose jitter moved their value
+    ``KINK_FACTOR`` times more than a changed step alone does (``D(x0, h/3)``, no jitter), or
+    all of them if ``everywhere``; one of them is at a kink when its one-sided Richardson
+    derivatives differ beyond their error estimates.
+
+    At a kink complex step follows the branch that the forward's comparisons take at ``x0``
+    (relu's ``Re x > 0``), as backprop does; where the jitter crossed it, the error estimate
+    becomes ``|D(x0, h) - D(x0, h/3)|``, never larger than the jump, so a check can only get
+    stricter. That branch is one side's: where every relu input at 0 moves the same way along
+    the entry, the side where they all stay at or below 0. A value equal to neither one-sided
+    derivative (``unmatched``) proves no bug (relu inputs at 0 that part along the entry leave
+    the branch at ``x0`` to neither side), but it is also what code that breaks complex step on
+    a path through the kink gives (``Re x`` there), so ``auto`` then does not rely on complex
+    step. (Such code still passes where the term it drops equals the kink's jump.)"""
+    n = values.size
+    kinks, unmatched, errors = np.zeros(n, bool), np.zeros(n, bool), jumps.copy()
+    jumpy = np.flatnonzero(jumps > JUMPY * _EPS * _max_abs(values))
+    steady = np.full(n, np.inf)
+    if jumpy.size:
+        again = _imaginary_parts(fun, x0.ravel(), h * COMPLEX_STEP_RATIO, x0.shape, jumpy)
+        steady[jumpy] = np.abs(values[jumpy] - again)
+    crossed = jumps > KINK_FACTOR * steady
+    suspects = np.arange(n) if everywhere else np.flatnonzero(crossed)
+    steps = None
+    if suspects.size:
+        steps = _steps(fun, x0, np.eye(n)[suspects], RICHARDSON_H0)
+        (right, e_right), (left, e_left) = _extrapolated(steps, 1), _extrapolated(steps, -1)
+        margin = CROSSCHECK_FACTOR * (e_right + e_left) + 1e-9 * (np.abs(right) + np.abs(left))
+        split = np.abs(right - left) > margin  # NaN (no estimate): no kink
+        v = values[suspects]
+        apart = np.minimum(np.abs(v - left), np.abs(v - right)) > margin
+        kinks[suspects[split]] = True
+        unmatched[suspects[split & apart]] = True
+        errors = np.where(kinks & crossed, steady, jumps)
     # below tiny the program's imaginary parts are subnormal or flushed: its resolution
-    resolution = np.finfo(np.float64).tiny / h
-    return _Oracle(out[0], np.maximum(np.abs(out[0] - out[1]), resolution), "complex_step")
+    errors = np.maximum(errors, np.finfo(np.float64).tiny / h)
+    note = f"{int(kinks.sum())} entries at a kink (complex step takes the branch at x0)"
+    return _Oracle(
+        values, errors, "complex_step", note if kinks.any() else "", kinks, unmatched, jumps, steps
+    )
 
 
 def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
@@ -251,29 +336,65 @@ def _rounding_noise(fun: ScalarFun, x0: Array) -> float:
     return worst
 
 
-def _richardson_along(
-    fun: ScalarFun, x0: Array, directions: Array, h0: float, levels: int = RICHARDSON_LEVELS
-) -> tuple[Array, Array]:
-    """Derivatives of ``t -> f(x0 + t v)`` at 0 for each row ``v`` of ``directions``.
+@dataclass(frozen=True)
+class _Steps:
+    """Richardson's evaluations: ``f(x0 +- h_k v)`` for each level k (rows) and direction v
+    (columns), and the steps really taken (for a coordinate direction ``(x0 + h v) - (x0 - h v)``
+    in floating point, and each half of it; else ``2h`` and ``h``)."""
 
-    Returns (estimates, absolute error estimates); see the module docstring for the table."""
+    f0: float
+    fp: Array
+    fm: Array
+    width: Array
+    up: Array
+    down: Array
+    noise_f: float  # f's rounding noise near x0 (_rounding_noise)
+
+
+def _steps(
+    fun: ScalarFun, x0: Array, directions: Array, h0: float, levels: int = RICHARDSON_LEVELS
+) -> _Steps:
     x = x0.ravel()
-    m = len(directions)
-    c2 = RICHARDSON_RATIO**2
-    D = np.empty((levels, m))
-    noise = np.empty((levels, m))  # rounding in D[k]: noise_f / h_k
-    noise_f = _rounding_noise(fun, x0)
+    shape = (levels, len(directions))
+    fp, fm, width, up, down = (np.empty(shape) for _ in range(5))
     with np.errstate(all="ignore"):
         for k in range(levels):
             t = h0 / RICHARDSON_RATIO**k
             for r, v in enumerate(directions):
                 xp, xm = x + t * v, x - t * v
                 nz = np.flatnonzero(v)
-                # for a coordinate direction, divide by the step really taken (exact in fp)
-                width = (xp[nz[0]] - xm[nz[0]]) / v[nz[0]] if len(nz) == 1 else 2.0 * t
-                fp, fm = _real(fun(xp.reshape(x0.shape))), _real(fun(xm.reshape(x0.shape)))
-                D[k, r] = (fp - fm) / width
-                noise[k, r] = 2.0 * max(noise_f, _EPS * max(abs(fp), abs(fm))) / width
+                if len(nz) == 1:  # divide by the step really taken (exact in fp)
+                    i = nz[0]
+                    width[k, r] = (xp[i] - xm[i]) / v[i]
+                    up[k, r], down[k, r] = (xp[i] - x[i]) / v[i], (x[i] - xm[i]) / v[i]
+                else:
+                    width[k, r], up[k, r], down[k, r] = 2.0 * t, t, t
+                fp[k, r] = _real(fun(xp.reshape(x0.shape)))
+                fm[k, r] = _real(fun(xm.reshape(x0.shape)))
+    return _Steps(_real(fun(x0.copy())), fp, fm, width, up, down, _rounding_noise(fun, x0))
+
+
+def _richardson_along(
+    fun: ScalarFun, x0: Array, directions: Array, h0: float, levels: int = RICHARDSON_LEVELS
+) -> tuple[Array, Array]:
+    """Derivatives of ``t -> f(x0 + t v)`` at 0 for each row ``v`` of ``directions``.
+
+    Returns (estimates, absolute error estimates); see the module docstring for the table."""
+    return _extrapolated(_steps(fun, x0, directions, h0, levels), side=0)
+
+
+def _extrapolated(s: _Steps, side: int) -> tuple[Array, Array]:
+    """Ridders' table over the levels of ``s``: central differences (``side = 0``, error a
+    series in ``h^2``), or one-sided from the right (``+1``: ``(f(x0 + h v) - f(x0)) / h``) or
+    the left (``-1``), whose error is a series in ``h``, extrapolated as such."""
+    levels, m = s.fp.shape
+    c2 = RICHARDSON_RATIO ** (1 if side else 2)
+    hi = s.fp if side >= 0 else np.full_like(s.fm, s.f0)
+    lo = s.fm if side <= 0 else np.full_like(s.fp, s.f0)
+    width = s.width if side == 0 else s.up if side > 0 else s.down
+    with np.errstate(all="ignore"):
+        D = (hi - lo) / width
+        noise = 2.0 * np.maximum(s.noise_f, _EPS * np.maximum(np.abs(hi), np.abs(lo))) / width
         values, errors = [], []
         prev = [D[0]]
         for k in range(1, levels):
@@ -314,24 +435,32 @@ def _richardson(fun: ScalarFun, x0: Array, h0: float) -> _Oracle:
     return _Oracle(est, err, "richardson")
 
 
-def _crosscheck(fun: ScalarFun, x0: Array, cs: Array) -> str:
+def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> str:
     """Empty if complex step agrees with Richardson on the largest entry and on one fixed
     random direction, else why not. Agreement: within ``CROSSCHECK_FACTOR`` Richardson error
     estimates plus 1e-9 of the magnitudes involved. Code that breaks complex step (``abs``,
-    ``.real``) disagrees by a finite amount."""
+    ``.real``) disagrees by a finite amount. Both probes leave out the entries at a kink (two-sided
+    differences average a kink's slopes, where complex step takes the branch at ``x0``); a value
+    there that matches neither one-sided derivative is a disagreement."""
     x = x0.ravel()
-    j = int(np.argmax(np.abs(cs)))
+    kinks = np.zeros(x.size, dtype=bool) if cs.kinks is None else cs.kinks
+    if cs.unmatched is not None and cs.unmatched.any():
+        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(cs.unmatched)), x0.shape))
+        return f"complex step matched neither one-sided derivative at a kink at index {at}"
+    if kinks.all():  # each value matched a one-sided derivative: nothing left to probe
+        return ""
+    j = int(np.argmax(np.where(kinks, -1.0, np.abs(cs.values))))
     directions = np.zeros((2, x.size))
     directions[0, j] = 1.0
-    directions[1] = _signs(x.size)  # Richardson's absolute steps (module docstring)
+    directions[1] = np.where(kinks, 0.0, _signs(x.size))  # Richardson's absolute steps
     est, err = _richardson_along(fun, x0, directions, RICHARDSON_H0)
-    claims = np.array([cs[j], directions[1] @ cs])
-    size = np.array([abs(claims[0]), np.abs(cs).sum()])
+    claims = directions @ cs.values
+    size = np.array([abs(claims[0]), np.abs(directions[1] * cs.values).sum()])
     bad = ~(np.abs(claims - est) <= CROSSCHECK_FACTOR * err + 1e-9 * size)
     if not bad.any():
         return ""
     if bad[0]:
-        c, r, e = cs[j], est[0], err[0]
+        c, r, e = cs.values[j], est[0], err[0]
         at = tuple(int(i) for i in np.unravel_index(j, x0.shape))
         return (
             f"complex step disagreed with Richardson at index {at}: {c:.10e} vs {r:.10e} +- {e:.1e}"
@@ -342,6 +471,21 @@ def _crosscheck(fun: ScalarFun, x0: Array, cs: Array) -> str:
     )
 
 
+def _checked_complex_step(fun: ScalarFun, x0: Array) -> tuple[_Oracle, str]:
+    """Complex step and why :func:`_crosscheck` rejects it (empty if it does not). A
+    disagreement may be a kink that the jitter did not cross and so did not flag: the probes
+    crossed it and two-sided differences averaged its slopes. Every entry is then examined for
+    a kink (one-sided Richardson along each, the evaluations a central Richardson fallback
+    reuses) and the check repeated with the probes off the kinks."""
+    cs = _complex_step(fun, x0, COMPLEX_STEP_H)
+    why = _crosscheck(fun, x0, cs)
+    if why and cs.jumps is not None and not (cs.unmatched is not None and cs.unmatched.any()):
+        cs = _at_kinks(fun, x0, COMPLEX_STEP_H, cs.values, cs.jumps, everywhere=True)
+        if cs.kinks is not None and cs.kinks.any():
+            why = _crosscheck(fun, x0, cs)
+    return cs, why
+
+
 def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
     if method == "complex_step":
         return _complex_step(fun, x0, COMPLEX_STEP_H if h is None else h)
@@ -349,24 +493,26 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         return _mpmath(fun, x0, MPMATH_H if h is None else h)
     if method == "richardson":
         return _richardson(fun, x0, RICHARDSON_H0 if h is None else h)
-    notes = []
+    notes, steps = [], None
     try:
-        cs = _complex_step(fun, x0, COMPLEX_STEP_H)
+        cs, why = _checked_complex_step(fun, x0)
     except _Unusable as exc:
         notes.append(str(exc))
     else:
-        why = _crosscheck(fun, x0, cs.values)
         if not why:
             return cs
         notes.append(why)
+        steps = cs.steps
     try:
         mp = _mpmath(fun, x0, MPMATH_H)
     except _Unusable as exc:
         notes.append(str(exc))
     else:
         return _Oracle(mp.values, mp.errors, mp.method, "; ".join(notes))
-    rich = _richardson(fun, x0, RICHARDSON_H0)
-    return _Oracle(rich.values, rich.errors, rich.method, "; ".join(notes))
+    if steps is None:
+        steps = _steps(fun, x0, np.eye(x0.size), RICHARDSON_H0)
+    est, err = _extrapolated(steps, side=0)
+    return _Oracle(est, err, "richardson", "; ".join(notes))
 
 
 # ---- the check ----------------------------------------------------------------------------------

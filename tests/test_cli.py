@@ -277,6 +277,33 @@ def test_gradcheck_table(workdir):
     assert "complex_step" in r.output
 
 
+def test_gradcheck_passes_a_relu_net_at_its_kinks_and_says_so(workdir):
+    """Rows of zeros put the first relu's inputs at exactly 0 (biases start at 0): the table
+    passes backprop's relu'(0) = 0 with complex step, and a note names the entries at a kink."""
+    spec = workdir / "relu.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "inputs": 3,
+                "output": "out",
+                "loss": "mse",
+                "nodes": [
+                    {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+                    {"name": "a", "op": "relu", "inputs": ["h"]},
+                    {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
+                ],
+            }
+        )
+    )
+    x = np.linspace(-1, 1, 15).reshape(5, 3)
+    x[::2] = 0.0
+    np.savez(workdir / "d.npz", x=x, y=np.ones((5, 2)))
+    r = CliRunner().invoke(main, ["gradcheck", str(spec), "--data", str(workdir / "d.npz")])
+    assert r.exit_code == 0, r.output
+    assert "FAIL" not in r.output and "richardson" not in r.output
+    assert "note: h.b: 4 entries at a kink (complex step takes the branch at x0)" in r.output
+
+
 @pytest.mark.parametrize(
     "command",
     [

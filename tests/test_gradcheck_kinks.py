@@ -1,0 +1,266 @@
+"""The gradient checker at a kink: a relu input at exactly 0.
+
+There relu's forward rule takes its ``x <= 0`` branch, backprop's ``relu'(0) = 0`` follows it, and
+so does complex step (``where(Re x > 0, x, 0)`` at ``0 + ih`` is 0). Two faults of the checker were
+seen here (held-out gradient-check adversary, stop 32):
+
+- a false pass: complex step's error estimate, taken one ulp away, measured the kink's jump
+  where the jitter crossed it, and a wrong ``relu'(0) = 1`` within 10 jumps passed;
+- a false alarm: ``auto`` cross-checks complex step against two-sided Richardson, which averages
+  a kink's slopes, rejected complex step, and failed a correct ``relu'(0) = 0`` against the average.
+
+The cases are piecewise-linear functions ``f(x, b) = c . relu(A x + b) + s . x`` at ``x = 0`` with
+a drawn subset of ``b`` exactly 0, every number drawn by Hypothesis. Each column of ``A`` has one
+sign, so along every entry the relu inputs at 0 move the same way, and complex step's branch value
+(all of them at 0, inactive) is one side's derivative; where they part (``A``'s columns of mixed
+signs) it may be neither side's, and ``auto`` then does not rely on complex step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from descentcheck.impl import gradcheck
+from descentcheck.impl.gradcheck import check_gradient, check_network_gradient
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops import activations
+from descentcheck.properties.profiles import (
+    TEST_PROFILE_HEAVY,
+    TEST_PROFILE_MEDIUM,
+    hypothesis_settings,
+)
+
+Array = np.ndarray
+HEAVY = hypothesis_settings(TEST_PROFILE_HEAVY)  # an example checks a network
+MEDIUM = hypothesis_settings(TEST_PROFILE_MEDIUM)  # an example checks a small function
+
+
+def _relu(z: Array) -> Array:
+    return np.where(z.real > 0, z, 0.0)
+
+
+def floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+def away_from_zero(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.one_of(floats(-hi, -lo), floats(lo, hi))
+
+
+class KinkCase:
+    """``f(w) = c . relu(A x + b) + s . x`` with ``w = (x, b)``, at ``x = 0``."""
+
+    def __init__(self, A: Array, b: Array, c: Array, s: Array) -> None:
+        self.A, self.c, self.s = A, c, s
+        self.w0 = np.concatenate([np.zeros(A.shape[1]), b])
+        self.kinked = b == 0.0
+
+    def f(self, w: Array) -> Any:
+        d = self.A.shape[1]
+        return self.c @ _relu(self.A @ w[:d] + w[d:]) + self.s @ w[:d]
+
+    def grad(self, w: Array, at_zero: float = 0.0) -> Array:
+        """The gradient with ``relu'(0) = at_zero``."""
+        d = self.A.shape[1]
+        z = self.A @ w[:d] + w[d:]
+        slope = np.where(z > 0, 1.0, np.where(z == 0, at_zero, 0.0))
+        return np.concatenate([self.A.T @ (self.c * slope) + self.s, self.c * slope])
+
+
+@st.composite
+def kink_cases(draw: st.DrawFn, one_sign_columns: bool = True) -> KinkCase:
+    d, m = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    A = draw(arrays(np.float64, (m, d), elements=floats(0.25, 2.0)))
+    if one_sign_columns:
+        A = A * np.where(draw(arrays(np.bool_, d)), 1.0, -1.0)
+    else:
+        A = A * np.where(draw(arrays(np.bool_, (m, d))), 1.0, -1.0)
+    kinked = draw(arrays(np.bool_, m))
+    kinked[draw(st.integers(0, m - 1))] = True
+    b = np.where(kinked, 0.0, draw(arrays(np.float64, m, elements=away_from_zero(0.1, 2.0))))
+    c = draw(arrays(np.float64, m, elements=away_from_zero(0.25, 2.0)))
+    s = draw(arrays(np.float64, d, elements=floats(-2.0, 2.0)))
+    return KinkCase(A, b, c, s)
+
+
+@pytest.mark.parametrize("method", ["auto", "complex_step"])
+@MEDIUM
+@given(case=kink_cases())
+def test_a_correct_relu_gradient_passes_at_its_kinks(case: KinkCase, method: str) -> None:
+    r = check_gradient(case.f, case.grad(case.w0), case.w0, method=method)
+    assert r.ok, (r.message, r.note)
+    assert r.method == "complex_step", r.note
+
+
+@pytest.mark.parametrize("method", ["auto", "complex_step"])
+@MEDIUM
+@given(case=kink_cases())
+def test_a_wrong_relu_derivative_at_zero_fails(case: KinkCase, method: str) -> None:
+    """``relu'(0) = 1``: the kinked biases' entries are off by ``c_k``, at least 0.25; the error
+    estimate there must not be the jump the jitter saw."""
+    r = check_gradient(case.f, case.grad(case.w0, at_zero=1.0), case.w0, method=method)
+    assert not r.ok, r.message
+    d = case.A.shape[1]
+    kinked_bias = d + np.flatnonzero(case.kinked)
+    assert np.all(r.oracle_error.ravel()[kinked_bias] < 1e-12)
+
+
+@MEDIUM
+@given(case=kink_cases())
+def test_every_kinked_bias_is_found_and_no_other_bias(case: KinkCase) -> None:
+    cs = gradcheck._complex_step(case.f, case.w0, gradcheck.COMPLEX_STEP_H)
+    found = gradcheck._at_kinks(
+        case.f, case.w0, gradcheck.COMPLEX_STEP_H, cs.values, cs.jumps, everywhere=True
+    )
+    d = case.A.shape[1]
+    assert found.kinks is not None and found.unmatched is not None
+    assert np.array_equal(found.kinks[d:], case.kinked)
+    assert not found.unmatched.any()
+
+
+@MEDIUM
+@given(case=kink_cases(one_sign_columns=False))
+def test_auto_trusts_complex_step_at_a_kink_only_where_it_is_one_sides_derivative(
+    case: KinkCase,
+) -> None:
+    """Where a column's relu inputs at 0 part (one rises, one falls), complex step's branch value
+    may be neither one-sided derivative along that entry. That proves no bug here, but it is
+    what a function breaking complex step at a kink gives (next test), so ``auto`` then takes
+    another oracle, never complex step, and says why."""
+    cs = gradcheck._complex_step(case.f, case.w0, gradcheck.COMPLEX_STEP_H)
+    found = gradcheck._at_kinks(
+        case.f, case.w0, gradcheck.COMPLEX_STEP_H, cs.values, cs.jumps, everywhere=True
+    )
+    r = check_gradient(case.f, case.grad(case.w0), case.w0)
+    assert found.unmatched is not None
+    if found.unmatched.any():
+        assert r.method != "complex_step"
+        assert "matched neither one-sided derivative" in r.note
+    else:
+        assert r.ok and r.method == "complex_step", (r.message, r.note)
+
+
+@MEDIUM
+@given(slope=away_from_zero(0.5, 5.0), c=away_from_zero(0.5, 2.0), y0=floats(-2.0, 2.0))
+def test_a_function_that_breaks_complex_step_at_a_kink_is_not_trusted(
+    slope: float, c: float, y0: float
+) -> None:
+    """``f(x, y) = c relu(x) + slope Re(x) + y^2`` at ``x = 0``: complex step drops the ``Re``
+    term, so at ``x`` it gives 0 where the branch's derivative is ``slope``. The one-sided
+    derivatives are ``slope`` and ``slope + c``; 0 is neither, and ``auto`` does not pass the
+    claim of 0 that matches complex step (the skeptic's repro of a reverted fix, stop 32). Two
+    coincidences are blind spots: ``slope = -c`` (the dropped term equals one side's slope) and
+    ``slope = -c/2`` (it equals the two-sided average, so the cross-check agrees where the jitter
+    did not cross the kink and nothing was examined)."""
+    assume(abs(slope + c) > 1e-6 and abs(slope + c / 2) > 1e-6)
+
+    def f(w: Array) -> Any:
+        return c * _relu(w[0]) + slope * w[0].real + w[1] ** 2
+
+    w0 = np.array([0.0, y0])
+    r = check_gradient(f, np.array([0.0, 2.0 * y0]), w0)
+    assert not r.ok
+    assert r.method != "complex_step"
+    assert "matched neither one-sided derivative at a kink at index (0,)" in r.note
+
+
+@MEDIUM
+@given(
+    up=away_from_zero(0.5, 3.0),
+    down=away_from_zero(0.5, 3.0),
+    x0=st.one_of(st.just(0.0), away_from_zero(0.5, 2.0)),
+)
+def test_one_sided_richardson_sees_each_side_of_a_kink(up: float, down: float, x0: float) -> None:
+    """``f(x) = up relu(x) - down relu(-x) + sin(x)``: from the right ``up + cos x``, from the left
+    ``down + cos x`` at 0 (and either one elsewhere), each within ten of its own error estimates
+    (what a check allows it). Not within one: at ``x = 0`` with ``up = -1`` the right side's
+    ``-x + sin x`` cancels to ``-x^3/6``, and the noise model (eps times ``|f|``, and f's rounding
+    noise one ulp from 0) saw 2.7e-16 where the error was 5.0e-16."""
+
+    def f(x: Array) -> Any:
+        return np.sum(up * _relu(x) - down * _relu(-x) + np.sin(x))
+
+    at = np.array([x0])
+    steps = gradcheck._steps(f, at, np.eye(1), gradcheck.RICHARDSON_H0)
+    (right, e_right), (left, e_left) = (gradcheck._extrapolated(steps, s) for s in (1, -1))
+    base = up if x0 > 0 else down if x0 < 0 else None
+    want_right = np.cos(x0) + (up if base is None else base)
+    want_left = np.cos(x0) + (down if base is None else base)
+    assert abs(right[0] - want_right) <= 10 * e_right[0] and e_right[0] < 1e-8
+    assert abs(left[0] - want_left) <= 10 * e_left[0] and e_left[0] < 1e-8
+
+
+# ---- networks: a relu layer whose inputs are 0 on rows of zeros (biases start at 0) -------------
+
+SPEC: dict[str, Any] = {
+    "inputs": 3,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+        {"name": "a", "op": "relu", "inputs": ["h"]},
+        {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
+    ],
+}
+
+
+@st.composite
+def zero_row_data(draw: st.DrawFn) -> tuple[Array, Array, int]:
+    x = draw(arrays(np.float64, (6, 3), elements=away_from_zero(0.1, 2.0)))
+    zero = draw(arrays(np.bool_, 6))
+    zero[draw(st.integers(0, 5))] = True
+    y = draw(arrays(np.float64, (6, 2), elements=away_from_zero(0.1, 2.0)))
+    return np.where(zero[:, None], 0.0, x), y, draw(st.integers(0, 2**31 - 1))
+
+
+def _relu_derivative_one_at_zero(self: Any, x: Array) -> Array:
+    return (x.real >= 0).astype(np.float64)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_relu_net_on_rows_of_zeros(broken: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first layer's relu inputs are exactly 0 on the rows of zeros (its biases start at
+    0): the check passes backprop's ``relu'(0) = 0`` with complex step and fails ``relu'(0) = 1``
+    (it failed the correct one against two-sided Richardson before)."""
+    net = Network.from_spec(SPEC)
+    if broken:
+        monkeypatch.setattr(activations.Relu, "derivative", _relu_derivative_one_at_zero)
+
+    @HEAVY
+    @given(zero_row_data())
+    def run(data: tuple[Array, Array, int]) -> None:
+        x, y, seed = data
+        params = net.init(seed=seed, x=x)
+        assert np.all(params["h.b"] == 0.0)
+        r = check_network_gradient(net, params, x, y)
+        if broken:
+            assert not next(row for row in r if row.name == "h.b").ok, r.table()
+        else:
+            assert r.ok, r.table()
+            assert {row.result.method for row in r} == {"complex_step"}
+
+    run()
+
+
+def test_the_kink_note_counts_the_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pinned case (f2 of the adversary's repro): both biases at a kink, each found."""
+    B = np.array([[1.0, -1.0], [2.0, 0.5]])
+    X = np.zeros((3, 2))
+
+    def f(b: Array) -> Any:
+        return np.sum(_relu(X @ B + b) * np.array([1.0, -3.0]))
+
+    good: Callable[[Array], Array] = lambda b: np.zeros(2)  # noqa: E731
+    r = check_gradient(f, good, np.zeros(2))
+    assert r.ok and r.method == "complex_step"
+    assert r.note == "2 entries at a kink (complex step takes the branch at x0)"
+    assert not check_gradient(f, np.array([0.0, -9.0]), np.zeros(2), method="complex_step")
