@@ -53,10 +53,11 @@ backprop's ``relu'(0) = 0`` follows it and so does complex step, while two-sided
 average the two slopes. An entry is found at a kink by one-sided Richardson (``(f(x + h e_i) -
 f(x)) / h`` from each side, extrapolated in ``h``): its two sides differ. There complex step's
 value stands, its error estimate taken without the jitter (which may cross the kink and measure
-the jump), and the cross-check's probes leave the entry out; ``auto`` keeps complex step only if
-its value at each kink equals one side's derivative (it does wherever the relu inputs at 0 move
-the same way along the entry; else auto falls back and the note says where). See
-:func:`_at_kinks` for what this cannot catch.
+the jump), and the cross-check's probes leave the entry out. ``auto`` keeps complex step only
+if at each kink its value equals one side's derivative and does not change with the sign of
+the step; otherwise it falls back, and the fallback, whose differences cannot tell the branch,
+has no oracle at the kinks (an infinite error estimate: the entry fails as ``no oracle``). A
+named ``complex_step`` is not cross-checked. :func:`_at_kinks` says what this cannot catch.
 
 Comparison, per entry, with ``floor = atol_rel * max_j |n_j| + 1e-300`` (``max_j |n_j|`` over the
 whole network's gradient in :func:`check_network_gradient`; ``atol_rel = 1e-6`` by default, so an
@@ -243,14 +244,18 @@ def _at_kinks(
     derivatives differ beyond their error estimates.
 
     At a kink complex step follows the branch that the forward's comparisons take at ``x0``
-    (relu's ``Re x > 0``), as backprop does; where the jitter crossed it, the error estimate
-    becomes ``|D(x0, h) - D(x0, h/3)|``, never larger than the jump, so a check can only get
-    stricter. That branch is one side's: where every relu input at 0 moves the same way along
-    the entry, the side where they all stay at or below 0. A value equal to neither one-sided
-    derivative (``unmatched``) proves no bug (relu inputs at 0 that part along the entry leave
-    the branch at ``x0`` to neither side), but it is also what code that breaks complex step on
-    a path through the kink gives (``Re x`` there), so ``auto`` then does not rely on complex
-    step. (Such code still passes where the term it drops equals the kink's jump.)"""
+    where they compare real parts (relu's ``Re x > 0``), as backprop does; where the jitter
+    crossed it, the error estimate becomes ``|D(x0, h) - D(x0, h/3)|``, never larger than the
+    jump. Two things are checked there. (1) The value must not change with the sign of the step
+    (``D(x0, -h)``): numpy orders complex numbers by real, then imaginary part, so ``x > 0``,
+    ``maximum`` or ``clip`` on ``0 + ih`` take the side the step points to, not the forward's
+    branch; such an entry has no oracle (its error is inf, and it fails). (2) The branch is one
+    side's where every relu input at 0 moves the same way along the entry (the side where they
+    all stay at or below 0); a value equal to neither side's derivative proves no bug (inputs
+    that part leave the branch to neither side) but is also what code dropping a term at the
+    kink gives (``Re x``), so ``auto`` does not rely on complex step then (``unmatched``). Code
+    that drops a term equal to one side's slope, or breaks complex step at a kink that neither
+    the jitter nor auto's probes come near, is not caught."""
     n = values.size
     kinks, unmatched, errors = np.zeros(n, bool), np.zeros(n, bool), jumps.copy()
     jumpy = np.flatnonzero(jumps > JUMPY * _EPS * _max_abs(values))
@@ -260,23 +265,32 @@ def _at_kinks(
         steady[jumpy] = np.abs(values[jumpy] - again)
     crossed = jumps > KINK_FACTOR * steady
     suspects = np.arange(n) if everywhere else np.flatnonzero(crossed)
-    steps = None
+    steps, signed = None, 0
     if suspects.size:
         steps = _steps(fun, x0, np.eye(n)[suspects], RICHARDSON_H0)
         (right, e_right), (left, e_left) = _extrapolated(steps, 1), _extrapolated(steps, -1)
         margin = CROSSCHECK_FACTOR * (e_right + e_left) + 1e-9 * (np.abs(right) + np.abs(left))
         split = np.abs(right - left) > margin  # NaN (no estimate): no kink
-        v = values[suspects]
-        apart = np.minimum(np.abs(v - left), np.abs(v - right)) > margin
-        kinks[suspects[split]] = True
-        unmatched[suspects[split & apart]] = True
+        at = suspects[split]
+        kinks[at] = True
+        v = values[at]
+        unmatched[at] = (
+            np.minimum(np.abs(v - left[split]), np.abs(v - right[split])) > margin[split]
+        )
         errors = np.where(kinks & crossed, steady, jumps)
+        if at.size:
+            mirrored = _imaginary_parts(fun, x0.ravel(), -h, x0.shape, at)
+            noise = np.where(np.isfinite(steady[at]), steady[at], 0.0)
+            flips = np.abs(mirrored - v) > KINK_FACTOR * noise + JUMPY * _EPS * _max_abs(values)
+            errors[at[flips]] = np.inf
+            unmatched[at[flips]] = True
+            signed = int(flips.sum())
     # below tiny the program's imaginary parts are subnormal or flushed: its resolution
     errors = np.maximum(errors, np.finfo(np.float64).tiny / h)
-    note = f"{int(kinks.sum())} entries at a kink (complex step takes the branch at x0)"
-    return _Oracle(
-        values, errors, "complex_step", note if kinks.any() else "", kinks, unmatched, jumps, steps
-    )
+    note = f"{int(kinks.sum())} entries at a kink (complex step takes the branch at x0)" * bool(
+        kinks.any()
+    ) + (f"; {signed} of them follow the sign of the step: no oracle there" if signed else "")
+    return _Oracle(values, errors, "complex_step", note, kinks, unmatched, jumps, steps)
 
 
 def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
@@ -435,20 +449,20 @@ def _richardson(fun: ScalarFun, x0: Array, h0: float) -> _Oracle:
     return _Oracle(est, err, "richardson")
 
 
-def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> str:
+def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> tuple[str, Array | None]:
     """Empty if complex step agrees with Richardson on the largest entry and on one fixed
-    random direction, else why not. Agreement: within ``CROSSCHECK_FACTOR`` Richardson error
-    estimates plus 1e-9 of the magnitudes involved. Code that breaks complex step (``abs``,
-    ``.real``) disagrees by a finite amount. Both probes leave out the entries at a kink (two-sided
-    differences average a kink's slopes, where complex step takes the branch at ``x0``); a value
-    there that matches neither one-sided derivative is a disagreement."""
+    random direction, else why not; and those two probe directions. Agreement: within
+    ``CROSSCHECK_FACTOR`` Richardson error estimates plus 1e-9 of the magnitudes involved. Code
+    that breaks complex step (``abs``, ``.real``) disagrees by a finite amount. Both probes leave
+    out the entries at a kink (two-sided differences average a kink's slopes, where complex
+    step takes the branch at ``x0``); an ``unmatched`` value there is a disagreement."""
     x = x0.ravel()
     kinks = np.zeros(x.size, dtype=bool) if cs.kinks is None else cs.kinks
     if cs.unmatched is not None and cs.unmatched.any():
         at = tuple(int(i) for i in np.unravel_index(int(np.argmax(cs.unmatched)), x0.shape))
-        return f"complex step matched neither one-sided derivative at a kink at index {at}"
+        return f"complex step was not confirmed at a kink at index {at}", None
     if kinks.all():  # each value matched a one-sided derivative: nothing left to probe
-        return ""
+        return "", None
     j = int(np.argmax(np.where(kinks, -1.0, np.abs(cs.values))))
     directions = np.zeros((2, x.size))
     directions[0, j] = 1.0
@@ -458,31 +472,42 @@ def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> str:
     size = np.array([abs(claims[0]), np.abs(directions[1] * cs.values).sum()])
     bad = ~(np.abs(claims - est) <= CROSSCHECK_FACTOR * err + 1e-9 * size)
     if not bad.any():
-        return ""
+        return "", directions
     if bad[0]:
         c, r, e = cs.values[j], est[0], err[0]
         at = tuple(int(i) for i in np.unravel_index(j, x0.shape))
-        return (
+        why = (
             f"complex step disagreed with Richardson at index {at}: {c:.10e} vs {r:.10e} +- {e:.1e}"
         )
-    return (
-        "complex step disagreed with Richardson along a random direction: "
-        f"{claims[1]:.10e} vs {est[1]:.10e} +- {err[1]:.1e}"
-    )
+    else:
+        why = (
+            "complex step disagreed with Richardson along a random direction: "
+            f"{claims[1]:.10e} vs {est[1]:.10e} +- {err[1]:.1e}"
+        )
+    return why, directions
+
+
+def _kinked(fun: ScalarFun, x0: Array, directions: Array) -> bool:
+    """Whether ``f`` has a kink at ``x0`` along one of ``directions`` (its one-sided Richardson
+    derivatives differ beyond their error estimates)."""
+    steps = _steps(fun, x0, directions, RICHARDSON_H0)
+    (right, e_right), (left, e_left) = _extrapolated(steps, 1), _extrapolated(steps, -1)
+    margin = CROSSCHECK_FACTOR * (e_right + e_left) + 1e-9 * (np.abs(right) + np.abs(left))
+    return bool(np.any(np.abs(right - left) > margin))
 
 
 def _checked_complex_step(fun: ScalarFun, x0: Array) -> tuple[_Oracle, str]:
     """Complex step and why :func:`_crosscheck` rejects it (empty if it does not). A
-    disagreement may be a kink that the jitter did not cross and so did not flag: the probes
-    crossed it and two-sided differences averaged its slopes. Every entry is then examined for
-    a kink (one-sided Richardson along each, the evaluations a central Richardson fallback
-    reuses) and the check repeated with the probes off the kinks."""
+    disagreement may be a kink that the jitter did not cross and so did not flag, which the
+    probes crossed and two-sided differences averaged: if one-sided differences along a probe
+    show a kink, every entry is examined (one-sided Richardson along each; a central Richardson
+    fallback reuses those evaluations) and the check repeated with the probes off the kinks."""
     cs = _complex_step(fun, x0, COMPLEX_STEP_H)
-    why = _crosscheck(fun, x0, cs)
-    if why and cs.jumps is not None and not (cs.unmatched is not None and cs.unmatched.any()):
+    why, probes = _crosscheck(fun, x0, cs)
+    if why and probes is not None and cs.jumps is not None and _kinked(fun, x0, probes):
         cs = _at_kinks(fun, x0, COMPLEX_STEP_H, cs.values, cs.jumps, everywhere=True)
         if cs.kinks is not None and cs.kinks.any():
-            why = _crosscheck(fun, x0, cs)
+            why, _ = _crosscheck(fun, x0, cs)
     return cs, why
 
 
@@ -493,7 +518,8 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         return _mpmath(fun, x0, MPMATH_H if h is None else h)
     if method == "richardson":
         return _richardson(fun, x0, RICHARDSON_H0 if h is None else h)
-    notes, steps = [], None
+    notes: list[str] = []
+    cs = None
     try:
         cs, why = _checked_complex_step(fun, x0)
     except _Unusable as exc:
@@ -502,17 +528,20 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         if not why:
             return cs
         notes.append(why)
-        steps = cs.steps
     try:
-        mp = _mpmath(fun, x0, MPMATH_H)
+        fallback = _mpmath(fun, x0, MPMATH_H)
     except _Unusable as exc:
         notes.append(str(exc))
-    else:
-        return _Oracle(mp.values, mp.errors, mp.method, "; ".join(notes))
-    if steps is None:
-        steps = _steps(fun, x0, np.eye(x0.size), RICHARDSON_H0)
-    est, err = _extrapolated(steps, side=0)
-    return _Oracle(est, err, "richardson", "; ".join(notes))
+        steps = cs.steps if cs is not None else None
+        if steps is None or steps.fp.shape[1] != x0.size:  # it covers only some entries
+            steps = _steps(fun, x0, np.eye(x0.size), RICHARDSON_H0)
+        fallback = _Oracle(*_extrapolated(steps, side=0), "richardson")
+    errors, kinks = fallback.errors, None if cs is None else cs.kinks
+    if kinks is not None and kinks.any():
+        # differences average a kink's slopes and cannot tell the branch: no oracle there
+        errors = np.where(kinks, np.inf, errors)
+        notes.append(f"no oracle at the {int(kinks.sum())} entries at a kink")
+    return _Oracle(fallback.values, errors, fallback.method, "; ".join(notes))
 
 
 # ---- the check ----------------------------------------------------------------------------------
@@ -616,7 +645,13 @@ def _compare(
     if ok:
         message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
     else:
-        what = "gradient mismatch" if finite[k] else "non-finite gradient entry"
+        what = (
+            "gradient mismatch"
+            if finite[k]
+            else "no oracle (a kink complex step was not confirmed at)"
+            if np.isfinite(a[k]) and np.isfinite(n[k])
+            else "non-finite gradient entry"
+        )
         message = (
             f"{what} at index {index}: analytic {a[k]:.10e}, oracle {n[k]:.10e}, "
             f"rel. error {rel[k]:.1e} ({tag})"
@@ -755,6 +790,8 @@ def _nonfinite(r: GradCheckResult) -> str:
         for side, values in (("backprop", r.analytic), ("oracle", r.numeric))
         if not np.all(np.isfinite(values))
     ]
+    if not sides and not np.all(np.isfinite(r.oracle_error)):
+        return " (no oracle at a kink)"
     return f" ({' and '.join(sides)} not finite)" if sides else ""
 
 
