@@ -278,23 +278,18 @@ def test_gradcheck_table(workdir):
 
 
 def test_gradcheck_passes_a_relu_net_at_its_kinks_and_says_so(workdir):
-    """Rows of zeros put the first relu's inputs at exactly 0 (biases start at 0): the table
-    passes backprop's relu'(0) = 0 with complex step, and a note names the entries at a kink."""
+    """Rows of zeros put the first relu's inputs at exactly 0 (biases start at 0), and a skip
+    connection carries the relu's output past a second layer: the table passes backprop's
+    relu'(0) = 0 with complex step, and a note counts the entries at a kink."""
     spec = workdir / "relu.json"
-    spec.write_text(
-        json.dumps(
-            {
-                "inputs": 3,
-                "output": "out",
-                "loss": "mse",
-                "nodes": [
-                    {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-                    {"name": "a", "op": "relu", "inputs": ["h"]},
-                    {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
-                ],
-            }
-        )
-    )
+    nodes = [
+        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+        {"name": "a", "op": "relu", "inputs": ["h"]},
+        {"name": "h2", "op": "dense", "units": 4, "inputs": ["a"]},
+        {"name": "s", "op": "add", "inputs": ["h2", "a"]},
+        {"name": "out", "op": "dense", "units": 2, "inputs": ["s"]},
+    ]
+    spec.write_text(json.dumps({"inputs": 3, "output": "out", "loss": "mse", "nodes": nodes}))
     x = np.linspace(-1, 1, 15).reshape(5, 3)
     x[::2] = 0.0
     np.savez(workdir / "d.npz", x=x, y=np.ones((5, 2)))
