@@ -54,10 +54,11 @@ average the two slopes. An entry is found at a kink by one-sided Richardson (``(
 f(x)) / h`` from each side, extrapolated in ``h``): its two sides differ. There complex step's
 value stands, its error estimate taken without the jitter (which may cross the kink and measure
 the jump), and the cross-check's probes leave the entry out. ``auto`` keeps complex step only
-if at each kink its value equals one side's derivative and does not change with the sign of
-the step; otherwise it falls back, and the fallback, whose differences cannot tell the branch,
-has no oracle at the kinks (an infinite error estimate: the entry fails as ``no oracle``). A
-named ``complex_step`` is not cross-checked. :func:`_at_kinks` says what this cannot catch.
+if at each kink it does not change with the sign of the step and, just off the kink on either
+side, equals that side's one-sided derivative; otherwise it falls back, and the fallback, whose
+differences cannot tell the branch, has no oracle at the kinks (an infinite error estimate: the
+entry fails as ``no oracle``). A named ``complex_step`` is not cross-checked. :func:`_at_kinks`
+says what this cannot catch.
 
 Comparison, per entry, with ``floor = atol_rel * max_j |n_j| + 1e-300`` (``max_j |n_j|`` over the
 whole network's gradient in :func:`check_network_gradient`; ``atol_rel = 1e-6`` by default, so an
@@ -109,6 +110,11 @@ KINK_FACTOR = 1e3
 # (rounding noise of the largest entries reaches a few eps; a kink's jump below this would be
 # within the tolerance of any entry the check resolves)
 JUMPY = 16.0
+# ... and at a kink whatever the one-sided differences say if it moved by this much of it
+SIGNIFICANT = 1e-8
+# complex step is compared with each side's one-sided derivative this far off a kink (relative
+# to max(1, |x_i|)): past the kink, and close enough that f'' moves it by far less than 1e-9
+KINK_DELTA = 2.0**-40
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-300
 
@@ -132,7 +138,7 @@ class _Oracle:
     # one-sided derivative, the jitter's error estimates before kinks were taken out, and
     # Richardson's evaluations along every entry when it made them all
     kinks: Array | None = None
-    unmatched: Array | None = None
+    unconfirmed: Array | None = None
     jumps: Array | None = None
     steps: _Steps | None = None
 
@@ -189,11 +195,16 @@ def _jittered(x: Array) -> Array:
 
 
 def _imaginary_parts(
-    fun: ScalarFun, base: Array, step: float, shape: tuple[int, ...], entries: Array | None = None
+    fun: ScalarFun,
+    base: Array,
+    step: float,
+    shape: tuple[int, ...],
+    entries: Array | None = None,
+    shifts: Array | None = None,
 ) -> Array:
-    """``Im f(base + i step e_i) / step`` for each i of ``entries`` (default all);
-    :class:`_Unusable` if ``f`` cannot take a complex argument, or gives real values throughout
-    (its imaginary part was dropped)."""
+    """``Im f(base + i step e_i) / step`` for each i of ``entries`` (default all), entry i of
+    ``base`` moved by ``shifts[r]`` first if given; :class:`_Unusable` if ``f`` cannot take a
+    complex argument, or gives real values throughout (its imaginary part was dropped)."""
     flat = base.astype(np.complex128)
     entries = np.arange(flat.size) if entries is None else entries
     out = np.empty(len(entries))
@@ -204,6 +215,8 @@ def _imaginary_parts(
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             for r, i in enumerate(entries):
                 xi = flat.copy()
+                if shifts is not None:
+                    xi[i] = base[i] + shifts[r]
                 xi[i] += 1j * step
                 v = _scalar(fun(xi.reshape(shape)))
                 all_complex &= bool(np.iscomplexobj(v))
@@ -238,59 +251,70 @@ def _at_kinks(
     fun: ScalarFun, x0: Array, h: float, values: Array, jumps: Array, everywhere: bool = False
 ) -> _Oracle:
     """Complex step's oracle from its values and jitter estimates ``jumps``, with the jumps over
-    kinks taken out. The entries examined are those whose jitter moved their value
-    ``KINK_FACTOR`` times more than a changed step alone does (``D(x0, h/3)``, no jitter), or
-    all of them if ``everywhere``; one of them is at a kink when its one-sided Richardson
-    derivatives differ beyond their error estimates.
+    kinks taken out where complex step is confirmed there.
+
+    An entry is at a kink when its one-sided Richardson derivatives differ beyond their error
+    estimates, or when the jitter moved its value ``KINK_FACTOR`` times more than a changed step
+    alone does (``D(x0, h/3)``, no jitter) and by more than ``SIGNIFICANT`` of the largest entry
+    (other kinks nearby can blur the one-sided differences). The entries examined are those the
+    jitter moved so, or all of them if ``everywhere``.
 
     At a kink complex step follows the branch that the forward's comparisons take at ``x0``
-    where they compare real parts (relu's ``Re x > 0``), as backprop does; where the jitter
-    crossed it, the error estimate becomes ``|D(x0, h) - D(x0, h/3)|``, never larger than the
-    jump. Two things are checked there. (1) The value must not change with the sign of the step
-    (``D(x0, -h)``): numpy orders complex numbers by real, then imaginary part, so ``x > 0``,
-    ``maximum`` or ``clip`` on ``0 + ih`` take the side the step points to, not the forward's
-    branch; such an entry has no oracle (its error is inf, and it fails). (2) The branch is one
-    side's where every relu input at 0 moves the same way along the entry (the side where they
-    all stay at or below 0); a value equal to neither side's derivative proves no bug (inputs
-    that part leave the branch to neither side) but is also what code dropping a term at the
-    kink gives (``Re x``), so ``auto`` does not rely on complex step then (``unmatched``). Code
-    that drops a term equal to one side's slope, or breaks complex step at a kink that neither
-    the jitter nor auto's probes come near, is not caught."""
-    n = values.size
-    kinks, unmatched, errors = np.zeros(n, bool), np.zeros(n, bool), jumps.copy()
+    where they compare real parts (relu's ``Re x > 0``), as backprop does. It is confirmed there
+    when (1) it does not change with the sign of the step (``D(x0, -h)``: numpy orders complex
+    numbers by real, then imaginary part, so ``x > 0``, ``maximum`` or ``clip`` on ``0 + ih``
+    take the side the step points to; such an entry has no oracle, an infinite error), and (2)
+    complex step just off the kink on either side, at ``x0 +- delta e_i``, equals that side's
+    one-sided Richardson derivative: the code is complex-analytic on both sides' branches, so
+    ``abs`` or ``Re x`` dropping a term there is seen (``unconfirmed`` where not: ``auto`` then
+    does not rely on complex step). Where the jitter crossed a kink, the error estimate becomes
+    ``|D(x0, h) - D(x0, h/3)|``, never larger than the jump, so a named ``complex_step`` only gets
+    stricter. Not caught: code that breaks complex step at a kink that neither the jitter nor
+    auto's probes come near (an ``abs`` kink closer to ``x0`` than Richardson's finest step:
+    complex step drops its slope, two-sided differences average its slopes to the same 0)."""
+    n, x = values.size, x0.ravel()
+    kinks, unconfirmed, errors = np.zeros(n, bool), np.zeros(n, bool), jumps.copy()
     jumpy = np.flatnonzero(jumps > JUMPY * _EPS * _max_abs(values))
     steady = np.full(n, np.inf)
     if jumpy.size:
-        again = _imaginary_parts(fun, x0.ravel(), h * COMPLEX_STEP_RATIO, x0.shape, jumpy)
+        again = _imaginary_parts(fun, x, h * COMPLEX_STEP_RATIO, x0.shape, jumpy)
         steady[jumpy] = np.abs(values[jumpy] - again)
     crossed = jumps > KINK_FACTOR * steady
     suspects = np.arange(n) if everywhere else np.flatnonzero(crossed)
-    steps, signed = None, 0
+    steps, flipped = None, 0
     if suspects.size:
-        steps = _steps(fun, x0, np.eye(n)[suspects], RICHARDSON_H0)
+        steps = _steps(fun, x0, suspects, RICHARDSON_H0)
         (right, e_right), (left, e_left) = _extrapolated(steps, 1), _extrapolated(steps, -1)
         margin = CROSSCHECK_FACTOR * (e_right + e_left) + 1e-9 * (np.abs(right) + np.abs(left))
         split = np.abs(right - left) > margin  # NaN (no estimate): no kink
-        at = suspects[split]
+        split |= crossed[suspects] & (jumps[suspects] > SIGNIFICANT * _max_abs(values))
+        at, right, left, margin = suspects[split], right[split], left[split], margin[split]
         kinks[at] = True
-        v = values[at]
-        unmatched[at] = (
-            np.minimum(np.abs(v - left[split]), np.abs(v - right[split])) > margin[split]
-        )
-        errors = np.where(kinks & crossed, steady, jumps)
         if at.size:
-            mirrored = _imaginary_parts(fun, x0.ravel(), -h, x0.shape, at)
-            noise = np.where(np.isfinite(steady[at]), steady[at], 0.0)
-            flips = np.abs(mirrored - v) > KINK_FACTOR * noise + JUMPY * _EPS * _max_abs(values)
+            delta = KINK_DELTA * np.maximum(1.0, np.abs(x[at]))
+            sides_ok = (
+                np.abs(_imaginary_parts(fun, x, h, x0.shape, at, delta) - right) <= margin
+            ) & (np.abs(_imaginary_parts(fun, x, h, x0.shape, at, -delta) - left) <= margin)
+            flips = np.abs(_imaginary_parts(fun, x, -h, x0.shape, at) - values[at]) > (
+                KINK_FACTOR * np.where(np.isfinite(steady[at]), steady[at], 0.0)
+                + JUMPY * _EPS * _max_abs(values)
+            )
+            unconfirmed[at] = ~sides_ok
+            errors = np.where(kinks & crossed, steady, errors)
             errors[at[flips]] = np.inf
-            unmatched[at[flips]] = True
-            signed = int(flips.sum())
+            flipped = int(flips.sum())
     # below tiny the program's imaginary parts are subnormal or flushed: its resolution
     errors = np.maximum(errors, np.finfo(np.float64).tiny / h)
-    note = f"{int(kinks.sum())} entries at a kink (complex step takes the branch at x0)" * bool(
-        kinks.any()
-    ) + (f"; {signed} of them follow the sign of the step: no oracle there" if signed else "")
-    return _Oracle(values, errors, "complex_step", note, kinks, unmatched, jumps, steps)
+    note = "; ".join(
+        text
+        for text, count in (
+            (f"{int(kinks.sum())} entries at a kink (complex step takes the branch at x0)", 1),
+            (f"{int(unconfirmed.sum())} of them not confirmed", unconfirmed.sum()),
+            (f"{flipped} follow the sign of the step: no oracle there", flipped),
+        )
+        if count and kinks.any()
+    )
+    return _Oracle(values, errors, "complex_step", note, kinks, unconfirmed, jumps, steps)
 
 
 def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
@@ -368,6 +392,8 @@ class _Steps:
 def _steps(
     fun: ScalarFun, x0: Array, directions: Array, h0: float, levels: int = RICHARDSON_LEVELS
 ) -> _Steps:
+    """The evaluations along each row of ``directions``, or along each coordinate ``e_i`` for
+    a 1-d integer array of entries ``i`` (no n x n identity for a large ``x0``)."""
     x = x0.ravel()
     shape = (levels, len(directions))
     fp, fm, width, up, down = (np.empty(shape) for _ in range(5))
@@ -375,14 +401,20 @@ def _steps(
         for k in range(levels):
             t = h0 / RICHARDSON_RATIO**k
             for r, v in enumerate(directions):
-                xp, xm = x + t * v, x - t * v
-                nz = np.flatnonzero(v)
-                if len(nz) == 1:  # divide by the step really taken (exact in fp)
-                    i = nz[0]
-                    width[k, r] = (xp[i] - xm[i]) / v[i]
-                    up[k, r], down[k, r] = (xp[i] - x[i]) / v[i], (x[i] - xm[i]) / v[i]
+                if directions.ndim == 1:
+                    i = int(v)
+                    xp, xm = x + 0.0, x - 0.0  # as x +- t e_i (+ 0.0 turns -0.0 into 0.0)
+                    xp[i], xm[i] = x[i] + t, x[i] - t
+                    width[k, r], up[k, r], down[k, r] = xp[i] - xm[i], xp[i] - x[i], x[i] - xm[i]
                 else:
-                    width[k, r], up[k, r], down[k, r] = 2.0 * t, t, t
+                    xp, xm = x + t * v, x - t * v
+                    nz = np.flatnonzero(v)
+                    if len(nz) == 1:  # divide by the step really taken (exact in fp)
+                        i = nz[0]
+                        width[k, r] = (xp[i] - xm[i]) / v[i]
+                        up[k, r], down[k, r] = (xp[i] - x[i]) / v[i], (x[i] - xm[i]) / v[i]
+                    else:
+                        width[k, r], up[k, r], down[k, r] = 2.0 * t, t, t
                 fp[k, r] = _real(fun(xp.reshape(x0.shape)))
                 fm[k, r] = _real(fun(xm.reshape(x0.shape)))
     return _Steps(_real(fun(x0.copy())), fp, fm, width, up, down, _rounding_noise(fun, x0))
@@ -445,7 +477,7 @@ def _extrapolated(s: _Steps, side: int) -> tuple[Array, Array]:
 
 
 def _richardson(fun: ScalarFun, x0: Array, h0: float) -> _Oracle:
-    est, err = _richardson_along(fun, x0, np.eye(x0.size), h0)
+    est, err = _extrapolated(_steps(fun, x0, np.arange(x0.size), h0), side=0)
     return _Oracle(est, err, "richardson")
 
 
@@ -455,11 +487,11 @@ def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> tuple[str, Array | No
     ``CROSSCHECK_FACTOR`` Richardson error estimates plus 1e-9 of the magnitudes involved. Code
     that breaks complex step (``abs``, ``.real``) disagrees by a finite amount. Both probes leave
     out the entries at a kink (two-sided differences average a kink's slopes, where complex
-    step takes the branch at ``x0``); an ``unmatched`` value there is a disagreement."""
+    step takes the branch at ``x0``); an ``unconfirmed`` value there is a disagreement."""
     x = x0.ravel()
     kinks = np.zeros(x.size, dtype=bool) if cs.kinks is None else cs.kinks
-    if cs.unmatched is not None and cs.unmatched.any():
-        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(cs.unmatched)), x0.shape))
+    if cs.unconfirmed is not None and cs.unconfirmed.any():
+        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(cs.unconfirmed)), x0.shape))
         return f"complex step was not confirmed at a kink at index {at}", None
     if kinks.all():  # each value matched a one-sided derivative: nothing left to probe
         return "", None
@@ -534,7 +566,7 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         notes.append(str(exc))
         steps = cs.steps if cs is not None else None
         if steps is None or steps.fp.shape[1] != x0.size:  # it covers only some entries
-            steps = _steps(fun, x0, np.eye(x0.size), RICHARDSON_H0)
+            steps = _steps(fun, x0, np.arange(x0.size), RICHARDSON_H0)
         fallback = _Oracle(*_extrapolated(steps, side=0), "richardson")
     errors, kinks = fallback.errors, None if cs is None else cs.kinks
     if kinks is not None and kinks.any():

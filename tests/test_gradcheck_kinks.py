@@ -120,9 +120,9 @@ def test_every_kinked_bias_is_found_and_no_other_bias(case: KinkCase) -> None:
         case.f, case.w0, gradcheck.COMPLEX_STEP_H, cs.values, cs.jumps, everywhere=True
     )
     d = case.A.shape[1]
-    assert found.kinks is not None and found.unmatched is not None
+    assert found.kinks is not None and found.unconfirmed is not None
     assert np.array_equal(found.kinks[d:], case.kinked)
-    assert not found.unmatched.any()
+    assert not found.unconfirmed.any()
 
 
 @MEDIUM
@@ -169,18 +169,45 @@ def test_a_complex_comparison_at_a_kink_leaves_no_oracle_there(
 
 
 @MEDIUM
+@given(
+    slope=away_from_zero(0.5, 5.0),
+    c=away_from_zero(0.5, 2.0),
+    y0=floats(-2.0, 2.0),
+    off=away_from_zero(0.5, 2.0),
+)
+def test_abs_beside_a_kink_passes_no_wrong_relu_derivative(
+    slope: float, c: float, y0: float, off: float
+) -> None:
+    """``c relu(x) + slope |x - off| + y^2`` at ``x = 0``: complex step's ``abs`` drops the term
+    (its imaginary part), whose slope ``-slope sign(off)`` may equal the kink's jump, so that
+    complex step's value at the kink equals one side's (held-out skeptic: a wrong relu'(0)
+    passed so). Complex step just off the kink does not equal either side: neither claim
+    ``relu'(0) = 0`` nor 1 passes (no oracle at the kink)."""
+
+    def f(w: Array) -> Any:
+        return c * _relu(w[0]) + slope * np.abs(w[0] - off) + w[1] ** 2
+
+    w0 = np.array([0.0, y0])
+    for at_zero in (0.0, 1.0):
+        claim = np.array([c * at_zero - slope * np.sign(off), 2.0 * y0])
+        r = check_gradient(f, claim, w0)
+        assert not r.ok and r.message.startswith("no oracle"), (r.message, r.note)
+
+
+@MEDIUM
 @given(slope=away_from_zero(0.5, 5.0), c=away_from_zero(0.5, 2.0), y0=floats(-2.0, 2.0))
 def test_a_function_that_breaks_complex_step_at_a_kink_is_not_trusted(
     slope: float, c: float, y0: float
 ) -> None:
     """``f(x, y) = c relu(x) + slope Re(x) + y^2`` at ``x = 0``: complex step drops the ``Re``
     term, so at ``x`` it gives 0 where the branch's derivative is ``slope``. The one-sided
-    derivatives are ``slope`` and ``slope + c``; 0 is neither, and ``auto`` does not pass the
-    claim of 0 that matches complex step (the skeptic's repro of a reverted fix, stop 32). Two
-    coincidences are blind spots: ``slope = -c`` (the dropped term equals one side's slope) and
-    ``slope = -c/2`` (it equals the two-sided average, so the cross-check agrees where the jitter
-    did not cross the kink and nothing was examined)."""
-    assume(abs(slope + c) > 1e-6 and abs(slope + c / 2) > 1e-6)
+    derivatives are ``slope`` and ``slope + c``, and complex step just off the kink gives ``c``
+    and 0: neither side is confirmed, and ``auto`` does not pass the claim of 0 that matches
+    complex step at the kink (the skeptic's repro of a reverted fix, stop 32; its first try here
+    asked only that complex step equal one side, which ``slope = -c`` met). One blind spot
+    stays: ``slope = -c/2``, where the dropped term equals the two-sided average, so that where
+    the jitter does not cross the kink the cross-check agrees and nothing is examined."""
+    assume(abs(slope + c / 2) > 1e-6)
 
     def f(w: Array) -> Any:
         return c * _relu(w[0]) + slope * w[0].real + w[1] ** 2
@@ -192,17 +219,26 @@ def test_a_function_that_breaks_complex_step_at_a_kink_is_not_trusted(
     assert "complex step was not confirmed at a kink at index (0,)" in r.note
 
 
-def test_a_kink_beside_smooth_entries_falls_back_without_crashing() -> None:
-    """``|x_0| + sum sin(x_i)`` at ``x_0 = 0``, coded ``relu(x) + relu(-x)``: complex step's 0 is
-    neither side's slope (1 and -1), auto falls back to Richardson, and there is no oracle at
-    entry 0; the other entries are still judged. (The fallback reused one-sided evaluations that
-    covered entry 0 alone and raised IndexError; held-out skeptic.)"""
+def test_a_kink_beside_smooth_entries() -> None:
+    """``|x_0| + sum sin(x_i)`` at ``x_0 = 0``, coded ``relu(x) + relu(-x)``: complex step's
+    branch value 0 (both relus at 0, inactive) is neither side's slope (1 and -1), but complex
+    step just off the kink equals each side's, so it is kept, as backprop's 0 is. With a term
+    ``abs(x_0 - 1) / 2`` beside it, which complex step drops, it is not confirmed: auto falls back
+    to Richardson (which reused one-sided evaluations that covered entry 0 alone and raised
+    IndexError; held-out skeptic), has no oracle at entry 0, and still judges the others."""
+    w0 = np.array([0.0, 0.3, 0.5, 0.7])
+    claim = np.r_[0.0, np.cos(w0[1:])]
 
     def f(w: Array) -> Any:
         return _relu(w[0]) + _relu(-w[0]) + np.sum(np.sin(w[1:]))
 
-    w0 = np.array([0.0, 0.3, 0.5, 0.7])
-    r = check_gradient(f, np.r_[0.0, np.cos(w0[1:])], w0)
+    r = check_gradient(f, claim, w0)
+    assert r.ok and r.method == "complex_step", (r.message, r.note)
+
+    def g(w: Array) -> Any:
+        return f(w) + np.abs(w[0] - 1.0) / 2
+
+    r = check_gradient(g, claim - np.r_[0.5, 0, 0, 0], w0)
     assert not r.ok and r.method == "richardson" and r.worst_index == (0,)
     assert "no oracle at the 1 entries at a kink" in r.note
     assert np.allclose(r.numeric.ravel()[1:], np.cos(w0[1:]), rtol=1e-10)
@@ -222,6 +258,66 @@ def test_a_steep_smooth_function_coded_with_maximum_passes_no_wrong_claim() -> N
     x0 = np.array([0.0, 0.7])
     assert not check_gradient(f, np.array([1.0, 0.42]), x0)
     assert not check_gradient(f, np.array([0.5, 0.42]), x0)
+
+
+@pytest.mark.parametrize("method", ["auto", "complex_step"])
+@MEDIUM
+@given(c=arrays(np.float64, 3, elements=away_from_zero(0.5, 2.0)), off=floats(0.5, 5.0))
+def test_a_jump_of_the_jitter_that_one_sided_differences_cannot_see_is_no_error_estimate(
+    c: Array, off: float, method: str
+) -> None:
+    """``sum c_k (relu(x_k) - relu(-x_k))`` at 0 is ``c . x``, smooth, so the one-sided
+    differences agree; but both relus sit at 0, backprop and complex step take the branch where
+    both are inactive (0), and the jitter, crossing one of them, moves complex step by ``c_k``.
+    That jump must not become the error estimate (as it did where one-sided differences saw no
+    kink: a claim wrong by up to ``10 |c_k|`` passed; held-out skeptic, and in a relu net where
+    a second layer's inputs at 0 blurred the one-sided differences)."""
+
+    def f(x: Array) -> Any:
+        return c @ (_relu(x) - _relu(-x))
+
+    x0 = np.zeros(3)
+    assert check_gradient(f, np.zeros(3), x0, method=method)
+    assert not check_gradient(f, np.r_[off * c[0], 0.0, 0.0], x0, method=method)
+
+
+def test_auto_examines_every_entry_only_when_a_probe_crosses_a_kink() -> None:
+    """``sum |x_i| x_i`` away from 0 with ``np.abs``: complex step drops the ``abs``, the
+    cross-check disagrees, but one-sided differences along its probes see no kink, so auto
+    falls back without one-sided Richardson along every entry (24 evaluations each)."""
+    n, calls = 20, [0]
+    x0 = np.linspace(0.5, 2.0, n)
+
+    def f(x: Array) -> Any:
+        calls[0] += 1
+        return np.sum(np.abs(x) * x)
+
+    r = check_gradient(f, 2 * x0, x0)
+    assert r.ok and r.method in ("mpmath", "richardson")
+    # complex step 2n, mpmath 4n, two cross-check probes and their one-sided look ~110; one-sided
+    # Richardson along every entry would add 24n
+    assert calls[0] < 10 * n + 200, calls[0]
+
+
+@MEDIUM
+@given(
+    x0=arrays(np.float64, 5, elements=st.one_of(st.just(-0.0), floats(-3.0, 3.0))),
+    entries=st.lists(st.integers(0, 4), min_size=1, max_size=5),
+)
+def test_richardson_along_coordinates_is_richardson_along_their_unit_vectors(
+    x0: Array, entries: list[int]
+) -> None:
+    """The evaluations along coordinate ``e_i`` given as an entry (no n x n identity: a
+    70,000-entry array asked for 36.5 GiB, held-out skeptic) are those along the unit vector,
+    bit for bit, a -0.0 in ``x0`` included."""
+
+    def f(x: Array) -> Any:
+        return np.sum(np.sin(x * np.arange(1, 6)) / (1.0 + x * x)) + np.copysign(1.0, x).sum()
+
+    by_entry = gradcheck._steps(f, x0, np.array(entries), gradcheck.RICHARDSON_H0)
+    by_vector = gradcheck._steps(f, x0, np.eye(5)[entries], gradcheck.RICHARDSON_H0)
+    for name in ("fp", "fm", "width", "up", "down"):
+        assert np.array_equal(getattr(by_entry, name), getattr(by_vector, name)), name
 
 
 @MEDIUM
