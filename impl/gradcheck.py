@@ -10,12 +10,13 @@ means the claim is wrong, not the check. Three oracles:
 
 No subtraction, hence no cancellation: exact to rounding (relative error ~1e-16) whenever ``f``
 is complex-analytic in ``x_i`` as coded. A second pass, at ``h/3`` from a point one ulp away in
-every entry, measures what error there is: the ``h^2 f'''/6`` truncation (visible only where
+every entry (and where that moved a value, a third two ulps away, to take out the drift ``f''``
+times an ulp), measures what error there is: the ``h^2 f'''/6`` truncation (visible only where
 ``f'`` nearly vanishes) and the rounding noise of the float64 program where a gradient entry is a
-cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two evaluations per entry. Its
-imaginary parts ``h f'`` underflow for gradients below ~1e-280, so its error estimate is at least
-``tiny / h`` (2.2e-278, ``tiny`` the least normal float64): an entry smaller than that is judged
-to that resolution, not failed against an oracle that underflowed to 0.
+cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two or three evaluations per entry.
+Its imaginary parts ``h f'`` underflow for gradients below ~1e-280, so its error estimate is at
+least ``tiny / h`` (2.2e-278, ``tiny`` the least normal float64): an entry smaller than that is
+judged to that resolution, not failed against an oracle that underflowed to 0.
 
 ``richardson``: central differences ``D(h) = (f(x+h e_i) - f(x-h e_i)) / (2h)``, whose error is a
 series in ``h^2``, at absolute steps ``h_k = h0 / c^k`` (k = 0..11, h0 = 0.1, c = 1.6; steps
@@ -107,13 +108,17 @@ CROSSCHECK_FACTOR = 1e3
 # alone does has a kink within an ulp of x0 (confirmed by one-sided Richardson)
 KINK_FACTOR = 1e3
 # ... examined only where the jitter moved it by more than this many eps of the largest entry
-# (rounding noise of the largest entries reaches a few eps; a kink's jump below this would be
-# within the tolerance of any entry the check resolves)
+# (rounding noise of the largest entries reaches a few eps; a jump below this is within a few
+# times the least tolerance, rtol * atol_rel = 45 eps of the largest entry)
 JUMPY = 16.0
-# ... and at a kink whatever the one-sided differences say if it moved by this much of it
+# ... and at a kink whatever the one-sided differences say if it moved by this much of it. Not
+# below: the rounding noise of an entry that is a cancelling sum can exceed KINK_FACTOR times
+# what a changed step alone shows. So a jump between JUMPY eps and this, where one-sided
+# differences see no kink (their noise is that of f), stays the entry's error estimate, and a
+# claim wrong by less than 10 such jumps passes there (known; held-out skeptic, stop 33)
 SIGNIFICANT = 1e-8
 # complex step is compared with each side's one-sided derivative this far off a kink (relative
-# to max(1, |x_i|)): past the kink, and close enough that f'' moves it by far less than 1e-9
+# to max(1, |x_i|)): past the kink; the f'' delta it moves by there is extrapolated out
 KINK_DELTA = 2.0**-40
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-300
@@ -188,10 +193,19 @@ def _real(value: Any) -> float:
 # ---- oracles ------------------------------------------------------------------------------------
 
 
-def _jittered(x: Array) -> Array:
-    """``x`` one ulp away in every entry, up or down by a fixed sign pattern."""
+def _jittered(x: Array) -> tuple[Array, Array]:
+    """``x`` one ulp and two ulps away in every entry, up or down by a fixed sign pattern: the
+    second displacement exactly twice the first (an entry whose ulp doubles between the two
+    goes the other way)."""
     up = _signs(x.size) > 0
-    return np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+    for _ in range(2):
+        one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+        two = x + 2.0 * (one - x)
+        inexact = (two - x) != 2.0 * (one - x)
+        if not inexact.any():
+            break
+        up = np.where(inexact, ~up, up)
+    return one, two
 
 
 def _imaginary_parts(
@@ -237,14 +251,27 @@ def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     rounding noise of the float64 program: where a gradient entry is a cancelling sum, e.g. 0 by
     symmetry, both the claim and the oracle come out as noise of order eps times the terms,
     which may exceed ``rtol * atol_rel * max|g|``. The jitter re-draws that noise; the
-    non-power-of-two ratio makes the imaginary parts round differently. (The jitter's own
-    effect, ``f'' * ulp``, is at float64 resolution.) Where the jitter crosses a kink (a relu
-    input at exactly 0) it measures the jump instead, which would let a wrong claim within the
-    jump pass: :func:`_at_kinks` takes the jump out."""
+    non-power-of-two ratio makes the imaginary parts round differently. The jitter also moves
+    the value by ``f'' u`` (``u`` the displacement, an ulp of each entry), which is no error of
+    the oracle at ``x0`` and far from float64 resolution at a large ``|x|`` (``2 ulp(1e4) = 4e-12``
+    against a gradient of ``2e-5`` for ``(x - c)^2`` near ``c = 1e4``): where the estimate
+    exceeds ``JUMPY`` eps of the largest entry it is replaced by the second difference
+    ``|2 D(x0 + u, h/3) - D(x0 + 2u, h/3) - D(x0, h)|``, which the drift, linear in ``u``, leaves
+    out (a third evaluation per such entry). Where the jitter crosses a kink (a relu input at
+    exactly 0) it measures the jump instead, which would let a wrong claim within the jump
+    pass: :func:`_at_kinks` takes the jump out."""
     x = x0.ravel()
+    one, two = _jittered(x)
     values = _imaginary_parts(fun, x, h, x0.shape)
-    jittered = _imaginary_parts(fun, _jittered(x), h * COMPLEX_STEP_RATIO, x0.shape)
-    return _at_kinks(fun, x0, h, values, np.abs(values - jittered))
+    moved = _imaginary_parts(fun, one, h * COMPLEX_STEP_RATIO, x0.shape)
+    jumps = np.abs(values - moved)
+    drifting = np.flatnonzero(jumps > JUMPY * _EPS * _max_abs(values))
+    if drifting.size:
+        # f'' times an ulp of a large |x| moves an entry far beyond its noise (2e-12 for a
+        # quadratic at 1e4): linear in the jitter, so the second difference takes it out
+        farther = _imaginary_parts(fun, two, h * COMPLEX_STEP_RATIO, x0.shape, drifting)
+        jumps[drifting] = np.abs(2.0 * moved[drifting] - farther - values[drifting])
+    return _at_kinks(fun, x0, h, values, jumps)
 
 
 def _at_kinks(
@@ -292,9 +319,9 @@ def _at_kinks(
         kinks[at] = True
         if at.size:
             delta = KINK_DELTA * np.maximum(1.0, np.abs(x[at]))
-            sides_ok = (
-                np.abs(_imaginary_parts(fun, x, h, x0.shape, at, delta) - right) <= margin
-            ) & (np.abs(_imaginary_parts(fun, x, h, x0.shape, at, -delta) - left) <= margin)
+            sides_ok = (np.abs(_off_kink(fun, x0, h, at, delta) - right) <= margin) & (
+                np.abs(_off_kink(fun, x0, h, at, -delta) - left) <= margin
+            )
             flips = np.abs(_imaginary_parts(fun, x, -h, x0.shape, at) - values[at]) > (
                 KINK_FACTOR * np.where(np.isfinite(steady[at]), steady[at], 0.0)
                 + JUMPY * _EPS * _max_abs(values)
@@ -315,6 +342,16 @@ def _at_kinks(
         if count and kinks.any()
     )
     return _Oracle(values, errors, "complex_step", note, kinks, unconfirmed, jumps, steps)
+
+
+def _off_kink(fun: ScalarFun, x0: Array, h: float, at: Array, delta: Array) -> Array:
+    """Complex step just off a kink, extrapolated back to it along its side:
+    ``2 D(x0 + delta e_i) - D(x0 + 2 delta e_i)``, where ``f''`` has moved ``D(x0 + delta e_i)``
+    by ``f'' delta`` (1e-3 of a gradient of 2e-5 for a quadratic at 1e4) and the extrapolation
+    leaves ``f''' delta^2``."""
+    x = x0.ravel()
+    near = _imaginary_parts(fun, x, h, x0.shape, at, delta)
+    return 2.0 * near - _imaginary_parts(fun, x, h, x0.shape, at, 2.0 * delta)
 
 
 def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:

@@ -413,3 +413,78 @@ def test_the_kink_note_counts_the_entries(
     assert r.ok and r.method == "complex_step"
     assert r.note == "2 entries at a kink (complex step takes the branch at x0)"
     assert not check_gradient(f, np.array([0.0, -9.0]), np.zeros(2), method="complex_step")
+
+
+# ---- far from the origin: the jitter's drift is no kink (held-out skeptic, stop 33) ------------
+
+
+@MEDIUM
+@given(
+    c=floats(1e2, 1e6),
+    d=floats(1e-6, 1.0),
+    n=st.integers(1, 4),
+    s=floats(0.5, 1e3),
+    off=floats(1e-7, 1e-3),
+)
+def test_a_smooth_function_far_from_the_origin_is_no_kink(
+    c: float, d: float, n: int, s: float, off: float
+) -> None:
+    """``s sum (x - c)^2`` at ``x = c + d (1..n)``: an ulp of ``|x| ~ c`` moves a gradient of
+    ``2 s d`` by ``2 s ulp``, far beyond its rounding, exactly linearly in the jitter. It is not
+    a kink (it was taken for one, ``auto`` failed the correct gradient as ``no oracle``, and
+    every entry cost one-sided Richardson's 24 evaluations), and it is no error of the oracle
+    at ``x0`` (it was the error estimate: a claim wrong by ``2 s ulp`` passed)."""
+    calls = [0]
+
+    def f(x: Array) -> Any:
+        calls[0] += 1
+        return s * np.sum((x - c) ** 2)
+
+    x0 = c + d * np.arange(1.0, n + 1)
+    grad = 2.0 * s * (x0 - c)
+    for method in ("auto", "complex_step"):
+        r = check_gradient(f, grad, x0, method=method)
+        assert r.ok and r.method == "complex_step" and not r.note, (method, r.message, r.note)
+    calls[0] = 0
+    check_gradient(f, grad, x0, method="complex_step")
+    assert calls[0] <= 3 * n + 1, calls[0]  # f(x0) validated; at x0, one ulp off, two ulps off
+    wrong = grad.copy()
+    wrong[-1] *= 1.0 + off
+    assert not check_gradient(f, wrong, x0, method="complex_step")
+
+
+@pytest.mark.parametrize("method", ["auto", "complex_step"])
+@MEDIUM
+@given(c=floats(1e2, 1e6), s=floats(1e3, 1e5))
+def test_a_kink_beside_steep_curvature_far_from_the_origin(c: float, s: float, method: str) -> None:
+    """``relu(x - c) + s (x - c)^2`` at its kink ``x = c``: complex step just off the kink has
+    moved by ``2 s delta`` (``delta ~ 1e-12 c``), beyond one-sided Richardson's margin; it is
+    extrapolated back to the kink before the comparison (without that, a correct ``relu'(0) = 0``
+    failed as ``no oracle``). A wrong ``relu'(0) = 1`` still fails."""
+
+    def f(x: Array) -> Any:
+        return np.sum(_relu(x - c)) + s * np.sum((x - c) ** 2)
+
+    x0 = np.array([c])
+    r = check_gradient(f, np.zeros(1), x0, method=method)
+    assert r.ok and r.method == "complex_step", (r.message, r.note)
+    assert not check_gradient(f, np.ones(1), x0, method=method)
+
+
+@MEDIUM
+@given(
+    x=arrays(
+        np.float64,
+        st.integers(1, 8),
+        elements=st.one_of(
+            st.sampled_from([0.0, -0.0, 1.0, 2.0, -4.0, 1.0 - 2.0**-53, 2.0 - 2.0**-52]),
+            floats(-1e300, 1e300),
+        ),
+    )
+)
+def test_the_second_jitter_is_exactly_twice_the_first(x: Array) -> None:
+    """The drift is taken out as ``2 D(x0 + u) - D(x0 + 2u)``, exact only if the displacement
+    ``2u`` is: an entry just below a power of two, jittered up, would land off it."""
+    one, two = gradcheck._jittered(x)
+    assert np.all(one != x)
+    assert np.array_equal(two - x, 2.0 * (one - x))
