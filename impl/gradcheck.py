@@ -112,11 +112,13 @@ KINK_FACTOR = 1e3
 # times the least tolerance, rtol * atol_rel = 45 eps of the largest entry)
 JUMPY = 16.0
 # ... and at a kink whatever the one-sided differences say if it moved by this much of it. Not
-# below: the rounding noise of an entry that is a cancelling sum can exceed KINK_FACTOR times
-# what a changed step alone shows. So a jump between JUMPY eps and this, where one-sided
-# differences see no kink (their noise is that of f), stays the entry's error estimate, and a
-# claim wrong by less than 10 such jumps passes there (known; held-out skeptic, stop 33)
-SIGNIFICANT = 1e-8
+# less: rounding cells of a cancelling sum far from the origin move a value in steps that a
+# changed step alone does not show (the naive variance mean(x^2) - mean(x)^2 at 1e6 stepped by
+# 1e-8 of the largest entry: taken for a kink, its error estimate 0 failed a correct gradient;
+# held-out skeptic, stop 34). So a smaller jump that one-sided differences do not see stays the
+# entry's error estimate, and a claim wrong by less than 10 such jumps passes there (known):
+# at most 1e-5 of the largest entry, whose 1e-6 is the tolerance's floor (atol_rel)
+SIGNIFICANT = 1e-6
 # complex step is compared with each side's one-sided derivative this far off a kink (relative
 # to max(1, |x_i|)): past the kink; the f'' delta it moves by there is extrapolated out
 KINK_DELTA = 2.0**-40
@@ -140,10 +142,12 @@ class _Oracle:
     method: str
     note: str = ""
     # complex step (_at_kinks): the entries at a kink, those of them whose value equals neither
-    # one-sided derivative, the jitter's error estimates before kinks were taken out, and
-    # Richardson's evaluations along every entry when it made them all
+    # one-sided derivative, the jitter's error estimates before kinks were taken out and what
+    # it moved each value by beyond its drift, and Richardson's evaluations along every entry
+    # when it made them all
     kinks: Array | None = None
     unconfirmed: Array | None = None
+    spread: Array | None = None
     jumps: Array | None = None
     steps: _Steps | None = None
 
@@ -252,33 +256,47 @@ def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     symmetry, both the claim and the oracle come out as noise of order eps times the terms,
     which may exceed ``rtol * atol_rel * max|g|``. The jitter re-draws that noise; the
     non-power-of-two ratio makes the imaginary parts round differently. The jitter also moves
-    the value by ``f'' u`` (``u`` the displacement, an ulp of each entry), which is no error of
-    the oracle at ``x0`` and far from float64 resolution at a large ``|x|`` (``2 ulp(1e4) = 4e-12``
-    against a gradient of ``2e-5`` for ``(x - c)^2`` near ``c = 1e4``): where the estimate
-    exceeds ``JUMPY`` eps of the largest entry it is replaced by the second difference
-    ``|2 D(x0 + u, h/3) - D(x0 + 2u, h/3) - D(x0, h)|``, which the drift, linear in ``u``, leaves
-    out (a third evaluation per such entry). Where the jitter crosses a kink (a relu input at
+    the value by ``f'' u`` (``u`` the displacement, an ulp of each entry): the size of what
+    rounding ``x`` and intermediates of its magnitude does to a float64 program's derivative
+    (its backward error), so it stays in the estimate. At a large ``|x|`` it is far above eps of
+    the gradient (``2 ulp(1e4) = 4e-12`` against ``2e-5`` for ``(x - c)^2`` near ``c = 1e4``) and
+    it is the only cover of a cancelling sum there: the naive variance ``mean(x^2) - mean(x)^2``
+    at 1e6 rounds its mean to cells wider than two ulps of ``x``, so its rounding error moves
+    linearly with the jitter too, and backprop's differs from complex step's by ~3e-8 of the
+    gradient (held-out skeptic, stop 34). Where the jitter crosses a kink (a relu input at
     exactly 0) it measures the jump instead, which would let a wrong claim within the jump
-    pass: :func:`_at_kinks` takes the jump out."""
+    pass: :func:`_at_kinks` takes the jump out. Kinks are told from the drift, linear in ``u``,
+    by the second difference ``|2 D(x0 + u, h/3) - D(x0 + 2u, h/3) - D(x0, h)|`` (a third
+    evaluation where the first difference exceeds ``JUMPY`` eps of the largest entry): the first
+    difference took every curved entry far from the origin for a kink (``auto`` failed correct
+    gradients as ``no oracle``, and each such entry cost one-sided Richardson). Rounding cells
+    are no drift: the variance's mean, moving to the next one, steps; ``SIGNIFICANT`` says how
+    that is told from a kink."""
     x = x0.ravel()
     one, two = _jittered(x)
     values = _imaginary_parts(fun, x, h, x0.shape)
     moved = _imaginary_parts(fun, one, h * COMPLEX_STEP_RATIO, x0.shape)
-    jumps = np.abs(values - moved)
-    drifting = np.flatnonzero(jumps > JUMPY * _EPS * _max_abs(values))
+    spread = np.abs(values - moved)
+    jumps = spread.copy()
+    drifting = np.flatnonzero(spread > JUMPY * _EPS * _max_abs(values))
     if drifting.size:
-        # f'' times an ulp of a large |x| moves an entry far beyond its noise (2e-12 for a
-        # quadratic at 1e4): linear in the jitter, so the second difference takes it out
         farther = _imaginary_parts(fun, two, h * COMPLEX_STEP_RATIO, x0.shape, drifting)
         jumps[drifting] = np.abs(2.0 * moved[drifting] - farther - values[drifting])
-    return _at_kinks(fun, x0, h, values, jumps)
+    return _at_kinks(fun, x0, h, values, spread, jumps)
 
 
 def _at_kinks(
-    fun: ScalarFun, x0: Array, h: float, values: Array, jumps: Array, everywhere: bool = False
+    fun: ScalarFun,
+    x0: Array,
+    h: float,
+    values: Array,
+    spread: Array,
+    jumps: Array,
+    everywhere: bool = False,
 ) -> _Oracle:
-    """Complex step's oracle from its values and jitter estimates ``jumps``, with the jumps over
-    kinks taken out where complex step is confirmed there.
+    """Complex step's oracle from its values, the jitter's error estimates ``spread`` and what
+    the jitter moved each value by beyond its drift, ``jumps`` (:func:`_complex_step`), with the
+    jumps over kinks taken out of the estimates where complex step is confirmed there.
 
     An entry is at a kink when its one-sided Richardson derivatives differ beyond their error
     estimates, or when the jitter moved its value ``KINK_FACTOR`` times more than a changed step
@@ -300,7 +318,7 @@ def _at_kinks(
     auto's probes come near (an ``abs`` kink closer to ``x0`` than Richardson's finest step:
     complex step drops its slope, two-sided differences average its slopes to the same 0)."""
     n, x = values.size, x0.ravel()
-    kinks, unconfirmed, errors = np.zeros(n, bool), np.zeros(n, bool), jumps.copy()
+    kinks, unconfirmed, errors = np.zeros(n, bool), np.zeros(n, bool), spread.copy()
     jumpy = np.flatnonzero(jumps > JUMPY * _EPS * _max_abs(values))
     steady = np.full(n, np.inf)
     if jumpy.size:
@@ -341,7 +359,7 @@ def _at_kinks(
         )
         if count and kinks.any()
     )
-    return _Oracle(values, errors, "complex_step", note, kinks, unconfirmed, jumps, steps)
+    return _Oracle(values, errors, "complex_step", note, kinks, unconfirmed, spread, jumps, steps)
 
 
 def _off_kink(fun: ScalarFun, x0: Array, h: float, at: Array, delta: Array) -> Array:
@@ -573,8 +591,9 @@ def _checked_complex_step(fun: ScalarFun, x0: Array) -> tuple[_Oracle, str]:
     fallback reuses those evaluations) and the check repeated with the probes off the kinks."""
     cs = _complex_step(fun, x0, COMPLEX_STEP_H)
     why, probes = _crosscheck(fun, x0, cs)
-    if why and probes is not None and cs.jumps is not None and _kinked(fun, x0, probes):
-        cs = _at_kinks(fun, x0, COMPLEX_STEP_H, cs.values, cs.jumps, everywhere=True)
+    known = cs.spread is not None and cs.jumps is not None
+    if why and probes is not None and known and _kinked(fun, x0, probes):
+        cs = _at_kinks(fun, x0, COMPLEX_STEP_H, cs.values, cs.spread, cs.jumps, everywhere=True)
         if cs.kinks is not None and cs.kinks.any():
             why, _ = _crosscheck(fun, x0, cs)
     return cs, why
