@@ -10,13 +10,13 @@ means the claim is wrong, not the check. Three oracles:
 
 No subtraction, hence no cancellation: exact to rounding (relative error ~1e-16) whenever ``f``
 is complex-analytic in ``x_i`` as coded. A second pass, at ``h/3`` from a point one ulp away in
-every entry (and where that moved a value, a third two ulps away, to take out the drift ``f''``
-times an ulp), measures what error there is: the ``h^2 f'''/6`` truncation (visible only where
-``f'`` nearly vanishes) and the rounding noise of the float64 program where a gradient entry is a
-cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two or three evaluations per entry.
-Its imaginary parts ``h f'`` underflow for gradients below ~1e-280, so its error estimate is at
-least ``tiny / h`` (2.2e-278, ``tiny`` the least normal float64): an entry smaller than that is
-judged to that resolution, not failed against an oracle that underflowed to 0.
+every entry (and where that moved a value, a third 2^20 ulps away, to tell the drift ``f''``
+times an ulp from a kink), measures what error there is: the ``h^2 f'''/6`` truncation (visible
+only where ``f'`` nearly vanishes) and the rounding noise of the float64 program where a gradient
+entry is a cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two or three evaluations
+per entry. Its imaginary parts ``h f'`` underflow for gradients below ~1e-280, so its error
+estimate is at least ``tiny / h`` (2.2e-278, ``tiny`` the least normal float64): an entry smaller
+than that is judged to that resolution, not failed against an oracle that underflowed to 0.
 
 ``richardson``: central differences ``D(h) = (f(x+h e_i) - f(x-h e_i)) / (2h)``, whose error is a
 series in ``h^2``, at absolute steps ``h_k = h0 / c^k`` (k = 0..11, h0 = 0.1, c = 1.6; steps
@@ -122,6 +122,9 @@ SIGNIFICANT = 1e-6
 # complex step is compared with each side's one-sided derivative this far off a kink (relative
 # to max(1, |x_i|)): past the kink; the f'' delta it moves by there is extrapolated out
 KINK_DELTA = 2.0**-40
+# the drift is measured over this many ulps, where a kink's jump is this much smaller than the
+# drift's share, and f''' (K ulp)^2 / K is still far below f'' ulp
+DRIFT_SCALE = 2.0**20
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-300
 
@@ -198,18 +201,20 @@ def _real(value: Any) -> float:
 
 
 def _jittered(x: Array) -> tuple[Array, Array]:
-    """``x`` one ulp and two ulps away in every entry, up or down by a fixed sign pattern: the
-    second displacement exactly twice the first (an entry whose ulp doubles between the two
-    goes the other way)."""
+    """``x`` one ulp and ``DRIFT_SCALE`` ulps away in every entry, up or down by a fixed sign
+    pattern: the second displacement exactly ``DRIFT_SCALE`` times the first (a power of two
+    times an ulp is a multiple of the next binade's ulp too; an entry it would take past the
+    largest float goes the other way)."""
     up = _signs(x.size) > 0
-    for _ in range(2):
-        one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
-        two = x + 2.0 * (one - x)
-        inexact = (two - x) != 2.0 * (one - x)
-        if not inexact.any():
-            break
-        up = np.where(inexact, ~up, up)
-    return one, two
+    with np.errstate(over="ignore"):
+        for _ in range(2):
+            one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+            far = x + DRIFT_SCALE * (one - x)
+            inexact = (far - x) != DRIFT_SCALE * (one - x)
+            if not inexact.any():
+                break
+            up = np.where(inexact, ~up, up)
+    return one, far
 
 
 def _imaginary_parts(
@@ -266,22 +271,26 @@ def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     gradient (held-out skeptic, stop 34). Where the jitter crosses a kink (a relu input at
     exactly 0) it measures the jump instead, which would let a wrong claim within the jump
     pass: :func:`_at_kinks` takes the jump out. Kinks are told from the drift, linear in ``u``,
-    by the second difference ``|2 D(x0 + u, h/3) - D(x0 + 2u, h/3) - D(x0, h)|`` (a third
-    evaluation where the first difference exceeds ``JUMPY`` eps of the largest entry): the first
-    difference took every curved entry far from the origin for a kink (``auto`` failed correct
-    gradients as ``no oracle``, and each such entry cost one-sided Richardson). Rounding cells
-    are no drift: the variance's mean, moving to the next one, steps; ``SIGNIFICANT`` says how
-    that is told from a kink."""
+    by what the first difference holds beyond it, ``|D(x0 + u, h/3) - D(x0, h) - (D(x0 + K u,
+    h/3) - D(x0, h)) / K|`` with ``K = DRIFT_SCALE`` (a third evaluation where the first
+    difference exceeds ``JUMPY`` eps of the largest entry): the first difference alone took
+    every curved entry far from the origin for a kink (``auto`` failed correct gradients as ``no
+    oracle``, and each such entry cost one-sided Richardson). Over ``K u`` a kink's jump is
+    divided by ``K``; a second difference over ``u`` and ``2u`` instead missed two kinks crossed
+    at one ulp and at two with equal slopes (held-out skeptic, stop 34). Rounding cells are no
+    drift: the variance's mean, moving to the next one, steps; ``SIGNIFICANT`` says how that is
+    told from a kink."""
     x = x0.ravel()
-    one, two = _jittered(x)
+    one, far = _jittered(x)
     values = _imaginary_parts(fun, x, h, x0.shape)
     moved = _imaginary_parts(fun, one, h * COMPLEX_STEP_RATIO, x0.shape)
     spread = np.abs(values - moved)
     jumps = spread.copy()
     drifting = np.flatnonzero(spread > JUMPY * _EPS * _max_abs(values))
     if drifting.size:
-        farther = _imaginary_parts(fun, two, h * COMPLEX_STEP_RATIO, x0.shape, drifting)
-        jumps[drifting] = np.abs(2.0 * moved[drifting] - farther - values[drifting])
+        farther = _imaginary_parts(fun, far, h * COMPLEX_STEP_RATIO, x0.shape, drifting)
+        drift = (farther - values[drifting]) / DRIFT_SCALE
+        jumps[drifting] = np.abs(moved[drifting] - values[drifting] - drift)
     return _at_kinks(fun, x0, h, values, spread, jumps)
 
 
@@ -345,7 +354,14 @@ def _at_kinks(
                 + JUMPY * _EPS * _max_abs(values)
             )
             unconfirmed[at] = ~sides_ok
-            errors = np.where(kinks & crossed, steady, errors)
+            # the first difference may hold a jump the second did not show (two kinks on one
+            # entry, crossed at one ulp and at two with equal slopes): it is checked at every kink
+            bare = at[~np.isfinite(steady[at])]
+            if bare.size:
+                again = _imaginary_parts(fun, x, h * COMPLEX_STEP_RATIO, x0.shape, bare)
+                steady[bare] = np.abs(values[bare] - again)
+            over = at[spread[at] > KINK_FACTOR * steady[at]]
+            errors[over] = steady[over]
             errors[at[flips]] = np.inf
             flipped = int(flips.sum())
     # below tiny the program's imaginary parts are subnormal or flushed: its resolution
