@@ -10,13 +10,14 @@ means the claim is wrong, not the check. Three oracles:
 
 No subtraction, hence no cancellation: exact to rounding (relative error ~1e-16) whenever ``f``
 is complex-analytic in ``x_i`` as coded. A second pass, at ``h/3`` from a point one ulp away in
-every entry (and where that moved a value, a third 2^20 ulps away, to tell the drift ``f''``
-times an ulp from a kink), measures what error there is: the ``h^2 f'''/6`` truncation (visible
-only where ``f'`` nearly vanishes) and the rounding noise of the float64 program where a gradient
-entry is a cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two or three evaluations
-per entry. Its imaginary parts ``h f'`` underflow for gradients below ~1e-280, so its error
-estimate is at least ``tiny / h`` (2.2e-278, ``tiny`` the least normal float64): an entry smaller
-than that is judged to that resolution, not failed against an oracle that underflowed to 0.
+every entry (and where that moved a value, two more 2^10 ulps away either way, to tell the drift
+``f''`` times an ulp from a kink), measures what error there is: the ``h^2 f'''/6`` truncation
+(visible only where ``f'`` nearly vanishes) and the rounding noise of the float64 program where a
+gradient entry is a cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two
+evaluations per entry, four where the drift is told. Its imaginary parts ``h f'`` underflow for
+gradients below ~1e-280, so its error estimate is at least ``tiny / h`` (2.2e-278, ``tiny`` the
+least normal float64): an entry smaller than that is judged to that resolution, not failed
+against an oracle that underflowed to 0.
 
 ``richardson``: central differences ``D(h) = (f(x+h e_i) - f(x-h e_i)) / (2h)``, whose error is a
 series in ``h^2``, at absolute steps ``h_k = h0 / c^k`` (k = 0..11, h0 = 0.1, c = 1.6; steps
@@ -122,9 +123,11 @@ SIGNIFICANT = 1e-6
 # complex step is compared with each side's one-sided derivative this far off a kink (relative
 # to max(1, |x_i|)): past the kink; the f'' delta it moves by there is extrapolated out
 KINK_DELTA = 2.0**-40
-# the drift is measured over this many ulps, where a kink's jump is this much smaller than the
-# drift's share, and f''' (K ulp)^2 / K is still far below f'' ulp
-DRIFT_SCALE = 2.0**20
+# the drift is measured over this many ulps either way (a central difference): a kink's jump
+# enters it divided by 2K, so what the first difference holds beyond the drift is the jump to
+# 1/2K (half of it with K = 1; the tests pass with K = 1 too), rounding noise is averaged, and
+# the fourth derivative's (K ulp)^2 / 6 is still far below the drift
+DRIFT_SCALE = 2.0**10
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-300
 
@@ -200,21 +203,22 @@ def _real(value: Any) -> float:
 # ---- oracles ------------------------------------------------------------------------------------
 
 
-def _jittered(x: Array) -> tuple[Array, Array]:
-    """``x`` one ulp and ``DRIFT_SCALE`` ulps away in every entry, up or down by a fixed sign
-    pattern: the second displacement exactly ``DRIFT_SCALE`` times the first (a power of two
-    times an ulp is a multiple of the next binade's ulp too; an entry it would take past the
-    largest float goes the other way)."""
+def _jittered(x: Array) -> tuple[Array, Array, Array]:
+    """``x`` one ulp away in every entry, up or down by a fixed sign pattern (displacement
+    ``u``), and ``x +- K u`` (``K = DRIFT_SCALE``). Those are exact except for an entry within
+    ``K`` ulps below a power of two, which one of them passes: there it rounds to the ulp above,
+    and the drift told for it is off by up to ``1/K`` of itself (taken for a suspect at worst).
+    At the largest float the jitter goes down; within ``K`` ulps of it ``x +- K u`` stay at ``x``
+    (no drift is told there)."""
     up = _signs(x.size) > 0
-    with np.errstate(over="ignore"):
-        for _ in range(2):
-            one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
-            far = x + DRIFT_SCALE * (one - x)
-            inexact = (far - x) != DRIFT_SCALE * (one - x)
-            if not inexact.any():
-                break
-            up = np.where(inexact, ~up, up)
-    return one, far
+    with np.errstate(over="ignore", invalid="ignore"):
+        one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+        one = np.where(np.isfinite(one), one, np.where(up, np.nextafter(x, -np.inf), one))
+        one = np.where(np.isfinite(one), one, np.nextafter(x, np.inf))
+        step = DRIFT_SCALE * (one - x)
+        ahead, behind = x + step, x - step
+    inside = np.isfinite(ahead) & np.isfinite(behind)
+    return one, np.where(inside, ahead, x), np.where(inside, behind, x)
 
 
 def _imaginary_parts(
@@ -271,25 +275,29 @@ def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     gradient (held-out skeptic, stop 34). Where the jitter crosses a kink (a relu input at
     exactly 0) it measures the jump instead, which would let a wrong claim within the jump
     pass: :func:`_at_kinks` takes the jump out. Kinks are told from the drift, linear in ``u``,
-    by what the first difference holds beyond it, ``|D(x0 + u, h/3) - D(x0, h) - (D(x0 + K u,
-    h/3) - D(x0, h)) / K|`` with ``K = DRIFT_SCALE`` (a third evaluation where the first
+    by what the first difference holds beyond it, ``|D(x0 + u) - D(x0) - (D(x0 + K u) - D(x0 -
+    K u)) / 2K|`` with ``K = DRIFT_SCALE`` (two more evaluations, at ``h/3``, where the first
     difference exceeds ``JUMPY`` eps of the largest entry): the first difference alone took
     every curved entry far from the origin for a kink (``auto`` failed correct gradients as ``no
-    oracle``, and each such entry cost one-sided Richardson). Over ``K u`` a kink's jump is
-    divided by ``K``; a second difference over ``u`` and ``2u`` instead missed two kinks crossed
-    at one ulp and at two with equal slopes (held-out skeptic, stop 34). Rounding cells are no
-    drift: the variance's mean, moving to the next one, steps; ``SIGNIFICANT`` says how that is
-    told from a kink."""
+    oracle``, and each such entry cost one-sided Richardson). Over ``2 K u`` a kink's jump is
+    divided by ``2K``. A second difference over ``u`` and ``2u`` instead missed two kinks crossed
+    at one ulp and at two with equal slopes (held-out skeptic, stop 34), and a one-sided
+    difference over ``K u`` kept ``K u^2 / 2`` times the third derivative of ``f``: 500 eps of
+    ``sin``'s gradient at 1e8. Rounding cells are no drift: the variance's mean, moving to the
+    next one, steps; ``SIGNIFICANT`` says how that is told from a kink."""
     x = x0.ravel()
-    one, far = _jittered(x)
+    one, ahead, behind = _jittered(x)
     values = _imaginary_parts(fun, x, h, x0.shape)
     moved = _imaginary_parts(fun, one, h * COMPLEX_STEP_RATIO, x0.shape)
     spread = np.abs(values - moved)
     jumps = spread.copy()
     drifting = np.flatnonzero(spread > JUMPY * _EPS * _max_abs(values))
     if drifting.size:
-        farther = _imaginary_parts(fun, far, h * COMPLEX_STEP_RATIO, x0.shape, drifting)
-        drift = (farther - values[drifting]) / DRIFT_SCALE
+        step = h * COMPLEX_STEP_RATIO
+        drift = (
+            _imaginary_parts(fun, ahead, step, x0.shape, drifting)
+            - _imaginary_parts(fun, behind, step, x0.shape, drifting)
+        ) / (2.0 * DRIFT_SCALE)
         jumps[drifting] = np.abs(moved[drifting] - values[drifting] - drift)
     return _at_kinks(fun, x0, h, values, spread, jumps)
 
