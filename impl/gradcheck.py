@@ -9,15 +9,15 @@ means the claim is wrong, not the check. Three oracles:
     df/dx_i = Im f(x0 + i h e_i) / h,      h = 1e-30
 
 No subtraction, hence no cancellation: exact to rounding (relative error ~1e-16) whenever ``f``
-is complex-analytic in ``x_i`` as coded. A second pass, at ``h/3`` from a point one ulp away in
-every entry (and where that moved a value, two more 2^10 ulps away either way, to tell the drift
-``f''`` times an ulp from a kink), measures what error there is: the ``h^2 f'''/6`` truncation
-(visible only where ``f'`` nearly vanishes) and the rounding noise of the float64 program where a
-gradient entry is a cancelling sum (an entry 0 by symmetry comes out as +-1e-17). Two
-evaluations per entry, four where the drift is told. Its imaginary parts ``h f'`` underflow for
-gradients below ~1e-280, so its error estimate is at least ``tiny / h`` (2.2e-278, ``tiny`` the
-least normal float64): an entry smaller than that is judged to that resolution, not failed
-against an oracle that underflowed to 0.
+is complex-analytic in ``x_i`` as coded. Two more passes, at ``h/3`` from points one ulp away
+in every entry either way (and where that moved a value, two more 2^10 and 2^11 ulps away, to
+tell the drift ``f''`` times an ulp from a kink), measure what error there is: the
+``h^2 f'''/6`` truncation (visible only where ``f'`` nearly vanishes) and the rounding noise of
+the float64 program where a gradient entry is a cancelling sum (an entry 0 by symmetry comes out
+as +-1e-17). Three evaluations per entry, five where the drift is told. Its imaginary parts
+``h f'`` underflow for gradients below ~1e-280, so its error estimate is at least ``tiny / h``
+(2.2e-278, ``tiny`` the least normal float64): an entry smaller than that is judged to that
+resolution, not failed against an oracle that underflowed to 0.
 
 ``richardson``: central differences ``D(h) = (f(x+h e_i) - f(x-h e_i)) / (2h)``, whose error is a
 series in ``h^2``, at absolute steps ``h_k = h0 / c^k`` (k = 0..11, h0 = 0.1, c = 1.6; steps
@@ -123,10 +123,10 @@ SIGNIFICANT = 1e-6
 # complex step is compared with each side's one-sided derivative this far off a kink (relative
 # to max(1, |x_i|)): past the kink; the f'' delta it moves by there is extrapolated out
 KINK_DELTA = 2.0**-40
-# the drift is measured over this many ulps either way (a central difference): a kink's jump
-# enters it divided by 2K, so what the first difference holds beyond the drift is the jump to
-# 1/2K (half of it with K = 1; the tests pass with K = 1 too), rounding noise is averaged, and
-# the fourth derivative's (K ulp)^2 / 6 is still far below the drift
+# the drift is measured from K and 2K ulps away (second order, one-sided): a kink's jump enters
+# it divided by about K, so what the first difference holds beyond the drift is the jump to
+# ~1/K, rounding noise is averaged, and the fourth derivative's (K ulp)^2 / 3 is still far
+# below the drift
 DRIFT_SCALE = 2.0**10
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = 1e-300
@@ -204,21 +204,23 @@ def _real(value: Any) -> float:
 
 
 def _jittered(x: Array) -> tuple[Array, Array, Array]:
-    """``x`` one ulp away in every entry, up or down by a fixed sign pattern (displacement
-    ``u``), and ``x +- K u`` (``K = DRIFT_SCALE``). Those are exact except for an entry within
-    ``K`` ulps below a power of two, which one of them passes: there it rounds to the ulp above,
-    and the drift told for it is off by up to ``1/K`` of itself (taken for a suspect at worst).
-    At the largest float the jitter goes down; within ``K`` ulps of it ``x +- K u`` stay at ``x``
-    (no drift is told there)."""
+    """``x`` one ulp away in every entry (displacement ``u``), and ``x + K u``, ``x + 2K u``
+    (``K = DRIFT_SCALE``), all exact. The direction is a fixed sign pattern, except where
+    ``2K`` ulps up in magnitude would pass a power of two (or the largest float): there it is
+    toward 0, whose grids are as fine or finer. (A power of two passed rounds to the coarser
+    grid above: a central difference over ``x +- K u`` told the drift wrong by 1/2K of itself
+    there, near a minimum above 1e-6 of the largest entry, and a smooth entry was taken for a
+    kink; held-out skeptic, stop 34.)"""
     up = _signs(x.size) > 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
-        one = np.where(np.isfinite(one), one, np.where(up, np.nextafter(x, -np.inf), one))
-        one = np.where(np.isfinite(one), one, np.nextafter(x, np.inf))
-        step = DRIFT_SCALE * (one - x)
-        ahead, behind = x + step, x - step
-    inside = np.isfinite(ahead) & np.isfinite(behind)
-    return one, np.where(inside, ahead, x), np.where(inside, behind, x)
+    mantissa, exponent = np.frexp(np.abs(x))
+    with np.errstate(over="ignore"):
+        room = np.ldexp(1.0, exponent) - np.abs(x)  # to the next power of two above |x|
+        crowded = ~np.isfinite(room) | (room <= 2.0 * DRIFT_SCALE * np.spacing(np.abs(x)))
+    crowded &= mantissa != 0.5  # |x| a power of two: the grid above it is its own
+    up = np.where(crowded & (x != 0.0), x < 0.0, up)
+    one = np.where(up, np.nextafter(x, np.inf), np.nextafter(x, -np.inf))
+    u = one - x
+    return one, x + DRIFT_SCALE * u, x + 2.0 * DRIFT_SCALE * u
 
 
 def _imaginary_parts(
@@ -258,47 +260,52 @@ def _imaginary_parts(
 def _complex_step(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
     """``Im f(x0 + i h e_i) / h`` for every i; :class:`_Unusable` if ``f`` cannot take it.
 
-    Error estimate ``|D(x0, h) - D(x0', h/3)|`` with ``x0'`` one ulp from ``x0`` in every entry
-    (up or down by a fixed sign pattern). It measures the truncation ``h^2 f'''(x0) / 6``
-    (below rounding unless ``f'(x0)`` vanishes, where the oracle returns ~1e-60, not 0) and the
-    rounding noise of the float64 program: where a gradient entry is a cancelling sum, e.g. 0 by
-    symmetry, both the claim and the oracle come out as noise of order eps times the terms,
-    which may exceed ``rtol * atol_rel * max|g|``. The jitter re-draws that noise; the
-    non-power-of-two ratio makes the imaginary parts round differently. The jitter also moves
-    the value by ``f'' u`` (``u`` the displacement, an ulp of each entry): the size of what
-    rounding ``x`` and intermediates of its magnitude does to a float64 program's derivative
-    (its backward error), so it stays in the estimate. At a large ``|x|`` it is far above eps of
-    the gradient (``2 ulp(1e4) = 4e-12`` against ``2e-5`` for ``(x - c)^2`` near ``c = 1e4``) and
-    it is the only cover of a cancelling sum there: the naive variance ``mean(x^2) - mean(x)^2``
-    at 1e6 rounds its mean to cells wider than two ulps of ``x``, so its rounding error moves
-    linearly with the jitter too, and backprop's differs from complex step's by ~3e-8 of the
-    gradient (held-out skeptic, stop 34). Where the jitter crosses a kink (a relu input at
-    exactly 0) it measures the jump instead, which would let a wrong claim within the jump
-    pass: :func:`_at_kinks` takes the jump out. Kinks are told from the drift, linear in ``u``,
-    by what the first difference holds beyond it, ``|D(x0 + u) - D(x0) - (D(x0 + K u) - D(x0 -
-    K u)) / 2K|`` with ``K = DRIFT_SCALE`` (two more evaluations, at ``h/3``, where the first
-    difference exceeds ``JUMPY`` eps of the largest entry): the first difference alone took
-    every curved entry far from the origin for a kink (``auto`` failed correct gradients as ``no
-    oracle``, and each such entry cost one-sided Richardson). Over ``2 K u`` a kink's jump is
-    divided by ``2K``. A second difference over ``u`` and ``2u`` instead missed two kinks crossed
-    at one ulp and at two with equal slopes (held-out skeptic, stop 34), and a one-sided
-    difference over ``K u`` kept ``K u^2 / 2`` times the third derivative of ``f``: 500 eps of
-    ``sin``'s gradient at 1e8. Rounding cells are no drift: the variance's mean, moving to the
-    next one, steps; ``SIGNIFICANT`` says how that is told from a kink."""
+    Error estimate ``|D(x0 +- u, h/3) - D(x0, h)|``, the larger, with ``u`` one ulp of every entry,
+    up or down by a fixed sign pattern (both ways: a kink at ``x0`` that ``u`` leaves on its side,
+    ``-u`` crosses; one way only, a kink beside a near one went unseen in a relu net on rows of
+    zeros, and auto failed the correct gradient; Hypothesis, stop 34). It measures the truncation
+    ``h^2 f'''(x0) / 6`` (below rounding unless ``f'(x0)`` vanishes, where the oracle returns
+    ~1e-60, not 0) and the rounding noise of the float64 program: where a gradient entry is a
+    cancelling sum, e.g. 0 by symmetry, both the claim and the oracle come out as noise of order eps
+    times the terms, which may exceed ``rtol * atol_rel * max|g|``. The jitter re-draws that noise;
+    the non-power-of-two ratio makes the imaginary parts round differently. The jitter also moves
+    the value by ``f'' u`` (``u`` the displacement, an ulp of each entry): the size of what rounding
+    ``x`` and intermediates of its magnitude does to a float64 program's derivative (its backward
+    error), so it stays in the estimate. At a large ``|x|`` it is far above eps of the gradient (``2
+    ulp(1e4) = 4e-12`` against ``2e-5`` for ``(x - c)^2`` near ``c = 1e4``) and it is the only cover
+    of a cancelling sum there: the naive variance ``mean(x^2) - mean(x)^2`` at 1e6 rounds its mean
+    to cells wider than two ulps of ``x``, so its rounding error moves linearly with the jitter too,
+    and backprop's differs from complex step's by ~3e-8 of the gradient (held-out skeptic, stop 34).
+    Where the jitter crosses a kink (a relu input at exactly 0) it measures the jump instead, which
+    would let a wrong claim within the jump pass: :func:`_at_kinks` takes the jump out. Kinks are
+    told from the drift, linear in ``u``, by what the first differences hold beyond it, ``|D(x0 +-
+    u) - D(x0) -+ (4 D(x0 + K u) - D(x0 + 2K u) - 3 D(x0)) / 2K|`` (the larger) with ``K =
+    DRIFT_SCALE`` (two more evaluations, at ``h/3``, where the first difference exceeds ``JUMPY``
+    eps of the largest entry): the first difference alone took every curved entry far from the
+    origin for a kink (``auto`` failed correct gradients as ``no oracle``, and each such entry cost
+    one-sided Richardson). Over ``K u`` a kink's jump is divided by about ``K``. A second difference
+    over ``u`` and ``2u`` instead missed two kinks crossed at one ulp and at two with equal slopes
+    (held-out skeptic, stop 34), and a first-order difference over ``K u`` kept ``K u^2 / 2`` times
+    the third derivative of ``f``: 500 eps of ``sin``'s gradient at 1e8. Rounding cells are no
+    drift: the variance's mean, moving to the next one, steps; ``SIGNIFICANT`` says how that is told
+    from a kink."""
     x = x0.ravel()
-    one, ahead, behind = _jittered(x)
+    one, ahead, farther = _jittered(x)
+    step = h * COMPLEX_STEP_RATIO
     values = _imaginary_parts(fun, x, h, x0.shape)
-    moved = _imaginary_parts(fun, one, h * COMPLEX_STEP_RATIO, x0.shape)
-    spread = np.abs(values - moved)
+    moved = _imaginary_parts(fun, one, step, x0.shape) - values
+    back = _imaginary_parts(fun, x - (one - x), step, x0.shape) - values
+    spread = np.maximum(np.abs(moved), np.abs(back))
     jumps = spread.copy()
     drifting = np.flatnonzero(spread > JUMPY * _EPS * _max_abs(values))
     if drifting.size:
-        step = h * COMPLEX_STEP_RATIO
-        drift = (
-            _imaginary_parts(fun, ahead, step, x0.shape, drifting)
-            - _imaginary_parts(fun, behind, step, x0.shape, drifting)
-        ) / (2.0 * DRIFT_SCALE)
-        jumps[drifting] = np.abs(moved[drifting] - values[drifting] - drift)
+        at = values[drifting]
+        by_k = _imaginary_parts(fun, ahead, step, x0.shape, drifting) - at
+        by_2k = _imaginary_parts(fun, farther, step, x0.shape, drifting) - at
+        drift = (4.0 * by_k - by_2k) / (2.0 * DRIFT_SCALE)  # second order, one-sided
+        jumps[drifting] = np.maximum(
+            np.abs(moved[drifting] - drift), np.abs(back[drifting] + drift)
+        )
     return _at_kinks(fun, x0, h, values, spread, jumps)
 
 
@@ -390,10 +397,14 @@ def _off_kink(fun: ScalarFun, x0: Array, h: float, at: Array, delta: Array) -> A
     """Complex step just off a kink, extrapolated back to it along its side:
     ``2 D(x0 + delta e_i) - D(x0 + 2 delta e_i)``, where ``f''`` has moved ``D(x0 + delta e_i)``
     by ``f'' delta`` (1e-3 of a gradient of 2e-5 for a quadratic at 1e4) and the extrapolation
-    leaves ``f''' delta^2``."""
+    leaves ``f''' delta^2``. With the steps really taken, ``d1`` and ``d2`` (``x0 + delta``
+    rounds where it passes a power of two, and the line through ``2 D(d1) - D(d2)`` missed 0;
+    held-out skeptic, stop 34), it is the line through both at 0."""
     x = x0.ravel()
-    near = _imaginary_parts(fun, x, h, x0.shape, at, delta)
-    return 2.0 * near - _imaginary_parts(fun, x, h, x0.shape, at, 2.0 * delta)
+    d1, d2 = (x[at] + delta) - x[at], (x[at] + 2.0 * delta) - x[at]
+    near = _imaginary_parts(fun, x, h, x0.shape, at, d1)
+    far = _imaginary_parts(fun, x, h, x0.shape, at, d2)
+    return (d2 * near - d1 * far) / (d2 - d1)
 
 
 def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
@@ -468,6 +479,19 @@ class _Steps:
     noise_f: float  # f's rounding noise near x0 (_rounding_noise)
 
 
+def _symmetric(x: Array, t: Array) -> tuple[Array, Array]:
+    """``x + t`` and ``x - t`` (``t >= 0``, entry by entry) as floats equally far from ``x``: the
+    one away from 0 rounds (to the coarser grid where it passes a power of two) and the other
+    mirrors it, on a grid as fine or finer (exact), so a difference over them is centred on
+    ``x``. Rounded apart, the centre moved by half an ulp there, ``f''`` times it outweighed a
+    gradient near a minimum, and one-sided differences saw a kink (held-out skeptic, stop 34).
+    Where the mirror passes 0 it may round: there both are rounded as they come."""
+    d = np.abs(np.where(x >= 0, x + t, x - t) - x)
+    hi, lo = x + d, x - d
+    exact = (hi - x == d) & (x - lo == d)
+    return np.where(exact, hi, x + t), np.where(exact, lo, x - t)
+
+
 def _steps(
     fun: ScalarFun, x0: Array, directions: Array, h0: float, levels: int = RICHARDSON_LEVELS
 ) -> _Steps:
@@ -483,10 +507,12 @@ def _steps(
                 if directions.ndim == 1:
                     i = int(v)
                     xp, xm = x + 0.0, x - 0.0  # as x +- t e_i (+ 0.0 turns -0.0 into 0.0)
-                    xp[i], xm[i] = x[i] + t, x[i] - t
+                    xp[i], xm[i] = _symmetric(x[i], t)
                     width[k, r], up[k, r], down[k, r] = xp[i] - xm[i], xp[i] - x[i], x[i] - xm[i]
                 else:
-                    xp, xm = x + t * v, x - t * v
+                    hi, lo = _symmetric(x, t * np.abs(v))
+                    xp = np.where(v > 0, hi, np.where(v < 0, lo, x + 0.0))  # as x + t v
+                    xm = np.where(v > 0, lo, np.where(v < 0, hi, x - 0.0))
                     nz = np.flatnonzero(v)
                     if len(nz) == 1:  # divide by the step really taken (exact in fp)
                         i = nz[0]
