@@ -360,17 +360,13 @@ def _at_kinks(
         at, right, left, margin = suspects[split], right[split], left[split], margin[split]
         kinks[at] = True
         if at.size:
-            delta = KINK_DELTA * np.maximum(1.0, np.abs(x[at]))
-            sides_ok = (np.abs(_off_kink(fun, x0, h, at, delta) - right) <= margin) & (
-                np.abs(_off_kink(fun, x0, h, at, -delta) - left) <= margin
-            )
+            sides_ok = _sides_ok(fun, x0, h, at, right, left, margin)
             flips = np.abs(_imaginary_parts(fun, x, -h, x0.shape, at) - values[at]) > (
                 KINK_FACTOR * np.where(np.isfinite(steady[at]), steady[at], 0.0)
                 + JUMPY * _EPS * _max_abs(values)
             )
             unconfirmed[at] = ~sides_ok
-            # the first difference may hold a jump the second did not show (two kinks on one
-            # entry, crossed at one ulp and at two with equal slopes): it is checked at every kink
+            # a first difference may hold a jump that jumps did not show: checked at every kink
             bare = at[~np.isfinite(steady[at])]
             if bare.size:
                 again = _imaginary_parts(fun, x, h * COMPLEX_STEP_RATIO, x0.shape, bare)
@@ -391,6 +387,17 @@ def _at_kinks(
         if count and kinks.any()
     )
     return _Oracle(values, errors, "complex_step", note, kinks, unconfirmed, spread, jumps, steps)
+
+
+def _sides_ok(
+    fun: ScalarFun, x0: Array, h: float, at: Array, right: Array, left: Array, margin: Array
+) -> Array:
+    """Whether complex step just off each kink of ``at``, ``KINK_DELTA`` (relative to
+    ``max(1, |x_i|)``) to either side, equals that side's one-sided derivative."""
+    delta = KINK_DELTA * np.maximum(1.0, np.abs(x0.ravel()[at]))
+    return (np.abs(_off_kink(fun, x0, h, at, delta) - right) <= margin) & (
+        np.abs(_off_kink(fun, x0, h, at, -delta) - left) <= margin
+    )
 
 
 def _off_kink(fun: ScalarFun, x0: Array, h: float, at: Array, delta: Array) -> Array:
