@@ -382,6 +382,18 @@ def _relu_derivative_one_at_zero(self: Any, x: Array) -> Array:
     return (x.real >= 0).astype(np.float64)
 
 
+def _check_relu_net(
+    net: Network, params: dict[str, Array], x: Array, y: Array, broken: bool
+) -> None:
+    """The correct gradient passes with complex step throughout; relu'(0) = 1 fails on h.b."""
+    r = check_network_gradient(net, params, x, y)
+    if broken:
+        assert not next(row for row in r if row.name == "h.b").ok, r.table()
+    else:
+        assert r.ok, r.table()
+        assert {row.result.method for row in r} == {"complex_step"}
+
+
 @pytest.mark.parametrize("broken", [False, True])
 def test_a_relu_net_on_rows_of_zeros(broken: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first layer's relu inputs are exactly 0 on the rows of zeros (its biases start at
@@ -397,12 +409,7 @@ def test_a_relu_net_on_rows_of_zeros(broken: bool, monkeypatch: pytest.MonkeyPat
         x, y, seed = data
         params = net.init(seed=seed, x=x)
         assert np.all(params["h.b"] == 0.0)
-        r = check_network_gradient(net, params, x, y)
-        if broken:
-            assert not next(row for row in r if row.name == "h.b").ok, r.table()
-        else:
-            assert r.ok, r.table()
-            assert {row.result.method for row in r} == {"complex_step"}
+        _check_relu_net(net, params, x, y, broken)
 
     run()
 
@@ -467,14 +474,9 @@ def test_a_smooth_function_far_from_the_origin_is_no_kink(
     assert not check_gradient(f, wrong, x0, method="complex_step")
 
 
-@pytest.mark.parametrize("method", ["auto", "complex_step"])
-@MEDIUM
-@given(c=floats(1e2, 1e6), s=floats(1e3, 1e5))
-def test_a_kink_beside_steep_curvature_far_from_the_origin(c: float, s: float, method: str) -> None:
-    """``relu(x - c) + s (x - c)^2`` at its kink ``x = c``: complex step just off the kink has
-    moved by ``2 s delta`` (``delta ~ 1e-12 c``), beyond one-sided Richardson's margin; it is
-    extrapolated back to the kink before the comparison (without that, a correct ``relu'(0) = 0``
-    failed as ``no oracle``). A wrong ``relu'(0) = 1`` still fails."""
+def _check_a_kink_beside_curvature(c: float, s: float, method: str) -> None:
+    """``relu(x - c) + s (x - c)^2`` at ``x = c``: ``relu'(0) = 0`` passes with complex step, 1
+    fails."""
 
     def f(x: Array) -> Any:
         return np.sum(_relu(x - c)) + s * np.sum((x - c) ** 2)
@@ -483,6 +485,17 @@ def test_a_kink_beside_steep_curvature_far_from_the_origin(c: float, s: float, m
     r = check_gradient(f, np.zeros(1), x0, method=method)
     assert r.ok and r.method == "complex_step", (r.message, r.note)
     assert not check_gradient(f, np.ones(1), x0, method=method)
+
+
+@pytest.mark.parametrize("method", ["auto", "complex_step"])
+@MEDIUM
+@given(c=floats(1e2, 1e6), s=floats(1e3, 1e5))
+def test_a_kink_beside_steep_curvature_far_from_the_origin(c: float, s: float, method: str) -> None:
+    """``relu(x - c) + s (x - c)^2`` at its kink ``x = c``: complex step just off the kink has
+    moved by ``2 s delta`` (``delta ~ 1e-12 c``), beyond one-sided Richardson's margin; it is
+    extrapolated back to the kink before the comparison (without that, a correct ``relu'(0) = 0``
+    failed as ``no oracle``). A wrong ``relu'(0) = 1`` still fails."""
+    _check_a_kink_beside_curvature(c, s, method)
 
 
 @MEDIUM
@@ -598,12 +611,7 @@ def test_a_kink_the_jitter_leaves_beside_a_near_kink(
     y[4, 0] = 1.0
     params = net.init(seed=221, x=x)
     assert 0.0 < (x[4] @ params["h.W"])[2] < 1e-3 and np.all(params["h.b"] == 0.0)
-    r = check_network_gradient(net, params, x, y)
-    if broken:
-        assert not next(row for row in r if row.name == "h.b").ok, r.table()
-    else:
-        assert r.ok, r.table()
-        assert {row.result.method for row in r} == {"complex_step"}
+    _check_relu_net(net, params, x, y, broken)
 
 
 # ---- just below a power of two (held-out skeptic, stop 34) -------------------------------------
@@ -645,12 +653,4 @@ def test_a_kink_just_below_a_power_of_two(p: int, k: int, s: float, method: str)
     """``relu(x - c) + s (x - c)^2`` at its kink ``x = c`` just below ``2^p``: complex step just
     off it on the upper side steps past the power of two and rounds; it is extrapolated back
     along the step really taken."""
-    c = _below_power_of_two(p, k)
-
-    def f(x: Array) -> Any:
-        return np.sum(_relu(x - c)) + s * np.sum((x - c) ** 2)
-
-    x0 = np.array([c])
-    r = check_gradient(f, np.zeros(1), x0, method=method)
-    assert r.ok and r.method == "complex_step", (r.message, r.note)
-    assert not check_gradient(f, np.ones(1), x0, method=method)
+    _check_a_kink_beside_curvature(_below_power_of_two(p, k), s, method)
