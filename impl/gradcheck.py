@@ -105,8 +105,8 @@ MPMATH_H = 1e-20
 MPMATH_DPS = 50
 # auto rejects complex step when it and Richardson disagree by this many error estimates
 CROSSCHECK_FACTOR = 1e3
-# an entry whose complex step the one-ulp jitter moves this many times more than a changed step
-# alone does has a kink within an ulp of x0 (confirmed by one-sided Richardson)
+# an entry whose complex step a one-ulp jitter moves (beyond its drift) this many times more
+# than a changed step alone does has a kink within an ulp of x0
 KINK_FACTOR = 1e3
 # ... examined only where the jitter moved it by more than this many eps of the largest entry
 # (rounding noise of the largest entries reaches a few eps; a jump below this is within a few
@@ -336,10 +336,11 @@ def _at_kinks(
     complex step just off the kink on either side, at ``x0 +- delta e_i``, equals that side's
     one-sided Richardson derivative: the code is complex-analytic on both sides' branches, so
     ``abs`` or ``Re x`` dropping a term there is seen (``unconfirmed`` where not: ``auto`` then
-    does not rely on complex step). Where the jitter crossed a kink, the error estimate becomes
-    ``|D(x0, h) - D(x0, h/3)|``, never larger than the jump, so a named ``complex_step`` only gets
-    stricter. Not caught: code that breaks complex step at a kink that neither the jitter nor
-    auto's probes come near (an ``abs`` kink closer to ``x0`` than Richardson's finest step:
+    does not rely on complex step). At a kink whose first difference is ``KINK_FACTOR`` times
+    ``|D(x0, h) - D(x0, h/3)|`` or more (a jitter crossed it), the error estimate becomes the
+    latter, never larger than the jump, so a named ``complex_step`` only gets stricter. Not
+    caught: code that breaks complex step at a kink that neither the jitter nor auto's probes
+    come near (an ``abs`` kink closer to ``x0`` than Richardson's finest step:
     complex step drops its slope, two-sided differences average its slopes to the same 0)."""
     n, x = values.size, x0.ravel()
     kinks, unconfirmed, errors = np.zeros(n, bool), np.zeros(n, bool), spread.copy()
