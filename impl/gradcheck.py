@@ -35,8 +35,10 @@ it by; the rounding noise of ``f`` is measured (``f`` at four points one ulp fro
 estimate is returned, its estimate raised to its distance from the runner-up (the least of ~66
 noisy estimates is optimistic). The ratio is not 2 on purpose: near ``x = 0`` halving the step
 scales the whole computation by powers of two, so every level rounds alike, successive levels
-agree to the bit, and the estimate claims an accuracy the rounding denies. The divisor is the
-step actually taken, ``(x+h) - (x-h)`` in floating point, not ``2h``. Measured on smooth O(1)
+agree to the bit, and the estimate claims an accuracy the rounding denies. The two points are
+mirrored exactly about ``x`` (:func:`_symmetric`: where ``x + h`` passes a power of two it rounds
+to the coarser grid, and ``x - h`` takes the same step), and the divisor is the step actually
+taken, ``(x+h) - (x-h)`` in floating point, not ``2h``. Measured on smooth O(1)
 functions the error is ~1e-13 of max|g|, the estimate ~1e-12 and never below the true error; 24
 evaluations per entry, plus 5.
 
