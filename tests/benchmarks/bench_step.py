@@ -17,6 +17,8 @@ each records the median of the per-round ratios and the ratio of the two minima 
 
 from __future__ import annotations
 
+import os
+import resource
 import time
 from collections.abc import Callable
 
@@ -32,6 +34,7 @@ LR = 0.01
 BETA = 0.5
 CASES = [*SMALL, *LARGE]
 Maker = Callable[[], Callable[[], object]]
+THREADS = int(os.environ.get("DESCENTCHECK_BENCH_THREADS", "1"))  # as conftest.py reads it
 
 
 def steps_of(case: str) -> int:
@@ -137,26 +140,37 @@ def test_blas_floor(benchmark, case):
     benchmark.pedantic(run, rounds=rounds_of(case), iterations=1, warmup_rounds=1)
 
 
+def _usage() -> tuple[float, float, int]:
+    """Wall clock, this process's CPU time (all its threads) and its minor page faults."""
+    return time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)[6]
+
+
 def _paired(benchmark, make_a: Maker, make_b: Maker, rounds: int) -> None:
     """Time ``a`` and ``b`` alternately for ``rounds`` rounds (after one warm-up round each),
     each freshly made by its maker outside the timing; store both minima, the ratio of the
-    minima and the median per-round ratio a/b."""
+    minima and the median per-round ratio a/b, and for each side the most CPU time over wall
+    time of a round (the cores it computed on) and its minor page faults per round."""
     ta: list[float] = []
     tb: list[float] = []
+    used: dict[str, list[tuple[float, int]]] = {"a": [], "b": []}
+
+    def timed(side: str, f: Callable[[], object]) -> float:
+        w0, c0, f0 = _usage()
+        f()
+        w1, c1, f1 = _usage()
+        used[side].append(((c1 - c0) / (w1 - w0), f1 - f0))
+        return w1 - w0
 
     def one_round() -> None:
         a, b = make_a(), make_b()
-        t0 = time.perf_counter()
-        a()
-        t1 = time.perf_counter()
-        ta.append(t1 - t0)
-        t2 = time.perf_counter()
-        b()
-        tb.append(time.perf_counter() - t2)
+        ta.append(timed("a", a))
+        tb.append(timed("b", b))
 
     one_round()
     ta.clear()
     tb.clear()
+    used["a"].clear()
+    used["b"].clear()
     benchmark.pedantic(one_round, rounds=rounds, iterations=1)
     ratios = np.array(ta) / np.array(tb)
     benchmark.extra_info.update(
@@ -165,7 +179,13 @@ def _paired(benchmark, make_a: Maker, make_b: Maker, rounds: int) -> None:
         ratio_of_minima=min(ta) / min(tb),
         median_ratio=float(np.median(ratios)),
         rounds=rounds,
+        **{f"cores_{k}": max(c for c, _ in v) for k, v in used.items()},
+        **{f"faults_{k}": float(np.median([n for _, n in v])) for k, v in used.items()},
     )
+    if THREADS:  # a side on more cores than the others would be compared unfairly
+        for k, side in (("a", "descentcheck"), ("b", benchmark.extra_info["b"])):
+            cores = benchmark.extra_info[f"cores_{k}"]
+            assert cores <= THREADS + 0.25, f"{side} computed on {cores:.2f} cores of {THREADS}"
 
 
 def _dc_maker(case: str) -> Maker:

@@ -5,7 +5,11 @@ files are ``bench_*.py`` so the default test run never collects them; see ``tox 
 
 ``DESCENTCHECK_BENCH_THREADS`` (default 1) caps the BLAS threads of numpy (threadpoolctl), torch's
 intra-op threads and XLA's CPU threads alike, so every side computes on the same cores and a
-shared machine gives repeatable numbers; ``0`` leaves every library at its default.
+shared machine gives repeatable numbers; ``0`` leaves every library at its default. The process
+is also pinned to that many CPUs (every thread of it, at configure time, before any library
+starts a pool): XLA's flags alone did not hold (jax 0.10 computed on 2 cores of 2, jax 0.11 on
+8.5 of 16), and a library's pool cannot outrun the CPUs it may run on. ``test_ratio`` records
+each side's CPU time over wall time, so a side that still computes on more cores shows.
 """
 
 from __future__ import annotations
@@ -36,11 +40,26 @@ def pytest_configure(config):
         if str(path) not in sys.path:
             sys.path.insert(0, str(path))
     if THREADS:
+        config._bench_pinned = pin_to_cpus(THREADS)
         os.environ.setdefault(
             "XLA_FLAGS",
             f"--xla_cpu_multi_thread_eigen={'false' if THREADS == 1 else 'true'} "
             f"intra_op_parallelism_threads={THREADS}",
         )
+
+
+def pin_to_cpus(n: int) -> list[int] | None:
+    """Pin every thread of this process to the first ``n`` CPUs it may run on; those CPUs, or
+    None where the platform has no affinity call (the thread limits then stand alone)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))[:n]
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]:
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # a thread that ended since the listing
+            pass
+    return cpus
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -127,4 +146,5 @@ def _versions() -> dict[str, Any]:
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["lscpu"] = _lscpu()
     machine_info["bench_threads"] = THREADS or "library defaults"
+    machine_info["pinned_cpus"] = getattr(config, "_bench_pinned", None)
     machine_info["versions"] = _versions()

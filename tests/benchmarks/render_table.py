@@ -21,7 +21,7 @@ from typing import Any
 
 IMPLS = ("descentcheck", "torch", "jax", "floor")
 TITLES = {"descentcheck": "descentcheck", "torch": "PyTorch eager", "jax": "JAX jit"}
-LABELS = {"torch": "PyTorch eager", "floor": "BLAS floor"}
+LABELS = {"torch": "PyTorch eager", "floor": "BLAS floor", "jax": "JAX jit"}
 # issue 14: small DAGs at most a third of PyTorch eager's time; large nets within 1.2 times
 # their BLAS floor and no slower than PyTorch eager, at every width
 TARGETS = {("small", "torch"): 0.33, ("large", "floor"): 1.2, ("large", "torch"): 1.0}
@@ -86,9 +86,34 @@ def _machine(info: dict[str, Any]) -> str:
             else None
         ),
         f"jax {v['jax']}" if v.get("jax") else "jax not installed",
-        f"threads per library: {info.get('bench_threads', '?')}",
+        f"threads per library: {info.get('bench_threads', '?')}"
+        + (f" (process pinned to CPUs {info['pinned_cpus']})" if info.get("pinned_cpus") else ""),
     ]
     return "; ".join(p for p in parts if p)
+
+
+def _cores_used(ratios: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """One sentence: the most cores each side computed on in a timed round (CPU time over wall
+    time) and its minor page faults per round, over every interleaved ratio."""
+    cores: dict[str, float] = {}
+    faults: dict[str, float] = {}
+    for r in ratios.values():
+        e = r["extra_info"]
+        if "cores_a" not in e:  # a JSON from before these were recorded
+            continue
+        for k, side in (("a", "descentcheck"), ("b", e["b"])):
+            cores[side] = max(cores.get(side, 0.0), e[f"cores_{k}"])
+            faults[side] = max(faults.get(side, 0.0), e[f"faults_{k}"])
+    if not cores:
+        return []
+    each = ", ".join(
+        f"{LABELS.get(k, k)} {cores[k]:.2f} cores, {faults[k]:.0f} faults" for k in sorted(cores)
+    )
+    return [
+        "Most CPU time over wall time of a timed round, and most minor page faults per round, "
+        f"over the ratios: {each}.",
+        "",
+    ]
 
 
 def _breakdown(b: dict[str, Any]) -> list[str]:
@@ -156,6 +181,7 @@ def render(data: dict[str, Any]) -> str:
             "| dc / torch | dc / JAX | dc / floor |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        lines[-3:-3] = _cores_used(ratios)
         for case, impls in steps.items():
             ref = next(iter(impls.values()))["extra_info"]
             per = ref["steps"]

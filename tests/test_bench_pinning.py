@@ -1,0 +1,89 @@
+"""The benchmarks' one-core rule holds (``tests/benchmarks/conftest.py``): pinning confines every
+thread of the process, threads started before the pin too, and the table says how many cores
+each side computed on. XLA's thread flags alone let jax compute on 1.5-8.5 cores ("threads per
+library: 1" was then untrue of the JAX column)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent / "benchmarks"
+
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="pinning is shown by confining threads that would otherwise use two or more CPUs",
+)
+
+# Two threads spin in pure numpy (the GIL is released in large ufunc loops) before and after the
+# pin; the process's CPU time over wall time is the number of cores they computed on.
+BUSY = """
+import os, sys, threading, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from conftest import pin_to_cpus
+
+def spin(stop):
+    x = np.ones(1 << 18)
+    while not stop.is_set():
+        np.sqrt(x, out=x)
+
+def cores(seconds=0.6):
+    stop = threading.Event()
+    ts = [threading.Thread(target=spin, args=(stop,)) for _ in range(2)]
+    for t in ts:
+        t.start()
+    w0, c0 = time.perf_counter(), time.process_time()
+    time.sleep(seconds)
+    w1, c1 = time.perf_counter(), time.process_time()
+    stop.set()
+    for t in ts:
+        t.join()
+    return (c1 - c0) / (w1 - w0)
+
+early = threading.Event()
+t = threading.Thread(target=early.wait)  # started before the pin: must be confined too
+t.start()
+before = cores()
+cpus = pin_to_cpus(1)
+tids = os.listdir("/proc/self/task")
+confined = all(len(os.sched_getaffinity(int(tid))) == 1 for tid in tids)
+after = cores()
+early.set()
+t.join()
+print(before, after, cpus, confined)
+"""
+
+
+@needs_two_cpus
+def test_pinning_confines_every_thread_to_one_core():
+    out = subprocess.run(
+        [sys.executable, "-c", BUSY, str(BENCH)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    before, after = float(out[0]), float(out[1])
+    assert out[3] == "True", "a thread started before the pin may still run on other CPUs"
+    assert out[2] == f"[{sorted(os.sched_getaffinity(0))[0]}]"
+    assert before > 1.4, f"the workload never used two cores ({before:.2f}): nothing to confine"
+    assert after <= 1.1, f"pinned, the process still computed on {after:.2f} cores"
+
+
+def _render_table():
+    spec = importlib.util.spec_from_file_location("render_table", BENCH / "render_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_table_says_how_many_cores_each_side_used():
+    ratio = {
+        "extra_info": {"b": "jax", "cores_a": 1.0, "cores_b": 1.54, "faults_a": 0.0, "faults_b": 30}
+    }
+    line = _render_table()._cores_used({("large_w256", "jax"): ratio})[0]
+    assert "descentcheck 1.00 cores, 0 faults" in line
+    assert "JAX jit 1.54 cores, 30 faults" in line
+    assert _render_table()._cores_used({("w", "jax"): {"extra_info": {"b": "jax"}}}) == []
