@@ -145,6 +145,21 @@ def _usage() -> tuple[float, float, int]:
     return time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF)[6]
 
 
+@pytest.mark.parametrize("case", list(LARGE))
+def test_torch_floor(benchmark, case):
+    """The BLAS floor's products (the same arrays) through torch's BLAS
+    (``floor.torch_floor_fn``)."""
+    pytest.importorskip("torch", reason="torch is installed by tox -e bench, the side it times")
+    from floor import torch_floor_fn
+
+    pb = problem(case)
+    net = Network.from_spec(pb.spec)
+    S = steps_of(case)
+    run = torch_floor_fn(net, len(pb.x), passes=S + 1)
+    _label(benchmark, case, "torch_floor")
+    benchmark.pedantic(run, rounds=rounds_of(case), iterations=1, warmup_rounds=1)
+
+
 def _paired(benchmark, make_a: Maker, make_b: Maker, rounds: int) -> None:
     """Time ``a`` and ``b`` alternately for ``rounds`` rounds (after one warm-up round each),
     each freshly made by its maker outside the timing; store both minima, the ratio of the

@@ -85,3 +85,25 @@ def floor_fn(net: Network, n: int, passes: int, seed: int = 0) -> tuple[Callable
                 np.matmul(a, b, out=o)
 
     return run, len(prods)
+
+
+def torch_floor_fn(net: Network, n: int, passes: int, seed: int = 0) -> Callable[[], None]:
+    """The same products, on the same arrays (shared, not copied), through PyTorch's BLAS: how
+    much of PyTorch eager's lead on a machine is its matrix products alone (MKL or oneDNN
+    against numpy's OpenBLAS), which no change to descentcheck's own work can take back."""
+    import torch
+
+    prods = [
+        tuple(torch.from_numpy(np.asarray(t)) for t in p)
+        for p in products(net, n, np.random.default_rng(seed))
+    ]
+
+    def run() -> None:
+        for _ in range(passes):
+            for a, b, o in prods:
+                if b.dim() == 1:
+                    torch.mv(a, b, out=o)
+                else:
+                    torch.mm(a, b, out=o)
+
+    return run
