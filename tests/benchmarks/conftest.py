@@ -49,11 +49,13 @@ def pytest_configure(config):
 
 
 def pin_to_cpus(n: int) -> list[int] | None:
-    """Pin every thread of this process to the first ``n`` CPUs it may run on; those CPUs, or
-    None where the platform has no affinity call (the thread limits then stand alone)."""
+    """Pin every thread of this process to the last ``n`` CPUs it may run on; those CPUs, or
+    None where the platform has no affinity call (the thread limits then stand alone). The last,
+    not the first: CPU 0 of a virtual machine tends to serve its interrupts (a run pinned to CPU
+    0 on a 16-CPU Intel VM saw every side 30-80% slower than unpinned, the ratios unchanged)."""
     if not hasattr(os, "sched_setaffinity"):
         return None
-    cpus = sorted(os.sched_getaffinity(0))[:n]
+    cpus = sorted(os.sched_getaffinity(0))[-n:]
     for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]:
         try:
             os.sched_setaffinity(int(tid), cpus)
