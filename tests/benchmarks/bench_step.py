@@ -12,7 +12,10 @@ descentcheck's (relative 1e-8): the same nets are trained.
 The ratios the goals are stated in are measured *interleaved* (``test_ratio``): one round of
 side A, one of side B, repeated, so that a change of load on a shared machine hits both alike;
 each records the median of the per-round ratios and the ratio of the two minima in its
-``extra_info``. Nothing here asserts a time: ``render_table.py`` turns the JSON into the table.
+``extra_info``, with the cores each side computed on (CPU time over wall time) and its page
+faults. Nothing here asserts a time: ``render_table.py`` turns the JSON into the table. A ratio
+fails only when a side computed on more cores than the bench's thread count (that comparison
+would be unfair).
 """
 
 from __future__ import annotations
