@@ -6,6 +6,7 @@ library: 1" was then untrue of the JAX column)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -88,3 +89,32 @@ def test_the_table_says_how_many_cores_each_side_used():
     assert "descentcheck 1.00 cores, 0 faults" in line
     assert "JAX jit 1.54 cores, 30 faults" in line
     assert _render_table()._cores_used({("w", "jax"): {"extra_info": {"b": "jax"}}}) == []
+
+
+UNPIN = """
+import os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import conftest
+from conftest import pin_to_cpus, unpinned
+
+CHILD = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+conftest.THREADS = 1
+pin_to_cpus(1)
+with unpinned():
+    inside = subprocess.run(CHILD, capture_output=True, text=True).stdout.strip()
+after = subprocess.run(CHILD, capture_output=True, text=True).stdout.strip()
+print(inside, after, sorted(os.sched_getaffinity(0)), sep="|")
+"""
+
+
+@needs_two_cpus
+def test_worker_processes_of_an_unpinned_block_get_every_cpu():
+    """The ledger's workers run on every CPU (pinned, two would share one); after the block the
+    bench is pinned again."""
+    out = subprocess.run(
+        [sys.executable, "-c", UNPIN, str(BENCH)], capture_output=True, text=True, check=True
+    ).stdout
+    inside, after, main = (json.loads(part) for part in out.strip().split("|"))
+    every = sorted(os.sched_getaffinity(0))
+    assert inside == every
+    assert after == main == every[-1:]

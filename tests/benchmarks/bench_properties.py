@@ -35,7 +35,7 @@ def _claim_seconds(entry: dict) -> dict:
     }
 
 
-def test_ledger_ci(benchmark):
+def test_ledger_ci(benchmark, all_cpus):
     from descentcheck.properties.ledger import run_claims
     from descentcheck.properties.profiles import get_profile
 
@@ -58,6 +58,7 @@ def test_ledger_ci(benchmark):
         summary=f"{met} of {len(entries[-1])} claims meet their expectation",
         jobs=get_profile("ci").jobs,
         cpu_count=os.cpu_count(),
+        cpus_available=len(os.sched_getaffinity(0)) if all_cpus else os.cpu_count(),
         load_average=os.getloadavg()[0],
         cpu_seconds=round(sum(c["cpu_seconds"] for c in claims.values()), 1),
         shrink_seconds=round(sum(c["shrink_seconds"] for c in claims.values()), 1),

@@ -9,11 +9,13 @@ shared machine gives repeatable numbers; ``0`` leaves every library at its defau
 is also pinned to that many CPUs (every thread of it, at configure time, before any library
 starts a pool): XLA's flags alone did not hold (jax 0.10 computed on 2 cores of 2, jax 0.11 on
 8.5 of 16), and a library's pool cannot outrun the CPUs it may run on. ``test_ratio`` records
-each side's CPU time over wall time, so a side that still computes on more cores shows.
+each side's CPU time over wall time, so a side that still computes on more cores shows. The
+ledger's benchmark starts worker processes, and runs them on every CPU (``all_cpus``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -48,6 +50,10 @@ def pytest_configure(config):
         )
 
 
+ALL_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+"""The CPUs this process could run on before the bench pinned it."""
+
+
 def pin_to_cpus(n: int) -> list[int] | None:
     """Pin every thread of this process to the last ``n`` CPUs it may run on; those CPUs, or
     None where the platform has no affinity call (the thread limits then stand alone). The last,
@@ -62,6 +68,28 @@ def pin_to_cpus(n: int) -> list[int] | None:
         except OSError:  # a thread that ended since the listing
             pass
     return cpus
+
+
+@contextlib.contextmanager
+def unpinned():
+    """The calling thread, and so the processes it starts, on every CPU the bench found, for the
+    block's duration; pinned again after (where the bench pins at all)."""
+    pinned = bool(THREADS) and ALL_CPUS is not None
+    if pinned:
+        os.sched_setaffinity(0, ALL_CPUS)
+    try:
+        yield ALL_CPUS
+    finally:
+        if pinned:
+            pin_to_cpus(THREADS)
+
+
+@pytest.fixture
+def all_cpus():
+    """:func:`unpinned` for a benchmark that starts worker processes (the ledger's: pinned, two
+    would share one CPU, and its wall time against its goal would double)."""
+    with unpinned() as cpus:
+        yield cpus
 
 
 @pytest.fixture(scope="session", autouse=True)
