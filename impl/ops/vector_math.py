@@ -5,7 +5,8 @@ numpy evaluates float64 ``exp`` and ``tanh`` in SIMD loops only on x86-64 CPUs w
 (:data:`NUMPY_IS_SIMD`); elsewhere each entry is a scalar libm call, and on a 512 x 256 array
 ``np.exp`` costs about a third of a 512 x 256 x 256 matrix product (README, Speed). There, if the
 optional ``mkl_umath`` is installed (``pip install -e ".[mkl]"`` in the checkout: Intel's numpy
-ufuncs over MKL's Vector Math Library, in VML's default high-accuracy mode), real float64 numpy
+ufuncs over MKL's Vector Math Library, in VML's default high-accuracy mode, on one thread through
+``mkl-service``), real float64 numpy
 arrays of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop up to four times as fast
 (measured within 0.52 ulp of exp, subnormal results and inf/NaN as numpy gives them;
 tests/test_vector_math.py). Only ``exp``: MKL's float64 ``tanh`` measured no faster than
@@ -63,10 +64,43 @@ def setting() -> str:
     return choice
 
 
+def _has_mkl_service() -> bool:
+    """``mkl-service`` (the ``mkl`` extra) imports: :func:`_on_one_thread` needs it."""
+    try:
+        import mkl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _on_one_thread(f: Any) -> Any:
+    """``f`` (MKL's ``exp``) called with MKL on one thread for the calling thread, restored after.
+
+    Why: with GNU OpenMP's ``libgomp.so.1`` loaded before MKL's Intel OpenMP (``import torch``
+    first does it), MKL's threads resolve ``omp_get_thread_num`` to libgomp's, every thread takes
+    the whole array, and an in-place ``exp`` (as the layers call it) exponentiates entries twice:
+    a network's loss came out 1.79 instead of 3.01 (tests/test_vector_math.py). Per call and
+    thread-local, because a process-wide setting does not last: threadpoolctl's restore (after
+    :func:`~descentcheck.impl.threads.one_blas_thread`, or scikit-learn's) puts MKL's threads
+    back. One thread is what descentcheck runs BLAS on too; VML's results do not depend on it.
+    The two calls cost about 0.8 us, against 40 us or more for an ``exp`` of a large array."""
+    import mkl
+
+    def one_thread(x: Any, out: Any = None) -> Any:
+        before = mkl.set_num_threads_local(1)
+        try:
+            return f(x, out=out)
+        finally:
+            mkl.set_num_threads_local(before)
+
+    return one_thread
+
+
 @functools.cache
 def provider() -> str:
     """``"numpy"`` or ``"mkl_umath"``: whose ``exp`` large real arrays take in this process
-    (``mkl_umath`` only where numpy's is scalar, the package imports and :data:`ENV` allows)."""
+    (``mkl_umath`` only where numpy's is scalar, it and ``mkl-service`` import and :data:`ENV`
+    allows)."""
     choice = setting()
     if NUMPY_IS_SIMD or choice == "numpy":
         return "numpy"
@@ -74,7 +108,7 @@ def provider() -> str:
         import mkl_umath  # noqa: F401
     except ImportError:
         return "numpy"
-    return "mkl_umath"
+    return "mkl_umath" if _has_mkl_service() else "numpy"
 
 
 @functools.cache
@@ -82,7 +116,7 @@ def _large_exp() -> Any:
     if provider() == "mkl_umath":
         import mkl_umath
 
-        return mkl_umath.exp
+        return _on_one_thread(mkl_umath.exp)
     return np.exp
 
 
