@@ -7,8 +7,8 @@ files are ``bench_*.py`` so the default test run never collects them; see ``tox 
 intra-op threads and XLA's CPU threads alike, so every side computes on the same cores and a
 shared machine gives repeatable numbers; ``0`` leaves every library at its default. The process
 is also pinned to that many CPUs (every thread of it, at configure time, before any library
-starts a pool): XLA's flags alone did not hold (jax 0.10 computed on 2 cores of 2, jax 0.11 on
-8.5 of 16), and a library's pool cannot outrun the CPUs it may run on. ``test_ratio`` records
+starts a pool): XLA's flags alone did not hold (jax 0.10 computed on 1.5-1.9 cores of 2, jax
+0.11 on 8.5 of 16), and a library's pool cannot outrun the CPUs it may run on. ``test_ratio`` records
 each side's CPU time over wall time, so a side that still computes on more cores shows. The
 ledger's benchmark starts worker processes, and runs them on every CPU (``all_cpus``).
 """
@@ -58,7 +58,8 @@ def pin_to_cpus(n: int) -> list[int] | None:
     """Pin every thread of this process to the last ``n`` CPUs it may run on; those CPUs, or
     None where the platform has no affinity call (the thread limits then stand alone). The last,
     not the first: CPU 0 of a virtual machine tends to serve its interrupts (a run pinned to CPU
-    0 on a 16-CPU Intel VM saw every side 30-80% slower than unpinned, the ratios unchanged)."""
+    0 on a 16-CPU Intel VM was 30-80% slower on every side than an unpinned run there, its
+    ratios unchanged; why was not established)."""
     if not hasattr(os, "sched_setaffinity"):
         return None
     cpus = sorted(os.sched_getaffinity(0))[-n:]
