@@ -66,12 +66,12 @@ def test_pinning_confines_every_thread_to_one_core():
     out = subprocess.run(
         [sys.executable, "-c", BUSY, str(BENCH)], capture_output=True, text=True, check=True
     ).stdout.split()
-    before, after = float(out[0]), float(out[1])
+    after = float(out[1])
+    # each thread's affinity is the check that cannot depend on load; the cores measured after
+    # the pin back it up (unpinned, the same two threads use about 2 on an idle machine, out[0])
     assert out[3] == "True", "a thread started before the pin may still run on other CPUs"
     assert out[2] == f"[{sorted(os.sched_getaffinity(0))[-1]}]"
     assert after <= 1.05, f"pinned, the process still computed on {after:.2f} cores"
-    if before <= 1.2:  # other work held a CPU: the contrast that gives the check its power is gone
-        pytest.skip(f"unpinned, the two threads got only {before:.2f} cores (a busy machine)")
 
 
 def _render_table():

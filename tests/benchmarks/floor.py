@@ -89,8 +89,8 @@ def floor_fn(net: Network, n: int, passes: int, seed: int = 0) -> tuple[Callable
 
 def torch_floor_fn(net: Network, n: int, passes: int, seed: int = 0) -> Callable[[], None]:
     """The same products, on the same arrays (shared, not copied), through PyTorch's BLAS: how
-    much of PyTorch eager's lead on a machine is its matrix products alone (MKL or oneDNN
-    against numpy's OpenBLAS), which no change to descentcheck's own work can take back."""
+    much of PyTorch eager's lead on a machine is its matrix products alone (its BLAS against
+    numpy's OpenBLAS), a lead descentcheck's own elementwise work can only add to."""
     import torch
 
     prods = [
