@@ -419,6 +419,8 @@ def derive(op, fmt, dim):
     if dim is not None and op not in ops.derive_names() and op in names():
         # an update rule is of one entry: a D would be silently ignored
         raise DescentcheckError(f"--dim is for ops; {op!r} is an optimizer (one entry's rule)")
+    if (info := ops.get(op)) is not None and info.plugin is not None:
+        info.plugin.check_rules()  # a refused rule named as train names it
     try:
         click.echo(derive_text(op, fmt, 3 if dim is None else dim))
     except DeriveError as e:

@@ -640,8 +640,9 @@ def test_softsign_declared_smooth_fails_theory_naming_abs():
     "rule", [lambda x: x * __import__("sympy").re(x), lambda x: __import__("sympy").floor(x)]
 )
 def test_a_rule_sympy_cannot_differentiate_is_one_line(monkeypatch, tmp_path, rule):
-    """re or floor of a complex symbol differentiate to an unevaluated Derivative: train is
-    one line naming the plugin, not a SymPy printer traceback."""
+    """re or floor of a complex symbol differentiate to an unevaluated Derivative: train,
+    derive and verify (before it starts) are one line naming the plugin, not a SymPy printer
+    traceback, a printed ``Derivative(...)`` or a claim erroring after a long run."""
     _install(monkeypatch, broken=ElementwisePlugin("rough", rule))
     nodes = [dict(n, op="rough") if n.get("op") == "isru" else n for n in SPEC["nodes"]]
     spec = tmp_path / "spec.json"
@@ -650,15 +651,44 @@ def test_a_rule_sympy_cannot_differentiate_is_one_line(monkeypatch, tmp_path, ru
     np.savez(tmp_path / "d.npz", x=x, y=y)
     args = ["train", str(spec), "--data", str(tmp_path / "d.npz"), "--optimizer", "gd"]
     try:
-        r = CliRunner().invoke(main, [*args, "--lr", "0.1", "--out", str(tmp_path / "o")])
-        out = r.output.strip()
-        assert r.exit_code == 2 and "\n" not in out, out
-        assert out.startswith(
-            "error: plugin 'broken' (fake_plugins:broken): SymPy cannot differentiate its rule "
-            "in closed form (it leaves Derivative("
-        ), out
+        for command in (
+            [*args, "--lr", "0.1", "--out", str(tmp_path / "o")],
+            ["derive", "rough", "--format", "json"],
+            ["verify", "--profile", "fast", "--claim", "registered-regions-give-descent"],
+        ):
+            r = CliRunner().invoke(main, command)
+            out = r.output.strip()
+            assert r.exit_code == 2 and "\n" not in out, (command, out)
+            assert out.startswith(
+                "error: plugin 'broken' (fake_plugins:broken): SymPy cannot differentiate its "
+                "rule in closed form (it leaves Derivative("
+            ), (command, out)
     finally:
         registry.reset()
+
+
+def test_derive_refuses_an_unevaluated_derivative_whatever_asks():
+    """theory's own derivation (not only the plugin's check) refuses a rule whose derivative
+    SymPy leaves unevaluated: nothing prints or checks a ``Derivative(...)``."""
+    from descentcheck.theory import DeriveError, derive_text
+
+    with installed(rough=ElementwisePlugin("rough", lambda x: __import__("sympy").floor(x))):
+        with pytest.raises(DeriveError, match=r"^rough: SymPy cannot differentiate its rule in "):
+            derive_text("rough", "json", 2)
+
+
+def test_a_loss_sympy_cannot_differentiate_is_refused_before_verify_starts(monkeypatch):
+    """A loss whose rule differentiates to an unevaluated Derivative is refused by the check
+    verify runs before it starts."""
+
+    def rough(yhat, y):
+        import sympy as sp
+
+        return sp.Add(*[sp.floor(a - t) for a, t in zip(yhat, y)])
+
+    with installed(rough=LossPlugin("rough", rough, targets="values")):
+        with pytest.raises(PluginError, match=r"it leaves Derivative\(floor"):
+            registry.check_plugin_rules()
 
 
 def _l1(yhat, y):

@@ -353,8 +353,9 @@ class PluginOp(_Plugin):
 
     def check_rules(self) -> None:
         """Call every SymPy rule the plugin gives once (a one-line :class:`PluginError` if one
-        raises or gives no expression), so a command can refuse it before it starts."""
-        self.phi(self._x)
+        raises or gives no expression, or one SymPy cannot differentiate in closed form), so a
+        command can refuse it before it starts."""
+        self.diff(self.phi(self._x), self._x)
         if self.claimed_forward is not None:
             self._expr("claimed_forward", self._x)
             self._expr("claimed_derivative", self._x)
@@ -413,7 +414,9 @@ class PluginLoss(_Plugin):
         """Call the SymPy rule (and a given transcription) once at the least output width, as
         :meth:`PluginOp.check_rules` does."""
         yhat, y = self.symbols(max(1, int(self.min_width)))
-        self.expression(yhat, y)
+        E = self.expression(yhat, y)
+        for a in yhat:
+            closed_derivative(E, a, self.who)
         if self.claimed is not None:
             try:
                 E, grads = self.claimed(yhat, y)
