@@ -59,7 +59,10 @@ def make_counterexample(
 ) -> dict[str, Any]:
     """The ledger record of a loss increase at ``step`` (see the module docstring).
 
-    ``hyperparameters`` holds ``optimizer`` and the options of ``train`` (``steps`` included)."""
+    ``y`` is the targets as a data file stores them, which ``train`` reads: a generated case's
+    ``y`` (class labels or float targets, as drawn); its ``yt`` (the loss's form: one-hot rows)
+    replays the same run. ``hyperparameters`` holds ``optimizer`` and the options of ``train``
+    (``steps`` included); ``losses`` the trajectory, ``losses[step + 1] > losses[step]``."""
     y = np.asarray(y)
     return {
         "spec": json.loads(json.dumps(spec)),
@@ -134,12 +137,36 @@ def replay(counterexample: Mapping[str, Any]) -> Trajectory:
     return train(net, params, x, y, **train_kwargs(counterexample["hyperparameters"]))
 
 
+def uses_plugin(spec: Mapping[str, Any], optimizer: str) -> bool:
+    """Whether a run of ``spec`` with ``optimizer`` needs an installed plugin (an op, a loss or
+    the optimizer that is not built in)."""
+    from descentcheck.registry import ops
+    from descentcheck.registry import optimizers as optimizer_registry
+
+    names = [n.get("op") for n in spec.get("nodes", ()) if isinstance(n, Mapping)]
+    infos = [ops.get(str(name)) for name in (*names, spec.get("loss"))]
+    if any(info is not None and info.plugin is not None for info in infos):
+        return True
+    return optimizer in optimizer_registry.names() and (
+        optimizer_registry.get(optimizer).origin != "builtin"
+    )
+
+
+def program(spec: Mapping[str, Any], optimizer: str) -> list[str]:
+    """How a printed command starts: ``descentcheck``, or ``python -m descentcheck`` for a run
+    that needs a plugin (in a virtual environment that reaches descentcheck through
+    ``--system-site-packages``, the ``descentcheck`` script on the PATH is the base
+    interpreter's and does not see the plugin; the environment's ``python`` does)."""
+    return ["python", "-m", "descentcheck"] if uses_plugin(spec, optimizer) else ["descentcheck"]
+
+
 def replay_args(counterexample: Mapping[str, Any], directory: str | Path) -> list[str]:
-    """The ``descentcheck train`` argument list that replays it from files in ``directory``."""
+    """The ``descentcheck train`` argument list that replays it from files in ``directory``
+    (``python -m descentcheck train`` when it needs a plugin: :func:`program`)."""
     d = Path(directory)
     hp = dict(counterexample["hyperparameters"])
     args = [
-        "descentcheck",
+        *program(counterexample["spec"], str(hp["optimizer"])),
         "train",
         str(d / "spec.json"),
         "--data",

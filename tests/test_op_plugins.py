@@ -808,3 +808,19 @@ def test_theory_reports_a_refused_plugin_once():
         results = run_all()
     assert [r.name for r in results] == ["plugins load"] and not results[0].ok
     assert "'expected_bounds' must be three numbers or strings" in results[0].summary
+
+
+def test_a_run_with_a_plugin_op_or_loss_is_replayed_by_the_environments_python():
+    """A printed replay command for a spec using a plugin op or loss starts with
+    ``python -m descentcheck`` (the ``descentcheck`` script on the PATH may not see the plugin);
+    the same spec with built-in ops only keeps ``descentcheck``."""
+    from descentcheck.properties.counterexample import program
+
+    builtin = {
+        **SPEC,
+        "nodes": [dict(n, op="tanh") if n["op"] == "isru" else n for n in SPEC["nodes"]],
+    }
+    with installed(isru=ISRU, l1=LossPlugin("l1", _l1, targets="values", smooth=False)):
+        assert program(SPEC, "gd") == ["python", "-m", "descentcheck"]
+        assert program({**builtin, "loss": "l1"}, "gd") == ["python", "-m", "descentcheck"]
+        assert program(builtin, "gd") == ["descentcheck"]

@@ -114,3 +114,35 @@ def test_a_plugins_mistake_in_its_records_is_named(plugins, tmp_path, factory, s
     assert entry["outcome"] == "falsified"
     assert entry["message"].startswith(says), entry["message"]
     assert "\n" not in entry["message"]
+
+
+def test_a_replay_command_needing_a_plugin_runs_the_environments_python(plugins, tmp_path):
+    """A counterexample trained with a plugin optimizer (or op) is replayed by
+    ``python -m descentcheck train``: the ``descentcheck`` script on the PATH may be another
+    interpreter's, which does not see the plugin (the README's advice); a built-in run keeps
+    ``descentcheck train``; either command runs."""
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+    from descentcheck.properties.counterexample import replay_args, write_replay
+
+    plugins(FakeEntryPoint("ball", ball(make_ball)))
+    spec = {
+        "inputs": 2,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [{"name": "out", "op": "dense", "inputs": ["input"], "units": 1}],
+    }
+    ce = {
+        "spec": spec,
+        "data": {"x": [[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0]], "y": [[1.0], [0.0], [-1.0]]},
+        "params": {"out.W": [[0.1], [-0.2]], "out.b": [0.0]},
+        "step": 0,
+    }
+    for optimizer, start in (("ball", ["python", "-m", "descentcheck"]), ("gd", ["descentcheck"])):
+        run = {**ce, "hyperparameters": {"optimizer": optimizer, "lr": 0.1, "steps": 2}}
+        write_replay(run, tmp_path / optimizer)
+        args = replay_args(run, tmp_path / optimizer)
+        assert args[: len(start) + 1] == [*start, "train"], args
+        result = CliRunner().invoke(main, args[len(start) :])
+        assert result.exit_code == 0, result.output
