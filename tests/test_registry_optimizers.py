@@ -429,6 +429,18 @@ BROKEN = {  # the plugin object, and what the one-line error must say
         replace(ADAM, hyperparameters=(*ADAM.hyperparameters, replace(LR, name="steps"))),
         "hyperparameter 'steps' is a trainer option",
     ),
+    # a held-out author's: train --help showed "c:  ([0, inf); default 1.0)"
+    "no help": (
+        replace(ADAM, hyperparameters=(*ADAM.hyperparameters, Hyperparameter("c", "float", " "))),
+        "hyperparameter 'c': help must be one non-empty line",
+    ),
+    "help on two lines": (
+        replace(
+            ADAM,
+            hyperparameters=(*ADAM.hyperparameters, Hyperparameter("c", "float", "a\nb", 1.0)),
+        ),
+        "hyperparameter 'c': help must be one non-empty line",
+    ),
     "a clashing kind": (
         replace(ADAM, hyperparameters=(*ADAM.hyperparameters[:3], replace(LR, name="group"))),
         "'group' is a choice in adaptive_momentum, a float here",

@@ -33,7 +33,7 @@ Its fields, all in one place:
     ``descentcheck train`` option ``--NAME`` (``_`` written ``-``). A name another optimizer
     also uses (``momentum``, ``eps``) must have the same ``kind``; names the trainer or the CLI
     use themselves (``steps``, ``seed``, ``data``, ...) are refused. :class:`Hyperparameter`
-    fields: ``name``, ``kind`` (``"float"`` or ``"choice"``), ``help`` (one line), ``default``
+    fields: ``name``, ``kind`` (``"float"`` or ``"choice"``), ``help`` (one non-empty line, required), ``default``
     (:data:`REQUIRED` when it must be given), ``low``/``high`` with ``low_open``/``high_open``
     (the closed or open interval a float lies in; ``high=None`` is unbounded), ``choices`` (the
     names a ``"choice"`` takes), ``label`` (the name in messages, default ``name``), ``noun``
@@ -718,6 +718,12 @@ def _check_hyperparameters(
             refuse(f"optimizer {entry.name}: hyperparameter {h.name!r} is not a new name")
         if h.name in RESERVED:
             refuse(f"optimizer {entry.name}: hyperparameter {h.name!r} is a trainer option")
+        if not isinstance(h.help, str) or not h.help.strip() or "\n" in h.help:
+            # it is the option's line in train --help and the sweep's key description
+            refuse(
+                f"optimizer {entry.name}: hyperparameter {h.name!r}: help must be one "
+                "non-empty line (train --help prints it)"
+            )
         if h.kind not in ("float", "choice"):
             refuse(
                 f"optimizer {entry.name}: hyperparameter {h.name!r}: kind {h.kind!r} is "
