@@ -28,19 +28,19 @@ Its fields, all in one place:
 ``summary`` (str)
     One line: the update formula.
 ``hyperparameters`` (tuple of :class:`Hyperparameter`)
-    Every setting, ``lr`` among them (every optimizer takes a learning rate). Each becomes a
-    keyword of ``train`` and ``get_optimizer``, a key of a sweep file's optimizer block, and a
-    ``descentcheck train`` option ``--NAME`` (``_`` written ``-``). A name another optimizer
-    also uses (``momentum``, ``eps``) must have the same ``kind``; names the trainer or the CLI
-    use themselves (``steps``, ``seed``, ``data``, ...) are refused. :class:`Hyperparameter`
-    fields: ``name``, ``kind`` (``"float"`` or ``"choice"``), ``help`` (one non-empty line, required), ``default``
-    (:data:`REQUIRED` when it must be given), ``low``/``high`` with ``low_open``/``high_open``
-    (the closed or open interval a float lies in; ``high=None`` is unbounded), ``choices`` (the
-    names a ``"choice"`` takes), ``label`` (the name in messages, default ``name``), ``noun``
-    (what ``needs ...`` messages call it), ``argument`` (the factory's keyword, default
-    ``name``), ``step_size`` (True when it has the units of a step: a sweep's
-    ``relative_to_L`` divides it by L_0), ``draw`` (``(low, high, log)``: the range property
-    tests draw it from, inside the interval).
+    Every setting, ``lr`` among them (every optimizer takes a learning rate). Each becomes a keyword
+    of ``train`` and ``get_optimizer``, a key of a sweep file's optimizer block, and a
+    ``descentcheck train`` option ``--NAME`` (``_`` written ``-``). A name another optimizer also
+    uses (``momentum``, ``eps``) must have the same ``kind``; names the trainer or the CLI use
+    themselves (``steps``, ``seed``, ``data``, ...) are refused. :class:`Hyperparameter` fields:
+    ``name``, ``kind`` (``"float"`` or ``"choice"``), ``help`` (one non-empty line, required),
+    ``default`` (:data:`REQUIRED` when it must be given), ``low``/``high`` with
+    ``low_open``/``high_open`` (the closed or open interval a float lies in; ``high=None`` is
+    unbounded), ``choices`` (the names a ``"choice"`` takes), ``label`` (the name in messages,
+    default ``name``), ``noun`` (what ``needs ...`` messages call it), ``argument`` (the factory's
+    keyword, default ``name``), ``step_size`` (True when it has the units of a step: a sweep's
+    ``relative_to_L`` divides it by L_0), ``draw`` (``(low, high, log)``: the range property tests
+    draw it from, inside the interval).
 ``factory`` (callable, or ``"module:attribute"``, resolved when first called: a string naming
 a missing attribute is refused then, in one line, not at load)
     ``factory(**arguments) -> descentcheck.impl.optim.Optimizer``, called with every
