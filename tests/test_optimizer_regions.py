@@ -360,11 +360,13 @@ def test_the_sweep_report_counts_cases_without_an_a_priori_verdict_as_such():
 
 def test_derive_latex_writes_hyperparameters_as_the_regions_do(plugins):
     """lr and eps as eta and epsilon (the region's row says eta; SymPy wrote l r and e p s),
-    names in words upright (it wrote initial_{accumulator value})."""
+    names in words upright (it wrote initial_{accumulator value}, and buf or decay as products
+    of italic letters); letters and Greek names as SymPy writes them."""
     from descentcheck.theory.render_update import to_latex
 
     rms = to_latex(reg.get("rmsprop"))
-    assert r"- buf_{k} \eta" in rms and r"\epsilon + \sqrt" in rms and r"\eta <" in rms
+    assert r"- \mathrm{buf}_{k} \eta" in rms and r"\epsilon + \sqrt" in rms and r"\eta <" in rms
+    assert r"\rho v_{(k-1)}" in rms and r"g_{k}^{2}" in rms
     assert " lr" not in rms.split(r"\begin{align*}")[1]
 
     def rule():
@@ -382,3 +384,18 @@ def test_derive_latex_writes_hyperparameters_as_the_regions_do(plugins):
     plugins(FakeEntryPoint("ada", replace(entry, region=None, no_region="none here")))
     text = to_latex(reg.get("ada"))
     assert r"\mathrm{initial\_accumulator\_value}" in text and "accumulator value" not in text
+
+    def decayed():
+        lr, g, decay, k, beta1 = sp.symbols("lr g decay k beta1", real=True)
+        return UpdateRule(
+            step=-lr * g / (1 + decay * k) * beta1,
+            gradient=g,
+            hyperparameters={"lr": lr, "decay": decay, "beta1": beta1},
+            step_index=k,
+        )
+
+    hps = (LR, Hyperparameter("decay", "float", "1/t decay", 0.1), replace(init, name="beta1"))
+    entry = replace(SIGNSGD, name="dgd", hyperparameters=hps, derivation=decayed)
+    plugins(FakeEntryPoint("dgd", replace(entry, region=None, no_region="none here")))
+    text = to_latex(reg.get("dgd"))
+    assert r"\mathrm{decay} k" in text and r"\beta_{1}" in text, text

@@ -257,8 +257,8 @@ def test_the_derivations_show_every_optimizers_update_rule() -> None:
         closing = updates[name]["notes"][-1]
         assert closing.startswith("exact one-step descent region" if entry.region else "no exact")
     assert updates["momentum"]["formulas"][:2] == [
-        "buf_{(-1)} = 0",
-        r"buf_{k} = \beta buf_{(k-1)} + g_{k}",
+        r"\mathrm{buf}_{(-1)} = 0",
+        r"\mathrm{buf}_{k} = \beta \mathrm{buf}_{(k-1)} + g_{k}",
     ]
     assert any(getattr(b, "id", "") == "optimizer-updates" for b in sec.blocks)
 

@@ -165,7 +165,7 @@ def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
                 break
         if base in _GREEK:  # as the regions write them (theory.descent: lr is eta)
             names[s] = _GREEK[base] + (f"_{{{sub}}}" if sub else "")
-        elif any(len(w) > 2 for w in base.split("_")[1:]):
+        elif _in_words(base):
             words = base.replace("_", r"\_")
             names[s] = rf"\mathrm{{{words}}}" + (f"_{{{sub}}}" if sub else "")
     return names
@@ -173,6 +173,19 @@ def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
 
 #: hyperparameters SymPy would print as products of letters (l r, e p s), in the regions' letters
 _GREEK = {"lr": r"\eta", "eps": r"\epsilon"}
+
+
+def _in_words(name: str) -> bool:
+    """Whether SymPy would print ``name`` as a product of italic letters or a word subscript
+    (``decay``, ``buf``, ``initial_accumulator_value``), not as a letter (``g``, ``v``,
+    ``G0``) or a Greek one (``beta``, ``beta1``, ``rho_k``)."""
+    from sympy.printing.latex import greek_letters_set
+
+    first, *rest = name.split("_")
+    letters = first.rstrip("0123456789")
+    if len(letters) > 1 and letters.lower() not in greek_letters_set | {"lamda"}:
+        return True
+    return any(len(w) > 2 for w in rest)
 
 
 def to_latex(entry: Any) -> str:
