@@ -566,15 +566,16 @@ def test_theory_reports_a_plugins_one_line_error_without_traceback_lines(monkeyp
     keeps the last traceback lines, which say where."""
     from descentcheck.theory import checks
 
-    def plugin_fails():
+    def check_plugin_fails():
         raise PluginError("plugin 'p' (m:P): its SymPy rule 'sympy' raises ZeroDivisionError")
 
     def ours_fails():
         raise ValueError("bug")
 
-    monkeypatch.setattr(checks, "CHECKS", (plugin_fails, ours_fails))
+    monkeypatch.setattr(checks, "CHECKS", (check_plugin_fails, ours_fails))
     plugin, ours = checks.run_all()
     assert not plugin.ok and plugin.details == [] and "plugin 'p'" in plugin.summary
+    assert plugin.name == "plugin fails" and ours.name == "ours fails"  # words, not code names
     assert not ours.ok and any("ValueError" in d for d in ours.details)
 
 

@@ -601,7 +601,7 @@ def run_all() -> list[CheckResult]:
             # a one-line error (a plugin's, naming it) says all; a crash of ours shows where
             ours = not isinstance(e, DescentcheckError)
             r = CheckResult(
-                fn.__name__,
+                fn.__name__.removeprefix("check_").replace("_", " "),  # its title is in its result
                 NUMERIC,
                 False,
                 f"error: {type(e).__name__}: {e}",
