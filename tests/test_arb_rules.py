@@ -156,6 +156,20 @@ def test_a_given_interval_rule_must_return_a_ball():
         x, y = net.check_data(np.array([[1.0]]), np.array([0.0]))
         with pytest.raises(PluginError, match="returned a mpf, not an Arb ball"):
             interval_loss(net, _params(0.5, 1.0), x, y)
+        # verify's check before it starts calls the rule once: refused there, not mid-run
+        with pytest.raises(PluginError, match="returned a mpf, not an Arb ball"):
+            registry.check_plugin_rules()
+
+
+def test_an_interval_rule_that_raises_is_refused_before_a_run_starts():
+    def broken(v):
+        raise ZeroDivisionError("no")
+
+    with installed(half=ElementwisePlugin("half", _patan, interval=broken)):
+        with pytest.raises(PluginError, match=r"its interval rule raises ZeroDivisionError"):
+            registry.check_plugin_rules()
+    with installed(half=ElementwisePlugin("half", _patan, interval=lambda v: v.atan())):
+        registry.check_plugin_rules()  # a ball for a ball passes
 
 
 def _step_up(x):

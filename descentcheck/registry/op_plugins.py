@@ -359,6 +359,17 @@ class PluginOp(_Plugin):
         if self.claimed_forward is not None:
             self._expr("claimed_forward", self._x)
             self._expr("claimed_derivative", self._x)
+        if self.interval is not None and self.interval_exclusion is None:
+            from flint import arb
+
+            try:  # a float for a ball is refused now, not after a run's first certificates
+                self.interval_rule(arb(0.5))
+            except PluginError:
+                raise
+            except Exception as err:  # the plugin's own code
+                raise PluginError(
+                    f"{self.who}: its interval rule raises {one_line(err)} at the ball [0.5]"
+                ) from None
 
     def info(self) -> OpInfo:
         """The registry entry."""
