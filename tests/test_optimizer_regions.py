@@ -172,6 +172,47 @@ def test_the_same_update_written_otherwise_keeps_its_named_region(plugins):
     assert r.exit_code == 0 and json.loads(r.output)["region"]["name"] == "gd", r.output
 
 
+def _scaled_gd_rule(scale: str = "x1") -> UpdateRule:
+    lr, g = sp.symbols("lr g", real=True)
+    c = {"x1": 1, "x3": 3}[scale]
+    return UpdateRule(step=-c * lr * g, gradient=g, hyperparameters={"lr": lr})
+
+
+def make_scaled_gd(lr: float, scale: str = "x1") -> Optimizer:
+    c = {"x1": 1.0, "x3": 3.0}[scale]
+
+    def update(grads, state, params):
+        return {k: -c * lr * g for k, g in grads.items()}, None, StepInfo(None)
+
+    return Optimizer("scaled", {"lr": lr, "scale": scale}, lambda params: None, update)
+
+
+@pytest.mark.parametrize("wrong", [True, False], ids=["x3 is not gd", "every setting is gd"])
+def test_a_named_region_is_checked_for_every_setting_of_a_choice(plugins, wrong):
+    """A held-out author's: an optimizer with a choice its update depends on named region
+    'gd'; theory compared only the default setting (x1 is gd, x3 is 3 lr g) and passed. Every
+    setting is compared now, and the one that differs is named."""
+    choices = ("x1", "x3") if wrong else ("x1",)
+    scale = Hyperparameter("scale", "choice", "step multiplier", "x1", choices=choices)
+    entry = replace(
+        GD2,
+        name="scaled",
+        hyperparameters=(LR, scale),
+        factory=make_scaled_gd,
+        derivation=_scaled_gd_rule,
+    )
+    plugins(FakeEntryPoint("scaled", entry))
+    problems = coverage_problems(reg.get("scaled"))
+    if not wrong:
+        assert problems == []
+        return
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(
+        "optimizer scaled names region 'gd' (scale=x3), proved for the update -g*lr; its "
+        "derivation gives -3*g*lr (dw_0 differs at "
+    ), problems
+
+
 def _rmsprop_like(momentum: bool, eps_inside: bool = False):
     def rule() -> UpdateRule:
         lr, rho, eps, beta, g, v, b = sp.symbols("lr rho eps momentum g v b", real=True)

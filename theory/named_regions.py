@@ -170,7 +170,7 @@ def _named_problems(entry: Any, named: str) -> list[str]:
     declared = {h.name: h for h in entry.hyperparameters}
     names = {sp.Symbol(n, real=True): n for n in declared}
     common = {n: s for s, n in names.items()}
-    ref_rule, rule = reference.build_derivation(), entry.build_derivation()
+    ref_rule = reference.build_derivation()
 
     # the built-in's hyperparameters in the plugin's names, a substitution, or its default
     ref_values: dict[Any, Any] = {}
@@ -187,13 +187,28 @@ def _named_problems(entry: Any, named: str) -> list[str]:
             ref_values[sym] = sp.nsimplify(reference.hyperparameter(name).default)
         else:
             return [f"{where}, stated in hyperparameter {name!r}: it declares no {name!r}"]
-    values = {sym: common[name] for name, sym in rule.hyperparameters.items() if name in common}
+    out: list[str] = []
+    for setting in entry.derivation_settings():  # each choice setting the update depends on
+        at = ", ".join(f"{k}={v}" for k, v in setting.items())
+        rule = entry.build_derivation(**setting)
+        problem = _update_problem(
+            entry, where + (f" ({at})" if at else ""), ref_rule, rule, ref_values, common
+        )
+        out += [problem] if problem else []
+    return out[:1]
 
+
+def _update_problem(
+    entry: Any, where: str, ref_rule: Any, rule: Any, ref_values: dict, common: dict
+) -> str | None:
+    """Why ``rule`` (one setting's derivation) is not the update ``ref_rule`` the region was
+    proved for: a point where their first updates differ, or no proof that they are equal."""
+    values = {sym: common[name] for name, sym in rule.hyperparameters.items() if name in common}
     ref_text = _text(ref_rule, ref_values, rule.gradient)
     mine_text = _text(rule, values, rule.gradient)
     said = f"{where}, proved for the update {ref_text}; its derivation gives {mine_text}"
     if bool(ref_rule.observables) != bool(rule.observables):
-        return [f"{said} (one reads per-run observables, the other does not)"]
+        return f"{said} (one reads per-run observables, the other does not)"
     steps = 1 if ref_rule.observables else STEPS
     grads = sp.symbols(f"g_0:{steps}", real=True)
     observables = {
@@ -206,11 +221,11 @@ def _named_problems(entry: Any, named: str) -> list[str]:
         gap = _gap(a, b, point)
         if gap is not None and gap > 1e-20:
             at = ", ".join(f"{s} = {v}" for s, v in point.items() if s in (a - b).free_symbols)
-            return [f"{said} (dw_{k} differs at {at})"]
+            return f"{said} (dw_{k} differs at {at})"
         proved, _residual = is_zero(a - b)
         if not proved:
-            return [f"{said} (dw_{k} not proved equal)"]
-    return []
+            return f"{said} (dw_{k} not proved equal)"
+    return None
 
 
 def _unroll(rule: Any, values: dict[Any, Any], grads: tuple[Any, ...]) -> list[Any]:
