@@ -291,6 +291,52 @@ def test_a_callable_region_with_stray_symbols_is_reported(plugins):
     ]
 
 
+@pytest.mark.parametrize("argument", ["", "beta"], ids=["momentum not passed as beta", "passed"])
+def test_a_region_symbol_no_hyperparameter_is_passed_as_is_refused(plugins, argument):
+    """A held-out author's: a heavy-ball plugin's own region in descent_proofs' beta while its
+    hyperparameter is named momentum; theory passed it, and every sweep case said "needs
+    per-step beta: no verdict". Refused now, unless the hyperparameter is passed as beta."""
+    from descentcheck.theory import descent
+
+    cm = descent.REGIONS["constant_momentum"]
+    own = replace(cm, name="hb_own")
+    momentum = Hyperparameter("momentum", "float", "momentum", 0.5, high=1.0, argument=argument)
+    entry = replace(SIGNSGD, hyperparameters=(LR, momentum), region=lambda: own)
+    plugins(FakeEntryPoint("signsgd", entry))
+    problems = [p for p in coverage_problems(reg.get("signsgd")) if "hb_own" in p]
+    if argument:
+        assert not any("no hyperparameter" in p for p in problems), problems
+        return
+    assert problems == [
+        "optimizer signsgd: its own region 'hb_own': its condition uses 'beta', which no "
+        "hyperparameter of signsgd is named or passed as (name the symbol as the "
+        "hyperparameter, or declare argument='beta')"
+    ]
+
+
+def test_theory_says_which_own_regions_no_ledger_claim_runs(plugins):
+    """A held-out author's: an own region in the per-step rho_k was left out of
+    registered-regions-give-descent without a word; theory's optimizer check now says so."""
+    from descentcheck.properties.claims.registered_regions import judged_optimizers
+    from descentcheck.theory import descent
+    from descentcheck.theory.checks import check_optimizers
+
+    own = replace(descent.REGIONS["constant_momentum"], name="hb_own")
+    momentum = Hyperparameter("momentum", "float", "momentum", 0.5, high=1.0, argument="beta")
+    entry = replace(SIGNSGD, hyperparameters=(LR, momentum), region=lambda: own)
+    plugins(FakeEntryPoint("signsgd", entry))
+    assert "signsgd" not in judged_optimizers()
+    summary = check_optimizers().summary
+    assert (
+        "own regions in the per-step rho_k (signsgd): no ledger claim runs them "
+        "(registered-regions-give-descent judges regions without it); a sweep judges them at "
+        "rho_k's worst case, inf"
+    ) in summary, summary
+    gd_own = replace(descent.REGIONS["gd"], name="gd_own")  # no rho_k: the ledger runs it
+    plugins(FakeEntryPoint("gd2", replace(GD2, region=lambda: gd_own)))
+    assert "gd2" in judged_optimizers() and "per-step rho_k" not in check_optimizers().summary
+
+
 # ---- bug 6 (optimizers): the device-path claim trains plugin optimizers ---------------------
 
 

@@ -531,6 +531,19 @@ def check_optimizers(seed: int = 0) -> CheckResult:
     )
 
 
+def _needs_ratio(entry: Any) -> bool:
+    """Whether ``entry``'s region takes the per-step ratio rho_k (``guaranteed(ratio=...)``)."""
+    import inspect
+
+    from descentcheck.registry.optimizers import region_of
+
+    try:
+        region = region_of(entry)
+        return "ratio" in inspect.signature(region.guaranteed).parameters
+    except Exception:  # a region that does not resolve is reported by the coverage check
+        return False
+
+
 def _regions_checked() -> str:
     """What the registry's coverage check (``registry_problems``) did with each region."""
     from descentcheck.registry.optimizers import registry
@@ -546,6 +559,13 @@ def _regions_checked() -> str:
             f"own regions ({', '.join(own)}): their form, and guaranteed against their "
             f"condition at {AGREEMENT_POINTS} seeded points"
         )
+        per_step = [n for n in own if _needs_ratio(registry()[n])]
+        if per_step:
+            parts.append(
+                f"own regions in the per-step rho_k ({', '.join(per_step)}): no ledger claim "
+                "runs them (registered-regions-give-descent judges regions without it); a sweep "
+                "judges them at rho_k's worst case, inf"
+            )
     if none:
         parts.append(f"no region, a reason stated: {', '.join(none)}")
     return "; ".join(parts)

@@ -79,6 +79,17 @@ def _own_region_problems(entry: Any, region: Any) -> list[str]:
                 f"{where} {region.name!r}: its condition uses {stray}, neither symbols of "
                 f"theory.descent_proofs nor hyperparameters of {entry.name}"
             )
+        # a run passes guaranteed each hyperparameter under its name and factory keyword: a
+        # step size or momentum under another name would get no value, and no verdict ever
+        passed = {n for h in entry.hyperparameters for n in (h.name, h.keyword)}
+        used = {str(s) for s in region.condition.free_symbols}
+        unpassed = sorted(used & {"lr", "tau", "beta"} - passed)
+        if unpassed:
+            out.append(
+                f"{where} {region.name!r}: its condition uses {unpassed[0]!r}, which no "
+                f"hyperparameter of {entry.name} is named or passed as (name the symbol as "
+                f"the hyperparameter, or declare argument={unpassed[0]!r})"
+            )
     if not callable(region.guaranteed):
         out.append(f"{where} {region.name!r}: guaranteed is not callable")
     if not str(region.words).strip():
