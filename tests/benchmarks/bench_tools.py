@@ -4,6 +4,7 @@
   numeric agreement checks (SymPy import and derivation caches included, as a user runs it);
 * ``descentcheck.impl.gradcheck.check_network_gradient`` on each small benchmark DAG (complex
   step, every parameter entry);
+* a loss plugin's lambdified value and gradient (``LossPlugin.value_and_grad``);
 * ``descentcheck --help`` and ``descentcheck train --help`` as subprocesses (goal: < 0.3 s, which
   needs SymPy and matplotlib imported lazily).
 
@@ -65,6 +66,35 @@ def test_gradcheck(benchmark, case):
         iterations=1,
         warmup_rounds=1,
     )
+
+
+def _softmax_half_mse(yhat, y):
+    """A plugin loss (a held-out author's): softmax, then half the squared error to the one-hot
+    row; its derived dE/dyhat_k each repeat the softmax's exp sums."""
+    import sympy as sp
+
+    z = sp.Add(*[sp.exp(a) for a in yhat])
+    return sp.Rational(1, 2) * sp.Add(*[(sp.exp(a) / z - t) ** 2 for a, t in zip(yhat, y)])
+
+
+def test_plugin_loss_gradient(benchmark):
+    """A loss plugin's lambdified value and gradient (``LossPlugin.value_and_grad``, the rules
+    descentcheck derives) on 1797 x 10 outputs, as ``train`` and ``gradcheck`` call them: 11.8 ms
+    per call on machine A before common subexpressions were evaluated once, 1.3 ms after
+    (gradcheck of a digits net with it: 210 s before, 23 s after, 7 s with the built-in
+    cross-entropy)."""
+    import numpy as np
+
+    from descentcheck.registry.op_plugins import LossPlugin, PluginLoss
+
+    loss = PluginLoss(LossPlugin("softmax_half_mse", _softmax_half_mse, min_width=2), "bench")
+    rng = np.random.default_rng(0)
+    yhat = rng.standard_normal((1797, 10))
+    y = np.eye(10)[rng.integers(0, 10, 1797)]
+    loss.value_and_grad(yhat, y)  # lambdified once, outside the timing
+    benchmark.group = "plugin loss"
+    benchmark.extra_info.update(kind="plugin_loss", case="softmax_half_mse, 1797 x 10")
+    benchmark.pedantic(loss.value_and_grad, args=(yhat, y), rounds=20, iterations=1)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"]], ids=["help", "train-help"])

@@ -323,6 +323,11 @@ def render(data: dict[str, Any]) -> str:
             f"| gradient check, {e['case']} | {_cell(b['stats'])} | "
             f"`check_network_gradient`, complex step, {e['n_params']} parameters |"
         )
+    for b in by_kind["plugin_loss"]:
+        lines.append(
+            f"| a loss plugin's derived value and gradient, {b['extra_info']['case']} "
+            f"| {_cell(b['stats'])} | `LossPlugin.value_and_grad`, lambdified |"
+        )
     for b in by_kind["layer"]:
         e = b["extra_info"]
         lines.append(
