@@ -404,7 +404,14 @@ class _OpsHelp(click.Command):
     show_default=True,
 )
 @click.option("--dim", type=int, default=None, help="number of inputs D of an op [default: 3]")
-def derive(op, fmt, dim):
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="an optimizer's choice its rule depends on (repeatable) [default: its default]",
+)
+def derive(op, fmt, dim, settings):
     """Print SymPy's derivation of OP: its output and gradient with respect to every parameter
     and input, for one unit with inputs x0..x{D-1} (JSON: {"op", "symbols", "output", "grad"}).
     For an optimizer, its update rule of one entry and its exact descent region (or why it has
@@ -421,10 +428,35 @@ def derive(op, fmt, dim):
         raise DescentcheckError(f"--dim is for ops; {op!r} is an optimizer (one entry's rule)")
     if (info := ops.get(op)) is not None and info.plugin is not None:
         info.plugin.check_rules()  # a refused rule named as train names it
+    setting = _derive_setting(op, settings) if settings else None
     try:
-        click.echo(derive_text(op, fmt, 3 if dim is None else dim))
+        click.echo(derive_text(op, fmt, 3 if dim is None else dim, setting))
     except DeriveError as e:
         raise DescentcheckError(str(e)) from None
+
+
+def _derive_setting(op: str, settings: tuple[str, ...]) -> dict[str, str]:
+    """``--setting NAME=VALUE`` as a dict, each NAME a choice hyperparameter of the optimizer
+    ``op`` and VALUE one of its choices (one-line errors otherwise)."""
+    from descentcheck.impl.errors import did_you_mean
+    from descentcheck.registry.optimizers import get, names
+
+    if op not in names():
+        raise DescentcheckError(f"--setting is for optimizers; {op!r} is not one")
+    entry = get(op)
+    choices = tuple(h.name for h in entry.hyperparameters if h.kind == "choice")
+    out: dict[str, str] = {}
+    for item in settings:
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise DescentcheckError(f"--setting takes NAME=VALUE, got {item!r}")
+        if name not in choices:
+            known = f" (its choices: {', '.join(choices)})" if choices else " (it has no choices)"
+            raise DescentcheckError(
+                f"{op} has no choice {name!r}{known}{did_you_mean(name, choices)}"
+            )
+        out[name] = entry.hyperparameter(name).check(value)
+    return out
 
 
 @main.command()

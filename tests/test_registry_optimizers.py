@@ -838,7 +838,20 @@ def test_a_derivation_may_depend_on_a_choice(plugins, tmp_path):
     shown = json.loads(CliRunner().invoke(main, ["derive", "signum", "--format", "json"]).output)
     assert shown["setting"] == {"mode": "sign"} and shown["step"] == "-lr*sign(g)"
     text = CliRunner().invoke(main, ["derive", "signum"]).output
-    assert "the rule shown is for mode = 'sign', its default" in text
+    assert "the rule shown is for mode = 'sign', its default (--setting mode=...)" in text
+    # another setting from the command line (a held-out author could only reach it in Python)
+    args = ["derive", "signum", "--setting", "mode=plain"]
+    shown = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).output)
+    assert shown["setting"] == {"mode": "plain"} and shown["step"] == "-g*lr"
+    text = CliRunner().invoke(main, args).output
+    assert "the rule shown is for mode = 'plain', as asked" in text and "- g \\eta" in text
+    for bad, says in (
+        ("mode=both", "error: unknown mode 'both'; known: sign, plain"),
+        ("mdoe=plain", "error: signum has no choice 'mdoe' (its choices: mode); did you mean"),
+        ("mode", "error: --setting takes NAME=VALUE, got 'mode'"),
+    ):
+        r = CliRunner().invoke(main, ["derive", "signum", "--setting", bad])
+        assert r.exit_code == 2 and r.output.startswith(says), r.output
     assert _update_claim(tmp_path / "a", ("signum",))["outcome"] == "held"
 
     one_rule = replace(SIGNUM, derivation=lambda: _signum_rule("sign"))

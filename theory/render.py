@@ -106,9 +106,12 @@ _RENDERERS = {"latex": to_latex, "sympy": to_sympy, "json": to_json, "mathml": t
 assert tuple(_RENDERERS) == FORMATS
 
 
-def derive_text(op: str, fmt: str = "latex", dim: int = 3) -> str:
+def derive_text(
+    op: str, fmt: str = "latex", dim: int = 3, setting: dict[str, str] | None = None
+) -> str:
     """The derivation of one unit of ``op`` with ``dim`` inputs, as text in ``fmt``; for an
-    optimizer's name (not an op's), its update rule and descent region (``render_update``).
+    optimizer's name (not an op's), its update rule and descent region (``render_update``), for
+    ``setting`` (choice hyperparameter -> value; the defaults where not given).
 
     Raises :class:`DeriveError` (a ``ValueError``) with a one-line message for an unknown op,
     an unknown format, or a dim out of range."""
@@ -120,5 +123,5 @@ def derive_text(op: str, fmt: str = "latex", dim: int = 3) -> str:
     if isinstance(op, str) and op not in ops.derive_names() and op in updates.names():
         from .render_update import RENDERERS  # an optimizer: its update rule (dim not used)
 
-        return RENDERERS[fmt](updates.get(op))
+        return RENDERERS[fmt](updates.get(op), setting)
     return _RENDERERS[fmt](derive(op, dim))

@@ -34,11 +34,16 @@ import sympy as sp
 from .mathml import math_block, presentation
 
 
-def _parts(entry: Any) -> dict[str, Any]:
+def _parts(entry: Any, setting: dict[str, str] | None = None) -> dict[str, Any]:
     from descentcheck.registry.optimizers import checked_derivation, region_of
 
+    asked = dict(setting or {})
+    setting = {c: asked.get(c, entry.choice_default(c)) for c in entry.derivation_choices()}
     # a plugin's derivation with undeclared symbols is refused, not printed
-    rule = entry.build_derivation() if entry.origin == "builtin" else checked_derivation(entry)
+    if entry.origin == "builtin":
+        rule = entry.build_derivation(**setting)
+    else:
+        rule = checked_derivation(entry, **setting)
     region = region_of(entry)
     refused = None
     if region is not None and entry.origin != "builtin":
@@ -55,8 +60,9 @@ def _parts(entry: Any) -> dict[str, Any]:
         "step": sp.sympify(rule.step),
         "region": region,
         "refused": refused,
-        # the choices the rule depends on, at their defaults (the rule shown is theirs)
-        "setting": {c: entry.choice_default(c) for c in entry.derivation_choices()},
+        # the choices the rule depends on: as asked, else at their defaults
+        "setting": setting,
+        "asked": set(asked),
     }
 
 
@@ -78,8 +84,8 @@ def _k(rule: Any) -> str:
     return str(rule.step_index) if rule.step_index is not None else "k"
 
 
-def to_json(entry: Any) -> str:
-    p = _parts(entry)
+def to_json(entry: Any, setting: dict[str, str] | None = None) -> str:
+    p = _parts(entry, setting)
     rule, region = p["rule"], p["region"]
     payload = {
         "optimizer": entry.name,
@@ -105,7 +111,8 @@ def to_json(entry: Any) -> str:
     return json.dumps(payload, indent=2)
 
 
-def _notes(entry: Any, rule: Any) -> list[str]:
+def _notes(entry: Any, p: dict[str, Any]) -> list[str]:
+    rule = p["rule"]
     k = _k(rule)
     out = [
         f"{entry.name}: {entry.summary}",
@@ -113,11 +120,12 @@ def _notes(entry: Any, rule: Any) -> list[str]:
         f"gradient {rule.gradient}",
     ]
     out += [f"observable {s}: {text}" for s, text in rule.observables.items()]
-    for c in entry.derivation_choices():
+    for c, v in p["setting"].items():
         h = entry.hyperparameter(c)
+        how = "as asked" if c in p["asked"] else f"its default (--setting {c}=...)"
         out.append(
-            f"the rule shown is for {c} = {entry.choice_default(c)!r}, its default; it depends "
-            f"on {c} ({', '.join(h.choices)}): each has its own rule"
+            f"the rule shown is for {c} = {v!r}, {how}; it depends on {c} "
+            f"({', '.join(h.choices)}): each has its own rule"
         )
     return out
 
@@ -137,10 +145,10 @@ def _scope(region: Any) -> str:
     return f" ({when})" if when else ""
 
 
-def to_sympy(entry: Any) -> str:
-    p = _shown(_parts(entry))
-    rule, k = p["rule"], _k(p["rule"])
-    lines = [f"# {n}" for n in _notes(entry, rule)]
+def to_sympy(entry: Any, setting: dict[str, str] | None = None) -> str:
+    p = _shown(_parts(entry, setting))
+    k = _k(p["rule"])
+    lines = [f"# {n}" for n in _notes(entry, p)]
     lines += [f"{s} = {v}" for s, v in p["initial"].items()]
     lines += [f"{s} = {v}" for s, v in p["state"].items()]
     lines.append(f"dw_{k} = {p['step']}")
@@ -188,9 +196,9 @@ def _in_words(name: str) -> bool:
     return any(len(w) > 2 for w in rest)
 
 
-def to_latex(entry: Any) -> str:
-    p = _shown(_parts(entry))
-    rule, k = p["rule"], _k(p["rule"])
+def to_latex(entry: Any, setting: dict[str, str] | None = None) -> str:
+    p = _shown(_parts(entry, setting))
+    k = _k(p["rule"])
     names = _word_names(p, k)
 
     def tex(e: Any) -> str:
@@ -201,15 +209,15 @@ def to_latex(entry: Any) -> str:
     rows.append(rf"\Delta w_{{{k}}} &= {tex(p['step'])}")
     if p["region"] is not None:
         rows.append(rf"\text{{region{_scope(p['region'])}: }} & {p['region'].latex}")
-    head = [f"% {n}" for n in _notes(entry, rule)] + [f"% {_closing(entry, p)}"]
+    head = [f"% {n}" for n in _notes(entry, p)] + [f"% {_closing(entry, p)}"]
     body = r" \\" + "\n"
     return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
 
 
-def to_mathml(entry: Any) -> str:
-    p = _shown(_parts(entry))
-    rule, k = p["rule"], _k(p["rule"])
-    out = [f"<!-- {n.replace('--', '-')} -->" for n in _notes(entry, rule)]
+def to_mathml(entry: Any, setting: dict[str, str] | None = None) -> str:
+    p = _shown(_parts(entry, setting))
+    k = _k(p["rule"])
+    out = [f"<!-- {n.replace('--', '-')} -->" for n in _notes(entry, p)]
     for s, v in (*p["initial"].items(), *p["state"].items()):
         out.append(math_block(f"{presentation(s)}<mo>=</mo>{presentation(v)}"))
     dw = f"<msub><mi>&#x394;w</mi><mrow><mi>{k}</mi></mrow></msub>"
@@ -222,18 +230,18 @@ def to_mathml(entry: Any) -> str:
     return "\n".join(out) + "\n"
 
 
-def _guarded(render: Callable[[Any], str]) -> Callable[[Any], str]:
+def _guarded(render: Callable[..., str]) -> Callable[..., str]:
     """``render`` for a plugin's entry: its derivation or region raising (a bug of the plugin)
     is a one-line ``OptimizerPluginError`` naming it, never a traceback."""
 
-    def guarded(entry: Any) -> str:
+    def guarded(entry: Any, setting: dict[str, str] | None = None) -> str:
         if entry.origin == "builtin":
-            return render(entry)  # ours: a bug, with its traceback
+            return render(entry, setting)  # ours: a bug, with its traceback
         from descentcheck.messages import one_line
         from descentcheck.registry.optimizers import OptimizerPluginError
 
         try:
-            return render(entry)
+            return render(entry, setting)
         except OptimizerPluginError:
             raise
         except Exception as e:
