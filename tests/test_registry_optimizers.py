@@ -862,6 +862,33 @@ def test_a_derivation_may_depend_on_a_choice(plugins, tmp_path):
     assert entry["outcome"] == "falsified" and "mode='plain'" in entry["message"], entry
 
 
+def test_a_derivation_keyword_naming_no_choice_and_a_raising_setting_are_named(plugins):
+    """Held-out authors': ``def rule(mdoe="sign")`` (a keyword naming no choice) was one rule
+    for every setting without a word; a derivation raising in one setting only did not say
+    which."""
+
+    def misspelt(mdoe="sign"):
+        return _signum_rule(mdoe)
+
+    plugins(FakeEntryPoint("signum", replace(SIGNUM, derivation=misspelt)))
+    problems = coverage_problems(reg.get("signum"))
+    assert (
+        "optimizer signum: its derivation takes 'mdoe', which names no choice hyperparameter "
+        "(its choices: mode): it is never given a value, so one rule stands for every setting"
+    ) in problems, problems
+
+    def raising(mode="sign"):
+        if mode == "plain":
+            raise RuntimeError("boom")
+        return _signum_rule(mode)
+
+    plugins(FakeEntryPoint("signum", replace(SIGNUM, derivation=raising)))
+    problems = coverage_problems(reg.get("signum"))
+    assert problems == [
+        "optimizer signum: no SymPy derivation for mode='plain' (RuntimeError: boom)"
+    ], problems
+
+
 def test_every_setting_of_a_choice_dependent_derivation_is_checked(plugins, tmp_path):
     """verify's check before it starts (and derive's) builds the rule of every setting: a
     symbol left undeclared in the non-default mode only is refused, naming the mode."""

@@ -798,6 +798,26 @@ def pair_problem(entry: OptimizerEntry) -> str | None:
     return None
 
 
+def _stray_keywords(entry: OptimizerEntry) -> list[str]:
+    """A keyword of the derivation that names none of the choice hyperparameters: it never
+    gets a value, so the rule stands for every setting (a misspelt ``mode`` goes unnoticed)."""
+    try:
+        params = inspect.signature(resolve(entry.derivation)).parameters
+    except (TypeError, ValueError, ImportError, AttributeError):
+        return []  # no signature, or an unresolvable reference (reported as such elsewhere)
+    choices = [h.name for h in entry.hyperparameters if h.kind == "choice"]
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    stray = [n for n, p in params.items() if p.kind in named and n not in choices]
+    if not stray:
+        return []
+    known = f"its choices: {', '.join(choices)}" if choices else "it declares no choice"
+    return [
+        f"optimizer {entry.name}: its derivation takes {stray[0]!r}, which names no choice "
+        f"hyperparameter ({known}): it is never given a value, so one rule stands for every "
+        "setting"
+    ]
+
+
 def coverage_problems(entry: OptimizerEntry) -> list[str]:
     """What ``entry`` lacks, one line each naming the optimizer (empty: complete). Imports the
     code it names, and SymPy: the update pair, the SymPy derivation (an :class:`UpdateRule`
@@ -806,15 +826,20 @@ def coverage_problems(entry: OptimizerEntry) -> list[str]:
 
     name = entry.name
     out: list[str] = [p] if (p := pair_problem(entry)) is not None else []
+    out += _stray_keywords(entry)
+    where = ""
     try:
         for setting in entry.derivation_settings():
+            where = "".join(f" for {c}={v!r}" for c, v in setting.items())
             rule = entry.build_derivation(**setting)
             if not isinstance(rule, UpdateRule) or not isinstance(rule.step, sp.Expr):
-                out.append(f"optimizer {name}: its derivation returns no UpdateRule of SymPy exprs")
+                out.append(
+                    f"optimizer {name}: its derivation{where} returns no UpdateRule of SymPy exprs"
+                )
                 break
             out += _rule_problems(entry, rule)
     except Exception as e:
-        out.append(f"optimizer {name}: no SymPy derivation ({type(e).__name__}: {e})")
+        out.append(f"optimizer {name}: no SymPy derivation{where} ({type(e).__name__}: {e})")
     if (entry.region is None) == (entry.no_region is None):
         out.append(f"optimizer {name}: neither a descent region nor a reason why none exists")
     elif entry.region is not None:
