@@ -119,6 +119,12 @@ DELETE = object()
         ("optimizers.0.lr", "fast", "expected a number"),
         ("optimizers.1.momentum", {"min": 0.0, "max": 1.5}, "[1].momentum.max: momentum must lie"),
         ("optimizers.0.group", "layer", "unknown group 'layer'"),
+        (  # a held-out author's: it said "a grid range needs num"
+            "optimizers.0.group",
+            {"min": 0, "max": 1},
+            "optimizers[0].group: group is a choice (array, unit, node, global): give a name or "
+            "a list, not a range",
+        ),
         ("architectures.specs", ["no_such_net"], "neither a spec file"),
         ("architectures.specs", [{"inputs": 1, "output": "x", "nodes": []}], "invalid spec"),
         ("architectures.random.max_steps", 1, "max_steps: must be >= 2"),

@@ -300,6 +300,9 @@ class OptimizerBlock(_Table):
             _choice(k, (*cls._file_keys(), *declared), "key")
         if missing := [p for p, h in declared.items() if h.required and p not in v]:
             raise _problem(f"optimizer {name} needs {missing[0]!r}")
+        for p in (p for p, h in declared.items() if h.choices and isinstance(v.get(p), Mapping)):
+            known = ", ".join(declared[p].choices)
+            raise _problem(f"{p} is a choice ({known}): give a name or a list, not a range", p)
         axes = {
             p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(h, v[p], p)}
             for p, h in declared.items()
