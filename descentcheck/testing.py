@@ -98,7 +98,8 @@ def reference_trajectory(
             :class:`~descentcheck.impl.network.Network`.
         params: the initial parameters, ``NAME.PARAM -> array`` (not modified).
         x, y: the data, as ``Network.check_data`` takes them (integer labels are one-hot
-            encoded for ``softmax_cross_entropy``).
+            encoded for a loss taking labels: ``softmax_cross_entropy``, or a plugin loss with
+            ``targets="labels"``).
         optimizer: a registered optimizer's name (``descentcheck.registry.optimizers.names()``:
             the built-ins and any plugin's).
         steps, batch_size, seed: as for ``descentcheck.train`` (full batch by default).
@@ -271,7 +272,12 @@ def _tolerance(value: float | Mapping[str, float], default: float, name: str) ->
     given = dict(value) if isinstance(value, Mapping) else dict.fromkeys(QUANTITIES, value)
     unknown = sorted(set(given) - set(QUANTITIES))
     if unknown:
-        raise ValueError(f"{name}: unknown quantity {unknown[0]!r} (one of {QUANTITIES})")
+        from descentcheck.impl.errors import did_you_mean
+
+        known = f" (one of {', '.join(QUANTITIES)})"
+        raise ValueError(
+            f"{name}: unknown quantity {unknown[0]!r}{known}{did_you_mean(unknown[0], QUANTITIES)}"
+        )
     for q, v in given.items():  # True would pass for 1 and "1e-2" for a number
         if isinstance(v, bool) or not isinstance(v, int | float | np.floating | np.integer):
             raise TypeError(f"{name} for {q} must be a number, got {v!r}")

@@ -191,7 +191,8 @@ def _cases_table(rows: list[CaseRow], caption: str = "") -> Table:
 REGION_TEXT = (
     "Theory (`theory.descent`) guarantees that one step decreases an L-smooth loss inside the "
     "exact regions it derives: gradient descent for lr·L < 2 (drawn at τ = 0), adaptive "
-    "momentum for τ below τ_max(lr); a constant momentum β > 0 has no such region. Each case is "
+    "momentum for τ below τ_max(lr); a constant momentum β > 0 has none fixed before the run "
+    "(its exact region bounds β ρ_k, ρ_k the previous step over |g_k|, unbounded). Each case is "
     "placed with L₀, the largest |Hessian eigenvalue| at its initial weights, blue if the loss "
     "decreased at every step and red if it rose at some step. L₀ is local: a red point inside "
     "the region met more curvature later. Points beyond the axes are drawn on the edge."

@@ -229,7 +229,10 @@ def test_a_candidate_of_no_known_shape_is_one_line(ref, candidate, error, messag
     ("kwargs", "message"),
     [
         ({"rtol": -1.0}, "rtol for loss must be a finite number >= 0"),
-        ({"atol": {"los": 1.0}}, "atol: unknown quantity 'los'"),
+        (
+            {"atol": {"los": 1.0}},
+            r"atol: unknown quantity 'los' \(one of loss, grad_norm, params\); did you mean 'loss'\?",
+        ),
         ({"rtol": float("nan")}, "rtol for loss must be"),
     ],
 )
