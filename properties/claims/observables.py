@@ -243,6 +243,11 @@ def _check_one(case: Case, hp: dict[str, Any], K: int, worst: dict[str, float]) 
             raise
         return [f"{name}: training failed: {one_line(e)}"]
     out = path_misses(kept, inplace, name)
+    if out and plugin:  # the one way a plugin's pure update goes wrong on one path only
+        out[0] += (
+            " (an optimizer whose state keeps the params it was given sees them move on the "
+            "in-place path: copy them in init)"
+        )
     if kept.status != "completed":
         return out
     W = [net.flatten(p) for p in kept.params_history]
