@@ -748,7 +748,13 @@ def test_a_callable_regions_empty_latex_or_mathml_is_printed_from_its_condition(
 
     entry = OptimizerEntry("scaled", "dw = -lr c g", (LR,), region=region)
     printed = reg.region_of(entry)
-    assert printed.latex == sp.latex(sp.StrictLessThan(lr * c * L, 2))
+    # lr as the rule above it prints it (eta), not l r
+    assert printed.latex == sp.latex(sp.StrictLessThan(lr * c * L, 2), symbol_names={lr: r"\eta"})
+    assert r"\eta" in printed.latex and "lr" not in printed.latex
+    momentum = sp.Symbol("momentum", positive=True)
+    words = replace(region(), condition=sp.StrictLessThan(momentum * lr, 1))
+    shown = reg.region_of(replace(entry, region=lambda: words)).latex
+    assert r"\mathrm{momentum}" in shown, shown
     assert printed.mathml.startswith("<math") and "<mi>c</mi>" in printed.mathml
     given = reg.region_of(replace(entry, region=lambda: replace(region(), latex="x", mathml="y")))
     assert (given.latex, given.mathml) == ("x", "y")  # what the plugin wrote is kept

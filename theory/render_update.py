@@ -183,6 +183,19 @@ def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
 _GREEK = {"lr": r"\eta", "eps": r"\epsilon"}
 
 
+def latex_names(symbols: Any) -> dict[sp.Symbol, str]:
+    """LaTeX for the ``symbols`` of a condition, as the update rules write them: ``lr`` and
+    ``eps`` as eta and epsilon, names in words upright; others as SymPy prints them."""
+    names = {}
+    for s in symbols:
+        if s.name in _GREEK:
+            names[s] = _GREEK[s.name]
+        elif _in_words(s.name):
+            words = s.name.replace("_", r"\_")
+            names[s] = rf"\mathrm{{{words}}}"
+    return names
+
+
 def _in_words(name: str) -> bool:
     """Whether SymPy would print ``name`` as a product of italic letters or a word subscript
     (``decay``, ``buf``, ``initial_accumulator_value``), not as a letter (``g``, ``v``,
