@@ -866,6 +866,7 @@ def test_a_derivation_may_depend_on_a_choice(plugins, tmp_path):
     assert not {r.name: r for r in compare_registered(sequences=2)}["signum"].ok
     entry = _update_claim(tmp_path / "b", ("signum",))
     assert entry["outcome"] == "falsified" and "mode='plain'" in entry["message"], entry
+    assert entry["measured"]["counterexample_runs_tested"] >= 1, entry["measured"]  # a test
 
 
 def test_a_derivation_keyword_naming_no_choice_and_a_raising_setting_are_named(plugins):

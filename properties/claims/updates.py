@@ -319,7 +319,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         if r["diverged"]:
             measured["runs_diverged"] = measured.get("runs_diverged", 0.0) + 1
         measured[f"runs_{_label(hp)}"] = 1.0
-        tested = float(r["resolved"] > 0)
+        tested = float(r["resolved"] > 0 or r["worst"] > 1.0)  # a miss found is a test
         measured["runs_tested"] = measured.get("runs_tested", 0.0) + tested
         measured["runs_vacuous"] = measured.get("runs_vacuous", 0.0) + 1 - tested
         measured["entries_checked"] = measured.get("entries_checked", 0.0) + r["entries"]
