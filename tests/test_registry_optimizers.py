@@ -858,7 +858,10 @@ def test_a_derivation_may_depend_on_a_choice(plugins, tmp_path):
     ):
         r = CliRunner().invoke(main, ["derive", "signum", "--setting", bad])
         assert r.exit_code == 2 and r.output.startswith(says), r.output
-    assert _update_claim(tmp_path / "a", ("signum",))["outcome"] == "held"
+    held = _update_claim(tmp_path / "a", ("signum",))
+    assert held["outcome"] == "held"
+    # counted per setting (it said runs_signum for both)
+    assert held["measured"]["runs_signum_sign"] > 0 and held["measured"]["runs_signum_plain"] > 0
 
     one_rule = replace(SIGNUM, derivation=lambda: _signum_rule("sign"))
     plugins(FakeEntryPoint("signum", one_rule))

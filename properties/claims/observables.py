@@ -60,7 +60,7 @@ from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..strategies import Case, cases, log_uniform, unit_interval
-from .updates import SMALL, half_ulp, reference_groups
+from .updates import SMALL, half_ulp, label, reference_groups
 
 U = 2.0**-53
 GROUPINGS = ("array", "unit", "node", "global")
@@ -97,17 +97,6 @@ def settings(lr: float, beta: float, tau: float, rho: float, eps: float) -> list
         rms,
         {**rms, "momentum": beta},
     ]
-
-
-def label(hp: dict[str, Any]) -> str:
-    if get(hp["optimizer"]).origin != "builtin":  # the optimizer and its choices
-        choices = [v for k, v in hp.items() if k != "optimizer" and isinstance(v, str)]
-        return "_".join([hp["optimizer"], *choices])
-    if hp["optimizer"] == "adaptive_momentum":
-        return f"adaptive_{hp['group']}"
-    if hp["optimizer"] == "rmsprop" and hp.get("momentum"):
-        return "rmsprop_momentum"
-    return hp["optimizer"]
 
 
 def ratio(err: float, tol: float) -> float:

@@ -260,13 +260,19 @@ def _rmsprop(hp, g, v, buf, M, k):
     return ref, v, buf, M
 
 
-def _label(hp: dict[str, Any]) -> str:
-    name = hp["optimizer"]
-    if name == "adaptive_momentum":
+def label(hp: dict[str, Any]) -> str:
+    """A run's name in measured keys (``runs_NAME``): a plugin with its choices
+    (``clipgd_value``), adaptive momentum with its grouping, RMSProp with momentum apart."""
+    from descentcheck.registry.optimizers import get
+
+    if get(hp["optimizer"]).origin != "builtin":  # the optimizer and its choices
+        choices = [v for k, v in hp.items() if k != "optimizer" and isinstance(v, str)]
+        return "_".join([hp["optimizer"], *choices])
+    if hp["optimizer"] == "adaptive_momentum":
         return f"adaptive_{hp['group']}"
-    if name == "rmsprop" and hp.get("momentum"):
+    if hp["optimizer"] == "rmsprop" and hp.get("momentum"):
         return "rmsprop_momentum"
-    return name
+    return hp["optimizer"]
 
 
 def _check_one(case, hp: dict[str, Any], K: int) -> dict[str, Any]:
@@ -318,7 +324,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         r = _check_one(case, hp, K)
         if r["diverged"]:
             measured["runs_diverged"] = measured.get("runs_diverged", 0.0) + 1
-        measured[f"runs_{_label(hp)}"] = 1.0
+        measured[f"runs_{label(hp)}"] = 1.0
         tested = float(r["resolved"] > 0 or r["worst"] > 1.0)  # a miss found is a test
         measured["runs_tested"] = measured.get("runs_tested", 0.0) + tested
         measured["runs_vacuous"] = measured.get("runs_vacuous", 0.0) + 1 - tested
@@ -334,7 +340,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
             # the setting that ran (a choice may differ from the draw, which variants expand)
             setting = ", ".join(f"{n}={v!r}" for n, v in hp.items() if n != "optimizer")
             msg = (
-                f"{_label(hp)} ({setting}) step {k}, entry {i}: applied {a:.17g}, rule "
+                f"{label(hp)} ({setting}) step {k}, entry {i}: applied {a:.17g}, rule "
                 f"{ref:.17g} ({r['worst']:.3g} x tolerance)"
             )
             return Verdict(False, measured, {"worst_error_over_tolerance": 1.0}, message=msg)
