@@ -947,3 +947,20 @@ def test_every_command_stops_at_a_refused_optimizer_plugin(plugins, args):
         "error: plugin 'adam' (fake_plugin:ADAM): optimizer adam has no SymPy derivation "
         "(derivation)"
     ], (args, r.output)
+
+
+def test_a_miss_where_the_rule_resolves_no_sign_counts_as_a_tested_run(plugins, tmp_path):
+    """A derivation stating a zero step for an optimizer that moves: every entry of the rule is
+    within its tolerance of 0 (no sign resolved), yet the applied step misses it. The run that
+    falsified the claim was counted vacuous (runs_tested 0 beside the verdict)."""
+
+    def still(mode="sign"):
+        lr, g = sp.symbols("lr g", real=True)
+        return UpdateRule(step=0 * lr * g, gradient=g, hyperparameters={"lr": lr})
+
+    plugins(FakeEntryPoint("signum", replace(SIGNUM, derivation=still)))
+    entry = _update_claim(tmp_path, ("signum",))
+    assert entry["outcome"] == "falsified", entry
+    m = entry["measured"]
+    assert m["counterexample_entries_sign_resolved"] == 0, m
+    assert m["counterexample_runs_tested"] >= 1 and m["counterexample_runs_vacuous"] == 0, m
