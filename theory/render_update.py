@@ -159,10 +159,8 @@ def to_sympy(entry: Any, setting: dict[str, str] | None = None) -> str:
 
 
 def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
-    """LaTeX for symbols named in words (``initial_accumulator_value``, or a state ``sum_sq``
-    shown as ``sum_sq_k``), which SymPy would print as ``initial_{accumulator value}``: the
-    words upright, joined by ``\\_``, the index (``k``, ``(k-1)``, ``(-1)``) as a subscript;
-    ``lr`` and ``eps`` as the regions write them (eta, epsilon)."""
+    """LaTeX for the rule's symbols named in words or as :data:`_GREEK` (:func:`_base_latex`),
+    a state's index (``k``, ``(k-1)``, ``(-1)``: ``sum_sq_k``) as a subscript."""
     exprs = [*p["initial"], *p["initial"].values(), *p["state"], *p["state"].values(), p["step"]]
     names: dict[sp.Symbol, str] = {}
     for s in set().union(*(sp.sympify(e).free_symbols for e in exprs)):
@@ -171,11 +169,8 @@ def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
             if base.endswith("_" + index):
                 base, sub = base[: -len(index) - 1], index
                 break
-        if base in _GREEK:  # as the regions write them (theory.descent: lr is eta)
-            names[s] = _GREEK[base] + (f"_{{{sub}}}" if sub else "")
-        elif _in_words(base):
-            words = base.replace("_", r"\_")
-            names[s] = rf"\mathrm{{{words}}}" + (f"_{{{sub}}}" if sub else "")
+        if (tex := _base_latex(base)) is not None:
+            names[s] = tex + (f"_{{{sub}}}" if sub else "")
     return names
 
 
@@ -183,17 +178,22 @@ def _word_names(p: dict[str, Any], k: str) -> dict[sp.Symbol, str]:
 _GREEK = {"lr": r"\eta", "eps": r"\epsilon"}
 
 
+def _base_latex(name: str) -> str | None:
+    """``lr`` and ``eps`` as the regions write them (eta, epsilon); a name in words upright,
+    joined by ``\\_`` (SymPy would print ``initial_{accumulator value}`` or ``d e c a y``);
+    None where SymPy's own printing is right (a letter, a Greek name)."""
+    if name in _GREEK:
+        return _GREEK[name]
+    if _in_words(name):
+        words = name.replace("_", r"\_")
+        return rf"\mathrm{{{words}}}"
+    return None
+
+
 def latex_names(symbols: Any) -> dict[sp.Symbol, str]:
-    """LaTeX for the ``symbols`` of a condition, as the update rules write them: ``lr`` and
-    ``eps`` as eta and epsilon, names in words upright; others as SymPy prints them."""
-    names = {}
-    for s in symbols:
-        if s.name in _GREEK:
-            names[s] = _GREEK[s.name]
-        elif _in_words(s.name):
-            words = s.name.replace("_", r"\_")
-            names[s] = rf"\mathrm{{{words}}}"
-    return names
+    """LaTeX for the ``symbols`` of a condition, as the update rules write them
+    (:func:`_base_latex`); others as SymPy prints them."""
+    return {s: tex for s in symbols if (tex := _base_latex(s.name)) is not None}
 
 
 def _in_words(name: str) -> bool:
