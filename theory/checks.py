@@ -533,13 +533,10 @@ def check_optimizers(seed: int = 0) -> CheckResult:
 
 def _needs_ratio(entry: Any) -> bool:
     """Whether ``entry``'s region takes the per-step ratio rho_k (``guaranteed(ratio=...)``)."""
-    import inspect
-
-    from descentcheck.registry.optimizers import region_of
+    from descentcheck.registry.optimizers import region_of, takes_ratio
 
     try:
-        region = region_of(entry)
-        return "ratio" in inspect.signature(region.guaranteed).parameters
+        return takes_ratio(region_of(entry))
     except Exception:  # a region that does not resolve is reported by the coverage check
         return False
 

@@ -198,15 +198,15 @@ def _named_problems(entry: Any, named: str) -> list[str]:
             ref_values[sym] = sp.nsimplify(reference.hyperparameter(name).default)
         else:
             return [f"{where}, stated in hyperparameter {name!r}: it declares no {name!r}"]
-    out: list[str] = []
     for setting in entry.derivation_settings():  # each choice setting the update depends on
         at = ", ".join(f"{k}={v}" for k, v in setting.items())
         rule = entry.build_derivation(**setting)
         problem = _update_problem(
             entry, where + (f" ({at})" if at else ""), ref_rule, rule, ref_values, common
         )
-        out += [problem] if problem else []
-    return out[:1]
+        if problem:
+            return [problem]
+    return []
 
 
 def _update_problem(

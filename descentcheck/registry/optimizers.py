@@ -376,13 +376,19 @@ class OptimizerEntry:
         if self.derivation is None:
             return ()
         choices = tuple(h.name for h in self.hyperparameters if h.kind == "choice")
+        keywords, any_keyword = self.derivation_keywords()
+        return choices if any_keyword else tuple(c for c in choices if c in keywords)
+
+    def derivation_keywords(self) -> tuple[tuple[str, ...], bool]:
+        """The derivation's named parameters, and whether it takes ``**kwargs``; ``((),
+        False)`` without a signature to read (it is called without arguments)."""
         try:
             params = inspect.signature(resolve(self.derivation)).parameters
-        except (TypeError, ValueError):  # no signature to read: called without arguments
-            return ()
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return choices
-        return tuple(c for c in choices if c in params)
+        except (TypeError, ValueError):
+            return (), False
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        keywords = tuple(n for n, p in params.items() if p.kind in named)
+        return keywords, any(p.kind is p.VAR_KEYWORD for p in params.values())
 
     def build_derivation(self, **setting: Any) -> UpdateRule:
         """The SymPy update rule (imports SymPy) for ``setting``: a derivation that takes
@@ -802,12 +808,11 @@ def _stray_keywords(entry: OptimizerEntry) -> list[str]:
     """A keyword of the derivation that names none of the choice hyperparameters: it never
     gets a value, so the rule stands for every setting (a misspelt ``mode`` goes unnoticed)."""
     try:
-        params = inspect.signature(resolve(entry.derivation)).parameters
-    except (TypeError, ValueError, ImportError, AttributeError):
-        return []  # no signature, or an unresolvable reference (reported as such elsewhere)
+        keywords, _ = entry.derivation_keywords()
+    except (ImportError, AttributeError):
+        return []  # an unresolvable reference, reported as such by the derivation's check
     choices = [h.name for h in entry.hyperparameters if h.kind == "choice"]
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    stray = [n for n, p in params.items() if p.kind in named and n not in choices]
+    stray = [n for n in keywords if n not in choices]
     if not stray:
         return []
     known = f"its choices: {', '.join(choices)}" if choices else "it declares no choice"
@@ -936,6 +941,13 @@ def region_of(entry: OptimizerEntry) -> Any:
     if entry.region not in REGIONS:  # a built-in's typo or a region removed from theory
         raise OptimizerPluginError(_unknown_region(entry))
     return REGIONS[entry.region]
+
+
+def takes_ratio(region: Any) -> bool:
+    """Whether ``region``'s float test takes the per-step ratio rho_k (``guaranteed(ratio=)``):
+    no a-priori verdict but at its worst case, and ``registered-regions-give-descent`` does
+    not run it."""
+    return "ratio" in inspect.signature(region.guaranteed).parameters
 
 
 __all__ = [

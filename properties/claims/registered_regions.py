@@ -38,7 +38,6 @@ regions.py`` keeps that case); a narrower excess hides behind the factor.
 
 from __future__ import annotations
 
-import inspect
 import math
 from functools import cache
 from typing import Any
@@ -70,7 +69,7 @@ def _probe(entry: Any) -> dict[str, float]:
 
 def judged_optimizers() -> tuple[str, ...]:
     """The registered optimizers this claim judges (module docstring), in registry order."""
-    from descentcheck.registry.optimizers import region_of, registry
+    from descentcheck.registry.optimizers import region_of, registry, takes_ratio
 
     out = []
     for name, entry in registry().items():
@@ -79,7 +78,7 @@ def judged_optimizers() -> tuple[str, ...]:
         if entry.origin != "builtin" and region_refusal(entry):
             continue
         region = region_of(entry)
-        if region is None or "ratio" in inspect.signature(region.guaranteed).parameters:
+        if region is None or takes_ratio(region):
             continue
         if inside_region(name, _probe(entry), 1.0)["inside"] is not None:
             out.append(name)
