@@ -639,6 +639,14 @@ def _kink_functions() -> tuple[Any, Any]:
     return abs_c, sign_re
 
 
+def left_unevaluated(d: Any) -> str | None:
+    """The shortest unevaluated ``Derivative(...)`` in the derivative ``d`` (what SymPy could not
+    differentiate, ``Derivative(floor(x), x)``), or None."""
+    import sympy as sp
+
+    return min(map(str, d.atoms(sp.Derivative)), key=len) if d.has(sp.Derivative) else None
+
+
 def closed_derivative(e: Any, x: Any, who: str) -> Any:
     """``de/dx``, or a one-line :class:`PluginError` naming ``who`` when SymPy leaves an
     unevaluated ``Derivative`` in it."""
@@ -646,8 +654,7 @@ def closed_derivative(e: Any, x: Any, who: str) -> Any:
 
     # a jump's DiracDelta is 0 off the jump, and 0 at it by the rules' convention (sign(0) = 0)
     d = sp.diff(e, x).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
-    if d.has(sp.Derivative):
-        left = min(map(str, d.atoms(sp.Derivative)), key=len)
+    if (left := left_unevaluated(d)) is not None:
         raise PluginError(
             f"{who}: SymPy cannot differentiate its rule in closed form (it leaves {left}); "
             "write it with functions analytic near the real line (|u| and sign(u) may appear)"
