@@ -135,6 +135,10 @@ def main() -> None:
         from descentcheck.impl.ops.vector_math import setting
 
         setting()
+    if os.environ.get("DESCENTCHECK_BLAS"):
+        from descentcheck.impl.ops.blas import provider
+
+        provider()  # a bad value, or mkl asked for where it cannot run, stops every command
     # every command reads the optimizer registry before it starts, so a refused optimizer
     # plugin stops each one with its line (never half-used; train's options come from it)
     from descentcheck.registry.optimizers import names

@@ -45,6 +45,12 @@ def _start() -> Any:
     return _controller.limit(limits=1)
 
 
+def active() -> bool:
+    """Whether BLAS is limited to one thread now (some thread is inside :func:`one_blas_thread`):
+    :mod:`.ops.blas` takes MKL's products only then."""
+    return _active > 0
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """BLAS limited to one thread inside the block (see the module docstring)."""

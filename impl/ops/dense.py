@@ -14,17 +14,18 @@ import numpy as np
 
 from ..backend import namespace
 from .base import Array, Layer, iadd
+from .blas import matmul
 
 
 class Dense(Layer):
     def forward(self, params, xs):
         x = xs[0]
-        return iadd(x @ params[self.keys["W"]], params[self.keys["b"]]), x
+        return iadd(matmul(x, params[self.keys["W"]]), params[self.keys["b"]]), x
 
     def backward(self, params, cache, gy):
         x = cache
-        gx = gy @ params[self.keys["W"]].T if self.input_grads else None
-        return [gx], {"W": x.T @ gy, "b": namespace(gy).add.reduce(gy, axis=0)}
+        gx = matmul(gy, params[self.keys["W"]].T) if self.input_grads else None
+        return [gx], {"W": matmul(x.T, gy), "b": namespace(gy).add.reduce(gy, axis=0)}
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
         """Glorot uniform: ``W ~ U(-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``; ``b = 0``."""

@@ -78,6 +78,7 @@ import numpy as np
 from ..backend import namespace
 from . import vector_math
 from .base import Array, Layer, iadd, imul, isub, same_kind
+from .blas import matmul
 
 MATMUL_MIN_SIZE = 1 << 16
 """From this ``n * units * in`` on, the matmul evaluation is used (see the module docstring)."""
@@ -174,14 +175,14 @@ class Gaussian(Layer):
         if self.per_unit:
             th = xp.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
         else:
-            th = xx @ h2.T
+            th = matmul(xx, h2.T)
         # s / 2 = sum_i (r2 c')_ji c'_ji / 2: the same bits as sum_i h2_ji c'_ji c'_ji (halving
         # commutes with rounding), without an (units, in) temporary for h2 c'
         s_half = xp.einsum("ud,ud->u", rc, cs)
         s_half *= 0.5
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
         th = iadd(th, s_half)
-        z = isub(xs @ rc.T, th)
+        z = isub(matmul(xs, rc.T), th)
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
         e = z.real * RHO
         e += th.real
@@ -208,11 +209,11 @@ class Gaussian(Layer):
             w *= e
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)[:, None]  # (units, 1)
-        G1 = gzt @ xs
+        G1 = matmul(gzt, xs)
         t = cs * S
         gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
         # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
-        gsq = isub(gzt @ xx, imul(iadd(G1, gd), cs))
+        gsq = isub(matmul(gzt, xx), imul(iadd(G1, gd), cs))
         units = xp.flatnonzero(xp.add.reduce(w, axis=0) > 0.0) if w is not None else ()
         if len(units):
             diff = x[:, None, :] - c[units]
@@ -223,9 +224,9 @@ class Gaussian(Layer):
         gx = None
         if self.input_grads:
             if self.per_unit:
-                gx = isub(gz @ rc, (gz @ r2[:, 0])[:, None] * xs)
+                gx = isub(matmul(gz, rc), (gz @ r2[:, 0])[:, None] * xs)
             else:
-                gx = isub(gz @ rc, imul(gz @ r2, xs))
+                gx = isub(matmul(gz, rc), imul(matmul(gz, r2), xs))
             rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > 0.0) if w is not None else ()
             if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)

@@ -116,6 +116,10 @@ def _large_exp() -> Any:
     if provider() == "mkl_umath":
         import mkl_umath
 
+        from . import mkl_runtime
+
+        mkl_runtime.runtime()  # strict CNR before MKL's first computation, for .blas's products
+
         return _on_one_thread(mkl_umath.exp)
     return np.exp
 

@@ -101,9 +101,10 @@ def thread_limits():
         return
     from threadpoolctl import threadpool_limits
 
-    from descentcheck.impl.ops import vector_math
+    from descentcheck.impl.ops import blas, vector_math
 
     vector_math.provider()  # loads MKL where it will be used, so that the limits reach it
+    blas.provider()
     with threadpool_limits(limits=THREADS):
         try:
             import torch
@@ -152,10 +153,14 @@ def _versions() -> dict[str, Any]:
             info[name] = None
     # what makes a machine's elementwise work fast or slow, and how a run emulated another
     # machine (NPY_DISABLE_CPU_FEATURES, ATEN_CPU_CAPABILITY, OPENBLAS_CORETYPE: tox passes them)
-    from descentcheck.impl.ops import vector_math
+    from descentcheck.impl.ops import blas, mkl_runtime, vector_math
 
     info["numpy_tanh_exp_simd"] = vector_math.NUMPY_IS_SIMD
     info["large_exp"] = vector_math.provider()
+    info["cpu_vendor"] = blas.cpu_vendor()
+    info["large_products"] = blas.provider()
+    if info["large_products"] == "mkl":
+        info["mkl"] = mkl_runtime.runtime().version
     if info["torch"]:
         import torch
 
@@ -168,6 +173,8 @@ def _versions() -> dict[str, Any]:
             "OPENBLAS_CORETYPE",
             "MKL_ENABLE_INSTRUCTIONS",
             "DESCENTCHECK_VECTOR_MATH",
+            "DESCENTCHECK_BLAS",
+            "MKL_CBWR",
         )
         if os.environ.get(k)
     }

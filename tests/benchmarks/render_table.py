@@ -71,6 +71,17 @@ def _machine(info: dict[str, Any]) -> str:
             else None
         ),
         (
+            "large products: "
+            + (
+                f"MKL's dgemm ({v.get('mkl')}, strict CNR)"
+                if v["large_products"] == "mkl"
+                else "numpy's"
+            )
+            + f" ({v.get('cpu_vendor') or 'CPU vendor unknown'})"
+            if "large_products" in v
+            else None
+        ),
+        (
             "large arrays' exp: "
             + ("MKL's (mkl_umath)" if v["large_exp"] == "mkl_umath" else "numpy's")
             if "large_exp" in v

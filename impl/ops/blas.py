@@ -1,0 +1,176 @@
+"""Matrix products of the layers: numpy's ``@`` (OpenBLAS in numpy's wheels), or MKL's
+``cblas_dgemm`` for large float64 products on Intel CPUs.
+
+Why: on Intel Xeons OpenBLAS's double-precision products are slower than MKL's. On machine E of
+the README's Speed section (an Intel Xeon, SkylakeX kernels) the same products took 0.62-0.90 of
+numpy's time through PyTorch, whose x86 wheels multiply with MKL, and PyTorch eager won there by
+its products alone. On AMD's Zen 4 (machine A) MKL's ``cblas_dgemm`` took 1.00-1.17 of OpenBLAS's
+time, so AMD CPUs keep numpy's.
+
+Which a process uses is fixed when it first needs a large product (:func:`provider`): MKL where
+``DESCENTCHECK_BLAS`` (:data:`ENV`) is ``mkl``, or is ``auto`` (unset) on a CPU whose vendor is
+GenuineIntel, and the ``mkl`` extra is installed (``pip install -e ".[mkl]"``: mkl-service and
+MKL's runtime); else numpy's. The same inputs give the same bits on a machine: MKL runs in strict
+CNR mode (:mod:`.mkl_runtime`, independent of memory alignment) and on one thread per call, set
+for the calling thread and restored after (with GNU OpenMP loaded first, ``import torch``, MKL's
+threads are not to be trusted: :mod:`.vector_math`). The two BLAS round the same sums
+differently, as two machines' would; ``tests/test_blas.py`` holds MKL's products to numpy's
+within the rounding bound of a length-k dot product.
+
+Only inside :func:`~descentcheck.impl.threads.one_blas_thread` (the trainer, the gradient check,
+the sweep and the report compute there): a user's own ``Network.loss_and_grad`` call keeps
+numpy's BLAS as configured, threads included. Only 2-D real float64 numpy arrays of
+:data:`MIN_WORK` multiply-adds or more, each with unit stride along one axis (a transposed view
+is passed as a transpose flag, not copied); every other product, small DAGs' included, is
+numpy's ``@`` of its namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import operator
+import os
+import platform
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import threads
+from ..errors import BackendError
+from . import mkl_runtime
+
+ENV = "DESCENTCHECK_BLAS"
+"""``numpy`` keeps numpy's products everywhere, ``mkl`` takes MKL's on any CPU (to time or
+compare the two on one machine); unset, or ``auto``, lets :func:`provider` choose."""
+
+MIN_WORK = 1 << 20
+"""Products of ``m * k * n`` >= 2^20 multiply-adds (about 0.1 ms) may take MKL's ``dgemm``: its
+ctypes call costs a few microseconds, noise there and a loss on small DAGs' products."""
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # cblas.h
+_INT_MAX = 2**31 - 1
+
+
+def setting() -> str:
+    """:data:`ENV`'s value: ``"auto"`` (unset or empty), ``"numpy"`` or ``"mkl"``; any other is
+    refused in one line (the CLI asks before any command runs)."""
+    choice = os.environ.get(ENV, "").strip().lower() or "auto"
+    if choice not in ("auto", "numpy", "mkl"):
+        raise BackendError(f"{ENV} must be 'auto', 'numpy' or 'mkl', got {choice!r}")
+    return choice
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``), or ``""`` where unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return "GenuineIntel" if "GenuineIntel" in platform.processor() else ""
+
+
+@functools.cache
+def provider() -> str:
+    """``"numpy"`` or ``"mkl"``: whose products large float64 arrays take in this process.
+    :data:`ENV` = ``mkl`` without a usable MKL is refused in one line, naming what is missing."""
+    choice = setting()
+    if choice == "numpy" or (choice == "auto" and cpu_vendor() != "GenuineIntel"):
+        return "numpy"
+    rt = mkl_runtime.runtime()
+    problem = (
+        "the mkl extra (mkl-service and MKL's runtime) is not installed" if rt is None else rt.why
+    )
+    if not problem:
+        return "mkl"
+    if choice == "mkl":
+        raise BackendError(f"{ENV}=mkl cannot be used: {problem}")
+    return "numpy"
+
+
+@functools.cache
+def _dgemm() -> tuple[Any, Any]:
+    lib = mkl_runtime.runtime().lib  # type: ignore[union-attr]
+    f = lib.cblas_dgemm
+    i, d, p = ctypes.c_int, ctypes.c_double, ctypes.c_void_p
+    f.argtypes = [i, i, i, i, i, i, d, p, i, p, i, d, p, i]
+    f.restype = None
+    local = lib.MKL_Set_Num_Threads_Local
+    local.argtypes, local.restype = [i], i
+    return f, local
+
+
+def _operand(a: np.ndarray) -> tuple[int, int] | None:
+    """``(transpose flag, leading dimension)`` of a row-major operand, or None where neither
+    axis has unit stride (a copy is numpy's business)."""
+    s0, s1 = a.strides
+    if s1 == 8 and s0 >= 8 * max(a.shape[1], 1) and s0 % 8 == 0:
+        return _NO_TRANS, s0 // 8
+    if s0 == 8 and s1 >= 8 * max(a.shape[0], 1) and s1 % 8 == 0:
+        return _TRANS, s1 // 8
+    return None
+
+
+def mkl_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
+    """``a @ b`` of 2-D float64 arrays by MKL's ``dgemm`` on one thread, into ``out`` (a fresh
+    C-ordered array, or the given one, which must be C-ordered, of the product's shape and share
+    no memory with ``a`` or ``b``); None where an operand has no unit stride or a size exceeds
+    MKL's 32-bit integers. Needs :func:`provider` ``"mkl"`` (the bench's BLAS floor calls it)."""
+    (m, k), n = a.shape, b.shape[1]
+    ta, tb = _operand(a), _operand(b)
+    if ta is None or tb is None or max(m, n, k, ta[1], tb[1]) > _INT_MAX:
+        return None
+    out = np.empty((m, n)) if out is None else out
+    dgemm, local = _dgemm()
+    before = local(1)
+    try:
+        dgemm(_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0, a.ctypes.data, ta[1],
+              b.ctypes.data, tb[1], 0.0, out.ctypes.data, n)  # fmt: skip
+    finally:
+        local(before)
+    return out
+
+
+def _large(a: Any, b: Any) -> Any:
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.ndim == b.ndim == 2
+        and a.dtype == b.dtype == np.float64
+        and a.shape[1] == b.shape[0]
+        and threads.active()
+        and provider() == "mkl"
+    ):
+        out = mkl_product(a, b)
+        if out is not None:
+            return out
+    return a @ b
+
+
+def _dispatching_matmul(a: Any, b: Any) -> Any:
+    """``a @ b``: MKL's ``dgemm`` for a large 2-D float64 numpy product where :func:`provider`
+    chose it (see the module docstring), else the arrays' own ``@``."""
+    # small DAGs multiply tiny matrices many times a step: one size test before anything else
+    if a.size * b.shape[-1] < MIN_WORK:
+        return a @ b
+    return _large(a, b)
+
+
+def _may_take_mkl() -> bool:
+    """Whether :func:`provider` could choose MKL in this process: ``mkl`` asked for (or a value
+    :func:`setting` will refuse), or ``auto`` on an Intel CPU with mkl-service installed."""
+    choice = os.environ.get(ENV, "").strip().lower()
+    if choice in ("", "auto"):
+        return cpu_vendor() == "GenuineIntel" and importlib.util.find_spec("mkl") is not None
+    return choice != "numpy"
+
+
+matmul: Callable[[Any, Any], Any] = _dispatching_matmul if _may_take_mkl() else operator.matmul
+"""The layers' product, bound when this module is first imported: where MKL cannot be chosen
+(numpy asked for, an AMD CPU, no ``mkl`` extra) plain ``@``, which a small DAG's tiny products
+would otherwise pay 15-20% on for the size test."""

@@ -1,0 +1,309 @@
+"""impl/ops/blas: which BLAS a large product takes, and that MKL's ``dgemm`` (the ``mkl`` extra,
+chosen on Intel CPUs) gives numpy's product to rounding, in every memory layout the layers pass,
+the same bits at every alignment, and a network's gradient within rounding of numpy's path.
+MKL's path is forced (``DESCENTCHECK_BLAS=mkl``) so that these run on any CPU where the extra is
+installed (tox's default env installs it)."""
+
+from __future__ import annotations
+
+import operator
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from descentcheck.impl import threads
+from descentcheck.impl.errors import BackendError
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops import blas, dense, gaussian, mkl_runtime
+from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
+
+U = 2.0**-53
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """The provider chosen anew in the test (and again after it)."""
+    monkeypatch.delenv(blas.ENV, raising=False)
+    blas.provider.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    blas.provider.cache_clear()
+
+
+@pytest.fixture
+def mkl(fresh):
+    """MKL's products asked for (skips where the ``mkl`` extra is not installed)."""
+    pytest.importorskip("mkl", reason="mkl-service (the mkl extra) is not installed")
+    if mkl_runtime.runtime() is None:
+        pytest.skip("MKL's runtime library (the mkl extra) is not installed")
+    fresh.setenv(blas.ENV, "mkl")
+    assert blas.provider() == "mkl"
+    return fresh
+
+
+def test_amd_and_unknown_cpus_keep_numpys_products(fresh):
+    for vendor in ("AuthenticAMD", ""):
+        fresh.setattr(blas, "cpu_vendor", lambda v=vendor: v)
+        blas.provider.cache_clear()
+        assert blas.provider() == "numpy"
+        assert not blas._may_take_mkl()
+
+
+def test_intel_cpus_take_mkls_products_where_the_extra_is_installed(fresh):
+    fresh.setattr(blas, "cpu_vendor", lambda: "GenuineIntel")
+    if mkl_runtime.runtime() is None:
+        assert blas.provider() == "numpy"
+    else:
+        assert blas.provider() == "mkl"
+        assert blas._may_take_mkl()
+    blas.provider.cache_clear()
+    fresh.setenv(blas.ENV, "numpy")
+    assert blas.provider() == "numpy"
+    assert not blas._may_take_mkl()
+
+
+def test_intel_without_the_extra_keeps_numpys_and_mkl_asked_for_is_one_line(fresh):
+    fresh.setattr(blas, "cpu_vendor", lambda: "GenuineIntel")
+    fresh.setattr(mkl_runtime, "runtime", lambda: None)
+    assert blas.provider() == "numpy"
+    blas.provider.cache_clear()
+    fresh.setenv(blas.ENV, "mkl")
+    with pytest.raises(BackendError) as e:
+        blas.provider()
+    assert str(e.value) == (
+        "DESCENTCHECK_BLAS=mkl cannot be used: the mkl extra (mkl-service and MKL's runtime) is "
+        "not installed"
+    )
+
+
+def test_without_strict_reproducibility_mkl_is_not_used(fresh):
+    """MKL that computed before strict CNR could be set might round a product by its alignment:
+    numpy's products then, and ``mkl`` asked for says why."""
+    loose = mkl_runtime.Runtime(None, "MKL", False, "MKL computed before descentcheck could ...")
+    fresh.setattr(blas, "cpu_vendor", lambda: "GenuineIntel")
+    fresh.setattr(mkl_runtime, "runtime", lambda: loose)
+    assert blas.provider() == "numpy"
+    blas.provider.cache_clear()
+    fresh.setenv(blas.ENV, "mkl")
+    with pytest.raises(BackendError, match="MKL computed before descentcheck could"):
+        blas.provider()
+
+
+def test_a_bad_setting_is_one_line_that_names_it(fresh):
+    fresh.setenv(blas.ENV, "openblas")
+    with pytest.raises(BackendError) as e:
+        blas.provider()
+    assert str(e.value) == "DESCENTCHECK_BLAS must be 'auto', 'numpy' or 'mkl', got 'openblas'"
+    assert blas._may_take_mkl()  # bound to the dispatcher, whose first large product says it
+
+
+def _bound_in_subprocess(env: dict[str, str]) -> str:
+    code = (
+        "from descentcheck.impl.ops import blas, dense, gaussian\n"
+        "assert dense.matmul is gaussian.matmul is blas.matmul\n"
+        "print(blas.matmul.__name__)"
+    )
+    full = {**os.environ, **env}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip()
+
+
+def test_the_layers_product_is_plain_matmul_where_mkl_cannot_be_chosen():
+    """Bound once at import: ``@`` itself where MKL cannot be chosen (no size test on a small
+    DAG's products), the dispatcher where it can."""
+    assert _bound_in_subprocess({blas.ENV: "numpy"}) == operator.matmul.__name__
+    assert _bound_in_subprocess({blas.ENV: "mkl"}) == "_dispatching_matmul"
+
+
+LAYOUTS = ("C", "F", "sliced", "strided", "windows")
+
+
+def _laid_out(a: np.ndarray, layout: str) -> np.ndarray:
+    """``a``'s values in another memory layout: C order, Fortran order (a transposed view), a
+    view into a wider array (leading dimension above its width), every second column (no unit
+    stride: numpy's business), or overlapping rows (``sliding_window_view``, row stride 8 bytes:
+    no leading dimension MKL accepts) of a's first ``m + k - 1`` values."""
+    m, k = a.shape
+    if layout == "windows":
+        return np.lib.stride_tricks.sliding_window_view(a.ravel()[: m + k - 1].copy(), k)
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "sliced":
+        wide = np.zeros((m, k + 3))
+        wide[:, 1 : k + 1] = a
+        return wide[:, 1 : k + 1]
+    if layout == "strided":
+        wide = np.zeros((m, 2 * k))
+        wide[:, ::2] = a
+        return wide[:, ::2]
+    return np.ascontiguousarray(a)
+
+
+@st.composite
+def _operands(draw):
+    m, k, n = (draw(st.integers(1, 40)) for _ in range(3))
+    finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+    return draw(hnp.arrays(np.float64, (m, k), elements=finite)), draw(
+        hnp.arrays(np.float64, (k, n), elements=finite)
+    )
+
+
+@pytest.mark.parametrize("layout_b", LAYOUTS)
+@pytest.mark.parametrize("layout_a", LAYOUTS)
+@hypothesis_settings(TEST_PROFILE, max_examples=15)
+@given(operands=_operands())
+def test_mkls_product_is_numpys_to_rounding_in_every_layout(layout_a, layout_b, operands):
+    """|MKL - numpy| <= 2 gamma_k (|A| |B|) entrywise (each within gamma_k = k u / (1 - k u) of
+    the exact product, Higham 2002, eq. 3.13); a wrong transpose flag or leading dimension is off
+    by the values' size. Without unit stride, or with overlapping rows, MKL declines (None) and
+    numpy multiplies; every layout pair is tried (Hypothesis draws shapes and values)."""
+    if mkl_runtime.runtime() is None or not mkl_runtime.runtime().reproducible:
+        pytest.skip("MKL's runtime library (the mkl extra) is not installed")
+    a, b = _laid_out(operands[0], layout_a), _laid_out(operands[1], layout_b)
+    got = blas.mkl_product(a, b)
+    exotic = {layout_a, layout_b} & {"strided", "windows"}
+    if got is None:
+        assert exotic
+        return
+    k = a.shape[1]
+    gamma = k * U / (1 - k * U)
+    bound = 2 * gamma * (np.abs(a) @ np.abs(b))
+    assert got.flags.c_contiguous and got.shape == (a.shape[0], b.shape[1])
+    assert np.all(np.abs(got - a @ b) <= bound)
+
+
+def test_the_same_product_has_the_same_bits_at_every_alignment(mkl):
+    """Strict CNR: numpy aligns to 16 bytes, MKL's kernels to 64; the bits must not follow."""
+    assert mkl_runtime.runtime().reproducible
+    lib = mkl_runtime.runtime().lib
+    assert lib.MKL_CBWR_Get(mkl_runtime.CBWR_ALL) == mkl_runtime.STRICT_AUTO
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((257, 129)), rng.standard_normal((129, 131))
+
+    def at(x: np.ndarray, offset: int) -> np.ndarray:
+        raw = np.empty(x.nbytes + 128, np.uint8)
+        start = (-raw.ctypes.data) % 64 + offset
+        v = raw[start : start + x.nbytes].view(np.float64).reshape(x.shape)
+        v[...] = x
+        return v
+
+    ref = blas.mkl_product(at(a, 0), at(b, 0))
+    for oa in range(0, 64, 8):
+        for ob in (0, 8, 40):
+            assert np.array_equal(blas.mkl_product(at(a, oa), at(b, ob)), ref)
+
+
+def test_mkl_runs_one_thread_and_restores_the_callers_setting(mkl):
+    lib = mkl_runtime.runtime().lib
+    before = lib.MKL_Set_Num_Threads_Local(3)
+    try:
+        a = np.ones((300, 300))
+        assert np.array_equal(blas.mkl_product(a, a), np.full((300, 300), 300.0))
+        assert lib.MKL_Set_Num_Threads_Local(3) == 3  # what the product found, it left
+    finally:
+        lib.MKL_Set_Num_Threads_Local(before)
+
+
+LARGE_NET = {
+    "inputs": 96,
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 128, "inputs": ["input"]},
+        {"name": "t", "op": "tanh", "inputs": ["h"]},
+        {"name": "g", "op": "gaussian", "units": 64, "inputs": ["t"]},
+        {"name": "k", "op": "gaussian_logits", "units": 48, "inputs": ["t"], "radius": "per_unit"},
+        {"name": "c", "op": "concat", "inputs": ["g", "k", "t"]},
+        {"name": "out", "op": "dense", "units": 3, "inputs": ["c"]},
+    ],
+    "output": "out",
+    "loss": "mse",
+}
+
+
+def _problem():
+    net = Network.from_spec(LARGE_NET)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(512, 96)), rng.normal(size=(512, 3))
+    return net, net.init(seed=3, x=x), x, y
+
+
+def test_a_network_on_mkls_products_agrees_with_numpys_to_rounding(mkl):
+    """Every large product of a dense and both distance layers' forward and backward rules
+    (their matmul path) takes MKL's dgemm inside ``one_blas_thread``, and the loss and every
+    gradient entry stay within 1e-12 relative of numpy's path; outside it (a user's own call)
+    and for the net's small products, numpy's."""
+    calls = []
+
+    def counting(a, b, out=None):
+        calls.append(a.shape[0] * a.shape[1] * b.shape[1])
+        return real(a, b, out)
+
+    real = blas.mkl_product
+    mkl.setattr(blas, "mkl_product", counting)
+    for module in (dense, gaussian):
+        mkl.setattr(module, "matmul", blas._dispatching_matmul)
+    net, params, x, y = _problem()
+    calls.clear()  # init with data computes inside one_blas_thread too
+    net.loss_and_grad(params, x, y)
+    assert calls == []
+    with threads.one_blas_thread():
+        assert threads.active()
+        loss, grads = net.loss_and_grad(params, x, y)
+    # h: x @ W and x.T @ gy (no input gradient); g: two products forward, four back; k (per
+    # unit): one forward, three back; out (512 x 240 x 3) is small
+    assert len(calls) == 12 and min(calls) >= blas.MIN_WORK
+    ref_loss, ref_grads = _numpys(net, params, x, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for key, g in ref_grads.items():
+        scale = np.max(np.abs(g))
+        assert np.max(np.abs(grads[key] - g)) <= 1e-12 * scale, key
+
+
+def _numpys(net, params, x, y):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(blas.ENV, "numpy")
+        blas.provider.cache_clear()
+        try:
+            with threads.one_blas_thread():
+                return net.loss_and_grad(params, x, y)
+        finally:
+            blas.provider.cache_clear()
+
+
+def test_complex_and_one_dimensional_products_stay_numpys(mkl):
+    """The complex-step oracle's products and a per-unit layer's matrix-vector product."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((512, 64)) + 1e-20j * rng.standard_normal((512, 64))
+    b = rng.standard_normal((64, 64))
+    v = rng.standard_normal(64)
+    with threads.one_blas_thread():
+        assert np.array_equal(blas._dispatching_matmul(a, b), a @ b)
+        real = a.real.copy()
+        assert np.array_equal(blas._dispatching_matmul(real, v), real @ v)
+
+
+# MKL's vector math computing first (a CPU without AVX-512, mkl_umath installed) must not leave
+# the products without strict CNR: vector_math sets it before its first exp
+VML_FIRST = """
+import numpy as np
+from descentcheck.impl.ops import blas, vector_math as vm
+vm.NUMPY_IS_SIMD = False
+assert vm.provider() == "mkl_umath", vm.provider()
+vm.exp(np.zeros(1 << 16))
+print(blas.provider())
+"""
+
+
+def test_mkls_exp_first_still_leaves_the_products_reproducible():
+    pytest.importorskip("mkl_umath", reason="mkl_umath (the mkl extra) is not installed")
+    env = {**os.environ, blas.ENV: "mkl"}
+    env.pop("DESCENTCHECK_VECTOR_MATH", None)
+    out = subprocess.run([sys.executable, "-c", VML_FIRST], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "mkl"
