@@ -14,7 +14,8 @@ loses the relative accuracy of a small segment beside a large one.
 Which names exist, which are ufuncs and which keywords each function takes come from CuPy itself:
 ``impl/cupy_api.json`` was written from an installed CuPy by ``--dump-cupy-api`` (import
 cupy needs no GPU), and ``tests/test_gpu.py`` checks it against the installed CuPy when there
-is one. Arithmetic is numpy's (``exp`` the numpy backend's own, :func:`_host_exp`), so results
+is one. Arithmetic is numpy's (``exp`` and ``@`` the numpy backend's own, :func:`_host_exp`,
+:func:`_host_matmul`), so results
 equal the numpy backend's bit for bit wherever the code does the same operations on both.
 """
 
@@ -90,6 +91,14 @@ def _host_exp(x: np.ndarray, out: np.ndarray | None = None, **kw: Any) -> np.nda
     from .ops import vector_math
 
     return np.exp(x, out=out, **kw) if kw else vector_math.exp(x, out=out)
+
+
+def _host_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The numpy backend's product (MKL's for large float64 ones where that backend takes it,
+    :mod:`.ops.blas`), so that the stand-in keeps giving its bits."""
+    from .ops import blas
+
+    return blas.matmul(a, b)
 
 
 class _Ufunc:
@@ -209,8 +218,8 @@ class DeviceArray:
     __truediv__ = _binary(lambda a, b: a / b)
     __rtruediv__ = _binary(lambda a, b: b / a)
     __pow__ = _binary(lambda a, b: a**b)
-    __matmul__ = _binary(lambda a, b: a @ b)
-    __rmatmul__ = _binary(lambda a, b: b @ a)
+    __matmul__ = _binary(lambda a, b: _host_matmul(a, b))
+    __rmatmul__ = _binary(lambda a, b: _host_matmul(b, a))
     __and__ = _binary(lambda a, b: a & b)
     __or__ = _binary(lambda a, b: a | b)
     __gt__ = _binary(lambda a, b: a > b)
