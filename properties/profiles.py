@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+from .local_constants import ignore_local_constants
 from .strategies import Limits
 
 DEFAULT_DATABASE = ".hypothesis"
@@ -61,6 +62,7 @@ def examples_scale() -> int:
 
 
 def _register() -> None:
+    ignore_local_constants()  # the same cases from a checkout as from a wheel
     db = DirectoryBasedExampleDatabase(
         os.environ.get("DESCENTCHECK_HYPOTHESIS_DB") or DEFAULT_DATABASE
     )
