@@ -157,7 +157,7 @@ def _operands(draw):
 
 @pytest.mark.parametrize("layout_b", LAYOUTS)
 @pytest.mark.parametrize("layout_a", LAYOUTS)
-@hypothesis_settings(TEST_PROFILE, max_examples=15)
+@hypothesis_settings(TEST_PROFILE)
 @given(operands=_operands())
 def test_mkls_product_is_numpys_to_rounding_in_every_layout(layout_a, layout_b, operands):
     """|MKL - numpy| <= 2 gamma_k (|A| |B|) entrywise (each within gamma_k = k u / (1 - k u) of

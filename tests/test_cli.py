@@ -779,6 +779,36 @@ def test_a_bad_vector_math_setting_stops_every_command_in_one_line(workdir, monk
     assert _run(_train_args(workdir), workdir).exit_code == 0
 
 
+def test_a_bad_blas_setting_stops_every_command_in_one_line(workdir, monkeypatch):
+    """A net too small for MKL's products too; and ``mkl`` asked for where MKL cannot run
+    names what is missing, before the command writes anything."""
+    from descentcheck.impl.ops import blas, mkl_runtime
+
+    def invoke(setting: str):
+        monkeypatch.setenv("DESCENTCHECK_BLAS", setting)
+        blas.provider.cache_clear()
+        return CliRunner().invoke(main, [str(a) for a in _train_args(workdir)])
+
+    try:
+        r = invoke("openblas")
+        assert r.exit_code == 2
+        assert r.output.strip() == (
+            "error: DESCENTCHECK_BLAS must be 'auto', 'numpy' or 'mkl', got 'openblas'"
+        )
+        monkeypatch.setattr(mkl_runtime, "runtime", lambda: None)
+        r = invoke("mkl")
+        assert r.exit_code == 2
+        assert r.output.strip() == (
+            "error: DESCENTCHECK_BLAS=mkl cannot be used: the mkl extra (mkl-service and MKL's "
+            "runtime) is not installed"
+        )
+        assert not (workdir / "run").exists()
+        assert invoke("numpy").exit_code == 0
+    finally:
+        monkeypatch.undo()
+        blas.provider.cache_clear()
+
+
 def test_ctrl_c_while_the_cli_loads_is_one_line(monkeypatch, capsys):
     """A held-out audit: SIGINT in the first tenth of a second, while descentcheck.cli imports,
     gave a traceback; the entry point imports it inside its own handler."""

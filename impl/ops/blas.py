@@ -1,11 +1,11 @@
 """Matrix products of the layers: numpy's ``@`` (OpenBLAS in numpy's wheels), or MKL's
 ``cblas_dgemm`` for large float64 products on Intel CPUs.
 
-Why: on Intel Xeons OpenBLAS's double-precision products are slower than MKL's. On machine E of
-the README's Speed section (an Intel Xeon, SkylakeX kernels) the same products took 0.62-0.90 of
-numpy's time through PyTorch, whose x86 wheels multiply with MKL, and PyTorch eager won there by
-its products alone. On AMD's Zen 4 (machine A) MKL's ``cblas_dgemm`` took 1.00-1.17 of OpenBLAS's
-time, so AMD CPUs keep numpy's.
+Why: on machine E of the README's Speed section (an Intel Xeon; OpenBLAS on its SkylakeX kernels)
+a large net's products took 0.62-0.90 of numpy's time through PyTorch, whose x86 wheels multiply
+with MKL, a lead that descentcheck's step could not make up beyond its products. On AMD's Zen 4
+(machine A) MKL's ``cblas_dgemm`` took 1.04-1.19 of OpenBLAS's time at widths 128 and 256
+(0.95-0.98 at 384), so AMD CPUs keep numpy's.
 
 Which a process uses is fixed when it first needs a large product (:func:`provider`): MKL where
 ``DESCENTCHECK_BLAS`` (:data:`ENV`) is ``mkl``, or is ``auto`` (unset) on a CPU whose vendor is
