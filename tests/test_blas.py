@@ -307,3 +307,15 @@ def test_mkls_exp_first_still_leaves_the_products_reproducible():
     out = subprocess.run([sys.executable, "-c", VML_FIRST], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "mkl"
+
+
+def test_mkl_keeps_numpys_infinities_and_nans(mkl):
+    """A diverging run's inf and NaN reach the loss as numpy's products give them: inf * 0 is NaN
+    (a BLAS that skipped zero entries, as the reference BLAS does, would hide it), NaN spreads."""
+    a, b = np.ones((300, 300)), np.ones((300, 300))
+    a[0, 0], b[0, :], a[1, 1] = np.inf, 0.0, np.nan
+    a[2, 2], b[2, 5] = np.inf, 2.0
+    with np.errstate(invalid="ignore"):
+        got, ref = blas.mkl_product(a, b), a @ b
+    assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.isnan(got[0]).all()
+    assert np.array_equal(np.isinf(got), np.isinf(ref)) and got[2, 5] == np.inf
