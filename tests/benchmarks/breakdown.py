@@ -18,7 +18,9 @@ optimizer's flat update and its norm), ``step`` = ``loss_and_grad`` + ``trainer`
 ``step`` - products (``rest_of_parts``: the rows' rests summed, less where load varied between
 rounds). Times in seconds per step; each part is a minimum over repeats, measured
 interleaved (one round of every part per repeat) so that load on a shared machine hits all alike;
-with one thread per library (the bench's default) as CPU time, else as wall time.
+with one thread per library (the bench's default) as CPU time, else as wall time. It all runs
+inside ``one_blas_thread``, as ``train`` does, so the layers multiply with the BLAS a training
+step takes (``impl.ops.blas``: MKL's where it chose MKL) and the products timed alone match them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from descentcheck.impl.backend import get_backend
 from descentcheck.impl.heap import keep_freed_memory
 from descentcheck.impl.network import Network
 from descentcheck.impl.optim import get_optimizer
+from descentcheck.impl.threads import one_blas_thread
 from descentcheck.impl.trainer import _Run
 
 Row = dict[str, Any]
@@ -101,6 +104,11 @@ def step_breakdown(
 ) -> dict[str, Any]:
     """The per-layer rows, the loss, the trainer's share of a momentum step, and totals. The
     parts are measured interleaved, one round of each per repeat, minimum over repeats."""
+    with one_blas_thread():
+        return _breakdown(net, params, x, y, lr, beta, repeats)
+
+
+def _breakdown(net: Network, params, x, y, lr: float, beta: float, repeats: int) -> dict[str, Any]:
     keep_freed_memory()  # as train does: the step's arrays recycled, not page-faulted in
     x, y = net.check_data(x, y)
     params = net.check_params(params)

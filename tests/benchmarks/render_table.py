@@ -63,7 +63,7 @@ def _machine(info: dict[str, Any]) -> str:
         f"L2 {cpu['L2 cache']}, L3 {cpu['L3 cache']}" if "L2 cache" in cpu else None,
         f"{info.get('system')} {info.get('release')}",
         f"Python {v.get('python', info.get('python_version'))}",
-        f"numpy {v.get('numpy')} with {blas or 'unknown BLAS'}",
+        f"numpy {v.get('numpy')}; BLAS libraries loaded: {blas or 'unknown'}",
         (
             "numpy's float64 exp and tanh: "
             + ("AVX-512 SIMD loops" if v["numpy_tanh_exp_simd"] else "scalar libm loops")
@@ -187,7 +187,8 @@ def render(data: dict[str, Any]) -> str:
             "from the same parameters in the same process, warmed up. Ratios are descentcheck's "
             "time over the other's, measured interleaved (median of per-round ratios); a ratio "
             "marked ~ comes from the separate runs' minima instead. The BLAS floor is the step's "
-            "matrix products alone through numpy's BLAS; torch's BLAS floor, the same products "
+            "matrix products alone through the BLAS its large products take (the machine line's "
+            "large products); torch's BLAS floor, the same products "
             "through torch's (where it is faster, PyTorch eager starts that far ahead).",
             "",
             "| net | batch | params | descentcheck | PyTorch eager | JAX jit | BLAS floor "
