@@ -201,8 +201,8 @@ def _paired(benchmark, make_a: Maker, make_b: Maker, rounds: int) -> None:
         **{f"faults_{k}": float(np.median([n for _, n in v])) for k, v in used.items()},
     )
     if THREADS:  # a side on more cores than the others would be compared unfairly
-        for k, side in (("a", "descentcheck"), ("b", benchmark.extra_info["b"])):
-            cores = benchmark.extra_info[f"cores_{k}"]
+        for k in ("a", "b"):
+            side, cores = benchmark.extra_info[k], benchmark.extra_info[f"cores_{k}"]
             assert cores <= THREADS + 0.25, f"{side} computed on {cores:.2f} cores of {THREADS}"
 
 
@@ -266,6 +266,34 @@ def test_ratio(benchmark, case, other):
     benchmark.extra_info.update(kind="ratio", case=case, a="descentcheck", b=other, goal=goal)
     rounds = 10 if case in LARGE else rounds_of(case)
     _paired(benchmark, _dc_maker(case), make_other, rounds)
+
+
+@pytest.mark.parametrize("case", list(LARGE))
+def test_blas_choice(benchmark, case):
+    """The BLAS floor through MKL's ``dgemm`` against numpy's BLAS, interleaved: whether
+    ``impl.ops.blas`` chose the faster one on this machine (MKL on Intel CPUs, numpy's elsewhere:
+    a choice made from other machines' timings, which this checks where the bench runs)."""
+    from floor import floor_fn
+
+    from descentcheck.impl.ops import blas, mkl_runtime
+
+    rt = mkl_runtime.runtime()
+    if rt is None or not rt.reproducible:
+        pytest.skip("MKL's runtime (the mkl extra, which tox -e bench installs) is not usable")
+    pb = problem(case)
+    net, passes = Network.from_spec(pb.spec), steps_of(case) + 1
+    by_mkl, _ = floor_fn(net, len(pb.x), passes, by="mkl")
+    by_numpy, _ = floor_fn(net, len(pb.x), passes, by="numpy")
+    benchmark.group = "blas choice"
+    benchmark.extra_info.update(
+        kind="blas_choice",
+        case=case,
+        a="mkl_floor",
+        b="numpy_floor",
+        chosen=blas.provider(),
+        steps=steps_of(case),
+    )
+    _paired(benchmark, lambda: by_mkl, lambda: by_numpy, 10)
 
 
 @pytest.mark.parametrize("case", list(LARGE))

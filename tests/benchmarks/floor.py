@@ -67,10 +67,12 @@ def layer_products(layer: Layer, n: int, rng: np.random.Generator) -> tuple[list
     return fwd, bwd
 
 
-def multiply(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``a @ b`` into ``out`` by the BLAS a training step's large products take (``impl.ops.blas``:
-    MKL's where it chose MKL, for 2-D products; numpy's otherwise)."""
-    if b.ndim == 2 and blas.provider() == "mkl" and blas.mkl_product(a, b, out) is not None:
+def multiply(a: np.ndarray, b: np.ndarray, out: np.ndarray, by: str | None = None) -> None:
+    """``a @ b`` into ``out`` by the BLAS ``by`` (``"mkl"`` or ``"numpy"``), by default the one a
+    training step's large products take (``impl.ops.blas``: MKL's where it chose MKL, for 2-D
+    products; numpy's otherwise)."""
+    by = by or blas.provider()
+    if b.ndim == 2 and by == "mkl" and blas.mkl_product(a, b, out) is not None:
         return
     np.matmul(a, b, out=out)
 
@@ -84,15 +86,17 @@ def products(net: Network, n: int, rng: np.random.Generator) -> list[Product]:
     return out
 
 
-def floor_fn(net: Network, n: int, passes: int, seed: int = 0) -> tuple[Callable[[], None], int]:
-    """A function running the products of ``passes`` forward/backward passes; and the number
-    of products in one pass."""
+def floor_fn(
+    net: Network, n: int, passes: int, seed: int = 0, by: str | None = None
+) -> tuple[Callable[[], None], int]:
+    """A function running the products of ``passes`` forward/backward passes (by the BLAS
+    ``by``, as :func:`multiply`); and the number of products in one pass."""
     prods = products(net, n, np.random.default_rng(seed))
 
     def run() -> None:
         for _ in range(passes):
             for a, b, o in prods:
-                multiply(a, b, o)
+                multiply(a, b, o, by)
 
     return run, len(prods)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 IMPLS = ("descentcheck", "torch", "jax", "floor", "torch_floor")
+BLAS_TIE = 0.03  # MKL / numpy floors within 3% of each other: neither BLAS is the faster
 TITLES = {"descentcheck": "descentcheck", "torch": "PyTorch eager", "jax": "JAX jit"}
 LABELS = {"torch": "PyTorch eager", "floor": "BLAS floor", "jax": "JAX jit"}
 # issue 14: small DAGs at most a third of PyTorch eager's time; large nets within 1.2 times
@@ -233,6 +234,31 @@ def render(data: dict[str, Any]) -> str:
             *_breakdown(e),
             "",
         ]
+
+    # ---- which BLAS
+    if by_kind["blas_choice"]:
+        lines += [
+            "## Which BLAS multiplies fastest here",
+            "",
+            "The BLAS floor per step through MKL's `dgemm` and through numpy's BLAS, interleaved "
+            "(minima; the ratio is the median of per-round ratios). "
+            "descentcheck's large products take MKL's on Intel CPUs and numpy's "
+            "elsewhere (`impl/ops/blas.py`, `DESCENTCHECK_BLAS`); this checks that choice here.",
+            "",
+            "| net | MKL's floor | numpy's floor | MKL / numpy | taken | the faster? (within 3%: tie) |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for b in by_kind["blas_choice"]:
+            e = b["extra_info"]
+            r, ms = e["median_ratio"], 1e3 / e["steps"]  # per step, as the table above
+            # within 3% either way is a tie: run-to-run spread on a shared machine is that wide
+            faster = "mkl" if r < 1 - BLAS_TIE else "numpy" if r > 1 + BLAS_TIE else None
+            verdict = "tie" if faster is None else "yes" if e["chosen"] == faster else "**no**"
+            lines.append(
+                f"| {e['case']} | {e['min_a'] * ms:.2f} ms | {e['min_b'] * ms:.2f} ms | {r:.2f} "
+                f"| {e['chosen']} | {verdict} |"
+            )
+        lines.append("")
 
     # ---- goals
     goals_at = len(lines)
