@@ -4,8 +4,8 @@ in strict Conditional Numerical Reproducibility mode before anything computes wi
 Why strict CNR: without it, MKL may take another code path for the same inputs at another
 memory alignment, and numpy aligns arrays to 16 bytes, not to MKL's 64, so the same product
 could round differently from run to run. ``MKL_CBWR_AUTO | MKL_CBWR_STRICT`` keeps the CPU's
-fastest branch and makes ``?gemm`` (and the vector math) independent of alignment and thread
-count (Intel oneMKL Developer Reference, "Obtaining Numerically Reproducible Results"). The mode
+fastest branch and makes ``?gemm`` independent of alignment and thread count (oneMKL Developer
+Guide, "Obtaining Numerically Reproducible Results": strict CNR mode). The mode
 can only be set before MKL's first computation (it returns ``MKL_CBWR_ERR_MODE_CHANGE_FAILURE``
 after), so both of descentcheck's MKL users, :mod:`.vector_math` and :mod:`.blas`, call
 :func:`runtime` before their first call into MKL. Where something else computed with MKL first
