@@ -15,8 +15,8 @@ Which names exist, which are ufuncs and which keywords each function takes come 
 ``impl/cupy_api.json`` was written from an installed CuPy by ``--dump-cupy-api`` (import
 cupy needs no GPU), and ``tests/test_gpu.py`` checks it against the installed CuPy when there
 is one. Arithmetic is numpy's (``exp`` and ``@`` the numpy backend's own, :func:`_host_exp`,
-:func:`_host_matmul`), so results
-equal the numpy backend's bit for bit wherever the code does the same operations on both.
+:func:`_host_matmul`), so results equal the numpy backend's bit for bit wherever the code does
+the same operations on both.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ class DeviceArray:
     __truediv__ = _binary(lambda a, b: a / b)
     __rtruediv__ = _binary(lambda a, b: b / a)
     __pow__ = _binary(lambda a, b: a**b)
-    __matmul__ = _binary(lambda a, b: _host_matmul(a, b))
+    __matmul__ = _binary(_host_matmul)
     __rmatmul__ = _binary(lambda a, b: _host_matmul(b, a))
     __and__ = _binary(lambda a, b: a & b)
     __or__ = _binary(lambda a, b: a | b)
