@@ -1,7 +1,7 @@
 """The benchmarks' one-core rule holds (``tests/benchmarks/conftest.py``): pinning confines every
 thread of the process, threads started before the pin too, and the table says how many cores
 each side computed on. XLA's thread flags alone let jax compute on 1.5-8.5 cores ("threads per
-library: 1" was then untrue of the JAX column)."""
+library: 1" was then untrue of the JAX column). And the table shows what a partial run timed."""
 
 from __future__ import annotations
 
@@ -89,6 +89,32 @@ def test_the_table_says_how_many_cores_each_side_used():
     assert "descentcheck 1.00 cores, 0 faults" in line
     assert "JAX jit 1.54 cores, 30 faults" in line
     assert _render_table()._cores_used({("w", "jax"): {"extra_info": {"b": "jax"}}}) == []
+
+
+def _ratio(case: str, other: str, value: float, goal: float | None) -> dict:
+    info = {"kind": "ratio", "case": case, "a": "descentcheck", "b": other, "goal": goal}
+    info |= {"median_ratio": value, "ratio_of_minima": value, "rounds": 10}
+    return {"extra_info": info}
+
+
+def test_a_run_of_the_ratios_alone_still_shows_their_goals():
+    """``tox -e bench -- -k test_ratio`` times no side on its own; its goals were left out."""
+    data = {
+        "benchmarks": [
+            _ratio("large_w256", "floor", 1.40, 1.2),
+            _ratio("large_w256", "torch", 0.90, 1.0),
+            _ratio("large_w256", "jax", 1.12, None),
+            _ratio("mixed_w16", "torch", 0.35, 0.33),
+        ]
+    }
+    goals = _render_table().render(data).split("## Goals")[1]
+    rows = [line for line in goals.splitlines() if line.startswith("| large") or "mixed" in line]
+    assert len(rows) == 3, goals
+    assert "large_w256: descentcheck / BLAS floor per step | 1.400" in rows[0]
+    assert rows[0].endswith("| **not met**: 17% over |")
+    assert "| <= 1 | met |" in rows[1]
+    assert "mixed_w16: descentcheck / PyTorch eager per step | 0.350" in rows[2]
+    assert "<= 0.33" in rows[2]
 
 
 UNPIN = """
