@@ -135,6 +135,10 @@ def main() -> None:
         from descentcheck.impl.ops.vector_math import setting
 
         setting()
+    if os.environ.get("DESCENTCHECK_FUSED"):
+        from descentcheck.impl.ops.fused import setting as fused_setting
+
+        fused_setting()
     if os.environ.get("DESCENTCHECK_BLAS"):
         from descentcheck.impl.ops.blas import provider
 

@@ -779,6 +779,17 @@ def test_a_bad_vector_math_setting_stops_every_command_in_one_line(workdir, monk
     assert _run(_train_args(workdir), workdir).exit_code == 0
 
 
+def test_a_bad_fused_setting_stops_every_command_in_one_line(workdir, monkeypatch):
+    """As DESCENTCHECK_VECTOR_MATH: a typo in DESCENTCHECK_FUSED never passes unnoticed."""
+    monkeypatch.setenv("DESCENTCHECK_FUSED", "on")
+    r = CliRunner().invoke(main, [str(a) for a in _train_args(workdir)])
+    assert r.exit_code == 2
+    assert r.output.strip() == "error: DESCENTCHECK_FUSED must be 'auto' or 'numpy', got 'on'"
+    assert not (workdir / "run").exists()
+    monkeypatch.setenv("DESCENTCHECK_FUSED", "numpy")
+    assert _run(_train_args(workdir), workdir).exit_code == 0
+
+
 def test_a_bad_blas_setting_stops_every_command_in_one_line(workdir, monkeypatch):
     """A net too small for MKL's products too; and ``mkl`` asked for where MKL cannot run
     names what is missing, before the command writes anything."""

@@ -248,9 +248,13 @@ def test_the_activation_claim_catches_a_coefficient_of_the_large_array_tanh(
     monkeypatch, profile, table
 ):
     """The mutation run's survivor: one Cephes coefficient off by 1 (mutmut's number mutant),
-    seen only by arrays of TANH_EXP_MIN_SIZE entries or more."""
-    from descentcheck.impl.ops import activations
+    seen only by arrays of TANH_EXP_MIN_SIZE entries or more. Planted in numpy's chain, so the
+    claim runs on it (numba's kernel, where installed, compiled the coefficients in; it gives
+    the chain's bits: tests/test_fused.py)."""
+    from descentcheck.impl.ops import activations, fused
 
+    monkeypatch.setenv(fused.ENV, "numpy")
+    monkeypatch.setattr(fused, "provider", lambda: "numpy")
     coefficients = getattr(activations, table)
     monkeypatch.setattr(activations, table, (*coefficients[:2], coefficients[2] + 1.0))
     entry = run_claim(BY_ID["activations-equal-formulas"], profile)

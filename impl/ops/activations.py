@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
-from . import vector_math
+from . import fused, vector_math
 from .base import Array, Layer, iadd, imul
 
 NUMPY_TANH_IS_SIMD = vector_math.NUMPY_IS_SIMD
@@ -51,11 +51,15 @@ def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
     if x.dtype.kind == "c":
         pos = x.real >= 0
         return xp.exp(xp.where(pos, -x, x)), pos
-    # real x: where(x >= 0, -x, x) is -|x| (at -0.0 both give exp(0) = 1), without the
-    # data-dependent branch of where
-    e = xp.abs(x)
-    xp.negative(e, out=e)
-    return vector_math.exp(e, out=e), x >= 0
+    return _exp_neg_abs_real(x), x >= 0
+
+
+def _exp_neg_abs_real(x: Array) -> Array:
+    """``exp(-|x|)`` for real x: where(x >= 0, -x, x) is -|x| (at -0.0 both give exp(0) = 1),
+    without the data-dependent branch of where."""
+    e = namespace(x).abs(x)
+    namespace(x).negative(e, out=e)
+    return vector_math.exp(e, out=e)
 
 
 def _sigmoid_from(e: Array, pos: Array, consume: bool = False) -> Array:
@@ -99,6 +103,10 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     (a third of a standard-normal layer, where the full-array form spent 13 passes on all);
     the sign from x. Within 1.4 eps of tanh (tests/test_ops.py measures it against extended
     precision)."""
+    k = fused.kernels(x)
+    if k is not None:  # the same chain in one pass (numba; the same bits)
+        e = _exp_neg_2abs(x)
+        return fused.call(k.tanh_from, x, e), e
     xp = namespace(x)
     a = xp.abs(x)
     e = xp.multiply(a, -2.0)
@@ -196,11 +204,19 @@ def _tanh_slope(e: Array) -> Array:
 
 class Sigmoid(Elementwise):
     def forward(self, params, xs):
-        e, pos = _exp_neg_abs(xs[0])
-        return _sigmoid_from(e, pos), e
+        x = xs[0]
+        k = fused.kernels(x)
+        e, pos = _exp_neg_abs(x) if k is None else (_exp_neg_abs_real(x), None)
+        return (_sigmoid_from(e, pos) if k is None else fused.call(k.sigmoid_from, x, e)), e
 
     def derivative(self, e):
         return _bell(e)
+
+    def backward(self, params, cache, gy):
+        k = fused.kernels(cache, gy)
+        if k is None:
+            return super().backward(params, cache, gy)
+        return [k.sigmoid_grad(cache, gy)], {}  # _bell(e) * gy, one pass
 
 
 class Tanh(Elementwise):
@@ -213,6 +229,12 @@ class Tanh(Elementwise):
             return fn(x), x  # small or complex x, or a replaced fn (honoured)
         y, e = _tanh_large(x)
         return y, (e,)  # exp(-2|x|): made here, so backward may overwrite it
+
+    def backward(self, params, cache, gy):
+        k = fused.kernels(cache[0], gy) if isinstance(cache, tuple) else None
+        if k is None:
+            return super().backward(params, cache, gy)
+        return [k.tanh_grad(cache[0], gy)], {}  # _tanh_slope(e) * gy, one pass
 
     def derivative(self, cache):
         if isinstance(cache, tuple):

@@ -1,0 +1,95 @@
+"""One pass instead of four to ten: the elementwise tails of large tanh and sigmoid layers as
+numba-compiled ufuncs, where numba is installed (the ``numba`` extra), with numpy's bits.
+
+A large layer's activation is a chain of numpy calls, each a pass over the whole array; on a
+512 x 256 array each pass reads its operands back from memory once the step's matrix products have
+pushed them out of cache (on a Zen 2 machine with 512 KiB of L2 per core, 0.15 ms a pass against
+0.03 ms with the array in cache; README, Speed, machine F). Each kernel here fuses one chain
+into a single ufunc loop that evaluates, entry by entry, **the same IEEE operations in the same
+order** as the numpy chain it stands for; numba's default floating point is strict (no
+contraction into fused multiply-adds, no reassociation), so the kernels give numpy's bits, signed
+zeros, infinities and NaNs included (``tests/test_fused.py`` checks each against its chain, bit
+for bit, on Hypothesis-drawn arrays; the choice never changes a result, only its speed):
+
+==============  ===========================================================================
+kernel          the numpy chain (:mod:`.activations`)
+==============  ===========================================================================
+tanh_from       ``copysign(where(|x| < 1/2, cephes(|x|), (1 - e) / (1 + e)), x)``, e = exp(-2|x|)
+tanh_grad       ``(4 e / (1 + e)^2) * g``, tanh'(x) times the upstream gradient
+sigmoid_from    ``where(x >= 0, 1, e) / (1 + e)``, e = exp(-|x|)
+sigmoid_grad    ``(e / (1 + e)^2) * g``, sigmoid'(x) times the upstream gradient
+==============  ===========================================================================
+
+The ``exp`` itself stays :func:`.vector_math.exp` (numba's ``exp`` would be a scalar libm call:
+PyPI's llvmlite has no SVML). Real float64 numpy arrays of :data:`MIN_SIZE` entries or more take
+the kernels when numba imports and :data:`ENV` allows; numba is imported, and the kernels
+compiled (once per machine, then loaded from numba's cache), on the first such call, so small
+DAGs and the CLI's start never load it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError
+
+MIN_SIZE = 1 << 12
+"""From this many entries on (a large tanh layer's one-``exp`` form starts there too), an
+activation's tail is one kernel call: its ~5 us of call overhead against 4-10 numpy calls."""
+
+ENV = "DESCENTCHECK_FUSED"
+"""``numpy`` keeps numpy's chains even where numba is installed (to time the two on one
+machine); unset, or ``auto``, takes the kernels where numba imports."""
+
+
+def setting() -> str:
+    """:data:`ENV`'s value, ``"auto"`` (unset or empty) or ``"numpy"``; any other is refused in
+    one line (the CLI asks before any command runs)."""
+    choice = os.environ.get(ENV, "").strip().lower() or "auto"
+    if choice not in ("auto", "numpy"):
+        raise BackendError(f"{ENV} must be 'auto' or 'numpy', got {choice!r}")
+    return choice
+
+
+@functools.cache
+def provider() -> str:
+    """``"numba"`` or ``"numpy"``: who evaluates large activations' tails in this process (numba
+    where it imports and :data:`ENV` allows). Importing numba is what this costs (0.4 s), paid by
+    the first large layer only."""
+    if setting() == "numpy":
+        return "numpy"
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "numba"
+
+
+@functools.cache
+def _kernels() -> Any:
+    from . import fused_kernels
+
+    return fused_kernels
+
+
+def kernels(*arrays: Any) -> Any:
+    """The compiled kernels (:mod:`.fused_kernels`) when every one of ``arrays`` is a real
+    float64 numpy array of :data:`MIN_SIZE` entries or more and :func:`provider` is numba, else
+    None (numpy's chain: small, complex or device arrays, or no numba)."""
+    for a in arrays:
+        if type(a) is not np.ndarray or a.size < MIN_SIZE or a.dtype != np.float64:
+            return None
+    return _kernels() if provider() == "numba" else None
+
+
+def call(kernel: Any, a: Any, b: Any) -> Any:
+    """``kernel(a, b)`` for the ``*_from`` kernels, without numpy's "invalid value" flag: they
+    compare x (``|x| < 1/2``, ``x >= 0``), which raises it for a NaN entry where numpy's own
+    comparisons do not, and nothing else in them can (the ``*_grad`` kernels, which compare
+    nothing, are called as they are: their flags are the chain's, inf * 0 included)."""
+    with np.errstate(invalid="ignore"):
+        return kernel(a, b)

@@ -1,0 +1,65 @@
+"""The numba ufuncs of :mod:`.fused`: each line is one numpy call of the chain it fuses, in the
+chain's order (see :mod:`.activations` for the chains and their accuracy); imported only when
+numba is installed and a large layer first needs them. Compiled at import for float64 inputs,
+cached by numba (beside this module, or in its user cache where that is read-only)."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+
+from .activations import _TANH_P, _TANH_Q, _TANH_SMALL
+
+P0, P1, P2 = _TANH_P
+Q0, Q1, Q2 = _TANH_Q
+SMALL = _TANH_SMALL
+SIGNATURE = ["float64(float64, float64)"]
+
+
+@numba.vectorize(SIGNATURE, cache=True)
+def tanh_from(x, e):  # pragma: no cover - compiled
+    """tanh(x) from ``e = exp(-2|x|)``: Cephes' rational for ``|x| < 1/2``, else
+    ``(1 - e) / (1 + e)``; the sign from x. Both branches are evaluated (so that the loop
+    vectorises), the rational on 0 where it is not used: on |x| itself, ``|x|^2`` would overflow
+    far out and raise a flag numpy's chain, which evaluates it on small entries only, never does."""
+    a = abs(x)
+    b = a if a < SMALL else 0.0
+    s2 = b * b
+    p = s2 * P0
+    p = p + P1
+    p = p * s2
+    p = p + P2
+    q = s2 + Q0
+    q = q * s2
+    q = q + Q1
+    q = q * s2
+    q = q + Q2
+    p = p / q
+    p = p * s2
+    p = p * b
+    p = p + b
+    y = (1.0 - e) / (1.0 + e)
+    return math.copysign(p if a < SMALL else y, x)
+
+
+@numba.vectorize(SIGNATURE, cache=True)
+def tanh_grad(e, g):  # pragma: no cover - compiled
+    """``4 e / (1 + e)^2 * g``: tanh'(x) for ``e = exp(-2|x|)``, times g."""
+    d = 1.0 + e
+    d = d * d
+    return e / d * 4.0 * g
+
+
+@numba.vectorize(SIGNATURE, cache=True)
+def sigmoid_from(x, e):  # pragma: no cover - compiled
+    """sigmoid(x) from ``e = exp(-|x|)``: ``where(x >= 0, 1, e) / (1 + e)``."""
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+
+@numba.vectorize(SIGNATURE, cache=True)
+def sigmoid_grad(e, g):  # pragma: no cover - compiled
+    """``e / (1 + e)^2 * g``: sigmoid'(x) for ``e = exp(-|x|)``, times g."""
+    d = 1.0 + e
+    d = d * d
+    return e / d * g

@@ -1,0 +1,219 @@
+"""impl/ops/fused: numba's one-pass tails of large tanh and sigmoid layers give, bit for bit, what
+the numpy chains they replace give (signed zeros, infinities, NaNs, subnormals and the tanh
+form's 1/2 boundary included), for any inputs; a large layer and a whole network take them and
+keep numpy's bits; small DAGs and the CLI never import numba; the setting is checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from descentcheck.impl.errors import BackendError
+from descentcheck.impl.network import Network
+from descentcheck.impl.ops import activations as act
+from descentcheck.impl.ops import fused
+from descentcheck.properties.profiles import (
+    TEST_PROFILE_MANY,
+    TEST_PROFILE_SLOW,
+    hypothesis_settings,
+)
+
+pytest.importorskip("numba", reason="numba (the numba extra; tox's default env installs it)")
+# the drawn specials make numpy's chains warn (inf / inf, overflow of -2|x|): expected here
+pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
+K = fused._kernels()
+
+HALF = np.nextafter(0.5, 0.0)
+SPECIALS = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 0.5, -0.5, HALF, -HALF, 0.625, 5e-324]
+SPECIALS += [-5e-324, 1e-300, 2.2250738585072014e-308, 19.0, -19.0, 400.0, -745.2, 1e308]
+VALUES = st.one_of(
+    st.sampled_from(SPECIALS),
+    st.floats(-4.0, 4.0),
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+)
+SHAPES = hnp.array_shapes(min_dims=1, max_dims=2, max_side=24)
+SETTINGS = hypothesis_settings(TEST_PROFILE_MANY)
+
+
+def _pair(draw, shape=None):
+    shape = draw(SHAPES) if shape is None else shape
+    return draw(hnp.arrays(np.float64, shape, elements=VALUES)), shape
+
+
+@st.composite
+def two_arrays(draw):
+    a, shape = _pair(draw)
+    b, _ = _pair(draw, shape)
+    return a, b
+
+
+def _same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    """Every entry's 64 bits equal (a NaN's sign and payload too)."""
+    assert got.shape == want.shape and got.dtype == want.dtype == np.float64
+    g, w = np.ascontiguousarray(got).view(np.int64), np.ascontiguousarray(want).view(np.int64)
+    bad = np.flatnonzero(g.ravel() != w.ravel())
+    assert not len(bad), f"{len(bad)} entries differ, first at {bad[0]}: {got.ravel()[bad[0]]!r}"
+
+
+def test_small_arrays_take_numpys_chain():
+    """The references below call the chains on arrays under MIN_SIZE: that they stay numpy's."""
+    assert fused.kernels(np.zeros(fused.MIN_SIZE - 1)) is None
+    assert fused.kernels(np.zeros(fused.MIN_SIZE, np.complex128)) is None
+    assert fused.kernels(np.zeros(fused.MIN_SIZE), np.zeros(3)) is None
+    if fused.provider() == "numba":
+        assert fused.kernels(np.zeros(fused.MIN_SIZE)) is K
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, SHAPES, elements=VALUES))
+def test_tanh_from_is_the_one_exp_form_bit_for_bit(x):
+    y, e = act._tanh_real(x)  # numpy's chain (a small array)
+    _same_bits(fused.call(K.tanh_from, x, e), y)
+
+
+@SETTINGS
+@given(two_arrays())
+def test_tanh_grad_is_the_slope_times_the_gradient_bit_for_bit(eg):
+    e, g = eg  # any e, not only exp(-2|x|): the two evaluate the same operations
+    _same_bits(K.tanh_grad(e, g), act.imul(act._tanh_slope(e.copy()), g))
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, SHAPES, elements=VALUES))
+def test_sigmoid_from_is_numpys_sigmoid_bit_for_bit(x):
+    e, pos = act._exp_neg_abs(x)
+    _same_bits(fused.call(K.sigmoid_from, x, e.copy()), act._sigmoid_from(e, pos))
+
+
+@SETTINGS
+@given(two_arrays())
+def test_sigmoid_grad_is_the_bell_times_the_gradient_bit_for_bit(eg):
+    e, g = eg
+    _same_bits(K.sigmoid_grad(e, g), act.imul(act._bell(e), g))
+
+
+def _layer_values(layer, x: np.ndarray, gy: np.ndarray) -> list[np.ndarray]:
+    y, cache = layer.forward({}, [x])
+    (gx,), _ = layer.backward({}, cache, gy)
+    return [y, gx]
+
+
+def _numpy_chains(monkeypatch) -> None:
+    monkeypatch.setenv(fused.ENV, "numpy")
+    fused.provider.cache_clear()
+
+
+@SETTINGS
+@given(
+    hnp.arrays(np.float64, (8, 16), elements=VALUES),
+    hnp.arrays(np.float64, (8, 16), elements=st.floats(-1e3, 1e3)),
+    st.sampled_from(["tanh", "sigmoid"]),
+    st.booleans(),
+)
+def test_a_large_layer_takes_the_kernels_and_keeps_numpys_bits(block, gblock, op, simd):
+    """A drawn block tiled to 64 x 80 (over MIN_SIZE); tanh both ways a machine evaluates it
+    (numpy's SIMD tanh, or the one-exp form), its backward fused either way."""
+    x, gy = np.resize(block, (64, 80)), np.resize(gblock, (64, 80))
+    cls = {"tanh": act.Tanh, "sigmoid": act.Sigmoid}[op]
+    layer = cls("a", ["x"], [80], 80, {})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(act, "NUMPY_TANH_IS_SIMD", simd)
+        mp.delenv(fused.ENV, raising=False)
+        fused.provider.cache_clear()
+        calls: list[str] = []
+        for name in ("tanh_from", "tanh_grad", "sigmoid_from", "sigmoid_grad"):
+            kernel = getattr(K, name)
+            mp.setattr(K, name, lambda a, b, k=kernel, n=name: calls.append(n) or k(a, b))
+        got = _layer_values(layer, x, gy)
+        _numpy_chains(mp)
+        want = _layer_values(layer, x, gy)
+        fused.provider.cache_clear()
+    expected = {"tanh": ["tanh_grad"] if simd else ["tanh_from", "tanh_grad"]}
+    assert calls == expected.get(op, ["sigmoid_from", "sigmoid_grad"])
+    for g, w in zip(got, want, strict=True):
+        _same_bits(g, w)
+
+
+SPEC = {
+    "inputs": 32,
+    "output": "out",
+    "loss": "softmax_cross_entropy",
+    "nodes": [
+        {"name": "h1", "op": "dense", "inputs": ["input"], "units": 48},
+        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
+        {"name": "h2", "op": "dense", "inputs": ["a1"], "units": 48},
+        {"name": "a2", "op": "sigmoid", "inputs": ["h2"]},
+        {"name": "s", "op": "add", "inputs": ["a1", "a2"]},
+        {"name": "out", "op": "dense", "inputs": ["s"], "units": 4},
+    ],
+}
+
+
+@hypothesis_settings(TEST_PROFILE_SLOW)
+@given(st.integers(0, 2**32 - 1), st.floats(0.1, 30.0))
+def test_a_network_gives_the_same_loss_and_gradient_with_and_without_the_kernels(seed, scale):
+    """Batch 128 by width 48: every activation over MIN_SIZE; scale saturates units too."""
+    net = Network.from_spec(SPEC)
+    x = np.random.default_rng(seed).standard_normal((128, 32)) * scale
+    y = net.check_targets(np.arange(128) % 4, 128)
+    params = net.init(seed=seed % 1000, x=x)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(fused.ENV, raising=False)
+        fused.provider.cache_clear()
+        E1, g1 = net.loss_and_grad(params, x, y)
+        _numpy_chains(mp)
+        E2, g2 = net.loss_and_grad(params, x, y)
+        fused.provider.cache_clear()
+    assert E1 == E2
+    for k in g1:
+        _same_bits(g1[k], g2[k])
+
+
+def test_the_setting_chooses_and_a_typo_is_refused(monkeypatch):
+    try:
+        monkeypatch.setenv(fused.ENV, "numpy")
+        fused.provider.cache_clear()
+        assert fused.provider() == "numpy" and fused.kernels(np.zeros(8192)) is None
+        monkeypatch.setenv(fused.ENV, "Auto ")
+        fused.provider.cache_clear()
+        assert fused.provider() == "numba"
+        monkeypatch.setitem(sys.modules, "numba", None)  # as where numba is not installed
+        fused.provider.cache_clear()
+        assert fused.provider() == "numpy"
+        monkeypatch.setenv(fused.ENV, "fast")
+        with pytest.raises(BackendError, match="^DESCENTCHECK_FUSED must be 'auto' or 'numpy', "):
+            fused.setting()
+    finally:
+        monkeypatch.undo()
+        fused.provider.cache_clear()
+
+
+LAZY = """
+import sys
+import numpy as np
+from descentcheck.cli import main
+from descentcheck.impl.network import Network
+net = Network.from_spec({"inputs": 3, "output": "a", "loss": "mse", "nodes": [
+    {"name": "h", "op": "dense", "inputs": ["input"], "units": 4},
+    {"name": "a", "op": "tanh", "inputs": ["h"]}]})
+x = np.linspace(-2, 2, 30).reshape(10, 3)
+net.loss_and_grad(net.init(seed=0, x=x), x, np.zeros((10, 4)))
+print("numba" in sys.modules)
+from descentcheck.impl.ops import activations
+activations.Sigmoid("s", ["x"], [64], 64, {}).forward({}, [np.zeros((64, 64))])
+print("numba" in sys.modules)
+"""
+
+
+def test_small_dags_and_the_cli_never_import_numba():
+    env = {k: v for k, v in os.environ.items() if k != fused.ENV}
+    r = subprocess.run([sys.executable, "-c", LAZY], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "True"]
