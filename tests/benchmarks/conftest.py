@@ -153,10 +153,11 @@ def _versions() -> dict[str, Any]:
             info[name] = None
     # what makes a machine's elementwise work fast or slow, and how a run emulated another
     # machine (NPY_DISABLE_CPU_FEATURES, ATEN_CPU_CAPABILITY, OPENBLAS_CORETYPE: tox passes them)
-    from descentcheck.impl.ops import blas, mkl_runtime, vector_math
+    from descentcheck.impl.ops import blas, fused, mkl_runtime, vector_math
 
     info["numpy_tanh_exp_simd"] = vector_math.NUMPY_IS_SIMD
     info["large_exp"] = vector_math.provider()
+    info["fused"] = fused.provider()
     info["cpu_vendor"] = blas.cpu_vendor()
     info["large_products"] = blas.provider()
     if info["large_products"] == "mkl":
@@ -174,6 +175,7 @@ def _versions() -> dict[str, Any]:
             "MKL_ENABLE_INSTRUCTIONS",
             "DESCENTCHECK_VECTOR_MATH",
             "DESCENTCHECK_BLAS",
+            "DESCENTCHECK_FUSED",
             "MKL_CBWR",
         )
         if os.environ.get(k)

@@ -88,6 +88,12 @@ def _machine(info: dict[str, Any]) -> str:
             if "large_exp" in v
             else None
         ),
+        (
+            "large activations' tails: "
+            + ("numba's fused kernels" if v["fused"] == "numba" else "numpy's chains")
+            if "fused" in v
+            else None
+        ),
         f"torch {v['torch']}" if v.get("torch") else "torch not installed",
         f"torch CPU capability {v['torch_cpu_capability']}"
         if v.get("torch_cpu_capability")
