@@ -146,7 +146,7 @@ def _versions() -> dict[str, Any]:
         for d in threadpool_info()
         if d.get("user_api") == "blas"
     ]
-    for name in ("torch", "jax", "jaxlib", "sympy"):
+    for name in ("torch", "jax", "jaxlib", "sympy", "numba"):
         try:
             info[name] = __import__(name).__version__
         except ImportError:

@@ -90,7 +90,11 @@ def _machine(info: dict[str, Any]) -> str:
         ),
         (
             "large activations' tails: "
-            + ("numba's fused kernels" if v["fused"] == "numba" else "numpy's chains")
+            + (
+                f"numba {v.get('numba')}'s fused kernels"
+                if v["fused"] == "numba"
+                else "numpy's chains"
+            )
             if "fused" in v
             else None
         ),
