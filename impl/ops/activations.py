@@ -29,6 +29,11 @@ SIMD loop (:data:`NUMPY_TANH_IS_SIMD`: x86-64 with AVX-512), a tanh and an exp c
 that form's ~25 passes, so the layer takes numpy's tanh and ``exp(-2|x|)`` beside it: the choice
 is fixed per machine, so the same inputs give the same bits on it. Smaller arrays (small DAGs,
 the claims' draws) and complex x (the complex-step oracle) go through the namespace's tanh.
+
+Where numba is installed (the ``numba`` extra), large real arrays evaluate the chain that follows
+each ``exp`` in one compiled pass instead of 4-10 numpy calls: the one-``exp`` tanh form, sigmoid
+from ``exp(-|x|)``, and the backward's slope times the upstream gradient (:mod:`.fused`). The
+kernels perform the chains' operations in the chains' order, so they give the same bits.
 """
 
 from __future__ import annotations
