@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_vector_math import LARGE_NET
 
 from descentcheck.impl.errors import BackendError
 from descentcheck.impl.network import Network
@@ -141,32 +142,21 @@ def test_a_large_layer_takes_the_kernels_and_keeps_numpys_bits(block, gblock, op
         _same_bits(g, w)
 
 
-SPEC = {
-    "inputs": 32,
-    "output": "out",
-    "loss": "softmax_cross_entropy",
-    "nodes": [
-        {"name": "h1", "op": "dense", "inputs": ["input"], "units": 48},
-        {"name": "a1", "op": "tanh", "inputs": ["h1"]},
-        {"name": "h2", "op": "dense", "inputs": ["a1"], "units": 48},
-        {"name": "a2", "op": "sigmoid", "inputs": ["h2"]},
-        {"name": "s", "op": "add", "inputs": ["a1", "a2"]},
-        {"name": "out", "op": "dense", "inputs": ["s"], "units": 4},
-    ],
-}
-
-
 @hypothesis_settings(TEST_PROFILE_SLOW)
-@given(st.integers(0, 2**32 - 1), st.floats(0.1, 30.0))
-def test_a_network_gives_the_same_loss_and_gradient_with_and_without_the_kernels(seed, scale):
-    """Batch 128 by width 48: every activation over MIN_SIZE; scale saturates units too."""
-    net = Network.from_spec(SPEC)
-    x = np.random.default_rng(seed).standard_normal((128, 32)) * scale
-    y = net.check_targets(np.arange(128) % 4, 128)
-    params = net.init(seed=seed % 1000, x=x)
+@given(
+    hnp.arrays(np.float64, (64, 16), elements=st.floats(-30.0, 30.0)),
+    hnp.arrays(np.float64, (64, 3), elements=st.floats(-3.0, 3.0)),
+    st.integers(0, 999),
+)
+def test_a_network_gives_the_same_loss_and_gradient_with_and_without_the_kernels(x, y, seed):
+    """test_vector_math's net of large layers on 64 rows: its tanh and sigmoid are 64 x 80,
+    over MIN_SIZE (inputs up to 30 saturate units too)."""
+    net = Network.from_spec(LARGE_NET)
+    params = net.init(seed=seed, x=x)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(fused.ENV, raising=False)
         fused.provider.cache_clear()
+        assert fused.kernels(np.zeros((64, 80))) is K
         E1, g1 = net.loss_and_grad(params, x, y)
         _numpy_chains(mp)
         E2, g2 = net.loss_and_grad(params, x, y)
