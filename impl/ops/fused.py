@@ -11,19 +11,20 @@ order** as the numpy chain it stands for; numba's default floating point is stri
 contraction into fused multiply-adds, no reassociation), so the kernels give numpy's bits, signed
 zeros, infinities and NaNs included (``tests/test_fused.py`` checks each against its chain, bit
 for bit, on Hypothesis-drawn arrays; the choice never changes a result, only its speed; what
-can differ is a warning: a kernel raises none where a chain's inf - inf would):
+can differ is a warning: ``distance_excess`` reports no floating-point flag at all, and the
+``*_from`` kernels no "invalid value", see :func:`call`):
 
-==============  ===========================================================================
-kernel          the numpy chain (:mod:`.activations`)
-==============  ===========================================================================
-tanh_from       ``copysign(where(|x| < 1/2, cephes(|x|), (1 - e) / (1 + e)), x)``, e = exp(-2|x|)
-tanh_grad       ``(4 e / (1 + e)^2) * g``, tanh'(x) times the upstream gradient
-sigmoid_from    ``where(x >= 0, 1, e) / (1 + e)``, e = exp(-|x|)
-sigmoid_grad    ``(e / (1 + e)^2) * g``, sigmoid'(x) times the upstream gradient
-distance_excess ``th += s; z -= th; any(RHO z + th > 0)`` (:mod:`.gaussian`'s matmul path)
-minus_product   ``a - b * c``: that path's dE/dx
-minus_sum_pr..  ``a - (b + c) * d``: its ``G2 - (G1 + D) c'``
-==============  ===========================================================================
+=================  ========================================================================
+kernel             the numpy chain (:mod:`.activations`)
+=================  ========================================================================
+tanh_from          ``copysign(where(|x| < 1/2, cephes(|x|), (1 - e) / (1 + e)), x)``, e = exp(-2|x|)
+tanh_grad          ``(4 e / (1 + e)^2) * g``, tanh'(x) times the upstream gradient
+sigmoid_from       ``where(x >= 0, 1, e) / (1 + e)``, e = exp(-|x|)
+sigmoid_grad       ``(e / (1 + e)^2) * g``, sigmoid'(x) times the upstream gradient
+distance_excess    ``th += s; z -= th; any(RHO z + th > 0)`` (:mod:`.gaussian`'s matmul path)
+minus_product      ``a - b * c``: that path's dE/dx
+minus_sum_product  ``a - (b + c) * d``: its ``G2 - (G1 + D) c'``
+=================  ========================================================================
 
 The ``exp`` itself stays :func:`.vector_math.exp` (numba's ``exp`` would be a scalar libm call:
 PyPI's llvmlite has no SVML). Real float64 numpy arrays of :data:`MIN_SIZE` entries or more take
