@@ -253,3 +253,23 @@ def test_the_distance_layers_matmul_path_keeps_numpys_bits(
     assert calls == ["distance_excess", "minus_sum_product", "minus_product"]
     for g, w in zip(got, want, strict=True):
         _same_bits(g, w)
+
+
+def test_kernels_that_cannot_load_leave_numpys_chains_with_one_warning(monkeypatch):
+    """numba installed but unable to compile or cache here: the same bits, and a warning."""
+    x = np.resize(np.linspace(-3.0, 3.0, 97), (64, 80))
+    want = act.Tanh("a", ["x"], [80], 80, {}).forward({}, [x])[0]
+    import descentcheck.impl.ops as ops
+
+    monkeypatch.setitem(sys.modules, "descentcheck.impl.ops.fused_kernels", None)  # fails import
+    monkeypatch.delattr(ops, "fused_kernels", raising=False)
+    fused._kernels.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="^numba's kernels could not be loaded \\("):
+            assert fused.kernels(x) is None
+        got = act.Tanh("a", ["x"], [80], 80, {}).forward({}, [x])[0]
+    finally:
+        monkeypatch.undo()
+        fused._kernels.cache_clear()
+    _same_bits(got, want)
+    assert fused.kernels(x) is K

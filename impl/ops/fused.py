@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,20 @@ def provider() -> str:
 
 @functools.cache
 def _kernels() -> Any:
-    from . import fused_kernels
-
+    """The kernels module, or None where numba cannot compile or cache them here (a cache folder
+    nobody can write, say): numpy's chains then do the work, with the same bits, and one warning
+    says why."""
+    try:
+        from . import fused_kernels
+    except Exception as e:  # numba's errors have no common base; any of them means "not here"
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        warnings.warn(
+            f"numba's kernels could not be loaded ({reason}); numpy's chains are used instead "
+            "(the same results, slower)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
     return fused_kernels
 
 
