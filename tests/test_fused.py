@@ -209,52 +209,6 @@ def test_small_dags_and_the_cli_never_import_numba():
     assert r.stdout.split() == ["False", "True"]
 
 
-@hypothesis_settings(TEST_PROFILE_SLOW)
-@given(
-    hnp.arrays(np.float64, (8, 64), elements=st.floats(-3.0, 3.0)),
-    hnp.arrays(np.float64, (8, 64), elements=st.floats(-3.0, 3.0)),
-    st.lists(st.integers(0, 63), max_size=6),
-    st.floats(0.05, 4.0),
-    st.booleans(),
-    st.booleans(),
-)
-def test_the_distance_layers_matmul_path_keeps_numpys_bits(
-    xblock, cblock, at_data, radius, per_unit, logits
-):
-    """64 samples, 64 units on 64 inputs (the matmul path; z, dE/dx and the (units, in) sums
-    over MIN_SIZE); centroids at some data rows, so that pairs are handed to the direct formula
-    (the kernel's test of e > 0); value and every gradient, fused against numpy's chain."""
-    from descentcheck.impl.ops.gaussian import Gaussian
-
-    x, c = np.resize(xblock, (64, 64)), np.resize(cblock, (64, 64)) * 1.5
-    c[at_data] = x[at_data]
-    layer = Gaussian("g", ["x"], [64], 64, per_unit=per_unit, logits=logits)
-    layer.input_grads = True
-    r = np.full((64,) if per_unit else (64, 64), radius)
-    params = {layer.keys["centroids"]: c, layer.keys["radii"]: r}
-    gy = np.resize(np.sin(xblock[:, :64]), (64, 64))
-
-    def values():
-        y, cache = layer.forward(params, [x])
-        (gx,), grads = layer.backward(params, cache, gy)
-        return [y, gx, grads["centroids"], grads["radii"]]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(fused.ENV, raising=False)
-        fused.provider.cache_clear()
-        calls: list[str] = []
-        for name in ("distance_excess", "minus_product", "minus_sum_product"):
-            kernel = getattr(K, name)
-            mp.setattr(K, name, lambda *a, k=kernel, n=name, **kw: calls.append(n) or k(*a, **kw))
-        got = values()
-        _numpy_chains(mp)
-        want = values()
-        fused.provider.cache_clear()
-    assert calls == ["distance_excess", "minus_sum_product", "minus_product"]
-    for g, w in zip(got, want, strict=True):
-        _same_bits(g, w)
-
-
 def test_kernels_that_cannot_load_leave_numpys_chains_with_one_warning(monkeypatch):
     """numba installed but unable to compile or cache here: the same bits, and a warning."""
     x = np.resize(np.linspace(-3.0, 3.0, 97), (64, 80))

@@ -1,6 +1,5 @@
-"""One pass instead of two to ten: the elementwise chains of large tanh, sigmoid and distance
-layers as numba-compiled kernels, where numba is installed (the ``numba`` extra), with numpy's
-bits.
+"""One pass instead of four to ten: the elementwise chains of large tanh and sigmoid layers as
+numba-compiled ufuncs, where numba is installed (the ``numba`` extra), with numpy's bits.
 
 A large layer's activation is a chain of numpy calls, each a pass over the whole array; on a
 512 x 256 array each pass reads its operands back from memory once the step's matrix products have
@@ -11,8 +10,7 @@ order** as the numpy chain it stands for; numba's default floating point is stri
 contraction into fused multiply-adds, no reassociation), so the kernels give numpy's bits, signed
 zeros, infinities and NaNs included (``tests/test_fused.py`` checks each against its chain, bit
 for bit, on Hypothesis-drawn arrays; the choice never changes a result, only its speed; what
-can differ is a warning: ``distance_excess`` reports no floating-point flag at all, and the
-``*_from`` kernels no "invalid value", see :func:`call`):
+can differ is a warning: the ``*_from`` kernels raise no "invalid value", see :func:`call`):
 
 =================  ========================================================================
 kernel             the numpy chain (:mod:`.activations`)
@@ -21,9 +19,6 @@ tanh_from          ``copysign(where(|x| < 1/2, cephes(|x|), (1 - e) / (1 + e)), 
 tanh_grad          ``(4 e / (1 + e)^2) * g``, tanh'(x) times the upstream gradient
 sigmoid_from       ``where(x >= 0, 1, e) / (1 + e)``, e = exp(-|x|)
 sigmoid_grad       ``(e / (1 + e)^2) * g``, sigmoid'(x) times the upstream gradient
-distance_excess    ``th += s; z -= th; any(RHO z + th > 0)`` (:mod:`.gaussian`'s matmul path)
-minus_product      ``a - b * c``: that path's dE/dx
-minus_sum_product  ``a - (b + c) * d``: its ``G2 - (G1 + D) c'``
 =================  ========================================================================
 
 The ``exp`` itself stays :func:`.vector_math.exp` (numba's ``exp`` would be a scalar libm call:

@@ -63,32 +63,3 @@ def sigmoid_grad(e, g):  # pragma: no cover - compiled
     d = 1.0 + e
     d = d * d
     return e / d * g
-
-
-@numba.njit(cache=True, nogil=True)
-def distance_excess(z, th, s_half, rho):  # pragma: no cover - compiled
-    """The distance layer's matmul path after its two products, in place: ``th += s_half``
-    (per column), ``z -= th``, and whether any ``z * rho + th > 0`` (a pair to hand back to
-    the direct formula), as :meth:`.Gaussian._z_matmul`'s numpy chain computes them."""
-    n, u = z.shape
-    near = False
-    for i in range(n):
-        for j in range(u):
-            t = th[i, j] + s_half[j]
-            th[i, j] = t
-            zz = z[i, j] - t
-            z[i, j] = zz
-            near |= zz * rho + t > 0.0
-    return near
-
-
-@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
-def minus_product(a, b, c):  # pragma: no cover - compiled
-    """``a - b * c``: the distance layer's dE/dx, ``gz @ (r2 c') - (gz @ r2) x'``."""
-    return a - b * c
-
-
-@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
-def minus_sum_product(a, b, c, d):  # pragma: no cover - compiled
-    """``a - (b + c) * d``: the distance layer's ``G2 - (G1 + D) c'``."""
-    return a - (b + c) * d

@@ -59,9 +59,7 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   direct <= 3.0 (normwise, relative to the largest value: matmul <= 7.4, direct <= 9.3). The
   unguarded case above, e.g. one sample at the origin, centroids (2^-8, 1) and (1, 1), unit
   radii: 14542 eps on ``dE/dr_00`` (the direct form 0.3), 0.2 eps normwise. The matmul path
-  costs a 512 x 64 -> 64 layer 11x less time than the direct one. Where numba is installed,
-  the elementwise chains between its products run as one pass each (:mod:`.fused`, the same
-  bits).
+  costs a 512 x 64 -> 64 layer 11x less time than the direct one.
 
 Initialisation: centroids are input rows of the training data drawn without replacement (with
 replacement when there are fewer rows than units), or N(0, 1) draws when no data is given, which
@@ -78,7 +76,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
-from . import fused, vector_math
+from . import vector_math
 from .base import Array, Layer, iadd, imul, isub, same_kind
 from .blas import matmul
 
@@ -87,14 +85,6 @@ MATMUL_MIN_SIZE = 1 << 16
 RHO = 8.0
 """The matmul evaluation hands a pair, unit or sample to the direct formula when the size of its
 terms exceeds ``RHO`` times its squared distance (see the module docstring)."""
-
-
-def _excess(z: Array, th: Array) -> Array:
-    """``e = RHO z + th``: positive where the terms exceed RHO times the squared distance
-    (``th > RHO * (-2 z)``)."""
-    e = z.real * RHO
-    e += th.real
-    return e
 
 
 class Gaussian(Layer):
@@ -191,18 +181,14 @@ class Gaussian(Layer):
         s_half = xp.einsum("ud,ud->u", rc, cs)
         s_half *= 0.5
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
-        z = matmul(xs, rc.T)
-        k = fused.kernels(z, th)
-        if k is not None:  # the chain below in one pass (numba; the same bits), e only if used
-            any_near = k.distance_excess(z, th, s_half, RHO)
-            e = _excess(z, th) if any_near else None
-        else:
-            th = iadd(th, s_half)
-            z = isub(z, th)
-            e = _excess(z, th)
-            any_near = bool((e > 0.0).any())
+        th = iadd(th, s_half)
+        z = isub(matmul(xs, rc.T), th)
+        # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
+        e = z.real * RHO
+        e += th.real
+        near = e > 0.0
+        any_near = bool(near.any())
         if any_near:
-            near = e > 0.0
             rows, cols = xp.divmod(xp.flatnonzero(near), z.shape[1])
             dd = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
             dd *= dd
@@ -227,11 +213,7 @@ class Gaussian(Layer):
         t = cs * S
         gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
         # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
-        G2 = matmul(gzt, xx)
-        if (k := fused.kernels(G2, G1, gd, cs)) is not None:  # one pass, the same bits
-            gsq = k.minus_sum_product(G2, G1, gd, cs, out=G2)
-        else:
-            gsq = isub(G2, imul(iadd(G1, gd), cs))
+        gsq = isub(matmul(gzt, xx), imul(iadd(G1, gd), cs))
         units = xp.flatnonzero(xp.add.reduce(w, axis=0) > 0.0) if w is not None else ()
         if len(units):
             diff = x[:, None, :] - c[units]
@@ -241,12 +223,10 @@ class Gaussian(Layer):
         gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
         gx = None
         if self.input_grads:
-            # gz @ (r2 c') - (gz @ r2) x'
-            gx, b = matmul(gz, rc), (gz @ r2[:, 0])[:, None] if self.per_unit else matmul(gz, r2)
-            if (k := fused.kernels(gx, xs)) is not None and same_kind(gx, b):
-                gx = k.minus_product(gx, b, xs, out=gx)  # one pass, the same bits
+            if self.per_unit:
+                gx = isub(matmul(gz, rc), (gz @ r2[:, 0])[:, None] * xs)
             else:
-                gx = isub(gx, b * xs if self.per_unit else imul(b, xs))
+                gx = isub(matmul(gz, rc), imul(matmul(gz, r2), xs))
             rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > 0.0) if w is not None else ()
             if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
