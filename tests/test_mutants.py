@@ -151,6 +151,15 @@ def test_the_filter_skips_only_text_and_annotations(old: str, new: str, filtered
     assert (filter_reason(SOURCE, mutated) is not None) is filtered
 
 
+def test_the_filter_skips_the_fused_kernels_which_the_ledger_never_runs() -> None:
+    """The mutants env has no numba: a mutant there would be marked skipped, which the budgeted
+    run refuses (its sample would not be whole), so those files are filtered, with their reason."""
+    mutated = SOURCE.replace("2 * v", "3 * v")
+    for name in ("impl/ops/fused.py", "impl/ops/fused_kernels.py"):
+        assert "numba" in (filter_reason(SOURCE, mutated, name) or "")
+    assert filter_reason(SOURCE, mutated, "impl/ops/activations.py") is None
+
+
 def test_the_sample_is_seeded_and_nested() -> None:
     keys = [("impl/a.py", line, i) for line in range(200) for i in range(3)]
     small = {k for k in keys if sampled(*k, 0.06, 0)}

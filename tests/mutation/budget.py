@@ -47,7 +47,7 @@ def queue(cache: Path, rate: float, seed: int) -> list[tuple[float, int, str]]:
         if key >= rate:
             continue
         original, mutated = mutated_line(filename, line, line_number, index)
-        if filter_reason(original, mutated) is None:
+        if filter_reason(original, mutated, filename) is None:
             out.append((key, mid, f"{filename}:{line_number + 1}:{index}"))
     return sorted(out)
 

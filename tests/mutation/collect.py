@@ -77,7 +77,7 @@ def collect(
             counts["not_sampled"] += 1
             continue
         original, mutated = mutated_line(filename, line, line_number, index)
-        if filter_reason(original, mutated) is not None:
+        if filter_reason(original, mutated, filename) is not None:
             counts["filtered"] += 1
             continue
         if status not in STATUS:  # in the sample but never run: the results are not whole

@@ -10,20 +10,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from filters import filter_reason, sample_from_env, sampled
 
-# numba's fused kernels and their dispatch: the mutants env installs no numba, so the ledger
-# never runs them (numpy's chains do the work there); tests/test_fused.py holds each kernel to
-# its chain bit for bit, and its hand-planted mutants are in that test's history
-NOT_RUN_BY_THE_LEDGER = {"fused.py", "fused_kernels.py"}
-
 
 def pre_mutation(context) -> None:
-    """Mark the mutant skipped when it is filtered, outside the seeded sample, or in code the
-    ledger does not run here."""
+    """Mark the mutant skipped when it is filtered or outside the seeded sample."""
     import mutmut
 
-    if Path(context.filename).name in NOT_RUN_BY_THE_LEDGER:
-        context.skip = True
-        return
     mid = context.mutation_id
     rate, seed = sample_from_env()
     if not sampled(context.filename, mid.line_number, mid.index, rate, seed):
@@ -31,5 +22,5 @@ def pre_mutation(context) -> None:
         return
     probe = mutmut.Context(mutation_id=mid, filename=context.filename)
     mutated, _ = mutmut.mutate(probe)
-    if filter_reason(probe.source, mutated) is not None:
+    if filter_reason(probe.source, mutated, context.filename) is not None:
         context.skip = True
