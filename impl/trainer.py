@@ -225,6 +225,11 @@ class _Run:
 
     def update(self, grads: Params) -> None:
         """One step ``w_(k+1) = w_k + dw_k``: the flat form in place, else the dict form."""
+        if self.flat is not None and self.history is None and self.flat.step is not None:
+            dw, self.state, coef = self.flat.step(self.g, self.state, self.v)  # and v += dw
+            self.step_norms.append(_norm(dw))
+            self.coefs.append(coef)
+            return
         if self.flat is not None:
             dw, self.state, coef = self.flat.update(self.g, self.state, self.v)
         else:

@@ -160,6 +160,18 @@ def test_the_filter_skips_the_fused_kernels_which_the_ledger_never_runs() -> Non
     assert filter_reason(SOURCE, mutated, "impl/ops/activations.py") is None
 
 
+def test_the_filter_skips_lines_marked_numba_only_and_nothing_beside_them() -> None:
+    """A kernel's call in a layer or an optimizer (``# mutants: numba only``) is filtered; a
+    mutant of an unmarked line, or one that also touches an unmarked line, is tried."""
+    source = "def f(k, g, v):\n    if k is None:\n        return g * 2\n"
+    source += "    k.step(g, v, -2.0)  # mutants: numba only\n    return g\n"
+    marked = source.replace("-2.0)", "-3.0)")
+    assert "numba" in (filter_reason(source, marked, "impl/optim/gd.py") or "")
+    assert filter_reason(source, source.replace("g * 2", "g * 3"), "impl/optim/gd.py") is None
+    both = marked.replace("g * 2", "g * 3")
+    assert filter_reason(source, both, "impl/optim/gd.py") is None
+
+
 def test_the_sample_is_seeded_and_nested() -> None:
     keys = [("impl/a.py", line, i) for line in range(200) for i in range(3)]
     small = {k for k in keys if sampled(*k, 0.06, 0)}

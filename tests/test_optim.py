@@ -243,12 +243,22 @@ def _compare_forms(opt, shapes, grads) -> None:
     flat = opt.flat(layout)
     state, fstate = opt.init(params), flat.init(layout.flatten(params))
     w = layout.flatten(params)
+    # the step form (update and apply in place, where the optimizer has one) beside them
+    stepped = opt.flat(layout) if flat.step is not None else None
+    sstate = stepped.init(layout.flatten(params)) if stepped is not None else None
+    v = layout.flatten(params)
     for g in grads:
         g = {k: g[k] for k in shapes}  # the trainer's order (the dict form sums in g's order)
         upd, state, info = opt.update(g, state, params)
         dw, fstate, coef = flat.update(layout.flatten(g), fstate, w)  # g: a fresh copy
         np.testing.assert_array_equal(layout.flatten(upd), dw, strict=True)
         assert coef == info.momentum, (coef, info.momentum)
+        if stepped is not None:
+            want = v + dw
+            dv, sstate, scoef = stepped.step(layout.flatten(g), sstate, v)
+            np.testing.assert_array_equal(dv, dw, strict=True)
+            np.testing.assert_array_equal(v, want, strict=True)
+            assert scoef == coef
 
 
 @pytest.mark.parametrize(("name", "setting"), SETTINGS, ids=[f"{n}-{s}" for n, s in SETTINGS])

@@ -110,8 +110,8 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     precision)."""
     k = fused.kernels(x)
     if k is not None:  # the same chain in one pass (numba; the same bits)
-        e = _exp_neg_2abs(x)
-        return fused.call(k.tanh_from, x, e), e
+        e = _exp_neg_2abs(x)  # mutants: numba only
+        return fused.call(k.tanh_from, x, e), e  # mutants: numba only
     xp = namespace(x)
     a = xp.abs(x)
     e = xp.multiply(a, -2.0)
@@ -211,8 +211,11 @@ class Sigmoid(Elementwise):
     def forward(self, params, xs):
         x = xs[0]
         k = fused.kernels(x)
-        e, pos = _exp_neg_abs(x) if k is None else (_exp_neg_abs_real(x), None)
-        return (_sigmoid_from(e, pos) if k is None else fused.call(k.sigmoid_from, x, e)), e
+        if k is None:
+            e, pos = _exp_neg_abs(x)
+            return _sigmoid_from(e, pos), e
+        e = _exp_neg_abs_real(x)  # mutants: numba only
+        return fused.call(k.sigmoid_from, x, e), e  # mutants: numba only
 
     def derivative(self, e):
         return _bell(e)
@@ -221,7 +224,7 @@ class Sigmoid(Elementwise):
         k = fused.kernels(cache, gy)
         if k is None:
             return super().backward(params, cache, gy)
-        return [k.sigmoid_grad(cache, gy)], {}  # _bell(e) * gy, one pass
+        return [k.sigmoid_grad(cache, gy)], {}  # _bell(e) * gy; mutants: numba only
 
 
 class Tanh(Elementwise):
@@ -239,7 +242,7 @@ class Tanh(Elementwise):
         k = fused.kernels(cache[0], gy) if isinstance(cache, tuple) else None
         if k is None:
             return super().backward(params, cache, gy)
-        return [k.tanh_grad(cache[0], gy)], {}  # _tanh_slope(e) * gy, one pass
+        return [k.tanh_grad(cache[0], gy)], {}  # _tanh_slope(e) * gy; mutants: numba only
 
     def derivative(self, cache):
         if isinstance(cache, tuple):

@@ -63,3 +63,41 @@ def sigmoid_grad(e, g):  # pragma: no cover - compiled
     d = 1.0 + e
     d = d * d
     return e / d * g
+
+
+# ---- optimizer steps over the trainer's flat vectors (impl/optim): update and apply in one pass
+LOOP = {"cache": True, "error_model": "numpy", "boundscheck": False}
+
+
+@numba.njit(**LOOP)
+def gd_step(g, v, neg_lr):  # pragma: no cover - compiled
+    """``g *= -lr`` (the step ``dw``, into g) and ``v += dw``."""
+    for i in range(g.size):
+        d = g[i] * neg_lr
+        g[i] = d
+        v[i] = v[i] + d
+
+
+@numba.njit(**LOOP)
+def momentum_step(g, buf, v, beta, neg_lr):  # pragma: no cover - compiled
+    """``buf *= beta; buf += g``, ``dw = buf * -lr`` (into g) and ``v += dw``."""
+    for i in range(g.size):
+        b = buf[i] * beta
+        b = b + g[i]
+        buf[i] = b
+        d = b * neg_lr
+        g[i] = d
+        v[i] = v[i] + d
+
+
+@numba.njit(**LOOP)
+def nesterov_step(g, buf, v, beta, neg_lr):  # pragma: no cover - compiled
+    """``buf *= beta; buf += g``, ``g += beta * buf``, ``dw = g * -lr`` (into g), ``v += dw``."""
+    for i in range(g.size):
+        b = buf[i] * beta
+        b = b + g[i]
+        buf[i] = b
+        d = g[i] + beta * b
+        d = d * neg_lr
+        g[i] = d
+        v[i] = v[i] + d

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..backend import namespace
-from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
+from ..ops import fused
+from .base import FlatOptimizer, Layout, Optimizer, StepInfo, applied, check_number
 
 
 def gd(lr: float) -> Optimizer:
@@ -19,7 +20,14 @@ def gd(lr: float) -> Optimizer:
     def flat_update(g, state, w):
         return namespace(g).multiply(g, -lr, out=g), state, None
 
+    def flat_step(g, state, w):
+        k = fused.loaded_kernels(g, w)
+        if k is None:
+            return applied(flat_update, g, state, w)
+        k.gd_step(g, w, -lr)  # mutants: numba only
+        return g, state, None  # mutants: numba only
+
     def flat(layout: Layout) -> FlatOptimizer:
-        return FlatOptimizer(lambda w: (), flat_update)
+        return FlatOptimizer(lambda w: (), flat_update, flat_step)
 
     return Optimizer("gd", {"lr": lr}, init, update, flat)

@@ -17,7 +17,8 @@ Nesterov (``torch.optim.SGD(lr, momentum=beta, nesterov=True)``)::
 from __future__ import annotations
 
 from ..backend import namespace
-from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number
+from ..ops import fused
+from .base import FlatOptimizer, Layout, Optimizer, StepInfo, applied, check_number
 
 
 def _buffers(grads, state, beta):
@@ -54,7 +55,14 @@ def momentum(lr: float, beta: float) -> Optimizer:
             buf = _buffer(g, buf, beta)
             return namespace(g).multiply(buf, -lr, out=g), buf, beta
 
-        return FlatOptimizer(lambda w: None, flat_update)
+        def flat_step(g, buf, w):
+            k = None if buf is None else fused.loaded_kernels(g, buf, w)  # mutants: numba only
+            if k is None:
+                return applied(flat_update, g, buf, w)
+            k.momentum_step(g, buf, w, beta, -lr)  # mutants: numba only
+            return g, buf, beta  # mutants: numba only
+
+        return FlatOptimizer(lambda w: None, flat_update, flat_step)
 
     return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, flat)
 
@@ -78,6 +86,13 @@ def nesterov(lr: float, beta: float) -> Optimizer:
             g += beta * buf  # g + beta * buf
             return namespace(g).multiply(g, -lr, out=g), buf, beta
 
-        return FlatOptimizer(lambda w: None, flat_update)
+        def flat_step(g, buf, w):
+            k = None if buf is None else fused.loaded_kernels(g, buf, w)  # mutants: numba only
+            if k is None:
+                return applied(flat_update, g, buf, w)
+            k.nesterov_step(g, buf, w, beta, -lr)  # mutants: numba only
+            return g, buf, beta  # mutants: numba only
+
+        return FlatOptimizer(lambda w: None, flat_update, flat_step)
 
     return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, flat)
