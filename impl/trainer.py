@@ -217,8 +217,9 @@ class _Run:
     def gradient(self, grads: Params, k: int) -> bool:
         """Gather ``g_k`` into the flat vector and record its norm; False when non-finite."""
         if self.layout.names:
-            parts = [grads[n].reshape(-1) for n in self.layout.names]
-            self.g = self.be.xp.concatenate(parts, out=self.g)
+            # axis=None flattens each array as it copies it: no reshape per array (small DAGs)
+            parts = [grads[n] for n in self.layout.names]
+            self.g = self.be.xp.concatenate(parts, axis=None, out=self.g)
         gnorm = _norm(self.g)
         self.grad_norms.append(gnorm)
         return math.isfinite(gnorm) or not self.diverged(f"gradient became non-finite at step {k}")
