@@ -334,3 +334,42 @@ def test_adaptive_momentum_at_any_scale_is_its_formula(g, d, a, b, group):
         size = lr * max(abs(v) for v in G) + tau * mpmath.sqrt(mpmath.fsum(v**2 for v in G))
         err = max(abs(mpmath.mpf(float(fd[i])) - want[i]) for i in range(n))
         assert err <= 1e-14 * size, (err, size)
+
+
+@hypothesis_settings()
+@given(
+    st.integers(1020, 1074),
+    st.integers(0, 3),
+    st.floats(0.5, 4.0),
+    st.floats(0.25, 4.0),
+    st.sampled_from(["array", "unit", "node", "global"]),
+)
+def test_adaptive_momentum_after_a_subnormal_step_keeps_a_finite_term(e, at, g1, tau, group):
+    """A previous step of one entry 2^-e (e >= 1020: its square underflows, its coefficient
+    ``tau ||g|| / 2^-e`` overflows) under a gradient of ~1: the momentum term still has length
+    ``tau ||g_G||`` and points along the previous step, the coefficient reported is the
+    overflowed one, and the flat form gives the dict form's bits. (Hypothesis found the NaN this
+    guards: inf * 0 in the previous step's zero entries.)"""
+    tiny = np.zeros((2, 2))
+    tiny.flat[at] = 2.0**-e
+    shapes = {"h.W": (2, 2), "h.b": (2,), "g.centroids": (2, 2), "g.radii": (2,)}
+    first = {k: np.zeros(s) for k, s in shapes.items()}
+    first["h.W"] = tiny  # lr = 1: the first step is -tiny
+    second = {k: np.full(s, g1) for k, s in shapes.items()}
+    opt = get_optimizer("adaptive_momentum", 1.0, tau=tau, group=group)
+    params = {k: np.zeros(s) for k, s in shapes.items()}
+    upd, state, _ = opt.update(first, opt.init(params), params)
+    upd, state, info = opt.update(second, state, params)
+    term = upd["h.W"] + second["h.W"]  # alpha dw_{k-1} in h.W's group
+    assert np.all(np.isfinite(term)), term
+    group_of_h = {"array": ["h.W"], "unit": None, "node": ["h.W", "h.b"], "global": list(shapes)}
+    keys = group_of_h[group]
+    if keys is not None:
+        want = tau * np.linalg.norm(np.concatenate([second[k].ravel() for k in keys]))
+    else:  # per unit: the unit holding the tiny entry (column at % 2 of W, and its bias)
+        j = at % 2
+        want = tau * np.linalg.norm(np.append(second["h.W"][:, j], second["h.b"][j]))
+    assert np.linalg.norm(term) == pytest.approx(want, rel=1e-14)
+    assert term.flat[at] < 0 and np.count_nonzero(term) == 1  # along -tiny
+    assert info.momentum == np.inf or info.momentum > 1e300
+    _compare_forms(opt, shapes, [first, second])

@@ -101,6 +101,38 @@ def _rescued(
     return out
 
 
+def _factors(alpha: Array, tau: float, g: Array, d: Array, of_entry: Array):
+    """What multiplies each group's previous step: ``(alpha, None)``, or where ``alpha``
+    overflowed to inf though the momentum term ``alpha dw_{k-1,G}`` (of norm ``tau ||g_G||``) is
+    finite -- a previous step of entries near 2^-1023 under a gradient of 1, found by Hypothesis
+    -- ``tau ||g_G||`` with divisors ``||dw_{k-1,G}||`` (1 elsewhere): the step is divided by its
+    norm first, so the term is the same vector, rounded twice instead of once, instead of inf * 0
+    = NaN in its zero entries. ``g``, ``d``: the flat vectors; ``of_entry``: each entry's group.
+    Groups with a finite ``alpha`` keep their bits."""
+    over = np.isinf(alpha)
+    if not over.any():
+        return alpha, None
+    n = len(alpha)
+    norm_g, norm_d = _scaled_norms(to_host(g), of_entry, n), _scaled_norms(to_host(d), of_entry, n)
+    with np.errstate(over="ignore"):
+        num = tau * norm_g
+    over &= np.isfinite(num) & (norm_d > 0.0)
+    if not over.any():
+        return alpha, None
+    mult, div = np.array(alpha, dtype=np.float64), np.ones(n)
+    mult[over], div[over] = num[over], norm_d[over]
+    return mult, div
+
+
+def _divided(layout: Layout, d: Array, by: Array) -> dict[str, Array]:
+    """``d / by`` (flat, ``by`` per entry on the host) as arrays laid out by ``layout``."""
+    q = d / namespace(d).asarray(by)
+    return {
+        k: q[a:b].reshape(shape)
+        for k, a, b, shape in zip(layout.names, layout.starts, layout.stops, layout.shapes)
+    }
+
+
 def _scaled_norms(v: Array, of_entry: Array, n: int) -> Array:
     """Each group's 2-norm, ``m_G sqrt(sum (v / m_G)^2)`` with ``m_G = max |v_G|``."""
     m = np.zeros(n)
@@ -202,7 +234,10 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
             g2, d2 = groups.entry_sums(g_flat), groups.entry_sums(d_flat)
             alpha_v = _coefficients(tau, g2, d2)
             alpha_v = _rescued(alpha_v, tau, g2, d2, g_flat, d_flat, groups.of_entry)
-            coef = alpha_v[groups.of_entry]
+            mult, div = _factors(alpha_v, tau, g_flat, d_flat, groups.of_entry)
+            coef = mult[groups.of_entry]
+            if div is not None:
+                prev = _divided(layout, d_flat, div[groups.of_entry])
             dw = {
                 k: -(lr * grads[k])
                 + namespace(grads[k]).asarray(coef[a:b]).reshape(grads[k].shape) * prev[k]
@@ -213,8 +248,13 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
         g2 = groups.sums(sumsq_per_array(g_flat, starts, sizes))
         d2 = groups.sums(sumsq_per_array(d_flat, starts, sizes))
         alpha_a = _coefficients(tau, g2, d2)
-        alpha = _rescued(alpha_a, tau, g2, d2, g_flat, d_flat, groups.entry_groups(sizes)).tolist()
-        a_of = {k: alpha[groups.of_array[i]] for i, k in enumerate(names)}
+        of_entry = groups.entry_groups(sizes)
+        alpha_r = _rescued(alpha_a, tau, g2, d2, g_flat, d_flat, of_entry)
+        mult, div = _factors(alpha_r, tau, g_flat, d_flat, of_entry)
+        if div is not None:
+            prev = _divided(layout, d_flat, div[of_entry])
+        alpha, mult = alpha_r.tolist(), mult.tolist()
+        a_of = {k: mult[groups.of_array[i]] for i, k in enumerate(names)}
         dw = {k: -(lr * g) + a_of[k] * prev[k] for k, g in grads.items()}
         # the trajectory reports one number: the coefficient itself when there is one group,
         # else the largest over the groups
@@ -245,7 +285,10 @@ def _flat_form(lr: float, tau: float, group: str, layout: Layout) -> FlatOptimiz
         if groups.of_entry is not None:  # one coefficient per unit
             g2, d2 = groups.entry_sums(g), groups.entry_sums(prev)
             alpha = _rescued(_coefficients(tau, g2, d2), tau, g2, d2, g, prev, groups.of_entry)
-            prev *= xp.asarray(alpha[groups.of_entry])
+            mult, div = _factors(alpha, tau, g, prev, groups.of_entry)
+            if div is not None:
+                prev /= xp.asarray(div[groups.of_entry])
+            prev *= xp.asarray(mult[groups.of_entry])
             prev += xp.multiply(g, -lr, out=g)
             return prev, prev, max(alpha.tolist(), default=0.0)
         if reduceat is not None and xp is np:  # the same call as sumsq_per_array's
@@ -255,12 +298,16 @@ def _flat_form(lr: float, tau: float, group: str, layout: Layout) -> FlatOptimiz
             g2 = groups.sums(sumsq_per_array(g, starts, sizes))
             d2 = groups.sums(sumsq_per_array(prev, starts, sizes))
         alpha = _coefficients(tau, g2, d2)
-        alpha = _rescued(alpha, tau, g2, d2, g, prev, groups.entry_groups(size_list))
+        of_entry = groups.entry_groups(size_list)
+        alpha = _rescued(alpha, tau, g2, d2, g, prev, of_entry)
+        mult, div = _factors(alpha, tau, g, prev, of_entry)
+        if div is not None:
+            prev /= xp.asarray(div[of_entry])
         # dw_k = -(lr g_k) + alpha prev, written over prev (which it replaces)
-        if len(alpha) == 1:
-            prev *= float(alpha[0])
+        if len(mult) == 1:
+            prev *= float(mult[0])
         else:
-            prev *= xp.repeat(xp.asarray(alpha[of_array]), size_list)
+            prev *= xp.repeat(xp.asarray(mult[of_array]), size_list)
         prev += xp.multiply(g, -lr, out=g)
         return prev, prev, max(alpha.tolist(), default=0.0)
 
