@@ -79,25 +79,14 @@ def gd_step(g, v, neg_lr):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def momentum_step(g, buf, v, beta, neg_lr):  # pragma: no cover - compiled
-    """``buf *= beta; buf += g``, ``dw = buf * -lr`` (into g) and ``v += dw``."""
+def momentum_step(g, buf, v, beta, neg_lr, nesterov):  # pragma: no cover - compiled
+    """``buf *= beta; buf += g``; then ``dw = buf * -lr`` (heavy ball) or, ``nesterov``,
+    ``g += beta * buf; dw = g * -lr``; dw into g, and ``v += dw``."""
     for i in range(g.size):
         b = buf[i] * beta
         b = b + g[i]
         buf[i] = b
-        d = b * neg_lr
-        g[i] = d
-        v[i] = v[i] + d
-
-
-@numba.njit(**LOOP)
-def nesterov_step(g, buf, v, beta, neg_lr):  # pragma: no cover - compiled
-    """``buf *= beta; buf += g``, ``g += beta * buf``, ``dw = g * -lr`` (into g), ``v += dw``."""
-    for i in range(g.size):
-        b = buf[i] * beta
-        b = b + g[i]
-        buf[i] = b
-        d = g[i] + beta * b
+        d = g[i] + beta * b if nesterov else b
         d = d * neg_lr
         g[i] = d
         v[i] = v[i] + d

@@ -37,6 +37,20 @@ def _buffer(g, buf, beta):
     return buf
 
 
+def _stepper(flat_update, lr: float, beta: float, nesterov: bool):
+    """The flat form's ``step``: one kernel pass where a large layer loaded the kernels (from
+    the second step: the first makes the buffer), else ``flat_update`` and ``w += dw``."""
+
+    def flat_step(g, buf, w):
+        k = None if buf is None else fused.loaded_kernels(g, buf, w)  # mutants: numba only
+        if k is None:
+            return applied(flat_update, g, buf, w)
+        k.momentum_step(g, buf, w, beta, -lr, nesterov)  # mutants: numba only
+        return g, buf, beta  # mutants: numba only
+
+    return flat_step
+
+
 def momentum(lr: float, beta: float) -> Optimizer:
     """Heavy ball in torch's buffer form: ``buf_k = beta * buf_{k-1} + g_k`` (``buf_0 = g_0``),
     ``dw_k = -lr * buf_k``; lr > 0, 0 <= beta < 1."""
@@ -55,14 +69,7 @@ def momentum(lr: float, beta: float) -> Optimizer:
             buf = _buffer(g, buf, beta)
             return namespace(g).multiply(buf, -lr, out=g), buf, beta
 
-        def flat_step(g, buf, w):
-            k = None if buf is None else fused.loaded_kernels(g, buf, w)  # mutants: numba only
-            if k is None:
-                return applied(flat_update, g, buf, w)
-            k.momentum_step(g, buf, w, beta, -lr)  # mutants: numba only
-            return g, buf, beta  # mutants: numba only
-
-        return FlatOptimizer(lambda w: None, flat_update, flat_step)
+        return FlatOptimizer(lambda w: None, flat_update, _stepper(flat_update, lr, beta, False))
 
     return Optimizer("momentum", {"lr": lr, "momentum": beta}, init, update, flat)
 
@@ -86,13 +93,6 @@ def nesterov(lr: float, beta: float) -> Optimizer:
             g += beta * buf  # g + beta * buf
             return namespace(g).multiply(g, -lr, out=g), buf, beta
 
-        def flat_step(g, buf, w):
-            k = None if buf is None else fused.loaded_kernels(g, buf, w)  # mutants: numba only
-            if k is None:
-                return applied(flat_update, g, buf, w)
-            k.nesterov_step(g, buf, w, beta, -lr)  # mutants: numba only
-            return g, buf, beta  # mutants: numba only
-
-        return FlatOptimizer(lambda w: None, flat_update, flat_step)
+        return FlatOptimizer(lambda w: None, flat_update, _stepper(flat_update, lr, beta, True))
 
     return Optimizer("nesterov", {"lr": lr, "momentum": beta}, init, update, flat)
