@@ -226,18 +226,19 @@ class _Run:
 
     def update(self, grads: Params) -> None:
         """One step ``w_(k+1) = w_k + dw_k``: the flat form in place, else the dict form."""
-        if self.flat is not None and self.history is None and self.flat.step is not None:
+        # nobody keeps w_k: the flat form's step may update v in place itself (one pass)
+        stepped = self.flat is not None and self.history is None and self.flat.step is not None
+        if stepped:
             dw, self.state, coef = self.flat.step(self.g, self.state, self.v)  # and v += dw
-            self.step_norms.append(_norm(dw))
-            self.coefs.append(coef)
-            return
-        if self.flat is not None:
+        elif self.flat is not None:
             dw, self.state, coef = self.flat.update(self.g, self.state, self.v)
         else:
             updates, self.state, info = self.opt.update(grads, self.state, self.w)
             dw, coef = self.layout.flatten(updates), info.momentum
         self.step_norms.append(_norm(dw))
         self.coefs.append(coef)
+        if stepped:
+            return
         if self.history is None:
             self.v += dw  # nobody keeps w_k, and the views w follow v
         else:
