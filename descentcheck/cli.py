@@ -479,6 +479,12 @@ def _derive_setting(op: str, settings: tuple[str, ...]) -> dict[str, str]:
 @click.option("--stats", is_flag=True, help="also print what the strategies generated")
 @click.option("--claim", "claims", multiple=True, help="run only this claim id (repeatable)")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="worker processes (default: DESCENTCHECK_JOBS, else up to 2); 1 runs in this process",
+)
+@click.option(
     "--seed",
     type=int,
     default=None,
@@ -487,7 +493,7 @@ def _derive_setting(op: str, settings: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--list", "list_claims", is_flag=True, help="list the claims (id, expect, statement) and stop"
 )
-def verify(profile, json_path, stats, claims, seed, list_claims):
+def verify(profile, json_path, stats, claims, workers, seed, list_claims):
     """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
     replayable counterexample. Exits with status 1 when a claim misses its expectation."""
     _every_registry()
@@ -511,7 +517,12 @@ def verify(profile, json_path, stats, claims, seed, list_claims):
     if seed is not None:  # read by properties.profiles.get_profile, as DESCENTCHECK_SEED
         os.environ["DESCENTCHECK_SEED"] = str(seed)
     ledger, ok = run_verify(
-        profile=profile, json_path=json_path, stats=stats, progress=None, claims=claims or None
+        profile=profile,
+        json_path=json_path,
+        stats=stats,
+        progress=None,
+        claims=claims or None,
+        workers=workers,
     )
     click.echo(format_ledger(ledger))
     if stats:

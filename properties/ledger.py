@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,7 @@ def run_verify(
     stats: bool = False,
     progress: bool | None = None,
     claims: Iterable[str] | None = None,
+    workers: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run the ledger under a profile (``fast``, ``ci``, ``thorough``); write ``json_path`` when
     given; return ``(ledger, ok)`` where ok means every claim met its expectation.
@@ -143,8 +145,12 @@ def run_verify(
     The ledger always holds the strategy measurements, aggregated (``ledger["stats"]``; the
     CLI's ``--stats`` prints ``format_stats(ledger["stats"])``); ``stats=True`` also keeps one
     row per generated case (``ledger["stats"]["rows"]``). ``progress``: one line per finished
-    claim on stderr (None: only when stderr is a terminal). ``claims``: a subset of claim ids."""
+    claim on stderr (None: only when stderr is a terminal). ``claims``: a subset of claim ids.
+    ``workers``: worker processes (None: the profile's, ``DESCENTCHECK_JOBS`` or up to 2; 1 runs
+    every claim in this process)."""
     prof = get_profile(profile)
+    if workers is not None:
+        prof = replace(prof, jobs=workers)
     show = sys.stderr.isatty() if progress is None else progress
     t0 = time.perf_counter()
     entries = run_claims(prof, claims, progress=show)
@@ -157,12 +163,28 @@ def run_verify(
 # ---- text ---------------------------------------------------------------------------------
 
 
-def _num(v: Any) -> str:
+def _num(v: Any, digits: int = 4) -> str:
     if isinstance(v, bool) or v is None or isinstance(v, str):
         return str(v)
     if isinstance(v, int):
         return str(v)
-    return f"{v:.4g}"
+    return f"{v:.{digits}g}"
+
+
+def _digits(a: Any, b: Any) -> int:
+    """Significant digits that show ``a`` and ``b`` apart: 4, or more where 4 round two different
+    numbers alike (a held-out plugin's bound read "measured 1, theory 1" for 1 - 5e-13 < 1);
+    17 always tells two doubles apart."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+    if not numbers or a == b:
+        return 4
+    return next((d for d in range(4, 17) if f"{a:.{d}g}" != f"{b:.{d}g}"), 17)
+
+
+def _paired(values: dict[str, Any], other: dict[str, Any]) -> str:
+    """``values`` as ``key number, ...``, each with the digits that tell it from ``other``'s
+    number of the same key (measured beside theory)."""
+    return ", ".join(f"{k} {_num(v, _digits(v, other.get(k)))}" for k, v in values.items())
 
 
 def _held_steps(c: dict[str, Any]) -> bool:
@@ -204,12 +226,11 @@ def format_ledger(ledger: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"{c['id']} ({c['expect']}, {c['outcome']}): {c['statement']}")
         measured = c.get("measured") or {}
-        if measured:
-            shown = ", ".join(f"{k} {_num(v)}" for k, v in measured.items())
-            lines.append(f"  measured: {shown}")
         theory = c.get("theory") or {}
+        if measured:
+            lines.append(f"  measured: {_paired(measured, theory)}")
         if theory:
-            lines.append("  theory: " + ", ".join(f"{k} {_num(v)}" for k, v in theory.items()))
+            lines.append(f"  theory: {_paired(theory, measured)}")
         ce = c.get("counterexample")
         if ce and REPLAYABLE <= set(ce):
             hp = ", ".join(f"{k}={_num(v)}" for k, v in ce["hyperparameters"].items())

@@ -468,6 +468,27 @@ def _one_claim_ledger(ledger):
     assert r.exit_code == 0, r.output
 
 
+def test_verify_workers_sets_the_processes(tmp_path, monkeypatch):
+    """``--workers 1`` runs the claims in this process (a held-out plugin author found no way to
+    keep verify off a second core); the ledger records it; 0 is refused."""
+    import descentcheck.properties.ledger as ledger_module
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started")
+
+    monkeypatch.setattr(ledger_module, "ProcessPoolExecutor", no_pool)
+    ledger = tmp_path / "ledger.json"
+    claims = ["--claim", "gd-above-2-over-L-decreases", "--claim", "backprop-returns-the-loss"]
+    args = ["verify", "--profile", "fast", *claims, "--json", str(ledger)]
+    r = CliRunner().invoke(main, [*args, "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(ledger.read_text())["jobs"] == 1 and "1 processes" in r.output
+    r = CliRunner().invoke(main, [*args, "--workers", "2"])  # two claims: a pool is asked for
+    assert isinstance(r.exception, AssertionError) and "worker pool" in str(r.exception)
+    r = CliRunner().invoke(main, [*args, "--workers", "0"])
+    assert r.exit_code == 2 and "--workers" in r.output
+
+
 def test_verify_json_into_a_new_folder(tmp_path):
     ledger = tmp_path / "new" / "folder" / "ledger.json"
     _one_claim_ledger(ledger)

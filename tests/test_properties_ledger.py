@@ -525,3 +525,25 @@ def test_draws_a_check_rejects_are_counted(fast_ledger):
     per_claim, everything = ledger["stats"]["per_claim"], ledger["stats"]["all"]
     assert per_claim["registered-regions-give-descent"]["rejected"] >= 1, per_claim
     assert everything["rejected"] == sum(s.get("rejected", 0) for s in per_claim.values())
+
+
+def test_measured_and_theory_numbers_are_shown_apart():
+    """4 digits read "measured 1, theory 1" for a strict bound measured at 1 - 5e-13 (a held-out
+    plugin author's claim); a pair that differs is shown with the digits that tell it apart,
+    one that agrees (or a lone number) keeps 4."""
+    from descentcheck.properties.ledger import format_ledger
+
+    entry = {
+        "id": "bound",
+        "expect": "holds",
+        "outcome": "held",
+        "statement": "s",
+        "examples": 3,
+        "seconds": 0.0,
+        "meets_expectation": True,
+        "measured": {"max_abs_output": 1 - 5e-13, "same": 0.5, "alone": 1 / 3, "n": 7},
+        "theory": {"max_abs_output": 1.0, "same": 0.5},
+    }
+    text = format_ledger({"claims": [entry], "profile": "fast", "seconds": 0.0})
+    assert "measured: max_abs_output 0.999999999999, same 0.5, alone 0.3333, n 7" in text
+    assert "theory: max_abs_output 1, same 0.5" in text

@@ -70,3 +70,20 @@ def test_the_derivations_check_reads_the_latex_mathml_and_sympy_it_prints(monkey
         result = checks.check_derivations()
         assert not result.ok, fmt
         monkeypatch.setitem(render._RENDERERS, fmt, real[fmt])
+
+
+def test_a_refused_plugin_is_reported_as_not_run(monkeypatch, capsys):
+    """A plugin refused when the registries load leaves nothing checked: a held-out plugin
+    author saw it under "Checked numerically" and counted as "1 numeric"."""
+    from descentcheck.theory.checks import NOT_RUN
+
+    refused = CheckResult("plugins load", NOT_RUN, False, "error: plugin 'x' ...")
+    monkeypatch.setattr(checks, "run_all", lambda: [refused])
+    assert main_module.main([]) == 1
+    out = capsys.readouterr().out
+    assert "== Not run\n[FAIL] plugins load" in out
+    assert "(0 symbolic, 0 SMT, 0 numeric, 1 not run)" in out
+    monkeypatch.setattr(checks, "run_all", lambda: [_ok()])
+    main_module.main([])
+    out = capsys.readouterr().out
+    assert "Not run" not in out and "(1 symbolic, 0 SMT, 0 numeric)" in out

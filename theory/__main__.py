@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every detail line")
     verbose = parser.parse_args(argv).verbose
-    from .checks import NUMERIC, PROVED, SMT, run_all
+    from .checks import NOT_RUN, NUMERIC, PROVED, SMT, run_all
 
     t0 = time.perf_counter()
     results = run_all()
@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         (PROVED, "Proved symbolically (SymPy; exact rationals)"),
         (SMT, "Proved over the reals by an SMT solver (z3); every obligation listed"),
         (NUMERIC, "Checked numerically"),
+        (NOT_RUN, "Not run"),
     ):
+        if kind == NOT_RUN and not any(r.kind == NOT_RUN for r in results):
+            continue
         print(f"== {title}")
         for r in (r for r in results if r.kind == kind):
             mark = "ok  " if r.ok else "FAIL"
@@ -40,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"       - {d}")
     failed = [r for r in results if not r.ok]
     total = time.perf_counter() - t0
+    counted = ((PROVED, "symbolic"), (SMT, "SMT"), (NUMERIC, "numeric"), (NOT_RUN, "not run"))
+    tally = {k: sum(r.kind == k for r in results) for k, _ in counted}
+    kinds = [f"{tally[k]} {word}" for k, word in counted if tally[k] or k != NOT_RUN]
     print(
         f"theory: {len(results) - len(failed)} passed, {len(failed)} failed "
-        f"({sum(r.kind == PROVED for r in results)} symbolic, "
-        f"{sum(r.kind == SMT for r in results)} SMT, "
-        f"{sum(r.kind == NUMERIC for r in results)} numeric) in {total:.1f} s"
+        f"({', '.join(kinds)}) in {total:.1f} s"
     )
     return 1 if failed else 0
 

@@ -20,7 +20,7 @@ from descentcheck.impl.errors import DescentcheckError
 from descentcheck.impl.examples import EXAMPLES
 from descentcheck.registry import ops as registry
 
-from .check_result import NUMERIC, PROVED, SMT, CheckResult
+from .check_result import NOT_RUN, NUMERIC, PROVED, SMT, CheckResult
 from .coverage import check_coverage
 from .descent_checks import (
     check_descent,
@@ -30,7 +30,7 @@ from .descent_checks import (
 )
 from .plugin_rules import check_plugin_rules
 
-__all__ = ["NUMERIC", "PROVED", "SMT", "CheckResult", "run_all"]
+__all__ = ["NOT_RUN", "NUMERIC", "PROVED", "SMT", "CheckResult", "run_all"]
 
 
 def _all_hold(items: list) -> tuple[bool, list[str]]:
@@ -597,7 +597,7 @@ def _registries_refused() -> CheckResult | None:
         ops.ops()
         optimizers.names()
     except DescentcheckError as e:
-        r = CheckResult("plugins load", NUMERIC, False, f"error: {e}", [])
+        r = CheckResult("plugins load", NOT_RUN, False, f"error: {e}", [])
         r.seconds = time.perf_counter() - t0
         return r
     return None
