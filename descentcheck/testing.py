@@ -156,11 +156,24 @@ def _real_number(v: Any) -> float:
     return float(v)
 
 
+def _unreadable(what: str, e: Exception) -> ValueError:
+    """A value another framework would not hand over as numbers, named in one line (a torch
+    tensor that requires grad raises torch's own ``RuntimeError`` inside numpy)."""
+    from descentcheck.messages import one_line
+
+    return ValueError(
+        f"{what}: not readable as numbers ({one_line(e)}); hand plain "
+        "values, e.g. a torch tensor's .detach().numpy() or .item()"
+    )
+
+
 def _floats(values: Any, what: str) -> np.ndarray:
     try:
         return np.array([_real_number(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{what}: expected a sequence of numbers ({e})") from None
+    except Exception as e:  # a framework's refusal to convert (torch's RuntimeError)
+        raise _unreadable(what, e) from None
 
 
 def _param_dict(p: Any, what: str) -> dict[str, np.ndarray]:
@@ -168,7 +181,10 @@ def _param_dict(p: Any, what: str) -> dict[str, np.ndarray]:
         raise TypeError(f"{what}: expected a dict NAME.PARAM -> array, got {type(p).__name__}")
     out = {}
     for k, v in p.items():
-        a = np.asarray(v)
+        try:
+            a = np.asarray(v)
+        except Exception as e:  # a framework's refusal to convert (torch's RuntimeError)
+            raise _unreadable(f"{what}: {k}", e) from None
         if a.dtype.kind not in "fiu":  # complex, bool, strings, objects
             raise ValueError(f"{what}: {k} is not a real float array (dtype {a.dtype})")
         out[str(k)] = a.astype(np.float64)

@@ -246,6 +246,7 @@ ADAM = OptimizerEntry(
     derivation=adam_rule,
     no_region="the step's direction depends on the whole gradient history",
 )
+ADAM_TAKES = " (it takes lr, beta1, beta2, eps)"  # the tail of an unknown option's message
 
 
 def _sine_case():
@@ -270,6 +271,8 @@ def test_plugin_optimizer_is_registered_complete_and_trains(plugins):
     assert traj.hyperparameters == {"lr": 0.01, "beta1": 0.8, "beta2": 0.999, "eps": 1e-8}
     with pytest.raises(HyperparameterError, match="optimizer adam takes no 'tau'"):
         train(net, params, x, y, optimizer="adam", lr=0.01, tau=0.1)
+    with pytest.raises(HyperparameterError, match=r"takes no 'beta'; did you mean 'beta[12]'\?$"):
+        train(net, params, x, y, optimizer="adam", lr=0.01, beta=0.9)
     with pytest.raises(HyperparameterError, match=r"beta2 must lie in \[0, 1\)"):
         train(net, params, x, y, optimizer="adam", lr=0.01, beta2=1.0)
 
@@ -289,7 +292,9 @@ def test_plugin_hyperparameters_are_cli_options(plugins, tmp_path):
     assert record["optimizer"] == "adam"
     assert record["hyperparameters"]["beta1"] == 0.8 and record["hyperparameters"]["eps"] == 1e-6
     r = CliRunner().invoke(main, [*args, "--tau", "0.1", "--out", str(out)])
-    assert r.exit_code == 2 and r.output.strip() == "error: optimizer adam takes no 'tau'"
+    assert (
+        r.exit_code == 2 and r.output.strip() == f"error: optimizer adam takes no 'tau'{ADAM_TAKES}"
+    )
 
 
 def test_plugin_optimizer_in_a_sweep_file(plugins, tmp_path):

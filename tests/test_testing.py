@@ -194,6 +194,16 @@ def test_non_finite_values_match_only_themselves(ref) -> None:
         assert_trajectory_close(diverged, {"losses": [1.0, float("-inf")]})
 
 
+class _RequiresGrad:
+    """Stands in for a torch tensor that requires grad: numpy's conversion raises torch's
+    error (torch itself is not needed to show the message)."""
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError(
+            "Can't call numpy() on Tensor that requires grad.\nUse tensor.detach().numpy()"
+        )
+
+
 @pytest.mark.parametrize(
     ("candidate", "error", "message"),
     [
@@ -216,6 +226,18 @@ def test_non_finite_values_match_only_themselves(ref) -> None:
             {"losses": [1.0], "params": [{"a.W": np.array([1.0, 2.0 + 1j])}]},
             ValueError,
             r"params\[0\]: a.W is not a real float array \(dtype complex128\)",
+        ),
+        # a held-out user's torch tensors that require grad: torch's two-line RuntimeError
+        # came out of numpy with no word of which value
+        (
+            {"losses": [_RequiresGrad()]},
+            ValueError,
+            r"candidate losses: not readable as numbers \(RuntimeError: Can't call numpy\(\)",
+        ),
+        (
+            {"losses": [1.0], "params": [{"h.W": _RequiresGrad()}]},
+            ValueError,
+            r"params\[0\]: h.W: not readable as numbers .* \.detach\(\)\.numpy\(\)",
         ),
     ],
 )

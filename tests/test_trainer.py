@@ -215,7 +215,10 @@ def test_an_option_the_optimizer_does_not_take_is_named_before_the_missing_lr() 
     net = dc.Network.from_spec("sine_skip")
     x, y = np.zeros((4, 1)), np.zeros((4, 1))
     params = net.init(seed=0, x=x)
-    with pytest.raises(HyperparameterError, match=r"^optimizer momentum takes no 'learning_rate'$"):
+    with pytest.raises(
+        HyperparameterError,
+        match=r"^optimizer momentum takes no 'learning_rate' \(it takes lr, momentum\)$",
+    ):
         dc.train(net, params, x, y, "momentum", learning_rate=0.3)
     with pytest.raises(HyperparameterError, match=r"^optimizer momentum needs a learning rate"):
         dc.train(net, params, x, y, "momentum")

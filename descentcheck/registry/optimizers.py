@@ -173,7 +173,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from descentcheck.impl.errors import HyperparameterError, one_line
+from descentcheck.impl.errors import HyperparameterError, did_you_mean, one_line
 
 from . import OPTIMIZERS_GROUP
 from .plugins import PluginError, a_kind, built, describe, entry_points
@@ -343,8 +343,11 @@ class OptimizerEntry:
         :class:`HyperparameterError` s."""
         given = {k: v for k, v in given.items() if v is not None}
         extra = sorted(set(given) - set(self.hyperparameter_names))
-        if extra:
-            raise HyperparameterError(f"optimizer {self.name} takes no {extra[0]!r}")
+        if extra:  # the closest name, else all of them (torch's alpha for rho finds none)
+            names = self.hyperparameter_names
+            takes = f" (it takes {', '.join(names)})" if names else " (it takes none)"
+            near = did_you_mean(extra[0], names, takes)
+            raise HyperparameterError(f"optimizer {self.name} takes no {extra[0]!r}{near}")
         args = {}
         for h in self.hyperparameters:
             if h.name not in given and h.required:
