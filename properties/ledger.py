@@ -288,11 +288,12 @@ def _footer(ledger: dict[str, Any]) -> list[str]:
             f"certified: {done_r} of {tested_r} tested runs of the path claims decided in Arb "
             "ball arithmetic"
         )
+    jobs = ledger.get("jobs", 1)
     lines.append("")
     lines.append(
         f"{met} of {len(claims)} claims meet their expectation "
         f"(profile {ledger['profile']}, {float(ledger['seconds']):.1f} s, "
-        f"{ledger.get('jobs', 1)} processes)"
+        f"{jobs} {'process' if jobs == 1 else 'processes'})"
     )
     if any(c.get("counterexample") for c in claims):
         lines.append(

@@ -482,7 +482,11 @@ def test_verify_workers_sets_the_processes(tmp_path, monkeypatch):
     args = ["verify", "--profile", "fast", *claims, "--json", str(ledger)]
     r = CliRunner().invoke(main, [*args, "--workers", "1"])
     assert r.exit_code == 0, r.output
-    assert json.loads(ledger.read_text())["jobs"] == 1 and "1 processes" in r.output
+    assert (
+        json.loads(ledger.read_text())["jobs"] == 1
+        and "(profile fast, " in r.output
+        and " s, 1 process)" in r.output
+    )
     r = CliRunner().invoke(main, [*args, "--workers", "2"])  # two claims: a pool is asked for
     assert isinstance(r.exception, AssertionError) and "worker pool" in str(r.exception)
     r = CliRunner().invoke(main, [*args, "--workers", "0"])
