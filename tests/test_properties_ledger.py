@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 
 import numpy as np
 import pytest
@@ -547,3 +548,51 @@ def test_measured_and_theory_numbers_are_shown_apart():
     text = format_ledger({"claims": [entry], "profile": "fast", "seconds": 0.0})
     assert "measured: max_abs_output 0.999999999999, same 0.5, alone 0.3333, n 7" in text
     assert "theory: max_abs_output 1, same 0.5" in text
+
+
+def test_the_relu_oracle_follows_the_real_passs_branches():
+    """The thorough profile's find (2026-12-05): a distance unit whose centroid is its input row
+    has x - c = 0 in the real pass but an ulp in the complex one (numpy's complex tanh rounds
+    otherwise), and a relu two layers on, exactly at its kink in the real pass, took the other
+    branch in the complex step: 2.8e-2 apart at h4.b. The oracle now fixes each relu's branch
+    where the real pass took it; relu's own rule on the complex pass is shown to differ here."""
+    from descentcheck.impl.network import Network
+    from descentcheck.properties import BY_ID, get_profile
+    from descentcheck.properties.claim import Context
+    from descentcheck.properties.claims.gradients import complex_step_gradient
+    from descentcheck.properties.strategies import Case
+
+    dense = lambda name, units, src: {"name": name, "op": "dense", "units": units, "inputs": [src]}  # noqa: E731
+    act = lambda name, op, src: {"name": name, "op": op, "inputs": [src]}  # noqa: E731
+    spec = {
+        "inputs": 1,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            dense("h1", 1, "input"),
+            act("a1", "relu", "h1"),
+            act("a2", "tanh", "a1"),
+            {"name": "h3", "op": "gaussian_logits", "units": 1, "inputs": ["a2"]},
+            act("a3", "tanh", "h3"),
+            dense("h4", 1, "a3"),
+            act("a4", "relu", "h4"),
+            dense("out", 2, "a4"),
+        ],
+    }
+    net = Network.from_spec(spec)
+    x, y = np.array([[0.0], [2.0**-14]]), np.array([[0.0, 0.0], [0.0, 0.0625]])
+    x, yt = net.check_data(x, y)
+    params = net.init(seed=0, x=x)
+    case = Case(spec, net, x, y, yt, params, 0)
+    claim = BY_ID["gradient-equals-oracle-through-relu"]
+    v = claim.check({"case": case}, Context(get_profile("fast")))
+    assert v.ok, v.message
+    assert v.measured["cases_with_a_kink"] == 1
+    # whether the complex pass rounds x - c off 0 is libm's business (it does with x86-64
+    # glibc, where this was found); where it does, relu's own branch there was the old failure
+    if v.measured["relu_branches_taken_otherwise"]:
+        _, grads = net.loss_and_grad(params, x, yt)
+        own_branches = complex_step_gradient(case)["h4.b"]
+        assert abs(own_branches[0] - grads["h4.b"][0]) > 1e-2
+    elif platform.machine() == "x86_64" and platform.libc_ver()[0] == "glibc":
+        raise AssertionError("the case no longer reaches a branch taken otherwise here")
