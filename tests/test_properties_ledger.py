@@ -562,23 +562,21 @@ def test_the_relu_oracle_follows_the_real_passs_branches():
     from descentcheck.properties.claims.gradients import complex_step_gradient
     from descentcheck.properties.strategies import Case
 
-    dense = lambda name, units, src: {"name": name, "op": "dense", "units": units, "inputs": [src]}  # noqa: E731
-    act = lambda name, op, src: {"name": name, "op": op, "inputs": [src]}  # noqa: E731
-    spec = {
-        "inputs": 1,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [
-            dense("h1", 1, "input"),
-            act("a1", "relu", "h1"),
-            act("a2", "tanh", "a1"),
-            {"name": "h3", "op": "gaussian_logits", "units": 1, "inputs": ["a2"]},
-            act("a3", "tanh", "h3"),
-            dense("h4", 1, "a3"),
-            act("a4", "relu", "h4"),
-            dense("out", 2, "a4"),
-        ],
-    }
+    chain = [  # (name, op, units): each node reads the one before
+        ("h1", "dense", 1),
+        ("a1", "relu", None),
+        ("a2", "tanh", None),
+        ("h3", "gaussian_logits", 1),
+        ("a3", "tanh", None),
+        ("h4", "dense", 1),
+        ("a4", "relu", None),
+        ("out", "dense", 2),
+    ]
+    nodes = [
+        {"name": name, "op": op, "inputs": [src], **({"units": u} if u else {})}
+        for (name, op, u), src in zip(chain, ["input", *[c[0] for c in chain]])
+    ]
+    spec = {"inputs": 1, "output": "out", "loss": "mse", "nodes": nodes}
     net = Network.from_spec(spec)
     x, y = np.array([[0.0], [2.0**-14]]), np.array([[0.0, 0.0], [0.0, 0.0625]])
     x, yt = net.check_data(x, y)
