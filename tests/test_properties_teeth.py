@@ -559,12 +559,13 @@ FACTORIES = "optimizer-factories-default-as-declared"
             "adaptive-update-from-drawn-state-equals-rule",
             "flat form",
         ),
-        # log-softmax shifted by +max: the same function until a logit passes about 355
+        # log-softmax shifted by +z_k instead of -z_k: no longer the same function once the
+        # row's largest term is the 1 that log1p adds
         (
             "losses",
-            "_log_softmax",
-            "logp = z - m",
-            "logp = z + m",
+            "_log_softmax_parts",
+            "logp = z - z[rows, k][:, None]",
+            "logp = z + z[rows, k][:, None]",
             "softmax-cross-entropy-shift-invariant",
             "shift",
         ),
