@@ -58,12 +58,13 @@ MUTANTS = {
         "elif owned[s] and same_kind(acc, gx):",
         "elif same_kind(acc, gx):",
     ),
-    # m22: (softmax - y) / n whatever the row sums
+    # m22: (softmax - y) / n whatever the row sums (S taken as 1 in both of the gradient's
+    # forms: the plain one and a confident row's largest entry)
     "xent_grad_ignores_row_sum": (
         SoftmaxCrossEntropy,
         "value_and_grad",
-        "g *= xp.add.reduce(y, axis=1, keepdims=True)",
-        "pass",
+        "S = xp.add.reduce(y, axis=1, keepdims=True)",
+        "S = 1.0",
     ),
     # y35: 2-D cross-entropy targets normalised to sum to 1
     "xent_targets_normalised": (Network, "check_targets", "    return y\n", NORMALISED),
