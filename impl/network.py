@@ -19,7 +19,7 @@ dict of views a flat vector holds, :meth:`Network.flatten` the converse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -224,11 +224,23 @@ class Network:
 
     # ---- evaluation -------------------------------------------------------------------------
 
-    def forward(self, params: Mapping[str, Array], x: Array) -> Array:
-        """The network output for inputs ``x`` (n, inputs)."""
+    def forward(
+        self,
+        params: Mapping[str, Array],
+        x: Array,
+        visit: Callable[[Layer, list[Any]], Any] | None = None,
+    ) -> Array:
+        """The network output for inputs ``x`` (n, inputs).
+
+        ``visit(layer, xs)``, when given, sees each layer's input values before the layer runs
+        and may return a value to stand for the layer's output (None: the layer's own forward
+        runs). The relu claim reads relu inputs and fixes relu branches through it
+        (:mod:`descentcheck.properties.claims.relu_gradients`)."""
         values: list[Any] = [x]
         for layer, slots in self._schedule:
-            values.append(layer.forward(params, [values[s] for s in slots])[0])
+            xs = [values[s] for s in slots]
+            out = None if visit is None else visit(layer, xs)
+            values.append(layer.forward(params, xs)[0] if out is None else out)
         return values[self._out_slot]
 
     def loss(self, params: Mapping[str, Array], x: Array, y: Array) -> float:

@@ -67,6 +67,29 @@ def test_fan_out_gradients_accumulate():
     assert all(r.ok for r in rows2)
 
 
+@hypothesis_settings(TEST_PROFILE_SLOW)
+@given(network_case())
+def test_forward_visit_sees_every_layer_and_may_stand_in_for_one(case):
+    """``forward(params, x, visit)``: ``visit`` sees each layer in order with its input values;
+    returning None keeps the same bits, and a value stands for that layer's output."""
+    net, x, y, seed = case
+    x, _ = net.check_data(x, y)
+    params = net.init(seed=seed, x=x)
+    seen: list[str] = []
+
+    def watch(layer, xs):
+        assert len(xs) == len(layer.inputs) and all(len(v) == len(x) for v in xs)
+        seen.append(layer.name)
+
+    assert net.forward(params, x, watch).tobytes() == net.forward(params, x).tobytes()
+    assert seen == list(net.spec.order)
+    # the output node's value replaced: what forward returns is the stand-in itself
+    out = net.spec.output
+    stand_in = np.full((len(x), net.spec.out_width), 7.0)
+    got = net.forward(params, x, lambda layer, xs: stand_in if layer.name == out else None)
+    assert got is stand_in
+
+
 def test_integer_labels_equal_one_hot():
     net = Network.from_spec(CONCAT_DISTANCE_CLASSIFIER)
     rng = np.random.default_rng(0)

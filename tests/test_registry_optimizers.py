@@ -277,6 +277,16 @@ def test_plugin_optimizer_is_registered_complete_and_trains(plugins):
         train(net, params, x, y, optimizer="adam", lr=0.01, beta2=1.0)
 
 
+def test_an_option_to_an_optimizer_that_takes_none_says_so():
+    """An optimizer declaring no hyperparameters (no built-in is one) names none as taken, not
+    an empty list."""
+    bare = replace(ADAM, name="bare", hyperparameters=())
+    with pytest.raises(
+        HyperparameterError, match=r"^optimizer bare takes no 'lr' \(it takes none\)$"
+    ):
+        bare.make(lr=0.1)
+
+
 def test_plugin_hyperparameters_are_cli_options(plugins, tmp_path):
     plugins(FakeEntryPoint("adam", ADAM))
     r = CliRunner().invoke(main, ["train", "--help"])

@@ -55,14 +55,14 @@ def _shared_relu_inputs(spec: dict[str, Any]) -> int:
 
 def relu_inputs(case: Case, params: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
     """The input array of every relu node on the case's data (at ``params``, by default the
-    case's), in the network's order."""
-    values: list[Any] = [case.x]
+    case's), in the network's order (copies: a relu in place must not change them after)."""
     seen: list[np.ndarray] = []
-    for layer, slots in case.net._schedule:
-        xs = [values[s] for s in slots]
+
+    def visit(layer: Any, xs: list[Any]) -> None:
         if isinstance(layer, Relu):
             seen.append(np.array(xs[0], copy=True))
-        values.append(layer.forward(params or case.params, xs)[0])
+
+    case.net.forward(params or case.params, case.x, visit)
     return seen
 
 
@@ -73,15 +73,12 @@ def along_branches(case: Case, taken: list[np.ndarray]) -> Loss:
     net = case.net
 
     def loss(params: dict[str, np.ndarray]) -> Any:
-        values: list[Any] = [case.x]
         branches = iter(taken)
-        for layer, slots in net._schedule:
-            xs = [values[s] for s in slots]
-            if isinstance(layer, Relu):
-                values.append(np.where(next(branches), xs[0], 0.0))
-            else:
-                values.append(layer.forward(params, xs)[0])
-        return net.loss_fn(values[net._out_slot], case.yt)
+
+        def visit(layer: Any, xs: list[Any]) -> Any:
+            return np.where(next(branches), xs[0], 0.0) if isinstance(layer, Relu) else None
+
+        return net.loss_fn(net.forward(params, case.x, visit), case.yt)
 
     return loss
 
