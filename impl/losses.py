@@ -61,7 +61,7 @@ def _log_softmax_parts(z: Array) -> tuple[Array, tuple[Array, Array, Array] | No
     m = z.real.max(axis=1, keepdims=True)  # CuPy has no maximum.reduce
     logp = z - m  # shifted
     s = xp.add.reduce(xp.exp(logp), axis=1, keepdims=True)
-    if not bool((s.real < _CONFIDENT).any()):
+    if not bool(s.real.min() < _CONFIDENT):  # a NaN row: all plain (E is NaN)
         logp -= xp.log(s)
         return logp, None
     rows = xp.arange(z.shape[0])
