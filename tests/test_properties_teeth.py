@@ -625,6 +625,32 @@ def test_the_claims_catch_the_full_runs_function_survivors(
     assert says in entry["message"], entry["message"]
 
 
+@pytest.mark.parametrize(
+    ("function", "old", "new"),
+    [
+        # the plain form on confident rows: the losses' mutation run's survivor (``not``
+        # dropped), alive in the ledger until this claim
+        ("_log_softmax_parts", "if not bool(s.real.min()", "if bool(s.real.min()"),
+        # log of the rounded 1 + r: eps / r of relative error on a confident row (the old form)
+        ("_log_softmax_parts", "logp -= xp.log1p(r)", "logp -= xp.log(1.0 + r)"),
+        # the gradient at the largest logit left as S p_k - y_k, which cancels where p_k ~ 1
+        ("value_and_grad", "if confident is not None:", "if False:"),
+    ],
+)
+def test_the_digits_claim_catches_confident_rows_losing_theirs(
+    monkeypatch, profile, function, old, new
+):
+    """Each of the confident rows' three accurate steps undone: the value or a gradient entry
+    falls out of its conditioning bound, which no other claim reads to that accuracy."""
+    from descentcheck.impl import losses
+
+    owner = losses.SoftmaxCrossEntropy if function == "value_and_grad" else losses
+    plant(monkeypatch, owner, function, (old, new))
+    entry = run_claim(BY_ID["softmax-cross-entropy-keeps-its-digits"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "x its bound" in entry["message"], entry["message"]
+
+
 def test_the_matmul_claim_catches_the_mixed_kind_product(monkeypatch, profile):
     """imul's fallback for a real array times a complex one dividing instead (a survivor of the
     full mutation run: only a distance layer's backward at a complex input with a real

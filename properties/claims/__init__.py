@@ -26,6 +26,7 @@ from .falsify import CLAIMS as FALSIFY
 from .forward import CLAIMS as FORWARD
 from .gradients import CLAIMS as GRADIENTS
 from .init_and_data import CLAIMS as INIT_AND_DATA
+from .loss_accuracy import CLAIMS as LOSS_ACCURACY
 from .loss_scale import CLAIMS as LOSS_SCALE
 from .loss_value import CLAIMS as LOSS_VALUE
 from .matmul_accuracy import CLAIMS as MATMUL_ACCURACY
@@ -49,6 +50,7 @@ BUILTIN: tuple[Claim, ...] = (
     *GRADIENTS,
     *RELU_GRADIENTS,
     *LOSS_VALUE,
+    *LOSS_ACCURACY,
     *UPDATES,
     *DRAWN_STATE,
     *DICT_FORM,
