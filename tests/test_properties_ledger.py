@@ -408,6 +408,49 @@ def test_a_falsified_claim_without_a_counterexample_keeps_its_shrunk_draw(tmp_pa
     assert 'the shrunk draw: {"case":{"spec":' in text
 
 
+@pytest.mark.parametrize("always", [True, False])
+def test_a_crashing_check_is_an_error_shrunk_within_the_budget(tmp_path, always):
+    """A check that raises (a plugin's derivation that cannot be evaluated, say) is shrunk
+    as a failure is, within the profile's shrink budget: with no budget, one that raised on
+    every draw took 373 shrink calls (45 s of the fast profile). The outcome is ``error``,
+    naming the exception; one that raises only past a threshold is shrunk to it."""
+    from dataclasses import replace
+
+    from hypothesis import strategies as st
+
+    from descentcheck.properties.claim import Claim, Verdict
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import SHRINK_BUDGET, run_claim
+
+    seen: list[int] = []
+
+    def check(drawn, ctx):
+        seen.append(drawn["count"])
+        if always or drawn["count"] >= 7:
+            raise ValueError(f"cannot evaluate count {drawn['count']}")
+        return Verdict(True, {}, {})
+
+    claim = Claim(
+        id="crashes",
+        statement="a check that crashes",
+        source="this test",
+        conditions=(),
+        expect="holds",
+        strategy=lambda p: st.fixed_dictionaries(
+            {"count": st.integers(0, 1000), "pad": st.lists(st.integers(0, 9), max_size=30)}
+        ),
+        check=check,
+    )
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    entry = run_claim(claim, profile)
+    assert entry["outcome"] == "error" and not entry["meets_expectation"]
+    assert entry["message"].startswith("ValueError: cannot evaluate count "), entry["message"]
+    assert 0 < entry["shrink_calls"] <= SHRINK_BUDGET["fast"] == entry["shrink_budget"]
+    assert len(seen) == entry["examples"] + entry["shrink_calls"]
+    if not always:
+        assert entry["message"].startswith("ValueError: cannot evaluate count 7\n")
+
+
 @pytest.mark.parametrize(
     ("entry", "says"),
     [
