@@ -16,15 +16,19 @@ mpmath at 360 digits (``1 - p_k`` near 1e-304 with 50 digits to spare). The boun
 problem's own condition, 16 eps times the change relative perturbations of every logit and
 target by eps would make:
 
-* the value, ``E = -1/n sum_ij y_ij log p_ij``: every term is non-negative, and
-  ``|d log p_j| <= |log p_j| eps_y + ((1 - p_j) |z_j| + sum_(m != j) p_m |z_m|) eps_z``;
+* the value, ``E = -1/n sum_ij y_ij log p_ij``, a sum of non-negative terms: the targets move
+  a term by ``y_ij |log p_ij| eps``, the logits by
+  ``y_ij ((1 - p_j) |z_j| + sum_(m != j) p_m |z_m|) eps``; checked for the batch and for each
+  row alone, since in a batch one unconfident row's terms make the bound too wide to see a
+  confident row's lost digits;
 * each gradient entry ``g_j = (S p_j - y_j) / n``: ``(p_j (S - y_j) + (1 - p_j) y_j) / n``
   for the targets, ``S p_j ((1 - p_j) |z_j| + sum_(m != j) p_m |z_m|) / n`` for the logits
   (the bound ``tests/test_network.py`` holds the soft-target gradient to).
 
 On a confident one-hot row both shrink with ``1 - p_k``, so an absolute error of eps there (the
-plain form's) is ``1 / (1 - p_k)`` times over. tests/test_properties_teeth.py plants the
-plain form on confident rows and the log of a rounded ``1 + r``.
+plain form's) is ``1 / (1 - p_k)`` times over. tests/test_properties_teeth.py plants the plain
+form on confident rows (the losses' mutation run's survivor), the log of a rounded ``1 + r``,
+and the largest entry's gradient left as ``S p_k - y_k``: each is falsified.
 """
 
 from __future__ import annotations
