@@ -559,6 +559,27 @@ FACTORIES = "optimizer-factories-default-as-declared"
             "adaptive-update-from-drawn-state-equals-rule",
             "flat form",
         ),
+        # adaptive momentum's coefficient underflowing to 0 taken as it is: a gradient of
+        # 2^-1000 under a previous step of 2^500 lost its momentum term (found by the
+        # drawn-state claim once it drew scales)
+        (
+            "optim.adaptive_momentum",
+            "_factors",
+            "over = np.isinf(alpha) | (np.abs(alpha) < _NORMAL)",
+            "over = np.isinf(alpha)",
+            "adaptive-update-from-drawn-state-equals-rule",
+            "vs rule",
+        ),
+        # the scale rescue's mask inverted (the adaptive run's survivor, alive in the ledger
+        # until the drawn-state claim drew scales): groups out of range keep their raw sums
+        (
+            "optim.adaptive_momentum",
+            "_rescued",
+            "bad = ~((g2 >= _LOW)",
+            "bad = ((g2 >= _LOW)",
+            "adaptive-update-from-drawn-state-equals-rule",
+            "vs rule",
+        ),
         # log-softmax shifted by +z_k instead of -z_k: no longer the same function once the
         # row's largest term is the 1 that log1p adds
         (

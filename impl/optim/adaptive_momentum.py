@@ -79,6 +79,8 @@ def _coefficients(tau: float, g2: Array, d2: Array) -> Array:
 
 #: a sum of squares outside [_LOW, _HIGH] may have lost entries to underflow, or overflowed
 _LOW, _HIGH = 2.0**-960, 2.0**960
+#: a coefficient below this may have underflowed (``_factors``)
+_NORMAL = float(np.finfo(np.float64).tiny)
 
 
 def _rescued(
@@ -103,20 +105,23 @@ def _rescued(
 
 def _factors(alpha: Array, tau: float, g: Array, d: Array, of_entry: Array):
     """What multiplies each group's previous step: ``(alpha, None)``, or where ``alpha``
-    overflowed to inf though the momentum term ``alpha dw_{k-1,G}`` (of norm ``tau ||g_G||``) is
-    finite -- a previous step of entries near 2^-1023 under a gradient of 1, found by Hypothesis
-    -- ``tau ||g_G||`` with divisors ``||dw_{k-1,G}||`` (1 elsewhere): the step is divided by its
-    norm first, so the term is the same vector, rounded twice instead of once, instead of inf * 0
-    = NaN in its zero entries. ``g``, ``d``: the flat vectors; ``of_entry``: each entry's group.
-    Groups with a finite ``alpha`` keep their bits."""
-    over = np.isinf(alpha)
-    if not over.any():
+    overflowed to inf or fell below the smallest normal (0 included) though the momentum term
+    ``alpha dw_{k-1,G}`` (of norm ``tau ||g_G||``) is finite and not 0 -- a previous step of
+    entries near 2^-1023 under a gradient of 1, found by Hypothesis, or a gradient of 2^-1000
+    under a previous step of 2^500, found by adaptive-update-from-drawn-state-equals-rule, where
+    alpha = 2^-1500 is 0 and the term, 2^-1000 in size, was lost -- ``tau ||g_G||`` with divisors
+    ``||dw_{k-1,G}||`` (1 elsewhere): the step is divided by its norm first, so the term is the
+    same vector, rounded twice instead of once, instead of inf * 0 = NaN in its zero entries or
+    nothing. ``g``, ``d``: the flat vectors; ``of_entry``: each entry's group. Groups with a
+    finite, normal ``alpha`` keep their bits."""
+    over = np.isinf(alpha) | (np.abs(alpha) < _NORMAL)
+    if tau == 0.0 or not over.any():  # tau = 0: every term is 0, alpha = 0 is exact
         return alpha, None
     n = len(alpha)
     norm_g, norm_d = _scaled_norms(to_host(g), of_entry, n), _scaled_norms(to_host(d), of_entry, n)
     with np.errstate(over="ignore"):
         num = tau * norm_g
-    over &= np.isfinite(num) & (norm_d > 0.0)
+    over &= np.isfinite(num) & (num > 0.0) & (norm_d > 0.0)
     if not over.any():
         return alpha, None
     mult, div = np.array(alpha, dtype=np.float64), np.ones(n)

@@ -15,7 +15,12 @@ optimizer's dict-form ``update`` and its flat form (the trainer's) must give
 
 for every entry i of each group G, the groups built from the spec (as in
 :func:`.updates.reference_groups`), to within 64 eps (lr |g_i| + alpha_G |D_i|) plus the
-smallest subnormal; a wrong grouping misses by a factor, not by rounding. Each case also
+smallest subnormal; a wrong grouping misses by a factor, not by rounding. g and D are scaled
+by 2^a and 2^b ((a, b) drawn from :data:`SCALES`), so that groups' sums of squares also under-
+and overflow, where the trainer recomputes the coefficient from scaled norms, and alpha itself
+too, where it divides the step by its norm first; the reference takes the scales out exactly.
+Drawing them found a gradient of 2^-1000 under a previous step of 2^500 losing its momentum
+term (alpha = 2^-1500 rounded to 0; ``_factors`` now takes that path too). Each case also
 steps a lone 0-d parameter array and an empty one after it (no op has either, but the dict form
 takes any arrays): every grouping makes the 0-d one a group of its own, the empty one adding
 nothing.
@@ -38,6 +43,23 @@ from ..strategies import cases, fractions, grid_floats
 from .updates import SMALL, reference_groups
 
 GROUPINGS = ("array", "unit", "node", "global")
+#: (a, b): the gradient and the previous step scaled by 2^a and 2^b, one regime a draw: unscaled
+#: (twice), a group's sum of squares under 2^-960 or over 2^960 for g or for D (the trainer then
+#: rescales), alpha = tau |g| / |D| itself under- or overflowing (2^-1500, 2^1500: the term
+#: alpha D stays normal), both tiny, both huge (grid entries lie in [1/16, 1] in size: no step
+#: under- or overflows at these)
+SCALES = (
+    (0, 0),
+    (0, 0),
+    (-600, 0),
+    (600, 0),
+    (0, -600),
+    (0, 600),
+    (-1000, 500),
+    (500, -1000),
+    (-1000, -1000),
+    (960, 960),
+)
 EPS = float(np.finfo(np.float64).eps)
 
 
@@ -53,7 +75,11 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     # its values taken from the drawn ones (further draws shifted Hypothesis's generation: the
     # share of cases with a skip fell from over 0.1 to 0.02, tests/test_properties_ledger.py)
     scalar = (float(g[0]), float(d[-1])) if n else (0.5, -0.25)
-    return {"case": case, "g": g, "d": d, "lr": lr, "tau": tau, "scalar": scalar}
+    # g and D scaled by 2^a and 2^b: past 2^+-480 a group's sum of squares leaves
+    # [2^-960, 2^960] and the trainer recomputes its coefficient from scaled norms (the
+    # losses' and adaptive momentum's mutation runs found that path unread by any claim)
+    a, b = draw(st.sampled_from(SCALES), label="scales 2^a of g and 2^b of D")
+    return {"case": case, "g": g, "d": d, "lr": lr, "tau": tau, "scalar": scalar, "a": a, "b": b}
 
 
 def _scalar_miss(drawn: dict[str, Any], group: str) -> str:
@@ -91,14 +117,25 @@ def reference_scalar(gs: float, ds: float, lr: float, tau: float) -> tuple[float
     return -lr * gs + alpha * ds, tol
 
 
-def reference(net: Any, group: str, g: np.ndarray, d: np.ndarray, lr: float, tau: float):
-    """The rule's step and its tolerance, entry by entry."""
+def reference(
+    net: Any,
+    group: str,
+    g: np.ndarray,
+    d: np.ndarray,
+    lr: float,
+    tau: float,
+    a: int = 0,
+    b: int = 0,
+):
+    """The rule's step for the gradient ``2^a g`` and previous step ``2^b d`` and its tolerance,
+    entry by entry: ``2^a (-lr g_i + (tau |g|_G / |d|_G) d_i)``, the scales taken out exactly so
+    that no sum of squares here under- or overflows."""
     ref, tol = np.empty_like(g), np.empty_like(g)
     for idx in reference_groups(net, group):
         dn = float(np.sqrt(np.sum(d[idx] ** 2)))
         alpha = tau * float(np.sqrt(np.sum(g[idx] ** 2))) / dn if dn > 0 else 0.0
-        ref[idx] = -lr * g[idx] + alpha * d[idx]
-        tol[idx] = 64 * EPS * (lr * np.abs(g[idx]) + alpha * np.abs(d[idx]))
+        ref[idx] = np.ldexp(-lr * g[idx] + alpha * d[idx], a)
+        tol[idx] = np.ldexp(64 * EPS * (lr * np.abs(g[idx]) + alpha * np.abs(d[idx])), a)
     return ref, tol + np.finfo(np.float64).smallest_subnormal
 
 
@@ -116,12 +153,13 @@ def _steps(net: Any, opt: Any, g: np.ndarray, d: np.ndarray, w: np.ndarray):
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, g, d = drawn["case"], drawn["g"], drawn["d"]
     net, lr, tau = case.net, drawn["lr"], drawn["tau"]
+    a, b = drawn.get("a", 0), drawn.get("b", 0)
     w = net.flatten(case.params)
     worst, where = 0.0, ""
     for group in GROUPINGS:
         opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
-        ref, tol = reference(net, group, g, d, lr, tau)
-        for form, step in _steps(net, opt, g, d, w).items():
+        ref, tol = reference(net, group, g, d, lr, tau, a, b)
+        for form, step in _steps(net, opt, np.ldexp(g, a), np.ldexp(d, b), w).items():
             ratio = np.abs(step - ref) / tol
             ratio[~np.isfinite(ratio)] = np.inf  # a NaN step is a miss, not a pass
             i = int(np.argmax(ratio)) if len(ratio) else 0
@@ -134,6 +172,10 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "worst_error_over_tolerance": worst,
         "cases_tested": 1.0,
         "scalar_misses": float(len(scalar)),
+        # a group's sum of squares outside [2^-960, 2^960]: the scaled-norm path
+        "cases_at_extreme_scales": float(max(abs(a), abs(b)) >= 480),
+        "cases_where_alpha_underflows": float(a - b <= -1100),
+        "cases_where_alpha_overflows": float(a - b >= 1100),
     }
     message = "; ".join([where] * (worst > 1.0) + scalar)
     return Verdict(ok, measured, {"worst_error_over_tolerance": 1.0}, message=message)
@@ -153,13 +195,23 @@ ADAPTIVE_FROM_DRAWN_STATE = Claim(
     ),
     conditions=(
         "small random DAGs with skips; gradient and previous step drawn entry by entry on the "
-        "1/16 grid of [-1, 1] (so the groups' coefficients differ)",
+        "1/16 grid of [-1, 1] (so the groups' coefficients differ), scaled by 2^a and 2^b, "
+        "(a, b) one of (0, 0), (+-600, 0), (0, +-600), (-1000, 500), (500, -1000), "
+        "(-1000, -1000), (960, 960): sums of squares outside [2^-960, 2^960], where the "
+        "trainer rescales, and alpha itself under- or overflowing",
         "lr in [1e-3, 0.5], tau in [0.01, 1]; tolerance 64 eps per entry",
     ),
     expect="holds",
     strategy=_draw,
     check=_check,
-    summary={"worst_error_over_tolerance": "max", "cases_tested": "sum", "scalar_misses": "sum"},
+    summary={
+        "worst_error_over_tolerance": "max",
+        "cases_tested": "sum",
+        "scalar_misses": "sum",
+        "cases_at_extreme_scales": "sum",
+        "cases_where_alpha_underflows": "sum",
+        "cases_where_alpha_overflows": "sum",
+    },
     cost=0.5,
 )
 
