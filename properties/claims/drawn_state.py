@@ -43,20 +43,25 @@ from ..strategies import cases, fractions, grid_floats
 from .updates import SMALL, reference_groups
 
 GROUPINGS = ("array", "unit", "node", "global")
-#: (a, b): the gradient and the previous step scaled by 2^a and 2^b, one regime a draw: unscaled
-#: (twice), a group's sum of squares under 2^-960 or over 2^960 for g or for D (the trainer then
-#: rescales), alpha = tau |g| / |D| itself under- or overflowing (2^-1500, 2^1500: the term
-#: alpha D stays normal), both tiny, both huge (grid entries lie in [1/16, 1] in size: no step
-#: under- or overflows at these)
+#: (a, b): the gradient and the previous step scaled by 2^a and 2^b, one regime a draw (the
+#: first is what Hypothesis shrinks to; the rest are ordered so that the fast profile's 50
+#: draws reach the first few, measured): unscaled (twice); a group's sum of squares under
+#: 2^-960 or over 2^960 for g or for D, where the trainer rescales (at 2^-535 the squares are
+#: subnormal and round: the grid's squares at 2^-520 would be exact, at 2^-600 they are 0);
+#: alpha = tau |g| / |D| itself under- or overflowing (2^-1500, 2^1500, while the term alpha D
+#: stays normal); both tiny; both huge. Grid entries lie in [1/16, 1] in size, so no step
+#: under- or overflows at these.
 SCALES = (
     (0, 0),
-    (0, 0),
+    (-1000, 500),
     (-600, 0),
+    (0, -535),
+    (500, -1000),
+    (0, 600),
+    (0, 0),
+    (-535, 0),
     (600, 0),
     (0, -600),
-    (0, 600),
-    (-1000, 500),
-    (500, -1000),
     (-1000, -1000),
     (960, 960),
 )
@@ -196,7 +201,8 @@ ADAPTIVE_FROM_DRAWN_STATE = Claim(
     conditions=(
         "small random DAGs with skips; gradient and previous step drawn entry by entry on the "
         "1/16 grid of [-1, 1] (so the groups' coefficients differ), scaled by 2^a and 2^b, "
-        "(a, b) one of (0, 0), (+-600, 0), (0, +-600), (-1000, 500), (500, -1000), "
+        "(a, b) one of (0, 0), (+-600, 0), (0, +-600), (-535, 0), (0, -535), (-1000, 500), "
+        "(500, -1000), "
         "(-1000, -1000), (960, 960): sums of squares outside [2^-960, 2^960], where the "
         "trainer rescales, and alpha itself under- or overflowing",
         "lr in [1e-3, 0.5], tau in [0.01, 1]; tolerance 64 eps per entry",
