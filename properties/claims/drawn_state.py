@@ -130,11 +130,11 @@ def reference(
     lr: float,
     tau: float,
     a: int = 0,
-    b: int = 0,
 ):
-    """The rule's step for the gradient ``2^a g`` and previous step ``2^b d`` and its tolerance,
-    entry by entry: ``2^a (-lr g_i + (tau |g|_G / |d|_G) d_i)``, the scales taken out exactly so
-    that no sum of squares here under- or overflows."""
+    """The rule's step for the gradient ``2^a g`` and a previous step ``2^b d`` (any b: it
+    cancels in alpha's ratio) and its tolerance, entry by entry:
+    ``2^a (-lr g_i + (tau |g|_G / |d|_G) d_i)``, the scales taken out exactly so that no sum of
+    squares here under- or overflows."""
     ref, tol = np.empty_like(g), np.empty_like(g)
     for idx in reference_groups(net, group):
         dn = float(np.sqrt(np.sum(d[idx] ** 2)))
@@ -158,12 +158,12 @@ def _steps(net: Any, opt: Any, g: np.ndarray, d: np.ndarray, w: np.ndarray):
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     case, g, d = drawn["case"], drawn["g"], drawn["d"]
     net, lr, tau = case.net, drawn["lr"], drawn["tau"]
-    a, b = drawn.get("a", 0), drawn.get("b", 0)
+    a, b = drawn["a"], drawn["b"]
     w = net.flatten(case.params)
     worst, where = 0.0, ""
     for group in GROUPINGS:
         opt = get_optimizer("adaptive_momentum", lr, tau=tau, group=group)
-        ref, tol = reference(net, group, g, d, lr, tau, a, b)
+        ref, tol = reference(net, group, g, d, lr, tau, a)
         for form, step in _steps(net, opt, np.ldexp(g, a), np.ldexp(d, b), w).items():
             ratio = np.abs(step - ref) / tol
             ratio[~np.isfinite(ratio)] = np.inf  # a NaN step is a miss, not a pass
