@@ -172,7 +172,8 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "share_with_distance": float((dist > 0).mean()),
         "params_median": float(np.median(params)),
         "params_max": int(params.max()),
-        "share_cross_entropy": float(np.mean([r["loss"] != "mse" for r in rows])),
+        # by name: a plugin loss is neither mse nor cross-entropy
+        "share_cross_entropy": float(np.mean([r["loss"] == "softmax_cross_entropy" for r in rows])),
         "op_shares": _shares([r.get("ops", ()) for r in rows]),
         "loss_shares": _shares([(r["loss"],) for r in rows]),
     }

@@ -77,3 +77,17 @@ def test_grid_draws_do_not_pile_up_at_a_bound():
         assert np.mean(np.isclose(v, a)) <= 0.05 and np.mean(np.isclose(v, b)) <= 0.05
         counts, _ = np.histogram(v, bins=10, range=(a, b))
         assert counts.min() > 0, (key, counts)
+
+
+def test_the_cross_entropy_share_counts_cross_entropy_alone():
+    """``xent`` in ``verify --stats`` is the share of nets trained on softmax cross-entropy: a
+    plugin loss (here a name standing for one) is neither mse nor cross-entropy. It once counted
+    every loss but mse, so a held-out pseudo-Huber plugin showed 73% cross-entropy for 39%."""
+    from descentcheck.impl.examples import EXAMPLES
+    from descentcheck.properties.stats import summarize
+
+    row = spec_stats(next(iter(EXAMPLES.values())))
+    losses = ("mse", "softmax_cross_entropy", "pseudo_huber", "pseudo_huber")
+    s = summarize([{**row, "loss": loss} for loss in losses])
+    assert s["share_cross_entropy"] == 0.25, s
+    assert s["loss_shares"] == {"mse": 0.25, "pseudo_huber": 0.5, "softmax_cross_entropy": 0.25}
