@@ -20,6 +20,7 @@ from descentcheck.impl.errors import BackendError
 from descentcheck.impl.network import Network
 from descentcheck.impl.ops import activations as act
 from descentcheck.impl.ops import fused
+from descentcheck.impl.ops import gaussian as gauss
 from descentcheck.properties.profiles import (
     TEST_PROFILE_MANY,
     TEST_PROFILE_SLOW,
@@ -319,3 +320,141 @@ def test_a_large_flat_step_takes_the_kernel_once_a_layer_loaded_it(name, vectors
         assert calls == [name] * (2 if name == "gd" else 1)
         mp.setattr(fused._kernels, "cache_info", lambda: type("I", (), {"currsize": 0})())
         assert fused.loaded_kernels(g, v) is None
+
+
+# ---- the Gaussian layer's matmul evaluation (impl/ops/gaussian.py) --------------------------------
+
+
+@st.composite
+def same_shape(draw, count: int, shape=None):
+    """``count`` drawn 2-D arrays of one shape (specials included)."""
+    first, shape = _pair(draw, shape or draw(hnp.array_shapes(min_dims=2, max_dims=2, max_side=9)))
+    return [first] + [_pair(draw, shape)[0] for _ in range(count - 1)]
+
+
+def _column(draw, width: int) -> np.ndarray:
+    return _pair(draw, (width,))[0]
+
+
+@SETTINGS
+@given(st.data())
+def test_the_gaussian_shift_is_the_difference_and_its_square_bit_for_bit(data):
+    (x,) = data.draw(same_shape(1))
+    mu = _column(data.draw, x.shape[1])
+    xs, xx = np.empty_like(x), np.empty_like(x)
+    K.gaussian_shift(x, mu, xs, xx)
+    want = x - mu
+    _same_bits_but_nan_payloads(xs, want)
+    _same_bits_but_nan_payloads(xx, want * want)
+
+
+@SETTINGS
+@given(st.data())
+def test_the_gaussian_centring_is_its_four_numpy_calls_bit_for_bit(data):
+    c, r = data.draw(same_shape(2))
+    mu = _column(data.draw, c.shape[1])
+    got = [np.empty_like(c) for _ in range(4)]
+    K.gaussian_centre(c, mu, r, *got)
+    cs, r2 = c - mu, r * r
+    for g, w in zip(got, (cs, r2, r2 * cs, 0.5 * r2), strict=True):
+        _same_bits_but_nan_payloads(g, w)
+
+
+@SETTINGS
+@given(st.data())
+def test_the_gaussian_excess_is_z_and_whether_any_e_is_positive(data):
+    """z = p - (th + s/2), bit for bit, and the flag is numpy's ``(e > 0).any()`` for
+    ``e = z * RHO + (th + s/2)`` (its two roundings, no fused multiply-add)."""
+    p, th = data.draw(same_shape(2))
+    s_half = _column(data.draw, p.shape[1])
+    t = th + s_half
+    z = p - t
+    e = z * gauss.RHO
+    e += t
+    got = p.copy()
+    near = K.gaussian_excess(got, th.copy(), s_half)
+    _same_bits_but_nan_payloads(got, z)
+    assert near == bool((e > 0.0).any())
+
+
+@SETTINGS
+@given(st.data())
+def test_the_gaussian_sums_are_the_centroid_and_square_sums_bit_for_bit(data):
+    g1, g2, cs = data.draw(same_shape(3))
+    s = _column(data.draw, g1.shape[0])
+    gd_want = g1 - cs * s[:, None]
+    gsq_want = g2 - (g1 + gd_want) * cs
+    gd, gsq = np.empty_like(g1), g2.copy()
+    K.gaussian_sums(g1.copy(), gsq, s, cs, gd)
+    _same_bits_but_nan_payloads(gd, gd_want)
+    _same_bits_but_nan_payloads(gsq, gsq_want)
+
+
+@SETTINGS
+@given(st.data())
+def test_the_gaussian_scaling_and_the_product_difference_bit_for_bit(data):
+    gd, gsq, r2, r = data.draw(same_shape(4))
+    a, b = gd.copy(), gsq.copy()
+    K.gaussian_scale(a, b, r2, r)
+    _same_bits_but_nan_payloads(a, gd * r2)
+    _same_bits_but_nan_payloads(b, -(gsq * r))
+    got = gd.copy()
+    K.subtract_product(got, gsq, r)
+    _same_bits_but_nan_payloads(got, gd - gsq * r)
+
+
+GAUSS_KERNELS = (
+    "gaussian_shift",
+    "gaussian_centre",
+    "gaussian_excess",
+    "gaussian_sums",
+    "gaussian_scale",
+    "subtract_product",
+)
+
+
+@hypothesis_settings(TEST_PROFILE_SLOW)
+@given(
+    hnp.arrays(np.float64, (8, 16), elements=st.floats(-4.0, 4.0)),
+    hnp.arrays(np.float64, (8, 16), elements=st.floats(-1e3, 1e3)),
+    st.lists(st.integers(0, 63), min_size=0, max_size=6, unique=True),
+    st.floats(0.05, 3.0),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
+    block, gblock, at_rows, scale, per_unit, logits
+):
+    """A 64 x 80 input (a drawn block tiled), 64 units (n units in = 327,680: the matmul
+    evaluation), each radius kind, with and without exp; the drawn ``at_rows`` put centroids on
+    data rows, whose pairs, units and samples the direct formula takes again (the excess branch,
+    where the kernel's flag hands the rest to numpy's chain). Forward and backward give numpy's
+    bits, and each kernel the layer may take was called."""
+    x = np.resize(block, (64, 80))
+    gy = np.resize(gblock, (64, 64))
+    layer = gauss.Gaussian("g", ["x"], [80], 64, per_unit, logits)
+    c = np.resize(block[::-1] * 0.5, (64, 80))
+    c[: len(at_rows)] = x[at_rows]
+    r = np.full((64,) if per_unit else (64, 80), scale)
+    params = {layer.keys["centroids"]: c, layer.keys["radii"]: r}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(fused.ENV, raising=False)
+        fused.provider.cache_clear()
+        calls: set[str] = set()
+        for name in GAUSS_KERNELS:
+            kernel = getattr(K, name)
+            mp.setattr(K, name, lambda *a, k=kernel, n=name: calls.add(n) or k(*a))
+        got = _gaussian_values(layer, params, x, gy)
+        _numpy_chains(mp)
+        want = _gaussian_values(layer, params, x, gy)
+        fused.provider.cache_clear()
+    per_connection = {"gaussian_centre", "gaussian_scale", "subtract_product"}
+    assert calls == set(GAUSS_KERNELS) - (per_connection if per_unit else set())
+    for g, w in zip(got, want, strict=True):
+        _same_bits(g, w)
+
+
+def _gaussian_values(layer, params, x, gy) -> list[np.ndarray]:
+    y, cache = layer.forward(params, [x])
+    (gx,), grads = layer.backward(params, cache, gy)
+    return [y, gx, grads["centroids"], grads["radii"]]

@@ -10,6 +10,7 @@ import math
 import numba
 
 from .activations import _TANH_P, _TANH_Q, _TANH_SMALL
+from .gaussian import RHO as _RHO
 
 P0, P1, P2 = _TANH_P
 Q0, Q1, Q2 = _TANH_Q
@@ -90,3 +91,81 @@ def momentum_step(g, buf, v, beta, neg_lr, nesterov):  # pragma: no cover - comp
         d = d * neg_lr
         g[i] = d
         v[i] = v[i] + d
+
+
+# ---- the Gaussian layer's matmul evaluation (impl/ops/gaussian.py): the elementwise work around
+# its products, several numpy passes over (n, in), (units, in) or (n, units) arrays in one each
+RHO = _RHO
+
+
+@numba.njit(**LOOP)
+def gaussian_shift(x, mu, xs, xx):  # pragma: no cover - compiled
+    """``xs = x - mu`` (mu by columns) and ``xx = xs * xs``."""
+    n, d = x.shape
+    for i in range(n):
+        for j in range(d):
+            s = x[i, j] - mu[j]
+            xs[i, j] = s
+            xx[i, j] = s * s
+
+
+@numba.njit(**LOOP)
+def gaussian_centre(c, mu, r, cs, r2, rc, h2):  # pragma: no cover - compiled
+    """``cs = c - mu``, ``r2 = r * r``, ``rc = r2 * cs`` and ``h2 = 0.5 * r2`` (per-connection
+    radii: r is (units, in))."""
+    u, d = c.shape
+    for i in range(u):
+        for j in range(d):
+            s = c[i, j] - mu[j]
+            q = r[i, j] * r[i, j]
+            cs[i, j] = s
+            r2[i, j] = q
+            rc[i, j] = q * s
+            h2[i, j] = 0.5 * q
+
+
+@numba.njit(**LOOP)
+def gaussian_excess(p, th, s_half):  # pragma: no cover - compiled
+    """``z = p - (th + s_half)`` (s_half by columns) into p; True where some
+    ``e = z * RHO + (th + s_half)`` is > 0. th is left as it is and e is not kept: the caller
+    makes both with numpy's chain when one is needed (rarely), which gives these bits."""
+    n, u = p.shape
+    near = False
+    for i in range(n):
+        for j in range(u):
+            t = th[i, j] + s_half[j]
+            z = p[i, j] - t
+            p[i, j] = z
+            near = near or z * RHO + t > 0.0
+    return near
+
+
+@numba.njit(**LOOP)
+def gaussian_sums(g1, g2, s, cs, gd):  # pragma: no cover - compiled
+    """``gd = g1 - cs * s`` (s by rows) and ``g2 - (g1 + gd) * cs`` into g2."""
+    u, d = g1.shape
+    for i in range(u):
+        for j in range(d):
+            c = cs[i, j]
+            g = g1[i, j] - c * s[i]
+            gd[i, j] = g
+            g2[i, j] = g2[i, j] - (g1[i, j] + g) * c
+
+
+@numba.njit(**LOOP)
+def gaussian_scale(gd, gsq, r2, r):  # pragma: no cover - compiled
+    """``gd * r2`` into gd and ``-(gsq * r)`` into gsq (per-connection radii)."""
+    u, d = gd.shape
+    for i in range(u):
+        for j in range(d):
+            gd[i, j] = gd[i, j] * r2[i, j]
+            gsq[i, j] = -(gsq[i, j] * r[i, j])
+
+
+@numba.njit(**LOOP)
+def subtract_product(a, b, xs):  # pragma: no cover - compiled
+    """``a - b * xs`` into a."""
+    n, d = a.shape
+    for i in range(n):
+        for j in range(d):
+            a[i, j] = a[i, j] - b[i, j] * xs[i, j]

@@ -38,7 +38,9 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
       dE/dr_ji = -r_ji (G2_ji - c'_ji (G1_ji + D_ji))     (= G2 - 2 c' G1 + c'^2 S)
       dE/dx_ni = (gz @ (r2 c'))_ni - x'_ni (gz @ r2)_ni
 
-  Six matrix products instead of ~10 passes over an (n, units, in) array; but the expanded sums
+  Six matrix products instead of ~10 passes over an (n, units, in) array (the elementwise work
+  around them in one pass per array where numba is installed, :mod:`.fused`, with the same bits);
+  but the expanded sums
   cancel: their rounding error is ``~ eps * sum |terms|`` with terms of size
   ``r2 (|x'|^2 + |c'|^2)`` instead of ``r2 (x' - c')^2``. The excess
   ``e_nj = (q_nj + s_j) / 2 + RHO z_nj`` (positive where the terms exceed :data:`RHO` = 8 times
@@ -76,7 +78,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import namespace
-from . import vector_math
+from . import fused, vector_math
 from .base import Array, Layer, iadd, imul, isub, same_kind
 from .blas import matmul
 
@@ -85,6 +87,27 @@ MATMUL_MIN_SIZE = 1 << 16
 RHO = 8.0
 """The matmul evaluation hands a pair, unit or sample to the direct formula when the size of its
 terms exceeds ``RHO`` times its squared distance (see the module docstring)."""
+
+
+def _shifted(x: Array, mu: Array) -> tuple[Array, Array]:
+    """``x' = x - mu`` (mu by columns) and ``x'^2``: in one pass where :mod:`.fused` has kernels
+    for x, with the same bits."""
+    k = fused.kernels(x)
+    if k is None:
+        xs = x - mu
+        return xs, xs * xs
+    xs, xx = np.empty_like(x), np.empty_like(x)  # mutants: numba only
+    k.gaussian_shift(x, mu, xs, xx)  # mutants: numba only
+    return xs, xx  # mutants: numba only
+
+
+def _minus_product(a: Array, b: Array, xs: Array) -> Array:
+    """``a - b * xs``, into a (one pass where :mod:`.fused` has kernels for them)."""
+    k = fused.kernels(a, b, xs)
+    if k is None:
+        return isub(a, imul(b, xs))
+    k.subtract_product(a, b, xs)  # mutants: numba only
+    return a  # mutants: numba only
 
 
 class Gaussian(Layer):
@@ -166,12 +189,16 @@ class Gaussian(Layer):
         xp = namespace(x)
         cr = c.real
         mu = 0.5 * (cr.max(axis=0) + cr.min(axis=0))
-        xs = x - mu  # x', c': the same differences, smaller magnitudes
-        cs = c - mu
-        r2 = self._r2(r)  # (units, in) or (units, 1)
-        rc = r2 * cs
-        xx = xs * xs
-        h2 = 0.5 * r2  # halving is exact, so th below is exactly (q + s) / 2
+        xs, xx = _shifted(x, mu)  # x', c': the same differences, smaller magnitudes
+        k = None if self.per_unit else fused.kernels(c, r)
+        if k is None:
+            cs = c - mu
+            r2 = self._r2(r)  # (units, in) or (units, 1)
+            rc = r2 * cs
+            h2 = 0.5 * r2  # halving is exact, so th below is exactly (q + s) / 2
+        else:  # the same four arrays in one pass
+            cs, r2, rc, h2 = (xp.empty_like(c) for _ in range(4))  # mutants: numba only
+            k.gaussian_centre(c, mu, r, cs, r2, rc, h2)  # mutants: numba only
         if self.per_unit:
             th = xp.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
         else:
@@ -181,8 +208,14 @@ class Gaussian(Layer):
         s_half = xp.einsum("ud,ud->u", rc, cs)
         s_half *= 0.5
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
+        z = matmul(xs, rc.T)
+        k = fused.kernels(z, th)
+        if k is not None and not k.gaussian_excess(z, th, s_half):  # mutants: numba only
+            # z = p - th into z, and no e > 0 (the usual case): nothing else to make
+            return z, ("matmul", x, c, xs, cs, xx, r2, rc, None)  # mutants: numba only
         th = iadd(th, s_half)
-        z = isub(matmul(xs, rc.T), th)
+        if k is None:
+            z = isub(z, th)
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
         e = z.real * RHO
         e += th.real
@@ -208,25 +241,36 @@ class Gaussian(Layer):
             w = xp.abs(gz.real)
             w *= e
         gzt = gz.T
-        S = xp.add.reduce(gz, axis=0)[:, None]  # (units, 1)
+        S = xp.add.reduce(gz, axis=0)  # (units,)
         G1 = matmul(gzt, xs)
-        t = cs * S
-        gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
-        # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
-        gsq = isub(matmul(gzt, xx), imul(iadd(G1, gd), cs))
+        G2 = matmul(gzt, xx)
+        k = fused.kernels(G1, G2, cs)
+        if k is None:
+            t = cs * S[:, None]
+            gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
+            # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
+            gsq = isub(G2, imul(iadd(G1, gd), cs))
+        else:  # the same two in one pass
+            gd, gsq = xp.empty_like(G1), G2  # mutants: numba only
+            k.gaussian_sums(G1, G2, S, cs, gd)  # mutants: numba only
         units = xp.flatnonzero(xp.add.reduce(w, axis=0) > 0.0) if w is not None else ()
         if len(units):
             diff = x[:, None, :] - c[units]
             gd[units], gsq[units] = self._sums_direct(gz[:, units], diff, diff * diff)
-        gc = imul(gd, r2)
-        gr = imul(xp.add.reduce(gsq, axis=1) if self.per_unit else gsq, r)
-        gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
+        k = None if self.per_unit else fused.kernels(gd, gsq, r)
+        if k is None:
+            gc = imul(gd, r2)
+            gr = imul(xp.add.reduce(gsq, axis=1) if self.per_unit else gsq, r)
+            gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
+        else:  # the same two in one pass, into gd and gsq
+            k.gaussian_scale(gd, gsq, r2, r)  # mutants: numba only
+            gc, gr = gd, gsq  # mutants: numba only
         gx = None
         if self.input_grads:
             if self.per_unit:
                 gx = isub(matmul(gz, rc), (gz @ r2[:, 0])[:, None] * xs)
             else:
-                gx = isub(matmul(gz, rc), imul(matmul(gz, r2), xs))
+                gx = _minus_product(matmul(gz, rc), matmul(gz, r2), xs)
             rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > 0.0) if w is not None else ()
             if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
