@@ -362,19 +362,22 @@ def test_the_gaussian_centring_is_its_four_numpy_calls_bit_for_bit(data):
 
 @SETTINGS
 @given(st.data())
-def test_the_gaussian_excess_is_z_and_whether_any_e_is_positive(data):
-    """z = p - (th + s/2), bit for bit, and the flag is numpy's ``(e > 0).any()`` for
-    ``e = z * RHO + (th + s/2)`` (its two roundings, no fused multiply-add)."""
-    p, th = data.draw(same_shape(2))
+def test_the_gaussian_excess_is_z_and_e_bit_for_bit(data):
+    """z = p - (th + s/2) and ``e = z * RHO + (th + s/2)`` (its two roundings, no fused
+    multiply-add), bit for bit; and ``|g| * e``."""
+    p, th, g = data.draw(same_shape(3))
     s_half = _column(data.draw, p.shape[1])
     t = th + s_half
     z = p - t
     e = z * gauss.RHO
     e += t
-    got = p.copy()
-    near = K.gaussian_excess(got, th.copy(), s_half)
+    got, got_e = p.copy(), np.empty_like(p)
+    K.gaussian_excess(got, th.copy(), s_half, got_e)
     _same_bits_but_nan_payloads(got, z)
-    assert near == bool((e > 0.0).any())
+    _same_bits_but_nan_payloads(got_e, e)
+    w = np.abs(g)
+    w *= e
+    _same_bits_but_nan_payloads(K.abs_product(g, e), w)
 
 
 @SETTINGS
@@ -404,6 +407,7 @@ def test_the_gaussian_scaling_and_the_product_difference_bit_for_bit(data):
 
 
 GAUSS_KERNELS = (
+    "abs_product",
     "gaussian_shift",
     "gaussian_centre",
     "gaussian_excess",
@@ -449,7 +453,11 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
         want = _gaussian_values(layer, params, x, gy)
         fused.provider.cache_clear()
     per_connection = {"gaussian_centre", "gaussian_scale", "subtract_product"}
-    assert calls == set(GAUSS_KERNELS) - (per_connection if per_unit else set())
+    near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
+    skipped = (per_connection if per_unit else set()) | (set() if near else {"abs_product"})
+    assert calls == set(GAUSS_KERNELS) - skipped
+    if at_rows:
+        assert near, "a centroid on a data row is handed to the direct formula"
     for g, w in zip(got, want, strict=True):
         _same_bits(g, w)
 

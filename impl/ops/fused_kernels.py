@@ -125,19 +125,22 @@ def gaussian_centre(c, mu, r, cs, r2, rc, h2):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def gaussian_excess(p, th, s_half):  # pragma: no cover - compiled
-    """``z = p - (th + s_half)`` (s_half by columns) into p; True where some
-    ``e = z * RHO + (th + s_half)`` is > 0. th is left as it is and e is not kept: the caller
-    makes both with numpy's chain when one is needed (rarely), which gives these bits."""
+def gaussian_excess(p, th, s_half, e):  # pragma: no cover - compiled
+    """``z = p - (th + s_half)`` (s_half by columns) into p, and ``e = z * RHO + (th + s_half)``
+    into e; th is left as it is."""
     n, u = p.shape
-    near = False
     for i in range(n):
         for j in range(u):
             t = th[i, j] + s_half[j]
             z = p[i, j] - t
             p[i, j] = z
-            near = near or z * RHO + t > 0.0
-    return near
+            e[i, j] = z * RHO + t
+
+
+@numba.vectorize(SIGNATURE, cache=True)
+def abs_product(g, e):  # pragma: no cover - compiled
+    """``|g| * e``."""
+    return abs(g) * e
 
 
 @numba.njit(**LOOP)

@@ -210,15 +210,15 @@ class Gaussian(Layer):
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
         z = matmul(xs, rc.T)
         k = fused.kernels(z, th)
-        if k is not None and not k.gaussian_excess(z, th, s_half):  # mutants: numba only
-            # z = p - th into z, and no e > 0 (the usual case): nothing else to make
-            return z, ("matmul", x, c, xs, cs, xx, r2, rc, None)  # mutants: numba only
-        th = iadd(th, s_half)
-        if k is None:
-            z = isub(z, th)
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
-        e = z.real * RHO
-        e += th.real
+        if k is None:
+            th = iadd(th, s_half)
+            z = isub(z, th)
+            e = z.real * RHO
+            e += th.real
+        else:  # z into z, and e, in one pass; th is left as it was
+            e = xp.empty(z.shape)  # mutants: numba only
+            k.gaussian_excess(z, th, s_half, e)  # mutants: numba only
         near = e > 0.0
         any_near = bool(near.any())
         if any_near:
@@ -227,7 +227,8 @@ class Gaussian(Layer):
             dd *= dd
             r2k = xp.take(r2, cols, axis=0)  # (k, in) or (k, 1)
             z[rows, cols] = -0.5 * xp.einsum("kd,kd->k", dd, xp.broadcast_to(r2k, dd.shape))
-            e[rows, cols] = th.real[rows, cols] + RHO * z.real[rows, cols]
+            t = th.real[rows, cols] if k is None else th[rows, cols] + s_half[cols]
+            e[rows, cols] = t + RHO * z.real[rows, cols]
         # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check
         return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
 
@@ -238,8 +239,12 @@ class Gaussian(Layer):
         # unit (column sums) and per sample (row sums): > 0 hands them to the direct formula
         w = None
         if e is not None:
-            w = xp.abs(gz.real)
-            w *= e
+            k = fused.kernels(gz, e)
+            if k is None:
+                w = xp.abs(gz.real)
+                w *= e
+            else:
+                w = k.abs_product(gz, e)  # the same in one pass; mutants: numba only
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)  # (units,)
         G1 = matmul(gzt, xs)
