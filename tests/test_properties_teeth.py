@@ -570,6 +570,16 @@ FACTORIES = "optimizer-factories-default-as-declared"
             "adaptive-update-from-drawn-state-equals-rule",
             "vs rule",
         ),
+        # tau = 1.0 taken for tau = 0.0 in that guard (the second adaptive_momentum.py run's
+        # survivor: the claim drew tau from st.floats, which never gave the range's end 1.0)
+        (
+            "optim.adaptive_momentum",
+            "_factors",
+            "if tau == 0.0 or not over.any():",
+            "if tau == 1.0 or not over.any():",
+            "adaptive-update-from-drawn-state-equals-rule",
+            "vs rule",
+        ),
         # the scale rescue's mask inverted (the adaptive run's survivor, alive in the ledger
         # until the drawn-state claim drew scales): groups out of range keep their raw sums
         (

@@ -66,6 +66,7 @@ SCALES = (
     (960, 960),
 )
 EPS = float(np.finfo(np.float64).eps)
+ROUND_TAUS = (0.1, 0.5, 1.0)
 
 
 @st.composite
@@ -75,7 +76,10 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     g = draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label="gradient")
     d = draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label="previous step")
     lr = draw(fractions(1e-3, 0.5), label="lr")
-    tau = draw(fractions(0.01, 1.0), label="tau")
+    # the round values users type, 1.0 the range's end among them: st.floats drew no end of
+    # either range in 400 ci cases, and a check special-casing tau == 1.0 survived the
+    # adaptive_momentum.py mutation run
+    tau = draw(st.one_of(st.sampled_from(ROUND_TAUS), fractions(0.01, 1.0)), label="tau")
     # a 0-d parameter array (no op has one; the dict API takes any arrays): one group of its own,
     # its values taken from the drawn ones (further draws shifted Hypothesis's generation: the
     # share of cases with a skip fell from over 0.1 to 0.02, tests/test_properties_ledger.py)
