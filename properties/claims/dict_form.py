@@ -27,7 +27,7 @@ from descentcheck.impl.optim.base import Layout
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import arrays, cases, fractions, grid_floats
+from ..strategies import arrays, cases, grid_floats, typed
 from .updates import SMALL
 
 STEPS = 3
@@ -39,11 +39,11 @@ def setting_values(draw: st.DrawFn) -> dict[str, float]:
     """The values :func:`settings` takes, each drawn in its range (shared by the claims that
     run every setting)."""
     return {
-        "lr": draw(fractions(1e-3, 0.5), label="lr"),
-        "beta": draw(fractions(0.05, 0.95), label="momentum"),
-        "tau": draw(fractions(0.01, 1.0), label="tau"),
-        "rho": draw(fractions(0.5, 0.999), label="rho"),
-        "eps": draw(fractions(1e-8, 1e-3), label="eps"),
+        "lr": draw(typed(1e-3, 0.5, 0.01, 0.1, 0.5), label="lr"),
+        "beta": draw(typed(0.05, 0.95, 0.5, 0.9), label="momentum"),
+        "tau": draw(typed(0.01, 1.0, 0.1, 0.5, 1.0), label="tau"),
+        "rho": draw(typed(0.5, 0.999, 0.9, 0.99), label="rho"),
+        "eps": draw(typed(1e-8, 1e-3, 1e-8, 1e-6), label="eps"),
     }
 
 

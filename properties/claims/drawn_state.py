@@ -39,7 +39,7 @@ from descentcheck.impl.optim.base import Layout
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import cases, fractions, grid_floats
+from ..strategies import cases, fractions, grid_floats, typed
 from .updates import SMALL, reference_groups
 
 GROUPINGS = ("array", "unit", "node", "global")
@@ -76,10 +76,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     g = draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label="gradient")
     d = draw(hnp.arrays(np.float64, n, elements=grid_floats(1.0)), label="previous step")
     lr = draw(fractions(1e-3, 0.5), label="lr")
-    # the round values users type, 1.0 the range's end among them: st.floats drew no end of
-    # either range in 400 ci cases, and a check special-casing tau == 1.0 survived the
-    # adaptive_momentum.py mutation run
-    tau = draw(st.one_of(st.sampled_from(ROUND_TAUS), fractions(0.01, 1.0)), label="tau")
+    tau = draw(typed(0.01, 1.0, *ROUND_TAUS), label="tau")
     # a 0-d parameter array (no op has one; the dict API takes any arrays): one group of its own,
     # its values taken from the drawn ones (further draws shifted Hypothesis's generation: the
     # share of cases with a skip fell from over 0.1 to 0.02, tests/test_properties_ledger.py)
