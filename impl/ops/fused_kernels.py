@@ -10,7 +10,7 @@ import math
 import numba
 
 from .activations import _TANH_P, _TANH_Q, _TANH_SMALL
-from .gaussian import RHO as _RHO
+from .gaussian import RHO
 
 P0, P1, P2 = _TANH_P
 Q0, Q1, Q2 = _TANH_Q
@@ -95,7 +95,6 @@ def momentum_step(g, buf, v, beta, neg_lr, nesterov):  # pragma: no cover - comp
 
 # ---- the Gaussian layer's matmul evaluation (impl/ops/gaussian.py): the elementwise work around
 # its products, several numpy passes over (n, in), (units, in) or (n, units) arrays in one each
-RHO = _RHO
 
 
 @numba.njit(**LOOP)

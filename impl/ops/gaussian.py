@@ -209,16 +209,16 @@ class Gaussian(Layer):
         s_half *= 0.5
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
         z = matmul(xs, rc.T)
-        k = fused.kernels(z, th)
+        kz = fused.kernels(z, th)  # z's kernel, read again where pairs are handed back
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
-        if k is None:
+        if kz is None:
             th = iadd(th, s_half)
             z = isub(z, th)
             e = z.real * RHO
             e += th.real
         else:  # z into z, and e, in one pass; th is left as it was
             e = xp.empty(z.shape)  # mutants: numba only
-            k.gaussian_excess(z, th, s_half, e)  # mutants: numba only
+            kz.gaussian_excess(z, th, s_half, e)  # mutants: numba only
         near = e > 0.0
         any_near = bool(near.any())
         if any_near:
@@ -227,7 +227,7 @@ class Gaussian(Layer):
             dd *= dd
             r2k = xp.take(r2, cols, axis=0)  # (k, in) or (k, 1)
             z[rows, cols] = -0.5 * xp.einsum("kd,kd->k", dd, xp.broadcast_to(r2k, dd.shape))
-            t = th.real[rows, cols] if k is None else th[rows, cols] + s_half[cols]
+            t = th.real[rows, cols] if kz is None else th[rows, cols] + s_half[cols]
             e[rows, cols] = t + RHO * z.real[rows, cols]
         # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check
         return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
