@@ -248,14 +248,22 @@ class Network:
         return self.loss_fn(self.forward(params, x), y)
 
     def loss_and_grad(
-        self, params: Mapping[str, Array], x: Array, y: Array
+        self,
+        params: Mapping[str, Array],
+        x: Array,
+        y: Array,
+        out: Mapping[str, Array] | None = None,
     ) -> tuple[float, Params]:
-        """E(w) and dE/dw for every parameter, by backprop through the DAG."""
+        """E(w) and dE/dw for every parameter, by backprop through the DAG.
+
+        ``out``: real float64 arrays keyed like ``params`` (the trainer's views of its flat
+        gradient vector); the layers that can (``Layer.writes_grads``) write their gradients
+        there, with the same bits, and the dict returned holds those arrays."""
         values: list[Any] = [x]
         caches: list[Any] = []
         for layer, slots in self._schedule:
-            out, cache = layer.forward(params, [values[s] for s in slots])
-            values.append(out)
+            value, cache = layer.forward(params, [values[s] for s in slots])
+            values.append(value)
             caches.append(cache)
         yhat = values[self._out_slot]
         if y.shape != yhat.shape:  # labels: one-hot rows, on the outputs' backend
@@ -272,7 +280,10 @@ class Network:
             layer, slots = self._schedule[i]
             g = gy[i + 1]
             gy[i + 1] = None
-            gxs, gparams = layer.backward(params, caches[i], g)
+            if out is not None and layer.writes_grads:
+                gxs, gparams = layer.backward(params, caches[i], g, out=out)
+            else:
+                gxs, gparams = layer.backward(params, caches[i], g)
             caches[i] = None
             keys = layer.keys
             for p, gp in gparams.items():

@@ -9,7 +9,8 @@ Deterministic: the same inputs and seed give the same bits, on any core count (B
 thread inside ``train``: ``impl.threads``).
 
 The loop keeps the parameters in one flat vector (``Network.layout``): each step evaluates the
-network on views of it, concatenates the gradient into one reused vector, and lets the
+network on views of it, has the layers write the gradient into views of one reused vector
+(``Layer.writes_grads``; what a layer hands back instead is copied in), and lets the
 optimizer's flat form (``Optimizer.flat``, same arithmetic as the dict form) update the whole
 vector at once, in place; an optimizer without a flat form is called on dicts as before. The
 iterate is updated in place too, unless ``keep_params`` asks for every iterate. Norms are
@@ -186,6 +187,10 @@ class _Run:
         self.v = be.to_device(net.flatten(w))  # w_k as one vector (a copy: the caller's stay)
         self.w = net.unflatten(self.v)  # views of v: they follow v when it is updated in place
         self.g = be.xp.empty(net.size) if net.size else be.xp.zeros(0)
+        # the layers write into views of g, reused every step: only for a flat form, which reads
+        # g within its step (a dict form may keep the arrays it is given); numpy's only
+        own = be.xp is np and self.flat is not None
+        self.g_views = net.unflatten(self.g) if own else None
         self.history = [self.w] if keep else None
         self.state = self.flat.init(self.v) if self.flat is not None else opt.init(self.w)
         self.losses: list[float] = []
@@ -202,12 +207,12 @@ class _Run:
         xp, net = self.be.xp, self.net
         for k in range(steps + 1):
             if batches is None:
-                E, grads = net.loss_and_grad(self.w, x, y)
+                E, grads = net.loss_and_grad(self.w, x, y, out=self.g_views)
             else:
                 E = float(net.loss(self.w, x, y))
                 if k < steps:
                     idx = xp.asarray(next(batches))
-                    _, grads = net.loss_and_grad(self.w, x[idx], y[idx])
+                    _, grads = net.loss_and_grad(self.w, x[idx], y[idx], out=self.g_views)
             self.losses.append(E)
             if not math.isfinite(E) and self.diverged(f"loss became {E} at step {k}"):
                 return
@@ -222,8 +227,14 @@ class _Run:
                     bar.set_postfix(loss=f"{E:.4g}", refresh=False)
 
     def gradient(self, grads: Params, k: int) -> bool:
-        """Gather ``g_k`` into the flat vector and record its norm; False when non-finite."""
-        if self.layout.names:
+        """Gather ``g_k`` into the flat vector (what the layers did not write there) and record
+        its norm; False when non-finite."""
+        views = self.g_views
+        if views is not None:
+            for n, view in views.items():
+                if grads[n] is not view:
+                    view[...] = grads[n]
+        elif self.layout.names:
             # axis=None flattens each array as it copies it: no reshape per array (small DAGs)
             parts = [grads[n] for n in self.layout.names]
             self.g = self.be.xp.concatenate(parts, axis=None, out=self.g)

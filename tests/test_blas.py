@@ -258,6 +258,7 @@ def test_a_network_on_mkls_products_agrees_with_numpys_to_rounding(mkl):
     mkl.setattr(blas, "mkl_product", counting)
     for module in (dense, gaussian):
         mkl.setattr(module, "matmul", blas._dispatching_matmul)
+    mkl.setattr(blas, "_MAY_TAKE_MKL", True)  # matmul_into's dispatch, bound at import too
     net, params, x, y = _problem()
     calls.clear()  # init with data computes inside one_blas_thread too
     net.loss_and_grad(params, x, y)
@@ -265,9 +266,15 @@ def test_a_network_on_mkls_products_agrees_with_numpys_to_rounding(mkl):
     with threads.one_blas_thread():
         assert threads.active()
         loss, grads = net.loss_and_grad(params, x, y)
+        n_calls = len(calls)
+        out = net.unflatten(np.full(net.size, np.nan))  # as the trainer hands its views over
+        _, into = net.loss_and_grad(params, x, y, out=out)
     # h: x @ W and x.T @ gy (no input gradient); g: two products forward, four back; k (per
     # unit): one forward, three back; out (512 x 240 x 3) is small
-    assert len(calls) == 12 and min(calls) >= blas.MIN_WORK
+    assert n_calls == 12 and min(calls) >= blas.MIN_WORK
+    assert len(calls) == 24  # h's dE/dW written into its view by MKL too
+    for key, g in grads.items():
+        assert into[key] is out[key] and np.array_equal(into[key], g), key
     ref_loss, ref_grads = _numpys(net, params, x, y)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for key, g in ref_grads.items():

@@ -398,9 +398,13 @@ def test_the_gaussian_sums_are_the_centroid_and_square_sums_bit_for_bit(data):
 def test_the_gaussian_scaling_and_the_product_difference_bit_for_bit(data):
     gd, gsq, r2, r = data.draw(same_shape(4))
     a, b = gd.copy(), gsq.copy()
-    K.gaussian_scale(a, b, r2, r)
+    K.gaussian_scale(a, b, r2, r, a, b)  # in place
     _same_bits_but_nan_payloads(a, gd * r2)
     _same_bits_but_nan_payloads(b, -(gsq * r))
+    gc, gr = np.empty_like(gd), np.empty_like(gd)  # into other arrays, the inputs kept
+    K.gaussian_scale(gd, gsq, r2, r, gc, gr)
+    _same_bits_but_nan_payloads(gc, a)
+    _same_bits_but_nan_payloads(gr, b)
     got = gd.copy()
     K.subtract_product(got, gsq, r)
     _same_bits_but_nan_payloads(got, gd - gsq * r)
@@ -466,6 +470,16 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
 
 
 def _gaussian_values(layer, params, x, gy) -> list[np.ndarray]:
+    """Forward and backward; backward again into views of a NaN-filled flat vector (as the
+    trainer hands them over): the same bits there, checked against the first."""
     y, cache = layer.forward(params, [x])
     (gx,), grads = layer.backward(params, cache, gy)
+    flat = np.full(sum(a.size for a in params.values()) + 1, np.nan)
+    at = np.cumsum([1] + [a.size for a in params.values()])  # offset 1: views off alignment
+    out = {k: flat[a:b].reshape(v.shape) for (k, v), a, b in zip(params.items(), at, at[1:])}
+    _, cache = layer.forward(params, [x])
+    _, into = layer.backward(params, cache, gy, out=out)
+    for p, g in grads.items():
+        assert into[p] is out[layer.keys[p]]
+        _same_bits(into[p], g)
     return [y, gx, grads["centroids"], grads["radii"]]

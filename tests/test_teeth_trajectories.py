@@ -110,10 +110,8 @@ def test_m12_a_fresh_optimizer_state_every_epoch_is_caught(monkeypatch, profile)
 
 
 def test_m13_recording_the_batch_loss_is_caught(monkeypatch, profile):
-    old = "_, grads = net.loss_and_grad(self.w, x[idx], y[idx])"
-    bad = mutated(
-        trainer._Run.loop, [(old, "E, grads = net.loss_and_grad(self.w, x[idx], y[idx])")]
-    )
+    old = "_, grads = net.loss_and_grad(self.w, x[idx], y[idx], out=self.g_views)"
+    bad = mutated(trainer._Run.loop, [(old, "E, " + old[3:])])
     monkeypatch.setattr(trainer._Run, "loop", bad)
     _falsified(MINIBATCH, profile, "full-batch E(w_k)")
 

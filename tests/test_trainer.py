@@ -15,6 +15,7 @@ from descentcheck.impl.errors import HyperparameterError, ParamsError
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import minibatches, train
 from descentcheck.properties.profiles import hypothesis_settings
+from descentcheck.properties.strategies import cases
 
 LINEAR = {
     "inputs": 1,
@@ -282,3 +283,54 @@ def test_the_same_bits_on_one_and_two_blas_threads():
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     assert len(digests) == 1, digests
+
+
+def _bits(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.float64).tobytes()
+
+
+@given(case=cases())
+@hypothesis_settings()
+def test_loss_and_grad_writes_each_gradient_into_the_array_it_is_given(case):
+    """Every parameter of a drawn DAG belongs to a layer that writes its gradient into the
+    trainer's views (``Layer.writes_grads``), with the bits it returns otherwise."""
+    net = case.net
+    E, want = net.loss_and_grad(case.params, case.x, case.yt)
+    out = net.unflatten(np.full(net.size, np.nan))
+    E2, got = net.loss_and_grad(case.params, case.x, case.yt, out=out)
+    assert _bits(np.float64(E2)) == _bits(np.float64(E))
+    for k, g in want.items():
+        assert got[k] is out[k], k
+        assert _bits(got[k]) == _bits(g), k
+
+
+@given(
+    case=cases(),
+    opt=st.sampled_from(("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop")),
+    lr=st.floats(1e-3, 0.5),
+    coef=st.floats(0.01, 0.9),
+    steps=st.integers(1, 3),
+    lone=st.integers(0, 10**6),
+)
+@hypothesis_settings()
+def test_gradients_written_in_place_train_as_the_gathered_ones(case, opt, lr, coef, steps, lone):
+    """``train``'s trajectory is the same, bit for bit, when every layer returns its own
+    gradient arrays (the trainer then copies each into its flat vector) and when one drawn
+    layer does so while the others write in place: the copies land where the views are."""
+    net = case.net
+    writers = [layer for layer, _ in net._schedule if layer.writes_grads and layer.param_shapes]
+    assert writers  # every drawn DAG has a dense or distance layer
+
+    def run(returning):
+        with pytest.MonkeyPatch.context() as mp:
+            for layer in returning:
+                mp.setattr(layer, "writes_grads", False, raising=False)
+            kw = {"adaptive_momentum": {"tau": coef}, "gd": {}}.get(opt, {"momentum": coef})
+            return train(net, case.params, case.x, case.yt, opt, lr=lr, steps=steps, **kw)
+
+    ways = [run(()), run(writers), run([writers[lone % len(writers)]])]
+    for t in ways[1:]:
+        assert _bits(t.losses) == _bits(ways[0].losses)
+        assert _bits(t.grad_norms) == _bits(ways[0].grad_norms)
+        for k, w in ways[0].params.items():
+            assert _bits(t.params[k]) == _bits(w), k

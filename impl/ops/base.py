@@ -14,12 +14,17 @@ Two attributes serve speed only:
 * ``input_grads``: when False, ``backward`` may return ``None`` in place of dE/d(inputs). A
   :class:`~descentcheck.impl.network.Network` sets it for layers that read only the network input,
   whose input gradient nobody uses; a layer built on its own always computes it.
+* ``writes_grads``: True for a layer whose ``backward`` takes ``out``, a dict of real float64
+  arrays keyed like ``params`` (C-ordered views of the trainer's flat gradient vector), and
+  writes each dE/d(parameter) into its array there, with the bits it would have returned; the
+  trainer then has nothing to gather. It may still return an array of its own (a complex one
+  under the complex-step oracle, say): the trainer copies whatever is not its view.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +40,7 @@ class Layer:
     in_widths: tuple[int, ...]
     out_width: int
     param_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    writes_grads: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         # each parameter's name in a params dict: ``NODE.PARAM``

@@ -136,7 +136,7 @@ def mkl_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
     return out
 
 
-def _large(a: Any, b: Any) -> Any:
+def _large(a: Any, b: Any, out: Any = None) -> Any:
     if (
         type(a) is np.ndarray
         and type(b) is np.ndarray
@@ -146,10 +146,10 @@ def _large(a: Any, b: Any) -> Any:
         and threads.active()
         and provider() == "mkl"
     ):
-        out = mkl_product(a, b)
-        if out is not None:
-            return out
-    return a @ b
+        product = mkl_product(a, b, out)
+        if product is not None:
+            return product
+    return a @ b if out is None else np.matmul(a, b, out=out)
 
 
 def _dispatching_matmul(a: Any, b: Any) -> Any:
@@ -170,7 +170,18 @@ def _may_take_mkl() -> bool:
     return choice != "numpy"
 
 
-matmul: Callable[[Any, Any], Any] = _dispatching_matmul if _may_take_mkl() else operator.matmul
+_MAY_TAKE_MKL = _may_take_mkl()
+matmul: Callable[[Any, Any], Any] = _dispatching_matmul if _MAY_TAKE_MKL else operator.matmul
 """The layers' product, bound when this module is first imported: where MKL cannot be chosen
 (numpy asked for, an AMD CPU, no ``mkl`` extra) plain ``@``, which a small DAG's tiny products
 would otherwise pay 15-20% on for the size test."""
+
+
+def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a @ b`` of 2-D float64 numpy arrays written into ``out`` (C-ordered, of the product's
+    shape, sharing no memory with ``a`` or ``b``: a view of the trainer's flat gradient, so no
+    copy gathers it): the product :data:`matmul` takes, by the same BLAS call, so the same bits
+    (numpy's ``matmul`` hands a C-ordered ``out`` to ``dgemm`` as it does its own result)."""
+    if _MAY_TAKE_MKL and a.size * b.shape[-1] >= MIN_WORK:
+        return _large(a, b, out)
+    return np.matmul(a, b, out=out)

@@ -4,8 +4,10 @@ Backward: ``dE/dx = gy @ W.T``, ``dE/dW = x.T @ gy``, ``dE/db = sum_n gy``.
 Initialisation: Glorot/Xavier uniform, ``W ~ U(-a, a)`` with ``a = sqrt(6 / (in + units))``
 (Glorot & Bengio 2010), ``b = 0``.
 
-The bias is added in place to the fresh product ``x @ W`` (the same sums, one array fewer), and
-``dE/dx`` is skipped for a layer on the network input (``input_grads`` False).
+The bias is added in place to the fresh product ``x @ W`` (the same sums, one array fewer),
+``dE/dx`` is skipped for a layer on the network input (``input_grads`` False), and ``dE/dW``,
+``dE/db`` are written into the trainer's flat gradient when it hands its views over (``out``:
+``Layer.writes_grads``).
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ import numpy as np
 
 from ..backend import namespace
 from .base import Array, Layer, iadd
-from .blas import matmul
+from .blas import matmul, matmul_into
 
 
 class Dense(Layer):
+    writes_grads = True
+
     def forward(self, params, xs):
         x = xs[0]
         return iadd(matmul(x, params[self.keys["W"]]), params[self.keys["b"]]), x
 
-    def backward(self, params, cache, gy):
+    def backward(self, params, cache, gy, out=None):
         x = cache
         gx = matmul(gy, params[self.keys["W"]].T) if self.input_grads else None
-        return [gx], {"W": matmul(x.T, gy), "b": namespace(gy).add.reduce(gy, axis=0)}
+        xp = namespace(gy)
+        if out is None or gy.dtype.kind == "c" or x.dtype.kind == "c":
+            return [gx], {"W": matmul(x.T, gy), "b": xp.add.reduce(gy, axis=0)}
+        gW, gb = out[self.keys["W"]], out[self.keys["b"]]
+        return [gx], {"W": matmul_into(x.T, gy, gW), "b": xp.add.reduce(gy, axis=0, out=gb)}
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
         """Glorot uniform: ``W ~ U(-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``; ``b = 0``."""

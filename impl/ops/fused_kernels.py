@@ -155,13 +155,14 @@ def gaussian_sums(g1, g2, s, cs, gd):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def gaussian_scale(gd, gsq, r2, r):  # pragma: no cover - compiled
-    """``gd * r2`` into gd and ``-(gsq * r)`` into gsq (per-connection radii)."""
+def gaussian_scale(gd, gsq, r2, r, gc, gr):  # pragma: no cover - compiled
+    """``gd * r2`` into gc and ``-(gsq * r)`` into gr (per-connection radii; gc, gr may be gd,
+    gsq themselves, or the trainer's flat gradient's views)."""
     u, d = gd.shape
     for i in range(u):
         for j in range(d):
-            gd[i, j] = gd[i, j] * r2[i, j]
-            gsq[i, j] = -(gsq[i, j] * r[i, j])
+            gc[i, j] = gd[i, j] * r2[i, j]
+            gr[i, j] = -(gsq[i, j] * r[i, j])
 
 
 @numba.njit(**LOOP)

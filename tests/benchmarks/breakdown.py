@@ -13,14 +13,17 @@ For each layer of a network, on the arrays one training step hands it:
 
 Besides the layers, ``network`` (what ``loss_and_grad`` spends outside the layers' rules: the
 loss and its gradient, the sums of gradients over a node's consumers, freeing), ``trainer`` (what a step
-of ``train`` does beyond ``loss_and_grad``: gathering the gradient into one vector, its norm, the
-optimizer's flat update and its norm), ``step`` = ``loss_and_grad`` + ``trainer`` and ``rest`` =
+of ``train`` does beyond ``loss_and_grad``: copying into the flat gradient what a layer did not
+write there, which is nothing for the built-in layers, its norm, the optimizer's flat update and
+its norm), ``step`` = ``loss_and_grad`` + ``trainer`` and ``rest`` =
 ``step`` - products (``rest_of_parts``: the rows' rests summed, less where load varied between
 rounds). Times in seconds per step; each part is a minimum over repeats, measured
 interleaved (one round of every part per repeat) so that load on a shared machine hits all alike;
 with one thread per library (the bench's default) as CPU time, else as wall time. It all runs
 inside ``one_blas_thread``, as ``train`` does, so the layers multiply with the BLAS a training
-step takes (``impl.ops.blas``: MKL's where it chose MKL) and the products timed alone match them.
+step takes (``impl.ops.blas``: MKL's where it chose MKL) and the products timed alone match them,
+and ``loss_and_grad`` writes the gradient into the views of a trainer's flat vector, as in
+``train`` (``Layer.writes_grads``).
 """
 
 from __future__ import annotations
@@ -63,9 +66,9 @@ def _timers(net: Network, best: list[list[float]], spent: list[float]) -> None:
             best[i][0], spent[0] = min(best[i][0], t), spent[0] + t
             return out
 
-        def backward(p, cache, gy, i=i, bwd=bwd):
+        def backward(p, cache, gy, i=i, bwd=bwd, **into):  # into: the trainer's views
             t0 = _clock()
-            out = bwd(p, cache, gy)
+            out = bwd(p, cache, gy, **into)
             t = _clock() - t0
             best[i][1], spent[0] = min(best[i][1], t), spent[0] + t
             return out
@@ -85,12 +88,16 @@ def _products_time(prods: list[Product]) -> float:
     return _clock() - t0
 
 
-def _trainer_time(net: Network, params, grads, lr: float, beta: float) -> float:
-    """One step's work in the trainer beyond ``loss_and_grad``: gathering the gradient into the
-    flat vector with its norm (``gradient``), the momentum update with its norm (``update``)."""
-    run = _Run(
-        net, get_backend("numpy"), get_optimizer("momentum", lr, momentum=beta), params, False
-    )
+def _run(net: Network, params, lr: float, beta: float) -> _Run:
+    """A momentum run's loop state, as ``train`` builds it."""
+    opt = get_optimizer("momentum", lr, momentum=beta)
+    return _Run(net, get_backend("numpy"), opt, params, False)
+
+
+def _trainer_time(run: _Run, grads) -> float:
+    """One step's work in the trainer beyond ``loss_and_grad``: gathering into the flat vector
+    what the layers did not write there, with its norm (``gradient``), the momentum update with
+    its norm (``update``)."""
     run.gradient(grads, 0)
     run.update(grads)  # the first update makes momentum's buffer
     t0 = _clock()
@@ -116,13 +123,15 @@ def _breakdown(net: Network, params, x, y, lr: float, beta: float, repeats: int)
     prods = [layer_products(layer, len(x), rng) for layer in net.layers]
     best = [[float("inf")] * 4 for _ in net.layers]  # fwd, bwd, fwd products, bwd products
     network = lag = trainer = float("inf")
-    _, grads = net.loss_and_grad(params, x, y)  # warm-up
+    run = _run(net, params, lr, beta)
+    views = run.g_views
+    _, grads = net.loss_and_grad(params, x, y, out=views)  # warm-up
     for _ in range(repeats):
         spent = [0.0]
         _timers(net, best, spent)
         try:
             t0 = _clock()
-            net.loss_and_grad(params, x, y)
+            net.loss_and_grad(params, x, y, out=views)
             t = _clock() - t0
         finally:
             _untimed(net)
@@ -130,7 +139,7 @@ def _breakdown(net: Network, params, x, y, lr: float, beta: float, repeats: int)
         for b, (fp, bp) in zip(best, prods):
             b[2] = min(b[2], _products_time(fp))
             b[3] = min(b[3], _products_time(bp))
-        trainer = min(trainer, _trainer_time(net, params, grads, lr, beta))
+        trainer = min(trainer, _trainer_time(run, grads))
     rows = [
         {
             "layer": layer.name,
