@@ -160,7 +160,7 @@ def _breakdown(b: dict[str, Any]) -> list[str]:
     lines += [
         f"| (network: loss, gradient sums, frees) | | | | | {ms(b['network'])} "
         f"| {b['network'] / step:.1%} |",
-        f"| (trainer: gather, norms, update) | | | | | {ms(b['trainer'])} "
+        f"| (trainer: norms, update, what no layer wrote in place) | | | | | {ms(b['trainer'])} "
         f"| {b['trainer'] / step:.1%} |",
         f"| **step** | | {ms(b['products'])} products | | "
         f"| {ms(b['rest'])} rest ({ms(b.get('rest_of_parts', b['rest']))} in the rows) "
