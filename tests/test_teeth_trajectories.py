@@ -4,9 +4,10 @@ test).
 
 trajectory-records-equal-the-observables: m14 (step norm of the gradient scratch buffer),
 m25 (adaptive momentum records its first group's coefficient), y26 (the in-place path leaves
-the views at w_0). minibatch-trainer-equals-the-reference-loop: m11 (the smaller last batch
-dropped), m12 (optimizer state reset at every epoch), m10 (the generator re-seeded every
-epoch), m13 (the batch's loss recorded).
+the views at w_0), a dense bias gradient written short into the trainer's flat gradient.
+minibatch-trainer-equals-the-reference-loop: m11 (the smaller last batch dropped), m12
+(optimizer state reset at every epoch), m10 (the generator re-seeded every epoch), m13 (the
+batch's loss recorded), a dense weight gradient written negated into the flat gradient.
 """
 
 from __future__ import annotations
@@ -114,6 +115,28 @@ def test_m13_recording_the_batch_loss_is_caught(monkeypatch, profile):
     bad = mutated(trainer._Run.loop, [(old, "E, " + old[3:])])
     monkeypatch.setattr(trainer._Run, "loop", bad)
     _falsified(MINIBATCH, profile, "full-batch E(w_k)")
+
+
+def test_a_bias_gradient_written_short_into_the_trainers_view_is_caught(monkeypatch, profile):
+    """The dense layer's dE/db written into the trainer's flat gradient from all rows but the
+    first (the path only ``train`` takes: ``Layer.writes_grads``): the recorded gradient norm is
+    no longer |g_k| at the recorded iterate."""
+    from descentcheck.impl.ops.dense import Dense
+
+    old = "xp.add.reduce(gy, axis=0, out=gb)"
+    plant(monkeypatch, Dense, "backward", (old, old.replace("(gy,", "(gy[1:],")))
+    _falsified(OBSERVABLES, profile, "grad_norm")
+
+
+def test_a_weight_gradient_written_negated_into_the_trainers_view_is_caught(monkeypatch, profile):
+    """dE/dW written negated into the trainer's view: its norm, and so every record, is
+    unchanged (the observables claim holds on it), but the iterate climbs, off the minibatch
+    reference loop's fl(w_k + dw_k)."""
+    from descentcheck.impl.ops.dense import Dense
+
+    old = '"W": matmul_into(x.T, gy, gW)'
+    plant(monkeypatch, Dense, "backward", (old, old.replace("gy,", "-gy,")))
+    _falsified(MINIBATCH, profile, "off fl(w_k + dw_k)")
 
 
 def test_the_mutants_plant_what_they_claim(monkeypatch):
