@@ -334,3 +334,24 @@ def test_gradients_written_in_place_train_as_the_gathered_ones(case, opt, lr, co
         assert _bits(t.grad_norms) == _bits(ways[0].grad_norms)
         for k, w in ways[0].params.items():
             assert _bits(t.params[k]) == _bits(w), k
+
+
+@given(case=cases(), h=st.floats(1e-30, 1e-8), stepped=st.integers(1, 2**16 - 1))
+@hypothesis_settings()
+def test_complex_gradients_are_handed_back_not_written_into_real_views(case, h, stepped):
+    """Under the complex-step oracle (some drawn parameters w + ih, the others real: centroids
+    stepped alone make a distance layer's gz complex while its radii stay real) every layer hands
+    back its complex gradient with the bits it gives without views, and leaves the real views as
+    they were: a complex product written into a float64 view is refused by numpy."""
+    net = case.net
+    keys = list(case.params)
+    on = {k for i, k in enumerate(keys) if stepped >> (i % 16) & 1} or {keys[0]}
+    params = {k: v + 1j * h if k in on else v for k, v in case.params.items()}
+    E, want = net.loss_and_grad(params, case.x, case.yt)
+    out = net.unflatten(np.full(net.size, np.nan))
+    E2, got = net.loss_and_grad(params, case.x, case.yt, out=out)
+    assert _bits(np.array([E2]).view(np.float64)) == _bits(np.array([E]).view(np.float64))
+    for k, g in want.items():
+        assert got[k].dtype == np.complex128 and got[k] is not out[k], k
+        assert _bits(got[k].view(np.float64)) == _bits(g.view(np.float64)), k
+        assert np.isnan(out[k]).all(), k
