@@ -106,18 +106,30 @@ def ratio(err: float, tol: float) -> float:
     return err / tol if tol else (math.inf if err else 0.0)
 
 
+def scaled_norm(v: np.ndarray) -> tuple[float, int]:
+    """``(s, e)`` with the 2-norm of finite ``v`` = ``s 2^e`` to within about an ulp of s: scaled
+    by the power of two nearest above ``max |v_i|`` (exactly), each square rounded once, the
+    squares summed exactly; ``(0.0, 0)`` for a zero vector."""
+    a = [abs(float(t)) for t in v]
+    top = max(a, default=0.0)
+    if top == 0.0:
+        return 0.0, 0
+    e = math.frexp(top)[1]
+    return math.sqrt(math.fsum(math.ldexp(t, -e) ** 2 for t in a)), e
+
+
 def norm(v: np.ndarray) -> float:
-    """The 2-norm, correctly rounded to within one rounding: scaled by the power of two nearest
-    above ``max |v_i|`` (exactly), the squares summed exactly, so entries whose squares would
-    underflow (1e-230) or overflow (1e200) are measured, not taken for 0 or inf."""
+    """The 2-norm to within about one rounding (:func:`scaled_norm`), so entries whose squares
+    would underflow (1e-230) or overflow (1e200) are measured, not taken for 0 or inf; inf where
+    the norm itself lies past the largest float (``math.ldexp`` raises there)."""
     a = [abs(float(t)) for t in v]
     if not all(map(math.isfinite, a)):
         return math.nan if any(map(math.isnan, a)) else math.inf
-    top = max(a, default=0.0)
-    if top == 0.0:
-        return 0.0
-    e = math.frexp(top)[1]
-    return math.ldexp(math.sqrt(math.fsum(math.ldexp(t, -e) ** 2 for t in a)), e)
+    s, e = scaled_norm(v)
+    try:
+        return math.ldexp(s, e)
+    except OverflowError:
+        return math.inf
 
 
 def norm_tolerance(v: np.ndarray) -> float:
