@@ -367,3 +367,26 @@ def test_complex_gradients_are_handed_back_not_written_into_real_views(case, h, 
         assert got[k].dtype == np.complex128 and got[k] is not out[k], k
         assert _bits(got[k].view(np.float64)) == _bits(g.view(np.float64)), k
         assert np.isnan(out[k]).all(), k
+
+
+def test_a_non_finite_gradient_ends_the_run_at_its_step(monkeypatch):
+    """A gradient that turns NaN while the loss stays finite (the dense layer's backward planted
+    to hand back NaN from its third call on) ends the run at that step: status diverged, the
+    message names the gradient and the step, and no update follows it. The trainer's one-file
+    mutation run found no claim or test that saw a run go on past it."""
+    from descentcheck.impl.ops.dense import Dense
+
+    net, params, x, y = _heavy_ball_case()
+    real, calls = Dense.backward, []
+
+    def backward(self, params, cache, gy, out=None):
+        calls.append(1)
+        gx, grads = real(self, params, cache, gy)  # its own arrays: the trainer copies them
+        return gx, {k: v * np.nan for k, v in grads.items()} if len(calls) >= 3 else grads
+
+    monkeypatch.setattr(Dense, "backward", backward)
+    t = train(net, params, x, y, optimizer="gd", lr=0.1, steps=5)
+    assert t.status == "diverged"
+    assert t.message == "gradient became non-finite at step 2"
+    assert len(t.losses) == len(t.grad_norms) == 3 and len(t.step_norms) == 2
+    assert np.isfinite(t.losses).all() and math.isnan(t.grad_norms[2])
