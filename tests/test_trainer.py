@@ -390,3 +390,17 @@ def test_a_non_finite_gradient_ends_the_run_at_its_step(monkeypatch):
     assert t.message == "gradient became non-finite at step 2"
     assert len(t.losses) == len(t.grad_norms) == 3 and len(t.step_norms) == 2
     assert np.isfinite(t.losses).all() and math.isnan(t.grad_norms[2])
+
+
+def test_train_defaults_and_boolean_settings():
+    """``train``'s defaults (100 steps, shuffle seed 0, as its signature says), and booleans refused
+    where a count or a seed is due (``True`` is an int to Python): the trainer's one-file
+    mutation run left a default of 101 steps, a seed of 1 and an accepted ``seed=True`` or
+    ``batch_size=True`` alive."""
+    net, params, x, y = _heavy_ball_case()
+    t = train(net, params, x, y, optimizer="gd", lr=0.01)
+    assert len(t.losses) == 101 and t.seed == 0 and t.status == "completed"
+    with pytest.raises(HyperparameterError, match="shuffle seed must be a non-negative integer"):
+        train(net, params, x, y, optimizer="gd", lr=0.1, steps=1, batch_size=1, seed=True)
+    with pytest.raises(HyperparameterError, match="batch size must be a positive integer"):
+        train(net, params, x, y, optimizer="gd", lr=0.1, steps=1, batch_size=True)
