@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from specs import DESIGN_EXAMPLE
 
 from descentcheck.impl.errors import HyperparameterError, ParamsError
 from descentcheck.impl.network import Network
+from descentcheck.impl.optim.base import Optimizer, StepInfo
 from descentcheck.impl.trainer import minibatches, train
 from descentcheck.properties.profiles import hypothesis_settings
 from descentcheck.properties.strategies import cases
@@ -187,7 +189,7 @@ def test_divergence_is_reported_not_raised():
     assert t.status == "diverged" and t.diverged
     k = len(t.losses) - 1
     assert not np.isfinite(t.losses[-1]) and np.all(np.isfinite(t.losses[:-1]))
-    assert f"at step {k}" in t.message
+    assert t.message == f"loss became {t.losses[-1]} at step {k}"
     record = t.to_json()
     json.dumps(record, allow_nan=False)  # inf/NaN are written as strings
     assert record["status"] == "diverged" and record["final_loss"] in ("inf", "nan")
@@ -392,15 +394,92 @@ def test_a_non_finite_gradient_ends_the_run_at_its_step(monkeypatch):
     assert np.isfinite(t.losses).all() and math.isnan(t.grad_norms[2])
 
 
-def test_train_defaults_and_boolean_settings():
-    """``train``'s defaults (100 steps, shuffle seed 0, as its signature says), and booleans refused
-    where a count or a seed is due (``True`` is an int to Python): the trainer's one-file
-    mutation run left a default of 101 steps, a seed of 1 and an accepted ``seed=True`` or
-    ``batch_size=True`` alive."""
+def test_train_defaults_and_boolean_settings(capsys):
+    """``train``'s defaults (gd, 100 steps, shuffle seed 0, no progress bar, no iterates kept, as
+    its signature says), and booleans or fractions refused where a count or a seed is due
+    (``True`` is an int to Python): the trainer's one-file mutation run (both halves) left
+    defaults of 101 steps, seed 1, another optimizer, a bar and kept iterates, and an accepted
+    ``steps=True``, ``steps=1.5``, ``seed=True`` or ``batch_size=True`` alive."""
     net, params, x, y = _heavy_ball_case()
-    t = train(net, params, x, y, optimizer="gd", lr=0.01)
+    t = train(net, params, x, y, lr=0.01)
+    assert t.optimizer == "gd" and t.params_history is None
     assert len(t.losses) == 101 and t.seed == 0 and t.status == "completed"
+    assert t.message == f"100 steps, final loss {t.losses[-1]:.6g}"
+    assert capsys.readouterr().err == ""
+    before = time.perf_counter()
+    t = train(net, params, x, y, optimizer="gd", lr=0.01, steps=0)  # E(w_0) and g_0 only
+    assert 0.0 <= t.wall_time <= time.perf_counter() - before
+    assert t.status == "completed" and t.message == f"0 steps, final loss {t.losses[0]:.6g}"
+    assert len(t.losses) == len(t.grad_norms) == 1 and len(t.step_norms) == 0
+    for steps in (True, 1.5, "3"):
+        with pytest.raises(HyperparameterError, match="steps must be a non-negative integer"):
+            train(net, params, x, y, optimizer="gd", lr=0.1, steps=steps)
     with pytest.raises(HyperparameterError, match="shuffle seed must be a non-negative integer"):
         train(net, params, x, y, optimizer="gd", lr=0.1, steps=1, batch_size=1, seed=True)
     with pytest.raises(HyperparameterError, match="batch size must be a positive integer"):
         train(net, params, x, y, optimizer="gd", lr=0.1, steps=1, batch_size=True)
+
+
+def test_a_progress_bar_only_when_asked_or_on_a_terminal(capsys):
+    """``progress=True`` draws tqdm's bar (to stderr, named by the optimizer) wherever it runs;
+    ``None`` draws one only on a terminal, and pytest's captured stderr is not one."""
+    net, params, x, y = _heavy_ball_case()
+    train(net, params, x, y, optimizer="gd", lr=0.01, steps=3, progress=True)
+    err = capsys.readouterr().err
+    assert "train gd:" in err and "0/3" in err and "step/s" in err, err
+    assert not err.endswith("\n"), "the bar is cleared when the run ends, not left on screen"
+    train(net, params, x, y, optimizer="gd", lr=0.01, steps=3, progress=None)
+    train(net, params, x, y, optimizer="gd", lr=0.01, steps=3, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_zero_gradient_is_a_norm_of_zero_not_a_divergence():
+    """At an exact minimum (w + b = 0, so E = 0 and g = 0) the run completes with gradient norms
+    of 0: the norm's scaled branch returns max |g_i| = 0 before dividing by it (``m == 0.0 and``
+    for ``or``, a mutant, made it 0 / 0, a NaN norm, and a "diverged" run)."""
+    net, _, x, y = _heavy_ball_case()
+    params = {"o.W": np.array([[1.0]]), "o.b": np.array([-1.0])}
+    for opt, kw in (("gd", {}), ("momentum", {"momentum": 0.5})):
+        t = train(net, params, x, y, optimizer=opt, lr=0.1, steps=3, **kw)
+        assert t.status == "completed", t.message
+        assert t.grad_norms.tolist() == [0.0] * 4 and t.step_norms.tolist() == [0.0] * 3
+
+
+def test_a_batch_of_every_row_is_full_batch():
+    """``batch_size`` >= n is full batch: no permutation (the same bits as no batch size), and
+    the trajectory records ``batch_size`` None; n - 1 is a minibatch run."""
+    net, params, x, y = _design_case()
+    n = len(x)
+    full = train(net, params, x, y, optimizer="gd", lr=0.05, steps=4)
+    for b in (n, n + 1):
+        t = train(net, params, x, y, optimizer="gd", lr=0.05, steps=4, batch_size=b)
+        assert t.batch_size is None and np.array_equal(t.losses, full.losses)
+        assert np.array_equal(t.grad_norms, full.grad_norms)
+    assert (
+        train(net, params, x, y, optimizer="gd", lr=0.05, steps=4, batch_size=n - 1).batch_size
+        == n - 1
+    )
+
+
+def test_a_dict_form_optimizer_may_keep_the_gradients_it_is_given():
+    """An optimizer without a flat form may keep the arrays ``update`` is handed (here the last
+    gradient, averaged with the next one), so the trainer hands it fresh arrays each step, never
+    views of its gradient vector that the next step overwrites (views for dict forms too, a
+    mutant, passed the ledger, whose optimizers all have flat forms)."""
+    net, params, x, y = _design_case()
+    lr = 0.05
+
+    def update(grads, prev, w):
+        prev = grads if prev is None else prev
+        return {k: -lr * (prev[k] + grads[k]) / 2 for k in grads}, grads, StepInfo(None)
+
+    t = train(
+        net, params, x, y, optimizer=Optimizer("kept", {"lr": lr}, lambda w: None, update), steps=4
+    )
+    w, prev, losses = dict(params), None, []  # the same rule by hand, each gradient fresh
+    for _ in range(5):
+        E, g = net.loss_and_grad(w, x, y)
+        losses.append(E)
+        dw, prev, _ = update(g, prev, w)
+        w = {k: w[k] + dw[k] for k in w}
+    assert t.status == "completed" and np.array_equal(t.losses, losses)
