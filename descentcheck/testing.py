@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -246,8 +246,13 @@ def _from_mapping(m: Mapping[str, Any], what: str) -> _Run:
         params: dict[int, dict[str, np.ndarray]] = {}
     elif isinstance(p, Mapping):
         params = {len(losses) - 1: _param_dict(p, f"{what} params")}
-    else:
+    elif isinstance(p, Iterable) and not isinstance(p, str | bytes):
         params = {k: _param_dict(v, f"{what} params[{k}]") for k, v in enumerate(p)}
+    else:  # enumerate's "'int' object is not iterable" named neither the side nor the key
+        raise TypeError(
+            f"{what} params: expected a dict NAME.PARAM -> array (w_K) or a list of them (w_0, "
+            f"w_1, ...), got {type(p).__name__}"
+        )
     return _Run(losses, grad_norms, params)
 
 

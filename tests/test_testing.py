@@ -3,6 +3,7 @@ quantity where a candidate leaves it (and stays quiet while it does not)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,6 +19,8 @@ from descentcheck.testing import (
     assert_trajectory_close,
     reference_trajectory,
 )
+
+pytest_plugins = ["pytester"]  # the traceback test runs pytest on a file of its own
 
 STEPS = 6
 HP = {"lr": 0.1, "momentum": 0.5}
@@ -296,3 +299,193 @@ def test_a_records_step_must_be_its_index() -> None:
     with pytest.raises(ValueError, match="candidate: step record 2 says 'step': 42"):
         assert_trajectory_close(ref, [{"loss": 1.0}, {"loss": 0.5}, {"loss": 0.25, "step": 42}])
     assert dc.TrajectoryMismatch is TrajectoryMismatch
+
+
+# ---- what each shape carries is compared, with the documented rule (the mutation run of
+# descentcheck/testing.py: each test below kills mutants that passed every test above)
+
+
+def _one_line_error(candidate, reference=None):
+    with pytest.raises((TypeError, ValueError)) as err:
+        assert_trajectory_close({"losses": [1.0]} if reference is None else reference, candidate)
+    return str(err.value)
+
+
+def test_every_shape_compares_what_it_carries(problem, ref) -> None:
+    """A quantity a shape carries is compared, not only read: the mapping's gradient norms, the
+    final parameters of a mapping or of a Trajectory that kept no iterates (w_K, the last
+    step), on either side."""
+    mapping = {"losses": list(ref.losses), "grad_norms": list(ref.grad_norms)}
+    mapping["grad_norms"][2] *= 1.001
+    with pytest.raises(TrajectoryMismatch, match="at step 2, grad_norm:"):
+        assert_trajectory_close(ref, mapping)
+    final = {k: v.copy() for k, v in ref.params.items()}
+    final["h1.b"][0] += 0.01
+    with pytest.raises(TrajectoryMismatch, match=f"at step {STEPS}, parameter h1.b\\[0\\]:"):
+        assert_trajectory_close(ref, {"losses": list(ref.losses), "params": final})
+    spec, params, x, y = problem
+    plain = dc.train(dc.Network.from_spec(spec), params, x, y, "momentum", steps=STEPS, **HP)
+    assert plain.params_history is None
+    assert_trajectory_close(ref, plain)
+    moved = dataclasses.replace(plain, params=final)
+    for a, b in ((ref, moved), (moved, ref)):
+        with pytest.raises(TrajectoryMismatch, match=f"at step {STEPS}, parameter h1.b\\[0\\]:"):
+            assert_trajectory_close(a, b)
+
+
+def test_gradient_norms_are_compared_where_both_sides_have_them() -> None:
+    """One side may record fewer gradient norms (a loop that logs none after its last step):
+    the steps beyond it compare the loss only."""
+    ref = {"losses": [3.0, 2.0, 1.0], "grad_norms": [2.0, 1.0, 0.5]}
+    cand = [{"loss": 3.0, "grad_norm": 2.0}, {"loss": 2.0, "grad_norm": 1.0}, {"loss": 1.0}]
+    assert_trajectory_close(ref, cand)
+    assert_trajectory_close(cand, ref)
+    cand[1]["grad_norm"] = 1.5
+    with pytest.raises(TrajectoryMismatch, match="at step 1, grad_norm:"):
+        assert_trajectory_close(ref, cand)
+
+
+def test_a_scalars_tolerance_is_atol_plus_rtol_times_the_reference() -> None:
+    """``|cand - ref| <= atol + rtol |ref|``: relative to the reference's size, and an equality
+    at the bound passes (1.5 against 1.0 and 0.5 are exact in binary)."""
+    big = {"losses": [100.0]}
+    assert_trajectory_close(big, {"losses": [100.05]}, rtol=1e-3)  # allowed 0.1
+    with pytest.raises(TrajectoryMismatch, match=r"\|diff\| 0\.2 > 0\.1 = atol"):
+        assert_trajectory_close(big, {"losses": [100.2]}, rtol=1e-3)
+    assert_trajectory_close({"losses": [1.0]}, {"losses": [1.5]}, rtol=0.0, atol=0.5)
+    assert_trajectory_close({"losses": [2.0]}, {"losses": [2.5]}, rtol=0.25)
+    with pytest.raises(TrajectoryMismatch, match="at step 0, loss"):
+        assert_trajectory_close({"losses": [2.0]}, {"losses": [np.nextafter(2.5, 3.0)]}, rtol=0.25)
+
+
+def test_a_parameters_tolerance_is_relative_to_its_largest_entry() -> None:
+    """``rtol`` scales by ``max |ref array|``, however small the array: 1e-3 at rtol 1e-6
+    allows 1e-9, so an entry 1e-7 off is named."""
+    ref = {"losses": [1.0], "params": {"a.W": np.array([1e-3, 0.0])}}
+    assert_trajectory_close(ref, {"losses": [1.0], "params": {"a.W": [1e-3, 5e-10]}}, rtol=1e-6)
+    with pytest.raises(TrajectoryMismatch) as err:
+        assert_trajectory_close(ref, {"losses": [1.0], "params": {"a.W": [1e-3, 1e-7]}}, rtol=1e-6)
+    assert str(err.value) == (
+        "trajectories differ at step 0, parameter a.W[1]: candidate 1e-07 vs reference 0.0 "
+        "(|diff| 1e-07 > 1e-09 = atol + rtol·max|a.W| for params)"
+    )
+    scalar = {"losses": [1.0], "params": {"a.s": np.float64(2.0)}}
+    with pytest.raises(TrajectoryMismatch) as err:  # a 0-d parameter is named without an index
+        assert_trajectory_close(scalar, {"losses": [1.0], "params": {"a.s": 2.5}})
+    assert err.value.quantity == "parameter a.s"
+    assert "at step 0, parameter a.s: candidate 2.5" in str(err.value)
+
+
+def test_the_default_tolerance_is_rtol_1e_9() -> None:
+    one = {"losses": [1.0]}
+    assert_trajectory_close(one, {"losses": [1.0 + 0.9e-9]})
+    with pytest.raises(TrajectoryMismatch):
+        assert_trajectory_close(one, {"losses": [1.0 + 1.5e-9]})
+
+
+def test_a_mismatchs_message_and_attributes() -> None:
+    """The one-line message in full: the step, the quantity, both values, the rule, and which
+    steps agreed; the exception carries both values."""
+    ones = {"losses": [1.0] * 4}
+    msgs = {}
+    for k in (0, 1, 2, 3):
+        losses = [1.0] * 4
+        losses[k] = 1.5
+        with pytest.raises(TrajectoryMismatch) as err:
+            assert_trajectory_close(ones, {"losses": losses}, rtol=0.0)
+        msgs[k] = str(err.value)
+        assert (err.value.step, err.value.quantity) == (k, "loss")
+        assert (err.value.reference, err.value.candidate) == (1.0, 1.5)
+    head = (
+        "loss: candidate 1.5 vs reference 1.0 (|diff| 0.5 > 0 = atol + rtol·|reference| for loss)"
+    )
+    assert msgs[0] == f"trajectories differ at step 0, {head}"
+    assert msgs[1] == f"trajectories differ at step 1, {head}; step 0 agrees"
+    assert msgs[2] == f"trajectories differ at step 2, {head}; steps 0-1 agree"
+    assert msgs[3] == f"trajectories differ at step 3, {head}; steps 0-2 agree"
+    with pytest.raises(TrajectoryMismatch) as err:  # one side finite: no |diff| to print
+        assert_trajectory_close({"losses": [1.0]}, {"losses": [float("inf")]})
+    assert str(err.value) == (
+        "trajectories differ at step 0, loss: candidate inf vs reference 1.0 "
+        "(a non-finite value matches only itself)"
+    )
+
+
+def test_trajectory_json_s_non_finite_strings_are_numbers() -> None:
+    for text, value in (("inf", np.inf), ("-inf", -np.inf), ("nan", np.nan)):
+        assert_trajectory_close({"losses": [1.0, value]}, {"losses": [1.0, text]})
+        assert_trajectory_close({"steps": [{"loss": 1.0}, {"loss": text}]}, {"losses": [1, value]})
+
+
+def test_a_mappings_steps_may_be_metadata_but_not_a_near_miss() -> None:
+    """Beside ``losses``, a ``steps`` list (step numbers, say) is metadata; ``step`` is one edit
+    from ``steps`` and would never be read, so it is refused."""
+    assert_trajectory_close({"losses": [1.0, 0.5]}, {"losses": [1.0, 0.5], "steps": [0, 1]})
+    assert _one_line_error({"losses": [1.0], "step": [0]}) == (
+        "candidate: unknown key 'step'; did you mean 'steps'? (it would not be compared; known: "
+        "losses, grad_norms, params, steps)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reference", "candidate", "message"),
+    [
+        (None, [{"loss": "x"}], "candidate losses: expected a sequence of numbers"),
+        (None, [{"loss": 1.0, "grad_norm": "x"}], "candidate grad_norm: expected a sequence"),
+        (None, [{"loss": 1.0, "params": 3}], "candidate step 0 params: expected a dict"),
+        (None, {"losses": [1.0], "grad_norms": ["x"]}, "candidate grad_norms: expected a sequ"),
+        (None, {"losses": [1.0], "params": 3}, "candidate params: expected a dict NAME.PARAM -> a"),
+        (None, {"losses": [1.0], "params": "w.npz"}, "candidate params: expected a dict NAME.PA"),
+        (None, {"losses": [1.0], "params": {"a.W": [1j]}}, "candidate params: a.W is not a real"),
+        ({"losses": ["x"]}, {"losses": [1.0]}, "reference losses: expected a sequence"),
+    ],
+)
+def test_a_bad_value_is_named_by_its_side_and_place(reference, candidate, message) -> None:
+    assert _one_line_error(candidate, reference).startswith(message)
+
+
+def test_an_unreadable_value_says_how_to_hand_it_over() -> None:
+    assert _one_line_error({"losses": [_RequiresGrad()]}) == (
+        "candidate losses: not readable as numbers (RuntimeError: Can't call numpy() on Tensor "
+        "that requires grad. Use tensor.detach().numpy()); hand plain values, e.g. a torch "
+        "tensor's .detach().numpy() or .item()"
+    )
+
+
+def test_reference_trajectory_defaults_and_plain_lists(problem) -> None:
+    """gd, 100 steps and shuffle seed 0 unless told; parameters may be nested lists (any
+    array-like), read as float64 copies."""
+    spec, params, x, y = problem
+    got = reference_trajectory(spec, params, x, y, lr=0.05, batch_size=4)
+    net = dc.Network.from_spec(spec)
+    want = dc.train(net, params, x, y, "gd", lr=0.05, steps=100, batch_size=4, seed=0)
+    assert got.optimizer == "gd" and len(got.losses) == 101
+    np.testing.assert_array_equal(got.losses, want.losses)
+    as_lists = {k: v.tolist() for k, v in params.items()}
+    listed = reference_trajectory(spec, as_lists, x, y, lr=0.05, steps=3)
+    arrays = reference_trajectory(spec, params, x, y, lr=0.05, steps=3)
+    np.testing.assert_array_equal(listed.losses, arrays.losses)
+    assert_trajectory_close(arrays, listed, rtol=0.0)
+
+
+def test_pytest_reports_a_mismatch_at_the_callers_line(pytester) -> None:
+    """The assertion's own frames are hidden (``__tracebackhide__``): a failing test's report
+    ends at the test's call, as for a plain ``assert``."""
+    pytester.makepyfile(
+        """
+        from descentcheck.testing import assert_trajectory_close
+
+        def test_a_loss():
+            assert_trajectory_close({"losses": [1.0]}, {"losses": [2.0]})
+
+        def test_a_parameter():
+            ref = {"losses": [1.0], "params": {"a.W": [1.0]}}
+            assert_trajectory_close(ref, {"losses": [1.0], "params": {"a.W": [2.0]}})
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tb=long")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "TrajectoryMismatch: trajectories differ at step 0, loss" in out
+    assert "TrajectoryMismatch: trajectories differ at step 0, parameter a.W[0]" in out
+    assert "descentcheck/testing.py" not in out and "def _fail" not in out
