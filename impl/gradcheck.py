@@ -47,7 +47,8 @@ array of ``mpmath.mpf``: truncation ~h^2 = 1e-40, rounding ~1e-50 / h = 1e-30, b
 (a second step ``2h``). Only for functions that run on ``mpf`` objects (arithmetic, ``abs``,
 ``**``; numpy's ``sin``/``exp`` do not). Four evaluations per entry.
 
-``auto`` takes complex step if usable, else mpmath if usable, else Richardson. Complex step is
+``auto`` takes complex step if usable, else mpmath if usable (a network's: theory's evaluation
+of its spec, :func:`check_network_gradient`), else Richardson. Complex step is
 cross-validated against Richardson first (on the entry of largest magnitude and on one fixed
 random direction); code that silently breaks it -- ``np.abs``, ``.real``, comparisons -- then
 disagrees by far more than Richardson's error estimate, and auto falls back.
@@ -81,6 +82,7 @@ complex step's ~1e-15, mpmath's ~1e-24; these two matter only where the true gra
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -875,8 +877,9 @@ def check_network_gradient(
     other parameters stay float64 (numpy promotes them when ``w`` is complex: every forward
     rule is complex-analytic, see ``ops.base``). Each array is checked as by
     :func:`check_gradient` with ``grad_scale`` the largest oracle entry over all arrays. The
-    ``mpmath`` oracle differentiates theory's independent mpmath evaluation of the spec (at
-    float64 points both are E to within rounding; its claim is the same E's gradient)."""
+    ``mpmath`` oracle, named or as ``auto``'s fallback, differentiates theory's independent
+    mpmath evaluation of the spec (at float64 points both are E to within rounding; its claim is
+    the same E's gradient), about 20 times a float evaluation's cost."""
     with one_blas_thread():  # the same table on every core count (impl.threads)
         return _check_network(net, params, x, y, method, rtol, atol_rel, progress)
 
@@ -896,11 +899,14 @@ def _check_network(
     _, grads = net.loss_and_grad(p, xs, ys)
     checked = []
     for name in net.param_names:
-        mp_fun = _mpmath_loss(net, p, xs, ys, name) if method == "mpmath" else None
+        # auto's fallback too: the layers' numpy rules cannot run on mpf, so without theory's
+        # evaluator auto fell back to Richardson, whose steps cross a kink nearby (a held-out
+        # relu net 2.6e-4 from one failed a right gradient: 4.3e-02 against 6e-16)
+        mp_fun = _mpmath_loss(net, p, xs, ys, name) if method in ("auto", "mpmath") else None
 
         def fun(w: Array, name: str = name, mp: Any = mp_fun) -> Any:
             if mp is not None and w.dtype == object:
-                return mp(w)
+                return mp()(w)
             return net.loss({**p, name: w}, xs, ys)
 
         w0, claim = _validate(fun, grads[name], p[name], method, rtol, atol_rel, None)
@@ -919,15 +925,20 @@ def _check_network(
 
 def _mpmath_loss(
     net: Network, params: Mapping[str, Array], x: Array, y: Array, name: str
-) -> Callable[[Array], Any]:
-    """``w -> E`` on object arrays of mpf, parameter ``name`` set to ``w``: the independent
-    evaluator of the spec (``impl.mp_network``, written from DESIGN.md's definitions, plugins'
-    ``mpmath`` rules included). The layers' numpy rules take float and complex arrays, not mpf."""
+) -> Callable[[], Callable[[Array], Any]]:
+    """A maker of ``w -> E`` on object arrays of mpf, parameter ``name`` set to ``w``, built on
+    its first call: the independent evaluator of the spec (``impl.mp_network``, written from
+    DESIGN.md's definitions, plugins' ``mpmath`` rules included). The layers' numpy rules take
+    float and complex arrays, not mpf."""
     from descentcheck.impl import mp_network
 
-    fixed = {k: mp_network.to_mp(v) for k, v in params.items() if k != name}
-    X, Y = mp_network.to_mp(x), mp_network.to_mp(y)
-    return lambda w: mp_network.loss(net.spec.raw, {**fixed, name: w}, X, Y)
+    @functools.cache
+    def loss() -> Callable[[Array], Any]:  # converted on first use: auto rarely needs it
+        fixed = {k: mp_network.to_mp(v) for k, v in params.items() if k != name}
+        X, Y = mp_network.to_mp(x), mp_network.to_mp(y)
+        return lambda w: mp_network.loss(net.spec.raw, {**fixed, name: w}, X, Y)
+
+    return loss
 
 
 def _nonfinite(r: GradCheckResult) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -654,3 +655,30 @@ def test_a_kink_just_below_a_power_of_two(p: int, k: int, s: float, method: str)
     off it on the upper side steps past the power of two and rounds; it is extrapolated back
     along the step really taken."""
     _check_a_kink_beside_curvature(_below_power_of_two(p, k), s, method)
+
+
+def test_kinks_near_the_point_leave_auto_a_right_oracle() -> None:
+    """A held-out audit's relu net (dense, relu, an add skip from the input, dense; mse) on
+    data along a curve through the origin: many relu inputs within 0.1 of their kink, the
+    nearest 1.8e-5 from it. Richardson's first step (0.1) crosses them, so it disagreed with a
+    right complex step on ``h2.b``, and ``auto``'s mpmath fallback, which ran the layers' numpy
+    rules on mpf objects and could not, fell to that Richardson: a correct gradient failed at
+    4.3e-02. The fallback now evaluates the spec at 50 digits (``impl.mp_network``)."""
+    data = np.load(Path(__file__).parent / "data" / "relu_near_kinks.npz")
+    spec = {
+        "inputs": 6,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h2", "op": "dense", "units": 6, "inputs": ["input"]},
+            {"name": "b", "op": "relu", "inputs": ["h2"]},
+            {"name": "s", "op": "add", "inputs": ["b", "input"]},
+            {"name": "out", "op": "dense", "units": 1, "inputs": ["s"]},
+        ],
+    }
+    params = {k.removeprefix("param:"): v for k, v in data.items() if k.startswith("param:")}
+    result = check_network_gradient(Network.from_spec(spec), params, data["x"], data["y"])
+    rows = {row.name: row for row in result}
+    assert rows["h2.b"].result.method == "mpmath"
+    assert "disagreed with Richardson" in rows["h2.b"].result.note
+    assert result.ok, result.table()
