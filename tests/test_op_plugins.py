@@ -749,7 +749,7 @@ def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink():
     """softplus as max(x, 0) + log(1 + exp(-|x|)) is C^infinity: the kink check evaluates
     phi, phi', phi'' either side of x = 0 and finds no jump, so it is not refused as softsign
     is (SymPy finds no closed-form suprema for it: the bounds are stated)."""
-    from descentcheck.theory.assumptions import activation_bounds
+    from descentcheck.theory.assumptions import activation_bounds, numeric_sup_gaps
 
     def rule(x):
         import sympy as sp
@@ -760,6 +760,37 @@ def test_a_smooth_rule_written_with_abs_and_max_is_not_called_a_kink():
     with installed(msp=plugin):
         note = activation_bounds("maxsoftplus").note
         assert "declared smooth, but" not in note and "jumps" not in note, note
+        # phi'' holds DiracDelta(x) times a factor 0 at x = 0: the grid check read it as a
+        # name numpy lacks (a NameError that stopped theory; third held-out plugin audit)
+        gaps = numeric_sup_gaps(activation_bounds("maxsoftplus"))
+        assert [name for name, *_ in gaps] == ["sup |phi'|", "sup |phi''|"]
+        assert max(gap for *_, gap in gaps) < 1e-6, gaps
+
+
+def test_rules_written_with_max_or_heaviside_round_trip_through_json():
+    """A derivative of Max holds Heaviside steps, which the JSON reads back (analytic) as
+    (1 + sign u)/2: the derivations check compared that with the raw Heaviside and failed
+    every such plugin (leaky relu as Max(x, x/10), x Heaviside(x); third held-out plugin
+    audit). Both sides are now read alike."""
+    from descentcheck.theory.checks import check_derivations
+
+    def leaky(x):
+        import sympy as sp
+
+        return sp.Max(x, x / 10)
+
+    def step(x):
+        import sympy as sp
+
+        return x * sp.Heaviside(x)
+
+    plugins = {
+        "leaky": ElementwisePlugin("leaky", leaky, smooth=False),
+        "steprelu": ElementwisePlugin("steprelu", step, smooth=False),
+    }
+    with installed(**plugins):
+        r = check_derivations()
+        assert r.ok, r.details
 
 
 def _tanh_lin(x):

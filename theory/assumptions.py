@@ -164,8 +164,7 @@ def _jump(phi: sp.Expr) -> str | None:
     if points is None:
         return "its kinks cannot be located"
     for n in range(3):
-        d = sp.diff(phi, x, n).replace(sp.DiracDelta, lambda *a: sp.S.Zero)
-        f = sp.lambdify(x, d, "mpmath")
+        f = sp.lambdify(x, _off_kinks(sp.diff(phi, x, n)), "mpmath")
         with mpmath.workdps(30):
             for r in points:
                 left, right = (
@@ -175,6 +174,13 @@ def _jump(phi: sp.Expr) -> str | None:
                 if abs(left - right) > mpmath.mpf("1e-8") * (1 + abs(left) + abs(right)):
                     return f"{_PHI[n]} jumps at x = {r}"
     return None
+
+
+def _off_kinks(d: sp.Expr) -> sp.Expr:
+    """``d`` with each ``DiracDelta`` (of a derivative of ``Max``, ``Abs`` or ``Heaviside``) as
+    0, its value off the point it sits at, so that it can be evaluated (lambdify has no Dirac
+    delta: a smooth softplus written with ``Max`` failed the grid check with a NameError)."""
+    return d.replace(sp.DiracDelta, lambda *a: sp.S.Zero)
 
 
 def phi_of(op: str) -> sp.Expr:
@@ -329,7 +335,7 @@ def numeric_sup_gaps(
     for n, s in enumerate(b.sups):
         if s is None or not s.is_finite:
             continue
-        f = sp.lambdify(x, sp.diff(phi, x, n), "numpy")
+        f = sp.lambdify(x, _off_kinks(sp.diff(phi, x, n)), "numpy")
         with np.errstate(all="ignore"):
             vals = np.abs(np.broadcast_to(f(grid), grid.shape))
         top = float(vals[np.isfinite(vals)].max())
