@@ -172,6 +172,11 @@ class _Body:
         try:
             with np.errstate(all="ignore"):  # diverging runs are data here, not warnings
                 verdict: Verdict = claim.check(drawn, self.ctx)
+            if not isinstance(verdict, Verdict):  # a plugin's True said "'bool' has no 'target'"
+                raise TypeError(
+                    f"its check returned {type(verdict).__name__} {verdict!r:.40}, not a "
+                    "Verdict(ok, measured, theory, ...)"
+                )
         except UnsatisfiedAssumption:
             self.rejected += searching
             raise

@@ -249,6 +249,9 @@ BROKEN = [
     (ElementwisePlugin(name="nosympy"), "op 'nosympy' has no SymPy derivation ('sympy'"),
     (LossPlugin(name="nosympy"), "loss 'nosympy' has no SymPy derivation ('sympy'"),
     (ElementwisePlugin("Bad-Name", _isru), "'name' must be lowercase"),
+    # the name left out: the empty name's line (was the constructor's TypeError; held-out audit)
+    (ElementwisePlugin(sympy=_isru), "'name' must be lowercase letters, digits and _, got ''"),
+    (LossPlugin(sympy=_logcosh), "'name' must be lowercase letters, digits and _, got ''"),
     (dict(name="conv", kind="parametric", sympy=_isru), "'kind' must be one of elementwise, loss"),
     (
         ElementwisePlugin("both", _isru, interval=abs, interval_exclusion="why"),
@@ -279,6 +282,89 @@ def test_a_broken_plugin_is_refused_in_one_line(obj, message):
         assert message in text
         r = CliRunner().invoke(main, ["derive", "tanh"])
         assert r.exit_code == 2 and r.output.strip() == f"error: {text}"
+
+
+def _isru_numpy(x):
+    return x / np.sqrt(1 + x * x)
+
+
+def _isru_transcribed(**numpy_rules):
+    import sympy as sp
+
+    return ElementwisePlugin(
+        "isru",
+        _isru,
+        numpy_forward=numpy_rules.get("forward", _isru_numpy),
+        numpy_derivative=numpy_rules.get("derivative", lambda x: (1 + x * x) ** -1.5),
+        claimed_forward=_isru,
+        claimed_derivative=lambda x: (1 + x**2) ** sp.Rational(-3, 2),
+    )
+
+
+def _sq_claimed(yhat, y):
+    E = _logcosh(yhat, y)
+    return E, {a: E.diff(a) for a in yhat}
+
+
+def _logcosh_given(value_and_grad):
+    return LossPlugin("logcosh", _logcosh, numpy_value_and_grad=value_and_grad, claimed=_sq_claimed)
+
+
+def _per_row(yhat, y):
+    r = yhat - y
+    return np.log(np.cosh(r)).sum(axis=1), np.tanh(r) / len(r)
+
+
+def _summed_gradient(yhat, y):
+    r = yhat - y
+    return np.log(np.cosh(r)).sum() / len(r), (np.tanh(r) / len(r)).sum(axis=1)
+
+
+WRONG_RESULTS = [
+    (
+        {"isru": _isru_transcribed(forward=lambda x: _isru_numpy(x).sum(axis=-1))},
+        "its numpy_forward returned shape (5,) for an input of shape (5, 4)",
+    ),
+    (
+        {"isru": _isru_transcribed(derivative=lambda x: list(x))},
+        "its numpy_derivative returned a list for an input of shape (5, 4)",
+    ),
+    (
+        {"isru": ISRU, "logcosh": _logcosh_given(_per_row)},
+        "its numpy_value_and_grad returned E of shape (5,): E is one number, the mean over "
+        "the rows",
+    ),
+    (
+        {"isru": ISRU, "logcosh": _logcosh_given(_summed_gradient)},
+        "its numpy_value_and_grad returned dE/dyhat of shape (5,) for outputs of shape (5, 2)",
+    ),
+    (
+        {"isru": ISRU, "logcosh": _logcosh_given(lambda yhat, y: 0.0)},
+        "its numpy_value_and_grad must return (E, dE/dyhat), got a float",
+    ),
+]
+
+
+@pytest.mark.parametrize("plugins,message", WRONG_RESULTS, ids=[m for _, m in WRONG_RESULTS])
+def test_a_numeric_rule_of_the_wrong_shape_is_one_line(plugins, message):
+    """A plugin's own numeric rule whose result has the wrong form was a traceback from a matrix
+    product or an unpacking further on (third held-out plugin audit); it is now a PluginError
+    naming the plugin and the rule. A constant slope (one number) stays allowed."""
+    import descentcheck as dc
+
+    loss = "logcosh" if "logcosh" in plugins else "mse"
+    x, y = _data(0)
+    with installed(**plugins):
+        net = dc.Network.from_spec({**SPEC, "loss": loss})
+        params = net.init(seed=0)
+        with pytest.raises(PluginError) as e:
+            net.loss_and_grad(params, x[:5], y[:5])
+        assert str(e.value).endswith(message) and "\n" not in str(e.value), str(e.value)
+        assert str(e.value).startswith("plugin ")
+    constant = _isru_transcribed(derivative=lambda x: 0.5)
+    with installed(isru=constant):
+        net = dc.Network.from_spec(SPEC)
+        net.loss_and_grad(net.init(seed=0), x[:5], y[:5])
 
 
 def test_verify_sweep_and_report_stop_at_a_refused_op_plugin_in_one_line(monkeypatch, tmp_path):

@@ -408,6 +408,34 @@ def test_a_falsified_claim_without_a_counterexample_keeps_its_shrunk_draw(tmp_pa
     assert 'the shrunk draw: {"case":{"spec":' in text
 
 
+def test_a_check_that_returns_no_verdict_is_an_error_saying_so(tmp_path):
+    """A plugin claim's check returned True: the outcome was ``error`` with "AttributeError:
+    'bool' object has no attribute 'target'" (third held-out plugin audit)."""
+    from dataclasses import replace
+
+    from hypothesis import strategies as st
+
+    from descentcheck.properties.claim import Claim
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    claim = Claim(
+        id="returns-a-bool",
+        statement="1 >= 0",
+        source="this test",
+        conditions=(),
+        expect="holds",
+        strategy=lambda p: st.integers(0, 3),
+        check=lambda d, ctx: d >= 0,
+    )
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    entry = run_claim(claim, profile)
+    assert entry["outcome"] == "error" and not entry["meets_expectation"]
+    assert entry["message"].splitlines()[0] == (  # then the last frames, as for any crash
+        "TypeError: its check returned bool True, not a Verdict(ok, measured, theory, ...)"
+    )
+
+
 @pytest.mark.parametrize("always", [True, False])
 def test_a_crashing_check_is_an_error_shrunk_within_the_budget(tmp_path, always):
     """A check that raises (a plugin's derivation that cannot be evaluated, say) is shrunk

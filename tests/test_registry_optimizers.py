@@ -492,6 +492,63 @@ def test_broken_plugin_in_the_cli_is_one_line_without_traceback(plugins, tmp_pat
     )
 
 
+def _adam_whose_update(edit):
+    """ADAM, its update's result passed through ``edit`` (a plugin author's slip)."""
+
+    def factory(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        real = make_adam(lr, beta1, beta2, eps)
+        return dataclasses.replace(real, update=lambda g, s, p: edit(real.update(g, s, p)))
+
+    return replace(ADAM, factory=factory)
+
+
+BAD_UPDATES = {  # each was a traceback from the trainer's unpacking or sums (held-out audit)
+    "two values": (lambda out: out[:2], "must return (updates, state, StepInfo), got a tuple of 2"),
+    "a parameter left out": (
+        lambda out: ({k: v for k, v in out[0].items() if k != "out.b"}, *out[1:]),
+        "left out 'out.b' (one update per parameter, keyed as the gradients are)",
+    ),
+    "one too many": (
+        lambda out: ({**out[0], "x.W": out[0]["out.b"]}, *out[1:]),
+        "returned an update for 'x.W'",
+    ),
+    "another shape": (
+        lambda out: ({k: v.ravel() for k, v in out[0].items()}, *out[1:]),
+        "returned an update of shape (",
+    ),
+    "a list of updates": (lambda out: (list(out[0].values()), *out[1:]), "returned a list for"),
+    "a bare momentum": (
+        lambda out: (*out[:2], 0.9),
+        "returned a float where a StepInfo(momentum) is due",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_UPDATES))
+def test_a_plugin_update_of_the_wrong_form_is_one_line(plugins, case, tmp_path):
+    edit, fragment = BAD_UPDATES[case]
+    plugins(FakeEntryPoint("adam", _adam_whose_update(edit)))
+    args = ["train", "sine_skip", "--data", "sine", "--optimizer", "adam", "--lr", "0.01"]
+    r = CliRunner().invoke(main, [*args, "--steps", "3", "--out", str(tmp_path / "o")])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0].startswith("error: plugin 'adam' (fake_plugin:ADAM): its update "), lines[0]
+    assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "o" / "trajectory.json").exists()
+
+
+def test_a_plugin_left_without_a_name_is_refused_as_an_empty_one(plugins):
+    """``OptimizerEntry(...)`` without ``name`` was the constructor's TypeError at import."""
+    values = {f.name: getattr(ADAM, f.name) for f in dataclasses.fields(ADAM) if f.name != "name"}
+    plugins(FakeEntryPoint("adam", OptimizerEntry(**values)))
+    with pytest.raises(OptimizerPluginError, match="plugin 'adam'") as info:
+        reg.names()
+    plugins(FakeEntryPoint("adam", replace(ADAM, name="")))
+    with pytest.raises(OptimizerPluginError) as empty:
+        reg.names()
+    assert str(info.value) == str(empty.value)
+
+
 # ---- the ledger's update claim covers a plugin's optimizer generically -------------------------
 
 

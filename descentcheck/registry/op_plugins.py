@@ -162,7 +162,9 @@ PLUGIN_KINDS = ("elementwise", "loss")
 class ElementwisePlugin:
     """An elementwise activation with all its rules (see the module docstring)."""
 
-    name: str
+    # required, as sympy is: the default lets one left out be refused at load in the registry's
+    # one line (an empty name's), not as the constructor's TypeError
+    name: str = ""
     sympy: Fn | None = None  # required: None is refused at load, naming the rule
     formula: str = ""
     smooth: bool = True
@@ -188,7 +190,7 @@ class LossPlugin:
     integers too; at width > 1 integer labels again. (n, D) rows are taken as given either way.
     ``Network.check_targets``, the claims and the default evaluator rules all read it."""
 
-    name: str
+    name: str = ""  # required: as ElementwisePlugin's
     sympy: Fn | None = None  # required: None is refused at load, naming the rule
     formula: str = ""
     smooth: bool = True
@@ -306,8 +308,8 @@ class PluginOp(_Plugin):
         device arrays named in one line), or phi and phi' lambdified onto ``x``'s namespace."""
         if self.numpy_forward is not None:
             return (
-                _device_guarded(self.numpy_forward, self.who, "numpy_forward"),
-                _device_guarded(self.numpy_derivative, self.who, "numpy_derivative"),
+                _device_guarded(self.numpy_forward, self.who, "numpy_forward", _elementwise),
+                _device_guarded(self.numpy_derivative, self.who, "numpy_derivative", _slope),
             )
         e = self.phi(self._x)
         d = self.diff(e, self._x)
@@ -413,7 +415,9 @@ class PluginLoss(_Plugin):
 
     @cached_property
     def _given_value_and_grad(self) -> Fn:
-        return _device_guarded(self.numpy_value_and_grad, self.who, "numpy_value_and_grad")
+        return _device_guarded(
+            self.numpy_value_and_grad, self.who, "numpy_value_and_grad", _value_and_grad
+        )
 
     def claimed_rule(self, yhat: tuple[Any, ...], y: tuple[Any, ...]) -> tuple[Any, dict]:
         """(E, {yhat_k: dE/dyhat_k}) for one sample: the plugin's transcription, or E's diff."""
@@ -705,11 +709,51 @@ class ArrayRule:
         return sp.lambdify(self.args, self.expr, [names, "numpy"], cse=True)
 
 
-def _device_guarded(rule: Fn, who: str, what: str) -> Fn:
+def _shape(v: Any) -> Any:
+    return getattr(v, "shape", None if not isinstance(v, int | float | complex) else ())
+
+
+def _what(v: Any) -> str:
+    """``shape (3,)`` for an array or a number, else its kind (``a list``)."""
+    return f"shape {_shape(v)}" if _shape(v) is not None else a_kind(v)
+
+
+def _elementwise(out: Any, x: Any, *_: Any) -> str | None:
+    """What is wrong with a ``numpy_forward``'s result on ``x``, or None."""
+    if _shape(out) != x.shape:
+        return f"returned {_what(out)} for an input of shape {x.shape}"
+    return None
+
+
+def _slope(out: Any, x: Any, *_: Any) -> str | None:
+    """A ``numpy_derivative`` may return one number (a constant slope) or x's shape."""
+    return None if _shape(out) == () else _elementwise(out, x)
+
+
+def _value_and_grad(out: Any, yhat: Any, *_: Any) -> str | None:
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        return f"must return (E, dE/dyhat), got {a_kind(out)}"
+    if _shape(out[0]) != ():
+        return f"returned E of {_what(out[0])}: E is one number, the mean over the rows"
+    if _shape(out[1]) != yhat.shape:
+        return f"returned dE/dyhat of {_what(out[1])} for outputs of shape {yhat.shape}"
+    return None
+
+
+def _device_guarded(rule: Fn, who: str, what: str, wrong: Callable[..., str | None]) -> Fn:
     """A rule the plugin gives, whose ``TypeError`` on device arrays (numpy called on them, or
-    a numpy array mixed in) becomes a one-line PluginError naming the plugin and the rule."""
+    a numpy array mixed in) becomes a one-line PluginError naming the plugin and the rule; so
+    does a result ``wrong(result, *arguments)`` finds fault with (a shape that broke a matrix
+    product or an unpacking further on, with a traceback: third held-out plugin audit)."""
 
     def guarded(*a: Any) -> Any:
+        out = _called(*a)
+        problem = wrong(out, *a)
+        if problem:
+            raise PluginError(f"{who}: its {what} {problem}")
+        return out
+
+    def _called(*a: Any) -> Any:
         try:
             return rule(*a)
         except TypeError as e:

@@ -170,7 +170,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from descentcheck.impl.errors import HyperparameterError, did_you_mean, one_line
@@ -313,7 +313,7 @@ class UpdateRule:
 class OptimizerEntry:
     """One optimizer, declared once (see the module docstring for each field)."""
 
-    name: str
+    name: str = ""  # required: the default only gets one left out the registry's refusal
     # defaults only so that a plugin leaving one out gets the registry's one-line refusal
     # naming it, not a TypeError from the constructor
     summary: str = ""
@@ -358,7 +358,7 @@ class OptimizerEntry:
             value = given.get(h.name, h.default)
             args[h.keyword] = value if self.validates or h.name not in given else h.check(value)
         try:
-            return resolve(self.factory)(**args)
+            made = resolve(self.factory)(**args)
         except HyperparameterError:
             raise
         except Exception as e:  # a plugin's own failure: one line naming it, not a traceback
@@ -367,6 +367,7 @@ class OptimizerEntry:
             raise OptimizerPluginError(
                 f"{self.origin}: its factory failed on {args}: {one_line(e)}"
             ) from None
+        return made if self.origin == "builtin" else _checked(made, self.origin)
 
     def choice_default(self, name: str) -> str:
         """The value a ``"choice"`` hyperparameter takes when none is given."""
@@ -412,6 +413,50 @@ class OptimizerEntry:
             options = self.hyperparameter(c).choices
             settings = [{**s, c: v} for s in settings for v in options]
         return settings
+
+
+def _checked(opt: Any, origin: str) -> Any:
+    """A plugin's optimizer whose dict-form ``update`` has each result checked: a wrong one is
+    one line naming the plugin, not a traceback from the trainer's unpacking or sums further on
+    (a short tuple, a parameter left out, an update of another shape: third held-out plugin
+    audit). Anything but an ``Optimizer`` is left to the trainer's own refusal."""
+    from descentcheck.impl.optim.base import Optimizer
+
+    if not isinstance(opt, Optimizer):
+        return opt
+    update = opt.update
+
+    def checked(grads: Mapping[str, Any], state: Any, params: Mapping[str, Any]) -> Any:
+        out = update(grads, state, params)
+        problem = _update_problem(out, grads)
+        if problem:
+            raise OptimizerPluginError(f"{origin}: its update {problem}")
+        return out
+
+    return replace(opt, update=checked)
+
+
+def _update_problem(out: Any, grads: Mapping[str, Any]) -> str | None:
+    """What is wrong with ``update``'s result for gradients ``grads``, or None."""
+    if not (isinstance(out, tuple) and len(out) == 3):
+        return f"must return (updates, state, StepInfo), got {a_kind(out)}" + (
+            f" of {len(out)}" if isinstance(out, tuple) else ""
+        )
+    updates, _, info = out
+    if not isinstance(updates, Mapping):
+        return f"returned {a_kind(updates)} for the updates, not a dict NAME.PARAM -> array"
+    if set(updates) != set(grads):
+        missing, extra = sorted(set(grads) - set(updates)), sorted(set(updates) - set(grads))
+        return (
+            f"left out {missing[0]!r}" if missing else f"returned an update for {extra[0]!r}"
+        ) + " (one update per parameter, keyed as the gradients are)"
+    for k, g in grads.items():
+        shape = getattr(updates[k], "shape", None)
+        if shape != g.shape:
+            return f"returned an update of shape {shape} for {k!r}, a parameter of shape {g.shape}"
+    if not hasattr(info, "momentum"):
+        return f"returned {a_kind(info)} where a StepInfo(momentum) is due"
+    return None
 
 
 def check_plugin_derivations() -> None:
