@@ -172,6 +172,21 @@ def test_the_same_update_written_otherwise_keeps_its_named_region(plugins):
     assert r.exit_code == 0 and json.loads(r.output)["region"]["name"] == "gd", r.output
 
 
+def test_derive_calls_an_own_region_the_plugins_claim_not_an_exact_one(plugins):
+    """derive said "exact one-step descent region" of any callable region, a merely
+    sufficient one too (third held-out plugin audit); theory checks a callable's form only."""
+    from descentcheck.theory import descent
+
+    own = replace(descent.REGIONS["gd"], name="gd_own")
+    plugins(FakeEntryPoint("gd2", replace(GD2, region=lambda: own)))
+    r = CliRunner().invoke(main, ["derive", "gd2", "--format", "sympy"])
+    closing = r.output.strip().splitlines()[-1]
+    assert r.exit_code == 0 and "exact one-step" not in closing, r.output
+    assert closing.startswith("# one-step descent region 'gd_own', the plugin's claim (not proved")
+    r = CliRunner().invoke(main, ["derive", "gd", "--format", "sympy"])
+    assert "exact one-step descent region 'gd'" in r.output
+
+
 def _scaled_gd_rule(scale: str = "x1") -> UpdateRule:
     lr, g = sp.symbols("lr g", real=True)
     c = {"x1": 1, "x3": 3}[scale]
