@@ -190,17 +190,18 @@ class _Body:
             raise
         if verdict.target is not None and math.isfinite(verdict.target):
             target(float(verdict.target), label=claim.id)
-        if searching:
+        if searching:  # a failing case too: it is one of the examples the sums describe (they
+            # showed a falsified claim's min_derivative 0.5 beside its counterexample's -0.09)
             self.draws.add(drawn, verdict.measured)
-        if not verdict.ok:
-            self._fail(drawn, verdict, searching)
-        if searching:
-            self.examples += 1
             self.measured.add(verdict.measured)
             self.theory.add(verdict.theory)
             case = drawn.get("case") if isinstance(drawn, dict) else None
             if case is not None:
                 self.rows.append(spec_stats(case.net.spec))
+        if not verdict.ok:
+            self._fail(drawn, verdict, searching)
+        if searching:
+            self.examples += 1
         else:
             self.shrink_calls += 1
 

@@ -398,3 +398,33 @@ def test_the_size_cap_speaks_of_one_architecture_and_of_what_the_file_uses():
     text = str(err.value)
     assert "(1 architecture x 1,001,000 data" in text
     assert "search = 'random'" not in text and text.endswith("or lower a count")
+
+
+def test_a_net_with_a_non_smooth_op_gets_no_region_verdict():
+    """The regions assume an L-smooth E: a held-out sweep on a net with a leaky relu
+    (smooth=False) called a region falsified by a run with no premise to break. A net using
+    relu, or any op or loss not smooth, gets ``inside: null`` and says why."""
+    relu_net = {
+        "inputs": 1,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": 3, "inputs": ["input"]},
+            {"name": "r", "op": "relu", "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": 1, "inputs": ["r"]},
+        ],
+    }
+    config = {
+        **BASE,
+        "architectures": {"specs": [relu_net, "sine_skip"]},
+        "optimizers": [{"name": "gd", "lr": 0.01}],
+    }
+    plan = expand(parse_config(config, "s.json"))
+    seen = {}
+    for case in plan.cases:
+        spec = json.loads(case.text)["architecture"]["spec"]
+        verdict = evaluate(json.loads(case.text))["checks"]["inside_region"]
+        seen[any(n["op"] == "relu" for n in spec["nodes"])] = verdict
+    assert seen[True]["inside"] is None and seen[True]["region"] == "gd"
+    assert seen[True]["note"] == "outside the theorem: not smooth (relu), E is not L-smooth"
+    assert seen[False]["inside"] is True and seen[False]["note"] == ""

@@ -150,7 +150,7 @@ def evaluate(case: Mapping[str, Any], files: Mapping[str, str] | None = None) ->
             results[name] = C.decrease_every_step(traj)
         elif name == "inside_region":
             assert L0 is not None
-            results[name] = C.inside_region(case["optimizer"], hp, L0)
+            results[name] = C.inside_region(case["optimizer"], hp, L0, C.rough_ops(p.net.spec))
         elif name == "final_loss":
             results[name] = C.final_loss(traj)
         elif name == "diverged":

@@ -14,7 +14,8 @@
   another per-step quantity (rmsprop's ``grad``, ``scale``), an optimizer with ``no_region``,
   or a non-finite L_0 gives ``null``. gd: ``0 < lr L < 2``; adaptive_momentum:
   ``tau < min(lr, 2/L - lr)``. L_0 is a local estimate, so "inside" is theory's premise read
-  with the curvature at the start, not a certificate for the whole run.
+  with the curvature at the start, not a certificate for the whole run. A net with a non-smooth
+  op or loss (relu, a plugin's ``smooth=False``) gets ``null`` too: E is not L-smooth there.
 * ``final_loss``: ``{"initial", "final", "final_grad_norm"}`` (E(w_0), E(w_K), |grad E(w_K)|).
 * ``diverged``: ``{"diverged", "message"}`` (a non-finite loss or gradient stopped the run).
 
@@ -44,8 +45,21 @@ def decrease_every_step(traj: Trajectory) -> dict[str, Any]:
 WORST_CASE = {"ratio": math.inf}
 
 
-def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any]:
-    """The ``inside_region`` check (module docstring) of the registered ``optimizer``."""
+def rough_ops(spec: Any) -> list[str]:
+    """The ops and loss of a validated spec that are not smooth (relu, a plugin declared
+    ``smooth=False``), sorted: with any, E is not L-smooth and no region's premise holds."""
+    from descentcheck.registry import ops as registry
+
+    used = {node["op"] for node in spec.nodes.values()} | {spec.loss}
+    return sorted(op for op in used if (info := registry.get(op)) is not None and not info.smooth)
+
+
+def inside_region(
+    optimizer: str, hp: dict[str, Any], L: float, rough: list[str] | None = None
+) -> dict[str, Any]:
+    """The ``inside_region`` check (module docstring) of the registered ``optimizer``; a net
+    with ``rough`` (non-smooth) ops gets no verdict: the regions assume an L-smooth E (a
+    held-out sweep called a region falsified on a leaky relu net)."""
     from descentcheck.registry.optimizers import get, region_of
     from descentcheck.theory.descent import max_tau
 
@@ -74,6 +88,9 @@ def inside_region(optimizer: str, hp: dict[str, Any], L: float) -> dict[str, Any
         out["note"] = f"{optimizer}: no guaranteed-decrease region ({entry.no_region})"
         return out
     out["region"] = region.name
+    if rough:
+        out["note"] = f"outside the theorem: not smooth ({', '.join(rough)}), E is not L-smooth"
+        return out
     if not math.isfinite(L):
         out["note"] = f"L_0 is {json_float(L)}: no region"
         return out
