@@ -408,29 +408,39 @@ def test_a_falsified_claim_without_a_counterexample_keeps_its_shrunk_draw(tmp_pa
     assert 'the shrunk draw: {"case":{"spec":' in text
 
 
-def test_a_falsified_claims_sums_include_the_case_that_failed(tmp_path):
-    """``measured`` sums every example the claim tested: a held-out plugin's falsified claim
-    showed min_derivative 0.5, the passing cases' minimum, beside its counterexample's -0.09."""
+def _own_claim_entry(tmp_path, strategy, check, **fields):
+    """The ledger entry of a claim of this test's own (expected to hold), run alone at the
+    fast profile into a fresh example database."""
     from dataclasses import replace
 
-    from hypothesis import strategies as st
-
-    from descentcheck.properties.claim import Claim, Verdict
+    from descentcheck.properties.claim import Claim
     from descentcheck.properties.profiles import get_profile
     from descentcheck.properties.runner import run_claim
 
     claim = Claim(
-        id="value-non-negative",
-        statement="every drawn value is >= 0",
+        id="own-claim",
+        statement="this test's",
         source="this test",
         conditions=(),
         expect="holds",
-        strategy=lambda p: st.integers(-5, 100),
-        check=lambda v, ctx: Verdict(v >= 0, {"min_value": float(v)}, {"min_value": 0.0}),
-        summary={"min_value": "min"},
+        strategy=lambda p: strategy,
+        check=check,
+        **fields,
     )
-    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
-    entry = run_claim(claim, profile)
+    return run_claim(claim, replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1))
+
+
+def test_a_falsified_claims_sums_include_the_case_that_failed(tmp_path):
+    """``measured`` sums every example the claim tested: a held-out plugin's falsified claim
+    showed min_derivative 0.5, the passing cases' minimum, beside its counterexample's -0.09."""
+    from hypothesis import strategies as st
+
+    from descentcheck.properties.claim import Verdict
+
+    def check(v, ctx):
+        return Verdict(v >= 0, {"min_value": float(v)}, {"min_value": 0.0})
+
+    entry = _own_claim_entry(tmp_path, st.integers(-5, 100), check, summary={"min_value": "min"})
     assert entry["outcome"] == "falsified"
     assert entry["measured"]["min_value"] < 0, entry["measured"]
     assert entry["theory"]["min_value"] == 0.0
@@ -439,25 +449,9 @@ def test_a_falsified_claims_sums_include_the_case_that_failed(tmp_path):
 def test_a_check_that_returns_no_verdict_is_an_error_saying_so(tmp_path):
     """A plugin claim's check returned True: the outcome was ``error`` with "AttributeError:
     'bool' object has no attribute 'target'" (third held-out plugin audit)."""
-    from dataclasses import replace
-
     from hypothesis import strategies as st
 
-    from descentcheck.properties.claim import Claim
-    from descentcheck.properties.profiles import get_profile
-    from descentcheck.properties.runner import run_claim
-
-    claim = Claim(
-        id="returns-a-bool",
-        statement="1 >= 0",
-        source="this test",
-        conditions=(),
-        expect="holds",
-        strategy=lambda p: st.integers(0, 3),
-        check=lambda d, ctx: d >= 0,
-    )
-    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
-    entry = run_claim(claim, profile)
+    entry = _own_claim_entry(tmp_path, st.integers(0, 3), lambda d, ctx: d >= 0)
     assert entry["outcome"] == "error" and not entry["meets_expectation"]
     assert entry["message"].splitlines()[0] == (  # then the last frames, as for any crash
         "TypeError: its check returned bool True, not a Verdict(ok, measured, theory, ...)"
