@@ -463,7 +463,10 @@ def _derive_setting(op: str, settings: tuple[str, ...]) -> dict[str, str]:
             raise DescentcheckError(
                 f"{op} has no choice {name!r}{known}{did_you_mean(name, choices)}"
             )
-        out[name] = entry.hyperparameter(name).check(value)
+        value = entry.hyperparameter(name).check(value)
+        if out.get(name, value) != value:  # the last of two used to win, silently
+            raise DescentcheckError(f"--setting {name} given twice: {out[name]!r} and {value!r}")
+        out[name] = value
     return out
 
 

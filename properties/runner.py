@@ -374,6 +374,8 @@ def _experiment_body(body: Any) -> dict[str, Any]:
         for name, v in numbers.items():
             if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
                 raise ValueError(f"the experiment's {key}[{name!r}] is {v!r}, not a number")
+            if v != v:  # NaN measures nothing (a held-out win rate of 0/0 was stored as held)
+                raise ValueError(f"the experiment's {key}[{name!r}] is NaN, not a number")
     body["message"] = str(body.get("message", ""))
     if body["outcome"] == "falsified":
         body["outcome"], body["message"] = _require_certified(

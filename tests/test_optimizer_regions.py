@@ -501,3 +501,66 @@ def test_derive_latex_writes_hyperparameters_as_the_regions_do(plugins):
     plugins(FakeEntryPoint("dgd", replace(entry, region=None, no_region="none here")))
     text = to_latex(reg.get("dgd"))
     assert r"\mathrm{decay} k" in text and r"\beta_{1}" in text, text
+
+
+# ---- a plugin's flat form (fourth held-out plugin audit) ---------------------------------------
+
+
+def _gd_with_flat(flat_step) -> OptimizerEntry:
+    """GD2 with a flat form whose step is ``flat_step(g, lr)`` (the dict form is right)."""
+    from descentcheck.impl.optim.base import FlatOptimizer
+
+    def factory(lr: float) -> Optimizer:
+        opt = make_gd_with_state(lr)
+
+        def flat(layout):
+            return FlatOptimizer(lambda w: None, lambda g, s, w: (flat_step(g, lr), None, None))
+
+        return replace(opt, flat=flat)
+
+    return replace(GD2, name="gdflat", factory=factory)
+
+
+def _dict_equals_flat(tmp_path):
+    from descentcheck.properties.claims import BY_ID
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    return run_claim(BY_ID["optimizer-dict-form-equals-flat-form"], profile)
+
+
+def test_a_plugins_flat_form_is_compared_with_its_dict_form(plugins, tmp_path):
+    """A flat form 1.0001 times its dict form trained on and theory passed it (it runs the dict
+    form); only the update claim failed, blaming the derivation. The dict-form claim now checks
+    each plugin's flat form too, and names it."""
+    plugins(FakeEntryPoint("gdflat", _gd_with_flat(lambda g, lr: -lr * g)))
+    assert _dict_equals_flat(tmp_path / "same")["outcome"] == "held"
+    plugins(FakeEntryPoint("gdflat", _gd_with_flat(lambda g, lr: -lr * 1.0001 * g)))
+    entry = _dict_equals_flat(tmp_path / "scaled")
+    assert entry["outcome"] == "falsified" and entry["message"].startswith("gdflat {'lr': ")
+
+
+@pytest.mark.parametrize(
+    ("flat_step", "says"),
+    [
+        (lambda g, lr: -lr * g[:-1], "returned a step of shape (n - 1,)"),
+        (lambda g, lr: -lr * g[:1], "returned a step of shape (1,)"),  # broadcast, silently
+        (lambda g, lr: list(-lr * g), "returned a list"),
+    ],
+    ids=["short", "one entry", "a list"],
+)
+def test_a_flat_step_of_another_shape_is_one_line(plugins, tmp_path, flat_step, says):
+    plugins(FakeEntryPoint("gdflat", _gd_with_flat(flat_step)))
+    args = ["train", "sine_skip", "--data", "sine", "--optimizer", "gdflat", "--lr", "0.01"]
+    r = CliRunner().invoke(main, [*args, "--steps", "2", "--out", str(tmp_path / "o")])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    from descentcheck.impl.network import Network
+
+    size = Network.from_spec("sine_skip").size
+    want = says.replace("n - 1", str(size - 1))
+    assert lines[0] == (
+        f"error: plugin 'gdflat' (fake_plugin:ADAM): its flat update {want} for a gradient "
+        f"vector of shape ({size},)"
+    ), lines[0]

@@ -598,6 +598,12 @@ def test_readme_testing_example_runs():
             "the experiment's measured['worst'] is 'small', not a number",
         ),
         (
+            {"outcome": "held", "measured": {"win_rate": float("nan")}},
+            "error",
+            "the experiment's measured['win_rate'] is NaN, not a number",
+        ),
+        ({"outcome": "held", "measured": {"ratio": float("inf")}}, "held", ""),
+        (
             {"outcome": "held", "mesage": "x"},
             "error",
             "the experiment's entry has the key 'mesage'; did you mean 'message'?",

@@ -930,6 +930,12 @@ def test_a_derivation_may_depend_on_a_choice(plugins, tmp_path):
     ):
         r = CliRunner().invoke(main, ["derive", "signum", "--setting", bad])
         assert r.exit_code == 2 and r.output.startswith(says), r.output
+    # two values for one choice: the last won, silently (fourth held-out plugin audit)
+    r = CliRunner().invoke(main, ["derive", "signum", *["--setting", "mode=sign"] * 2])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, [*args, "--setting", "mode=sign"])
+    assert r.exit_code == 2
+    assert r.output == "error: --setting mode given twice: 'plain' and 'sign'\n", r.output
     held = _update_claim(tmp_path / "a", ("signum",))
     assert held["outcome"] == "held"
     # counted per setting (it said runs_signum for both)

@@ -416,15 +416,17 @@ class OptimizerEntry:
 
 
 def _checked(opt: Any, origin: str) -> Any:
-    """A plugin's optimizer whose dict-form ``update`` has each result checked: a wrong one is
-    one line naming the plugin, not a traceback from the trainer's unpacking or sums further on
-    (a short tuple, a parameter left out, an update of another shape: third held-out plugin
-    audit). Anything but an ``Optimizer`` is left to the trainer's own refusal."""
+    """A plugin's optimizer whose every result is checked, of its dict-form ``update`` and of its
+    flat form's ``update`` and ``step``: a wrong one is one line naming the plugin, not a
+    traceback from the trainer's unpacking or sums further on (a short tuple, a parameter left
+    out, an update of another shape: third held-out plugin audit), nor a step of one entry that
+    numpy broadcast over every parameter and the run went on (fourth). Anything but an
+    ``Optimizer`` is left to the trainer's own refusal."""
     from descentcheck.impl.optim.base import Optimizer
 
     if not isinstance(opt, Optimizer):
         return opt
-    update = opt.update
+    update, flat = opt.update, opt.flat
 
     def checked(grads: Mapping[str, Any], state: Any, params: Mapping[str, Any]) -> Any:
         out = update(grads, state, params)
@@ -433,7 +435,36 @@ def _checked(opt: Any, origin: str) -> Any:
             raise OptimizerPluginError(f"{origin}: its update {problem}")
         return out
 
-    return replace(opt, update=checked)
+    def checked_flat(layout: Any) -> Any:
+        form = flat(layout)
+        step = None if form.step is None else _flat_checked(form.step, f"{origin}: its flat step")
+        return replace(
+            form, update=_flat_checked(form.update, f"{origin}: its flat update"), step=step
+        )
+
+    return replace(opt, update=checked, flat=None if flat is None else checked_flat)
+
+
+def _flat_checked(rule: Callable[..., Any], who: str) -> Callable[..., Any]:
+    """A flat form's ``update`` or ``step`` whose result must be ``(dw, state, momentum)`` with
+    ``dw`` of the gradient vector's shape."""
+
+    def checked(g: Any, state: Any, w: Any) -> Any:
+        shape = g.shape  # before the rule, which may write into g
+        out = rule(g, state, w)
+        if not (isinstance(out, tuple) and len(out) == 3):
+            raise OptimizerPluginError(
+                f"{who} must return (dw, state, momentum), got {a_kind(out)}"
+            )
+        got = getattr(out[0], "shape", None)
+        if got != shape:
+            what = f"a step of shape {got}" if got is not None else a_kind(out[0])
+            raise OptimizerPluginError(
+                f"{who} returned {what} for a gradient vector of shape {shape}"
+            )
+        return out
+
+    return checked
 
 
 def _update_problem(out: Any, grads: Mapping[str, Any]) -> str | None:

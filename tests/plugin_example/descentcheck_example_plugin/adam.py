@@ -81,7 +81,7 @@ def _decay(name: str, default: float, low: float) -> Hyperparameter:
 
 ADAM = OptimizerEntry(
     name="adam",
-    summary="Adam: dw_k = -lr m_hat_k / (sqrt(v_hat_k) + eps), bias-corrected moments",
+    summary="dw_k = -lr m_hat_k / (sqrt(v_hat_k) + eps), bias-corrected moments",
     hyperparameters=(
         LR,
         _decay("beta1", 0.9, 0.0),
