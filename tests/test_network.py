@@ -220,10 +220,22 @@ def test_negative_cross_entropy_targets_are_refused():
     wrong class without bound. Rows of other non-negative weights stay allowed (the claims
     draw them on [0, 2])."""
     net = Network.from_spec(CONCAT_DISTANCE_CLASSIFIER)
-    with pytest.raises(DataError, match=r"must be >= 0 .* row 1 is \[0.0, -0.5, 1.0\]"):
-        net.check_data(np.ones((2, 4)), np.array([[1.0, 0, 0], [0, -0.5, 1]]))
+    with pytest.raises(DataError, match=r"must be >= 0 .* row 1 is \[0.0, 1.0, -0.5\]"):
+        # the negative weight off the diagonal: its column (2) is no row (the mutation run's
+        # argwhere(...)[0][1] named row 1 too while the negative sat in column 1)
+        net.check_data(np.ones((2, 4)), np.array([[1.0, 0, 0], [0, 1, -0.5]]))
     _, y = net.check_data(np.ones((2, 4)), np.array([[0.0, 0, 2], [0.5, 0.5, 0]]))
     assert y.min() == 0.0
+
+
+@pytest.mark.parametrize("seed", [True, False, 1.5, "3", -1, None])
+def test_the_init_seed_is_a_non_negative_integer(seed):
+    """A boolean seed was refused only while ``or`` joined the checks (the mutation run's
+    ``and`` let True through and made "3" a raw TypeError)."""
+    net = Network.from_spec(DESIGN_EXAMPLE)
+    with pytest.raises(ParamsError) as e:
+        net.init(seed=seed)
+    assert str(e.value) == f"the init seed must be a non-negative integer, got {seed!r}"
 
 
 def test_bad_params_are_named():
