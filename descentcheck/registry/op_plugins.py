@@ -308,8 +308,8 @@ class PluginOp(_Plugin):
         device arrays named in one line), or phi and phi' lambdified onto ``x``'s namespace."""
         if self.numpy_forward is not None:
             return (
-                _device_guarded(self.numpy_forward, self.who, "numpy_forward", _elementwise),
-                _device_guarded(self.numpy_derivative, self.who, "numpy_derivative", _slope),
+                _checked_rule(self.numpy_forward, self.who, "numpy_forward", _elementwise),
+                _checked_rule(self.numpy_derivative, self.who, "numpy_derivative", _slope),
             )
         e = self.phi(self._x)
         d = self.diff(e, self._x)
@@ -415,7 +415,7 @@ class PluginLoss(_Plugin):
 
     @cached_property
     def _given_value_and_grad(self) -> Fn:
-        return _device_guarded(
+        return _checked_rule(
             self.numpy_value_and_grad, self.who, "numpy_value_and_grad", _value_and_grad
         )
 
@@ -740,7 +740,7 @@ def _value_and_grad(out: Any, yhat: Any, *_: Any) -> str | None:
     return None
 
 
-def _device_guarded(rule: Fn, who: str, what: str, wrong: Callable[..., str | None]) -> Fn:
+def _checked_rule(rule: Fn, who: str, what: str, wrong: Callable[..., str | None]) -> Fn:
     """A rule the plugin gives, whose ``TypeError`` on device arrays (numpy called on them, or
     a numpy array mixed in) becomes a one-line PluginError naming the plugin and the rule; so
     does a result ``wrong(result, *arguments)`` finds fault with (a shape that broke a matrix

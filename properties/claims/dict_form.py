@@ -31,7 +31,7 @@ from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
 from ..registered_updates import plugin_draws, plugin_settings
 from ..strategies import arrays, cases, grid_floats, typed
-from .updates import SMALL
+from .updates import KINDS, SMALL
 
 STEPS = 3
 TOL = 1e-12
@@ -129,7 +129,7 @@ def _worst(net: Any, setting: dict[str, Any], w0: np.ndarray, grads: list[np.nda
 
 def _label(setting: dict[str, Any]) -> str:
     name = setting["optimizer"]
-    if name not in ("gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop"):
+    if name not in KINDS:  # a plugin: its settings as drawn
         return f"{name} { ({k: v for k, v in setting.items() if k != 'optimizer'}) }"
     if "group" in setting:
         return f"{name} ({setting['group']})"

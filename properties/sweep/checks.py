@@ -51,7 +51,7 @@ def rough_ops(spec: Any) -> list[str]:
     from descentcheck.registry import ops as registry
 
     used = {node["op"] for node in spec.nodes.values()} | {spec.loss}
-    return sorted(op for op in used if (info := registry.get(op)) is not None and not info.smooth)
+    return sorted(used - set(registry.smooth_names()))
 
 
 def inside_region(
