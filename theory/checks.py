@@ -329,12 +329,16 @@ def check_assumptions() -> CheckResult:
 
     bad: list[str] = []
     lines: list[str] = []
+    stated: list[str] = []  # suprema a plugin states: grid-checked, not proved (said up front)
     for op in registry.names("elementwise"):
         try:
             b = activation_bounds(op)
         except PluginError as e:  # a plugin's malformed expected_bounds: its line, not a crash
             bad.append(str(e))
             continue
+        if b.stated and any(b.stated):
+            which = ", ".join(f"sup |{w}|" for w, s in zip(("phi", "phi'", "phi''"), b.stated) if s)
+            stated.append(f"{op} ({which})")
         if b.sups is not None and None in b.sups:
             bad.append(
                 f"{op}: SymPy finds no closed form ({b.unsolved}); a smooth op then states its "
@@ -378,7 +382,12 @@ def check_assumptions() -> CheckResult:
         "assumptions: activation bounds, Gaussian unit bounds in the radii",
         PROVED,
         not bad,
-        "suprema by solveset over the reals and limits at +-oo (cross-checked on a grid)",
+        "suprema by solveset over the reals and limits at +-oo (cross-checked on a grid)"
+        + (
+            f"; stated by a plugin, checked on a grid only (not proved): {'; '.join(stated)}"
+            if stated
+            else ""
+        ),
         bad + lines,
     )
 
