@@ -28,29 +28,29 @@ _HAT = '<mover accent="true"><mi>y</mi><mo>^</mo></mover>'
 
 def op_blocks(op: str, dim: int = DIM) -> tuple[list[str], list[Math]]:
     """(notes, formulas) of one op: MathML from ``derive_text(op, "mathml")``, each formula
-    paired with its LaTeX row from ``derive_text(op, "latex")``."""
+    paired with its LaTeX row from ``derive_text(op, "latex")`` (rows split where theory breaks
+    the ``align*`` block, not at a matrix's or a case's own row breaks)."""
     from descentcheck.theory import derive_text
+    from descentcheck.theory.render import ROW_BREAK
 
     mathml = derive_text(op, "mathml", dim)
     latex = derive_text(op, "latex", dim)
     notes = [m.group(1) for m in _COMMENT.finditer(mathml)][1:]  # the first names the op
     maths = [_YHAT.sub(_HAT, line) for line in mathml.splitlines() if line.startswith("<math")]
-    body = latex.split("\\begin{align*}", 1)[1].split("\\end{align*}", 1)[0]
-    rows = [r.strip() for r in body.split("\\\\") if r.strip()]
-    blocks = []
-    for i, m in enumerate(maths):
-        tex = rows[i].replace("&=", "=").replace("&", "") if i < len(rows) else ""
-        blocks.append(Math(m, tex))
-    # the rows LaTeX adds beyond the MathML (the softmax cross-entropy simplification)
-    for r in rows[len(maths) :]:
-        blocks.append(Math(_latex_only_mathml(r), r.replace("&=", "=").replace("&", "")))
+    body = latex.split("\\begin{align*}\n", 1)[1].split("\n\\end{align*}", 1)[0]
+    rows = [r.replace("&=", "=").replace("&", "") for r in body.split(ROW_BREAK)]
+    # LaTeX's one row beyond the MathML: the softmax cross-entropy simplification
+    extra = 1 if op == "softmax_cross_entropy" else 0
+    if len(rows) != len(maths) + extra:  # a formula paired with another's LaTeX: never shown
+        raise RuntimeError(f"{op}: {len(rows)} LaTeX rows for {len(maths)} MathML formulas")
+    blocks = [Math(m, tex) for m, tex in zip(maths, rows)]
+    blocks += [Math(_latex_only_mathml(), tex) for tex in rows[len(maths) :]]
     return notes, blocks
 
 
-def _latex_only_mathml(tex: str) -> str:
+def _latex_only_mathml() -> str:
     """The softmax cross-entropy simplification, which theory prints in LaTeX only, written
     out in MathML by hand (it is a statement, not a derivation)."""
-    del tex
     return (
         '<math display="block"><mrow><mfrac><mrow><mo>&#x2202;</mo><mi>E</mi></mrow>'
         "<mrow><mo>&#x2202;</mo><msub><mover><mi>y</mi><mo>^</mo></mover><mi>k</mi></msub>"

@@ -271,6 +271,29 @@ def test_the_derivations_show_every_optimizers_update_rule() -> None:
     assert any(getattr(b, "id", "") == "optimizer-updates" for b in sec.blocks)
 
 
+def test_each_formula_keeps_its_own_latex_whole() -> None:
+    """Every op's and optimizer's formulas pair each MathML formula with its own LaTeX row,
+    whole: a matrix's rows (an elementwise op's y and its Jacobian columns) and a case's are
+    not row breaks of the block (split there, tanh's three formulas became six, half of them
+    cut matrices and three copies of the softmax cross-entropy statement)."""
+    from descentcheck.registry import ops as registry
+    from descentcheck.registry.optimizers import registry as optimizers
+    from descentcheck.reports.derivations import DIM, op_blocks, ops_of
+
+    names = ops_of(*{o.family for o in registry.ops()}) + tuple(optimizers())
+    for name in names:
+        _, maths = op_blocks(name)
+        for m in maths:
+            assert m.latex.count(r"\begin{") == m.latex.count(r"\end{"), (name, m.latex)
+        said = [m for m in maths if "exactly when" in m.latex]
+        assert len(said) == (name == "softmax_cross_entropy"), (name, len(said))
+        assert all(("exactly when" in m.mathml) == (m in said) for m in maths), name
+    _, tanh = op_blocks("tanh")
+    assert len(tanh) == 1 + DIM  # y, then dy/dx_i for each input
+    assert tanh[0].latex.startswith(r"\mathbf{y} = \left[\begin{matrix}\tanh")
+    assert r"\end{matrix}\right]" in tanh[0].latex and "partial" not in tanh[0].latex
+
+
 def test_the_sweep_report_tables_every_optimizers_region_plugins_included() -> None:
     """The region figure draws the built-in regions; the table beside it reads every case's
     inside_region check: a plugin's region, its outcomes, and why a case has no verdict."""

@@ -64,6 +64,11 @@ def to_sympy(d: Derivation) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: what separates two rows of a printed ``align*`` block; a matrix's or a case's own rows are
+#: ``\\`` without the line break, so a reader splits on this (``reports.derivations``)
+ROW_BREAK = r" \\" + "\n"
+
+
 def to_latex(d: Derivation) -> str:
     names = latex_names(d)
     _, lhs = _lhs_name(d)
@@ -83,8 +88,7 @@ def to_latex(d: Derivation) -> str:
             rf" \quad\text{{exactly when }} \sum_{{m=0}}^{{{last}}} y_{{m}} = 1"
         )
     head = [f"% {d.op}: one unit with D = {d.dim} inputs", *(f"% {n}" for n in d.notes)]
-    body = r" \\" + "\n"
-    return "\n".join(head) + "\n\\begin{align*}\n" + body.join(rows) + "\n\\end{align*}\n"
+    return "\n".join(head) + "\n\\begin{align*}\n" + ROW_BREAK.join(rows) + "\n\\end{align*}\n"
 
 
 def to_mathml(d: Derivation) -> str:
