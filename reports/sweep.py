@@ -312,7 +312,26 @@ def _subtitle(data: SweepData, counts: dict[str, dict[str, int]]) -> list[str]:
         f"`{m.get('config_hash', '')[:16]}`, created {m.get('created_utc', '')} with "
         f"descentcheck {m.get('descentcheck_version', '')}, numpy {m.get('numpy_version', '')}.",
         f"{finished} of {len(data.rows)} cases finished; {seconds:.1f} s of worker time.",
+        *_plugins_line(m),
     ]
+
+
+def _code(meta: dict[str, str]) -> dict[str, str] | None:
+    """The code the database records (``code_json``), or None (made before it was recorded)."""
+    try:
+        code = json.loads(meta.get("code_json", "null"))
+    except ValueError:
+        return None
+    return code if isinstance(code, dict) else None
+
+
+def _plugins_line(meta: dict[str, str]) -> list[str]:
+    """The plugins installed when the sweep was made, each with its package and source digest."""
+    code = _code(meta)
+    if code is None:
+        return []
+    plugins = [f"{k.split('.', 1)[-1]} ({v})" for k, v in sorted(code.items()) if ":" in k]
+    return [f"Plugins: {', '.join(plugins) if plugins else 'none'}."]
 
 
 def _results(data: SweepData, counts: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -326,6 +345,7 @@ def _results(data: SweepData, counts: dict[str, dict[str, int]]) -> dict[str, An
             "schema_version": int(m.get("schema_version", 0)),
             "created_utc": m.get("created_utc"),
             "descentcheck_version": m.get("descentcheck_version"),
+            "code": _code(m),
             "config": json.loads(m.get("config_json", "null")),
         },
         "counts": counts,

@@ -388,3 +388,14 @@ def test_a_table_carries_its_caption_and_column_scopes() -> None:
     html = _table(Table(("a", "b"), (("1", "2"),), caption="what the table holds"))
     assert "<table><caption>what the table holds</caption><thead>" in html
     assert html.count('<th scope="col">') == 2 and 'class="caption"' not in html
+
+
+def test_the_sweep_report_names_the_plugins_its_cases_ran_with() -> None:
+    """A sweep's report says which plugins (package, version, source digest) made it."""
+    from descentcheck.reports.sweep import _plugins_line
+
+    code = {"descentcheck": "0.1.0 aaaa", "descentcheck.optimizers:scaled_gd": "good 0.1 bbbb"}
+    meta = {"code_json": json.dumps(code)}
+    assert _plugins_line(meta) == ["Plugins: optimizers:scaled_gd (good 0.1 bbbb)."]
+    assert _plugins_line({"code_json": json.dumps({"descentcheck": "x"})}) == ["Plugins: none."]
+    assert _plugins_line({}) == []  # made before the record: nothing claimed

@@ -322,3 +322,59 @@ def test_two_sweeps_started_at_once_share_the_database_one_links(tmp_path, monke
     with SweepStore.open(db, plan) as second:
         assert second.counts() == {"pending": 5, "done": 1, "failed": 0}
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_resume_by_other_code_is_refused(tmp_path, monkeypatch):
+    """A held-out user stopped a sweep, edited and reinstalled their optimizer plugin (same
+    version), and resumed: half the cases were judged by each region, with no word said."""
+    from descentcheck.properties.sweep import store
+
+    db = tmp_path / "r.sqlite"
+    then = {"descentcheck": "0.1.0 aaaa", "descentcheck.optimizers:scaled_gd": "good 0.1 bbbb"}
+    monkeypatch.setattr(store, "code_fingerprint", lambda: dict(then))
+    SweepStore.open(db, _plan()).close()
+    before = _digest(db)
+    with SweepStore.open(db, _plan()) as s:  # the same code resumes
+        assert len(s.pending()) == 6
+    now = {**then, "descentcheck.optimizers:scaled_gd": "good 0.1 cccc"}
+    monkeypatch.setattr(store, "code_fingerprint", lambda: dict(now))
+    said = (
+        r"was started by other code \(plugin descentcheck\.optimizers:scaled_gd was good 0\.1 "
+        r"bbbb, is good 0\.1 cccc\): its results and this run's would be mixed; use another --db"
+    )
+    with pytest.raises(SweepDbError, match=said):
+        SweepStore.open(db, _plan())
+    monkeypatch.setattr(store, "code_fingerprint", lambda: {"descentcheck": "0.1.0 aaaa"})
+    with pytest.raises(SweepDbError, match="scaled_gd is no longer installed"):
+        SweepStore.open(db, _plan())
+    assert _digest(db) == before
+    # a database made before the record resumes as before
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key = 'code_json'")
+    conn.close()
+    SweepStore.open(db, _plan()).close()
+
+
+def test_the_code_fingerprint_follows_a_plugins_source(tmp_path, monkeypatch):
+    """An edit to a plugin package's source changes its entry; descentcheck's own is there."""
+    from importlib.metadata import EntryPoint
+
+    from descentcheck.registry import plugins
+
+    pkg = tmp_path / "fpplug"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "regions.py").write_text("LIMIT = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = EntryPoint("fp", "fpplug:OPT", "descentcheck.optimizers")
+    monkeypatch.setattr(
+        plugins, "entry_points", lambda g: [ep] if g == "descentcheck.optimizers" else []
+    )
+    first = plugins.code_fingerprint()
+    assert set(first) == {"descentcheck", "descentcheck.optimizers:fp"}
+    assert first == plugins.code_fingerprint()
+    (pkg / "regions.py").write_text("LIMIT = 1\n")  # a module the entry point's does not name
+    second = plugins.code_fingerprint()
+    assert second["descentcheck.optimizers:fp"] != first["descentcheck.optimizers:fp"]
+    assert second["descentcheck"] == first["descentcheck"]

@@ -18,8 +18,11 @@ result, and offers a ``reset`` for tests that fake entry points.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from descentcheck.impl.errors import DescentcheckError, one_line
@@ -47,6 +50,56 @@ def a_kind(obj: Any) -> str:
 def entry_points(group: str) -> list[Any]:
     """The entry points of ``group``, sorted by name (a hook tests may monkeypatch)."""
     return sorted(importlib.metadata.entry_points(group=group), key=lambda ep: ep.name)
+
+
+GROUPS = ("descentcheck.ops", "descentcheck.optimizers", "descentcheck.claims")
+
+
+def _tree_digest(root: Path) -> str:
+    """SHA-256 over the ``.py`` files under ``root`` (a package folder) or of ``root`` itself
+    (a module file): their paths relative to it and their bytes, in sorted order."""
+    h = hashlib.sha256()
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() if root.is_dir() else f.name.encode())
+        h.update(b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _source_of(module: str) -> Path | None:
+    """The folder of package ``module`` (of a plugin's: its top-level package), or its file when
+    it is a lone module; None when it cannot be found without running it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+
+
+def code_fingerprint() -> dict[str, str]:
+    """What a stored result depends on beyond its inputs: descentcheck's version and source,
+    and each installed plugin entry point (``GROUP:NAME``) with its package's version and the
+    source of the package its object comes from (an edited and reinstalled plugin keeps its
+    version, not its digest). A resumed sweep compares it (``properties.sweep.store``)."""
+    import descentcheck
+
+    # the subpackages one by one: a source checkout keeps them beside descentcheck/, not in it
+    parts = [_source_of(f"descentcheck.{p}") for p in ("impl", "theory", "properties", "reports")]
+    ours = "".join(_tree_digest(p) for p in [Path(descentcheck.__file__).parent, *parts] if p)
+    digest = hashlib.sha256(ours.encode()).hexdigest()[:16]
+    out = {"descentcheck": f"{descentcheck.__version__} {digest}"}
+    for group in GROUPS:
+        for ep in entry_points(group):
+            dist = getattr(ep, "dist", None)
+            version = f"{dist.name} {dist.version}" if dist is not None else "?"
+            src = _source_of(ep.value.split(":", 1)[0].split(".", 1)[0])
+            digest = _tree_digest(src)[:16] if src is not None and src.exists() else "?"
+            out[f"{group}:{ep.name}"] = f"{version} {digest}"
+    return out
 
 
 def load_group(group: str, validate: Callable[[Any, str], T]) -> list[T]:

@@ -13,7 +13,8 @@ The file carries ``PRAGMA application_id = 0x64635357`` ("dcSW", at byte 68 of t
     -- keys: app ("descentcheck.sweep"), schema_version ("1"), config_hash (SHA-256 of the
     -- sorted case keys), n_cases, name, config_path, config_text (the file as read),
     -- config_json (the validated config), files_json (data-file SHA-256 -> path),
-    -- created_utc, descentcheck_version, python_version, numpy_version
+    -- created_utc, descentcheck_version, python_version, numpy_version, code_json (the
+    -- version and source digest of descentcheck and of each plugin: a resume compares them)
 
     CREATE TABLE cases (
         key          TEXT PRIMARY KEY,          -- SHA-256 of the case's canonical JSON
@@ -44,7 +45,9 @@ committed one), and a second writer can duplicate work but never a row. The rows
 Opening an existing file checks, before SQLite touches it: the 16-byte SQLite magic (else "not
 an SQLite database"), the application id (else "a foreign SQLite database"); then ``PRAGMA
 quick_check``, the schema version, and that it holds the same sweep (same config hash and case
-count). Each failure is a :class:`SweepDbError` with one line; the file is left as it was.
+count) run by the same code (descentcheck's and each plugin's source, ``code_json``: a plugin
+edited and reinstalled under the same version would otherwise judge half the cases). Each
+failure is a :class:`SweepDbError` with one line; the file is left as it was.
 Policy for a different sweep file: refused (use another ``--db``, or delete the file to start
 over). A zero-byte file counts as absent (there is nothing in it to lose).
 """
@@ -61,6 +64,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from descentcheck.registry.plugins import code_fingerprint
 
 from .errors import SweepDbError
 
@@ -324,6 +329,11 @@ class SweepStore:
                     f"{_changed_files(conn, plan)}: use another --db, or delete that file to "
                     "start over"
                 )
+            if changed := _code_changes(meta):
+                raise SweepDbError(
+                    f"{p} was started by other code ({changed}): its results and this run's "
+                    "would be mixed; use another --db, or delete that file to start over"
+                )
             n = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
             if n != len(plan.cases) or str(n) != meta.get("n_cases"):
                 raise SweepDbError(
@@ -400,6 +410,29 @@ class _Appeared(SweepDbError):
     written in place)."""
 
 
+def _code_changes(meta: dict[str, str]) -> str:
+    """What differs between the code that made the database (``code_json``: descentcheck and
+    each plugin, see ``registry.plugins.code_fingerprint``) and this process's; "" when
+    nothing does, or the database predates the record."""
+    try:
+        then = json.loads(meta["code_json"])
+    except (KeyError, ValueError):
+        return ""
+    now = code_fingerprint()
+    if not isinstance(then, dict) or then == now:
+        return ""
+    said = []
+    for k in sorted(set(then) | set(now)):
+        what = "descentcheck" if k == "descentcheck" else f"plugin {k}"
+        if k not in now:
+            said.append(f"{what} is no longer installed")
+        elif k not in then:
+            said.append(f"{what} was not installed then")
+        elif then[k] != now[k]:
+            said.append(f"{what} was {then[k]}, is {now[k]}")
+    return "; ".join(said)
+
+
 def _create(path: Path, plan: Any) -> None:
     """Build the database under a temporary name and link it into place (never replacing)."""
     import numpy as np
@@ -424,6 +457,7 @@ def _create(path: Path, plan: Any) -> None:
         "descentcheck_version": descentcheck.__version__,
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
+        "code_json": json.dumps(code_fingerprint(), sort_keys=True),
     }
     try:
         tmp.unlink(missing_ok=True)
