@@ -35,7 +35,8 @@ What a candidate may be (``reference`` too):
 * a sequence of per-step records ``[{"loss": E_k, "grad_norm": ..., "params": {...}}, ...]``
   (record k describes w_k: ``loss`` required, the others optional), which is what a training
   loop appending one dict per step produces; a mapping with such a list under ``"steps"`` (the
-  ``trajectory.json`` that ``descentcheck train`` writes) is read the same way;
+  ``trajectory.json`` that ``descentcheck train`` writes) is read the same way (beside
+  ``losses`` it is refused, as one of the two would go unread);
 * the path of such a ``trajectory.json``, or of the run folder that holds one.
 
 Arrays may be anything ``numpy.asarray`` reads (convert GPU tensors to host arrays first);
@@ -51,7 +52,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -168,6 +169,11 @@ def _unreadable(what: str, e: Exception) -> ValueError:
 
 
 def _floats(values: Any, what: str) -> np.ndarray:
+    if isinstance(values, Mapping | Set):  # iterating one gives its keys, or no order at all
+        raise TypeError(
+            f"{what}: expected a sequence of numbers in step order, got a "
+            f"{type(values).__name__} (a list or an array: E_0, E_1, ...)"
+        )
     try:
         return np.array([_real_number(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -233,8 +239,14 @@ def _from_records(records: Sequence[Any], what: str) -> _Run:
 
 
 def _from_mapping(m: Mapping[str, Any], what: str) -> _Run:
-    if "steps" in m and isinstance(m["steps"], Sequence) and "losses" not in m:
-        return _from_records(m["steps"], what)
+    steps = m.get("steps")
+    records = isinstance(steps, Sequence) and any(isinstance(r, Mapping) for r in steps)
+    if records and "losses" in m:  # one would be read and the other never compared
+        raise ValueError(
+            f"{what}: a mapping with both 'losses' and 'steps' of per-step records; give one"
+        )
+    if isinstance(steps, Sequence) and "losses" not in m:
+        return _from_records(steps, what)
     _no_near_misses(m, MAPPING_KEYS, what)
     if "losses" not in m:
         raise ValueError(f"{what}: a mapping needs 'losses' (or 'steps', per-step records)")

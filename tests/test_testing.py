@@ -427,6 +427,26 @@ def test_a_mappings_steps_may_be_metadata_but_not_a_near_miss() -> None:
     )
 
 
+def test_losses_and_records_together_are_refused() -> None:
+    """A held-out user's mapping held ``losses`` and ``steps`` records of loss 99: the records
+    were never read, and the check passed."""
+    bad = [{"loss": 99.0, "grad_norm": 5.0}] * 2
+    assert _one_line_error({"losses": [1.0, 0.5], "steps": bad}, {"losses": [1.0, 0.5]}) == (
+        "candidate: a mapping with both 'losses' and 'steps' of per-step records; give one"
+    )
+
+
+@pytest.mark.parametrize("losses", [{0: 1.0, 1: 0.5}, {1.0, 0.5}])
+def test_losses_in_no_order_are_refused(losses) -> None:
+    """A dict of losses by step was read as its keys (a loss of 0.0 at step 0), a set in its
+    own order."""
+    kind = type(losses).__name__
+    assert _one_line_error({"losses": losses}, {"losses": [1.0, 0.5]}) == (
+        f"candidate losses: expected a sequence of numbers in step order, got a {kind} (a list "
+        "or an array: E_0, E_1, ...)"
+    )
+
+
 @pytest.mark.parametrize(
     ("reference", "candidate", "message"),
     [
