@@ -634,8 +634,12 @@ def report(out, profile, db, seed, ledger, quiet):
 
 
 def _is_sqlite(path: str) -> bool:
+    """A sweep database by its first bytes, or by its name (then the sweep reader says what is
+    wrong with it: a corrupt or empty ``.sqlite`` was read as a ledger, "malformed JSON")."""
     from descentcheck.properties.sweep.store import SQLITE_MAGIC
 
+    if Path(path).suffix.lower() in (".sqlite", ".sqlite3", ".db"):
+        return True
     try:
         with open(path, "rb") as f:
             return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC

@@ -156,6 +156,23 @@ def test_sweep_replay_refusals_are_one_line(swept, tmp_path, extra, message):
     assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"garbage\n", "is not an SQLite database (corrupt, or another kind of file)"),
+        (b"", "sweep database not found (or empty)"),
+    ],
+)
+def test_a_broken_sweep_database_is_named_as_one(tmp_path, content, message):
+    """A corrupt or empty .sqlite was read as a ledger: "malformed JSON", as sweep and report
+    --db do not say."""
+    db = tmp_path / "broken.sqlite"
+    db.write_bytes(content)
+    r = _invoke("replay", db, "--dir", tmp_path / "out")
+    assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1
+    assert db.read_bytes() == content and not (tmp_path / "out").exists()
+
+
 def test_case_on_a_ledger_is_refused(tmp_path):
     ledger = tmp_path / "ledger.json"
     ledger.write_text("{}")
