@@ -17,7 +17,7 @@ class FakeEntryPoint:
         self.name, self.value, self._obj = name, value, obj
 
     def load(self) -> object:
-        if isinstance(self._obj, Exception):
+        if isinstance(self._obj, Exception | SystemExit):
             raise self._obj
         return self._obj
 

@@ -333,6 +333,10 @@ def _raising():
     raise RuntimeError("no jax\nhere")
 
 
+def _exiting():
+    raise SystemExit("no jax, goodbye")
+
+
 BROKEN = {  # the plugin object, and what the one-line error must say
     "no derivation": (replace(ADAM, derivation=None), "optimizer adam has no SymPy derivation"),
     "a callable without derivation": (_without_derivation, "has no SymPy derivation"),
@@ -462,6 +466,12 @@ BROKEN = {  # the plugin object, and what the one-line error must say
     ),
     "not an entry": ({"name": "adam"}, "is a dict, not a"),
     "fails to import": (ModuleNotFoundError("No module named 'jax'"), "cannot load"),
+    # sys.exit() in a plugin module: its message alone was printed, naming no plugin
+    "exits at import": (SystemExit("no jax, goodbye"), "cannot load: SystemExit: no jax, goodbye"),
+    "a callable that exits": (
+        _exiting,
+        "'adam' (fake_plugin:ADAM): cannot build its optimizer: SystemExit: no jax, goodbye",
+    ),
     "a callable that raises": (
         _raising,
         "'adam' (fake_plugin:ADAM): cannot build its optimizer: RuntimeError: no jax here",

@@ -176,7 +176,7 @@ from typing import Any
 from descentcheck.impl.errors import HyperparameterError, did_you_mean, one_line
 
 from . import OPTIMIZERS_GROUP
-from .plugins import PluginError, a_kind, built, describe, entry_points
+from .plugins import PluginError, a_kind, built, describe, entry_points, loaded
 
 
 class OptimizerPluginError(PluginError):
@@ -726,10 +726,7 @@ def _plugin_entries() -> list[OptimizerEntry]:
     out = []
     for ep in entry_points(OPTIMIZERS_GROUP):  # sorted by name: install order does not matter
         origin = where = describe(ep)  # as ops and claims name their plugins
-        try:
-            obj = ep.load()
-        except Exception as e:  # a plugin's import failing is its problem: say so in one line
-            raise OptimizerPluginError(f"{where}: cannot load: {one_line(e)}") from None
+        obj = loaded(ep, where, OptimizerPluginError)
         is_entry = lambda o: isinstance(o, OptimizerEntry)  # noqa: E731 (already built)
         obj = built(obj, where, "optimizer", is_entry, OptimizerPluginError)
         if not isinstance(obj, OptimizerEntry):

@@ -108,12 +108,17 @@ def load_group(group: str, validate: Callable[[Any, str], T]) -> list[T]:
     out: list[T] = []
     for ep in entry_points(group):
         who = describe(ep)
-        try:
-            obj = ep.load()
-        except Exception as e:  # any import-time failure of a third-party module
-            raise PluginError(f"{who}: cannot load: {one_line(e)}") from None
-        out.append(validate(obj, who))
+        out.append(validate(loaded(ep, who), who))
     return out
+
+
+def loaded(ep: Any, who: str, error: type[PluginError] = PluginError) -> Any:
+    """``ep.load()``; any failure of the plugin's module, ``sys.exit()`` at import too, is a
+    one-line ``error`` naming it (``who``: :func:`describe`'s text)."""
+    try:
+        return ep.load()
+    except (Exception, SystemExit) as e:
+        raise error(f"{who}: cannot load: {one_line(e)}") from None
 
 
 def built(
@@ -130,5 +135,5 @@ def built(
         return obj
     try:
         return obj()
-    except Exception as e:  # a plugin's own failure: one line, naming it
+    except (Exception, SystemExit) as e:  # a plugin's own failure: one line, naming it
         raise error(f"{who}: cannot build its {what}: {one_line(e)}") from None
