@@ -399,3 +399,19 @@ def test_the_sweep_report_names_the_plugins_its_cases_ran_with() -> None:
     assert _plugins_line(meta) == ["Plugins: optimizers:scaled_gd (good 0.1 bbbb)."]
     assert _plugins_line({"code_json": json.dumps({"descentcheck": "x"})}) == ["Plugins: none."]
     assert _plugins_line({}) == []  # made before the record: nothing claimed
+
+
+def test_the_ledgers_command_reproduces_what_it_holds() -> None:
+    """A two-claim ledger (``verify --claim a --claim b``) was reported as checked by ``verify
+    --profile fast``, which runs every claim; the claims left out are now said."""
+    from descentcheck.properties import BY_ID
+    from descentcheck.reports.ledger_section import _command
+
+    ids = list(BY_ID)
+    everything = _command({"profile": "fast"}, [{"id": i} for i in ids])
+    assert everything == "`descentcheck verify --profile fast`"
+    two = _command({"profile": "fast"}, [{"id": ids[3]}, {"id": ids[0]}])
+    assert two.startswith(f"`descentcheck verify --profile fast --claim {ids[3]} --claim {ids[0]}`")
+    assert f"(of the {len(ids)} claims registered here, {len(ids) - 2} were not run, " in two
+    many = _command({"profile": "ci"}, [{"id": i} for i in ids[:10]])
+    assert many.startswith("`descentcheck verify --profile ci` with a selection of `--claim`s")
