@@ -615,7 +615,12 @@ def report(out, profile, db, seed, ledger, quiet):
     if db is not None:
         from descentcheck.reports.sweep import report_from_db
 
-        given = [o for o, v in (("--ledger", ledger), ("--seed", seed or None)) if v is not None]
+        ctx = click.get_current_context()
+        given = [
+            f"--{name}"
+            for name in ("profile", "ledger", "seed")
+            if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+        ]
         if given:  # a sweep's report runs nothing: these would be ignored without a word
             raise click.UsageError(f"{given[0]} has no use with --db (a sweep's report)")
         index = report_from_db(db, out)

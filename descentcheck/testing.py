@@ -111,9 +111,17 @@ def reference_trajectory(
         The :class:`Trajectory`: ``losses`` E(w_0..w_K), ``grad_norms``, and
         ``params_history`` w_0..w_K.
     """
+    from descentcheck.impl.errors import HyperparameterError
     from descentcheck.impl.network import Network
     from descentcheck.impl.trainer import train
 
+    # train's own options that a reference fixes: given here, train saw them twice
+    fixed = sorted(set(hyperparameters) & {"keep_params", "progress", "backend"})
+    if fixed:
+        raise HyperparameterError(
+            f"reference_trajectory takes no {fixed[0]!r}: a reference keeps every iterate, "
+            "computes on the CPU in float64 and shows no bar"
+        )
     net = spec if isinstance(spec, Network) else Network.from_spec(spec)
     if not isinstance(params, Mapping):
         raise TypeError(f"params: expected a mapping NAME.PARAM -> array, got {params!r:.40}")

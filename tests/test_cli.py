@@ -779,6 +779,9 @@ def test_a_run_diverged_at_w0_says_no_step_was_taken_without_numpy_warnings(work
             "Invalid value for '--out': is empty",
         ),
         (["report", "--db", "x.sqlite", "--ledger", "{ledger}"], "--ledger has no use with --db"),
+        # a sweep's report was drawn as if at the thorough profile, and seed 0 as asked
+        (["report", "--db", "x.sqlite", "--profile", "thorough"], "--profile has no use with --db"),
+        (["report", "--db", "x.sqlite", "--seed", "0"], "--seed has no use with --db"),
         (["verify", "--list", "--claim", "nope"], "--list takes no --claim"),
     ],
 )

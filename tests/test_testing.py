@@ -427,6 +427,16 @@ def test_a_mappings_steps_may_be_metadata_but_not_a_near_miss() -> None:
     )
 
 
+@pytest.mark.parametrize("option", ["keep_params", "progress", "backend"])
+def test_a_train_option_the_reference_fixes_is_refused(problem, option) -> None:
+    """``keep_params=False`` gave train's "got multiple values for keyword argument"."""
+    from descentcheck.impl.errors import HyperparameterError
+
+    spec, params, x, y = problem
+    with pytest.raises(HyperparameterError, match=f"reference_trajectory takes no '{option}': "):
+        reference_trajectory(spec, params, x, y, optimizer="gd", lr=0.1, steps=2, **{option: 0})
+
+
 def test_losses_and_records_together_are_refused() -> None:
     """A held-out user's mapping held ``losses`` and ``steps`` records of loss 99: the records
     were never read, and the check passed."""
