@@ -412,6 +412,18 @@ def test_an_entry_point_may_name_a_function_that_builds_the_plugin():
         assert registry.get("isru").kind == "elementwise"
 
 
+def test_an_entry_point_naming_the_rule_instead_of_the_plugin_says_so():
+    """``isru = "pkg.mod:isru"`` (the SymPy rule, beside ``ISRU``) was called with no
+    arguments: "cannot build its op: TypeError: isru() missing 1 required positional ..."."""
+    with installed(isru=_isru):
+        with pytest.raises(PluginError) as err:
+            registry.ops()
+    assert str(err.value).endswith(
+        "is a function _isru(x), not the op or a function of no arguments that builds it (does "
+        "the entry point name a rule instead of the plugin object?)"
+    )
+
+
 def test_a_plugin_that_fails_to_import_is_refused_in_one_line(monkeypatch):
     ep = importlib.metadata.EntryPoint("ghost", "no_such_module_xyz:op", OPS_GROUP)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [ep])

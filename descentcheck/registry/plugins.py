@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -133,6 +134,16 @@ def built(
     that raises is a one-line ``error`` (``cannot build its WHAT``)."""
     if not callable(obj) or ready(obj):
         return obj
+    try:
+        inspect.signature(obj).bind()
+    except TypeError:  # it needs arguments: most likely the op's rule, named for its plugin
+        raise error(
+            f"{who}: is {a_kind(obj)} {getattr(obj, '__name__', '')}{inspect.signature(obj)}, "
+            f"not the {what} or a function of no arguments that builds it (does the entry point "
+            "name a rule instead of the plugin object?)"
+        ) from None
+    except ValueError:  # no signature to read (a builtin): calling it will tell
+        pass
     try:
         return obj()
     except (Exception, SystemExit) as e:  # a plugin's own failure: one line, naming it
