@@ -132,3 +132,11 @@ def test_an_op_registered_without_rules_is_caught(monkeypatch):
 
     with pytest.raises(Exception, match="unknown op 'cube'"):
         agree_all((1,))
+
+
+def test_an_op_of_no_known_kind_is_refused():
+    """Every consumer branches on the kind (the spec parser, the strategies, theory's tables):
+    one of another kind would reach none of them."""
+    assert set(registry.KINDS) == {o.kind for o in registry.BUILTIN}
+    with pytest.raises(ValueError, match="op 'conv': kind 'conv2d' is not one of"):
+        registry.OpInfo("conv", "conv2d", "conv", "y = w * x")

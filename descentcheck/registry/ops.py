@@ -41,10 +41,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Kind = Literal["parametric", "elementwise", "merge", "loss"]
-KINDS: tuple[str, ...] = ("parametric", "elementwise", "merge", "loss")
+KINDS: tuple[str, ...] = get_args(Kind)  # one list: what the type says is what is checked
 
 #: every rule an op needs, and where its table lives
 RULES: Mapping[str, str] = MappingProxyType(
@@ -100,6 +100,8 @@ class OpInfo:
     plugin: Any = None
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:  # every consumer branches on it: another kind reaches none
+            raise ValueError(f"op {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not self.variants:
             object.__setattr__(self, "variants", (Variant(self.name),))
 
