@@ -134,7 +134,8 @@ def run_dag(key: str, steps: int, seed: int) -> dict[str, Any]:
         traj = train(net, params, x, y, optimizer=opt, steps=steps, **hp)
         ok, first, _ = decreased_every_step(traj.losses)
         runs[opt] = {
-            "hyperparameters": hp,
+            # every setting the run used, its optimizer's defaults too (a plugin's c = 1.0)
+            "hyperparameters": dict(traj.hyperparameters),
             "loss": _series(traj.losses),
             "grad_norm": _series(traj.grad_norms),
             "momentum": [None if m is None else float(m) for m in traj.momentum],

@@ -74,7 +74,7 @@ def trajectory_figure(dag: dict[str, Any], path: Path) -> Path:
 
 
 def _hp(hp: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {num(v, 3)}" for k, v in hp.items())
+    return ", ".join(f"{k} = {v if isinstance(v, str) else num(v, 3)}" for k, v in hp.items())
 
 
 def trajectories_section(results: dict[str, Any], fig_dir: Path, rel: str) -> Section:

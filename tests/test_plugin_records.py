@@ -147,3 +147,19 @@ def test_a_replay_command_needing_a_plugin_runs_the_environments_python(plugins,
         assert args[: len(start) + 1] == [*start, "train"], args
         result = CliRunner().invoke(main, args[len(start) :])
         assert result.exit_code == 0, result.output
+
+
+def test_the_reports_trajectories_record_a_plugins_defaults(plugins):
+    """The report's trajectories table showed a plugin's run as "lr = 0.01", without the
+    default beta = 0.5 it ran with (a held-out audit's plugin: its c)."""
+    from descentcheck.reports.trajectories import run_dag
+
+    plugins(FakeEntryPoint("ball", ball(make_ball)))
+    runs = run_dag("chain_iris", steps=2, seed=0)["runs"]
+    assert runs["ball"]["hyperparameters"] == {"lr": 0.01, "beta": 0.5}
+    assert runs["rmsprop"]["hyperparameters"] == {
+        "lr": 0.01,
+        "rho": 0.99,
+        "eps": 1e-8,
+        "momentum": 0.0,
+    }
