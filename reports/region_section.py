@@ -152,7 +152,13 @@ def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
         )
     else:
         kind = "ok"
-        parts.append(f"All {s['inside']} cases inside the region decreased at every step.")
+        parts.append(
+            f"All {s['inside']} cases inside the region decreased at every step. With L taken "
+            "from the run's own steps (each step's secant curvature included), a step of the "
+            "theorem's form d = −ηg + m, |m| = τ|g|, cannot rise inside: this checks that the "
+            "trainer's steps have that form (a trainer whose momentum term is longer than τ|g| "
+            "makes cases inside rise), not the theorem, which theory proves."
+        )
     if "inside_at_L0" in s:
         parts.append(
             f"Each case is placed with the largest curvature met along its run, known after it; "
@@ -286,8 +292,9 @@ def region_section(results: dict[str, Any], fig_dir: Path, rel: str) -> Section:
             f"{co['cases']} more with constant momentum. Each case drew its point in units of "
             f"L_0 (largest |Hessian eigenvalue| at w_0, by {results['L_estimator']}) and is "
             "plotted in units of L = max(L_0, the largest "
-            "curvature along the steps it took), the constant the descent lemma needs for "
-            f"this run (median L/L_0 = {num(ad['L_over_L0_median'], 3)})."
+            "curvature along the steps it took, each step's secant curvature included), the "
+            "constant the descent lemma needs for this run, measured on the run itself "
+            f"(median L/L_0 = {num(ad['L_over_L0_median'], 3)})."
         ),
         Figure(
             f"{rel}/descent_region.png",

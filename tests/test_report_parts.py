@@ -415,3 +415,26 @@ def test_the_ledgers_command_reproduces_what_it_holds() -> None:
     assert f"(of the {len(ids)} claims registered here, {len(ids) - 2} were not run, " in two
     many = _command({"profile": "ci"}, [{"id": i} for i in ids[:10]])
     assert many.startswith("`descentcheck verify --profile ci` with a selection of `--claim`s")
+
+
+def test_the_region_figure_catches_a_step_not_of_the_theorems_form(monkeypatch) -> None:
+    """With L taken from the run's own steps (each step's secant curvature included), a step of
+    the form d = -lr g + m, |m| = tau |g|, cannot rise inside the region: what the figure's
+    "none inside rose" checks is that the trainer's steps have that form (a held-out review
+    showed the count cannot fail otherwise). A trainer whose momentum term is three times
+    longer than its tau says makes cases inside rise; the real one, none of the same cases."""
+    from descentcheck.impl import trainer
+    from descentcheck.reports import region
+
+    def cases() -> list[dict]:
+        out = [region.run_case(np.random.default_rng(s), "adaptive", 8) for s in range(12)]
+        return [c for c in out if c is not None and c["inside_region"]]
+
+    assert cases() and not any(not c["decreased"] for c in cases())
+    real = trainer.train
+
+    def longer_momentum(*args, **kw):
+        return real(*args, **{**kw, "tau": 3.0 * kw["tau"]} if "tau" in kw else kw)
+
+    monkeypatch.setattr(trainer, "train", longer_momentum)
+    assert sum(not c["decreased"] for c in cases()) >= 2
