@@ -62,8 +62,11 @@ the jump), and the cross-check's probes leave the entry out. ``auto`` keeps comp
 if at each kink it does not change with the sign of the step and, just off the kink on either
 side, equals that side's one-sided derivative; otherwise it falls back, and the fallback, whose
 differences cannot tell the branch, has no oracle at the kinks (an infinite error estimate: the
-entry fails as ``no oracle``). A named ``complex_step`` is not cross-checked. :func:`_at_kinks`
-says what this cannot catch.
+entry fails as ``no oracle``). A named ``complex_step`` is not cross-checked. A named
+``richardson`` or ``mpmath`` finds the kinks itself (Richardson: its one-sided estimates, from
+the same evaluations, differ beyond their error estimates; mpmath: the gap between the one-sided
+slopes is the same at h and 2h, a jump, where a smooth f gives f'' h, doubling) and has no
+oracle there either, said in its note. :func:`_at_kinks` says what this cannot catch.
 
 Comparison, per entry, with ``floor = atol_rel * max_j |n_j| + 1e-300`` (``max_j |n_j|`` over the
 whole network's gradient in :func:`check_network_gradient`; ``atol_rel = 1e-6`` by default, so an
@@ -439,26 +442,31 @@ def _mpmath(fun: ScalarFun, x0: Array, h: float) -> _Oracle:
 
     out = np.empty(x0.size)
     err = np.empty(x0.size)
+    kinks = np.zeros(x0.size, dtype=bool)
     try:
         with mpmath.workdps(MPMATH_DPS):
             step = mpmath.mpf(h)
             base = np.array([mpmath.mpf(float(v)) for v in x0.ravel()], dtype=object)
-            f(base.copy())
+            f0 = f(base.copy())
             rounding = mpmath.mpf(10) ** (5 - MPMATH_DPS) / step
             for i in range(base.size):
-                d, fmax = [], mpmath.mpf(0)
+                d, gaps, fmax = [], [], abs(f0)
                 for s in (step, 2 * step):
                     xp, xm = base.copy(), base.copy()
                     xp[i] += s
                     xm[i] -= s
                     fp, fm = f(xp), f(xm)
                     d.append((fp - fm) / (2 * s))
+                    gaps.append(abs(fp - 2 * f0 + fm) / s)  # right minus left one-sided slope
                     fmax = max(fmax, abs(fp), abs(fm))
                 out[i] = float(d[0])
                 err[i] = float(abs(d[0] - d[1]) / 3 + rounding * fmax)
+                # the gap is f'' s where f is smooth (doubling with the step), a kink's jump
+                # where it is not (the same at both steps); above the digits' rounding
+                kinks[i] = gaps[0] > 1e6 * rounding * fmax and gaps[1] < 1.5 * gaps[0]
     except Exception as exc:
         raise _Unusable(f"mpmath: {type(exc).__name__}: {exc}") from exc
-    return _Oracle(out, err, "mpmath")
+    return _no_oracle_at_kinks(_Oracle(out, err, "mpmath"), kinks)
 
 
 def _rounding_noise(fun: ScalarFun, x0: Array) -> float:
@@ -594,8 +602,27 @@ def _extrapolated(s: _Steps, side: int) -> tuple[Array, Array]:
 
 
 def _richardson(fun: ScalarFun, x0: Array, h0: float) -> _Oracle:
-    est, err = _extrapolated(_steps(fun, x0, np.arange(x0.size), h0), side=0)
-    return _Oracle(est, err, "richardson")
+    """Central Richardson; at a kink (its one-sided derivatives, from the same evaluations,
+    differ beyond their estimates) no oracle: the average of its slopes is neither branch."""
+    steps = _steps(fun, x0, np.arange(x0.size), h0)
+    est, err = _extrapolated(steps, side=0)
+    (right, e_right), (left, e_left) = _extrapolated(steps, 1), _extrapolated(steps, -1)
+    margin = CROSSCHECK_FACTOR * (e_right + e_left) + 1e-9 * (np.abs(right) + np.abs(left))
+    return _no_oracle_at_kinks(_Oracle(est, err, "richardson"), np.abs(right - left) > margin)
+
+
+def _no_oracle_at_kinks(oracle: _Oracle, kinks: Array) -> _Oracle:
+    """A differences oracle with no oracle (an infinite error) at ``kinks``, said in its note:
+    a named ``richardson`` or ``mpmath`` blamed a correct relu'(0) = 0 for missing the average
+    of the kink's slopes (held-out audit)."""
+    if not kinks.any():
+        return oracle
+    note = (
+        f"{int(kinks.sum())} entries at a kink: two-sided differences average its slopes and "
+        "cannot tell the branch, no oracle there (auto's complex step can)"
+    )
+    errors = np.where(kinks, np.inf, oracle.errors)
+    return _Oracle(oracle.values, errors, oracle.method, note, kinks)
 
 
 def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> tuple[str, Array | None]:
@@ -686,6 +713,8 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         if steps is None or steps.fp.shape[1] != x0.size:  # it covers only some entries
             steps = _steps(fun, x0, np.arange(x0.size), RICHARDSON_H0)
         fallback = _Oracle(*_extrapolated(steps, side=0), "richardson")
+    if fallback.note:
+        notes.append(fallback.note)
     errors, kinks = fallback.errors, None if cs is None else cs.kinks
     if kinks is not None and kinks.any():
         # differences average a kink's slopes and cannot tell the branch: no oracle there
@@ -795,10 +824,15 @@ def _compare(
     if ok:
         message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
     else:
+        kink = (
+            "a kink complex step was not confirmed at"
+            if oracle.method == "complex_step"
+            else "a kink, where differences average its slopes"
+        )
         what = (
             "gradient mismatch"
             if finite[k]
-            else "no oracle (a kink complex step was not confirmed at)"
+            else f"no oracle ({kink})"
             if np.isfinite(a[k]) and np.isfinite(n[k])
             else "non-finite gradient entry"
         )

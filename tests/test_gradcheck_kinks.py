@@ -432,6 +432,32 @@ def test_the_kink_note_counts_the_entries(
     assert not check_gradient(f, np.array([0.0, -9.0]), np.zeros(2), method="complex_step")
 
 
+@pytest.mark.parametrize("method", ["richardson", "mpmath"])
+@MEDIUM
+@given(case=kink_cases())
+def test_a_named_differences_method_has_no_oracle_at_a_kink(case: KinkCase, method: str) -> None:
+    """Named, ``richardson`` and ``mpmath`` compared a correct relu'(0) = 0 with the average of
+    the kink's slopes and blamed backprop (a held-out audit: h.b 4.3e-01 FAIL, no note). Their
+    own one-sided differences find each kinked bias, and no other bias: no oracle there, said."""
+    r = check_gradient(case.f, case.grad(case.w0), case.w0, method=method)
+    d = case.A.shape[1]
+    assert np.array_equal(np.isinf(r.oracle_error.ravel()[d:]), case.kinked), r.oracle_error
+    assert not r.ok and "entries at a kink: two-sided differences average" in r.note, r.note
+    assert "no oracle (a kink, where differences average its slopes)" in r.message, r.message
+
+
+def test_a_named_differences_method_finds_no_kink_where_f_is_smooth() -> None:
+    """The gap between one-sided slopes is f'' h there, not a jump: a steep smooth f passes."""
+
+    def f(x: Array) -> Any:
+        return 1e6 * np.sum(x**2) + np.sum(x**3)
+
+    x0 = np.array([0.0, 1e-3, -2.0])
+    for method in ("richardson", "mpmath"):
+        r = check_gradient(f, 2e6 * x0 + 3 * x0**2, x0, method=method)
+        assert r.ok and not r.note and np.all(np.isfinite(r.oracle_error)), (method, r.note)
+
+
 # ---- far from the origin: the jitter's drift is no kink (held-out skeptic, stop 33) ------------
 
 
