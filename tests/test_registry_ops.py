@@ -64,6 +64,19 @@ def test_spec_parser_reads_keys_arity_and_width_from_the_registry(info):
         parse_spec({**spec, "nodes": [{**_node(info), "bogus": 1}]})
 
 
+@pytest.mark.parametrize("info", registry.BUILTIN[:-2], ids=lambda o: o.name)
+def test_an_ops_declared_parameters_are_its_layers(info):
+    """``params`` says what a node of the op trains (dense W, b; a distance layer's centroids
+    and radii), in the layer's order, for every variant; the rest train nothing. It was read
+    by nothing, and the registry's mutation run showed any value passed."""
+    from descentcheck.impl.network import Network
+
+    for variant in info.variants:
+        node = {**_node(info), **variant.settings}
+        net = Network.from_spec({"inputs": 2, "output": "a", "loss": "mse", "nodes": [node]})
+        assert tuple(net.layers[0].param_shapes) == info.params, (variant.name, info.params)
+
+
 def test_an_op_only_in_impl_is_refused_by_the_parser(monkeypatch):
     # a layer added to impl without a registry entry cannot be used (so it cannot skip theory)
     monkeypatch.setitem(impl_ops.FACTORIES, "cube", impl_ops.FACTORIES["identity"])
