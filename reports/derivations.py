@@ -21,6 +21,14 @@ def ops_of(*families: str) -> tuple[str, ...]:
     return tuple(v.name for o in registry.ops() if o.family in families for v in o.variants)
 
 
+#: the section's op subsections and the families each shows: every op's family is in one
+#: (an op of another family would be left out of the report without a word)
+OP_GROUPS = (
+    ("distance-units", "Distance units: centroids and radii", ("distance",)),
+    ("other-ops", "Dense unit, activations and merges", ("dense", "activation", "merge")),
+    ("losses", "Losses", ("loss",)),
+)
+
 _COMMENT = re.compile(r"<!--\s*(.*?)\s*-->")
 _YHAT = re.compile(r"<mi>yhat</mi>")  # SymPy prints the symbol yhat0 as the word yhat
 _HAT = '<mover accent="true"><mi>y</mi><mo>^</mo></mover>'
@@ -278,27 +286,20 @@ def derivations_section() -> tuple[Section, dict[str, Any]]:
         )
     )
     out: dict[str, Any] = {"dim": DIM, "ops": {}}
-    sub = sec.sub("distance-units", "Distance units: centroids and radii")
-    sub.add(
-        Paragraph(
-            "The distance unit y = exp(−½ Σ_i r_i² (x_i − c_i)²) of Kurbiel & Khaleghian and its "
-            "logit form without exp, with one radius per connection or per unit."
-        )
-    )
-    for op in ops_of("distance"):
-        block, data = _op_group(op, open_=not op.endswith("_per_unit"))
-        sub.add(block)
-        out["ops"][op] = data
-    sub = sec.sub("other-ops", "Dense unit, activations and merges")
-    for op in ops_of("dense", "activation", "merge"):
-        block, data = _op_group(op, open_=op == "dense")
-        sub.add(block)
-        out["ops"][op] = data
-    sub = sec.sub("losses", "Losses")
-    for op in ops_of("loss"):
-        block, data = _op_group(op, open_=True)
-        sub.add(block)
-        out["ops"][op] = data
+    for key, title, families in OP_GROUPS:
+        sub = sec.sub(key, title)
+        if key == "distance-units":
+            sub.add(
+                Paragraph(
+                    "The distance unit y = exp(−½ Σ_i r_i² (x_i − c_i)²) of Kurbiel & Khaleghian "
+                    "and its logit form without exp, with one radius per connection or per unit."
+                )
+            )
+        for op in ops_of(*families):
+            opened = {"distance-units": not op.endswith("_per_unit"), "losses": True}
+            block, data = _op_group(op, open_=opened.get(key, op == "dense"))
+            sub.add(block)
+            out["ops"][op] = data
     out["assumptions"] = _assumptions(sec)
     out["momentum"] = _momentum(sec)
     out["updates"] = _updates(sec)
