@@ -153,3 +153,16 @@ def test_an_op_of_no_known_kind_is_refused():
     assert set(registry.KINDS) == {o.kind for o in registry.BUILTIN}
     with pytest.raises(ValueError, match="op 'conv': kind 'conv2d' is not one of"):
         registry.OpInfo("conv", "conv2d", "conv", "y = w * x")
+
+
+def test_a_concat_of_one_input_is_its_input_and_an_add_needs_two():
+    """The merges' arities, stated here, not read back from the registry (the parser test above
+    draws its inputs from the registry's arity, so a concat narrowed to two passed it)."""
+
+    def spec(op: str) -> dict:
+        node = {"name": "a", "op": op, "inputs": ["input"]}
+        return {"inputs": 2, "output": "a", "loss": "mse", "nodes": [node]}
+
+    assert parse_spec(spec("concat")).widths["a"] == 2
+    with pytest.raises(SpecError, match="node 'a': add needs two or more inputs, got 1"):
+        parse_spec(spec("add"))
