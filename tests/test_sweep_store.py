@@ -378,3 +378,21 @@ def test_the_code_fingerprint_follows_a_plugins_source(tmp_path, monkeypatch):
     second = plugins.code_fingerprint()
     assert second["descentcheck.optimizers:fp"] != first["descentcheck.optimizers:fp"]
     assert second["descentcheck"] == first["descentcheck"]
+
+
+def test_the_code_fingerprint_is_the_same_from_a_source_checkout():
+    """The same code installed (subpackages inside descentcheck/) and in the checkout (beside
+    it), where a process started in the repository imports it from: the digests differed, and
+    a sweep resumed by such a process was refused as run by other code (CI, under tox)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from descentcheck.registry import plugins
+
+    root = Path(__file__).resolve().parents[1]
+    code = "from descentcheck.registry.plugins import code_fingerprint as c; print(c()['descentcheck'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == plugins.code_fingerprint()["descentcheck"]

@@ -56,15 +56,21 @@ def entry_points(group: str) -> list[Any]:
 GROUPS = ("descentcheck.ops", "descentcheck.optimizers", "descentcheck.claims")
 
 
-def _tree_digest(root: Path) -> str:
-    """SHA-256 over the ``.py`` files under ``root`` (a package folder) or of ``root`` itself
-    (a module file): their paths relative to it and their bytes, in sorted order."""
+def _files(root: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """The ``.py`` files under ``root`` (a package folder; its subfolders named in ``skip`` left
+    out) by their path relative to it, or ``root`` itself (a module file) by its name."""
+    if not root.is_dir():
+        return {root.name: root.read_bytes()}
+    found = ((f, f.relative_to(root)) for f in root.rglob("*.py"))
+    return {rel.as_posix(): f.read_bytes() for f, rel in found if rel.parts[0] not in skip}
+
+
+def _digest(files: dict[str, bytes]) -> str:
+    """SHA-256 over ``files`` (name and bytes, in name order), its first 16 hex digits."""
     h = hashlib.sha256()
-    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode() if root.is_dir() else f.name.encode())
-        h.update(b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name] + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _source_of(module: str) -> Path | None:
@@ -88,17 +94,23 @@ def code_fingerprint() -> dict[str, str]:
     version, not its digest). A resumed sweep compares it (``properties.sweep.store``)."""
     import descentcheck
 
-    # the subpackages one by one: a source checkout keeps them beside descentcheck/, not in it
-    parts = [_source_of(f"descentcheck.{p}") for p in ("impl", "theory", "properties", "reports")]
-    ours = "".join(_tree_digest(p) for p in [Path(descentcheck.__file__).parent, *parts] if p)
-    digest = hashlib.sha256(ours.encode()).hexdigest()[:16]
-    out = {"descentcheck": f"{descentcheck.__version__} {digest}"}
+    # by module path, so a source checkout (the subpackages beside descentcheck/) and an
+    # installed wheel (inside it) give the same digest for the same code
+    subs = ("impl", "theory", "properties", "reports")
+    ours = {
+        f"descentcheck/{k}": v for k, v in _files(Path(descentcheck.__file__).parent, subs).items()
+    }
+    for sub in subs:
+        src = _source_of(f"descentcheck.{sub}")
+        if src is not None:
+            ours |= {f"descentcheck/{sub}/{k}": v for k, v in _files(src).items()}
+    out = {"descentcheck": f"{descentcheck.__version__} {_digest(ours)}"}
     for group in GROUPS:
         for ep in entry_points(group):
             dist = getattr(ep, "dist", None)
             version = f"{dist.name} {dist.version}" if dist is not None else "?"
             src = _source_of(ep.value.split(":", 1)[0].split(".", 1)[0])
-            digest = _tree_digest(src)[:16] if src is not None and src.exists() else "?"
+            digest = _digest(_files(src)) if src is not None and src.exists() else "?"
             out[f"{group}:{ep.name}"] = f"{version} {digest}"
     return out
 
