@@ -164,7 +164,8 @@ def _command(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> str:
     from descentcheck.properties import BY_ID
 
     ran = [str(c["id"]) for c in claims]
-    left = [i for i in BY_ID if i not in set(ran)]
+    done = set(ran)
+    left = [i for i in BY_ID if i not in done]
     command = f"descentcheck verify --profile {ledger['profile']}"
     if not left:
         return f"`{command}`"

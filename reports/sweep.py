@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from descentcheck.properties.sweep.expand import describe
-from descentcheck.properties.sweep.store import CaseRow, SweepData, read_sweep
+from descentcheck.properties.sweep.store import CaseRow, SweepData, read_sweep, recorded_code
 
 from .document import Figure, Paragraph, Section, Table
 from .fmt import num
@@ -316,18 +316,9 @@ def _subtitle(data: SweepData, counts: dict[str, dict[str, int]]) -> list[str]:
     ]
 
 
-def _code(meta: dict[str, str]) -> dict[str, str] | None:
-    """The code the database records (``code_json``), or None (made before it was recorded)."""
-    try:
-        code = json.loads(meta.get("code_json", "null"))
-    except ValueError:
-        return None
-    return code if isinstance(code, dict) else None
-
-
 def _plugins_line(meta: dict[str, str]) -> list[str]:
     """The plugins installed when the sweep was made, each with its package and source digest."""
-    code = _code(meta)
+    code = recorded_code(meta)
     if code is None:
         return []
     plugins = [f"{k.split('.', 1)[-1]} ({v})" for k, v in sorted(code.items()) if ":" in k]
@@ -345,7 +336,7 @@ def _results(data: SweepData, counts: dict[str, dict[str, int]]) -> dict[str, An
             "schema_version": int(m.get("schema_version", 0)),
             "created_utc": m.get("created_utc"),
             "descentcheck_version": m.get("descentcheck_version"),
-            "code": _code(m),
+            "code": recorded_code(m),
             "config": json.loads(m.get("config_json", "null")),
         },
         "counts": counts,

@@ -69,6 +69,12 @@ def to_sympy(d: Derivation) -> str:
 ROW_BREAK = r" \\" + "\n"
 
 
+def align_block(head: list[str], rows: list[str]) -> str:
+    """The ``head`` lines (``%`` comments), then ``rows`` in one ``align*`` block, ROW_BREAK
+    apart (the form ``reports.derivations.op_blocks`` reads back)."""
+    return "\n".join(head) + "\n\\begin{align*}\n" + ROW_BREAK.join(rows) + "\n\\end{align*}\n"
+
+
 def to_latex(d: Derivation) -> str:
     names = latex_names(d)
     _, lhs = _lhs_name(d)
@@ -88,7 +94,7 @@ def to_latex(d: Derivation) -> str:
             rf" \quad\text{{exactly when }} \sum_{{m=0}}^{{{last}}} y_{{m}} = 1"
         )
     head = [f"% {d.op}: one unit with D = {d.dim} inputs", *(f"% {n}" for n in d.notes)]
-    return "\n".join(head) + "\n\\begin{align*}\n" + ROW_BREAK.join(rows) + "\n\\end{align*}\n"
+    return align_block(head, rows)
 
 
 def to_mathml(d: Derivation) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import sympy as sp
 
 from .mathml import math_block, presentation
-from .render import ROW_BREAK
+from .render import align_block
 
 
 def _parts(entry: Any, setting: dict[str, str] | None = None) -> dict[str, Any]:
@@ -229,7 +229,7 @@ def to_latex(entry: Any, setting: dict[str, str] | None = None) -> str:
     if p["region"] is not None:
         rows.append(rf"\text{{region{_scope(p['region'])}: }} & {p['region'].latex}")
     head = [f"% {n}" for n in _notes(entry, p)] + [f"% {_closing(entry, p)}"]
-    return "\n".join(head) + "\n\\begin{align*}\n" + ROW_BREAK.join(rows) + "\n\\end{align*}\n"
+    return align_block(head, rows)
 
 
 def to_mathml(entry: Any, setting: dict[str, str] | None = None) -> str:

@@ -410,16 +410,21 @@ class _Appeared(SweepDbError):
     written in place)."""
 
 
-def _code_changes(meta: dict[str, str]) -> str:
-    """What differs between the code that made the database (``code_json``: descentcheck and
-    each plugin, see ``registry.plugins.code_fingerprint``) and this process's; "" when
-    nothing does, or the database predates the record."""
+def recorded_code(meta: Mapping[str, str]) -> dict[str, str] | None:
+    """The code that made the database (``code_json``: descentcheck and each plugin, see
+    ``registry.plugins.code_fingerprint``), or None (made before it was recorded)."""
     try:
-        then = json.loads(meta["code_json"])
-    except (KeyError, ValueError):
-        return ""
-    now = code_fingerprint()
-    if not isinstance(then, dict) or then == now:
+        code = json.loads(meta.get("code_json", "null"))
+    except ValueError:
+        return None
+    return code if isinstance(code, dict) else None
+
+
+def _code_changes(meta: dict[str, str]) -> str:
+    """What differs between the code that made the database and this process's; "" when
+    nothing does, or the database predates the record."""
+    then, now = recorded_code(meta), code_fingerprint()
+    if then is None or then == now:
         return ""
     said = []
     for k in sorted(set(then) | set(now)):
