@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -192,6 +192,20 @@ def with_a_lone_concat(spec: SpecDict) -> SpecDict:
     )
     out["inputs"] = ["lone_cat"]
     return spec
+
+
+def sometimes_a_lone_concat(draw: st.DrawFn, case: Case) -> Case:
+    """``case``, or the same case whose output layer reads a concat of its one input
+    (:func:`with_a_lone_concat`): drawn after the case, so the case's own draws are unchanged,
+    nominally a quarter of the time; Hypothesis's first cases favour the 0 that asks for it:
+    7 to 27 of 50 cases had one in the forward, gradient and loss claims' ledgers at the fast
+    profile's seeds 0-4. No DAG shape draws a
+    one-input concat, and a concat that read its second input passed every claim without
+    it (the full mutation run)."""
+    if draw(st.integers(0, 3), label="a one-input concat") != 0:
+        return case
+    spec = with_a_lone_concat(case.spec)
+    return replace(case, spec=spec, net=Network.from_spec(spec))
 
 
 def knots(spec: SpecDict, y: Array) -> dict[str, float]:

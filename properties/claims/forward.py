@@ -8,12 +8,13 @@ checks use, and that takes python-flint balls for interval certification), toget
 first-order bound on the float64 rounding of the same formulas (its rules are in that module).
 The claim: ``|E_float - E_mp| <= 2 * bound``.
 
-The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`: three-input adds,
-fan-out, a parent read twice), and half the cross-entropy cases have general (n, m) target rows
-(non-negative, rows summing to anything: the loss's general form). The evaluator is handed the
-targets as the spec reads them, built here from the drawn ``y`` (one-hot rows for labels, a
-column for the numbers of one output, the rows themselves otherwise), not the trainer's
-``check_targets`` output, so a trainer that rewrote the rows (normalised them, say) is seen.
+The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`: three-input adds, fan-out,
+a parent read twice; sometimes a concat of one input), and half the cross-entropy cases have
+general (n, m) target rows (non-negative, rows summing to anything: the loss's general form). The
+evaluator is handed the targets as the spec reads them, built here from the drawn ``y`` (one-hot
+rows for labels, a column for the numbers of one output, the rows themselves otherwise), not the
+trainer's ``check_targets`` output, so a trainer that rewrote the rows (normalised them, say) is
+seen.
 
 Parameters are the initialisation from a drawn seed *plus* a drawn offset on the 1/16 grid of
 [-1/2, 1/2] for every entry, so that biases (0 at initialisation) and centroids away from the
@@ -22,7 +23,6 @@ data are exercised: a wrong sign on a bias is invisible at b = 0.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,11 +31,10 @@ from hypothesis.extra import numpy as hnp
 
 from descentcheck.impl.losses import flat_targets_are_labels
 from descentcheck.impl.mp_network import loss_with_error_bound
-from descentcheck.impl.network import Network
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import KNOT_KEYS, KNOTTY, cases, grid_floats, knots, with_a_lone_concat
+from ..strategies import KNOT_KEYS, KNOTTY, cases, grid_floats, knots, sometimes_a_lone_concat
 from .updates import SMALL
 
 SAFETY = 2.0
@@ -45,12 +44,7 @@ EPS = float(np.finfo(np.float64).eps)
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(SMALL, soft_targets=True, shape_options=KNOTTY), label="case")
-    # the output layer reading a one-input concat a quarter of the time (the full mutation run
-    # found concat's namespace read from a second input alive: no DAG had one); drawn after the
-    # case, so the knotty cases' own generation is unchanged
-    if draw(st.integers(0, 3), label="a one-input concat") == 0:
-        spec = with_a_lone_concat(case.spec)
-        case = replace(case, spec=spec, net=Network.from_spec(spec))
+    case = sometimes_a_lone_concat(draw, case)
     offsets = {
         k: draw(hnp.arrays(np.float64, v.shape, elements=grid_floats(0.5)), label=k)
         for k, v in case.params.items()

@@ -7,13 +7,13 @@ is left out of these DAGs: :mod:`.relu_gradients` draws it). Backprop's reverse 
 summing of gradients over a node's several consumers (skip connections) and the per-op backward
 rules are all checked against it.
 
-Cases. The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`): three-input
-adds, a value read by several nodes (an add's among them), ``concat(a, a)`` and ``add(a, a)``,
-each in a good share of the cases (counted in the ledger), since summing a node's gradient over
-its consumers is where backprop goes wrong; and half the cross-entropy cases have general
-(n, m) target rows, whose gradient ``(softmax * sum_m y_m - y) / n`` differs from the one-hot
-form. Parameters are not all as init leaves them: a drawn subset of the radii is negated (init's
-radii are positive, and a backward rule that took ``|r|`` passed every case before), and a
+Cases. The DAGs are knotty (:data:`~descentcheck.properties.strategies.KNOTTY`): three-input adds,
+a value read by several nodes (an add's among them), ``concat(a, a)`` and ``add(a, a)``, and a
+concat of one input, each in a good share of the cases (counted in the ledger), since summing a
+node's gradient over its consumers is where backprop goes wrong; and half the cross-entropy cases
+have general (n, m) target rows, whose gradient ``(softmax * sum_m y_m - y) / n`` differs from the
+one-hot form. Parameters are not all as init leaves them: a drawn subset of the radii is negated
+(init's radii are positive, and a backward rule that took ``|r|`` passed every case before), and a
 quarter of the cases train on data pulled close to one row, whose radii of 1e3..1e5 reach the
 backward's ``r^2`` at scales grid data never give (a clamped ``r^2`` passed before).
 
@@ -36,7 +36,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..claim import Claim, Context, Verdict
-from ..strategies import KNOT_KEYS, KNOTTY, Case, cases, knots
+from ..strategies import KNOT_KEYS, KNOTTY, Case, cases, knots, sometimes_a_lone_concat
 
 H = 1e-20
 RTOL = 1e-8
@@ -157,6 +157,7 @@ def _flipped(draw: st.DrawFn, case: Case) -> Case:
 @st.composite
 def _stressed(draw: st.DrawFn, profile: Any, shape: dict[str, Any], tight: bool) -> Case:
     case = draw(cases(profile.limits, soft_targets=True, shape_options=shape), label="case")
+    case = sometimes_a_lone_concat(draw, case)
     if tight and draw(st.integers(0, 3), label="tight data") == 0:  # a quarter of the cases
         case = _tight(case, 2.0 ** -draw(st.integers(10, 14), label="spread exponent"))
     return _flipped(draw, case)
@@ -184,9 +185,10 @@ GRADIENT_ORACLE = Claim(
         "complex step, Squire & Trapp, SIAM Review 40(1), 1998"
     ),
     conditions=(
-        "random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a)), dense and "
-        "distance layers, smooth activations, both losses; parameters from net.init(seed, x) "
-        "with a drawn seed, a drawn subset of the radii negated (the forward reads r^2)",
+        "random knotty DAGs (three-input adds, fan-out, concat(a, a) and add(a, a), a concat of "
+        "one input), dense and distance layers, smooth activations, both losses; parameters "
+        "from net.init(seed, x) with a drawn seed, a drawn subset of the radii negated (the "
+        "forward reads r^2)",
         "a quarter of the cases on data pulled within 2^-10..2^-14 of one row, so that radii "
         "pass 1e3 (both counted in the ledger)",
         "cross-entropy targets: integer labels, or (half the cases) (n, m) rows on the 1/4 grid "

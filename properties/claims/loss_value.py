@@ -25,7 +25,14 @@ from hypothesis.extra import numpy as hnp
 
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import KNOT_KEYS, KNOTTY, cases, grid_floats, knots
+from ..strategies import (
+    KNOT_KEYS,
+    KNOTTY,
+    cases,
+    grid_floats,
+    knots,
+    sometimes_a_lone_concat,
+)
 from .updates import SMALL
 
 H = 1e-20
@@ -35,6 +42,7 @@ EPS = float(np.finfo(np.float64).eps)
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(SMALL, soft_targets=True, shape_options=KNOTTY), label="case")
+    case = sometimes_a_lone_concat(draw, case)
     u = draw(hnp.arrays(np.float64, case.net.size, elements=grid_floats(1.0)), label="u")
     return {"case": case, "u": u}
 
