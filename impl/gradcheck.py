@@ -61,8 +61,9 @@ value stands, its error estimate taken without the jitter (which may cross the k
 the jump), and the cross-check's probes leave the entry out. ``auto`` keeps complex step only
 if at each kink it does not change with the sign of the step and, just off the kink on either
 side, equals that side's one-sided derivative; otherwise it falls back, and the fallback, whose
-differences cannot tell the branch, has no oracle at the kinks (an infinite error estimate: the
-entry fails as ``no oracle``). A named ``complex_step`` is not cross-checked. A named
+differences cannot tell the branch, has no oracle at the kinks, complex step's and those its
+own one-sided differences find, named once in the note (an infinite error estimate: the entry
+fails as ``no oracle``). A named ``complex_step`` is not cross-checked. A named
 ``richardson`` or ``mpmath`` finds the kinks itself (Richardson: its one-sided estimates, from
 the same evaluations, differ beyond their error estimates; mpmath: the gap between the one-sided
 slopes is the same at h and 2h, a jump, where a smooth f gives f'' h, doubling) and has no
@@ -388,7 +389,7 @@ def _at_kinks(
     note = "; ".join(
         text
         for text, count in (
-            (f"{int(kinks.sum())} entries at a kink (complex step takes the branch at x0)", 1),
+            (f"{_entries(kinks)} at a kink (complex step takes the branch at x0)", 1),
             (f"{int(unconfirmed.sum())} of them not confirmed", unconfirmed.sum()),
             (f"{flipped} follow the sign of the step: no oracle there", flipped),
         )
@@ -617,12 +618,17 @@ def _no_oracle_at_kinks(oracle: _Oracle, kinks: Array) -> _Oracle:
     of the kink's slopes (held-out audit)."""
     if not kinks.any():
         return oracle
-    note = (
-        f"{int(kinks.sum())} entries at a kink: two-sided differences average its slopes and "
-        "cannot tell the branch, no oracle there (auto's complex step can)"
-    )
+    note = f"no oracle at {_entries(kinks)} at a kink: {_AVERAGED} (auto's complex step can)"
     errors = np.where(kinks, np.inf, oracle.errors)
     return _Oracle(oracle.values, errors, oracle.method, note, kinks)
+
+
+_AVERAGED = "two-sided differences average its slopes and cannot tell the branch"
+
+
+def _entries(mask: Array) -> str:
+    n = int(mask.sum())
+    return f"{n} {'entry' if n == 1 else 'entries'}"
 
 
 def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> tuple[str, Array | None]:
@@ -713,13 +719,16 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         if steps is None or steps.fp.shape[1] != x0.size:  # it covers only some entries
             steps = _steps(fun, x0, np.arange(x0.size), RICHARDSON_H0)
         fallback = _Oracle(*_extrapolated(steps, side=0), "richardson")
-    if fallback.note:
+    # the kinks complex step found and those the fallback's own one-sided differences found,
+    # said once (a named method's note points to auto's complex step, which failed here)
+    kinks = np.zeros(x0.size, dtype=bool)
+    for found in (None if cs is None else cs.kinks, fallback.kinks):
+        kinks |= False if found is None else found
+    if fallback.note and fallback.kinks is None:
         notes.append(fallback.note)
-    errors, kinks = fallback.errors, None if cs is None else cs.kinks
-    if kinks is not None and kinks.any():
-        # differences average a kink's slopes and cannot tell the branch: no oracle there
-        errors = np.where(kinks, np.inf, errors)
-        notes.append(f"no oracle at the {int(kinks.sum())} entries at a kink")
+    if kinks.any():
+        notes.append(f"no oracle at {_entries(kinks)} at a kink: {_AVERAGED}")
+    errors = np.where(kinks, np.inf, fallback.errors)
     return _Oracle(fallback.values, errors, fallback.method, "; ".join(notes))
 
 
