@@ -10,7 +10,8 @@ include that shape no longer meets its expectation:
   through an add);
 - the cross-entropy gradient without its row-sum factor (rows not summing to 1);
 - cross-entropy target rows normalised to sum to 1 when checked;
-- a concat that reads its second input (a one-input concat fails).
+- a concat that reads its second input (a one-input concat fails), or whose backward halves a
+  one-input concat's gradient.
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ MUTANTS = {
     # the full mutation run: concat's namespace read from its second input (a one-input concat,
     # which no DAG drew before, fails)
     "concat_reads_a_second_input": (Concat, "forward", "namespace(xs[0])", "namespace(xs[1])"),
+    # a held-out audit's: a one-input concat's backward halving its gradient, which the forward
+    # claim cannot see and no gradient claim drew
+    "lone_concat_halves_its_gradient": (
+        Concat,
+        "backward",
+        "return [gy[:, s] for s in self._slices], {}",
+        "return [0.5 * gy] if len(self._slices) == 1 else [gy[:, s] for s in self._slices], {}",
+    ),
 }
 
 CAUGHT_BY = [
@@ -85,6 +94,8 @@ CAUGHT_BY = [
     # the gradient claims drew no one-input concat before KNOTTY did (their ledgers counted 0)
     ("concat_reads_a_second_input", "gradient-equals-oracle"),
     ("concat_reads_a_second_input", "gradient-equals-oracle-through-relu"),
+    ("lone_concat_halves_its_gradient", "gradient-equals-oracle"),
+    ("lone_concat_halves_its_gradient", "gradient-equals-oracle-through-relu"),
 ]
 
 
@@ -94,7 +105,8 @@ def test_a_planted_bug_on_knotty_cases_is_caught(monkeypatch, profile, mutant, c
     plant(monkeypatch, cls, method, (old, new))
     entry = run_claim(BY_ID[claim], profile)
     # a crash inside the claim's own check (the one-input concat raises) is an error outcome
-    assert entry["outcome"] in (("falsified", "error") if "concat" in mutant else ("falsified",))
+    crash = mutant == "concat_reads_a_second_input"
+    assert entry["outcome"] in (("falsified", "error") if crash else ("falsified",))
     assert not entry["meets_expectation"], entry
 
 

@@ -9,9 +9,13 @@ catch a rise: they check that the trainer's step and theory's guaranteed decreas
 descent lemma, Nesterov 2004, Lemma 1.2.3, with this suite's exact one-step region from
 ``descentcheck.theory.descent``): in the region for L_k the loss must fall by at least theory's
 ``c_k |g_k|^2``. The factor 1.5 makes the guarantee weaker than the curvature's own: for GD it
-reads ``lr (1 - 0.75 kappa lr) |g|^2``, which a step c lr long still meets for c up to about 1.3
-(at small kappa lr), so these claims alone do not catch a learning rate off by less than that;
-``update-equals-derived-rule`` and the torch cross-check do. The claims with conditions fixed
+reads ``lr (1 - 0.75 kappa lr) |g|^2`` (kappa the curvature along the step), which a step c lr
+long still meets, in the quadratic model, for every c <= 1.5 (the region holds kappa lr < 4/3)
+and for a longer one wherever ``kappa lr < (c - 1) / (c^2 / 2 - 3/4)`` (0.8 at c = 2, 0.41 at
+c = 4). So these claims alone do not catch a learning rate too long by half, and catch a longer
+one only on steps drawn far enough into the region (a held-out audit's plants: 1.5x held at
+fast and ci, 1.8x was falsified at both, 2x at fast); ``update-equals-derived-rule`` and the
+torch cross-check catch any length. The claims with conditions fixed
 before the run are in ``apriori``.
 Hyperparameters are drawn inside the exact region for ``L = 1.5 * L_g``, ``L_g = |g^T H g| /
 |g|^2`` the curvature along the gradient at w_0 (complex step), learning rates up to the region's
