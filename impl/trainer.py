@@ -220,7 +220,8 @@ class _Run:
                 return
             if k == steps:
                 return
-            self.update(grads)
+            if not self.update(grads, k):
+                return
             if bar is not None:
                 bar.update(1)
                 if k % 50 == 0:
@@ -242,8 +243,9 @@ class _Run:
         self.grad_norms.append(gnorm)
         return math.isfinite(gnorm) or not self.diverged(f"gradient became non-finite at step {k}")
 
-    def update(self, grads: Params) -> None:
-        """One step ``w_(k+1) = w_k + dw_k``: the flat form in place, else the dict form."""
+    def update(self, grads: Params, k: int) -> bool:
+        """One step ``w_(k+1) = w_k + dw_k``: the flat form in place, else the dict form; False
+        when ``dw_k`` is not finite (the run is diverged there)."""
         # nobody keeps w_k: the flat form's step may update v in place itself (one pass)
         stepped = self.flat is not None and self.history is None and self.flat.step is not None
         if stepped:
@@ -255,14 +257,17 @@ class _Run:
             dw, coef = self.layout.flatten(updates), info.momentum
         self.step_norms.append(_norm(dw))
         self.coefs.append(coef)
-        if stepped:
-            return
-        if self.history is None:
-            self.v += dw  # nobody keeps w_k, and the views w follow v
-        else:
-            self.v = self.v + dw
-            self.w = self.net.unflatten(self.v)
-            self.history.append(self.w)
+        if not stepped:
+            if self.history is None:
+                self.v += dw  # nobody keeps w_k, and the views w follow v
+            else:
+                self.v = self.v + dw
+                self.w = self.net.unflatten(self.v)
+                self.history.append(self.w)
+        # a finite gradient can still give a non-finite step (RMSProp's 0/0 at eps = 0), and a
+        # relu maps NaN inputs to 0: the loss stayed finite while NaN filled the weights
+        finite = math.isfinite(self.step_norms[-1])
+        return finite or not self.diverged(f"update became non-finite at step {k}")
 
 
 def _on_host(be: Backend, params: dict[str, Array]) -> dict[str, Array]:

@@ -10,8 +10,10 @@ For steps k = 0..K-1 (K the number of updates made)::
     momentum[k]    the momentum coefficient of update k: alpha_k (adaptive), beta, or None
 
 A run that meets a non-finite loss stops there with ``status = "diverged"``; ``losses`` then ends
-with that inf/NaN value. JSON has no inf/NaN, so they are written as the strings ``"inf"``,
-``"-inf"`` and ``"nan"``.
+with that inf/NaN value. So does one whose gradient is not finite (``grad_norms`` ends with it),
+or whose update is not (a finite gradient can give one: RMSProp's 0/0 at ``eps = 0``): the run
+stops once update k is applied, ``step_norms`` ending with it and ``losses`` with E(w_k). JSON
+has no inf/NaN, so they are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"``.
 """
 
 from __future__ import annotations

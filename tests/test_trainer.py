@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -193,6 +194,69 @@ def test_divergence_is_reported_not_raised():
     record = t.to_json()
     json.dumps(record, allow_nan=False)  # inf/NaN are written as strings
     assert record["status"] == "diverged" and record["final_loss"] in ("inf", "nan")
+
+
+def _relu_case_with_a_zero_column():
+    """dense -> relu -> dense on data whose column 1 is 0: h.W's row 1 has gradient 0 exactly."""
+    spec = {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+            {"name": "a", "op": "relu", "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
+        ],
+    }
+    net = Network.from_spec(spec)
+    x = np.array([[0.5, 0.0, 1.0], [-1.0, 0.0, 0.25], [1.0, 0.0, -0.5], [0.25, 0.0, 0.75]])
+    y = np.array([[0.5, -1.0], [1.0, 0.0], [0.0, 0.5], [-0.5, 1.0]])
+    return net, net.init(seed=0, x=x), x, y
+
+
+def test_a_non_finite_update_is_a_divergence_even_where_the_loss_stays_finite():
+    """RMSProp at eps = 0 divides 0 by 0 where an input column is 0: NaN weights, which a relu
+    maps to 0, so the loss stayed finite and the run said "completed" with NaN in its parameters
+    (a held-out audit). The update's norm now stops it, naming the step, whether the update is
+    made in place or every iterate is kept."""
+    net, params, x, y = _relu_case_with_a_zero_column()
+    for keep in (False, True):
+        t = train(net, params, x, y, "rmsprop", lr=0.01, eps=0.0, steps=5, keep_params=keep)
+        assert t.status == "diverged" and t.message == "update became non-finite at step 0"
+        assert t.steps == 1 and np.isnan(t.step_norms[0]) and np.isfinite(t.losses).all()
+        assert [s["step_norm"] for s in t.to_json()["steps"]] == ["nan"]
+    fine = train(net, params, x, y, "rmsprop", lr=0.01, eps=1e-8, steps=5)
+    assert fine.status == "completed" and np.isfinite(fine.step_norms).all()
+
+
+def test_the_observables_claim_accepts_a_real_divergence_and_names_a_false_one():
+    """``trajectory-records-equal-the-observables`` holds a diverged run to the record it
+    stopped on, recomputed from the iterates: a real NaN update or inf loss passes, and a run
+    whose records say "diverged" while every recomputed quantity is finite is named."""
+    from types import SimpleNamespace
+
+    from descentcheck.properties.claims.observables import divergence_misses
+
+    net, params, x, y = _relu_case_with_a_zero_column()
+    x, yt = net.check_data(x, y)
+    case = SimpleNamespace(net=net, x=x, yt=yt)
+    nan_step = train(net, params, x, yt, "rmsprop", lr=0.01, eps=0.0, steps=3, keep_params=True)
+    assert divergence_misses(case, nan_step, "rmsprop") == []
+    hb_net, hb_params, hb_x, hb_y = _heavy_ball_case()
+    inf_loss = train(hb_net, hb_params, hb_x, hb_y, "gd", lr=5.0, steps=5000, keep_params=True)
+    assert inf_loss.diverged and not np.isfinite(inf_loss.losses[-1])
+    hb_case = SimpleNamespace(net=hb_net, x=hb_x, yt=hb_y)
+    assert divergence_misses(hb_case, inf_loss, "gd") == []
+    fine = train(net, params, x, yt, "rmsprop", lr=0.01, eps=1e-8, steps=3, keep_params=True)
+    false = replace(fine, status="diverged", step_norms=np.r_[fine.step_norms[:1], np.nan])
+    false = replace(false, losses=fine.losses[:2], params_history=fine.params_history[:3])
+    (miss,) = divergence_misses(case, false, "rmsprop")
+    assert miss.startswith("rmsprop step 1: diverged on step_norm nan; recomputed: ")
+    quiet = replace(fine, status="diverged")  # every record finite
+    assert divergence_misses(case, quiet, "rmsprop") == [
+        "rmsprop: diverged at step 3 with its records finite (3 steps, final loss "
+        f"{fine.losses[-1]:.6g})"
+    ]
 
 
 def test_trajectory_json_follows_the_contract():

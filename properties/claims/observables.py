@@ -232,6 +232,32 @@ def path_misses(kept: Any, inplace: Any, name: str) -> list[str]:
     return out
 
 
+def divergence_misses(case: Case, traj: Any, name: str) -> list[str]:
+    """A diverged run stops at its first non-finite record (README's trajectory format: a loss,
+    gradient or update that turns inf/NaN): recomputed from the iterates, that quantity must
+    not be finite. A record that went wrong stops a run that was fine (a NaN step norm planted
+    in the trainer held while diverged runs were only compared between the two paths)."""
+    with np.errstate(all="ignore"):  # recomputed where the run itself overflowed
+        return _divergence_misses(case, traj, name)
+
+
+def _divergence_misses(case: Case, traj: Any, name: str) -> list[str]:
+    net, W, k = case.net, traj.params_history, len(traj.losses) - 1
+    if not math.isfinite(traj.losses[-1]):
+        what, recorded, value = "loss", traj.losses[-1], float(net.loss(W[k], case.x, case.yt))
+    elif len(traj.grad_norms) > k and not math.isfinite(traj.grad_norms[k]):
+        g = net.flatten(net.loss_and_grad(W[k], case.x, case.yt)[1])
+        what, recorded, value = "grad_norm", traj.grad_norms[k], norm(g)
+    elif len(traj.step_norms) > k and len(W) > k + 1 and not math.isfinite(traj.step_norms[k]):
+        what, recorded = "step_norm", traj.step_norms[k]
+        value = norm(net.flatten(W[k + 1]) - net.flatten(W[k]))
+    else:
+        return [f"{name}: diverged at step {k} with its records finite ({traj.message})"]
+    if math.isfinite(value):
+        return [f"{name} step {k}: diverged on {what} {float(recorded)!r}; recomputed: {value!r}"]
+    return []
+
+
 def _check_one(case: Case, hp: dict[str, Any], K: int, worst: dict[str, float]) -> list[str]:
     net, name = case.net, label(hp)
     plugin = get(hp["optimizer"]).origin != "builtin"
@@ -250,7 +276,7 @@ def _check_one(case: Case, hp: dict[str, Any], K: int, worst: dict[str, float]) 
             "in-place path: copy them in init)"
         )
     if kept.status != "completed":
-        return out
+        return out + divergence_misses(case, kept, name)
     W = [net.flatten(p) for p in kept.params_history]
     out += observed_misses(case, kept, name, worst)
     out += step_misses(net, kept, W, name, worst)
@@ -296,7 +322,8 @@ TRAJECTORY_RECORDS_OBSERVABLES = Claim(
         "installed plugin optimizers: each option setting, hyperparameters drawn from their "
         "declared ranges; every record but the momentum coefficient (no documented rule)",
         "tolerances from float64 rounding (module docstring); a diverged run is compared "
-        "between the two paths only",
+        "between the two paths, and the record it stopped on must be non-finite when "
+        "recomputed from its iterates",
     ),
     expect="holds",
     strategy=_draw,
