@@ -319,8 +319,10 @@ def train(
     if not quiet:
         up = traj.increases()
         click.echo(f"{traj.status}: {traj.message}")
+        # the steps whose loss was evaluated: a run stopped by a non-finite update took one more
+        evaluated = len(traj.losses) - 1
         click.echo(
-            f"loss {traj.losses[0]:.10g} -> {traj.losses[-1]:.10g} over {traj.steps} "
+            f"loss {traj.losses[0]:.10g} -> {traj.losses[-1]:.10g} over {evaluated} "
             f"steps ({traj.wall_time:.3g} s on {traj.device})"
         )
         if up:
@@ -331,8 +333,9 @@ def train(
                 f"first at step {k}: "
                 f"{traj.losses[k]:.17g} -> {traj.losses[k + 1]:.17g}"
             )
-        elif len(traj.losses) < 2:  # diverged at w_0 (or --steps 0): nothing to compare
-            click.echo("no step was taken, so nothing to say about a decrease")
+        elif evaluated < 1:  # diverged at w_0 (or --steps 0): nothing to compare
+            taken = "its one update was not finite" if traj.steps else "no step was taken"
+            click.echo(f"{taken}, so nothing to say about a decrease")
         else:
             click.echo("loss decreased (or stayed) at every step")
         click.echo(f"wrote {out_dir / 'trajectory.json'} and {out_dir / 'params.npz'}")

@@ -760,6 +760,36 @@ def test_a_run_diverged_at_w0_says_no_step_was_taken_without_numpy_warnings(work
     assert "no step was taken" in r.output and "decreased" not in r.output
 
 
+def test_a_run_stopped_by_a_non_finite_update_says_so(workdir):
+    """RMSProp at eps = 0 on a relu net with a zero input column: 0/0 in the first update. The
+    run said "completed" with NaN weights (a held-out audit); it is diverged at step 0, and the
+    summary counts the steps whose loss was evaluated (it said "over 1 steps" beside "no step
+    was taken")."""
+    spec = {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+            {"name": "a", "op": "relu", "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
+        ],
+    }
+    (workdir / "relu.json").write_text(json.dumps(spec))
+    x = np.array([[0.5, 0.0, 1.0], [-1.0, 0.0, 0.25], [1.0, 0.0, -0.5], [0.25, 0.0, 0.75]])
+    np.savez(workdir / "zc.npz", x=x, y=np.array([[0.5, -1], [1, 0], [0, 0.5], [-0.5, 1]]))
+    args = ["train", workdir / "relu.json", "--data", workdir / "zc.npz", "--optimizer", "rmsprop"]
+    args += ["--lr", "0.01", "--eps", "0", "--steps", "5", "--out", workdir / "run"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "diverged: update became non-finite at step 0"
+    assert " over 0 steps " in lines[1]
+    assert lines[2] == "its one update was not finite, so nothing to say about a decrease"
+    record = json.loads((workdir / "run" / "trajectory.json").read_text())
+    assert record["status"] == "diverged" and record["steps"][0]["step_norm"] == "nan"
+
+
 @pytest.mark.parametrize(
     "args, says",
     [
