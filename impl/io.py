@@ -273,6 +273,17 @@ def json_problem(e: json.JSONDecodeError) -> str:
     return f"{e.msg}{at} line {e.lineno} column {e.colno}"
 
 
+def _not_text(p: Path, label: str, e: UnicodeDecodeError) -> str:
+    """Why a file that is not UTF-8 is no ``label``: a pickle or a zip (an ``.npz``) named as
+    such, as :func:`load_npz` names them, else the first byte that is not text."""
+    head = bytes(e.object[:2])
+    if head[:1] == b"\x80":  # pickle protocol 2 and later
+        return f"{label} {p} is a Python pickle, which descentcheck never loads"
+    if head == b"PK":
+        return f"{label} {p} is a zip archive (an .npz?), not a {label}"
+    return f"{label} {p} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x})"
+
+
 def read_document(
     path: PathLike, label: str, error: type[Exception], *, toml: bool = False
 ) -> tuple[Any, str]:
@@ -288,7 +299,9 @@ def read_document(
         raise error(f"{label} not found: {p}") from None
     except IsADirectoryError:
         raise error(f"{label} {p} is a directory") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise error(_not_text(p, label, e)) from None
+    except OSError as e:
         raise error(f"cannot read {label} {p}: {_one_line(e)}") from None
     as_toml = toml and p.suffix.lower() != ".json" and not text.lstrip().startswith("{")
     try:

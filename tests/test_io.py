@@ -299,7 +299,7 @@ def test_read_document_picks_json_or_toml_and_words_each_failure(tmp_path: Path)
     cases = {
         "bad.toml": r"bad\.toml: malformed TOML: ",
         "missing.json": r"^spec file not found: .*missing\.json$",
-        "bad.bin": r"^cannot read spec file .*bad\.bin: ",
+        "bad.bin": r"^spec file .*bad\.bin is not UTF-8 text \(byte 0 is 0xff\)$",
         ".": r" is a directory$",
     }
     for name, message in cases.items():
