@@ -253,9 +253,9 @@ def check_arrays(x: Array, y: Array, where: str = "data") -> tuple[Array, Array,
     Raises :class:`DataError`, its message starting with ``where``."""
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype.kind not in "fiu":
-        raise DataError(f"{where}: x has dtype {x.dtype}, expected numbers")
+        raise DataError(f"{where}: x has dtype {x.dtype}, expected real numbers")
     if y.dtype.kind not in "fiub":
-        raise DataError(f"{where}: y has dtype {y.dtype}, expected numbers")
+        raise DataError(f"{where}: y has dtype {y.dtype}, expected real numbers")
     if x.ndim != 2:
         raise DataError(f"{where}: x has shape {x.shape}, expected 2-D (n, inputs)")
     n, d = x.shape

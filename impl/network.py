@@ -148,7 +148,7 @@ class Network:
         if x.ndim != 2 or x.shape[1] != self.spec.inputs:
             raise DataError(f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})")
         if x.dtype.kind not in "fiu":
-            raise DataError(f"inputs x have dtype {x.dtype}, expected numbers")
+            raise DataError(f"inputs x have dtype {x.dtype}, expected real numbers")
         x = x.astype(np.float64, copy=False)
         bad = ~np.isfinite(x)
         if bad.any():
@@ -173,7 +173,7 @@ class Network:
         if len(y) != n:
             raise DataError(f"targets y have {len(y)} rows but inputs x have {n}")
         if y.dtype.kind not in "fiub":
-            raise DataError(f"targets y have dtype {y.dtype}, expected numbers")
+            raise DataError(f"targets y have dtype {y.dtype}, expected real numbers")
         # impl.losses.flat_targets_are_labels's rule, written out here: the teeth tests
         # (tests/test_properties_teeth.py) plant the mutation run's mutants in this line's text
         if y.ndim == 1 and (y.dtype.kind in "iub" and (m > 1 or self._labels_loss)):

@@ -227,8 +227,8 @@ BAD = {  # case: (x, y, words in the message)
     "no columns": (np.zeros((3, 0)), np.zeros(3), "0 columns"),
     "nan x": (np.array([[0], [1], [np.nan], [np.inf]]), np.zeros(4), f"x {NAN} 2)"),
     "inf y": (np.zeros((3, 1)), np.array([0, -np.inf, 1]), f"y {NAN} 1)"),
-    "str x": (np.array([["a"], ["b"]]), np.zeros(2), "x has dtype <U1, expected numbers"),
-    "complex y": (np.zeros((2, 1)), np.zeros(2, dtype=complex), "y has dtype complex128"),
+    "str x": (np.array([["a"], ["b"]]), np.zeros(2), "x has dtype <U1, expected real numbers"),
+    "complex y": (np.zeros((2, 1)), np.zeros(2, dtype=complex), "y has dtype complex128, expected real numbers"),
     "negative label": (np.zeros((3, 1)), np.array([0, -1, 1]), "negative label -1 (row 1)"),
 }  # fmt: skip
 
