@@ -474,3 +474,19 @@ def test_the_results_carry_the_current_triage(results: dict) -> None:
     for m in results["mutants"]:
         if m["status"] == "survived":
             assert m["triage"] == triage.get(m["id"]), m["id"]
+
+
+def test_the_results_name_the_paths_the_run_mutated(tmp_path: Path) -> None:
+    """A run narrowed to one file in a clone (README, Mutation runs) recorded the default four
+    paths in ``reports/mutants.json``: the paths come from the clone's ``pyproject.toml``."""
+    import collect
+
+    assert collect.mutated_paths() == [
+        "impl/optim/",
+        "impl/ops/",
+        "impl/losses.py",
+        "impl/network.py",
+    ]
+    narrowed = tmp_path / "pyproject.toml"
+    narrowed.write_text('[tool.mutmut]\npaths_to_mutate = "impl/ops/merges.py"\n')
+    assert collect.mutated_paths(narrowed) == ["impl/ops/merges.py"]

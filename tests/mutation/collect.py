@@ -36,7 +36,18 @@ STATUS = {
     "bad_survived": "survived",
 }
 TEST_COMMAND = "descentcheck verify --profile fast (tests/mutation/ledger_runner.py)"
-PATHS = ["impl/optim/", "impl/ops/", "impl/losses.py", "impl/network.py"]
+
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def mutated_paths(pyproject: Path = PYPROJECT) -> list[str]:
+    """``[tool.mutmut] paths_to_mutate`` of the tree mutmut ran in: a run narrowed to one file
+    (README, Mutation runs) records that file, not the default four paths."""
+    import tomllib
+
+    config = tomllib.loads(pyproject.read_text("utf-8"))["tool"]["mutmut"]
+    return [p.strip() for p in config["paths_to_mutate"].split(",") if p.strip()]
 
 
 def cache_rows(cache: Path) -> list[tuple[str, str, int, int, str]]:
@@ -122,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "commit": args.commit,
         "tool": f"mutmut {version('mutmut')}",
         "test_command": TEST_COMMAND,
-        "paths": PATHS,
+        "paths": mutated_paths(),
         "sample": {"rate": args.rate, "seed": args.seed, **({"top": args.top} if args.top else {})},
         "seconds": args.seconds,
         "counts": counts,
