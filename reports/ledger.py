@@ -5,6 +5,11 @@ its own worker processes), so the ledger and the report's experiments share the 
 cores instead of running one after the other. The child writes the ledger JSON
 (``DESIGN.md``'s format) into the report folder.
 
+A verify that does not finish (it raised, was killed, was interrupted alone) leaves no ledger:
+the build then stops with one line naming why, before anything is published, so the earlier
+report stays whole (a killed verify was published as a report with no claims, beside the
+earlier run's ``ledger.json``).
+
 Same seed, same numbers: the child searches with a fixed Hypothesis seed (the report's seed,
 through ``DESCENTCHECK_SEED``) and a fresh, empty example database in a temporary folder, so a
 counterexample saved by an earlier run cannot change what this run finds. BLAS runs with one
@@ -17,17 +22,18 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
+import sys
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any
 
 
 def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) -> None:
-    """Run verify and write its ledger, or an error record, to ``json_path``. It ends with the
-    report (``die_with_parent``), says nothing on stderr (its failures go in the record: a
-    Ctrl-C to the group printed its tracebacks under the parent's one line), and an interrupt
-    ends it without a record (the parent, interrupted too, reports)."""
+    """Run verify and write its ledger to ``json_path``, or exit non-zero: 1 with an error
+    record there when verify raised, 130 when interrupted. It ends with the report
+    (``die_with_parent``) and says nothing on stderr (a Ctrl-C to the group printed its
+    tracebacks under the parent's one line)."""
     from descentcheck.impl.interrupts import die_with_parent
 
     die_with_parent()
@@ -45,17 +51,15 @@ def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) ->
             with one_blas_thread():
                 run_verify(profile, json_path, stats=False, progress=False, claims=claims)
         except KeyboardInterrupt:
-            return
-        except BaseException as e:  # the report shows the failure instead of the ledger
-            record = {
-                "error": f"{type(e).__name__}: {e}",
-                "traceback": traceback.format_exc(),
-                "profile": profile,
-            }
+            sys.exit(130)
+        except BaseException as e:  # the parent names it
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            record = {"error": f"{type(e).__name__}: {first}" if first else type(e).__name__}
             try:
-                Path(json_path).write_text(json.dumps(record, indent=1))
+                Path(json_path).write_text(json.dumps(record))
             except OSError:  # the report removed its staging folder: it has stopped
                 pass
+            sys.exit(1)
 
 
 class VerifyRun:
@@ -76,8 +80,9 @@ class VerifyRun:
         return not self.process.is_alive()
 
     def result(self) -> dict[str, Any]:
-        """The ledger dict, or ``{"error": ...}`` if verify failed. The ledger file is
-        rewritten with the database entry naming no temporary path (same seed, same file)."""
+        """The ledger dict; a verify that did not finish raises a one-line
+        :class:`~descentcheck.impl.errors.DescentcheckError`. The ledger file is rewritten with
+        the database entry naming no temporary path (same seed, same file)."""
         self.process.join()
         data = load_ledger(self.json_path, self.process.exitcode)
         if "hypothesis_database" in data:
@@ -93,11 +98,22 @@ class VerifyRun:
 
 
 def load_ledger(path: Path, exitcode: int | None = 0) -> dict[str, Any]:
-    """A ledger JSON file, or an error record saying why there is none."""
+    """The ledger JSON file verify wrote, exiting with ``exitcode``; anything else raises a
+    one-line :class:`~descentcheck.impl.errors.DescentcheckError` saying why there is none."""
+    from descentcheck.impl.errors import DescentcheckError
+
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return {"error": f"verify wrote no ledger (exit code {exitcode}): {e}"}
-    if not isinstance(data, dict) or ("claims" not in data and "error" not in data):
-        return {"error": f"{path} is not a ledger"}
-    return data
+    except (OSError, json.JSONDecodeError):
+        data = None
+    if exitcode == 0 and isinstance(data, dict) and "claims" in data:
+        return data
+    if isinstance(data, dict) and "error" in data:
+        why = f"verify failed: {data['error']}"
+    elif exitcode is not None and exitcode < 0:
+        why = f"verify was killed by signal {signal.Signals(-exitcode).name}"
+    elif exitcode == 130:
+        why = "verify was interrupted"
+    else:
+        why = f"verify stopped without a ledger (exit code {exitcode})"
+    raise DescentcheckError(f"{why}; nothing was published (an earlier report is left as it was)")

@@ -283,12 +283,6 @@ def ledger_section(
 ) -> tuple[Section, dict[str, Any]]:
     """The section, and what the report adds to the ledger (replay commands and checks)."""
     sec = Section("ledger", "Claims ledger")
-    if "error" in ledger:
-        sec.add(
-            Callout(f"The claims ledger could not be produced: {ledger['error']}", "fail"),
-            Code(ledger.get("traceback", ""), "text"),
-        )
-        return sec, {}
     claims = ledger["claims"]
     sec.add(*_overview(ledger, claims))
     sec.add(*_totals(claims, (ledger.get("stats") or {}).get("all") or {}))

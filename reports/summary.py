@@ -85,36 +85,33 @@ def summary_section(
 ) -> tuple[Section, dict[str, Any]]:
     sec = Section("summary", "Summary")
     numbers: dict[str, Any] = {}
-    if "error" in ledger:
-        sec.add(Callout(f"No claims ledger: {ledger['error']}", "fail"))
-    else:
-        n = claim_counts(ledger)
-        numbers["claims"] = n
-        ok = n["as_expected"] == n["claims"]
-        sec.add(
-            Callout(
-                f"{n['as_expected']} of {n['claims']} claims met their expectation: "
-                f"{n['held']} held, {n['falsified']} falsified with a replayable counterexample, "
-                f"{n['error']} errors; {n['cases']:,} generated cases in all "
-                f"(verify profile `{ledger['profile']}`, {seconds(float(ledger['seconds']))}).",
-                "ok" if ok else "fail",
+    n = claim_counts(ledger)
+    numbers["claims"] = n
+    ok = n["as_expected"] == n["claims"]
+    sec.add(
+        Callout(
+            f"{n['as_expected']} of {n['claims']} claims met their expectation: "
+            f"{n['held']} held, {n['falsified']} falsified with a replayable counterexample, "
+            f"{n['error']} errors; {n['cases']:,} generated cases in all "
+            f"(verify profile `{ledger['profile']}`, {seconds(float(ledger['seconds']))}).",
+            "ok" if ok else "fail",
+        ),
+        Table(
+            ("outcome", "claims", "cases"),
+            tuple(
+                (
+                    f"[badge] {outcome}",
+                    ", ".join(f"`{c['id']}`" for c in group),
+                    str(sum(int(c.get("examples") or 0) for c in group)),
+                )
+                for outcome in ("held", "falsified", "error")
+                if (group := [c for c in ledger["claims"] if c["outcome"] == outcome])
             ),
-            Table(
-                ("outcome", "claims", "cases"),
-                tuple(
-                    (
-                        f"[badge] {outcome}",
-                        ", ".join(f"`{c['id']}`" for c in group),
-                        str(sum(int(c.get("examples") or 0) for c in group)),
-                    )
-                    for outcome in ("held", "falsified", "error")
-                    if (group := [c for c in ledger["claims"] if c["outcome"] == outcome])
-                ),
-                caption="Claims by outcome (each one's expectation, numbers and counterexample "
-                "are in the claims ledger below).",
-                numeric=(False, False, True),
-            ),
-        )
+            caption="Claims by outcome (each one's expectation, numbers and counterexample "
+            "are in the claims ledger below).",
+            numeric=(False, False, True),
+        ),
+    )
     heads = _headlines(results)
     numbers["headlines"] = heads
     sec.add(

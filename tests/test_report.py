@@ -204,6 +204,62 @@ def test_a_failed_build_leaves_the_earlier_report_whole(
     assert not list(earlier.glob(".building-*"))
 
 
+def test_a_verify_that_did_not_finish_publishes_nothing(
+    report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verify child killed mid-run (as by the out-of-memory killer) was published as a report
+    with no claims, exit 0, beside the earlier run's ledger.json (a held-out audit): the build
+    now stops with one line and the earlier report stays whole."""
+    from descentcheck.impl.errors import DescentcheckError
+    from descentcheck.reports import build, build_report
+    from descentcheck.reports.ledger import VerifyRun
+
+    earlier = tmp_path / "earlier"
+    shutil.copytree(report, earlier)
+    before = {p.relative_to(earlier): p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    real = VerifyRun.result
+
+    def killed(self: VerifyRun) -> dict:
+        self.process.kill()
+        return real(self)
+
+    monkeypatch.setattr(VerifyRun, "result", killed)
+    monkeypatch.setattr(build, "_experiments", lambda *args: ([], {}))  # the ledger alone
+    with pytest.raises(DescentcheckError) as err:
+        build_report(earlier, profile="smoke", progress=False, seed=1)
+    assert str(err.value) == (
+        "verify was killed by signal SIGKILL; nothing was published (an earlier report is "
+        "left as it was)"
+    )
+    after = {p.relative_to(earlier): p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    assert after == before and not list(earlier.glob(".building-*"))
+
+
+@pytest.mark.parametrize(
+    ("written", "exitcode", "says"),
+    [
+        ('{"error": "ZeroDivisionError: division by zero"}', 1, "verify failed: Zero"),
+        (None, 130, "verify was interrupted;"),
+        (None, 0, "verify stopped without a ledger (exit code 0);"),  # an exit with no file
+        ('{"claims": []}', 1, "verify stopped without a ledger (exit code 1);"),
+    ],
+)
+def test_a_ledger_verify_did_not_finish_is_one_line(
+    tmp_path: Path, written: str | None, exitcode: int, says: str
+) -> None:
+    from descentcheck.impl.errors import DescentcheckError
+    from descentcheck.reports.ledger import load_ledger
+
+    path = tmp_path / "ledger.json"
+    if written is not None:
+        path.write_text(written)
+    with pytest.raises(DescentcheckError, match="^" + re.escape(says)) as err:
+        load_ledger(path, exitcode)
+    assert "\n" not in str(err.value)
+    path.write_text('{"claims": [], "profile": "fast"}')
+    assert load_ledger(path, 0)["profile"] == "fast"
+
+
 # ---- the browser --------------------------------------------------------------------------
 
 
