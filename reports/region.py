@@ -167,7 +167,12 @@ def _summary_adaptive(cases: list[dict[str, Any]]) -> dict[str, Any]:
         "outside_failed": len(failed),
         "min_failing_ray_factor": min((c["ray_factor"] for c in failed), default=None),
         "min_failing_lr_L": min(fail_lr, default=None),
-        "min_failing_lr_L_past_2": min((a for a in fail_lr if a >= 2.0), default=None),
+        "min_failing_lr_L_past_2": (edge := min((a for a in fail_lr if a >= 2.0), default=None)),
+        # the evidence for that edge: cases past 2 that decreased below it
+        "decreased_past_2_below_it": sum(
+            c["decreased"] and 2.0 <= c["lr_L"] < (math.inf if edge is None else edge)
+            for c in outside
+        ),
         "min_failing_tau_over_bound": min(beyond_tau, default=None),
         "share_with_skips": float(np.mean([c["skip_edges"] > 0 for c in cases])) if cases else 0,
         "share_with_distance": float(np.mean([c["distance_layers"] > 0 for c in cases]))

@@ -182,9 +182,11 @@ def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
             "gradient descent's guarantee ends too."
         )
     elif along_lr == "loose":
+        n = s.get("decreased_past_2_below_it", 0)
         parts.append(
-            f"Along the learning rate the bound is **loose**: no case rose below lr·L = "
-            f"{num(lr_edge, 3)}, well past its edge lr·L = 2."
+            f"Along the learning rate the bound looks **loose**: past lr·L = 2, where τ no "
+            f"longer matters, the first rise is at lr·L = {num(lr_edge, 3)}, and the {n} "
+            f"{'case' if n == 1 else 'cases'} between 2 and it decreased."
         )
     if tau is None:
         parts.append("In τ it is **loose**: no case with lr·L < 2 rose, whatever its τ.")

@@ -448,3 +448,42 @@ def test_the_derivations_show_every_registered_op_once() -> None:
 
     shown = [op for _, _, families in OP_GROUPS for op in ops_of(*families)]
     assert sorted(shown) == sorted(registry.derive_names())
+
+
+def test_a_loose_edge_along_the_learning_rate_is_told_past_2_with_its_evidence() -> None:
+    """The smoke report said "no case rose below lr·L = 2.54" beside cases that rose at lr·L =
+    0.43-1.26 (outside the region for their τ; a held-out audit): the first rise is the first
+    past 2, and the sentence says how many cases between 2 and it decreased."""
+    from descentcheck.reports.region import _summary_adaptive
+    from descentcheck.reports.region_section import verdict_adaptive
+
+    def case(lr_L: float, tau_L: float, decreased: bool, inside: bool = False) -> dict:
+        return {
+            "lr_L": lr_L,
+            "tau_L": tau_L,
+            "decreased": decreased,
+            "inside_region": inside,
+            "drawn": (lr_L, tau_L),
+            "L": 1.0,
+            "L0": 1.0,
+            "ray_factor": 2.0,
+            "skip_edges": 0,
+            "distance_layers": 0,
+        }
+
+    cases = [
+        case(0.5, 0.1, True, inside=True),
+        case(0.433, 0.9, False),  # rose for its tau
+        case(2.1, 0.0, True),
+        case(2.3, 0.0, True),
+        case(2.54, 0.0, False),
+        case(2.9, 0.0, False),
+    ]
+    s = _summary_adaptive(cases)
+    assert s["min_failing_lr_L_past_2"] == 2.54 and s["decreased_past_2_below_it"] == 2
+    _, text = verdict_adaptive(s)
+    assert (
+        "Along the learning rate the bound looks **loose**: past lr·L = 2, where τ no longer "
+        "matters, the first rise is at lr·L = 2.54, and the 2 cases between 2 and it decreased."
+    ) in text
+    assert "no case rose below" not in text
