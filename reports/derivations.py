@@ -46,7 +46,7 @@ def op_blocks(op: str, dim: int = DIM) -> tuple[list[str], list[Math]]:
     notes = [m.group(1) for m in _COMMENT.finditer(mathml)][1:]  # the first names the op
     maths = [_YHAT.sub(_HAT, line) for line in mathml.splitlines() if line.startswith("<math")]
     body = latex.split("\\begin{align*}\n", 1)[1].split("\n\\end{align*}", 1)[0]
-    rows = [r.replace("&=", "=").replace("&", "") for r in body.split(ROW_BREAK)]
+    rows = [_unaligned(r) for r in body.split(ROW_BREAK)]
     # LaTeX's one row beyond the MathML: the softmax cross-entropy simplification
     extra = 1 if op == "softmax_cross_entropy" else 0
     if len(rows) != len(maths) + extra:  # a formula paired with another's LaTeX: never shown
@@ -54,6 +54,25 @@ def op_blocks(op: str, dim: int = DIM) -> tuple[list[str], list[Math]]:
     blocks = [Math(m, tex) for m, tex in zip(maths, rows)]
     blocks += [Math(_latex_only_mathml(), tex) for tex in rows[len(maths) :]]
     return notes, blocks
+
+
+_TOKENS = re.compile(r"\\begin\{[^}]*\}|\\end\{[^}]*\}|\\&|&|[^\\&]+|\\")
+
+
+def _unaligned(row: str) -> str:
+    """An ``align*`` row without its alignment marks: each ``&`` outside every environment
+    (``&=`` and ``\\text{region: } &``), not the column marks of a ``cases`` or a matrix inside
+    it (they were dropped too: a relu's "x_0 for x_0 > 0" lost its columns)."""
+    depth, out = 0, []
+    for token in _TOKENS.findall(row):
+        if token.startswith("\\begin{"):
+            depth += 1
+        elif token.startswith("\\end{"):
+            depth -= 1
+        elif token == "&" and depth == 0:
+            continue
+        out.append(token)
+    return "".join(out)
 
 
 def _latex_only_mathml() -> str:

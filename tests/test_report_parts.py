@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -288,6 +289,12 @@ def test_each_formula_keeps_its_own_latex_whole() -> None:
         said = [m for m in maths if "exactly when" in m.latex]
         assert len(said) == (name == "softmax_cross_entropy"), (name, len(said))
         assert all(("exactly when" in m.mathml) == (m in said) for m in maths), name
+        for m in maths:  # the align* marks go, a case's or a matrix's columns stay
+            assert "&=" not in m.latex and not m.latex.rstrip().endswith("&"), (name, m.latex)
+            in_cases = re.findall(r"\\begin\{cases\}(.*?)\\end\{cases\}", m.latex)
+            assert all(c.count("&") == c.count(r"\\") + 1 for c in in_cases), (name, m.latex)
+    _, relu = op_blocks("relu")  # a held-out audit: report.md showed "x_{0}  \text{for}..."
+    assert r"\begin{cases} x_{0} & \text{for}\: x_{0} > 0 \\0 & \text{otherwise}" in relu[0].latex
     _, tanh = op_blocks("tanh")
     assert len(tanh) == 1 + DIM  # y, then dy/dx_i for each input
     assert tanh[0].latex.startswith(r"\mathbf{y} = \left[\begin{matrix}\tanh")
