@@ -687,3 +687,16 @@ def test_the_relu_oracle_follows_the_real_passs_branches():
         assert abs(own_branches[0] - grads["h4.b"][0]) > 1e-2
     elif platform.machine() == "x86_64" and platform.libc_ver()[0] == "glibc":
         raise AssertionError("the case no longer reaches a branch taken otherwise here")
+
+
+def test_a_counterexamples_relative_increase_is_the_rise_it_shows(fast_ledger):
+    """The ledger showed ``counterexample_relative_increase 8.188`` beside a counterexample
+    rising 0.4408 -> 1.566 (2.55): the largest rise over the whole run, the search's target. It
+    is now the rise at the counterexample's step."""
+    ledger, _, _ = fast_ledger
+    shown = [c for c in ledger["claims"] if "counterexample_relative_increase" in c["measured"]]
+    assert len(shown) >= 3, [c["id"] for c in ledger["claims"]]
+    for c in shown:
+        ce = c["counterexample"]
+        rise = (ce["loss_after"] - ce["loss_before"]) / abs(ce["loss_before"])
+        assert c["measured"]["counterexample_relative_increase"] == rise, c["id"]

@@ -50,6 +50,8 @@ def first_increase(losses: np.ndarray) -> int | None:
 
 
 def _relative_increase(losses: np.ndarray) -> float:
+    """The largest ``(E_(k+1) - E_k) / |E_k|`` over the run's finite losses: the search's
+    target (Hypothesis steers toward larger rises), not the rise a counterexample shows."""
     e = np.asarray(losses, dtype=float)
     e = e[: int(np.argmax(~np.isfinite(e)))] if not np.all(np.isfinite(e)) else e
     if len(e) < 2:
@@ -122,7 +124,9 @@ def falsify_check(
     measured = {
         **measured,
         "increase": ce["increase"],
-        "relative_increase": rel,
+        # the rise the counterexample shows, at its step k (the search's target, the largest
+        # over the run's K steps, was shown here: 8.19 beside a rise of 0.44 -> 1.57)
+        "relative_increase": ce["increase"] / max(abs(ce["loss_before"]), 1e-300),
         "step": float(k),
         "certified_increase": float(cert.certified),
     }
