@@ -36,6 +36,17 @@ def test_a_nan_step_norm_record_is_caught(monkeypatch, profile):
     assert entry["outcome"] == "falsified", entry
 
 
+def test_a_run_going_on_past_a_nan_update_is_caught(monkeypatch, profile):
+    """The trainer before a held-out audit: RMSProp at eps = 0 made NaN weights, which a relu
+    maps to 0, and the run went on "completed". The observables claim draws relu, eps = 0 and a
+    zero input column: its NaN step-norm records differ from the iterates' (NaN) steps."""
+    trainer = importlib.import_module("descentcheck.impl.trainer")
+    old = 'return finite or not self.diverged(f"update became non-finite at step {k}")'
+    plant(monkeypatch, trainer._Run, "update", (old, "return True"))
+    entry = run_claim(BY_ID["trajectory-records-equal-the-observables"], profile)
+    assert entry["outcome"] == "falsified", entry
+
+
 def test_a_nan_in_a_later_gradient_array_is_caught(monkeypatch, profile):
     from descentcheck.impl.ops.dense import Dense
 

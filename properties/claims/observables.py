@@ -46,6 +46,7 @@ The recorded coefficient must lie between the largest lower and the largest uppe
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ from hypothesis import strategies as st
 
 from descentcheck.impl.errors import one_line
 from descentcheck.impl.network import Network
+from descentcheck.impl.random_dag import DagShape
 from descentcheck.impl.trainer import train
 from descentcheck.registry.optimizers import get
 
@@ -64,20 +66,30 @@ from .updates import SMALL, half_ulp, label, reference_groups
 
 U = 2.0**-53
 GROUPINGS = ("array", "unit", "node", "global")
+#: the default shape's smooth activations and relu: the records and the two paths must agree
+#: whatever the op (relu drew in no training claim, and maps a NaN input to 0)
+WITH_RELU = (*DagShape().activations, "relu")
 
 
 @st.composite
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     # the case first, as the other claims draw it: drawn after the settings, 1 net in 50 of the
     # fixed-seed fast run had a skip
-    case = draw(cases(SMALL), label="case")
+    case = draw(cases(SMALL, shape_options={"activations": WITH_RELU}), label="case")
+    eps = draw(log_uniform(1e-8, 1e-3), label="eps")
     hp = {
         "lr": draw(log_uniform(1e-3, 0.5), label="lr"),
         "beta": draw(unit_interval(0.05, 0.95), label="momentum"),
         "tau": draw(unit_interval(0.01, 0.5), label="tau"),
         "rho": draw(unit_interval(0.5, 0.999), label="rho"),
-        "eps": draw(log_uniform(1e-8, 1e-3), label="eps"),
+        # RMSProp's declared range starts at 0: 0/0 where a gradient entry is 0 (a dead relu
+        # unit, a zero input column), a NaN update the run must stop on
+        "eps": 0.0 if draw(st.integers(0, 3), label="eps 0") == 0 else eps,
     }
+    if hp["eps"] == 0.0 and draw(st.integers(0, 1), label="a zero input column") == 0:
+        x = case.x.copy()
+        x[:, 0] = 0.0  # a layer on the input gets a gradient entry of exactly 0: 0/0 there
+        case = replace(case, x=x)
     return {
         "case": case,
         "hp": hp,
@@ -234,15 +246,19 @@ def path_misses(kept: Any, inplace: Any, name: str) -> list[str]:
 
 def divergence_misses(case: Case, traj: Any, name: str) -> list[str]:
     """A diverged run stops at its first non-finite record (README's trajectory format: a loss,
-    gradient or update that turns inf/NaN): recomputed from the iterates, that quantity must
-    not be finite. A record that went wrong stops a run that was fine (a NaN step norm planted
-    in the trainer held while diverged runs were only compared between the two paths)."""
+    gradient or update that turns inf/NaN): every record before it is finite, and recomputed
+    from the iterates, that quantity is not. A record that went wrong stops a run that was fine
+    (a NaN step norm planted in the trainer held while diverged runs were only compared between
+    the two paths), and a trainer that went on past a NaN update reached a NaN loss later."""
     with np.errstate(all="ignore"):  # recomputed where the run itself overflowed
         return _divergence_misses(case, traj, name)
 
 
 def _divergence_misses(case: Case, traj: Any, name: str) -> list[str]:
     net, W, k = case.net, traj.params_history, len(traj.losses) - 1
+    earlier = (*traj.losses[:k], *traj.grad_norms[:k], *traj.step_norms[:k])
+    if not all(math.isfinite(v) for v in earlier):  # a NaN update went on to a NaN loss
+        return [f"{name}: diverged at step {k}, past an earlier non-finite record"]
     if not math.isfinite(traj.losses[-1]):
         what, recorded, value = "loss", traj.losses[-1], float(net.loss(W[k], case.x, case.yt))
     elif len(traj.grad_norms) > k and not math.isfinite(traj.grad_norms[k]):
@@ -258,7 +274,9 @@ def _divergence_misses(case: Case, traj: Any, name: str) -> list[str]:
     return []
 
 
-def _check_one(case: Case, hp: dict[str, Any], K: int, worst: dict[str, float]) -> list[str]:
+def _check_one(
+    case: Case, hp: dict[str, Any], K: int, worst: dict[str, float], tally: dict[str, float]
+) -> list[str]:
     net, name = case.net, label(hp)
     plugin = get(hp["optimizer"]).origin != "builtin"
     try:
@@ -276,6 +294,7 @@ def _check_one(case: Case, hp: dict[str, Any], K: int, worst: dict[str, float]) 
             "in-place path: copy them in init)"
         )
     if kept.status != "completed":
+        tally["runs_diverged"] += 1.0
         return out + divergence_misses(case, kept, name)
     W = [net.flatten(p) for p in kept.params_history]
     out += observed_misses(case, kept, name, worst)
@@ -289,13 +308,19 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     misses: list[str] = []
     measured: dict[str, float] = {}
     plugins = registered.plugin_settings(drawn.get("plugins", []))
+    tally = {
+        "cases_with_relu": float(any(n["op"] == "relu" for n in case.spec["nodes"])),
+        "cases_eps_0": float(drawn["hp"]["eps"] == 0.0),
+        "runs_diverged": 0.0,
+    }
     for hp in settings(**drawn["hp"]) + plugins:
-        misses += _check_one(case, hp, K, worst)
+        misses += _check_one(case, hp, K, worst, tally)
         measured[f"runs_{label(hp)}"] = 1.0
         if misses:  # one setting's misses make the case; shrinking then runs less
             break
     measured["runs_of_plugins"] = float(sum(f"runs_{label(hp)}" in measured for hp in plugins))
     measured.update({f"worst_{k}_error_over_tolerance": v for k, v in worst.items()})
+    measured.update(tally)
     measured["misses"] = float(len(misses))
     theory = {f"worst_{k}_error_over_tolerance": 1.0 for k in worst}
     return Verdict(not misses, measured, theory, message="; ".join(misses)[:500])
@@ -315,10 +340,13 @@ TRAJECTORY_RECORDS_OBSERVABLES = Claim(
         "first group's coefficient, a stale in-place iterate) passed the ledger"
     ),
     conditions=(
-        "small random DAGs with skips; 3 or 4 full-batch steps of gd, heavy ball, Nesterov, "
-        "adaptive momentum with each grouping, RMSProp with and without momentum",
+        "small random DAGs with skips, relu among their activations; 3 or 4 full-batch steps "
+        "of gd, heavy ball, Nesterov, adaptive momentum with each grouping, RMSProp with and "
+        "without momentum",
         "lr log-uniform in [1e-3, 0.5] (RMSProp: a tenth), beta in [0.05, 0.95], tau in "
-        "[0.01, 0.5], rho in [0.5, 0.999], eps log-uniform in [1e-8, 1e-3]",
+        "[0.01, 0.5], rho in [0.5, 0.999], eps log-uniform in [1e-8, 1e-3] or (a case in "
+        "ten to five) 0, its range's end, then mostly with the data's first column zeroed, "
+        "where RMSProp divides 0 by 0 (counted in the ledger, with the runs that diverged)",
         "installed plugin optimizers: each option setting, hyperparameters drawn from their "
         "declared ranges; every record but the momentum coefficient (no documented rule)",
         "tolerances from float64 rounding (module docstring); a diverged run is compared "
@@ -331,6 +359,9 @@ TRAJECTORY_RECORDS_OBSERVABLES = Claim(
     summary={
         "misses": "sum",
         "runs_of_plugins": "sum",
+        "cases_with_relu": "sum",
+        "cases_eps_0": "sum",
+        "runs_diverged": "sum",
         "worst_loss_error_over_tolerance": "max",
         "worst_grad_norm_error_over_tolerance": "max",
         "worst_step_norm_error_over_tolerance": "max",
