@@ -9,7 +9,8 @@ the optimizer's state at each epoch, drew the same permutation every epoch or re
 batch's loss all passed the ledger.
 
 Here a case with at least two blocks and 3 to 7 rows is drawn, with a batch size below n that does
-not divide n (three cases in four: a smaller last batch exists) or one that does, a seed, and
+not divide n (three cases in four, measured 23 of 25 at fast and 158 of 200 at ci: a smaller
+last batch exists) or one that does, a seed, and
 enough steps to start a third epoch (two epoch boundaries crossed). The schedule is rebuilt here:
 one generator ``numpy.random.default_rng(seed)`` for the run, ``permutation(n)`` at the start of
 each epoch, consecutive slices of ``batch_size`` rows. For gd, heavy ball, adaptive momentum
@@ -33,6 +34,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from descentcheck.impl.optim import get_optimizer
+from descentcheck.impl.random_dag import HypothesisDraws
 from descentcheck.impl.trainer import train
 
 from ..claim import Claim, Context, Verdict
@@ -48,7 +50,9 @@ TOL = 1e-12
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     case = draw(cases(ROWS, min_blocks=2), label="case")
     n = len(case.x)
-    divides = draw(st.integers(0, 255), label="batch size divides n") % 4 == 0
+    # a quarter of the time, by one integer whose largest value means "divides": Hypothesis
+    # favours 0, and `integers(0, 255) % 4 == 0` made half the ci cases divide n
+    divides = HypothesisDraws(draw).booleans(1 / 4, label="batch size divides n")
     sizes = [b for b in range(1, n) if (n % b == 0) == divides]  # n - 1 never divides n >= 3
     b = sizes[draw(st.integers(0, 255), label="batch size") % len(sizes)]
     per_epoch = -(-n // b)
