@@ -130,6 +130,12 @@ def _repeats_as_adds(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDi
     return spec
 
 
+#: the default shape's smooth activations and relu, for claims that train or compare runs and so
+#: must hold whatever the op (only the descent claims need smooth ones; relu drew in no training
+#: claim, and maps a NaN input to 0)
+WITH_RELU: tuple[str, ...] = (*DagShape().activations, "relu")
+
+
 #: the counters :func:`knots` returns
 KNOT_KEYS: tuple[str, ...] = (
     "cases_with_add_of_3_or_more",

@@ -54,21 +54,17 @@ from hypothesis import strategies as st
 
 from descentcheck.impl.errors import one_line
 from descentcheck.impl.network import Network
-from descentcheck.impl.random_dag import DagShape
 from descentcheck.impl.trainer import train
 from descentcheck.registry.optimizers import get
 
 from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import Case, cases, log_uniform, unit_interval
+from ..strategies import WITH_RELU, Case, cases, log_uniform, unit_interval
 from .updates import SMALL, half_ulp, label, reference_groups
 
 U = 2.0**-53
 GROUPINGS = ("array", "unit", "node", "global")
-#: the default shape's smooth activations and relu: the records and the two paths must agree
-#: whatever the op (relu drew in no training claim, and maps a NaN input to 0)
-WITH_RELU = (*DagShape().activations, "relu")
 
 
 @st.composite
