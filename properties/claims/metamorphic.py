@@ -41,7 +41,8 @@ def optimizer_settings(
     with one of ``adaptive_groups``."""
     lr = log_uniform(1e-3, 0.3)
     beta = unit_interval(0.0, 0.9)
-    return st.one_of(
+    groups = tuple(adaptive_groups)
+    options = (
         st.builds(lambda a: {"optimizer": "gd", "lr": a}, lr),
         st.builds(lambda a, b: {"optimizer": "momentum", "lr": a, "momentum": b}, lr, beta),
         st.builds(
@@ -50,18 +51,35 @@ def optimizer_settings(
             unit_interval(0.05, 0.9),
         ),
         st.builds(
-            lambda a, t, g: {"optimizer": "adaptive_momentum", "lr": a, "tau": t, "group": g},
+            lambda a, t, i: {
+                "optimizer": "adaptive_momentum",
+                "lr": a,
+                "tau": t,
+                "group": groups[i % len(groups)],
+            },
             lr,
             unit_interval(0.0, 0.3),
-            st.sampled_from(tuple(adaptive_groups)),
+            _BYTE,
         ),
         st.builds(
-            lambda a, r, e: {"optimizer": "rmsprop", "lr": a / 10, "rho": r, "eps": e},
+            lambda a, r, i: {
+                "optimizer": "rmsprop",
+                "lr": a / 10,
+                "rho": r,
+                "eps": (1e-8, 1e-6, 1e-3)[i % 3],
+            },
             lr,
             unit_interval(0.5, 0.999),
-            st.sampled_from((1e-8, 1e-6, 1e-3)),
+            _BYTE,
         ),
     )
+    # chosen by a byte, which Hypothesis draws evenly: st.one_of and st.sampled_from favour
+    # their first option (fast's reorder cases drew gd 16 times in 25, heavy ball and Nesterov
+    # never; adaptive momentum's unit and global groupings 2 times each in 200 at ci)
+    return _BYTE.flatmap(lambda i: options[i % len(options)])
+
+
+_BYTE = st.integers(0, 255)
 
 
 def _losses(
