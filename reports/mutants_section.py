@@ -144,6 +144,8 @@ def _survivor_rows(data: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
         if t.get("claim"):
             why += f" Claim added: `{t['claim']}`"
             why += f"; rerun on this mutant: {t['rerun']}." if t.get("rerun") else "."
+        if t.get("removed"):  # a gap closed by removing dead code (the callout counts it so)
+            why += f" Closed: {t['removed']}"
         rows.append(
             (
                 f"`{m['file']}:{m['line']}`",

@@ -120,7 +120,9 @@ def summary_section(
         Paragraph(
             f"Built with the `{meta['profile']}` profile and seed {meta['seed']} in "
             f"{seconds(meta['seconds'])}; the same seed gives the same numbers. Every figure is a "
-            "file under `figures/`; every number is also in `results.json`."
+            "file under `figures/`; every number this build computed is also in "
+            "`results.json` (the mutation score and PEPit's heavy-ball table are read from the "
+            "committed `reports/mutants.json` and `reports/pep_heavy_ball.json`)."
         ),
     )
     return sec, numbers

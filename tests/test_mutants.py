@@ -83,6 +83,10 @@ def test_the_section_renders_the_score_and_every_survivor(results: dict) -> None
     for m in results["mutants"]:
         if m["status"] == "survived":
             assert f"{m['file']}:{m['line']}" in md
+    # a gap closed by removing its code says so in its row (a held-out reader saw 29 "gap"
+    # rows beside a callout counting 2 open gaps, the 27 removals shown nowhere)
+    removed = [m for m in results["mutants"] if (m.get("triage") or {}).get("removed")]
+    assert removed and all(f"Closed: {m['triage']['removed']}" in md for m in removed)
 
 
 def _one_line_error(data: object) -> str:
