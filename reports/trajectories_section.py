@@ -50,6 +50,8 @@ def trajectory_figure(dag: dict[str, Any], path: Path) -> Path:
                 color=color,
                 markersize=8,
                 mew=2,
+                clip_on=False,  # it sits on the axis's top edge: drawn whole, a cross
+                zorder=5,
             )
         m = _values(run["momentum"])[: max(n - 1, 0)]
         if np.isfinite(m).any():
