@@ -60,7 +60,7 @@ from descentcheck.registry.optimizers import get
 from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import WITH_RELU, Case, cases, log_uniform, unit_interval
+from ..strategies import Case, cases, log_uniform, unit_interval, with_relu
 from .updates import SMALL, half_ulp, label, reference_groups
 
 U = 2.0**-53
@@ -71,7 +71,7 @@ GROUPINGS = ("array", "unit", "node", "global")
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     # the case first, as the other claims draw it: drawn after the settings, 1 net in 50 of the
     # fixed-seed fast run had a skip
-    case = draw(cases(SMALL, shape_options={"activations": WITH_RELU}), label="case")
+    case = draw(cases(SMALL, shape_options=with_relu()), label="case")
     eps = draw(log_uniform(1e-8, 1e-3), label="eps")
     hp = {
         "lr": draw(log_uniform(1e-3, 0.5), label="lr"),
