@@ -39,9 +39,11 @@ def trajectory_figure(dag: dict[str, Any], path: Path) -> Path:
         style = "--" if opt == "nesterov" else "-"
         loss = _values(run["loss"])
         n = _clip_divergence(loss, limit)
-        ax_loss.plot(np.arange(n), loss[:n], style, color=color, label=label)
+        # heavy ball wider under Nesterov's dashes: the two often coincide (held-out review)
+        width = 2.8 if opt == "momentum" else 1.5
+        ax_loss.plot(np.arange(n), loss[:n], style, color=color, label=label, linewidth=width)
         g = _values(run["grad_norm"])[:n]
-        ax_grad.plot(np.arange(len(g)), g, style, color=color, linewidth=1.1)
+        ax_grad.plot(np.arange(len(g)), g, style, color=color, linewidth=width - 0.4)
         if n < len(loss) or run["status"] == "diverged":
             ax_loss.plot(
                 n - 1,
@@ -55,7 +57,7 @@ def trajectory_figure(dag: dict[str, Any], path: Path) -> Path:
             )
         m = _values(run["momentum"])[: max(n - 1, 0)]
         if np.isfinite(m).any():
-            ax_mom.plot(np.arange(len(m)), m, style, color=color, linewidth=1.1)
+            ax_mom.plot(np.arange(len(m)), m, style, color=color, linewidth=width - 0.4)
             top = max(top, float(np.nanmax(m)))
     log_axis(ax_loss)
     if any(r["status"] == "diverged" for r in dag["runs"].values()):
