@@ -33,3 +33,16 @@ RELU_MULTI_SKIP = {
         {"name": "out", "op": "dense", "units": 1, "inputs": ["s"]},
     ],
 }
+
+#: dense -> relu -> dense, mse: relu's inputs are 0 on rows of zeros (biases start at 0), and a
+#: zero input column gives h.W's row a gradient of exactly 0
+RELU_LAYER = {
+    "inputs": 3,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+        {"name": "a", "op": "relu", "inputs": ["h"]},
+        {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
+    ],
+}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from process_groups import group_alive, kill_group
-from specs import DESIGN_EXAMPLE
+from specs import DESIGN_EXAMPLE, RELU_LAYER
 
 from descentcheck.cli import main
 
@@ -767,17 +767,7 @@ def test_a_run_stopped_by_a_non_finite_update_says_so(workdir):
     run said "completed" with NaN weights (a held-out audit); it is diverged at step 0, and the
     summary counts the steps whose loss was evaluated (it said "over 1 steps" beside "no step
     was taken")."""
-    spec = {
-        "inputs": 3,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [
-            {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-            {"name": "a", "op": "relu", "inputs": ["h"]},
-            {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
-        ],
-    }
-    (workdir / "relu.json").write_text(json.dumps(spec))
+    (workdir / "relu.json").write_text(json.dumps(RELU_LAYER))
     x = np.array([[0.5, 0.0, 1.0], [-1.0, 0.0, 0.25], [1.0, 0.0, -0.5], [0.25, 0.0, 0.75]])
     np.savez(workdir / "zc.npz", x=x, y=np.array([[0.5, -1], [1, 0], [0, 0.5], [-0.5, 1]]))
     args = ["train", workdir / "relu.json", "--data", workdir / "zc.npz", "--optimizer", "rmsprop"]

@@ -28,6 +28,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from specs import RELU_LAYER
 
 from descentcheck.impl import gradcheck
 from descentcheck.impl.gradcheck import check_gradient, check_network_gradient
@@ -383,16 +384,7 @@ def test_one_sided_richardson_sees_each_side_of_a_kink(up: float, down: float, x
 
 # ---- networks: a relu layer whose inputs are 0 on rows of zeros (biases start at 0) -------------
 
-SPEC: dict[str, Any] = {
-    "inputs": 3,
-    "output": "out",
-    "loss": "mse",
-    "nodes": [
-        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-        {"name": "a", "op": "relu", "inputs": ["h"]},
-        {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
-    ],
-}
+SPEC: dict[str, Any] = RELU_LAYER
 
 
 @st.composite

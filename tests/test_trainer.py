@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from specs import DESIGN_EXAMPLE
+from specs import DESIGN_EXAMPLE, RELU_LAYER
 
 from descentcheck.impl.errors import HyperparameterError, ParamsError
 from descentcheck.impl.network import Network
@@ -198,17 +198,7 @@ def test_divergence_is_reported_not_raised():
 
 def _relu_case_with_a_zero_column():
     """dense -> relu -> dense on data whose column 1 is 0: h.W's row 1 has gradient 0 exactly."""
-    spec = {
-        "inputs": 3,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [
-            {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-            {"name": "a", "op": "relu", "inputs": ["h"]},
-            {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
-        ],
-    }
-    net = Network.from_spec(spec)
+    net = Network.from_spec(RELU_LAYER)
     x = np.array([[0.5, 0.0, 1.0], [-1.0, 0.0, 0.25], [1.0, 0.0, -0.5], [0.25, 0.0, 0.75]])
     y = np.array([[0.5, -1.0], [1.0, 0.0], [0.0, 0.5], [-0.5, 1.0]])
     return net, net.init(seed=0, x=x), x, y
