@@ -131,12 +131,12 @@ def _repeats_as_adds(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDi
 
 
 def with_relu() -> dict[str, Any]:
-    """Shape options for claims that train or compare runs and so must hold whatever the op:
-    the default shape's smooth activations and relu (only the descent claims need smooth ones;
-    relu drew in no training claim, and maps a NaN input to 0). Read when a case is drawn, as
-    :class:`DagShape` reads the registry: a plugin module that imports this one is not loaded
-    again while it is half imported."""
-    return {"activations": (*registry.smooth_names("elementwise"), "relu")}
+    """Shape options for claims that train or compare runs and so must hold whatever the op: the
+    default shape's smooth activations and relu, listed twice so it draws twice as often (only the
+    descent claims need smooth ones; relu drew in no training claim, and maps a NaN input to 0).
+    Read when a case is drawn, as :class:`DagShape` reads the registry: a plugin module that
+    imports this one is not loaded again while it is half imported."""
+    return {"activations": (*registry.smooth_names("elementwise"), "relu", "relu")}
 
 
 #: the counters :func:`knots` returns
