@@ -66,6 +66,25 @@ def test_unknown_is_reported_and_never_counted_as_proved(monkeypatch):
     assert all(line.startswith("unknown") for line in r.details)
 
 
+def test_contradictory_hypotheses_are_vacuous_never_proved(monkeypatch):
+    """A held-out audit added ``beta < 0`` beside heavy ball's ``beta >= 0``, ``p q < 0`` beside
+    RMSProp's ``p, q > 0`` and ``L^2 < 0`` to the shared hypotheses: every obligation still read
+    "proved" (from no point, anything follows). Each is now checked to have a point where its
+    hypotheses hold."""
+    fine = smt.Obligation("fine", "t", lambda v: ([v["L"] > 0], v["L"] * v["L"] > 0))
+    assert smt.prove(fine).result == smt.PROVED
+    empty = smt.Obligation("empty", "t", lambda v: ([v["L"] > 0, v["L"] < 0], v["L"] > 5))
+    out = smt.prove(empty)
+    assert out.result == smt.VACUOUS and "no point satisfies" in out.detail
+    real = smt._basics
+    monkeypatch.setattr(smt, "_basics", lambda v: [*real(v), v["L"] * v["L"] < 0])
+    outcomes = _by_name(smt.prove_all())
+    assert outcomes["region-exact"].result == smt.VACUOUS
+    assert sum(o.result == smt.VACUOUS for o in outcomes.values()) >= 10
+    r = check_descent_smt()
+    assert not r.ok and "NOT proved" in r.summary and "region-exact" in r.summary
+
+
 def test_translation_refuses_what_it_cannot_express():
     with pytest.raises(ValueError, match="cannot translate"):
         smt.to_z3(sp.exp(dp.lr), {"lr": None})

@@ -5,9 +5,13 @@ Each :class:`Obligation` is a universally quantified statement about the formula
 ``RMSPROP_WORST``, ...), translated to z3 by :func:`to_z3`, so SymPy's derivation and the
 solver's proof are about the same expressions. z3 is asked for a model of the negation:
 
-* ``unsat``: no counterexample exists over the reals: **proved**;
+* ``unsat``: no counterexample exists over the reals: **proved**, once z3 has also found a
+  point where the hypotheses hold (a model of them alone); premises no point satisfies would
+  prove anything, and are reported as **vacuous** (a held-out audit added ``beta < 0`` beside
+  ``beta >= 0`` and the obligation still read "proved");
 * ``sat``: **refuted**, with the model (a point where the statement is false);
-* ``unknown`` (or a time-out): reported as **unknown**, never counted as proved.
+* ``unknown`` (or a time-out), for the statement or for its hypotheses: reported as
+  **unknown**, never counted as proved.
 
 Vectors enter through Gram entries (``gg = g.g``, ``gm = g.m``, ``mm = m.m``) and the only fact
 about them used is Cauchy-Schwarz, ``(g.m)^2 <= (g.g)(m.m)``, an axiom of inner products. The
@@ -27,7 +31,7 @@ import sympy as sp
 
 from . import descent_proofs as dp
 
-PROVED, REFUTED, UNKNOWN = "proved", "refuted", "unknown"
+PROVED, REFUTED, UNKNOWN, VACUOUS = "proved", "refuted", "unknown", "vacuous"
 TIMEOUT_MS = 20_000
 
 
@@ -44,7 +48,7 @@ class Obligation:
 class Outcome:
     name: str
     statement: str
-    result: str  # proved | refuted | unknown
+    result: str  # proved | refuted | unknown | vacuous
     seconds: float
     detail: str  # the model when refuted, the solver's reason when unknown
 
@@ -112,7 +116,8 @@ def to_z3(expr: Any, env: dict[str, Any]) -> Any:
 
 
 def prove(ob: Obligation, timeout_ms: int = TIMEOUT_MS) -> Outcome:
-    """Ask z3 for a model of ``hypotheses and not conclusion``."""
+    """Ask z3 for a model of ``hypotheses and not conclusion``; on ``unsat``, for one of the
+    hypotheses alone (see the module docstring)."""
     import z3
 
     env = {n: z3.Real(n) for n in _NAMES}
@@ -122,9 +127,20 @@ def prove(ob: Obligation, timeout_ms: int = TIMEOUT_MS) -> Outcome:
     solver.add(*hyps, z3.Not(goal))
     t0 = time.perf_counter()
     answer = solver.check()
-    seconds = time.perf_counter() - t0
     if answer == z3.unsat:
-        return Outcome(ob.name, ob.statement, PROVED, seconds, "")
+        premises = z3.Solver()
+        premises.set("timeout", timeout_ms)
+        premises.add(*hyps)
+        consistent = premises.check()
+        seconds = time.perf_counter() - t0
+        if consistent == z3.sat:
+            return Outcome(ob.name, ob.statement, PROVED, seconds, "")
+        if consistent == z3.unsat:
+            why = "no point satisfies the hypotheses: the proof says nothing"
+            return Outcome(ob.name, ob.statement, VACUOUS, seconds, why)
+        why = f"hypotheses undecided: {premises.reason_unknown()}"
+        return Outcome(ob.name, ob.statement, UNKNOWN, seconds, why)
+    seconds = time.perf_counter() - t0
     if answer == z3.sat:
         model = solver.model()
         shown = ", ".join(f"{d.name()} = {model[d]}" for d in model.decls())
