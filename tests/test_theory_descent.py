@@ -262,3 +262,30 @@ def test_heavy_ball_worst_case_rises_and_lies_outside_the_region(L, beta, x0):
     assert not descent.constant_momentum_guaranteed(lr, beta, L, ratios[1])
     assert descent.constant_momentum_guaranteed(lr, beta, L, ratios[0])
     assert not descent.constant_momentum_guaranteed(lr / 10, beta, L, 1e6)
+
+
+class _NarrowRng:
+    """A generator whose uniform draws keep to the first ``share`` of each range."""
+
+    def __init__(self, share: float) -> None:
+        self.rng, self.share = np.random.default_rng(0), share
+
+    def uniform(self, low: float, high: float, size: int | None = None):
+        return self.rng.uniform(low, low + self.share * (high - low), size)
+
+    def normal(self, size: int | None = None):
+        return self.rng.normal(size=size)
+
+
+def test_the_numeric_descent_checks_need_both_sides_of_each_boundary():
+    """A held-out audit narrowed the sample to lr, tau < 0.5/L and widened GD's float region with
+    its condition: every point was inside both, and the check passed. Each comparison now needs
+    a twentieth of its points on each side of each boundary."""
+    from descentcheck.theory.descent_checks import _float_vs_sympy, _worst_on_quadratics
+
+    assert _float_vs_sympy(np.random.default_rng(0), 400) == []
+    assert _worst_on_quadratics(np.random.default_rng(0), 400)[1] == []
+    narrow = _float_vs_sympy(_NarrowRng(0.15), 400)
+    assert any(m.startswith("gd: the sample met 0 points outside") for m in narrow), narrow
+    _, quad = _worst_on_quadratics(_NarrowRng(0.15), 400)
+    assert any(m.startswith("lr L < 2 (gd's edge): the sample met 0") for m in quad), quad

@@ -78,6 +78,7 @@ def _float_vs_sympy(rng: np.random.Generator, points: int) -> list[str]:
     names = ("gd", "adaptive_momentum", "constant_momentum", "nesterov")
     compiled = {n: sp.lambdify(syms, regions[n].condition, "math") for n in names}
     bad: list[str] = []
+    sides = {n: [0, 0] for n in names}  # points judged outside, inside
     for _ in range(points):
         L = float(rng.uniform(0.1, 10))
         lr, tau = float(rng.uniform(0, 3 / L)), float(rng.uniform(0, 1.5 / L))
@@ -99,9 +100,21 @@ def _float_vs_sympy(rng: np.random.Generator, points: int) -> list[str]:
             if margin[name] < 1e-9 / L:
                 continue
             sym = bool(compiled[name](L, lr, tau, beta, ratio))
+            sides[name][sym] += 1
             if sym != regions[name].guaranteed(*args[name]):
                 bad.append(f"{name} at {args[name]}: sympy {sym}")
-    return bad
+    return bad + _both_sides(sides, points)
+
+
+def _both_sides(sides: dict[str, list[int]], points: int) -> list[str]:
+    """A comparison that never met one side of a boundary would pass a region moved anywhere
+    on the other (a held-out audit narrowed the sample to lr, tau < 0.5/L and a widened GD
+    region passed): each side needs a twentieth of the points."""
+    return [
+        f"{name}: the sample met {out} points outside and {inside} inside; both sides needed"
+        for name, (out, inside) in sides.items()
+        if min(out, inside) < points / 20
+    ]
 
 
 def _worst_on_quadratics(rng: np.random.Generator, points: int) -> tuple[float, list[str]]:
@@ -111,6 +124,7 @@ def _worst_on_quadratics(rng: np.random.Generator, points: int) -> tuple[float, 
 
     bad: list[str] = []
     worst_gap = 0.0
+    sides = {"lr L <= 1 (the witness's sign)": [0, 0], "lr L < 2 (gd's edge)": [0, 0]}
     for _ in range(points):
         L = float(rng.uniform(0.1, 10))
         h = rng.uniform(-L, L, 5)
@@ -124,13 +138,15 @@ def _worst_on_quadratics(rng: np.random.Generator, points: int) -> tuple[float, 
         W = descent.momentum_step_worst_case(lr, s, L, gn)
         if change > W + 1e-12 * (abs(W) + gn * gn / L):
             bad.append(f"quadratic beat the worst case: {change} > {W}")
+        sides["lr L <= 1 (the witness's sign)"][lr * L <= 1] += 1
+        sides["lr L < 2 (gd's edge)"][lr * L < 2] += 1
         sign = 1.0 if lr * L <= 1 else -1.0
         dw = -lr * g + sign * s * g
         reached = float(g @ dw + 0.5 * L * dw @ dw)
         worst_gap = max(worst_gap, abs(reached - W) / (abs(W) + gn * gn / L))
     if worst_gap > 1e-13:
         bad.append(f"the witness misses the worst case by {worst_gap:.2e} (relative)")
-    return worst_gap, bad
+    return worst_gap, bad + _both_sides(sides, points)
 
 
 def _heavy_ball_through_trainer(rng: np.random.Generator) -> tuple[float, list[str]]:
