@@ -324,3 +324,24 @@ def numeric_agreement_chooser():
     from descentcheck.impl.random_dag import SeededDraws
 
     return SeededDraws(7)
+
+
+def test_the_layer_comparison_needs_inputs_of_order_one(monkeypatch):
+    """A held-out audit scaled the check's layer inputs by 1e-8 beside a cubic error in dense's
+    dW: the comparison passed (the error is 1e-24 there). It now needs inputs past 0.5."""
+    import numpy as np
+
+    from descentcheck.theory import checks
+
+    bad: list[str] = []
+    checks._layer_and_loss_trials(np.random.default_rng(0), 2, bad)
+    assert bad == []
+    real = checks._layer_case
+
+    def tiny(op, rng, n, D, U):
+        xs, params, gy, units = real(op, rng, n, D, U)
+        return [x * 1e-8 for x in xs], params, gy, units
+
+    monkeypatch.setattr(checks, "_layer_case", tiny)
+    checks._layer_and_loss_trials(np.random.default_rng(0), 2, bad)
+    assert "dense: compared at inputs below" in " ".join(bad), bad
