@@ -289,3 +289,31 @@ def test_the_numeric_descent_checks_need_both_sides_of_each_boundary():
     assert any(m.startswith("gd: the sample met 0 points outside") for m in narrow), narrow
     _, quad = _worst_on_quadratics(_NarrowRng(0.15), 400)
     assert any(m.startswith("lr L < 2 (gd's edge): the sample met 0") for m in quad), quad
+
+
+@pytest.mark.parametrize(
+    ("name", "wrong", "says"),
+    [
+        # a held-out audit's plants: each passed `python -m descentcheck.theory`
+        ("gd_decrease_bound", lambda lr, L, G: lr * (1 - L * lr / 4) * G * G, "gd: decrease"),
+        (
+            "nesterov_decrease_bound",
+            lambda lr, b, L, r, G: descent.momentum_step_decrease_bound(lr, b * b * r, L, G),
+            "nesterov: decrease bound",
+        ),
+        (
+            "rmsprop_guaranteed",
+            lambda lr, L, g, sc, m=0.0, p=0.0: (
+                descent.rmsprop_decrease_bound(lr / 1.1, L, g, sc, m, p) > 0
+            ),
+            "rmsprop: decrease bound",
+        ),
+    ],
+)
+def test_the_theory_run_checks_each_named_bound_against_the_witness(monkeypatch, name, wrong, says):
+    from descentcheck.theory.descent_checks import _bounds_vs_witness
+
+    assert _bounds_vs_witness(np.random.default_rng(0), 300) == []
+    monkeypatch.setattr(descent, name, wrong)
+    bad = _bounds_vs_witness(np.random.default_rng(0), 300)
+    assert any(m.startswith(says) for m in bad), bad[:3]
