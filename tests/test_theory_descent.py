@@ -301,6 +301,14 @@ def test_the_numeric_descent_checks_need_both_sides_of_each_boundary():
             lambda lr, b, L, r, G: descent.momentum_step_decrease_bound(lr, b * b * r, L, G),
             "nesterov: decrease bound",
         ),
+        # a region widened in its verdict (and its shown condition, which this check does
+        # not read): GD to lr L < 2.2, heavy ball at half its beta rho
+        ("gd_guaranteed", lambda lr, L: 0 < lr * L < 2.2, "gd: decrease bound"),
+        (
+            "constant_momentum_guaranteed",
+            lambda lr, b, L, r: bool(descent._inside(lr, b * r / 2, L)),
+            "momentum: decrease bound",
+        ),
         (
             "rmsprop_guaranteed",
             lambda lr, L, g, sc, m=0.0, p=0.0: (
