@@ -723,7 +723,8 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
     # said once (a named method's note points to auto's complex step, which failed here)
     kinks = np.zeros(x0.size, dtype=bool)
     for found in (None if cs is None else cs.kinks, fallback.kinks):
-        kinks |= False if found is None else found
+        if found is not None:
+            kinks |= found
     if fallback.note and fallback.kinks is None:
         notes.append(fallback.note)
     if kinks.any():

@@ -198,9 +198,17 @@ def _not_an_archive(p: Path, label: str, e: BaseException) -> str:
         head = f.read(4)
     if head.startswith(b"PK"):
         return f"{label} {p} is a damaged .npz archive: {_one_line(e)}"
-    if head[:1] == b"\x80":  # pickle protocol 2 and later
-        return f"{label} {p} is a Python pickle, which descentcheck never loads"
+    if _is_pickle(head):
+        return _a_pickle(p, label)
     return f"{label} {p} is not an .npz archive (it does not begin as a zip file does)"
+
+
+def _is_pickle(head: bytes) -> bool:
+    return head[:1] == b"\x80"  # pickle protocol 2 and later
+
+
+def _a_pickle(p: Path, label: str) -> str:
+    return f"{label} {p} is a Python pickle, which descentcheck never loads"
 
 
 def load_npz(path: PathLike, what: str) -> dict[str, Array]:
@@ -277,8 +285,8 @@ def _not_text(p: Path, label: str, e: UnicodeDecodeError) -> str:
     """Why a file that is not UTF-8 is no ``label``: a pickle or a zip (an ``.npz``) named as
     such, as :func:`load_npz` names them, else the first byte that is not text."""
     head = bytes(e.object[:2])
-    if head[:1] == b"\x80":  # pickle protocol 2 and later
-        return f"{label} {p} is a Python pickle, which descentcheck never loads"
+    if _is_pickle(head):
+        return _a_pickle(p, label)
     if head == b"PK":
         return f"{label} {p} is a zip archive (an .npz?), not a {label}"
     return f"{label} {p} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x})"

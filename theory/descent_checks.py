@@ -117,6 +117,12 @@ def _both_sides(sides: dict[str, list[int]], points: int) -> list[str]:
     ]
 
 
+def _witness_step(g: np.ndarray, lr: float, s: float, L: float) -> np.ndarray:
+    """The worst step ``-lr g + m``, ``|m| = s |g|``, on the witness quadratic: m along g up to
+    lr L = 1 (the step falls short), against it past (the step overshoots)."""
+    return (-lr + (s if lr * L <= 1 else -s)) * g
+
+
 def _worst_on_quadratics(rng: np.random.Generator, points: int) -> tuple[float, list[str]]:
     """Random L-smooth quadratics (curvatures in [-L, L]) and momentum vectors never beat the
     closed-form worst case; the witness reaches it (to rounding)."""
@@ -140,8 +146,7 @@ def _worst_on_quadratics(rng: np.random.Generator, points: int) -> tuple[float, 
             bad.append(f"quadratic beat the worst case: {change} > {W}")
         sides["lr L <= 1 (the witness's sign)"][lr * L <= 1] += 1
         sides["lr L < 2 (gd's edge)"][lr * L < 2] += 1
-        sign = 1.0 if lr * L <= 1 else -1.0
-        dw = -lr * g + sign * s * g
+        dw = _witness_step(g, lr, s, L)
         reached = float(g @ dw + 0.5 * L * dw @ dw)
         worst_gap = max(worst_gap, abs(reached - W) / (abs(W) + gn * gn / L))
     if worst_gap > 1e-13:
@@ -212,8 +217,7 @@ def _bounds_vs_witness(rng: np.random.Generator, points: int) -> list[str]:
             ),
         }
         for name, (eff, s, bound, verdict) in named.items():
-            step = (-eff + (s if eff * L <= 1 else -s)) * g  # m along the worst direction
-            bad += _against_witness(name, g, step, L, bound, verdict)
+            bad += _against_witness(name, g, _witness_step(g, eff, s, L), L, bound, verdict)
         scale = rng.uniform(0.2, 3, 4)
         momentum = float(rng.uniform(0, 0.9)) if rng.uniform() < 0.5 else 0.0
         prev = float(rng.uniform(0, 2 * lr * G))
