@@ -133,8 +133,8 @@ def _repeats_as_adds(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDi
 def with_relu() -> dict[str, Any]:
     """Shape options for claims that train or compare runs and so must hold whatever the op: the
     default shape's smooth activations and relu, listed twice so it draws twice as often (only the
-    descent claims need smooth ones; relu drew in no training claim, and maps a NaN input to 0).
-    Read when a case is drawn, as :class:`DagShape` reads the registry: a plugin module that
+    descent claims need smooth ones; relu had drawn in no training claim, and maps a NaN input to
+    0). Read when a case is drawn, as :class:`DagShape` reads the registry: a plugin module that
     imports this one is not loaded again while it is half imported."""
     return {"activations": (*registry.smooth_names("elementwise"), "relu", "relu")}
 
@@ -206,11 +206,10 @@ def with_a_lone_concat(spec: SpecDict) -> SpecDict:
 def sometimes_a_lone_concat(draw: st.DrawFn, case: Case) -> Case:
     """``case``, or the same case whose output layer reads a concat of its one input
     (:func:`with_a_lone_concat`): drawn after the case, so the case's own draws are unchanged,
-    nominally a quarter of the time; Hypothesis's first cases favour the 0 that asks for it:
-    7 to 27 of 50 cases had one in the forward, gradient and loss claims' ledgers at the fast
-    profile's seeds 0-4. No DAG shape draws a
-    one-input concat, and a concat that read its second input passed every claim without
-    it (the full mutation run)."""
+    nominally a quarter of the time; Hypothesis's first cases favour the 0 that asks for it: 7 to
+    27 of 50 cases had one in the forward, gradient and loss claims' ledgers at the fast profile's
+    seeds 0-4. No DAG shape draws a one-input concat, and a concat that read its second input
+    passed every claim without it (the full mutation run)."""
     if draw(st.integers(0, 3), label="a one-input concat") != 0:
         return case
     spec = with_a_lone_concat(case.spec)
