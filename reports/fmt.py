@@ -48,3 +48,8 @@ def seconds(s: float) -> str:
         return f"{s:.1f} s"
     whole = round(s)
     return f"{whole // 60} min {whole % 60} s"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 node``, ``5 nodes``: a count with its noun, plural by an added s."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -108,7 +108,7 @@ def load_ledger(path: Path, exitcode: int | None = 0) -> dict[str, Any]:
         data = None
     if exitcode == 0 and isinstance(data, dict) and "claims" in data:
         return data
-    if isinstance(data, dict) and "error" in data:
+    if isinstance(data, dict) and "error" in data:  # descentcheck verify shows it whole
         why = f"verify failed: {data['error']}"
     elif exitcode is not None and exitcode < 0:
         why = f"verify was killed by signal {signal.Signals(-exitcode).name}"

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import counterexamples as cx
 from .document import Bullets, Callout, Code, Details, Figure, Paragraph, Section, Table
-from .fmt import num, seconds
+from .fmt import count, num, seconds
 
 
 def _outcome(c: dict[str, Any]) -> str:
@@ -127,8 +127,8 @@ def _counterexample_blocks(
     n = len(ce["data"]["x"])
     blocks: list[Any] = [
         Paragraph(
-            f"**Counterexample.** {_count(len(ce['spec']['nodes']), 'node')}, "
-            f"{_count(n, 'sample')}; {hp}. At step "
+            f"**Counterexample.** {count(len(ce['spec']['nodes']), 'node')}, "
+            f"{count(n, 'sample')}; {hp}. At step "
             f"{ce['step']} the loss rose from {ce['loss_before']!r} to {ce['loss_after']!r} "
             f"(+{num(ce['increase'], 4)}), {cert}."
         ),
@@ -277,10 +277,6 @@ def _claim_details(
         + ("" if c["meets_expectation"] else " (UNEXPECTED)")
     )
     return Details(head, blocks, open=c["outcome"] != "held" or not c["meets_expectation"]), info
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def ledger_section(

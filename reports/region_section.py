@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .document import Bullets, Callout, Figure, Paragraph, Section, Table
-from .fmt import num, pct
+from .fmt import count, num, pct
 from .plotting import DECREASE_COLOR, INCREASE_COLOR, REGION_COLOR, pyplot, save
 from .region import ADAPTIVE_BOX, CONSTANT_BOX, tau_bound
 
@@ -185,8 +185,8 @@ def verdict_adaptive(s: dict[str, Any]) -> tuple[str, str]:
         n = s.get("decreased_past_2_below_it", 0)
         parts.append(
             f"Along the learning rate the bound looks **loose**: past lr·L = 2, where τ no "
-            f"longer matters, the first rise is at lr·L = {num(lr_edge, 3)}, and the {n} "
-            f"{'case' if n == 1 else 'cases'} between 2 and it decreased."
+            f"longer matters, the first rise is at lr·L = {num(lr_edge, 3)}, and the "
+            f"{count(n, 'case')} between 2 and it decreased."
         )
     if tau is None:
         parts.append("In τ it is **loose**: no case with lr·L < 2 rose, whatever its τ.")
