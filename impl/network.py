@@ -55,9 +55,12 @@ class Network:
             layer.keys[p]: shape for layer in self.layers for p, shape in layer.param_shapes.items()
         }
         # the schedule: each layer with the slots of its inputs (its own output is slot i + 1)
+        # and its one input's slot (-1 for a merge): a one-item list is built without a loop
         slot = {INPUT: 0, **{layer.name: i + 1 for i, layer in enumerate(self.layers)}}
-        self._schedule: tuple[tuple[Layer, tuple[int, ...]], ...] = tuple(
-            (layer, tuple(slot[p] for p in layer.inputs)) for layer in self.layers
+        self._schedule: tuple[tuple[Layer, tuple[int, ...], int], ...] = tuple(
+            (layer, slots, slots[0] if len(slots) == 1 else -1)
+            for layer in self.layers
+            for slots in [tuple(slot[p] for p in layer.inputs)]
         )
         self._out_slot = slot[spec.output]
         for layer in self.layers:
@@ -136,7 +139,7 @@ class Network:
                 raise ParamsError(f"parameter {k!r} has dtype {v.dtype}, expected float64")
             if v.shape != shape:
                 raise ParamsError(f"parameter {k!r} has shape {v.shape}, expected {shape}")
-            if not np.all(np.isfinite(v)):
+            if not np.isfinite(v).all():
                 raise ParamsError(f"parameter {k!r} contains NaN or inf")
             out[k] = v.astype(np.float64, copy=False)
         return out
@@ -237,7 +240,7 @@ class Network:
         runs). The relu claim reads relu inputs and fixes relu branches through it
         (:mod:`descentcheck.properties.claims.relu_gradients`)."""
         values: list[Any] = [x]
-        for layer, slots in self._schedule:
+        for layer, slots, _ in self._schedule:
             xs = [values[s] for s in slots]
             out = None if visit is None else visit(layer, xs)
             values.append(layer.forward(params, xs)[0] if out is None else out)
@@ -261,8 +264,9 @@ class Network:
         there, with the same bits, and the dict returned holds those arrays."""
         values: list[Any] = [x]
         caches: list[Any] = []
-        for layer, slots in self._schedule:
-            value, cache = layer.forward(params, [values[s] for s in slots])
+        for layer, slots, only in self._schedule:
+            xs = [values[only]] if only >= 0 else [values[s] for s in slots]
+            value, cache = layer.forward(params, xs)
             values.append(value)
             caches.append(cache)
         yhat = values[self._out_slot]
@@ -275,16 +279,18 @@ class Network:
         gy: list[Any] = [None] * (len(self._schedule) + 1)
         owned = [False] * len(gy)
         gy[self._out_slot] = g_out
-        grads: Params = {}
-        for i in range(len(self._schedule) - 1, -1, -1):
-            layer, slots = self._schedule[i]
+        grads: Params = dict.fromkeys(self.param_shapes)  # each key in its place: no reordering
+        schedule = self._schedule
+        for i in range(len(schedule) - 1, -1, -1):
+            layer, slots, _ = schedule[i]
             g = gy[i + 1]
             gy[i + 1] = None
+            cache = caches.pop()  # layer i's, freed once its backward returns
             if out is not None and layer.writes_grads:
-                gxs, gparams = layer.backward(params, caches[i], g, out=out)
+                gxs, gparams = layer.backward(params, cache, g, out=out)
             else:
-                gxs, gparams = layer.backward(params, caches[i], g)
-            caches[i] = None
+                gxs, gparams = layer.backward(params, cache, g)
+            del cache
             keys = layer.keys
             for p, gp in gparams.items():
                 grads[keys[p]] = gp
@@ -304,4 +310,4 @@ class Network:
         # a plugin loss may hand back a Python scalar: numpy's type rules give its kind too
         dtype = E.dtype if hasattr(E, "dtype") else np.result_type(E)
         value = E if dtype.kind == "c" else float(E)
-        return value, {k: grads[k] for k in self.param_shapes}
+        return value, grads

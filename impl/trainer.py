@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -232,9 +233,12 @@ class _Run:
         its norm; False when non-finite."""
         views = self.g_views
         if views is not None:
-            for n, view in views.items():
-                if grads[n] is not view:
-                    view[...] = grads[n]
+            # one C-level pass finds a gradient the layers did not write into its view (grads
+            # comes in the views' order; in another, every key is looked up below, just slower)
+            if any(map(is_not, grads.values(), views.values())):
+                for n, view in views.items():
+                    if grads[n] is not view:
+                        view[...] = grads[n]
         elif self.layout.names:
             # axis=None flattens each array as it copies it: no reshape per array (small DAGs)
             parts = [grads[n] for n in self.layout.names]

@@ -6,7 +6,6 @@ installed (tox's default env installs it)."""
 
 from __future__ import annotations
 
-import operator
 import os
 import subprocess
 import sys
@@ -119,10 +118,10 @@ def _bound_in_subprocess(env: dict[str, str]) -> str:
     return out.stdout.strip()
 
 
-def test_the_layers_product_is_plain_matmul_where_mkl_cannot_be_chosen():
-    """Bound once at import: ``@`` itself where MKL cannot be chosen (no size test on a small
-    DAG's products), the dispatcher where it can."""
-    assert _bound_in_subprocess({blas.ENV: "numpy"}) == operator.matmul.__name__
+def test_the_layers_product_is_numpys_where_mkl_cannot_be_chosen():
+    """Bound once at import: numpy's product itself where MKL cannot be chosen (no size test on
+    a small DAG's products), the dispatcher where it can."""
+    assert _bound_in_subprocess({blas.ENV: "numpy"}) == blas.numpy_matmul.__name__
     assert _bound_in_subprocess({blas.ENV: "mkl"}) == "_dispatching_matmul"
 
 
@@ -150,12 +149,14 @@ def _laid_out(a: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+FINITE = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+
+
 @st.composite
-def _operands(draw):
+def _operands(draw, elements=FINITE):
     m, k, n = (draw(st.integers(1, 40)) for _ in range(3))
-    finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
-    return draw(hnp.arrays(np.float64, (m, k), elements=finite)), draw(
-        hnp.arrays(np.float64, (k, n), elements=finite)
+    return draw(hnp.arrays(np.float64, (m, k), elements=elements)), draw(
+        hnp.arrays(np.float64, (k, n), elements=elements)
     )
 
 
@@ -184,6 +185,43 @@ def test_mkls_product_is_numpys_to_rounding_in_every_layout(layout_a, layout_b, 
     bound = 2 * (gamma * (np.abs(a) @ np.abs(b)) + k * ETA)
     assert got.flags.c_contiguous and got.shape == (a.shape[0], b.shape[1])
     assert np.all(np.abs(got - a @ b) <= bound)
+
+
+BLASABLE = ("C", "F", "sliced")  # unit stride along one axis: ``@`` hands these to BLAS
+
+
+@pytest.mark.parametrize("layout_b", LAYOUTS)
+@pytest.mark.parametrize("layout_a", LAYOUTS)
+@hypothesis_settings(TEST_PROFILE)
+@given(operands=_operands(st.floats()), gram=st.booleans(), complex_a=st.booleans())
+def test_numpys_product_through_dot_is_matmuls_where_matmul_calls_blas(
+    layout_a, layout_b, operands, gram, complex_a
+):
+    """``numpy_matmul`` (np.dot for 2-D float64 operands) and ``matmul_into`` give ``@``'s bits
+    wherever ``@`` calls BLAS (NaN and inf included; a C- or Fortran-ordered array times its own
+    transpose takes ``syrk`` in both), and ``@`` itself for a complex operand (np.dot takes
+    another routine for one row there). Where ``@`` runs its own loop (an operand without unit
+    stride) or ``syrk`` on a sliced array, np.dot multiplies a contiguous copy by ``gemm``: the
+    same product to rounding, the bound of the MKL test above (where that bound is finite)."""
+    a, b = _laid_out(operands[0], layout_a), _laid_out(operands[1], layout_b)
+    if gram:
+        b = a.T
+    if complex_a:
+        a = a + 1j * a[::-1]
+    with np.errstate(all="ignore"):  # inf - inf, overflow: the values Hypothesis draws
+        want = a @ b
+        got = blas.numpy_matmul(a, b)
+        out = np.empty_like(want)
+        assert blas.matmul_into(a, b, out) is out
+        assert got.dtype == want.dtype and np.array_equal(out, got, equal_nan=True)
+        blas_both = {layout_a, layout_b} <= set(BLASABLE) and not (gram and layout_a == "sliced")
+        if complex_a or blas_both:
+            assert np.array_equal(got, want, equal_nan=True)
+        else:  # where the bound itself is finite (no inf or NaN, no overflow in the sums)
+            k = a.shape[1]
+            bound = 2 * (k * U / (1 - k * U) * (np.abs(a) @ np.abs(b)) + k * ETA)
+            held = (np.abs(got - want) <= bound) | (got == want) | ~np.isfinite(bound)
+            assert np.all(held)
 
 
 @needs_mkl

@@ -241,7 +241,7 @@ def _mutated(function, old: str, new: str):
     ("where", "old", "new", "what"),
     [
         # network.py: the finite check on parameters dropped
-        ("check_params", "if not np.all(np.isfinite(v)):", "if False:", "NaN or inf entry"),
+        ("check_params", "if not np.isfinite(v).all():", "if False:", "NaN or inf entry"),
         # network.py: the input-width check dropped (only ndim is checked)
         (
             "check_inputs",

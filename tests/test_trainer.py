@@ -386,7 +386,7 @@ def test_gradients_written_in_place_train_as_the_gathered_ones(case, opt, lr, co
     gradient arrays (the trainer then copies each into its flat vector) and when one drawn
     layer does so while the others write in place: the copies land where the views are."""
     net = case.net
-    writers = [layer for layer, _ in net._schedule if layer.writes_grads and layer.param_shapes]
+    writers = [layer for layer, _, _ in net._schedule if layer.writes_grads and layer.param_shapes]
     assert writers  # every drawn DAG has a dense or distance layer
 
     def run(returning):

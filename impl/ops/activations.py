@@ -44,6 +44,11 @@ from ..backend import namespace
 from . import fused, vector_math
 from .base import Array, Layer, iadd, imul
 
+# numpy 2 takes a Python float operand through its weak-scalar promotion, about 0.15 us a call
+# on a small array; a float64 0-d array gives float64 and complex128 operands the same bits
+# (small DAGs make a dozen such calls a step). Other namespaces are given the float.
+_ONE, _FOUR, _MINUS_TWO = np.array(1.0), np.array(4.0), np.array(-2.0)
+
 NUMPY_TANH_IS_SIMD = vector_math.NUMPY_IS_SIMD
 """Large real tanh layers on numpy take numpy's tanh beside ``exp(-2|x|)`` (True), or the
 one-``exp`` form :func:`_tanh_real` (False). Measured (tests/benchmarks): on AVX-512 the pair
@@ -143,7 +148,7 @@ def _exp_neg_2abs(x: Array) -> Array:
     ``_exp_neg_abs(x + x)``, in three array calls instead of five (a small tanh's backward)."""
     xp = namespace(x)
     e = xp.abs(x)
-    e = xp.multiply(e, -2.0, out=e)
+    e = xp.multiply(e, _MINUS_TWO if xp is np else -2.0, out=e)
     return vector_math.exp(e, out=e)
 
 
@@ -192,18 +197,21 @@ class Elementwise(Layer):
 def _bell(e: Array) -> Array:
     """``e / (1 + e)^2``: sigmoid'(x) for ``e = exp(-|x|)``, a quarter of tanh'(x) for
     ``e = exp(-2|x|)``; accurate to a few ulps relative for every x."""
-    d = 1.0 + e
+    xp = namespace(e)
+    d = xp.add(e, _ONE if xp is np else 1.0)
     d *= d
-    return namespace(d).divide(e, d, out=d)
+    return xp.divide(e, d, out=d)
 
 
 def _tanh_slope(e: Array) -> Array:
     """``4 e / (1 + e)^2`` = tanh'(x) for ``e = exp(-2|x|)``, the same operations as
     ``4 * _bell(e)``, written into ``e`` (a temporary of the caller's)."""
-    d = 1.0 + e
+    xp = namespace(e)
+    np_ = xp is np
+    d = xp.add(e, _ONE if np_ else 1.0)
     d *= d
-    e = namespace(e).divide(e, d, out=e)
-    e *= 4.0
+    e = xp.divide(e, d, out=e)
+    e *= _FOUR if np_ else 4.0
     return e
 
 
@@ -211,9 +219,17 @@ class Sigmoid(Elementwise):
     def forward(self, params, xs):
         x = xs[0]
         k = fused.kernels(x)
-        if k is None:
+        if k is None and x.dtype.kind == "c":
             e, pos = _exp_neg_abs(x)
             return _sigmoid_from(e, pos), e
+        if k is None:
+            # max(e, sign x) is where(x >= 0, 1, e) bit for bit (e lies in [0, 1], and e = 1
+            # at x = -0.0), without the cast of a boolean mask to float (small layers)
+            e = _exp_neg_abs_real(x)
+            xp = namespace(x)
+            num = xp.sign(x)
+            num = xp.maximum(e, num, out=num)
+            return xp.divide(num, xp.add(e, _ONE if xp is np else 1.0), out=num), e
         e = _exp_neg_abs_real(x)  # mutants: numba only
         return fused.call(k.sigmoid_from, x, e), e  # mutants: numba only
 
@@ -240,8 +256,8 @@ class Tanh(Elementwise):
 
     def backward(self, params, cache, gy):
         k = fused.kernels(cache[0], gy) if isinstance(cache, tuple) else None
-        if k is None:
-            return super().backward(params, cache, gy)
+        if k is None:  # Elementwise's rule, without super()'s lookup (small DAGs)
+            return [imul(self.derivative(cache), gy)], {}
         return [k.tanh_grad(cache[0], gy)], {}  # _tanh_slope(e) * gy; mutants: numba only
 
     def derivative(self, cache):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib.util
-import operator
 import os
 import platform
 from collections.abc import Callable
@@ -152,12 +151,30 @@ def _large(a: Any, b: Any, out: Any = None) -> Any:
     return a @ b if out is None else np.matmul(a, b, out=out)
 
 
+_F64, _NDARRAY, _DOT = np.dtype(np.float64), np.ndarray, np.dot
+
+
+def numpy_matmul(a: Any, b: Any) -> Any:
+    """``a @ b``, through ``np.dot`` for 2-D float64 numpy operands, without the matmul ufunc's
+    dispatch, which costs a fifth of a small DAG's 24 x 16 @ 16 x 16 product (0.2 of 1.1 us).
+    Wherever ``@`` calls BLAS (each operand with unit stride along one axis, as every array the
+    layers multiply), np.dot makes the same call, so the same bits (tests/test_blas.py). Where
+    ``@`` runs its own loop instead (an operand with no unit stride, say a user's
+    ``x[:, ::2]``) or ``syrk`` (a sliced array times its own transpose), np.dot multiplies a
+    contiguous copy by ``gemm``: the same product to rounding. Complex operands keep ``@``."""
+    # 2-D float64 numpy arrays (native byte order: numpy's one float64 dtype), tested inline
+    # on module names: a call and attribute lookups would cost half of what np.dot saves
+    if type(a) is _NDARRAY is type(b) and a.dtype is _F64 is b.dtype and a.ndim == 2 == b.ndim:
+        return _DOT(a, b)
+    return a @ b
+
+
 def _dispatching_matmul(a: Any, b: Any) -> Any:
     """``a @ b``: MKL's ``dgemm`` for a large 2-D float64 numpy product where :func:`provider`
-    chose it (see the module docstring), else the arrays' own ``@``."""
+    chose it (see the module docstring), else :func:`numpy_matmul`."""
     # small DAGs multiply tiny matrices many times a step: one size test before anything else
     if a.size * b.shape[-1] < MIN_WORK:
-        return a @ b
+        return numpy_matmul(a, b)
     return _large(a, b)
 
 
@@ -171,10 +188,10 @@ def _may_take_mkl() -> bool:
 
 
 _MAY_TAKE_MKL = _may_take_mkl()
-matmul: Callable[[Any, Any], Any] = _dispatching_matmul if _MAY_TAKE_MKL else operator.matmul
+matmul: Callable[[Any, Any], Any] = _dispatching_matmul if _MAY_TAKE_MKL else numpy_matmul
 """The layers' product, bound when this module is first imported: where MKL cannot be chosen
-(numpy asked for, an AMD CPU, no ``mkl`` extra) plain ``@``, which a small DAG's tiny products
-would otherwise pay 15-20% on for the size test."""
+(numpy asked for, an AMD CPU, no ``mkl`` extra) :func:`numpy_matmul`, without the size test a
+small DAG's tiny products would otherwise pay 15-20% on."""
 
 
 def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -184,4 +201,6 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     (numpy's ``matmul`` hands a C-ordered ``out`` to ``dgemm`` as it does its own result)."""
     if _MAY_TAKE_MKL and a.size * b.shape[-1] >= MIN_WORK:
         return _large(a, b, out)
+    if type(a) is _NDARRAY is type(b) and a.dtype is _F64 is b.dtype and a.ndim == 2 == b.ndim:
+        return _DOT(a, b, out=out)  # numpy_matmul's np.dot, so its bits
     return np.matmul(a, b, out=out)
