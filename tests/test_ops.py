@@ -333,6 +333,31 @@ def test_a_small_tanh_layers_slope_is_the_large_forms_bit_for_bit(x):
         assert np.array_equal(act._exp_neg_2abs(x), act._tanh_real(x)[1], equal_nan=True)
 
 
+@hypothesis_settings(TEST_PROFILE)
+@given(
+    arrays(
+        np.float64,
+        st.integers(1, 12),
+        elements=st.one_of(
+            st.sampled_from([0.0, -0.0]), st.floats(-800.0, 800.0), st.floats(allow_nan=True)
+        ),
+    )
+)
+def test_a_small_sigmoid_layer_is_the_masked_form_bit_for_bit(x):
+    """A small real sigmoid layer takes ``max(e, sign x) / (e + 1)``: the bits of
+    ``where(x >= 0, 1, e) / (1 + e)`` (``_sigmoid_from`` with the mask, the chain numba's kernel
+    follows for large arrays), at -0.0, inf and NaN too."""
+    from descentcheck.impl.ops import activations as act
+
+    x = x.reshape(1, -1)
+    layer = OPS["sigmoid"]("a", ("input",), (x.shape[1],), {})
+    with np.errstate(over="ignore", invalid="ignore"):
+        y, e = layer.forward({}, [x])
+        want_e, pos = act._exp_neg_abs(x)
+        assert np.array_equal(e, want_e, equal_nan=True)
+        assert np.array_equal(y, act._sigmoid_from(want_e, pos), equal_nan=True)
+
+
 def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):
     """(1 - e) / (1 + e) cancels for small |x|: using it everywhere fails the test. numpy's
     chain is the one planted in (numba's kernel compiled its threshold in, and gives the chain's

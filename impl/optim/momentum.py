@@ -16,6 +16,8 @@ Nesterov (``torch.optim.SGD(lr, momentum=beta, nesterov=True)``)::
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..ops import fused
 from .base import FlatOptimizer, Layout, Optimizer, StepInfo, applied, check_number
@@ -29,7 +31,10 @@ def _buffers(grads, state, beta):
 
 def _buffer(g, buf, beta):
     """``buf_k`` of a flat vector, in place: ``g_0`` at the first step, ``beta * buf_{k-1} + g_k``
-    after."""
+    after. Heavy ball's flat form passes numpy vectors ``beta`` as a float64 0-d array: numpy 2
+    takes a Python float operand through its weak-scalar promotion, 0.2 us a call on a small
+    DAG's vector, and the 0-d array gives float64 vectors the same bits (CuPy's get the float:
+    it refuses numpy arrays)."""
     if buf is None:
         return g.copy()
     buf *= beta
@@ -65,9 +70,13 @@ def momentum(lr: float, beta: float) -> Optimizer:
         return {k: -(lr * b) for k, b in buf.items()}, buf, StepInfo(beta)
 
     def flat(layout: Layout) -> FlatOptimizer:
+        numpy_beta, numpy_step = np.array(beta), np.array(-lr)  # _buffer's operands say why
+
         def flat_update(g, buf, w):
-            buf = _buffer(g, buf, beta)
-            return namespace(g).multiply(buf, -lr, out=g), buf, beta
+            xp = namespace(g)
+            on_numpy = xp is np
+            buf = _buffer(g, buf, numpy_beta if on_numpy else beta)
+            return xp.multiply(buf, numpy_step if on_numpy else -lr, out=g), buf, beta
 
         return FlatOptimizer(lambda w: None, flat_update, _stepper(flat_update, lr, beta, False))
 
