@@ -144,3 +144,20 @@ def test_worker_processes_of_an_unpinned_block_get_every_cpu():
     every = sorted(os.sched_getaffinity(0))
     assert inside == every
     assert after == main == every[-1:]
+
+
+def test_the_step_breakdown_runs_and_adds_up(monkeypatch):
+    """``tox -e bench``'s per-layer breakdown, on a small net with one repeat: it calls the
+    trainer's internals (``_Run``), whose signature changed once under it and failed only the
+    bench (2026-12-06: ``update`` had gained the step number)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from breakdown import step_breakdown
+    from nets import problem
+
+    from descentcheck.impl.network import Network
+
+    pb = problem("mixed_w16")
+    out = step_breakdown(Network.from_spec(pb.spec), pb.params, pb.x, pb.y, 0.01, 0.5, repeats=1)
+    assert [r["layer"] for r in out["layers"]] == [n["name"] for n in pb.spec["nodes"]]
+    assert out["trainer"] > 0 and out["products"] > 0
+    assert out["step"] == out["loss_and_grad"] + out["trainer"]

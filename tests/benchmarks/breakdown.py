@@ -99,10 +99,10 @@ def _trainer_time(run: _Run, grads) -> float:
     what the layers did not write there, with its norm (``gradient``), the momentum update with
     its norm (``update``)."""
     run.gradient(grads, 0)
-    run.update(grads)  # the first update makes momentum's buffer
+    run.update(grads, 0)  # the first update makes momentum's buffer
     t0 = _clock()
     run.gradient(grads, 1)
-    run.update(grads)
+    run.update(grads, 1)
     return _clock() - t0
 
 
