@@ -224,6 +224,36 @@ def test_numpys_product_through_dot_is_matmuls_where_matmul_calls_blas(
             assert np.all(held)
 
 
+@hypothesis_settings(TEST_PROFILE)
+@given(
+    a=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, max_side=64),
+        elements=st.floats(-1e6, 1e6, allow_subnormal=True),
+    ),
+    offsets=st.lists(st.integers(0, 7), min_size=2, max_size=4),
+)
+def test_column_sums_are_the_sum_to_rounding_wherever_the_arrays_lie(a, offsets):
+    """A dense layer's bias gradient: ``column_sums`` (ones @ a, one gemv) is ``add.reduce``'s
+    sum within (n - 1) u of the sum of magnitudes, and gives the same bits with the array,
+    the ones and the result at every 8-byte offset (the kernel's order follows the shape
+    only). A column summed into its neighbour's place, or a row left out, fails it."""
+    n, m = a.shape
+    want = np.add.reduce(a, axis=0)
+    bound = (n - 1) * U * np.add.reduce(np.abs(a), axis=0) + n * ETA
+    results = []
+    for k in offsets:
+        raw = np.zeros(n * m + 8)
+        moved = raw[k : k + n * m].reshape(n, m)
+        moved[...] = a
+        out = np.zeros(m + 8)[k : k + m]
+        assert blas.column_sums(moved, out=out) is out
+        results.append(out.copy())
+    got = blas.column_sums(a)
+    assert all(np.array_equal(r, got) for r in results)
+    assert np.all(np.abs(got - want) <= 2 * bound)
+
+
 @needs_mkl
 def test_the_same_product_has_the_same_bits_at_every_alignment(mkl):
     """Strict CNR: numpy aligns to 16 bytes, MKL's kernels to 64; the bits must not follow."""

@@ -5,7 +5,8 @@ Initialisation: Glorot/Xavier uniform, ``W ~ U(-a, a)`` with ``a = sqrt(6 / (in 
 (Glorot & Bengio 2010), ``b = 0``.
 
 The bias is added in place to the fresh product ``x @ W`` (the same sums, one array fewer),
-``dE/dx`` is skipped for a layer on the network input (``input_grads`` False), and ``dE/dW``,
+``dE/db``'s sum over the batch is one BLAS call (``blas.column_sums``), ``dE/dx`` is skipped
+for a layer on the network input (``input_grads`` False), and ``dE/dW``,
 ``dE/db`` are written into the trainer's flat gradient when it hands its views over (``out``:
 ``Layer.writes_grads``).
 """
@@ -14,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import namespace
 from .base import Array, Layer, iadd
-from .blas import matmul, matmul_into
+from .blas import column_sums, matmul, matmul_into
 
 
 class Dense(Layer):
@@ -29,11 +29,11 @@ class Dense(Layer):
     def backward(self, params, cache, gy, out=None):
         x = cache
         gx = matmul(gy, params[self.keys["W"]].T) if self.input_grads else None
-        xp = namespace(gy)
+        # a complex gy or x (the complex step) cannot be written into the trainer's real views
         if out is None or gy.dtype.kind == "c" or x.dtype.kind == "c":
-            return [gx], {"W": matmul(x.T, gy), "b": xp.add.reduce(gy, axis=0)}
+            return [gx], {"W": matmul(x.T, gy), "b": column_sums(gy)}
         gW, gb = out[self.keys["W"]], out[self.keys["b"]]
-        return [gx], {"W": matmul_into(x.T, gy, gW), "b": xp.add.reduce(gy, axis=0, out=gb)}
+        return [gx], {"W": matmul_into(x.T, gy, gW), "b": column_sums(gy, out=gb)}
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:
         """Glorot uniform: ``W ~ U(-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``; ``b = 0``."""
