@@ -1,5 +1,6 @@
-"""Matrix products of the layers: numpy's ``@`` (OpenBLAS in numpy's wheels), or MKL's
-``cblas_dgemm`` for large float64 products on Intel CPUs.
+"""Matrix products of the layers: numpy's (OpenBLAS in numpy's wheels; ``np.dot`` for 2-D float64
+arrays, :func:`numpy_matmul`), or MKL's ``cblas_dgemm`` for large float64 products on Intel CPUs;
+and a dense layer's sum over the batch as a product (:func:`column_sums`).
 
 Why: on machine E of the README's Speed section (an Intel Xeon; OpenBLAS on its SkylakeX kernels)
 a large net's products took 0.62-0.90 of numpy's time through PyTorch, whose x86 wheels multiply
@@ -22,7 +23,7 @@ the sweep and the report compute there): a user's own ``Network.loss_and_grad`` 
 numpy's BLAS as configured, threads included. Only 2-D real float64 numpy arrays of
 :data:`MIN_WORK` multiply-adds or more, each with unit stride along one axis (a transposed view
 is passed as a transpose flag, not copied); every other product, small DAGs' included, is
-numpy's ``@`` of its namespace.
+numpy's (:func:`numpy_matmul`) or its namespace's ``@``.
 """
 
 from __future__ import annotations
