@@ -231,7 +231,7 @@ def test_numpys_product_through_dot_is_matmuls_where_matmul_calls_blas(
         hnp.array_shapes(min_dims=2, max_dims=2, max_side=64),
         elements=st.floats(-1e6, 1e6, allow_subnormal=True),
     ),
-    offsets=st.lists(st.integers(0, 7), min_size=2, max_size=4),
+    offsets=st.lists(st.integers(0, 7), min_size=2, max_size=4, unique=True),
 )
 def test_column_sums_are_the_sum_to_rounding_wherever_the_arrays_lie(a, offsets):
     """A dense layer's bias gradient: ``column_sums`` (ones @ a, one gemv) is ``add.reduce``'s

@@ -84,10 +84,10 @@ from .blas import matmul
 
 MATMUL_MIN_SIZE = 1 << 16
 """From this ``n * units * in`` on, the matmul evaluation is used (see the module docstring)."""
-_MINUS_HALF = np.array(-0.5)
 RHO = 8.0
 """The matmul evaluation hands a pair, unit or sample to the direct formula when the size of its
 terms exceeds ``RHO`` times its squared distance (see the module docstring)."""
+_MINUS_HALF = np.array(-0.5)  # the direct form's -1/2 beside numpy arrays (activations' _ONE)
 
 
 def _shifted(x: Array, mu: Array) -> tuple[Array, Array]:
@@ -162,7 +162,7 @@ class Gaussian(Layer):
         else:  # sum_i r_ji^2 (x_i - c_ji)^2 for every unit: one small product per unit
             z = xp.matmul(sq.transpose(1, 0, 2), (r * r)[:, :, None])[:, :, 0].T
         # a C-ordered result (z may be a transposed view)
-        half = _MINUS_HALF if xp is np else -0.5  # a 0-d array: activations' _ONE says why
+        half = _MINUS_HALF if xp is np else -0.5
         return xp.multiply(z, half, out=xp.empty(z.shape, z.dtype)), ("direct", diff, sq)
 
     def _sums_direct(self, gz: Array, diff: Array, sq: Array) -> tuple[Array, Array]:

@@ -31,10 +31,9 @@ def _buffers(grads, state, beta):
 
 def _buffer(g, buf, beta):
     """``buf_k`` of a flat vector, in place: ``g_0`` at the first step, ``beta * buf_{k-1} + g_k``
-    after. Heavy ball's flat form passes numpy vectors ``beta`` as a float64 0-d array: numpy 2
-    takes a Python float operand through its weak-scalar promotion, 0.2 us a call on a small
-    DAG's vector, and the 0-d array gives float64 vectors the same bits (CuPy's get the float:
-    it refuses numpy arrays)."""
+    after. Heavy ball's flat form passes numpy vectors ``beta`` as a float64 0-d array, the
+    faster operand with the same bits (``impl.ops.activations``' ``_ONE`` says why); CuPy's get
+    the float (it refuses numpy arrays)."""
     if buf is None:
         return g.copy()
     buf *= beta
