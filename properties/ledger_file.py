@@ -28,6 +28,7 @@ from pydantic import (
 
 from descentcheck.impl.errors import DescentcheckError, located
 from descentcheck.impl.io import read_document
+from descentcheck.impl.validated import first_problem
 
 from .ledger import LEDGER_FORMAT
 
@@ -54,13 +55,13 @@ class ClaimRecord(_Entry):
 class LedgerRecord(_Entry):
     format: Literal[LEDGER_FORMAT] = LEDGER_FORMAT  # type: ignore[valid-type]
     profile: StrictStr
-    seconds: StrictFloat | StrictInt = Field(ge=0)
+    seconds: StrictFloat = Field(ge=0)  # strict floats take integers
     claims: list[ClaimRecord]
 
 
-def _not_a_ledger(p: Path, where: tuple[Any, ...], problem: str) -> LedgerError:
-    place = located(where) or "top level"
-    return LedgerError(f"{p} is not a ledger written by verify --json: {place}: {problem}")
+def _not_a_ledger(p: Path, problem: str) -> LedgerError:
+    """``problem`` is ``WHERE: WHAT`` (the wording of :mod:`descentcheck.impl.validated`)."""
+    return LedgerError(f"{p} is not a ledger written by verify --json: {problem}")
 
 
 def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
@@ -72,14 +73,15 @@ def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
     seen: set[str] = set()
     for i, c in enumerate(claims):
         if c["id"] in seen:
-            raise _not_a_ledger(p, ("claims", i, "id"), f"{c['id']!r} appears twice")
+            raise _not_a_ledger(p, f"{located(('claims', i, 'id'))}: {c['id']!r} appears twice")
         seen.add(c["id"])
         ce = c.get("counterexample")
         if ce and REPLAYABLE <= set(ce):
             try:
                 check_counterexample(ce)
             except CounterexampleError as e:
-                raise _not_a_ledger(p, ("claims", i, "counterexample"), str(e)) from None
+                where = located(("claims", i, "counterexample"))
+                raise _not_a_ledger(p, f"{where}: {e}") from None
 
 
 def read_ledger(path: str | Path) -> dict[str, Any]:
@@ -92,10 +94,6 @@ def read_ledger(path: str | Path) -> dict[str, Any]:
     try:
         LedgerRecord.model_validate(raw)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        loc, problem = err["loc"], f"{err['msg'].lower()}, got {err['input']!r:.60}"
-        if err["type"] == "missing":
-            loc, problem = loc[:-1], f"missing key {loc[-1]!r}"
-        raise _not_a_ledger(p, loc, problem) from None
+        raise _not_a_ledger(p, first_problem(e)) from None
     _replayable(p, raw["claims"])
     return raw

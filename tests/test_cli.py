@@ -576,12 +576,15 @@ def test_gradcheck_mpmath_and_an_unusable_oracle_in_one_line(workdir):
         # a held-out audit: a pickle said "'utf-8' codec can't decode byte 0x80 in position 0"
         (pickle.dumps({"claims": []}), "is a Python pickle, which descentcheck never loads"),
         (b'{"claims": 5}', "top level: missing key 'profile'"),
-        (b'{"claims": 5, "profile": "ci", "seconds": 1}', "claims: input should be a valid list"),
+        (
+            b'{"claims": 5, "profile": "ci", "seconds": 1}',
+            "claims: expected a list, got a number (5)",
+        ),
         (b"[]", "is not a ledger written by verify --json (got list)"),
         (
             b'{"profile": "ci", "seconds": 1, "claims": [{"id": "x", "expect": "holds", '
             b'"outcome": "maybe", "examples": 1, "meets_expectation": true}]}',
-            "claims[0].outcome: input should be 'held', 'falsified' or 'error', got 'maybe'",
+            "claims[0].outcome: expected 'held', 'falsified' or 'error', got a string ('maybe')",
         ),
     ],
 )

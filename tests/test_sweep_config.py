@@ -116,9 +116,13 @@ DELETE = object()
             [0.0],
             "optimizers[0].lr[0]: learning rate must lie in (0, inf), got 0",
         ),
-        ("optimizers.0.lr", "fast", "expected a number"),
+        ("optimizers.0.lr", "fast", "optimizers[0].lr: learning rate must be a number, got 'fast'"),
         ("optimizers.1.momentum", {"min": 0.0, "max": 1.5}, "[1].momentum.max: momentum must lie"),
-        ("optimizers.0.group", "layer", "unknown group 'layer'"),
+        (
+            "optimizers.0.group",
+            "layer",
+            "optimizers[0].group: unknown momentum grouping 'layer'; known: array",
+        ),
         (  # a held-out author's: it said "a grid range needs num"
             "optimizers.0.group",
             {"min": 0, "max": 1},
@@ -299,7 +303,11 @@ def test_progress_bar_shows_rate_and_time_left(tmp_path, capsys):
         ("optimizers.0.lr", {"min": 0.1, "max": 0.1, "num": 3}, "3 points between equal"),
         ("optimizers.0.lr", 0.5, None),  # one value stands for a list of one
         ("optimizers.0.lr", [0.5, 0.5], "optimizers[0].lr[1]: value 0.5 appears twice"),
-        ("optimizers.0.group", ["node", "lay"], "optimizers[0].group[1]: unknown group 'lay'"),
+        (
+            "optimizers.0.group",
+            ["node", "lay"],
+            "optimizers[0].group[1]: unknown momentum grouping 'lay'",
+        ),
         ("optimizers.0.count", 3, "count and seed are for search = 'random'"),
         ("optimizers.1.lr", {"min": 0.1, "max": 1.0, "num": 3}, "unknown key 'num'"),
         ("optimizers.1.search", "grd", "unknown search 'grd' (known: grid, random)"),
@@ -342,7 +350,7 @@ def test_the_readme_examples_are_valid_sweep_files(tmp_path):
     code = "\n".join(line.split("#")[0] for line in full.splitlines())
     written = set(re.findall(r"(\w+) =", code)) | set(re.findall(r"^\[+(\w+)\]+", code, re.M))
     models = (C.SweepConfig, C.Architectures, C.RandomDags, C.DataEntry, C.Axis, C.EstimateL)
-    known = {k for m in (*models, C.SeedRange, C.OptimizerBlock) for k in m._file_keys()}
+    known = {k for m in (*models, C.SeedRange, C.OptimizerBlock) for k in m.file_keys()}
     known |= {h.name for e in registry().values() for h in e.hyperparameters}
     known |= {"spec", "inputs"}  # a {name, spec} entry, and the inline spec's own key
     assert written - known == set() and len(written) > 25
