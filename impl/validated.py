@@ -62,12 +62,12 @@ def choice(v: Any, known: tuple[str, ...], what: str, *at: str | int) -> str:
     return v
 
 
-def unique(items: tuple[Any, ...], text: str) -> tuple[Any, ...]:
-    """``items``, each once; a repeat is ``text`` (``{}`` the item) at its index."""
+def unique(items: tuple[Any, ...], text: str, *at: str | int) -> tuple[Any, ...]:
+    """``items``, each once; a repeat is ``text`` (``{}`` the item) at ``at`` and its index."""
     seen: set[Any] = set()  # not items[:i]: quadratic, and a sweep's seeds may number a million
     for i, v in enumerate(items):
         if v in seen:
-            raise problem(text.format(v), i)
+            raise problem(text.format(v), *at, i)
         seen.add(v)
     return items
 

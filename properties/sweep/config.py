@@ -184,19 +184,15 @@ class Axis(Table):
 def _values(h: registry.Hyperparameter, v: Any, *at: str | int) -> tuple[Any, ...]:
     """A list (or one value) of ``h``, each once and each as ``train`` takes it (the registry's
     check and wording)."""
-    out: list[Any] = []
-    for i, x in enumerate(v if isinstance(v, list) else [v]):
-        here = (*at, i) if isinstance(v, list) else at
-        try:
-            x = h.check(x)
-        except HyperparameterError as e:
-            raise problem(str(e), *here) from None
-        if x in out:
-            raise problem(f"value {x} appears twice", *here)
-        out.append(x)
-    if not out:
+    if v == []:
         raise problem("is empty", *at)
-    return tuple(out)
+    many, out = isinstance(v, list), []
+    for i, x in enumerate(v if many else [v]):
+        try:
+            out.append(h.check(x))
+        except HyperparameterError as e:
+            raise problem(str(e), *at, *([i] if many else [])) from None
+    return unique(tuple(out), "value {} appears twice", *at)
 
 
 class OptimizerBlock(Table):
