@@ -379,7 +379,7 @@ BROKEN = {  # the plugin object, and what the one-line error must say
             ),
         ),
         "hyperparameter 'mode': its default is not a value it takes (unknown mode 'plian'; "
-        "known: plain, fancy)",
+        "known: plain, fancy; did you mean 'plain'?)",
     ),
     "a default outside the interval": (
         replace(

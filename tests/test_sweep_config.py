@@ -123,6 +123,12 @@ DELETE = object()
             "layer",
             "optimizers[0].group: unknown momentum grouping 'layer'; known: array",
         ),
+        (  # the registry's check (train's wording) names the closest choice
+            "optimizers.0.group",
+            "nod",
+            "optimizers[0].group: unknown momentum grouping 'nod'; known: array, unit, node, "
+            "global; did you mean 'node'?",
+        ),
         (  # a held-out author's: it said "a grid range needs num"
             "optimizers.0.group",
             {"min": 0, "max": 1},

@@ -249,8 +249,9 @@ class Hyperparameter:
         label = self.label or self.name
         if self.kind == "choice":
             if value not in self.choices:
+                known = f"; known: {', '.join(self.choices)}"
                 raise HyperparameterError(
-                    f"unknown {label} {value!r}; known: {', '.join(self.choices)}"
+                    f"unknown {label} {value!r}{known}{did_you_mean(value, self.choices)}"
                 )
             return value
         low = 0.0 if self.low is None else self.low
