@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, did_you_mean
-from .io import PathLike, load_npz, save_npz_atomic
+from .io import PathLike, exists, load_npz, save_npz_atomic
 
 Array = np.ndarray
 TASKS = ("classification", "regression")
@@ -320,9 +320,9 @@ def resolve_source(source: str | Path, base: str | Path = ".") -> tuple[str, str
     if isinstance(source, str) and key in _BUILTINS:
         return "builtin", key
     path = Path(base) / source
-    if not path.exists() and path.suffix == "" and len(Path(source).parts) == 1:
+    if not exists(path) and path.suffix == "" and len(Path(source).parts) == 1:
         raise DataError(
-            f"unknown data set {str(source)!r}: not a file (looked in {path.resolve().parent}), "
+            f"unknown data set {str(source)!r}: not a file (looked in {Path(base).resolve()}), "
             f"and not a built-in ({', '.join(BUILTIN_DATASETS)}){did_you_mean(key, _BUILTINS)}"
         )
     return "file", str(path)

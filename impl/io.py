@@ -186,6 +186,15 @@ def save_npz_atomic(path: PathLike, arrays: Mapping[str, Array]) -> None:
     atomic_write_bytes(path, npz_bytes(arrays))
 
 
+def exists(path: PathLike) -> bool:
+    """Whether ``path`` names something on disk; False for a name that cannot be one (too long
+    for the file system, a NUL byte), where ``Path.exists`` raises (``OSError``, ``ValueError``)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
@@ -220,7 +229,7 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
         raise ValueError(f"what must be 'data' or 'params', got {what!r}")
     error, label = _ERRORS[what], _LABELS[what]
     p = Path(path)
-    if not p.exists():
+    if not exists(p):
         raise error(f"{label} not found: {p}")
     if p.is_dir():
         raise error(f"{label} {p} is a directory, not an .npz file")
@@ -299,12 +308,14 @@ def read_document(
     is then taken for any file but a ``.json`` one or one whose text starts with ``{``. Every
     failure raises ``error`` with one line naming ``label`` (``"spec file"``) and the path."""
     p = Path(path)
-    if p.exists() and not p.is_file() and not p.is_dir():  # a FIFO would block the read forever
+    if exists(p) and not p.is_file() and not p.is_dir():  # a FIFO would block the read forever
         raise error(f"{label} {p} is not a regular file (a pipe, a device?)")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{label} not found: {p}") from None
+    except ValueError as e:  # a NUL byte in the name
+        raise error(f"cannot read {label} {str(p)!r}: {e}") from None
     except IsADirectoryError:
         raise error(f"{label} {p} is a directory") from None
     except UnicodeDecodeError as e:

@@ -173,6 +173,8 @@ class Network:
         where labels are due (whole ones with a hint to convert them)."""
         y = to_host(y)
         m = self.spec.out_width
+        if y.ndim == 0:
+            raise DataError(f"targets y are one number, expected ({n}, {m}) rows or labels ({n},)")
         if len(y) != n:
             raise DataError(f"targets y have {len(y)} rows but inputs x have {n}")
         if y.dtype.kind not in "fiub":

@@ -23,7 +23,7 @@ from typing import Any
 from descentcheck.registry import ops as registry
 
 from .errors import SpecError, did_you_mean
-from .io import DuplicateKey, json_loads, json_problem, read_document
+from .io import DuplicateKey, exists, json_loads, json_problem, read_document
 
 INPUT = "input"
 MAX_WIDTH = 2**31 - 1
@@ -57,6 +57,11 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
     a bare word that is neither is a mistyped name, not a missing file."""
     if isinstance(source, Mapping):
         return parse_spec(source)
+    if not isinstance(source, str | Path):
+        raise SpecError(
+            "a spec is an object, JSON text, a file path or a built-in example's name, got "
+            f"{type(source).__name__}"
+        )
     text = str(source)
     if text.lstrip().startswith("{"):
         try:
@@ -68,13 +73,13 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
         except RecursionError:
             raise SpecError("spec nested too deeply to be a spec") from None
     path = Path(base) / text
-    if not path.exists() and not path.suffix and len(Path(text).parts) == 1:
+    if not exists(path) and not path.suffix and len(Path(text).parts) == 1:
         from .examples import EXAMPLES
 
         if text in EXAMPLES:
             return parse_spec(EXAMPLES[text])
         raise SpecError(
-            f"{text!r} is neither a spec file (looked in {path.resolve().parent}) nor a built-in "
+            f"{text!r} is neither a spec file (looked in {Path(base).resolve()}) nor a built-in "
             f"example ({', '.join(EXAMPLES)}){did_you_mean(text, EXAMPLES)}"
         )
     return parse_spec(read_document(path, "spec file", SpecError)[0])

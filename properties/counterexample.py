@@ -101,16 +101,39 @@ class CounterexampleError(DescentcheckError):
     """A counterexample that is not a run ``descentcheck train`` can replay."""
 
 
+def _checked_kwargs(hp: Any) -> dict[str, Any]:
+    """``train``'s keywords for a counterexample's hyperparameters: a table naming a registered
+    optimizer and the steps, with only settings ``descentcheck train`` has options for (the
+    printed replay command carries no others)."""
+    from descentcheck.impl.errors import HyperparameterError
+    from descentcheck.impl.validated import kind_of
+
+    if not isinstance(hp, Mapping):
+        raise CounterexampleError(
+            f"not a run to replay: its hyperparameters must be a table, got {kind_of(hp)}"
+        )
+    try:
+        known = _options(hp["optimizer"])
+        kw = train_kwargs(hp)
+    except KeyError as e:
+        raise CounterexampleError(f"not a run to replay: its hyperparameters lack {e}") from None
+    except HyperparameterError as e:
+        raise CounterexampleError(f"not a run to replay: {e}") from None
+    if extra := [k for k in hp if k != "optimizer" and k not in known]:
+        raise CounterexampleError(
+            f"not a run to replay: {extra[0]!r} is not a setting of a {hp['optimizer']} run "
+            f"(known: {', '.join(known)})"
+        )
+    return kw
+
+
 def check_counterexample(counterexample: Mapping[str, Any]) -> None:
     """Raise :class:`CounterexampleError` (one line) unless the counterexample is a run that
     ``train`` accepts: a valid spec, data and initial parameters that fit it, a known optimizer
     with hyperparameters in their ranges, a positive number of steps. Checked by building the
     network and training it for zero steps (one forward pass), so nothing is written for a run
     that cannot be replayed."""
-    try:
-        kw = train_kwargs(counterexample["hyperparameters"])
-    except (KeyError, TypeError, AttributeError) as e:
-        raise CounterexampleError(f"not a run to replay: its hyperparameters lack {e}") from None
+    kw = _checked_kwargs(counterexample["hyperparameters"])
     try:
         x, y, params = arrays(counterexample)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:

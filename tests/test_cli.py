@@ -730,6 +730,10 @@ def falsified_ledger(tmp_path_factory):
         (lambda ce: ce.update(spec={"inputs": 1}), "spec has no 'output'"),
         (lambda ce: ce["hyperparameters"].update(lr=-1), "learning rate must lie in (0, inf)"),
         (lambda ce: ce["hyperparameters"].update(steps="many"), "steps must be a positive"),
+        # found by tests/test_documents_fuzz.py: each was a traceback
+        (lambda ce: ce.update(hyperparameters="0"), "hyperparameters must be a table, got a str"),
+        (lambda ce: ce["hyperparameters"].update(x=[1]), "'x' is not a setting of a gd run"),
+        (lambda ce: ce["data"].update(y=None), "targets y are one number"),
     ],
 )
 def test_a_counterexample_that_is_no_run_is_refused_before_any_file(

@@ -279,3 +279,19 @@ def test_the_datasets_command_shows_each_sets_preprocessing() -> None:
     for name in BUILTIN_DATASETS:
         assert f"\n{name}: " in text
     assert "target not rescaled" in text and "target standardised" in text
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("a" * 300, "unknown data set"),  # Path.exists raised OSError (name too long)
+        ("a" * 300 + ".npz", "data file not found"),
+        ("a\x00b", "unknown data set"),  # and ValueError (a NUL byte)
+        ("a\x00b.npz", "data file not found"),
+    ],
+    ids=["long name", "long file name", "NUL", "NUL file"],
+)
+def test_a_data_source_that_cannot_name_a_file_is_one_line(source: str, fragment: str) -> None:
+    with pytest.raises(DataError) as e:
+        load_data(source)
+    assert fragment in _message(e) and "\n" not in _message(e)

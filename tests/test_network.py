@@ -198,6 +198,8 @@ def test_cross_entropy_of_confident_rows_keeps_its_digits(gaps, soft):
         (np.array([[np.nan, 1, 1]]), np.ones((1, 2)), "NaN or inf (row 0)"),
         (np.ones((3, 3)), np.ones((2, 2)), "2 rows but inputs x have 3"),
         (np.ones((3, 3)), np.ones((3, 5)), "targets y have shape"),
+        # a ledger's counterexample with y = null became a 0-d array: len() raised TypeError
+        (np.ones((3, 3)), np.array(1.0), "targets y are one number, expected (3, 2) rows"),
         (np.ones((2, 3)), np.array([[0.0, np.inf], [1, 1]]), "targets y contain NaN or inf"),
         (np.ones((0, 3)), np.ones((0, 2)), "empty"),
     ],

@@ -142,6 +142,9 @@ def test_adaptive_momentum_first_step_is_plain_gd():
         ("rmsprop", {"lr": 0.1, "momentum": 1.0}, "momentum must lie in [0, 1)"),
         ("rmsprop", {"lr": 0.1, "momentum": 1.5}, "momentum must lie in [0, 1)"),
         ("gd", {"lr": float("nan")}, "learning rate must be finite"),
+        # a JSON file's 400-digit integer: float() raised OverflowError
+        ("gd", {"lr": 10**400}, "learning rate must be finite, got an integer of 1329 bits"),
+        ("momentum", {"lr": 0.1, "momentum": -(10**400)}, "momentum must be finite"),
         ("momentum", {"lr": 0.1}, "needs a momentum coefficient"),
         ("momentum", {"lr": 0.1, "momentum": 1.0}, "momentum must lie in [0, 1)"),
         ("momentum", {"lr": 0.1, "momentum": -0.5}, "momentum must lie in [0, 1)"),

@@ -183,3 +183,24 @@ def test_a_spec_by_name_or_by_path_relative_to_a_base(tmp_path, monkeypatch):
     assert f"(looked in {(tmp_path / 'nets').resolve()})" in msg
     # a path (a suffix or a folder) that names no file is a missing file, not a mistyped name
     _bad("nets/other.json", "spec file not found: nets/other.json")
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        # Path.exists raises for these names (OSError, ValueError): each was a traceback
+        ("a" * 300, "is neither a spec file"),
+        ("a" * 300 + ".json", "cannot read spec file"),
+        ("a\x00b", "is neither a spec file"),
+        ("a\x00b.json", "embedded null byte"),
+        # a ledger's counterexample whose spec was a number: str(10**400) became a path
+        (
+            10**400,
+            "a spec is an object, JSON text, a file path or a built-in example's name, got int",
+        ),
+        (None, "got NoneType"),
+    ],
+    ids=["long name", "long file name", "NUL", "NUL file", "number", "null"],
+)
+def test_a_spec_source_that_cannot_name_a_file_is_one_line(source, fragment):
+    _bad(source, fragment)

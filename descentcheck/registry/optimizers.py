@@ -283,7 +283,12 @@ def check_number(
     factory's own (``impl.optim.base.check_number`` is this function)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise HyperparameterError(f"{name} must be a number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int past float64's range (JSON has them; TOML does not)
+        raise HyperparameterError(
+            f"{name} must be finite, got an integer of {value.bit_length()} bits"
+        ) from None
     if not math.isfinite(v):
         raise HyperparameterError(f"{name} must be finite, got {v}")
     bad_lo = v <= low if low_open else v < low
