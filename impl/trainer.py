@@ -147,6 +147,10 @@ def _optimizer(optimizer: str | Optimizer, lr: float | None, hp: dict[str, Any])
         # the registry says "needs a learning rate (...)" when lr is missing, after naming
         # any option the optimizer does not take (a factory keyword given for its name)
         return get_optimizer(optimizer, lr, **hp)
+    if not isinstance(optimizer, Optimizer):
+        raise HyperparameterError(
+            f"optimizer must be a registered name or an Optimizer, got {type(optimizer).__name__}"
+        )
     given = sorted(k for k, v in {"lr": lr, **hp}.items() if v is not None)
     if given:
         raise HyperparameterError(

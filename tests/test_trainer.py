@@ -274,6 +274,8 @@ def test_trajectory_json_follows_the_contract():
         ),
         ({"optimizer": "rmsprop", "lr": 0.1, "rho": 1.0}, r"rho must lie in \[0, 1\)"),
         ({"optimizer": "adam", "lr": 0.1}, "unknown optimizer 'adam'; known: gd, momentum"),
+        # neither a name nor an Optimizer: it was an AttributeError deep in the run
+        ({"optimizer": 3}, "optimizer must be a registered name or an Optimizer, got int"),
         ({"optimizer": "adaptive_momentum", "lr": 0.1, "tau": 0.1, "group": "x"}, "grouping"),
     ],
 )
