@@ -278,10 +278,10 @@ def _from_mapping(m: Mapping[str, Any], what: str) -> _Run:
 
 def _from_file(path: str | os.PathLike, what: str) -> Any:
     """The document of a ``trajectory.json``, or of the one in a run folder."""
-    from descentcheck.impl.io import read_document
+    from descentcheck.impl.io import exists, read_document
 
     p = Path(path)
-    if p.is_dir():
+    if exists(p) and p.is_dir():
         p = p / "trajectory.json"
     return read_document(p, f"{what}: trajectory file", ValueError)[0]
 

@@ -184,6 +184,8 @@ def mutated(draw: st.DrawFn, base: dict[str, Any]) -> tuple[dict[str, Any], list
         places = list(_places(doc))
         container, key = draw(st.sampled_from(places)) if places else (doc, "name")
         how = draw(st.sampled_from(["set", "like", "like", "like", "delete", "add"]))
+        if not places:  # every key deleted: only adding one changes the document
+            how = "add"
         if how == "delete":
             del container[key]
         elif how == "add" and isinstance(container, dict):

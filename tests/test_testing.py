@@ -212,6 +212,8 @@ class _RequiresGrad:
     [
         (3.0, TypeError, "expected a Trajectory"),
         ("losses", ValueError, "candidate: trajectory file not found: losses"),
+        # Path.is_dir raised OSError for a name too long to be a file (found by fuzzing)
+        ("a" * 300, ValueError, "cannot read candidate: trajectory file a.*File name too long"),
         ({"values": [1.0]}, ValueError, "needs 'losses'"),
         ({"loss": [1.0]}, ValueError, "unknown key 'loss'; did you mean 'losses'"),
         # a misspelt quantity would silently never be compared
