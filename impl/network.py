@@ -37,6 +37,15 @@ Array = np.ndarray
 Params = dict[str, Array]
 
 
+def _on_host(a: Any, error: type[Exception], what: str) -> np.ndarray:
+    """``a`` as a host numpy array; a list numpy cannot make one array of (rows of different
+    lengths) is ``error`` in one line, not numpy's ``ValueError`` (``what``: "inputs x are")."""
+    try:
+        return to_host(a)
+    except (ValueError, TypeError):
+        raise error(f"{what} not a rectangular array (rows of different lengths?)") from None
+
+
 class Network:
     """A network for one spec. Parameters live outside it, in a dict ``NAME.PARAM -> ndarray``."""
 
@@ -126,6 +135,10 @@ class Network:
     def check_params(self, params: Mapping[str, Array]) -> Params:
         """Validate a params dict against the spec; return float64 numpy arrays (device arrays
         are checked on the host, as are data in ``check_inputs`` and ``check_targets``)."""
+        if not isinstance(params, Mapping):
+            raise ParamsError(
+                f"parameters must be a mapping NAME.PARAM -> array, got {type(params).__name__}"
+            )
         missing = [k for k in self.param_shapes if k not in params]
         if missing:
             raise ParamsError(f"parameter {missing[0]!r} is missing")
@@ -134,7 +147,7 @@ class Network:
             raise ParamsError(f"unexpected parameter {extra[0]!r} (not in the spec)")
         out: Params = {}
         for k, shape in self.param_shapes.items():
-            v = to_host(params[k])  # checked on the host, whatever the backend
+            v = _on_host(params[k], ParamsError, f"parameter {k!r} is")  # whatever the backend
             if v.dtype.kind not in "fiu":
                 raise ParamsError(f"parameter {k!r} has dtype {v.dtype}, expected float64")
             if v.shape != shape:
@@ -147,7 +160,7 @@ class Network:
     # ---- data -------------------------------------------------------------------------------
 
     def check_inputs(self, x: Array) -> Array:
-        x = to_host(x)
+        x = _on_host(x, DataError, "inputs x are")
         if x.ndim != 2 or x.shape[1] != self.spec.inputs:
             raise DataError(f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})")
         if x.dtype.kind not in "fiu":
@@ -171,7 +184,7 @@ class Network:
         when out > 1; the numbers of the one output for a ``"values"`` loss (``mse``; a plugin
         declaring ``targets="values"``) when out = 1. Other (n,) targets are refused: floats
         where labels are due (whole ones with a hint to convert them)."""
-        y = to_host(y)
+        y = _on_host(y, DataError, "targets y are")
         m = self.spec.out_width
         if y.ndim == 0:
             raise DataError(f"targets y are one number, expected ({n}, {m}) rows or labels ({n},)")

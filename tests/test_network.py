@@ -202,6 +202,9 @@ def test_cross_entropy_of_confident_rows_keeps_its_digits(gaps, soft):
         (np.ones((3, 3)), np.array(1.0), "targets y are one number, expected (3, 2) rows"),
         (np.ones((2, 3)), np.array([[0.0, np.inf], [1, 1]]), "targets y contain NaN or inf"),
         (np.ones((0, 3)), np.ones((0, 2)), "empty"),
+        # lists numpy cannot stack raised numpy's ValueError ("inhomogeneous shape")
+        ([[1.0, 2.0, 3.0], [1.0]], np.ones((2, 2)), "inputs x are not a rectangular array"),
+        (np.ones((2, 3)), [[1.0, 0.0], [1.0]], "targets y are not a rectangular array"),
     ],
 )
 def test_bad_data_is_named(x, y, fragment):
@@ -251,6 +254,13 @@ def test_bad_params_are_named():
         net.check_params({**params, "g.radii": np.ones(4)})
     with pytest.raises(ParamsError, match="NaN or inf"):
         net.check_params({**params, "out.b": np.array([np.nan, 0.0])})
+    # these raised numpy's ValueError and a TypeError (``k in None``); a string of the right
+    # letters was "parameter 'h1.W' is missing"
+    with pytest.raises(ParamsError, match="'h1.W' is not a rectangular array"):
+        net.check_params({**params, "h1.W": [[1.0, 2.0], [3.0]]})
+    for not_a_mapping in (None, "h1.W", list(params.values())):
+        with pytest.raises(ParamsError, match="parameters must be a mapping NAME.PARAM -> array"):
+            net.check_params(not_a_mapping)
 
 
 def test_init_is_deterministic_and_glorot():

@@ -2,7 +2,8 @@
 or raises descentcheck's one-line error, never another exception. The optimizer is a name, an
 unknown name or not a name; its settings are a valid set with up to two keys added or replaced
 by drawn values; the data and parameters are valid or spoilt in one of the ways a user spoils
-them. Found: ``optimizer=3`` was an ``AttributeError`` deep in the run."""
+them. Found: ``optimizer=3`` was an ``AttributeError`` deep in the run; ragged lists were
+numpy's ``ValueError``, and parameters given as a list or None a ``TypeError``."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ INPUTS = {
     "3-d": lambda x: x[None],
     "integers": lambda x: (3 * x).astype(int),
     "no rows": lambda x: x[:0],
+    "ragged rows": lambda x: [*x[:-1].tolist(), [1.0]],
 }
 SPOILS = {
     "as given": lambda p: p,
@@ -50,6 +52,8 @@ SPOILS = {
     "a wrong shape": lambda p: {**p, "h1.W": p["h1.W"][:1]},
     "lists": lambda p: {k: v.tolist() for k, v in p.items()},
     "NaN": lambda p: {**p, "h1.W": p["h1.W"] * np.nan},
+    "ragged rows": lambda p: {**p, "h1.W": [*p["h1.W"][:-1].tolist(), [1.0]]},
+    "not a mapping": lambda p: list(p.values()),
 }
 
 
@@ -60,7 +64,7 @@ def calls(draw: st.DrawFn) -> tuple[object, dict, str, str]:
     kw = {"steps": 2, **SETTINGS.get(optimizer, {}), **changed}  # type: ignore[call-overload]
     if isinstance(kw["steps"], int) and kw["steps"] > 20:
         kw["steps"] = 20  # a valid count; its size is not what this test is about
-    weights = ["as given"] * 4
+    weights = ["as given"] * 6
     x = draw(st.sampled_from(weights + list(INPUTS)[1:]))
     p = draw(st.sampled_from(weights + list(SPOILS)[1:]))
     return optimizer, kw, x, p
