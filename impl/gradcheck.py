@@ -87,6 +87,7 @@ complex step's ~1e-15, mpmath's ~1e-24; these two matter only where the true gra
 from __future__ import annotations
 
 import functools
+import numbers
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -778,10 +779,11 @@ def _validate(
         raise ValueError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
     if h is not None and method == "auto":
         raise ValueError("a step h needs a named method (the methods' steps differ by 1e29)")
-    if h is not None and not (np.isfinite(h) and h > 0):
-        raise ValueError(f"step h must be positive and finite, got {h}")
-    if not (rtol >= 0 and atol_rel >= 0):
-        raise ValueError(f"rtol and atol_rel must be >= 0, got {rtol} and {atol_rel}")
+    if h is not None and not (isinstance(h, numbers.Real) and np.isfinite(h) and h > 0):
+        raise ValueError(f"step h must be positive and finite, got {h!r}")
+    real = all(isinstance(t, numbers.Real) and not isinstance(t, bool) for t in (rtol, atol_rel))
+    if not (real and rtol >= 0 and atol_rel >= 0):  # a string would fail the comparison
+        raise ValueError(f"rtol and atol_rel must be numbers >= 0, got {rtol!r} and {atol_rel!r}")
     x0 = np.array(x0, dtype=np.float64)
     if x0.size == 0:
         raise ValueError("x0 is empty: there is no gradient to check")

@@ -390,6 +390,11 @@ def test_shape_mismatch_and_bad_arguments_raise() -> None:
         check_gradient(np.sum, np.ones(4), x0, h=1e-3)
     with pytest.raises(ValueError, match="scalar"):
         check_gradient(lambda x: x, np.ones(4), x0)
+    # a string compared with 0 was a TypeError naming neither argument
+    with pytest.raises(ValueError, match="rtol and atol_rel must be numbers >= 0, got 'x'"):
+        check_gradient(np.sum, np.ones(4), x0, rtol="x")
+    with pytest.raises(ValueError, match="step h must be positive and finite, got '1e-3'"):
+        check_gradient(np.sum, np.ones(4), x0, method="richardson", h="1e-3")
 
 
 def test_grad_may_be_a_callable_and_x0_a_scalar() -> None:
