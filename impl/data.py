@@ -24,6 +24,7 @@ Conventions:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,5 +334,11 @@ def load_data(source: str | Path, seed: int = 0) -> Dataset:
     docstring). ``seed`` drives the synthetic sets only.
 
     Raises :class:`DataError` with a one-line message for an unknown name or a bad file."""
+    if not isinstance(source, str | os.PathLike):
+        raise DataError(
+            f"a data source is a built-in's name or a path, got {type(source).__name__}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DataError(f"the data seed must be a non-negative integer, got {seed!r}")
     kind, name = resolve_source(source)
     return _BUILTINS[name].load(seed) if kind == "builtin" else _from_file(Path(name))

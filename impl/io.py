@@ -228,6 +228,8 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     if what not in _ERRORS:
         raise ValueError(f"what must be 'data' or 'params', got {what!r}")
     error, label = _ERRORS[what], _LABELS[what]
+    if not isinstance(path, str | os.PathLike):
+        raise error(f"{label} must be named by a path, got {type(path).__name__}")
     p = Path(path)
     if not exists(p):
         raise error(f"{label} not found: {p}")
@@ -314,14 +316,14 @@ def read_document(
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{label} not found: {p}") from None
-    except ValueError as e:  # a NUL byte in the name
-        raise error(f"cannot read {label} {str(p)!r}: {e}") from None
     except IsADirectoryError:
         raise error(f"{label} {p} is a directory") from None
     except UnicodeDecodeError as e:
         raise error(_not_text(p, label, e)) from None
     except OSError as e:
         raise error(f"cannot read {label} {p}: {_one_line(e)}") from None
+    except ValueError as e:  # a NUL byte in the name (after UnicodeDecodeError, a ValueError)
+        raise error(f"cannot read {label} {str(p)!r}: {e}") from None
     as_toml = toml and p.suffix.lower() != ".json" and not text.lstrip().startswith("{")
     try:
         return (tomllib.loads(text) if as_toml else json_loads(text)), text
@@ -344,8 +346,27 @@ def read_document(
 
 
 def save_params(path: PathLike, params: Mapping[str, Array]) -> None:
-    """Save a params dict ``NAME.PARAM -> ndarray`` to ``path`` (``.npz``) atomically."""
-    save_npz_atomic(path, params)
+    """Save a params dict ``NAME.PARAM -> ndarray`` to ``path`` (``.npz``) atomically. Anything
+    ``load_params`` would refuse to read back (not a mapping, a non-numeric array, a key that
+    is no name) is a one-line :class:`ParamsError` before the file is touched."""
+    from .backend import to_host
+
+    if not isinstance(params, Mapping):
+        raise ParamsError(
+            f"parameters must be a mapping NAME.PARAM -> array, got {type(params).__name__}"
+        )
+    arrays = {}
+    for k, v in params.items():
+        try:
+            arrays[k] = to_host(v)
+        except (ValueError, TypeError):
+            raise ParamsError(f"parameter {k!r} is not a rectangular array of numbers") from None
+        if arrays[k].dtype.kind not in "fiu":
+            raise ParamsError(f"parameter {k!r} has dtype {arrays[k].dtype}, expected float64")
+    try:
+        save_npz_atomic(path, arrays)
+    except ValueError as e:  # a key that is not a non-empty string
+        raise ParamsError(str(e)) from None
 
 
 def load_params(path: PathLike, net: Network | None = None) -> dict[str, Array]:

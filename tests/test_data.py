@@ -295,3 +295,20 @@ def test_a_data_source_that_cannot_name_a_file_is_one_line(source: str, fragment
     with pytest.raises(DataError) as e:
         load_data(source)
     assert fragment in _message(e) and "\n" not in _message(e)
+
+
+@pytest.mark.parametrize(
+    ("source", "seed", "fragment"),
+    [
+        # a path joined with None or an int was a TypeError; numpy refused the seeds itself
+        (None, 0, "a data source is a built-in's name or a path, got NoneType"),
+        (3, 0, "a data source is a built-in's name or a path, got int"),
+        ("sine", -1, "the data seed must be a non-negative integer, got -1"),
+        ("sine", "x", "the data seed must be a non-negative integer, got 'x'"),
+        ("sine", True, "the data seed must be a non-negative integer, got True"),
+    ],
+)
+def test_a_data_source_or_seed_of_the_wrong_kind_is_one_line(source, seed, fragment) -> None:
+    with pytest.raises(DataError) as e:
+        load_data(source, seed=seed)
+    assert _message(e) == fragment

@@ -337,3 +337,23 @@ def test_a_named_pipe_given_as_a_document_is_refused_not_read(tmp_path: Path) ->
     os.mkfifo(fifo)
     with pytest.raises(SpecError, match=r"spec file .*spec\.json is not a regular file"):
         read_document(fifo, "spec file", SpecError)
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        # None and a list were AttributeErrors; a string array was saved, and refused on reading
+        (None, "parameters must be a mapping NAME.PARAM -> array, got NoneType"),
+        ([np.ones(2)], "parameters must be a mapping NAME.PARAM -> array, got list"),
+        ({"a.W": "b"}, "parameter 'a.W' has dtype <U1, expected float64"),
+        ({"a.W": [[1.0, 2.0], [1.0]]}, "parameter 'a.W' is not a rectangular array of numbers"),
+        ({3: np.ones(2)}, "npz keys must be non-empty strings, got 3"),
+    ],
+)
+def test_parameters_that_would_not_read_back_are_not_saved(tmp_path, params, fragment):
+    path = tmp_path / "p.npz"
+    with pytest.raises(ParamsError) as e:
+        save_params(path, params)
+    assert str(e.value) == fragment and not path.exists()
+    with pytest.raises(ParamsError, match="parameters file must be named by a path, got NoneType"):
+        load_params(None)
