@@ -492,7 +492,7 @@ def _derive_setting(op: str, settings: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),  # checked here, not as the DESCENTCHECK_SEED it is passed on as
     default=None,
     help="Hypothesis seed (default: the profile's fixed seed; thorough draws a fresh one)",
 )

@@ -921,6 +921,14 @@ def test_bad_environment_settings_are_one_line(tmp_path, monkeypatch, env, says)
     )
 
 
+def test_a_negative_verify_seed_names_the_option():
+    """It was refused as the environment variable the option is passed on as
+    ("DESCENTCHECK_SEED='-1': ..."), a setting the user never made."""
+    r = CliRunner().invoke(main, ["verify", "--profile", "fast", "--seed", "-1"])
+    assert r.exit_code == 2 and "Invalid value for '--seed'" in r.output, r.output
+    assert "DESCENTCHECK_SEED" not in r.output
+
+
 def test_every_error_is_one_line(tmp_path):
     """A path with a newline in it, click's list of choices, characters the terminal cannot
     encode: each was a second line, or a UnicodeEncodeError traceback (replay's command)."""
