@@ -13,9 +13,10 @@ traceback, and never after a long build.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,7 +29,8 @@ from pydantic import (
 
 from descentcheck.impl.errors import DescentcheckError, located
 from descentcheck.impl.io import read_document
-from descentcheck.impl.validated import first_problem
+from descentcheck.impl.validated import first_problem, problem
+from descentcheck.registry.claims import ID
 
 from .ledger import LEDGER_FORMAT
 
@@ -41,8 +43,15 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def _claim_id(v: str) -> str:
+    """A claim id as the claims registry makes them: a report names figure files by it."""
+    if not ID.fullmatch(v):
+        raise problem(f"{v!r} is not a claim id (letters and digits joined by - or _)")
+    return v
+
+
 class ClaimRecord(_Entry):
-    id: StrictStr
+    id: Annotated[StrictStr, AfterValidator(_claim_id)]
     expect: Literal["holds", "fails"]
     outcome: Literal["held", "falsified", "error"]
     examples: StrictInt = Field(ge=0)

@@ -586,6 +586,11 @@ def test_gradcheck_mpmath_and_an_unusable_oracle_in_one_line(workdir):
             b'"outcome": "maybe", "examples": 1, "meets_expectation": true}]}',
             "claims[0].outcome: expected 'held', 'falsified' or 'error', got a string ('maybe')",
         ),
+        (  # a report names figure files by the id: this one made folders under the output
+            b'{"profile": "ci", "seconds": 1, "claims": [{"id": "../x", "expect": "holds", '
+            b'"outcome": "held", "examples": 1, "meets_expectation": true}]}',
+            "claims[0].id: '../x' is not a claim id (letters and digits joined by - or _)",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["replay", "report"])
