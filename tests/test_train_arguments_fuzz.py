@@ -95,7 +95,7 @@ def test_the_calls_reach_both_verdicts():
         seen[verdict(call)] += 1
 
     survey()  # 300 calls
-    assert seen["refused"] >= 30 and seen["completed"] >= 30, seen
+    assert seen["refused"] >= 20 and seen["completed"] >= 20, seen  # 33-46 completed when written
 
 
 @pytest.mark.parametrize("optimizer", [3, None, 1.5])
