@@ -167,7 +167,7 @@ def _like(draw: st.DrawFn, v: Any, doc: dict[str, Any]) -> Any:
     if isinstance(v, bool):
         return draw(st.booleans())
     if isinstance(v, int):
-        return draw(st.integers(0, 8))
+        return draw(st.integers(1, 8))  # 0 and negatives come from VALUES
     if isinstance(v, float):
         return draw(st.floats(0.0, 2.0))
     if isinstance(v, list):
