@@ -759,8 +759,10 @@ def check_gradient(
     method that cannot evaluate ``fun`` raises ``ValueError``, as do a gradient of the wrong
     shape and a non-finite ``fun(x0)``.
     """
-    if grad_scale is not None and not (np.isfinite(grad_scale) and grad_scale >= 0):
-        raise ValueError(f"grad_scale must be finite and >= 0, got {grad_scale}")
+    if grad_scale is not None and not (
+        isinstance(grad_scale, numbers.Real) and np.isfinite(grad_scale) and grad_scale >= 0
+    ):
+        raise ValueError(f"grad_scale must be finite and >= 0, got {grad_scale!r}")
     x0, analytic = _validate(fun, grad, x0, method, rtol, atol_rel, h)
     return _compare(analytic, _run_oracle(fun, x0, method, h), rtol, atol_rel, grad_scale)
 
@@ -775,6 +777,8 @@ def _validate(
     h: float | None,
 ) -> tuple[Array, Array]:
     """Check the arguments; return ``x0`` and the claimed gradient as float64 arrays."""
+    if not callable(fun):
+        raise ValueError(f"fun must be a callable scalar function, got {type(fun).__name__}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
     if h is not None and method == "auto":

@@ -395,6 +395,10 @@ def test_shape_mismatch_and_bad_arguments_raise() -> None:
         check_gradient(np.sum, np.ones(4), x0, rtol="x")
     with pytest.raises(ValueError, match="step h must be positive and finite, got '1e-3'"):
         check_gradient(np.sum, np.ones(4), x0, method="richardson", h="1e-3")
+    with pytest.raises(ValueError, match="grad_scale must be finite and >= 0, got 'x'"):
+        check_gradient(np.sum, np.ones(4), x0, grad_scale="x")
+    with pytest.raises(ValueError, match="fun must be a callable scalar function, got NoneType"):
+        check_gradient(None, np.ones(4), x0)  # it was "'NoneType' object is not callable"
 
 
 def test_grad_may_be_a_callable_and_x0_a_scalar() -> None:
