@@ -15,6 +15,7 @@ op registry (:mod:`descentcheck.registry.ops`), never written here.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,12 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
     a bare word that is neither is a mistyped name, not a missing file."""
     if isinstance(source, Mapping):
         return parse_spec(source)
-    if not isinstance(source, str | Path):
+    if not isinstance(source, str | os.PathLike):
         raise SpecError(
             "a spec is an object, JSON text, a file path or a built-in example's name, got "
             f"{type(source).__name__}"
         )
-    text = str(source)
+    text = os.fspath(source)  # str() of a PathLike other than Path is no path
     if text.lstrip().startswith("{"):
         try:
             return parse_spec(json_loads(text))

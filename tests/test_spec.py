@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 from specs import CONCAT_DISTANCE_CLASSIFIER, DESIGN_EXAMPLE, RELU_MULTI_SKIP
@@ -204,3 +205,14 @@ def test_a_spec_by_name_or_by_path_relative_to_a_base(tmp_path, monkeypatch):
 )
 def test_a_spec_source_that_cannot_name_a_file_is_one_line(source, fragment):
     _bad(source, fragment)
+
+
+def test_any_path_like_names_a_spec_file(tmp_path):
+    """str() of an os.PathLike that is not a pathlib.Path is its repr, not its path."""
+
+    class Where(os.PathLike):
+        def __fspath__(self):
+            return str(tmp_path / "s.json")
+
+    (tmp_path / "s.json").write_text(json.dumps(DESIGN_EXAMPLE))
+    assert load_spec(Where()).raw == DESIGN_EXAMPLE
