@@ -145,3 +145,12 @@ def to_host(a: Any) -> np.ndarray:
         return a
     be = _backend_of(type(a))
     return np.asarray(a) if be is None else be.to_host(a)
+
+
+def host_array(a: Any, error: type[Exception], what: str) -> np.ndarray:
+    """:func:`to_host`, where a list numpy cannot make one array of (rows of different lengths)
+    is ``error`` in one line instead of numpy's ``ValueError`` (``what``: "inputs x are")."""
+    try:
+        return to_host(a)
+    except (ValueError, TypeError):
+        raise error(f"{what} not a rectangular array (rows of different lengths?)") from None

@@ -7,7 +7,7 @@ Every error carries a one-line message that names the problem; the CLI prints it
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from descentcheck.messages import one_line as one_line  # re-exported for impl's modules
 
@@ -34,6 +34,13 @@ class HyperparameterError(DescentcheckError):
 
 class BackendError(DescentcheckError):
     """An array backend is unknown or cannot run here (CuPy missing, no CUDA GPU)."""
+
+
+def params_mapping(params: object) -> None:
+    """Raise :class:`ParamsError` unless ``params`` is a mapping (``NAME.PARAM -> array``)."""
+    if not isinstance(params, Mapping):
+        got = type(params).__name__
+        raise ParamsError(f"parameters must be a mapping NAME.PARAM -> array, got {got}")
 
 
 def located(path: Iterable[str | int]) -> str:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DataError, DescentcheckError, ParamsError
+from .errors import DataError, DescentcheckError, ParamsError, params_mapping
 
 if TYPE_CHECKING:
     from .network import Network
@@ -349,18 +349,12 @@ def save_params(path: PathLike, params: Mapping[str, Array]) -> None:
     """Save a params dict ``NAME.PARAM -> ndarray`` to ``path`` (``.npz``) atomically. Anything
     ``load_params`` would refuse to read back (not a mapping, a non-numeric array, a key that
     is no name) is a one-line :class:`ParamsError` before the file is touched."""
-    from .backend import to_host
+    from .backend import host_array
 
-    if not isinstance(params, Mapping):
-        raise ParamsError(
-            f"parameters must be a mapping NAME.PARAM -> array, got {type(params).__name__}"
-        )
+    params_mapping(params)
     arrays = {}
     for k, v in params.items():
-        try:
-            arrays[k] = to_host(v)
-        except (ValueError, TypeError):
-            raise ParamsError(f"parameter {k!r} is not a rectangular array of numbers") from None
+        arrays[k] = host_array(v, ParamsError, f"parameter {k!r} is")
         if arrays[k].dtype.kind not in "fiu":
             raise ParamsError(f"parameter {k!r} has dtype {arrays[k].dtype}, expected float64")
     try:

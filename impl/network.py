@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import namespace, to_host
-from .errors import DataError, ParamsError
+from .backend import host_array, namespace
+from .errors import DataError, ParamsError, params_mapping
 from .losses import LOSSES, target_form
 from .ops import Layer, factory
 from .ops.base import same_kind
@@ -35,15 +35,6 @@ from .threads import one_blas_thread
 
 Array = np.ndarray
 Params = dict[str, Array]
-
-
-def _on_host(a: Any, error: type[Exception], what: str) -> np.ndarray:
-    """``a`` as a host numpy array; a list numpy cannot make one array of (rows of different
-    lengths) is ``error`` in one line, not numpy's ``ValueError`` (``what``: "inputs x are")."""
-    try:
-        return to_host(a)
-    except (ValueError, TypeError):
-        raise error(f"{what} not a rectangular array (rows of different lengths?)") from None
 
 
 class Network:
@@ -135,10 +126,7 @@ class Network:
     def check_params(self, params: Mapping[str, Array]) -> Params:
         """Validate a params dict against the spec; return float64 numpy arrays (device arrays
         are checked on the host, as are data in ``check_inputs`` and ``check_targets``)."""
-        if not isinstance(params, Mapping):
-            raise ParamsError(
-                f"parameters must be a mapping NAME.PARAM -> array, got {type(params).__name__}"
-            )
+        params_mapping(params)
         missing = [k for k in self.param_shapes if k not in params]
         if missing:
             raise ParamsError(f"parameter {missing[0]!r} is missing")
@@ -147,7 +135,7 @@ class Network:
             raise ParamsError(f"unexpected parameter {extra[0]!r} (not in the spec)")
         out: Params = {}
         for k, shape in self.param_shapes.items():
-            v = _on_host(params[k], ParamsError, f"parameter {k!r} is")  # whatever the backend
+            v = host_array(params[k], ParamsError, f"parameter {k!r} is")  # whatever the backend
             if v.dtype.kind not in "fiu":
                 raise ParamsError(f"parameter {k!r} has dtype {v.dtype}, expected float64")
             if v.shape != shape:
@@ -160,7 +148,7 @@ class Network:
     # ---- data -------------------------------------------------------------------------------
 
     def check_inputs(self, x: Array) -> Array:
-        x = _on_host(x, DataError, "inputs x are")
+        x = host_array(x, DataError, "inputs x are")
         if x.ndim != 2 or x.shape[1] != self.spec.inputs:
             raise DataError(f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})")
         if x.dtype.kind not in "fiu":
@@ -184,7 +172,7 @@ class Network:
         when out > 1; the numbers of the one output for a ``"values"`` loss (``mse``; a plugin
         declaring ``targets="values"``) when out = 1. Other (n,) targets are refused: floats
         where labels are due (whole ones with a hint to convert them)."""
-        y = _on_host(y, DataError, "targets y are")
+        y = host_array(y, DataError, "targets y are")
         m = self.spec.out_width
         if y.ndim == 0:
             raise DataError(f"targets y are one number, expected ({n}, {m}) rows or labels ({n},)")

@@ -346,7 +346,10 @@ def test_a_named_pipe_given_as_a_document_is_refused_not_read(tmp_path: Path) ->
         (None, "parameters must be a mapping NAME.PARAM -> array, got NoneType"),
         ([np.ones(2)], "parameters must be a mapping NAME.PARAM -> array, got list"),
         ({"a.W": "b"}, "parameter 'a.W' has dtype <U1, expected float64"),
-        ({"a.W": [[1.0, 2.0], [1.0]]}, "parameter 'a.W' is not a rectangular array of numbers"),
+        (
+            {"a.W": [[1.0, 2.0], [1.0]]},
+            "parameter 'a.W' is not a rectangular array (rows of different lengths?)",
+        ),
         ({3: np.ones(2)}, "npz keys must be non-empty strings, got 3"),
     ],
 )
