@@ -323,6 +323,8 @@ def test_progress_bar_shows_rate_and_time_left(tmp_path, capsys):
         ("seeds", {"count": 0}, "seeds.count: must be >= 1, got 0"),
         ("data", ["random", "random"], "data[1]: the same data set appears twice"),
         ("data", [{"source": "d/missing.npz"}], "data[0].source: data file not found: "),
+        # Path.is_file raised OSError for a name too long to be a file (found by fuzzing)
+        ("data", [{"source": "a" * 300 + ".npz"}], "data[0].source: data file not found: "),
         ("architectures.specs", ["nets/missing.json"], "specs[0]: spec file not found: "),
         ("architectures.specs", [3], "specs[0]: expected a spec name, a file path or a table"),
     ],

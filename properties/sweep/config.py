@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, 
 
 from descentcheck.impl.data import resolve_source
 from descentcheck.impl.errors import DataError, HyperparameterError, SpecError
-from descentcheck.impl.io import read_document
+from descentcheck.impl.io import exists, read_document
 from descentcheck.impl.spec import load_spec
 from descentcheck.impl.validated import (
     Table,
@@ -150,7 +150,7 @@ class DataEntry(Table):
             raise problem(str(e), "source") from None
         if kind == "builtin":
             return {**v, "<kind>": kind, "source": where}
-        if not Path(where).is_file():
+        if not (exists(where) and Path(where).is_file()):  # is_file raises for a too-long name
             raise problem(f"data file not found: {where}", "source")
         return {**v, "<kind>": kind, "<path>": str(Path(where).resolve())}
 
