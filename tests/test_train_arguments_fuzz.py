@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
-from test_documents_fuzz import LEAVES, SPEC
+from test_documents_fuzz import LEAVES, NASTY, SPEC
 
 from descentcheck.impl.errors import DescentcheckError
 from descentcheck.impl.network import Network
@@ -60,7 +60,9 @@ SPOILS = {
 @st.composite
 def calls(draw: st.DrawFn) -> tuple[object, dict, str, str]:
     optimizer = draw(st.sampled_from([*SETTINGS, "adam", 3, None]))
-    changed = draw(st.dictionaries(st.sampled_from(KEYS), LEAVES | st.floats(0, 1), max_size=2))
+    changed = draw(
+        st.dictionaries(st.sampled_from(KEYS), NASTY | LEAVES | st.floats(0, 1), max_size=2)
+    )
     kw = {"steps": 2, **SETTINGS.get(optimizer, {}), **changed}  # type: ignore[call-overload]
     if isinstance(kw["steps"], int) and kw["steps"] > 20:
         kw["steps"] = 20  # a valid count; its size is not what this test is about
