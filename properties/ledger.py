@@ -44,6 +44,12 @@ def _run_one(claim_id: str, profile: Profile) -> dict[str, Any]:
     return run_claim(BY_ID[claim_id], profile)
 
 
+def processes(jobs: int, claims: int) -> int:
+    """How many processes run ``claims`` claims under ``jobs``: never more than the claims
+    (``--workers 1000`` forked a thousand for two), and 1 (this one) for a single claim."""
+    return max(1, min(jobs, claims))
+
+
 def run_claims(
     profile: Profile, ids: Iterable[str] | None = None, progress: bool = False
 ) -> list[dict[str, Any]]:
@@ -68,7 +74,8 @@ def run_claims(
 
     # the costliest first, so the workers finish together
     order = sorted(ids, key=lambda i: -BY_ID[i].cost)
-    if profile.jobs <= 1 or len(ids) == 1:
+    workers = processes(profile.jobs, len(ids))
+    if workers == 1:
         for i in order:
             done[i] = _run_one(i, profile)
             report(done[i])
@@ -76,7 +83,7 @@ def run_claims(
         # Ctrl-C: the workers are terminated at once (shutdown would wait for their claims), and
         # a second Ctrl-C cannot cut that short (it hung the exit, the workers still running)
         with interrupt_once():
-            pool = ProcessPoolExecutor(max_workers=profile.jobs, initializer=ignore_interrupts)
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_interrupts)
             try:
                 futures = {pool.submit(_run_one, i, profile): i for i in order}
                 for f in as_completed(futures):
@@ -108,7 +115,7 @@ def build_ledger(
         "format": LEDGER_FORMAT,
         "profile": profile.name,
         "seconds": seconds,
-        "jobs": profile.jobs,
+        "jobs": processes(profile.jobs, len(claims)),
         "hypothesis_database": str(Path(profile.database)),
         "hypothesis_seed": profile.seed,
         "claims": claims,

@@ -493,6 +493,29 @@ def test_verify_workers_sets_the_processes(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "--workers" in r.output
 
 
+def test_verify_starts_no_more_processes_than_claims(tmp_path, monkeypatch):
+    """``--workers 64`` for two claims asks for a pool of two processes, not 64; for one claim it
+    runs in this process, and the ledger and the summary say 1."""
+    import descentcheck.properties.ledger as ledger_module
+
+    asked = []
+
+    def recording_pool(*args, max_workers, **kwargs):
+        asked.append(max_workers)
+        raise RuntimeError("no pool in this test")
+
+    monkeypatch.setattr(ledger_module, "ProcessPoolExecutor", recording_pool)
+    claims = ["--claim", "gd-above-2-over-L-decreases", "--claim", "backprop-returns-the-loss"]
+    args = ["verify", "--profile", "fast", *claims, "--json", str(tmp_path / "l.json")]
+    r = CliRunner().invoke(main, [*args, "--workers", "64"])
+    assert isinstance(r.exception, RuntimeError) and asked == [2]
+    one = ["verify", "--profile", "fast", *claims[:2], "--json", str(tmp_path / "one.json")]
+    r = CliRunner().invoke(main, [*one, "--workers", "64"])  # one claim: no pool, one process
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "one.json").read_text())["jobs"] == 1 and asked == [2]
+    assert " s, 1 process)" in r.output
+
+
 def test_verify_json_into_a_new_folder(tmp_path):
     ledger = tmp_path / "new" / "folder" / "ledger.json"
     _one_claim_ledger(ledger)
