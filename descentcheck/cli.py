@@ -353,7 +353,7 @@ def train(
     show_default=True,
     help="the oracle",
 )
-@click.option("--rtol", type=float, default=1e-8, show_default=True)
+@click.option("--rtol", type=click.FloatRange(min=0.0), default=1e-8, show_default=True)
 def gradcheck(spec, data, init, seed, method, rtol):
     """Check the backprop gradient of every parameter of SPEC against a high-precision oracle.
 
@@ -596,7 +596,11 @@ def _every_registry() -> None:
 
 @main.command()
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="default: reports/out", callback=_named_path
+    "--out",
+    type=click.Path(file_okay=False),
+    help="default: reports/out; with --db, DB_report/ beside the database (DB its name less "
+    "the suffix)",
+    callback=_named_path,
 )
 @click.option(
     "--profile",

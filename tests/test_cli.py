@@ -590,6 +590,10 @@ def test_gradcheck_mpmath_and_an_unusable_oracle_in_one_line(workdir):
     assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: gradcheck: "), (
         r.output
     )
+    # an infinite tolerance would pass any gradient; a negative one is Click's range error
+    for rtol, says in (("inf", "rtol must be a finite number >= 0, got inf"), ("-1", "--rtol")):
+        r = CliRunner().invoke(main, [*args, "--rtol", rtol])
+        assert r.exit_code == 2 and says in r.output and len(r.output.splitlines()) == 1, r.output
 
 
 @pytest.mark.parametrize(

@@ -391,8 +391,13 @@ def test_shape_mismatch_and_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="scalar"):
         check_gradient(lambda x: x, np.ones(4), x0)
     # a string compared with 0 was a TypeError naming neither argument
-    with pytest.raises(ValueError, match="rtol and atol_rel must be numbers >= 0, got 'x'"):
+    with pytest.raises(ValueError, match="rtol must be a finite number >= 0, got 'x'"):
         check_gradient(np.sum, np.ones(4), x0, rtol="x")
+    # an infinite tolerance passed a gradient off by any amount: refused, as NaN is
+    with pytest.raises(ValueError, match="rtol must be a finite number >= 0, got inf"):
+        check_gradient(np.sum, 1e9 * np.ones(4), x0, rtol=np.inf)
+    with pytest.raises(ValueError, match="atol_rel must be a finite number >= 0, got nan"):
+        check_gradient(np.sum, np.ones(4), x0, atol_rel=np.nan)
     with pytest.raises(ValueError, match="step h must be positive and finite, got '1e-3'"):
         check_gradient(np.sum, np.ones(4), x0, method="richardson", h="1e-3")
     with pytest.raises(ValueError, match="grad_scale must be finite and >= 0, got 'x'"):
