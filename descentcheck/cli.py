@@ -54,11 +54,22 @@ class _Group(click.Group):
             ctx.exit(141)  # as a shell reports a process ended by SIGPIPE
         except OSError as e:  # "error: run/trajectory.json: is a directory"
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            _error(f"{where}{(e.strerror or str(e)).lower()}")
+            _error(f"{where}{_why(e)}")
             ctx.exit(2)
         except MemoryError as e:  # numpy names the array: "Unable to allocate 745. GiB for ..."
             _error(f"out of memory: {e or 'an allocation failed'}")
             ctx.exit(2)
+
+
+def _why(e: OSError) -> str:
+    """What went wrong, in lower case; a folder that cannot be made because a file stands in
+    its path names that file (as ``train --out`` does), not "not a directory"."""
+    if e.filename and isinstance(e, FileExistsError | NotADirectoryError):
+        from descentcheck.impl.io import file_in_the_way
+
+        if (bad := file_in_the_way(os.fsdecode(e.filename))) is not None:
+            return f"{bad} is a file, not a folder"
+    return (e.strerror or str(e)).lower()
 
 
 def _error(message: str, join: bool = False) -> None:
@@ -678,6 +689,10 @@ def replay(ledger, claim_id, case_index, directory):
     """Write a run as spec.json, data.npz and params.npz in DIR and print the `descentcheck
     train` command that replays it bit for bit. SOURCE is a ledger (its counterexample) or a
     sweep database (any of its cases)."""
+    from descentcheck.impl.io import file_in_the_way
+
+    if (bad := file_in_the_way(directory)) is not None:  # before the line naming the run
+        raise DescentcheckError(f"cannot write the replay into {directory}: {bad} is a file")
     if _is_sqlite(ledger):
         if claim_id is not None:
             raise DescentcheckError(f"{ledger} is a sweep database: pick a case with --case N")

@@ -195,6 +195,15 @@ def exists(path: PathLike) -> bool:
         return False
 
 
+def file_in_the_way(path: PathLike) -> Path | None:
+    """The file (not a folder) that ``path`` or one of its parents names, which keeps a folder
+    from being made there; None when there is none."""
+    for p in (Path(path), *Path(path).parents):
+        if exists(p):
+            return None if p.is_dir() else p
+    return None
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 

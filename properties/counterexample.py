@@ -133,7 +133,17 @@ def check_counterexample(counterexample: Mapping[str, Any]) -> None:
     with hyperparameters in their ranges, a positive number of steps. Checked by building the
     network and training it for zero steps (one forward pass), so nothing is written for a run
     that cannot be replayed."""
+    from descentcheck.impl.validated import kind_of
+
     kw = _checked_kwargs(counterexample["hyperparameters"])
+    data, params = counterexample.get("data"), counterexample.get("params")
+    for key, v, want in (("data", data, "a table of x and y"), ("params", params, "a table")):
+        if not isinstance(v, Mapping):  # not "'int' object has no attribute 'items'"
+            raise CounterexampleError(
+                f"not a run to replay: its {key} must be {want}, got {kind_of(v)}"
+            )
+    if missing := [k for k in ("x", "y") if k not in data]:
+        raise CounterexampleError(f"not a run to replay: its data lack {missing[0]!r}")
     try:
         x, y, params = arrays(counterexample)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:

@@ -758,7 +758,11 @@ def falsified_ledger(tmp_path_factory):
     "spoil, says",
     [
         (lambda ce: ce["data"].update(x=[[1.0], [2.0, 3.0]]), "must be arrays of numbers"),
-        (lambda ce: ce.update(params=None), "must be arrays of numbers"),
+        (lambda ce: ce.update(params=None), "its params must be a table, got null"),
+        # a new-user audit: "('int' object has no attribute 'items')"
+        (lambda ce: ce.update(params=5), "its params must be a table, got a number (5)"),
+        (lambda ce: ce.update(data=[1]), "its data must be a table of x and y, got a list"),
+        (lambda ce: ce["data"].pop("x"), "its data lack 'x'"),
         (lambda ce: ce.update(spec={"inputs": 1}), "spec has no 'output'"),
         (lambda ce: ce["hyperparameters"].update(lr=-1), "learning rate must lie in (0, inf)"),
         (lambda ce: ce["hyperparameters"].update(steps="many"), "steps must be a positive"),
@@ -778,6 +782,38 @@ def test_a_counterexample_that_is_no_run_is_refused_before_any_file(
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert "claims[0].counterexample: not a run to replay: " in r.output and says in r.output
     assert not (tmp_path / "d").exists()
+
+
+def test_a_file_where_a_folder_goes_is_named_in_one_line(falsified_ledger, tmp_path):
+    """A new-user audit: ``replay --dir FILE/sub`` printed the claim's line, then "not a
+    directory"; ``sweep --db FILE/r.sqlite`` said "File exists (FILE)"; now each names the file
+    in the way, in the one line ``train --out`` writes, and writes nothing."""
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("keep")
+    ledger = tmp_path / "l.json"
+    ledger.write_text(json.dumps(falsified_ledger))
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        'steps = 2\narchitectures = ["sine_skip"]\ndata = "sine"\n'
+        '[[optimizers]]\nname = "gd"\nlr = 0.1\n'
+    )
+    db = tmp_path / "s.sqlite"
+    r = CliRunner().invoke(main, ["sweep", str(sweep), "--db", str(db), "--scheduler", "serial"])
+    assert r.exit_code == 0, r.output
+    sub = str(in_the_way / "sub")
+    for args, says in (
+        (["replay", str(ledger), "--dir", sub], f"cannot write the replay into {sub}: "),
+        (["replay", str(db), "--dir", sub], f"cannot write the replay into {sub}: "),
+        (["sweep", str(sweep), "--db", f"{sub}.sqlite"], "cannot write the sweep database "),
+        (["report", "--db", str(db), "--out", sub], f"{sub}: "),
+    ):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and r.output.count("\n") == 1, (args, r.output)
+        assert r.output.startswith(f"error: {says}"), (args, r.output)
+        assert r.output.endswith(f"{in_the_way} is a file\n") or (
+            r.output.endswith(f"{in_the_way} is a file, not a folder\n")
+        ), (args, r.output)
+    assert in_the_way.read_text() == "keep"
 
 
 def test_a_ledger_naming_one_claim_twice_is_refused(falsified_ledger, tmp_path):

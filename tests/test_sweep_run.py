@@ -210,6 +210,18 @@ def test_dask_local_cluster_equals_local_run(reference, sweep_file, tmp_path):
     assert _rows(db) == _rows(reference)
 
 
+def test_the_summary_names_the_processes_that_ran(tmp_path):
+    """One case on four workers runs on one process, and the summary says so."""
+    sweep = tmp_path / "one.toml"
+    sweep.write_text(
+        'name = "one"\nsteps = 3\narchitectures = ["sine_skip"]\ndata = "sine"\n'
+        '[[optimizers]]\nname = "gd"\nlr = 0.1\n'
+    )
+    summary = run_sweep(sweep, tmp_path / "one.sqlite", workers=4, progress=False)
+    assert summary.complete and summary.ran == 1
+    assert "1 case run on 1 local process in" in summary.format(), summary.format()
+
+
 def test_bad_scheduler_arguments(sweep_file, tmp_path, monkeypatch):
     with pytest.raises(SweepError, match="unknown scheduler 'mars'"):
         run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="mars")

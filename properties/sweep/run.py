@@ -92,6 +92,10 @@ class SweepSummary:
         return "; ".join(parts) + f" [{self.db_path}]"
 
 
+def _local(n: int) -> str:
+    return f"{n} local process{'es' if n > 1 else ''}"
+
+
 def _backend(scheduler: str | None, workers: int | None) -> tuple[str, str]:
     """(kind, description) for a scheduler argument; validates ``workers``."""
     if workers is not None and (
@@ -105,7 +109,7 @@ def _backend(scheduler: str | None, workers: int | None) -> tuple[str, str]:
                 f"{n} local worker processes on {os.cpu_count() or 1} cores is more than "
                 f"{MAX_WORKERS_PER_CORE} per core; a Dask cluster (--scheduler) spreads further"
             )
-        return "local", f"{n} local process{'es' if n > 1 else ''}"
+        return "local", _local(n)
     if scheduler == "serial":
         return "serial", "this process"
     if "://" in scheduler:
@@ -192,7 +196,9 @@ def _run(
             elif kind == "serial":
                 stats = run_serial(tasks, plan.files, commit)
             elif kind == "local":
-                stats = run_local(tasks, plan.files, commit, workers or os.cpu_count() or 1)
+                n = min(workers or os.cpu_count() or 1, len(tasks))  # no more than the cases
+                where = _local(n)  # the summary said "1 case run on 2 local processes"
+                stats = run_local(tasks, plan.files, commit, n)
             else:
                 from .cluster import run_dask
 

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from descentcheck.impl.io import file_in_the_way
 from descentcheck.registry.plugins import code_fingerprint
 
 from .errors import SweepDbError
@@ -167,6 +168,10 @@ def _unusable(path: Path, e: BaseException, then: str = "") -> SweepDbError:
     """One line for a database file that cannot be created, opened or written."""
     why = getattr(e, "strerror", None) or str(e)
     where = f" ({e.filename})" if getattr(e, "filename", None) not in (None, str(path)) else ""
+    if isinstance(e, FileExistsError | NotADirectoryError) and (
+        bad := file_in_the_way(path.parent)
+    ):
+        why, where = f"{bad} is a file", ""  # "File exists (good/data.npz)" as train says it
     return SweepDbError(
         f"cannot write the sweep database {path}: {why}{where}" + (f"; {then}" if then else "")
     )
