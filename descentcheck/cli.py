@@ -215,6 +215,19 @@ class _TrainCommand(click.Command):
         return super().get_params(ctx)
 
 
+class _Real(click.ParamType):
+    """A float, where a number too large for float64 is named as typed: ``--lr 1e400`` read as
+    inf, and the registry's check then said "got inf"."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        x = click.FLOAT.convert(value, param, ctx)
+        if math.isinf(x) and isinstance(value, str) and "inf" not in value.lower():
+            self.fail(f"{value} is beyond float64's range (its largest is 1.8e308)", param, ctx)
+        return x
+
+
 def _optimizer_options() -> list[click.Option]:
     """``--optimizer`` and the hyperparameters' options, from the registry."""
     from descentcheck.registry import optimizers as registry
@@ -227,7 +240,7 @@ def _optimizer_options() -> list[click.Option]:
             choices = {c: None for u in users for c in registry.get(u).hyperparameter(name).choices}
             kind: Any = click.Choice(tuple(choices))
         else:
-            kind = float
+            kind = _Real()
         who = "" if len(users) == len(names) else f"{', '.join(users)}: "
         required = name == "lr"  # every optimizer takes a learning rate
         own = {u: registry.get(u).hyperparameter(name) for u in users}
