@@ -522,14 +522,16 @@ def test_verify_json_into_a_new_folder(tmp_path):
     assert json.loads(ledger.read_text())["claims"][0]["outcome"] == "falsified"
 
 
-def test_a_number_beyond_float64_is_named_as_typed():
+def test_a_number_beyond_float64_is_named_as_typed(tmp_path):
     """A new-user audit: ``--lr 1e400`` was read as inf and refused as "got inf"."""
-    base = ["train", "sine_skip", "--data", "sine", "--optimizer", "momentum", "--lr", "0.1"]
+    base = ["train", "sine_skip", "--data", "sine", "--optimizer", "momentum", "--momentum"]
+    base += ["0.5", "--lr", "0.1"]  # the options given again below are read last
+    out = ["--out", str(tmp_path / "run")]
     for args, typed in ((["--lr", "1e400"], "1e400"), (["--momentum", "-1e999"], "-1e999")):
-        r = CliRunner().invoke(main, [*base, *args])
+        r = CliRunner().invoke(main, [*base, *args, *out])
         assert r.exit_code == 2 and len(r.output.splitlines()) == 1, r.output
         assert f"{typed} is beyond float64's range" in r.output and args[0] in r.output
-    r = CliRunner().invoke(main, [*base[:-1], "inf"])  # inf typed as inf: the registry's word
+    r = CliRunner().invoke(main, [*base[:-1], "inf", *out])  # typed as inf: the registry's word
     assert r.exit_code == 2 and "learning rate must be finite, got inf" in r.output
 
 
