@@ -262,6 +262,9 @@ class Network:
     ) -> tuple[float, Params]:
         """E(w) and dE/dw for every parameter, by backprop through the DAG.
 
+        Unchecked (it is the trainer's per-step path): ``x``, ``y`` as :meth:`check_data` and
+        ``params`` as :meth:`check_params` return them; anything else meets numpy's errors.
+
         ``out``: real float64 arrays keyed like ``params`` (the trainer's views of its flat
         gradient vector); the layers that can (``Layer.writes_grads``) write their gradients
         there, with the same bits, and the dict returned holds those arrays."""
