@@ -605,6 +605,22 @@ def test_suprema_sympy_cannot_find_are_stated_and_grid_checked():
         assert not r.ok and any(d.startswith(said) for d in r.details), r.details
 
 
+def test_wrong_bounds_before_stated_ones_are_both_reported():
+    """A held-out plugin audit: a wrong expected_bounds (isru) rebound the list of stated
+    suprema to its message, so a later op with stated ones (swish) crashed the check with
+    AttributeError, or, last, the summary listed the message's letters."""
+    from descentcheck.theory.checks import check_assumptions
+
+    wrong = ElementwisePlugin("isru", _isru, expected_bounds=("1", "1", "1"))
+    with installed(
+        isru=wrong, swish=ElementwisePlugin("swish", _swish, expected_bounds=SWISH_SUPS)
+    ):
+        r = check_assumptions()
+    said = "isru: sup |phi|, |phi'|, |phi''| are (1, 1, 48*sqrt(5)/125), expected (1, 1, 1)"
+    assert not r.ok and said in r.details, r.details
+    assert "not proved): swish (sup |phi|, sup |phi'|, sup |phi''|)" in r.summary, r.summary
+
+
 def test_suprema_sympy_cannot_find_without_stated_ones_fail_theory_not_the_report():
     """Without expected_bounds: reported outside the theorem, the theory check fails naming
     what SymPy could not solve, the other ops are still checked (isru's wrong bounds), and

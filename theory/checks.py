@@ -359,8 +359,8 @@ def check_assumptions() -> CheckResult:
             bad.append(f"{op}: {b.note}")  # a smooth rule that is not (assumptions.NOT_SMOOTH)
         elif not b.matches_expected:
             want = expected_bounds(op)
-            stated = "a smooth op needs them" if want is None else f"expected {tuple(want)}"
-            bad.append(f"{op}: sup |phi|, |phi'|, |phi''| are {b.sups}, {stated}")
+            expected = "a smooth op needs them" if want is None else f"expected {tuple(want)}"
+            bad.append(f"{op}: sup |phi|, |phi'|, |phi''| are {b.sups}, {expected}")
         for what, value, top, gap in numeric_sup_gaps(b):
             if gap > 1e-6:
                 which = "stated" if any(b.stated) else "symbolic"
