@@ -130,6 +130,42 @@ def test_network_trains_and_gradcheck_passes(seed):
         assert all(r.ok for r in result) if isinstance(result, list) else result.ok
 
 
+def _gelu(x):
+    import sympy as sp
+
+    return x * (1 + sp.erf(x / sp.sqrt(2))) / 2
+
+
+def test_a_rule_numpy_cannot_vectorize_takes_scipys_array_form(tmp_path):
+    """A held-out plugin audit: GELU's erf form lambdified to math.erf, so ``train`` and
+    ``gradcheck`` died with "only 0-dimensional arrays can be converted to Python scalars", and
+    theory's grid check of its suprema with them; SciPy's erf takes arrays, complex ones too."""
+    import mpmath
+
+    import descentcheck as dc
+    from descentcheck.impl.gradcheck import check_network_gradient
+    from descentcheck.theory.checks import check_assumptions
+
+    gelu = ElementwisePlugin("gelu", _gelu, interval_exclusion="erf has no Arb rule here")
+    with installed(gelu=gelu):
+        forward, slope = registry.get("gelu").plugin.numpy_rules
+        x = np.array([-2.0, -0.5, 0.0, 1.5])
+        exact = [float(v * (1 + mpmath.erf(v / mpmath.sqrt(2))) / 2) for v in x]
+        assert np.allclose(forward(x), exact, rtol=1e-15, atol=0)
+        h = 1e-20  # a complex step through the default derivative's erf
+        assert np.allclose(np.imag(forward(x + 1j * h)) / h, slope(x), rtol=1e-14, atol=0)
+        nodes = [{**n, "op": "gelu"} if n["op"] == "isru" else n for n in SPEC["nodes"]]
+        net = dc.Network.from_spec({**SPEC, "nodes": nodes})
+        xs, ys = _data(0)
+        params = net.init(seed=0, x=xs)
+        assert dc.train(net, params, xs, ys, optimizer="gd", lr=0.05, steps=5).status == (
+            "completed"
+        )
+        assert all(r.ok for r in check_network_gradient(net, params, xs, ys))
+        r = check_assumptions()  # it raised TypeError; now it names what SymPy cannot solve
+        assert any(d.startswith("gelu: SymPy finds no closed form") for d in r.details), r.details
+
+
 def test_derive_prints_its_latex_and_the_help_lists_it(isru):
     runner = CliRunner()
     r = runner.invoke(main, ["derive", "isru", "--format", "latex", "--dim", "2"])

@@ -50,8 +50,10 @@ attribute            required meaning
                               ``phi`` lambdified onto Arb alone (:mod:`.arb_rules`: exp, log,
                               sqrt, tanh, sinh, cosh, atan, sin, cos, pi, e, Max, Min, Abs,
                               sign; rationals as exact balls). A rule using anything else
-                              (``erf``, a ``Piecewise``) has no default: the certifier then
-                              declines nets using the op, naming why. Every result must be an
+                              (``erf``, a ``Piecewise``) has no default: give one, or state
+                              ``interval_exclusion`` (theory's coverage check fails with
+                              neither); the certifier then declines nets using the op, naming
+                              why. Every result must be an
                               ``arb``; anything else stops the run with a one-line error. A
                               rule you give is trusted to enclose: ``python -m
                               descentcheck.theory`` samples it against phi (run it before
@@ -704,9 +706,35 @@ class ArrayRule:
         # cse: a derived gradient repeats its subexpressions (a softmax's exp sums in each
         # dE/dyhat_k); evaluated once each, a loss plugin's 10-class gradient ran 8x faster
         if xp is np:
-            return sp.lambdify(self.args, self.expr, "numpy", cse=True)
+            return numpy_lambdify(self.args, self.expr)
         names = {k: v for k, v in vars(xp).items() if not k.startswith("_")}
         return sp.lambdify(self.args, self.expr, [names, "numpy"], cse=True)
+
+
+def numpy_lambdify(args: Any, expr: Any) -> Fn:
+    """``expr`` as a function of numpy arrays. numpy has no erf, gamma...: for them SymPy writes
+    Python's math functions, which take no arrays; SciPy's (scikit-learn's dependency) do, and
+    take complex ones for the complex step."""
+    import sympy as sp
+
+    f = sp.lambdify(args, expr, "numpy", cse=True)
+    if _scalars_only(f, len(args) if isinstance(args, tuple | list) else 1):
+        f = sp.lambdify(args, expr, ["scipy", "numpy"], cse=True)
+    return f
+
+
+def _scalars_only(f: Fn, arity: int) -> bool:
+    """Whether ``f`` refuses arrays (a function of Python's math module in it)."""
+    import numpy as np
+
+    try:
+        with np.errstate(all="ignore"):
+            f(*[np.array([0.5, 0.25])] * arity)
+    except TypeError:
+        return True
+    except Exception:  # any other failure is the rule's own, met where it runs
+        return False
+    return False
 
 
 def _shape(v: Any) -> Any:
