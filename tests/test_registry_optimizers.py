@@ -531,6 +531,8 @@ BAD_UPDATES = {  # each was a traceback from the trainer's unpacking or sums (he
         lambda out: (*out[:2], 0.9),
         "returned a float where a StepInfo(momentum) is due",
     ),
+    # a fifth audit: an update that raises was a traceback and status 1
+    "one that raises": (lambda out: {}["missing"], "raised KeyError: 'missing'"),
 }
 
 
@@ -545,6 +547,26 @@ def test_a_plugin_update_of_the_wrong_form_is_one_line(plugins, case, tmp_path):
     assert lines[0].startswith("error: plugin 'adam' (fake_plugin:ADAM): its update "), lines[0]
     assert fragment in lines[0], lines[0]
     assert not (tmp_path / "o" / "trajectory.json").exists()
+
+
+@pytest.mark.parametrize(
+    "factory, says",
+    [
+        # the fifth audit's: "AttributeError: 'dict' object has no attribute 'flat'"
+        (lambda lr, **_: {"lr": lr}, "its factory gave a dict, not an Optimizer (descentcheck."),
+        (
+            lambda lr, **kw: dataclasses.replace(make_adam(lr, **kw), init=lambda p: 1 / 0),
+            "its init raised ZeroDivisionError: division by zero",
+        ),
+    ],
+)
+def test_a_plugin_factory_or_init_gone_wrong_is_one_line(plugins, factory, says, tmp_path):
+    plugins(FakeEntryPoint("adam", replace(ADAM, factory=factory)))
+    args = ["train", "sine_skip", "--data", "sine", "--optimizer", "adam", "--lr", "0.01"]
+    r = CliRunner().invoke(main, [*args, "--steps", "3", "--out", str(tmp_path / "o")])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0].startswith(f"error: plugin 'adam' (fake_plugin:ADAM): {says}"), r.output
 
 
 def test_a_plugin_left_without_a_name_is_refused_as_an_empty_one(plugins):

@@ -173,7 +173,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from descentcheck.impl.errors import HyperparameterError, did_you_mean, one_line
+from descentcheck.impl.errors import (
+    DescentcheckError,
+    HyperparameterError,
+    did_you_mean,
+    one_line,
+)
 
 from . import OPTIMIZERS_GROUP
 from .plugins import PluginError, a_kind, built, describe, entry_points, loaded
@@ -426,13 +431,18 @@ def _checked(opt: Any, origin: str) -> Any:
     flat form's ``update`` and ``step``: a wrong one is one line naming the plugin, not a
     traceback from the trainer's unpacking or sums further on (a short tuple, a parameter left
     out, an update of another shape: third held-out plugin audit), nor a step of one entry that
-    numpy broadcast over every parameter and the run went on (fourth). Anything but an
-    ``Optimizer`` is left to the trainer's own refusal."""
+    numpy broadcast over every parameter and the run went on (fourth). A factory that gives
+    anything but an ``Optimizer``, and a rule that raises, are one line too (a fifth audit: a
+    dict from the factory and a KeyError from ``update`` were tracebacks from the trainer)."""
     from descentcheck.impl.optim.base import Optimizer
 
     if not isinstance(opt, Optimizer):
-        return opt
-    update, flat = opt.update, opt.flat
+        raise OptimizerPluginError(
+            f"{origin}: its factory gave {a_kind(opt)}, not an Optimizer "
+            "(descentcheck.impl.optim.base.Optimizer)"
+        )
+    init, update, flat = opt.init, opt.update, opt.flat
+    update = _raising(update, f"{origin}: its update")
 
     def checked(grads: Mapping[str, Any], state: Any, params: Mapping[str, Any]) -> Any:
         out = update(grads, state, params)
@@ -442,18 +452,46 @@ def _checked(opt: Any, origin: str) -> Any:
         return out
 
     def checked_flat(layout: Any) -> Any:
-        form = flat(layout)
+        form = _raising(flat, f"{origin}: its flat form")(layout)
         step = None if form.step is None else _flat_checked(form.step, f"{origin}: its flat step")
         return replace(
-            form, update=_flat_checked(form.update, f"{origin}: its flat update"), step=step
+            form,
+            init=_raising(form.init, f"{origin}: its flat init"),
+            update=_flat_checked(form.update, f"{origin}: its flat update"),
+            step=step,
         )
 
-    return replace(opt, update=checked, flat=None if flat is None else checked_flat)
+    return replace(
+        opt,
+        init=_raising(init, f"{origin}: its init"),
+        update=checked,
+        flat=None if flat is None else checked_flat,
+    )
+
+
+def _raising(rule: Callable[..., Any], who: str) -> Callable[..., Any]:
+    """``rule``, with what it raises (but descentcheck's own errors) as one line naming it."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return rule(*args)
+        except DescentcheckError:
+            raise
+        except Exception as e:
+            from descentcheck.impl.device_standin import DeviceLeak
+
+            if isinstance(e, DeviceLeak):  # the device claim names it as a leak
+                raise
+            raise OptimizerPluginError(f"{who} raised {one_line(e)}") from None
+
+    return call
 
 
 def _flat_checked(rule: Callable[..., Any], who: str) -> Callable[..., Any]:
     """A flat form's ``update`` or ``step`` whose result must be ``(dw, state, momentum)`` with
     ``dw`` of the gradient vector's shape."""
+
+    rule = _raising(rule, who)
 
     def checked(g: Any, state: Any, w: Any) -> Any:
         shape = g.shape  # before the rule, which may write into g
