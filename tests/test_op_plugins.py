@@ -378,6 +378,19 @@ WRONG_RESULTS = [
         {"isru": ISRU, "logcosh": _logcosh_given(lambda yhat, y: 0.0)},
         "its numpy_value_and_grad must return (E, dE/dyhat), got a float",
     ),
+    # a rule that raises was the trainer's traceback, naming no plugin (fifth audit's kind)
+    (
+        {"isru": _isru_transcribed(forward=lambda x: {}["scale"])},
+        "its numpy_forward raised KeyError: 'scale'",
+    ),
+    (
+        {"isru": _isru_transcribed(derivative=lambda x: float("x"))},
+        "its numpy_derivative raised ValueError: could not convert string to float: 'x'",
+    ),
+    (
+        {"isru": ISRU, "logcosh": _logcosh_given(lambda yhat, y: len(3))},
+        "its numpy_value_and_grad raised TypeError: object of type 'int' has no len()",
+    ),
 ]
 
 

@@ -148,7 +148,7 @@ from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from typing import Any
 
-from descentcheck.impl.errors import one_line
+from descentcheck.impl.errors import DescentcheckError, one_line
 
 from .. import registry
 from .arb_rules import NoArbForm, arb_lambdify, ball_checked
@@ -784,18 +784,22 @@ def _checked_rule(rule: Fn, who: str, what: str, wrong: Callable[..., str | None
     def _called(*a: Any) -> Any:
         try:
             return rule(*a)
+        except DescentcheckError:
+            raise
         except TypeError as e:
             import numpy as np
 
             from descentcheck.impl.backend import namespace
 
             if namespace(a[0]) is np:
-                raise
+                raise PluginError(f"{who}: its {what} raised {one_line(e)}") from None
             raise PluginError(
                 f"{who}: its {what} failed on a device array ({one_line(e)}); a plugin's "
                 "rules run on the device path too: take array functions from "
                 "descentcheck.impl.backend.namespace(a), not numpy"
             ) from None
+        except Exception as e:  # a traceback from the trainer's step, not naming the plugin
+            raise PluginError(f"{who}: its {what} raised {one_line(e)}") from None
 
     return guarded
 
