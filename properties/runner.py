@@ -69,14 +69,18 @@ class Aggregator:
     """Folds per-case numbers into one per key, as a claim's ``summary`` says (default: max;
     sum for the counts ``uncertified:REASON`` and ``runs_NAME``)."""
 
-    def __init__(self, how: Mapping[str, Aggregate]):
+    def __init__(self, how: Mapping[str, Aggregate], what: str = "measured"):
+        self.what = what  # the verdict's dict it folds, for messages
         self.how = dict(how)  # a key it does not name: summed if _counted, else the max
         self.values: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
     def add(self, numbers: Mapping[str, float]) -> None:
         for k, v in numbers.items():
-            v = float(v)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):  # "could not convert string to float" named no key
+                raise ValueError(f"{self.what}[{k!r}] is {v!r}, not a number") from None
             if math.isnan(v):
                 continue
             # counts a check names on the fly (a plugin optimizer's runs_NAME) add up
@@ -150,7 +154,8 @@ class _Body:
     def __init__(self, claim: Claim, profile: Profile, ctx: Context, strategy: Any):
         self.claim, self.ctx = claim, ctx
         self.draws = DrawTally(float_ranges(strategy))
-        self.measured, self.theory = Aggregator(claim.summary), Aggregator(claim.summary)
+        self.measured = Aggregator(claim.summary)
+        self.theory = Aggregator(claim.summary, "theory")
         self.rows: list[dict[str, Any]] = []
         self.examples = 0
         self.shrink_calls = 0
@@ -338,7 +343,8 @@ def _require_certified(
     why = counterexample.get("uncertified_reason") or (
         "no certified_increase: prove the rise with properties.certify.certify_increase"
     )
-    return "error", f"the counterexample's violation is not certified ({why}): {message}"
+    said = f": {message}" if message else ""  # no dangling ": " after a check's empty message
+    return "error", f"the counterexample's violation is not certified ({why}){said}"
 
 
 OUTCOMES = ("held", "falsified", "error")

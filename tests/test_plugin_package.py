@@ -638,6 +638,29 @@ def test_an_experiment_claims_result_is_checked(returned, outcome, says):
     )
     entry = run_claim(claim, get_profile("fast"))
     assert entry["outcome"] == outcome and says in entry["message"]
+    assert not entry["message"].endswith(": "), entry["message"]  # a fifth audit's dangling ": "
     assert entry["meets_expectation"] is (outcome == "held")
     table = format_ledger({"claims": [entry], "profile": "fast", "seconds": 0.0})
     assert "exp" in table
+
+
+@pytest.mark.parametrize("where", ["measured", "theory"])
+def test_a_property_claims_measure_that_is_no_number_is_named(where, tmp_path):
+    """A fifth audit: a check measuring ``{"x": "big"}`` ended the claim with "could not
+    convert string to float: 'big'", naming neither the key nor the dict."""
+    from hypothesis import strategies as st
+
+    from descentcheck.properties.claim import Verdict
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    claim = _claim(
+        strategy=lambda profile: st.just(1),
+        check=lambda drawn, ctx: Verdict(True, **{where: {"x": "big"}}),
+    )
+    import dataclasses
+
+    profile = dataclasses.replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+    entry = run_claim(claim, profile)
+    assert entry["outcome"] == "error", entry
+    assert f"{where}['x'] is 'big', not a number" in entry["message"], entry["message"]

@@ -402,6 +402,18 @@ BROKEN = {  # the plugin object, and what the one-line error must say
         "hyperparameter 'c': draw = (0.5, 5.0, False) is not (low, high, log) inside its "
         "interval (c must lie in [0, 2], got 5)",
     ),
+    # a fifth audit's: it said "(0.0, 0.9, log=True) is not a range", not why
+    "a log draw from 0": (
+        replace(
+            ADAM,
+            hyperparameters=(
+                *ADAM.hyperparameters,
+                Hyperparameter("c", "float", "c", 0.5, high=2.0, draw=(0.0, 0.9, True)),
+            ),
+        ),
+        "hyperparameter 'c': draw = (0.0, 0.9, True) is not (low, high, log) inside its "
+        "interval (a log-uniform draw needs low > 0, got low = 0.0)",
+    ),
     # a held-out author's: a NaN end compares false, so train took eps = -5 with "[nan, inf)"
     "a NaN end": (
         replace(

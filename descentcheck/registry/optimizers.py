@@ -904,8 +904,10 @@ def _declaration_problems(h: Hyperparameter) -> list[str]:
     if h.draw is not None:
         try:
             low, high, log = h.draw
-            if not low <= high or (log and low <= 0):
+            if not low <= high:
                 raise HyperparameterError(f"({low}, {high}, log={log}) is not a range")
+            if log and low <= 0:  # the audit's (0.0, 0.9, True) did not say why
+                raise HyperparameterError(f"a log-uniform draw needs low > 0, got low = {low}")
             h.check(low), h.check(high)
         except (TypeError, ValueError, HyperparameterError) as e:
             out.append(f"draw = {h.draw!r} is not (low, high, log) inside its interval ({e})")
