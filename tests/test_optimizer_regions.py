@@ -352,6 +352,22 @@ def test_theory_says_which_own_regions_no_ledger_claim_runs(plugins):
     assert "gd2" in judged_optimizers() and "per-step rho_k" not in check_optimizers().summary
 
 
+def test_the_region_claim_names_the_regions_theory_refuses(plugins, tmp_path):
+    """A fifth audit: sign descent declaring gd's region is left out of
+    registered-regions-give-descent, whose verdict "held" then said nothing of it; its measures
+    now name it (gd2, whose region stands, is judged and not named)."""
+    from descentcheck.properties.claims import BY_ID
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    plugins(FakeEntryPoint("signsgd", SIGNSGD), FakeEntryPoint("gd2", GD2))
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1, examples=8)
+    entry = run_claim(BY_ID["registered-regions-give-descent"], profile)
+    assert entry["outcome"] == "held", entry["message"]
+    refused = {k for k in entry["measured"] if k.startswith("region_refused:")}
+    assert refused == {"region_refused:signsgd"}, entry["measured"]
+
+
 # ---- bug 6 (optimizers): the device-path claim trains plugin optimizers ---------------------
 
 

@@ -88,6 +88,15 @@ def judged_optimizers() -> tuple[str, ...]:
     return tuple(out)
 
 
+def refused_regions() -> tuple[str, ...]:
+    """The installed plugins' optimizers whose region theory refuses, which this claim leaves
+    out: the ledger's ``measured`` names each (``region_refused:NAME``), so a held verdict does
+    not pass for a verdict on them (a held-out audit's sign descent declaring gd's region)."""
+    from descentcheck.registry.optimizers import registry
+
+    return tuple(n for n, e in registry().items() if e.origin != "builtin" and region_refusal(e))
+
+
 @cache
 def _is_plugin(name: str) -> bool:
     from descentcheck.registry.optimizers import get
@@ -104,6 +113,7 @@ def _strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
             ),
             "below_edge": unit_interval(0.0, 0.9),
             "case": cases(profile.limits),
+            "refused": st.just(refused_regions()),  # once per run: theory's check takes SymPy
         }
     )
 
@@ -155,6 +165,7 @@ def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         "steps_in_region": tally.in_region,
         "cases_of_plugins": float(_is_plugin(name)),
         "L_g": L_g,
+        **{f"region_refused:{n}": 1.0 for n in drawn["refused"]},
     }
     if tally.violation is None:
         return Verdict(True, measured)
