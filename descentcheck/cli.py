@@ -215,6 +215,21 @@ class _TrainCommand(click.Command):
         return super().get_params(ctx)
 
 
+class _OptimizerChoice(click.Choice):
+    """A registered optimizer's name; a refusal also names entry-point groups that look like
+    descentcheck's and are not (a plugin in ``descentcheck.optimizer`` was never loaded)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as e:
+            from descentcheck.registry.plugins import stray_groups
+
+            if hint := stray_groups():
+                e.message += hint
+            raise
+
+
 class _Real(click.ParamType):
     """A float, where a number too large for float64 is named as typed: ``--lr 1e400`` read as
     inf, and the registry's check then said "got inf"."""
@@ -233,7 +248,7 @@ def _optimizer_options() -> list[click.Option]:
     from descentcheck.registry import optimizers as registry
 
     names = registry.names()
-    out = [click.Option(["--optimizer"], type=click.Choice(names), required=True)]
+    out = [click.Option(["--optimizer"], type=_OptimizerChoice(names), required=True)]
     for name, h in registry.options().items():
         users = registry.users(name)
         if h.kind == "choice":
@@ -541,7 +556,9 @@ def verify(profile, json_path, stats, claims, workers, seed, list_claims):
     if unknown:
         # 40-odd ids: the closest one, else the command that lists them (not a 2 KB line)
         near = did_you_mean(unknown[0], BY_ID, "; descentcheck verify --list names them")
-        raise DescentcheckError(f"unknown claim {unknown[0]!r}{near}")
+        from descentcheck.registry.plugins import stray_groups
+
+        raise DescentcheckError(f"unknown claim {unknown[0]!r}{near}{stray_groups()}")
     if json_path:  # before the claims run, not after
         _writable(Path(json_path), "ledger")
     if seed is not None:  # read by properties.profiles.get_profile, as DESCENTCHECK_SEED

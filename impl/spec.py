@@ -105,7 +105,9 @@ def _check_node(name: str, node: Mapping[str, Any]) -> None:
             raise SpecError(f'node {name!r} has no "op"')
         known = registry.layer_names()
         near = did_you_mean(op, known, f"; known: {', '.join(known)}")
-        raise SpecError(f"unknown op {op!r} in node {name!r}{near}")
+        from descentcheck.registry.plugins import stray_groups
+
+        raise SpecError(f"unknown op {op!r} in node {name!r}{near}{stray_groups()}")
     extra = set(node) - {"name", "op", "inputs"} - info.key_names
     if extra:
         raise SpecError(f"unknown key {sorted(extra)[0]!r} in node {name!r} (op {op})")

@@ -1116,3 +1116,50 @@ def test_sigterm_during_train_is_an_interrupt_that_leaves_the_earlier_run(workdi
     assert proc.returncode == 143 and err.startswith("interrupted:"), (proc.returncode, err)
     assert len(err.strip().splitlines()) == 1
     assert _snapshot(workdir / "run") == before
+
+
+def test_a_plugin_in_a_misspelt_entry_point_group_is_named_with_the_unknown_name(
+    monkeypatch, tmp_path
+):
+    """A fifth audit: entry points in ``descentcheck.optimizer`` (no s) were never loaded, and
+    ``--optimizer xopt`` said only "'xopt' is not one of ..."; each unknown-name refusal now
+    names the stray group and the groups descentcheck reads."""
+    from descentcheck.registry import plugins
+
+    real = plugins.declared_groups
+    assert "console_scripts" in real()  # descentcheck's own
+    monkeypatch.setattr(plugins, "declared_groups", lambda: {*real(), "descentcheck.optimizer"})
+    hint = (
+        "an installed package declares entry points in 'descentcheck.optimizer', which "
+        "descentcheck does not read (its groups: descentcheck.ops, descentcheck.optimizers, "
+        "descentcheck.claims)"
+    )
+    spec = tmp_path / "s.json"
+    spec.write_text(
+        json.dumps(
+            {
+                **DESIGN_EXAMPLE,
+                "nodes": [
+                    {**n, "op": "xact"} if n["op"] == "tanh" else n for n in DESIGN_EXAMPLE["nodes"]
+                ],
+            }
+        )
+    )
+    out = ["--out", str(tmp_path / "o")]
+    for args in (
+        ["train", "sine_skip", "--data", "sine", "--optimizer", "xopt", "--lr", "0.1", *out],
+        ["train", str(spec), "--data", "sine", "--optimizer", "gd", "--lr", "0.1", *out],
+        ["derive", "xopt"],
+        ["verify", "--claim", "xopt-claim"],
+    ):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and len(r.output.splitlines()) == 1, (args, r.output)
+        assert hint in " ".join(r.output.split()), (args, r.output)
+    from descentcheck.impl.errors import HyperparameterError
+    from descentcheck.registry.optimizers import get
+
+    with pytest.raises(HyperparameterError, match="does not read"):
+        get("xopt")
+    monkeypatch.setattr(plugins, "declared_groups", real)  # none stray: no hint
+    r = CliRunner().invoke(main, ["derive", "xopt"])
+    assert r.exit_code == 2 and "does not read" not in r.output

@@ -275,7 +275,11 @@ def check_request(op: str, dim: object) -> int:
         from descentcheck.registry import optimizers
 
         updates = ", ".join(optimizers.names())
-        raise DeriveError(f"unknown op {op!r}; known ops: {known}; optimizers: {updates}")
+        from descentcheck.registry.plugins import stray_groups
+
+        raise DeriveError(
+            f"unknown op {op!r}; known ops: {known}; optimizers: {updates}{stray_groups()}"
+        )
     lo = min_dim(op)
     if isinstance(dim, bool) or not isinstance(dim, Integral) or not lo <= dim <= MAX_DIM:
         raise DeriveError(f"dim for {op} must be an integer from {lo} to {MAX_DIM}, got {dim!r}")

@@ -733,7 +733,10 @@ def get(name: str) -> OptimizerEntry:
     """The entry of ``name``; an unknown name is a one-line HyperparameterError."""
     entries = registry()
     if not isinstance(name, str) or name not in entries:
-        raise HyperparameterError(f"unknown optimizer {name!r}; known: {', '.join(entries)}")
+        from .plugins import stray_groups
+
+        known = f"; known: {', '.join(entries)}"
+        raise HyperparameterError(f"unknown optimizer {name!r}{known}{stray_groups()}")
     return entries[name]
 
 

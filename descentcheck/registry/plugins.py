@@ -56,6 +56,29 @@ def entry_points(group: str) -> list[Any]:
 GROUPS = ("descentcheck.ops", "descentcheck.optimizers", "descentcheck.claims")
 
 
+def declared_groups() -> set[str]:
+    """Every entry-point group an installed distribution declares (read per distribution:
+    ``entry_points()`` without a group is a dict by group before Python 3.12)."""
+    return {ep.group for d in importlib.metadata.distributions() for ep in d.entry_points}
+
+
+def stray_groups() -> str:
+    """For a message about an unknown name: the entry-point groups installed packages declare
+    that look like descentcheck's but are none of :data:`GROUPS` (``descentcheck.optimizer``),
+    whose plugins are never loaded, as ``"; ..."``; "" when there are none."""
+    try:
+        groups = declared_groups()
+    except Exception:  # a broken distribution's metadata: no hint rather than a second error
+        return ""
+    stray = sorted(g for g in groups if g.lower().startswith("descentcheck") and g not in GROUPS)
+    if not stray:
+        return ""
+    return (
+        f"; an installed package declares entry points in {', '.join(map(repr, stray))}, "
+        f"which descentcheck does not read (its groups: {', '.join(GROUPS)})"
+    )
+
+
 def _files(root: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
     """The ``.py`` files under ``root`` (a package folder; its subfolders named in ``skip`` left
     out) by their path relative to it, or ``root`` itself (a module file) by its name."""
