@@ -524,6 +524,38 @@ def test_claim_entry_points_reach_the_ledger_and_clashes_are_refused(monkeypatch
         ledger.reset()
 
 
+def test_a_claim_module_reading_the_registry_at_import_is_named_a_circular_import(monkeypatch):
+    """A fifth audit: ``from descentcheck.properties.claims import BY_ID`` in a claim plugin's
+    module was "cannot load: PluginError: plugin ... cannot load: AttributeError: partially
+    initialized module ..."; it is one refusal that says what to do."""
+    import importlib.metadata
+
+    from descentcheck.properties import claims as ledger
+    from descentcheck.registry import CLAIMS_GROUP
+    from descentcheck.registry.plugins import PluginError
+
+    class ReadsTheRegistry(type(sys)):
+        def __getattr__(self, name):  # the module's body reaching BY_ID as it is imported
+            ledger.BY_ID  # noqa: B018
+            return _claim(id="circ")
+
+    monkeypatch.setitem(sys.modules, "fake_circ", ReadsTheRegistry("fake_circ"))
+    ep = importlib.metadata.EntryPoint("C", "fake_circ:C", CLAIMS_GROUP)
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda **kw: [ep] if kw.get("group") else []
+    )
+    ledger.reset()
+    try:
+        with pytest.raises(PluginError) as e:
+            ledger.BY_ID  # noqa: B018
+        said = str(e.value)
+        assert said.count("cannot load") == 1 and "(a circular import): read registries" in said
+        assert said.startswith("plugin 'C' (fake_circ:C): cannot load: its module reads"), said
+    finally:
+        monkeypatch.undo()
+        ledger.reset()
+
+
 # ---- the README's plugin and descentcheck.testing sections run as written ---------------------
 
 README = Path(__file__).parent.parent / "README.md"

