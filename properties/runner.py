@@ -25,7 +25,7 @@ from .certify import SPENT
 from .claim import Aggregate, Claim, Context, Verdict
 from .counterexample import describe_draw
 from .profiles import Profile
-from .stats import DrawTally, float_ranges, spec_stats
+from .stats import TESTED_KEYS, DrawTally, float_ranges, spec_stats
 
 
 class ClaimFailed(AssertionError):
@@ -279,6 +279,14 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         crash = e
     if crash is not None:
         outcome, message = "error", _crash_message(crash)
+    elif outcome == "held" and body.draws.cases and body.draws.vacuous == body.draws.cases:
+        # held of no case (a condition nothing met: an empty region held every descent claim
+        # in a ledger audit's plant): no evidence either way, so not "held"
+        outcome = "error"
+        message = (
+            f"vacuous: none of its {body.draws.cases} cases tested anything "
+            f"({', '.join(TESTED_KEYS)} 0, or E(w_0) = 0); the claim held of no case"
+        )
     t1 = time.perf_counter()
     return {
         "outcome": outcome,

@@ -85,3 +85,28 @@ def test_the_ledger_counts_vacuous_and_at_bound_draws(tmp_path):
     assert "vacuous" in text and "at bound" in text
     assert f"at a bound, toy: a {draws['at_bound']}/{draws['draws']}" in text
     assert ledger["stats"]["all"]["vacuous"] == draws["vacuous"]
+
+
+def test_a_holds_claim_that_tested_no_case_is_an_error_not_held(tmp_path):
+    """A ledger audit planted an empty descent region: every descent claim then "held" with 0
+    of 12 cases tested. Held of no case is no evidence; the outcome is error, saying why. One
+    tested case among vacuous ones keeps the verdict."""
+    profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+
+    def toy(tested_when):
+        return Claim(
+            id="toy-vacuous",
+            statement="x",
+            source="here",
+            conditions=("any",),
+            expect="holds",
+            strategy=lambda p: st.fixed_dictionaries({"a": unit_interval(0.0, 1.0)}),
+            check=lambda d, ctx: Verdict(True, {"steps_tested": float(tested_when(d["a"]))}),
+        )
+
+    entry = run_claim(toy(lambda a: False), profile)
+    assert entry["outcome"] == "error" and not entry["meets_expectation"], entry
+    assert entry["message"].startswith(f"vacuous: none of its {entry['examples']} cases tested")
+    entry = run_claim(toy(lambda a: a == 0.0), replace(profile, database=str(tmp_path / "d2")))
+    assert entry["draws"]["vacuous"] < entry["examples"]  # Hypothesis draws the end 0.0
+    assert entry["outcome"] == "held", entry["message"]
