@@ -30,10 +30,15 @@ and ``kappa <= sup ||H||`` over the segment, so every bound proved from L-smooth
   descent lemma's bound ``E(w_k+1) <= E(w_k) + g_k . d + (L / 2) |d|^2`` holds for ``L = L_k``
   whatever the estimate's search missed, so a check built on it cannot blame a correct step.
 
-Both come from one complex-step backprop per point, ``grad E(w + i h u) = grad E(w) + i h H u +
-O(h^2)`` with h = 1e-20 (Squire & Trapp 1998; Pearlmutter 1994): the real part is the gradient
-and the imaginary part / h the Hessian-vector product, each exact to rounding. It is still an
-estimate, stated as such in every claim's conditions. The largest |eigenvalue| at one point is
+Each point is one complex-step backprop at ``w + i h u``, h = 1e-20 (Squire & Trapp 1998;
+Pearlmutter 1994): ``grad E(w + i h u) = grad E(w) + i h H u + O(h^2)`` gives the Hessian-vector
+product (its imaginary part / h), and the loss itself, ``E(w + i h u) = E(w) + i h grad E . u +
+O(h^2)``, the slope ``s`` (its imaginary part / h), each exact to rounding. The slope is taken
+from the forward pass, not from backprop's gradient: with backprop's, the secant term of a wrong
+gradient's rising step put that step outside every region, and the descent claims could not see
+a wrong gradient (a ledger audit flipped the distance layer's radius gradient: all five held;
+with the forward slope all five are falsified). It is still an estimate, stated as such in every
+claim's conditions. The largest |eigenvalue| at one point is
 theory's ``estimate_L`` (Lanczos on the same products).
 """
 
@@ -83,7 +88,11 @@ class Line:
             z = self.a + t * self.d + self.iu
             E, g = self.net.loss_and_grad(self.net.unflatten(z), self.x, self.y)
             gv = self.net.flatten(g)
-            self.cache[t] = (float(gv.real @ self.u), float(gv.imag @ self.u) / H_STEP)
+            # the slope from the forward pass alone (Im E / h, the complex step of phi), not
+            # backprop's grad . u: a wrong gradient then cannot vouch for its own step (with
+            # backprop's slope the secant term put every rising step of a wrong gradient outside
+            # the region, and the descent claims were blind to it: a ledger audit's plants)
+            self.cache[t] = (float(np.imag(E)) / H_STEP, float(gv.imag @ self.u) / H_STEP)
             self.values[t] = float(np.real(E))  # phi(t), to O(h^2) relative
         return self.cache[t]
 

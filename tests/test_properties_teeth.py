@@ -857,3 +857,25 @@ def test_the_distance_claim_catches_an_rmsprop_that_is_momentum(monkeypatch, pro
     monkeypatch.setitem(distance.OPTIMIZERS, "rmsprop", {"optimizer": "momentum", "momentum": 0.9})
     entry = run_claim(BY_ID["distance-nets-rmsprop-beats-sgd-and-momentum"], profile)
     assert entry["outcome"] == "falsified", entry["measured"]
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "trainer-obeys-descent-lemma-gd",
+        "trainer-obeys-descent-lemma-adaptive-momentum",
+        "registered-regions-give-descent",
+    ],
+)
+def test_the_descent_claims_see_a_wrong_gradient(monkeypatch, profile, claim):
+    """A ledger audit flipped the sign of the distance layer's radius gradient: every descent
+    claim held, since each step's L_k took its slope from that gradient and so placed every
+    rising step outside its region. With the slope from the forward pass (properties.curvature)
+    they are falsified."""
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    plant(
+        monkeypatch, Gaussian, "_backward_direct", ("gr = xp.multiply(-r, ", "gr = xp.multiply(r, ")
+    )
+    entry = run_claim(BY_ID[claim], profile)
+    assert entry["outcome"] == "falsified", entry["message"]
