@@ -632,6 +632,9 @@ def _entries(mask: Array) -> str:
     return f"{n} {'entry' if n == 1 else 'entries'}"
 
 
+UNCHECKED = "complex step not cross-checked: Richardson's probes gave NaN or inf"
+
+
 def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> tuple[str, Array | None]:
     """Empty if complex step agrees with Richardson on the largest entry and on one fixed
     random direction, else why not; and those two probe directions. Agreement: within
@@ -651,6 +654,10 @@ def _crosscheck(fun: ScalarFun, x0: Array, cs: _Oracle) -> tuple[str, Array | No
     directions[0, j] = 1.0
     directions[1] = np.where(kinks, 0.0, _signs(x.size))  # Richardson's absolute steps
     est, err = _richardson_along(fun, x0, directions, RICHARDSON_H0)
+    if not (np.isfinite(est).all() and np.isfinite(err).all()):
+        # steps outside fun's domain, or beyond float64 at a huge x0: no evidence either way
+        # (it was "disagreed ... vs nan", and auto dropped a correct complex step)
+        return UNCHECKED, directions
     claims = directions @ cs.values
     size = np.array([abs(claims[0]), np.abs(directions[1] * cs.values).sum()])
     bad = ~(np.abs(claims - est) <= CROSSCHECK_FACTOR * err + 1e-9 * size)
@@ -716,12 +723,17 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         fallback = _mpmath(fun, x0, MPMATH_H)
     except _Unusable as exc:
         notes.append(str(exc))
+        if cs is not None and why == UNCHECKED:  # nothing better than the unchecked value
+            return _Oracle(cs.values, cs.errors, cs.method, "; ".join(notes), cs.kinks)
         steps = cs.steps if cs is not None else None
         if steps is None or steps.fp.shape[1] != x0.size:  # it covers only some entries
             steps = _steps(fun, x0, np.arange(x0.size), RICHARDSON_H0)
         fallback = _Oracle(*_extrapolated(steps, side=0), "richardson")
     # the kinks complex step found and those the fallback's own one-sided differences found,
     # said once (a named method's note points to auto's complex step, which failed here)
+    if cs is not None and why == UNCHECKED and _blind(fallback):
+        notes.append("mpmath's error estimate is as large as the gradient")
+        return _Oracle(cs.values, cs.errors, cs.method, "; ".join(notes), cs.kinks)
     kinks = np.zeros(x0.size, dtype=bool)
     for found in (None if cs is None else cs.kinks, fallback.kinks):
         if found is not None:
@@ -732,6 +744,13 @@ def _oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Oracle:
         notes.append(f"no oracle at {_entries(kinks)} at a kink: {_AVERAGED}")
     errors = np.where(kinks, np.inf, fallback.errors)
     return _Oracle(fallback.values, errors, fallback.method, "; ".join(notes))
+
+
+def _blind(oracle: _Oracle) -> bool:
+    """Whether the oracle's error estimate reaches its own largest value (or is not finite)."""
+    top = _max_abs(oracle.values)
+    worst = float(np.max(oracle.errors, initial=0.0))
+    return not (np.isfinite(worst) and 10.0 * worst < top)
 
 
 # ---- the check ----------------------------------------------------------------------------------
@@ -842,7 +861,7 @@ def _compare(
         message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
     else:
         kink = (
-            "a kink complex step was not confirmed at"
+            "complex step was not confirmed at a kink"
             if oracle.method == "complex_step"
             else "a kink, where differences average its slopes"
         )

@@ -606,3 +606,33 @@ def test_a_network_check_reports_its_progress_per_array() -> None:
     seen: list[tuple[str, int]] = []
     check_network_gradient(net, params, x, y, progress=lambda name, n: seen.append((name, n)))
     assert seen == [(n, params[n].size) for n in net.param_names]
+
+
+@pytest.mark.parametrize("scale", [1e25, 1e100])
+def test_auto_keeps_the_complex_step_where_richardson_cannot_evaluate(scale) -> None:
+    """A held-out audit: at x0 ~ 1e25 Richardson's steps vanish beside x0 and it returned NaN;
+    auto took that for a disagreement, dropped the (exact) complex step and fell back to mpmath,
+    whose error estimate exceeded the gradient, and a sign-flipped gradient passed. A cross-check
+    that cannot be made is no disagreement: auto keeps the complex step, says it is unchecked."""
+    x0 = np.linspace(-1.0, 1.0, 5) * scale
+
+    def f(v: Array) -> Any:
+        return np.sum(v**2)
+
+    wrong = check_gradient(f, lambda v: -2 * v, x0)
+    assert not wrong.ok and wrong.message.startswith("gradient mismatch"), wrong.message
+    right = check_gradient(f, lambda v: 2 * v, x0)
+    assert right.ok and right.method == "complex_step", right.message
+    assert right.note.startswith("complex step not cross-checked"), right.note
+
+
+def test_auto_passes_a_gradient_whose_differences_leave_the_domain() -> None:
+    """-sum(log p) at p = [1e-3, 0.5]: Richardson steps below 0 (NaN), mpmath cannot run
+    np.log; the correct gradient failed as "non-finite" under auto, and a wrong one still fails."""
+    p0 = np.array([1e-3, 0.5])
+
+    def f(p: Array) -> Any:
+        return -np.sum(np.log(p))
+
+    assert check_gradient(f, lambda p: -1 / p, p0).ok
+    assert not check_gradient(f, lambda p: 1 / p, p0).ok
