@@ -399,7 +399,8 @@ def test_a_mismatchs_message_and_attributes() -> None:
         assert (err.value.step, err.value.quantity) == (k, "loss")
         assert (err.value.reference, err.value.candidate) == (1.0, 1.5)
     head = (
-        "loss: candidate 1.5 vs reference 1.0 (|diff| 0.5 > 0 = atol + rtol·|reference| for loss)"
+        "loss: candidate 1.5 vs reference 1.0 (|diff| 0.5 > 0 = atol + rtol·max|reference so far| "
+        "for loss)"
     )
     assert msgs[0] == f"trajectories differ at step 0, {head}"
     assert msgs[1] == f"trajectories differ at step 1, {head}; step 0 agrees"
@@ -521,3 +522,18 @@ def test_pytest_reports_a_mismatch_at_the_callers_line(pytester) -> None:
     assert "TrajectoryMismatch: trajectories differ at step 0, loss" in out
     assert "TrajectoryMismatch: trajectories differ at step 0, parameter a.W[0]" in out
     assert "descentcheck/testing.py" not in out and "def _fail" not in out
+
+
+def test_a_converged_series_is_judged_against_its_largest_value_so_far() -> None:
+    """A held-out audit: a correct float64 torch trainer's gradient norm at step 51, 3.0375e-8,
+    differed from the reference's by 2.2e-16 (rounding of a sum whose terms kept their early
+    size), and rtol·|reference| = 3e-17 flagged it. Judged against the series' largest value so
+    far it passes; a difference of 1e-9 of that value still fails, at the step it appears."""
+    ref = {"losses": [1.0, 0.5, 1e-16], "grad_norms": [2.0, 1.0, 3.0375328724405385e-08]}
+    close = {"losses": [1.0, 0.5, 1e-16 + 2e-24], "grad_norms": [2.0, 1.0, 3.037532850561243e-08]}
+    assert_trajectory_close(ref, close)
+    far = {**close, "grad_norms": [2.0, 1.0, 3.0375e-08 + 4e-9]}
+    with pytest.raises(TrajectoryMismatch) as err:
+        assert_trajectory_close(ref, far)
+    assert (err.value.step, err.value.quantity) == (2, "grad_norm")
+    assert "> 2e-09 = atol + rtol·max|reference so far| for grad_norm" in str(err.value)
