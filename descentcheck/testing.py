@@ -40,7 +40,9 @@ What a candidate may be (``reference`` too):
   loop appending one dict per step produces; a mapping with such a list under ``"steps"`` (the
   ``trajectory.json`` that ``descentcheck train`` writes) is read the same way (beside
   ``losses`` it is refused, as one of the two would go unread);
-* the path of such a ``trajectory.json``, or of the run folder that holds one.
+* the path of such a ``trajectory.json``, or of the run folder that holds one; the
+  ``params.npz`` beside it (``descentcheck train``'s final parameters) is compared as w_K when
+  the run completed.
 
 Arrays may be anything ``numpy.asarray`` reads (convert GPU tensors to host arrays first);
 numbers may be the strings ``"inf"``, ``"-inf"``, ``"nan"`` of ``trajectory.json``. Both sides
@@ -289,9 +291,45 @@ def _from_file(path: str | os.PathLike, what: str) -> Any:
     return read_document(p, f"{what}: trajectory file", ValueError)[0]
 
 
+def _final_params(path: str | os.PathLike, doc: Any, run: _Run, what: str) -> _Run:
+    """``run`` with the ``params.npz`` that ``descentcheck train`` writes beside its
+    ``trajectory.json`` as w_K, for a completed run that records no parameters (a run folder's
+    parameters went uncompared: a held-out audit added 1 to every entry and it passed). A
+    diverged run's file holds the iterate after its last recorded loss, so it is left out."""
+    from descentcheck.impl.io import exists, load_npz
+
+    p = Path(path)
+    npz = (p if exists(p) and p.is_dir() else p.parent) / "params.npz"
+    completed = isinstance(doc, Mapping) and doc.get("status") == "completed"
+    if run.params or not completed or not exists(npz):
+        return run
+    try:
+        arrays = load_npz(npz, "params")
+    except Exception as e:  # descentcheck's one-line ParamsError: a ValueError for this API
+        raise ValueError(f"{what}: {e}") from None
+    last = {len(run.losses) - 1: _param_dict(arrays, f"{what} {npz}")}
+    return _Run(run.losses, run.grad_norms, last)
+
+
+def _consistent(run: _Run, what: str) -> _Run:
+    """``run``, unless it records gradient norms or parameters for steps it has no loss for:
+    those would never be compared (a held-out audit's 5 gradient norms beside 2 losses)."""
+    n = len(run.losses)
+    if run.grad_norms is not None and len(run.grad_norms) > n:
+        raise ValueError(
+            f"{what}: {len(run.grad_norms)} gradient norms for {n} losses (at most one per loss)"
+        )
+    if run.params and max(run.params) >= n:
+        raise ValueError(
+            f"{what}: parameters for {max(run.params) + 1} steps (w_0, w_1, ...) for {n} losses"
+        )
+    return run
+
+
 def _read(side: Any, what: str) -> _Run:
     if isinstance(side, str | os.PathLike):
-        side = _from_file(side, what)
+        doc = _from_file(side, what)
+        return _final_params(side, doc, _read(doc, what), what)
     if isinstance(side, Trajectory):
         hist = side.params_history
         params = (
@@ -423,7 +461,8 @@ def assert_trajectory_close(
     __tracebackhide__ = True  # a failing test's report ends at its own assert_trajectory_close
     rt = _tolerance(rtol, DEFAULT_RTOL, "rtol")
     at = _tolerance(atol, DEFAULT_ATOL, "atol")
-    ref, cand = _read(reference, "reference"), _read(candidate, "candidate")
+    ref = _consistent(_read(reference, "reference"), "reference")
+    cand = _consistent(_read(candidate, "candidate"), "candidate")
     common = min(len(ref.losses), len(cand.losses))
     top = {"loss": 0.0, "grad_norm": 0.0}  # the largest finite |reference| so far
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -104,6 +105,13 @@ def test_the_cli_run_is_read_from_its_folder_or_file(problem, ref, tmp_path) -> 
     assert_trajectory_close(ref, str(tmp_path / "same" / "trajectory.json"))
     with pytest.raises(TrajectoryMismatch, match="at step 2, loss"):
         assert_trajectory_close(ref, tmp_path / "other")
+    # its params.npz is w_K: a held-out audit added 1 to every entry and the folder passed
+    saved = dict(np.load(tmp_path / "same" / "params.npz"))
+    name = sorted(saved)[0]
+    np.savez(tmp_path / "same" / "params.npz", **{**saved, name: saved[name] + 1e-6})
+    for side in (tmp_path / "same", tmp_path / "same" / "trajectory.json"):
+        with pytest.raises(TrajectoryMismatch, match=f"at step {STEPS}, parameter {name}"):
+            assert_trajectory_close(ref, side)
 
 
 @hypothesis_settings(
@@ -537,3 +545,17 @@ def test_a_converged_series_is_judged_against_its_largest_value_so_far() -> None
         assert_trajectory_close(ref, far)
     assert (err.value.step, err.value.quantity) == (2, "grad_norm")
     assert "> 2e-09 = atol + rtol·max|reference so far| for grad_norm" in str(err.value)
+
+
+def test_values_for_steps_without_a_loss_are_refused() -> None:
+    """A held-out audit: 5 gradient norms beside 2 losses, or a third parameter set, were
+    silently left uncompared."""
+    w = {"a.W": np.ones(2)}
+    ref = {"losses": [1.0, 0.5]}
+    for cand, says in (
+        ({"losses": [1.0, 0.5], "grad_norms": [1.0] * 5}, "5 gradient norms for 2 losses"),
+        ({"losses": [1.0, 0.5], "params": [w, w, w]}, "parameters for 3 steps (w_0, w_1, ...)"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(f"candidate: {says}")):
+            assert_trajectory_close(ref, cand)
+    assert_trajectory_close(ref, {"losses": [1.0, 0.5], "grad_norms": [1.0], "params": [w, w]})
