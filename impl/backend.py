@@ -154,3 +154,11 @@ def host_array(a: Any, error: type[Exception], what: str) -> np.ndarray:
         return to_host(a)
     except (ValueError, TypeError):
         raise error(f"{what} not a rectangular array (rows of different lengths?)") from None
+    except Exception as e:  # a framework's refusal: torch's "Can't call numpy() on Tensor that
+        # requires grad" was a RuntimeError from inside torch (held-out audit)
+        from .errors import one_line
+
+        raise error(
+            f"{what} not readable as an array ({one_line(e)}); convert it to a numpy array "
+            "first (torch: .detach().numpy())"
+        ) from None

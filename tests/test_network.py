@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -261,6 +262,18 @@ def test_bad_params_are_named():
     for not_a_mapping in (None, "h1.W", list(params.values())):
         with pytest.raises(ParamsError, match="parameters must be a mapping NAME.PARAM -> array"):
             net.check_params(not_a_mapping)
+
+    class RequiresGrad:  # as a torch tensor that requires grad refuses numpy conversion
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
+
+    # a held-out audit: torch's RuntimeError came out of reference_trajectory as it was
+    said = (
+        "parameter 'h1.W' is not readable as an array (RuntimeError: Can't call numpy() on "
+        "Tensor that requires grad.); convert it to a numpy array first"
+    )
+    with pytest.raises(ParamsError, match=re.escape(said)):
+        net.check_params({**params, "h1.W": RequiresGrad()})
 
 
 def test_init_is_deterministic_and_glorot():
