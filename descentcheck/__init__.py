@@ -37,6 +37,7 @@ _EXPORTS = {
     "Dataset": "impl.data",
     "load_data": "impl.data",
     "check_gradient": "impl.gradcheck",
+    "check_network_gradient": "impl.gradcheck",
     "load_params": "impl.io",
     "save_params": "impl.io",
     "Network": "impl.network",

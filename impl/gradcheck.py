@@ -88,6 +88,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -943,7 +944,7 @@ class NetworkGradCheck:
 
 
 def check_network_gradient(
-    net: Network,
+    net: Network | str | os.PathLike | Mapping[str, Any],
     params: Mapping[str, Array],
     x: Array,
     y: Array,
@@ -963,7 +964,12 @@ def check_network_gradient(
     :func:`check_gradient` with ``grad_scale`` the largest oracle entry over all arrays. The
     ``mpmath`` oracle, named or as ``auto``'s fallback, differentiates theory's independent
     mpmath evaluation of the spec (at float64 points both are E to within rounding; its claim is
-    the same E's gradient), about 20 times a float evaluation's cost."""
+    the same E's gradient), about 20 times a float evaluation's cost. ``net`` may also be
+    anything :meth:`Network.from_spec` reads (a spec dict, file or example name)."""
+    from .network import Network
+
+    if not isinstance(net, Network):  # a spec dict was "'dict' object has no attribute ..."
+        net = Network.from_spec(net)
     with one_blas_thread():  # the same table on every core count (impl.threads)
         return _check_network(net, params, x, y, method, rtol, atol_rel, progress)
 

@@ -646,3 +646,19 @@ def test_auto_passes_a_gradient_whose_differences_leave_the_domain() -> None:
 
     assert check_gradient(f, lambda p: -1 / p, p0).ok
     assert not check_gradient(f, lambda p: 1 / p, p0).ok
+
+
+def test_the_network_check_is_exported_and_takes_a_spec() -> None:
+    """A held-out audit: ``dc.check_network_gradient`` was an AttributeError, and a spec dict
+    "'dict' object has no attribute 'check_params'"; now it is exported and takes what
+    ``Network.from_spec`` takes, with the same table as for the network."""
+    import descentcheck as dc
+
+    net = Network.from_spec("sine_skip")
+    x = np.linspace(-1.0, 1.0, 12).reshape(12, 1)
+    y = np.sin(x)
+    params = net.init(seed=0, x=x)
+    by_name = dc.check_network_gradient("sine_skip", params, x, y)
+    by_spec = dc.check_network_gradient(net.spec.raw, params, x, y)
+    assert by_name.ok and by_spec.ok
+    assert by_name.table() == by_spec.table() == check_network_gradient(net, params, x, y).table()
