@@ -331,10 +331,13 @@ def _read(side: Any, what: str) -> _Run:
         doc = _from_file(side, what)
         return _final_params(side, doc, _read(doc, what), what)
     if isinstance(side, Trajectory):
-        hist = side.params_history
-        params = (
-            dict(enumerate(hist)) if hist is not None else {len(side.losses) - 1: dict(side.params)}
-        )
+        # a run ended by a non-finite update keeps that iterate (w_{k+1}, NaN) with no loss:
+        # the iterates are those with a loss, and a diverged run's final one is not compared
+        hist, n = side.params_history, len(side.losses)
+        if hist is not None:
+            params = dict(enumerate(hist[:n]))
+        else:
+            params = {n - 1: dict(side.params)} if side.status == "completed" else {}
         params = {k: _param_dict(v, what) for k, v in params.items()}
         return _Run(_floats(side.losses, what), _floats(side.grad_norms, what), params)
     if isinstance(side, Mapping):

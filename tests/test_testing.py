@@ -559,3 +559,32 @@ def test_values_for_steps_without_a_loss_are_refused() -> None:
         with pytest.raises(ValueError, match=re.escape(f"candidate: {says}")):
             assert_trajectory_close(ref, cand)
     assert_trajectory_close(ref, {"losses": [1.0, 0.5], "grad_norms": [1.0], "params": [w, w]})
+
+
+def test_a_run_ended_by_a_non_finite_update_compares_the_iterates_with_a_loss() -> None:
+    """RMSProp at eps = 0 with a dead relu unit (0/0): the run ends at its first update, which
+    the reference keeps (w_1, NaN) without a loss. Its iterates with a loss are compared, and
+    a candidate that stops there as the README says matches (the NaN iterate was a second set
+    of parameters for one loss)."""
+    import descentcheck as dc
+
+    spec = {
+        "inputs": 2,
+        "output": "o",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": 3, "inputs": ["input"]},
+            {"name": "a", "op": "relu", "inputs": ["h"]},
+            {"name": "o", "op": "dense", "units": 1, "inputs": ["a"]},
+        ],
+    }
+    x = np.linspace(-1.0, 1.0, 20).reshape(10, 2)
+    y = np.cos(x[:, :1])
+    p = dc.Network.from_spec(spec).init(seed=0, x=x)
+    p["h.W"][:, 0], p["h.b"][0] = 0.0, -1.0  # unit 0 dead on every row: its gradient is 0
+    ref = reference_trajectory(spec, p, x, y, optimizer="rmsprop", lr=0.01, eps=0.0, steps=5)
+    assert ref.status == "diverged" and len(ref.losses) == 1 and len(ref.params_history) == 2
+    assert_trajectory_close(ref, ref)
+    assert_trajectory_close(ref, [{"loss": ref.losses[0], "params": p}])
+    final_only = dc.train(dc.Network.from_spec(spec), p, x, y, "rmsprop", lr=0.01, eps=0.0)
+    assert_trajectory_close(final_only, {"losses": list(ref.losses)})  # NaN w_1 not compared
