@@ -339,17 +339,19 @@ EVIDENCE = {
     ),
     "momentum": (
         "random cases: c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 1/150 (L_k 5.1 L), c 2 "
-        "0/150; but the ledger's steered search falsified c 2 (fast: its 68th case; ci: its "
-        "854th), and a gradient-collapse case (known/gradient_collapse.json: the curvature on "
-        "the first step reaches 60 L_0 at peaked Gaussian units, |g_1| = 0.049 |g_0|) rises at "
+        "0/150; but an earlier version of the ledger's steered search falsified c 2 (fast: its "
+        "68th case; ci: its 854th), and a gradient-collapse case "
+        "(known/gradient_collapse.json: the curvature on the first step reaches 60 L_0 at "
+        "peaked Gaussian units, |g_1| = 0.049 |g_0|) rises at "
         "c 2, 4 and 8: a fixed beta |dw_k-1| is not bounded by lr |g_k| a priori. The claim is "
         "must-fail; the recorded case is drawn first and falsifies it at once (without it, the "
         "fresh search held at fast and was falsified at the 46th ci case; held-out "
         "audit, 2026-12-06)"
     ),
     "nesterov": (
-        "random cases: c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 0/150, c 2 0/150; the "
-        "steered search falsified c 2 in fast (68th case) but not in ci (1000 cases); the "
+        "random cases: c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 0/150, c 2 0/150; an "
+        "earlier version of the steered search falsified c 2 in fast (68th case) but not in ci "
+        "(1000 cases); the "
         "gradient-collapse case (known/gradient_collapse.json) rises at c 2 and 4, as for heavy "
         "ball. The claim is must-fail; the recorded case is drawn first and falsifies it at once "
         "(without it, the fresh search held at fast and was falsified at the 99th ci "
