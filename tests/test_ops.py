@@ -229,16 +229,16 @@ def _tanh_error_eps(x: float, form: str = "layer") -> float:
         return 0.0 if exact == 0 else float(abs((mpmath.mpf(float(y)) - exact) / exact)) / 2.0**-52
 
 
-@hypothesis_settings(TEST_PROFILE)
-@given(
-    st.one_of(
-        st.floats(-1.0, 1.0),
-        st.floats(-40.0, 40.0),
-        st.floats(0.49, 0.51),
-        st.floats(allow_nan=False),
-    ),
-    st.sampled_from(TANH_FORMS),
+TANH_POINTS = st.one_of(
+    st.floats(-1.0, 1.0),
+    st.floats(-40.0, 40.0),
+    st.floats(0.49, 0.51),
+    st.floats(allow_nan=False),
 )
+
+
+@hypothesis_settings(TEST_PROFILE)
+@given(TANH_POINTS, st.sampled_from(TANH_FORMS))
 def test_tanh_real_path_within_2_eps(x, form):
     """The real path (exp(-2|x|) form from |x| = 1/2, Cephes' rational below) measured 1.34 eps
     at worst over 7e6 points against extended precision; numpy's AVX-512 tanh (the SIMD form)
@@ -368,9 +368,15 @@ def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):
     monkeypatch.setattr(act, "_TANH_SMALL", 0.0)
     monkeypatch.setenv(fused.ENV, "numpy")
     fused.provider.cache_clear()
+    # the same search, derandomized and on the planted form only: the random one (a third of
+    # its draws on this form) missed the plant once in a full run
+    body = test_tanh_real_path_within_2_eps.hypothesis.inner_test
+    search = hypothesis_settings(TEST_PROFILE, derandomize=True, database=None)(
+        given(TANH_POINTS, st.just("_tanh_real"))(body)
+    )
     try:
         with pytest.raises(AssertionError):
-            test_tanh_real_path_within_2_eps()
+            search()
     finally:
         monkeypatch.undo()
         fused.provider.cache_clear()
