@@ -614,7 +614,9 @@ def _writable(path: Path, what: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        bad = next(p for p in path.parents if p.exists() and not p.is_dir())
+        from descentcheck.impl.io import file_in_the_way
+
+        bad = file_in_the_way(path.parent)
         raise DescentcheckError(f"cannot write the {what} to {path}: {bad} is a file") from None
     except OSError as e:
         raise DescentcheckError(f"cannot write the {what} to {path}: {e.strerror or e}") from None
