@@ -230,3 +230,41 @@ def test_the_reviewed_extreme_points() -> None:
         assert descent.rmsprop_decrease_bound(lr, L, g, D) > 0
     tiny = descent.momentum_step_decrease_bound(1e-200, 0.0, 1.0, 1e-100)
     assert tiny == math.ulp(0.0) and descent.momentum_step_guaranteed(1e-200, 0.0, 1.0)
+
+
+def test_a_momentum_length_beyond_floats_is_a_verdict_not_an_overflow() -> None:
+    """momentum * prev_step_norm above the float range: the worst case is -inf, so False (the
+    float filter's ``float(r)`` raised OverflowError: theory review)."""
+    args = (0.1, 1.0, [1.0], [1.0], 2.0, 1e308)
+    assert descent.rmsprop_decrease_bound(*args) == -math.inf
+    assert descent.rmsprop_guaranteed(*args) is False
+
+
+def test_numbers_fraction_refuses_are_read_through_their_float() -> None:
+    """A numpy float32 passes the argument check; Fraction refuses it, so it is read through its
+    float (exactly), and the verdict is the float64 one's (it raised TypeError: theory review)."""
+    np = __import__("numpy")
+    lr, L = np.float32(0.1), np.float32(1.0)
+    assert descent.gd_guaranteed(lr, L) == descent.gd_guaranteed(float(lr), 1.0)
+    assert descent.adaptive_guaranteed(lr, 0.05, L) == descent.adaptive_guaranteed(
+        float(lr), 0.05, 1.0
+    )
+    assert descent.momentum_step_decrease_bound(lr, 0.0, L, np.float32(2.0)) == (
+        descent.momentum_step_decrease_bound(float(lr), 0.0, 1.0, 2.0)
+    )
+    assert descent.rmsprop_guaranteed(lr, L, [1.0], [1.0], np.float32(0.5), np.float32(0.01))
+    h = np.float32(0.5)
+    for name, args in (
+        ("constant_momentum_guaranteed", (lr, h, L, h)),
+        ("constant_momentum_decrease_bound", (lr, h, L, h, h)),
+        ("nesterov_guaranteed", (lr, h, L, h)),
+        ("nesterov_decrease_bound", (lr, h, L, h, h)),
+        ("adaptive_decrease_bound", (lr, h, L, h)),
+        ("gd_decrease_bound", (lr, L, h)),
+        ("rmsprop_decrease_bound", (lr, L, [1.0], [1.0], h, h)),
+    ):
+        fn = getattr(descent, name)
+        assert fn(*args) == fn(*(a if isinstance(a, list) else float(a) for a in args)), name
+    # rationals and Decimals keep their exact value: lr = 2/L exactly is outside
+    assert not descent.gd_guaranteed(F(1, 3), 6)
+    assert not descent.gd_guaranteed(__import__("decimal").Decimal("0.1"), 20)

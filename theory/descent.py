@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -81,6 +82,14 @@ def _check(**values: float) -> None:
             raise ValueError(f"{name} must be a non-negative number, got {v!r}")
 
 
+def _exact(v: Any) -> Fraction:
+    """``v`` as an exact rational: ints, floats, Fractions and Decimals as Fraction reads them;
+    any other number (a numpy float32, which Fraction refuses) through its float, exactly."""
+    if isinstance(v, int | float | Fraction | Decimal):
+        return Fraction(v)
+    return Fraction(float(v))
+
+
 def _finite(**values: float) -> None:
     for name, v in values.items():
         if math.isinf(float(v)):
@@ -107,7 +116,7 @@ def momentum_step_guaranteed(lr: float, s: float, L: float) -> bool:
     decided exactly for the given floats."""
     _check(lr=lr, s=s, L=L)
     _finite(lr=lr, s=s, L=L)
-    return _inside(Fraction(lr), Fraction(s), Fraction(L))
+    return _inside(_exact(lr), _exact(s), _exact(L))
 
 
 def _float(q: Fraction) -> float:
@@ -131,7 +140,7 @@ def momentum_step_decrease_bound(lr: float, s: float, L: float, grad_norm: float
     if math.isinf(s):
         return -math.inf
     _finite(lr=lr, L=L, grad_norm=grad_norm)
-    return _float(_decrease(Fraction(lr), Fraction(s), Fraction(L), Fraction(grad_norm)))
+    return _float(_decrease(_exact(lr), _exact(s), _exact(L), _exact(grad_norm)))
 
 
 def _decrease(lr: Fraction, s: Fraction, L: Fraction, G: Fraction) -> Fraction:
@@ -172,7 +181,7 @@ def gd_decrease_bound(lr: float, L: float, grad_norm: float) -> float:
     attains it. Negative when lr > 2/L, where it is minus the worst increase."""
     _check(lr=lr, L=L, grad_norm=grad_norm)
     _finite(lr=lr, L=L, grad_norm=grad_norm)
-    lr_, L_, G = Fraction(lr), Fraction(L), Fraction(grad_norm)
+    lr_, L_, G = _exact(lr), _exact(L), _exact(grad_norm)
     return _float(lr_ * (1 - L_ * lr_ / 2) * G * G)
 
 
@@ -187,7 +196,7 @@ def _tau_proportional_guaranteed(lr: float, s: float, L: float) -> bool:
     """:func:`adaptive_guaranteed` at ``tau = s lr`` (the papers' parametrisation), exactly."""
     _check(lr=lr, s=s, L=L)
     _finite(lr=lr, s=s, L=L)
-    return _inside(Fraction(lr), Fraction(s) * Fraction(lr), Fraction(L))
+    return _inside(_exact(lr), _exact(s) * _exact(lr), _exact(L))
 
 
 def adaptive_decrease_bound(lr: float, tau: float, L: float, grad_norm: float) -> float:
@@ -204,7 +213,7 @@ def _momentum_bound(lr: Fraction, s: Fraction | None, L: float, grad_norm: float
     """:func:`_decrease` for exact ``lr`` and ``s`` (None: an unbounded s, -inf)."""
     if s is None:
         return -math.inf
-    return _float(_decrease(lr, s, Fraction(L), Fraction(grad_norm)))
+    return _float(_decrease(lr, s, _exact(L), _exact(grad_norm)))
 
 
 def constant_momentum_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
@@ -218,8 +227,8 @@ def constant_momentum_guaranteed(lr: float, beta: float, L: float, ratio: float)
     _finite(lr=lr, beta=beta, L=L)
     if math.isinf(ratio) and beta != 0:
         return False
-    s = Fraction(0) if beta == 0 else Fraction(beta) * Fraction(ratio)
-    return _inside(Fraction(lr), s, Fraction(L))
+    s = Fraction(0) if beta == 0 else _exact(beta) * _exact(ratio)
+    return _inside(_exact(lr), s, _exact(L))
 
 
 def constant_momentum_decrease_bound(
@@ -230,9 +239,9 @@ def constant_momentum_decrease_bound(
     _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
     _finite(lr=lr, beta=beta, L=L, grad_norm=grad_norm)
     if beta == 0:
-        return _momentum_bound(Fraction(lr), Fraction(0), L, grad_norm)
-    s = None if math.isinf(ratio) else Fraction(beta) * Fraction(ratio)
-    return _momentum_bound(Fraction(lr), s, L, grad_norm)
+        return _momentum_bound(_exact(lr), Fraction(0), L, grad_norm)
+    s = None if math.isinf(ratio) else _exact(beta) * _exact(ratio)
+    return _momentum_bound(_exact(lr), s, L, grad_norm)
 
 
 def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
@@ -248,9 +257,9 @@ def nesterov_guaranteed(lr: float, beta: float, L: float, ratio: float) -> bool:
     _finite(lr=lr, beta=beta, L=L)
     if math.isinf(ratio) and beta != 0:  # as constant_momentum_guaranteed
         return False
-    b = Fraction(beta)
-    s = Fraction(0) if beta == 0 else b * b * Fraction(ratio)
-    return _inside(Fraction(lr) * (1 + b), s, Fraction(L))
+    b = _exact(beta)
+    s = Fraction(0) if beta == 0 else b * b * _exact(ratio)
+    return _inside(_exact(lr) * (1 + b), s, _exact(L))
 
 
 def nesterov_decrease_bound(
@@ -261,11 +270,11 @@ def nesterov_decrease_bound(
     :func:`nesterov_guaranteed`'s verdict."""
     _check(lr=lr, beta=beta, L=L, ratio=ratio, grad_norm=grad_norm)
     _finite(lr=lr, beta=beta, L=L, grad_norm=grad_norm)
-    b = Fraction(beta)
+    b = _exact(beta)
     if beta == 0:
-        return _momentum_bound(Fraction(lr), Fraction(0), L, grad_norm)
-    s = None if math.isinf(ratio) else b * b * Fraction(ratio)
-    return _momentum_bound(Fraction(lr) * (1 + b), s, L, grad_norm)
+        return _momentum_bound(_exact(lr), Fraction(0), L, grad_norm)
+    s = None if math.isinf(ratio) else b * b * _exact(ratio)
+    return _momentum_bound(_exact(lr) * (1 + b), s, L, grad_norm)
 
 
 # ---- RMSProp: a diagonal preconditioner known at the step ------------------------------------
@@ -325,8 +334,8 @@ def rmsprop_decrease_bound(
         return math.nan
     if momentum != 0 and math.isinf(prev_step_norm):
         return -math.inf
-    r = Fraction(0) if momentum == 0 else Fraction(momentum) * Fraction(prev_step_norm)
-    lr_, L_ = Fraction(lr), Fraction(L)
+    r = Fraction(0) if momentum == 0 else _exact(momentum) * _exact(prev_step_norm)
+    lr_, L_ = _exact(lr), _exact(L)
     gs, ds = [Fraction(v) for v in g], [Fraction(v) for v in dg]
     A = (
         lr_ * sum((a * a * b for a, b in zip(gs, ds)), Fraction(0))
@@ -425,11 +434,11 @@ def rmsprop_guaranteed(
         return False
     if momentum != 0 and math.isinf(prev_step_norm):
         return False
-    r = Fraction(0) if momentum == 0 else Fraction(momentum) * Fraction(prev_step_norm)
-    verdict = _rmsprop_filter(lr, L, g, dg, float(r))
+    r = Fraction(0) if momentum == 0 else _exact(momentum) * _exact(prev_step_norm)
+    verdict = _rmsprop_filter(lr, L, g, dg, _float(r))  # beyond floats: inf, then exact
     if verdict is not None:
         return verdict
-    return _rmsprop_exact(Fraction(lr), Fraction(L), g, dg, r)
+    return _rmsprop_exact(_exact(lr), _exact(L), g, dg, r)
 
 
 def heavy_ball_worst_case_rise(beta: float, f0_minus_fstar: float) -> float:
