@@ -291,17 +291,70 @@ def test_rmsprops_region_is_printed_for_momentum_zero_only():
     """RMSProp's rule carries torch's momentum buffer, but its region lr < 2p/(Lq) is the
     momentum-free one (a held-out review: with momentum 0.9 a point inside it rises): every
     format says so, and a region without a restriction says nothing."""
-    assert json.loads(derive_text("rmsprop", "json"))["region"]["applies_when"] == "momentum = 0"
-    assert "region (momentum = 0): lr < 2*p/(L*q)" in derive_text("rmsprop", "sympy")
-    assert r"\text{region (momentum = 0): }" in derive_text("rmsprop", "latex")
-    assert "region (momentum = 0)" in derive_text("rmsprop", "mathml")
-    assert json.loads(derive_text("gd", "json"))["region"]["applies_when"] is None
-    assert "region: lr < 2/L" in derive_text("gd", "sympy")
+    when = "momentum = 0, lr > 0"
+    assert json.loads(derive_text("rmsprop", "json"))["region"]["applies_when"] == when
+    assert f"region ({when}): lr < 2*p/(L*q)" in derive_text("rmsprop", "sympy")
+    assert r"\text{region (momentum = 0, $\eta$ > 0): }" in derive_text("rmsprop", "latex")
+    assert f"region ({when})" in derive_text("rmsprop", "mathml")
+    assert json.loads(derive_text("momentum", "json"))["region"]["applies_when"] is None
+    assert "region: beta*rho_k < Min(lr, -lr + 2/L)" in derive_text("momentum", "sympy")
     from descentcheck.theory.descent import rmsprop_guaranteed
 
     # the review's point: inside lr < 2p/(Lq) (0.5 < 2), yet with momentum 0.9 not guaranteed
     assert rmsprop_guaranteed(0.5, 1.0, [1.0, 1.0], [1.0, 1.0])
     assert not rmsprop_guaranteed(0.5, 1.0, [1.0, 1.0], [1.0, 1.0], 0.9, 1.0)
+
+
+def test_a_region_true_at_lr_zero_says_it_needs_lr_above_zero():
+    """A zero step decreases nothing, and every float verdict says False at lr = 0; a shown
+    condition that reads true there (gd's lr < 2/L, RMSProp's, the papers' tau = s lr form)
+    states lr > 0 beside it (theory review: the JSON condition said "guaranteed" at lr = 0)."""
+    from descentcheck.theory import descent_proofs as dp
+    from descentcheck.theory import descent
+    from descentcheck.theory.descent import REGIONS
+
+    benign = {dp.L: 1, dp.tau: 0, dp.beta: 0, dp.ratio: 0, dp.s_paper: 0, dp.p: 1, dp.q: 1}
+    open_at_zero = {
+        name for name, r in REGIONS.items() if bool(r.condition.subs({dp.lr: 0}).subs(benign))
+    }
+    assert open_at_zero == {"gd", "adaptive_momentum_tau_proportional", "rmsprop"}
+    for name in open_at_zero:
+        assert "lr > 0" in REGIONS[name].applies_when, name
+    assert not descent.gd_guaranteed(0.0, 1.0)
+    assert not descent.rmsprop_guaranteed(0.0, 1.0, [1.0], [1.0])
+    assert "region (lr > 0): lr < 2/L" in derive_text("gd", "sympy")
+
+
+@pytest.mark.parametrize("name", ["gd", "momentum", "nesterov", "adaptive_momentum", "rmsprop"])
+def test_an_optimizers_json_reads_back_with_its_symbols_list(name):
+    """A reader has only the JSON: sympify with ``locals`` from its ``symbols`` gives back the
+    rule and region (plain sympify reads ``beta`` as SymPy's beta function: theory review)."""
+    from descentcheck.registry import optimizers
+    from descentcheck.registry.optimizers import region_of
+
+    payload = json.loads(derive_text(name, "json"))
+    names = {n: sp.Symbol(n) for n in payload["symbols"]}
+    read = [sp.sympify(payload["step"], locals=names)]
+    read += [sp.sympify(v, locals=names) for v in payload["state"].values()]
+    read += [sp.sympify(payload["region"]["condition"], locals=names)]
+    assert all(not e.atoms(sp.core.function.FunctionClass) for e in read)
+    entry = optimizers.get(name)
+    free = set().union(*(e.free_symbols for e in read))
+    assert {s.name for s in free} == set(payload["symbols"])
+    expected = sp.sympify(entry.build_derivation().step)
+    assert (
+        sp.simplify(read[0] - expected.xreplace({s: names[s.name] for s in expected.free_symbols}))
+        == 0
+    )
+    assert str(read[-1]) == str(region_of(entry).condition)
+
+
+def test_an_optimizers_mathml_writes_lr_and_eps_as_its_region_does():
+    """The MathML update wrote ``lr`` and ``eps`` while its region (and the LaTeX) wrote eta and
+    epsilon (theory review)."""
+    text = derive_text("rmsprop", "mathml")
+    assert "<mi>lr</mi>" not in text and "<mi>eps</mi>" not in text
+    assert text.count("<mi>&#951;</mi>") >= 2 and "<mi>&#949;</mi>" in text
 
 
 def test_derive_an_optimizer_shows_which_step_each_state_is():

@@ -576,7 +576,13 @@ def _build_regions() -> dict[str, Region]:
 
     # RMSProp's derivation carries torch's momentum buffer; its condition is the momentum-free
     # one (with momentum the worst case adds r |g - L lr D g| + L r^2 / 2, no closed-form lr)
-    scope = {"rmsprop": "momentum = 0"}
+    # the conditions in lr alone hold for lr > 0 only (a zero step decreases nothing): said
+    # beside them, as the float tests decide (the others imply it through tau < lr)
+    scope = {
+        "gd": "lr > 0",
+        "adaptive_momentum_tau_proportional": "lr > 0, 0 <= s < 1",
+        "rmsprop": "momentum = 0, lr > 0",
+    }
     return {
         name: Region(name, cond, tex(cond), mml(cond), words, fn, scope.get(name, ""))
         for name, (cond, words, fn) in _conditions().items()

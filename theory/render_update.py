@@ -14,13 +14,16 @@ null and ``region_refused`` says why. A built-in whose step also reads per-run o
 previous step, group norms) lists them. A plugin whose derivation or region raises is a
 one-line ``OptimizerPluginError``. The JSON form is::
 
-    {"optimizer": NAME, "hyperparameters": {NAME: SYMBOL}, "gradient": SYMBOL,
+    {"optimizer": NAME, "symbols": [SYMBOL], "hyperparameters": {NAME: SYMBOL}, "gradient": SYMBOL,
      "step_index": SYMBOL | null, "state": {SYMBOL: EXPR}, "initial": {SYMBOL: EXPR},
      "observables": {SYMBOL: TEXT}, "step": EXPR,
-     "region": {"name", "condition", "words"} | null, "no_region": TEXT | null,
+     "region": {"name", "condition", "applies_when", "words"} | null, "no_region": TEXT | null,
      "region_refused": TEXT | null}
 
-with every EXPR ``str`` of a SymPy expression (``sympy.sympify`` gives it back).
+with every EXPR ``str`` of a SymPy expression, given back by ``sympy.sympify(EXPR,
+locals={n: sympy.Symbol(n) for n in symbols})`` (without ``locals``, sympify reads ``beta``
+as SymPy's beta function). The MathML form writes ``lr`` and ``eps`` as the regions and the
+LaTeX form do (eta, epsilon).
 """
 
 from __future__ import annotations
@@ -88,8 +91,13 @@ def _k(rule: Any) -> str:
 def to_json(entry: Any, setting: dict[str, str] | None = None) -> str:
     p = _parts(entry, setting)
     rule, region = p["rule"], p["region"]
+    exprs = [*p["state"], *p["state"].values(), *p["initial"].values(), p["step"]]
+    if region is not None:
+        exprs.append(region.condition)
     payload = {
         "optimizer": entry.name,
+        # sympify reads some names as functions (beta, gamma): locals={n: Symbol(n) for n in these}
+        "symbols": sorted({s.name for e in exprs for s in sp.sympify(e).free_symbols}),
         "hyperparameters": {n: str(s) for n, s in rule.hyperparameters.items()},
         "gradient": str(rule.gradient),
         "step_index": None if rule.step_index is None else str(rule.step_index),
@@ -227,14 +235,29 @@ def to_latex(entry: Any, setting: dict[str, str] | None = None) -> str:
     rows += [rf"{tex(s)} &= {tex(v)}" for s, v in p["state"].items()]
     rows.append(rf"\Delta w_{{{k}}} &= {tex(p['step'])}")
     if p["region"] is not None:
-        rows.append(rf"\text{{region{_scope(p['region'])}: }} & {p['region'].latex}")
+        scope = _scope(p["region"]).replace("lr", r"$\eta$")  # as the condition writes it
+        rows.append(rf"\text{{region{scope}: }} & {p['region'].latex}")
     head = [f"% {n}" for n in _notes(entry, p)] + [f"% {_closing(entry, p)}"]
     return align_block(head, rows)
+
+
+def _greek_mathml(e: Any) -> Any:
+    """``e`` with ``lr`` and ``eps`` as the Greek letters the regions write (:data:`_GREEK`)."""
+    e = sp.sympify(e)
+    return e.xreplace(
+        {s: sp.Symbol(_MATHML_GREEK[s.name]) for s in e.free_symbols if s.name in _MATHML_GREEK}
+    )
+
+
+_MATHML_GREEK = {"lr": "eta", "eps": "epsilon"}
 
 
 def to_mathml(entry: Any, setting: dict[str, str] | None = None) -> str:
     p = _shown(_parts(entry, setting))
     k = _k(p["rule"])
+    p["initial"] = {s: _greek_mathml(v) for s, v in p["initial"].items()}
+    p["state"] = {s: _greek_mathml(v) for s, v in p["state"].items()}
+    p["step"] = _greek_mathml(p["step"])
     out = [f"<!-- {n.replace('--', '-')} -->" for n in _notes(entry, p)]
     for s, v in (*p["initial"].items(), *p["state"].items()):
         out.append(math_block(f"{presentation(s)}<mo>=</mo>{presentation(v)}"))
