@@ -73,6 +73,30 @@ def test_rmsprop_is_torchs_form(gs, lr, rho, beta):
     np.testing.assert_allclose(wK["p"], w, rtol=1e-12, atol=1e-14)
 
 
+@hypothesis_settings()
+@given(
+    st.floats(0.0, 1.0),
+    st.sampled_from([-1.0, 1.0]),
+    lrs,
+    st.floats(0.5, 0.99),
+    st.sampled_from([0.0, 0.9]),
+)
+def test_rmsprop_moves_an_entry_whose_square_alone_overflows(u, sign, lr, rho, beta):
+    """1.35e154 <= |g| <= 1e154 / sqrt(1 - rho): g^2 overflows, but ((1 - rho) g) g (torch's
+    addcmul order) does not. The step is -lr g / sqrt((1 - rho) g^2) at the first update (v was
+    inf: the entry froze while the run said completed, trainer audit)."""
+    low, high = 1.35e154, 1e154 / float(np.sqrt(1.0 - rho))
+    g = np.array([sign * (low + u * (high - low)), 0.5])
+    assert not np.isfinite(g[0] * g[0])
+    opt = get_optimizer("rmsprop", lr, rho=rho, eps=1e-8, momentum=beta)
+    expected = -lr * np.sign(g) / np.sqrt(1.0 - rho)
+    dict_dw, _, _ = opt.update({"p": g.copy()}, opt.init({"p": np.zeros(2)}), {"p": np.zeros(2)})
+    flat = opt.flat(None)
+    flat_dw, _, _ = flat.update(g.copy(), flat.init(np.zeros(2)), np.zeros(2))
+    for dw in (dict_dw["p"], flat_dw):
+        np.testing.assert_allclose(dw[0], expected[0], rtol=1e-14)
+
+
 def _scaled_norm(v):
     """|v| without underflow (np.linalg.norm squares 1e-202 to 0, and took a previous step of
     that size for none, as the optimizer once did)."""

@@ -8,7 +8,11 @@ and with torch's ``momentum`` option (``buf_{-1} = 0``)::
 
     buf_k = momentum * buf_{k-1} + g_k / (sqrt(v_k) + eps),   w_{k+1} = w_k - lr * buf_k
 
-``rho`` is torch's ``alpha``; defaults follow torch (rho = 0.99, eps = 1e-8).
+``rho`` is torch's ``alpha``; defaults follow torch (rho = 0.99, eps = 1e-8). The new term is
+``((1 - rho) g) g``, in the order of torch's ``addcmul`` (its first ``v`` has the same bits):
+``g^2`` alone overflows from |g| ~ 1.3e154, where ``v`` became inf and froze the entry. (torch's
+CPU kernels fuse the later additions into multiply-adds, which numpy cannot do, so later steps
+agree to rounding, not to the bit.)
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
         return {"v": zeros_like(params), "buf": zeros_like(params) if beta > 0 else None}
 
     def update(grads, state, params):
-        v = {k: rho * state["v"][k] + (1.0 - rho) * (g * g) for k, g in grads.items()}
+        v = {k: rho * state["v"][k] + ((1.0 - rho) * g) * g for k, g in grads.items()}
         scaled = {k: g / (namespace(g).sqrt(v[k]) + eps) for k, g in grads.items()}
         if beta > 0:
             buf = {k: beta * state["buf"][k] + s for k, s in scaled.items()}
@@ -46,8 +50,8 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
         v, buf = state
         xp = namespace(g)
         v *= rho
-        tmp = g * g
-        tmp *= 1.0 - rho
+        tmp = xp.multiply(g, 1.0 - rho)
+        tmp *= g
         v += tmp
         den = xp.sqrt(v, out=tmp)
         den += eps
