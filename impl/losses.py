@@ -32,6 +32,13 @@ claims).
 
 ``value_and_grad`` computes both from one ``log softmax`` (in place on its own temporaries), and
 ``__call__`` gives the same value bit for bit.
+
+A mean is the sum of the rows' terms over n. Where that sum is not finite though the mean is,
+the value is taken again without overflow (``mse``'s squares scaled by the largest residual,
+cross-entropy's terms each over n, the term of a zero target 0 where its
+``log softmax`` is ``-inf``: a logit gap beyond the float range gave ``0 * -inf`` = NaN). Finite
+sums keep their bits; a loss that is truly beyond the float range stays inf. A zero loss is
++0 (``-0.0`` printed as "final loss -0").
 """
 
 from __future__ import annotations
@@ -82,20 +89,39 @@ def _sum(a: Array):
     return namespace(a).add.reduce(a, axis=None)  # a.sum(), without the method's wrapper
 
 
+def _finite(v) -> bool:
+    return bool(v - v == 0)  # NaN and +-inf give NaN; a scalar test cheaper than isfinite
+
+
+def _squares_mean_again(d: Array, n: int) -> Array:
+    """``sum(d * d) / n`` where the sum overflowed: ``m^2 sum((d/m)^2) / n``, m = max |d|."""
+    xp = namespace(d)
+    m = xp.max(xp.abs(d))
+    if not (_finite(m) and m > 0):
+        return _sum(d * d) / n  # a non-finite residual: the loss is not finite
+    u = d / m
+    return _sum(u * u) / n * m * m
+
+
 class MSE:
     targets = "values"
 
     def __call__(self, yhat: Array, y: Array):
-        d = yhat - y
-        return _sum(d * d) / (2 * len(yhat))
+        return self._value(yhat - y)
+
+    @staticmethod
+    def _value(d: Array):
+        value = _sum(d * d) / (2 * len(d))
+        if _finite(value) or d.dtype.kind == "c":
+            return value
+        return _squares_mean_again(d, 2 * len(d))
 
     def value_and_grad(self, yhat: Array, y: Array):
         """``E = 1/(2n) sum_i |yhat_i - y_i|^2`` (mean over the n rows, summed over outputs) and
         ``dE/dyhat = (yhat - y) / n``."""
         d = yhat - y
-        n = len(yhat)
-        value = _sum(d * d) / (2 * n)
-        d /= n
+        value = self._value(d)
+        d /= len(yhat)
         return value, d
 
 
@@ -103,7 +129,17 @@ class SoftmaxCrossEntropy:
     targets = "labels"
 
     def __call__(self, yhat: Array, y: Array):
-        return -_sum(y * _log_softmax(yhat)) / len(yhat)
+        return self._value(y, _log_softmax(yhat))
+
+    @staticmethod
+    def _value(y: Array, logp: Array):
+        terms = y * logp
+        value = 0.0 - _sum(terms) / len(y)  # 0.0 - x: +0 for a zero sum, else -x
+        if _finite(value) or terms.dtype.kind == "c":
+            return value
+        # each term over n; a zero target's term 0 where log softmax is -inf (0 * -inf)
+        terms = namespace(terms).where(y == 0, 0.0, terms)
+        return 0.0 - _sum(terms / len(y))
 
     def value_and_grad(self, yhat: Array, y: Array):
         """``E = -1/n sum_i y_i . log softmax(yhat_i)`` and ``dE/dyhat_i = (S_i p_i - y_i) / n``
@@ -111,7 +147,7 @@ class SoftmaxCrossEntropy:
         at each row's largest logit ``k`` as ``(S - y_k) - S r / (1 + r)`` (module docstring)."""
         logp, confident = _log_softmax_parts(yhat)
         n = len(yhat)
-        value = -_sum(y * logp) / n
+        value = self._value(y, logp)
         xp = namespace(logp)
         S = xp.add.reduce(y, axis=1, keepdims=True)
         g = xp.exp(logp, out=logp)  # softmax; logp is not needed any more

@@ -192,6 +192,38 @@ def test_cross_entropy_of_confident_rows_keeps_its_digits(gaps, soft):
             assert abs(mpmath.mpf(g[i, j]) - g_ref[i][j]) <= bound, (i, j)
 
 
+@hypothesis_settings()
+@given(
+    rows=st.integers(1, 200),
+    size=st.floats(1e153, 1.8e154),
+    half=st.floats(1e300, 1.79e308),
+    label=st.integers(0, 1),
+)
+def test_a_finite_mean_loss_is_not_an_overflow(rows, size, half, label):
+    """The sum of the rows' terms overflows while their mean is finite (trainer audit: both
+    losses came back inf, a run "diverged" at step 0), and a logit gap beyond the float range
+    gave 0 * -inf = NaN for a zero target: the mean is taken again without overflow, and the
+    value and loss_and_grad agree with the exact mean; a zero loss is +0, not -0."""
+    from descentcheck.impl.losses import LOSSES
+
+    mse, ce = LOSSES["mse"], LOSSES["softmax_cross_entropy"]
+    d = np.full((rows, 1), size)  # d * d overflows from 1.34e154, the sum from fewer rows
+    exact = size * (size / 2)
+    for value in (mse(d, np.zeros_like(d)), mse.value_and_grad(d.copy(), np.zeros_like(d))[0]):
+        assert value == pytest.approx(exact, rel=1e-14)
+    z = np.tile([half, -half], (rows, 1))  # the gap 2 half: beyond floats from 0.9e308
+    y = np.zeros((rows, 2))
+    y[:, label] = 1.0
+    E, g = ce.value_and_grad(z.copy(), y)
+    assert ce(z, y) == E
+    if label == 0:  # the target at the largest logit: loss 0 (+0), gradient 0
+        assert E == 0.0 and np.copysign(1.0, E) == 1.0
+        assert np.all(g == 0.0)
+    else:  # each row's loss is the gap: finite below the float range, inf beyond
+        assert E == pytest.approx(2 * half, rel=1e-14)  # inf == approx(inf) where beyond
+        assert np.all(np.isfinite(g))
+
+
 @pytest.mark.parametrize(
     ("x", "y", "fragment"),
     [
