@@ -147,6 +147,31 @@ def to_host(a: Any) -> np.ndarray:
     return np.asarray(a) if be is None else be.to_host(a)
 
 
+def as_float64(a: np.ndarray, error: type[Exception], what: str) -> np.ndarray:
+    """Real numbers ``a`` as float64, refusing a cast that would change a value (a float128's
+    extra digits, an integer beyond 2^53) in one line, as a complex array is refused: the
+    reference trainer computes in float64, and rounding silently would train other numbers
+    than the ones given (``what``: "parameter 'out.W'")."""
+    if a.dtype == np.float64:
+        return a
+    out = a.astype(np.float64)
+    if a.dtype.itemsize < 8 or (a.dtype.kind == "f" and a.dtype.itemsize == 8):
+        return out  # float16/32 and integers of 32 bits or fewer are float64 numbers exactly
+    with np.errstate(invalid="ignore", over="ignore"):
+        changed = out.astype(a.dtype) != a
+    if a.dtype.kind == "f":
+        changed &= ~np.isnan(a)  # NaN is refused later, by name
+    if changed.any():
+        first = a[np.unravel_index(int(np.argmax(changed)), a.shape)]
+        if a.dtype.kind == "f":  # all its digits: str() of a float128 prints 1 + 2^-60 as 1.0
+            first = np.format_float_scientific(first, unique=True)
+        raise error(
+            f"{what} of dtype {a.dtype}, and {int(changed.sum())} of its values change when "
+            f"rounded to float64 (first: {first}); round them to float64 yourself"
+        )
+    return out
+
+
 def host_array(a: Any, error: type[Exception], what: str) -> np.ndarray:
     """:func:`to_host`, where a list numpy cannot make one array of (rows of different lengths)
     is ``error`` in one line instead of numpy's ``ValueError`` (``what``: "inputs x are")."""

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import as_float64
 from .errors import DataError, did_you_mean
 from .io import PathLike, exists, load_npz, save_npz_atomic
 
@@ -268,7 +269,7 @@ def check_arrays(x: Array, y: Array, where: str = "data") -> tuple[Array, Array,
         raise DataError(f"{where}: y has shape {y.shape}, expected (n,) or (n, outputs)")
     if len(y) != n:
         raise DataError(f"{where}: y has {len(y)} rows but x has {n}")
-    x = x.astype(np.float64)
+    x = as_float64(x, DataError, f"{where}: x is")
     row = _first_bad_row(x)
     if row is not None:
         raise DataError(f"{where}: x contains NaN or inf (first at row {row})")
@@ -280,7 +281,7 @@ def check_arrays(x: Array, y: Array, where: str = "data") -> tuple[Array, Array,
         return x, labels, int(labels.max()) + 1
     # (n,) float targets stay (n,): the loss decides what they are (Network.check_targets:
     # one output's numbers for a "values" loss, refused where labels are due)
-    y = y.astype(np.float64)
+    y = as_float64(y, DataError, f"{where}: y is")
     if y.ndim == 2 and y.shape[1] == 0:
         raise DataError(f"{where}: y has 0 columns")
     row = _first_bad_row(y)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import host_array, namespace
+from .backend import as_float64, host_array, namespace
 from .errors import DataError, ParamsError, params_mapping
 from .losses import LOSSES, target_form
 from .ops import Layer, factory
@@ -142,7 +142,7 @@ class Network:
                 raise ParamsError(f"parameter {k!r} has shape {v.shape}, expected {shape}")
             if not np.isfinite(v).all():
                 raise ParamsError(f"parameter {k!r} contains NaN or inf")
-            out[k] = v.astype(np.float64, copy=False)
+            out[k] = as_float64(v, ParamsError, f"parameter {k!r} is")
         return out
 
     # ---- data -------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class Network:
             raise DataError(f"inputs x have shape {x.shape}, expected (n, {self.spec.inputs})")
         if x.dtype.kind not in "fiu":
             raise DataError(f"inputs x have dtype {x.dtype}, expected real numbers")
-        x = x.astype(np.float64, copy=False)
+        x = as_float64(x, DataError, "inputs x are")
         bad = ~np.isfinite(x)
         if bad.any():
             row = int(np.argwhere(bad)[0][0])
@@ -204,7 +204,7 @@ class Network:
             )
         if y.ndim != 2 or y.shape[1] != m:
             raise DataError(f"targets y have shape {y.shape}, expected ({n}, {m}) or labels ({n},)")
-        y = y.astype(np.float64, copy=False)
+        y = as_float64(y, DataError, "targets y are")
         bad = ~np.isfinite(y)
         if bad.any():
             raise DataError(f"targets y contain NaN or inf (row {int(np.argwhere(bad)[0][0])})")

@@ -353,3 +353,49 @@ def test_distance_init_gives_activations_neither_zero_nor_one(radius):
     params0 = net.init(seed=0)
     a0 = net.layers[0].forward(params0, [x])[0]
     assert 0.01 < np.median(a0) < 0.99
+
+
+_ONE_DENSE = {
+    "inputs": 1,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "kept"),
+    [
+        (np.longdouble(1) + np.longdouble(2.0**-60), np.longdouble, False),  # extra digits
+        (2**53 + 1, np.int64, False),
+        (2**64 - 1, np.uint64, False),
+        (1.5, np.longdouble, True),  # a float64 number held in a float128
+        (2**53, np.int64, True),
+        (0.1, np.float32, True),
+        (-7, np.int32, True),
+    ],
+)
+def test_a_cast_to_float64_that_changes_a_value_is_refused(value, dtype, kept):
+    """float128 or int64 numbers that float64 cannot hold were rounded without a word, while a
+    complex array was refused (trainer audit): params, inputs, targets and data files now refuse
+    them in one line naming the dtype and the first such value; exact casts go through."""
+    from descentcheck.impl.data import check_arrays
+
+    net = Network.from_spec(_ONE_DENSE)
+    a = np.array([[value]], dtype=dtype)
+    if np.dtype(dtype).kind == "f" and not kept:
+        assert a[0, 0] != np.float64(a[0, 0])  # this platform's long double has the digits
+    checks = (
+        (lambda: net.check_params({"out.W": a, "out.b": np.zeros(1)})["out.W"], ParamsError),
+        (lambda: net.check_inputs(a), DataError),
+        (lambda: net.check_data(np.zeros((1, 1)), a)[1], DataError),
+        (lambda: check_arrays(a, np.zeros((1, 1)))[0], DataError),
+        (lambda: check_arrays(np.zeros((1, 1)), a)[1], DataError),
+    )
+    for check, error in checks:
+        if kept:
+            out = check()
+            assert out.dtype == np.float64 and out[0, 0] == a[0, 0]
+        else:
+            with pytest.raises(error, match=rf"dtype {np.dtype(dtype)}, and 1 of its values"):
+                check()
