@@ -320,6 +320,7 @@ def train(
     run's parameters beside another's trajectory. A loss that turns inf/NaN stops the run
     with status "diverged".
     """
+    import hashlib
     import json
 
     from descentcheck.impl.backend import get_backend
@@ -349,9 +350,12 @@ def train(
     record["spec"] = net.spec.raw
     record["data"] = data
     record["init"] = init if init is not None else {"seed": seed or 0}
+    params_file = npz_bytes(traj.params)
+    # a kill -9 between the two renames can still pair them wrongly: readers check this
+    record["params_sha256"] = hashlib.sha256(params_file).hexdigest()
     atomic_write_files(  # as a pair: never one run's parameters beside another's trajectory
         {
-            out_dir / "params.npz": npz_bytes(traj.params),
+            out_dir / "params.npz": params_file,
             out_dir / "trajectory.json": (json.dumps(record, indent=1) + "\n").encode(),
         }
     )

@@ -303,12 +303,33 @@ def _final_params(path: str | os.PathLike, doc: Any, run: _Run, what: str) -> _R
     completed = isinstance(doc, Mapping) and doc.get("status") == "completed"
     if run.params or not completed or not exists(npz):
         return run
+    _same_run(npz, doc, what)
     try:
         arrays = load_npz(npz, "params")
     except Exception as e:  # descentcheck's one-line ParamsError: a ValueError for this API
         raise ValueError(f"{what}: {e}") from None
     last = {len(run.losses) - 1: _param_dict(arrays, f"{what} {npz}")}
     return _Run(run.losses, run.grad_norms, last)
+
+
+def _same_run(npz: Path, doc: Mapping[str, Any], what: str) -> None:
+    """Refuse a ``params.npz`` that is not the one its ``trajectory.json`` was written with
+    (``params_sha256``, which ``descentcheck train`` records: a kill -9 between the pair's two
+    renames can leave a new file beside an old one)."""
+    import hashlib
+
+    recorded = doc.get("params_sha256")
+    if recorded is None:  # a run folder from before the digest, or written by another tool
+        return
+    try:
+        digest = hashlib.sha256(npz.read_bytes()).hexdigest()
+    except OSError as e:
+        raise ValueError(f"{what}: {npz} cannot be read ({e.strerror})") from None
+    if digest != recorded:
+        raise ValueError(
+            f"{what}: {npz} is not the params.npz its trajectory.json was written with "
+            "(params_sha256 differs: a run stopped between writing the two?)"
+        )
 
 
 def _consistent(run: _Run, what: str) -> _Run:

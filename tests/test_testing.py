@@ -4,6 +4,7 @@ quantity where a candidate leaves it (and stays quiet while it does not)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 
@@ -105,11 +106,24 @@ def test_the_cli_run_is_read_from_its_folder_or_file(problem, ref, tmp_path) -> 
     assert_trajectory_close(ref, str(tmp_path / "same" / "trajectory.json"))
     with pytest.raises(TrajectoryMismatch, match="at step 2, loss"):
         assert_trajectory_close(ref, tmp_path / "other")
-    # its params.npz is w_K: a held-out audit added 1 to every entry and the folder passed
-    saved = dict(np.load(tmp_path / "same" / "params.npz"))
+    # trajectory.json records its params.npz's digest: another run's file beside it (a kill -9
+    # between the pair's renames, trainer audit) is refused, not compared as this run's w_K
+    doc_path = tmp_path / "same" / "trajectory.json"
+    doc = json.loads(doc_path.read_text())
+    npz = tmp_path / "same" / "params.npz"
+    assert doc["params_sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
+    own = npz.read_bytes()
+    npz.write_bytes((tmp_path / "other" / "params.npz").read_bytes())
+    with pytest.raises(ValueError, match="not the params.npz its trajectory.json was written"):
+        assert_trajectory_close(ref, tmp_path / "same")
+    npz.write_bytes(own)
+    # its params.npz is w_K: a held-out audit added 1 to every entry and the folder passed (a
+    # folder without the digest: written before it, or by another tool)
+    doc_path.write_text(json.dumps({k: v for k, v in doc.items() if k != "params_sha256"}))
+    saved = dict(np.load(npz))
     name = sorted(saved)[0]
-    np.savez(tmp_path / "same" / "params.npz", **{**saved, name: saved[name] + 1e-6})
-    for side in (tmp_path / "same", tmp_path / "same" / "trajectory.json"):
+    np.savez(npz, **{**saved, name: saved[name] + 1e-6})
+    for side in (tmp_path / "same", doc_path):
         with pytest.raises(TrajectoryMismatch, match=f"at step {STEPS}, parameter {name}"):
             assert_trajectory_close(ref, side)
 
