@@ -207,7 +207,8 @@ def test_network_and_optimizers_on_device_arrays_equal_numpy(case, opt):
         if exact:
             assert info == info_d
         else:
-            assert info.momentum == pytest.approx(info_d.momentum, rel=1e-13, abs=0.0)
+            # a run that diverges (a steep distance-logits chain) has NaN on both sides
+            assert info.momentum == pytest.approx(info_d.momentum, rel=1e-13, abs=0, nan_ok=True)
         w = {k: w[k] + u[k] for k in w}
         wd = {k: wd[k] + ud[k] for k in wd}
     for k in w:
