@@ -110,8 +110,8 @@ def _points(rows: list[CaseRow]) -> tuple[list[dict[str, Any]], list[dict[str, A
             continue
         decreased = checks["decrease_every_step"]["holds"]
         opt = r.case["optimizer"]
-        if "inside_region" in checks:
-            reg = checks["inside_region"]
+        reg = checks.get("inside_region")
+        if reg is not None and reg.get("inside") is not None:  # no verdict: no place in it
             region.append(
                 {
                     "optimizer": opt,
@@ -195,7 +195,9 @@ REGION_TEXT = (
     "(its exact region bounds β ρ_k, ρ_k the previous step over |g_k|, unbounded). Each case is "
     "placed with L₀, the largest |Hessian eigenvalue| at its initial weights, blue if the loss "
     "decreased at every step and red if it rose at some step. L₀ is local: a red point inside "
-    "the region met more curvature later. Points beyond the axes are drawn on the edge."
+    "the region met more curvature later. Points beyond the axes are drawn on the edge. Cases "
+    "with no verdict (outside the theorem: a relu net, an optimizer without a region) are not "
+    "drawn."
 )
 
 

@@ -334,6 +334,25 @@ def test_the_sweep_report_tables_every_optimizers_region_plugins_included() -> N
     )
 
 
+def test_the_sweep_region_figure_leaves_out_cases_without_a_verdict() -> None:
+    """A relu net's cases (no verdict: E is not L-smooth) were drawn in the region plane, red
+    crosses inside the "guaranteed decrease" triangle (sweep audit); only cases with a verdict
+    are placed, inside or outside."""
+    from descentcheck.properties.sweep.store import CaseRow
+    from descentcheck.reports.sweep import _points
+
+    def row(i, inside, rose):
+        reg = {"inside": inside, "lr_L": 0.3, "tau_L": None, "beta": None, "note": ""}
+        checks = {"inside_region": reg, "decrease_every_step": {"holds": not rose}}
+        return CaseRow(
+            f"k{i}", i, {"optimizer": "gd"}, "done", {"checks": checks}, None,
+            None, None, None, None, "{}", None,
+        )  # fmt: skip
+
+    region, _ = _points([row(0, None, True), row(1, True, False), row(2, False, True)])
+    assert [(p["lr_L"], p["decreased"]) for p in region] == [(0.3, True), (0.3, False)]
+
+
 def test_the_final_loss_figure_shows_diverged_cases_on_its_edge(monkeypatch, tmp_path) -> None:
     """A held-out sweep user: gd at lr 10 (final loss inf) and an RMSProp run (NaN) were left
     out of the figure, which said nothing; they are now triangles on the top edge, counted."""
