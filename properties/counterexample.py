@@ -156,6 +156,14 @@ def check_counterexample(counterexample: Mapping[str, Any]) -> None:
         raise CounterexampleError(
             f"not a run to replay: steps must be a positive integer, got {steps!r}"
         )
+    step = counterexample.get("step")  # the rising step, which the report marks on the run
+    if "step" in counterexample and (
+        isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < steps
+    ):
+        raise CounterexampleError(
+            f"not a run to replay: its step (the rise) must be an integer in [0, {steps}), "
+            f"got {step!r}"
+        )
     try:
         net = Network.from_spec(counterexample["spec"])
         train(net, params, x, y, **kw, steps=0, progress=False)

@@ -4,8 +4,11 @@ replay command."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+from descentcheck.properties.ledger import REPLAYABLE
 
 from . import counterexamples as cx
 from .document import Bullets, Callout, Code, Details, Figure, Paragraph, Section, Table
@@ -268,9 +271,15 @@ def _claim_details(
     if c.get("message") and c["outcome"] != "held":
         blocks.append(Code(str(c["message"]), "text"))
     info = None
-    if c.get("counterexample"):
+    ce = c.get("counterexample")
+    if ce and REPLAYABLE <= set(ce):  # a run: replayed, drawn, its files written
         more, info = _counterexample_blocks(c, out_dir, fig_dir, rel)
         blocks += more
+    elif ce:  # a record of the claim's own making (a plugin's): shown as it is, as the ledger does
+        blocks += [
+            Paragraph("**Counterexample** (the claim's own record, not a run to replay):"),
+            Code(json.dumps(ce, indent=1, default=str), "json"),
+        ]
     head = (
         f"`{c['id']}`: expected to {'hold' if c['expect'] == 'holds' else 'fail'}, "
         f"{c['outcome']} after {c['examples']} cases"

@@ -304,3 +304,37 @@ def test_the_mutations_reach_every_verdict(folder, documents, verdict, verdicts)
 
     survey()  # 300 cases; when written, the rarest verdict (a spec that ran) came 17-29 times
     assert set(seen) <= verdicts | {"too large"} and all(seen[v] >= 10 for v in verdicts), seen
+
+
+@pytest.mark.parametrize("step", [99, 2, -1, 1.0, True])
+def test_a_rising_step_outside_the_run_is_refused_before_any_work(folder, step):
+    """The report marks the rise at ``step`` on the replayed run: step 99 of a 2-step run was
+    an IndexError traceback after 10 s of report work, and replay took it, -1 too (sweep
+    audit)."""
+    doc = copy.deepcopy(LEDGER)
+    doc["claims"][0]["counterexample"]["step"] = step
+    path = folder / "ledger.json"
+    path.write_text(json.dumps(doc))
+    expected = rf"its step \(the rise\) must be an integer in \[0, 2\), got {step!r}"
+    with pytest.raises(LedgerError, match=r"claims\[0\]\.counterexample: .*" + expected):
+        read_ledger(path)
+
+
+def test_a_claims_own_counterexample_record_is_shown_not_replayed(tmp_path):
+    """The report replayed every counterexample: a plugin claim's own record (one without every
+    key of a run) crashed it with KeyError 'spec' or 'step' (sweep audit); it is shown as JSON,
+    as the text ledger shows it and as replay refuses it."""
+    from descentcheck.reports.ledger_section import _claim_details
+
+    claim = {
+        **LEDGER["claims"][0],
+        "statement": "s",
+        "source": "src",
+        "counterexample": {"witness": [1, 2], "note": "found by the claim"},
+    }
+    partial = {k: v for k, v in LEDGER["claims"][0]["counterexample"].items() if k != "step"}
+    for own, mark in ((claim["counterexample"], "found by the claim"), (partial, "loss_after")):
+        details, info = _claim_details({**claim, "counterexample": own}, tmp_path, tmp_path, "f")
+        assert info is None
+        text = json.dumps([str(b) for b in details.blocks])
+        assert "not a run to replay" in text and mark in text
