@@ -1005,7 +1005,7 @@ def _check_network(
             progress(name, int(np.size(p[name])))
     # one floor for the whole gradient: a parameter array whose gradient is 0 by symmetry holds
     # only rounding noise, and must not be measured against its own noise
-    size = max(_max_abs(oracle.values) for _, _, oracle in checked)
+    size = max((_max_abs(oracle.values) for _, _, oracle in checked), default=0.0)
     rows = [
         ParamCheck(name, claim.shape, _compare(claim, oracle, rtol, atol_rel, size))
         for name, claim, oracle in checked

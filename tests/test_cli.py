@@ -277,6 +277,16 @@ def test_gradcheck_table(workdir):
     assert "complex_step" in r.output
 
 
+def test_gradcheck_of_a_net_without_parameters_says_there_is_nothing_to_check(workdir):
+    """It was "error: gradcheck: max() arg is an empty sequence" (sweep audit)."""
+    spec = workdir / "none.json"
+    nodes = [{"name": "out", "op": "identity", "inputs": ["input"]}]
+    spec.write_text(json.dumps({"inputs": 1, "output": "out", "loss": "mse", "nodes": nodes}))
+    r = CliRunner().invoke(main, ["gradcheck", str(spec), "--data", "sine"])
+    assert r.exit_code == 0, r.output
+    assert r.output == "the net has no parameters: no gradient to check\n"
+
+
 def test_gradcheck_passes_a_relu_net_at_its_kinks_and_says_so(workdir):
     """Rows of zeros put the first relu's inputs at exactly 0 (biases start at 0), and a skip
     connection carries the relu's output past a second layer: the table passes backprop's

@@ -222,6 +222,25 @@ def test_the_summary_names_the_processes_that_ran(tmp_path):
     assert "1 case run on 1 local process in" in summary.format(), summary.format()
 
 
+def test_a_net_without_parameters_is_a_case_like_any_other(tmp_path):
+    """``train`` takes a parameterless net; the sweep stored each such case as failed with
+    numpy's "need at least one array to concatenate", from the L_0 estimate, and replay printed
+    its traceback (sweep audit). Its Hessian is 0 x 0: L_0 = 0, the loss constant."""
+    sweep = tmp_path / "none.toml"
+    sweep.write_text(
+        'name = "none"\nsteps = 3\ndata = "sine"\n'
+        'architectures = [{name = "id", spec = {inputs = 1, output = "out", loss = "mse", '
+        'nodes = [{name = "out", op = "identity", inputs = ["input"]}]}}]\n'
+        '[[optimizers]]\nname = "gd"\nlr = 0.5\n'
+    )
+    summary = run_sweep(sweep, tmp_path / "none.sqlite", scheduler="serial", progress=False)
+    assert summary.complete and summary.failed == 0, summary.format()
+    (row,) = read_sweep(tmp_path / "none.sqlite").rows
+    assert row.status == "done" and row.results["L0"] == 0.0
+    checks = row.results["checks"]
+    assert checks["decrease_every_step"]["holds"] and checks["final_loss"]["final_grad_norm"] == 0
+
+
 def test_bad_scheduler_arguments(sweep_file, tmp_path, monkeypatch):
     with pytest.raises(SweepError, match="unknown scheduler 'mars'"):
         run_sweep(sweep_file, tmp_path / "x.sqlite", scheduler="mars")

@@ -38,7 +38,7 @@ def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _outcome(results_json='{"ok":1}', status="done"):
+def _outcome(results_json='{"checks":{},"ok":1}', status="done"):
     return {
         "status": status,
         "results_json": results_json if status == "done" else None,
@@ -73,8 +73,8 @@ def test_a_case_is_written_once(tmp_path):
     plan = _plan()
     key = plan.cases[2].key
     with SweepStore.open(db, plan) as store:
-        assert store.commit(key, _outcome('{"a":1}'))
-        assert not store.commit(key, _outcome('{"a":2}'))  # no second write, no duplicate
+        assert store.commit(key, _outcome('{"a":1,"checks":{}}'))
+        assert not store.commit(key, _outcome('{"a":2,"checks":{}}'))  # no second write
         assert store.commit(plan.cases[3].key, _outcome(status="failed"))
         assert store.counts() == {"pending": 4, "done": 1, "failed": 1}
         with pytest.raises(sqlite3.IntegrityError):
@@ -82,7 +82,9 @@ def test_a_case_is_written_once(tmp_path):
                 "INSERT INTO cases (key, idx, case_json) VALUES (?, 99, '{}')", (key,)
             )
     rows = read_sweep(db).rows
-    assert len(rows) == 6 and rows[2].results == {"a": 1} and rows[3].error == "E: boom"
+    assert (
+        len(rows) == 6 and rows[2].results == {"a": 1, "checks": {}} and rows[3].error == "E: boom"
+    )
     # reopening with the same sweep resumes: only the pending ones are left
     with SweepStore.open(db, _plan()) as store:
         assert len(store.pending()) == 4
@@ -258,6 +260,16 @@ def _finished_db(tmp_path):
         ("UPDATE cases SET results_json = '{not json' WHERE idx = 0", "case 0 is damaged: its"),
         ("UPDATE cases SET results_json = '[1, 2, 3]' WHERE idx = 1", "case 1 is damaged: its"),
         ("UPDATE cases SET case_json = '{}' WHERE idx = 2", "case 2 is damaged: its case_json"),
+        # a KeyError traceback in report --db and replay (sweep audit)
+        (
+            "UPDATE cases SET results_json = json_remove(results_json, '$.checks') WHERE idx = 3",
+            "case 3 is damaged: its results_json has no 'checks'",
+        ),
+        (
+            "UPDATE cases SET case_json = json_remove(case_json, '$.architecture.spec') "
+            "WHERE idx = 0",
+            "case 0 is damaged: its case_json has no architecture spec",
+        ),
         ("UPDATE meta SET value = 'abc' WHERE key = 'n_cases'", "n_cases is not a count"),
         ("UPDATE meta SET value = '{x' WHERE key = 'config_json'", "config_json is not a JSON"),
     ],
@@ -396,3 +408,16 @@ def test_the_code_fingerprint_is_the_same_from_a_source_checkout():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == plugins.code_fingerprint()["descentcheck"]
+
+
+def test_a_wrong_case_count_in_meta_is_named(tmp_path):
+    """The message read "should hold 6 cases but holds 6" when only the meta table's count was
+    wrong (sweep audit): it says what the meta table records."""
+    db = _finished_db(tmp_path)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'n_cases'")
+    conn.close()
+    with pytest.raises(SweepDbError, match="should hold 6 cases but holds 6, and its meta table "
+                       "records 7 .damaged.; it was left untouched"):  # fmt: skip
+        SweepStore.open(db, _plan())

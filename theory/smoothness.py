@@ -31,6 +31,8 @@ H_STEP = 1e-30
 
 
 def flatten(params: Mapping[str, Array], keys: list[str]) -> Array:
+    if not keys:  # a net without parameters: an empty vector (concatenate refuses no arrays)
+        return np.zeros(0)
     return np.concatenate([np.ravel(params[k]) for k in keys])
 
 
@@ -135,6 +137,8 @@ def estimate_L(
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
     op = HessianOperator(net, params, x, y)
+    if not net.param_shapes:  # E does not depend on any parameter: its Hessian is 0 x 0
+        return 0.0
     if method == "lanczos":
         return lanczos_extreme(op, iters, seed)
     return power_extreme(op, iters, seed)

@@ -240,18 +240,27 @@ def _decoded(text: Any, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
         v = json.loads(text)
     except (TypeError, ValueError) as e:
         raise ValueError(f"its {what} is not JSON ({' '.join(str(e).split())})") from None
-    if not isinstance(v, dict) or any(k not in v for k in keys):
+    if not isinstance(v, dict):
         raise ValueError(f"its {what} is not a {what.split('_')[0]} record (a JSON object)")
+    if missing := [k for k in keys if k not in v]:  # what report and replay read
+        raise ValueError(f"its {what} has no {missing[0]!r}")
     return v
+
+
+def _case(text: Any) -> dict[str, Any]:
+    case = _decoded(text, "case_json", _CASE_KEYS)
+    if not isinstance(case["architecture"], dict) or "spec" not in case["architecture"]:
+        raise ValueError("its case_json has no architecture spec")
+    return case
 
 
 def _row(r: sqlite3.Row) -> CaseRow:
     return CaseRow(
         key=r["key"],
         index=r["idx"],
-        case=_decoded(r["case_json"], "case_json", _CASE_KEYS),
+        case=_case(r["case_json"]),
         status=r["status"],
-        results=_decoded(r["results_json"], "results_json", ())
+        results=_decoded(r["results_json"], "results_json", ("checks",))
         if r["results_json"] is not None
         else None,
         error=r["error"],
@@ -341,9 +350,10 @@ class SweepStore:
                 )
             n = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
             if n != len(plan.cases) or str(n) != meta.get("n_cases"):
+                recorded = meta.get("n_cases")
                 raise SweepDbError(
-                    f"{p} should hold {len(plan.cases)} cases but holds {n} (damaged); "
-                    "it was left untouched"
+                    f"{p} should hold {len(plan.cases)} cases but holds {n}, and its meta "
+                    f"table records {recorded} (damaged); it was left untouched"
                 )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
