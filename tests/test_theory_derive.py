@@ -309,8 +309,8 @@ def test_a_region_true_at_lr_zero_says_it_needs_lr_above_zero():
     """A zero step decreases nothing, and every float verdict says False at lr = 0; a shown
     condition that reads true there (gd's lr < 2/L, RMSProp's, the papers' tau = s lr form)
     states lr > 0 beside it (theory review: the JSON condition said "guaranteed" at lr = 0)."""
-    from descentcheck.theory import descent_proofs as dp
     from descentcheck.theory import descent
+    from descentcheck.theory import descent_proofs as dp
     from descentcheck.theory.descent import REGIONS
 
     benign = {dp.L: 1, dp.tau: 0, dp.beta: 0, dp.ratio: 0, dp.s_paper: 0, dp.p: 1, dp.q: 1}
