@@ -444,3 +444,19 @@ def test_a_net_with_a_non_smooth_op_gets_no_region_verdict():
     assert seen[True]["inside"] is None and seen[True]["region"] == "gd"
     assert seen[True]["note"] == "outside the theorem: not smooth (relu), E is not L-smooth"
     assert seen[False]["inside"] is True and seen[False]["note"] == ""
+
+
+def test_a_directory_given_as_data_is_named_as_one(tmp_path):
+    """It was "data file not found" (sweep audit), where the spec reader says "is a directory"."""
+    (tmp_path / "adir.npz").mkdir()
+    raw = _with("data", [{"source": "adir.npz"}])
+    with pytest.raises(SweepConfigError, match=r"data\[0\]\.source: data file .*adir\.npz is a "):
+        parse_config(raw, tmp_path / "sweep.json")
+
+
+def test_too_many_random_architectures_gets_advice_about_their_count():
+    """The advice was "use search = 'random' with a count", an optimizer block's option, when
+    the size came from architectures.random's count (sweep audit)."""
+    raw = _with("architectures", {"random": {"count": 2_000_000}})
+    with pytest.raises(SweepConfigError, match="split it, or lower architectures.random's count"):
+        expand(parse_config(raw, "sweep.json"))

@@ -151,7 +151,11 @@ class DataEntry(Table):
         if kind == "builtin":
             return {**v, "<kind>": kind, "source": where}
         if not (exists(where) and Path(where).is_file()):  # is_file raises for a too-long name
-            raise problem(f"data file not found: {where}", "source")
+            is_dir = exists(where) and Path(where).is_dir()
+            raise problem(
+                f"data file {where} is a directory" if is_dir else f"data file not found: {where}",
+                "source",
+            )
         return {**v, "<kind>": kind, "<path>": str(Path(where).resolve())}
 
 

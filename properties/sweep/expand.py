@@ -185,11 +185,19 @@ def _check_size(config: SweepConfig) -> None:
     per_net = len(config.data) * sum(_n_points(b) for b in config.optimizers) * len(config.seeds)
     if nets * per_net > MAX_CASES:
         grid = any(b.search == "grid" for b in config.optimizers)
+        # the advice where the size comes from: random DAGs' counts, or the optimizers' grids
+        many_nets = nets > per_net
+        advice = (
+            ", or lower architectures.random's count"
+            if many_nets and config.random_dags
+            else ", or use search = 'random' with a count"
+            if grid
+            else ", or lower a count"
+        )
         raise SweepConfigError(
             f"{config.path}: the sweep would have up to {nets * per_net:,} cases ({nets} "
             f"architecture{'s' if nets > 1 else ''} x {per_net:,} data, hyperparameter and seed "
-            f"combinations), more than {MAX_CASES:,} in one database: split it"
-            + (", or use search = 'random' with a count" if grid else ", or lower a count")
+            f"combinations), more than {MAX_CASES:,} in one database: split it" + advice
         )
 
 
