@@ -513,3 +513,20 @@ def test_a_loose_edge_along_the_learning_rate_is_told_past_2_with_its_evidence()
         "matters, the first rise is at lr·L = 2.54, and the 2 cases between 2 and it decreased."
     ) in text
     assert "no case rose below" not in text
+
+
+def test_markdown_writes_a_users_tag_as_text() -> None:
+    """A sweep named ``<img src="https://...">`` made report.md fetch the image in a Markdown
+    viewer, where index.html escapes it (sweep audit): ``<`` opening a tag is ``&lt;`` outside
+    code spans; a comparison and code are kept."""
+    from descentcheck.reports.document import Paragraph, Section, Table
+    from descentcheck.reports.markdown import render_markdown
+
+    tag = '<img src="https://evil.example/x.png">'
+    sec = Section("cases", f"Cases of {tag}")
+    sec.add(Paragraph(f"net {tag}: lr < 2/L, `a <b> c`"), Table(("name",), ((tag,),)))
+    md = render_markdown(f"Sweep {tag}", [f"by {tag}"], [sec])
+    assert (
+        "<img" not in md and md.count("&lt;img") == 6
+    )  # title, subtitle, contents, section, text, cell
+    assert "lr < 2/L" in md and "`a <b> c`" in md
