@@ -320,11 +320,7 @@ def train(
     run's parameters beside another's trajectory. A loss that turns inf/NaN stops the run
     with status "diverged".
     """
-    import hashlib
-    import json
-
     from descentcheck.impl.backend import get_backend
-    from descentcheck.impl.io import atomic_write_files, npz_bytes
     from descentcheck.impl.trainer import train as run
 
     be = get_backend(backend)  # an unusable backend fails before any data is loaded
@@ -345,20 +341,12 @@ def train(
         **hyperparameters,
     )
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = traj.to_json()
-    record["spec"] = net.spec.raw
-    record["data"] = data
-    record["init"] = init if init is not None else {"seed": seed or 0}
-    params_file = npz_bytes(traj.params)
-    # a kill -9 between the two renames can still pair them wrongly: readers check this
-    record["params_sha256"] = hashlib.sha256(params_file).hexdigest()
-    atomic_write_files(  # as a pair: never one run's parameters beside another's trajectory
-        {
-            out_dir / "params.npz": params_file,
-            out_dir / "trajectory.json": (json.dumps(record, indent=1) + "\n").encode(),
-        }
-    )
+    run_inputs = {
+        "spec": net.spec.raw,
+        "data": data,
+        "init": init if init is not None else {"seed": seed or 0},
+    }
+    _write_run(out_dir, traj, run_inputs)
     if not quiet:
         up = traj.increases()
         click.echo(f"{traj.status}: {traj.message}")
@@ -382,6 +370,28 @@ def train(
         else:
             click.echo("loss decreased (or stayed) at every step")
         click.echo(f"wrote {out_dir / 'trajectory.json'} and {out_dir / 'params.npz'}")
+
+
+def _write_run(out_dir: Path, traj: Any, inputs: dict[str, Any]) -> None:
+    """``out_dir/params.npz`` and ``out_dir/trajectory.json`` (the trajectory, ``inputs`` and
+    the parameters file's SHA-256), as a pair: never one run's parameters beside another's
+    trajectory; a kill -9 between the two renames can still pair them wrongly, which
+    ``params_sha256`` lets readers see."""
+    import hashlib
+    import json
+
+    from descentcheck.impl.io import atomic_write_files, npz_bytes
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params_file = npz_bytes(traj.params)
+    record = {**traj.to_json(), **inputs}
+    record["params_sha256"] = hashlib.sha256(params_file).hexdigest()
+    atomic_write_files(
+        {
+            out_dir / "params.npz": params_file,
+            out_dir / "trajectory.json": (json.dumps(record, indent=1) + "\n").encode(),
+        }
+    )
 
 
 @main.command()
