@@ -74,3 +74,49 @@ def test_the_walk_sees_an_import_inside_a_function(tmp_path):
         "descentcheck.theory",
         "descentcheck.theory.mp_network",
     ]
+
+
+def _loaded_after(code: str, tmp_path: Path) -> set[str]:
+    """The ``descentcheck`` modules loaded in a fresh interpreter after ``code`` runs."""
+    import subprocess
+    import sys
+
+    script = code + "\nimport sys\nprint(' '.join(m for m in sys.modules if 'descentcheck' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_theorys_derivations_do_not_load_impl_through_the_registries(tmp_path):
+    """Every import counts, through the registries too: the op registry imported its errors from
+    ``impl.errors``, so ``derive``'s modules loaded ``descentcheck.impl`` (contract audit)."""
+    modules = ", ".join(f"descentcheck.theory.{p.stem}" for p in NOT_CHECKS if p.stem != "__main__")
+    loaded = _loaded_after(f"import {modules}", tmp_path)
+    assert "descentcheck.theory.derivations" in loaded
+    assert _reaches(loaded, "impl") == []
+
+
+def test_impl_loading_a_plugin_that_names_a_region_does_not_load_theory(tmp_path):
+    """``impl.optim.get_optimizer`` loads the optimizer registry, whose check of a plugin's
+    ``region`` name imported ``theory.descent`` (contract audit): the names are the registry's
+    own data now. The plugin here names gd's region."""
+    (tmp_path / "plug_gd.py").write_text(
+        "from descentcheck.registry.optimizers import LR, OptimizerEntry\n"
+        "ENTRY = OptimizerEntry(name='plug_gd', summary='gd again', hyperparameters=(LR,),\n"
+        "    factory='plug_gd:factory', derivation='plug_gd:rule', region='gd')\n"
+        "def factory(lr):\n"
+        "    from descentcheck.impl.optim import get_optimizer\n"
+        "    return get_optimizer('gd', lr)\n"
+    )
+    code = (
+        "import importlib.metadata as md, sys\n"
+        "sys.path.insert(0, '.')\n"
+        "ep = md.EntryPoint('plug_gd', 'plug_gd:ENTRY', 'descentcheck.optimizers')\n"
+        "md.entry_points = lambda group=None, **kw: [ep] if group == ep.group else []\n"
+        "from descentcheck.impl.optim import get_optimizer\n"
+        "assert get_optimizer('plug_gd', 0.1).hyperparameters == {'lr': 0.1}\n"
+    )
+    loaded = _loaded_after(code, tmp_path)
+    assert "descentcheck.registry.region_names" in loaded
+    assert _reaches(loaded, "theory", "properties", "reports") == []

@@ -50,6 +50,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from descentcheck.registry.region_names import PROVED_FOR as PROVED_FOR
+from descentcheck.registry.region_names import REGION_NAMES as REGION_NAMES
+
 __all__ = [
     "PAPER_CONDITIONS",
     "PROVED_FOR",
@@ -589,22 +592,8 @@ def _build_regions() -> dict[str, Region]:
     }
 
 
-#: Each region of ``REGIONS`` and the update its proof covers: the built-in optimizer (its
-#: registry entry's ``derivation``) and the substitutions of that optimizer's hyperparameters
-#: (SymPy text in hyperparameter names) the region states it in. Without SymPy, so the optimizer
-#: registry can check a plugin's region name at load. A plugin naming one of these regions must
-#: have that optimizer's update (``theory.named_regions`` compares the two derivations).
-PROVED_FOR: dict[str, tuple[str, dict[str, str]]] = {
-    "gd": ("gd", {}),
-    "adaptive_momentum": ("adaptive_momentum", {}),
-    # the papers' parametrisation: a hyperparameter s with tau = s lr
-    "adaptive_momentum_tau_proportional": ("adaptive_momentum", {"tau": "s*lr"}),
-    "constant_momentum": ("momentum", {}),
-    "nesterov": ("nesterov", {}),
-    "rmsprop": ("rmsprop", {}),
-}
-#: the names of ``REGIONS``, known without building it (which needs SymPy)
-REGION_NAMES: tuple[str, ...] = tuple(PROVED_FOR)
+# PROVED_FOR (each region and the update its proof covers) and REGION_NAMES are plain data in
+# the registry, which checks plugins' region names without importing theory; re-exported here
 
 REGIONS: dict[str, Region]  # built on first access by __getattr__ below
 _regions: dict[str, Region] | None = None

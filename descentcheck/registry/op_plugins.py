@@ -148,7 +148,7 @@ from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from typing import Any
 
-from descentcheck.impl.errors import DescentcheckError, one_line
+from descentcheck.errors import DescentcheckError, one_line
 
 from .. import registry
 from .arb_rules import NoArbForm, arb_lambdify, ball_checked

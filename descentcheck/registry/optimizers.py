@@ -173,7 +173,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from descentcheck.impl.errors import (
+from descentcheck.errors import (
     DescentcheckError,
     HyperparameterError,
     did_you_mean,
@@ -816,7 +816,7 @@ def _check_plugin(entry: OptimizerEntry, known: Mapping[str, OptimizerEntry]) ->
         )
     if entry.region is not None and not callable(entry.region):
         # the names are known without SymPy: a typo is refused here, not by a KeyError later
-        from descentcheck.theory.descent import REGION_NAMES
+        from .region_names import REGION_NAMES
 
         if not isinstance(entry.region, str) or entry.region not in REGION_NAMES:
             refuse(_unknown_region(entry))
@@ -824,7 +824,7 @@ def _check_plugin(entry: OptimizerEntry, known: Mapping[str, OptimizerEntry]) ->
 
 
 def _unknown_region(entry: OptimizerEntry) -> str:
-    from descentcheck.theory.descent import REGION_NAMES
+    from .region_names import REGION_NAMES
 
     return (
         f"optimizer {entry.name}: region {entry.region!r} is not one of "

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from descentcheck.impl.errors import DescentcheckError, one_line
+from descentcheck.errors import DescentcheckError, one_line
 
 T = TypeVar("T")
 
