@@ -29,6 +29,7 @@ LaTeX form do (eta, epsilon).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -235,21 +236,18 @@ def to_latex(entry: Any, setting: dict[str, str] | None = None) -> str:
     rows += [rf"{tex(s)} &= {tex(v)}" for s, v in p["state"].items()]
     rows.append(rf"\Delta w_{{{k}}} &= {tex(p['step'])}")
     if p["region"] is not None:
-        scope = _scope(p["region"]).replace("lr", r"$\eta$")  # as the condition writes it
+        scope = re.sub(r"\blr\b", r"$\\eta$", _scope(p["region"]))  # as the condition writes it
         rows.append(rf"\text{{region{scope}: }} & {p['region'].latex}")
     head = [f"% {n}" for n in _notes(entry, p)] + [f"% {_closing(entry, p)}"]
     return align_block(head, rows)
 
 
 def _greek_mathml(e: Any) -> Any:
-    """``e`` with ``lr`` and ``eps`` as the Greek letters the regions write (:data:`_GREEK`)."""
+    """``e`` with ``lr`` and ``eps`` as the Greek letters the regions write (:data:`_GREEK`'s,
+    by their SymPy names: ``eta``, ``epsilon``)."""
     e = sp.sympify(e)
-    return e.xreplace(
-        {s: sp.Symbol(_MATHML_GREEK[s.name]) for s in e.free_symbols if s.name in _MATHML_GREEK}
-    )
-
-
-_MATHML_GREEK = {"lr": "eta", "eps": "epsilon"}
+    greek = {n: sp.Symbol(tex.lstrip("\\")) for n, tex in _GREEK.items()}
+    return e.xreplace({s: greek[s.name] for s in e.free_symbols if s.name in greek})
 
 
 def to_mathml(entry: Any, setting: dict[str, str] | None = None) -> str:
