@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import UnsatisfiedAssumption
 
+from descentcheck.messages import one_line
+
 from .certify import SPENT
 from .claim import Aggregate, Claim, Context, Verdict
 from .counterexample import describe_draw
@@ -278,7 +280,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     except Exception as e:  # a crash in the check or the code under test
         crash = e
     if crash is not None:
-        outcome, message = "error", _crash_message(crash)
+        outcome, message = "error", one_line(crash)
     elif outcome == "held" and body.draws.cases and body.draws.vacuous == body.draws.cases:
         # held of no case (a condition nothing met: an empty region held every descent claim
         # in a ledger audit's plant): no evidence either way, so not "held"
@@ -304,6 +306,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "counterexample": counterexample,
         "falsifying_draw": draw,
         "message": message,
+        **_frames(crash),
         "stats_rows": body.rows,
         "draws": {**body.draws.result(), "rejected": body.rejected},
     }
@@ -331,10 +334,12 @@ def _falsified(
     return outcome, message, counterexample, draw
 
 
-def _crash_message(e: BaseException) -> str:
-    """A crash as the ledger shows it: its type and text, then the last frames."""
-    tb = traceback.format_exception(type(e), e, e.__traceback__)
-    return f"{type(e).__name__}: {e}".strip() + "\n" + "".join(tb[-3:])
+def _frames(e: BaseException | None) -> dict[str, str]:
+    """``{"traceback": ...}``, a crash's last frames, beside its one-line ``message`` (the
+    ledger's messages are one line, as the CLI prints them); nothing without a crash."""
+    if e is None:
+        return {}
+    return {"traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__)[-3:])}
 
 
 def _require_certified(
@@ -414,7 +419,7 @@ def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         try:
             body = _experiment_body(claim.experiment(profile))
         except Exception as e:
-            body = {"outcome": "error", "examples": 0, "message": f"{type(e).__name__}: {e}"}
+            body = {"outcome": "error", "examples": 0, "message": one_line(e), **_frames(e)}
         body.setdefault("counterexample", None)
         body.setdefault("stats_rows", [])
         body["seconds"] = time.perf_counter() - t0

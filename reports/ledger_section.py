@@ -269,7 +269,9 @@ def _claim_details(
     if cert is not None:
         blocks.append(cert)
     if c.get("message") and c["outcome"] != "held":
-        blocks.append(Code(str(c["message"]), "text"))
+        # a crash's last frames, kept apart from its one-line message, are shown below it
+        text = str(c["message"]) + (f"\n{c['traceback']}" if c.get("traceback") else "")
+        blocks.append(Code(text, "text"))
     info = None
     ce = c.get("counterexample")
     if ce and REPLAYABLE <= set(ce):  # a run: replayed, drawn, its files written

@@ -676,6 +676,32 @@ def test_an_experiment_claims_result_is_checked(returned, outcome, says):
     assert "exp" in table
 
 
+def test_a_raising_experiment_is_one_line_with_its_frames_apart(tmp_path):
+    """An experiment that raises is an ``error`` whose message is one line, as a raising
+    check's is; the frames are the entry's ``traceback`` (a held-out plugin audit found a
+    check's message carrying them and an experiment's dropping them)."""
+    from descentcheck.properties.claim import Claim
+    from descentcheck.properties.profiles import get_profile
+    from descentcheck.properties.runner import run_claim
+
+    def blows_up(profile):
+        raise RuntimeError("experiment\n  blew up")
+
+    claim = Claim(id="exp", statement="x", source="here", expect="holds", experiment=blows_up)
+    entry = run_claim(claim, get_profile("fast"))
+    assert entry["outcome"] == "error"
+    assert entry["message"] == "RuntimeError: experiment blew up"
+    assert "in blows_up" in entry["traceback"]
+    # the report shows both, the frames under the message
+    from descentcheck.reports.ledger_section import ledger_section
+    from descentcheck.reports.markdown import render_markdown
+
+    ledger = {"claims": [entry], "profile": "fast", "seconds": 0.0}
+    section, _ = ledger_section(ledger, tmp_path, tmp_path, "fig")
+    text = render_markdown("report", [], [section])
+    assert "RuntimeError: experiment blew up\n" in text and "in blows_up" in text, text
+
+
 @pytest.mark.parametrize("where", ["measured", "theory"])
 def test_a_property_claims_measure_that_is_no_number_is_named(where, tmp_path):
     """A fifth audit: a check measuring ``{"x": "big"}`` ended the claim with "could not
