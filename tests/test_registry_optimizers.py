@@ -872,6 +872,8 @@ def test_a_callable_regions_empty_latex_or_mathml_is_printed_from_its_condition(
     shown = reg.region_of(replace(entry, region=lambda: words)).latex
     assert r"\mathrm{momentum}" in shown, shown
     assert printed.mathml.startswith("<math") and "<mi>c</mi>" in printed.mathml
+    # and eta in the MathML too, as derive's MathML prints the rule (a held-out plugin audit)
+    assert "<mi>&#951;</mi>" in printed.mathml and "<mi>lr</mi>" not in printed.mathml
     given = reg.region_of(replace(entry, region=lambda: replace(region(), latex="x", mathml="y")))
     assert (given.latex, given.mathml) == ("x", "y")  # what the plugin wrote is kept
 

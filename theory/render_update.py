@@ -242,7 +242,7 @@ def to_latex(entry: Any, setting: dict[str, str] | None = None) -> str:
     return align_block(head, rows)
 
 
-def _greek_mathml(e: Any) -> Any:
+def greek_mathml(e: Any) -> Any:
     """``e`` with ``lr`` and ``eps`` as the Greek letters the regions write (:data:`_GREEK`'s,
     by their SymPy names: ``eta``, ``epsilon``)."""
     e = sp.sympify(e)
@@ -253,9 +253,9 @@ def _greek_mathml(e: Any) -> Any:
 def to_mathml(entry: Any, setting: dict[str, str] | None = None) -> str:
     p = _shown(_parts(entry, setting))
     k = _k(p["rule"])
-    p["initial"] = {s: _greek_mathml(v) for s, v in p["initial"].items()}
-    p["state"] = {s: _greek_mathml(v) for s, v in p["state"].items()}
-    p["step"] = _greek_mathml(p["step"])
+    p["initial"] = {s: greek_mathml(v) for s, v in p["initial"].items()}
+    p["state"] = {s: greek_mathml(v) for s, v in p["state"].items()}
+    p["step"] = greek_mathml(p["step"])
     out = [f"<!-- {n.replace('--', '-')} -->" for n in _notes(entry, p)]
     for s, v in (*p["initial"].items(), *p["state"].items()):
         out.append(math_block(f"{presentation(s)}<mo>=</mo>{presentation(v)}"))

@@ -1045,13 +1045,13 @@ def _printed(region: Any) -> Any:
     import sympy as sp
 
     from descentcheck.theory.mathml import math_block, presentation
-    from descentcheck.theory.render_update import latex_names
+    from descentcheck.theory.render_update import greek_mathml, latex_names
 
     names = latex_names(condition.free_symbols)  # lr as eta, as the rule above it is printed
     return dataclasses.replace(
         region,
         latex=region.latex or sp.latex(condition, symbol_names=names),
-        mathml=region.mathml or math_block(presentation(condition)),
+        mathml=region.mathml or math_block(presentation(greek_mathml(condition))),
     )
 
 
