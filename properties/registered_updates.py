@@ -5,8 +5,9 @@ The built-in optimizers have hand-derived float64 error bounds in
 from its declared ``draw`` range (log-uniform when declared so, else evenly spread), checks each
 of :func:`~descentcheck.registry.optimizers.option_settings`, and compares every applied step
 with the optimizer's :class:`~descentcheck.registry.optimizers.UpdateRule` unrolled in mpmath
-from the run's gradients (``theory.update_rules``). Its tolerance per step k, entry by entry,
-is generic rather than derived::
+from the run's gradients (and its iterates, for a rule reading ``w_k``:
+``theory.update_rules``). Its tolerance per step k, entry by entry, is generic rather than
+derived::
 
     half an ulp of w_(k+1)  +  4 |F_k - R_k|  +  (k + 1) n u max_i |R_k,i|
 
@@ -89,11 +90,11 @@ def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray]
     entry = get(hp["optimizer"])
     rule = entry.build_derivation(**hp)  # the rule of hp's choices, when it depends on them
     values = {k: v for k, v in hp.items() if k != "optimizer"}
-    grads = G[: len(W) - 1]
+    grads, iterates = G[: len(W) - 1], W[: len(W) - 1]  # w_k: what step k was applied to
     try:
-        exact = unroll(rule, values, grads)
+        exact = unroll(rule, values, grads, iterates)
         with mpmath.workdps(15):  # the same recurrence at float64's precision
-            rounded = unroll(rule, values, grads)
+            rounded = unroll(rule, values, grads, iterates)
     except (TypeError, ValueError) as e:  # a plugin's derivation (a symbol it did not declare)
         if entry.origin == "builtin":
             raise

@@ -420,3 +420,28 @@ def test_heavy_ball_adaptive_momentum_does_not_rise():
                 f"{who} adaptive_momentum group={group}: losses {list(losses)}"
             )
             assert np.all(np.diff(losses) <= 0.0)
+
+
+@pytest.mark.parametrize("name", ["sgdw", "adamw"])
+@pytest.mark.parametrize("net", ["skip_chain", "gauss_logits_ce"])
+def test_weight_decay_plugins_match_torch(plugins, name, net):
+    """Optimizers whose rule reads ``w_k`` (``UpdateRule.parameter``), as plugins, against
+    torch's ``SGD(momentum, weight_decay)`` and ``AdamW``: the update decays the iterate it is
+    applied to, as torch's does (a held-out plugin audit found weight decay impossible to
+    declare)."""
+    from optimizer_plugins import FakeEntryPoint
+    from weight_decay_plugins import ADAMW, SGDW
+
+    plugins(FakeEntryPoint(name, {"sgdw": SGDW, "adamw": ADAMW}[name]))
+    spec, x, y, params = problem(net)
+    if name == "sgdw":
+        hp = {"lr": 0.05, "momentum": 0.7, "wd": 0.3}
+        make = lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, weight_decay=0.3)  # noqa: E731
+    else:
+        hp = {"lr": 0.01, "wd": 0.3, "beta1": 0.8, "beta2": 0.95, "eps": 1e-6}
+        make = lambda p: torch.optim.AdamW(  # noqa: E731
+            p, lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.3
+        )
+    traj = reference_trajectory(spec, params, x, y, optimizer=name, steps=STEPS, **hp)
+    run = ref.train_torch(spec, params, x, y, make, STEPS)
+    assert_same_run(f"{net} {name}", traj, run)

@@ -35,6 +35,7 @@ from typing import Any
 
 import sympy as sp
 
+from .update_rules import reads_parameter
 from .zero import is_zero
 
 #: the updates compared: dw_0 .. dw_(STEPS - 1)
@@ -220,6 +221,8 @@ def _update_problem(
     said = f"{where}, proved for the update {ref_text}; its derivation gives {mine_text}"
     if bool(ref_rule.observables) != bool(rule.observables):
         return f"{said} (one reads per-run observables, the other does not)"
+    if reads_parameter(rule) != reads_parameter(ref_rule):
+        return f"{said} (one reads the parameter's value w_k, weight decay, the other does not)"
     steps = 1 if ref_rule.observables else STEPS
     grads = sp.symbols(f"g_0:{steps}", real=True)
     observables = {

@@ -43,14 +43,24 @@ class OptimizerComparison:
 
 
 def _run(opt, grads: list[dict[str, Array]]) -> list[dict[str, Array]]:
-    params = {k: np.zeros_like(v) for k, v in grads[0].items()}
+    """``opt``'s updates on ``grads`` from zero parameters."""
+    return _run_from(opt, grads, None)[0]
+
+
+def _run_from(
+    opt, grads: list[dict[str, Array]], start: dict[str, Array] | None
+) -> tuple[list[dict[str, Array]], list[dict[str, Array]]]:
+    """``opt``'s updates on ``grads`` from ``start`` (zeros when not given), and the iterates
+    each was applied to (w_0 .. w_(K-1))."""
+    params = start if start is not None else {k: np.zeros_like(v) for k, v in grads[0].items()}
     state = opt.init(params)
-    out = []
+    out, iterates = [], []
     for g in grads:
+        iterates.append(params)
         upd, state, _info = opt.update(g, state, params)
         params = {k: params[k] + upd[k] for k in params}
         out.append(upd)
-    return out
+    return out, iterates
 
 
 def _scaled(a: Array, b: Array, scale: Array) -> float:
@@ -140,18 +150,22 @@ def _drawn(entry: Any, rng: np.random.Generator, setting: dict[str, Any]) -> dic
 
 
 def compare_with_derivation(
-    entry: Any, grads: list[dict[str, Array]], hp: dict[str, Any]
+    entry: Any,
+    grads: list[dict[str, Array]],
+    hp: dict[str, Any],
+    start: dict[str, Array] | None = None,
 ) -> OptimizerComparison:
-    """``entry``'s dict-form updates on ``grads`` against its :class:`UpdateRule` unrolled in
-    mpmath (elementwise rules only); the error of each step relative to its largest entry."""
+    """``entry``'s dict-form updates on ``grads`` from the parameters ``start`` (zeros when not
+    given) against its :class:`UpdateRule` unrolled in mpmath at the same iterates (elementwise
+    rules only); the error of each step relative to its largest entry."""
     import mpmath
 
     from .update_rules import unroll
 
     rule = entry.build_derivation(**hp)  # the rule of hp's choices, when it depends on them
-    updates = _run(entry.make(**hp), grads)
+    updates, iterates = _run_from(entry.make(**hp), grads, start)
     with mpmath.workdps(30):
-        ref = unroll(rule, hp, [_flat(g) for g in grads])
+        ref = unroll(rule, hp, [_flat(g) for g in grads], [_flat(w) for w in iterates])
     worst, at = 0.0, ""
     for k, (upd, r) in enumerate(zip(updates, ref)):
         exact = np.array([float(v) for v in r])
@@ -177,7 +191,9 @@ def _worst(entry: Any, rng: np.random.Generator, sequences: int) -> float:
             shapes = ((2, 3), (3,))
             grads = [{k: rng.normal(size=s) for k, s in zip("ab", shapes)} for _ in range(K)]
             hp = _drawn(entry, rng, setting)
-            c = compare_with_derivation(entry, grads, hp)
+            # from a point away from 0, so a rule reading w_k (weight decay) is tested at once
+            start = {k: rng.normal(size=s) for k, s in zip("ab", shapes)}
+            c = compare_with_derivation(entry, grads, hp, start)
             if c.max_scaled_error > worst.max_scaled_error or not worst.at:
                 worst = c
     return worst

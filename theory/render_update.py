@@ -4,8 +4,8 @@ The rule is the optimizer registry's :class:`~descentcheck.registry.optimizers.U
 one entry of the parameters (the convention of ``theory.update_rules``)::
 
     s_(-1) = initial[s]            (0 when not given)
-    s_k    = state[s](s_(k-1), g_k, k)
-    dw_k   = step(s_k, g_k, k)     (w_(k+1) = w_k + dw_k)
+    s_k    = state[s](s_(k-1), g_k, k)        (and w_k, for a rule reading it: weight decay)
+    dw_k   = step(s_k, g_k, k)                (w_(k+1) = w_k + dw_k)
 
 followed by its exact one-step descent region (``theory.descent``) or the stated reason it has
 none. A plugin's region is shown only when ``theory.named_regions`` finds nothing wrong with it
@@ -15,7 +15,8 @@ previous step, group norms) lists them. A plugin whose derivation or region rais
 one-line ``OptimizerPluginError``. The JSON form is::
 
     {"optimizer": NAME, "symbols": [SYMBOL], "hyperparameters": {NAME: SYMBOL}, "gradient": SYMBOL,
-     "step_index": SYMBOL | null, "state": {SYMBOL: EXPR}, "initial": {SYMBOL: EXPR},
+     "step_index": SYMBOL | null, "parameter": SYMBOL | null,
+     "state": {SYMBOL: EXPR}, "initial": {SYMBOL: EXPR},
      "observables": {SYMBOL: TEXT}, "step": EXPR,
      "region": {"name", "condition", "applies_when", "words"} | null, "no_region": TEXT | null,
      "region_refused": TEXT | null}
@@ -37,6 +38,7 @@ import sympy as sp
 
 from .mathml import math_block, presentation
 from .render import align_block
+from .update_rules import reads_parameter
 
 
 def _parts(entry: Any, setting: dict[str, str] | None = None) -> dict[str, Any]:
@@ -74,9 +76,12 @@ def _parts(entry: Any, setting: dict[str, str] | None = None) -> dict[str, Any]:
 def _shown(p: dict[str, Any]) -> dict[str, Any]:
     """The parts with each state symbol written with its index for people: ``s_(k-1)`` inside
     the state updates, ``s_k`` inside the step (the rule's convention, made visible)."""
-    k = _k(p["rule"])
+    rule = p["rule"]
+    k = _k(rule)
     before = {s: sp.Symbol(f"{s}_({k}-1)") for s in p["state"]}
     now = {s: sp.Symbol(f"{s}_{k}") for s in p["state"]}
+    if rule.parameter is not None:  # the iterate w_k, in the state updates and the step alike
+        before[rule.parameter] = now[rule.parameter] = sp.Symbol(f"{rule.parameter}_{k}")
     return {
         **p,
         "state": {now[s]: v.xreplace(before) for s, v in p["state"].items()},
@@ -102,6 +107,7 @@ def to_json(entry: Any, setting: dict[str, str] | None = None) -> str:
         "hyperparameters": {n: str(s) for n, s in rule.hyperparameters.items()},
         "gradient": str(rule.gradient),
         "step_index": None if rule.step_index is None else str(rule.step_index),
+        "parameter": None if rule.parameter is None else str(rule.parameter),
         "state": {str(s): str(v) for s, v in p["state"].items()},
         "initial": {str(s): str(v) for s, v in p["initial"].items()},
         "observables": {str(s): str(v) for s, v in rule.observables.items()},
@@ -130,6 +136,8 @@ def _notes(entry: Any, p: dict[str, Any]) -> list[str]:
         f"gradient {rule.gradient}",
     ]
     out += [f"observable {s}: {text}" for s, text in rule.observables.items()]
+    if reads_parameter(rule):
+        out.append(f"{rule.parameter}_{k}: the entry's value, the iterate dw_{k} is applied to")
     for c, v in p["setting"].items():
         h = entry.hyperparameter(c)
         how = "as asked" if c in p["asked"] else f"its default (--setting {c}=...)"

@@ -91,9 +91,15 @@ a missing attribute is refused then, in one line, not at load)
 (inside ``state`` a state Symbol means ``s_(k-1)``; inside ``step`` it means ``s_k``, the value
 just computed, the order of an update's code); ``initial`` the values ``s_(-1)`` (0 when not
 given); ``step_index`` the Symbol of ``k`` (0 at the first update) when the rule uses it (bias
-corrections); ``proofs`` optional ``theory.zero.Identity`` objects. A plugin's ``step`` may use
-only these symbols, so the ledger's ``update-equals-derived-rule`` evaluates it in mpmath with
-its state unrolled from the gradients, and compares it with every step the trainer applies.
+corrections); ``parameter`` the Symbol of the entry's value ``w_k`` (the iterate this update
+is applied to: ``w_(k+1) = w_k + dw_k``) when the rule reads it, in ``step`` or ``state``
+(weight decay: AdamW's ``- lr wd w_k``, or torch's SGD ``weight_decay`` as ``g_k + wd w_k``
+inside the momentum buffer); ``proofs`` optional ``theory.zero.Identity`` objects. A plugin's
+``step`` and ``state`` may use only these symbols, so the ledger's ``update-equals-derived-rule``
+evaluates the rule in mpmath with its state unrolled from the gradients (and the iterates, for
+a rule that reads ``parameter``), and compares it with every step the trainer applies. A rule
+that reads ``parameter`` is not one of the updates a named region was proved for: give it its
+own region (weight decay ``wd`` makes gd's ``lr < 2 / (L + wd)``) or ``no_region``.
 
 Adam as a plugin (``my_adam/plugin.py``; the package depends on descentcheck and sympy)::
 
@@ -318,6 +324,9 @@ class UpdateRule:
     """Further symbols a built-in's ``step`` uses, which its own ledger check supplies (the
     previous gradient, the previous applied step, group norms); a plugin leaves it empty."""
     proofs: tuple[Any, ...] = ()
+    parameter: Any = None
+    """The Symbol of the entry's value ``w_k``, the iterate the update is applied to, for a rule
+    that reads it (weight decay); None when it does not."""
 
 
 @dataclass(frozen=True)
@@ -995,9 +1004,9 @@ def _rule_problems(entry: OptimizerEntry, rule: UpdateRule) -> list[str]:
     missing = sorted(floats - set(rule.hyperparameters))
     out = [f"optimizer {entry.name}: its derivation has no symbol for {m!r}" for m in missing]
     allowed = {rule.gradient, *rule.hyperparameters.values(), *rule.state, *rule.observables}
-    if rule.step_index is not None:
-        allowed.add(rule.step_index)
-    stray = sorted(str(s) for s in rule.step.free_symbols - allowed)
+    allowed |= {s for s in (rule.step_index, rule.parameter) if s is not None}
+    used = set().union(*(_free(e) for e in (rule.step, *rule.state.values())))
+    stray = sorted(str(s) for s in used - allowed if str(s) not in missing)  # named above
     if stray:
         out.append(f"optimizer {entry.name}: its derivation uses undeclared symbols {stray}")
     for state, value in rule.initial.items():
@@ -1010,6 +1019,12 @@ def _rule_problems(entry: OptimizerEntry, rule: UpdateRule) -> list[str]:
                 "which are not hyperparameters"
             )
     return out
+
+
+def _free(e: Any) -> set[Any]:
+    """The free symbols of a rule's expression (a number written as a plain int or float has
+    none)."""
+    return set(getattr(e, "free_symbols", ()))
 
 
 def _example(h: Hyperparameter) -> Any:
