@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -150,3 +152,39 @@ def test_a_point_with_an_infinite_weight_is_never_certified():
     ):
         assert not cert.certified and cert.reason == NOT_REAL
     assert certify_increase(net, params, {**params, "out.b": np.ones(2)}, x, y).certified
+
+
+@given(
+    st.floats(-4, 4),
+    st.floats(-4, 4),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+)
+@hypothesis_settings(TEST_PROFILE_MEDIUM)
+def test_decide_certifies_on_the_whole_balls_not_their_centres(mb, ma, rb, ra, by):
+    """``decide`` certifies ``before - after > by`` for every point of both balls: never when
+    the balls' ends do not bear it out, always when they do with room to spare (arb may round
+    a radius up by a relative 2^-30). A decision on the centres alone (a mutation audit's
+    survivor: no test made a radius matter) certifies overlapping balls."""
+    from flint import arb
+
+    from descentcheck.properties.certify import decide
+
+    cert = decide(arb(mb, rb), arb(ma, ra), by)
+    margin = (Fraction(mb) - Fraction(rb)) - (Fraction(ma) + Fraction(ra)) - Fraction(by)
+    if cert.certified:
+        assert margin > 0, (mb, ma, rb, ra, by)
+    elif margin > Fraction(1, 10**6):
+        raise AssertionError(f"not certified with margin {float(margin)}: {cert.reason}")
+
+
+def test_decide_on_overlapping_and_separated_balls():
+    """The audit's example: 1 +/- 0.01 holds 0.99 < 0.995, so no decrease to 0.995 is proved;
+    1 +/- 0.001 is above it everywhere."""
+    from flint import arb
+
+    from descentcheck.properties.certify import decide
+
+    assert not decide(arb("1 +/- 0.01"), arb("0.995")).certified
+    assert decide(arb("1 +/- 0.001"), arb("0.995")).certified
