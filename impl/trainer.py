@@ -12,7 +12,8 @@ The loop keeps the parameters in one flat vector (``Network.layout``): each step
 network on views of it, has the layers write the gradient into views of one reused vector
 (``Layer.writes_grads``; what a layer hands back instead is copied in), and lets the
 optimizer's flat form (``Optimizer.flat``, same arithmetic as the dict form) update the whole
-vector at once, in place; an optimizer without a flat form is called on dicts as before. The
+vector at once, in place; an optimizer without a flat form (a plugin's) is called on dicts,
+with a copy of ``w_k`` that it may keep (the same run with ``keep_params`` or without). The
 iterate is updated in place too, unless ``keep_params`` asks for every iterate. Norms are
 2-norms of the flat vectors.
 
@@ -197,12 +198,18 @@ class _Run:
         own = be.xp is np and self.flat is not None
         self.g_views = net.unflatten(self.g) if own else None
         self.history = [self.w] if keep else None
-        self.state = self.flat.init(self.v) if self.flat is not None else opt.init(self.w)
+        self.state = self.flat.init(self.v) if self.flat is not None else opt.init(self._copy())
         self.losses: list[float] = []
         self.grad_norms: list[float] = []
         self.step_norms: list[float] = []
         self.coefs: list[float | None] = []
         self.status, self.message = "completed", ""
+
+    def _copy(self) -> Params:
+        """``w_k`` for a dict form (a plugin's) to keep as it likes: the views ``w`` move with
+        ``v`` on the in-place path, so a state holding them (an anchor, Lookahead's slow
+        weights) would drift there and not where every iterate is kept."""
+        return {k: a.copy() for k, a in self.w.items()}
 
     def diverged(self, message: str) -> bool:
         self.status, self.message = "diverged", message
@@ -261,7 +268,7 @@ class _Run:
         elif self.flat is not None:
             dw, self.state, coef = self.flat.update(self.g, self.state, self.v)
         else:
-            updates, self.state, info = self.opt.update(grads, self.state, self.w)
+            updates, self.state, info = self.opt.update(grads, self.state, self._copy())
             dw, coef = self.layout.flatten(updates), info.momentum
         self.step_norms.append(_norm(dw))
         self.coefs.append(coef)

@@ -99,3 +99,22 @@ def test_a_rule_must_declare_w_and_the_unrolled_rule_needs_the_iterates():
     assert any("uses undeclared symbols ['w']" in p for p in problems), problems
     with pytest.raises(ValueError, match="reads the parameter w_k: give the iterates"):
         unroll(sgdw_rule(), {"lr": 0.1, "momentum": 0.5, "wd": 0.1}, [[1.0]])
+
+
+def test_theory_names_an_undeclared_w_once(plugins):
+    """A rule using ``w`` without ``parameter=w`` is one problem, the undeclared symbol: theory
+    no longer adds a failed comparison ("cannot create mpf from ... w") for it (a held-out
+    plugin author's nit)."""
+    from descentcheck.theory.optimizer_agreement import compare_registered, registry_problems
+
+    lr, wd, g, w = sp.symbols("lr wd g w", real=True)
+    entry = replace(
+        SGDW,
+        name="gdw",
+        hyperparameters=(LR, WD),
+        factory=lambda lr, wd=0.1: make_sgdw(lr, 0.0, wd),
+        derivation=lambda: UpdateRule(-lr * (g + wd * w), g, {"lr": lr, "wd": wd}),
+    )
+    plugins(FakeEntryPoint("gdw", entry))
+    assert registry_problems() == ["optimizer gdw: its derivation uses undeclared symbols ['w']"]
+    assert "gdw" not in {c.name for c in compare_registered(sequences=1)}

@@ -205,7 +205,7 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
     proofs included (a failed proof counts as an infinite error). One that lacks a part is left
     to :func:`registry_problems`; one whose rule or update raises is a failed comparison."""
     from descentcheck.impl.errors import one_line
-    from descentcheck.registry.optimizers import pair_problem, registry
+    from descentcheck.registry.optimizers import pair_problem, registry, rule_problems
 
     from .update_rules import elementwise
 
@@ -220,6 +220,8 @@ def compare_registered(seed: int = 0, sequences: int = 5) -> list[OptimizerCompa
             rules = [entry.build_derivation(**s) for s in entry.derivation_settings()]
             if not all(elementwise(rule) for rule in rules):
                 continue
+            if any(rule_problems(entry, rule) for rule in rules):
+                continue  # an undeclared symbol cannot be evaluated: registry_problems names it
             failed = [p for rule in rules for p in rule.proofs if not p.holds]
             worst = _worst(entry, rng, sequences)
         except Exception as e:  # a plugin's rule or update failing: one line, not a traceback

@@ -98,8 +98,10 @@ inside the momentum buffer); ``proofs`` optional ``theory.zero.Identity`` object
 ``step`` and ``state`` may use only these symbols, so the ledger's ``update-equals-derived-rule``
 evaluates the rule in mpmath with its state unrolled from the gradients (and the iterates, for
 a rule that reads ``parameter``), and compares it with every step the trainer applies. A rule
-that reads ``parameter`` is not one of the updates a named region was proved for: give it its
-own region (weight decay ``wd`` makes gd's ``lr < 2 / (L + wd)``) or ``no_region``.
+that reads ``parameter`` is not one of the updates a named region was proved for: give it a
+region of its own, which must be one of E, the loss the runs record (where g = 0 away from
+w = 0 any decay step raises E: ``lr < 2 / (L + wd)`` is a region of ``E + wd |w|^2 / 2``,
+not of E), or ``no_region``.
 
 Adam as a plugin (``my_adam/plugin.py``; the package depends on descentcheck and sympy)::
 
@@ -572,7 +574,7 @@ def checked_derivation(entry: OptimizerEntry, **setting: Any) -> UpdateRule:
             raise OptimizerPluginError(
                 f"{entry.origin}: its SymPy derivation{where} gives {what}, not an UpdateRule"
             )
-        problems = _rule_problems(entry, rule)
+        problems = rule_problems(entry, rule)
         if problems:
             raise OptimizerPluginError(f"{entry.origin}: {problems[0]}{where}")
     return entry.build_derivation(**setting)
@@ -976,7 +978,7 @@ def coverage_problems(entry: OptimizerEntry) -> list[str]:
                     f"optimizer {name}: its derivation{where} returns no UpdateRule of SymPy exprs"
                 )
                 break
-            out += _rule_problems(entry, rule)
+            out += rule_problems(entry, rule)
     except Exception as e:
         out.append(f"optimizer {name}: no SymPy derivation{where} ({type(e).__name__}: {e})")
     if (entry.region is None) == (entry.no_region is None):
@@ -999,7 +1001,10 @@ def coverage_problems(entry: OptimizerEntry) -> list[str]:
     return out
 
 
-def _rule_problems(entry: OptimizerEntry, rule: UpdateRule) -> list[str]:
+def rule_problems(entry: OptimizerEntry, rule: UpdateRule) -> list[str]:
+    """What is wrong with one setting's :class:`UpdateRule` of ``entry`` (a hyperparameter
+    without its symbol, a symbol nobody declares, an initial state that is not known before
+    the first step), one line each."""
     floats = {h.name for h in entry.hyperparameters if h.kind == "float"}
     missing = sorted(floats - set(rule.hyperparameters))
     out = [f"optimizer {entry.name}: its derivation has no symbol for {m!r}" for m in missing]

@@ -31,9 +31,9 @@ own ``loss`` and ``loss_and_grad`` and with u = 2^-53, n the parameter count::
 
 Installed plugin optimizers run too, under each of their option settings (hyperparameters drawn
 from their declared ranges), for every record but the momentum coefficient, which a plugin
-reports as it likes (no documented rule to hold it to). A plugin whose state keeps a reference
-to the parameters it was given, and reads them later, sees them move under it on the in-place
-path only: the two paths then differ, and the plugin is named.
+reports as it likes (no documented rule to hold it to). A plugin is given a copy of ``w_k``
+(``impl.trainer``), so one whose state keeps it (an anchor) runs alike on both paths; the two
+paths differing names the plugin.
 
 Adaptive momentum's ``dw_(k-1)`` is the step the optimizer remembers, seen here only as the
 applied ``D_(k-1)``; each group's coefficient is therefore an interval,
@@ -291,11 +291,6 @@ def _check_one(
             raise
         return [f"{name}: training failed: {one_line(e)}"]
     out = path_misses(kept, inplace, name)
-    if out and plugin:  # the one way a plugin's pure update goes wrong on one path only
-        out[0] += (
-            " (an optimizer whose state keeps the params it was given sees them move on the "
-            "in-place path: copy them in init)"
-        )
     if kept.status != "completed":
         tally["runs_diverged"] += 1.0
         return out + divergence_misses(case, kept, name)
