@@ -31,9 +31,10 @@ def elementwise(rule: Any) -> bool:
 
 def reads_parameter(rule: Any) -> bool:
     """True when ``rule``'s step or state reads the entry's value ``w_k`` (its ``parameter``)."""
-    w = getattr(rule, "parameter", None)  # a rule object of an older plugin may lack the field
     exprs = (rule.step, *rule.state.values())
-    return w is not None and any(w in sp.sympify(e).free_symbols for e in exprs)
+    return rule.parameter is not None and any(
+        rule.parameter in sp.sympify(e).free_symbols for e in exprs
+    )
 
 
 class Unrolled:
