@@ -201,6 +201,23 @@ def test_counterexamples_are_complete_and_certified(fast_ledger):
         assert budget is None or c["shrink_calls"] <= budget, c["id"]
 
 
+def test_a_priori_counterexamples_say_what_their_L_k_is(fast_ledger):
+    """An a-priori claim's message gave ``L_k`` (1.5 times the curvature met, the descent
+    claims' margin) as "curvature met on the step L_k = ...", 1.5 times too large (a held-out
+    report reader's find: the report contradicted the claim's own text)."""
+    from descentcheck.properties.curvature import SAFETY
+
+    said = 0
+    for c in (c for c in ledger_claims(fast_ledger) if c["id"].startswith("apriori-")):
+        ce = c["counterexample"]
+        if ce is None or "L_k" not in ce:
+            continue
+        said += 1
+        words = f"L_k, {SAFETY:g} times the curvature met on the step, {ce['L_k']:.4g})"
+        assert words in c["message"], c["message"]
+    assert said, "no a-priori claim was falsified in the fast profile"
+
+
 def test_counterexamples_replay_in_process(fast_ledger, tmp_path):
     ledger, _, _ = fast_ledger
     for c in ledger["claims"]:

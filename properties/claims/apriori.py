@@ -44,7 +44,7 @@ from descentcheck.theory.descent import max_tau
 
 from ..claim import Claim, Context, Verdict
 from ..counterexample import arrays, make_counterexample, train_kwargs
-from ..curvature import segment_L
+from ..curvature import SAFETY, segment_L
 from ..profiles import Profile
 from ..steps import judge_decreases, rose_words
 from ..strategies import Case, case_of, cases, fractions, unit_interval
@@ -193,7 +193,8 @@ def apriori_check(
     msg = (
         (f"the recorded case {drawn['recorded']}, " if drawn.get("recorded") else "")
         + f"step {k}: {rose_words(ce, ce['loss_before'], ce['loss_after'])} "
-        f"(L assumed {safety * L0:.4g}, curvature met on the step L_k = {Lk:.4g})"
+        f"(L assumed {safety * L0:.4g}; L_k, {SAFETY:g} times the curvature met on the step, "
+        f"{Lk:.4g})"
     )
     return Verdict(False, measured, target=rise, counterexample=ce, message=msg)
 
