@@ -19,6 +19,7 @@ exact command; :func:`replay` runs the same training in-process.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -127,6 +128,29 @@ def _checked_kwargs(hp: Any) -> dict[str, Any]:
     return kw
 
 
+def _shows_its_rise(ce: Mapping[str, Any]) -> None:
+    """A counterexample that says ``certified_increase`` records a rise: finite losses with
+    ``loss_after > loss_before`` and ``increase`` their difference (a hand-edited ledger's
+    fall of 0.5 was reported as "the loss rose ..., certified in Arb ball arithmetic")."""
+    if not ce.get("certified_increase"):
+        return
+    before, after = ce.get("loss_before"), ce.get("loss_after")
+    numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (before, after)
+    )
+    if not numbers or not after > before:
+        raise CounterexampleError(
+            f"it says certified_increase, but its loss_after {after!r} is not above its "
+            f"loss_before {before!r}"
+        )
+    if "increase" in ce and ce["increase"] != float(after - before):
+        raise CounterexampleError(
+            f"its increase {ce['increase']!r} is not loss_after - loss_before "
+            f"({float(after - before)!r})"
+        )
+
+
 def check_counterexample(counterexample: Mapping[str, Any]) -> None:
     """Raise :class:`CounterexampleError` (one line) unless the counterexample is a run that
     ``train`` accepts: a valid spec, data and initial parameters that fit it, a known optimizer
@@ -164,6 +188,7 @@ def check_counterexample(counterexample: Mapping[str, Any]) -> None:
             f"not a run to replay: its step (the rise) must be an integer in [0, {steps}), "
             f"got {step!r}"
         )
+    _shows_its_rise(counterexample)
     try:
         net = Network.from_spec(counterexample["spec"])
         train(net, params, x, y, **kw, steps=0, progress=False)

@@ -3,11 +3,13 @@
 The file is checked before anything runs on it, against what its readers use: a JSON object
 whose ``format`` (when given) is ``descentcheck.ledger/1``, with ``profile``, ``seconds`` and a
 ``claims`` list; each claim an object with ``id``, ``expect`` (``holds`` or ``fails``),
-``outcome`` (``held``, ``falsified`` or ``error``), ``examples`` and ``meets_expectation``, and
-where present ``conditions`` (strings), ``message`` (a string) and ``counterexample`` (an object
-or null). Other keys are kept as they are. Every problem is :class:`LedgerError`, one line
-naming the file, where in it and what is wrong (``claims[2].outcome: ...``): never a
-traceback, and never after a long build.
+``outcome`` (``held``, ``falsified`` or ``error``), ``examples`` and ``meets_expectation`` (as
+``expect`` and ``outcome`` say), and where present ``conditions`` (strings), ``message`` (a
+string) and ``counterexample`` (an object or null; one that is a run to replay must be one
+``train`` accepts, and one that says ``certified_increase`` must show the rise). Other keys are
+kept as they are. Every problem is :class:`LedgerError`, one line naming the file, where in it
+and what is wrong (``claims[2].outcome: ...``): never a traceback, and never after a long
+build.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 
 from descentcheck.impl.errors import DescentcheckError, located
@@ -33,6 +36,7 @@ from descentcheck.impl.validated import first_problem, problem
 from descentcheck.registry.claims import ID
 
 from .ledger import LEDGER_FORMAT
+from .runner import meets_expectation
 
 
 class LedgerError(DescentcheckError):
@@ -59,6 +63,19 @@ class ClaimRecord(_Entry):
     conditions: list[StrictStr] = []
     message: StrictStr = ""
     counterexample: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _as_expected(self) -> ClaimRecord:
+        """The flag the report counts agrees with ``expect`` and ``outcome`` (a hand-edited
+        ledger's did not, and its summary said 46 of 46 met their expectation)."""
+        meets = meets_expectation(self.expect, self.outcome)
+        if self.meets_expectation != meets:
+            raise problem(
+                f"is {self.meets_expectation}, but expect {self.expect!r} with outcome "
+                f"{self.outcome!r} {'meets' if meets else 'does not meet'} it",
+                "meets_expectation",
+            )
+        return self
 
 
 class LedgerRecord(_Entry):

@@ -360,6 +360,12 @@ def _require_certified(
     return "error", f"the counterexample's violation is not certified ({why}){said}"
 
 
+def meets_expectation(expect: str, outcome: str) -> bool:
+    """A claim meets its expectation when one expected to hold held, or one expected to fail
+    was falsified (an error meets neither)."""
+    return (expect, outcome) in (("holds", "held"), ("fails", "falsified"))
+
+
 OUTCOMES = ("held", "falsified", "error")
 #: the keys of an experiment's entry the ledger reads; others are kept as the experiment's data
 EXPERIMENT_KEYS = ("outcome", "examples", "measured", "theory", "message", "counterexample")
@@ -426,7 +432,5 @@ def run_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
     else:
         body = run_property_claim(claim, profile)
     entry = {**head, **body, "cpu_seconds": time.process_time() - cpu0}
-    entry["meets_expectation"] = (entry["outcome"] == "held" and claim.expect == "holds") or (
-        entry["outcome"] == "falsified" and claim.expect == "fails"
-    )
+    entry["meets_expectation"] = meets_expectation(claim.expect, entry["outcome"])
     return entry

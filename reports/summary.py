@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from descentcheck.properties.ledger import REPLAYABLE
+
 from .document import Bullets, Callout, Paragraph, Section, Table
 from .fmt import mean_std, num, pct, seconds
 from .plotting import OPTIMIZER_LABELS
@@ -19,6 +21,10 @@ def claim_counts(ledger: dict[str, Any]) -> dict[str, Any]:
         "held": sum(c["outcome"] == "held" for c in claims),
         "falsified": sum(c["outcome"] == "falsified" for c in claims),
         "error": sum(c["outcome"] == "error" for c in claims),
+        "replayable": sum(
+            c["outcome"] == "falsified" and REPLAYABLE <= set(c.get("counterexample") or {})
+            for c in claims
+        ),
         "as_expected": sum(bool(c["meets_expectation"]) for c in claims),
         "cases": int(sum(int(c.get("examples") or 0) for c in claims)),
     }
@@ -80,6 +86,15 @@ def _headlines(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _replayable(n: dict[str, Any]) -> str:
+    """How many falsified claims left a run to replay (a plugin's own record is none)."""
+    if not n["falsified"]:
+        return ""
+    if n["replayable"] == n["falsified"]:
+        return " with a replayable counterexample"
+    return f" ({n['replayable']} with a replayable counterexample)"
+
+
 def summary_section(
     ledger: dict[str, Any], results: dict[str, Any], meta: dict[str, Any]
 ) -> tuple[Section, dict[str, Any]]:
@@ -91,7 +106,7 @@ def summary_section(
     sec.add(
         Callout(
             f"{n['as_expected']} of {n['claims']} claims met their expectation: "
-            f"{n['held']} held, {n['falsified']} falsified with a replayable counterexample, "
+            f"{n['held']} held, {n['falsified']} falsified{_replayable(n)}, "
             f"{n['error']} errors; {n['cases']:,} generated cases in all "
             f"(verify profile `{ledger['profile']}`, {seconds(float(ledger['seconds']))}).",
             "ok" if ok else "fail",

@@ -320,6 +320,57 @@ def test_a_rising_step_outside_the_run_is_refused_before_any_work(folder, step):
         read_ledger(path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (
+            {"meets_expectation": False},
+            r"claims\[0\]\.meets_expectation: is False, but expect 'fails' with outcome "
+            r"'falsified' meets it",
+        ),
+        (
+            {"expect": "holds"},
+            r"claims\[0\]\.meets_expectation: is True, but expect 'holds' with outcome "
+            r"'falsified' does not meet it",
+        ),
+        (
+            {"counterexample": {"certified_increase": True, "loss_after": 0.5}},
+            r"claims\[0\]\.counterexample: it says certified_increase, but its loss_after 0\.5 "
+            r"is not above its loss_before 1\.0",
+        ),
+        (
+            {"counterexample": {"certified_increase": True, "loss_after": float("nan")}},
+            r"its loss_after nan is not above its loss_before 1\.0",
+        ),
+        (
+            {"counterexample": {"certified_increase": True, "increase": -0.5}},
+            r"its increase -0\.5 is not loss_after - loss_before \(1\.0\)",
+        ),
+    ],
+    ids=["flag false", "flag true", "a fall", "nan", "increase"],
+)
+def test_a_ledger_that_contradicts_itself_is_refused(folder, edit, says):
+    """A hand-edited ledger's report said "46 of 46 claims met their expectation" beside a
+    claim expected to hold and falsified, and described a fall of the loss as "the loss rose
+    ..., certified in Arb ball arithmetic" (a held-out report reader): the flag must be what
+    ``expect`` and ``outcome`` say, and a certified rise a rise."""
+    doc = copy.deepcopy(LEDGER)
+    claim = doc["claims"][0]
+    for key, value in edit.items():
+        if key == "counterexample":
+            claim["counterexample"].update(value)
+        else:
+            claim[key] = value
+    path = folder / "ledger.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(LedgerError, match=says):
+        read_ledger(path)
+    claim["counterexample"].pop("certified_increase", None)  # the same numbers, no claim of
+    if "counterexample" in edit:  # a certificate: read as they are
+        path.write_text(json.dumps(doc))
+        assert read_ledger(path)["claims"][0]["counterexample"]["loss_before"] == 1.0
+
+
 def test_a_claims_own_counterexample_record_is_shown_not_replayed(tmp_path):
     """The report replayed every counterexample: a plugin claim's own record (one without every
     key of a run) crashed it with KeyError 'spec' or 'step' (sweep audit); it is shown as JSON,
@@ -338,3 +389,16 @@ def test_a_claims_own_counterexample_record_is_shown_not_replayed(tmp_path):
         assert info is None
         text = json.dumps([str(b) for b in details.blocks])
         assert "not a run to replay" in text and mark in text
+
+
+def test_the_summary_counts_only_replayable_counterexamples_as_such():
+    """A falsified claim without a run to replay (a plugin's own record, or none) was counted
+    in "N falsified with a replayable counterexample" (a held-out report reader)."""
+    from descentcheck.reports.summary import _replayable, claim_counts
+
+    full = LEDGER["claims"][0]
+    bare = {**full, "id": "bare", "counterexample": None}
+    n = claim_counts({"claims": [full, bare]})
+    assert (n["falsified"], n["replayable"]) == (2, 1)
+    assert _replayable(n) == " (1 with a replayable counterexample)"
+    assert _replayable(claim_counts({"claims": [full]})) == " with a replayable counterexample"
