@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from descentcheck.impl.io import atomic_write_text
 from descentcheck.impl.threads import one_blas_thread
 from descentcheck.impl.trajectory import jsonable
 
@@ -68,8 +69,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-#: the report's own subfolders: what an earlier build left there and this one did not make goes
+#: the report's own subfolders: what an earlier build made there and this one did not goes
 MANAGED = (FIGURES, "counterexamples")
+#: the files a build made under MANAGED (so the next drops those it does not make again, and
+#: nothing else: a user's own file in a folder named figures/ is not the report's)
+MANIFEST = ".descentcheck-report-files.json"
 
 
 def _publishable(out: Path, target: Path) -> None:
@@ -91,25 +95,42 @@ def _publishable(out: Path, target: Path) -> None:
         )
 
 
+def _earlier_build(out: Path) -> set[str]:
+    """The files the last build published under MANAGED (none when it left no manifest, or an
+    unreadable one: then nothing is dropped)."""
+    try:
+        listed = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {f for f in listed if isinstance(f, str)} if isinstance(listed, list) else set()
+
+
 def _publish(stage: Path, out: Path, managed: tuple[str, ...] = MANAGED) -> None:
     """Move every file built in ``stage`` to the same place under ``out`` (each move a rename),
-    then drop the files an earlier build left in the ``managed`` subfolders (figures, replay
-    folders of claims no longer falsified) that this one did not make."""
+    then drop what the last build made in the ``managed`` subfolders (figures, replay folders of
+    claims no longer falsified) and this one did not, as its manifest lists them; files of
+    anyone else there are kept."""
     files = sorted(p for p in stage.rglob("*") if p.is_file())
     for src in files:  # every target first: none is replaced unless all can be
         _publishable(out, out / src.relative_to(stage))
     made = set()
     for src in files:
         rel = src.relative_to(stage)
-        made.add(rel)
+        made.add(rel.as_posix())
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, out / rel)
-    for sub in managed:
-        for old in sorted((out / sub).rglob("*"), reverse=True):  # files before their folders
-            if old.is_file() and old.relative_to(out) not in made:
-                old.unlink()
-            elif old.is_dir() and not any(old.iterdir()):
-                old.rmdir()
+    if not managed:
+        return
+    ours = sorted(f for f in made if f.split("/")[0] in managed)
+    earlier = _earlier_build(out)
+    atomic_write_text(out / MANIFEST, json.dumps(ours, indent=0) + "\n")
+    for rel in sorted(earlier - made, reverse=True):
+        old = out / rel
+        if rel.split("/")[0] in managed and ".." not in rel.split("/") and old.is_file():
+            old.unlink()
+            for folder in old.relative_to(out).parents[:-2]:  # up to its managed subfolder
+                if (out / folder).is_dir() and not any((out / folder).iterdir()):
+                    (out / folder).rmdir()
 
 
 def _experiments(

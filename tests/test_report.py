@@ -376,27 +376,38 @@ def test_the_page_in_headless_chromium(report: Path, tmp_path: Path) -> None:
 def test_publishing_drops_what_an_earlier_build_left_in_its_own_folders(tmp_path):
     """A held-out audit: a report built from another ledger kept an earlier build's
     counterexamples/<claim>/ folder, a replay of a claim no longer falsified, beside the new
-    page; the report's own subfolders now hold only what this build made."""
-    from descentcheck.reports.build import _publish
+    page; the report's own subfolders now drop what the last build made there and this one did
+    not. Only that: a report reader's own files under figures/ and counterexamples/ of the
+    folder given to --out were deleted too (a held-out report reader)."""
+    from descentcheck.reports.build import MANIFEST, _publish
 
-    stage, out = tmp_path / "stage", tmp_path / "out"
-    for rel in ("index.html", "figures/a.png", "counterexamples/new-claim/spec.json"):
-        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-        (stage / rel).write_text("new")
-    for rel in ("figures/old.png", "counterexamples/old-claim/spec.json", "notes.txt"):
+    def build(name: str, files: tuple[str, ...]) -> None:
+        stage = tmp_path / name
+        for rel in files:
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            (stage / rel).write_text(name)
+        _publish(stage, out)
+
+    out = tmp_path / "out"
+    for rel in ("figures/mine.png", "counterexamples/notes.txt", "notes.txt"):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text("old")
-    _publish(stage, out)
+        (out / rel).write_text("the user's")
+    build("old", ("index.html", "figures/old.png", "counterexamples/old-claim/spec.json"))
+    build("new", ("index.html", "figures/a.png", "counterexamples/new-claim/spec.json"))
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert left == [
+        MANIFEST,
         "counterexamples",
         "counterexamples/new-claim",
         "counterexamples/new-claim/spec.json",
+        "counterexamples/notes.txt",  # the user's: kept
         "figures",
         "figures/a.png",
+        "figures/mine.png",  # the user's: kept
         "index.html",
         "notes.txt",  # not the report's: kept
     ]
+    assert (out / "figures/mine.png").read_text() == "the user's"
 
 
 def test_the_readme_figure_caption_is_the_ci_reports(report: Path) -> None:
