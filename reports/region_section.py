@@ -37,6 +37,7 @@ def _scatter(ax: Any, xs: list[float], ys: list[float], ok: list[bool], xmax: fl
                 alpha=0.8,
                 label=label,
                 linewidths=1.2 if marker == "x" else 0,
+                zorder=4,  # over the region's band and its notes (cases at beta = 0 were hidden)
             )
 
 

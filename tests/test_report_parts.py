@@ -353,6 +353,26 @@ def test_the_sweep_region_figure_leaves_out_cases_without_a_verdict() -> None:
     assert [(p["lr_L"], p["decreased"]) for p in region] == [(0.3, True), (0.3, False)]
 
 
+def test_the_region_figures_cases_are_drawn_over_its_band_and_notes() -> None:
+    """The constant-momentum panel drew its beta = 0 band (a line) over the cases (a
+    scatter's lower default z-order): six cases at beta = 0 could not be seen (a held-out
+    report reader)."""
+    from descentcheck.reports.plotting import pyplot
+    from descentcheck.reports.region_section import _constant_panel
+
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    cases = [
+        {"lr_L": 0.5, "beta": 0.0, "decreased": True},
+        {"lr_L": 1.2, "beta": 0.9, "decreased": False},
+    ]
+    _constant_panel(ax, cases)
+    top = max(a.get_zorder() for a in (*ax.lines, *ax.texts))
+    drawn = [c for c in ax.collections if len(c.get_offsets())]
+    assert drawn and all(c.get_zorder() > top for c in drawn)
+    plt.close(fig)
+
+
 def test_the_final_loss_figure_shows_diverged_cases_on_its_edge(monkeypatch, tmp_path) -> None:
     """A held-out sweep user: gd at lr 10 (final loss inf) and an RMSProp run (NaN) were left
     out of the figure, which said nothing; they are now triangles on the top edge, counted."""
