@@ -86,7 +86,7 @@ class Aggregator:
             if math.isnan(v):
                 continue
             # counts a check names on the fly (a plugin optimizer's runs_NAME) add up
-            mode = self.how.get(k, "sum" if _counted(k) else "max")
+            mode = self.mode(k)
             if k not in self.values:
                 self.values[k], self.counts[k] = v, 1
                 continue
@@ -101,14 +101,21 @@ class Aggregator:
             else:  # running mean
                 self.values[k] = old + (v - old) / self.counts[k]
 
-    def result(self) -> dict[str, float | int]:
-        def summed(k: str) -> bool:
-            return self.how.get(k, "sum" if _counted(k) else "max") == "sum"
+    def mode(self, key: str) -> Aggregate:
+        """How ``key``'s per-case numbers are folded: the claim's ``summary``, else the
+        default."""
+        return self.how.get(key, "sum" if _counted(key) else "max")
 
+    def result(self) -> dict[str, float | int]:
         return {
-            k: (int(v) if summed(k) and float(v).is_integer() else v)
+            k: (int(v) if self.mode(k) == "sum" and float(v).is_integer() else v)
             for k, v in self.values.items()
         }
+
+    def modes(self) -> dict[str, Aggregate]:
+        """``mode`` of each key folded (the ledger's ``aggregation``: the report says how each
+        number it shows was made from the cases)."""
+        return {k: self.mode(k) for k in self.values}
 
 
 # Shrink calls spent on one counterexample, by profile (None: no limit). Shrinking the
@@ -303,6 +310,7 @@ def run_property_claim(claim: Claim, profile: Profile) -> dict[str, Any]:
         "certify_cpu_seconds": SPENT["seconds"] - cert0,
         "measured": body.measured.result(),
         "theory": body.theory.result(),
+        "aggregation": {**body.theory.modes(), **body.measured.modes()},
         "counterexample": counterexample,
         "falsifying_draw": draw,
         "message": message,

@@ -178,14 +178,21 @@ def _ledger(verify: Any, given: dict[str, Any] | None, out: Path) -> dict[str, A
 
 
 def _write_pages(
-    out: Path, sections: list[Section], prof: ReportProfile, seed: int, verified: str
+    out: Path,
+    sections: list[Section],
+    prof: ReportProfile,
+    seed: int,
+    verified: str,
+    source: str | None = None,
 ) -> None:
-    """``index.html`` and ``report.md``, from the same sections."""
+    """``index.html`` and ``report.md``, from the same sections; ``source`` the ledger file
+    given to ``--ledger`` (None: this build ran verify)."""
     from .html import render_html
     from .markdown import render_markdown
 
+    whose = f"the file `{source}`, from " if source else ""
     subtitle = [
-        f"Profile `{prof.name}` (its claims ledger: verify's `{verified}` profile), seed "
+        f"Profile `{prof.name}` (its claims ledger: {whose}verify's `{verified}` profile), seed "
         f"{seed}. Claims, derivations and experiments for "
         "backprop with momentum on DAGs with skip connections (Agarwal, Klobusicky & "
         "Schonfeld 2021, arXiv:1705.07404) and distance networks trained with RMSProp "
@@ -202,8 +209,9 @@ def _build(
     verify: Any,
     ledger: dict[str, Any] | None,
     bar: Progress,
+    source: str | None = None,
 ) -> None:
-    """Every file of the report, into ``out``."""
+    """Every file of the report, into ``out``; ``source`` the file ``ledger`` was read from."""
     from .ledger_section import ledger_section
     from .summary import summary_section
 
@@ -218,13 +226,14 @@ def _build(
     timing["waiting_for_verify"] = time.perf_counter() - t
     bar.tick()
     bar.stage("ledger figures and pages")
-    led_sec, replays = ledger_section(ledger_data, out, fig_dir, FIGURES)
+    led_sec, replays = ledger_section(ledger_data, out, fig_dir, FIGURES, source)
     meta = {"profile": prof.name, "seed": seed, "seconds": time.perf_counter() - t0}
     summ_sec, summary = summary_section(ledger_data, results, meta)
     from .mutants_section import mutants_section  # the committed mutation results (tox -e mutants)
 
     verified = str(ledger_data.get("profile", prof.verify))  # a given ledger's own
-    _write_pages(out, [summ_sec, led_sec, *sections_body, mutants_section()], prof, seed, verified)
+    sections = [summ_sec, led_sec, *sections_body, mutants_section()]
+    _write_pages(out, sections, prof, seed, verified, source)
     timing["total"] = time.perf_counter() - t0
     record = {
         "format": RESULTS_FORMAT,
@@ -274,7 +283,7 @@ def build_report(
     total = sum(module.units(prof) for _, module in PARTS) + 4
     try:
         with one_blas_thread(), Progress(total, progress) as bar:
-            _build(out, prof, seed, verify, given, bar)
+            _build(out, prof, seed, verify, given, bar, None if ledger is None else str(ledger))
             with deferred_interrupts():
                 _publish(out, final)
             bar.tick()

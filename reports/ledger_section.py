@@ -19,28 +19,41 @@ def _outcome(c: dict[str, Any]) -> str:
     return f"[badge] {c['outcome']}"
 
 
+#: how a ledger's ``aggregation`` folded a number over the cases, in the table's words
+_FOLDED = {"max": "largest", "min": "smallest", "sum": "total", "mean": "mean"}
+
+
 def _numbers(c: dict[str, Any]) -> Table | None:
     measured, theory = c.get("measured") or {}, c.get("theory") or {}
     keys = list(measured) + [k for k in theory if k not in measured]
     if not keys:
         return None
+    folded = c.get("aggregation") if isinstance(c.get("aggregation"), dict) else None
+
+    def shown(d: dict[str, Any], k: str) -> str:
+        return num(d[k], 4) if isinstance(d.get(k), int | float) else str(d.get(k, "-"))
+
     rows = tuple(
-        (
-            f"`{k}`",
-            num(measured[k], 4)
-            if isinstance(measured.get(k), int | float)
-            else str(measured.get(k, "-")),
-            num(theory[k], 4)
-            if isinstance(theory.get(k), int | float)
-            else str(theory.get(k, "-")),
-        )
+        (f"`{k}`", shown(measured, k), shown(theory, k))
+        + ((_FOLDED.get(str(folded.get(k)), "-"),) if folded is not None else ())
         for k in keys
     )
+    if folded is None:  # an experiment's own numbers (or an older ledger): as it gave them
+        return Table(
+            ("quantity", "measured", "theory"),
+            rows,
+            caption="What the claim measured beside what theory says.",
+            numeric=(False, True, True),
+        )
     return Table(
-        ("quantity", "measured", "theory"),
+        ("quantity", "measured", "theory", "over its cases"),
         rows,
-        caption="What the claim measured beside what theory says (aggregated over its cases).",
-        numeric=(False, True, True),
+        caption=(
+            "What the claim measured beside what theory says: each number folded over the "
+            "claim's cases as the last column says (the largest, the smallest, the total or "
+            "the mean of the per-case values); a counterexample's own numbers are under it."
+        ),
+        numeric=(False, True, True, False),
     )
 
 
@@ -184,16 +197,24 @@ def _command(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> str:
     )
 
 
-def _overview(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> list[Any]:
-    """What ran, and one table row per claim."""
+def _overview(
+    ledger: dict[str, Any], claims: list[dict[str, Any]], source: str | None = None
+) -> list[Any]:
+    """What ran (``source``: the ledger file given, not run by this build), and one table row
+    per claim."""
+    given = f"From the ledger file `{source}` (not run by this build): " if source else ""
     return [
         Paragraph(
-            f"{_command(ledger, claims)} checked {len(claims)} "
+            f"{given}{_command(ledger, claims)} checked {len(claims)} "
             f"claim{'' if len(claims) == 1 else 's'} in "
             f"{seconds(float(ledger['seconds']))} ({ledger.get('jobs', 1)} processes, Hypothesis "
             f"seed {ledger.get('hypothesis_seed')}). A claim expected to hold must survive every "
             "generated case; a claim expected to fail must be falsified, with a shrunk "
             "counterexample that `descentcheck train` replays — that shows the search has teeth. "
+            "Held means that no generated case falsified the claim: evidence over the cases "
+            "drawn, not a proof for every network (a certified step is proved, in ball "
+            "arithmetic, for that step of that case only; the derivations section says what "
+            "is proved symbolically). "
             "Open a claim for its statement, source, conditions and measured numbers; the "
             "falsified ones show their counterexample."
         ),
@@ -291,12 +312,13 @@ def _claim_details(
 
 
 def ledger_section(
-    ledger: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str
+    ledger: dict[str, Any], out_dir: Path, fig_dir: Path, rel: str, source: str | None = None
 ) -> tuple[Section, dict[str, Any]]:
-    """The section, and what the report adds to the ledger (replay commands and checks)."""
+    """The section, and what the report adds to the ledger (replay commands and checks);
+    ``source`` names the ledger file it was read from, when this build did not run verify."""
     sec = Section("ledger", "Claims ledger")
     claims = ledger["claims"]
-    sec.add(*_overview(ledger, claims))
+    sec.add(*_overview(ledger, claims, source))
     sec.add(*_totals(claims, (ledger.get("stats") or {}).get("all") or {}))
     extra: dict[str, Any] = {}
     for c in claims:

@@ -252,6 +252,16 @@ def _region_caption(rows: list[CaseRow]) -> str:
     return text
 
 
+#: what the outcomes mean (a held-out report reader found them defined in this docstring only)
+OUTCOMES_CAPTION = (
+    "The claim, per case: held (inside theory's region at L₀ and E decreased at every step), "
+    "falsified (inside, yet E rose at some step), vacuous (outside the region, or no verdict "
+    "a priori, as for a net whose E is not L-smooth, such as one with relu: theory promises "
+    "nothing there), not evaluated (the case lacks the check, failed, or is pending). In the "
+    "tables, first rise is the first step k with E(w_k+1) > E(w_k)."
+)
+
+
 def _sections(data: SweepData, counts: dict[str, dict[str, int]]) -> list[Section]:
     rows = data.rows
     falsified = [r for r in rows if claim_outcome(r) == "falsified"]
@@ -271,6 +281,7 @@ def _sections(data: SweepData, counts: dict[str, dict[str, int]]) -> list[Sectio
         Table(
             ("check", "outcome", "cases"),
             tuple((g, o, str(n)) for g, outs in counts.items() for o, n in outs.items()),
+            caption=OUTCOMES_CAPTION,
             numeric=(False, False, True),
         ),
         Figure("final_loss.png", "E(w_K) / E(w_0) per optimizer.", "final loss over initial"),

@@ -402,3 +402,20 @@ def test_the_summary_counts_only_replayable_counterexamples_as_such():
     assert (n["falsified"], n["replayable"]) == (2, 1)
     assert _replayable(n) == " (1 with a replayable counterexample)"
     assert _replayable(claim_counts({"claims": [full]})) == " with a replayable counterexample"
+
+
+def test_a_report_from_a_ledger_file_names_the_file_and_what_held_means(tmp_path):
+    """A report built with ``--ledger`` read as if its build had run verify, and nothing said
+    that "held" is no proof for every network (a held-out report reader)."""
+    from descentcheck.reports.build import _write_pages
+    from descentcheck.reports.ledger_section import _overview
+    from descentcheck.reports.profiles import get_profile
+
+    claims = [{**c, "seconds": 0.5} for c in LEDGER["claims"]]
+    given = _overview(LEDGER, claims, "runs/ledger.json")[0].text
+    assert given.startswith("From the ledger file `runs/ledger.json` (not run by this build): ")
+    assert "Held means that no generated case falsified the claim" in given
+    assert not _overview(LEDGER, claims)[0].text.startswith("From the ledger file")
+    _write_pages(tmp_path, [], get_profile("smoke"), 0, "fast", "runs/ledger.json")
+    page = (tmp_path / "report.md").read_text()
+    assert "its claims ledger: the file `runs/ledger.json`, from verify's `fast` profile" in page

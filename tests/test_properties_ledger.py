@@ -720,3 +720,29 @@ def test_a_counterexamples_relative_increase_is_the_rise_it_shows(fast_ledger):
         ce = c["counterexample"]
         rise = (ce["loss_after"] - ce["loss_before"]) / abs(ce["loss_before"])
         assert c["measured"]["counterexample_relative_increase"] == rise, c["id"]
+
+
+def test_the_ledger_and_the_report_say_how_each_number_was_folded(tmp_path):
+    """A measured table showed ``increase 2.1e-08`` beside a counterexample's 1.2e-04 with no
+    word of how its numbers were made from the cases (a held-out report reader): each entry
+    records its ``aggregation``, and the report's table says it in a column."""
+    from hypothesis import strategies as st
+
+    from descentcheck.properties.claim import Verdict
+    from descentcheck.reports.document import Section
+    from descentcheck.reports.ledger_section import _numbers
+    from descentcheck.reports.markdown import render_markdown
+
+    def check(v, ctx):
+        return Verdict(True, {"low": float(v), "high": float(v), "runs_x": 1}, {"low": 0.0})
+
+    entry = _own_claim_entry(tmp_path, st.integers(0, 50), check, summary={"low": "min"})
+    assert entry["aggregation"] == {"low": "min", "high": "max", "runs_x": "sum"}
+    table = _numbers({**entry, "statement": "s"})
+    assert table is not None and table.header[-1] == "over its cases"
+    rows = {r[0]: r for r in table.rows}
+    assert rows["`low`"][-1] == "smallest" and rows["`high`"][-1] == "largest"
+    assert rows["`runs_x`"][1] == str(entry["examples"]) and rows["`runs_x`"][-1] == "total"
+    section = Section("s", "s")
+    section.add(table)
+    assert "| over its cases |" in render_markdown("r", [], [section])

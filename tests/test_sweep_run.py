@@ -282,6 +282,9 @@ def test_report_builds(reference, tmp_path):
     assert "| momentum | constant_momentum | 6 | 0 | 6 | 0 |  |" in md, md
     assert "adaptive_momentum in the (lr L, tau L) plane" in md and "Not drawn" not in md
     assert "`descentcheck replay reference.sqlite --case N --dir DIR`" in md
+    # the outcomes are defined where they are counted (a held-out report reader)
+    assert "vacuous (outside the region, or no verdict" in md
+    assert "first rise is the first step k with E(w_k+1) > E(w_k)" in md
     assert "<code>descentcheck replay reference.sqlite --case N --dir DIR</code>" in html
     # the same rows give the same report files
     again = report_from_db(reference, tmp_path / "again").parent

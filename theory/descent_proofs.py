@@ -207,7 +207,8 @@ def region() -> list[Identity | Fact]:
     out.append(_fact("area of the Cauchy-Schwarz region", cs_area, sp.Rational(1, 3)))
     out.append(
         _fact(
-            "Cauchy-Schwarz region inside the exact one: its tau_max L <= min(a, 2 - a), 0 < a < 2",
+            "Cauchy-Schwarz region inside the exact one: the a in (0, 2) where its tau_max L "
+            "exceeds a, and where it exceeds 2 - a (both empty)",
             [
                 solve_univariate_inequality(cs_top > a, a, False, sp.Interval.open(0, 2)),
                 solve_univariate_inequality(cs_top > 2 - a, a, False, sp.Interval.open(0, 2)),
