@@ -130,7 +130,8 @@ def _counterexample_blocks(
     command = cx.replay_command(ce, cid)
     cx.counterexample_figure(ce, rep, cid, fig_dir / f"counterexample_{cid}.png")
     hp = ", ".join(
-        f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
+        # a float exactly (its shortest repr): "lr = 1" was 0.9999999999999998
+        f"{k} = {v!r}" if isinstance(v, float) else f"{k} = {v}"
         for k, v in ce["hyperparameters"].items()
     )
     certified = ce.get("certified_increase")

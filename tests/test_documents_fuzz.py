@@ -419,3 +419,17 @@ def test_a_report_from_a_ledger_file_names_the_file_and_what_held_means(tmp_path
     _write_pages(tmp_path, [], get_profile("smoke"), 0, "fast", "runs/ledger.json")
     page = (tmp_path / "report.md").read_text()
     assert "its claims ledger: the file `runs/ledger.json`, from verify's `fast` profile" in page
+
+
+def test_a_counterexamples_hyperparameters_are_shown_exactly(tmp_path):
+    """The report rounded lr = 0.9999999999999998 to "lr = 1" (6 digits) while its replay
+    command kept the exact value (a held-out report reader)."""
+    from descentcheck.reports.ledger_section import _counterexample_blocks
+
+    ce = copy.deepcopy(LEDGER["claims"][0]["counterexample"])
+    ce["hyperparameters"]["lr"] = 0.9999999999999998
+    ce["increase"] = ce["loss_after"] - ce["loss_before"]
+    claim = {**LEDGER["claims"][0], "counterexample": ce}
+    blocks, _ = _counterexample_blocks(claim, tmp_path, tmp_path, "fig")
+    text = " ".join(getattr(b, "text", "") for b in blocks)
+    assert "lr = 0.9999999999999998" in text and "optimizer = gd" in text, text
