@@ -268,10 +268,21 @@ def format_ledger(ledger: dict[str, Any]) -> str:
             )
         if c.get("message") and c["outcome"] != "falsified":
             lines.append("  message: " + c["message"].splitlines()[0])
+        if refused := [k.split(":", 1)[1] for k in c.get("measured") or {} if _refusal(k)]:
+            # a held verdict says nothing of these: theory refuses their regions (a held-out
+            # plugin author's gd region on a weight-decay rule showed only in the numbers)
+            lines.append(
+                f"  left out, theory refuses the region of: {', '.join(refused)} "
+                "(python -m descentcheck.theory says why)"
+            )
         if c["outcome"] == "falsified" and not ce:
             lines.append(f"  falsified: {c.get('message') or 'the check failed'}")
             lines.append(f"  the shrunk draw: {_clipped(c.get('falsifying_draw'))}")
     return "\n".join(lines + _footer(ledger))
+
+
+def _refusal(key: str) -> bool:
+    return key.startswith("region_refused:")
 
 
 def _footer(ledger: dict[str, Any]) -> list[str]:

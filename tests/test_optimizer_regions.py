@@ -366,6 +366,12 @@ def test_the_region_claim_names_the_regions_theory_refuses(plugins, tmp_path):
     assert entry["outcome"] == "held", entry["message"]
     refused = {k for k in entry["measured"] if k.startswith("region_refused:")}
     assert refused == {"region_refused:signsgd"}, entry["measured"]
+    # and the text ledger (verify's output) says so in words (a held-out plugin author saw it
+    # only in the measured line)
+    from descentcheck.properties.ledger import format_ledger
+
+    text = format_ledger({"profile": "fast", "seconds": 1.0, "claims": [entry]})
+    assert "  left out, theory refuses the region of: signsgd (python -m" in text, text
 
 
 # ---- bug 6 (optimizers): the device-path claim trains plugin optimizers ---------------------
