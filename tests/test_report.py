@@ -97,6 +97,8 @@ def test_every_section_is_present_with_numbers(report: Path) -> None:
         assert len(re.findall(r"\d+(?:\.\d+)?", text)) >= 3, f"section {sid} has no numbers"
     summary = " ".join(page.text["summary"])
     assert re.search(r"\d+ of \d+ claims met their expectation", summary)
+    # a mean difference of PSNR comes with its spread over the paired seeds
+    assert re.search(r"dB, sd \d+(\.\d+)? dB over \d+ paired seeds\)", summary), summary
 
 
 def test_every_figure_the_page_names_exists(report: Path) -> None:
