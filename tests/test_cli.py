@@ -1173,3 +1173,35 @@ def test_a_plugin_in_a_misspelt_entry_point_group_is_named_with_the_unknown_name
     monkeypatch.setattr(plugins, "declared_groups", real)  # none stray: no hint
     r = CliRunner().invoke(main, ["derive", "xopt"])
     assert r.exit_code == 2 and "does not read" not in r.output
+
+
+def test_gradcheck_says_undecided_where_the_oracles_error_would_decide(workdir):
+    """Named Richardson on a relu net with data of size 1e-3 (its fixed steps cross the kinks)
+    said OK on its own error estimate, and a 20% wrong gradient passed the same way (a held-out
+    gradcheck audit): the row is UNDECIDED, the note says why, and the status is 3, not 0 or
+    the 1 of a failure. The pass rule is printed with the table."""
+    spec = workdir / "kinked.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "inputs": 2,
+                "output": "out",
+                "loss": "mse",
+                "nodes": [
+                    {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+                    {"name": "a", "op": "relu", "inputs": ["h"]},
+                    {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
+                ],
+            }
+        )
+    )
+    rng = np.random.default_rng(0)  # the audit's data, as it drew them
+    np.savez(workdir / "d.npz", x=rng.normal(size=(10, 2)) * 1e-3, y=rng.normal(size=10))
+    args = ["gradcheck", str(spec), "--data", str(workdir / "d.npz"), "--seed", "0"]
+    r = CliRunner().invoke(main, [*args, "--method", "richardson"])
+    assert r.exit_code == 3, r.output
+    assert "UNDECIDED (oracle error)" in r.output and "FAIL" not in r.output, r.output
+    assert "this oracle cannot tell" in r.output
+    assert "pass: |backprop - oracle| <= rtol max(" in r.output and "rtol 1e-08" in r.output
+    auto = CliRunner().invoke(main, args)
+    assert auto.exit_code == 0 and "UNDECIDED" not in auto.output, auto.output

@@ -662,3 +662,46 @@ def test_the_network_check_is_exported_and_takes_a_spec() -> None:
     by_spec = dc.check_network_gradient(net.spec.raw, params, x, y)
     assert by_name.ok and by_spec.ok
     assert by_name.table() == by_spec.table() == check_network_gradient(net, params, x, y).table()
+
+
+# ---- undecided: the oracle's own error, not the check, would decide ---------------------------
+
+KINKED = {
+    "inputs": 2,
+    "output": "out",
+    "loss": "mse",
+    "nodes": [
+        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
+        {"name": "a", "op": "relu", "inputs": ["h"]},
+        {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
+    ],
+}
+
+
+def _kinked_bias_check(scale: float, method: str):
+    """A relu net on data of size 1e-3: Richardson's fixed steps (0.1) cross the kinks, and its
+    error estimate is 8e-3 of a 0.1 gradient (a held-out audit's case)."""
+    net = Network.from_spec(KINKED)
+    rng = np.random.default_rng(0)  # the audit's data, as it drew them
+    x, y = net.check_data(rng.normal(size=(10, 2)) * 1e-3, rng.normal(size=10))
+    p = net.init(seed=0, x=x)
+    _, g = net.loss_and_grad(p, x, y)
+    return check_gradient(
+        lambda b: net.loss({**p, "h.b": b}, x, y),
+        lambda b: g["h.b"] * scale,
+        np.array(p["h.b"]),
+        method=method,
+    )
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.2])
+def test_a_check_richardsons_error_would_decide_is_undecided(scale: float) -> None:
+    """Named Richardson passed a gradient 20% off ("gradient ok: max rel. error 3.3e-01 ...
+    (richardson, oracle error 8.4e-03)"): its own error estimate, not rtol, decided. Such a
+    check is undecided, neither OK nor FAIL, for the right gradient and the wrong one alike;
+    auto's complex step decides both."""
+    r = _kinked_bias_check(scale, "richardson")
+    assert not r.ok and r.undecided, r.message
+    assert r.message.startswith("undecided at ") and "this oracle cannot tell" in r.message
+    auto = _kinked_bias_check(scale, "auto")
+    assert auto.ok is (scale == 1.0) and not auto.undecided, auto.message
