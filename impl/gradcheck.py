@@ -63,7 +63,7 @@ if at each kink it does not change with the sign of the step and, just off the k
 side, equals that side's one-sided derivative; otherwise it falls back, and the fallback, whose
 differences cannot tell the branch, has no oracle at the kinks, complex step's and those its
 own one-sided differences find, named once in the note (an infinite error estimate: the entry
-fails as ``no oracle``). A named ``complex_step`` is not cross-checked. A named
+is undecided, ``no oracle``). A named ``complex_step`` is not cross-checked. A named
 ``richardson`` or ``mpmath`` finds the kinks itself (Richardson: its one-sided estimates, from
 the same evaluations, differ beyond their error estimates; mpmath: the gap between the one-sided
 slopes is the same at h and 2h, a jump, where a smooth f gives f'' h, doubling) and has no
@@ -194,10 +194,11 @@ class GradCheckResult:
     oracle_error: Array
     note: str = ""
     undecided: bool = False
-    """True when no entry failed but some lie within ``10 * oracle_err`` of the oracle and not
-    within ``rtol``, where that error is Richardson's and large (:func:`_resolvable`): the
-    oracle's own error, not the check, would pass them, so the check cannot decide (``ok`` is
-    False; the CLI says UNDECIDED and exits with status 3)."""
+    """True when no entry failed but some could not be decided: no oracle at them (a kink
+    differences cannot resolve: ``message`` starts with "no oracle"), or within ``10 *
+    oracle_err`` of the oracle and not within ``rtol``, where that error is Richardson's and
+    large (:func:`_resolvable`). ``ok`` is False; the CLI says UNDECIDED and exits with status
+    3."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -897,9 +898,11 @@ def _compare(
     # failed either (a held-out audit's Richardson passed a gradient 20% off near a kink)
     with np.errstate(all="ignore"):
         unsure = passed & (diff > rtol * scale) & _resolvable(oracle, a, n, e, size)
+    # no oracle at an entry (a kink differences cannot resolve): not a failure of backprop
+    blind = np.isfinite(a) & np.isfinite(n) & ~np.isfinite(e)
     ok = bool(passed.all()) and not unsure.any()
-    undecided = bool(passed.all()) and not ok
-    if undecided:
+    undecided = bool((passed | blind).all()) and not ok
+    if undecided and not blind.any():
         with np.errstate(all="ignore"):
             k = int(np.argmax(np.where(unsure, diff / (rtol * scale), -np.inf)))
     else:
@@ -911,7 +914,7 @@ def _compare(
         tag = f"{oracle.method}, oracle error {e[k]:.1e}"
     if ok:
         message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
-    elif undecided:
+    elif undecided and not blind.any():
         message = (
             f"undecided at {int(unsure.sum())} entries, worst index {index}: analytic "
             f"{a[k]:.10e}, oracle {n[k]:.10e}, rel. error {rel[k]:.1e} > rtol {rtol:.1e}, "
@@ -1100,7 +1103,7 @@ def format_table(rows: Iterable[ParamCheck]) -> str:
             str(r.result.worst_index),
             "OK"
             if r.ok
-            else "UNDECIDED (oracle error)"
+            else ("UNDECIDED" + (_nonfinite(r.result) or " (oracle error)"))
             if r.result.undecided
             else "FAIL" + _nonfinite(r.result),
         )

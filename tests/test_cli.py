@@ -1205,3 +1205,31 @@ def test_gradcheck_says_undecided_where_the_oracles_error_would_decide(workdir):
     assert "pass: |backprop - oracle| <= rtol max(" in r.output and "rtol 1e-08" in r.output
     auto = CliRunner().invoke(main, args)
     assert auto.exit_code == 0 and "UNDECIDED" not in auto.output, auto.output
+
+
+@pytest.mark.parametrize("method", ["richardson", "mpmath"])
+def test_gradcheck_at_a_kink_without_an_oracle_is_undecided_not_failed(workdir, method):
+    """A named differences oracle has no oracle at a relu kink: the row said FAIL and the
+    status was 1, as for a wrong gradient (a held-out gradcheck audit: a script could not tell
+    the two apart); it is UNDECIDED, status 3."""
+    spec = workdir / "relu.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "inputs": 2,
+                "output": "out",
+                "loss": "mse",
+                "nodes": [
+                    {"name": "h", "op": "dense", "units": 3, "inputs": ["input"]},
+                    {"name": "a", "op": "relu", "inputs": ["h"]},
+                    {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
+                ],
+            }
+        )
+    )
+    x = np.array([[0.0, 0.0], [1.0, -0.5], [0.3, 0.8]])  # a row of zeros: h = b = 0 there
+    np.savez(workdir / "d.npz", x=x, y=np.array([0.5, -1.0, 2.0]))
+    args = ["gradcheck", str(spec), "--data", str(workdir / "d.npz"), "--seed", "0"]
+    r = CliRunner().invoke(main, [*args, "--method", method])
+    assert r.exit_code == 3, r.output
+    assert "UNDECIDED (no oracle at a kink)" in r.output and "FAIL" not in r.output, r.output
