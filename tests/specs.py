@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from descentcheck.impl.examples import EXAMPLES
 
 DESIGN_EXAMPLE = EXAMPLES["design"]
@@ -46,3 +48,17 @@ RELU_LAYER = {
         {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
     ],
 }
+
+
+def relu_net(units: int) -> dict[str, Any]:
+    """dense(units) -> relu -> dense(1), mse, on 2 inputs: the gradcheck tests at kinks."""
+    return {
+        "inputs": 2,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": units, "inputs": ["input"]},
+            {"name": "a", "op": "relu", "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
+        ],
+    }

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from process_groups import group_alive, kill_group
-from specs import DESIGN_EXAMPLE, RELU_LAYER
+from specs import DESIGN_EXAMPLE, RELU_LAYER, relu_net
 
 from descentcheck.cli import main
 
@@ -1181,20 +1181,7 @@ def test_gradcheck_says_undecided_where_the_oracles_error_would_decide(workdir):
     gradcheck audit): the row is UNDECIDED, the note says why, and the status is 3, not 0 or
     the 1 of a failure. The pass rule is printed with the table."""
     spec = workdir / "kinked.json"
-    spec.write_text(
-        json.dumps(
-            {
-                "inputs": 2,
-                "output": "out",
-                "loss": "mse",
-                "nodes": [
-                    {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-                    {"name": "a", "op": "relu", "inputs": ["h"]},
-                    {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
-                ],
-            }
-        )
-    )
+    spec.write_text(json.dumps(relu_net(4)))
     rng = np.random.default_rng(0)  # the audit's data, as it drew them
     np.savez(workdir / "d.npz", x=rng.normal(size=(10, 2)) * 1e-3, y=rng.normal(size=10))
     args = ["gradcheck", str(spec), "--data", str(workdir / "d.npz"), "--seed", "0"]
@@ -1213,20 +1200,7 @@ def test_gradcheck_at_a_kink_without_an_oracle_is_undecided_not_failed(workdir, 
     status was 1, as for a wrong gradient (a held-out gradcheck audit: a script could not tell
     the two apart); it is UNDECIDED, status 3."""
     spec = workdir / "relu.json"
-    spec.write_text(
-        json.dumps(
-            {
-                "inputs": 2,
-                "output": "out",
-                "loss": "mse",
-                "nodes": [
-                    {"name": "h", "op": "dense", "units": 3, "inputs": ["input"]},
-                    {"name": "a", "op": "relu", "inputs": ["h"]},
-                    {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
-                ],
-            }
-        )
-    )
+    spec.write_text(json.dumps(relu_net(3)))
     x = np.array([[0.0, 0.0], [1.0, -0.5], [0.3, 0.8]])  # a row of zeros: h = b = 0 there
     np.savez(workdir / "d.npz", x=x, y=np.array([0.5, -1.0, 2.0]))
     args = ["gradcheck", str(spec), "--data", str(workdir / "d.npz"), "--seed", "0"]

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from specs import relu_net
 
 from descentcheck.impl.gradcheck import (
     GradCheckResult,
@@ -666,16 +667,7 @@ def test_the_network_check_is_exported_and_takes_a_spec() -> None:
 
 # ---- undecided: the oracle's own error, not the check, would decide ---------------------------
 
-KINKED = {
-    "inputs": 2,
-    "output": "out",
-    "loss": "mse",
-    "nodes": [
-        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-        {"name": "a", "op": "relu", "inputs": ["h"]},
-        {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
-    ],
-}
+KINKED = relu_net(4)
 
 
 def _kinked_bias_check(scale: float, method: str):
