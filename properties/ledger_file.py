@@ -110,6 +110,23 @@ def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
                 raise _not_a_ledger(p, f"{where}: {e}") from None
 
 
+def _named(raw: dict[str, Any], e: ValidationError) -> str:
+    """`` (claim 'ID')`` after a problem inside ``claims[i]`` whose id is readable (a position
+    alone, ``claims[41]``, left a reader counting)."""
+    loc = e.errors()[0]["loc"] if e.errors() else ()
+    claims = raw.get("claims")
+    if (
+        len(loc) >= 2
+        and loc[0] == "claims"
+        and isinstance(loc[1], int)
+        and isinstance(claims, list)
+    ):
+        claim = claims[loc[1]] if loc[1] < len(claims) else None
+        if isinstance(claim, dict) and isinstance(claim.get("id"), str) and "id" not in loc[2:3]:
+            return f" (claim {claim['id']!r})"
+    return ""
+
+
 def read_ledger(path: str | Path) -> dict[str, Any]:
     """The ledger at ``path`` as a dict (as written), after the checks of the module docstring."""
     p = Path(path)
@@ -120,6 +137,6 @@ def read_ledger(path: str | Path) -> dict[str, Any]:
     try:
         LedgerRecord.model_validate(raw)
     except ValidationError as e:
-        raise _not_a_ledger(p, first_problem(e)) from None
+        raise _not_a_ledger(p, first_problem(e) + _named(raw, e)) from None
     _replayable(p, raw["claims"])
     return raw

@@ -63,8 +63,9 @@ class NamespacedDatabase(ExampleDatabase):
 
 def _counted(key: str) -> bool:
     """A count a check names on the fly (a plugin optimizer's ``runs_NAME``, an uncertified
-    step's reason): summed over cases, an integer in the ledger."""
-    return key.startswith(("uncertified:", "runs_"))
+    step's reason, the a-priori claims' ``cases_group_NAME``): summed over cases, an integer in
+    the ledger (``cases_group_array`` was folded by max, so a report said 1 case of 50)."""
+    return key.startswith(("uncertified:", "runs_", "cases_"))
 
 
 class Aggregator:
@@ -112,10 +113,14 @@ class Aggregator:
             for k, v in self.values.items()
         }
 
-    def modes(self) -> dict[str, Aggregate]:
+    def modes(self) -> dict[str, str]:
         """``mode`` of each key folded (the ledger's ``aggregation``: the report says how each
-        number it shows was made from the cases)."""
-        return {k: self.mode(k) for k in self.values}
+        number it shows was made from the cases); ``counterexample`` for the counterexample's
+        own numbers (``counterexample_*``, added once, from it alone)."""
+        return {
+            k: "counterexample" if k.startswith("counterexample_") else self.mode(k)
+            for k in self.values
+        }
 
 
 # Shrink calls spent on one counterexample, by profile (None: no limit). Shrinking the

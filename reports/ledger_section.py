@@ -20,7 +20,13 @@ def _outcome(c: dict[str, Any]) -> str:
 
 
 #: how a ledger's ``aggregation`` folded a number over the cases, in the table's words
-_FOLDED = {"max": "largest", "min": "smallest", "sum": "total", "mean": "mean"}
+_FOLDED = {
+    "max": "largest",
+    "min": "smallest",
+    "sum": "total",
+    "mean": "mean",
+    "counterexample": "its counterexample's",
+}
 
 
 def _numbers(c: dict[str, Any]) -> Table | None:
@@ -51,7 +57,7 @@ def _numbers(c: dict[str, Any]) -> Table | None:
         caption=(
             "What the claim measured beside what theory says: each number folded over the "
             "claim's cases as the last column says (the largest, the smallest, the total or "
-            "the mean of the per-case values); a counterexample's own numbers are under it."
+            "the mean of the per-case values), or the counterexample's own (counterexample_*)."
         ),
         numeric=(False, True, True, False),
     )
@@ -193,7 +199,8 @@ def _command(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> str:
     else:
         head = f"`{command}` with a selection of `--claim`s"
     return (
-        f"{head} (of the {len(BY_ID)} claims registered here, {len(left)} were not run, "
+        f"{head} (of the {len(BY_ID)} claims registered here, {len(left)} "
+        f"{'is' if len(left) == 1 else 'are'} not in this ledger, "
         f"{', '.join(f'`{i}`' for i in left[:3])}{', ...' if len(left) > 3 else ''})"
     )
 
@@ -306,7 +313,7 @@ def _claim_details(
         ]
     head = (
         f"`{c['id']}`: expected to {'hold' if c['expect'] == 'holds' else 'fail'}, "
-        f"{c['outcome']} after {c['examples']} cases"
+        f"{c['outcome']} after {count(c['examples'], 'case')}"
         + ("" if c["meets_expectation"] else " (UNEXPECTED)")
     )
     return Details(head, blocks, open=c["outcome"] != "held" or not c["meets_expectation"]), info

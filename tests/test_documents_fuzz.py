@@ -363,8 +363,10 @@ def test_a_ledger_that_contradicts_itself_is_refused(folder, edit, says):
             claim[key] = value
     path = folder / "ledger.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(LedgerError, match=says):
+    with pytest.raises(LedgerError, match=says) as refused:
         read_ledger(path)
+    if "counterexample" not in edit:  # named by its id, not only claims[0] (a regression check)
+        assert str(refused.value).endswith(" (claim 'a-claim')"), refused.value
     claim["counterexample"].pop("certified_increase", None)  # the same numbers, no claim of
     if "counterexample" in edit:  # a certificate: read as they are
         path.write_text(json.dumps(doc))

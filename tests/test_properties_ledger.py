@@ -734,10 +734,17 @@ def test_the_ledger_and_the_report_say_how_each_number_was_folded(tmp_path):
     from descentcheck.reports.markdown import render_markdown
 
     def check(v, ctx):
-        return Verdict(True, {"low": float(v), "high": float(v), "runs_x": 1}, {"low": 0.0})
+        measured = {"low": float(v), "high": float(v), "runs_x": 1, "cases_group_x": 1}
+        return Verdict(True, measured, {"low": 0.0})
 
     entry = _own_claim_entry(tmp_path, st.integers(0, 50), check, summary={"low": "min"})
-    assert entry["aggregation"] == {"low": "min", "high": "max", "runs_x": "sum"}
+    assert entry["aggregation"] == {
+        "low": "min",
+        "high": "max",
+        "runs_x": "sum",
+        "cases_group_x": "sum",  # a count of cases: 1 of 50 by max before (a held-out reader)
+    }
+    assert entry["measured"]["cases_group_x"] == entry["examples"]
     table = _numbers({**entry, "statement": "s"})
     assert table is not None and table.header[-1] == "over its cases"
     rows = {r[0]: r for r in table.rows}
@@ -746,3 +753,11 @@ def test_the_ledger_and_the_report_say_how_each_number_was_folded(tmp_path):
     section = Section("s", "s")
     section.add(table)
     assert "| over its cases |" in render_markdown("r", [], [section])
+    # a counterexample's own numbers are its own, not the largest over the cases
+    from descentcheck.properties.runner import Aggregator
+
+    folded = Aggregator({})
+    folded.add({"counterexample_L0": 2.0, "L0": 1.0})
+    assert folded.modes() == {"counterexample_L0": "counterexample", "L0": "max"}
+    shown = _numbers({"measured": {"counterexample_L0": 2.0}, "aggregation": folded.modes()})
+    assert shown is not None and shown.rows[0][-1] == "its counterexample's"
