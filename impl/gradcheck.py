@@ -193,12 +193,11 @@ class GradCheckResult:
     message: str
     oracle_error: Array
     note: str = ""
-    undecided: bool = False
-    """True when no entry failed but some could not be decided: no oracle at them (a kink
-    differences cannot resolve: ``message`` starts with "no oracle"), or within ``10 *
-    oracle_err`` of the oracle and not within ``rtol``, where that error is Richardson's and
-    large (:func:`_resolvable`). ``ok`` is False; the CLI says UNDECIDED and exits with status
-    3."""
+    undecided: str = ""
+    """Why no entry failed and yet the check is not passed (``ok`` False; the CLI says
+    UNDECIDED and exits with status 3): ``"no oracle at a kink"`` (differences cannot resolve
+    one), or ``"oracle error"`` (within ``10 * oracle_err`` of the oracle, not within ``rtol``,
+    where that error is Richardson's and large: :func:`_resolvable`). Empty when decided."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -901,8 +900,10 @@ def _compare(
     # no oracle at an entry (a kink differences cannot resolve): not a failure of backprop
     blind = np.isfinite(a) & np.isfinite(n) & ~np.isfinite(e)
     ok = bool(passed.all()) and not unsure.any()
-    undecided = bool((passed | blind).all()) and not ok
-    if undecided and not blind.any():
+    undecided = ""
+    if not ok and bool((passed | blind).all()):
+        undecided = "no oracle at a kink" if blind.any() else "oracle error"
+    if undecided == "oracle error":
         with np.errstate(all="ignore"):
             k = int(np.argmax(np.where(unsure, diff / (rtol * scale), -np.inf)))
     else:
@@ -914,7 +915,7 @@ def _compare(
         tag = f"{oracle.method}, oracle error {e[k]:.1e}"
     if ok:
         message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
-    elif undecided and not blind.any():
+    elif undecided == "oracle error":
         message = (
             f"undecided at {int(unsure.sum())} entries, worst index {index}: analytic "
             f"{a[k]:.10e}, oracle {n[k]:.10e}, rel. error {rel[k]:.1e} > rtol {rtol:.1e}, "
@@ -1086,8 +1087,6 @@ def _nonfinite(r: GradCheckResult) -> str:
         for side, values in (("backprop", r.analytic), ("oracle", r.numeric))
         if not np.all(np.isfinite(values))
     ]
-    if not sides and not np.all(np.isfinite(r.oracle_error)):
-        return " (no oracle at a kink)"
     return f" ({' and '.join(sides)} not finite)" if sides else ""
 
 
@@ -1103,7 +1102,7 @@ def format_table(rows: Iterable[ParamCheck]) -> str:
             str(r.result.worst_index),
             "OK"
             if r.ok
-            else ("UNDECIDED" + (_nonfinite(r.result) or " (oracle error)"))
+            else f"UNDECIDED ({r.result.undecided})"
             if r.result.undecided
             else "FAIL" + _nonfinite(r.result),
         )
