@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from click.testing import CliRunner
-from optimizer_plugins import FakeEntryPoint
+from optimizer_plugins import ADAM, FakeEntryPoint, adam_rule, make_adam
 
 import descentcheck.registry.optimizers as reg
 from descentcheck.cli import main
@@ -193,59 +193,6 @@ def test_declared_ranges_match_the_factories():
 # ---- a plugin: Adam, through a fake entry point ------------------------------------------------
 
 
-def make_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-    """Adam (Kingma & Ba 2015), dict form only (the trainer runs it on dicts)."""
-
-    def init(params):
-        zeros = {k: np.zeros_like(v) for k, v in params.items()}
-        return 0, zeros, dict(zeros)
-
-    def update(grads, state, params):
-        t, m, v = state
-        t += 1
-        m = {k: beta1 * m[k] + (1 - beta1) * g for k, g in grads.items()}
-        v = {k: beta2 * v[k] + (1 - beta2) * g * g for k, g in grads.items()}
-        dw = {
-            k: -lr * (m[k] / (1 - beta1**t)) / (np.sqrt(v[k] / (1 - beta2**t)) + eps) for k in grads
-        }
-        return dw, (t, m, v), StepInfo(None)
-
-    hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
-    return Optimizer("adam", hp, init, update)
-
-
-def adam_rule() -> UpdateRule:
-    lr, b1, b2, eps, g, m, v, k = sp.symbols("lr beta1 beta2 eps g m v k", real=True)
-    m_hat = m / (1 - b1 ** (k + 1))
-    v_hat = v / (1 - b2 ** (k + 1))
-    return UpdateRule(
-        step=-lr * m_hat / (sp.sqrt(v_hat) + eps),
-        gradient=g,
-        hyperparameters={"lr": lr, "beta1": b1, "beta2": b2, "eps": eps},
-        state={m: b1 * m + (1 - b1) * g, v: b2 * v + (1 - b2) * g**2},
-        step_index=k,
-    )
-
-
-def _decay(name: str, default: float) -> Hyperparameter:
-    return Hyperparameter(
-        name, "float", f"{name} decay", default, high=1.0, high_open=True, draw=(0.5, 0.99, False)
-    )
-
-
-ADAM = OptimizerEntry(
-    name="adam",
-    summary="Adam (Kingma & Ba 2015)",
-    hyperparameters=(
-        replace(LR, draw=(1e-3, 0.05, True)),
-        _decay("beta1", 0.9),
-        _decay("beta2", 0.999),
-        Hyperparameter("eps", "float", "added to sqrt(v_hat)", 1e-8, draw=(1e-8, 1e-3, True)),
-    ),
-    factory=make_adam,
-    derivation=adam_rule,
-    no_region="the step's direction depends on the whole gradient history",
-)
 ADAM_TAKES = " (it takes lr, beta1, beta2, eps)"  # the tail of an unknown option's message
 
 

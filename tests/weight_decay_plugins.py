@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import sympy as sp
+from optimizer_plugins import ADAM, adam_rule, make_adam
 
 from descentcheck.impl.optim.base import Optimizer, StepInfo
 from descentcheck.registry.optimizers import LR, Hyperparameter, OptimizerEntry, UpdateRule
@@ -55,59 +56,35 @@ SGDW = OptimizerEntry(
 
 
 def make_adamw(lr, wd=0.1, beta1=0.9, beta2=0.999, eps=1e-8):
-    """AdamW (Loshchilov & Hutter 2019), decoupled: ``dw = -lr (m_hat / (sqrt(v_hat) + eps)
-    + wd w)``."""
-
-    def init(params):
-        z = {k: np.zeros_like(v) for k, v in params.items()}
-        return 0, z, dict(z)
+    """AdamW (Loshchilov & Hutter 2019), decoupled: Adam's step ``-lr m_hat / (sqrt(v_hat) +
+    eps)`` and ``- lr wd w``."""
+    adam = make_adam(lr, beta1, beta2, eps)
 
     def update(grads, state, params):
-        t, m, v = state
-        t += 1
-        m = {k: beta1 * m[k] + (1 - beta1) * g for k, g in grads.items()}
-        v = {k: beta2 * v[k] + (1 - beta2) * g * g for k, g in grads.items()}
-        dw = {
-            k: -lr * (m[k] / (1 - beta1**t) / (np.sqrt(v[k] / (1 - beta2**t)) + eps))
-            - lr * wd * params[k]
-            for k in grads
-        }
-        return dw, (t, m, v), StepInfo(None)
+        dw, state, info = adam.update(grads, state, params)
+        return {k: d - lr * wd * params[k] for k, d in dw.items()}, state, info
 
-    hp = {"lr": lr, "wd": wd, "beta1": beta1, "beta2": beta2, "eps": eps}
-    return Optimizer("adamw", hp, init, update)
+    hp = {**adam.hyperparameters, "wd": wd}
+    return replace(adam, name="adamw", hyperparameters=hp, update=update)
 
 
 def adamw_rule() -> UpdateRule:
-    lr, wd, b1, b2, eps, g, m, v, k, w = sp.symbols("lr wd beta1 beta2 eps g m v k w", real=True)
-    m_hat, v_hat = m / (1 - b1 ** (k + 1)), v / (1 - b2 ** (k + 1))
-    return UpdateRule(
-        step=-lr * (m_hat / (sp.sqrt(v_hat) + eps) + wd * w),
-        gradient=g,
-        hyperparameters={"lr": lr, "wd": wd, "beta1": b1, "beta2": b2, "eps": eps},
-        state={m: b1 * m + (1 - b1) * g, v: b2 * v + (1 - b2) * g**2},
-        step_index=k,
+    """Adam's rule with ``- lr wd w_k``."""
+    rule = adam_rule()
+    wd, w = sp.symbols("wd w", real=True)
+    return replace(
+        rule,
+        step=rule.step - rule.hyperparameters["lr"] * wd * w,
+        hyperparameters={**rule.hyperparameters, "wd": wd},
         parameter=w,
     )
 
 
-def _decay(name, default):
-    return Hyperparameter(
-        name, "float", f"{name} decay", default, high=1.0, high_open=True, draw=(0.5, 0.99, False)
-    )
-
-
-ADAMW = OptimizerEntry(
+ADAMW = replace(
+    ADAM,
     name="adamw",
     summary="AdamW (Loshchilov & Hutter 2019)",
-    hyperparameters=(
-        replace(LR, draw=(1e-3, 0.05, True)),
-        WD,
-        _decay("beta1", 0.9),
-        _decay("beta2", 0.999),
-        Hyperparameter("eps", "float", "added to sqrt(v_hat)", 1e-8, draw=(1e-8, 1e-3, True)),
-    ),
+    hyperparameters=(ADAM.hyperparameters[0], WD, *ADAM.hyperparameters[1:]),
     factory=make_adamw,
     derivation=adamw_rule,
-    no_region="the step's direction depends on the whole gradient history",
 )
