@@ -38,11 +38,17 @@ kernels perform the chains' operations in the chains' order, so they give the sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..backend import namespace
 from . import fused, vector_math
 from .base import Array, Layer, iadd, imul
+
+if TYPE_CHECKING:
+    from . import Factory
 
 # numpy 2 takes a Python float operand through its weak-scalar promotion, about 0.15 us a call
 # on a small array; a float64 0-d array gives float64 and complex128 operands the same bits
@@ -186,11 +192,13 @@ class Elementwise(Layer):
 
     fn: staticmethod
 
-    def forward(self, params, xs):
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, Any]:
         x = xs[0]
         return type(self).fn(x), x
 
-    def backward(self, params, cache, gy):
+    def backward(
+        self, params: dict[str, Array], cache: Any, gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         return [imul(self.derivative(cache), gy)], {}  # gy * f'(x)
 
 
@@ -216,7 +224,7 @@ def _tanh_slope(e: Array) -> Array:
 
 
 class Sigmoid(Elementwise):
-    def forward(self, params, xs):
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, Array]:
         x = xs[0]
         k = fused.kernels(x)
         if k is None and x.dtype.kind == "c":
@@ -233,10 +241,12 @@ class Sigmoid(Elementwise):
         e = _exp_neg_abs_real(x)  # mutants: numba only
         return fused.call(k.sigmoid_from, x, e), e  # mutants: numba only
 
-    def derivative(self, e):
+    def derivative(self, e: Array) -> Array:
         return _bell(e)
 
-    def backward(self, params, cache, gy):
+    def backward(
+        self, params: dict[str, Array], cache: Array, gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         k = fused.kernels(cache, gy)
         if k is None:
             return super().backward(params, cache, gy)
@@ -246,7 +256,9 @@ class Sigmoid(Elementwise):
 class Tanh(Elementwise):
     fn = staticmethod(tanh)
 
-    def forward(self, params, xs):
+    def forward(
+        self, params: dict[str, Array], xs: list[Array]
+    ) -> tuple[Array, Array | tuple[Array]]:
         x = xs[0]
         fn = type(self).fn
         if x.size < TANH_EXP_MIN_SIZE or fn is not _TANH or x.dtype.kind == "c":
@@ -254,13 +266,15 @@ class Tanh(Elementwise):
         y, e = _tanh_large(x)
         return y, (e,)  # exp(-2|x|): made here, so backward may overwrite it
 
-    def backward(self, params, cache, gy):
+    def backward(
+        self, params: dict[str, Array], cache: Array | tuple[Array], gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         k = fused.kernels(cache[0], gy) if isinstance(cache, tuple) else None
         if k is None:  # Elementwise's rule, without super()'s lookup (small DAGs)
             return [imul(self.derivative(cache), gy)], {}
         return [k.tanh_grad(cache[0], gy)], {}  # _tanh_slope(e) * gy; mutants: numba only
 
-    def derivative(self, cache):
+    def derivative(self, cache: Array | tuple[Array]) -> Array:
         if isinstance(cache, tuple):
             return _tanh_slope(cache[0])
         # small or complex x, or a replaced fn
@@ -274,30 +288,34 @@ class Tanh(Elementwise):
 class Softplus(Elementwise):
     fn = staticmethod(softplus)
 
-    def forward(self, params, xs):
+    def forward(
+        self, params: dict[str, Array], xs: list[Array]
+    ) -> tuple[Array, tuple[Array, Array]]:
         x = xs[0]
         e, pos = _exp_neg_abs(x)
         xp = namespace(e)
         return iadd(xp.log1p(e), xp.where(pos, x, 0.0)), (e, pos)
 
-    def derivative(self, cache):
+    def derivative(self, cache: tuple[Array, Array]) -> Array:
         return _sigmoid_from(*cache, consume=True)  # e is ours: made by forward, used once
 
 
 class Relu(Elementwise):
     fn = staticmethod(lambda x: namespace(x).where(x.real > 0, x, 0.0))
 
-    def derivative(self, x):
+    def derivative(self, x: Array) -> Array:
         return (x.real > 0).astype(namespace(x).float64)
 
 
 class Identity(Elementwise):
     fn = staticmethod(lambda x: x)
 
-    def forward(self, params, xs):
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, None]:
         return xs[0], None
 
-    def backward(self, params, cache, gy):
+    def backward(
+        self, params: dict[str, Array], cache: None, gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         return [gy], {}
 
 
@@ -310,10 +328,12 @@ ACTIVATIONS = {
 }
 
 
-def make_activation(op: str):
+def make_activation(op: str) -> Factory:
     cls = ACTIVATIONS[op]
 
-    def make(name, inputs, in_widths, node):
+    def make(
+        name: str, inputs: tuple[str, ...], in_widths: tuple[int, ...], node: Mapping[str, Any]
+    ) -> Elementwise:
         return cls(name, inputs, in_widths, in_widths[0])
 
     return make

@@ -52,7 +52,7 @@ class Layer:
 
     def backward(
         self, params: dict[str, Array], cache: Any, gy: Array
-    ) -> tuple[list[Array], dict[str, Array]]:
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         raise NotImplementedError
 
     def init(self, rng: np.random.Generator, xs: list[Array] | None) -> dict[str, Array]:

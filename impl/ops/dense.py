@@ -13,6 +13,9 @@ for a layer on the network input (``input_grads`` False), and ``dE/dW``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from .base import Array, Layer, iadd
@@ -22,11 +25,17 @@ from .blas import column_sums, matmul, matmul_into
 class Dense(Layer):
     writes_grads = True
 
-    def forward(self, params, xs):
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, Array]:
         x = xs[0]
         return iadd(matmul(x, params[self.keys["W"]]), params[self.keys["b"]]), x
 
-    def backward(self, params, cache, gy, out=None):
+    def backward(
+        self,
+        params: dict[str, Array],
+        cache: Array,
+        gy: Array,
+        out: dict[str, Array] | None = None,
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         x = cache
         gx = matmul(gy, params[self.keys["W"]].T) if self.input_grads else None
         # a complex gy or x (the complex step) cannot be written into the trainer's real views
@@ -45,6 +54,8 @@ class Dense(Layer):
         }
 
 
-def make_dense(name, inputs, in_widths, node) -> Dense:
+def make_dense(
+    name: str, inputs: tuple[str, ...], in_widths: tuple[int, ...], node: Mapping[str, Any]
+) -> Dense:
     units = node["units"]
     return Dense(name, inputs, in_widths, units, {"W": (in_widths[0], units), "b": (units,)})

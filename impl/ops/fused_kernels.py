@@ -10,6 +10,7 @@ import math
 import numba
 
 from .activations import _TANH_P, _TANH_Q, _TANH_SMALL
+from .base import Array
 from .gaussian import RHO
 
 P0, P1, P2 = _TANH_P
@@ -19,7 +20,7 @@ SIGNATURE = ["float64(float64, float64)"]
 
 
 @numba.vectorize(SIGNATURE, cache=True)
-def tanh_from(x, e):  # pragma: no cover - compiled
+def tanh_from(x: float, e: float) -> float:  # pragma: no cover - compiled
     """tanh(x) from ``e = exp(-2|x|)``: Cephes' rational for ``|x| < 1/2``, else
     ``(1 - e) / (1 + e)``; the sign from x. Both branches are evaluated (so that the loop
     vectorises), the rational on 0 where it is not used: on |x| itself, ``|x|^2`` would overflow
@@ -45,7 +46,7 @@ def tanh_from(x, e):  # pragma: no cover - compiled
 
 
 @numba.vectorize(SIGNATURE, cache=True)
-def tanh_grad(e, g):  # pragma: no cover - compiled
+def tanh_grad(e: float, g: float) -> float:  # pragma: no cover - compiled
     """``4 e / (1 + e)^2 * g``: tanh'(x) for ``e = exp(-2|x|)``, times g."""
     d = 1.0 + e
     d = d * d
@@ -53,13 +54,13 @@ def tanh_grad(e, g):  # pragma: no cover - compiled
 
 
 @numba.vectorize(SIGNATURE, cache=True)
-def sigmoid_from(x, e):  # pragma: no cover - compiled
+def sigmoid_from(x: float, e: float) -> float:  # pragma: no cover - compiled
     """sigmoid(x) from ``e = exp(-|x|)``: ``where(x >= 0, 1, e) / (1 + e)``."""
     return (1.0 if x >= 0.0 else e) / (1.0 + e)
 
 
 @numba.vectorize(SIGNATURE, cache=True)
-def sigmoid_grad(e, g):  # pragma: no cover - compiled
+def sigmoid_grad(e: float, g: float) -> float:  # pragma: no cover - compiled
     """``e / (1 + e)^2 * g``: sigmoid'(x) for ``e = exp(-|x|)``, times g."""
     d = 1.0 + e
     d = d * d
@@ -71,7 +72,7 @@ LOOP = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
 
 @numba.njit(**LOOP)
-def gd_step(g, v, neg_lr):  # pragma: no cover - compiled
+def gd_step(g: Array, v: Array, neg_lr: float) -> None:  # pragma: no cover - compiled
     """``g *= -lr`` (the step ``dw``, into g) and ``v += dw``."""
     for i in range(g.size):
         d = g[i] * neg_lr
@@ -80,7 +81,9 @@ def gd_step(g, v, neg_lr):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def momentum_step(g, buf, v, beta, neg_lr, nesterov):  # pragma: no cover - compiled
+def momentum_step(  # pragma: no cover - compiled
+    g: Array, buf: Array, v: Array, beta: float, neg_lr: float, nesterov: bool
+) -> None:
     """``buf *= beta; buf += g``; then ``dw = buf * -lr`` (heavy ball) or, ``nesterov``,
     ``g += beta * buf; dw = g * -lr``; dw into g, and ``v += dw``."""
     for i in range(g.size):
@@ -98,7 +101,9 @@ def momentum_step(g, buf, v, beta, neg_lr, nesterov):  # pragma: no cover - comp
 
 
 @numba.njit(**LOOP)
-def gaussian_shift(x, mu, xs, xx):  # pragma: no cover - compiled
+def gaussian_shift(  # pragma: no cover - compiled
+    x: Array, mu: Array, xs: Array, xx: Array
+) -> None:
     """``xs = x - mu`` (mu by columns) and ``xx = xs * xs``."""
     n, d = x.shape
     for i in range(n):
@@ -109,7 +114,9 @@ def gaussian_shift(x, mu, xs, xx):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def gaussian_centre(c, mu, r, cs, r2, rc, h2):  # pragma: no cover - compiled
+def gaussian_centre(  # pragma: no cover - compiled
+    c: Array, mu: Array, r: Array, cs: Array, r2: Array, rc: Array, h2: Array
+) -> None:
     """``cs = c - mu``, ``r2 = r * r``, ``rc = r2 * cs`` and ``h2 = 0.5 * r2`` (per-connection
     radii: r is (units, in))."""
     u, d = c.shape
@@ -124,7 +131,9 @@ def gaussian_centre(c, mu, r, cs, r2, rc, h2):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def gaussian_excess(p, th, s_half, e):  # pragma: no cover - compiled
+def gaussian_excess(  # pragma: no cover - compiled
+    p: Array, th: Array, s_half: Array, e: Array
+) -> None:
     """``z = p - (th + s_half)`` (s_half by columns) into p, and ``e = z * RHO + (th + s_half)``
     into e; th is left as it is."""
     n, u = p.shape
@@ -137,13 +146,15 @@ def gaussian_excess(p, th, s_half, e):  # pragma: no cover - compiled
 
 
 @numba.vectorize(SIGNATURE, cache=True)
-def abs_product(g, e):  # pragma: no cover - compiled
+def abs_product(g: float, e: float) -> float:  # pragma: no cover - compiled
     """``|g| * e``."""
     return abs(g) * e
 
 
 @numba.njit(**LOOP)
-def gaussian_sums(g1, g2, s, cs, gd):  # pragma: no cover - compiled
+def gaussian_sums(  # pragma: no cover - compiled
+    g1: Array, g2: Array, s: Array, cs: Array, gd: Array
+) -> None:
     """``gd = g1 - cs * s`` (s by rows) and ``g2 - (g1 + gd) * cs`` into g2."""
     u, d = g1.shape
     for i in range(u):
@@ -155,7 +166,9 @@ def gaussian_sums(g1, g2, s, cs, gd):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def gaussian_scale(gd, gsq, r2, r, gc, gr):  # pragma: no cover - compiled
+def gaussian_scale(  # pragma: no cover - compiled
+    gd: Array, gsq: Array, r2: Array, r: Array, gc: Array, gr: Array
+) -> None:
     """``gd * r2`` into gc and ``-(gsq * r)`` into gr (per-connection radii; gc, gr may be gd,
     gsq themselves, or the trainer's flat gradient's views)."""
     u, d = gd.shape
@@ -166,7 +179,7 @@ def gaussian_scale(gd, gsq, r2, r, gc, gr):  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def subtract_product(a, b, xs):  # pragma: no cover - compiled
+def subtract_product(a: Array, b: Array, xs: Array) -> None:  # pragma: no cover - compiled
     """``a - b * xs`` into a."""
     n, d = a.shape
     for i in range(n):

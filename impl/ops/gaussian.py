@@ -75,12 +75,18 @@ median over the data is below ``1e-8 d`` (data that coincide with its centroid) 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..backend import namespace
 from . import fused, vector_math
 from .base import Array, Layer, iadd, imul, isub, same_kind
 from .blas import matmul
+
+if TYPE_CHECKING:
+    from . import Factory
 
 MATMUL_MIN_SIZE = 1 << 16
 """From this ``n * units * in`` on, the matmul evaluation is used (see the module docstring)."""
@@ -114,7 +120,15 @@ def _minus_product(a: Array, b: Array, xs: Array) -> Array:
 class Gaussian(Layer):
     writes_grads = True
 
-    def __init__(self, name, inputs, in_widths, units, per_unit: bool, logits: bool):
+    def __init__(
+        self,
+        name: str,
+        inputs: tuple[str, ...],
+        in_widths: tuple[int, ...],
+        units: int,
+        per_unit: bool,
+        logits: bool,
+    ) -> None:
         d = in_widths[0]
         shapes = {"centroids": (units, d), "radii": (units,) if per_unit else (units, d)}
         super().__init__(name, inputs, in_widths, units, shapes)
@@ -125,7 +139,9 @@ class Gaussian(Layer):
         """``r^2`` shaped to multiply (units, in) arrays: (units, in) or (units, 1)."""
         return (r * r)[:, None] if self.per_unit else r * r
 
-    def forward(self, params, xs):
+    def forward(
+        self, params: dict[str, Array], xs: list[Array]
+    ) -> tuple[Array, tuple[tuple, Array]]:
         x = xs[0]
         c = params[self.keys["centroids"]]
         r = params[self.keys["radii"]]
@@ -136,7 +152,13 @@ class Gaussian(Layer):
         y = z if self.logits else vector_math.exp(z)
         return y, (cache, y)
 
-    def backward(self, params, cache, gy, out=None):
+    def backward(
+        self,
+        params: dict[str, Array],
+        cache: tuple[tuple, Array],
+        gy: Array,
+        out: dict[str, Array] | None = None,
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         inner, y = cache
         r = params[self.keys["radii"]]
         gz = gy if self.logits else gy * y
@@ -186,7 +208,7 @@ class Gaussian(Layer):
 
     def _backward_direct(
         self, inner: tuple, r: Array, gz: Array, gc: Array | None = None, gr: Array | None = None
-    ):
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         """The direct rules; ``gc``, ``gr``: arrays to write dE/dc, dE/dr into, or None."""
         _, diff, sq = inner
         xp = namespace(gz)
@@ -248,7 +270,7 @@ class Gaussian(Layer):
 
     def _backward_matmul(
         self, inner: tuple, r: Array, gz: Array, gc: Array | None = None, gr: Array | None = None
-    ):
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         """The matmul rules; ``gc``, ``gr``: arrays to write dE/dc, dE/dr into, or None."""
         _, x, c, xs, cs, xx, r2, rc, e = inner
         xp = namespace(gz)
@@ -324,8 +346,10 @@ class Gaussian(Layer):
         return {"centroids": c, "radii": r}
 
 
-def _make(logits: bool):
-    def make(name, inputs, in_widths, node) -> Gaussian:
+def _make(logits: bool) -> Factory:
+    def make(
+        name: str, inputs: tuple[str, ...], in_widths: tuple[int, ...], node: Mapping[str, Any]
+    ) -> Gaussian:
         per_unit = node.get("radius", "per_connection") == "per_unit"
         return Gaussian(name, inputs, in_widths, node["units"], per_unit, logits)
 

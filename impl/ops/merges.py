@@ -9,21 +9,25 @@ gradients per parent).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..backend import namespace
-from .base import Layer, iadd
+from .base import Array, Layer, iadd
 
 
 class Add(Layer):
-    def forward(self, params, xs):
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, None]:
         y = xs[0] + xs[1]
         for x in xs[2:]:
             y = iadd(y, x)
         return y, None
 
-    def backward(self, params, cache, gy):
+    def backward(
+        self, params: dict[str, Array], cache: None, gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         return [gy] * len(self.inputs), {}
 
 
@@ -33,16 +37,22 @@ class Concat(Layer):
         bounds = np.cumsum((0, *self.in_widths)).tolist()
         self._slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
-    def forward(self, params, xs):
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, None]:
         return namespace(xs[0]).concatenate(xs, axis=1), None
 
-    def backward(self, params, cache, gy):
+    def backward(
+        self, params: dict[str, Array], cache: None, gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
         return [gy[:, s] for s in self._slices], {}
 
 
-def make_add(name, inputs, in_widths, node) -> Add:
+def make_add(
+    name: str, inputs: tuple[str, ...], in_widths: tuple[int, ...], node: Mapping[str, Any]
+) -> Add:
     return Add(name, inputs, in_widths, in_widths[0])
 
 
-def make_concat(name, inputs, in_widths, node) -> Concat:
+def make_concat(
+    name: str, inputs: tuple[str, ...], in_widths: tuple[int, ...], node: Mapping[str, Any]
+) -> Concat:
     return Concat(name, inputs, in_widths, int(sum(in_widths)))

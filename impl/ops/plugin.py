@@ -7,11 +7,16 @@ backward; both rules see complex arrays under the complex-step oracle.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backend import namespace
 from .activations import Elementwise
+from .base import Array
+
+if TYPE_CHECKING:
+    from . import Factory
 
 
 @cache
@@ -21,7 +26,7 @@ def _layer_class(plugin: Any) -> type[Elementwise]:
     class PluginActivation(Elementwise):
         fn = staticmethod(forward)
 
-        def derivative(self, x):
+        def derivative(self, x: Array) -> Array:
             d = derivative(x)
             if getattr(d, "shape", None) != x.shape:  # lambdify keeps a constant f' a scalar
                 d = d * namespace(x).ones_like(x)
@@ -31,11 +36,13 @@ def _layer_class(plugin: Any) -> type[Elementwise]:
     return PluginActivation
 
 
-def make_plugin_activation(plugin: Any):
+def make_plugin_activation(plugin: Any) -> Factory:
     """The layer factory of an elementwise plugin op."""
     cls = _layer_class(plugin)
 
-    def make(name, inputs, in_widths, node):
+    def make(
+        name: str, inputs: tuple[str, ...], in_widths: tuple[int, ...], node: Mapping[str, Any]
+    ) -> Elementwise:
         return cls(name, inputs, in_widths, in_widths[0])
 
     return make
