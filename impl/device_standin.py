@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Collection
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -102,43 +103,43 @@ def _host_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Ufunc:
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = name
         self._u = _host_exp if name == "exp" else getattr(np, name)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _call(self.name, self._u, args, kwargs, UFUNC_KW)
 
-    def reduce(self, *args, **kwargs):
+    def reduce(self, *args: Any, **kwargs: Any) -> Any:
         if self.name not in ("add", "multiply"):
             raise NotImplementedError(f"`cupy_{self.name}.reduce` is not supported yet")
         return _call(f"{self.name}.reduce", self._u.reduce, args, kwargs, REDUCE_KW)
 
-    def reduceat(self, *args, **kwargs):
+    def reduceat(self, *args: Any, **kwargs: Any) -> NoReturn:
         if self.name != "add":
             raise NotImplementedError(f"`cupy_{self.name}.reduceat` is not supported yet")
         raise DeviceLeak("cupy.add.reduceat differences a running sum: inaccurate, avoided")
 
 
 class _Function:
-    def __init__(self, name: str, info: dict | None):
+    def __init__(self, name: str, info: dict | None) -> None:
         self.name = name
         self._f = getattr(np, name)
         self._kw = None if info is None or info["var_kw"] else set(info["params"])
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _call(self.name, self._f, args, kwargs, self._kw)
 
 
-def _binary(op):
-    def method(self, other):
+def _binary(op: Callable[[np.ndarray, Any], Any]) -> Callable[[DeviceArray, Any], Any]:
+    def method(self: DeviceArray, other: Any) -> Any:
         return _wrap(op(self._a, _unwrap(other)))
 
     return method
 
 
-def _inplace(op):
-    def method(self, other):
+def _inplace(op: Callable[[np.ndarray, Any], Any]) -> Callable[[DeviceArray, Any], DeviceArray]:
+    def method(self: DeviceArray, other: Any) -> DeviceArray:
         op(self._a, _unwrap(other))
         return self
 
@@ -151,19 +152,27 @@ class DeviceArray:
     __slots__ = ("_a",)
     __array_priority__ = 1000
 
-    def __init__(self, a: np.ndarray):
+    def __init__(self, a: np.ndarray) -> None:
         self._a = a
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NoReturn:
         raise DeviceLeak("implicit conversion of a device array to numpy (use xp.asnumpy)")
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(
+        self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
+    ) -> NoReturn:
         raise DeviceLeak(f"numpy.{ufunc.__name__} called on a device array: use its namespace")
 
-    def __array_function__(self, func, types, args, kwargs):
+    def __array_function__(
+        self,
+        func: Callable[..., Any],
+        types: Collection[type],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> NoReturn:
         raise DeviceLeak(f"numpy.{func.__name__} called on a device array: use its namespace")
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # __array_interface__ & co. would hand numpy the host memory
             raise AttributeError(name)
         value = getattr(self._a, name)
@@ -179,34 +188,34 @@ class DeviceArray:
     def get(self) -> np.ndarray:
         return self._a.copy()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._a)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self._a)
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self._a)
 
-    def __int__(self):
+    def __int__(self) -> int:
         return int(self._a)
 
-    def __complex__(self):
+    def __complex__(self) -> complex:
         return complex(self._a)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         return _wrap(self._a[_unwrap(key)])
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: Any) -> None:
         self._a[_unwrap(key)] = _unwrap(value)
 
-    def __neg__(self):
+    def __neg__(self) -> DeviceArray:
         return DeviceArray(-self._a)
 
-    def __abs__(self):
+    def __abs__(self) -> DeviceArray:
         return DeviceArray(abs(self._a))
 
-    def __invert__(self):
+    def __invert__(self) -> DeviceArray:
         return DeviceArray(~self._a)
 
     __add__ = _binary(lambda a, b: a + b)

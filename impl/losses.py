@@ -85,15 +85,15 @@ def _log_softmax(z: Array) -> Array:
     return _log_softmax_parts(z)[0]
 
 
-def _sum(a: Array):
+def _sum(a: Array) -> float:
     return namespace(a).add.reduce(a, axis=None)  # a.sum(), without the method's wrapper
 
 
-def _finite(v) -> bool:
+def _finite(v: float) -> bool:
     return bool(v - v == 0)  # NaN and +-inf give NaN; a scalar test cheaper than isfinite
 
 
-def _squares_mean_again(d: Array, n: int) -> Array:
+def _squares_mean_again(d: Array, n: int) -> float:
     """``sum(d * d) / n`` where the sum overflowed: ``m^2 sum((d/m)^2) / n``, m = max |d|."""
     xp = namespace(d)
     m = xp.max(xp.abs(d))
@@ -106,17 +106,17 @@ def _squares_mean_again(d: Array, n: int) -> Array:
 class MSE:
     targets = "values"
 
-    def __call__(self, yhat: Array, y: Array):
+    def __call__(self, yhat: Array, y: Array) -> float:
         return self._value(yhat - y)
 
     @staticmethod
-    def _value(d: Array):
+    def _value(d: Array) -> float:
         value = _sum(d * d) / (2 * len(d))
         if _finite(value) or d.dtype.kind == "c":
             return value
         return _squares_mean_again(d, 2 * len(d))
 
-    def value_and_grad(self, yhat: Array, y: Array):
+    def value_and_grad(self, yhat: Array, y: Array) -> tuple[float, Array]:
         """``E = 1/(2n) sum_i |yhat_i - y_i|^2`` (mean over the n rows, summed over outputs) and
         ``dE/dyhat = (yhat - y) / n``."""
         d = yhat - y
@@ -128,11 +128,11 @@ class MSE:
 class SoftmaxCrossEntropy:
     targets = "labels"
 
-    def __call__(self, yhat: Array, y: Array):
+    def __call__(self, yhat: Array, y: Array) -> float:
         return self._value(y, _log_softmax(yhat))
 
     @staticmethod
-    def _value(y: Array, logp: Array):
+    def _value(y: Array, logp: Array) -> float:
         terms = y * logp
         value = 0.0 - _sum(terms) / len(y)  # 0.0 - x: +0 for a zero sum, else -x
         if _finite(value) or terms.dtype.kind == "c":
@@ -141,7 +141,7 @@ class SoftmaxCrossEntropy:
         terms = namespace(terms).where(y == 0, 0.0, terms)
         return 0.0 - _sum(terms / len(y))
 
-    def value_and_grad(self, yhat: Array, y: Array):
+    def value_and_grad(self, yhat: Array, y: Array) -> tuple[float, Array]:
         """``E = -1/n sum_i y_i . log softmax(yhat_i)`` and ``dE/dyhat_i = (S_i p_i - y_i) / n``
         with ``p = softmax(yhat)`` and ``S_i = sum_j y_ij`` (1 for one-hot or soft targets);
         at each row's largest logit ``k`` as ``(S - y_k) - S r / (1 + r)`` (module docstring)."""

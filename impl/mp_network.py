@@ -136,13 +136,17 @@ def topological_order(nodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]
 Functions = Mapping[str, Callable[[Array], Array]]
 
 
-def _dense(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+def _dense(
+    node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions
+) -> Array:
     name = node["name"]
     return xs[0].dot(params[f"{name}.W"]) + params[f"{name}.b"]
 
 
 def _distance(logits: bool) -> Callable[..., Array]:
-    def rule(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+    def rule(
+        node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions
+    ) -> Array:
         name = node["name"]
         c, r = params[f"{name}.centroids"], params[f"{name}.radii"]
         r2 = r * r
@@ -155,14 +159,18 @@ def _distance(logits: bool) -> Callable[..., Array]:
     return rule
 
 
-def _add(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+def _add(
+    node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions
+) -> Array:
     total = xs[0]
     for x in xs[1:]:
         total = total + x
     return total
 
 
-def _concat(node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions):
+def _concat(
+    node: Mapping[str, Any], params: Mapping[str, Array], xs: list[Array], fn: Functions
+) -> Array:
     return np.concatenate(xs, axis=1)
 
 

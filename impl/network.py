@@ -40,7 +40,7 @@ Params = dict[str, Array]
 class Network:
     """A network for one spec. Parameters live outside it, in a dict ``NAME.PARAM -> ndarray``."""
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.loss_fn = LOSSES[spec.loss]
         if hasattr(self.loss_fn, "prepare"):  # a plugin loss lambdifies its rules here, once

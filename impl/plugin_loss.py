@@ -20,25 +20,25 @@ Array = np.ndarray
 class PluginLossFn:
     """The loss interface :class:`~descentcheck.impl.network.Network` uses, for a plugin."""
 
-    def __init__(self, plugin: Any):
+    def __init__(self, plugin: Any) -> None:
         self.plugin = plugin
         self.name = plugin.name
 
-    def __call__(self, yhat: Array, y: Array):
+    def __call__(self, yhat: Array, y: Array) -> float:
         return self.plugin.value_and_grad(yhat, y)[0]
 
     def prepare(self, width: int) -> None:
         """Build the rules for output width ``width`` before any step (``Network`` calls it)."""
         self.plugin.prepare(width)
 
-    def value_and_grad(self, yhat: Array, y: Array):
+    def value_and_grad(self, yhat: Array, y: Array) -> tuple[float, Array]:
         return self.plugin.value_and_grad(yhat, y)
 
 
 class RegisteredLosses(Mapping[str, Any]):
     """Every loss of the op registry by name: ``builtin[name]``, or the plugin's."""
 
-    def __init__(self, builtin: Mapping[str, Any]):
+    def __init__(self, builtin: Mapping[str, Any]) -> None:
         self.builtin = builtin
 
     def __getitem__(self, name: str) -> Any:

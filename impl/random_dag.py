@@ -92,7 +92,7 @@ class SeededDraws:
     """Choices from ``numpy.random.default_rng(seed)`` (an int, a list of ints as numpy's
     ``SeedSequence`` takes them, or a ``Generator`` to draw from)."""
 
-    def __init__(self, seed: int | Sequence[int] | np.random.Generator):
+    def __init__(self, seed: int | Sequence[int] | np.random.Generator) -> None:
         if isinstance(seed, np.random.Generator):
             self.rng = seed
         else:
@@ -120,7 +120,7 @@ class HypothesisDraws:
     """Choices drawn by Hypothesis: ``draw`` is ``st.composite``'s (or ``st.data()``'s
     ``.draw``), so every choice shrinks and replays."""
 
-    def __init__(self, draw: Any):
+    def __init__(self, draw: Any) -> None:
         self.draw = draw
 
     def _draw(self, strategy: Any, label: str) -> Any:

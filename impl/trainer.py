@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from operator import is_not
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from .optim import Optimizer, get_optimizer
 from .optim.base import Layout
 from .threads import one_blas_thread
 from .trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -184,7 +187,7 @@ class _Run:
     """One run's loop state: the flat iterate ``v`` (``w`` its views), the flat gradient, the
     optimizer's state, and the records."""
 
-    def __init__(self, net: Network, be: Backend, opt: Optimizer, w: Params, keep: bool):
+    def __init__(self, net: Network, be: Backend, opt: Optimizer, w: Params, keep: bool) -> None:
         self.net, self.be, self.opt = net, be, opt
         bounds = net.layout.values()
         starts, stops = tuple(a for a, _, _ in bounds), tuple(b for _, b, _ in bounds)
@@ -215,7 +218,9 @@ class _Run:
         self.status, self.message = "diverged", message
         return True
 
-    def loop(self, x: Array, y: Array, steps: int, batches: Iterator[Array] | None, bar) -> None:
+    def loop(
+        self, x: Array, y: Array, steps: int, batches: Iterator[Array] | None, bar: tqdm | None
+    ) -> None:
         xp, net = self.be.xp, self.net
         for k in range(steps + 1):
             if batches is None:

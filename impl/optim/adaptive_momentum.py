@@ -34,7 +34,7 @@ lose the relative accuracy of a small array's norm next to a large one's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,16 @@ from descentcheck.registry.optimizers import ADAPTIVE_GROUPINGS as GROUPINGS
 
 from ..backend import namespace, to_host
 from ..errors import HyperparameterError
-from .base import Array, FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
+from .base import (
+    Array,
+    FlatOptimizer,
+    Layout,
+    Optimizer,
+    Params,
+    StepInfo,
+    check_number,
+    zeros_like,
+)
 
 
 def group_of(key: str, group: str) -> str:
@@ -103,7 +112,9 @@ def _rescued(
     return out
 
 
-def _factors(alpha: Array, tau: float, g: Array, d: Array, of_entry: Array):
+def _factors(
+    alpha: Array, tau: float, g: Array, d: Array, of_entry: Array
+) -> tuple[Array, Array | None]:
     """What multiplies each group's previous step: ``(alpha, None)``, or where ``alpha``
     overflowed to inf or fell below the smallest normal (0 included) though the momentum term
     ``alpha dw_{k-1,G}`` (of norm ``tau ||g_G||``) is finite and not 0 -- a previous step of
@@ -178,7 +189,7 @@ class _Groups:
         names: Sequence[str],
         group: str,
         shapes: Sequence[tuple[int, ...]],
-    ):
+    ) -> None:
         self.of_entry: Array | None = None
         if group == "unit":
             units, self.of_entry = unit_index(names, shapes)
@@ -192,7 +203,7 @@ class _Groups:
         self.of_array = [index[G] for G in labels]
         self.identity = group == "array"
 
-    def entry_groups(self, sizes: Sequence[int]) -> Array:
+    def entry_groups(self, sizes: Sequence[int] | Array) -> Array:
         """Each flat entry's group number."""
         if self.of_entry is not None:
             return self.of_entry
@@ -225,10 +236,12 @@ def adaptive_momentum(lr: float, tau: float, group: str = "array") -> Optimizer:
             f"unknown momentum grouping {group!r}; known: {', '.join(GROUPINGS)}"
         )
 
-    def init(params):
+    def init(params: Mapping[str, Array]) -> Params:
         return zeros_like(params)  # dw_{-1} = 0
 
-    def update(grads, prev, params):
+    def update(
+        grads: Mapping[str, Array], prev: Mapping[str, Array], params: Mapping[str, Array]
+    ) -> tuple[Params, Params, StepInfo]:
         names = list(grads)
         layout = Layout.of(grads)
         starts = np.asarray(layout.starts, dtype=np.intp)
@@ -285,7 +298,7 @@ def _flat_form(lr: float, tau: float, group: str, layout: Layout) -> FlatOptimiz
     reduceat = np.add.reduceat if len(starts) and sizes.all() else None
     size_list = sizes.tolist()
 
-    def flat_update(g, prev, w):
+    def flat_update(g: Array, prev: Array, w: Array) -> tuple[Array, Array, float]:
         xp = namespace(g)
         if groups.of_entry is not None:  # one coefficient per unit
             g2, d2 = groups.entry_sums(g), groups.entry_sums(prev)

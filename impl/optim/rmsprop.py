@@ -17,8 +17,20 @@ agree to rounding, not to the bit.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..backend import namespace
-from .base import FlatOptimizer, Layout, Optimizer, StepInfo, check_number, zeros_like
+from .base import (
+    Array,
+    FlatOptimizer,
+    Layout,
+    Optimizer,
+    Params,
+    StepInfo,
+    check_number,
+    zeros_like,
+)
 
 
 def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0.0) -> Optimizer:
@@ -31,10 +43,12 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
     eps = check_number("eps", eps)
     beta = check_number("momentum", momentum, high=1.0, high_open=True)
 
-    def init(params):
+    def init(params: Mapping[str, Array]) -> dict[str, Params | None]:
         return {"v": zeros_like(params), "buf": zeros_like(params) if beta > 0 else None}
 
-    def update(grads, state, params):
+    def update(
+        grads: Mapping[str, Array], state: dict[str, Any], params: Mapping[str, Array]
+    ) -> tuple[Params, dict[str, Params | None], StepInfo]:
         v = {k: rho * state["v"][k] + ((1.0 - rho) * g) * g for k, g in grads.items()}
         scaled = {k: g / (namespace(g).sqrt(v[k]) + eps) for k, g in grads.items()}
         if beta > 0:
@@ -42,11 +56,13 @@ def rmsprop(lr: float, rho: float = 0.99, eps: float = 1e-8, momentum: float = 0
             return {k: -(lr * b) for k, b in buf.items()}, {"v": v, "buf": buf}, StepInfo(beta)
         return {k: -(lr * s) for k, s in scaled.items()}, {"v": v, "buf": None}, StepInfo(None)
 
-    def flat_init(w):
+    def flat_init(w: Array) -> tuple[Array, Array | None]:
         xp = namespace(w)
         return xp.zeros_like(w), (xp.zeros_like(w) if beta > 0 else None)
 
-    def flat_update(g, state, w):
+    def flat_update(
+        g: Array, state: tuple[Array, Array | None], w: Array
+    ) -> tuple[Array, tuple[Array, Array | None], float | None]:
         v, buf = state
         xp = namespace(g)
         v *= rho
