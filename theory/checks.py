@@ -12,7 +12,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .descent_checks import (
     check_descent_witness,
 )
 from .plugin_rules import check_plugin_rules
+
+if TYPE_CHECKING:
+    from descentcheck.impl.network import Network
 
 __all__ = ["NOT_RUN", "NUMERIC", "PROVED", "SMT", "CheckResult", "run_all"]
 
@@ -412,7 +415,7 @@ IRIS_SPEC = {
 }
 
 
-def linear_net_hessian(net, x: np.ndarray) -> np.ndarray:
+def linear_net_hessian(net: Network, x: np.ndarray) -> np.ndarray:
     """The exact Hessian ``J^T J / n`` of an mse loss of a network that is linear in its
     parameters (dense layers and merges, identity activations): J's column j is
     ``f(e_j) - f(0)``, exact because f is linear in the parameters."""

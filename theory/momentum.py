@@ -34,10 +34,14 @@ for every differentiable f.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from .zero import Identity, prove_equal
+
+if TYPE_CHECKING:
+    from descentcheck.registry.optimizers import UpdateRule
 
 Expr = sp.Expr
 
@@ -322,7 +326,7 @@ def step_rules(prove: bool = True) -> dict[str, tuple[Expr, tuple[sp.Symbol, ...
 buf_, v_ = sp.symbols("buf v", real=True)
 
 
-def _rule(name: str, step: Expr, hps: dict, state: dict, link: dict | None = None):
+def _rule(name: str, step: Expr, hps: dict, state: dict, link: dict | None = None) -> UpdateRule:
     from descentcheck.registry.optimizers import UpdateRule
 
     observable = step_rules(prove=False)[name][0]
@@ -339,19 +343,19 @@ def _rule(name: str, step: Expr, hps: dict, state: dict, link: dict | None = Non
     return UpdateRule(step, gk, hps, state, step_index=None, proofs=(proof,))
 
 
-def gd_rule():
+def gd_rule() -> UpdateRule:
     """``dw_k = -lr g_k``."""
     return _rule("gd", -lr * gk, {"lr": lr}, {})
 
 
-def momentum_rule():
+def momentum_rule() -> UpdateRule:
     """torch's buffer: ``buf_k = beta buf_(k-1) + g_k``, ``dw_k = -lr buf_k``."""
     state = {buf_: beta * buf_ + gk}
     link = {dprev: -lr * bprev}
     return _rule("momentum", -lr * buf_, {"lr": lr, "momentum": beta}, state, link)
 
 
-def nesterov_rule():
+def nesterov_rule() -> UpdateRule:
     """``buf_k = beta buf_(k-1) + g_k``, ``dw_k = -lr (g_k + beta buf_k)``."""
     state = {buf_: beta * buf_ + gk}
     link = {dprev: -lr * (gp + beta * bprev)}
@@ -359,7 +363,7 @@ def nesterov_rule():
     return _rule("nesterov", step, {"lr": lr, "momentum": beta}, state, link)
 
 
-def rmsprop_rule():
+def rmsprop_rule() -> UpdateRule:
     """``v_k = rho v_(k-1) + (1 - rho) g_k^2``, ``buf_k = beta buf_(k-1) + g_k / (sqrt(v_k) +
     eps)`` (beta = 0: no momentum), ``dw_k = -lr buf_k``."""
     v_new = rho * v_ + (1 - rho) * gk**2
@@ -368,7 +372,7 @@ def rmsprop_rule():
     return _rule("rmsprop_momentum", -lr * buf_, hps, state)
 
 
-def adaptive_momentum_rule():
+def adaptive_momentum_rule() -> UpdateRule:
     """The observable form of :func:`step_rules` (its group norms G2, D2 are observables)."""
     from descentcheck.registry.optimizers import UpdateRule
 

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import mpmath
 import numpy as np
@@ -41,6 +42,9 @@ import sympy as sp
 from descentcheck.registry import ops as registry
 
 from .derivations import derive
+
+if TYPE_CHECKING:
+    from descentcheck.impl.ops import Layer
 
 Array = np.ndarray
 RTOL = 1e-12
@@ -170,7 +174,7 @@ def _reference_elementwise(op: str, x: Array, gy: Array) -> dict:
     return {"y": (y, np.abs(y)), "x": [(gy * G, np.abs(gy) * term)], "params": {}}
 
 
-def layer_for(op: str, in_widths: tuple[int, ...], units: int = 1):
+def layer_for(op: str, in_widths: tuple[int, ...], units: int = 1) -> Layer:
     """The trainer's layer object for the derivation ``op`` (its node settings from the op
     registry: ``*_per_unit`` is ``radius: per_unit``)."""
     from descentcheck.impl.ops import factory

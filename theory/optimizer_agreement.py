@@ -16,9 +16,12 @@ Errors are relative to the sum of the magnitudes of the terms (the closed forms 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from descentcheck.impl.optim import Optimizer
 
 Array = np.ndarray
 
@@ -42,13 +45,13 @@ class OptimizerComparison:
         return f"{self.name} vs its derivation: {self.max_scaled_error:.3g}{where}"
 
 
-def _run(opt, grads: list[dict[str, Array]]) -> list[dict[str, Array]]:
+def _run(opt: Optimizer, grads: list[dict[str, Array]]) -> list[dict[str, Array]]:
     """``opt``'s updates on ``grads`` from zero parameters."""
     return _run_from(opt, grads, None)[0]
 
 
 def _run_from(
-    opt, grads: list[dict[str, Array]], start: dict[str, Array] | None
+    opt: Optimizer, grads: list[dict[str, Array]], start: dict[str, Array] | None
 ) -> tuple[list[dict[str, Array]], list[dict[str, Array]]]:
     """``opt``'s updates on ``grads`` from ``start`` (zeros when not given), and the iterates
     each was applied to (w_0 .. w_(K-1))."""

@@ -49,7 +49,7 @@ def unflatten(vec: Array, like: Mapping[str, Array], keys: list[str]) -> dict[st
 class HessianOperator:
     """``v -> H v`` for a network's loss at ``params`` on ``(x, y)``, by complex step."""
 
-    def __init__(self, net: Any, params: Mapping[str, Array], x: Array, y: Array):
+    def __init__(self, net: Any, params: Mapping[str, Array], x: Array, y: Array) -> None:
         self.net = net
         self.x, self.y = net.check_data(x, y)
         self.keys = list(net.param_names)

@@ -40,7 +40,7 @@ def reads_parameter(rule: Any) -> bool:
 class Unrolled:
     """The rule's state recurrence and step, lambdified to mpmath for fixed hyperparameters."""
 
-    def __init__(self, rule: Any, hyperparameters: Mapping[str, float]):
+    def __init__(self, rule: Any, hyperparameters: Mapping[str, float]) -> None:
         if not elementwise(rule):
             raise ValueError("the rule uses observables; only elementwise rules unroll")
         k = rule.step_index if rule.step_index is not None else sp.Dummy("k")
