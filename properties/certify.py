@@ -208,7 +208,9 @@ def certify_increase(
 class Enclosures:
     """The loss enclosures along one trajectory, each evaluated once (step k uses k and k+1)."""
 
-    def __init__(self, net: Network, history: Sequence[Mapping[str, Array]], x: Array, y: Array):
+    def __init__(
+        self, net: Network, history: Sequence[Mapping[str, Array]], x: Array, y: Array
+    ) -> None:
         self.net, self.history, self.x, self.y = net, history, x, y
         self.skip = uncertifiable(net)
         self._cache: dict[int, arb] = {}

@@ -72,7 +72,7 @@ class Line:
     """``phi(t) = E(w0 + t d)`` along a step: the slope ``s(t) = grad E . u`` and the curvature
     ``kappa(t) = u^T H u`` at any t, u = d/|d|, from one complex-step backprop each (cached)."""
 
-    def __init__(self, net: Network, w0: Params, w1: Params, x: Array, y: Array):
+    def __init__(self, net: Network, w0: Params, w1: Params, x: Array, y: Array) -> None:
         self.net = net
         self.x, self.y = net.check_data(x, y)
         self.a = net.flatten(w0)

@@ -82,7 +82,9 @@ def variants(hp: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray]):
+def reference_steps(
+    hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray]
+) -> list[tuple[list[Any], np.ndarray]]:
     """For each step k: (the rule's values in mpmath, tolerances without the final half ulp),
     as :func:`.claims.updates.reference_steps` gives them."""
     from descentcheck.theory.update_rules import unroll

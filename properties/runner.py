@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ class NamespacedDatabase(ExampleDatabase):
     The claims' tests are built by one factory, so Hypothesis's default key (a digest of the test
     function's source) would be the same for all of them."""
 
-    def __init__(self, inner: ExampleDatabase, namespace: str):
+    def __init__(self, inner: ExampleDatabase, namespace: str) -> None:
         super().__init__()
         self.inner = inner
         self.prefix = f"descentcheck:{namespace}:".encode()
@@ -49,7 +49,7 @@ class NamespacedDatabase(ExampleDatabase):
     def save(self, key: bytes, value: bytes) -> None:
         self.inner.save(self.prefix + key, value)
 
-    def fetch(self, key: bytes):
+    def fetch(self, key: bytes) -> Iterator[bytes]:
         for value in self.inner.fetch(self.prefix + key):
             self.fetched += 1
             yield value
@@ -72,7 +72,7 @@ class Aggregator:
     """Folds per-case numbers into one per key, as a claim's ``summary`` says (default: max;
     sum for the counts ``uncertified:REASON`` and ``runs_NAME``)."""
 
-    def __init__(self, how: Mapping[str, Aggregate], what: str = "measured"):
+    def __init__(self, how: Mapping[str, Aggregate], what: str = "measured") -> None:
         self.what = what  # the verdict's dict it folds, for messages
         self.how = dict(how)  # a key it does not name: summed if _counted, else the max
         self.values: dict[str, float] = {}
@@ -165,7 +165,7 @@ class _Body:
     """The ``@given`` test body for one claim, and what it saw: examples searched, shrink calls,
     the smallest failing case so far, and the aggregated numbers of the passing cases."""
 
-    def __init__(self, claim: Claim, profile: Profile, ctx: Context, strategy: Any):
+    def __init__(self, claim: Claim, profile: Profile, ctx: Context, strategy: Any) -> None:
         self.claim, self.ctx = claim, ctx
         self.draws = DrawTally(float_ranges(strategy))
         self.measured = Aggregator(claim.summary)

@@ -91,7 +91,9 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     return {"net": net, "w0": w0, "grads": grads, "hp": hp, "plugins": plugin_draws(draw)}
 
 
-def _worst(net: Any, setting: dict[str, Any], w0: np.ndarray, grads: list[np.ndarray]):
+def _worst(
+    net: Any, setting: dict[str, Any], w0: np.ndarray, grads: list[np.ndarray]
+) -> tuple[float, str]:
     """The largest |dict step - flat step| over the steps, over its allowance; where."""
     hp = {k: v for k, v in setting.items() if k not in ("optimizer", "lr")}
     opt = get_optimizer(setting["optimizer"], setting.get("lr"), **hp)

@@ -131,7 +131,7 @@ def reference(
     lr: float,
     tau: float,
     a: int = 0,
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """The rule's step for the gradient ``2^a g`` and a previous step ``2^b d`` (any b: it
     cancels in alpha's ratio) and its tolerance, entry by entry:
     ``2^a (-lr g_i + (tau |g|_G / |d|_G) d_i)``, the scales taken out exactly so that no sum of
@@ -145,7 +145,9 @@ def reference(
     return ref, tol + np.finfo(np.float64).smallest_subnormal
 
 
-def _steps(net: Any, opt: Any, g: np.ndarray, d: np.ndarray, w: np.ndarray):
+def _steps(
+    net: Any, opt: Any, g: np.ndarray, d: np.ndarray, w: np.ndarray
+) -> dict[str, np.ndarray]:
     """The dict-form step and the flat-form step (copies in: the flat form writes over them)."""
     grads, prev, params = net.unflatten(g.copy()), net.unflatten(d.copy()), net.unflatten(w)
     dw, _, _ = opt.update(grads, prev, params)

@@ -49,7 +49,7 @@ STRETCHES = (1.0, 1.0 / 3.0, 0.7, 2.0**0.5)
 class _ScaledGradient:
     """A loss whose value is the network's and whose gradient is ``factor`` times it."""
 
-    def __init__(self, loss: Any, factor: float):
+    def __init__(self, loss: Any, factor: float) -> None:
         self.loss, self.factor = loss, factor
 
     def value_and_grad(self, yhat: np.ndarray, y: np.ndarray) -> tuple[Any, np.ndarray]:

@@ -73,7 +73,9 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     return {"x": np.array(rows), "c": c, "r": r, "gz": gz, "per_unit": per_unit}
 
 
-def _exact(x, c, r, gz, per_unit: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _exact(
+    x: np.ndarray, c: np.ndarray, r: np.ndarray, gz: np.ndarray, per_unit: bool
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each quantity's exact value (rounded once) and the sum of its direct terms' sizes."""
     d = x.shape[1]
     X, C, G = (np.vectorize(Fraction, otypes=[object])(a) for a in (x, c, gz))
@@ -97,7 +99,9 @@ def _exact(x, c, r, gz, per_unit: bool) -> dict[str, tuple[np.ndarray, np.ndarra
     }
 
 
-def _matmul(x, c, r, gz, per_unit: bool) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def _matmul(
+    x: np.ndarray, c: np.ndarray, r: np.ndarray, gz: np.ndarray, per_unit: bool
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """The matmul path's values, and how much of it went to the direct formula: pairs in the
     forward (``e > 0``), units and samples in the backward (a positive ``|gz|``-weighted sum
     of ``e`` over the unit's column or the sample's row, as ``_backward_matmul`` decides)."""

@@ -77,13 +77,17 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     return {"case": case, "params": params, "direction": u}
 
 
-def _evaluate(case: Any, params: dict[str, np.ndarray], threshold: float):
+def _evaluate(
+    case: Any, params: dict[str, np.ndarray], threshold: float
+) -> tuple[float, np.ndarray]:
     with distance_path(threshold), np.errstate(all="ignore"):
         E, grads = case.net.loss_and_grad(params, case.x, case.yt)
     return float(E), case.net.flatten(grads)
 
 
-def _complex_loss(case: Any, params: dict[str, np.ndarray], u: np.ndarray, threshold: float):
+def _complex_loss(
+    case: Any, params: dict[str, np.ndarray], u: np.ndarray, threshold: float
+) -> complex:
     """E at w + i H u / |u| (the complex step the gradient oracle takes), on one path."""
     w = case.net.flatten(params) + 1j * STEP * (u / np.linalg.norm(u))
     with distance_path(threshold), np.errstate(all="ignore"):

@@ -32,6 +32,7 @@ as tested. Mutants this kills are kept in ``tests/test_properties_updates.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -49,7 +50,7 @@ from descentcheck.theory.momentum import step_rules
 from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import Limits, cases, log_uniform, unit_interval, with_relu
+from ..strategies import Case, Limits, cases, log_uniform, unit_interval, with_relu
 
 DPS = 50
 U = 2.0**-53
@@ -113,7 +114,9 @@ def variants(hp: dict[str, Any]) -> list[dict[str, Any]]:
     return [hp]
 
 
-def update_strategy(kinds: tuple[str, ...] | None = None):
+def update_strategy(
+    kinds: tuple[str, ...] | None = None,
+) -> Callable[[Profile], st.SearchStrategy[dict[str, Any]]]:
     """The claim's strategy over the optimizer kinds ``kinds`` (a test narrows them)."""
 
     def strategy(profile: Profile) -> st.SearchStrategy[dict[str, Any]]:
@@ -166,11 +169,19 @@ def half_ulp(v: np.ndarray) -> np.ndarray:
     return np.maximum(np.spacing(np.abs(v)) / 2, np.finfo(np.float64).smallest_subnormal)
 
 
-def _mp(v: np.ndarray) -> list[mpmath.mpf]:
+def _mp(v: np.ndarray | list[mpmath.mpf]) -> list[mpmath.mpf]:
     return [mpmath.mpf(float(t)) for t in v]
 
 
-def _adaptive(hp, g, D, rho_k, groups, absg, absD):
+def _adaptive(
+    hp: dict[str, Any],
+    g: np.ndarray,
+    D: list[mpmath.mpf],
+    rho_k: np.ndarray,
+    groups: list[np.ndarray],
+    absg: np.ndarray,
+    absD: np.ndarray,
+) -> tuple[list[Any], np.ndarray]:
     """Rule values and tolerances for adaptive momentum (see the module docstring)."""
     f = _rules()["adaptive_momentum"]
     lr, tau = hp["lr"], hp["tau"]
@@ -195,7 +206,9 @@ def _adaptive(hp, g, D, rho_k, groups, absg, absD):
     return ref, tol
 
 
-def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray], groups):
+def reference_steps(
+    hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray], groups: list[np.ndarray]
+) -> list[tuple[list[Any], np.ndarray]]:
     """For each step k: (rule values in mpmath, tolerances without the final rho_(k+1))."""
     name = hp["optimizer"]
     if name not in KINDS:
@@ -243,7 +256,14 @@ def reference_steps(hp: dict[str, Any], W: list[np.ndarray], G: list[np.ndarray]
     return out
 
 
-def _rmsprop(hp, g, v, buf, M, k):
+def _rmsprop(
+    hp: dict[str, Any],
+    g: np.ndarray,
+    v: list[mpmath.mpf],
+    buf: list[mpmath.mpf],
+    M: np.ndarray,
+    k: int,
+) -> tuple[list[Any], list[mpmath.mpf], list[mpmath.mpf], np.ndarray]:
     """RMSProp's rule with its state unrolled in mpmath from the gradients (identity 5)."""
     lr, rho, eps, beta = hp["lr"], hp["rho"], hp["eps"], hp.get("momentum", 0.0)
     rules = _rules()
@@ -277,7 +297,7 @@ def label(hp: dict[str, Any]) -> str:
     return hp["optimizer"]
 
 
-def _check_one(case, hp: dict[str, Any], K: int) -> dict[str, Any]:
+def _check_one(case: Case, hp: dict[str, Any], K: int) -> dict[str, Any]:
     """Train one setting and compare every applied step with the rule; the numbers."""
     net = case.net
     traj = train(net, case.params, case.x, case.yt, steps=K, keep_params=True, **hp)

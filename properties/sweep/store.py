@@ -305,7 +305,7 @@ def _changed_files(conn: sqlite3.Connection, plan: Any) -> str:
 class SweepStore:
     """An open sweep database (the parent process's one connection)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict[str, str]):
+    def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict[str, str]) -> None:
         self.path = path
         self.conn = conn
         self.meta = meta
