@@ -22,12 +22,15 @@ train/test split). Metrics on the held-out digits: mean squared error per pixel,
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .profiles import ReportProfile
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from descentcheck.impl.network import Network
 
 CODE = 8
 SEQ_HIDDEN = 32
@@ -113,7 +116,14 @@ def metrics_of_mean(x_te: np.ndarray) -> float:
     return 10 * math.log10(1.0 / mse)
 
 
-def train_one(spec: dict[str, Any], optimizer: str, x_tr, x_te, seed: int, steps: int):
+def train_one(
+    spec: dict[str, Any],
+    optimizer: str,
+    x_tr: np.ndarray,
+    x_te: np.ndarray,
+    seed: int,
+    steps: int,
+) -> tuple[dict[str, Any], tuple[Network, dict[str, np.ndarray]]]:
     from descentcheck.impl.network import Network
     from descentcheck.impl.trainer import train
     from descentcheck.theory.descent import max_tau

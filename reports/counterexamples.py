@@ -64,7 +64,7 @@ def replay(ce: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def counterexample_figure(ce: dict[str, Any], rep: dict[str, Any], title: str, path: Path):
+def counterexample_figure(ce: dict[str, Any], rep: dict[str, Any], title: str, path: Path) -> Path:
     """DAG | loss per step with the rise marked | change of loss per step (symlog)."""
     plt = pyplot()
     pos = layout(ce["spec"])
@@ -120,7 +120,7 @@ def counterexample_figure(ce: dict[str, Any], rep: dict[str, Any], title: str, p
     return save(fig, path)
 
 
-def pair_figure(ce: dict[str, Any], path: Path):
+def pair_figure(ce: dict[str, Any], path: Path) -> Path:
     """A skip-DAG counterexample's metamorphic pair: the sequential DAG | the skip DAG."""
     plt = pyplot()
     seq = ce["sequential"]["spec"]

@@ -69,7 +69,9 @@ def hyperparameters(optimizer: str, lr: float) -> dict[str, Any]:
     return {"lr": lr}
 
 
-def digits_split(n_train: int, n_test: int, seed: int):
+def digits_split(
+    n_train: int, n_test: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, labels_train, x_test, labels_test) of the built-in digits, seeded split."""
     from descentcheck.impl.data import load_data
 

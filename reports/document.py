@@ -11,6 +11,7 @@ HTML).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -97,7 +98,7 @@ class Section:
 Block = Paragraph | Figure | Table | Math | Code | Bullets | Callout | Details | Section
 
 
-def walk(blocks: list[Block]):
+def walk(blocks: list[Block]) -> Iterator[Block]:
     """Every block, depth first (subsections' and details' blocks included)."""
     for b in blocks:
         yield b

@@ -65,7 +65,9 @@ def _child(profile: str, claims: list[str] | None, json_path: str, seed: int) ->
 class VerifyRun:
     """``run_verify(profile, claims)`` in a child process; :meth:`result` waits for it."""
 
-    def __init__(self, profile: str, claims: tuple[str, ...] | None, json_path: Path, seed: int):
+    def __init__(
+        self, profile: str, claims: tuple[str, ...] | None, json_path: Path, seed: int
+    ) -> None:
         self.json_path = Path(json_path)
         self.json_path.unlink(missing_ok=True)
         ctx = multiprocessing.get_context("spawn")

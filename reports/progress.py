@@ -13,7 +13,7 @@ from typing import Any
 class Progress:
     """A thin wrapper: ``stage(name)`` relabels the bar, ``tick(n)`` advances it."""
 
-    def __init__(self, total: int, enabled: bool | None = None, desc: str = "report"):
+    def __init__(self, total: int, enabled: bool | None = None, desc: str = "report") -> None:
         self._bar: Any = None
         if enabled is not False:
             from tqdm import tqdm

@@ -15,7 +15,9 @@ from .plotting import DECREASE_COLOR, INCREASE_COLOR, REGION_COLOR, pyplot, save
 from .region import ADAPTIVE_BOX, CONSTANT_BOX, tau_bound
 
 
-def _scatter(ax: Any, xs: list[float], ys: list[float], ok: list[bool], xmax: float, ymax: float):
+def _scatter(
+    ax: Any, xs: list[float], ys: list[float], ok: list[bool], xmax: float, ymax: float
+) -> None:
     """Decreasing cases as blue dots, rising ones as red crosses; a point beyond the axes (its L
     grew along the path) is drawn on the edge as a triangle pointing outwards."""
     x, y, good = np.asarray(xs), np.asarray(ys), np.asarray(ok, dtype=bool)
