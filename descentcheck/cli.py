@@ -11,12 +11,17 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from descentcheck.__main__ import INTERRUPTED  # the entry point's line, one text for both
 from descentcheck.impl.errors import DescentcheckError, did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from descentcheck.impl.network import Network
 
 BACKEND_NAMES = ("numpy", "cupy")  # impl.backend.BACKENDS, without importing numpy
 
@@ -168,7 +173,9 @@ def _named_path(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-def _network_data_params(spec: str, data: str, init: str | None, seed: int | None):
+def _network_data_params(
+    spec: str, data: str, init: str | None, seed: int | None
+) -> tuple[Network, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     from descentcheck.impl.data import load_data
     from descentcheck.impl.io import load_params
     from descentcheck.impl.network import Network
@@ -300,19 +307,19 @@ def _optimizer_options() -> list[click.Option]:
 )
 @click.option("--quiet", "-q", is_flag=True, help="print nothing but errors")
 def train(
-    spec,
-    data,
-    init,
-    seed,
-    optimizer,
-    steps,
-    batch_size,
-    shuffle_seed,
-    backend,
-    out,
-    quiet,
-    **hyperparameters,
-):
+    spec: str,
+    data: str,
+    init: str | None,
+    seed: int | None,
+    optimizer: str,
+    steps: int,
+    batch_size: int | None,
+    shuffle_seed: int,
+    backend: str,
+    out: str,
+    quiet: bool,
+    **hyperparameters: float | str | None,
+) -> None:
     """Train SPEC on DATA and write OUT/trajectory.json and OUT/params.npz.
 
     Both files are written atomically and together (temporary files, then renames with Ctrl-C
@@ -414,7 +421,9 @@ def _write_run(out_dir: Path, traj: Any, inputs: dict[str, Any]) -> None:
     help="an entry passes when |backprop - oracle| <= rtol * max(|backprop|, |oracle|, "
     "1e-6 * max|gradient|) + 10 * (the oracle's error estimate)",
 )
-def gradcheck(spec, data, init, seed, method, rtol):
+def gradcheck(
+    spec: str, data: str, init: str | None, seed: int | None, method: str, rtol: float
+) -> NoReturn:
     """Check the backprop gradient of every parameter of SPEC against a high-precision oracle.
 
     Prints one row per parameter array; exits with status 1 when any check fails, 3 when none
@@ -494,7 +503,7 @@ class _OpsHelp(click.Command):
     metavar="NAME=VALUE",
     help="an optimizer's choice its rule depends on (repeatable) [default: its default]",
 )
-def derive(op, fmt, dim, settings):
+def derive(op: str, fmt: str, dim: int | None, settings: tuple[str, ...]) -> None:
     """Print SymPy's derivation of OP: its output and gradient with respect to every parameter
     and input, for one unit with inputs x0..x{D-1} (JSON: {"op", "symbols", "output", "grad"}).
     For an optimizer, its update rule of one entry and its exact descent region (or why it has
@@ -571,7 +580,15 @@ def _derive_setting(op: str, settings: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--list", "list_claims", is_flag=True, help="list the claims (id, expect, statement) and stop"
 )
-def verify(profile, json_path, stats, claims, workers, seed, list_claims):
+def verify(
+    profile: str,
+    json_path: str | None,
+    stats: bool,
+    claims: tuple[str, ...],
+    workers: int | None,
+    seed: int | None,
+    list_claims: bool,
+) -> None:
     """Run the claims ledger: each claim held on generated cases or falsified with a shrunk,
     replayable counterexample. Exits with status 1 when a claim misses its expectation."""
     _every_registry()
@@ -622,7 +639,9 @@ def verify(profile, json_path, stats, claims, workers, seed, list_claims):
 )
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="default: all cores")
 @click.option("--progress/--no-progress", default=None, help="default: on a terminal only")
-def sweep(sweep_file, db, scheduler, workers, progress):
+def sweep(
+    sweep_file: str, db: str, scheduler: str | None, workers: int | None, progress: bool | None
+) -> NoReturn:
     """Run a resumable sweep (SWEEP_FILE: TOML or JSON) over architectures, optimizers,
     hyperparameters and seeds; every finished case is committed to the SQLite file at once, so an
     interrupted sweep resumes where it stopped and a finished one does no work."""
@@ -692,7 +711,9 @@ def _every_registry() -> None:
     help="present this `verify --json` ledger instead of running verify",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-def report(out, profile, db, seed, ledger, quiet):
+def report(
+    out: str | None, profile: str, db: str | None, seed: int, ledger: str | None, quiet: bool
+) -> None:
     """Build the convergence report (index.html, report.md, results.json, figures), or with
     --db the report of a sweep's results."""
     if db is not None:
@@ -750,7 +771,7 @@ def _is_sqlite(path: str) -> bool:
 @click.option(
     "--dir", "directory", required=True, type=click.Path(file_okay=False), callback=_named_path
 )
-def replay(ledger, claim_id, case_index, directory):
+def replay(ledger: str, claim_id: str | None, case_index: int | None, directory: str) -> None:
     """Write a run as spec.json, data.npz and params.npz in DIR and print the `descentcheck
     train` command that replays it bit for bit. SOURCE is a ledger (its counterexample) or a
     sweep database (any of its cases)."""
@@ -809,7 +830,7 @@ def replay(ledger, claim_id, case_index, directory):
 
 @main.command()
 @click.argument("name", required=False)
-def examples(name):
+def examples(name: str | None) -> None:
     """List the built-in example specs, or print one as JSON (usable in place of SPEC)."""
     import json
 
@@ -828,7 +849,7 @@ def examples(name):
 
 
 @main.command()
-def datasets():
+def datasets() -> None:
     """List the built-in data sets and their preprocessing."""
     from descentcheck.impl.data import describe_builtins
 

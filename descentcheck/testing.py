@@ -77,7 +77,9 @@ class TrajectoryMismatch(AssertionError):
     """Two trajectories differ: ``step`` and ``quantity`` name the first value that does, and
     ``reference`` and ``candidate`` hold the two values."""
 
-    def __init__(self, message: str, step: int, quantity: str, reference: Any, candidate: Any):
+    def __init__(
+        self, message: str, step: int, quantity: str, reference: Any, candidate: Any
+    ) -> None:
         super().__init__(message)
         self.step = step
         self.quantity = quantity

@@ -229,7 +229,7 @@ class _Plugin:
 
     template: type = ElementwisePlugin
 
-    def __init__(self, obj: Any, who: str):
+    def __init__(self, obj: Any, who: str) -> None:
         self.who = who
         self.name: str = obj.name
         self.sympy: Fn = obj.sympy
@@ -677,7 +677,7 @@ class ArrayRule:
     once per namespace. SymPy's numpy printer writes bare names (``sqrt``, ``exp``, ``pi``),
     which the namespace's own functions replace; a name it lacks falls back to numpy's."""
 
-    def __init__(self, args: tuple[Any, ...], expr: Any):
+    def __init__(self, args: tuple[Any, ...], expr: Any) -> None:
         self.args = args
         self.expr = expr
         # id(namespace) -> (namespace, function): the namespace kept alive, so its id is not
