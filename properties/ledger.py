@@ -214,7 +214,7 @@ def _clipped(value: Any, width: int = 240) -> str:
 def format_ledger(ledger: dict[str, Any]) -> str:
     """A readable summary: one row per claim, its key numbers, and each counterexample."""
     claims = ledger["claims"]
-    rows = [("claim", "expect", "outcome", "examples", "seconds", "")]
+    rows = [("claim", "expect", "outcome", "examples", "seconds", "as expected")]
     for c in claims:
         rows.append(
             (
@@ -223,7 +223,7 @@ def format_ledger(ledger: dict[str, Any]) -> str:
                 c["outcome"],
                 str(c["examples"]),
                 f"{float(c['seconds']):.1f}",
-                "ok" if c["meets_expectation"] else "UNEXPECTED",
+                "yes" if c["meets_expectation"] else "NO",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -342,6 +342,12 @@ def test_text_forms(fast_ledger):
     for c in ledger["claims"]:
         assert c["id"] in text
     assert "meet their expectation" in text
+    # every column is named: the last says whether the outcome met the claim's expectation
+    header = text.splitlines()[0].split()
+    assert header == ["claim", "expect", "outcome", "examples", "seconds", "as", "expected"]
+    for c in ledger["claims"]:
+        row = next(line for line in text.splitlines() if line.startswith(c["id"] + " "))
+        assert row.split()[-1] == ("yes" if c["meets_expectation"] else "NO"), row
     table = format_stats(ledger["stats"])
     assert "skips" in table and "all generated cases" in table
     assert not math.isnan(ledger["seconds"])
