@@ -16,8 +16,10 @@ it got) and writes into ``out_dir``:
 
 The claim read from each case: *inside theory's region (L_0 at w_0) => E decreased at every
 step*. Outcome ``held`` (inside, decreased), ``falsified`` (inside, rose: L_0 is local, so the
-curvature met later may exceed it), ``vacuous`` (outside, or no verdict a priori: theory promises
-nothing), or ``not evaluated`` (the case lacks a check, failed, or is pending).
+curvature met later may exceed it), ``vacuous`` (outside the region: theory promises nothing),
+``no verdict`` (theory has no a-priori region for the case: the optimizer has none, needs per-step
+values, or theory refuses it; relu nets, whose E is not L-smooth, too), or ``not evaluated`` (the
+case lacks a check, failed, or is pending).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .fmt import num
 
 REPORT_FORMAT = "descentcheck.sweep-report/1"
 CLAIM = "claim inside ⇒ decrease"
+CLAIM_OUTCOMES = ("held", "falsified", "vacuous", "no verdict", "not evaluated")
 MAX_TABLE_ROWS = 2000
 
 
@@ -47,7 +50,10 @@ def claim_outcome(row: CaseRow) -> str:
     checks = row.results.get("checks") or {}
     if "inside_region" not in checks or "decrease_every_step" not in checks:
         return "not evaluated"
-    if checks["inside_region"]["inside"] is not True:
+    inside = checks["inside_region"]["inside"]
+    if inside is None:
+        return "no verdict"
+    if inside is not True:
         return "vacuous"
     return "held" if checks["decrease_every_step"]["holds"] else "falsified"
 
@@ -75,7 +81,7 @@ def count_outcomes(rows: list[CaseRow]) -> dict[str, dict[str, int]]:
     if div:
         out["diverged"] = {"diverged": div.count(True), "finite": div.count(False)}
     claims = Counter(claim_outcome(r) for r in rows)
-    out[CLAIM] = {k: claims[k] for k in ("held", "falsified", "vacuous", "not evaluated")}
+    out[CLAIM] = {k: claims[k] for k in CLAIM_OUTCOMES}
     return out
 
 
@@ -255,9 +261,10 @@ def _region_caption(rows: list[CaseRow]) -> str:
 #: what the outcomes mean (a held-out report reader found them defined in this docstring only)
 OUTCOMES_CAPTION = (
     "The claim, per case: held (inside theory's region at L₀ and E decreased at every step), "
-    "falsified (inside, yet E rose at some step), vacuous (outside the region, or no verdict "
-    "a priori, as for a net whose E is not L-smooth, such as one with relu: theory promises "
-    "nothing there), not evaluated (the case lacks the check, failed, or is pending). In the "
+    "falsified (inside, yet E rose at some step), vacuous (outside the region: theory "
+    "promises nothing there), no verdict (theory gives no a-priori region for the case: the "
+    "optimizer has none or needs per-step values, or the net's E is not L-smooth, as with "
+    "relu), not evaluated (the case lacks the check, failed, or is pending). In the "
     "tables, first rise is the first step k with E(w_k+1) > E(w_k)."
 )
 

@@ -480,6 +480,14 @@ def test_the_sweep_report_counts_cases_without_an_a_priori_verdict_as_such():
     row = SimpleNamespace(status="done", results={"checks": checks})
     out = count_outcomes([row])
     assert out["inside_region"] == {"inside": 0, "outside": 0, "no verdict": 1}
+    # and the claim's count keeps them apart from the cases outside a region (it called them
+    # vacuous with those)
+    outside = SimpleNamespace(
+        status="done",
+        results={"checks": {**checks, "inside_region": {"inside": False}}},
+    )
+    claim = next(v for k, v in count_outcomes([row, outside]).items() if k.startswith("claim"))
+    assert claim == {"held": 0, "falsified": 0, "vacuous": 1, "no verdict": 1, "not evaluated": 0}
 
 
 def test_derive_latex_writes_hyperparameters_as_the_regions_do(plugins):

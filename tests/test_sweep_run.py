@@ -283,7 +283,7 @@ def test_report_builds(reference, tmp_path):
     assert "adaptive_momentum in the (lr L, tau L) plane" in md and "Not drawn" not in md
     assert "`descentcheck replay reference.sqlite --case N --dir DIR`" in md
     # the outcomes are defined where they are counted (a held-out report reader)
-    assert "vacuous (outside the region, or no verdict" in md
+    assert "vacuous (outside the region: theory promises nothing there), no verdict (" in md
     assert "first rise is the first step k with E(w_k+1) > E(w_k)" in md
     assert "<code>descentcheck replay reference.sqlite --case N --dir DIR</code>" in html
     # the same rows give the same report files
