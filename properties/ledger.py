@@ -303,7 +303,7 @@ def _footer(ledger: dict[str, Any]) -> list[str]:
         done_r = sum(int(m["runs_certified"]) for m in runs)
         tested_r = sum(int(m.get("runs_tested", 0)) for m in runs)
         lines.append(
-            f"certified: {done_r} of {tested_r} tested runs of the path claims decided in Arb "
+            f"certified: {done_r} of {tested_r} tested runs of the whole-run claims decided in Arb "
             "ball arithmetic"
         )
     jobs = ledger.get("jobs", 1)

@@ -46,6 +46,7 @@ REQUIRED = {
     "gd-step-safe-on-sequential-net-stays-safe-with-add-skip",
     "adaptive-momentum-safe-on-sequential-net-stays-safe-with-concat-skip",
     "weight-path-bounded",
+    "gradient-sum-bounded",
     "update-equals-derived-rule",
     "forward-equals-spec",
     "gradient-equals-oracle",

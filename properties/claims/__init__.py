@@ -41,12 +41,14 @@ from .registered_regions import CLAIMS as REGISTERED_REGIONS
 from .relu_gradients import CLAIMS as RELU_GRADIENTS
 from .skip import CLAIMS as SKIP
 from .updates import CLAIMS as UPDATES
+from .weak_convergence import CLAIMS as WEAK_CONVERGENCE
 
 BUILTIN: tuple[Claim, ...] = (
     *APRIORI,
     *DESCENT,
     *REGISTERED_REGIONS,
     *CONVERGENCE,
+    *WEAK_CONVERGENCE,
     *GRADIENTS,
     *RELU_GRADIENTS,
     *LOSS_VALUE,

@@ -100,24 +100,6 @@ def _tails(values: np.ndarray) -> np.ndarray:
     return np.cumsum(values[::-1])[::-1]
 
 
-def _window_check(run: dict[str, Any], terms: np.ndarray, scale: float) -> tuple[bool, float, int]:
-    """Check ``sum_{k>=j} terms[k] <= scale (E_j - E_K) / c`` for every window start j, up to the
-    float64 resolution of E_j - E_K (two loss evaluations) and 1e-12 of the sum; return
-    (ok, the largest lhs/rhs over windows the resolution resolves, the worst j)."""
-    E = run["traj"].losses
-    K, c = run["K"], run["c"]
-    lhs = _tails(terms)
-    worst, worst_j = 0.0, 0
-    for j in range(K):
-        tol = scale * resolution(float(E[j]), float(E[K])) / c + 1e-12 * lhs[j]
-        rhs = scale * float(E[j] - E[K]) / c
-        if rhs > tol and lhs[j] / rhs > worst:
-            worst, worst_j = lhs[j] / rhs, j
-        if not lhs[j] <= rhs + tol:  # a NaN term or loss is a miss
-            return False, max(worst, lhs[j] / max(rhs, tol)), j
-    return True, worst, worst_j
-
-
 def _verdict(
     run: dict[str, Any],
     ok: bool,
