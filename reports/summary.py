@@ -84,7 +84,8 @@ def _headlines(results: dict[str, Any]) -> list[str]:
 
     out.append(
         f"Vanishing gradients at {d} hidden layers (first / last hidden layer): sigmoid "
-        f"{num(g('sigmoid'), 2)}, tanh {num(g('tanh'), 2)}, distance {num(g('distance'), 2)}."
+        f"{num(g('sigmoid'), 2)}, tanh {num(g('tanh'), 2)} (W); distance "
+        f"{num(g('distance'), 2)} (centroids), {num(g('distance_radii'), 2)} (radii)."
     )
     return out
 

@@ -553,3 +553,66 @@ def test_markdown_writes_a_users_tag_as_text() -> None:
         "<img" not in md and md.count("&lt;img") == 6
     )  # title, subtitle, contents, section, text, cell
     assert "lr < 2/L" in md and "`a <b> c`" in md
+
+
+def test_vanishing_measures_weights_and_radii_apart() -> None:
+    """A layer's measure is the RMS of its weights' gradient (W, centroids); the distance
+    layers' radii are a series of their own: pooled, their 1/r-sized gradients decided the
+    measure (a held-out audit: pooled first/last 18.9 where the centroids' was 0.91)."""
+    import numpy as np
+
+    from descentcheck.reports.vanishing import layer_rms
+
+    grads = {
+        "l1.centroids": np.full((2, 3), 1.0),
+        "l1.radii": np.full((2, 3), 100.0),
+        "out.centroids": np.full((1, 2), 2.0),
+        "out.radii": np.full((1, 2), 4.0),
+    }
+    assert layer_rms(grads, 1, "centroids") == [1.0, 2.0]
+    assert layer_rms(grads, 1, "radii") == [100.0, 4.0]
+
+
+def _vanishing_result(ratios: dict[str, dict[str, float]]) -> dict:
+    return {"first_over_last": {s: {d: [v] for d, v in r.items()} for s, r in ratios.items()}}
+
+
+def test_vanishing_verdict_needs_a_clear_margin_over_tanh() -> None:
+    """The paper's claim is read against both dot-product kinds: 0.94 against tanh's 0.93 is no
+    win (a note), a clear margin is; below sigmoid is a failure; depths below tanh are named."""
+    from descentcheck.reports.vanishing_section import _verdict
+
+    def verdict(dist: float, tanh: float, sig: float = 1e-5):
+        res = _vanishing_result(
+            {
+                "sigmoid": {"2": 0.3, "10": sig},
+                "tanh": {"2": 0.91, "10": tanh},
+                "distance": {"2": 0.11, "10": dist},
+                "distance_radii": {"2": 15.0, "10": 24.0},
+            }
+        )
+        return _verdict(res, "10")
+
+    close = verdict(0.94, 0.93)
+    assert close.kind == "note" and "not clearly less than tanh" in close.text
+    assert "below tanh's at D = 2 (0.11 against 0.91)" in close.text
+    assert "radius gradients instead grow towards the input (24 times" in close.text
+    assert verdict(2.0, 0.93).kind == "ok"
+    assert verdict(1e-6, 0.93, sig=1e-5).kind == "fail"
+
+
+def test_vanishing_run_records_each_series() -> None:
+    from descentcheck.reports import vanishing
+    from descentcheck.reports.progress import Silent
+
+    res = vanishing.run(PROFILES["smoke"], 0, Silent())
+    assert res["parameters"] == {
+        "sigmoid": "W",
+        "tanh": "W",
+        "distance": "centroids",
+        "distance_radii": "radii",
+    }
+    for series in vanishing.SERIES:
+        assert set(res["first_over_last"][series]) == {
+            str(d) for d in PROFILES["smoke"].vanishing_depths if d > 1
+        }
