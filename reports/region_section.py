@@ -228,7 +228,7 @@ LARGER = (
     "It is three times the area of the first round's Cauchy-Schwarz region "
     "τ + L(η + τ)²/2 < η (1 against 1/3 in the (ηL, τL) plane, computed by SymPy); at "
     "η = 1/L it admits τ < 1/L instead of τ < 0.236/L, and the largest admissible τ is 1/L "
-    "instead of 1/(4L). In the papers' parametrisation τ = sη it reads η < 2/(L(1 + s)), "
+    "instead of 1/(4L). With momentum proportional to the step, τ = sη, it reads η < 2/(L(1 + s)), "
     "(1 + s)/(1 − s) times the old bound."
 )
 PEP_TABLE = Path(__file__).resolve().parent / "pep_heavy_ball.json"

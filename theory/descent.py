@@ -196,7 +196,8 @@ def adaptive_guaranteed(lr: float, tau: float, L: float) -> bool:
 
 
 def _tau_proportional_guaranteed(lr: float, s: float, L: float) -> bool:
-    """:func:`adaptive_guaranteed` at ``tau = s lr`` (the papers' parametrisation), exactly."""
+    """:func:`adaptive_guaranteed` at ``tau = s lr`` (momentum proportional to the step),
+    exactly."""
     _check(lr=lr, s=s, L=L)
     _finite(lr=lr, s=s, L=L)
     return _inside(_exact(lr), _exact(s) * _exact(lr), _exact(L))
@@ -517,7 +518,7 @@ def _conditions() -> dict[str, tuple[Any, str, Callable[..., bool]]]:
         ),
         "adaptive_momentum_tau_proportional": (
             sp.StrictLessThan(dp.lr, 2 / (dp.L * (1 + dp.s_paper))),
-            "Adaptive momentum with tau = s lr, 0 < s < 1 (the papers' parametrisation): the "
+            "Adaptive momentum with tau = s lr, 0 < s < 1 (momentum proportional to the step): the "
             "exact region reads lr < 2 / (L (1 + s)) (strict), (1 + s)/(1 - s) times the "
             "first round's Cauchy-Schwarz bound 2 (1 - s) / (L (1 + s)^2).",
             _tau_proportional_guaranteed,

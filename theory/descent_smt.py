@@ -243,7 +243,8 @@ def _adaptive_obligations() -> list[Obligation]:
 
 
 def _momentum_obligations() -> list[Obligation]:
-    """The same region read for heavy ball, Nesterov and the papers' parametrisation."""
+    """The same region read for heavy ball, Nesterov and momentum proportional to the step
+    (tau = s lr)."""
 
     return [
         Obligation(

@@ -20,9 +20,9 @@ softmax_cross_entropy      E = -sum_k y_k log softmax(yhat)_k
                              = -sum_k y_k (yhat_k - log sum_m exp(yhat_m))  (n = 1 sample)
 =========================  =================================================================
 
-The Gaussian unit is Kurbiel & Khaleghian (arXiv:1708.01911), eq. 1, with squared distances; the
-losses are DESIGN.md's with n = 1 (for n samples both are the mean of per-sample terms, and
-mse's 1/(2n) becomes 1/2). relu is ``Piecewise((x, x > 0), (0, True))``: it is not
+The Gaussian unit is Kurbiel & Khaleghian's distance unit (arXiv:1708.01911), with squared
+distances; the losses are DESIGN.md's with n = 1 (for n samples both are the mean of
+per-sample terms, and mse's 1/(2n) becomes 1/2). relu is ``Piecewise((x, x > 0), (0, True))``: it is not
 differentiable at 0; SymPy differentiates the branches, giving 0 at x = 0, torch's convention.
 """
 
@@ -131,7 +131,7 @@ def _distance(op: str, dim: int, per_unit: bool, logits: bool) -> Unit:
     z = -sp.Rational(1, 2) * sp.Add(*[ri**2 * (xi - ci) ** 2 for ri, xi, ci in zip(radius, x, c)])
     notes = (
         "squared distances: no square root, so the unit is smooth everywhere, also at x = c",
-        "Kurbiel & Khaleghian, arXiv:1708.01911, eq. 1"
+        "Kurbiel & Khaleghian's distance unit, arXiv:1708.01911"
         + ("; the output layer drops the exp and feeds softmax" if logits else ""),
     )
     return Unit(op, dim, x, (*c, *r), z if logits else sp.exp(z), notes=notes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 PROVED_FOR: dict[str, tuple[str, dict[str, str]]] = {
     "gd": ("gd", {}),
     "adaptive_momentum": ("adaptive_momentum", {}),
-    # the papers' parametrisation: a hyperparameter s with tau = s lr
+    # momentum proportional to the step: a hyperparameter s with tau = s lr
     "adaptive_momentum_tau_proportional": ("adaptive_momentum", {"tau": "s*lr"}),
     "constant_momentum": ("momentum", {}),
     "nesterov": ("nesterov", {}),

@@ -1,4 +1,4 @@
-"""Gaussian distance layer (Kurbiel & Khaleghian 2017, arXiv:1708.01911, eq. 1).
+"""Gaussian distance layer (Kurbiel & Khaleghian 2017, arXiv:1708.01911: its distance unit).
 
 With centroids ``c`` (units, in) and radii ``r`` (units, in) for ``radius="per_connection"`` or
 (units,) for ``"per_unit"``::
