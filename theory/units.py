@@ -23,7 +23,8 @@ softmax_cross_entropy      E = -sum_k y_k log softmax(yhat)_k
 The Gaussian unit is Kurbiel & Khaleghian's distance unit (arXiv:1708.01911), with squared
 distances; the losses are DESIGN.md's with n = 1 (for n samples both are the mean of
 per-sample terms, and mse's 1/(2n) becomes 1/2). relu is ``Piecewise((x, x > 0), (0, True))``:
-it is not differentiable at 0; SymPy differentiates the branches, giving 0 at x = 0, torch's convention.
+it is not differentiable at 0; SymPy differentiates the branches, giving 0 at x = 0, torch's
+convention.
 """
 
 from __future__ import annotations
