@@ -13,10 +13,14 @@ The hyperparameters are fixed from the *sequential* net's L_0 (largest |Hessian 
 w_0) inside this suite's exact one-step region, and the premise is checked: the sequential run
 must decrease the loss at every one of its K steps (``steps.judge_decreases``; a case where it
 does not is rejected, it does not meet the claim's premise). The claim is that the skip net does
-too. It is false: a skip adds a path, and with it curvature (``add`` of the input to a block's
-output roughly doubles the head's input, and ``L`` grows with its square), so a learning rate
-near ``2/L_0`` of the sequential net can overshoot on the skip net. The counterexample records
-both nets' L_0 and the sequential run beside the rise, certified in ball arithmetic.
+too. It is false: a skip adds a path and changes the loss surface the run crosses, so a
+learning rate fixed from the sequential net's L_0 need not be safe on the skip net. One way is
+curvature at w_0 (``add`` of the input to a block's output roughly doubles the head's input, and
+``L`` grows with its square); another, which the shrunk counterexamples often show, is curvature
+met later along the skip net's run: the skip net's L_0 can be below the sequential net's (a
+held-out audit's ci counterexample: 4.13 against 4.17, the rise at step 10 of 11) while its run
+reaches a region the sequential run does not. The counterexample records both nets' L_0 and the
+sequential run beside the rise, certified in ball arithmetic, so a reader can tell which it was.
 """
 
 from __future__ import annotations
@@ -201,7 +205,9 @@ GD_ADD = Claim(
     source=(
         "a metamorphic claim of this suite: skip connections are what the convergence paper "
         "(Agarwal, Klobusicky & Schonfeld 2021, arXiv 1705.07404, abstract) adds to Wu et al.'s "
-        "setting; false, because a skip adds curvature"
+        "setting; false: the skip changes the loss surface the run crosses (at w_0, or where "
+        "the skip net's run goes later), so a rate fixed from the sequential net's L_0 can "
+        "overshoot"
     ),
     conditions=(*PAIR, "lr = a * 2 / L_0(sequential), a in [0.3, 0.98]; merge add"),
     expect="fails",
