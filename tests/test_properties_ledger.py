@@ -768,3 +768,16 @@ def test_the_ledger_and_the_report_say_how_each_number_was_folded(tmp_path):
     assert folded.modes() == {"counterexample_L0": "counterexample", "L0": "max"}
     shown = _numbers({"measured": {"counterexample_L0": 2.0}, "aggregation": folded.modes()})
     assert shown is not None and shown.rows[0][-1] == "its counterexample's"
+
+
+def test_no_claim_states_two_scales_for_its_hyperparameters():
+    """The descent-lemma claims draw their hyperparameters against L_g, the others against
+    L_0; a claim's conditions said both (a held-out audit: "region for L = 1.5 L_0" beside
+    "L_g in place of L_0")."""
+    from descentcheck.properties.claims import BUILTIN
+
+    for claim in BUILTIN:
+        text = " ".join(claim.conditions)
+        assert not ("L = 1.5 L_0" in text and "in place of L_0" in text), claim.id
+    scaled = [c.id for c in BUILTIN if "in place of L_0" in " ".join(c.conditions)]
+    assert len(scaled) == 3, scaled
