@@ -374,11 +374,15 @@ def test_heavy_ball_counterexample_matches_the_known_worst_case(fast_ledger):
     """Shrunk to one dense layer with mse the loss is a quadratic; with x = 0 it is the 1-D
     f = L b^2 / 2 of the known worst case, where the rise is exactly beta^2 (E_0 - E*)."""
     ledger, _, _ = fast_ledger
-    ce = {c["id"]: c for c in ledger["claims"]}["momentum-at-1-over-L-decreases"]["counterexample"]
+    entry = {c["id"]: c for c in ledger["claims"]}["momentum-at-1-over-L-decreases"]
+    ce = entry["counterexample"]
     nodes = ce["spec"]["nodes"]
     if ce["spec"]["loss"] != "mse" or len(nodes) != 1:
         return  # shrunk elsewhere (another seed): not a quadratic, nothing to compare
     assert "pep_worst_case_rise" in ce
+    # the measured table says the rise over theory's worst case, not only over E_k
+    ratio = entry["measured"]["counterexample_increase_over_pep_worst_case"]
+    assert ratio == pytest.approx(ce["increase"] / ce["pep_worst_case_rise"], rel=1e-12)
     x = np.asarray(ce["data"]["x"])
     if not np.any(x) and len(ce["params"]["out.b"]) == 1 and ce["step"] == 1:
         assert ce["increase"] == pytest.approx(ce["pep_worst_case_rise"], rel=1e-9)
