@@ -10,7 +10,7 @@ import numpy as np
 from .autoencoder import OPTIMIZERS
 from .dag import dag_figure
 from .document import Callout, Figure, Paragraph, Section, Table
-from .fmt import mean_std, num, pm
+from .fmt import mean_interval, mean_std, num, pm
 from .plotting import OPTIMIZER_LABELS, band, log_axis, pyplot, save
 
 ARCH_COLORS = {"sequential": "#7f7f7f", "skip": "#c0392b"}
@@ -105,11 +105,17 @@ def _results_rows(res: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]
         skip = [r["test"]["psnr"] for r in res["runs"]["skip"][opt]]
         d = np.asarray(skip) - np.asarray(seq)
         dm, ds = mean_std(d)
+        lo, hi = mean_interval(d)
         wins = int(np.sum(d > 0))
+        if not lo <= 0 <= hi:  # NaN (one seed) falls through to "cannot tell"
+            judged = "a difference the 95% interval tells from zero"
+        else:
+            judged = f"{len(d)} seeds cannot tell it from zero"
         verdicts.append(
             f"with {OPTIMIZER_LABELS[opt]} the DAG's held-out PSNR is {num(dm, 2)} dB "
             f"{'higher' if dm > 0 else 'lower'} on average (sd {num(ds, 2)} dB over paired "
-            f"seeds; better on {wins} of {len(d)} seeds)"
+            f"seeds; better on {wins} of {len(d)} seeds; paired t 95% interval for the mean "
+            f"[{num(lo, 2)}, {num(hi, 2)}] dB: {judged})"
         )
     return rows, verdicts
 

@@ -36,6 +36,19 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
+def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The Student-t interval for the mean of ``values`` (paired differences: ``mean -+
+    t_{(1+level)/2, n-1} sd / sqrt(n)``); NaNs for fewer than two values."""
+    from scipy.stats import t
+
+    a = np.asarray(values, dtype=float)
+    if a.size < 2:
+        return math.nan, math.nan
+    m, sd = mean_std(a)
+    half = float(t.ppf((1 + level) / 2, a.size - 1)) * sd / math.sqrt(a.size)
+    return m - half, m + half
+
+
 def pm(values: Sequence[float], digits: int = 3) -> str:
     """``mean ± sd`` of ``values``."""
     m, s = mean_std(values)

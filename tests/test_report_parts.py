@@ -616,3 +616,40 @@ def test_vanishing_run_records_each_series() -> None:
         assert set(res["first_over_last"][series]) == {
             str(d) for d in PROFILES["smoke"].vanishing_depths if d > 1
         }
+
+
+def test_mean_interval_is_students_t() -> None:
+    import math
+
+    from descentcheck.reports.fmt import mean_interval
+
+    lo, hi = mean_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.302653
+    assert math.isclose(lo, 2 - 4.302652729749462 / math.sqrt(3), rel_tol=1e-12)
+    assert math.isclose(hi, 2 + 4.302652729749462 / math.sqrt(3), rel_tol=1e-12)
+    assert all(math.isnan(v) for v in mean_interval([1.0]))
+
+
+def test_autoencoder_verdict_says_when_seeds_cannot_tell_the_difference() -> None:
+    """+0.017 dB with sd 0.08 over 5 paired seeds was reported as "higher on average, better on
+    4 of 5 seeds" with nothing saying it is indistinguishable from zero (held-out audit)."""
+    from descentcheck.reports.autoencoder_section import OPTIMIZERS, _results_rows
+
+    def runs(psnrs):
+        return [
+            {"test": {"mse": 0.01, "psnr": p, "mae": 0.05}, "curve": [1.0, 0.5]} for p in psnrs
+        ]
+
+    seq = [20.0, 20.0, 20.0, 20.0, 20.0]
+    noisy = [20.1, 19.9, 20.05, 20.02, 20.015]  # mean +0.017, sd 0.07
+    clear = [20.5, 20.6, 20.4, 20.55, 20.45]
+    res = {
+        "params": {"sequential": 100, "skip": 100},
+        "runs": {
+            "sequential": {o: runs(seq) for o in OPTIMIZERS},
+            "skip": {o: runs(noisy if i == 0 else clear) for i, o in enumerate(OPTIMIZERS)},
+        },
+    }
+    _, verdicts = _results_rows(res)
+    assert "5 seeds cannot tell it from zero" in verdicts[0], verdicts[0]
+    assert "paired t 95% interval for the mean [" in verdicts[0]
+    assert "a difference the 95% interval tells from zero" in verdicts[1], verdicts[1]
