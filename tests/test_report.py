@@ -100,7 +100,9 @@ def test_every_section_is_present_with_numbers(report: Path) -> None:
     # a mean difference of PSNR comes with its spread over the paired seeds
     assert re.search(r"dB, sd \d+(\.\d+)? dB over \d+ paired seeds; ", summary), summary
     # and says whether the seeds tell it from zero (a held-out audit: +0.017 dB, sd 0.08, 5 seeds)
-    assert re.search(r"paired seeds; (its paired t 95% interval excludes 0|seeds cannot tell it)", summary)
+    assert re.search(
+        r"paired seeds; (its paired t 95% interval excludes 0|seeds cannot tell it)", summary
+    )
 
 
 def test_every_figure_the_page_names_exists(report: Path) -> None:

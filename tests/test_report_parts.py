@@ -635,9 +635,7 @@ def test_autoencoder_verdict_says_when_seeds_cannot_tell_the_difference() -> Non
     from descentcheck.reports.autoencoder_section import OPTIMIZERS, _results_rows
 
     def runs(psnrs):
-        return [
-            {"test": {"mse": 0.01, "psnr": p, "mae": 0.05}, "curve": [1.0, 0.5]} for p in psnrs
-        ]
+        return [{"test": {"mse": 0.01, "psnr": p, "mae": 0.05}, "curve": [1.0, 0.5]} for p in psnrs]
 
     seq = [20.0, 20.0, 20.0, 20.0, 20.0]
     noisy = [20.1, 19.9, 20.05, 20.02, 20.015]  # mean +0.017, sd 0.07
