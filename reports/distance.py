@@ -5,7 +5,13 @@
    SGD, heavy-ball momentum (beta = 0.9) and adaptive momentum (tau = lr / 2). Each optimizer
    gets its best learning rate from a grid (lowest final training loss on seed 0), then runs
    on every seed (initialisation, split and batch order); loss and accuracy per epoch.
-2. **Hybrid**: a dense body (two tanh layers of 32) with a distance output layer
+2. **Initialisation** (the paper: initialisation decides whether these nets train): the deep net
+   with RMSProp at its tuned learning rate, on the same seeds, from this suite's data-driven
+   initialisation (centroids at data rows, radii so the median activation is ``exp(-1/2)``)
+   against two others: ``no_data`` (the initialisation without data: N(0, 1) centroids, radii
+   for ``2d``) and ``unit_radii`` (the data's centroids, every radius 1: a unit's ``z`` is then
+   about ``-d`` on 64 standardised pixels, an activation near ``e^-64``).
+3. **Hybrid**: a dense body (two tanh layers of 32) with a distance output layer
    (``gaussian_logits``), against the same body with a dense output, each with RMSProp and SGD
    (learning rates chosen the same way).
 
@@ -29,6 +35,8 @@ GRIDS: dict[str, tuple[tuple[float, ...], int]] = {
     "adaptive_momentum": ((0.1, 0.3, 1.0, 3.0, 10.0), 2),
 }
 DEEP_OPTIMIZERS = ("rmsprop", "gd", "momentum", "adaptive_momentum")
+#: the initialisations compared (the first is the one every other run uses)
+INITS = ("data", "no_data", "unit_radii")
 HYBRID_OPTIMIZERS = ("rmsprop", "gd")
 
 
@@ -81,10 +89,26 @@ def digits_split(
     return ds.x[tr], ds.y[tr], ds.x[te], ds.y[te]
 
 
+def initial_params(net: Any, how: str, seed: int, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The parameters ``how`` (one of :data:`INITS`) initialises from ``seed`` on data ``x``."""
+    if how == "no_data":
+        return net.init(seed=seed)
+    params = net.init(seed=seed, x=x)
+    if how == "unit_radii":
+        params = {k: np.ones_like(v) if k.endswith(".radii") else v for k, v in params.items()}
+    return params
+
+
 def run_one(
-    spec: Any, optimizer: str, lr: float, profile: ReportProfile, seed: int
+    spec: Any,
+    optimizer: str,
+    lr: float,
+    profile: ReportProfile,
+    seed: int,
+    init: str = "data",
 ) -> dict[str, Any]:
-    """Train one network from seed ``seed``; per-epoch curves and the settings."""
+    """Train one network from seed ``seed`` (initialised ``init``); per-epoch curves and the
+    settings."""
     from descentcheck.impl.network import Network
 
     from .epochs import train_epochs
@@ -93,7 +117,7 @@ def run_one(
     x, y, xt, yt = digits_split(profile.distance_train, profile.distance_test, seed)
     x, y1h = net.check_data(x, y)
     xt, yt1h = net.check_data(xt, yt)
-    params = net.init(seed=seed, x=x)
+    params = initial_params(net, init, seed, x)
     hp = hyperparameters(optimizer, lr)
     curves, _ = train_epochs(
         net,
@@ -154,6 +178,14 @@ def run(profile: ReportProfile, seed: int, progress: Progress) -> dict[str, Any]
         opt: tuned_runs(deep, opt, profile, seed, progress, profile.distance_seeds)
         for opt in DEEP_OPTIMIZERS
     }
+    progress.stage("distance networks: initialisation")
+    lr = optimizers["rmsprop"]["lr"]
+    inits = {"data": optimizers["rmsprop"]["runs"]}  # the same seeds and learning rate
+    for how in INITS[1:]:
+        inits[how] = []
+        for s in range(1, profile.distance_seeds + 1):
+            inits[how].append(run_one(deep, "rmsprop", lr, profile, seed + s, init=how))
+            progress.tick()
     progress.stage("distance networks: hybrid")
     hybrid = {
         arch: {
@@ -172,6 +204,7 @@ def run(profile: ReportProfile, seed: int, progress: Progress) -> dict[str, Any]
         "deep_spec": deep,
         "deep_params": Network.from_spec(deep).n_params,
         "optimizers": optimizers,
+        "inits": inits,
         "hybrid_specs": HYBRID_SPECS,
         "hybrid_params": {k: Network.from_spec(s).n_params for k, s in HYBRID_SPECS.items()},
         "hybrid": hybrid,
@@ -181,5 +214,6 @@ def run(profile: ReportProfile, seed: int, progress: Progress) -> dict[str, Any]
 def units(profile: ReportProfile) -> int:
     g = profile.distance_lr_grid if profile.distance_lr_grid > 1 else 1
     deep = len(DEEP_OPTIMIZERS) * (g + profile.distance_seeds)
+    deep += (len(INITS) - 1) * profile.distance_seeds
     hyb = len(HYBRID_SPECS) * len(HYBRID_OPTIMIZERS) * (g + profile.hybrid_seeds)
     return deep + hyb

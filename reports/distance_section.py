@@ -1,5 +1,5 @@
-"""The distance-network section: optimizers on a deep distance net, the hybrid, vanishing
-gradients."""
+"""The distance-network section: optimizers on a deep distance net, its initialisation, the
+hybrid, vanishing gradients."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .dag import dag_figure
 from .distance import DEEP_OPTIMIZERS, HYBRID_OPTIMIZERS
 from .document import Callout, Figure, Paragraph, Section, Table
 from .fmt import mean_std, num, pct, pm
+from .init_section import init_subsection
 from .plotting import (
     OPTIMIZER_COLORS,
     OPTIMIZER_LABELS,
@@ -257,6 +258,7 @@ def distance_section(
         )
     )
     optimizers_subsection(sec, res, fig_dir, rel)
+    init_subsection(sec, res)
     hybrid_subsection(sec, res, fig_dir, rel)
     vanishing_subsection(sec, vanishing, fig_dir, rel)
     return sec

@@ -31,6 +31,7 @@ SUBSECTIONS = (
     "optimizer-updates",
     "descent-conditions",
     "vanishing",
+    "distance-init",
 )
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -651,3 +651,39 @@ def test_autoencoder_verdict_says_when_seeds_cannot_tell_the_difference() -> Non
     assert "5 seeds cannot tell it from zero" in verdicts[0], verdicts[0]
     assert "paired t 95% interval for the mean [" in verdicts[0]
     assert "a difference the 95% interval tells from zero" in verdicts[1], verdicts[1]
+
+
+def test_the_initialisations_compared_differ_only_as_stated() -> None:
+    """``unit_radii`` keeps the data-driven centroids and sets every radius to 1; ``no_data`` is
+    the initialisation without data; ``data`` the one every other run uses."""
+    import numpy as np
+
+    from descentcheck.impl.examples import EXAMPLES
+    from descentcheck.impl.network import Network
+    from descentcheck.reports.distance import digits_split, initial_params
+
+    net = Network.from_spec(EXAMPLES["digits_distance"])
+    x, *_ = digits_split(40, 10, 3)
+    x = net.check_data(x, np.zeros(len(x), dtype=int))[0]
+    data = initial_params(net, "data", 3, x)
+    assert all(np.array_equal(v, net.init(seed=3, x=x)[k]) for k, v in data.items())
+    unit = initial_params(net, "unit_radii", 3, x)
+    radii = [k for k in unit if k.endswith(".radii")]
+    assert radii and all(np.all(unit[k] == 1.0) for k in radii)
+    assert all(np.array_equal(unit[k], data[k]) for k in unit if k not in radii)
+    assert not any(np.all(data[k] == 1.0) for k in radii)
+    no_data = initial_params(net, "no_data", 3, x)
+    assert all(np.array_equal(v, net.init(seed=3)[k]) for k, v in no_data.items())
+
+
+def test_the_initialisation_callout_needs_intervals_that_exclude_zero() -> None:
+    from descentcheck.reports.init_section import _callout
+
+    both = _callout({"no_data": (0.01, 0.05), "unit_radii": (0.08, 0.3)})
+    assert both.kind == "ok" and "initialisation matters here" in both.text
+    one = _callout({"no_data": (-0.027, 0.029), "unit_radii": (0.08, 0.3)})
+    assert one.kind == "note"
+    assert "cannot tell the data-driven initialisation ahead of: without data" in one.text
+    assert "shown here only for data's centroids, every radius 1" in one.text
+    none = _callout({"no_data": (-0.1, 0.1), "unit_radii": (-0.2, 0.01)})
+    assert none.kind == "note" and "none of the alternatives" in none.text
