@@ -108,9 +108,10 @@ def optimizers_subsection(sec: Section, res: dict[str, Any], fig_dir: Path, rel:
             "`gaussian_logits` output feeding softmax) trains on "
             f"{res['n_train']} standardised digits in minibatches of {res['batch_size']} for "
             f"{res['epochs']} epochs; accuracy on {res['n_test']} held-out digits. Each "
-            "optimizer's learning rate is the best of a grid (lowest final training loss on "
-            f"the first seed), then {res['seeds']} seeds vary the initialisation, split and batch "
-            "order. Heavy ball uses β = 0.9, adaptive momentum τ = lr/2."
+            "optimizer's learning rate is the best of a grid, points a quarter decade apart "
+            "(lowest final training loss on the first seed), then "
+            f"{res['seeds']} seeds vary the initialisation, split and batch order. Heavy ball "
+            "uses β = 0.9, adaptive momentum τ = lr/2."
         ),
         Figure(
             f"{rel}/distance_dag.png",

@@ -687,3 +687,20 @@ def test_the_initialisation_callout_needs_intervals_that_exclude_zero() -> None:
     assert "shown here only for data's centroids, every radius 1" in one.text
     none = _callout({"no_data": (-0.1, 0.1), "unit_radii": (-0.2, 0.01)})
     assert none.kind == "note" and "none of the alternatives" in none.text
+
+
+def test_distance_learning_rate_grids_are_a_quarter_decade_apart() -> None:
+    """A grid x3 apart left the best rate of momentum between two points in the ledger's
+    RMSProp claim; the report's grids are as fine, and keep their defaults (the smoke profile's
+    one point)."""
+    import math
+
+    from descentcheck.reports.distance import GRIDS, grid
+    from descentcheck.reports.profiles import PROFILES
+
+    defaults = {"rmsprop": 0.01, "gd": 1.0, "momentum": 0.1, "adaptive_momentum": 1.0}
+    for opt, (values, _) in GRIDS.items():
+        steps = [math.log10(b / a) for a, b in zip(values, values[1:])]
+        assert all(abs(s - 0.25) < 0.02 for s in steps), (opt, values)
+        assert grid(opt, 1) == (defaults[opt],)
+        assert len(grid(opt, PROFILES["ci"].distance_lr_grid)) == len(values) == 9
