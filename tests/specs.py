@@ -62,3 +62,30 @@ def relu_net(units: int) -> dict[str, Any]:
             {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
         ],
     }
+
+
+def one_dense_run(lr: float, L: float, steps: int = 4) -> dict[str, Any]:
+    """A whole-run claim's ``run`` (as ``properties.claims.convergence._run`` makes it) for GD
+    (adaptive momentum at tau = 0) on one dense unit under mse, two rows (the Hessian's
+    largest eigenvalue is 3.35), told the curvature bound ``L``."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from descentcheck.impl.network import Network
+    from descentcheck.impl.trainer import train
+
+    spec = {
+        "inputs": 1,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+    }
+    net = Network.from_spec(spec)
+    x, y = net.check_data(np.array([[1.0], [2.0]]), np.array([[1.0], [0.5]]))
+    params = {"out.W": np.array([[0.3]]), "out.b": np.array([0.1])}
+    traj = train(
+        net, params, x, y, "adaptive_momentum", lr=lr, tau=0.0, steps=steps, keep_params=True
+    )
+    case = SimpleNamespace(net=net, x=x, yt=y)
+    return {"case": case, "traj": traj, "K": steps, "L": L, "hp": {"lr": lr, "tau": 0.0}}

@@ -50,30 +50,12 @@ def test_path_verdicts_are_certified(tmp_path):
 def test_certify_path_proves_a_false_bound_false():
     """The Arb check decides on the real numbers: on a one-step run it proves the bound, and
     with lr and tau swapped for values whose (lr + tau) is 10x too short it proves it false."""
-    import numpy as np
+    from specs import one_dense_run
 
-    from descentcheck.impl.network import Network
-    from descentcheck.impl.trainer import train
     from descentcheck.properties.claims.convergence import certify_path
 
-    spec = {
-        "inputs": 1,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
-    }
-    net = Network.from_spec(spec)
-    x, y = net.check_data(np.array([[1.0], [2.0]]), np.array([[1.0], [0.5]]))
-    params = {"out.W": np.array([[0.3]]), "out.b": np.array([0.1])}
-    lr, L = 0.1, 3.0
-    traj = train(net, params, x, y, "adaptive_momentum", lr=lr, tau=0.0, steps=4, keep_params=True)
-
-    class _Case:
-        pass
-
-    case = _Case()
-    case.net, case.x, case.yt = net, x, y
-    run = {"case": case, "traj": traj, "K": 4, "L": L, "hp": {"lr": lr, "tau": 0.0}}
+    lr = 0.1
+    run = one_dense_run(lr, 3.0)
     assert certify_path(run)[0] == "certified"
     short = {**run, "hp": {"lr": lr / 10, "tau": 0.0}}  # c shrinks ~10x, (lr + tau)^2 100x
     assert certify_path(short)[0] == "violated"

@@ -55,29 +55,13 @@ def test_gradient_sum_bound_catches_a_planted_bug(monkeypatch, tmp_path, planted
 def test_certify_gradient_sum_proves_a_false_bound_false():
     """On a short run of one dense layer it proves the bound with the learning rate trained,
     and proves it false when the claim is told a learning rate twice as long (c too large)."""
-    from descentcheck.impl.network import Network
-    from descentcheck.impl.trainer import train
+    from specs import one_dense_run
+
     from descentcheck.properties.claims.weak_convergence import certify_gradient_sum
     from descentcheck.theory.descent import adaptive_decrease_bound
 
-    spec = {
-        "inputs": 1,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
-    }
-    net = Network.from_spec(spec)
-    x, y = net.check_data(np.array([[1.0], [2.0]]), np.array([[1.0], [0.5]]))
-    params = {"out.W": np.array([[0.3]]), "out.b": np.array([0.1])}
     lr, L = 0.1, 4.0  # L above the Hessian's largest eigenvalue (3.35)
-    traj = train(net, params, x, y, "adaptive_momentum", lr=lr, tau=0.0, steps=4, keep_params=True)
-
-    class _Case:
-        pass
-
-    case = _Case()
-    case.net, case.x, case.yt = net, x, y
-    run = {"case": case, "traj": traj, "K": 4, "L": L, "hp": {"lr": lr, "tau": 0.0}}
+    run = one_dense_run(lr, L)
     assert adaptive_decrease_bound(lr, 0.0, L, 1.0) > 0
     assert certify_gradient_sum(run)[0] == "certified"
     told_long = {**run, "hp": {"lr": 2 * lr, "tau": 0.0}}

@@ -693,6 +693,7 @@ def test_distance_learning_rate_grids_are_a_quarter_decade_apart() -> None:
     """A grid x3 apart left the best rate of momentum between two points in the ledger's
     RMSProp claim; the report's grids are as fine, and keep their defaults (the smoke profile's
     one point)."""
+    import itertools
     import math
 
     from descentcheck.reports.distance import GRIDS, grid
@@ -700,7 +701,7 @@ def test_distance_learning_rate_grids_are_a_quarter_decade_apart() -> None:
 
     defaults = {"rmsprop": 0.01, "gd": 1.0, "momentum": 0.1, "adaptive_momentum": 1.0}
     for opt, (values, _) in GRIDS.items():
-        steps = [math.log10(b / a) for a, b in zip(values, values[1:])]
+        steps = [math.log10(b / a) for a, b in itertools.pairwise(values)]
         assert all(abs(s - 0.25) < 0.02 for s in steps), (opt, values)
         assert grid(opt, 1) == (defaults[opt],)
         assert len(grid(opt, PROFILES["ci"].distance_lr_grid)) == len(values) == 9

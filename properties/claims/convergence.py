@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -153,25 +154,25 @@ def _arb_steps(history: list[dict[str, np.ndarray]]) -> list[arb]:
     return out
 
 
-def certify_path(run: dict[str, Any]) -> tuple[str, int, str]:
-    """Decide ``P_j^2 c <= (lr + tau)^2 (K - j)(E_j - E_K)`` for every window j on the real
-    numbers at the run's float64 iterates (128-bit Arb balls: E_j from the spec's formulas, the
-    step lengths from the iterates, c from the float64 lr, tau and L): ``("certified", -1, "")``
-    when every window is proved, ``("violated", j, "")`` when window j is proved false,
-    ``("uncertified", j, why)`` otherwise (j the first undecided window)."""
-    case, traj, K = run["case"], run["traj"], run["K"]
+#: the sides of every window, ``(j, lhs, rhs)`` for ``lhs <= rhs``, from the run's loss balls and
+#: c's ball (a generator: it runs inside the certifier's precision)
+Sides = Callable[[Enclosures, arb], Iterator[tuple[int, arb, arb]]]
+
+
+def decide_windows(run: dict[str, Any], sides: Sides) -> tuple[str, int, str]:
+    """Decide ``lhs <= rhs`` for every window ``sides`` yields, on the real numbers at the run's
+    float64 iterates (128-bit Arb balls: E_j from the spec's formulas, c from the float64 lr,
+    tau and L): ``("certified", -1, "")`` when every window is proved, ``("violated", j, "")``
+    when window j is proved false, ``("uncertified", j, why)`` otherwise (j the first undecided
+    window)."""
+    case, traj = run["case"], run["traj"]
     balls = Enclosures(case.net, traj.params_history, case.x, case.yt)
     if balls.skip is not None:
         return "uncertified", 0, balls.skip
-    lr, tau = run["hp"]["lr"], run["hp"]["tau"]
     with _precision(PREC):
-        c = _arb_c(lr, tau, run["L"])
-        scale = (arb(lr) + arb(tau)) ** 2
-        steps = _arb_steps(traj.params_history)
-        P, first_open = arb(0), -1
-        for j in range(K - 1, -1, -1):
-            P += steps[j]
-            lhs, rhs = P * P * c, scale * (K - j) * (balls[j] - balls[K])
+        c = _arb_c(run["hp"]["lr"], run["hp"]["tau"], run["L"])
+        first_open = -1
+        for j, lhs, rhs in sides(balls, c):
             if bool(lhs > rhs):
                 return "violated", j, ""
             if not bool(lhs <= rhs):
@@ -179,6 +180,56 @@ def certify_path(run: dict[str, Any]) -> tuple[str, int, str]:
     if first_open >= 0:
         return "uncertified", first_open, "a window's two sides are within the balls' width"
     return "certified", -1, ""
+
+
+def certify_path(run: dict[str, Any]) -> tuple[str, int, str]:
+    """:func:`decide_windows` for ``P_j^2 c <= (lr + tau)^2 (K - j)(E_j - E_K)``, the step
+    lengths as balls from the iterates."""
+    traj, K = run["traj"], run["K"]
+
+    def sides(balls: Enclosures, c: arb) -> Iterator[tuple[int, arb, arb]]:
+        scale = (arb(run["hp"]["lr"]) + arb(run["hp"]["tau"])) ** 2
+        steps, P = _arb_steps(traj.params_history), arb(0)
+        for j in range(K - 1, -1, -1):
+            P += steps[j]
+            yield j, P * P * c, scale * (K - j) * (balls[j] - balls[K])
+
+    return decide_windows(run, sides)
+
+
+def decided_verdict(
+    run: dict[str, Any],
+    decision: tuple[str, int, str],
+    float_ok: bool,
+    worst: tuple[float, int],
+    measured: dict[str, float],
+    theory: dict[str, float],
+    what: str,
+) -> Verdict:
+    """A whole-run claim's verdict: ``decision`` (:func:`decide_windows`) where Arb decided,
+    else the float check ``float_ok``; ``worst`` the largest float ratio and its window."""
+    verdict, j, why = decision
+    measured = {
+        "runs_tested": 1,
+        "runs_outside": 0,
+        "runs_vacuous": 0,
+        "runs_certified": int(verdict == "certified"),
+        "runs_uncertified": int(verdict == "uncertified"),
+        **measured,
+    }
+    if why:
+        measured[f"uncertified: {why}"] = 1
+    ratio, worst_j = worst
+    if verdict == "violated":  # proved on the real numbers: the float ratio only reports it
+        ok, worst_j = False, j
+    else:  # proved (then the float ratio cannot overrule it), or decided in floats, uncertified
+        ok = verdict == "certified" or float_ok
+    v = _verdict(run, ok, ratio, worst_j, measured, theory, what)
+    if v.counterexample is not None:
+        v.counterexample["certified_violation"] = verdict == "violated"
+        if verdict != "violated":
+            v.counterexample["uncertified_reason"] = why or "the float check failed, Arb did not"
+    return v
 
 
 def _path_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
@@ -199,32 +250,19 @@ def _path_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
         ratio = float(P[j]) / bound if bound > 0 else (math.inf if P[j] > 0 else 0.0)
         if ratio > worst:
             worst, worst_j = ratio, j
-    verdict, j, why = certify_path(run)
     h = K // 2
     lost = float(E[0] - E[K])
     measured = {
-        "runs_tested": 1,
-        "runs_outside": 0,
-        "runs_vacuous": 0,
-        "runs_certified": int(verdict == "certified"),
-        "runs_uncertified": int(verdict == "uncertified"),
         "path_over_bound": worst,
         "path_length": float(P[0]),
         "tail_share_of_path": float(P[h] / P[0]) if P[0] > 0 else 0.0,
         "tail_share_of_loss_drop": float(E[h] - E[K]) / lost if lost > 0 else 0.0,
     }
-    if why:
-        measured[f"uncertified: {why}"] = 1
-    if verdict == "violated":  # proved on the real numbers: the float ratio only reports it
-        ok, worst_j = False, j
-    else:  # proved (then the float ratio cannot overrule it), or decided in floats, uncertified
-        ok = verdict == "certified" or worst <= 1.0
-    v = _verdict(run, ok, worst, worst_j, measured, {"path_over_bound": 1.0}, "path length")
-    if v.counterexample is not None:
-        v.counterexample["certified_violation"] = verdict == "violated"
-        if verdict != "violated":
-            v.counterexample["uncertified_reason"] = why or "the float check failed, Arb did not"
-    return v
+    theory = {"path_over_bound": 1.0}
+    decision = certify_path(run)
+    return decided_verdict(
+        run, decision, worst <= 1.0, (worst, worst_j), measured, theory, "path length"
+    )
 
 
 _SUMMARY: dict[str, Any] = {

@@ -30,15 +30,24 @@ decided in Arb balls (:func:`certify_gradient_sum`), not by a float comparison w
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from flint import arb
 
-from ..certify import PREC, Enclosures, _precision
+from ..certify import Enclosures
 from ..claim import Claim, Context, Verdict
 from ..steps import resolution
-from .convergence import CONDITIONS, SOURCE, _arb_c, _run, _strategy, _tails, _verdict
+from .convergence import (
+    CONDITIONS,
+    SOURCE,
+    _run,
+    _strategy,
+    _tails,
+    decide_windows,
+    decided_verdict,
+)
 
 
 def _window_check(run: dict[str, Any], terms: np.ndarray) -> tuple[bool, float, int]:
@@ -60,30 +69,17 @@ def _window_check(run: dict[str, Any], terms: np.ndarray) -> tuple[bool, float, 
 
 
 def certify_gradient_sum(run: dict[str, Any]) -> tuple[str, int, str]:
-    """Decide ``c G_j <= E_j - E_K`` for every window j on the real numbers (128-bit Arb balls:
-    E_j from the spec's formulas at the run's float64 iterates, the recorded float64 |g_k|
-    exact, c from the float64 lr, tau and L): ``("certified", -1, "")`` when every window is
-    proved, ``("violated", j, "")`` when window j is proved false, ``("uncertified", j, why)``
-    otherwise (j the first undecided window)."""
-    case, traj, K = run["case"], run["traj"], run["K"]
-    balls = Enclosures(case.net, traj.params_history, case.x, case.yt)
-    if balls.skip is not None:
-        return "uncertified", 0, balls.skip
-    lr, tau = run["hp"]["lr"], run["hp"]["tau"]
-    with _precision(PREC):
-        c = _arb_c(lr, tau, run["L"])
-        G, first_open = arb(0), -1
+    """:func:`.convergence.decide_windows` for ``c G_j <= E_j - E_K``, the recorded float64
+    ``|g_k|`` exact."""
+    g, K = run["traj"].grad_norms, run["K"]
+
+    def sides(balls: Enclosures, c: arb) -> Iterator[tuple[int, arb, arb]]:
+        G = arb(0)
         for j in range(K - 1, -1, -1):
-            g = arb(float(traj.grad_norms[j]))
-            G += g * g
-            lhs, rhs = c * G, balls[j] - balls[K]
-            if bool(lhs > rhs):
-                return "violated", j, ""
-            if not bool(lhs <= rhs):
-                first_open = j
-    if first_open >= 0:
-        return "uncertified", first_open, "a window's two sides are within the balls' width"
-    return "certified", -1, ""
+            G += arb(float(g[j])) ** 2
+            yield j, c * G, balls[j] - balls[K]
+
+    return decide_windows(run, sides)
 
 
 def _gradient_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
@@ -95,32 +91,17 @@ def _gradient_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     if not float(g @ g) > 0:  # a stationary start: nothing to bound
         return Verdict(True, {"runs_tested": 0, "runs_outside": 0, "runs_vacuous": 1})
     ok_float, worst, worst_j = _window_check(run, g * g)
-    verdict, j, why = certify_gradient_sum(run)
     E0 = float(traj.losses[0])
     rate = math.sqrt(E0 / (c * K)) if E0 > 0 else 0.0
     measured = {
-        "runs_tested": 1,
-        "runs_outside": 0,
-        "runs_vacuous": 0,
-        "runs_certified": int(verdict == "certified"),
-        "runs_uncertified": int(verdict == "uncertified"),
         "gradient_sum_over_bound": worst,
         "smallest_gradient_over_rate_bound": float(g.min()) / rate if rate > 0 else 0.0,
         "last_gradient_over_first": float(g[-1] / g[0]) if g[0] > 0 else 0.0,
     }
-    if why:
-        measured[f"uncertified: {why}"] = 1
-    if verdict == "violated":  # proved on the real numbers: the float ratio only reports it
-        ok, worst_j = False, j
-    else:  # proved (then the float ratio cannot overrule it), or decided in floats, uncertified
-        ok = verdict == "certified" or ok_float
     theory = {"gradient_sum_over_bound": 1.0, "smallest_gradient_over_rate_bound": 1.0}
-    v = _verdict(run, ok, worst, worst_j, measured, theory, "sum of squared gradients")
-    if v.counterexample is not None:
-        v.counterexample["certified_violation"] = verdict == "violated"
-        if verdict != "violated":
-            v.counterexample["uncertified_reason"] = why or "the float check failed, Arb did not"
-    return v
+    decision = certify_gradient_sum(run)
+    what = "sum of squared gradients"
+    return decided_verdict(run, decision, ok_float, (worst, worst_j), measured, theory, what)
 
 
 GRADIENT_SUM = Claim(
