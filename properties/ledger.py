@@ -64,7 +64,7 @@ def run_claims(
 
     def report(entry: dict[str, Any]) -> None:
         if progress:
-            mark = "ok" if entry["meets_expectation"] else "UNEXPECTED"
+            mark = "as expected" if entry["meets_expectation"] else "NOT as expected"
             print(
                 f"[{len(done)}/{len(ids)}] {entry['id']}: {entry['outcome']} "
                 f"({entry['examples']} examples, {entry['seconds']:.1f} s) {mark}",

@@ -80,7 +80,7 @@ class StepTally:
     min_ratio: float = math.inf  # observed decrease / guaranteed decrease, over tested steps
     long_steps: int = 0  # tested steps with lr L_k >= 1 (the region's 2/L_k - lr side)
     violation: int | None = None  # the first violating step
-    details: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)  # why steps were not certified
     lemma: bool = True  # a descent-lemma tally (region, guarantee); False: plain decreases
 

@@ -107,7 +107,7 @@ def _results_rows(res: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]
         dm, ds = mean_std(d)
         lo, hi = mean_interval(d)
         wins = int(np.sum(d > 0))
-        if not lo <= 0 <= hi:  # NaN (one seed) falls through to "cannot tell"
+        if lo > 0 or hi < 0:  # a NaN interval (one seed) compares False: "cannot tell"
             judged = "a difference the 95% interval tells from zero"
         else:
             judged = f"{len(d)} seeds cannot tell it from zero"

@@ -18,7 +18,8 @@ The claim read from each case: *inside theory's region (L_0 at w_0) => E decreas
 step*. Outcome ``held`` (inside, decreased), ``falsified`` (inside, rose: L_0 is local, so the
 curvature met later may exceed it), ``vacuous`` (outside the region: theory promises nothing),
 ``no verdict`` (theory has no a-priori region for the case: the optimizer has none, needs per-step
-values, or theory refuses it; relu nets, whose E is not L-smooth, too), or ``not evaluated`` (the
+values, or theory refuses it; relu nets, whose E is not L-smooth; or L_0 could not be estimated,
+not finite), or ``not evaluated`` (the
 case lacks a check, failed, or is pending).
 """
 
@@ -263,9 +264,9 @@ OUTCOMES_CAPTION = (
     "The claim, per case: held (inside theory's region at L₀ and E decreased at every step), "
     "falsified (inside, yet E rose at some step), vacuous (outside the region: theory "
     "promises nothing there), no verdict (theory gives no a-priori region for the case: the "
-    "optimizer has none or needs per-step values, or the net's E is not L-smooth, as with "
-    "relu), not evaluated (the case lacks the check, failed, or is pending). In the "
-    "tables, first rise is the first step k with E(w_k+1) > E(w_k)."
+    "optimizer has none, needs per-step values or has one theory refuses, the net's E is not "
+    "L-smooth, as with relu, or L₀ is not finite), not evaluated (the case lacks the check, "
+    "failed, or is pending). In the tables, first rise is the first step k with E(w_k+1) > E(w_k)."
 )
 
 

@@ -105,39 +105,49 @@ def _ratio(res: dict[str, Any], series: str, d: str) -> float:
 CLEAR_MARGIN = 1.25
 
 
+def _below(res: dict[str, Any], other: str) -> str:
+    """The depths where the centroids' ratio is below ``other``'s, with both ratios, as a
+    sentence ("" where there are none)."""
+    depths = sorted(res["first_over_last"]["distance"], key=int)
+    below = [k for k in depths if _ratio(res, "distance", k) < _ratio(res, other, k)]
+    if not below:
+        return ""
+    return (
+        f" The centroids' ratio is below {other}'s at D = {', '.join(below)} "
+        f"({', '.join(num(_ratio(res, 'distance', k), 2) for k in below)} against "
+        f"{', '.join(num(_ratio(res, other, k), 2) for k in below)})."
+    )
+
+
 def _verdict(res: dict[str, Any], d: str) -> Callout:
     """The paper's claim (distance layers suffer less from vanishing gradients than dot-product
     layers) read at the deepest chain, against both dot-product kinds: clearly less than both
     (by :data:`CLEAR_MARGIN`) is ok, less than sigmoid's only a note, else a failure; the depths
-    where the centroids' ratio is below tanh's are named."""
+    where the centroids' ratio is below sigmoid's or tanh's are named."""
     sig, tanh = _ratio(res, "sigmoid", d), _ratio(res, "tanh", d)
     dist, radii = _ratio(res, "distance", d), _ratio(res, "distance_radii", d)
-    depths = sorted(res["first_over_last"]["distance"], key=int)
-    below = [k for k in depths if _ratio(res, "distance", k) < _ratio(res, "tanh", k)]
     if dist > sig and dist >= CLEAR_MARGIN * tanh:
         kind, verdict = (
             "ok",
             (
-                "Distance layers lose less gradient than both kinds of dot-product layer, as the "
-                "paper reports."
+                f"At D = {d} distance layers lose less gradient than both kinds of dot-product "
+                "layer, as the paper reports."
             ),
         )
     elif dist > sig:
         kind, verdict = (
             "note",
             (
-                "Distance layers lose less gradient than sigmoid layers, as the paper reports, but "
-                "not clearly less than tanh layers with Glorot initialisation."
+                f"At D = {d} distance layers lose less gradient than sigmoid layers, as the paper "
+                "reports, but not clearly less than tanh layers with Glorot initialisation."
             ),
         )
     else:
-        kind, verdict = "fail", "Here distance layers lose more gradient than sigmoid layers."
-    if below:
-        verdict += (
-            f" The centroids' ratio is below tanh's at D = {', '.join(below)} "
-            f"({', '.join(num(_ratio(res, 'distance', k), 2) for k in below)} against "
-            f"{', '.join(num(_ratio(res, 'tanh', k), 2) for k in below)})."
+        kind, verdict = (
+            "fail",
+            f"At D = {d} distance layers lose more gradient than sigmoid layers.",
         )
+    verdict += _below(res, "sigmoid") + _below(res, "tanh")
     return Callout(
         f"At D = {d} the first sigmoid layer's weights receive {num(sig, 2)} times the last "
         f"one's gradient RMS, tanh's {num(tanh, 2)}; the first distance layer's centroids "

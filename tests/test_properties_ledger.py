@@ -785,3 +785,7 @@ def test_no_claim_states_two_scales_for_its_hyperparameters():
         assert not ("L = 1.5 L_0" in text and "in place of L_0" in text), claim.id
     scaled = [c.id for c in BUILTIN if "in place of L_0" in " ".join(c.conditions)]
     assert len(scaled) == 3, scaled
+    # the whole-run claims test runs, not steps: no per-step condition in their list
+    for cid in ("weight-path-bounded", "gradient-sum-bounded"):
+        text = " ".join(next(c for c in BUILTIN if c.id == cid).conditions)
+        assert "a step is tested when" not in text and "a run is tested when" in text, cid

@@ -596,6 +596,9 @@ def test_vanishing_verdict_needs_a_clear_margin_over_tanh() -> None:
     close = verdict(0.94, 0.93)
     assert close.kind == "note" and "not clearly less than tanh" in close.text
     assert "below tanh's at D = 2 (0.11 against 0.91)" in close.text
+    # a depth where the centroids lose more than sigmoid is named too (the verdict read only
+    # the deepest chain; a held-out audit found D = 2 below sigmoid unsaid)
+    assert "below sigmoid's at D = 2 (0.11 against 0.3)" in close.text
     assert "radius gradients instead grow towards the input (24 times" in close.text
     assert verdict(2.0, 0.93).kind == "ok"
     assert verdict(1e-6, 0.93, sig=1e-5).kind == "fail"
@@ -649,6 +652,11 @@ def test_autoencoder_verdict_says_when_seeds_cannot_tell_the_difference() -> Non
     }
     _, verdicts = _results_rows(res)
     assert "5 seeds cannot tell it from zero" in verdicts[0], verdicts[0]
+    one = {
+        k: {a: {o: r[:1] for o, r in v.items()} for a, v in res["runs"].items()} for k in ["runs"]
+    }
+    _, single = _results_rows({**res, **one})
+    assert all("1 seeds cannot tell it from zero" in v for v in single), single  # NaN interval
     assert "paired t 95% interval for the mean [" in verdicts[0]
     assert "a difference the 95% interval tells from zero" in verdicts[1], verdicts[1]
 

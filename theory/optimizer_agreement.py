@@ -182,7 +182,7 @@ def compare_with_derivation(
     return OptimizerComparison(entry.name, worst, at=at)
 
 
-def _worst(entry: Any, rng: np.random.Generator, sequences: int) -> float:
+def _worst(entry: Any, rng: np.random.Generator, sequences: int) -> OptimizerComparison:
     """The largest scaled error of ``entry`` against its derivation over its option settings,
     ``sequences`` random gradient sequences each."""
     from descentcheck.registry.optimizers import option_settings

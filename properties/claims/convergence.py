@@ -52,7 +52,7 @@ from ..curvature import SAFETY
 from ..profiles import Profile
 from ..steps import local_Ls, resolution
 from ..strategies import cases, unit_interval
-from .descent import LEMMA, SCALED_BY_L_0, initial_L
+from .descent import DRAWN_NETS, LOCAL_L, SCALED_BY_L_0, initial_L
 
 SOURCE = (
     "Agarwal, Klobusicky & Schonfeld, J. Comput. Math. 39(1) 2021 (arXiv 1705.07404): its "
@@ -60,9 +60,9 @@ SOURCE = (
     "is this suite's derivation, with the region from descentcheck.theory.descent"
 )
 CONDITIONS = (
-    LEMMA[0],
+    DRAWN_NETS,
     SCALED_BY_L_0,
-    *LEMMA[1:],
+    LOCAL_L,
     "adaptive momentum (tau = 0 is gradient descent): lr = a / (1.5 L_0), a in [0.02, 1]; "
     "tau = b * max_tau(lr, 1.5 L_0), b in [0, 0.9]",
     "a run is tested when the exact guaranteed decrease c = (min(lr, 2/L - lr) - tau)"

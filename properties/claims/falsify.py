@@ -132,7 +132,8 @@ def falsify_check(
     }
     if extra.get("pep_worst_case_rise", 0.0) > 0:
         # the measured rise against theory's beta^2 (E_0 - E*): relative_increase is over E_k,
-        # which equals it only where E* happens to be E_0 - E* (a held-out audit took it for it)
+        # which reads beta^2 only where E_k happens to equal E_0 - E* (a held-out audit took it
+        # for the beta^2 check)
         measured["increase_over_pep_worst_case"] = ce["increase"] / extra["pep_worst_case_rise"]
     return Verdict(
         False,
