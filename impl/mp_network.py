@@ -133,7 +133,8 @@ def topological_order(nodes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]
     return order
 
 
-Functions = Mapping[str, Callable[[Array], Array]]
+# an activation's rule takes its input; a loss's takes (yhat, y)
+Functions = Mapping[str, Callable[..., Array]]
 
 
 def _dense(

@@ -19,8 +19,8 @@ dict of views a flat vector holds, :meth:`Network.flatten` the converse.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,7 +75,7 @@ class Network:
         self.size = start
 
     @classmethod
-    def from_spec(cls, source: str | Path | Mapping[str, Any] | Spec) -> Network:
+    def from_spec(cls, source: str | os.PathLike[str] | Mapping[str, Any] | Spec) -> Network:
         return cls(source if isinstance(source, Spec) else load_spec(source))
 
     @property
@@ -249,8 +249,9 @@ class Network:
             values.append(layer.forward(params, xs)[0] if out is None else out)
         return values[self._out_slot]
 
-    def loss(self, params: Mapping[str, Array], x: Array, y: Array) -> float:
-        """E(w) on (x, y); ``y`` already in the form :meth:`check_targets` returns."""
+    def loss(self, params: Mapping[str, Array], x: Array, y: Array) -> float | complex:
+        """E(w) on (x, y); ``y`` already in the form :meth:`check_targets` returns (complex for
+        complex parameters: the complex step)."""
         return self.loss_fn(self.forward(params, x), y)
 
     def loss_and_grad(
@@ -259,7 +260,7 @@ class Network:
         x: Array,
         y: Array,
         out: Mapping[str, Array] | None = None,
-    ) -> tuple[float, Params]:
+    ) -> tuple[float | complex, Params]:
         """E(w) and dE/dw for every parameter, by backprop through the DAG.
 
         Unchecked (it is the trainer's per-step path): ``x``, ``y`` as :meth:`check_data` and

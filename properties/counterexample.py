@@ -128,6 +128,24 @@ def _checked_kwargs(hp: Any) -> dict[str, Any]:
     return kw
 
 
+def _finite_number(v: Any) -> bool:
+    """A finite int or float (an int past float64's range, as JSON can hold, is not: math.isfinite
+    raised OverflowError on it, a traceback from a hand-edited ledger)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _shown(v: Any) -> str:
+    """``repr(v)``, but an integer past float64's range by its size (one short line)."""
+    if isinstance(v, int) and not isinstance(v, bool) and not _finite_number(v):
+        return f"(an integer of {v.bit_length()} bits)"
+    return repr(v)
+
+
 def _shows_its_rise(ce: Mapping[str, Any]) -> None:
     """A counterexample that says ``certified_increase`` records a rise: finite losses with
     ``loss_after > loss_before`` and ``increase`` their difference (a hand-edited ledger's
@@ -135,14 +153,11 @@ def _shows_its_rise(ce: Mapping[str, Any]) -> None:
     if not ce.get("certified_increase"):
         return
     before, after = ce.get("loss_before"), ce.get("loss_after")
-    numbers = all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in (before, after)
-    )
+    numbers = all(_finite_number(v) for v in (before, after))
     if not numbers or not after > before:
         raise CounterexampleError(
-            f"it says certified_increase, but its loss_after {after!r} is not above its "
-            f"loss_before {before!r}"
+            f"it says certified_increase, but its loss_after {_shown(after)} is not a finite "
+            f"number above its loss_before {_shown(before)}"
         )
     if "increase" in ce and ce["increase"] != float(after - before):
         raise CounterexampleError(

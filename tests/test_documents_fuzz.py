@@ -336,18 +336,23 @@ def test_a_rising_step_outside_the_run_is_refused_before_any_work(folder, step):
         (
             {"counterexample": {"certified_increase": True, "loss_after": 0.5}},
             r"claims\[0\]\.counterexample: it says certified_increase, but its loss_after 0\.5 "
-            r"is not above its loss_before 1\.0",
+            r"is not a finite number above its loss_before 1\.0",
         ),
         (
             {"counterexample": {"certified_increase": True, "loss_after": float("nan")}},
-            r"its loss_after nan is not above its loss_before 1\.0",
+            r"its loss_after nan is not a finite number above its loss_before 1\.0",
+        ),
+        (  # math.isfinite raised OverflowError on it: a traceback (a held-out mypy triage)
+            {"counterexample": {"certified_increase": True, "loss_after": 10**400}},
+            r"its loss_after \(an integer of 1329 bits\) is not a finite number above its "
+            r"loss_before 1\.0$",
         ),
         (
             {"counterexample": {"certified_increase": True, "increase": -0.5}},
             r"its increase -0\.5 is not loss_after - loss_before \(1\.0\)",
         ),
     ],
-    ids=["flag false", "flag true", "a fall", "nan", "increase"],
+    ids=["flag false", "flag true", "a fall", "nan", "huge int", "increase"],
 )
 def test_a_ledger_that_contradicts_itself_is_refused(folder, edit, says):
     """A hand-edited ledger's report said "46 of 46 claims met their expectation" beside a

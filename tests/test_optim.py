@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -168,6 +170,9 @@ def test_adaptive_momentum_first_step_is_plain_gd():
         ("gd", {"lr": float("nan")}, "learning rate must be finite"),
         # a JSON file's 400-digit integer: float() raised OverflowError
         ("gd", {"lr": 10**400}, "learning rate must be finite, got an integer of 1329 bits"),
+        # any Real passes the type check: a huge Fraction's message read int.bit_length and
+        # raised AttributeError (a held-out mypy triage)
+        ("gd", {"lr": Fraction(10**400)}, "learning rate must be finite, got a number beyond"),
         ("momentum", {"lr": 0.1, "momentum": -(10**400)}, "momentum must be finite"),
         ("momentum", {"lr": 0.1}, "needs a momentum coefficient"),
         ("momentum", {"lr": 0.1, "momentum": 1.0}, "momentum must lie in [0, 1)"),

@@ -345,3 +345,12 @@ def test_the_layer_comparison_needs_inputs_of_order_one(monkeypatch):
     monkeypatch.setattr(checks, "_layer_case", tiny)
     checks._layer_and_loss_trials(np.random.default_rng(0), 2, bad)
     assert "dense: compared at inputs below" in " ".join(bad), bad
+
+
+def test_layer_for_names_a_loss_as_no_layer_op():
+    """A loss is registered but has no layer: ``layer_for`` called its missing factory
+    ("'NoneType' object is not callable"; a held-out mypy triage)."""
+    with pytest.raises(LookupError, match="'mse' is a loss, not a layer op"):
+        numeric_agreement.layer_for("mse", (2,))
+    with pytest.raises(LookupError, match="not registered"):
+        numeric_agreement.layer_for("no_such_op", (2,))

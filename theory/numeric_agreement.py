@@ -183,8 +183,11 @@ def layer_for(op: str, in_widths: tuple[int, ...], units: int = 1) -> Layer:
     if found is None:
         raise LookupError(f"op {op!r} is not registered")
     info, settings = found
+    make = factory(info.name)
+    if make is None:  # a loss: registered, but no layer
+        raise LookupError(f"{op!r} is a {info.kind}, not a layer op")
     node: dict = {"units": units, **settings}
-    return factory(info.name)("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
+    return make("L", tuple(f"in{k}" for k in range(len(in_widths))), in_widths, node)
 
 
 @contextmanager

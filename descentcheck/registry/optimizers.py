@@ -298,9 +298,10 @@ def check_number(
         raise HyperparameterError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
-    except OverflowError:  # an int past float64's range (JSON has them; TOML does not)
+    except OverflowError:  # an int past float64's range (JSON has them), or a huge Fraction
+        size = f"an integer of {value.bit_length()} bits" if isinstance(value, int) else "a number"
         raise HyperparameterError(
-            f"{name} must be finite, got an integer of {value.bit_length()} bits"
+            f"{name} must be finite, got {size} beyond float64's range"
         ) from None
     if not math.isfinite(v):
         raise HyperparameterError(f"{name} must be finite, got {v}")

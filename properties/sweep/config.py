@@ -8,6 +8,7 @@ folder.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,13 +320,13 @@ class SweepConfig(Table):
         return self.model_dump(mode="json", by_alias=True, exclude={"path", "text"})
 
 
-def load_config(path: str | Path) -> SweepConfig:
+def load_config(path: str | os.PathLike[str]) -> SweepConfig:
     """Read and validate a sweep file: JSON by its suffix or a leading ``{``, else TOML."""
     raw, text = read_document(path, "sweep file", SweepConfigError, toml=True)
     return parse_config(raw, path, text)
 
 
-def parse_config(raw: Any, path: str | Path = "<sweep>", text: str = "") -> SweepConfig:
+def parse_config(raw: Any, path: str | os.PathLike[str] = "<sweep>", text: str = "") -> SweepConfig:
     """Validate an already-parsed sweep dict; relative paths resolve against ``path``'s folder.
     A problem is pydantic's first error as ``FILE: WHERE: PROBLEM`` (slots left out)."""
     p = Path(path)

@@ -313,7 +313,7 @@ class SweepStore:
     # opening
 
     @classmethod
-    def open(cls, path: str | Path, plan: Any) -> SweepStore:
+    def open(cls, path: str | os.PathLike[str], plan: Any) -> SweepStore:
         """Open the database of ``plan`` (an :class:`~.expand.Plan`) at ``path``, creating it
         when absent; see the module docstring for what is checked."""
         p = Path(path)
