@@ -7,9 +7,11 @@ them, so ``descentcheck --help`` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -332,21 +334,22 @@ def train(
 
     be = get_backend(backend)  # an unusable backend fails before any data is loaded
     net, x, y, params = _network_data_params(spec, data, init, seed)
-    for name in ("params.npz", "trajectory.json"):  # before the run, not after it
-        _writable(Path(out) / name, "run")
-    traj = run(
-        net,
-        params,
-        x,
-        y,
-        optimizer=optimizer,
-        steps=steps,
-        batch_size=batch_size,
-        seed=shuffle_seed,
-        progress=None if not quiet else False,
-        backend=be,
-        **hyperparameters,
-    )
+    with _new_folders_removed_on_failure(Path(out)):
+        for name in ("params.npz", "trajectory.json"):  # before the run, not after it
+            _writable(Path(out) / name, "run")
+        traj = run(
+            net,
+            params,
+            x,
+            y,
+            optimizer=optimizer,
+            steps=steps,
+            batch_size=batch_size,
+            seed=shuffle_seed,
+            progress=None if not quiet else False,
+            backend=be,
+            **hyperparameters,
+        )
     out_dir = Path(out)
     run_inputs = {
         "spec": net.spec.raw,
@@ -655,6 +658,24 @@ def sweep(
         sys.exit(143 if e.terminated else 130)
     click.echo(summary.format())
     sys.exit(0 if summary.complete else 1)
+
+
+@contextlib.contextmanager
+def _new_folders_removed_on_failure(folder: Path) -> Iterator[None]:
+    """Remove the folders up to ``folder`` that the body made, if they are still empty when it
+    fails: a refused run (a hyperparameter out of range, Ctrl-C) leaves no empty --out behind."""
+    missing = []
+    p = folder.absolute()
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    try:
+        yield
+    except BaseException:
+        for p in missing:  # the deepest first
+            with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+                p.rmdir()
+        raise
 
 
 def _writable(path: Path, what: str) -> None:

@@ -196,6 +196,22 @@ def test_interrupted_run_writes_nothing(workdir, monkeypatch):
     assert _snapshot(workdir / "run") == before
 
 
+def test_a_refused_run_leaves_no_empty_out_folder(workdir):
+    """A hyperparameter out of range is found by the trainer, after --out was made: the
+    refused run left an empty folder behind (a held-out new user); it is removed, while a
+    folder that was there before (and a run's files) stays."""
+    out = workdir / "new" / "run"
+    args = [*_train_args(workdir)[:-3], "--out", out, "-q", "--momentum", "1.5"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 2 and "momentum must lie in [0, 1)" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not (workdir / "new").exists()
+    (workdir / "kept").mkdir()
+    args = [*_train_args(workdir)[:-3], "--out", workdir / "kept", "-q", "--momentum", "1.5"]
+    assert CliRunner().invoke(main, [str(a) for a in args]).exit_code == 2
+    assert (workdir / "kept").is_dir()
+
+
 def test_failed_write_keeps_the_earlier_file(workdir, monkeypatch):
     assert _run(_train_args(workdir), workdir).exit_code == 0
     before = _snapshot(workdir / "run")

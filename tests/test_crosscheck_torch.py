@@ -445,3 +445,24 @@ def test_weight_decay_plugins_match_torch(plugins, name, net):
     traj = reference_trajectory(spec, params, x, y, optimizer=name, steps=STEPS, **hp)
     run = ref.train_torch(spec, params, x, y, make, STEPS)
     assert_same_run(f"{net} {name}", traj, run)
+
+
+def test_the_readmes_testing_example_runs_and_quotes_its_mismatch_message():
+    """The README's ``descentcheck.testing`` example passes as written, and the mismatch its
+    comment quotes (a candidate loss 2.32e-9 too high at step 2) is the message raised: it
+    quoted a tolerance of 1.17e-09 where the rule gives 1.33e-09 (a held-out new user)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(import numpy as np\nimport torch\n.*?)```", readme, re.S)
+    assert block, "the README's testing example changed shape"
+    code, comment = block[1].split("# on a mismatch", 1)
+    scope: dict = {}
+    exec(compile(code, "README-testing-example", "exec"), scope)  # passes, or raises here
+    lines = [line.lstrip("#").strip() for line in comment.splitlines() if line.strip()]
+    quoted = " ".join(lines).split(": ", 1)[1]  # after "..., e.g. ... at step 2: "
+    scope["records"][2]["loss"] += 2.32e-9
+    with pytest.raises(AssertionError) as mismatch:
+        scope["assert_trajectory_close"](scope["ref"], scope["records"], rtol=1e-9)
+    assert f"TrajectoryMismatch: {mismatch.value}" == quoted
