@@ -103,38 +103,6 @@ def _tails(values: np.ndarray) -> np.ndarray:
     return np.cumsum(values[::-1])[::-1]
 
 
-def _verdict(
-    run: dict[str, Any],
-    ok: bool,
-    worst: float,
-    j: int,
-    measured: dict[str, float],
-    theory: dict[str, float],
-    what: str,
-) -> Verdict:
-    if ok:
-        return Verdict(True, measured, theory)
-    case, traj = run["case"], run["traj"]
-    ce = make_counterexample(
-        case.spec,
-        case.x,
-        case.y,
-        case.params,
-        {**run["hp"], "steps": run["K"]},
-        j,
-        traj.losses,
-        window_start=j,
-        bound_ratio=worst,
-    )
-    return Verdict(
-        False,
-        measured,
-        theory,
-        counterexample=ce,
-        message=f"{what} exceeds its bound from step {j} on (ratio {worst:.6g})",
-    )
-
-
 def _arb_c(lr: float, tau: float, L: float) -> arb:
     """The exact guaranteed decrease per |g|^2, ``(min(lr, 2/L - lr) - tau)(1 + |1 - lr L| +
     tau L) / 2``, as a ball from the float64 lr, tau and L (each exact)."""
@@ -221,28 +189,51 @@ def decided_verdict(
         measured[f"uncertified: {why}"] = 1
     ratio, worst_j = worst
     if verdict == "violated":  # proved on the real numbers: the float ratio only reports it
-        ok, worst_j = False, j
-    else:  # proved (then the float ratio cannot overrule it), or decided in floats, uncertified
-        ok = verdict == "certified" or float_ok
-    v = _verdict(run, ok, ratio, worst_j, measured, theory, what)
-    if v.counterexample is not None:
-        v.counterexample["certified_violation"] = verdict == "violated"
-        if verdict != "violated":
-            v.counterexample["uncertified_reason"] = why or "the float check failed, Arb did not"
-    return v
+        worst_j = j
+    elif verdict == "certified" or float_ok:  # proved (floats cannot overrule it), or floats
+        return Verdict(True, measured, theory)
+    case = run["case"]
+    ce = make_counterexample(
+        case.spec,
+        case.x,
+        case.y,
+        case.params,
+        {**run["hp"], "steps": run["K"]},
+        worst_j,
+        run["traj"].losses,
+        window_start=worst_j,
+        bound_ratio=ratio,
+        certified_violation=verdict == "violated",
+    )
+    if verdict != "violated":
+        ce["uncertified_reason"] = why or "the float check failed, Arb did not"
+    message = f"{what} exceeds its bound from step {worst_j} on (ratio {ratio:.6g})"
+    return Verdict(False, measured, theory, counterexample=ce, message=message)
+
+
+def untested(reason: str) -> Verdict:
+    """A run the whole-run claims do not test: ``"outside"`` the conditions (c <= 0 for the
+    run's L) or ``"vacuous"`` (nothing moved)."""
+    return Verdict(True, {f"runs_{k}": int(k == reason) for k in ("tested", "outside", "vacuous")})
+
+
+#: how the run counts every whole-run claim measures fold over its cases
+RUN_COUNTS: dict[str, Any] = {
+    f"runs_{k}": "sum" for k in ("tested", "outside", "vacuous", "certified", "uncertified")
+}
 
 
 def _path_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     run = _run(drawn, ctx)
     if run["c"] is None:
-        return Verdict(True, {"runs_tested": 0, "runs_outside": 1, "runs_vacuous": 0})
+        return untested("outside")
     traj, K, c = run["traj"], run["K"], run["c"]
     lr, tau = run["hp"]["lr"], run["hp"]["tau"]
     E = traj.losses
     steps = traj.step_norms[:K]
     P = _tails(steps)
     if not P[0] > 0:  # no step moved the weights (E constant, g = 0): nothing to bound
-        return Verdict(True, {"runs_tested": 0, "runs_outside": 0, "runs_vacuous": 1})
+        return untested("vacuous")
     worst, worst_j = 0.0, 0
     for j in range(K):
         drop = max(float(E[j] - E[K]), 0.0) + resolution(float(E[j]), float(E[K]))
@@ -266,11 +257,7 @@ def _path_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
 
 
 _SUMMARY: dict[str, Any] = {
-    "runs_tested": "sum",
-    "runs_outside": "sum",
-    "runs_vacuous": "sum",
-    "runs_certified": "sum",
-    "runs_uncertified": "sum",
+    **RUN_COUNTS,
     "path_over_bound": "max",
     "path_length": "max",
     "tail_share_of_path": "mean",

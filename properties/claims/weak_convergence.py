@@ -41,12 +41,14 @@ from ..claim import Claim, Context, Verdict
 from ..steps import resolution
 from .convergence import (
     CONDITIONS,
+    RUN_COUNTS,
     SOURCE,
     _run,
     _strategy,
     _tails,
     decide_windows,
     decided_verdict,
+    untested,
 )
 
 
@@ -85,11 +87,11 @@ def certify_gradient_sum(run: dict[str, Any]) -> tuple[str, int, str]:
 def _gradient_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     run = _run(drawn, ctx)
     if run["c"] is None:
-        return Verdict(True, {"runs_tested": 0, "runs_outside": 1, "runs_vacuous": 0})
+        return untested("outside")
     traj, K, c = run["traj"], run["K"], run["c"]
     g = np.asarray(traj.grad_norms[:K], dtype=np.float64)
     if not float(g @ g) > 0:  # a stationary start: nothing to bound
-        return Verdict(True, {"runs_tested": 0, "runs_outside": 0, "runs_vacuous": 1})
+        return untested("vacuous")
     ok_float, worst, worst_j = _window_check(run, g * g)
     E0 = float(traj.losses[0])
     rate = math.sqrt(E0 / (c * K)) if E0 > 0 else 0.0
@@ -129,11 +131,7 @@ GRADIENT_SUM = Claim(
     strategy=_strategy,
     check=_gradient_check,
     summary={
-        "runs_tested": "sum",
-        "runs_outside": "sum",
-        "runs_vacuous": "sum",
-        "runs_certified": "sum",
-        "runs_uncertified": "sum",
+        **RUN_COUNTS,
         "gradient_sum_over_bound": "max",
         "smallest_gradient_over_rate_bound": "max",
         "last_gradient_over_first": "mean",
