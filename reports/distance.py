@@ -142,6 +142,12 @@ def run_one(
     return {"hyperparameters": hp, "seed": seed, **curves.to_json()}
 
 
+def final_values(runs: list[dict[str, Any]], key: str) -> list[float]:
+    """Each run's last value of the curve ``key`` (``train_loss``, ``test_acc``; NaN where the
+    run stopped without one)."""
+    return [float(r[key][-1]) if r[key][-1] is not None else float("nan") for r in runs]
+
+
 def _final(run: dict[str, Any]) -> float:
     v = run["train_loss"][-1]
     return np.inf if v is None else float(v)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .dag import dag_figure
-from .distance import DEEP_OPTIMIZERS, HYBRID_OPTIMIZERS
+from .distance import DEEP_OPTIMIZERS, HYBRID_OPTIMIZERS, final_values
 from .document import Callout, Figure, Paragraph, Section, Table
 from .fmt import mean_std, num, pct, pm
 from .init_section import init_subsection
@@ -86,10 +86,6 @@ def hybrid_figure(res: dict[str, Any], path: Path) -> Path:
     return save(fig, path)
 
 
-def _final(runs: list[dict[str, Any]], key: str) -> list[float]:
-    return [float(r[key][-1]) if r[key][-1] is not None else float("nan") for r in runs]
-
-
 def _edge(entry: dict[str, Any]) -> str:
     lrs = [s["lr"] for s in entry["sweep"]]
     if len(lrs) > 1 and entry["lr"] in (lrs[0], lrs[-1]):
@@ -133,8 +129,8 @@ def optimizers_subsection(sec: Section, res: dict[str, Any], fig_dir: Path, rel:
             (
                 LABELS[opt],
                 num(e["lr"], 2) + _edge(e),
-                pm(_final(e["runs"], "train_loss"), 3),
-                pm(_final(e["runs"], "test_acc"), 3),
+                pm(final_values(e["runs"], "train_loss"), 3),
+                pm(final_values(e["runs"], "test_acc"), 3),
                 sweep,
             )
         )
@@ -158,14 +154,15 @@ def optimizers_subsection(sec: Section, res: dict[str, Any], fig_dir: Path, rel:
 def _optimizers_callout(res: dict[str, Any]) -> Callout:
     """RMSProp against the others in words: paired-seed wins on training loss, held-out
     accuracy, and whether the paper's claim (SGD and momentum barely train) is reproduced."""
-    rms = _final(res["optimizers"]["rmsprop"]["runs"], "train_loss")
+    rms = final_values(res["optimizers"]["rmsprop"]["runs"], "train_loss")
     parts = []
     for opt in ("gd", "momentum", "adaptive_momentum"):
-        other = _final(res["optimizers"][opt]["runs"], "train_loss")
+        other = final_values(res["optimizers"][opt]["runs"], "train_loss")
         wins = sum(a < b for a, b in zip(rms, other))
         parts.append(f"{LABELS[opt]} on {wins} of {len(rms)} paired seeds")
     acc = {
-        o: mean_std(_final(res["optimizers"][o]["runs"], "test_acc"))[0] for o in DEEP_OPTIMIZERS
+        o: mean_std(final_values(res["optimizers"][o]["runs"], "test_acc"))[0]
+        for o in DEEP_OPTIMIZERS
     }
     behind = [o for o in ("gd", "momentum") if acc["rmsprop"] - acc[o] >= 0.1]
     close = [o for o in ("gd", "momentum") if o not in behind]
@@ -221,8 +218,8 @@ def hybrid_subsection(sec: Section, res: dict[str, Any], fig_dir: Path, rel: str
                     ARCH_LABELS[arch],
                     LABELS[opt],
                     num(e["lr"], 2) + _edge(e),
-                    pm(_final(e["runs"], "train_loss"), 3),
-                    pm(_final(e["runs"], "test_acc"), 3),
+                    pm(final_values(e["runs"], "train_loss"), 3),
+                    pm(final_values(e["runs"], "test_acc"), 3),
                 )
             )
     deep = res["optimizers"]["rmsprop"]
@@ -231,8 +228,8 @@ def hybrid_subsection(sec: Section, res: dict[str, Any], fig_dir: Path, rel: str
             "deep distance (above)",
             "RMSProp",
             num(deep["lr"], 2),
-            pm(_final(deep["runs"], "train_loss"), 3),
-            pm(_final(deep["runs"], "test_acc"), 3),
+            pm(final_values(deep["runs"], "train_loss"), 3),
+            pm(final_values(deep["runs"], "test_acc"), 3),
         )
     )
     sub.add(

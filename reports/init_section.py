@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .distance import INITS
+from .distance import INITS, final_values
 from .document import Callout, Paragraph, Section, Table
 from .fmt import mean_interval, pct, pm
 
@@ -22,47 +22,55 @@ LABELS = {
 }
 
 
-def _final(runs: list[dict[str, Any]], key: str) -> np.ndarray:
-    return np.array([np.nan if r[key][-1] is None else float(r[key][-1]) for r in runs])
-
-
 def _rows(res: dict[str, Any]) -> tuple[list[tuple[str, ...]], dict[str, tuple[float, float]]]:
     """The table's rows, and each alternative's interval for the paired accuracy difference
     (data-driven minus it)."""
-    base = _final(res["inits"]["data"], "test_acc")
+    base = np.array(final_values(res["inits"]["data"], "test_acc"))
     rows, intervals = [], {}
     for how in INITS:
         runs = res["inits"][how]
-        acc = _final(runs, "test_acc")
+        acc = np.array(final_values(runs, "test_acc"))
         diff = "—"
         if how != "data":
             intervals[how] = mean_interval(base - acc)
             lo, hi = intervals[how]
             diff = f"{pct(float(np.mean(base - acc)), 1)} [{pct(lo, 1)}, {pct(hi, 1)}]"
-        rows.append((LABELS[how], pm(list(_final(runs, "train_loss")), 3), pm(list(acc), 3), diff))
+        rows.append((LABELS[how], pm(final_values(runs, "train_loss"), 3), pm(list(acc), 3), diff))
     return rows, intervals
 
 
 def _callout(intervals: dict[str, tuple[float, float]]) -> Callout:
     """ok when the data-driven initialisation is ahead of every alternative by an interval that
-    excludes 0; otherwise a note naming the alternatives the seeds cannot tell from it."""
-    behind = [h for h, (lo, _) in intervals.items() if lo > 0]
-    level = [h for h in intervals if h not in behind]
-    if not level:
+    excludes 0; otherwise a note naming the alternatives it is not ahead of: level (the interval
+    holds 0; a NaN interval, one seed, too) or ahead of it (the interval below 0)."""
+    beaten = [h for h, (lo, _) in intervals.items() if lo > 0]
+    ahead = [h for h, (_, hi) in intervals.items() if hi < 0]
+    level = [h for h in intervals if h not in beaten and h not in ahead]
+    if not level and not ahead:
         return Callout(
             "The data-driven initialisation reaches a higher held-out accuracy than each "
             "alternative, by a paired difference whose 95% interval excludes 0: initialisation "
             "matters here, as the paper reports.",
             "ok",
         )
-    names = ", ".join(LABELS[h] for h in level)
-    return Callout(
-        f"The seeds cannot tell the data-driven initialisation ahead of: {names}. The paper's "
-        "point that initialisation decides whether these nets train is shown here only for "
-        + (", ".join(LABELS[h] for h in behind) if behind else "none of the alternatives")
-        + ".",
-        "note",
+    parts = []
+    if level:
+        parts.append(
+            "The seeds cannot tell the data-driven initialisation ahead of: "
+            + ", ".join(LABELS[h] for h in level)
+            + "."
+        )
+    if ahead:
+        parts.append(
+            "It is behind (the interval below 0): " + ", ".join(LABELS[h] for h in ahead) + "."
+        )
+    parts.append(
+        "The paper's point that initialisation decides whether these nets train is shown here "
+        "only for "
+        + (", ".join(LABELS[h] for h in beaten) if beaten else "none of the alternatives")
+        + "."
     )
+    return Callout(" ".join(parts), "note")
 
 
 def init_subsection(sec: Section, res: dict[str, Any]) -> None:

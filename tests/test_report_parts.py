@@ -695,6 +695,10 @@ def test_the_initialisation_callout_needs_intervals_that_exclude_zero() -> None:
     assert "shown here only for data's centroids, every radius 1" in one.text
     none = _callout({"no_data": (-0.1, 0.1), "unit_radii": (-0.2, 0.01)})
     assert none.kind == "note" and "none of the alternatives" in none.text
+    # an alternative clearly ahead is said to be, not called level
+    worse = _callout({"no_data": (-0.3, -0.1), "unit_radii": (0.08, 0.3)})
+    assert worse.kind == "note" and "behind (the interval below 0): without data" in worse.text
+    assert "cannot tell" not in worse.text
 
 
 def test_distance_learning_rate_grids_are_a_quarter_decade_apart() -> None:
