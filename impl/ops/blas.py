@@ -2,7 +2,7 @@
 arrays, :func:`numpy_matmul`), or MKL's ``cblas_dgemm`` for large float64 products on Intel CPUs;
 and a dense layer's sum over the batch as a product (:func:`column_sums`).
 
-Why: on machine E of the README's Speed section (an Intel Xeon; OpenBLAS on its SkylakeX kernels)
+Why: on machine E of tests/benchmarks/SPEED.md (an Intel Xeon; OpenBLAS on its SkylakeX kernels)
 a large net's products took 0.62-0.90 of numpy's time through PyTorch, whose x86 wheels multiply
 with MKL, a lead that descentcheck's step could not make up beyond its products. On AMD's Zen 4
 (machine A) MKL's ``cblas_dgemm`` took 1.04-1.19 of OpenBLAS's time at widths 128 and 256

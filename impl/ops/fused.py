@@ -2,18 +2,18 @@
 of the Gaussian layer's matmul evaluation) as numba-compiled ufuncs and loops, where numba is
 installed (the ``numba`` extra), with numpy's bits.
 
-A large layer's activation is a chain of numpy calls, each a pass over the whole array; on a
-512 x 256 array each pass reads its operands back from memory once the step's matrix products have
-pushed them out of cache (on a Zen 2 machine with 512 KiB of L2 per core, 0.15 ms a pass against
-0.03 ms with the array in cache; README, Speed, machine F). Each kernel here fuses one chain
+A large layer's activation is a chain of numpy calls, each a pass over the whole array; on a 512 x
+256 array each pass reads its operands back from memory once the step's matrix products have pushed
+them out of cache (on a Zen 2 machine with 512 KiB of L2 per core, 0.15 ms a pass against 0.03 ms
+with the array in cache; machine F in tests/benchmarks/SPEED.md). Each kernel here fuses one chain
 into a single ufunc loop that evaluates, entry by entry, **the same IEEE operations in the same
-order** as the numpy chain it stands for; numba's default floating point is strict (no
-contraction into fused multiply-adds, no reassociation), so the kernels give numpy's bits, signed
-zeros, infinities and NaNs included (``tests/test_fused.py`` checks each against its chain, bit
-for bit, on Hypothesis-drawn arrays; the choice never changes a result, only its speed; what
-can differ is a warning: the ``*_from`` kernels raise no "invalid value", see :func:`call`; and
-where two NaNs meet, which NaN's payload survives, which numpy itself does not fix: its SIMD and
-scalar loops keep different operands' NaN):
+order** as the numpy chain it stands for; numba's default floating point is strict (no contraction
+into fused multiply-adds, no reassociation), so the kernels give numpy's bits, signed zeros,
+infinities and NaNs included (``tests/test_fused.py`` checks each against its chain, bit for bit, on
+Hypothesis-drawn arrays; the choice never changes a result, only its speed; what can differ is a
+warning: the ``*_from`` kernels raise no "invalid value", see :func:`call`; and where two NaNs meet,
+which NaN's payload survives, which numpy itself does not fix: its SIMD and scalar loops keep
+different operands' NaN):
 
 =================  ========================================================================
 kernel             the numpy chain (:mod:`.activations`)

@@ -176,7 +176,7 @@ class Gaussian(Layer):
         n, (u, d) = x.shape[0], c.shape
         # (n, units, in): x's rows repeated, then one subtraction over contiguous (units, in)
         # blocks, the same differences (x[:, None, :] - c broadcasts in runs of `in` entries:
-        # 9.7 against 7.8 us at 24 x 16 -> 16 on the README's machine F)
+        # 9.7 against 7.8 us at 24 x 16 -> 16 on machine F, tests/benchmarks/SPEED.md)
         diff = isub(xp.repeat(x, u, axis=0).reshape(n, u, d), c)
         sq = diff * diff
         if self.per_unit:  # r_j^2 sum_i (x_i - c_ji)^2

@@ -3,15 +3,14 @@ numpy's is a scalar loop.
 
 numpy evaluates float64 ``exp`` and ``tanh`` in SIMD loops only on x86-64 CPUs with AVX-512
 (:data:`NUMPY_IS_SIMD`); elsewhere each entry is a scalar libm call, and on a 512 x 256 array
-``np.exp`` costs about a third of a 512 x 256 x 256 matrix product (README, Speed). There, if the
-optional ``mkl_umath`` is installed (``pip install -e ".[mkl]"`` in the checkout: Intel's numpy
-ufuncs over MKL's Vector Math Library, in VML's default high-accuracy mode, on one thread through
-``mkl-service``), real float64 numpy
-arrays of :data:`MIN_SIZE` entries or more take its ``exp``, an AVX2 loop up to four times as fast
-(measured within 0.52 ulp of exp, subnormal results and inf/NaN as numpy gives them;
-tests/test_vector_math.py). Only ``exp``: MKL's float64 ``tanh`` measured no faster than
-numpy's scalar loop (0.54 against 0.58 ms), so large tanh layers keep the one-``exp`` form of
-:mod:`.activations`, whose ``exp`` is this one.
+``np.exp`` costs about a third of a 512 x 256 x 256 matrix product (tests/benchmarks/SPEED.md).
+There, if the optional ``mkl_umath`` is installed (``pip install -e ".[mkl]"`` in the checkout:
+Intel's numpy ufuncs over MKL's Vector Math Library, in VML's default high-accuracy mode, on one
+thread through ``mkl-service``), real float64 numpy arrays of :data:`MIN_SIZE` entries or more take
+its ``exp``, an AVX2 loop up to four times as fast (measured within 0.52 ulp of exp, subnormal
+results and inf/NaN as numpy gives them; tests/test_vector_math.py). Only ``exp``: MKL's float64
+``tanh`` measured no faster than numpy's scalar loop (0.54 against 0.58 ms), so large tanh layers
+keep the one-``exp`` form of :mod:`.activations`, whose ``exp`` is this one.
 
 Which ufunc a process uses is fixed when it first needs one (:func:`provider`) and depends only
 on the CPU, the installed packages and ``DESCENTCHECK_VECTOR_MATH``, so the same inputs give the
