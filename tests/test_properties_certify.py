@@ -188,3 +188,34 @@ def test_decide_on_overlapping_and_separated_balls():
 
     assert not decide(arb("1 +/- 0.01"), arb("0.995")).certified
     assert decide(arb("1 +/- 0.001"), arb("0.995")).certified
+
+
+def _one_hidden(units: int, act: str, name: str) -> dict:
+    return {
+        "inputs": 3,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [
+            {"name": "h", "op": "dense", "units": units, "inputs": ["input"]},
+            {"name": name, "op": act, "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": 2, "inputs": [name]},
+        ],
+    }
+
+
+@hypothesis_settings(TEST_PROFILE_MEDIUM)
+@given(
+    st.lists(st.integers(67, 200), min_size=2, max_size=2, unique=True),
+    st.lists(st.sampled_from(["a", "r1", "act", "hidden"]), min_size=2, max_size=2, unique=True),
+)
+def test_a_reason_names_the_kind_of_net_so_the_ledger_counts_it_once(widths, names):
+    """The ledger counts each uncertified reason over its cases: a reason that carried the net's
+    parameter count (or a node's name) split one reason into a key per net, 24 of them in one
+    claim's measured table at thorough."""
+    from descentcheck.properties.certify import MAX_PARAMS, uncertifiable
+
+    big = [Network.from_spec(_one_hidden(w, "tanh", "a")) for w in widths]
+    assert all(n.n_params > MAX_PARAMS for n in big)
+    assert {uncertifiable(n) for n in big} == {f"more than {MAX_PARAMS} parameters"}
+    relu = {uncertifiable(Network.from_spec(_one_hidden(3, "relu", name))) for name in names}
+    assert len(relu) == 1 and "relu" in relu.pop()
