@@ -36,32 +36,31 @@ RELU_MULTI_SKIP = {
     ],
 }
 
+
 #: dense -> relu -> dense, mse: relu's inputs are 0 on rows of zeros (biases start at 0), and a
 #: zero input column gives h.W's row a gradient of exactly 0
-RELU_LAYER = {
-    "inputs": 3,
-    "output": "out",
-    "loss": "mse",
-    "nodes": [
-        {"name": "h", "op": "dense", "units": 4, "inputs": ["input"]},
-        {"name": "a", "op": "relu", "inputs": ["h"]},
-        {"name": "out", "op": "dense", "units": 2, "inputs": ["a"]},
-    ],
-}
-
-
-def relu_net(units: int) -> dict[str, Any]:
-    """dense(units) -> relu -> dense(1), mse, on 2 inputs: the gradcheck tests at kinks."""
+def hidden_net(
+    units: int, act: str, inputs: int = 3, outputs: int = 2, name: str = "a"
+) -> dict[str, Any]:
+    """dense(units) -> ``act`` (node ``name``) -> dense(outputs), mse."""
     return {
-        "inputs": 2,
+        "inputs": inputs,
         "output": "out",
         "loss": "mse",
         "nodes": [
             {"name": "h", "op": "dense", "units": units, "inputs": ["input"]},
-            {"name": "a", "op": "relu", "inputs": ["h"]},
-            {"name": "out", "op": "dense", "units": 1, "inputs": ["a"]},
+            {"name": name, "op": act, "inputs": ["h"]},
+            {"name": "out", "op": "dense", "units": outputs, "inputs": [name]},
         ],
     }
+
+
+RELU_LAYER = hidden_net(4, "relu")
+
+
+def relu_net(units: int) -> dict[str, Any]:
+    """dense(units) -> relu -> dense(1), mse, on 2 inputs: the gradcheck tests at kinks."""
+    return hidden_net(units, "relu", inputs=2, outputs=1)
 
 
 def one_dense_run(lr: float, L: float, steps: int = 4) -> dict[str, Any]:

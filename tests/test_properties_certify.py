@@ -7,6 +7,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from specs import hidden_net
 
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
@@ -105,17 +106,7 @@ def test_decreases_far_above_rounding_are_certified(lr):
 
 
 def test_relu_is_reported_uncertifiable_with_its_reason():
-    spec = {
-        "inputs": 3,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [
-            {"name": "h", "op": "dense", "units": 2, "inputs": ["input"]},
-            {"name": "r", "op": "relu", "inputs": ["h"]},
-            {"name": "out", "op": "dense", "units": 2, "inputs": ["r"]},
-        ],
-    }
-    net = Network.from_spec(spec)
+    net = Network.from_spec(hidden_net(2, "relu", name="r"))
     _, x, y, _ = _linear_problem()
     traj = train(net, net.init(seed=0, x=x), x, y, "gd", lr=0.05, steps=1, keep_params=True)
     cert = Enclosures(net, traj.params_history, x, y).decrease(0)
@@ -190,19 +181,6 @@ def test_decide_on_overlapping_and_separated_balls():
     assert decide(arb("1 +/- 0.001"), arb("0.995")).certified
 
 
-def _one_hidden(units: int, act: str, name: str) -> dict:
-    return {
-        "inputs": 3,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [
-            {"name": "h", "op": "dense", "units": units, "inputs": ["input"]},
-            {"name": name, "op": act, "inputs": ["h"]},
-            {"name": "out", "op": "dense", "units": 2, "inputs": [name]},
-        ],
-    }
-
-
 @hypothesis_settings(TEST_PROFILE_MEDIUM)
 @given(
     st.lists(st.integers(67, 200), min_size=2, max_size=2, unique=True),
@@ -214,8 +192,8 @@ def test_a_reason_names_the_kind_of_net_so_the_ledger_counts_it_once(widths, nam
     claim's measured table at thorough."""
     from descentcheck.properties.certify import MAX_PARAMS, uncertifiable
 
-    big = [Network.from_spec(_one_hidden(w, "tanh", "a")) for w in widths]
+    big = [Network.from_spec(hidden_net(w, "tanh")) for w in widths]
     assert all(n.n_params > MAX_PARAMS for n in big)
     assert {uncertifiable(n) for n in big} == {f"more than {MAX_PARAMS} parameters"}
-    relu = {uncertifiable(Network.from_spec(_one_hidden(3, "relu", name))) for name in names}
+    relu = {uncertifiable(Network.from_spec(hidden_net(3, "relu", name=name))) for name in names}
     assert len(relu) == 1 and "relu" in relu.pop()
