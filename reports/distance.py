@@ -149,8 +149,10 @@ def final_values(runs: list[dict[str, Any]], key: str) -> list[float]:
 
 
 def _final(run: dict[str, Any]) -> float:
-    v = run["train_loss"][-1]
-    return np.inf if v is None else float(v)
+    """The tuning key: the run's final training loss, inf where it has none (so ``min`` never
+    picks a run that stopped without one)."""
+    (v,) = final_values([run], "train_loss")
+    return np.inf if np.isnan(v) else v
 
 
 def tuned_runs(

@@ -717,3 +717,23 @@ def test_distance_learning_rate_grids_are_a_quarter_decade_apart() -> None:
         assert all(abs(s - 0.25) < 0.02 for s in steps), (opt, values)
         assert grid(opt, 1) == (defaults[opt],)
         assert len(grid(opt, PROFILES["ci"].distance_lr_grid)) == len(values) == 9
+
+
+def test_tuning_picks_the_lowest_final_loss_never_a_run_without_one(monkeypatch) -> None:
+    """The lr grid's best is the lowest final training loss; a run that stopped without one
+    (None, a diverged run's record) or with NaN is never the best, whatever its position."""
+    from types import SimpleNamespace
+
+    from descentcheck.reports import distance
+
+    finals = {0.1: float("nan"), 0.2: 0.5, 0.4: None, 0.8: 0.3, 1.6: 0.9}
+    monkeypatch.setattr(distance, "grid", lambda optimizer, points: tuple(finals))
+
+    def fake_run(spec, optimizer, lr, profile, seed, init="data"):
+        loss = finals[lr] if seed == 0 else 1.0
+        return {"hyperparameters": {"lr": lr}, "seed": seed, "train_loss": [2.0, loss]}
+
+    monkeypatch.setattr(distance, "run_one", fake_run)
+    tick = SimpleNamespace(tick=lambda: None)
+    out = distance.tuned_runs(None, "gd", SimpleNamespace(distance_lr_grid=5), 0, tick, 2)
+    assert out["lr"] == 0.8 and [r["seed"] for r in out["runs"]] == [1, 2]
