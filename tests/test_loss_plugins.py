@@ -163,7 +163,8 @@ def test_the_refusals_claim_holds_for_plugin_losses(loss, data):
     with _installed(**ALL):
         case = data.draw(cases(SMALL, losses=[loss], shape_options=ACTIVATIONS), label="case")
         t = data.draw(st.floats(0.0, 1.0, exclude_max=True), label="t")
-        verdict = _check({"case": case, "t": t}, CTX)
+        array = data.draw(st.integers(0, 255), label="which parameter array")
+        verdict = _check({"case": case, "t": t, "array": array}, CTX)
         assert verdict.ok, verdict.message
 
 

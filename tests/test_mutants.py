@@ -242,6 +242,17 @@ def _mutated(function, old: str, new: str):
     [
         # network.py: the finite check on parameters dropped
         ("check_params", "if not np.isfinite(v).all():", "if False:", "NaN or inf entry"),
+        # network.py: the finite check reads one array only (a held-out coverage audit's plant,
+        # alive while the claim corrupted the first array alone)
+        (
+            "check_params",
+            "if not np.isfinite(v).all():",
+            "if not k.endswith('.b') and not np.isfinite(v).all():",
+            "params: NaN or inf entry",
+        ),
+        # network.py: inputs checked for NaN but not inf (alive while the claim drew NaN alone;
+        # an inf input trained and was reported as a diverged run)
+        ("check_inputs", "bad = ~np.isfinite(x)", "bad = np.isnan(x)", "x: NaN or inf entry"),
         # network.py: the input-width check dropped (only ndim is checked)
         (
             "check_inputs",
@@ -260,6 +271,31 @@ def test_the_refusal_claim_kills_range_check_mutants(
 
     mutant = _mutated(getattr(network.Network, where), old, new)
     monkeypatch.setattr(network.Network, where, mutant)
+    entry = _run("trainer-refuses-bad-input", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert what in entry["message"]
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new", "what"),
+    [
+        ("_batch_size", "if batch_size < 1:", "if batch_size < 0:", "batch size < 1"),
+        ("train", "or steps < 0:", "or steps < -1:", "steps < 0"),
+        ("train", "or seed < 0:", "or seed < -1:", "shuffle seed < 0"),
+    ],
+)
+def test_the_refusal_claim_kills_the_trainers_own_range_checks(
+    monkeypatch, fast_profile, where: str, old: str, new: str, what: str
+) -> None:
+    """The checks ``train`` makes itself, outside the optimizer registry (a held-out coverage
+    audit: the claim drew none of steps, seed or batch size)."""
+    from descentcheck.impl import trainer
+    from descentcheck.properties.claims import refusals
+
+    mutant = _mutated(getattr(trainer, where), old, new)
+    monkeypatch.setattr(trainer, where, mutant)
+    if where == "train":  # the claim calls the name it imported
+        monkeypatch.setattr(refusals, "train", mutant)
     entry = _run("trainer-refuses-bad-input", fast_profile)
     assert entry["outcome"] == "falsified"
     assert what in entry["message"]
