@@ -345,6 +345,21 @@ def test_the_drawn_state_claim_kills_grouping_mutants(
     assert entry["message"].startswith(what)
 
 
+def test_the_drawn_state_claim_kills_a_rescue_threshold_at_the_subnormals(
+    monkeypatch, fast_profile
+) -> None:
+    """Sums of squares rescued only below the smallest subnormal, i.e. never for underflow (a
+    held-out coverage audit's plant; it held at fast while each case drew one scale regime, 7
+    of the 12 reached)."""
+    import importlib
+
+    am = importlib.import_module("descentcheck.impl.optim.adaptive_momentum")
+    monkeypatch.setattr(am, "_LOW", 2.0**-1074)
+    entry = _run("adaptive-update-from-drawn-state-equals-rule", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert "vs rule" in entry["message"]
+
+
 def test_the_drawn_state_claim_kills_a_unit_sum_of_ones(monkeypatch, fast_profile) -> None:
     """The run's survivor adaptive_momentum.py:130: per-unit sums of v / v (a count of the
     nonzero entries) instead of v * v."""
