@@ -373,6 +373,34 @@ def test_the_drawn_state_claim_kills_a_unit_sum_of_ones(monkeypatch, fast_profil
     assert entry["message"].startswith("unit")
 
 
+def test_the_permutation_claim_kills_an_add_that_weights_its_second_input_by_unit(
+    monkeypatch, fast_profile
+) -> None:
+    """An add computing x_1 + s x_2 with s = (1, 2, ..., w) by unit, its backward consistent
+    with it: a valid function, so gradient checks pass, but one that no longer commutes with
+    permuting its inputs' units (the claim met no add reading the permuted layer at fast before
+    a held-out coverage audit)."""
+    import numpy as np
+
+    from descentcheck.impl.ops import merges
+
+    def forward(self, params, xs):
+        y = xs[0] + xs[1] * np.arange(1.0, xs[1].shape[1] + 1)
+        for x in xs[2:]:
+            y = y + x
+        return y, None
+
+    def backward(self, params, cache, gy):
+        s = np.arange(1.0, gy.shape[1] + 1)
+        return [gy, gy * s, *[gy] * (len(self.inputs) - 2)], {}
+
+    monkeypatch.setattr(merges.Add, "forward", forward)
+    monkeypatch.setattr(merges.Add, "backward", backward)
+    entry = _run("metamorphic-permute-units", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert "permuted units" in entry["message"]
+
+
 def test_the_matmul_claim_holds_on_the_trainer(fast_profile) -> None:
     entry = _run("distance-layer-matmul-equals-direct", fast_profile)
     assert entry["outcome"] == "held", entry.get("message")
