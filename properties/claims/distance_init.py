@@ -30,7 +30,9 @@ EPS = float(np.finfo(np.float64).eps)
 
 
 @st.composite
-def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
+def _draw(draw: st.DrawFn, profile: Profile, without_data: bool = True) -> dict[str, Any]:
+    """A distance layer's spec, data and seed; with ``without_data``, half the cases initialise
+    without the data (for the radii claim: the rows claim has nothing to test there)."""
     d = draw(st.integers(1, 3), label="inputs")
     units = draw(st.integers(1, 4), label="units")
     n = draw(st.integers(units, units + 2), label="rows")
@@ -52,7 +54,7 @@ def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
             {"name": "out", "op": "dense", "units": 1, "inputs": ["g"]},
         ],
     }
-    no_data = draw(st.booleans(), label="initialised without data")
+    no_data = without_data and draw(st.booleans(), label="initialised without data")
     return {"spec": spec, "x": x, "seed": seed, "no_data": no_data}
 
 
@@ -74,8 +76,6 @@ def _draw_radii(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
 
 
 def _check(drawn: dict[str, Any], ctx: Context) -> Verdict:
-    if drawn.get("no_data"):
-        return Verdict(True, {"cases_without_data": 1.0})  # centroids are not rows then
     net = Network.from_spec(drawn["spec"])
     x = drawn["x"]
     c = net.init(seed=drawn["seed"], x=x)["g.centroids"]
@@ -141,9 +141,11 @@ DISTANCE_INIT = Claim(
         "rows (repeats); both radius kinds",
     ),
     expect="holds",
-    strategy=_draw,
+    # every case with data: half of them without it (the radii claim's share) were 144 of ci's
+    # 400 cases that tested nothing here (a held-out coverage audit)
+    strategy=lambda profile: _draw(profile, without_data=False),
     check=_check,
-    summary={"cases_tested": "sum", "misses": "sum", "cases_without_data": "sum"},
+    summary={"cases_tested": "sum", "misses": "sum"},
     cost=0.5,
 )
 
@@ -163,8 +165,7 @@ DISTANCE_INIT_RADII = Claim(
     conditions=(
         "as distance-init-uses-distinct-rows; rows drawn from a pool of 1 to n distinct ones, "
         "so that repeated rows put some units' median distance at 0",
-        "per-connection radii: every entry of a unit equal; half the cases initialise without "
-        "data (the distinct-rows claim counts those, untested)",
+        "per-connection radii: every entry of a unit equal; half the cases initialise without data",
         "a third of the cases scale the data by 2^-13 to 2^-15, putting medians near the "
         "fallback threshold 1e-8 d; a third (d <= 2, units <= 3) take the rows 0, +-sqrt(1e-8 "
         "d) e_1, whose medians are the threshold exactly",
