@@ -9,8 +9,9 @@ lr 0). The data and parameter checks of ``impl/network.py`` are covered too, alt
 sampled mutants of those were killed (they refused valid input).
 
 Each case is a generated DAG and data set, tried with every corruption in :data:`BAD` (the
-parameters, the inputs, the targets or a hyperparameter made invalid; where and how much is
-drawn) and every edge value in :data:`EDGE`. ``train`` must raise the named
+parameters, the inputs, the targets, a hyperparameter or a setting of ``train`` made invalid;
+where, how much and which parameter array are drawn: a :class:`Spot`) and every edge value in
+:data:`EDGE`. ``train`` must raise the named
 :class:`DescentcheckError` subclass with a one-line message for a corruption, and train one
 step without error for an edge value.
 """
