@@ -525,6 +525,19 @@ def test_the_init_claim_kills_the_with_replacement_survivor(monkeypatch, fast_pr
     assert "is a centroid 2 times" in entry["message"]
 
 
+def test_the_dense_init_claim_kills_a_generator_per_layer(monkeypatch, fast_profile):
+    """Each layer initialised from a fresh ``default_rng(seed)``: layers of one shape start equal
+    and stay so under gradient descent (a held-out planted-bug audit: it passed the ledger)."""
+    from descentcheck.impl import network
+
+    old = "layer.init(rng, xs)"
+    new = "layer.init(np.random.default_rng(seed), xs)"
+    monkeypatch.setattr(network.Network, "init", _mutated(network.Network.init, old, new))
+    entry = _run("dense-init-glorot-uniform", fast_profile)
+    assert entry["outcome"] == "falsified"
+    assert "twin layers start from equal weights" in entry["message"]
+
+
 def replace_examples(profile, n: int):
     from dataclasses import replace
 

@@ -11,7 +11,11 @@ the whole ledger. Two claims state the documented starting points:
   sample misses that with probability 0.9^256 < 2e-11), so a bound too small fails as well as
   one too large, and some entry must exceed a / 2 and some lie below -a / 2 (missed with
   probability 0.75^256 < 1e-31 each), so a one-sided draw fails. The default seed is 0:
-  ``init()`` must give ``init(seed=0)``'s bits.
+  ``init()`` must give ``init(seed=0)``'s bits. The layer has a twin of its shape on the same
+  input (their sum is the output), and the two must start from different weights: one
+  ``default_rng(seed)`` serves the layers in turn (``Network.init``), and a generator started
+  afresh per layer gave twins equal weights, which gradient descent keeps equal, so the net
+  trains as if it had one branch (a held-out planted-bug audit: it passed the whole ledger).
 * ``builtin-data-standardised``: every built-in data set's input columns have mean 0 (to
   16 n eps times the column's largest magnitude) and population standard deviation (ddof 0) 1 to
   1e-12, or are constant and exactly 0 (impl/data.py's conventions); class labels are int64 in
@@ -42,35 +46,53 @@ def _layer(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     return {"fan_in": fan_in, "fan_out": fan_out, "seed": seed}
 
 
+def _glorot_problems(name: str, W: np.ndarray, b: np.ndarray, a: float, shape: tuple) -> list:
+    """What a layer's (W, b) shows against U(-a, a) and 0 (the module docstring's tests)."""
+    top = float(np.max(np.abs(W)))
+    problems = []
+    if W.shape != shape or not top <= a:  # NaN entries too
+        problems.append(f"{name}.W {W.shape} reaches {top!r} beyond a = {a!r}")
+    if W.size >= 256 and top < 0.9 * a:
+        problems.append(f"{name}.W's largest |entry| {top!r} < 0.9 a on {W.size} entries")
+    if W.size >= 256 and not (np.min(W) < -0.5 * a and np.max(W) > 0.5 * a):
+        problems.append(f"{name}.W's entries span [{np.min(W)!r}, {np.max(W)!r}], not both signs")
+    if np.any(b != 0):
+        problems.append(f"{name}.b is not 0")
+    return problems
+
+
 def _check_layer(drawn: dict[str, Any], ctx: Context) -> Verdict:
     fan_in, fan_out = drawn["fan_in"], drawn["fan_out"]
     spec = {
         "inputs": fan_in,
-        "output": "h",
+        "output": "s",
         "loss": "mse",
-        "nodes": [{"name": "h", "op": "dense", "units": fan_out, "inputs": ["input"]}],
+        "nodes": [
+            {"name": "h", "op": "dense", "units": fan_out, "inputs": ["input"]},
+            {"name": "twin", "op": "dense", "units": fan_out, "inputs": ["input"]},
+            {"name": "s", "op": "add", "inputs": ["h", "twin"]},
+        ],
     }
     net = Network.from_spec(spec)
     p = net.init(seed=drawn["seed"])
-    W, b = p["h.W"], p["h.b"]
-    a = np.sqrt(6.0 / (fan_in + fan_out))
-    top = float(np.max(np.abs(W)))
-    large = W.size >= 256
+    a = float(np.sqrt(6.0 / (fan_in + fan_out)))
     problems = []
-    if W.shape != (fan_in, fan_out) or not top <= a:  # NaN entries too
-        problems.append(f"W {W.shape} reaches {top!r} beyond a = {a!r}")
-    if large and top < 0.9 * a:
-        problems.append(f"W's largest |entry| {top!r} < 0.9 a on {W.size} entries")
-    if large and not (np.min(W) < -0.5 * a and np.max(W) > 0.5 * a):
-        problems.append(f"W's entries span [{np.min(W)!r}, {np.max(W)!r}], not both signs")
-    if np.any(b != 0):
-        problems.append("b is not 0")
+    for name in ("h", "twin"):
+        problems += _glorot_problems(name, p[f"{name}.W"], p[f"{name}.b"], a, (fan_in, fan_out))
+    # equal twins are a restarted generator's, not chance: U(-a, a) draws collide with
+    # probability 0 (two entries, about 2^-53)
+    twins = np.array_equal(p["h.W"], p["twin.W"])
+    if twins:
+        problems.append("the twin layers start from equal weights (one generator per layer?)")
     if not np.array_equal(net.init()["h.W"], net.init(seed=0)["h.W"]):
         problems.append("init() is not init(seed=0)")
+    top = float(np.max(np.abs(p["h.W"])))
+    large = p["h.W"].size >= 256
     measured = {
         "worst_max_over_bound": top / a,
         "least_max_over_bound_on_large_layers": top / a if large else float("nan"),
         "large_layers": float(large),
+        "twins_equal": float(twins),
     }
     theory = {"worst_max_over_bound": 1.0}
     return Verdict(not problems, measured, theory, message="; ".join(problems))
@@ -117,10 +139,14 @@ DENSE_INIT = Claim(
     id="dense-init-glorot-uniform",
     statement=(
         "A dense layer initialises W from U(-a, a), a = sqrt(6 / (in + out)), and b to 0: every "
-        "|W| <= a, and on 256 entries or more the largest |W| exceeds 0.9 a"
+        "|W| <= a, and on 256 entries or more the largest |W| exceeds 0.9 a; two layers of one "
+        "net start from different draws"
     ),
     source="README's spec section (dense: Glorot-uniform init; Glorot & Bengio 2010)",
-    conditions=("a dense layer of 1-48 inputs and 1-48 units, any seed",),
+    conditions=(
+        "a dense layer of 1-48 inputs and 1-48 units, any seed, beside a twin of its shape on "
+        "the same input (the net's output is their sum)",
+    ),
     expect="holds",
     strategy=_layer,
     check=_check_layer,
@@ -128,6 +154,7 @@ DENSE_INIT = Claim(
         "worst_max_over_bound": "max",
         "least_max_over_bound_on_large_layers": "min",
         "large_layers": "sum",
+        "twins_equal": "sum",
     },
     cost=0.5,
 )
