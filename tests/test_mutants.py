@@ -538,6 +538,24 @@ def test_the_dense_init_claim_kills_a_generator_per_layer(monkeypatch, fast_prof
     assert "twin layers start from equal weights" in entry["message"]
 
 
+def test_the_digits_claim_kills_a_plain_log_sum_exp_in_the_loss_alone(monkeypatch, fast_profile):
+    """Softmax cross-entropy's ``__call__`` (what ``Network.loss`` and a minibatch run's recorded
+    losses take) in the plain form, its ``value_and_grad`` kept: a confident row's loss of 4e-18
+    read 0 (a held-out planted-bug audit: it passed the ledger)."""
+    import numpy as np
+
+    from descentcheck.impl import losses
+
+    def plain(self, yhat, y):
+        z = yhat - yhat.max(axis=1, keepdims=True)
+        return self._value(y, z - np.log(np.exp(z).sum(axis=1, keepdims=True)))
+
+    monkeypatch.setattr(losses.SoftmaxCrossEntropy, "__call__", plain)
+    entry = _run("softmax-cross-entropy-keeps-its-digits", replace_examples(fast_profile, 50))
+    assert entry["outcome"] == "falsified"
+    assert "E of loss(" in entry["message"]
+
+
 def replace_examples(profile, n: int):
     from dataclasses import replace
 
