@@ -556,6 +556,32 @@ def test_the_digits_claim_kills_a_plain_log_sum_exp_in_the_loss_alone(monkeypatc
     assert "E of loss(" in entry["message"]
 
 
+@pytest.mark.parametrize("name", ["Sigmoid", "Tanh"])
+def test_the_activations_claim_kills_a_slope_that_loses_relative_accuracy(
+    monkeypatch, fast_profile, name
+):
+    """The torch-style slopes ``s - s^2`` and ``1 - tanh^2``: right to an absolute eps, but a
+    saturated unit's slope of 4e-18 comes out 0 (a held-out planted-bug audit: both passed the
+    ledger, whose slope check allowed 4 eps absolute)."""
+    import numpy as np
+
+    from descentcheck.impl.ops import activations
+
+    def sigmoid_slope(self, e):
+        d = 1.0 / (1.0 + e)
+        return d - d * d
+
+    def tanh_slope(self, cache):
+        y = np.tanh(cache[0] if isinstance(cache, tuple) else cache)
+        return 1.0 - y * y
+
+    slope = sigmoid_slope if name == "Sigmoid" else tanh_slope
+    monkeypatch.setattr(getattr(activations, name), "derivative", slope)
+    entry = _run("activations-equal-formulas", replace_examples(fast_profile, 50))
+    assert entry["outcome"] == "falsified"
+    assert "backward's slope" in entry["message"]
+
+
 def replace_examples(profile, n: int):
     from dataclasses import replace
 
