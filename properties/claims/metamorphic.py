@@ -204,24 +204,24 @@ ZERO_BRANCH = Claim(
 PERMUTE_SHAPE: dict[str, Any] = {**KNOTTY, "input_width": 0.0}
 
 
-def merge_readers(spec: dict[str, Any], node: str) -> list[str]:
-    """The merges (add, concat) that read ``node``'s units directly or through elementwise ops,
-    in the spec's order."""
+def merges_reached(spec: dict[str, Any], node: str) -> set[str]:
+    """The merge ops (add, concat) that read ``node``'s units directly or through elementwise
+    ops."""
     readers: dict[str, list[dict[str, Any]]] = {}
     for n in spec["nodes"]:
         for i in n["inputs"]:
             readers.setdefault(i, []).append(n)
-    out, todo, seen = [], [node], set()
+    found, todo, seen = set(), [node], set()
     while todo:
         for r in readers.get(todo.pop(), []):
             if r["name"] in seen:
                 continue
             seen.add(r["name"])
             if r["op"] in ("add", "concat"):
-                out.append(r["name"])
+                found.add(r["op"])
             elif r["op"] not in PARAMETRIC and r["name"] != spec["output"]:
                 todo.append(r["name"])
-    return [n["name"] for n in spec["nodes"] if n["name"] in out]
+    return found
 
 
 @st.composite
@@ -230,8 +230,7 @@ def _permute_draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     candidates = permutable_nodes(case.spec)
     if not candidates:
         reject()
-    ops = {n["name"]: n["op"] for n in case.spec["nodes"]}
-    merged = {n: {ops[m] for m in merge_readers(case.spec, n)} for n in candidates}
+    merged = {n: merges_reached(case.spec, n) for n in candidates}
     # half the time a layer whose units reach an add, a quarter one whose units reach any merge,
     # where the net has one (an add asks the most of the permutation: its other inputs follow)
     byte = draw(_BYTE, label="a layer read by an add, by a merge, or any")
@@ -258,8 +257,7 @@ def _permute_check(drawn: dict[str, Any], ctx: Context) -> Verdict:
     b = _losses(case.net, params2, case, drawn["hp"], K)
     measured = _compare(a, b)
     measured["nontrivial"] = float(drawn["perm"] != sorted(drawn["perm"]))
-    ops = {n["name"]: n["op"] for n in case.spec["nodes"]}
-    merges = [ops[m] for m in merge_readers(case.spec, drawn["node"])]
+    merges = merges_reached(case.spec, drawn["node"])
     measured["cases_read_by_an_add"] = float("add" in merges)
     measured["cases_read_by_a_concat"] = float("concat" in merges)
     return _verdict(measured, "permuted units")
