@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Verbosity, given, seed, settings, target
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings, target
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import UnsatisfiedAssumption
 
@@ -142,6 +142,12 @@ class ShrinkBudgetSpent(KeyboardInterrupt):
     result deterministic (a time limit would not)."""
 
 
+# Hypothesis's explain phase (which parts of a shrunk failure matter) is left out: nothing reads
+# its comments, and it judged each variant in full, past the shrink budget's count (a plugin's
+# wrong Adam: 27.6 of a claim's 33 s)
+EXPLORE_AND_SHRINK = tuple(p for p in Phase if p is not Phase.explain)
+
+
 def _budget(claim: Claim, profile: Profile) -> int:
     """The most examples this claim may draw under the profile."""
     n = profile.falsify_examples if claim.falsify_budget else profile.examples
@@ -158,6 +164,7 @@ def _settings(claim: Claim, profile: Profile) -> settings:
         report_multiple_bugs=False,
         print_blob=False,
         verbosity=Verbosity.quiet,
+        phases=EXPLORE_AND_SHRINK,
     )
 
 
