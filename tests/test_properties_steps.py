@@ -117,3 +117,45 @@ def test_a_float_fall_the_balls_disprove_is_a_certified_violation():
     assert "the real one did not" in rose_words(tally.details, e0, e1)
     # the true order is a certified decrease
     assert judge_decreases(case, np.array([e0, e1]), history).violation is None
+
+
+def test_a_decrease_within_one_ulp_of_the_float_bound_is_not_certified():
+    """The float bound stands for theory's exact c_k |g_k|^2 rounded to nearest, which may lie
+    above it: a real decrease one ulp above the float bound (here exactly the bound's next
+    float) is not certified to exceed the exact bound (a held-out review: it was), while half
+    of it is. A bias-only mse step on dyadic data: the two losses and their difference are
+    exact in float64."""
+    import math
+    from fractions import Fraction
+
+    spec = {
+        "inputs": 1,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+    }
+    net = dc.Network.from_spec(spec)
+    y = np.array([0.5, -0.25, 1.0, 0.75])
+    x, yt = net.check_data(np.zeros((4, 1)), y)
+    w0 = {"out.W": np.zeros((1, 1)), "out.b": np.array([2.0])}
+    traj = dc.train(net, w0, x, yt, optimizer="gd", lr=0.25, steps=1, keep_params=True)
+    e0, e1 = (float(e) for e in traj.losses)
+    drop = e0 - e1
+    assert Fraction(e0) - Fraction(e1) == Fraction(drop) > 0  # the real decrease, exactly
+    case = Case(spec, net, x, y, yt, w0, 0)
+
+    def tally(bound: float):
+        return check_steps(
+            case,
+            traj.losses,
+            traj.grad_norms,
+            traj.params_history,
+            lambda k, _L: bound,
+            lambda k, _L: True,
+            None,
+        )
+
+    close = tally(math.nextafter(drop, -math.inf))
+    assert (close.tested, close.certified, close.violation) == (1, 0, None)
+    far = tally(drop / 2)
+    assert (far.tested, far.certified, far.violation) == (1, 1, None)

@@ -1,22 +1,23 @@
 """The trainer obeys the descent lemma, step by step (expected to hold).
 
-What this checks, and what it does not: for step k, ``L_k`` is 1.5 times an estimate of
-``sup_{t in [0, 1]} |u^T H(w_k + t d_k) u|`` with ``d_k = w_{k+1} - w_k``, ``u = d_k/|d_k|`` (exact
-complex-step curvatures, searched on the segment, and the mean curvature between grid points from
-the change of slope; see ``curvature``), measured on the very step being judged. By Taylor's
-theorem a step that rises meets curvature that puts it outside the region, so these claims cannot
-catch a rise: they check that the trainer's step and theory's guaranteed decrease agree (the
-descent lemma, Nesterov 2004, Lemma 1.2.3, with this suite's exact one-step region from
-``descentcheck.theory.descent``): in the region for L_k the loss must fall by at least theory's
-``c_k |g_k|^2``. The factor 1.5 makes the guarantee weaker than the curvature's own: for GD it
-reads ``lr (1 - 0.75 kappa lr) |g|^2`` (kappa the curvature along the step), which a step c lr
-long still meets, in the quadratic model, for every c <= 1.5 (the region holds kappa lr < 4/3)
-and for a longer one wherever ``kappa lr < (c - 1) / (c^2 / 2 - 3/4)`` (0.8 at c = 2, 0.41 at
-c = 4). So these claims alone do not catch a learning rate too long by half, and catch a longer
-one only on steps drawn far enough into the region (a held-out audit's plants: 1.5x held at
-fast and ci, 1.8x was falsified at both, 2x at fast); ``update-equals-derived-rule`` and the
-torch cross-check catch any length. The claims with conditions fixed
-before the run are in ``apriori``.
+What this checks, and what it does not: for step k, ``L_k`` is 1.5 times an estimate of ``sup_{t in
+[0, 1]} |u^T H(w_k + t d_k) u|`` with ``d_k = w_{k+1} - w_k``, ``u = d_k/|d_k|`` (exact complex-step
+curvatures, searched on the segment, the mean curvature between grid points from the change of
+slope, and the step's own secant curvature from ``E_{k+1}``; see ``curvature``), measured on the
+very step being judged. By Taylor's theorem a step that rises meets curvature that puts it outside
+the region, and the secant term, read from the loss being judged, makes that sure for a step whose
+slope is ``-|g_k|``, so these claims cannot catch a rise: they check that the trainer's step and
+theory's guaranteed decrease agree (the descent lemma, Nesterov 2004, Lemma 1.2.3, with this suite's
+exact one-step region from ``descentcheck.theory.descent``): in the region for L_k the loss must
+fall by at least theory's ``c_k |g_k|^2``. The factor 1.5 makes the guarantee weaker than the
+curvature's own: for GD it reads ``lr (1 - 0.75 kappa lr) |g|^2`` (kappa the curvature along the
+step), which a step c lr long still meets, in the quadratic model, for every c <= 1.5 (the region
+holds kappa lr < 4/3) and for a longer one wherever ``kappa lr < (c - 1) / (c^2 / 2 - 3/4)`` (0.8 at
+c = 2, 0.41 at c = 4). So these claims alone do not catch a learning rate too long by half, and
+catch a longer one only on steps drawn far enough into the region (a held-out audit's plants: 1.5x
+held at fast and ci, 1.8x was falsified at both, 2x at fast); ``update-equals-derived-rule`` and the
+torch cross-check catch any length. The claims with conditions fixed before the run are in
+``apriori``.
 Hyperparameters are drawn inside the exact region for ``L = 1.5 * L_g``, ``L_g = |g^T H g| /
 |g|^2`` the curvature along the gradient at w_0 (complex step), learning rates up to the region's
 far edge: scaled by the largest |Hessian eigenvalue| L_0 instead, with lr L_0 <= 1, no tested
@@ -61,11 +62,15 @@ from ..strategies import Case, cases, unit_interval
 
 LOCAL_L = (
     "L_k = 1.5 * max(sup over t in [0, 1] of |u^T H(w_k + t d_k) u|, max over 8 equal "
-    "intervals of the mean curvature (s(t_i+1) - s(t_i)) / ((t_i+1 - t_i) |d_k|)), "
-    "d_k = w_{k+1} - w_k, u = d_k/|d_k|, s(t) = grad E . u, all by complex-step backprop; the "
-    "supremum searched by a 9-point grid and golden-section refinement around its two largest "
-    "local maxima, the mean curvatures catching kinks narrower than the grid (an estimate of "
-    "the curvature the descent lemma uses along the step)"
+    "intervals of the mean curvature (s(t_i+1) - s(t_i)) / ((t_i+1 - t_i) |d_k|), the step's "
+    "secant curvature 2 (E_k+1 - E_k - s(0) |d_k|) / |d_k|^2), d_k = w_{k+1} - w_k, "
+    "u = d_k/|d_k|, s(t) = grad E . u, all by complex-step backprop; the supremum searched by a "
+    "9-point grid and golden-section refinement around its two largest local maxima, the mean "
+    "curvatures catching kinks narrower than the grid (an estimate of the curvature the descent "
+    "lemma uses along the step); the secant term reads E_k+1, the loss after the step, so a "
+    "step whose slope s(0) is -|g_k| and that rises has L_k outside every region: what these "
+    "conditions leave to fail is a gradient the forward pass's slope disagrees with, or a step "
+    "longer than the rule's"
 )
 DRAWN_NETS = (
     "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian); random DAGs "
