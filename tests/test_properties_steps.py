@@ -159,3 +159,32 @@ def test_a_decrease_within_one_ulp_of_the_float_bound_is_not_certified():
     assert (close.tested, close.certified, close.violation) == (1, 0, None)
     far = tally(drop / 2)
     assert (far.tested, far.certified, far.violation) == (1, 1, None)
+
+
+def test_the_skip_claims_premise_needs_every_sequential_step_shown_to_decrease():
+    """The skip claims' premise, "the sequential run decreases at every step", is not met by a
+    run whose later steps change the loss by less than the float resolution (unresolved, not
+    shown to decrease; a held-out review: such a premise was accepted). A bias-only mse net with
+    lr = 1/L_0 reaches its minimum in one step and stays there."""
+    import pytest
+    from hypothesis.errors import UnsatisfiedAssumption
+
+    from descentcheck.properties.claim import Context
+    from descentcheck.properties.claims.skip import pair_check
+    from descentcheck.properties.profiles import get_profile
+
+    spec = {
+        "inputs": 1,
+        "output": "out",
+        "loss": "mse",
+        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
+    }
+    net = dc.Network.from_spec(spec)
+    y = np.array([0.5, -0.25, 1.0, 0.75])
+    x, yt = net.check_data(np.zeros((4, 1)), y)
+    case = Case(spec, net, x, y, yt, {"out.W": np.zeros((1, 1)), "out.b": np.array([2.0])}, 0)
+    drawn = {"seq": case, "skip": case, "source": 0, "target": 1}
+    with pytest.raises(UnsatisfiedAssumption):
+        pair_check(
+            drawn, Context(get_profile("fast")), lambda d, L0: {"optimizer": "gd", "lr": 1 / L0}
+        )

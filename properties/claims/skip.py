@@ -11,9 +11,10 @@ block with the input added to (or concatenated with) its output, a residual bloc
 
 The hyperparameters are fixed from the *sequential* net's L_0 (largest |Hessian eigenvalue| at
 w_0) inside this suite's exact one-step region, and the premise is checked: the sequential run
-must decrease the loss at every one of its K steps (``steps.judge_decreases``; a case where it
-does not is rejected, it does not meet the claim's premise). The claim is that the skip net does
-too. It is false: a skip adds a path and changes the loss surface the run crosses, so a
+must decrease the loss at every one of its K steps, each decrease above the float resolution and
+certified (``steps.judge_decreases``; a case where it does not, or where a step's change is too
+small to tell, is rejected: it does not meet the claim's premise). The claim is that the skip
+net does too. It is false: a skip adds a path and changes the loss surface the run crosses, so a
 learning rate fixed from the sequential net's L_0 need not be safe on the skip net. One way is
 curvature at w_0 (``add`` of the input to a block's output roughly doubles the head's input, and
 ``L`` grows with its square); another, which the shrunk counterexamples often show, is curvature
@@ -125,7 +126,8 @@ def pair_check(
     hp = hyper(drawn, L0)
     K = ctx.profile.steps
     seq_traj, seq_tally = _run(seq, hp, K, True)
-    if seq_tally.violation is not None or seq_tally.tested == 0 or seq_tally.uncertified:
+    shown = seq_tally.tested and not (seq_tally.unresolved or seq_tally.uncertified)
+    if seq_tally.violation is not None or not shown:
         reject()  # the premise fails: no certified decrease at every step of the sequential net
     traj, tally = _run(skip, hp, K, ctx.searching, from_step)
     measured = {
@@ -192,7 +194,8 @@ PAIR = (
     "parameters with one skip connection added from block j's output (j = 0: the input) into "
     "block t's (j < t); the skip is constructed, never drawn, so shrinking cannot remove it",
     "premise: the sequential run decreases the loss at every one of the profile's K steps "
-    "(each tested step certified, at least one tested); cases where it does not are rejected",
+    "(every step's change above the float resolution, and its decrease certified); cases "
+    "where it does not, or where a step's change is too small to tell, are rejected",
     CERTIFIED,
 )
 
