@@ -75,7 +75,7 @@ def _why(e: OSError) -> str:
         from descentcheck.impl.io import file_in_the_way
 
         if (bad := file_in_the_way(os.fsdecode(e.filename))) is not None:
-            return f"{bad} is a file, not a folder"
+            return f"{bad}, not a folder"
     return (e.strerror or str(e)).lower()
 
 
@@ -689,8 +689,8 @@ def _writable(path: Path, what: str) -> None:
     except (FileExistsError, NotADirectoryError):
         from descentcheck.impl.io import file_in_the_way
 
-        bad = file_in_the_way(path.parent)
-        raise DescentcheckError(f"cannot write the {what} to {path}: {bad} is a file") from None
+        bad = file_in_the_way(path.parent) or "a file is in the way"
+        raise DescentcheckError(f"cannot write the {what} to {path}: {bad}") from None
     except OSError as e:
         raise DescentcheckError(f"cannot write the {what} to {path}: {e.strerror or e}") from None
     if not os.access(path.parent, os.W_OK):
@@ -799,7 +799,7 @@ def replay(ledger: str, claim_id: str | None, case_index: int | None, directory:
     from descentcheck.impl.io import file_in_the_way
 
     if (bad := file_in_the_way(directory)) is not None:  # before the line naming the run
-        raise DescentcheckError(f"cannot write the replay into {directory}: {bad} is a file")
+        raise DescentcheckError(f"cannot write the replay into {directory}: {bad}")
     if _is_sqlite(ledger):
         if claim_id is not None:
             raise DescentcheckError(f"{ledger} is a sweep database: pick a case with --case N")

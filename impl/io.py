@@ -195,13 +195,24 @@ def exists(path: PathLike) -> bool:
         return False
 
 
-def file_in_the_way(path: PathLike) -> Path | None:
-    """The file (not a folder) that ``path`` or one of its parents names, which keeps a folder
-    from being made there; None when there is none."""
+def file_in_the_way(path: PathLike) -> str | None:
+    """What keeps a folder from being made at ``path``: the file that it or one of its parents
+    names (``"X is a file"``), or a broken symbolic link there (``"X is a broken symbolic link
+    (to T)"``: ``exists`` is False for one, and the folder's ``mkdir`` says only "file exists");
+    None when nothing is."""
     for p in (Path(path), *Path(path).parents):
+        if _broken_link(p):
+            return f"{p} is a broken symbolic link (to {os.readlink(p)})"
         if exists(p):
-            return None if p.is_dir() else p
+            return None if p.is_dir() else f"{p} is a file"
     return None
+
+
+def _broken_link(p: Path) -> bool:
+    try:
+        return p.is_symlink() and not p.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: as exists says
+        return False
 
 
 def _one_line(e: BaseException) -> str:

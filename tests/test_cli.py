@@ -823,12 +823,20 @@ def test_a_counterexample_that_is_no_run_is_refused_before_any_file(
     assert not (tmp_path / "d").exists()
 
 
-def test_a_file_where_a_folder_goes_is_named_in_one_line(falsified_ledger, tmp_path):
+@pytest.mark.parametrize("blocker", ["a file", "a broken link"])
+def test_a_file_where_a_folder_goes_is_named_in_one_line(falsified_ledger, tmp_path, blocker):
     """A new-user audit: ``replay --dir FILE/sub`` printed the claim's line, then "not a
     directory"; ``sweep --db FILE/r.sqlite`` said "File exists (FILE)"; now each names the file
-    in the way, in the one line ``train --out`` writes, and writes nothing."""
+    in the way, in the one line ``train --out`` writes, and writes nothing. A held-out tester's
+    broken symbolic link read "None is a file" (``train --out``, ``verify --json``) or "file
+    exists" (``replay``, ``report``): it is named as one."""
     in_the_way = tmp_path / "afile"
-    in_the_way.write_text("keep")
+    if blocker == "a file":
+        in_the_way.write_text("keep")
+        named = f"{in_the_way} is a file"
+    else:
+        in_the_way.symlink_to(tmp_path / "nowhere" / "zz")
+        named = f"{in_the_way} is a broken symbolic link (to {tmp_path / 'nowhere' / 'zz'})"
     ledger = tmp_path / "l.json"
     ledger.write_text(json.dumps(falsified_ledger))
     sweep = tmp_path / "s.toml"
@@ -840,19 +848,26 @@ def test_a_file_where_a_folder_goes_is_named_in_one_line(falsified_ledger, tmp_p
     r = CliRunner().invoke(main, ["sweep", str(sweep), "--db", str(db), "--scheduler", "serial"])
     assert r.exit_code == 0, r.output
     sub = str(in_the_way / "sub")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SINE_SPEC))
+    train = ["train", str(spec), "--data", "sine", "--optimizer", "gd", "--lr", "0.1"]
     for args, says in (
         (["replay", str(ledger), "--dir", sub], f"cannot write the replay into {sub}: "),
         (["replay", str(db), "--dir", sub], f"cannot write the replay into {sub}: "),
         (["sweep", str(sweep), "--db", f"{sub}.sqlite"], "cannot write the sweep database "),
-        (["report", "--db", str(db), "--out", sub], f"{sub}: "),
+        (["report", "--db", str(db), "--out", sub], f"{in_the_way}"),  # the file os names
+        ([*train, "--out", sub], "cannot write the run to "),
+        (["verify", "--json", f"{sub}/l.json"], "cannot write the ledger to "),
     ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2 and r.output.count("\n") == 1, (args, r.output)
         assert r.output.startswith(f"error: {says}"), (args, r.output)
-        assert r.output.endswith(f"{in_the_way} is a file\n") or (
-            r.output.endswith(f"{in_the_way} is a file, not a folder\n")
-        ), (args, r.output)
-    assert in_the_way.read_text() == "keep"
+        assert r.output.endswith(f"{named}\n") or (r.output.endswith(f"{named}, not a folder\n")), (
+            args,
+            r.output,
+        )
+    assert blocker != "a file" or in_the_way.read_text() == "keep"
+    assert blocker == "a file" or not (tmp_path / "nowhere").exists()
 
 
 def test_a_ledger_naming_one_claim_twice_is_refused(falsified_ledger, tmp_path):

@@ -171,7 +171,7 @@ def _unusable(path: Path, e: BaseException, then: str = "") -> SweepDbError:
     if isinstance(e, FileExistsError | NotADirectoryError) and (
         bad := file_in_the_way(path.parent)
     ):
-        why, where = f"{bad} is a file", ""  # "File exists (good/data.npz)" as train says it
+        why, where = bad, ""  # "File exists (good/data.npz)" as train says it
     return SweepDbError(
         f"cannot write the sweep database {path}: {why}{where}" + (f"; {then}" if then else "")
     )
