@@ -211,6 +211,36 @@ def test_a_failed_build_leaves_the_earlier_report_whole(
     assert not list(earlier.glob(".building-*"))
 
 
+def test_a_build_removes_the_hidden_folders_of_killed_builds(
+    report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build killed with SIGKILL leaves its hidden folder (a held-out tester found them piling
+    up): the next build removes those whose process has ended, and keeps a live build's."""
+    import os
+    import subprocess
+
+    from descentcheck.reports import build_report, region
+
+    earlier = tmp_path / "earlier"
+    shutil.copytree(report, earlier)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    killed = earlier / f".building-{ended.pid}-abc"
+    killed.mkdir()
+    (killed / "index.html").write_text("half a report")
+    live = earlier / f".building-{os.getpid()}-xyz"
+    live.mkdir()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(region, "run", broken)
+    with pytest.raises(RuntimeError, match="stop here"):
+        build_report(earlier, profile="smoke", progress=False, ledger=earlier / "ledger.json")
+    assert not killed.exists() and live.is_dir()
+    assert [p.name for p in earlier.glob(".building-*")] == [live.name]
+
+
 def test_a_verify_that_did_not_finish_publishes_nothing(
     report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
