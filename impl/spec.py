@@ -169,6 +169,8 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         if not isinstance(node, Mapping):
             raise SpecError(f"node #{i} must be an object")
         name = node.get("name")
+        if "name" in node and not isinstance(name, str):
+            raise SpecError(f"node #{i}'s name must be a string, got {name!r:.40}")
         if not isinstance(name, str) or not name:
             raise SpecError(f"node #{i} has no name")
         if name == INPUT:
@@ -220,8 +222,17 @@ def _topological_order(nodes: dict[str, dict[str, Any]]) -> tuple[str, ...]:
                 ready.append(child)
     if len(order) < len(nodes):
         cycle = _find_cycle(nodes, set(nodes) - set(order))
-        raise SpecError(f"the spec has a cycle: {' -> '.join(cycle)}")
+        raise SpecError(f"the spec has a cycle: {_path_words(cycle)}")
     return tuple(order)
+
+
+def _path_words(path: list[str], ends: int = 4) -> str:
+    """``a -> b -> c``; a long path by its first and last ``ends`` names and its length (a
+    20,000-node cycle made an error line of 188,922 characters)."""
+    if len(path) <= 2 * ends + 1:
+        return " -> ".join(path)
+    head, tail = " -> ".join(path[:ends]), " -> ".join(path[-ends:])
+    return f"{head} -> ... -> {tail} ({len(path) - 1:,} nodes)"
 
 
 def _find_cycle(nodes: dict[str, dict[str, Any]], stuck: set[str]) -> list[str]:

