@@ -319,6 +319,8 @@ def resolve_source(source: str | Path, base: str | Path = ".") -> tuple[str, str
     (the rule is the module docstring's). A bare word that is no file is a mistyped name, not a
     missing file, and raises :class:`DataError`."""
     key = str(source).strip().lower().replace("-", "_")
+    if isinstance(source, str) and not key:  # Path("") is the base: "data file . is a directory"
+        raise DataError("the data source is empty: give a built-in's name or an .npz file's path")
     if isinstance(source, str) and key in _BUILTINS:
         return "builtin", key
     path = Path(base) / source

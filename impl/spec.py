@@ -64,6 +64,8 @@ def load_spec(source: str | Path | Mapping[str, Any], base: str | Path = ".") ->
             f"{type(source).__name__}"
         )
     text = os.fspath(source)  # str() of a PathLike other than Path is no path
+    if not text.strip():  # Path("") is the current folder: "spec file . is a directory"
+        raise SpecError("the spec is empty: give an object, JSON text, a file or an example")
     if text.lstrip().startswith("{"):
         try:
             return parse_spec(json_loads(text))

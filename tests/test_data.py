@@ -272,6 +272,16 @@ def test_resolve_source_names_a_builtin_or_a_file_relative_to_a_base(tmp_path: P
     assert f"(looked in {tmp_path.resolve()})" in str(e.value)
 
 
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_data_source_is_named_so(empty: str) -> None:
+    """A held-out tester's ``--data ""`` and ``load_data("")`` read "data file . is a
+    directory"."""
+    from descentcheck.impl.data import load_data
+
+    with pytest.raises(DataError, match="the data source is empty"):
+        load_data(empty)
+
+
 def test_the_datasets_command_shows_each_sets_preprocessing() -> None:
     """A held-out new user: "built-in data sets and their preprocessing" listed none (sine's
     target is not rescaled; the README had said every regression target was)."""

@@ -231,3 +231,9 @@ def test_a_long_cycle_is_named_by_its_ends_and_length():
 def test_a_name_that_is_not_a_string_is_named_so():
     """A held-out tester's ``"name": 5`` read "node #1 has no name"."""
     _bad(_with(lambda s: s["nodes"][1].update(name=5)), "node #1's name must be a string, got 5")
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_spec_is_named_so(empty):
+    """A held-out tester's ``from_spec("")`` read "spec file . is a directory"."""
+    _bad(empty, "the spec is empty")
