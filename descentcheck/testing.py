@@ -64,7 +64,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from descentcheck.impl.trajectory import Trajectory
+from descentcheck.impl.trajectory import TRAJECTORY_FORMAT, Trajectory
 
 QUANTITIES = ("loss", "grad_norm", "params")
 DEFAULT_RTOL = 1e-9
@@ -290,7 +290,28 @@ def _from_file(path: str | os.PathLike, what: str) -> Any:
     p = Path(path)
     if exists(p) and p.is_dir():
         p = p / "trajectory.json"
-    return read_document(p, f"{what}: trajectory file", ValueError)[0]
+    doc = read_document(p, f"{what}: trajectory file", ValueError)[0]
+    if isinstance(doc, Mapping):
+        _whole_document(doc, f"{what}: {p}")
+    return doc
+
+
+def _whole_document(doc: Mapping[str, Any], where: str) -> None:
+    """Refuse a ``trajectory.json`` of another format version, or a completed run's file that
+    holds fewer or more step records than its ``n_steps`` + 1 (a held-out tester's file cut to
+    3 of 6 records was reported as a parameter mismatch at step 2)."""
+    fmt = doc.get("format", TRAJECTORY_FORMAT)
+    if fmt != TRAJECTORY_FORMAT:
+        raise ValueError(
+            f"{where}: format {fmt!r} is not one this descentcheck reads ({TRAJECTORY_FORMAT})"
+        )
+    n, steps = doc.get("n_steps"), doc.get("steps")
+    completed = doc.get("status") == "completed" and isinstance(n, int) and isinstance(steps, list)
+    if completed and len(steps) != n + 1:
+        raise ValueError(
+            f"{where}: a completed run of {n} steps holds {len(steps)} step records, not {n + 1} "
+            "(a truncated or edited file?)"
+        )
 
 
 def _final_params(path: str | os.PathLike, doc: Any, run: _Run, what: str) -> _Run:
@@ -303,8 +324,15 @@ def _final_params(path: str | os.PathLike, doc: Any, run: _Run, what: str) -> _R
     p = Path(path)
     npz = (p if exists(p) and p.is_dir() else p.parent) / "params.npz"
     completed = isinstance(doc, Mapping) and doc.get("status") == "completed"
-    if run.params or not completed or not exists(npz):
+    if run.params or not completed:
         return run
+    if not exists(npz):
+        if doc.get("params_sha256") is None:  # written by another tool, or before the digest
+            return run
+        raise ValueError(  # its w_K would go uncompared (a held-out tester deleted it)
+            f"{what}: {npz} is missing, and its trajectory.json records the params.npz that "
+            "descentcheck train wrote beside it"
+        )
     _same_run(npz, doc, what)
     try:
         arrays = load_npz(npz, "params")

@@ -52,6 +52,8 @@ def jsonable(v: Any) -> Any:
     return v
 
 
+TRAJECTORY_FORMAT = "descentcheck.trajectory/1"
+"""The ``format`` of the ``trajectory.json`` that ``descentcheck train`` writes."""
 ROUNDING = 4 * float(np.finfo(np.float64).eps)
 
 
@@ -134,7 +136,7 @@ class Trajectory:
                 }
             )
         return {
-            "format": "descentcheck.trajectory/1",
+            "format": TRAJECTORY_FORMAT,
             "optimizer": self.optimizer,
             "hyperparameters": {
                 k: json_float(v) if isinstance(v, float) else v

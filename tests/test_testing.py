@@ -128,6 +128,39 @@ def test_the_cli_run_is_read_from_its_folder_or_file(problem, ref, tmp_path) -> 
             assert_trajectory_close(ref, side)
 
 
+def test_a_run_folder_that_is_not_whole_is_refused(problem, ref, tmp_path) -> None:
+    """A held-out tester's damaged run folders passed or misled: a ``trajectory.json`` of
+    format version 99 was read, one cut to 3 of its records read as a parameter mismatch at
+    step 2, and a deleted ``params.npz`` left w_K uncompared."""
+    from click.testing import CliRunner
+
+    from descentcheck.cli import main
+
+    spec, params, x, y = problem
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.savez(tmp_path / "w0.npz", **params)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    args = ["train", str(tmp_path / "spec.json"), "--data", str(tmp_path / "d.npz")]
+    args += ["--init", str(tmp_path / "w0.npz"), "--optimizer", "momentum", "--lr", "0.1"]
+    args += ["--momentum", str(HP["momentum"]), "--steps", str(STEPS), "--out", str(tmp_path / "r")]
+    assert CliRunner().invoke(main, [*args, "-q"]).exit_code == 0
+    run, doc_path = tmp_path / "r", tmp_path / "r" / "trajectory.json"
+    doc = json.loads(doc_path.read_text())
+    assert_trajectory_close(ref, run)  # whole, it passes
+    for damaged, says in (
+        ({**doc, "format": "descentcheck.trajectory/99"}, "format 'descentcheck.trajectory/99'"),
+        ({**doc, "steps": doc["steps"][:3]}, f"run of {STEPS} steps holds 3 step records"),
+    ):
+        doc_path.write_text(json.dumps(damaged))
+        for side in (run, doc_path):
+            with pytest.raises(ValueError, match=re.escape(says)):
+                assert_trajectory_close(ref, side)
+    doc_path.write_text(json.dumps(doc))
+    (run / "params.npz").unlink()
+    with pytest.raises(ValueError, match="params.npz is missing"):
+        assert_trajectory_close(ref, run)
+
+
 @hypothesis_settings(
     TEST_PROFILE_MEDIUM, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
