@@ -183,13 +183,13 @@ class Network:
         # impl.losses.flat_targets_are_labels's rule, written out here: the teeth tests
         # (tests/test_properties_teeth.py) plant the mutation run's mutants in this line's text
         if y.ndim == 1 and (y.dtype.kind in "iub" and (m > 1 or self._labels_loss)):
-            labels = y.astype(np.int64)
+            labels = y  # checked in its own dtype: uint64 labels >= 2^63 wrap in int64
             if labels.min(initial=0) < 0 or labels.max(initial=0) >= m:
                 raise DataError(
                     f"integer labels must lie in [0, {m}) for output width {m}, got "
                     f"[{labels.min()}, {labels.max()}]"
                 )
-            return np.eye(m)[labels]
+            return np.eye(m)[labels.astype(np.int64)]
         if y.ndim == 1 and m == 1 and not self._labels_loss:  # one output's numbers
             y = y[:, None]
         if y.ndim == 1 and y.dtype.kind == "f":

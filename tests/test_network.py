@@ -251,6 +251,9 @@ def test_labels_out_of_range():
     net = Network.from_spec(CONCAT_DISTANCE_CLASSIFIER)
     with pytest.raises(DataError, match=r"lie in \[0, 3\)"):
         net.check_data(np.ones((2, 4)), np.array([0, 3]))
+    # a held-out tester's uint64 label 2^63 was shown wrapped, as -9223372036854775808
+    with pytest.raises(DataError, match=r"lie in \[0, 3\).*got \[0, 9223372036854775808\]"):
+        net.check_data(np.ones((2, 4)), np.array([2**63, 0], dtype=np.uint64))
 
 
 def test_negative_cross_entropy_targets_are_refused():
