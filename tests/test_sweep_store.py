@@ -272,6 +272,8 @@ def _finished_db(tmp_path):
         ),
         ("UPDATE meta SET value = 'abc' WHERE key = 'n_cases'", "n_cases is not a count"),
         ("UPDATE meta SET value = '{x' WHERE key = 'config_json'", "config_json is not a JSON"),
+        # a held-out tester: report --db read a file with rows deleted, which sweep refused
+        ("DELETE FROM cases WHERE idx >= 1", "its meta table records 6 cases, it holds 1"),
     ],
 )
 def test_a_damaged_row_or_meta_entry_is_one_line_not_a_traceback(tmp_path, statement, message):
@@ -289,6 +291,21 @@ def test_a_damaged_row_or_meta_entry_is_one_line_not_a_traceback(tmp_path, state
         read_sweep(db)
     assert message in str(err.value) and "\n" not in str(err.value)
     assert _digest(db) == before
+
+
+def test_a_sweep_names_a_damaged_case_count(tmp_path):
+    """A held-out tester's meta n_cases 'abc' read "should hold 30 cases but holds 30, and its
+    meta table records abc"."""
+    db = _finished_db(tmp_path)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE meta SET value = 'abc' WHERE key = 'n_cases'")
+    conn.close()
+    with pytest.raises(SweepDbError) as err:
+        SweepStore.open(db, _plan())
+    assert str(err.value) == (
+        f"{db}: its meta table is damaged (n_cases is not a count); it was left untouched"
+    )
 
 
 def test_a_database_in_a_read_only_place_is_read_not_called_corrupt(tmp_path, monkeypatch):

@@ -348,6 +348,7 @@ class SweepStore:
                     f"{p} was started by other code ({changed}): its results and this run's "
                     "would be mixed; use another --db, or delete that file to start over"
                 )
+            _check_meta(p, meta)  # "n_cases 'abc'" read as "should hold 30 but holds 30"
             n = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
             if n != len(plan.cases) or str(n) != meta.get("n_cases"):
                 recorded = meta.get("n_cases")
@@ -568,6 +569,11 @@ def read_sweep(path: str | Path) -> SweepData:
         except sqlite3.DatabaseError as e:
             raise SweepDbError(f"{p} is a corrupt sweep database ({e})") from None
         _check_meta(p, meta)
+        if len(rows) != int(meta["n_cases"]):  # sweep refuses such a file: report must too
+            raise SweepDbError(
+                f"{p} is damaged: its meta table records {meta['n_cases']} cases, it holds "
+                f"{len(rows)}; the file was left untouched"
+            )
     finally:
         conn.close()
     return SweepData(p, meta, rows)
