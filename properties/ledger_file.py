@@ -6,7 +6,8 @@ whose ``format`` (when given) is ``descentcheck.ledger/1``, with ``profile``, ``
 ``outcome`` (``held``, ``falsified`` or ``error``), ``examples`` and ``meets_expectation`` (as
 ``expect`` and ``outcome`` say), and where present ``conditions`` (strings), ``message`` (a
 string) and ``counterexample`` (an object or null; one that is a run to replay must be one
-``train`` accepts, and one that says ``certified_increase`` must show the rise). Other keys are
+``train`` accepts, of at most :data:`MAX_LEDGER_STEPS` steps and no more than the run it
+records, and one that says ``certified_increase`` must show the rise). Other keys are
 kept as they are. Every problem is :class:`LedgerError`, one line naming the file, where in it
 and what is wrong (``claims[2].outcome: ...``): never a traceback, and never after a long
 build.
@@ -41,6 +42,18 @@ from .runner import meets_expectation
 
 class LedgerError(DescentcheckError):
     """A file given as a ledger that is not one."""
+
+
+#: The most steps a ledger's counterexample may run. ``report --ledger`` replays each one (and a
+#: few steps more), so a hand-edited ``steps`` of 10**30 kept it replaying for ever; the cap
+#: refuses that before any work. The counterexamples of every profile run far fewer: a
+#: per-step claim's run stops at its rise (under the profile's ``steps``, 25 at thorough), the
+#: weight-path claim's runs ``convergence_steps`` (100 at thorough), the a-priori claims' 30;
+#: the longest run of any profile, the distance experiment's ``distance_steps`` (600 at
+#: thorough), keeps no counterexample. 10,000 leaves a hundredfold headroom (a plugin claim's
+#: longer runs) and is quick to report: a counterexample of 10,000 steps took a smoke report
+#: 31 s, one of 2 steps 17 s (measured on 2 cores).
+MAX_LEDGER_STEPS = 10_000
 
 
 class _Entry(BaseModel):
@@ -90,9 +103,32 @@ def _not_a_ledger(p: Path, problem: str) -> LedgerError:
     return LedgerError(f"{p} is not a ledger written by verify --json: {problem}")
 
 
+def _steps_problem(ce: dict[str, Any]) -> str | None:
+    """What is wrong with the ``steps`` of a counterexample ``train`` accepts (its rising
+    ``step`` already lies below them), or None: more than :data:`MAX_LEDGER_STEPS`, or more
+    than its skip claim's sequential run recorded (both nets ran the profile's steps, and the
+    skip net's replay stops at its rise)."""
+    from .counterexample import _shown
+
+    steps = ce["hyperparameters"]["steps"]
+    if steps > MAX_LEDGER_STEPS:
+        return (
+            f"must be <= {MAX_LEDGER_STEPS} (the most a ledger's counterexample runs), "
+            f"got {_shown(steps)}"
+        )
+    seq = ce.get("sequential")
+    losses = seq.get("losses") if isinstance(seq, dict) else None
+    if isinstance(losses, list) and steps > len(losses) - 1:
+        return (
+            f"is {steps}, but its sequential run recorded {max(len(losses) - 1, 0)} steps "
+            f"({len(losses)} losses), and the skip net ran no more"
+        )
+    return None
+
+
 def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
     """Each id once, and each counterexample meant to be replayed (it has every key a run
-    needs) one that ``train`` accepts."""
+    needs) one that ``train`` accepts, with steps it could have run (:func:`_steps_problem`)."""
     from .counterexample import CounterexampleError, check_counterexample
     from .ledger import REPLAYABLE
 
@@ -108,6 +144,9 @@ def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
             except CounterexampleError as e:
                 where = located(("claims", i, "counterexample"))
                 raise _not_a_ledger(p, f"{where}: {e}") from None
+            if (bad := _steps_problem(ce)) is not None:
+                where = located(("claims", i, "counterexample", "hyperparameters", "steps"))
+                raise _not_a_ledger(p, f"{where}: {bad} (claim {c['id']!r})")
 
 
 def _named(raw: dict[str, Any], e: ValidationError) -> str:

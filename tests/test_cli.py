@@ -823,6 +823,25 @@ def test_a_counterexample_that_is_no_run_is_refused_before_any_file(
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("command", ["replay", "report"])
+def test_a_counterexample_of_implausibly_many_steps_is_refused_before_any_work(
+    falsified_ledger, tmp_path, command
+):
+    """A held-out tester: with its steps set to 10**30, ``report --ledger`` never finished and
+    ``replay`` printed a train command with --steps 10**30."""
+    ledger = json.loads(json.dumps(falsified_ledger))
+    ledger["claims"][0]["counterexample"]["hyperparameters"]["steps"] = 10**30
+    path, out = tmp_path / "l.json", tmp_path / "out"
+    path.write_text(json.dumps(ledger))
+    args = ["replay", str(path), "--dir"] if command == "replay" else ["report", "-q", "--out"]
+    extra = [] if command == "replay" else ["--profile", "smoke", "--ledger", str(path)]
+    r = CliRunner().invoke(main, [*args, str(out), *extra])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert r.output.startswith(f"error: {path} is not a ledger written by verify --json: ")
+    assert "claims[0].counterexample.hyperparameters.steps: must be <= 10000" in r.output
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("blocker", ["a file", "a broken link"])
 def test_a_file_where_a_folder_goes_is_named_in_one_line(falsified_ledger, tmp_path, blocker):
     """A new-user audit: ``replay --dir FILE/sub`` printed the claim's line, then "not a

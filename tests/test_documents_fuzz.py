@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from descentcheck.impl.errors import SpecError
 from descentcheck.impl.network import Network
-from descentcheck.properties.ledger_file import LedgerError, read_ledger
+from descentcheck.properties.ledger_file import MAX_LEDGER_STEPS, LedgerError, read_ledger
 from descentcheck.properties.profiles import (
+    PROFILES,
     TEST_PROFILE_MANY,
     TEST_PROFILE_SURVEY,
     hypothesis_settings,
@@ -318,6 +319,53 @@ def test_a_rising_step_outside_the_run_is_refused_before_any_work(folder, step):
     expected = rf"its step \(the rise\) must be an integer in \[0, 2\), got {step!r}"
     with pytest.raises(LedgerError, match=r"claims\[0\]\.counterexample: .*" + expected):
         read_ledger(path)
+
+
+@pytest.mark.parametrize(
+    ("steps", "losses", "says"),
+    [
+        (10**30, None, r"must be <= 10000 \(.*\), got 1000000000000000000000000000000"),
+        (10**400, None, r"must be <= 10000 \(.*\), got \(an integer of 1329 bits\)"),
+        (MAX_LEDGER_STEPS + 1, None, r"must be <= 10000 \(.*\), got 10001"),
+        (
+            3,
+            [1.0, 0.5, 0.25],
+            r"is 3, but its sequential run recorded 2 steps \(3 losses\), and the .*",
+        ),
+    ],
+    ids=["1e30", "huge int", "one past the cap", "past the sequential run"],
+)
+def test_steps_a_counterexample_could_not_have_run_are_refused_before_any_work(
+    folder, steps, losses, says
+):
+    """``report --ledger`` replays each counterexample: a hand-edited steps of 10**30 kept it
+    replaying for ever, and ``replay`` printed a train command with that many steps (a held-out
+    tester). Steps past the cap, or past the run the counterexample records, are refused."""
+    doc = copy.deepcopy(LEDGER)
+    ce = doc["claims"][0]["counterexample"]
+    ce["hyperparameters"]["steps"] = steps
+    if losses is not None:  # a skip claim's record of its sequential net's run
+        ce["sequential"] = {"spec": ce["spec"], "losses": losses}
+    path = folder / "ledger.json"
+    path.write_text(json.dumps(doc))
+    where = r"claims\[0\]\.counterexample\.hyperparameters\.steps: "
+    with pytest.raises(LedgerError, match=where + says + r" \(claim 'a-claim'\)$") as refused:
+        read_ledger(path)
+    _one_line(str(refused.value), f"{path} is not a ledger")
+    # the steps it could have run are read: the cap itself, or as many as the sequential run's
+    ce["hyperparameters"]["steps"] = MAX_LEDGER_STEPS if losses is None else len(losses) - 1
+    path.write_text(json.dumps(doc))
+    assert read_ledger(path)["claims"][0]["counterexample"] == ce
+
+
+def test_the_steps_cap_leaves_every_profile_headroom():
+    """No profile's run comes near :data:`MAX_LEDGER_STEPS`, so a ledger that verify wrote is
+    never refused by it (the longest, thorough's distance runs, keep no counterexample)."""
+    longest = max(
+        max(p.steps, p.convergence_steps, p.metamorphic_steps, p.distance_steps)
+        for p in PROFILES.values()
+    )
+    assert 10 * longest <= MAX_LEDGER_STEPS
 
 
 @pytest.mark.parametrize(
