@@ -29,7 +29,7 @@ import numpy as np
 
 from descentcheck.impl.data import check_arrays
 from descentcheck.impl.errors import DescentcheckError
-from descentcheck.impl.io import atomic_write_files, npz_bytes
+from descentcheck.impl.io import atomic_write_files, file_in_the_way, npz_bytes
 from descentcheck.impl.network import Network
 from descentcheck.impl.trainer import train
 from descentcheck.impl.trajectory import Trajectory
@@ -166,6 +166,26 @@ def _shows_its_rise(ce: Mapping[str, Any]) -> None:
         )
 
 
+#: what a run to replay holds (a ledger's counterexample or a sweep case's run record)
+_RUN_KEYS = ("spec", "data", "params", "hyperparameters")
+
+
+def _is_a_run_record(counterexample: Any) -> None:
+    """A table holding every key of :data:`_RUN_KEYS`: ``write_replay({})`` raised KeyError
+    'hyperparameters' and ``write_replay(None)`` a TypeError (a held-out tester)."""
+    from descentcheck.impl.validated import kind_of
+
+    if not isinstance(counterexample, Mapping):
+        raise CounterexampleError(
+            f"not a run to replay: a counterexample must be a table, got {kind_of(counterexample)}"
+        )
+    if missing := [k for k in _RUN_KEYS if k not in counterexample]:
+        raise CounterexampleError(
+            f"not a run to replay: it has no {missing[0]!r} (a run has {', '.join(_RUN_KEYS[:-1])} "
+            f"and {_RUN_KEYS[-1]})"
+        )
+
+
 def check_counterexample(counterexample: Mapping[str, Any]) -> None:
     """Raise :class:`CounterexampleError` (one line) unless the counterexample is a run that
     ``train`` accepts: a valid spec, data and initial parameters that fit it, a known optimizer
@@ -174,6 +194,7 @@ def check_counterexample(counterexample: Mapping[str, Any]) -> None:
     that cannot be replayed."""
     from descentcheck.impl.validated import kind_of
 
+    _is_a_run_record(counterexample)
     kw = _checked_kwargs(counterexample["hyperparameters"])
     data, params = counterexample.get("data"), counterexample.get("params")
     for key, v, want in (("data", data, "a table of x and y"), ("params", params, "a table")):
@@ -268,9 +289,12 @@ def replay_args(counterexample: Mapping[str, Any], directory: str | Path) -> lis
 def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> str:
     """Write ``spec.json``, ``data.npz`` (x, y) and ``params.npz`` into ``directory``, print the
     exact ``descentcheck train`` command that replays the counterexample, and return it. A
-    counterexample that is no run (:func:`check_counterexample`) writes nothing."""
+    counterexample that is no run (:func:`check_counterexample`), or a ``directory`` a file
+    keeps from being made, writes nothing."""
     check_counterexample(counterexample)
     d = Path(directory)
+    if (bad := file_in_the_way(d)) is not None:  # as replay says it, not mkdir's FileExistsError
+        raise CounterexampleError(f"cannot write the replay into {directory}: {bad} is a file")
     d.mkdir(parents=True, exist_ok=True)
     x, y, params = arrays(counterexample)
     check_arrays(x, y, where=f"data for {d / 'data.npz'}")  # as save_data checks them

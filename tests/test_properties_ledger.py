@@ -583,6 +583,65 @@ def test_replay_says_why_a_falsified_claim_cannot_be_replayed(tmp_path, entry, s
     assert says in r.output, r.output
 
 
+# a run write_replay accepts: one dense unit, mse, two rows, two steps of gd
+RUN = {
+    "spec": {
+        "inputs": 1,
+        "output": "o",
+        "loss": "mse",
+        "nodes": [{"name": "o", "op": "dense", "inputs": ["input"], "units": 1}],
+    },
+    "data": {"x": [[1.0], [2.0]], "y": [[1.0], [0.0]]},
+    "params": {"o.W": [[0.5]], "o.b": [0.0]},
+    "hyperparameters": {"optimizer": "gd", "lr": 0.1, "steps": 2},
+}
+
+
+@pytest.mark.parametrize(
+    ("counterexample", "says"),
+    [
+        ({}, "it has no 'spec' (a run has spec, data, params and hyperparameters)"),
+        (None, "a counterexample must be a table, got null"),
+        ([RUN], "a counterexample must be a table, got a list"),
+        ({k: v for k, v in RUN.items() if k != "spec"}, "it has no 'spec'"),
+        ({k: v for k, v in RUN.items() if k != "hyperparameters"}, "it has no 'hyperparameters'"),
+    ],
+    ids=["empty", "null", "a list", "no spec", "no hyperparameters"],
+)
+def test_write_replay_refuses_what_is_no_run_in_one_line(tmp_path, counterexample, says):
+    """verify names write_replay(counterexample, DIR): ``{}`` raised KeyError
+    'hyperparameters', None a TypeError, a run without its spec KeyError 'spec' (a held-out
+    tester)."""
+    from descentcheck.properties.counterexample import CounterexampleError
+
+    with pytest.raises(CounterexampleError) as refused:
+        write_replay(counterexample, tmp_path / "d")
+    assert str(refused.value).startswith(f"not a run to replay: {says}")
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("under", ["", "sub"], ids=["the folder", "a parent"])
+def test_write_replay_into_a_file_names_the_file_in_one_line(tmp_path, under):
+    """A folder path that is a file was mkdir's FileExistsError; it reads as ``replay`` says it,
+    and the file is left as it was."""
+    from descentcheck.properties.counterexample import CounterexampleError
+
+    in_the_way = tmp_path / "ledger.json"
+    in_the_way.write_text("{}")
+    target = in_the_way / under if under else in_the_way
+    with pytest.raises(CounterexampleError) as refused:
+        write_replay(RUN, target)
+    assert str(refused.value) == f"cannot write the replay into {target}: {in_the_way} is a file"
+    assert in_the_way.read_text() == "{}"
+    write_replay(RUN, tmp_path / "d")  # the same run, into a folder, is written
+    assert sorted(f.name for f in (tmp_path / "d").iterdir()) == [
+        "data.npz",
+        "params.npz",
+        "spec.json",
+    ]
+
+
 def test_claims_asked_for_come_back_in_ledger_order(tmp_path):
     from dataclasses import replace
 
