@@ -194,3 +194,45 @@ def test_a_changed_data_file_is_one_line_before_any_header(swept, tmp_path):
         shutil.copy(copy / "mine.npz", swept.parent / "mine.npz")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert "changed since the sweep was planned" in r.output
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            "'$.architecture.spec.nodes', json('[]')",
+            "case 0 is damaged: 'nodes' must be a nonempty list; the file was left untouched",
+        ),
+        (
+            "'$.hyperparameters.lr', -1",
+            "case 0 is damaged: not a run to replay: learning rate must lie in (0, inf), got -1; "
+            "the file was left untouched",
+        ),
+        (  # a plugin's op, not installed here, reads the same: not called damage
+            "'$.architecture.spec.nodes[0].op', 'a_plugins_op'",
+            "case 0 cannot run here: unknown op 'a_plugins_op' in node",
+        ),
+    ],
+    ids=["no nodes", "negative lr", "unknown op"],
+)
+def test_a_damaged_case_is_named_by_its_database_and_index(tmp_path, change, says):
+    """A held-out tester: a case whose spec had no nodes was "error: 'nodes' must be a nonempty
+    list", naming neither the database nor the case, while other damage to the same file reads
+    "DB: case 0 is damaged: ..."."""
+    import sqlite3
+
+    (tmp_path / "calm.toml").write_text(
+        'name = "calm"\nsteps = 3\narchitectures = ["sine_skip"]\ndata = "sine"\n'
+        'optimizers = {name = "gd", lr = 1e-6}\n'
+    )
+    db = tmp_path / "calm.sqlite"
+    run_sweep(tmp_path / "calm.toml", db, scheduler="serial")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(f"UPDATE cases SET case_json = json_set(case_json, {change}) WHERE idx = 0")
+    conn.close()
+    before = db.read_bytes()
+    r = _invoke("replay", db, "--case", 0, "--dir", tmp_path / "out")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert r.output.startswith(f"error: {db}: {says}"), r.output
+    assert db.read_bytes() == before and not (tmp_path / "out").exists()

@@ -74,6 +74,42 @@ def case_run(sweep: SweepData, row: CaseRow) -> dict[str, Any]:
     }
 
 
+def _unregistered(case: dict[str, Any]) -> bool:
+    """Whether the case names an op, a loss or an optimizer no registry here knows: one a
+    plugin gave the sweep, not installed here, as likely as damage (or a hand-edited name)."""
+    from descentcheck.registry import ops, optimizers
+
+    spec = case["architecture"]["spec"]
+    spec = spec if isinstance(spec, dict) else {}
+    nodes = spec.get("nodes") if isinstance(spec.get("nodes"), list) else []
+    named = [n.get("op") for n in nodes if isinstance(n, dict)] + [spec.get("loss")]
+    unknown_op = any(isinstance(v, str) and ops.get(v) is None for v in named)
+    return unknown_op or case["optimizer"] not in optimizers.names()
+
+
+def _checked_run(sweep: SweepData, row: CaseRow) -> dict[str, Any]:
+    """:func:`case_run` of a case whose spec is a spec and whose run ``train`` accepts; else one
+    line naming the database and the case, as :func:`.store.read_sweep` names other damage
+    (a spec with no nodes was "'nodes' must be a nonempty list", naming neither)."""
+    from descentcheck.impl.errors import SpecError
+    from descentcheck.impl.spec import parse_spec
+    from descentcheck.properties.counterexample import CounterexampleError, check_counterexample
+
+    from .errors import SweepDbError
+
+    try:
+        parse_spec(row.case["architecture"]["spec"])  # before prepare builds a net of it
+        run = case_run(sweep, row)
+        check_counterexample(run)
+    except (SpecError, CounterexampleError) as e:
+        if _unregistered(row.case):
+            raise SweepDbError(f"{sweep.path}: case {row.index} cannot run here: {e}") from None
+        raise SweepDbError(
+            f"{sweep.path}: case {row.index} is damaged: {e}; the file was left untouched"
+        ) from None
+    return run
+
+
 def write_case_replay(db: str | Path, index: int | None, directory: str | Path) -> str:
     """Write the case's ``spec.json``, ``data.npz`` and ``params.npz`` into ``directory``, print
     which case it is and the ``descentcheck train`` command, and return the command."""
@@ -81,7 +117,7 @@ def write_case_replay(db: str | Path, index: int | None, directory: str | Path) 
 
     sweep = read_sweep(db)
     row = pick_case(sweep, index)
-    run = case_run(sweep, row)  # before a word is printed: a changed data file is one line
+    run = _checked_run(sweep, row)  # before a word is printed: a changed data file is one line
     rel = row.case.get("relative_to_L")
     print(
         f"case {row.index} of sweep {sweep.meta.get('name')!r} ({row.status}): {describe(row.case)}"
