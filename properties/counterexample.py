@@ -294,7 +294,7 @@ def write_replay(counterexample: Mapping[str, Any], directory: str | Path) -> st
     check_counterexample(counterexample)
     d = Path(directory)
     if (bad := file_in_the_way(d)) is not None:  # as replay says it, not mkdir's FileExistsError
-        raise CounterexampleError(f"cannot write the replay into {directory}: {bad} is a file")
+        raise CounterexampleError(f"cannot write the replay into {directory}: {bad}")
     d.mkdir(parents=True, exist_ok=True)
     x, y, params = arrays(counterexample)
     check_arrays(x, y, where=f"data for {d / 'data.npz'}")  # as save_data checks them
