@@ -26,6 +26,7 @@ go back to it, so a run differs between backends only by the rounding of their a
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator, Mapping
 from operator import is_not
@@ -82,7 +83,7 @@ def minibatches(n: int, batch_size: int, seed: int) -> Iterator[Array]:
 
 
 def train(
-    net: Network,
+    net: Network | str | os.PathLike[str] | Mapping[str, Any],
     params: Mapping[str, Array],
     x: Array,
     y: Array,
@@ -98,6 +99,10 @@ def train(
 ) -> Trajectory:
     """Train ``net`` from ``params`` on (x, y) for ``steps`` updates; see the module docstring.
 
+    ``net`` is a :class:`Network` or anything :meth:`Network.from_spec` reads (a spec dict, a
+    spec file's path, a built-in example's name), as for ``check_network_gradient`` and
+    ``descentcheck.testing.reference_trajectory``; what it cannot read is a one-line
+    ``SpecError``.
     ``optimizer`` is a registered name (then ``lr`` and the hyperparameters it takes, as
     declared in :mod:`descentcheck.registry.optimizers`, e.g. ``momentum=0.5``; one it does not
     take is an error) or an :class:`Optimizer` (then no hyperparameters).
@@ -106,6 +111,8 @@ def train(
     ``backend``: ``"numpy"`` (the default, CPU) or ``"cupy"`` (an NVIDIA GPU), see above.
     """
     be = get_backend(backend)  # an unusable backend fails before any work
+    if not isinstance(net, Network):  # a spec dict was "'dict' object has no attribute ..."
+        net = Network.from_spec(net)
     keep_freed_memory()  # steps recycle their arrays instead of page-faulting them in (glibc)
     opt = _optimizer(optimizer, lr, hyperparameters)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:

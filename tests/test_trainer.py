@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from specs import DESIGN_EXAMPLE, RELU_LAYER
 
-from descentcheck.impl.errors import HyperparameterError, ParamsError
+from descentcheck.impl.errors import HyperparameterError, ParamsError, SpecError
 from descentcheck.impl.network import Network
 from descentcheck.impl.optim.base import Optimizer, StepInfo
 from descentcheck.impl.trainer import minibatches, train
@@ -299,6 +299,23 @@ def test_design_call_and_optimizer_objects():
     assert np.array_equal(same.losses, traj.losses)
     with pytest.raises(HyperparameterError, match="carries its own settings; got 'lr'"):
         train(net, params, x, y, optimizer=opt, lr=0.1)
+
+
+def test_a_spec_trains_as_its_network(tmp_path):
+    """A held-out tester: ``dc.train(spec_dict, ...)`` was "'dict' object has no attribute
+    'check_data'", where ``check_network_gradient`` and ``reference_trajectory`` take a spec. A
+    spec dict or file trains to the same bits as its Network; what is no spec is one line."""
+    import descentcheck as dc
+
+    net, params, x, y = _design_case()
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(DESIGN_EXAMPLE))
+    want = dc.train(net, params, x, y, optimizer="gd", lr=0.1, steps=2).losses
+    for spec in (DESIGN_EXAMPLE, path, str(path)):
+        got = dc.train(spec, params, x, y, optimizer="gd", lr=0.1, steps=2).losses
+        assert np.array_equal(got, want), spec
+    with pytest.raises(SpecError, match="a spec is an object, .* got NoneType$"):
+        dc.train(None, params, x, y, optimizer="gd", lr=0.1, steps=2)
 
 
 def test_an_option_the_optimizer_does_not_take_is_named_before_the_missing_lr() -> None:
