@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from descentcheck.registry.optimizers import flat_problem, update_problem
+
 from .backend import Backend, get_backend, namespace
 from .errors import HyperparameterError
 from .heap import keep_freed_memory
@@ -105,7 +107,8 @@ def train(
     ``SpecError``.
     ``optimizer`` is a registered name (then ``lr`` and the hyperparameters it takes, as
     declared in :mod:`descentcheck.registry.optimizers`, e.g. ``momentum=0.5``; one it does not
-    take is an error) or an :class:`Optimizer` (then no hyperparameters).
+    take is an error) or an :class:`Optimizer` (then no hyperparameters; its first result is
+    checked as the registry checks a plugin's, a wrong one a one-line ``HyperparameterError``).
     ``progress``: True shows a bar, None shows one only on a terminal, False never.
     ``keep_params`` stores every iterate w_0..w_K in ``Trajectory.params_history``.
     ``backend``: ``"numpy"`` (the default, CPU) or ``"cupy"`` (an NVIDIA GPU), see above.
@@ -276,11 +279,17 @@ class _Run:
         # nobody keeps w_k: the flat form's step may update v in place itself (one pass)
         stepped = self.flat is not None and self.history is None and self.flat.step is not None
         if stepped:
-            dw, self.state, coef = self.flat.step(self.g, self.state, self.v)  # and v += dw
+            out = self.flat.step(self.g, self.state, self.v)  # and v += dw
         elif self.flat is not None:
-            dw, self.state, coef = self.flat.update(self.g, self.state, self.v)
+            out = self.flat.update(self.g, self.state, self.v)
         else:
-            updates, self.state, info = self.opt.update(grads, self.state, self._copy())
+            out = self.opt.update(grads, self.state, self._copy())
+        if k == 0:
+            self.check_first(out, grads, "flat step" if stepped else "flat update")
+        if self.flat is not None:
+            dw, self.state, coef = out
+        else:
+            updates, self.state, info = out
             dw, coef = self.layout.flatten(updates), info.momentum
         self.step_norms.append(_norm(dw))
         self.coefs.append(coef)
@@ -295,6 +304,19 @@ class _Run:
         # relu maps NaN inputs to 0: the loss stayed finite while NaN filled the weights
         finite = math.isfinite(self.step_norms[-1])
         return finite or not self.diverged(f"update became non-finite at step {k}")
+
+    def check_first(self, out: Any, grads: Params, form: str) -> None:
+        """The registry's check of an optimizer's result (the one every result of a registered
+        plugin gets), made on the first update only: a hand-built ``Optimizer``'s wrong result
+        was a numpy broadcast error or a TypeError from the unpacking. Once is enough: the
+        shapes the rule is handed are the same at every step, and a check per step would cost
+        every run time in steps of 80 us (a plugin, which stays checked at each, aside)."""
+        if self.flat is not None:
+            problem, what = flat_problem(out, self.g.shape), f"its {form}"
+        else:
+            problem, what = update_problem(out, grads), "its update"
+        if problem:
+            raise HyperparameterError(f"optimizer {self.opt.name!r}: {what} {problem}")
 
 
 def _on_host(be: Backend, params: dict[str, Array]) -> dict[str, Array]:

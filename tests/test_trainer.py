@@ -318,6 +318,44 @@ def test_a_spec_trains_as_its_network(tmp_path):
         dc.train(None, params, x, y, optimizer="gd", lr=0.1, steps=2)
 
 
+def _ones_of_three(grads, state, params):
+    return {k: np.ones(3) for k in grads}, state, StepInfo(None)
+
+
+def _flat_of_one(layout):
+    """gd's flat form whose update and step give a step of one entry, which numpy broadcast
+    over the whole iterate: the run went on."""
+    from descentcheck.impl.optim import get_optimizer
+
+    form = get_optimizer("gd", 0.1).flat(layout)
+    one = lambda g, state, w: (np.ones(1), state, None)  # noqa: E731
+    return replace(form, update=one, step=one)
+
+
+@pytest.mark.parametrize(
+    ("update", "flat", "says"),
+    [
+        (_ones_of_three, None, r"its update returned an update of shape \(3,\) for 'h1\.W'"),
+        (lambda g, s, w: "x", None, "its update must return .*, got a str"),
+        (lambda g, s, w: None, None, "its update must return .*, got a NoneType"),
+        (lambda g, s, w: ("x", s, StepInfo(None)), None, "returned a str for the updates"),
+        (_ones_of_three, _flat_of_one, r"flat (step|update) returned a step of shape \(1,\)"),
+    ],
+    ids=["shape", "str", "none", "str-updates", "flat-one-entry"],
+)
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_hand_built_optimizers_wrong_result_is_one_line(update, flat, says, keep):
+    """A held-out tester: an ``Optimizer`` handed to ``train`` whose update gave the wrong
+    shapes was numpy's broadcast error, one giving "x" or None a TypeError, and a flat step of
+    one entry was broadcast and the run went on. The registry's check of a plugin's results
+    now names them, as ``optimizer 'bad': ...``."""
+    net, params, x, y = _design_case()
+    bad = Optimizer("bad", {"lr": 0.1}, lambda w: None, update, flat=flat)
+    with pytest.raises(HyperparameterError, match=f"^optimizer 'bad': .*{says}") as caught:
+        train(net, params, x, y, bad, steps=2, keep_params=keep)
+    assert "\n" not in str(caught.value)
+
+
 def test_an_option_the_optimizer_does_not_take_is_named_before_the_missing_lr() -> None:
     """A blind author passed the factory's keyword (learning_rate=0.3) for lr and was told
     "needs a learning rate (keyword lr, option --lr)": the unknown option is named first."""

@@ -458,7 +458,7 @@ def _checked(opt: Any, origin: str) -> Any:
 
     def checked(grads: Mapping[str, Any], state: Any, params: Mapping[str, Any]) -> Any:
         out = update(grads, state, params)
-        problem = _update_problem(out, grads)
+        problem = update_problem(out, grads)
         if problem:
             raise OptimizerPluginError(f"{origin}: its update {problem}")
         return out
@@ -508,23 +508,31 @@ def _flat_checked(rule: Callable[..., Any], who: str) -> Callable[..., Any]:
     def checked(g: Any, state: Any, w: Any) -> Any:
         shape = g.shape  # before the rule, which may write into g
         out = rule(g, state, w)
-        if not (isinstance(out, tuple) and len(out) == 3):
-            raise OptimizerPluginError(
-                f"{who} must return (dw, state, momentum), got {a_kind(out)}"
-            )
-        got = getattr(out[0], "shape", None)
-        if got != shape:
-            what = f"a step of shape {got}" if got is not None else a_kind(out[0])
-            raise OptimizerPluginError(
-                f"{who} returned {what} for a gradient vector of shape {shape}"
-            )
+        problem = flat_problem(out, shape)
+        if problem:
+            raise OptimizerPluginError(f"{who} {problem}")
         return out
 
     return checked
 
 
-def _update_problem(out: Any, grads: Mapping[str, Any]) -> str | None:
-    """What is wrong with ``update``'s result for gradients ``grads``, or None."""
+def flat_problem(out: Any, shape: tuple[int, ...]) -> str | None:
+    """What is wrong with a flat form's ``update`` or ``step`` result for a gradient vector of
+    ``shape``, or None: the check of :func:`_checked`, which the trainer also makes on the first
+    result of an ``Optimizer`` it is handed directly."""
+    if not (isinstance(out, tuple) and len(out) == 3):
+        return f"must return (dw, state, momentum), got {a_kind(out)}"
+    got = getattr(out[0], "shape", None)
+    if got != shape:
+        what = f"a step of shape {got}" if got is not None else a_kind(out[0])
+        return f"returned {what} for a gradient vector of shape {shape}"
+    return None
+
+
+def update_problem(out: Any, grads: Mapping[str, Any]) -> str | None:
+    """What is wrong with ``update``'s result for gradients ``grads``, or None: the check of
+    :func:`_checked`, which the trainer also makes on the first result of an ``Optimizer`` it
+    is handed directly."""
     if not (isinstance(out, tuple) and len(out) == 3):
         return f"must return (updates, state, StepInfo), got {a_kind(out)}" + (
             f" of {len(out)}" if isinstance(out, tuple) else ""
@@ -1106,6 +1114,7 @@ __all__ = [
     "OptimizerPluginError",
     "UpdateRule",
     "coverage_problems",
+    "flat_problem",
     "get",
     "names",
     "option_settings",
@@ -1113,5 +1122,6 @@ __all__ = [
     "region_of",
     "registry",
     "resolve",
+    "update_problem",
     "users",
 ]
