@@ -446,7 +446,7 @@ def gradcheck(
             result = check_network_gradient(
                 net, params, x, y, method=method, rtol=rtol, progress=lambda _, n: bar.update(n)
             )
-    except ValueError as e:  # an oracle that cannot evaluate, a loss that is not finite
+    except (ValueError, DescentcheckError) as e:  # an unusable oracle, a loss not finite
         raise DescentcheckError(f"gradcheck: {' '.join(str(e).split())}") from None
     finally:
         bar.close()

@@ -102,6 +102,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import DescentcheckError
 from .threads import one_blas_thread
 
 if TYPE_CHECKING:
@@ -1013,7 +1014,9 @@ def check_network_gradient(
     ``mpmath`` oracle, named or as ``auto``'s fallback, differentiates theory's independent
     mpmath evaluation of the spec (at float64 points both are E to within rounding; its claim is
     the same E's gradient), about 20 times a float evaluation's cost. ``net`` may also be
-    anything :meth:`Network.from_spec` reads (a spec dict, file or example name)."""
+    anything :meth:`Network.from_spec` reads (a spec dict, file or example name). A loss that
+    is not finite at ``params`` is a one-line :class:`DescentcheckError` (there is nothing to
+    differentiate), without numpy's overflow warnings."""
     from .network import Network
 
     if not isinstance(net, Network):  # a spec dict was "'dict' object has no attribute ..."
@@ -1034,7 +1037,14 @@ def _check_network(
 ) -> NetworkGradCheck:
     p = net.check_params(params)
     xs, ys = net.check_data(x, y)
-    _, grads = net.loss_and_grad(p, xs, ys)
+    # an overflowing loss is refused below, a gradient's shows as its row's FAIL: neither is
+    # worth numpy's warnings (five of them for weights of 1e200)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        E, grads = net.loss_and_grad(p, xs, ys)
+    if not np.isfinite(E):  # it was check_gradient's ValueError, where the CLI said it in one line
+        raise DescentcheckError(
+            f"the loss is {float(E)} at these parameters and data: there is no gradient to check"
+        )
     checked = []
     for name in net.param_names:
         # auto's fallback too: the layers' numpy rules cannot run on mpf, so without theory's

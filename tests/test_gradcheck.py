@@ -665,6 +665,24 @@ def test_the_network_check_is_exported_and_takes_a_spec() -> None:
     assert by_name.table() == by_spec.table() == check_network_gradient(net, params, x, y).table()
 
 
+def test_a_network_loss_that_overflows_is_one_line_without_warnings() -> None:
+    """A held-out tester: weights of 1e200 printed five RuntimeWarnings and raised a plain
+    ``ValueError``, where every other bad input is a ``DescentcheckError`` and the CLI says it
+    in one line. Now the API raises that class, naming the loss, with no warning."""
+    import warnings
+
+    import descentcheck as dc
+
+    net = Network.from_spec("sine_skip")
+    x = np.linspace(-1.0, 1.0, 6).reshape(6, 1)
+    huge = {k: v * 1e200 for k, v in net.init(seed=0, x=x).items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning is a second message
+        with pytest.raises(dc.DescentcheckError, match=r"^the loss is inf at these ") as caught:
+            dc.check_network_gradient(net, huge, x, np.sin(x))
+    assert "\n" not in str(caught.value)
+
+
 # ---- undecided: the oracle's own error, not the check, would decide ---------------------------
 
 KINKED = relu_net(4)
