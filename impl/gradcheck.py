@@ -81,7 +81,9 @@ measured at 8 eps, over the former 1e-15)::
 
 ``oracle_err`` is the oracle's own error estimate: Richardson's is ~1e-12 of the gradient,
 complex step's ~1e-15, mpmath's ~1e-24; these two matter only where the true gradient vanishes
-(a claim of 0 against an oracle's 1e-60 must pass). A NaN or inf in either gradient fails. An
+(a claim of 0 against an oracle's 1e-60 must pass). A NaN or inf in the claimed gradient fails;
+one in the oracle's leaves a finite claim *undecided* (``oracle failed at index I``: Richardson's
+steps vanish beside ``|x| = 1e16``, whose ulp is 2, and its 0/0 blamed a right ``cos``). An
 entry that passes only through ``10 * oracle_err`` (off by more than ``rtol * max(...)``) is
 *undecided* where that error is Richardson's and beyond 1e-9 of the gradient's largest entry
 (:func:`_resolvable`): the oracle's error, not the check, would pass it, so the check says
@@ -196,9 +198,11 @@ class GradCheckResult:
     note: str = ""
     undecided: str = ""
     """Why no entry failed and yet the check is not passed (``ok`` False; the CLI says
-    UNDECIDED and exits with status 3): ``"no oracle at a kink"`` (differences cannot resolve
-    one), or ``"oracle error"`` (within ``10 * oracle_err`` of the oracle, not within ``rtol``,
-    where that error is Richardson's and large: :func:`_resolvable`). Empty when decided."""
+    UNDECIDED and exits with status 3): ``"oracle failed at index I"`` (the oracle's value is
+    NaN or inf where the claim is finite, ``" and N more"`` where it failed at more entries),
+    ``"no oracle at a kink"`` (differences cannot resolve one), or ``"oracle error"`` (within
+    ``10 * oracle_err`` of the oracle, not within ``rtol``, where that error is Richardson's
+    and large: :func:`_resolvable`). Empty when decided."""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -898,47 +902,34 @@ def _compare(
     # failed either (a held-out audit's Richardson passed a gradient 20% off near a kink)
     with np.errstate(all="ignore"):
         unsure = passed & (diff > rtol * scale) & _resolvable(oracle, a, n, e, size)
-    # no oracle at an entry (a kink differences cannot resolve): not a failure of backprop
-    blind = np.isfinite(a) & np.isfinite(n) & ~np.isfinite(e)
+    # no oracle at an entry: a kink differences cannot resolve (an infinite error estimate), or
+    # an oracle that failed (a NaN or inf value: differences at |x| = 1e16 take no step, 0/0).
+    # Neither is a failure of backprop; a NaN or inf backprop entry is
+    failed = np.isfinite(a) & ~np.isfinite(n)
+    blind = (np.isfinite(a) & np.isfinite(n) & ~np.isfinite(e)) | failed
     ok = bool(passed.all()) and not unsure.any()
     undecided = ""
     if not ok and bool((passed | blind).all()):
-        undecided = "no oracle at a kink" if blind.any() else "oracle error"
-    if undecided == "oracle error":
-        with np.errstate(all="ignore"):
+        undecided = (
+            "oracle failed"
+            if failed.any()
+            else "no oracle at a kink"
+            if blind.any()
+            else "oracle error"
+        )
+    with np.errstate(all="ignore"):
+        if undecided == "oracle error":
             k = int(np.argmax(np.where(unsure, diff / (rtol * scale), -np.inf)))
-    else:
-        k = int(np.argmax(rel) if ok else np.argmax(ratio))
+        elif undecided == "oracle failed":
+            k = int(np.argmax(failed))
+        else:  # a failure is named at an entry that failed, not at one without an oracle
+            k = int(np.argmax(rel) if ok else np.argmax(np.where(failed, -np.inf, ratio)))
     index = tuple(int(i) for i in np.unravel_index(k, analytic.shape))
-    tag = oracle.method
-    if oracle.method == "richardson" or 10.0 * e[k] > rtol * scale[k]:
-        # say so whenever the oracle's own error, not rtol, decided the entry
-        tag = f"{oracle.method}, oracle error {e[k]:.1e}"
-    if ok:
-        message = f"gradient ok: max rel. error {rel[k]:.1e} at index {index} ({tag})"
-    elif undecided == "oracle error":
-        message = (
-            f"undecided at {int(unsure.sum())} entries, worst index {index}: analytic "
-            f"{a[k]:.10e}, oracle {n[k]:.10e}, rel. error {rel[k]:.1e} > rtol {rtol:.1e}, "
-            f"within the oracle's own error ({tag}): this oracle cannot tell"
-        )
-    else:
-        kink = (
-            "complex step was not confirmed at a kink"
-            if oracle.method == "complex_step"
-            else "a kink, where differences average its slopes"
-        )
-        what = (
-            "gradient mismatch"
-            if finite[k]
-            else f"no oracle ({kink})"
-            if np.isfinite(a[k]) and np.isfinite(n[k])
-            else "non-finite gradient entry"
-        )
-        message = (
-            f"{what} at index {index}: analytic {a[k]:.10e}, oracle {n[k]:.10e}, "
-            f"rel. error {rel[k]:.1e} ({tag})"
-        )
+    if undecided == "oracle failed":
+        more = int(failed.sum()) - 1
+        undecided = f"oracle failed at index {index}" + (f" and {more} more" if more else "")
+    entry = (float(a[k]), float(n[k]), float(e[k]), float(rel[k]), float(scale[k]))
+    message = _message(entry, index, rtol, oracle.method, ok, undecided, int(unsure.sum()))
     return GradCheckResult(
         ok=ok,
         max_rel_error=float(np.max(rel)),
@@ -951,6 +942,52 @@ def _compare(
         note=oracle.note,
         undecided=undecided,
     )
+
+
+def _message(
+    entry: tuple[float, float, float, float, float],
+    index: tuple[int, ...],
+    rtol: float,
+    method: str,
+    ok: bool,
+    undecided: str,
+    unsure: int,
+) -> str:
+    """The result's one line, about the entry ``index`` (``entry``: its analytic value, the
+    oracle's value and error estimate, its rel. error and the scale rtol applies to): why it
+    passed, is undecided (at ``unsure`` entries, for the oracle's error) or failed."""
+    a, n, e, rel, scale = entry
+    tag = method
+    if method == "richardson" or 10.0 * e > rtol * scale:
+        # say so whenever the oracle's own error, not rtol, decided the entry
+        tag = f"{method}, oracle error {e:.1e}"
+    if ok:
+        return f"gradient ok: max rel. error {rel:.1e} at index {index} ({tag})"
+    values = f"analytic {a:.10e}, oracle {n:.10e}"
+    if undecided == "oracle error":
+        return (
+            f"undecided at {unsure} entries, worst index {index}: {values}, rel. error "
+            f"{rel:.1e} > rtol {rtol:.1e}, within the oracle's own error ({tag}): this oracle "
+            "cannot tell"
+        )
+    if undecided.startswith("oracle failed"):
+        return (
+            f"undecided: the oracle failed at index {index}: {values} ({tag}); the claimed "
+            "gradient is finite, and an oracle that is not cannot judge it"
+        )
+    kink = (
+        "complex step was not confirmed at a kink"
+        if method == "complex_step"
+        else "a kink, where differences average its slopes"
+    )
+    what = (
+        "gradient mismatch"
+        if np.isfinite(a) and np.isfinite(n) and np.isfinite(e)
+        else f"no oracle ({kink})"
+        if np.isfinite(a) and np.isfinite(n)
+        else "non-finite gradient entry"
+    )
+    return f"{what} at index {index}: {values}, rel. error {rel:.1e} ({tag})"
 
 
 # ---- networks -----------------------------------------------------------------------------------

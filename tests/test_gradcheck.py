@@ -683,6 +683,49 @@ def test_a_network_loss_that_overflows_is_one_line_without_warnings() -> None:
     assert "\n" not in str(caught.value)
 
 
+def _sines(v: Array) -> Any:
+    return np.sum(np.sin(v))
+
+
+@pytest.mark.parametrize("method", ["auto", "richardson"])
+def test_an_oracle_that_fails_leaves_a_right_gradient_undecided(method) -> None:
+    """A held-out tester: at 1e16 (ulp 2) every difference step vanishes and Richardson's 0/0
+    is NaN; the check said "non-finite gradient entry" of a right ``cos``, a FAIL. The oracle
+    failed, not the gradient: undecided, naming the entry."""
+    r = check_gradient(_sines, np.cos, np.array([1e16, 2.0]), method=method)
+    assert not r.ok and r.undecided == "oracle failed at index (0,)", r.message
+    assert r.message.startswith("undecided: the oracle failed at index (0,): analytic ")
+    # a NaN claim is no oracle's failure: where the oracle failed too, it fails
+    r = check_gradient(_sines, np.array([np.nan, np.cos(2.0)]), np.array([1e16, 2.0]))
+    assert not r.ok and not r.undecided, r.message
+    assert r.message.startswith("non-finite gradient entry at index (0,)"), r.message
+
+
+def _half_power(v: Array) -> Any:
+    """``v0^1.5 + sin(v1)``: NaN left of v0 = 0, where its derivative is 0."""
+    with np.errstate(invalid="ignore"):
+        return v[0] * np.sqrt(v[0]) + np.sin(v[1])
+
+
+@pytest.mark.parametrize(
+    ("claim", "says", "index"),
+    [
+        ([0.0, np.cos(2.0)], "undecided: the oracle failed", (0,)),
+        ([0.0, np.nan], "non-finite gradient entry", (1,)),
+        ([0.0, 1.0], "gradient mismatch", (1,)),
+    ],
+    ids=["right", "nan-elsewhere", "wrong-elsewhere"],
+)
+def test_a_failing_oracle_does_not_hide_a_wrong_gradient(claim, says, index) -> None:
+    """Richardson's step left of 0 is NaN at entry 0. A right claim is undecided there; a NaN
+    or wrong claim elsewhere still fails, and the entry named is the claim's (argmax picked the
+    oracle's NaN, blaming a right entry)."""
+    r = check_gradient(_half_power, np.array(claim), np.array([0.0, 2.0]), method="richardson")
+    assert not r.ok and r.worst_index == index, r.message
+    assert r.message.startswith(f"{says} at index {index}"), r.message
+    assert bool(r.undecided) == says.startswith("undecided"), r.undecided
+
+
 # ---- undecided: the oracle's own error, not the check, would decide ---------------------------
 
 KINKED = relu_net(4)
