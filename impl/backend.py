@@ -174,7 +174,13 @@ def as_float64(a: np.ndarray, error: type[Exception], what: str) -> np.ndarray:
 
 def host_array(a: Any, error: type[Exception], what: str) -> np.ndarray:
     """:func:`to_host`, where a list numpy cannot make one array of (rows of different lengths)
-    is ``error`` in one line instead of numpy's ``ValueError`` (``what``: "inputs x are")."""
+    is ``error`` in one line instead of numpy's ``ValueError`` (``what``: "inputs x are"). A
+    masked array with masked entries is refused: numpy hands over the values under its mask."""
+    if isinstance(a, np.ma.MaskedArray) and (masked := int(np.ma.count_masked(a))):
+        raise error(
+            f"{what} a masked array with {masked} masked entries, whose values would be read as "
+            "data: fill or drop them first"
+        )
     try:
         return to_host(a)
     except (ValueError, TypeError):

@@ -122,6 +122,10 @@ def train(
         raise HyperparameterError(f"steps must be a non-negative integer, got {steps!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise HyperparameterError(f"shuffle seed must be a non-negative integer, got {seed!r}")
+    for name, flag in (("keep_params", keep_params), ("progress", progress)):
+        if not isinstance(flag, bool | np.bool_) and not (name == "progress" and flag is None):
+            # "no" was truthy: every iterate kept (a held-out tester)
+            raise HyperparameterError(f"{name} must be True or False, got {flag!r}")
     x, y = net.check_data(x, y)
     w = net.check_params(params)
     batch_size = _batch_size(batch_size, len(x))

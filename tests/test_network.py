@@ -238,6 +238,12 @@ def test_a_finite_mean_loss_is_not_an_overflow(rows, size, half, label):
         # lists numpy cannot stack raised numpy's ValueError ("inhomogeneous shape")
         ([[1.0, 2.0, 3.0], [1.0]], np.ones((2, 2)), "inputs x are not a rectangular array"),
         (np.ones((2, 3)), [[1.0, 0.0], [1.0]], "targets y are not a rectangular array"),
+        # a held-out tester's masked entries were trained on, their values read as data
+        (
+            np.ma.masked_array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 1]]),
+            np.ones((2, 2)),
+            "inputs x are a masked array with 2 masked entries",
+        ),
     ],
 )
 def test_bad_data_is_named(x, y, fragment):

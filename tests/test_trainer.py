@@ -277,6 +277,9 @@ def test_trajectory_json_follows_the_contract():
         # neither a name nor an Optimizer: it was an AttributeError deep in the run
         ({"optimizer": 3}, "optimizer must be a registered name or an Optimizer, got int"),
         ({"optimizer": "adaptive_momentum", "lr": 0.1, "tau": 0.1, "group": "x"}, "grouping"),
+        # a held-out tester: keep_params="no" was truthy, and every iterate was kept
+        ({"optimizer": "gd", "lr": 0.1, "keep_params": "no"}, "keep_params must be True or"),
+        ({"optimizer": "gd", "lr": 0.1, "progress": 1}, "progress must be True or False, got 1"),
     ],
 )
 def test_bad_trainer_settings(kw, fragment):
