@@ -119,15 +119,8 @@ def test_a_float_fall_the_balls_disprove_is_a_certified_violation():
     assert judge_decreases(case, np.array([e0, e1]), history).violation is None
 
 
-def test_a_decrease_within_one_ulp_of_the_float_bound_is_not_certified():
-    """The float bound stands for theory's exact c_k |g_k|^2 rounded to nearest, which may lie
-    above it: a real decrease one ulp above the float bound (here exactly the bound's next
-    float) is not certified to exceed the exact bound (a held-out review: it was), while half
-    of it is. A bias-only mse step on dyadic data: the two losses and their difference are
-    exact in float64."""
-    import math
-    from fractions import Fraction
-
+def _bias_only_case() -> Case:
+    """A bias-only mse net on dyadic data (x = 0): L = 1, and its losses are exact in float64."""
     spec = {
         "inputs": 1,
         "output": "out",
@@ -137,12 +130,25 @@ def test_a_decrease_within_one_ulp_of_the_float_bound_is_not_certified():
     net = dc.Network.from_spec(spec)
     y = np.array([0.5, -0.25, 1.0, 0.75])
     x, yt = net.check_data(np.zeros((4, 1)), y)
-    w0 = {"out.W": np.zeros((1, 1)), "out.b": np.array([2.0])}
-    traj = dc.train(net, w0, x, yt, optimizer="gd", lr=0.25, steps=1, keep_params=True)
+    return Case(spec, net, x, y, yt, {"out.W": np.zeros((1, 1)), "out.b": np.array([2.0])}, 0)
+
+
+def test_a_decrease_within_one_ulp_of_the_float_bound_is_not_certified():
+    """The float bound stands for theory's exact c_k |g_k|^2 rounded to nearest, which may lie
+    above it: a real decrease one ulp above the float bound (here exactly the bound's next
+    float) is not certified to exceed the exact bound (a held-out review: it was), while half
+    of it is. A bias-only mse step on dyadic data: the two losses and their difference are
+    exact in float64."""
+    import math
+    from fractions import Fraction
+
+    case = _bias_only_case()
+    traj = dc.train(
+        case.net, case.params, case.x, case.yt, optimizer="gd", lr=0.25, steps=1, keep_params=True
+    )
     e0, e1 = (float(e) for e in traj.losses)
     drop = e0 - e1
     assert Fraction(e0) - Fraction(e1) == Fraction(drop) > 0  # the real decrease, exactly
-    case = Case(spec, net, x, y, yt, w0, 0)
 
     def tally(bound: float):
         return check_steps(
@@ -173,16 +179,7 @@ def test_the_skip_claims_premise_needs_every_sequential_step_shown_to_decrease()
     from descentcheck.properties.claims.skip import pair_check
     from descentcheck.properties.profiles import get_profile
 
-    spec = {
-        "inputs": 1,
-        "output": "out",
-        "loss": "mse",
-        "nodes": [{"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}],
-    }
-    net = dc.Network.from_spec(spec)
-    y = np.array([0.5, -0.25, 1.0, 0.75])
-    x, yt = net.check_data(np.zeros((4, 1)), y)
-    case = Case(spec, net, x, y, yt, {"out.W": np.zeros((1, 1)), "out.b": np.array([2.0])}, 0)
+    case = _bias_only_case()
     drawn = {"seq": case, "skip": case, "source": 0, "target": 1}
     with pytest.raises(UnsatisfiedAssumption):
         pair_check(
