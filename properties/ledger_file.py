@@ -7,7 +7,8 @@ whose ``format`` (when given) is ``descentcheck.ledger/1``, with ``profile``, ``
 ``expect`` and ``outcome`` say), and where present ``conditions`` (strings), ``message`` (a
 string) and ``counterexample`` (an object or null; one that is a run to replay must be one
 ``train`` accepts, of at most :data:`MAX_LEDGER_STEPS` steps and no more than the run it
-records, and one that says ``certified_increase`` must show the rise). Other keys are
+records, and one that says ``certified_increase`` must show the rise; a falsified claim's
+loss record must say ``certified_increase`` or ``certified_violation``). Other keys are
 kept as they are. Every problem is :class:`LedgerError`, one line naming the file, where in it
 and what is wrong (``claims[2].outcome: ...``): never a traceback, and never after a long
 build.
@@ -87,6 +88,17 @@ class ClaimRecord(_Entry):
                 f"is {self.meets_expectation}, but expect {self.expect!r} with outcome "
                 f"{self.outcome!r} {'meets' if meets else 'does not meet'} it",
                 "meets_expectation",
+            )
+        ce = self.counterexample
+        loss_record = ce is not None and "loss_before" in ce
+        certified = loss_record and (ce.get("certified_increase") or ce.get("certified_violation"))
+        if self.outcome == "falsified" and loss_record and not certified:
+            # verify records such a claim as an error (runner._require_certified); a
+            # hand-edited ledger's said falsified, and replay and report showed it
+            raise problem(
+                "a falsified claim's loss record must be certified (certified_increase or "
+                "certified_violation true), as verify writes it",
+                "counterexample",
             )
         return self
 

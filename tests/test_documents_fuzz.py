@@ -90,6 +90,7 @@ LEDGER = {
                 "step": 0,
                 "loss_before": 1.0,
                 "loss_after": 2.0,
+                "certified_increase": True,
             },
         }
     ],
@@ -421,7 +422,11 @@ def test_a_ledger_that_contradicts_itself_is_refused(folder, edit, says):
     if "counterexample" not in edit:  # named by its id, not only claims[0] (a regression check)
         assert str(refused.value).endswith(" (claim 'a-claim')"), refused.value
     claim["counterexample"].pop("certified_increase", None)  # the same numbers, no claim of
-    if "counterexample" in edit:  # a certificate: read as they are
+    if "counterexample" in edit:  # a certificate: a falsified claim verify never writes
+        path.write_text(json.dumps(doc))
+        with pytest.raises(LedgerError, match="loss record must be certified"):
+            read_ledger(path)
+        claim["outcome"], claim["meets_expectation"] = "error", False  # as verify writes it
         path.write_text(json.dumps(doc))
         assert read_ledger(path)["claims"][0]["counterexample"]["loss_before"] == 1.0
 
