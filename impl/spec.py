@@ -239,7 +239,7 @@ def _path_words(path: list[str], ends: int = 4) -> str:
 
 def _find_cycle(nodes: dict[str, dict[str, Any]], stuck: set[str]) -> list[str]:
     """A cycle among the nodes Kahn's algorithm could not order, as a closed path of names."""
-    start = min(stuck, key=list(nodes).index)
+    start = next(name for name in nodes if name in stuck)  # the first in the spec's order
     path: list[str] = []
     seen: dict[str, int] = {}
     node = start
