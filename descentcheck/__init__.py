@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "DataError": "impl.errors",
     "DescentcheckError": "impl.errors",
+    "GradcheckError": "impl.errors",
     "HyperparameterError": "impl.errors",
     "ParamsError": "impl.errors",
     "SpecError": "impl.errors",

