@@ -30,7 +30,7 @@ and ``kappa <= sup ||H||`` over the segment, so every bound proved from L-smooth
   descent lemma's bound ``E(w_k+1) <= E(w_k) + g_k . d + (L / 2) |d|^2`` holds for ``L = L_k``
   whatever the estimate's search missed, so a check built on it cannot blame a correct step.
 
-Each point is one complex-step backprop at ``w + i h u``, h = 1e-20 (Squire & Trapp 1998;
+Each point is one complex-step backprop at ``w + i h u``, h = 1e-30 (Squire & Trapp 1998;
 Pearlmutter 1994): ``grad E(w + i h u) = grad E(w) + i h H u + O(h^2)`` gives the Hessian-vector
 product (its imaginary part / h), and the loss itself, ``E(w + i h u) = E(w) + i h grad E . u +
 O(h^2)``, the slope ``s`` (its imaginary part / h), each exact to rounding. The slope is taken

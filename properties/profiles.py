@@ -179,6 +179,14 @@ def _env_database() -> str | None:
     return path or None
 
 
+def horizon(field: str = "steps") -> str:
+    """A claim's profile-dependent number of updates as its conditions state it: ``K = 8
+    (fast), 12 (ci), 25 (thorough) updates per run`` for ``steps`` (``field``: the
+    :class:`Profile` field the claim reads)."""
+    each = ", ".join(f"{getattr(p, field)} ({p.name})" for p in PROFILES.values())
+    return f"K = {each} updates per run, by profile"
+
+
 def get_profile(name: str) -> Profile:
     """The named profile with the environment's overrides (see the module docstring); a bad
     override is a one-line ``DescentcheckError`` naming the variable."""

@@ -42,10 +42,11 @@ from descentcheck.impl.optim import GROUPINGS
 from descentcheck.impl.trainer import train
 from descentcheck.theory.descent import max_tau
 
+from ..certify import MAX_PARAMS
 from ..claim import Claim, Context, Verdict
 from ..counterexample import arrays, make_counterexample, train_kwargs
 from ..curvature import SAFETY, segment_L
-from ..profiles import Profile
+from ..profiles import Profile, horizon
 from ..steps import judge_decreases, rose_words
 from ..strategies import Case, case_of, cases, fractions, unit_interval
 from .descent import initial_L
@@ -56,8 +57,10 @@ CERTIFIED = (
     "a step is tested when |E_k+1 - E_k| exceeds the float64 resolution 2^-36 (|E_k| + "
     "|E_k+1|) + 1e-14 (smaller changes are reported as unresolved, not passed); each tested "
     "decrease is certified in 128-bit Arb ball arithmetic on the real network at the float64 "
-    "iterates, each uncertified one reported with its reason; an increase beyond the resolution "
-    "is a counterexample only when certified (else the claim's outcome is error)"
+    "iterates, each uncertified one reported with its reason (a network of more than "
+    f"{MAX_PARAMS:,} parameters, or with an op without interval rules, is never certified); an "
+    "increase beyond the resolution is a counterexample only when certified (else the claim's "
+    "outcome is error)"
 )
 SETTING = (
     "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian; relu is "
@@ -256,7 +259,7 @@ def apriori_claim(
     global L and the claim must hold, instead of random DAGs."""
     rule = RULES[name]
     words = rule.words if a_low is None else f"{rule.words}; here a in [{a_low:g}, 0.98] only"
-    horizon = f"K = {steps}" if steps else "K = the profile's steps (8 fast, 12 ci, 25 thorough)"
+    horizon_text = f"K = {steps}" if steps else horizon()
     on = "-on-quadratics" if quadratic else ""
     cid = f"apriori-{name.replace('_', '-')}-c{safety:g}{on}-decreases-every-step"
 
@@ -299,7 +302,7 @@ def apriori_claim(
             f"L_0 = largest |Hessian eigenvalue| at w_0 (Lanczos); L = {safety:g} L_0, fixed "
             "before the run; nothing measured along the run enters the conditions",
             words,
-            horizon,
+            horizon_text,
             CERTIFIED,
             f"expectation from evidence: {evidence}",
         ),
@@ -334,9 +337,7 @@ EVIDENCE = {
         "(known/curvature_growth.json: a width-2 identity chain with a concat skip where tau "
         "near 0 is GD at lr 0.49/L_0 and the curvature grows to 6.5 L_0 by step 2), and "
         "3459 rising runs of narrow dense/tanh chains in a random search: no c tried is safe "
-        "for every DAG. The c 4 claim is must-fail; the recorded case is drawn first and "
-        "falsifies it at once (without it, the fresh search held at fast and was "
-        "falsified at the 144th ci case; held-out audit, 2026-12-06)"
+        "for every DAG"
     ),
     "momentum": (
         "random cases: c 1, 1.5, 2, 4 at K 12: 0/100 each; K 30: c 1 1/150 (L_k 5.1 L), c 2 "
@@ -365,7 +366,10 @@ CLAIMS: tuple[Claim, ...] = (
         "adaptive_momentum",
         4.0,
         "fails",
-        EVIDENCE["adaptive_momentum"],
+        EVIDENCE["adaptive_momentum"]
+        + ". The c 4 claim is must-fail; the recorded case is drawn first and falsifies it at "
+        "once (without it, the fresh search held at fast and was falsified at the 144th ci "
+        "case; held-out audit, 2026-12-06)",
         examples_scale=0.5,
         known="curvature_growth",
     ),
@@ -386,7 +390,14 @@ CLAIMS: tuple[Claim, ...] = (
         known="gradient_collapse",
     ),
     apriori_claim(
-        "adaptive_momentum", 1.0, "fails", EVIDENCE["adaptive_momentum"], steps=30, a_low=0.5
+        "adaptive_momentum",
+        1.0,
+        "fails",
+        EVIDENCE["adaptive_momentum"]
+        + ". The c 1 claim is must-fail on a fresh search steered toward rises (no recorded "
+        "case is drawn first)",
+        steps=30,
+        a_low=0.5,
     ),
     apriori_claim("gd", 1.0, "fails", EVIDENCE["gd"], steps=30, a_low=0.5),
     # where the region's premise holds at every step (a constant Hessian), the same a-priori

@@ -49,7 +49,7 @@ from ..certify import PREC, Enclosures, _balls, _precision
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample
 from ..curvature import SAFETY
-from ..profiles import Profile
+from ..profiles import Profile, horizon
 from ..steps import local_Ls, resolution
 from ..strategies import cases, unit_interval
 from .descent import DRAWN_NETS, LOCAL_L, SCALED_BY_L_0, initial_L
@@ -61,6 +61,7 @@ SOURCE = (
 )
 CONDITIONS = (
     DRAWN_NETS,
+    horizon("convergence_steps"),
     SCALED_BY_L_0,
     LOCAL_L,
     "adaptive momentum (tau = 0 is gradient descent): lr = a / (1.5 L_0), a in [0.02, 1]; "

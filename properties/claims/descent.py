@@ -55,22 +55,25 @@ from descentcheck.theory.descent import (
 
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
-from ..curvature import SAFETY, estimate_L, gradient_curvature
-from ..profiles import Profile
+from ..curvature import GRID, H_STEP, PEAKS, SAFETY, estimate_L, gradient_curvature
+from ..profiles import Profile, horizon
 from ..steps import TALLY_SUMMARY, check_steps
 from ..strategies import Case, cases, unit_interval
 
 LOCAL_L = (
-    "L_k = 1.5 * max(sup over t in [0, 1] of |u^T H(w_k + t d_k) u|, max over 8 equal "
-    "intervals of the mean curvature (s(t_i+1) - s(t_i)) / ((t_i+1 - t_i) |d_k|), the step's "
-    "secant curvature 2 (E_k+1 - E_k - s(0) |d_k|) / |d_k|^2), d_k = w_{k+1} - w_k, "
-    "u = d_k/|d_k|, s(t) = grad E . u, all by complex-step backprop; the supremum searched by a "
-    "9-point grid and golden-section refinement around its two largest local maxima, the mean "
-    "curvatures catching kinks narrower than the grid (an estimate of the curvature the descent "
-    "lemma uses along the step); the secant term reads E_k+1, the loss after the step, so a "
-    "step whose slope s(0) is -|g_k| and that rises has L_k outside every region: what these "
-    "conditions leave to fail is a gradient the forward pass's slope disagrees with, or a step "
-    "longer than the rule's"
+    f"L_k = {SAFETY:g} * max(sup over t in [0, 1] of |u^T H(w_k + t d_k) u|, max over "
+    f"{GRID - 1} equal intervals of the mean curvature (s(t_i+1) - s(t_i)) / ((t_i+1 - t_i) "
+    "|d_k|), the step's secant curvature 2 (phi(1) - phi(0) - s(0) |d_k| + r) / |d_k|^2), "
+    "d_k = w_{k+1} - w_k, u = d_k/|d_k|, phi(t) = E(w_k + t d_k); the slope "
+    "s(t) = Im E(w_k + t d_k + i h u) / h from the forward pass alone (complex step, "
+    f"h = {H_STEP:g}), phi(t) its real part, the curvatures u^T H u by complex-step backprop, "
+    "r = 64 eps (|phi(0)| + |phi(1)|) + 8 eps |s(0)| |d_k| the difference's rounding; the "
+    f"supremum searched by a {GRID}-point grid and golden-section refinement around its "
+    f"{PEAKS} largest local maxima, the mean curvatures catching kinks narrower than the grid "
+    "(an estimate of the curvature the descent lemma uses along the step); the secant term "
+    "reads phi(1), the loss after the step, so a step whose forward slope s(0) is -|g_k| and "
+    "that rises has L_k outside every region: what these conditions leave to fail is a "
+    "gradient the forward pass's slope disagrees with, or a step longer than the rule's"
 )
 DRAWN_NETS = (
     "full batch; smooth activations (tanh, sigmoid, softplus, identity, gaussian); random DAGs "
@@ -85,14 +88,20 @@ SCALED_BY_L_0 = (
 #: add SCALED_BY_L_0 (the two lines said both scales at once)
 LEMMA = (
     DRAWN_NETS,
+    horizon(),
     "L_k is measured on the step it judges: a check of the trainer against the descent lemma, "
     "not an a-priori claim (a rising step meets curvature that puts it outside the region)",
     LOCAL_L,
     "a step is tested when inside the region for L_k and its guaranteed decrease c_k |g_k|^2 "
     "exceeds the float64 resolution 2^-36 (|E_k| + |E_k+1|) + 1e-14; steps below it are "
-    "reported as unresolved, not passed; each tested step's inequality E_k - E_k+1 > c_k "
-    "|g_k|^2 is certified in 128-bit Arb ball arithmetic on the real network, or reported "
-    "uncertified with its reason",
+    "reported as unresolved, not passed; each tested step that passes in floats has its "
+    "inequality E_k - E_k+1 > c_k |g_k|^2 (against one ulp above the float bound) certified "
+    "in 128-bit Arb ball arithmetic on the real network, or reported uncertified with its "
+    "reason",
+    "a violation is a tested step whose float decrease falls short of c_k |g_k|^2 by more than "
+    "the resolution, or one that passes in floats while Arb proves its real decrease short of "
+    "that; a violation is a counterexample only when certified (an uncertified one makes the "
+    "claim's outcome error)",
 )
 SUMMARY: dict[str, Any] = {**TALLY_SUMMARY, "min_decrease_over_guarantee": "min", "L_g": "max"}
 #: the descent-lemma claims' own scale
@@ -247,7 +256,10 @@ CONSTANT_MOMENTUM = Claim(
     ),
     conditions=(
         *LEMMA,
-        SCALED_BY_L_G,
+        "L_g = |g^T H g| / |g|^2, the curvature along the gradient at w_0 (complex step), in "
+        "place of L_0: lr drawn inside the exact region for L = 1.5 L_g (beta = 0), up to its "
+        "far edge; beta is drawn without regard to the region, which at step k >= 1 depends on "
+        "r_k, so steps outside it are not judged (counted in steps - steps_in_region)",
         "lr = a / (1.5 L_g), a in [0.02, 1.98]; beta in [0.01, 0.5]; torch's buffer form "
         "(equal to dw_k = -lr g_k + beta dw_{k-1})",
     ),

@@ -32,7 +32,7 @@ from ..certify import certify_increase
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import segment_L
-from ..profiles import Profile
+from ..profiles import Profile, horizon
 from ..steps import resolution
 from ..strategies import Case, cases, fractions
 from .descent import initial_L
@@ -154,6 +154,7 @@ _COMMON = (
     "losses; L_0 = largest |Hessian eigenvalue| at w_0 (Lanczos)",
     "a counterexample: E(w_{k+1}) - E(w_k) above the float64 resolution "
     "2^-36 (|E_k| + |E_{k+1}|) + 1e-14, both finite; certified in Arb ball arithmetic",
+    horizon(),
 )
 
 

@@ -53,7 +53,7 @@ from descentcheck.impl.trainer import train
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import SAFETY, gradient_curvature
-from ..profiles import Profile
+from ..profiles import Profile, horizon
 from ..registered_updates import hyperparameter_draws
 from ..steps import TALLY_SUMMARY, judge_decreases, local_Ls, rose_words
 from ..strategies import Case, cases, unit_interval
@@ -198,6 +198,7 @@ REGISTERED_REGIONS = Claim(
     ),
     conditions=(
         SETTING,
+        horizon(),
         "optimizers: every registered one whose region gives an a-priori verdict without a "
         "per-step ratio and is not refused by theory (built-ins: gd, adaptive_momentum); each "
         "case one of them",

@@ -40,6 +40,7 @@ from descentcheck.theory.descent import max_tau
 from ..claim import Claim, Context, Verdict
 from ..counterexample import make_counterexample, train_kwargs
 from ..curvature import estimate_L
+from ..profiles import horizon
 from ..steps import judge_decreases, rose_words
 from ..strategies import Case, datasets, fractions
 from .apriori import CERTIFIED, _relative_rise
@@ -193,6 +194,7 @@ PAIR = (
     "dense head, mse or softmax cross-entropy, data on the 1/16 grid) and the same net and "
     "parameters with one skip connection added from block j's output (j = 0: the input) into "
     "block t's (j < t); the skip is constructed, never drawn, so shrinking cannot remove it",
+    horizon(),
     "premise: the sequential run decreases the loss at every one of the profile's K steps "
     "(every step's change above the float resolution, and its decrease certified); cases "
     "where it does not, or where a step's change is too small to tell, are rejected",

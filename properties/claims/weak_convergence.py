@@ -124,8 +124,8 @@ GRADIENT_SUM = Claim(
         "each tested run's verdict is decided on the real numbers: c G_j <= E_j - E_K for every "
         "j, E_j in 128-bit Arb balls at the float64 iterates, the recorded |g_k| exact, c from "
         "the float64 lr, tau, L, proved or proved false (a run Arb cannot decide is counted "
-        "uncertified and judged in floats with the loss resolution); a run with zero gradient "
-        "throughout is vacuous, not tested",
+        "uncertified and judged in floats with the loss resolution plus 1e-12 of the sum "
+        "G_j); a run with zero gradient throughout is vacuous, not tested",
     ),
     expect="holds",
     strategy=_strategy,
