@@ -191,9 +191,12 @@ SUMMARY: dict[str, Any] = {
 }
 PAIR = (
     "metamorphic pair: a sequential net (1-3 blocks dense -> tanh|sigmoid|softplus|identity, "
-    "dense head, mse or softmax cross-entropy, data on the 1/16 grid) and the same net and "
-    "parameters with one skip connection added from block j's output (j = 0: the input) into "
-    "block t's (j < t); the skip is constructed, never drawn, so shrinking cannot remove it",
+    "dense head, mse or softmax cross-entropy, data on the 1/16 grid; an add skip's nets are "
+    "as wide as the input, 1-3) and the same net and parameters with one skip connection "
+    "added from block j's output (j = 0: the input) into block t's (j < t; with concat, the "
+    "layer after the merge reads more features, and its extra weight rows come from the skip "
+    "net's own initialisation); the skip is constructed, never drawn, so shrinking cannot "
+    "remove it",
     horizon(),
     "premise: the sequential run decreases the loss at every one of the profile's K steps "
     "(every step's change above the float resolution, and its decrease certified); cases "
