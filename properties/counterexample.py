@@ -167,11 +167,11 @@ def _shows_its_rise(ce: Mapping[str, Any]) -> None:
 
 
 #: what a run to replay holds (a ledger's counterexample or a sweep case's run record)
-_RUN_KEYS = ("spec", "data", "params", "hyperparameters")
+RUN_KEYS = ("spec", "data", "params", "hyperparameters")
 
 
 def _is_a_run_record(counterexample: Any) -> None:
-    """A table holding every key of :data:`_RUN_KEYS`: ``write_replay({})`` raised KeyError
+    """A table holding every key of :data:`RUN_KEYS`: ``write_replay({})`` raised KeyError
     'hyperparameters' and ``write_replay(None)`` a TypeError (a held-out tester)."""
     from descentcheck.impl.validated import kind_of
 
@@ -179,10 +179,10 @@ def _is_a_run_record(counterexample: Any) -> None:
         raise CounterexampleError(
             f"not a run to replay: a counterexample must be a table, got {kind_of(counterexample)}"
         )
-    if missing := [k for k in _RUN_KEYS if k not in counterexample]:
+    if missing := [k for k in RUN_KEYS if k not in counterexample]:
         raise CounterexampleError(
-            f"not a run to replay: it has no {missing[0]!r} (a run has {', '.join(_RUN_KEYS[:-1])} "
-            f"and {_RUN_KEYS[-1]})"
+            f"not a run to replay: it has no {missing[0]!r} (a run has {', '.join(RUN_KEYS[:-1])} "
+            f"and {RUN_KEYS[-1]})"
         )
 
 

@@ -33,6 +33,7 @@ from descentcheck.impl.io import atomic_write_text
 from descentcheck.impl.trajectory import jsonable
 
 from .claims import BY_ID, CLAIMS
+from .counterexample import RUN_KEYS
 from .profiles import Profile, get_profile
 from .runner import run_claim
 from .stats import StatsCollector, summarize
@@ -200,9 +201,7 @@ def _held_steps(c: dict[str, Any]) -> bool:
 
 #: the keys of a counterexample that ``descentcheck replay`` can train again
 #: (``counterexample.make_counterexample``)
-REPLAYABLE = frozenset(
-    {"spec", "data", "params", "hyperparameters", "step", "loss_before", "loss_after"}
-)
+REPLAYABLE = frozenset({*RUN_KEYS, "step", "loss_before", "loss_after"})
 
 
 def _clipped(value: Any, width: int = 240) -> str:
