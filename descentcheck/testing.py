@@ -392,6 +392,8 @@ def _read(side: Any, what: str) -> _Run:
         params = {k: _param_dict(v, what) for k, v in params.items()}
         return _Run(_floats(side.losses, what), _floats(side.grad_norms, what), params)
     if isinstance(side, Mapping):
+        if "format" in side:  # a trajectory.json loaded by the caller: the file's own checks
+            _whole_document(side, what)
         return _from_mapping(side, what)
     if isinstance(side, Sequence) and not isinstance(side, str | bytes):
         return _from_records(side, what)

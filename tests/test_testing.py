@@ -152,7 +152,7 @@ def test_a_run_folder_that_is_not_whole_is_refused(problem, ref, tmp_path) -> No
         ({**doc, "steps": doc["steps"][:3]}, f"run of {STEPS} steps holds 3 step records"),
     ):
         doc_path.write_text(json.dumps(damaged))
-        for side in (run, doc_path):
+        for side in (run, doc_path, damaged):  # the folder, the file, the loaded document
             with pytest.raises(ValueError, match=re.escape(says)):
                 assert_trajectory_close(ref, side)
     doc_path.write_text(json.dumps(doc))
