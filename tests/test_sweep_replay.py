@@ -208,12 +208,17 @@ def test_a_changed_data_file_is_one_line_before_any_header(swept, tmp_path):
             "case 0 is damaged: not a run to replay: learning rate must lie in (0, inf), got -1; "
             "the file was left untouched",
         ),
+        (  # net.init's refusal named neither the database nor the case
+            "'$.init_seed', -3",
+            "case 0 is damaged: the init seed must be a non-negative integer, got -3; the file "
+            "was left untouched",
+        ),
         (  # a plugin's op, not installed here, reads the same: not called damage
             "'$.architecture.spec.nodes[0].op', 'a_plugins_op'",
             "case 0 cannot run here: unknown op 'a_plugins_op' in node",
         ),
     ],
-    ids=["no nodes", "negative lr", "unknown op"],
+    ids=["no nodes", "negative lr", "negative init seed", "unknown op"],
 )
 def test_a_damaged_case_is_named_by_its_database_and_index(tmp_path, change, says):
     """A held-out tester: a case whose spec had no nodes was "error: 'nodes' must be a nonempty

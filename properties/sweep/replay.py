@@ -91,7 +91,7 @@ def _checked_run(sweep: SweepData, row: CaseRow) -> dict[str, Any]:
     """:func:`case_run` of a case whose spec is a spec and whose run ``train`` accepts; else one
     line naming the database and the case, as :func:`.store.read_sweep` names other damage
     (a spec with no nodes was "'nodes' must be a nonempty list", naming neither)."""
-    from descentcheck.impl.errors import SpecError
+    from descentcheck.impl.errors import ParamsError, SpecError
     from descentcheck.impl.spec import parse_spec
     from descentcheck.properties.counterexample import CounterexampleError, check_counterexample
 
@@ -101,7 +101,7 @@ def _checked_run(sweep: SweepData, row: CaseRow) -> dict[str, Any]:
         parse_spec(row.case["architecture"]["spec"])  # before prepare builds a net of it
         run = case_run(sweep, row)
         check_counterexample(run)
-    except (SpecError, CounterexampleError) as e:
+    except (SpecError, ParamsError, CounterexampleError) as e:  # ParamsError: its init_seed
         if _unregistered(row.case):
             raise SweepDbError(f"{sweep.path}: case {row.index} cannot run here: {e}") from None
         raise SweepDbError(
