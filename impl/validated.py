@@ -98,12 +98,15 @@ class Table(pydantic.BaseModel, frozen=True, extra="forbid", populate_by_name=Tr
         return v
 
 
-def first_problem(e: pydantic.ValidationError) -> str:
-    """``WHERE: PROBLEM`` for pydantic's first error (``top level`` where it is the document)."""
+def first_problem(e: pydantic.ValidationError, within: tuple[str | int, ...] = ()) -> str:
+    """``WHERE: PROBLEM`` for pydantic's first error (``top level`` where it is the document;
+    ``within``: where in a document the validated part lies)."""
     err = e.errors(include_url=False)[0]
     ctx, v, msg = err.get("ctx") or {}, err.get("input"), err["msg"]
-    loc = [k for k in (*err["loc"], *ctx.get("at", ())) if not str(k).startswith("<")]
+    loc = [*within, *(k for k in (*err["loc"], *ctx.get("at", ())) if not str(k).startswith("<"))]
     if err["type"] == "missing":
         loc, msg = loc[:-1], f"missing key {loc[-1]!r}"
     text = MESSAGES.get(err["type"], "{msg}").format(**ctx, v=v, kind=kind_of(v), msg=msg)
+    if err["type"] == "too_short" and ctx.get("min_length", 1) > 1:  # "is empty" said of [1.0]
+        text = f"holds {ctx['actual_length']}, needs at least {ctx['min_length']}"
     return f"{located(loc) or 'top level'}: {text}"

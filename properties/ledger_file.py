@@ -8,7 +8,9 @@ whose ``format`` (when given) is ``descentcheck.ledger/1``, with ``profile``, ``
 string) and ``counterexample`` (an object or null; one that is a run to replay must be one
 ``train`` accepts, of at most :data:`MAX_LEDGER_STEPS` steps and no more than the run it
 records, and one that says ``certified_increase`` must show the rise; a falsified claim's
-loss record must say ``certified_increase`` or ``certified_violation``). Other keys are
+loss record must say ``certified_increase`` or ``certified_violation``; a skip claim's record of
+its sequential run, which the report draws beside the skip net, a spec, at least two finite
+losses, and both nets' L_0). Other keys are
 kept as they are. Every problem is :class:`LedgerError`, one line naming the file, where in it
 and what is wrong (``claims[2].outcome: ...``): never a traceback, and never after a long
 build.
@@ -115,6 +117,35 @@ def _not_a_ledger(p: Path, problem: str) -> LedgerError:
     return LedgerError(f"{p} is not a ledger written by verify --json: {problem}")
 
 
+def _spec(v: dict[str, Any]) -> dict[str, Any]:
+    from descentcheck.impl.errors import SpecError
+    from descentcheck.impl.spec import parse_spec
+
+    try:
+        parse_spec(v)
+    except SpecError as e:
+        raise problem(f"invalid spec: {e}") from None
+    return v
+
+
+Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+
+
+class SequentialRun(_Entry):
+    """A skip claim's sequential net and its losses (``claims/skip.py`` writes it)."""
+
+    spec: Annotated[dict[str, Any], AfterValidator(_spec)]
+    losses: list[Finite] = Field(min_length=2)
+
+
+class SkipPair(_Entry):
+    """What the report reads of a counterexample that carries a ``sequential`` record."""
+
+    sequential: SequentialRun
+    L0_sequential: StrictFloat  # estimates, shown as they are (an infinite one too)
+    L0_skip: StrictFloat
+
+
 def _steps_problem(ce: dict[str, Any]) -> str | None:
     """What is wrong with the ``steps`` of a counterexample ``train`` accepts (its rising
     ``step`` already lies below them), or None: more than :data:`MAX_LEDGER_STEPS`, or more
@@ -150,6 +181,12 @@ def _replayable(p: Path, claims: list[dict[str, Any]]) -> None:
             raise _not_a_ledger(p, f"{located(('claims', i, 'id'))}: {c['id']!r} appears twice")
         seen.add(c["id"])
         ce = c.get("counterexample")
+        if ce and "sequential" in ce:
+            try:
+                SkipPair.model_validate(ce)
+            except ValidationError as e:
+                where = first_problem(e, ("claims", i, "counterexample"))
+                raise _not_a_ledger(p, f"{where} (claim {c['id']!r})") from None
         if ce and REPLAYABLE <= set(ce):
             try:
                 check_counterexample(ce)

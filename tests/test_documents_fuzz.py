@@ -346,7 +346,7 @@ def test_steps_a_counterexample_could_not_have_run_are_refused_before_any_work(
     ce = doc["claims"][0]["counterexample"]
     ce["hyperparameters"]["steps"] = steps
     if losses is not None:  # a skip claim's record of its sequential net's run
-        ce["sequential"] = {"spec": ce["spec"], "losses": losses}
+        ce.update(_PAIR, sequential={"spec": ce["spec"], "losses": losses})
     path = folder / "ledger.json"
     path.write_text(json.dumps(doc))
     where = r"claims\[0\]\.counterexample\.hyperparameters\.steps: "
@@ -357,6 +357,53 @@ def test_steps_a_counterexample_could_not_have_run_are_refused_before_any_work(
     ce["hyperparameters"]["steps"] = MAX_LEDGER_STEPS if losses is None else len(losses) - 1
     path.write_text(json.dumps(doc))
     assert read_ledger(path)["claims"][0]["counterexample"] == ce
+
+
+_PAIR = {"L0_sequential": 1.5, "L0_skip": 2.5}
+
+
+_GONE = object()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("sequential", 5, r"sequential: expected a table, got a number \(5\)"),
+        ("sequential.spec", _GONE, r"sequential: missing key 'spec'"),
+        ("sequential.spec", {"nodes": []}, r"sequential\.spec: invalid spec: .*"),
+        ("sequential.losses", [1.0], r"sequential\.losses: holds 1, needs at least 2"),
+        (
+            "sequential.losses",
+            [1.0, "x"],
+            r"sequential\.losses\[1\]: expected a number, got a string",
+        ),
+        ("L0_skip", _GONE, r"missing key 'L0_skip'"),
+    ],
+    ids=["not a record", "no spec", "spec without nodes", "one loss", "a string", "no L0"],
+)
+def test_a_skip_claims_sequential_record_is_checked_before_the_report_draws_it(
+    folder, key, value, says
+):
+    """``report --ledger`` draws a skip counterexample's sequential net beside it and quotes its
+    losses and both L_0: a hand-edited ``sequential`` of 5 was a traceback after the report's
+    earlier work (bad-input audit)."""
+    doc = copy.deepcopy(LEDGER)
+    ce = doc["claims"][0]["counterexample"]
+    ce.update(_PAIR, sequential={"spec": ce["spec"], "losses": [1.0, 0.5, 0.25]})
+    path = folder / "ledger.json"
+    path.write_text(json.dumps(doc))
+    assert read_ledger(path)["claims"][0]["counterexample"] == ce  # the pair as verify writes it
+    *outer, last = key.split(".")
+    record = ce["sequential"] if outer else ce
+    if value is _GONE:
+        del record[last]
+    else:
+        record[last] = value
+    path.write_text(json.dumps(doc))
+    where = r"claims\[0\]\.counterexample(\.|: )"
+    with pytest.raises(LedgerError, match=where + says + r".* \(claim 'a-claim'\)$") as refused:
+        read_ledger(path)
+    _one_line(str(refused.value), f"{path} is not a ledger")
 
 
 def test_the_steps_cap_leaves_every_profile_headroom():
