@@ -437,7 +437,7 @@ def test_the_refusal_claim_catches_the_mutation_runs_input_survivors(
         # the full mutation run's open survivor, reached by the layer-level check only)
         (
             "Gaussian",
-            "_backward_matmul",
+            "_sums_matmul",
             "else G1 - t",
             "else G1 + t",
             "distance-layer-matmul-equals-direct",

@@ -38,11 +38,12 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
       dE/dr_ji = -r_ji (G2_ji - c'_ji (G1_ji + D_ji))     (= G2 - 2 c' G1 + c'^2 S)
       dE/dx_ni = (gz @ (r2 c'))_ni - x'_ni (gz @ r2)_ni
 
-  Six matrix products instead of ~10 passes over an (n, units, in) array (the elementwise work
-  around them in one pass per array where numba is installed, :mod:`.fused`, with the same bits);
-  but the expanded sums
-  cancel: their rounding error is ``~ eps * sum |terms|`` with terms of size
-  ``r2 (|x'|^2 + |c'|^2)`` instead of ``r2 (x' - c')^2``. The excess
+  (per-unit radii need ``q_n = sum_i x'_ni^2`` and G2's row sums ``gz.T @ q`` only, so no
+  x'^2 array is formed.) Six matrix products instead of ~10 passes over an (n, units, in) array
+  (the elementwise work around them in one pass per array where numba is installed,
+  :mod:`.fused`, with the same bits); but the expanded sums cancel: their rounding error is
+  ``~ eps * sum |terms|`` with terms of size ``r2 (|x'|^2 + |c'|^2)`` instead of
+  ``r2 (x' - c')^2``. The excess
   ``e_nj = (q_nj + s_j) / 2 + RHO z_nj`` (positive where the terms exceed :data:`RHO` = 8 times
   the squared distance ``-2 z_nj``) decides what the direct formula recomputes: every pair with
   ``e > 0`` (its ``z``, so a point at a centroid gets ``z = 0`` exactly), every unit with
@@ -57,8 +58,10 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   against the direct formula in extended precision, in eps = 2^-52, relative to the sum of the
   magnitudes of the direct terms; worst over z and all gradients): standardised data with
   centroids at data rows, data offset 1e3 from the origin, data scaled by 1e3, 8 distinct rows
-  repeated, 8 constant features, tight clusters (1e-3) around centroids at 1e3: matmul <= 5.5,
-  direct <= 3.0 (normwise, relative to the largest value: matmul <= 7.4, direct <= 9.3). The
+  repeated, 8 constant features, tight clusters (1e-3) around centroids at 1e3, each with
+  per-unit radii and all but the third with per-connection ones: matmul <= 5.6, direct <= 2.4
+  (normwise, relative to the largest value: matmul <= 10.3, direct <= 6.1; the same worst cases
+  before per-unit layers stopped forming x'^2, measured on the same draws, 2026-12-07). The
   unguarded case above, e.g. one sample at the origin, centroids (2^-8, 1) and (1, 1), unit
   radii: 14542 eps on ``dE/dr_00`` (the direct form 0.3), 0.2 eps normwise. The matmul path
   costs a 512 x 64 -> 64 layer 11x less time than the direct one.
@@ -225,7 +228,11 @@ class Gaussian(Layer):
         xp = namespace(x)
         cr = c.real
         mu = 0.5 * (cr.max(axis=0) + cr.min(axis=0))
-        xs, xx = _shifted(x, mu)  # x', c': the same differences, smaller magnitudes
+        if self.per_unit:  # only x'^2's row sums q are read: no (n, in) array of squares
+            xs = x - mu
+            xx = xp.einsum("ni,ni->n", xs, xs)
+        else:
+            xs, xx = _shifted(x, mu)  # x', c': the same differences, smaller magnitudes
         k = None if self.per_unit else fused.kernels(c, r)
         if k is None:
             cs = c - mu
@@ -236,7 +243,7 @@ class Gaussian(Layer):
             cs, r2, rc, h2 = (xp.empty_like(c) for _ in range(4))  # mutants: numba only
             k.gaussian_centre(c, mu, r, cs, r2, rc, h2)  # mutants: numba only
         if self.per_unit:
-            th = xp.add.reduce(xx, axis=1)[:, None] * h2[:, 0]
+            th = xx[:, None] * h2[:, 0]
         else:
             th = matmul(xx, h2.T)
         # s / 2 = sum_i (r2 c')_ji c'_ji / 2: the same bits as sum_i h2_ji c'_ji c'_ji (halving
@@ -265,7 +272,8 @@ class Gaussian(Layer):
             z[rows, cols] = -0.5 * xp.einsum("kd,kd->k", dd, xp.broadcast_to(r2k, dd.shape))
             t = th.real[rows, cols] if kz is None else th[rows, cols] + s_half[cols]
             e[rows, cols] = t + RHO * z.real[rows, cols]
-        # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check
+        # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check;
+        # xx: x'^2, or for per-unit radii its row sums q
         return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
 
     def _backward_matmul(
@@ -286,25 +294,15 @@ class Gaussian(Layer):
                 w = k.abs_product(gz, e)  # the same in one pass; mutants: numba only
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)  # (units,)
-        G1 = matmul(gzt, xs)
-        G2 = matmul(gzt, xx)
-        k = fused.kernels(G1, G2, cs)
-        if k is None:
-            t = cs * S[:, None]
-            gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t  # sum_n gz (x' - c')
-            # sum_n gz (x' - c')^2 = G2 - 2 c' G1 + c'^2 S = G2 - c' (G1 + gd)
-            gsq = isub(G2, imul(iadd(G1, gd), cs))
-        else:  # the same two in one pass
-            gd, gsq = xp.empty_like(G1), G2  # mutants: numba only
-            k.gaussian_sums(G1, G2, S, cs, gd)  # mutants: numba only
+        gd, gsq = self._sums_matmul(gzt, matmul(gzt, xs), S, xx, cs)
         units = xp.flatnonzero(xp.add.reduce(w, axis=0) > 0.0) if w is not None else ()
         if len(units):
             diff = x[:, None, :] - c[units]
-            gd[units], gsq[units] = self._sums_direct(gz[:, units], diff, diff * diff)
+            gd[units], direct = self._sums_direct(gz[:, units], diff, diff * diff)
+            gsq[units] = xp.add.reduce(direct, axis=1) if self.per_unit else direct
         k = None if self.per_unit else fused.kernels(gd, gsq, r)
         if k is None:
             gc = imul(gd, r2) if gc is None else xp.multiply(gd, r2, out=gc)
-            gsq = xp.add.reduce(gsq, axis=1) if self.per_unit else gsq
             gr = imul(gsq, r) if gr is None else xp.multiply(gsq, r, out=gr)
             gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
         else:  # the same two in one pass, into gd and gsq or the views given
@@ -320,6 +318,25 @@ class Gaussian(Layer):
             if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
         return [gx], {"centroids": gc, "radii": gr}
+
+    def _sums_matmul(
+        self, gzt: Array, G1: Array, S: Array, xx: Array, cs: Array
+    ) -> tuple[Array, Array]:
+        """``gd = sum_n gz (x' - c') = G1 - c' S`` and ``sum_n gz (x' - c')^2 = G2 - 2 c' G1 +
+        c'^2 S = G2 - c' (G1 + gd)``, (units, in) each; for per-unit radii the latter's row sums,
+        whose ``sum_i G2_ji = sum_n gz_nj q_n`` is a product with ``q`` (``xx`` holds x'^2's row
+        sums then), not with x'^2. G1 is overwritten."""
+        xp = namespace(G1)
+        G2 = gzt @ xx if self.per_unit else matmul(gzt, xx)
+        k = None if self.per_unit else fused.kernels(G1, G2, cs)
+        if k is not None:  # the same two in one pass
+            gd = xp.empty_like(G1)  # mutants: numba only
+            k.gaussian_sums(G1, G2, S, cs, gd)  # mutants: numba only
+            return gd, G2  # mutants: numba only
+        t = cs * S[:, None]
+        gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t
+        m = imul(iadd(G1, gd), cs)
+        return gd, isub(G2, xp.add.reduce(m, axis=1) if self.per_unit else m)
 
     # ---- initialisation ------------------------------------------------------------------------
 

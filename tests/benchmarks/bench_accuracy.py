@@ -112,7 +112,9 @@ def scenarios(n=512, u=64, d=64, seed=0) -> Iterator[tuple[str, np.ndarray, np.n
 def test_matmul_path_accuracy(benchmark, logits):
     rng = np.random.default_rng(1)
     rows = []
-    for name, x, c0, per_unit in scenarios():
+    # every scenario with per-unit radii too: their rules differ (no x'^2 array, G2's row sums)
+    runs = [(n, x, c, p) for n, x, c, pu in scenarios() for p in sorted({pu, True})]
+    for name, x, c0, per_unit in runs:
         u, d = c0.shape
         c, r = _init_like(x, u, rng, per_unit)
         if name.startswith("tight"):
@@ -122,7 +124,8 @@ def test_matmul_path_accuracy(benchmark, logits):
         ref = _reference(x, c, r, gy, per_unit, logits)
         m = _errors(ref, _evaluate(layer, x, c, r, gy, matmul=True))
         dct = _errors(ref, _evaluate(layer, x, c, r, gy, matmul=False))
-        rows.append({"scenario": name, "matmul": m, "direct": dct})
+        radius = "per_unit" if per_unit else "per_connection"
+        rows.append({"scenario": name, "radius": radius, "matmul": m, "direct": dct})
     x, c, per_unit = next(scenarios())[1:]
     c, r = _init_like(x, c.shape[0], rng, per_unit)
     layer = _layer(*c.shape, per_unit, logits)

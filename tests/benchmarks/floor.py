@@ -56,7 +56,10 @@ def layer_products(layer: Layer, n: int, rng: np.random.Generator) -> tuple[list
             mm(fwd, (n, d), (d, u), transpose_b=True)
         mm(fwd, (n, d), (d, u), transpose_b=True)
         mm(bwd, (u, n), (n, d), transpose_a=True)
-        mm(bwd, (u, n), (n, d), transpose_a=True)
+        if layer.per_unit:  # G2's row sums: gz.T @ q (x'^2's row sums)
+            bwd.append((rng.standard_normal((n, u)).T, rng.standard_normal(n), np.empty(u)))
+        else:
+            mm(bwd, (u, n), (n, d), transpose_a=True)
         if layer.input_grads:
             mm(bwd, (n, u), (u, d))
             if layer.per_unit:
