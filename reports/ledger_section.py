@@ -181,6 +181,10 @@ def _counterexample_blocks(
     }
 
 
+def _processes(jobs: Any) -> str:
+    return f"{jobs} {'process' if jobs == 1 else 'processes'}"
+
+
 def _command(ledger: dict[str, Any], claims: list[dict[str, Any]]) -> str:
     """The ``verify`` command that checks what the ledger holds, and, when that is not every
     registered claim, how many were left out (a held-out reader took a two-claim ledger's
@@ -215,10 +219,11 @@ def _overview(
         Paragraph(
             f"{given}{_command(ledger, claims)} checked {len(claims)} "
             f"claim{'' if len(claims) == 1 else 's'} in "
-            f"{seconds(float(ledger['seconds']))} ({ledger.get('jobs', 1)} processes, Hypothesis "
-            f"seed {ledger.get('hypothesis_seed')}). A claim expected to hold must survive every "
-            "generated case; a claim expected to fail must be falsified, with a shrunk "
-            "counterexample that `descentcheck train` replays — that shows the search has teeth. "
+            f"{seconds(float(ledger['seconds']))} ({_processes(ledger.get('jobs', 1))}, "
+            f"Hypothesis seed {ledger.get('hypothesis_seed')}). A claim expected to hold must "
+            "survive every generated case; a claim expected to fail must be falsified, with a "
+            "shrunk counterexample that `descentcheck train` replays — that shows the search has "
+            "teeth. "
             "Held means that no generated case falsified the claim: evidence over the cases "
             "drawn, not a proof for every network (a certified step is proved, in ball "
             "arithmetic, for that step of that case only; the derivations section says what "

@@ -466,6 +466,13 @@ def test_the_ledgers_command_reproduces_what_it_holds() -> None:
     assert f"claims registered here, 1 is not in this ledger, `{ids[0]}`)" in one, one
 
 
+def test_the_ledgers_process_count_is_worded_for_one_and_for_more() -> None:
+    """A ledger of one worker was "(1 processes, ..." (contract audit)."""
+    from descentcheck.reports.ledger_section import _processes
+
+    assert [_processes(n) for n in (1, 2)] == ["1 process", "2 processes"]
+
+
 def test_the_region_figure_catches_a_step_not_of_the_theorems_form(monkeypatch) -> None:
     """With L taken from the run's own steps (each step's secant curvature included), a step of
     the form d = -lr g + m, |m| = tau |g|, cannot rise inside the region: what the figure's
