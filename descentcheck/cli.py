@@ -234,8 +234,8 @@ class _OptimizerChoice(click.Choice):
         except click.BadParameter as e:
             from descentcheck.registry.plugins import stray_groups
 
-            if hint := stray_groups():
-                e.message += hint
+            if hint := stray_groups():  # after click's sentence, without its full stop
+                e.message = e.message.rstrip(".") + hint
             raise
 
 

@@ -1215,6 +1215,7 @@ def test_a_plugin_in_a_misspelt_entry_point_group_is_named_with_the_unknown_name
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 2 and len(r.output.splitlines()) == 1, (args, r.output)
         assert hint in " ".join(r.output.split()), (args, r.output)
+        assert ".;" not in r.output, r.output  # click's full stop before the hint (an audit)
     from descentcheck.impl.errors import HyperparameterError
     from descentcheck.registry.optimizers import get
 
