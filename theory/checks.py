@@ -333,20 +333,24 @@ def check_assumptions() -> CheckResult:
         gaussian_bounds,
         loss_jump,
         numeric_sup_gaps,
+        stated_words,
     )
 
     bad: list[str] = []
     lines: list[str] = []
     stated: list[str] = []  # suprema a plugin states: grid-checked, not proved (said up front)
+    unchecked: list[str] = []  # a stated oo: nothing checks it
     for op in registry.names("elementwise"):
         try:
             b = activation_bounds(op)
         except PluginError as e:  # a plugin's malformed expected_bounds: its line, not a crash
             bad.append(str(e))
             continue
-        if b.stated and any(b.stated):
-            which = ", ".join(f"sup |{w}|" for w, s in zip(("phi", "phi'", "phi''"), b.stated) if s)
-            stated.append(f"{op} ({which})")
+        if b.stated and any(b.stated) and b.sups is not None:
+            if finite := stated_words(b.sups, b.stated, "{}", ""):
+                stated.append(f"{op} ({finite})")
+            if infinite := stated_words(b.sups, b.stated, "", "{}"):
+                unchecked.append(f"{op} ({infinite})")
         if b.sups is not None and None in b.sups:
             bad.append(
                 f"{op}: SymPy finds no closed form ({b.unsolved}); a smooth op then states its "
@@ -395,7 +399,8 @@ def check_assumptions() -> CheckResult:
             f"; stated by a plugin, checked on a grid only (not proved): {'; '.join(stated)}"
             if stated
             else ""
-        ),
+        )
+        + (f"; stated as oo by a plugin, not checked: {'; '.join(unchecked)}" if unchecked else ""),
         bad + lines,
     )
 
