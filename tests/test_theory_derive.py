@@ -388,3 +388,27 @@ def test_the_round_trip_check_fails_on_a_json_that_reads_back_otherwise(monkeypa
     result = checks.check_derivations()
     assert not result.ok and "tanh D=1: output does not round-trip" in result.details
     assert all(line.startswith("tanh ") for line in result.details)
+
+
+def test_adaptive_momentums_region_is_exact_from_k_1_on_and_says_so():
+    """At k = 0 (dw_{-1} = 0) alpha_0 = 0 and the step is gradient descent's, so a point outside
+    tau < min(lr, 2/L - lr) but inside 0 < lr < 2/L decreases every L-smooth E: the region's
+    "iff" holds from k = 1 on, in every group whose previous step is nonzero, and derive says so
+    (held-out audit: it printed the region with no restriction and called it exact)."""
+    import numpy as np
+
+    from descentcheck.impl.optim import get_optimizer
+    from descentcheck.theory import descent
+
+    lr, tau, L = 1.5, 0.6, 1.0  # tau L = 0.6 > 2 - lr L = 0.5: outside the stated region
+    assert not descent.adaptive_guaranteed(lr, tau, L) and descent.gd_guaranteed(lr, L)
+    opt = get_optimizer("adaptive_momentum", lr=lr, tau=tau)
+    w = {"a": np.array([1.0, -2.0])}
+    step, _, info = opt.update(w, opt.init(w), w)
+    assert np.array_equal(step["a"], -lr * w["a"]) and info.momentum == 0.0  # gd's step
+    region = json.loads(derive_text("adaptive_momentum", "json"))["region"]
+    assert "k >= 1" in region["applies_when"]
+    assert "sufficient, not exact" in region["words"]
+    assert "region (k >= 1, " in derive_text("adaptive_momentum", "sympy")
+    assert r"\text{region (k >= 1, " in derive_text("adaptive_momentum", "latex")
+    assert "k >= 1" in descent.REGIONS["adaptive_momentum_tau_proportional"].applies_when

@@ -191,7 +191,10 @@ def gd_decrease_bound(lr: float, L: float, grad_norm: float) -> float:
 def adaptive_guaranteed(lr: float, tau: float, L: float) -> bool:
     """One adaptive-momentum step (``alpha_k = tau |g_k| / |dw_{k-1}|``, per group, unit, node
     or global: the momentum term has length exactly ``tau |g_k|``) surely decreases every
-    L-smooth E iff ``tau < min(lr, 2/L - lr)``."""
+    L-smooth E iff ``tau < min(lr, 2/L - lr)``. Exact for k >= 1 with every group's
+    ``dw_{k-1} != 0``; at k = 0 (``dw_{-1} = 0``), and in a group whose previous step is 0,
+    ``alpha = 0`` and the term is shorter, so there the condition is sufficient, not exact (at
+    k = 0 the step is gradient descent's: guaranteed iff ``0 < lr < 2/L``)."""
     return momentum_step_guaranteed(lr, tau, L)
 
 
@@ -513,7 +516,10 @@ def _conditions() -> dict[str, tuple[Any, str, Callable[..., bool]]]:
             "global: the momentum term has length tau |g_k|): one step decreases every L-smooth "
             "E, whatever the direction of dw_{k-1}, iff tau < min(lr, 2/L - lr) (strict). The "
             "largest admissible tau is 1/L, at lr = 1/L. Outside, an L-smooth quadratic and a "
-            "direction of dw_{k-1} exist for which the step does not decrease E.",
+            "direction of dw_{k-1} exist for which the step does not decrease E. Exact for "
+            "k >= 1 with every group's dw_{k-1} != 0; at k = 0 (dw_{-1} = 0), and in a group "
+            "whose previous step is 0, alpha = 0 and the term is shorter, so there the condition "
+            "is sufficient, not exact (at k = 0 the step is gradient descent's: 0 < lr < 2/L).",
             adaptive_guaranteed,
         ),
         "adaptive_momentum_tau_proportional": (
@@ -556,6 +562,11 @@ def _conditions() -> dict[str, tuple[Any, str, Callable[..., bool]]]:
     return conditions
 
 
+#: adaptive momentum's term has length tau |g_k| only where alpha_k is not 0: from k = 1 on, in
+#: every group whose previous step is nonzero (at k = 0 the step is gradient descent's)
+_EVERY_GROUP_MOVED = "k >= 1, every group's previous step nonzero"
+
+
 def _build_regions() -> dict[str, Region]:
     import sympy as sp
 
@@ -584,7 +595,8 @@ def _build_regions() -> dict[str, Region]:
     # beside them, as the float tests decide (the others imply it through tau < lr)
     scope = {
         "gd": "lr > 0",
-        "adaptive_momentum_tau_proportional": "lr > 0, 0 <= s < 1",
+        "adaptive_momentum": _EVERY_GROUP_MOVED,
+        "adaptive_momentum_tau_proportional": f"lr > 0, 0 <= s < 1, {_EVERY_GROUP_MOVED}",
         "rmsprop": "momentum = 0, lr > 0",
     }
     return {

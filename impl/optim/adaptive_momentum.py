@@ -6,10 +6,12 @@ connections; arXiv 1705.07404) train with::
     dw_k = -lr * g_k + alpha_k * dw_{k-1},    w_{k+1} = w_k + dw_k,    dw_{-1} = 0
     alpha_k = tau * ||g_k|| / ||dw_{k-1}||   if dw_{k-1} != 0, else 0
 
-so the momentum term always has length ``tau * ||g_k||``: it vanishes with the gradient, which is
-what allows a decrease at every step (the step is at most ``(lr + tau) ||g_k||`` long). The papers
-attach a separate coefficient to each group of weights (each weight vector of the network), with
-norms taken over that group. ``group`` chooses the grouping:
+so from k = 1 on (in each group whose previous step is not 0) the momentum term has length
+``tau * ||g_k||`` (at k = 0 it is 0: the first step is gradient descent's): it vanishes with the
+gradient, which is what allows a decrease at every step (the step is at most
+``(lr + tau) ||g_k||`` long). The papers attach a separate coefficient to each group of weights
+(each weight vector of the network), with norms taken over that group. ``group`` chooses the
+grouping:
 
 * ``"array"`` (default): one coefficient per parameter array (``h1.W``, ``h1.b``, ...), the finest
   grouping and the closest to the papers' per-weight-vector coefficients;
@@ -22,7 +24,8 @@ norms taken over that group. ``group`` chooses the grouping:
 
 The exact descent region ``tau < min(lr, 2/L - lr)`` (``descentcheck.theory.descent``) holds for
 every grouping, since each group's momentum term has length ``tau * ||g_G||`` and the squared
-lengths add up to ``tau^2 ||g_k||^2``.
+lengths add up to ``tau^2 ||g_k||^2``; where a group's term is 0 (k = 0, or its previous step
+0) the term is shorter and the region is sufficient, not exact.
 
 Squared norms are summed per parameter array first (``numpy.add.reduceat`` over the arrays laid
 end to end, the same call in the dict and the flat form, so both give the same bits), then per
