@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ A_GRID = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 1.95, 2.2)
 S_GRID = (0.0, 0.1, 0.3, 0.6, 0.9, 1.2)
 SDP_TOL = 2e-4  # PEPit's SDP solves to about 1e-5 .. 1e-4 here
 BOUNDARY = 1e-3  # closer than this to 0, the sign is left to the exact proofs
+EDGE = 0.002  # the boundary test's points: this far (relative) from it, |W| >= 1.5e-3 at L = 1
+EDGE_SIGN = 5e-4  # there the SDP's sign is read: well above its accuracy
 TABLE = Path(__file__).resolve().parents[1] / "reports" / "pep_heavy_ball.json"
 
 
@@ -67,6 +70,32 @@ def test_closed_forms_equal_pepit_worst_case(method):
             assert guaranteed == (got < 0), (method, a, s, got, exact)
             signs += 1
     assert signs >= 0.8 * len(_grid(method))  # the sign test is not vacuous
+
+
+def _edges(method: str) -> list[tuple[float, float]]:
+    """Points 0.2% either side of each method's boundary at L = |g| = rho = 1 (a held-out audit:
+    the grid above has none within 1% of it, so a bound moved by 1% passed this referee)."""
+    if method == "gd":
+        return [(2.0 * (1 + d), 0.0) for d in (-EDGE, EDGE)]
+    out = []
+    for a in (0.75, 1.0, 1.5):
+        if method == "nesterov":  # beta^2 = min(a (1 + beta), 2 - a (1 + beta)), solved here
+            edge = min((a + math.sqrt(a * a + 4 * a)) / 2, (math.sqrt(a * a - 4 * a + 8) - a) / 2)
+        else:  # s = min(a, 2 - a): adaptive momentum's tau, heavy ball's beta at rho = 1
+            edge = min(a, 2.0 - a)
+        out += [(a, edge * (1 + d)) for d in (-EDGE, EDGE)]
+    return out
+
+
+@pytest.mark.parametrize("method", pep.METHODS)
+def test_the_regions_boundaries_are_where_pepit_says(method):
+    """Just inside each boundary PEPit's worst case is negative and the region says guaranteed;
+    just outside, positive and not guaranteed."""
+    for a, s in _edges(method):
+        got = pep.one_step(method, a, s)
+        exact, guaranteed = closed_form(method, a, s)
+        assert abs(got - exact) / max(1.0, abs(exact)) <= SDP_TOL, (method, a, s, got, exact)
+        assert abs(got) > EDGE_SIGN and guaranteed == (got < 0), (method, a, s, got, exact)
 
 
 def test_the_first_rounds_region_was_loose_where_pepit_proves_decrease():
