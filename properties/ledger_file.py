@@ -9,8 +9,8 @@ string) and ``counterexample`` (an object or null; one that is a run to replay m
 ``train`` accepts, of at most :data:`MAX_LEDGER_STEPS` steps and no more than the run it
 records, and one that says ``certified_increase`` must show the rise; a falsified claim's
 loss record must say ``certified_increase`` or ``certified_violation``; a skip claim's record of
-its sequential run, which the report draws beside the skip net, a spec, at least two finite
-losses, and both nets' L_0). Other keys are
+its sequential run, which the report draws beside the skip net, must hold a spec, at least two
+finite losses and both nets' L_0). Other keys are
 kept as they are. Every problem is :class:`LedgerError`, one line naming the file, where in it
 and what is wrong (``claims[2].outcome: ...``): never a traceback, and never after a long
 build.
