@@ -36,7 +36,7 @@ from pydantic import (
 
 from descentcheck.impl.errors import DescentcheckError, located
 from descentcheck.impl.io import read_document
-from descentcheck.impl.validated import first_problem, problem
+from descentcheck.impl.validated import first_problem, kind_of, problem
 from descentcheck.registry.claims import ID
 
 from .ledger import LEDGER_FORMAT
@@ -129,6 +129,14 @@ def _spec(v: dict[str, Any]) -> dict[str, Any]:
 
 
 Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+NON_FINITE = ("inf", "-inf", "nan")  # how verify writes such numbers (JSON has none)
+
+
+def _estimate(v: Any) -> Any:
+    """An L_0 estimate, shown as it is: a number, or one verify wrote as a string."""
+    if isinstance(v, bool) or not (isinstance(v, int | float) or v in NON_FINITE):
+        raise problem(f"expected a number or one of {', '.join(NON_FINITE)}, got {kind_of(v)}")
+    return v
 
 
 class SequentialRun(_Entry):
@@ -142,8 +150,8 @@ class SkipPair(_Entry):
     """What the report reads of a counterexample that carries a ``sequential`` record."""
 
     sequential: SequentialRun
-    L0_sequential: StrictFloat  # estimates, shown as they are (an infinite one too)
-    L0_skip: StrictFloat
+    L0_sequential: Annotated[Any, AfterValidator(_estimate)]
+    L0_skip: Annotated[Any, AfterValidator(_estimate)]
 
 
 def _steps_problem(ce: dict[str, Any]) -> str | None:

@@ -362,6 +362,22 @@ def test_steps_a_counterexample_could_not_have_run_are_refused_before_any_work(
 _PAIR = {"L0_sequential": 1.5, "L0_skip": 2.5}
 
 
+def test_a_skip_pairs_non_finite_l0_as_verify_writes_it_is_read(folder):
+    """verify writes a non-finite number as a string ("inf"): an overflowing L_0 estimate of the
+    skip net must not make verify's own ledger unreadable (a review of the pair's check)."""
+    doc = copy.deepcopy(LEDGER)
+    ce = doc["claims"][0]["counterexample"]
+    ce.update(_PAIR, L0_skip="inf", sequential={"spec": ce["spec"], "losses": [1.0, 0.5, 0.25]})
+    path = folder / "ledger.json"
+    path.write_text(json.dumps(doc))
+    assert read_ledger(path)["claims"][0]["counterexample"]["L0_skip"] == "inf"
+    ce["L0_skip"] = "infinite"
+    path.write_text(json.dumps(doc))
+    says = r"L0_skip: expected a number or one of inf, -inf, nan, got a string \('infinite'\)"
+    with pytest.raises(LedgerError, match=r"claims\[0\]\.counterexample\." + says):
+        read_ledger(path)
+
+
 _GONE = object()
 
 

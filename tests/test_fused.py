@@ -457,8 +457,13 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
         want = _gaussian_values(layer, params, x, gy)
         fused.provider.cache_clear()
     # per-unit radii form no x'^2 array (only its row sums), so neither its shift nor its sums
-    per_connection = {"gaussian_shift", "gaussian_centre", "gaussian_sums", "gaussian_scale"}
-    per_connection.add("subtract_product")
+    per_connection = {
+        "gaussian_shift",
+        "gaussian_centre",
+        "gaussian_sums",
+        "gaussian_scale",
+        "subtract_product",
+    }
     near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
     skipped = (per_connection if per_unit else set()) | (set() if near else {"abs_product"})
     assert calls == set(GAUSS_KERNELS) - skipped

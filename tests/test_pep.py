@@ -26,7 +26,7 @@ A_GRID = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 1.95, 2.2)
 S_GRID = (0.0, 0.1, 0.3, 0.6, 0.9, 1.2)
 SDP_TOL = 2e-4  # PEPit's SDP solves to about 1e-5 .. 1e-4 here
 BOUNDARY = 1e-3  # closer than this to 0, the sign is left to the exact proofs
-EDGE = 0.002  # the boundary test's points: this far (relative) from it, |W| >= 1.5e-3 at L = 1
+EDGE = 0.002  # the boundary test's points: this far (relative) from it, |W| >= 1.0e-3 at L = 1
 EDGE_SIGN = 5e-4  # there the SDP's sign is read: well above its accuracy
 TABLE = Path(__file__).resolve().parents[1] / "reports" / "pep_heavy_ball.json"
 

@@ -390,7 +390,7 @@ def test_the_round_trip_check_fails_on_a_json_that_reads_back_otherwise(monkeypa
     assert all(line.startswith("tanh ") for line in result.details)
 
 
-def test_adaptive_momentums_region_is_exact_from_k_1_on_and_says_so():
+def test_adaptive_momentums_region_says_where_it_is_exact():
     """At k = 0 (dw_{-1} = 0) alpha_0 = 0 and the step is gradient descent's, so a point outside
     tau < min(lr, 2/L - lr) but inside 0 < lr < 2/L decreases every L-smooth E: the region's
     "iff" holds from k = 1 on, in every group whose previous step is nonzero, and derive says so
@@ -408,7 +408,11 @@ def test_adaptive_momentums_region_is_exact_from_k_1_on_and_says_so():
     assert np.array_equal(step["a"], -lr * w["a"]) and info.momentum == 0.0  # gd's step
     region = json.loads(derive_text("adaptive_momentum", "json"))["region"]
     assert "k >= 1" in region["applies_when"]
-    assert "sufficient, not exact" in region["words"]
+    assert (
+        "sufficient, not exact" in region["words"]
+        and "its direction free" in region["applies_when"]
+    )
+    assert "Along one run dw_{k-1} comes from the same E's history" in region["words"]
     assert "region (k >= 1, " in derive_text("adaptive_momentum", "sympy")
     assert r"\text{region (k >= 1, " in derive_text("adaptive_momentum", "latex")
     assert "k >= 1" in descent.REGIONS["adaptive_momentum_tau_proportional"].applies_when

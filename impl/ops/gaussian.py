@@ -39,9 +39,10 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
       dE/dx_ni = (gz @ (r2 c'))_ni - x'_ni (gz @ r2)_ni
 
   (per-unit radii need ``q_n = sum_i x'_ni^2`` and G2's row sums ``gz.T @ q`` only, so no
-  x'^2 array is formed.) Six matrix products instead of ~10 passes over an (n, units, in) array
-  (the elementwise work around them in one pass per array where numba is installed,
-  :mod:`.fused`, with the same bits); but the expanded sums cancel: their rounding error is
+  x'^2 array is kept or multiplied: three matrix products and two matrix-vector products.)
+  Six matrix products instead of ~10 passes over an (n, units, in) array (the elementwise work
+  around them in one pass per array where numba is installed, :mod:`.fused`, with the same
+  bits); but the expanded sums cancel: their rounding error is
   ``~ eps * sum |terms|`` with terms of size ``r2 (|x'|^2 + |c'|^2)`` instead of
   ``r2 (x' - c')^2``. The excess
   ``e_nj = (q_nj + s_j) / 2 + RHO z_nj`` (positive where the terms exceed :data:`RHO` = 8 times
@@ -60,8 +61,9 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   centroids at data rows, data offset 1e3 from the origin, data scaled by 1e3, 8 distinct rows
   repeated, 8 constant features, tight clusters (1e-3) around centroids at 1e3, each with
   per-unit radii and all but the third with per-connection ones: matmul <= 5.6, direct <= 2.4
-  (normwise, relative to the largest value: matmul <= 10.3, direct <= 6.1; the same worst cases
-  before per-unit layers stopped forming x'^2, measured on the same draws, 2026-12-07). The
+  (normwise, relative to the largest value: matmul <= 10.3, direct <= 6.1); per-unit rows alone
+  matmul <= 3.7 (normwise 10.3), as before per-unit layers took G2's row sums as ``gz.T @ q``
+  (2026-12-07, the same draws). The
   unguarded case above, e.g. one sample at the origin, centroids (2^-8, 1) and (1, 1), unit
   radii: 14542 eps on ``dE/dr_00`` (the direct form 0.3), 0.2 eps normwise. The matmul path
   costs a 512 x 64 -> 64 layer 11x less time than the direct one.
@@ -228,9 +230,10 @@ class Gaussian(Layer):
         xp = namespace(x)
         cr = c.real
         mu = 0.5 * (cr.max(axis=0) + cr.min(axis=0))
-        if self.per_unit:  # only x'^2's row sums q are read: no (n, in) array of squares
+        if self.per_unit:  # only x'^2's row sums q are kept, none read back; pairwise sums of a
+            # temporary (einsum's running sums cost per-unit rows up to 1.5 eps, 3.7 -> 5.2)
             xs = x - mu
-            xx = xp.einsum("ni,ni->n", xs, xs)
+            xx = xp.add.reduce(xs * xs, axis=1)
         else:
             xs, xx = _shifted(x, mu)  # x', c': the same differences, smaller magnitudes
         k = None if self.per_unit else fused.kernels(c, r)

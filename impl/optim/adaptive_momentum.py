@@ -25,7 +25,9 @@ grouping:
 The exact descent region ``tau < min(lr, 2/L - lr)`` (``descentcheck.theory.descent``) holds for
 every grouping, since each group's momentum term has length ``tau * ||g_G||`` and the squared
 lengths add up to ``tau^2 ||g_k||^2``; where a group's term is 0 (k = 0, or its previous step
-0) the term is shorter and the region is sufficient, not exact.
+0) the term is shorter and the region is sufficient, not exact. It is exact for a free direction
+of ``dw_{k-1}``; along one run that direction comes from the same loss's history, and there too
+it is sufficient (``theory.descent``'s region words give the PEPit number).
 
 Squared norms are summed per parameter array first (``numpy.add.reduceat`` over the arrays laid
 end to end, the same call in the dict and the flat form, so both give the same bits), then per

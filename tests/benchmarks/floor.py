@@ -7,8 +7,9 @@ the products is timed:
 * dense ``(in -> units)``: ``x @ W``; ``x.T @ gy``; ``gy @ W.T`` unless the layer reads only
   the network input (its input gradient is skipped);
 * gaussian / gaussian_logits on the matmul path (``n * units * in >= MATMUL_MIN_SIZE``):
-  ``x'^2 @ r2.T`` (per connection), ``x' @ (r2 c').T``; ``gz.T @ x'``, ``gz.T @ x'^2``;
-  ``gz @ (r2 c')`` and ``gz @ r2`` unless on the network input. On the direct path a distance
+  ``x'^2 @ r2.T`` (per connection), ``x' @ (r2 c').T``; ``gz.T @ x'``, ``gz.T @ x'^2`` (per
+  unit: ``gz.T @ q``, q the rows' sums of x'^2); ``gz @ (r2 c')`` and ``gz @ r2`` unless on
+  the network input. On the direct path a distance
   layer does no matrix product, so it adds nothing to the floor.
 
 Elementwise work, reductions, the loss and the optimizer update are what the floor leaves out;
