@@ -64,7 +64,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from descentcheck.impl.trajectory import TRAJECTORY_FORMAT, Trajectory
+from descentcheck.impl.trajectory import NON_FINITE, TRAJECTORY_FORMAT, Trajectory
 
 QUANTITIES = ("loss", "grad_norm", "params")
 DEFAULT_RTOL = 1e-9
@@ -165,7 +165,7 @@ def _real_number(v: Any) -> float:
     ``trajectory.json`` writes them); another string, a bool or a complex number is refused (a
     held-out user's ``"0.5"`` and ``True`` were taken for numbers, a complex one lost its
     imaginary part with only a warning)."""
-    if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+    if isinstance(v, str) and v in NON_FINITE:
         return float(v)
     if isinstance(v, str | bytes | bool | np.bool_ | complex) or np.iscomplexobj(v):
         raise ValueError(f"{v!r} is not a real number")

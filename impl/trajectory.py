@@ -27,6 +27,10 @@ import numpy as np
 Array = np.ndarray
 
 
+#: how a non-finite number is written (JSON has none), and what readers take back as one
+NON_FINITE = ("inf", "-inf", "nan")
+
+
 def json_float(v: float | None) -> float | str | None:
     """A float for JSON: non-finite values become strings."""
     if v is None:

@@ -36,6 +36,7 @@ from pydantic import (
 
 from descentcheck.impl.errors import DescentcheckError, located
 from descentcheck.impl.io import read_document
+from descentcheck.impl.trajectory import NON_FINITE
 from descentcheck.impl.validated import first_problem, kind_of, problem
 from descentcheck.registry.claims import ID
 
@@ -129,7 +130,6 @@ def _spec(v: dict[str, Any]) -> dict[str, Any]:
 
 
 Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-NON_FINITE = ("inf", "-inf", "nan")  # how verify writes such numbers (JSON has none)
 
 
 def _estimate(v: Any) -> Any:

@@ -270,12 +270,12 @@ def activation_bounds(op: str) -> ActivationBounds:
         note = "bounded phi, phi', phi''"
     else:
         note = "phi itself is unbounded (sup |phi| = oo); phi' and phi'' are bounded"
-    note += stated_words(
-        tuple(sups),
-        tuple(stated),
-        "; {} stated by the plugin (SymPy finds no closed form), checked on a grid (not proved)",
-        "; {} stated as oo, not checked",
-    )
+    finite, infinite = stated_suprema(tuple(sups), tuple(stated))
+    if finite:
+        note += f"; {finite} stated by the plugin (SymPy finds no closed form), checked on a grid"
+        note += " (not proved)"
+    if infinite:
+        note += f"; {infinite} stated as oo, not checked"
     return ActivationBounds(op, tuple(sups), bounded, bounded, note, tuple(stated), why)  # type: ignore[arg-type]
 
 
@@ -323,20 +323,17 @@ def all_activation_bounds() -> dict[str, ActivationBounds]:
 SUP_NAMES = ("sup |phi|", "sup |phi'|", "sup |phi''|")
 
 
-def stated_words(
-    sups: tuple[sp.Expr | None, ...], stated: tuple[bool, ...], finite: str, infinite: str
-) -> str:
-    """The suprema a plugin stated, named into ``finite`` (those the grid check tests) and
-    ``infinite`` (a stated ``oo``, which nothing checks); "" for each kind there is none of."""
-    names = [
-        [
+def stated_suprema(sups: tuple[sp.Expr | None, ...], stated: tuple[bool, ...]) -> tuple[str, str]:
+    """The suprema a plugin stated, named: ``(finite, infinite)``, the ones the grid check tests
+    and the stated ``oo``s nothing checks (``"sup |phi|, sup |phi'|"``; "" where none)."""
+    return tuple(  # type: ignore[return-value]
+        ", ".join(
             f"sup |{_PHI[n]}|"
             for n in range(3)
-            if stated[n] and (sups[n] is not None) and bool(sups[n].is_finite) == want
-        ]
-        for want in (True, False)
-    ]
-    return "".join(t.format(", ".join(ns)) for t, ns in zip((finite, infinite), names) if ns)
+            if stated[n] and sups[n] is not None and bool(sups[n].is_finite) == finite
+        )
+        for finite in (True, False)
+    )
 
 
 def numeric_sup_gaps(

@@ -333,7 +333,7 @@ def check_assumptions() -> CheckResult:
         gaussian_bounds,
         loss_jump,
         numeric_sup_gaps,
-        stated_words,
+        stated_suprema,
     )
 
     bad: list[str] = []
@@ -347,10 +347,9 @@ def check_assumptions() -> CheckResult:
             bad.append(str(e))
             continue
         if b.stated and any(b.stated) and b.sups is not None:
-            if finite := stated_words(b.sups, b.stated, "{}", ""):
-                stated.append(f"{op} ({finite})")
-            if infinite := stated_words(b.sups, b.stated, "", "{}"):
-                unchecked.append(f"{op} ({infinite})")
+            finite, infinite = stated_suprema(b.sups, b.stated)
+            stated += [f"{op} ({finite})"] if finite else []
+            unchecked += [f"{op} ({infinite})"] if infinite else []
         if b.sups is not None and None in b.sups:
             bad.append(
                 f"{op}: SymPy finds no closed form ({b.unsolved}); a smooth op then states its "
