@@ -25,7 +25,7 @@ from descentcheck.properties.profiles import TEST_PROFILE, hypothesis_settings
 U = 2.0**-53
 ETA = 2.0**-1074  # the least positive subnormal
 # MKL's runtime comes with the mkl extra (tox's default env installs it); where it is loaded, it
-# must be in strict CNR mode (vector_math sets it before its first exp): asserted, not skipped
+# must be in CNR mode (vector_math sets it before its first exp): asserted, not skipped
 needs_mkl = pytest.mark.skipif(
     mkl_runtime.runtime() is None,
     reason="MKL's runtime library (the mkl extra: mkl-service, mkl) is not installed",
@@ -85,8 +85,8 @@ def test_intel_without_the_extra_keeps_numpys_and_mkl_asked_for_is_one_line(fres
     )
 
 
-def test_without_strict_reproducibility_mkl_is_not_used(fresh):
-    """MKL that computed before strict CNR could be set might round a product by its alignment:
+def test_without_reproducibility_mkl_is_not_used(fresh):
+    """MKL that computed before CNR could be set might round a product differently run to run:
     numpy's products then, and ``mkl`` asked for says why."""
     loose = mkl_runtime.Runtime(None, "MKL", False, "MKL computed before descentcheck could ...")
     fresh.setattr(blas, "cpu_vendor", lambda: "GenuineIntel")
@@ -256,10 +256,11 @@ def test_column_sums_are_the_sum_to_rounding_wherever_the_arrays_lie(a, offsets)
 
 @needs_mkl
 def test_the_same_product_has_the_same_bits_at_every_alignment(mkl):
-    """Strict CNR: numpy aligns to 16 bytes, MKL's kernels to 64; the bits must not follow."""
+    """CNR on one thread: numpy aligns to 16 bytes, MKL's kernels to 64; the bits must not
+    follow (documented for CNR mode, strict or not; checked here)."""
     assert mkl_runtime.runtime().reproducible
     lib = mkl_runtime.runtime().lib
-    assert lib.MKL_CBWR_Get(mkl_runtime.CBWR_ALL) == mkl_runtime.STRICT_AUTO
+    assert lib.MKL_CBWR_Get(mkl_runtime.CBWR_ALL) == mkl_runtime.CBWR_AUTO
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((257, 129)), rng.standard_normal((129, 131))
 
@@ -376,7 +377,7 @@ def test_complex_and_one_dimensional_products_stay_numpys(mkl):
 
 
 # MKL's vector math computing first (a CPU without AVX-512, mkl_umath installed) must not leave
-# the products without strict CNR: vector_math sets it before its first exp
+# the products without CNR: vector_math sets it before its first exp
 VML_FIRST = """
 import numpy as np
 from descentcheck.impl.ops import blas, vector_math as vm

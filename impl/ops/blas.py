@@ -11,11 +11,11 @@ with MKL, a lead that descentcheck's step could not make up beyond its products.
 Which a process uses is fixed when it first needs a large product (:func:`provider`): MKL where
 ``DESCENTCHECK_BLAS`` (:data:`ENV`) is ``mkl``, or is ``auto`` (unset) on a CPU whose vendor is
 GenuineIntel, and the ``mkl`` extra is installed (``pip install -e ".[mkl]"``: mkl-service and
-MKL's runtime); else numpy's. The same inputs give the same bits on a machine: MKL runs in strict
-CNR mode (:mod:`.mkl_runtime`, independent of memory alignment) and on one thread per call, set
-for the calling thread and restored after (with GNU OpenMP loaded first, ``import torch``, MKL's
-threads are not to be trusted: :mod:`.vector_math`). The two BLAS round the same sums
-differently, as two machines' would; ``tests/test_blas.py`` holds MKL's products to numpy's
+MKL's runtime); else numpy's. The same inputs give the same bits on a machine: MKL runs in CNR
+mode (:mod:`.mkl_runtime`: run-to-run reproducible, unaligned data included) and on one thread
+per call, set for the calling thread and restored after (with GNU OpenMP loaded first, ``import
+torch``, MKL's threads are not to be trusted: :mod:`.vector_math`). The two BLAS round the same
+sums differently, as two machines' would; ``tests/test_blas.py`` holds MKL's products to numpy's
 within the rounding bound of a length-k dot product.
 
 Only inside :func:`~descentcheck.impl.threads.one_blas_thread` (the trainer, the gradient check,

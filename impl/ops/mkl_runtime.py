@@ -1,16 +1,26 @@
 """MKL's runtime library (``libmkl_rt``, from the ``mkl`` extra), loaded once per process and put
-in strict Conditional Numerical Reproducibility mode before anything computes with it.
+in Conditional Numerical Reproducibility mode (CNR, ``MKL_CBWR_AUTO``) before anything computes
+with it.
 
-Why strict CNR: without it, MKL may take another code path for the same inputs at another
-memory alignment, and numpy aligns arrays to 16 bytes, not to MKL's 64, so the same product
-could round differently from run to run. ``MKL_CBWR_AUTO | MKL_CBWR_STRICT`` keeps the CPU's
-fastest branch and makes ``?gemm`` independent of alignment and thread count (oneMKL Developer
-Guide, "Obtaining Numerically Reproducible Results": strict CNR mode). The mode
-can only be set before MKL's first computation (it returns ``MKL_CBWR_ERR_MODE_CHANGE_FAILURE``
-after), so both of descentcheck's MKL users, :mod:`.vector_math` and :mod:`.blas`, call
-:func:`runtime` before their first call into MKL. Where something else computed with MKL first
-and the mode is not already strict (``MKL_CBWR=AUTO,STRICT`` in the environment sets it), the
-products stay numpy's (:mod:`.blas` says why).
+Why CNR: without it (MKL's default, ``MKL_CBWR_BRANCH_OFF``) MKL may choose its code path at run
+time, so the same product need not round the same way from run to run. With ``MKL_CBWR_AUTO``
+MKL keeps the CPU's fastest branch and its results are bitwise reproducible from run to run for
+a fixed number of threads, unaligned input and output included (oneMKL Developer Guide,
+"Obtaining Numerically Reproducible Results": "Reproducibility Conditions"; numpy aligns arrays to
+16 bytes, not to MKL's 64). descentcheck calls MKL on one thread, always (:mod:`.blas`,
+:mod:`.vector_math`), so strict CNR (``| MKL_CBWR_STRICT``: the same bits at any thread count)
+would add nothing it uses, and it cost: on machine H of tests/benchmarks/SPEED.md (an Intel Xeon
+with AVX-512) strict mode made a width-96 net's products 6-8% slower and a 10-column product
+(a distance layer's head) 30-75% slower, and PyTorch eager, whose MKL runs without CNR, drew
+ahead of descentcheck at widths 64 and 96. ``MKL_CBWR_AUTO | MKL_CBWR_STRICT`` (``MKL_CBWR=
+AUTO,STRICT`` in the environment) is accepted as it is: it keeps every guarantee above.
+
+The mode can only be set before MKL's first computation (it returns
+``MKL_CBWR_ERR_MODE_CHANGE_FAILURE`` after), so both of descentcheck's MKL users,
+:mod:`.vector_math` and :mod:`.blas`, call :func:`runtime` before their first call into MKL.
+Where something else computed with MKL first and the mode is not CNR's AUTO branch
+(``MKL_CBWR=AUTO`` in the environment sets it), the products stay numpy's (:mod:`.blas` says
+why).
 """
 
 from __future__ import annotations
@@ -23,13 +33,12 @@ from dataclasses import dataclass
 CBWR_AUTO = 2  # mkl_cbwr.h
 CBWR_STRICT = 0x10000
 CBWR_ALL = ~0
-STRICT_AUTO = CBWR_AUTO | CBWR_STRICT
 SONAMES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "mkl_rt.2.dll", "libmkl_rt.2.dylib")
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """The loaded ``libmkl_rt``; ``reproducible``: strict CNR is on (else ``why`` not)."""
+    """The loaded ``libmkl_rt``; ``reproducible``: CNR's AUTO branch is on (else ``why`` not)."""
 
     lib: ctypes.CDLL
     version: str
@@ -52,8 +61,8 @@ def _load() -> ctypes.CDLL | None:
 
 @functools.cache
 def runtime() -> Runtime | None:
-    """The process's MKL runtime with strict CNR set, or None where the ``mkl`` extra (mkl-service
-    and MKL's runtime library) is not installed."""
+    """The process's MKL runtime with CNR's AUTO branch set, or None where the ``mkl`` extra
+    (mkl-service and MKL's runtime library) is not installed."""
     try:
         lib = _load()
     except ImportError:
@@ -63,12 +72,12 @@ def runtime() -> Runtime | None:
     buf = ctypes.create_string_buffer(256)
     lib.MKL_Get_Version_String(buf, len(buf))
     version = buf.value.decode(errors="replace").split(" for ")[0]
-    set_status = lib.MKL_CBWR_Set(STRICT_AUTO)
+    set_status = lib.MKL_CBWR_Set(CBWR_AUTO)
     mode = lib.MKL_CBWR_Get(CBWR_ALL)
-    if mode & CBWR_STRICT and mode & 0xFFFF == CBWR_AUTO:
+    if mode & ~CBWR_STRICT == CBWR_AUTO:  # strict or not: run-to-run reproducible on one thread
         return Runtime(lib, version, True)
     why = (
-        f"MKL computed before descentcheck could set strict CNR mode (MKL_CBWR_Set returned "
-        f"{set_status}, mode {mode}); set MKL_CBWR=AUTO,STRICT to have it from the start"
+        f"MKL computed before descentcheck could set CNR mode (MKL_CBWR_Set returned "
+        f"{set_status}, mode {mode}); set MKL_CBWR=AUTO to have it from the start"
     )
     return Runtime(lib, version, False, why)

@@ -117,7 +117,7 @@ def _large_exp() -> Any:
 
         from . import mkl_runtime
 
-        mkl_runtime.runtime()  # strict CNR before MKL's first computation, for .blas's products
+        mkl_runtime.runtime()  # CNR before MKL's first computation, for .blas's products
 
         return _on_one_thread(mkl_umath.exp)
     return np.exp

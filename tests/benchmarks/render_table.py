@@ -73,11 +73,7 @@ def _machine(info: dict[str, Any]) -> str:
         ),
         (
             "large products: "
-            + (
-                f"MKL's dgemm ({v.get('mkl')}, strict CNR)"
-                if v["large_products"] == "mkl"
-                else "numpy's"
-            )
+            + (f"MKL's dgemm ({v.get('mkl')}, CNR)" if v["large_products"] == "mkl" else "numpy's")
             + f" ({v.get('cpu_vendor') or 'CPU vendor unknown'})"
             if "large_products" in v
             else None
