@@ -410,14 +410,45 @@ def test_the_gaussian_scaling_and_the_product_difference_bit_for_bit(data):
     _same_bits_but_nan_payloads(got, gd - gsq * r)
 
 
+ROW_WIDTHS = st.one_of(st.integers(1, 20), st.integers(120, 140), st.integers(250, 300))
+"""Row widths for numpy's pairwise sum: one running sum (under 8), eight (8-128, with and
+without a tail), and halves once (129-256) or twice (over 256)."""
+
+
+def _distinct(draw, shape: tuple[int, ...]) -> np.ndarray:
+    """Every entry drawn on its own (no fill value: a sum's order shows only where its terms
+    differ), finite, but for one drawn special value at a drawn place, or none."""
+    a = draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e3, 1e3), fill=st.nothing()))
+    if draw(st.booleans()):
+        a[tuple(draw(st.integers(0, k - 1)) for k in shape)] = draw(st.sampled_from(SPECIALS))
+    return a
+
+
+@SETTINGS
+@given(st.data(), ROW_WIDTHS, st.integers(1, 3))
+def test_the_per_unit_shift_is_the_difference_and_numpys_row_sums_bit_for_bit(data, d, n):
+    x, mu = _distinct(data.draw, (n, d)), _distinct(data.draw, (d,))
+    xs, q = np.empty_like(x), np.empty(n)
+    K.gaussian_shift_sums(x, mu, xs, q)
+    want = x - mu
+    _same_bits_but_nan_payloads(xs, want)
+    _same_bits_but_nan_payloads(q, np.add.reduce(want * want, axis=1))
+    a, v = _distinct(data.draw, (n, d)), _distinct(data.draw, (n,))
+    got = a.copy()
+    K.subtract_row_product(got, v, xs)
+    _same_bits_but_nan_payloads(got, a - v[:, None] * xs)
+
+
 GAUSS_KERNELS = (
     "abs_product",
     "gaussian_shift",
+    "gaussian_shift_sums",
     "gaussian_centre",
     "gaussian_excess",
     "gaussian_sums",
     "gaussian_scale",
     "subtract_product",
+    "subtract_row_product",
 )
 
 
@@ -464,8 +495,9 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
         "gaussian_scale",
         "subtract_product",
     }
+    per_unit_only = {"gaussian_shift_sums", "subtract_row_product"}
     near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
-    skipped = (per_connection if per_unit else set()) | (set() if near else {"abs_product"})
+    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else {"abs_product"})
     assert calls == set(GAUSS_KERNELS) - skipped
     # a centroid on a data row is handed back when its terms r^2 (x'^2 + c'^2) are not all 0
     # (x' = x - mu, mu the centroids' mid-range; an all-zero block gives e = 0, nothing to hand)

@@ -34,8 +34,10 @@ So is the elementwise work around the Gaussian layer's matrix products (its matm
 x'^2), ``gaussian_centre`` (c', r^2, r^2 c' and r^2 / 2, per-connection radii),
 ``gaussian_excess`` (z = p - th and the excess e), ``abs_product`` (the backward's
 ``|gz| e``), ``gaussian_sums`` and ``gaussian_scale`` (the centroid and radius gradients) and
-``subtract_product`` (the input gradient). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad``
-on machine F (A/B in one process, 40 paired steps, the median of the differences).
+``subtract_product`` (the input gradient); for per-unit radii ``gaussian_shift_sums`` (x' and
+numpy's pairwise row sums of x'^2, without an x'^2 array) and ``subtract_row_product`` (the
+input gradient). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad`` on machine F (A/B in one
+process, 40 paired steps, the median of the differences), before the per-unit two.
 
 The ``exp`` itself stays :func:`.vector_math.exp` (numba's ``exp`` would be a scalar libm call:
 PyPI's llvmlite has no SVML). Real float64 numpy arrays of :data:`MIN_SIZE` entries or more take

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 from .activations import _TANH_P, _TANH_Q, _TANH_SMALL
 from .base import Array
@@ -114,6 +115,86 @@ def gaussian_shift(  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
+def _block_sum(a: Array, lo: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's sum of a block of at most 128 entries ``a[lo:lo + n]``: under 8 one running sum;
+    else eight running sums over blocks of eight, added in pairs, then the rest one by one."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(**LOOP)
+def _pairwise_sum(a: Array, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's sum of ``a[:n]`` as ``np.add.reduce`` takes it along a contiguous row
+    (``pairwise_sum`` in numpy/_core/src/umath/loops_utils.h.src): up to 128 entries
+    :func:`_block_sum`; above, the sums of the two halves (the first a multiple of 8 long),
+    added. numpy recurses; this walks the same tree with a stack (numba's cache cannot hold a
+    recursive function: loading one crashed the process)."""
+    los, ns, state = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64, np.int64)
+    sums = np.empty(64)
+    top, done = 0, 0  # nodes on the stack; finished sums waiting for their sibling
+    los[0], ns[0], state[0] = 0, n, 0
+    while top >= 0:
+        lo, m = los[top], ns[top]
+        if m <= 128:
+            sums[done] = _block_sum(a, lo, m)
+            done += 1
+            top -= 1
+            continue
+        half = m // 2
+        half -= half % 8
+        if state[top] == 0:  # the first half next
+            state[top] = 1
+            top += 1
+            los[top], ns[top], state[top] = lo, half, 0
+        elif state[top] == 1:  # then the second
+            state[top] = 2
+            top += 1
+            los[top], ns[top], state[top] = lo + half, m - half, 0
+        else:  # both summed: first + second
+            done -= 1
+            sums[done - 1] = sums[done - 1] + sums[done]
+            top -= 1
+    return sums[0]
+
+
+@numba.njit(**LOOP)
+def gaussian_shift_sums(  # pragma: no cover - compiled
+    x: Array, mu: Array, xs: Array, q: Array
+) -> None:
+    """``xs = x - mu`` (mu by columns) and ``q = np.add.reduce(xs * xs, axis=1)``, numpy's
+    pairwise sums of each row's squares (per-unit radii)."""
+    n, d = x.shape
+    row = np.empty(d)
+    for i in range(n):
+        for j in range(d):
+            s = x[i, j] - mu[j]
+            xs[i, j] = s
+            row[j] = s * s
+        q[i] = _pairwise_sum(row, d)
+
+
+@numba.njit(**LOOP)
 def gaussian_centre(  # pragma: no cover - compiled
     c: Array, mu: Array, r: Array, cs: Array, r2: Array, rc: Array, h2: Array
 ) -> None:
@@ -185,3 +266,12 @@ def subtract_product(a: Array, b: Array, xs: Array) -> None:  # pragma: no cover
     for i in range(n):
         for j in range(d):
             a[i, j] = a[i, j] - b[i, j] * xs[i, j]
+
+
+@numba.njit(**LOOP)
+def subtract_row_product(a: Array, v: Array, xs: Array) -> None:  # pragma: no cover - compiled
+    """``a - v[:, None] * xs`` into a (v by rows; per-unit radii)."""
+    n, d = a.shape
+    for i in range(n):
+        for j in range(d):
+            a[i, j] = a[i, j] - v[i] * xs[i, j]

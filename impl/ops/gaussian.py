@@ -113,6 +113,27 @@ def _shifted(x: Array, mu: Array) -> tuple[Array, Array]:
     return xs, xx  # mutants: numba only
 
 
+def _shifted_row_sums(x: Array, mu: Array) -> tuple[Array, Array]:
+    """``x' = x - mu`` and its rows' sums of squares ``q = add.reduce(x'^2, axis=1)``: in one
+    pass, without an x'^2 array, where :mod:`.fused` has kernels for x, with the same bits."""
+    k = fused.kernels(x)
+    if k is None:
+        xs = x - mu
+        return xs, namespace(x).add.reduce(xs * xs, axis=1)
+    xs, q = np.empty_like(x), np.empty(x.shape[0])  # mutants: numba only
+    k.gaussian_shift_sums(x, mu, xs, q)  # mutants: numba only
+    return xs, q  # mutants: numba only
+
+
+def _minus_row_product(a: Array, v: Array, xs: Array) -> Array:
+    """``a - v[:, None] * xs``, into a (one pass where :mod:`.fused` has kernels for a, xs)."""
+    k = fused.kernels(a, xs) if v.dtype == np.float64 else None
+    if k is None:
+        return isub(a, v[:, None] * xs)
+    k.subtract_row_product(a, v, xs)  # mutants: numba only
+    return a  # mutants: numba only
+
+
 def _minus_product(a: Array, b: Array, xs: Array) -> Array:
     """``a - b * xs``, into a (one pass where :mod:`.fused` has kernels for them)."""
     k = fused.kernels(a, b, xs)
@@ -230,10 +251,9 @@ class Gaussian(Layer):
         xp = namespace(x)
         cr = c.real
         mu = 0.5 * (cr.max(axis=0) + cr.min(axis=0))
-        if self.per_unit:  # only x'^2's row sums q are kept, none read back; pairwise sums of a
-            # temporary (einsum's running sums cost per-unit rows up to 1.5 eps, 3.7 -> 5.2)
-            xs = x - mu
-            xx = xp.add.reduce(xs * xs, axis=1)
+        if self.per_unit:  # only x'^2's row sums q are kept, numpy's pairwise sums (einsum's
+            # running sums cost per-unit rows up to 1.5 eps, 3.7 -> 5.2)
+            xs, xx = _shifted_row_sums(x, mu)
         else:
             xs, xx = _shifted(x, mu)  # x', c': the same differences, smaller magnitudes
         k = None if self.per_unit else fused.kernels(c, r)
@@ -314,7 +334,7 @@ class Gaussian(Layer):
         gx = None
         if self.input_grads:
             if self.per_unit:
-                gx = isub(matmul(gz, rc), (gz @ r2[:, 0])[:, None] * xs)
+                gx = _minus_row_product(matmul(gz, rc), gz @ r2[:, 0], xs)
             else:
                 gx = _minus_product(matmul(gz, rc), matmul(gz, r2), xs)
             rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > 0.0) if w is not None else ()
