@@ -144,14 +144,18 @@ def _block_sum(a: Array, lo: int, n: int) -> float:  # pragma: no cover - compil
 
 
 @numba.njit(**LOOP)
-def _pairwise_sum(a: Array, n: int) -> float:  # pragma: no cover - compiled
+def _pairwise_sum(  # pragma: no cover - compiled
+    a: Array, n: int, nodes: Array, sums: Array
+) -> float:
     """numpy's sum of ``a[:n]`` as ``np.add.reduce`` takes it along a contiguous row
     (``pairwise_sum`` in numpy/_core/src/umath/loops_utils.h.src): up to 128 entries
     :func:`_block_sum`; above, the sums of the two halves (the first a multiple of 8 long),
     added. numpy recurses; this walks the same tree with a stack (numba's cache cannot hold a
-    recursive function: loading one crashed the process)."""
-    los, ns, state = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64, np.int64)
-    sums = np.empty(64)
+    recursive function: loading one crashed the process): ``nodes`` (3, 64) integers and
+    ``sums`` (64,), the caller's scratch, allocated once for all rows."""
+    if n <= 128:
+        return _block_sum(a, 0, n)
+    los, ns, state = nodes[0], nodes[1], nodes[2]
     top, done = 0, 0  # nodes on the stack; finished sums waiting for their sibling
     los[0], ns[0], state[0] = 0, n, 0
     while top >= 0:
@@ -185,13 +189,13 @@ def gaussian_shift_sums(  # pragma: no cover - compiled
     """``xs = x - mu`` (mu by columns) and ``q = np.add.reduce(xs * xs, axis=1)``, numpy's
     pairwise sums of each row's squares (per-unit radii)."""
     n, d = x.shape
-    row = np.empty(d)
+    row, nodes, sums = np.empty(d), np.empty((3, 64), np.int64), np.empty(64)
     for i in range(n):
         for j in range(d):
             s = x[i, j] - mu[j]
             xs[i, j] = s
             row[j] = s * s
-        q[i] = _pairwise_sum(row, d)
+        q[i] = _pairwise_sum(row, d, nodes, sums)
 
 
 @numba.njit(**LOOP)
