@@ -70,11 +70,15 @@ def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
     return _exp_neg_abs_real(x), x >= 0
 
 
-def _exp_neg_abs_real(x: Array) -> Array:
+def _exp_neg_abs_real(x: Array, k: Any = None) -> Array:
     """``exp(-|x|)`` for real x: where(x >= 0, -x, x) is -|x| (at -0.0 both give exp(0) = 1),
-    without the data-dependent branch of where."""
-    e = namespace(x).abs(x)
-    namespace(x).negative(e, out=e)
+    without the data-dependent branch of where. ``k``: :mod:`.fused`'s kernels for x, which
+    form -|x| in one pass instead of two (the same bits), or None."""
+    if k is None:
+        e = namespace(x).abs(x)
+        namespace(x).negative(e, out=e)
+    else:
+        e = k.neg_abs(x)  # mutants: numba only
     return vector_math.exp(e, out=e)
 
 
@@ -121,7 +125,7 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     precision)."""
     k = fused.kernels(x)
     if k is not None:  # the same chain in one pass (numba; the same bits)
-        e = _exp_neg_2abs(x)  # mutants: numba only
+        e = _exp_neg_2abs(x, k)  # mutants: numba only
         return fused.call(k.tanh_from, x, e), e  # mutants: numba only
     xp = namespace(x)
     a = xp.abs(x)
@@ -149,19 +153,28 @@ def _tanh_real(x: Array) -> tuple[Array, Array]:
     return xp.copysign(y, x, out=y), e
 
 
-def _exp_neg_2abs(x: Array) -> Array:
+def _exp_neg_2abs(x: Array, k: Any = None) -> Array:
     """``e = exp(-2|x|)`` for real x: ``|x| * -2`` is exact, so the bits are those of
-    ``_exp_neg_abs(x + x)``, in three array calls instead of five (a small tanh's backward)."""
-    xp = namespace(x)
-    e = xp.abs(x)
-    e = xp.multiply(e, _MINUS_TWO if xp is np else -2.0, out=e)
+    ``_exp_neg_abs(x + x)``, in three array calls instead of five (a small tanh's backward).
+    ``k``: :mod:`.fused`'s kernels for x, which form ``|x| * -2`` in one pass, or None."""
+    if k is None:
+        xp = namespace(x)
+        e = xp.abs(x)
+        e = xp.multiply(e, _MINUS_TWO if xp is np else -2.0, out=e)
+    else:
+        e = k.neg_2abs(x)  # mutants: numba only
     return vector_math.exp(e, out=e)
 
 
 def _tanh_simd(x: Array) -> tuple[Array, Array]:
-    """``tanh(x)`` by numpy's SIMD loop and ``e = exp(-2|x|)`` (as :func:`_tanh_real` makes it)."""
-    e = np.abs(x)
-    e *= -2.0
+    """``tanh(x)`` by numpy's SIMD loop and ``e = exp(-2|x|)`` (as :func:`_tanh_real` makes it;
+    ``|x| * -2`` in one pass where :mod:`.fused` has kernels for x)."""
+    k = fused.kernels(x)
+    if k is None:
+        e = np.abs(x)
+        e *= -2.0
+    else:
+        e = k.neg_2abs(x)  # mutants: numba only
     return np.tanh(x), np.exp(e, out=e)
 
 
@@ -238,7 +251,7 @@ class Sigmoid(Elementwise):
             num = xp.sign(x)
             num = xp.maximum(e, num, out=num)
             return xp.divide(num, xp.add(e, _ONE if xp is np else 1.0), out=num), e
-        e = _exp_neg_abs_real(x)  # mutants: numba only
+        e = _exp_neg_abs_real(x, k)  # mutants: numba only
         return fused.call(k.sigmoid_from, x, e), e  # mutants: numba only
 
     def derivative(self, e: Array) -> Array:

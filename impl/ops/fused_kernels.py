@@ -18,6 +18,19 @@ P0, P1, P2 = _TANH_P
 Q0, Q1, Q2 = _TANH_Q
 SMALL = _TANH_SMALL
 SIGNATURE = ["float64(float64, float64)"]
+ONE = ["float64(float64)"]
+
+
+@numba.vectorize(ONE, cache=True)
+def neg_abs(x: float) -> float:  # pragma: no cover - compiled
+    """``-|x|``: numpy's ``abs`` then ``negative`` (sigmoid's ``exp`` argument)."""
+    return -abs(x)
+
+
+@numba.vectorize(ONE, cache=True)
+def neg_2abs(x: float) -> float:  # pragma: no cover - compiled
+    """``|x| * -2``: numpy's ``abs`` then a multiply by -2 (tanh's ``exp`` argument)."""
+    return abs(x) * -2.0
 
 
 @numba.vectorize(SIGNATURE, cache=True)
