@@ -30,6 +30,7 @@ from typing import Any
 
 from descentcheck.impl.interrupts import ignore_interrupts, interrupt_once, stop_pool
 from descentcheck.impl.io import atomic_write_text
+from descentcheck.impl.threads import allowed_cpus, run_on
 from descentcheck.impl.trajectory import jsonable
 
 from .claims import BY_ID, CLAIMS
@@ -49,6 +50,14 @@ def processes(jobs: int, claims: int) -> int:
     """How many processes run ``claims`` claims under ``jobs``: never more than the claims
     (``--workers 1000`` forked a thousand for two), and 1 (this one) for a single claim."""
     return max(1, min(jobs, claims))
+
+
+def start_worker(cpus: frozenset[int] | None) -> None:
+    """Pool initializer of the ledger's forked workers: Ctrl-C left to the parent, and the
+    worker on the parent's CPUs (``impl.threads.run_on``: MKL's fork handler may have put it on
+    fewer)."""
+    ignore_interrupts()
+    run_on(cpus)
 
 
 def run_claims(
@@ -84,7 +93,9 @@ def run_claims(
         # Ctrl-C: the workers are terminated at once (shutdown would wait for their claims), and
         # a second Ctrl-C cannot cut that short (it hung the exit, the workers still running)
         with interrupt_once():
-            pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_interrupts)
+            pool = ProcessPoolExecutor(
+                max_workers=workers, initializer=start_worker, initargs=(allowed_cpus(),)
+            )
             try:
                 futures = {pool.submit(_run_one, i, profile): i for i in order}
                 for f in as_completed(futures):
