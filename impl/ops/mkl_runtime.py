@@ -11,9 +11,10 @@ a fixed number of threads, unaligned input and output included (oneMKL Developer
 :mod:`.vector_math`), so strict CNR (``| MKL_CBWR_STRICT``: the same bits at any thread count)
 would add nothing it uses, and it cost: on machine H of tests/benchmarks/SPEED.md (an Intel Xeon
 with AVX-512) strict mode made a width-96 net's products 6-8% slower and a 10-column product
-(a distance layer's head) 30-75% slower, and PyTorch eager, whose MKL runs without CNR, drew
-ahead of descentcheck at widths 64 and 96. ``MKL_CBWR_AUTO | MKL_CBWR_STRICT`` (``MKL_CBWR=
-AUTO,STRICT`` in the environment) is accepted as it is: it keeps every guarantee above.
+(a distance layer's head) 30-75% slower, and PyTorch eager (its own MKL: the same products on
+the same arrays 5-15% faster there) drew ahead of descentcheck at widths 64 and 96.
+``MKL_CBWR_AUTO | MKL_CBWR_STRICT`` (``MKL_CBWR=AUTO,STRICT`` in the environment) is accepted as
+it is: it keeps every guarantee above.
 
 The mode can only be set before MKL's first computation (it returns
 ``MKL_CBWR_ERR_MODE_CHANGE_FAILURE`` after), so both of descentcheck's MKL users,
