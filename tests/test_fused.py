@@ -380,8 +380,8 @@ def test_the_gaussian_centring_is_its_four_numpy_calls_bit_for_bit(data):
 @given(st.data())
 def test_the_gaussian_excess_is_z_and_e_bit_for_bit(data):
     """z = p - (th + s/2) and ``e = z * RHO + (th + s/2)`` (its two roundings, no fused
-    multiply-add), bit for bit; and ``|g| * e``."""
-    p, th, g = data.draw(same_shape(3))
+    multiply-add), bit for bit."""
+    p, th = data.draw(same_shape(2))
     s_half = _column(data.draw, p.shape[1])
     t = th + s_half
     z = p - t
@@ -391,9 +391,26 @@ def test_the_gaussian_excess_is_z_and_e_bit_for_bit(data):
     K.gaussian_excess(got, th.copy(), s_half, got_e)
     _same_bits_but_nan_payloads(got, z)
     _same_bits_but_nan_payloads(got_e, e)
+
+
+@SETTINGS
+@given(st.data(), st.integers(1, 3), st.one_of(st.integers(1, 20), st.integers(120, 300)))
+def test_the_excess_sums_are_numpys_row_and_column_sums(data, n, u):
+    """The sums of ``|g| e`` by columns and by rows, as numpy adds them (every bit but a zero's
+    sign, which no decision ``> 0`` reads); and, with few distinct values so that sums cancel to
+    0 exactly, the same units and samples handed back."""
+    shape = data.draw(st.sampled_from([(n, u), (u, n), (u, 1)]))  # one long column: pairwise
+    if data.draw(st.booleans()):
+        g, e = _distinct(data.draw, shape), _distinct(data.draw, shape)
+    else:  # small integers: sums that cancel to exactly 0 in one order may not in another
+        ints = hnp.arrays(np.float64, shape, elements=st.integers(-3, 3).map(float))
+        g, e = data.draw(ints), data.draw(ints)
     w = np.abs(g)
     w *= e
-    _same_bits_but_nan_payloads(K.abs_product(g, e), w)
+    cols, rows = np.empty(shape[1]), np.empty(shape[0])
+    K.excess_sums(g, e, cols, rows)
+    _same_bits_but_nan_payloads(cols + 0.0, np.add.reduce(w, axis=0) + 0.0)
+    _same_bits_but_nan_payloads(rows + 0.0, np.add.reduce(w, axis=1) + 0.0)
 
 
 @SETTINGS
@@ -456,7 +473,7 @@ def test_the_per_unit_shift_is_the_difference_and_numpys_row_sums_bit_for_bit(da
 
 
 GAUSS_KERNELS = (
-    "abs_product",
+    "excess_sums",
     "gaussian_shift",
     "gaussian_shift_sums",
     "gaussian_centre",
@@ -513,7 +530,7 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
     }
     per_unit_only = {"gaussian_shift_sums", "subtract_row_product"}
     near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
-    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else {"abs_product"})
+    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else {"excess_sums"})
     assert calls == set(GAUSS_KERNELS) - skipped
     # a centroid on a data row is handed back when its terms r^2 (x'^2 + c'^2) are not all 0
     # (x' = x - mu, mu the centroids' mid-range; an all-zero block gives e = 0, nothing to hand)

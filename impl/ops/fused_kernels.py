@@ -243,10 +243,33 @@ def gaussian_excess(  # pragma: no cover - compiled
             e[i, j] = z * RHO + t
 
 
-@numba.vectorize(SIGNATURE, cache=True)
-def abs_product(g: float, e: float) -> float:  # pragma: no cover - compiled
-    """``|g| * e``."""
-    return abs(g) * e
+@numba.njit(**LOOP)
+def excess_sums(  # pragma: no cover - compiled
+    g: Array, e: Array, cols: Array, rows: Array
+) -> None:
+    """The sums of ``w = |g| * e`` by columns into cols and by rows into rows, added as numpy's
+    ``add.reduce(w, axis=0)`` and ``add.reduce(w, axis=1)`` add them, without forming w: each
+    row by numpy's pairwise sum; the columns row after row (two columns or more), or a single
+    column by the pairwise sum (numpy reduces an (n, 1) array as a vector)."""
+    n, u = g.shape
+    nodes, sums = np.empty((3, 64), np.int64), np.empty(64)
+    if u == 1:
+        col = np.empty(n)
+        for i in range(n):
+            v = abs(g[i, 0]) * e[i, 0]
+            col[i] = v
+            rows[i] = v
+        cols[0] = _pairwise_sum(col, n, nodes, sums)
+        return
+    row = np.empty(u)
+    for j in range(u):
+        cols[j] = 0.0
+    for i in range(n):
+        for j in range(u):
+            v = abs(g[i, j]) * e[i, j]
+            row[j] = v
+            cols[j] = cols[j] + v
+        rows[i] = _pairwise_sum(row, u, nodes, sums)
 
 
 @numba.njit(**LOOP)

@@ -307,18 +307,24 @@ class Gaussian(Layer):
         xp = namespace(gz)
         # |gz|-weighted excess of the terms' size over RHO times the squared distances, per
         # unit (column sums) and per sample (row sums): > 0 hands them to the direct formula
-        w = None
+        by_unit = by_sample = None
         if e is not None:
             k = fused.kernels(gz, e)
             if k is None:
                 w = xp.abs(gz.real)
                 w *= e
-            else:
-                w = k.abs_product(gz, e)  # the same in one pass; mutants: numba only
+                by_unit = xp.add.reduce(w, axis=0)
+                by_sample = xp.add.reduce(w, axis=1) if self.input_grads else None
+            else:  # the same sums in one pass, without w
+                by_unit, by_sample = (
+                    np.empty(gz.shape[1]),
+                    np.empty(gz.shape[0]),
+                )  # mutants: numba only
+                k.excess_sums(gz, e, by_unit, by_sample)  # mutants: numba only
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)  # (units,)
         gd, gsq = self._sums_matmul(gzt, matmul(gzt, xs), S, xx, cs)
-        units = xp.flatnonzero(xp.add.reduce(w, axis=0) > 0.0) if w is not None else ()
+        units = xp.flatnonzero(by_unit > 0.0) if by_unit is not None else ()
         if len(units):
             diff = x[:, None, :] - c[units]
             gd[units], direct = self._sums_direct(gz[:, units], diff, diff * diff)
@@ -337,7 +343,7 @@ class Gaussian(Layer):
                 gx = _minus_row_product(matmul(gz, rc), gz @ r2[:, 0], xs)
             else:
                 gx = _minus_product(matmul(gz, rc), matmul(gz, r2), xs)
-            rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > 0.0) if w is not None else ()
+            rows = xp.flatnonzero(by_sample > 0.0) if by_sample is not None else ()
             if len(rows):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
         return [gx], {"centroids": gc, "radii": gr}
