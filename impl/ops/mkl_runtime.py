@@ -12,7 +12,7 @@ a fixed number of threads, unaligned input and output included (oneMKL Developer
 would add nothing it uses, and it cost: on machine H of tests/benchmarks/SPEED.md (an Intel Xeon
 with AVX-512) strict mode made a width-96 net's products 6-8% slower and a 10-column product
 (a distance layer's head) 30-75% slower, and PyTorch eager (its own MKL: the same products on
-the same arrays 5-15% faster there) drew ahead of descentcheck at widths 64 and 96.
+the same arrays in 4-16% less time there) drew ahead of descentcheck at widths 64 and 96.
 ``MKL_CBWR_AUTO | MKL_CBWR_STRICT`` (``MKL_CBWR=AUTO,STRICT`` in the environment) is accepted as
 it is: it keeps every guarantee above.
 
