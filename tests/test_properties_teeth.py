@@ -200,7 +200,7 @@ def test_verify_errors_on_an_uncertified_increase(profile):
     ("old", "new"),
     [
         # the mutation run's last open gap (gaussian.py: units picked by per-sample sums)
-        ("xp.add.reduce(w, axis=0) > 0.0", "xp.add.reduce(w, axis=1) > 0.0"),
+        ("by_unit = xp.add.reduce(w, axis=0)", "by_unit = xp.add.reduce(w, axis=1)"),
         # no unit handed back to the direct formula
         ("if len(units):", "if False:"),
         # the full mutation run: rows handed back set to None (NaN), which the claim counted
@@ -227,7 +227,7 @@ def test_the_loss_scaling_claim_catches_a_hand_back_that_reads_the_cotangents_si
     gradient entry exactly."""
     from descentcheck.impl.ops.gaussian import Gaussian
 
-    rows = "rows = xp.flatnonzero(xp.add.reduce(w, axis=1) > {}) if w is not None else ()"
+    rows = "rows = xp.flatnonzero(by_sample > {}) if by_sample is not None else ()"
     plant(monkeypatch, Gaussian, "_backward_matmul", (rows.format("0.0"), rows.format("1.0")))
     entry = run_claim(BY_ID["backprop-exact-under-loss-scaling"], profile)
     assert entry["outcome"] == "falsified", entry
