@@ -408,3 +408,42 @@ def test_mkl_keeps_numpys_infinities_and_nans(mkl):
         got, ref = blas.mkl_product(a, b), a @ b
     assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.isnan(got[0]).all()
     assert np.array_equal(np.isinf(got), np.isinf(ref)) and got[2, 5] == np.inf
+
+
+class _FakeMkl:
+    """A stand-in for libmkl_rt: MKL_CBWR_Get answers ``mode`` whatever was set (as MKL does
+    after its first computation, when the mode can no longer change)."""
+
+    def __init__(self, mode: int) -> None:
+        self.mode = mode
+
+    def MKL_Get_Version_String(self, buf, size) -> None:
+        buf.value = b"fake MKL"
+
+    def MKL_CBWR_Set(self, mode: int) -> int:
+        return -3  # MKL_CBWR_ERR_MODE_CHANGE_FAILURE
+
+    def MKL_CBWR_Get(self, which: int) -> int:
+        return self.mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "reproducible"),
+    [
+        (mkl_runtime.CBWR_AUTO, True),
+        (mkl_runtime.CBWR_AUTO | mkl_runtime.CBWR_STRICT, True),  # MKL_CBWR=AUTO,STRICT first
+        (1, False),  # MKL_CBWR_BRANCH_OFF: MKL computed first, without CNR
+        (3, False),  # MKL_CBWR_COMPATIBLE: another branch, whose bits are not AUTO's
+        (4 | mkl_runtime.CBWR_STRICT, False),  # another branch (SSE2), strict or not
+    ],
+)
+def test_mkl_is_taken_in_cnrs_auto_branch_strict_or_not(monkeypatch, mode, reproducible):
+    """Run-to-run reproducible on one thread: CNR's AUTO branch, with or without STRICT; any
+    other mode (something computed with MKL before descentcheck could set it) is refused."""
+    monkeypatch.setattr(mkl_runtime, "_load", lambda: _FakeMkl(mode))
+    rt = mkl_runtime.runtime.__wrapped__()
+    assert rt.reproducible is reproducible
+    if reproducible:
+        assert rt.why == ""
+    else:
+        assert "set MKL_CBWR=AUTO" in rt.why and f"mode {mode}" in rt.why

@@ -399,7 +399,9 @@ def test_the_excess_sums_are_numpys_row_and_column_sums(data, n, u):
     """The sums of ``|g| e`` by columns and by rows, as numpy adds them (every bit but a zero's
     sign, which no decision ``> 0`` reads); and, with few distinct values so that sums cancel to
     0 exactly, the same units and samples handed back."""
-    shape = data.draw(st.sampled_from([(n, u), (u, n), (u, 1)]))  # one long column: pairwise
+    # few rows or few columns, one long column (numpy's pairwise sum), and a block of both
+    square = (data.draw(st.integers(4, 40)), data.draw(st.integers(4, 40)))
+    shape = data.draw(st.sampled_from([(n, u), (u, n), (u, 1), square]))
     if data.draw(st.booleans()):
         g, e = _distinct(data.draw, shape), _distinct(data.draw, shape)
     else:  # small integers: sums that cancel to exactly 0 in one order may not in another

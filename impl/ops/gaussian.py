@@ -127,7 +127,7 @@ def _shifted_row_sums(x: Array, mu: Array) -> tuple[Array, Array]:
 
 def _minus_row_product(a: Array, v: Array, xs: Array) -> Array:
     """``a - v[:, None] * xs``, into a (one pass where :mod:`.fused` has kernels for a, xs)."""
-    k = fused.kernels(a, xs) if v.dtype == np.float64 else None
+    k = fused.kernels(a, xs)  # real a means gz and r are: v = gz @ r^2 is real float64 too
     if k is None:
         return isub(a, v[:, None] * xs)
     k.subtract_row_product(a, v, xs)  # mutants: numba only
@@ -316,10 +316,8 @@ class Gaussian(Layer):
                 by_unit = xp.add.reduce(w, axis=0)
                 by_sample = xp.add.reduce(w, axis=1) if self.input_grads else None
             else:  # the same sums in one pass, without w
-                by_unit, by_sample = (
-                    np.empty(gz.shape[1]),
-                    np.empty(gz.shape[0]),
-                )  # mutants: numba only
+                n, units = gz.shape  # mutants: numba only
+                by_unit, by_sample = np.empty(units), np.empty(n)  # mutants: numba only
                 k.excess_sums(gz, e, by_unit, by_sample)  # mutants: numba only
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)  # (units,)
