@@ -241,6 +241,17 @@ def _a_pickle(p: Path, label: str) -> str:
     return f"{label} {p} is a Python pickle, which descentcheck never loads"
 
 
+def npz_path(path: PathLike, what: str) -> Path:
+    """``path``, if it names something that could be an ``.npz`` file: not missing, not a folder
+    (``what`` as :func:`load_npz`'s)."""
+    p, error, label = Path(path), _ERRORS[what], _LABELS[what]
+    if not exists(p):
+        raise error(f"{label} not found: {p}")
+    if p.is_dir():
+        raise error(f"{label} {p} is a directory, not an .npz file")
+    return p
+
+
 def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     """All arrays of the ``.npz`` at ``path``, read with ``allow_pickle=False``.
 
@@ -251,11 +262,7 @@ def load_npz(path: PathLike, what: str) -> dict[str, Array]:
     error, label = _ERRORS[what], _LABELS[what]
     if not isinstance(path, str | os.PathLike):
         raise error(f"{label} must be named by a path, got {type(path).__name__}")
-    p = Path(path)
-    if not exists(p):
-        raise error(f"{label} not found: {p}")
-    if p.is_dir():
-        raise error(f"{label} {p} is a directory, not an .npz file")
+    p = npz_path(path, what)
     try:
         loaded = np.load(p, allow_pickle=False)
     except EOFError:

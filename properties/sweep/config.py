@@ -1,8 +1,7 @@
 """The sweep file (TOML or JSON; the README's "Sweep files"), validated by strict, frozen pydantic
 models (:mod:`descentcheck.impl.validated`: unknown keys refused with the closest known one, each
 problem one line ``FILE: WHERE: PROBLEM``). ``mode="before"`` validators expand shorthands and
-fill the ``<...>`` slots. Specs and data resolve as everywhere else, relative to the sweep file's
-folder.
+fill the ``<...>`` slots; specs and data resolve relative to the sweep file's folder.
 """
 
 from __future__ import annotations
@@ -15,11 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import AfterValidator as After
+from pydantic import BeforeValidator as Before
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from descentcheck.impl.data import resolve_source
 from descentcheck.impl.errors import DataError, HyperparameterError, SpecError
-from descentcheck.impl.io import exists, read_document
+from descentcheck.impl.io import npz_path, read_document
 from descentcheck.impl.spec import load_spec
 from descentcheck.impl.validated import (
     Table,
@@ -45,7 +46,7 @@ MAX_SEEDS = 1_000_000  # as expand.MAX_CASES
 NonNeg = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-OneOrMore = pydantic.BeforeValidator(lambda v: v if isinstance(v, list | tuple) else [v])
+OneOrMore = Before(lambda v: v if isinstance(v, list | tuple) else [v])
 NonEmpty = Field(min_length=1)
 
 
@@ -58,24 +59,23 @@ class Architecture:
 
 
 def _architecture(entry: Any, info: pydantic.ValidationInfo) -> Architecture:
-    """One ``specs`` entry: a spec file or built-in example by name, an inline spec, or
-    ``{name, spec}`` with either; unnamed inline specs get ``""`` (then ``inline{i}``)."""
-    name, spec = None, entry
-    if isinstance(entry, Mapping) and "spec" in entry:
-        for k in entry:
-            choice(k, ("name", "spec"), "key")
-        name, spec = entry.get("name"), entry["spec"]
+    """A spec file or built-in example by name, an inline spec, or ``{name, spec}`` with either
+    (an unnamed inline spec is named by its ``name`` key, else ``""``, then ``inline{i}``)."""
+    named = isinstance(entry, Mapping) and "spec" in entry
+    for k in entry if named else ():
+        choice(k, ("name", "spec"), "key")
+    name, spec = (entry.get("name"), entry["spec"]) if named else (None, entry)
     if not isinstance(spec, str | Mapping):
         raise problem(f"expected a spec name, a file path or a table, got {kind_of(spec)}")
-    try:
-        plain = json.loads(json.dumps(spec, allow_nan=False))  # plain JSON types only
-        raw = load_spec(plain, info.context["base"]).raw
+    try:  # through JSON: plain JSON types only
+        raw = load_spec(json.loads(json.dumps(spec, allow_nan=False)), info.context["base"]).raw
     except SpecError as e:
         raise problem(f"invalid spec: {e}" if isinstance(spec, Mapping) else str(e)) from None
     except (TypeError, ValueError) as e:
         raise problem(f"spec is not plain JSON: {e}") from None
-    title = name or (spec if isinstance(spec, str) else raw.get("name"))
-    return Architecture(str(title or ""), dict(raw))
+    return Architecture(
+        str(name or (spec if isinstance(spec, str) else raw.get("name")) or ""), raw
+    )
 
 
 def _named(archs: tuple[Architecture, ...]) -> tuple[Architecture, ...]:
@@ -100,27 +100,44 @@ class RandomDags(Table):
     seed: NonNeg = 0
     max_steps: Annotated[StrictInt, Field(ge=2, le=MAX_RANDOM_STEPS)] = 5
     max_params: Positive | None = None
-    exclude_ops: Annotated[tuple[str, ...], AfterValidator(_exclusions)] = ()
+    exclude_ops: Annotated[tuple[str, ...], After(_exclusions)] = ()
+
+
+def _some(archs: Architectures) -> Architectures:
+    if not archs.specs and not archs.random:
+        raise problem("no architectures (give specs or random)")
+    return archs
 
 
 class Architectures(Table):
     """The ``architectures`` table (a list is its ``specs``); not empty."""
 
-    specs: Annotated[
-        tuple[Annotated[Any, AfterValidator(_architecture)], ...], AfterValidator(_named)
-    ] = ()
+    specs: Annotated[tuple[Annotated[Any, After(_architecture)], ...], After(_named)] = ()
     random: Annotated[tuple[RandomDags, ...], OneOrMore] = ()
 
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _just_specs(cls, v: Any) -> Any:
-        return {"specs": v} if isinstance(v, list) else v
 
-    @pydantic.model_validator(mode="after")
-    def _some(self) -> Architectures:
-        if not self.specs and not self.random:
-            raise problem("no architectures (give specs or random)")
-        return self
+def _data(v: Any, info: pydantic.ValidationInfo) -> Any:
+    """A data set's name (or path) alone, or its table; its ``<kind>`` and a file's ``<path>``."""
+    v = {"source": v} if isinstance(v, str) else v
+    if not isinstance(v, Mapping) or not isinstance(v.get("source"), str):
+        return v  # left to the type checks
+    if v["source"].strip().lower() == "random":
+        if "subsample" in v:
+            raise problem("random data take n (rows), not subsample", "subsample")
+        return {"n": DEFAULT_RANDOM_ROWS, **v, "<kind>": "random", "source": "random"}
+    if "n" in v:
+        raise problem("n (rows) is for random data; use subsample for a data set", "n")
+    try:
+        kind, where = resolve_source(v["source"], info.context["base"])
+        path = str(npz_path(where, "data").resolve()) if kind == "file" else None
+    except DataError as e:
+        raise problem(str(e), "source") from None
+    return {
+        **v,
+        "<kind>": kind,
+        "source": where if kind == "builtin" else v["source"],
+        "<path>": path,
+    }
 
 
 class DataEntry(Table):
@@ -133,32 +150,6 @@ class DataEntry(Table):
     n: Annotated[StrictInt, Field(ge=1, le=MAX_RANDOM_ROWS)] | None = None
     path: str | None = Field(None, validation_alias="<path>")
 
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _resolve(cls, v: Any, info: pydantic.ValidationInfo) -> Any:
-        v = {"source": v} if isinstance(v, str) else v
-        if not isinstance(v, Mapping) or not isinstance(v.get("source"), str):
-            return v  # left to the type checks
-        if v["source"].strip().lower() == "random":
-            if "subsample" in v:
-                raise problem("random data take n (rows), not subsample", "subsample")
-            return {"n": DEFAULT_RANDOM_ROWS, **v, "<kind>": "random", "source": "random"}
-        if "n" in v:
-            raise problem("n (rows) is for random data; use subsample for a data set", "n")
-        try:
-            kind, where = resolve_source(v["source"], info.context["base"])
-        except DataError as e:
-            raise problem(str(e), "source") from None
-        if kind == "builtin":
-            return {**v, "<kind>": kind, "source": where}
-        if not (exists(where) and Path(where).is_file()):  # is_file raises for a too-long name
-            is_dir = exists(where) and Path(where).is_dir()
-            raise problem(
-                f"data file {where} is a directory" if is_dir else f"data file not found: {where}",
-                "source",
-            )
-        return {**v, "<kind>": kind, "<path>": str(Path(where).resolve())}
-
 
 class Axis(Table):
     """One hyperparameter's ``values``, or a range ``min..max`` (``num`` points, or drawn)."""
@@ -169,26 +160,25 @@ class Axis(Table):
     num: Positive | None = None
     log: StrictBool = False
 
-    @pydantic.model_validator(mode="after")
-    def _range(self) -> Axis:
-        low, high, num = self.low, self.high, self.num or 0
-        if self.values is not None:
-            return self
-        if low is None or high is None:
-            raise problem(f"missing key {'min' if low is None else 'max'!r}")
-        for bad, why in (
-            (low > high, f"min {low} > max {high}"),
-            (self.log and low <= 0, f"log = true needs min > 0, got {low}"),
-            (num > 1 and low == high, f"{num} points between equal min and max"),
-        ):
-            if bad:
-                raise problem(f"bad range: {why}")
-        return self
+
+def _range(a: Axis) -> Axis:
+    low, high, num = a.low, a.high, a.num or 0
+    if a.values is not None:
+        return a
+    if low is None or high is None:
+        raise problem(f"missing key {'min' if low is None else 'max'!r}")
+    for bad, why in (
+        (low > high, f"min {low} > max {high}"),
+        (a.log and low <= 0, f"log = true needs min > 0, got {low}"),
+        (num > 1 and low == high, f"{num} points between equal min and max"),
+    ):
+        if bad:
+            raise problem(f"bad range: {why}")
+    return a
 
 
 def _values(h: registry.Hyperparameter, v: Any, *at: str | int) -> tuple[Any, ...]:
-    """A list (or one value) of ``h``, each once and each as ``train`` takes it (the registry's
-    check and wording)."""
+    """A list (or one value) of ``h``, each once and each as ``train`` takes it."""
     if v == []:
         raise problem("is empty", *at)
     many, out = isinstance(v, list), []
@@ -200,6 +190,47 @@ def _values(h: registry.Hyperparameter, v: Any, *at: str | int) -> tuple[Any, ..
     return unique(tuple(out), "value {} appears twice", *at)
 
 
+def _axes(v: Any) -> Any:
+    """Check an optimizer block's name and the hyperparameters it takes; gather them as axes."""
+    if not isinstance(v, Mapping):
+        return v
+    if "name" not in v:
+        raise problem("missing key 'name'")
+    name = choice(v["name"], registry.names(), "optimizer", "name")
+    declared = {h.name: h for h in registry.get(name).hyperparameters}
+    for k in v:
+        choice(k, (*OptimizerBlock.file_keys(), *declared), "key")
+    if missing := [p for p, h in declared.items() if h.required and p not in v]:
+        raise problem(f"optimizer {name} needs {missing[0]!r}")
+    for p, h in declared.items():
+        if h.choices and isinstance(v.get(p), Mapping):
+            known = ", ".join(h.choices)
+            raise problem(f"{p} is a choice ({known}): give a name or a list, not a range", p)
+    axes = {
+        p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(h, v[p], p)}
+        for p, h in declared.items()
+        if p in v
+    }
+    return {**{k: x for k, x in v.items() if k not in declared}, "<axes>": axes}
+
+
+def _searched(b: OptimizerBlock) -> OptimizerBlock:
+    grid, declared = b.search == "grid", {h.name: h for h in registry.get(b.name).hyperparameters}
+    if not grid and b.count is None:
+        raise problem("a random search needs count (how many points to draw)")
+    if grid and {"count", "seed"} & b.model_fields_set:
+        raise problem("count and seed are for search = 'random'")
+    for p, a in b.axes.items():
+        if grid and a.values is None and a.num is None:
+            raise problem("a grid range needs num (how many points), or use a list", p)
+        if not grid and a.num is not None:
+            raise problem("unknown key 'num' (known: min, max, log)", p)
+        for key, end in (("min", a.low), ("max", a.high)):
+            if end is not None:
+                _values(declared[p], end, p, key)
+    return b
+
+
 class OptimizerBlock(Table):
     """An optimizer's axes, searched on a grid (their product) or at ``count`` random points."""
 
@@ -208,48 +239,7 @@ class OptimizerBlock(Table):
     count: Positive | None = None
     seed: NonNeg = 0
     relative_to_L: StrictBool = False
-    axes: dict[str, Axis] = Field(validation_alias="<axes>")
-
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        """Check the name and the hyperparameters it takes; gather them under ``<axes>``."""
-        if not isinstance(v, Mapping) or "<axes>" in v:
-            return v
-        if "name" not in v:
-            raise problem("missing key 'name'")
-        name = choice(v["name"], registry.names(), "optimizer", "name")
-        declared = {h.name: h for h in registry.get(name).hyperparameters}
-        for k in v:
-            choice(k, (*cls.file_keys(), *declared), "key")
-        if missing := [p for p, h in declared.items() if h.required and p not in v]:
-            raise problem(f"optimizer {name} needs {missing[0]!r}")
-        for p in (p for p, h in declared.items() if h.choices and isinstance(v.get(p), Mapping)):
-            known = ", ".join(declared[p].choices)
-            raise problem(f"{p} is a choice ({known}): give a name or a list, not a range", p)
-        axes = {
-            p: v[p] if isinstance(v[p], Mapping) else {"<values>": _values(h, v[p], p)}
-            for p, h in declared.items()
-            if p in v
-        }
-        return {**{k: x for k, x in v.items() if k not in declared}, "<axes>": axes}
-
-    @pydantic.model_validator(mode="after")
-    def _searched(self) -> OptimizerBlock:
-        grid, hs = self.search == "grid", registry.get(self.name).hyperparameters
-        if not grid and self.count is None:
-            raise problem("a random search needs count (how many points to draw)")
-        if grid and {"count", "seed"} & self.model_fields_set:
-            raise problem("count and seed are for search = 'random'")
-        for p, a in self.axes.items():
-            if grid and a.values is None and a.num is None:
-                raise problem("a grid range needs num (how many points), or use a list", p)
-            if not grid and a.num is not None:
-                raise problem("unknown key 'num' (known: min, max, log)", p)
-            for key, end in (("min", a.low), ("max", a.high)):
-                if end is not None:
-                    _values(next(h for h in hs if h.name == p), end, p, key)
-        return self
+    axes: dict[str, Annotated[Axis, After(_range)]] = Field(validation_alias="<axes>")
 
 
 class EstimateL(Table):
@@ -285,26 +275,30 @@ class SweepConfig(Table):
 
     path: Path = Field(Path("<sweep>"), validation_alias="<path>")
     text: str = Field("", validation_alias="<text>")
-    version: Annotated[StrictInt, AfterValidator(_version)] = FORMAT_VERSION
+    version: Annotated[StrictInt, After(_version)] = FORMAT_VERSION
     name: Annotated[StrictStr, NonEmpty]
     description: StrictStr = ""
     steps: Positive
     seeds: Annotated[
-        tuple[NonNeg, ...],
-        pydantic.BeforeValidator(_seeds),
-        NonEmpty,
-        once("seed {} appears twice"),
+        tuple[NonNeg, ...], Before(_seeds), NonEmpty, once("seed {} appears twice")
     ] = (0,)
     checks: Annotated[
         tuple[Annotated[str, one_of("check", *CHECKS)], ...],
         NonEmpty,
-        AfterValidator(lambda v: tuple(c for c in CHECKS if c in v)),
+        After(lambda v: tuple(c for c in CHECKS if c in v)),
     ] = CHECKS
-    table: Architectures = Field(alias="architectures")
+    table: Annotated[
+        Architectures, Before(lambda v: {"specs": v} if isinstance(v, list) else v), After(_some)
+    ] = Field(alias="architectures")
     data: Annotated[
-        tuple[DataEntry, ...], OneOrMore, NonEmpty, once("the same data set appears twice")
+        tuple[Annotated[DataEntry, Before(_data)], ...],
+        OneOrMore,
+        NonEmpty,
+        once("the same data set appears twice"),
     ]
-    optimizers: Annotated[tuple[OptimizerBlock, ...], OneOrMore, NonEmpty]
+    optimizers: Annotated[
+        tuple[Annotated[OptimizerBlock, Before(_axes), After(_searched)], ...], OneOrMore, NonEmpty
+    ]
     estimate_L: EstimateL = EstimateL()
 
     @property
