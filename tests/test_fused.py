@@ -396,9 +396,9 @@ def test_the_gaussian_excess_is_z_and_e_bit_for_bit(data):
 @SETTINGS
 @given(st.data(), st.integers(1, 3), st.one_of(st.integers(1, 20), st.integers(120, 300)))
 def test_the_excess_sums_are_numpys_row_and_column_sums(data, n, u):
-    """The sums of ``|g| e`` by columns and by rows, as numpy adds them (every bit but a zero's
-    sign, which no decision ``> 0`` reads); and, with few distinct values so that sums cancel to
-    0 exactly, the same units and samples handed back."""
+    """The sums of ``|g| e`` by columns and by rows, as numpy adds them, bit for bit (a zero's
+    sign too: add's identity +0 first); and, with few distinct values so that sums cancel to 0
+    exactly, the same units and samples handed back."""
     # few rows or few columns, one long column (numpy's pairwise sum), and a block of both
     square = (data.draw(st.integers(4, 40)), data.draw(st.integers(4, 40)))
     shape = data.draw(st.sampled_from([(n, u), (u, n), (u, 1), square]))
@@ -407,12 +407,15 @@ def test_the_excess_sums_are_numpys_row_and_column_sums(data, n, u):
     else:  # small integers: sums that cancel to exactly 0 in one order may not in another
         ints = hnp.arrays(np.float64, shape, elements=st.integers(-3, 3).map(float))
         g, e = data.draw(ints), data.draw(ints)
+    if data.draw(st.booleans()):  # a row, or all, of -0 terms (|0| * -1): numpy's sums are +0
+        at = data.draw(st.one_of(st.integers(0, shape[0] - 1), st.just(slice(None))))
+        g[at], e[at] = 0.0, -1.0
     w = np.abs(g)
     w *= e
     cols, rows = np.empty(shape[1]), np.empty(shape[0])
     K.excess_sums(g, e, cols, rows)
-    _same_bits_but_nan_payloads(cols + 0.0, np.add.reduce(w, axis=0) + 0.0)
-    _same_bits_but_nan_payloads(rows + 0.0, np.add.reduce(w, axis=1) + 0.0)
+    _same_bits_but_nan_payloads(cols, np.add.reduce(w, axis=0))
+    _same_bits_but_nan_payloads(rows, np.add.reduce(w, axis=1))
 
 
 @SETTINGS
@@ -557,3 +560,64 @@ def _gaussian_values(layer, params, x, gy) -> list[np.ndarray]:
         assert into[p] is out[layer.keys[p]]
         _same_bits(into[p], g)
     return [y, gx, grads["centroids"], grads["radii"]]
+
+
+@SETTINGS
+@given(st.data(), ROW_WIDTHS, st.integers(1, 3))
+def test_the_row_reductions_are_numpys(data, k, n):
+    """The row maxima's shift and argmax and the row sums of softmax cross-entropy, as numpy
+    gives them: the sums bit for bit, the argmax exactly, the shift entry by entry but for the
+    sign of a zero (``0 - 0`` where numpy's maximum of equal zeros is the other zero)."""
+    if data.draw(st.booleans()):
+        z = _distinct(data.draw, (n, k))
+    else:  # ties, signed zeros, infinities and NaNs in one row
+        few = st.sampled_from([0.0, -0.0, -1.0, 2.0, np.inf, -np.inf, np.nan])
+        z = data.draw(hnp.arrays(np.float64, (n, k), elements=few))
+    if data.draw(st.booleans()):  # a row of one value: all -0 sums to +0 in numpy
+        z[data.draw(st.integers(0, n - 1))] = data.draw(st.sampled_from([-0.0, 0.0, np.nan]))
+    got = np.empty_like(z)
+    K.shift_by_row_max(z, got)
+    want = z - z.max(axis=1, keepdims=True)
+    assert np.array_equal(got, want, equal_nan=True)
+    sums = np.empty(n)
+    K.row_sums(z, sums)
+    _same_bits_but_nan_payloads(sums, np.add.reduce(z, axis=1))  # a zero's sign too
+    at = np.empty(n, np.intp)
+    K.row_argmax(z, at)
+    assert np.array_equal(at, z.argmax(axis=1))
+
+
+@SETTINGS
+@given(
+    hnp.arrays(np.float64, (8, 10), elements=VALUES),
+    st.lists(st.integers(0, 9), min_size=8, max_size=8),
+    st.floats(0.0, 1.0),
+    st.booleans(),
+)
+def test_softmax_cross_entropy_keeps_numpys_bits_with_the_kernels(block, labels, soft, confident):
+    """512 rows of 10 logits (a drawn block tiled; ``confident`` shifts one logit a row by 8, so
+    that the rows take the accurate form for a largest probability over 1/2), one-hot or soft
+    targets: value and gradient with the row kernels are those of numpy's reductions, bit for bit
+    (a zero's sign in the shifted logits never reaches them), and ``__call__`` is the value."""
+    from descentcheck.impl.losses import SoftmaxCrossEntropy
+
+    z = np.resize(block, (512, 10))
+    if confident:
+        z[np.arange(512), np.resize(labels, 512)] += 8.0
+    y = np.eye(10)[np.resize(labels, 512)] * (1.0 - soft) + soft / 10.0
+    loss = SoftmaxCrossEntropy()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(fused.ENV, raising=False)
+        fused.provider.cache_clear()
+        calls: set[str] = set()
+        for name in ("shift_by_row_max", "row_sums", "row_argmax"):
+            kernel = getattr(K, name)
+            mp.setattr(K, name, lambda *a, k=kernel, n=name: calls.add(n) or k(*a))
+        E1, g1 = loss.value_and_grad(z, y)
+        value = loss(z, y)
+        _numpy_chains(mp)
+        E2, g2 = loss.value_and_grad(z, y)
+        fused.provider.cache_clear()
+    assert {"shift_by_row_max", "row_sums"} <= calls
+    _same_bits_but_nan_payloads(np.array([E1, value]), np.array([E2, E2]))
+    _same_bits_but_nan_payloads(g1, g2)
