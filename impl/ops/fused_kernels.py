@@ -165,7 +165,8 @@ def _pairwise_sum(  # pragma: no cover - compiled
     :func:`_block_sum`; above, the sums of the two halves (the first a multiple of 8 long),
     added. numpy recurses; this walks the same tree with a stack (numba's cache cannot hold a
     recursive function: loading one crashed the process): ``nodes`` (3, 64) integers and
-    ``sums`` (64,), the caller's scratch, allocated once for all rows."""
+    ``sums`` (64,), the caller's scratch, allocated once for all rows. Callers sum rows of up to
+    128 by :func:`_block_sum` itself: this call cost ~40 ns a row (0.4 ms on 8192 rows of 10)."""
     if n <= 128:
         return _block_sum(a, 0, n)
     los, ns, state = nodes[0], nodes[1], nodes[2]
@@ -208,7 +209,7 @@ def gaussian_shift_sums(  # pragma: no cover - compiled
             s = x[i, j] - mu[j]
             xs[i, j] = s
             row[j] = s * s
-        q[i] = _pairwise_sum(row, d, nodes, sums)
+        q[i] = _block_sum(row, 0, d) if d <= 128 else _pairwise_sum(row, d, nodes, sums)
 
 
 @numba.njit(**LOOP)
@@ -269,7 +270,7 @@ def excess_sums(  # pragma: no cover - compiled
             v = abs(g[i, j]) * e[i, j]
             row[j] = v
             cols[j] = cols[j] + v
-        rows[i] = 0.0 + _pairwise_sum(row, u, nodes, sums)
+        rows[i] = 0.0 + (_block_sum(row, 0, u) if u <= 128 else _pairwise_sum(row, u, nodes, sums))
 
 
 @numba.njit(**LOOP)
