@@ -31,7 +31,8 @@ numbers, integers too; at m > 1 integer labels as one-hot rows), ``softmax_cross
 claims).
 
 ``value_and_grad`` computes both from one ``log softmax`` (in place on its own temporaries), and
-``__call__`` gives the same value bit for bit.
+``__call__`` gives the same value bit for bit. For large real logits its row maxima and row sums
+are numba kernels where :mod:`.ops.fused` has them, with the same bits.
 
 A mean is the sum of the rows' terms over n. Where that sum is not finite though the mean is,
 the value is taken again without overflow (``mse``'s squares scaled by the largest residual,
@@ -96,7 +97,8 @@ def _log_softmax_parts(z: Array) -> tuple[Array, tuple[Array, Array, Array] | No
 def _row_kernels(a: Array) -> Any:
     """:mod:`.ops.fused`'s kernels for a large real C-ordered (n, k) array, else None: numpy
     reduces along short rows one row at a time (0.3 ms for the maxima of 8192 rows of 10)."""
-    return fused.kernels(a) if a.ndim == 2 and a.flags.c_contiguous else None
+    kern = fused.kernels(a)  # None for small, complex or device arrays
+    return kern if kern is not None and a.ndim == 2 and a.flags.c_contiguous else None
 
 
 def _row_sums(kern: Any, a: Array) -> Array:
