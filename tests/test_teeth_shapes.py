@@ -65,7 +65,7 @@ MUTANTS = {
     "xent_grad_ignores_row_sum": (
         SoftmaxCrossEntropy,
         "value_and_grad",
-        "S = xp.add.reduce(y, axis=1, keepdims=True)",
+        "S = _row_sums(_row_kernels(y), y)",
         "S = 1.0",
     ),
     # y35: 2-D cross-entropy targets normalised to sum to 1
