@@ -366,13 +366,13 @@ def test_the_gaussian_shift_is_the_difference_and_its_square_bit_for_bit(data):
 
 @SETTINGS
 @given(st.data())
-def test_the_gaussian_centring_is_its_four_numpy_calls_bit_for_bit(data):
+def test_the_gaussian_centring_is_its_three_numpy_calls_bit_for_bit(data):
     c, r = data.draw(same_shape(2))
     mu = _column(data.draw, c.shape[1])
-    got = [np.empty_like(c) for _ in range(4)]
+    got = [np.empty_like(c) for _ in range(3)]
     K.gaussian_centre(c, mu, r, *got)
     cs, r2 = c - mu, r * r
-    for g, w in zip(got, (cs, r2, r2 * cs, 0.5 * r2), strict=True):
+    for g, w in zip(got, (cs, r2, r2 * cs), strict=True):
         _same_bits_but_nan_payloads(g, w)
 
 
@@ -420,29 +420,28 @@ def test_the_excess_sums_are_numpys_row_and_column_sums(data, n, u):
 
 @SETTINGS
 @given(st.data())
-def test_the_gaussian_sums_are_the_centroid_and_square_sums_bit_for_bit(data):
-    g1, g2, cs = data.draw(same_shape(3))
+def test_the_gaussian_gradients_are_the_sums_and_their_scaling_bit_for_bit(data):
+    """``gaussian_grads`` is the numpy chain of the per-connection centroid and radius gradients
+    (the two sums, then their scaling), into other arrays and in place into g1 and g2."""
+    g1, g2, cs, r2, r = data.draw(same_shape(5))
     s = _column(data.draw, g1.shape[0])
-    gd_want = g1 - cs * s[:, None]
-    gsq_want = g2 - (g1 + gd_want) * cs
-    gd, gsq = np.empty_like(g1), g2.copy()
-    K.gaussian_sums(g1.copy(), gsq, s, cs, gd)
-    _same_bits_but_nan_payloads(gd, gd_want)
-    _same_bits_but_nan_payloads(gsq, gsq_want)
+    gd = g1 - cs * s[:, None]
+    gsq = g2 - (g1 + gd) * cs
+    gc_want, gr_want = gd * r2, -(gsq * r)
+    gc, gr = np.empty_like(g1), np.empty_like(g1)  # into other arrays, the inputs kept
+    K.gaussian_grads(g1, g2, s, cs, r2, r, gc, gr)
+    _same_bits_but_nan_payloads(gc, gc_want)
+    _same_bits_but_nan_payloads(gr, gr_want)
+    a, b = g1.copy(), g2.copy()
+    K.gaussian_grads(a, b, s, cs, r2, r, a, b)  # in place
+    _same_bits_but_nan_payloads(a, gc_want)
+    _same_bits_but_nan_payloads(b, gr_want)
 
 
 @SETTINGS
 @given(st.data())
-def test_the_gaussian_scaling_and_the_product_difference_bit_for_bit(data):
-    gd, gsq, r2, r = data.draw(same_shape(4))
-    a, b = gd.copy(), gsq.copy()
-    K.gaussian_scale(a, b, r2, r, a, b)  # in place
-    _same_bits_but_nan_payloads(a, gd * r2)
-    _same_bits_but_nan_payloads(b, -(gsq * r))
-    gc, gr = np.empty_like(gd), np.empty_like(gd)  # into other arrays, the inputs kept
-    K.gaussian_scale(gd, gsq, r2, r, gc, gr)
-    _same_bits_but_nan_payloads(gc, a)
-    _same_bits_but_nan_payloads(gr, b)
+def test_the_product_difference_bit_for_bit(data):
+    gd, gsq, r = data.draw(same_shape(3))
     got = gd.copy()
     K.subtract_product(got, gsq, r)
     _same_bits_but_nan_payloads(got, gd - gsq * r)
@@ -483,8 +482,7 @@ GAUSS_KERNELS = (
     "gaussian_shift_sums",
     "gaussian_centre",
     "gaussian_excess",
-    "gaussian_sums",
-    "gaussian_scale",
+    "gaussian_grads",
     "subtract_product",
     "subtract_row_product",
 )
@@ -529,8 +527,7 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
     per_connection = {
         "gaussian_shift",
         "gaussian_centre",
-        "gaussian_sums",
-        "gaussian_scale",
+        "gaussian_grads",
         "subtract_product",
     }
     per_unit_only = {"gaussian_shift_sums", "subtract_row_product"}

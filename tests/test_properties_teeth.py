@@ -202,7 +202,7 @@ def test_verify_errors_on_an_uncertified_increase(profile):
         # the mutation run's last open gap (gaussian.py: units picked by per-sample sums)
         ("by_unit = xp.add.reduce(w, axis=0)", "by_unit = xp.add.reduce(w, axis=1)"),
         # no unit handed back to the direct formula
-        ("if len(units):", "if False:"),
+        ("if len(units) else None", "if False else None"),
         # the full mutation run: rows handed back set to None (NaN), which the claim counted
         # as no error until a NaN became a miss
         ("gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)", "gx[rows] = None"),

@@ -31,11 +31,11 @@ vectors instead of two to five, taken only where a large layer has loaded the ke
 
 So is the elementwise work around the Gaussian layer's matrix products (its matmul evaluation,
 :mod:`.gaussian`), each kernel one pass for two to eight numpy calls: ``gaussian_shift`` (x' and
-x'^2), ``gaussian_centre`` (c', r^2, r^2 c' and r^2 / 2, per-connection radii),
+x'^2), ``gaussian_centre`` (c', r^2 and r^2 c', per-connection radii),
 ``gaussian_excess`` (z = p - th and the excess e), ``excess_sums`` (the backward's sums of
-``|gz| e`` by units and by samples, in numpy's order, without the array), ``gaussian_sums`` and
-``gaussian_scale`` (the centroid and radius gradients) and ``subtract_product`` (the input
-gradient); for per-unit radii ``gaussian_shift_sums`` (x' and
+``|gz| e`` by units and by samples, in numpy's order, without the array), ``gaussian_grads``
+(the centroid and radius gradients: their two sums and the scaling, five numpy passes, in one)
+and ``subtract_product`` (the input gradient); for per-unit radii ``gaussian_shift_sums`` (x' and
 numpy's pairwise row sums of x'^2, without an x'^2 array) and ``subtract_row_product`` (the
 input gradient). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad`` on machine F (A/B in one
 process, 40 paired steps, the median of the differences), before the per-unit two and the

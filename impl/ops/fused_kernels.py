@@ -214,10 +214,10 @@ def gaussian_shift_sums(  # pragma: no cover - compiled
 
 @numba.njit(**LOOP)
 def gaussian_centre(  # pragma: no cover - compiled
-    c: Array, mu: Array, r: Array, cs: Array, r2: Array, rc: Array, h2: Array
+    c: Array, mu: Array, r: Array, cs: Array, r2: Array, rc: Array
 ) -> None:
-    """``cs = c - mu``, ``r2 = r * r``, ``rc = r2 * cs`` and ``h2 = 0.5 * r2`` (per-connection
-    radii: r is (units, in))."""
+    """``cs = c - mu``, ``r2 = r * r`` and ``rc = r2 * cs`` (per-connection radii: r is
+    (units, in))."""
     u, d = c.shape
     for i in range(u):
         for j in range(d):
@@ -226,7 +226,6 @@ def gaussian_centre(  # pragma: no cover - compiled
             cs[i, j] = s
             r2[i, j] = q
             rc[i, j] = q * s
-            h2[i, j] = 0.5 * q
 
 
 @numba.njit(**LOOP)
@@ -274,30 +273,21 @@ def excess_sums(  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def gaussian_sums(  # pragma: no cover - compiled
-    g1: Array, g2: Array, s: Array, cs: Array, gd: Array
+def gaussian_grads(  # pragma: no cover - compiled
+    g1: Array, g2: Array, s: Array, cs: Array, r2: Array, r: Array, gc: Array, gr: Array
 ) -> None:
-    """``gd = g1 - cs * s`` (s by rows) and ``g2 - (g1 + gd) * cs`` into g2."""
+    """``gd = g1 - cs * s`` (s by rows) and ``gsq = g2 - (g1 + gd) * cs``, then ``gd * r2`` into
+    gc and ``-(gsq * r)`` into gr (per-connection radii; gc, gr may be g1, g2 themselves, or
+    the trainer's flat gradient's views): numpy's five passes in one."""
     u, d = g1.shape
     for i in range(u):
         for j in range(d):
             c = cs[i, j]
-            g = g1[i, j] - c * s[i]
-            gd[i, j] = g
-            g2[i, j] = g2[i, j] - (g1[i, j] + g) * c
-
-
-@numba.njit(**LOOP)
-def gaussian_scale(  # pragma: no cover - compiled
-    gd: Array, gsq: Array, r2: Array, r: Array, gc: Array, gr: Array
-) -> None:
-    """``gd * r2`` into gc and ``-(gsq * r)`` into gr (per-connection radii; gc, gr may be gd,
-    gsq themselves, or the trainer's flat gradient's views)."""
-    u, d = gd.shape
-    for i in range(u):
-        for j in range(d):
-            gc[i, j] = gd[i, j] * r2[i, j]
-            gr[i, j] = -(gsq[i, j] * r[i, j])
+            a = g1[i, j]
+            g = a - c * s[i]
+            q = g2[i, j] - (a + g) * c
+            gc[i, j] = g * r2[i, j]
+            gr[i, j] = -(q * r[i, j])
 
 
 @numba.njit(**LOOP)

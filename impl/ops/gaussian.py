@@ -261,16 +261,18 @@ class Gaussian(Layer):
             cs = c - mu
             r2 = self._r2(r)  # (units, in) or (units, 1)
             rc = r2 * cs
-            h2 = 0.5 * r2  # halving is exact, so th below is exactly (q + s) / 2
-        else:  # the same four arrays in one pass
-            cs, r2, rc, h2 = (xp.empty_like(c) for _ in range(4))  # mutants: numba only
-            k.gaussian_centre(c, mu, r, cs, r2, rc, h2)  # mutants: numba only
+        else:  # the same three arrays in one pass
+            cs, r2, rc = (xp.empty_like(c) for _ in range(3))  # mutants: numba only
+            k.gaussian_centre(c, mu, r, cs, r2, rc)  # mutants: numba only
+        # th = q / 2, halved after the sums (exact but in the subnormal range): no (units, in)
+        # array of r2 / 2 to write
         if self.per_unit:
-            th = xx[:, None] * h2[:, 0]
+            th = xx[:, None] * r2[:, 0]
         else:
-            th = matmul(xx, h2.T)
-        # s / 2 = sum_i (r2 c')_ji c'_ji / 2: the same bits as sum_i h2_ji c'_ji c'_ji (halving
-        # commutes with rounding), without an (units, in) temporary for h2 c'
+            th = matmul(xx, r2.T)
+        th *= 0.5
+        # s / 2 = sum_i (r2 c')_ji c'_ji / 2, halved after the sums as th, without an (units, in)
+        # temporary for r2 c'
         s_half = xp.einsum("ud,ud->u", rc, cs)
         s_half *= 0.5
         # th = (q + s) / 2 >= 0, half the size of the terms; z = p - th
@@ -321,20 +323,24 @@ class Gaussian(Layer):
                 k.excess_sums(gz, e, by_unit, by_sample)  # mutants: numba only
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)  # (units,)
-        gd, gsq = self._sums_matmul(gzt, matmul(gzt, xs), S, xx, cs)
+        G1 = matmul(gzt, xs)
         units = xp.flatnonzero(by_unit > 0.0) if by_unit is not None else ()
-        if len(units):
-            diff = x[:, None, :] - c[units]
-            gd[units], direct = self._sums_direct(gz[:, units], diff, diff * diff)
-            gsq[units] = xp.add.reduce(direct, axis=1) if self.per_unit else direct
-        k = None if self.per_unit else fused.kernels(gd, gsq, r)
+        back = self._handed_back(x, c, gz, units) if len(units) else None  # their gd, gsq
+        k = None if self.per_unit else fused.kernels(G1, r)
         if k is None:
+            gd, gsq = self._sums_matmul(gzt, G1, S, xx, cs)
+            if back is not None:
+                gd[units], gsq[units] = back
             gc = imul(gd, r2) if gc is None else xp.multiply(gd, r2, out=gc)
             gr = imul(gsq, r) if gr is None else xp.multiply(gsq, r, out=gr)
             gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
-        else:  # the same two in one pass, into gd and gsq or the views given
-            gc, gr = gd if gc is None else gc, gsq if gr is None else gr  # mutants: numba only
-            k.gaussian_scale(gd, gsq, r2, r, gc, gr)  # mutants: numba only
+        else:  # the sums and their scaling in one pass, into G1 and G2 or the views given
+            G2 = matmul(gzt, xx)  # mutants: numba only
+            gc, gr = G1 if gc is None else gc, G2 if gr is None else gr  # mutants: numba only
+            k.gaussian_grads(G1, G2, S, cs, r2, r, gc, gr)  # mutants: numba only
+            if back is not None:  # their rows scaled again, as numpy's chain scales them
+                gc[units] = back[0] * r2[units]  # mutants: numba only
+                gr[units] = -(back[1] * r[units])  # mutants: numba only
         gx = None
         if self.input_grads:
             if self.per_unit:
@@ -346,6 +352,12 @@ class Gaussian(Layer):
                 gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
         return [gx], {"centroids": gc, "radii": gr}
 
+    def _handed_back(self, x: Array, c: Array, gz: Array, units: Array) -> tuple[Array, Array]:
+        """The direct sums of the handed-back ``units`` (their rows of ``gd`` and ``gsq``)."""
+        diff = x[:, None, :] - c[units]
+        gd, direct = self._sums_direct(gz[:, units], diff, diff * diff)
+        return gd, namespace(gz).add.reduce(direct, axis=1) if self.per_unit else direct
+
     def _sums_matmul(
         self, gzt: Array, G1: Array, S: Array, xx: Array, cs: Array
     ) -> tuple[Array, Array]:
@@ -355,11 +367,6 @@ class Gaussian(Layer):
         sums then), not with x'^2. G1 is overwritten."""
         xp = namespace(G1)
         G2 = gzt @ xx if self.per_unit else matmul(gzt, xx)
-        k = None if self.per_unit else fused.kernels(G1, G2, cs)
-        if k is not None:  # the same two in one pass
-            gd = xp.empty_like(G1)  # mutants: numba only
-            k.gaussian_sums(G1, G2, S, cs, gd)  # mutants: numba only
-            return gd, G2  # mutants: numba only
         t = cs * S[:, None]
         gd = xp.subtract(G1, t, out=t) if same_kind(t, G1) else G1 - t
         m = imul(iadd(G1, gd), cs)
