@@ -264,8 +264,8 @@ class Gaussian(Layer):
         else:  # the same three arrays in one pass
             cs, r2, rc = (xp.empty_like(c) for _ in range(3))  # mutants: numba only
             k.gaussian_centre(c, mu, r, cs, r2, rc)  # mutants: numba only
-        # th = q / 2, halved after the sums (exact but in the subnormal range): no (units, in)
-        # array of r2 / 2 to write
+        # th = q / 2, halved after the sums (exact, but for sums in the subnormal range or within
+        # a factor 2 of float64's largest): no (units, in) array of r2 / 2 to write
         if self.per_unit:
             th = xx[:, None] * r2[:, 0]
         else:
