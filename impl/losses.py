@@ -102,9 +102,10 @@ def _row_kernels(a: Array) -> Any:
 
 
 def _row_sums(kern: Any, a: Array) -> Array:
-    """``add.reduce(a, axis=1, keepdims=True)``, by numpy or, with ``kern``, in numpy's order
-    (its pairwise sum of each row: the same bits)."""
-    if kern is None or not a.flags.c_contiguous:
+    """``add.reduce(a, axis=1, keepdims=True)``, by numpy or, with ``kern`` (given for a
+    C-ordered array: :func:`_row_kernels`' or one ``exp`` made from it), in numpy's order (its
+    pairwise sum of each row: the same bits)."""
+    if kern is None:
         return namespace(a).add.reduce(a, axis=1, keepdims=True)
     out = np.empty((len(a), 1))  # mutants: numba only
     kern.row_sums(a, out[:, 0])  # mutants: numba only
