@@ -476,8 +476,24 @@ def test_the_per_unit_shift_is_the_difference_and_numpys_row_sums_bit_for_bit(da
     _same_bits_but_nan_payloads(got, a - v[:, None] * xs)
 
 
+@SETTINGS
+@given(st.data(), ROW_WIDTHS, st.integers(1, 4), st.booleans())
+def test_the_pairs_direct_z_is_numpys_row_sums_bit_for_bit(data, d, k, per_unit):
+    """The handed-back pairs' ``z``: each pair's terms ``r2 (x - c)^2`` summed as numpy sums a
+    row, against the layer's numpy chain (``_pair_z`` on arrays too small for the kernels)."""
+    x, c = _distinct(data.draw, (2, d)), _distinct(data.draw, (2, d))
+    r = _distinct(data.draw, (2, 1 if per_unit else d))
+    r2 = r * r
+    pairs = st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=k, max_size=k)
+    rows, cols = np.array(data.draw(pairs), dtype=np.int64).reshape(k, 2).T.copy()
+    got = np.empty(k)
+    K.gaussian_pairs(x, c, r2, rows, cols, got)
+    _same_bits_but_nan_payloads(got, gauss._pair_z(x, c, r2, rows, cols))
+
+
 GAUSS_KERNELS = (
     "excess_sums",
+    "gaussian_pairs",
     "gaussian_shift",
     "gaussian_shift_sums",
     "gaussian_centre",
@@ -532,7 +548,8 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
     }
     per_unit_only = {"gaussian_shift_sums", "subtract_row_product"}
     near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
-    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else {"excess_sums"})
+    handed = {"excess_sums", "gaussian_pairs"}
+    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else handed)
     assert calls == set(GAUSS_KERNELS) - skipped
     # a centroid on a data row is handed back when its terms r^2 (x'^2 + c'^2) are not all 0
     # (x' = x - mu, mu the centroids' mid-range; an all-zero block gives e = 0, nothing to hand)

@@ -213,6 +213,26 @@ def gaussian_shift_sums(  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
+def gaussian_pairs(  # pragma: no cover - compiled
+    x: Array, c: Array, r2: Array, rows: Array, cols: Array, out: Array
+) -> None:
+    """``out[k] = np.add.reduce(((x[rows] - c[cols]) ** 2) * r2[cols], axis=1)[k] * -0.5``: the
+    direct ``z`` of each handed-back pair, its terms summed as numpy sums a row (pairwise),
+    without the (pairs, in) arrays; r2 is (units, in), or (units, 1) for per-unit radii."""
+    d, per_unit = x.shape[1], r2.shape[1] == 1
+    row, nodes, sums = np.empty(d), np.empty((3, 64), np.int64), np.empty(64)
+    for k in range(rows.size):
+        i, j = rows[k], cols[k]
+        for m in range(d):
+            t = x[i, m] - c[j, m]
+            t = t * t
+            row[m] = t * r2[j, 0 if per_unit else m]
+        # the terms are >= 0 or NaN, so add's identity +0 changes no sum: it is left out
+        s = _block_sum(row, 0, d) if d <= 128 else _pairwise_sum(row, d, nodes, sums)
+        out[k] = s * -0.5
+
+
+@numba.njit(**LOOP)
 def gaussian_centre(  # pragma: no cover - compiled
     c: Array, mu: Array, r: Array, cs: Array, r2: Array, rc: Array
 ) -> None:

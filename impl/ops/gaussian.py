@@ -125,6 +125,24 @@ def _shifted_row_sums(x: Array, mu: Array) -> tuple[Array, Array]:
     return xs, q  # mutants: numba only
 
 
+def _pair_z(x: Array, c: Array, r2: Array, rows: Array, cols: Array) -> Array:
+    """The direct ``z`` of the pairs ``(rows[k], cols[k])``, ``-1/2 sum_i r2_ji (x_ni - c_ji)^2``,
+    each pair's terms summed as ``add.reduce`` sums a row (pairwise); r2 is (units, in) or
+    (units, 1). In one pass, without (pairs, in) arrays, where :mod:`.fused` has kernels for x
+    and c (with the same bits): at 1024 units on 1024 inputs, whose centroids start on data
+    rows, the pairs' three gathers and products were a fifth of the forward beyond its products."""
+    k = fused.kernels(x, c) if r2.dtype == np.float64 else None
+    if k is None:
+        xp = namespace(x)
+        dd = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
+        dd *= dd
+        dd = imul(dd, xp.take(r2, cols, axis=0))
+        return xp.multiply(xp.add.reduce(dd, axis=1), -0.5)
+    out = np.empty(len(rows))  # mutants: numba only
+    k.gaussian_pairs(x, c, r2, rows, cols, out)  # mutants: numba only
+    return out  # mutants: numba only
+
+
 def _minus_row_product(a: Array, v: Array, xs: Array) -> Array:
     """``a - v[:, None] * xs``, into a (one pass where :mod:`.fused` has kernels for a, xs)."""
     k = fused.kernels(a, xs)  # real a means gz and r are: v = gz @ r^2 is real float64 too
@@ -291,10 +309,7 @@ class Gaussian(Layer):
         any_near = bool(near.any())
         if any_near:
             rows, cols = xp.divmod(xp.flatnonzero(near), z.shape[1])
-            dd = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
-            dd *= dd
-            r2k = xp.take(r2, cols, axis=0)  # (k, in) or (k, 1)
-            z[rows, cols] = -0.5 * xp.einsum("kd,kd->k", dd, xp.broadcast_to(r2k, dd.shape))
+            z[rows, cols] = _pair_z(x, c, r2, rows, cols)
             t = th.real[rows, cols] if kz is None else th[rows, cols] + s_half[cols]
             e[rows, cols] = t + RHO * z.real[rows, cols]
         # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check;
