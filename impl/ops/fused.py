@@ -32,7 +32,8 @@ vectors instead of two to five, taken only where a large layer has loaded the ke
 So is the elementwise work around the Gaussian layer's matrix products (its matmul evaluation,
 :mod:`.gaussian`), each kernel one pass for two to eight numpy calls: ``gaussian_shift`` (x' and
 x'^2), ``gaussian_centre`` (c', r^2 and r^2 c', per-connection radii),
-``gaussian_excess`` (z = p - th and the excess e), ``excess_sums`` (the backward's sums of
+``gaussian_excess`` (z = p - th and the excess e), ``gaussian_pairs`` (the direct z of the
+pairs handed back, without gathering their rows), ``excess_sums`` (the backward's sums of
 ``|gz| e`` by units and by samples, in numpy's order, without the array), ``gaussian_grads``
 (the centroid and radius gradients: their two sums and the scaling, five numpy passes, in one)
 and ``subtract_product`` (the input gradient); for per-unit radii ``gaussian_shift_sums`` (x' and
