@@ -148,6 +148,35 @@ def test_a_labels_loss_refuses_fractional_flat_targets_in_one_line():
         assert net.check_data(x, np.array([[0.5], [1.5], [2.5]]))[1].shape == (3, 1)  # rows
 
 
+def _scalar_logcosh(yhat, y):  # written as if yhat and y were single symbols
+    import sympy as sp
+
+    return sp.log(sp.cosh(yhat - y))
+
+
+def test_a_loss_rule_that_raises_says_what_it_is_called_with():
+    """A loss rule written for scalars is given tuples of symbols: its one-line error says what
+    the rule was called with (the bare TypeError, 'tuple' - 'tuple', did not; held-out audit)."""
+    from descentcheck.impl.network import Network
+
+    spec = {"inputs": 1, "output": "out", "loss": "scalar_logcosh", "nodes": [_OUT]}
+    with _installed(scalar_logcosh=LossPlugin("scalar_logcosh", _scalar_logcosh)):
+        with pytest.raises(PluginError) as e:
+            Network.from_spec(spec).loss_and_grad(
+                {"out.W": np.ones((1, 1)), "out.b": np.zeros(1)}, np.ones((2, 1)), np.ones((2, 1))
+            )
+    message = str(e.value)
+    assert "\n" not in message
+    assert message.startswith("plugin 'scalar_logcosh'")
+    assert "its SymPy rule 'sympy' raises TypeError" in message
+    assert message.endswith(
+        "(it is called with two tuples of SymPy symbols, yhat0..yhat{D-1} and y0..y{D-1})"
+    )
+
+
+_OUT = {"name": "out", "op": "dense", "units": 1, "inputs": ["input"]}
+
+
 def test_an_unknown_targets_form_is_refused_at_load():
     with _installed(bad=LossPlugin("bad", _pseudo_huber, targets="numbers")):
         with pytest.raises(PluginError, match="'targets' must be 'labels' or 'values'"):

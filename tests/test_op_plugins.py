@@ -555,7 +555,11 @@ def _numpy_on_a_symbol(x):
 
 
 BAD_RULES = [
-    (ElementwisePlugin("badphi", _raises), "rule 'sympy' raises ZeroDivisionError"),
+    (
+        ElementwisePlugin("badphi", _raises),
+        "rule 'sympy' raises ZeroDivisionError: division by zero (it is called with one SymPy "
+        "symbol x)",
+    ),
     (ElementwisePlugin("badphi", _numpy_on_a_symbol), "rule 'sympy' raises TypeError"),
     (ElementwisePlugin("badphi", lambda x: None), "rule 'sympy' gives NoneType, not a SymPy"),
 ]

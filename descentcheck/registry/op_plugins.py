@@ -228,6 +228,9 @@ class _Plugin:
     """A validated plugin object, its attributes copied (absent ones at their defaults)."""
 
     template: type = ElementwisePlugin
+    called_with = "one SymPy symbol x"
+    """What the ``sympy`` rule is called with, named when it raises (a wrong signature's error
+    alone, such as ``'tuple' - 'tuple'``, does not say what the rule was given)."""
 
     def __init__(self, obj: Any, who: str) -> None:
         self.who = who
@@ -244,8 +247,9 @@ class _Plugin:
         try:
             e = getattr(self, rule)(*args)
         except Exception as err:  # the plugin's own code
+            given = f" (it is called with {self.called_with})" if rule == "sympy" else ""
             raise PluginError(
-                f"{self.who}: its SymPy rule '{rule}' raises {one_line(err)}"
+                f"{self.who}: its SymPy rule '{rule}' raises {one_line(err)}{given}"
             ) from None
         return self._sympy_expr(rule, e)
 
@@ -386,6 +390,7 @@ class PluginLoss(_Plugin):
     """A loss plugin, normalised: every rule as a function (given, or derived from E)."""
 
     template = LossPlugin
+    called_with = "two tuples of SymPy symbols, yhat0..yhat{D-1} and y0..y{D-1}"
 
     @staticmethod
     def symbols(dim: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
