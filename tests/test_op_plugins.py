@@ -968,6 +968,53 @@ def test_rules_written_with_max_or_heaviside_round_trip_through_json():
         assert r.ok, r.details
 
 
+def _leaky(x):
+    import sympy as sp
+
+    return sp.Max(x, x / 10)
+
+
+#: the claims whose DAGs draw every activation (``strategies.with_relu``), kinked ones included
+WHATEVER_THE_OP = (
+    "trajectory-records-equal-the-observables",
+    "update-equals-derived-rule",
+    "device-path-equals-numpy-path",
+)
+
+
+def test_the_claims_that_hold_whatever_the_op_draw_installed_kinked_activations(tmp_path):
+    """An activation declared smooth=False is outside the convergence theorem, so the claims'
+    default DAGs never draw it; the claims that must hold whatever the op draw it beside relu
+    (an installed softsign or leaky relu was drawn by no claim at all), and hold with it. With
+    none installed their activations are the built-ins' alone, as before."""
+    from dataclasses import replace
+
+    from descentcheck.impl.random_dag import DagShape
+    from descentcheck.properties import BY_ID, build_ledger, get_profile
+    from descentcheck.properties.runner import run_claim
+    from descentcheck.properties.strategies import with_relu
+
+    builtin = with_relu()["activations"]
+    assert builtin == ("sigmoid", "tanh", "softplus", "identity", "relu", "relu")
+    plugins = {
+        "softsign": ElementwisePlugin("softsign", _softsign, smooth=False),
+        "leaky": ElementwisePlugin("leaky", _leaky, smooth=False),
+    }
+    with installed(**plugins):
+        drawn = with_relu()["activations"]
+        assert drawn[:6] == builtin and sorted(drawn[6:]) == ["leaky", "softsign"], drawn
+        assert not {"softsign", "leaky"} & set(DagShape().activations)
+        profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+        drew = {}
+        for claim in WHATEVER_THE_OP:
+            entry = run_claim(BY_ID[claim], profile)
+            assert entry["outcome"] == "held", (claim, entry)
+            shares = build_ledger(profile, [entry], 1.0)["stats"]["all"]["op_shares"]
+            drew[claim] = {op for op in plugins if shares.get(op, 0) > 0}
+        # 10-25 cases a claim at fast: each claim drew one of them at least, the three both
+        assert all(drew.values()) and set().union(*drew.values()) == set(plugins), drew
+
+
 def _tanh_lin(x):
     import sympy as sp
 
