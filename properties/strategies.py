@@ -135,12 +135,17 @@ def with_relu() -> dict[str, Any]:
     default shape's smooth activations and relu, listed twice so it draws twice as often (only the
     descent claims need smooth ones; relu had drawn in no training claim, and maps a NaN input to
     0), then any installed activation declared ``smooth=False`` (outside the theorem, so no other
-    claim draws it; none installed, the options are the built-ins' alone, so the ledger's draws do
-    not change). Read when a case is drawn, as :class:`DagShape` reads the registry: a plugin
-    module that imports this one is not loaded again while it is half imported."""
+    claim draws it), and the losses with any installed one declared ``smooth=False`` (none
+    installed, the options are the built-ins' alone, so the ledger's draws do not change). Read
+    when a case is drawn, as :class:`DagShape` reads the registry: a plugin module that imports
+    this one is not loaded again while it is half imported."""
     smooth = registry.smooth_names("elementwise")
     kinked = tuple(n for n in registry.names("elementwise") if n not in smooth and n != "relu")
-    return {"activations": (*smooth, "relu", "relu", *kinked)}
+    options: dict[str, Any] = {"activations": (*smooth, "relu", "relu", *kinked)}
+    smooth_losses = registry.smooth_names("loss")
+    if kinked_losses := tuple(n for n in registry.names("loss") if n not in smooth_losses):
+        options["losses"] = (*smooth_losses, *kinked_losses)
+    return options
 
 
 #: the counters :func:`knots` returns

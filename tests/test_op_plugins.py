@@ -983,10 +983,10 @@ WHATEVER_THE_OP = (
 
 
 def test_the_claims_that_hold_whatever_the_op_draw_installed_kinked_activations(tmp_path):
-    """An activation declared smooth=False is outside the convergence theorem, so the claims'
-    default DAGs never draw it; the claims that must hold whatever the op draw it beside relu
-    (an installed softsign or leaky relu was drawn by no claim at all), and hold with it. With
-    none installed their activations are the built-ins' alone, as before."""
+    """An activation or loss declared smooth=False is outside the convergence theorem, so the
+    claims' default DAGs never draw it; the claims that must hold whatever the op draw it, the
+    activation beside relu (an installed softsign, leaky relu or L1 loss was drawn by no claim at
+    all), and hold with it. With none installed their options are the built-ins' alone."""
     from dataclasses import replace
 
     from descentcheck.impl.random_dag import DagShape
@@ -994,25 +994,30 @@ def test_the_claims_that_hold_whatever_the_op_draw_installed_kinked_activations(
     from descentcheck.properties.runner import run_claim
     from descentcheck.properties.strategies import with_relu
 
-    builtin = with_relu()["activations"]
-    assert builtin == ("sigmoid", "tanh", "softplus", "identity", "relu", "relu")
-    plugins = {
+    builtin = with_relu()
+    assert builtin == {"activations": ("sigmoid", "tanh", "softplus", "identity", "relu", "relu")}
+    activations = {
         "softsign": ElementwisePlugin("softsign", _softsign, smooth=False),
         "leaky": ElementwisePlugin("leaky", _leaky, smooth=False),
     }
-    with installed(**plugins):
-        drawn = with_relu()["activations"]
-        assert drawn[:6] == builtin and sorted(drawn[6:]) == ["leaky", "softsign"], drawn
-        assert not {"softsign", "leaky"} & set(DagShape().activations)
+    l1 = LossPlugin("l1", _l1, targets="values", smooth=False)
+    with installed(**activations, l1=l1):
+        drawn = with_relu()
+        assert drawn["activations"][:6] == builtin["activations"]
+        assert sorted(drawn["activations"][6:]) == ["leaky", "softsign"], drawn
+        assert drawn["losses"] == ("mse", "softmax_cross_entropy", "l1"), drawn
+        shape = DagShape()
+        assert not {"softsign", "leaky"} & set(shape.activations) and "l1" not in shape.losses
         profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
         drew = {}
         for claim in WHATEVER_THE_OP:
             entry = run_claim(BY_ID[claim], profile)
             assert entry["outcome"] == "held", (claim, entry)
-            shares = build_ledger(profile, [entry], 1.0)["stats"]["all"]["op_shares"]
-            drew[claim] = {op for op in plugins if shares.get(op, 0) > 0}
-        # 10-25 cases a claim at fast: each claim drew one of them at least, the three both
-        assert all(drew.values()) and set().union(*drew.values()) == set(plugins), drew
+            stats = build_ledger(profile, [entry], 1.0)["stats"]["all"]
+            shares = {**stats["op_shares"], **stats["loss_shares"]}
+            drew[claim] = {op for op in (*activations, "l1") if shares.get(op, 0) > 0}
+        # 10-25 cases a claim at fast: each claim drew one of them at least, the three all
+        assert all(drew.values()) and set().union(*drew.values()) == {*activations, "l1"}, drew
 
 
 def _tanh_lin(x):

@@ -215,8 +215,8 @@ DEVICE_PATH = Claim(
         "mutants alive"
     ),
     conditions=(
-        f"small random DAGs with skips (relu and any installed smooth=False activation among "
-        f"their activations), {STEPS} steps of each setting that "
+        f"small random DAGs with skips (relu and any installed smooth=False activation or loss "
+        f"among their ops), {STEPS} steps of each setting that "
         "optimizer-dict-form-equals-flat-form checks and of each plugin optimizer's option "
         "settings; half the cases on the distance layers' matmul evaluation",
     ),

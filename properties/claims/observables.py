@@ -338,8 +338,8 @@ TRAJECTORY_RECORDS_OBSERVABLES = Claim(
         "first group's coefficient, a stale in-place iterate) passed the ledger"
     ),
     conditions=(
-        "small random DAGs with skips, relu (and any installed activation declared smooth=False) "
-        "among their activations, on 2 to 4 rows or (3 of "
+        "small random DAGs with skips, relu (and any installed activation or loss declared "
+        "smooth=False) among their ops, on 2 to 4 rows or (3 of "
         "25 cases at fast, 28 of 200 at ci) one; 3 or 4 full-batch steps "
         "of gd, heavy ball, Nesterov, adaptive momentum with each grouping, RMSProp with and "
         "without momentum",

@@ -408,8 +408,8 @@ UPDATE_EQUALS_RULE = Claim(
     conditions=(
         "small random DAGs of two or three blocks with add/concat skips, dense and distance "
         "layers, smooth activations, relu and any installed activation declared smooth=False, "
-        "both losses; parameters from a drawn seed; 3 or "
-        "4 full-batch steps",
+        "both losses and any installed one declared smooth=False; parameters from a drawn "
+        "seed; 3 or 4 full-batch steps",
         "lr log-uniform in [1e-3, 0.5] (RMSProp: a tenth), beta in [0.05, 0.95], tau in "
         "[0.01, 0.5], rho in [0.5, 0.999], eps log-uniform in [1e-8, 1e-3]",
         "each drawn case is checked with every registered optimizer, adaptive momentum with "
