@@ -130,7 +130,7 @@ def _repeats_as_adds(draws: HypothesisDraws, spec: SpecDict, p: float) -> SpecDi
     return spec
 
 
-def with_relu() -> dict[str, Any]:
+def whatever_the_op() -> dict[str, Any]:
     """Shape options for claims that train or compare runs and so must hold whatever the op: the
     default shape's smooth activations and relu, listed twice so it draws twice as often (only the
     descent claims need smooth ones; relu had drawn in no training claim, and maps a NaN input to

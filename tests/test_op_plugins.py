@@ -974,7 +974,7 @@ def _leaky(x):
     return sp.Max(x, x / 10)
 
 
-#: the claims whose DAGs draw every activation (``strategies.with_relu``), kinked ones included
+#: the claims whose DAGs draw every installed op (``strategies.whatever_the_op``), kinked too
 WHATEVER_THE_OP = (
     "trajectory-records-equal-the-observables",
     "update-equals-derived-rule",
@@ -992,9 +992,9 @@ def test_the_claims_that_hold_whatever_the_op_draw_installed_kinked_activations(
     from descentcheck.impl.random_dag import DagShape
     from descentcheck.properties import BY_ID, build_ledger, get_profile
     from descentcheck.properties.runner import run_claim
-    from descentcheck.properties.strategies import with_relu
+    from descentcheck.properties.strategies import whatever_the_op
 
-    builtin = with_relu()
+    builtin = whatever_the_op()
     assert builtin == {"activations": ("sigmoid", "tanh", "softplus", "identity", "relu", "relu")}
     activations = {
         "softsign": ElementwisePlugin("softsign", _softsign, smooth=False),
@@ -1002,7 +1002,7 @@ def test_the_claims_that_hold_whatever_the_op_draw_installed_kinked_activations(
     }
     l1 = LossPlugin("l1", _l1, targets="values", smooth=False)
     with installed(**activations, l1=l1):
-        drawn = with_relu()
+        drawn = whatever_the_op()
         assert drawn["activations"][:6] == builtin["activations"]
         assert sorted(drawn["activations"][6:]) == ["leaky", "softsign"], drawn
         assert drawn["losses"] == ("mse", "softmax_cross_entropy", "l1"), drawn

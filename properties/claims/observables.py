@@ -61,7 +61,7 @@ from descentcheck.registry.optimizers import get
 from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import Case, cases, log_uniform, unit_interval, with_relu
+from ..strategies import Case, cases, log_uniform, unit_interval, whatever_the_op
 from .updates import SMALL, half_ulp, label, reference_groups
 
 U = 2.0**-53
@@ -72,7 +72,7 @@ GROUPINGS = ("array", "unit", "node", "global")
 def _draw(draw: st.DrawFn, profile: Profile) -> dict[str, Any]:
     # the case first, as the other claims draw it: drawn after the settings, 1 net in 50 of the
     # fixed-seed fast run had a skip
-    case = draw(cases(SMALL, shape_options=with_relu()), label="case")
+    case = draw(cases(SMALL, shape_options=whatever_the_op()), label="case")
     if HypothesisDraws(draw).booleans(1 / 4, label="one row"):
         # a distance layer's centroids then all start on that row (x - c = 0); drawn as the
         # least favoured choice, as min_rows = 1 made 87 of 200 ci cases one row

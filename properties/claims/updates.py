@@ -50,7 +50,7 @@ from descentcheck.theory.momentum import step_rules
 from .. import registered_updates as registered
 from ..claim import Claim, Context, Verdict
 from ..profiles import Profile
-from ..strategies import Case, Limits, cases, log_uniform, unit_interval, with_relu
+from ..strategies import Case, Limits, cases, log_uniform, unit_interval, whatever_the_op
 
 DPS = 50
 U = 2.0**-53
@@ -125,7 +125,7 @@ def update_strategy(
                 "hp": optimizer_draws(kinds),
                 # two blocks or more, so skips can merge (at one, 0 of fast's 15 cases had a
                 # merge and 5 were one dense layer), relu among the activations
-                "case": cases(SMALL, min_blocks=2, shape_options=with_relu()),
+                "case": cases(SMALL, min_blocks=2, shape_options=whatever_the_op()),
                 # from 3: a state that goes wrong only when it is read twice (the step after
                 # next) shows from the third step on; a held-out bug hid at 2
                 "steps": st.integers(3, 4),
