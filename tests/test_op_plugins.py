@@ -1020,6 +1020,33 @@ def test_the_claims_that_hold_whatever_the_op_draw_installed_kinked_activations(
         assert all(drew.values()) and set().union(*drew.values()) == {*activations, "l1"}, drew
 
 
+def test_the_device_path_claim_catches_a_kinked_plugins_numpy_only_rule(tmp_path):
+    """What drawing kinked ops buys: a leaky relu declared smooth=False whose own numpy rule
+    calls numpy on device arrays. The device-path claim now draws it and is falsified; before,
+    no claim drew it and the ledger passed."""
+    from dataclasses import replace
+
+    import sympy as sp
+
+    from descentcheck.properties import BY_ID, get_profile
+    from descentcheck.properties.runner import run_claim
+
+    leaky = ElementwisePlugin(
+        "npleaky",
+        _leaky,
+        smooth=False,
+        numpy_forward=lambda x: np.maximum(x, x / 10),  # np.*, not namespace(x)
+        numpy_derivative=lambda x: np.where(x > 0, 1.0, 0.1),
+        claimed_forward=lambda x: sp.Max(x, x / 10),
+        claimed_derivative=lambda x: sp.Piecewise((1, x > 0), (sp.Rational(1, 10), True)),
+    )
+    with installed(npleaky=leaky):
+        profile = replace(get_profile("fast"), database=str(tmp_path / "db"), jobs=1)
+        entry = run_claim(BY_ID["device-path-equals-numpy-path"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert "plugin 'npleaky'" in entry["message"] and "device array" in entry["message"], entry
+
+
 def _tanh_lin(x):
     import sympy as sp
 
