@@ -358,6 +358,42 @@ def test_a_small_sigmoid_layer_is_the_masked_form_bit_for_bit(x):
         assert np.array_equal(y, act._sigmoid_from(want_e, pos), equal_nan=True)
 
 
+RELU_VALUES = st.one_of(
+    st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 5e-324, -5e-324]),
+    st.floats(-4.0, 4.0),
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+)
+
+
+@hypothesis_settings(TEST_PROFILE)
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 70)), elements=RELU_VALUES),
+    st.integers(0, 3),
+    st.integers(1, 3),
+)
+def test_relus_fmax_form_is_the_masked_select_bit_for_bit(x, offset, step):
+    """A real relu is ``fmax(x, 0) + 0``: the bits of ``where(x > 0, x, 0)`` (+0 for -0, NaN
+    and every x not > 0), in numpy's SIMD blocks and their remainders (up to 70 columns, some
+    arrays strided views); its flags are where's (none, NaNs included); a complex x takes the
+    masked select, by its real part. The layer's forward and its derivative (``x > 0``) agree."""
+    from descentcheck.impl.ops import activations as act
+
+    v = x[:, offset::step]
+    if not v.size:
+        v = x
+    with np.errstate(all="raise"):
+        got = act.relu(v)
+    want = np.where(v > 0, v, 0.0)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64)), (v, got)
+    layer = OPS["relu"]("a", ("input",), (v.shape[1],), {})
+    y, cache = layer.forward({}, [v])
+    assert np.array_equal(y.view(np.int64), want.view(np.int64))
+    (slope,), _ = layer.backward({}, cache, np.ones_like(v))
+    assert np.array_equal(slope, (v > 0).astype(np.float64))
+    z = v + 1j * np.ones_like(v)
+    assert np.array_equal(act.relu(z), np.where(z.real > 0, z, 0.0), equal_nan=True)
+
+
 def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):
     """(1 - e) / (1 + e) cancels for small |x|: using it everywhere fails the test. numpy's
     chain is the one planted in (numba's kernel compiled its threshold in, and gives the chain's

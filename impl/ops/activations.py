@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 # numpy 2 takes a Python float operand through its weak-scalar promotion, about 0.15 us a call
 # on a small array; a float64 0-d array gives float64 and complex128 operands the same bits
 # (small DAGs make a dozen such calls a step). Other namespaces are given the float.
-_ONE, _FOUR, _MINUS_TWO = np.array(1.0), np.array(4.0), np.array(-2.0)
+_ZERO, _ONE, _FOUR, _MINUS_TWO = np.array(0.0), np.array(1.0), np.array(4.0), np.array(-2.0)
 
 NUMPY_TANH_IS_SIMD = vector_math.NUMPY_IS_SIMD
 """Large real tanh layers on numpy take numpy's tanh beside ``exp(-2|x|)`` (True), or the
@@ -105,6 +105,20 @@ def softplus(x: Array) -> Array:
     e, pos = _exp_neg_abs(x)
     xp = namespace(e)
     return xp.log1p(e) + xp.where(pos, x, 0.0)
+
+
+def relu(x: Array) -> Array:
+    """``max(x, 0)`` as ``where(Re x > 0, x, 0)``: x where it is positive, +0 everywhere else
+    (-0 and NaN included; a complex x by its real part, for the complex step). For a real
+    float64 numpy x the same bits come from ``fmax(x, 0) + 0``: fmax drops a NaN for the 0, and
+    adding +0 turns the -0 that fmax keeps of ``fmax(-0, 0)`` into +0; x > 0 passes unchanged.
+    Two SIMD passes where numpy's masked select took 8 times as long (0.066 against 0.55 ms at
+    512 x 256 on machine H: a plain relu MLP was 6-19% behind PyTorch eager, SPEED.md)."""
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        y = np.fmax(x, _ZERO)
+        y += _ZERO
+        return y
+    return namespace(x).where(x.real > 0, x, 0.0)
 
 
 # Moshier's Cephes tanh for |x| < 0.625: tanh x = x + x^3 P(x^2) / Q(x^2), Q monic
@@ -314,7 +328,7 @@ class Softplus(Elementwise):
 
 
 class Relu(Elementwise):
-    fn = staticmethod(lambda x: namespace(x).where(x.real > 0, x, 0.0))
+    fn = staticmethod(relu)
 
     def derivative(self, x: Array) -> Array:
         return (x.real > 0).astype(namespace(x).float64)
