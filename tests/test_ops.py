@@ -394,6 +394,21 @@ def test_relus_fmax_form_is_the_masked_select_bit_for_bit(x, offset, step):
     assert np.array_equal(act.relu(z), np.where(z.real > 0, z, 0.0), equal_nan=True)
 
 
+@pytest.mark.parametrize("special", [-0.0, 0.0, np.nan, -np.nan, -np.inf, -5e-324])
+def test_relu_gives_plus_zero_in_numpys_simd_blocks_and_its_scalar_tail_alike(special):
+    """numpy's fmax keeps -0 of ``fmax(-0, 0)`` in its scalar loop (an array's last ``n mod 8``
+    entries here) and +0 in its SIMD blocks: every length 1-40 at three alignments, so each
+    entry of a block and of a tail is tried; relu's + 0 makes both +0 (a drawn array rarely puts
+    a -0 in the tail)."""
+    from descentcheck.impl.ops import activations as act
+
+    for n in range(1, 41):
+        for offset in range(3):
+            v = np.full(n + offset, special)[offset:]
+            got = act.relu(v)
+            assert got.tobytes() == np.zeros(n).tobytes(), (special, n, offset, got)
+
+
 def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):
     """(1 - e) / (1 + e) cancels for small |x|: using it everywhere fails the test. numpy's
     chain is the one planted in (numba's kernel compiled its threshold in, and gives the chain's
