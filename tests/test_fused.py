@@ -121,6 +121,25 @@ def test_sigmoid_grad_is_the_bell_times_the_gradient_bit_for_bit(eg):
     _same_bits_but_nan_payloads(K.sigmoid_grad(e, g), act.imul(act._bell(e), g))
 
 
+@SETTINGS
+@given(hnp.arrays(np.float64, SHAPES, elements=VALUES))
+def test_relu_is_the_masked_select_bit_for_bit(x):
+    """+0 for -0, NaN and every x not > 0; without the "invalid" flag that a compiled comparison
+    of a NaN raises (numpy's comparison raises none)."""
+    with np.errstate(all="raise"):
+        got = fused.call(K.relu, x)
+    _same_bits(got, np.where(x > 0, x, 0.0))
+
+
+@SETTINGS
+@given(two_arrays())
+def test_relu_grad_is_the_mask_times_the_gradient_bit_for_bit(xg):
+    """relu'(x) = 1 where x > 0, else 0 (at 0 too), times g: one factor is never a NaN, so
+    every bit is the chain's, g's NaN payloads and ``0 * inf``'s NaN included."""
+    x, g = xg
+    _same_bits(fused.call(K.relu_grad, x, g), act.imul((x > 0).astype(np.float64), g))
+
+
 def _layer_values(layer, x: np.ndarray, gy: np.ndarray) -> list[np.ndarray]:
     y, cache = layer.forward({}, [x])
     (gx,), _ = layer.backward({}, cache, gy)
@@ -136,14 +155,14 @@ def _numpy_chains(monkeypatch) -> None:
 @given(
     hnp.arrays(np.float64, (8, 16), elements=VALUES),
     hnp.arrays(np.float64, (8, 16), elements=st.floats(-1e3, 1e3)),
-    st.sampled_from(["tanh", "sigmoid"]),
+    st.sampled_from(["tanh", "sigmoid", "relu"]),
     st.booleans(),
 )
 def test_a_large_layer_takes_the_kernels_and_keeps_numpys_bits(block, gblock, op, simd):
     """A drawn block tiled to 64 x 80 (over MIN_SIZE); tanh both ways a machine evaluates it
     (numpy's SIMD tanh, or the one-exp form), its backward fused either way."""
     x, gy = np.resize(block, (64, 80)), np.resize(gblock, (64, 80))
-    cls = {"tanh": act.Tanh, "sigmoid": act.Sigmoid}[op]
+    cls = {"tanh": act.Tanh, "sigmoid": act.Sigmoid, "relu": act.Relu}[op]
     layer = cls("a", ["x"], [80], 80, {})
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(act, "NUMPY_TANH_IS_SIMD", simd)
@@ -157,6 +176,8 @@ def test_a_large_layer_takes_the_kernels_and_keeps_numpys_bits(block, gblock, op
             "tanh_grad",
             "sigmoid_from",
             "sigmoid_grad",
+            "relu",
+            "relu_grad",
         ):
             kernel = getattr(K, name)
             mp.setattr(K, name, lambda *a, k=kernel, n=name: calls.append(n) or k(*a))
@@ -165,7 +186,8 @@ def test_a_large_layer_takes_the_kernels_and_keeps_numpys_bits(block, gblock, op
         want = _layer_values(layer, x, gy)
         fused.provider.cache_clear()
     tanh = ["neg_2abs", "tanh_grad"] if simd else ["neg_2abs", "tanh_from", "tanh_grad"]
-    assert calls == {"tanh": tanh}.get(op, ["neg_abs", "sigmoid_from", "sigmoid_grad"])
+    sigmoid = ["neg_abs", "sigmoid_from", "sigmoid_grad"]
+    assert calls == {"tanh": tanh, "sigmoid": sigmoid, "relu": ["relu", "relu_grad"]}[op]
     for g, w in zip(got, want, strict=True):
         _same_bits(g, w)
 

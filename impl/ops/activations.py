@@ -32,7 +32,7 @@ the claims' draws) and complex x (the complex-step oracle) go through the namesp
 
 Where numba is installed (the ``numba`` extra), large real arrays evaluate the chain that follows
 each ``exp`` in one compiled pass instead of 4-10 numpy calls: the one-``exp`` tanh form, sigmoid
-from ``exp(-|x|)``, and the backward's slope times the upstream gradient (:mod:`.fused`). The
+from ``exp(-|x|)``, relu, and the backward's slope times the upstream gradient (:mod:`.fused`). The
 kernels perform the chains' operations in the chains' order, so they give the same bits.
 """
 
@@ -329,6 +329,21 @@ class Softplus(Elementwise):
 
 class Relu(Elementwise):
     fn = staticmethod(relu)
+
+    def forward(self, params: dict[str, Array], xs: list[Array]) -> tuple[Array, Array]:
+        x = xs[0]
+        k = fused.kernels(x) if type(self).fn is relu else None  # a replaced fn is honoured
+        if k is None:
+            return type(self).fn(x), x
+        return fused.call(k.relu, x), x  # mutants: numba only
+
+    def backward(
+        self, params: dict[str, Array], cache: Array, gy: Array
+    ) -> tuple[list[Array | None], dict[str, Array]]:
+        k = fused.kernels(cache, gy)
+        if k is None:
+            return [imul(self.derivative(cache), gy)], {}
+        return [fused.call(k.relu_grad, cache, gy)], {}  # derivative * gy; mutants: numba only
 
     def derivative(self, x: Array) -> Array:
         return (x.real > 0).astype(namespace(x).float64)

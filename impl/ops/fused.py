@@ -1,5 +1,5 @@
-"""One pass instead of four to ten: the elementwise chains of large tanh and sigmoid layers (and
-of the Gaussian layer's matmul evaluation) as numba-compiled ufuncs and loops, where numba is
+"""One pass instead of two to ten: the elementwise chains of large tanh, sigmoid and relu layers
+(and of the Gaussian layer's matmul evaluation) as numba-compiled ufuncs and loops, where numba is
 installed (the ``numba`` extra), with numpy's bits.
 
 A large layer's activation is a chain of numpy calls, each a pass over the whole array; on a 512 x
@@ -22,6 +22,8 @@ tanh_from          ``copysign(where(|x| < 1/2, cephes(|x|), (1 - e) / (1 + e)), 
 tanh_grad          ``(4 e / (1 + e)^2) * g``, tanh'(x) times the upstream gradient
 sigmoid_from       ``where(x >= 0, 1, e) / (1 + e)``, e = exp(-|x|)
 sigmoid_grad       ``(e / (1 + e)^2) * g``, sigmoid'(x) times the upstream gradient
+relu               ``where(x > 0, x, 0)`` (numpy's form: ``fmax(x, 0) + 0``, two passes)
+relu_grad          ``(x > 0).astype(float64) * g``, relu'(x) times the upstream gradient
 =================  ========================================================================
 
 The trainer's optimizer steps (:attr:`~descentcheck.impl.optim.base.FlatOptimizer.step` of gd,
@@ -140,10 +142,12 @@ def loaded_kernels(*arrays: Any) -> Any:
     return kernels(*arrays) if _kernels.cache_info().currsize else None
 
 
-def call(kernel: Any, a: Any, b: Any) -> Any:
-    """``kernel(a, b)`` for the ``*_from`` kernels, without numpy's "invalid value" flag: they
-    compare x (``|x| < 1/2``, ``x >= 0``), which raises it for a NaN entry where numpy's own
-    comparisons do not, and nothing else in them can (the ``*_grad`` kernels, which compare
-    nothing, are called as they are: their flags are the chain's, inf * 0 included)."""
+def call(kernel: Any, *arrays: Any) -> Any:
+    """``kernel(*arrays)`` for the kernels that compare x (``*_from``, ``relu``, ``relu_grad``),
+    without numpy's "invalid value" flag: a compiled comparison raises it for a NaN entry where
+    numpy's own comparisons do not. Nothing else in them can, but ``relu_grad``'s ``0 * inf``,
+    which numpy's chain flags and this call does not. The ``tanh_grad`` and ``sigmoid_grad``
+    kernels, which compare nothing, are called as they are: their flags are the chain's, inf * 0
+    included."""
     with np.errstate(invalid="ignore"):
-        return kernel(a, b)
+        return kernel(*arrays)

@@ -81,6 +81,18 @@ def sigmoid_grad(e: float, g: float) -> float:  # pragma: no cover - compiled
     return e / d * g
 
 
+@numba.vectorize(ONE, cache=True)
+def relu(x: float) -> float:  # pragma: no cover - compiled
+    """``where(x > 0, x, 0)``: x where it is positive, +0 elsewhere (-0 and NaN included)."""
+    return x if x > 0.0 else 0.0
+
+
+@numba.vectorize(SIGNATURE, cache=True)
+def relu_grad(x: float, g: float) -> float:  # pragma: no cover - compiled
+    """``(x > 0).astype(float64) * g``: relu'(x) (0 at 0, torch's value), times g."""
+    return (1.0 if x > 0.0 else 0.0) * g
+
+
 # ---- optimizer steps over the trainer's flat vectors (impl/optim): update and apply in one pass
 LOOP = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
