@@ -394,6 +394,25 @@ def test_relus_fmax_form_is_the_masked_select_bit_for_bit(x, offset, step):
     assert np.array_equal(act.relu(z), np.where(z.real > 0, z, 0.0), equal_nan=True)
 
 
+@hypothesis_settings(TEST_PROFILE)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 70)), elements=RELU_VALUES))
+def test_softplus_positive_part_is_the_masked_select_bit_for_bit(x):
+    """softplus adds ``fmax(x, 0)`` for where's ``where(x >= 0, x, 0)``: the same bits (they
+    differ only at x = -0, where log1p(1) absorbs the zero's sign); the layer's forward too. A
+    complex step at Re x = 0 keeps the mask's branch: softplus'(0) = 1/2, not -1/2."""
+    from descentcheck.impl.ops import activations as act
+
+    with np.errstate(all="ignore"):
+        e, pos = act._exp_neg_abs(x)
+        want = np.log1p(e) + np.where(pos, x, 0.0)
+        got = act.softplus(x)
+        y, _ = OPS["softplus"]("a", ("input",), (x.shape[1],), {}).forward({}, [x])
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    assert np.array_equal(y.view(np.int64), want.view(np.int64))
+    step = act.softplus(np.array([0.0, -0.0]) + 1j * H).imag / H
+    assert np.array_equal(step, [0.5, 0.5])
+
+
 @pytest.mark.parametrize("special", [-0.0, 0.0, np.nan, -np.nan, -np.inf, -5e-324])
 def test_relu_gives_plus_zero_in_numpys_simd_blocks_and_its_scalar_tail_alike(special):
     """numpy's fmax keeps -0 of ``fmax(-0, 0)`` in its scalar loop (an array's last ``n mod 8``

@@ -103,8 +103,18 @@ def sigmoid(x: Array) -> Array:
 def softplus(x: Array) -> Array:
     """``log(1 + exp(x)) = log1p(exp(-|x|)) + max(x, 0)``, stable for large |x|."""
     e, pos = _exp_neg_abs(x)
-    xp = namespace(e)
-    return xp.log1p(e) + xp.where(pos, x, 0.0)
+    return _plus_positive_part(namespace(e).log1p(e), x, pos)
+
+
+def _plus_positive_part(s: Array, x: Array, pos: Array) -> Array:
+    """``s + where(pos, x, 0)`` into s, with ``pos = Re x >= 0`` (softplus: ``s = log1p(e)``).
+    For real float64 numpy x as ``s + fmax(x, 0)``, two fast passes for where's slow masked
+    select (:func:`relu`): the same bits, since the two differ only at x = -0, where
+    ``s = log 2`` absorbs either zero (and s is never -0, being >= +0 or NaN). A complex x keeps
+    the mask: at Re x = 0 the step's branch is where's ``x``, not 0."""
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        return iadd(s, np.fmax(x, _ZERO))
+    return iadd(s, namespace(x).where(pos, x, 0.0))
 
 
 def relu(x: Array) -> Array:
@@ -320,8 +330,7 @@ class Softplus(Elementwise):
     ) -> tuple[Array, tuple[Array, Array]]:
         x = xs[0]
         e, pos = _exp_neg_abs(x)
-        xp = namespace(e)
-        return iadd(xp.log1p(e), xp.where(pos, x, 0.0)), (e, pos)
+        return _plus_positive_part(namespace(e).log1p(e), x, pos), (e, pos)
 
     def derivative(self, cache: tuple[Array, Array]) -> Array:
         return _sigmoid_from(*cache, consume=True)  # e is ours: made by forward, used once
