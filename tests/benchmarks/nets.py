@@ -2,7 +2,8 @@
 
 Small (batch 24, widths 4-16): the sizes property tests meet, where per-step overhead decides
 the speed. Large (batch 512, width 256, a distance layer of 256 units on 256 inputs; also at
-widths 128, 192 and 384): where the matrix products should dominate. Every case has its data and initial parameters fixed by a seed,
+widths 128, 192 and 384; and a plain relu MLP of width 256): where the matrix products should
+dominate. Every case has its data and initial parameters fixed by a seed,
 so every implementation trains the same net from the same point.
 """
 
@@ -123,9 +124,23 @@ def _large(w: int) -> dict[str, Any]:
     }
 
 
+def _relu_mlp(w: int, depth: int = 6) -> dict[str, Any]:
+    """Batch 512: ``depth`` dense/relu layers of width w, a dense head into cross-entropy; the
+    plain net a user times first, with no distance layer (a held-out net of this shape was 6-36%
+    over PyTorch eager until relu's masked select became one pass, tests/benchmarks/SPEED.md)."""
+    nodes, prev = [], "input"
+    for i in range(1, depth + 1):
+        nodes += [_dense(f"h{i}", w, prev), _act(f"a{i}", "relu", f"h{i}")]
+        prev = f"a{i}"
+    nodes.append(_dense("out", 10, prev))
+    return {"inputs": w, "output": "out", "loss": "softmax_cross_entropy", "nodes": nodes}
+
+
 # the tuned width, and widths around it: the matrix products' share of a step grows with w, and
-# a BLAS's speed varies with the shape, so one width alone would hide where a step is slow
+# a BLAS's speed varies with the shape, so one width alone would hide where a step is slow; and
+# a plain relu MLP at the tuned width
 LARGE: dict[str, dict[str, Any]] = {f"large_w{w}": _large(w) for w in (LARGE_WIDTH, 128, 192, 384)}
+LARGE[f"mlp_relu_w{LARGE_WIDTH}"] = _relu_mlp(LARGE_WIDTH)
 
 
 @dataclass(frozen=True)
