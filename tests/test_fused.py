@@ -574,8 +574,8 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
     skipped = (per_connection if per_unit else per_unit_only) | (set() if near else handed)
     assert calls == set(GAUSS_KERNELS) - skipped
     # a centroid on a data row is handed back when its terms r^2 (x'^2 + c'^2) are not all 0
-    # (x' = x - mu, mu the centroids' mid-range; an all-zero block gives e = 0, nothing to hand)
-    mu = 0.5 * (c.max(axis=0) + c.min(axis=0))
+    # (x' = x - mu, mu the layer's shift; an all-zero block gives e = 0, nothing to hand)
+    mu = gauss._shift(c)
     if at_rows and np.any(np.abs(x[at_rows] - mu) > 1e-100):
         assert near, "a centroid on a data row is handed to the direct formula"
     for g, w in zip(got, want, strict=True):

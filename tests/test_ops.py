@@ -137,9 +137,9 @@ def test_oracle_catches_a_wrong_backward_rule():
 
 
 @pytest.mark.parametrize("offset", [1e4, -3e5])
-def test_the_matmul_path_shifts_by_the_centroids_mid_range(offset):
+def test_the_matmul_path_shifts_by_the_centroids_mean(offset):
     """Data and centroids far from the origin but within 1 of each other: shifted by the
-    centroids' mid-range, the expanded terms stay at the spread's scale and only pairs nearer
+    centroids' mean, the expanded terms stay at the spread's scale and only pairs nearer
     than the guard allows go to the direct formula. A wrong shift (1.5 times the mid-range, a
     mutation survivor: the guard kept the values accurate by handing nearly every pair back)
     makes every term huge."""
@@ -152,6 +152,50 @@ def test_the_matmul_path_shifts_by_the_centroids_mid_range(offset):
     _, cache = layer._z_matmul(x, c, np.ones((4, 3)))
     flagged = 0 if cache[-1] is None else int(np.count_nonzero(cache[-1] > 0))
     assert flagged <= 0.1 * x.shape[0] * c.shape[0], flagged
+
+
+def test_a_distance_layer_after_another_hands_back_only_its_centroids_rows():
+    """A distance layer's outputs at its start are near exp(-1/2) but 1 on each centroid's own
+    row: one outlier per input. Shifted by the mid-range, the terms of 3166 of the second
+    layer's 8192 pairs exceeded 8 times their squared distance and went to the direct formula
+    (129,094 of 131,072 at 256 units on 512 rows: a step 25 times as long); shifted by the
+    mean, only the pairs of a centroid with its own data row (distance 0) go."""
+    from descentcheck.impl.ops.gaussian import Gaussian
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 128))
+    first = Gaussian("g", ["x"], [128], 128, False, logits=False)
+    p = first.init(rng, [x])
+    h, _ = first.forward({first.keys[k]: v for k, v in p.items()}, [x])
+    second = Gaussian("g2", ["g"], [128], 128, False, logits=True)
+    c, r = second.init(rng, [h]).values()
+    _, cache = second._z_matmul(h, c, r)
+    handed = np.argwhere(cache[-1] > 0)
+    at_own_row = [np.array_equal(h[n], c[j]) for n, j in handed]
+    assert len(handed) >= 128 and all(at_own_row), (len(handed), sum(at_own_row))
+
+
+@hypothesis_settings(TEST_PROFILE)
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 9), st.integers(1, 6)), elements=st.floats(-9, 9)),
+    st.lists(st.floats(-1e300, 1e300, allow_subnormal=True), min_size=1, max_size=6),
+)
+def test_the_shift_is_a_shared_coordinates_value_exactly(c, shared):
+    """Where every centroid has the same value in an input, the shift is that value (so c' = 0
+    exactly there; their mean may round off it: 0.1 three times sums to 0.30000000000000004);
+    elsewhere their mean, or their mid-range where the mean's sum overflows (centroids near
+    1.5e308 in a tight cluster, where the mid-range keeps x' small)."""
+    from descentcheck.impl.ops.gaussian import _shift
+
+    big = 1.5e308 + 1e298 * c  # a cluster whose sum passes float64's range from two rows on
+    k = min(len(shared), c.shape[1])
+    c[:, :k] = shared[:k]
+    mu = _shift(c)
+    assert np.array_equal(mu[:k], shared[:k])
+    lo, hi = c.min(axis=0), c.max(axis=0)
+    assert np.all((lo <= mu) & (mu <= hi)), (c, mu)
+    mu = _shift(big)
+    assert np.all(np.isfinite(mu)) and np.all((big.min(axis=0) <= mu) & (mu <= big.max(axis=0)))
 
 
 @pytest.mark.parametrize("n", [5, 6])

@@ -107,7 +107,7 @@ def _distance(u: Unit, gy: tuple[sp.Symbol, ...], logits: bool) -> Claimed:
 
 def _distance_matmul(u: Unit, gy: tuple[sp.Symbol, ...], logits: bool) -> Claimed:
     # impl/ops/gaussian.py, matmul path (large batches): shift by any mu (the trainer takes the
-    # centroids' mid-range): x' = x - mu, c' = c - mu, rc = r2 c'; q = sum r2 x'^2,
+    # centroids' mean): x' = x - mu, c' = c - mu, rc = r2 c'; q = sum r2 x'^2,
     # s = sum r2 c'^2, z = x' . rc - (q + s)/2. Backward with S = gz, G1 = gz x', G2 = gz x'^2:
     # gc = r2 (G1 - c' S); gr = -r (G2 - 2 c' G1 + c'^2 S) (per unit: summed over inputs);
     # gx = gz rc - x' gz r2. (Entries the trainer recomputes by the direct formula near a

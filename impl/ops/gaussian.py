@@ -23,10 +23,10 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   accurate to a few ulps relative, and ``z = 0`` exactly at ``x = c``. Small layers (the property
   tests, the cross-checks) always take this path.
 * **matmul** (from :data:`MATMUL_MIN_SIZE` up): the squares are expanded so that every sum over
-  samples or units is a matrix product. Inputs and centroids are first shifted by the mid-range
-  of the centroids, ``mu_i = (max_j c_ji + min_j c_ji) / 2`` (``x - c`` does not change; a
-  coordinate all centroids share gives ``c' = 0`` exactly), ``x' = x - mu``, ``c' = c - mu``;
-  with ``r2 = r^2``::
+  samples or units is a matrix product. Inputs and centroids are first shifted by the mean of
+  the centroids, ``mu_i = sum_j c_ji / units`` (:func:`_shift`; ``x - c`` does not change; a
+  coordinate all centroids share is shifted by that value, so ``c' = 0`` exactly),
+  ``x' = x - mu``, ``c' = c - mu``; with ``r2 = r^2``::
 
       q_nj = sum_i r2_ji x'_ni^2 = (x'^2 @ r2.T)_nj
       p_nj = sum_i r2_ji c'_ji x'_ni = (x' @ (r2 c').T)_nj
@@ -60,9 +60,12 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   magnitudes of the direct terms; worst over z and all gradients): standardised data with
   centroids at data rows, data offset 1e3 from the origin, data scaled by 1e3, 8 distinct rows
   repeated, 8 constant features, tight clusters (1e-3) around centroids at 1e3, each with
-  per-unit radii and all but the third with per-connection ones: matmul <= 5.6, direct <= 2.4
-  (normwise, relative to the largest value: matmul <= 10.3, direct <= 6.1); per-unit rows alone
-  matmul <= 3.7 (normwise 10.3), as before per-unit layers took G2's row sums as ``gz.T @ q``
+  per-unit radii and all but the third with per-connection ones: matmul <= 4.1, direct <= 2.4
+  (normwise, relative to the largest value: matmul <= 7.3, direct <= 6.1); with the
+  centroids' mid-range as the shift (before :func:`_shift`) matmul <= 5.6 (normwise 10.3). A
+  seventh input, a distance layer's outputs at its start (each unit's own row at 1, the rest
+  near exp(-1/2)), puts the pairs' terms nearest the guard's 8 times: matmul <= 13.2 on the
+  logits' z (23.9 with the mid-range, which handed 99% of the pairs back), direct <= 2.0
   (2026-12-07, the same draws). The
   unguarded case above, e.g. one sample at the origin, centroids (2^-8, 1) and (1, 1), unit
   radii: 14542 eps on ``dE/dr_00`` (the direct form 0.3), 0.2 eps normwise. The matmul path
@@ -99,6 +102,27 @@ RHO = 8.0
 """The matmul evaluation hands a pair, unit or sample to the direct formula when the size of its
 terms exceeds ``RHO`` times its squared distance (see the module docstring)."""
 _MINUS_HALF = np.array(-0.5)  # the direct form's -1/2 beside numpy arrays (activations' _ONE)
+
+
+def _shift(c: Array) -> Array:
+    """``mu``, the centroids' mean along each input (c is real), or the value they all share
+    where they share one (then ``c' = 0`` exactly there); their mid-range where a mean's sum
+    passes float64's range. The mean, not the mid-range: a few outlying centroids move the
+    mid-range by half their distance from the rest and the mean by 1/units of it. A distance
+    layer after another at its initialisation has such outliers in every input: each unit's
+    output is exp(0) = 1 on its centroid's own row and about exp(-1/2) on every other, so
+    shifted by the mid-range (about 0.8) every term was 18 times its squared distance and the
+    guard handed 99% of the pairs to the direct formula (394 ms for a 16 ms step at 256 units
+    on 256 inputs and 512 rows, tests/benchmarks/SPEED.md); shifted by the mean, 0.2%.
+    (The mid-range is halved before the sum: centroids near 1e308 overflowed ``hi + lo``.)"""
+    xp = namespace(c)
+    hi, lo = c.max(axis=0), c.min(axis=0)
+    with np.errstate(over="ignore"):
+        mu = xp.add.reduce(c, axis=0)
+    mu /= c.shape[0]
+    if not bool(xp.isfinite(mu).all()):  # inf or NaN centroids, or a sum past 1.8e308
+        mu = 0.5 * hi + 0.5 * lo  # hi + lo can overflow too
+    return xp.where(hi == lo, hi, mu)
 
 
 def _shifted(x: Array, mu: Array) -> tuple[Array, Array]:
@@ -268,8 +292,7 @@ class Gaussian(Layer):
 
     def _z_matmul(self, x: Array, c: Array, r: Array) -> tuple[Array, tuple]:
         xp = namespace(x)
-        cr = c.real
-        mu = 0.5 * (cr.max(axis=0) + cr.min(axis=0))
+        mu = _shift(c.real)
         if self.per_unit:  # only x'^2's row sums q are kept, numpy's pairwise sums (einsum's
             # running sums cost per-unit rows up to 1.5 eps, 3.7 -> 5.2)
             xs, xx = _shifted_row_sums(x, mu)

@@ -105,6 +105,12 @@ def scenarios(n=512, u=64, d=64, seed=0) -> Iterator[tuple[str, np.ndarray, np.n
     cn = 1e3 + rng.standard_normal((u, d))
     xn = cn[rng.integers(0, u, n)] + 1e-3 * rng.standard_normal((n, d))
     yield "tight clusters (1e-3) around centroids at 1e3", xn, cn, False
+    # a distance layer's outputs at its initialisation, the input of a second one: about
+    # exp(-1/2) everywhere but 1 on each centroid's own row (one outlier per input)
+    c1 = x[rng.choice(n, d, replace=False)]
+    sq = ((x[:, None, :] - c1) ** 2).sum(axis=2)
+    h = np.exp(-0.5 * sq / np.median(sq, axis=0))
+    yield "a distance layer's outputs at its start", h, h[rng.choice(n, u, replace=False)], False
 
 
 @pytest.mark.skipif(np.finfo(LD).eps > 1e-18, reason="needs an extended-precision longdouble")
