@@ -440,11 +440,12 @@ def test_the_activation_claim_holds(fast_profile) -> None:
 
 def test_the_activation_claim_kills_the_softplus_survivor(monkeypatch, fast_profile) -> None:
     """The run's survivor activations.py:61: the exported softplus adds 1 instead of 0 for
-    x < 0 (the softplus layer's forward has its own formula, so no network claim saw it)."""
+    x < 0 (the softplus layer's forward has its own formula, so no network claim saw it; since
+    both add the positive part through one helper, the mutant adds the 1 to its log1p term)."""
     from descentcheck.impl import ops
     from descentcheck.impl.ops import activations
 
-    mutant = _mutated(activations.softplus, "xp.where(pos, x, 0.0)", "xp.where(pos, x, 1.0)")
+    mutant = _mutated(activations.softplus, "log1p(e), x, pos)", "log1p(e) + ~pos, x, pos)")
     monkeypatch.setattr(ops, "softplus", mutant)
     entry = _run("activations-equal-formulas", fast_profile)
     assert entry["outcome"] == "falsified"
