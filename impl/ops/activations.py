@@ -123,7 +123,7 @@ def relu(x: Array) -> Array:
     float64 numpy x the same bits come from ``fmax(x, 0) + 0``: fmax drops a NaN for the 0, and
     adding +0 turns the -0 that fmax keeps of ``fmax(-0, 0)`` into +0; x > 0 passes unchanged.
     Two SIMD passes where numpy's masked select took 8 times as long (0.066 against 0.55 ms at
-    512 x 256 on machine H: a plain relu MLP was 6-19% behind PyTorch eager, SPEED.md)."""
+    512 x 256 on machine H: plain relu MLPs were 4-36% behind PyTorch eager, SPEED.md)."""
     if type(x) is np.ndarray and x.dtype == np.float64:
         y = np.fmax(x, _ZERO)
         y += _ZERO
