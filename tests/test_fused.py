@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_vector_math import LARGE_NET
@@ -415,58 +415,89 @@ def test_the_gaussian_excess_is_z_and_e_bit_for_bit(data):
     _same_bits_but_nan_payloads(got_e, e)
 
 
+@st.composite
+def _near_pairs(draw, n: int, u: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (row, unit) pairs in row-major order, as the forward finds them; often many
+    per unit and per row (the sums' rounds)."""
+    cells = draw(st.lists(st.integers(0, n * u - 1), min_size=1, max_size=n * u, unique=True))
+    return np.divmod(np.sort(np.array(cells, dtype=np.int64)), u)
+
+
 @SETTINGS
-@given(st.data(), st.integers(1, 3), st.one_of(st.integers(1, 20), st.integers(120, 300)))
-def test_the_excess_sums_are_numpys_row_and_column_sums(data, n, u):
-    """The sums of ``|g| e`` by columns and by rows, as numpy adds them, bit for bit (a zero's
-    sign too: add's identity +0 first); and, with few distinct values so that sums cancel to 0
-    exactly, the same units and samples handed back."""
-    # few rows or few columns, one long column (numpy's pairwise sum), and a block of both
-    square = (data.draw(st.integers(4, 40)), data.draw(st.integers(4, 40)))
-    shape = data.draw(st.sampled_from([(n, u), (u, n), (u, 1), square]))
-    if data.draw(st.booleans()):
-        g, e = _distinct(data.draw, shape), _distinct(data.draw, shape)
-    else:  # small integers: sums that cancel to exactly 0 in one order may not in another
-        ints = hnp.arrays(np.float64, shape, elements=st.integers(-3, 3).map(float))
-        g, e = data.draw(ints), data.draw(ints)
-    if data.draw(st.booleans()):  # a row, or all, of -0 terms (|0| * -1): numpy's sums are +0
-        at = data.draw(st.one_of(st.integers(0, shape[0] - 1), st.just(slice(None))))
-        g[at], e[at] = 0.0, -1.0
-    w = np.abs(g)
-    w *= e
-    cols, rows = np.empty(shape[1]), np.empty(shape[0])
-    K.excess_sums(g, e, cols, rows)
-    _same_bits_but_nan_payloads(cols, np.add.reduce(w, axis=0))
-    _same_bits_but_nan_payloads(rows, np.add.reduce(w, axis=1))
+@given(st.data(), st.integers(1, 12), st.integers(1, 5), st.integers(1, 9), st.booleans())
+def test_the_near_pairs_sums_are_numpys_chain_and_in_the_pairs_order(data, n, u, d, per_unit):
+    """``gaussian_near`` against the layer's numpy chain (``_near_sums`` on arrays too small for
+    the kernels), bit for bit; and both against the sums written out, pair after pair from -0
+    (the order the rounds of ``_in_order`` keep)."""
+    x, c = _distinct(data.draw, (n, d)), _distinct(data.draw, (u, d))
+    r2 = _distinct(data.draw, (u, 1 if per_unit else d))
+    rows, cols = data.draw(_near_pairs(n, u))
+    g = _distinct(data.draw, (len(rows),))
+    units, unit_at, gd, sq, samples, sample_at, gx = gauss._near_sums(x, c, r2, (rows, cols), g)
+    got = K.gaussian_near(x, c, r2, rows, cols, g)
+    assert np.array_equal(got[0], unit_at) and np.array_equal(got[1], sample_at)
+    at, at_rows = unit_at[cols], sample_at[rows]
+    got = got[2:]
+    want = [np.full_like(a, -0.0) for a in got]
+    with np.errstate(all="ignore"):
+        for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
+            t = (x[i] - c[j]) * g[k]
+            want[0][at[k]] += t
+            want[1][at[k]] += t * (x[i] - c[j])
+            want[2][at_rows[k]] += t * r2[j]
+    assert units.tolist() == sorted(set(cols.tolist()))
+    assert samples.tolist() == sorted(set(rows.tolist()))
+    for chain, kernel, w in zip((gd, sq, gx), got, want, strict=True):
+        _same_bits_but_nan_payloads(chain, w)
+        _same_bits_but_nan_payloads(kernel, w)
 
 
 @SETTINGS
 @given(st.data())
 def test_the_gaussian_gradients_are_the_sums_and_their_scaling_bit_for_bit(data):
     """``gaussian_grads`` is the numpy chain of the per-connection centroid and radius gradients
-    (the two sums, then their scaling), into other arrays and in place into g1 and g2."""
+    (the two sums, the near pairs' sums added to the units that have them, then their scaling),
+    into other arrays and in place into g1 and g2."""
     g1, g2, cs, r2, r = data.draw(same_shape(5))
-    s = _column(data.draw, g1.shape[0])
+    u, d = g1.shape
+    s = _column(data.draw, u)
+    units = np.array(sorted(data.draw(st.sets(st.integers(0, u - 1)))), dtype=np.int64)
+    at = np.full(u, -1)
+    at[units] = np.arange(len(units))
+    ngd, nsq = _distinct(data.draw, (len(units), d)), _distinct(data.draw, (len(units), d))
     gd = g1 - cs * s[:, None]
     gsq = g2 - (g1 + gd) * cs
+    gd[units] += ngd
+    gsq[units] += nsq
     gc_want, gr_want = gd * r2, -(gsq * r)
     gc, gr = np.empty_like(g1), np.empty_like(g1)  # into other arrays, the inputs kept
-    K.gaussian_grads(g1, g2, s, cs, r2, r, gc, gr)
+    K.gaussian_grads(g1, g2, s, cs, r2, r, gc, gr, at, ngd, nsq)
     _same_bits_but_nan_payloads(gc, gc_want)
     _same_bits_but_nan_payloads(gr, gr_want)
     a, b = g1.copy(), g2.copy()
-    K.gaussian_grads(a, b, s, cs, r2, r, a, b)  # in place
+    K.gaussian_grads(a, b, s, cs, r2, r, a, b, at, ngd, nsq)  # in place
     _same_bits_but_nan_payloads(a, gc_want)
     _same_bits_but_nan_payloads(b, gr_want)
+
+
+def _near_rows(draw, rows: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Some rows, each row's place among them or -1, and a drawn (len, d) array of their sums."""
+    which = np.array(sorted(draw(st.sets(st.integers(0, rows - 1)))), dtype=np.int64)
+    at = np.full(rows, -1)
+    at[which] = np.arange(len(which))
+    return which, at, _distinct(draw, (len(which), d))
 
 
 @SETTINGS
 @given(st.data())
 def test_the_product_difference_bit_for_bit(data):
     gd, gsq, r = data.draw(same_shape(3))
+    which, at, n = _near_rows(data.draw, *gd.shape)
+    want = gd - gsq * r
+    want[which] -= n
     got = gd.copy()
-    K.subtract_product(got, gsq, r)
-    _same_bits_but_nan_payloads(got, gd - gsq * r)
+    K.subtract_product(got, gsq, r, at, n)
+    _same_bits_but_nan_payloads(got, want)
 
 
 ROW_WIDTHS = st.one_of(st.integers(1, 20), st.integers(120, 140), st.integers(250, 300))
@@ -478,7 +509,7 @@ def _distinct(draw, shape: tuple[int, ...]) -> np.ndarray:
     """Every entry drawn on its own (no fill value: a sum's order shows only where its terms
     differ), finite, but for one drawn special value at a drawn place, or none."""
     a = draw(hnp.arrays(np.float64, shape, elements=st.floats(-1e3, 1e3), fill=st.nothing()))
-    if draw(st.booleans()):
+    if a.size and draw(st.booleans()):
         a[tuple(draw(st.integers(0, k - 1)) for k in shape)] = draw(st.sampled_from(SPECIALS))
     return a
 
@@ -493,9 +524,12 @@ def test_the_per_unit_shift_is_the_difference_and_numpys_row_sums_bit_for_bit(da
     _same_bits_but_nan_payloads(xs, want)
     _same_bits_but_nan_payloads(q, np.add.reduce(want * want, axis=1))
     a, v = _distinct(data.draw, (n, d)), _distinct(data.draw, (n,))
+    which, at, near = _near_rows(data.draw, n, d)
+    want = a - v[:, None] * xs
+    want[which] -= near
     got = a.copy()
-    K.subtract_row_product(got, v, xs)
-    _same_bits_but_nan_payloads(got, a - v[:, None] * xs)
+    K.subtract_row_product(got, v, xs, at, near)
+    _same_bits_but_nan_payloads(got, want)
 
 
 @SETTINGS
@@ -514,7 +548,7 @@ def test_the_pairs_direct_z_is_numpys_row_sums_bit_for_bit(data, d, k, per_unit)
 
 
 GAUSS_KERNELS = (
-    "excess_sums",
+    "gaussian_near",
     "gaussian_pairs",
     "gaussian_shift",
     "gaussian_shift_sums",
@@ -530,7 +564,10 @@ GAUSS_KERNELS = (
 @given(
     hnp.arrays(np.float64, (8, 16), elements=st.floats(-4.0, 4.0)),
     hnp.arrays(np.float64, (8, 16), elements=st.floats(-1e3, 1e3)),
-    st.lists(st.integers(0, 63), min_size=0, max_size=6, unique=True),
+    st.one_of(  # a few centroids on data rows, or all (enough pairs for the sums' kernel)
+        st.lists(st.integers(0, 63), min_size=0, max_size=6, unique=True),
+        st.just(list(range(64))),
+    ),
     st.floats(0.05, 3.0),
     st.booleans(),
     st.booleans(),
@@ -569,9 +606,13 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
         "subtract_product",
     }
     per_unit_only = {"gaussian_shift_sums", "subtract_row_product"}
-    near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
-    handed = {"excess_sums", "gaussian_pairs"}
-    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else handed)
+    pairs = layer.forward(params, [x])[1][0][-1]  # the pairs handed back, or None
+    near = pairs is not None
+    # their direct sums take a kernel from fused.MIN_SIZE entries (pairs times inputs) on
+    many = near and len(pairs[0]) * 80 >= fused.MIN_SIZE
+    event(f"near pairs: {'many' if many else 'some' if near else 'none'}")
+    handed = (set() if many else {"gaussian_near"}) | (set() if near else {"gaussian_pairs"})
+    skipped = (per_connection if per_unit else per_unit_only) | handed
     assert calls == set(GAUSS_KERNELS) - skipped
     # a centroid on a data row is handed back when its terms r^2 (x'^2 + c'^2) are not all 0
     # (x' = x - mu, mu the layer's shift; an all-zero block gives e = 0, nothing to hand)

@@ -169,15 +169,15 @@ def test_gradient_claims_reach_negative_and_large_radii(fast_ledger):
         assert m["cases_with_a_large_radius"] >= 0.05 * by_id[cid]["examples"], (cid, m)
 
 
-def test_the_matmul_accuracy_claim_reaches_the_backwards_hand_back(fast_ledger):
-    """The backward hands units and samples to the direct formula only when the |gz|-weighted
-    excess is positive, which data built from init rarely give (the held-out gradcheck review
-    saw 64 pairs flagged and 0 units handed back on digits): the claim's draws must reach it."""
+def test_the_matmul_accuracy_claim_reaches_units_and_samples_of_near_and_far_pairs(fast_ledger):
+    """The backward expands a unit's or sample's far pairs and adds its near pairs' terms
+    directly: the claim's draws must reach units and samples that have both (the held-out
+    gradcheck review saw 64 pairs flagged on digits, so data built from init are not enough)."""
     ledger, _, _ = fast_ledger
     (c,) = (c for c in ledger["claims"] if c["id"] == "distance-layer-matmul-accurate")
     m = c["measured"]
-    assert m["cases_with_a_unit_handed_back"] >= 0.05 * c["examples"], m
-    assert m["cases_with_a_sample_handed_back"] >= 0.1 * c["examples"], m
+    assert m["cases_with_a_unit_mixing_near_and_far_pairs"] >= 0.2 * c["examples"], m
+    assert m["cases_with_a_sample_mixing_near_and_far_pairs"] >= 0.2 * c["examples"], m
 
 
 def test_counterexamples_are_complete_and_certified(fast_ledger):

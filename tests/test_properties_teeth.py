@@ -197,47 +197,38 @@ def test_verify_errors_on_an_uncertified_increase(profile):
 
 
 @pytest.mark.parametrize(
-    ("old", "new"),
+    ("where", "old", "new"),
     [
-        # the mutation run's last open gap (gaussian.py: units picked by per-sample sums)
-        ("by_unit = xp.add.reduce(w, axis=0)", "by_unit = xp.add.reduce(w, axis=1)"),
-        # no unit handed back to the direct formula
-        ("if len(units) else None", "if False else None"),
-        # the full mutation run: rows handed back set to None (NaN), which the claim counted
-        # as no error until a NaN became a miss
-        ("gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)", "gx[rows] = None"),
+        # the near pairs' cotangents left in the expanded sums too: their terms counted twice
+        ("_backward_matmul", "gz[pairs] = 0.0", "gz[pairs] = gz[pairs]"),
+        # their direct terms never added to the centroids' and radii's sums
+        ("_backward_matmul", "gd[units] = iadd(gd[units], ngd)", "gd[units] = gd[units]"),
+        ("_backward_matmul", "gsq[units] = iadd(gsq[units], nsq)", "gsq[units] = gsq[units]"),
+        # nor subtracted from the input's
+        ("_backward_matmul", "gx[near[3]] = isub(gx[near[3]], near[4])", "pass"),
+        # a unit's near pairs: only the last one's terms kept
+        ("_in_order", "out[at[sel]] += v[sel]", "out[at[sel]] = v[sel]"),
+        # the squared terms without their second factor d
+        ("_near_sums", "_in_order(t * d, at, len(units))", "_in_order(t, at, len(units))"),
     ],
 )
-def test_the_matmul_accuracy_claim_catches_a_unit_left_to_the_cancelling_sums(
-    monkeypatch, profile, old, new
+def test_the_matmul_accuracy_claim_catches_a_wrong_near_pair_sum(
+    monkeypatch, profile, where, old, new
 ):
-    from descentcheck.impl.ops.gaussian import Gaussian
+    """The backward's pair-wise hand-back: the far pairs expanded (gz zeroed at the near ones),
+    the near pairs' direct terms added by unit and by sample."""
+    from descentcheck.impl.ops import gaussian
 
-    plant(monkeypatch, Gaussian, "_backward_matmul", (old, new))
+    owner = gaussian.Gaussian if where == "_backward_matmul" else gaussian
+    plant(monkeypatch, owner, where, (old, new))
     entry = run_claim(BY_ID["distance-layer-matmul-accurate"], profile)
     assert not entry["meets_expectation"], entry
-
-
-def test_the_loss_scaling_claim_catches_a_hand_back_that_reads_the_cotangents_size(
-    monkeypatch, profile
-):
-    """The full mutation run's survivor (gaussian.py:226:2): a sample's input gradient handed
-    back to the direct formula when its |gz|-weighted excess is > 1 instead of > 0, so the
-    choice changes with the cotangent's scale and a scaled loss gradient no longer scales every
-    gradient entry exactly."""
-    from descentcheck.impl.ops.gaussian import Gaussian
-
-    rows = "rows = xp.flatnonzero(by_sample > {}) if by_sample is not None else ()"
-    plant(monkeypatch, Gaussian, "_backward_matmul", (rows.format("0.0"), rows.format("1.0")))
-    entry = run_claim(BY_ID["backprop-exact-under-loss-scaling"], profile)
-    assert entry["outcome"] == "falsified", entry
-    assert entry["message"].startswith("with the matmul path forced"), entry["message"]
 
 
 def test_the_matmul_accuracy_claim_catches_a_pair_left_to_the_cancelling_sums(monkeypatch, profile):
     from descentcheck.impl.ops.gaussian import Gaussian
 
-    plant(monkeypatch, Gaussian, "_z_matmul", ("if any_near:", "if False:"))
+    plant(monkeypatch, Gaussian, "_z_matmul", ("if bool(near.any()):", "if False:"))
     entry = run_claim(BY_ID["distance-layer-matmul-accurate"], profile)
     assert entry["outcome"] == "falsified", entry
     assert entry["message"].startswith("z entry"), entry["message"]

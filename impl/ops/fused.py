@@ -132,6 +132,18 @@ def kernels(*arrays: Any) -> Any:
     return _kernels() if provider() == "numba" else None
 
 
+def kernels_for(entries: int, *arrays: Any) -> Any:
+    """:func:`kernels` for a pass of ``entries`` entries over parts of ``arrays`` (real float64
+    numpy arrays of any size): the distance layer's near pairs, whose inputs and centroids may
+    each be small where the pairs are many."""
+    if entries < MIN_SIZE:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != np.float64:
+            return None
+    return _kernels() if provider() == "numba" else None
+
+
 def loaded_kernels(*arrays: Any) -> Any:
     """:func:`kernels`, but only where a large layer has loaded them already: the optimizers'
     steps (one pass over the trainer's flat vectors instead of three to five, about 1% of a large

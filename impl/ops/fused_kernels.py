@@ -245,6 +245,45 @@ def gaussian_pairs(  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
+def _slots(keys: Array, size: int) -> tuple[Array, int]:  # pragma: no cover - compiled
+    """Each of ``range(size)``'s place among the distinct ``keys``, ascending (-1 where it is not
+    one), and how many there are: ``gaussian._slots``."""
+    at = np.full(size, -1)
+    for k in keys:
+        at[k] = 0
+    count = 0
+    for i in range(size):
+        if at[i] == 0:
+            at[i] = count
+            count += 1
+    return at, count
+
+
+@numba.njit(**LOOP)
+def gaussian_near(  # pragma: no cover - compiled
+    x: Array, c: Array, r2: Array, rows: Array, cols: Array, g: Array
+) -> tuple[Array, Array, Array, Array, Array]:
+    """The near pairs' direct sums of ``gaussian._near_sums``: each unit's and each sample's
+    place among those that have near pairs (or -1), and the sums, added pair by pair from -0
+    into gd, sq (by unit) and gx (by sample): ``t = (x_n - c_j) g_k``, ``gd += t``,
+    ``sq += t d``, ``gx += t r2_j``; r2 is (units, in), or (units, 1)."""
+    d, per_unit = x.shape[1], r2.shape[1] == 1
+    unit_at, units = _slots(cols, c.shape[0])
+    sample_at, samples = _slots(rows, x.shape[0])
+    gd, sq, gx = np.full((units, d), -0.0), np.full((units, d), -0.0), np.full((samples, d), -0.0)
+    for k in range(rows.size):
+        i, j, gk = rows[k], cols[k], g[k]
+        u, s = unit_at[j], sample_at[i]
+        for m in range(d):
+            e = x[i, m] - c[j, m]
+            t = e * gk
+            gd[u, m] = gd[u, m] + t
+            sq[u, m] = sq[u, m] + t * e
+            gx[s, m] = gx[s, m] + t * r2[j, 0 if per_unit else m]
+    return unit_at, sample_at, gd, sq, gx
+
+
+@numba.njit(**LOOP)
 def gaussian_centre(  # pragma: no cover - compiled
     c: Array, mu: Array, r: Array, cs: Array, r2: Array, rc: Array
 ) -> None:
@@ -276,68 +315,63 @@ def gaussian_excess(  # pragma: no cover - compiled
 
 
 @numba.njit(**LOOP)
-def excess_sums(  # pragma: no cover - compiled
-    g: Array, e: Array, cols: Array, rows: Array
-) -> None:
-    """The sums of ``w = |g| * e`` by columns into cols and by rows into rows, added as numpy's
-    ``add.reduce(w, axis=0)`` and ``add.reduce(w, axis=1)`` add them, without forming w: each
-    row by numpy's pairwise sum; the columns row after row (two columns or more), or a single
-    column by the pairwise sum (numpy reduces an (n, 1) array as a vector)."""
-    n, u = g.shape
-    nodes, sums = np.empty((3, 64), np.int64), np.empty(64)
-    if u == 1:
-        col = np.empty(n)
-        for i in range(n):
-            v = abs(g[i, 0]) * e[i, 0]
-            col[i] = v
-            rows[i] = 0.0 + v  # a one-entry row: add's identity + v, as numpy
-        cols[0] = 0.0 + _pairwise_sum(col, n, nodes, sums)  # add's identity first, as numpy
-        return
-    row = np.empty(u)
-    for j in range(u):
-        cols[j] = 0.0
-    for i in range(n):
-        for j in range(u):
-            v = abs(g[i, j]) * e[i, j]
-            row[j] = v
-            cols[j] = cols[j] + v
-        rows[i] = 0.0 + (_block_sum(row, 0, u) if u <= 128 else _pairwise_sum(row, u, nodes, sums))
-
-
-@numba.njit(**LOOP)
 def gaussian_grads(  # pragma: no cover - compiled
-    g1: Array, g2: Array, s: Array, cs: Array, r2: Array, r: Array, gc: Array, gr: Array
+    g1: Array,
+    g2: Array,
+    s: Array,
+    cs: Array,
+    r2: Array,
+    r: Array,
+    gc: Array,
+    gr: Array,
+    at: Array,
+    ngd: Array,
+    nsq: Array,
 ) -> None:
-    """``gd = g1 - cs * s`` (s by rows) and ``gsq = g2 - (g1 + gd) * cs``, then ``gd * r2`` into
-    gc and ``-(gsq * r)`` into gr (per-connection radii; gc, gr may be g1, g2 themselves, or
-    the trainer's flat gradient's views): numpy's five passes in one."""
+    """``gd = g1 - cs * s`` (s by rows) and ``gsq = g2 - (g1 + gd) * cs``, a unit's near sums
+    added where it has them (``ngd[at[i]]``, ``nsq[at[i]]``; ``at[i] = -1``: none), then
+    ``gd * r2`` into gc and ``-(gsq * r)`` into gr (per-connection radii; gc, gr may be g1, g2
+    themselves, or the trainer's flat gradient's views): numpy's seven passes in one."""
     u, d = g1.shape
     for i in range(u):
+        k = at[i]
         for j in range(d):
             c = cs[i, j]
             a = g1[i, j]
             g = a - c * s[i]
             q = g2[i, j] - (a + g) * c
+            if k >= 0:
+                g = g + ngd[k, j]
+                q = q + nsq[k, j]
             gc[i, j] = g * r2[i, j]
             gr[i, j] = -(q * r[i, j])
 
 
 @numba.njit(**LOOP)
-def subtract_product(a: Array, b: Array, xs: Array) -> None:  # pragma: no cover - compiled
-    """``a - b * xs`` into a."""
-    n, d = a.shape
-    for i in range(n):
+def subtract_product(  # pragma: no cover - compiled
+    a: Array, b: Array, xs: Array, at: Array, n: Array
+) -> None:
+    """``a - b * xs`` into a, then less ``n[at[i]]`` on the rows that have one (``at[i] >= 0``)."""
+    rows, d = a.shape
+    for i in range(rows):
+        k = at[i]
         for j in range(d):
-            a[i, j] = a[i, j] - b[i, j] * xs[i, j]
+            v = a[i, j] - b[i, j] * xs[i, j]
+            a[i, j] = v - n[k, j] if k >= 0 else v
 
 
 @numba.njit(**LOOP)
-def subtract_row_product(a: Array, v: Array, xs: Array) -> None:  # pragma: no cover - compiled
-    """``a - v[:, None] * xs`` into a (v by rows; per-unit radii)."""
-    n, d = a.shape
-    for i in range(n):
+def subtract_row_product(  # pragma: no cover - compiled
+    a: Array, v: Array, xs: Array, at: Array, n: Array
+) -> None:
+    """``a - v[:, None] * xs`` into a (v by rows; per-unit radii), then less ``n[at[i]]`` on the
+    rows that have one."""
+    rows, d = a.shape
+    for i in range(rows):
+        k = at[i]
         for j in range(d):
-            a[i, j] = a[i, j] - v[i] * xs[i, j]
+            w = a[i, j] - v[i] * xs[i, j]
+            a[i, j] = w - n[k, j] if k >= 0 else w
 
 
 # ---- softmax cross-entropy's row reductions (impl/losses.py): numpy reduces an (n, k) array

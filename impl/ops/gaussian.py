@@ -83,12 +83,13 @@ median over the data is below ``1e-8 d`` (data that coincide with its centroid) 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..backend import namespace
+from ..backend import namespace, to_host
 from . import fused, vector_math
 from .base import Array, Layer, iadd, imul, isub, same_kind
 from .blas import matmul
@@ -152,11 +153,11 @@ def _shifted_row_sums(x: Array, mu: Array) -> tuple[Array, Array]:
 def _pair_z(x: Array, c: Array, r2: Array, rows: Array, cols: Array) -> Array:
     """The direct ``z`` of the pairs ``(rows[k], cols[k])``, ``-1/2 sum_i r2_ji (x_ni - c_ji)^2``,
     each pair's terms summed as ``add.reduce`` sums a row (pairwise); r2 is (units, in) or
-    (units, 1). In one pass, without (pairs, in) arrays, where :mod:`.fused` has kernels for x
-    and c (with the same bits). Centroids start on data rows, so a layer hands back a pair per
+    (units, 1). In one pass, without (pairs, in) arrays, where :mod:`.fused` has kernels for the
+    layer (with the same bits). Centroids start on data rows, so a layer hands back a pair per
     unit: the gathers and products were 4.2 of the 19 ms beyond the forward's products at 1024
     units on 1024 inputs and 512 rows, 27 of 67 ms at 2048 on 64 rows (machine H, SPEED.md)."""
-    k = fused.kernels(x, c) if r2.dtype == np.float64 else None
+    k = fused.kernels_for(x.shape[0] * c.size, x, c, r2)  # a layer on the matmul path
     if k is None:
         xp = namespace(x)
         dd = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
@@ -168,22 +169,116 @@ def _pair_z(x: Array, c: Array, r2: Array, rows: Array, cols: Array) -> Array:
     return out  # mutants: numba only
 
 
-def _minus_row_product(a: Array, v: Array, xs: Array) -> Array:
-    """``a - v[:, None] * xs``, into a (one pass where :mod:`.fused` has kernels for a, xs)."""
+def _minus_row_product(a: Array, v: Array, xs: Array, near: _Near | None) -> Array:
+    """``a - v[:, None] * xs``, into a, less the near pairs' sums on their samples' rows (one
+    pass where :mod:`.fused` has kernels for a, xs)."""
     k = fused.kernels(a, xs)  # real a means gz and r are: v = gz @ r^2 is real float64 too
     if k is None:
-        return isub(a, v[:, None] * xs)
-    k.subtract_row_product(a, v, xs)  # mutants: numba only
+        return _less_near(isub(a, v[:, None] * xs), near)
+    k.subtract_row_product(a, v, xs, *_rows_of(near, a))  # mutants: numba only
     return a  # mutants: numba only
 
 
-def _minus_product(a: Array, b: Array, xs: Array) -> Array:
-    """``a - b * xs``, into a (one pass where :mod:`.fused` has kernels for them)."""
+def _minus_product(a: Array, b: Array, xs: Array, near: _Near | None) -> Array:
+    """``a - b * xs``, into a, less the near pairs' sums on their samples' rows (one pass where
+    :mod:`.fused` has kernels for them)."""
     k = fused.kernels(a, b, xs)
     if k is None:
-        return isub(a, imul(b, xs))
-    k.subtract_product(a, b, xs)  # mutants: numba only
+        return _less_near(isub(a, imul(b, xs)), near)
+    k.subtract_product(a, b, xs, *_rows_of(near, a))  # mutants: numba only
     return a  # mutants: numba only
+
+
+def _less_near(gx: Array, near: _Near | None) -> Array:
+    """``gx`` less the near pairs' sums ``sum_j g r2_j d`` on their samples' rows."""
+    if near is not None:
+        gx[near.samples] = isub(gx[near.samples], near.gx)
+    return gx
+
+
+def _units_of(near: _Near | None, g1: Array) -> tuple[Array, Array, Array]:
+    """A kernel's view of the near sums by unit: each unit's place in them or -1, and them."""
+    if near is None:
+        return np.full(g1.shape[0], -1), *np.empty((2, 0, g1.shape[1]))  # mutants: numba only
+    return near.unit_at, near.gd, near.sq  # mutants: numba only
+
+
+def _rows_of(near: _Near | None, a: Array) -> tuple[Array, Array]:
+    """A kernel's view of the near sums by sample: each row's place in them or -1, and them."""
+    if near is None:
+        return np.full(a.shape[0], -1), np.empty((0, a.shape[1]))  # mutants: numba only
+    return near.sample_at, near.gx  # mutants: numba only
+
+
+def _slots(keys: Array, size: int) -> tuple[Array, Array]:
+    """The distinct ``keys`` (in ``range(size)``), ascending, and each of ``range(size)``'s
+    place among them (-1 where it is not one)."""
+    xp = namespace(keys)
+    present = xp.bincount(keys, minlength=size) > 0
+    return xp.flatnonzero(present), xp.where(present, xp.cumsum(present) - 1, -1)
+
+
+def _in_order(v: Array, at: Array, groups: int) -> Array:
+    """``out[g] = sum of v[k] over the k with at[k] == g``, each group's rows added one by one in
+    k's order, from -0 (so the first adds exactly). In rounds, each adding one row to every
+    group it reaches: a round's groups are distinct, so a plain scatter adds them, in a fixed
+    order on a device too (``add.at`` adds repeats by atomics there, in no fixed order)."""
+    xp = namespace(v)
+    p = len(at)
+    if groups == p:  # one row a group (-0 + v is v, -0 and +0 too)
+        out = xp.empty((groups, *v.shape[1:]), dtype=v.dtype)
+        out[at] = v
+        return out
+    fill = complex(-0.0, -0.0) if v.dtype.kind == "c" else -0.0
+    out = xp.full((groups, *v.shape[1:]), fill, dtype=v.dtype)
+    k = xp.arange(p)
+    order = xp.argsort(at * p + k)  # by group, then by k: distinct keys, so any sort agrees
+    s = at[order]
+    rank = k - xp.searchsorted(s, s)  # each row's place in its group
+    by_rank = xp.argsort(rank * p + k)
+    perm, ranks = order[by_rank], rank[by_rank]
+    bounds = np.cumsum([0, *to_host(xp.bincount(ranks)).tolist()]).tolist()  # the rounds
+    for lo, hi in itertools.pairwise(bounds):
+        sel = perm[lo:hi]
+        out[at[sel]] += v[sel]
+    return out
+
+
+class _Near(NamedTuple):
+    """The near pairs' direct sums (:func:`_near_sums`): by unit, ``gd`` and ``sq`` (units, in)
+    for ``units`` (ascending; ``unit_at``: each unit's row in them, or -1), by sample ``gx``
+    for ``samples`` (``sample_at`` likewise)."""
+
+    units: Array
+    unit_at: Array
+    gd: Array
+    sq: Array
+    samples: Array
+    sample_at: Array
+    gx: Array
+
+
+def _near_sums(x: Array, c: Array, r2: Array, pairs: tuple[Array, Array], g: Array) -> _Near:
+    """The direct terms of the near ``pairs`` (rows, units: row by row) with cotangents ``g``,
+    summed by unit and by sample: with ``d = x_n - c_j`` and ``t = d g``, ``gd_j = sum t``,
+    ``sq_j = sum t d`` over the unit's near pairs, ``gx_n = sum t r2_j`` over the sample's, each
+    in the pairs' order (:func:`_in_order`). In one pass where :mod:`.fused` has kernels for
+    the pairs (with the same bits)."""
+    xp = namespace(x)
+    rows, cols = pairs
+    k = fused.kernels_for(x.shape[0] * c.size, x, c, r2, g)  # a layer on the matmul path
+    if k is not None:  # the kernel gives the places and the sums: (unit_at, sample_at, gd, sq, gx)
+        got = k.gaussian_near(x, c, r2, rows, cols, g)  # mutants: numba only
+        units, samples = (np.flatnonzero(at >= 0) for at in got[:2])  # mutants: numba only
+        return _Near(units, got[0], got[2], got[3], samples, got[1], got[4])  # mutants: numba only
+    units, unit_at = _slots(cols, c.shape[0])
+    samples, sample_at = _slots(rows, x.shape[0])
+    at, at_rows = unit_at[cols], sample_at[rows]
+    d = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
+    t = imul(d.copy(), g[:, None])
+    gd, sq = _in_order(t, at, len(units)), _in_order(t * d, at, len(units))
+    gx = _in_order(t * xp.take(r2, cols, axis=0), at_rows, len(samples))
+    return _Near(units, unit_at, gd, sq, samples, sample_at, gx)
 
 
 class Gaussian(Layer):
@@ -234,8 +329,8 @@ class Gaussian(Layer):
         gc = gr = None  # where dE/dc and dE/dr go: the trainer's views, or fresh arrays
         if out is not None and gz.dtype.kind != "c" and r.dtype.kind != "c":
             gc, gr = out[self.keys["centroids"]], out[self.keys["radii"]]
-        if inner[0] == "matmul":
-            return self._backward_matmul(inner, r, gz, gc, gr)
+        if inner[0] == "matmul":  # gy * y is this call's own: its near pairs zeroed in place
+            return self._backward_matmul(inner, r, gz, gc, gr, owned=not self.logits)
         return self._backward_direct(inner, r, gz, gc, gr)
 
     # ---- direct evaluation ---------------------------------------------------------------------
@@ -330,72 +425,59 @@ class Gaussian(Layer):
             e = xp.empty(z.shape)  # mutants: numba only
             kz.gaussian_excess(z, th, s_half, e)  # mutants: numba only
         near = e > 0.0
-        any_near = bool(near.any())
-        if any_near:
-            rows, cols = xp.divmod(xp.flatnonzero(near), z.shape[1])
-            z[rows, cols] = _pair_z(x, c, r2, rows, cols)
-            t = th.real[rows, cols] if kz is None else th[rows, cols] + s_half[cols]
-            e[rows, cols] = t + RHO * z.real[rows, cols]
-        # without any e > 0, no |gz|-weighted sum of e can be positive: backward skips the check;
-        # xx: x'^2, or for per-unit radii its row sums q
-        return z, ("matmul", x, c, xs, cs, xx, r2, rc, e if any_near else None)
+        pairs = None
+        if bool(near.any()):
+            pairs = xp.divmod(xp.flatnonzero(near), z.shape[1])  # (rows, cols), row by row
+            z[pairs] = _pair_z(x, c, r2, *pairs)
+        # xx: x'^2, or for per-unit radii its row sums q; pairs: what the backward takes directly
+        return z, ("matmul", x, c, xs, cs, xx, r2, rc, pairs)
 
     def _backward_matmul(
-        self, inner: tuple, r: Array, gz: Array, gc: Array | None = None, gr: Array | None = None
+        self,
+        inner: tuple,
+        r: Array,
+        gz: Array,
+        gc: Array | None = None,
+        gr: Array | None = None,
+        owned: bool = False,
     ) -> tuple[list[Array | None], dict[str, Array]]:
-        """The matmul rules; ``gc``, ``gr``: arrays to write dE/dc, dE/dr into, or None."""
-        _, x, c, xs, cs, xx, r2, rc, e = inner
+        """The matmul rules; ``gc``, ``gr``: arrays to write dE/dc, dE/dr into, or None; ``owned``:
+        gz is this call's to write into. The expanded sums take the far pairs' cotangents only
+        (gz with the forward's near pairs zeroed); the near pairs' direct sums are added to
+        their units' and samples' (:func:`_near_sums`)."""
+        _, x, c, xs, cs, xx, r2, rc, pairs = inner
         xp = namespace(gz)
-        # |gz|-weighted excess of the terms' size over RHO times the squared distances, per
-        # unit (column sums) and per sample (row sums): > 0 hands them to the direct formula
-        by_unit = by_sample = None
-        if e is not None:
-            k = fused.kernels(gz, e)
-            if k is None:
-                w = xp.abs(gz.real)
-                w *= e
-                by_unit = xp.add.reduce(w, axis=0)
-                by_sample = xp.add.reduce(w, axis=1) if self.input_grads else None
-            else:  # the same sums in one pass, without w
-                n, units = gz.shape  # mutants: numba only
-                by_unit, by_sample = np.empty(units), np.empty(n)  # mutants: numba only
-                k.excess_sums(gz, e, by_unit, by_sample)  # mutants: numba only
+        near = None
+        if pairs is not None:
+            near = _near_sums(x, c, r2, pairs, gz[pairs])
+            gz = gz if owned else gz.copy()  # not the caller's
+            gz[pairs] = 0.0
         gzt = gz.T
         S = xp.add.reduce(gz, axis=0)  # (units,)
         G1 = matmul(gzt, xs)
-        units = xp.flatnonzero(by_unit > 0.0) if by_unit is not None else ()
-        back = self._handed_back(x, c, gz, units) if len(units) else None  # their gd, gsq
-        k = None if self.per_unit else fused.kernels(G1, r)
-        if k is None:
-            gd, gsq = self._sums_matmul(gzt, G1, S, xx, cs)
-            if back is not None:
-                gd[units], gsq[units] = back
-            gc = imul(gd, r2) if gc is None else xp.multiply(gd, r2, out=gc)
-            gr = imul(gsq, r) if gr is None else xp.multiply(gsq, r, out=gr)
-            gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
-        else:  # the sums and their scaling in one pass, into G1 and G2 or the views given
-            G2 = matmul(gzt, xx)  # mutants: numba only
-            gc, gr = G1 if gc is None else gc, G2 if gr is None else gr  # mutants: numba only
-            k.gaussian_grads(G1, G2, S, cs, r2, r, gc, gr)  # mutants: numba only
-            if back is not None:  # their rows scaled again, as numpy's chain scales them
-                gc[units] = back[0] * r2[units]  # mutants: numba only
-                gr[units] = -(back[1] * r[units])  # mutants: numba only
         gx = None
         if self.input_grads:
             if self.per_unit:
-                gx = _minus_row_product(matmul(gz, rc), gz @ r2[:, 0], xs)
+                gx = _minus_row_product(matmul(gz, rc), gz @ r2[:, 0], xs, near)
             else:
-                gx = _minus_product(matmul(gz, rc), matmul(gz, r2), xs)
-            rows = xp.flatnonzero(by_sample > 0.0) if by_sample is not None else ()
-            if len(rows):
-                gx[rows] = self._gx_direct(gz[rows], r2, x[rows][:, None, :] - c)
-        return [gx], {"centroids": gc, "radii": gr}
-
-    def _handed_back(self, x: Array, c: Array, gz: Array, units: Array) -> tuple[Array, Array]:
-        """The direct sums of the handed-back ``units`` (their rows of ``gd`` and ``gsq``)."""
-        diff = x[:, None, :] - c[units]
-        gd, direct = self._sums_direct(gz[:, units], diff, diff * diff)
-        return gd, namespace(gz).add.reduce(direct, axis=1) if self.per_unit else direct
+                gx = _minus_product(matmul(gz, rc), matmul(gz, r2), xs, near)
+        k = None if self.per_unit else fused.kernels(G1, r)
+        if k is None:
+            gd, gsq = self._sums_matmul(gzt, G1, S, xx, cs)
+            if near is not None:  # the near pairs' direct sums added to the far pairs'
+                gd[near.units] = iadd(gd[near.units], near.gd)
+                nsq = xp.add.reduce(near.sq, axis=1) if self.per_unit else near.sq
+                gsq[near.units] = iadd(gsq[near.units], nsq)
+            gc = imul(gd, r2) if gc is None else xp.multiply(gd, r2, out=gc)
+            gr = imul(gsq, r) if gr is None else xp.multiply(gsq, r, out=gr)
+            gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
+            return [gx], {"centroids": gc, "radii": gr}
+        # the sums, the near pairs' added, and their scaling in one pass, into G1 and G2 or
+        # the views given
+        G2 = matmul(gzt, xx)  # mutants: numba only
+        gc, gr = G1 if gc is None else gc, G2 if gr is None else gr  # mutants: numba only
+        k.gaussian_grads(G1, G2, S, cs, r2, r, gc, gr, *_units_of(near, G1))  # mutants: numba only
+        return [gx], {"centroids": gc, "radii": gr}  # mutants: numba only
 
     def _sums_matmul(
         self, gzt: Array, G1: Array, S: Array, xx: Array, cs: Array
