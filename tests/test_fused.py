@@ -564,7 +564,7 @@ GAUSS_KERNELS = (
 @given(
     hnp.arrays(np.float64, (8, 16), elements=st.floats(-4.0, 4.0)),
     hnp.arrays(np.float64, (8, 16), elements=st.floats(-1e3, 1e3)),
-    st.one_of(  # a few centroids on data rows, or all (enough pairs for the sums' kernel)
+    st.one_of(  # a few centroids on data rows, or all
         st.lists(st.integers(0, 63), min_size=0, max_size=6, unique=True),
         st.just(list(range(64))),
     ),
@@ -606,13 +606,10 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
         "subtract_product",
     }
     per_unit_only = {"gaussian_shift_sums", "subtract_row_product"}
-    pairs = layer.forward(params, [x])[1][0][-1]  # the pairs handed back, or None
-    near = pairs is not None
-    # their direct sums take a kernel from fused.MIN_SIZE entries (pairs times inputs) on
-    many = near and len(pairs[0]) * 80 >= fused.MIN_SIZE
-    event(f"near pairs: {'many' if many else 'some' if near else 'none'}")
-    handed = (set() if many else {"gaussian_near"}) | (set() if near else {"gaussian_pairs"})
-    skipped = (per_connection if per_unit else per_unit_only) | handed
+    near = layer.forward(params, [x])[1][0][-1] is not None  # some pair handed back
+    event(f"near pairs: {near}")
+    handed = {"gaussian_near", "gaussian_pairs"}
+    skipped = (per_connection if per_unit else per_unit_only) | (set() if near else handed)
     assert calls == set(GAUSS_KERNELS) - skipped
     # a centroid on a data row is handed back when its terms r^2 (x'^2 + c'^2) are not all 0
     # (x' = x - mu, mu the layer's shift; an all-zero block gives e = 0, nothing to hand)

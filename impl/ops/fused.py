@@ -35,12 +35,13 @@ So is the elementwise work around the Gaussian layer's matrix products (its matm
 :mod:`.gaussian`), each kernel one pass for two to eight numpy calls: ``gaussian_shift`` (x' and
 x'^2), ``gaussian_centre`` (c', r^2 and r^2 c', per-connection radii),
 ``gaussian_excess`` (z = p - th and the excess e), ``gaussian_pairs`` (the direct z of the
-pairs handed back, without gathering their rows), ``excess_sums`` (the backward's sums of
-``|gz| e`` by units and by samples, in numpy's order, without the array), ``gaussian_grads``
-(the centroid and radius gradients: their two sums and the scaling, five numpy passes, in one)
-and ``subtract_product`` (the input gradient); for per-unit radii ``gaussian_shift_sums`` (x' and
-numpy's pairwise row sums of x'^2, without an x'^2 array) and ``subtract_row_product`` (the
-input gradient). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad`` on machine F (A/B in one
+near pairs, without gathering their rows), ``gaussian_near`` (the backward's direct sums of the
+near pairs by unit and by sample, in the pairs' order, without (pairs, in) arrays),
+``gaussian_grads`` (the centroid and radius gradients: their two sums, the near pairs' sums
+added and the scaling, seven numpy passes, in one) and ``subtract_product`` (the input gradient,
+the near pairs' sums subtracted); for per-unit radii ``gaussian_shift_sums`` (x' and numpy's
+pairwise row sums of x'^2, without an x'^2 array) and ``subtract_row_product`` (the input
+gradient). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad`` on machine F (A/B in one
 process, 40 paired steps, the median of the differences), before the per-unit two and the
 sums.
 
@@ -133,9 +134,9 @@ def kernels(*arrays: Any) -> Any:
 
 
 def kernels_for(entries: int, *arrays: Any) -> Any:
-    """:func:`kernels` for a pass of ``entries`` entries over parts of ``arrays`` (real float64
-    numpy arrays of any size): the distance layer's near pairs, whose inputs and centroids may
-    each be small where the pairs are many."""
+    """:func:`kernels` for work the caller sizes at ``entries`` entries on ``arrays`` (real
+    float64 numpy arrays of any size): a distance layer on its matmul path (n x units x in)
+    takes them for its near pairs however few there are, and however small its input is."""
     if entries < MIN_SIZE:
         return None
     for a in arrays:

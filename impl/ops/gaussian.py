@@ -46,14 +46,21 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   ``~ eps * sum |terms|`` with terms of size ``r2 (|x'|^2 + |c'|^2)`` instead of
   ``r2 (x' - c')^2``. The excess
   ``e_nj = (q_nj + s_j) / 2 + RHO z_nj`` (positive where the terms exceed :data:`RHO` = 8 times
-  the squared distance ``-2 z_nj``) decides what the direct formula recomputes: every pair with
-  ``e > 0`` (its ``z``, so a point at a centroid gets ``z = 0`` exactly), every unit with
-  ``sum_n |gz_nj| e_nj > 0`` (its ``dE/dc_j``, ``dE/dr_j``) and every sample with
-  ``sum_j |gz_nj| e_nj > 0`` (its ``dE/dx_n``). Everything else keeps a relative error (against
-  the size of its direct terms) within about ``RHO`` times the direct form's. What is not
+  the squared distance ``-2 z_nj``) picks the *near* pairs, ``e > 0``, which the direct formula
+  takes: their ``z`` (so a point at a centroid gets ``z = 0`` exactly) and their terms of every
+  gradient. The backward's products take gz with the near pairs zeroed, and each near pair's
+  direct terms ``gz r2 (x - c)`` and ``gz r (x - c)^2`` are added to its unit's and its
+  sample's sums (:func:`_near_sums`, in the pairs' order). So each gradient entry sums far
+  pairs' expanded terms, each at most RHO times its squared distance, and near pairs' direct
+  ones: a relative error (against the size of its direct terms) within about ``RHO`` times the
+  direct form's, unit by unit and sample by sample (the ledger's
+  ``distance-layer-matmul-accurate`` claim checks it against exact sums). What is not
   guarded: one coordinate ``i`` of a unit that nearly coincides with the data while the unit's
   other coordinates do not -- that entry of ``dE/dc_ji``, ``dE/dr_ji`` carries the rounding of
-  the whole unit's terms.
+  the whole unit's terms. (Until 2026-12-07 the backward handed whole units and samples back,
+  those with ``sum |gz| e > 0``: on unstandardised data, a quarter of whose pairs are near,
+  that built the direct formula's (n, units, in) arrays every step, and a step took 2.3-3.7
+  times PyTorch eager's time; tests/benchmarks/SPEED.md.)
 
   Measured by ``tests/benchmarks/bench_accuracy.py`` (n = 512, 64 units on 64 inputs, errors
   against the direct formula in extended precision, in eps = 2^-52, relative to the sum of the
@@ -61,15 +68,15 @@ Two evaluations of these formulas, chosen by the size ``n * units * in`` of the 
   centroids at data rows, data offset 1e3 from the origin, data scaled by 1e3, 8 distinct rows
   repeated, 8 constant features, tight clusters (1e-3) around centroids at 1e3, each with
   per-unit radii and all but the third with per-connection ones: matmul <= 4.1, direct <= 2.4
-  (normwise, relative to the largest value: matmul <= 7.3, direct <= 6.1); with the
-  centroids' mid-range as the shift (before :func:`_shift`) matmul <= 5.6 (normwise 10.3). A
-  seventh input, a distance layer's outputs at its start (each unit's own row at 1, the rest
-  near exp(-1/2)), puts the pairs' terms nearest the guard's 8 times: matmul <= 13.2 on the
-  logits' z (23.9 with the mid-range, which handed 99% of the pairs back), direct <= 2.0
-  (2026-12-07, the same draws). The
-  unguarded case above, e.g. one sample at the origin, centroids (2^-8, 1) and (1, 1), unit
-  radii: 14542 eps on ``dE/dr_00`` (the direct form 0.3), 0.2 eps normwise. The matmul path
-  costs a 512 x 64 -> 64 layer 11x less time than the direct one.
+  (normwise, relative to the largest value: matmul <= 8.7, 7.3 when whole units were handed
+  back, direct <= 6.1); with the centroids' mid-range as the shift (before :func:`_shift`)
+  matmul <= 5.6 (normwise 10.3). A seventh input, a distance layer's outputs at its start
+  (each unit's own row at 1, the rest near exp(-1/2)), puts the pairs' terms nearest the
+  guard's 8 times: matmul <= 13.2 on the logits' z (23.9 with the mid-range, which handed 99%
+  of the pairs back), direct <= 2.0 (2026-12-07, the same draws). The unguarded case above,
+  e.g. one sample at the origin, centroids (2^-8, 1) and (1, 1), unit radii: 14542 eps on
+  ``dE/dr_00`` (the direct form 0.3), 0.2 eps normwise. The matmul path costs a 512 x 64 -> 64
+  layer 11x less time than the direct one.
 
 Initialisation: centroids are input rows of the training data drawn without replacement (with
 replacement when there are fewer rows than units), or N(0, 1) draws when no data is given, which
@@ -100,8 +107,8 @@ if TYPE_CHECKING:
 MATMUL_MIN_SIZE = 1 << 16
 """From this ``n * units * in`` on, the matmul evaluation is used (see the module docstring)."""
 RHO = 8.0
-"""The matmul evaluation hands a pair, unit or sample to the direct formula when the size of its
-terms exceeds ``RHO`` times its squared distance (see the module docstring)."""
+"""The matmul evaluation hands a pair to the direct formula when the size of its terms exceeds
+``RHO`` times its squared distance (see the module docstring)."""
 _MINUS_HALF = np.array(-0.5)  # the direct form's -1/2 beside numpy arrays (activations' _ONE)
 
 

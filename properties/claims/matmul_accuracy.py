@@ -2,13 +2,14 @@
 
 ``impl/ops/gaussian.py`` expands the squared distances into matrix products from
 ``MATMUL_MIN_SIZE`` up. Those sums cancel: their rounding is ``~ eps`` times terms of size
-``r^2 (|x'|^2 + |c'|^2)`` instead of ``r^2 (x - c)^2``. The module hands every pair, unit and
-sample whose terms exceed ``RHO`` times its squared distance to the direct formula, and states
-the result: everything keeps a relative error, against the size of its own direct terms, within
-about ``RHO`` times the direct form's. This claim states that bound and checks it against the
-exact value (every input is a float, hence a rational; :class:`fractions.Fraction` sums it
-exactly), on data built to cancel: centroids up to 2^12 from the origin with rows drawn within
-2^-m of a centroid (m up to 30) beside far rows.
+``r^2 (|x'|^2 + |c'|^2)`` instead of ``r^2 (x - c)^2``. The module hands every pair whose terms
+exceed ``RHO`` times its squared distance to the direct formula (its z, and its terms of every
+gradient: the backward's products skip it and its direct terms are added to its unit's and
+sample's sums), and states the result: everything keeps a relative error, against the size of
+its own direct terms, within about ``RHO`` times the direct form's. This claim states that bound
+and checks it against the exact value (every input is a float, hence a rational;
+:class:`fractions.Fraction` sums it exactly), on data built to cancel: centroids up to 2^12
+from the origin with rows drawn within 2^-m of a centroid (m up to 30) beside far rows.
 
 For each pair (n, j) (the logits ``z``), each unit j (its centroid and radius gradients, errors
 summed over the unit's entries) and each sample n (its input gradient)::
@@ -23,9 +24,13 @@ is the textbook bound of the direct form's sums; ``RHO`` is the module's guard. 
 T, 6x inside the bound. The unit-level norm is the module's own caveat: one coordinate of a unit
 that nearly coincides with the data, while the rest do not, keeps the whole unit's rounding.
 
-Its teeth: the mutation run's open gap, the backward choosing which units to recompute from
-per-sample sums (``axis=1`` for ``axis=0``), misses this bound by 10^10 to 10^21 where it does not
-crash (``tests/test_claim_teeth.py``).
+Its teeth (``tests/test_properties_teeth.py``): the near pairs' cotangents left in the
+backward's products (their terms counted twice), their direct sums not added to the centroids',
+the radii's or the inputs' gradients, a unit's near pairs summed to their last one alone, the
+squared terms without their second factor, and the forward leaving the near pairs' z to the
+expanded sums; each fails the bound. Until 2026-12-07 the backward handed whole units and
+samples back (by ``|gz|``-weighted sums of the excess); the mutation run's gap there, units
+picked by per-sample sums, missed it by 10^10 to 10^21.
 """
 
 from __future__ import annotations
