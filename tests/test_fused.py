@@ -577,9 +577,8 @@ def test_a_large_gaussian_layer_takes_the_kernels_and_keeps_numpys_bits(
 ):
     """A 64 x 80 input (a drawn block tiled), 64 units (n units in = 327,680: the matmul
     evaluation), each radius kind, with and without exp; the drawn ``at_rows`` put centroids on
-    data rows, whose pairs, units and samples the direct formula takes again (the excess branch,
-    where the kernel's flag hands the rest to numpy's chain). Forward and backward give numpy's
-    bits, and each kernel the layer may take was called."""
+    data rows, whose pairs the direct formula takes (their z, and their sums in the backward).
+    Forward and backward give numpy's bits, and each kernel the layer may take was called."""
     x = np.resize(block, (64, 80))
     gy = np.resize(gblock, (64, 64))
     layer = gauss.Gaussian("g", ["x"], [80], 64, per_unit, logits)

@@ -202,10 +202,10 @@ def test_verify_errors_on_an_uncertified_increase(profile):
         # the near pairs' cotangents left in the expanded sums too: their terms counted twice
         ("_backward_matmul", "gz[pairs] = 0.0", "gz[pairs] = gz[pairs]"),
         # their direct terms never added to the centroids' and radii's sums
-        ("_backward_matmul", "gd[units] = iadd(gd[units], ngd)", "gd[units] = gd[units]"),
-        ("_backward_matmul", "gsq[units] = iadd(gsq[units], nsq)", "gsq[units] = gsq[units]"),
+        ("_backward_matmul", "iadd(gd[near.units], near.gd)", "gd[near.units]"),
+        ("_backward_matmul", "iadd(gsq[near.units], nsq)", "gsq[near.units]"),
         # nor subtracted from the input's
-        ("_backward_matmul", "gx[near[3]] = isub(gx[near[3]], near[4])", "pass"),
+        ("_less_near", "isub(gx[near.samples], near.gx)", "gx[near.samples]"),
         # a unit's near pairs: only the last one's terms kept
         ("_in_order", "out[at[sel]] += v[sel]", "out[at[sel]] = v[sel]"),
         # the squared terms without their second factor d

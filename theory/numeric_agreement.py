@@ -159,7 +159,10 @@ def _reference_parametric(op: str, params: Mapping[str, Array], x: Array, gy: Ar
         G = np.broadcast_to(f[f"x{i}"](*args), gy.shape)
         gx[:, i] = (gy * G).sum(axis=1)
         gx_scale[:, i] = np.abs(gy * G).sum(axis=1)
-    return {"y": (y, np.abs(y)), "x": [(gx, gx_scale)], "params": grads}
+    # a dense output sums signed terms (x W and b): judged against their sizes, as its gradients
+    # are; a distance layer's terms share one sign, so |y| is their size
+    y_scale = np.abs(x) @ np.abs(W) + np.abs(b) if op == "dense" else np.abs(y)
+    return {"y": (y, y_scale), "x": [(gx, gx_scale)], "params": grads}
 
 
 def _reference_elementwise(op: str, x: Array, gy: Array) -> dict:

@@ -3,7 +3,7 @@
 ``impl/ops/gaussian.py`` evaluates ``z_j = -1/2 sum_i r_ji^2 (x_i - c_ji)^2`` and its gradients
 term by term (direct) for small layers and through matrix products of the expanded squares
 (matmul) for large ones. The expansion cancels; the matmul path bounds the damage by shifting the
-data and handing near pairs, units and samples to the direct formula. Here both paths are timed on
+data and handing near pairs to the direct formula. Here both paths are timed on
 the same layer and their errors measured against the direct formula evaluated in extended
 precision (``numpy.longdouble``), in units of eps = 2^-52, on inputs chosen to provoke
 cancellation. Two measures per output array:
