@@ -21,6 +21,7 @@ from descentcheck.impl.network import Network
 from descentcheck.impl.ops import activations as act
 from descentcheck.impl.ops import fused
 from descentcheck.impl.ops import gaussian as gauss
+from descentcheck.impl.ops import vector_math as vm
 from descentcheck.properties.profiles import (
     TEST_PROFILE_MANY,
     TEST_PROFILE_SLOW,
@@ -545,6 +546,41 @@ def test_the_pairs_direct_z_is_numpys_row_sums_bit_for_bit(data, d, k, per_unit)
     got = np.empty(k)
     K.gaussian_pairs(x, c, r2, rows, cols, got)
     _same_bits_but_nan_payloads(got, gauss._pair_z(x, c, r2, rows, cols))
+
+
+PAST_UNDERFLOW = st.one_of(
+    st.floats(-700.0, 0.0),
+    st.floats(-710.0, -690.0),  # around the stand-in's threshold and underflow's
+    st.floats(-746.0, -700.0),  # subnormal results, and 0 from -745.13 on
+    st.floats(-1e300, -746.0),  # 0
+    st.sampled_from([-np.inf, np.nan, -746.0, -745.1332191019412, -708.3964185322641, -700.0]),
+)
+
+
+@SETTINGS
+@given(
+    st.lists(PAST_UNDERFLOW, min_size=1, max_size=40),
+    st.sampled_from([(64, 64), (1, 4099), (64, 520), (129, 300)]),
+)
+def test_exp_past_underflow_gives_exps_bits(values, shape):
+    """A distance layer's ``exp``: entries far past underflow take the kernels' pass (a stand-in
+    through numpy's ``exp``, 0 below -746, numpy's ``exp`` on the rest alone), with the whole
+    array's ``exp`` bits, NaN and -inf included; the kernels run wherever numpy's ``exp`` is its
+    AVX-512 loop and an entry lies below the threshold."""
+    x = np.resize(np.array(values), shape)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(fused.ENV, raising=False)
+        fused.provider.cache_clear()
+        calls: list[int] = []
+        kernel = K.exp_stand_in
+        mp.setattr(K, "exp_stand_in", lambda *a: calls.append(1) or kernel(*a))
+        got = vm.exp_past_underflow(x)
+        fused.provider.cache_clear()
+    with np.errstate(under="ignore"):
+        _same_bits(got, vm.exp(x))
+    below = bool(np.any(x < vm.SLOW_BELOW))
+    event(f"entries below the threshold: {below}")
+    assert bool(calls) == (below and vm.NUMPY_IS_SIMD and vm.provider() == "numpy")
 
 
 GAUSS_KERNELS = (

@@ -98,6 +98,38 @@ LOOP = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
 
 @numba.njit(**LOOP)
+def exp_stand_in(x: Array, y: Array, low: float) -> int:  # pragma: no cover - compiled
+    """``y = x``, but ``low`` where ``x < low``; returns how many (``vector_math``'s
+    ``exp_past_underflow``; x and y C-contiguous)."""
+    xs, ys, n = x.reshape(-1), y.reshape(-1), 0
+    for i in range(xs.size):
+        v = xs[i]
+        if v < low:
+            v = low
+            n += 1
+        ys[i] = v
+    return n
+
+
+@numba.njit(**LOOP)
+def exp_zero_below(  # pragma: no cover - compiled
+    x: Array, y: Array, low: float, zero: float, at: Array
+) -> int:
+    """Of the entries with ``x < low``: ``y = 0`` where ``x < zero``, and the others' flat
+    indices into ``at``, in order; returns how many those are."""
+    xs, ys, n = x.reshape(-1), y.reshape(-1), 0
+    for i in range(xs.size):
+        v = xs[i]
+        if v < low:
+            if v < zero:
+                ys[i] = 0.0
+            else:
+                at[n] = i
+                n += 1
+    return n
+
+
+@numba.njit(**LOOP)
 def gd_step(g: Array, v: Array, neg_lr: float) -> None:  # pragma: no cover - compiled
     """``g *= -lr`` (the step ``dw``, into g) and ``v += dw``."""
     for i in range(g.size):

@@ -320,7 +320,7 @@ class Gaussian(Layer):
             z, cache = self._z_matmul(x, c, r)
         else:
             z, cache = self._z_direct(x, c, r)
-        y = z if self.logits else vector_math.exp(z)
+        y = z if self.logits else vector_math.exp_past_underflow(z)
         return y, (cache, y)
 
     def backward(
