@@ -552,6 +552,7 @@ PAST_UNDERFLOW = st.one_of(
     st.floats(-700.0, 0.0),
     st.floats(-710.0, -690.0),  # around the stand-in's threshold and underflow's
     st.floats(-746.0, -700.0),  # subnormal results, and 0 from -745.13 on
+    st.floats(-745.2, -744.9),  # the least subnormal and 0
     st.floats(-1e300, -746.0),  # 0
     st.sampled_from([-np.inf, np.nan, -746.0, -745.1332191019412, -708.3964185322641, -700.0]),
 )
