@@ -243,11 +243,11 @@ def _in_order(v: Array, at: Array, groups: int) -> Array:
     s = at[order]
     rank = k - xp.searchsorted(s, s)  # each row's place in its group
     by_rank = xp.argsort(rank * p + k)
-    perm, ranks = order[by_rank], rank[by_rank]
-    bounds = np.cumsum([0, *to_host(xp.bincount(ranks)).tolist()]).tolist()  # the rounds
+    perm = order[by_rank]
+    into, rows = at[perm], v[perm]  # gathered once, in the rounds' order
+    bounds = np.cumsum([0, *to_host(xp.bincount(rank)).tolist()]).tolist()  # the rounds
     for lo, hi in itertools.pairwise(bounds):
-        sel = perm[lo:hi]
-        out[at[sel]] += v[sel]
+        out[into[lo:hi]] += rows[lo:hi]
     return out
 
 
@@ -283,7 +283,9 @@ def _near_sums(x: Array, c: Array, r2: Array, pairs: tuple[Array, Array], g: Arr
     at, at_rows = unit_at[cols], sample_at[rows]
     d = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
     t = imul(d.copy(), g[:, None])
-    gd, sq = _in_order(t, at, len(units)), _in_order(t * d, at, len(units))
+    w = x.shape[1]  # gd's and sq's sums in one pass of rounds: (pairs, 2 in)
+    both = _in_order(xp.concatenate([t, t * d], axis=1), at, len(units))
+    gd, sq = both[:, :w], both[:, w:]
     gx = _in_order(t * xp.take(r2, cols, axis=0), at_rows, len(samples))
     return _Near(units, unit_at, gd, sq, samples, sample_at, gx)
 
