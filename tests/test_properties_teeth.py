@@ -207,9 +207,9 @@ def test_verify_errors_on_an_uncertified_increase(profile):
         # nor subtracted from the input's
         ("_less_near", "isub(gx[near.samples], near.gx)", "gx[near.samples]"),
         # a unit's near pairs: only the last one's terms kept
-        ("_in_order", "out[at[sel]] += v[sel]", "out[at[sel]] = v[sel]"),
+        ("_in_order", "out[into[lo:hi]] += rows[lo:hi]", "out[into[lo:hi]] = rows[lo:hi]"),
         # the squared terms without their second factor d
-        ("_near_sums", "_in_order(t * d, at, len(units))", "_in_order(t, at, len(units))"),
+        ("_near_sums", "xp.concatenate([t, t * d], axis=1)", "xp.concatenate([t, t], axis=1)"),
     ],
 )
 def test_the_matmul_accuracy_claim_catches_a_wrong_near_pair_sum(
