@@ -41,9 +41,10 @@ near pairs by unit and by sample, in the pairs' order, without (pairs, in) array
 added and the scaling, seven numpy passes, in one) and ``subtract_product`` (the input gradient,
 the near pairs' sums subtracted); for per-unit radii ``gaussian_shift_sums`` (x' and numpy's
 pairwise row sums of x'^2, without an x'^2 array) and ``subtract_row_product`` (the input
-gradient). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad`` on machine F (A/B in one
-process, 40 paired steps, the median of the differences), before the per-unit two and the
-sums.
+gradient); and its ``exp`` past underflow (``exp_stand_in``, ``exp_zero_below``:
+:func:`.vector_math.exp_past_underflow`). About 0.6 ms of a 36 ms large_w256 ``loss_and_grad``
+on machine F (A/B in one process, 40 paired steps, the median of the differences), before the
+per-unit two and the sums.
 
 And so are softmax cross-entropy's row reductions (:mod:`descentcheck.impl.losses`):
 ``shift_by_row_max`` (the logits less their rows' maxima), ``row_sums`` (numpy's pairwise sum of
