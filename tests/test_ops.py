@@ -502,3 +502,30 @@ def test_tanh_accuracy_test_catches_the_exp_form_near_zero(monkeypatch):
     finally:
         monkeypatch.undo()
         fused.provider.cache_clear()
+
+
+@hypothesis_settings(TEST_PROFILE)
+@given(st.integers(1, 30), st.integers(1, 6), st.integers(1, 4), st.data())
+def test_the_near_pairs_group_sums_add_each_groups_rows_in_order(p, groups, width, data):
+    """``gaussian._in_order`` by numpy's ``add.at`` and by rounds of distinct scatters (a
+    device's way, and numpy's where groups are long): the same bits, each group's rows added
+    one by one in order from -0, signed zeros, infinities and NaN included (NaN's payload
+    aside)."""
+    from descentcheck.impl.ops.gaussian import _in_order
+
+    values = st.one_of(
+        st.floats(-1e3, 1e3), st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan, 1e308])
+    )
+    v = data.draw(arrays(np.float64, (p, width), elements=values))
+    drawn = data.draw(st.lists(st.integers(0, groups - 1), min_size=p, max_size=p))
+    keys, at = np.unique(drawn, return_inverse=True)  # every group has a row, as the callers'
+    groups = len(keys)
+    want = np.full((groups, width), -0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(p):
+            want[at[k]] = want[at[k]] + v[k]
+        got = [_in_order(v, at, groups, add_at=how) for how in (True, False, None)]
+    nan = np.isnan(want)  # which NaN's payload survives two NaNs is the CPU's, not the order's
+    for g in got:
+        assert np.array_equal(np.isnan(g), nan), (g, want)
+        assert np.array_equal(g[~nan].view(np.int64), want[~nan].view(np.int64)), (g, want)

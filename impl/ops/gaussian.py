@@ -225,11 +225,14 @@ def _slots(keys: Array, size: int) -> tuple[Array, Array]:
     return xp.flatnonzero(present), xp.where(present, xp.cumsum(present) - 1, -1)
 
 
-def _in_order(v: Array, at: Array, groups: int) -> Array:
-    """``out[g] = sum of v[k] over the k with at[k] == g``, each group's rows added one by one in
-    k's order, from -0 (so the first adds exactly). In rounds, each adding one row to every
-    group it reaches: a round's groups are distinct, so a plain scatter adds them, in a fixed
-    order on a device too (``add.at`` adds repeats by atomics there, in no fixed order)."""
+def _in_order(v: Array, at: Array, groups: int, add_at: bool | None = None) -> Array:
+    """``out[g] = sum of v[k] over the k with at[k] == g`` (every g in ``range(groups)`` has a
+    row), each group's rows added one by one in k's order, from -0 (so the first adds exactly).
+    numpy's ``add.at`` adds so, at about 3 ns an entry; on a device it adds repeats by atomics,
+    in no fixed order. So a device, and numpy where a group has many rows (``add_at``: None
+    chooses by the estimate below), takes rounds, each adding one row to every group it
+    reaches: a round's groups are distinct, so a plain scatter adds them (about 11 us a round
+    on machine H)."""
     xp = namespace(v)
     p = len(at)
     if groups == p:  # one row a group (-0 + v is v, -0 and +0 too)
@@ -238,6 +241,13 @@ def _in_order(v: Array, at: Array, groups: int) -> Array:
         return out
     fill = complex(-0.0, -0.0) if v.dtype.kind == "c" else -0.0
     out = xp.full((groups, *v.shape[1:]), fill, dtype=v.dtype)
+    width = v.size // p
+    if xp is np and add_at is not False:
+        add_at = add_at or v.size < 5500 * int(np.bincount(at).max())
+    if add_at:  # flat, whose add.at is numpy's fast one
+        flat = (at[:, None] * width + np.arange(width)).reshape(-1)
+        np.add.at(out.reshape(-1), flat, v.reshape(-1))
+        return out
     k = xp.arange(p)
     order = xp.argsort(at * p + k)  # by group, then by k: distinct keys, so any sort agrees
     s = at[order]
