@@ -206,8 +206,9 @@ def test_verify_errors_on_an_uncertified_increase(profile):
         ("_backward_matmul", "iadd(gsq[near.units], nsq)", "gsq[near.units]"),
         # nor subtracted from the input's
         ("_less_near", "isub(gx[near.samples], near.gx)", "gx[near.samples]"),
-        # a unit's near pairs: only the last one's terms kept
-        ("_in_order", "out[into[lo:hi]] += rows[lo:hi]", "out[into[lo:hi]] = rows[lo:hi]"),
+        # a unit's near pairs: only the last one's terms kept (the claim's few pairs a unit
+        # take numpy's add.at; the rounds' line is tests/test_ops.py's)
+        ("_in_order", "np.add.at(out.reshape(-1), flat, v.reshape(-1))", "out.flat[flat] = v"),
         # the squared terms without their second factor d
         ("_near_sums", "xp.concatenate([t, t * d], axis=1)", "xp.concatenate([t, t], axis=1)"),
     ],
