@@ -226,6 +226,26 @@ def test_the_matmul_accuracy_claim_catches_a_wrong_near_pair_sum(
     assert not entry["meets_expectation"], entry
 
 
+def test_the_loss_scaling_claim_catches_a_hand_back_that_reads_the_cotangents_size(
+    monkeypatch, profile
+):
+    """The full mutation run's survivor, in today's code: the near pairs' direct terms taken
+    from the input's gradient only where its rows are large (|gz| read for its size, as the
+    old hand-back's ``> 1`` for ``> 0`` did), so the choice changes with the cotangent's scale
+    and a scaled loss gradient no longer scales every entry exactly."""
+    from descentcheck.impl.ops import gaussian
+
+    plant(
+        monkeypatch,
+        gaussian,
+        "_less_near",
+        ("if near is not None:", "if near is not None and abs(gx).max() > 1.0:"),
+    )
+    entry = run_claim(BY_ID["backprop-exact-under-loss-scaling"], profile)
+    assert entry["outcome"] == "falsified", entry
+    assert entry["message"].startswith("with "), entry["message"]
+
+
 def test_the_matmul_accuracy_claim_catches_a_pair_left_to_the_cancelling_sums(monkeypatch, profile):
     from descentcheck.impl.ops.gaussian import Gaussian
 

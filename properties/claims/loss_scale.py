@@ -4,11 +4,13 @@ Every backward rule is linear in its cotangent, and multiplying by a power of tw
 floating point short of overflow and underflow, so a loss gradient ``2^k dE/dyhat`` must give
 exactly ``2^k`` times every parameter gradient, bit for bit, whatever the rules round: loss
 scaling (as in mixed-precision training) is lossless. A rule that reads its cotangent's size,
-not only its sign, breaks this. The distance layer's matmul backward hands a sample's input
-gradient back to the exact direct formula when the sample's ``|gz|``-weighted excess over the
-guard is ``> 0``; a threshold of 1 instead survived the full mutation run (its data kept the rows
-it skips within the accuracy bound) and makes the choice depend on the scale: a row whose excess
-sums to between 0 and 1 at one scale and past 1 at the other is handed back at one only.
+not only its sign, breaks this. The distance layer's matmul backward is where one could: it
+takes the near pairs' terms by the exact direct formula, and which pairs must follow from the
+forward alone (their excess over the guard), never from gz's size. Until 2026-12-07 it handed
+whole samples back by their ``|gz|``-weighted excess (``> 0``); a threshold of 1 instead
+survived the full mutation run (its data kept the rows it skipped within the accuracy bound)
+and made the choice depend on the scale. Today's counterpart, the near terms subtracted only
+where the input gradient is large, is falsified (``tests/test_properties_teeth.py``).
 
 Each case is a random DAG of dense and distance layers with the data-driven initialisation
 (centroids on rows of the layer's input, so near pairs are handed back), its data stretched off
@@ -18,11 +20,10 @@ and once with the matmul path forced (``MATMUL_MIN_SIZE = 0``): the whole networ
 gradient the loss hands to backprop scaled (not its value), and each layer alone on its input
 in the case, its input gradients asked for wherever it sits, at a fixed ramp cotangent and, for
 a distance layer, at its own response ``exp(z)`` too (under the ramp far pairs outweigh the near
-ones in nine rows of ten, measured, and the rows stay with the matmul formula either way; the
-response lets the near pairs lead). ``k`` is drawn from -60..60 without 0. A run is counted,
-not tested, when its unscaled gradient is not finite or has an entry under 2^-900 or over
-2^900 in size, or its scaled one is not finite (where 2^k times a value could leave the normal
-range and round).
+ones in nine rows of ten, measured; the response lets the near pairs lead). ``k`` is drawn
+from -60..60 without 0. A run is counted, not tested, when its unscaled gradient is not finite
+or has an entry under 2^-900 or over 2^900 in size, or its scaled one is not finite (where 2^k
+times a value could leave the normal range and round).
 """
 
 from __future__ import annotations
@@ -79,9 +80,8 @@ def _layer_inputs(case: Case) -> dict[str, np.ndarray]:
 
 def _cotangents(layer: Any, y: np.ndarray) -> list[np.ndarray]:
     """A fixed ramp over [-1, 1] (never zero, reaching every unit); for a distance layer also
-    its own response ``exp(z)``, which weighs each pair by its closeness: the weighted excess
-    that picks the rows handed back is then led by the near pairs (under the ramp, far pairs
-    outweigh them in nine rows of ten, measured)."""
+    its own response ``exp(z)``, which weighs each pair by its closeness, so the near pairs'
+    terms lead (under the ramp, far pairs outweighed them in nine rows of ten, measured)."""
     ramp = np.linspace(-1.0, 1.0, y.size).reshape(y.shape)
     gaussian = importlib.import_module("descentcheck.impl.ops.gaussian")
     if not isinstance(layer, gaussian.Gaussian):
