@@ -150,6 +150,20 @@ def test_dense_layer_matches_derivation(n, d, u, data):
     assert c.ok, c
 
 
+def test_a_dense_output_that_cancels_is_judged_against_its_terms():
+    """Hypothesis's find: x W + b = -0.99999 * 1.5 + 1.5 cancels to 1.5e-5, whose rounding of
+    the product (half an ulp of 1.5) is 3.7e-12 of |y|; judged against |y|, not the terms'
+    sizes |x||W| + |b| = 3, the trainer's correctly rounded output failed the check."""
+    c = numeric_agreement.compare_layer(
+        "dense",
+        [np.array([[-0.99999]])],
+        {"W": np.array([[1.5]]), "b": np.array([1.5])},
+        np.array([[0.0]]),
+        1,
+    )
+    assert c.ok and c.max_rel_error > 1e-12, c  # cancelled: relative to |y| it would fail
+
+
 @SETTINGS
 @given(
     n=small,
