@@ -434,10 +434,10 @@ def test_the_near_pairs_sums_are_numpys_chain_and_in_the_pairs_order(data, n, u,
     r2 = _distinct(data.draw, (u, 1 if per_unit else d))
     rows, cols = data.draw(_near_pairs(n, u))
     g = _distinct(data.draw, (len(rows),))
-    units, unit_at, gd, sq, samples, sample_at, gx = gauss._near_sums(x, c, r2, (rows, cols), g)
+    near = gauss._near_sums(x, c, r2, (rows, cols), g)
     got = K.gaussian_near(x, c, r2, rows, cols, g)
-    assert np.array_equal(got[0], unit_at) and np.array_equal(got[1], sample_at)
-    at, at_rows = unit_at[cols], sample_at[rows]
+    assert np.array_equal(got[0], near.unit_at) and np.array_equal(got[1], near.sample_at)
+    at, at_rows = near.unit_at[cols], near.sample_at[rows]
     got = got[2:]
     want = [np.full_like(a, -0.0) for a in got]
     with np.errstate(all="ignore"):
@@ -446,9 +446,9 @@ def test_the_near_pairs_sums_are_numpys_chain_and_in_the_pairs_order(data, n, u,
             want[0][at[k]] += t
             want[1][at[k]] += t * (x[i] - c[j])
             want[2][at_rows[k]] += t * r2[j]
-    assert units.tolist() == sorted(set(cols.tolist()))
-    assert samples.tolist() == sorted(set(rows.tolist()))
-    for chain, kernel, w in zip((gd, sq, gx), got, want, strict=True):
+    assert near.units.tolist() == sorted(set(cols.tolist()))
+    assert near.samples.tolist() == sorted(set(rows.tolist()))
+    for chain, kernel, w in zip((near.gd, near.sq, near.gx), got, want, strict=True):
         _same_bits_but_nan_payloads(chain, w)
         _same_bits_but_nan_payloads(kernel, w)
 

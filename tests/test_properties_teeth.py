@@ -202,10 +202,10 @@ def test_verify_errors_on_an_uncertified_increase(profile):
         # the near pairs' cotangents left in the expanded sums too: their terms counted twice
         ("_backward_matmul", "gz[pairs] = 0.0", "gz[pairs] = gz[pairs]"),
         # their direct terms never added to the centroids' and radii's sums
-        ("_backward_matmul", "iadd(gd[near.units], near.gd)", "gd[near.units]"),
-        ("_backward_matmul", "iadd(gsq[near.units], nsq)", "gsq[near.units]"),
+        ("_backward_matmul", "iadd(gd[units], near.gd)", "gd[units]"),
+        ("_backward_matmul", "iadd(gsq[units], nsq)", "gsq[units]"),
         # nor subtracted from the input's
-        ("_less_near", "isub(gx[near.samples], near.gx)", "gx[near.samples]"),
+        ("_less_near", "isub(gx[rows], near.gx)", "gx[rows]"),
         # a unit's near pairs: only the last one's terms kept (the claim's few pairs a unit
         # take numpy's add.at; the rounds' line is tests/test_ops.py's)
         ("_in_order", "np.add.at(out.reshape(-1), flat, v.reshape(-1))", "out.flat[flat] = v"),

@@ -279,7 +279,7 @@ def gaussian_pairs(  # pragma: no cover - compiled
 @numba.njit(**LOOP)
 def _slots(keys: Array, size: int) -> tuple[Array, int]:  # pragma: no cover - compiled
     """Each of ``range(size)``'s place among the distinct ``keys``, ascending (-1 where it is not
-    one), and how many there are: ``gaussian._slots``."""
+    one), and how many distinct keys there are: ``gaussian._slots``."""
     at = np.full(size, -1)
     for k in keys:
         at[k] = 0
@@ -295,10 +295,11 @@ def _slots(keys: Array, size: int) -> tuple[Array, int]:  # pragma: no cover - c
 def gaussian_near(  # pragma: no cover - compiled
     x: Array, c: Array, r2: Array, rows: Array, cols: Array, g: Array
 ) -> tuple[Array, Array, Array, Array, Array]:
-    """The near pairs' direct sums of ``gaussian._near_sums``: each unit's and each sample's
-    place among those that have near pairs (or -1), and the sums, added pair by pair from -0
-    into gd, sq (by unit) and gx (by sample): ``t = (x_n - c_j) g_k``, ``gd += t``,
-    ``sq += t d``, ``gx += t r2_j``; r2 is (units, in), or (units, 1)."""
+    """The near pairs' direct sums of ``gaussian._near_sums`` (its ``_Near``, in order): each
+    unit's and each sample's place among those that have near pairs (or -1), and the sums,
+    added pair by pair from -0 into gd, sq (by unit) and gx (by sample):
+    ``t = (x_n - c_j) g_k``, ``gd += t``, ``sq += t d``, ``gx += t r2_j``; r2 is (units, in), or
+    (units, 1)."""
     d, per_unit = x.shape[1], r2.shape[1] == 1
     unit_at, units = _slots(cols, c.shape[0])
     sample_at, samples = _slots(rows, x.shape[0])

@@ -199,7 +199,8 @@ def _minus_product(a: Array, b: Array, xs: Array, near: _Near | None) -> Array:
 def _less_near(gx: Array, near: _Near | None) -> Array:
     """``gx`` less the near pairs' sums ``sum_j g r2_j d`` on their samples' rows."""
     if near is not None:
-        gx[near.samples] = isub(gx[near.samples], near.gx)
+        rows = near.samples
+        gx[rows] = isub(gx[rows], near.gx)
     return gx
 
 
@@ -217,12 +218,13 @@ def _rows_of(near: _Near | None, a: Array) -> tuple[Array, Array]:
     return near.sample_at, near.gx  # mutants: numba only
 
 
-def _slots(keys: Array, size: int) -> tuple[Array, Array]:
-    """The distinct ``keys`` (in ``range(size)``), ascending, and each of ``range(size)``'s
-    place among them (-1 where it is not one)."""
+def _slots(keys: Array, size: int) -> tuple[Array, int]:
+    """Each of ``range(size)``'s place among the distinct ``keys``, ascending (-1 where it is
+    not one), and how many distinct keys there are (the kernels' ``_slots``)."""
     xp = namespace(keys)
     present = xp.bincount(keys, minlength=size) > 0
-    return xp.flatnonzero(present), xp.where(present, xp.cumsum(present) - 1, -1)
+    places = xp.cumsum(present) - 1
+    return xp.where(present, places, -1), int(to_host(places[-1:])[0]) + 1
 
 
 def _in_order(v: Array, at: Array, groups: int, add_at: bool | None = None) -> Array:
@@ -262,17 +264,24 @@ def _in_order(v: Array, at: Array, groups: int, add_at: bool | None = None) -> A
 
 
 class _Near(NamedTuple):
-    """The near pairs' direct sums (:func:`_near_sums`): by unit, ``gd`` and ``sq`` (units, in)
-    for ``units`` (ascending; ``unit_at``: each unit's row in them, or -1), by sample ``gx``
-    for ``samples`` (``sample_at`` likewise)."""
+    """The near pairs' direct sums (:func:`_near_sums`): ``unit_at``, each unit's row in ``gd``
+    and ``sq`` (units with near pairs, in): its sums, or -1 where it has no near pair;
+    ``sample_at`` and ``gx`` likewise by sample."""
 
-    units: Array
     unit_at: Array
+    sample_at: Array
     gd: Array
     sq: Array
-    samples: Array
-    sample_at: Array
     gx: Array
+
+    @property
+    def units(self) -> Array:
+        """The units that have near pairs, ascending (their rows of gd and sq in order)."""
+        return namespace(self.unit_at).flatnonzero(self.unit_at >= 0)
+
+    @property
+    def samples(self) -> Array:
+        return namespace(self.sample_at).flatnonzero(self.sample_at >= 0)
 
 
 def _near_sums(x: Array, c: Array, r2: Array, pairs: tuple[Array, Array], g: Array) -> _Near:
@@ -284,20 +293,17 @@ def _near_sums(x: Array, c: Array, r2: Array, pairs: tuple[Array, Array], g: Arr
     xp = namespace(x)
     rows, cols = pairs
     k = fused.kernels_for(x.shape[0] * c.size, x, c, r2, g)  # a layer on the matmul path
-    if k is not None:  # the kernel gives the places and the sums: (unit_at, sample_at, gd, sq, gx)
-        got = k.gaussian_near(x, c, r2, rows, cols, g)  # mutants: numba only
-        units, samples = (np.flatnonzero(at >= 0) for at in got[:2])  # mutants: numba only
-        return _Near(units, got[0], got[2], got[3], samples, got[1], got[4])  # mutants: numba only
-    units, unit_at = _slots(cols, c.shape[0])
-    samples, sample_at = _slots(rows, x.shape[0])
+    if k is not None:
+        return _Near(*k.gaussian_near(x, c, r2, rows, cols, g))  # mutants: numba only
+    unit_at, units = _slots(cols, c.shape[0])
+    sample_at, samples = _slots(rows, x.shape[0])
     at, at_rows = unit_at[cols], sample_at[rows]
     d = isub(xp.take(x, rows, axis=0), xp.take(c, cols, axis=0))
     t = imul(d.copy(), g[:, None])
     w = x.shape[1]  # gd's and sq's sums in one pass of rounds: (pairs, 2 in)
-    both = _in_order(xp.concatenate([t, t * d], axis=1), at, len(units))
-    gd, sq = both[:, :w], both[:, w:]
-    gx = _in_order(t * xp.take(r2, cols, axis=0), at_rows, len(samples))
-    return _Near(units, unit_at, gd, sq, samples, sample_at, gx)
+    both = _in_order(xp.concatenate([t, t * d], axis=1), at, units)
+    gx = _in_order(t * xp.take(r2, cols, axis=0), at_rows, samples)
+    return _Near(unit_at, sample_at, both[:, :w], both[:, w:], gx)
 
 
 class Gaussian(Layer):
@@ -484,9 +490,10 @@ class Gaussian(Layer):
         if k is None:
             gd, gsq = self._sums_matmul(gzt, G1, S, xx, cs)
             if near is not None:  # the near pairs' direct sums added to the far pairs'
-                gd[near.units] = iadd(gd[near.units], near.gd)
+                units = near.units
+                gd[units] = iadd(gd[units], near.gd)
                 nsq = xp.add.reduce(near.sq, axis=1) if self.per_unit else near.sq
-                gsq[near.units] = iadd(gsq[near.units], nsq)
+                gsq[units] = iadd(gsq[units], nsq)
             gc = imul(gd, r2) if gc is None else xp.multiply(gd, r2, out=gc)
             gr = imul(gsq, r) if gr is None else xp.multiply(gsq, r, out=gr)
             gr = xp.negative(gr, out=gr)  # -(r gsq), sign exact
