@@ -435,6 +435,8 @@ def test_the_near_pairs_sums_are_numpys_chain_and_in_the_pairs_order(data, n, u,
     rows, cols = data.draw(_near_pairs(n, u))
     g = _distinct(data.draw, (len(rows),))
     near = gauss._near_sums(x, c, r2, (rows, cols), g)
+    event(f"a unit with several near pairs: {len(near.units) < len(rows)}")
+    event(f"a sample with several near pairs: {len(near.samples) < len(rows)}")
     got = K.gaussian_near(x, c, r2, rows, cols, g)
     assert np.array_equal(got[0], near.unit_at) and np.array_equal(got[1], near.sample_at)
     at, at_rows = near.unit_at[cols], near.sample_at[rows]
@@ -581,6 +583,9 @@ def test_exp_past_underflow_gives_exps_bits(values, shape):
         _same_bits(got, vm.exp(x))
     below = bool(np.any(x < vm.SLOW_BELOW))
     event(f"entries below the threshold: {below}")
+    band = (x >= vm.ZERO_BELOW) & (x < vm.SLOW_BELOW)
+    event(f"entries exp takes alone (in [-746, -700)): {bool(band.any())}")
+    event(f"entries set to 0 (below -746): {bool(np.any(x < vm.ZERO_BELOW))}")
     assert bool(calls) == (below and vm.NUMPY_IS_SIMD and vm.provider() == "numpy")
 
 

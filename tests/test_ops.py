@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -520,6 +520,7 @@ def test_the_near_pairs_group_sums_add_each_groups_rows_in_order(p, groups, widt
     drawn = data.draw(st.lists(st.integers(0, groups - 1), min_size=p, max_size=p))
     keys, at = np.unique(drawn, return_inverse=True)  # every group has a row, as the callers'
     groups = len(keys)
+    event(f"a group of several rows: {groups < p}")
     want = np.full((groups, width), -0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         for k in range(p):
