@@ -401,19 +401,77 @@ def test_the_gaussian_centring_is_its_three_numpy_calls_bit_for_bit(data):
 
 @SETTINGS
 @given(st.data())
-def test_the_gaussian_excess_is_z_and_e_bit_for_bit(data):
-    """z = p - (th + s/2) and ``e = z * RHO + (th + s/2)`` (its two roundings, no fused
-    multiply-add), bit for bit."""
+def test_the_gaussian_excess_is_z_and_the_places_of_a_positive_e_bit_for_bit(data):
+    """z = p - (th / 2 + s/2) bit for bit, and the flat places, in row order, where ``e = z *
+    RHO + (th / 2 + s/2)`` (its two roundings, no fused multiply-add) is positive: numpy's
+    chain's ``flatnonzero(e > 0)``; th left as it was."""
     p, th = data.draw(same_shape(2))
     s_half = _column(data.draw, p.shape[1])
-    t = th + s_half
+    t = th * 0.5
+    t += s_half
     z = p - t
     e = z * gauss.RHO
     e += t
-    got, got_e = p.copy(), np.empty_like(p)
-    K.gaussian_excess(got, th.copy(), s_half, got_e)
+    want = np.flatnonzero(e > 0.0)
+    event(f"places with e > 0: {'none' if not len(want) else 'all' if len(want) == e.size else 'some'}")
+    got, th_given, at = p.copy(), th.copy(), np.full(p.size, -1, np.intp)
+    count = K.gaussian_excess(got, th_given, s_half, at)
     _same_bits_but_nan_payloads(got, z)
-    _same_bits_but_nan_payloads(got_e, e)
+    assert at[:count].tolist() == want.tolist()
+    _same_bits(th_given, th)
+
+
+@SETTINGS
+@given(st.data())
+def test_the_column_stats_are_numpys_maxima_minima_and_sums(data):
+    """Each column's max and min (a NaN wins; which zero max keeps of -0 and +0 may differ) and
+    numpy's ``add.reduce(c, axis=0)`` bit for bit (the rows added in order) for a C-ordered c of
+    two columns or more (the shift's use; numpy sums one column pairwise: Hypothesis found 8
+    equal rows of one column summed otherwise)."""
+    shape = data.draw(hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12))
+    (c,) = data.draw(same_shape(1, (shape[0], max(shape[1], 2))))
+    hi, lo, s = np.empty((3, c.shape[1]))
+    K.column_stats(c, hi, lo, s)
+    with np.errstate(all="ignore"):
+        want = np.add.reduce(c, axis=0)
+    event(f"rows: {min(c.shape[0], 4)}{'+' if c.shape[0] > 4 else ''}")
+    _same_bits_but_nan_payloads(s, want)
+    assert np.array_equal(hi, c.max(axis=0), equal_nan=True)
+    assert np.array_equal(lo, c.min(axis=0), equal_nan=True)
+
+
+@SETTINGS
+@given(st.data(), st.booleans(), st.sampled_from([(64, 72), (4096, 1)]), st.sampled_from("CF"))
+def test_the_shift_is_the_same_with_and_without_the_kernels(data, shared, shape, order):
+    """:func:`gauss._shift` of a layer's centroids (4096 entries or more: the kernels' size) has
+    numpy's chain's bits, a column all centroids share (a zero of either sign too) included; and
+    4096 units on one input, or column-ordered centroids, which numpy sums column by column
+    pairwise (the kernel must not take them)."""
+    block = data.draw(same_shape(1, (8, 8)))[0]
+    # rows of drawn scales: columns of unlike sizes, whose sums depend on their order
+    scale = data.draw(hnp.arrays(np.float64, 64, elements=st.floats(1e-3, 1e3)))
+    c = np.resize(block, shape) * np.resize(scale, shape[0])[:, None]
+    if shared:  # columns shared by every centroid: +0, -0, zeros of both signs, a drawn value
+        width = shape[1]
+        cols = data.draw(st.lists(st.integers(0, width - 1), min_size=1, max_size=6, unique=True))
+        for j in cols:
+            kind = data.draw(st.sampled_from(["zeros", "+0", "-0", "drawn"]))
+            event(f"a shared column: {kind}")
+            if kind == "zeros":
+                signs = data.draw(hnp.arrays(np.bool_, shape[0]))
+                signs[0] = not signs[-1]  # both zeros, in drawn places
+                c[:, j] = np.where(signs, -0.0, 0.0)
+            else:
+                c[:, j] = {"+0": 0.0, "-0": -0.0, "drawn": float(block[0, 0])}[kind]
+    c = np.asarray(c, order=order)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(fused.ENV, raising=False)
+        fused.provider.cache_clear()
+        got = gauss._shift(c)
+        _numpy_chains(mp)
+        want = gauss._shift(c)
+        fused.provider.cache_clear()
+    _same_bits_but_nan_payloads(got, want)
 
 
 @st.composite
@@ -590,6 +648,7 @@ def test_exp_past_underflow_gives_exps_bits(values, shape):
 
 
 GAUSS_KERNELS = (
+    "column_stats",
     "gaussian_near",
     "gaussian_pairs",
     "gaussian_shift",

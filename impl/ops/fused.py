@@ -32,9 +32,11 @@ vectors instead of two to five, taken only where a large layer has loaded the ke
 (:func:`loaded_kernels`), so the optimizer never pays numba's import.
 
 So is the elementwise work around the Gaussian layer's matrix products (its matmul evaluation,
-:mod:`.gaussian`), each kernel one pass for two to eight numpy calls: ``gaussian_shift`` (x' and
+:mod:`.gaussian`), each kernel one pass for two to eight numpy calls: ``column_stats`` (the
+centroids' column maxima, minima and sums for the shift), ``gaussian_shift`` (x' and
 x'^2), ``gaussian_centre`` (c', r^2 and r^2 c', per-connection radii),
-``gaussian_excess`` (z = p - th and the excess e), ``gaussian_pairs`` (the direct z of the
+``gaussian_excess`` (z = p - th and the places where the excess e is positive, without an e
+array), ``gaussian_pairs`` (the direct z of the
 near pairs, without gathering their rows), ``gaussian_near`` (the backward's direct sums of the
 near pairs by unit and by sample, in the pairs' order, without (pairs, in) arrays),
 ``gaussian_grads`` (the centroid and radius gradients: their two sums, the near pairs' sums

@@ -334,17 +334,45 @@ def gaussian_centre(  # pragma: no cover - compiled
 
 @numba.njit(**LOOP)
 def gaussian_excess(  # pragma: no cover - compiled
-    p: Array, th: Array, s_half: Array, e: Array
-) -> None:
-    """``z = p - (th + s_half)`` (s_half by columns) into p, and ``e = z * RHO + (th + s_half)``
-    into e; th is left as it is."""
+    p: Array, th: Array, s_half: Array, at: Array
+) -> int:
+    """``z = p - (th * 0.5 + s_half)`` (s_half by columns) into p, and the flat places, in row
+    order, where ``e = z * RHO + (th * 0.5 + s_half)`` is positive into ``at`` (n * units
+    long); their count. th is left as it is."""
     n, u = p.shape
+    k = 0
     for i in range(n):
         for j in range(u):
-            t = th[i, j] + s_half[j]
+            t = th[i, j] * 0.5 + s_half[j]
             z = p[i, j] - t
             p[i, j] = z
-            e[i, j] = z * RHO + t
+            if z * RHO + t > 0.0:
+                at[k] = i * u + j
+                k += 1
+    return k
+
+
+@numba.njit(**LOOP)
+def column_stats(  # pragma: no cover - compiled
+    c: Array, hi: Array, lo: Array, s: Array
+) -> None:
+    """Each column's largest and smallest entry (a NaN wins, as numpy's max and min) and its
+    sum, the rows added in order to +0: numpy's ``add.reduce(c, axis=0)`` for a C-ordered c of
+    two columns or more (-0 sums to +0; one column numpy sums pairwise)."""
+    n, d = c.shape
+    for j in range(d):
+        v = c[0, j]
+        hi[j] = v
+        lo[j] = v
+        s[j] = 0.0 + v
+    for i in range(1, n):
+        for j in range(d):
+            v = c[i, j]
+            if v > hi[j] or v != v:
+                hi[j] = v
+            if v < lo[j] or v != v:
+                lo[j] = v
+            s[j] = s[j] + v
 
 
 @numba.njit(**LOOP)

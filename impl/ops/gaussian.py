@@ -124,13 +124,21 @@ def _shift(c: Array) -> Array:
     on 256 inputs and 512 rows, tests/benchmarks/SPEED.md); shifted by the mean, 0.2%.
     (The mid-range is halved before the sum: centroids near 1e308 overflowed ``hi + lo``.)"""
     xp = namespace(c)
-    hi, lo = c.max(axis=0), c.min(axis=0)
-    with np.errstate(over="ignore"):
-        mu = xp.add.reduce(c, axis=0)
+    # numpy sums a C-ordered c's columns row after row, but one column (or a column-ordered
+    # c) as a contiguous run, by its blocked pairwise sum: the kernel takes the first kind only
+    k = fused.kernels(c) if c.ndim == 2 and c.shape[1] > 1 and c.flags.c_contiguous else None
+    if k is None:
+        hi, lo = c.max(axis=0), c.min(axis=0)
+        with np.errstate(over="ignore"):
+            mu = xp.add.reduce(c, axis=0)
+    else:  # the three reductions in one pass over c, with the same values
+        hi, lo, mu = np.empty((3, c.shape[1]))  # mutants: numba only
+        k.column_stats(c, hi, lo, mu)  # mutants: numba only
     mu /= c.shape[0]
     if not bool(xp.isfinite(mu).all()):  # inf or NaN centroids, or a sum past 1.8e308
         mu = 0.5 * hi + 0.5 * lo  # hi + lo can overflow too
-    return xp.where(hi == lo, hi, mu)
+    # + 0: a shared zero is +0 whichever zero max kept (numpy's and the kernel's may differ)
+    return xp.where(hi == lo, hi + 0.0, mu)
 
 
 def _shifted(x: Array, mu: Array) -> tuple[Array, Array]:
@@ -432,7 +440,6 @@ class Gaussian(Layer):
             th = xx[:, None] * r2[:, 0]
         else:
             th = matmul(xx, r2.T)
-        th *= 0.5
         # s / 2 = sum_i (r2 c')_ji c'_ji / 2, halved after the sums as th, without an (units, in)
         # temporary for r2 c'
         s_half = xp.einsum("ud,ud->u", rc, cs)
@@ -442,17 +449,18 @@ class Gaussian(Layer):
         kz = fused.kernels(z, th)  # z's kernel, read again where pairs are handed back
         # e > 0 where the terms exceed RHO times the squared distance: t > RHO * (-2 z)
         if kz is None:
+            th *= 0.5
             th = iadd(th, s_half)
             z = isub(z, th)
             e = z.real * RHO
             e += th.real
-        else:  # z into z, and e, in one pass; th is left as it was
-            e = xp.empty(z.shape)  # mutants: numba only
-            kz.gaussian_excess(z, th, s_half, e)  # mutants: numba only
-        near = e > 0.0
+            near = xp.flatnonzero(e > 0.0)  # flat places, row by row
+        else:  # th halved, z into z, and the places where e > 0 in one pass (no e array)
+            at = np.empty(z.size, np.intp)  # mutants: numba only
+            near = at[: kz.gaussian_excess(z, th, s_half, at)]  # mutants: numba only
         pairs = None
-        if bool(near.any()):
-            pairs = xp.divmod(xp.flatnonzero(near), z.shape[1])  # (rows, cols), row by row
+        if len(near):
+            pairs = xp.divmod(near, z.shape[1])  # (rows, cols), row by row
             z[pairs] = _pair_z(x, c, r2, *pairs)
         # xx: x'^2, or for per-unit radii its row sums q; pairs: what the backward takes directly
         return z, ("matmul", x, c, xs, cs, xx, r2, rc, pairs)
