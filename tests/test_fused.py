@@ -413,7 +413,9 @@ def test_the_gaussian_excess_is_z_and_the_places_of_a_positive_e_bit_for_bit(dat
     e = z * gauss.RHO
     e += t
     want = np.flatnonzero(e > 0.0)
-    event(f"places with e > 0: {'none' if not len(want) else 'all' if len(want) == e.size else 'some'}")
+    event(
+        f"places with e > 0: {'none' if not len(want) else 'all' if len(want) == e.size else 'some'}"
+    )
     got, th_given, at = p.copy(), th.copy(), np.full(p.size, -1, np.intp)
     count = K.gaussian_excess(got, th_given, s_half, at)
     _same_bits_but_nan_payloads(got, z)
