@@ -288,7 +288,7 @@ PATH_LENGTH = Claim(
     strategy=_strategy,
     check=_path_check,
     summary=_SUMMARY,
-    cost=6.0,  # the longest claim (73 s CPU of a ci run, Arb certification included): first
+    cost=6.0,  # 68-73 s CPU of a ci run (Arb certification included): second
 )
 
 CLAIMS = (PATH_LENGTH,)
