@@ -466,6 +466,7 @@ def test_the_shift_is_the_same_with_and_without_the_kernels(data, shared, shape,
             else:
                 c[:, j] = {"+0": 0.0, "-0": -0.0, "drawn": float(block[0, 0])}[kind]
     c = np.asarray(c, order=order)
+    event(f"centroids {shape[0]} x {shape[1]}, {order}-ordered")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(fused.ENV, raising=False)
         fused.provider.cache_clear()
